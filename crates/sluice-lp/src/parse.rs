@@ -1,0 +1,757 @@
+//! The zero-copy line protocol parser: bytes in, one `Result<Line, ParseError>` per point out.
+//!
+//! The parser walks the input once. Names without escapes and strings without escapes are
+//! borrowed from the input; everything else is decoded into owned strings. A rejected line
+//! never stops the parser: it skips to the end of that line (a newline inside a quoted
+//! string does not end it) and goes on with the next.
+
+use std::borrow::Cow;
+
+use crate::error::{ErrorKind, ParseError};
+use crate::escape::{self, Token};
+use crate::line::{FieldValue, Line};
+use crate::precision::Precision;
+
+/// How lines are read: the precision of their timestamps, the time of lines without one,
+/// and size limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParseOptions {
+    /// The unit of the timestamps in the input. Default: nanoseconds.
+    pub precision: Precision,
+    /// The time, in nanoseconds since the epoch, given to lines that have no timestamp,
+    /// truncated to a whole unit of `precision` (as InfluxDB does). Default: `None`, which
+    /// leaves [`Line::timestamp`] empty for such lines.
+    pub default_time: Option<i64>,
+    /// The longest accepted line, in bytes, line ending excluded. Default: 1 MiB.
+    pub max_line_bytes: usize,
+    /// The longest accepted measurement, tag key, tag value or field key, in bytes after
+    /// unescaping. Default: 65,535 (the longest series key InfluxDB stores).
+    pub max_name_bytes: usize,
+}
+
+impl Default for ParseOptions {
+    fn default() -> Self {
+        Self {
+            precision: Precision::Nanosecond,
+            default_time: None,
+            max_line_bytes: 1 << 20,
+            max_name_bytes: 65_535,
+        }
+    }
+}
+
+/// Parses `input` with default options; see [`Parser`].
+pub fn parse_lines(input: &[u8]) -> Parser<'_> {
+    Parser::new(input, ParseOptions::default())
+}
+
+/// An iterator over the points of a line protocol buffer.
+///
+/// Yields one item for every line that is neither blank nor a comment, in input order.
+#[derive(Debug, Clone)]
+pub struct Parser<'a> {
+    input: &'a [u8],
+    pos: usize,
+    /// Physical line number of the byte at `pos`.
+    line: usize,
+    options: ParseOptions,
+    /// `options.default_time` truncated to the precision, as InfluxDB stamps lines
+    /// that carry no time.
+    default_time: Option<i64>,
+}
+
+/// What went wrong and at which byte of the input.
+type Failure = (ErrorKind, usize);
+
+// Byte classes, one table for the whole parser.
+const SPACE: u8 = 1; // ' '
+const COMMA: u8 = 2; // ','
+const EQUALS: u8 = 4; // '='
+const BACKSLASH: u8 = 8; // '\\'
+const CONTROL: u8 = 16; // 0x00..=0x1f, 0x7f, which covers '\r' and '\n'
+const NON_ASCII: u8 = 32; // 0x80..=0xff: the token needs a UTF-8 check
+
+static CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = match i as u8 {
+            b' ' => SPACE,
+            b',' => COMMA,
+            b'=' => EQUALS,
+            b'\\' => BACKSLASH,
+            0..=0x1f | 0x7f => CONTROL,
+            0x80..=0xff => NON_ASCII,
+            _ => 0,
+        };
+        i += 1;
+    }
+    table
+};
+
+impl<'a> Parser<'a> {
+    /// A parser over `input` that reads timestamps and applies limits as `options` say.
+    pub fn new(input: &'a [u8], options: ParseOptions) -> Self {
+        let default_time = options.default_time.map(|t| {
+            let unit = options.precision.nanos_per_unit().unwrap_or(1);
+            t - t.rem_euclid(unit)
+        });
+        Self {
+            input,
+            pos: 0,
+            line: 1,
+            options,
+            default_time,
+        }
+    }
+
+    /// The options this parser was made with.
+    pub fn options(&self) -> &ParseOptions {
+        &self.options
+    }
+
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.input.get(self.pos).copied()
+    }
+
+    /// True at the end of a line: end of input, `\n`, or `\r\n`.
+    #[inline]
+    fn at_line_end(&self) -> bool {
+        match self.peek() {
+            None | Some(b'\n') => true,
+            // The grammar lets the input's last line end in a lone `\r`.
+            Some(b'\r') => matches!(self.input.get(self.pos + 1), None | Some(b'\n')),
+            _ => false,
+        }
+    }
+
+    /// Steps over the line ending at `pos`, if any.
+    #[inline]
+    fn consume_line_end(&mut self) {
+        match self.peek() {
+            Some(b'\n') => {
+                self.pos += 1;
+                self.line += 1;
+            }
+            Some(b'\r') => {
+                self.pos += 2;
+                self.line += 1;
+                self.pos = self.pos.min(self.input.len());
+            }
+            _ => {}
+        }
+    }
+
+    #[inline]
+    fn skip_spaces(&mut self) {
+        while self.peek() == Some(b' ') {
+            self.pos += 1;
+        }
+    }
+
+    /// Moves past the rest of a rejected line, honouring quoted strings in the field set,
+    /// and returns where the line's text ends.
+    fn skip_rejected_line(&mut self, start: usize) -> usize {
+        let bytes = self.input;
+        let mut i = start;
+        let mut in_fields = false;
+        let mut in_string = false;
+        let mut end = bytes.len();
+        while i < bytes.len() {
+            let b = bytes[i];
+            if in_string {
+                match b {
+                    b'\\' => i += 1,
+                    b'"' => in_string = false,
+                    b'\n' => self.line += 1,
+                    _ => {}
+                }
+            } else {
+                match b {
+                    b'\\' => {
+                        if bytes.get(i + 1) == Some(&b'\n') {
+                            end = i + 1;
+                            break;
+                        }
+                        i += 1;
+                    }
+                    b' ' => in_fields = true,
+                    b'"' if in_fields && i > 0 && bytes[i - 1] == b'=' => in_string = true,
+                    b'\n' => {
+                        end = i;
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            i += 1;
+        }
+        self.pos = end.min(bytes.len());
+        let text_end = if end > start && bytes.get(end - 1) == Some(&b'\r') {
+            end - 1
+        } else {
+            end
+        };
+        self.consume_line_end();
+        text_end
+    }
+
+    /// Scans a measurement, key or tag value at `pos`; returns its raw text, still
+    /// escaped. Stops before the first unescaped byte of `stop` or a line end.
+    #[inline]
+    fn scan_name(&mut self, stop: u8, what: &'static str) -> Result<&'a str, Failure> {
+        let start = self.pos;
+        let bytes = self.input;
+        let mut i = start;
+        let mut check_utf8 = false;
+        while i < bytes.len() {
+            let class = CLASS[bytes[i] as usize];
+            if class == 0 {
+                i += 1;
+                continue;
+            }
+            if class & stop != 0 {
+                break;
+            }
+            if class & BACKSLASH != 0 {
+                // A run of backslashes, then one escaped character of any kind but a
+                // control byte (so a backslash cannot swallow the line's end).
+                while i < bytes.len() && bytes[i] == b'\\' {
+                    i += 1;
+                }
+                match bytes.get(i) {
+                    None | Some(b'\n') => return Err((ErrorKind::BadEscape, i)),
+                    Some(b'\r') if bytes.get(i + 1) == Some(&b'\n') => {
+                        return Err((ErrorKind::BadEscape, i));
+                    }
+                    Some(&b) if CLASS[b as usize] & CONTROL != 0 => {
+                        return Err((
+                            ErrorKind::UnexpectedCharacter {
+                                found: b,
+                                context: what,
+                            },
+                            i,
+                        ));
+                    }
+                    Some(&b) => {
+                        check_utf8 |= b >= 0x80;
+                        i += 1;
+                    }
+                }
+                continue;
+            }
+            if class & NON_ASCII != 0 {
+                check_utf8 = true;
+                i += 1;
+                continue;
+            }
+            if class & CONTROL != 0 {
+                break;
+            }
+            // A byte that ends some other token but not this one (`=` in a measurement).
+            i += 1;
+        }
+        self.pos = i;
+        let raw = &bytes[start..i];
+        if check_utf8 {
+            std::str::from_utf8(raw).map_err(|e| (ErrorKind::InvalidUtf8, start + e.valid_up_to()))
+        } else {
+            // SAFETY: every byte of `raw` is ASCII, checked by the class table above.
+            Ok(unsafe { std::str::from_utf8_unchecked(raw) })
+        }
+    }
+
+    /// Decodes a scanned name and applies the length limit.
+    #[inline]
+    fn decode_name(&self, raw: &'a str, token: Token, at: usize) -> Result<Cow<'a, str>, Failure> {
+        let name = escape::name(raw, token);
+        if name.len() > self.options.max_name_bytes {
+            return Err((
+                ErrorKind::NameTooLong {
+                    limit: self.options.max_name_bytes,
+                },
+                at,
+            ));
+        }
+        Ok(name)
+    }
+
+    /// The error for the byte at `pos`, which ended a token where it should not have.
+    fn unexpected(&self, context: &'static str) -> Failure {
+        match self.peek() {
+            Some(b) => (
+                ErrorKind::UnexpectedCharacter { found: b, context },
+                self.pos,
+            ),
+            None => (
+                ErrorKind::UnexpectedCharacter { found: 0, context },
+                self.pos,
+            ),
+        }
+    }
+
+    fn point(&mut self, line_number: usize) -> Result<Line<'a>, Failure> {
+        let start = self.pos;
+        let raw = self.scan_name(SPACE | COMMA, "in measurement")?;
+        if raw.is_empty() {
+            return Err(match self.peek() {
+                Some(b',' | b' ') => (ErrorKind::MissingMeasurement, self.pos),
+                _ => self.unexpected("at start of measurement"),
+            });
+        }
+        let measurement = self.decode_name(raw, Token::Measurement, start)?;
+
+        let mut tags: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::new();
+        while self.peek() == Some(b',') {
+            self.pos += 1;
+            let key_at = self.pos;
+            let raw_key = self.scan_name(SPACE | COMMA | EQUALS, "in tag key")?;
+            if raw_key.is_empty() {
+                return Err(match self.peek() {
+                    Some(b'=' | b',') => (ErrorKind::EmptyTagKey, key_at),
+                    Some(b' ') | None => (ErrorKind::MissingFields, key_at),
+                    _ => self.unexpected("in tag key"),
+                });
+            }
+            let key = self.decode_name(raw_key, Token::Key, key_at)?;
+            if self.peek() != Some(b'=') {
+                return Err((
+                    ErrorKind::MissingTagValue {
+                        key: key.into_owned(),
+                    },
+                    self.pos,
+                ));
+            }
+            self.pos += 1;
+            let value_at = self.pos;
+            let raw_value = self.scan_name(SPACE | COMMA | EQUALS, "in tag value")?;
+            if self.peek() == Some(b'=') {
+                return Err((
+                    ErrorKind::UnexpectedCharacter {
+                        found: b'=',
+                        context: "in tag value (escape it as \\=)",
+                    },
+                    self.pos,
+                ));
+            }
+            if raw_value.is_empty() {
+                return Err((
+                    ErrorKind::EmptyTagValue {
+                        key: key.into_owned(),
+                    },
+                    value_at,
+                ));
+            }
+            let value = self.decode_name(raw_value, Token::Key, value_at)?;
+            tags.push((key, value));
+        }
+        if self.peek() != Some(b' ') {
+            return Err(if self.at_line_end() {
+                (ErrorKind::MissingFields, self.pos)
+            } else {
+                self.unexpected("after measurement and tags")
+            });
+        }
+        self.skip_spaces();
+        if self.at_line_end() {
+            return Err((ErrorKind::MissingFields, self.pos));
+        }
+        sort_tags(&mut tags)
+            .map_err(|key| (ErrorKind::DuplicateTagKey { key }, start + raw.len()))?;
+
+        let mut fields: Vec<(Cow<'a, str>, FieldValue<'a>)> = Vec::new();
+        loop {
+            let key_at = self.pos;
+            let raw_key = self.scan_name(SPACE | COMMA | EQUALS, "in field key")?;
+            if raw_key.is_empty() {
+                return Err(match self.peek() {
+                    Some(b'=' | b',' | b' ') => (ErrorKind::EmptyFieldKey, key_at),
+                    _ if self.at_line_end() => (ErrorKind::EmptyFieldKey, key_at),
+                    _ => self.unexpected("at start of field key"),
+                });
+            }
+            let key = self.decode_name(raw_key, Token::Key, key_at)?;
+            if self.peek() != Some(b'=') {
+                return Err((
+                    ErrorKind::MissingFieldValue {
+                        key: key.into_owned(),
+                    },
+                    self.pos,
+                ));
+            }
+            self.pos += 1;
+            let value = self.field_value(&key)?;
+            fields.push((key, value));
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b' ') => break,
+                _ if self.at_line_end() => break,
+                _ => return Err(self.unexpected("after field value")),
+            }
+        }
+        dedup_fields(&mut fields);
+
+        self.skip_spaces();
+        let timestamp = if self.at_line_end() {
+            self.default_time
+        } else {
+            Some(self.timestamp()?)
+        };
+        let len = self.pos - start;
+        if len > self.options.max_line_bytes {
+            return Err((
+                ErrorKind::LineTooLong {
+                    limit: self.options.max_line_bytes,
+                },
+                start,
+            ));
+        }
+        Ok(Line {
+            line_number,
+            measurement,
+            tags,
+            fields,
+            timestamp,
+        })
+    }
+
+    fn field_value(&mut self, key: &str) -> Result<FieldValue<'a>, Failure> {
+        let at = self.pos;
+        match self.peek() {
+            Some(b'"') => self.string_value(key),
+            None | Some(b',' | b' ') => Err((ErrorKind::MissingFieldValue { key: key.into() }, at)),
+            _ if self.at_line_end() => Err((ErrorKind::MissingFieldValue { key: key.into() }, at)),
+            Some(_) => {
+                let bytes = self.input;
+                let mut end = at;
+                while end < bytes.len()
+                    && !matches!(bytes[end], b',' | b' ' | b'\n')
+                    && !(bytes[end] == b'\r' && matches!(bytes.get(end + 1), None | Some(b'\n')))
+                {
+                    end += 1;
+                }
+                self.pos = end;
+                scalar_value(&bytes[at..end], key).map_err(|kind| (kind, at))
+            }
+        }
+    }
+
+    fn string_value(&mut self, key: &str) -> Result<FieldValue<'a>, Failure> {
+        let bytes = self.input;
+        let open = self.pos;
+        let body = open + 1;
+        let mut i = body;
+        let mut escaped = false;
+        loop {
+            match memchr::memchr3(b'"', b'\\', b'\n', &bytes[i..]) {
+                None => {
+                    return Err((ErrorKind::UnterminatedString { key: key.into() }, open));
+                }
+                Some(off) => {
+                    i += off;
+                    match bytes[i] {
+                        b'"' => break,
+                        b'\n' => {
+                            self.line += 1;
+                            i += 1;
+                        }
+                        _ => {
+                            escaped = true;
+                            if bytes.get(i + 1) == Some(&b'\n') {
+                                self.line += 1;
+                            }
+                            i += 2;
+                            if i > bytes.len() {
+                                return Err((
+                                    ErrorKind::UnterminatedString { key: key.into() },
+                                    open,
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        self.pos = i + 1;
+        let raw = std::str::from_utf8(&bytes[body..i])
+            .map_err(|e| (ErrorKind::InvalidUtf8, body + e.valid_up_to()))?;
+        Ok(FieldValue::String(if escaped {
+            Cow::Owned(escape::unescape_string(raw))
+        } else {
+            Cow::Borrowed(raw)
+        }))
+    }
+
+    fn timestamp(&mut self) -> Result<i64, Failure> {
+        let at = self.pos;
+        let bytes = self.input;
+        let mut end = at;
+        while end < bytes.len() && !matches!(bytes[end], b' ' | b'\n' | b'\r') {
+            end += 1;
+        }
+        let raw = &bytes[at..end];
+        let text = || String::from_utf8_lossy(raw).into_owned();
+        let value = parse_i64(raw).ok_or_else(|| {
+            let kind = if is_signed_digits(raw) {
+                ErrorKind::TimestampOutOfRange { value: text() }
+            } else {
+                ErrorKind::InvalidTimestamp { value: text() }
+            };
+            (kind, at)
+        })?;
+        let nanos = self
+            .options
+            .precision
+            .to_nanos(value)
+            .ok_or_else(|| (ErrorKind::TimestampOutOfRange { value: text() }, at))?;
+        self.pos = end;
+        self.skip_spaces();
+        if !self.at_line_end() {
+            return Err((ErrorKind::TrailingText, self.pos));
+        }
+        Ok(nanos)
+    }
+}
+
+impl<'a> Iterator for Parser<'a> {
+    type Item = Result<Line<'a>, ParseError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.pos >= self.input.len() {
+                return None;
+            }
+            let line_start = self.pos;
+            let line_number = self.line;
+            self.skip_spaces();
+            if self.at_line_end() {
+                self.consume_line_end();
+                continue;
+            }
+            if self.peek() == Some(b'#') {
+                match memchr::memchr(b'\n', &self.input[self.pos..]) {
+                    Some(off) => {
+                        self.pos += off + 1;
+                        self.line += 1;
+                    }
+                    None => self.pos = self.input.len(),
+                }
+                continue;
+            }
+            return Some(match self.point(line_number) {
+                Ok(line) => {
+                    self.consume_line_end();
+                    Ok(line)
+                }
+                Err((kind, at)) => {
+                    // Rewind the line counter: the failed attempt may have counted newlines
+                    // inside strings that the recovery scan counts again.
+                    self.line = line_number;
+                    let end = self.skip_rejected_line(line_start);
+                    let text = String::from_utf8_lossy(&self.input[line_start..end]).into_owned();
+                    Err(ParseError {
+                        line: line_number,
+                        column: at.saturating_sub(line_start) + 1,
+                        kind,
+                        text,
+                    })
+                }
+            });
+        }
+    }
+}
+
+/// Sorts tags by key (a no-op for the common, already sorted line) and rejects a key
+/// that appears twice.
+fn sort_tags(tags: &mut [(Cow<'_, str>, Cow<'_, str>)]) -> Result<(), String> {
+    if !tags.is_sorted_by(|a, b| a.0 < b.0) {
+        tags.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    }
+    for pair in tags.windows(2) {
+        if pair[0].0 == pair[1].0 {
+            return Err(pair[0].0.to_string());
+        }
+    }
+    Ok(())
+}
+
+/// Keeps only the last value of a field key written twice in one line.
+fn dedup_fields(fields: &mut Vec<(Cow<'_, str>, FieldValue<'_>)>) {
+    if fields.len() < 2 {
+        return;
+    }
+    let has_duplicate = (1..fields.len()).any(|i| {
+        let key = &fields[i].0;
+        fields[..i]
+            .iter()
+            .any(|(k, _)| k.len() == key.len() && k == key)
+    });
+    if has_duplicate {
+        let mut seen = std::collections::HashSet::new();
+        let mut keep: Vec<bool> = fields
+            .iter()
+            .rev()
+            .map(|(k, _)| seen.insert(k.clone()))
+            .collect();
+        keep.reverse();
+        let mut keep = keep.into_iter();
+        fields.retain(|_| keep.next().unwrap_or(true));
+    }
+}
+
+fn is_signed_digits(raw: &[u8]) -> bool {
+    let digits = raw.strip_prefix(b"-").unwrap_or(raw);
+    !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
+}
+
+/// `-?[0-9]+` as an `i64`; `None` for any other text or on overflow.
+#[inline]
+fn parse_i64(raw: &[u8]) -> Option<i64> {
+    let (negative, digits) = match raw.strip_prefix(b"-") {
+        Some(rest) => (true, rest),
+        None => (false, raw),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    // Accumulate negatively so that i64::MIN parses.
+    let mut value: i64 = 0;
+    for &d in digits {
+        let digit = d.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        value = value.checked_mul(10)?.checked_sub(i64::from(digit))?;
+    }
+    if negative {
+        Some(value)
+    } else {
+        value.checked_neg()
+    }
+}
+
+/// `[0-9]+` as a `u64`; `None` for any other text or on overflow.
+#[inline]
+fn parse_u64(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    let mut value: u64 = 0;
+    for &d in digits {
+        let digit = d.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        value = value.checked_mul(10)?.checked_add(u64::from(digit))?;
+    }
+    Some(value)
+}
+
+/// Whether `raw` follows the float grammar: `-? (digits ('.' digits?)? | '.' digits) exp?`.
+fn is_float_syntax(raw: &[u8]) -> bool {
+    let mut s = raw.strip_prefix(b"-").unwrap_or(raw);
+    let int_len = s.iter().take_while(|b| b.is_ascii_digit()).count();
+    s = &s[int_len..];
+    let mut frac_len = 0;
+    if let Some(rest) = s.strip_prefix(b".") {
+        frac_len = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        s = &rest[frac_len..];
+    }
+    if int_len == 0 && frac_len == 0 {
+        return false;
+    }
+    if let Some(rest) = s.strip_prefix(b"e").or_else(|| s.strip_prefix(b"E")) {
+        let rest = rest
+            .strip_prefix(b"+")
+            .or_else(|| rest.strip_prefix(b"-"))
+            .unwrap_or(rest);
+        let exp_len = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        return exp_len > 0 && exp_len == rest.len();
+    }
+    s.is_empty()
+}
+
+/// Reads an unquoted field value: a number or a boolean.
+fn scalar_value<'a>(raw: &[u8], key: &str) -> Result<FieldValue<'a>, ErrorKind> {
+    let text = || String::from_utf8_lossy(raw).into_owned();
+    match raw {
+        b"t" | b"T" | b"true" | b"True" | b"TRUE" => return Ok(FieldValue::Boolean(true)),
+        b"f" | b"F" | b"false" | b"False" | b"FALSE" => return Ok(FieldValue::Boolean(false)),
+        _ => {}
+    }
+    let Some((&last, body)) = raw.split_last() else {
+        return Err(ErrorKind::MissingFieldValue { key: key.into() });
+    };
+    let first = raw[0];
+    let numeric_start = first.is_ascii_digit() || first == b'-' || first == b'.';
+    if !numeric_start {
+        let lower = raw.to_ascii_lowercase();
+        let unsigned = lower.strip_prefix(b"+").unwrap_or(&lower);
+        return Err(if matches!(unsigned, b"nan" | b"inf" | b"infinity") {
+            ErrorKind::NonFiniteFloat { key: key.into() }
+        } else {
+            ErrorKind::InvalidFieldValue {
+                key: key.into(),
+                value: text(),
+            }
+        });
+    }
+    match last {
+        b'i' => parse_i64(body).map(FieldValue::Integer).ok_or_else(|| {
+            if is_signed_digits(body) {
+                ErrorKind::NumberOutOfRange {
+                    key: key.into(),
+                    value: text(),
+                }
+            } else {
+                ErrorKind::InvalidNumber {
+                    key: key.into(),
+                    value: text(),
+                }
+            }
+        }),
+        b'u' => parse_u64(body).map(FieldValue::UInteger).ok_or_else(|| {
+            if !body.is_empty() && body.iter().all(u8::is_ascii_digit) {
+                ErrorKind::NumberOutOfRange {
+                    key: key.into(),
+                    value: text(),
+                }
+            } else {
+                ErrorKind::InvalidNumber {
+                    key: key.into(),
+                    value: text(),
+                }
+            }
+        }),
+        _ => {
+            if !is_float_syntax(raw) {
+                let lower = raw.to_ascii_lowercase();
+                return Err(
+                    if matches!(lower.as_slice(), b"-nan" | b"-inf" | b"-infinity") {
+                        ErrorKind::NonFiniteFloat { key: key.into() }
+                    } else {
+                        ErrorKind::InvalidNumber {
+                            key: key.into(),
+                            value: text(),
+                        }
+                    },
+                );
+            }
+            // SAFETY: `is_float_syntax` admits ASCII bytes only.
+            let s = unsafe { std::str::from_utf8_unchecked(raw) };
+            let value: f64 = s.parse().map_err(|_| ErrorKind::InvalidNumber {
+                key: key.into(),
+                value: text(),
+            })?;
+            if value.is_finite() {
+                Ok(FieldValue::Float(value))
+            } else {
+                Err(ErrorKind::NumberOutOfRange {
+                    key: key.into(),
+                    value: text(),
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! Command-line flags and the dispatch to each subcommand.
+
+mod input;
+mod write;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// sluice: a time-series database built for ingestion, speaking InfluxDB's wire protocols.
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, about)]
+pub(crate) struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write line protocol from files or standard input (`--dry-run` validates locally).
+    Write(write::WriteArgs),
+}
+
+/// Runs the chosen subcommand and returns the process exit code.
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Command::Write(args) => write::run(args),
+    }
+}
