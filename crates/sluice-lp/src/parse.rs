@@ -94,7 +94,9 @@ impl<'a> Parser<'a> {
     pub fn new(input: &'a [u8], options: ParseOptions) -> Self {
         let default_time = options.default_time.map(|t| {
             let unit = options.precision.nanos_per_unit().unwrap_or(1);
-            t - t.rem_euclid(unit)
+            let rem = t.rem_euclid(unit);
+            // Near i64::MIN the unit below `t` does not fit; take the one above instead.
+            t.checked_sub(rem).unwrap_or(t + (unit - rem))
         });
         Self {
             input,
@@ -157,16 +159,25 @@ impl<'a> Parser<'a> {
         let mut i = start;
         let mut in_fields = false;
         let mut in_string = false;
+        // Whether the byte before `i` is an `=` that no backslash escaped.
+        let mut after_equals = false;
         let mut end = bytes.len();
         while i < bytes.len() {
             let b = bytes[i];
             if in_string {
                 match b {
-                    b'\\' => i += 1,
+                    b'\\' => {
+                        // The escaped byte may be a newline, which still starts a new line.
+                        if bytes.get(i + 1) == Some(&b'\n') {
+                            self.line += 1;
+                        }
+                        i += 1;
+                    }
                     b'"' => in_string = false,
                     b'\n' => self.line += 1,
                     _ => {}
                 }
+                after_equals = false;
             } else {
                 match b {
                     b'\\' => {
@@ -177,13 +188,14 @@ impl<'a> Parser<'a> {
                         i += 1;
                     }
                     b' ' => in_fields = true,
-                    b'"' if in_fields && i > 0 && bytes[i - 1] == b'=' => in_string = true,
+                    b'"' if in_fields && after_equals => in_string = true,
                     b'\n' => {
                         end = i;
                         break;
                     }
                     _ => {}
                 }
+                after_equals = b == b'=';
             }
             i += 1;
         }
