@@ -42,6 +42,9 @@ pub enum EncodeError {
     ControlCharacter { what: &'static str, name: String },
     #[error("field {key:?} is {value}: NaN and Inf cannot be written")]
     NonFiniteFloat { key: String, value: f64 },
+    /// A line that starts with `#` is a comment, and no escape changes that.
+    #[error("measurement {measurement:?} starts with '#', which line protocol reads as a comment")]
+    CommentMeasurement { measurement: String },
 }
 
 /// Builds a [`Point`]; see [`Point::builder`].
@@ -213,13 +216,19 @@ impl PointBuilder {
     ///
     /// # Errors
     /// An empty measurement or name, an empty tag value, a name ending in a backslash or
-    /// holding a control character, a NaN or infinite float, or no fields at all.
+    /// holding a control character, a measurement starting with `#`, a NaN or infinite
+    /// float, or no fields at all.
     pub fn build(self) -> Result<Point, EncodeError> {
         let p = self.point;
         if p.measurement.is_empty() {
             return Err(EncodeError::EmptyMeasurement);
         }
         check_name("measurement", &p.measurement)?;
+        if p.measurement.starts_with('#') {
+            return Err(EncodeError::CommentMeasurement {
+                measurement: p.measurement,
+            });
+        }
         for (k, v) in &p.tags {
             check_name("tag key", k)?;
             if v.is_empty() {
@@ -343,6 +352,10 @@ mod tests {
             (
                 Point::builder("m").field("f", f64::NAN),
                 "field \"f\" is NaN: NaN and Inf cannot be written",
+            ),
+            (
+                Point::builder("#m").field("f", 1.0),
+                "measurement \"#m\" starts with '#', which line protocol reads as a comment",
             ),
             (
                 Point::builder("m\n").field("f", 1.0),
