@@ -1,0 +1,478 @@
+//! The write buffer: per database, table and UTC day, columnar and series-aware, merging
+//! rows of the same series and time field by field (last write wins).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    StringDictionaryBuilder, TimestampNanosecondArray, UInt64Array,
+};
+use arrow::datatypes::Int32Type;
+use sluice_lp::FieldType;
+
+use crate::catalog::{ColumnType, day_of};
+use crate::encoding::{Value, WriteBatch};
+use crate::error::Result;
+use crate::merge::TableSchema;
+
+/// Buffered data of all databases.
+#[derive(Debug, Default)]
+pub(crate) struct Buffer {
+    pub(crate) dbs: HashMap<u32, BTreeMap<String, TableBuffer>>,
+    /// Estimated bytes held.
+    pub(crate) bytes: usize,
+}
+
+/// One table's buffered partitions by UTC day.
+#[derive(Debug, Default)]
+pub(crate) struct TableBuffer {
+    pub(crate) partitions: BTreeMap<i64, PartitionBuffer>,
+}
+
+/// The rows of one table in one UTC day.
+#[derive(Debug, Default)]
+pub(crate) struct PartitionBuffer {
+    series_index: HashMap<Box<[u8]>, u32>,
+    /// Tags of each series, sorted by name.
+    series: Vec<Vec<(Arc<str>, Arc<str>)>>,
+    rows: HashMap<(u32, i64), u32>,
+    time: Vec<i64>,
+    series_of_row: Vec<u32>,
+    fields: BTreeMap<String, FieldColumn>,
+    pub(crate) min_time: i64,
+    pub(crate) max_time: i64,
+    pub(crate) bytes: usize,
+}
+
+#[derive(Debug)]
+struct FieldColumn {
+    values: Values,
+    valid: Vec<bool>,
+}
+
+#[derive(Debug)]
+enum Values {
+    Float(Vec<f64>),
+    Integer(Vec<i64>),
+    UInteger(Vec<u64>),
+    String(Vec<String>),
+    Boolean(Vec<bool>),
+}
+
+impl FieldColumn {
+    fn new(kind: FieldType, len: usize) -> FieldColumn {
+        let values = match kind {
+            FieldType::Float => Values::Float(vec![0.0; len]),
+            FieldType::Integer => Values::Integer(vec![0; len]),
+            FieldType::UInteger => Values::UInteger(vec![0; len]),
+            FieldType::String => Values::String(vec![String::new(); len]),
+            FieldType::Boolean => Values::Boolean(vec![false; len]),
+        };
+        FieldColumn {
+            values,
+            valid: vec![false; len],
+        }
+    }
+
+    fn kind(&self) -> FieldType {
+        match self.values {
+            Values::Float(_) => FieldType::Float,
+            Values::Integer(_) => FieldType::Integer,
+            Values::UInteger(_) => FieldType::UInteger,
+            Values::String(_) => FieldType::String,
+            Values::Boolean(_) => FieldType::Boolean,
+        }
+    }
+
+    fn push_null(&mut self) {
+        match &mut self.values {
+            Values::Float(v) => v.push(0.0),
+            Values::Integer(v) => v.push(0),
+            Values::UInteger(v) => v.push(0),
+            Values::String(v) => v.push(String::new()),
+            Values::Boolean(v) => v.push(false),
+        }
+        self.valid.push(false);
+    }
+
+    /// Sets row `i`; false (and nothing set) when the value's type does not match.
+    fn set(&mut self, i: usize, value: Value) -> bool {
+        match (&mut self.values, value) {
+            (Values::Float(v), Value::Float(x)) => v[i] = x,
+            (Values::Integer(v), Value::Integer(x)) => v[i] = x,
+            (Values::UInteger(v), Value::UInteger(x)) => v[i] = x,
+            (Values::String(v), Value::String(x)) => v[i] = x,
+            (Values::Boolean(v), Value::Boolean(x)) => v[i] = x,
+            _ => return false,
+        }
+        self.valid[i] = true;
+        true
+    }
+
+    fn to_array(&self, rows: &[usize]) -> ArrayRef {
+        let valid = |i: usize| self.valid[i];
+        match &self.values {
+            Values::Float(v) => Arc::new(
+                rows.iter()
+                    .map(|&i| valid(i).then(|| v[i]))
+                    .collect::<Float64Array>(),
+            ),
+            Values::Integer(v) => Arc::new(
+                rows.iter()
+                    .map(|&i| valid(i).then(|| v[i]))
+                    .collect::<Int64Array>(),
+            ),
+            Values::UInteger(v) => Arc::new(
+                rows.iter()
+                    .map(|&i| valid(i).then(|| v[i]))
+                    .collect::<UInt64Array>(),
+            ),
+            Values::String(v) => Arc::new(
+                rows.iter()
+                    .map(|&i| valid(i).then(|| v[i].as_str()))
+                    .collect::<StringArray>(),
+            ),
+            Values::Boolean(v) => Arc::new(
+                rows.iter()
+                    .map(|&i| valid(i).then(|| v[i]))
+                    .collect::<BooleanArray>(),
+            ),
+        }
+    }
+}
+
+fn series_key(tags: &[(&str, &str)]) -> Box<[u8]> {
+    let mut key = Vec::with_capacity(tags.iter().map(|(k, v)| k.len() + v.len() + 8).sum());
+    for (k, v) in tags {
+        key.extend_from_slice(&(k.len() as u32).to_le_bytes());
+        key.extend_from_slice(k.as_bytes());
+        key.extend_from_slice(&(v.len() as u32).to_le_bytes());
+        key.extend_from_slice(v.as_bytes());
+    }
+    key.into_boxed_slice()
+}
+
+impl PartitionBuffer {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.time.len()
+    }
+
+    fn insert(
+        &mut self,
+        tags: &[(&str, &str)],
+        time: i64,
+        fields: Vec<(&str, Value)>,
+        bytes: usize,
+    ) {
+        let key = series_key(tags);
+        let sid = match self.series_index.get(&key) {
+            Some(s) => *s,
+            None => {
+                let s = self.series.len() as u32;
+                self.series.push(
+                    tags.iter()
+                        .map(|(k, v)| (Arc::from(*k), Arc::from(*v)))
+                        .collect(),
+                );
+                self.series_index.insert(key, s);
+                s
+            }
+        };
+        if self.time.is_empty() {
+            self.min_time = time;
+            self.max_time = time;
+        } else {
+            self.min_time = self.min_time.min(time);
+            self.max_time = self.max_time.max(time);
+        }
+        self.bytes += bytes;
+        let row = match self.rows.get(&(sid, time)) {
+            Some(r) => *r as usize,
+            None => {
+                let r = self.time.len();
+                self.time.push(time);
+                self.series_of_row.push(sid);
+                for col in self.fields.values_mut() {
+                    col.push_null();
+                }
+                self.rows.insert((sid, time), r as u32);
+                r
+            }
+        };
+        let len = self.time.len();
+        for (name, value) in fields {
+            let col = match self.fields.get_mut(name) {
+                Some(c) => c,
+                None => self
+                    .fields
+                    .entry(name.to_owned())
+                    .or_insert_with(|| FieldColumn::new(value.field_type(), len)),
+            };
+            if !col.set(row, value) {
+                tracing::error!(field = name, "dropping buffered value of a mismatched type");
+            }
+        }
+    }
+
+    /// The rows matching the time range and tag predicates, as a batch in `schema`.
+    pub(crate) fn to_batch(
+        &self,
+        schema: &TableSchema,
+        time_range: Option<(i64, i64)>,
+        tag_equals: &[(String, String)],
+    ) -> Result<Option<RecordBatch>> {
+        let series_ok: Vec<bool> = self
+            .series
+            .iter()
+            .map(|tags| {
+                tag_equals.iter().all(|(k, v)| {
+                    tags.iter()
+                        .any(|(tk, tv)| tk.as_ref() == k && tv.as_ref() == v)
+                })
+            })
+            .collect();
+        let rows: Vec<usize> = (0..self.time.len())
+            .filter(|&i| {
+                series_ok[self.series_of_row[i] as usize]
+                    && time_range.is_none_or(|(s, e)| self.time[i] >= s && self.time[i] < e)
+            })
+            .collect();
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.width());
+        for tag in &schema.tags {
+            // Index of this tag within each series (series tags are sorted by name).
+            let values: Vec<Option<&str>> = self
+                .series
+                .iter()
+                .map(|tags| {
+                    tags.binary_search_by(|(k, _)| k.as_ref().cmp(tag))
+                        .ok()
+                        .map(|i| tags[i].1.as_ref())
+                })
+                .collect();
+            let mut b = StringDictionaryBuilder::<Int32Type>::new();
+            for &i in &rows {
+                match values[self.series_of_row[i] as usize] {
+                    Some(v) => b.append_value(v),
+                    None => b.append_null(),
+                }
+            }
+            columns.push(Arc::new(b.finish()));
+        }
+        for (name, kind) in &schema.fields {
+            match self.fields.get(name) {
+                Some(col) if col.kind() == *kind => columns.push(col.to_array(&rows)),
+                _ => columns.push(arrow::array::new_null_array(
+                    &crate::merge::field_data_type(*kind),
+                    rows.len(),
+                )),
+            }
+        }
+        columns.push(Arc::new(TimestampNanosecondArray::from_iter_values(
+            rows.iter().map(|&i| self.time[i]),
+        )));
+        Ok(Some(RecordBatch::try_new(schema.arrow_schema(), columns)?))
+    }
+
+    /// The schema of what this partition holds (tags and fields it has seen).
+    pub(crate) fn schema(&self) -> TableSchema {
+        let mut tags: Vec<String> = self
+            .series
+            .iter()
+            .flat_map(|t| t.iter().map(|(k, _)| k.to_string()))
+            .collect();
+        tags.sort();
+        tags.dedup();
+        TableSchema {
+            tags,
+            fields: self
+                .fields
+                .iter()
+                .map(|(n, c)| (n.clone(), c.kind()))
+                .collect(),
+        }
+    }
+}
+
+impl Buffer {
+    /// Applies a logged batch. `bytes` is its estimated size.
+    pub(crate) fn apply(&mut self, batch: WriteBatch, bytes: usize) {
+        let db = self.dbs.entry(batch.db_id).or_default();
+        let per_row = bytes / batch.rows().max(1);
+        for table in batch.tables {
+            let tb = db.entry(table.name).or_default();
+            for row in table.rows {
+                let tags: Vec<(&str, &str)> = row
+                    .tags
+                    .iter()
+                    .map(|(i, v)| (table.columns[*i as usize].0.as_str(), v.as_str()))
+                    .collect();
+                let fields: Vec<(&str, Value)> = row
+                    .fields
+                    .into_iter()
+                    .filter(|(i, _)| matches!(table.columns[*i as usize].1, ColumnType::Field(_)))
+                    .map(|(i, v)| (table.columns[i as usize].0.as_str(), v))
+                    .collect();
+                tb.partitions
+                    .entry(day_of(row.time))
+                    .or_default()
+                    .insert(&tags, row.time, fields, per_row);
+            }
+        }
+        self.bytes += bytes;
+    }
+
+    /// Drops a database's data; returns the bytes freed.
+    pub(crate) fn drop_database(&mut self, db_id: u32) -> usize {
+        let freed = self.dbs.remove(&db_id).map_or(0, |tables| {
+            tables
+                .values()
+                .flat_map(|t| t.partitions.values())
+                .map(|p| p.bytes)
+                .sum()
+        });
+        self.bytes = self.bytes.saturating_sub(freed);
+        freed
+    }
+
+    /// Drops partitions of `db_id` before `first_kept_day`; returns the bytes freed.
+    pub(crate) fn drop_before(&mut self, db_id: u32, first_kept_day: i64) -> usize {
+        let mut freed = 0;
+        if let Some(tables) = self.dbs.get_mut(&db_id) {
+            for t in tables.values_mut() {
+                let kept = t.partitions.split_off(&first_kept_day);
+                freed += t.partitions.values().map(|p| p.bytes).sum::<usize>();
+                t.partitions = kept;
+            }
+        }
+        self.bytes = self.bytes.saturating_sub(freed);
+        freed
+    }
+
+    pub(crate) fn table(&self, db_id: u32, table: &str) -> Option<&TableBuffer> {
+        self.dbs.get(&db_id)?.get(table)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.dbs
+            .values()
+            .all(|t| t.values().all(|t| t.partitions.is_empty()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encoding::{Row, TableBatch};
+    use arrow::array::Array;
+
+    type TestRow<'a> = (&'a str, i64, Vec<(u32, Value)>);
+
+    fn batch(rows: Vec<TestRow<'_>>) -> WriteBatch {
+        WriteBatch {
+            db_id: 1,
+            tables: vec![TableBatch {
+                name: "cpu".into(),
+                columns: vec![
+                    ("host".into(), ColumnType::Tag),
+                    ("a".into(), ColumnType::Field(FieldType::Float)),
+                    ("b".into(), ColumnType::Field(FieldType::Integer)),
+                ],
+                rows: rows
+                    .into_iter()
+                    .map(|(host, time, fields)| Row {
+                        time,
+                        tags: vec![(0, host.to_owned())],
+                        fields,
+                    })
+                    .collect(),
+            }],
+        }
+    }
+
+    #[test]
+    fn same_series_and_time_merge_field_by_field_with_last_write_winning() {
+        let mut buf = Buffer::default();
+        buf.apply(
+            batch(vec![(
+                "x",
+                5,
+                vec![(1, Value::Float(1.0)), (2, Value::Integer(1))],
+            )]),
+            10,
+        );
+        buf.apply(batch(vec![("x", 5, vec![(1, Value::Float(2.0))])]), 10);
+        buf.apply(batch(vec![("y", 5, vec![(2, Value::Integer(9))])]), 10);
+        let part = &buf.table(1, "cpu").unwrap().partitions[&0];
+        assert_eq!(part.len(), 2);
+        let schema = part.schema();
+        let rb = part.to_batch(&schema, None, &[]).unwrap().unwrap();
+        let a = rb
+            .column_by_name("a")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .unwrap();
+        let b = rb
+            .column_by_name("b")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
+        assert_eq!(a.value(0), 2.0);
+        assert_eq!(b.value(0), 1);
+        assert!(a.is_null(1));
+        assert_eq!(b.value(1), 9);
+    }
+
+    #[test]
+    fn predicates_select_rows_and_retention_drops_whole_days() {
+        let day = crate::catalog::DAY_NS;
+        let mut buf = Buffer::default();
+        buf.apply(
+            batch(vec![
+                ("x", 1, vec![(1, Value::Float(1.0))]),
+                ("y", 2, vec![(1, Value::Float(2.0))]),
+                ("x", day + 1, vec![(1, Value::Float(3.0))]),
+            ]),
+            30,
+        );
+        let t = buf.table(1, "cpu").unwrap();
+        let schema = t.partitions[&0].schema();
+        let only_y = t.partitions[&0]
+            .to_batch(&schema, None, &[("host".into(), "y".into())])
+            .unwrap()
+            .unwrap();
+        assert_eq!(only_y.num_rows(), 1);
+        assert!(
+            t.partitions[&0]
+                .to_batch(&schema, Some((2, 3)), &[])
+                .unwrap()
+                .unwrap()
+                .num_rows()
+                == 1
+        );
+        assert!(
+            t.partitions[&0]
+                .to_batch(&schema, Some((3, 9)), &[])
+                .unwrap()
+                .is_none()
+        );
+        let freed = buf.drop_before(1, 1);
+        assert_eq!(freed, 20);
+        assert_eq!(buf.bytes, 10);
+        assert_eq!(
+            buf.table(1, "cpu")
+                .unwrap()
+                .partitions
+                .keys()
+                .copied()
+                .collect::<Vec<_>>(),
+            vec![1]
+        );
+    }
+}

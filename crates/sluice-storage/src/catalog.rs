@@ -1,0 +1,674 @@
+//! The catalog: databases, tables and typed columns, validated per line and saved atomically.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sluice_lp::{FieldType, Line};
+
+use crate::config::CatalogLimits;
+use crate::encoding::{Row, TableBatch, Value, WriteBatch};
+use crate::error::{Error, Result};
+use crate::types::{ColumnInfo, ColumnKind, DatabaseInfo, RejectedLine, TableInfo};
+
+/// Nanoseconds in one UTC day, the width of a time partition.
+pub(crate) const DAY_NS: i64 = 86_400_000_000_000;
+
+/// The UTC day (days since the epoch) holding `time`.
+pub(crate) fn day_of(time: i64) -> i64 {
+    time.div_euclid(DAY_NS)
+}
+
+/// The type of a stored column (the `time` column is implicit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ColumnType {
+    Tag,
+    #[serde(with = "field_type_serde")]
+    Field(FieldType),
+}
+
+mod field_type_serde {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use sluice_lp::FieldType;
+
+    pub(super) fn serialize<S: Serializer>(t: &FieldType, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(t.as_str())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<FieldType, D::Error> {
+        let s = String::deserialize(d)?;
+        super::parse_field_type(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown field type {s:?}")))
+    }
+}
+
+fn parse_field_type(s: &str) -> Option<FieldType> {
+    Some(match s {
+        "float" => FieldType::Float,
+        "integer" => FieldType::Integer,
+        "uinteger" => FieldType::UInteger,
+        "string" => FieldType::String,
+        "boolean" => FieldType::Boolean,
+        _ => return None,
+    })
+}
+
+impl ColumnType {
+    pub(crate) fn to_u8(self) -> u8 {
+        match self {
+            ColumnType::Tag => 0,
+            ColumnType::Field(FieldType::Float) => 1,
+            ColumnType::Field(FieldType::Integer) => 2,
+            ColumnType::Field(FieldType::UInteger) => 3,
+            ColumnType::Field(FieldType::String) => 4,
+            ColumnType::Field(FieldType::Boolean) => 5,
+        }
+    }
+
+    pub(crate) fn from_u8(v: u8) -> Option<ColumnType> {
+        Some(match v {
+            0 => ColumnType::Tag,
+            1 => ColumnType::Field(FieldType::Float),
+            2 => ColumnType::Field(FieldType::Integer),
+            3 => ColumnType::Field(FieldType::UInteger),
+            4 => ColumnType::Field(FieldType::String),
+            5 => ColumnType::Field(FieldType::Boolean),
+            _ => return None,
+        })
+    }
+}
+
+/// One table: its columns by name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct TableDef {
+    pub(crate) columns: BTreeMap<String, ColumnType>,
+}
+
+impl TableDef {
+    /// Column count including the implicit `time`.
+    fn column_count(&self) -> usize {
+        self.columns.len() + 1
+    }
+
+    /// Tag names in order.
+    pub(crate) fn tags(&self) -> impl Iterator<Item = &str> {
+        self.columns
+            .iter()
+            .filter(|(_, t)| **t == ColumnType::Tag)
+            .map(|(n, _)| n.as_str())
+    }
+
+    /// Field names and types in name order.
+    pub(crate) fn fields(&self) -> impl Iterator<Item = (&str, FieldType)> {
+        self.columns.iter().filter_map(|(n, t)| match t {
+            ColumnType::Field(f) => Some((n.as_str(), *f)),
+            ColumnType::Tag => None,
+        })
+    }
+
+    pub(crate) fn info(&self, name: &str) -> TableInfo {
+        let mut columns: Vec<ColumnInfo> = self
+            .tags()
+            .map(|n| ColumnInfo {
+                name: n.to_owned(),
+                kind: ColumnKind::Tag,
+            })
+            .collect();
+        columns.extend(self.fields().map(|(n, t)| ColumnInfo {
+            name: n.to_owned(),
+            kind: ColumnKind::Field(t),
+        }));
+        columns.push(ColumnInfo {
+            name: "time".to_owned(),
+            kind: ColumnKind::Time,
+        });
+        TableInfo {
+            name: name.to_owned(),
+            columns,
+        }
+    }
+}
+
+/// One database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct DatabaseDef {
+    /// Unique over the life of the data directory, so a dropped and re-created database
+    /// never sees the old one's WAL records or files.
+    pub(crate) id: u32,
+    pub(crate) retention_ns: Option<u64>,
+    pub(crate) tables: BTreeMap<String, TableDef>,
+}
+
+impl DatabaseDef {
+    pub(crate) fn retention(&self) -> Option<Duration> {
+        self.retention_ns.map(Duration::from_nanos)
+    }
+
+    /// The first day still kept at `now_ns`: days ending at or before `now - retention`
+    /// are dropped.
+    pub(crate) fn first_kept_day(&self, now_ns: i64) -> Option<i64> {
+        let retention = i64::try_from(self.retention_ns?).unwrap_or(i64::MAX);
+        let cutoff = now_ns.saturating_sub(retention);
+        // Day d covers [d*DAY, (d+1)*DAY); it is expired when (d+1)*DAY <= cutoff.
+        Some(cutoff.div_euclid(DAY_NS))
+    }
+}
+
+/// The whole catalog as saved in `catalog.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Catalog {
+    pub(crate) version: u32,
+    pub(crate) next_database_id: u32,
+    pub(crate) databases: BTreeMap<String, DatabaseDef>,
+}
+
+/// What one validation did to the catalog, so it can be undone.
+#[derive(Debug, Default)]
+pub(crate) struct CatalogChanges {
+    created_database: Option<String>,
+    created_tables: Vec<String>,
+    added_columns: Vec<(String, String)>,
+}
+
+impl CatalogChanges {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.created_database.is_none()
+            && self.created_tables.is_empty()
+            && self.added_columns.is_empty()
+    }
+}
+
+/// The result of validating a write.
+#[derive(Debug)]
+pub(crate) struct Validated {
+    pub(crate) batch: WriteBatch,
+    pub(crate) rejected: Vec<RejectedLine>,
+    pub(crate) changes: CatalogChanges,
+    /// Estimated buffer bytes of the accepted rows.
+    pub(crate) bytes: usize,
+}
+
+/// Checks a database name: 1 to 255 bytes, no control characters, no `/`, not `.`/`..`.
+pub(crate) fn check_database_name(name: &str) -> Result<()> {
+    let reason = if name.is_empty() {
+        "must not be empty"
+    } else if name.len() > 255 {
+        "longer than 255 bytes"
+    } else if name.chars().any(char::is_control) {
+        "contains a control character"
+    } else if name.contains('/') {
+        "contains '/'"
+    } else if name == "." || name == ".." {
+        "is a path component"
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidDatabaseName {
+        name: name.to_owned(),
+        reason,
+    })
+}
+
+impl Catalog {
+    pub(crate) fn new() -> Catalog {
+        Catalog {
+            version: 1,
+            next_database_id: 1,
+            databases: BTreeMap::new(),
+        }
+    }
+
+    /// Loads `dir/catalog.json`, or an empty catalog when it does not exist.
+    pub(crate) fn load(dir: &Path) -> Result<Catalog> {
+        let path = dir.join("catalog.json");
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| Error::Catalog(format!("{}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Catalog::new()),
+            Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
+        }
+    }
+
+    /// Saves to `dir/catalog.json` atomically (temp file, fsync, rename, fsync dir).
+    pub(crate) fn save(&self, dir: &Path) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(self).map_err(|e| Error::Catalog(e.to_string()))?;
+        write_atomic(dir, "catalog.json", &bytes)
+    }
+
+    pub(crate) fn database(&self, name: &str) -> Result<&DatabaseDef> {
+        self.databases
+            .get(name)
+            .ok_or_else(|| Error::DatabaseNotFound {
+                name: name.to_owned(),
+            })
+    }
+
+    /// Creates a database; false when it exists (its retention is left alone).
+    pub(crate) fn create_database(&mut self, name: &str, retention: Option<Duration>) -> bool {
+        if self.databases.contains_key(name) {
+            return false;
+        }
+        let id = self.next_database_id;
+        self.next_database_id += 1;
+        self.databases.insert(
+            name.to_owned(),
+            DatabaseDef {
+                id,
+                retention_ns: retention.map(|r| u64::try_from(r.as_nanos()).unwrap_or(u64::MAX)),
+                tables: BTreeMap::new(),
+            },
+        );
+        true
+    }
+
+    pub(crate) fn databases(&self) -> Vec<DatabaseInfo> {
+        self.databases
+            .iter()
+            .map(|(name, d)| DatabaseInfo {
+                name: name.clone(),
+                retention: d.retention(),
+            })
+            .collect()
+    }
+
+    /// Undoes what a validation added.
+    pub(crate) fn rollback(&mut self, db: &str, changes: CatalogChanges) {
+        if changes.created_database.is_some() {
+            self.databases.remove(db);
+            return;
+        }
+        if let Some(d) = self.databases.get_mut(db) {
+            for (table, column) in changes.added_columns {
+                if let Some(t) = d.tables.get_mut(&table) {
+                    t.columns.remove(&column);
+                }
+            }
+            for table in changes.created_tables {
+                d.tables.remove(&table);
+            }
+        }
+    }
+
+    /// Adds what a replayed WAL record needs (normally already there, since the catalog is
+    /// saved before the record is logged). Columns whose type clashes are left alone.
+    pub(crate) fn absorb(&mut self, batch: &WriteBatch) -> bool {
+        let Some(db) = self.databases.values_mut().find(|d| d.id == batch.db_id) else {
+            return false;
+        };
+        let mut changed = false;
+        for table in &batch.tables {
+            let def = db.tables.entry(table.name.clone()).or_default();
+            for (name, kind) in &table.columns {
+                if !def.columns.contains_key(name) {
+                    def.columns.insert(name.clone(), *kind);
+                    changed = true;
+                }
+            }
+        }
+        changed
+    }
+
+    /// Validates `lines` for database `db`, adding new tables and columns to the catalog
+    /// as lines need them, and builds the batch of accepted lines.
+    ///
+    /// `now_ns` stamps lines without a timestamp and anchors retention.
+    pub(crate) fn validate(
+        &mut self,
+        db: &str,
+        lines: &[Line<'_>],
+        now_ns: i64,
+        limits: &CatalogLimits,
+        auto_create: bool,
+    ) -> Result<Validated> {
+        let mut changes = CatalogChanges::default();
+        if !self.databases.contains_key(db) {
+            if !auto_create {
+                return Err(Error::DatabaseNotFound {
+                    name: db.to_owned(),
+                });
+            }
+            check_database_name(db)?;
+            self.create_database(db, None);
+            changes.created_database = Some(db.to_owned());
+        }
+        let def = self.databases.get_mut(db).expect("database exists");
+        let first_kept_day = def.first_kept_day(now_ns);
+        let mut rejected = Vec::new();
+        let mut tables: Vec<TableBatch> = Vec::new();
+        let mut table_index: HashMap<&str, (usize, HashMap<String, u32>)> = HashMap::new();
+        let mut bytes = 0usize;
+
+        for line in lines {
+            let time = line.timestamp.unwrap_or(now_ns);
+            if let Some(first) = first_kept_day
+                && day_of(time) < first
+            {
+                rejected.push(RejectedLine {
+                    line_number: line.line_number,
+                    reason: format!(
+                        "point is outside the retention period of database {db:?}: time {time}"
+                    ),
+                });
+                continue;
+            }
+            if let Err(reason) = check_line(def, line, limits, db) {
+                rejected.push(RejectedLine {
+                    line_number: line.line_number,
+                    reason,
+                });
+                continue;
+            }
+            // The line is valid: record new tables and columns.
+            let table_name = line.measurement.as_ref();
+            if !def.tables.contains_key(table_name) {
+                def.tables
+                    .insert(table_name.to_owned(), TableDef::default());
+                changes.created_tables.push(table_name.to_owned());
+            }
+            let tdef = def.tables.get_mut(table_name).expect("table exists");
+            for (k, _) in &line.tags {
+                if !tdef.columns.contains_key(k.as_ref()) {
+                    tdef.columns.insert(k.to_string(), ColumnType::Tag);
+                    changes
+                        .added_columns
+                        .push((table_name.to_owned(), k.to_string()));
+                }
+            }
+            for (k, v) in &line.fields {
+                if !tdef.columns.contains_key(k.as_ref()) {
+                    tdef.columns
+                        .insert(k.to_string(), ColumnType::Field(v.field_type()));
+                    changes
+                        .added_columns
+                        .push((table_name.to_owned(), k.to_string()));
+                }
+            }
+            // Build the row.
+            let (ti, cols) = table_index
+                .entry(line.measurement.as_ref())
+                .or_insert_with(|| {
+                    tables.push(TableBatch {
+                        name: table_name.to_owned(),
+                        ..TableBatch::default()
+                    });
+                    (tables.len() - 1, HashMap::new())
+                });
+            let table = &mut tables[*ti];
+            let mut col = |name: &str, kind: ColumnType| -> u32 {
+                if let Some(i) = cols.get(name) {
+                    return *i;
+                }
+                table.columns.push((name.to_owned(), kind));
+                let i = (table.columns.len() - 1) as u32;
+                cols.insert(name.to_owned(), i);
+                i
+            };
+            let mut row_bytes = 48;
+            let tags = line
+                .tags
+                .iter()
+                .map(|(k, v)| {
+                    row_bytes += 8 + v.len();
+                    (col(k, ColumnType::Tag), v.to_string())
+                })
+                .collect();
+            let fields = line
+                .fields
+                .iter()
+                .map(|(k, v)| {
+                    let value = Value::from_lp(v);
+                    row_bytes += value.buffer_bytes();
+                    (col(k, ColumnType::Field(v.field_type())), value)
+                })
+                .collect();
+            bytes += row_bytes;
+            table.rows.push(Row { time, tags, fields });
+        }
+        Ok(Validated {
+            batch: WriteBatch {
+                db_id: def.id,
+                tables,
+            },
+            rejected,
+            changes,
+            bytes,
+        })
+    }
+}
+
+/// Checks one line against the database's catalog (which already holds the columns of
+/// the batch's earlier accepted lines); the error is the rejection reason.
+fn check_line(
+    def: &DatabaseDef,
+    line: &Line<'_>,
+    limits: &CatalogLimits,
+    db: &str,
+) -> Result<(), String> {
+    let t = line.measurement.as_ref();
+    let table = def.tables.get(t);
+    if table.is_none() && def.tables.len() >= limits.max_tables_per_database {
+        return Err(format!(
+            "table limit reached: database {db:?} has {} tables, the maximum",
+            limits.max_tables_per_database
+        ));
+    }
+    let mut new_columns = 0usize;
+    for (k, v) in &line.tags {
+        if k == "time" {
+            return Err(format!(
+                "invalid tag key \"time\" on table {t:?}: the name is reserved for the timestamp"
+            ));
+        }
+        if v.len() > limits.max_tag_value_bytes {
+            return Err(format!(
+                "tag value too long: tag {k:?} on table {t:?} is {} bytes, the maximum is {}",
+                v.len(),
+                limits.max_tag_value_bytes
+            ));
+        }
+        match table.and_then(|t| t.columns.get(k.as_ref())) {
+            Some(ColumnType::Tag) => {}
+            Some(ColumnType::Field(ft)) => {
+                return Err(format!(
+                    "tag/field conflict: tag {k:?} on table {t:?} is already a field of type {ft}"
+                ));
+            }
+            None => new_columns += 1,
+        }
+    }
+    for (k, v) in &line.fields {
+        if k == "time" {
+            return Err(format!(
+                "invalid field key \"time\" on table {t:?}: the name is reserved for the timestamp"
+            ));
+        }
+        let got = v.field_type();
+        match table.and_then(|t| t.columns.get(k.as_ref())) {
+            Some(ColumnType::Field(ft)) if *ft == got => {}
+            Some(ColumnType::Field(ft)) => {
+                return Err(format!(
+                    "field type conflict: field {k:?} on table {t:?} is {ft}, got {got}"
+                ));
+            }
+            Some(ColumnType::Tag) => {
+                return Err(format!(
+                    "tag/field conflict: field {k:?} on table {t:?} is already a tag"
+                ));
+            }
+            None => {
+                // A line cannot name one key as both tag and field.
+                if line.tag(k).is_some() {
+                    return Err(format!(
+                        "tag/field conflict: {k:?} on table {t:?} is both a tag and a field"
+                    ));
+                }
+                new_columns += 1;
+            }
+        }
+    }
+    let existing = table.map_or(1, TableDef::column_count);
+    if new_columns > 0 && existing + new_columns > limits.max_columns_per_table {
+        return Err(format!(
+            "column limit reached: table {t:?} would have {} columns, the maximum is {}",
+            existing + new_columns,
+            limits.max_columns_per_table
+        ));
+    }
+    Ok(())
+}
+
+/// Writes `dir/name` atomically: a temporary file, fsync, rename, fsync of the directory.
+pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    let tmp: PathBuf = dir.join(format!("{name}.tmp"));
+    let path = dir.join(name);
+    let ctx = |what: &str| format!("{what} {}", tmp.display());
+    let mut f = fs::File::create(&tmp).map_err(|e| Error::io(ctx("creating"), e))?;
+    f.write_all(bytes)
+        .map_err(|e| Error::io(ctx("writing"), e))?;
+    f.sync_all().map_err(|e| Error::io(ctx("syncing"), e))?;
+    drop(f);
+    fs::rename(&tmp, &path).map_err(|e| Error::io(format!("renaming to {}", path.display()), e))?;
+    sync_dir(dir)
+}
+
+/// fsyncs a directory so a rename or a new file in it survives a crash.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(format!("syncing directory {}", dir.display()), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_lp::parse_lines;
+
+    fn lines(text: &str) -> Vec<Line<'_>> {
+        parse_lines(text.as_bytes())
+            .map(|r| r.expect("valid line protocol"))
+            .collect()
+    }
+
+    fn validate(cat: &mut Catalog, text: &str) -> Validated {
+        cat.validate("db", &lines(text), 0, &CatalogLimits::default(), true)
+            .unwrap()
+    }
+
+    #[test]
+    fn field_type_conflict_with_the_catalog_rejects_only_that_line() {
+        let mut cat = Catalog::new();
+        validate(&mut cat, "t f=1.0 1\n");
+        let v = validate(&mut cat, "t f=1i 2\nt f=2.0 3\n");
+        assert_eq!(v.rejected.len(), 1);
+        assert_eq!(v.rejected[0].line_number, 1);
+        assert_eq!(
+            v.rejected[0].reason,
+            r#"field type conflict: field "f" on table "t" is float, got integer"#
+        );
+        assert_eq!(v.batch.rows(), 1);
+    }
+
+    #[test]
+    fn field_type_conflict_within_one_batch_rejects_the_later_line() {
+        let mut cat = Catalog::new();
+        let v = validate(&mut cat, "t f=1.0 1\nt f=1i 2\n");
+        assert_eq!(v.batch.rows(), 1);
+        assert_eq!(v.rejected.len(), 1);
+        assert_eq!(v.rejected[0].line_number, 2);
+        assert_eq!(
+            v.rejected[0].reason,
+            r#"field type conflict: field "f" on table "t" is float, got integer"#
+        );
+    }
+
+    #[test]
+    fn tag_that_is_a_field_and_field_that_is_a_tag_are_conflicts() {
+        let mut cat = Catalog::new();
+        validate(&mut cat, "t,k=a f=1 1\n");
+        let v = validate(&mut cat, "t,f=x g=1 1\nt k=1 2\nt,z=1 z=1 3\n");
+        assert_eq!(v.rejected.len(), 3, "{:?}", v.rejected);
+        assert!(v.rejected[0].reason.contains("is already a field"));
+        assert!(v.rejected[1].reason.contains("is already a tag"));
+        assert!(v.rejected[2].reason.contains("both a tag and a field"));
+    }
+
+    #[test]
+    fn limits_reject_lines_with_clear_reasons() {
+        let mut cat = Catalog::new();
+        let limits = CatalogLimits {
+            max_tables_per_database: 1,
+            max_columns_per_table: 3,
+            max_tag_value_bytes: 3,
+        };
+        let v = cat
+            .validate(
+                "db",
+                &lines("a,k=v f=1 1\nb f=1 1\na,k=long f=1 1\na g=1,h=2 1\n"),
+                0,
+                &limits,
+                true,
+            )
+            .unwrap();
+        let reasons: Vec<_> = v.rejected.iter().map(|r| r.reason.as_str()).collect();
+        assert_eq!(v.batch.rows(), 1);
+        assert!(reasons[0].starts_with("table limit reached"), "{reasons:?}");
+        assert!(reasons[1].starts_with("tag value too long"), "{reasons:?}");
+        assert!(
+            reasons[2].starts_with("column limit reached"),
+            "{reasons:?}"
+        );
+    }
+
+    #[test]
+    fn missing_database_is_an_error_when_auto_create_is_off() {
+        let mut cat = Catalog::new();
+        let err = cat
+            .validate(
+                "nope",
+                &lines("t f=1 1\n"),
+                0,
+                &CatalogLimits::default(),
+                false,
+            )
+            .unwrap_err();
+        assert_eq!(err.to_string(), r#"database not found: "nope""#);
+    }
+
+    #[test]
+    fn rollback_removes_what_validation_added() {
+        let mut cat = Catalog::new();
+        validate(&mut cat, "t f=1 1\n");
+        let before = cat.clone();
+        let v = validate(&mut cat, "t,h=a g=1i 1\nu x=1 1\n");
+        assert_ne!(cat, before);
+        cat.rollback("db", v.changes);
+        assert_eq!(cat, before);
+    }
+
+    #[test]
+    fn catalog_survives_save_and_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cat = Catalog::new();
+        validate(&mut cat, "t,h=a f=1,i=2i,u=3u,s=\"x\",b=true 1\n");
+        cat.create_database("other", Some(Duration::from_secs(3600)));
+        cat.save(dir.path()).unwrap();
+        assert_eq!(Catalog::load(dir.path()).unwrap(), cat);
+    }
+
+    #[test]
+    fn lines_beyond_retention_are_rejected() {
+        let mut cat = Catalog::new();
+        cat.create_database("db", Some(Duration::from_secs(86_400)));
+        let now = 10 * DAY_NS + 5;
+        let text = format!("t f=1 {}\nt f=1 {}\n", 8 * DAY_NS, 9 * DAY_NS + 1);
+        let v = cat
+            .validate("db", &lines(&text), now, &CatalogLimits::default(), true)
+            .unwrap();
+        assert_eq!(v.batch.rows(), 1);
+        assert_eq!(v.rejected[0].line_number, 1);
+    }
+}

@@ -1,0 +1,920 @@
+//! `Storage`: the engine's public handle tying catalog, WAL, buffer and persistence together.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arrow::array::RecordBatch;
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::ObjectStoreExt;
+use object_store::memory::InMemory;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, PutPayload};
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::buffer::{Buffer, PartitionBuffer};
+use crate::catalog::{Catalog, check_database_name};
+use crate::config::{ObjectStoreConfig, StorageConfig, WalSync};
+use crate::encoding::WriteBatch;
+use crate::error::{Error, Result};
+use crate::manifest::{Manifest, ParquetFile};
+use crate::merge::{TableSchema, merge, project};
+use crate::metrics::Metrics;
+use crate::persist;
+use crate::types::{
+    DatabaseInfo, ScanRequest, ScanResult, StorageMetrics, TableInfo, WriteOptions, WriteOutcome,
+};
+use crate::wal::{self, Applier, Wal, WalOptions};
+
+/// How long a client is told to wait after [`Error::Backpressure`].
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// The storage engine. Cheap to clone (an `Arc` inside); every clone is the same engine.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: StorageConfig,
+    catalog_dir: PathBuf,
+    catalog: Mutex<Catalog>,
+    state: Arc<RwLock<State>>,
+    wal: Wal,
+    store: Arc<dyn ObjectStore>,
+    metrics: Arc<Metrics>,
+    /// Serializes persistence and compaction (the writers of new Parquet files).
+    persist_lock: tokio::sync::Mutex<()>,
+    wakeup: Arc<Notify>,
+    closed: AtomicBool,
+    background: Mutex<Option<JoinHandle<()>>>,
+    /// Objects no longer in the manifest, deleted by the background task.
+    pending_deletes: Mutex<Vec<String>>,
+}
+
+/// What scans see: the buffer being written, buffers being persisted, and live files.
+#[derive(Debug)]
+struct State {
+    active: Buffer,
+    /// When the oldest write still only in `active` arrived.
+    active_since: Option<Instant>,
+    frozen: Vec<Arc<Frozen>>,
+    manifest: Arc<Manifest>,
+}
+
+/// A buffer snapshot taken at a WAL rotation, being persisted.
+#[derive(Debug)]
+struct Frozen {
+    last_seq: u64,
+    buffer: Buffer,
+}
+
+impl State {
+    fn buffer_bytes(&self) -> usize {
+        self.active.bytes + self.frozen.iter().map(|f| f.buffer.bytes).sum::<usize>()
+    }
+}
+
+struct BufferApplier {
+    state: Arc<RwLock<State>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Applier for BufferApplier {
+    fn apply(&mut self, _seq: u64, batch: WriteBatch, bytes: usize) {
+        let mut state = self.state.write();
+        state.active.apply(batch, bytes);
+        state.active_since.get_or_insert_with(Instant::now);
+        self.metrics
+            .buffer_bytes
+            .store(state.buffer_bytes() as u64, Ordering::Relaxed);
+    }
+
+    fn snapshot(&mut self, last_seq: u64) {
+        let mut state = self.state.write();
+        if state.active.is_empty() {
+            return;
+        }
+        let buffer = std::mem::take(&mut state.active);
+        state.active_since = None;
+        state.frozen.push(Arc::new(Frozen { last_seq, buffer }));
+    }
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+fn create_dir(path: &std::path::Path) -> Result<()> {
+    fs::create_dir_all(path).map_err(|e| Error::io(format!("creating {}", path.display()), e))
+}
+
+impl Storage {
+    /// Opens (creating if needed) the data directory, loads the catalog and manifest,
+    /// replays the WAL and starts the WAL writer and the background task (persistence,
+    /// retention, compaction). Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    /// [`Error::WalCorrupt`] naming the file and offset when a WAL file is damaged in the
+    /// middle (unless `skip_corrupt_wal_records`), [`Error::Io`] / [`Error::Catalog`] when
+    /// files cannot be read or written, [`Error::ObjectStore`] when the store fails.
+    pub async fn open(config: StorageConfig) -> Result<Storage> {
+        let wal_dir = config.data_dir.join("wal");
+        let catalog_dir = config.data_dir.join("catalog");
+        create_dir(&wal_dir)?;
+        create_dir(&catalog_dir)?;
+        let mut catalog = Catalog::load(&catalog_dir)?;
+        let manifest = Manifest::load(&catalog_dir)?;
+        let store: Arc<dyn ObjectStore> = match &config.object_store {
+            ObjectStoreConfig::Memory => Arc::new(InMemory::new()),
+            ObjectStoreConfig::Local => local_store(config.data_dir.join("objects"))?,
+            ObjectStoreConfig::LocalPath(p) => local_store(p.clone())?,
+        };
+        delete_orphans(store.as_ref(), &manifest).await?;
+
+        let metrics = Arc::new(Metrics::default());
+        let live_ids: HashSet<u32> = catalog.databases.values().map(|d| d.id).collect();
+        let mut buffer = Buffer::default();
+        let mut catalog_changed = false;
+        let mut replayed = 0u64;
+        let replay = wal::replay(&wal_dir, config.skip_corrupt_wal_records, |seq, batch| {
+            if seq <= manifest.persisted_seq || !live_ids.contains(&batch.db_id) {
+                return;
+            }
+            catalog_changed |= catalog.absorb(&batch);
+            let bytes = batch_bytes(&batch);
+            replayed += batch.rows() as u64;
+            buffer.apply(batch, bytes);
+        })?;
+        if catalog_changed {
+            catalog.save(&catalog_dir)?;
+        }
+        if replayed > 0 {
+            tracing::info!(rows = replayed, "replayed the wal");
+        }
+        metrics
+            .buffer_bytes
+            .store(buffer.bytes as u64, Ordering::Relaxed);
+        metrics
+            .parquet_files
+            .store(manifest.files.len() as u64, Ordering::Relaxed);
+        let state = Arc::new(RwLock::new(State {
+            active_since: (!buffer.is_empty()).then(Instant::now),
+            active: buffer,
+            frozen: Vec::new(),
+            manifest: Arc::new(manifest),
+        }));
+        let wal = Wal::start(
+            WalOptions {
+                dir: wal_dir,
+                background_sync_interval: config.wal_background_sync_interval,
+                segment_bytes: config.wal_segment_bytes,
+                segment_age: config.wal_segment_age,
+            },
+            replay,
+            BufferApplier {
+                state: state.clone(),
+                metrics: metrics.clone(),
+            },
+            metrics.clone(),
+        )?;
+        let inner = Arc::new(Inner {
+            config,
+            catalog_dir,
+            catalog: Mutex::new(catalog),
+            state,
+            wal,
+            store,
+            metrics,
+            persist_lock: tokio::sync::Mutex::new(()),
+            wakeup: Arc::new(Notify::new()),
+            closed: AtomicBool::new(false),
+            background: Mutex::new(None),
+            pending_deletes: Mutex::new(Vec::new()),
+        });
+        let task = tokio::spawn(background(Arc::downgrade(&inner), inner.wakeup.clone()));
+        *inner.background.lock() = Some(task);
+        Ok(Storage { inner })
+    }
+
+    /// Validates `lines` against the catalog (types, limits, retention), appends the
+    /// accepted ones to the WAL and returns once they are durable (fdatasync'ed, group
+    /// committed), or once handed to the OS when `options.no_sync` or [`WalSync::None`].
+    /// Accepted data is visible to scans on return.
+    ///
+    /// Lines that fail catalog checks are listed in `rejected` and the rest are written,
+    /// unless `!options.accept_partial`, in which case nothing is written when any line
+    /// fails. Lines without a timestamp get the server's current time.
+    ///
+    /// # Errors
+    /// [`Error::DatabaseNotFound`] (auto-create off and no such database),
+    /// [`Error::Backpressure`] (buffer over `max_buffer_bytes`; nothing written),
+    /// [`Error::InvalidDatabaseName`], [`Error::Io`], [`Error::Closed`].
+    pub async fn write(
+        &self,
+        db: &str,
+        lines: &[sluice_lp::Line<'_>],
+        options: WriteOptions,
+    ) -> Result<WriteOutcome> {
+        let inner = &self.inner;
+        if inner.closed.load(Ordering::Relaxed) {
+            return Err(Error::Closed);
+        }
+        check_database_name(db)?;
+        if inner.metrics.buffer_bytes.load(Ordering::Relaxed) as usize
+            > inner.config.max_buffer_bytes
+        {
+            Metrics::add(&inner.metrics.backpressure_events, 1);
+            inner.wakeup.notify_one();
+            return Err(Error::Backpressure {
+                retry_after: RETRY_AFTER,
+            });
+        }
+        let validated = {
+            let mut catalog = inner.catalog.lock();
+            let mut v = catalog.validate(
+                db,
+                lines,
+                now_ns(),
+                &inner.config.limits,
+                inner.config.auto_create_databases,
+            )?;
+            if !options.accept_partial && !v.rejected.is_empty() {
+                catalog.rollback(db, std::mem::take(&mut v.changes));
+                Metrics::add(&inner.metrics.lines_rejected, lines.len() as u64);
+                return Ok(WriteOutcome {
+                    accepted: 0,
+                    rejected: v.rejected,
+                });
+            }
+            if !v.changes.is_empty()
+                && let Err(e) = catalog.save(&inner.catalog_dir)
+            {
+                catalog.rollback(db, std::mem::take(&mut v.changes));
+                return Err(e);
+            }
+            v
+        };
+        let accepted = validated.batch.rows();
+        Metrics::add(
+            &inner.metrics.lines_rejected,
+            validated.rejected.len() as u64,
+        );
+        if accepted > 0 {
+            let sync = inner.config.wal_sync == WalSync::Fsync && !options.no_sync;
+            inner
+                .wal
+                .write(validated.batch, validated.bytes, sync)
+                .await?;
+            Metrics::add(&inner.metrics.lines_written, accepted as u64);
+            if inner.metrics.buffer_bytes.load(Ordering::Relaxed) as usize
+                >= inner.config.persist_buffer_bytes
+            {
+                inner.wakeup.notify_one();
+            }
+        }
+        Ok(WriteOutcome {
+            accepted,
+            rejected: validated.rejected,
+        })
+    }
+
+    /// Creates a database with a retention period (`None`: keep forever); true if
+    /// created, false if it existed (its retention is left alone).
+    ///
+    /// # Errors
+    /// [`Error::InvalidDatabaseName`], [`Error::Io`] when the catalog cannot be saved.
+    pub fn create_database(&self, name: &str, retention: Option<Duration>) -> Result<bool> {
+        check_database_name(name)?;
+        let mut catalog = self.inner.catalog.lock();
+        if !catalog.create_database(name, retention) {
+            return Ok(false);
+        }
+        if let Err(e) = catalog.save(&self.inner.catalog_dir) {
+            catalog.databases.remove(name);
+            return Err(e);
+        }
+        Ok(true)
+    }
+
+    /// Drops a database and all its data (buffered data at once, Parquet files in the
+    /// background); true if it existed.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the catalog or manifest cannot be saved.
+    pub fn drop_database(&self, name: &str) -> Result<bool> {
+        let inner = &self.inner;
+        let mut catalog = inner.catalog.lock();
+        let Some(def) = catalog.databases.remove(name) else {
+            return Ok(false);
+        };
+        if let Err(e) = catalog.save(&inner.catalog_dir) {
+            catalog.databases.insert(name.to_owned(), def);
+            return Err(e);
+        }
+        let mut state = inner.state.write();
+        state.active.drop_database(def.id);
+        self.edit_manifest(&mut state, |f| f.db_id != def.id)?;
+        inner
+            .metrics
+            .buffer_bytes
+            .store(state.buffer_bytes() as u64, Ordering::Relaxed);
+        inner.wakeup.notify_one();
+        Ok(true)
+    }
+
+    /// Keeps only files for which `keep` is true, saving the manifest and queueing the
+    /// others for deletion.
+    fn edit_manifest(&self, state: &mut State, keep: impl Fn(&ParquetFile) -> bool) -> Result<()> {
+        let (kept, dropped): (Vec<_>, Vec<_>) =
+            state.manifest.files.iter().cloned().partition(|f| keep(f));
+        if dropped.is_empty() {
+            return Ok(());
+        }
+        let mut manifest = (*state.manifest).clone();
+        manifest.files = kept;
+        manifest.save(&self.inner.catalog_dir)?;
+        self.inner
+            .metrics
+            .parquet_files
+            .store(manifest.files.len() as u64, Ordering::Relaxed);
+        state.manifest = Arc::new(manifest);
+        self.inner
+            .pending_deletes
+            .lock()
+            .extend(dropped.into_iter().map(|f| f.path));
+        Ok(())
+    }
+
+    /// Sets a database's retention (`None`: keep forever). Enforced by the background
+    /// task within `background_interval`.
+    ///
+    /// # Errors
+    /// [`Error::DatabaseNotFound`], [`Error::Io`] when the catalog cannot be saved.
+    pub fn set_retention(&self, name: &str, retention: Option<Duration>) -> Result<()> {
+        let mut catalog = self.inner.catalog.lock();
+        let def = catalog
+            .databases
+            .get_mut(name)
+            .ok_or_else(|| Error::DatabaseNotFound {
+                name: name.to_owned(),
+            })?;
+        let old = def.retention_ns;
+        def.retention_ns = retention.map(|r| u64::try_from(r.as_nanos()).unwrap_or(u64::MAX));
+        if let Err(e) = catalog.save(&self.inner.catalog_dir) {
+            if let Some(def) = catalog.databases.get_mut(name) {
+                def.retention_ns = old;
+            }
+            return Err(e);
+        }
+        self.inner.wakeup.notify_one();
+        Ok(())
+    }
+
+    /// The databases, sorted by name.
+    pub fn databases(&self) -> Vec<DatabaseInfo> {
+        self.inner.catalog.lock().databases()
+    }
+
+    /// The tables of a database, sorted by name, each with its columns in scan order.
+    ///
+    /// # Errors
+    /// [`Error::DatabaseNotFound`].
+    pub fn tables(&self, db: &str) -> Result<Vec<TableInfo>> {
+        let catalog = self.inner.catalog.lock();
+        Ok(catalog
+            .database(db)?
+            .tables
+            .iter()
+            .map(|(name, t)| t.info(name))
+            .collect())
+    }
+
+    /// Reads a table: buffered and persisted rows matching the request, merged so there
+    /// is one row per (series, time) with the newest value of each field, sorted by tags
+    /// then time. Parquet files are pruned by day, time statistics and tag statistics.
+    ///
+    /// # Errors
+    /// [`Error::DatabaseNotFound`], [`Error::TableNotFound`], [`Error::ObjectStore`] /
+    /// [`Error::Parquet`] when a file cannot be read.
+    pub async fn scan(&self, db: &str, table: &str, request: &ScanRequest) -> Result<ScanResult> {
+        let mut attempt = 0;
+        loop {
+            match self.scan_once(db, table, request).await {
+                // A file compacted or expired away between listing and reading: list again.
+                Err(Error::ObjectStore(object_store::Error::NotFound { .. })) if attempt < 3 => {
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn scan_once(&self, db: &str, table: &str, request: &ScanRequest) -> Result<ScanResult> {
+        let inner = &self.inner;
+        let (db_id, first_kept_day, schema) = {
+            let catalog = inner.catalog.lock();
+            let def = catalog.database(db)?;
+            let t = def.tables.get(table).ok_or_else(|| Error::TableNotFound {
+                database: db.to_owned(),
+                table: table.to_owned(),
+            })?;
+            (
+                def.id,
+                def.first_kept_day(now_ns()).unwrap_or(i64::MIN),
+                TableSchema::from_def(t),
+            )
+        };
+        let arrow_schema = schema.arrow_schema();
+        let range = request.time_range;
+        let wanted = |day: i64, min: i64, max: i64| {
+            day >= first_kept_day && range.is_none_or(|(s, e)| max >= s && min < e)
+        };
+        let (files, buffered) = {
+            let state = inner.state.read();
+            let files: Vec<ParquetFile> = state
+                .manifest
+                .table_files(db_id, table)
+                .into_iter()
+                .filter(|f| wanted(f.day, f.min_time, f.max_time))
+                .cloned()
+                .collect();
+            let mut buffered = Vec::new();
+            let buffers = state
+                .frozen
+                .iter()
+                .map(|f| &f.buffer)
+                .chain([&state.active]);
+            for buffer in buffers {
+                let Some(tb) = buffer.table(db_id, table) else {
+                    continue;
+                };
+                for (day, part) in &tb.partitions {
+                    if wanted(*day, part.min_time, part.max_time)
+                        && let Some(b) = part.to_batch(&schema, range, &request.tag_equals)?
+                    {
+                        buffered.push(b);
+                    }
+                }
+            }
+            (files, buffered)
+        };
+        let mut sources = Vec::new();
+        for file in &files {
+            let data = self.get_object(&file.path).await?;
+            let s = arrow_schema.clone();
+            let tags = request.tag_equals.clone();
+            let batches =
+                tokio::task::spawn_blocking(move || persist::read(data, &s, range, &tags))
+                    .await
+                    .map_err(|e| Error::Catalog(format!("scan task failed: {e}")))??;
+            sources.extend(batches);
+        }
+        sources.extend(buffered);
+        let merged = if sources.is_empty() {
+            RecordBatch::new_empty(arrow_schema.clone())
+        } else {
+            let s = schema.clone();
+            tokio::task::spawn_blocking(move || merge(&s, sources))
+                .await
+                .map_err(|e| Error::Catalog(format!("scan task failed: {e}")))??
+        };
+        let out = match &request.projection {
+            Some(names) => project(&merged, names)?,
+            None => merged,
+        };
+        Ok(ScanResult {
+            schema: out.schema(),
+            batches: if out.num_rows() == 0 {
+                Vec::new()
+            } else {
+                vec![out]
+            },
+        })
+    }
+
+    async fn get_object(&self, path: &str) -> Result<Bytes> {
+        let path = ObjectPath::from(path);
+        Ok(self.inner.store.get(&path).await?.bytes().await?)
+    }
+
+    /// A snapshot of the engine's counters.
+    pub fn metrics(&self) -> StorageMetrics {
+        self.inner.metrics.snapshot()
+    }
+
+    /// Stops the background task, syncs the WAL and stops its writer; later writes fail
+    /// with [`Error::Closed`]. Buffered data is not persisted to Parquet (the WAL holds
+    /// it and is replayed on the next open).
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the final WAL sync fails.
+    pub async fn shutdown(&self) -> Result<()> {
+        self.inner.closed.store(true, Ordering::Relaxed);
+        let task = self.inner.background.lock().take();
+        if let Some(task) = task {
+            // Every persistence step is atomic on disk, so stopping mid-way is safe.
+            task.abort();
+            let _ = task.await;
+        }
+        self.inner.wal.shutdown().await
+    }
+
+    /// Persists all buffered data to Parquet now (what the size and age triggers do),
+    /// then deletes the WAL segments it covered. For tests and operators.
+    ///
+    /// # Errors
+    /// [`Error::ObjectStore`], [`Error::Parquet`], [`Error::Io`].
+    pub async fn persist_now(&self) -> Result<()> {
+        persist_buffer(&self.inner).await
+    }
+
+    /// Compacts every partition with more than `compact_max_files` files now (what the
+    /// background task does).
+    ///
+    /// # Errors
+    /// [`Error::ObjectStore`], [`Error::Parquet`], [`Error::Io`].
+    pub async fn compact_now(&self) -> Result<()> {
+        compact(&self.inner).await
+    }
+
+    /// Applies retention now (what the background task does).
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the manifest cannot be saved.
+    pub fn enforce_retention_now(&self) -> Result<()> {
+        enforce_retention(&self.inner)
+    }
+}
+
+fn local_store(dir: PathBuf) -> Result<Arc<dyn ObjectStore>> {
+    create_dir(&dir)?;
+    Ok(Arc::new(
+        object_store::local::LocalFileSystem::new_with_prefix(&dir)?,
+    ))
+}
+
+fn batch_bytes(batch: &WriteBatch) -> usize {
+    batch
+        .tables
+        .iter()
+        .flat_map(|t| &t.rows)
+        .map(|r| {
+            48 + r.tags.iter().map(|(_, v)| 8 + v.len()).sum::<usize>()
+                + r.fields
+                    .iter()
+                    .map(|(_, v)| v.buffer_bytes())
+                    .sum::<usize>()
+        })
+        .sum()
+}
+
+/// Deletes objects under `dbs/` that the manifest does not name (a crash between writing
+/// a file and saving the manifest leaves them).
+async fn delete_orphans(store: &dyn ObjectStore, manifest: &Manifest) -> Result<()> {
+    let live: HashSet<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
+    let prefix = ObjectPath::from("dbs");
+    let objects: Vec<_> = store.list(Some(&prefix)).try_collect().await?;
+    for meta in objects {
+        if !live.contains(meta.location.as_ref()) {
+            tracing::warn!(path = %meta.location, "deleting parquet file not in the manifest");
+            store.delete(&meta.location).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The background task: persistence triggers, retention, compaction, deferred deletes.
+async fn background(inner: std::sync::Weak<Inner>, wakeup: Arc<Notify>) {
+    loop {
+        let Some(me) = inner.upgrade() else { return };
+        if me.closed.load(Ordering::Relaxed) {
+            return;
+        }
+        let interval = me.config.background_interval;
+        let should_persist = {
+            let state = me.state.read();
+            !state.frozen.is_empty()
+                || state.active.bytes >= me.config.persist_buffer_bytes
+                || state.buffer_bytes() > me.config.max_buffer_bytes
+                || state
+                    .active_since
+                    .is_some_and(|t| t.elapsed() >= me.config.persist_interval)
+        };
+        if should_persist && let Err(e) = persist_buffer(&me).await {
+            tracing::error!("persisting the write buffer failed: {e}");
+        }
+        if let Err(e) = enforce_retention(&me) {
+            tracing::error!("enforcing retention failed: {e}");
+        }
+        if let Err(e) = compact(&me).await {
+            tracing::error!("compaction failed: {e}");
+        }
+        let deletes = std::mem::take(&mut *me.pending_deletes.lock());
+        for path in deletes {
+            match me.store.delete(&ObjectPath::from(path.as_str())).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => {
+                    tracing::error!(path, "deleting a parquet file failed: {e}");
+                    me.pending_deletes.lock().push(path);
+                }
+            }
+        }
+        drop(me);
+        let _ = tokio::time::timeout(interval, wakeup.notified()).await;
+    }
+}
+
+/// Key of one persisted unit: database id, table, UTC day.
+type PartitionKey = (u32, String, i64);
+
+/// Snapshots the active buffer at a WAL rotation and writes every frozen buffer to
+/// Parquet, one file per table and day, then commits the manifest and deletes the WAL
+/// segments covered.
+async fn persist_buffer(inner: &Arc<Inner>) -> Result<()> {
+    let _guard = inner.persist_lock.lock().await;
+    inner.wal.rotate().await?;
+    let frozen: Vec<Arc<Frozen>> = inner.state.read().frozen.clone();
+    if frozen.is_empty() {
+        return Ok(());
+    }
+    if !inner.config.persist_delay.is_zero() {
+        tokio::time::sleep(inner.config.persist_delay).await;
+    }
+    let now = now_ns();
+    let live: HashMap<u32, i64> = inner
+        .catalog
+        .lock()
+        .databases
+        .values()
+        .map(|d| (d.id, d.first_kept_day(now).unwrap_or(i64::MIN)))
+        .collect();
+    // Group the partitions of all frozen buffers, oldest buffer first.
+    let mut units: BTreeMap<PartitionKey, Vec<&PartitionBuffer>> = BTreeMap::new();
+    for f in &frozen {
+        for (db_id, tables) in &f.buffer.dbs {
+            let Some(first_kept) = live.get(db_id) else {
+                continue;
+            };
+            for (table, tb) in tables {
+                for (day, part) in tb.partitions.range(*first_kept..) {
+                    units
+                        .entry((*db_id, table.clone(), *day))
+                        .or_default()
+                        .push(part);
+                }
+            }
+        }
+    }
+    let mut next_id = inner.state.read().manifest.next_file_id;
+    let mut new_files = Vec::new();
+    for ((db_id, table, day), parts) in units {
+        let mut schema = TableSchema::default();
+        for p in &parts {
+            union_schema(&mut schema, &p.schema());
+        }
+        let mut sources = Vec::new();
+        for p in &parts {
+            if let Some(b) = p.to_batch(&schema, None, &[])? {
+                sources.push(b);
+            }
+        }
+        let id = next_id;
+        next_id += 1;
+        let file = write_file(inner, &schema, sources, db_id, table, day, id).await?;
+        new_files.extend(file);
+    }
+    let persisted_seq = frozen.iter().map(|f| f.last_seq).max().unwrap_or(0);
+    {
+        // Same lock order as drop_database: catalog, then state.
+        let catalog = inner.catalog.lock();
+        let live_now: HashSet<u32> = catalog.databases.values().map(|d| d.id).collect();
+        let mut state = inner.state.write();
+        let mut manifest = (*state.manifest).clone();
+        manifest.persisted_seq = manifest.persisted_seq.max(persisted_seq);
+        manifest.next_file_id = manifest.next_file_id.max(next_id);
+        for f in new_files {
+            if live_now.contains(&f.db_id) {
+                manifest.files.push(f);
+            } else {
+                inner.pending_deletes.lock().push(f.path);
+            }
+        }
+        manifest.save(&inner.catalog_dir)?;
+        inner
+            .metrics
+            .parquet_files
+            .store(manifest.files.len() as u64, Ordering::Relaxed);
+        state.manifest = Arc::new(manifest);
+        let done: HashSet<u64> = frozen.iter().map(|f| f.last_seq).collect();
+        state.frozen.retain(|f| !done.contains(&f.last_seq));
+        inner
+            .metrics
+            .buffer_bytes
+            .store(state.buffer_bytes() as u64, Ordering::Relaxed);
+    }
+    inner.wal.delete_persisted(persisted_seq)?;
+    Ok(())
+}
+
+fn union_schema(into: &mut TableSchema, other: &TableSchema) {
+    for t in &other.tags {
+        if !into.tags.contains(t) {
+            into.tags.push(t.clone());
+        }
+    }
+    for f in &other.fields {
+        if !into.fields.iter().any(|(n, _)| *n == f.0) {
+            into.fields.push(f.clone());
+        }
+    }
+    into.tags.sort();
+    into.fields.sort();
+}
+
+/// Merges `sources` (oldest first), writes one Parquet file and returns its manifest
+/// entry (`None` when there are no rows).
+async fn write_file(
+    inner: &Arc<Inner>,
+    schema: &TableSchema,
+    sources: Vec<RecordBatch>,
+    db_id: u32,
+    table: String,
+    day: i64,
+    id: u64,
+) -> Result<Option<ParquetFile>> {
+    let s = schema.clone();
+    let (bytes, rows, min_time, max_time) = tokio::task::spawn_blocking(move || {
+        let merged = merge(&s, sources)?;
+        let times = merged
+            .column(merged.num_columns() - 1)
+            .as_any()
+            .downcast_ref::<arrow::array::TimestampNanosecondArray>()
+            .expect("time column")
+            .values()
+            .clone();
+        let min = times.iter().min().copied().unwrap_or(0);
+        let max = times.iter().max().copied().unwrap_or(0);
+        Ok::<_, Error>((persist::encode(&merged)?, merged.num_rows(), min, max))
+    })
+    .await
+    .map_err(|e| Error::Catalog(format!("persist task failed: {e}")))??;
+    if rows == 0 {
+        return Ok(None);
+    }
+    let path = Manifest::object_path(db_id, day, id);
+    let size = bytes.len() as u64;
+    inner
+        .store
+        .put(&ObjectPath::from(path.as_str()), PutPayload::from(bytes))
+        .await?;
+    Metrics::add(&inner.metrics.persisted_files, 1);
+    Metrics::add(&inner.metrics.persisted_bytes, size);
+    Ok(Some(ParquetFile {
+        id,
+        db_id,
+        table,
+        day,
+        path,
+        min_time,
+        max_time,
+        rows: rows as u64,
+        bytes: size,
+    }))
+}
+
+/// Drops buffered partitions and Parquet files older than each database's retention.
+fn enforce_retention(inner: &Arc<Inner>) -> Result<()> {
+    let now = now_ns();
+    let cutoffs: Vec<(u32, i64)> = inner
+        .catalog
+        .lock()
+        .databases
+        .values()
+        .filter_map(|d| Some((d.id, d.first_kept_day(now)?)))
+        .collect();
+    if cutoffs.is_empty() {
+        return Ok(());
+    }
+    let storage = Storage {
+        inner: inner.clone(),
+    };
+    let mut state = inner.state.write();
+    for (db_id, first_kept) in &cutoffs {
+        state.active.drop_before(*db_id, *first_kept);
+    }
+    storage.edit_manifest(&mut state, |f| {
+        !cutoffs
+            .iter()
+            .any(|(db, first)| f.db_id == *db && f.day < *first)
+    })?;
+    inner
+        .metrics
+        .buffer_bytes
+        .store(state.buffer_bytes() as u64, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Merges the files of every partition that has more than `compact_max_files` into one.
+async fn compact(inner: &Arc<Inner>) -> Result<()> {
+    let _guard = inner.persist_lock.lock().await;
+    let manifest = inner.state.read().manifest.clone();
+    let mut groups: BTreeMap<PartitionKey, Vec<&ParquetFile>> = BTreeMap::new();
+    for f in &manifest.files {
+        groups
+            .entry((f.db_id, f.table.clone(), f.day))
+            .or_default()
+            .push(f);
+    }
+    let storage = Storage {
+        inner: inner.clone(),
+    };
+    let mut next_id = manifest.next_file_id;
+    for ((db_id, table, day), mut files) in groups {
+        if files.len() <= inner.config.compact_max_files.max(1) {
+            continue;
+        }
+        files.sort_by_key(|f| f.id);
+        let mut batches = Vec::new();
+        for f in &files {
+            let data = storage.get_object(&f.path).await?;
+            let reader =
+                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(data)?
+                    .build()?;
+            for b in reader {
+                batches.push(b?);
+            }
+        }
+        let mut schema = TableSchema::default();
+        for b in &batches {
+            union_schema(&mut schema, &schema_of_batch(b));
+        }
+        let arrow_schema = schema.arrow_schema();
+        let sources = batches
+            .iter()
+            .map(|b| crate::merge::conform(b, &arrow_schema))
+            .collect::<Result<Vec<_>>>()?;
+        let id = next_id;
+        next_id += 1;
+        let new = write_file(inner, &schema, sources, db_id, table.clone(), day, id).await?;
+        let old: HashSet<u64> = files.iter().map(|f| f.id).collect();
+        let mut state = inner.state.write();
+        let mut m = (*state.manifest).clone();
+        // The database may have been dropped or the partition expired meanwhile.
+        if !m.files.iter().any(|f| old.contains(&f.id)) {
+            if let Some(n) = new {
+                inner.pending_deletes.lock().push(n.path);
+            }
+            continue;
+        }
+        let (dropped, kept): (Vec<_>, Vec<_>) =
+            m.files.into_iter().partition(|f| old.contains(&f.id));
+        m.files = kept;
+        m.files.extend(new);
+        m.next_file_id = m.next_file_id.max(next_id);
+        m.save(&inner.catalog_dir)?;
+        inner
+            .metrics
+            .parquet_files
+            .store(m.files.len() as u64, Ordering::Relaxed);
+        state.manifest = Arc::new(m);
+        inner
+            .pending_deletes
+            .lock()
+            .extend(dropped.into_iter().map(|f| f.path));
+        tracing::info!(table, day, files = old.len(), "compacted partition");
+    }
+    Ok(())
+}
+
+/// The table schema of a batch read from a Parquet file.
+fn schema_of_batch(batch: &RecordBatch) -> TableSchema {
+    use arrow::datatypes::DataType;
+    use sluice_lp::FieldType;
+    let mut out = TableSchema::default();
+    for f in batch.schema().fields() {
+        let kind = match f.data_type() {
+            DataType::Dictionary(_, _) => {
+                out.tags.push(f.name().clone());
+                continue;
+            }
+            DataType::Float64 => FieldType::Float,
+            DataType::Int64 => FieldType::Integer,
+            DataType::UInt64 => FieldType::UInteger,
+            DataType::Utf8 => FieldType::String,
+            DataType::Boolean => FieldType::Boolean,
+            _ => continue,
+        };
+        out.fields.push((f.name().clone(), kind));
+    }
+    out
+}

@@ -1,0 +1,95 @@
+//! The storage engine of sluice: catalog, write-ahead log, write buffer, Parquet
+//! persistence and scans.
+//!
+//! # Place in the data path
+//!
+//! ```text
+//!  HTTP /write ──> sluice-server ──parse──> sluice-lp::Line
+//!                                              │ Storage::write
+//!                                              v
+//!                       ┌──────────── sluice-storage ─────────────┐
+//!                       │ catalog ── validate types & limits,     │
+//!                       │            create tables/columns        │
+//!                       │    │                                    │
+//!                       │    v                                    │
+//!                       │ WAL writer thread: append record,       │
+//!                       │   fdatasync (group commit), then apply  │
+//!                       │   to the write buffer in WAL order      │
+//!                       │    │                                    │
+//!                       │    v                                    │
+//!                       │ write buffer (columnar per table and    │
+//!                       │   UTC day, series-aware, merged)        │
+//!                       │    │ size / age trigger                 │
+//!                       │    v                                    │
+//!                       │ Parquet per table per UTC day ──> object_store
+//!                       │   (+ manifest), WAL segments deleted    │
+//!                       └─────────────────────────────────────────┘
+//!                                              │ Storage::scan
+//!                                              v
+//!                   query layer <── Arrow RecordBatches (buffer ⊕ Parquet,
+//!                                   last write wins per series, time, field)
+//! ```
+//!
+//! # Durability contract of each write path
+//!
+//! * **`WalSync::Fsync`, `no_sync = false` (default).** [`Storage::write`] returns `Ok` only
+//!   after the WAL record holding the accepted lines was written and the WAL file
+//!   fdatasync'ed. Concurrent writers share fdatasyncs: while one sync runs, the writes
+//!   that arrive gather into the next batch; a lone write waits only for its own sync.
+//!   On return the data is visible to [`Storage::scan`]. After any crash (process kill,
+//!   power loss) every acknowledged write is recovered on restart.
+//! * **`no_sync = true` or `WalSync::None`.** `write` returns once the WAL record was
+//!   handed to the operating system with `write(2)` (and applied to the buffer), without
+//!   waiting for fdatasync. A crash of the sluice **process** (including `kill -9`) loses
+//!   nothing acknowledged, since the bytes are in the kernel's page cache. A crash of the
+//!   **machine** (power loss, kernel panic) may lose the writes acknowledged since the
+//!   last fdatasync: at most `wal_background_sync_interval` (default 1 s) of them, plus
+//!   any not yet covered by a later synced write. The records lost are always a suffix
+//!   of the WAL; a torn final record is truncated on restart.
+//! * **Catalog changes** (new database, table or column, retention) are written to
+//!   `data_dir/catalog/catalog.json` through a temporary file, fsync and rename before
+//!   the write that caused them is logged, so a recovered record always finds its columns.
+//! * **Persistence.** Parquet files are put into the object store (local: temporary file
+//!   then rename), then the manifest `data_dir/catalog/manifest.json` naming them and the
+//!   last persisted WAL sequence number is replaced atomically, and only then are the WAL
+//!   segments it covers deleted. Objects not named by the manifest (left by a crash in
+//!   between) are deleted at start-up.
+//!
+//! # Recovery
+//!
+//! [`Storage::open`] loads the catalog and manifest, then replays every WAL segment in
+//! order. A torn tail (a final record cut short or failing its checksum at the end of the
+//! newest segment) is truncated with a warning. Damage anywhere else stops start-up with
+//! [`Error::WalCorrupt`] naming the file and offset, unless
+//! [`StorageConfig::skip_corrupt_wal_records`] is set, in which case damaged records are
+//! skipped with an error log.
+//!
+//! # Defaults that matter
+//!
+//! Persistence runs when the buffer holds `persist_buffer_bytes` (256 MiB) or its oldest
+//! unpersisted write is `persist_interval` (10 min) old. Writes fail with
+//! [`Error::Backpressure`] while the buffer is over `max_buffer_bytes` (1 GiB). A UTC day
+//! of one table with more than `compact_max_files` (8) Parquet files is merged into one.
+//! Retention drops whole UTC days once their end is older than the retention period.
+
+mod buffer;
+mod catalog;
+mod config;
+mod encoding;
+mod engine;
+mod error;
+mod manifest;
+mod merge;
+mod metrics;
+mod persist;
+mod types;
+mod wal;
+
+pub use config::{CatalogLimits, InvalidWalSync, ObjectStoreConfig, StorageConfig, WalSync};
+pub use engine::Storage;
+pub use error::{Error, Result};
+pub use sluice_lp;
+pub use types::{
+    ColumnInfo, ColumnKind, DatabaseInfo, FieldType, Histogram, RejectedLine, ScanRequest,
+    ScanResult, StorageMetrics, TableInfo, WriteOptions, WriteOutcome,
+};

@@ -1,0 +1,132 @@
+//! Plain data types of the public API: write options and outcomes, catalog views, scans, metrics.
+
+use std::time::Duration;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+pub use sluice_lp::FieldType;
+
+/// Options of one [`crate::Storage::write`] call.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriteOptions {
+    /// Acknowledge once the batch reached the operating system, without waiting for an
+    /// fdatasync (see the crate docs for what can be lost). Default false.
+    pub no_sync: bool,
+    /// Write the accepted lines even when some lines are rejected. When false, a batch
+    /// with any rejected line writes nothing. Default false (the server passes true).
+    pub accept_partial: bool,
+}
+
+/// What a write did.
+#[derive(Debug, Default, Clone)]
+pub struct WriteOutcome {
+    /// Lines written.
+    pub accepted: usize,
+    /// Lines not written, with why.
+    pub rejected: Vec<RejectedLine>,
+}
+
+/// One line a write rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedLine {
+    /// The line's 1-based number in the request body.
+    pub line_number: usize,
+    /// Why, e.g. `field type conflict: field "f" on table "t" is float, got integer`.
+    pub reason: String,
+}
+
+/// A database as [`crate::Storage::databases`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseInfo {
+    pub name: String,
+    /// Data older than this is dropped (by whole UTC days); `None` keeps data forever.
+    pub retention: Option<Duration>,
+}
+
+/// A table and its columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableInfo {
+    pub name: String,
+    /// Tags sorted by name, then fields sorted by name, then `time` (the scan order).
+    pub columns: Vec<ColumnInfo>,
+}
+
+/// One column of a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnInfo {
+    pub name: String,
+    pub kind: ColumnKind,
+}
+
+/// What a column holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    /// A tag: `Dictionary(Int32, Utf8)` in scans.
+    Tag,
+    /// A field of one type: Float64, Int64, UInt64, Utf8 or Boolean in scans.
+    Field(FieldType),
+    /// The timestamp: `Timestamp(Nanosecond, None)` in scans.
+    Time,
+}
+
+/// What [`crate::Storage::scan`] reads.
+#[derive(Debug, Clone, Default)]
+pub struct ScanRequest {
+    /// `[start, end)` in nanoseconds since the epoch; `None` for all time.
+    pub time_range: Option<(i64, i64)>,
+    /// Only rows whose tag `key` equals `value`, for every pair (a tag the table does not
+    /// have matches no row).
+    pub tag_equals: Vec<(String, String)>,
+    /// Only these columns, in this order (unknown names are skipped); `None` for all
+    /// columns in table order.
+    pub projection: Option<Vec<String>>,
+}
+
+/// The rows a scan found: one row per (series, time), deduplicated with the newest value
+/// of each field winning, sorted by series (tag values in tag-name order) then time.
+#[derive(Debug, Clone)]
+pub struct ScanResult {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+}
+
+impl ScanResult {
+    /// Total rows over all batches.
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(|b| b.num_rows()).sum()
+    }
+}
+
+/// A snapshot of the engine's counters.
+#[derive(Debug, Clone, Default)]
+pub struct StorageMetrics {
+    /// Estimated bytes in the write buffer (including data being persisted).
+    pub buffer_bytes: u64,
+    /// Lines accepted since start.
+    pub lines_written: u64,
+    /// Lines rejected since start.
+    pub lines_rejected: u64,
+    /// WAL fdatasync calls since start.
+    pub wal_syncs: u64,
+    /// Duration of WAL fdatasync calls.
+    pub wal_sync_seconds: Histogram,
+    /// Parquet files written since start (persistence and compaction).
+    pub persisted_files: u64,
+    /// Bytes of Parquet files written since start.
+    pub persisted_bytes: u64,
+    /// Writes refused with [`crate::Error::Backpressure`] since start.
+    pub backpressure_events: u64,
+    /// Parquet files currently live.
+    pub parquet_files: u64,
+}
+
+/// A cumulative histogram in the Prometheus style.
+#[derive(Debug, Clone, Default)]
+pub struct Histogram {
+    /// `(upper bound in seconds, observations <= bound)`, bounds ascending.
+    pub buckets: Vec<(f64, u64)>,
+    /// Sum of all observations, in seconds.
+    pub sum: f64,
+    /// Number of observations.
+    pub count: u64,
+}

@@ -1,0 +1,591 @@
+//! The write-ahead log: segment files of checksummed records, a group-commit writer thread
+//! and replay with torn-tail repair.
+//!
+//! Segment file `data_dir/wal/{id:016}.wal`:
+//!
+//! ```text
+//! header = "SLUICEWL" version:u32le segment_id:u64le                 (20 bytes)
+//! record = payload_len:u32le crc32c(payload):u32le payload
+//! payload = seq:u64le batch                                         (see encoding.rs)
+//! ```
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+use crate::catalog::sync_dir;
+use crate::encoding::{self, WriteBatch};
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+
+const MAGIC: &[u8; 8] = b"SLUICEWL";
+const VERSION: u32 = 1;
+const HEADER_LEN: u64 = 20;
+/// Records larger than this are taken as damage, not data.
+const MAX_RECORD_BYTES: u64 = 1 << 30;
+
+/// A closed segment, waiting for its data to be persisted.
+#[derive(Debug, Clone)]
+pub(crate) struct ClosedSegment {
+    pub(crate) path: PathBuf,
+    /// Highest sequence number in the segment; `None` when empty.
+    pub(crate) last_seq: Option<u64>,
+}
+
+fn segment_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join(format!("{id:016}.wal"))
+}
+
+/// Segment files in `dir`, sorted by id.
+pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let mut out = Vec::new();
+    let entries =
+        fs::read_dir(dir).map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(id) = name
+            .strip_suffix(".wal")
+            .and_then(|s| s.parse::<u64>().ok())
+        {
+            out.push((id, entry.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// What replaying a directory found.
+#[derive(Debug, Default)]
+pub(crate) struct Replay {
+    pub(crate) segments: Vec<ClosedSegment>,
+    pub(crate) last_seq: u64,
+    pub(crate) next_segment_id: u64,
+}
+
+/// Replays every segment in `dir` in order, calling `apply(seq, batch)` per record.
+///
+/// A torn tail of the newest segment is truncated with a warning; any other damage is
+/// [`Error::WalCorrupt`], or, with `skip_corrupt`, skipped with an error log.
+pub(crate) fn replay(
+    dir: &Path,
+    skip_corrupt: bool,
+    mut apply: impl FnMut(u64, WriteBatch),
+) -> Result<Replay> {
+    let segments = list_segments(dir)?;
+    let mut out = Replay {
+        next_segment_id: segments.last().map_or(1, |(id, _)| id + 1),
+        ..Replay::default()
+    };
+    let n = segments.len();
+    for (i, (_, path)) in segments.into_iter().enumerate() {
+        let is_last = i + 1 == n;
+        let last = replay_segment(&path, is_last, skip_corrupt, &mut |seq, batch| {
+            apply(seq, batch)
+        })?;
+        match last {
+            SegmentEnd::Removed => continue,
+            SegmentEnd::Records(last_seq) => {
+                if let Some(s) = last_seq {
+                    out.last_seq = out.last_seq.max(s);
+                }
+                out.segments.push(ClosedSegment { path, last_seq });
+            }
+        }
+    }
+    Ok(out)
+}
+
+enum SegmentEnd {
+    Removed,
+    Records(Option<u64>),
+}
+
+fn replay_segment(
+    path: &Path,
+    is_last: bool,
+    skip_corrupt: bool,
+    apply: &mut dyn FnMut(u64, WriteBatch),
+) -> Result<SegmentEnd> {
+    let mut data = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut data))
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let corrupt = |offset: u64, reason: String| Error::WalCorrupt {
+        file: path.to_owned(),
+        offset,
+        reason,
+    };
+    let header_ok = data.len() as u64 >= HEADER_LEN
+        && &data[..8] == MAGIC
+        && u32::from_le_bytes(data[8..12].try_into().expect("4 bytes")) == VERSION;
+    if !header_ok {
+        if is_last && data.len() as u64 <= HEADER_LEN {
+            tracing::warn!(file = %path.display(), "removing wal segment with a torn header");
+            fs::remove_file(path)
+                .map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
+            return Ok(SegmentEnd::Removed);
+        }
+        return Err(corrupt(0, "bad segment header".into()));
+    }
+    let mut pos = HEADER_LEN as usize;
+    let mut last_seq = None;
+    while pos < data.len() {
+        match check_record(&data, pos) {
+            Ok((seq, payload_end)) => {
+                let payload = &data[pos + 16..payload_end];
+                match encoding::decode(payload) {
+                    Ok(batch) => {
+                        apply(seq, batch);
+                        last_seq = Some(seq);
+                    }
+                    Err(e) => {
+                        let err = corrupt(pos as u64, format!("undecodable record: {e}"));
+                        if !skip_corrupt {
+                            return Err(err);
+                        }
+                        tracing::error!("skipping damaged wal record: {err}");
+                    }
+                }
+                pos = payload_end;
+            }
+            Err(damage) => {
+                // A torn tail: the damaged record reaches the end of the newest segment.
+                if is_last && damage.reaches_end {
+                    tracing::warn!(
+                        file = %path.display(),
+                        offset = pos,
+                        "truncating torn tail of wal segment ({}; {} bytes dropped)",
+                        damage.reason,
+                        data.len() - pos
+                    );
+                    let f = OpenOptions::new()
+                        .write(true)
+                        .open(path)
+                        .and_then(|f| f.set_len(pos as u64).and_then(|()| f.sync_all()));
+                    f.map_err(|e| Error::io(format!("truncating {}", path.display()), e))?;
+                    break;
+                }
+                let err = corrupt(pos as u64, damage.reason.to_owned());
+                if !skip_corrupt {
+                    return Err(err);
+                }
+                tracing::error!("skipping damaged wal data: {err}");
+                match (pos + 1..data.len()).find(|&p| check_record(&data, p).is_ok()) {
+                    Some(next) => pos = next,
+                    None => break,
+                }
+            }
+        }
+    }
+    Ok(SegmentEnd::Records(last_seq))
+}
+
+struct Damage {
+    reason: &'static str,
+    /// The damage extends to the end of the file (what a torn write looks like).
+    reaches_end: bool,
+}
+
+/// Checks the record at `pos`; returns its sequence number and end offset.
+fn check_record(data: &[u8], pos: usize) -> Result<(u64, usize), Damage> {
+    let rest = &data[pos..];
+    if rest.len() < 8 {
+        return Err(Damage {
+            reason: "record header cut short",
+            reaches_end: true,
+        });
+    }
+    let len = u64::from(u32::from_le_bytes(rest[..4].try_into().expect("4 bytes")));
+    let crc = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes"));
+    if !(8..=MAX_RECORD_BYTES).contains(&len) {
+        return Err(Damage {
+            reason: "implausible record length",
+            // Zeros to the end are a torn (pre-extended) tail.
+            reaches_end: rest.iter().all(|b| *b == 0),
+        });
+    }
+    let end = 8 + len as usize;
+    if end > rest.len() {
+        return Err(Damage {
+            reason: "record cut short",
+            reaches_end: true,
+        });
+    }
+    let payload = &rest[8..end];
+    if crc32c::crc32c(payload) != crc {
+        return Err(Damage {
+            reason: "record checksum mismatch",
+            reaches_end: end == rest.len(),
+        });
+    }
+    let seq = u64::from_le_bytes(payload[..8].try_into().expect("8 bytes"));
+    Ok((seq, pos + end))
+}
+
+/// Receives what the WAL thread logged, in log order.
+pub(crate) trait Applier: Send + 'static {
+    /// A record is durable (or, for unsynced writes, written): apply it to the buffer.
+    fn apply(&mut self, seq: u64, batch: WriteBatch, bytes: usize);
+    /// A snapshot point: every record up to `last_seq` has been applied.
+    fn snapshot(&mut self, last_seq: u64);
+}
+
+enum Request {
+    Write {
+        payload: Vec<u8>,
+        batch: WriteBatch,
+        bytes: usize,
+        sync: bool,
+        ack: oneshot::Sender<Result<u64>>,
+    },
+    /// Close the segment and take a snapshot; answers the last sequence number.
+    Rotate { ack: oneshot::Sender<Result<u64>> },
+    /// fdatasync and stop.
+    Shutdown { ack: oneshot::Sender<Result<()>> },
+}
+
+/// Handle to the WAL writer thread.
+#[derive(Debug)]
+pub(crate) struct Wal {
+    tx: Mutex<Option<mpsc::Sender<Request>>>,
+    closed: Arc<Mutex<Vec<ClosedSegment>>>,
+    dir: PathBuf,
+}
+
+/// Settings of the writer thread.
+#[derive(Debug, Clone)]
+pub(crate) struct WalOptions {
+    pub(crate) dir: PathBuf,
+    pub(crate) background_sync_interval: Duration,
+    pub(crate) segment_bytes: u64,
+    pub(crate) segment_age: Duration,
+}
+
+impl Wal {
+    /// Starts the writer thread on a new segment after the replayed ones.
+    pub(crate) fn start(
+        options: WalOptions,
+        replay: Replay,
+        applier: impl Applier,
+        metrics: Arc<Metrics>,
+    ) -> Result<Wal> {
+        let closed = Arc::new(Mutex::new(replay.segments));
+        let segment = Segment::create(&options.dir, replay.next_segment_id)?;
+        let (tx, rx) = mpsc::channel();
+        let mut writer = Writer {
+            options: options.clone(),
+            segment,
+            next_seq: replay.last_seq + 1,
+            closed: closed.clone(),
+            applier,
+            metrics,
+            failed: Arc::new(AtomicBool::new(false)),
+            dirty: false,
+        };
+        thread::Builder::new()
+            .name("sluice-wal".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| Error::io("starting the wal thread", e))?;
+        Ok(Wal {
+            tx: Mutex::new(Some(tx)),
+            closed,
+            dir: options.dir,
+        })
+    }
+
+    fn send(&self, req: Request) -> Result<()> {
+        let tx = self.tx.lock();
+        tx.as_ref()
+            .ok_or(Error::Closed)?
+            .send(req)
+            .map_err(|_| Error::Closed)
+    }
+
+    /// Logs `batch`; returns its sequence number once durable (or written, if `!sync`) and
+    /// applied.
+    pub(crate) async fn write(&self, batch: WriteBatch, bytes: usize, sync: bool) -> Result<u64> {
+        let mut payload = Vec::with_capacity(bytes / 2 + 64);
+        encoding::encode(&batch, &mut payload);
+        let (ack, rx) = oneshot::channel();
+        self.send(Request::Write {
+            payload,
+            batch,
+            bytes,
+            sync,
+            ack,
+        })?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Closes the current segment and takes a buffer snapshot in log order.
+    pub(crate) async fn rotate(&self) -> Result<u64> {
+        let (ack, rx) = oneshot::channel();
+        self.send(Request::Rotate { ack })?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Syncs and stops the writer; later writes fail with [`Error::Closed`].
+    pub(crate) async fn shutdown(&self) -> Result<()> {
+        let (ack, rx) = oneshot::channel();
+        let sent = self.send(Request::Shutdown { ack });
+        self.tx.lock().take();
+        if sent.is_err() {
+            return Ok(());
+        }
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Deletes closed segments whose records are all at or below `seq`.
+    pub(crate) fn delete_persisted(&self, seq: u64) -> Result<usize> {
+        let mut closed = self.closed.lock();
+        let mut deleted = 0;
+        let mut keep = Vec::new();
+        for seg in closed.drain(..) {
+            if seg.last_seq.is_none_or(|s| s <= seq) {
+                match fs::remove_file(&seg.path) {
+                    Ok(()) => deleted += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        tracing::error!(file = %seg.path.display(), "deleting wal segment: {e}");
+                        keep.push(seg);
+                    }
+                }
+            } else {
+                keep.push(seg);
+            }
+        }
+        *closed = keep;
+        if deleted > 0 {
+            sync_dir(&self.dir)?;
+        }
+        Ok(deleted)
+    }
+}
+
+struct Segment {
+    file: File,
+    id: u64,
+    path: PathBuf,
+    bytes: u64,
+    opened: Instant,
+    last_seq: Option<u64>,
+}
+
+impl Segment {
+    fn create(dir: &Path, id: u64) -> Result<Segment> {
+        let path = segment_path(dir, id);
+        let mut file = OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+        let mut header = Vec::with_capacity(HEADER_LEN as usize);
+        header.extend_from_slice(MAGIC);
+        header.extend_from_slice(&VERSION.to_le_bytes());
+        header.extend_from_slice(&id.to_le_bytes());
+        file.write_all(&header)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+        sync_dir(dir)?;
+        Ok(Segment {
+            file,
+            id,
+            path,
+            bytes: HEADER_LEN,
+            opened: Instant::now(),
+            last_seq: None,
+        })
+    }
+}
+
+struct Writer<A> {
+    options: WalOptions,
+    segment: Segment,
+    next_seq: u64,
+    closed: Arc<Mutex<Vec<ClosedSegment>>>,
+    applier: A,
+    metrics: Arc<Metrics>,
+    failed: Arc<AtomicBool>,
+    /// Written since the last fdatasync.
+    dirty: bool,
+}
+
+struct Pending {
+    seq: u64,
+    batch: WriteBatch,
+    bytes: usize,
+    ack: oneshot::Sender<Result<u64>>,
+}
+
+impl<A: Applier> Writer<A> {
+    fn run(&mut self, rx: mpsc::Receiver<Request>) {
+        let mut buf = Vec::new();
+        loop {
+            let first = if self.dirty {
+                match rx.recv_timeout(self.options.background_sync_interval) {
+                    Ok(r) => r,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        if let Err(e) = self.sync() {
+                            tracing::error!("background wal sync failed: {e}");
+                        }
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+            } else {
+                match rx.recv() {
+                    Ok(r) => r,
+                    Err(_) => break,
+                }
+            };
+            // Group commit: everything that queued up while the last sync ran goes together.
+            let mut requests = vec![first];
+            while let Ok(r) = rx.try_recv() {
+                requests.push(r);
+            }
+            let mut pending = Vec::new();
+            let mut need_sync = false;
+            buf.clear();
+            for req in requests {
+                match req {
+                    Request::Write {
+                        payload,
+                        batch,
+                        bytes,
+                        sync,
+                        ack,
+                    } => {
+                        if self.failed.load(Ordering::Relaxed) {
+                            let _ = ack.send(Err(failed_error()));
+                            continue;
+                        }
+                        let seq = self.next_seq;
+                        self.next_seq += 1;
+                        let len = (payload.len() + 8) as u32;
+                        let mut crc = crc32c::crc32c(&seq.to_le_bytes());
+                        crc = crc32c::crc32c_append(crc, &payload);
+                        buf.extend_from_slice(&len.to_le_bytes());
+                        buf.extend_from_slice(&crc.to_le_bytes());
+                        buf.extend_from_slice(&seq.to_le_bytes());
+                        buf.extend_from_slice(&payload);
+                        need_sync |= sync;
+                        pending.push(Pending {
+                            seq,
+                            batch,
+                            bytes,
+                            ack,
+                        });
+                    }
+                    Request::Rotate { ack } => {
+                        self.commit(&mut buf, &mut pending, need_sync);
+                        need_sync = false;
+                        let _ = ack.send(self.rotate().map(|()| {
+                            let last = self.next_seq - 1;
+                            self.applier.snapshot(last);
+                            last
+                        }));
+                    }
+                    Request::Shutdown { ack } => {
+                        self.commit(&mut buf, &mut pending, need_sync);
+                        let _ = ack.send(self.sync());
+                        return;
+                    }
+                }
+            }
+            self.commit(&mut buf, &mut pending, need_sync);
+            let full = self.segment.bytes >= self.options.segment_bytes
+                || (self.segment.last_seq.is_some()
+                    && self.segment.opened.elapsed() >= self.options.segment_age);
+            if full && let Err(e) = self.rotate() {
+                tracing::error!("rotating the wal failed: {e}");
+            }
+        }
+        if let Err(e) = self.sync() {
+            tracing::error!("final wal sync failed: {e}");
+        }
+    }
+
+    /// Writes `buf`, syncs if asked, then applies and acknowledges `pending` in order.
+    fn commit(&mut self, buf: &mut Vec<u8>, pending: &mut Vec<Pending>, sync: bool) {
+        if pending.is_empty() {
+            return;
+        }
+        let mut result = self
+            .segment
+            .file
+            .write_all(buf)
+            .map_err(|e| Error::io(format!("writing {}", self.segment.path.display()), e));
+        if result.is_ok() {
+            self.segment.bytes += buf.len() as u64;
+            self.segment.last_seq = pending.last().map(|p| p.seq);
+            self.dirty = true;
+            if sync {
+                result = self.sync();
+            }
+        }
+        buf.clear();
+        if let Err(e) = result {
+            // After a failed write or fdatasync the file's state is unknown: refuse all
+            // later writes rather than acknowledge data that may not be durable.
+            tracing::error!("wal failed, refusing further writes: {e}");
+            self.failed.store(true, Ordering::Relaxed);
+            let msg = e.to_string();
+            for p in pending.drain(..) {
+                let _ = p.ack.send(Err(Error::io(
+                    "wal write failed",
+                    std::io::Error::other(msg.clone()),
+                )));
+            }
+            return;
+        }
+        for p in pending.drain(..) {
+            self.applier.apply(p.seq, p.batch, p.bytes);
+            let _ = p.ack.send(Ok(p.seq));
+        }
+    }
+
+    fn sync(&mut self) -> Result<()> {
+        if !self.dirty {
+            return Ok(());
+        }
+        let start = Instant::now();
+        self.segment
+            .file
+            .sync_data()
+            .map_err(|e| Error::io(format!("syncing {}", self.segment.path.display()), e))?;
+        self.metrics.observe_wal_sync(start.elapsed());
+        self.dirty = false;
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> Result<()> {
+        if self.segment.last_seq.is_none() {
+            return Ok(());
+        }
+        self.sync()?;
+        let next = Segment::create(&self.options.dir, self.segment.id + 1)?;
+        let old = std::mem::replace(&mut self.segment, next);
+        self.closed.lock().push(ClosedSegment {
+            path: old.path,
+            last_seq: old.last_seq,
+        });
+        Ok(())
+    }
+}
+
+fn failed_error() -> Error {
+    Error::io(
+        "wal write refused",
+        std::io::Error::other("the wal failed earlier; restart to recover"),
+    )
+}

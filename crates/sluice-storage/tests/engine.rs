@@ -1,0 +1,564 @@
+//! End-to-end tests of the storage engine: writes, scans, restarts, persistence,
+//! retention, compaction and backpressure.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use arrow::array::{Array, DictionaryArray, Float64Array, Int64Array, TimestampNanosecondArray};
+use arrow::compute::concat_batches;
+use arrow::datatypes::{DataType, Int32Type, TimeUnit};
+use sluice_storage::{
+    ColumnKind, Error, FieldType, ObjectStoreConfig, ScanRequest, Storage, StorageConfig,
+    WriteOptions,
+};
+
+const DAY: i64 = 86_400_000_000_000;
+
+fn config(dir: &Path) -> StorageConfig {
+    StorageConfig {
+        data_dir: dir.to_owned(),
+        background_interval: Duration::from_millis(50),
+        ..StorageConfig::default()
+    }
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64
+}
+
+const PARTIAL: WriteOptions = WriteOptions {
+    no_sync: false,
+    accept_partial: true,
+};
+
+async fn write(s: &Storage, db: &str, text: &str) -> sluice_storage::WriteOutcome {
+    let lines: Vec<_> = sluice_lp::parse_lines(text.as_bytes())
+        .map(|l| l.expect("valid line protocol"))
+        .collect();
+    s.write(db, &lines, PARTIAL).await.expect("write succeeds")
+}
+
+/// All rows of a table as (host, time, field values as strings) for easy comparison.
+async fn rows(s: &Storage, db: &str, table: &str, req: &ScanRequest) -> Vec<String> {
+    let res = s.scan(db, table, req).await.expect("scan succeeds");
+    if res.batches.is_empty() {
+        return Vec::new();
+    }
+    let b = concat_batches(&res.schema, &res.batches).unwrap();
+    let mut out = Vec::new();
+    for i in 0..b.num_rows() {
+        let cells: Vec<String> = b
+            .columns()
+            .iter()
+            .zip(b.schema().fields())
+            .map(|(c, f)| {
+                if c.is_null(i) {
+                    return format!("{}=null", f.name());
+                }
+                let v = match c.data_type() {
+                    DataType::Dictionary(_, _) => {
+                        let d = c
+                            .as_any()
+                            .downcast_ref::<DictionaryArray<Int32Type>>()
+                            .unwrap();
+                        let values = d
+                            .values()
+                            .as_any()
+                            .downcast_ref::<arrow::array::StringArray>()
+                            .unwrap();
+                        values.value(d.keys().value(i) as usize).to_owned()
+                    }
+                    DataType::Float64 => c
+                        .as_any()
+                        .downcast_ref::<Float64Array>()
+                        .unwrap()
+                        .value(i)
+                        .to_string(),
+                    DataType::Int64 => c
+                        .as_any()
+                        .downcast_ref::<Int64Array>()
+                        .unwrap()
+                        .value(i)
+                        .to_string(),
+                    DataType::Timestamp(TimeUnit::Nanosecond, None) => c
+                        .as_any()
+                        .downcast_ref::<TimestampNanosecondArray>()
+                        .unwrap()
+                        .value(i)
+                        .to_string(),
+                    other => format!("{other:?}"),
+                };
+                format!("{}={v}", f.name())
+            })
+            .collect();
+        out.push(cells.join(" "));
+    }
+    out
+}
+
+fn all() -> ScanRequest {
+    ScanRequest::default()
+}
+
+#[tokio::test]
+async fn written_lines_are_visible_to_scans_with_arrow_types() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(config(dir.path())).await.unwrap();
+    let out = write(
+        &s,
+        "db",
+        "cpu,host=a,region=eu f=1.5,i=2i,u=3u,s=\"x\",b=true 10\ncpu,host=b f=2 20\n",
+    )
+    .await;
+    assert_eq!(out.accepted, 2);
+    assert!(out.rejected.is_empty());
+    let res = s.scan("db", "cpu", &all()).await.unwrap();
+    let types: Vec<(String, DataType)> = res
+        .schema
+        .fields()
+        .iter()
+        .map(|f| (f.name().clone(), f.data_type().clone()))
+        .collect();
+    let dict = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+    assert_eq!(
+        types,
+        vec![
+            ("host".into(), dict.clone()),
+            ("region".into(), dict),
+            ("b".into(), DataType::Boolean),
+            ("f".into(), DataType::Float64),
+            ("i".into(), DataType::Int64),
+            ("s".into(), DataType::Utf8),
+            ("u".into(), DataType::UInt64),
+            (
+                "time".into(),
+                DataType::Timestamp(TimeUnit::Nanosecond, None)
+            ),
+        ]
+    );
+    assert_eq!(res.num_rows(), 2);
+    let tables = s.tables("db").unwrap();
+    assert_eq!(tables[0].name, "cpu");
+    assert_eq!(tables[0].columns[0].kind, ColumnKind::Tag);
+    assert_eq!(
+        tables[0].columns[3].kind,
+        ColumnKind::Field(FieldType::Float)
+    );
+    assert_eq!(s.databases()[0].name, "db");
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn field_type_conflicts_reject_only_the_conflicting_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(config(dir.path())).await.unwrap();
+    write(&s, "db", "t f=1.0 1\n").await;
+    let out = write(&s, "db", "t f=1i 2\nt f=3.0 3\nt g=1i 4\nt g=true 5\n").await;
+    assert_eq!(out.accepted, 2);
+    let reasons: Vec<_> = out
+        .rejected
+        .iter()
+        .map(|r| (r.line_number, r.reason.as_str()))
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            (
+                1,
+                r#"field type conflict: field "f" on table "t" is float, got integer"#
+            ),
+            (
+                4,
+                r#"field type conflict: field "g" on table "t" is integer, got boolean"#
+            ),
+        ]
+    );
+    assert_eq!(rows(&s, "db", "t", &all()).await.len(), 3);
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_batch_with_rejections_writes_nothing_without_accept_partial() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(config(dir.path())).await.unwrap();
+    write(&s, "db", "t f=1.0 1\n").await;
+    let lines: Vec<_> = sluice_lp::parse_lines(b"t,h=x f=2.0 2\nt f=1i 3\n")
+        .map(Result::unwrap)
+        .collect();
+    let out = s
+        .write("db", &lines, WriteOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(out.accepted, 0);
+    assert_eq!(out.rejected.len(), 1);
+    assert_eq!(rows(&s, "db", "t", &all()).await.len(), 1);
+    // The tag the rejected batch introduced was rolled back.
+    assert_eq!(s.tables("db").unwrap()[0].columns.len(), 2);
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn missing_database_is_an_error_when_auto_create_is_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(StorageConfig {
+        auto_create_databases: false,
+        ..config(dir.path())
+    })
+    .await
+    .unwrap();
+    let lines: Vec<_> = sluice_lp::parse_lines(b"t f=1 1")
+        .map(Result::unwrap)
+        .collect();
+    let err = s.write("nope", &lines, PARTIAL).await.unwrap_err();
+    assert_eq!(err.to_string(), r#"database not found: "nope""#);
+    assert!(s.create_database("nope", None).unwrap());
+    assert!(!s.create_database("nope", None).unwrap());
+    assert_eq!(s.write("nope", &lines, PARTIAL).await.unwrap().accepted, 1);
+    assert!(matches!(
+        s.create_database("", None),
+        Err(Error::InvalidDatabaseName { .. })
+    ));
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn same_series_and_time_merge_across_buffer_and_parquet() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(config(dir.path())).await.unwrap();
+    write(&s, "db", "cpu,host=a x=1,y=1 100\ncpu,host=b x=5 100\n").await;
+    s.persist_now().await.unwrap();
+    assert_eq!(s.metrics().parquet_files, 1);
+    write(&s, "db", "cpu,host=a y=2 100\ncpu,host=a x=3 200\n").await;
+    let expect = vec![
+        "host=a x=1 y=2 time=100",
+        "host=a x=3 y=null time=200",
+        "host=b x=5 y=null time=100",
+    ];
+    assert_eq!(rows(&s, "db", "cpu", &all()).await, expect);
+    // And again once the newer write is persisted too (file ordering decides).
+    s.persist_now().await.unwrap();
+    assert_eq!(s.metrics().parquet_files, 2);
+    assert_eq!(rows(&s, "db", "cpu", &all()).await, expect);
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn predicates_and_projection_apply_to_buffer_and_parquet() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(config(dir.path())).await.unwrap();
+    write(&s, "db", "cpu,host=a x=1 100\ncpu,host=b x=2 200\n").await;
+    s.persist_now().await.unwrap();
+    write(&s, "db", "cpu,host=a x=3 300\ncpu,host=b x=4 400\n").await;
+    let req = ScanRequest {
+        time_range: Some((150, 400)),
+        tag_equals: vec![("host".into(), "b".into())],
+        projection: Some(vec!["time".into(), "x".into()]),
+    };
+    assert_eq!(rows(&s, "db", "cpu", &req).await, vec!["time=200 x=2"]);
+    let none = ScanRequest {
+        tag_equals: vec![("host".into(), "zzz".into())],
+        ..ScanRequest::default()
+    };
+    assert!(rows(&s, "db", "cpu", &none).await.is_empty());
+    let unknown_tag = ScanRequest {
+        tag_equals: vec![("dc".into(), "a".into())],
+        ..ScanRequest::default()
+    };
+    assert!(rows(&s, "db", "cpu", &unknown_tag).await.is_empty());
+    assert!(matches!(
+        s.scan("db", "nope", &all()).await,
+        Err(Error::TableNotFound { .. })
+    ));
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn restart_with_only_the_wal_recovers_every_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(config(dir.path())).await.unwrap();
+    write(&s, "db", "cpu,host=a x=1 100\n").await;
+    write(&s, "db", "cpu,host=a x=2 100\ncpu,host=b y=1i 5\n").await;
+    s.shutdown().await.unwrap();
+    assert!(matches!(
+        write_err(&s, "db", "cpu x=1 1").await,
+        Error::Closed
+    ));
+    let s = Storage::open(config(dir.path())).await.unwrap();
+    assert_eq!(s.metrics().parquet_files, 0);
+    assert_eq!(
+        rows(&s, "db", "cpu", &all()).await,
+        vec!["host=a x=2 y=null time=100", "host=b x=null y=1 time=5"]
+    );
+    s.shutdown().await.unwrap();
+}
+
+async fn write_err(s: &Storage, db: &str, text: &str) -> Error {
+    let lines: Vec<_> = sluice_lp::parse_lines(text.as_bytes())
+        .map(Result::unwrap)
+        .collect();
+    s.write(db, &lines, PARTIAL).await.unwrap_err()
+}
+
+fn wal_records_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir.join("wal"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len().saturating_sub(20))
+        .sum()
+}
+
+#[tokio::test]
+async fn restart_with_only_parquet_and_catalog_after_the_wal_was_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(config(dir.path())).await.unwrap();
+    write(&s, "db", "cpu,host=a x=1 100\ncpu,host=b x=2 200\n").await;
+    write(&s, "db", &format!("mem,host=a used=7i {}\n", 3 * DAY + 1)).await;
+    assert!(wal_records_bytes(dir.path()) > 0);
+    s.persist_now().await.unwrap();
+    assert_eq!(s.metrics().parquet_files, 2, "one file per table and day");
+    // The persisted segments are gone; what remains holds no records.
+    assert_eq!(wal_records_bytes(dir.path()), 0);
+    s.shutdown().await.unwrap();
+    let s = Storage::open(config(dir.path())).await.unwrap();
+    assert_eq!(
+        rows(&s, "db", "cpu", &all()).await,
+        vec!["host=a x=1 time=100", "host=b x=2 time=200"]
+    );
+    assert_eq!(rows(&s, "db", "mem", &all()).await.len(), 1);
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn persistence_triggers_on_buffer_size_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(StorageConfig {
+        persist_buffer_bytes: 1,
+        ..config(dir.path())
+    })
+    .await
+    .unwrap();
+    write(&s, "db", "cpu,host=a x=1 100\n").await;
+    for _ in 0..200 {
+        if s.metrics().parquet_files > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(s.metrics().parquet_files, 1);
+    assert_eq!(rows(&s, "db", "cpu", &all()).await.len(), 1);
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn retention_drops_whole_days_from_buffer_and_parquet() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(config(dir.path())).await.unwrap();
+    let today = now();
+    let old = today - 3 * DAY;
+    write(
+        &s,
+        "db",
+        &format!("cpu,host=a x=1 {old}\ncpu,host=a x=2 {today}\n"),
+    )
+    .await;
+    s.persist_now().await.unwrap();
+    write(
+        &s,
+        "db",
+        &format!("cpu,host=b x=3 {old}\ncpu,host=b x=4 {today}\n"),
+    )
+    .await;
+    assert_eq!(s.metrics().parquet_files, 2);
+    s.set_retention("db", Some(Duration::from_secs(86_400)))
+        .unwrap();
+    s.enforce_retention_now().unwrap();
+    assert_eq!(s.metrics().parquet_files, 1);
+    let got = rows(&s, "db", "cpu", &all()).await;
+    assert_eq!(
+        got,
+        vec![
+            format!("host=a x=2 time={today}"),
+            format!("host=b x=4 time={today}")
+        ]
+    );
+    // New points beyond the retention period are rejected.
+    let out = write(&s, "db", &format!("cpu,host=c x=5 {old}\n")).await;
+    assert_eq!(out.accepted, 0);
+    assert!(
+        out.rejected[0].reason.contains("retention"),
+        "{:?}",
+        out.rejected
+    );
+    assert_eq!(
+        s.databases()[0].retention,
+        Some(Duration::from_secs(86_400))
+    );
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn small_files_of_a_partition_are_compacted_into_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(StorageConfig {
+        compact_max_files: 2,
+        background_interval: Duration::from_secs(3600),
+        ..config(dir.path())
+    })
+    .await
+    .unwrap();
+    for i in 0..3 {
+        write(
+            &s,
+            "db",
+            &format!("cpu,host=a x={i} 100\ncpu,host=h{i} x={i} {i}\n"),
+        )
+        .await;
+        s.persist_now().await.unwrap();
+    }
+    assert_eq!(s.metrics().parquet_files, 3);
+    let before = rows(&s, "db", "cpu", &all()).await;
+    s.compact_now().await.unwrap();
+    assert_eq!(s.metrics().parquet_files, 1);
+    assert_eq!(rows(&s, "db", "cpu", &all()).await, before);
+    assert!(before.contains(&"host=a x=2 time=100".to_owned()));
+    s.shutdown().await.unwrap();
+    let s = Storage::open(config(dir.path())).await.unwrap();
+    assert_eq!(rows(&s, "db", "cpu", &all()).await, before);
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn full_buffer_fails_writes_fast_with_backpressure() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(StorageConfig {
+        max_buffer_bytes: 2_000,
+        persist_delay: Duration::from_millis(400),
+        ..config(dir.path())
+    })
+    .await
+    .unwrap();
+    let mut refused = None;
+    for i in 0..1_000 {
+        let text = format!("cpu,host=a x={i} {i}");
+        let lines: Vec<_> = sluice_lp::parse_lines(text.as_bytes())
+            .map(Result::unwrap)
+            .collect();
+        match s.write("db", &lines, PARTIAL).await {
+            Ok(_) => {}
+            Err(Error::Backpressure { retry_after }) => {
+                refused = Some((i, retry_after));
+                break;
+            }
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+    let (i, retry_after) = refused.expect("the buffer filled up");
+    assert!(retry_after > Duration::ZERO);
+    assert!(s.metrics().backpressure_events >= 1);
+    // Once persistence drains the buffer, writes succeed again and nothing was lost.
+    let mut ok = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if s.metrics().buffer_bytes < 2_000 {
+            ok = true;
+            break;
+        }
+    }
+    assert!(ok, "buffer drained");
+    write(&s, "db", "cpu,host=a x=1 1000000").await;
+    assert_eq!(rows(&s, "db", "cpu", &all()).await.len(), i + 1);
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn dropped_database_loses_its_data_and_can_be_recreated_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(config(dir.path())).await.unwrap();
+    write(&s, "db", "cpu,host=a x=1 100\n").await;
+    s.persist_now().await.unwrap();
+    write(&s, "db", "cpu,host=a x=2 200\n").await;
+    assert!(s.drop_database("db").unwrap());
+    assert!(!s.drop_database("db").unwrap());
+    assert!(matches!(
+        s.scan("db", "cpu", &all()).await,
+        Err(Error::DatabaseNotFound { .. })
+    ));
+    write(&s, "db", "cpu,host=b x=3 300\n").await;
+    assert_eq!(
+        rows(&s, "db", "cpu", &all()).await,
+        vec!["host=b x=3 time=300"]
+    );
+    s.shutdown().await.unwrap();
+    // After a restart the old database's WAL records stay dropped.
+    let s = Storage::open(config(dir.path())).await.unwrap();
+    assert_eq!(
+        rows(&s, "db", "cpu", &all()).await,
+        vec!["host=b x=3 time=300"]
+    );
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn concurrent_writers_share_syncs_and_all_writes_land() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(config(dir.path())).await.unwrap();
+    write(&s, "db", "cpu,w=0 x=0 0\n").await;
+    let one = s.metrics().wal_syncs;
+    assert_eq!(one, 1, "a lone write waits for exactly its own sync");
+    let mut tasks = Vec::new();
+    for w in 1..=8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 1..=25 {
+                write(&s, "db", &format!("cpu,w={w} x={i} {i}\n")).await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let m = s.metrics();
+    assert_eq!(m.lines_written, 201);
+    assert!(m.wal_syncs <= 201);
+    assert_eq!(m.wal_sync_seconds.count, m.wal_syncs);
+    assert_eq!(rows(&s, "db", "cpu", &all()).await.len(), 201);
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn no_sync_writes_are_acknowledged_without_an_fdatasync() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(config(dir.path())).await.unwrap();
+    let lines: Vec<_> = sluice_lp::parse_lines(b"cpu x=1 1")
+        .map(Result::unwrap)
+        .collect();
+    let opts = WriteOptions {
+        no_sync: true,
+        accept_partial: true,
+    };
+    s.write("db", &lines, opts).await.unwrap();
+    assert_eq!(s.metrics().wal_syncs, 0);
+    assert_eq!(rows(&s, "db", "cpu", &all()).await.len(), 1);
+    s.shutdown().await.unwrap();
+    let s = Storage::open(config(dir.path())).await.unwrap();
+    assert_eq!(rows(&s, "db", "cpu", &all()).await.len(), 1);
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn in_memory_object_store_works_for_tests() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(StorageConfig {
+        object_store: ObjectStoreConfig::Memory,
+        ..config(dir.path())
+    })
+    .await
+    .unwrap();
+    write(&s, "db", "cpu,host=a x=1 100\n").await;
+    s.persist_now().await.unwrap();
+    assert!(!dir.path().join("objects").exists());
+    assert_eq!(rows(&s, "db", "cpu", &all()).await.len(), 1);
+    s.shutdown().await.unwrap();
+}
