@@ -146,7 +146,7 @@ impl Storage {
         let mut buffer = Buffer::default();
         let mut catalog_changed = false;
         let mut replayed = 0u64;
-        let replay = wal::replay(&wal_dir, config.skip_corrupt_wal_records, |seq, batch| {
+        let mut replay = wal::replay(&wal_dir, config.skip_corrupt_wal_records, |seq, batch| {
             if seq <= manifest.persisted_seq || !live_ids.contains(&batch.db_id) {
                 return;
             }
@@ -155,6 +155,9 @@ impl Storage {
             replayed += batch.rows() as u64;
             buffer.apply(batch, bytes);
         })?;
+        // With every segment persisted and deleted, the manifest alone remembers how far
+        // sequence numbers went; new records must sort after it or replay would skip them.
+        replay.last_seq = replay.last_seq.max(manifest.persisted_seq);
         if catalog_changed {
             catalog.save(&catalog_dir)?;
         }

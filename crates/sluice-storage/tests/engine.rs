@@ -327,6 +327,12 @@ async fn restart_with_only_parquet_and_catalog_after_the_wal_was_deleted() {
         vec!["host=a x=1 time=100", "host=b x=2 time=200"]
     );
     assert_eq!(rows(&s, "db", "mem", &all()).await.len(), 1);
+    // Writes after a restart from Parquet alone survive the next restart too (their WAL
+    // sequence numbers continue after the persisted ones).
+    write(&s, "db", "cpu,host=c x=3 300\n").await;
+    s.shutdown().await.unwrap();
+    let s = Storage::open(config(dir.path())).await.unwrap();
+    assert_eq!(rows(&s, "db", "cpu", &all()).await.len(), 3);
     s.shutdown().await.unwrap();
 }
 
