@@ -1,6 +1,8 @@
 //! Command-line flags and the dispatch to each subcommand.
 
 mod input;
+mod serve;
+mod token;
 mod write;
 
 use std::process::ExitCode;
@@ -17,6 +19,10 @@ pub(crate) struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the InfluxDB-compatible HTTP server.
+    Serve(Box<serve::ServeArgs>),
+    /// Create, list and delete database-scoped tokens on a running server.
+    Token(token::TokenArgs),
     /// Write line protocol from files or standard input (`--dry-run` validates locally).
     Write(write::WriteArgs),
 }
@@ -24,6 +30,8 @@ enum Command {
 /// Runs the chosen subcommand and returns the process exit code.
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
+        Command::Serve(args) => serve::run(*args),
+        Command::Token(args) => token::run(args),
         Command::Write(args) => write::run(args),
     }
 }

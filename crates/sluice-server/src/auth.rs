@@ -1,0 +1,533 @@
+//! Tokens: the hashed token file, reading credentials from a request, and permission checks.
+//!
+//! Only the SHA-256 of each token is stored (in `data_dir/tokens.json`, replaced
+//! atomically); the token itself is shown once, when it is created.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+use axum::http::{HeaderMap, header};
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::params::Params;
+use crate::time::rfc3339_now;
+
+/// What a token may do with a database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Query the database.
+    Read,
+    /// Write to the database.
+    Write,
+}
+
+impl Action {
+    fn as_str(self) -> &'static str {
+        match self {
+            Action::Read => "read",
+            Action::Write => "write",
+        }
+    }
+}
+
+/// The actions a token holds on one database; `database` `*` means every database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Permission {
+    /// Database name, or `*` for all databases.
+    pub database: String,
+    /// What the token may do there.
+    pub actions: Vec<Action>,
+}
+
+/// One stored token: everything but the secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    /// Stable id used to delete the token.
+    pub id: String,
+    /// A free-form label.
+    pub name: String,
+    /// An admin token may do everything, including managing databases and tokens.
+    pub admin: bool,
+    /// Per-database rights (empty for admin tokens).
+    pub permissions: Vec<Permission>,
+    /// When the token was created (RFC 3339).
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredToken {
+    #[serde(flatten)]
+    info: TokenInfo,
+    /// Lower-case hex SHA-256 of the token.
+    sha256: String,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct TokenFile {
+    tokens: Vec<StoredToken>,
+}
+
+/// The token database, kept in memory and mirrored to a JSON file.
+#[derive(Debug)]
+pub struct TokenStore {
+    path: PathBuf,
+    tokens: RwLock<Vec<StoredToken>>,
+}
+
+/// A freshly created token: the secret (shown once) and its stored description.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    /// The token to hand to clients.
+    pub token: String,
+    /// What was stored.
+    pub info: TokenInfo,
+}
+
+impl TokenStore {
+    /// Opens (or creates) the token file at `path` and makes sure there is an admin token.
+    ///
+    /// With `admin_token` set, that token becomes the admin token (its hash replaces any
+    /// stored admin token). Without it, when the file has no admin token yet, a random
+    /// admin token is created; it is returned so that the caller can show it once.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] when the file cannot be read, parsed or written.
+    pub fn open(
+        path: PathBuf,
+        admin_token: Option<&str>,
+    ) -> Result<(TokenStore, Option<NewToken>)> {
+        let file: TokenFile = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|err| {
+                Error::Internal(format!("token file {} is not valid: {err}", path.display()))
+            })?,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => TokenFile::default(),
+            Err(err) => {
+                return Err(Error::Internal(format!(
+                    "cannot read token file {}: {err}",
+                    path.display()
+                )));
+            }
+        };
+        let store = TokenStore {
+            path,
+            tokens: RwLock::new(file.tokens),
+        };
+        let mut created = None;
+        match admin_token {
+            Some(token) => {
+                let hash = sha256_hex(token);
+                let mut tokens = store.tokens.write().expect("token lock poisoned");
+                let unchanged = tokens.iter().any(|t| t.info.admin && t.sha256 == hash);
+                if !unchanged {
+                    tokens.retain(|t| !t.info.admin);
+                    tokens.insert(0, admin_record(hash));
+                    store.save(&tokens)?;
+                }
+            }
+            None => {
+                let mut tokens = store.tokens.write().expect("token lock poisoned");
+                if !tokens.iter().any(|t| t.info.admin) {
+                    let token = generate_token()?;
+                    let record = admin_record(sha256_hex(&token));
+                    let info = record.info.clone();
+                    tokens.insert(0, record);
+                    store.save(&tokens)?;
+                    created = Some(NewToken { token, info });
+                }
+            }
+        }
+        Ok((store, created))
+    }
+
+    /// Finds the token whose hash matches `token`.
+    pub fn lookup(&self, token: &str) -> Option<TokenInfo> {
+        let hash = sha256_hex(token);
+        let tokens = self.tokens.read().expect("token lock poisoned");
+        tokens
+            .iter()
+            .find(|t| constant_time_eq(t.sha256.as_bytes(), hash.as_bytes()))
+            .map(|t| t.info.clone())
+    }
+
+    /// Every stored token, admin first, without secrets.
+    pub fn list(&self) -> Vec<TokenInfo> {
+        let tokens = self.tokens.read().expect("token lock poisoned");
+        tokens.iter().map(|t| t.info.clone()).collect()
+    }
+
+    /// Creates a non-admin token with `permissions` and stores its hash.
+    ///
+    /// # Errors
+    /// [`Error::InvalidBody`] for an empty permission list, [`Error::Internal`] when the
+    /// file cannot be written.
+    pub fn create(&self, name: &str, permissions: Vec<Permission>) -> Result<NewToken> {
+        if permissions.is_empty() || permissions.iter().any(|p| p.actions.is_empty()) {
+            return Err(Error::InvalidBody {
+                reason: "a token needs at least one database and one action".into(),
+            });
+        }
+        if let Some(p) = permissions.iter().find(|p| p.database.is_empty()) {
+            return Err(Error::InvalidBody {
+                reason: format!("invalid database name {:?}", p.database),
+            });
+        }
+        let token = generate_token()?;
+        let info = TokenInfo {
+            id: random_hex(8)?,
+            name: name.to_owned(),
+            admin: false,
+            permissions,
+            created_at: rfc3339_now(),
+        };
+        let mut tokens = self.tokens.write().expect("token lock poisoned");
+        let mut next = tokens.clone();
+        next.push(StoredToken {
+            info: info.clone(),
+            sha256: sha256_hex(&token),
+        });
+        self.save(&next)?;
+        *tokens = next;
+        Ok(NewToken { token, info })
+    }
+
+    /// Deletes the non-admin token `id`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for an unknown id, [`Error::Forbidden`] for the admin token,
+    /// [`Error::Internal`] when the file cannot be written.
+    pub fn delete(&self, id: &str) -> Result<()> {
+        let mut tokens = self.tokens.write().expect("token lock poisoned");
+        let Some(position) = tokens.iter().position(|t| t.info.id == id) else {
+            return Err(Error::NotFound {
+                what: format!("token {id:?}"),
+            });
+        };
+        if tokens[position].info.admin {
+            return Err(Error::Forbidden {
+                reason: "the admin token cannot be deleted; set a new one with SLUICE_ADMIN_TOKEN"
+                    .into(),
+            });
+        }
+        let mut next = tokens.clone();
+        next.remove(position);
+        self.save(&next)?;
+        *tokens = next;
+        Ok(())
+    }
+
+    /// Writes the file atomically: a temporary file, fsync, rename, fsync of the directory.
+    fn save(&self, tokens: &[StoredToken]) -> Result<()> {
+        let fail = |what: &str, err: std::io::Error| {
+            Error::Internal(format!(
+                "cannot {what} token file {}: {err}",
+                self.path.display()
+            ))
+        };
+        let file = TokenFile {
+            tokens: tokens.to_vec(),
+        };
+        let json = serde_json::to_vec_pretty(&file).map_err(|e| Error::Internal(e.to_string()))?;
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|e| fail("create the directory of the", e))?;
+        let tmp = self.path.with_extension("json.tmp");
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut out = options
+            .open(&tmp)
+            .map_err(|e| fail("create the temporary", e))?;
+        out.write_all(&json).map_err(|e| fail("write the", e))?;
+        out.sync_all().map_err(|e| fail("sync the", e))?;
+        drop(out);
+        std::fs::rename(&tmp, &self.path).map_err(|e| fail("replace the", e))?;
+        if let Ok(dir) = std::fs::File::open(dir) {
+            // Best effort: makes the rename itself durable on filesystems that need it.
+            let _ = dir.sync_all();
+        }
+        Ok(())
+    }
+}
+
+fn admin_record(sha256: String) -> StoredToken {
+    StoredToken {
+        info: TokenInfo {
+            id: "admin".into(),
+            name: "admin".into(),
+            admin: true,
+            permissions: Vec::new(),
+            created_at: rfc3339_now(),
+        },
+        sha256,
+    }
+}
+
+/// A new random token: `sluice_` and 64 hex digits (256 bits from the OS).
+fn generate_token() -> Result<String> {
+    Ok(format!("sluice_{}", random_hex(32)?))
+}
+
+fn random_hex(bytes: usize) -> Result<String> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf)
+        .map_err(|err| Error::Internal(format!("no randomness from the os: {err}")))?;
+    Ok(hex(&buf))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        let _ = write!(out, "{byte:02x}");
+    }
+    out
+}
+
+/// Lower-case hex SHA-256 of `text`.
+pub(crate) fn sha256_hex(text: &str) -> String {
+    hex(&Sha256::digest(text.as_bytes()))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// How requests are authorized.
+#[derive(Debug)]
+pub enum Auth {
+    /// Every request may do everything (`--without-auth`); credentials are ignored.
+    Disabled,
+    /// Requests need a token from the store.
+    Tokens(TokenStore),
+}
+
+/// Who is asking.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// Auth is off: everything is allowed.
+    Anyone,
+    /// A valid token.
+    Token(TokenInfo),
+}
+
+impl Principal {
+    /// True when this principal may manage databases and tokens.
+    pub fn is_admin(&self) -> bool {
+        match self {
+            Principal::Anyone => true,
+            Principal::Token(info) => info.admin,
+        }
+    }
+
+    /// True when this principal may do `action` on `database`.
+    pub fn can(&self, database: &str, action: Action) -> bool {
+        match self {
+            Principal::Anyone => true,
+            Principal::Token(info) => {
+                info.admin
+                    || info.permissions.iter().any(|p| {
+                        (p.database == database || p.database == "*") && p.actions.contains(&action)
+                    })
+            }
+        }
+    }
+
+    /// Fails with 403 unless this principal may do `action` on `database`.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`].
+    pub fn require(&self, database: &str, action: Action) -> Result<()> {
+        if self.can(database, action) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden {
+                reason: format!(
+                    "token does not have {} permission on database {database:?}",
+                    action.as_str()
+                ),
+            })
+        }
+    }
+
+    /// Fails with 403 unless this principal is an admin.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`].
+    pub fn require_admin(&self) -> Result<()> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(Error::Forbidden {
+                reason: "this needs an admin token".into(),
+            })
+        }
+    }
+}
+
+impl Auth {
+    /// Identifies the caller from `Authorization: Token|Bearer|Basic …` or the `p` query
+    /// parameter (the password of Basic auth and `p` carry the token; the user is ignored).
+    ///
+    /// # Errors
+    /// [`Error::Unauthorized`] when auth is on and the token is missing or unknown.
+    pub fn authenticate(&self, headers: &HeaderMap, params: &Params) -> Result<Principal> {
+        let store = match self {
+            Auth::Disabled => return Ok(Principal::Anyone),
+            Auth::Tokens(store) => store,
+        };
+        let token = match credentials(headers, params)? {
+            Some(token) => token,
+            None => {
+                return Err(Error::Unauthorized {
+                    reason: "missing token: send `Authorization: Token <token>`",
+                });
+            }
+        };
+        store
+            .lookup(&token)
+            .map(Principal::Token)
+            .ok_or(Error::Unauthorized {
+                reason: "invalid token",
+            })
+    }
+
+    /// The token store, when auth is on.
+    pub fn store(&self) -> Option<&TokenStore> {
+        match self {
+            Auth::Disabled => None,
+            Auth::Tokens(store) => Some(store),
+        }
+    }
+}
+
+/// The token a request carries, if any.
+fn credentials(headers: &HeaderMap, params: &Params) -> Result<Option<String>> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let value = value.to_str().map_err(|_| Error::Unauthorized {
+            reason: "unable to parse authentication credentials",
+        })?;
+        let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
+        let rest = rest.trim();
+        let token = if scheme.eq_ignore_ascii_case("token") || scheme.eq_ignore_ascii_case("bearer")
+        {
+            rest.to_owned()
+        } else if scheme.eq_ignore_ascii_case("basic") {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(rest)
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .ok_or(Error::Unauthorized {
+                    reason: "unable to parse authentication credentials",
+                })?;
+            let (user, password) = decoded.split_once(':').unwrap_or((&decoded, ""));
+            if password.is_empty() { user } else { password }.to_owned()
+        } else {
+            return Err(Error::Unauthorized {
+                reason: "unsupported authorization scheme: use Token, Bearer or Basic",
+            });
+        };
+        if !token.is_empty() {
+            return Ok(Some(token));
+        }
+    }
+    Ok(params.get("p").filter(|p| !p.is_empty()).map(str::to_owned))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn headers(authorization: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(authorization).unwrap(),
+        );
+        headers
+    }
+
+    #[test]
+    fn reads_every_credential_form() {
+        let none = Params::default();
+        let basic = base64::engine::general_purpose::STANDARD.encode("user:secret");
+        for (header, want) in [
+            ("Token secret", Some("secret")),
+            ("token  secret ", Some("secret")),
+            ("Bearer secret", Some("secret")),
+            (&format!("Basic {basic}") as &str, Some("secret")),
+            ("Token ", None),
+        ] {
+            assert_eq!(
+                credentials(&headers(header), &none).unwrap().as_deref(),
+                want,
+                "{header}"
+            );
+        }
+        let params = Params::parse(Some("u=x&p=secret")).unwrap();
+        assert_eq!(
+            credentials(&HeaderMap::new(), &params).unwrap().as_deref(),
+            Some("secret")
+        );
+        assert!(credentials(&headers("Digest abc"), &none).is_err());
+    }
+
+    #[test]
+    fn first_start_creates_one_admin_token_and_stores_only_its_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.json");
+        let (store, created) = TokenStore::open(path.clone(), None).unwrap();
+        let created = created.expect("a new admin token");
+        assert!(created.token.starts_with("sluice_") && created.token.len() == 71);
+        assert!(store.lookup(&created.token).unwrap().admin);
+        let file = std::fs::read_to_string(&path).unwrap();
+        assert!(!file.contains(&created.token));
+        assert!(file.contains(&sha256_hex(&created.token)));
+        let (reopened, again) = TokenStore::open(path, None).unwrap();
+        assert!(again.is_none());
+        assert!(reopened.lookup(&created.token).is_some());
+    }
+
+    #[test]
+    fn a_configured_admin_token_replaces_the_stored_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.json");
+        let (_, created) = TokenStore::open(path.clone(), None).unwrap();
+        let (store, none) = TokenStore::open(path, Some("my-admin")).unwrap();
+        assert!(none.is_none());
+        assert!(store.lookup("my-admin").unwrap().admin);
+        assert!(store.lookup(&created.unwrap().token).is_none());
+    }
+
+    #[test]
+    fn scoped_tokens_allow_only_their_database_and_actions() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = TokenStore::open(dir.path().join("t.json"), Some("admin")).unwrap();
+        let new = store
+            .create(
+                "w",
+                vec![Permission {
+                    database: "db1".into(),
+                    actions: vec![Action::Write],
+                }],
+            )
+            .unwrap();
+        let principal = Principal::Token(store.lookup(&new.token).unwrap());
+        assert!(principal.can("db1", Action::Write));
+        assert!(!principal.can("db1", Action::Read));
+        assert!(!principal.can("db2", Action::Write));
+        assert!(principal.require_admin().is_err());
+        store.delete(&new.info.id).unwrap();
+        assert!(store.lookup(&new.token).is_none());
+        assert!(matches!(
+            store.delete("admin"),
+            Err(Error::Forbidden { .. })
+        ));
+    }
+}

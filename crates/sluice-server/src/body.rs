@@ -1,0 +1,180 @@
+//! Reading request bodies under a byte limit, on the wire and after gunzip.
+
+use std::io::Read as _;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, header};
+use flate2::read::MultiGzDecoder;
+use http_body_util::BodyExt as _;
+
+use crate::error::{Error, Result};
+
+/// A request body read into memory.
+#[derive(Debug)]
+pub(crate) struct ReadBody {
+    /// The body after decompression.
+    pub(crate) bytes: Vec<u8>,
+    /// Bytes received on the wire (before decompression).
+    pub(crate) wire_bytes: usize,
+}
+
+/// Reads `body` whole, refusing more than `limit` bytes on the wire and, for a gzip body
+/// (`Content-Encoding: gzip` or `x-gzip`), more than `limit` bytes after decompression.
+///
+/// Works with `Content-Length` and chunked bodies alike; a `Content-Length` over the limit
+/// is refused before any byte is read.
+///
+/// # Errors
+/// [`Error::BodyTooLarge`] over the limit, [`Error::UnsupportedEncoding`] for encodings
+/// other than identity and gzip, [`Error::InvalidBody`] for a broken connection or gzip
+/// stream.
+pub(crate) async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<ReadBody> {
+    let gzip = match headers.get(header::CONTENT_ENCODING) {
+        None => false,
+        Some(value) => {
+            let value = value.to_str().unwrap_or("").trim().to_ascii_lowercase();
+            match value.as_str() {
+                "" | "identity" => false,
+                "gzip" | "x-gzip" => true,
+                _ => return Err(Error::UnsupportedEncoding { encoding: value }),
+            }
+        }
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let mut body = body;
+    if declared.is_some_and(|length| length > limit as u64) {
+        if declared.is_some_and(|length| length <= (limit + DRAIN_BYTES) as u64) {
+            drain(&mut body, DRAIN_BYTES).await;
+        }
+        return Err(Error::BodyTooLarge { limit });
+    }
+    let mut raw = Vec::with_capacity(declared.map_or(0, |length| length as usize));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|err| Error::InvalidBody {
+            reason: format!("reading the body failed: {err}"),
+        })?;
+        if let Ok(data) = frame.into_data() {
+            if raw.len() + data.len() > limit {
+                drop(raw);
+                drain(&mut body, DRAIN_BYTES).await;
+                return Err(Error::BodyTooLarge { limit });
+            }
+            raw.extend_from_slice(&data);
+        }
+    }
+    let wire_bytes = raw.len();
+    let bytes = if gzip { gunzip(&raw, limit)? } else { raw };
+    Ok(ReadBody { bytes, wire_bytes })
+}
+
+/// How much of an oversized body is read and thrown away before answering 413.
+///
+/// A server that answers and closes while the client is still sending makes the kernel
+/// reset the connection, and many clients then report a broken pipe instead of the 413;
+/// reading (not keeping) a bounded tail lets them see the status.
+const DRAIN_BYTES: usize = 32 << 20;
+
+/// Reads and discards up to `max` more bytes of `body`.
+async fn drain(body: &mut Body, max: usize) {
+    let mut seen = 0usize;
+    while seen <= max {
+        match body.frame().await {
+            Some(Ok(frame)) => seen += frame.data_ref().map_or(0, |data| data.len()),
+            _ => break,
+        }
+    }
+}
+
+/// Decompresses a (possibly multi-member) gzip stream, stopping one byte past `limit`.
+fn gunzip(compressed: &[u8], limit: usize) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(compressed.len().saturating_mul(4).min(limit));
+    MultiGzDecoder::new(compressed)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|err| Error::InvalidBody {
+            reason: format!("invalid gzip data: {err}"),
+        })?;
+    if out.len() > limit {
+        return Err(Error::BodyTooLarge { limit });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use axum::http::HeaderValue;
+    use flate2::Compression;
+    use flate2::write::GzEncoder;
+
+    use super::*;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    fn gzip_headers() -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        headers
+    }
+
+    #[tokio::test]
+    async fn reads_plain_bodies_up_to_the_limit() {
+        let body = read_body(&HeaderMap::new(), Body::from("abc"), 3)
+            .await
+            .unwrap();
+        assert_eq!(body.bytes, b"abc");
+        let err = read_body(&HeaderMap::new(), Body::from("abcd"), 3)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::BodyTooLarge { limit: 3 }));
+    }
+
+    #[tokio::test]
+    async fn refuses_a_declared_length_over_the_limit_before_reading() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("1000"));
+        let err = read_body(&headers, Body::from("a"), 10).await.unwrap_err();
+        assert!(matches!(err, Error::BodyTooLarge { .. }));
+    }
+
+    #[tokio::test]
+    async fn gunzips_single_and_multi_member_streams() {
+        let mut data = gzip(b"cpu v=1\n");
+        data.extend(gzip(b"cpu v=2\n"));
+        let body = read_body(&gzip_headers(), Body::from(data.clone()), 1000)
+            .await
+            .unwrap();
+        assert_eq!(body.bytes, b"cpu v=1\ncpu v=2\n");
+        assert_eq!(body.wire_bytes, data.len());
+    }
+
+    #[tokio::test]
+    async fn a_gzip_bomb_stops_at_the_limit() {
+        let bomb = gzip(&vec![b'a'; 50 << 20]);
+        assert!(bomb.len() < 1 << 20);
+        let err = read_body(&gzip_headers(), Body::from(bomb), 1 << 20)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::BodyTooLarge { .. }));
+    }
+
+    #[tokio::test]
+    async fn broken_gzip_and_unknown_encodings_are_client_errors() {
+        let err = read_body(&gzip_headers(), Body::from("not gzip"), 100)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidBody { .. }), "{err}");
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("br"));
+        let err = read_body(&headers, Body::from("x"), 100).await.unwrap_err();
+        assert!(matches!(err, Error::UnsupportedEncoding { .. }));
+    }
+}

@@ -1,0 +1,404 @@
+//! Every way a request can fail, and the one place that turns a failure into an HTTP response.
+
+use std::time::Duration;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// The API family a request came through; it decides the shape of error bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// InfluxDB 1.x: `{"error":"…"}` plus an `X-Influxdb-Error` header.
+    V1,
+    /// InfluxDB 2.x: `{"code":"…","message":"…"}` plus an `X-Platform-Error-Code` header.
+    V2,
+    /// InfluxDB 3: `{"error":"…"}`, with a `data` array for rejected lines.
+    V3,
+}
+
+/// One line the server did not write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedLine {
+    /// 1-based line number in the (decompressed) request body.
+    pub line_number: usize,
+    /// 1-based byte column of a parse error; `None` for lines the catalog refused.
+    pub column: Option<usize>,
+    /// Why, in lower case: a parse error (`missing fields`) or a catalog rejection
+    /// (`field type conflict: …`).
+    pub reason: String,
+    /// The line as it was sent (its first physical line when a string spans lines).
+    pub text: String,
+}
+
+impl RejectedLine {
+    /// The InfluxDB 1.x/2.x style one-line description of the rejection.
+    pub fn describe(&self) -> String {
+        match self.column {
+            Some(column) => format!(
+                "unable to parse '{}': line {}, col {column}: {}",
+                self.text, self.line_number, self.reason
+            ),
+            None => format!(
+                "unable to write '{}': line {}: {}",
+                self.text, self.line_number, self.reason
+            ),
+        }
+    }
+
+    fn error_message(&self) -> String {
+        match self.column {
+            Some(column) => format!("{} (column {column})", self.reason),
+            None => self.reason.clone(),
+        }
+    }
+}
+
+/// A write in which some lines were rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartialWrite {
+    /// Lines written.
+    pub accepted: usize,
+    /// Lines not written, by line number.
+    pub rejected: Vec<RejectedLine>,
+    /// True when the client asked for all-or-nothing (`accept_partial=false`), so that
+    /// nothing at all was written.
+    pub nothing_written: bool,
+}
+
+/// At most this many rejected lines are spelled out in a v1/v2 error message.
+const MAX_DESCRIBED_LINES: usize = 100;
+
+impl PartialWrite {
+    /// The v1/v2 message: `partial write: unable to parse '…': … dropped=N`, with the
+    /// rejected lines separated by newlines, as InfluxDB 1.x does.
+    pub fn message(&self) -> String {
+        let mut reasons: Vec<String> = self
+            .rejected
+            .iter()
+            .take(MAX_DESCRIBED_LINES)
+            .map(RejectedLine::describe)
+            .collect();
+        if self.rejected.len() > MAX_DESCRIBED_LINES {
+            reasons.push(format!(
+                "and {} more rejected lines",
+                self.rejected.len() - MAX_DESCRIBED_LINES
+            ));
+        }
+        let dropped = if self.nothing_written {
+            self.rejected.len() + self.accepted
+        } else {
+            self.rejected.len()
+        };
+        format!("partial write: {} dropped={dropped}", reasons.join("\n"))
+    }
+}
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A required query parameter is missing.
+    #[error("missing required parameter {name:?}")]
+    MissingParameter { name: &'static str },
+    /// A query parameter has a value the endpoint does not accept.
+    #[error("invalid parameter {name:?}: {reason}")]
+    InvalidParameter { name: &'static str, reason: String },
+    /// The request body could not be read or decoded (bad gzip, bad JSON).
+    #[error("invalid request body: {reason}")]
+    InvalidBody { reason: String },
+    /// The body, on the wire or after decompression, is over the configured limit.
+    #[error("request body too large: the limit is {limit} bytes")]
+    BodyTooLarge { limit: usize },
+    /// A `Content-Encoding` other than identity and gzip.
+    #[error("unsupported content encoding {encoding:?}: send identity or gzip")]
+    UnsupportedEncoding { encoding: String },
+    /// Some lines were rejected; the others were written unless `nothing_written`.
+    #[error("{}", .0.message())]
+    PartialWrite(Box<PartialWrite>),
+    /// The database (v2: bucket) does not exist and is not created automatically.
+    #[error("database not found: {name:?}")]
+    DatabaseNotFound { name: String },
+    /// Another named thing (a bucket id, a token id) does not exist.
+    #[error("{what} not found")]
+    NotFound { what: String },
+    /// The thing to create exists already.
+    #[error("{message}")]
+    Conflict { message: String },
+    /// The request carries no valid token.
+    #[error("{reason}")]
+    Unauthorized { reason: &'static str },
+    /// The token is valid but lacks the permission.
+    #[error("{reason}")]
+    Forbidden { reason: String },
+    /// The server is too busy right now; the client should retry after `retry_after`.
+    #[error("{reason}")]
+    Overloaded {
+        reason: String,
+        retry_after: Duration,
+    },
+    /// The storage engine failed; how depends on the variant.
+    #[error(transparent)]
+    Storage(#[from] sluice_storage::Error),
+    /// Token management was asked for while auth is off.
+    #[error("auth is disabled on this server (--without-auth): tokens are not used")]
+    AuthDisabled,
+    /// A bug or an environment failure; details go to the log only.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// Tags the error with the API family whose error shape the response must use.
+    pub fn api(self, api: Api) -> ApiError {
+        ApiError { api, error: self }
+    }
+}
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An [`Error`] that knows which API family it answers, so it can be rendered.
+#[derive(Debug)]
+pub struct ApiError {
+    /// The API family.
+    pub api: Api,
+    /// What went wrong.
+    pub error: Error,
+}
+
+/// How an error shows on the wire, before the API family shapes the body.
+struct Rendering {
+    status: StatusCode,
+    /// The v2 `code` field.
+    code: &'static str,
+    message: String,
+    retry_after: Option<Duration>,
+}
+
+impl Error {
+    fn render(&self, api: Api) -> Rendering {
+        use sluice_storage::Error as S;
+        let (status, code, retry_after) = match self {
+            Error::MissingParameter { .. }
+            | Error::InvalidParameter { .. }
+            | Error::InvalidBody { .. }
+            | Error::AuthDisabled
+            | Error::PartialWrite(_) => (StatusCode::BAD_REQUEST, "invalid", None),
+            Error::BodyTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "request too large", None)
+            }
+            Error::UnsupportedEncoding { .. } => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported media type",
+                None,
+            ),
+            Error::DatabaseNotFound { .. } | Error::NotFound { .. } => {
+                (StatusCode::NOT_FOUND, "not found", None)
+            }
+            // InfluxDB 2 answers 422 for an existing bucket, InfluxDB 3 409.
+            Error::Conflict { .. } if api == Api::V2 => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "conflict", None)
+            }
+            Error::Conflict { .. } => (StatusCode::CONFLICT, "conflict", None),
+            Error::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, "unauthorized", None),
+            Error::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden", None),
+            Error::Overloaded { retry_after, .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                Some(*retry_after),
+            ),
+            Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal error", None),
+            Error::Storage(storage) => match storage {
+                S::DatabaseNotFound { .. } | S::TableNotFound { .. } => {
+                    (StatusCode::NOT_FOUND, "not found", None)
+                }
+                S::InvalidDatabaseName { .. } => (StatusCode::BAD_REQUEST, "invalid", None),
+                S::Backpressure { retry_after } => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    Some(*retry_after),
+                ),
+                S::Closed => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    Some(Duration::from_secs(1)),
+                ),
+                S::Io { .. }
+                | S::WalCorrupt { .. }
+                | S::Catalog(_)
+                | S::Parquet(_)
+                | S::Arrow(_)
+                | S::ObjectStore(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal error", None),
+            },
+        };
+        let message = match self {
+            _ if status == StatusCode::INTERNAL_SERVER_ERROR => {
+                "internal error: see the server log".to_owned()
+            }
+            Error::DatabaseNotFound { name } | Error::Storage(S::DatabaseNotFound { name })
+                if api == Api::V2 =>
+            {
+                format!("bucket {name:?} not found")
+            }
+            Error::Storage(S::Backpressure { .. }) => {
+                "write buffer full: the server is persisting data, retry later".to_owned()
+            }
+            other => other.to_string(),
+        };
+        Rendering {
+            status,
+            code,
+            message,
+            retry_after,
+        }
+    }
+}
+
+/// Whole seconds for a `Retry-After` header: rounded up, at least 1.
+pub(crate) fn retry_after_seconds(retry_after: Duration) -> u64 {
+    let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    seconds.max(1)
+}
+
+/// A header value from arbitrary text: control characters become spaces, and the text is
+/// cut at 4 KiB so that a body full of rejected lines cannot make a huge header.
+fn header_text(text: &str) -> HeaderValue {
+    let mut cleaned: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if cleaned.len() > 4096 {
+        let mut end = 4096;
+        while !cleaned.is_char_boundary(end) {
+            end -= 1;
+        }
+        cleaned.truncate(end);
+    }
+    HeaderValue::from_bytes(cleaned.as_bytes())
+        .unwrap_or_else(|_| HeaderValue::from_static("invalid error text"))
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let Rendering {
+            status,
+            code,
+            message,
+            retry_after,
+        } = self.error.render(self.api);
+        if status.is_server_error() && retry_after.is_none() {
+            tracing::error!(error = %self.error, "request failed");
+        } else {
+            tracing::debug!(status = status.as_u16(), error = %message, "request rejected");
+        }
+        let body: Value = match (self.api, &self.error) {
+            (Api::V3, Error::PartialWrite(partial)) => {
+                let data: Vec<Value> = partial
+                    .rejected
+                    .iter()
+                    .map(|line| {
+                        json!({
+                            "original_line": line.text,
+                            "line_number": line.line_number,
+                            "error_message": line.error_message(),
+                        })
+                    })
+                    .collect();
+                let error = if partial.nothing_written {
+                    "parsing failed for write_lp endpoint: nothing was written (accept_partial=false)"
+                } else {
+                    "partial write of line protocol occurred"
+                };
+                json!({ "error": error, "data": data })
+            }
+            (Api::V1 | Api::V3, _) => json!({ "error": message }),
+            (Api::V2, _) => json!({ "code": code, "message": message }),
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        match self.api {
+            Api::V1 => {
+                headers.insert("x-influxdb-error", header_text(&message));
+            }
+            Api::V2 => {
+                headers.insert("x-platform-error-code", HeaderValue::from_static(code));
+            }
+            Api::V3 => {}
+        }
+        if let Some(retry_after) = retry_after {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_seconds(retry_after)),
+            );
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partial() -> PartialWrite {
+        PartialWrite {
+            accepted: 2,
+            rejected: vec![
+                RejectedLine {
+                    line_number: 2,
+                    column: Some(4),
+                    reason: "missing fields".into(),
+                    text: "cpu".into(),
+                },
+                RejectedLine {
+                    line_number: 5,
+                    column: None,
+                    reason: "field type conflict: field \"f\" on table \"t\" is float, got integer"
+                        .into(),
+                    text: "t f=1i".into(),
+                },
+            ],
+            nothing_written: false,
+        }
+    }
+
+    #[test]
+    fn v1_partial_write_message_lists_every_line_and_the_drop_count() {
+        let message = partial().message();
+        assert!(
+            message.starts_with(
+                "partial write: unable to parse 'cpu': line 2, col 4: missing fields\n"
+            )
+        );
+        assert!(message.contains("unable to write 't f=1i': line 5: field type conflict"));
+        assert!(message.ends_with(" dropped=2"));
+    }
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        assert_eq!(retry_after_seconds(Duration::from_millis(1)), 1);
+        assert_eq!(retry_after_seconds(Duration::from_millis(1500)), 2);
+        assert_eq!(retry_after_seconds(Duration::from_secs(3)), 3);
+        assert_eq!(retry_after_seconds(Duration::ZERO), 1);
+    }
+
+    #[test]
+    fn header_text_replaces_newlines_and_is_bounded() {
+        let value = header_text(&format!("a\nb{}", "x".repeat(10_000)));
+        assert!(value.as_bytes().starts_with(b"a b"));
+        assert_eq!(value.len(), 4096);
+    }
+
+    #[test]
+    fn internal_errors_hide_details() {
+        let rendering = Error::Internal("secret path /x".into()).render(Api::V1);
+        assert_eq!(rendering.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!rendering.message.contains("secret"));
+    }
+
+    #[test]
+    fn unknown_bucket_reads_as_a_bucket_on_v2() {
+        let error = Error::DatabaseNotFound { name: "x".into() };
+        assert_eq!(error.render(Api::V2).message, "bucket \"x\" not found");
+        assert_eq!(error.render(Api::V1).message, "database not found: \"x\"");
+    }
+}

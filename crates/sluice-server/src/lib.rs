@@ -1,0 +1,133 @@
+//! The InfluxDB-compatible HTTP API of sluice: writes, database management, auth,
+//! limits, status and metrics, on axum.
+//!
+//! ```text
+//!   clients (Telegraf, influx CLIs, client libraries, curl)
+//!        │ HTTP: /write  /api/v2/write  /api/v3/write_lp  /query  /api/v2/buckets …
+//!        ▼
+//!   sluice-server ── auth (tokens.json) ── limits (body size, gzip, concurrency)
+//!        │ parse with sluice-lp, map every error to an HTTP status once (error.rs)
+//!        ▼
+//!   sluice-storage (catalog → WAL → buffer → Parquet)
+//! ```
+//!
+//! [`app`] builds the router, so handlers can be exercised without a socket; [`serve`]
+//! runs it on a listener until a shutdown signal, then lets in-flight requests finish.
+
+mod auth;
+mod body;
+mod error;
+mod influxql;
+mod metrics;
+mod params;
+mod query;
+mod state;
+mod status;
+mod time;
+mod tokens;
+mod v2;
+mod v3;
+mod write;
+
+use std::future::{Future, IntoFuture as _};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+
+pub use auth::{Action, Auth, NewToken, Permission, Principal, TokenInfo, TokenStore};
+pub use error::{Api, ApiError, Error, PartialWrite, RejectedLine, Result};
+pub use params::Params;
+pub use state::{AppState, ServerConfig};
+pub use status::{BUILD, VERSION};
+pub use v2::{ORG_ID, ORG_NAME, bucket_id};
+
+/// The name of the token file inside the data directory.
+pub const TOKEN_FILE: &str = "tokens.json";
+
+/// The router with every endpoint, sharing `state`.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/write", post(write::v1))
+        .route("/api/v2/write", post(write::v2))
+        .route("/api/v3/write_lp", post(write::v3))
+        .route("/query", get(query::handle).post(query::handle))
+        .route("/ping", get(status::ping).head(status::ping))
+        .route("/health", get(status::health))
+        .route("/ready", get(status::ready))
+        .route("/metrics", get(metrics::handle))
+        .route("/api/v2/orgs", get(v2::list_orgs))
+        .route(
+            "/api/v2/buckets",
+            get(v2::list_buckets).post(v2::create_bucket),
+        )
+        .route(
+            "/api/v2/buckets/{id}",
+            get(v2::get_bucket).delete(v2::delete_bucket),
+        )
+        .route(
+            "/api/v3/configure/database",
+            get(v3::list_databases)
+                .post(v3::create_database)
+                .delete(v3::delete_database),
+        )
+        .route(
+            "/api/v3/configure/token",
+            get(tokens::list)
+                .post(tokens::create)
+                .delete(tokens::delete),
+        )
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .with_state(state)
+}
+
+async fn not_found() -> impl IntoResponse {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({ "error": "no such endpoint" })),
+    )
+}
+
+/// Serves [`app`] on `listener` until `shutdown` completes; then stops accepting
+/// connections and waits up to `grace` for in-flight requests to finish.
+///
+/// The caller shuts the storage engine down afterwards, so that the WAL is synced only
+/// once no write is in flight.
+///
+/// # Errors
+/// I/O errors of the listener.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, app(state))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections, finishing in-flight requests");
+            let _ = stopping_tx.send(());
+        })
+        .into_future();
+    let deadline = async move {
+        if stopping_rx.await.is_ok() {
+            tokio::time::sleep(grace).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        result = server => result,
+        () = deadline => {
+            tracing::warn!(grace_seconds = grace.as_secs_f64(), "requests still in flight after the shutdown grace period; stopping anyway");
+            Ok(())
+        }
+    }
+}

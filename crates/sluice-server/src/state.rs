@@ -1,0 +1,74 @@
+//! The server's configuration and the state every handler shares.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use sluice_storage::Storage;
+use tokio::sync::Semaphore;
+
+use crate::auth::Auth;
+use crate::metrics::HttpMetrics;
+
+/// Settings of the HTTP layer (the storage engine has its own `StorageConfig`).
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Largest accepted request body, on the wire and after gunzip. Default 10 MiB.
+    pub max_request_bytes: usize,
+    /// Whether writes to an unknown database create it. Must match the storage engine's
+    /// `auto_create_databases`. Default true.
+    pub auto_create_databases: bool,
+    /// Write requests processed at once; more are refused with 503 and `Retry-After`, so
+    /// that memory stays bounded (about this many times `max_request_bytes`, times the
+    /// parse overhead). Default 64.
+    pub max_concurrent_writes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_request_bytes: 10 << 20,
+            auto_create_databases: true,
+            max_concurrent_writes: 64,
+        }
+    }
+}
+
+/// Everything handlers share: cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub(crate) inner: Arc<Shared>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) storage: Storage,
+    pub(crate) config: ServerConfig,
+    pub(crate) auth: Auth,
+    pub(crate) metrics: HttpMetrics,
+    pub(crate) started: SystemTime,
+    pub(crate) started_at: Instant,
+    pub(crate) write_slots: Arc<Semaphore>,
+}
+
+impl AppState {
+    /// State for a server on `storage` with `config`, authorizing requests with `auth`.
+    pub fn new(storage: Storage, config: ServerConfig, auth: Auth) -> AppState {
+        let write_slots = Arc::new(Semaphore::new(config.max_concurrent_writes.max(1)));
+        AppState {
+            inner: Arc::new(Shared {
+                storage,
+                config,
+                auth,
+                metrics: HttpMetrics::default(),
+                started: SystemTime::now(),
+                started_at: Instant::now(),
+                write_slots,
+            }),
+        }
+    }
+
+    /// The storage engine.
+    pub fn storage(&self) -> &Storage {
+        &self.inner.storage
+    }
+}

@@ -1,0 +1,77 @@
+//! Liveness endpoints: `/ping` (v1), `/health` and `/ready` (v2).
+
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::params::Params;
+use crate::state::AppState;
+use crate::time::{go_duration, rfc3339};
+
+/// The version sluice reports in `X-Influxdb-Version` and status bodies.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The build name sluice reports in `X-Influxdb-Build`.
+pub const BUILD: &str = "sluice";
+
+fn version_headers() -> [(HeaderName, HeaderValue); 2] {
+    [
+        (
+            HeaderName::from_static("x-influxdb-version"),
+            HeaderValue::from_static(VERSION),
+        ),
+        (
+            HeaderName::from_static("x-influxdb-build"),
+            HeaderValue::from_static(BUILD),
+        ),
+    ]
+}
+
+/// `GET|HEAD /ping`: 204 with version headers; `?verbose=true` gives 200 and a JSON body.
+pub(crate) async fn ping(RawQuery(query): RawQuery) -> Response {
+    let verbose = Params::parse(query.as_deref())
+        .ok()
+        .and_then(|p| p.flag("verbose", false).ok())
+        .unwrap_or(false);
+    if verbose {
+        (
+            StatusCode::OK,
+            version_headers(),
+            Json(json!({ "version": VERSION, "build": BUILD })),
+        )
+            .into_response()
+    } else {
+        (StatusCode::NO_CONTENT, version_headers()).into_response()
+    }
+}
+
+/// `GET /health`: 200 while the server runs.
+pub(crate) async fn health() -> Response {
+    (
+        version_headers(),
+        Json(json!({
+            "name": "sluice",
+            "message": "ready for queries and writes",
+            "status": "pass",
+            "checks": [],
+            "version": VERSION,
+            "commit": BUILD,
+        })),
+    )
+        .into_response()
+}
+
+/// `GET /ready`: 200 with the start time and uptime.
+pub(crate) async fn ready(State(state): State<AppState>) -> Response {
+    (
+        version_headers(),
+        Json(json!({
+            "status": "ready",
+            "started": rfc3339(state.inner.started),
+            "up": go_duration(state.inner.started_at.elapsed()),
+        })),
+    )
+        .into_response()
+}

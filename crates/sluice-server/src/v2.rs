@@ -1,0 +1,242 @@
+//! The InfluxDB 2.x management endpoints clients call before writing: `/api/v2/orgs` and
+//! `/api/v2/buckets` (a bucket is a database; there is one organization).
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sluice_storage::DatabaseInfo;
+
+use crate::auth::{Action, sha256_hex};
+use crate::body::read_body;
+use crate::error::{Api, ApiError, Error, Result};
+use crate::params::Params;
+use crate::state::AppState;
+use crate::time::rfc3339;
+
+/// The id of sluice's one organization.
+pub const ORG_ID: &str = "0000000000000001";
+
+/// The organization's name when the client does not name one.
+pub const ORG_NAME: &str = "sluice";
+
+/// A bucket's id: the first 16 hex digits of the SHA-256 of its name (stable across
+/// restarts and servers).
+pub fn bucket_id(name: &str) -> String {
+    sha256_hex(name)[..16].to_owned()
+}
+
+fn org_json(name: &str) -> Value {
+    json!({
+        "id": ORG_ID,
+        "name": name,
+        "description": "",
+        "status": "active",
+        "links": {
+            "self": format!("/api/v2/orgs/{ORG_ID}"),
+            "buckets": format!("/api/v2/buckets?org={name}"),
+        },
+    })
+}
+
+fn bucket_json(state: &AppState, database: &DatabaseInfo) -> Value {
+    let id = bucket_id(&database.name);
+    let rules: Vec<Value> = database
+        .retention
+        .map(|r| {
+            json!({
+                "type": "expire",
+                "everySeconds": r.as_secs(),
+                "shardGroupDurationSeconds": 0,
+            })
+        })
+        .into_iter()
+        .collect();
+    let started = rfc3339(state.inner.started);
+    json!({
+        "id": id,
+        "orgID": ORG_ID,
+        "type": "user",
+        "name": database.name,
+        "description": "",
+        "retentionRules": rules,
+        "createdAt": started,
+        "updatedAt": started,
+        "links": {
+            "self": format!("/api/v2/buckets/{id}"),
+            "org": format!("/api/v2/orgs/{ORG_ID}"),
+            "write": format!("/api/v2/write?org={ORG_ID}&bucket={id}"),
+        },
+        "labels": [],
+    })
+}
+
+/// `GET /api/v2/orgs[?org=NAME]`: the one organization (under the name asked for, since
+/// every org name is accepted).
+pub(crate) async fn list_orgs(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let run = || {
+        let params = Params::parse(query.as_deref())?;
+        state.inner.auth.authenticate(&headers, &params)?;
+        let name = params.non_empty("org").unwrap_or(ORG_NAME);
+        Ok(Json(json!({
+            "links": { "self": "/api/v2/orgs" },
+            "orgs": [org_json(name)],
+        }))
+        .into_response())
+    };
+    run().map_err(|e: Error| e.api(Api::V2))
+}
+
+/// `GET /api/v2/buckets[?name=][&id=]`: the databases the token may use.
+pub(crate) async fn list_buckets(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let run = || {
+        let params = Params::parse(query.as_deref())?;
+        let principal = state.inner.auth.authenticate(&headers, &params)?;
+        let name = params.non_empty("name");
+        let id = params.non_empty("id");
+        let buckets: Vec<Value> = state
+            .inner
+            .storage
+            .databases()
+            .iter()
+            .filter(|d| name.is_none_or(|n| n == d.name))
+            .filter(|d| id.is_none_or(|i| i == bucket_id(&d.name)))
+            .filter(|d| {
+                principal.can(&d.name, Action::Read) || principal.can(&d.name, Action::Write)
+            })
+            .map(|d| bucket_json(&state, d))
+            .collect();
+        Ok(Json(json!({
+            "links": { "self": "/api/v2/buckets" },
+            "buckets": buckets,
+        }))
+        .into_response())
+    };
+    run().map_err(|e: Error| e.api(Api::V2))
+}
+
+/// `GET /api/v2/buckets/{id}`.
+pub(crate) async fn get_bucket(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let run = || {
+        let params = Params::parse(query.as_deref())?;
+        let principal = state.inner.auth.authenticate(&headers, &params)?;
+        let database = find_bucket(&state, &id)?;
+        if !principal.can(&database.name, Action::Read)
+            && !principal.can(&database.name, Action::Write)
+        {
+            principal.require(&database.name, Action::Read)?;
+        }
+        Ok(Json(bucket_json(&state, &database)).into_response())
+    };
+    run().map_err(|e: Error| e.api(Api::V2))
+}
+
+fn find_bucket(state: &AppState, id: &str) -> Result<DatabaseInfo> {
+    state
+        .inner
+        .storage
+        .databases()
+        .into_iter()
+        .find(|d| bucket_id(&d.name) == id)
+        .ok_or_else(|| Error::NotFound {
+            what: format!("bucket {id:?}"),
+        })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateBucket {
+    name: String,
+    #[serde(default)]
+    retention_rules: Vec<RetentionRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RetentionRule {
+    #[serde(default)]
+    every_seconds: u64,
+}
+
+/// `POST /api/v2/buckets` with `{"orgID","name","retentionRules":[{"everySeconds":N}]}`:
+/// 201 and the bucket; 422 when it exists. Needs the admin token.
+pub(crate) async fn create_bucket(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let run = async {
+        let params = Params::parse(query.as_deref())?;
+        state
+            .inner
+            .auth
+            .authenticate(&headers, &params)?
+            .require_admin()?;
+        let body = read_body(&headers, body, state.inner.config.max_request_bytes).await?;
+        let request: CreateBucket =
+            serde_json::from_slice(&body.bytes).map_err(|err| Error::InvalidBody {
+                reason: format!("invalid bucket json: {err}"),
+            })?;
+        let retention = request
+            .retention_rules
+            .iter()
+            .map(|r| r.every_seconds)
+            .find(|&s| s > 0)
+            .map(Duration::from_secs);
+        if !state
+            .inner
+            .storage
+            .create_database(&request.name, retention)?
+        {
+            return Err(Error::Conflict {
+                message: format!("bucket with name {} already exists", request.name),
+            });
+        }
+        let info = DatabaseInfo {
+            name: request.name,
+            retention,
+        };
+        Ok((StatusCode::CREATED, Json(bucket_json(&state, &info))).into_response())
+    };
+    run.await.map_err(|e: Error| e.api(Api::V2))
+}
+
+/// `DELETE /api/v2/buckets/{id}`: drops the database and its data. Needs the admin token.
+pub(crate) async fn delete_bucket(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let run = || {
+        let params = Params::parse(query.as_deref())?;
+        state
+            .inner
+            .auth
+            .authenticate(&headers, &params)?
+            .require_admin()?;
+        let database = find_bucket(&state, &id)?;
+        state.inner.storage.drop_database(&database.name)?;
+        Ok(StatusCode::NO_CONTENT)
+    };
+    run().map_err(|e: Error| e.api(Api::V2))
+}

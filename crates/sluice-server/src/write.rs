@@ -1,0 +1,281 @@
+//! The write endpoints: `POST /write` (v1), `POST /api/v2/write` (v2) and
+//! `POST /api/v3/write_lp` (v3), all sharing one ingest path.
+//!
+//! ```text
+//! body ─► limit + gunzip ─► sluice-lp parse ─► storage.write (catalog, WAL, buffer)
+//!                               │ rejected                 │ rejected
+//!                               └──────────► 400 in the API's shape ◄┘
+//! ```
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use sluice_lp::{ParseOptions, Parser, Precision};
+use sluice_storage::WriteOptions;
+
+use crate::auth::Action;
+use crate::body::read_body;
+use crate::error::{Api, ApiError, Error, PartialWrite, RejectedLine, Result};
+use crate::params::Params;
+use crate::state::AppState;
+use crate::time::now_nanos;
+
+/// What one write request asks for, after its parameters were read.
+#[derive(Debug)]
+struct WriteRequest {
+    database: String,
+    precision: Precision,
+    accept_partial: bool,
+    no_sync: bool,
+}
+
+/// `POST /write?db=&rp=&precision=&u=&p=`: InfluxDB 1.x writes (`rp` is accepted and ignored).
+pub(crate) async fn v1(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<StatusCode, ApiError> {
+    let run = async {
+        let params = Params::parse(query.as_deref())?;
+        let request = WriteRequest {
+            database: required(&params, "db")?,
+            precision: precision(&params, Precision::Nanosecond)?,
+            accept_partial: true,
+            no_sync: false,
+        };
+        ingest(&state, &params, request, &headers, body).await
+    };
+    run.await.map_err(|e| e.api(Api::V1))
+}
+
+/// `POST /api/v2/write?org=&bucket=&precision=`: InfluxDB 2.x writes (the org is accepted
+/// and not checked: sluice has one organization).
+pub(crate) async fn v2(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<StatusCode, ApiError> {
+    let run = async {
+        let params = Params::parse(query.as_deref())?;
+        let request = WriteRequest {
+            database: required(&params, "bucket")?,
+            precision: precision(&params, Precision::Nanosecond)?,
+            accept_partial: true,
+            no_sync: false,
+        };
+        ingest(&state, &params, request, &headers, body).await
+    };
+    run.await.map_err(|e| e.api(Api::V2))
+}
+
+/// `POST /api/v3/write_lp?db=&precision=&accept_partial=&no_sync=`: InfluxDB 3 writes
+/// (precision defaults to `auto`).
+pub(crate) async fn v3(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<StatusCode, ApiError> {
+    let run = async {
+        let params = Params::parse(query.as_deref())?;
+        let request = WriteRequest {
+            database: required(&params, "db")?,
+            precision: precision(&params, Precision::Auto)?,
+            accept_partial: params.flag("accept_partial", true)?,
+            no_sync: params.flag("no_sync", false)?,
+        };
+        ingest(&state, &params, request, &headers, body).await
+    };
+    run.await.map_err(|e| e.api(Api::V3))
+}
+
+fn required(params: &Params, name: &'static str) -> Result<String> {
+    params
+        .non_empty(name)
+        .map(str::to_owned)
+        .ok_or(Error::MissingParameter { name })
+}
+
+fn precision(params: &Params, default: Precision) -> Result<Precision> {
+    match params.non_empty("precision") {
+        None => Ok(default),
+        Some(value) => {
+            value
+                .parse()
+                .map_err(|err: sluice_lp::InvalidPrecision| Error::InvalidParameter {
+                    name: "precision",
+                    reason: err.to_string(),
+                })
+        }
+    }
+}
+
+/// Authorizes, reads, parses and stores one write; 204 when every line was written.
+async fn ingest(
+    state: &AppState,
+    params: &Params,
+    request: WriteRequest,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<StatusCode> {
+    let principal = state.inner.auth.authenticate(headers, params)?;
+    principal.require(&request.database, Action::Write)?;
+    // Bounded concurrency keeps memory bounded: each request holds at most one body.
+    let _slot = state
+        .inner
+        .write_slots
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| Error::Overloaded {
+            reason: "too many concurrent write requests, retry later".into(),
+            retry_after: Duration::from_secs(1),
+        })?;
+    if !state.inner.config.auto_create_databases
+        && !state
+            .inner
+            .storage
+            .databases()
+            .iter()
+            .any(|d| d.name == request.database)
+    {
+        return Err(Error::DatabaseNotFound {
+            name: request.database,
+        });
+    }
+    let body = read_body(headers, body, state.inner.config.max_request_bytes).await?;
+    state.inner.metrics.add_bytes_received(body.wire_bytes);
+
+    let options = ParseOptions {
+        precision: request.precision,
+        default_time: Some(now_nanos()),
+        ..ParseOptions::default()
+    };
+    let mut lines = Vec::new();
+    let mut rejected = Vec::new();
+    for result in Parser::new(&body.bytes, options) {
+        match result {
+            Ok(line) => lines.push(line),
+            Err(err) => rejected.push(RejectedLine {
+                line_number: err.line,
+                column: Some(err.column),
+                reason: err.kind.to_string(),
+                text: err.text,
+            }),
+        }
+    }
+    if !rejected.is_empty() && !request.accept_partial {
+        state
+            .inner
+            .metrics
+            .add_lines(0, rejected.len() + lines.len());
+        return Err(Error::PartialWrite(Box::new(PartialWrite {
+            accepted: 0,
+            rejected,
+            nothing_written: true,
+        })));
+    }
+    let mut accepted = 0;
+    let mut refused_by_catalog = 0;
+    if !lines.is_empty() {
+        let options = WriteOptions {
+            no_sync: request.no_sync,
+            accept_partial: request.accept_partial,
+        };
+        let outcome = state
+            .inner
+            .storage
+            .write(&request.database, &lines, options)
+            .await?;
+        accepted = outcome.accepted;
+        refused_by_catalog = lines.len() - accepted;
+        if !outcome.rejected.is_empty() {
+            let texts = physical_lines(
+                &body.bytes,
+                outcome.rejected.iter().map(|r| r.line_number).collect(),
+            );
+            rejected.extend(outcome.rejected.into_iter().zip(texts).map(|(r, text)| {
+                RejectedLine {
+                    line_number: r.line_number,
+                    column: None,
+                    reason: r.reason,
+                    text,
+                }
+            }));
+            rejected.sort_by_key(|r| r.line_number);
+        }
+    }
+    state
+        .inner
+        .metrics
+        .add_lines(accepted, rejected.len().max(refused_by_catalog));
+    if rejected.is_empty() {
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    Err(Error::PartialWrite(Box::new(PartialWrite {
+        accepted,
+        nothing_written: accepted == 0 && !request.accept_partial,
+        rejected,
+    })))
+}
+
+/// The text of the physical lines `numbers` (1-based) of `body`, in the order asked,
+/// without line endings.
+fn physical_lines(body: &[u8], numbers: Vec<usize>) -> Vec<String> {
+    let mut wanted: Vec<(usize, usize)> = numbers.iter().copied().zip(0..).collect();
+    wanted.sort_unstable();
+    let mut texts = vec![String::new(); numbers.len()];
+    let mut next = wanted.iter().peekable();
+    for (index, line) in body.split(|&b| b == b'\n').enumerate() {
+        let number = index + 1;
+        while let Some(&&(wanted_number, slot)) = next.peek() {
+            if wanted_number > number {
+                break;
+            }
+            if wanted_number == number {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                texts[slot] = String::from_utf8_lossy(line).into_owned();
+            }
+            next.next();
+        }
+        if next.peek().is_none() {
+            break;
+        }
+    }
+    texts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn physical_lines_are_found_by_number_in_any_order() {
+        let body = b"a 1\r\n\n# c\nb 2\nc 3";
+        assert_eq!(
+            physical_lines(body, vec![5, 1, 4, 9]),
+            vec!["c 3", "a 1", "b 2", ""]
+        );
+    }
+
+    #[test]
+    fn every_precision_spelling_is_accepted() {
+        for spelling in [
+            "n", "ns", "u", "us", "µs", "ms", "s", "m", "h", "auto", "second",
+        ] {
+            let params = Params::parse(Some(&format!("precision={spelling}"))).unwrap();
+            assert!(
+                precision(&params, Precision::Nanosecond).is_ok(),
+                "{spelling}"
+            );
+        }
+        let params = Params::parse(Some("precision=fortnight")).unwrap();
+        assert!(matches!(
+            precision(&params, Precision::Nanosecond),
+            Err(Error::InvalidParameter { .. })
+        ));
+    }
+}

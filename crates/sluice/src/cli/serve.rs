@@ -1,0 +1,307 @@
+//! `sluice serve`: the InfluxDB-compatible HTTP server on a local data directory.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::builder::FalseyValueParser;
+use clap::{Args, ValueEnum};
+use sluice_server::{AppState, Auth, ServerConfig, TOKEN_FILE, TokenStore};
+use sluice_storage::{ObjectStoreConfig, Storage, StorageConfig, WalSync};
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port. The bound address is printed as
+    /// `listening on ADDR`. Default 127.0.0.1:8086.
+    #[arg(long, env = "SLUICE_BIND", default_value = "127.0.0.1:8086")]
+    bind: String,
+    /// Directory for the WAL, catalog, tokens and (with the local object store) Parquet
+    /// files; created if missing. Default ./sluice-data.
+    #[arg(long, env = "SLUICE_DATA_DIR", default_value = "./sluice-data")]
+    data_dir: PathBuf,
+    /// Where Parquet files go: `local` (DATA_DIR/objects, or --object-store-dir) or
+    /// `memory` (lost on exit; for tests). Default local.
+    #[arg(long, env = "SLUICE_OBJECT_STORE", value_enum, default_value_t = ObjectStore::Local)]
+    object_store: ObjectStore,
+    /// Directory for Parquet files with `--object-store local`. Default DATA_DIR/objects.
+    #[arg(long, env = "SLUICE_OBJECT_STORE_DIR")]
+    object_store_dir: Option<PathBuf>,
+    /// When a write is acknowledged: `fsync` (after the WAL is fdatasync'ed) or `none`
+    /// (after write(2); synced in the background every second). Default fsync.
+    #[arg(long, env = "SLUICE_WAL_SYNC", default_value = "fsync")]
+    wal_sync: WalSync,
+    /// Write-buffer ceiling; over it writes get 503 with Retry-After until persistence
+    /// catches up. Accepts suffixes KiB, MiB, GiB (and K, M, G, KB, MB, GB). Default 1GiB.
+    #[arg(long, env = "SLUICE_MAX_BUFFER_BYTES", default_value = "1GiB", value_parser = parse_bytes)]
+    max_buffer_bytes: usize,
+    /// Persist the buffer to Parquet once it holds this much. Default 256MiB.
+    #[arg(long, env = "SLUICE_PERSIST_BUFFER_BYTES", default_value = "256MiB", value_parser = parse_bytes)]
+    persist_buffer_bytes: usize,
+    /// Persist buffered data once its oldest write is this old (e.g. 30s, 10m, 1h).
+    /// Default 10m.
+    #[arg(long, env = "SLUICE_PERSIST_INTERVAL", default_value = "10m", value_parser = parse_duration)]
+    persist_interval: Duration,
+    /// Largest request body, on the wire and after gunzip; larger gets 413. Default 10MiB.
+    #[arg(long, env = "SLUICE_MAX_REQUEST_BYTES", default_value = "10MiB", value_parser = parse_bytes)]
+    max_request_bytes: usize,
+    /// Write requests processed at once; more get 503 with Retry-After. Default 64.
+    #[arg(long, env = "SLUICE_MAX_CONCURRENT_WRITES", default_value_t = 64)]
+    max_concurrent_writes: usize,
+    /// Do not create databases on first write: writes to an unknown database get 404.
+    /// Default off (databases are created automatically).
+    #[arg(long, env = "SLUICE_NO_AUTO_CREATE", value_parser = FalseyValueParser::new())]
+    no_auto_create: bool,
+    /// Turn authentication off: every request may do everything. Default off (auth on).
+    #[arg(long, env = "SLUICE_WITHOUT_AUTH", value_parser = FalseyValueParser::new())]
+    without_auth: bool,
+    /// The admin token (prefer the environment variable or --admin-token-file: command
+    /// lines are visible to other users). Default: the stored one, or a new one printed
+    /// once at first start.
+    #[arg(long, env = "SLUICE_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// A file whose content (trimmed) is the admin token. Default none.
+    #[arg(long, env = "SLUICE_ADMIN_TOKEN_FILE", conflicts_with = "admin_token")]
+    admin_token_file: Option<PathBuf>,
+    /// Log filter: a level (error, warn, info, debug, trace) or directives such as
+    /// `info,sluice_storage=debug`. Default info.
+    #[arg(long, env = "SLUICE_LOG_LEVEL", default_value = "info")]
+    log_level: String,
+    /// Log format on standard error: `text` or `json`. Default text.
+    #[arg(long, env = "SLUICE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// On SIGTERM/SIGINT, wait this long for in-flight requests before syncing the WAL
+    /// and exiting. Default 30s.
+    #[arg(long, env = "SLUICE_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    shutdown_timeout: Duration,
+    /// Test knob: every persistence sleeps this long first. Default 0s; never set it in
+    /// production.
+    #[arg(long, env = "SLUICE_TEST_PERSIST_DELAY", default_value = "0s", value_parser = parse_duration, hide = true)]
+    test_persist_delay: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ObjectStore {
+    Local,
+    Memory,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    init_logging(&args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("sluice")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(args))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_logging(args: &ServeArgs) -> anyhow::Result<()> {
+    let filter: Targets = args
+        .log_level
+        .parse()
+        .with_context(|| format!("invalid --log-level {:?}", args.log_level))?;
+    let registry = tracing_subscriber::registry().with(filter);
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match args.log_format {
+        LogFormat::Text => registry.with(layer).try_init(),
+        LogFormat::Json => registry.with(layer.json()).try_init(),
+    }
+    .context("cannot install the logger")
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let object_store = match (args.object_store, args.object_store_dir) {
+        (ObjectStore::Memory, _) => ObjectStoreConfig::Memory,
+        (ObjectStore::Local, Some(dir)) => ObjectStoreConfig::LocalPath(dir),
+        (ObjectStore::Local, None) => ObjectStoreConfig::Local,
+    };
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
+    let config = StorageConfig {
+        data_dir: args.data_dir.clone(),
+        object_store,
+        wal_sync: args.wal_sync,
+        max_buffer_bytes: args.max_buffer_bytes,
+        persist_buffer_bytes: args.persist_buffer_bytes,
+        persist_interval: args.persist_interval,
+        auto_create_databases: !args.no_auto_create,
+        persist_delay: args.test_persist_delay,
+        ..StorageConfig::default()
+    };
+    let auth = if args.without_auth {
+        tracing::warn!(
+            "authentication is off (--without-auth): anyone who can connect may read, write and drop data"
+        );
+        Auth::Disabled
+    } else {
+        let admin_token = match (&args.admin_token, &args.admin_token_file) {
+            (Some(token), _) => Some(token.trim().to_owned()),
+            (None, Some(path)) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read admin token file {}", path.display()))?
+                    .trim()
+                    .to_owned(),
+            ),
+            (None, None) => None,
+        };
+        if admin_token.as_deref() == Some("") {
+            anyhow::bail!("the admin token is empty");
+        }
+        let (store, created) =
+            TokenStore::open(args.data_dir.join(TOKEN_FILE), admin_token.as_deref())?;
+        if let Some(created) = created {
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "created the admin token; it is shown only now (only its hash is stored):\nadmin token: {}",
+                created.token
+            )?;
+            out.flush()?;
+        }
+        Auth::Tokens(store)
+    };
+    let storage = Storage::open(config)
+        .await
+        .with_context(|| format!("cannot open storage in {}", args.data_dir.display()))?;
+    let server_config = ServerConfig {
+        max_request_bytes: args.max_request_bytes,
+        auto_create_databases: !args.no_auto_create,
+        max_concurrent_writes: args.max_concurrent_writes,
+    };
+    let state = AppState::new(storage.clone(), server_config, auth);
+    let listener = tokio::net::TcpListener::bind(&args.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.bind))?;
+    let address = listener.local_addr()?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on {address}")?;
+        out.flush()?;
+    }
+    tracing::info!(%address, data_dir = %args.data_dir.display(), "sluice ready");
+    let served =
+        sluice_server::serve(listener, state, shutdown_signal(), args.shutdown_timeout).await;
+    let stopped = storage.shutdown().await;
+    served.context("the http server failed")?;
+    stopped.context("storage shutdown failed")?;
+    tracing::info!("stopped: wal synced");
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(%err, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(%err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("received SIGINT"),
+        () = terminate => tracing::info!("received SIGTERM"),
+    }
+}
+
+/// Parses a byte size: digits with an optional suffix `B`, `K`/`KB`/`KiB`, `M`/`MB`/`MiB`,
+/// `G`/`GB`/`GiB` (all binary multiples, case-insensitive).
+pub(crate) fn parse_bytes(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let number: usize = text[..digits]
+        .parse()
+        .map_err(|_| format!("invalid size {text:?}: expected a number such as 10MiB"))?;
+    let shift = match text[digits..].trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        other => return Err(format!("invalid size unit {other:?}: use KiB, MiB or GiB")),
+    };
+    number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("size {text:?} is too large"))
+}
+
+/// Parses a duration: digits with a unit `ms`, `s`, `m`, `h` or `d` (`0` alone is zero).
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let number: u64 = text[..digits]
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?}: expected e.g. 30s or 10m"))?;
+    let millis = match &text[digits..] {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        other => {
+            return Err(format!(
+                "invalid duration unit {other:?}: use ms, s, m, h or d"
+            ));
+        }
+    };
+    number
+        .checked_mul(millis)
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("duration {text:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sizes_with_binary_suffixes() {
+        assert_eq!(parse_bytes("10MiB"), Ok(10 << 20));
+        assert_eq!(parse_bytes("1G"), Ok(1 << 30));
+        assert_eq!(parse_bytes("512"), Ok(512));
+        assert_eq!(parse_bytes("64 kb"), Ok(64 << 10));
+        assert!(parse_bytes("ten").is_err());
+        assert!(parse_bytes("1TiB").is_err());
+    }
+
+    #[test]
+    fn parses_durations() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("10").is_err());
+    }
+}

@@ -1,0 +1,189 @@
+//! Operations: `/metrics`, backpressure (503 + Retry-After, then success), and graceful
+//! shutdown that loses nothing acknowledged.
+
+mod common;
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::{Options, TestServer, stored_tables, stored_times};
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no metric {name} in\n{text}"))
+}
+
+#[test]
+fn metrics_count_requests_lines_bytes_and_storage_activity() {
+    let server = TestServer::without_auth();
+    let first = b"m v=1 1\nm v=2 2\n";
+    let second = b"m v=3 3\nm,bad\n";
+    assert_eq!(server.post("/write?db=x", &[], first).status, 204);
+    assert_eq!(server.post("/write?db=x", &[], second).status, 400);
+    assert_eq!(server.get("/ping", &[]).status, 204);
+    let reply = server.get("/metrics", &[]);
+    assert_eq!(reply.status, 200);
+    assert!(
+        reply
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = reply.body;
+    assert_eq!(
+        metric(
+            &text,
+            "sluice_http_requests_total{endpoint=\"/write\",status=\"204\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "sluice_http_requests_total{endpoint=\"/write\",status=\"400\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "sluice_http_requests_total{endpoint=\"/ping\",status=\"204\"}"
+        ),
+        1.0
+    );
+    assert_eq!(metric(&text, "sluice_lines_accepted_total"), 3.0);
+    assert_eq!(metric(&text, "sluice_lines_rejected_total"), 1.0);
+    assert_eq!(
+        metric(&text, "sluice_http_write_bytes_received_total"),
+        (first.len() + second.len()) as f64
+    );
+    assert!(metric(&text, "sluice_wal_sync_seconds_count") >= 1.0);
+    assert!(metric(&text, "sluice_wal_sync_seconds_bucket{le=\"+Inf\"}") >= 1.0);
+    assert!(metric(&text, "sluice_buffer_bytes") > 0.0);
+    assert_eq!(metric(&text, "sluice_backpressure_events_total"), 0.0);
+    for name in [
+        "sluice_persisted_files_total",
+        "sluice_persisted_bytes_total",
+    ] {
+        assert!(text.contains(&format!("# TYPE {name} counter")), "{name}");
+    }
+}
+
+#[test]
+fn a_full_buffer_gives_503_with_retry_after_and_the_retry_succeeds() {
+    let mut server = TestServer::start(
+        Options::default()
+            .arg("--without-auth")
+            .arg("--max-buffer-bytes")
+            .arg("64KiB")
+            .arg("--persist-buffer-bytes")
+            .arg("16KiB")
+            .env("SLUICE_TEST_PERSIST_DELAY", "2s"),
+    );
+    let batch = |n: usize| -> Vec<u8> {
+        (0..500)
+            .map(|i| format!("bp,host=h{} value={i} {}\n", i % 7, n * 1000 + i))
+            .collect::<String>()
+            .into_bytes()
+    };
+    // Fill the buffer until the server pushes back.
+    let mut accepted = Vec::new();
+    let mut refusal = None;
+    for n in 0..200 {
+        let reply = server.post("/api/v3/write_lp?db=bp&precision=ns", &[], &batch(n));
+        match reply.status {
+            204 => accepted.push(n),
+            503 => {
+                refusal = Some((n, reply));
+                break;
+            }
+            other => panic!("unexpected {other}: {}", reply.body),
+        }
+    }
+    let (n, reply) = refusal.expect("the buffer limit was reached");
+    let retry_after: u64 = reply
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("integer seconds");
+    assert!(retry_after >= 1);
+    assert!(
+        reply.json()["error"].as_str().unwrap().contains("buffer"),
+        "{}",
+        reply.body
+    );
+    // A client that honours Retry-After gets through once persistence drained the buffer.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut wait = retry_after;
+    loop {
+        std::thread::sleep(Duration::from_secs(wait));
+        let reply = server.post("/api/v3/write_lp?db=bp&precision=ns", &[], &batch(n));
+        if reply.status == 204 {
+            accepted.push(n);
+            break;
+        }
+        assert_eq!(reply.status, 503, "{}", reply.body);
+        wait = reply.header("retry-after").unwrap().parse().unwrap();
+        assert!(Instant::now() < deadline, "still refused after a minute");
+    }
+    let metrics = server.get("/metrics", &[]).body;
+    assert!(metric(&metrics, "sluice_backpressure_events_total") >= 1.0);
+    assert!(
+        metric(
+            &metrics,
+            "sluice_http_requests_total{endpoint=\"/api/v3/write_lp\",status=\"503\"}"
+        ) >= 1.0
+    );
+    assert!(server.terminate().success());
+    assert_eq!(
+        stored_tables(&server.data_dir, "bp"),
+        [("bp".to_owned(), accepted.len() * 500)]
+    );
+}
+
+#[test]
+fn sigterm_finishes_in_flight_writes_and_loses_nothing_acknowledged() {
+    let mut server = TestServer::without_auth();
+    let mut acknowledged = 0;
+    for batch in 0..20 {
+        let body: String = (0..100)
+            .map(|i| format!("acked v={i} {}\n", batch * 100 + i))
+            .collect();
+        assert_eq!(server.post("/write?db=s", &[], body.as_bytes()).status, 204);
+        acknowledged += 100;
+    }
+    // A write whose body is still arriving when SIGTERM comes.
+    let mut stream = TcpStream::connect(&server.address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream
+        .write_all(b"POST /write?db=s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nc\r\ninflight v=1\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let kill = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(server_pid(&server))
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    std::thread::sleep(Duration::from_millis(300));
+    stream.write_all(b"3\r\n 5\n\r\n0\r\n\r\n").unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 204"), "{response}");
+    let status = server.wait(Duration::from_secs(30));
+    assert!(status.success(), "{status:?}");
+    assert_eq!(
+        stored_times(&server.data_dir, "s", "acked").len(),
+        acknowledged
+    );
+    assert_eq!(stored_times(&server.data_dir, "s", "inflight"), [5]);
+}
+
+fn server_pid(server: &TestServer) -> String {
+    server.pid().to_string()
+}
