@@ -389,6 +389,37 @@ mod tests {
     }
 
     #[test]
+    fn backpressure_is_503_with_whole_seconds_retry_after() {
+        let error = Error::Storage(sluice_storage::Error::Backpressure {
+            retry_after: Duration::from_millis(1500),
+        });
+        let response = error.api(Api::V2).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+        assert_eq!(response.headers()["x-platform-error-code"], "unavailable");
+    }
+
+    #[test]
+    fn client_mistakes_are_never_500() {
+        let cases = [
+            Error::MissingParameter { name: "db" },
+            Error::BodyTooLarge { limit: 1 },
+            Error::UnsupportedEncoding {
+                encoding: "br".into(),
+            },
+            Error::Storage(sluice_storage::Error::InvalidDatabaseName {
+                name: "/".into(),
+                reason: "bad",
+            }),
+            Error::Storage(sluice_storage::Error::DatabaseNotFound { name: "x".into() }),
+        ];
+        for error in cases {
+            let status = error.render(Api::V1).status;
+            assert!(status.is_client_error(), "{error}: {status}");
+        }
+    }
+
+    #[test]
     fn internal_errors_hide_details() {
         let rendering = Error::Internal("secret path /x".into()).render(Api::V1);
         assert_eq!(rendering.status, StatusCode::INTERNAL_SERVER_ERROR);

@@ -71,4 +71,9 @@ impl AppState {
     pub fn storage(&self) -> &Storage {
         &self.inner.storage
     }
+
+    /// How requests are authorized.
+    pub fn auth(&self) -> &Auth {
+        &self.inner.auth
+    }
 }

@@ -187,3 +187,12 @@ fn sigterm_finishes_in_flight_writes_and_loses_nothing_acknowledged() {
 fn server_pid(server: &TestServer) -> String {
     server.pid().to_string()
 }
+
+#[test]
+fn sigterm_right_after_start_is_a_clean_exit() {
+    for _ in 0..3 {
+        let mut server = TestServer::without_auth();
+        let status = server.terminate();
+        assert!(status.success(), "{status:?}");
+    }
+}
