@@ -77,6 +77,15 @@ pub(crate) async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> 
 /// reading (not keeping) a bounded tail lets them see the status.
 const DRAIN_BYTES: usize = 32 << 20;
 
+/// Reads and throws away (a bounded part of) a body the request is refused without.
+///
+/// hyper closes a keep-alive connection whose request body was left unread, and a client
+/// that reuses it then sees a broken connection instead of the answer; reading the body
+/// keeps the connection usable.
+pub(crate) async fn discard(mut body: Body) {
+    drain(&mut body, DRAIN_BYTES).await;
+}
+
 /// Reads and discards up to `max` more bytes of `body`.
 async fn drain(body: &mut Body, max: usize) {
     let mut seen = 0usize;

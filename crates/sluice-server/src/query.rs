@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::auth::{Action, Principal};
-use crate::body::read_body;
+use crate::body::{discard, read_body};
 use crate::error::{Api, ApiError, Error, Result};
 use crate::influxql::{self, Statement};
 use crate::params::Params;
@@ -41,6 +41,9 @@ async fn run(
     if is_form {
         let body = read_body(headers, body, state.inner.config.max_request_bytes).await?;
         params.extend_from_form(&body.bytes)?;
+    } else {
+        // Not a form: nothing in it is used, but reading it keeps the connection usable.
+        discard(body).await;
     }
     let principal = state.inner.auth.authenticate(headers, &params)?;
     let q = params

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::{Permission, TokenStore};
-use crate::body::read_body;
+use crate::body::{discard, read_body};
 use crate::error::{Api, ApiError, Error, Result};
 use crate::params::Params;
 use crate::state::AppState;
@@ -46,7 +46,13 @@ pub(crate) async fn create(
 ) -> Result<Response, ApiError> {
     let run = async {
         let params = Params::parse(query.as_deref())?;
-        let store = admin_store(&state, &headers, &params)?;
+        let store = match admin_store(&state, &headers, &params) {
+            Ok(store) => store,
+            Err(err) => {
+                discard(body).await;
+                return Err(err);
+            }
+        };
         let body = read_body(&headers, body, state.inner.config.max_request_bytes).await?;
         let request: CreateToken =
             serde_json::from_slice(&body.bytes).map_err(|err| Error::InvalidBody {

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use sluice_storage::DatabaseInfo;
 
 use crate::auth::{Action, sha256_hex};
-use crate::body::read_body;
+use crate::body::{discard, read_body};
 use crate::error::{Api, ApiError, Error, Result};
 use crate::params::Params;
 use crate::state::AppState;
@@ -186,11 +186,15 @@ pub(crate) async fn create_bucket(
 ) -> Result<Response, ApiError> {
     let run = async {
         let params = Params::parse(query.as_deref())?;
-        state
+        let allowed = state
             .inner
             .auth
-            .authenticate(&headers, &params)?
-            .require_admin()?;
+            .authenticate(&headers, &params)
+            .and_then(|principal| principal.require_admin());
+        if let Err(err) = allowed {
+            discard(body).await;
+            return Err(err);
+        }
         let body = read_body(&headers, body, state.inner.config.max_request_bytes).await?;
         let request: CreateBucket =
             serde_json::from_slice(&body.bytes).map_err(|err| Error::InvalidBody {

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::Action;
-use crate::body::read_body;
+use crate::body::{discard, read_body};
 use crate::error::{Api, ApiError, Error, Result};
 use crate::influxql::parse_duration;
 use crate::params::Params;
@@ -60,11 +60,15 @@ pub(crate) async fn create_database(
 ) -> Result<StatusCode, ApiError> {
     let run = async {
         let params = Params::parse(query.as_deref())?;
-        state
+        let allowed = state
             .inner
             .auth
-            .authenticate(&headers, &params)?
-            .require_admin()?;
+            .authenticate(&headers, &params)
+            .and_then(|principal| principal.require_admin());
+        if let Err(err) = allowed {
+            discard(body).await;
+            return Err(err);
+        }
         let body = read_body(&headers, body, state.inner.config.max_request_bytes).await?;
         let request: CreateDatabase =
             serde_json::from_slice(&body.bytes).map_err(|err| Error::InvalidBody {

@@ -14,9 +14,10 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use sluice_lp::{ParseOptions, Parser, Precision};
 use sluice_storage::WriteOptions;
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::auth::Action;
-use crate::body::read_body;
+use crate::body::{discard, read_body};
 use crate::error::{Api, ApiError, Error, PartialWrite, RejectedLine, Result};
 use crate::params::Params;
 use crate::state::AppState;
@@ -38,17 +39,15 @@ pub(crate) async fn v1(
     headers: HeaderMap,
     body: Body,
 ) -> Result<StatusCode, ApiError> {
-    let run = async {
-        let params = Params::parse(query.as_deref())?;
-        let request = WriteRequest {
-            database: required(&params, "db")?,
-            precision: precision(&params, Precision::Nanosecond)?,
+    handle(&state, Api::V1, query, &headers, body, |params| {
+        Ok(WriteRequest {
+            database: required(params, "db")?,
+            precision: precision(params, Precision::Nanosecond)?,
             accept_partial: true,
             no_sync: false,
-        };
-        ingest(&state, &params, request, &headers, body).await
-    };
-    run.await.map_err(|e| e.api(Api::V1))
+        })
+    })
+    .await
 }
 
 /// `POST /api/v2/write?org=&bucket=&precision=`: InfluxDB 2.x writes (the org is accepted
@@ -59,17 +58,15 @@ pub(crate) async fn v2(
     headers: HeaderMap,
     body: Body,
 ) -> Result<StatusCode, ApiError> {
-    let run = async {
-        let params = Params::parse(query.as_deref())?;
-        let request = WriteRequest {
-            database: required(&params, "bucket")?,
-            precision: precision(&params, Precision::Nanosecond)?,
+    handle(&state, Api::V2, query, &headers, body, |params| {
+        Ok(WriteRequest {
+            database: required(params, "bucket")?,
+            precision: precision(params, Precision::Nanosecond)?,
             accept_partial: true,
             no_sync: false,
-        };
-        ingest(&state, &params, request, &headers, body).await
-    };
-    run.await.map_err(|e| e.api(Api::V2))
+        })
+    })
+    .await
 }
 
 /// `POST /api/v3/write_lp?db=&precision=&accept_partial=&no_sync=`: InfluxDB 3 writes
@@ -80,17 +77,39 @@ pub(crate) async fn v3(
     headers: HeaderMap,
     body: Body,
 ) -> Result<StatusCode, ApiError> {
-    let run = async {
-        let params = Params::parse(query.as_deref())?;
-        let request = WriteRequest {
-            database: required(&params, "db")?,
-            precision: precision(&params, Precision::Auto)?,
+    handle(&state, Api::V3, query, &headers, body, |params| {
+        Ok(WriteRequest {
+            database: required(params, "db")?,
+            precision: precision(params, Precision::Auto)?,
             accept_partial: params.flag("accept_partial", true)?,
             no_sync: params.flag("no_sync", false)?,
-        };
-        ingest(&state, &params, request, &headers, body).await
+        })
+    })
+    .await
+}
+
+/// Reads the parameters with `build`, then ingests; a request refused before its body
+/// is read still has the body drained, so the connection stays usable.
+async fn handle(
+    state: &AppState,
+    api: Api,
+    query: Option<String>,
+    headers: &HeaderMap,
+    body: Body,
+    build: impl FnOnce(&Params) -> Result<WriteRequest>,
+) -> Result<StatusCode, ApiError> {
+    let prepared = Params::parse(query.as_deref()).and_then(|params| {
+        let request = build(&params)?;
+        Ok((params, request))
+    });
+    let result = match prepared {
+        Ok((params, request)) => ingest(state, &params, request, headers, body).await,
+        Err(err) => {
+            discard(body).await;
+            Err(err)
+        }
     };
-    run.await.map_err(|e| e.api(Api::V3))
+    result.map_err(|e| e.api(api))
 }
 
 fn required(params: &Params, name: &'static str) -> Result<String> {
@@ -122,30 +141,13 @@ async fn ingest(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<StatusCode> {
-    let principal = state.inner.auth.authenticate(headers, params)?;
-    principal.require(&request.database, Action::Write)?;
-    // Bounded concurrency keeps memory bounded: each request holds at most one body.
-    let _slot = state
-        .inner
-        .write_slots
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| Error::Overloaded {
-            reason: "too many concurrent write requests, retry later".into(),
-            retry_after: Duration::from_secs(1),
-        })?;
-    if !state.inner.config.auto_create_databases
-        && !state
-            .inner
-            .storage
-            .databases()
-            .iter()
-            .any(|d| d.name == request.database)
-    {
-        return Err(Error::DatabaseNotFound {
-            name: request.database,
-        });
-    }
+    let _slot = match admit(state, params, &request, headers) {
+        Ok(slot) => slot,
+        Err(err) => {
+            discard(body).await;
+            return Err(err);
+        }
+    };
     let body = read_body(headers, body, state.inner.config.max_request_bytes).await?;
     state.inner.metrics.add_bytes_received(body.wire_bytes);
 
@@ -220,6 +222,41 @@ async fn ingest(
         nothing_written: accepted == 0 && !request.accept_partial,
         rejected,
     })))
+}
+
+/// The checks made before the body is read: the token, the concurrency limit and the
+/// database's existence; returns the write slot to hold while the request runs.
+fn admit(
+    state: &AppState,
+    params: &Params,
+    request: &WriteRequest,
+    headers: &HeaderMap,
+) -> Result<OwnedSemaphorePermit> {
+    let principal = state.inner.auth.authenticate(headers, params)?;
+    principal.require(&request.database, Action::Write)?;
+    // Bounded concurrency keeps memory bounded: each request holds at most one body.
+    let slot = state
+        .inner
+        .write_slots
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| Error::Overloaded {
+            reason: "too many concurrent write requests, retry later".into(),
+            retry_after: Duration::from_secs(1),
+        })?;
+    if !state.inner.config.auto_create_databases
+        && !state
+            .inner
+            .storage
+            .databases()
+            .iter()
+            .any(|d| d.name == request.database)
+    {
+        return Err(Error::DatabaseNotFound {
+            name: request.database.clone(),
+        });
+    }
+    Ok(slot)
 }
 
 /// The text of the physical lines `numbers` (1-based) of `body`, in the order asked,

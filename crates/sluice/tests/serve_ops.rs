@@ -196,3 +196,70 @@ fn sigterm_right_after_start_is_a_clean_exit() {
         assert!(status.success(), "{status:?}");
     }
 }
+
+#[test]
+fn writes_over_the_concurrency_limit_get_503_with_retry_after() {
+    let server = TestServer::start(
+        Options::default()
+            .arg("--without-auth")
+            .arg("--max-concurrent-writes")
+            .arg("1"),
+    );
+    // Hold the only write slot with a body that is still arriving.
+    let mut slow = TcpStream::connect(&server.address).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    slow.write_all(
+        b"POST /write?db=c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nm v=\r\n",
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let refused = loop {
+        let reply = server.post("/write?db=c", &[], b"n v=1");
+        if reply.status == 503 {
+            break reply;
+        }
+        // The slow request may not have reached the handler yet.
+        assert_eq!(reply.status, 204, "{}", reply.body);
+        assert!(Instant::now() < deadline, "the slot was never taken");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    assert!(
+        refused.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("concurrent")
+    );
+    slow.write_all(b"2\r\n1\n\r\n0\r\n\r\n").unwrap();
+    let mut response = [0u8; 12];
+    slow.read_exact(&mut response).unwrap();
+    assert_eq!(&response, b"HTTP/1.1 204");
+    assert_eq!(server.post("/write?db=c", &[], b"n v=1").status, 204);
+}
+
+#[test]
+fn every_setting_can_come_from_the_environment() {
+    let server = TestServer::start(
+        Options {
+            no_admin_token: true,
+            ..Options::default()
+        }
+        .env("SLUICE_WITHOUT_AUTH", "true")
+        .env("SLUICE_NO_AUTO_CREATE", "1")
+        .env("SLUICE_MAX_REQUEST_BYTES", "1KiB")
+        .env("SLUICE_WAL_SYNC", "none")
+        .env("SLUICE_LOG_FORMAT", "json"),
+    );
+    let unknown = server.post("/write?db=env", &[], b"m v=1");
+    assert_eq!(
+        unknown.status, 404,
+        "auth off, no auto-create: {}",
+        unknown.body
+    );
+    let create = server.post("/query?q=CREATE+DATABASE+env", &[], b"");
+    assert_eq!(create.status, 200);
+    assert_eq!(server.post("/write?db=env", &[], b"m v=1").status, 204);
+    let big = vec![b'#'; 2048];
+    assert_eq!(server.post("/write?db=env", &[], &big).status, 413);
+}

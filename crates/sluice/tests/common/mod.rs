@@ -107,7 +107,7 @@ impl TestServer {
             .arg(&data_dir)
             .args(&options.args)
             .env_clear()
-            .env("SLUICE_LOG_LEVEL", "warn")
+            .env("SLUICE_LOG_LEVEL", "error")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
