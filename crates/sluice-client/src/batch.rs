@@ -55,7 +55,7 @@ impl Batch {
     /// Appends an encoded point (its timestamp is in nanoseconds: the batch must be too).
     pub fn push_point(&mut self, point: &Point) {
         let mut line = String::with_capacity(64);
-        point.write_line_protocol(&mut line);
+        encode_point(point, &mut line);
         self.push_point_line(line.as_bytes());
     }
 
@@ -105,6 +105,14 @@ impl Batch {
         };
         let shift = first.body.iter().filter(|&&b| b == b'\n').count();
         Some((first, second, shift))
+    }
+}
+
+/// Appends `point` and exactly one `\n` to `out` (whether or not the encoder adds one).
+pub(crate) fn encode_point(point: &Point, out: &mut String) {
+    point.write_line_protocol(out);
+    if !out.ends_with('\n') {
+        out.push('\n');
     }
 }
 

@@ -139,17 +139,23 @@ impl Client {
     /// # Errors
     /// As [`Client::write_lp`].
     pub async fn write_batch(&self, batch: &Batch) -> Result<()> {
-        self.deliver(batch, &|_, _, _| {}).await
+        self.deliver_with(batch, &self.inner.retry, &|_, _, _| {})
+            .await
     }
 
     /// Delivers `batch`, telling `observer` about each retry. On 413 the batch is split
     /// in halves, each delivered on its own; line numbers of rejections stay relative to
     /// `batch`.
-    pub(crate) async fn deliver(&self, batch: &Batch, observer: RetryObserver<'_>) -> Result<()> {
+    pub(crate) async fn deliver_with(
+        &self,
+        batch: &Batch,
+        retry: &RetryOptions,
+        observer: RetryObserver<'_>,
+    ) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
-        match self.send_with_retry(batch, observer).await {
+        match self.send_with_retry(batch, retry, observer).await {
             Err(Error::Http { status: 413, .. }) => {
                 let Some((first, second, shift)) = batch.split_in_halves() else {
                     return Err(Error::TooLarge {
@@ -161,24 +167,28 @@ impl Client {
                     bytes = batch.len_bytes(),
                     "server answered 413: splitting the batch in halves"
                 );
-                let a = Box::pin(self.deliver(&first, observer)).await;
+                let a = Box::pin(self.deliver_with(&first, retry, observer)).await;
                 if let Err(err) = &a
                     && !matches!(err, Error::Rejected { .. })
                 {
                     return a;
                 }
-                let b = Box::pin(self.deliver(&second, observer)).await;
+                let b = Box::pin(self.deliver_with(&second, retry, observer)).await;
                 merge_halves(a, b, shift)
             }
             other => other,
         }
     }
 
-    async fn send_with_retry(&self, batch: &Batch, observer: RetryObserver<'_>) -> Result<()> {
+    async fn send_with_retry(
+        &self,
+        batch: &Batch,
+        retry: &RetryOptions,
+        observer: RetryObserver<'_>,
+    ) -> Result<()> {
         let (body, gzipped) = self.encode_body(batch.body());
         let url = self.write_url(batch.precision());
         let started = Instant::now();
-        let retry = &self.inner.retry;
         let mut retries = 0u32;
         loop {
             let err = match self.send_once(&url, body.clone(), gzipped).await {

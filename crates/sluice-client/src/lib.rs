@@ -16,15 +16,19 @@
 //! [`blocking`] wraps them for synchronous code.
 
 mod batch;
+pub mod blocking;
 mod client;
 mod error;
 pub mod lines;
 mod retry;
+mod spool;
 #[cfg(feature = "test-server")]
 pub mod testing;
+mod writer;
 
 pub use batch::Batch;
 pub use client::{Client, ClientBuilder, Target};
 pub use error::{Error, RejectedLine, Result, WriteFailure};
 pub use retry::RetryOptions;
 pub use sluice_lp::{Point, Precision};
+pub use writer::{BatchWriter, QueueFullPolicy, WriteOptions, WriterMetrics};

@@ -72,19 +72,33 @@ impl FaultServer {
         Self::start_on("127.0.0.1:0").await
     }
 
-    /// Starts a server on `addr` (such as the address of a server that was stopped).
+    /// Starts a server on `addr` (such as the address of a server that was stopped),
+    /// trying for up to 5 s while the address is still taken.
     ///
     /// # Panics
     /// When the address cannot be bound.
     pub async fn start_on(addr: &str) -> FaultServer {
-        let listener = TcpListener::bind(addr).await.expect("bind test server");
+        let mut tries = 0;
+        let listener = loop {
+            match TcpListener::bind(addr).await {
+                Ok(listener) => break listener,
+                Err(err) if tries >= 100 => panic!("cannot bind test server to {addr}: {err}"),
+                Err(_) => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        };
         let addr = listener.local_addr().expect("local address");
         let state = Arc::new(State::default());
         let shared = Arc::clone(&state);
         let task = tokio::spawn(async move {
+            // Connections live in the set, so stopping the server closes them too.
+            let mut connections = tokio::task::JoinSet::new();
             while let Ok((stream, _)) = listener.accept().await {
                 shared.connections.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(serve_connection(stream, Arc::clone(&shared)));
+                connections.spawn(serve_connection(stream, Arc::clone(&shared)));
+                while connections.try_join_next().is_some() {}
             }
         });
         FaultServer { addr, state, task }
