@@ -9,7 +9,9 @@
 //! - bound parameters (`$name`) have already been replaced by their values;
 //! - time strings such as `'2016-01-01T00:00:00Z'` stay [`Literal::String`]: the meaning
 //!   depends on the other side of the comparison (`time` or a tag), so the planner converts
-//!   them with [`crate::parse_time`].
+//!   them with [`crate::parse_time`], or evaluate the whole side with [`Expr::eval_time`]
+//!   (which also reads integers and durations as nanoseconds since the epoch, `now()`,
+//!   and `now() - 1h`-style arithmetic).
 //!
 //! [`Display`]: std::fmt::Display
 

@@ -34,6 +34,7 @@ mod functions;
 mod literal;
 mod params;
 mod parser;
+mod time;
 mod token;
 
 pub use ast::*;

@@ -252,3 +252,30 @@ fn influxdb_documentation_schema_queries_parse() {
         );
     }
 }
+
+#[test]
+fn grafana_style_queries_with_millisecond_time_bounds_parse() {
+    let s = select(
+        "SELECT mean(\"usage_idle\") FROM \"cpu\" WHERE (\"host\" =~ /^(host_1|host_2)$/) AND time >= 1451606400000ms and time <= 1451610000000ms GROUP BY time(10s), \"host\" fill(null)",
+    );
+    let mut bounds = Vec::new();
+    s.condition.as_ref().unwrap().walk(&mut |e| {
+        if let Expr::Binary { lhs, rhs, .. } = e
+            && lhs.is_time()
+        {
+            bounds.push(rhs.eval_time(0).unwrap());
+        }
+    });
+    assert_eq!(bounds, vec![Some(T0), Some(T0 + HOUR)]);
+    assert_eq!(s.fill, Some(Fill::Null));
+    let schema = [
+        "SHOW MEASUREMENTS LIMIT 100",
+        "SHOW TAG KEYS FROM \"cpu\"",
+        "SHOW TAG VALUES FROM \"cpu\" WITH KEY = \"host\" WHERE time > now() - 1h",
+        "SHOW FIELD KEYS FROM \"cpu\"",
+        "SHOW RETENTION POLICIES on \"telegraf\"",
+    ];
+    for query in schema {
+        parse_statement(query).unwrap_or_else(|e| panic!("{query}: {e}"));
+    }
+}
