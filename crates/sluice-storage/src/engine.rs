@@ -49,6 +49,9 @@ struct Inner {
     state: Arc<RwLock<State>>,
     wal: Wal,
     store: Arc<dyn ObjectStore>,
+    /// Root directory of a local object store, whose new files are fsynced (the object
+    /// store's put renames a temporary file into place but does not fsync).
+    local_root: Option<PathBuf>,
     metrics: Arc<Metrics>,
     /// Serializes persistence and compaction (the writers of new Parquet files).
     persist_lock: tokio::sync::Mutex<()>,
@@ -134,10 +137,14 @@ impl Storage {
         create_dir(&catalog_dir)?;
         let mut catalog = Catalog::load(&catalog_dir)?;
         let manifest = Manifest::load(&catalog_dir)?;
-        let store: Arc<dyn ObjectStore> = match &config.object_store {
-            ObjectStoreConfig::Memory => Arc::new(InMemory::new()),
-            ObjectStoreConfig::Local => local_store(config.data_dir.join("objects"))?,
-            ObjectStoreConfig::LocalPath(p) => local_store(p.clone())?,
+        let local_root = match &config.object_store {
+            ObjectStoreConfig::Memory => None,
+            ObjectStoreConfig::Local => Some(config.data_dir.join("objects")),
+            ObjectStoreConfig::LocalPath(p) => Some(p.clone()),
+        };
+        let store: Arc<dyn ObjectStore> = match &local_root {
+            None => Arc::new(InMemory::new()),
+            Some(root) => local_store(root.clone())?,
         };
         delete_orphans(store.as_ref(), &manifest).await?;
 
@@ -197,6 +204,7 @@ impl Storage {
             state,
             wal,
             store,
+            local_root,
             metrics,
             persist_lock: tokio::sync::Mutex::new(()),
             wakeup: Arc::new(Notify::new()),
@@ -566,6 +574,29 @@ fn local_store(dir: PathBuf) -> Result<Arc<dyn ObjectStore>> {
     ))
 }
 
+/// The file itself and its parent directories up to the object store root (day,
+/// database, `dbs`, root), any of which may have just been created.
+fn root_dirs(file: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = vec![file.to_owned()];
+    let mut p = file.parent();
+    for _ in 0..4 {
+        let Some(dir) = p else { break };
+        out.push(dir.to_owned());
+        p = dir.parent();
+    }
+    out
+}
+
+/// fsyncs each path (a file or a directory).
+fn sync_path(paths: &[PathBuf]) -> Result<()> {
+    for p in paths {
+        fs::File::open(p)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::io(format!("syncing {}", p.display()), e))?;
+    }
+    Ok(())
+}
+
 fn batch_bytes(batch: &WriteBatch) -> usize {
     batch
         .tables
@@ -780,6 +811,14 @@ async fn write_file(
         .store
         .put(&ObjectPath::from(path.as_str()), PutPayload::from(bytes))
         .await?;
+    if let Some(root) = &inner.local_root {
+        // The manifest will name this file and the WAL covering it will be deleted, so
+        // it must survive a power loss: fsync it and the directories leading to it.
+        let file = root.join(&path);
+        tokio::task::spawn_blocking(move || sync_path(&root_dirs(&file)))
+            .await
+            .map_err(|e| Error::Catalog(format!("sync task failed: {e}")))??;
+    }
     Metrics::add(&inner.metrics.persisted_files, 1);
     Metrics::add(&inner.metrics.persisted_bytes, size);
     Ok(Some(ParquetFile {
