@@ -11,8 +11,6 @@
 //! In a string field value `\"` is `"` and `\\` is `\`; any other backslash is kept, so
 //! `"a\nb"` is the four characters `a`, `\`, `n`, `b`, as InfluxDB servers store it.
 
-use std::borrow::Cow;
-
 /// Which characters end a token, and so must be escaped inside it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Token {
@@ -81,16 +79,6 @@ pub(crate) fn unescape_string(raw: &str) -> String {
         }
     }
     out
-}
-
-/// Borrows `raw` unless it contains a backslash.
-#[inline]
-pub(crate) fn name(raw: &str, token: Token) -> Cow<'_, str> {
-    if memchr::memchr(b'\\', raw.as_bytes()).is_none() {
-        Cow::Borrowed(raw)
-    } else {
-        Cow::Owned(unescape_name(raw, token))
-    }
 }
 
 #[inline]

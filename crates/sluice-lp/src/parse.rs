@@ -58,6 +58,10 @@ pub struct Parser<'a> {
     /// `options.default_time` truncated to the precision, as InfluxDB stamps lines
     /// that carry no time.
     default_time: Option<i64>,
+    /// The number of tags and fields of the last accepted line: the capacity to allocate
+    /// for the next one, as lines of one batch tend to look alike.
+    tags_hint: usize,
+    fields_hint: usize,
 }
 
 /// What went wrong and at which byte of the input.
@@ -89,6 +93,29 @@ static CLASS: [u8; 256] = {
     table
 };
 
+const LOW_BITS: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// High bit set in each byte of `word` equal to `byte`. Borrows can set bits above the
+/// lowest true match too, so only the lowest set bit may be trusted.
+#[inline(always)]
+fn bytes_equal(word: u64, byte: u8) -> u64 {
+    let x = word ^ (LOW_BITS * u64::from(byte));
+    x.wrapping_sub(LOW_BITS) & !x & HIGH_BITS
+}
+
+/// High bit set at the bytes of `word` that the class table marks (space, `,`, `=`,
+/// backslash, control bytes, 0x7f and up); as with [`bytes_equal`], only the lowest set
+/// bit is exact.
+#[inline(always)]
+fn special_bytes(word: u64) -> u64 {
+    // Below 0x21: control bytes and space.
+    let low = word.wrapping_sub(LOW_BITS * 0x21) & !word & HIGH_BITS;
+    // 0x7f and up: adding one sets the high bit of 0x7f, and 0x80.. have it already.
+    let high = (word.wrapping_add(LOW_BITS) | word) & HIGH_BITS;
+    low | high | bytes_equal(word, b',') | bytes_equal(word, b'=') | bytes_equal(word, b'\\')
+}
+
 impl<'a> Parser<'a> {
     /// A parser over `input` that reads timestamps and applies limits as `options` say.
     pub fn new(input: &'a [u8], options: ParseOptions) -> Self {
@@ -104,6 +131,8 @@ impl<'a> Parser<'a> {
             line: 1,
             options,
             default_time,
+            tags_hint: 0,
+            fields_hint: 1,
         }
     }
 
@@ -210,15 +239,28 @@ impl<'a> Parser<'a> {
     }
 
     /// Scans a measurement, key or tag value at `pos`; returns its raw text, still
-    /// escaped. Stops before the first unescaped byte of `stop` or a line end.
-    #[inline]
-    fn scan_name(&mut self, stop: u8, what: &'static str) -> Result<&'a str, Failure> {
+    /// escaped, and whether it holds a backslash. Stops before the first unescaped byte of
+    /// `stop` or a line end.
+    #[inline(always)]
+    fn scan_name(&mut self, stop: u8, what: &'static str) -> Result<(&'a str, bool), Failure> {
         let start = self.pos;
         let bytes = self.input;
         let mut i = start;
         let mut check_utf8 = false;
+        let mut escaped = false;
         while i < bytes.len() {
-            let class = CLASS[bytes[i] as usize];
+            // Most name bytes are plain ASCII: skip them eight at a time.
+            while let Some(chunk) = bytes.get(i..i + 8) {
+                let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+                let special = special_bytes(word);
+                if special != 0 {
+                    i += (special.trailing_zeros() / 8) as usize;
+                    break;
+                }
+                i += 8;
+            }
+            let Some(&byte) = bytes.get(i) else { break };
+            let class = CLASS[byte as usize];
             if class == 0 {
                 i += 1;
                 continue;
@@ -227,6 +269,7 @@ impl<'a> Parser<'a> {
                 break;
             }
             if class & BACKSLASH != 0 {
+                escaped = true;
                 // A run of backslashes, then one escaped character of any kind but a
                 // control byte (so a backslash cannot swallow the line's end).
                 while i < bytes.len() && bytes[i] == b'\\' {
@@ -266,18 +309,31 @@ impl<'a> Parser<'a> {
         }
         self.pos = i;
         let raw = &bytes[start..i];
-        if check_utf8 {
-            std::str::from_utf8(raw).map_err(|e| (ErrorKind::InvalidUtf8, start + e.valid_up_to()))
+        let text = if check_utf8 {
+            std::str::from_utf8(raw)
+                .map_err(|e| (ErrorKind::InvalidUtf8, start + e.valid_up_to()))?
         } else {
-            // SAFETY: every byte of `raw` is ASCII, checked by the class table above.
-            Ok(unsafe { std::str::from_utf8_unchecked(raw) })
-        }
+            // SAFETY: every byte of `raw` is ASCII: a byte >= 0x80 sets `check_utf8`, both
+            // in the class table walk and after a backslash, and the eight-byte skip only
+            // steps over bytes below 0x7f.
+            unsafe { std::str::from_utf8_unchecked(raw) }
+        };
+        Ok((text, escaped))
     }
 
     /// Decodes a scanned name and applies the length limit.
-    #[inline]
-    fn decode_name(&self, raw: &'a str, token: Token, at: usize) -> Result<Cow<'a, str>, Failure> {
-        let name = escape::name(raw, token);
+    #[inline(always)]
+    fn decode_name(
+        &self,
+        (raw, escaped): (&'a str, bool),
+        token: Token,
+        at: usize,
+    ) -> Result<Cow<'a, str>, Failure> {
+        let name = if escaped {
+            Cow::Owned(escape::unescape_name(raw, token))
+        } else {
+            Cow::Borrowed(raw)
+        };
         if name.len() > self.options.max_name_bytes {
             return Err((
                 ErrorKind::NameTooLong {
@@ -306,7 +362,8 @@ impl<'a> Parser<'a> {
     fn point(&mut self, line_number: usize) -> Result<Line<'a>, Failure> {
         let start = self.pos;
         let raw = self.scan_name(SPACE | COMMA, "in measurement")?;
-        if raw.is_empty() {
+        let measurement_len = raw.0.len();
+        if raw.0.is_empty() {
             return Err(match self.peek() {
                 Some(b',' | b' ') => (ErrorKind::MissingMeasurement, self.pos),
                 _ => self.unexpected("at start of measurement"),
@@ -314,12 +371,12 @@ impl<'a> Parser<'a> {
         }
         let measurement = self.decode_name(raw, Token::Measurement, start)?;
 
-        let mut tags: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::new();
+        let mut tags: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::with_capacity(self.tags_hint);
         while self.peek() == Some(b',') {
             self.pos += 1;
             let key_at = self.pos;
             let raw_key = self.scan_name(SPACE | COMMA | EQUALS, "in tag key")?;
-            if raw_key.is_empty() {
+            if raw_key.0.is_empty() {
                 return Err(match self.peek() {
                     Some(b'=' | b',') => (ErrorKind::EmptyTagKey, key_at),
                     Some(b' ') | None => (ErrorKind::MissingFields, key_at),
@@ -347,7 +404,7 @@ impl<'a> Parser<'a> {
                     self.pos,
                 ));
             }
-            if raw_value.is_empty() {
+            if raw_value.0.is_empty() {
                 return Err((
                     ErrorKind::EmptyTagValue {
                         key: key.into_owned(),
@@ -370,13 +427,14 @@ impl<'a> Parser<'a> {
             return Err((ErrorKind::MissingFields, self.pos));
         }
         sort_tags(&mut tags)
-            .map_err(|key| (ErrorKind::DuplicateTagKey { key }, start + raw.len()))?;
+            .map_err(|key| (ErrorKind::DuplicateTagKey { key }, start + measurement_len))?;
+        self.tags_hint = tags.len();
 
-        let mut fields: Vec<(Cow<'a, str>, FieldValue<'a>)> = Vec::new();
+        let mut fields: Vec<(Cow<'a, str>, FieldValue<'a>)> = Vec::with_capacity(self.fields_hint);
         loop {
             let key_at = self.pos;
             let raw_key = self.scan_name(SPACE | COMMA | EQUALS, "in field key")?;
-            if raw_key.is_empty() {
+            if raw_key.0.is_empty() {
                 return Err(match self.peek() {
                     Some(b'=' | b',' | b' ') => (ErrorKind::EmptyFieldKey, key_at),
                     _ if self.at_line_end() => (ErrorKind::EmptyFieldKey, key_at),
@@ -403,6 +461,7 @@ impl<'a> Parser<'a> {
             }
         }
         dedup_fields(&mut fields);
+        self.fields_hint = fields.len();
 
         self.skip_spaces();
         let timestamp = if self.at_line_end() {
@@ -428,6 +487,7 @@ impl<'a> Parser<'a> {
         })
     }
 
+    #[inline(always)]
     fn field_value(&mut self, key: &str) -> Result<FieldValue<'a>, Failure> {
         let at = self.pos;
         match self.peek() {
@@ -436,6 +496,10 @@ impl<'a> Parser<'a> {
             _ if self.at_line_end() => Err((ErrorKind::MissingFieldValue { key: key.into() }, at)),
             Some(_) => {
                 let bytes = self.input;
+                if let Some((value, end)) = fast_number(bytes, at) {
+                    self.pos = end;
+                    return Ok(value);
+                }
                 let mut end = at;
                 while end < bytes.len()
                     && !matches!(bytes[end], b',' | b' ' | b'\n')
@@ -495,9 +559,20 @@ impl<'a> Parser<'a> {
         }))
     }
 
+    #[inline(always)]
     fn timestamp(&mut self) -> Result<i64, Failure> {
         let at = self.pos;
         let bytes = self.input;
+        if let Some((value, end)) = fast_timestamp(bytes, at)
+            && let Some(nanos) = self.options.precision.to_nanos(value)
+        {
+            self.pos = end;
+            self.skip_spaces();
+            if !self.at_line_end() {
+                return Err((ErrorKind::TrailingText, self.pos));
+            }
+            return Ok(nanos);
+        }
         let mut end = at;
         while end < bytes.len() && !matches!(bytes[end], b' ' | b'\n' | b'\r') {
             end += 1;
@@ -574,15 +649,73 @@ impl<'a> Iterator for Parser<'a> {
     }
 }
 
+/// Up to the first eight bytes of `name` as a big-endian number, zero-padded: comparing
+/// two of these orders names as their bytes do, up to a tie that only the full names
+/// settle (names never hold a zero byte, which is a control byte).
+#[inline]
+fn order_prefix(name: &[u8]) -> u64 {
+    match name.first_chunk::<8>() {
+        Some(head) => u64::from_be_bytes(*head),
+        None => {
+            // Short names: a byte loop, cheaper than a variable-length copy.
+            let mut prefix = 0u64;
+            for (i, &b) in name.iter().enumerate() {
+                prefix |= u64::from(b) << (56 - 8 * i);
+            }
+            prefix
+        }
+    }
+}
+
+/// A cheap digest of `name` for telling keys apart: equal names give equal digests.
+#[inline]
+fn fingerprint(name: &[u8]) -> u64 {
+    let tail = match name.last_chunk::<8>() {
+        Some(tail) => u64::from_le_bytes(*tail),
+        None => 0,
+    };
+    order_prefix(name) ^ tail.rotate_left(29) ^ (name.len() as u64)
+}
+
+/// How many tags or fields get the fast, allocation-free path below.
+const SMALL: usize = 32;
+
 /// Sorts tags by key (a no-op for the common, already sorted line) and rejects a key
 /// that appears twice.
 fn sort_tags(tags: &mut [(Cow<'_, str>, Cow<'_, str>)]) -> Result<(), String> {
-    if !tags.is_sorted_by(|a, b| a.0 < b.0) {
-        tags.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let n = tags.len();
+    if n < 2 {
+        return Ok(());
     }
-    for pair in tags.windows(2) {
-        if pair[0].0 == pair[1].0 {
-            return Err(pair[0].0.to_string());
+    if n > SMALL {
+        if !tags.is_sorted_by(|a, b| a.0 < b.0) {
+            tags.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        }
+        return match tags.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+            Some(pair) => Err(pair[0].0.to_string()),
+            None => Ok(()),
+        };
+    }
+    // Insertion sort on the eight-byte prefixes, with the full keys only to break ties:
+    // tag sets are short, and most keys differ in their first bytes.
+    let mut prefixes = [0u64; SMALL];
+    for (prefix, (key, _)) in prefixes.iter_mut().zip(tags.iter()) {
+        *prefix = order_prefix(key.as_bytes());
+    }
+    for i in 1..n {
+        let mut j = i;
+        while j > 0
+            && (prefixes[j] < prefixes[j - 1]
+                || (prefixes[j] == prefixes[j - 1] && tags[j].0 < tags[j - 1].0))
+        {
+            prefixes.swap(j, j - 1);
+            tags.swap(j, j - 1);
+            j -= 1;
+        }
+    }
+    for i in 1..n {
+        if prefixes[i] == prefixes[i - 1] && tags[i].0 == tags[i - 1].0 {
+            return Err(tags[i].0.to_string());
         }
     }
     Ok(())
@@ -590,15 +723,19 @@ fn sort_tags(tags: &mut [(Cow<'_, str>, Cow<'_, str>)]) -> Result<(), String> {
 
 /// Keeps only the last value of a field key written twice in one line.
 fn dedup_fields(fields: &mut Vec<(Cow<'_, str>, FieldValue<'_>)>) {
-    if fields.len() < 2 {
+    let n = fields.len();
+    if n < 2 {
         return;
     }
-    let has_duplicate = (1..fields.len()).any(|i| {
-        let key = &fields[i].0;
-        fields[..i]
-            .iter()
-            .any(|(k, _)| k.len() == key.len() && k == key)
-    });
+    let has_duplicate = if n <= SMALL {
+        let mut prints = [0u64; SMALL];
+        for (print, (key, _)) in prints.iter_mut().zip(fields.iter()) {
+            *print = fingerprint(key.as_bytes());
+        }
+        (1..n).any(|i| (0..i).any(|j| prints[j] == prints[i] && fields[j].0 == fields[i].0))
+    } else {
+        (1..n).any(|i| fields[..i].iter().any(|(k, _)| *k == fields[i].0))
+    };
     if has_duplicate {
         let mut seen = std::collections::HashSet::new();
         let mut keep: Vec<bool> = fields
@@ -610,6 +747,117 @@ fn dedup_fields(fields: &mut Vec<(Cow<'_, str>, FieldValue<'_>)>) {
         let mut keep = keep.into_iter();
         fields.retain(|_| keep.next().unwrap_or(true));
     }
+}
+
+/// Whether a field value that starts before `i` ends at `i`, as the field value scan in
+/// [`Parser::field_value`] decides it.
+#[inline]
+fn ends_value(bytes: &[u8], i: usize) -> bool {
+    match bytes.get(i) {
+        None | Some(b',' | b' ' | b'\n') => true,
+        Some(b'\r') => matches!(bytes.get(i + 1), None | Some(b'\n')),
+        Some(_) => false,
+    }
+}
+
+/// Powers of ten that an `f64` holds exactly.
+const EXACT_POWERS_OF_TEN: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// Reads the common numbers in one pass: up to 18 digits with an `i` or `u` suffix, or a
+/// float of up to 15 digits in all with no exponent. Returns the value and where it ends,
+/// or `None` for anything else (which [`scalar_value`] then reads, errors included).
+#[inline]
+fn fast_number(bytes: &[u8], at: usize) -> Option<(FieldValue<'static>, usize)> {
+    let mut i = at;
+    let negative = bytes.get(i) == Some(&b'-');
+    if negative {
+        i += 1;
+    }
+    let digits_at = i;
+    let mut mantissa: u64 = 0;
+    while let Some(&b) = bytes.get(i) {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            break;
+        }
+        // Wrapping: a run longer than 18 digits is handed to the full reader below.
+        mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(digit));
+        i += 1;
+    }
+    let int_digits = i - digits_at;
+    let mut frac_digits = 0;
+    match bytes.get(i) {
+        Some(b'i') if (1..=18).contains(&int_digits) && ends_value(bytes, i + 1) => {
+            // At most 18 digits: below 10^18, so it fits with either sign.
+            let magnitude = mantissa as i64;
+            let value = if negative { -magnitude } else { magnitude };
+            return Some((FieldValue::Integer(value), i + 1));
+        }
+        Some(b'u') if !negative && (1..=18).contains(&int_digits) && ends_value(bytes, i + 1) => {
+            return Some((FieldValue::UInteger(mantissa), i + 1));
+        }
+        Some(b'.') => {
+            i += 1;
+            let frac_at = i;
+            while let Some(&b) = bytes.get(i) {
+                let digit = b.wrapping_sub(b'0');
+                if digit > 9 {
+                    break;
+                }
+                mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(digit));
+                i += 1;
+            }
+            frac_digits = i - frac_at;
+        }
+        _ => {}
+    }
+    let digits = int_digits + frac_digits;
+    if digits == 0 || digits > 15 || !ends_value(bytes, i) {
+        return None;
+    }
+    // Both operands are exact (the mantissa is below 10^15 < 2^53), so the one rounding
+    // of the division gives the correctly rounded value of the decimal.
+    let magnitude = mantissa as f64 / EXACT_POWERS_OF_TEN[frac_digits];
+    Some((
+        FieldValue::Float(if negative { -magnitude } else { magnitude }),
+        i,
+    ))
+}
+
+/// Reads a timestamp of up to 19 digits that fits an `i64`; `None` for anything else,
+/// which the full reader then handles.
+#[inline]
+fn fast_timestamp(bytes: &[u8], at: usize) -> Option<(i64, usize)> {
+    let mut i = at;
+    let negative = bytes.get(i) == Some(&b'-');
+    if negative {
+        i += 1;
+    }
+    let digits_at = i;
+    let mut magnitude: u64 = 0;
+    while let Some(&b) = bytes.get(i) {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            break;
+        }
+        // Wrapping: a run longer than 19 digits is handed to the full reader below.
+        magnitude = magnitude.wrapping_mul(10).wrapping_add(u64::from(digit));
+        i += 1;
+    }
+    // Nineteen digits stay below 10^19 < 2^64, so `magnitude` is exact here.
+    if !(1..=19).contains(&(i - digits_at))
+        || !matches!(bytes.get(i), None | Some(b' ' | b'\n' | b'\r'))
+    {
+        return None;
+    }
+    let value = if negative {
+        0i64.checked_sub_unsigned(magnitude)?
+    } else {
+        i64::try_from(magnitude).ok()?
+    };
+    Some((value, i))
 }
 
 fn is_signed_digits(raw: &[u8]) -> bool {
@@ -763,6 +1011,73 @@ fn scalar_value<'a>(raw: &[u8], key: &str) -> Result<FieldValue<'a>, ErrorKind> 
                     key: key.into(),
                     value: text(),
                 })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn the_eight_byte_skip_stops_exactly_where_the_class_table_does() {
+        for byte in 0..=255u8 {
+            for at in 0..8 {
+                let mut chunk = *b"abcdefgh";
+                chunk[at] = byte;
+                let special = special_bytes(u64::from_le_bytes(chunk));
+                let first = (special != 0).then(|| special.trailing_zeros() as usize / 8);
+                let want = (CLASS[byte as usize] != 0).then_some(at);
+                assert_eq!(first, want, "byte {byte:#x} at {at}");
+            }
+        }
+    }
+
+    /// Number-like text: digits, signs, dots, exponents and suffixes in any order.
+    fn number_text() -> impl Strategy<Value = Vec<u8>> {
+        let byte = prop::sample::select(b"0123456789-.eEiu+".to_vec());
+        prop_oneof![
+            prop::collection::vec(byte, 1..24),
+            (any::<i64>(), 0..20usize).prop_map(|(v, cut)| {
+                let s = format!("{v}.{}", v.unsigned_abs());
+                s.as_bytes()[..s.len().min(cut + 1)].to_vec()
+            }),
+            any::<f64>().prop_map(|f| format!("{f}").into_bytes()),
+            any::<i64>().prop_map(|v| format!("{}i", v >> (v & 63)).into_bytes()),
+            any::<u64>().prop_map(|v| format!("{}u", v >> (v & 63)).into_bytes()),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn the_fast_number_reader_agrees_with_the_full_one(
+            text in number_text(),
+            end in prop::sample::select(vec![&b""[..], b",", b" ", b"\n", b"\r\n", b"\r", b"x"]),
+        ) {
+            let mut input = text.clone();
+            input.extend_from_slice(end);
+            if let Some((value, stop)) = fast_number(&input, 0) {
+                prop_assert_eq!(stop, text.len());
+                prop_assert_ne!(end, b"x", "a value runs on into the x");
+                let full = scalar_value(&text, "f").expect("the full reader accepts it too");
+                match (&value, &full) {
+                    (FieldValue::Float(a), FieldValue::Float(b)) => {
+                        prop_assert_eq!(a.to_bits(), b.to_bits(), "{:?}", String::from_utf8_lossy(&text));
+                    }
+                    _ => prop_assert_eq!(&value, &full),
+                }
+            }
+        }
+
+        #[test]
+        fn the_fast_timestamp_reader_agrees_with_the_full_one(
+            text in prop::collection::vec(prop::sample::select(b"0123456789-".to_vec()), 1..21),
+        ) {
+            if let Some((value, stop)) = fast_timestamp(&text, 0) {
+                prop_assert_eq!(stop, text.len());
+                prop_assert_eq!(Some(value), parse_i64(&text));
             }
         }
     }
