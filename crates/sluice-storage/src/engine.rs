@@ -1,6 +1,6 @@
 //! `Storage`: the engine's public handle tying catalog, WAL, buffer and persistence together.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -447,38 +447,49 @@ impl Storage {
         };
         let arrow_schema = schema.arrow_schema();
         let range = request.time_range;
-        let wanted = |day: i64, min: i64, max: i64| {
-            day >= first_kept_day && range.is_none_or(|(s, e)| max >= s && min < e)
-        };
-        let (files, buffered) = {
-            let state = inner.state.read();
-            let files: Vec<ParquetFile> = state
-                .manifest
-                .table_files(db_id, table)
-                .into_iter()
-                .filter(|f| wanted(f.day, f.min_time, f.max_time))
-                .cloned()
-                .collect();
-            let mut buffered = Vec::new();
-            let buffers = state
-                .frozen
-                .iter()
-                .map(|f| &f.buffer)
-                .chain([&state.active]);
-            for buffer in buffers {
-                let Some(tb) = buffer.table(db_id, table) else {
-                    continue;
+        // Copying buffered rows out is CPU work under the state lock: keep it off the
+        // async workers.
+        let snapshot = {
+            let state = inner.state.clone();
+            let schema = schema.clone();
+            let table = table.to_owned();
+            let tag_equals = request.tag_equals.clone();
+            move || -> Result<(Vec<ParquetFile>, Vec<RecordBatch>)> {
+                let wanted = |day: i64, min: i64, max: i64| {
+                    day >= first_kept_day && range.is_none_or(|(s, e)| max >= s && min < e)
                 };
-                for (day, part) in &tb.partitions {
-                    if wanted(*day, part.min_time, part.max_time)
-                        && let Some(b) = part.to_batch(&schema, range, &request.tag_equals)?
-                    {
-                        buffered.push(b);
+                let state = state.read();
+                let files: Vec<ParquetFile> = state
+                    .manifest
+                    .table_files(db_id, &table)
+                    .into_iter()
+                    .filter(|f| wanted(f.day, f.min_time, f.max_time))
+                    .cloned()
+                    .collect();
+                let mut buffered = Vec::new();
+                let buffers = state
+                    .frozen
+                    .iter()
+                    .map(|f| &f.buffer)
+                    .chain([&state.active]);
+                for buffer in buffers {
+                    let Some(tb) = buffer.table(db_id, &table) else {
+                        continue;
+                    };
+                    for (day, part) in &tb.partitions {
+                        if wanted(*day, part.min_time, part.max_time)
+                            && let Some(b) = part.to_batch(&schema, range, &tag_equals)?
+                        {
+                            buffered.push(b);
+                        }
                     }
                 }
+                Ok((files, buffered))
             }
-            (files, buffered)
         };
+        let (files, buffered) = tokio::task::spawn_blocking(snapshot)
+            .await
+            .map_err(|e| Error::Catalog(format!("scan task failed: {e}")))??;
         let mut sources = Vec::new();
         for file in &files {
             let data = self.get_object(&file.path).await?;
@@ -692,40 +703,46 @@ async fn persist_buffer(inner: &Arc<Inner>) -> Result<()> {
         .values()
         .map(|d| (d.id, d.first_kept_day(now).unwrap_or(i64::MIN)))
         .collect();
-    // Group the partitions of all frozen buffers, oldest buffer first.
-    let mut units: BTreeMap<PartitionKey, Vec<&PartitionBuffer>> = BTreeMap::new();
+    // The (database, table, day) units of all frozen buffers.
+    let mut units: BTreeSet<PartitionKey> = BTreeSet::new();
     for f in &frozen {
         for (db_id, tables) in &f.buffer.dbs {
             let Some(first_kept) = live.get(db_id) else {
                 continue;
             };
             for (table, tb) in tables {
-                for (day, part) in tb.partitions.range(*first_kept..) {
-                    units
-                        .entry((*db_id, table.clone(), *day))
-                        .or_default()
-                        .push(part);
+                for day in tb.partitions.range(*first_kept..).map(|(d, _)| *d) {
+                    units.insert((*db_id, table.clone(), day));
                 }
             }
         }
     }
     let mut next_id = inner.state.read().manifest.next_file_id;
     let mut new_files = Vec::new();
-    for ((db_id, table, day), parts) in units {
-        let mut schema = TableSchema::default();
-        for p in &parts {
-            union_schema(&mut schema, &p.schema());
-        }
-        let mut sources = Vec::new();
-        for p in &parts {
-            if let Some(b) = p.to_batch(&schema, None, &[])? {
-                sources.push(b);
+    for (db_id, table, day) in units {
+        let make = {
+            let frozen = frozen.clone();
+            let table = table.clone();
+            move || {
+                // The unit's partition in every frozen buffer, oldest buffer first.
+                let parts: Vec<&PartitionBuffer> = frozen
+                    .iter()
+                    .filter_map(|f| f.buffer.table(db_id, &table)?.partitions.get(&day))
+                    .collect();
+                let mut schema = TableSchema::default();
+                for p in &parts {
+                    union_schema(&mut schema, &p.schema());
+                }
+                let mut sources = Vec::new();
+                for p in &parts {
+                    sources.extend(p.to_batch(&schema, None, &[])?);
+                }
+                Ok((schema, sources))
             }
-        }
+        };
         let id = next_id;
         next_id += 1;
-        let file = write_file(inner, &schema, sources, db_id, table, day, id).await?;
-        new_files.extend(file);
+        new_files.extend(write_file(inner, make, db_id, table, day, id).await?);
     }
     let persisted_seq = frozen.iter().map(|f| f.last_seq).max().unwrap_or(0);
     {
@@ -775,20 +792,19 @@ fn union_schema(into: &mut TableSchema, other: &TableSchema) {
     into.fields.sort();
 }
 
-/// Merges `sources` (oldest first), writes one Parquet file and returns its manifest
-/// entry (`None` when there are no rows).
+/// Merges the sources `make` returns (oldest first) on a blocking thread, writes one
+/// Parquet file and returns its manifest entry (`None` when there are no rows).
 async fn write_file(
     inner: &Arc<Inner>,
-    schema: &TableSchema,
-    sources: Vec<RecordBatch>,
+    make: impl FnOnce() -> Result<(TableSchema, Vec<RecordBatch>)> + Send + 'static,
     db_id: u32,
     table: String,
     day: i64,
     id: u64,
 ) -> Result<Option<ParquetFile>> {
-    let s = schema.clone();
     let (bytes, rows, min_time, max_time) = tokio::task::spawn_blocking(move || {
-        let merged = merge(&s, sources)?;
+        let (schema, sources) = make()?;
+        let merged = merge(&schema, sources)?;
         let times = merged
             .column(merged.num_columns() - 1)
             .as_any()
@@ -896,18 +912,21 @@ async fn compact(inner: &Arc<Inner>) -> Result<()> {
                 batches.push(b?);
             }
         }
-        let mut schema = TableSchema::default();
-        for b in &batches {
-            union_schema(&mut schema, &schema_of_batch(b));
-        }
-        let arrow_schema = schema.arrow_schema();
-        let sources = batches
-            .iter()
-            .map(|b| crate::merge::conform(b, &arrow_schema))
-            .collect::<Result<Vec<_>>>()?;
+        let make = move || {
+            let mut schema = TableSchema::default();
+            for b in &batches {
+                union_schema(&mut schema, &schema_of_batch(b));
+            }
+            let arrow_schema = schema.arrow_schema();
+            let sources = batches
+                .iter()
+                .map(|b| crate::merge::conform(b, &arrow_schema))
+                .collect::<Result<Vec<_>>>()?;
+            Ok((schema, sources))
+        };
         let id = next_id;
         next_id += 1;
-        let new = write_file(inner, &schema, sources, db_id, table.clone(), day, id).await?;
+        let new = write_file(inner, make, db_id, table.clone(), day, id).await?;
         let old: HashSet<u64> = files.iter().map(|f| f.id).collect();
         let mut state = inner.state.write();
         let mut m = (*state.manifest).clone();
