@@ -25,3 +25,65 @@ pub(crate) fn read_source(source: &str) -> anyhow::Result<Vec<u8>> {
     }
     Ok(out)
 }
+
+/// Expands the command line's sources: `-` and files stay as they are; a directory
+/// becomes the files under it, recursively, in sorted path order, keeping only names
+/// ending in `.lp`, `.txt` or `.gz` (so `x.lp.gz` too).
+pub(crate) fn expand_sources(sources: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::new();
+    for source in sources {
+        let path = Path::new(source);
+        if source != "-" && path.is_dir() {
+            let mut found = Vec::new();
+            walk(path, &mut found)?;
+            found.sort();
+            out.extend(found.into_iter().map(|p| p.display().to_string()));
+        } else {
+            out.push(source.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, found: &mut Vec<std::path::PathBuf>) -> anyhow::Result<()> {
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+        let path = entry.path();
+        if path.is_dir() {
+            walk(&path, found)?;
+        } else if path
+            .extension()
+            .is_some_and(|ext| ext == "lp" || ext == "txt" || ext == "gz")
+        {
+            found.push(path);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directories_expand_recursively_in_sorted_order_keeping_line_protocol_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("b/c")).unwrap();
+        for name in ["b/c/z.lp", "b/a.txt", "a.lp.gz", "notes.md", "b/c/y.bin"] {
+            std::fs::write(root.join(name), "").unwrap();
+        }
+        let expanded = expand_sources(&[root.display().to_string(), "-".into()]).unwrap();
+        let names: Vec<String> = expanded
+            .iter()
+            .map(|p| {
+                p.strip_prefix(&format!("{}/", root.display()))
+                    .unwrap_or(p)
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(names, vec!["a.lp.gz", "b/a.txt", "b/c/z.lp", "-"]);
+    }
+}

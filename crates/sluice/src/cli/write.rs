@@ -1,4 +1,5 @@
-//! `sluice write`: line protocol from files or stdin, checked locally with `--dry-run`.
+//! `sluice write`: line protocol from files, directories or stdin, sent to a server in
+//! batches of whole lines (or checked locally with `--dry-run`).
 
 use std::io::{self, BufWriter, Write as _};
 use std::process::ExitCode;
@@ -11,7 +12,8 @@ use super::input::read_source;
 
 #[derive(Debug, Args)]
 pub(crate) struct WriteArgs {
-    /// Line protocol files; `-` reads standard input; names ending in `.gz` are gunzipped.
+    /// Line protocol files or directories (read recursively, sorted, `*.lp`, `*.txt`,
+    /// `*.gz`); `-` reads standard input; names ending in `.gz` are gunzipped.
     #[arg(default_value = "-")]
     files: Vec<String>,
     /// Validate the input locally with the server's parser and report; send nothing.
@@ -23,6 +25,8 @@ pub(crate) struct WriteArgs {
     /// Report format of `--dry-run`: `text` (a summary) or `json` (one object per line).
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
+    #[command(flatten)]
+    send: send::SendArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -33,9 +37,10 @@ enum Output {
 
 pub(crate) fn run(args: WriteArgs) -> anyhow::Result<ExitCode> {
     if !args.dry_run {
-        anyhow::bail!(
-            "sending to a server is not available in this build yet; use --dry-run to validate"
-        );
+        if args.output != Output::Text {
+            anyhow::bail!("--output json is only for --dry-run");
+        }
+        return send::run(&args.files, args.precision, &args.send);
     }
     let options = ParseOptions {
         precision: args.precision,
@@ -125,4 +130,416 @@ fn error_json(err: &ParseError) -> Map<String, Value> {
     object.insert("error".into(), err.kind.to_string().into());
     object.insert("text".into(), err.text.as_str().into());
     object
+}
+
+/// Sending to a server: batching whole lines, in parallel, rate-limited, with a report
+/// of every rejected line by its number in its input file.
+mod send {
+    use std::fmt::Write as _;
+    use std::io::{IsTerminal as _, Write as _};
+    use std::process::ExitCode;
+    use std::str::FromStr;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use anyhow::Context as _;
+    use clap::Args;
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    use sluice_client::lines::{LineKind, lines};
+    use sluice_client::{Batch, Client, Error, RetryOptions};
+    use sluice_lp::Precision;
+    use tokio::task::JoinSet;
+
+    use crate::cli::input::{expand_sources, read_source};
+
+    /// The largest request body sent: under the 10 MiB servers accept by default.
+    const MAX_BATCH_BYTES: usize = 9 * 1024 * 1024 + 512 * 1024;
+
+    #[derive(Debug, Args)]
+    pub(crate) struct SendArgs {
+        /// The server's URL.
+        #[arg(long, env = "SLUICE_HOST", default_value = "http://127.0.0.1:8086")]
+        host: String,
+        /// The API token, sent as `Authorization: Token …` (default: none).
+        #[arg(long, env = "SLUICE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// The database to write to, through the v3 API (`/api/v3/write_lp`).
+        #[arg(long, env = "SLUICE_DATABASE", conflicts_with = "bucket")]
+        db: Option<String>,
+        /// The bucket to write to, through the v2 API (`/api/v2/write`) instead.
+        #[arg(long)]
+        bucket: Option<String>,
+        /// The v2 organization, with `--bucket` (default: empty).
+        #[arg(long, default_value = "")]
+        org: String,
+        /// Lines per request (default: 5000).
+        #[arg(long, default_value_t = 5000)]
+        batch_size: usize,
+        /// Requests in flight at once (default: 4).
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// The most to send per second: bytes (`5MB/s`, `512KiB/s`) or lines
+        /// (`1000lines/s`) (default: no limit).
+        #[arg(long)]
+        rate_limit: Option<RateLimit>,
+        /// Retries of a failed request (429, 5xx, connection errors) (default: 5).
+        #[arg(long, default_value_t = 5)]
+        max_retries: u32,
+    }
+
+    /// A send rate.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    pub(crate) enum RateLimit {
+        BytesPerSecond(f64),
+        LinesPerSecond(f64),
+    }
+
+    impl FromStr for RateLimit {
+        type Err = String;
+
+        fn from_str(text: &str) -> Result<Self, String> {
+            let bad = || format!("invalid rate {text:?}: use e.g. 5MB/s, 512KiB/s or 1000lines/s");
+            let lower = text.trim().to_ascii_lowercase();
+            let unit_text = lower.strip_suffix("/s").ok_or_else(bad)?;
+            let digits = unit_text
+                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .unwrap_or(unit_text.len());
+            let number: f64 = unit_text[..digits].parse().map_err(|_| bad())?;
+            let limit = match unit_text[digits..].trim() {
+                "lines" | "line" => RateLimit::LinesPerSecond(number),
+                "b" => RateLimit::BytesPerSecond(number),
+                "kb" => RateLimit::BytesPerSecond(number * 1e3),
+                "mb" => RateLimit::BytesPerSecond(number * 1e6),
+                "gb" => RateLimit::BytesPerSecond(number * 1e9),
+                "kib" => RateLimit::BytesPerSecond(number * 1024.0),
+                "mib" => RateLimit::BytesPerSecond(number * 1024.0 * 1024.0),
+                "gib" => RateLimit::BytesPerSecond(number * 1024.0 * 1024.0 * 1024.0),
+                _ => return Err(bad()),
+            };
+            match limit {
+                RateLimit::BytesPerSecond(n) | RateLimit::LinesPerSecond(n) if n > 0.0 => Ok(limit),
+                _ => Err(bad()),
+            }
+        }
+    }
+
+    /// One request's worth of whole lines of one input.
+    struct Piece {
+        source: usize,
+        /// The input's line number of the batch's first line.
+        first_line: usize,
+        batch: Batch,
+    }
+
+    struct Outcome {
+        source: usize,
+        first_line: usize,
+        points: usize,
+        bytes: usize,
+        result: Result<(), Error>,
+    }
+
+    /// A line the server refused, placed in its input.
+    struct Rejection {
+        source: usize,
+        line: usize,
+        reason: String,
+        text: Option<String>,
+    }
+
+    #[derive(Default)]
+    struct Tally {
+        written: u64,
+        rejected: u64,
+        undeliverable: u64,
+        rejections: Vec<Rejection>,
+        failures: Vec<String>,
+    }
+
+    pub(crate) fn run(
+        files: &[String],
+        precision: Precision,
+        args: &SendArgs,
+    ) -> anyhow::Result<ExitCode> {
+        let builder = Client::new(args.host.clone())
+            .precision(precision)
+            .retry(RetryOptions {
+                max_retries: args.max_retries,
+                ..RetryOptions::default()
+            });
+        let builder = match (&args.db, &args.bucket) {
+            (Some(db), _) => builder.database(db.clone()),
+            (None, Some(bucket)) => builder.bucket(bucket.clone()).org(args.org.clone()),
+            (None, None) => {
+                anyhow::bail!(
+                    "name a database with --db (or a bucket with --bucket for the v2 api)"
+                )
+            }
+        };
+        let builder = match &args.token {
+            Some(token) => builder.token(token.clone()),
+            None => builder,
+        };
+        let client = builder.build()?;
+        let sources = expand_sources(files)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        let started = Instant::now();
+        let tally = runtime.block_on(send_all(&client, &sources, precision, args))?;
+        report(&sources, tally, started.elapsed())
+    }
+
+    async fn send_all(
+        client: &Client,
+        sources: &[String],
+        precision: Precision,
+        args: &SendArgs,
+    ) -> anyhow::Result<Tally> {
+        let total: u64 = sources
+            .iter()
+            .filter(|s| *s != "-" && !s.ends_with(".gz"))
+            .filter_map(|s| std::fs::metadata(s).ok())
+            .map(|m| m.len())
+            .sum();
+        let all_sized = sources.iter().all(|s| s != "-" && !s.ends_with(".gz"));
+        let progress = progress_bar(all_sized.then_some(total));
+        let started = Instant::now();
+        let mut tally = Tally::default();
+        let mut in_flight: JoinSet<Outcome> = JoinSet::new();
+        let concurrency = args.concurrency.max(1);
+        let mut sent_bytes = 0u64;
+        let mut sent_lines = 0u64;
+        for (index, source) in sources.iter().enumerate() {
+            let input = Arc::new(read_source(source)?);
+            for piece in pieces(&input, index, precision, args.batch_size.max(1)) {
+                while in_flight.len() >= concurrency {
+                    if let Some(Ok(outcome)) = in_flight.join_next().await {
+                        account(&mut tally, outcome, &progress, started);
+                    }
+                }
+                sent_bytes += piece.batch.len_bytes() as u64;
+                sent_lines += piece.batch.points() as u64;
+                if let Some(limit) = args.rate_limit {
+                    pace(limit, sent_bytes, sent_lines, started).await;
+                }
+                let client = client.clone();
+                in_flight.spawn(async move {
+                    let result = client.write_batch(&piece.batch).await;
+                    Outcome {
+                        source: piece.source,
+                        first_line: piece.first_line,
+                        points: piece.batch.points(),
+                        bytes: piece.batch.len_bytes(),
+                        result,
+                    }
+                });
+            }
+        }
+        while let Some(joined) = in_flight.join_next().await {
+            if let Ok(outcome) = joined {
+                account(&mut tally, outcome, &progress, started);
+            }
+        }
+        progress.finish_and_clear();
+        Ok(tally)
+    }
+
+    /// Cuts `input` into batches of at most `batch_size` points (and
+    /// [`MAX_BATCH_BYTES`]), each a run of whole lines sent byte for byte, so that line
+    /// `n` of a batch is line `first_line + n - 1` of the input.
+    fn pieces(input: &[u8], source: usize, precision: Precision, batch_size: usize) -> Vec<Piece> {
+        let mut out = Vec::new();
+        let mut start = None::<(usize, usize)>;
+        let mut points = 0;
+        let mut end = 0;
+        for span in lines(input) {
+            if span.kind != LineKind::Point {
+                continue;
+            }
+            if let Some((offset, _)) = start
+                && (points >= batch_size || span.end - offset > MAX_BATCH_BYTES)
+            {
+                let (offset, first_line) = start.take().unwrap_or((offset, 1));
+                out.push(Piece {
+                    source,
+                    first_line,
+                    batch: Batch::from_line_protocol(&input[offset..end], precision),
+                });
+                points = 0;
+            }
+            if start.is_none() {
+                start = Some((span.start, span.line_number));
+            }
+            points += 1;
+            end = span.end;
+        }
+        if let Some((offset, first_line)) = start {
+            out.push(Piece {
+                source,
+                first_line,
+                batch: Batch::from_line_protocol(&input[offset..end], precision),
+            });
+        }
+        out
+    }
+
+    /// Sleeps until sending `bytes`/`lines` since `started` keeps to `limit`.
+    async fn pace(limit: RateLimit, bytes: u64, lines: u64, started: Instant) {
+        let due = match limit {
+            RateLimit::BytesPerSecond(rate) => bytes as f64 / rate,
+            RateLimit::LinesPerSecond(rate) => lines as f64 / rate,
+        };
+        let ahead = due - started.elapsed().as_secs_f64();
+        if ahead > 0.0 {
+            tokio::time::sleep(Duration::from_secs_f64(ahead)).await;
+        }
+    }
+
+    fn account(tally: &mut Tally, outcome: Outcome, progress: &ProgressBar, started: Instant) {
+        match outcome.result {
+            Ok(()) => tally.written += outcome.points as u64,
+            Err(Error::Rejected { message, lines, .. }) => {
+                let rejected = lines.len().max(1);
+                tally.rejected += rejected as u64;
+                tally.written += outcome.points.saturating_sub(rejected) as u64;
+                if lines.is_empty() {
+                    tally.rejections.push(Rejection {
+                        source: outcome.source,
+                        line: outcome.first_line,
+                        reason: message,
+                        text: None,
+                    });
+                }
+                for line in lines {
+                    tally.rejections.push(Rejection {
+                        source: outcome.source,
+                        line: line
+                            .line_number
+                            .map_or(outcome.first_line, |n| outcome.first_line + n - 1),
+                        reason: line.reason,
+                        text: line.text,
+                    });
+                }
+            }
+            Err(err) => {
+                tally.undeliverable += outcome.points as u64;
+                tally.failures.push(format!(
+                    "{} line(s) from line {} of source {} undeliverable: {err}",
+                    outcome.points,
+                    outcome.first_line,
+                    outcome.source + 1
+                ));
+            }
+        }
+        progress.inc(outcome.bytes as u64);
+        let seconds = started.elapsed().as_secs_f64().max(1e-3);
+        progress.set_message(format!(
+            "{:.0} lines/s, {} rejected",
+            (tally.written + tally.rejected) as f64 / seconds,
+            tally.rejected
+        ));
+    }
+
+    fn progress_bar(total: Option<u64>) -> ProgressBar {
+        if !std::io::stderr().is_terminal() {
+            return ProgressBar::hidden();
+        }
+        let bar = match total {
+            Some(total) => ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
+                .with_style(
+                    ProgressStyle::with_template(
+                        "{bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} {msg}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ),
+            None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(
+                ProgressStyle::with_template("{spinner} {bytes} {binary_bytes_per_sec} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            ),
+        };
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar
+    }
+
+    fn report(sources: &[String], mut tally: Tally, elapsed: Duration) -> anyhow::Result<ExitCode> {
+        let mut out = String::new();
+        tally.rejections.sort_by_key(|r| (r.source, r.line));
+        let many = sources.len() > 1;
+        for r in &tally.rejections {
+            let prefix = if many {
+                format!("{}: ", sources[r.source])
+            } else {
+                String::new()
+            };
+            let _ = writeln!(out, "{prefix}line {}: {}", r.line, r.reason);
+            if let Some(text) = &r.text {
+                let _ = writeln!(out, "    {text}");
+            }
+        }
+        for failure in &tally.failures {
+            let _ = writeln!(out, "{failure}");
+        }
+        let seconds = elapsed.as_secs_f64().max(1e-3);
+        let _ = writeln!(
+            out,
+            "{} lines written, {} rejected, {} undeliverable in {:.2} s ({:.0} lines/s)",
+            tally.written,
+            tally.rejected,
+            tally.undeliverable,
+            seconds,
+            (tally.written + tally.rejected) as f64 / seconds
+        );
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(out.as_bytes())?;
+        stdout.flush()?;
+        Ok(if tally.rejected + tally.undeliverable > 0 {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn rate_limits_parse_bytes_and_lines() {
+            assert_eq!(
+                "5MB/s".parse::<RateLimit>(),
+                Ok(RateLimit::BytesPerSecond(5e6))
+            );
+            assert_eq!(
+                "512KiB/s".parse::<RateLimit>(),
+                Ok(RateLimit::BytesPerSecond(524_288.0))
+            );
+            assert_eq!(
+                "1000lines/s".parse::<RateLimit>(),
+                Ok(RateLimit::LinesPerSecond(1000.0))
+            );
+            for bad in ["5MB", "fast/s", "0MB/s", "5XB/s"] {
+                assert!(bad.parse::<RateLimit>().is_err(), "{bad}");
+            }
+        }
+
+        #[test]
+        fn pieces_hold_whole_lines_and_know_their_first_line() {
+            let input = b"# head\na f=1\nb s=\"x\ny\" 1\n\nc f=1\nd f=1";
+            let pieces = pieces(input, 0, Precision::Nanosecond, 2);
+            let seen: Vec<(usize, usize, &[u8])> = pieces
+                .iter()
+                .map(|p| (p.first_line, p.batch.points(), p.batch.body()))
+                .collect();
+            assert_eq!(
+                seen,
+                vec![
+                    (2, 2, &b"a f=1\nb s=\"x\ny\" 1\n"[..]),
+                    (6, 2, &b"c f=1\nd f=1\n"[..]),
+                ]
+            );
+        }
+    }
 }
