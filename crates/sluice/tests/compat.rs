@@ -1,0 +1,472 @@
+//! The compatibility suite: the official InfluxDB client libraries and Telegraf-shaped
+//! traffic against a real `sluice serve` (see compat/README.md).
+//!
+//! Each test starts a fresh server (auth on, admin token from the environment), runs one
+//! scenario program from `compat/` with the clients `compat/setup.sh` installed, and, when
+//! the program exits 0, stops the server and checks that its data directory holds exactly
+//! the rows the program announced (count, tags, typed field values, times).
+//!
+//! Without the installed clients each test prints `SKIPPED` with the reason and passes,
+//! unless `SLUICE_COMPAT_REQUIRED=1` (set by scripts/test.sh), where it fails.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use arrow::array::{
+    Array, BooleanArray, Float64Array, Int64Array, StringArray, TimestampNanosecondArray,
+    UInt64Array,
+};
+use arrow::datatypes::DataType;
+use common::{ADMIN, Options, TestServer};
+use serde_json::Value;
+
+/// How long one scenario program may run before it is killed and the test fails.
+const SCENARIO_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Prints on the real standard error, past the test harness's capture, so that `SKIPPED`
+/// lines show in a plain `cargo test` run.
+fn announce(text: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Where compat/setup.sh installed the clients.
+struct CompatEnv {
+    python: PathBuf,
+    node_modules: PathBuf,
+}
+
+fn compat_env(test: &str) -> Option<CompatEnv> {
+    let dir = match std::env::var_os("SLUICE_COMPAT_ENV") {
+        Some(dir) => PathBuf::from(dir),
+        None => std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/var/tmp/sluice-target"))
+            .join("compat-env"),
+    };
+    let env = CompatEnv {
+        python: dir.join("venv/bin/python"),
+        node_modules: dir.join("js/node_modules"),
+    };
+    if dir.join("installed.stamp").is_file() {
+        return Some(env);
+    }
+    let reason = format!(
+        "the client libraries are not installed in {} (run `bash compat/setup.sh`)",
+        dir.display()
+    );
+    let required = std::env::var("SLUICE_COMPAT_REQUIRED").is_ok_and(|v| v == "1");
+    assert!(!required, "{test}: {reason}");
+    announce(&format!("SKIPPED: compat::{test}: {reason}"));
+    None
+}
+
+/// The interpreter a scenario needs.
+#[derive(Clone, Copy)]
+enum Program {
+    Python,
+    #[allow(dead_code, reason = "the JavaScript scenarios land next")]
+    Node,
+}
+
+/// One scenario run: the program, its script under `compat/`, and its arguments.
+struct Scenario<'a> {
+    test: &'a str,
+    program: Program,
+    script: &'a str,
+    args: &'a [&'a str],
+}
+
+/// What a scenario left behind.
+struct Outcome {
+    server: TestServer,
+    expect_file: PathBuf,
+    output: String,
+    _temp: tempfile::TempDir,
+}
+
+fn run_scenario(env: &CompatEnv, scenario: &Scenario<'_>, options: Options) -> Outcome {
+    let server = TestServer::start(options);
+    let temp = tempfile::tempdir().unwrap();
+    let expect_file = temp.path().join("expect.jsonl");
+    File::create(&expect_file).unwrap();
+    let stdout_path = temp.path().join("stdout");
+    let stderr_path = temp.path().join("stderr");
+    let root = repo_root();
+    let mut command = match scenario.program {
+        Program::Python => {
+            let mut c = Command::new(&env.python);
+            c.env("PYTHONPATH", root.join("compat/python"))
+                .env("PYTHONDONTWRITEBYTECODE", "1")
+                .env("PYTHONUNBUFFERED", "1");
+            c
+        }
+        Program::Node => {
+            let mut c = Command::new("node");
+            c.env("NODE_PATH", &env.node_modules);
+            c
+        }
+    };
+    let token = if server.printed_admin_token.is_some() {
+        server.printed_admin_token.clone().unwrap()
+    } else {
+        ADMIN.to_owned()
+    };
+    command
+        .arg(root.join("compat").join(scenario.script))
+        .args(scenario.args)
+        .current_dir(temp.path())
+        .env("SLUICE_URL", server.url(""))
+        .env("SLUICE_HOST_PORT", &server.address)
+        .env("SLUICE_TOKEN", token)
+        .env("SLUICE_EXPECT", &expect_file)
+        .stdin(Stdio::null())
+        .stdout(File::create(&stdout_path).unwrap())
+        .stderr(File::create(&stderr_path).unwrap());
+    let started = Instant::now();
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|err| panic!("{}: cannot start {}: {err}", scenario.test, scenario.script));
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > SCENARIO_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let output = format!(
+        "--- stdout\n{}--- stderr\n{}",
+        std::fs::read_to_string(&stdout_path).unwrap_or_default(),
+        std::fs::read_to_string(&stderr_path).unwrap_or_default()
+    );
+    for line in output.lines().filter(|l| l.starts_with("SKIPPED")) {
+        announce(&format!("{line} (compat::{})", scenario.test));
+    }
+    match status {
+        Some(status) if status.success() => {}
+        Some(status) => panic!(
+            "{} {} exited with {status}\n{output}",
+            scenario.script,
+            scenario.args.join(" ")
+        ),
+        None => panic!(
+            "{} {} ran longer than {SCENARIO_TIMEOUT:?} and was killed\n{output}",
+            scenario.script,
+            scenario.args.join(" ")
+        ),
+    }
+    println!("{output}");
+    Outcome {
+        server,
+        expect_file,
+        output,
+        _temp: temp,
+    }
+}
+
+/// A stored or expected field value: a type letter (`f i u s b`) and its text.
+type Field = (char, String);
+
+/// One row: tags and non-null fields.
+#[derive(Debug, Clone, PartialEq)]
+struct Row {
+    tags: BTreeMap<String, String>,
+    fields: BTreeMap<String, Field>,
+}
+
+fn expected_field(value: &Value) -> Field {
+    let pair = value.as_array().expect("a field is [type, value]");
+    let kind = pair[0].as_str().unwrap().chars().next().unwrap();
+    let text = match &pair[1] {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    (kind, normalise(kind, &text))
+}
+
+/// Floats compare by value (`1` and `1.0` are the same float).
+fn normalise(kind: char, text: &str) -> String {
+    match kind {
+        'f' => format!(
+            "{:?}",
+            text.parse::<f64>()
+                .unwrap_or_else(|_| panic!("bad float {text:?}"))
+        ),
+        _ => text.to_owned(),
+    }
+}
+
+/// Every row of `table`, keyed by time (several rows may share a time).
+fn stored_rows(data_dir: &Path, db: &str, table: &str) -> Vec<(i64, Row)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let config = sluice_storage::StorageConfig {
+            data_dir: data_dir.to_owned(),
+            ..Default::default()
+        };
+        let storage = sluice_storage::Storage::open(config).await.unwrap();
+        let result = storage
+            .scan(db, table, &sluice_storage::ScanRequest::default())
+            .await;
+        storage.shutdown().await.unwrap();
+        let result = match result {
+            Ok(result) => result,
+            Err(err) => panic!("scan of {db}.{table} failed: {err}"),
+        };
+        let mut rows = Vec::new();
+        for batch in &result.batches {
+            let mut batch_rows: Vec<(i64, Row)> = (0..batch.num_rows())
+                .map(|_| {
+                    (
+                        0,
+                        Row {
+                            tags: BTreeMap::new(),
+                            fields: BTreeMap::new(),
+                        },
+                    )
+                })
+                .collect();
+            for (column, array) in batch.schema().fields().iter().zip(batch.columns()) {
+                let name = column.name().clone();
+                let array: &dyn Array = array.as_ref();
+                match array.data_type() {
+                    DataType::Dictionary(_, _) => {
+                        let strings = arrow::compute::cast(array, &DataType::Utf8).unwrap();
+                        let strings = strings.as_any().downcast_ref::<StringArray>().unwrap();
+                        for (i, row) in batch_rows.iter_mut().enumerate() {
+                            if strings.is_valid(i) {
+                                row.1.tags.insert(name.clone(), strings.value(i).to_owned());
+                            }
+                        }
+                    }
+                    DataType::Timestamp(_, _) => {
+                        let times = array
+                            .as_any()
+                            .downcast_ref::<TimestampNanosecondArray>()
+                            .expect("time is Timestamp(ns)");
+                        for (i, row) in batch_rows.iter_mut().enumerate() {
+                            row.0 = times.value(i);
+                        }
+                    }
+                    other => {
+                        for (i, row) in batch_rows.iter_mut().enumerate() {
+                            if let Some(field) = field_at(array, other, i) {
+                                row.1.fields.insert(name.clone(), field);
+                            }
+                        }
+                    }
+                }
+            }
+            rows.extend(batch_rows);
+        }
+        rows
+    })
+}
+
+fn field_at(array: &dyn Array, data_type: &DataType, i: usize) -> Option<Field> {
+    if array.is_null(i) {
+        return None;
+    }
+    let any = array.as_any();
+    Some(match data_type {
+        DataType::Float64 => {
+            let v = any.downcast_ref::<Float64Array>().unwrap().value(i);
+            ('f', format!("{v:?}"))
+        }
+        DataType::Int64 => (
+            'i',
+            any.downcast_ref::<Int64Array>()
+                .unwrap()
+                .value(i)
+                .to_string(),
+        ),
+        DataType::UInt64 => (
+            'u',
+            any.downcast_ref::<UInt64Array>()
+                .unwrap()
+                .value(i)
+                .to_string(),
+        ),
+        DataType::Utf8 => (
+            's',
+            any.downcast_ref::<StringArray>()
+                .unwrap()
+                .value(i)
+                .to_owned(),
+        ),
+        DataType::Boolean => (
+            'b',
+            any.downcast_ref::<BooleanArray>()
+                .unwrap()
+                .value(i)
+                .to_string(),
+        ),
+        other => panic!("unexpected column type {other:?}"),
+    })
+}
+
+/// `(db, table)` → the expected rows, each with its time (`None`: any time).
+type Expected = BTreeMap<(String, String), Vec<(Option<i64>, Row)>>;
+
+/// Stops the server and checks every table the scenario announced: exactly the expected
+/// rows, no more, no fewer. Returns the number of rows checked.
+fn verify_stored(outcome: &mut Outcome) -> usize {
+    assert!(
+        outcome.server.terminate().success(),
+        "sluice serve exits 0 on SIGTERM"
+    );
+    let text = std::fs::read_to_string(&outcome.expect_file).unwrap();
+    let mut expected: Expected = BTreeMap::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let entry: Value = serde_json::from_str(line).unwrap();
+        let key = (
+            entry["db"].as_str().unwrap().to_owned(),
+            entry["table"].as_str().unwrap().to_owned(),
+        );
+        let rows = expected.entry(key).or_default();
+        for row in entry["rows"].as_array().unwrap() {
+            let time = row[0].as_i64();
+            let tags = row[1]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+                .collect();
+            let fields = row[2]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), expected_field(v)))
+                .collect();
+            rows.push((time, Row { tags, fields }));
+        }
+    }
+    assert!(
+        !expected.is_empty(),
+        "the scenario announced no rows to check\n{}",
+        outcome.output
+    );
+    let mut checked = 0;
+    for ((db, table), want) in &expected {
+        let got = stored_rows(&outcome.server.data_dir, db, table);
+        let mut by_key: HashMap<(i64, BTreeMap<String, String>), &Row> = HashMap::new();
+        for (time, row) in &got {
+            by_key.insert((*time, row.tags.clone()), row);
+        }
+        let mut problems = Vec::new();
+        if got.len() != want.len() {
+            problems.push(format!(
+                "{db}.{table}: {} rows stored, {} expected",
+                got.len(),
+                want.len()
+            ));
+        }
+        for (time, row) in want {
+            let found = match time {
+                Some(time) => by_key.get(&(*time, row.tags.clone())).copied(),
+                None => got.iter().map(|(_, r)| r).find(|r| *r == row),
+            };
+            match found {
+                Some(stored) if stored == row => {}
+                Some(stored) => problems.push(format!(
+                    "{db}.{table} at {time:?}: stored {stored:?}, expected {row:?}"
+                )),
+                None => problems.push(format!("{db}.{table}: missing {time:?} {row:?}")),
+            }
+            if problems.len() > 10 {
+                break;
+            }
+        }
+        assert!(
+            problems.is_empty(),
+            "stored data differs:\n{}",
+            problems.join("\n")
+        );
+        checked += want.len();
+    }
+    checked
+}
+
+/// Runs a scenario against a fresh server and checks what it stored.
+fn scenario(test: &str, program: Program, script: &str, args: &[&str], options: Options) {
+    let Some(env) = compat_env(test) else { return };
+    let mut outcome = run_scenario(
+        &env,
+        &Scenario {
+            test,
+            program,
+            script,
+            args,
+        },
+        options,
+    );
+    let rows = verify_stored(&mut outcome);
+    println!("{test}: {rows} stored rows checked");
+}
+
+// ---- Python v2 client (influxdb-client) ----
+
+#[test]
+fn python_v2_client_pings_checks_health_and_manages_buckets() {
+    scenario(
+        "python_v2_client_pings_checks_health_and_manages_buckets",
+        Program::Python,
+        "python/v2_client.py",
+        &["status"],
+        Options::default(),
+    );
+}
+
+#[test]
+fn python_v2_client_synchronous_writes_store_every_type_and_precision() {
+    scenario(
+        "python_v2_client_synchronous_writes_store_every_type_and_precision",
+        Program::Python,
+        "python/v2_client.py",
+        &["sync"],
+        Options::default(),
+    );
+}
+
+#[test]
+fn python_v2_client_batching_writes_100000_points() {
+    scenario(
+        "python_v2_client_batching_writes_100000_points",
+        Program::Python,
+        "python/v2_client.py",
+        &["batching"],
+        Options::default(),
+    );
+}
+
+#[test]
+fn python_v2_client_retries_through_503_backpressure_and_delivers_every_point() {
+    scenario(
+        "python_v2_client_retries_through_503_backpressure_and_delivers_every_point",
+        Program::Python,
+        "python/v2_client.py",
+        &["backpressure"],
+        Options::default()
+            .arg("--max-buffer-bytes")
+            .arg("256KiB")
+            .arg("--persist-buffer-bytes")
+            .arg("64KiB")
+            .env("SLUICE_TEST_PERSIST_DELAY", "1s"),
+    );
+}
