@@ -13,8 +13,9 @@
 //!                       │    │                                    │
 //!                       │    v                                    │
 //!                       │ WAL writer thread: append record,       │
-//!                       │   fdatasync (group commit), then apply  │
-//!                       │   to the write buffer in WAL order      │
+//!                       │   fdatasync (group commit); WAL apply   │
+//!                       │   thread: apply to the buffer in WAL    │
+//!                       │   order, then acknowledge               │
 //!                       │    │                                    │
 //!                       │    v                                    │
 //!                       │ write buffer (columnar per table and    │

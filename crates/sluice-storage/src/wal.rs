@@ -282,12 +282,20 @@ impl Wal {
         let closed = Arc::new(Mutex::new(replay.segments));
         let segment = Segment::create(&options.dir, replay.next_segment_id)?;
         let (tx, rx) = mpsc::channel();
+        // Applying to the buffer runs on its own thread, fed in log order, so the next
+        // group's write and fdatasync overlap with applying the previous group.
+        let (apply_tx, apply_rx) = mpsc::channel();
+        let apply_thread = thread::Builder::new()
+            .name("sluice-wal-apply".into())
+            .spawn(move || run_applier(applier, apply_rx))
+            .map_err(|e| Error::io("starting the wal apply thread", e))?;
         let mut writer = Writer {
             options: options.clone(),
             segment,
             next_seq: replay.last_seq + 1,
             closed: closed.clone(),
-            applier,
+            apply_tx: Some(apply_tx),
+            apply_thread: Some(apply_thread),
             metrics,
             failed: Arc::new(AtomicBool::new(false)),
             dirty: false,
@@ -408,12 +416,13 @@ impl Segment {
     }
 }
 
-struct Writer<A> {
+struct Writer {
     options: WalOptions,
     segment: Segment,
     next_seq: u64,
     closed: Arc<Mutex<Vec<ClosedSegment>>>,
-    applier: A,
+    apply_tx: Option<mpsc::Sender<ApplyMsg>>,
+    apply_thread: Option<thread::JoinHandle<()>>,
     metrics: Arc<Metrics>,
     failed: Arc<AtomicBool>,
     /// Written since the last fdatasync.
@@ -427,7 +436,50 @@ struct Pending {
     ack: oneshot::Sender<Result<u64>>,
 }
 
-impl<A: Applier> Writer<A> {
+enum ApplyMsg {
+    Apply(Vec<Pending>),
+    Snapshot {
+        last_seq: u64,
+        ack: oneshot::Sender<Result<u64>>,
+    },
+}
+
+fn run_applier(mut applier: impl Applier, rx: mpsc::Receiver<ApplyMsg>) {
+    for msg in rx {
+        match msg {
+            ApplyMsg::Apply(pending) => {
+                for p in pending {
+                    applier.apply(p.seq, p.batch, p.bytes);
+                    let _ = p.ack.send(Ok(p.seq));
+                }
+            }
+            ApplyMsg::Snapshot { last_seq, ack } => {
+                applier.snapshot(last_seq);
+                let _ = ack.send(Ok(last_seq));
+            }
+        }
+    }
+}
+
+impl Writer {
+    fn to_applier(&self, msg: ApplyMsg) {
+        if let Some(tx) = &self.apply_tx
+            && tx.send(msg).is_err()
+        {
+            tracing::error!("wal apply thread is gone");
+        }
+    }
+
+    /// Waits for every queued apply to finish.
+    fn stop_applier(&mut self) {
+        self.apply_tx.take();
+        if let Some(t) = self.apply_thread.take()
+            && t.join().is_err()
+        {
+            tracing::error!("wal apply thread panicked");
+        }
+    }
+
     fn run(&mut self, rx: mpsc::Receiver<Request>) {
         let mut buf = Vec::new();
         loop {
@@ -489,15 +541,21 @@ impl<A: Applier> Writer<A> {
                     Request::Rotate { ack } => {
                         self.commit(&mut buf, &mut pending, need_sync);
                         need_sync = false;
-                        let _ = ack.send(self.rotate().map(|()| {
-                            let last = self.next_seq - 1;
-                            self.applier.snapshot(last);
-                            last
-                        }));
+                        match self.rotate() {
+                            Ok(()) => self.to_applier(ApplyMsg::Snapshot {
+                                last_seq: self.next_seq - 1,
+                                ack,
+                            }),
+                            Err(e) => {
+                                let _ = ack.send(Err(e));
+                            }
+                        }
                     }
                     Request::Shutdown { ack } => {
                         self.commit(&mut buf, &mut pending, need_sync);
-                        let _ = ack.send(self.sync());
+                        let result = self.sync();
+                        self.stop_applier();
+                        let _ = ack.send(result);
                         return;
                     }
                 }
@@ -513,9 +571,11 @@ impl<A: Applier> Writer<A> {
         if let Err(e) = self.sync() {
             tracing::error!("final wal sync failed: {e}");
         }
+        self.stop_applier();
     }
 
-    /// Writes `buf`, syncs if asked, then applies and acknowledges `pending` in order.
+    /// Writes `buf`, syncs if asked, then hands `pending` to the apply thread, which
+    /// applies and acknowledges them in order.
     fn commit(&mut self, buf: &mut Vec<u8>, pending: &mut Vec<Pending>, sync: bool) {
         if pending.is_empty() {
             return;
@@ -548,10 +608,8 @@ impl<A: Applier> Writer<A> {
             }
             return;
         }
-        for p in pending.drain(..) {
-            self.applier.apply(p.seq, p.batch, p.bytes);
-            let _ = p.ack.send(Ok(p.seq));
-        }
+        let group = std::mem::take(pending);
+        self.to_applier(ApplyMsg::Apply(group));
     }
 
     fn sync(&mut self) -> Result<()> {
