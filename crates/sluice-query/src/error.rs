@@ -1,0 +1,73 @@
+//! The query engine's error type.
+
+/// Everything that can go wrong while planning, running or formatting a query.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The storage engine failed (database or table missing, unreadable file, ...).
+    #[error(transparent)]
+    Storage(#[from] sluice_storage::Error),
+    /// DataFusion failed to plan or run a SQL query.
+    #[error("{0}")]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    /// Building or converting Arrow data failed.
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    /// Writing Parquet output failed.
+    #[error("parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    /// InfluxQL text did not parse.
+    #[error("{0}")]
+    InfluxQlParse(#[from] sluice_influxql::Error),
+    /// A query needs a database and none was given.
+    #[error("database name required")]
+    DatabaseRequired,
+    /// The database does not exist.
+    #[error("database not found: {0}")]
+    DatabaseNotFound(String),
+    /// A SQL parameter has a JSON value that cannot be bound (an array or object).
+    #[error("invalid value for parameter ${name}: {reason}")]
+    InvalidParam { name: String, reason: String },
+    /// A query uses something valid in InfluxQL that sluice does not run.
+    #[error("not supported: {0}")]
+    Unsupported(String),
+    /// A query is well formed but cannot be answered as written (InfluxDB's wording where
+    /// it has one).
+    #[error("{0}")]
+    Invalid(String),
+    /// A regular expression in a query did not compile.
+    #[error("invalid regex /{pattern}/: {reason}")]
+    Regex { pattern: String, reason: String },
+    /// An output format name that is not known.
+    #[error("unknown format {0:?}: expected json, jsonl, csv, parquet or pretty")]
+    UnknownFormat(String),
+    /// Writing output failed.
+    #[error("writing output: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Whether the error is the client's mistake (bad query, unknown database, unsupported
+    /// feature) rather than a failure of the server; the HTTP layer maps it to 400/404 vs 500.
+    pub fn is_client_error(&self) -> bool {
+        match self {
+            Error::Storage(e) => matches!(
+                e,
+                sluice_storage::Error::DatabaseNotFound { .. }
+                    | sluice_storage::Error::TableNotFound { .. }
+                    | sluice_storage::Error::InvalidDatabaseName { .. }
+            ),
+            Error::DataFusion(e) => matches!(
+                e.find_root(),
+                datafusion::error::DataFusionError::Plan(_)
+                    | datafusion::error::DataFusionError::SQL(..)
+                    | datafusion::error::DataFusionError::SchemaError(..)
+                    | datafusion::error::DataFusionError::NotImplemented(_)
+            ),
+            Error::Arrow(_) | Error::Parquet(_) | Error::Io(_) => false,
+            _ => true,
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! The query engine of sluice: SQL through DataFusion and InfluxQL over
+//! [`sluice_storage::Storage`], and the encoders for their results.
+//!
+//! # Place in the data path
+//!
+//! ```text
+//!  /api/v3/query_sql, Flight SQL ──SQL──┐        ┌── /query, /api/v3/query_influxql
+//!                                       v        v        (InfluxQL text)
+//!                              ┌──── sluice-query ─────────────────────────┐
+//!                              │ QueryEngine::sql                          │
+//!                              │   DataFusion session (catalog `public`,   │
+//!                              │   schema `iox` = the database) ──> one    │
+//!                              │   TableProvider per table                 │
+//!                              │ QueryEngine::influxql                     │
+//!                              │   sluice-influxql AST ──> series planner: │
+//!                              │   time range, tag filters, GROUP BY,      │
+//!                              │   aggregates, selectors, fill             │
+//!                              └──────────────┬────────────────────────────┘
+//!                                             │ Storage::scan(time range,
+//!                                             v   tag equality, projection)
+//!                                      sluice-storage (buffer ⊕ Parquet)
+//! ```
+//!
+//! Results go out through [`format`]: JSON, JSON lines, CSV, Parquet and pretty text for
+//! table outputs, and the InfluxDB 1.x `{"results":[...]}` shape (whole, chunked or CSV)
+//! for InfluxQL.
+//!
+//! ```no_run
+//! # async fn demo(storage: sluice_storage::Storage) -> sluice_query::Result<()> {
+//! use sluice_query::{QueryEngine, format};
+//!
+//! let engine = QueryEngine::new(storage);
+//! let out = engine.sql("mydb", "SELECT host, usage FROM cpu WHERE host = $h", None).await?;
+//! let body = format::encode(&out, format::Format::Json)?;
+//! let results = engine.influxql(Some("mydb"), "SELECT mean(usage) FROM cpu GROUP BY host", None).await?;
+//! let body = format::v1_json(&results, format::Epoch::Rfc3339);
+//! # Ok(()) }
+//! ```
+//!
+//! # Semantics
+//!
+//! * Every query reads the storage catalog and data afresh: a write acknowledged before
+//!   the query started is visible to it.
+//! * SQL tables have tags as `Dictionary(Int32, Utf8)`, fields in their type, and `time`
+//!   as `Timestamp(Nanosecond, None)`; rows are already deduplicated per (series, time).
+//!   Time bounds and tag equalities in `WHERE` are pushed down to storage.
+//! * InfluxQL follows InfluxDB 1.x: series split by measurement and `GROUP BY` tags,
+//!   `time` first, aggregate rows timed at the start of their bucket (or of the `WHERE`
+//!   time range, or 0), a lone selector timed at its point. What sluice does not run is
+//!   refused with an error naming the feature, never answered approximately.
+
+mod engine;
+mod error;
+pub mod format;
+pub mod influxql;
+mod provider;
+
+pub use engine::{QueryEngine, QueryOutput};
+pub use error::{Error, Result};
+pub use influxql::{Series, StatementResult, Value};

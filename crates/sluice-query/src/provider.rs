@@ -1,0 +1,373 @@
+//! DataFusion catalog, schema and table providers over one sluice database: each table
+//! reads `Storage::scan` with time-range and tag-equality filters and projections pushed
+//! down.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use arrow::array::{RecordBatch, new_null_array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use async_trait::async_trait;
+use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider, Session};
+use datafusion::common::{Column, ScalarValue};
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use sluice_storage::{ColumnKind, FieldType, ScanRequest, Storage, TableInfo};
+
+/// The catalog name SQL sees (as in InfluxDB 3).
+pub(crate) const CATALOG: &str = "public";
+/// The schema holding a database's tables (as in InfluxDB 3).
+pub(crate) const SCHEMA: &str = "iox";
+
+/// The Arrow type of a field of `kind` (what storage scans return).
+pub(crate) fn field_data_type(kind: FieldType) -> DataType {
+    match kind {
+        FieldType::Float => DataType::Float64,
+        FieldType::Integer => DataType::Int64,
+        FieldType::UInteger => DataType::UInt64,
+        FieldType::String => DataType::Utf8,
+        FieldType::Boolean => DataType::Boolean,
+    }
+}
+
+/// The Arrow schema of a table: tags as `Dictionary(Int32, Utf8)`, fields by type, `time`.
+pub(crate) fn table_schema(info: &TableInfo) -> SchemaRef {
+    let fields: Vec<Field> = info
+        .columns
+        .iter()
+        .map(|c| match c.kind {
+            ColumnKind::Tag => Field::new(
+                &c.name,
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                true,
+            ),
+            ColumnKind::Field(t) => Field::new(&c.name, field_data_type(t), true),
+            ColumnKind::Time => Field::new(
+                &c.name,
+                DataType::Timestamp(TimeUnit::Nanosecond, None),
+                false,
+            ),
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// A catalog list holding exactly one catalog, `public`, whose schema `iox` is one
+/// database; built per query so concurrent queries on other databases never interfere.
+#[derive(Debug)]
+pub(crate) struct DatabaseCatalogList {
+    catalog: Arc<DatabaseCatalog>,
+}
+
+impl DatabaseCatalogList {
+    pub(crate) fn new(storage: Storage, db: &str) -> Self {
+        DatabaseCatalogList {
+            catalog: Arc::new(DatabaseCatalog {
+                schema: Arc::new(DatabaseSchema {
+                    storage,
+                    db: db.to_owned(),
+                }),
+            }),
+        }
+    }
+}
+
+impl CatalogProviderList for DatabaseCatalogList {
+    fn register_catalog(
+        &self,
+        _name: String,
+        _catalog: Arc<dyn CatalogProvider>,
+    ) -> Option<Arc<dyn CatalogProvider>> {
+        None
+    }
+
+    fn catalog_names(&self) -> Vec<String> {
+        vec![CATALOG.to_owned()]
+    }
+
+    fn catalog(&self, name: &str) -> Option<Arc<dyn CatalogProvider>> {
+        (name == CATALOG).then(|| self.catalog.clone() as Arc<dyn CatalogProvider>)
+    }
+}
+
+#[derive(Debug)]
+struct DatabaseCatalog {
+    schema: Arc<DatabaseSchema>,
+}
+
+impl CatalogProvider for DatabaseCatalog {
+    fn schema_names(&self) -> Vec<String> {
+        vec![SCHEMA.to_owned()]
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        (name == SCHEMA).then(|| self.schema.clone() as Arc<dyn SchemaProvider>)
+    }
+}
+
+/// The tables of one database, read from the storage catalog on every lookup so new
+/// tables and columns are visible at once.
+#[derive(Debug)]
+struct DatabaseSchema {
+    storage: Storage,
+    db: String,
+}
+
+#[async_trait]
+impl SchemaProvider for DatabaseSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.storage
+            .tables(&self.db)
+            .map(|ts| ts.into_iter().map(|t| t.name).collect())
+            .unwrap_or_default()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        let Ok(tables) = self.storage.tables(&self.db) else {
+            return Ok(None);
+        };
+        Ok(tables.into_iter().find(|t| t.name == name).map(|info| {
+            Arc::new(StorageTable::new(self.storage.clone(), &self.db, &info))
+                as Arc<dyn TableProvider>
+        }))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.storage
+            .tables(&self.db)
+            .is_ok_and(|ts| ts.iter().any(|t| t.name == name))
+    }
+}
+
+/// One table of one database as DataFusion sees it.
+#[derive(Debug)]
+pub(crate) struct StorageTable {
+    storage: Storage,
+    db: String,
+    table: String,
+    schema: SchemaRef,
+    tags: HashSet<String>,
+}
+
+impl StorageTable {
+    pub(crate) fn new(storage: Storage, db: &str, info: &TableInfo) -> Self {
+        StorageTable {
+            storage,
+            db: db.to_owned(),
+            table: info.name.clone(),
+            schema: table_schema(info),
+            tags: info
+                .columns
+                .iter()
+                .filter(|c| c.kind == ColumnKind::Tag)
+                .map(|c| c.name.clone())
+                .collect(),
+        }
+    }
+}
+
+#[async_trait]
+impl TableProvider for StorageTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| {
+                let mut request = ScanRequest::default();
+                if self.push_filter(f, &mut request) {
+                    TableProviderFilterPushDown::Inexact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let mut request = ScanRequest::default();
+        for f in filters {
+            self.push_filter(f, &mut request);
+        }
+        let projected = match projection {
+            Some(p) => Arc::new(self.schema.project(p)?),
+            None => self.schema.clone(),
+        };
+        request.projection = Some(
+            projected
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect(),
+        );
+        // A time range that is empty after intersecting bounds matches nothing.
+        let empty = request.time_range.is_some_and(|(s, e)| s >= e);
+        let batches = if empty {
+            Vec::new()
+        } else {
+            let result = self
+                .storage
+                .scan(&self.db, &self.table, &request)
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            result
+                .batches
+                .iter()
+                .map(|b| conform(b, &projected))
+                .collect::<DfResult<Vec<_>>>()?
+        };
+        Ok(MemorySourceConfig::try_new_exec(
+            &[batches],
+            projected,
+            None,
+        )?)
+    }
+}
+
+/// Brings a scanned batch to `schema` by column name: columns added to the table after
+/// planning are filled with nulls.
+fn conform(batch: &RecordBatch, schema: &SchemaRef) -> DfResult<RecordBatch> {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| match batch.column_by_name(f.name()) {
+            Some(c) if c.data_type() == f.data_type() => c.clone(),
+            _ => new_null_array(f.data_type(), batch.num_rows()),
+        })
+        .collect();
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+impl StorageTable {
+    /// Narrows `request` by `filter` if it is a time bound, a tag equality or an AND of
+    /// those; returns whether it could. Rows outside the request are dropped by storage,
+    /// and DataFusion re-applies the filter (Inexact), so a partial push is still correct.
+    fn push_filter(&self, filter: &Expr, request: &mut ScanRequest) -> bool {
+        match filter {
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                if *op == Operator::And {
+                    let l = self.push_filter(left, request);
+                    let r = self.push_filter(right, request);
+                    return l || r;
+                }
+                let (col, op, value) = match (column_of(left), column_of(right)) {
+                    (Some(c), None) => (c, *op, right.as_ref()),
+                    (None, Some(c)) => match op.swap() {
+                        Some(op) => (c, op, left.as_ref()),
+                        None => return false,
+                    },
+                    _ => return false,
+                };
+                if col.name == "time" {
+                    let Some(t) = timestamp_ns(value) else {
+                        return false;
+                    };
+                    let (start, end) = match op {
+                        Operator::Gt => (t.saturating_add(1), i64::MAX),
+                        Operator::GtEq => (t, i64::MAX),
+                        Operator::Lt => (i64::MIN, t),
+                        Operator::LtEq => (i64::MIN, t.saturating_add(1)),
+                        Operator::Eq => (t, t.saturating_add(1)),
+                        _ => return false,
+                    };
+                    intersect(request, start, end);
+                    true
+                } else if op == Operator::Eq && self.tags.contains(&col.name) {
+                    let Some(v) = string_value(value) else {
+                        return false;
+                    };
+                    request.tag_equals.push((col.name.clone(), v));
+                    true
+                } else {
+                    false
+                }
+            }
+            Expr::Between(b) if !b.negated => {
+                let Some(col) = column_of(&b.expr) else {
+                    return false;
+                };
+                if col.name != "time" {
+                    return false;
+                }
+                match (timestamp_ns(&b.low), timestamp_ns(&b.high)) {
+                    (Some(lo), Some(hi)) => {
+                        intersect(request, lo, hi.saturating_add(1));
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            _ => false,
+        }
+    }
+}
+
+fn intersect(request: &mut ScanRequest, start: i64, end: i64) {
+    request.time_range = Some(match request.time_range {
+        Some((s, e)) => (s.max(start), e.min(end)),
+        None => (start, end),
+    });
+}
+
+fn column_of(expr: &Expr) -> Option<&Column> {
+    match expr {
+        Expr::Column(c) => Some(c),
+        Expr::Cast(c) => column_of(&c.expr),
+        Expr::TryCast(c) => column_of(&c.expr),
+        _ => None,
+    }
+}
+
+fn scalar_of(expr: &Expr) -> Option<&ScalarValue> {
+    match expr {
+        Expr::Literal(v, _) => Some(v),
+        _ => None,
+    }
+}
+
+fn timestamp_ns(expr: &Expr) -> Option<i64> {
+    let v = scalar_of(expr)?;
+    let v = match v {
+        ScalarValue::Dictionary(_, inner) => inner.as_ref(),
+        v => v,
+    };
+    match v {
+        ScalarValue::TimestampNanosecond(Some(t), _) => Some(*t),
+        ScalarValue::TimestampMicrosecond(Some(t), _) => t.checked_mul(1_000),
+        ScalarValue::TimestampMillisecond(Some(t), _) => t.checked_mul(1_000_000),
+        ScalarValue::TimestampSecond(Some(t), _) => t.checked_mul(1_000_000_000),
+        _ => None,
+    }
+}
+
+fn string_value(expr: &Expr) -> Option<String> {
+    let v = scalar_of(expr)?;
+    let v = match v {
+        ScalarValue::Dictionary(_, inner) => inner.as_ref(),
+        v => v,
+    };
+    match v {
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => Some(s.clone()),
+        _ => None,
+    }
+}

@@ -1,0 +1,167 @@
+//! SQL through the engine: parameters, freshness after writes, formats and pushdown.
+
+use sluice_query::format::{self, Format};
+use sluice_query::{Error, QueryEngine};
+use sluice_storage::sluice_lp::{ParseOptions, Parser};
+use sluice_storage::{Storage, StorageConfig, WalSync, WriteOptions};
+
+async fn setup(dir: &std::path::Path, text: &str) -> (Storage, QueryEngine) {
+    let storage = Storage::open(StorageConfig {
+        data_dir: dir.to_owned(),
+        wal_sync: WalSync::None,
+        ..StorageConfig::default()
+    })
+    .await
+    .unwrap();
+    write(&storage, text).await;
+    let engine = QueryEngine::new(storage.clone());
+    (storage, engine)
+}
+
+async fn write(storage: &Storage, text: &str) {
+    let lines: Vec<_> = Parser::new(text.as_bytes(), ParseOptions::default())
+        .map(|l| l.unwrap())
+        .collect();
+    storage
+        .write("db", &lines, WriteOptions::default())
+        .await
+        .unwrap();
+}
+
+const DATA: &str = "cpu,host=a usage=1.5 1000000000\ncpu,host=b usage=2.5 2000000000\n";
+
+#[tokio::test]
+async fn named_parameters_are_bound_from_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_s, engine) = setup(dir.path(), DATA).await;
+    let params = serde_json::json!({"h": "b", "min": 2})
+        .as_object()
+        .unwrap()
+        .clone();
+    let out = engine
+        .sql(
+            "db",
+            "SELECT usage FROM cpu WHERE host = $h AND usage > $min",
+            Some(&params),
+        )
+        .await
+        .unwrap();
+    let json = String::from_utf8(format::encode(&out, Format::Json).unwrap()).unwrap();
+    assert_eq!(json, r#"[{"usage":2.5}]"#);
+}
+
+#[tokio::test]
+async fn a_missing_parameter_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_s, engine) = setup(dir.path(), DATA).await;
+    let params = serde_json::Map::new();
+    let err = engine
+        .sql("db", "SELECT usage FROM cpu WHERE host = $h", Some(&params))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("$h"), "{err}");
+    let bad = serde_json::json!({"h": [1]}).as_object().unwrap().clone();
+    let err = engine
+        .sql("db", "SELECT usage FROM cpu WHERE host = $h", Some(&bad))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidParam { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn acknowledged_writes_are_visible_to_the_next_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let (storage, engine) = setup(dir.path(), DATA).await;
+    let count = |out: sluice_query::QueryOutput| out.num_rows();
+    assert_eq!(
+        count(engine.sql("db", "SELECT * FROM cpu", None).await.unwrap()),
+        2
+    );
+    write(
+        &storage,
+        "cpu,host=c usage=3,extra=1i 3000000000\nnew,t=x f=1 1",
+    )
+    .await;
+    let out = engine
+        .sql("db", "SELECT host, extra FROM cpu WHERE extra = 1", None)
+        .await
+        .unwrap();
+    assert_eq!(count(out), 1);
+    assert_eq!(
+        count(engine.sql("db", "SELECT * FROM new", None).await.unwrap()),
+        1
+    );
+}
+
+#[tokio::test]
+async fn every_table_format_encodes_the_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_s, engine) = setup(dir.path(), DATA).await;
+    let out = engine
+        .sql(
+            "db",
+            "SELECT host, usage, time FROM cpu ORDER BY time",
+            None,
+        )
+        .await
+        .unwrap();
+    let text = |f| String::from_utf8(format::encode(&out, f).unwrap()).unwrap();
+    assert_eq!(
+        text(Format::Json),
+        r#"[{"host":"a","usage":1.5,"time":"1970-01-01T00:00:01"},{"host":"b","usage":2.5,"time":"1970-01-01T00:00:02"}]"#
+    );
+    assert_eq!(
+        text(Format::Jsonl),
+        "{\"host\":\"a\",\"usage\":1.5,\"time\":\"1970-01-01T00:00:01\"}\n{\"host\":\"b\",\"usage\":2.5,\"time\":\"1970-01-01T00:00:02\"}\n"
+    );
+    assert_eq!(
+        text(Format::Csv),
+        "host,usage,time\na,1.5,1970-01-01T00:00:01\nb,2.5,1970-01-01T00:00:02\n"
+    );
+    assert!(text(Format::Pretty).contains("| a    | 1.5   | 1970-01-01T00:00:01 |"));
+    let parquet = format::encode(&out, Format::Parquet).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        bytes::Bytes::from(parquet),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    let rows: usize = reader.map(|b| b.unwrap().num_rows()).sum();
+    assert_eq!(rows, 2);
+}
+
+#[tokio::test]
+async fn empty_results_keep_their_shape_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_s, engine) = setup(dir.path(), DATA).await;
+    let out = engine
+        .sql("db", "SELECT host, usage FROM cpu WHERE host = 'zzz'", None)
+        .await
+        .unwrap();
+    assert_eq!(format::encode(&out, Format::Json).unwrap(), b"[]");
+    assert_eq!(format::encode(&out, Format::Csv).unwrap(), b"host,usage\n");
+    assert_eq!(format::encode(&out, Format::Jsonl).unwrap(), b"");
+}
+
+#[tokio::test]
+async fn explain_shows_time_and_tag_filters_pushed_to_the_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_s, engine) = setup(dir.path(), DATA).await;
+    let out = engine
+        .sql(
+            "db",
+            "EXPLAIN SELECT usage FROM cpu WHERE host = 'a' AND time >= '1970-01-01T00:00:01Z'",
+            None,
+        )
+        .await
+        .unwrap();
+    let plan = String::from_utf8(format::encode(&out, Format::Csv).unwrap()).unwrap();
+    assert!(plan.contains("partial_filters="), "{plan}");
+    assert!(plan.contains("host"), "{plan}");
+}
+
+#[test]
+fn format_names_parse_case_insensitively() {
+    assert_eq!("JSONL".parse::<Format>().unwrap(), Format::Jsonl);
+    assert!("xml".parse::<Format>().is_err());
+}
