@@ -9,7 +9,7 @@ mod data;
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use data::{cpu_lines, influx, mixed_lines, sluice};
+use data::{cpu_lines, influx, mixed_lines, sluice, sluice_reused};
 use sluice_lp::{ParseOptions, Parser};
 
 fn bench(c: &mut Criterion) {
@@ -33,6 +33,9 @@ fn bench(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(input.len() as u64));
         group.bench_function("sluice-lp", |b| {
             b.iter(|| sluice(black_box(input.as_bytes())))
+        });
+        group.bench_function("sluice-lp next_into", |b| {
+            b.iter(|| sluice_reused(black_box(input.as_bytes())))
         });
         group.bench_function("influxdb-line-protocol", |b| {
             b.iter(|| influx(black_box(input)))

@@ -1,6 +1,7 @@
 //! Parse throughput by CPU time rather than wall time, for a machine shared with other
 //! work: `cargo run --release -p sluice-lp --example throughput -- [iterations [filter]]`
-//! (filter: run only the cases whose name contains it, e.g. `cpu/sluice`).
+//! (filter: run only the cases whose name contains it, e.g. `cpu/sluice`, or, after a
+//! leading `=`, only the case of exactly that name).
 //!
 //! Runs the bench's inputs and parse loops a fixed number of times and reports MB/s of
 //! this thread's CPU time (from `/proc/thread-self/schedstat`) next to wall-clock MB/s.
@@ -20,7 +21,11 @@ fn cpu_time() -> Duration {
 
 fn measure(name: &str, bytes: usize, iterations: u32, mut run: impl FnMut() -> usize) {
     let filter = std::env::args().nth(2).unwrap_or_default();
-    if !name.contains(&filter) {
+    let wanted = match filter.strip_prefix('=') {
+        Some(exact) => name == exact,
+        None => name.contains(&filter),
+    };
+    if !wanted {
         return;
     }
     black_box(run());
@@ -51,6 +56,12 @@ fn main() {
             input.len(),
             iterations,
             || data::sluice(black_box(input.as_bytes())),
+        );
+        measure(
+            &format!("{name}/sluice-lp next_into"),
+            input.len(),
+            iterations,
+            || data::sluice_reused(black_box(input.as_bytes())),
         );
         measure(
             &format!("{name}/influxdb-line-protocol"),

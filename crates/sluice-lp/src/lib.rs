@@ -21,6 +21,9 @@
 //! assert_eq!(line.series_key(), "cpu,host=a");
 //! ```
 //!
+//! To read many points without an allocation per point, reuse one [`Line`] with
+//! [`Parser::next_into`].
+//!
 //! Where the rules of line protocol leave room, sluice follows the InfluxDB servers: see
 //! [`escape`] for the escaping rules, and `tests/conformance.rs` for each place where it
 //! deliberately differs from the public corpus.

@@ -359,7 +359,9 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn point(&mut self, line_number: usize) -> Result<Line<'a>, Failure> {
+    /// Reads the point at `pos` into `out`, whose tags and fields are empty.
+    #[inline(always)]
+    fn point(&mut self, out: &mut Line<'a>) -> Result<(), Failure> {
         let start = self.pos;
         let raw = self.scan_name(SPACE | COMMA, "in measurement")?;
         let measurement_len = raw.0.len();
@@ -371,7 +373,7 @@ impl<'a> Parser<'a> {
         }
         let measurement = self.decode_name(raw, Token::Measurement, start)?;
 
-        let mut tags: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::with_capacity(self.tags_hint);
+        let tags = &mut out.tags;
         while self.peek() == Some(b',') {
             self.pos += 1;
             let key_at = self.pos;
@@ -426,11 +428,11 @@ impl<'a> Parser<'a> {
         if self.at_line_end() {
             return Err((ErrorKind::MissingFields, self.pos));
         }
-        sort_tags(&mut tags)
+        sort_tags(tags)
             .map_err(|key| (ErrorKind::DuplicateTagKey { key }, start + measurement_len))?;
         self.tags_hint = tags.len();
 
-        let mut fields: Vec<(Cow<'a, str>, FieldValue<'a>)> = Vec::with_capacity(self.fields_hint);
+        let fields = &mut out.fields;
         loop {
             let key_at = self.pos;
             let raw_key = self.scan_name(SPACE | COMMA | EQUALS, "in field key")?;
@@ -460,7 +462,7 @@ impl<'a> Parser<'a> {
                 _ => return Err(self.unexpected("after field value")),
             }
         }
-        dedup_fields(&mut fields);
+        dedup_fields(fields);
         self.fields_hint = fields.len();
 
         self.skip_spaces();
@@ -478,13 +480,9 @@ impl<'a> Parser<'a> {
                 start,
             ));
         }
-        Ok(Line {
-            line_number,
-            measurement,
-            tags,
-            fields,
-            timestamp,
-        })
+        out.measurement = measurement;
+        out.timestamp = timestamp;
+        Ok(())
     }
 
     #[inline(always)]
@@ -601,10 +599,14 @@ impl<'a> Parser<'a> {
     }
 }
 
-impl<'a> Iterator for Parser<'a> {
-    type Item = Result<Line<'a>, ParseError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl<'a> Parser<'a> {
+    /// Reads the next point into `line`, reusing the allocations of its tag and field
+    /// vectors: the fast way to read many points when each is consumed before the next.
+    ///
+    /// Returns `None` at the end of the input. On `Some(Ok(()))` every field of `line` is
+    /// set; on `Some(Err(_))` its contents are unspecified (but valid), and parsing goes on
+    /// with the next line.
+    pub fn next_into(&mut self, line: &mut Line<'a>) -> Option<Result<(), ParseError>> {
         loop {
             if self.pos >= self.input.len() {
                 return None;
@@ -626,10 +628,13 @@ impl<'a> Iterator for Parser<'a> {
                 }
                 continue;
             }
-            return Some(match self.point(line_number) {
-                Ok(line) => {
+            line.line_number = line_number;
+            line.tags.clear();
+            line.fields.clear();
+            return Some(match self.point(line) {
+                Ok(()) => {
                     self.consume_line_end();
-                    Ok(line)
+                    Ok(())
                 }
                 Err((kind, at)) => {
                     // Rewind the line counter: the failed attempt may have counted newlines
@@ -646,6 +651,21 @@ impl<'a> Iterator for Parser<'a> {
                 }
             });
         }
+    }
+}
+
+impl<'a> Iterator for Parser<'a> {
+    type Item = Result<Line<'a>, ParseError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut line = Line {
+            line_number: 0,
+            measurement: Cow::Borrowed(""),
+            tags: Vec::with_capacity(self.tags_hint),
+            fields: Vec::with_capacity(self.fields_hint),
+            timestamp: None,
+        };
+        Some(self.next_into(&mut line)?.map(|()| line))
     }
 }
 
@@ -768,7 +788,7 @@ const EXACT_POWERS_OF_TEN: [f64; 16] = [
 /// Reads the common numbers in one pass: up to 18 digits with an `i` or `u` suffix, or a
 /// float of up to 15 digits in all with no exponent. Returns the value and where it ends,
 /// or `None` for anything else (which [`scalar_value`] then reads, errors included).
-#[inline]
+#[inline(always)]
 fn fast_number(bytes: &[u8], at: usize) -> Option<(FieldValue<'static>, usize)> {
     let mut i = at;
     let negative = bytes.get(i) == Some(&b'-');

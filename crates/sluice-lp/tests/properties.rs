@@ -582,37 +582,63 @@ fn ours(input: &str, precision: Precision, default_time: Option<i64>) -> Vec<Ref
         ..ParseOptions::default()
     };
     Parser::new(input.as_bytes(), options)
-        .map(|r| match r {
-            Ok(l) => Ok(RefLine {
-                line: l.line_number,
-                measurement: l.measurement.to_string(),
-                tags: l
-                    .tags
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-                fields: l
-                    .fields
-                    .iter()
-                    .map(|(k, v)| {
-                        let v = match v {
-                            FieldValue::Float(f) => RefValue::Float(f.to_bits()),
-                            FieldValue::Integer(i) => RefValue::Integer(*i),
-                            FieldValue::UInteger(u) => RefValue::UInteger(*u),
-                            FieldValue::String(s) => RefValue::String(s.to_string()),
-                            FieldValue::Boolean(b) => RefValue::Boolean(*b),
-                        };
-                        (k.to_string(), v)
-                    })
-                    .collect(),
-                timestamp: l.timestamp,
-            }),
-            Err(e) => Err(RefError {
-                line: e.line,
-                text: e.text,
-            }),
-        })
+        .map(|r| to_ref(r.as_ref()))
         .collect()
+}
+
+/// The same through [`Parser::next_into`], one `Line` reused for every point.
+fn ours_reused(input: &str, precision: Precision, default_time: Option<i64>) -> Vec<RefResult> {
+    let options = ParseOptions {
+        precision,
+        default_time,
+        ..ParseOptions::default()
+    };
+    let mut parser = Parser::new(input.as_bytes(), options);
+    let mut line = Line {
+        line_number: 0,
+        measurement: "".into(),
+        tags: Vec::new(),
+        fields: Vec::new(),
+        timestamp: None,
+    };
+    let mut out = Vec::new();
+    while let Some(r) = parser.next_into(&mut line) {
+        out.push(to_ref(r.as_ref().map(|()| &line)));
+    }
+    out
+}
+
+fn to_ref(r: Result<&Line<'_>, &sluice_lp::ParseError>) -> RefResult {
+    match r {
+        Ok(l) => Ok(RefLine {
+            line: l.line_number,
+            measurement: l.measurement.to_string(),
+            tags: l
+                .tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            fields: l
+                .fields
+                .iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        FieldValue::Float(f) => RefValue::Float(f.to_bits()),
+                        FieldValue::Integer(i) => RefValue::Integer(*i),
+                        FieldValue::UInteger(u) => RefValue::UInteger(*u),
+                        FieldValue::String(s) => RefValue::String(s.to_string()),
+                        FieldValue::Boolean(b) => RefValue::Boolean(*b),
+                    };
+                    (k.to_string(), v)
+                })
+                .collect(),
+            timestamp: l.timestamp,
+        }),
+        Err(e) => Err(RefError {
+            line: e.line,
+            text: e.text.clone(),
+        }),
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -798,7 +824,9 @@ proptest! {
         let input = mutate(&lines.concat(), &mutations);
         let want = Reference::parse(&input, precision, default_time);
         let got = ours(&input, precision, default_time);
-        prop_assert_eq!(got, want, "input {:?}", input);
+        prop_assert_eq!(&got, &want, "input {:?}", input);
+        let reused = ours_reused(&input, precision, default_time);
+        prop_assert_eq!(&reused, &want, "next_into, input {:?}", input);
     }
 }
 

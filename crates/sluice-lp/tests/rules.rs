@@ -783,3 +783,36 @@ fn a_rejected_line_ends_at_the_first_newline_outside_a_string() {
         assert_eq!(ok.fields[0].1, FieldValue::Integer(1), "{input:?}");
     }
 }
+
+#[test]
+fn next_into_reads_what_the_iterator_reads_and_keeps_its_buffers() {
+    let input = "m,b=2,a=1 x=1i,y=2i 5\nbad\n# c\nm,z=9 f=\"s\\\"\" 6\nm g=t\n";
+    let want: Vec<_> = Parser::new(input.as_bytes(), ParseOptions::default())
+        .map(|r| r.map(|l| owned(&l)))
+        .collect();
+    let mut parser = Parser::new(input.as_bytes(), ParseOptions::default());
+    let mut line = Line {
+        line_number: 0,
+        measurement: "".into(),
+        tags: Vec::with_capacity(8),
+        fields: Vec::with_capacity(8),
+        timestamp: None,
+    };
+    let (tags_at, fields_at) = (line.tags.as_ptr(), line.fields.as_ptr());
+    let mut got = Vec::new();
+    while let Some(result) = parser.next_into(&mut line) {
+        got.push(result.map(|()| owned(&line)));
+        assert_eq!(
+            line.tags.as_ptr(),
+            tags_at,
+            "the tag vector was reallocated"
+        );
+        assert_eq!(
+            line.fields.as_ptr(),
+            fields_at,
+            "the field vector was reallocated"
+        );
+    }
+    assert_eq!(got, want);
+    assert_eq!(got.len(), 4);
+}

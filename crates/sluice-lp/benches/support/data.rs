@@ -1,7 +1,7 @@
 //! Seeded bench input and the two parse loops, shared by `benches/parse.rs` and
 //! `examples/throughput.rs` so that both measure the same work.
 
-use sluice_lp::{FieldValue, ParseOptions, Parser};
+use sluice_lp::{FieldValue, Line, ParseOptions, Parser};
 
 /// A small deterministic generator (splitmix64), so every run parses the same bytes.
 struct Rng(u64);
@@ -119,26 +119,48 @@ pub(crate) fn mixed_lines(count: usize) -> String {
     out
 }
 
-/// Full parse with sluice-lp, touching every value.
+/// Adds up every value of `line`, so that no parse work can be optimised away.
+fn consume(line: &Line<'_>) -> usize {
+    let mut acc = line.measurement.len();
+    for (k, v) in &line.tags {
+        acc += k.len() + v.len();
+    }
+    for (k, v) in &line.fields {
+        acc += k.len();
+        acc = acc.wrapping_add(match v {
+            FieldValue::Float(f) => f.to_bits() as usize,
+            FieldValue::Integer(i) => *i as usize,
+            FieldValue::UInteger(u) => *u as usize,
+            FieldValue::String(s) => s.len(),
+            FieldValue::Boolean(b) => usize::from(*b),
+        });
+    }
+    acc.wrapping_add(line.timestamp.unwrap_or(0) as usize)
+}
+
+/// Full parse with sluice-lp's iterator (a new `Line` per point), touching every value.
 pub(crate) fn sluice(input: &[u8]) -> usize {
     let mut acc = 0usize;
     for line in Parser::new(input, ParseOptions::default()) {
-        let line = line.expect("bench input is valid");
-        acc += line.measurement.len();
-        for (k, v) in &line.tags {
-            acc += k.len() + v.len();
-        }
-        for (k, v) in &line.fields {
-            acc += k.len();
-            acc += match v {
-                FieldValue::Float(f) => f.to_bits() as usize,
-                FieldValue::Integer(i) => *i as usize,
-                FieldValue::UInteger(u) => *u as usize,
-                FieldValue::String(s) => s.len(),
-                FieldValue::Boolean(b) => usize::from(*b),
-            };
-        }
-        acc = acc.wrapping_add(line.timestamp.unwrap_or(0) as usize);
+        acc = acc.wrapping_add(consume(&line.expect("bench input is valid")));
+    }
+    acc
+}
+
+/// Full parse with sluice-lp's `next_into` (one `Line` reused), touching every value.
+pub(crate) fn sluice_reused(input: &[u8]) -> usize {
+    let mut acc = 0usize;
+    let mut parser = Parser::new(input, ParseOptions::default());
+    let mut line = Line {
+        line_number: 0,
+        measurement: "".into(),
+        tags: Vec::new(),
+        fields: Vec::new(),
+        timestamp: None,
+    };
+    while let Some(result) = parser.next_into(&mut line) {
+        result.expect("bench input is valid");
+        acc = acc.wrapping_add(consume(&line));
     }
     acc
 }
