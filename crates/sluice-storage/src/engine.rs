@@ -688,8 +688,13 @@ type PartitionKey = (u32, String, i64);
 async fn persist_buffer(inner: &Arc<Inner>) -> Result<()> {
     let _guard = inner.persist_lock.lock().await;
     inner.wal.rotate().await?;
-    let frozen: Vec<Arc<Frozen>> = inner.state.read().frozen.clone();
+    let (frozen, persisted) = {
+        let state = inner.state.read();
+        (state.frozen.clone(), state.manifest.persisted_seq)
+    };
     if frozen.is_empty() {
+        // Nothing new, but segments replayed at start-up may be fully persisted already.
+        inner.wal.delete_persisted(persisted)?;
         return Ok(());
     }
     if !inner.config.persist_delay.is_zero() {

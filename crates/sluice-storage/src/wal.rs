@@ -159,8 +159,13 @@ fn replay_segment(
                 pos = payload_end;
             }
             Err(damage) => {
-                // A torn tail: the damaged record reaches the end of the newest segment.
-                if is_last && damage.reaches_end {
+                // A torn tail: the damaged record reaches the end of the newest segment
+                // and no intact record follows it (a torn write only hits the last group,
+                // so an intact record further on means the damage is in the middle).
+                if is_last
+                    && damage.reaches_end
+                    && !(pos + 1..data.len()).any(|p| check_record(&data, p).is_ok())
+                {
                     tracing::warn!(
                         file = %path.display(),
                         offset = pos,

@@ -170,3 +170,21 @@ async fn a_bad_header_on_an_older_segment_is_corruption() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn damage_before_intact_records_at_the_end_is_not_taken_for_a_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let (seg, offsets) = three_batches(dir.path()).await;
+    let mut data = fs::read(&seg).unwrap();
+    // A length garbled to point past the end of the file, with intact records after it.
+    let p = offsets[1] as usize;
+    let past_end = (data.len() as u32) * 2;
+    data[p..p + 4].copy_from_slice(&past_end.to_le_bytes());
+    fs::write(&seg, &data).unwrap();
+    let err = Storage::open(config(dir.path())).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::WalCorrupt { offset, .. } if *offset == offsets[1]),
+        "{err}"
+    );
+    assert_eq!(fs::read(&seg).unwrap(), data, "nothing truncated");
+}
