@@ -652,3 +652,100 @@ fn failed_error() -> Error {
         std::io::Error::other("the wal failed earlier; restart to recover"),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encoding::{Row, TableBatch, Value};
+
+    struct Recorder(Arc<Mutex<Vec<u64>>>);
+
+    impl Applier for Recorder {
+        fn apply(&mut self, seq: u64, _batch: WriteBatch, _bytes: usize) {
+            self.0.lock().push(seq);
+        }
+        fn snapshot(&mut self, _last_seq: u64) {}
+    }
+
+    fn batch(i: i64) -> WriteBatch {
+        WriteBatch {
+            db_id: 1,
+            tables: vec![TableBatch {
+                name: "t".into(),
+                columns: vec![(
+                    "f".into(),
+                    crate::catalog::ColumnType::Field(sluice_lp::FieldType::Integer),
+                )],
+                rows: vec![Row {
+                    time: i,
+                    tags: vec![],
+                    fields: vec![(0, Value::Integer(i))],
+                }],
+            }],
+        }
+    }
+
+    #[test]
+    fn writes_queued_during_a_sync_share_one_fdatasync_and_apply_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = Arc::new(Metrics::default());
+        let applied = Arc::new(Mutex::new(Vec::new()));
+        let options = WalOptions {
+            dir: dir.path().to_owned(),
+            background_sync_interval: Duration::from_secs(60),
+            segment_bytes: 1 << 30,
+            segment_age: Duration::from_secs(3600),
+        };
+        let (apply_tx, apply_rx) = mpsc::channel();
+        let recorder = Recorder(applied.clone());
+        let apply_thread = thread::spawn(move || run_applier(recorder, apply_rx));
+        let mut writer = Writer {
+            options: options.clone(),
+            segment: Segment::create(dir.path(), 1).unwrap(),
+            next_seq: 1,
+            closed: Arc::new(Mutex::new(Vec::new())),
+            apply_tx: Some(apply_tx),
+            apply_thread: Some(apply_thread),
+            metrics: metrics.clone(),
+            failed: Arc::new(AtomicBool::new(false)),
+            dirty: false,
+        };
+        // Ten writers queue up while the writer thread is busy (it has not started).
+        let (tx, rx) = mpsc::channel();
+        let mut acks = Vec::new();
+        for i in 0..10 {
+            let (ack, ack_rx) = oneshot::channel();
+            let b = batch(i);
+            let mut payload = Vec::new();
+            encoding::encode(&b, &mut payload);
+            tx.send(Request::Write {
+                payload,
+                batch: b,
+                bytes: 10,
+                sync: true,
+                ack,
+            })
+            .unwrap();
+            acks.push(ack_rx);
+        }
+        drop(tx);
+        writer.run(rx);
+        assert_eq!(
+            metrics.snapshot().wal_syncs,
+            1,
+            "one fdatasync for the group"
+        );
+        let seqs: Vec<u64> = acks
+            .into_iter()
+            .map(|a| a.blocking_recv().unwrap().unwrap())
+            .collect();
+        assert_eq!(seqs, (1..=10).collect::<Vec<_>>());
+        assert_eq!(*applied.lock(), seqs, "applied in log order");
+        // And the log replays to the same records.
+        let mut replayed = Vec::new();
+        let r = replay(dir.path(), false, |seq, b| replayed.push((seq, b))).unwrap();
+        assert_eq!(r.last_seq, 10);
+        assert_eq!(replayed.len(), 10);
+        assert_eq!(replayed[3].1, batch(3));
+    }
+}
