@@ -1,0 +1,215 @@
+//! The `sluice-agent` binary: loads the configuration and runs the agent, reloading on
+//! SIGHUP, flushing on SIGUSR1 and stopping (after a final flush) on SIGTERM/SIGINT.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use sluice_agent::agent::{Agent, Control};
+use sluice_agent::config::Config;
+use sluice_agent::plugins::is_known;
+use sluice_agent::stats::Stats;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+
+/// A Telegraf-compatible collection agent.
+#[derive(Debug, Parser)]
+#[command(name = "sluice-agent", version)]
+struct Args {
+    /// Configuration file (repeatable). Default: none; at least one file or directory is
+    /// needed to run.
+    #[arg(long, env = "SLUICE_AGENT_CONFIG", value_delimiter = ',')]
+    config: Vec<PathBuf>,
+    /// Directory whose `*.conf` and `*.toml` files are loaded in name order (repeatable).
+    #[arg(long = "config-directory")]
+    config_directory: Vec<PathBuf>,
+    /// Gather every input once and print the metrics as `> ` + line protocol, sending
+    /// nothing. Default: off.
+    #[arg(long)]
+    test: bool,
+    /// Gather once, write to the outputs and exit; exit status 1 when an input or output
+    /// failed. Default: off.
+    #[arg(long)]
+    once: bool,
+    /// Log at debug level (overrides `[agent] debug`). Default: off.
+    #[arg(long)]
+    debug: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print a commented default configuration with every plugin and key.
+    Config,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("sluice-agent: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn load(args: &Args) -> anyhow::Result<Config> {
+    if args.config.is_empty() && args.config_directory.is_empty() {
+        anyhow::bail!(
+            "no configuration: pass --config FILE or --config-directory DIR (see `sluice-agent config`)"
+        );
+    }
+    Ok(Config::load(
+        &args.config,
+        &args.config_directory,
+        &is_known,
+    )?)
+}
+
+fn init_logging(config: &Config, debug: bool) -> anyhow::Result<()> {
+    let level = if debug || config.agent.debug {
+        tracing::Level::DEBUG
+    } else if config.agent.quiet {
+        tracing::Level::ERROR
+    } else {
+        tracing::Level::INFO
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_target(false);
+    if config.agent.logfile.is_empty() {
+        builder.with_writer(std::io::stderr).try_init()
+    } else {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&config.agent.logfile)
+            .with_context(|| format!("cannot open logfile {}", config.agent.logfile))?;
+        builder
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(file))
+            .try_init()
+    }
+    .map_err(|err| anyhow::anyhow!("cannot install the logger: {err}"))
+}
+
+fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(Command::Config) = args.command {
+        let mut out = std::io::stdout().lock();
+        out.write_all(sluice_agent::sample::default_config().as_bytes())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let config = load(&args)?;
+    init_logging(&config, args.debug)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        if args.test {
+            let mut agent = Agent::new(config, Arc::new(Stats::default()))?;
+            let (metrics, failed) = tokio::task::block_in_place(|| agent.gather_once());
+            let mut out = std::io::stdout().lock();
+            for metric in metrics {
+                let mut line = String::new();
+                match metric.write_line_protocol(&mut line) {
+                    Ok(()) => write!(out, "> {line}")?,
+                    Err(err) => tracing::warn!(metric = %metric.name, "cannot encode: {err}"),
+                }
+            }
+            return Ok(if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            });
+        }
+        if args.once {
+            let outcome = Agent::new(config, Arc::new(Stats::default()))?
+                .run_once()
+                .await;
+            return Ok(if outcome.input_failed || outcome.output_failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            });
+        }
+        run_forever(&args, config).await
+    })
+}
+
+async fn run_forever(args: &Args, mut config: Config) -> anyhow::Result<ExitCode> {
+    let stats = Arc::new(Stats::default());
+    let (control_tx, control_rx) = mpsc::unbounded_channel();
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut usr1 = signal(SignalKind::user_defined1())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let signals = control_tx.clone();
+    tokio::spawn(async move {
+        loop {
+            let control = tokio::select! {
+                _ = hup.recv() => Control::Reload,
+                _ = usr1.recv() => Control::Flush,
+                _ = term.recv() => Control::Stop,
+                _ = int.recv() => Control::Stop,
+            };
+            if signals.send(control).is_err() {
+                return;
+            }
+        }
+    });
+    let mut control_rx = Some(control_rx);
+    let mut leftovers = Default::default();
+    loop {
+        let agent = Agent::new(config.clone(), stats.clone())?;
+        agent.restore(std::mem::take(&mut leftovers));
+        tracing::info!(
+            inputs = agent
+                .config()
+                .plugins_of(sluice_agent::config::PluginKind::Input)
+                .count(),
+            outputs = agent
+                .config()
+                .plugins_of(sluice_agent::config::PluginKind::Output)
+                .count(),
+            "sluice-agent started"
+        );
+        // The receiver is reused across reloads; the agent hands it back through a channel.
+        let (rx_back_tx, rx_back_rx) = tokio::sync::oneshot::channel();
+        let (forward_tx, forward_rx) = mpsc::unbounded_channel();
+        let mut rx = control_rx.take().context("control channel lost")?;
+        let forwarder = tokio::spawn(async move {
+            while let Some(c) = rx.recv().await {
+                let last = c != Control::Flush;
+                if forward_tx.send(c).is_err() || last {
+                    break;
+                }
+            }
+            let _ = rx_back_tx.send(rx);
+        });
+        let stopped = agent.run(forward_rx).await?;
+        let _ = forwarder.await;
+        control_rx = Some(rx_back_rx.await.context("control channel lost")?);
+        if !stopped.reload {
+            let unsent: usize = stopped.leftovers.values().map(Vec::len).sum();
+            if unsent > 0 {
+                tracing::warn!(unsent, "stopping with metrics that could not be written");
+            }
+            tracing::info!("sluice-agent stopped");
+            return Ok(ExitCode::SUCCESS);
+        }
+        leftovers = stopped.leftovers;
+        match load(args) {
+            Ok(new) => {
+                tracing::info!("configuration reloaded");
+                config = new;
+            }
+            Err(err) => tracing::error!("reload failed, keeping the old configuration: {err:#}"),
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! `outputs.influxdb_v2`: writes to `/api/v2/write` of InfluxDB 2 or sluice.
+
+use serde::Deserialize;
+use sluice_client::{Client, Target};
+
+use crate::config::ConfigDuration;
+use crate::error::Result;
+use crate::metric::Metric;
+use crate::plugins::outputs::http::{HttpWriter, gzip_threshold, retry_options};
+use crate::plugins::{BoxFuture, BuildContext, Output};
+
+/// `[[outputs.influxdb_v2]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InfluxDbV2Config {
+    /// Server URLs, tried in order until one accepts a batch. Default:
+    /// `["http://127.0.0.1:8086"]`.
+    pub urls: Vec<String>,
+    /// The API token. Default: `""`.
+    pub token: String,
+    /// The organization. Default: `""`.
+    pub organization: String,
+    /// The bucket to write to. Default: `""` (required).
+    pub bucket: String,
+    /// The longest a write may take. Default: `"5s"`.
+    pub timeout: ConfigDuration,
+    /// `"gzip"` or `"identity"`. Default: `"gzip"`.
+    pub content_encoding: String,
+}
+
+impl Default for InfluxDbV2Config {
+    fn default() -> Self {
+        InfluxDbV2Config {
+            urls: vec!["http://127.0.0.1:8086".to_owned()],
+            token: String::new(),
+            organization: String::new(),
+            bucket: String::new(),
+            timeout: ConfigDuration::secs(5),
+            content_encoding: "gzip".to_owned(),
+        }
+    }
+}
+
+/// The `influxdb_v2` output.
+#[derive(Debug)]
+pub struct InfluxDbV2 {
+    writer: HttpWriter,
+}
+
+impl InfluxDbV2 {
+    /// Builds the output.
+    ///
+    /// # Errors
+    /// A message about an invalid URL, bucket or encoding.
+    pub fn new(
+        config: InfluxDbV2Config,
+        name: String,
+        ctx: &BuildContext,
+    ) -> std::result::Result<InfluxDbV2, String> {
+        let _ = ctx;
+        if config.bucket.is_empty() {
+            return Err("`bucket` is required".to_owned());
+        }
+        let gzip = gzip_threshold(&config.content_encoding)?;
+        let mut clients = Vec::new();
+        for url in &config.urls {
+            let client = Client::new(url.clone())
+                .target(Target::V2 {
+                    org: config.organization.clone(),
+                    bucket: config.bucket.clone(),
+                })
+                .token(config.token.clone())
+                .timeout(config.timeout.0)
+                .gzip_threshold(gzip)
+                .retry(retry_options())
+                .build()
+                .map_err(|err| format!("`urls`: {err}"))?;
+            clients.push((url.clone(), client));
+        }
+        Ok(InfluxDbV2 {
+            writer: HttpWriter::new(name, clients),
+        })
+    }
+}
+
+impl Output for InfluxDbV2 {
+    fn write<'a>(&'a mut self, metrics: &'a [Metric]) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.writer.write(metrics))
+    }
+}

@@ -1,0 +1,191 @@
+//! Example configurations run end to end: the real agent binary writes to an in-process
+//! sluice server, and the data is read back from its storage.
+
+mod common;
+
+use common::{Server, meminfo, run_agent};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn minimal_cpu_mem_system_config_lands_in_the_bucket() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), 0, true).await;
+    let config = format!(
+        r#"
+[global_tags]
+  dc = "${{AGENT_TEST_DC:-lab}}"
+[agent]
+  hostname = "agent-1"
+[[inputs.cpu]]
+  percpu = false
+[[inputs.mem]]
+[[inputs.system]]
+[[outputs.influxdb_v2]]
+  urls = ["{url}"]
+  token = "unused"
+  organization = "org"
+  bucket = "metrics"
+"#,
+        url = server.url
+    );
+    let out = tokio::task::spawn_blocking({
+        let dir = dir.path().to_owned();
+        move || run_agent(&dir, &config, &["--once"])
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut tables = server.tables("metrics");
+    tables.sort();
+    assert_eq!(tables, vec!["cpu", "mem", "system"]);
+    let mem = server.rows("metrics", "mem").await;
+    assert_eq!(mem.len(), 1);
+    assert_eq!(mem[0]["total"], meminfo("MemTotal").to_string());
+    assert_eq!(mem[0]["host"], "agent-1");
+    assert_eq!(mem[0]["dc"], "lab");
+    let cpu = server.rows("metrics", "cpu").await;
+    assert_eq!(cpu[0]["cpu"], "cpu-total");
+    let idle: f64 = cpu[0]["usage_idle"].parse().unwrap();
+    assert!((0.0..=100.0).contains(&idle));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn multiple_outputs_split_metrics_with_namepass_and_namedrop() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), 0, true).await;
+    let config = format!(
+        r#"
+[agent]
+  omit_hostname = true
+[[inputs.mem]]
+[[inputs.system]]
+[[outputs.influxdb_v2]]
+  urls = ["{url}"]
+  bucket = "only_mem"
+  namepass = ["me?"]
+[[outputs.influxdb_v2]]
+  urls = ["{url}"]
+  bucket = "no_mem"
+  namedrop = ["mem"]
+  fieldexclude = ["uptime*"]
+"#,
+        url = server.url
+    );
+    let out = tokio::task::spawn_blocking({
+        let dir = dir.path().to_owned();
+        move || run_agent(&dir, &config, &["--once"])
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(server.tables("only_mem"), vec!["mem"]);
+    assert_eq!(server.tables("no_mem"), vec!["system"]);
+    let system = server.rows("no_mem", "system").await;
+    assert_eq!(
+        system.len(),
+        1,
+        "uptime metrics were emptied and dropped: {system:?}"
+    );
+    assert!(!system[0].contains_key("uptime"));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_v1_output_creates_its_database_when_the_server_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), 0, false).await;
+    let config = format!(
+        r#"
+[[inputs.mem]]
+[[outputs.influxdb]]
+  urls = ["{url}"]
+  database = "telegraf_v1"
+"#,
+        url = server.url
+    );
+    let out = tokio::task::spawn_blocking({
+        let dir = dir.path().to_owned();
+        move || run_agent(&dir, &config, &["--once"])
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(server.tables("telegraf_v1"), vec!["mem"]);
+    server.stop().await;
+}
+
+#[test]
+fn once_exits_non_zero_when_the_output_is_unreachable() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = r#"
+[[inputs.mem]]
+[[outputs.influxdb_v2]]
+  urls = ["http://127.0.0.1:9"]
+  bucket = "b"
+  timeout = "1s"
+"#;
+    let out = run_agent(dir.path(), config, &["--once"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("write failed"));
+}
+
+#[test]
+fn test_mode_prints_line_protocol_and_sends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = r#"
+[agent]
+  omit_hostname = true
+[[inputs.mem]]
+  name_override = "memory"
+  fieldinclude = ["total"]
+  [inputs.mem.tags]
+    role = "test"
+[[outputs.influxdb_v2]]
+  urls = ["http://127.0.0.1:9"]
+  bucket = "b"
+"#;
+    let out = run_agent(dir.path(), config, &["--test"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let expected = format!("> memory,role=test total={}i ", meminfo("MemTotal"));
+    assert!(stdout.starts_with(&expected), "{stdout}");
+    assert_eq!(stdout.lines().count(), 1);
+}
+
+#[test]
+fn config_errors_name_the_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_agent(
+        dir.path(),
+        "[agent]\n\n[[inputs.mem]]\n  colour = 1\n",
+        &["--test"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("agent.conf:4") && stderr.contains("colour"),
+        "{stderr}"
+    );
+    let out = run_agent(dir.path(), "[[inputs.nonesuch]]\n", &["--test"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("agent.conf:1") && stderr.contains("nonesuch"),
+        "{stderr}"
+    );
+}
