@@ -304,3 +304,53 @@ fn run_query(args: QueryArgs) -> anyhow::Result<ExitCode> {
         ExitCode::SUCCESS
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data_args(extra: &[&str]) -> DataSetArgs {
+        let mut argv = vec!["sluice-bench", "generate"];
+        argv.extend_from_slice(extra);
+        match Args::try_parse_from(argv).unwrap().command {
+            Command::Generate(a) => a.data,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn end_gives_the_steps_that_start_before_it() {
+        let (start, interval, steps) = data_args(&["--end", "2016-01-01T00:01:35Z"])
+            .resolve()
+            .unwrap();
+        assert_eq!(start, 1_451_606_400_000_000_000);
+        assert_eq!(interval, 10_000_000_000);
+        assert_eq!(steps, 10); // 00:00:00 … 00:01:30
+    }
+
+    #[test]
+    fn defaults_give_ten_thousand_steps_of_ten_seconds() {
+        let (_, interval, steps) = data_args(&[]).resolve().unwrap();
+        assert_eq!((interval, steps), (10_000_000_000, 10_000));
+    }
+
+    #[test]
+    fn steps_and_end_together_are_refused_and_end_before_start_is_an_error() {
+        assert!(
+            Args::try_parse_from([
+                "sluice-bench",
+                "generate",
+                "--steps",
+                "5",
+                "--end",
+                "2017-01-01T00:00:00Z"
+            ])
+            .is_err()
+        );
+        assert!(
+            data_args(&["--end", "2015-01-01T00:00:00Z"])
+                .resolve()
+                .is_err()
+        );
+    }
+}
