@@ -34,50 +34,55 @@ impl Token {
 /// end).
 pub(crate) fn unescape_name(raw: &str, token: Token) -> String {
     let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
+    let mut out = String::with_capacity(raw.len());
     let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] != b'\\' {
-            out.push(bytes[i]);
-            i += 1;
-            continue;
+    while let Some(offset) = memchr::memchr(b'\\', &bytes[i..]) {
+        // Every cut below falls next to an ASCII byte, so on a character boundary.
+        let run_start = i + offset;
+        out.push_str(&raw[i..run_start]);
+        let mut run_end = run_start;
+        while bytes.get(run_end) == Some(&b'\\') {
+            run_end += 1;
         }
-        let run_start = i;
-        while i < bytes.len() && bytes[i] == b'\\' {
-            i += 1;
-        }
-        let run = i - run_start;
-        match bytes.get(i) {
+        let run = run_end - run_start;
+        match bytes.get(run_end) {
             Some(&c) if token.is_special(c) => {
-                out.extend(std::iter::repeat_n(b'\\', run - 1));
-                out.push(c);
-                i += 1;
+                out.extend(std::iter::repeat_n('\\', run - 1));
+                out.push(char::from(c));
+                i = run_end + 1;
             }
-            _ => out.extend(std::iter::repeat_n(b'\\', run)),
+            _ => {
+                out.extend(std::iter::repeat_n('\\', run));
+                i = run_end;
+            }
         }
     }
-    // Only ASCII bytes were removed, at ASCII positions, so the result is still UTF-8.
-    String::from_utf8(out).expect("unescaping ASCII escapes keeps UTF-8 valid")
+    out.push_str(&raw[i..]);
+    out
 }
 
 /// Decodes the inside of a quoted string that contains a backslash.
 pub(crate) fn unescape_string(raw: &str) -> String {
+    let bytes = raw.as_bytes();
     let mut out = String::with_capacity(raw.len());
-    let mut chars = raw.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some(n @ ('"' | '\\')) => out.push(n),
-            Some(n) => {
-                out.push('\\');
-                out.push(n);
+    let mut i = 0;
+    while let Some(offset) = memchr::memchr(b'\\', &bytes[i..]) {
+        let at = i + offset;
+        out.push_str(&raw[i..at]);
+        match bytes.get(at + 1) {
+            // `\"` and `\\` stand for the character after the backslash.
+            Some(&c @ (b'"' | b'\\')) => {
+                out.push(char::from(c));
+                i = at + 2;
             }
-            None => out.push('\\'),
+            // Any other backslash is kept, and the character after it is copied as is.
+            _ => {
+                out.push('\\');
+                i = at + 1;
+            }
         }
     }
+    out.push_str(&raw[i..]);
     out
 }
 

@@ -250,8 +250,8 @@ impl<'a> Parser<'a> {
         let mut escaped = false;
         while i < bytes.len() {
             // Most name bytes are plain ASCII: skip them eight at a time.
-            while let Some(chunk) = bytes.get(i..i + 8) {
-                let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+            while let Some(chunk) = bytes[i..].first_chunk::<8>() {
+                let word = u64::from_le_bytes(*chunk);
                 let special = special_bytes(word);
                 if special != 0 {
                     i += (special.trailing_zeros() / 8) as usize;
@@ -749,10 +749,17 @@ fn dedup_fields(fields: &mut Vec<(Cow<'_, str>, FieldValue<'_>)>) {
     }
     let has_duplicate = if n <= SMALL {
         let mut prints = [0u64; SMALL];
+        // One bit of 128 per key: when no two keys share a bit, no two keys are equal,
+        // and the pairwise check below is skipped.
+        let (mut seen, mut shared) = (0u128, false);
         for (print, (key, _)) in prints.iter_mut().zip(fields.iter()) {
             *print = fingerprint(key.as_bytes());
+            let bit = 1u128 << (print.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 57);
+            shared |= seen & bit != 0;
+            seen |= bit;
         }
-        (1..n).any(|i| (0..i).any(|j| prints[j] == prints[i] && fields[j].0 == fields[i].0))
+        shared
+            && (1..n).any(|i| (0..i).any(|j| prints[j] == prints[i] && fields[j].0 == fields[i].0))
     } else {
         (1..n).any(|i| fields[..i].iter().any(|(k, _)| *k == fields[i].0))
     };
@@ -780,13 +787,15 @@ fn ends_value(bytes: &[u8], i: usize) -> bool {
     }
 }
 
-/// Powers of ten that an `f64` holds exactly.
-const EXACT_POWERS_OF_TEN: [f64; 16] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+/// The powers of ten that an `f64` holds exactly.
+const EXACT_POWERS_OF_TEN: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 ];
 
 /// Reads the common numbers in one pass: up to 18 digits with an `i` or `u` suffix, or a
-/// float of up to 15 digits in all with no exponent. Returns the value and where it ends,
+/// float of up to 15 digits in all whose value is those digits times a power of ten
+/// between 10^-22 and 10^22. Returns the value and where it ends,
 /// or `None` for anything else (which [`scalar_value`] then reads, errors included).
 #[inline(always)]
 fn fast_number(bytes: &[u8], at: usize) -> Option<(FieldValue<'static>, usize)> {
@@ -834,12 +843,50 @@ fn fast_number(bytes: &[u8], at: usize) -> Option<(FieldValue<'static>, usize)> 
         _ => {}
     }
     let digits = int_digits + frac_digits;
-    if digits == 0 || digits > 15 || !ends_value(bytes, i) {
+    let mut exponent = -(frac_digits as i32);
+    if digits > 0 && matches!(bytes.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        let exponent_negative = match bytes.get(i) {
+            Some(b'-') => {
+                i += 1;
+                true
+            }
+            Some(b'+') => {
+                i += 1;
+                false
+            }
+            _ => false,
+        };
+        let exponent_at = i;
+        let mut written = 0i32;
+        while let Some(&b) = bytes.get(i) {
+            let digit = b.wrapping_sub(b'0');
+            if digit > 9 {
+                break;
+            }
+            if i - exponent_at == 3 {
+                return None;
+            }
+            written = written * 10 + i32::from(digit);
+            i += 1;
+        }
+        if i == exponent_at {
+            return None;
+        }
+        exponent += if exponent_negative { -written } else { written };
+    }
+    if digits == 0 || digits > 15 || !(-22..=22).contains(&exponent) || !ends_value(bytes, i) {
         return None;
     }
-    // Both operands are exact (the mantissa is below 10^15 < 2^53), so the one rounding
-    // of the division gives the correctly rounded value of the decimal.
-    let magnitude = mantissa as f64 / EXACT_POWERS_OF_TEN[frac_digits];
+    // Both operands are exact (the mantissa is below 10^15 < 2^53, and so are the powers
+    // of ten up to 10^22), so the one rounding of the product or quotient gives the
+    // correctly rounded value of the decimal.
+    let power = EXACT_POWERS_OF_TEN[exponent.unsigned_abs() as usize];
+    let magnitude = if exponent >= 0 {
+        mantissa as f64 * power
+    } else {
+        mantissa as f64 / power
+    };
     Some((
         FieldValue::Float(if negative { -magnitude } else { magnitude }),
         i,
