@@ -179,3 +179,4 @@ golden!(
     sql_queries_read_buffered_persisted_and_overwritten_points,
     "sql.txt"
 );
+golden!(influxql_queries_answer_as_influxdb_1x_does, "influxql.txt");

@@ -1,20 +1,31 @@
 //! InfluxQL statements run against storage: `SELECT` through the series planner, `SHOW`
 //! and database statements against the catalog.
 
+mod aggregate;
+mod expr;
 mod result;
+mod select;
+mod show;
+mod view;
 
 pub use result::{Series, StatementResult, Value};
 
 use sluice_influxql::Statement;
 use sluice_storage::Storage;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
-/// Runs one statement with `db` as the default database.
+/// Runs one statement with `db` as the default database; `now()` is the wall clock.
 pub(crate) async fn run_statement(
-    _storage: &Storage,
-    _db: Option<&str>,
+    storage: &Storage,
+    db: Option<&str>,
     statement: &Statement,
 ) -> Result<Vec<Series>> {
-    Err(Error::Unsupported(format!("{statement}")))
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64);
+    match statement {
+        Statement::Select(s) => select::select(storage, db, s, now).await,
+        other => show::run(storage, db, other).await,
+    }
 }

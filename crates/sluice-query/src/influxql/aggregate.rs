@@ -1,0 +1,482 @@
+//! Aggregates and selectors over the points of one bucket of one series, with InfluxDB
+//! 1.x's result types and selector timestamps.
+
+use std::cmp::Ordering;
+
+use sluice_influxql::{Call, Expr, Literal};
+
+use super::result::Value;
+use super::view::V;
+use crate::error::{Error, Result};
+
+/// A function sluice runs, with its constant arguments resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Func {
+    Count,
+    CountDistinct,
+    Sum,
+    Mean,
+    Median,
+    Mode,
+    Spread,
+    Stddev,
+    Min,
+    Max,
+    First,
+    Last,
+    Percentile(f64),
+    Distinct,
+    /// `top(field, [tags...,] n)`: the tag keys and n.
+    Top(Vec<String>, usize),
+    /// `bottom(field, [tags...,] n)`.
+    Bottom(Vec<String>, usize),
+}
+
+impl Func {
+    /// Resolves a call, returning the function and the field it reads.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for transformations (`derivative`, ...) and unknown
+    /// functions; [`Error::Invalid`] for a non-field argument.
+    pub(crate) fn from_call(call: &Call) -> Result<(Func, String)> {
+        let field = |e: &Expr| match e {
+            Expr::VarRef(v) => Ok(v.name.clone()),
+            other => Err(Error::Invalid(format!(
+                "expected field argument in {}(), got {other}",
+                call.name
+            ))),
+        };
+        let first = call
+            .args
+            .first()
+            .ok_or_else(|| Error::Invalid(format!("{}() needs an argument", call.name)))?;
+        let func = match call.name.as_str() {
+            "count" => {
+                if let Expr::Call(inner) = first {
+                    if inner.name != "distinct" {
+                        return Err(Error::Unsupported(format!(
+                            "count({}()) (only count(distinct()) nests)",
+                            inner.name
+                        )));
+                    }
+                    let f = field(inner.args.first().ok_or_else(|| {
+                        Error::Invalid("distinct() needs an argument".to_owned())
+                    })?)?;
+                    return Ok((Func::CountDistinct, f));
+                }
+                Func::Count
+            }
+            "sum" => Func::Sum,
+            "mean" => Func::Mean,
+            "median" => Func::Median,
+            "mode" => Func::Mode,
+            "spread" => Func::Spread,
+            "stddev" => Func::Stddev,
+            "min" => Func::Min,
+            "max" => Func::Max,
+            "first" => Func::First,
+            "last" => Func::Last,
+            "distinct" => Func::Distinct,
+            "percentile" => {
+                let p = match call.args.get(1) {
+                    Some(Expr::Literal(Literal::Integer(n))) => *n as f64,
+                    Some(Expr::Literal(Literal::Float(x))) => *x,
+                    _ => {
+                        return Err(Error::Invalid(
+                            "percentile() needs a number from 0 to 100".to_owned(),
+                        ));
+                    }
+                };
+                Func::Percentile(p)
+            }
+            "top" | "bottom" => {
+                let n = match call.args.last() {
+                    Some(Expr::Literal(Literal::Integer(n))) if *n > 0 && call.args.len() >= 2 => {
+                        *n as usize
+                    }
+                    _ => {
+                        return Err(Error::Invalid(format!(
+                            "{}() needs a positive count as its last argument",
+                            call.name
+                        )));
+                    }
+                };
+                let tags = call.args[1..call.args.len() - 1]
+                    .iter()
+                    .map(field)
+                    .collect::<Result<Vec<_>>>()?;
+                if call.name == "top" {
+                    Func::Top(tags, n)
+                } else {
+                    Func::Bottom(tags, n)
+                }
+            }
+            other => {
+                return Err(Error::Unsupported(format!("function {other}()")));
+            }
+        };
+        Ok((func, field(first)?))
+    }
+
+    /// Whether the function picks points (so a lone one reports the point's time).
+    pub(crate) fn is_selector(&self) -> bool {
+        matches!(
+            self,
+            Func::Min
+                | Func::Max
+                | Func::First
+                | Func::Last
+                | Func::Percentile(_)
+                | Func::Top(..)
+                | Func::Bottom(..)
+        )
+    }
+
+    /// Whether the function yields several rows per bucket.
+    pub(crate) fn is_multi_row(&self) -> bool {
+        matches!(self, Func::Distinct | Func::Top(..) | Func::Bottom(..))
+    }
+
+    /// The value for a bucket without points under `fill(null)`: 0 for counts, else null.
+    pub(crate) fn empty_value(&self) -> Value {
+        match self {
+            Func::Count | Func::CountDistinct => Value::Integer(0),
+            _ => Value::Null,
+        }
+    }
+}
+
+/// One input point: its time, its value (never null) and, for `top`/`bottom` with tag
+/// keys, those tags' values.
+#[derive(Debug, Clone)]
+pub(crate) struct Point<'a> {
+    pub(crate) time: i64,
+    pub(crate) value: V<'a>,
+    pub(crate) tags: Vec<&'a str>,
+}
+
+/// A function's output for one bucket.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Output {
+    /// One value, with the selected point's time for selectors.
+    One(Value, Option<i64>),
+    /// Several rows (`distinct`, `top`, `bottom`): time, value, and tag values.
+    Many(Vec<(i64, Value, Vec<Value>)>),
+}
+
+fn numeric_error(func: &Func, v: V<'_>) -> Error {
+    let kind = match v {
+        V::Str(_) => "string",
+        V::Bool(_) => "boolean",
+        _ => "this",
+    };
+    Error::Invalid(format!(
+        "unsupported {} iterator type: {kind}",
+        format!("{func:?}").to_lowercase()
+    ))
+}
+
+fn cmp_v(a: V<'_>, b: V<'_>) -> Ordering {
+    match (a, b) {
+        (V::Integer(x), V::Integer(y)) => x.cmp(&y),
+        (V::Unsigned(x), V::Unsigned(y)) => x.cmp(&y),
+        (V::Str(x), V::Str(y)) => x.cmp(y),
+        (V::Bool(x), V::Bool(y)) => x.cmp(&y),
+        (x, y) => x
+            .as_f64()
+            .unwrap_or(f64::NAN)
+            .partial_cmp(&y.as_f64().unwrap_or(f64::NAN))
+            .unwrap_or(Ordering::Equal),
+    }
+}
+
+/// Applies `func` to `points` (non-empty).
+///
+/// # Errors
+/// [`Error::Invalid`] when the function does not take the field's type.
+pub(crate) fn apply(func: &Func, points: &[Point<'_>]) -> Result<Output> {
+    let numeric = || -> Result<()> {
+        match points.iter().find(|p| p.value.as_f64().is_none()) {
+            Some(p) => Err(numeric_error(func, p.value)),
+            None => Ok(()),
+        }
+    };
+    let one = |v: Value| Ok(Output::One(v, None));
+    match func {
+        Func::Count => one(Value::Integer(points.len() as i64)),
+        Func::CountDistinct => {
+            let mut vals: Vec<V<'_>> = points.iter().map(|p| p.value).collect();
+            vals.sort_by(|a, b| cmp_v(*a, *b));
+            vals.dedup_by(|a, b| cmp_v(*a, *b) == Ordering::Equal);
+            one(Value::Integer(vals.len() as i64))
+        }
+        Func::Sum => {
+            numeric()?;
+            match points[0].value {
+                V::Integer(_) => one(Value::Integer(points.iter().fold(0i64, |acc, p| {
+                    acc.wrapping_add(if let V::Integer(i) = p.value { i } else { 0 })
+                }))),
+                V::Unsigned(_) => one(Value::Unsigned(points.iter().fold(0u64, |acc, p| {
+                    acc.wrapping_add(if let V::Unsigned(u) = p.value { u } else { 0 })
+                }))),
+                _ => one(Value::Float(
+                    points.iter().filter_map(|p| p.value.as_f64()).sum(),
+                )),
+            }
+        }
+        Func::Mean => {
+            numeric()?;
+            let sum: f64 = points.iter().filter_map(|p| p.value.as_f64()).sum();
+            one(Value::Float(sum / points.len() as f64))
+        }
+        Func::Median => {
+            numeric()?;
+            let mut xs: Vec<f64> = points.iter().filter_map(|p| p.value.as_f64()).collect();
+            xs.sort_by(|a, b| a.partial_cmp(b).unwrap_or(Ordering::Equal));
+            let n = xs.len();
+            let m = if n % 2 == 1 {
+                xs[n / 2]
+            } else {
+                xs[n / 2 - 1] + (xs[n / 2] - xs[n / 2 - 1]) / 2.0
+            };
+            one(Value::Float(m))
+        }
+        Func::Mode => {
+            let mut vals: Vec<V<'_>> = points.iter().map(|p| p.value).collect();
+            vals.sort_by(|a, b| cmp_v(*a, *b));
+            let mut best = (vals[0], 0usize);
+            let mut i = 0;
+            while i < vals.len() {
+                let mut j = i;
+                while j < vals.len() && cmp_v(vals[j], vals[i]) == Ordering::Equal {
+                    j += 1;
+                }
+                if j - i > best.1 {
+                    best = (vals[i], j - i);
+                }
+                i = j;
+            }
+            one(best.0.to_value())
+        }
+        Func::Spread => {
+            numeric()?;
+            let min = points.iter().map(|p| p.value).min_by(|a, b| cmp_v(*a, *b));
+            let max = points.iter().map(|p| p.value).max_by(|a, b| cmp_v(*a, *b));
+            one(match (min, max) {
+                (Some(V::Integer(a)), Some(V::Integer(b))) => Value::Integer(b.wrapping_sub(a)),
+                (Some(V::Unsigned(a)), Some(V::Unsigned(b))) => Value::Unsigned(b - a),
+                (Some(a), Some(b)) => {
+                    Value::Float(b.as_f64().unwrap_or(0.0) - a.as_f64().unwrap_or(0.0))
+                }
+                _ => Value::Null,
+            })
+        }
+        Func::Stddev => {
+            numeric()?;
+            let n = points.len();
+            if n < 2 {
+                return one(Value::Null);
+            }
+            let xs = points.iter().filter_map(|p| p.value.as_f64());
+            let mean = xs.clone().sum::<f64>() / n as f64;
+            let var = xs.map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1) as f64;
+            one(Value::Float(var.sqrt()))
+        }
+        Func::Min | Func::Max => {
+            numeric()?;
+            let want = if *func == Func::Max {
+                Ordering::Greater
+            } else {
+                Ordering::Less
+            };
+            let mut best = &points[0];
+            for p in &points[1..] {
+                let c = cmp_v(p.value, best.value);
+                if c == want || (c == Ordering::Equal && p.time < best.time) {
+                    best = p;
+                }
+            }
+            Ok(Output::One(best.value.to_value(), Some(best.time)))
+        }
+        Func::First | Func::Last => {
+            let mut best = &points[0];
+            for p in &points[1..] {
+                let better = if *func == Func::First {
+                    p.time < best.time
+                } else {
+                    p.time > best.time
+                };
+                if better {
+                    best = p;
+                }
+            }
+            Ok(Output::One(best.value.to_value(), Some(best.time)))
+        }
+        Func::Percentile(pct) => {
+            numeric()?;
+            let mut sorted: Vec<&Point<'_>> = points.iter().collect();
+            sorted.sort_by(|a, b| cmp_v(a.value, b.value).then(a.time.cmp(&b.time)));
+            let i = ((sorted.len() as f64) * pct / 100.0 + 0.5).floor() as i64 - 1;
+            if i < 0 || i as usize >= sorted.len() {
+                return Ok(Output::One(Value::Null, None));
+            }
+            let p = sorted[i as usize];
+            Ok(Output::One(p.value.to_value(), Some(p.time)))
+        }
+        Func::Distinct => {
+            let mut vals: Vec<V<'_>> = points.iter().map(|p| p.value).collect();
+            vals.sort_by(|a, b| cmp_v(*a, *b));
+            vals.dedup_by(|a, b| cmp_v(*a, *b) == Ordering::Equal);
+            Ok(Output::Many(
+                vals.into_iter()
+                    .map(|v| (0, v.to_value(), Vec::new()))
+                    .collect(),
+            ))
+        }
+        Func::Top(tags, n) | Func::Bottom(tags, n) => {
+            numeric()?;
+            let top = matches!(func, Func::Top(..));
+            // Best first: by value (descending for top), then earlier time.
+            let order = |a: &&Point<'_>, b: &&Point<'_>| {
+                let c = cmp_v(a.value, b.value);
+                let c = if top { c.reverse() } else { c };
+                c.then(a.time.cmp(&b.time))
+            };
+            let mut sorted: Vec<&Point<'_>> = points.iter().collect();
+            sorted.sort_by(order);
+            let mut picked: Vec<&Point<'_>> = Vec::new();
+            if tags.is_empty() {
+                picked.extend(sorted.into_iter().take(*n));
+            } else {
+                // The best point of each distinct tag combination, then the best n of those.
+                let mut seen = std::collections::HashSet::new();
+                for p in sorted {
+                    if seen.insert(p.tags.clone()) {
+                        picked.push(p);
+                        if picked.len() == *n {
+                            break;
+                        }
+                    }
+                }
+            }
+            picked.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| order(a, b)));
+            Ok(Output::Many(
+                picked
+                    .into_iter()
+                    .map(|p| {
+                        (
+                            p.time,
+                            p.value.to_value(),
+                            p.tags
+                                .iter()
+                                .map(|t| Value::String((*t).to_owned()))
+                                .collect(),
+                        )
+                    })
+                    .collect(),
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pts(vals: &[(i64, f64)]) -> Vec<Point<'static>> {
+        vals.iter()
+            .map(|(t, v)| Point {
+                time: *t,
+                value: V::Float(*v),
+                tags: Vec::new(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn aggregates_compute_influxdb_values() {
+        let p = pts(&[(1, 2.0), (2, 4.0), (3, 4.0), (4, 5.0)]);
+        let cases = [
+            (Func::Count, Value::Integer(4)),
+            (Func::Sum, Value::Float(15.0)),
+            (Func::Mean, Value::Float(3.75)),
+            (Func::Median, Value::Float(4.0)),
+            (Func::Mode, Value::Float(4.0)),
+            (Func::Spread, Value::Float(3.0)),
+            (Func::CountDistinct, Value::Integer(3)),
+        ];
+        for (f, v) in cases {
+            assert_eq!(apply(&f, &p).unwrap(), Output::One(v, None), "{f:?}");
+        }
+        let Output::One(Value::Float(sd), None) = apply(&Func::Stddev, &p).unwrap() else {
+            panic!()
+        };
+        assert!((sd - 1.258_305_739).abs() < 1e-6);
+    }
+
+    #[test]
+    fn selectors_report_the_time_of_their_point() {
+        let p = pts(&[(10, 2.0), (20, 9.0), (30, 9.0), (40, 1.0)]);
+        assert_eq!(
+            apply(&Func::Max, &p).unwrap(),
+            Output::One(Value::Float(9.0), Some(20))
+        );
+        assert_eq!(
+            apply(&Func::Min, &p).unwrap(),
+            Output::One(Value::Float(1.0), Some(40))
+        );
+        assert_eq!(
+            apply(&Func::First, &p).unwrap(),
+            Output::One(Value::Float(2.0), Some(10))
+        );
+        assert_eq!(
+            apply(&Func::Last, &p).unwrap(),
+            Output::One(Value::Float(1.0), Some(40))
+        );
+        assert_eq!(
+            apply(&Func::Percentile(50.0), &p).unwrap(),
+            Output::One(Value::Float(2.0), Some(10))
+        );
+        assert_eq!(
+            apply(&Func::Top(vec![], 2), &p).unwrap(),
+            Output::Many(vec![
+                (20, Value::Float(9.0), vec![]),
+                (30, Value::Float(9.0), vec![])
+            ])
+        );
+        assert_eq!(
+            apply(&Func::Bottom(vec![], 1), &p).unwrap(),
+            Output::Many(vec![(40, Value::Float(1.0), vec![])])
+        );
+    }
+
+    #[test]
+    fn integer_sums_stay_integers_and_strings_are_refused() {
+        let p = vec![
+            Point {
+                time: 1,
+                value: V::Integer(2),
+                tags: vec![],
+            },
+            Point {
+                time: 2,
+                value: V::Integer(3),
+                tags: vec![],
+            },
+        ];
+        assert_eq!(
+            apply(&Func::Sum, &p).unwrap(),
+            Output::One(Value::Integer(5), None)
+        );
+        let s = vec![Point {
+            time: 1,
+            value: V::Str("x"),
+            tags: vec![],
+        }];
+        assert!(apply(&Func::Mean, &s).is_err());
+        assert_eq!(
+            apply(&Func::Count, &s).unwrap(),
+            Output::One(Value::Integer(1), None)
+        );
+    }
+}

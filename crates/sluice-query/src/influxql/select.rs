@@ -1,0 +1,818 @@
+//! `SELECT`: sources resolved against the catalog, a storage scan per measurement with
+//! time range and tag equalities pushed down, rows grouped into series by `GROUP BY`
+//! tags and into buckets by `GROUP BY time`, then raw projections or aggregates, fill,
+//! ordering and limits, as InfluxDB 1.x answers.
+
+use std::collections::{BTreeMap, HashMap};
+
+use arrow::array::RecordBatch;
+use sluice_influxql::{
+    BinaryOp, DataType, Dimension, Expr, Fill, MeasurementName, SelectStatement, Source,
+};
+use sluice_storage::{ColumnKind, FieldType, ScanRequest, Storage, TableInfo};
+
+use super::aggregate::{self, Func, Output, Point};
+use super::expr::{self, Compiled, TimeRange};
+use super::result::{Series, Value};
+use super::view::{BatchView, V};
+use crate::error::{Error, Result};
+
+/// Most buckets one `GROUP BY time` series may have.
+const MAX_BUCKETS: i64 = 1_000_000;
+
+/// A projected column after wildcard expansion.
+#[derive(Debug, Clone)]
+struct OutField {
+    name: String,
+    expr: Expr,
+}
+
+/// An aggregate field expression with its calls replaced by indices into `calls`.
+#[derive(Debug, Clone)]
+enum AggExpr {
+    Call(usize),
+    Literal(Value),
+    Binary(BinaryOp, Box<AggExpr>, Box<AggExpr>),
+}
+
+/// Resolves the measurements a statement reads: `(database, table)` pairs, sorted and
+/// unique.
+pub(crate) fn resolve_sources(
+    storage: &Storage,
+    default_db: Option<&str>,
+    sources: &[Source],
+) -> Result<Vec<(String, TableInfo)>> {
+    let mut out: Vec<(String, TableInfo)> = Vec::new();
+    for source in sources {
+        let Source::Measurement(m) = source else {
+            return Err(Error::Unsupported("subqueries".to_owned()));
+        };
+        let db = m
+            .database
+            .as_deref()
+            .or(default_db)
+            .filter(|d| !d.is_empty())
+            .ok_or(Error::DatabaseRequired)?;
+        if let Some(rp) = &m.retention_policy
+            && rp != "autogen"
+        {
+            return Err(Error::Invalid(format!("retention policy not found: {rp}")));
+        }
+        let tables = match storage.tables(db) {
+            Ok(t) => t,
+            Err(sluice_storage::Error::DatabaseNotFound { .. }) => {
+                return Err(Error::DatabaseNotFound(db.to_owned()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match &m.name {
+            MeasurementName::Name(n) => {
+                if let Some(t) = tables.into_iter().find(|t| &t.name == n) {
+                    out.push((db.to_owned(), t));
+                }
+            }
+            MeasurementName::Regex(re) => {
+                let re = expr::compile_regex(&re.0)?;
+                out.extend(
+                    tables
+                        .into_iter()
+                        .filter(|t| re.is_match(&t.name))
+                        .map(|t| (db.to_owned(), t)),
+                );
+            }
+        }
+    }
+    out.sort_by(|a, b| (&a.0, &a.1.name).cmp(&(&b.0, &b.1.name)));
+    out.dedup_by(|a, b| a.0 == b.0 && a.1.name == b.1.name);
+    Ok(out)
+}
+
+fn tags_of(t: &TableInfo) -> impl Iterator<Item = &str> {
+    t.columns
+        .iter()
+        .filter(|c| c.kind == ColumnKind::Tag)
+        .map(|c| c.name.as_str())
+}
+
+fn fields_of(t: &TableInfo) -> impl Iterator<Item = (&str, FieldType)> {
+    t.columns.iter().filter_map(|c| match c.kind {
+        ColumnKind::Field(ft) => Some((c.name.as_str(), ft)),
+        _ => None,
+    })
+}
+
+/// Runs a `SELECT`.
+pub(crate) async fn select(
+    storage: &Storage,
+    default_db: Option<&str>,
+    stmt: &SelectStatement,
+    now: i64,
+) -> Result<Vec<Series>> {
+    if stmt.into.is_some() {
+        return Err(Error::Unsupported("SELECT INTO".to_owned()));
+    }
+    if stmt.timezone.is_some() {
+        return Err(Error::Unsupported("tz()".to_owned()));
+    }
+    sluice_influxql::validate_select(stmt)?;
+    let tables = resolve_sources(storage, default_db, &stmt.from)?;
+    let (range, conjuncts) = expr::split_condition(stmt.condition.as_ref(), now)?;
+    let group_time = stmt.group_by_time();
+    if let Some((interval, _)) = group_time
+        && interval <= 0
+    {
+        return Err(Error::Invalid(
+            "GROUP BY time interval must be positive".into(),
+        ));
+    }
+
+    let fields = expand_fields(stmt, &tables)?;
+    let aggregate = fields.iter().any(|f| f.expr.has_call());
+    if !aggregate && group_time.is_some() {
+        return Err(Error::Invalid(
+            "GROUP BY requires at least one aggregate function".to_owned(),
+        ));
+    }
+    let mut calls: Vec<(Func, String)> = Vec::new();
+    let mut agg_exprs = Vec::new();
+    if aggregate {
+        for f in &fields {
+            agg_exprs.push(to_agg_expr(&f.expr, &mut calls)?);
+        }
+        if calls.iter().any(|(f, _)| f.is_multi_row()) && fields.len() > 1 {
+            return Err(Error::Unsupported(
+                "distinct(), top() or bottom() alongside other fields".to_owned(),
+            ));
+        }
+    }
+    if range.start >= range.end {
+        return Ok(Vec::new());
+    }
+
+    let mut all_series = Vec::new();
+    for (db, table) in &tables {
+        let group_tags = group_tags(&stmt.group_by, table)?;
+        let is_tag = |n: &str| tags_of(table).any(|t| t == n);
+        let (tag_equals, residual) = expr::take_tag_equalities(&conjuncts, is_tag);
+
+        // Columns read: group tags first, then whatever fields and conditions name.
+        let mut columns: Vec<String> = group_tags.clone();
+        let mut index: HashMap<String, usize> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.clone(), i))
+            .collect();
+        let condition = residual
+            .iter()
+            .map(|c| expr::compile(&strip_casts(c), &mut columns, &mut index))
+            .collect::<Result<Vec<Compiled>>>()?;
+        let raw_fields = if aggregate {
+            Vec::new()
+        } else {
+            fields
+                .iter()
+                .map(|f| expr::compile(&strip_casts(&f.expr), &mut columns, &mut index))
+                .collect::<Result<Vec<_>>>()?
+        };
+        let call_columns: Vec<usize> = calls
+            .iter()
+            .map(|(_, field)| column_index(field, &mut columns, &mut index))
+            .collect();
+        let top_tag_columns: Vec<Vec<usize>> = calls
+            .iter()
+            .map(|(f, _)| match f {
+                Func::Top(tags, _) | Func::Bottom(tags, _) => tags
+                    .iter()
+                    .map(|t| column_index(t, &mut columns, &mut index))
+                    .collect(),
+                _ => Vec::new(),
+            })
+            .collect();
+
+        let mut projection = columns.clone();
+        projection.push("time".to_owned());
+        let request = ScanRequest {
+            time_range: (range.has_start || range.has_end).then_some((range.start, range.end)),
+            tag_equals,
+            projection: Some(projection),
+        };
+        let scanned = storage.scan(db, &table.name, &request).await?;
+        let views: Vec<BatchView<'_>> = scanned
+            .batches
+            .iter()
+            .filter_map(|b: &RecordBatch| BatchView::new(b, &columns))
+            .collect();
+
+        let groups = group_rows(&views, &condition, group_tags.len());
+        let ctx = SeriesContext {
+            stmt,
+            range,
+            now,
+            views: &views,
+            calls: &calls,
+            call_columns: &call_columns,
+            top_tag_columns: &top_tag_columns,
+        };
+        let global_min = groups
+            .values()
+            .flat_map(|rows| {
+                rows.iter()
+                    .map(|&(b, r)| views[b as usize].time(r as usize))
+            })
+            .min();
+        for (key, rows) in groups {
+            let mut values = if aggregate {
+                ctx.aggregate_rows(&rows, &agg_exprs, global_min)?
+            } else {
+                ctx.raw_rows(rows, &raw_fields)
+            };
+            if values.is_empty() {
+                continue;
+            }
+            if stmt.is_descending() {
+                values.reverse();
+            }
+            let offset = stmt.offset.unwrap_or(0) as usize;
+            let values: Vec<Vec<Value>> = values
+                .into_iter()
+                .skip(offset)
+                .take(stmt.limit.map_or(usize::MAX, |l| l as usize))
+                .collect();
+            if values.is_empty() {
+                continue;
+            }
+            let mut columns_out = vec!["time".to_owned()];
+            columns_out.extend(output_names(&fields, &calls));
+            all_series.push(Series {
+                name: table.name.clone(),
+                tags: group_tags.iter().cloned().zip(key).collect(),
+                columns: columns_out,
+                values,
+            });
+        }
+    }
+    all_series.sort_by(|a, b| (&a.name, &a.tags).cmp(&(&b.name, &b.tags)));
+    let soffset = stmt.soffset.unwrap_or(0) as usize;
+    let slimit = stmt.slimit.map_or(usize::MAX, |l| l as usize);
+    Ok(all_series.into_iter().skip(soffset).take(slimit).collect())
+}
+
+fn column_index(
+    name: &str,
+    columns: &mut Vec<String>,
+    index: &mut HashMap<String, usize>,
+) -> usize {
+    *index.entry(name.to_owned()).or_insert_with(|| {
+        columns.push(name.to_owned());
+        columns.len() - 1
+    })
+}
+
+/// Drops `::type` casts (sluice has one type per column, so they change nothing).
+fn strip_casts(e: &Expr) -> Expr {
+    match e {
+        Expr::VarRef(v) => Expr::var(v.name.clone()),
+        Expr::Binary { op, lhs, rhs } => Expr::binary(strip_casts(lhs), *op, strip_casts(rhs)),
+        other => other.clone(),
+    }
+}
+
+/// The names of the output columns after `time`, made unique as InfluxDB does
+/// (`max`, `max_1`), with the tag columns of `top`/`bottom` appended.
+fn output_names(fields: &[OutField], calls: &[(Func, String)]) -> Vec<String> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut out = Vec::new();
+    let mut push = |name: &str, out: &mut Vec<String>| {
+        let n = seen.entry(name.to_owned()).or_insert(0);
+        out.push(if *n == 0 {
+            name.to_owned()
+        } else {
+            format!("{name}_{n}")
+        });
+        *n += 1;
+    };
+    for f in fields {
+        push(&f.name, &mut out);
+    }
+    for (f, _) in calls {
+        if let Func::Top(tags, _) | Func::Bottom(tags, _) = f {
+            for t in tags {
+                push(t, &mut out);
+            }
+        }
+    }
+    out
+}
+
+/// The `GROUP BY` tag keys for `table`, sorted (InfluxDB orders series tags by key).
+fn group_tags(dims: &[Dimension], table: &TableInfo) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for d in dims {
+        match d {
+            Dimension::Time { .. } => {}
+            Dimension::Tag(t) => out.push(t.clone()),
+            Dimension::Wildcard => out.extend(tags_of(table).map(str::to_owned)),
+            Dimension::Regex(re) => {
+                let re = expr::compile_regex(&re.0)?;
+                out.extend(tags_of(table).filter(|t| re.is_match(t)).map(str::to_owned));
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Expands wildcards and regexes in the projection over the union of the sources'
+/// columns, naming each field as InfluxDB does.
+fn expand_fields(stmt: &SelectStatement, tables: &[(String, TableInfo)]) -> Result<Vec<OutField>> {
+    let mut all_fields: BTreeMap<String, FieldType> = BTreeMap::new();
+    let mut all_tags: BTreeMap<String, ()> = BTreeMap::new();
+    for (_, t) in tables {
+        for (n, ft) in fields_of(t) {
+            all_fields.entry(n.to_owned()).or_insert(ft);
+        }
+        for n in tags_of(t) {
+            all_tags.insert(n.to_owned(), ());
+        }
+    }
+    let grouped: Vec<&str> = stmt
+        .group_by
+        .iter()
+        .filter_map(|d| match d {
+            Dimension::Tag(t) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    let group_all = stmt
+        .group_by
+        .iter()
+        .any(|d| matches!(d, Dimension::Wildcard));
+    let mut out = Vec::new();
+    for f in &stmt.fields {
+        match &f.expr {
+            Expr::Wildcard(kind) => {
+                let mut names: Vec<String> = Vec::new();
+                if *kind != Some(DataType::Tag) {
+                    names.extend(all_fields.keys().cloned());
+                }
+                if *kind != Some(DataType::Field) && !group_all {
+                    names.extend(
+                        all_tags
+                            .keys()
+                            .filter(|t| !grouped.contains(&t.as_str()))
+                            .cloned(),
+                    );
+                }
+                names.sort();
+                names.dedup();
+                out.extend(names.into_iter().map(|n| OutField {
+                    expr: Expr::var(n.clone()),
+                    name: n,
+                }));
+            }
+            Expr::Regex(re) => {
+                let re = expr::compile_regex(&re.0)?;
+                out.extend(
+                    all_fields
+                        .keys()
+                        .filter(|n| re.is_match(n))
+                        .map(|n| OutField {
+                            expr: Expr::var(n.clone()),
+                            name: n.clone(),
+                        }),
+                );
+            }
+            Expr::Call(call)
+                if matches!(call.args.first(), Some(Expr::Wildcard(_) | Expr::Regex(_))) =>
+            {
+                let numeric_only = matches!(
+                    call.name.as_str(),
+                    "mean"
+                        | "sum"
+                        | "median"
+                        | "spread"
+                        | "stddev"
+                        | "min"
+                        | "max"
+                        | "percentile"
+                        | "top"
+                        | "bottom"
+                );
+                let re = match &call.args[0] {
+                    Expr::Regex(r) => Some(expr::compile_regex(&r.0)?),
+                    _ => None,
+                };
+                for (name, ft) in &all_fields {
+                    if re.as_ref().is_some_and(|re| !re.is_match(name)) {
+                        continue;
+                    }
+                    if numeric_only
+                        && !matches!(
+                            ft,
+                            FieldType::Float | FieldType::Integer | FieldType::UInteger
+                        )
+                    {
+                        continue;
+                    }
+                    let mut c = call.clone();
+                    c.args[0] = Expr::var(name.clone());
+                    out.push(OutField {
+                        name: format!("{}_{name}", call.name),
+                        expr: Expr::Call(c),
+                    });
+                }
+            }
+            _ => out.push(OutField {
+                name: f.column_name(),
+                expr: f.expr.clone(),
+            }),
+        }
+    }
+    if out.is_empty() {
+        return Ok(out);
+    }
+    Ok(out)
+}
+
+fn to_agg_expr(e: &Expr, calls: &mut Vec<(Func, String)>) -> Result<AggExpr> {
+    Ok(match e {
+        Expr::Call(c) => {
+            let resolved = Func::from_call(c)?;
+            let i = match calls.iter().position(|x| *x == resolved) {
+                Some(i) => i,
+                None => {
+                    calls.push(resolved);
+                    calls.len() - 1
+                }
+            };
+            AggExpr::Call(i)
+        }
+        Expr::Literal(l) => AggExpr::Literal(match l {
+            sluice_influxql::Literal::Integer(i) => Value::Integer(*i),
+            sluice_influxql::Literal::Unsigned(u) => Value::Unsigned(*u),
+            sluice_influxql::Literal::Float(x) => Value::Float(*x),
+            sluice_influxql::Literal::String(s) => Value::String(s.clone()),
+            sluice_influxql::Literal::Boolean(b) => Value::Boolean(*b),
+            sluice_influxql::Literal::Duration(d) => Value::Integer(*d),
+        }),
+        Expr::Binary { op, lhs, rhs } => AggExpr::Binary(
+            *op,
+            Box::new(to_agg_expr(lhs, calls)?),
+            Box::new(to_agg_expr(rhs, calls)?),
+        ),
+        Expr::VarRef(_) | Expr::Wildcard(_) | Expr::Regex(_) => {
+            return Err(Error::Invalid(
+                "mixing aggregate and non-aggregate queries is not supported".to_owned(),
+            ));
+        }
+    })
+}
+
+/// Rows (batch, row) per series key (the group tags' values, `""` when absent), in scan
+/// order, keeping only rows that satisfy every residual condition.
+fn group_rows(
+    views: &[BatchView<'_>],
+    condition: &[Compiled],
+    n_group: usize,
+) -> BTreeMap<Vec<String>, Vec<(u32, u32)>> {
+    let mut ids: HashMap<Vec<String>, usize> = HashMap::new();
+    let mut rows: Vec<Vec<(u32, u32)>> = Vec::new();
+    for (b, view) in views.iter().enumerate() {
+        let mut prev_keys: Vec<i32> = Vec::new();
+        let mut prev_id = usize::MAX;
+        let mut keys: Vec<i32> = vec![0; n_group];
+        for i in 0..view.len {
+            if !condition.iter().all(|c| expr::matches(c, view, i)) {
+                continue;
+            }
+            for (k, slot) in keys.iter_mut().enumerate() {
+                *slot = view.columns[k].tag_key(i);
+            }
+            if prev_id == usize::MAX || keys != prev_keys {
+                let key: Vec<String> = (0..n_group)
+                    .map(|k| view.columns[k].tag_str(i).to_owned())
+                    .collect();
+                prev_id = *ids.entry(key).or_insert_with(|| {
+                    rows.push(Vec::new());
+                    rows.len() - 1
+                });
+                prev_keys.clone_from(&keys);
+            }
+            rows[prev_id].push((b as u32, i as u32));
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (key, id) in ids {
+        out.insert(key, std::mem::take(&mut rows[id]));
+    }
+    out
+}
+
+struct SeriesContext<'s, 'v> {
+    stmt: &'s SelectStatement,
+    range: TimeRange,
+    now: i64,
+    views: &'v [BatchView<'v>],
+    calls: &'s [(Func, String)],
+    call_columns: &'s [usize],
+    top_tag_columns: &'s [Vec<usize>],
+}
+
+impl SeriesContext<'_, '_> {
+    /// Raw points of one series, oldest first; rows whose selected values are all null
+    /// are left out, as InfluxDB does.
+    fn raw_rows(&self, mut rows: Vec<(u32, u32)>, fields: &[Compiled]) -> Vec<Vec<Value>> {
+        let views = self.views;
+        let time = |&(b, r): &(u32, u32)| views[b as usize].time(r as usize);
+        rows.sort_by_key(time);
+        // Apply order and limits before building values: only the rows kept are built.
+        let desc = self.stmt.is_descending();
+        let want = self
+            .stmt
+            .limit
+            .map(|l| l as usize + self.stmt.offset.unwrap_or(0) as usize);
+        let build = |row: &(u32, u32)| -> Option<Vec<Value>> {
+            let view = &views[row.0 as usize];
+            let i = row.1 as usize;
+            let values: Vec<V<'_>> = fields.iter().map(|f| expr::eval(f, view, i)).collect();
+            if values.iter().all(|v| v.is_null()) {
+                return None;
+            }
+            let mut r = Vec::with_capacity(values.len() + 1);
+            r.push(Value::Time(view.time(i)));
+            r.extend(values.into_iter().map(V::to_value));
+            Some(r)
+        };
+        let mut out = Vec::new();
+        let ordered: Box<dyn Iterator<Item = &(u32, u32)>> = if desc {
+            Box::new(rows.iter().rev())
+        } else {
+            Box::new(rows.iter())
+        };
+        for row in ordered {
+            if let Some(r) = build(row) {
+                out.push(r);
+            }
+            if want.is_some_and(|w| out.len() >= w) {
+                break;
+            }
+        }
+        if desc {
+            // Callers reverse for DESC; hand rows back oldest first.
+            out.reverse();
+        }
+        out
+    }
+
+    /// Aggregate rows of one series: one per bucket (or one in all without `GROUP BY
+    /// time`), filled as `fill()` asks; several per bucket for multi-row functions.
+    fn aggregate_rows(
+        &self,
+        rows: &[(u32, u32)],
+        exprs: &[AggExpr],
+        global_min: Option<i64>,
+    ) -> Result<Vec<Vec<Value>>> {
+        let views = self.views;
+        let group_time = self.stmt.group_by_time();
+        // Bucket start per row.
+        let mut buckets: BTreeMap<i64, Vec<(u32, u32)>> = BTreeMap::new();
+        let window = |t: i64| match group_time {
+            Some((interval, offset)) => t - (t - offset).rem_euclid(interval),
+            None => i64::MIN,
+        };
+        for &(b, r) in rows {
+            let t = views[b as usize].time(r as usize);
+            buckets.entry(window(t)).or_default().push((b, r));
+        }
+        let fill = self.stmt.fill.unwrap_or(Fill::Null);
+        // The buckets to report.
+        let starts: Vec<i64> = match group_time {
+            None => vec![i64::MIN],
+            Some(_) if fill == Fill::None => buckets.keys().copied().collect(),
+            Some((interval, _)) => {
+                let lo = if self.range.has_start {
+                    self.range.start
+                } else {
+                    global_min.unwrap_or(self.now)
+                };
+                let hi = if self.range.has_end {
+                    self.range.end
+                } else {
+                    self.now.max(lo.saturating_add(1))
+                };
+                let first = window(lo);
+                let last = window(hi - 1);
+                let n = (last - first) / interval + 1;
+                if n > MAX_BUCKETS {
+                    return Err(Error::Invalid(format!(
+                        "GROUP BY time gives {n} buckets, more than the {MAX_BUCKETS} allowed: narrow the time range"
+                    )));
+                }
+                (0..n).map(|k| first + k * interval).collect()
+            }
+        };
+        let lone_selector = self.calls.len() == 1
+            && self.calls[0].0.is_selector()
+            && matches!(exprs, [AggExpr::Call(0)]);
+        let default_time = if self.range.has_start {
+            self.range.start
+        } else {
+            0
+        };
+        let multi = self.calls.iter().any(|(f, _)| f.is_multi_row());
+
+        // Per output column: the value per bucket, or None where the bucket had no input.
+        let mut out_rows: Vec<(i64, Vec<Option<Value>>)> = Vec::new();
+        let empty: Vec<(u32, u32)> = Vec::new();
+        for &start in &starts {
+            let bucket_rows = buckets.get(&start).unwrap_or(&empty);
+            let bucket_time = if group_time.is_some() {
+                start
+            } else {
+                default_time
+            };
+            let mut outputs: Vec<Option<Output>> = Vec::with_capacity(self.calls.len());
+            for (k, (func, _)) in self.calls.iter().enumerate() {
+                let col = self.call_columns[k];
+                let tag_cols = &self.top_tag_columns[k];
+                let points: Vec<Point<'_>> = bucket_rows
+                    .iter()
+                    .filter_map(|&(b, r)| {
+                        let view = &views[b as usize];
+                        let i = r as usize;
+                        let v = view.columns[col].get(i);
+                        (!v.is_null()).then(|| Point {
+                            time: view.time(i),
+                            value: v,
+                            tags: tag_cols
+                                .iter()
+                                .map(|&c| view.columns[c].tag_str(i))
+                                .collect(),
+                        })
+                    })
+                    .collect();
+                outputs.push(if points.is_empty() {
+                    None
+                } else {
+                    Some(aggregate::apply(func, &points)?)
+                });
+            }
+            if multi {
+                if let Some(Some(Output::Many(rows))) = outputs.first() {
+                    let func = &self.calls[0].0;
+                    for (t, v, tags) in rows {
+                        let time = if matches!(func, Func::Distinct) {
+                            bucket_time
+                        } else {
+                            *t
+                        };
+                        let mut row = vec![Some(v.clone())];
+                        row.extend(tags.iter().cloned().map(Some));
+                        out_rows.push((time, row));
+                    }
+                } else if group_time.is_some() && fill != Fill::None {
+                    let width = 1 + match &self.calls[0].0 {
+                        Func::Top(t, _) | Func::Bottom(t, _) => t.len(),
+                        _ => 0,
+                    };
+                    out_rows.push((bucket_time, vec![None; width]));
+                }
+                continue;
+            }
+            let mut time = bucket_time;
+            if lone_selector
+                && group_time.is_none()
+                && let Some(Some(Output::One(_, Some(t)))) = outputs.first()
+            {
+                time = *t;
+            }
+            let row: Vec<Option<Value>> = exprs
+                .iter()
+                .map(|e| eval_agg(e, &outputs, self.calls))
+                .collect();
+            if group_time.is_none() && row.iter().all(Option::is_none) {
+                continue;
+            }
+            out_rows.push((time, row));
+        }
+        Ok(apply_fill(out_rows, fill, exprs, self.calls))
+    }
+}
+
+/// The value of an aggregate expression, or None when none of its calls had input.
+fn eval_agg(e: &AggExpr, outputs: &[Option<Output>], calls: &[(Func, String)]) -> Option<Value> {
+    match e {
+        AggExpr::Call(i) => match &outputs[*i] {
+            Some(Output::One(v, _)) => Some(v.clone()),
+            Some(Output::Many(_)) => None,
+            None => None,
+        },
+        AggExpr::Literal(v) => Some(v.clone()),
+        AggExpr::Binary(op, l, r) => {
+            let lv = eval_agg(l, outputs, calls);
+            let rv = eval_agg(r, outputs, calls);
+            if lv.is_none() && rv.is_none() {
+                return None;
+            }
+            // A call without input counts as its empty value (0 for count) in arithmetic.
+            let lv = lv.unwrap_or_else(|| empty_of(l, calls));
+            let rv = rv.unwrap_or_else(|| empty_of(r, calls));
+            Some(expr::binary(*op, V::from_value(&lv), V::from_value(&rv)).to_value())
+        }
+    }
+}
+
+fn empty_of(e: &AggExpr, calls: &[(Func, String)]) -> Value {
+    match e {
+        AggExpr::Call(i) => calls[*i].0.empty_value(),
+        _ => Value::Null,
+    }
+}
+
+/// Fills the columns of buckets that had no input: `null` (0 for a bare count), `none`
+/// (row dropped when every column is empty), `previous`, `linear`, or a number.
+fn apply_fill(
+    rows: Vec<(i64, Vec<Option<Value>>)>,
+    fill: Fill,
+    exprs: &[AggExpr],
+    calls: &[(Func, String)],
+) -> Vec<Vec<Value>> {
+    let width = rows.first().map_or(0, |r| r.1.len());
+    let mut cols: Vec<Vec<Option<Value>>> = vec![Vec::with_capacity(rows.len()); width];
+    let mut times = Vec::with_capacity(rows.len());
+    for (t, row) in rows {
+        times.push(t);
+        for (c, v) in row.into_iter().enumerate() {
+            cols[c].push(v);
+        }
+    }
+    let present: Vec<bool> = (0..times.len())
+        .map(|i| cols.iter().any(|c| c[i].is_some()))
+        .collect();
+    for (c, col) in cols.iter_mut().enumerate() {
+        match fill {
+            Fill::Null | Fill::None => {
+                let empty = exprs.get(c).map_or(Value::Null, |e| empty_of(e, calls));
+                for v in col.iter_mut().filter(|v| v.is_none()) {
+                    *v = Some(empty.clone());
+                }
+            }
+            Fill::Integer(n) => {
+                for v in col.iter_mut().filter(|v| v.is_none()) {
+                    *v = Some(Value::Integer(n));
+                }
+            }
+            Fill::Float(x) => {
+                for v in col.iter_mut().filter(|v| v.is_none()) {
+                    *v = Some(Value::Float(x));
+                }
+            }
+            Fill::Previous => {
+                let mut last: Option<Value> = None;
+                for v in col.iter_mut() {
+                    match v {
+                        Some(x) if !x.is_null() => last = Some(x.clone()),
+                        _ => *v = Some(last.clone().unwrap_or(Value::Null)),
+                    }
+                }
+            }
+            Fill::Linear => {
+                let known: Vec<(usize, f64, bool)> = col
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, v)| match v {
+                        Some(Value::Integer(n)) => Some((i, *n as f64, true)),
+                        Some(x) => x.as_f64().map(|f| (i, f, false)),
+                        None => None,
+                    })
+                    .collect();
+                for w in known.windows(2) {
+                    let (i0, y0, int) = w[0];
+                    let (i1, y1, _) = w[1];
+                    for (i, slot) in col.iter_mut().enumerate().take(i1).skip(i0 + 1) {
+                        let (t0, t1, t) = (times[i0] as f64, times[i1] as f64, times[i] as f64);
+                        let y = y0 + (y1 - y0) * (t - t0) / (t1 - t0);
+                        *slot = Some(if int {
+                            Value::Integer(y as i64)
+                        } else {
+                            Value::Float(y)
+                        });
+                    }
+                }
+                for v in col.iter_mut().filter(|v| v.is_none()) {
+                    *v = Some(Value::Null);
+                }
+            }
+        }
+    }
+    (0..times.len())
+        .filter(|&i| fill != Fill::None || present[i])
+        .map(|i| {
+            let mut row = Vec::with_capacity(width + 1);
+            row.push(Value::Time(times[i]));
+            row.extend(cols.iter().map(|c| c[i].clone().unwrap_or(Value::Null)));
+            row
+        })
+        .collect()
+}
