@@ -106,6 +106,17 @@ def metric(name):
     return 0.0
 
 
+def requests_to(endpoint):
+    """How many requests /metrics counted for `endpoint` (every status)."""
+    status, _, text = http("GET", "/metrics")
+    check_eq(status, 200, "GET /metrics status")
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("sluice_http_requests_total{") and f'endpoint="{endpoint}"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
 def endpoint_exists(method, path, body=None, headers=None):
     """False when the server answers 404 `no such endpoint` (the route is not built yet)."""
     status, _, text = http(method, path, body, headers)

@@ -74,7 +74,6 @@ fn compat_env(test: &str) -> Option<CompatEnv> {
 #[derive(Clone, Copy)]
 enum Program {
     Python,
-    #[allow(dead_code, reason = "the JavaScript scenarios land next")]
     Node,
 }
 
@@ -468,5 +467,159 @@ fn python_v2_client_retries_through_503_backpressure_and_delivers_every_point() 
             .arg("--persist-buffer-bytes")
             .arg("64KiB")
             .env("SLUICE_TEST_PERSIST_DELAY", "1s"),
+    );
+}
+
+// ---- Python v1 client (influxdb) ----
+
+#[test]
+fn python_v1_client_creates_lists_and_drops_databases() {
+    scenario(
+        "python_v1_client_creates_lists_and_drops_databases",
+        Program::Python,
+        "python/v1_client.py",
+        &["databases"],
+        Options::default(),
+    );
+}
+
+#[test]
+fn python_v1_client_write_points_stores_tags_fields_and_every_precision() {
+    scenario(
+        "python_v1_client_write_points_stores_tags_fields_and_every_precision",
+        Program::Python,
+        "python/v1_client.py",
+        &["write"],
+        Options::default(),
+    );
+}
+
+/// Reads back through `/query` SELECT; prints SKIPPED while SELECT is not implemented.
+#[test]
+fn python_v1_client_query_reads_the_points_back() {
+    scenario(
+        "python_v1_client_query_reads_the_points_back",
+        Program::Python,
+        "python/v1_client.py",
+        &["query"],
+        Options::default(),
+    );
+}
+
+// ---- Python v3 client (influxdb3-python) ----
+
+#[test]
+fn python_v3_client_writes_through_its_default_path_and_the_v2_path() {
+    scenario(
+        "python_v3_client_writes_through_its_default_path_and_the_v2_path",
+        Program::Python,
+        "python/v3_client.py",
+        &["write"],
+        Options::default(),
+    );
+}
+
+/// Reads back over Arrow Flight; prints SKIPPED while the server does not speak Flight.
+#[test]
+fn python_v3_client_query_reads_back_over_flight_with_sql_and_influxql() {
+    scenario(
+        "python_v3_client_query_reads_back_over_flight_with_sql_and_influxql",
+        Program::Python,
+        "python/v3_client.py",
+        &["query"],
+        Options::default(),
+    );
+}
+
+// ---- JavaScript clients ----
+
+#[test]
+fn js_v2_client_reports_health_and_refuses_a_wrong_token() {
+    scenario(
+        "js_v2_client_reports_health_and_refuses_a_wrong_token",
+        Program::Node,
+        "js/v2_client.cjs",
+        &["status"],
+        Options::default(),
+    );
+}
+
+#[test]
+fn js_v2_client_batches_gzips_flushes_and_reports_a_bad_line() {
+    scenario(
+        "js_v2_client_batches_gzips_flushes_and_reports_a_bad_line",
+        Program::Node,
+        "js/v2_client.cjs",
+        &["write"],
+        Options::default(),
+    );
+}
+
+#[test]
+fn js_v3_client_writes_line_protocol_and_points() {
+    scenario(
+        "js_v3_client_writes_line_protocol_and_points",
+        Program::Node,
+        "js/v3_client.cjs",
+        &["write"],
+        Options::default(),
+    );
+}
+
+/// Reads back over Arrow Flight; prints SKIPPED while the server does not speak Flight.
+#[test]
+fn js_v3_client_query_reads_back_over_flight() {
+    scenario(
+        "js_v3_client_query_reads_back_over_flight",
+        Program::Node,
+        "js/v3_client.cjs",
+        &["query"],
+        Options::default(),
+    );
+}
+
+// ---- Telegraf's output plugins, replayed ----
+
+#[test]
+fn telegraf_v1_output_creates_its_database_and_writes_gzip_chunked_with_basic_auth() {
+    scenario(
+        "telegraf_v1_output_creates_its_database_and_writes_gzip_chunked_with_basic_auth",
+        Program::Python,
+        "python/telegraf_replay.py",
+        &["v1"],
+        Options::default(),
+    );
+}
+
+#[test]
+fn telegraf_v2_output_writes_gzip_chunked_with_a_token() {
+    scenario(
+        "telegraf_v2_output_writes_gzip_chunked_with_a_token",
+        Program::Python,
+        "python/telegraf_replay.py",
+        &["v2"],
+        Options::default(),
+    );
+}
+
+#[test]
+fn telegraf_with_auth_off_sends_an_empty_token_header_that_is_ignored() {
+    scenario(
+        "telegraf_with_auth_off_sends_an_empty_token_header_that_is_ignored",
+        Program::Python,
+        "python/telegraf_replay.py",
+        &["auth_off"],
+        Options::default().arg("--without-auth"),
+    );
+}
+
+#[test]
+fn telegraf_v2_output_splits_a_batch_answered_413_until_every_half_is_accepted() {
+    scenario(
+        "telegraf_v2_output_splits_a_batch_answered_413_until_every_half_is_accepted",
+        Program::Python,
+        "python/telegraf_replay.py",
+        &["split413"],
+        Options::default().arg("--max-request-bytes").arg("64KiB"),
     );
 }
