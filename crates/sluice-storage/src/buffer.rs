@@ -39,7 +39,8 @@ pub(crate) struct PartitionBuffer {
     rows: HashMap<(u32, i64), u32>,
     time: Vec<i64>,
     series_of_row: Vec<u32>,
-    fields: BTreeMap<String, FieldColumn>,
+    fields: Vec<(String, FieldColumn)>,
+    field_index: HashMap<String, usize>,
     pub(crate) min_time: i64,
     pub(crate) max_time: i64,
     pub(crate) bytes: usize,
@@ -159,11 +160,25 @@ impl PartitionBuffer {
         self.time.len()
     }
 
+    /// The slot of field column `name`, created if new; `None` when the partition holds
+    /// the field with another type (the catalog prevents that).
+    fn field_slot(&mut self, name: &str, kind: FieldType) -> Option<usize> {
+        if let Some(i) = self.field_index.get(name) {
+            return (self.fields[*i].1.kind() == kind).then_some(*i);
+        }
+        let i = self.fields.len();
+        self.fields
+            .push((name.to_owned(), FieldColumn::new(kind, self.time.len())));
+        self.field_index.insert(name.to_owned(), i);
+        Some(i)
+    }
+
+    /// Inserts or merges one row; `fields` are (slot, value) pairs.
     fn insert(
         &mut self,
         tags: &[(&str, &str)],
         time: i64,
-        fields: Vec<(&str, Value)>,
+        fields: impl Iterator<Item = (usize, Value)>,
         bytes: usize,
     ) {
         let key = series_key(tags);
@@ -194,24 +209,17 @@ impl PartitionBuffer {
                 let r = self.time.len();
                 self.time.push(time);
                 self.series_of_row.push(sid);
-                for col in self.fields.values_mut() {
+                for (_, col) in &mut self.fields {
                     col.push_null();
                 }
                 self.rows.insert((sid, time), r as u32);
                 r
             }
         };
-        let len = self.time.len();
-        for (name, value) in fields {
-            let col = match self.fields.get_mut(name) {
-                Some(c) => c,
-                None => self
-                    .fields
-                    .entry(name.to_owned())
-                    .or_insert_with(|| FieldColumn::new(value.field_type(), len)),
-            };
+        for (slot, value) in fields {
+            let (name, col) = &mut self.fields[slot];
             if !col.set(row, value) {
-                tracing::error!(field = name, "dropping buffered value of a mismatched type");
+                tracing::error!(field = %name, "dropping buffered value of a mismatched type");
             }
         }
     }
@@ -264,7 +272,7 @@ impl PartitionBuffer {
             columns.push(Arc::new(b.finish()));
         }
         for (name, kind) in &schema.fields {
-            match self.fields.get(name) {
+            match self.field_index.get(name).map(|i| &self.fields[*i].1) {
                 Some(col) if col.kind() == *kind => columns.push(col.to_array(&rows)),
                 _ => columns.push(arrow::array::new_null_array(
                     &crate::merge::field_data_type(*kind),
@@ -289,11 +297,15 @@ impl PartitionBuffer {
         tags.dedup();
         TableSchema {
             tags,
-            fields: self
-                .fields
-                .iter()
-                .map(|(n, c)| (n.clone(), c.kind()))
-                .collect(),
+            fields: {
+                let mut f: Vec<(String, FieldType)> = self
+                    .fields
+                    .iter()
+                    .map(|(n, c)| (n.clone(), c.kind()))
+                    .collect();
+                f.sort();
+                f
+            },
         }
     }
 }
@@ -305,22 +317,35 @@ impl Buffer {
         let per_row = bytes / batch.rows().max(1);
         for table in batch.tables {
             let tb = db.entry(table.name).or_default();
+            let columns = &table.columns;
+            // Field slots per batch column, resolved once per partition (day) run.
+            let mut slot_day = None;
+            let mut slots: Vec<Option<usize>> = vec![None; columns.len()];
             for row in table.rows {
+                let day = day_of(row.time);
+                let part = tb.partitions.entry(day).or_default();
+                if slot_day != Some(day) {
+                    slot_day = Some(day);
+                    slots.iter_mut().for_each(|s| *s = None);
+                }
                 let tags: Vec<(&str, &str)> = row
                     .tags
                     .iter()
-                    .map(|(i, v)| (table.columns[*i as usize].0.as_str(), v.as_str()))
+                    .map(|(i, v)| (columns[*i as usize].0.as_str(), v.as_str()))
                     .collect();
-                let fields: Vec<(&str, Value)> = row
+                for (i, _) in &row.fields {
+                    let i = *i as usize;
+                    if slots[i].is_none()
+                        && let ColumnType::Field(kind) = columns[i].1
+                    {
+                        slots[i] = part.field_slot(&columns[i].0, kind);
+                    }
+                }
+                let fields = row
                     .fields
                     .into_iter()
-                    .filter(|(i, _)| matches!(table.columns[*i as usize].1, ColumnType::Field(_)))
-                    .map(|(i, v)| (table.columns[i as usize].0.as_str(), v))
-                    .collect();
-                tb.partitions
-                    .entry(day_of(row.time))
-                    .or_default()
-                    .insert(&tags, row.time, fields, per_row);
+                    .filter_map(|(i, v)| Some((slots[i as usize]?, v)));
+                part.insert(&tags, row.time, fields, per_row);
             }
         }
         self.bytes += bytes;

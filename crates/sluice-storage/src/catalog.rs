@@ -339,7 +339,7 @@ impl Catalog {
         let first_kept_day = def.first_kept_day(now_ns);
         let mut rejected = Vec::new();
         let mut tables: Vec<TableBatch> = Vec::new();
-        let mut table_index: HashMap<&str, (usize, HashMap<String, u32>)> = HashMap::new();
+        let mut table_index: HashMap<&str, TableState> = HashMap::new();
         let mut bytes = 0usize;
 
         for line in lines {
@@ -355,74 +355,119 @@ impl Catalog {
                 });
                 continue;
             }
-            if let Err(reason) = check_line(def, line, limits, db) {
-                rejected.push(RejectedLine {
-                    line_number: line.line_number,
-                    reason,
-                });
-                continue;
-            }
-            // The line is valid: record new tables and columns.
             let table_name = line.measurement.as_ref();
-            if !def.tables.contains_key(table_name) {
-                def.tables
-                    .insert(table_name.to_owned(), TableDef::default());
-                changes.created_tables.push(table_name.to_owned());
-            }
-            let tdef = def.tables.get_mut(table_name).expect("table exists");
-            for (k, _) in &line.tags {
-                if !tdef.columns.contains_key(k.as_ref()) {
-                    tdef.columns.insert(k.to_string(), ColumnType::Tag);
-                    changes
-                        .added_columns
-                        .push((table_name.to_owned(), k.to_string()));
+            // Fast path: a line with the same keys (and field types) as the table's last
+            // accepted line in this batch is valid as far as the catalog goes, since the
+            // catalog only grows while the batch is validated.
+            let shape = table_index
+                .get(table_name)
+                .and_then(|st| st.same_shape(line).then(|| st.last_shape.clone()));
+            let shape = match shape {
+                Some(shape) => {
+                    if let Some((k, v)) = line
+                        .tags
+                        .iter()
+                        .find(|(_, v)| v.len() > limits.max_tag_value_bytes)
+                    {
+                        rejected.push(RejectedLine {
+                            line_number: line.line_number,
+                            reason: tag_too_long(k, table_name, v.len(), limits),
+                        });
+                        continue;
+                    }
+                    shape
                 }
-            }
-            for (k, v) in &line.fields {
-                if !tdef.columns.contains_key(k.as_ref()) {
-                    tdef.columns
-                        .insert(k.to_string(), ColumnType::Field(v.field_type()));
-                    changes
-                        .added_columns
-                        .push((table_name.to_owned(), k.to_string()));
-                }
-            }
-            // Build the row.
-            let (ti, cols) = table_index
-                .entry(line.measurement.as_ref())
-                .or_insert_with(|| {
-                    tables.push(TableBatch {
-                        name: table_name.to_owned(),
-                        ..TableBatch::default()
+                None => {
+                    if let Err(reason) = check_line(def, line, limits, db) {
+                        rejected.push(RejectedLine {
+                            line_number: line.line_number,
+                            reason,
+                        });
+                        continue;
+                    }
+                    // The line is valid: record new tables and columns.
+                    if !def.tables.contains_key(table_name) {
+                        def.tables
+                            .insert(table_name.to_owned(), TableDef::default());
+                        changes.created_tables.push(table_name.to_owned());
+                    }
+                    let tdef = def.tables.get_mut(table_name).expect("table exists");
+                    for (k, _) in &line.tags {
+                        if !tdef.columns.contains_key(k.as_ref()) {
+                            tdef.columns.insert(k.to_string(), ColumnType::Tag);
+                            changes
+                                .added_columns
+                                .push((table_name.to_owned(), k.to_string()));
+                        }
+                    }
+                    for (k, v) in &line.fields {
+                        if !tdef.columns.contains_key(k.as_ref()) {
+                            tdef.columns
+                                .insert(k.to_string(), ColumnType::Field(v.field_type()));
+                            changes
+                                .added_columns
+                                .push((table_name.to_owned(), k.to_string()));
+                        }
+                    }
+                    let st = table_index.entry(table_name).or_insert_with(|| {
+                        tables.push(TableBatch {
+                            name: table_name.to_owned(),
+                            ..TableBatch::default()
+                        });
+                        TableState {
+                            index: tables.len() - 1,
+                            columns: HashMap::new(),
+                            last_keys: Vec::new(),
+                            last_shape: Vec::new(),
+                        }
                     });
-                    (tables.len() - 1, HashMap::new())
-                });
-            let table = &mut tables[*ti];
-            let mut col = |name: &str, kind: ColumnType| -> u32 {
-                if let Some(i) = cols.get(name) {
-                    return *i;
+                    let table = &mut tables[st.index];
+                    let mut col = |name: &str, kind: ColumnType| -> u32 {
+                        if let Some(i) = st.columns.get(name) {
+                            return *i;
+                        }
+                        table.columns.push((name.to_owned(), kind));
+                        let i = (table.columns.len() - 1) as u32;
+                        st.columns.insert(name.to_owned(), i);
+                        i
+                    };
+                    let mut shape = Vec::with_capacity(line.tags.len() + line.fields.len());
+                    let mut keys = Vec::with_capacity(shape.capacity());
+                    for (k, _) in &line.tags {
+                        shape.push(col(k, ColumnType::Tag));
+                        keys.push((k.to_string(), None));
+                    }
+                    for (k, v) in &line.fields {
+                        shape.push(col(k, ColumnType::Field(v.field_type())));
+                        keys.push((k.to_string(), Some(v.field_type())));
+                    }
+                    st.last_keys = keys;
+                    st.last_shape = shape.clone();
+                    shape
                 }
-                table.columns.push((name.to_owned(), kind));
-                let i = (table.columns.len() - 1) as u32;
-                cols.insert(name.to_owned(), i);
-                i
             };
+            // Build the row from the shape's column indices.
+            let st = &table_index[table_name];
+            let table = &mut tables[st.index];
             let mut row_bytes = 48;
+            let n_tags = line.tags.len();
             let tags = line
                 .tags
                 .iter()
-                .map(|(k, v)| {
+                .zip(&shape[..n_tags])
+                .map(|((_, v), c)| {
                     row_bytes += 8 + v.len();
-                    (col(k, ColumnType::Tag), v.to_string())
+                    (*c, v.to_string())
                 })
                 .collect();
             let fields = line
                 .fields
                 .iter()
-                .map(|(k, v)| {
+                .zip(&shape[n_tags..])
+                .map(|((_, v), c)| {
                     let value = Value::from_lp(v);
                     row_bytes += value.buffer_bytes();
-                    (col(k, ColumnType::Field(v.field_type())), value)
+                    (*c, value)
                 })
                 .collect();
             bytes += row_bytes;
@@ -438,6 +483,41 @@ impl Catalog {
             bytes,
         })
     }
+}
+
+/// Per-table state while one batch is validated.
+struct TableState {
+    /// Index of the table in the batch.
+    index: usize,
+    /// Column name to index in the batch's table.
+    columns: HashMap<String, u32>,
+    /// Keys (and field types; `None` for tags) of the last accepted line, tags first.
+    last_keys: Vec<(String, Option<FieldType>)>,
+    /// Column indices of those keys.
+    last_shape: Vec<u32>,
+}
+
+impl TableState {
+    fn same_shape(&self, line: &Line<'_>) -> bool {
+        self.last_keys.len() == line.tags.len() + line.fields.len()
+            && line
+                .tags
+                .iter()
+                .zip(&self.last_keys)
+                .all(|((k, _), (lk, lt))| lt.is_none() && k == lk)
+            && line
+                .fields
+                .iter()
+                .zip(&self.last_keys[line.tags.len()..])
+                .all(|((k, v), (lk, lt))| *lt == Some(v.field_type()) && k == lk)
+    }
+}
+
+fn tag_too_long(key: &str, table: &str, len: usize, limits: &CatalogLimits) -> String {
+    format!(
+        "tag value too long: tag {key:?} on table {table:?} is {len} bytes, the maximum is {}",
+        limits.max_tag_value_bytes
+    )
 }
 
 /// Checks one line against the database's catalog (which already holds the columns of
@@ -464,11 +544,7 @@ fn check_line(
             ));
         }
         if v.len() > limits.max_tag_value_bytes {
-            return Err(format!(
-                "tag value too long: tag {k:?} on table {t:?} is {} bytes, the maximum is {}",
-                v.len(),
-                limits.max_tag_value_bytes
-            ));
+            return Err(tag_too_long(k, t, v.len(), limits));
         }
         match table.and_then(|t| t.columns.get(k.as_ref())) {
             Some(ColumnType::Tag) => {}

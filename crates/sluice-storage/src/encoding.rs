@@ -25,16 +25,6 @@ pub(crate) enum Value {
 }
 
 impl Value {
-    pub(crate) fn field_type(&self) -> FieldType {
-        match self {
-            Value::Float(_) => FieldType::Float,
-            Value::Integer(_) => FieldType::Integer,
-            Value::UInteger(_) => FieldType::UInteger,
-            Value::String(_) => FieldType::String,
-            Value::Boolean(_) => FieldType::Boolean,
-        }
-    }
-
     /// Estimated bytes this value takes in the write buffer.
     pub(crate) fn buffer_bytes(&self) -> usize {
         match self {
