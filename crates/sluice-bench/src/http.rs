@@ -428,6 +428,44 @@ mod tests {
         ));
     }
 
+    /// A server that answers one request per connection, claiming keep-alive, then hangs
+    /// up: the client must notice and resend on a new connection.
+    #[test]
+    fn resends_once_when_a_kept_alive_connection_was_closed_by_the_server() {
+        use std::io::{BufRead, BufReader};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let mut accepted = 0;
+            for stream in listener.incoming().take(3) {
+                let stream = stream.unwrap();
+                accepted += 1;
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                // Read the head up to the blank line; these requests have no body.
+                loop {
+                    line.clear();
+                    if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut stream = stream;
+                stream
+                    .write_all(b"HTTP/1.1 204 No Content\r\nConnection: keep-alive\r\n\r\n")
+                    .unwrap();
+                // Dropping the stream closes the connection despite the header.
+            }
+            accepted
+        });
+        let target = Target::parse(&format!("http://{addr}")).unwrap();
+        let mut conn = Connection::new(&target, Duration::from_secs(10));
+        let request = target.render_request("GET", "/ping", &[], b"");
+        for _ in 0..3 {
+            assert_eq!(conn.send(&request).unwrap().status, 204);
+        }
+        assert_eq!(server.join().unwrap(), 3);
+    }
+
     #[test]
     fn parses_urls_with_ports_paths_and_ipv6() {
         let t = Target::parse("http://127.0.0.1:8086").unwrap();
