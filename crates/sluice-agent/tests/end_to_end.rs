@@ -3,6 +3,17 @@
 
 mod common;
 
+/// `(f_blocks, f_frsize)` of `path`, read with the `stat` command.
+fn statfs_blocks(path: &str) -> (u64, u64) {
+    let out = std::process::Command::new("stat")
+        .args(["-f", "-c", "%b %S", path])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut parts = text.split_whitespace().map(|p| p.parse::<u64>().unwrap());
+    (parts.next().unwrap(), parts.next().unwrap())
+}
+
 use common::{Server, meminfo, run_agent};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -19,6 +30,9 @@ async fn minimal_cpu_mem_system_config_lands_in_the_bucket() {
   percpu = false
 [[inputs.mem]]
 [[inputs.system]]
+[[inputs.disk]]
+  mount_points = ["/"]
+  ignore_fs = []
 [[outputs.influxdb_v2]]
   urls = ["{url}"]
   token = "unused"
@@ -40,7 +54,14 @@ async fn minimal_cpu_mem_system_config_lands_in_the_bucket() {
     );
     let mut tables = server.tables("metrics");
     tables.sort();
-    assert_eq!(tables, vec!["cpu", "mem", "system"]);
+    assert_eq!(tables, vec!["cpu", "disk", "mem", "system"]);
+    let disk = server.rows("metrics", "disk").await;
+    assert_eq!(disk[0]["path"], "/");
+    let blocks: u64 = {
+        let st = statfs_blocks("/");
+        st.0 * st.1
+    };
+    assert_eq!(disk[0]["total"], blocks.to_string());
     let mem = server.rows("metrics", "mem").await;
     assert_eq!(mem.len(), 1);
     assert_eq!(mem[0]["total"], meminfo("MemTotal").to_string());

@@ -1,8 +1,17 @@
 //! The input plugins and their registry.
 
 pub mod cpu;
+pub mod disk;
+pub mod diskio;
+pub mod exec;
+pub mod file;
+pub mod http_listener_v2;
+pub mod internal;
 pub mod mem;
+pub mod net;
+pub mod processes;
 pub mod system;
+pub mod tail;
 
 use crate::config::{PluginKind, PluginSpec};
 use crate::error::Result;
@@ -17,8 +26,20 @@ pub fn registry() -> Vec<Registered> {
     };
     vec![
         input("cpu", include_str!("cpu/sample.toml")),
+        input("disk", include_str!("disk/sample.toml")),
+        input("diskio", include_str!("diskio/sample.toml")),
+        input("exec", include_str!("exec/sample.toml")),
+        input("file", include_str!("file/sample.toml")),
+        input(
+            "http_listener_v2",
+            include_str!("http_listener_v2/sample.toml"),
+        ),
+        input("internal", include_str!("internal/sample.toml")),
         input("mem", include_str!("mem/sample.toml")),
+        input("net", include_str!("net/sample.toml")),
+        input("processes", include_str!("processes/sample.toml")),
         input("system", include_str!("system/sample.toml")),
+        input("tail", include_str!("tail/sample.toml")),
     ]
 }
 
@@ -27,8 +48,24 @@ pub fn registry() -> Vec<Registered> {
 /// # Errors
 /// An invalid configuration.
 pub fn build(spec: &PluginSpec, ctx: &BuildContext) -> Result<Box<dyn Input>> {
-    let _ = ctx;
     Ok(match spec.name.as_str() {
+        "disk" => Box::new(disk::Disk::new(spec.parse()?)),
+        "diskio" => Box::new(diskio::DiskIo::new(spec.parse()?)),
+        "net" => Box::new(net::Net::new(spec.parse()?)),
+        "exec" => Box::new(exec::Exec::new(spec.parse()?).map_err(|m| spec.error(&m))?),
+        "file" => Box::new(file::File::new(spec.parse()?).map_err(|m| spec.error(&m))?),
+        "tail" => Box::new(tail::Tail::new(spec.parse()?).map_err(|m| spec.error(&m))?),
+        "http_listener_v2" => Box::new(
+            http_listener_v2::HttpListener::new(spec.parse()?).map_err(|m| spec.error(&m))?,
+        ),
+        "processes" => {
+            spec.parse::<processes::ProcessesConfig>()?;
+            Box::new(processes::Processes)
+        }
+        "internal" => {
+            spec.parse::<internal::InternalConfig>()?;
+            Box::new(internal::Internal::new(ctx.stats.clone()))
+        }
         "cpu" => Box::new(cpu::Cpu::new(spec.parse()?)),
         "mem" => {
             spec.parse::<mem::MemConfig>()?;

@@ -1,0 +1,108 @@
+//! `inputs.internal`: the agent's own counters, as Telegraf names them.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::error::Result;
+use crate::metric::Metric;
+use crate::plugins::{Accumulator, Input};
+use crate::stats::Stats;
+
+/// `[[inputs.internal]]` (no options).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InternalConfig {}
+
+/// The `internal` input.
+#[derive(Debug)]
+pub struct Internal {
+    stats: Arc<Stats>,
+}
+
+impl Internal {
+    /// An internal input reporting `stats`.
+    pub fn new(stats: Arc<Stats>) -> Internal {
+        Internal { stats }
+    }
+}
+
+impl Input for Internal {
+    fn gather(&mut self, acc: &mut Accumulator) -> Result<()> {
+        let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let version = env!("CARGO_PKG_VERSION");
+        let (mut gathered, mut written, mut dropped) = (0, 0, 0);
+        for (name, s) in self.stats.inputs() {
+            gathered += s.metrics_gathered.get();
+            acc.add(
+                Metric::new("internal_gather", acc.time())
+                    .with_tag("input", name)
+                    .with_tag("version", version)
+                    .with_field("metrics_gathered", int(s.metrics_gathered.get()))
+                    .with_field("gather_time_ns", int(s.gather_time_ns.get()))
+                    .with_field("errors", int(s.errors.get())),
+            );
+        }
+        for (name, s) in self.stats.outputs() {
+            written += s.metrics_written.get();
+            dropped += s.metrics_dropped.get();
+            acc.add(
+                Metric::new("internal_write", acc.time())
+                    .with_tag("output", name)
+                    .with_tag("version", version)
+                    .with_field("buffer_limit", int(s.buffer_limit.get()))
+                    .with_field("buffer_size", int(s.buffer_size.get()))
+                    .with_field("metrics_added", int(s.metrics_added.get()))
+                    .with_field("metrics_written", int(s.metrics_written.get()))
+                    .with_field("metrics_dropped", int(s.metrics_dropped.get()))
+                    .with_field("metrics_filtered", int(s.metrics_filtered.get()))
+                    .with_field("write_time_ns", int(s.write_time_ns.get()))
+                    .with_field("errors", int(s.errors.get())),
+            );
+        }
+        acc.add(
+            Metric::new("internal_agent", acc.time())
+                .with_tag("version", version)
+                .with_field("metrics_gathered", int(gathered))
+                .with_field("metrics_written", int(written))
+                .with_field("metrics_dropped", int(dropped))
+                .with_field("gather_errors", int(self.stats.gather_errors.get())),
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metric::FieldValue;
+
+    #[test]
+    fn counters_are_reported_per_plugin_and_summed_for_the_agent() {
+        let stats = Arc::new(Stats::default());
+        stats.input("cpu").metrics_gathered.add(5);
+        stats.input("mem").metrics_gathered.add(2);
+        stats.output("file").metrics_dropped.add(3);
+        let mut acc = Accumulator::new(1);
+        Internal::new(stats).gather(&mut acc).unwrap();
+        let agent = acc
+            .metrics()
+            .iter()
+            .find(|m| m.name == "internal_agent")
+            .unwrap();
+        assert_eq!(
+            agent.field("metrics_gathered"),
+            Some(&FieldValue::Integer(7))
+        );
+        assert_eq!(
+            agent.field("metrics_dropped"),
+            Some(&FieldValue::Integer(3))
+        );
+        let write = acc
+            .metrics()
+            .iter()
+            .find(|m| m.name == "internal_write")
+            .unwrap();
+        assert_eq!(write.tags["output"], "file");
+    }
+}
