@@ -301,11 +301,14 @@ pub(crate) fn apply(func: &Func, points: &[Point<'_>]) -> Result<Output> {
         Func::First | Func::Last => {
             let mut best = &points[0];
             for p in &points[1..] {
-                let better = if *func == Func::First {
-                    p.time < best.time
-                } else {
-                    p.time > best.time
-                };
+                // Ties on time go to the larger value, as InfluxDB does.
+                let tie = p.time == best.time && cmp_v(p.value, best.value) == Ordering::Greater;
+                let better = tie
+                    || if *func == Func::First {
+                        p.time < best.time
+                    } else {
+                        p.time > best.time
+                    };
                 if better {
                     best = p;
                 }

@@ -176,7 +176,15 @@ pub(crate) async fn select(
         };
         let call_columns: Vec<usize> = calls
             .iter()
-            .map(|(_, field)| column_index(field, &mut columns, &mut index))
+            .map(|(_, field)| {
+                // Functions read fields only: on a tag they see no points, as in InfluxDB.
+                let name = if is_tag(field) {
+                    "\0tag"
+                } else {
+                    field.as_str()
+                };
+                column_index(name, &mut columns, &mut index)
+            })
             .collect();
         let top_tag_columns: Vec<Vec<usize>> = calls
             .iter()
