@@ -93,7 +93,7 @@ impl Point {
         out
     }
 
-    /// Appends the point and a `\n` to `out`.
+    /// Appends the point to `out`, without a line ending (callers separate points with `\n`).
     pub fn write_line_protocol(&self, out: &mut String) {
         write_line(
             &self.measurement,
