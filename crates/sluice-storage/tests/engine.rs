@@ -568,3 +568,50 @@ async fn in_memory_object_store_works_for_tests() {
     assert_eq!(rows(&s, "db", "cpu", &all()).await.len(), 1);
     s.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scans_during_persistence_and_compaction_never_miss_acknowledged_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(StorageConfig {
+        persist_buffer_bytes: 2_000,
+        compact_max_files: 2,
+        background_interval: Duration::from_millis(2),
+        ..config(dir.path())
+    })
+    .await
+    .unwrap();
+    let acked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let writer = {
+        let s = s.clone();
+        let acked = acked.clone();
+        tokio::spawn(async move {
+            for i in 0..150 {
+                let text = format!("cpu,host=h{} x={i} {i}\ncpu,host=g x={i} {i}\n", i % 3);
+                let lines: Vec<_> = sluice_lp::parse_lines(text.as_bytes())
+                    .map(Result::unwrap)
+                    .collect();
+                s.write("db", &lines, PARTIAL).await.unwrap();
+                acked.store(2 * (i + 1), std::sync::atomic::Ordering::SeqCst);
+            }
+        })
+    };
+    let mut scans = 0;
+    while !writer.is_finished() {
+        let before = acked.load(std::sync::atomic::Ordering::SeqCst);
+        let n = match s.scan("db", "cpu", &all()).await {
+            Ok(r) => r.num_rows(),
+            Err(Error::DatabaseNotFound { .. }) | Err(Error::TableNotFound { .. }) => 0,
+            Err(e) => panic!("scan failed: {e}"),
+        };
+        assert!(
+            n >= before,
+            "scan saw {n} rows after {before} were acknowledged"
+        );
+        scans += 1;
+    }
+    writer.await.unwrap();
+    assert!(scans > 0);
+    assert_eq!(s.scan("db", "cpu", &all()).await.unwrap().num_rows(), 300);
+    assert!(s.metrics().persisted_files > 0);
+    s.shutdown().await.unwrap();
+}
