@@ -138,17 +138,23 @@ def query():
                         f"on {URL} yet ({text.splitlines()[0][:200]})")
                 return
             raise
-        rows = table.to_pylist()
+        # (to_pylist() of a ns timestamp needs pandas: read the times as integers.)
         times = table.column("time").cast(pa.int64()).to_pylist()
+        rows = table.drop_columns(["time"]).to_pylist()
         check_eq(len(rows), 10, "SQL rows")
         for i, row in enumerate(rows):
             check_eq((row["host"], row["v"], row["n"], times[i]), (f"h{i % 2}", i + 0.5, i, T0 + i),
                      f"SQL row {i}")
 
         table = c.query('SELECT v, n FROM q WHERE host = \'h1\'', language="influxql")
-        got = table.to_pylist()
-        check_eq([r["n"] for r in got], [1, 3, 5, 7, 9], "InfluxQL rows for host=h1")
-        check_eq([r["v"] for r in got], [1.5, 3.5, 5.5, 7.5, 9.5], "InfluxQL values")
+        print(f"InfluxQL schema: {table.schema}".replace("\n", "; "))
+        check_eq(table.column("n").to_pylist(), [1, 3, 5, 7, 9], "InfluxQL rows for host=h1")
+        check_eq(table.column("v").to_pylist(), [1.5, 3.5, 5.5, 7.5, 9.5], "InfluxQL values")
+        check_eq(table.column("time").cast(pa.int64()).to_pylist(),
+                 [T0 + i for i in (1, 3, 5, 7, 9)], "InfluxQL times")
+        if "iox::measurement" in table.column_names:
+            check_eq(set(table.column("iox::measurement").to_pylist()), {"q"},
+                     "InfluxQL iox::measurement column")
 
 
 if __name__ == "__main__":

@@ -623,3 +623,217 @@ fn telegraf_v2_output_splits_a_batch_answered_413_until_every_half_is_accepted()
         Options::default().arg("--max-request-bytes").arg("64KiB"),
     );
 }
+
+// ---- curl examples from the documentation ----
+
+/// A fenced `sh` block marked `<!-- test: curl -->` (or `<!-- test: curl allow-errors -->`).
+#[derive(Debug)]
+struct DocBlock {
+    /// `FILE:LINE` of the opening fence.
+    place: String,
+    script: String,
+    allow_errors: bool,
+}
+
+/// The marked blocks of a markdown document, in order. Every `sh`/`bash` block that runs
+/// `curl` must carry a marker (`<!-- test: curl -->`, `<!-- test: curl allow-errors -->`, or
+/// `<!-- test: skip REASON -->`): an unmarked one is an error, so no example goes untested
+/// by accident.
+fn doc_blocks(name: &str, text: &str) -> Result<Vec<DocBlock>, String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut blocks = Vec::new();
+    let mut marker: Option<&str> = None;
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i].trim();
+        if let Some(rest) = line
+            .strip_prefix("<!-- test:")
+            .and_then(|r| r.strip_suffix("-->"))
+        {
+            marker = Some(rest.trim());
+            i += 1;
+            continue;
+        }
+        if let Some(info) = line.strip_prefix("```") {
+            let fence_line = i + 1;
+            let mut body = Vec::new();
+            i += 1;
+            while i < lines.len() && !lines[i].trim_start().starts_with("```") {
+                body.push(lines[i]);
+                i += 1;
+            }
+            i += 1; // the closing fence
+            let shell = matches!(info.trim(), "sh" | "bash" | "shell");
+            let script = body.join("\n");
+            let runs_curl = script.split_whitespace().any(|w| w == "curl");
+            match marker.take() {
+                Some("curl") | Some("curl allow-errors") if !shell => {
+                    return Err(format!(
+                        "{name}:{fence_line}: a `test: curl` marker before a non-sh block"
+                    ));
+                }
+                Some(kind @ ("curl" | "curl allow-errors")) => blocks.push(DocBlock {
+                    place: format!("{name}:{fence_line}"),
+                    script,
+                    allow_errors: kind == "curl allow-errors",
+                }),
+                Some(kind) if kind.starts_with("skip") => {}
+                Some(other) => {
+                    return Err(format!(
+                        "{name}:{fence_line}: unknown marker `test: {other}`"
+                    ));
+                }
+                None if shell && runs_curl => {
+                    return Err(format!(
+                        "{name}:{fence_line}: a sh block runs curl without a \
+                         `<!-- test: curl -->` (or `test: skip REASON`) marker"
+                    ));
+                }
+                None => {}
+            }
+            continue;
+        }
+        if !line.is_empty() {
+            marker = None;
+        }
+        i += 1;
+    }
+    Ok(blocks)
+}
+
+/// Runs `blocks` in order against one fresh server (auth on), the documented port
+/// replaced by the server's address; returns each failure as text.
+fn run_doc_blocks(blocks: &[DocBlock], server: &TestServer) -> Vec<String> {
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_sluice")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let temp = tempfile::tempdir().unwrap();
+    let mut failures = Vec::new();
+    for block in blocks {
+        let script = block
+            .script
+            .replace("127.0.0.1:8086", &server.address)
+            .replace("localhost:8086", &server.address);
+        // Unless errors are allowed, every curl must get a 2xx.
+        let prelude = if block.allow_errors {
+            "set -uo pipefail\n"
+        } else {
+            "set -euo pipefail\ncurl() { command curl --silent --show-error --fail-with-body \"$@\"; }\n"
+        };
+        let output = Command::new("bash")
+            .arg("-c")
+            .arg(format!("{prelude}{script}"))
+            .current_dir(temp.path())
+            .env("PATH", &path)
+            .env("SLUICE_TOKEN", ADMIN)
+            .env("SLUICE_HOST", server.url(""))
+            .stdin(Stdio::null())
+            .output()
+            .expect("bash runs");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        println!("{}: {}\n{text}", block.place, output.status);
+        if !output.status.success() {
+            failures.push(format!(
+                "{} exited with {}:\n{script}\n--- output\n{text}",
+                block.place, output.status
+            ));
+        }
+    }
+    failures
+}
+
+/// Every `<!-- test: curl -->` block of README.md and docs/*.md, run verbatim (the
+/// documented port 8086 replaced by the test server's, so that tests never collide on it).
+#[test]
+fn documented_curl_examples_in_readme_and_docs_run_against_a_fresh_server() {
+    let root = repo_root();
+    let mut documents = vec![root.join("README.md")];
+    let mut docs: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
+        .map(|dir| dir.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    docs.retain(|p| p.extension().is_some_and(|e| e == "md"));
+    docs.sort();
+    documents.extend(docs);
+    let mut ran = 0;
+    for document in &documents {
+        let name = document.strip_prefix(&root).unwrap().display().to_string();
+        let text = std::fs::read_to_string(document).unwrap();
+        let blocks = doc_blocks(&name, &text).unwrap_or_else(|err| panic!("{err}"));
+        if blocks.is_empty() {
+            continue;
+        }
+        let server = TestServer::spawn();
+        let failures = run_doc_blocks(&blocks, &server);
+        assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+        ran += blocks.len();
+    }
+    if ran == 0 {
+        announce(
+            "SKIPPED: compat::documented_curl_examples_in_readme_and_docs_run_against_a_fresh_server: \
+             no `<!-- test: curl -->` blocks in README.md or docs/*.md yet \
+             (compat/fixtures/curl_examples.md shows the form)",
+        );
+    }
+}
+
+#[test]
+fn documented_curl_examples_runner_runs_the_fixture_and_its_writes_are_stored() {
+    let root = repo_root();
+    let text = std::fs::read_to_string(root.join("compat/fixtures/curl_examples.md")).unwrap();
+    let blocks = doc_blocks("compat/fixtures/curl_examples.md", &text).unwrap();
+    assert_eq!(blocks.len(), 9, "{blocks:#?}");
+    assert_eq!(blocks.iter().filter(|b| b.allow_errors).count(), 1);
+    let mut server = TestServer::spawn();
+    let failures = run_doc_blocks(&blocks, &server);
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert!(server.terminate().success());
+    let dir = &server.data_dir;
+    assert_eq!(
+        common::stored_times(dir, "mydb", "cpu"),
+        [1, 2, 1_434_055_562_000_000_000]
+    );
+    assert_eq!(
+        common::stored_times(dir, "mybucket", "airSensors"),
+        [1_630_424_257_000_000_000]
+    );
+    assert_eq!(
+        common::stored_times(dir, "sensors", "home"),
+        [1_735_545_600_000_000_000]
+    );
+}
+
+#[test]
+fn documented_curl_examples_runner_reports_a_failing_example() {
+    let doc = "<!-- test: curl -->\n```sh\ncurl -XPOST \"http://127.0.0.1:8086/write?db=x\" \
+               -H 'Authorization: Token wrong' --data-binary 'm v=1'\n```\n";
+    let blocks = doc_blocks("inline.md", doc).unwrap();
+    let server = TestServer::spawn();
+    let failures = run_doc_blocks(&blocks, &server);
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(failures[0].contains("401"), "{}", failures[0]);
+}
+
+#[test]
+fn documented_curl_examples_must_be_marked() {
+    let unmarked = "Write:\n\n```sh\ncurl -XPOST http://127.0.0.1:8086/write?db=x\n```\n";
+    let err = doc_blocks("x.md", unmarked).unwrap_err();
+    assert!(err.contains("x.md:3") && err.contains("without"), "{err}");
+    let unknown = "<!-- test: curly -->\n```sh\ncurl x\n```\n";
+    assert!(
+        doc_blocks("x.md", unknown)
+            .unwrap_err()
+            .contains("unknown marker")
+    );
+    // A marker applies only to the block right after it (blank lines allowed).
+    let stale = "<!-- test: curl -->\n\ntext\n\n```sh\ncurl x\n```\n";
+    assert!(doc_blocks("x.md", stale).is_err());
+    let not_sh = "```json\n{\"curl\": 1}\n```\n```sh\ncargo build\n```\n";
+    assert!(doc_blocks("x.md", not_sh).unwrap().is_empty());
+}
