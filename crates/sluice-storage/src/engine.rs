@@ -147,6 +147,9 @@ impl Storage {
             Some(root) => local_store(root.clone())?,
         };
         delete_orphans(store.as_ref(), &manifest).await?;
+        if let Some(root) = &local_root {
+            remove_staged_uploads(&root.join("dbs"))?;
+        }
 
         let metrics = Arc::new(Metrics::default());
         let live_ids: HashSet<u32> = catalog.databases.values().map(|d| d.id).collect();
@@ -621,6 +624,32 @@ fn batch_bytes(batch: &WriteBatch) -> usize {
                     .sum::<usize>()
         })
         .sum()
+}
+
+/// Removes the temporary files (`name#N`) a local object store put leaves behind when the
+/// process dies before its rename; the store's listing does not show them.
+fn remove_staged_uploads(dir: &std::path::Path) -> Result<()> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(format!("listing {}", dir.display()), e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+        let path = entry.path();
+        if path.is_dir() {
+            remove_staged_uploads(&path)?;
+        } else if let Some(name) = path.file_name().and_then(|n| n.to_str())
+            && let Some((_, suffix)) = name.rsplit_once('#')
+            && !suffix.is_empty()
+            && suffix.bytes().all(|b| b.is_ascii_digit())
+        {
+            tracing::warn!(path = %path.display(), "removing an interrupted parquet upload");
+            fs::remove_file(&path)
+                .map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
+        }
+    }
+    Ok(())
 }
 
 /// Deletes objects under `dbs/` that the manifest does not name (a crash between writing

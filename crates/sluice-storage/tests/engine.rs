@@ -615,3 +615,33 @@ async fn scans_during_persistence_and_compaction_never_miss_acknowledged_rows() 
     assert!(s.metrics().persisted_files > 0);
     s.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn files_left_by_an_interrupted_persistence_are_removed_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(config(dir.path())).await.unwrap();
+    write(&s, "db", "cpu,host=a x=1 100\n").await;
+    s.persist_now().await.unwrap();
+    s.shutdown().await.unwrap();
+    // A file the manifest does not name (crash before the manifest was saved) and an
+    // upload that never got renamed into place.
+    let day_dir = dir.path().join("objects/dbs/1/0");
+    let live: Vec<_> = std::fs::read_dir(&day_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(live.len(), 1);
+    let orphan = day_dir.join("0000000000000099.parquet");
+    let staged = day_dir.join("0000000000000100.parquet#7");
+    std::fs::copy(&live[0], &orphan).unwrap();
+    std::fs::write(&staged, b"partial").unwrap();
+    let s = Storage::open(config(dir.path())).await.unwrap();
+    assert!(!orphan.exists());
+    assert!(!staged.exists());
+    assert!(live[0].exists());
+    assert_eq!(
+        rows(&s, "db", "cpu", &all()).await,
+        vec!["host=a x=1 time=100"]
+    );
+    s.shutdown().await.unwrap();
+}
