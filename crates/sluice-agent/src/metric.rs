@@ -95,7 +95,7 @@ impl Metric {
     }
 
     /// The series identity: name and tags.
-    pub fn series_key(&self) -> (String, Vec<(String, String)>) {
+    pub fn series_key(&self) -> SeriesKey {
         (
             self.name.clone(),
             self.tags
@@ -105,6 +105,9 @@ impl Metric {
         )
     }
 }
+
+/// A series' identity: measurement name and sorted tags.
+pub type SeriesKey = (String, Vec<(String, String)>);
 
 /// Nanoseconds since the Unix epoch, now.
 pub fn now_nanos() -> i64 {

@@ -210,3 +210,109 @@ fn config_errors_name_the_file_line_and_key() {
         "{stderr}"
     );
 }
+
+/// Runs `config` (with `{url}` and `{data}` filled in) once against a fresh server.
+async fn once_against_server(config: &str, data: &str) -> (Server, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), 0, true).await;
+    let data_path = dir.path().join("input.lp");
+    std::fs::write(&data_path, data).unwrap();
+    let config = config
+        .replace("{url}", &server.url)
+        .replace("{data}", &data_path.display().to_string());
+    let out = tokio::task::spawn_blocking({
+        let dir = dir.path().to_owned();
+        move || run_agent(&dir, &config, &["--once"])
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (server, dir)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn processors_rename_map_and_convert_before_writing() {
+    let config = r#"
+[agent]
+  omit_hostname = true
+[[inputs.file]]
+  files = ["{data}"]
+[[processors.rename]]
+  order = 1
+  [[processors.rename.replace]]
+    measurement = "web"
+    dest = "http"
+[[processors.enum]]
+  order = 2
+  [[processors.enum.mapping]]
+    fields = ["status"]
+    dest = "status_code"
+    [processors.enum.mapping.value_mappings]
+      up = 1
+      down = 0
+[[processors.converter]]
+  order = 3
+  [processors.converter.tags]
+    integer = ["port"]
+[[processors.regex]]
+  order = 4
+  [[processors.regex.tags]]
+    key = "path"
+    pattern = "^/api/(\\w+).*"
+    replacement = "${1}"
+[[outputs.influxdb_v2]]
+  urls = ["{url}"]
+  bucket = "p"
+"#;
+    let (server, _dir) = once_against_server(
+        config,
+        "web,port=8080,path=/api/users/7 status=\"up\" 1000\n",
+    )
+    .await;
+    assert_eq!(server.tables("p"), vec!["http"]);
+    let rows = server.rows("p", "http").await;
+    assert_eq!(rows[0]["status_code"], "1");
+    assert_eq!(rows[0]["port"], "8080");
+    assert_eq!(rows[0]["path"], "users");
+    assert_eq!(rows[0]["status"], "up");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn basicstats_aggregates_and_drops_the_originals() {
+    let config = r#"
+[agent]
+  omit_hostname = true
+[[inputs.file]]
+  files = ["{data}"]
+[[aggregators.basicstats]]
+  period = "1h"
+  drop_original = true
+  stats = ["count", "min", "max", "mean", "sum", "diff", "rate"]
+  namepass = ["load"]
+[[outputs.influxdb_v2]]
+  urls = ["{url}"]
+  bucket = "agg"
+"#;
+    let data = "load,host=a v=1 1000000000\nload,host=a v=3 2000000000\nload,host=a v=8 5000000000\nother x=1 1000\n";
+    let (server, _dir) = once_against_server(config, data).await;
+    let mut tables = server.tables("agg");
+    tables.sort();
+    assert_eq!(tables, vec!["load", "other"]);
+    let rows = server.rows("agg", "load").await;
+    assert_eq!(rows.len(), 1, "only the aggregate is written: {rows:?}");
+    let r = &rows[0];
+    assert_eq!(r["v_count"], "3.0");
+    assert_eq!(r["v_min"], "1.0");
+    assert_eq!(r["v_max"], "8.0");
+    assert_eq!(r["v_mean"], "4.0");
+    assert_eq!(r["v_sum"], "12.0");
+    assert_eq!(r["v_diff"], "7.0");
+    assert_eq!(r["v_rate"], "1.75");
+    assert!(!r.contains_key("v"));
+    server.stop().await;
+}
