@@ -7,6 +7,16 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/sluice-target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
+# ---- reference servers ----
+# InfluxDB 1.6 (Debian's `influxdb`) is the reference behaviour for the InfluxQL
+# cross-check in crates/sluice-query/tests/influxdb_crosscheck.rs.
+if ! command -v influxd >/dev/null 2>&1; then
+  echo "== installing influxdb (Debian) for the InfluxQL cross-check"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends influxdb >/dev/null
+fi
+# ---- end reference servers ----
+
 # ---- compat: client libraries (owner: compatibility suite; see compat/README.md) ----
 # Installs the pinned official InfluxDB clients (PyPI, npm) outside the repository; the
 # suite itself is crates/sluice/tests/compat.rs, run by `cargo test --workspace` below,
