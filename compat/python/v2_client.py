@@ -285,5 +285,17 @@ def backpressure():
     print(f"backpressure: {int(refused)} writes refused with 503, {len(calls.retries)} client retries")
 
 
+def bucket_id():
+    """The v2 write API takes a bucket name or ID in `bucket` (the client docs say so, and
+    the bucket's own links.write uses the ID): a write by ID lands in the named bucket."""
+    with client() as c:
+        created = c.buckets_api().create_bucket(bucket_name="by_id", org=ORG)
+        c.write_api(write_options=SYNCHRONOUS).write(created.id, record="byid,k=v n=1i 1")
+        names = sorted(b.name for b in c.buckets_api().find_buckets().buckets)
+        check_eq(names, ["by_id"], "buckets after a write by bucket ID")
+    expect_table("by_id", "byid", [Row(1, {"k": "v"}, {"n": int_value(1)})])
+
+
 if __name__ == "__main__":
-    main({"status": status, "sync": sync, "batching": batching, "backpressure": backpressure})
+    main({"status": status, "sync": sync, "batching": batching, "backpressure": backpressure,
+          "bucket_id": bucket_id})

@@ -402,11 +402,65 @@ fn verify_stored(outcome: &mut Outcome) -> usize {
     checked
 }
 
-/// Runs a scenario against a fresh server and checks what it stored.
+/// The reason `test` is listed in compat/known-issues.txt, if it is.
+fn known_issue(test: &str) -> Option<String> {
+    let text = std::fs::read_to_string(repo_root().join("compat/known-issues.txt")).unwrap();
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| l.split_once('|'))
+        .find(|(name, _)| name.trim() == test)
+        .map(|(_, reason)| reason.trim().to_owned())
+}
+
+/// Runs a scenario against a fresh server and checks what it stored. A scenario listed in
+/// compat/known-issues.txt must fail (reported as `KNOWN ISSUE`); once it passes, the test
+/// fails until the line is removed.
 fn scenario(test: &str, program: Program, script: &str, args: &[&str], options: Options) {
     let Some(env) = compat_env(test) else { return };
+    let Some(reason) = known_issue(test) else {
+        run_and_verify(&env, test, program, script, args, options);
+        return;
+    };
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_and_verify(&env, test, program, script, args, options);
+    }));
+    match result {
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_default();
+            // The scenario's own complaint, so the log shows it failed as described.
+            let line = message
+                .lines()
+                .find(|l| {
+                    l.contains("Error:") || l.contains("differs") || l.contains("check failed")
+                })
+                .or_else(|| message.lines().next())
+                .unwrap_or("");
+            announce(&format!(
+                "KNOWN ISSUE: compat::{test}: {reason}\n  failed with: {}",
+                line.trim()
+            ));
+        }
+        Ok(()) => panic!(
+            "{test} passes but compat/known-issues.txt lists it ({reason}): the fix landed, \
+             delete its line"
+        ),
+    }
+}
+
+fn run_and_verify(
+    env: &CompatEnv,
+    test: &str,
+    program: Program,
+    script: &str,
+    args: &[&str],
+    options: Options,
+) {
     let mut outcome = run_scenario(
-        &env,
+        env,
         &Scenario {
             test,
             program,
@@ -467,6 +521,18 @@ fn python_v2_client_retries_through_503_backpressure_and_delivers_every_point() 
             .arg("--persist-buffer-bytes")
             .arg("64KiB")
             .env("SLUICE_TEST_PERSIST_DELAY", "1s"),
+    );
+}
+
+/// Listed in compat/known-issues.txt until the server resolves bucket IDs in `bucket`.
+#[test]
+fn python_v2_client_writes_to_a_bucket_by_id() {
+    scenario(
+        "python_v2_client_writes_to_a_bucket_by_id",
+        Program::Python,
+        "python/v2_client.py",
+        &["bucket_id"],
+        Options::default(),
     );
 }
 
