@@ -139,6 +139,17 @@ pub enum Error {
     /// The storage engine failed; how depends on the variant.
     #[error(transparent)]
     Storage(#[from] sluice_storage::Error),
+    /// An InfluxQL query that does not parse (`error parsing query: …`).
+    #[error("{reason}")]
+    QueryParse { reason: String },
+    /// A statement of an InfluxQL query failed where the answer is a single table
+    /// (`/api/v3/query_influxql`, Flight).
+    #[error("{message}")]
+    StatementFailed { message: String },
+    /// The query engine failed: a bad query (400), an unknown database (404), or a
+    /// failure of the server (500).
+    #[error(transparent)]
+    Query(#[from] sluice_query::Error),
     /// Token management was asked for while auth is off.
     #[error("auth is disabled on this server (--without-auth): tokens are not used")]
     AuthDisabled,
@@ -183,7 +194,19 @@ impl Error {
             | Error::InvalidParameter { .. }
             | Error::InvalidBody { .. }
             | Error::AuthDisabled
-            | Error::PartialWrite(_) => (StatusCode::BAD_REQUEST, "invalid", None),
+            | Error::PartialWrite(_)
+            | Error::QueryParse { .. }
+            | Error::StatementFailed { .. } => (StatusCode::BAD_REQUEST, "invalid", None),
+            Error::Query(query) => match query {
+                sluice_query::Error::DatabaseNotFound(_)
+                | sluice_query::Error::Storage(S::DatabaseNotFound { .. }) => {
+                    (StatusCode::NOT_FOUND, "not found", None)
+                }
+                q if q.is_client_error() || is_execution_error(q) => {
+                    (StatusCode::BAD_REQUEST, "invalid", None)
+                }
+                _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal error", None),
+            },
             Error::BodyTooLarge { .. } => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "request too large", None)
             }
@@ -252,6 +275,28 @@ impl Error {
             retry_after,
         }
     }
+}
+
+impl Error {
+    /// The HTTP status and the client-facing message of this error (as the v3 API shows
+    /// it), for protocols that map them on (Flight's gRPC status).
+    pub(crate) fn status_and_message(&self) -> (StatusCode, String) {
+        let rendering = self.render(Api::V3);
+        if rendering.status.is_server_error() && rendering.retry_after.is_none() {
+            tracing::error!(error = %self, "request failed");
+        }
+        (rendering.status, rendering.message)
+    }
+}
+
+/// DataFusion's execution errors (a placeholder without a value, a failed cast of a
+/// literal) come from the query text, so they are the client's mistake too.
+fn is_execution_error(error: &sluice_query::Error) -> bool {
+    matches!(
+        error,
+        sluice_query::Error::DataFusion(e)
+            if matches!(e.find_root(), datafusion::error::DataFusionError::Execution(_))
+    )
 }
 
 /// Whole seconds for a `Retry-After` header: rounded up, at least 1.
@@ -412,6 +457,11 @@ mod tests {
                 reason: "bad",
             }),
             Error::Storage(sluice_storage::Error::DatabaseNotFound { name: "x".into() }),
+            Error::Query(sluice_query::Error::DatabaseNotFound("x".into())),
+            Error::Query(sluice_query::Error::UnknownFormat("xml".into())),
+            Error::QueryParse {
+                reason: "error parsing query: found EOF".into(),
+            },
         ];
         for error in cases {
             let status = error.render(Api::V1).status;

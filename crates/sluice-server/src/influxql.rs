@@ -1,317 +1,542 @@
-//! The few InfluxQL statements sluice runs so far: `CREATE DATABASE`, `DROP DATABASE` and
-//! `SHOW DATABASES`; every other statement is recognised only as "not supported yet".
+//! InfluxQL as every query path runs it (`/query`, `/api/v3/query_influxql`, Flight):
+//! bound `params`, a permission check of each statement before any runs, the query
+//! engine, and series turned into one table for the table formats.
+//!
+//! Permissions, checked for the whole query up front (one forbidden statement fails the
+//! request with 403, as InfluxDB 1.x does):
+//!
+//! | statement | needs |
+//! | --- | --- |
+//! | `SELECT`, `SHOW MEASUREMENTS/TAG KEYS/TAG VALUES/FIELD KEYS/SERIES/RETENTION POLICIES/… CARDINALITY` | read on each database it reads |
+//! | `SHOW DATABASES` | nothing; lists only databases the token may read or write |
+//! | `CREATE DATABASE` | write on that database (or admin) |
+//! | `DELETE`, `DROP SERIES`, `DROP MEASUREMENT` | write on the database |
+//! | `DROP DATABASE`, retention policy statements | admin |
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::Arc;
 
-/// One statement of a `q` parameter.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Statement {
-    /// `CREATE DATABASE name [WITH [DURATION d] [REPLICATION n] [SHARD DURATION d] [NAME rp]]`;
-    /// `retention` is `None` without `DURATION`, `Some(None)` for `INF` or zero.
-    CreateDatabase {
-        name: String,
-        retention: Option<Option<Duration>>,
-    },
-    /// `DROP DATABASE name`.
-    DropDatabase { name: String },
-    /// `SHOW DATABASES`.
-    ShowDatabases,
-    /// Anything else, by its leading keywords (e.g. `SELECT`).
-    Unsupported { keywords: String },
-}
+use arrow::array::{
+    ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch, StringBuilder,
+    TimestampNanosecondBuilder, UInt64Builder,
+};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use serde_json::Value as Json;
+use sluice_influxql::{ParamValue, Query, SelectStatement, Source, Statement};
+use sluice_query::{QueryOutput, StatementResult, Value};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Token {
-    /// An unquoted word: a keyword, a name or a duration literal.
-    Word(String),
-    /// A `"double quoted"` identifier (or `'single quoted'` string), unescaped.
-    Quoted(String),
-    Semicolon,
-    /// Any other character.
-    Symbol(char),
-}
+use crate::auth::{Action, Principal};
+use crate::error::{Error, Result};
+use crate::state::AppState;
 
-fn tokenize(q: &str) -> Result<Vec<Token>, String> {
-    let mut tokens = Vec::new();
-    let mut pos = 0;
-    while let Some(c) = q[pos..].chars().next() {
-        let rest = &q[pos..];
-        if c.is_whitespace() {
-            pos += c.len_utf8();
-        } else if c == ';' {
-            pos += 1;
-            tokens.push(Token::Semicolon);
-        } else if rest.starts_with("--") {
-            // A comment runs to the end of the line.
-            pos += rest.find('\n').unwrap_or(rest.len());
-        } else if c == '"' || c == '\'' {
-            let mut text = String::new();
-            let mut chars = rest.char_indices().skip(1);
-            loop {
-                match chars.next() {
-                    None => return Err(format!("unterminated quoted identifier: {rest}")),
-                    Some((_, '\\')) => match chars.next() {
-                        Some((_, escaped)) => text.push(escaped),
-                        None => return Err("bad escape at end of query".into()),
-                    },
-                    Some((i, end)) if end == c => {
-                        pos += i + 1;
-                        break;
-                    }
-                    Some((_, other)) => text.push(other),
-                }
-            }
-            tokens.push(Token::Quoted(text));
-        } else if c.is_alphanumeric() || c == '_' {
-            let len = rest
-                .find(|c: char| !(c.is_alphanumeric() || matches!(c, '_' | '-' | '.')))
-                .unwrap_or(rest.len());
-            tokens.push(Token::Word(rest[..len].to_owned()));
-            pos += len;
-        } else {
-            pos += c.len_utf8();
-            tokens.push(Token::Symbol(c));
-        }
-    }
-    Ok(tokens)
-}
+/// The column InfluxDB 3 puts first in InfluxQL table results: the series' measurement.
+pub(crate) const MEASUREMENT_COLUMN: &str = "iox::measurement";
 
-/// Splits `q` into statements (empty statements between `;` are skipped).
+/// Reads the v1 `params` parameter: a JSON object whose values are strings, numbers,
+/// booleans, or one-key objects `{"identifier": "host"}`, `{"regex": "^a"}`,
+/// `{"duration": "1h"}` (also `string`, `integer`, `number`, `boolean`).
 ///
 /// # Errors
-/// A lower-case message for a statement that starts like a supported one but is malformed.
-pub(crate) fn parse(q: &str) -> Result<Vec<Statement>, String> {
-    let tokens = tokenize(q)?;
-    tokens
-        .split(|t| *t == Token::Semicolon)
-        .filter(|statement| !statement.is_empty())
-        .map(parse_statement)
-        .collect()
-}
-
-fn keyword(token: Option<&Token>) -> Option<String> {
-    match token {
-        Some(Token::Word(word)) => Some(word.to_ascii_uppercase()),
-        _ => None,
-    }
-}
-
-fn name(token: Option<&Token>, what: &str) -> Result<String, String> {
-    match token {
-        Some(Token::Word(word) | Token::Quoted(word)) if !word.is_empty() => Ok(word.clone()),
-        _ => Err(format!("found {}, expected {what}", describe(token))),
-    }
-}
-
-fn describe(token: Option<&Token>) -> String {
-    match token {
-        None => "EOF".into(),
-        Some(Token::Word(w)) => w.clone(),
-        Some(Token::Quoted(q)) => format!("{q:?}"),
-        Some(Token::Semicolon) => ";".into(),
-        Some(Token::Symbol(c)) => c.to_string(),
-    }
-}
-
-fn parse_statement(tokens: &[Token]) -> Result<Statement, String> {
-    let first = keyword(tokens.first());
-    let second = keyword(tokens.get(1));
-    match (first.as_deref(), second.as_deref()) {
-        (Some("CREATE"), Some("DATABASE")) => {
-            let name = name(tokens.get(2), "identifier")?;
-            let mut retention = None;
-            let mut rest = tokens[3..].iter();
-            if let Some(token) = rest.next() {
-                if keyword(Some(token)).as_deref() != Some("WITH") {
-                    return Err(format!("found {}, expected WITH", describe(Some(token))));
-                }
-                let mut rest = rest.peekable();
-                if rest.peek().is_none() {
-                    return Err("found EOF, expected DURATION, NAME, REPLICATION, SHARD".into());
-                }
-                while let Some(token) = rest.next() {
-                    match keyword(Some(token)).as_deref() {
-                        Some("DURATION") => {
-                            retention = Some(parse_retention(rest.next())?);
-                        }
-                        Some("REPLICATION") | Some("NAME") => {
-                            name_or_number(rest.next())?;
-                        }
-                        Some("SHARD") => {
-                            if keyword(rest.next()).as_deref() != Some("DURATION") {
-                                return Err("expected DURATION after SHARD".into());
-                            }
-                            parse_retention(rest.next())?;
-                        }
-                        _ => {
-                            return Err(format!(
-                                "found {}, expected DURATION, NAME, REPLICATION, SHARD",
-                                describe(Some(token))
-                            ));
-                        }
-                    }
-                }
-            }
-            Ok(Statement::CreateDatabase { name, retention })
-        }
-        (Some("DROP"), Some("DATABASE")) => {
-            let name = name(tokens.get(2), "identifier")?;
-            if let Some(extra) = tokens.get(3) {
-                return Err(format!("found {}, expected ;", describe(Some(extra))));
-            }
-            Ok(Statement::DropDatabase { name })
-        }
-        (Some("SHOW"), Some("DATABASES")) => {
-            if let Some(extra) = tokens.get(2) {
-                return Err(format!("found {}, expected ;", describe(Some(extra))));
-            }
-            Ok(Statement::ShowDatabases)
-        }
-        _ => Ok(Statement::Unsupported {
-            keywords: [first, second]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(" "),
+/// [`Error::InvalidParameter`] for text that is not such an object.
+pub(crate) fn parse_params(text: &str) -> Result<HashMap<String, ParamValue>> {
+    let json: Json = serde_json::from_str(text).map_err(|e| Error::InvalidParameter {
+        name: "params",
+        reason: format!("not a json object: {e}"),
+    })?;
+    match json {
+        Json::Object(map) => params_from_json(&map),
+        _ => Err(Error::InvalidParameter {
+            name: "params",
+            reason: "expected a json object".into(),
         }),
     }
 }
 
-fn name_or_number(token: Option<&Token>) -> Result<(), String> {
-    name(token, "identifier or number").map(drop)
+/// Converts a JSON object of parameters (see [`parse_params`]) to bound values.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] for a value of another shape.
+pub(crate) fn params_from_json(
+    map: &serde_json::Map<String, Json>,
+) -> Result<HashMap<String, ParamValue>> {
+    map.iter()
+        .map(|(name, value)| Ok((name.clone(), param_value(name, value)?)))
+        .collect()
 }
 
-/// A retention duration: `INF`, or an InfluxQL duration literal such as `30d`, `1h30m`
-/// or `2w`; zero means infinite.
-fn parse_retention(token: Option<&Token>) -> Result<Option<Duration>, String> {
-    let word = match token {
-        Some(Token::Word(word)) => word,
-        other => return Err(format!("found {}, expected duration", describe(other))),
+fn param_value(name: &str, value: &Json) -> Result<ParamValue> {
+    let invalid = |reason: String| Error::InvalidParameter {
+        name: "params",
+        reason: format!("${name}: {reason}"),
     };
-    if word.eq_ignore_ascii_case("inf") {
-        return Ok(None);
-    }
-    let duration = parse_duration(word).ok_or_else(|| format!("invalid duration {word:?}"))?;
-    Ok(if duration.is_zero() {
-        None
-    } else {
-        Some(duration)
+    Ok(match value {
+        Json::String(s) => ParamValue::String(s.clone()),
+        Json::Bool(b) => ParamValue::Boolean(*b),
+        Json::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                ParamValue::Integer(i)
+            } else if let Some(u) = n.as_u64() {
+                ParamValue::Unsigned(u)
+            } else {
+                ParamValue::Float(n.as_f64().unwrap_or(f64::NAN))
+            }
+        }
+        Json::Object(typed) if typed.len() == 1 => {
+            let (kind, inner) = typed.iter().next().expect("one entry");
+            let text = || {
+                inner
+                    .as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| invalid(format!("{kind} must be a string")))
+            };
+            match kind.as_str() {
+                "identifier" => ParamValue::Identifier(text()?),
+                "regex" => ParamValue::Regex(text()?),
+                "string" => ParamValue::String(text()?),
+                "duration" => {
+                    match inner {
+                        Json::Number(n) => ParamValue::Duration(n.as_i64().ok_or_else(|| {
+                            invalid("duration must be integer nanoseconds".into())
+                        })?),
+                        _ => ParamValue::Duration(
+                            sluice_influxql::parse_duration(&text()?)
+                                .map_err(|e| invalid(e.to_string()))?,
+                        ),
+                    }
+                }
+                "integer" | "number" | "boolean" => param_value(name, inner)?,
+                other => return Err(invalid(format!("unknown parameter type {other:?}"))),
+            }
+        }
+        Json::Null | Json::Array(_) | Json::Object(_) => {
+            return Err(invalid(
+                "expected a string, number, boolean or a typed object".into(),
+            ));
+        }
     })
 }
 
-/// Parses an InfluxQL duration literal: one or more `<integer><unit>` with units `ns`, `u`
-/// or `µ`, `ms`, `s`, `m`, `h`, `d`, `w`; a bare `0` is zero.
-pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
-    if text == "0" {
-        return Some(Duration::ZERO);
+/// Parses `q` with `params` bound.
+///
+/// # Errors
+/// [`Error::QueryParse`] (`error parsing query: …`).
+pub(crate) fn parse(q: &str, params: Option<&HashMap<String, ParamValue>>) -> Result<Query> {
+    let parsed = match params {
+        Some(params) => sluice_influxql::parse_with_params(q, params),
+        None => sluice_influxql::parse(q),
+    };
+    parsed.map_err(|e| Error::QueryParse {
+        reason: e.to_string(),
+    })
+}
+
+/// Fails with 403 unless `principal` may run every statement (see the module docs).
+///
+/// # Errors
+/// [`Error::Forbidden`].
+pub(crate) fn authorize(
+    principal: &Principal,
+    statements: &[Statement],
+    default_db: Option<&str>,
+) -> Result<()> {
+    if principal.is_admin() {
+        return Ok(());
     }
-    let mut total: u128 = 0;
-    let mut rest = text;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return None;
+    let db = |on: &Option<String>| on.as_deref().or(default_db).map(str::to_owned);
+    for statement in statements {
+        match statement {
+            Statement::Select(select) => {
+                let mut databases = Vec::new();
+                select_databases(select, default_db, &mut databases);
+                for database in databases {
+                    principal.require(&database, Action::Read)?;
+                }
+            }
+            Statement::ShowDatabases | Statement::Unsupported(_) => {}
+            Statement::ShowMeasurements(s) => require(principal, db(&s.database), Action::Read)?,
+            Statement::ShowTagKeys(s) => require(principal, db(&s.database), Action::Read)?,
+            Statement::ShowTagValues(s) => require(principal, db(&s.database), Action::Read)?,
+            Statement::ShowFieldKeys(s) => require(principal, db(&s.database), Action::Read)?,
+            Statement::ShowSeries(s) => require(principal, db(&s.database), Action::Read)?,
+            Statement::ShowRetentionPolicies(s) => {
+                require(principal, db(&s.database), Action::Read)?;
+            }
+            Statement::ShowCardinality(s) => require(principal, db(&s.database), Action::Read)?,
+            Statement::CreateDatabase(c) => principal.require(&c.name, Action::Write)?,
+            Statement::Delete(_) | Statement::DropSeries(_) | Statement::DropMeasurement(_) => {
+                require(principal, default_db.map(str::to_owned), Action::Write)?;
+            }
+            Statement::DropDatabase(_)
+            | Statement::CreateRetentionPolicy(_)
+            | Statement::AlterRetentionPolicy(_)
+            | Statement::DropRetentionPolicy(_) => principal.require_admin()?,
         }
-        let value: u128 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let nanos_per_unit: u128 = match &rest[..unit_len] {
-            "ns" => 1,
-            "u" | "µ" | "us" | "µs" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60_000_000_000,
-            "h" => 3_600_000_000_000,
-            "d" => 86_400_000_000_000,
-            "w" => 604_800_000_000_000,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total = total.checked_add(value.checked_mul(nanos_per_unit)?)?;
     }
-    let secs = u64::try_from(total / 1_000_000_000).ok()?;
-    Some(Duration::new(secs, (total % 1_000_000_000) as u32))
+    Ok(())
+}
+
+/// A statement without a database fails in the engine ("database name required"), so
+/// there is nothing to check for it here.
+fn require(principal: &Principal, db: Option<String>, action: Action) -> Result<()> {
+    match db {
+        Some(db) => principal.require(&db, action),
+        None => Ok(()),
+    }
+}
+
+fn select_databases(select: &SelectStatement, default_db: Option<&str>, out: &mut Vec<String>) {
+    for source in &select.from {
+        match source {
+            Source::Measurement(m) => {
+                if let Some(db) = m.database.as_deref().or(default_db) {
+                    out.push(db.to_owned());
+                }
+            }
+            Source::Subquery(inner) => select_databases(inner, default_db, out),
+        }
+    }
+}
+
+/// Parses, authorizes and runs `q` for `principal` with default database `db`; the
+/// results of `SHOW DATABASES` list only databases the principal may read or write.
+///
+/// # Errors
+/// [`Error::QueryParse`], [`Error::Forbidden`]; statement failures are in the results.
+pub(crate) async fn run(
+    state: &AppState,
+    principal: &Principal,
+    db: Option<&str>,
+    q: &str,
+    params: Option<&HashMap<String, ParamValue>>,
+) -> Result<Vec<StatementResult>> {
+    let parsed = parse(q, params)?;
+    authorize(principal, &parsed.statements, db)?;
+    let mut results = state.inner.query.influxql(db, q, params).await?;
+    for (statement, result) in parsed.statements.iter().zip(&mut results) {
+        if matches!(statement, Statement::ShowDatabases) {
+            for series in &mut result.series {
+                series.values.retain(|row| match row.first() {
+                    Some(Value::String(name)) => {
+                        principal.can(name, Action::Read) || principal.can(name, Action::Write)
+                    }
+                    _ => false,
+                });
+            }
+            result.series.retain(|s| !s.values.is_empty());
+        }
+    }
+    Ok(results)
+}
+
+/// The first failed statement's message, if any.
+pub(crate) fn first_error(results: &[StatementResult]) -> Option<&str> {
+    results.iter().find_map(|r| r.error.as_deref())
+}
+
+/// All series of `results` as one table, as InfluxDB 3 answers InfluxQL: the
+/// `iox::measurement` column, then `time`, then the `GROUP BY` tags, then the other
+/// columns in order of first appearance. Each column takes the type of its values
+/// (`time` is a nanosecond timestamp); a column mixing numeric types becomes float, one
+/// mixing others becomes string.
+///
+/// # Errors
+/// [`Error::Internal`] when Arrow refuses the columns (a bug).
+pub(crate) fn to_table(results: &[StatementResult]) -> Result<QueryOutput> {
+    let series: Vec<_> = results.iter().flat_map(|r| &r.series).collect();
+    let mut names: Vec<String> = vec![MEASUREMENT_COLUMN.to_owned()];
+    if series.iter().any(|s| s.columns.iter().any(|c| c == "time")) {
+        names.push("time".to_owned());
+    }
+    for s in &series {
+        for (key, _) in &s.tags {
+            if !names.contains(key) {
+                names.push(key.clone());
+            }
+        }
+    }
+    for s in &series {
+        for c in &s.columns {
+            if !names.contains(c) {
+                names.push(c.clone());
+            }
+        }
+    }
+    // Every row as values by column name position.
+    let mut rows: Vec<Vec<Option<&Value>>> = Vec::new();
+    let mut measurements: Vec<&str> = Vec::new();
+    let mut tag_values: Vec<Vec<(usize, &str)>> = Vec::new();
+    for s in &series {
+        let positions: Vec<usize> = s
+            .columns
+            .iter()
+            .map(|c| names.iter().position(|n| n == c).expect("column was added"))
+            .collect();
+        let tags: Vec<(usize, &str)> = s
+            .tags
+            .iter()
+            .map(|(k, v)| {
+                let at = names.iter().position(|n| n == k).expect("tag was added");
+                (at, v.as_str())
+            })
+            .collect();
+        for row in &s.values {
+            let mut out = vec![None; names.len()];
+            for (value, &at) in row.iter().zip(&positions) {
+                out[at] = Some(value);
+            }
+            rows.push(out);
+            measurements.push(&s.name);
+            tag_values.push(tags.clone());
+        }
+    }
+    let mut fields = Vec::with_capacity(names.len());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(names.len());
+    for (at, name) in names.iter().enumerate() {
+        if at == 0 {
+            let mut b = StringBuilder::new();
+            for m in &measurements {
+                b.append_value(m);
+            }
+            fields.push(Field::new(name, DataType::Utf8, false));
+            columns.push(Arc::new(b.finish()));
+            continue;
+        }
+        let is_tag = tag_values.iter().any(|t| t.iter().any(|(i, _)| *i == at));
+        let values: Vec<Option<&Value>> = rows
+            .iter()
+            .map(|row| row[at].filter(|v| !v.is_null()))
+            .collect();
+        let (data_type, array) = if is_tag {
+            let mut b = StringBuilder::new();
+            for (row, tags) in rows.iter().zip(&tag_values) {
+                match tags.iter().find(|(i, _)| *i == at) {
+                    Some((_, v)) => b.append_value(v),
+                    None => match row[at] {
+                        Some(Value::String(s)) => b.append_value(s),
+                        _ => b.append_null(),
+                    },
+                }
+            }
+            (DataType::Utf8, Arc::new(b.finish()) as ArrayRef)
+        } else {
+            column(&values)
+        };
+        fields.push(Field::new(name, data_type, true));
+        columns.push(array);
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(schema.clone(), columns)
+        .map_err(|e| Error::Internal(format!("building the influxql table: {e}")))?;
+    Ok(QueryOutput {
+        schema,
+        batches: if batch.num_rows() == 0 {
+            Vec::new()
+        } else {
+            vec![batch]
+        },
+    })
+}
+
+/// One Arrow column from values that are all of one kind (or null).
+fn column(values: &[Option<&Value>]) -> (DataType, ArrayRef) {
+    #[derive(PartialEq)]
+    enum Kind {
+        Time,
+        Float,
+        Integer,
+        Unsigned,
+        Boolean,
+        String,
+    }
+    let kind_of = |v: &Value| match v {
+        Value::Time(_) => Some(Kind::Time),
+        Value::Float(_) => Some(Kind::Float),
+        Value::Integer(_) => Some(Kind::Integer),
+        Value::Unsigned(_) => Some(Kind::Unsigned),
+        Value::Boolean(_) => Some(Kind::Boolean),
+        Value::String(_) => Some(Kind::String),
+        Value::Null => None,
+    };
+    let mut kind: Option<Kind> = None;
+    for v in values.iter().flatten() {
+        let Some(k) = kind_of(v) else { continue };
+        kind = Some(match kind {
+            None => k,
+            Some(prev) if prev == k => prev,
+            Some(Kind::Float | Kind::Integer | Kind::Unsigned)
+                if matches!(k, Kind::Float | Kind::Integer | Kind::Unsigned) =>
+            {
+                Kind::Float
+            }
+            Some(_) => Kind::String,
+        });
+    }
+    match kind {
+        Some(Kind::Time) => {
+            let mut b = TimestampNanosecondBuilder::new();
+            for v in values {
+                b.append_option(match v {
+                    Some(Value::Time(t)) => Some(*t),
+                    _ => None,
+                });
+            }
+            (
+                DataType::Timestamp(TimeUnit::Nanosecond, None),
+                Arc::new(b.finish()),
+            )
+        }
+        Some(Kind::Float) => {
+            let mut b = Float64Builder::new();
+            for v in values {
+                b.append_option(v.and_then(Value::as_f64));
+            }
+            (DataType::Float64, Arc::new(b.finish()))
+        }
+        Some(Kind::Integer) => {
+            let mut b = Int64Builder::new();
+            for v in values {
+                b.append_option(match v {
+                    Some(Value::Integer(i)) => Some(*i),
+                    _ => None,
+                });
+            }
+            (DataType::Int64, Arc::new(b.finish()))
+        }
+        Some(Kind::Unsigned) => {
+            let mut b = UInt64Builder::new();
+            for v in values {
+                b.append_option(match v {
+                    Some(Value::Unsigned(u)) => Some(*u),
+                    _ => None,
+                });
+            }
+            (DataType::UInt64, Arc::new(b.finish()))
+        }
+        Some(Kind::Boolean) => {
+            let mut b = BooleanBuilder::new();
+            for v in values {
+                b.append_option(match v {
+                    Some(Value::Boolean(x)) => Some(*x),
+                    _ => None,
+                });
+            }
+            (DataType::Boolean, Arc::new(b.finish()))
+        }
+        Some(Kind::String) | None => {
+            let mut b = StringBuilder::new();
+            for v in values {
+                match v {
+                    None | Some(Value::Null) => b.append_null(),
+                    Some(Value::String(s)) => b.append_value(s),
+                    Some(Value::Time(t)) => {
+                        b.append_value(sluice_query::format::format_rfc3339_nano(*t))
+                    }
+                    Some(Value::Float(x)) => b.append_value(x.to_string()),
+                    Some(Value::Integer(i)) => b.append_value(i.to_string()),
+                    Some(Value::Unsigned(u)) => b.append_value(u.to_string()),
+                    Some(Value::Boolean(x)) => b.append_value(x.to_string()),
+                }
+            }
+            (DataType::Utf8, Arc::new(b.finish()))
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use arrow::array::{Array as _, AsArray as _};
+    use arrow::datatypes::{Float64Type, TimestampNanosecondType};
+    use sluice_query::Series;
+
     use super::*;
 
     #[test]
-    fn parses_the_statements_telegraf_and_clients_send() {
-        assert_eq!(
-            parse("CREATE DATABASE \"telegraf\"").unwrap(),
-            vec![Statement::CreateDatabase {
-                name: "telegraf".into(),
-                retention: None
-            }]
-        );
-        assert_eq!(
-            parse("create database mydb with duration 30d replication 1 shard duration 1h name \"rp\";")
-                .unwrap(),
-            vec![Statement::CreateDatabase {
-                name: "mydb".into(),
-                retention: Some(Some(Duration::from_secs(30 * 86_400)))
-            }]
-        );
-        assert_eq!(
-            parse(
-                "CREATE DATABASE x WITH DURATION INF; DROP DATABASE \"a \\\" b\"; SHOW DATABASES"
-            )
-            .unwrap(),
-            vec![
-                Statement::CreateDatabase {
-                    name: "x".into(),
-                    retention: Some(None)
+    fn v1_params_become_typed_values() {
+        let params = parse_params(
+            r#"{"h":"a","n":3,"x":1.5,"b":true,"tag":{"identifier":"host"},"re":{"regex":"^c"},"d":{"duration":"1h"}}"#,
+        )
+        .unwrap();
+        assert_eq!(params["h"], ParamValue::String("a".into()));
+        assert_eq!(params["n"], ParamValue::Integer(3));
+        assert_eq!(params["x"], ParamValue::Float(1.5));
+        assert_eq!(params["b"], ParamValue::Boolean(true));
+        assert_eq!(params["tag"], ParamValue::Identifier("host".into()));
+        assert_eq!(params["re"], ParamValue::Regex("^c".into()));
+        assert_eq!(params["d"], ParamValue::Duration(3_600_000_000_000));
+        assert!(parse_params("[1]").is_err());
+        assert!(parse_params(r#"{"a":[1]}"#).is_err());
+        assert!(parse_params(r#"{"a":{"color":"red"}}"#).is_err());
+    }
+
+    fn scoped(database: &str, actions: Vec<Action>) -> Principal {
+        Principal::Token(crate::auth::TokenInfo {
+            id: "1".into(),
+            name: "t".into(),
+            admin: false,
+            permissions: vec![crate::auth::Permission {
+                database: database.into(),
+                actions,
+            }],
+            created_at: String::new(),
+        })
+    }
+
+    #[test]
+    fn statements_need_read_write_or_admin_as_influxdb_does() {
+        let reader = scoped("db", vec![Action::Read]);
+        let writer = scoped("db", vec![Action::Write]);
+        let check = |p: &Principal, q: &str| {
+            authorize(p, &parse(q, None).unwrap().statements, Some("db")).is_ok()
+        };
+        assert!(check(&reader, "SELECT * FROM cpu"));
+        assert!(!check(&writer, "SELECT * FROM cpu"));
+        assert!(!check(&reader, "SELECT * FROM other..cpu"));
+        assert!(!check(&reader, "SELECT * FROM (SELECT * FROM other..cpu)"));
+        assert!(check(&reader, "SHOW MEASUREMENTS; SHOW TAG KEYS FROM cpu"));
+        assert!(!check(&reader, "SHOW MEASUREMENTS ON other"));
+        assert!(check(&writer, "SHOW DATABASES"));
+        assert!(check(&writer, "CREATE DATABASE db"));
+        assert!(!check(&reader, "CREATE DATABASE db"));
+        assert!(!check(&writer, "CREATE DATABASE other"));
+        assert!(!check(&writer, "DROP DATABASE db"));
+        assert!(check(&writer, "DELETE FROM cpu"));
+        assert!(check(&Principal::Anyone, "DROP DATABASE db"));
+    }
+
+    #[test]
+    fn series_become_one_table_with_measurement_time_and_tags_first() {
+        let results = vec![StatementResult {
+            statement_id: 0,
+            series: vec![
+                Series {
+                    name: "cpu".into(),
+                    tags: vec![("host".into(), "a".into())],
+                    columns: vec!["time".into(), "mean".into()],
+                    values: vec![vec![Value::Time(10), Value::Integer(2)]],
                 },
-                Statement::DropDatabase {
-                    name: "a \" b".into()
+                Series {
+                    name: "cpu".into(),
+                    tags: vec![("host".into(), "b".into())],
+                    columns: vec!["time".into(), "mean".into()],
+                    values: vec![
+                        vec![Value::Time(20), Value::Float(0.5)],
+                        vec![Value::Time(30), Value::Null],
+                    ],
                 },
-                Statement::ShowDatabases
-            ]
-        );
-    }
-
-    #[test]
-    fn other_statements_are_unsupported_not_errors() {
-        assert_eq!(
-            parse("SELECT * FROM cpu").unwrap(),
-            vec![Statement::Unsupported {
-                keywords: "SELECT".into()
-            }]
-        );
-        assert_eq!(
-            parse("show measurements").unwrap(),
-            vec![Statement::Unsupported {
-                keywords: "SHOW MEASUREMENTS".into()
-            }]
-        );
-    }
-
-    #[test]
-    fn malformed_database_statements_are_errors() {
-        assert!(parse("CREATE DATABASE").is_err());
-        assert!(parse("CREATE DATABASE x WITH").is_err());
-        assert!(parse("CREATE DATABASE x WITH DURATION forever").is_err());
-        assert!(parse("DROP DATABASE x y").is_err());
-        assert!(parse("CREATE DATABASE \"x").is_err());
-    }
-
-    #[test]
-    fn parses_duration_literals() {
-        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("2w"), Some(Duration::from_secs(1_209_600)));
-        assert_eq!(parse_duration("15ms"), Some(Duration::from_millis(15)));
-        assert_eq!(parse_duration("0"), Some(Duration::ZERO));
-        assert_eq!(parse_duration("10"), None);
-        assert_eq!(parse_duration("h"), None);
-        assert_eq!(parse_duration("5y"), None);
+            ],
+            error: None,
+        }];
+        let table = to_table(&results).unwrap();
+        let names: Vec<_> = table.schema.fields().iter().map(|f| f.name()).collect();
+        assert_eq!(names, ["iox::measurement", "time", "host", "mean"]);
+        let batch = &table.batches[0];
+        assert_eq!(batch.num_rows(), 3);
+        let times = batch.column(1).as_primitive::<TimestampNanosecondType>();
+        assert_eq!(times.values(), &[10, 20, 30]);
+        let hosts = batch.column(2).as_string::<i32>();
+        assert_eq!((hosts.value(0), hosts.value(2)), ("a", "b"));
+        let mean = batch.column(3).as_primitive::<Float64Type>();
+        assert_eq!((mean.value(0), mean.value(1)), (2.0, 0.5));
+        assert!(mean.is_null(2));
     }
 }

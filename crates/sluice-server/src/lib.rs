@@ -1,12 +1,15 @@
-//! The InfluxDB-compatible HTTP API of sluice: writes, database management, auth,
-//! limits, status and metrics, on axum.
+//! The InfluxDB-compatible API of sluice: writes, queries, database management, auth,
+//! limits, status and metrics, on axum (HTTP/1.1 and h2c) with Arrow Flight (gRPC) on
+//! the same port.
 //!
 //! ```text
-//!   clients (Telegraf, influx CLIs, client libraries, curl)
-//!        │ HTTP: /write  /api/v2/write  /api/v3/write_lp  /query  /api/v2/buckets …
+//!   clients (Telegraf, influx CLIs, client libraries, curl, influxdb3 clients)
+//!        │ HTTP: /write /api/v2/write /api/v3/write_lp  /query /api/v3/query_sql …
+//!        │ gRPC (content-type: application/grpc): Flight DoGet
 //!        ▼
 //!   sluice-server ── auth (tokens.json) ── limits (body size, gzip, concurrency)
-//!        │ parse with sluice-lp, map every error to an HTTP status once (error.rs)
+//!        │ writes: parse with sluice-lp      queries: sluice-query (SQL, InfluxQL)
+//!        │ every error mapped to an HTTP status once (error.rs)
 //!        ▼
 //!   sluice-storage (catalog → WAL → buffer → Parquet)
 //! ```
@@ -17,6 +20,7 @@
 mod auth;
 mod body;
 mod error;
+mod flight;
 mod influxql;
 mod metrics;
 mod params;
@@ -27,6 +31,7 @@ mod time;
 mod tokens;
 mod v2;
 mod v3;
+mod v3_query;
 mod write;
 
 use std::future::{Future, IntoFuture as _};
@@ -47,13 +52,20 @@ pub use v2::{ORG_ID, ORG_NAME, bucket_id};
 /// The name of the token file inside the data directory.
 pub const TOKEN_FILE: &str = "tokens.json";
 
-/// The router with every endpoint, sharing `state`.
+/// The router with every endpoint, sharing `state`; requests with `content-type:
+/// application/grpc` go to the Arrow Flight service instead.
 pub fn app(state: AppState) -> Router {
+    let grpc = flight::service(state.clone());
     Router::new()
         .route("/write", post(write::v1))
         .route("/api/v2/write", post(write::v2))
         .route("/api/v3/write_lp", post(write::v3))
         .route("/query", get(query::handle).post(query::handle))
+        .route("/api/v3/query_sql", get(v3_query::sql).post(v3_query::sql))
+        .route(
+            "/api/v3/query_influxql",
+            get(v3_query::influxql).post(v3_query::influxql),
+        )
         .route("/ping", get(status::ping).head(status::ping))
         .route("/health", get(status::health))
         .route("/ready", get(status::ready))
@@ -84,6 +96,7 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             metrics::track,
         ))
+        .layer(axum::middleware::from_fn_with_state(grpc, flight::dispatch))
         .with_state(state)
 }
 

@@ -36,6 +36,11 @@ impl Params {
         Ok(())
     }
 
+    /// Adds the pairs of `other` after the existing ones.
+    pub fn extend(&mut self, other: Params) {
+        self.0.extend(other.0);
+    }
+
     /// The first value of `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0

@@ -1,21 +1,22 @@
-//! `GET|POST /query`: the InfluxDB 1.x query endpoint, running the database statements
-//! of [`crate::influxql`] (a later release adds real queries).
+//! `GET|POST /query`: the InfluxDB 1.x query endpoint. Runs InfluxQL through the query
+//! engine and answers `{"results":[{"statement_id":0,"series":[…]}]}` (or chunked JSON,
+//! or CSV for `Accept: application/csv`).
 
-use axum::Json;
+use std::str::FromStr as _;
+
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use sluice_query::format::{self, Epoch};
 
-use crate::auth::{Action, Principal};
 use crate::body::{discard, read_body};
 use crate::error::{Api, ApiError, Error, Result};
-use crate::influxql::{self, Statement};
+use crate::influxql;
 use crate::params::Params;
 use crate::state::AppState;
 
-/// `GET|POST /query?q=…`: `q` in the query string or an urlencoded form body.
+/// `GET|POST /query?q=…`: parameters in the query string or an urlencoded form body.
 pub(crate) async fn handle(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -27,12 +28,13 @@ pub(crate) async fn handle(
         .map_err(|e| e.api(Api::V1))
 }
 
-async fn run(
+/// Reads the query string and, for a form body, the form's parameters after it.
+pub(crate) async fn read_params(
     state: &AppState,
     query: Option<String>,
     headers: &HeaderMap,
     body: Body,
-) -> Result<Response> {
+) -> Result<Params> {
     let mut params = Params::parse(query.as_deref())?;
     let is_form = headers
         .get(header::CONTENT_TYPE)
@@ -45,97 +47,75 @@ async fn run(
         // Not a form: nothing in it is used, but reading it keeps the connection usable.
         discard(body).await;
     }
+    Ok(params)
+}
+
+async fn run(
+    state: &AppState,
+    query: Option<String>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    let params = read_params(state, query, headers, body).await?;
     let principal = state.inner.auth.authenticate(headers, &params)?;
     let q = params
         .non_empty("q")
         .ok_or(Error::MissingParameter { name: "q" })?;
-    let statements = influxql::parse(q).map_err(|reason| Error::InvalidParameter {
-        name: "q",
-        reason: format!("error parsing query: {reason}"),
-    })?;
-    let mut results = Vec::with_capacity(statements.len());
-    for (id, statement) in statements.into_iter().enumerate() {
-        let result = execute(state, &principal, statement)?;
-        // InfluxDB puts statement_id first; serde_json's preserve_order keeps it there.
-        let mut ordered = serde_json::Map::new();
-        ordered.insert("statement_id".into(), json!(id));
-        ordered.extend(result);
-        results.push(Value::Object(ordered));
+    let db = params.non_empty("db");
+    let epoch = match params.non_empty("epoch") {
+        None => Epoch::Rfc3339,
+        Some(text) => Epoch::from_str(text).map_err(|e| Error::InvalidParameter {
+            name: "epoch",
+            reason: e.to_string(),
+        })?,
+    };
+    let bound = params
+        .non_empty("params")
+        .map(influxql::parse_params)
+        .transpose()?;
+    let chunked = params.flag("chunked", false)?;
+    let chunk_size = match params.non_empty("chunk_size") {
+        None => 0,
+        Some(text) => text.parse::<usize>().map_err(|_| Error::InvalidParameter {
+            name: "chunk_size",
+            reason: format!("expected a non-negative integer, got {text:?}"),
+        })?,
+    };
+    let pretty = params.flag("pretty", false)?;
+    let results = influxql::run(state, &principal, db, q, bound.as_ref()).await?;
+
+    if wants_csv(headers) {
+        let body = format::v1_csv(&results, epoch);
+        return Ok(([(header::CONTENT_TYPE, "application/csv")], body).into_response());
     }
-    let body = json!({ "results": results });
-    if params.flag("pretty", false).unwrap_or(false) {
-        let text = serde_json::to_string_pretty(&body).unwrap_or_default();
-        return Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response());
-    }
-    Ok(Json(body).into_response())
+    let body = if chunked {
+        let mut body = String::new();
+        for chunk in format::v1_json_chunks(&results, epoch, chunk_size) {
+            body.push_str(&chunk);
+            body.push('\n');
+        }
+        body
+    } else if pretty {
+        let json = format::v1_json(&results, epoch);
+        serde_json::from_str::<serde_json::Value>(&json)
+            .ok()
+            .and_then(|v| serde_json::to_string_pretty(&v).ok())
+            .unwrap_or(json)
+    } else {
+        format::v1_json(&results, epoch)
+    };
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
-/// Runs one statement; statement-level failures go into the result (HTTP 200), as in
-/// InfluxDB 1.x.
-fn execute(
-    state: &AppState,
-    principal: &Principal,
-    statement: Statement,
-) -> Result<serde_json::Map<String, Value>> {
-    let mut result = serde_json::Map::new();
-    match statement {
-        Statement::CreateDatabase { name, retention } => {
-            principal.require_admin()?;
-            let outcome = state
-                .inner
-                .storage
-                .create_database(&name, retention.flatten())
-                .and_then(|created| match retention {
-                    Some(retention) if !created => {
-                        state.inner.storage.set_retention(&name, retention)
-                    }
-                    _ => Ok(()),
-                });
-            if let Err(err) = outcome {
-                result.insert("error".into(), json!(statement_error(err)?));
-            }
-        }
-        Statement::DropDatabase { name } => {
-            principal.require_admin()?;
-            if let Err(err) = state.inner.storage.drop_database(&name) {
-                result.insert("error".into(), json!(statement_error(err)?));
-            }
-        }
-        Statement::ShowDatabases => {
-            let values: Vec<Value> = state
-                .inner
-                .storage
-                .databases()
-                .into_iter()
-                .filter(|d| {
-                    principal.can(&d.name, Action::Read) || principal.can(&d.name, Action::Write)
-                })
-                .map(|d| json!([d.name]))
-                .collect();
-            let mut series = json!({ "name": "databases", "columns": ["name"] });
-            if !values.is_empty() {
-                series["values"] = Value::Array(values);
-            }
-            result.insert("series".into(), json!([series]));
-        }
-        Statement::Unsupported { keywords } => {
-            result.insert(
-                "error".into(),
-                json!(format!(
-                    "statement not supported yet: {keywords} (this version runs CREATE DATABASE, DROP DATABASE and SHOW DATABASES)"
-                )),
-            );
-        }
-    }
-    Ok(result)
-}
-
-/// A storage error that belongs in the statement's result (a client mistake); anything
-/// else fails the request.
-fn statement_error(err: sluice_storage::Error) -> Result<String> {
-    use sluice_storage::Error as S;
-    match err {
-        S::DatabaseNotFound { .. } | S::InvalidDatabaseName { .. } => Ok(err.to_string()),
-        other => Err(Error::Storage(other)),
-    }
+/// `Accept: application/csv` (or `text/csv`) asks for CSV, as in InfluxDB 1.x.
+fn wants_csv(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|v| {
+            let media = v.split(';').next().unwrap_or("").trim();
+            media.eq_ignore_ascii_case("application/csv") || media.eq_ignore_ascii_case("text/csv")
+        })
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use sluice_query::QueryEngine;
 use sluice_storage::Storage;
 use tokio::sync::Semaphore;
 
@@ -42,6 +43,7 @@ pub struct AppState {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) storage: Storage,
+    pub(crate) query: QueryEngine,
     pub(crate) config: ServerConfig,
     pub(crate) auth: Auth,
     pub(crate) metrics: HttpMetrics,
@@ -56,6 +58,7 @@ impl AppState {
         let write_slots = Arc::new(Semaphore::new(config.max_concurrent_writes.max(1)));
         AppState {
             inner: Arc::new(Shared {
+                query: QueryEngine::new(storage.clone()),
                 storage,
                 config,
                 auth,
@@ -70,6 +73,11 @@ impl AppState {
     /// The storage engine.
     pub fn storage(&self) -> &Storage {
         &self.inner.storage
+    }
+
+    /// The query engine over [`AppState::storage`].
+    pub fn query(&self) -> &QueryEngine {
+        &self.inner.query
     }
 
     /// How requests are authorized.

@@ -1,4 +1,5 @@
-//! Wall-clock helpers: RFC 3339 timestamps and human durations for JSON bodies.
+//! Wall-clock helpers: RFC 3339 timestamps, human durations for JSON bodies, and
+//! InfluxQL duration literals for retention settings.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -63,6 +64,47 @@ pub(crate) fn go_duration(duration: Duration) -> String {
     out
 }
 
+/// Parses an InfluxQL duration literal: one or more `<integer><unit>` with units `ns`, `u`
+/// or `µ`, `ms`, `s`, `m`, `h`, `d`, `w`; a bare `0` is zero.
+pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
+    if text == "0" {
+        return Some(Duration::ZERO);
+    }
+    let mut total: u128 = 0;
+    let mut rest = text;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return None;
+        }
+        let value: u128 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let nanos_per_unit: u128 = match &rest[..unit_len] {
+            "ns" => 1,
+            "u" | "µ" | "us" | "µs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            "d" => 86_400_000_000_000,
+            "w" => 604_800_000_000_000,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total = total.checked_add(value.checked_mul(nanos_per_unit)?)?;
+    }
+    let secs = u64::try_from(total / 1_000_000_000).ok()?;
+    Some(Duration::new(secs, (total % 1_000_000_000) as u32))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +121,16 @@ mod tests {
     fn formats_go_durations() {
         assert_eq!(go_duration(Duration::from_millis(250)), "250.000ms");
         assert_eq!(go_duration(Duration::from_millis(3_723_500)), "1h2m3.500s");
+    }
+
+    #[test]
+    fn parses_duration_literals() {
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("2w"), Some(Duration::from_secs(1_209_600)));
+        assert_eq!(parse_duration("15ms"), Some(Duration::from_millis(15)));
+        assert_eq!(parse_duration("0"), Some(Duration::ZERO));
+        assert_eq!(parse_duration("10"), None);
+        assert_eq!(parse_duration("h"), None);
+        assert_eq!(parse_duration("5y"), None);
     }
 }

@@ -13,9 +13,9 @@ use serde_json::json;
 use crate::auth::Action;
 use crate::body::{discard, read_body};
 use crate::error::{Api, ApiError, Error, Result};
-use crate::influxql::parse_duration;
 use crate::params::Params;
 use crate::state::AppState;
+use crate::time::parse_duration;
 
 /// `GET /api/v3/configure/database`: `[{"iox::database":"name"}]`, as InfluxDB 3 answers
 /// `?format=json`.
