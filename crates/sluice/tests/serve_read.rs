@@ -547,3 +547,92 @@ fn queries_see_the_next_write_across_buffer_and_parquet_with_last_write_wins() {
         json!([[0, 1001, expected as i64]])
     );
 }
+
+/// Runs `sluice query` against `server`; returns (success, stdout, stderr).
+fn query_cli(server: &TestServer, token: Option<&str>, args: &[&str]) -> (bool, String, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"));
+    command
+        .arg("query")
+        .args(args)
+        .env_clear()
+        .env("SLUICE_HOST", server.url(""));
+    if let Some(token) = token {
+        command.env("SLUICE_TOKEN", token);
+    }
+    let output = command.output().expect("sluice query runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn query_cli_prints_tables_json_and_csv_and_fails_with_the_server_message() {
+    let server = TestServer::spawn();
+    write(&server, "db", &[("Authorization", &token(ADMIN))], LINES);
+    let q = "SELECT host, usage FROM cpu ORDER BY host";
+
+    let (ok, table, stderr) = query_cli(&server, Some(ADMIN), &["--db", "db", q]);
+    assert!(ok, "{stderr}");
+    assert!(table.contains("| host | usage |"), "{table}");
+    assert!(table.contains("| a    | 1.5   |"), "{table}");
+
+    let (ok, json, _) = query_cli(&server, Some(ADMIN), &["--db", "db", "--format", "json", q]);
+    assert!(ok);
+    let rows: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        rows,
+        json!([{"host": "a", "usage": 1.5}, {"host": "b", "usage": 2.5}])
+    );
+
+    let (ok, csv, _) = query_cli(
+        &server,
+        Some(ADMIN),
+        &[
+            "--db",
+            "db",
+            "--format",
+            "csv",
+            "--param",
+            "h=b",
+            "SELECT usage FROM cpu WHERE host = $h",
+        ],
+    );
+    assert!(ok);
+    assert_eq!(csv, "usage\n2.5\n");
+
+    let (ok, jsonl, _) = query_cli(
+        &server,
+        Some(ADMIN),
+        &[
+            "--db",
+            "db",
+            "--influxql",
+            "--format",
+            "jsonl",
+            "SELECT free FROM mem",
+        ],
+    );
+    assert!(ok);
+    assert_eq!(
+        jsonl.trim(),
+        r#"{"iox::measurement":"mem","time":"1970-01-01T00:00:01","free":10}"#
+    );
+
+    let (ok, out, stderr) = query_cli(&server, Some(ADMIN), &["--db", "db", "SELECT * FROM nope"]);
+    assert!(!ok);
+    assert!(out.is_empty());
+    assert!(
+        stderr.contains("400") && stderr.contains("nope"),
+        "{stderr}"
+    );
+
+    let (ok, _, stderr) = query_cli(&server, Some(ADMIN), &["--db", "nodb", q]);
+    assert!(!ok);
+    assert!(stderr.contains("database not found"), "{stderr}");
+
+    let (ok, _, stderr) = query_cli(&server, None, &["--db", "db", q]);
+    assert!(!ok);
+    assert!(stderr.contains("401"), "{stderr}");
+}

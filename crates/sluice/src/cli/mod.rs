@@ -1,6 +1,7 @@
 //! Command-line flags and the dispatch to each subcommand.
 
 mod input;
+mod query;
 mod serve;
 mod token;
 mod write;
@@ -25,6 +26,8 @@ enum Command {
     Token(token::TokenArgs),
     /// Write line protocol from files or standard input (`--dry-run` validates locally).
     Write(write::WriteArgs),
+    /// Run a SQL (or `--influxql`) query on a running server and print the result.
+    Query(query::QueryArgs),
 }
 
 /// Runs the chosen subcommand and returns the process exit code.
@@ -33,5 +36,6 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(*args),
         Command::Token(args) => token::run(args),
         Command::Write(args) => write::run(args),
+        Command::Query(args) => query::run(args),
     }
 }
