@@ -83,7 +83,11 @@ fn init_logging(config: &Config, debug: bool) -> anyhow::Result<()> {
         .with_max_level(level)
         .with_target(false);
     if config.agent.logfile.is_empty() {
-        builder.with_writer(std::io::stderr).try_init()
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        builder
+            .with_ansi(ansi)
+            .with_writer(std::io::stderr)
+            .try_init()
     } else {
         let file = std::fs::OpenOptions::new()
             .create(true)
