@@ -2,7 +2,8 @@
 //
 // Parts:
 //   write   write() of line protocol and Points to /api/v3/write_lp, precision, a partial write
-//   query   query() over Arrow Flight; SKIPPED while the server does not speak Flight
+//   query   query() over Arrow Flight; SKIPPED while the server has no query layer
+//           (Flight fails and /api/v3/query_sql is a 404)
 'use strict'
 
 const {InfluxDBClient, Point} = require('@influxdata/influxdb3-client')

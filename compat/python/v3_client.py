@@ -5,7 +5,7 @@ Parts:
           write precision, no_sync, gzip, the v2 compatibility path (write_use_v2_api),
           a partial write and accept_partial=False
   query   query() over Arrow Flight, SQL and InfluxQL, reading the rows back; SKIPPED while
-          the server does not speak Flight on its port
+          the server has no query layer (Flight fails and /api/v3/query_sql is a 404)
 """
 
 from compat_common import (

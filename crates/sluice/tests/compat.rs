@@ -585,7 +585,7 @@ fn python_v3_client_writes_through_its_default_path_and_the_v2_path() {
     );
 }
 
-/// Reads back over Arrow Flight; prints SKIPPED while the server does not speak Flight.
+/// Reads back over Arrow Flight; prints SKIPPED while the server has no query layer.
 #[test]
 fn python_v3_client_query_reads_back_over_flight_with_sql_and_influxql() {
     scenario(
@@ -632,7 +632,7 @@ fn js_v3_client_writes_line_protocol_and_points() {
     );
 }
 
-/// Reads back over Arrow Flight; prints SKIPPED while the server does not speak Flight.
+/// Reads back over Arrow Flight; prints SKIPPED while the server has no query layer.
 #[test]
 fn js_v3_client_query_reads_back_over_flight() {
     scenario(
