@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
-    StringDictionaryBuilder, TimestampNanosecondArray, UInt64Array,
+    ArrayRef, BooleanArray, DictionaryArray, Float64Array, Int32Array, Int64Array, RecordBatch,
+    StringArray, StringDictionaryBuilder, TimestampNanosecondArray, UInt64Array,
 };
 use arrow::datatypes::Int32Type;
 use sluice_lp::FieldType;
@@ -262,14 +262,22 @@ impl PartitionBuffer {
                         .map(|i| tags[i].1.as_ref())
                 })
                 .collect();
-            let mut b = StringDictionaryBuilder::<Int32Type>::new();
-            for &i in &rows {
-                match values[self.series_of_row[i] as usize] {
-                    Some(v) => b.append_value(v),
-                    None => b.append_null(),
-                }
-            }
-            columns.push(Arc::new(b.finish()));
+            // Dictionary over the series (few), keys looked up per row (scan-side copy).
+            let mut dict = StringDictionaryBuilder::<Int32Type>::new();
+            let series_keys: Vec<Option<i32>> = values
+                .iter()
+                .map(|v| v.map(|v| dict.append(v).map_err(crate::error::Error::from)))
+                .map(Option::transpose)
+                .collect::<Result<_>>()?;
+            let keys: Int32Array = rows
+                .iter()
+                .map(|&i| series_keys[self.series_of_row[i] as usize])
+                .collect();
+            let dict_values = dict.finish().values().clone();
+            columns.push(Arc::new(DictionaryArray::<Int32Type>::try_new(
+                keys,
+                dict_values,
+            )?));
         }
         for (name, kind) in &schema.fields {
             match self.field_index.get(name).map(|i| &self.fields[*i].1) {

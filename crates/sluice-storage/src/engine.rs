@@ -24,7 +24,7 @@ use crate::config::{ObjectStoreConfig, StorageConfig, WalSync};
 use crate::encoding::WriteBatch;
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, ParquetFile};
-use crate::merge::{TableSchema, merge, project};
+use crate::merge::{TableSchema, merge, merge_keep_last, project};
 use crate::metrics::Metrics;
 use crate::persist;
 use crate::types::{
@@ -421,9 +421,34 @@ impl Storage {
     /// [`Error::DatabaseNotFound`], [`Error::TableNotFound`], [`Error::ObjectStore`] /
     /// [`Error::Parquet`] when a file cannot be read.
     pub async fn scan(&self, db: &str, table: &str, request: &ScanRequest) -> Result<ScanResult> {
+        self.scan_with(db, table, request, None).await
+    }
+
+    /// [`Storage::scan`] keeping only the newest `per_series` rows of each series (after
+    /// the time range and tag predicates): what `ORDER BY time DESC LIMIT n` needs.
+    ///
+    /// # Errors
+    /// As [`Storage::scan`].
+    pub async fn scan_last(
+        &self,
+        db: &str,
+        table: &str,
+        request: &ScanRequest,
+        per_series: usize,
+    ) -> Result<ScanResult> {
+        self.scan_with(db, table, request, Some(per_series)).await
+    }
+
+    async fn scan_with(
+        &self,
+        db: &str,
+        table: &str,
+        request: &ScanRequest,
+        keep_last: Option<usize>,
+    ) -> Result<ScanResult> {
         let mut attempt = 0;
         loop {
-            match self.scan_once(db, table, request).await {
+            match self.scan_once(db, table, request, keep_last).await {
                 // A file compacted or expired away between listing and reading: list again.
                 Err(Error::ObjectStore(object_store::Error::NotFound { .. })) if attempt < 3 => {
                     attempt += 1;
@@ -433,9 +458,15 @@ impl Storage {
         }
     }
 
-    async fn scan_once(&self, db: &str, table: &str, request: &ScanRequest) -> Result<ScanResult> {
+    async fn scan_once(
+        &self,
+        db: &str,
+        table: &str,
+        request: &ScanRequest,
+        keep_last: Option<usize>,
+    ) -> Result<ScanResult> {
         let inner = &self.inner;
-        let (db_id, first_kept_day, schema) = {
+        let (db_id, first_kept_day, mut schema) = {
             let catalog = inner.catalog.lock();
             let def = catalog.database(db)?;
             let t = def.tables.get(table).ok_or_else(|| Error::TableNotFound {
@@ -448,6 +479,12 @@ impl Storage {
                 TableSchema::from_def(t),
             )
         };
+        // Only projected fields are read and merged; every tag is kept, since together
+        // they name the series that rows merge by. (A row exists when any field of the
+        // table has a value, so merging a subset of fields yields the same rows.)
+        if let Some(names) = &request.projection {
+            schema.fields.retain(|(n, _)| names.contains(n));
+        }
         let arrow_schema = schema.arrow_schema();
         let range = request.time_range;
         // Copying buffered rows out is CPU work under the state lock: keep it off the
@@ -509,7 +546,7 @@ impl Storage {
             RecordBatch::new_empty(arrow_schema.clone())
         } else {
             let s = schema.clone();
-            tokio::task::spawn_blocking(move || merge(&s, sources))
+            tokio::task::spawn_blocking(move || merge_keep_last(&s, sources, keep_last))
                 .await
                 .map_err(|e| Error::Catalog(format!("scan task failed: {e}")))??
         };

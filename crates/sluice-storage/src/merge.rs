@@ -3,14 +3,16 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array, new_null_array};
+use arrow::array::{
+    Array, ArrayRef, DictionaryArray, RecordBatch, StringArray, TimestampNanosecondArray,
+    UInt32Array, new_null_array,
+};
 use arrow::compute::{concat_batches, take};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use arrow::row::{RowConverter, SortField};
+use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef, TimeUnit};
 use sluice_lp::FieldType;
 
 use crate::catalog::TableDef;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// The Arrow type of a field of `kind`.
 pub(crate) fn field_data_type(kind: FieldType) -> DataType {
@@ -85,54 +87,114 @@ pub(crate) fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordB
 /// Merges `sources` (each in `schema`, ordered oldest to newest) into one batch sorted by
 /// tags then time, with one row per (tags, time): each field takes its value from the
 /// newest source row that has it.
+///
+/// Series are ranked by their tag values (absent tags first), rows are placed by a
+/// counting sort on the series rank and then ordered by time within each series, so the
+/// cost is linear for the usual inputs (each source sorted by time within a series). A
+/// lone source that is already in order is returned without copying.
 pub(crate) fn merge(schema: &TableSchema, sources: Vec<RecordBatch>) -> Result<RecordBatch> {
+    merge_keep_last(schema, sources, None)
+}
+
+/// [`merge`], keeping only the newest `keep_last` rows of each series when set.
+pub(crate) fn merge_keep_last(
+    schema: &TableSchema,
+    sources: Vec<RecordBatch>,
+    keep_last: Option<usize>,
+) -> Result<RecordBatch> {
     let arrow_schema = schema.arrow_schema();
-    let ranks: Vec<u32> = sources
-        .iter()
-        .enumerate()
-        .flat_map(|(i, b)| std::iter::repeat_n(i as u32, b.num_rows()))
-        .collect();
-    let all = concat_batches(&arrow_schema, &sources)?;
-    drop(sources);
-    let n = all.num_rows();
+    let sources: Vec<RecordBatch> = sources.into_iter().filter(|b| b.num_rows() > 0).collect();
+    let n: usize = sources.iter().map(RecordBatch::num_rows).sum();
     if n == 0 {
-        return Ok(all);
+        return Ok(RecordBatch::new_empty(arrow_schema));
     }
     let n_tags = schema.tags.len();
     let time_idx = schema.width() - 1;
-    let key_columns: Vec<ArrayRef> = (0..n_tags)
-        .chain([time_idx])
-        .map(|i| all.column(i).clone())
-        .collect();
-    let converter = RowConverter::new(
-        key_columns
-            .iter()
-            .map(|c| SortField::new(c.data_type().clone()))
-            .collect(),
-    )?;
-    let rows = converter.convert_columns(&key_columns)?;
-    let mut order: Vec<u32> = (0..n as u32).collect();
-    order.sort_unstable_by(|&a, &b| {
-        rows.row(a as usize)
-            .cmp(&rows.row(b as usize))
-            .then(ranks[a as usize].cmp(&ranks[b as usize]))
-            .then(a.cmp(&b))
+    let series = series_ranks(&sources, n_tags, n)?;
+    let mut times: Vec<i64> = Vec::with_capacity(n);
+    for s in &sources {
+        let t = s
+            .column(time_idx)
+            .as_any()
+            .downcast_ref::<TimestampNanosecondArray>()
+            .ok_or_else(|| Error::Catalog("scan source without a time column".to_owned()))?;
+        times.extend_from_slice(t.values());
+    }
+    let in_order = (1..n).all(|i| {
+        series[i - 1] < series[i] || (series[i - 1] == series[i] && times[i - 1] < times[i])
     });
-    // Groups of equal keys in sorted order: [start, end) into `order`.
-    let mut groups: Vec<(usize, usize)> = Vec::with_capacity(n);
-    let mut start = 0;
+    if in_order && sources.len() == 1 && keep_last.is_none() {
+        let only = sources.into_iter().next().expect("one source");
+        return Ok(RecordBatch::try_new(arrow_schema, only.columns().to_vec())?);
+    }
+    // Stable counting sort by series rank: equal keys keep source order (oldest first).
+    let order: Vec<u32> = if in_order {
+        (0..n as u32).collect()
+    } else {
+        let n_series = series.iter().copied().max().map_or(0, |m| m as usize + 1);
+        let mut starts = vec![0u32; n_series + 1];
+        for &s in &series {
+            starts[s as usize + 1] += 1;
+        }
+        for i in 1..starts.len() {
+            starts[i] += starts[i - 1];
+        }
+        let mut order = vec![0u32; n];
+        let mut next = starts.clone();
+        for (i, &s) in series.iter().enumerate() {
+            order[next[s as usize] as usize] = i as u32;
+            next[s as usize] += 1;
+        }
+        // Time order within each series (a stable sort, so for equal times the older
+        // source comes first); runs already in order cost one pass.
+        for w in starts.windows(2) {
+            let seg = &mut order[w[0] as usize..w[1] as usize];
+            if !seg.is_sorted_by_key(|&r| times[r as usize]) {
+                seg.sort_by_key(|&r| times[r as usize]);
+            }
+        }
+        order
+    };
+    // Groups of equal (series, time): [start, end) into `order`.
+    let same = |a: u32, b: u32| {
+        series[a as usize] == series[b as usize] && times[a as usize] == times[b as usize]
+    };
+    let mut groups: Vec<(u32, u32)> = Vec::with_capacity(n);
+    let mut start = 0usize;
     for i in 1..=n {
-        if i == n || rows.row(order[i] as usize) != rows.row(order[start] as usize) {
-            groups.push((start, i));
+        if i == n || !same(order[i], order[start]) {
+            groups.push((start as u32, i as u32));
             start = i;
         }
     }
-    let first: UInt32Array = groups.iter().map(|(s, _)| order[*s]).collect();
+    let unique = groups.len() == n;
+    if let Some(k) = keep_last {
+        // Keep the last `k` groups of each series.
+        let mut kept = Vec::with_capacity(groups.len().min(k * 64));
+        let mut end = groups.len();
+        while end > 0 {
+            let s = series[order[groups[end - 1].0 as usize] as usize];
+            let mut begin = end - 1;
+            while begin > 0 && series[order[groups[begin - 1].0 as usize] as usize] == s {
+                begin -= 1;
+            }
+            kept.extend(groups[begin.max(end.saturating_sub(k))..end].iter().rev());
+            end = begin;
+        }
+        kept.reverse();
+        groups = kept;
+    }
+    let all = if sources.len() == 1 {
+        sources.into_iter().next().expect("one source")
+    } else {
+        concat_batches(&arrow_schema, &sources)?
+    };
+    let first: UInt32Array = groups.iter().map(|&(s, _)| order[s as usize]).collect();
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(all.num_columns());
     for i in 0..all.num_columns() {
         let col = all.column(i);
         let is_field = i >= n_tags && i < time_idx;
-        if !is_field || groups.len() == n {
+        if !is_field || unique {
             // Keys are equal within a group; without duplicates fields need no merging.
             columns.push(take(col.as_ref(), &first, None)?);
             continue;
@@ -140,7 +202,7 @@ pub(crate) fn merge(schema: &TableSchema, sources: Vec<RecordBatch>) -> Result<R
         let winners: UInt32Array = groups
             .iter()
             .map(|&(s, e)| {
-                order[s..e]
+                order[s as usize..e as usize]
                     .iter()
                     .rev()
                     .find(|&&r| col.is_valid(r as usize))
@@ -150,6 +212,103 @@ pub(crate) fn merge(schema: &TableSchema, sources: Vec<RecordBatch>) -> Result<R
         columns.push(take(col.as_ref(), &winners, None)?);
     }
     Ok(RecordBatch::try_new(arrow_schema, columns)?)
+}
+
+/// The rank of each row's series (all sources in order) by its tag values, compared tag
+/// by tag with an absent tag before any value; ranks are dense from 0.
+fn series_ranks(sources: &[RecordBatch], n_tags: usize, n: usize) -> Result<Vec<u32>> {
+    let mut ids = vec![0u64; n];
+    let mut count: u64 = 1;
+    let mut ranks = vec![0u32; n];
+    for t in 0..n_tags {
+        // Sorted distinct values of this tag over all sources.
+        let dicts: Vec<Option<&DictionaryArray<Int32Type>>> = sources
+            .iter()
+            .map(|s| {
+                s.column(t)
+                    .as_any()
+                    .downcast_ref::<DictionaryArray<Int32Type>>()
+            })
+            .collect();
+        let mut values: Vec<&str> = Vec::new();
+        for d in dicts.iter().flatten() {
+            if let Some(v) = d.values().as_any().downcast_ref::<StringArray>() {
+                values.extend(v.iter().flatten());
+            }
+        }
+        values.sort_unstable();
+        values.dedup();
+        let card = values.len() as u64 + 1;
+        // Rank of each row's value: 0 when absent, else 1 + position in `values`.
+        let mut offset = 0;
+        for (s, d) in sources.iter().zip(&dicts) {
+            let len = s.num_rows();
+            let out = &mut ranks[offset..offset + len];
+            match d {
+                Some(d) => {
+                    let dv = d.values().as_any().downcast_ref::<StringArray>();
+                    let map: Vec<u32> = match dv {
+                        Some(dv) => (0..dv.len())
+                            .map(|i| {
+                                if dv.is_valid(i) {
+                                    values
+                                        .binary_search(&dv.value(i))
+                                        .map_or(0, |p| p as u32 + 1)
+                                } else {
+                                    0
+                                }
+                            })
+                            .collect(),
+                        None => Vec::new(),
+                    };
+                    let keys = d.keys();
+                    for (i, r) in out.iter_mut().enumerate() {
+                        *r = if keys.is_valid(i) {
+                            map.get(keys.value(i) as usize).copied().unwrap_or(0)
+                        } else {
+                            0
+                        };
+                    }
+                }
+                None => out.fill(0),
+            }
+            offset += len;
+        }
+        // Combine with the ranks so far, keeping order, and make the result dense again.
+        let total = count.saturating_mul(card);
+        if total <= 1 << 24 {
+            let mut used = vec![0u32; total as usize];
+            for (id, r) in ids.iter().zip(&ranks) {
+                used[(*id * card + u64::from(*r)) as usize] = 1;
+            }
+            let mut next = 0u32;
+            for u in used.iter_mut() {
+                if *u == 1 {
+                    *u = next;
+                    next += 1;
+                }
+            }
+            for (id, r) in ids.iter_mut().zip(&ranks) {
+                *id = u64::from(used[(*id * card + u64::from(*r)) as usize]);
+            }
+            count = u64::from(next);
+        } else {
+            let mut combined: Vec<u64> = ids
+                .iter()
+                .zip(&ranks)
+                .map(|(id, r)| id * card + u64::from(*r))
+                .collect();
+            let mut distinct = combined.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            for c in combined.iter_mut() {
+                *c = distinct.binary_search(c).expect("present") as u64;
+            }
+            ids = combined;
+            count = distinct.len() as u64;
+        }
+    }
+    Ok(ids.into_iter().map(|id| id as u32).collect())
 }
 
 /// Keeps the named columns in the given order (unknown names skipped).
@@ -165,8 +324,7 @@ pub(crate) fn project(batch: &RecordBatch, names: &[String]) -> Result<RecordBat
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{DictionaryArray, Float64Array, Int64Array, TimestampNanosecondArray};
-    use arrow::datatypes::Int32Type;
+    use arrow::array::{Float64Array, Int64Array};
 
     fn schema() -> TableSchema {
         TableSchema {
@@ -218,6 +376,93 @@ mod tests {
             1,
             "older value kept where the newer row has none"
         );
+    }
+
+    fn column_f64(b: &RecordBatch, i: usize) -> Vec<Option<f64>> {
+        let a = b.column(i).as_any().downcast_ref::<Float64Array>().unwrap();
+        a.iter().collect()
+    }
+
+    fn times(b: &RecordBatch) -> Vec<i64> {
+        b.column(3)
+            .as_any()
+            .downcast_ref::<TimestampNanosecondArray>()
+            .unwrap()
+            .values()
+            .to_vec()
+    }
+
+    fn hosts(b: &RecordBatch) -> Vec<Option<String>> {
+        let d = b
+            .column(0)
+            .as_any()
+            .downcast_ref::<DictionaryArray<Int32Type>>()
+            .unwrap();
+        let v = d.values().as_any().downcast_ref::<StringArray>().unwrap();
+        d.keys()
+            .iter()
+            .map(|k| k.map(|k| v.value(k as usize).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn unsorted_sources_come_out_sorted_by_series_then_time_with_absent_tags_first() {
+        let host: DictionaryArray<Int32Type> = vec![Some("b"), None, Some("a"), Some("b")]
+            .into_iter()
+            .collect();
+        let a: Float64Array = vec![Some(1.0), Some(2.0), Some(3.0), Some(4.0)].into();
+        let b: Int64Array = vec![None, None, None, None].into();
+        let t = TimestampNanosecondArray::from_iter_values([9, 5, 7, 3]);
+        let batch = RecordBatch::try_new(
+            schema().arrow_schema(),
+            vec![Arc::new(host), Arc::new(a), Arc::new(b), Arc::new(t)],
+        )
+        .unwrap();
+        let out = merge(&schema(), vec![batch]).unwrap();
+        assert_eq!(
+            hosts(&out),
+            vec![None, Some("a".into()), Some("b".into()), Some("b".into())]
+        );
+        assert_eq!(times(&out), vec![5, 7, 3, 9]);
+        assert_eq!(
+            column_f64(&out, 1),
+            vec![Some(2.0), Some(3.0), Some(4.0), Some(1.0)]
+        );
+    }
+
+    #[test]
+    fn keep_last_keeps_the_newest_rows_of_each_series_after_merging() {
+        let old = source(&[
+            ("a", 1, Some(1.0), None),
+            ("a", 2, Some(2.0), None),
+            ("a", 3, Some(3.0), None),
+            ("b", 1, Some(10.0), None),
+        ]);
+        let new = source(&[("a", 3, Some(30.0), None), ("b", 0, Some(9.0), None)]);
+        let out = merge_keep_last(&schema(), vec![old, new], Some(2)).unwrap();
+        assert_eq!(
+            hosts(&out),
+            vec![
+                Some("a".into()),
+                Some("a".into()),
+                Some("b".into()),
+                Some("b".into())
+            ]
+        );
+        assert_eq!(times(&out), vec![2, 3, 0, 1]);
+        assert_eq!(
+            column_f64(&out, 1),
+            vec![Some(2.0), Some(30.0), Some(9.0), Some(10.0)]
+        );
+        let one = merge_keep_last(&schema(), vec![out], Some(1)).unwrap();
+        assert_eq!(times(&one), vec![3, 1]);
+    }
+
+    #[test]
+    fn a_source_already_in_order_is_returned_as_is() {
+        let sorted = source(&[("a", 1, Some(1.0), None), ("b", 1, Some(2.0), None)]);
+        let out = merge(&schema(), vec![sorted.clone()]).unwrap();
+        assert_eq!(out, sorted);
     }
 
     #[test]

@@ -6,8 +6,8 @@ use arrow::array::{Array, BooleanArray, DictionaryArray, RecordBatch, StringArra
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::{Int32Type, SchemaRef};
 use bytes::Bytes;
-use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::RowGroupMetaData;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -37,8 +37,9 @@ pub(crate) fn encode(batch: &RecordBatch) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Reads a Parquet file into batches in `schema`, keeping only rows in `time_range` whose
-/// tags equal `tag_equals`; row groups whose statistics exclude them are skipped.
+/// Reads a Parquet file into batches in `schema` (decoding only the columns it names),
+/// keeping only rows in `time_range` whose tags equal `tag_equals`; row groups whose
+/// statistics exclude them are skipped.
 pub(crate) fn read(
     data: Bytes,
     schema: &SchemaRef,
@@ -74,7 +75,13 @@ pub(crate) fn read(
     if row_groups.is_empty() {
         return Ok(Vec::new());
     }
+    // Only the columns `schema` names (the scan's projection) are decoded.
+    let wanted: Vec<usize> = (0..columns.num_columns())
+        .filter(|&i| schema.field_with_name(columns.column(i).name()).is_ok())
+        .collect();
+    let mask = ProjectionMask::roots(columns, wanted);
     let reader = builder
+        .with_projection(mask)
         .with_row_groups(row_groups)
         .with_batch_size(64 * 1024)
         .build()?;

@@ -204,39 +204,44 @@ pub(crate) async fn select(
             tag_equals,
             projection: Some(projection),
         };
-        let scanned = storage.scan(db, &table.name, &request).await?;
-        let views: Vec<BatchView<'_>> = scanned
-            .batches
-            .iter()
-            .filter_map(|b: &RecordBatch| BatchView::new(b, &columns))
-            .collect();
-
-        let groups = group_rows(&views, &condition, group_tags.len());
-        let ctx = SeriesContext {
-            stmt,
-            range,
-            now,
-            views: &views,
-            calls: &calls,
-            call_columns: &call_columns,
-            top_tag_columns: &top_tag_columns,
-        };
-        let global_min = groups
-            .values()
-            .flat_map(|rows| {
-                rows.iter()
-                    .map(|&(b, r)| views[b as usize].time(r as usize))
-            })
-            .min();
-        for (key, rows) in groups {
-            let mut values = if aggregate {
-                ctx.aggregate_rows(&rows, &agg_exprs, global_min)?
-            } else {
-                ctx.raw_rows(rows, &raw_fields)
-            };
-            if values.is_empty() {
-                continue;
+        // `ORDER BY time DESC LIMIT n` over raw points without conditions needs only the
+        // newest n (+ offset) points of each series: ask storage for just those. If a
+        // point had to be skipped (all its selected values null), older points may be
+        // needed after all, and the table is read in full.
+        let newest = match (aggregate, stmt.is_descending(), stmt.limit) {
+            (false, true, Some(l)) if condition.is_empty() => {
+                Some((l as usize).saturating_add(stmt.offset.unwrap_or(0) as usize))
             }
+            _ => None,
+        };
+        let mut per_series = newest;
+        let table_groups = loop {
+            let scanned = match per_series {
+                Some(k) => storage.scan_last(db, &table.name, &request, k).await?,
+                None => storage.scan(db, &table.name, &request).await?,
+            };
+            let views: Vec<BatchView<'_>> = scanned
+                .batches
+                .iter()
+                .filter_map(|b: &RecordBatch| BatchView::new(b, &columns))
+                .collect();
+            let ctx = SeriesContext {
+                stmt,
+                range,
+                now,
+                views: &views,
+                calls: &calls,
+                call_columns: &call_columns,
+                top_tag_columns: &top_tag_columns,
+            };
+            let groups = group_rows(&views, &condition, group_tags.len());
+            let (out, complete) = ctx.groups_values(groups, aggregate, &agg_exprs, &raw_fields)?;
+            if complete || per_series.is_none() {
+                break out;
+            }
+            per_series = None;
+        };
+        for (key, mut values) in table_groups {
             if stmt.is_descending() {
                 values.reverse();
             }
@@ -528,9 +533,44 @@ struct SeriesContext<'s, 'v> {
 }
 
 impl SeriesContext<'_, '_> {
+    /// The values of each group (oldest first), and whether no raw point was skipped for
+    /// having only null selected values.
+    #[allow(clippy::type_complexity)]
+    fn groups_values(
+        &self,
+        groups: BTreeMap<Vec<String>, Vec<(u32, u32)>>,
+        aggregate: bool,
+        agg_exprs: &[AggExpr],
+        raw_fields: &[Compiled],
+    ) -> Result<(Vec<(Vec<String>, Vec<Vec<Value>>)>, bool)> {
+        let views = self.views;
+        let global_min = groups
+            .values()
+            .flat_map(|rows| {
+                rows.iter()
+                    .map(|&(b, r)| views[b as usize].time(r as usize))
+            })
+            .min();
+        let mut complete = true;
+        let mut out = Vec::with_capacity(groups.len());
+        for (key, rows) in groups {
+            let values = if aggregate {
+                self.aggregate_rows(&rows, agg_exprs, global_min)?
+            } else {
+                let (values, skipped) = self.raw_rows(rows, raw_fields);
+                complete &= !skipped;
+                values
+            };
+            if !values.is_empty() {
+                out.push((key, values));
+            }
+        }
+        Ok((out, complete))
+    }
+
     /// Raw points of one series, oldest first; rows whose selected values are all null
-    /// are left out, as InfluxDB does.
-    fn raw_rows(&self, mut rows: Vec<(u32, u32)>, fields: &[Compiled]) -> Vec<Vec<Value>> {
+    /// are left out, as InfluxDB does (the flag says whether any was).
+    fn raw_rows(&self, mut rows: Vec<(u32, u32)>, fields: &[Compiled]) -> (Vec<Vec<Value>>, bool) {
         let views = self.views;
         let time = |&(b, r): &(u32, u32)| views[b as usize].time(r as usize);
         rows.sort_by_key(time);
@@ -558,9 +598,11 @@ impl SeriesContext<'_, '_> {
         } else {
             Box::new(rows.iter())
         };
+        let mut skipped = false;
         for row in ordered {
-            if let Some(r) = build(row) {
-                out.push(r);
+            match build(row) {
+                Some(r) => out.push(r),
+                None => skipped = true,
             }
             if want.is_some_and(|w| out.len() >= w) {
                 break;
@@ -570,7 +612,7 @@ impl SeriesContext<'_, '_> {
             // Callers reverse for DESC; hand rows back oldest first.
             out.reverse();
         }
-        out
+        (out, skipped)
     }
 
     /// Aggregate rows of one series: one per bucket (or one in all without `GROUP BY
