@@ -9,7 +9,7 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -193,9 +193,8 @@ struct OutputShared {
     name: String,
     filter: FilterConfig,
     buffer: Mutex<Buffer>,
-    /// Metrics dropped from the front of the buffer so far (to correct in-flight
-    /// acknowledgements).
-    dropped_total: AtomicU64,
+    /// The size of the batch being written (kept at the front of the buffer).
+    in_flight: AtomicUsize,
     batch_size: usize,
     batch_full: Notify,
     stats: Arc<OutputStats>,
@@ -214,12 +213,10 @@ impl OutputShared {
         }
         let count = selected.len() as u64;
         let mut buffer = lock(&self.buffer);
-        match buffer.add(selected) {
+        match buffer.add(selected, self.in_flight.load(Ordering::SeqCst)) {
             Ok(dropped) => {
                 self.stats.metrics_added.add(count);
                 if dropped > 0 {
-                    self.dropped_total
-                        .fetch_add(dropped as u64, Ordering::SeqCst);
                     self.stats.metrics_dropped.add(dropped as u64);
                     tracing::warn!(
                         output = %self.name,
@@ -260,7 +257,7 @@ impl RunningOutput {
             }
         }
         loop {
-            let (batch, dropped_before) = {
+            let batch = {
                 let mut buffer = lock(&self.shared.buffer);
                 let batch = match buffer.batch(self.shared.batch_size) {
                     Ok(batch) => batch,
@@ -269,7 +266,8 @@ impl RunningOutput {
                         return false;
                     }
                 };
-                (batch, self.shared.dropped_total.load(Ordering::SeqCst))
+                self.shared.in_flight.store(batch.len(), Ordering::SeqCst);
+                batch
             };
             if batch.is_empty() {
                 return true;
@@ -280,13 +278,11 @@ impl RunningOutput {
                 .stats
                 .write_time_ns
                 .set(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX));
+            let mut buffer = lock(&self.shared.buffer);
+            self.shared.in_flight.store(0, Ordering::SeqCst);
             match result {
                 Ok(()) => {
-                    let overlap = (self.shared.dropped_total.load(Ordering::SeqCst)
-                        - dropped_before)
-                        .min(batch.len() as u64) as usize;
-                    let mut buffer = lock(&self.shared.buffer);
-                    if let Err(err) = buffer.accept(batch.len() - overlap) {
+                    if let Err(err) = buffer.accept(batch.len()) {
                         tracing::error!(output = %self.shared.name, "cannot update buffer: {err}");
                         return false;
                     }
@@ -296,7 +292,7 @@ impl RunningOutput {
                 }
                 Err(err) => {
                     self.shared.stats.errors.add(1);
-                    tracing::error!(output = %self.shared.name, buffered = lock(&self.shared.buffer).len(), "write failed, keeping the batch buffered: {err}");
+                    tracing::error!(output = %self.shared.name, buffered = buffer.len(), "write failed, keeping the batch buffered: {err}");
                     return false;
                 }
             }
@@ -451,7 +447,7 @@ impl Agent {
                     name: name.clone(),
                     filter: spec.filter.clone(),
                     buffer: Mutex::new(buffer),
-                    dropped_total: AtomicU64::new(0),
+                    in_flight: AtomicUsize::new(0),
                     batch_size: spec
                         .common
                         .metric_batch_size
@@ -684,7 +680,7 @@ impl Agent {
                 Some(output) => {
                     let mut buffer = lock(&output.shared.buffer);
                     let count = metrics.len();
-                    if let Err(err) = buffer.add(metrics) {
+                    if let Err(err) = buffer.add(metrics, 0) {
                         tracing::error!(output = %key, "cannot restore {count} metrics: {err}");
                     }
                     output.shared.stats.buffer_size.set(buffer.len() as u64);

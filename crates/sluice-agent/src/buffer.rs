@@ -36,14 +36,16 @@ impl Buffer {
         DiskBuffer::open(dir, name, limit).map(Buffer::Disk)
     }
 
-    /// Adds metrics at the end; returns how many old ones were dropped to make room.
+    /// Adds metrics at the end; returns how many were dropped to make room. The oldest
+    /// are dropped, except the first `in_flight` (a batch being written, which is
+    /// accepted or kept as a whole); when only those are left, the new metric is dropped.
     ///
     /// # Errors
     /// Disk buffers: when the file cannot be written.
-    pub fn add(&mut self, metrics: Vec<Metric>) -> Result<usize> {
+    pub fn add(&mut self, metrics: Vec<Metric>, in_flight: usize) -> Result<usize> {
         match self {
-            Buffer::Memory(b) => Ok(b.add(metrics)),
-            Buffer::Disk(b) => b.add(metrics),
+            Buffer::Memory(b) => Ok(b.add(metrics, in_flight)),
+            Buffer::Disk(b) => b.add(metrics, in_flight),
         }
     }
 
@@ -102,6 +104,7 @@ impl Buffer {
     pub fn drain_all(&mut self) -> Result<Vec<Metric>> {
         let n = self.len();
         let all = self.batch(n)?;
+        debug_assert_eq!(all.len(), n);
         self.accept(n)?;
         Ok(all)
     }
@@ -115,12 +118,15 @@ pub struct MemoryBuffer {
 }
 
 impl MemoryBuffer {
-    fn add(&mut self, metrics: Vec<Metric>) -> usize {
+    fn add(&mut self, metrics: Vec<Metric>, in_flight: usize) -> usize {
         let mut dropped = 0;
         for metric in metrics {
             if self.metrics.len() >= self.limit {
-                self.metrics.pop_front();
                 dropped += 1;
+                if in_flight >= self.metrics.len() {
+                    continue;
+                }
+                self.metrics.remove(in_flight);
             }
             self.metrics.push_back(metric);
         }
@@ -204,7 +210,7 @@ impl DiskBuffer {
         Ok(buffer)
     }
 
-    fn add(&mut self, metrics: Vec<Metric>) -> Result<usize> {
+    fn add(&mut self, metrics: Vec<Metric>, in_flight: usize) -> Result<usize> {
         let mut out = Vec::new();
         let mut line = String::new();
         let mut added = 0;
@@ -226,8 +232,21 @@ impl DiskBuffer {
         self.end += out.len() as u64;
         let _ = added;
         let excess = self.offsets.len().saturating_sub(self.limit);
-        if excess > 0 {
+        if excess == 0 {
+            return Ok(0);
+        }
+        if in_flight == 0 {
             self.accept(excess)?;
+        } else {
+            // Keep the batch being written; drop the oldest after it (or the newest
+            // records when nothing else is left).
+            for _ in 0..excess {
+                if in_flight < self.offsets.len() - 1 {
+                    self.offsets.remove(in_flight);
+                } else {
+                    self.offsets.pop_back();
+                }
+            }
         }
         Ok(excess)
     }
@@ -239,6 +258,8 @@ impl DiskBuffer {
         }
         let start = self.offsets[0];
         let stop = self.offsets.get(n).copied().unwrap_or(self.end);
+        let wanted: std::collections::BTreeSet<u64> =
+            self.offsets.iter().take(n).copied().collect();
         let mut bytes = vec![0; (stop - start) as usize];
         let io = |e| Error::io(self.data_path.display(), e);
         self.file.seek(SeekFrom::Start(start)).map_err(io)?;
@@ -249,7 +270,9 @@ impl DiskBuffer {
             let len =
                 u32::from_le_bytes([bytes[pos], bytes[pos + 1], bytes[pos + 2], bytes[pos + 3]])
                     as usize;
-            text.extend_from_slice(&bytes[pos + 4..pos + 4 + len]);
+            if wanted.contains(&(start + pos as u64)) {
+                text.extend_from_slice(&bytes[pos + 4..pos + 4 + len]);
+            }
             pos += 4 + len;
         }
         parse_line_protocol(&text, 0).map_err(|message| Error::Io {
@@ -294,11 +317,23 @@ mod tests {
     #[test]
     fn a_full_memory_buffer_drops_the_oldest_and_counts_them() {
         let mut buffer = Buffer::memory(3);
-        assert_eq!(buffer.add(metrics(0..2)).unwrap(), 0);
-        assert_eq!(buffer.add(metrics(2..5)).unwrap(), 2);
+        assert_eq!(buffer.add(metrics(0..2), 0).unwrap(), 0);
+        assert_eq!(buffer.add(metrics(2..5), 0).unwrap(), 2);
         assert_eq!(times(&buffer.batch(10).unwrap()), vec![2, 3, 4]);
         buffer.accept(2).unwrap();
         assert_eq!(times(&buffer.batch(10).unwrap()), vec![4]);
+    }
+
+    #[test]
+    fn a_full_buffer_keeps_the_batch_in_flight_and_drops_the_oldest_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        for mut buffer in [Buffer::memory(4), Buffer::disk(dir.path(), "b", 4).unwrap()] {
+            buffer.add(metrics(0..4), 0).unwrap();
+            assert_eq!(buffer.add(metrics(4..6), 2).unwrap(), 2);
+            assert_eq!(times(&buffer.batch(10).unwrap()), vec![0, 1, 4, 5]);
+            buffer.accept(2).unwrap();
+            assert_eq!(times(&buffer.batch(10).unwrap()), vec![4, 5]);
+        }
     }
 
     #[test]
@@ -306,13 +341,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let mut buffer = Buffer::disk(dir.path(), "out", 100).unwrap();
-            buffer.add(metrics(0..5)).unwrap();
+            buffer.add(metrics(0..5), 0).unwrap();
             assert_eq!(times(&buffer.batch(2).unwrap()), vec![0, 1]);
             buffer.accept(2).unwrap();
         }
         let mut buffer = Buffer::disk(dir.path(), "out", 100).unwrap();
         assert_eq!(buffer.len(), 3);
-        buffer.add(metrics(5..6)).unwrap();
+        buffer.add(metrics(5..6), 0).unwrap();
         assert_eq!(times(&buffer.batch(10).unwrap()), vec![2, 3, 4, 5]);
         buffer.accept(4).unwrap();
         assert!(buffer.is_empty());
@@ -329,7 +364,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let mut buffer = Buffer::disk(dir.path(), "out", 3).unwrap();
-            assert_eq!(buffer.add(metrics(0..4)).unwrap(), 1);
+            assert_eq!(buffer.add(metrics(0..4), 0).unwrap(), 1);
         }
         let path = dir.path().join("out.buf");
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();

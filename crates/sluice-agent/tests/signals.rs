@@ -1,0 +1,98 @@
+//! Signals on the real agent: SIGUSR1 flushes, SIGHUP reloads the configuration without
+//! losing buffered metrics, SIGTERM flushes and exits 0.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Server;
+
+fn signal(child: &Child, signal: i32) {
+    // SAFETY: kill(2) with a pid we spawned and own.
+    unsafe { libc::kill(child.id() as i32, signal) };
+}
+
+fn gathers(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("count"))
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+}
+
+async fn rows(server: &Server) -> Vec<std::collections::BTreeMap<String, String>> {
+    if !server.tables("s").contains(&"tick".to_owned()) {
+        return Vec::new();
+    }
+    server.rows("s", "tick").await
+}
+
+fn config(dir: &Path, url: &str, phase: &str) -> String {
+    format!(
+        r#"
+[global_tags]
+  phase = "{phase}"
+[agent]
+  interval = "100ms"
+  round_interval = false
+  flush_interval = "1h"
+  omit_hostname = true
+[[inputs.exec]]
+  commands = ["sh -c 'echo x >> {count}; echo tick n=1i'"]
+[[outputs.influxdb_v2]]
+  urls = ["{url}"]
+  bucket = "s"
+"#,
+        count = dir.join("count").display()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn usr1_flushes_hup_reloads_keeping_the_buffer_and_term_flushes_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), 0, true).await;
+    let path = dir.path().join("agent.conf");
+    std::fs::write(&path, config(dir.path(), &server.url, "one")).unwrap();
+    let agent = Command::new(env!("CARGO_BIN_EXE_sluice-agent"))
+        .arg("--config")
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while gathers(dir.path()) < 3 {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        rows(&server).await.is_empty(),
+        "nothing is written before a flush"
+    );
+    signal(&agent, libc::SIGUSR1);
+    while rows(&server).await.is_empty() {
+        assert!(Instant::now() < deadline, "SIGUSR1 did not flush");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    std::fs::write(&path, config(dir.path(), &server.url, "two")).unwrap();
+    signal(&agent, libc::SIGHUP);
+    let reload_start = gathers(dir.path());
+    while gathers(dir.path()) < reload_start + 3 {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    signal(&agent, libc::SIGTERM);
+    let out = tokio::task::block_in_place(|| agent.wait_with_output()).unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    assert!(log.contains("configuration reloaded"), "{log}");
+    let stored = rows(&server).await;
+    assert_eq!(
+        stored.len(),
+        gathers(dir.path()),
+        "nothing lost across the reload: {log}"
+    );
+    assert!(stored.iter().any(|r| r["phase"] == "one"));
+    assert!(stored.iter().any(|r| r["phase"] == "two"));
+    server.stop().await;
+}
