@@ -5,17 +5,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use parking_lot_free::Mutex;
+/// A mutex whose poisoning is ignored: counters stay usable after a panic elsewhere.
+#[derive(Debug, Default)]
+struct Mutex<T>(std::sync::Mutex<T>);
 
-/// Std's mutex under a local name (poisoning is ignored: counters stay usable).
-mod parking_lot_free {
-    #[derive(Debug, Default)]
-    pub(crate) struct Mutex<T>(std::sync::Mutex<T>);
-
-    impl<T> Mutex<T> {
-        pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, T> {
-            self.0.lock().unwrap_or_else(|e| e.into_inner())
-        }
+impl<T> Mutex<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, T> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -88,3 +88,58 @@ impl Output for InfluxDbV2 {
         Box::pin(self.writer.write(metrics))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use sluice_client::testing::{Fault, FaultServer};
+
+    use super::*;
+
+    fn output(url: String) -> InfluxDbV2 {
+        let ctx = BuildContext {
+            agent: Default::default(),
+            stats: Arc::default(),
+        };
+        let config = InfluxDbV2Config {
+            urls: vec![url],
+            token: "t0ken".into(),
+            bucket: "b".into(),
+            ..InfluxDbV2Config::default()
+        };
+        InfluxDbV2::new(config, "influxdb_v2".into(), &ctx).unwrap()
+    }
+
+    fn metrics(n: i64) -> Vec<Metric> {
+        (0..n)
+            .map(|i| Metric::new("m", i).with_tag("host", "a").with_field("v", i))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn too_large_batches_are_split_until_the_server_accepts_them() {
+        let server = FaultServer::start().await;
+        server.set_max_body_bytes(Some(60));
+        let mut out = output(server.url());
+        out.write(&metrics(10)).await.unwrap();
+        assert_eq!(server.accepted().len(), 10);
+        assert!(server.too_large_answers() > 0);
+        assert_eq!(server.authorizations()[0].as_deref(), Some("Token t0ken"));
+    }
+
+    #[tokio::test]
+    async fn retry_after_holds_writes_back_until_it_has_passed() {
+        let server = FaultServer::start().await;
+        server.push_faults([Fault::Status {
+            status: 503,
+            retry_after: Some(60),
+        }]);
+        let mut out = output(server.url());
+        assert!(out.write(&metrics(1)).await.is_err());
+        assert_eq!(server.requests(), 1);
+        let err = out.write(&metrics(1)).await.unwrap_err().to_string();
+        assert!(err.contains("retry after"), "{err}");
+        assert_eq!(server.requests(), 1, "no request before Retry-After passed");
+    }
+}
