@@ -31,6 +31,19 @@ pub fn bucket_id(name: &str) -> String {
     sha256_hex(name)[..16].to_owned()
 }
 
+/// The database a v2 `bucket` parameter names: a database of that name, else the database
+/// whose [`bucket_id`] it is, else the name itself (a new database, when auto-create is on).
+pub(crate) fn bucket_name(state: &AppState, bucket: String) -> String {
+    let databases = state.storage().databases();
+    if databases.iter().any(|d| d.name == bucket) {
+        return bucket;
+    }
+    databases
+        .into_iter()
+        .find(|d| bucket_id(&d.name) == bucket)
+        .map_or(bucket, |d| d.name)
+}
+
 fn org_json(name: &str) -> Value {
     json!({
         "id": ORG_ID,

@@ -51,16 +51,18 @@ pub(crate) async fn v1(
 }
 
 /// `POST /api/v2/write?org=&bucket=&precision=`: InfluxDB 2.x writes (the org is accepted
-/// and not checked: sluice has one organization).
+/// and not checked: sluice has one organization). `bucket` is a name or, as in InfluxDB 2,
+/// a bucket id (the official clients write to `bucket.id`).
 pub(crate) async fn v2(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Result<StatusCode, ApiError> {
-    handle(&state, Api::V2, query, &headers, body, |params| {
+    let lookup = state.clone();
+    handle(&state, Api::V2, query, &headers, body, move |params| {
         Ok(WriteRequest {
-            database: required(params, "bucket")?,
+            database: crate::v2::bucket_name(&lookup, required(params, "bucket")?),
             precision: precision(params, Precision::Nanosecond)?,
             accept_partial: true,
             no_sync: false,
