@@ -88,6 +88,24 @@ pub fn statvfs(path: &str) -> std::io::Result<libc::statvfs> {
     Ok(unsafe { out.assume_init() })
 }
 
+/// The `device` tag as Telegraf writes it: the mount source with every `/dev/` removed
+/// (`/dev/sda1` is `sda1`, `/dev/mapper/vg-root` is `mapper/vg-root`).
+pub fn device_tag(source: &str) -> String {
+    source.replace("/dev/", "")
+}
+
+/// The fields written for each file system (Telegraf's documented seven, plus
+/// `inodes_used_percent` when the file system has inodes).
+pub const FIELDS: [&str; 7] = [
+    "free",
+    "inodes_free",
+    "inodes_total",
+    "inodes_used",
+    "total",
+    "used",
+    "used_percent",
+];
+
 /// The `disk` input.
 #[derive(Debug)]
 pub struct Disk {
@@ -133,12 +151,7 @@ impl Input for Disk {
             };
             let (files, ffree) = (st.f_files as u64, st.f_ffree as u64);
             let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-            let device = mount
-                .device
-                .rsplit('/')
-                .next()
-                .unwrap_or(&mount.device)
-                .to_owned();
+            let device = device_tag(&mount.device);
             let mut m = Metric::new("disk", acc.time())
                 .with_tag("path", mount.path.clone())
                 .with_tag("device", device)
@@ -197,6 +210,42 @@ mod tests {
         assert_eq!(
             m.field("inodes_total"),
             Some(&FieldValue::Integer(st.f_files as i64))
+        );
+    }
+
+    #[test]
+    fn device_tag_drops_every_dev_prefix_as_telegraf_does() {
+        assert_eq!(device_tag("/dev/sda1"), "sda1");
+        assert_eq!(device_tag("/dev/mapper/vg-root"), "mapper/vg-root");
+        assert_eq!(device_tag("tmpfs"), "tmpfs");
+    }
+
+    #[test]
+    fn root_fields_are_exactly_telegrafs_set() {
+        let mut disk = Disk::new(DiskConfig {
+            mount_points: vec!["/".into()],
+            ignore_fs: vec![],
+        });
+        let mut acc = Accumulator::new(1);
+        disk.gather(&mut acc).unwrap();
+        let m = &acc.metrics()[0];
+        let mut names: Vec<&str> = m.fields.iter().map(|(k, _)| k.as_str()).collect();
+        names.sort_unstable();
+        let mut expected = FIELDS.to_vec();
+        if m.field("inodes_total") != Some(&FieldValue::Integer(0)) {
+            expected.push("inodes_used_percent");
+            expected.sort_unstable();
+        }
+        assert_eq!(names, expected);
+        for (k, v) in &m.fields {
+            let float = k.ends_with("_percent");
+            assert_eq!(matches!(v, FieldValue::Float(_)), float, "{k}");
+            assert_eq!(matches!(v, FieldValue::Integer(_)), !float, "{k}");
+        }
+        let tags: Vec<&str> = m.tags.keys().map(String::as_str).collect();
+        assert!(
+            tags.iter()
+                .all(|t| ["device", "fstype", "mode", "path"].contains(t))
         );
     }
 

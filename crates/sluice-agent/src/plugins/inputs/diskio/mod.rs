@@ -15,6 +15,21 @@ pub struct DiskIoConfig {
     pub devices: Vec<String>,
 }
 
+/// The fields Telegraf documents for `diskio`.
+pub const FIELDS: [&str; 11] = [
+    "io_time",
+    "iops_in_progress",
+    "merged_reads",
+    "merged_writes",
+    "read_bytes",
+    "read_time",
+    "reads",
+    "weighted_io_time",
+    "write_bytes",
+    "write_time",
+    "writes",
+];
+
 /// Parses `/proc/diskstats` into metrics (sectors are 512 bytes).
 pub fn parse_diskstats(text: &str, devices: &[String], time: i64) -> Vec<Metric> {
     let mut out = Vec::new();
@@ -94,6 +109,22 @@ mod tests {
         );
         assert_eq!(m.field("weighted_io_time"), Some(&FieldValue::Integer(80)));
         assert_eq!(parse_diskstats(text, &["sd*".into()], 1).len(), 1);
+    }
+
+    #[test]
+    fn fields_are_exactly_telegrafs_set() {
+        let text = "   8       0 sda 100 5 2000 30 200 6 4000 50 1 70 80 0 0 0 0\n";
+        let m = &parse_diskstats(text, &[], 1)[0];
+        assert_eq!(m.name, "diskio");
+        let mut names: Vec<&str> = m.fields.iter().map(|(k, _)| k.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, FIELDS.to_vec());
+        assert!(
+            m.fields
+                .iter()
+                .all(|(_, v)| matches!(v, FieldValue::Integer(_)))
+        );
+        assert_eq!(m.tags.keys().collect::<Vec<_>>(), vec!["name"]);
     }
 
     #[test]

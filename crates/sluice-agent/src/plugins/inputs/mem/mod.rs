@@ -30,6 +30,45 @@ pub fn parse_meminfo(text: &str) -> BTreeMap<String, u64> {
     out
 }
 
+/// The fields Telegraf documents for `mem` on Linux (its README minus the BSD/Darwin-only
+/// `laundry` and `wired`).
+pub const LINUX_FIELDS: [&str; 34] = [
+    "active",
+    "available",
+    "available_percent",
+    "buffered",
+    "cached",
+    "commit_limit",
+    "committed_as",
+    "dirty",
+    "free",
+    "high_free",
+    "high_total",
+    "huge_page_size",
+    "huge_pages_free",
+    "huge_pages_total",
+    "inactive",
+    "low_free",
+    "low_total",
+    "mapped",
+    "page_tables",
+    "shared",
+    "slab",
+    "sreclaimable",
+    "sunreclaim",
+    "swap_cached",
+    "swap_free",
+    "swap_total",
+    "total",
+    "used",
+    "used_percent",
+    "vmalloc_chunk",
+    "vmalloc_total",
+    "vmalloc_used",
+    "write_back",
+    "write_back_tmp",
+];
+
 /// Builds the `mem` metric from `/proc/meminfo` values.
 pub fn mem_metric(info: &BTreeMap<String, u64>, time: i64) -> Metric {
     let get = |k: &str| info.get(k).copied().unwrap_or(0);
@@ -126,6 +165,19 @@ mod tests {
         assert_eq!(int(m, "swap_total") as u64, info["SwapTotal"]);
         assert_eq!(int(m, "huge_page_size") as u64, info["Hugepagesize"]);
         assert_eq!(m.fields.len(), 34);
+    }
+
+    #[test]
+    fn fields_are_exactly_telegrafs_linux_set() {
+        let m = mem_metric(&parse_meminfo("MemTotal: 10 kB\n"), 0);
+        let mut names: Vec<&str> = m.fields.iter().map(|(k, _)| k.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, LINUX_FIELDS.to_vec());
+        for (k, v) in &m.fields {
+            let float = k.ends_with("_percent");
+            assert_eq!(matches!(v, FieldValue::Float(_)), float, "{k}");
+            assert_eq!(matches!(v, FieldValue::Integer(_)), !float, "{k}");
+        }
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `inputs.net`: per-interface counters from `/proc/net/dev`.
+//! `inputs.net`: per-interface counters from `/proc/net/dev` and protocol counters from `/proc/net/snmp`.
 
 use serde::Deserialize;
 
@@ -14,6 +14,45 @@ pub struct NetConfig {
     /// Only interfaces matching these globs. Default: `[]`, which means every interface
     /// that is up and not a loopback.
     pub interfaces: Vec<String>,
+    /// Skip the system-wide protocol counters (`/proc/net/snmp`, reported with
+    /// `interface=all`). Default: false.
+    pub ignore_protocol_stats: bool,
+}
+
+/// The per-interface fields Telegraf writes on Linux.
+pub const INTERFACE_FIELDS: [&str; 8] = [
+    "bytes_recv",
+    "bytes_sent",
+    "drop_in",
+    "drop_out",
+    "err_in",
+    "err_out",
+    "packets_recv",
+    "packets_sent",
+];
+
+/// Parses `/proc/net/snmp` (a header line then a value line per protocol) into Telegraf's
+/// field names: protocol and counter lower-cased and joined by `_` (`tcp_activeopens`).
+pub fn parse_net_snmp(text: &str) -> Vec<(String, i64)> {
+    let mut out = Vec::new();
+    let mut lines = text.lines();
+    while let (Some(header), Some(values)) = (lines.next(), lines.next()) {
+        let (Some((proto, names)), Some((proto2, values))) =
+            (header.split_once(':'), values.split_once(':'))
+        else {
+            continue;
+        };
+        if proto != proto2 {
+            continue;
+        }
+        let proto = proto.trim().to_lowercase();
+        for (name, value) in names.split_whitespace().zip(values.split_whitespace()) {
+            if let Ok(v) = value.parse::<i64>() {
+                out.push((format!("{proto}_{}", name.to_lowercase()), v));
+            }
+        }
+    }
+    out
 }
 
 /// Parses `/proc/net/dev` into `(interface, counters)`.
@@ -79,6 +118,19 @@ impl Input for Net {
                     .with_field("drop_out", v[11]),
             );
         }
+        if !self.config.ignore_protocol_stats {
+            // Telegraf skips the protocol counters silently when the file cannot be read.
+            if let Ok(text) = std::fs::read_to_string("/proc/net/snmp") {
+                let stats = parse_net_snmp(&text);
+                if !stats.is_empty() {
+                    let mut m = Metric::new("net", acc.time()).with_tag("interface", "all");
+                    for (name, value) in stats {
+                        m.set_field(name, value);
+                    }
+                    acc.add(m);
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -93,6 +145,7 @@ mod tests {
         let mut acc = Accumulator::new(1);
         Net::new(NetConfig {
             interfaces: vec!["lo".into()],
+            ignore_protocol_stats: false,
         })
         .gather(&mut acc)
         .unwrap();
@@ -111,5 +164,61 @@ mod tests {
         let mut acc = Accumulator::new(1);
         Net::new(NetConfig::default()).gather(&mut acc).unwrap();
         assert!(acc.metrics().iter().all(|m| m.tags["interface"] != "lo"));
+    }
+
+    #[test]
+    fn interface_fields_are_exactly_telegrafs_set() {
+        let mut acc = Accumulator::new(1);
+        Net::new(NetConfig {
+            interfaces: vec!["lo".into()],
+            ignore_protocol_stats: true,
+        })
+        .gather(&mut acc)
+        .unwrap();
+        assert_eq!(acc.metrics().len(), 1);
+        let m = &acc.metrics()[0];
+        let mut names: Vec<&str> = m.fields.iter().map(|(k, _)| k.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, INTERFACE_FIELDS.to_vec());
+        assert!(
+            m.fields
+                .iter()
+                .all(|(_, v)| matches!(v, FieldValue::Integer(_)))
+        );
+    }
+
+    #[test]
+    fn snmp_counters_are_named_protocol_underscore_counter() {
+        let text = "Ip: Forwarding DefaultTTL InReceives\nIp: 2 64 4172969\nTcp: RtoAlgorithm MaxConn ActiveOpens\nTcp: 1 -1 55965\nIcmpMsg: InType3 OutType8\nIcmpMsg: 11005 1965\nUdpLite: InDatagrams\nUdpLite: 0\n";
+        let stats = parse_net_snmp(text);
+        let get = |k: &str| stats.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
+        assert_eq!(get("ip_forwarding"), Some(2));
+        assert_eq!(get("ip_defaultttl"), Some(64));
+        assert_eq!(get("tcp_maxconn"), Some(-1));
+        assert_eq!(get("tcp_activeopens"), Some(55965));
+        assert_eq!(get("icmpmsg_intype3"), Some(11005));
+        assert_eq!(get("udplite_indatagrams"), Some(0));
+        assert_eq!(stats.len(), 9);
+    }
+
+    #[test]
+    fn protocol_counters_are_reported_with_interface_all() {
+        let mut acc = Accumulator::new(1);
+        Net::new(NetConfig {
+            interfaces: vec!["lo".into()],
+            ignore_protocol_stats: false,
+        })
+        .gather(&mut acc)
+        .unwrap();
+        let all = acc
+            .metrics()
+            .iter()
+            .find(|m| m.tags.get("interface").map(String::as_str) == Some("all"))
+            .expect("an interface=all metric");
+        assert_eq!(all.name, "net");
+        let snmp = parse_net_snmp(&std::fs::read_to_string("/proc/net/snmp").unwrap());
+        assert_eq!(all.fields.len(), snmp.len());
+        assert!(all.field("tcp_activeopens").is_some());
+        assert!(all.field("udp_indatagrams").is_some());
     }
 }

@@ -11,6 +11,23 @@ use crate::plugins::{Accumulator, Input};
 #[serde(deny_unknown_fields)]
 pub struct ProcessesConfig {}
 
+/// The fields Telegraf writes on Linux for every gather (`parked` is added only when a
+/// process is in state `P`, as Telegraf does). Telegraf's README spells `zombie`, but the
+/// plugin writes `zombies`.
+pub const LINUX_FIELDS: [&str; 11] = [
+    "blocked",
+    "dead",
+    "idle",
+    "paging",
+    "running",
+    "sleeping",
+    "stopped",
+    "total",
+    "total_threads",
+    "unknown",
+    "zombies",
+];
+
 /// Counts `(state, threads)` pairs into the `processes` metric.
 pub fn processes_metric(states: &[(char, i64)], time: i64) -> Metric {
     let names = [
@@ -37,7 +54,9 @@ pub fn processes_metric(states: &[(char, i64)], time: i64) -> Metric {
     }
     let mut m = Metric::new("processes", time);
     for (name, count) in names.iter().zip(counts) {
-        m.set_field(*name, count);
+        if *name != "parked" || count > 0 {
+            m.set_field(*name, count);
+        }
     }
     m.set_field("total", states.len() as i64);
     m.set_field("total_threads", threads);
@@ -93,6 +112,33 @@ mod tests {
         assert_eq!(m.field("blocked"), Some(&FieldValue::Integer(1)));
         assert_eq!(m.field("total"), Some(&FieldValue::Integer(6)));
         assert_eq!(m.field("total_threads"), Some(&FieldValue::Integer(10)));
+    }
+
+    fn field_names(m: &Metric) -> Vec<&str> {
+        let mut names: Vec<&str> = m.fields.iter().map(|(k, _)| k.as_str()).collect();
+        names.sort_unstable();
+        names
+    }
+
+    #[test]
+    fn fields_are_exactly_telegrafs_linux_set() {
+        let m = processes_metric(&[('R', 1), ('S', 3)], 0);
+        assert_eq!(field_names(&m), LINUX_FIELDS.to_vec());
+        assert!(
+            m.fields
+                .iter()
+                .all(|(_, v)| matches!(v, FieldValue::Integer(_)))
+        );
+    }
+
+    #[test]
+    fn parked_appears_only_when_a_process_is_parked() {
+        let m = processes_metric(&[('P', 1), ('P', 1), ('S', 1)], 0);
+        assert_eq!(m.field("parked"), Some(&FieldValue::Integer(2)));
+        let mut expected = LINUX_FIELDS.to_vec();
+        expected.push("parked");
+        expected.sort_unstable();
+        assert_eq!(field_names(&m), expected);
     }
 
     #[test]

@@ -23,13 +23,38 @@ pub fn format_uptime(uptime: u64) -> String {
     out
 }
 
-/// Counts logged-in users: `USER_PROCESS` records of the utmp file.
-pub fn count_users(utmp: &[u8]) -> i64 {
+/// The fields Telegraf's `system` input writes on Linux (over three metrics: loads and
+/// counts, `uptime`, `uptime_format`); `n_users` and `n_unique_users` only when utmp is
+/// readable.
+pub const LINUX_FIELDS: [&str; 8] = [
+    "load1",
+    "load15",
+    "load5",
+    "n_cpus",
+    "n_unique_users",
+    "n_users",
+    "uptime",
+    "uptime_format",
+];
+
+/// Counts logged-in users in a utmp file: `(sessions, unique user names)`, from its
+/// `USER_PROCESS` records (glibc layout: 384-byte records, `ut_user` at byte 44, 32 bytes).
+pub fn count_users(utmp: &[u8]) -> (i64, i64) {
     const RECORD: usize = 384;
     const USER_PROCESS: i32 = 7;
-    utmp.chunks_exact(RECORD)
-        .filter(|r| i32::from_ne_bytes([r[0], r[1], r[2], r[3]]) == USER_PROCESS)
-        .count() as i64
+    const USER: std::ops::Range<usize> = 44..76;
+    let mut sessions = 0;
+    let mut names = std::collections::BTreeSet::new();
+    for r in utmp.chunks_exact(RECORD) {
+        if i32::from_ne_bytes([r[0], r[1], r[2], r[3]]) != USER_PROCESS {
+            continue;
+        }
+        sessions += 1;
+        let user = &r[USER];
+        let len = user.iter().position(|&b| b == 0).unwrap_or(user.len());
+        names.insert(&user[..len]);
+    }
+    (sessions, names.len() as i64)
 }
 
 /// Counts the `cpuN` lines of `/proc/stat`.
@@ -60,7 +85,9 @@ impl Input for System {
             .with_field("n_cpus", n_cpus);
         for path in ["/var/run/utmp", "/run/utmp"] {
             if let Ok(bytes) = std::fs::read(path) {
-                m.set_field("n_users", count_users(&bytes));
+                let (sessions, unique) = count_users(&bytes);
+                m.set_field("n_users", sessions);
+                m.set_field("n_unique_users", unique);
                 break;
             }
         }
@@ -132,10 +159,39 @@ mod tests {
 
     #[test]
     fn users_are_counted_from_user_process_records() {
-        let mut utmp = vec![0u8; 384 * 3];
-        utmp[0..4].copy_from_slice(&7i32.to_ne_bytes());
-        utmp[384..388].copy_from_slice(&8i32.to_ne_bytes());
-        utmp[768..772].copy_from_slice(&7i32.to_ne_bytes());
-        assert_eq!(count_users(&utmp), 2);
+        let mut utmp = vec![0u8; 384 * 4];
+        let records = [(7i32, "alice"), (8, "bob"), (7, "alice"), (7, "carol")];
+        for (i, (kind, user)) in records.iter().enumerate() {
+            let at = i * 384;
+            utmp[at..at + 4].copy_from_slice(&kind.to_ne_bytes());
+            utmp[at + 44..at + 44 + user.len()].copy_from_slice(user.as_bytes());
+        }
+        assert_eq!(count_users(&utmp), (3, 2));
+    }
+
+    #[test]
+    fn fields_are_exactly_telegrafs_linux_set() {
+        let mut acc = Accumulator::new(1);
+        System.gather(&mut acc).unwrap();
+        let mut names: Vec<&str> = acc
+            .metrics()
+            .iter()
+            .flat_map(|m| m.fields.iter().map(|(k, _)| k.as_str()))
+            .collect();
+        names.sort_unstable();
+        let utmp = ["/var/run/utmp", "/run/utmp"]
+            .iter()
+            .any(|p| std::fs::read(p).is_ok());
+        let expected: Vec<&str> = LINUX_FIELDS
+            .iter()
+            .copied()
+            .filter(|f| utmp || !f.starts_with("n_u"))
+            .collect();
+        assert_eq!(names, expected);
+        let m = &acc.metrics()[0];
+        for f in ["load1", "load5", "load15"] {
+            assert!(matches!(m.field(f), Some(FieldValue::Float(_))), "{f}");
+        }
+        assert!(acc.metrics().iter().all(|m| m.name == "system"));
     }
 }
