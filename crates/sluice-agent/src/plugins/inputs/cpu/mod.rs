@@ -20,6 +20,66 @@ pub struct CpuConfig {
     pub collect_cpu_time: bool,
     /// Also report `usage_active` / `time_active` (everything but idle). Default: false.
     pub report_active: bool,
+    /// Tag each per-CPU metric with `core_id` and `physical_id` from `/proc/cpuinfo`
+    /// (`cpu-total` gets neither). Default: false.
+    pub core_tags: bool,
+}
+
+/// The `usage_*` fields Telegraf documents (`usage_active` only with `report_active`).
+pub const USAGE_FIELDS: [&str; 11] = [
+    "usage_active",
+    "usage_guest",
+    "usage_guest_nice",
+    "usage_idle",
+    "usage_iowait",
+    "usage_irq",
+    "usage_nice",
+    "usage_softirq",
+    "usage_steal",
+    "usage_system",
+    "usage_user",
+];
+
+/// The `time_*` fields Telegraf documents (`time_active` only with `report_active`).
+pub const TIME_FIELDS: [&str; 11] = [
+    "time_active",
+    "time_guest",
+    "time_guest_nice",
+    "time_idle",
+    "time_iowait",
+    "time_irq",
+    "time_nice",
+    "time_softirq",
+    "time_steal",
+    "time_system",
+    "time_user",
+];
+
+/// Parses `/proc/cpuinfo` into `cpuN -> (core id, physical id)` for the processors that
+/// list both.
+pub fn parse_cpuinfo(text: &str) -> BTreeMap<String, (String, String)> {
+    let mut out = BTreeMap::new();
+    for block in text.split("\n\n") {
+        let mut processor = None;
+        let mut core = None;
+        let mut physical = None;
+        for line in block.lines() {
+            let Some((key, value)) = line.split_once(':') else {
+                continue;
+            };
+            let value = value.trim().to_owned();
+            match key.trim() {
+                "processor" => processor = Some(value),
+                "core id" => core = Some(value),
+                "physical id" => physical = Some(value),
+                _ => {}
+            }
+        }
+        if let (Some(p), Some(c), Some(ph)) = (processor, core, physical) {
+            out.insert(format!("cpu{p}"), (c, ph));
+        }
+    }
+    out
 }
 
 impl Default for CpuConfig {
@@ -29,6 +89,7 @@ impl Default for CpuConfig {
             totalcpu: true,
             collect_cpu_time: false,
             report_active: false,
+            core_tags: false,
         }
     }
 }
@@ -112,6 +173,7 @@ pub struct Cpu {
     config: CpuConfig,
     last: BTreeMap<String, CpuTimes>,
     path: std::path::PathBuf,
+    cores: BTreeMap<String, (String, String)>,
 }
 
 impl Cpu {
@@ -122,10 +184,17 @@ impl Cpu {
 
     /// A cpu input reading another file (for tests).
     pub fn with_path(config: CpuConfig, path: std::path::PathBuf) -> Cpu {
+        // Telegraf reads the core layout once, at start; a missing file means no tags.
+        let cores = if config.core_tags {
+            parse_cpuinfo(&std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default())
+        } else {
+            BTreeMap::new()
+        };
         Cpu {
             config,
             last: BTreeMap::new(),
             path,
+            cores,
         }
     }
 }
@@ -148,8 +217,14 @@ impl Input for Cpu {
             if (is_total && !self.config.totalcpu) || (!is_total && !self.config.percpu) {
                 continue;
             }
+            let tagged = |m: Metric| match self.cores.get(&name) {
+                Some((core, physical)) => m
+                    .with_tag("core_id", core.clone())
+                    .with_tag("physical_id", physical.clone()),
+                None => m,
+            };
             if self.config.collect_cpu_time {
-                let mut m = Metric::new("cpu", acc.time())
+                let mut m = tagged(Metric::new("cpu", acc.time()))
                     .with_tag("cpu", name.clone())
                     .with_field("time_user", t.user)
                     .with_field("time_system", t.system)
@@ -172,7 +247,7 @@ impl Input for Cpu {
                     acc.add_error("current total cpu time is less than previous total cpu time");
                 } else if delta > 0.0 {
                     let pct = |now: f64, before: f64| 100.0 * (now - before) / delta;
-                    let mut m = Metric::new("cpu", acc.time())
+                    let mut m = tagged(Metric::new("cpu", acc.time()))
                         .with_tag("cpu", name.clone())
                         .with_field("usage_user", pct(t.user - t.guest, last.user - last.guest))
                         .with_field("usage_system", pct(t.system, last.system))
@@ -246,6 +321,73 @@ mod tests {
         assert!((float(m, "usage_idle") - 100.0 * 200.0 / 300.0).abs() < 1e-9);
         assert!((float(m, "usage_guest") - 100.0 * 10.0 / 300.0).abs() < 1e-9);
         assert!((float(m, "usage_active") - 100.0 * 100.0 / 300.0).abs() < 1e-9);
+    }
+
+    fn sorted_fields(m: &Metric) -> Vec<&str> {
+        let mut names: Vec<&str> = m.fields.iter().map(|(k, _)| k.as_str()).collect();
+        names.sort_unstable();
+        names
+    }
+
+    #[test]
+    fn fields_are_exactly_telegrafs_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stat");
+        for report_active in [false, true] {
+            std::fs::write(&path, STAT1).unwrap();
+            let config = CpuConfig {
+                collect_cpu_time: true,
+                report_active,
+                ..CpuConfig::default()
+            };
+            let mut cpu = Cpu::with_path(config, path.clone());
+            cpu.gather(&mut Accumulator::new(1)).unwrap();
+            std::fs::write(&path, STAT2).unwrap();
+            let mut acc = Accumulator::new(2);
+            cpu.gather(&mut acc).unwrap();
+            let skip = |f: &&str| report_active || !f.ends_with("_active");
+            let time: Vec<&str> = TIME_FIELDS.iter().copied().filter(skip).collect();
+            let usage: Vec<&str> = USAGE_FIELDS.iter().copied().filter(skip).collect();
+            let m = acc.metrics();
+            assert_eq!(m.len(), 4);
+            assert_eq!(sorted_fields(&m[0]), time);
+            assert_eq!(sorted_fields(&m[1]), usage);
+            assert!(
+                m.iter()
+                    .flat_map(|m| m.fields.iter())
+                    .all(|(_, v)| matches!(v, FieldValue::Float(_)))
+            );
+        }
+    }
+
+    #[test]
+    fn core_tags_come_from_cpuinfo_for_each_cpu_but_not_the_total() {
+        let info = "processor\t: 0\nphysical id\t: 0\ncore id\t\t: 3\n\nprocessor\t: 1\nphysical id\t: 1\ncore id\t\t: 0\n\n";
+        let cores = parse_cpuinfo(info);
+        assert_eq!(cores["cpu0"], ("3".to_owned(), "0".to_owned()));
+        assert_eq!(cores["cpu1"], ("0".to_owned(), "1".to_owned()));
+
+        let config = CpuConfig {
+            collect_cpu_time: true,
+            core_tags: true,
+            ..CpuConfig::default()
+        };
+        let mut cpu = Cpu::new(config);
+        let mut acc = Accumulator::new(1);
+        cpu.gather(&mut acc).unwrap();
+        let real = parse_cpuinfo(&std::fs::read_to_string("/proc/cpuinfo").unwrap());
+        for m in acc.metrics() {
+            let name = &m.tags["cpu"];
+            match real.get(name) {
+                Some((core, physical)) => {
+                    assert_eq!(&m.tags["core_id"], core);
+                    assert_eq!(&m.tags["physical_id"], physical);
+                }
+                None => assert!(!m.tags.contains_key("core_id"), "{name}"),
+            }
+        }
+        let total = acc.metrics().iter().find(|m| m.tags["cpu"] == "cpu-total");
+        assert!(!total.unwrap().tags.contains_key("core_id"));
     }
 
     #[test]
