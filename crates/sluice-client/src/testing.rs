@@ -45,6 +45,7 @@ struct State {
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
     too_large: AtomicUsize,
+    gzipped: AtomicUsize,
     paths: Mutex<Vec<String>>,
     authorization: Mutex<Vec<Option<String>>>,
 }
@@ -147,6 +148,11 @@ impl FaultServer {
     /// How many requests were answered 413.
     pub fn too_large_answers(&self) -> usize {
         self.state.too_large.load(Ordering::SeqCst)
+    }
+
+    /// How many requests came with a gzip `Content-Encoding`.
+    pub fn gzipped_requests(&self) -> usize {
+        self.state.gzipped.load(Ordering::SeqCst)
     }
 
     /// The request targets (path and query) seen, in order.
@@ -276,6 +282,7 @@ async fn handle(request: &Request, state: &State) -> Option<(u16, Option<u64>, S
         .header("content-encoding")
         .is_some_and(|e| e.eq_ignore_ascii_case("gzip"))
     {
+        state.gzipped.fetch_add(1, Ordering::SeqCst);
         let mut out = Vec::new();
         if flate2::read::MultiGzDecoder::new(&request.body[..])
             .read_to_end(&mut out)

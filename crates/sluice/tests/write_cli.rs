@@ -182,6 +182,38 @@ async fn directories_and_gzip_files_are_read_in_order_and_overload_is_retried() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_to_a_loopback_host_are_sent_plain_unless_gzip_is_on() {
+    let server = FaultServer::start().await;
+    let input: String = (0..200).map(|i| format!("m,host=h{i} f={i}\n")).collect();
+    assert!(input.len() > 2048);
+    let mut runs = Vec::new();
+    for gzip in [None, Some("off"), Some("on")] {
+        let url = server.url();
+        let input = input.clone();
+        let before = (server.requests(), server.gzipped_requests());
+        let output = tokio::task::spawn_blocking(move || {
+            let mut args = vec!["--db", "d", "--host", &url, "--batch-size", "100"];
+            if let Some(gzip) = gzip {
+                args.extend(["--gzip", gzip]);
+            }
+            args.push("-");
+            sluice_write(&args, &[], Some(input.as_bytes()))
+        })
+        .await
+        .unwrap();
+        assert!(output.status.success(), "{}", stdout(&output));
+        runs.push((
+            server.requests() - before.0,
+            server.gzipped_requests() - before.1,
+        ));
+    }
+    assert_eq!(runs, vec![(2, 0), (2, 0), (2, 2)]);
+    assert_eq!(server.accepted().len(), 600);
+    let bad = sluice_write(&["--db", "d", "--gzip", "maybe", "-"], &[], Some(b""));
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_server_fails_the_run_with_undeliverable_lines() {
     let server = FaultServer::start().await;
     let url = server.url();

@@ -7,22 +7,29 @@ use std::path::Path;
 use anyhow::Context as _;
 use flate2::read::MultiGzDecoder;
 
-/// Reads all of `source` (`-` is standard input); a name ending in `.gz` is gunzipped.
-pub(crate) fn read_source(source: &str) -> anyhow::Result<Vec<u8>> {
-    let mut raw: Box<dyn Read> = if source == "-" {
-        Box::new(io::stdin().lock())
+/// Opens `source` for reading (`-` is standard input); a name ending in `.gz` is
+/// gunzipped as it is read.
+pub(crate) fn open_source(source: &str) -> anyhow::Result<Box<dyn Read + Send>> {
+    let raw: Box<dyn Read + Send> = if source == "-" {
+        Box::new(io::stdin())
     } else {
         Box::new(File::open(source).with_context(|| format!("cannot open {source}"))?)
     };
+    Ok(
+        if Path::new(source).extension().is_some_and(|ext| ext == "gz") {
+            Box::new(MultiGzDecoder::new(raw))
+        } else {
+            raw
+        },
+    )
+}
+
+/// Reads all of `source` (`-` is standard input); a name ending in `.gz` is gunzipped.
+pub(crate) fn read_source(source: &str) -> anyhow::Result<Vec<u8>> {
     let mut out = Vec::new();
-    if Path::new(source).extension().is_some_and(|ext| ext == "gz") {
-        MultiGzDecoder::new(raw)
-            .read_to_end(&mut out)
-            .with_context(|| format!("cannot gunzip {source}"))?;
-    } else {
-        raw.read_to_end(&mut out)
-            .with_context(|| format!("cannot read {source}"))?;
-    }
+    open_source(source)?
+        .read_to_end(&mut out)
+        .with_context(|| format!("cannot read {source}"))?;
     Ok(out)
 }
 

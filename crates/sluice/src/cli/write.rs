@@ -136,24 +136,38 @@ fn error_json(err: &ParseError) -> Map<String, Value> {
 /// of every rejected line by its number in its input file.
 mod send {
     use std::fmt::Write as _;
-    use std::io::{IsTerminal as _, Write as _};
+    use std::io::{IsTerminal as _, Read, Write as _};
     use std::process::ExitCode;
     use std::str::FromStr;
-    use std::sync::Arc;
     use std::time::{Duration, Instant};
 
     use anyhow::Context as _;
-    use clap::Args;
+    use clap::{Args, ValueEnum};
     use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
     use sluice_client::lines::{LineKind, lines};
     use sluice_client::{Batch, Client, Error, RetryOptions};
     use sluice_lp::Precision;
     use tokio::task::JoinSet;
 
-    use crate::cli::input::{expand_sources, read_source};
+    use crate::cli::input::{expand_sources, open_source};
 
     /// The largest request body sent: under the 10 MiB servers accept by default.
     const MAX_BATCH_BYTES: usize = 9 * 1024 * 1024 + 512 * 1024;
+
+    /// How much of an input is read at a time: batches are cut, and sent, as it is read.
+    const READ_CHUNK: usize = 4 * 1024 * 1024;
+
+    /// Whether request bodies are gzipped.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+    pub(crate) enum Gzip {
+        /// Off for a loopback host (`localhost`, 127.0.0.0/8, `::1`), where compressing
+        /// only costs CPU that the server on the same machine needs; on otherwise.
+        Auto,
+        /// Bodies over 1 KiB are gzipped.
+        On,
+        /// Bodies are sent as they are.
+        Off,
+    }
 
     #[derive(Debug, Args)]
     pub(crate) struct SendArgs {
@@ -185,6 +199,28 @@ mod send {
         /// Retries of a failed request (429, 5xx, connection errors) (default: 5).
         #[arg(long, default_value_t = 5)]
         max_retries: u32,
+        /// Gzip request bodies: `auto` (off for a loopback host such as 127.0.0.1 or
+        /// localhost, on otherwise), `on` or `off` (default: auto).
+        #[arg(long, value_enum, default_value_t = Gzip::Auto)]
+        gzip: Gzip,
+    }
+
+    /// True when `url`'s host is this machine's loopback: `localhost`, 127.0.0.0/8 or
+    /// `::1`.
+    pub(crate) fn is_loopback(url: &str) -> bool {
+        let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let host_port = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host);
+        let host = match host_port.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(""),
+            None => host_port.split(':').next().unwrap_or(""),
+        };
+        host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
     }
 
     /// A send rate.
@@ -267,6 +303,16 @@ mod send {
                 max_retries: args.max_retries,
                 ..RetryOptions::default()
             });
+        let gzip = match args.gzip {
+            Gzip::On => true,
+            Gzip::Off => false,
+            Gzip::Auto => !is_loopback(&args.host),
+        };
+        let builder = if gzip {
+            builder.gzip_threshold(Some(1024))
+        } else {
+            builder.gzip_threshold(None)
+        };
         let builder = match (&args.db, &args.bucket) {
             (Some(db), _) => builder.database(db.clone()),
             (None, Some(bucket)) => builder.bucket(bucket.clone()).org(args.org.clone()),
@@ -312,32 +358,55 @@ mod send {
         let concurrency = args.concurrency.max(1);
         let mut sent_bytes = 0u64;
         let mut sent_lines = 0u64;
-        for (index, source) in sources.iter().enumerate() {
-            let input = Arc::new(read_source(source)?);
-            for piece in pieces(&input, index, precision, args.batch_size.max(1)) {
-                while in_flight.len() >= concurrency {
-                    if let Some(Ok(outcome)) = in_flight.join_next().await {
-                        account(&mut tally, outcome, &progress, started);
+        // A thread reads the inputs and cuts batches while earlier ones are sent; the
+        // channel holds a few, so that reading stays just ahead of sending.
+        let (sender, mut cut) = tokio::sync::mpsc::channel::<anyhow::Result<Piece>>(concurrency);
+        let reader = {
+            let sources = sources.to_vec();
+            let batch_size = args.batch_size.max(1);
+            std::thread::spawn(move || {
+                for (index, source) in sources.iter().enumerate() {
+                    let emit = |piece| sender.blocking_send(Ok(piece)).is_ok();
+                    let done = open_source(source).and_then(|mut reader| {
+                        cut_pieces(&mut reader, index, precision, batch_size, READ_CHUNK, emit)
+                            .with_context(|| format!("cannot read {source}"))
+                    });
+                    match done {
+                        Ok(true) => {}
+                        Ok(false) => return,
+                        Err(err) => {
+                            let _ = sender.blocking_send(Err(err));
+                            return;
+                        }
                     }
                 }
-                sent_bytes += piece.batch.len_bytes() as u64;
-                sent_lines += piece.batch.points() as u64;
-                if let Some(limit) = args.rate_limit {
-                    pace(limit, sent_bytes, sent_lines, started).await;
+            })
+        };
+        while let Some(piece) = cut.recv().await {
+            let piece = piece?;
+            while in_flight.len() >= concurrency {
+                if let Some(Ok(outcome)) = in_flight.join_next().await {
+                    account(&mut tally, outcome, &progress, started);
                 }
-                let client = client.clone();
-                in_flight.spawn(async move {
-                    let result = client.write_batch(&piece.batch).await;
-                    Outcome {
-                        source: piece.source,
-                        first_line: piece.first_line,
-                        points: piece.batch.points(),
-                        bytes: piece.batch.len_bytes(),
-                        result,
-                    }
-                });
             }
+            sent_bytes += piece.batch.len_bytes() as u64;
+            sent_lines += piece.batch.points() as u64;
+            if let Some(limit) = args.rate_limit {
+                pace(limit, sent_bytes, sent_lines, started).await;
+            }
+            let client = client.clone();
+            in_flight.spawn(async move {
+                let result = client.write_batch(&piece.batch).await;
+                Outcome {
+                    source: piece.source,
+                    first_line: piece.first_line,
+                    points: piece.batch.points(),
+                    bytes: piece.batch.len_bytes(),
+                    result,
+                }
+            });
         }
+        let _ = reader.join();
         while let Some(joined) = in_flight.join_next().await {
             if let Ok(outcome) = joined {
                 account(&mut tally, outcome, &progress, started);
@@ -347,43 +416,102 @@ mod send {
         Ok(tally)
     }
 
-    /// Cuts `input` into batches of at most `batch_size` points (and
-    /// [`MAX_BATCH_BYTES`]), each a run of whole lines sent byte for byte, so that line
-    /// `n` of a batch is line `first_line + n - 1` of the input.
-    fn pieces(input: &[u8], source: usize, precision: Precision, batch_size: usize) -> Vec<Piece> {
-        let mut out = Vec::new();
+    /// Reads `input` `chunk` bytes at a time and cuts it into batches of at most `batch_size`
+    /// points (and [`MAX_BATCH_BYTES`]), each a run of whole lines sent byte for byte, so
+    /// that line `n` of a batch is line `first_line + n - 1` of the input. Each batch
+    /// goes to `emit` as soon as it is cut; returns false when `emit` refused one.
+    fn cut_pieces(
+        input: &mut dyn Read,
+        source: usize,
+        precision: Precision,
+        batch_size: usize,
+        chunk: usize,
+        mut emit: impl FnMut(Piece) -> bool,
+    ) -> std::io::Result<bool> {
+        let mut buf: Vec<u8> = Vec::new();
+        // Offset in `buf` of the first line not cut yet, and its line number in the input.
+        let mut scan = 0;
+        let mut next_line = 1;
+        // The batch being gathered: its offset in `buf` and its first line number.
         let mut start = None::<(usize, usize)>;
         let mut points = 0;
-        let mut end = 0;
-        for span in lines(input) {
-            if span.kind != LineKind::Point {
-                continue;
+        let mut end = 0usize;
+        let mut eof = false;
+        loop {
+            let keep = start.map_or(scan, |(offset, _)| offset);
+            if keep > 0 {
+                buf.drain(..keep);
+                scan -= keep;
+                end = end.saturating_sub(keep);
+                start = start.map(|(offset, line)| (offset - keep, line));
             }
-            if let Some((offset, _)) = start
-                && (points >= batch_size || span.end - offset > MAX_BATCH_BYTES)
-            {
-                let (offset, first_line) = start.take().unwrap_or((offset, 1));
-                out.push(Piece {
-                    source,
-                    first_line,
-                    batch: Batch::from_line_protocol(&input[offset..end], precision),
-                });
-                points = 0;
+            let old = buf.len();
+            buf.resize(old + chunk, 0);
+            let read = read_full(input, &mut buf[old..])?;
+            buf.truncate(old + read);
+            eof = eof || read < chunk;
+            let base = scan;
+            let mut next_after = next_line;
+            for span in lines(&buf[base..]) {
+                if !span.terminated && !eof {
+                    // The line may go on in the next chunk.
+                    break;
+                }
+                let (span_start, span_end) = (base + span.start, base + span.end);
+                let line = next_line + span.line_number - 1;
+                scan = span_end;
+                next_after = line + span.physical_lines;
+                if span.kind != LineKind::Point {
+                    continue;
+                }
+                if let Some((offset, first_line)) = start
+                    && (points >= batch_size || span_end - offset > MAX_BATCH_BYTES)
+                {
+                    let batch = Batch::from_line_protocol(&buf[offset..end], precision);
+                    if !emit(Piece {
+                        source,
+                        first_line,
+                        batch,
+                    }) {
+                        return Ok(false);
+                    }
+                    start = None;
+                    points = 0;
+                }
+                if start.is_none() {
+                    start = Some((span_start, line));
+                }
+                points += 1;
+                end = span_end;
             }
-            if start.is_none() {
-                start = Some((span.start, span.line_number));
+            next_line = next_after;
+            if eof {
+                break;
             }
-            points += 1;
-            end = span.end;
         }
         if let Some((offset, first_line)) = start {
-            out.push(Piece {
+            let batch = Batch::from_line_protocol(&buf[offset..end], precision);
+            return Ok(emit(Piece {
                 source,
                 first_line,
-                batch: Batch::from_line_protocol(&input[offset..end], precision),
-            });
+                batch,
+            }));
         }
-        out
+        Ok(true)
+    }
+
+    /// Fills `buf` from `input`, short only at the end of the input.
+    fn read_full(input: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match input.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(filled)
     }
 
     /// Sleeps until sending `bytes`/`lines` since `started` keeps to `limit`.
@@ -525,21 +653,72 @@ mod send {
             }
         }
 
+        fn cut(input: &[u8], batch_size: usize, chunk: usize) -> Vec<(usize, usize, Vec<u8>)> {
+            let mut out = Vec::new();
+            let mut reader = input;
+            let done = cut_pieces(
+                &mut reader,
+                0,
+                Precision::Nanosecond,
+                batch_size,
+                chunk,
+                |piece| {
+                    out.push((
+                        piece.first_line,
+                        piece.batch.points(),
+                        piece.batch.body().to_vec(),
+                    ));
+                    true
+                },
+            );
+            assert!(done.unwrap());
+            out
+        }
+
         #[test]
         fn pieces_hold_whole_lines_and_know_their_first_line() {
             let input = b"# head\na f=1\nb s=\"x\ny\" 1\n\nc f=1\nd f=1";
-            let pieces = pieces(input, 0, Precision::Nanosecond, 2);
-            let seen: Vec<(usize, usize, &[u8])> = pieces
-                .iter()
-                .map(|p| (p.first_line, p.batch.points(), p.batch.body()))
-                .collect();
             assert_eq!(
-                seen,
+                cut(input, 2, READ_CHUNK),
                 vec![
-                    (2, 2, &b"a f=1\nb s=\"x\ny\" 1\n"[..]),
-                    (6, 2, &b"c f=1\nd f=1\n"[..]),
+                    (2, 2, b"a f=1\nb s=\"x\ny\" 1\n".to_vec()),
+                    (6, 2, b"c f=1\nd f=1\n".to_vec()),
                 ]
             );
+        }
+
+        #[test]
+        fn reading_in_small_chunks_cuts_the_same_batches_as_reading_all_at_once() {
+            let input =
+                b"# head\na f=1\nb s=\"x\ny\\\"\n\" 1\n\n  \nc,t=\\\n f=1\nd f=1\ne f=\"\"\nf f=1";
+            for batch_size in 1..4 {
+                let whole = cut(input, batch_size, input.len() + 1);
+                for chunk in 1..input.len() + 1 {
+                    assert_eq!(cut(input, batch_size, chunk), whole, "chunk {chunk}");
+                }
+            }
+        }
+
+        #[test]
+        fn loopback_hosts_are_recognized() {
+            for host in [
+                "http://127.0.0.1:8086",
+                "http://127.9.8.7",
+                "http://localhost:8086/",
+                "http://LOCALHOST",
+                "http://[::1]:8086",
+                "http://user:pw@127.0.0.1:1/x",
+            ] {
+                assert!(is_loopback(host), "{host}");
+            }
+            for host in [
+                "http://10.0.0.1:8086",
+                "https://example.com",
+                "http://[::2]:8086",
+                "http://localhost.example.com",
+            ] {
+                assert!(!is_loopback(host), "{host}");
+            }
         }
     }
 }
