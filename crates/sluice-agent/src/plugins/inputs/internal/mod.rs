@@ -14,6 +14,38 @@ use crate::stats::Stats;
 #[serde(deny_unknown_fields)]
 pub struct InternalConfig {}
 
+/// The fields written per measurement: Telegraf's documented ones, plus `errors` on
+/// `internal_gather`/`internal_write` (which Telegraf also writes), and without
+/// `gather_timeouts` (this agent does not time gathers out; see docs/agent.md).
+pub const FIELDS: [(&str, &[&str]); 3] = [
+    (
+        "internal_agent",
+        &[
+            "gather_errors",
+            "metrics_dropped",
+            "metrics_gathered",
+            "metrics_written",
+        ],
+    ),
+    (
+        "internal_gather",
+        &["errors", "gather_time_ns", "metrics_gathered"],
+    ),
+    (
+        "internal_write",
+        &[
+            "buffer_limit",
+            "buffer_size",
+            "errors",
+            "metrics_added",
+            "metrics_dropped",
+            "metrics_filtered",
+            "metrics_written",
+            "write_time_ns",
+        ],
+    ),
+];
+
 /// The `internal` input.
 #[derive(Debug)]
 pub struct Internal {
@@ -76,6 +108,28 @@ impl Input for Internal {
 mod tests {
     use super::*;
     use crate::metric::FieldValue;
+
+    #[test]
+    fn fields_are_exactly_the_documented_set() {
+        let stats = Arc::new(Stats::default());
+        stats.input("cpu").metrics_gathered.add(1);
+        stats.output("file").metrics_written.add(1);
+        let mut acc = Accumulator::new(1);
+        Internal::new(stats).gather(&mut acc).unwrap();
+        assert_eq!(acc.metrics().len(), FIELDS.len());
+        for (name, expected) in FIELDS {
+            let m = acc.metrics().iter().find(|m| m.name == name).unwrap();
+            let mut names: Vec<&str> = m.fields.iter().map(|(k, _)| k.as_str()).collect();
+            names.sort_unstable();
+            assert_eq!(names, expected.to_vec(), "{name}");
+            assert!(
+                m.fields
+                    .iter()
+                    .all(|(_, v)| matches!(v, FieldValue::Integer(_)))
+            );
+            assert!(m.tags.contains_key("version"));
+        }
+    }
 
     #[test]
     fn counters_are_reported_per_plugin_and_summed_for_the_agent() {
