@@ -33,10 +33,13 @@ pub(crate) struct TableBuffer {
 /// The rows of one table in one UTC day.
 #[derive(Debug, Default)]
 pub(crate) struct PartitionBuffer {
-    series_index: HashMap<Box<[u8]>, u32>,
+    series_index: hashbrown::HashMap<Box<[u8]>, u32>,
     /// Tags of each series, sorted by name.
     series: Vec<Vec<(Arc<str>, Arc<str>)>>,
-    rows: HashMap<(u32, i64), u32>,
+    /// Row index by (series, time), hashed with [`row_hash`]: 4 bytes per row, the key
+    /// is read from `series_of_row` and `time`.
+    rows: hashbrown::HashTable<u32>,
+    hasher: hashbrown::DefaultHashBuilder,
     time: Vec<i64>,
     series_of_row: Vec<u32>,
     fields: Vec<(String, FieldColumn)>,
@@ -97,14 +100,15 @@ impl FieldColumn {
         self.valid.push(false);
     }
 
-    /// Sets row `i`; false (and nothing set) when the value's type does not match.
-    fn set(&mut self, i: usize, value: Value) -> bool {
+    /// Sets row `i` (taking a string value's contents); false (and nothing set) when the
+    /// value's type does not match.
+    fn set(&mut self, i: usize, value: &mut Value) -> bool {
         match (&mut self.values, value) {
-            (Values::Float(v), Value::Float(x)) => v[i] = x,
-            (Values::Integer(v), Value::Integer(x)) => v[i] = x,
-            (Values::UInteger(v), Value::UInteger(x)) => v[i] = x,
-            (Values::String(v), Value::String(x)) => v[i] = x,
-            (Values::Boolean(v), Value::Boolean(x)) => v[i] = x,
+            (Values::Float(v), Value::Float(x)) => v[i] = *x,
+            (Values::Integer(v), Value::Integer(x)) => v[i] = *x,
+            (Values::UInteger(v), Value::UInteger(x)) => v[i] = *x,
+            (Values::String(v), Value::String(x)) => v[i] = std::mem::take(x),
+            (Values::Boolean(v), Value::Boolean(x)) => v[i] = *x,
             _ => return false,
         }
         self.valid[i] = true;
@@ -154,6 +158,15 @@ fn series_key(tags: &[(&str, &str)]) -> Box<[u8]> {
     key.into_boxed_slice()
 }
 
+/// The hash of a buffered row's key.
+fn row_hash(hasher: &hashbrown::DefaultHashBuilder, sid: u32, time: i64) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = hasher.build_hasher();
+    h.write_u32(sid);
+    h.write_i64(time);
+    h.finish()
+}
+
 impl PartitionBuffer {
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
@@ -173,28 +186,30 @@ impl PartitionBuffer {
         Some(i)
     }
 
-    /// Inserts or merges one row; `fields` are (slot, value) pairs.
-    fn insert(
+    /// The id of the series with `tags` (sorted by name), created if new.
+    fn series_id(&mut self, tags: &[(&str, &str)]) -> u32 {
+        let key = series_key(tags);
+        if let Some(s) = self.series_index.get(&key) {
+            return *s;
+        }
+        let s = self.series.len() as u32;
+        self.series.push(
+            tags.iter()
+                .map(|(k, v)| (Arc::from(*k), Arc::from(*v)))
+                .collect(),
+        );
+        self.series_index.insert(key, s);
+        s
+    }
+
+    /// Inserts or merges one row of series `sid`; `fields` are (slot, value) pairs.
+    fn insert<'v>(
         &mut self,
-        tags: &[(&str, &str)],
+        sid: u32,
         time: i64,
-        fields: impl Iterator<Item = (usize, Value)>,
+        fields: impl Iterator<Item = (usize, &'v mut Value)>,
         bytes: usize,
     ) {
-        let key = series_key(tags);
-        let sid = match self.series_index.get(&key) {
-            Some(s) => *s,
-            None => {
-                let s = self.series.len() as u32;
-                self.series.push(
-                    tags.iter()
-                        .map(|(k, v)| (Arc::from(*k), Arc::from(*v)))
-                        .collect(),
-                );
-                self.series_index.insert(key, s);
-                s
-            }
-        };
         if self.time.is_empty() {
             self.min_time = time;
             self.max_time = time;
@@ -203,7 +218,12 @@ impl PartitionBuffer {
             self.max_time = self.max_time.max(time);
         }
         self.bytes += bytes;
-        let row = match self.rows.get(&(sid, time)) {
+        let hash = row_hash(&self.hasher, sid, time);
+        let (times, sids) = (&self.time, &self.series_of_row);
+        let found = self.rows.find(hash, |&r| {
+            times[r as usize] == time && sids[r as usize] == sid
+        });
+        let row = match found {
             Some(r) => *r as usize,
             None => {
                 let r = self.time.len();
@@ -212,7 +232,10 @@ impl PartitionBuffer {
                 for (_, col) in &mut self.fields {
                     col.push_null();
                 }
-                self.rows.insert((sid, time), r as u32);
+                let (times, sids, hasher) = (&self.time, &self.series_of_row, &self.hasher);
+                self.rows.insert_unique(hash, r as u32, |&r| {
+                    row_hash(hasher, sids[r as usize], times[r as usize])
+                });
                 r
             }
         };
@@ -323,37 +346,60 @@ impl Buffer {
     pub(crate) fn apply(&mut self, batch: WriteBatch, bytes: usize) {
         let db = self.dbs.entry(batch.db_id).or_default();
         let per_row = bytes / batch.rows().max(1);
-        for table in batch.tables {
-            let tb = db.entry(table.name).or_default();
+        for mut table in batch.tables {
+            let tb = match db.get_mut(&table.name) {
+                Some(tb) => tb,
+                None => db.entry(std::mem::take(&mut table.name)).or_default(),
+            };
             let columns = &table.columns;
-            // Field slots per batch column, resolved once per partition (day) run.
-            let mut slot_day = None;
+            // Field slots per batch column and partition series ids per batch series,
+            // resolved once per partition (day) run.
             let mut slots: Vec<Option<usize>> = vec![None; columns.len()];
-            for row in table.rows {
-                let day = day_of(row.time);
-                let part = tb.partitions.entry(day).or_default();
-                if slot_day != Some(day) {
-                    slot_day = Some(day);
-                    slots.iter_mut().for_each(|s| *s = None);
-                }
-                let tags: Vec<(&str, &str)> = row
-                    .tags
+            let mut sids: Vec<Option<u32>> = vec![None; table.series.len()];
+            let mut tags: Vec<(&str, &str)> = Vec::new();
+            let mut rest = &table.rows[..];
+            // Rows run by run of the same day: one partition lookup per run.
+            while let Some(first) = rest.first() {
+                let day = day_of(first.time);
+                let run = rest
                     .iter()
-                    .map(|(i, v)| (columns[*i as usize].0.as_str(), v.as_str()))
-                    .collect();
-                for (i, _) in &row.fields {
-                    let i = *i as usize;
-                    if slots[i].is_none()
-                        && let ColumnType::Field(kind) = columns[i].1
-                    {
-                        slots[i] = part.field_slot(&columns[i].0, kind);
+                    .position(|r| day_of(r.time) != day)
+                    .unwrap_or(rest.len());
+                let (rows, later) = rest.split_at(run);
+                rest = later;
+                let part = tb.partitions.entry(day).or_default();
+                slots.iter_mut().for_each(|s| *s = None);
+                sids.iter_mut().for_each(|s| *s = None);
+                for row in rows {
+                    let sid = match sids[row.series as usize] {
+                        Some(sid) => sid,
+                        None => {
+                            tags.clear();
+                            tags.extend(
+                                table.series[row.series as usize]
+                                    .iter()
+                                    .map(|(i, v)| (columns[*i as usize].0.as_str(), v.as_str())),
+                            );
+                            let sid = part.series_id(&tags);
+                            sids[row.series as usize] = Some(sid);
+                            sid
+                        }
+                    };
+                    let fields =
+                        &mut table.values[row.fields_start as usize..row.fields_end as usize];
+                    for (i, _) in fields.iter() {
+                        let i = *i as usize;
+                        if slots[i].is_none()
+                            && let ColumnType::Field(kind) = columns[i].1
+                        {
+                            slots[i] = part.field_slot(&columns[i].0, kind);
+                        }
                     }
+                    let fields = fields
+                        .iter_mut()
+                        .filter_map(|(i, v)| Some((slots[*i as usize]?, v)));
+                    part.insert(sid, row.time, fields, per_row);
                 }
-                let fields = row
-                    .fields
-                    .into_iter()
-                    .filter_map(|(i, v)| Some((slots[i as usize]?, v)));
-                part.insert(&tags, row.time, fields, per_row);
             }
         }
         self.bytes += bytes;
@@ -400,30 +446,37 @@ impl Buffer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encoding::{Row, TableBatch};
+    use crate::encoding::TableBatch;
     use arrow::array::Array;
 
     type TestRow<'a> = (&'a str, i64, Vec<(u32, Value)>);
 
     fn batch(rows: Vec<TestRow<'_>>) -> WriteBatch {
+        let mut table = TableBatch {
+            name: "cpu".into(),
+            columns: vec![
+                ("host".into(), ColumnType::Tag),
+                ("a".into(), ColumnType::Field(FieldType::Float)),
+                ("b".into(), ColumnType::Field(FieldType::Integer)),
+            ],
+            ..TableBatch::default()
+        };
+        for (host, time, fields) in rows {
+            let tags = vec![(0, host.to_owned())];
+            let series = match table.series.iter().position(|s| *s == tags) {
+                Some(i) => i,
+                None => {
+                    table.series.push(tags);
+                    table.series.len() - 1
+                }
+            };
+            let start = table.values.len();
+            table.values.extend(fields);
+            table.push_row(time, series as u32, start);
+        }
         WriteBatch {
             db_id: 1,
-            tables: vec![TableBatch {
-                name: "cpu".into(),
-                columns: vec![
-                    ("host".into(), ColumnType::Tag),
-                    ("a".into(), ColumnType::Field(FieldType::Float)),
-                    ("b".into(), ColumnType::Field(FieldType::Integer)),
-                ],
-                rows: rows
-                    .into_iter()
-                    .map(|(host, time, fields)| Row {
-                        time,
-                        tags: vec![(0, host.to_owned())],
-                        fields,
-                    })
-                    .collect(),
-            }],
+            tables: vec![table],
         }
     }
 

@@ -1,6 +1,6 @@
 //! The catalog: databases, tables and typed columns, validated per line and saved atomically.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sluice_lp::{FieldType, Line};
 
 use crate::config::CatalogLimits;
-use crate::encoding::{Row, TableBatch, Value, WriteBatch};
+use crate::encoding::{TableBatch, Value, WriteBatch};
 use crate::error::{Error, Result};
 use crate::types::{ColumnInfo, ColumnKind, DatabaseInfo, RejectedLine, TableInfo};
 
@@ -339,7 +339,7 @@ impl Catalog {
         let first_kept_day = def.first_kept_day(now_ns);
         let mut rejected = Vec::new();
         let mut tables: Vec<TableBatch> = Vec::new();
-        let mut table_index: HashMap<&str, TableState> = HashMap::new();
+        let mut table_index: hashbrown::HashMap<&str, TableState> = hashbrown::HashMap::new();
         let mut bytes = 0usize;
 
         for line in lines {
@@ -359,11 +359,11 @@ impl Catalog {
             // Fast path: a line with the same keys (and field types) as the table's last
             // accepted line in this batch is valid as far as the catalog goes, since the
             // catalog only grows while the batch is validated.
-            let shape = table_index
+            let same_shape = table_index
                 .get(table_name)
-                .and_then(|st| st.same_shape(line).then(|| st.last_shape.clone()));
-            let shape = match shape {
-                Some(shape) => {
+                .is_some_and(|st| st.same_shape(line));
+            if same_shape {
+                {
                     if let Some((k, v)) = line
                         .tags
                         .iter()
@@ -375,9 +375,9 @@ impl Catalog {
                         });
                         continue;
                     }
-                    shape
                 }
-                None => {
+            } else {
+                {
                     if let Err(reason) = check_line(def, line, limits, db) {
                         rejected.push(RejectedLine {
                             line_number: line.line_number,
@@ -416,9 +416,11 @@ impl Catalog {
                         });
                         TableState {
                             index: tables.len() - 1,
-                            columns: HashMap::new(),
+                            columns: hashbrown::HashMap::new(),
                             last_keys: Vec::new(),
                             last_shape: Vec::new(),
+                            series: hashbrown::HashTable::new(),
+                            hasher: hashbrown::DefaultHashBuilder::default(),
                         }
                     });
                     let table = &mut tables[st.index];
@@ -442,36 +444,64 @@ impl Catalog {
                         keys.push((k.to_string(), Some(v.field_type())));
                     }
                     st.last_keys = keys;
-                    st.last_shape = shape.clone();
-                    shape
+                    st.last_shape = shape;
+                }
+            }
+            // Build the row from the shape's column indices; its tag set is stored once
+            // per batch (looked up by the line's borrowed values, owned only when new).
+            let st = table_index.get_mut(table_name).expect("table state exists");
+            let table = &mut tables[st.index];
+            let n_tags = line.tags.len();
+            let shape = &st.last_shape;
+            let tag_columns = &shape[..n_tags];
+            let mut row_bytes = 48;
+            for (_, v) in &line.tags {
+                row_bytes += 8 + v.len();
+            }
+            let hash = tags_hash(
+                &st.hasher,
+                tag_columns
+                    .iter()
+                    .zip(&line.tags)
+                    .map(|(c, (_, v))| (*c, v.as_ref())),
+            );
+            let found = st.series.find(hash, |&s| {
+                let stored = &table.series[s as usize];
+                stored.len() == n_tags
+                    && stored
+                        .iter()
+                        .zip(tag_columns.iter().zip(&line.tags))
+                        .all(|((sc, sv), (c, (_, v)))| sc == c && sv == v)
+            });
+            let series = match found {
+                Some(&s) => s,
+                None => {
+                    let s = table.series.len() as u32;
+                    table.series.push(
+                        tag_columns
+                            .iter()
+                            .zip(&line.tags)
+                            .map(|(c, (_, v))| (*c, v.to_string()))
+                            .collect(),
+                    );
+                    let (all, hasher) = (&table.series, &st.hasher);
+                    st.series.insert_unique(hash, s, |&s| {
+                        tags_hash(
+                            hasher,
+                            all[s as usize].iter().map(|(c, v)| (*c, v.as_str())),
+                        )
+                    });
+                    s
                 }
             };
-            // Build the row from the shape's column indices.
-            let st = &table_index[table_name];
-            let table = &mut tables[st.index];
-            let mut row_bytes = 48;
-            let n_tags = line.tags.len();
-            let tags = line
-                .tags
-                .iter()
-                .zip(&shape[..n_tags])
-                .map(|((_, v), c)| {
-                    row_bytes += 8 + v.len();
-                    (*c, v.to_string())
-                })
-                .collect();
-            let fields = line
-                .fields
-                .iter()
-                .zip(&shape[n_tags..])
-                .map(|((_, v), c)| {
-                    let value = Value::from_lp(v);
-                    row_bytes += value.buffer_bytes();
-                    (*c, value)
-                })
-                .collect();
+            let start = table.values.len();
+            for ((_, v), c) in line.fields.iter().zip(&shape[n_tags..]) {
+                let value = Value::from_lp(v);
+                row_bytes += value.buffer_bytes();
+                table.values.push((*c, value));
+            }
             bytes += row_bytes;
-            table.rows.push(Row { time, tags, fields });
+            table.push_row(time, series, start);
         }
         Ok(Validated {
             batch: WriteBatch {
@@ -490,11 +520,29 @@ struct TableState {
     /// Index of the table in the batch.
     index: usize,
     /// Column name to index in the batch's table.
-    columns: HashMap<String, u32>,
+    columns: hashbrown::HashMap<String, u32>,
     /// Keys (and field types; `None` for tags) of the last accepted line, tags first.
     last_keys: Vec<(String, Option<FieldType>)>,
     /// Column indices of those keys.
     last_shape: Vec<u32>,
+    /// Indices into the batch table's `series`, hashed with [`tags_hash`].
+    series: hashbrown::HashTable<u32>,
+    hasher: hashbrown::DefaultHashBuilder,
+}
+
+/// The hash of a tag set given as (column index, value) pairs.
+fn tags_hash<'a>(
+    hasher: &hashbrown::DefaultHashBuilder,
+    tags: impl Iterator<Item = (u32, &'a str)>,
+) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = hasher.build_hasher();
+    for (c, v) in tags {
+        h.write_u32(c);
+        h.write(v.as_bytes());
+        h.write_u8(0xff);
+    }
+    h.finish()
 }
 
 impl TableState {

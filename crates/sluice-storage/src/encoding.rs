@@ -4,12 +4,17 @@
 //!
 //! ```text
 //! record  = db_id n_tables table*
-//! table   = name n_columns (column_name kind:u8)* n_rows row*
-//! row     = time_delta:zigzag n_tags (column_index value:str)* n_fields (column_index value)*
+//! table   = name n_columns (column_name kind:u8)* n_series tags* n_rows row*
+//! tags    = n_tags (column_index value:str)*
+//! row     = time_delta:zigzag series_index n_fields (column_index value)*
 //! value   = f64 little-endian | i64 zigzag | u64 | str | bool:u8   (type from the column kind)
 //! ```
 //!
 //! `time_delta` is relative to the previous row of the same table (the first row to 0).
+//! This is format 2 (WAL segment version 2). Format 1, still read, had no series section:
+//! each row carried its own tags, `row = time_delta n_tags (column_index value:str)* n_fields …`.
+
+use std::collections::HashMap;
 
 use crate::catalog::ColumnType;
 use sluice_lp::FieldType;
@@ -57,20 +62,44 @@ impl WriteBatch {
     }
 }
 
-/// The rows of one table in a batch; rows refer to columns by index into `columns`.
+/// The rows of one table in a batch; rows refer to columns by index into `columns` and
+/// to their tag set by index into `series`, so a tag set is stored once per batch.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct TableBatch {
     pub(crate) name: String,
     pub(crate) columns: Vec<(String, ColumnType)>,
+    /// The distinct tag sets of the rows: (column index, value), sorted by tag name.
+    pub(crate) series: Vec<Vec<(u32, String)>>,
     pub(crate) rows: Vec<Row>,
+    /// The field values of every row, row after row (see [`Row::fields`]).
+    pub(crate) values: Vec<(u32, Value)>,
 }
 
-/// One line: tags sorted by name.
-#[derive(Debug, Clone, PartialEq)]
+impl TableBatch {
+    /// Appends a row with tag set `series` whose fields are `values[fields_start..]`.
+    pub(crate) fn push_row(&mut self, time: i64, series: u32, fields_start: usize) {
+        self.rows.push(Row {
+            time,
+            series,
+            fields_start: fields_start as u32,
+            fields_end: self.values.len() as u32,
+        });
+    }
+
+    /// The (column index, value) fields of `row`.
+    pub(crate) fn fields(&self, row: &Row) -> &[(u32, Value)] {
+        &self.values[row.fields_start as usize..row.fields_end as usize]
+    }
+}
+
+/// One line: its time, tag set (index into [`TableBatch::series`]) and the range of its
+/// fields in [`TableBatch::values`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Row {
     pub(crate) time: i64,
-    pub(crate) tags: Vec<(u32, String)>,
-    pub(crate) fields: Vec<(u32, Value)>,
+    pub(crate) series: u32,
+    pub(crate) fields_start: u32,
+    pub(crate) fields_end: u32,
 }
 
 /// Why a payload could not be decoded.
@@ -78,6 +107,7 @@ pub(crate) struct Row {
 #[error("{0}")]
 pub(crate) struct DecodeError(pub(crate) &'static str);
 
+/// Encodes `batch` in the current format ([`FORMAT`]).
 pub(crate) fn encode(batch: &WriteBatch, out: &mut Vec<u8>) {
     put_var(out, u64::from(batch.db_id));
     put_var(out, batch.tables.len() as u64);
@@ -88,18 +118,23 @@ pub(crate) fn encode(batch: &WriteBatch, out: &mut Vec<u8>) {
             put_str(out, name);
             out.push(kind.to_u8());
         }
+        put_var(out, table.series.len() as u64);
+        for tags in &table.series {
+            put_var(out, tags.len() as u64);
+            for (idx, value) in tags {
+                put_var(out, u64::from(*idx));
+                put_str(out, value);
+            }
+        }
         put_var(out, table.rows.len() as u64);
         let mut prev = 0i64;
         for row in &table.rows {
             put_var(out, zigzag(row.time.wrapping_sub(prev)));
             prev = row.time;
-            put_var(out, row.tags.len() as u64);
-            for (idx, value) in &row.tags {
-                put_var(out, u64::from(*idx));
-                put_str(out, value);
-            }
-            put_var(out, row.fields.len() as u64);
-            for (idx, value) in &row.fields {
+            put_var(out, u64::from(row.series));
+            let fields = table.fields(row);
+            put_var(out, fields.len() as u64);
+            for (idx, value) in fields {
                 put_var(out, u64::from(*idx));
                 match value {
                     Value::Float(v) => out.extend_from_slice(&v.to_le_bytes()),
@@ -113,7 +148,13 @@ pub(crate) fn encode(batch: &WriteBatch, out: &mut Vec<u8>) {
     }
 }
 
-pub(crate) fn decode(mut input: &[u8]) -> Result<WriteBatch, DecodeError> {
+/// The current payload format: tag sets stored once per table (`series`).
+pub(crate) const FORMAT: u32 = 2;
+/// The first format: every row carries its own tags.
+pub(crate) const FORMAT_ROW_TAGS: u32 = 1;
+
+/// Decodes a payload written in `format` ([`FORMAT`] or [`FORMAT_ROW_TAGS`]).
+pub(crate) fn decode(mut input: &[u8], format: u32) -> Result<WriteBatch, DecodeError> {
     let r = &mut input;
     let db_id = u32::try_from(get_var(r)?).map_err(|_| DecodeError("database id out of range"))?;
     let n_tables = get_len(r)?;
@@ -127,23 +168,46 @@ pub(crate) fn decode(mut input: &[u8]) -> Result<WriteBatch, DecodeError> {
             let kind = ColumnType::from_u8(get_u8(r)?).ok_or(DecodeError("unknown column kind"))?;
             columns.push((col, kind));
         }
+        let mut table = TableBatch {
+            name,
+            columns,
+            ..TableBatch::default()
+        };
+        // Format 1 has no series section: tag sets are interned as rows are read.
+        let mut interned: HashMap<Vec<(u32, String)>, u32> = HashMap::new();
+        if format != FORMAT_ROW_TAGS {
+            let n_series = get_len(r)?;
+            table.series.reserve(n_series.min(1 << 16));
+            for _ in 0..n_series {
+                let tags = get_tags(r, &table.columns)?;
+                table.series.push(tags);
+            }
+        }
         let n_rows = get_len(r)?;
-        let mut rows = Vec::with_capacity(n_rows.min(1 << 16));
+        table.rows.reserve(n_rows.min(1 << 16));
         let mut prev = 0i64;
         for _ in 0..n_rows {
             let time = prev.wrapping_add(unzigzag(get_var(r)?));
             prev = time;
-            let n_tags = get_len(r)?;
-            let mut tags = Vec::with_capacity(n_tags.min(256));
-            for _ in 0..n_tags {
-                let idx = get_index(r, columns.len())?;
-                tags.push((idx, get_str(r)?));
-            }
+            let series = if format == FORMAT_ROW_TAGS {
+                let tags = get_tags(r, &table.columns)?;
+                let next = table.series.len() as u32;
+                *interned.entry(tags).or_insert_with_key(|tags| {
+                    table.series.push(tags.clone());
+                    next
+                })
+            } else {
+                let s = get_var(r)?;
+                if s >= table.series.len() as u64 {
+                    return Err(DecodeError("series index out of range"));
+                }
+                s as u32
+            };
             let n_fields = get_len(r)?;
-            let mut fields = Vec::with_capacity(n_fields.min(256));
+            let start = table.values.len();
             for _ in 0..n_fields {
-                let idx = get_index(r, columns.len())?;
-                let value = match columns[idx as usize].1 {
+                let idx = get_index(r, table.columns.len())?;
+                let value = match table.columns[idx as usize].1 {
                     ColumnType::Tag => return Err(DecodeError("field refers to a tag column")),
                     ColumnType::Field(FieldType::Float) => {
                         let bytes = take(r, 8)?;
@@ -154,20 +218,33 @@ pub(crate) fn decode(mut input: &[u8]) -> Result<WriteBatch, DecodeError> {
                     ColumnType::Field(FieldType::String) => Value::String(get_str(r)?),
                     ColumnType::Field(FieldType::Boolean) => Value::Boolean(get_u8(r)? != 0),
                 };
-                fields.push((idx, value));
+                table.values.push((idx, value));
             }
-            rows.push(Row { time, tags, fields });
+            table.push_row(time, series, start);
         }
-        tables.push(TableBatch {
-            name,
-            columns,
-            rows,
-        });
+        tables.push(table);
     }
     if !input.is_empty() {
         return Err(DecodeError("trailing bytes after batch"));
     }
     Ok(WriteBatch { db_id, tables })
+}
+
+/// One tag set: count, then (column index, value) pairs naming tag columns.
+fn get_tags(
+    r: &mut &[u8],
+    columns: &[(String, ColumnType)],
+) -> Result<Vec<(u32, String)>, DecodeError> {
+    let n_tags = get_len(r)?;
+    let mut tags = Vec::with_capacity(n_tags.min(256));
+    for _ in 0..n_tags {
+        let idx = get_index(r, columns.len())?;
+        if columns[idx as usize].1 != ColumnType::Tag {
+            return Err(DecodeError("tag refers to a field column"));
+        }
+        tags.push((idx, get_str(r)?));
+    }
+    Ok(tags)
 }
 
 fn zigzag(v: i64) -> u64 {
@@ -244,37 +321,34 @@ mod tests {
     use super::*;
 
     fn sample() -> WriteBatch {
+        let mut table = TableBatch {
+            name: "cpu".into(),
+            columns: vec![
+                ("host".into(), ColumnType::Tag),
+                ("f".into(), ColumnType::Field(FieldType::Float)),
+                ("i".into(), ColumnType::Field(FieldType::Integer)),
+                ("u".into(), ColumnType::Field(FieldType::UInteger)),
+                ("s".into(), ColumnType::Field(FieldType::String)),
+                ("b".into(), ColumnType::Field(FieldType::Boolean)),
+            ],
+            series: vec![vec![(0, "a".into())], vec![]],
+            ..TableBatch::default()
+        };
+        table.values.extend([
+            (1, Value::Float(-1.5)),
+            (2, Value::Integer(i64::MIN)),
+            (3, Value::UInteger(u64::MAX)),
+            (4, Value::String("héllo".into())),
+            (5, Value::Boolean(true)),
+        ]);
+        table.push_row(1_700_000_000_000_000_000, 0, 0);
+        table.values.push((1, Value::Float(2.0)));
+        table.push_row(-5, 1, 5);
+        table.values.push((1, Value::Float(3.0)));
+        table.push_row(-4, 0, 6);
         WriteBatch {
             db_id: 7,
-            tables: vec![TableBatch {
-                name: "cpu".into(),
-                columns: vec![
-                    ("host".into(), ColumnType::Tag),
-                    ("f".into(), ColumnType::Field(FieldType::Float)),
-                    ("i".into(), ColumnType::Field(FieldType::Integer)),
-                    ("u".into(), ColumnType::Field(FieldType::UInteger)),
-                    ("s".into(), ColumnType::Field(FieldType::String)),
-                    ("b".into(), ColumnType::Field(FieldType::Boolean)),
-                ],
-                rows: vec![
-                    Row {
-                        time: 1_700_000_000_000_000_000,
-                        tags: vec![(0, "a".into())],
-                        fields: vec![
-                            (1, Value::Float(-1.5)),
-                            (2, Value::Integer(i64::MIN)),
-                            (3, Value::UInteger(u64::MAX)),
-                            (4, Value::String("héllo".into())),
-                            (5, Value::Boolean(true)),
-                        ],
-                    },
-                    Row {
-                        time: -5,
-                        tags: vec![],
-                        fields: vec![(1, Value::Float(2.0))],
-                    },
-                ],
-            }],
+            tables: vec![table],
         }
     }
 
@@ -283,7 +357,32 @@ mod tests {
         let batch = sample();
         let mut buf = Vec::new();
         encode(&batch, &mut buf);
-        assert_eq!(decode(&buf).unwrap(), batch);
+        assert_eq!(decode(&buf, FORMAT).unwrap(), batch);
+    }
+
+    #[test]
+    fn format_1_payloads_with_tags_per_row_decode_to_shared_series() {
+        // db 7, one table "t" with columns host (tag) and f (float), three rows, the first
+        // and third with the same tags.
+        let mut buf = vec![
+            7, 1, 1, b't', 2, 4, b'h', b'o', b's', b't', 0, 1, b'f', 1, 3,
+        ];
+        for (delta, host) in [(2u8, Some(b'a')), (2, None), (2, Some(b'a'))] {
+            buf.push(delta);
+            match host {
+                Some(h) => buf.extend_from_slice(&[1, 0, 1, h]),
+                None => buf.push(0),
+            }
+            buf.extend_from_slice(&[1, 1]);
+            buf.extend_from_slice(&1.5f64.to_le_bytes());
+        }
+        let batch = decode(&buf, FORMAT_ROW_TAGS).unwrap();
+        let t = &batch.tables[0];
+        assert_eq!(t.series, vec![vec![(0, "a".to_owned())], vec![]]);
+        let rows: Vec<(i64, u32)> = t.rows.iter().map(|r| (r.time, r.series)).collect();
+        assert_eq!(rows, vec![(1, 0), (2, 1), (3, 0)]);
+        assert_eq!(t.fields(&t.rows[2]), &[(1, Value::Float(1.5))]);
+        assert!(decode(&buf, FORMAT).is_err(), "format 1 is not format 2");
     }
 
     #[test]
@@ -292,11 +391,11 @@ mod tests {
         encode(&sample(), &mut buf);
         for cut in 0..buf.len() {
             assert!(
-                decode(&buf[..cut]).is_err(),
+                decode(&buf[..cut], FORMAT).is_err(),
                 "prefix of {cut} bytes decoded"
             );
         }
         buf.push(0);
-        assert!(decode(&buf).is_err());
+        assert!(decode(&buf, FORMAT).is_err());
     }
 }

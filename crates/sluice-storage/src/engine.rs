@@ -652,13 +652,22 @@ fn batch_bytes(batch: &WriteBatch) -> usize {
     batch
         .tables
         .iter()
-        .flat_map(|t| &t.rows)
-        .map(|r| {
-            48 + r.tags.iter().map(|(_, v)| 8 + v.len()).sum::<usize>()
-                + r.fields
-                    .iter()
-                    .map(|(_, v)| v.buffer_bytes())
-                    .sum::<usize>()
+        .map(|t| {
+            let tag_bytes: Vec<usize> = t
+                .series
+                .iter()
+                .map(|tags| tags.iter().map(|(_, v)| 8 + v.len()).sum())
+                .collect();
+            let rows: usize = t
+                .rows
+                .iter()
+                .map(|r| 48 + tag_bytes[r.series as usize])
+                .sum();
+            rows + t
+                .values
+                .iter()
+                .map(|(_, v)| v.buffer_bytes())
+                .sum::<usize>()
         })
         .sum()
 }

@@ -8,6 +8,9 @@
 //! record = payload_len:u32le crc32c(payload):u32le payload
 //! payload = seq:u64le batch                                         (see encoding.rs)
 //! ```
+//!
+//! `version` is the payload format of encoding.rs: new segments are written as 2; segments
+//! of version 1 (tags in every row) are still replayed.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -27,7 +30,8 @@ use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 
 const MAGIC: &[u8; 8] = b"SLUICEWL";
-const VERSION: u32 = 1;
+/// The version written into new segments: the payload format (see encoding.rs).
+const VERSION: u32 = encoding::FORMAT;
 const HEADER_LEN: u64 = 20;
 /// Records larger than this are taken as damage, not data.
 const MAX_RECORD_BYTES: u64 = 1 << 30;
@@ -125,9 +129,9 @@ fn replay_segment(
         offset,
         reason,
     };
-    let header_ok = data.len() as u64 >= HEADER_LEN
-        && &data[..8] == MAGIC
-        && u32::from_le_bytes(data[8..12].try_into().expect("4 bytes")) == VERSION;
+    let version = (data.len() as u64 >= HEADER_LEN && &data[..8] == MAGIC)
+        .then(|| u32::from_le_bytes(data[8..12].try_into().expect("4 bytes")));
+    let header_ok = matches!(version, Some(v) if v == VERSION || v == encoding::FORMAT_ROW_TAGS);
     if !header_ok {
         if is_last && data.len() as u64 <= HEADER_LEN {
             tracing::warn!(file = %path.display(), "removing wal segment with a torn header");
@@ -143,7 +147,7 @@ fn replay_segment(
         match check_record(&data, pos) {
             Ok((seq, payload_end)) => {
                 let payload = &data[pos + 16..payload_end];
-                match encoding::decode(payload) {
+                match encoding::decode(payload, version.unwrap_or(VERSION)) {
                     Ok(batch) => {
                         apply(seq, batch);
                         last_seq = Some(seq);
@@ -676,11 +680,14 @@ mod tests {
                     "f".into(),
                     crate::catalog::ColumnType::Field(sluice_lp::FieldType::Integer),
                 )],
+                series: vec![vec![]],
                 rows: vec![Row {
                     time: i,
-                    tags: vec![],
-                    fields: vec![(0, Value::Integer(i))],
+                    series: 0,
+                    fields_start: 0,
+                    fields_end: 1,
                 }],
+                values: vec![(0, Value::Integer(i))],
             }],
         }
     }
