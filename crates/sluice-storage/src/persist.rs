@@ -5,11 +5,14 @@ use arrow::array::TimestampNanosecondArray;
 use arrow::array::{Array, BooleanArray, DictionaryArray, RecordBatch, StringArray};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::{Int32Type, SchemaRef};
+use arrow::error::ArrowError;
 use bytes::Bytes;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{
+    ArrowPredicateFn, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowFilter,
+};
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
-use parquet::file::metadata::RowGroupMetaData;
+use parquet::file::metadata::{PageIndexPolicy, RowGroupMetaData};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnPath;
@@ -46,7 +49,9 @@ pub(crate) fn read(
     time_range: Option<(i64, i64)>,
     tag_equals: &[(String, String)],
 ) -> Result<Vec<RecordBatch>> {
-    let builder = ParquetRecordBatchReaderBuilder::try_new(data)?;
+    // The page index lets a row filter skip the pages of unselected rows.
+    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+    let mut builder = ParquetRecordBatchReaderBuilder::try_new_with_options(data, options)?;
     let meta = builder.metadata().clone();
     let columns = meta.file_metadata().schema_descr();
     let col_index =
@@ -80,6 +85,23 @@ pub(crate) fn read(
         .filter(|&i| schema.field_with_name(columns.column(i).name()).is_ok())
         .collect();
     let mask = ProjectionMask::roots(columns, wanted);
+    if time_range.is_some() || !tag_equals.is_empty() {
+        // Predicate columns are decoded first; the others only for the rows that match.
+        let predicate_columns: Vec<usize> = tag_cols
+            .iter()
+            .filter_map(|(c, _)| *c)
+            .chain(time_col.filter(|_| time_range.is_some()))
+            .collect();
+        let tags = tag_equals.to_vec();
+        let predicate = ArrowPredicateFn::new(
+            ProjectionMask::roots(columns, predicate_columns),
+            move |batch: RecordBatch| {
+                keep_mask(&batch, time_range, &tags)
+                    .map_err(|e| ArrowError::ExternalError(Box::new(e)))
+            },
+        );
+        builder = builder.with_row_filter(RowFilter::new(vec![Box::new(predicate)]));
+    }
     let reader = builder
         .with_projection(mask)
         .with_row_groups(row_groups)
@@ -130,6 +152,16 @@ pub(crate) fn filter(
     if time_range.is_none() && tag_equals.is_empty() {
         return Ok(batch.clone());
     }
+    let mask = keep_mask(batch, time_range, tag_equals)?;
+    Ok(filter_record_batch(batch, &mask)?)
+}
+
+/// Which rows of `batch` are in `time_range` with tags equal to `tag_equals`.
+fn keep_mask(
+    batch: &RecordBatch,
+    time_range: Option<(i64, i64)>,
+    tag_equals: &[(String, String)],
+) -> Result<BooleanArray> {
     let n = batch.num_rows();
     let mut keep = vec![true; n];
     if let Some((start, end)) = time_range
@@ -161,6 +193,5 @@ pub(crate) fn filter(
             *k &= col.is_valid(i) && matching[col.keys().value(i) as usize];
         }
     }
-    let mask = BooleanArray::from(keep);
-    Ok(filter_record_batch(batch, &mask)?)
+    Ok(BooleanArray::from(keep))
 }
