@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use sluice_storage::DatabaseInfo;
 
 use crate::auth::{Action, sha256_hex};
-use crate::body::{discard, read_body};
+use crate::body::read_admin_json;
 use crate::error::{Api, ApiError, Error, Result};
 use crate::params::Params;
 use crate::state::AppState;
@@ -199,20 +199,8 @@ pub(crate) async fn create_bucket(
 ) -> Result<Response, ApiError> {
     let run = async {
         let params = Params::parse(query.as_deref())?;
-        let allowed = state
-            .inner
-            .auth
-            .authenticate(&headers, &params)
-            .and_then(|principal| principal.require_admin());
-        if let Err(err) = allowed {
-            discard(body).await;
-            return Err(err);
-        }
-        let body = read_body(&headers, body, state.inner.config.max_request_bytes).await?;
         let request: CreateBucket =
-            serde_json::from_slice(&body.bytes).map_err(|err| Error::InvalidBody {
-                reason: format!("invalid bucket json: {err}"),
-            })?;
+            read_admin_json(&state, &headers, &params, body, "bucket").await?;
         let retention = request
             .retention_rules
             .iter()

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::Action;
-use crate::body::{discard, read_body};
+use crate::body::read_admin_json;
 use crate::error::{Api, ApiError, Error, Result};
 use crate::params::Params;
 use crate::state::AppState;
@@ -60,20 +60,8 @@ pub(crate) async fn create_database(
 ) -> Result<StatusCode, ApiError> {
     let run = async {
         let params = Params::parse(query.as_deref())?;
-        let allowed = state
-            .inner
-            .auth
-            .authenticate(&headers, &params)
-            .and_then(|principal| principal.require_admin());
-        if let Err(err) = allowed {
-            discard(body).await;
-            return Err(err);
-        }
-        let body = read_body(&headers, body, state.inner.config.max_request_bytes).await?;
         let request: CreateDatabase =
-            serde_json::from_slice(&body.bytes).map_err(|err| Error::InvalidBody {
-                reason: format!("invalid database json: {err}"),
-            })?;
+            read_admin_json(&state, &headers, &params, body, "database").await?;
         let retention = match request.retention_period.as_deref() {
             None | Some("") => None,
             Some(text) => Some(parse_duration(text).ok_or_else(|| Error::InvalidBody {
