@@ -15,9 +15,10 @@ use crate::catalog::{ColumnType, day_of};
 use crate::encoding::{Value, WriteBatch};
 use crate::error::Result;
 use crate::merge::TableSchema;
+use crate::predicate::DeleteOp;
 
 /// Buffered data of all databases.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Buffer {
     pub(crate) dbs: HashMap<u32, BTreeMap<String, TableBuffer>>,
     /// Estimated bytes held.
@@ -25,13 +26,13 @@ pub(crate) struct Buffer {
 }
 
 /// One table's buffered partitions by UTC day.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct TableBuffer {
     pub(crate) partitions: BTreeMap<i64, PartitionBuffer>,
 }
 
 /// The rows of one table in one UTC day.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct PartitionBuffer {
     series_index: hashbrown::HashMap<Box<[u8]>, u32>,
     /// Tags of each series, sorted by name.
@@ -49,13 +50,13 @@ pub(crate) struct PartitionBuffer {
     pub(crate) bytes: usize,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct FieldColumn {
     values: Values,
     valid: Vec<bool>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Values {
     Float(Vec<f64>),
     Integer(Vec<i64>),
@@ -113,6 +114,25 @@ impl FieldColumn {
         }
         self.valid[i] = true;
         true
+    }
+
+    /// Keeps the rows where `keep` is true.
+    fn retain(&mut self, keep: &[bool]) {
+        fn retain_vec<T>(v: &mut Vec<T>, keep: &[bool]) {
+            let mut i = 0;
+            v.retain(|_| {
+                i += 1;
+                keep[i - 1]
+            });
+        }
+        match &mut self.values {
+            Values::Float(v) => retain_vec(v, keep),
+            Values::Integer(v) => retain_vec(v, keep),
+            Values::UInteger(v) => retain_vec(v, keep),
+            Values::String(v) => retain_vec(v, keep),
+            Values::Boolean(v) => retain_vec(v, keep),
+        }
+        retain_vec(&mut self.valid, keep);
     }
 
     fn to_array(&self, rows: &[usize]) -> ArrayRef {
@@ -245,6 +265,88 @@ impl PartitionBuffer {
                 tracing::error!(field = %name, "dropping buffered value of a mismatched type");
             }
         }
+    }
+
+    /// Removes the rows `op` covers (it concerns this partition's table); returns the
+    /// estimated bytes freed. Series left without rows are forgotten.
+    pub(crate) fn delete(&mut self, op: &DeleteOp) -> usize {
+        let hit: Vec<bool> = self
+            .series
+            .iter()
+            .map(|tags| {
+                op.covers_series(&|k: &str| {
+                    tags.binary_search_by(|(n, _)| n.as_ref().cmp(k))
+                        .ok()
+                        .map(|i| tags[i].1.as_ref())
+                })
+            })
+            .collect();
+        if !hit.iter().any(|h| *h) {
+            return 0;
+        }
+        let keep: Vec<bool> = (0..self.time.len())
+            .map(|i| !(hit[self.series_of_row[i] as usize] && op.covers_time(self.time[i])))
+            .collect();
+        let kept = keep.iter().filter(|k| **k).count();
+        if kept == keep.len() {
+            return 0;
+        }
+        let freed = if kept == 0 {
+            self.bytes
+        } else {
+            self.bytes - self.bytes * kept / keep.len()
+        };
+        let mut i = 0;
+        self.time.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
+        let mut i = 0;
+        self.series_of_row.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
+        for (_, col) in &mut self.fields {
+            col.retain(&keep);
+        }
+        // Renumber the series that still have rows.
+        let mut new_id: Vec<Option<u32>> = vec![None; self.series.len()];
+        let mut series = Vec::new();
+        for sid in &mut self.series_of_row {
+            let id = *new_id[*sid as usize].get_or_insert_with(|| {
+                series.push(std::mem::take(&mut self.series[*sid as usize]));
+                (series.len() - 1) as u32
+            });
+            *sid = id;
+        }
+        self.series = series;
+        self.series_index = self
+            .series
+            .iter()
+            .enumerate()
+            .map(|(s, tags)| {
+                let tags: Vec<(&str, &str)> =
+                    tags.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
+                (series_key(&tags), s as u32)
+            })
+            .collect();
+        self.rows.clear();
+        for r in 0..self.time.len() {
+            let hash = row_hash(&self.hasher, self.series_of_row[r], self.time[r]);
+            let (times, sids, hasher) = (&self.time, &self.series_of_row, &self.hasher);
+            self.rows.insert_unique(hash, r as u32, |&r| {
+                row_hash(hasher, sids[r as usize], times[r as usize])
+            });
+        }
+        self.min_time = self.time.iter().copied().min().unwrap_or(0);
+        self.max_time = self.time.iter().copied().max().unwrap_or(0);
+        self.bytes -= freed;
+        freed
+    }
+
+    /// Whether the partition holds no rows.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.time.is_empty()
     }
 
     /// The rows matching the time range and tag predicates, as a batch in `schema`.
@@ -432,6 +534,31 @@ impl Buffer {
         freed
     }
 
+    /// Removes what `op` covers: its table (all rows) when it drops one, otherwise the
+    /// rows it matches in its table or in every table of its database; returns the bytes
+    /// freed. Partitions and tables left empty are removed.
+    pub(crate) fn delete(&mut self, op: &DeleteOp) -> usize {
+        let Some(tables) = self.dbs.get_mut(&op.db_id) else {
+            return 0;
+        };
+        let mut freed = 0;
+        for tb in tables
+            .iter_mut()
+            .filter(|(name, _)| op.covers_table(name))
+            .map(|(_, tb)| tb)
+        {
+            for part in tb.partitions.values_mut() {
+                if op.covers_times(part.min_time, part.max_time) {
+                    freed += part.delete(op);
+                }
+            }
+            tb.partitions.retain(|_, p| !p.is_empty());
+        }
+        tables.retain(|_, tb| !tb.partitions.is_empty());
+        self.bytes = self.bytes.saturating_sub(freed);
+        freed
+    }
+
     pub(crate) fn table(&self, db_id: u32, table: &str) -> Option<&TableBuffer> {
         self.dbs.get(&db_id)?.get(table)
     }
@@ -560,5 +687,49 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec![1]
         );
+    }
+
+    #[test]
+    fn a_delete_forgets_emptied_series_and_later_writes_still_merge_with_kept_rows() {
+        let mut buf = Buffer::default();
+        buf.apply(
+            batch(vec![
+                ("x", 1, vec![(1, Value::Float(1.0))]),
+                ("y", 1, vec![(1, Value::Float(2.0))]),
+                ("y", 2, vec![(1, Value::Float(3.0))]),
+                ("z", 2, vec![(1, Value::Float(4.0))]),
+            ]),
+            40,
+        );
+        let op = DeleteOp {
+            db_id: 1,
+            drop_table: false,
+            request: crate::types::DeleteRequest {
+                table: Some("cpu".into()),
+                time_range: None,
+                tag_predicate: Some(crate::TagPredicate::not_eq("host", "y")),
+            },
+        };
+        assert_eq!(buf.delete(&op), 20);
+        assert_eq!(buf.bytes, 20);
+        let part = &buf.table(1, "cpu").unwrap().partitions[&0];
+        assert_eq!((part.len(), part.series.len()), (2, 1));
+        // Same series and time as a kept row: merged into it, not a second row.
+        buf.apply(batch(vec![("y", 2, vec![(2, Value::Integer(7))])]), 10);
+        buf.apply(batch(vec![("x", 1, vec![(2, Value::Integer(8))])]), 10);
+        let part = &buf.table(1, "cpu").unwrap().partitions[&0];
+        assert_eq!(part.len(), 3);
+        let rb = part.to_batch(&part.schema(), None, &[]).unwrap().unwrap();
+        let a = rb.column_by_name("a").unwrap();
+        let b = rb.column_by_name("b").unwrap();
+        assert_eq!((a.null_count(), b.null_count()), (1, 1));
+        // Deleting every row removes the partition and the table.
+        let all = DeleteOp {
+            request: crate::types::DeleteRequest::default(),
+            ..op
+        };
+        buf.delete(&all);
+        assert!(buf.table(1, "cpu").is_none());
+        assert_eq!(buf.bytes, 0);
     }
 }

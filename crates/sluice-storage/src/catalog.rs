@@ -12,6 +12,7 @@ use sluice_lp::{FieldType, Line};
 use crate::config::CatalogLimits;
 use crate::encoding::{TableBatch, Value, WriteBatch};
 use crate::error::{Error, Result};
+use crate::predicate::DeleteOp;
 use crate::types::{ColumnInfo, ColumnKind, DatabaseInfo, RejectedLine, TableInfo};
 
 /// Nanoseconds in one UTC day, the width of a time partition.
@@ -310,6 +311,18 @@ impl Catalog {
             }
         }
         changed
+    }
+
+    /// Applies a replayed delete: a table drop removes the table (normally already gone,
+    /// unless the process died between logging the drop and saving the catalog).
+    pub(crate) fn absorb_delete(&mut self, op: &DeleteOp) -> bool {
+        let (true, Some(table)) = (op.drop_table, &op.request.table) else {
+            return false;
+        };
+        self.databases
+            .values_mut()
+            .find(|d| d.id == op.db_id)
+            .is_some_and(|d| d.tables.remove(table).is_some())
     }
 
     /// Validates `lines` for database `db`, adding new tables and columns to the catalog

@@ -247,15 +247,15 @@ fn get_tags(
     Ok(tags)
 }
 
-fn zigzag(v: i64) -> u64 {
+pub(crate) fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
 
-fn unzigzag(v: u64) -> i64 {
+pub(crate) fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
-fn put_var(out: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn put_var(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -263,12 +263,12 @@ fn put_var(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-fn put_str(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn put_str(out: &mut Vec<u8>, s: &str) {
     put_var(out, s.len() as u64);
     out.extend_from_slice(s.as_bytes());
 }
 
-fn get_u8(r: &mut &[u8]) -> Result<u8, DecodeError> {
+pub(crate) fn get_u8(r: &mut &[u8]) -> Result<u8, DecodeError> {
     Ok(take(r, 1)?[0])
 }
 
@@ -281,7 +281,7 @@ fn take<'a>(r: &mut &'a [u8], n: usize) -> Result<&'a [u8], DecodeError> {
     Ok(head)
 }
 
-fn get_var(r: &mut &[u8]) -> Result<u64, DecodeError> {
+pub(crate) fn get_var(r: &mut &[u8]) -> Result<u64, DecodeError> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
         let b = get_u8(r)?;
@@ -310,7 +310,7 @@ fn get_index(r: &mut &[u8], n_columns: usize) -> Result<u32, DecodeError> {
     Ok(v as u32)
 }
 
-fn get_str(r: &mut &[u8]) -> Result<String, DecodeError> {
+pub(crate) fn get_str(r: &mut &[u8]) -> Result<String, DecodeError> {
     let n = get_len(r)?;
     let bytes = take(r, n)?;
     String::from_utf8(bytes.to_vec()).map_err(|_| DecodeError("invalid utf-8 in string"))

@@ -27,10 +27,13 @@ use crate::manifest::{Manifest, ParquetFile};
 use crate::merge::{TableSchema, merge, merge_keep_last, project};
 use crate::metrics::Metrics;
 use crate::persist;
+use crate::predicate::DeleteOp;
 use crate::types::{
     DatabaseInfo, ScanRequest, ScanResult, StorageMetrics, TableInfo, WriteOptions, WriteOutcome,
 };
-use crate::wal::{self, Applier, Wal, WalOptions};
+use crate::wal::{self, Applier, Record, Wal, WalOptions};
+
+mod delete;
 
 /// How long a client is told to wait after [`Error::Backpressure`].
 const RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -60,6 +63,14 @@ struct Inner {
     background: Mutex<Option<JoinHandle<()>>>,
     /// Objects no longer in the manifest, deleted by the background task.
     pending_deletes: Mutex<Vec<String>>,
+    /// Held shared by writes from validation until their record is queued in the WAL, and
+    /// exclusively by a table drop from logging its record until the catalog without the
+    /// table is saved, so no write validated against the old table is logged after the
+    /// drop and no catalog without the table is saved before the drop is durable.
+    ddl: tokio::sync::RwLock<()>,
+    /// Logged deletes (with their sequence numbers) not yet applied to Parquet files;
+    /// applied before the next persistence, which fails while they cannot be.
+    unapplied_deletes: Mutex<Vec<(u64, DeleteOp)>>,
 }
 
 /// What scans see: the buffer being written, buffers being persisted, and live files.
@@ -73,7 +84,7 @@ struct State {
 }
 
 /// A buffer snapshot taken at a WAL rotation, being persisted.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Frozen {
     last_seq: u64,
     buffer: Buffer,
@@ -95,6 +106,19 @@ impl Applier for BufferApplier {
         let mut state = self.state.write();
         state.active.apply(batch, bytes);
         state.active_since.get_or_insert_with(Instant::now);
+        self.metrics
+            .buffer_bytes
+            .store(state.buffer_bytes() as u64, Ordering::Relaxed);
+    }
+
+    fn delete(&mut self, _seq: u64, op: &DeleteOp) {
+        let mut state = self.state.write();
+        state.active.delete(op);
+        // Deletes run under the persist lock, so no persistence holds these buffers and
+        // `make_mut` does not copy.
+        for frozen in &mut state.frozen {
+            Arc::make_mut(frozen).buffer.delete(op);
+        }
         self.metrics
             .buffer_bytes
             .store(state.buffer_bytes() as u64, Ordering::Relaxed);
@@ -156,15 +180,33 @@ impl Storage {
         let mut buffer = Buffer::default();
         let mut catalog_changed = false;
         let mut replayed = 0u64;
-        let mut replay = wal::replay(&wal_dir, config.skip_corrupt_wal_records, |seq, batch| {
-            if seq <= manifest.persisted_seq || !live_ids.contains(&batch.db_id) {
-                return;
-            }
-            catalog_changed |= catalog.absorb(&batch);
-            let bytes = batch_bytes(&batch);
-            replayed += batch.rows() as u64;
-            buffer.apply(batch, bytes);
-        })?;
+        let mut file_deletes = Vec::new();
+        let mut replay =
+            wal::replay(
+                &wal_dir,
+                config.skip_corrupt_wal_records,
+                |seq, record| match record {
+                    Record::Write(batch) => {
+                        if seq <= manifest.persisted_seq || !live_ids.contains(&batch.db_id) {
+                            return;
+                        }
+                        catalog_changed |= catalog.absorb(&batch);
+                        let bytes = batch_bytes(&batch);
+                        replayed += batch.rows() as u64;
+                        buffer.apply(batch, bytes);
+                    }
+                    Record::Delete(op) => {
+                        if seq <= manifest.persisted_seq || !live_ids.contains(&op.db_id) {
+                            return;
+                        }
+                        buffer.delete(&op);
+                        catalog_changed |= catalog.absorb_delete(&op);
+                        if seq > manifest.deletes_applied_seq {
+                            file_deletes.push((seq, op));
+                        }
+                    }
+                },
+            )?;
         // With every segment persisted and deleted, the manifest alone remembers how far
         // sequence numbers went; new records must sort after it or replay would skip them.
         replay.last_seq = replay.last_seq.max(manifest.persisted_seq);
@@ -214,7 +256,10 @@ impl Storage {
             closed: AtomicBool::new(false),
             background: Mutex::new(None),
             pending_deletes: Mutex::new(Vec::new()),
+            ddl: tokio::sync::RwLock::new(()),
+            unapplied_deletes: Mutex::new(file_deletes),
         });
+        delete::recover(&inner).await?;
         let task = tokio::spawn(background(Arc::downgrade(&inner), inner.wakeup.clone()));
         *inner.background.lock() = Some(task);
         Ok(Storage { inner })
@@ -253,6 +298,8 @@ impl Storage {
                 retry_after: RETRY_AFTER,
             });
         }
+        // Held until the record is queued (see `Inner::ddl`); released before waiting.
+        let gate = inner.ddl.read().await;
         let validated = {
             let mut catalog = inner.catalog.lock();
             let mut v = catalog.validate(
@@ -285,10 +332,9 @@ impl Storage {
         );
         if accepted > 0 {
             let sync = inner.config.wal_sync == WalSync::Fsync && !options.no_sync;
-            inner
-                .wal
-                .write(validated.batch, validated.bytes, sync)
-                .await?;
+            let ticket = inner.wal.submit(validated.batch, validated.bytes, sync)?;
+            drop(gate);
+            ticket.wait().await?;
             Metrics::add(&inner.metrics.lines_written, accepted as u64);
             if inner.metrics.buffer_bytes.load(Ordering::Relaxed) as usize
                 >= inner.config.persist_buffer_bytes
@@ -762,6 +808,9 @@ type PartitionKey = (u32, String, i64);
 /// segments covered.
 async fn persist_buffer(inner: &Arc<Inner>) -> Result<()> {
     let _guard = inner.persist_lock.lock().await;
+    // New files hold rows written after these deletes, so the deletes must reach the
+    // older files first (and the WAL holding them must not be deleted before).
+    delete::apply_unapplied(inner).await?;
     inner.wal.rotate().await?;
     let (frozen, persisted) = {
         let state = inner.state.read();

@@ -50,6 +50,12 @@
 //! * **Catalog changes** (new database, table or column, retention) are written to
 //!   `data_dir/catalog/catalog.json` through a temporary file, fsync and rename before
 //!   the write that caused them is logged, so a recovered record always finds its columns.
+//! * **Deletes** ([`Storage::delete`], [`Storage::drop_table`]) are WAL records of their
+//!   own (segment version 3; older segments still replay), fdatasync'ed like writes, and
+//!   applied in log order: buffered rows at once, Parquet files by rewriting the files
+//!   holding deleted rows (a file left empty is dropped) and saving the manifest, which
+//!   records the last delete applied to files; replay re-applies later ones. A write
+//!   acknowledged after a delete returned is never deleted by it, also after a crash.
 //! * **Persistence.** Parquet files are put into the object store (local: temporary file
 //!   then rename), then the manifest `data_dir/catalog/manifest.json` naming them and the
 //!   last persisted WAL sequence number is replaced atomically, and only then are the WAL
@@ -91,14 +97,16 @@ mod manifest;
 mod merge;
 mod metrics;
 mod persist;
+mod predicate;
 mod types;
 mod wal;
 
 pub use config::{CatalogLimits, InvalidWalSync, ObjectStoreConfig, StorageConfig, WalSync};
 pub use engine::Storage;
 pub use error::{Error, Result};
+pub use predicate::TagPredicate;
 pub use sluice_lp;
 pub use types::{
-    ColumnInfo, ColumnKind, DatabaseInfo, FieldType, Histogram, RejectedLine, ScanRequest,
-    ScanResult, StorageMetrics, TableInfo, WriteOptions, WriteOutcome,
+    ColumnInfo, ColumnKind, DatabaseInfo, DeleteRequest, FieldType, Histogram, RejectedLine,
+    ScanRequest, ScanResult, StorageMetrics, TableInfo, WriteOptions, WriteOutcome,
 };

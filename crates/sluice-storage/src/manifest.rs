@@ -33,6 +33,10 @@ pub(crate) struct Manifest {
     pub(crate) persisted_seq: u64,
     pub(crate) next_file_id: u64,
     pub(crate) files: Vec<ParquetFile>,
+    /// Every logged delete up to this sequence number has been applied to the files
+    /// below (the WAL replays later ones against them). Absent in older manifests.
+    #[serde(default)]
+    pub(crate) deletes_applied_seq: u64,
 }
 
 impl Manifest {
@@ -46,6 +50,7 @@ impl Manifest {
                 persisted_seq: 0,
                 next_file_id: 1,
                 files: Vec::new(),
+                deletes_applied_seq: 0,
             }),
             Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
         }

@@ -82,6 +82,19 @@ pub struct ScanRequest {
     pub projection: Option<Vec<String>>,
 }
 
+/// What [`crate::Storage::delete`] removes: the rows of `table` (every table when `None`)
+/// in `time_range` whose series match `tag_predicate`. Every field is optional; the
+/// default deletes every row of every table (the tables stay in the catalog).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeleteRequest {
+    /// The table; `None` for every table of the database.
+    pub table: Option<String>,
+    /// `[start, end)` in nanoseconds since the epoch; `None` for all time.
+    pub time_range: Option<(i64, i64)>,
+    /// Only series matching this; `None` for every series.
+    pub tag_predicate: Option<crate::TagPredicate>,
+}
+
 /// The rows a scan found: one row per (series, time), deduplicated with the newest value
 /// of each field winning, sorted by series (tag values in tag-name order) then time.
 #[derive(Debug, Clone)]

@@ -6,11 +6,14 @@
 //! ```text
 //! header = "SLUICEWL" version:u32le segment_id:u64le                 (20 bytes)
 //! record = payload_len:u32le crc32c(payload):u32le payload
-//! payload = seq:u64le batch                                         (see encoding.rs)
+//! payload = seq:u64le kind:u8 body
+//! kind    = 0: body is a write batch (format 2 of encoding.rs)
+//!         | 1: body is a delete (see `DeleteOp::encode` in predicate.rs)
 //! ```
 //!
-//! `version` is the payload format of encoding.rs: new segments are written as 2; segments
-//! of version 1 (tags in every row) are still replayed.
+//! New segments are version 3. Older segments are still replayed: in version 2 (and 1)
+//! the payload is `seq batch` with no kind byte, every record a write, the batch in
+//! format 2 (format 1, tags in every row, for version 1).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -28,10 +31,37 @@ use crate::catalog::sync_dir;
 use crate::encoding::{self, WriteBatch};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
+use crate::predicate::DeleteOp;
 
 const MAGIC: &[u8; 8] = b"SLUICEWL";
-/// The version written into new segments: the payload format (see encoding.rs).
-const VERSION: u32 = encoding::FORMAT;
+/// The version written into new segments: records carry a kind byte.
+const VERSION: u32 = 3;
+/// Record kind: a write batch.
+const KIND_WRITE: u8 = 0;
+/// Record kind: a delete.
+const KIND_DELETE: u8 = 1;
+
+/// One logged record.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Record {
+    Write(WriteBatch),
+    Delete(DeleteOp),
+}
+
+/// Decodes a record payload (after the sequence number) of a segment of `version`.
+fn decode_record(body: &[u8], version: u32) -> Result<Record, encoding::DecodeError> {
+    if version < VERSION {
+        return encoding::decode(body, version).map(Record::Write);
+    }
+    let (kind, rest) = body
+        .split_first()
+        .ok_or(encoding::DecodeError("record without a kind"))?;
+    match *kind {
+        KIND_WRITE => encoding::decode(rest, encoding::FORMAT).map(Record::Write),
+        KIND_DELETE => DeleteOp::decode(rest).map(Record::Delete),
+        _ => Err(encoding::DecodeError("unknown record kind")),
+    }
+}
 const HEADER_LEN: u64 = 20;
 /// Records larger than this are taken as damage, not data.
 const MAX_RECORD_BYTES: u64 = 1 << 30;
@@ -76,14 +106,14 @@ pub(crate) struct Replay {
     pub(crate) next_segment_id: u64,
 }
 
-/// Replays every segment in `dir` in order, calling `apply(seq, batch)` per record.
+/// Replays every segment in `dir` in order, calling `apply(seq, record)` per record.
 ///
 /// A torn tail of the newest segment is truncated with a warning; any other damage is
 /// [`Error::WalCorrupt`], or, with `skip_corrupt`, skipped with an error log.
 pub(crate) fn replay(
     dir: &Path,
     skip_corrupt: bool,
-    mut apply: impl FnMut(u64, WriteBatch),
+    mut apply: impl FnMut(u64, Record),
 ) -> Result<Replay> {
     let segments = list_segments(dir)?;
     let mut out = Replay {
@@ -93,8 +123,8 @@ pub(crate) fn replay(
     let n = segments.len();
     for (i, (_, path)) in segments.into_iter().enumerate() {
         let is_last = i + 1 == n;
-        let last = replay_segment(&path, is_last, skip_corrupt, &mut |seq, batch| {
-            apply(seq, batch)
+        let last = replay_segment(&path, is_last, skip_corrupt, &mut |seq, record| {
+            apply(seq, record)
         })?;
         match last {
             SegmentEnd::Removed => continue,
@@ -118,7 +148,7 @@ fn replay_segment(
     path: &Path,
     is_last: bool,
     skip_corrupt: bool,
-    apply: &mut dyn FnMut(u64, WriteBatch),
+    apply: &mut dyn FnMut(u64, Record),
 ) -> Result<SegmentEnd> {
     let mut data = Vec::new();
     File::open(path)
@@ -131,7 +161,8 @@ fn replay_segment(
     };
     let version = (data.len() as u64 >= HEADER_LEN && &data[..8] == MAGIC)
         .then(|| u32::from_le_bytes(data[8..12].try_into().expect("4 bytes")));
-    let header_ok = matches!(version, Some(v) if v == VERSION || v == encoding::FORMAT_ROW_TAGS);
+    let header_ok =
+        matches!(version, Some(v) if (encoding::FORMAT_ROW_TAGS..=VERSION).contains(&v));
     if !header_ok {
         if is_last && data.len() as u64 <= HEADER_LEN {
             tracing::warn!(file = %path.display(), "removing wal segment with a torn header");
@@ -147,9 +178,9 @@ fn replay_segment(
         match check_record(&data, pos) {
             Ok((seq, payload_end)) => {
                 let payload = &data[pos + 16..payload_end];
-                match encoding::decode(payload, version.unwrap_or(VERSION)) {
-                    Ok(batch) => {
-                        apply(seq, batch);
+                match decode_record(payload, version.unwrap_or(VERSION)) {
+                    Ok(record) => {
+                        apply(seq, record);
                         last_seq = Some(seq);
                     }
                     Err(e) => {
@@ -245,6 +276,8 @@ fn check_record(data: &[u8], pos: usize) -> Result<(u64, usize), Damage> {
 pub(crate) trait Applier: Send + 'static {
     /// A record is durable (or, for unsynced writes, written): apply it to the buffer.
     fn apply(&mut self, seq: u64, batch: WriteBatch, bytes: usize);
+    /// A delete is durable: remove the rows it covers from the buffer.
+    fn delete(&mut self, seq: u64, op: &DeleteOp);
     /// A snapshot point: every record up to `last_seq` has been applied.
     fn snapshot(&mut self, last_seq: u64);
 }
@@ -252,8 +285,7 @@ pub(crate) trait Applier: Send + 'static {
 enum Request {
     Write {
         payload: Vec<u8>,
-        batch: WriteBatch,
-        bytes: usize,
+        entry: Entry,
         sync: bool,
         ack: oneshot::Sender<Result<u64>>,
     },
@@ -328,20 +360,33 @@ impl Wal {
             .map_err(|_| Error::Closed)
     }
 
-    /// Logs `batch`; returns its sequence number once durable (or written, if `!sync`) and
-    /// applied.
-    pub(crate) async fn write(&self, batch: WriteBatch, bytes: usize, sync: bool) -> Result<u64> {
+    /// Queues `batch` for logging; its place in the log (and so its sequence number) is
+    /// fixed when this returns. Await the ticket for the sequence number once durable (or
+    /// written, if `!sync`) and applied.
+    pub(crate) fn submit(&self, batch: WriteBatch, bytes: usize, sync: bool) -> Result<Ticket> {
         let mut payload = Vec::with_capacity(bytes / 2 + 64);
+        payload.push(KIND_WRITE);
         encoding::encode(&batch, &mut payload);
+        self.submit_entry(payload, Entry::Write { batch, bytes }, sync)
+    }
+
+    /// Queues a delete for logging, as [`Wal::submit`] does a write; once the ticket
+    /// resolves the delete is durable (or written, if `!sync`) and applied to the buffer.
+    pub(crate) fn submit_delete(&self, op: DeleteOp, sync: bool) -> Result<Ticket> {
+        let mut payload = vec![KIND_DELETE];
+        op.encode(&mut payload);
+        self.submit_entry(payload, Entry::Delete(op), sync)
+    }
+
+    fn submit_entry(&self, payload: Vec<u8>, entry: Entry, sync: bool) -> Result<Ticket> {
         let (ack, rx) = oneshot::channel();
         self.send(Request::Write {
             payload,
-            batch,
-            bytes,
+            entry,
             sync,
             ack,
         })?;
-        rx.await.map_err(|_| Error::Closed)?
+        Ok(Ticket(rx))
     }
 
     /// Closes the current segment and takes a buffer snapshot in log order.
@@ -438,10 +483,26 @@ struct Writer {
     dirty: bool,
 }
 
+/// A queued record's acknowledgement.
+#[derive(Debug)]
+pub(crate) struct Ticket(oneshot::Receiver<Result<u64>>);
+
+impl Ticket {
+    /// The record's sequence number, once durable (or written) and applied.
+    pub(crate) async fn wait(self) -> Result<u64> {
+        self.0.await.map_err(|_| Error::Closed)?
+    }
+}
+
+/// What a logged record does to the buffer.
+enum Entry {
+    Write { batch: WriteBatch, bytes: usize },
+    Delete(DeleteOp),
+}
+
 struct Pending {
     seq: u64,
-    batch: WriteBatch,
-    bytes: usize,
+    entry: Entry,
     ack: oneshot::Sender<Result<u64>>,
 }
 
@@ -458,7 +519,10 @@ fn run_applier(mut applier: impl Applier, rx: mpsc::Receiver<ApplyMsg>) {
         match msg {
             ApplyMsg::Apply(pending) => {
                 for p in pending {
-                    applier.apply(p.seq, p.batch, p.bytes);
+                    match p.entry {
+                        Entry::Write { batch, bytes } => applier.apply(p.seq, batch, bytes),
+                        Entry::Delete(op) => applier.delete(p.seq, &op),
+                    }
                     let _ = p.ack.send(Ok(p.seq));
                 }
             }
@@ -521,8 +585,7 @@ impl Writer {
                 match req {
                     Request::Write {
                         payload,
-                        batch,
-                        bytes,
+                        entry,
                         sync,
                         ack,
                     } => {
@@ -540,12 +603,7 @@ impl Writer {
                         buf.extend_from_slice(&seq.to_le_bytes());
                         buf.extend_from_slice(&payload);
                         need_sync |= sync;
-                        pending.push(Pending {
-                            seq,
-                            batch,
-                            bytes,
-                            ack,
-                        });
+                        pending.push(Pending { seq, entry, ack });
                     }
                     Request::Rotate { ack } => {
                         self.commit(&mut buf, &mut pending, need_sync);
@@ -668,6 +726,9 @@ mod tests {
         fn apply(&mut self, seq: u64, _batch: WriteBatch, _bytes: usize) {
             self.0.lock().push(seq);
         }
+        fn delete(&mut self, seq: u64, _op: &DeleteOp) {
+            self.0.lock().push(seq);
+        }
         fn snapshot(&mut self, _last_seq: u64) {}
     }
 
@@ -723,12 +784,14 @@ mod tests {
         for i in 0..10 {
             let (ack, ack_rx) = oneshot::channel();
             let b = batch(i);
-            let mut payload = Vec::new();
+            let mut payload = vec![KIND_WRITE];
             encoding::encode(&b, &mut payload);
             tx.send(Request::Write {
                 payload,
-                batch: b,
-                bytes: 10,
+                entry: Entry::Write {
+                    batch: b,
+                    bytes: 10,
+                },
                 sync: true,
                 ack,
             })
@@ -753,6 +816,81 @@ mod tests {
         let r = replay(dir.path(), false, |seq, b| replayed.push((seq, b))).unwrap();
         assert_eq!(r.last_seq, 10);
         assert_eq!(replayed.len(), 10);
-        assert_eq!(replayed[3].1, batch(3));
+        assert_eq!(replayed[3].1, Record::Write(batch(3)));
+    }
+
+    #[test]
+    fn version_2_segments_replay_as_writes_before_version_3_deletes() {
+        let dir = tempfile::tempdir().unwrap();
+        // A segment as the previous release wrote it: no kind byte in records.
+        let mut old = Vec::new();
+        old.extend_from_slice(MAGIC);
+        old.extend_from_slice(&2u32.to_le_bytes());
+        old.extend_from_slice(&1u64.to_le_bytes());
+        let mut payload = 1u64.to_le_bytes().to_vec();
+        encoding::encode(&batch(7), &mut payload);
+        old.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        old.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
+        old.extend_from_slice(&payload);
+        fs::write(segment_path(dir.path(), 1), old).unwrap();
+        let replay_all = || {
+            let mut out = Vec::new();
+            let r = replay(dir.path(), false, |seq, record| out.push((seq, record))).unwrap();
+            (r, out)
+        };
+        let (r, _) = replay_all();
+        let op = DeleteOp {
+            db_id: 1,
+            drop_table: false,
+            request: crate::types::DeleteRequest {
+                table: Some("t".into()),
+                ..Default::default()
+            },
+        };
+        let applied = Arc::new(Mutex::new(Vec::new()));
+        let wal = Wal::start(
+            WalOptions {
+                dir: dir.path().to_owned(),
+                background_sync_interval: Duration::from_secs(60),
+                segment_bytes: 1 << 30,
+                segment_age: Duration::from_secs(3600),
+            },
+            r,
+            Recorder(applied.clone()),
+            Arc::new(Metrics::default()),
+        )
+        .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            assert_eq!(
+                wal.submit_delete(op.clone(), true)
+                    .unwrap()
+                    .wait()
+                    .await
+                    .unwrap(),
+                2
+            );
+            assert_eq!(
+                wal.submit(batch(8), 10, true)
+                    .unwrap()
+                    .wait()
+                    .await
+                    .unwrap(),
+                3
+            );
+            wal.shutdown().await.unwrap();
+        });
+        assert_eq!(*applied.lock(), [2, 3]);
+        let (_, records) = replay_all();
+        assert_eq!(
+            records,
+            [
+                (1, Record::Write(batch(7))),
+                (2, Record::Delete(op)),
+                (3, Record::Write(batch(8)))
+            ]
+        );
     }
 }

@@ -1,6 +1,7 @@
-//! Crash test: a child process (this test binary re-invoked) writes through the engine and
-//! prints each acknowledged batch; it is SIGKILLed at seeded random moments, and after
-//! each kill a reopen must hold every acknowledged batch, and no batch only in part.
+//! Crash test: a child process (this test binary re-invoked) writes through the engine,
+//! deletes some of the batches it wrote, and prints each acknowledged batch and delete;
+//! it is SIGKILLed at seeded random moments, and after each kill a reopen must hold every
+//! acknowledged batch not deleted, none acknowledged as deleted, and no batch only in part.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
@@ -10,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arrow::array::Int64Array;
-use sluice_storage::{ScanRequest, Storage, StorageConfig, WriteOptions};
+use sluice_storage::{DeleteRequest, ScanRequest, Storage, StorageConfig, WriteOptions};
 
 const DIR_ENV: &str = "SLUICE_CRASH_CHILD_DIR";
 const START_ENV: &str = "SLUICE_CRASH_CHILD_START";
@@ -46,11 +47,16 @@ impl Rng {
     }
 }
 
+/// The first timestamp of batch `n`; its lines follow, one nanosecond apart.
+fn batch_start(n: u64) -> i64 {
+    1_700_000_000_000_000_000 + n as i64 * 1_000
+}
+
 fn batch_text(n: u64) -> String {
     let mut text = String::new();
     for i in 0..LINES_PER_BATCH as u64 {
         // Times are unique per (batch, line), so rows never merge across batches.
-        let time = 1_700_000_000_000_000_000 + n * 1_000 + i;
+        let time = batch_start(n) + i as i64;
         text.push_str(&format!(
             "crash,shard={} n={n}i,i={i}i,v={}.5 {time}\n",
             n % 7,
@@ -60,8 +66,16 @@ fn batch_text(n: u64) -> String {
     text
 }
 
+fn print(line: String) {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{line}").unwrap();
+    stdout.flush().unwrap();
+}
+
 /// The child: writes batches from two concurrent tasks until killed, printing `ack N`
-/// after batch N was acknowledged. Does nothing unless run by the crash test.
+/// after batch N was acknowledged; a third task deletes every fifth acknowledged batch
+/// by its time range, printing `deleting N` before and `deleted N` once acknowledged.
+/// Does nothing unless run by the crash test.
 #[test]
 fn crash_child_writer() {
     let Ok(dir) = std::env::var(DIR_ENV) else {
@@ -75,8 +89,10 @@ fn crash_child_writer() {
         .unwrap();
     rt.block_on(async move {
         let s = Storage::open(config(Path::new(&dir))).await.unwrap();
+        let acked = Arc::new(Mutex::new(Vec::new()));
         for lane in 0..2u64 {
             let s = s.clone();
+            let acked = acked.clone();
             tokio::spawn(async move {
                 let mut n = start + lane;
                 loop {
@@ -87,9 +103,8 @@ fn crash_child_writer() {
                     match s.write("db", &lines, WriteOptions::default()).await {
                         Ok(out) => {
                             assert_eq!(out.accepted, LINES_PER_BATCH);
-                            let mut stdout = std::io::stdout().lock();
-                            writeln!(stdout, "ack {n}").unwrap();
-                            stdout.flush().unwrap();
+                            print(format!("ack {n}"));
+                            acked.lock().unwrap().push(n);
                         }
                         Err(sluice_storage::Error::Backpressure { retry_after }) => {
                             tokio::time::sleep(retry_after / 10).await;
@@ -104,8 +119,30 @@ fn crash_child_writer() {
                 }
             });
         }
-        // Write until killed.
-        std::future::pending::<()>().await;
+        // Delete until killed.
+        loop {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let next = acked
+                .lock()
+                .unwrap()
+                .iter()
+                .rev()
+                .find(|n| *n % 5 == 0)
+                .copied();
+            let Some(n) = next else { continue };
+            acked.lock().unwrap().retain(|m| *m != n);
+            print(format!("deleting {n}"));
+            let request = DeleteRequest {
+                table: Some("crash".to_owned()),
+                time_range: Some((batch_start(n), batch_start(n) + LINES_PER_BATCH as i64)),
+                tag_predicate: None,
+            };
+            if let Err(e) = s.delete("db", &request).await {
+                eprintln!("delete failed: {e}");
+                std::process::exit(3);
+            }
+            print(format!("deleted {n}"));
+        }
     });
 }
 
@@ -142,6 +179,10 @@ async fn acknowledged_writes_survive_kill_9_at_random_points() {
     let exe = std::env::current_exe().unwrap();
     let mut rng = Rng(0x5eed_cafe);
     let mut acked = BTreeSet::new();
+    // Deletes acknowledged, and deletes started whose outcome the first reopen after
+    // them settled (rows found then), which later reopens must keep.
+    let mut deleted = BTreeSet::new();
+    let mut in_doubt: BTreeMap<u64, Option<usize>> = BTreeMap::new();
     let mut total_kills = 0;
     for round in 0..KILLS {
         let start = round * 10_000_000;
@@ -159,15 +200,13 @@ async fn acknowledged_writes_survive_kill_9_at_random_points() {
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
-        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::new(Mutex::new(Vec::<String>::new()));
         let reader = {
             let seen = seen.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stdout).lines() {
                     let Ok(line) = line else { break };
-                    if let Some(n) = line.strip_prefix("ack ") {
-                        seen.lock().unwrap().push(n.parse::<u64>().unwrap());
-                    }
+                    seen.lock().unwrap().push(line);
                 }
             })
         };
@@ -177,15 +216,48 @@ async fn acknowledged_writes_survive_kill_9_at_random_points() {
         child.wait().unwrap();
         reader.join().unwrap();
         total_kills += 1;
-        acked.extend(seen.lock().unwrap().iter().copied());
+        for line in seen.lock().unwrap().iter() {
+            // The test harness prints its own lines too.
+            let Some((what, Ok(n))) = line
+                .split_once(' ')
+                .map(|(what, n)| (what, n.parse::<u64>()))
+            else {
+                continue;
+            };
+            match what {
+                "ack" => {
+                    acked.insert(n);
+                }
+                "deleting" => {
+                    in_doubt.insert(n, None);
+                }
+                "deleted" => {
+                    in_doubt.remove(&n);
+                    deleted.insert(n);
+                }
+                _ => {}
+            }
+        }
 
         let present = batches_present(dir.path()).await;
         for n in &acked {
-            assert_eq!(
-                present.get(n).copied().unwrap_or(0),
-                LINES_PER_BATCH,
-                "round {round}: acknowledged batch {n} lost or partial"
-            );
+            let found = present.get(n).copied().unwrap_or(0);
+            if deleted.contains(n) {
+                assert_eq!(found, 0, "round {round}: deleted batch {n} came back");
+            } else if let Some(settled) = in_doubt.get_mut(n) {
+                // A delete cut short by the kill may or may not have happened, but once
+                // a reopen found out, every later reopen agrees.
+                assert_eq!(
+                    *settled.get_or_insert(found),
+                    found,
+                    "round {round}: batch {n}"
+                );
+            } else {
+                assert_eq!(
+                    found, LINES_PER_BATCH,
+                    "round {round}: acknowledged batch {n} lost or partial"
+                );
+            }
         }
         for (n, count) in &present {
             assert_eq!(
@@ -203,5 +275,10 @@ async fn acknowledged_writes_survive_kill_9_at_random_points() {
         acked.len() > 100,
         "the children acknowledged too few batches to test anything: {}",
         acked.len()
+    );
+    assert!(
+        deleted.len() > 10,
+        "the children acknowledged too few deletes to test anything: {}",
+        deleted.len()
     );
 }
