@@ -708,6 +708,7 @@ mod tests {
                 table: Some("cpu".into()),
                 time_range: None,
                 tag_predicate: Some(crate::TagPredicate::not_eq("host", "y")),
+                drop_emptied_tables: false,
             },
         };
         assert_eq!(buf.delete(&op), 20);

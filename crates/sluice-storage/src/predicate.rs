@@ -366,6 +366,7 @@ impl DeleteOp {
                 table,
                 time_range,
                 tag_predicate,
+                drop_emptied_tables: false,
             },
         })
     }
@@ -448,6 +449,7 @@ mod tests {
                         .and(TagPredicate::not_regex("rack", "7").unwrap())
                         .and(TagPredicate::not_eq("x", "")),
                 ),
+                drop_emptied_tables: false,
             },
         };
         let mut buf = Vec::new();

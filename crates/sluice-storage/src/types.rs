@@ -83,8 +83,8 @@ pub struct ScanRequest {
 }
 
 /// What [`crate::Storage::delete`] removes: the rows of `table` (every table when `None`)
-/// in `time_range` whose series match `tag_predicate`. Every field is optional; the
-/// default deletes every row of every table (the tables stay in the catalog).
+/// in `time_range` whose series match `tag_predicate`. The default deletes every row of
+/// every table (the tables stay in the catalog unless `drop_emptied_tables`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DeleteRequest {
     /// The table; `None` for every table of the database.
@@ -93,6 +93,10 @@ pub struct DeleteRequest {
     pub time_range: Option<(i64, i64)>,
     /// Only series matching this; `None` for every series.
     pub tag_predicate: Option<crate::TagPredicate>,
+    /// Also drop (as [`crate::Storage::drop_table`] does) each table the delete leaves
+    /// without rows, as InfluxDB forgets a measurement whose last series is deleted.
+    /// Default false. Not logged: the drops are logged as records of their own.
+    pub drop_emptied_tables: bool,
 }
 
 /// The rows a scan found: one row per (series, time), deduplicated with the newest value

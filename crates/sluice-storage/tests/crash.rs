@@ -135,7 +135,7 @@ fn crash_child_writer() {
             let request = DeleteRequest {
                 table: Some("crash".to_owned()),
                 time_range: Some((batch_start(n), batch_start(n) + LINES_PER_BATCH as i64)),
-                tag_predicate: None,
+                ..DeleteRequest::default()
             };
             if let Err(e) = s.delete("db", &request).await {
                 eprintln!("delete failed: {e}");

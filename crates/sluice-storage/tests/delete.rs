@@ -429,3 +429,36 @@ async fn writes_racing_a_table_drop_are_rejected_before_it_or_recreate_the_table
     assert!(rows.iter().all(|r| !r.ends_with("00:00:00.000000001")));
     s.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_delete_can_drop_the_tables_it_leaves_without_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(config(dir.path())).await.unwrap();
+    write(&s, "db", CPU).await;
+    write(&s, "db", "mem,host=a used=1i 100\n").await;
+    s.persist_now().await.unwrap();
+    write(&s, "db", "disk,host=a used=1i 100\n").await;
+    let request = DeleteRequest {
+        tag_predicate: Some(TagPredicate::eq("host", "a")),
+        drop_emptied_tables: true,
+        ..DeleteRequest::default()
+    };
+    s.delete("db", &request).await.unwrap();
+    let names = |s: &Storage| -> Vec<String> {
+        s.tables("db")
+            .unwrap()
+            .into_iter()
+            .map(|t| t.name)
+            .collect()
+    };
+    assert_eq!(
+        names(&s),
+        ["cpu"],
+        "mem (in Parquet) and disk (buffered) are emptied"
+    );
+    assert_eq!(rows(&s, "cpu").await.len(), 2);
+    s.shutdown().await.unwrap();
+    let s = Storage::open(config(dir.path())).await.unwrap();
+    assert_eq!(names(&s), ["cpu"]);
+    s.shutdown().await.unwrap();
+}

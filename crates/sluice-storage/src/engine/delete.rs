@@ -64,11 +64,19 @@ impl Storage {
         let op = DeleteOp {
             db_id,
             drop_table: false,
-            request: request.clone(),
+            request: DeleteRequest {
+                // Only what replay needs is logged.
+                drop_emptied_tables: false,
+                ..request.clone()
+            },
         };
         let sync = inner.config.wal_sync == WalSync::Fsync;
         let seq = inner.wal.submit_delete(op.clone(), sync)?.wait().await?;
-        finish(inner, seq, op).await
+        finish(inner, seq, op).await?;
+        if request.drop_emptied_tables {
+            drop_emptied_tables(inner, db_id, request.table.as_deref()).await?;
+        }
+        Ok(())
     }
 
     /// Drops table `table` of database `db`: its rows (buffered and in Parquet files,
@@ -100,21 +108,8 @@ impl Storage {
             }
             def.id
         };
-        let op = DeleteOp {
-            db_id,
-            drop_table: true,
-            request: DeleteRequest {
-                table: Some(table.to_owned()),
-                ..DeleteRequest::default()
-            },
-        };
-        let sync = inner.config.wal_sync == WalSync::Fsync;
-        let seq = inner.wal.submit_delete(op.clone(), sync)?.wait().await?;
-        let saved = {
-            let mut catalog = inner.catalog.lock();
-            catalog.absorb_delete(&op);
-            catalog.save(&inner.catalog_dir)
-        };
+        let (seq, op) = log_drop(inner, db_id, table).await?;
+        let saved = inner.catalog.lock().save(&inner.catalog_dir);
         drop(gate);
         if let Err(e) = saved {
             inner.unapplied_deletes.lock().push((seq, op));
@@ -123,6 +118,67 @@ impl Storage {
         finish(inner, seq, op).await?;
         Ok(true)
     }
+}
+
+/// Logs the drop of `table` and removes it from the in-memory catalog (the caller holds
+/// the persist lock and the `ddl` gate, and saves the catalog).
+async fn log_drop(inner: &Arc<Inner>, db_id: u32, table: &str) -> Result<(u64, DeleteOp)> {
+    let op = DeleteOp {
+        db_id,
+        drop_table: true,
+        request: DeleteRequest {
+            table: Some(table.to_owned()),
+            ..DeleteRequest::default()
+        },
+    };
+    let sync = inner.config.wal_sync == WalSync::Fsync;
+    let seq = inner.wal.submit_delete(op.clone(), sync)?.wait().await?;
+    inner.catalog.lock().absorb_delete(&op);
+    Ok((seq, op))
+}
+
+/// Drops the tables of database `db_id` (`table`, or all) that hold no rows, neither
+/// buffered nor in files. The caller holds the persist lock; writes wait meanwhile, so
+/// no row arrives between the check and the drop.
+async fn drop_emptied_tables(inner: &Arc<Inner>, db_id: u32, table: Option<&str>) -> Result<()> {
+    let _gate = inner.ddl.write().await;
+    let candidates: Vec<String> = {
+        let catalog = inner.catalog.lock();
+        let Some(def) = catalog.databases.values().find(|d| d.id == db_id) else {
+            return Ok(());
+        };
+        def.tables
+            .keys()
+            .filter(|t| table.is_none_or(|name| name == t.as_str()))
+            .cloned()
+            .collect()
+    };
+    let empty: Vec<String> = {
+        let state = inner.state.read();
+        let buffered = |t: &str| {
+            state
+                .frozen
+                .iter()
+                .map(|f| &f.buffer)
+                .chain([&state.active])
+                .any(|b| {
+                    b.table(db_id, t)
+                        .is_some_and(|tb| !tb.partitions.is_empty())
+                })
+        };
+        candidates
+            .into_iter()
+            .filter(|t| !buffered(t) && state.manifest.table_files(db_id, t).is_empty())
+            .collect()
+    };
+    if empty.is_empty() {
+        return Ok(());
+    }
+    for t in &empty {
+        // No files hold the table, so there is nothing to apply to them.
+        log_drop(inner, db_id, t).await?;
+    }
+    inner.catalog.lock().save(&inner.catalog_dir)
 }
 
 /// Applies a logged delete to the Parquet files; on failure leaves it for the next
