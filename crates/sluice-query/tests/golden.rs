@@ -180,3 +180,7 @@ golden!(
     "sql.txt"
 );
 golden!(influxql_queries_answer_as_influxdb_1x_does, "influxql.txt");
+golden!(
+    influxql_deletes_remove_points_series_and_measurements,
+    "influxql_delete.txt"
+);

@@ -1,7 +1,8 @@
 //! InfluxQL statements run against storage: `SELECT` through the series planner, `SHOW`
-//! and database statements against the catalog.
+//! and database statements against the catalog, deletes as storage deletes.
 
 mod aggregate;
+mod delete;
 mod expr;
 mod result;
 mod select;
@@ -26,6 +27,20 @@ pub(crate) async fn run_statement(
         .map_or(0, |d| d.as_nanos() as i64);
     match statement {
         Statement::Select(s) => select::select(storage, db, s, now).await,
+        Statement::DropMeasurement(d) => {
+            delete::drop_measurement(storage, db, &d.name).await?;
+            Ok(Vec::new())
+        }
+        Statement::Delete(d) => {
+            let kind = delete::Kind::Delete;
+            delete::delete(storage, db, kind, &d.from, d.condition.as_ref(), now).await?;
+            Ok(Vec::new())
+        }
+        Statement::DropSeries(d) => {
+            let kind = delete::Kind::DropSeries;
+            delete::delete(storage, db, kind, &d.from, d.condition.as_ref(), now).await?;
+            Ok(Vec::new())
+        }
         other => show::run(storage, db, other).await,
     }
 }

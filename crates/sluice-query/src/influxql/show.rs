@@ -392,15 +392,6 @@ pub(crate) async fn run(
             }
             Ok(Vec::new())
         }
-        Statement::DropMeasurement(_) => Err(Error::Unsupported(
-            "DROP MEASUREMENT (storage cannot delete data yet)".to_owned(),
-        )),
-        Statement::Delete(_) => Err(Error::Unsupported(
-            "DELETE (storage cannot delete data yet)".to_owned(),
-        )),
-        Statement::DropSeries(_) => Err(Error::Unsupported(
-            "DROP SERIES (storage cannot delete data yet)".to_owned(),
-        )),
         Statement::ShowCardinality(_) => Err(Error::Unsupported("SHOW ... CARDINALITY".to_owned())),
         Statement::CreateRetentionPolicy(_)
         | Statement::AlterRetentionPolicy(_)
@@ -408,7 +399,12 @@ pub(crate) async fn run(
             "retention policies other than altering autogen's duration".to_owned(),
         )),
         Statement::Unsupported(u) => Err(Error::Invalid(u.message())),
-        Statement::Select(_) => Err(Error::Invalid("select run as show".to_owned())),
+        Statement::Select(_)
+        | Statement::DropMeasurement(_)
+        | Statement::Delete(_)
+        | Statement::DropSeries(_) => Err(Error::Invalid(format!(
+            "statement run as show: {statement}"
+        ))),
     }
 }
 
