@@ -10,7 +10,7 @@
 //! | `SELECT`, `SHOW MEASUREMENTS/TAG KEYS/TAG VALUES/FIELD KEYS/SERIES/RETENTION POLICIES/… CARDINALITY` | read on each database it reads |
 //! | `SHOW DATABASES` | nothing; lists only databases the token may read or write |
 //! | `CREATE DATABASE` | write on that database (or admin) |
-//! | `DELETE`, `DROP SERIES`, `DROP MEASUREMENT` | write on the database |
+//! | `DELETE`, `DROP SERIES`, `DROP MEASUREMENT` | write on the database (and on each database their `FROM` names) |
 //! | `DROP DATABASE`, retention policy statements | admin |
 
 use std::collections::HashMap;
@@ -22,7 +22,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use serde_json::Value as Json;
-use sluice_influxql::{ParamValue, Query, SelectStatement, Source, Statement};
+use sluice_influxql::{Delete, DropSeries, ParamValue, Query, SelectStatement, Source, Statement};
 use sluice_query::{QueryOutput, StatementResult, Value};
 
 use crate::auth::{Action, Principal};
@@ -163,8 +163,15 @@ pub(crate) fn authorize(
             }
             Statement::ShowCardinality(s) => require(principal, db(&s.database), Action::Read)?,
             Statement::CreateDatabase(c) => principal.require(&c.name, Action::Write)?,
-            Statement::Delete(_) | Statement::DropSeries(_) | Statement::DropMeasurement(_) => {
+            Statement::DropMeasurement(_) => {
                 require(principal, default_db.map(str::to_owned), Action::Write)?;
+            }
+            Statement::Delete(Delete { from, .. })
+            | Statement::DropSeries(DropSeries { from, .. }) => {
+                require(principal, default_db.map(str::to_owned), Action::Write)?;
+                for m in from {
+                    require(principal, db(&m.database), Action::Write)?;
+                }
             }
             Statement::DropDatabase(_)
             | Statement::CreateRetentionPolicy(_)
@@ -500,6 +507,15 @@ mod tests {
         assert!(!check(&writer, "CREATE DATABASE other"));
         assert!(!check(&writer, "DROP DATABASE db"));
         assert!(check(&writer, "DELETE FROM cpu"));
+        assert!(check(
+            &writer,
+            "DROP SERIES FROM cpu WHERE host = 'a'; DROP MEASUREMENT cpu"
+        ));
+        assert!(!check(&reader, "DELETE FROM cpu WHERE time < now()"));
+        assert!(!check(&reader, "DROP SERIES FROM cpu"));
+        assert!(!check(&reader, "DROP MEASUREMENT cpu"));
+        assert!(!check(&writer, "DELETE FROM other..cpu"));
+        assert!(!check(&writer, "DROP SERIES FROM cpu, other..cpu"));
         assert!(check(&Principal::Anyone, "DROP DATABASE db"));
     }
 

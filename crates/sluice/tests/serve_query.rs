@@ -188,3 +188,114 @@ fn v3_configure_database_lists_creates_and_deletes() {
         404
     );
 }
+
+/// A token with `permission` (`read` or `write`) on `db`, made with `sluice token create`.
+fn scoped_token(server: &TestServer, db: &str, permission: &str) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["token", "create", "--db", db, "--permission", permission])
+        .args(["--name", permission])
+        .env_clear()
+        .env("SLUICE_HOST", server.url(""))
+        .env("SLUICE_TOKEN", ADMIN)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("token: "))
+        .expect("the token is printed")
+        .to_owned()
+}
+
+fn query(server: &TestServer, auth: &str, q: &str) -> common::Reply {
+    let q: String = q
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    server.post(
+        &format!("/query?db=s&q={q}"),
+        &[("Authorization", auth)],
+        b"",
+    )
+}
+
+#[test]
+fn deleted_points_stay_deleted_across_a_kill_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = common::Options::default().data_dir(&dir.path().join("data"));
+    let server = TestServer::start(options.clone());
+    let admin = token(ADMIN);
+    let write = |server: &TestServer, body: &str| {
+        let reply = server.post(
+            "/write?db=s&precision=s",
+            &[("Authorization", admin.as_str())],
+            body.as_bytes(),
+        );
+        assert_eq!(reply.status, 204, "{}", reply.body);
+    };
+    write(
+        &server,
+        "cpu,host=a v=1 100\ncpu,host=a v=2 200\ncpu,host=b v=3 100\nmem,host=a f=1i 100\n",
+    );
+
+    // Deleting needs write permission, not read.
+    let reader = token(&scoped_token(&server, "s", "read"));
+    let writer = token(&scoped_token(&server, "s", "write"));
+    let denied = query(&server, &reader, "DELETE FROM cpu WHERE host = 'a'");
+    assert_eq!(denied.status, 403, "{}", denied.body);
+
+    let reply = query(
+        &server,
+        &writer,
+        "DELETE FROM cpu WHERE host = 'a' AND time < 150s; DROP MEASUREMENT mem",
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        reply.body,
+        r#"{"results":[{"statement_id":0},{"statement_id":1}]}"#
+    );
+    // Acknowledged after the delete: kept.
+    write(&server, "cpu,host=a v=4 100\n");
+
+    let expected = serde_json::json!([
+        ["1970-01-01T00:01:40Z", "a", 4],
+        ["1970-01-01T00:01:40Z", "b", 3],
+        ["1970-01-01T00:03:20Z", "a", 2]
+    ]);
+    let check = |server: &TestServer| {
+        let select = query(server, &admin, "SELECT host, v FROM cpu");
+        let json = select.json();
+        let values = &json["results"][0]["series"][0]["values"];
+        let mut rows = values.as_array().unwrap().clone();
+        rows.sort_by_key(|r| (r[0].to_string(), r[1].to_string()));
+        assert_eq!(serde_json::Value::Array(rows), expected, "{}", select.body);
+        let measurements = query(server, &admin, "SHOW MEASUREMENTS");
+        assert_eq!(
+            measurements.json()["results"][0]["series"][0]["values"],
+            serde_json::json!([["cpu"]])
+        );
+    };
+    check(&server);
+    // SIGKILL: the WAL alone must bring the deletes back in order.
+    drop(server);
+    let server = TestServer::start(options.clone());
+    check(&server);
+    // One more delete, then a graceful restart.
+    let reply = query(&server, &admin, "DROP SERIES FROM cpu WHERE host = 'b'");
+    assert_eq!(reply.body, r#"{"results":[{"statement_id":0}]}"#);
+    let mut server = server;
+    assert!(server.terminate().success());
+    let server = TestServer::start(options);
+    let select = query(&server, &admin, "SELECT host, v FROM cpu");
+    assert_eq!(
+        select.json()["results"][0]["series"][0]["values"],
+        serde_json::json!([
+            ["1970-01-01T00:01:40Z", "a", 4],
+            ["1970-01-01T00:03:20Z", "a", 2]
+        ])
+    );
+}
