@@ -48,6 +48,9 @@
 //!   `time` first, aggregate rows timed at the start of their bucket (or of the `WHERE`
 //!   time range, or 0), a lone selector timed at its point. What sluice does not run is
 //!   refused with an error naming the feature, never answered approximately.
+//! * InfluxQL `DELETE`, `DROP SERIES` and `DROP MEASUREMENT` are storage deletes
+//!   (`Storage::delete`, `Storage::drop_table`): durable when they answer, conditions on
+//!   tags (and, for `DELETE`, time) only, measurements left empty dropped.
 
 mod engine;
 mod error;
