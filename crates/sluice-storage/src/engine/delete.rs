@@ -48,6 +48,9 @@ impl Storage {
             return Err(Error::Closed);
         }
         let _persist = inner.persist_lock.lock().await;
+        // Earlier deletes reach the files first: the manifest records only the newest
+        // delete applied to them.
+        apply_unapplied(inner).await?;
         let db_id = {
             let catalog = inner.catalog.lock();
             let def = catalog.database(db)?;
@@ -98,6 +101,7 @@ impl Storage {
             return Err(Error::Closed);
         }
         let _persist = inner.persist_lock.lock().await;
+        apply_unapplied(inner).await?;
         // No write is validated from here until the catalog without the table is saved.
         let gate = inner.ddl.write().await;
         let db_id = {
