@@ -12,8 +12,8 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use sluice_lp::{ParseOptions, Parser, Precision};
-use sluice_storage::WriteOptions;
+use sluice_lp::{Line, ParseOptions, Parser, Precision};
+use sluice_storage::{WriteOptions, WriteOutcome};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::auth::Action;
@@ -158,59 +158,75 @@ async fn ingest(
         default_time: Some(now_nanos()),
         ..ParseOptions::default()
     };
-    let mut lines = Vec::new();
+    let mut parser = Parser::new(&body.bytes, options);
     let mut rejected = Vec::new();
-    for result in Parser::new(&body.bytes, options) {
-        match result {
-            Ok(line) => lines.push(line),
-            Err(err) => rejected.push(RejectedLine {
-                line_number: err.line,
-                column: Some(err.column),
-                reason: err.kind.to_string(),
-                text: err.text,
-            }),
+    let storage = &state.inner.storage;
+    let outcome = if request.accept_partial {
+        // Parsed chunk by chunk into reused lines: the request never holds all its
+        // parsed lines, and parsing allocates nothing once the chunk is warm.
+        let mut write = storage
+            .begin_write(&request.database, request.no_sync)
+            .await?;
+        let mut chunk: Vec<Line<'_>> = Vec::with_capacity(PARSE_CHUNK_LINES);
+        loop {
+            let filled = fill_chunk(&mut parser, &mut chunk, &mut rejected);
+            if filled > 0 {
+                write.add(&chunk[..filled])?;
+            }
+            if filled < PARSE_CHUNK_LINES {
+                break;
+            }
         }
-    }
-    if !rejected.is_empty() && !request.accept_partial {
-        state
-            .inner
-            .metrics
-            .add_lines(0, rejected.len() + lines.len());
-        return Err(Error::PartialWrite(Box::new(PartialWrite {
-            accepted: 0,
-            rejected,
-            nothing_written: true,
-        })));
-    }
-    let mut accepted = 0;
-    let mut refused_by_catalog = 0;
-    if !lines.is_empty() {
+        write.commit().await?
+    } else {
+        let mut lines = Vec::new();
+        for result in parser {
+            match result {
+                Ok(line) => lines.push(line),
+                Err(err) => rejected.push(rejected_line(err)),
+            }
+        }
+        if !rejected.is_empty() {
+            state
+                .inner
+                .metrics
+                .add_lines(0, rejected.len() + lines.len());
+            return Err(Error::PartialWrite(Box::new(PartialWrite {
+                accepted: 0,
+                rejected,
+                nothing_written: true,
+            })));
+        }
         let options = WriteOptions {
             no_sync: request.no_sync,
-            accept_partial: request.accept_partial,
+            accept_partial: false,
         };
-        let outcome = state
-            .inner
-            .storage
-            .write(&request.database, &lines, options)
-            .await?;
-        accepted = outcome.accepted;
-        refused_by_catalog = lines.len() - accepted;
-        if !outcome.rejected.is_empty() {
-            let texts = physical_lines(
-                &body.bytes,
-                outcome.rejected.iter().map(|r| r.line_number).collect(),
-            );
-            rejected.extend(outcome.rejected.into_iter().zip(texts).map(|(r, text)| {
-                RejectedLine {
+        if lines.is_empty() {
+            WriteOutcome::default()
+        } else {
+            storage.write(&request.database, &lines, options).await?
+        }
+    };
+    let accepted = outcome.accepted;
+    let refused_by_catalog = outcome.rejected.len();
+    if !outcome.rejected.is_empty() {
+        let texts = physical_lines(
+            &body.bytes,
+            outcome.rejected.iter().map(|r| r.line_number).collect(),
+        );
+        rejected.extend(
+            outcome
+                .rejected
+                .into_iter()
+                .zip(texts)
+                .map(|(r, text)| RejectedLine {
                     line_number: r.line_number,
                     column: None,
                     reason: r.reason,
                     text,
-                }
-            }));
-            rejected.sort_by_key(|r| r.line_number);
-        }
+                }),
+        );
+        rejected.sort_by_key(|r| r.line_number);
     }
     state
         .inner
@@ -224,6 +240,47 @@ async fn ingest(
         nothing_written: accepted == 0 && !request.accept_partial,
         rejected,
     })))
+}
+
+/// Lines parsed per chunk of a partially accepted write: big enough that the catalog lock
+/// is taken rarely, small enough that the reused lines stay in cache.
+const PARSE_CHUNK_LINES: usize = 1024;
+
+/// Parses up to [`PARSE_CHUNK_LINES`] points into `chunk` (reusing the lines already
+/// there), recording parse errors in `rejected`; returns how many were parsed, fewer
+/// only at the end of the input.
+fn fill_chunk<'a>(
+    parser: &mut Parser<'a>,
+    chunk: &mut Vec<Line<'a>>,
+    rejected: &mut Vec<RejectedLine>,
+) -> usize {
+    let mut filled = 0;
+    while filled < PARSE_CHUNK_LINES {
+        if filled == chunk.len() {
+            chunk.push(Line {
+                line_number: 0,
+                measurement: "".into(),
+                tags: Vec::new(),
+                fields: Vec::new(),
+                timestamp: None,
+            });
+        }
+        match parser.next_into(&mut chunk[filled]) {
+            None => break,
+            Some(Ok(())) => filled += 1,
+            Some(Err(err)) => rejected.push(rejected_line(err)),
+        }
+    }
+    filled
+}
+
+fn rejected_line(err: sluice_lp::ParseError) -> RejectedLine {
+    RejectedLine {
+        line_number: err.line,
+        column: Some(err.column),
+        reason: err.kind.to_string(),
+        text: err.text,
+    }
 }
 
 /// The checks made before the body is read: the token, the concurrency limit and the

@@ -337,23 +337,53 @@ impl Catalog {
         limits: &CatalogLimits,
         auto_create: bool,
     ) -> Result<Validated> {
-        let mut changes = CatalogChanges::default();
+        let mut validation = Validation::new(now_ns);
+        self.validate_chunk(&mut validation, db, lines, limits, auto_create)?;
+        Ok(validation.finish())
+    }
+
+    /// Validates one more chunk of a batch's lines into `v` (see [`Catalog::validate`]);
+    /// a batch may be validated chunk by chunk so that its parsed lines need not all be
+    /// held at once. New tables and columns are added to the catalog and recorded in
+    /// `v.changes`.
+    ///
+    /// # Errors
+    /// [`Error::DatabaseNotFound`] when `db` is missing (and `auto_create` is off) or was
+    /// dropped and created again since an earlier chunk; [`Error::InvalidDatabaseName`].
+    pub(crate) fn validate_chunk(
+        &mut self,
+        v: &mut Validation,
+        db: &str,
+        lines: &[Line<'_>],
+        limits: &CatalogLimits,
+        auto_create: bool,
+    ) -> Result<()> {
+        let now_ns = v.now_ns;
         if !self.databases.contains_key(db) {
-            if !auto_create {
+            if !auto_create || v.db_id.is_some() {
                 return Err(Error::DatabaseNotFound {
                     name: db.to_owned(),
                 });
             }
             check_database_name(db)?;
             self.create_database(db, None);
-            changes.created_database = Some(db.to_owned());
+            v.changes.created_database = Some(db.to_owned());
         }
         let def = self.databases.get_mut(db).expect("database exists");
+        if *v.db_id.get_or_insert(def.id) != def.id {
+            return Err(Error::DatabaseNotFound {
+                name: db.to_owned(),
+            });
+        }
         let first_kept_day = def.first_kept_day(now_ns);
-        let mut rejected = Vec::new();
-        let mut tables: Vec<TableBatch> = Vec::new();
-        let mut table_index: hashbrown::HashMap<&str, TableState> = hashbrown::HashMap::new();
-        let mut bytes = 0usize;
+        let Validation {
+            tables,
+            table_index,
+            rejected,
+            changes,
+            bytes,
+            ..
+        } = v;
 
         for line in lines {
             let time = line.timestamp.unwrap_or(now_ns);
@@ -422,20 +452,22 @@ impl Catalog {
                                 .push((table_name.to_owned(), k.to_string()));
                         }
                     }
-                    let st = table_index.entry(table_name).or_insert_with(|| {
+                    if !table_index.contains_key(table_name) {
                         tables.push(TableBatch {
                             name: table_name.to_owned(),
                             ..TableBatch::default()
                         });
-                        TableState {
+                    }
+                    let st = table_index
+                        .entry_ref(table_name)
+                        .or_insert_with(|| TableState {
                             index: tables.len() - 1,
                             columns: hashbrown::HashMap::new(),
                             last_keys: Vec::new(),
                             last_shape: Vec::new(),
                             series: hashbrown::HashTable::new(),
                             hasher: hashbrown::DefaultHashBuilder::default(),
-                        }
-                    });
+                        });
                     let table = &mut tables[st.index];
                     let mut col = |name: &str, kind: ColumnType| -> u32 {
                         if let Some(i) = st.columns.get(name) {
@@ -513,18 +545,53 @@ impl Catalog {
                 row_bytes += value.buffer_bytes();
                 table.values.push((*c, value));
             }
-            bytes += row_bytes;
+            *bytes += row_bytes;
             table.push_row(time, series, start);
         }
-        Ok(Validated {
+        Ok(())
+    }
+}
+
+/// A batch part way through validation: what [`Catalog::validate_chunk`] carries from
+/// one chunk of lines to the next.
+pub(crate) struct Validation {
+    now_ns: i64,
+    /// The database's id, once a chunk found (or created) it.
+    db_id: Option<u32>,
+    tables: Vec<TableBatch>,
+    /// Per-table state by table name; `tables[state.index]` is the table's batch.
+    table_index: hashbrown::HashMap<String, TableState>,
+    pub(crate) rejected: Vec<RejectedLine>,
+    /// Catalog changes made since the caller last took them.
+    pub(crate) changes: CatalogChanges,
+    bytes: usize,
+}
+
+impl Validation {
+    /// An empty batch whose lines without a timestamp get `now_ns`.
+    pub(crate) fn new(now_ns: i64) -> Validation {
+        Validation {
+            now_ns,
+            db_id: None,
+            tables: Vec::new(),
+            table_index: hashbrown::HashMap::new(),
+            rejected: Vec::new(),
+            changes: CatalogChanges::default(),
+            bytes: 0,
+        }
+    }
+
+    /// The batch of accepted lines and the rejected ones.
+    pub(crate) fn finish(self) -> Validated {
+        Validated {
             batch: WriteBatch {
-                db_id: def.id,
-                tables,
+                db_id: self.db_id.unwrap_or_default(),
+                tables: self.tables,
             },
-            rejected,
-            changes,
-            bytes,
-        })
+            rejected: self.rejected,
+            changes: self.changes,
+            bytes: self.bytes,
+        }
     }
 }
 

@@ -285,21 +285,7 @@ impl Storage {
         options: WriteOptions,
     ) -> Result<WriteOutcome> {
         let inner = &self.inner;
-        if inner.closed.load(Ordering::Relaxed) {
-            return Err(Error::Closed);
-        }
-        check_database_name(db)?;
-        if inner.metrics.buffer_bytes.load(Ordering::Relaxed) as usize
-            > inner.config.max_buffer_bytes
-        {
-            Metrics::add(&inner.metrics.backpressure_events, 1);
-            inner.wakeup.notify_one();
-            return Err(Error::Backpressure {
-                retry_after: RETRY_AFTER,
-            });
-        }
-        // Held until the record is queued (see `Inner::ddl`); released before waiting.
-        let gate = inner.ddl.read().await;
+        let gate = self.admit_write(db).await?;
         let validated = {
             let mut catalog = inner.catalog.lock();
             let mut v = catalog.validate(
@@ -325,13 +311,69 @@ impl Storage {
             }
             v
         };
+        self.log_write(validated, gate, options.no_sync).await
+    }
+
+    /// Starts a write whose lines are given chunk by chunk ([`ChunkedWrite::add`]), so a
+    /// caller parsing a large request can reuse one chunk of parsed lines instead of
+    /// holding them all; [`ChunkedWrite::commit`] logs it. Always accepts partially: a
+    /// rejected line does not stop the others, and the tables and columns a chunk adds
+    /// stay in the catalog.
+    ///
+    /// Durability and visibility are those of [`Storage::write`]: nothing is logged
+    /// before `commit`, and when `commit` returns the accepted lines are durable (unless
+    /// `no_sync`) and visible to scans. Table drops wait while the write is open.
+    ///
+    /// # Errors
+    /// As [`Storage::write`] before any line is read: [`Error::Closed`],
+    /// [`Error::InvalidDatabaseName`], [`Error::Backpressure`].
+    pub async fn begin_write(&self, db: &str, no_sync: bool) -> Result<ChunkedWrite<'_>> {
+        let gate = self.admit_write(db).await?;
+        Ok(ChunkedWrite {
+            storage: self,
+            gate,
+            db: db.to_owned(),
+            no_sync,
+            validation: crate::catalog::Validation::new(now_ns()),
+        })
+    }
+
+    /// The checks every write passes before its lines are validated; returns the gate
+    /// to hold until the write is queued (see `Inner::ddl`).
+    async fn admit_write(&self, db: &str) -> Result<tokio::sync::RwLockReadGuard<'_, ()>> {
+        let inner = &self.inner;
+        if inner.closed.load(Ordering::Relaxed) {
+            return Err(Error::Closed);
+        }
+        check_database_name(db)?;
+        if inner.metrics.buffer_bytes.load(Ordering::Relaxed) as usize
+            > inner.config.max_buffer_bytes
+        {
+            Metrics::add(&inner.metrics.backpressure_events, 1);
+            inner.wakeup.notify_one();
+            return Err(Error::Backpressure {
+                retry_after: RETRY_AFTER,
+            });
+        }
+        Ok(inner.ddl.read().await)
+    }
+
+    /// Logs a validated batch: queues it to the WAL, releases `gate`, and waits until it
+    /// is durable (or written, with `no_sync`) and applied to the buffer.
+    async fn log_write(
+        &self,
+        validated: crate::catalog::Validated,
+        gate: tokio::sync::RwLockReadGuard<'_, ()>,
+        no_sync: bool,
+    ) -> Result<WriteOutcome> {
+        let inner = &self.inner;
         let accepted = validated.batch.rows();
         Metrics::add(
             &inner.metrics.lines_rejected,
             validated.rejected.len() as u64,
         );
         if accepted > 0 {
-            let sync = inner.config.wal_sync == WalSync::Fsync && !options.no_sync;
+            let sync = inner.config.wal_sync == WalSync::Fsync && !no_sync;
             let ticket = inner.wal.submit(validated.batch, validated.bytes, sync)?;
             drop(gate);
             ticket.wait().await?;
@@ -1107,4 +1149,66 @@ fn schema_of_batch(batch: &RecordBatch) -> TableSchema {
         out.fields.push((f.name().clone(), kind));
     }
     out
+}
+
+/// A write being assembled chunk by chunk; see [`Storage::begin_write`].
+pub struct ChunkedWrite<'s> {
+    storage: &'s Storage,
+    gate: tokio::sync::RwLockReadGuard<'s, ()>,
+    db: String,
+    no_sync: bool,
+    validation: crate::catalog::Validation,
+}
+
+impl std::fmt::Debug for ChunkedWrite<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChunkedWrite")
+            .field("db", &self.db)
+            .finish()
+    }
+}
+
+impl ChunkedWrite<'_> {
+    /// Validates the next chunk of lines (in input order) into the write; the lines
+    /// may be reused once this returns. Rejected lines are reported by `commit`.
+    ///
+    /// # Errors
+    /// [`Error::DatabaseNotFound`] when the database is missing (and auto-creation is
+    /// off) or was dropped since an earlier chunk; [`Error::Io`] when a new table or
+    /// column cannot be saved to the catalog (the write is then abandoned).
+    pub fn add(&mut self, lines: &[sluice_lp::Line<'_>]) -> Result<()> {
+        let inner = &self.storage.inner;
+        let mut catalog = inner.catalog.lock();
+        catalog.validate_chunk(
+            &mut self.validation,
+            &self.db,
+            lines,
+            &inner.config.limits,
+            inner.config.auto_create_databases,
+        )?;
+        let changes = std::mem::take(&mut self.validation.changes);
+        if !changes.is_empty()
+            && let Err(e) = catalog.save(&inner.catalog_dir)
+        {
+            catalog.rollback(&self.db, changes);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Logs the accepted lines of every chunk as one WAL record (see
+    /// [`Storage::write`] for when that returns).
+    ///
+    /// # Errors
+    /// As [`Storage::write`] once validated: [`Error::Closed`], [`Error::Io`].
+    pub async fn commit(self) -> Result<WriteOutcome> {
+        let ChunkedWrite {
+            storage,
+            gate,
+            no_sync,
+            validation,
+            ..
+        } = self;
+        storage.log_write(validation.finish(), gate, no_sync).await
+    }
 }

@@ -102,7 +102,7 @@ mod types;
 mod wal;
 
 pub use config::{CatalogLimits, InvalidWalSync, ObjectStoreConfig, StorageConfig, WalSync};
-pub use engine::Storage;
+pub use engine::{ChunkedWrite, Storage};
 pub use error::{Error, Result};
 pub use predicate::TagPredicate;
 pub use sluice_lp;

@@ -269,6 +269,46 @@ fn partial_writes_keep_valid_lines_and_report_every_rejected_line_per_api() {
 }
 
 #[test]
+fn rejections_spread_over_a_large_body_keep_their_line_numbers_and_the_rest_is_stored() {
+    // Bodies are parsed and validated in chunks of about a thousand lines: errors of
+    // both kinds (parse, catalog) in the first, middle and last chunks must all be
+    // reported with their physical line numbers, and every other line stored.
+    let mut server = TestServer::without_auth();
+    let mut body = String::new();
+    let mut expected_times = Vec::new();
+    let (parse_errors, type_conflicts) = ([1usize, 1500, 3000], [1024usize, 1025, 2049]);
+    for number in 1..=3000usize {
+        if parse_errors.contains(&number) {
+            body.push_str("no_fields_here\n");
+        } else if type_conflicts.contains(&number) {
+            body.push_str(&format!("m,host=h{} f=\"text\" {number}\n", number % 7));
+        } else {
+            body.push_str(&format!("m,host=h{} f={number}i {number}\n", number % 7));
+            expected_times.push(number as i64);
+        }
+    }
+    let reply = server.post("/api/v3/write_lp?db=big&precision=ns", &[], body.as_bytes());
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    let data = reply.json()["data"].as_array().unwrap().clone();
+    let numbers: Vec<u64> = data
+        .iter()
+        .map(|d| d["line_number"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, [1, 1024, 1025, 1500, 2049, 3000]);
+    assert_eq!(data[1]["original_line"], "m,host=h2 f=\"text\" 1024");
+    assert!(
+        data[4]["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("field type conflict")
+    );
+    assert!(server.terminate().success());
+    let mut stored = stored_times(&server.data_dir, "big", "m");
+    stored.sort_unstable();
+    assert_eq!(stored, expected_times);
+}
+
+#[test]
 fn accept_partial_false_writes_nothing_when_any_line_fails() {
     let mut server = TestServer::without_auth();
     assert_eq!(
