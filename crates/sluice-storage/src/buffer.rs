@@ -53,7 +53,54 @@ pub(crate) struct PartitionBuffer {
 #[derive(Debug, Clone)]
 struct FieldColumn {
     values: Values,
-    valid: Vec<bool>,
+    /// Which rows hold a value (one bit per row: the column's only per-row overhead).
+    valid: Bits,
+}
+
+/// A growable bitmap.
+#[derive(Debug, Clone, Default)]
+struct Bits {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl Bits {
+    /// `len` zero bits.
+    fn zeros(len: usize) -> Bits {
+        Bits {
+            words: vec![0; len.div_ceil(64)],
+            len,
+        }
+    }
+
+    fn push(&mut self, bit: bool) {
+        if self.len.is_multiple_of(64) {
+            self.words.push(0);
+        }
+        self.len += 1;
+        if bit {
+            self.set(self.len - 1);
+        }
+    }
+
+    fn set(&mut self, i: usize) {
+        debug_assert!(i < self.len);
+        self.words[i / 64] |= 1 << (i % 64);
+    }
+
+    fn get(&self, i: usize) -> bool {
+        debug_assert!(i < self.len);
+        self.words[i / 64] & (1 << (i % 64)) != 0
+    }
+
+    /// Keeps the bits where `keep` is true, in order.
+    fn retain(&mut self, keep: &[bool]) {
+        let old = std::mem::take(self);
+        self.words.reserve(old.words.len());
+        for (i, _) in keep.iter().enumerate().filter(|(_, k)| **k) {
+            self.push(old.get(i));
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -76,7 +123,7 @@ impl FieldColumn {
         };
         FieldColumn {
             values,
-            valid: vec![false; len],
+            valid: Bits::zeros(len),
         }
     }
 
@@ -112,7 +159,7 @@ impl FieldColumn {
             (Values::Boolean(v), Value::Boolean(x)) => v[i] = *x,
             _ => return false,
         }
-        self.valid[i] = true;
+        self.valid.set(i);
         true
     }
 
@@ -132,11 +179,11 @@ impl FieldColumn {
             Values::String(v) => retain_vec(v, keep),
             Values::Boolean(v) => retain_vec(v, keep),
         }
-        retain_vec(&mut self.valid, keep);
+        self.valid.retain(keep);
     }
 
     fn to_array(&self, rows: &[usize]) -> ArrayRef {
-        let valid = |i: usize| self.valid[i];
+        let valid = |i: usize| self.valid.get(i);
         match &self.values {
             Values::Float(v) => Arc::new(
                 rows.iter()
@@ -577,6 +624,31 @@ mod tests {
     use arrow::array::Array;
 
     type TestRow<'a> = (&'a str, i64, Vec<(u32, Value)>);
+
+    #[test]
+    fn validity_bits_grow_set_and_retain_across_word_boundaries() {
+        let mut bits = Bits::zeros(3);
+        for i in 3..200 {
+            bits.push(i % 3 == 0);
+        }
+        bits.set(1);
+        bits.set(130);
+        let expected: Vec<bool> = (0..200)
+            .map(|i| i == 1 || i == 130 || (i >= 3 && i % 3 == 0))
+            .collect();
+        assert_eq!((0..200).map(|i| bits.get(i)).collect::<Vec<_>>(), expected);
+        let keep: Vec<bool> = (0..200).map(|i| i % 5 != 0).collect();
+        bits.retain(&keep);
+        let kept: Vec<bool> = (0..200)
+            .filter(|i| i % 5 != 0)
+            .map(|i| expected[i])
+            .collect();
+        assert_eq!(bits.len, kept.len());
+        assert_eq!(
+            (0..kept.len()).map(|i| bits.get(i)).collect::<Vec<_>>(),
+            kept
+        );
+    }
 
     fn batch(rows: Vec<TestRow<'_>>) -> WriteBatch {
         let mut table = TableBatch {
