@@ -948,6 +948,20 @@ async fn persist_buffer(inner: &Arc<Inner>) -> Result<()> {
     Ok(())
 }
 
+/// The union schema of batches read from Parquet files, and the batches conformed to it.
+fn conformed(batches: &[RecordBatch]) -> Result<(TableSchema, Vec<RecordBatch>)> {
+    let mut schema = TableSchema::default();
+    for b in batches {
+        union_schema(&mut schema, &schema_of_batch(b));
+    }
+    let arrow_schema = schema.arrow_schema();
+    let sources = batches
+        .iter()
+        .map(|b| crate::merge::conform(b, &arrow_schema))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((schema, sources))
+}
+
 fn union_schema(into: &mut TableSchema, other: &TableSchema) {
     for t in &other.tags {
         if !into.tags.contains(t) {
@@ -1083,18 +1097,7 @@ async fn compact(inner: &Arc<Inner>) -> Result<()> {
                 batches.push(b?);
             }
         }
-        let make = move || {
-            let mut schema = TableSchema::default();
-            for b in &batches {
-                union_schema(&mut schema, &schema_of_batch(b));
-            }
-            let arrow_schema = schema.arrow_schema();
-            let sources = batches
-                .iter()
-                .map(|b| crate::merge::conform(b, &arrow_schema))
-                .collect::<Result<Vec<_>>>()?;
-            Ok((schema, sources))
-        };
+        let make = move || conformed(&batches);
         let id = next_id;
         next_id += 1;
         let new = write_file(inner, make, db_id, table.clone(), day, id).await?;

@@ -13,11 +13,10 @@ use std::sync::atomic::Ordering;
 use arrow::array::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::{Inner, Storage, schema_of_batch, union_schema, write_file};
+use super::{Inner, Storage, conformed, write_file};
 use crate::config::WalSync;
 use crate::error::{Error, Result};
 use crate::manifest::ParquetFile;
-use crate::merge::TableSchema;
 use crate::predicate::{DeleteOp, keep_rows};
 use crate::types::DeleteRequest;
 
@@ -291,18 +290,7 @@ async fn apply_to_files(inner: &Arc<Inner>, ops: &[(u64, DeleteOp)]) -> Result<(
             Rewrite::Unchanged => {}
             Rewrite::Removed => replaced.push((file.id, None)),
             Rewrite::Kept(batches) => {
-                let make = move || {
-                    let mut schema = TableSchema::default();
-                    for b in &batches {
-                        union_schema(&mut schema, &schema_of_batch(b));
-                    }
-                    let arrow_schema = schema.arrow_schema();
-                    let sources = batches
-                        .iter()
-                        .map(|b| crate::merge::conform(b, &arrow_schema))
-                        .collect::<Result<Vec<_>>>()?;
-                    Ok((schema, sources))
-                };
+                let make = move || conformed(&batches);
                 let id = next_id;
                 next_id += 1;
                 let new =
