@@ -215,7 +215,19 @@ pub(crate) async fn select(
             _ => None,
         };
         let mut per_series = newest;
+        // With one group, `GROUP BY time` and a limit, only the buckets the limit keeps
+        // need rows; if they have none, the full range is read after all (it decides
+        // whether the series exists).
+        let mut narrowed = if group_tags.is_empty() && aggregate {
+            limited_bucket_range(stmt, range, now, &calls)
+        } else {
+            None
+        };
         let table_groups = loop {
+            let mut request = request.clone();
+            if let Some(r) = narrowed {
+                request.time_range = Some(r);
+            }
             let scanned = match per_series {
                 Some(k) => storage.scan_last(db, &table.name, &request, k).await?,
                 None => storage.scan(db, &table.name, &request).await?,
@@ -236,6 +248,13 @@ pub(crate) async fn select(
             };
             let groups = group_rows(&views, &condition, group_tags.len());
             let (out, complete) = ctx.groups_values(groups, aggregate, &agg_exprs, &raw_fields)?;
+            if narrowed.is_some() {
+                if !out.is_empty() {
+                    break out;
+                }
+                narrowed = None;
+                continue;
+            }
             if complete || per_series.is_none() {
                 break out;
             }
@@ -268,6 +287,45 @@ pub(crate) async fn select(
     let soffset = stmt.soffset.unwrap_or(0) as usize;
     let slimit = stmt.slimit.map_or(usize::MAX, |l| l as usize);
     Ok(all_series.into_iter().skip(soffset).take(slimit).collect())
+}
+
+/// The part of the time range that holds the buckets `LIMIT`/`OFFSET` keep, for an
+/// aggregate `GROUP BY time` query whose bucket list is fixed by the range alone: a
+/// given start, `fill(null)` or a number, and one row per bucket. `None` when the
+/// whole range is needed.
+fn limited_bucket_range(
+    stmt: &SelectStatement,
+    range: TimeRange,
+    now: i64,
+    calls: &[(Func, String)],
+) -> Option<(i64, i64)> {
+    let (interval, offset) = stmt.group_by_time()?;
+    let limit = stmt.limit?;
+    let fill = stmt.fill.unwrap_or(Fill::Null);
+    if !range.has_start
+        || !matches!(fill, Fill::Null | Fill::Integer(_) | Fill::Float(_))
+        || calls.iter().any(|(f, _)| f.is_multi_row())
+    {
+        return None;
+    }
+    let kept = i64::try_from(limit.saturating_add(stmt.offset.unwrap_or(0))).ok()?;
+    let window = |t: i64| t - (t - offset).rem_euclid(interval);
+    let lo = range.start;
+    let hi = if range.has_end {
+        range.end
+    } else {
+        now.max(lo.saturating_add(1))
+    };
+    let first = window(lo);
+    let last = window(hi - 1);
+    let span = kept.checked_mul(interval)?;
+    if stmt.is_descending() {
+        let from = last.checked_sub(span - interval)?;
+        (from > first).then_some((from, range.end))
+    } else {
+        let to = first.checked_add(span)?;
+        (to <= last).then_some((range.start, to))
+    }
 }
 
 fn column_index(
@@ -625,21 +683,32 @@ impl SeriesContext<'_, '_> {
     ) -> Result<Vec<Vec<Value>>> {
         let views = self.views;
         let group_time = self.stmt.group_by_time();
-        // Bucket start per row.
-        let mut buckets: BTreeMap<i64, Vec<(u32, u32)>> = BTreeMap::new();
+        // Rows by bucket start (a stable sort, so each bucket keeps the rows' order),
+        // then the [start, end) run of each bucket.
         let window = |t: i64| match group_time {
             Some((interval, offset)) => t - (t - offset).rem_euclid(interval),
             None => i64::MIN,
         };
-        for &(b, r) in rows {
-            let t = views[b as usize].time(r as usize);
-            buckets.entry(window(t)).or_default().push((b, r));
+        let mut keyed: Vec<(i64, (u32, u32))> = rows
+            .iter()
+            .map(|&(b, r)| (window(views[b as usize].time(r as usize)), (b, r)))
+            .collect();
+        if !keyed.is_sorted_by_key(|k| k.0) {
+            keyed.sort_by_key(|k| k.0);
+        }
+        let sorted_rows: Vec<(u32, u32)> = keyed.iter().map(|k| k.1).collect();
+        let mut runs: Vec<(i64, usize, usize)> = Vec::new();
+        for (i, (start, _)) in keyed.iter().enumerate() {
+            match runs.last_mut() {
+                Some(run) if run.0 == *start => run.2 = i + 1,
+                _ => runs.push((*start, i, i + 1)),
+            }
         }
         let fill = self.stmt.fill.unwrap_or(Fill::Null);
         // The buckets to report.
         let starts: Vec<i64> = match group_time {
             None => vec![i64::MIN],
-            Some(_) if fill == Fill::None => buckets.keys().copied().collect(),
+            Some(_) if fill == Fill::None => runs.iter().map(|r| r.0).collect(),
             Some((interval, _)) => {
                 let lo = if self.range.has_start {
                     self.range.start
@@ -673,10 +742,18 @@ impl SeriesContext<'_, '_> {
         let multi = self.calls.iter().any(|(f, _)| f.is_multi_row());
 
         // Per output column: the value per bucket, or None where the bucket had no input.
-        let mut out_rows: Vec<(i64, Vec<Option<Value>>)> = Vec::new();
-        let empty: Vec<(u32, u32)> = Vec::new();
+        let mut out_rows: Vec<(i64, Vec<Option<Value>>)> = Vec::with_capacity(starts.len());
+        let mut next_run = 0;
+        let mut points: Vec<Point<'_>> = Vec::new();
         for &start in &starts {
-            let bucket_rows = buckets.get(&start).unwrap_or(&empty);
+            // Both lists ascend: advance to this bucket's run, if it has one.
+            while next_run < runs.len() && runs[next_run].0 < start {
+                next_run += 1;
+            }
+            let bucket_rows = match runs.get(next_run) {
+                Some(&(s, from, to)) if s == start => &sorted_rows[from..to],
+                _ => &[][..],
+            };
             let bucket_time = if group_time.is_some() {
                 start
             } else {
@@ -686,22 +763,20 @@ impl SeriesContext<'_, '_> {
             for (k, (func, _)) in self.calls.iter().enumerate() {
                 let col = self.call_columns[k];
                 let tag_cols = &self.top_tag_columns[k];
-                let points: Vec<Point<'_>> = bucket_rows
-                    .iter()
-                    .filter_map(|&(b, r)| {
-                        let view = &views[b as usize];
-                        let i = r as usize;
-                        let v = view.columns[col].get(i);
-                        (!v.is_null()).then(|| Point {
-                            time: view.time(i),
-                            value: v,
-                            tags: tag_cols
-                                .iter()
-                                .map(|&c| view.columns[c].tag_str(i))
-                                .collect(),
-                        })
+                points.clear();
+                points.extend(bucket_rows.iter().filter_map(|&(b, r)| {
+                    let view = &views[b as usize];
+                    let i = r as usize;
+                    let v = view.columns[col].get(i);
+                    (!v.is_null()).then(|| Point {
+                        time: view.time(i),
+                        value: v,
+                        tags: tag_cols
+                            .iter()
+                            .map(|&c| view.columns[c].tag_str(i))
+                            .collect(),
                     })
-                    .collect();
+                }));
                 outputs.push(if points.is_empty() {
                     None
                 } else {
