@@ -15,7 +15,6 @@ use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, PutPayload};
 use parking_lot::{Mutex, RwLock};
-use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
@@ -63,7 +62,7 @@ struct Inner {
     pending_deletes: Mutex<Vec<String>>,
     /// Parsed footers and page indexes of Parquet files by object path (files never
     /// change once written).
-    file_metadata: Mutex<HashMap<String, ArrowReaderMetadata>>,
+    file_metadata: Mutex<HashMap<String, persist::FileMeta>>,
     /// The newest rows per series of single Parquet files, as `scan_last` read them.
     last_rows: Mutex<HashMap<LastRowsKey, Vec<RecordBatch>>>,
 }
