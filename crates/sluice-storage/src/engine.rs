@@ -510,7 +510,6 @@ impl Storage {
         if let Some(names) = &request.projection {
             schema.fields.retain(|(n, _)| names.contains(n));
         }
-        let arrow_schema = schema.arrow_schema();
         let range = request.time_range;
         // Copying buffered rows out is CPU work under the state lock: keep it off the
         // async workers.
@@ -519,7 +518,8 @@ impl Storage {
             let schema = schema.clone();
             let table = table.to_owned();
             let tag_equals = request.tag_equals.clone();
-            move || -> Result<(Vec<ParquetFile>, Vec<RecordBatch>)> {
+            let projection = request.projection.clone();
+            move || -> Result<(Vec<ParquetFile>, Vec<RecordBatch>, TableSchema)> {
                 let wanted = |day: i64, min: i64, max: i64| {
                     day >= first_kept_day && range.is_none_or(|(s, e)| max >= s && min < e)
                 };
@@ -531,31 +531,43 @@ impl Storage {
                     .filter(|f| wanted(f.day, f.min_time, f.max_time))
                     .cloned()
                     .collect();
-                let mut buffered = Vec::new();
-                let buffers = state
+                let parts: Vec<&PartitionBuffer> = state
                     .frozen
                     .iter()
                     .map(|f| &f.buffer)
-                    .chain([&state.active]);
-                for buffer in buffers {
-                    let Some(tb) = buffer.table(db_id, &table) else {
-                        continue;
-                    };
-                    for (day, part) in &tb.partitions {
-                        if wanted(*day, part.min_time, part.max_time)
-                            && let Some(b) =
-                                part.to_batch_last(&schema, range, &tag_equals, keep_last)?
-                        {
-                            buffered.push(b);
-                        }
+                    .chain([&state.active])
+                    .filter_map(|b| b.table(db_id, &table))
+                    .flat_map(|tb| tb.partitions.iter())
+                    .filter(|(day, p)| wanted(**day, p.min_time, p.max_time))
+                    .map(|(_, p)| p)
+                    .collect();
+                let mut schema = schema;
+                // A file's newest rows per series are found by a merge, which needs
+                // every tag.
+                let file_merge = keep_last.is_some() && !files.is_empty();
+                if files.len() + parts.len() == 1
+                    && !file_merge
+                    && let Some(names) = &projection
+                {
+                    // One source needs no merge, so the tags that name series for the
+                    // merge are not needed: only projected and predicate tags are read.
+                    schema
+                        .tags
+                        .retain(|t| names.contains(t) || tag_equals.iter().any(|(k, _)| k == t));
+                }
+                let mut buffered = Vec::new();
+                for part in parts {
+                    if let Some(b) = part.to_batch_last(&schema, range, &tag_equals, keep_last)? {
+                        buffered.push(b);
                     }
                 }
-                Ok((files, buffered))
+                Ok((files, buffered, schema))
             }
         };
-        let (files, buffered) = tokio::task::spawn_blocking(snapshot)
+        let (files, buffered, schema) = tokio::task::spawn_blocking(snapshot)
             .await
             .map_err(|e| Error::Catalog(format!("scan task failed: {e}")))??;
+        let arrow_schema = schema.arrow_schema();
         let mut sources = Vec::new();
         // Files and buffered partitions with rows (each sorted and unique by itself).
         let mut units = 0usize;
