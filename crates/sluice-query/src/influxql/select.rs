@@ -560,7 +560,8 @@ fn group_rows(
             for (k, slot) in keys.iter_mut().enumerate() {
                 *slot = view.columns[k].tag_key(i);
             }
-            if prev_id == usize::MAX || keys != prev_keys {
+            // Element by element: a slice comparison calls memcmp for a few i32s.
+            if prev_id == usize::MAX || keys.iter().zip(&prev_keys).any(|(a, b)| a != b) {
                 let key: Vec<String> = (0..n_group)
                     .map(|k| view.columns[k].tag_str(i).to_owned())
                     .collect();
@@ -763,6 +764,12 @@ impl SeriesContext<'_, '_> {
             for (k, (func, _)) in self.calls.iter().enumerate() {
                 let col = self.call_columns[k];
                 let tag_cols = &self.top_tag_columns[k];
+                if tag_cols.is_empty()
+                    && let Some(out) = float_aggregate(func, col, bucket_rows, views)
+                {
+                    outputs.push(out);
+                    continue;
+                }
                 points.clear();
                 points.extend(bucket_rows.iter().filter_map(|&(b, r)| {
                     let view = &views[b as usize];
@@ -822,6 +829,82 @@ impl SeriesContext<'_, '_> {
             out_rows.push((time, row));
         }
         Ok(apply_fill(out_rows, fill, exprs, self.calls))
+    }
+}
+
+/// `func` over a float column without building points, for the functions where that
+/// is simple; `None` when it does not apply (another function, or a row whose column
+/// is not a float column), else the output as [`aggregate::apply`] gives it (`None`
+/// inside when the bucket has no value).
+fn float_aggregate(
+    func: &Func,
+    col: usize,
+    rows: &[(u32, u32)],
+    views: &[BatchView<'_>],
+) -> Option<Option<Output>> {
+    use arrow::array::Array;
+
+    use super::view::ColumnView;
+    if !matches!(
+        func,
+        Func::Count | Func::Sum | Func::Mean | Func::Min | Func::Max | Func::First | Func::Last
+    ) {
+        return None;
+    }
+    // The column's float array in each batch (all rows must be floats).
+    let arrays: Vec<Option<&arrow::array::Float64Array>> = views
+        .iter()
+        .map(|v| match &v.columns[col] {
+            ColumnView::Float(a) => Some(*a),
+            _ => None,
+        })
+        .collect();
+    if rows.iter().any(|&(b, _)| arrays[b as usize].is_none()) {
+        return None;
+    }
+    let values = rows.iter().filter_map(|&(b, r)| {
+        let a = arrays[b as usize].expect("checked");
+        let i = r as usize;
+        a.is_valid(i)
+            .then(|| (views[b as usize].time(i), a.value(i)))
+    });
+    let one = |v: f64| Some(Some(Output::One(Value::Float(v), None)));
+    match func {
+        Func::Count => {
+            let n = values.count();
+            Some((n > 0).then_some(Output::One(Value::Integer(n as i64), None)))
+        }
+        Func::Sum | Func::Mean => {
+            let mut n = 0usize;
+            // The same sequential sum as `aggregate::apply`, so results are identical.
+            let sum: f64 = values.map(|(_, x)| x).inspect(|_| n += 1).sum();
+            match (n, func) {
+                (0, _) => Some(None),
+                (_, Func::Sum) => one(sum),
+                _ => one(sum / n as f64),
+            }
+        }
+        _ => {
+            // Selectors, with `aggregate::apply`'s tie rules: min/max keep the earlier
+            // point on equal values; first/last take the larger value on equal times.
+            let mut best: Option<(i64, f64)> = None;
+            for (t, x) in values {
+                let Some((bt, bx)) = best else {
+                    best = Some((t, x));
+                    continue;
+                };
+                let better = match func {
+                    Func::Max => x > bx || (x == bx && t < bt),
+                    Func::Min => x < bx || (x == bx && t < bt),
+                    Func::First => t < bt || (t == bt && x > bx),
+                    _ => t > bt || (t == bt && x > bx),
+                };
+                if better {
+                    best = Some((t, x));
+                }
+            }
+            Some(best.map(|(t, x)| Output::One(Value::Float(x), Some(t))))
+        }
     }
 }
 
@@ -940,4 +1023,97 @@ fn apply_fill(
             row
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Float64Array, RecordBatch, TimestampNanosecondArray};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+
+    use super::*;
+
+    fn batch(rows: &[(i64, Option<f64>)]) -> RecordBatch {
+        let schema = Schema::new(vec![
+            Field::new("v", DataType::Float64, true),
+            Field::new(
+                "time",
+                DataType::Timestamp(TimeUnit::Nanosecond, None),
+                false,
+            ),
+        ]);
+        let v: Float64Array = rows.iter().map(|r| r.1).collect();
+        let t = TimestampNanosecondArray::from_iter_values(rows.iter().map(|r| r.0));
+        RecordBatch::try_new(Arc::new(schema), vec![Arc::new(v), Arc::new(t)]).unwrap()
+    }
+
+    #[test]
+    fn float_aggregates_equal_the_general_functions_including_ties() {
+        // Two batches (as from two series) with equal values, equal times and nulls.
+        let a = batch(&[
+            (30, Some(2.5)),
+            (10, Some(-1.0)),
+            (20, None),
+            (40, Some(7.0)),
+        ]);
+        let b = batch(&[
+            (10, Some(7.0)),
+            (30, Some(-1.0)),
+            (40, Some(0.1)),
+            (5, Some(0.2)),
+        ]);
+        let names = vec!["v".to_owned()];
+        let views = vec![
+            BatchView::new(&a, &names).unwrap(),
+            BatchView::new(&b, &names).unwrap(),
+        ];
+        let all: Vec<(u32, u32)> = (0..4)
+            .map(|r| (0, r))
+            .chain((0..4).map(|r| (1, r)))
+            .collect();
+        let subsets: Vec<Vec<(u32, u32)>> = vec![
+            all.clone(),
+            all.iter().rev().copied().collect(),
+            vec![(0, 2)],
+            vec![],
+            vec![(1, 1), (0, 1), (1, 0), (0, 3)],
+        ];
+        let funcs = [
+            Func::Count,
+            Func::Sum,
+            Func::Mean,
+            Func::Min,
+            Func::Max,
+            Func::First,
+            Func::Last,
+        ];
+        for rows in &subsets {
+            let points: Vec<Point<'_>> = rows
+                .iter()
+                .filter_map(|&(b, r)| {
+                    let view = &views[b as usize];
+                    let v = view.columns[0].get(r as usize);
+                    (!v.is_null()).then(|| Point {
+                        time: view.time(r as usize),
+                        value: v,
+                        tags: Vec::new(),
+                    })
+                })
+                .collect();
+            for func in &funcs {
+                let expected = if points.is_empty() {
+                    None
+                } else {
+                    Some(aggregate::apply(func, &points).unwrap())
+                };
+                assert_eq!(
+                    float_aggregate(func, 0, rows, &views),
+                    Some(expected),
+                    "{func:?} over {rows:?}"
+                );
+            }
+        }
+        assert_eq!(float_aggregate(&Func::Median, 0, &all, &views), None);
+    }
 }
