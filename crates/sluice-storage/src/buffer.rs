@@ -43,6 +43,12 @@ pub(crate) struct PartitionBuffer {
     hasher: hashbrown::DefaultHashBuilder,
     time: Vec<i64>,
     series_of_row: Vec<u32>,
+    /// Rows of each series in insertion order (4 bytes per row), so predicates on tags
+    /// and newest-row lookups visit only the series they need.
+    series_rows: Vec<Vec<u32>>,
+    /// Whether each series' rows were inserted in increasing time order (the usual
+    /// case), which lets ranges and newest rows be found by binary search.
+    series_in_order: Vec<bool>,
     fields: Vec<(String, FieldColumn)>,
     field_index: HashMap<String, usize>,
     pub(crate) min_time: i64,
@@ -266,6 +272,8 @@ impl PartitionBuffer {
                 .collect(),
         );
         self.series_index.insert(key, s);
+        self.series_rows.push(Vec::new());
+        self.series_in_order.push(true);
         s
     }
 
@@ -294,6 +302,13 @@ impl PartitionBuffer {
             Some(r) => *r as usize,
             None => {
                 let r = self.time.len();
+                let rows = &mut self.series_rows[sid as usize];
+                if let Some(&prev) = rows.last()
+                    && self.time[prev as usize] > time
+                {
+                    self.series_in_order[sid as usize] = false;
+                }
+                rows.push(r as u32);
                 self.time.push(time);
                 self.series_of_row.push(sid);
                 for (_, col) in &mut self.fields {
@@ -378,7 +393,16 @@ impl PartitionBuffer {
             })
             .collect();
         self.rows.clear();
+        self.series_rows = vec![Vec::new(); self.series.len()];
+        self.series_in_order = vec![true; self.series.len()];
         for r in 0..self.time.len() {
+            let sid = self.series_of_row[r] as usize;
+            if let Some(&prev) = self.series_rows[sid].last()
+                && self.time[prev as usize] > self.time[r]
+            {
+                self.series_in_order[sid] = false;
+            }
+            self.series_rows[sid].push(r as u32);
             let hash = row_hash(&self.hasher, self.series_of_row[r], self.time[r]);
             let (times, sids, hasher) = (&self.time, &self.series_of_row, &self.hasher);
             self.rows.insert_unique(hash, r as u32, |&r| {
@@ -396,29 +420,71 @@ impl PartitionBuffer {
         self.time.is_empty()
     }
 
-    /// The rows matching the time range and tag predicates, as a batch in `schema`.
+    /// The rows matching the time range and tag predicates, as a batch in `schema`,
+    /// sorted by series (tag values in `schema` tag order) then time.
     pub(crate) fn to_batch(
         &self,
         schema: &TableSchema,
         time_range: Option<(i64, i64)>,
         tag_equals: &[(String, String)],
     ) -> Result<Option<RecordBatch>> {
-        let series_ok: Vec<bool> = self
-            .series
-            .iter()
-            .map(|tags| {
+        self.to_batch_last(schema, time_range, tag_equals, None)
+    }
+
+    /// [`PartitionBuffer::to_batch`] keeping only the newest `keep_last` rows of each
+    /// series when set.
+    pub(crate) fn to_batch_last(
+        &self,
+        schema: &TableSchema,
+        time_range: Option<(i64, i64)>,
+        tag_equals: &[(String, String)],
+        keep_last: Option<usize>,
+    ) -> Result<Option<RecordBatch>> {
+        let mut wanted: Vec<u32> = (0..self.series.len() as u32)
+            .filter(|&s| {
+                let tags = &self.series[s as usize];
                 tag_equals.iter().all(|(k, v)| {
                     tags.iter()
                         .any(|(tk, tv)| tk.as_ref() == k && tv.as_ref() == v)
                 })
             })
             .collect();
-        let rows: Vec<usize> = (0..self.time.len())
-            .filter(|&i| {
-                series_ok[self.series_of_row[i] as usize]
-                    && time_range.is_none_or(|(s, e)| self.time[i] >= s && self.time[i] < e)
-            })
-            .collect();
+        // Series in the order the merge ranks them: tag by tag, an absent tag first.
+        let tag_value = |s: u32, tag: &str| -> Option<&str> {
+            let tags = &self.series[s as usize];
+            tags.binary_search_by(|(k, _)| k.as_ref().cmp(tag))
+                .ok()
+                .map(|i| tags[i].1.as_ref())
+        };
+        wanted.sort_by(|&a, &b| {
+            schema
+                .tags
+                .iter()
+                .map(|t| tag_value(a, t).cmp(&tag_value(b, t)))
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        let mut rows: Vec<usize> = Vec::new();
+        let mut scratch: Vec<u32> = Vec::new();
+        for s in wanted {
+            let mut series_rows: &[u32] = &self.series_rows[s as usize];
+            if !self.series_in_order[s as usize] {
+                scratch.clear();
+                scratch.extend_from_slice(series_rows);
+                scratch.sort_by_key(|&r| self.time[r as usize]);
+                series_rows = &scratch;
+            }
+            let time = |r: &u32| self.time[*r as usize];
+            let (lo, hi) = match time_range {
+                Some((start, end)) => (
+                    series_rows.partition_point(|r| time(r) < start),
+                    series_rows.partition_point(|r| time(r) < end),
+                ),
+                None => (0, series_rows.len()),
+            };
+            let lo = keep_last.map_or(lo, |k| lo.max(hi.saturating_sub(k)));
+            rows.extend(series_rows[lo..hi].iter().map(|&r| r as usize));
+        }
         if rows.is_empty() {
             return Ok(None);
         }
@@ -804,5 +870,49 @@ mod tests {
         buf.delete(&all);
         assert!(buf.table(1, "cpu").is_none());
         assert_eq!(buf.bytes, 0);
+    }
+
+    #[test]
+    fn after_a_delete_rows_still_come_out_by_series_then_time_and_newest_rows_are_right() {
+        let mut buf = Buffer::default();
+        buf.apply(
+            batch(vec![
+                ("y", 2, vec![(1, Value::Float(20.0))]),
+                ("x", 5, vec![(1, Value::Float(5.0))]),
+                ("x", 1, vec![(1, Value::Float(1.0))]),
+                ("x", 3, vec![(1, Value::Float(3.0))]),
+                ("x", 4, vec![(1, Value::Float(4.0))]),
+            ]),
+            50,
+        );
+        let op = DeleteOp {
+            db_id: 1,
+            drop_table: false,
+            request: crate::types::DeleteRequest {
+                table: Some("cpu".into()),
+                time_range: Some((4, 6)),
+                tag_predicate: Some(crate::TagPredicate::eq("host", "x")),
+                drop_emptied_tables: false,
+            },
+        };
+        buf.delete(&op);
+        let part = &buf.table(1, "cpu").unwrap().partitions[&0];
+        let schema = part.schema();
+        let times = |rb: &RecordBatch| -> Vec<i64> {
+            rb.column_by_name("time")
+                .unwrap()
+                .as_any()
+                .downcast_ref::<TimestampNanosecondArray>()
+                .unwrap()
+                .values()
+                .to_vec()
+        };
+        let all = part.to_batch(&schema, None, &[]).unwrap().unwrap();
+        assert_eq!(times(&all), [1, 3, 2]);
+        let newest = part
+            .to_batch_last(&schema, None, &[], Some(1))
+            .unwrap()
+            .unwrap();
+        assert_eq!(times(&newest), [3, 2]);
     }
 }

@@ -71,6 +71,29 @@ struct Inner {
     /// Logged deletes (with their sequence numbers) not yet applied to Parquet files;
     /// applied before the next persistence, which fails while they cannot be.
     unapplied_deletes: Mutex<Vec<(u64, DeleteOp)>>,
+    /// Parsed footers and page indexes of Parquet files by object path (files never
+    /// change once written).
+    file_metadata: Mutex<HashMap<String, persist::FileMeta>>,
+    /// The newest rows per series of single Parquet files, as `scan_last` read them.
+    last_rows: Mutex<HashMap<LastRowsKey, Vec<RecordBatch>>>,
+}
+
+/// Most entries of [`Inner::file_metadata`] before it is emptied.
+const MAX_CACHED_METADATA: usize = 4096;
+/// Most entries of [`Inner::last_rows`] before it is emptied.
+const MAX_CACHED_LAST_ROWS: usize = 256;
+
+/// What one file's newest rows were read for: the file, the table it belongs to, how
+/// many rows per series, the fields read and the predicates.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct LastRowsKey {
+    db_id: u32,
+    table: String,
+    path: String,
+    per_series: usize,
+    fields: Vec<String>,
+    time_range: Option<(i64, i64)>,
+    tag_equals: Vec<(String, String)>,
 }
 
 /// What scans see: the buffer being written, buffers being persisted, and live files.
@@ -258,6 +281,8 @@ impl Storage {
             pending_deletes: Mutex::new(Vec::new()),
             ddl: tokio::sync::RwLock::new(()),
             unapplied_deletes: Mutex::new(file_deletes),
+            file_metadata: Mutex::new(HashMap::new()),
+            last_rows: Mutex::new(HashMap::new()),
         });
         delete::recover(&inner).await?;
         let task = tokio::spawn(background(Arc::downgrade(&inner), inner.wakeup.clone()));
@@ -573,7 +598,6 @@ impl Storage {
         if let Some(names) = &request.projection {
             schema.fields.retain(|(n, _)| names.contains(n));
         }
-        let arrow_schema = schema.arrow_schema();
         let range = request.time_range;
         // Copying buffered rows out is CPU work under the state lock: keep it off the
         // async workers.
@@ -582,7 +606,8 @@ impl Storage {
             let schema = schema.clone();
             let table = table.to_owned();
             let tag_equals = request.tag_equals.clone();
-            move || -> Result<(Vec<ParquetFile>, Vec<RecordBatch>)> {
+            let projection = request.projection.clone();
+            move || -> Result<(Vec<ParquetFile>, Vec<RecordBatch>, TableSchema)> {
                 let wanted = |day: i64, min: i64, max: i64| {
                     day >= first_kept_day && range.is_none_or(|(s, e)| max >= s && min < e)
                 };
@@ -594,42 +619,126 @@ impl Storage {
                     .filter(|f| wanted(f.day, f.min_time, f.max_time))
                     .cloned()
                     .collect();
-                let mut buffered = Vec::new();
-                let buffers = state
+                let parts: Vec<&PartitionBuffer> = state
                     .frozen
                     .iter()
                     .map(|f| &f.buffer)
-                    .chain([&state.active]);
-                for buffer in buffers {
-                    let Some(tb) = buffer.table(db_id, &table) else {
-                        continue;
-                    };
-                    for (day, part) in &tb.partitions {
-                        if wanted(*day, part.min_time, part.max_time)
-                            && let Some(b) = part.to_batch(&schema, range, &tag_equals)?
-                        {
-                            buffered.push(b);
-                        }
+                    .chain([&state.active])
+                    .filter_map(|b| b.table(db_id, &table))
+                    .flat_map(|tb| tb.partitions.iter())
+                    .filter(|(day, p)| wanted(**day, p.min_time, p.max_time))
+                    .map(|(_, p)| p)
+                    .collect();
+                let mut schema = schema;
+                // A file's newest rows per series are found by a merge, which needs
+                // every tag.
+                let file_merge = keep_last.is_some() && !files.is_empty();
+                if files.len() + parts.len() == 1
+                    && !file_merge
+                    && let Some(names) = &projection
+                {
+                    // One source needs no merge, so the tags that name series for the
+                    // merge are not needed: only projected and predicate tags are read.
+                    schema
+                        .tags
+                        .retain(|t| names.contains(t) || tag_equals.iter().any(|(k, _)| k == t));
+                }
+                let mut buffered = Vec::new();
+                for part in parts {
+                    if let Some(b) = part.to_batch_last(&schema, range, &tag_equals, keep_last)? {
+                        buffered.push(b);
                     }
                 }
-                Ok((files, buffered))
+                Ok((files, buffered, schema))
             }
         };
-        let (files, buffered) = tokio::task::spawn_blocking(snapshot)
+        let (files, buffered, schema) = tokio::task::spawn_blocking(snapshot)
             .await
             .map_err(|e| Error::Catalog(format!("scan task failed: {e}")))??;
+        let arrow_schema = schema.arrow_schema();
         let mut sources = Vec::new();
+        // Files and buffered partitions with rows (each sorted and unique by itself).
+        let mut units = 0usize;
         for file in &files {
-            let data = self.get_object(&file.path).await?;
+            let last_key = keep_last.map(|k| LastRowsKey {
+                db_id,
+                table: table.to_owned(),
+                path: file.path.clone(),
+                per_series: k,
+                fields: schema.fields.iter().map(|(n, _)| n.clone()).collect(),
+                time_range: range,
+                tag_equals: request.tag_equals.clone(),
+            });
+            if let Some(key) = &last_key
+                && let Some(batches) = inner.last_rows.lock().get(key)
+            {
+                units += usize::from(!batches.is_empty());
+                sources.extend(batches.iter().cloned());
+                continue;
+            }
+            let data = self.open_file(&file.path).await?;
+            let cached = inner.file_metadata.lock().get(&file.path).cloned();
             let s = arrow_schema.clone();
+            let table_schema = schema.clone();
             let tags = request.tag_equals.clone();
-            let batches =
-                tokio::task::spawn_blocking(move || persist::read(data, &s, range, &tags))
-                    .await
-                    .map_err(|e| Error::Catalog(format!("scan task failed: {e}")))??;
+            let (metadata, batches) = tokio::task::spawn_blocking(move || {
+                let metadata = match cached {
+                    Some(m) => m,
+                    None => persist::load_metadata(&data)?,
+                };
+                let mut batches = persist::read(data, metadata.clone(), &s, range, &tags)?;
+                if let Some(k) = keep_last {
+                    // The file's own newest rows: all the merge below can keep of it.
+                    let last = merge_keep_last(&table_schema, batches, Some(k))?;
+                    batches = if last.num_rows() == 0 {
+                        Vec::new()
+                    } else {
+                        vec![last]
+                    };
+                }
+                Ok::<_, Error>((metadata, batches))
+            })
+            .await
+            .map_err(|e| Error::Catalog(format!("scan task failed: {e}")))??;
+            {
+                let mut cache = inner.file_metadata.lock();
+                if cache.len() >= MAX_CACHED_METADATA {
+                    cache.clear();
+                }
+                cache.insert(file.path.clone(), metadata);
+            }
+            if let Some(key) = last_key {
+                let mut cache = inner.last_rows.lock();
+                if cache.len() >= MAX_CACHED_LAST_ROWS {
+                    cache.clear();
+                }
+                cache.insert(key, batches.clone());
+            }
+            units += usize::from(!batches.is_empty());
             sources.extend(batches);
         }
+        units += buffered.len();
         sources.extend(buffered);
+        if units == 1 {
+            // One file or one buffered partition: already sorted, one row per series and
+            // time, and cut to the newest rows; nothing to merge.
+            let batches = sources
+                .iter()
+                .filter(|b| b.num_rows() > 0)
+                .map(|b| match &request.projection {
+                    Some(names) => project(b, names),
+                    None => Ok(b.clone()),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let schema = match (&request.projection, batches.first()) {
+                (_, Some(b)) => b.schema(),
+                (Some(names), None) => {
+                    project(&RecordBatch::new_empty(arrow_schema), names)?.schema()
+                }
+                (None, None) => arrow_schema,
+            };
+            return Ok(ScanResult { schema, batches });
+        }
         let merged = if sources.is_empty() {
             RecordBatch::new_empty(arrow_schema.clone())
         } else {
@@ -650,6 +759,37 @@ impl Storage {
                 vec![out]
             },
         })
+    }
+
+    /// Forgets what is cached about a table's Parquet files beyond their footers (the
+    /// newest rows per series that `scan_last` keeps per file). Anything that changes
+    /// which rows of an existing file count, such as a delete, must call it.
+    pub fn invalidate_table(&self, db: &str, table: &str) {
+        let Ok(db_id) = self.inner.catalog.lock().database(db).map(|d| d.id) else {
+            return;
+        };
+        self.inner
+            .last_rows
+            .lock()
+            .retain(|k, _| !(k.db_id == db_id && k.table == table));
+    }
+
+    /// A Parquet file to read: opened in place from a local store (so only the pages
+    /// needed are read), fetched whole from any other.
+    async fn open_file(&self, path: &str) -> Result<persist::FileData> {
+        match &self.inner.local_root {
+            Some(root) => match fs::File::open(root.join(path)) {
+                Ok(f) => Ok(persist::FileData::File(f)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    Err(Error::ObjectStore(object_store::Error::NotFound {
+                        path: path.to_owned(),
+                        source: Box::new(e),
+                    }))
+                }
+                Err(e) => Err(Error::io(format!("opening {path}"), e)),
+            },
+            None => Ok(persist::FileData::Bytes(self.get_object(path).await?)),
+        }
     }
 
     async fn get_object(&self, path: &str) -> Result<Bytes> {
@@ -829,6 +969,8 @@ async fn background(inner: std::sync::Weak<Inner>, wakeup: Arc<Notify>) {
         }
         let deletes = std::mem::take(&mut *me.pending_deletes.lock());
         for path in deletes {
+            me.file_metadata.lock().remove(&path);
+            me.last_rows.lock().retain(|k, _| k.path != path);
             match me.store.delete(&ObjectPath::from(path.as_str())).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => {

@@ -8,50 +8,252 @@ use arrow::datatypes::{Int32Type, SchemaRef};
 use arrow::error::ArrowError;
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::{
-    ArrowPredicateFn, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowFilter,
+    ArrowPredicateFn, ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+    RowFilter, RowSelection,
 };
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
-use parquet::file::metadata::{PageIndexPolicy, RowGroupMetaData};
+use parquet::file::metadata::{KeyValue, PageIndexPolicy, ParquetMetaData, RowGroupMetaData};
+use parquet::file::page_index::column_index::ColumnIndexMetaData;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::reader::ChunkReader;
 use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnPath;
 
-use crate::error::Result;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
 use crate::merge::conform;
 
 /// Rows per Parquet row group.
 const ROW_GROUP_ROWS: usize = 1 << 20;
 
+/// Most rows per data page. Rows are sorted by series then time, so with pages this
+/// small a tag-equality and time-range predicate selects a few pages of each column
+/// through the page index (the statistics of each page), and only those are decoded.
+const PAGE_ROWS: usize = 4096;
+
 /// Encodes `batch` (already sorted by tags then time) as a Parquet file.
 pub(crate) fn encode(batch: &RecordBatch) -> Result<Vec<u8>> {
-    let props = WriterProperties::builder()
+    let mut props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_data_page_row_count_limit(PAGE_ROWS)
+        .set_write_batch_size(PAGE_ROWS.min(1024))
         .set_dictionary_enabled(true)
         .set_column_dictionary_enabled(ColumnPath::from("time"), false)
-        .set_column_encoding(ColumnPath::from("time"), Encoding::DELTA_BINARY_PACKED)
-        .build();
+        .set_column_encoding(ColumnPath::from("time"), Encoding::DELTA_BINARY_PACKED);
+    for f in batch.schema().fields() {
+        // Measured floats rarely repeat: a dictionary only adds a page every reader of
+        // the column chunk must decode first.
+        if f.data_type() == &arrow::datatypes::DataType::Float64 {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(f.name().as_str()), false);
+        }
+    }
+    let props = props.build();
     let mut out = Vec::with_capacity(batch.get_array_memory_size() / 8 + 1024);
     let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), Some(props))?;
+    if let Some(index) = SeriesIndex::of_sorted(batch) {
+        writer.append_key_value_metadata(KeyValue::new(
+            SERIES_INDEX_KEY.to_owned(),
+            serde_json::to_string(&index).map_err(|e| Error::Catalog(e.to_string()))?,
+        ));
+    }
     writer.write(batch)?;
     writer.close()?;
     Ok(out)
 }
 
+/// The key of a file's [`SeriesIndex`] in the Parquet key-value metadata. Files
+/// written before it existed have none and are read with page statistics alone.
+const SERIES_INDEX_KEY: &str = "sluice.series_index.v1";
+
+/// Most series a file's [`SeriesIndex`] lists (beyond, it is left out: the footer
+/// would grow with the series count).
+const MAX_INDEXED_SERIES: usize = 50_000;
+
+/// Where each series' rows are in a file sorted by series then time: the tag names,
+/// and per series its first row, its end (exclusive) and its tag values (`None` for an
+/// absent tag), in file order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SeriesIndex {
+    tags: Vec<String>,
+    series: Vec<(u64, u64, Vec<Option<String>>)>,
+}
+
+impl SeriesIndex {
+    /// The index of `batch` (sorted by series), or `None` past [`MAX_INDEXED_SERIES`].
+    fn of_sorted(batch: &RecordBatch) -> Option<SeriesIndex> {
+        let schema = batch.schema();
+        // Each tag's value id per row (equal ids, equal values), and the values.
+        let mut tags = Vec::new();
+        let mut columns: Vec<(Vec<u32>, Vec<Option<String>>)> = Vec::new();
+        for (i, f) in schema.fields().iter().enumerate() {
+            let Some(d) = batch
+                .column(i)
+                .as_any()
+                .downcast_ref::<DictionaryArray<Int32Type>>()
+            else {
+                continue;
+            };
+            let values = d.values().as_any().downcast_ref::<StringArray>()?;
+            let mut ids: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
+            let mut names: Vec<Option<String>> = vec![None];
+            let key_ids: Vec<u32> = (0..values.len())
+                .map(|k| {
+                    if values.is_null(k) {
+                        return 0;
+                    }
+                    let v = values.value(k);
+                    *ids.entry(v).or_insert_with(|| {
+                        names.push(Some(v.to_owned()));
+                        names.len() as u32 - 1
+                    })
+                })
+                .collect();
+            let keys = d.keys();
+            let row_ids = (0..d.len())
+                .map(|r| {
+                    if keys.is_null(r) {
+                        0
+                    } else {
+                        key_ids.get(keys.value(r) as usize).copied().unwrap_or(0)
+                    }
+                })
+                .collect();
+            tags.push(f.name().clone());
+            columns.push((row_ids, names));
+        }
+        let rows = batch.num_rows();
+        let mut series = Vec::new();
+        let mut start = 0usize;
+        for r in 1..=rows {
+            if r == rows || columns.iter().any(|(ids, _)| ids[r] != ids[start]) {
+                if series.len() == MAX_INDEXED_SERIES {
+                    return None;
+                }
+                let values = columns
+                    .iter()
+                    .map(|(ids, names)| names[ids[start] as usize].clone())
+                    .collect();
+                series.push((start as u64, r as u64, values));
+                start = r;
+            }
+        }
+        Some(SeriesIndex { tags, series })
+    }
+
+    /// The file's index, if it has a valid one.
+    fn of_file(meta: &ParquetMetaData) -> Option<SeriesIndex> {
+        let kv = meta.file_metadata().key_value_metadata()?;
+        let value = kv
+            .iter()
+            .find(|kv| kv.key == SERIES_INDEX_KEY)?
+            .value
+            .as_ref()?;
+        let index: SeriesIndex = serde_json::from_str(value).ok()?;
+        let rows = u64::try_from(meta.file_metadata().num_rows()).ok()?;
+        let consistent = index
+            .series
+            .iter()
+            .all(|(s, e, v)| s < e && v.len() == index.tags.len())
+            && index.series.windows(2).all(|w| w[0].1 == w[1].0)
+            && index.series.last().is_none_or(|l| l.1 == rows);
+        consistent.then_some(index)
+    }
+
+    /// Row ranges (file order) of the series whose tags equal every pair.
+    fn matching(&self, tag_equals: &[(String, String)]) -> Vec<std::ops::Range<usize>> {
+        let cols: Vec<Option<usize>> = tag_equals
+            .iter()
+            .map(|(k, _)| self.tags.iter().position(|t| t == k))
+            .collect();
+        let mut out: Vec<std::ops::Range<usize>> = Vec::new();
+        for (start, end, values) in &self.series {
+            let ok = tag_equals
+                .iter()
+                .zip(&cols)
+                .all(|((_, v), c)| c.is_some_and(|c| values[c].as_deref() == Some(v.as_str())));
+            if ok {
+                let (start, end) = (*start as usize, *end as usize);
+                match out.last_mut() {
+                    Some(last) if last.end == start => last.end = end,
+                    _ => out.push(start..end),
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A file's metadata as reads need it: the Arrow reader metadata (footer and page
+/// index) and the series index, if the file has one.
+#[derive(Debug, Clone)]
+pub(crate) struct FileMeta {
+    arrow: ArrowReaderMetadata,
+    series: Option<Arc<SeriesIndex>>,
+}
+
+/// The bytes of a Parquet file: in memory, or a local file read page by page.
+#[derive(Debug)]
+pub(crate) enum FileData {
+    Bytes(Bytes),
+    File(std::fs::File),
+}
+
+/// Reads the footer, page index and series index of a Parquet file (what [`read`]
+/// needs each time; files never change, so callers keep it).
+pub(crate) fn load_metadata(data: &FileData) -> Result<FileMeta> {
+    // The page index lets reads skip the pages of unselected rows.
+    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+    let arrow = match data {
+        FileData::Bytes(b) => ArrowReaderMetadata::load(b, options)?,
+        FileData::File(f) => ArrowReaderMetadata::load(f, options)?,
+    };
+    let series = SeriesIndex::of_file(arrow.metadata()).map(Arc::new);
+    Ok(FileMeta { arrow, series })
+}
+
 /// Reads a Parquet file into batches in `schema` (decoding only the columns it names),
-/// keeping only rows in `time_range` whose tags equal `tag_equals`; row groups whose
-/// statistics exclude them are skipped.
+/// keeping only rows in `time_range` whose tags equal `tag_equals`; row groups and
+/// pages whose statistics exclude them are skipped. `metadata` is the file's
+/// [`load_metadata`].
 pub(crate) fn read(
-    data: Bytes,
+    data: FileData,
+    metadata: FileMeta,
     schema: &SchemaRef,
     time_range: Option<(i64, i64)>,
     tag_equals: &[(String, String)],
 ) -> Result<Vec<RecordBatch>> {
-    // The page index lets a row filter skip the pages of unselected rows.
-    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
-    let mut builder = ParquetRecordBatchReaderBuilder::try_new_with_options(data, options)?;
+    let series = metadata.series.clone();
+    match data {
+        FileData::Bytes(b) => read_from(
+            ParquetRecordBatchReaderBuilder::new_with_metadata(b, metadata.arrow),
+            series.as_deref(),
+            schema,
+            time_range,
+            tag_equals,
+        ),
+        FileData::File(f) => read_from(
+            ParquetRecordBatchReaderBuilder::new_with_metadata(f, metadata.arrow),
+            series.as_deref(),
+            schema,
+            time_range,
+            tag_equals,
+        ),
+    }
+}
+
+fn read_from<T: ChunkReader + 'static>(
+    mut builder: ParquetRecordBatchReaderBuilder<T>,
+    series: Option<&SeriesIndex>,
+    schema: &SchemaRef,
+    time_range: Option<(i64, i64)>,
+    tag_equals: &[(String, String)],
+) -> Result<Vec<RecordBatch>> {
     let meta = builder.metadata().clone();
     let columns = meta.file_metadata().schema_descr();
     let col_index =
@@ -85,6 +287,30 @@ pub(crate) fn read(
         .filter(|&i| schema.field_with_name(columns.column(i).name()).is_ok())
         .collect();
     let mask = ProjectionMask::roots(columns, wanted);
+    // The series index names the exact rows of the series a tag predicate selects; page
+    // statistics narrow by time (and by tag without an index).
+    let series_rows = series
+        .filter(|_| !tag_equals.is_empty())
+        .map(|index| index.matching(tag_equals));
+    let mut page_predicates: Vec<(usize, PagePredicate<'_>)> = Vec::new();
+    if series_rows.is_none() {
+        page_predicates.extend(
+            tag_cols
+                .iter()
+                .map(|(c, v)| (c.expect("checked"), PagePredicate::Equals(v.as_bytes()))),
+        );
+    }
+    if let (Some(c), Some((s, e))) = (time_col, time_range) {
+        page_predicates.push((c, PagePredicate::Range(s, e)));
+    }
+    if let Some(selection) =
+        page_selection(&meta, &row_groups, &page_predicates, series_rows.as_deref())
+    {
+        if !selection.selects_any() {
+            return Ok(Vec::new());
+        }
+        builder = builder.with_row_selection(selection);
+    }
     if time_range.is_some() || !tag_equals.is_empty() {
         // Predicate columns are decoded first; the others only for the rows that match.
         let predicate_columns: Vec<usize> = tag_cols
@@ -116,6 +342,128 @@ pub(crate) fn read(
         }
     }
     Ok(out)
+}
+
+/// A predicate a page's statistics can rule out.
+#[derive(Debug, Clone, Copy)]
+enum PagePredicate<'a> {
+    /// A tag equal to these bytes.
+    Equals(&'a [u8]),
+    /// A time in `[start, end)`.
+    Range(i64, i64),
+}
+
+/// The rows of `row_groups` (in that order) on pages whose statistics allow every
+/// predicate, or `None` when the file has no page index (or nothing is ruled out).
+fn page_selection(
+    meta: &ParquetMetaData,
+    row_groups: &[usize],
+    predicates: &[(usize, PagePredicate<'_>)],
+    file_rows: Option<&[std::ops::Range<usize>]>,
+) -> Option<RowSelection> {
+    let indexes = meta.column_index().zip(meta.offset_index());
+    if file_rows.is_none() && (predicates.is_empty() || indexes.is_none()) {
+        return None;
+    }
+    let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut base = 0usize;
+    let mut pruned = file_rows.is_some();
+    // The first row of each row group within the file.
+    let mut rg_first = Vec::with_capacity(meta.num_row_groups());
+    let mut first = 0usize;
+    for rg in meta.row_groups() {
+        rg_first.push(first);
+        first += usize::try_from(rg.num_rows()).ok()?;
+    }
+    for &rg in row_groups {
+        let rows = usize::try_from(meta.row_group(rg).num_rows()).ok()?;
+        // Selected row ranges within this row group, ascending and disjoint.
+        let mut selected: Vec<std::ops::Range<usize>> = match file_rows {
+            Some(file_rows) => {
+                let (lo, hi) = (rg_first[rg], rg_first[rg] + rows);
+                file_rows
+                    .iter()
+                    .filter(|r| r.start < hi && r.end > lo)
+                    .map(|r| r.start.max(lo) - lo..r.end.min(hi) - lo)
+                    .collect()
+            }
+            None => std::iter::once(0..rows).collect(),
+        };
+        for &(col, predicate) in predicates {
+            let Some((column_index, offset_index)) = indexes else {
+                break;
+            };
+            let pages = offset_index.get(rg)?.get(col)?.page_locations();
+            let index = column_index.get(rg)?.get(col)?;
+            let mut keep: Vec<std::ops::Range<usize>> = Vec::new();
+            for (p, page) in pages.iter().enumerate() {
+                let start = usize::try_from(page.first_row_index).ok()?;
+                let end = match pages.get(p + 1) {
+                    Some(next) => usize::try_from(next.first_row_index).ok()?,
+                    None => rows,
+                };
+                if page_may_match(index, p, predicate) {
+                    match keep.last_mut() {
+                        Some(last) if last.end == start => last.end = end,
+                        _ => keep.push(start..end),
+                    }
+                } else {
+                    pruned = true;
+                }
+            }
+            selected = intersect(&selected, &keep);
+        }
+        ranges.extend(selected.into_iter().map(|r| r.start + base..r.end + base));
+        base += rows;
+    }
+    pruned.then(|| RowSelection::from_consecutive_ranges(ranges.into_iter(), base))
+}
+
+/// The intersection of two ascending lists of disjoint ranges.
+fn intersect(
+    a: &[std::ops::Range<usize>],
+    b: &[std::ops::Range<usize>],
+) -> Vec<std::ops::Range<usize>> {
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::new();
+    while i < a.len() && j < b.len() {
+        let start = a[i].start.max(b[j].start);
+        let end = a[i].end.min(b[j].end);
+        if start < end {
+            out.push(start..end);
+        }
+        if a[i].end < b[j].end {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    out
+}
+
+fn page_may_match(index: &ColumnIndexMetaData, page: usize, predicate: PagePredicate<'_>) -> bool {
+    if matches!(index, ColumnIndexMetaData::NONE) {
+        return true;
+    }
+    if index.is_null_page(page) {
+        // Only nulls: no tag value, no time.
+        return false;
+    }
+    match (index, predicate) {
+        (ColumnIndexMetaData::BYTE_ARRAY(ix), PagePredicate::Equals(v)) => {
+            match (ix.min_value(page), ix.max_value(page)) {
+                (Some(min), Some(max)) => min <= v && v <= max,
+                _ => true,
+            }
+        }
+        (ColumnIndexMetaData::INT64(ix), PagePredicate::Range(start, end)) => {
+            match (ix.min_value(page), ix.max_value(page)) {
+                (Some(min), Some(max)) => *max >= start && *min < end,
+                _ => true,
+            }
+        }
+        _ => true,
+    }
 }
 
 fn time_may_match(rg: &RowGroupMetaData, col: usize, range: Option<(i64, i64)>) -> bool {
@@ -194,4 +542,227 @@ fn keep_mask(
         }
     }
     Ok(BooleanArray::from(keep))
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::Float64Array;
+    use sluice_lp::FieldType;
+
+    use super::*;
+    use crate::merge::TableSchema;
+
+    fn schema() -> TableSchema {
+        TableSchema {
+            tags: vec!["host".into()],
+            fields: vec![("v".into(), FieldType::Float)],
+        }
+    }
+
+    /// `hosts` series of `per_host` rows each, sorted by host then time.
+    fn sorted_batch(hosts: usize, per_host: usize) -> RecordBatch {
+        let names: Vec<String> = (0..hosts).map(|h| format!("h{h:03}")).collect();
+        let host: DictionaryArray<Int32Type> = names
+            .iter()
+            .flat_map(|n| std::iter::repeat_n(Some(n.as_str()), per_host))
+            .collect();
+        let v: Float64Array = (0..hosts * per_host).map(|i| Some(i as f64)).collect();
+        let t = TimestampNanosecondArray::from_iter_values(
+            (0..hosts).flat_map(|_| (0..per_host as i64).map(|i| i * 10)),
+        );
+        RecordBatch::try_new(
+            schema().arrow_schema(),
+            vec![Arc::new(host), Arc::new(v), Arc::new(t)],
+        )
+        .unwrap()
+    }
+
+    fn read_all(
+        bytes: &[u8],
+        range: Option<(i64, i64)>,
+        tags: &[(String, String)],
+    ) -> Vec<RecordBatch> {
+        let data = FileData::Bytes(Bytes::from(bytes.to_vec()));
+        let meta = load_metadata(&data).unwrap();
+        read(data, meta, &schema().arrow_schema(), range, tags).unwrap()
+    }
+
+    #[test]
+    fn pages_hold_at_most_page_rows_and_the_page_index_is_written() {
+        let bytes = encode(&sorted_batch(4, 10_000)).unwrap();
+        let meta = load_metadata(&FileData::Bytes(Bytes::from(bytes))).unwrap();
+        let meta = meta.arrow.metadata();
+        let offsets = meta.offset_index().expect("offset index");
+        assert!(meta.column_index().is_some(), "column index");
+        for (c, col) in offsets[0].iter().enumerate() {
+            let pages = col.page_locations();
+            assert!(
+                pages.len() >= 40_000 / PAGE_ROWS,
+                "column {c}: {} pages",
+                pages.len()
+            );
+            for w in pages.windows(2) {
+                assert!(w[1].first_row_index - w[0].first_row_index <= PAGE_ROWS as i64);
+            }
+        }
+    }
+
+    #[test]
+    fn tag_and_time_predicates_read_only_matching_rows_through_page_pruning() {
+        let batch = sorted_batch(6, 9_000);
+        let bytes = encode(&batch).unwrap();
+        let tags = vec![("host".to_owned(), "h003".to_owned())];
+        let got = read_all(&bytes, Some((10_000, 20_000)), &tags);
+        let expected = filter(&batch, Some((10_000, 20_000)), &tags).unwrap();
+        assert_eq!(expected.num_rows(), 1_000);
+        let got = arrow::compute::concat_batches(&schema().arrow_schema(), &got).unwrap();
+        assert_eq!(got, expected);
+        let meta = load_metadata(&FileData::Bytes(Bytes::from(bytes.clone()))).unwrap();
+        let host = schema().arrow_schema().index_of("host").unwrap();
+        let time = schema().arrow_schema().index_of("time").unwrap();
+        let selection = page_selection(
+            meta.arrow.metadata(),
+            &[0],
+            &[
+                (host, PagePredicate::Equals(b"h003")),
+                (time, PagePredicate::Range(10_000, 20_000)),
+            ],
+            None,
+        )
+        .expect("pages pruned");
+        // The series' rows span two pages of each column, and the pages of the host and
+        // time columns need not start at the same rows.
+        assert!(
+            selection.row_count() <= 3 * PAGE_ROWS,
+            "{} rows selected",
+            selection.row_count()
+        );
+        assert!(read_all(&bytes, None, &[("host".into(), "nope".into())]).is_empty());
+        assert!(read_all(&bytes, Some((1_000_000, 2_000_000)), &[]).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod series_index_tests {
+    use std::sync::Arc;
+
+    use arrow::array::Float64Array;
+    use sluice_lp::FieldType;
+
+    use super::*;
+    use crate::merge::TableSchema;
+
+    fn schema() -> TableSchema {
+        TableSchema {
+            tags: vec!["dc".into(), "host".into()],
+            fields: vec![("v".into(), FieldType::Float)],
+        }
+    }
+
+    /// Series sorted by (dc, host) whose hosts are not in name order, so page statistics
+    /// of `host` straddle series and only the index finds a host's rows exactly.
+    fn batch() -> RecordBatch {
+        let series: Vec<(Option<&str>, &str)> = vec![
+            (None, "m"),
+            (Some("a"), "b"),
+            (Some("a"), "z"),
+            (Some("b"), "c"),
+            (Some("b"), "q"),
+        ];
+        let per = 5_000usize;
+        let dc: DictionaryArray<Int32Type> = series
+            .iter()
+            .flat_map(|s| std::iter::repeat_n(s.0, per))
+            .collect();
+        let host: DictionaryArray<Int32Type> = series
+            .iter()
+            .flat_map(|s| std::iter::repeat_n(Some(s.1), per))
+            .collect();
+        let v: Float64Array = (0..series.len() * per).map(|i| Some(i as f64)).collect();
+        let t = TimestampNanosecondArray::from_iter_values(
+            (0..series.len()).flat_map(|_| (0..per as i64).map(|i| i * 10)),
+        );
+        RecordBatch::try_new(
+            schema().arrow_schema(),
+            vec![Arc::new(dc), Arc::new(host), Arc::new(v), Arc::new(t)],
+        )
+        .unwrap()
+    }
+
+    fn read_bytes(
+        bytes: Vec<u8>,
+        range: Option<(i64, i64)>,
+        tags: &[(String, String)],
+    ) -> RecordBatch {
+        let data = FileData::Bytes(Bytes::from(bytes));
+        let meta = load_metadata(&data).unwrap();
+        let out = read(data, meta, &schema().arrow_schema(), range, tags).unwrap();
+        arrow::compute::concat_batches(&schema().arrow_schema(), &out).unwrap()
+    }
+
+    #[test]
+    fn the_series_index_lists_each_series_rows_and_tags_in_file_order() {
+        let bytes = encode(&batch()).unwrap();
+        let meta = load_metadata(&FileData::Bytes(Bytes::from(bytes))).unwrap();
+        let index = meta.series.expect("series index written");
+        assert_eq!(index.tags, vec!["dc".to_owned(), "host".to_owned()]);
+        let starts: Vec<(u64, u64)> = index.series.iter().map(|s| (s.0, s.1)).collect();
+        assert_eq!(
+            starts,
+            vec![
+                (0, 5000),
+                (5000, 10000),
+                (10000, 15000),
+                (15000, 20000),
+                (20000, 25000)
+            ]
+        );
+        assert_eq!(index.series[0].2, vec![None, Some("m".to_owned())]);
+        assert_eq!(
+            index.matching(&[("host".into(), "q".into())]),
+            vec![20000..25000]
+        );
+        assert_eq!(
+            index.matching(&[("dc".into(), "a".into())]),
+            vec![5000..15000]
+        );
+        assert!(index.matching(&[("rack".into(), "1".into())]).is_empty());
+    }
+
+    #[test]
+    fn files_with_and_without_a_series_index_answer_predicates_alike() {
+        let b = batch();
+        let with_index = encode(&b).unwrap();
+        // A file as written before the index existed: default writer settings, no
+        // key-value metadata.
+        let mut old = Vec::new();
+        let mut w = ArrowWriter::try_new(&mut old, b.schema(), None).unwrap();
+        w.write(&b).unwrap();
+        w.close().unwrap();
+        type Case = (Option<(i64, i64)>, Vec<(String, String)>);
+        let cases: Vec<Case> = vec![
+            (None, vec![("host".into(), "q".into())]),
+            (Some((100, 20_000)), vec![("host".into(), "b".into())]),
+            (Some((100, 200)), vec![("dc".into(), "b".into())]),
+            (
+                None,
+                vec![("dc".into(), "a".into()), ("host".into(), "z".into())],
+            ),
+            (None, vec![("host".into(), "nope".into())]),
+            (Some((49_990, 60_000)), vec![]),
+        ];
+        for (range, tags) in cases {
+            let expected = filter(&b, range, &tags).unwrap();
+            assert_eq!(
+                read_bytes(with_index.clone(), range, &tags),
+                expected,
+                "{range:?} {tags:?}"
+            );
+            assert_eq!(
+                read_bytes(old.clone(), range, &tags),
+                expected,
+                "{range:?} {tags:?}"
+            );
+        }
+    }
 }

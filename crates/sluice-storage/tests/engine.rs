@@ -43,7 +43,11 @@ async fn write(s: &Storage, db: &str, text: &str) -> sluice_storage::WriteOutcom
 
 /// All rows of a table as (host, time, field values as strings) for easy comparison.
 async fn rows(s: &Storage, db: &str, table: &str, req: &ScanRequest) -> Vec<String> {
-    let res = s.scan(db, table, req).await.expect("scan succeeds");
+    format_rows(s.scan(db, table, req).await.expect("scan succeeds"))
+}
+
+/// The rows of a scan result as `name=value` cells joined by spaces, in result order.
+fn format_rows(res: sluice_storage::ScanResult) -> Vec<String> {
     if res.batches.is_empty() {
         return Vec::new();
     }
@@ -643,5 +647,101 @@ async fn files_left_by_an_interrupted_persistence_are_removed_at_start_up() {
         rows(&s, "db", "cpu", &all()).await,
         vec!["host=a x=1 time=100"]
     );
+    s.shutdown().await.unwrap();
+}
+
+/// The newest `k` rows of each series of `all` (rows sorted by series, then time; the
+/// series is the first cell).
+fn newest(all: &[String], k: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < all.len() {
+        let series = all[i].split(' ').next().unwrap();
+        let mut j = i;
+        while j < all.len() && all[j].split(' ').next().unwrap() == series {
+            j += 1;
+        }
+        out.extend(all[j.saturating_sub(k).max(i)..j].iter().cloned());
+        i = j;
+    }
+    out
+}
+
+async fn check_newest(s: &Storage, what: &str) {
+    let full = rows(s, "db", "cpu", &all()).await;
+    for k in [1, 2, 3] {
+        let got = format_rows(s.scan_last("db", "cpu", &all(), k).await.unwrap());
+        assert_eq!(got, newest(&full, k), "{what}, {k} per series");
+        let only_a = ScanRequest {
+            tag_equals: vec![("host".into(), "a".into())],
+            time_range: Some((0, 35)),
+            ..ScanRequest::default()
+        };
+        let full_a = rows(s, "db", "cpu", &only_a).await;
+        let got = format_rows(s.scan_last("db", "cpu", &only_a, k).await.unwrap());
+        assert_eq!(
+            got,
+            newest(&full_a, k),
+            "{what}, host a before 35, {k} per series"
+        );
+    }
+}
+
+#[tokio::test]
+async fn newest_rows_per_series_follow_out_of_order_writes_overwrites_and_persistence() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(StorageConfig {
+        compact_max_files: 1,
+        ..config(dir.path())
+    })
+    .await
+    .unwrap();
+    // Out of order within series a; a later write overwrites one field of a@30.
+    write(
+        &s,
+        "db",
+        "cpu,host=a u=1,n=1i 10\ncpu,host=a u=3,n=3i 30\ncpu,host=a u=2 20\ncpu,host=b u=5 5",
+    )
+    .await;
+    write(&s, "db", "cpu,host=a u=33 30\ncpu,host=c u=7 50").await;
+    check_newest(&s, "buffer only").await;
+    let newest_a = format_rows(
+        s.scan_last(
+            "db",
+            "cpu",
+            &ScanRequest {
+                tag_equals: vec![("host".into(), "a".into())],
+                ..ScanRequest::default()
+            },
+            1,
+        )
+        .await
+        .unwrap(),
+    );
+    assert_eq!(newest_a, vec!["host=a n=3 u=33 time=30".to_owned()]);
+
+    s.persist_now().await.unwrap();
+    check_newest(&s, "parquet only").await;
+    // Older and newer points in the buffer, and an overwrite of a persisted point.
+    write(
+        &s,
+        "db",
+        "cpu,host=a u=25 25\ncpu,host=b u=6 60\ncpu,host=a n=9i 30",
+    )
+    .await;
+    check_newest(&s, "buffer and parquet").await;
+    s.persist_now().await.unwrap();
+    check_newest(&s, "two files").await;
+    write(&s, "db", "cpu,host=a u=0 1\ncpu,host=b u=61 60").await;
+    s.invalidate_table("db", "cpu");
+    check_newest(&s, "two files and the buffer").await;
+    s.persist_now().await.unwrap();
+    s.compact_now().await.unwrap();
+    check_newest(&s, "after compaction").await;
+    s.shutdown().await.unwrap();
+
+    // Reopened: the same answers from what was saved.
+    let s = Storage::open(config(dir.path())).await.unwrap();
+    check_newest(&s, "after a restart").await;
     s.shutdown().await.unwrap();
 }

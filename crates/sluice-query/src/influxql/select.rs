@@ -215,7 +215,19 @@ pub(crate) async fn select(
             _ => None,
         };
         let mut per_series = newest;
+        // With one group, `GROUP BY time` and a limit, only the buckets the limit keeps
+        // need rows; if they have none, the full range is read after all (it decides
+        // whether the series exists).
+        let mut narrowed = if group_tags.is_empty() && aggregate {
+            limited_bucket_range(stmt, range, now, &calls)
+        } else {
+            None
+        };
         let table_groups = loop {
+            let mut request = request.clone();
+            if let Some(r) = narrowed {
+                request.time_range = Some(r);
+            }
             let scanned = match per_series {
                 Some(k) => storage.scan_last(db, &table.name, &request, k).await?,
                 None => storage.scan(db, &table.name, &request).await?,
@@ -236,6 +248,13 @@ pub(crate) async fn select(
             };
             let groups = group_rows(&views, &condition, group_tags.len());
             let (out, complete) = ctx.groups_values(groups, aggregate, &agg_exprs, &raw_fields)?;
+            if narrowed.is_some() {
+                if !out.is_empty() {
+                    break out;
+                }
+                narrowed = None;
+                continue;
+            }
             if complete || per_series.is_none() {
                 break out;
             }
@@ -268,6 +287,45 @@ pub(crate) async fn select(
     let soffset = stmt.soffset.unwrap_or(0) as usize;
     let slimit = stmt.slimit.map_or(usize::MAX, |l| l as usize);
     Ok(all_series.into_iter().skip(soffset).take(slimit).collect())
+}
+
+/// The part of the time range that holds the buckets `LIMIT`/`OFFSET` keep, for an
+/// aggregate `GROUP BY time` query whose bucket list is fixed by the range alone: a
+/// given start, `fill(null)` or a number, and one row per bucket. `None` when the
+/// whole range is needed.
+fn limited_bucket_range(
+    stmt: &SelectStatement,
+    range: TimeRange,
+    now: i64,
+    calls: &[(Func, String)],
+) -> Option<(i64, i64)> {
+    let (interval, offset) = stmt.group_by_time()?;
+    let limit = stmt.limit?;
+    let fill = stmt.fill.unwrap_or(Fill::Null);
+    if !range.has_start
+        || !matches!(fill, Fill::Null | Fill::Integer(_) | Fill::Float(_))
+        || calls.iter().any(|(f, _)| f.is_multi_row())
+    {
+        return None;
+    }
+    let kept = i64::try_from(limit.saturating_add(stmt.offset.unwrap_or(0))).ok()?;
+    let window = |t: i64| t - (t - offset).rem_euclid(interval);
+    let lo = range.start;
+    let hi = if range.has_end {
+        range.end
+    } else {
+        now.max(lo.saturating_add(1))
+    };
+    let first = window(lo);
+    let last = window(hi - 1);
+    let span = kept.checked_mul(interval)?;
+    if stmt.is_descending() {
+        let from = last.checked_sub(span - interval)?;
+        (from > first).then_some((from, range.end))
+    } else {
+        let to = first.checked_add(span)?;
+        (to <= last).then_some((range.start, to))
+    }
 }
 
 fn column_index(
@@ -502,7 +560,8 @@ fn group_rows(
             for (k, slot) in keys.iter_mut().enumerate() {
                 *slot = view.columns[k].tag_key(i);
             }
-            if prev_id == usize::MAX || keys != prev_keys {
+            // Element by element: a slice comparison calls memcmp for a few i32s.
+            if prev_id == usize::MAX || keys.iter().zip(&prev_keys).any(|(a, b)| a != b) {
                 let key: Vec<String> = (0..n_group)
                     .map(|k| view.columns[k].tag_str(i).to_owned())
                     .collect();
@@ -625,21 +684,32 @@ impl SeriesContext<'_, '_> {
     ) -> Result<Vec<Vec<Value>>> {
         let views = self.views;
         let group_time = self.stmt.group_by_time();
-        // Bucket start per row.
-        let mut buckets: BTreeMap<i64, Vec<(u32, u32)>> = BTreeMap::new();
+        // Rows by bucket start (a stable sort, so each bucket keeps the rows' order),
+        // then the [start, end) run of each bucket.
         let window = |t: i64| match group_time {
             Some((interval, offset)) => t - (t - offset).rem_euclid(interval),
             None => i64::MIN,
         };
-        for &(b, r) in rows {
-            let t = views[b as usize].time(r as usize);
-            buckets.entry(window(t)).or_default().push((b, r));
+        let mut keyed: Vec<(i64, (u32, u32))> = rows
+            .iter()
+            .map(|&(b, r)| (window(views[b as usize].time(r as usize)), (b, r)))
+            .collect();
+        if !keyed.is_sorted_by_key(|k| k.0) {
+            keyed.sort_by_key(|k| k.0);
+        }
+        let sorted_rows: Vec<(u32, u32)> = keyed.iter().map(|k| k.1).collect();
+        let mut runs: Vec<(i64, usize, usize)> = Vec::new();
+        for (i, (start, _)) in keyed.iter().enumerate() {
+            match runs.last_mut() {
+                Some(run) if run.0 == *start => run.2 = i + 1,
+                _ => runs.push((*start, i, i + 1)),
+            }
         }
         let fill = self.stmt.fill.unwrap_or(Fill::Null);
         // The buckets to report.
         let starts: Vec<i64> = match group_time {
             None => vec![i64::MIN],
-            Some(_) if fill == Fill::None => buckets.keys().copied().collect(),
+            Some(_) if fill == Fill::None => runs.iter().map(|r| r.0).collect(),
             Some((interval, _)) => {
                 let lo = if self.range.has_start {
                     self.range.start
@@ -673,10 +743,18 @@ impl SeriesContext<'_, '_> {
         let multi = self.calls.iter().any(|(f, _)| f.is_multi_row());
 
         // Per output column: the value per bucket, or None where the bucket had no input.
-        let mut out_rows: Vec<(i64, Vec<Option<Value>>)> = Vec::new();
-        let empty: Vec<(u32, u32)> = Vec::new();
+        let mut out_rows: Vec<(i64, Vec<Option<Value>>)> = Vec::with_capacity(starts.len());
+        let mut next_run = 0;
+        let mut points: Vec<Point<'_>> = Vec::new();
         for &start in &starts {
-            let bucket_rows = buckets.get(&start).unwrap_or(&empty);
+            // Both lists ascend: advance to this bucket's run, if it has one.
+            while next_run < runs.len() && runs[next_run].0 < start {
+                next_run += 1;
+            }
+            let bucket_rows = match runs.get(next_run) {
+                Some(&(s, from, to)) if s == start => &sorted_rows[from..to],
+                _ => &[][..],
+            };
             let bucket_time = if group_time.is_some() {
                 start
             } else {
@@ -686,22 +764,26 @@ impl SeriesContext<'_, '_> {
             for (k, (func, _)) in self.calls.iter().enumerate() {
                 let col = self.call_columns[k];
                 let tag_cols = &self.top_tag_columns[k];
-                let points: Vec<Point<'_>> = bucket_rows
-                    .iter()
-                    .filter_map(|&(b, r)| {
-                        let view = &views[b as usize];
-                        let i = r as usize;
-                        let v = view.columns[col].get(i);
-                        (!v.is_null()).then(|| Point {
-                            time: view.time(i),
-                            value: v,
-                            tags: tag_cols
-                                .iter()
-                                .map(|&c| view.columns[c].tag_str(i))
-                                .collect(),
-                        })
+                if tag_cols.is_empty()
+                    && let Some(out) = float_aggregate(func, col, bucket_rows, views)
+                {
+                    outputs.push(out);
+                    continue;
+                }
+                points.clear();
+                points.extend(bucket_rows.iter().filter_map(|&(b, r)| {
+                    let view = &views[b as usize];
+                    let i = r as usize;
+                    let v = view.columns[col].get(i);
+                    (!v.is_null()).then(|| Point {
+                        time: view.time(i),
+                        value: v,
+                        tags: tag_cols
+                            .iter()
+                            .map(|&c| view.columns[c].tag_str(i))
+                            .collect(),
                     })
-                    .collect();
+                }));
                 outputs.push(if points.is_empty() {
                     None
                 } else {
@@ -747,6 +829,82 @@ impl SeriesContext<'_, '_> {
             out_rows.push((time, row));
         }
         Ok(apply_fill(out_rows, fill, exprs, self.calls))
+    }
+}
+
+/// `func` over a float column without building points, for the functions where that
+/// is simple; `None` when it does not apply (another function, or a row whose column
+/// is not a float column), else the output as [`aggregate::apply`] gives it (`None`
+/// inside when the bucket has no value).
+fn float_aggregate(
+    func: &Func,
+    col: usize,
+    rows: &[(u32, u32)],
+    views: &[BatchView<'_>],
+) -> Option<Option<Output>> {
+    use arrow::array::Array;
+
+    use super::view::ColumnView;
+    if !matches!(
+        func,
+        Func::Count | Func::Sum | Func::Mean | Func::Min | Func::Max | Func::First | Func::Last
+    ) {
+        return None;
+    }
+    // The column's float array in each batch (all rows must be floats).
+    let arrays: Vec<Option<&arrow::array::Float64Array>> = views
+        .iter()
+        .map(|v| match &v.columns[col] {
+            ColumnView::Float(a) => Some(*a),
+            _ => None,
+        })
+        .collect();
+    if rows.iter().any(|&(b, _)| arrays[b as usize].is_none()) {
+        return None;
+    }
+    let values = rows.iter().filter_map(|&(b, r)| {
+        let a = arrays[b as usize].expect("checked");
+        let i = r as usize;
+        a.is_valid(i)
+            .then(|| (views[b as usize].time(i), a.value(i)))
+    });
+    let one = |v: f64| Some(Some(Output::One(Value::Float(v), None)));
+    match func {
+        Func::Count => {
+            let n = values.count();
+            Some((n > 0).then_some(Output::One(Value::Integer(n as i64), None)))
+        }
+        Func::Sum | Func::Mean => {
+            let mut n = 0usize;
+            // The same sequential sum as `aggregate::apply`, so results are identical.
+            let sum: f64 = values.map(|(_, x)| x).inspect(|_| n += 1).sum();
+            match (n, func) {
+                (0, _) => Some(None),
+                (_, Func::Sum) => one(sum),
+                _ => one(sum / n as f64),
+            }
+        }
+        _ => {
+            // Selectors, with `aggregate::apply`'s tie rules: min/max keep the earlier
+            // point on equal values; first/last take the larger value on equal times.
+            let mut best: Option<(i64, f64)> = None;
+            for (t, x) in values {
+                let Some((bt, bx)) = best else {
+                    best = Some((t, x));
+                    continue;
+                };
+                let better = match func {
+                    Func::Max => x > bx || (x == bx && t < bt),
+                    Func::Min => x < bx || (x == bx && t < bt),
+                    Func::First => t < bt || (t == bt && x > bx),
+                    _ => t > bt || (t == bt && x > bx),
+                };
+                if better {
+                    best = Some((t, x));
+                }
+            }
+            Some(best.map(|(t, x)| Output::One(Value::Float(x), Some(t))))
+        }
     }
 }
 
@@ -865,4 +1023,97 @@ fn apply_fill(
             row
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Float64Array, RecordBatch, TimestampNanosecondArray};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+
+    use super::*;
+
+    fn batch(rows: &[(i64, Option<f64>)]) -> RecordBatch {
+        let schema = Schema::new(vec![
+            Field::new("v", DataType::Float64, true),
+            Field::new(
+                "time",
+                DataType::Timestamp(TimeUnit::Nanosecond, None),
+                false,
+            ),
+        ]);
+        let v: Float64Array = rows.iter().map(|r| r.1).collect();
+        let t = TimestampNanosecondArray::from_iter_values(rows.iter().map(|r| r.0));
+        RecordBatch::try_new(Arc::new(schema), vec![Arc::new(v), Arc::new(t)]).unwrap()
+    }
+
+    #[test]
+    fn float_aggregates_equal_the_general_functions_including_ties() {
+        // Two batches (as from two series) with equal values, equal times and nulls.
+        let a = batch(&[
+            (30, Some(2.5)),
+            (10, Some(-1.0)),
+            (20, None),
+            (40, Some(7.0)),
+        ]);
+        let b = batch(&[
+            (10, Some(7.0)),
+            (30, Some(-1.0)),
+            (40, Some(0.1)),
+            (5, Some(0.2)),
+        ]);
+        let names = vec!["v".to_owned()];
+        let views = vec![
+            BatchView::new(&a, &names).unwrap(),
+            BatchView::new(&b, &names).unwrap(),
+        ];
+        let all: Vec<(u32, u32)> = (0..4)
+            .map(|r| (0, r))
+            .chain((0..4).map(|r| (1, r)))
+            .collect();
+        let subsets: Vec<Vec<(u32, u32)>> = vec![
+            all.clone(),
+            all.iter().rev().copied().collect(),
+            vec![(0, 2)],
+            vec![],
+            vec![(1, 1), (0, 1), (1, 0), (0, 3)],
+        ];
+        let funcs = [
+            Func::Count,
+            Func::Sum,
+            Func::Mean,
+            Func::Min,
+            Func::Max,
+            Func::First,
+            Func::Last,
+        ];
+        for rows in &subsets {
+            let points: Vec<Point<'_>> = rows
+                .iter()
+                .filter_map(|&(b, r)| {
+                    let view = &views[b as usize];
+                    let v = view.columns[0].get(r as usize);
+                    (!v.is_null()).then(|| Point {
+                        time: view.time(r as usize),
+                        value: v,
+                        tags: Vec::new(),
+                    })
+                })
+                .collect();
+            for func in &funcs {
+                let expected = if points.is_empty() {
+                    None
+                } else {
+                    Some(aggregate::apply(func, &points).unwrap())
+                };
+                assert_eq!(
+                    float_aggregate(func, 0, rows, &views),
+                    Some(expected),
+                    "{func:?} over {rows:?}"
+                );
+            }
+        }
+        assert_eq!(float_aggregate(&Func::Median, 0, &all, &views), None);
+    }
 }
