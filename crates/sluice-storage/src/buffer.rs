@@ -440,6 +440,39 @@ impl PartitionBuffer {
         tag_equals: &[(String, String)],
         keep_last: Option<usize>,
     ) -> Result<Option<RecordBatch>> {
+        let rows = self.sorted_rows(schema, time_range, tag_equals, keep_last);
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        self.rows_to_batch(schema, &rows).map(Some)
+    }
+
+    /// Hands every row of the partition to `each` as batches in `schema` of at most
+    /// `max_rows` rows, in the order of [`PartitionBuffer::to_batch`]: persistence
+    /// writes a large partition without holding a copy of all of it.
+    pub(crate) fn for_each_sorted_slice(
+        &self,
+        schema: &TableSchema,
+        max_rows: usize,
+        mut each: impl FnMut(RecordBatch) -> Result<()>,
+    ) -> Result<()> {
+        let rows = self.sorted_rows(schema, None, &[], None);
+        for slice in rows.chunks(max_rows.max(1)) {
+            each(self.rows_to_batch(schema, slice)?)?;
+        }
+        Ok(())
+    }
+
+    /// The rows matching the time range and tag predicates (the newest `keep_last` of
+    /// each series when set), sorted by series (tag values in `schema` tag order, an
+    /// absent tag first) then time.
+    fn sorted_rows(
+        &self,
+        schema: &TableSchema,
+        time_range: Option<(i64, i64)>,
+        tag_equals: &[(String, String)],
+        keep_last: Option<usize>,
+    ) -> Vec<usize> {
         let mut wanted: Vec<u32> = (0..self.series.len() as u32)
             .filter(|&s| {
                 let tags = &self.series[s as usize];
@@ -485,9 +518,11 @@ impl PartitionBuffer {
             let lo = keep_last.map_or(lo, |k| lo.max(hi.saturating_sub(k)));
             rows.extend(series_rows[lo..hi].iter().map(|&r| r as usize));
         }
-        if rows.is_empty() {
-            return Ok(None);
-        }
+        rows
+    }
+
+    /// Rows `rows` (indices into the partition) as a batch in `schema`.
+    fn rows_to_batch(&self, schema: &TableSchema, rows: &[usize]) -> Result<RecordBatch> {
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.width());
         for tag in &schema.tags {
             // Index of this tag within each series (series tags are sorted by name).
@@ -519,7 +554,7 @@ impl PartitionBuffer {
         }
         for (name, kind) in &schema.fields {
             match self.field_index.get(name).map(|i| &self.fields[*i].1) {
-                Some(col) if col.kind() == *kind => columns.push(col.to_array(&rows)),
+                Some(col) if col.kind() == *kind => columns.push(col.to_array(rows)),
                 _ => columns.push(arrow::array::new_null_array(
                     &crate::merge::field_data_type(*kind),
                     rows.len(),
@@ -529,7 +564,7 @@ impl PartitionBuffer {
         columns.push(Arc::new(TimestampNanosecondArray::from_iter_values(
             rows.iter().map(|&i| self.time[i]),
         )));
-        Ok(Some(RecordBatch::try_new(schema.arrow_schema(), columns)?))
+        Ok(RecordBatch::try_new(schema.arrow_schema(), columns)?)
     }
 
     /// The schema of what this partition holds (tags and fields it has seen).

@@ -1033,10 +1033,10 @@ async fn persist_buffer(inner: &Arc<Inner>) -> Result<()> {
     let mut next_id = inner.state.read().manifest.next_file_id;
     let mut new_files = Vec::new();
     for (db_id, table, day) in units {
-        let make = {
+        let produce = {
             let frozen = frozen.clone();
             let table = table.clone();
-            move || {
+            move |sink: &mut RowSink<'_>| {
                 // The unit's partition in every frozen buffer, oldest buffer first.
                 let parts: Vec<&PartitionBuffer> = frozen
                     .iter()
@@ -1046,16 +1046,23 @@ async fn persist_buffer(inner: &Arc<Inner>) -> Result<()> {
                 for p in &parts {
                     union_schema(&mut schema, &p.schema());
                 }
+                if let [only] = parts[..] {
+                    // One partition holds each (series, time) once: its rows go out in
+                    // order, a slice at a time, without a merged copy.
+                    return only.for_each_sorted_slice(&schema, PERSIST_SLICE_ROWS, |batch| {
+                        sink(&schema, batch)
+                    });
+                }
                 let mut sources = Vec::new();
                 for p in &parts {
                     sources.extend(p.to_batch(&schema, None, &[])?);
                 }
-                Ok((schema, sources))
+                sink(&schema, merge(&schema, sources)?)
             }
         };
         let id = next_id;
         next_id += 1;
-        new_files.extend(write_file(inner, make, db_id, table, day, id).await?);
+        new_files.extend(write_rows(inner, produce, db_id, table, day, id).await?);
     }
     let persisted_seq = frozen.iter().map(|f| f.last_seq).max().unwrap_or(0);
     {
@@ -1129,19 +1136,55 @@ async fn write_file(
     day: i64,
     id: u64,
 ) -> Result<Option<ParquetFile>> {
-    let (bytes, rows, min_time, max_time) = tokio::task::spawn_blocking(move || {
+    let produce = move |sink: &mut RowSink<'_>| {
         let (schema, sources) = make()?;
-        let merged = merge(&schema, sources)?;
-        let times = merged
-            .column(merged.num_columns() - 1)
-            .as_any()
-            .downcast_ref::<arrow::array::TimestampNanosecondArray>()
-            .expect("time column")
-            .values()
-            .clone();
-        let min = times.iter().min().copied().unwrap_or(0);
-        let max = times.iter().max().copied().unwrap_or(0);
-        Ok::<_, Error>((persist::encode(&merged)?, merged.num_rows(), min, max))
+        sink(&schema, merge(&schema, sources)?)
+    };
+    write_rows(inner, produce, db_id, table, day, id).await
+}
+
+/// Rows of one new Parquet file, given in order (sorted by series then time, each
+/// (series, time) once), in one or more batches of the same schema.
+type RowSink<'a> = dyn FnMut(&TableSchema, RecordBatch) -> Result<()> + 'a;
+
+/// Rows per batch when a buffered partition is persisted slice by slice.
+const PERSIST_SLICE_ROWS: usize = 64 * 1024;
+
+/// Writes the rows `produce` hands its sink (on a blocking thread) as one Parquet
+/// file and returns its manifest entry (`None` when there are no rows).
+async fn write_rows(
+    inner: &Arc<Inner>,
+    produce: impl FnOnce(&mut RowSink<'_>) -> Result<()> + Send + 'static,
+    db_id: u32,
+    table: String,
+    day: i64,
+    id: u64,
+) -> Result<Option<ParquetFile>> {
+    let (bytes, rows, min_time, max_time) = tokio::task::spawn_blocking(move || {
+        let mut file: Option<persist::FileWriter> = None;
+        let (mut rows, mut min, mut max) = (0usize, i64::MAX, i64::MIN);
+        produce(&mut |schema: &TableSchema, batch: RecordBatch| {
+            if batch.num_rows() == 0 {
+                return Ok(());
+            }
+            let times = batch
+                .column(batch.num_columns() - 1)
+                .as_any()
+                .downcast_ref::<arrow::array::TimestampNanosecondArray>()
+                .expect("time column");
+            for &t in times.values().iter() {
+                min = min.min(t);
+                max = max.max(t);
+            }
+            rows += batch.num_rows();
+            let writer = match &mut file {
+                Some(writer) => writer,
+                None => file.insert(persist::FileWriter::new(&schema.arrow_schema())?),
+            };
+            writer.write(&batch)
+        })?;
+        let bytes = file.map(persist::FileWriter::finish).transpose()?;
+        Ok::<_, Error>((bytes.unwrap_or_default(), rows, min, max))
     })
     .await
     .map_err(|e| Error::Catalog(format!("persist task failed: {e}")))??;

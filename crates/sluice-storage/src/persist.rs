@@ -36,35 +36,78 @@ const ROW_GROUP_ROWS: usize = 1 << 20;
 const PAGE_ROWS: usize = 4096;
 
 /// Encodes `batch` (already sorted by tags then time) as a Parquet file.
+#[cfg(test)]
 pub(crate) fn encode(batch: &RecordBatch) -> Result<Vec<u8>> {
-    let mut props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
-        .set_statistics_enabled(EnabledStatistics::Page)
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .set_data_page_row_count_limit(PAGE_ROWS)
-        .set_write_batch_size(PAGE_ROWS.min(1024))
-        .set_dictionary_enabled(true)
-        .set_column_dictionary_enabled(ColumnPath::from("time"), false)
-        .set_column_encoding(ColumnPath::from("time"), Encoding::DELTA_BINARY_PACKED);
-    for f in batch.schema().fields() {
-        // Measured floats rarely repeat: a dictionary only adds a page every reader of
-        // the column chunk must decode first.
-        if f.data_type() == &arrow::datatypes::DataType::Float64 {
-            props = props.set_column_dictionary_enabled(ColumnPath::from(f.name().as_str()), false);
+    let mut file = FileWriter::new(&batch.schema())?;
+    file.write(batch)?;
+    file.finish()
+}
+
+/// A Parquet file written from consecutive slices of rows sorted by series then time
+/// (a series may continue from one slice into the next), so that persisting a large
+/// partition never holds more than one slice decoded at a time.
+pub(crate) struct FileWriter {
+    writer: ArrowWriter<Vec<u8>>,
+    /// The series index so far; `None` once it outgrew [`MAX_INDEXED_SERIES`].
+    index: Option<SeriesIndex>,
+    rows: u64,
+}
+
+impl FileWriter {
+    /// A file of `schema` (tags, fields, time as [`crate::merge::TableSchema`] builds it).
+    pub(crate) fn new(schema: &SchemaRef) -> Result<FileWriter> {
+        let mut props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .set_data_page_row_count_limit(PAGE_ROWS)
+            .set_write_batch_size(PAGE_ROWS.min(1024))
+            .set_dictionary_enabled(true)
+            .set_column_dictionary_enabled(ColumnPath::from("time"), false)
+            .set_column_encoding(ColumnPath::from("time"), Encoding::DELTA_BINARY_PACKED);
+        for f in schema.fields() {
+            // Measured floats rarely repeat: a dictionary only adds a page every reader of
+            // the column chunk must decode first.
+            if f.data_type() == &arrow::datatypes::DataType::Float64 {
+                props =
+                    props.set_column_dictionary_enabled(ColumnPath::from(f.name().as_str()), false);
+            }
         }
+        let writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props.build()))?;
+        Ok(FileWriter {
+            writer,
+            index: Some(SeriesIndex {
+                tags: Vec::new(),
+                series: Vec::new(),
+            }),
+            rows: 0,
+        })
     }
-    let props = props.build();
-    let mut out = Vec::with_capacity(batch.get_array_memory_size() / 8 + 1024);
-    let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), Some(props))?;
-    if let Some(index) = SeriesIndex::of_sorted(batch) {
-        writer.append_key_value_metadata(KeyValue::new(
-            SERIES_INDEX_KEY.to_owned(),
-            serde_json::to_string(&index).map_err(|e| Error::Catalog(e.to_string()))?,
-        ));
+
+    /// Appends the next slice (sorted, and after every row written before).
+    pub(crate) fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        self.index = match (self.index.take(), SeriesIndex::of_sorted(batch)) {
+            (Some(mut index), Some(slice)) => index.extend(slice, self.rows).then_some(index),
+            _ => None,
+        };
+        self.rows += batch.num_rows() as u64;
+        self.writer.write(batch)?;
+        Ok(())
     }
-    writer.write(batch)?;
-    writer.close()?;
-    Ok(out)
+
+    /// Closes the file and returns its bytes.
+    pub(crate) fn finish(mut self) -> Result<Vec<u8>> {
+        if let Some(index) = self.index.take().filter(|i| !i.series.is_empty()) {
+            self.writer.append_key_value_metadata(KeyValue::new(
+                SERIES_INDEX_KEY.to_owned(),
+                serde_json::to_string(&index).map_err(|e| Error::Catalog(e.to_string()))?,
+            ));
+        }
+        Ok(self.writer.into_inner()?)
+    }
 }
 
 /// The key of a file's [`SeriesIndex`] in the Parquet key-value metadata. Files
@@ -144,6 +187,24 @@ impl SeriesIndex {
             }
         }
         Some(SeriesIndex { tags, series })
+    }
+
+    /// Appends the index of the slice that follows this one, whose rows start at
+    /// `offset`, joining a series that continues across the boundary; false when the
+    /// result would list more than [`MAX_INDEXED_SERIES`] series.
+    fn extend(&mut self, next: SeriesIndex, offset: u64) -> bool {
+        if self.series.is_empty() {
+            self.tags = next.tags;
+        } else if self.tags != next.tags {
+            return false;
+        }
+        for (start, end, values) in next.series {
+            match self.series.last_mut() {
+                Some(last) if last.1 == start + offset && last.2 == values => last.1 = end + offset,
+                _ => self.series.push((start + offset, end + offset, values)),
+            }
+        }
+        self.series.len() <= MAX_INDEXED_SERIES
     }
 
     /// The file's index, if it has a valid one.
@@ -585,6 +646,35 @@ mod tests {
         let data = FileData::Bytes(Bytes::from(bytes.to_vec()));
         let meta = load_metadata(&data).unwrap();
         read(data, meta, &schema().arrow_schema(), range, tags).unwrap()
+    }
+
+    #[test]
+    fn a_file_written_in_slices_equals_one_written_whole_incl_its_series_index() {
+        let batch = sorted_batch(5, 3_000);
+        let whole = encode(&batch).unwrap();
+        // Slices of 2,500 rows: series continue across slice boundaries.
+        let mut file = FileWriter::new(&batch.schema()).unwrap();
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            let len = 2_500.min(batch.num_rows() - offset);
+            file.write(&batch.slice(offset, len)).unwrap();
+            offset += len;
+        }
+        let sliced = file.finish().unwrap();
+        let index = |bytes: &[u8]| {
+            let meta = load_metadata(&FileData::Bytes(Bytes::from(bytes.to_vec()))).unwrap();
+            SeriesIndex::of_file(meta.arrow.metadata()).expect("series index")
+        };
+        assert_eq!(index(&sliced), index(&whole));
+        assert_eq!(index(&sliced).series.len(), 5);
+        let rows = |bytes: &[u8]| {
+            arrow::compute::concat_batches(&schema().arrow_schema(), &read_all(bytes, None, &[]))
+                .unwrap()
+        };
+        assert_eq!(rows(&sliced), batch);
+        let tags = vec![("host".to_owned(), "h002".to_owned())];
+        let one = read_all(&sliced, None, &tags);
+        assert_eq!(one.iter().map(RecordBatch::num_rows).sum::<usize>(), 3_000);
     }
 
     #[test]
