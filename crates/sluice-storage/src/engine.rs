@@ -686,7 +686,8 @@ impl Storage {
                     Some(m) => m,
                     None => persist::load_metadata(&data)?,
                 };
-                let mut batches = persist::read(data, metadata.clone(), &s, range, &tags)?;
+                let mut batches =
+                    persist::read(data, metadata.clone(), &s, range, &tags, keep_last)?;
                 if let Some(k) = keep_last {
                     // The file's own newest rows: all the merge below can keep of it.
                     let last = merge_keep_last(&table_schema, batches, Some(k))?;

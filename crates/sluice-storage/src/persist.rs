@@ -3,7 +3,6 @@
 
 use arrow::array::TimestampNanosecondArray;
 use arrow::array::{Array, BooleanArray, DictionaryArray, RecordBatch, StringArray};
-use arrow::compute::filter_record_batch;
 use arrow::datatypes::{Int32Type, SchemaRef};
 use arrow::error::ArrowError;
 use bytes::Bytes;
@@ -226,8 +225,13 @@ impl SeriesIndex {
         consistent.then_some(index)
     }
 
-    /// Row ranges (file order) of the series whose tags equal every pair.
-    fn matching(&self, tag_equals: &[(String, String)]) -> Vec<std::ops::Range<usize>> {
+    /// Row ranges (file order, one per series) of the series whose tags equal every
+    /// pair, cut to each series' last `newest` rows when set.
+    fn matching(
+        &self,
+        tag_equals: &[(String, String)],
+        newest: Option<usize>,
+    ) -> Vec<std::ops::Range<usize>> {
         let cols: Vec<Option<usize>> = tag_equals
             .iter()
             .map(|(k, _)| self.tags.iter().position(|t| t == k))
@@ -240,10 +244,8 @@ impl SeriesIndex {
                 .all(|((_, v), c)| c.is_some_and(|c| values[c].as_deref() == Some(v.as_str())));
             if ok {
                 let (start, end) = (*start as usize, *end as usize);
-                match out.last_mut() {
-                    Some(last) if last.end == start => last.end = end,
-                    _ => out.push(start..end),
-                }
+                let start = newest.map_or(start, |k| start.max(end.saturating_sub(k)));
+                out.push(start..end);
             }
         }
         out
@@ -282,39 +284,60 @@ pub(crate) fn load_metadata(data: &FileData) -> Result<FileMeta> {
 /// keeping only rows in `time_range` whose tags equal `tag_equals`; row groups and
 /// pages whose statistics exclude them are skipped. `metadata` is the file's
 /// [`load_metadata`].
+///
+/// With `newest_per_series`, rows older than each series' newest that many may be left
+/// out (they are when the file has a series index and no time range is given).
 pub(crate) fn read(
     data: FileData,
     metadata: FileMeta,
     schema: &SchemaRef,
     time_range: Option<(i64, i64)>,
     tag_equals: &[(String, String)],
+    newest_per_series: Option<usize>,
 ) -> Result<Vec<RecordBatch>> {
     let series = metadata.series.clone();
+    let predicates = Predicates {
+        time_range,
+        tag_equals,
+        newest_per_series,
+    };
     match data {
         FileData::Bytes(b) => read_from(
             ParquetRecordBatchReaderBuilder::new_with_metadata(b, metadata.arrow),
             series.as_deref(),
             schema,
-            time_range,
-            tag_equals,
+            predicates,
         ),
         FileData::File(f) => read_from(
             ParquetRecordBatchReaderBuilder::new_with_metadata(f, metadata.arrow),
             series.as_deref(),
             schema,
-            time_range,
-            tag_equals,
+            predicates,
         ),
     }
+}
+
+/// What [`read`] keeps.
+#[derive(Debug, Clone, Copy)]
+struct Predicates<'a> {
+    time_range: Option<(i64, i64)>,
+    tag_equals: &'a [(String, String)],
+    newest_per_series: Option<usize>,
 }
 
 fn read_from<T: ChunkReader + 'static>(
     mut builder: ParquetRecordBatchReaderBuilder<T>,
     series: Option<&SeriesIndex>,
     schema: &SchemaRef,
-    time_range: Option<(i64, i64)>,
-    tag_equals: &[(String, String)],
+    predicates: Predicates<'_>,
 ) -> Result<Vec<RecordBatch>> {
+    let Predicates {
+        time_range,
+        tag_equals,
+        newest_per_series,
+    } = predicates;
+    // Without a time range the newest rows of a series are its last rows in the file.
+    let newest = newest_per_series.filter(|_| time_range.is_none());
     let meta = builder.metadata().clone();
     let columns = meta.file_metadata().schema_descr();
     let col_index =
@@ -351,8 +374,8 @@ fn read_from<T: ChunkReader + 'static>(
     // The series index names the exact rows of the series a tag predicate selects; page
     // statistics narrow by time (and by tag without an index).
     let series_rows = series
-        .filter(|_| !tag_equals.is_empty())
-        .map(|index| index.matching(tag_equals));
+        .filter(|_| !tag_equals.is_empty() || newest.is_some())
+        .map(|index| index.matching(tag_equals, newest));
     let mut page_predicates: Vec<(usize, PagePredicate<'_>)> = Vec::new();
     if series_rows.is_none() {
         page_predicates.extend(
@@ -394,10 +417,10 @@ fn read_from<T: ChunkReader + 'static>(
         .with_row_groups(row_groups)
         .with_batch_size(64 * 1024)
         .build()?;
+    // The row filter above already kept only matching rows.
     let mut out = Vec::new();
     for batch in reader {
         let batch = conform(&batch?, schema)?;
-        let batch = filter(&batch, time_range, tag_equals)?;
         if batch.num_rows() > 0 {
             out.push(batch);
         }
@@ -552,7 +575,9 @@ fn tag_may_match(rg: &RowGroupMetaData, col: usize, value: &str) -> bool {
     }
 }
 
-/// Keeps the rows of `batch` in `time_range` whose tags equal `tag_equals`.
+/// Keeps the rows of `batch` in `time_range` whose tags equal `tag_equals` (what the
+/// row filter of [`read`] does while decoding; tests use it as the reference).
+#[cfg(test)]
 pub(crate) fn filter(
     batch: &RecordBatch,
     time_range: Option<(i64, i64)>,
@@ -562,7 +587,7 @@ pub(crate) fn filter(
         return Ok(batch.clone());
     }
     let mask = keep_mask(batch, time_range, tag_equals)?;
-    Ok(filter_record_batch(batch, &mask)?)
+    Ok(arrow::compute::filter_record_batch(batch, &mask)?)
 }
 
 /// Which rows of `batch` are in `time_range` with tags equal to `tag_equals`.
@@ -645,7 +670,7 @@ mod tests {
     ) -> Vec<RecordBatch> {
         let data = FileData::Bytes(Bytes::from(bytes.to_vec()));
         let meta = load_metadata(&data).unwrap();
-        read(data, meta, &schema().arrow_schema(), range, tags).unwrap()
+        read(data, meta, &schema().arrow_schema(), range, tags, None).unwrap()
     }
 
     #[test]
@@ -786,7 +811,7 @@ mod series_index_tests {
     ) -> RecordBatch {
         let data = FileData::Bytes(Bytes::from(bytes));
         let meta = load_metadata(&data).unwrap();
-        let out = read(data, meta, &schema().arrow_schema(), range, tags).unwrap();
+        let out = read(data, meta, &schema().arrow_schema(), range, tags, None).unwrap();
         arrow::compute::concat_batches(&schema().arrow_schema(), &out).unwrap()
     }
 
@@ -809,14 +834,22 @@ mod series_index_tests {
         );
         assert_eq!(index.series[0].2, vec![None, Some("m".to_owned())]);
         assert_eq!(
-            index.matching(&[("host".into(), "q".into())]),
+            index.matching(&[("host".into(), "q".into())], None),
             vec![20000..25000]
         );
         assert_eq!(
-            index.matching(&[("dc".into(), "a".into())]),
-            vec![5000..15000]
+            index.matching(&[("dc".into(), "a".into())], None),
+            vec![5000..10000, 10000..15000]
         );
-        assert!(index.matching(&[("rack".into(), "1".into())]).is_empty());
+        assert_eq!(
+            index.matching(&[("dc".into(), "b".into())], Some(2)),
+            vec![19998..20000, 24998..25000]
+        );
+        assert!(
+            index
+                .matching(&[("rack".into(), "1".into())], None)
+                .is_empty()
+        );
     }
 
     #[test]
