@@ -164,20 +164,30 @@ async fn ingest(
     let outcome = if request.accept_partial {
         // Parsed chunk by chunk into reused lines: the request never holds all its
         // parsed lines, and parsing allocates nothing once the chunk is warm.
-        let mut write = storage
-            .begin_write(&request.database, request.no_sync)
-            .await?;
+        // A body without points touches no storage: no database is created for it.
+        let mut write = None;
         let mut chunk: Vec<Line<'_>> = Vec::with_capacity(PARSE_CHUNK_LINES);
         loop {
             let filled = fill_chunk(&mut parser, &mut chunk, &mut rejected);
             if filled > 0 {
-                write.add(&chunk[..filled])?;
+                let begun = match &mut write {
+                    Some(begun) => begun,
+                    None => write.insert(
+                        storage
+                            .begin_write(&request.database, request.no_sync)
+                            .await?,
+                    ),
+                };
+                begun.add(&chunk[..filled])?;
             }
             if filled < PARSE_CHUNK_LINES {
                 break;
             }
         }
-        write.commit().await?
+        match write {
+            Some(write) => write.commit().await?,
+            None => WriteOutcome::default(),
+        }
     } else {
         let mut lines = Vec::new();
         for result in parser {
