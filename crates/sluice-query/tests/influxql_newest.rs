@@ -5,6 +5,17 @@ use sluice_query::{QueryEngine, Value};
 use sluice_storage::sluice_lp::{ParseOptions, Parser};
 use sluice_storage::{Storage, StorageConfig, WalSync, WriteOptions};
 
+/// Storage in `dir` without fsyncs.
+async fn open(dir: &std::path::Path) -> Storage {
+    Storage::open(StorageConfig {
+        data_dir: dir.to_owned(),
+        wal_sync: WalSync::None,
+        ..StorageConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
 async fn write(storage: &Storage, text: &str) {
     let lines: Vec<_> = Parser::new(text.as_bytes(), ParseOptions::default())
         .map(|l| l.unwrap())
@@ -28,13 +39,7 @@ async fn times(engine: &QueryEngine, q: &str) -> Vec<(Vec<(String, String)>, Vec
 #[tokio::test]
 async fn newest_points_per_group_match_across_buffer_and_parquet() {
     let dir = tempfile::tempdir().unwrap();
-    let storage = Storage::open(StorageConfig {
-        data_dir: dir.path().to_owned(),
-        wal_sync: WalSync::None,
-        ..StorageConfig::default()
-    })
-    .await
-    .unwrap();
+    let storage = open(dir.path()).await;
     write(
         &storage,
         "cpu,host=a,dc=x a=1,b=1 10\ncpu,host=a,dc=x a=2 20\ncpu,host=b,dc=x a=3 15\ncpu,host=b,dc=y a=4 30\n",
@@ -81,13 +86,7 @@ async fn newest_points_per_group_match_across_buffer_and_parquet() {
 #[tokio::test]
 async fn points_with_only_null_selected_values_do_not_hide_older_points() {
     let dir = tempfile::tempdir().unwrap();
-    let storage = Storage::open(StorageConfig {
-        data_dir: dir.path().to_owned(),
-        wal_sync: WalSync::None,
-        ..StorageConfig::default()
-    })
-    .await
-    .unwrap();
+    let storage = open(dir.path()).await;
     // The newest two points of host a have no `a`.
     write(
         &storage,
@@ -105,13 +104,7 @@ async fn points_with_only_null_selected_values_do_not_hide_older_points() {
 #[tokio::test]
 async fn limited_time_buckets_match_the_unlimited_answer_cut_to_the_limit() {
     let dir = tempfile::tempdir().unwrap();
-    let storage = Storage::open(StorageConfig {
-        data_dir: dir.path().to_owned(),
-        wal_sync: WalSync::None,
-        ..StorageConfig::default()
-    })
-    .await
-    .unwrap();
+    let storage = open(dir.path()).await;
     // Points every 20 s over minutes 0..6 for two hosts, none in minutes 6..10.
     let mut text = String::new();
     for i in 0..18i64 {

@@ -1081,12 +1081,7 @@ async fn persist_buffer(inner: &Arc<Inner>) -> Result<()> {
                 inner.pending_deletes.lock().push(f.path);
             }
         }
-        manifest.save(&inner.catalog_dir)?;
-        inner
-            .metrics
-            .parquet_files
-            .store(manifest.files.len() as u64, Ordering::Relaxed);
-        state.manifest = Arc::new(manifest);
+        install_manifest(inner, &mut state, manifest)?;
         let done: HashSet<u64> = frozen.iter().map(|f| f.last_seq).collect();
         state.frozen.retain(|f| !done.contains(&f.last_seq));
         inner
@@ -1302,18 +1297,25 @@ async fn compact(inner: &Arc<Inner>) -> Result<()> {
         m.files = kept;
         m.files.extend(new);
         m.next_file_id = m.next_file_id.max(next_id);
-        m.save(&inner.catalog_dir)?;
-        inner
-            .metrics
-            .parquet_files
-            .store(m.files.len() as u64, Ordering::Relaxed);
-        state.manifest = Arc::new(m);
+        install_manifest(inner, &mut state, m)?;
         inner
             .pending_deletes
             .lock()
             .extend(dropped.into_iter().map(|f| f.path));
         tracing::info!(table, day, files = old.len(), "compacted partition");
     }
+    Ok(())
+}
+
+/// Saves `manifest` (the durable record of which Parquet files exist) and makes it the
+/// one scans read.
+fn install_manifest(inner: &Inner, state: &mut State, manifest: Manifest) -> Result<()> {
+    manifest.save(&inner.catalog_dir)?;
+    inner
+        .metrics
+        .parquet_files
+        .store(manifest.files.len() as u64, Ordering::Relaxed);
+    state.manifest = Arc::new(manifest);
     Ok(())
 }
 

@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use arrow::array::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::{Inner, Storage, conformed, write_file};
+use super::{Inner, Storage, conformed, install_manifest, write_file};
 use crate::config::WalSync;
 use crate::error::{Error, Result};
 use crate::manifest::ParquetFile;
@@ -314,12 +314,7 @@ async fn apply_to_files(inner: &Arc<Inner>, ops: &[(u64, DeleteOp)]) -> Result<(
     }
     m.next_file_id = m.next_file_id.max(next_id);
     m.deletes_applied_seq = m.deletes_applied_seq.max(last_seq);
-    m.save(&inner.catalog_dir)?;
-    inner
-        .metrics
-        .parquet_files
-        .store(m.files.len() as u64, Ordering::Relaxed);
-    state.manifest = Arc::new(m);
+    install_manifest(inner, &mut state, m)?;
     inner.pending_deletes.lock().extend(deletes);
     inner.wakeup.notify_one();
     Ok(())
