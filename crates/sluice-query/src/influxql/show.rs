@@ -221,15 +221,17 @@ pub(crate) async fn run(
             ))
         }
         Statement::ShowTagKeys(s) => {
-            if s.condition.is_some() {
-                return Err(Error::Unsupported("SHOW TAG KEYS with WHERE".to_owned()));
-            }
             let db = database(s.database.as_deref(), default_db)?;
             let mut out = Vec::new();
             for t in from_tables(storage, db, &s.from)? {
+                // The keys of the series that exist (and match WHERE), as InfluxDB's
+                // series index answers: a key only deleted series had is gone.
+                let sets = tag_sets(storage, db, &t, s.condition.as_ref()).await?;
                 let keys: Vec<Vec<Value>> = tag_names(&t)
                     .into_iter()
-                    .map(|k| vec![Value::String(k)])
+                    .enumerate()
+                    .filter(|(i, _)| sets.iter().any(|set| !set[*i].is_empty()))
+                    .map(|(_, k)| vec![Value::String(k)])
                     .collect();
                 out.extend(single(&t.name, &["tagKey"], page(keys, s.limit, s.offset)));
             }
