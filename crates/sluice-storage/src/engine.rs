@@ -763,8 +763,10 @@ impl Storage {
     }
 
     /// Forgets what is cached about a table's Parquet files beyond their footers (the
-    /// newest rows per series that `scan_last` keeps per file). Anything that changes
-    /// which rows of an existing file count, such as a delete, must call it.
+    /// newest rows per series that `scan_last` keeps per file). The cache is keyed by
+    /// file, and files never change (deletes and compaction write new files under new
+    /// names), so the engine itself never needs this; it bounds memory after a table's
+    /// hot queries are done.
     pub fn invalidate_table(&self, db: &str, table: &str) {
         let Ok(db_id) = self.inner.catalog.lock().database(db).map(|d| d.id) else {
             return;
