@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use sluice_query::QueryEngine;
 use sluice_query::format::{Epoch, v1_json};
-use sluice_storage::sluice_lp::{ParseOptions, Parser};
-use sluice_storage::{Storage, StorageConfig, WalSync, WriteOptions};
+
+mod common;
 
 const DATA: &str = "\
 cpu,host=a,region=us usage=1,n=10i 1451606400000000000
@@ -144,20 +144,8 @@ async fn influxql_answers_match_influxdb_1x() {
     assert_eq!(status, 204, "{body}");
 
     let sluice_dir = tempfile::tempdir().unwrap();
-    let storage = Storage::open(StorageConfig {
-        data_dir: sluice_dir.path().to_owned(),
-        wal_sync: WalSync::None,
-        ..StorageConfig::default()
-    })
-    .await
-    .unwrap();
-    let lines: Vec<_> = Parser::new(DATA.as_bytes(), ParseOptions::default())
-        .map(|l| l.unwrap())
-        .collect();
-    storage
-        .write("db", &lines, WriteOptions::default())
-        .await
-        .unwrap();
+    let storage = common::open(sluice_dir.path()).await;
+    common::write(&storage, DATA).await;
     let engine = QueryEngine::new(storage.clone());
 
     let mut mismatches = Vec::new();

@@ -2,29 +2,10 @@
 //! answers must equal a full read, across buffer and Parquet, with null-only points.
 
 use sluice_query::{QueryEngine, Value};
-use sluice_storage::sluice_lp::{ParseOptions, Parser};
-use sluice_storage::{Storage, StorageConfig, WalSync, WriteOptions};
 
-/// Storage in `dir` without fsyncs.
-async fn open(dir: &std::path::Path) -> Storage {
-    Storage::open(StorageConfig {
-        data_dir: dir.to_owned(),
-        wal_sync: WalSync::None,
-        ..StorageConfig::default()
-    })
-    .await
-    .unwrap()
-}
+mod common;
 
-async fn write(storage: &Storage, text: &str) {
-    let lines: Vec<_> = Parser::new(text.as_bytes(), ParseOptions::default())
-        .map(|l| l.unwrap())
-        .collect();
-    storage
-        .write("db", &lines, WriteOptions::default())
-        .await
-        .unwrap();
-}
+use common::{open, write};
 
 async fn times(engine: &QueryEngine, q: &str) -> Vec<(Vec<(String, String)>, Vec<Vec<Value>>)> {
     let res = engine.influxql(Some("db"), q, None).await.unwrap();

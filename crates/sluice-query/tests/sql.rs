@@ -2,30 +2,17 @@
 
 use sluice_query::format::{self, Format};
 use sluice_query::{Error, QueryEngine};
-use sluice_storage::sluice_lp::{ParseOptions, Parser};
-use sluice_storage::{Storage, StorageConfig, WalSync, WriteOptions};
+use sluice_storage::Storage;
+
+mod common;
+
+use common::{open, write};
 
 async fn setup(dir: &std::path::Path, text: &str) -> (Storage, QueryEngine) {
-    let storage = Storage::open(StorageConfig {
-        data_dir: dir.to_owned(),
-        wal_sync: WalSync::None,
-        ..StorageConfig::default()
-    })
-    .await
-    .unwrap();
+    let storage = open(dir).await;
     write(&storage, text).await;
     let engine = QueryEngine::new(storage.clone());
     (storage, engine)
-}
-
-async fn write(storage: &Storage, text: &str) {
-    let lines: Vec<_> = Parser::new(text.as_bytes(), ParseOptions::default())
-        .map(|l| l.unwrap())
-        .collect();
-    storage
-        .write("db", &lines, WriteOptions::default())
-        .await
-        .unwrap();
 }
 
 const DATA: &str = "cpu,host=a usage=1.5 1000000000\ncpu,host=b usage=2.5 2000000000\n";
