@@ -34,5 +34,15 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
+# The line-protocol conformance corpus lives in `shared/conformance` beside the checkout.
+# A clone made elsewhere (e.g. into a temporary directory) finds it beside the repository
+# it was cloned from, when that is a local path.
+if [ -z "${SLUICE_CONFORMANCE_DIR:-}" ] && [ ! -d ../shared/conformance ]; then
+  origin=$(git config --get remote.origin.url 2>/dev/null || true)
+  if [ -n "$origin" ] && [ -d "$origin/../shared/conformance" ]; then
+    export SLUICE_CONFORMANCE_DIR="$(cd "$origin/../shared/conformance" && pwd)"
+  fi
+fi
+
 echo "== cargo test"
 cargo test --workspace
