@@ -205,27 +205,37 @@ fn writes_over_the_concurrency_limit_get_503_with_retry_after() {
             .arg("--max-concurrent-writes")
             .arg("1"),
     );
-    // Hold the only write slot with a body that is still arriving.
-    let mut slow = TcpStream::connect(&server.address).unwrap();
-    slow.set_read_timeout(Some(Duration::from_secs(30)))
+    // Hold the only write slot with a body that is still arriving. The slow request must
+    // reach its handler while no probe holds the slot: a slow request refused that way is
+    // not answered until its body ends (the server drains refused bodies), so it cannot be
+    // told apart from one still on its way. Each attempt gives it a longer head start.
+    let open_slow = || {
+        let mut slow = TcpStream::connect(&server.address).unwrap();
+        slow.write_all(
+            b"POST /write?db=c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nm v=\r\n",
+        )
         .unwrap();
-    slow.write_all(
-        b"POST /write?db=c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nm v=\r\n",
-    )
-    .unwrap();
-    // Generous: on a loaded 2-core machine (the whole suite runs in parallel) the slow
-    // request has been seen to need several seconds to reach its handler.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let refused = loop {
+        slow
+    };
+    let mut head_start = Duration::from_millis(50);
+    let (mut slow, refused) = loop {
+        let slow = open_slow();
+        std::thread::sleep(head_start);
         let reply = server.post("/write?db=c", &[], b"n v=1");
         if reply.status == 503 {
-            break reply;
+            break (slow, reply);
         }
-        // The slow request may not have reached the handler yet.
+        // The slow request had not reached its handler in time (the whole suite shares
+        // two cores); dropping it ends its request.
         assert_eq!(reply.status, 204, "{}", reply.body);
-        assert!(Instant::now() < deadline, "the slot was never taken");
-        std::thread::sleep(Duration::from_millis(20));
+        assert!(
+            head_start < Duration::from_secs(30),
+            "the slot was never taken"
+        );
+        head_start *= 2;
     };
+    slow.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     assert_eq!(refused.header("retry-after"), Some("1"));
     assert!(
         refused.json()["error"]
