@@ -37,8 +37,10 @@ pub(crate) struct PartitionBuffer {
     series_index: hashbrown::HashMap<Box<[u8]>, u32>,
     /// Tags of each series, sorted by name.
     series: Vec<Vec<(Arc<str>, Arc<str>)>>,
-    /// Row index by (series, time), hashed with [`row_hash`]: 4 bytes per row, the key
-    /// is read from `series_of_row` and `time`.
+    /// Row index by (series, time) of the series whose rows arrived out of time order,
+    /// hashed with [`row_hash`]; the key is read from `series_of_row` and `time`. Rows of
+    /// in-order series (the usual case) are found by binary search in `series_rows`
+    /// instead, and cost neither the hashing nor the index's memory.
     rows: hashbrown::HashTable<u32>,
     hasher: hashbrown::DefaultHashBuilder,
     time: Vec<i64>,
@@ -112,17 +114,59 @@ impl Bits {
 #[derive(Debug, Clone)]
 enum Values {
     Float(Vec<f64>),
-    Integer(Vec<i64>),
+    Integer(Ints),
     UInteger(Vec<u64>),
     String(Vec<String>),
     Boolean(Vec<bool>),
+}
+
+/// An integer column stored in the narrowest width that holds every value it has seen,
+/// widened in place when a value does not fit: gauges and counters usually need one to
+/// four bytes, not eight, and the buffer is most of the server's memory.
+#[derive(Debug, Clone)]
+enum Ints {
+    I8(Vec<i8>),
+    I16(Vec<i16>),
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+}
+
+impl Ints {
+    fn push_zero(&mut self) {
+        match self {
+            Ints::I8(v) => v.push(0),
+            Ints::I16(v) => v.push(0),
+            Ints::I32(v) => v.push(0),
+            Ints::I64(v) => v.push(0),
+        }
+    }
+
+    fn set(&mut self, i: usize, x: i64) {
+        loop {
+            match self {
+                Ints::I8(v) => match i8::try_from(x) {
+                    Ok(x) => return v[i] = x,
+                    Err(_) => *self = Ints::I16(v.iter().map(|&y| y.into()).collect()),
+                },
+                Ints::I16(v) => match i16::try_from(x) {
+                    Ok(x) => return v[i] = x,
+                    Err(_) => *self = Ints::I32(v.iter().map(|&y| y.into()).collect()),
+                },
+                Ints::I32(v) => match i32::try_from(x) {
+                    Ok(x) => return v[i] = x,
+                    Err(_) => *self = Ints::I64(v.iter().map(|&y| y.into()).collect()),
+                },
+                Ints::I64(v) => return v[i] = x,
+            }
+        }
+    }
 }
 
 impl FieldColumn {
     fn new(kind: FieldType, len: usize) -> FieldColumn {
         let values = match kind {
             FieldType::Float => Values::Float(vec![0.0; len]),
-            FieldType::Integer => Values::Integer(vec![0; len]),
+            FieldType::Integer => Values::Integer(Ints::I8(vec![0; len])),
             FieldType::UInteger => Values::UInteger(vec![0; len]),
             FieldType::String => Values::String(vec![String::new(); len]),
             FieldType::Boolean => Values::Boolean(vec![false; len]),
@@ -146,7 +190,7 @@ impl FieldColumn {
     fn push_null(&mut self) {
         match &mut self.values {
             Values::Float(v) => v.push(0.0),
-            Values::Integer(v) => v.push(0),
+            Values::Integer(v) => v.push_zero(),
             Values::UInteger(v) => v.push(0),
             Values::String(v) => v.push(String::new()),
             Values::Boolean(v) => v.push(false),
@@ -159,7 +203,7 @@ impl FieldColumn {
     fn set(&mut self, i: usize, value: &mut Value) -> bool {
         match (&mut self.values, value) {
             (Values::Float(v), Value::Float(x)) => v[i] = *x,
-            (Values::Integer(v), Value::Integer(x)) => v[i] = *x,
+            (Values::Integer(v), Value::Integer(x)) => v.set(i, *x),
             (Values::UInteger(v), Value::UInteger(x)) => v[i] = *x,
             (Values::String(v), Value::String(x)) => v[i] = std::mem::take(x),
             (Values::Boolean(v), Value::Boolean(x)) => v[i] = *x,
@@ -180,7 +224,10 @@ impl FieldColumn {
         }
         match &mut self.values {
             Values::Float(v) => retain_vec(v, keep),
-            Values::Integer(v) => retain_vec(v, keep),
+            Values::Integer(Ints::I8(v)) => retain_vec(v, keep),
+            Values::Integer(Ints::I16(v)) => retain_vec(v, keep),
+            Values::Integer(Ints::I32(v)) => retain_vec(v, keep),
+            Values::Integer(Ints::I64(v)) => retain_vec(v, keep),
             Values::UInteger(v) => retain_vec(v, keep),
             Values::String(v) => retain_vec(v, keep),
             Values::Boolean(v) => retain_vec(v, keep),
@@ -196,11 +243,23 @@ impl FieldColumn {
                     .map(|&i| valid(i).then(|| v[i]))
                     .collect::<Float64Array>(),
             ),
-            Values::Integer(v) => Arc::new(
-                rows.iter()
-                    .map(|&i| valid(i).then(|| v[i]))
-                    .collect::<Int64Array>(),
-            ),
+            Values::Integer(v) => {
+                fn gather<T: Copy + Into<i64>>(
+                    v: &[T],
+                    rows: &[usize],
+                    valid: impl Fn(usize) -> bool,
+                ) -> Int64Array {
+                    rows.iter()
+                        .map(|&i| valid(i).then(|| v[i].into()))
+                        .collect()
+                }
+                Arc::new(match v {
+                    Ints::I8(v) => gather(v, rows, valid),
+                    Ints::I16(v) => gather(v, rows, valid),
+                    Ints::I32(v) => gather(v, rows, valid),
+                    Ints::I64(v) => gather(v, rows, valid),
+                })
+            }
             Values::UInteger(v) => Arc::new(
                 rows.iter()
                     .map(|&i| valid(i).then(|| v[i]))
@@ -293,31 +352,19 @@ impl PartitionBuffer {
             self.max_time = self.max_time.max(time);
         }
         self.bytes += bytes;
-        let hash = row_hash(&self.hasher, sid, time);
-        let (times, sids) = (&self.time, &self.series_of_row);
-        let found = self.rows.find(hash, |&r| {
-            times[r as usize] == time && sids[r as usize] == sid
-        });
-        let row = match found {
-            Some(r) => *r as usize,
+        let row = match self.find_row(sid, time) {
+            Some(row) => row,
             None => {
                 let r = self.time.len();
-                let rows = &mut self.series_rows[sid as usize];
-                if let Some(&prev) = rows.last()
-                    && self.time[prev as usize] > time
-                {
-                    self.series_in_order[sid as usize] = false;
-                }
-                rows.push(r as u32);
+                self.series_rows[sid as usize].push(r as u32);
                 self.time.push(time);
                 self.series_of_row.push(sid);
                 for (_, col) in &mut self.fields {
                     col.push_null();
                 }
-                let (times, sids, hasher) = (&self.time, &self.series_of_row, &self.hasher);
-                self.rows.insert_unique(hash, r as u32, |&r| {
-                    row_hash(hasher, sids[r as usize], times[r as usize])
-                });
+                if !self.series_in_order[sid as usize] {
+                    self.index_row(r);
+                }
                 r
             }
         };
@@ -327,6 +374,48 @@ impl PartitionBuffer {
                 tracing::error!(field = %name, "dropping buffered value of a mismatched type");
             }
         }
+    }
+
+    /// The row of series `sid` at `time`, if buffered. A time older than the series'
+    /// newest row that is not buffered yet turns the series out of order: its rows are
+    /// indexed by hash from then on.
+    fn find_row(&mut self, sid: u32, time: i64) -> Option<usize> {
+        let s = sid as usize;
+        if !self.series_in_order[s] {
+            let hash = row_hash(&self.hasher, sid, time);
+            let (times, sids) = (&self.time, &self.series_of_row);
+            return self
+                .rows
+                .find(hash, |&r| {
+                    times[r as usize] == time && sids[r as usize] == sid
+                })
+                .map(|&r| r as usize);
+        }
+        let rows = &self.series_rows[s];
+        let newest = *rows.last()?;
+        if self.time[newest as usize] < time {
+            return None;
+        }
+        let at = rows.partition_point(|&r| self.time[r as usize] < time);
+        if let Some(&r) = rows.get(at)
+            && self.time[r as usize] == time
+        {
+            return Some(r as usize);
+        }
+        self.series_in_order[s] = false;
+        for i in 0..self.series_rows[s].len() {
+            self.index_row(self.series_rows[s][i] as usize);
+        }
+        None
+    }
+
+    /// Adds row `r` to the hash index of out-of-order rows.
+    fn index_row(&mut self, r: usize) {
+        let hash = row_hash(&self.hasher, self.series_of_row[r], self.time[r]);
+        let (times, sids, hasher) = (&self.time, &self.series_of_row, &self.hasher);
+        self.rows.insert_unique(hash, r as u32, |&r| {
+            row_hash(hasher, sids[r as usize], times[r as usize])
+        });
     }
 
     /// Removes the rows `op` covers (it concerns this partition's table); returns the
@@ -403,11 +492,11 @@ impl PartitionBuffer {
                 self.series_in_order[sid] = false;
             }
             self.series_rows[sid].push(r as u32);
-            let hash = row_hash(&self.hasher, self.series_of_row[r], self.time[r]);
-            let (times, sids, hasher) = (&self.time, &self.series_of_row, &self.hasher);
-            self.rows.insert_unique(hash, r as u32, |&r| {
-                row_hash(hasher, sids[r as usize], times[r as usize])
-            });
+        }
+        for r in 0..self.time.len() {
+            if !self.series_in_order[self.series_of_row[r] as usize] {
+                self.index_row(r);
+            }
         }
         self.min_time = self.time.iter().copied().min().unwrap_or(0);
         self.max_time = self.time.iter().copied().max().unwrap_or(0);
@@ -813,6 +902,123 @@ mod tests {
         assert_eq!(b.value(0), 1);
         assert!(a.is_null(1));
         assert_eq!(b.value(1), 9);
+    }
+
+    /// Column `name` of a whole-partition batch, as `(time, value)` of the rows that have
+    /// one, for one series.
+    fn column<A: Array + 'static, T>(
+        part: &PartitionBuffer,
+        name: &str,
+        value: impl Fn(&A, usize) -> T,
+    ) -> Vec<(i64, Option<T>)> {
+        let rb = part.to_batch(&part.schema(), None, &[]).unwrap().unwrap();
+        let times = rb
+            .column_by_name("time")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<TimestampNanosecondArray>()
+            .unwrap();
+        let col = rb
+            .column_by_name(name)
+            .unwrap()
+            .as_any()
+            .downcast_ref::<A>()
+            .unwrap();
+        (0..rb.num_rows())
+            .map(|i| (times.value(i), (!col.is_null(i)).then(|| value(col, i))))
+            .collect()
+    }
+
+    #[test]
+    fn integers_are_widened_as_values_need_and_read_back_exactly() {
+        let mut buf = Buffer::default();
+        let values = [
+            1,
+            -128,
+            127,
+            300,
+            -40_000,
+            i64::from(i32::MAX),
+            i64::from(i32::MAX) + 1,
+            i64::MIN,
+            i64::MAX,
+        ];
+        let mut rows: Vec<TestRow<'_>> = values
+            .iter()
+            .enumerate()
+            .map(|(t, &v)| ("x", t as i64 * 10, vec![(2, Value::Integer(v))]))
+            .collect();
+        // A row without the integer field in the middle reads as null.
+        rows.insert(2, ("x", 15, vec![(1, Value::Float(0.5))]));
+        // One write at a time, so that each widening happens with rows already stored.
+        for row in rows {
+            buf.apply(batch(vec![row]), 10);
+        }
+        let part = &buf.table(1, "cpu").unwrap().partitions[&0];
+        let mut expected: Vec<(i64, Option<i64>)> = values
+            .iter()
+            .enumerate()
+            .map(|(t, &v)| (t as i64 * 10, Some(v)))
+            .collect();
+        expected.insert(2, (15, None));
+        assert_eq!(column(part, "b", Int64Array::value), expected);
+    }
+
+    #[test]
+    fn rows_arriving_out_of_order_still_merge_with_their_duplicates() {
+        let mut buf = Buffer::default();
+        let int = |v| vec![(2, Value::Integer(v))];
+        let float = |v| vec![(1, Value::Float(v))];
+        // In order, then rewrites of older rows (found without leaving time order), then
+        // a new older row (the series turns out of order), then rewrites of all kinds.
+        let writes: Vec<TestRow<'_>> = vec![
+            ("x", 10, int(1)),
+            ("x", 20, int(2)),
+            ("y", 20, int(50)),
+            ("x", 30, int(3)),
+            ("x", 20, float(2.5)),
+            ("x", 10, int(11)),
+            ("x", 15, int(5)),
+            ("x", 15, float(1.5)),
+            ("x", 30, int(33)),
+            ("x", 40, int(4)),
+            ("x", 5, int(0)),
+            ("x", 40, int(44)),
+            ("y", 10, int(49)),
+            ("y", 20, int(51)),
+        ];
+        for write in writes {
+            buf.apply(batch(vec![write]), 10);
+        }
+        let part = &buf.table(1, "cpu").unwrap().partitions[&0];
+        assert_eq!(part.len(), 8);
+        // Sorted by series, then time.
+        assert_eq!(
+            column(part, "b", Int64Array::value),
+            [
+                (5, Some(0)),
+                (10, Some(11)),
+                (15, Some(5)),
+                (20, Some(2)),
+                (30, Some(33)),
+                (40, Some(44)),
+                (10, Some(49)),
+                (20, Some(51)),
+            ]
+        );
+        assert_eq!(
+            column(part, "a", Float64Array::value),
+            [
+                (5, None),
+                (10, None),
+                (15, Some(1.5)),
+                (20, Some(2.5)),
+                (30, None),
+                (40, None),
+                (10, None),
+                (20, None),
+            ]
+        );
     }
 
     #[test]
