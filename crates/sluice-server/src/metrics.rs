@@ -114,7 +114,7 @@ fn render(state: &AppState) -> String {
     gauge(
         &mut out,
         "sluice_buffer_bytes",
-        "Estimated bytes in the write buffer.",
+        "Heap bytes held by the write buffer's rows, including rows being persisted.",
         storage.buffer_bytes,
     );
     counter(

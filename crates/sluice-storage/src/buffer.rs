@@ -21,7 +21,7 @@ use crate::predicate::DeleteOp;
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Buffer {
     pub(crate) dbs: HashMap<u32, BTreeMap<String, TableBuffer>>,
-    /// Estimated bytes held.
+    /// Heap bytes held: the sum of the partitions' [`PartitionBuffer::bytes`].
     pub(crate) bytes: usize,
 }
 
@@ -55,6 +55,14 @@ pub(crate) struct PartitionBuffer {
     field_index: HashMap<String, usize>,
     pub(crate) min_time: i64,
     pub(crate) max_time: i64,
+    /// Heap bytes of the series (tags, index keys, row lists' headers), kept as series
+    /// are added.
+    series_bytes: usize,
+    /// Heap bytes of the row lists' contents (their capacities), kept as rows are added.
+    series_rows_bytes: usize,
+    /// Heap bytes the partition holds, as of the last write or delete
+    /// ([`PartitionBuffer::heap_bytes`]): what the persistence trigger, the buffer ceiling
+    /// and the `sluice_buffer_bytes` metric count.
     pub(crate) bytes: usize,
 }
 
@@ -63,6 +71,8 @@ struct FieldColumn {
     values: Values,
     /// Which rows hold a value (one bit per row: the column's only per-row overhead).
     valid: Bits,
+    /// Heap bytes of the string values' contents.
+    string_bytes: usize,
 }
 
 /// A growable bitmap.
@@ -174,7 +184,38 @@ impl FieldColumn {
         FieldColumn {
             values,
             valid: Bits::zeros(len),
+            string_bytes: 0,
         }
+    }
+
+    fn shrink_to_fit(&mut self) {
+        match &mut self.values {
+            Values::Float(v) => v.shrink_to_fit(),
+            Values::Integer(Ints::I8(v)) => v.shrink_to_fit(),
+            Values::Integer(Ints::I16(v)) => v.shrink_to_fit(),
+            Values::Integer(Ints::I32(v)) => v.shrink_to_fit(),
+            Values::Integer(Ints::I64(v)) => v.shrink_to_fit(),
+            Values::UInteger(v) => v.shrink_to_fit(),
+            Values::String(v) => v.shrink_to_fit(),
+            Values::Boolean(v) => v.shrink_to_fit(),
+        }
+        self.valid.words.shrink_to_fit();
+    }
+
+    /// Heap bytes of the column: its vectors' capacities and its strings.
+    fn heap_bytes(&self) -> usize {
+        use std::mem::size_of_val;
+        let values = match &self.values {
+            Values::Float(v) => v.capacity() * size_of_val(&0f64),
+            Values::Integer(Ints::I8(v)) => v.capacity(),
+            Values::Integer(Ints::I16(v)) => v.capacity() * 2,
+            Values::Integer(Ints::I32(v)) => v.capacity() * 4,
+            Values::Integer(Ints::I64(v)) => v.capacity() * 8,
+            Values::UInteger(v) => v.capacity() * 8,
+            Values::String(v) => v.capacity() * size_of::<String>(),
+            Values::Boolean(v) => v.capacity(),
+        };
+        values + self.string_bytes + self.valid.words.capacity() * 8
     }
 
     fn kind(&self) -> FieldType {
@@ -205,7 +246,10 @@ impl FieldColumn {
             (Values::Float(v), Value::Float(x)) => v[i] = *x,
             (Values::Integer(v), Value::Integer(x)) => v.set(i, *x),
             (Values::UInteger(v), Value::UInteger(x)) => v[i] = *x,
-            (Values::String(v), Value::String(x)) => v[i] = std::mem::take(x),
+            (Values::String(v), Value::String(x)) => {
+                let old = std::mem::replace(&mut v[i], std::mem::take(x));
+                self.string_bytes = self.string_bytes + v[i].capacity() - old.capacity();
+            }
             (Values::Boolean(v), Value::Boolean(x)) => v[i] = *x,
             _ => return false,
         }
@@ -229,7 +273,10 @@ impl FieldColumn {
             Values::Integer(Ints::I32(v)) => retain_vec(v, keep),
             Values::Integer(Ints::I64(v)) => retain_vec(v, keep),
             Values::UInteger(v) => retain_vec(v, keep),
-            Values::String(v) => retain_vec(v, keep),
+            Values::String(v) => {
+                retain_vec(v, keep);
+                self.string_bytes = v.iter().map(String::capacity).sum();
+            }
             Values::Boolean(v) => retain_vec(v, keep),
         }
         self.valid.retain(keep);
@@ -277,6 +324,17 @@ impl FieldColumn {
             ),
         }
     }
+}
+
+/// Heap bytes a series takes besides its rows: its index key and slot, its tags (two
+/// reference-counted strings each, whose contents the key's length covers), its row list's
+/// header and order flag.
+fn series_heap_bytes(key: &[u8], tags: usize) -> usize {
+    const INDEX_SLOT: usize = 16 + 4 + 1;
+    const ARC_STR_HEADER: usize = 16;
+    const TAG_PAIR: usize = 2 * (16 + ARC_STR_HEADER);
+    const ROW_LIST: usize = size_of::<Vec<u32>>() + 1;
+    key.len() + INDEX_SLOT + size_of::<Vec<()>>() + tags * TAG_PAIR + ROW_LIST
 }
 
 fn series_key(tags: &[(&str, &str)]) -> Box<[u8]> {
@@ -330,6 +388,7 @@ impl PartitionBuffer {
                 .map(|(k, v)| (Arc::from(*k), Arc::from(*v)))
                 .collect(),
         );
+        self.series_bytes += series_heap_bytes(&key, tags.len());
         self.series_index.insert(key, s);
         self.series_rows.push(Vec::new());
         self.series_in_order.push(true);
@@ -342,7 +401,6 @@ impl PartitionBuffer {
         sid: u32,
         time: i64,
         fields: impl Iterator<Item = (usize, &'v mut Value)>,
-        bytes: usize,
     ) {
         if self.time.is_empty() {
             self.min_time = time;
@@ -351,12 +409,14 @@ impl PartitionBuffer {
             self.min_time = self.min_time.min(time);
             self.max_time = self.max_time.max(time);
         }
-        self.bytes += bytes;
         let row = match self.find_row(sid, time) {
             Some(row) => row,
             None => {
                 let r = self.time.len();
-                self.series_rows[sid as usize].push(r as u32);
+                let rows = &mut self.series_rows[sid as usize];
+                let capacity = rows.capacity();
+                rows.push(r as u32);
+                self.series_rows_bytes += (rows.capacity() - capacity) * 4;
                 self.time.push(time);
                 self.series_of_row.push(sid);
                 for (_, col) in &mut self.fields {
@@ -409,6 +469,28 @@ impl PartitionBuffer {
         None
     }
 
+    /// Heap bytes the partition holds: its vectors' capacities (what is allocated, not
+    /// just what is used), the series and the field columns.
+    fn heap_bytes(&self) -> usize {
+        const HASH_SLOT: usize = 4 + 1;
+        self.time.capacity() * 8
+            + self.series_of_row.capacity() * 4
+            + self.rows.capacity() * HASH_SLOT
+            + self.series_bytes
+            + self.series_rows_bytes
+            + self
+                .fields
+                .iter()
+                .map(|(name, col)| 2 * name.len() + col.heap_bytes())
+                .sum::<usize>()
+    }
+
+    /// Recounts [`PartitionBuffer::bytes`] after a change; returns the old count.
+    fn recount(&mut self) -> usize {
+        let now = self.heap_bytes();
+        std::mem::replace(&mut self.bytes, now)
+    }
+
     /// Adds row `r` to the hash index of out-of-order rows.
     fn index_row(&mut self, r: usize) {
         let hash = row_hash(&self.hasher, self.series_of_row[r], self.time[r]);
@@ -418,8 +500,8 @@ impl PartitionBuffer {
         });
     }
 
-    /// Removes the rows `op` covers (it concerns this partition's table); returns the
-    /// estimated bytes freed. Series left without rows are forgotten.
+    /// Removes the rows `op` covers (it concerns this partition's table) and gives their
+    /// memory back; returns the bytes freed. Series left without rows are forgotten.
     pub(crate) fn delete(&mut self, op: &DeleteOp) -> usize {
         let hit: Vec<bool> = self
             .series
@@ -442,11 +524,6 @@ impl PartitionBuffer {
         if kept == keep.len() {
             return 0;
         }
-        let freed = if kept == 0 {
-            self.bytes
-        } else {
-            self.bytes - self.bytes * kept / keep.len()
-        };
         let mut i = 0;
         self.time.retain(|_| {
             i += 1;
@@ -500,8 +577,18 @@ impl PartitionBuffer {
         }
         self.min_time = self.time.iter().copied().min().unwrap_or(0);
         self.max_time = self.time.iter().copied().max().unwrap_or(0);
-        self.bytes -= freed;
-        freed
+        self.time.shrink_to_fit();
+        self.series_of_row.shrink_to_fit();
+        for (_, col) in &mut self.fields {
+            col.shrink_to_fit();
+        }
+        self.series_bytes = self
+            .series_index
+            .iter()
+            .map(|(key, &s)| series_heap_bytes(key, self.series[s as usize].len()))
+            .sum();
+        self.series_rows_bytes = self.series_rows.iter().map(|r| r.capacity() * 4).sum();
+        self.recount().saturating_sub(self.bytes)
     }
 
     /// Whether the partition holds no rows.
@@ -681,10 +768,9 @@ impl PartitionBuffer {
 }
 
 impl Buffer {
-    /// Applies a logged batch. `bytes` is its estimated size.
-    pub(crate) fn apply(&mut self, batch: WriteBatch, bytes: usize) {
+    /// Applies a logged batch.
+    pub(crate) fn apply(&mut self, batch: WriteBatch) {
         let db = self.dbs.entry(batch.db_id).or_default();
-        let per_row = bytes / batch.rows().max(1);
         for mut table in batch.tables {
             let tb = match db.get_mut(&table.name) {
                 Some(tb) => tb,
@@ -737,11 +823,12 @@ impl Buffer {
                     let fields = fields
                         .iter_mut()
                         .filter_map(|(i, v)| Some((slots[*i as usize]?, v)));
-                    part.insert(sid, row.time, fields, per_row);
+                    part.insert(sid, row.time, fields);
                 }
+                let before = part.recount();
+                self.bytes = self.bytes + part.bytes - before;
             }
         }
-        self.bytes += bytes;
     }
 
     /// Drops a database's data; returns the bytes freed.
@@ -789,7 +876,12 @@ impl Buffer {
                     freed += part.delete(op);
                 }
             }
-            tb.partitions.retain(|_, p| !p.is_empty());
+            tb.partitions.retain(|_, p| {
+                if p.is_empty() {
+                    freed += p.bytes;
+                }
+                !p.is_empty()
+            });
         }
         tables.retain(|_, tb| !tb.partitions.is_empty());
         self.bytes = self.bytes.saturating_sub(freed);
@@ -847,6 +939,7 @@ mod tests {
                 ("host".into(), ColumnType::Tag),
                 ("a".into(), ColumnType::Field(FieldType::Float)),
                 ("b".into(), ColumnType::Field(FieldType::Integer)),
+                ("c".into(), ColumnType::Field(FieldType::String)),
             ],
             ..TableBatch::default()
         };
@@ -872,16 +965,13 @@ mod tests {
     #[test]
     fn same_series_and_time_merge_field_by_field_with_last_write_winning() {
         let mut buf = Buffer::default();
-        buf.apply(
-            batch(vec![(
-                "x",
-                5,
-                vec![(1, Value::Float(1.0)), (2, Value::Integer(1))],
-            )]),
-            10,
-        );
-        buf.apply(batch(vec![("x", 5, vec![(1, Value::Float(2.0))])]), 10);
-        buf.apply(batch(vec![("y", 5, vec![(2, Value::Integer(9))])]), 10);
+        buf.apply(batch(vec![(
+            "x",
+            5,
+            vec![(1, Value::Float(1.0)), (2, Value::Integer(1))],
+        )]));
+        buf.apply(batch(vec![("x", 5, vec![(1, Value::Float(2.0))])]));
+        buf.apply(batch(vec![("y", 5, vec![(2, Value::Integer(9))])]));
         let part = &buf.table(1, "cpu").unwrap().partitions[&0];
         assert_eq!(part.len(), 2);
         let schema = part.schema();
@@ -952,7 +1042,7 @@ mod tests {
         rows.insert(2, ("x", 15, vec![(1, Value::Float(0.5))]));
         // One write at a time, so that each widening happens with rows already stored.
         for row in rows {
-            buf.apply(batch(vec![row]), 10);
+            buf.apply(batch(vec![row]));
         }
         let part = &buf.table(1, "cpu").unwrap().partitions[&0];
         let mut expected: Vec<(i64, Option<i64>)> = values
@@ -962,6 +1052,38 @@ mod tests {
             .collect();
         expected.insert(2, (15, None));
         assert_eq!(column(part, "b", Int64Array::value), expected);
+    }
+
+    #[test]
+    fn the_byte_count_follows_what_the_buffer_holds() {
+        let mut buf = Buffer::default();
+        let rows = |from: i64, n: i64, value: i64| -> Vec<TestRow<'static>> {
+            (from..from + n)
+                .map(|t| ("x", t, vec![(2, Value::Integer(value))]))
+                .collect()
+        };
+        buf.apply(batch(rows(0, 1000, 1)));
+        let small = buf.bytes;
+        // time 8, row's series 4, series' row list 4, one byte of integer, a validity bit.
+        assert!(
+            (17_000..40_000).contains(&small),
+            "1,000 in-order rows of one small integer: {small} bytes"
+        );
+        // Rewriting the same rows adds nothing; a value that needs 64 bits widens the column.
+        buf.apply(batch(rows(0, 1000, 1)));
+        assert_eq!(buf.bytes, small);
+        buf.apply(batch(rows(0, 1, i64::MAX)));
+        assert!(buf.bytes >= small + 6_000, "{}", buf.bytes);
+        let part = &buf.table(1, "cpu").unwrap().partitions[&0];
+        assert_eq!(buf.bytes, part.heap_bytes());
+        // Strings count their contents.
+        let before = buf.bytes;
+        buf.apply(batch(vec![(
+            "x",
+            5,
+            vec![(3, Value::String("s".repeat(10_000)))],
+        )]));
+        assert!(buf.bytes >= before + 10_000);
     }
 
     #[test]
@@ -988,7 +1110,7 @@ mod tests {
             ("y", 20, int(51)),
         ];
         for write in writes {
-            buf.apply(batch(vec![write]), 10);
+            buf.apply(batch(vec![write]));
         }
         let part = &buf.table(1, "cpu").unwrap().partitions[&0];
         assert_eq!(part.len(), 8);
@@ -1025,14 +1147,11 @@ mod tests {
     fn predicates_select_rows_and_retention_drops_whole_days() {
         let day = crate::catalog::DAY_NS;
         let mut buf = Buffer::default();
-        buf.apply(
-            batch(vec![
-                ("x", 1, vec![(1, Value::Float(1.0))]),
-                ("y", 2, vec![(1, Value::Float(2.0))]),
-                ("x", day + 1, vec![(1, Value::Float(3.0))]),
-            ]),
-            30,
-        );
+        buf.apply(batch(vec![
+            ("x", 1, vec![(1, Value::Float(1.0))]),
+            ("y", 2, vec![(1, Value::Float(2.0))]),
+            ("x", day + 1, vec![(1, Value::Float(3.0))]),
+        ]));
         let t = buf.table(1, "cpu").unwrap();
         let schema = t.partitions[&0].schema();
         let only_y = t.partitions[&0]
@@ -1054,9 +1173,11 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+        let day0 = t.partitions[&0].bytes;
+        let before = buf.bytes;
         let freed = buf.drop_before(1, 1);
-        assert_eq!(freed, 20);
-        assert_eq!(buf.bytes, 10);
+        assert_eq!(freed, day0);
+        assert_eq!(buf.bytes, before - day0);
         assert_eq!(
             buf.table(1, "cpu")
                 .unwrap()
@@ -1071,15 +1192,12 @@ mod tests {
     #[test]
     fn a_delete_forgets_emptied_series_and_later_writes_still_merge_with_kept_rows() {
         let mut buf = Buffer::default();
-        buf.apply(
-            batch(vec![
-                ("x", 1, vec![(1, Value::Float(1.0))]),
-                ("y", 1, vec![(1, Value::Float(2.0))]),
-                ("y", 2, vec![(1, Value::Float(3.0))]),
-                ("z", 2, vec![(1, Value::Float(4.0))]),
-            ]),
-            40,
-        );
+        buf.apply(batch(vec![
+            ("x", 1, vec![(1, Value::Float(1.0))]),
+            ("y", 1, vec![(1, Value::Float(2.0))]),
+            ("y", 2, vec![(1, Value::Float(3.0))]),
+            ("z", 2, vec![(1, Value::Float(4.0))]),
+        ]));
         let op = DeleteOp {
             db_id: 1,
             drop_table: false,
@@ -1090,13 +1208,19 @@ mod tests {
                 drop_emptied_tables: false,
             },
         };
-        assert_eq!(buf.delete(&op), 20);
-        assert_eq!(buf.bytes, 20);
+        let before = buf.bytes;
+        let freed = buf.delete(&op);
+        assert!(freed > 0);
+        assert_eq!(buf.bytes, before - freed);
+        assert_eq!(
+            buf.bytes,
+            buf.table(1, "cpu").unwrap().partitions[&0].heap_bytes()
+        );
         let part = &buf.table(1, "cpu").unwrap().partitions[&0];
         assert_eq!((part.len(), part.series.len()), (2, 1));
         // Same series and time as a kept row: merged into it, not a second row.
-        buf.apply(batch(vec![("y", 2, vec![(2, Value::Integer(7))])]), 10);
-        buf.apply(batch(vec![("x", 1, vec![(2, Value::Integer(8))])]), 10);
+        buf.apply(batch(vec![("y", 2, vec![(2, Value::Integer(7))])]));
+        buf.apply(batch(vec![("x", 1, vec![(2, Value::Integer(8))])]));
         let part = &buf.table(1, "cpu").unwrap().partitions[&0];
         assert_eq!(part.len(), 3);
         let rb = part.to_batch(&part.schema(), None, &[]).unwrap().unwrap();
@@ -1116,16 +1240,13 @@ mod tests {
     #[test]
     fn after_a_delete_rows_still_come_out_by_series_then_time_and_newest_rows_are_right() {
         let mut buf = Buffer::default();
-        buf.apply(
-            batch(vec![
-                ("y", 2, vec![(1, Value::Float(20.0))]),
-                ("x", 5, vec![(1, Value::Float(5.0))]),
-                ("x", 1, vec![(1, Value::Float(1.0))]),
-                ("x", 3, vec![(1, Value::Float(3.0))]),
-                ("x", 4, vec![(1, Value::Float(4.0))]),
-            ]),
-            50,
-        );
+        buf.apply(batch(vec![
+            ("y", 2, vec![(1, Value::Float(20.0))]),
+            ("x", 5, vec![(1, Value::Float(5.0))]),
+            ("x", 1, vec![(1, Value::Float(1.0))]),
+            ("x", 3, vec![(1, Value::Float(3.0))]),
+            ("x", 4, vec![(1, Value::Float(4.0))]),
+        ]));
         let op = DeleteOp {
             db_id: 1,
             drop_table: false,

@@ -189,7 +189,7 @@ pub(crate) struct Validated {
     pub(crate) batch: WriteBatch,
     pub(crate) rejected: Vec<RejectedLine>,
     pub(crate) changes: CatalogChanges,
-    /// Estimated buffer bytes of the accepted rows.
+    /// Estimated size of the accepted rows (sizes the WAL record's buffer).
     pub(crate) bytes: usize,
 }
 

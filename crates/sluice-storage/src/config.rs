@@ -25,10 +25,12 @@ pub struct StorageConfig {
     /// A WAL segment is closed and a new one started once it is this old (checked when a
     /// write arrives). Default 10 min.
     pub wal_segment_age: Duration,
-    /// Write-buffer ceiling (bytes of buffered data, estimated). While the buffer is over
+    /// Write-buffer ceiling (heap bytes the buffered rows hold, including rows being
+    /// persisted). While the buffer is over
     /// it, writes fail fast with [`crate::Error::Backpressure`]. Default 1 GiB.
     pub max_buffer_bytes: usize,
-    /// The buffer is persisted to Parquet once it holds this many bytes. Default 256 MiB.
+    /// The buffer is persisted to Parquet once it holds this many heap bytes. Default 64 MiB
+    /// (about two million rows of ten small integer fields).
     pub persist_buffer_bytes: usize,
     /// The buffer is persisted to Parquet once its oldest unpersisted write is this old,
     /// whatever its size. Default 10 min.
@@ -62,7 +64,7 @@ impl Default for StorageConfig {
             wal_segment_bytes: 64 << 20,
             wal_segment_age: Duration::from_secs(600),
             max_buffer_bytes: 1 << 30,
-            persist_buffer_bytes: 256 << 20,
+            persist_buffer_bytes: 64 << 20,
             persist_interval: Duration::from_secs(600),
             background_interval: Duration::from_secs(1),
             compact_max_files: 8,

@@ -125,9 +125,9 @@ struct BufferApplier {
 }
 
 impl Applier for BufferApplier {
-    fn apply(&mut self, _seq: u64, batch: WriteBatch, bytes: usize) {
+    fn apply(&mut self, _seq: u64, batch: WriteBatch) {
         let mut state = self.state.write();
-        state.active.apply(batch, bytes);
+        state.active.apply(batch);
         state.active_since.get_or_insert_with(Instant::now);
         self.metrics
             .buffer_bytes
@@ -214,9 +214,8 @@ impl Storage {
                             return;
                         }
                         catalog_changed |= catalog.absorb(&batch);
-                        let bytes = batch_bytes(&batch);
                         replayed += batch.rows() as u64;
-                        buffer.apply(batch, bytes);
+                        buffer.apply(batch);
                     }
                     Record::Delete(op) => {
                         if seq <= manifest.persisted_seq || !live_ids.contains(&op.db_id) {
@@ -877,30 +876,6 @@ fn sync_path(paths: &[PathBuf]) -> Result<()> {
             .map_err(|e| Error::io(format!("syncing {}", p.display()), e))?;
     }
     Ok(())
-}
-
-fn batch_bytes(batch: &WriteBatch) -> usize {
-    batch
-        .tables
-        .iter()
-        .map(|t| {
-            let tag_bytes: Vec<usize> = t
-                .series
-                .iter()
-                .map(|tags| tags.iter().map(|(_, v)| 8 + v.len()).sum())
-                .collect();
-            let rows: usize = t
-                .rows
-                .iter()
-                .map(|r| 48 + tag_bytes[r.series as usize])
-                .sum();
-            rows + t
-                .values
-                .iter()
-                .map(|(_, v)| v.buffer_bytes())
-                .sum::<usize>()
-        })
-        .sum()
 }
 
 /// Removes the temporary files (`name#N`) a local object store put leaves behind when the

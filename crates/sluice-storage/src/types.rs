@@ -117,7 +117,7 @@ impl ScanResult {
 /// A snapshot of the engine's counters.
 #[derive(Debug, Clone, Default)]
 pub struct StorageMetrics {
-    /// Estimated bytes in the write buffer (including data being persisted).
+    /// Heap bytes the write buffer's rows hold (including rows being persisted).
     pub buffer_bytes: u64,
     /// Lines accepted since start.
     pub lines_written: u64,

@@ -275,7 +275,7 @@ fn check_record(data: &[u8], pos: usize) -> Result<(u64, usize), Damage> {
 /// Receives what the WAL thread logged, in log order.
 pub(crate) trait Applier: Send + 'static {
     /// A record is durable (or, for unsynced writes, written): apply it to the buffer.
-    fn apply(&mut self, seq: u64, batch: WriteBatch, bytes: usize);
+    fn apply(&mut self, seq: u64, batch: WriteBatch);
     /// A delete is durable: remove the rows it covers from the buffer.
     fn delete(&mut self, seq: u64, op: &DeleteOp);
     /// A snapshot point: every record up to `last_seq` has been applied.
@@ -367,7 +367,7 @@ impl Wal {
         let mut payload = Vec::with_capacity(bytes / 2 + 64);
         payload.push(KIND_WRITE);
         encoding::encode(&batch, &mut payload);
-        self.submit_entry(payload, Entry::Write { batch, bytes }, sync)
+        self.submit_entry(payload, Entry::Write(batch), sync)
     }
 
     /// Queues a delete for logging, as [`Wal::submit`] does a write; once the ticket
@@ -496,7 +496,7 @@ impl Ticket {
 
 /// What a logged record does to the buffer.
 enum Entry {
-    Write { batch: WriteBatch, bytes: usize },
+    Write(WriteBatch),
     Delete(DeleteOp),
 }
 
@@ -520,7 +520,7 @@ fn run_applier(mut applier: impl Applier, rx: mpsc::Receiver<ApplyMsg>) {
             ApplyMsg::Apply(pending) => {
                 for p in pending {
                     match p.entry {
-                        Entry::Write { batch, bytes } => applier.apply(p.seq, batch, bytes),
+                        Entry::Write(batch) => applier.apply(p.seq, batch),
                         Entry::Delete(op) => applier.delete(p.seq, &op),
                     }
                     let _ = p.ack.send(Ok(p.seq));
@@ -723,7 +723,7 @@ mod tests {
     struct Recorder(Arc<Mutex<Vec<u64>>>);
 
     impl Applier for Recorder {
-        fn apply(&mut self, seq: u64, _batch: WriteBatch, _bytes: usize) {
+        fn apply(&mut self, seq: u64, _batch: WriteBatch) {
             self.0.lock().push(seq);
         }
         fn delete(&mut self, seq: u64, _op: &DeleteOp) {
@@ -788,10 +788,7 @@ mod tests {
             encoding::encode(&b, &mut payload);
             tx.send(Request::Write {
                 payload,
-                entry: Entry::Write {
-                    batch: b,
-                    bytes: 10,
-                },
+                entry: Entry::Write(b),
                 sync: true,
                 ack,
             })
