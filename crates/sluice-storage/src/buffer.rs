@@ -676,14 +676,35 @@ impl PartitionBuffer {
         let mut rows: Vec<usize> = Vec::new();
         let mut scratch: Vec<u32> = Vec::new();
         for s in wanted {
-            let mut series_rows: &[u32] = &self.series_rows[s as usize];
-            if !self.series_in_order[s as usize] {
-                scratch.clear();
-                scratch.extend_from_slice(series_rows);
-                scratch.sort_by_key(|&r| self.time[r as usize]);
-                series_rows = &scratch;
-            }
             let time = |r: &u32| self.time[*r as usize];
+            let series_rows: &[u32] = &self.series_rows[s as usize];
+            if !self.series_in_order[s as usize] {
+                // Rows out of time order (e.g. batches of concurrent connections applied
+                // in another order than their times): keep the rows in range first and
+                // sort only those, so a narrow query does not sort the whole series.
+                scratch.clear();
+                match time_range {
+                    Some((start, end)) => scratch.extend(
+                        series_rows
+                            .iter()
+                            .filter(|r| (start..end).contains(&time(r))),
+                    ),
+                    None => scratch.extend_from_slice(series_rows),
+                }
+                if let Some(k) = keep_last
+                    && scratch.len() > k
+                {
+                    let older = scratch.len() - k;
+                    if k > 0 {
+                        scratch.select_nth_unstable_by_key(older, time);
+                    }
+                    scratch.drain(..older);
+                }
+                // A series holds one row per time: an unstable sort is exact.
+                scratch.sort_unstable_by_key(time);
+                rows.extend(scratch.iter().map(|&r| r as usize));
+                continue;
+            }
             let (lo, hi) = match time_range {
                 Some((start, end)) => (
                     series_rows.partition_point(|r| time(r) < start),
@@ -1127,6 +1148,36 @@ mod tests {
                 (10, Some(49)),
                 (20, Some(51)),
             ]
+        );
+        // A time range and the newest rows of each series, without sorting all of them.
+        let schema = part.schema();
+        let times = |rb: Option<RecordBatch>| -> Vec<i64> {
+            let rb = rb.unwrap();
+            let t = rb
+                .column_by_name("time")
+                .unwrap()
+                .as_any()
+                .downcast_ref::<TimestampNanosecondArray>()
+                .unwrap();
+            t.values().to_vec()
+        };
+        let range = Some((10, 35));
+        assert_eq!(
+            times(part.to_batch_last(&schema, range, &[], Some(2)).unwrap()),
+            [20, 30, 10, 20]
+        );
+        assert_eq!(
+            times(part.to_batch_last(&schema, range, &[], None).unwrap()),
+            [10, 15, 20, 30, 10, 20]
+        );
+        assert_eq!(
+            times(part.to_batch_last(&schema, None, &[], Some(1)).unwrap()),
+            [40, 20]
+        );
+        assert!(
+            part.to_batch_last(&schema, None, &[], Some(0))
+                .unwrap()
+                .is_none()
         );
         assert_eq!(
             column(part, "a", Float64Array::value),
