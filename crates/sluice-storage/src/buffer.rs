@@ -17,6 +17,20 @@ use crate::error::Result;
 use crate::merge::TableSchema;
 use crate::predicate::DeleteOp;
 
+/// How far from the end of a sorted series' row list a late row is still inserted in place
+/// (a memmove of at most this many entries); later than that, the series becomes unsorted.
+const MAX_SORTED_SHIFT: usize = 1024;
+
+/// Where a row of a series goes.
+enum Slot {
+    /// The series already has a row at this time.
+    Row(usize),
+    /// A new row, at this position of the sorted series' row list.
+    SortedAt(usize),
+    /// A new row of an unsorted series.
+    Unsorted,
+}
+
 /// Buffered data of all databases.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Buffer {
@@ -37,20 +51,23 @@ pub(crate) struct PartitionBuffer {
     series_index: hashbrown::HashMap<Box<[u8]>, u32>,
     /// Tags of each series, sorted by name.
     series: Vec<Vec<(Arc<str>, Arc<str>)>>,
-    /// Row index by (series, time) of the series whose rows arrived out of time order,
-    /// hashed with [`row_hash`]; the key is read from `series_of_row` and `time`. Rows of
-    /// in-order series (the usual case) are found by binary search in `series_rows`
-    /// instead, and cost neither the hashing nor the index's memory.
+    /// Row index by (series, time) of the unsorted series (see `series_sorted`), hashed
+    /// with [`row_hash`]; the key is read from `series_of_row` and `time`. Rows of sorted
+    /// series (the usual case) are found by binary search in `series_rows` instead, and
+    /// cost neither the hashing nor the index's memory.
     rows: hashbrown::HashTable<u32>,
     hasher: hashbrown::DefaultHashBuilder,
     time: Vec<i64>,
     series_of_row: Vec<u32>,
-    /// Rows of each series in insertion order (4 bytes per row), so predicates on tags
-    /// and newest-row lookups visit only the series they need.
+    /// Rows of each series (4 bytes per row), so predicates on tags and newest-row
+    /// lookups visit only the series they need; in time order while the series is sorted.
     series_rows: Vec<Vec<u32>>,
-    /// Whether each series' rows were inserted in increasing time order (the usual
-    /// case), which lets ranges and newest rows be found by binary search.
-    series_in_order: Vec<bool>,
+    /// Whether each series' row list is in time order, which lets rows, ranges and newest
+    /// rows be found by binary search. A row a little older than the series' newest (say,
+    /// batches of concurrent connections applied out of order) is inserted in place; one
+    /// that would move more than [`MAX_SORTED_SHIFT`] entries makes the series unsorted,
+    /// and its rows are hashed in `rows` from then on.
+    series_sorted: Vec<bool>,
     fields: Vec<(String, FieldColumn)>,
     field_index: HashMap<String, usize>,
     pub(crate) min_time: i64,
@@ -391,7 +408,7 @@ impl PartitionBuffer {
         self.series_bytes += series_heap_bytes(&key, tags.len());
         self.series_index.insert(key, s);
         self.series_rows.push(Vec::new());
-        self.series_in_order.push(true);
+        self.series_sorted.push(true);
         s
     }
 
@@ -409,20 +426,23 @@ impl PartitionBuffer {
             self.min_time = self.min_time.min(time);
             self.max_time = self.max_time.max(time);
         }
-        let row = match self.find_row(sid, time) {
-            Some(row) => row,
-            None => {
+        let row = match self.locate(sid, time) {
+            Slot::Row(row) => row,
+            slot => {
                 let r = self.time.len();
                 let rows = &mut self.series_rows[sid as usize];
                 let capacity = rows.capacity();
-                rows.push(r as u32);
+                match slot {
+                    Slot::SortedAt(at) => rows.insert(at, r as u32),
+                    _ => rows.push(r as u32),
+                }
                 self.series_rows_bytes += (rows.capacity() - capacity) * 4;
                 self.time.push(time);
                 self.series_of_row.push(sid);
                 for (_, col) in &mut self.fields {
                     col.push_null();
                 }
-                if !self.series_in_order[sid as usize] {
+                if let Slot::Unsorted = slot {
                     self.index_row(r);
                 }
                 r
@@ -436,37 +456,40 @@ impl PartitionBuffer {
         }
     }
 
-    /// The row of series `sid` at `time`, if buffered. A time older than the series'
-    /// newest row that is not buffered yet turns the series out of order: its rows are
-    /// indexed by hash from then on.
-    fn find_row(&mut self, sid: u32, time: i64) -> Option<usize> {
+    /// Where the row of series `sid` at `time` is or goes. A new row too far back in a
+    /// sorted series makes it unsorted: its rows are indexed by hash from then on.
+    fn locate(&mut self, sid: u32, time: i64) -> Slot {
         let s = sid as usize;
-        if !self.series_in_order[s] {
+        if !self.series_sorted[s] {
             let hash = row_hash(&self.hasher, sid, time);
             let (times, sids) = (&self.time, &self.series_of_row);
-            return self
-                .rows
-                .find(hash, |&r| {
-                    times[r as usize] == time && sids[r as usize] == sid
-                })
-                .map(|&r| r as usize);
+            return match self.rows.find(hash, |&r| {
+                times[r as usize] == time && sids[r as usize] == sid
+            }) {
+                Some(&r) => Slot::Row(r as usize),
+                None => Slot::Unsorted,
+            };
         }
         let rows = &self.series_rows[s];
-        let newest = *rows.last()?;
-        if self.time[newest as usize] < time {
-            return None;
+        match rows.last() {
+            None => return Slot::SortedAt(0),
+            Some(&newest) if self.time[newest as usize] < time => {
+                return Slot::SortedAt(rows.len());
+            }
+            Some(_) => {}
         }
         let at = rows.partition_point(|&r| self.time[r as usize] < time);
-        if let Some(&r) = rows.get(at)
-            && self.time[r as usize] == time
-        {
-            return Some(r as usize);
+        if self.time[rows[at] as usize] == time {
+            return Slot::Row(rows[at] as usize);
         }
-        self.series_in_order[s] = false;
+        if rows.len() - at <= MAX_SORTED_SHIFT {
+            return Slot::SortedAt(at);
+        }
+        self.series_sorted[s] = false;
         for i in 0..self.series_rows[s].len() {
             self.index_row(self.series_rows[s][i] as usize);
         }
-        None
+        Slot::Unsorted
     }
 
     /// Heap bytes the partition holds: its vectors' capacities (what is allocated, not
@@ -558,22 +581,15 @@ impl PartitionBuffer {
                 (series_key(&tags), s as u32)
             })
             .collect();
-        self.rows.clear();
+        // Every series comes out sorted: the hash index is not needed any more.
+        self.rows = hashbrown::HashTable::new();
         self.series_rows = vec![Vec::new(); self.series.len()];
-        self.series_in_order = vec![true; self.series.len()];
+        self.series_sorted = vec![true; self.series.len()];
         for r in 0..self.time.len() {
-            let sid = self.series_of_row[r] as usize;
-            if let Some(&prev) = self.series_rows[sid].last()
-                && self.time[prev as usize] > self.time[r]
-            {
-                self.series_in_order[sid] = false;
-            }
-            self.series_rows[sid].push(r as u32);
+            self.series_rows[self.series_of_row[r] as usize].push(r as u32);
         }
-        for r in 0..self.time.len() {
-            if !self.series_in_order[self.series_of_row[r] as usize] {
-                self.index_row(r);
-            }
+        for rows in &mut self.series_rows {
+            rows.sort_unstable_by_key(|&r| self.time[r as usize]);
         }
         self.min_time = self.time.iter().copied().min().unwrap_or(0);
         self.max_time = self.time.iter().copied().max().unwrap_or(0);
@@ -678,7 +694,7 @@ impl PartitionBuffer {
         for s in wanted {
             let time = |r: &u32| self.time[*r as usize];
             let series_rows: &[u32] = &self.series_rows[s as usize];
-            if !self.series_in_order[s as usize] {
+            if !self.series_sorted[s as usize] {
                 // Rows out of time order (e.g. batches of concurrent connections applied
                 // in another order than their times): keep the rows in range first and
                 // sort only those, so a narrow query does not sort the whole series.
@@ -1135,6 +1151,9 @@ mod tests {
         }
         let part = &buf.table(1, "cpu").unwrap().partitions[&0];
         assert_eq!(part.len(), 8);
+        // Late rows this close to the newest were inserted in place: nothing was hashed.
+        assert!(part.series_sorted.iter().all(|s| *s));
+        assert_eq!(part.rows.len(), 0);
         // Sorted by series, then time.
         assert_eq!(
             column(part, "b", Int64Array::value),
@@ -1192,6 +1211,83 @@ mod tests {
                 (20, None),
             ]
         );
+    }
+
+    #[test]
+    fn a_row_far_older_than_its_series_newest_switches_the_series_to_the_hash_index() {
+        let mut buf = Buffer::default();
+        let int = |v| vec![(2, Value::Integer(v))];
+        let newer: Vec<TestRow<'_>> = (0..5000).map(|i| ("x", 1000 + i, int(i))).collect();
+        buf.apply(batch(newer));
+        buf.apply(batch(vec![("y", 7, int(7))]));
+        // 5,000 rows newer than it: too far to insert in place (MAX_SORTED_SHIFT).
+        buf.apply(batch(vec![("x", 0, int(-1))]));
+        let part = &buf.table(1, "cpu").unwrap().partitions[&0];
+        assert_eq!(part.series_sorted, [false, true]);
+        assert_eq!(part.rows.len(), 5001);
+        // Rewrites are found through the index; new rows join it.
+        buf.apply(batch(vec![
+            ("x", 0, int(-2)),
+            ("x", 3500, int(-3)),
+            ("x", 500, int(-4)),
+            ("x", 500, int(-5)),
+        ]));
+        let part = &buf.table(1, "cpu").unwrap().partitions[&0];
+        assert_eq!(part.len(), 5003);
+        let schema = part.schema();
+        let rb = part
+            .to_batch_last(&schema, Some((0, 1001)), &[], None)
+            .unwrap()
+            .unwrap();
+        let values = |rb: &RecordBatch, name: &str| -> Vec<i64> {
+            let col = rb.column_by_name(name).unwrap();
+            match col.as_any().downcast_ref::<Int64Array>() {
+                Some(ints) => ints.values().to_vec(),
+                None => col
+                    .as_any()
+                    .downcast_ref::<TimestampNanosecondArray>()
+                    .unwrap()
+                    .values()
+                    .to_vec(),
+            }
+        };
+        assert_eq!(values(&rb, "time"), [0, 500, 1000, 7]);
+        assert_eq!(values(&rb, "b"), [-2, -5, 0, 7]);
+        let newest = part
+            .to_batch_last(&schema, None, &[], Some(2))
+            .unwrap()
+            .unwrap();
+        assert_eq!(values(&newest, "time"), [5998, 5999, 7]);
+        assert_eq!(
+            column(part, "b", Int64Array::value)
+                .iter()
+                .find(|(t, _)| *t == 3500),
+            Some(&(3500, Some(-3)))
+        );
+        // A delete re-sorts every series and drops the index.
+        let op = DeleteOp {
+            db_id: 1,
+            drop_table: false,
+            request: crate::types::DeleteRequest {
+                table: Some("cpu".into()),
+                time_range: Some((4000, 4500)),
+                tag_predicate: None,
+                drop_emptied_tables: false,
+            },
+        };
+        buf.delete(&op);
+        let part = &buf.table(1, "cpu").unwrap().partitions[&0];
+        assert_eq!(part.series_sorted, [true, true]);
+        assert_eq!(part.rows.len(), 0);
+        assert_eq!(part.len(), 5003 - 500);
+        let rb = part
+            .to_batch_last(&schema, Some((0, 1001)), &[], None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(values(&rb, "time"), [0, 500, 1000, 7]);
+        buf.apply(batch(vec![("x", 500, int(-6))]));
+        let part = &buf.table(1, "cpu").unwrap().partitions[&0];
+        assert_eq!(part.len(), 5003 - 500);
     }
 
     #[test]
