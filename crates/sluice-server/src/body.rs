@@ -77,6 +77,10 @@ pub(crate) async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> 
 /// reading (not keeping) a bounded tail lets them see the status.
 const DRAIN_BYTES: usize = 32 << 20;
 
+/// How long draining waits for more of a refused body: a client that stalls mid-body
+/// still gets its answer (and the connection is then closed) instead of holding it forever.
+const DRAIN_IDLE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Reads and throws away (a bounded part of) a body the request is refused without.
 ///
 /// hyper closes a keep-alive connection whose request body was left unread, and a client
@@ -86,12 +90,13 @@ pub(crate) async fn discard(mut body: Body) {
     drain(&mut body, DRAIN_BYTES).await;
 }
 
-/// Reads and discards up to `max` more bytes of `body`.
+/// Reads and discards up to `max` more bytes of `body`, stopping early when none arrives
+/// for [`DRAIN_IDLE`].
 async fn drain(body: &mut Body, max: usize) {
     let mut seen = 0usize;
     while seen <= max {
-        match body.frame().await {
-            Some(Ok(frame)) => seen += frame.data_ref().map_or(0, |data| data.len()),
+        match tokio::time::timeout(DRAIN_IDLE, body.frame()).await {
+            Ok(Some(Ok(frame))) => seen += frame.data_ref().map_or(0, |data| data.len()),
             _ => break,
         }
     }

@@ -275,3 +275,23 @@ fn every_setting_can_come_from_the_environment() {
     let big = vec![b'#'; 2048];
     assert_eq!(server.post("/write?db=env", &[], &big).status, 413);
 }
+
+#[test]
+fn a_refused_write_whose_body_stalls_is_still_answered_and_closed() {
+    // Auth on and no token: refused before the body is read. The client then stops
+    // sending mid-body; the server stops waiting for the rest, answers and closes.
+    let server = TestServer::start(Options::default());
+    let mut stalled = TcpStream::connect(&server.address).unwrap();
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stalled
+        .write_all(b"POST /write?db=c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nm v=\r\n")
+        .unwrap();
+    let mut response = Vec::new();
+    let closed = stalled.read_to_end(&mut response);
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 401"), "{response}");
+    assert!(closed.is_ok(), "connection not closed: {closed:?}");
+    assert_eq!(server.get("/ping", &[]).status, 204);
+}
