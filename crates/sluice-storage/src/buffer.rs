@@ -158,14 +158,42 @@ enum Ints {
     I64(Vec<i64>),
 }
 
+/// Evaluates `$body` with `$v` bound to the vector of whichever width `$ints` holds.
+macro_rules! with_ints {
+    ($ints:expr, $v:ident => $body:expr) => {
+        match $ints {
+            Ints::I8($v) => $body,
+            Ints::I16($v) => $body,
+            Ints::I32($v) => $body,
+            Ints::I64($v) => $body,
+        }
+    };
+}
+
+/// Heap bytes of a vector's allocation.
+fn capacity_bytes<T>(v: &Vec<T>) -> usize {
+    v.capacity() * size_of::<T>()
+}
+
+/// Keeps the elements of `v` where `keep` is true, in order.
+fn retain_by_mask<T>(v: &mut Vec<T>, keep: &[bool]) {
+    let mut i = 0;
+    v.retain(|_| {
+        i += 1;
+        keep[i - 1]
+    });
+}
+
+/// The value of tag `name` in a series' tags (sorted by name).
+fn tag_value<'a>(tags: &'a [(Arc<str>, Arc<str>)], name: &str) -> Option<&'a str> {
+    tags.binary_search_by(|(k, _)| k.as_ref().cmp(name))
+        .ok()
+        .map(|i| tags[i].1.as_ref())
+}
+
 impl Ints {
     fn push_zero(&mut self) {
-        match self {
-            Ints::I8(v) => v.push(0),
-            Ints::I16(v) => v.push(0),
-            Ints::I32(v) => v.push(0),
-            Ints::I64(v) => v.push(0),
-        }
+        with_ints!(self, v => v.push(0))
     }
 
     fn set(&mut self, i: usize, x: i64) {
@@ -208,10 +236,7 @@ impl FieldColumn {
     fn shrink_to_fit(&mut self) {
         match &mut self.values {
             Values::Float(v) => v.shrink_to_fit(),
-            Values::Integer(Ints::I8(v)) => v.shrink_to_fit(),
-            Values::Integer(Ints::I16(v)) => v.shrink_to_fit(),
-            Values::Integer(Ints::I32(v)) => v.shrink_to_fit(),
-            Values::Integer(Ints::I64(v)) => v.shrink_to_fit(),
+            Values::Integer(ints) => with_ints!(ints, v => v.shrink_to_fit()),
             Values::UInteger(v) => v.shrink_to_fit(),
             Values::String(v) => v.shrink_to_fit(),
             Values::Boolean(v) => v.shrink_to_fit(),
@@ -221,18 +246,14 @@ impl FieldColumn {
 
     /// Heap bytes of the column: its vectors' capacities and its strings.
     fn heap_bytes(&self) -> usize {
-        use std::mem::size_of_val;
         let values = match &self.values {
-            Values::Float(v) => v.capacity() * size_of_val(&0f64),
-            Values::Integer(Ints::I8(v)) => v.capacity(),
-            Values::Integer(Ints::I16(v)) => v.capacity() * 2,
-            Values::Integer(Ints::I32(v)) => v.capacity() * 4,
-            Values::Integer(Ints::I64(v)) => v.capacity() * 8,
-            Values::UInteger(v) => v.capacity() * 8,
-            Values::String(v) => v.capacity() * size_of::<String>(),
-            Values::Boolean(v) => v.capacity(),
+            Values::Float(v) => capacity_bytes(v),
+            Values::Integer(ints) => with_ints!(ints, v => capacity_bytes(v)),
+            Values::UInteger(v) => capacity_bytes(v),
+            Values::String(v) => capacity_bytes(v),
+            Values::Boolean(v) => capacity_bytes(v),
         };
-        values + self.string_bytes + self.valid.words.capacity() * 8
+        values + self.string_bytes + capacity_bytes(&self.valid.words)
     }
 
     fn kind(&self) -> FieldType {
@@ -276,25 +297,15 @@ impl FieldColumn {
 
     /// Keeps the rows where `keep` is true.
     fn retain(&mut self, keep: &[bool]) {
-        fn retain_vec<T>(v: &mut Vec<T>, keep: &[bool]) {
-            let mut i = 0;
-            v.retain(|_| {
-                i += 1;
-                keep[i - 1]
-            });
-        }
         match &mut self.values {
-            Values::Float(v) => retain_vec(v, keep),
-            Values::Integer(Ints::I8(v)) => retain_vec(v, keep),
-            Values::Integer(Ints::I16(v)) => retain_vec(v, keep),
-            Values::Integer(Ints::I32(v)) => retain_vec(v, keep),
-            Values::Integer(Ints::I64(v)) => retain_vec(v, keep),
-            Values::UInteger(v) => retain_vec(v, keep),
+            Values::Float(v) => retain_by_mask(v, keep),
+            Values::Integer(ints) => with_ints!(ints, v => retain_by_mask(v, keep)),
+            Values::UInteger(v) => retain_by_mask(v, keep),
             Values::String(v) => {
-                retain_vec(v, keep);
+                retain_by_mask(v, keep);
                 self.string_bytes = v.iter().map(String::capacity).sum();
             }
-            Values::Boolean(v) => retain_vec(v, keep),
+            Values::Boolean(v) => retain_by_mask(v, keep),
         }
         self.valid.retain(keep);
     }
@@ -317,12 +328,7 @@ impl FieldColumn {
                         .map(|&i| valid(i).then(|| v[i].into()))
                         .collect()
                 }
-                Arc::new(match v {
-                    Ints::I8(v) => gather(v, rows, valid),
-                    Ints::I16(v) => gather(v, rows, valid),
-                    Ints::I32(v) => gather(v, rows, valid),
-                    Ints::I64(v) => gather(v, rows, valid),
-                })
+                Arc::new(with_ints!(v, v => gather(v, rows, valid)))
             }
             Values::UInteger(v) => Arc::new(
                 rows.iter()
@@ -436,7 +442,7 @@ impl PartitionBuffer {
                     Slot::SortedAt(at) => rows.insert(at, r as u32),
                     _ => rows.push(r as u32),
                 }
-                self.series_rows_bytes += (rows.capacity() - capacity) * 4;
+                self.series_rows_bytes += (rows.capacity() - capacity) * size_of::<u32>();
                 self.time.push(time);
                 self.series_of_row.push(sid);
                 for (_, col) in &mut self.fields {
@@ -496,8 +502,8 @@ impl PartitionBuffer {
     /// just what is used), the series and the field columns.
     fn heap_bytes(&self) -> usize {
         const HASH_SLOT: usize = 4 + 1;
-        self.time.capacity() * 8
-            + self.series_of_row.capacity() * 4
+        capacity_bytes(&self.time)
+            + capacity_bytes(&self.series_of_row)
             + self.rows.capacity() * HASH_SLOT
             + self.series_bytes
             + self.series_rows_bytes
@@ -529,13 +535,7 @@ impl PartitionBuffer {
         let hit: Vec<bool> = self
             .series
             .iter()
-            .map(|tags| {
-                op.covers_series(&|k: &str| {
-                    tags.binary_search_by(|(n, _)| n.as_ref().cmp(k))
-                        .ok()
-                        .map(|i| tags[i].1.as_ref())
-                })
-            })
+            .map(|tags| op.covers_series(&|k: &str| tag_value(tags, k)))
             .collect();
         if !hit.iter().any(|h| *h) {
             return 0;
@@ -547,16 +547,8 @@ impl PartitionBuffer {
         if kept == keep.len() {
             return 0;
         }
-        let mut i = 0;
-        self.time.retain(|_| {
-            i += 1;
-            keep[i - 1]
-        });
-        let mut i = 0;
-        self.series_of_row.retain(|_| {
-            i += 1;
-            keep[i - 1]
-        });
+        retain_by_mask(&mut self.time, &keep);
+        retain_by_mask(&mut self.series_of_row, &keep);
         for (_, col) in &mut self.fields {
             col.retain(&keep);
         }
@@ -603,7 +595,7 @@ impl PartitionBuffer {
             .iter()
             .map(|(key, &s)| series_heap_bytes(key, self.series[s as usize].len()))
             .sum();
-        self.series_rows_bytes = self.series_rows.iter().map(|r| r.capacity() * 4).sum();
+        self.series_rows_bytes = self.series_rows.iter().map(capacity_bytes).sum();
         self.recount().saturating_sub(self.bytes)
     }
 
@@ -668,24 +660,18 @@ impl PartitionBuffer {
         let mut wanted: Vec<u32> = (0..self.series.len() as u32)
             .filter(|&s| {
                 let tags = &self.series[s as usize];
-                tag_equals.iter().all(|(k, v)| {
-                    tags.iter()
-                        .any(|(tk, tv)| tk.as_ref() == k && tv.as_ref() == v)
-                })
+                tag_equals
+                    .iter()
+                    .all(|(k, v)| tag_value(tags, k) == Some(v.as_str()))
             })
             .collect();
         // Series in the order the merge ranks them: tag by tag, an absent tag first.
-        let tag_value = |s: u32, tag: &str| -> Option<&str> {
-            let tags = &self.series[s as usize];
-            tags.binary_search_by(|(k, _)| k.as_ref().cmp(tag))
-                .ok()
-                .map(|i| tags[i].1.as_ref())
-        };
+        let value = |s: u32, tag: &str| tag_value(&self.series[s as usize], tag);
         wanted.sort_by(|&a, &b| {
             schema
                 .tags
                 .iter()
-                .map(|t| tag_value(a, t).cmp(&tag_value(b, t)))
+                .map(|t| value(a, t).cmp(&value(b, t)))
                 .find(|o| o.is_ne())
                 .unwrap_or(std::cmp::Ordering::Equal)
         });
@@ -742,11 +728,7 @@ impl PartitionBuffer {
             let values: Vec<Option<&str>> = self
                 .series
                 .iter()
-                .map(|tags| {
-                    tags.binary_search_by(|(k, _)| k.as_ref().cmp(tag))
-                        .ok()
-                        .map(|i| tags[i].1.as_ref())
-                })
+                .map(|tags| tag_value(tags, tag))
                 .collect();
             // Dictionary over the series (few), keys looked up per row (scan-side copy).
             let mut dict = StringDictionaryBuilder::<Int32Type>::new();
@@ -1031,6 +1013,37 @@ mod tests {
         assert_eq!(b.value(1), 9);
     }
 
+    /// Integer or time column `name` of `rb`, nulls as zero.
+    fn i64s(rb: &RecordBatch, name: &str) -> Vec<i64> {
+        let col = rb.column_by_name(name).unwrap().as_any();
+        match col.downcast_ref::<Int64Array>() {
+            Some(ints) => ints.values().to_vec(),
+            None => col
+                .downcast_ref::<TimestampNanosecondArray>()
+                .unwrap()
+                .values()
+                .to_vec(),
+        }
+    }
+
+    /// A delete of the rows of table `cpu` in database 1 in `time_range` whose series
+    /// match `tag_predicate`.
+    fn delete_in_cpu(
+        time_range: Option<(i64, i64)>,
+        tag_predicate: Option<crate::TagPredicate>,
+    ) -> DeleteOp {
+        DeleteOp {
+            db_id: 1,
+            drop_table: false,
+            request: crate::types::DeleteRequest {
+                table: Some("cpu".into()),
+                time_range,
+                tag_predicate,
+                drop_emptied_tables: false,
+            },
+        }
+    }
+
     /// Column `name` of a whole-partition batch, as `(time, value)` of the rows that have
     /// one, for one series.
     fn column<A: Array + 'static, T>(
@@ -1170,16 +1183,7 @@ mod tests {
         );
         // A time range and the newest rows of each series, without sorting all of them.
         let schema = part.schema();
-        let times = |rb: Option<RecordBatch>| -> Vec<i64> {
-            let rb = rb.unwrap();
-            let t = rb
-                .column_by_name("time")
-                .unwrap()
-                .as_any()
-                .downcast_ref::<TimestampNanosecondArray>()
-                .unwrap();
-            t.values().to_vec()
-        };
+        let times = |rb: Option<RecordBatch>| i64s(&rb.unwrap(), "time");
         let range = Some((10, 35));
         assert_eq!(
             times(part.to_batch_last(&schema, range, &[], Some(2)).unwrap()),
@@ -1239,25 +1243,13 @@ mod tests {
             .to_batch_last(&schema, Some((0, 1001)), &[], None)
             .unwrap()
             .unwrap();
-        let values = |rb: &RecordBatch, name: &str| -> Vec<i64> {
-            let col = rb.column_by_name(name).unwrap();
-            match col.as_any().downcast_ref::<Int64Array>() {
-                Some(ints) => ints.values().to_vec(),
-                None => col
-                    .as_any()
-                    .downcast_ref::<TimestampNanosecondArray>()
-                    .unwrap()
-                    .values()
-                    .to_vec(),
-            }
-        };
-        assert_eq!(values(&rb, "time"), [0, 500, 1000, 7]);
-        assert_eq!(values(&rb, "b"), [-2, -5, 0, 7]);
+        assert_eq!(i64s(&rb, "time"), [0, 500, 1000, 7]);
+        assert_eq!(i64s(&rb, "b"), [-2, -5, 0, 7]);
         let newest = part
             .to_batch_last(&schema, None, &[], Some(2))
             .unwrap()
             .unwrap();
-        assert_eq!(values(&newest, "time"), [5998, 5999, 7]);
+        assert_eq!(i64s(&newest, "time"), [5998, 5999, 7]);
         assert_eq!(
             column(part, "b", Int64Array::value)
                 .iter()
@@ -1265,16 +1257,7 @@ mod tests {
             Some(&(3500, Some(-3)))
         );
         // A delete re-sorts every series and drops the index.
-        let op = DeleteOp {
-            db_id: 1,
-            drop_table: false,
-            request: crate::types::DeleteRequest {
-                table: Some("cpu".into()),
-                time_range: Some((4000, 4500)),
-                tag_predicate: None,
-                drop_emptied_tables: false,
-            },
-        };
+        let op = delete_in_cpu(Some((4000, 4500)), None);
         buf.delete(&op);
         let part = &buf.table(1, "cpu").unwrap().partitions[&0];
         assert_eq!(part.series_sorted, [true, true]);
@@ -1284,7 +1267,7 @@ mod tests {
             .to_batch_last(&schema, Some((0, 1001)), &[], None)
             .unwrap()
             .unwrap();
-        assert_eq!(values(&rb, "time"), [0, 500, 1000, 7]);
+        assert_eq!(i64s(&rb, "time"), [0, 500, 1000, 7]);
         buf.apply(batch(vec![("x", 500, int(-6))]));
         let part = &buf.table(1, "cpu").unwrap().partitions[&0];
         assert_eq!(part.len(), 5003 - 500);
@@ -1345,16 +1328,7 @@ mod tests {
             ("y", 2, vec![(1, Value::Float(3.0))]),
             ("z", 2, vec![(1, Value::Float(4.0))]),
         ]));
-        let op = DeleteOp {
-            db_id: 1,
-            drop_table: false,
-            request: crate::types::DeleteRequest {
-                table: Some("cpu".into()),
-                time_range: None,
-                tag_predicate: Some(crate::TagPredicate::not_eq("host", "y")),
-                drop_emptied_tables: false,
-            },
-        };
+        let op = delete_in_cpu(None, Some(crate::TagPredicate::not_eq("host", "y")));
         let before = buf.bytes;
         let freed = buf.delete(&op);
         assert!(freed > 0);
@@ -1394,34 +1368,16 @@ mod tests {
             ("x", 3, vec![(1, Value::Float(3.0))]),
             ("x", 4, vec![(1, Value::Float(4.0))]),
         ]));
-        let op = DeleteOp {
-            db_id: 1,
-            drop_table: false,
-            request: crate::types::DeleteRequest {
-                table: Some("cpu".into()),
-                time_range: Some((4, 6)),
-                tag_predicate: Some(crate::TagPredicate::eq("host", "x")),
-                drop_emptied_tables: false,
-            },
-        };
+        let op = delete_in_cpu(Some((4, 6)), Some(crate::TagPredicate::eq("host", "x")));
         buf.delete(&op);
         let part = &buf.table(1, "cpu").unwrap().partitions[&0];
         let schema = part.schema();
-        let times = |rb: &RecordBatch| -> Vec<i64> {
-            rb.column_by_name("time")
-                .unwrap()
-                .as_any()
-                .downcast_ref::<TimestampNanosecondArray>()
-                .unwrap()
-                .values()
-                .to_vec()
-        };
         let all = part.to_batch(&schema, None, &[]).unwrap().unwrap();
-        assert_eq!(times(&all), [1, 3, 2]);
+        assert_eq!(i64s(&all, "time"), [1, 3, 2]);
         let newest = part
             .to_batch_last(&schema, None, &[], Some(1))
             .unwrap()
             .unwrap();
-        assert_eq!(times(&newest), [3, 2]);
+        assert_eq!(i64s(&newest, "time"), [3, 2]);
     }
 }
