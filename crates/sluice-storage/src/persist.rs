@@ -608,23 +608,9 @@ fn keep_mask(
         }
     }
     for (tag, value) in tag_equals {
-        let Some(col) = batch
-            .column_by_name(tag)
-            .and_then(|c| c.as_any().downcast_ref::<DictionaryArray<Int32Type>>())
-        else {
-            keep.fill(false);
-            break;
-        };
-        let values = col
-            .values()
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .expect("tag dictionaries hold strings");
-        let matching: Vec<bool> = (0..values.len())
-            .map(|i| values.is_valid(i) && values.value(i) == value)
-            .collect();
-        for (i, k) in keep.iter_mut().enumerate() {
-            *k &= col.is_valid(i) && matching[col.keys().value(i) as usize];
+        let rows = crate::predicate::tag_rows(batch, tag, &|v| v == Some(value.as_str()));
+        for (k, matches) in keep.iter_mut().zip(rows) {
+            *k &= matches;
         }
     }
     Ok(BooleanArray::from(keep))

@@ -113,38 +113,8 @@ impl TagPredicate {
     /// Which rows of `batch` match; tag columns are `Dictionary(Int32, Utf8)` and a
     /// missing column or null reads as `""`. Each comparison runs once per distinct value.
     fn eval_batch(&self, batch: &RecordBatch) -> Vec<bool> {
-        let leaf = |key: &str, test: &dyn Fn(&str) -> bool| -> Vec<bool> {
-            let n = batch.num_rows();
-            let Some(col) = batch
-                .column_by_name(key)
-                .and_then(|c| c.as_any().downcast_ref::<DictionaryArray<Int32Type>>())
-            else {
-                return vec![test(""); n];
-            };
-            let values = col
-                .values()
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .expect("tag dictionaries hold strings");
-            let per_value: Vec<bool> = (0..values.len())
-                .map(|i| {
-                    test(if values.is_valid(i) {
-                        values.value(i)
-                    } else {
-                        ""
-                    })
-                })
-                .collect();
-            let null = test("");
-            (0..n)
-                .map(|i| {
-                    if col.is_valid(i) {
-                        per_value[col.keys().value(i) as usize]
-                    } else {
-                        null
-                    }
-                })
-                .collect()
+        let leaf = |key: &str, test: &dyn Fn(&str) -> bool| {
+            tag_rows(batch, key, &|v| test(v.unwrap_or("")))
         };
         match self {
             TagPredicate::Eq { key, value } => leaf(key, &|v| v == value),
@@ -392,6 +362,41 @@ pub(crate) fn keep_rows(
         .map(|c| arrow::compute::take(c, &keep, None))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Some(RecordBatch::try_new(batch.schema(), columns)?))
+}
+
+/// `test` of each row's value of tag `key` in `batch` (tag columns are
+/// `Dictionary(Int32, Utf8)`; `None` for a null or a missing column), run once per
+/// distinct value.
+pub(crate) fn tag_rows(
+    batch: &RecordBatch,
+    key: &str,
+    test: &dyn Fn(Option<&str>) -> bool,
+) -> Vec<bool> {
+    let n = batch.num_rows();
+    let Some(col) = batch
+        .column_by_name(key)
+        .and_then(|c| c.as_any().downcast_ref::<DictionaryArray<Int32Type>>())
+    else {
+        return vec![test(None); n];
+    };
+    let values = col
+        .values()
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .expect("tag dictionaries hold strings");
+    let per_value: Vec<bool> = (0..values.len())
+        .map(|i| test(values.is_valid(i).then(|| values.value(i))))
+        .collect();
+    let null = test(None);
+    (0..n)
+        .map(|i| {
+            if col.is_valid(i) {
+                per_value[col.keys().value(i) as usize]
+            } else {
+                null
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
