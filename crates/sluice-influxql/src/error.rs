@@ -31,6 +31,19 @@ pub enum Error {
         /// 1-based character (not byte) within the line.
         column: usize,
     },
+    /// A query nested deeper than [`crate::MAX_NESTING_DEPTH`] levels (parentheses,
+    /// signs, calls, subqueries, or operators chained into one expression).
+    #[error(
+        "error parsing query: query nested deeper than the limit of {limit} levels (parentheses, calls, subqueries or chained operators) at line {line}, char {column}"
+    )]
+    TooDeep {
+        /// The limit, [`crate::MAX_NESTING_DEPTH`].
+        limit: usize,
+        /// 1-based line of the token where the limit was passed.
+        line: usize,
+        /// 1-based character (not byte) within the line.
+        column: usize,
+    },
     /// A function call whose name sluice does not implement (see [`crate::validate_select`]).
     #[error("unsupported function \"{name}\"")]
     UnsupportedFunction {

@@ -44,4 +44,4 @@ pub use literal::{
     format_duration, is_keyword, parse_duration, parse_time, quote_ident, quote_regex, quote_string,
 };
 pub use params::ParamValue;
-pub use parser::{parse, parse_statement, parse_with_params};
+pub use parser::{MAX_NESTING_DEPTH, parse, parse_statement, parse_with_params};

@@ -9,29 +9,44 @@ use crate::token::{Spanned, Token};
 /// What a primary expression may start with, for error messages.
 const PRIMARY: &str = "identifier, string, number, bool";
 
+/// An expression with the depth of its tree (a leaf is 1).
+type Deep = (Expr, usize);
+
 impl Parser<'_> {
     /// A whole expression.
     pub(super) fn expr(&mut self) -> Result<Expr> {
-        self.binary(1)
+        Ok(self.expr_sized()?.0)
+    }
+
+    /// A whole expression and its tree depth. Every way in (parentheses, call arguments,
+    /// signs, subqueries) counts one level of nesting; see [`Parser::nest`].
+    fn expr_sized(&mut self) -> Result<Deep> {
+        self.nest(|p| p.binary(1))
     }
 
     /// Operands joined by operators that bind at least as tightly as `min_precedence`.
-    fn binary(&mut self, min_precedence: u8) -> Result<Expr> {
-        let mut lhs = self.unary()?;
+    ///
+    /// A chain such as `a OR b OR c …` is built by the loop, not by recursion, but its
+    /// tree is as deep as it is long; the depth is checked here so that every later walk
+    /// of the tree (display, planning, evaluation, drop) stays within the limit too.
+    fn binary(&mut self, min_precedence: u8) -> Result<Deep> {
+        let (mut lhs, mut depth) = self.unary()?;
         loop {
             let Some(op) = self.peek_binary_op()? else {
-                return Ok(lhs);
+                return Ok((lhs, depth));
             };
             if op.precedence() < min_precedence {
-                return Ok(lhs);
+                return Ok((lhs, depth));
             }
-            self.bump()?;
-            let rhs = if matches!(op, BinaryOp::RegexMatch | BinaryOp::RegexNotMatch) {
-                Expr::Regex(self.regex()?)
+            let at = self.bump()?;
+            let (rhs, rhs_depth) = if matches!(op, BinaryOp::RegexMatch | BinaryOp::RegexNotMatch) {
+                (Expr::Regex(self.regex()?), 1)
             } else {
                 // Left-associative: the right side only takes tighter operators.
                 self.binary(op.precedence() + 1)?
             };
+            depth = depth.max(rhs_depth) + 1;
+            self.check_depth(depth, &at)?;
             lhs = Expr::binary(lhs, op, rhs);
         }
     }
@@ -66,9 +81,9 @@ impl Parser<'_> {
 
     /// A primary with optional leading signs. `-` before a number makes a negative
     /// literal; before anything else it multiplies by `-1`.
-    fn unary(&mut self) -> Result<Expr> {
+    fn unary(&mut self) -> Result<Deep> {
         if self.eat_symbol("+")? {
-            return self.unary();
+            return self.nest(Parser::unary);
         }
         if !self.eat_symbol("-")? {
             return self.primary();
@@ -77,14 +92,14 @@ impl Parser<'_> {
         match &next.token {
             Token::Integer(_) | Token::Float(_) | Token::Duration(_) => {
                 self.bump()?;
-                Ok(Expr::Literal(self.number(&next, true)?))
+                Ok((Expr::Literal(self.number(&next, true)?), 1))
             }
             _ => {
-                let operand = self.unary()?;
-                Ok(Expr::binary(
-                    Expr::Literal(Literal::Integer(-1)),
-                    BinaryOp::Mul,
-                    operand,
+                let (operand, depth) = self.nest(Parser::unary)?;
+                self.check_depth(depth + 1, &next)?;
+                Ok((
+                    Expr::binary(Expr::Literal(Literal::Integer(-1)), BinaryOp::Mul, operand),
+                    depth + 1,
                 ))
             }
         }
@@ -119,65 +134,73 @@ impl Parser<'_> {
         }
     }
 
-    fn primary(&mut self) -> Result<Expr> {
+    fn primary(&mut self) -> Result<Deep> {
+        let leaf = |e: Expr| -> Result<Deep> { Ok((e, 1)) };
         if let Some(re) = self.try_regex()? {
-            return Ok(Expr::Regex(re));
+            return leaf(Expr::Regex(re));
         }
         let next = self.bump()?;
         match &next.token {
-            Token::Symbol("*") => Ok(Expr::Wildcard(self.wildcard_cast()?)),
+            Token::Symbol("*") => leaf(Expr::Wildcard(self.wildcard_cast()?)),
             Token::Symbol("(") => {
-                let inner = self.expr()?;
+                let inner = self.expr_sized()?;
                 self.expect_symbol(")")?;
                 Ok(inner)
             }
             Token::Integer(_) | Token::Float(_) | Token::Duration(_) => {
-                Ok(Expr::Literal(self.number(&next, false)?))
+                leaf(Expr::Literal(self.number(&next, false)?))
             }
-            Token::String(s) => Ok(Expr::Literal(Literal::String(s.clone()))),
-            Token::Param(name) => Ok(self.param(name, &next)?.to_expr()),
-            Token::QuotedIdent(name) => self.var_ref(name.clone()),
+            Token::String(s) => leaf(Expr::Literal(Literal::String(s.clone()))),
+            Token::Param(name) => leaf(self.param(name, &next)?.to_expr()),
+            Token::QuotedIdent(name) => leaf(self.var_ref(name.clone())?),
             Token::Ident(word) => {
                 if word.eq_ignore_ascii_case("true") {
-                    return Ok(Expr::Literal(Literal::Boolean(true)));
+                    return leaf(Expr::Literal(Literal::Boolean(true)));
                 }
                 if word.eq_ignore_ascii_case("false") {
-                    return Ok(Expr::Literal(Literal::Boolean(false)));
+                    return leaf(Expr::Literal(Literal::Boolean(false)));
                 }
                 let is_distinct = word.eq_ignore_ascii_case("distinct");
                 if (is_distinct || !is_keyword(word)) && self.eat_symbol("(")? {
-                    return self.call_args(word.to_ascii_lowercase());
+                    return self.call_args(word.to_ascii_lowercase(), &next);
                 }
                 if is_distinct {
                     // `DISTINCT field` is the keyword form of `distinct(field)`.
                     let field = self.ident()?;
-                    return Ok(Expr::Call(Call {
-                        name: "distinct".to_owned(),
-                        args: vec![Expr::var(field)],
-                    }));
+                    return Ok((
+                        Expr::Call(Call {
+                            name: "distinct".to_owned(),
+                            args: vec![Expr::var(field)],
+                        }),
+                        2,
+                    ));
                 }
                 if is_keyword(word) {
                     return Err(self.unexpected(&next, PRIMARY));
                 }
-                self.var_ref(word.clone())
+                leaf(self.var_ref(word.clone())?)
             }
             _ => Err(self.unexpected(&next, PRIMARY)),
         }
     }
 
     /// The arguments of a call whose `(` has been consumed.
-    fn call_args(&mut self, name: String) -> Result<Expr> {
+    fn call_args(&mut self, name: String, at: &Spanned) -> Result<Deep> {
         let mut args = Vec::new();
+        let mut depth = 1;
         if !self.eat_symbol(")")? {
             loop {
-                args.push(self.expr()?);
+                let (arg, arg_depth) = self.expr_sized()?;
+                args.push(arg);
+                depth = depth.max(arg_depth + 1);
                 if !self.eat_symbol(",")? {
                     break;
                 }
             }
             self.expect_symbol(")")?;
         }
-        Ok(Expr::Call(Call { name, args }))
+        self.check_depth(depth, at)?;
+        Ok((Expr::Call(Call { name, args }), depth))
     }
 
     /// A variable reference with its optional `::type`.

@@ -59,12 +59,24 @@ pub fn parse_statement(statement: &str) -> Result<Statement> {
 const STATEMENT_STARTS: &str =
     "SELECT, DELETE, SHOW, CREATE, DROP, EXPLAIN, GRANT, REVOKE, ALTER, SET, KILL";
 
-/// Parser state: the lexer, the byte offset of the next token, and the parameters.
+/// How deeply a query may nest: parentheses, signs, function calls and subqueries inside
+/// each other, and the depth of an expression's tree (so `a OR b OR …` may have this
+/// many terms). Deeper queries are refused with [`Error::TooDeep`] before anything else
+/// walks them, which bounds the stack of every recursive walk of a parsed query
+/// (display, planning, evaluation, drop) and of the parser itself. At the limit, parsing
+/// takes about 5 MiB of stack in a debug build and a tenth of that in a release build:
+/// more than an async worker thread has, so servers parse on a thread of their own
+/// (sluice's query engine uses 16 MiB).
+pub const MAX_NESTING_DEPTH: usize = 250;
+
+/// Parser state: the lexer, the byte offset of the next token, the parameters, and how
+/// deeply the current position nests.
 pub(crate) struct Parser<'a> {
     lexer: Lexer<'a>,
     pos: usize,
     params: Option<&'a HashMap<String, ParamValue>>,
     peeked: Option<Spanned>,
+    nesting: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -74,6 +86,38 @@ impl<'a> Parser<'a> {
             pos: 0,
             params,
             peeked: None,
+            nesting: 0,
+        }
+    }
+
+    /// Runs `inner` one nesting level deeper, refusing to go past [`MAX_NESTING_DEPTH`]:
+    /// the parser recurses once per level, so this bounds its own stack as well.
+    fn nest<T>(&mut self, inner: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        if self.nesting >= MAX_NESTING_DEPTH {
+            let next = self.peek()?;
+            return Err(self.too_deep(&next));
+        }
+        self.nesting += 1;
+        let result = inner(self);
+        self.nesting -= 1;
+        result
+    }
+
+    /// Refuses an expression tree deeper than [`MAX_NESTING_DEPTH`] (counting the levels
+    /// it is nested in), naming the token where it got too deep.
+    fn check_depth(&self, depth: usize, at: &Spanned) -> Result<()> {
+        if depth + self.nesting > MAX_NESTING_DEPTH {
+            return Err(self.too_deep(at));
+        }
+        Ok(())
+    }
+
+    fn too_deep(&self, at: &Spanned) -> Error {
+        let (line, column) = self.lexer.position(at.start);
+        Error::TooDeep {
+            limit: MAX_NESTING_DEPTH,
+            line,
+            column,
         }
     }
 

@@ -68,7 +68,7 @@ impl Parser<'_> {
     /// A measurement or a parenthesised subquery.
     fn source(&mut self) -> Result<Source> {
         if self.eat_symbol("(")? {
-            let inner = self.select()?;
+            let inner = self.nest(Parser::select)?;
             self.expect_symbol(")")?;
             return Ok(Source::Subquery(Box::new(inner)));
         }
