@@ -1,19 +1,37 @@
 //! The query engine: SQL through DataFusion over storage, and InfluxQL statements.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::num::NonZeroUsize;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::common::ScalarValue;
-use datafusion::execution::SessionStateBuilder;
+use datafusion::error::DataFusionError;
 use datafusion::execution::context::SessionState;
+use datafusion::execution::memory_pool::{
+    GreedyMemoryPool, MemoryConsumer, MemoryPool, TrackConsumersPool,
+};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::{SessionStateBuilder, TaskContext};
+use datafusion::physical_plan::execute_stream;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use futures::StreamExt as _;
+use sluice_influxql::Query;
 use sluice_storage::Storage;
 
 use crate::error::{Error, Result};
 use crate::influxql::{self, StatementResult};
+use crate::limits::{Budget, QueryLimits};
 use crate::provider::{CATALOG, DatabaseCatalogList, SCHEMA};
+
+/// Stack of the threads that parse and run queries. The InfluxQL parser and the walks of
+/// a parsed query recurse once per nesting level, up to
+/// `sluice_influxql::MAX_NESTING_DEPTH`: a debug build needs about 20 KiB per level to
+/// parse, far more than an async worker's 2 MiB allows at the limit (a release build
+/// needs a tenth). Reserved address space, touched only as deep as a query goes.
+pub const QUERY_STACK_BYTES: usize = 16 << 20;
 
 /// The result of a SQL query: an Arrow schema and the rows.
 #[derive(Debug, Clone)]
@@ -37,10 +55,16 @@ impl QueryOutput {
 /// each SQL query clones (so function registries and optimizer rules are built once).
 /// Every query reads the storage catalog and data afresh: data acknowledged by a write is
 /// visible to the next query.
+///
+/// Every query runs on a thread of its own (so a long InfluxQL loop never holds up the
+/// server's async workers) under the engine's [`QueryLimits`]: it is stopped at the
+/// timeout, when it needs more memory than allowed, past a `max-select-*` guard, or
+/// when the future waiting for it is dropped (its client went away).
 #[derive(Clone)]
 pub struct QueryEngine {
     storage: Storage,
     base_state: Arc<SessionState>,
+    limits: QueryLimits,
 }
 
 impl std::fmt::Debug for QueryEngine {
@@ -50,9 +74,15 @@ impl std::fmt::Debug for QueryEngine {
 }
 
 impl QueryEngine {
-    /// An engine over `storage`. SQL sees each database as catalog `public`, schema `iox`
-    /// (as InfluxDB 3 does), with `information_schema` enabled.
+    /// An engine over `storage` with the default [`QueryLimits`]. SQL sees each database
+    /// as catalog `public`, schema `iox` (as InfluxDB 3 does), with `information_schema`
+    /// enabled.
     pub fn new(storage: Storage) -> Self {
+        Self::with_limits(storage, QueryLimits::default())
+    }
+
+    /// An engine over `storage` whose queries run under `limits`.
+    pub fn with_limits(storage: Storage, limits: QueryLimits) -> Self {
         let config = SessionConfig::new()
             .with_default_catalog_and_schema(CATALOG, SCHEMA)
             .with_create_default_catalog_and_schema(false)
@@ -65,7 +95,13 @@ impl QueryEngine {
         QueryEngine {
             storage,
             base_state: Arc::new(state),
+            limits,
         }
+    }
+
+    /// The bounds queries run under.
+    pub fn limits(&self) -> &QueryLimits {
+        &self.limits
     }
 
     /// The storage this engine reads.
@@ -88,20 +124,77 @@ impl QueryEngine {
         params: Option<&serde_json::Map<String, serde_json::Value>>,
     ) -> Result<QueryOutput> {
         self.check_database(db)?;
-        let ctx = self.context(db);
-        let mut frame = ctx.sql(sql).await?;
-        if let Some(params) = params
-            && !params.is_empty()
-        {
-            let mut values = HashMap::new();
-            for (name, value) in params {
-                values.insert(name.clone(), json_to_scalar(name, value)?);
+        let engine = self.clone();
+        let (db, sql, params) = (db.to_owned(), sql.to_owned(), params.cloned());
+        self.run_guarded(move |budget| async move {
+            engine.sql_inner(&db, &sql, params.as_ref(), &budget).await
+        })
+        .await
+    }
+
+    async fn sql_inner(
+        &self,
+        db: &str,
+        sql: &str,
+        params: Option<&serde_json::Map<String, serde_json::Value>>,
+        budget: &Budget,
+    ) -> Result<QueryOutput> {
+        let limit = self.limits.memory_limit_bytes;
+        let ctx = self.context(db)?;
+        let run = async {
+            let mut frame = ctx.sql(sql).await?;
+            if let Some(params) = params
+                && !params.is_empty()
+            {
+                let mut values = HashMap::new();
+                for (name, value) in params {
+                    values.insert(name.clone(), json_to_scalar(name, value)?);
+                }
+                frame = frame.with_param_values(values)?;
             }
-            frame = frame.with_param_values(values)?;
-        }
-        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-        let batches = frame.collect().await?;
-        Ok(QueryOutput { schema, batches })
+            let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+            let task: Arc<TaskContext> = Arc::new(frame.task_ctx());
+            let plan = frame.create_physical_plan().await?;
+            // The result counts against the query's memory pool too: a cross join's
+            // output is what grows without bound.
+            let reservation = MemoryConsumer::new("query result").register(task.memory_pool());
+            let mut stream = execute_stream(plan, task)?;
+            let mut batches = Vec::new();
+            while let Some(batch) = stream.next().await {
+                let batch = batch?;
+                reservation.try_grow(batch.get_array_memory_size())?;
+                budget.check()?;
+                batches.push(batch);
+            }
+            Ok::<_, Error>(QueryOutput { schema, batches })
+        };
+        run.await.map_err(|e| match e {
+            Error::DataFusion(df) if is_resources_exhausted(&df) => {
+                tracing_detail(&df);
+                Error::MemoryLimit { limit }
+            }
+            other => other,
+        })
+    }
+    /// Parses InfluxQL text (binding `params`) on a thread with the query stack: the
+    /// parser recurses once per nesting level, up to [`sluice_influxql::MAX_NESTING_DEPTH`],
+    /// which a debug build could not fit in an async worker's 2 MiB.
+    ///
+    /// # Errors
+    /// [`Error::InfluxQlParse`] when the text does not parse.
+    pub async fn parse_influxql(
+        &self,
+        query: &str,
+        params: Option<&HashMap<String, sluice_influxql::ParamValue>>,
+    ) -> Result<Query> {
+        let (query, params) = (query.to_owned(), params.cloned());
+        on_query_stack(move || {
+            Ok(match &params {
+                Some(p) => sluice_influxql::parse_with_params(&query, p)?,
+                None => sluice_influxql::parse(&query)?,
+            })
+        })
+        .await
     }
 
     /// Runs every statement of an InfluxQL query, returning one result per statement in
@@ -119,29 +212,131 @@ impl QueryEngine {
         query: &str,
         params: Option<&HashMap<String, sluice_influxql::ParamValue>>,
     ) -> Result<Vec<StatementResult>> {
-        let parsed = match params {
-            Some(p) => sluice_influxql::parse_with_params(query, p)?,
-            None => sluice_influxql::parse(query)?,
-        };
-        let mut results = Vec::with_capacity(parsed.statements.len());
-        for (id, statement) in parsed.statements.iter().enumerate() {
-            let outcome = influxql::run_statement(&self.storage, db, statement).await;
-            results.push(match outcome {
-                Ok(series) => StatementResult {
-                    statement_id: id,
-                    series,
-                    error: None,
-                },
-                Err(e) => StatementResult {
-                    statement_id: id,
-                    series: Vec::new(),
-                    error: Some(e.to_string()),
-                },
-            });
+        let parsed = self.parse_influxql(query, params).await?;
+        self.influxql_parsed(db, parsed).await
+    }
+
+    /// Runs the statements of a query parsed by [`QueryEngine::parse_influxql`], as
+    /// [`QueryEngine::influxql`] does.
+    ///
+    /// # Errors
+    /// [`Error::QueryTimeout`] only if the query thread could not report in time; a
+    /// statement's own failure (including a timeout) is in its result.
+    pub async fn influxql_parsed(
+        &self,
+        db: Option<&str>,
+        parsed: Query,
+    ) -> Result<Vec<StatementResult>> {
+        let storage = self.storage.clone();
+        let db = db.map(str::to_owned);
+        let n_statements = parsed.statements.len();
+        // Filled as statements finish, so a timeout still answers the finished ones.
+        let done: Arc<Mutex<Vec<StatementResult>>> = Arc::default();
+        let shared = done.clone();
+        let outcome = self
+            .run_guarded(move |budget| async move {
+                for (id, statement) in parsed.statements.iter().enumerate() {
+                    let outcome =
+                        influxql::run_statement(&storage, db.as_deref(), statement, &budget).await;
+                    let stop =
+                        matches!(outcome, Err(Error::QueryTimeout { .. } | Error::Cancelled));
+                    let result = match outcome {
+                        Ok(series) => StatementResult {
+                            statement_id: id,
+                            series,
+                            error: None,
+                        },
+                        Err(e) => StatementResult {
+                            statement_id: id,
+                            series: Vec::new(),
+                            error: Some(e.to_string()),
+                        },
+                    };
+                    shared.lock().expect("not poisoned").push(result);
+                    if stop {
+                        // Out of time or the client left: later statements would fail
+                        // the same way.
+                        break;
+                    }
+                }
+                Ok(())
+            })
+            .await;
+        let mut results = std::mem::take(&mut *done.lock().expect("not poisoned"));
+        match outcome {
+            Ok(()) => {}
+            // Stopped between checks: the statement that was running fails with the
+            // reason, as InfluxDB 1.x reports `query-timeout limit exceeded`.
+            Err(e @ (Error::QueryTimeout { .. } | Error::Cancelled)) => {
+                if results.len() < n_statements
+                    && !results.last().is_some_and(|r| r.error.is_some())
+                {
+                    results.push(StatementResult {
+                        statement_id: results.len(),
+                        series: Vec::new(),
+                        error: Some(e.to_string()),
+                    });
+                }
+            }
+            Err(e) => return Err(e),
         }
         Ok(results)
     }
 
+    /// Runs `work` on a thread of its own with a fresh [`Budget`], and waits for it. The
+    /// work is stopped (its future dropped, its budget checks failing) at the timeout or
+    /// when the returned future is dropped.
+    ///
+    /// # Errors
+    /// [`Error::QueryTimeout`], or whatever `work` fails with.
+    ///
+    /// # Panics
+    /// When `work` panics (the panic is passed on), or outside a tokio runtime.
+    async fn run_guarded<T, F, Fut>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Budget) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T>>,
+    {
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let budget = Budget::new(self.limits, cancelled.clone());
+        let timeout = self.limits.timeout;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let runtime = tokio::runtime::Handle::current();
+        let stopped = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("sluice-query".to_owned())
+            .stack_size(QUERY_STACK_BYTES)
+            .spawn(move || {
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    runtime.block_on(async move {
+                        let work = work(budget);
+                        let deadline = async {
+                            if timeout.is_zero() {
+                                std::future::pending::<()>().await;
+                            }
+                            tokio::time::sleep(timeout).await;
+                        };
+                        tokio::select! {
+                            result = work => result,
+                            () = deadline => Err(Error::QueryTimeout { limit: timeout }),
+                            () = stopped.notified() => Err(Error::Cancelled),
+                        }
+                    })
+                }));
+                let _ = tx.send(outcome);
+            });
+        if let Err(e) = thread {
+            return Err(Error::Io(e));
+        }
+        let _guard = StopOnDrop { cancelled, stop };
+        match rx.await {
+            Ok(Ok(result)) => result,
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(_) => Err(Error::Cancelled),
+        }
+    }
     fn check_database(&self, db: &str) -> Result<()> {
         if self.storage.databases().iter().any(|d| d.name == db) {
             Ok(())
@@ -152,12 +347,70 @@ impl QueryEngine {
 
     /// A session over `db` only: cloned from the prepared state with a catalog list of
     /// its own, so concurrent queries on other databases never see each other's tables.
-    fn context(&self, db: &str) -> SessionContext {
+    ///
+    /// Each query has a memory pool of its own of `--query-memory-limit` bytes: a greedy
+    /// pool, which fails the allocation that would go over (DataFusion then fails the
+    /// query with "resources exhausted") rather than letting the process grow.
+    fn context(&self, db: &str) -> Result<SessionContext> {
+        let mut runtime = RuntimeEnvBuilder::new();
+        if self.limits.memory_limit_bytes != 0 {
+            let pool: Arc<dyn MemoryPool> = Arc::new(TrackConsumersPool::new(
+                GreedyMemoryPool::new(self.limits.memory_limit_bytes),
+                NonZeroUsize::new(3).expect("3 is not zero"),
+            ));
+            runtime = runtime.with_memory_pool(pool);
+        }
         let state = SessionStateBuilder::new_from_existing((*self.base_state).clone())
+            .with_runtime_env(runtime.build_arc()?)
             .with_catalog_list(Arc::new(DatabaseCatalogList::new(self.storage.clone(), db)))
             .build();
-        SessionContext::new_with_state(state)
+        Ok(SessionContext::new_with_state(state))
     }
+}
+
+/// Runs `f` on a thread with [`QUERY_STACK_BYTES`] of stack and waits for it.
+///
+/// # Panics
+/// When `f` panics (the panic is passed on).
+async fn on_query_stack<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("sluice-query".to_owned())
+        .stack_size(QUERY_STACK_BYTES)
+        .spawn(move || {
+            let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
+        })?;
+    match rx.await {
+        Ok(Ok(result)) => result,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(_) => Err(Error::Cancelled),
+    }
+}
+
+/// Sets the cancel flag and wakes the query thread's `select!` when the waiting future is
+/// dropped.
+struct StopOnDrop {
+    cancelled: Arc<AtomicBool>,
+    stop: Arc<tokio::sync::Notify>,
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.cancelled
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.stop.notify_one();
+    }
+}
+
+fn is_resources_exhausted(e: &DataFusionError) -> bool {
+    matches!(e.find_root(), DataFusionError::ResourcesExhausted(_))
+}
+
+/// DataFusion's account of who held the memory, for the operator's log.
+fn tracing_detail(e: &DataFusionError) {
+    tracing::info!(error = %e, "query stopped at --query-memory-limit");
 }
 
 fn json_to_scalar(name: &str, value: &serde_json::Value) -> Result<ScalarValue> {

@@ -40,6 +40,28 @@ pub enum Error {
     /// An output format name that is not known.
     #[error("unknown format {0:?}: expected json, jsonl, csv, parquet or pretty")]
     UnknownFormat(String),
+    /// The query ran longer than `--query-timeout` (InfluxDB 1.x's wording first).
+    #[error(
+        "query-timeout limit exceeded: the query ran longer than {}s (--query-timeout)",
+        limit.as_secs_f64()
+    )]
+    QueryTimeout { limit: std::time::Duration },
+    /// The query needed more memory than `--query-memory-limit`.
+    #[error(
+        "query-memory-limit exceeded: the query needs more than {limit} bytes of memory (--query-memory-limit); narrow the time range, add conditions or aggregate"
+    )]
+    MemoryLimit { limit: usize },
+    /// One of InfluxDB 1.x's `max-select-*` guards, in its wording:
+    /// `max-select-point limit exceeded: (11/10)`.
+    #[error("{name} limit exceeded: ({value}/{limit})")]
+    LimitExceeded {
+        name: &'static str,
+        value: u64,
+        limit: u64,
+    },
+    /// The query was stopped because its client went away.
+    #[error("query cancelled")]
+    Cancelled,
     /// Writing output failed.
     #[error("writing output: {0}")]
     Io(#[from] std::io::Error),
@@ -50,7 +72,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// Whether the error is the client's mistake (bad query, unknown database, unsupported
-    /// feature) rather than a failure of the server; the HTTP layer maps it to 400/404 vs 500.
+    /// feature, a query over one of the limits) rather than a failure of the server; the
+    /// HTTP layer maps it to 400/404 vs 500.
     pub fn is_client_error(&self) -> bool {
         match self {
             Error::Storage(e) => matches!(
@@ -65,6 +88,7 @@ impl Error {
                     | datafusion::error::DataFusionError::SQL(..)
                     | datafusion::error::DataFusionError::SchemaError(..)
                     | datafusion::error::DataFusionError::NotImplemented(_)
+                    | datafusion::error::DataFusionError::ResourcesExhausted(_)
             ),
             Error::Arrow(_) | Error::Parquet(_) | Error::Io(_) => false,
             _ => true,

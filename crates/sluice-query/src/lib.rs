@@ -56,8 +56,10 @@ mod engine;
 mod error;
 pub mod format;
 pub mod influxql;
+mod limits;
 mod provider;
 
-pub use engine::{QueryEngine, QueryOutput};
+pub use engine::{QUERY_STACK_BYTES, QueryEngine, QueryOutput};
 pub use error::{Error, Result};
 pub use influxql::{Series, StatementResult, Value};
+pub use limits::QueryLimits;

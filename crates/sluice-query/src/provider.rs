@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use arrow::array::{RecordBatch, new_null_array};
+use arrow::array::{RecordBatch, RecordBatchOptions, new_null_array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider, Session};
@@ -211,13 +211,17 @@ impl TableProvider for StorageTable {
             Some(p) => Arc::new(self.schema.project(p)?),
             None => self.schema.clone(),
         };
-        request.projection = Some(
-            projected
-                .fields()
-                .iter()
-                .map(|f| f.name().clone())
-                .collect(),
-        );
+        // No columns at all (`count(*)`, or a join side only counted): storage is asked
+        // for `time`, which every row has, so the batches keep their row counts.
+        let mut columns: Vec<String> = projected
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        if columns.is_empty() {
+            columns.push("time".to_owned());
+        }
+        request.projection = Some(columns);
         // A time range that is empty after intersecting bounds matches nothing.
         let empty = request.time_range.is_some_and(|(s, e)| s >= e);
         let batches = if empty {
@@ -243,7 +247,8 @@ impl TableProvider for StorageTable {
 }
 
 /// Brings a scanned batch to `schema` by column name: columns added to the table after
-/// planning are filled with nulls.
+/// planning are filled with nulls. An empty `schema` gives a batch without columns that
+/// keeps the row count (what `count(*)` reads).
 fn conform(batch: &RecordBatch, schema: &SchemaRef) -> DfResult<RecordBatch> {
     let columns = schema
         .fields()
@@ -253,7 +258,12 @@ fn conform(batch: &RecordBatch, schema: &SchemaRef) -> DfResult<RecordBatch> {
             _ => new_null_array(f.data_type(), batch.num_rows()),
         })
         .collect();
-    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    Ok(RecordBatch::try_new_with_options(
+        schema.clone(),
+        columns,
+        &options,
+    )?)
 }
 
 impl StorageTable {

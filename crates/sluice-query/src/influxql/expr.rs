@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use regex::Regex;
+use regex::{Regex, RegexBuilder};
 use sluice_influxql::{BinaryOp, DataType, Expr, Literal};
 
 use super::view::{BatchView, V};
@@ -201,12 +201,31 @@ impl LiteralValue {
     }
 }
 
-/// Compiles a regex as InfluxDB does (unanchored).
+/// Most memory a compiled query regex may take; a pattern such as `(a{1000}){1000}`
+/// that would need more is refused instead of built.
+pub(crate) const REGEX_SIZE_LIMIT_BYTES: usize = 1 << 20;
+/// The cache of the lazy DFA that runs each query regex; past it the regex is slower,
+/// never bigger.
+pub(crate) const REGEX_DFA_SIZE_LIMIT_BYTES: usize = 1 << 20;
+
+/// Compiles a regex as InfluxDB does (unanchored), within [`REGEX_SIZE_LIMIT_BYTES`].
+///
+/// # Errors
+/// [`Error::Regex`] for a pattern that does not compile or would be too big.
 pub(crate) fn compile_regex(pattern: &str) -> Result<Regex> {
-    Regex::new(pattern).map_err(|e| Error::Regex {
-        pattern: pattern.to_owned(),
-        reason: e.to_string(),
-    })
+    RegexBuilder::new(pattern)
+        .size_limit(REGEX_SIZE_LIMIT_BYTES)
+        .dfa_size_limit(REGEX_DFA_SIZE_LIMIT_BYTES)
+        .build()
+        .map_err(|e| Error::Regex {
+            pattern: pattern.to_owned(),
+            reason: match e {
+                regex::Error::CompiledTooBig(limit) => {
+                    format!("the compiled regex would exceed the limit of {limit} bytes")
+                }
+                other => other.to_string(),
+            },
+        })
 }
 
 /// Compiles `e`, adding each referenced column name to `columns` (index = position).
@@ -389,6 +408,18 @@ mod tests {
         assert_eq!(rest.len(), 1);
         let (r, _) = split_condition(Some(&cond("time > 5 AND time <= 10")), now).unwrap();
         assert_eq!((r.start, r.end), (6, 11));
+    }
+
+    #[test]
+    fn regexes_are_compiled_within_a_size_limit() {
+        assert!(compile_regex("^(a|b|c)$").is_ok());
+        let e = compile_regex("(((a{100}){100}){100})").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "invalid regex /(((a{{100}}){{100}}){{100}})/: the compiled regex would exceed the limit of {REGEX_SIZE_LIMIT_BYTES} bytes"
+            )
+        );
     }
 
     #[test]

@@ -15,18 +15,22 @@ use sluice_influxql::Statement;
 use sluice_storage::Storage;
 
 use crate::error::Result;
+use crate::limits::Budget;
 
 /// Runs one statement with `db` as the default database; `now()` is the wall clock.
+/// `SELECT` counts what it reads and builds against `budget`.
 pub(crate) async fn run_statement(
     storage: &Storage,
     db: Option<&str>,
     statement: &Statement,
+    budget: &Budget,
 ) -> Result<Vec<Series>> {
+    budget.check()?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i64);
     match statement {
-        Statement::Select(s) => select::select(storage, db, s, now).await,
+        Statement::Select(s) => select::select(storage, db, s, now, budget).await,
         Statement::DropMeasurement(d) => {
             delete::drop_measurement(storage, db, &d.name).await?;
             Ok(Vec::new())

@@ -16,9 +16,10 @@ use super::expr::{self, Compiled, TimeRange};
 use super::result::{Series, Value};
 use super::view::{BatchView, V};
 use crate::error::{Error, Result};
+use crate::limits::Budget;
 
-/// Most buckets one `GROUP BY time` series may have.
-const MAX_BUCKETS: i64 = 1_000_000;
+/// Memory one output row holds besides its values (the row's `Vec`), for the budget.
+const ROW_OVERHEAD_BYTES: usize = std::mem::size_of::<Vec<Value>>();
 
 /// A projected column after wildcard expansion.
 #[derive(Debug, Clone)]
@@ -107,6 +108,7 @@ pub(crate) async fn select(
     default_db: Option<&str>,
     stmt: &SelectStatement,
     now: i64,
+    budget: &Budget,
 ) -> Result<Vec<Series>> {
     if stmt.into.is_some() {
         return Err(Error::Unsupported("SELECT INTO".to_owned()));
@@ -150,6 +152,8 @@ pub(crate) async fn select(
     }
 
     let mut all_series = Vec::new();
+    // Memory held by the rows of `all_series`, given back to the budget at the end.
+    let mut held = Held(budget, 0);
     for (db, table) in &tables {
         let group_tags = group_tags(&stmt.group_by, table)?;
         let is_tag = |n: &str| tags_of(table).any(|t| t == n);
@@ -228,10 +232,23 @@ pub(crate) async fn select(
             if let Some(r) = narrowed {
                 request.time_range = Some(r);
             }
+            budget.check()?;
             let scanned = match per_series {
                 Some(k) => storage.scan_last(db, &table.name, &request, k).await?,
                 None => storage.scan(db, &table.name, &request).await?,
             };
+            let rows: usize = scanned.batches.iter().map(RecordBatch::num_rows).sum();
+            let bytes: usize = scanned
+                .batches
+                .iter()
+                .map(RecordBatch::get_array_memory_size)
+                .sum();
+            budget.add_points(rows as u64)?;
+            // The scan and the (batch, row) index of every row, held while this table's
+            // series are built.
+            let scan_bytes = bytes + rows * std::mem::size_of::<(u32, u32)>() * 2;
+            budget.grow(scan_bytes)?;
+            let _scan = Held(budget, scan_bytes);
             let views: Vec<BatchView<'_>> = scanned
                 .batches
                 .iter()
@@ -245,8 +262,10 @@ pub(crate) async fn select(
                 calls: &calls,
                 call_columns: &call_columns,
                 top_tag_columns: &top_tag_columns,
+                budget,
             };
-            let groups = group_rows(&views, &condition, group_tags.len());
+            let groups = group_rows(&views, &condition, group_tags.len(), budget)?;
+            budget.check_series((all_series.len() + groups.len()) as u64)?;
             let (out, complete) = ctx.groups_values(groups, aggregate, &agg_exprs, &raw_fields)?;
             if narrowed.is_some() {
                 if !out.is_empty() {
@@ -273,6 +292,10 @@ pub(crate) async fn select(
             if values.is_empty() {
                 continue;
             }
+            let width = values.first().map_or(0, Vec::len);
+            let bytes = values.len() * (ROW_OVERHEAD_BYTES + width * std::mem::size_of::<Value>());
+            budget.grow(bytes)?;
+            held.1 += bytes;
             let mut columns_out = vec!["time".to_owned()];
             columns_out.extend(output_names(&fields, &calls));
             all_series.push(Series {
@@ -283,6 +306,7 @@ pub(crate) async fn select(
             });
         }
     }
+    // The rows now belong to the caller: `held` gives them back to the budget.
     all_series.sort_by(|a, b| (&a.name, &a.tags).cmp(&(&b.name, &b.tags)));
     let soffset = stmt.soffset.unwrap_or(0) as usize;
     let slimit = stmt.slimit.map_or(usize::MAX, |l| l as usize);
@@ -546,14 +570,17 @@ fn group_rows(
     views: &[BatchView<'_>],
     condition: &[Compiled],
     n_group: usize,
-) -> BTreeMap<Vec<String>, Vec<(u32, u32)>> {
+    budget: &Budget,
+) -> Result<BTreeMap<Vec<String>, Vec<(u32, u32)>>> {
     let mut ids: HashMap<Vec<String>, usize> = HashMap::new();
     let mut rows: Vec<Vec<(u32, u32)>> = Vec::new();
+    let mut ticks = 0;
     for (b, view) in views.iter().enumerate() {
         let mut prev_keys: Vec<i32> = Vec::new();
         let mut prev_id = usize::MAX;
         let mut keys: Vec<i32> = vec![0; n_group];
         for i in 0..view.len {
+            budget.tick(&mut ticks)?;
             if !condition.iter().all(|c| expr::matches(c, view, i)) {
                 continue;
             }
@@ -578,7 +605,16 @@ fn group_rows(
     for (key, id) in ids {
         out.insert(key, std::mem::take(&mut rows[id]));
     }
-    out
+    Ok(out)
+}
+
+/// Memory counted against a [`Budget`], given back when dropped.
+struct Held<'b>(&'b Budget, usize);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.shrink(self.1);
+    }
 }
 
 struct SeriesContext<'s, 'v> {
@@ -589,6 +625,7 @@ struct SeriesContext<'s, 'v> {
     calls: &'s [(Func, String)],
     call_columns: &'s [usize],
     top_tag_columns: &'s [Vec<usize>],
+    budget: &'s Budget,
 }
 
 impl SeriesContext<'_, '_> {
@@ -612,14 +649,22 @@ impl SeriesContext<'_, '_> {
             .min();
         let mut complete = true;
         let mut out = Vec::with_capacity(groups.len());
+        // Rows built so far, counted against the memory budget as they are made and
+        // given back at the end (the caller counts what it keeps).
+        let mut built = Held(self.budget, 0);
         for (key, rows) in groups {
+            self.budget.check()?;
             let values = if aggregate {
                 self.aggregate_rows(&rows, agg_exprs, global_min)?
             } else {
-                let (values, skipped) = self.raw_rows(rows, raw_fields);
+                let (values, skipped) = self.raw_rows(rows, raw_fields)?;
                 complete &= !skipped;
                 values
             };
+            let width = values.first().map_or(0, Vec::len);
+            let bytes = values.len() * (ROW_OVERHEAD_BYTES + width * std::mem::size_of::<Value>());
+            self.budget.grow(bytes)?;
+            built.1 += bytes;
             if !values.is_empty() {
                 out.push((key, values));
             }
@@ -629,7 +674,11 @@ impl SeriesContext<'_, '_> {
 
     /// Raw points of one series, oldest first; rows whose selected values are all null
     /// are left out, as InfluxDB does (the flag says whether any was).
-    fn raw_rows(&self, mut rows: Vec<(u32, u32)>, fields: &[Compiled]) -> (Vec<Vec<Value>>, bool) {
+    fn raw_rows(
+        &self,
+        mut rows: Vec<(u32, u32)>,
+        fields: &[Compiled],
+    ) -> Result<(Vec<Vec<Value>>, bool)> {
         let views = self.views;
         let time = |&(b, r): &(u32, u32)| views[b as usize].time(r as usize);
         rows.sort_by_key(time);
@@ -658,7 +707,17 @@ impl SeriesContext<'_, '_> {
             Box::new(rows.iter())
         };
         let mut skipped = false;
+        let mut ticks = 0;
+        // Counted as built: the caller counts the series as a whole afterwards.
+        let row_bytes = ROW_OVERHEAD_BYTES + (fields.len() + 1) * std::mem::size_of::<Value>();
+        let mut building = Held(self.budget, 0);
         for row in ordered {
+            self.budget.tick(&mut ticks)?;
+            if ticks == 0 {
+                let bytes = row_bytes * crate::limits::CHECK_EVERY as usize;
+                self.budget.grow(bytes)?;
+                building.1 += bytes;
+            }
             match build(row) {
                 Some(r) => out.push(r),
                 None => skipped = true,
@@ -671,7 +730,7 @@ impl SeriesContext<'_, '_> {
             // Callers reverse for DESC; hand rows back oldest first.
             out.reverse();
         }
-        (out, skipped)
+        Ok((out, skipped))
     }
 
     /// Aggregate rows of one series: one per bucket (or one in all without `GROUP BY
@@ -724,11 +783,14 @@ impl SeriesContext<'_, '_> {
                 let first = window(lo);
                 let last = window(hi - 1);
                 let n = (last - first) / interval + 1;
-                if n > MAX_BUCKETS {
-                    return Err(Error::Invalid(format!(
-                        "GROUP BY time gives {n} buckets, more than the {MAX_BUCKETS} allowed: narrow the time range"
-                    )));
-                }
+                // Counted over all series before anything is allocated: `GROUP BY
+                // time(1ns)` over a day stops here.
+                self.budget.add_buckets(n as u64)?;
+                let bytes = usize::try_from(n)
+                    .unwrap_or(usize::MAX)
+                    .saturating_mul(std::mem::size_of::<(i64, Vec<Option<Value>>)>() + 8);
+                self.budget.grow(bytes)?;
+                self.budget.shrink(bytes);
                 (0..n).map(|k| first + k * interval).collect()
             }
         };
@@ -746,7 +808,9 @@ impl SeriesContext<'_, '_> {
         let mut out_rows: Vec<(i64, Vec<Option<Value>>)> = Vec::with_capacity(starts.len());
         let mut next_run = 0;
         let mut points: Vec<Point<'_>> = Vec::new();
+        let mut ticks = 0;
         for &start in &starts {
+            self.budget.tick(&mut ticks)?;
             // Both lists ascend: advance to this bucket's run, if it has one.
             while next_run < runs.len() && runs[next_run].0 < start {
                 next_run += 1;
