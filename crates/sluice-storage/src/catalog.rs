@@ -729,12 +729,25 @@ fn check_line(
 pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
     let tmp: PathBuf = dir.join(format!("{name}.tmp"));
     let path = dir.join(name);
-    let ctx = |what: &str| format!("{what} {}", tmp.display());
-    let mut f = fs::File::create(&tmp).map_err(|e| Error::io(ctx("creating"), e))?;
-    f.write_all(bytes)
-        .map_err(|e| Error::io(ctx("writing"), e))?;
-    f.sync_all().map_err(|e| Error::io(ctx("syncing"), e))?;
-    drop(f);
+    let written = fs::File::create(&tmp)
+        .map_err(|e| ("creating", e))
+        .and_then(|mut f| {
+            f.write_all(bytes).map_err(|e| ("writing", e))?;
+            f.sync_all().map_err(|e| ("syncing", e))
+        });
+    if let Err((what, e)) = written {
+        // The old file is untouched; a half-written temporary file would only take
+        // space from the next attempt.
+        let _ = fs::remove_file(&tmp);
+        if crate::error::is_disk_full(&e) {
+            return Err(Error::DiskFull {
+                what: "data directory",
+                path: tmp,
+                source: e,
+            });
+        }
+        return Err(Error::io(format!("{what} {}", tmp.display()), e));
+    }
     fs::rename(&tmp, &path).map_err(|e| Error::io(format!("renaming to {}", path.display()), e))?;
     sync_dir(dir)
 }

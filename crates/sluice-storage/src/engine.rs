@@ -29,7 +29,8 @@ use crate::metrics::Metrics;
 use crate::persist;
 use crate::predicate::DeleteOp;
 use crate::types::{
-    DatabaseInfo, ScanRequest, ScanResult, StorageMetrics, TableInfo, WriteOptions, WriteOutcome,
+    DatabaseInfo, ScanRequest, ScanResult, StorageFault, StorageMetrics, TableInfo, WriteOptions,
+    WriteOutcome,
 };
 use crate::wal::{self, Applier, Record, Wal, WalOptions};
 
@@ -68,6 +69,8 @@ struct Inner {
     /// table is saved, so no write validated against the old table is logged after the
     /// drop and no catalog without the table is saved before the drop is durable.
     ddl: tokio::sync::RwLock<()>,
+    /// Why the last persistence failed; cleared when one succeeds.
+    persist_fault: Mutex<Option<String>>,
     /// Logged deletes (with their sequence numbers) not yet applied to Parquet files;
     /// applied before the next persistence, which fails while they cannot be.
     unapplied_deletes: Mutex<Vec<(u64, DeleteOp)>>,
@@ -279,6 +282,7 @@ impl Storage {
             background: Mutex::new(None),
             pending_deletes: Mutex::new(Vec::new()),
             ddl: tokio::sync::RwLock::new(()),
+            persist_fault: Mutex::new(None),
             unapplied_deletes: Mutex::new(file_deletes),
             file_metadata: Mutex::new(HashMap::new()),
             last_rows: Mutex::new(HashMap::new()),
@@ -801,7 +805,31 @@ impl Storage {
 
     /// A snapshot of the engine's counters.
     pub fn metrics(&self) -> StorageMetrics {
-        self.inner.metrics.snapshot()
+        let mut metrics = self.inner.metrics.snapshot();
+        metrics.wal_failing = self.inner.wal.fault().is_some();
+        metrics
+    }
+
+    /// What is failing right now; empty while storage is healthy. The WAL fails while
+    /// its disk is full or it cannot be written (writes are refused with
+    /// [`Error::DiskFull`] / [`Error::WalUnavailable`] and it recovers by itself);
+    /// persistence fails while buffered data cannot be written to Parquet (it is kept
+    /// and retried every `background_interval`).
+    pub fn faults(&self) -> Vec<StorageFault> {
+        let mut out = Vec::new();
+        if let Some(fault) = self.inner.wal.fault() {
+            out.push(StorageFault {
+                component: "wal",
+                message: fault.to_error().to_string(),
+            });
+        }
+        if let Some(message) = self.inner.persist_fault.lock().clone() {
+            out.push(StorageFault {
+                component: "persistence",
+                message,
+            });
+        }
+        out
     }
 
     /// Stops the background task, syncs the WAL and stops its writer; later writes fail
@@ -936,8 +964,14 @@ async fn background(inner: std::sync::Weak<Inner>, wakeup: Arc<Notify>) {
                     .active_since
                     .is_some_and(|t| t.elapsed() >= me.config.persist_interval)
         };
-        if should_persist && let Err(e) = persist_buffer(&me).await {
-            tracing::error!("persisting the write buffer failed: {e}");
+        if should_persist {
+            // A failure keeps the frozen buffers (and the WAL covering them), so the
+            // next round retries.
+            let result = persist_buffer(&me).await;
+            if let Err(e) = &result {
+                tracing::error!("persisting the write buffer failed: {e}");
+            }
+            *me.persist_fault.lock() = result.err().map(|e| persist_fault_message(&e));
         }
         if let Err(e) = enforce_retention(&me) {
             tracing::error!("enforcing retention failed: {e}");
@@ -960,6 +994,42 @@ async fn background(inner: std::sync::Weak<Inner>, wakeup: Arc<Notify>) {
         drop(me);
         let _ = tokio::time::timeout(interval, wakeup.notified()).await;
     }
+}
+
+/// What `/health` says about a failed persistence: the error itself when it is a full
+/// disk (it names no path), a summary otherwise (details are in the log).
+fn persist_fault_message(error: &Error) -> String {
+    match error {
+        Error::DiskFull { .. } | Error::WalUnavailable { .. } => {
+            format!("persisting buffered data failed: {error}")
+        }
+        Error::Io { source, .. } if crate::error::is_disk_full(source) => format!(
+            "persisting buffered data failed: insufficient storage ({source}); \
+             the data stays buffered and persistence is retried"
+        ),
+        Error::ObjectStore(e) if is_disk_full_object_error(e) => {
+            "persisting buffered data failed: insufficient storage (the object store's \
+             disk is full); the data stays buffered and persistence is retried"
+                .to_owned()
+        }
+        _ => "persisting buffered data failed (see the server log); the data stays \
+              buffered and persistence is retried"
+            .to_owned(),
+    }
+}
+
+/// Whether an object store error comes from a full disk (its I/O error is a source).
+fn is_disk_full_object_error(error: &object_store::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && crate::error::is_disk_full(io)
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// Key of one persisted unit: database id, table, UTC day.

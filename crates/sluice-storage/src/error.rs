@@ -28,6 +28,32 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The disk holding `what` (the write-ahead log, the catalog) is full or over quota
+    /// (ENOSPC, EDQUOT), so the request was not acknowledged. Writes resume by themselves
+    /// once space is freed; `path` is for the log, not for clients.
+    #[error(
+        "insufficient storage: the {what}'s disk is full ({source}); the request was not \
+         acknowledged: free space on the server, then retry"
+    )]
+    DiskFull {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Writing or syncing the write-ahead log failed with an I/O error other than a full
+    /// disk, so the request was not acknowledged. The WAL re-opens on a fresh segment by
+    /// itself once it can be written again; retry after `retry_after`.
+    #[error(
+        "the write-ahead log cannot be written ({source}); the request was not acknowledged: \
+         retry later"
+    )]
+    WalUnavailable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+        retry_after: Duration,
+    },
     /// A WAL file is damaged in the middle (not a torn tail).
     #[error("wal corrupt: {file}, offset {offset}: {reason}")]
     WalCorrupt {
@@ -51,6 +77,14 @@ pub enum Error {
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Whether an I/O error means the disk is full or over quota.
+pub(crate) fn is_disk_full(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
+}
 
 impl Error {
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Error {

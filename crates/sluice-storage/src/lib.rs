@@ -109,5 +109,5 @@ pub use predicate::TagPredicate;
 pub use sluice_lp;
 pub use types::{
     ColumnInfo, ColumnKind, DatabaseInfo, DeleteRequest, FieldType, Histogram, RejectedLine,
-    ScanRequest, ScanResult, StorageMetrics, TableInfo, WriteOptions, WriteOutcome,
+    ScanRequest, ScanResult, StorageFault, StorageMetrics, TableInfo, WriteOptions, WriteOutcome,
 };

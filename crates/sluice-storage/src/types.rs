@@ -135,6 +135,21 @@ pub struct StorageMetrics {
     pub backpressure_events: u64,
     /// Parquet files currently live.
     pub parquet_files: u64,
+    /// WAL writes, fdatasyncs and segment starts that failed since start (each failure
+    /// refuses the writes of its group and puts the WAL in the failed state).
+    pub wal_write_errors: u64,
+    /// The WAL refuses writes right now (see [`crate::Storage::faults`]).
+    pub wal_failing: bool,
+}
+
+/// Part of the storage engine that is failing, as [`crate::Storage::faults`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageFault {
+    /// `"wal"` (writes are refused) or `"persistence"` (buffered data cannot be written
+    /// to Parquet; it stays in the buffer and the WAL and is retried).
+    pub component: &'static str,
+    /// What is wrong, fit for clients (no file paths).
+    pub message: String,
 }
 
 /// A cumulative histogram in the Prometheus style.

@@ -16,10 +16,9 @@
 //! format 2 (format 1, tags in every row, for version 1).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -29,7 +28,7 @@ use tokio::sync::oneshot;
 
 use crate::catalog::sync_dir;
 use crate::encoding::{self, WriteBatch};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, is_disk_full};
 use crate::metrics::Metrics;
 use crate::predicate::DeleteOp;
 
@@ -108,8 +107,13 @@ pub(crate) struct Replay {
 
 /// Replays every segment in `dir` in order, calling `apply(seq, record)` per record.
 ///
-/// A torn tail of the newest segment is truncated with a warning; any other damage is
-/// [`Error::WalCorrupt`], or, with `skip_corrupt`, skipped with an error log.
+/// The log ends in the last segment longer than a header: segments after it hold no
+/// record (a crash or a full disk while a new segment was being started leaves them
+/// empty, with a partial header, or with just a header). A torn tail of that last
+/// segment, which is a group whose write never completed and so was never acknowledged,
+/// is truncated with a warning, and segments after it with a partial header are removed.
+/// Any other damage is [`Error::WalCorrupt`], or, with `skip_corrupt`, skipped with an
+/// error log.
 pub(crate) fn replay(
     dir: &Path,
     skip_corrupt: bool,
@@ -120,10 +124,16 @@ pub(crate) fn replay(
         next_segment_id: segments.last().map_or(1, |(id, _)| id + 1),
         ..Replay::default()
     };
-    let n = segments.len();
+    let mut lengths = Vec::with_capacity(segments.len());
+    for (_, path) in &segments {
+        let meta =
+            fs::metadata(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        lengths.push(meta.len());
+    }
+    let log_end = lengths.iter().rposition(|n| *n > HEADER_LEN).unwrap_or(0);
     for (i, (_, path)) in segments.into_iter().enumerate() {
-        let is_last = i + 1 == n;
-        let last = replay_segment(&path, is_last, skip_corrupt, &mut |seq, record| {
+        let at_end = i >= log_end;
+        let last = replay_segment(&path, at_end, skip_corrupt, &mut |seq, record| {
             apply(seq, record)
         })?;
         match last {
@@ -144,9 +154,10 @@ enum SegmentEnd {
     Records(Option<u64>),
 }
 
+/// Replays one segment; `at_end` when no later segment holds a record.
 fn replay_segment(
     path: &Path,
-    is_last: bool,
+    at_end: bool,
     skip_corrupt: bool,
     apply: &mut dyn FnMut(u64, Record),
 ) -> Result<SegmentEnd> {
@@ -164,7 +175,7 @@ fn replay_segment(
     let header_ok =
         matches!(version, Some(v) if (encoding::FORMAT_ROW_TAGS..=VERSION).contains(&v));
     if !header_ok {
-        if is_last && data.len() as u64 <= HEADER_LEN {
+        if at_end && data.len() as u64 <= HEADER_LEN {
             tracing::warn!(file = %path.display(), "removing wal segment with a torn header");
             fs::remove_file(path)
                 .map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
@@ -194,20 +205,33 @@ fn replay_segment(
                 pos = payload_end;
             }
             Err(damage) => {
-                // A torn tail: the damaged record reaches the end of the newest segment
-                // and no intact record follows it (a torn write only hits the last group,
-                // so an intact record further on means the damage is in the middle).
-                if is_last
+                // A torn tail: the damaged record reaches the end of the log's last
+                // segment and no intact record follows it (a torn write only hits the
+                // last group, so an intact record further on means the damage is in the
+                // middle). Its group was never acknowledged: its fdatasync never ran.
+                if at_end
                     && damage.reaches_end
                     && !(pos + 1..data.len()).any(|p| check_record(&data, p).is_ok())
                 {
-                    tracing::warn!(
-                        file = %path.display(),
-                        offset = pos,
-                        "truncating torn tail of wal segment ({}; {} bytes dropped)",
-                        damage.reason,
-                        data.len() - pos
-                    );
+                    if damage.reason == CHECKSUM_MISMATCH {
+                        // A whole record with a bad checksum is rarely a torn write:
+                        // say so loudly in case it was damage to acknowledged data.
+                        tracing::error!(
+                            file = %path.display(),
+                            offset = pos,
+                            "truncating a wal segment whose last record fails its checksum \
+                             (a torn write, or damage to the disk); {} bytes dropped",
+                            data.len() - pos
+                        );
+                    } else {
+                        tracing::warn!(
+                            file = %path.display(),
+                            offset = pos,
+                            "truncating torn tail of wal segment ({}; {} bytes dropped)",
+                            damage.reason,
+                            data.len() - pos
+                        );
+                    }
                     let f = OpenOptions::new()
                         .write(true)
                         .open(path)
@@ -229,6 +253,8 @@ fn replay_segment(
     }
     Ok(SegmentEnd::Records(last_seq))
 }
+
+const CHECKSUM_MISMATCH: &str = "record checksum mismatch";
 
 struct Damage {
     reason: &'static str,
@@ -264,7 +290,7 @@ fn check_record(data: &[u8], pos: usize) -> Result<(u64, usize), Damage> {
     let payload = &rest[8..end];
     if crc32c::crc32c(payload) != crc {
         return Err(Damage {
-            reason: "record checksum mismatch",
+            reason: CHECKSUM_MISMATCH,
             reaches_end: end == rest.len(),
         });
     }
@@ -295,11 +321,79 @@ enum Request {
     Shutdown { ack: oneshot::Sender<Result<()>> },
 }
 
+/// Why the WAL refuses writes: the operation that failed and its error. Kept until the
+/// writer recovers, answered to every refused request and shown by the engine's health.
+#[derive(Debug, Clone)]
+pub(crate) struct WalFault {
+    /// What was being done: `writing /data/wal/0000000000000007.wal`.
+    context: String,
+    path: PathBuf,
+    kind: io::ErrorKind,
+    os_error: Option<i32>,
+    message: String,
+}
+
+impl WalFault {
+    fn new(context: impl Into<String>, path: &Path, error: &io::Error) -> WalFault {
+        WalFault {
+            context: context.into(),
+            path: path.to_owned(),
+            kind: error.kind(),
+            os_error: error.raw_os_error(),
+            message: error.to_string(),
+        }
+    }
+
+    fn io_error(&self) -> io::Error {
+        match self.os_error {
+            Some(code) => io::Error::from_raw_os_error(code),
+            None => io::Error::new(self.kind, self.message.clone()),
+        }
+    }
+
+    /// The error a refused request gets: [`Error::DiskFull`] for a full disk or quota,
+    /// [`Error::WalUnavailable`] for any other I/O error.
+    pub(crate) fn to_error(&self) -> Error {
+        let source = self.io_error();
+        if is_disk_full(&source) {
+            Error::DiskFull {
+                what: "write-ahead log",
+                path: self.path.clone(),
+                source,
+            }
+        } else {
+            Error::WalUnavailable {
+                path: self.path.clone(),
+                source,
+                retry_after: UNAVAILABLE_RETRY_AFTER,
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for WalFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.context, self.message)
+    }
+}
+
+/// How long a client is told to wait after [`Error::WalUnavailable`].
+const UNAVAILABLE_RETRY_AFTER: Duration = Duration::from_secs(5);
+/// While failed, the writer tries to recover this often without being asked...
+const RECOVER_INTERVAL: Duration = Duration::from_secs(1);
+/// ...and at most this often when writes arrive.
+const RECOVER_MIN_GAP: Duration = Duration::from_millis(200);
+/// Bytes written (and removed) to check that the WAL's disk has room again.
+const PROBE_BYTES: usize = 256 * 1024;
+/// The file of that check, in the WAL directory (not a segment: no `.wal`).
+const PROBE_FILE: &str = "space-probe.tmp";
+
 /// Handle to the WAL writer thread.
 #[derive(Debug)]
 pub(crate) struct Wal {
     tx: Mutex<Option<mpsc::Sender<Request>>>,
     closed: Arc<Mutex<Vec<ClosedSegment>>>,
+    fault: Arc<Mutex<Option<WalFault>>>,
     dir: PathBuf,
 }
 
@@ -313,7 +407,9 @@ pub(crate) struct WalOptions {
 }
 
 impl Wal {
-    /// Starts the writer thread on a new segment after the replayed ones.
+    /// Starts the writer thread on a new segment after the replayed ones. When that
+    /// segment cannot be created (a full disk) the writer starts failed and creates it
+    /// once it recovers, so the engine can still open and serve reads.
     pub(crate) fn start(
         options: WalOptions,
         replay: Replay,
@@ -321,7 +417,23 @@ impl Wal {
         metrics: Arc<Metrics>,
     ) -> Result<Wal> {
         let closed = Arc::new(Mutex::new(replay.segments));
-        let segment = Segment::create(&options.dir, replay.next_segment_id)?;
+        // A check for free space interrupted by a crash leaves its file behind.
+        match fs::remove_file(options.dir.join(PROBE_FILE)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!("removing the wal's space probe: {e}"),
+        }
+        let fault = Arc::new(Mutex::new(None));
+        let (segment, next_segment_id) = match Segment::create(&options.dir, replay.next_segment_id)
+        {
+            Ok(segment) => (Some(segment), replay.next_segment_id + 1),
+            Err(f) => {
+                tracing::error!("starting the wal failed, refusing writes until it can: {f}");
+                Metrics::add(&metrics.wal_write_errors, 1);
+                *fault.lock() = Some(f);
+                (None, replay.next_segment_id)
+            }
+        };
         let (tx, rx) = mpsc::channel();
         // Applying to the buffer runs on its own thread, fed in log order, so the next
         // group's write and fdatasync overlap with applying the previous group.
@@ -333,12 +445,15 @@ impl Wal {
         let mut writer = Writer {
             options: options.clone(),
             segment,
+            next_segment_id,
             next_seq: replay.last_seq + 1,
             closed: closed.clone(),
             apply_tx: Some(apply_tx),
             apply_thread: Some(apply_thread),
             metrics,
-            failed: Arc::new(AtomicBool::new(false)),
+            fault: fault.clone(),
+            torn: false,
+            last_recovery: None,
             dirty: false,
         };
         thread::Builder::new()
@@ -348,8 +463,14 @@ impl Wal {
         Ok(Wal {
             tx: Mutex::new(Some(tx)),
             closed,
+            fault,
             dir: options.dir,
         })
+    }
+
+    /// Why the WAL refuses writes right now; `None` while it takes them.
+    pub(crate) fn fault(&self) -> Option<WalFault> {
+        self.fault.lock().clone()
     }
 
     fn send(&self, req: Request) -> Result<()> {
@@ -362,7 +483,8 @@ impl Wal {
 
     /// Queues `batch` for logging; its place in the log (and so its sequence number) is
     /// fixed when this returns. Await the ticket for the sequence number once durable (or
-    /// written, if `!sync`) and applied.
+    /// written, if `!sync`) and applied, or for [`Error::DiskFull`] /
+    /// [`Error::WalUnavailable`] when the WAL cannot be written (nothing acknowledged).
     pub(crate) fn submit(&self, batch: WriteBatch, bytes: usize, sync: bool) -> Result<Ticket> {
         let mut payload = Vec::with_capacity(bytes / 2 + 64);
         payload.push(KIND_WRITE);
@@ -416,7 +538,7 @@ impl Wal {
             if seg.last_seq.is_none_or(|s| s <= seq) {
                 match fs::remove_file(&seg.path) {
                     Ok(()) => deleted += 1,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                     Err(e) => {
                         tracing::error!(file = %seg.path.display(), "deleting wal segment: {e}");
                         keep.push(seg);
@@ -436,32 +558,52 @@ impl Wal {
 
 struct Segment {
     file: File,
-    id: u64,
     path: PathBuf,
+    /// Bytes of the header and of every group written whole; a failed group's bytes
+    /// may follow until the segment is cut back to this length.
     bytes: u64,
     opened: Instant,
     last_seq: Option<u64>,
 }
 
 impl Segment {
-    fn create(dir: &Path, id: u64) -> Result<Segment> {
+    /// Creates segment `id` with its header, fsynced with its directory. On failure
+    /// nothing is left behind: a partly created file is removed, as is one that an
+    /// earlier failed attempt left (empty or a bare header, so no record is lost).
+    fn create(dir: &Path, id: u64) -> Result<Segment, WalFault> {
         let path = segment_path(dir, id);
+        if fs::metadata(&path).is_ok_and(|m| m.len() <= HEADER_LEN) {
+            tracing::warn!(file = %path.display(), "removing an unfinished wal segment");
+            fs::remove_file(&path)
+                .map_err(|e| WalFault::new(format!("removing {}", path.display()), &path, &e))?;
+        }
         let mut file = OpenOptions::new()
             .create_new(true)
-            .write(true)
+            .append(true)
             .open(&path)
-            .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+            .map_err(|e| WalFault::new(format!("creating {}", path.display()), &path, &e))?;
         let mut header = Vec::with_capacity(HEADER_LEN as usize);
         header.extend_from_slice(MAGIC);
         header.extend_from_slice(&VERSION.to_le_bytes());
         header.extend_from_slice(&id.to_le_bytes());
-        file.write_all(&header)
+        let written = file
+            .write_all(&header)
             .and_then(|()| file.sync_all())
-            .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
-        sync_dir(dir)?;
+            .map_err(|e| WalFault::new(format!("writing {}", path.display()), &path, &e))
+            .and_then(|()| {
+                File::open(dir).and_then(|d| d.sync_all()).map_err(|e| {
+                    WalFault::new(format!("syncing directory {}", dir.display()), dir, &e)
+                })
+            });
+        if let Err(fault) = written {
+            drop(file);
+            if let Err(e) = fs::remove_file(&path) {
+                tracing::warn!(file = %path.display(), "removing an unfinished wal segment: {e}");
+            }
+            return Err(fault);
+        }
         Ok(Segment {
             file,
-            id,
             path,
             bytes: HEADER_LEN,
             opened: Instant::now(),
@@ -470,15 +612,40 @@ impl Segment {
     }
 }
 
+/// Checks that `dir`'s disk takes writes again: writes [`PROBE_BYTES`], fsyncs, and
+/// removes the file whatever happened.
+fn probe_space(dir: &Path) -> Result<(), WalFault> {
+    let path = dir.join(PROBE_FILE);
+    let written = File::create(&path).and_then(|mut f| {
+        f.write_all(&vec![0u8; PROBE_BYTES])?;
+        f.sync_all()
+    });
+    let removed = fs::remove_file(&path);
+    written.and(removed).map_err(|e| {
+        WalFault::new(
+            format!("checking for free space in {}", dir.display()),
+            &path,
+            &e,
+        )
+    })
+}
+
 struct Writer {
     options: WalOptions,
-    segment: Segment,
+    /// The segment being written; `None` only while failed.
+    segment: Option<Segment>,
+    /// Id of the next segment to create.
+    next_segment_id: u64,
     next_seq: u64,
     closed: Arc<Mutex<Vec<ClosedSegment>>>,
     apply_tx: Option<mpsc::Sender<ApplyMsg>>,
     apply_thread: Option<thread::JoinHandle<()>>,
     metrics: Arc<Metrics>,
-    failed: Arc<AtomicBool>,
+    /// Set while the WAL refuses writes; cleared by a recovery.
+    fault: Arc<Mutex<Option<WalFault>>>,
+    /// Bytes of a failed group may follow the current segment's `bytes`.
+    torn: bool,
+    last_recovery: Option<Instant>,
     /// Written since the last fdatasync.
     dirty: bool,
 }
@@ -553,30 +720,57 @@ impl Writer {
         }
     }
 
+    fn current_fault(&self) -> Option<WalFault> {
+        self.fault.lock().clone()
+    }
+
+    /// Enters (or stays in) the failed state: later writes are refused with `fault`'s
+    /// error until [`Writer::recover`] succeeds.
+    fn fail(&mut self, fault: WalFault) {
+        Metrics::add(&self.metrics.wal_write_errors, 1);
+        let mut current = self.fault.lock();
+        if current.is_none() {
+            tracing::error!("wal write failed, refusing writes until it recovers: {fault}");
+        }
+        *current = Some(fault);
+    }
+
     fn run(&mut self, rx: mpsc::Receiver<Request>) {
         let mut buf = Vec::new();
         loop {
-            let first = if self.dirty {
-                match rx.recv_timeout(self.options.background_sync_interval) {
+            let failed = self.current_fault().is_some();
+            let wait = if failed {
+                Some(RECOVER_INTERVAL)
+            } else if self.dirty {
+                Some(self.options.background_sync_interval)
+            } else {
+                None
+            };
+            let first = match wait {
+                Some(wait) => match rx.recv_timeout(wait) {
                     Ok(r) => r,
                     Err(mpsc::RecvTimeoutError::Timeout) => {
-                        if let Err(e) = self.sync() {
-                            tracing::error!("background wal sync failed: {e}");
+                        if failed {
+                            self.try_recover(true);
+                        } else if let Err(f) = self.sync() {
+                            self.fail(f);
                         }
                         continue;
                     }
                     Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                }
-            } else {
-                match rx.recv() {
+                },
+                None => match rx.recv() {
                     Ok(r) => r,
                     Err(_) => break,
-                }
+                },
             };
             // Group commit: everything that queued up while the last sync ran goes together.
             let mut requests = vec![first];
             while let Ok(r) = rx.try_recv() {
                 requests.push(r);
+            }
+            if failed {
+                self.try_recover(false);
             }
             let mut pending = Vec::new();
             let mut need_sync = false;
@@ -589,8 +783,8 @@ impl Writer {
                         sync,
                         ack,
                     } => {
-                        if self.failed.load(Ordering::Relaxed) {
-                            let _ = ack.send(Err(failed_error()));
+                        if let Some(fault) = self.current_fault() {
+                            let _ = ack.send(Err(fault.to_error()));
                             continue;
                         }
                         let seq = self.next_seq;
@@ -608,19 +802,23 @@ impl Writer {
                     Request::Rotate { ack } => {
                         self.commit(&mut buf, &mut pending, need_sync);
                         need_sync = false;
-                        match self.rotate() {
+                        let rotated = match self.current_fault() {
+                            Some(fault) => Err(fault),
+                            None => self.rotate().inspect_err(|f| self.fail(f.clone())),
+                        };
+                        match rotated {
                             Ok(()) => self.to_applier(ApplyMsg::Snapshot {
                                 last_seq: self.next_seq - 1,
                                 ack,
                             }),
-                            Err(e) => {
-                                let _ = ack.send(Err(e));
+                            Err(fault) => {
+                                let _ = ack.send(Err(fault.to_error()));
                             }
                         }
                     }
                     Request::Shutdown { ack } => {
                         self.commit(&mut buf, &mut pending, need_sync);
-                        let result = self.sync();
+                        let result = self.close();
                         self.stop_applier();
                         let _ = ack.send(result);
                         return;
@@ -628,91 +826,191 @@ impl Writer {
                 }
             }
             self.commit(&mut buf, &mut pending, need_sync);
-            let full = self.segment.bytes >= self.options.segment_bytes
-                || (self.segment.last_seq.is_some()
-                    && self.segment.opened.elapsed() >= self.options.segment_age);
-            if full && let Err(e) = self.rotate() {
-                tracing::error!("rotating the wal failed: {e}");
+            let full = self.segment.as_ref().is_some_and(|s| {
+                s.bytes >= self.options.segment_bytes
+                    || (s.last_seq.is_some() && s.opened.elapsed() >= self.options.segment_age)
+            });
+            if full
+                && self.current_fault().is_none()
+                && let Err(f) = self.rotate()
+            {
+                self.fail(f);
             }
         }
-        if let Err(e) = self.sync() {
+        if let Err(e) = self.close() {
             tracing::error!("final wal sync failed: {e}");
         }
         self.stop_applier();
     }
 
+    /// Syncs the segment at shutdown; after a failure, cuts off what a failed group
+    /// left (best effort: replay would truncate it too).
+    fn close(&mut self) -> Result<()> {
+        if self.current_fault().is_none() {
+            return self.sync().map_err(|f| f.to_error());
+        }
+        if self.torn
+            && let Some(seg) = &self.segment
+            && let Err(e) = seg
+                .file
+                .set_len(seg.bytes)
+                .and_then(|()| seg.file.sync_all())
+        {
+            tracing::warn!(file = %seg.path.display(), "cutting off a failed wal write: {e}");
+        }
+        Ok(())
+    }
+
     /// Writes `buf`, syncs if asked, then hands `pending` to the apply thread, which
-    /// applies and acknowledges them in order.
+    /// applies and acknowledges them in order. On failure none of them is acknowledged
+    /// and the writer enters the failed state.
     fn commit(&mut self, buf: &mut Vec<u8>, pending: &mut Vec<Pending>, sync: bool) {
         if pending.is_empty() {
             return;
         }
-        let mut result = self
-            .segment
-            .file
-            .write_all(buf)
-            .map_err(|e| Error::io(format!("writing {}", self.segment.path.display()), e));
-        if result.is_ok() {
-            self.segment.bytes += buf.len() as u64;
-            self.segment.last_seq = pending.last().map(|p| p.seq);
-            self.dirty = true;
-            if sync {
-                result = self.sync();
-            }
-        }
-        buf.clear();
-        if let Err(e) = result {
-            // After a failed write or fdatasync the file's state is unknown: refuse all
-            // later writes rather than acknowledge data that may not be durable.
-            tracing::error!("wal failed, refusing further writes: {e}");
-            self.failed.store(true, Ordering::Relaxed);
-            let msg = e.to_string();
+        let Some(segment) = &mut self.segment else {
+            // Only a failed writer has no segment, and it takes no writes.
             for p in pending.drain(..) {
-                let _ = p.ack.send(Err(Error::io(
-                    "wal write failed",
-                    std::io::Error::other(msg.clone()),
-                )));
+                let _ = p.ack.send(Err(Error::Closed));
+            }
+            return;
+        };
+        let result = segment.file.write_all(buf).map_err(|e| {
+            WalFault::new(
+                format!("writing {}", segment.path.display()),
+                &segment.path,
+                &e,
+            )
+        });
+        // Whatever happened, bytes of this group may now follow the segment's end.
+        self.torn = true;
+        let result = result.and_then(|()| {
+            self.dirty = true;
+            if sync { self.sync() } else { Ok(()) }
+        });
+        let written = buf.len() as u64;
+        buf.clear();
+        if let Err(fault) = result {
+            // The file's state after a failed write or fdatasync is unknown: no record
+            // of the group is acknowledged, and nothing more is written to this segment
+            // before it is cut back to its last whole group (see `recover`).
+            let refused = fault.clone();
+            self.fail(fault);
+            // Cut the group off now (freeing the space it took), so that a crash before
+            // the recovery does not replay records that were refused. `recover` repeats
+            // this and syncs.
+            if let Some(seg) = &self.segment
+                && let Err(e) = seg.file.set_len(seg.bytes)
+            {
+                tracing::warn!(file = %seg.path.display(), "cutting off a failed wal write: {e}");
+            }
+            for p in pending.drain(..) {
+                let _ = p.ack.send(Err(refused.to_error()));
             }
             return;
         }
+        self.torn = false;
+        let segment = self.segment.as_mut().expect("written to a segment");
+        segment.bytes += written;
+        segment.last_seq = pending.last().map(|p| p.seq);
         let group = std::mem::take(pending);
         self.to_applier(ApplyMsg::Apply(group));
     }
 
-    fn sync(&mut self) -> Result<()> {
+    fn sync(&mut self) -> Result<(), WalFault> {
         if !self.dirty {
             return Ok(());
         }
+        let Some(segment) = &self.segment else {
+            return Ok(());
+        };
         let start = Instant::now();
-        self.segment
-            .file
-            .sync_data()
-            .map_err(|e| Error::io(format!("syncing {}", self.segment.path.display()), e))?;
+        segment.file.sync_data().map_err(|e| {
+            WalFault::new(
+                format!("syncing {}", segment.path.display()),
+                &segment.path,
+                &e,
+            )
+        })?;
         self.metrics.observe_wal_sync(start.elapsed());
         self.dirty = false;
         Ok(())
     }
 
-    fn rotate(&mut self) -> Result<()> {
-        if self.segment.last_seq.is_none() {
+    /// Closes the current segment (when it holds records) and starts the next one.
+    fn rotate(&mut self) -> Result<(), WalFault> {
+        if self.segment.as_ref().is_some_and(|s| s.last_seq.is_none()) {
             return Ok(());
         }
         self.sync()?;
-        let next = Segment::create(&self.options.dir, self.segment.id + 1)?;
-        let old = std::mem::replace(&mut self.segment, next);
-        self.closed.lock().push(ClosedSegment {
-            path: old.path,
-            last_seq: old.last_seq,
-        });
+        let next = Segment::create(&self.options.dir, self.next_segment_id)?;
+        self.next_segment_id += 1;
+        if let Some(old) = self.segment.replace(next) {
+            self.closed.lock().push(ClosedSegment {
+                path: old.path,
+                last_seq: old.last_seq,
+            });
+        }
         Ok(())
     }
-}
 
-fn failed_error() -> Error {
-    Error::io(
-        "wal write refused",
-        std::io::Error::other("the wal failed earlier; restart to recover"),
-    )
+    /// Tries [`Writer::recover`] (at most every [`RECOVER_MIN_GAP`] unless `now`),
+    /// leaving the failed state when it succeeds.
+    fn try_recover(&mut self, now: bool) {
+        if !now
+            && self
+                .last_recovery
+                .is_some_and(|t| t.elapsed() < RECOVER_MIN_GAP)
+        {
+            return;
+        }
+        self.last_recovery = Some(Instant::now());
+        match self.recover() {
+            Ok(()) => {
+                tracing::info!("the wal recovered: writes are taken again");
+                *self.fault.lock() = None;
+            }
+            Err(fault) => {
+                tracing::debug!("the wal has not recovered yet: {fault}");
+                *self.fault.lock() = Some(fault);
+            }
+        }
+    }
+
+    /// Makes the WAL writable again after a failure: cuts the current segment back to
+    /// its last whole group (dropping what the failed group left), checks that the disk
+    /// has room, and goes on in a fresh segment (a new file, so no page the failed
+    /// fdatasync may have dropped is relied on). Every step can be retried.
+    fn recover(&mut self) -> Result<(), WalFault> {
+        if let Some(seg) = &self.segment {
+            let cut = if self.torn {
+                seg.file.set_len(seg.bytes)
+            } else {
+                Ok(())
+            };
+            cut.and_then(|()| seg.file.sync_all()).map_err(|e| {
+                WalFault::new(format!("truncating {}", seg.path.display()), &seg.path, &e)
+            })?;
+            self.torn = false;
+            self.dirty = false;
+        }
+        probe_space(&self.options.dir)?;
+        match &self.segment {
+            // Cut back to its header, the segment holds nothing the failed write touched.
+            Some(seg) if seg.last_seq.is_none() => Ok(()),
+            _ => {
+                let next = Segment::create(&self.options.dir, self.next_segment_id)?;
+                self.next_segment_id += 1;
+                if let Some(old) = self.segment.replace(next) {
+                    self.closed.lock().push(ClosedSegment {
+                        path: old.path,
+                        last_seq: old.last_seq,
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -769,13 +1067,16 @@ mod tests {
         let apply_thread = thread::spawn(move || run_applier(recorder, apply_rx));
         let mut writer = Writer {
             options: options.clone(),
-            segment: Segment::create(dir.path(), 1).unwrap(),
+            segment: Some(Segment::create(dir.path(), 1).unwrap()),
+            next_segment_id: 2,
             next_seq: 1,
             closed: Arc::new(Mutex::new(Vec::new())),
             apply_tx: Some(apply_tx),
             apply_thread: Some(apply_thread),
             metrics: metrics.clone(),
-            failed: Arc::new(AtomicBool::new(false)),
+            fault: Arc::new(Mutex::new(None)),
+            torn: false,
+            last_recovery: None,
             dirty: false,
         };
         // Ten writers queue up while the writer thread is busy (it has not started).
