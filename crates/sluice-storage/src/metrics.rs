@@ -19,6 +19,8 @@ pub(crate) struct Metrics {
     pub(crate) persisted_bytes: AtomicU64,
     pub(crate) backpressure_events: AtomicU64,
     pub(crate) parquet_files: AtomicU64,
+    pub(crate) merge_peak_rows: AtomicU64,
+    pub(crate) merge_peak_bytes: AtomicU64,
     sync_buckets: [AtomicU64; SYNC_BUCKETS.len()],
     sync_count: AtomicU64,
     sync_nanos: AtomicU64,
@@ -64,6 +66,8 @@ impl Metrics {
             persisted_bytes: get(&self.persisted_bytes),
             backpressure_events: get(&self.backpressure_events),
             parquet_files: get(&self.parquet_files),
+            merge_peak_rows: get(&self.merge_peak_rows),
+            merge_peak_bytes: get(&self.merge_peak_bytes),
         }
     }
 }

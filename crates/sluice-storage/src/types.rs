@@ -135,6 +135,13 @@ pub struct StorageMetrics {
     pub backpressure_events: u64,
     /// Parquet files currently live.
     pub parquet_files: u64,
+    /// Most decoded rows one persistence or compaction held at once since start (the
+    /// batches of its sources and the output batch being built): bounded by the number
+    /// of files merged, not by the rows in them.
+    pub merge_peak_rows: u64,
+    /// Most bytes one persistence or compaction held at once since start: its decoded
+    /// batches as Arrow counts them plus the Parquet writer's buffered row group.
+    pub merge_peak_bytes: u64,
 }
 
 /// A cumulative histogram in the Prometheus style.
