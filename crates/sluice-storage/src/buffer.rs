@@ -606,6 +606,7 @@ impl PartitionBuffer {
 
     /// The rows matching the time range and tag predicates, as a batch in `schema`,
     /// sorted by series (tag values in `schema` tag order) then time.
+    #[cfg(test)]
     pub(crate) fn to_batch(
         &self,
         schema: &TableSchema,
@@ -631,26 +632,10 @@ impl PartitionBuffer {
         self.rows_to_batch(schema, &rows).map(Some)
     }
 
-    /// Hands every row of the partition to `each` as batches in `schema` of at most
-    /// `max_rows` rows, in the order of [`PartitionBuffer::to_batch`]: persistence
-    /// writes a large partition without holding a copy of all of it.
-    pub(crate) fn for_each_sorted_slice(
-        &self,
-        schema: &TableSchema,
-        max_rows: usize,
-        mut each: impl FnMut(RecordBatch) -> Result<()>,
-    ) -> Result<()> {
-        let rows = self.sorted_rows(schema, None, &[], None);
-        for slice in rows.chunks(max_rows.max(1)) {
-            each(self.rows_to_batch(schema, slice)?)?;
-        }
-        Ok(())
-    }
-
     /// The rows matching the time range and tag predicates (the newest `keep_last` of
     /// each series when set), sorted by series (tag values in `schema` tag order, an
     /// absent tag first) then time.
-    fn sorted_rows(
+    pub(crate) fn sorted_rows(
         &self,
         schema: &TableSchema,
         time_range: Option<(i64, i64)>,
@@ -721,7 +706,11 @@ impl PartitionBuffer {
     }
 
     /// Rows `rows` (indices into the partition) as a batch in `schema`.
-    fn rows_to_batch(&self, schema: &TableSchema, rows: &[usize]) -> Result<RecordBatch> {
+    pub(crate) fn rows_to_batch(
+        &self,
+        schema: &TableSchema,
+        rows: &[usize],
+    ) -> Result<RecordBatch> {
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.width());
         for tag in &schema.tags {
             // Index of this tag within each series (series tags are sorted by name).

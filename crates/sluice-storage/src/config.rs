@@ -38,9 +38,16 @@ pub struct StorageConfig {
     /// How often the background task checks the persistence triggers, retention and
     /// compaction. Default 1 s.
     pub background_interval: Duration,
-    /// A partition (table, UTC day) with more than this many Parquet files is compacted
-    /// into one file in the background. Default 8.
+    /// A partition (table, UTC day) with more than this many Parquet files below half of
+    /// `compaction_max_output_bytes` (after its last such file of full size) has them
+    /// merged in the background. A merge reads at most twice this many files at once.
+    /// Default 8.
     pub compact_max_files: usize,
+    /// Persistence and compaction cut the Parquet files they write at about this size,
+    /// so no file grows with the data; files of at least half this size are left alone
+    /// by compaction. Memory does not depend on it (files are written to disk as they
+    /// grow). Default 256 MiB.
+    pub compaction_max_output_bytes: u64,
     /// Create a database on its first write. Default true.
     pub auto_create_databases: bool,
     /// Limits the catalog enforces per line.
@@ -68,6 +75,7 @@ impl Default for StorageConfig {
             persist_interval: Duration::from_secs(600),
             background_interval: Duration::from_secs(1),
             compact_max_files: 8,
+            compaction_max_output_bytes: 256 << 20,
             auto_create_databases: true,
             limits: CatalogLimits::default(),
             skip_corrupt_wal_records: false,

@@ -1,6 +1,6 @@
 //! `Storage`: the engine's public handle tying catalog, WAL, buffer and persistence together.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,10 +10,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use arrow::array::RecordBatch;
 use bytes::Bytes;
 use futures::TryStreamExt;
+use object_store::ObjectStore;
 use object_store::ObjectStoreExt;
 use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, PutPayload};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -24,7 +24,7 @@ use crate::config::{ObjectStoreConfig, StorageConfig, WalSync};
 use crate::encoding::WriteBatch;
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, ParquetFile};
-use crate::merge::{TableSchema, merge, merge_keep_last, project};
+use crate::merge::{SortedBatches, TableSchema, merge, merge_keep_last, project};
 use crate::metrics::Metrics;
 use crate::persist;
 use crate::predicate::DeleteOp;
@@ -34,7 +34,12 @@ use crate::types::{
 };
 use crate::wal::{self, Applier, Record, Wal, WalOptions};
 
+mod compact;
 mod delete;
+mod files;
+
+use compact::compact;
+use files::{MERGE_BATCH_ROWS, NewFiles, Staging};
 
 /// How long a client is told to wait after [`Error::Backpressure`].
 const RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -1036,8 +1041,13 @@ fn is_disk_full_object_error(error: &object_store::Error) -> bool {
 type PartitionKey = (u32, String, i64);
 
 /// Snapshots the active buffer at a WAL rotation and writes every frozen buffer to
-/// Parquet, one file per table and day, then commits the manifest and deletes the WAL
-/// segments covered.
+/// Parquet, one file per table and day (cut at `compaction_max_output_bytes`), then
+/// commits the manifest and deletes the WAL segments covered.
+///
+/// A partition one frozen buffer holds is written a slice at a time in order; one that
+/// several hold is merged by a streaming k-way merge of their slices. Either way
+/// persistence holds a few slices of decoded rows and one row group beyond the buffer
+/// itself, and the file goes to disk as it is written.
 async fn persist_buffer(inner: &Arc<Inner>) -> Result<()> {
     let _guard = inner.persist_lock.lock().await;
     // New files hold rows written after these deletes, so the deletes must reach the
@@ -1081,36 +1091,38 @@ async fn persist_buffer(inner: &Arc<Inner>) -> Result<()> {
     let mut next_id = inner.state.read().manifest.next_file_id;
     let mut new_files = Vec::new();
     for (db_id, table, day) in units {
-        let produce = {
-            let frozen = frozen.clone();
-            let table = table.clone();
-            move |sink: &mut RowSink<'_>| {
-                // The unit's partition in every frozen buffer, oldest buffer first.
-                let parts: Vec<&PartitionBuffer> = frozen
-                    .iter()
-                    .filter_map(|f| f.buffer.table(db_id, &table)?.partitions.get(&day))
-                    .collect();
-                let mut schema = TableSchema::default();
-                for p in &parts {
-                    union_schema(&mut schema, &p.schema());
-                }
-                if let [only] = parts[..] {
-                    // One partition holds each (series, time) once: its rows go out in
-                    // order, a slice at a time, without a merged copy.
-                    return only.for_each_sorted_slice(&schema, PERSIST_SLICE_ROWS, |batch| {
-                        sink(&schema, batch)
-                    });
-                }
-                let mut sources = Vec::new();
-                for p in &parts {
-                    sources.extend(p.to_batch(&schema, None, &[])?);
-                }
-                sink(&schema, merge(&schema, sources)?)
+        let frozen = frozen.clone();
+        let staging = Staging::of(inner);
+        let max_bytes = inner.config.compaction_max_output_bytes;
+        let key = (db_id, table.clone(), day);
+        let first_id = next_id;
+        let (staged, after, peak, writer_peak) = tokio::task::spawn_blocking(move || {
+            // The unit's partition in every frozen buffer, oldest buffer first.
+            let holders: Vec<Arc<Frozen>> = frozen
+                .into_iter()
+                .filter(|f| PartitionSlices::partition_of(f, db_id, &table, day).is_some())
+                .collect();
+            let mut schema = TableSchema::default();
+            for f in &holders {
+                let part = PartitionSlices::partition_of(f, db_id, &table, day).expect("held");
+                schema.union_with(&part.schema());
             }
-        };
-        let id = next_id;
-        next_id += 1;
-        new_files.extend(write_rows(inner, produce, db_id, table, day, id).await?);
+            let sources = holders
+                .into_iter()
+                .map(|f| -> SortedBatches {
+                    Box::new(PartitionSlices::new(f, db_id, table.clone(), day, &schema))
+                })
+                .collect();
+            let mut out = NewFiles::new(staging, &schema, key, max_bytes, first_id);
+            let peak = files::write_sorted(&schema, sources, &mut out)?;
+            let (staged, after, writer_peak) = out.finish()?;
+            Ok::<_, Error>((staged, after, peak, writer_peak))
+        })
+        .await
+        .map_err(|e| Error::Catalog(format!("persist task failed: {e}")))??;
+        next_id = after;
+        files::note_peak(inner, peak, writer_peak);
+        new_files.extend(files::install(inner, staged).await?);
     }
     let persisted_seq = frozen.iter().map(|f| f.last_seq).max().unwrap_or(0);
     {
@@ -1140,11 +1152,71 @@ async fn persist_buffer(inner: &Arc<Inner>) -> Result<()> {
     Ok(())
 }
 
+/// The rows of one partition of a frozen buffer, sorted by series then time (each
+/// point once), [`MERGE_BATCH_ROWS`] at a time.
+struct PartitionSlices {
+    frozen: Arc<Frozen>,
+    db_id: u32,
+    table: String,
+    day: i64,
+    schema: TableSchema,
+    /// The partition's rows in order (8 bytes a row, beside the rows themselves).
+    rows: Vec<usize>,
+    pos: usize,
+}
+
+impl PartitionSlices {
+    fn partition_of<'a>(
+        frozen: &'a Frozen,
+        db_id: u32,
+        table: &str,
+        day: i64,
+    ) -> Option<&'a PartitionBuffer> {
+        frozen.buffer.table(db_id, table)?.partitions.get(&day)
+    }
+
+    fn new(
+        frozen: Arc<Frozen>,
+        db_id: u32,
+        table: String,
+        day: i64,
+        schema: &TableSchema,
+    ) -> PartitionSlices {
+        let rows = Self::partition_of(&frozen, db_id, &table, day)
+            .map(|p| p.sorted_rows(schema, None, &[], None))
+            .unwrap_or_default();
+        PartitionSlices {
+            frozen,
+            db_id,
+            table,
+            day,
+            schema: schema.clone(),
+            rows,
+            pos: 0,
+        }
+    }
+}
+
+impl Iterator for PartitionSlices {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.pos >= self.rows.len() {
+            return None;
+        }
+        let end = (self.pos + MERGE_BATCH_ROWS).min(self.rows.len());
+        let part = Self::partition_of(&self.frozen, self.db_id, &self.table, self.day)?;
+        let batch = part.rows_to_batch(&self.schema, &self.rows[self.pos..end]);
+        self.pos = end;
+        Some(batch)
+    }
+}
+
 /// The union schema of batches read from Parquet files, and the batches conformed to it.
 fn conformed(batches: &[RecordBatch]) -> Result<(TableSchema, Vec<RecordBatch>)> {
     let mut schema = TableSchema::default();
     for b in batches {
-        union_schema(&mut schema, &schema_of_batch(b));
+        schema.union_with(&TableSchema::of_arrow(&b.schema()));
     }
     let arrow_schema = schema.arrow_schema();
     let sources = batches
@@ -1154,23 +1226,10 @@ fn conformed(batches: &[RecordBatch]) -> Result<(TableSchema, Vec<RecordBatch>)>
     Ok((schema, sources))
 }
 
-fn union_schema(into: &mut TableSchema, other: &TableSchema) {
-    for t in &other.tags {
-        if !into.tags.contains(t) {
-            into.tags.push(t.clone());
-        }
-    }
-    for f in &other.fields {
-        if !into.fields.iter().any(|(n, _)| *n == f.0) {
-            into.fields.push(f.clone());
-        }
-    }
-    into.tags.sort();
-    into.fields.sort();
-}
-
-/// Merges the sources `make` returns (oldest first) on a blocking thread, writes one
-/// Parquet file and returns its manifest entry (`None` when there are no rows).
+/// Merges the sources `make` returns (oldest first) on a blocking thread, writes them as
+/// one Parquet file with id `id` and returns its manifest entry (`None` when there are
+/// no rows). The sources are held whole: for rewriting one file (a delete), whose size
+/// compaction and persistence bound.
 async fn write_file(
     inner: &Arc<Inner>,
     make: impl FnOnce() -> Result<(TableSchema, Vec<RecordBatch>)> + Send + 'static,
@@ -1179,88 +1238,29 @@ async fn write_file(
     day: i64,
     id: u64,
 ) -> Result<Option<ParquetFile>> {
-    let produce = move |sink: &mut RowSink<'_>| {
+    let staging = Staging::of(inner);
+    let staged = tokio::task::spawn_blocking(move || {
         let (schema, sources) = make()?;
-        sink(&schema, merge(&schema, sources)?)
-    };
-    write_rows(inner, produce, db_id, table, day, id).await
-}
-
-/// Rows of one new Parquet file, given in order (sorted by series then time, each
-/// (series, time) once), in one or more batches of the same schema.
-type RowSink<'a> = dyn FnMut(&TableSchema, RecordBatch) -> Result<()> + 'a;
-
-/// Rows per batch when a buffered partition is persisted slice by slice.
-const PERSIST_SLICE_ROWS: usize = 64 * 1024;
-
-/// Writes the rows `produce` hands its sink (on a blocking thread) as one Parquet
-/// file and returns its manifest entry (`None` when there are no rows).
-async fn write_rows(
-    inner: &Arc<Inner>,
-    produce: impl FnOnce(&mut RowSink<'_>) -> Result<()> + Send + 'static,
-    db_id: u32,
-    table: String,
-    day: i64,
-    id: u64,
-) -> Result<Option<ParquetFile>> {
-    let (bytes, rows, min_time, max_time) = tokio::task::spawn_blocking(move || {
-        let mut file: Option<persist::FileWriter> = None;
-        let (mut rows, mut min, mut max) = (0usize, i64::MAX, i64::MIN);
-        produce(&mut |schema: &TableSchema, batch: RecordBatch| {
-            if batch.num_rows() == 0 {
-                return Ok(());
-            }
-            let times = batch
-                .column(batch.num_columns() - 1)
-                .as_any()
-                .downcast_ref::<arrow::array::TimestampNanosecondArray>()
-                .expect("time column");
-            for &t in times.values().iter() {
-                min = min.min(t);
-                max = max.max(t);
-            }
-            rows += batch.num_rows();
-            let writer = match &mut file {
-                Some(writer) => writer,
-                None => file.insert(persist::FileWriter::new(&schema.arrow_schema())?),
-            };
-            writer.write(&batch)
-        })?;
-        let bytes = file.map(persist::FileWriter::finish).transpose()?;
-        Ok::<_, Error>((bytes.unwrap_or_default(), rows, min, max))
+        let merged = merge(&schema, sources)?;
+        let mut out = NewFiles::new(staging, &schema, (db_id, table, day), u64::MAX, id);
+        out.write(&merged)?;
+        out.finish().map(|(staged, _, _)| staged)
     })
     .await
     .map_err(|e| Error::Catalog(format!("persist task failed: {e}")))??;
-    if rows == 0 {
-        return Ok(None);
+    Ok(files::install(inner, staged).await?.pop())
+}
+
+/// Returns memory freed by a large persistence or compaction to the operating system.
+/// glibc's malloc keeps freed memory in per-thread arenas (the blocking threads that
+/// merge and write), where it stays counted in the process's RSS until trimmed.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists; it takes no
+    // pointers from us and is safe to call from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
     }
-    let path = Manifest::object_path(db_id, day, id);
-    let size = bytes.len() as u64;
-    inner
-        .store
-        .put(&ObjectPath::from(path.as_str()), PutPayload::from(bytes))
-        .await?;
-    if let Some(root) = &inner.local_root {
-        // The manifest will name this file and the WAL covering it will be deleted, so
-        // it must survive a power loss: fsync it and the directories leading to it.
-        let file = root.join(&path);
-        tokio::task::spawn_blocking(move || sync_path(&root_dirs(&file)))
-            .await
-            .map_err(|e| Error::Catalog(format!("sync task failed: {e}")))??;
-    }
-    Metrics::add(&inner.metrics.persisted_files, 1);
-    Metrics::add(&inner.metrics.persisted_bytes, size);
-    Ok(Some(ParquetFile {
-        id,
-        db_id,
-        table,
-        day,
-        path,
-        min_time,
-        max_time,
-        rows: rows as u64,
-        bytes: size,
-    }))
 }
 
 /// Drops buffered partitions and Parquet files older than each database's retention.
@@ -1295,65 +1295,6 @@ fn enforce_retention(inner: &Arc<Inner>) -> Result<()> {
     Ok(())
 }
 
-/// Merges the files of every partition that has more than `compact_max_files` into one.
-async fn compact(inner: &Arc<Inner>) -> Result<()> {
-    let _guard = inner.persist_lock.lock().await;
-    let manifest = inner.state.read().manifest.clone();
-    let mut groups: BTreeMap<PartitionKey, Vec<&ParquetFile>> = BTreeMap::new();
-    for f in &manifest.files {
-        groups
-            .entry((f.db_id, f.table.clone(), f.day))
-            .or_default()
-            .push(f);
-    }
-    let storage = Storage {
-        inner: inner.clone(),
-    };
-    let mut next_id = manifest.next_file_id;
-    for ((db_id, table, day), mut files) in groups {
-        if files.len() <= inner.config.compact_max_files.max(1) {
-            continue;
-        }
-        files.sort_by_key(|f| f.id);
-        let mut batches = Vec::new();
-        for f in &files {
-            let data = storage.get_object(&f.path).await?;
-            let reader =
-                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(data)?
-                    .build()?;
-            for b in reader {
-                batches.push(b?);
-            }
-        }
-        let make = move || conformed(&batches);
-        let id = next_id;
-        next_id += 1;
-        let new = write_file(inner, make, db_id, table.clone(), day, id).await?;
-        let old: HashSet<u64> = files.iter().map(|f| f.id).collect();
-        let mut state = inner.state.write();
-        let mut m = (*state.manifest).clone();
-        // The database may have been dropped or the partition expired meanwhile.
-        if !m.files.iter().any(|f| old.contains(&f.id)) {
-            if let Some(n) = new {
-                inner.pending_deletes.lock().push(n.path);
-            }
-            continue;
-        }
-        let (dropped, kept): (Vec<_>, Vec<_>) =
-            m.files.into_iter().partition(|f| old.contains(&f.id));
-        m.files = kept;
-        m.files.extend(new);
-        m.next_file_id = m.next_file_id.max(next_id);
-        install_manifest(inner, &mut state, m)?;
-        inner
-            .pending_deletes
-            .lock()
-            .extend(dropped.into_iter().map(|f| f.path));
-        tracing::info!(table, day, files = old.len(), "compacted partition");
-    }
-    Ok(())
-}
-
 /// Saves `manifest` (the durable record of which Parquet files exist) and makes it the
 /// one scans read.
 fn install_manifest(inner: &Inner, state: &mut State, manifest: Manifest) -> Result<()> {
@@ -1364,29 +1305,6 @@ fn install_manifest(inner: &Inner, state: &mut State, manifest: Manifest) -> Res
         .store(manifest.files.len() as u64, Ordering::Relaxed);
     state.manifest = Arc::new(manifest);
     Ok(())
-}
-
-/// The table schema of a batch read from a Parquet file.
-fn schema_of_batch(batch: &RecordBatch) -> TableSchema {
-    use arrow::datatypes::DataType;
-    use sluice_lp::FieldType;
-    let mut out = TableSchema::default();
-    for f in batch.schema().fields() {
-        let kind = match f.data_type() {
-            DataType::Dictionary(_, _) => {
-                out.tags.push(f.name().clone());
-                continue;
-            }
-            DataType::Float64 => FieldType::Float,
-            DataType::Int64 => FieldType::Integer,
-            DataType::UInt64 => FieldType::UInteger,
-            DataType::Utf8 => FieldType::String,
-            DataType::Boolean => FieldType::Boolean,
-            _ => continue,
-        };
-        out.fields.push((f.name().clone(), kind));
-    }
-    out
 }
 
 /// A write being assembled chunk by chunk; see [`Storage::begin_write`].

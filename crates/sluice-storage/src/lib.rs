@@ -77,7 +77,11 @@
 //! per line). Persistence runs when it holds `persist_buffer_bytes` (64 MiB) or its oldest
 //! unpersisted write is `persist_interval` (10 min) old. Writes fail with
 //! [`Error::Backpressure`] while the buffer is over `max_buffer_bytes` (1 GiB). A UTC day
-//! of one table with more than `compact_max_files` (8) Parquet files is merged into one.
+//! of one table with more than `compact_max_files` (8) small Parquet files has them merged;
+//! persistence and compaction cut files at `compaction_max_output_bytes` (256 MiB) and
+//! stream (a k-way merge reading each file page by page, writing to disk as it goes), so
+//! their memory does not grow with the data: about `(inputs + 1) × 8,192` decoded rows
+//! plus one row group of at most 32 MiB encoded.
 //! Retention drops whole UTC days once their end is older than the retention period.
 //! [`StorageConfig::persist_delay`] (default zero) is a test knob that slows every
 //! persistence down, so tests can fill the buffer faster than it drains.

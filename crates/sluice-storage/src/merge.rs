@@ -14,6 +14,10 @@ use sluice_lp::FieldType;
 use crate::catalog::TableDef;
 use crate::error::{Error, Result};
 
+mod stream;
+
+pub(crate) use stream::{MergePeak, MergeStream, SortedBatches};
+
 /// The Arrow type of a field of `kind`.
 pub(crate) fn field_data_type(kind: FieldType) -> DataType {
     match kind {
@@ -48,6 +52,45 @@ impl TableSchema {
             tags: def.tags().map(str::to_owned).collect(),
             fields: def.fields().map(|(n, t)| (n.to_owned(), t)).collect(),
         }
+    }
+
+    /// The table schema of Arrow data read from a Parquet file: dictionary columns are
+    /// tags, the field types map back, `time` and anything else is left out.
+    pub(crate) fn of_arrow(schema: &Schema) -> TableSchema {
+        let mut out = TableSchema::default();
+        for f in schema.fields() {
+            let kind = match f.data_type() {
+                DataType::Dictionary(_, _) => {
+                    out.tags.push(f.name().clone());
+                    continue;
+                }
+                DataType::Float64 => FieldType::Float,
+                DataType::Int64 => FieldType::Integer,
+                DataType::UInt64 => FieldType::UInteger,
+                DataType::Utf8 => FieldType::String,
+                DataType::Boolean => FieldType::Boolean,
+                _ => continue,
+            };
+            out.fields.push((f.name().clone(), kind));
+        }
+        out
+    }
+
+    /// Adds the tags and fields of `other` this schema lacks, keeping both sorted (a
+    /// field already present keeps its type).
+    pub(crate) fn union_with(&mut self, other: &TableSchema) {
+        for t in &other.tags {
+            if !self.tags.contains(t) {
+                self.tags.push(t.clone());
+            }
+        }
+        for f in &other.fields {
+            if !self.fields.iter().any(|(n, _)| *n == f.0) {
+                self.fields.push(f.clone());
+            }
+        }
+        self.tags.sort();
+        self.fields.sort();
     }
 
     pub(crate) fn width(&self) -> usize {

@@ -21,6 +21,8 @@ pub(crate) struct Metrics {
     pub(crate) parquet_files: AtomicU64,
     /// Failed WAL writes, fdatasyncs and segment starts.
     pub(crate) wal_write_errors: AtomicU64,
+    pub(crate) merge_peak_rows: AtomicU64,
+    pub(crate) merge_peak_bytes: AtomicU64,
     sync_buckets: [AtomicU64; SYNC_BUCKETS.len()],
     sync_count: AtomicU64,
     sync_nanos: AtomicU64,
@@ -68,6 +70,8 @@ impl Metrics {
             parquet_files: get(&self.parquet_files),
             wal_write_errors: get(&self.wal_write_errors),
             wal_failing: false,
+            merge_peak_rows: get(&self.merge_peak_rows),
+            merge_peak_bytes: get(&self.merge_peak_bytes),
         }
     }
 }

@@ -42,19 +42,34 @@ pub(crate) fn encode(batch: &RecordBatch) -> Result<Vec<u8>> {
     file.finish()
 }
 
+/// Bytes of encoded rows a file being written holds in memory before they go out as a
+/// row group (also cut at [`ROW_GROUP_ROWS`]), so wide or string-heavy rows cannot make
+/// one row group, and the memory buffering it, grow large.
+pub(crate) const ROW_GROUP_BYTES: usize = 32 << 20;
+
 /// A Parquet file written from consecutive slices of rows sorted by series then time
 /// (a series may continue from one slice into the next), so that persisting a large
-/// partition never holds more than one slice decoded at a time.
-pub(crate) struct FileWriter {
-    writer: ArrowWriter<Vec<u8>>,
+/// partition never holds more than one slice decoded at a time. Written into `W`: a
+/// staging file on disk, or memory for tests and the in-memory object store.
+pub(crate) struct FileWriter<W: std::io::Write + Send = Vec<u8>> {
+    writer: ArrowWriter<W>,
     /// The series index so far; `None` once it outgrew [`MAX_INDEXED_SERIES`].
     index: Option<SeriesIndex>,
     rows: u64,
 }
 
 impl FileWriter {
-    /// A file of `schema` (tags, fields, time as [`crate::merge::TableSchema`] builds it).
+    /// A file of `schema` (tags, fields, time as [`crate::merge::TableSchema`] builds it),
+    /// in memory.
+    #[cfg(test)]
     pub(crate) fn new(schema: &SchemaRef) -> Result<FileWriter> {
+        FileWriter::with_sink(schema, Vec::new())
+    }
+}
+
+impl<W: std::io::Write + Send> FileWriter<W> {
+    /// A file of `schema` written into `sink`.
+    pub(crate) fn with_sink(schema: &SchemaRef, sink: W) -> Result<FileWriter<W>> {
         let mut props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
             .set_statistics_enabled(EnabledStatistics::Page)
@@ -72,7 +87,7 @@ impl FileWriter {
                     props.set_column_dictionary_enabled(ColumnPath::from(f.name().as_str()), false);
             }
         }
-        let writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props.build()))?;
+        let writer = ArrowWriter::try_new(sink, schema.clone(), Some(props.build()))?;
         Ok(FileWriter {
             writer,
             index: Some(SeriesIndex {
@@ -94,11 +109,25 @@ impl FileWriter {
         };
         self.rows += batch.num_rows() as u64;
         self.writer.write(batch)?;
+        if self.writer.in_progress_size() >= ROW_GROUP_BYTES {
+            self.writer.flush()?;
+        }
         Ok(())
     }
 
-    /// Closes the file and returns its bytes.
-    pub(crate) fn finish(mut self) -> Result<Vec<u8>> {
+    /// About how many bytes the file has when closed now: those written out plus the
+    /// encoded size of the rows still buffered.
+    pub(crate) fn estimated_bytes(&self) -> u64 {
+        (self.writer.bytes_written() + self.writer.in_progress_size()) as u64
+    }
+
+    /// Bytes the writer holds in memory (buffered encoded rows and encoder state).
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.writer.memory_size()
+    }
+
+    /// Closes the file and returns its sink (for `Vec<u8>`, the file's bytes).
+    pub(crate) fn finish(mut self) -> Result<W> {
         if let Some(index) = self.index.take().filter(|i| !i.series.is_empty()) {
             self.writer.append_key_value_metadata(KeyValue::new(
                 SERIES_INDEX_KEY.to_owned(),
@@ -314,6 +343,31 @@ pub(crate) fn read(
             schema,
             predicates,
         ),
+    }
+}
+
+/// Opens a Parquet file for reading all its rows in file order, `batch_rows` at a time;
+/// returns the file's Arrow schema and its batches. Pages are read one at a time from a
+/// local file, so a file of any size costs about one page per column plus one batch.
+///
+/// # Errors
+/// [`Error::Parquet`] when the footer cannot be read.
+pub(crate) fn read_in_order(
+    data: FileData,
+    batch_rows: usize,
+) -> Result<(SchemaRef, crate::merge::SortedBatches)> {
+    fn open<T: ChunkReader + 'static>(
+        input: T,
+        batch_rows: usize,
+    ) -> Result<(SchemaRef, crate::merge::SortedBatches)> {
+        let builder = ParquetRecordBatchReaderBuilder::try_new(input)?;
+        let schema = builder.schema().clone();
+        let reader = builder.with_batch_size(batch_rows.max(1)).build()?;
+        Ok((schema, Box::new(reader.map(|b| b.map_err(Error::from)))))
+    }
+    match data {
+        FileData::Bytes(b) => open(b, batch_rows),
+        FileData::File(f) => open(f, batch_rows),
     }
 }
 

@@ -140,6 +140,13 @@ pub struct StorageMetrics {
     pub wal_write_errors: u64,
     /// The WAL refuses writes right now (see [`crate::Storage::faults`]).
     pub wal_failing: bool,
+    /// Most decoded rows one persistence or compaction held at once since start (the
+    /// batches of its sources and the output batch being built): bounded by the number
+    /// of files merged, not by the rows in them.
+    pub merge_peak_rows: u64,
+    /// Most bytes one persistence or compaction held at once since start: its decoded
+    /// batches as Arrow counts them plus the Parquet writer's buffered row group.
+    pub merge_peak_bytes: u64,
 }
 
 /// Part of the storage engine that is failing, as [`crate::Storage::faults`] reports it.

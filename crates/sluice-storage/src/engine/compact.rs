@@ -1,0 +1,216 @@
+//! Compaction: merging the small Parquet files of a partition (database, table, UTC day)
+//! into files of up to `compaction_max_output_bytes`, streaming.
+//!
+//! # Which files
+//!
+//! Files of a partition are ordered by id (a higher id holds newer writes of the same
+//! points). Compaction takes the newest files back to (not including) the newest
+//! *full* file — one of at least half of `compaction_max_output_bytes` — and at most
+//! `2 × compact_max_files` of them, and merges them once there are more than
+//! `compact_max_files`. Taking only the newest files keeps precedence right: the
+//! outputs get new, higher ids, and every file left out is older than every file
+//! merged. Full files are never rewritten, so a day of any size costs a bounded number
+//! of rewrites per row, and files stay at about the target size.
+//!
+//! # Memory
+//!
+//! Each input is read page by page in batches of [`MERGE_BATCH_ROWS`] rows
+//! ([`crate::persist::read_in_order`]), merged by a k-way merge that holds one batch
+//! per input ([`crate::merge::MergeStream`]), and written to a staging file on disk
+//! through one Parquet writer that buffers at most one row group
+//! ([`crate::persist::ROW_GROUP_BYTES`]). So a compaction holds about
+//! `(inputs + 1) × MERGE_BATCH_ROWS` decoded rows plus one row group, whatever the size
+//! of the partition.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use super::files::{self, MERGE_BATCH_ROWS, NewFiles, Staging};
+use super::{Inner, PartitionKey, Storage, install_manifest};
+use crate::error::{Error, Result};
+use crate::manifest::ParquetFile;
+use crate::merge::{TableSchema, conform};
+use crate::persist;
+
+/// The files of one partition (sorted by id) to merge now, if any.
+pub(super) fn select_inputs<'a>(
+    files: &[&'a ParquetFile],
+    max_files: usize,
+    max_output_bytes: u64,
+) -> Vec<&'a ParquetFile> {
+    let max_files = max_files.max(1);
+    let max_inputs = 2 * max_files;
+    let full = |f: &ParquetFile| f.bytes >= max_output_bytes / 2;
+    let mut start = files.len();
+    while start > 0 && !full(files[start - 1]) && files.len() - start < max_inputs {
+        start -= 1;
+    }
+    let tail = &files[start..];
+    if tail.len() > max_files {
+        tail.to_vec()
+    } else {
+        Vec::new()
+    }
+}
+
+/// Merges the small files of every partition that has too many (see the module docs).
+pub(super) async fn compact(inner: &Arc<Inner>) -> Result<()> {
+    let _guard = inner.persist_lock.lock().await;
+    let manifest = inner.state.read().manifest.clone();
+    let mut groups: BTreeMap<PartitionKey, Vec<&ParquetFile>> = BTreeMap::new();
+    for f in &manifest.files {
+        groups
+            .entry((f.db_id, f.table.clone(), f.day))
+            .or_default()
+            .push(f);
+    }
+    let storage = Storage {
+        inner: inner.clone(),
+    };
+    let mut next_id = manifest.next_file_id;
+    let mut compacted = false;
+    for ((db_id, table, day), mut files) in groups {
+        files.sort_by_key(|f| f.id);
+        let inputs: Vec<ParquetFile> = select_inputs(
+            &files,
+            inner.config.compact_max_files,
+            inner.config.compaction_max_output_bytes,
+        )
+        .into_iter()
+        .cloned()
+        .collect();
+        if inputs.is_empty() {
+            continue;
+        }
+        let mut data = Vec::with_capacity(inputs.len());
+        for f in &inputs {
+            data.push(storage.open_file(&f.path).await?);
+        }
+        let staging = Staging::of(inner);
+        let max_bytes = inner.config.compaction_max_output_bytes;
+        let key = (db_id, table.clone(), day);
+        let first_id = next_id;
+        let (staged, after, peak, writer_peak) = tokio::task::spawn_blocking(move || {
+            // Inputs oldest first, so the newest value of a point wins.
+            let mut schema = TableSchema::default();
+            let mut opened = Vec::with_capacity(data.len());
+            for d in data {
+                let (file_schema, batches) = persist::read_in_order(d, MERGE_BATCH_ROWS)?;
+                schema.union_with(&TableSchema::of_arrow(&file_schema));
+                opened.push(batches);
+            }
+            let arrow_schema = schema.arrow_schema();
+            let sources = opened
+                .into_iter()
+                .map(|batches| -> crate::merge::SortedBatches {
+                    let s = arrow_schema.clone();
+                    Box::new(batches.map(move |b| conform(&b?, &s)))
+                })
+                .collect();
+            let mut out = NewFiles::new(staging, &schema, key, max_bytes, first_id);
+            let peak = files::write_sorted(&schema, sources, &mut out)?;
+            let (staged, after, writer_peak) = out.finish()?;
+            Ok::<_, Error>((staged, after, peak, writer_peak))
+        })
+        .await
+        .map_err(|e| Error::Catalog(format!("compaction task failed: {e}")))??;
+        next_id = after;
+        files::note_peak(inner, peak, writer_peak);
+        let new = files::install(inner, staged).await?;
+        let old: HashSet<u64> = inputs.iter().map(|f| f.id).collect();
+        let mut state = inner.state.write();
+        let mut m = (*state.manifest).clone();
+        // The database may have been dropped or the partition expired meanwhile.
+        if !m.files.iter().any(|f| old.contains(&f.id)) {
+            inner
+                .pending_deletes
+                .lock()
+                .extend(new.into_iter().map(|n| n.path));
+            continue;
+        }
+        let (dropped, kept): (Vec<_>, Vec<_>) =
+            m.files.into_iter().partition(|f| old.contains(&f.id));
+        m.files = kept;
+        let outputs = new.len();
+        let (rows, bytes) = new
+            .iter()
+            .fold((0, 0), |(r, b), f| (r + f.rows, b + f.bytes));
+        m.files.extend(new);
+        m.next_file_id = m.next_file_id.max(next_id);
+        install_manifest(inner, &mut state, m)?;
+        inner
+            .pending_deletes
+            .lock()
+            .extend(dropped.into_iter().map(|f| f.path));
+        compacted = true;
+        tracing::info!(
+            table,
+            day,
+            files = old.len(),
+            outputs,
+            rows,
+            bytes,
+            peak_rows = peak.rows,
+            peak_bytes = peak.bytes + writer_peak,
+            "compacted partition"
+        );
+    }
+    if compacted {
+        super::release_freed_memory();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(id: u64, bytes: u64) -> ParquetFile {
+        ParquetFile {
+            id,
+            db_id: 1,
+            table: "cpu".into(),
+            day: 0,
+            path: String::new(),
+            min_time: 0,
+            max_time: 0,
+            rows: 1,
+            bytes,
+        }
+    }
+
+    fn ids(files: &[ParquetFile], max_files: usize, max_bytes: u64) -> Vec<u64> {
+        let refs: Vec<&ParquetFile> = files.iter().collect();
+        select_inputs(&refs, max_files, max_bytes)
+            .iter()
+            .map(|f| f.id)
+            .collect()
+    }
+
+    #[test]
+    fn merges_the_newest_small_files_once_there_are_more_than_the_limit() {
+        let small: Vec<ParquetFile> = (1..=4).map(|i| file(i, 10)).collect();
+        assert!(
+            ids(&small, 4, 1000).is_empty(),
+            "four files are not over four"
+        );
+        let five: Vec<ParquetFile> = (1..=5).map(|i| file(i, 10)).collect();
+        assert_eq!(ids(&five, 4, 1000), vec![1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn full_files_are_left_alone_and_stop_the_selection() {
+        // 1 and 3 are full (at least half of 1000 bytes): only files after 3 count.
+        let mut files = vec![file(1, 900), file(2, 10), file(3, 500)];
+        files.extend((4..=8).map(|i| file(i, 10)));
+        assert_eq!(ids(&files, 4, 1000), vec![4, 5, 6, 7, 8]);
+        files.pop();
+        assert!(ids(&files, 4, 1000).is_empty());
+    }
+
+    #[test]
+    fn at_most_twice_the_limit_of_the_newest_files_are_merged_at_once() {
+        let files: Vec<ParquetFile> = (1..=30).map(|i| file(i, 10)).collect();
+        assert_eq!(ids(&files, 4, 1000), (23..=30).collect::<Vec<_>>());
+    }
+}

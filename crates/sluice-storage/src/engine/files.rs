@@ -1,0 +1,370 @@
+//! Writing new Parquet files: sorted rows (from a buffered partition or a streaming
+//! merge) go into files cut at a target size, staged on disk beside their final place
+//! (or in memory for the in-memory store), then installed in the object store.
+//!
+//! Nothing here holds a whole partition: rows come in batches and leave through the
+//! Parquet writer, which buffers at most one row group (`persist::ROW_GROUP_BYTES`) of
+//! encoded data; the file itself is written to disk as it grows.
+
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use arrow::array::{RecordBatch, TimestampNanosecondArray};
+use arrow::datatypes::SchemaRef;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStoreExt, PutPayload};
+
+use super::{Inner, root_dirs, sync_path};
+use crate::error::{Error, Result};
+use crate::manifest::{Manifest, ParquetFile};
+use crate::merge::{MergePeak, MergeStream, SortedBatches, TableSchema};
+use crate::metrics::Metrics;
+use crate::persist::FileWriter;
+
+/// Rows per batch that merges read from each source and hand to the file writer. With
+/// `k` sources a merge holds about `(k + 1) * MERGE_BATCH_ROWS` decoded rows.
+pub(crate) const MERGE_BATCH_ROWS: usize = 8 * 1024;
+
+/// Rows between two checks of the size of the file being written.
+const CUT_CHECK_ROWS: usize = 1024;
+
+/// Where new files are written before they are installed.
+#[derive(Debug, Clone)]
+pub(super) enum Staging {
+    /// Next to their final path under this local object-store root, renamed into place.
+    Local(PathBuf),
+    /// In memory, then put into the object store (the in-memory store of tests).
+    Memory,
+}
+
+impl Staging {
+    pub(super) fn of(inner: &Inner) -> Staging {
+        match &inner.local_root {
+            Some(root) => Staging::Local(root.clone()),
+            None => Staging::Memory,
+        }
+    }
+}
+
+/// Where a file being written goes.
+enum Sink {
+    File(BufWriter<fs::File>),
+    Memory(Vec<u8>),
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Sink::File(f) => f.write(buf),
+            Sink::Memory(v) => v.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Sink::File(f) => f.flush(),
+            Sink::Memory(_) => Ok(()),
+        }
+    }
+}
+
+/// A file written and synced but not yet in the object store.
+#[derive(Debug)]
+pub(super) struct StagedFile {
+    /// Its manifest entry once installed.
+    pub(super) file: ParquetFile,
+    data: StagedData,
+}
+
+#[derive(Debug)]
+enum StagedData {
+    /// The staging file, renamed to the final path on install.
+    Local {
+        staging: PathBuf,
+        dest: PathBuf,
+    },
+    Memory(Vec<u8>),
+}
+
+/// The file currently being written.
+struct OpenFile {
+    writer: FileWriter<Sink>,
+    id: u64,
+    path: String,
+    staging: Option<(PathBuf, PathBuf)>,
+    rows: u64,
+    min_time: i64,
+    max_time: i64,
+}
+
+/// New files of one partition (database, table, UTC day), each cut once it reaches
+/// `max_bytes`, taking ids from `next_id` on.
+pub(super) struct NewFiles {
+    staging: Staging,
+    schema: SchemaRef,
+    db_id: u32,
+    table: String,
+    day: i64,
+    max_bytes: u64,
+    next_id: u64,
+    open: Option<OpenFile>,
+    done: Vec<StagedFile>,
+    /// Most bytes the Parquet writer held in memory at once.
+    writer_peak: usize,
+}
+
+impl NewFiles {
+    pub(super) fn new(
+        staging: Staging,
+        schema: &TableSchema,
+        (db_id, table, day): (u32, String, i64),
+        max_bytes: u64,
+        next_id: u64,
+    ) -> NewFiles {
+        NewFiles {
+            staging,
+            schema: schema.arrow_schema(),
+            db_id,
+            table,
+            day,
+            max_bytes: max_bytes.max(1),
+            next_id,
+            open: None,
+            done: Vec::new(),
+            writer_peak: 0,
+        }
+    }
+
+    /// Appends rows that follow every row written before in series-then-time order.
+    pub(super) fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        // The size is checked every `CUT_CHECK_ROWS`, so a file ends within that many
+        // rows of reaching the target.
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            let len = CUT_CHECK_ROWS.min(batch.num_rows() - offset);
+            self.write_slice(&batch.slice(offset, len))?;
+            offset += len;
+        }
+        Ok(())
+    }
+
+    fn write_slice(&mut self, batch: &RecordBatch) -> Result<()> {
+        let times = batch
+            .column(batch.num_columns() - 1)
+            .as_any()
+            .downcast_ref::<TimestampNanosecondArray>()
+            .ok_or_else(|| Error::Catalog("rows to persist without a time column".to_owned()))?;
+        let file = match &mut self.open {
+            Some(file) => file,
+            None => {
+                let file = self.start_file()?;
+                self.open.insert(file)
+            }
+        };
+        for &t in times.values().iter() {
+            file.min_time = file.min_time.min(t);
+            file.max_time = file.max_time.max(t);
+        }
+        file.rows += batch.num_rows() as u64;
+        file.writer.write(batch)?;
+        self.writer_peak = self.writer_peak.max(file.writer.memory_bytes());
+        if file.writer.estimated_bytes() >= self.max_bytes {
+            self.close_file()?;
+        }
+        Ok(())
+    }
+
+    fn start_file(&mut self) -> Result<OpenFile> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let path = Manifest::object_path(self.db_id, self.day, id);
+        let (sink, staging) = match &self.staging {
+            Staging::Memory => (Sink::Memory(Vec::new()), None),
+            Staging::Local(root) => {
+                let dest = root.join(&path);
+                // `name#digits` is how an interrupted upload looks: the store's listing
+                // skips it and start-up removes it.
+                let staging = PathBuf::from(format!("{}#1", dest.display()));
+                if let Some(dir) = dest.parent() {
+                    fs::create_dir_all(dir)
+                        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+                }
+                let file = fs::File::create(&staging)
+                    .map_err(|e| Error::io(format!("creating {}", staging.display()), e))?;
+                (
+                    Sink::File(BufWriter::with_capacity(1 << 20, file)),
+                    Some((staging, dest)),
+                )
+            }
+        };
+        Ok(OpenFile {
+            writer: FileWriter::with_sink(&self.schema, sink)?,
+            id,
+            path,
+            staging,
+            rows: 0,
+            min_time: i64::MAX,
+            max_time: i64::MIN,
+        })
+    }
+
+    /// Finishes the open file: closes it, syncs it to disk and records it as staged.
+    fn close_file(&mut self) -> Result<()> {
+        let Some(open) = self.open.take() else {
+            return Ok(());
+        };
+        let sink = open.writer.finish()?;
+        let (bytes, data) = match (sink, open.staging) {
+            (Sink::Memory(v), _) => (v.len() as u64, StagedData::Memory(v)),
+            (Sink::File(f), Some((staging, dest))) => {
+                let io = |e| Error::io(format!("writing {}", staging.display()), e);
+                let file = f.into_inner().map_err(|e| io(e.into_error()))?;
+                // The manifest will name this file and the WAL covering it will be
+                // deleted, so it must survive a power loss.
+                file.sync_all().map_err(io)?;
+                let bytes = file.metadata().map_err(io)?.len();
+                (bytes, StagedData::Local { staging, dest })
+            }
+            (Sink::File(_), None) => unreachable!("a file sink always has a staging path"),
+        };
+        self.done.push(StagedFile {
+            file: ParquetFile {
+                id: open.id,
+                db_id: self.db_id,
+                table: self.table.clone(),
+                day: self.day,
+                path: open.path,
+                min_time: open.min_time,
+                max_time: open.max_time,
+                rows: open.rows,
+                bytes,
+            },
+            data,
+        });
+        Ok(())
+    }
+
+    /// Closes the last file; returns the staged files (none when no row came), the next
+    /// unused id and the writer's peak memory.
+    pub(super) fn finish(mut self) -> Result<(Vec<StagedFile>, u64, usize)> {
+        if let Err(e) = self.close_file() {
+            discard(std::mem::take(&mut self.done));
+            return Err(e);
+        }
+        Ok((
+            std::mem::take(&mut self.done),
+            self.next_id,
+            self.writer_peak,
+        ))
+    }
+}
+
+impl Drop for NewFiles {
+    fn drop(&mut self) {
+        // Files of an abandoned write (an error on the way) are not left behind.
+        if let Some(open) = self.open.take()
+            && let Some((staging, _)) = open.staging
+        {
+            drop(open.writer);
+            let _ = fs::remove_file(staging);
+        }
+        discard(std::mem::take(&mut self.done));
+    }
+}
+
+/// Removes staged files that will not be installed.
+pub(super) fn discard(files: Vec<StagedFile>) {
+    for f in files {
+        if let StagedData::Local { staging, .. } = f.data {
+            let _ = fs::remove_file(staging);
+        }
+    }
+}
+
+/// Writes the rows of `sources` (oldest first, each sorted by series then time with each
+/// point once) into `out`: merged when there are several, newest value winning field by
+/// field. Returns what the merge held at most.
+pub(super) fn write_sorted(
+    schema: &TableSchema,
+    sources: Vec<SortedBatches>,
+    out: &mut NewFiles,
+) -> Result<MergePeak> {
+    if sources.len() == 1 {
+        // One source holds each (series, time) once, in order: no merge needed.
+        let mut peak = MergePeak::default();
+        for batch in sources.into_iter().next().expect("one source") {
+            let batch = batch?;
+            peak.rows = peak.rows.max(batch.num_rows());
+            peak.bytes = peak.bytes.max(batch.get_array_memory_size());
+            out.write(&batch)?;
+        }
+        return Ok(peak);
+    }
+    let mut merge = MergeStream::try_new(schema, sources, MERGE_BATCH_ROWS)?;
+    while let Some(batch) = merge.next_batch()? {
+        out.write(&batch)?;
+    }
+    Ok(merge.peak())
+}
+
+/// Moves staged files to their final place in the object store and returns their
+/// manifest entries. On error the files not yet installed are removed; installed ones
+/// are orphans the next start-up deletes.
+pub(super) async fn install(
+    inner: &Arc<Inner>,
+    staged: Vec<StagedFile>,
+) -> Result<Vec<ParquetFile>> {
+    let mut out = Vec::with_capacity(staged.len());
+    let mut rest = staged.into_iter();
+    while let Some(f) = rest.next() {
+        let result = match f.data {
+            StagedData::Memory(bytes) => inner
+                .store
+                .put(
+                    &ObjectPath::from(f.file.path.as_str()),
+                    PutPayload::from(bytes),
+                )
+                .await
+                .map(|_| ())
+                .map_err(Error::from),
+            StagedData::Local { staging, dest } => {
+                tokio::task::spawn_blocking(move || rename_synced(&staging, &dest))
+                    .await
+                    .map_err(|e| Error::Catalog(format!("install task failed: {e}")))
+                    .and_then(|r| r)
+            }
+        };
+        if let Err(e) = result {
+            discard(rest.collect());
+            return Err(e);
+        }
+        Metrics::add(&inner.metrics.persisted_files, 1);
+        Metrics::add(&inner.metrics.persisted_bytes, f.file.bytes);
+        out.push(f.file);
+    }
+    Ok(out)
+}
+
+/// Renames a synced staging file to `dest` and syncs the directories above it.
+fn rename_synced(staging: &Path, dest: &Path) -> Result<()> {
+    fs::rename(staging, dest).map_err(|e| {
+        let _ = fs::remove_file(staging);
+        Error::io(format!("renaming {} into place", staging.display()), e)
+    })?;
+    sync_path(&root_dirs(dest)[1..])
+}
+
+/// Records a merge's peak (and the writer's) in the engine's metrics.
+pub(super) fn note_peak(inner: &Inner, peak: MergePeak, writer_bytes: usize) {
+    inner
+        .metrics
+        .merge_peak_rows
+        .fetch_max(peak.rows as u64, Ordering::Relaxed);
+    inner
+        .metrics
+        .merge_peak_bytes
+        .fetch_max((peak.bytes + writer_bytes) as u64, Ordering::Relaxed);
+}
