@@ -399,7 +399,10 @@ async fn the_course_docker_block_reads_podman_as_telegraf_names_it() {
             "docker_container_status",
         ]
     );
-    if server.tables("docker").contains(&"docker_container_blkio".to_owned()) {
+    if server
+        .tables("docker")
+        .contains(&"docker_container_blkio".to_owned())
+    {
         tables.push("docker_container_blkio".to_owned());
     }
     for table in &tables[1..] {

@@ -310,8 +310,8 @@ impl TimeParser {
                 parse_decimal(&f.to_string(), *scale)
             }
             (Kind::Unix(scale), TimeValue::Text(text)) => {
-                // Thousands separators are dropped; the first `.` or `,` is the decimal
-                // point (as Telegraf does).
+                // Spaces are dropped and the first `.` or `,` is the decimal point (as
+                // Telegraf does); a second separator makes it not a number.
                 let mut cleaned = String::with_capacity(text.len());
                 let mut seen_point = false;
                 for c in text.trim().chars() {
@@ -321,7 +321,6 @@ impl TimeParser {
                             seen_point = true;
                             cleaned.push('.');
                         }
-                        '.' | ',' => {}
                         c => cleaned.push(c),
                     }
                 }
@@ -647,9 +646,14 @@ mod tests {
             Ok(1_700_000_000_123_456_789)
         );
         assert_eq!(
-            parse("unix_ms", "", "1,700,000,000,123"),
+            parse("unix_ms", "", "1700000000123"),
             Ok(1_700_000_000_123_000_000)
         );
+        assert_eq!(
+            parse("unix", "", "1700000000,5"),
+            Ok(1_700_000_000_500_000_000)
+        );
+        assert!(parse("unix_ms", "", "1,700,000,000,123").is_err());
         assert_eq!(
             parse("unix_us", "", "1700000000123456"),
             Ok(1_700_000_000_123_456_000)

@@ -118,6 +118,9 @@ struct Settings {
     total: Classes,
 }
 
+/// What one collection found: metrics, per-container errors, new CPU readings.
+type Collected = (Vec<Metric>, Vec<String>, Vec<(String, CpuSample)>);
+
 /// The `docker` input.
 #[derive(Debug)]
 pub struct Docker {
@@ -170,10 +173,7 @@ impl Docker {
     }
 
     /// One collection: metrics, per-container errors, and the new CPU readings.
-    fn collect(
-        &self,
-        now: i64,
-    ) -> std::result::Result<(Vec<Metric>, Vec<String>, Vec<(String, CpuSample)>), String> {
+    fn collect(&self, now: i64) -> std::result::Result<Collected, String> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -193,7 +193,7 @@ async fn gather_all(
     settings: Arc<Settings>,
     previous: HashMap<String, CpuSample>,
     now: i64,
-) -> std::result::Result<(Vec<Metric>, Vec<String>, Vec<(String, CpuSample)>), String> {
+) -> std::result::Result<Collected, String> {
     let mut out = Vec::new();
     let mut errors = Vec::new();
     let info = client.get("/info").await?;
