@@ -25,6 +25,7 @@ fi
 # which fails instead of skipping when SLUICE_COMPAT_REQUIRED=1.
 echo "== compat/setup.sh"
 bash compat/setup.sh
+bash scripts/agent-mq.sh  # mosquitto + podman for crates/sluice-agent/tests/{mqtt,docker}.rs
 export SLUICE_COMPAT_REQUIRED=1
 # ---- end compat ----
 

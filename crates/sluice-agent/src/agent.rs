@@ -487,10 +487,36 @@ impl Agent {
         &self.config
     }
 
-    /// Gathers every input once (twice for those that need it) and returns the
-    /// metrics after processors and aggregators (aggregators pushed at the end).
-    pub fn gather_once(&mut self) -> (Vec<Metric>, bool) {
+    /// One collection for `--test`/`--once`: starts the service inputs, gathers every
+    /// input once (twice for those that need it), lets the service inputs collect for
+    /// `test_wait` (Telegraf's `--test-wait`) and gathers them once more, stops them, and
+    /// returns the metrics after processors and aggregators (aggregators pushed at the
+    /// end), with whether an input failed.
+    pub fn gather_once(&mut self, test_wait: Duration) -> (Vec<Metric>, bool) {
         let mut failed = false;
+        let received: Arc<Mutex<Vec<Metric>>> = Arc::default();
+        let handle = tokio::runtime::Handle::try_current().ok();
+        let mut started = vec![false; self.inputs.len()];
+        for (input, started) in self.inputs.iter_mut().zip(&mut started) {
+            let store = received.clone();
+            let model = input.model.clone();
+            let stats = input.stats.clone();
+            let sink: MetricSink = Arc::new(move |metrics: Vec<Metric>| {
+                let out: Vec<Metric> = metrics.into_iter().filter_map(|m| model.apply(m)).collect();
+                stats.metrics_gathered.add(out.len() as u64);
+                lock(&store).extend(out);
+            });
+            let _guard = handle.as_ref().map(|h| h.enter());
+            match input.input.start(sink) {
+                Ok(()) => *started = true,
+                Err(err) => {
+                    tracing::error!(input = %input.name, "cannot start: {err}");
+                    input.stats.errors.add(1);
+                    self.stats.gather_errors.add(1);
+                    failed = true;
+                }
+            }
+        }
         let mut gathered = Vec::new();
         let primed: Vec<bool> = self
             .inputs
@@ -498,18 +524,46 @@ impl Agent {
             .map(|i| i.input.needs_two_gathers())
             .collect();
         if primed.iter().any(|p| *p) {
-            for (input, prime) in self.inputs.iter_mut().zip(&primed) {
-                if *prime {
+            for ((input, prime), started) in self.inputs.iter_mut().zip(&primed).zip(&started) {
+                if *prime && *started {
                     let _ = input.gather(&self.stats);
                 }
             }
             std::thread::sleep(Duration::from_millis(500));
         }
-        for input in &mut self.inputs {
-            let (metrics, input_failed) = input.gather(&self.stats);
-            failed |= input_failed;
-            gathered.extend(metrics);
+        for (input, started) in self.inputs.iter_mut().zip(&started) {
+            if *started {
+                let (metrics, input_failed) = input.gather(&self.stats);
+                failed |= input_failed;
+                gathered.extend(metrics);
+            }
         }
+        let services = self
+            .inputs
+            .iter()
+            .zip(&started)
+            .any(|(i, started)| *started && i.input.is_service());
+        if services && !test_wait.is_zero() {
+            tracing::debug!(
+                seconds = test_wait.as_secs_f64(),
+                "waiting for service inputs"
+            );
+            std::thread::sleep(test_wait);
+            for (input, started) in self.inputs.iter_mut().zip(&started) {
+                if *started && input.input.is_service() {
+                    let (metrics, input_failed) = input.gather(&self.stats);
+                    failed |= input_failed;
+                    gathered.extend(metrics);
+                }
+            }
+        }
+        for (input, started) in self.inputs.iter_mut().zip(&started) {
+            if *started {
+                let _guard = handle.as_ref().map(|h| h.enter());
+                input.input.stop();
+            }
+        }
+        gathered.append(&mut lock(&received));
         let mut pipeline = lock(&self.pipeline);
         let mut out = pipeline.process(gathered);
         for index in 0..pipeline.aggregators.len() {
@@ -518,9 +572,10 @@ impl Agent {
         (out, failed)
     }
 
-    /// `--once`: gathers once, writes everything, and reports failures.
-    pub async fn run_once(mut self) -> OnceOutcome {
-        let (metrics, input_failed) = tokio::task::block_in_place(|| self.gather_once());
+    /// `--once`: collects as [`Agent::gather_once`] does, writes everything, and reports
+    /// failures.
+    pub async fn run_once(mut self, test_wait: Duration) -> OnceOutcome {
+        let (metrics, input_failed) = tokio::task::block_in_place(|| self.gather_once(test_wait));
         for output in &self.outputs {
             output.shared.add(&metrics);
         }

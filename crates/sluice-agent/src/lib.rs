@@ -18,6 +18,7 @@ pub mod config;
 pub mod error;
 pub mod filter;
 pub mod metric;
+pub mod parsers;
 pub mod plugins;
 pub mod sample;
 pub mod stats;

@@ -34,6 +34,15 @@ struct Args {
     /// failed. Default: off.
     #[arg(long)]
     once: bool,
+    /// With --test or --once: let service inputs (mqtt_consumer, http_listener_v2, tail)
+    /// collect for this many seconds before the metrics are printed or written.
+    /// Default: 0.
+    #[arg(
+        long = "test-wait",
+        env = "SLUICE_AGENT_TEST_WAIT",
+        default_value_t = 0
+    )]
+    test_wait: u64,
     /// Log at debug level (overrides `[agent] debug`). Default: off.
     #[arg(long)]
     debug: bool,
@@ -114,10 +123,11 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let test_wait = std::time::Duration::from_secs(args.test_wait);
     runtime.block_on(async move {
         if args.test {
             let mut agent = Agent::new(config, Arc::new(Stats::default()))?;
-            let (metrics, failed) = tokio::task::block_in_place(|| agent.gather_once());
+            let (metrics, failed) = tokio::task::block_in_place(|| agent.gather_once(test_wait));
             let mut out = std::io::stdout().lock();
             for metric in metrics {
                 let mut line = String::new();
@@ -134,7 +144,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         if args.once {
             let outcome = Agent::new(config, Arc::new(Stats::default()))?
-                .run_once()
+                .run_once(test_wait)
                 .await;
             return Ok(if outcome.input_failed || outcome.output_failed {
                 ExitCode::FAILURE

@@ -98,6 +98,14 @@ pub trait Input: Send {
 
     /// Stops a service input.
     fn stop(&mut self) {}
+
+    /// Whether this is a service input in Telegraf's sense: one that receives or follows
+    /// data between gathers (`mqtt_consumer`, `http_listener_v2`, `tail`). With
+    /// `--test`/`--once` and `--test-wait N`, the agent lets service inputs collect for
+    /// N seconds and then gathers them once more.
+    fn is_service(&self) -> bool {
+        false
+    }
 }
 
 /// A plugin that transforms metrics one at a time.

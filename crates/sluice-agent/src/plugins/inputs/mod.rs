@@ -3,11 +3,13 @@
 pub mod cpu;
 pub mod disk;
 pub mod diskio;
+pub mod docker;
 pub mod exec;
 pub mod file;
 pub mod http_listener_v2;
 pub mod internal;
 pub mod mem;
+pub mod mqtt_consumer;
 pub mod net;
 pub mod processes;
 pub mod system;
@@ -15,6 +17,7 @@ pub mod tail;
 
 use crate::config::{PluginKind, PluginSpec};
 use crate::error::Result;
+use crate::parsers::split_spec;
 use crate::plugins::{BuildContext, Input, Registered};
 
 /// Every input, with its sample configuration.
@@ -28,6 +31,7 @@ pub fn registry() -> Vec<Registered> {
         input("cpu", include_str!("cpu/sample.toml")),
         input("disk", include_str!("disk/sample.toml")),
         input("diskio", include_str!("diskio/sample.toml")),
+        input("docker", include_str!("docker/sample.toml")),
         input("exec", include_str!("exec/sample.toml")),
         input("file", include_str!("file/sample.toml")),
         input(
@@ -36,6 +40,7 @@ pub fn registry() -> Vec<Registered> {
         ),
         input("internal", include_str!("internal/sample.toml")),
         input("mem", include_str!("mem/sample.toml")),
+        input("mqtt_consumer", include_str!("mqtt_consumer/sample.toml")),
         input("net", include_str!("net/sample.toml")),
         input("processes", include_str!("processes/sample.toml")),
         input("system", include_str!("system/sample.toml")),
@@ -52,12 +57,34 @@ pub fn build(spec: &PluginSpec, ctx: &BuildContext) -> Result<Box<dyn Input>> {
         "disk" => Box::new(disk::Disk::new(spec.parse()?)),
         "diskio" => Box::new(diskio::DiskIo::new(spec.parse()?)),
         "net" => Box::new(net::Net::new(spec.parse()?)),
-        "exec" => Box::new(exec::Exec::new(spec.parse()?).map_err(|m| spec.error(&m))?),
-        "file" => Box::new(file::File::new(spec.parse()?).map_err(|m| spec.error(&m))?),
-        "tail" => Box::new(tail::Tail::new(spec.parse()?).map_err(|m| spec.error(&m))?),
-        "http_listener_v2" => Box::new(
-            http_listener_v2::HttpListener::new(spec.parse()?).map_err(|m| spec.error(&m))?,
-        ),
+        "docker" => Box::new(docker::Docker::new(spec.parse()?).map_err(|m| spec.error(&m))?),
+        "exec" => {
+            let (parser, own) = split_spec(spec)?;
+            Box::new(exec::Exec::new(own.parse()?, parser))
+        }
+        "file" => {
+            let (parser, own) = split_spec(spec)?;
+            Box::new(file::File::new(own.parse()?, parser))
+        }
+        "tail" => {
+            let (parser, own) = split_spec(spec)?;
+            Box::new(tail::Tail::new(own.parse()?, parser))
+        }
+        "http_listener_v2" => {
+            let (parser, own) = split_spec(spec)?;
+            Box::new(
+                http_listener_v2::HttpListener::new(own.parse()?, parser)
+                    .map_err(|m| spec.error(&m))?,
+            )
+        }
+        "mqtt_consumer" => {
+            let (parser, own) = split_spec(spec)?;
+            let stats = ctx.stats.input(&spec.display_name());
+            Box::new(
+                mqtt_consumer::MqttConsumer::new(&spec.display_name(), own.parse()?, parser, stats)
+                    .map_err(|m| spec.error(&m))?,
+            )
+        }
         "processes" => {
             spec.parse::<processes::ProcessesConfig>()?;
             Box::new(processes::Processes)

@@ -1,4 +1,5 @@
-//! `inputs.exec`: runs commands and reads their standard output as line protocol.
+//! `inputs.exec`: runs commands and reads each one's standard output with the configured
+//! data format (`influx`, `json`, `value`).
 
 use std::io::Read as _;
 use std::process::{Command, Stdio};
@@ -8,7 +9,7 @@ use serde::Deserialize;
 
 use crate::config::ConfigDuration;
 use crate::error::{Error, Result};
-use crate::metric::parse_line_protocol;
+use crate::parsers::DataParser;
 use crate::plugins::{Accumulator, Input};
 
 /// `[[inputs.exec]]`.
@@ -20,8 +21,6 @@ pub struct ExecConfig {
     pub commands: Vec<String>,
     /// A command still running after this is killed. Default: `"5s"`.
     pub timeout: ConfigDuration,
-    /// The output format; only `"influx"`. Default: `"influx"`.
-    pub data_format: String,
 }
 
 impl Default for ExecConfig {
@@ -29,7 +28,6 @@ impl Default for ExecConfig {
         ExecConfig {
             commands: Vec::new(),
             timeout: ConfigDuration::secs(5),
-            data_format: "influx".to_owned(),
         }
     }
 }
@@ -88,21 +86,13 @@ pub fn split_words(command: &str) -> Vec<String> {
 #[derive(Debug)]
 pub struct Exec {
     config: ExecConfig,
+    parser: DataParser,
 }
 
 impl Exec {
-    /// An exec input.
-    ///
-    /// # Errors
-    /// A message about an unsupported data format.
-    pub fn new(config: ExecConfig) -> std::result::Result<Exec, String> {
-        if config.data_format != "influx" {
-            return Err(format!(
-                "`data_format`: only \"influx\" is supported, not {:?}",
-                config.data_format
-            ));
-        }
-        Ok(Exec { config })
+    /// An exec input reading command output with `parser`.
+    pub fn new(config: ExecConfig, parser: DataParser) -> Exec {
+        Exec { config, parser }
     }
 
     fn run(&self, command: &str) -> std::result::Result<Vec<u8>, String> {
@@ -151,10 +141,11 @@ impl Exec {
 impl Input for Exec {
     fn gather(&mut self, acc: &mut Accumulator) -> Result<()> {
         for command in &self.config.commands {
-            match self
-                .run(command)
-                .and_then(|out| parse_line_protocol(&out, acc.time()))
-            {
+            match self.run(command).and_then(|out| {
+                self.parser
+                    .parse(&out, acc.time())
+                    .map_err(|e| e.to_string())
+            }) {
                 Ok(metrics) => metrics.into_iter().for_each(|m| acc.add(m)),
                 Err(message) => acc.add_error(format!("exec {command:?}: {message}")),
             }
@@ -189,7 +180,9 @@ mod tests {
             ..ExecConfig::default()
         };
         let mut acc = Accumulator::new(100);
-        Exec::new(config).unwrap().gather(&mut acc).unwrap();
+        Exec::new(config, DataParser::Influx)
+            .gather(&mut acc)
+            .unwrap();
         let names: Vec<(&str, i64)> = acc
             .metrics()
             .iter()
@@ -206,8 +199,56 @@ mod tests {
             ..ExecConfig::default()
         };
         let mut acc = Accumulator::new(1);
-        assert!(Exec::new(config).unwrap().gather(&mut acc).is_err());
+        assert!(
+            Exec::new(config, DataParser::Influx)
+                .gather(&mut acc)
+                .is_err()
+        );
         assert_eq!(acc.errors().len(), 2);
         assert!(acc.errors()[1].contains("timed out"));
+    }
+
+    #[test]
+    fn json_and_value_output_is_read_with_the_data_format() {
+        use crate::parsers::ParserConfig;
+        let json = DataParser::new(
+            &ParserConfig {
+                data_format: "json".into(),
+                tag_keys: vec!["host".into()],
+                ..ParserConfig::default()
+            },
+            "exec",
+        )
+        .unwrap();
+        let config = ExecConfig {
+            commands: vec![r#"echo '{"host": "a", "load": {"1m": 0.5}}'"#.into()],
+            ..ExecConfig::default()
+        };
+        let mut acc = Accumulator::new(1);
+        Exec::new(config, json).gather(&mut acc).unwrap();
+        let m = &acc.metrics()[0];
+        assert_eq!((m.name.as_str(), m.tags["host"].as_str()), ("exec", "a"));
+        assert_eq!(m.fields, vec![("load_1m".into(), 0.5.into())]);
+
+        let value = DataParser::new(
+            &ParserConfig {
+                data_format: "value".into(),
+                data_type: "integer".into(),
+                ..ParserConfig::default()
+            },
+            "exec",
+        )
+        .unwrap();
+        let config = ExecConfig {
+            commands: vec!["echo 42".into(), "echo oops".into()],
+            ..ExecConfig::default()
+        };
+        let mut acc = Accumulator::new(1);
+        let _ = Exec::new(config, value).gather(&mut acc);
+        assert_eq!(
+            acc.metrics()[0].fields,
+            vec![("value".into(), 42i64.into())]
+        );
+        assert!(acc.errors()[0].contains("oops"), "{:?}", acc.errors());
     }
 }

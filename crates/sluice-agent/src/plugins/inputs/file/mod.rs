@@ -1,52 +1,33 @@
-//! `inputs.file`: reads whole files of line protocol at every gather.
+//! `inputs.file`: reads whole files at every gather, each parsed as one document of the
+//! configured data format (`influx`, `json`, `value`).
 
 use serde::Deserialize;
 
 use crate::error::Result;
-use crate::metric::parse_line_protocol;
+use crate::parsers::DataParser;
 use crate::plugins::{Accumulator, Input};
 
 /// `[[inputs.file]]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FileConfig {
     /// Files to read. Default: `[]`.
     pub files: Vec<String>,
-    /// The format; only `"influx"`. Default: `"influx"`.
-    pub data_format: String,
     /// When set, a tag of this name holds the file's base name. Default: `""`.
     pub file_tag: String,
-}
-
-impl Default for FileConfig {
-    fn default() -> Self {
-        FileConfig {
-            files: Vec::new(),
-            data_format: "influx".to_owned(),
-            file_tag: String::new(),
-        }
-    }
 }
 
 /// The `file` input.
 #[derive(Debug)]
 pub struct File {
     config: FileConfig,
+    parser: DataParser,
 }
 
 impl File {
-    /// A file input.
-    ///
-    /// # Errors
-    /// A message about an unsupported data format.
-    pub fn new(config: FileConfig) -> std::result::Result<File, String> {
-        if config.data_format != "influx" {
-            return Err(format!(
-                "`data_format`: only \"influx\" is supported, not {:?}",
-                config.data_format
-            ));
-        }
-        Ok(File { config })
+    /// A file input reading files with `parser`.
+    pub fn new(config: FileConfig, parser: DataParser) -> File {
+        File { config, parser }
     }
 }
 
@@ -55,7 +36,11 @@ impl Input for File {
         for path in &self.config.files {
             let parsed = std::fs::read(path)
                 .map_err(|e| e.to_string())
-                .and_then(|bytes| parse_line_protocol(&bytes, acc.time()));
+                .and_then(|bytes| {
+                    self.parser
+                        .parse(&bytes, acc.time())
+                        .map_err(|e| e.to_string())
+                });
             match parsed {
                 Ok(metrics) => {
                     for mut m in metrics {
@@ -85,12 +70,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.lp");
         std::fs::write(&path, "a x=1\nb y=2 5\n").unwrap();
-        let mut input = File::new(FileConfig {
-            files: vec![path.display().to_string()],
-            file_tag: "src".into(),
-            ..FileConfig::default()
-        })
-        .unwrap();
+        let mut input = File::new(
+            FileConfig {
+                files: vec![path.display().to_string()],
+                file_tag: "src".into(),
+            },
+            DataParser::Influx,
+        );
         for _ in 0..2 {
             let mut acc = Accumulator::new(9);
             input.gather(&mut acc).unwrap();

@@ -1,23 +1,29 @@
-//! `inputs.http_listener_v2`: an HTTP server that accepts metrics as line protocol or
-//! JSON on configured paths and methods.
+//! `inputs.http_listener_v2`: an HTTP server that accepts metrics in the configured data
+//! format (`influx`, `json`, `value`) on configured paths and methods. An empty payload is
+//! a success without metrics, so `methods = ["GET"]` on `/health` answers health checks
+//! as Telegraf's listener does.
 
 use std::sync::Arc;
 
+use std::io::Read as _;
+
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use serde::Deserialize;
-use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::metric::{Metric, now_nanos, parse_line_protocol};
+use crate::metric::now_nanos;
+use crate::parsers::DataParser;
 use crate::plugins::{Accumulator, Input, MetricSink};
 
-/// `[[inputs.http_listener_v2]]`.
+/// `[[inputs.http_listener_v2]]` (the data-format keys are in
+/// [`crate::parsers::ParserConfig`]).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpListenerConfig {
-    /// Address to listen on; `":8080"` means every interface. Default: `":8080"`.
+    /// Address to listen on (`"tcp://"` prefix allowed); `":8080"` means every interface.
+    /// Default: `":8080"`.
     pub service_address: String,
     /// Paths to accept metrics on. Default: `["/telegraf"]`.
     pub paths: Vec<String>,
@@ -25,18 +31,15 @@ pub struct HttpListenerConfig {
     pub path: String,
     /// Accepted HTTP methods. Default: `["POST", "PUT"]`.
     pub methods: Vec<String>,
-    /// `"influx"` (line protocol) or `"json"`. Default: `"influx"`.
-    pub data_format: String,
-    /// JSON: the key whose value names the measurement (else the plugin name). Default: `""`.
-    pub json_name_key: String,
-    /// JSON: keys whose values become tags. Default: `[]`.
-    pub tag_keys: Vec<String>,
-    /// JSON: string keys kept as string fields (other strings are dropped). Default: `[]`.
-    pub json_string_fields: Vec<String>,
-    /// JSON: the key holding the timestamp (else the arrival time). Default: `""`.
-    pub json_time_key: String,
-    /// JSON: `unix`, `unix_ms`, `unix_us` or `unix_ns`. Default: `"unix"`.
-    pub json_time_format: String,
+    /// Tag metrics with the request path as `http_listener_v2_path`. Default: false.
+    pub path_tag: bool,
+    /// The status of a successful request. Default: 204.
+    pub http_success_code: u16,
+    /// The part of the request parsed: `"body"` or `"query"` (the URL-decoded query
+    /// string). Default: `"body"`.
+    pub data_source: String,
+    /// Request headers copied into tags: header name → tag name. Default: `{}`.
+    pub http_header_tags: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for HttpListenerConfig {
@@ -46,122 +49,83 @@ impl Default for HttpListenerConfig {
             paths: vec!["/telegraf".to_owned()],
             path: String::new(),
             methods: vec!["POST".to_owned(), "PUT".to_owned()],
-            data_format: "influx".to_owned(),
-            json_name_key: String::new(),
-            tag_keys: Vec::new(),
-            json_string_fields: Vec::new(),
-            json_time_key: String::new(),
-            json_time_format: "unix".to_owned(),
+            path_tag: false,
+            http_success_code: 204,
+            data_source: "body".to_owned(),
+            http_header_tags: Default::default(),
         }
     }
-}
-
-fn flatten(prefix: &str, value: &Value, out: &mut Vec<(String, Value)>) {
-    match value {
-        Value::Object(map) => {
-            for (k, v) in map {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}_{k}")
-                };
-                flatten(&key, v, out);
-            }
-        }
-        Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                flatten(&format!("{prefix}_{i}"), v, out);
-            }
-        }
-        other => out.push((prefix.to_owned(), other.clone())),
-    }
-}
-
-/// Parses a JSON object or array of objects as Telegraf's `json` format does: nested
-/// keys joined with `_`, numbers as float fields, booleans as boolean fields, strings
-/// only as tags (`tag_keys`) or string fields (`json_string_fields`).
-///
-/// # Errors
-/// Invalid JSON, a value that is not an object, or a bad timestamp.
-pub fn parse_json(
-    config: &HttpListenerConfig,
-    body: &[u8],
-    default_name: &str,
-    now: i64,
-) -> std::result::Result<Vec<Metric>, String> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| format!("invalid json: {e}"))?;
-    let objects = match value {
-        Value::Array(items) => items,
-        object @ Value::Object(_) => vec![object],
-        _ => return Err("json must be an object or an array of objects".to_owned()),
-    };
-    let mut out = Vec::new();
-    for object in objects {
-        if !object.is_object() {
-            return Err("json array items must be objects".to_owned());
-        }
-        let mut flat = Vec::new();
-        flatten("", &object, &mut flat);
-        let mut metric = Metric::new(default_name, now);
-        for (key, value) in flat {
-            if key == config.json_name_key && !key.is_empty() {
-                if let Some(name) = value.as_str() {
-                    metric.name = name.to_owned();
-                }
-                continue;
-            }
-            if key == config.json_time_key && !key.is_empty() {
-                let number = value
-                    .as_f64()
-                    .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
-                    .ok_or(format!("time key {key:?} is not a number"))?;
-                let scale = match config.json_time_format.as_str() {
-                    "unix" | "" => 1_000_000_000,
-                    "unix_ms" => 1_000_000,
-                    "unix_us" => 1_000,
-                    "unix_ns" => 1,
-                    other => return Err(format!("unsupported json_time_format {other:?}")),
-                };
-                metric.time = match value.as_i64() {
-                    Some(whole) => whole.saturating_mul(scale),
-                    None => (number * scale as f64) as i64,
-                };
-                continue;
-            }
-            if config.tag_keys.contains(&key) {
-                let text = match &value {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                metric.tags.insert(key, text);
-                continue;
-            }
-            match value {
-                Value::Number(n) => metric.set_field(key, n.as_f64().unwrap_or(0.0)),
-                Value::Bool(b) => metric.set_field(key, b),
-                Value::String(s) if config.json_string_fields.contains(&key) => {
-                    metric.set_field(key, s)
-                }
-                _ => {}
-            }
-        }
-        if !metric.fields.is_empty() {
-            out.push(metric);
-        }
-    }
-    Ok(out)
 }
 
 struct Shared {
     config: HttpListenerConfig,
+    parser: DataParser,
     paths: Vec<String>,
+    success: StatusCode,
     sink: MetricSink,
+}
+
+/// The payload of a request: the body (gunzipped when `Content-Encoding: gzip`) or the
+/// URL-decoded query string.
+fn payload(
+    shared: &Shared,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> std::result::Result<Vec<u8>, String> {
+    if shared.config.data_source.eq_ignore_ascii_case("query") {
+        let query = uri.query().unwrap_or("");
+        let decoded: Vec<u8> = percent_decode(query)?;
+        return Ok(decoded);
+    }
+    let gzip = headers
+        .get(axum::http::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+    if gzip {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&body[..])
+            .read_to_end(&mut out)
+            .map_err(|e| format!("invalid gzip body: {e}"))?;
+        return Ok(out);
+    }
+    Ok(body.to_vec())
+}
+
+/// A query string with `%XX` escapes decoded and `+` read as a space, as Go's
+/// `url.QueryUnescape` does.
+fn percent_decode(text: &str) -> std::result::Result<Vec<u8>, String> {
+    let b = text.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                let hex = text
+                    .get(i + 1..i + 3)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| format!("invalid escape in query at byte {i}"))?;
+                out.push(hex);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    Ok(out)
 }
 
 async fn handle(
     State(shared): State<Arc<Shared>>,
     method: Method,
     uri: Uri,
+    headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, String) {
     if !shared.paths.iter().any(|p| p == uri.path()) {
@@ -178,18 +142,37 @@ async fn handle(
             "method not allowed\n".to_owned(),
         );
     }
-    let now = now_nanos();
-    let parsed = if shared.config.data_format == "json" {
-        parse_json(&shared.config, &body, "http_listener_v2", now)
-    } else {
-        parse_line_protocol(&body, now)
-    };
+    let parsed = payload(&shared, &uri, &headers, &body).and_then(|bytes| {
+        shared
+            .parser
+            .parse(&bytes, now_nanos())
+            .map_err(|e| e.to_string())
+    });
     match parsed {
-        Ok(metrics) => {
-            (shared.sink)(metrics);
-            (StatusCode::NO_CONTENT, String::new())
+        Ok(mut metrics) => {
+            for metric in &mut metrics {
+                for (header, tag) in &shared.config.http_header_tags {
+                    if let Some(value) = headers.get(header).and_then(|v| v.to_str().ok())
+                        && !value.is_empty()
+                    {
+                        metric.tags.insert(tag.clone(), value.to_owned());
+                    }
+                }
+                if shared.config.path_tag {
+                    metric
+                        .tags
+                        .insert("http_listener_v2_path".to_owned(), uri.path().to_owned());
+                }
+            }
+            if !metrics.is_empty() {
+                (shared.sink)(metrics);
+            }
+            (shared.success, String::new())
         }
-        Err(message) => (StatusCode::BAD_REQUEST, format!("{message}\n")),
+        Err(message) => {
+            tracing::debug!(input = "http_listener_v2", "bad request: {message}");
+            (StatusCode::BAD_REQUEST, format!("{message}\n"))
+        }
     }
 }
 
@@ -197,25 +180,39 @@ async fn handle(
 #[derive(Debug)]
 pub struct HttpListener {
     config: HttpListenerConfig,
+    parser: DataParser,
     task: Option<tokio::task::JoinHandle<()>>,
     /// The bound address, once started.
     pub local_addr: Option<std::net::SocketAddr>,
 }
 
 impl HttpListener {
-    /// An HTTP listener.
+    /// An HTTP listener parsing requests with `parser`.
     ///
     /// # Errors
-    /// A message about an unsupported data format.
-    pub fn new(config: HttpListenerConfig) -> std::result::Result<HttpListener, String> {
-        if !matches!(config.data_format.as_str(), "influx" | "json") {
+    /// A message about an invalid `http_success_code` or `data_source`.
+    pub fn new(
+        config: HttpListenerConfig,
+        parser: DataParser,
+    ) -> std::result::Result<HttpListener, String> {
+        if !StatusCode::from_u16(config.http_success_code).is_ok_and(|s| s.is_success()) {
             return Err(format!(
-                "`data_format` must be \"influx\" or \"json\", not {:?}",
-                config.data_format
+                "`http_success_code` {} is not a 2xx status",
+                config.http_success_code
+            ));
+        }
+        if !matches!(
+            config.data_source.to_ascii_lowercase().as_str(),
+            "body" | "query"
+        ) {
+            return Err(format!(
+                "`data_source` must be \"body\" or \"query\", not {:?}",
+                config.data_source
             ));
         }
         Ok(HttpListener {
             config,
+            parser,
             task: None,
             local_addr: None,
         })
@@ -228,10 +225,12 @@ impl Input for HttpListener {
     }
 
     fn start(&mut self, sink: MetricSink) -> Result<()> {
-        let address = if self.config.service_address.starts_with(':') {
-            format!("0.0.0.0{}", self.config.service_address)
+        let configured = self.config.service_address.as_str();
+        let configured = configured.strip_prefix("tcp://").unwrap_or(configured);
+        let address = if configured.starts_with(':') {
+            format!("0.0.0.0{configured}")
         } else {
-            self.config.service_address.clone()
+            configured.to_owned()
         };
         let fail = |message: String| Error::Gather {
             plugin: "http_listener_v2".to_owned(),
@@ -252,7 +251,10 @@ impl Input for HttpListener {
         };
         let shared = Arc::new(Shared {
             config: self.config.clone(),
+            parser: self.parser.clone(),
             paths,
+            success: StatusCode::from_u16(self.config.http_success_code)
+                .unwrap_or(StatusCode::NO_CONTENT),
             sink,
         });
         let app = axum::Router::new()
@@ -273,6 +275,10 @@ impl Input for HttpListener {
             task.abort();
         }
     }
+
+    fn is_service(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]
@@ -280,28 +286,18 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::metric::FieldValue;
+    use crate::metric::Metric;
+    use crate::parsers::ParserConfig;
 
-    #[test]
-    fn json_is_flattened_as_telegraf_does() {
-        let config = HttpListenerConfig {
-            json_name_key: "name".into(),
-            tag_keys: vec!["host".into()],
-            json_string_fields: vec!["status".into()],
-            json_time_key: "ts".into(),
-            json_time_format: "unix_ms".into(),
-            ..HttpListenerConfig::default()
-        };
-        let body = br#"[{"name":"app","host":"a","ts":1700000000123,"load":{"1m":0.5},"ok":true,"status":"up","ignored":"x","list":[1,2]}]"#;
-        let m = &parse_json(&config, body, "http_listener_v2", 0).unwrap()[0];
-        assert_eq!(m.name, "app");
-        assert_eq!(m.tags["host"], "a");
-        assert_eq!(m.time, 1_700_000_000_123_000_000);
-        assert_eq!(m.field("load_1m"), Some(&FieldValue::Float(0.5)));
-        assert_eq!(m.field("ok"), Some(&FieldValue::Boolean(true)));
-        assert_eq!(m.field("status"), Some(&FieldValue::String("up".into())));
-        assert_eq!(m.field("list_1"), Some(&FieldValue::Float(2.0)));
-        assert!(m.field("ignored").is_none());
+    fn json_parser() -> DataParser {
+        DataParser::new(
+            &ParserConfig {
+                data_format: "json".into(),
+                ..ParserConfig::default()
+            },
+            "http_listener_v2",
+        )
+        .unwrap()
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -309,18 +305,25 @@ mod tests {
         let received = Arc::new(Mutex::new(Vec::new()));
         let sink_store = received.clone();
         let sink: MetricSink = Arc::new(move |m: Vec<Metric>| sink_store.lock().unwrap().extend(m));
-        let mut listener = HttpListener::new(HttpListenerConfig {
-            service_address: "127.0.0.1:0".into(),
-            paths: vec!["/lp".into()],
-            ..HttpListenerConfig::default()
-        })
+        let mut listener = HttpListener::new(
+            HttpListenerConfig {
+                service_address: "tcp://127.0.0.1:0".into(),
+                paths: vec!["/lp".into()],
+                ..HttpListenerConfig::default()
+            },
+            DataParser::Influx,
+        )
         .unwrap();
         listener.start(sink.clone()).unwrap();
-        let mut json = HttpListener::new(HttpListenerConfig {
-            service_address: "127.0.0.1:0".into(),
-            data_format: "json".into(),
-            ..HttpListenerConfig::default()
-        })
+        let mut json = HttpListener::new(
+            HttpListenerConfig {
+                service_address: "127.0.0.1:0".into(),
+                path_tag: true,
+                http_header_tags: [("X-Site".to_owned(), "site".to_owned())].into(),
+                ..HttpListenerConfig::default()
+            },
+            json_parser(),
+        )
         .unwrap();
         json.start(sink).unwrap();
         let lp_url = format!("http://{}/lp", listener.local_addr.unwrap());
@@ -332,22 +335,131 @@ mod tests {
                 .into();
             let post =
                 |url: &str, body: &str| agent.post(url).send(body).unwrap().status().as_u16();
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            std::io::Write::write_all(&mut gz, br#"{"zipped": 1}"#).unwrap();
+            let gz = gz.finish().unwrap();
             vec![
                 post(&lp_url, "cpu,host=a usage=1.5 10\nmem used=3i 20\n"),
                 post(&lp_url, "broken"),
                 post(&format!("{lp_url}x"), "m f=1"),
                 agent.get(&lp_url).call().unwrap().status().as_u16(),
-                post(&json_url, r#"{"value": 7}"#),
+                agent
+                    .post(&json_url)
+                    .header("X-Site", "lab")
+                    .send(r#"{"value": 7}"#)
+                    .unwrap()
+                    .status()
+                    .as_u16(),
+                post(&json_url, r#"{"value": "#),
+                agent
+                    .post(&json_url)
+                    .header("Content-Encoding", "gzip")
+                    .send(&gz[..])
+                    .unwrap()
+                    .status()
+                    .as_u16(),
             ]
         })
         .await
         .unwrap();
-        assert_eq!(statuses, vec![204, 400, 404, 405, 204]);
+        assert_eq!(statuses, vec![204, 400, 404, 405, 204, 400, 204]);
         let got = received.lock().unwrap().clone();
         let names: Vec<&str> = got.iter().map(|m| m.name.as_str()).collect();
-        assert_eq!(names, vec!["cpu", "mem", "http_listener_v2"]);
+        assert_eq!(
+            names,
+            vec!["cpu", "mem", "http_listener_v2", "http_listener_v2"]
+        );
         assert_eq!(got[0].time, 10);
+        assert_eq!(got[2].tags["site"], "lab");
+        assert_eq!(got[2].tags["http_listener_v2_path"], "/telegraf");
+        assert_eq!(got[3].fields, vec![("zipped".into(), 1.0.into())]);
         listener.stop();
         json.stop();
+    }
+
+    /// The course's health check: `path = "/health"`, `methods = ["GET"]`,
+    /// `data_format = "json"`. Telegraf answers a GET without a body with its success
+    /// code and records nothing; other methods get 405, other paths 404.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_health_check_example_answers_get_with_204_and_records_nothing() {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let sink_store = received.clone();
+        let sink: MetricSink = Arc::new(move |m: Vec<Metric>| sink_store.lock().unwrap().extend(m));
+        let mut health = HttpListener::new(
+            HttpListenerConfig {
+                service_address: "127.0.0.1:0".into(),
+                path: "/health".into(),
+                methods: vec!["GET".into()],
+                ..HttpListenerConfig::default()
+            },
+            json_parser(),
+        )
+        .unwrap();
+        health.start(sink).unwrap();
+        let url = format!("http://{}/health", health.local_addr.unwrap());
+        let statuses = tokio::task::spawn_blocking(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into();
+            vec![
+                agent.get(&url).call().unwrap().status().as_u16(),
+                agent.post(&url).send("{}").unwrap().status().as_u16(),
+                agent
+                    .get(url.replace("/health", "/telegraf"))
+                    .call()
+                    .unwrap()
+                    .status()
+                    .as_u16(),
+            ]
+        })
+        .await
+        .unwrap();
+        assert_eq!(statuses, vec![204, 405, 404]);
+        assert!(received.lock().unwrap().is_empty());
+        health.stop();
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_query_data_source_parses_the_query_string() {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let sink_store = received.clone();
+        let sink: MetricSink = Arc::new(move |m: Vec<Metric>| sink_store.lock().unwrap().extend(m));
+        let mut listener = HttpListener::new(
+            HttpListenerConfig {
+                service_address: "127.0.0.1:0".into(),
+                methods: vec!["GET".into()],
+                data_source: "query".into(),
+                http_success_code: 200,
+                ..HttpListenerConfig::default()
+            },
+            json_parser(),
+        )
+        .unwrap();
+        listener.start(sink).unwrap();
+        let url = format!(
+            "http://{}/telegraf?%7B%22a%22%3A%202%7D",
+            listener.local_addr.unwrap()
+        );
+        let status =
+            tokio::task::spawn_blocking(move || ureq::get(&url).call().unwrap().status().as_u16())
+                .await
+                .unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(
+            received.lock().unwrap()[0].fields,
+            vec![("a".into(), 2.0.into())]
+        );
+        listener.stop();
+        assert!(
+            HttpListener::new(
+                HttpListenerConfig {
+                    http_success_code: 404,
+                    ..HttpListenerConfig::default()
+                },
+                DataParser::Influx
+            )
+            .is_err()
+        );
     }
 }

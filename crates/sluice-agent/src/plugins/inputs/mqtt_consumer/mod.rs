@@ -1,0 +1,516 @@
+//! `inputs.mqtt_consumer`: subscribes to MQTT topics (MQTT 3.1.1, via rumqttc) and parses
+//! each message with the configured data format. A service input: messages arrive between
+//! gathers. The connection is retried with a doubling back-off (capped by
+//! `max_reconnect_interval`); with `persistent_session = true` and `qos` 1 or 2 the broker
+//! keeps what was published while the agent was away and delivers it on reconnection.
+//! Messages are acknowledged once their metrics are handed to the agent.
+//!
+//! ```text
+//!  broker ──► rumqttc event loop (tokio task) ──► parser ──► topic tag, topic_parsing ──► sink
+//!               │  reconnects with back-off              └─ bad payload: logged, counted, acked
+//!               └─ connection state ──► gather() reports "not connected" errors
+//! ```
+
+pub mod topic_parsing;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
+use serde::Deserialize;
+
+use crate::config::ConfigDuration;
+use crate::error::{Error, Result};
+use crate::metric::now_nanos;
+use crate::parsers::DataParser;
+use crate::plugins::{Accumulator, Input, MetricSink};
+use crate::stats::InputStats;
+use topic_parsing::{TopicParser, TopicParsingConfig};
+
+/// `[[inputs.mqtt_consumer]]` (the data-format keys are in
+/// [`crate::parsers::ParserConfig`]). Defaults are Telegraf's.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttConsumerConfig {
+    /// Brokers, `tcp://host:port` (or `mqtt://`, or `host:port`); tried in turn.
+    /// Default: `["tcp://127.0.0.1:1883"]`.
+    pub servers: Vec<String>,
+    /// Topic filters to subscribe to (`+` one level, `#` the rest). Default: `[]`.
+    pub topics: Vec<String>,
+    /// The tag holding the message's topic; `""` adds none. Default: `"topic"`.
+    pub topic_tag: Option<String>,
+    /// Subscription QoS: 0, 1 or 2. Default: 0.
+    pub qos: u8,
+    /// Time allowed to establish a connection. Default: `"30s"`.
+    pub connection_timeout: ConfigDuration,
+    /// The longest wait between reconnection attempts (the wait starts at 1 s and
+    /// doubles). Default: `"30s"`.
+    pub max_reconnect_interval: ConfigDuration,
+    /// MQTT keep-alive interval (whole seconds). Default: `"60s"`.
+    pub keepalive: ConfigDuration,
+    /// Accepted for compatibility; the client detects a dead connection from the
+    /// keep-alive alone. Default: `"10s"`.
+    pub ping_timeout: ConfigDuration,
+    /// Messages received but not yet acknowledged, at most. Default: 1000.
+    pub max_undelivered_messages: usize,
+    /// Keep the session (subscriptions and queued QoS 1/2 messages) on the broker across
+    /// disconnections; needs `client_id`. Default: false.
+    pub persistent_session: bool,
+    /// The MQTT client id; empty means a random `Telegraf-Consumer-…` id. Default: `""`.
+    pub client_id: String,
+    /// User name for the broker. Default: `""` (none).
+    pub username: String,
+    /// Password for the broker (environment variables such as `$MQTT_PASSWORD` are
+    /// expanded by the configuration loader). Default: `""`.
+    pub password: String,
+    /// Log every MQTT packet at debug level. Default: false.
+    pub client_trace: bool,
+    /// Topic parsing rules.
+    pub topic_parsing: Vec<TopicParsingConfig>,
+}
+
+impl Default for MqttConsumerConfig {
+    fn default() -> Self {
+        MqttConsumerConfig {
+            servers: vec!["tcp://127.0.0.1:1883".to_owned()],
+            topics: Vec::new(),
+            topic_tag: None,
+            qos: 0,
+            connection_timeout: ConfigDuration::secs(30),
+            max_reconnect_interval: ConfigDuration::secs(30),
+            keepalive: ConfigDuration::secs(60),
+            ping_timeout: ConfigDuration::secs(10),
+            max_undelivered_messages: 1000,
+            persistent_session: false,
+            client_id: String::new(),
+            username: String::new(),
+            password: String::new(),
+            client_trace: false,
+            topic_parsing: Vec::new(),
+        }
+    }
+}
+
+/// A broker address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Server {
+    host: String,
+    port: u16,
+}
+
+impl Server {
+    fn parse(url: &str) -> std::result::Result<Server, String> {
+        let rest = match url.split_once("://") {
+            Some(("tcp" | "mqtt", rest)) => rest,
+            Some((scheme, _)) => {
+                return Err(format!(
+                    "server {url:?}: scheme {scheme:?} is not supported (use tcp:// or mqtt://; TLS and websockets are not implemented)"
+                ));
+            }
+            None => url,
+        };
+        let rest = rest.trim_end_matches('/');
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((host, port)) if !host.ends_with(']') || host.starts_with('[') => (
+                host,
+                port.parse::<u16>()
+                    .map_err(|_| format!("server {url:?}: bad port {port:?}"))?,
+            ),
+            _ => (rest, 1883),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err(format!("server {url:?} has no host"));
+        }
+        Ok(Server {
+            host: host.to_owned(),
+            port,
+        })
+    }
+}
+
+/// The connection as the gather sees it.
+#[derive(Debug, Default)]
+struct Connection {
+    connected: bool,
+    /// The last connection error, while disconnected.
+    error: Option<String>,
+}
+
+/// What the event-loop task needs.
+struct Worker {
+    name: String,
+    config: MqttConsumerConfig,
+    servers: Vec<Server>,
+    client_id: String,
+    qos: QoS,
+    parser: DataParser,
+    topic_tag: String,
+    topic_parsers: Vec<TopicParser>,
+    sink: MetricSink,
+    stats: Arc<InputStats>,
+    state: Arc<Mutex<Connection>>,
+}
+
+impl Worker {
+    fn options(&self, server: &Server) -> MqttOptions {
+        let mut options =
+            MqttOptions::new(self.client_id.clone(), server.host.clone(), server.port);
+        options.set_clean_session(!self.config.persistent_session);
+        options.set_manual_acks(true);
+        let keepalive = self.config.keepalive.0.as_secs();
+        options.set_keep_alive(Duration::from_secs(if keepalive == 0 {
+            0
+        } else {
+            keepalive.max(1)
+        }));
+        options.set_inflight(
+            u16::try_from(self.config.max_undelivered_messages.clamp(1, 65_535))
+                .unwrap_or(u16::MAX),
+        );
+        options.set_max_packet_size(256 << 20, 256 << 20);
+        if !self.config.username.is_empty() || !self.config.password.is_empty() {
+            options.set_credentials(self.config.username.clone(), self.config.password.clone());
+        }
+        options
+    }
+
+    fn connect(&self, server: &Server) -> (AsyncClient, EventLoop) {
+        let cap = self.config.max_undelivered_messages.clamp(10, 65_535);
+        let (client, mut eventloop) = AsyncClient::new(self.options(server), cap);
+        let mut network = eventloop.network_options();
+        network.set_connection_timeout(self.config.connection_timeout.0.as_secs().max(1));
+        eventloop.set_network_options(network);
+        (client, eventloop)
+    }
+
+    fn set_state(&self, connected: bool, error: Option<String>) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.connected = connected;
+        state.error = error;
+    }
+
+    /// Parses one message and hands its metrics on; a bad payload is logged and counted.
+    fn handle(&self, topic: &str, payload: &[u8]) {
+        let metrics = match self.parser.parse(payload, now_nanos()) {
+            Ok(metrics) => metrics,
+            Err(err) => {
+                self.stats.errors.add(1);
+                tracing::error!(input = %self.name, topic, "cannot parse message: {err}");
+                return;
+            }
+        };
+        let mut out = Vec::with_capacity(metrics.len());
+        for mut metric in metrics {
+            if !self.topic_tag.is_empty() {
+                metric.tags.insert(self.topic_tag.clone(), topic.to_owned());
+            }
+            for parser in &self.topic_parsers {
+                if let Err(err) = parser.apply(&mut metric, topic) {
+                    self.stats.errors.add(1);
+                    tracing::error!(input = %self.name, topic, "topic_parsing: {err}");
+                    return;
+                }
+            }
+            out.push(metric);
+        }
+        if !out.is_empty() {
+            (self.sink)(out);
+        }
+    }
+
+    async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut index = 0;
+        let mut backoff = Duration::from_secs(1);
+        let (mut client, mut eventloop) = self.connect(&self.servers[index]);
+        loop {
+            let event = tokio::select! {
+                event = eventloop.poll() => event,
+                _ = stop.changed() => break,
+            };
+            match event {
+                Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                    backoff = Duration::from_secs(1);
+                    let server = &self.servers[index];
+                    tracing::info!(input = %self.name, host = %server.host, port = server.port, session_present = ack.session_present, "connected to the MQTT broker");
+                    self.set_state(true, None);
+                    if !ack.session_present && !self.config.topics.is_empty() {
+                        let topics = self
+                            .config
+                            .topics
+                            .iter()
+                            .map(|t| rumqttc::SubscribeFilter::new(t.clone(), self.qos));
+                        if let Err(err) = client.try_subscribe_many(topics) {
+                            tracing::error!(input = %self.name, "cannot subscribe: {err}");
+                        }
+                    }
+                }
+                Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                    if ack
+                        .return_codes
+                        .iter()
+                        .any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure))
+                    {
+                        tracing::error!(input = %self.name, "the broker refused a subscription: {:?}", ack.return_codes);
+                    } else {
+                        tracing::info!(input = %self.name, topics = ?self.config.topics, "subscribed");
+                    }
+                }
+                Ok(Event::Incoming(Packet::Publish(publish))) => {
+                    if self.config.client_trace {
+                        tracing::debug!(input = %self.name, topic = %publish.topic, bytes = publish.payload.len(), "message");
+                    }
+                    self.handle(&publish.topic, &publish.payload);
+                    if publish.qos != QoS::AtMostOnce
+                        && let Err(err) = client.try_ack(&publish)
+                    {
+                        tracing::warn!(input = %self.name, "cannot acknowledge a message: {err}");
+                    }
+                }
+                Ok(other) => {
+                    if self.config.client_trace {
+                        tracing::debug!(input = %self.name, "mqtt: {other:?}");
+                    }
+                }
+                Err(err) => {
+                    let server = &self.servers[index];
+                    let message = format!("{}:{}: {err}", server.host, server.port);
+                    let was_connected = self.state.lock().map(|s| s.connected).unwrap_or(false);
+                    if was_connected {
+                        tracing::warn!(input = %self.name, "connection to the MQTT broker lost: {message}");
+                    } else {
+                        tracing::debug!(input = %self.name, "cannot connect to the MQTT broker: {message}");
+                    }
+                    self.set_state(false, Some(message));
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        _ = stop.changed() => break,
+                    }
+                    backoff = (backoff * 2).min(
+                        self.config
+                            .max_reconnect_interval
+                            .0
+                            .max(Duration::from_secs(1)),
+                    );
+                    if self.servers.len() > 1 {
+                        index = (index + 1) % self.servers.len();
+                        (client, eventloop) = self.connect(&self.servers[index]);
+                    }
+                }
+            }
+        }
+        let _ = client.try_disconnect();
+        // Give the disconnect packet a moment to leave.
+        let _ = tokio::time::timeout(Duration::from_millis(200), eventloop.poll()).await;
+    }
+}
+
+/// A random client id suffix (Telegraf uses `Telegraf-Consumer-` and five characters).
+fn random_suffix() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut x =
+        (now_nanos() as u64) ^ (u64::from(std::process::id()) << 32) ^ 0x9E37_79B9_7F4A_7C15;
+    (0..5)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ALPHABET[(x % ALPHABET.len() as u64) as usize] as char
+        })
+        .collect()
+}
+
+/// The `mqtt_consumer` input.
+pub struct MqttConsumer {
+    name: String,
+    config: MqttConsumerConfig,
+    servers: Vec<Server>,
+    qos: QoS,
+    parser: DataParser,
+    topic_parsers: Vec<TopicParser>,
+    stats: Arc<InputStats>,
+    state: Arc<Mutex<Connection>>,
+    stop: Option<tokio::sync::watch::Sender<bool>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for MqttConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqttConsumer")
+            .field("name", &self.name)
+            .field("servers", &self.servers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MqttConsumer {
+    /// An MQTT consumer named `name` (for logs) reading messages with `parser`; parse
+    /// errors are counted in `stats`.
+    ///
+    /// # Errors
+    /// A message about an invalid key.
+    pub fn new(
+        name: &str,
+        config: MqttConsumerConfig,
+        parser: DataParser,
+        stats: Arc<InputStats>,
+    ) -> std::result::Result<MqttConsumer, String> {
+        if config.servers.is_empty() {
+            return Err("`servers` is empty".to_owned());
+        }
+        let servers = config
+            .servers
+            .iter()
+            .map(|s| Server::parse(s))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| format!("`servers`: {e}"))?;
+        let qos = match config.qos {
+            0 => QoS::AtMostOnce,
+            1 => QoS::AtLeastOnce,
+            2 => QoS::ExactlyOnce,
+            other => return Err(format!("`qos` must be 0, 1 or 2, not {other}")),
+        };
+        if config.persistent_session && config.client_id.is_empty() {
+            return Err("`persistent_session` requires `client_id`".to_owned());
+        }
+        if config.connection_timeout.0 < Duration::from_secs(1) {
+            return Err("`connection_timeout` must be at least 1s".to_owned());
+        }
+        let topic_parsers = config
+            .topic_parsing
+            .iter()
+            .map(TopicParser::new)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| format!("`topic_parsing`: {e}"))?;
+        Ok(MqttConsumer {
+            name: name.to_owned(),
+            config,
+            servers,
+            qos,
+            parser,
+            topic_parsers,
+            stats,
+            state: Arc::default(),
+            stop: None,
+            task: None,
+        })
+    }
+}
+
+impl Input for MqttConsumer {
+    fn gather(&mut self, _acc: &mut Accumulator) -> Result<()> {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match (&state.error, state.connected) {
+            (Some(error), false) => Err(Error::Gather {
+                plugin: self.name.clone(),
+                message: format!("not connected to the MQTT broker: {error}"),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn start(&mut self, sink: MetricSink) -> Result<()> {
+        let client_id = if self.config.client_id.is_empty() {
+            format!("Telegraf-Consumer-{}", random_suffix())
+        } else {
+            self.config.client_id.clone()
+        };
+        let worker = Worker {
+            name: self.name.clone(),
+            config: self.config.clone(),
+            servers: self.servers.clone(),
+            client_id,
+            qos: self.qos,
+            parser: self.parser.clone(),
+            topic_tag: self
+                .config
+                .topic_tag
+                .clone()
+                .unwrap_or_else(|| "topic".to_owned()),
+            topic_parsers: self.topic_parsers.clone(),
+            sink,
+            stats: self.stats.clone(),
+            state: self.state.clone(),
+        };
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| Error::Gather {
+            plugin: self.name.clone(),
+            message: "no async runtime to run the MQTT client in".to_owned(),
+        })?;
+        self.task = Some(handle.spawn(worker.run(stop_rx)));
+        self.stop = Some(stop_tx);
+        Ok(())
+    }
+
+    fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(true);
+        }
+        if let Some(task) = self.task.take() {
+            // Wait (briefly) for the clean disconnect, from whatever thread stops us.
+            let deadline = std::time::Instant::now() + Duration::from_secs(2);
+            while !task.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            task.abort();
+        }
+    }
+
+    fn is_service(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_parse_as_telegraf_writes_them() {
+        let s = |u: &str| Server::parse(u);
+        assert_eq!(
+            s("tcp://mqtt.example.com:1883"),
+            Ok(Server {
+                host: "mqtt.example.com".into(),
+                port: 1883
+            })
+        );
+        assert_eq!(s("mqtt://10.0.0.1").unwrap().port, 1883);
+        assert_eq!(s("localhost:1884").unwrap().port, 1884);
+        assert!(
+            s("ssl://broker:8883")
+                .unwrap_err()
+                .contains("not supported")
+        );
+        assert!(s("tcp://:1883").is_err());
+        assert!(s("tcp://h:port").is_err());
+    }
+
+    #[test]
+    fn invalid_settings_are_refused() {
+        let new = |config: MqttConsumerConfig| {
+            MqttConsumer::new("mqtt_consumer", config, DataParser::Influx, Arc::default())
+        };
+        let err = new(MqttConsumerConfig {
+            persistent_session: true,
+            ..MqttConsumerConfig::default()
+        })
+        .unwrap_err();
+        assert!(err.contains("client_id"), "{err}");
+        assert!(
+            new(MqttConsumerConfig {
+                qos: 3,
+                ..MqttConsumerConfig::default()
+            })
+            .is_err()
+        );
+        assert!(
+            new(MqttConsumerConfig {
+                connection_timeout: ConfigDuration(Duration::from_millis(10)),
+                ..MqttConsumerConfig::default()
+            })
+            .is_err()
+        );
+        assert!(new(MqttConsumerConfig::default()).is_ok());
+    }
+}
