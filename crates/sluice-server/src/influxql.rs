@@ -34,7 +34,8 @@ pub(crate) const MEASUREMENT_COLUMN: &str = "iox::measurement";
 
 /// Reads the v1 `params` parameter: a JSON object whose values are strings, numbers,
 /// booleans, or one-key objects `{"identifier": "host"}`, `{"regex": "^a"}`,
-/// `{"duration": "1h"}` (also `string`, `integer`, `number`, `boolean`).
+/// `{"duration": "1h"}` (also `string`, `integer`, `number`, `boolean`). `null` is no
+/// parameters: the Go 1.x client sends `params=null` for a `client.Query` without them.
 ///
 /// # Errors
 /// [`Error::InvalidParameter`] for text that is not such an object.
@@ -45,6 +46,7 @@ pub(crate) fn parse_params(text: &str) -> Result<HashMap<String, ParamValue>> {
     })?;
     match json {
         Json::Object(map) => params_from_json(&map),
+        Json::Null => Ok(HashMap::new()),
         _ => Err(Error::InvalidParameter {
             name: "params",
             reason: "expected a json object".into(),
@@ -473,6 +475,13 @@ mod tests {
         assert!(parse_params("[1]").is_err());
         assert!(parse_params(r#"{"a":[1]}"#).is_err());
         assert!(parse_params(r#"{"a":{"color":"red"}}"#).is_err());
+    }
+
+    #[test]
+    fn v1_params_null_and_empty_mean_none() {
+        assert!(parse_params("null").unwrap().is_empty());
+        assert!(parse_params("{}").unwrap().is_empty());
+        assert!(parse_params("1").is_err());
     }
 
     fn scoped(database: &str, actions: Vec<Action>) -> Principal {

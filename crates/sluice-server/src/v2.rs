@@ -178,8 +178,10 @@ fn find_bucket(state: &AppState, id: &str) -> Result<DatabaseInfo> {
 #[serde(rename_all = "camelCase")]
 struct CreateBucket {
     name: String,
+    /// Absent or `null` (influxdb-client-go's `CreateBucketWithName` without rules sends
+    /// `"retentionRules": null`): no retention.
     #[serde(default)]
-    retention_rules: Vec<RetentionRule>,
+    retention_rules: Option<Vec<RetentionRule>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -204,6 +206,7 @@ pub(crate) async fn create_bucket(
         let retention = request
             .retention_rules
             .iter()
+            .flatten()
             .map(|r| r.every_seconds)
             .find(|&s| s > 0)
             .map(Duration::from_secs);

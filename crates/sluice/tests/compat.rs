@@ -39,13 +39,29 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Where compat/setup.sh installed the clients.
+/// Where compat/setup.sh installed the clients and built the Go and Java programs.
 struct CompatEnv {
     python: PathBuf,
     node_modules: PathBuf,
+    /// The Go scenarios' binary (compat/go).
+    go_program: PathBuf,
+    /// The Java scenarios' classes (compat/java) and the jars they run with.
+    java_classes: PathBuf,
+    java_lib: PathBuf,
+    /// Touched by compat/setup.sh when it compiled the Java scenarios.
+    java_built: PathBuf,
 }
 
-fn compat_env(test: &str) -> Option<CompatEnv> {
+/// Skips (prints `SKIPPED` and returns `None`) unless `SLUICE_COMPAT_REQUIRED=1`, where
+/// it fails.
+fn skip_or_fail(test: &str, reason: &str) -> Option<CompatEnv> {
+    let required = std::env::var("SLUICE_COMPAT_REQUIRED").is_ok_and(|v| v == "1");
+    assert!(!required, "{test}: {reason}");
+    announce(&format!("SKIPPED: compat::{test}: {reason}"));
+    None
+}
+
+fn compat_env(test: &str, program: Program) -> Option<CompatEnv> {
     let dir = match std::env::var_os("SLUICE_COMPAT_ENV") {
         Some(dir) => PathBuf::from(dir),
         None => std::env::var_os("CARGO_TARGET_DIR")
@@ -56,25 +72,69 @@ fn compat_env(test: &str) -> Option<CompatEnv> {
     let env = CompatEnv {
         python: dir.join("venv/bin/python"),
         node_modules: dir.join("js/node_modules"),
+        go_program: dir.join("go/bin/compat"),
+        java_classes: dir.join("java/build/classes"),
+        java_lib: dir.join("java/lib"),
+        java_built: dir.join("java/built.stamp"),
     };
-    if dir.join("installed.stamp").is_file() {
-        return Some(env);
+    if !dir.join("installed.stamp").is_file() {
+        let reason = format!(
+            "the client libraries are not installed in {} (run `bash compat/setup.sh`)",
+            dir.display()
+        );
+        return skip_or_fail(test, &reason);
     }
-    let reason = format!(
-        "the client libraries are not installed in {} (run `bash compat/setup.sh`)",
-        dir.display()
-    );
-    let required = std::env::var("SLUICE_COMPAT_REQUIRED").is_ok_and(|v| v == "1");
-    assert!(!required, "{test}: {reason}");
-    announce(&format!("SKIPPED: compat::{test}: {reason}"));
+    // A compiled program must exist and be newer than every file it is built from.
+    let (built, sources) = match program {
+        Program::Python | Program::Node => return Some(env),
+        Program::Go => (&env.go_program, "compat/go"),
+        Program::Java => (&env.java_built, "compat/java"),
+    };
+    let Ok(built_at) = built.metadata().and_then(|m| m.modified()) else {
+        let reason = format!(
+            "{} is not built in {} (run `bash compat/setup.sh`)",
+            sources,
+            dir.display()
+        );
+        return skip_or_fail(test, &reason);
+    };
+    if let Some(newer) = newer_file(&repo_root().join(sources), built_at) {
+        panic!(
+            "{test}: {} changed after compat/setup.sh built {}: run `bash compat/setup.sh`",
+            newer.display(),
+            built.display()
+        );
+    }
+    Some(env)
+}
+
+/// A file under `dir` modified after `time`, if any.
+fn newer_file(dir: &Path, time: std::time::SystemTime) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let Ok(meta) = entry.metadata() else { continue };
+        if meta.is_dir() {
+            if let Some(found) = newer_file(&path, time) {
+                return Some(found);
+            }
+        } else if meta.modified().is_ok_and(|m| m > time) {
+            return Some(path);
+        }
+    }
     None
 }
 
-/// The interpreter a scenario needs.
+/// The program a scenario runs.
 #[derive(Clone, Copy)]
 enum Program {
+    /// `compat/SCRIPT` with the venv's python.
     Python,
+    /// `compat/SCRIPT` with node.
     Node,
+    /// The Go scenarios' binary, SCRIPT naming the client (`v1`, `v2`, `v3`).
+    Go,
+    /// `java sluice.compat.SCRIPT` (a class of compat/java).
+    Java,
 }
 
 /// One scenario run: the program, its script under `compat/`, and its arguments.
@@ -106,12 +166,32 @@ fn run_scenario(env: &CompatEnv, scenario: &Scenario<'_>, options: Options) -> O
             let mut c = Command::new(&env.python);
             c.env("PYTHONPATH", root.join("compat/python"))
                 .env("PYTHONDONTWRITEBYTECODE", "1")
-                .env("PYTHONUNBUFFERED", "1");
+                .env("PYTHONUNBUFFERED", "1")
+                .arg(root.join("compat").join(scenario.script));
             c
         }
         Program::Node => {
             let mut c = Command::new("node");
-            c.env("NODE_PATH", &env.node_modules);
+            c.env("NODE_PATH", &env.node_modules)
+                .arg(root.join("compat").join(scenario.script));
+            c
+        }
+        Program::Go => {
+            let mut c = Command::new(&env.go_program);
+            c.arg(scenario.script);
+            c
+        }
+        Program::Java => {
+            let mut c = Command::new("java");
+            // Arrow's Java memory layer reads java.nio internals (influxdb3-java's Flight).
+            c.arg("--add-opens=java.base/java.nio=ALL-UNNAMED")
+                .arg("-cp")
+                .arg(format!(
+                    "{}:{}/*",
+                    env.java_classes.display(),
+                    env.java_lib.display()
+                ))
+                .arg(format!("sluice.compat.{}", scenario.script));
             c
         }
     };
@@ -121,7 +201,6 @@ fn run_scenario(env: &CompatEnv, scenario: &Scenario<'_>, options: Options) -> O
         ADMIN.to_owned()
     };
     command
-        .arg(root.join("compat").join(scenario.script))
         .args(scenario.args)
         .current_dir(temp.path())
         .env("SLUICE_URL", server.url(""))
@@ -416,7 +495,9 @@ fn known_issue(test: &str) -> Option<String> {
 /// compat/known-issues.txt must fail (reported as `KNOWN ISSUE`); once it passes, the test
 /// fails until the line is removed.
 fn scenario(test: &str, program: Program, script: &str, args: &[&str], options: Options) {
-    let Some(env) = compat_env(test) else { return };
+    let Some(env) = compat_env(test, program) else {
+        return;
+    };
     let Some(reason) = known_issue(test) else {
         run_and_verify(&env, test, program, script, args, options);
         return;
@@ -515,12 +596,7 @@ fn python_v2_client_retries_through_503_backpressure_and_delivers_every_point() 
         Program::Python,
         "python/v2_client.py",
         &["backpressure"],
-        Options::default()
-            .arg("--max-buffer-bytes")
-            .arg("256KiB")
-            .arg("--persist-buffer-bytes")
-            .arg("64KiB")
-            .env("SLUICE_TEST_PERSIST_DELAY", "1s"),
+        tiny_buffer(),
     );
 }
 
@@ -639,6 +715,213 @@ fn js_v3_client_query_reads_back_over_flight() {
         "js_v3_client_query_reads_back_over_flight",
         Program::Node,
         "js/v3_client.cjs",
+        &["query"],
+        Options::default(),
+    );
+}
+
+// ---- Go clients ----
+
+/// A server whose write buffer fills at once and drains slowly, so that writes are
+/// answered 503 + `Retry-After` (as the Python backpressure scenario uses).
+fn tiny_buffer() -> Options {
+    Options::default()
+        .arg("--max-buffer-bytes")
+        .arg("256KiB")
+        .arg("--persist-buffer-bytes")
+        .arg("64KiB")
+        .env("SLUICE_TEST_PERSIST_DELAY", "1s")
+}
+
+#[test]
+fn go_v2_client_course_blocking_write_stores_the_point() {
+    scenario(
+        "go_v2_client_course_blocking_write_stores_the_point",
+        Program::Go,
+        "v2",
+        &["course_blocking"],
+        Options::default(),
+    );
+}
+
+/// The course's code: 100,000 points at `time.Now()` over 100 series; the program
+/// announces one row per distinct (series, time) it sent, since sluice keeps one row per
+/// series and time (the last write wins).
+#[test]
+fn go_v2_client_course_batching_writes_100000_points_one_row_per_series_and_time() {
+    scenario(
+        "go_v2_client_course_batching_writes_100000_points_one_row_per_series_and_time",
+        Program::Go,
+        "v2",
+        &["course_batching"],
+        Options::default(),
+    );
+}
+
+#[test]
+fn go_v2_client_writes_every_type_and_precision_gzip_and_reports_errors() {
+    scenario(
+        "go_v2_client_writes_every_type_and_precision_gzip_and_reports_errors",
+        Program::Go,
+        "v2",
+        &["writes"],
+        Options::default(),
+    );
+}
+
+#[test]
+fn go_v2_client_retries_through_503_backpressure_and_delivers_every_point() {
+    scenario(
+        "go_v2_client_retries_through_503_backpressure_and_delivers_every_point",
+        Program::Go,
+        "v2",
+        &["backpressure"],
+        tiny_buffer(),
+    );
+}
+
+#[test]
+fn go_v2_client_pings_checks_health_and_manages_orgs_and_buckets() {
+    scenario(
+        "go_v2_client_pings_checks_health_and_manages_orgs_and_buckets",
+        Program::Go,
+        "v2",
+        &["status"],
+        Options::default(),
+    );
+}
+
+/// Listed in compat/known-issues.txt: `QueryAPI` speaks Flux, which sluice does not.
+#[test]
+fn go_v2_client_query_api_reads_back_with_flux() {
+    scenario(
+        "go_v2_client_query_api_reads_back_with_flux",
+        Program::Go,
+        "v2",
+        &["query"],
+        Options::default(),
+    );
+}
+
+#[test]
+fn go_v3_client_writes_points_line_protocol_and_structs_with_options() {
+    scenario(
+        "go_v3_client_writes_points_line_protocol_and_structs_with_options",
+        Program::Go,
+        "v3",
+        &["write"],
+        Options::default(),
+    );
+}
+
+#[test]
+fn go_v3_client_queries_over_flight_with_sql_and_influxql() {
+    scenario(
+        "go_v3_client_queries_over_flight_with_sql_and_influxql",
+        Program::Go,
+        "v3",
+        &["query"],
+        Options::default(),
+    );
+}
+
+#[test]
+fn go_v1_client_writes_batches_with_precision_and_gzip() {
+    scenario(
+        "go_v1_client_writes_batches_with_precision_and_gzip",
+        Program::Go,
+        "v1",
+        &["write"],
+        Options::default(),
+    );
+}
+
+/// `client.Query{…}` as a struct literal sends `params=null`, which means no parameters.
+#[test]
+fn go_v1_client_queries_with_a_struct_literal_and_in_chunks() {
+    scenario(
+        "go_v1_client_queries_with_a_struct_literal_and_in_chunks",
+        Program::Go,
+        "v1",
+        &["query"],
+        Options::default(),
+    );
+}
+
+// ---- Java clients ----
+
+#[test]
+fn java_v2_client_course_blocking_write_stores_the_point() {
+    scenario(
+        "java_v2_client_course_blocking_write_stores_the_point",
+        Program::Java,
+        "V2Client",
+        &["course"],
+        Options::default(),
+    );
+}
+
+#[test]
+fn java_v2_client_blocking_writes_pojos_every_precision_and_a_partial_write() {
+    scenario(
+        "java_v2_client_blocking_writes_pojos_every_precision_and_a_partial_write",
+        Program::Java,
+        "V2Client",
+        &["sync"],
+        Options::default(),
+    );
+}
+
+#[test]
+fn java_v2_client_batching_write_api_reports_success_and_error_events() {
+    scenario(
+        "java_v2_client_batching_write_api_reports_success_and_error_events",
+        Program::Java,
+        "V2Client",
+        &["batching"],
+        Options::default(),
+    );
+}
+
+#[test]
+fn java_v2_client_retries_through_503_backpressure_and_reports_retriable_events() {
+    scenario(
+        "java_v2_client_retries_through_503_backpressure_and_reports_retriable_events",
+        Program::Java,
+        "V2Client",
+        &["backpressure"],
+        tiny_buffer(),
+    );
+}
+
+#[test]
+fn java_v2_client_pings_checks_health_and_manages_buckets() {
+    scenario(
+        "java_v2_client_pings_checks_health_and_manages_buckets",
+        Program::Java,
+        "V2Client",
+        &["status"],
+        Options::default(),
+    );
+}
+
+#[test]
+fn java_v3_client_writes_points_and_records_with_options() {
+    scenario(
+        "java_v3_client_writes_points_and_records_with_options",
+        Program::Java,
+        "V3Client",
+        &["write"],
+        Options::default(),
+    );
+}
+
+#[test]
+fn java_v3_client_queries_over_flight_with_sql_and_influxql() {
+    scenario(
+        "java_v3_client_queries_over_flight_with_sql_and_influxql",
+        Program::Java,
+        "V3Client",
         &["query"],
         Options::default(),
     );
