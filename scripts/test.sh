@@ -27,6 +27,7 @@ echo "== compat/setup.sh"
 bash compat/setup.sh
 export SLUICE_COMPAT_REQUIRED=1
 # ---- end compat ----
+bash scripts/console-deps.sh  # chromium + playwright-core for crates/sluice/tests/console.rs
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
