@@ -28,6 +28,7 @@ bash compat/setup.sh
 bash scripts/agent-mq.sh  # mosquitto + podman for crates/sluice-agent/tests/{mqtt,docker}.rs
 export SLUICE_COMPAT_REQUIRED=1
 # ---- end compat ----
+bash scripts/console-deps.sh  # chromium + playwright-core for crates/sluice/tests/console.rs
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -19,12 +19,14 @@
 
 mod auth;
 mod body;
+mod console;
 mod error;
 mod flight;
 mod influxql;
 mod metrics;
 mod params;
 mod query;
+mod rejections;
 mod state;
 mod status;
 mod time;
@@ -70,6 +72,10 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(status::health))
         .route("/ready", get(status::ready))
         .route("/metrics", get(metrics::handle))
+        .route("/", get(console::index))
+        .route("/assets/{file}", get(console::asset))
+        .route("/api/v3/console/whoami", get(console::whoami))
+        .route("/api/v3/rejections", get(rejections::list))
         .route("/api/v2/orgs", get(v2::list_orgs))
         .route(
             "/api/v2/buckets",
@@ -122,7 +128,9 @@ pub async fn serve(
     grace: Duration,
 ) -> std::io::Result<()> {
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, app(state))
+    // The peer address is kept for the rejected-lines log (rejections.rs).
+    let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down: no new connections, finishing in-flight requests");

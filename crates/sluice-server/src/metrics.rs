@@ -21,6 +21,48 @@ pub(crate) struct HttpMetrics {
     lines_accepted: AtomicU64,
     lines_rejected: AtomicU64,
     bytes_received: AtomicU64,
+    /// Durations of write requests (all three write endpoints), for p50/p99.
+    write_seconds: LatencyHistogram,
+}
+
+/// Upper bounds (seconds) of the write-latency buckets.
+const WRITE_SECONDS_BOUNDS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// A fixed-bucket histogram of durations, updated with a few atomic adds.
+#[derive(Debug, Default)]
+struct LatencyHistogram {
+    /// Observations per bucket (not cumulative); the last slot is above every bound.
+    buckets: [AtomicU64; WRITE_SECONDS_BOUNDS.len() + 1],
+    sum_micros: AtomicU64,
+}
+
+impl LatencyHistogram {
+    fn observe(&self, took: std::time::Duration) {
+        let seconds = took.as_secs_f64();
+        let slot = WRITE_SECONDS_BOUNDS
+            .iter()
+            .position(|&b| seconds <= b)
+            .unwrap_or(WRITE_SECONDS_BOUNDS.len());
+        self.buckets[slot].fetch_add(1, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} histogram\n");
+        let mut cumulative = 0;
+        for (bound, bucket) in WRITE_SECONDS_BOUNDS.iter().zip(&self.buckets) {
+            cumulative += bucket.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+        }
+        cumulative += self.buckets[WRITE_SECONDS_BOUNDS.len()].load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum {sum}");
+        let _ = writeln!(out, "{name}_count {cumulative}");
+    }
 }
 
 impl HttpMetrics {
@@ -48,11 +90,16 @@ pub(crate) async fn track(State(state): State<AppState>, request: Request, next:
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "other".to_owned(), |p| p.as_str().to_owned());
+    let started = std::time::Instant::now();
     let response = next.run(request).await;
-    state
-        .inner
-        .metrics
-        .count_request(&route, response.status().as_u16());
+    let metrics = &state.inner.metrics;
+    if matches!(
+        route.as_str(),
+        "/write" | "/api/v2/write" | "/api/v3/write_lp"
+    ) {
+        metrics.write_seconds.observe(started.elapsed());
+    }
+    metrics.count_request(&route, response.status().as_u16());
     response
 }
 
@@ -110,12 +157,23 @@ fn render(state: &AppState) -> String {
         "Write request body bytes received on the wire (before gunzip).",
         http.bytes_received.load(Ordering::Relaxed),
     );
+    http.write_seconds.render(
+        &mut out,
+        "sluice_http_write_duration_seconds",
+        "Time from a write request's arrival to its answer (all write endpoints).",
+    );
     let storage = state.inner.storage.metrics();
     gauge(
         &mut out,
         "sluice_buffer_bytes",
         "Heap bytes held by the write buffer's rows, including rows being persisted.",
         storage.buffer_bytes,
+    );
+    gauge(
+        &mut out,
+        "sluice_buffer_limit_bytes",
+        "The write buffer's ceiling (--max-buffer-bytes): above it writes get 503.",
+        state.inner.storage.max_buffer_bytes() as u64,
     );
     counter(
         &mut out,

@@ -9,6 +9,7 @@ use tokio::sync::Semaphore;
 
 use crate::auth::Auth;
 use crate::metrics::HttpMetrics;
+use crate::rejections::Rejections;
 
 /// Settings of the HTTP layer (the storage engine has its own `StorageConfig`).
 #[derive(Debug, Clone)]
@@ -47,6 +48,8 @@ pub(crate) struct Shared {
     pub(crate) config: ServerConfig,
     pub(crate) auth: Auth,
     pub(crate) metrics: HttpMetrics,
+    /// Recent rejected lines, for `GET /api/v3/rejections` and the console.
+    pub(crate) rejections: Rejections,
     pub(crate) started: SystemTime,
     pub(crate) started_at: Instant,
     pub(crate) write_slots: Arc<Semaphore>,
@@ -63,6 +66,7 @@ impl AppState {
                 config,
                 auth,
                 metrics: HttpMetrics::default(),
+                rejections: Rejections::default(),
                 started: SystemTime::now(),
                 started_at: Instant::now(),
                 write_slots,

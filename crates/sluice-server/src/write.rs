@@ -20,6 +20,7 @@ use crate::auth::Action;
 use crate::body::{discard, read_body};
 use crate::error::{Api, ApiError, Error, PartialWrite, RejectedLine, Result};
 use crate::params::Params;
+use crate::rejections::Client;
 use crate::state::AppState;
 use crate::time::now_nanos;
 
@@ -36,10 +37,11 @@ struct WriteRequest {
 pub(crate) async fn v1(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
+    client: Client,
     headers: HeaderMap,
     body: Body,
 ) -> Result<StatusCode, ApiError> {
-    handle(&state, Api::V1, query, &headers, body, |params| {
+    handle(&state, Api::V1, query, &client, &headers, body, |params| {
         Ok(WriteRequest {
             database: required(params, "db")?,
             precision: precision(params, Precision::Nanosecond)?,
@@ -56,18 +58,27 @@ pub(crate) async fn v1(
 pub(crate) async fn v2(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
+    client: Client,
     headers: HeaderMap,
     body: Body,
 ) -> Result<StatusCode, ApiError> {
     let lookup = state.clone();
-    handle(&state, Api::V2, query, &headers, body, move |params| {
-        Ok(WriteRequest {
-            database: crate::v2::bucket_name(&lookup, required(params, "bucket")?),
-            precision: precision(params, Precision::Nanosecond)?,
-            accept_partial: true,
-            no_sync: false,
-        })
-    })
+    handle(
+        &state,
+        Api::V2,
+        query,
+        &client,
+        &headers,
+        body,
+        move |params| {
+            Ok(WriteRequest {
+                database: crate::v2::bucket_name(&lookup, required(params, "bucket")?),
+                precision: precision(params, Precision::Nanosecond)?,
+                accept_partial: true,
+                no_sync: false,
+            })
+        },
+    )
     .await
 }
 
@@ -76,10 +87,11 @@ pub(crate) async fn v2(
 pub(crate) async fn v3(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
+    client: Client,
     headers: HeaderMap,
     body: Body,
 ) -> Result<StatusCode, ApiError> {
-    handle(&state, Api::V3, query, &headers, body, |params| {
+    handle(&state, Api::V3, query, &client, &headers, body, |params| {
         Ok(WriteRequest {
             database: required(params, "db")?,
             precision: precision(params, Precision::Auto)?,
@@ -96,6 +108,7 @@ async fn handle(
     state: &AppState,
     api: Api,
     query: Option<String>,
+    client: &Client,
     headers: &HeaderMap,
     body: Body,
     build: impl FnOnce(&Params) -> Result<WriteRequest>,
@@ -105,7 +118,14 @@ async fn handle(
         Ok((params, request))
     });
     let result = match prepared {
-        Ok((params, request)) => ingest(state, &params, request, headers, body).await,
+        Ok((params, request)) => {
+            let result = ingest(state, &params, &request, headers, body).await;
+            // Only a rejection costs anything here: the console's log of rejected lines.
+            if let Err(Error::PartialWrite(partial)) = &result {
+                (state.inner.rejections).record(&request.database, client, &partial.rejected);
+            }
+            result
+        }
         Err(err) => {
             discard(body).await;
             Err(err)
@@ -139,11 +159,11 @@ fn precision(params: &Params, default: Precision) -> Result<Precision> {
 async fn ingest(
     state: &AppState,
     params: &Params,
-    request: WriteRequest,
+    request: &WriteRequest,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<StatusCode> {
-    let _slot = match admit(state, params, &request, headers) {
+    let _slot = match admit(state, params, request, headers) {
         Ok(slot) => slot,
         Err(err) => {
             discard(body).await;

@@ -837,6 +837,12 @@ impl Storage {
         out
     }
 
+    /// The write buffer's ceiling (`StorageConfig::max_buffer_bytes`): above it writes
+    /// are refused with [`Error::Backpressure`].
+    pub fn max_buffer_bytes(&self) -> usize {
+        self.inner.config.max_buffer_bytes
+    }
+
     /// Stops the background task, syncs the WAL and stops its writer; later writes fail
     /// with [`Error::Closed`]. Buffered data is not persisted to Parquet (the WAL holds
     /// it and is replayed on the next open).
