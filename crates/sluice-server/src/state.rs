@@ -7,7 +7,7 @@ use sluice_query::QueryEngine;
 use sluice_storage::Storage;
 use tokio::sync::Semaphore;
 
-use crate::auth::Auth;
+use crate::auth::{Auth, OpenEndpoints};
 use crate::metrics::HttpMetrics;
 
 /// Settings of the HTTP layer (the storage engine has its own `StorageConfig`).
@@ -22,6 +22,9 @@ pub struct ServerConfig {
     /// that memory stays bounded (about this many times `max_request_bytes`, times the
     /// parse overhead). Default 64.
     pub max_concurrent_writes: usize,
+    /// Status endpoints answered without a token (`--disable-authz`). Default: `/health`,
+    /// `/ping` and `/ready`; `/metrics` needs a token.
+    pub open_endpoints: OpenEndpoints,
 }
 
 impl Default for ServerConfig {
@@ -30,6 +33,7 @@ impl Default for ServerConfig {
             max_request_bytes: 10 << 20,
             auto_create_databases: true,
             max_concurrent_writes: 64,
+            open_endpoints: OpenEndpoints::default(),
         }
     }
 }
