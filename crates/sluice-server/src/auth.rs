@@ -7,6 +7,8 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::{HeaderMap, header};
 use base64::Engine as _;
@@ -15,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::params::Params;
-use crate::time::rfc3339_now;
+use crate::time::{rfc3339, rfc3339_now};
 
 /// What a token may do with a database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -58,6 +60,23 @@ pub struct TokenInfo {
     pub permissions: Vec<Permission>,
     /// When the token was created (RFC 3339).
     pub created_at: String,
+    /// When the token stops being accepted (RFC 3339); absent: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+impl TokenInfo {
+    /// True when the token has an expiry and `now` is at or past it. An expiry that does
+    /// not parse (a hand-edited file) counts as expired: a token is never valid by mistake.
+    pub fn is_expired(&self, now: SystemTime) -> bool {
+        let Some(expires_at) = &self.expires_at else {
+            return false;
+        };
+        let now_nanos = now
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+        sluice_influxql::parse_time(expires_at).map_or(true, |at| now_nanos >= at)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -78,7 +97,43 @@ struct TokenFile {
 pub struct TokenStore {
     path: PathBuf,
     tokens: RwLock<Vec<StoredToken>>,
+    failures: AuthFailures,
 }
+
+/// Requests refused for their credentials, by reason (shown in `/metrics`).
+#[derive(Debug, Default)]
+pub struct AuthFailures {
+    /// No token at all.
+    pub missing: AtomicU64,
+    /// A token that is not known, or credentials that do not parse.
+    pub invalid: AtomicU64,
+    /// A known token past its expiry.
+    pub expired: AtomicU64,
+}
+
+impl AuthFailures {
+    fn count(&self, err: &Error) {
+        let counter = match err {
+            Error::Unauthorized { reason } if *reason == MISSING_TOKEN => &self.missing,
+            Error::Unauthorized { reason } if *reason == EXPIRED_TOKEN => &self.expired,
+            _ => &self.invalid,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `(missing, invalid, expired)` so far.
+    pub fn snapshot(&self) -> (u64, u64, u64) {
+        (
+            self.missing.load(Ordering::Relaxed),
+            self.invalid.load(Ordering::Relaxed),
+            self.expired.load(Ordering::Relaxed),
+        )
+    }
+}
+
+const MISSING_TOKEN: &str = "missing token: send `Authorization: Token <token>`";
+const INVALID_TOKEN: &str = "invalid token";
+const EXPIRED_TOKEN: &str = "token expired";
 
 /// A freshly created token: the secret (shown once) and its stored description.
 #[derive(Debug, Clone)]
@@ -117,6 +172,7 @@ impl TokenStore {
         let store = TokenStore {
             path,
             tokens: RwLock::new(file.tokens),
+            failures: AuthFailures::default(),
         };
         let mut created = None;
         match admin_token {
@@ -145,14 +201,26 @@ impl TokenStore {
         Ok((store, created))
     }
 
-    /// Finds the token whose hash matches `token`.
+    /// Finds the token whose hash matches `token` (expired or not: see
+    /// [`TokenInfo::is_expired`]).
+    ///
+    /// Every stored hash is compared, each in constant time, so the time taken says
+    /// nothing about which token (or which prefix of a hash) matched.
     pub fn lookup(&self, token: &str) -> Option<TokenInfo> {
         let hash = sha256_hex(token);
         let tokens = self.tokens.read().expect("token lock poisoned");
-        tokens
-            .iter()
-            .find(|t| constant_time_eq(t.sha256.as_bytes(), hash.as_bytes()))
-            .map(|t| t.info.clone())
+        let mut found = None;
+        for stored in tokens.iter() {
+            if constant_time_eq(stored.sha256.as_bytes(), hash.as_bytes()) && found.is_none() {
+                found = Some(stored.info.clone());
+            }
+        }
+        found
+    }
+
+    /// Requests refused for their credentials so far.
+    pub fn failures(&self) -> &AuthFailures {
+        &self.failures
     }
 
     /// Every stored token, admin first, without secrets.
@@ -161,12 +229,23 @@ impl TokenStore {
         tokens.iter().map(|t| t.info.clone()).collect()
     }
 
-    /// Creates a non-admin token with `permissions` and stores its hash.
+    /// Creates a non-admin token with `permissions` and stores its hash; with `expiry`,
+    /// the token is refused (401 `token expired`) once that much time has passed.
     ///
     /// # Errors
-    /// [`Error::InvalidBody`] for an empty permission list, [`Error::Internal`] when the
-    /// file cannot be written.
-    pub fn create(&self, name: &str, permissions: Vec<Permission>) -> Result<NewToken> {
+    /// [`Error::InvalidBody`] for an empty permission list or a zero expiry,
+    /// [`Error::Internal`] when the file cannot be written.
+    pub fn create(
+        &self,
+        name: &str,
+        permissions: Vec<Permission>,
+        expiry: Option<Duration>,
+    ) -> Result<NewToken> {
+        if expiry.is_some_and(|e| e.is_zero()) {
+            return Err(Error::InvalidBody {
+                reason: "a token's expiry must be longer than zero".into(),
+            });
+        }
         if permissions.is_empty() || permissions.iter().any(|p| p.actions.is_empty()) {
             return Err(Error::InvalidBody {
                 reason: "a token needs at least one database and one action".into(),
@@ -184,6 +263,13 @@ impl TokenStore {
             admin: false,
             permissions,
             created_at: rfc3339_now(),
+            expires_at: expiry
+                .map(|e| SystemTime::now().checked_add(e).ok_or(e))
+                .transpose()
+                .map_err(|e| Error::InvalidBody {
+                    reason: format!("token expiry {e:?} is too far in the future"),
+                })?
+                .map(rfc3339),
         };
         let mut tokens = self.tokens.write().expect("token lock poisoned");
         let mut next = tokens.clone();
@@ -263,6 +349,7 @@ fn admin_record(sha256: String) -> StoredToken {
             admin: true,
             permissions: Vec::new(),
             created_at: rfc3339_now(),
+            expires_at: None,
         },
         sha256,
     }
@@ -295,6 +382,63 @@ pub(crate) fn sha256_hex(text: &str) -> String {
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The status endpoints that answer without a token (`--disable-authz`); every other
+/// endpoint always needs one while auth is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenEndpoints {
+    /// `GET /health`.
+    pub health: bool,
+    /// `GET|HEAD /ping`.
+    pub ping: bool,
+    /// `GET /ready`.
+    pub ready: bool,
+    /// `GET /metrics`.
+    pub metrics: bool,
+}
+
+impl Default for OpenEndpoints {
+    /// `/health`, `/ping` and `/ready` open (load balancers and clients probe them before
+    /// they have a token, as with InfluxDB 1.x and 2.x); `/metrics` needs a token.
+    fn default() -> Self {
+        OpenEndpoints {
+            health: true,
+            ping: true,
+            ready: true,
+            metrics: false,
+        }
+    }
+}
+
+impl std::str::FromStr for OpenEndpoints {
+    type Err = String;
+
+    /// A comma-separated list of `health`, `ping`, `ready`, `metrics`; `none` (or an
+    /// empty list) opens nothing.
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        let mut open = OpenEndpoints {
+            health: false,
+            ping: false,
+            ready: false,
+            metrics: false,
+        };
+        for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name.to_ascii_lowercase().as_str() {
+                "health" => open.health = true,
+                "ping" => open.ping = true,
+                "ready" => open.ready = true,
+                "metrics" => open.metrics = true,
+                "none" => {}
+                other => {
+                    return Err(format!(
+                        "unknown resource {other:?}: use health, ping, ready, metrics or none"
+                    ));
+                }
+            }
+        }
+        Ok(open)
+    }
 }
 
 /// How requests are authorized.
@@ -380,20 +524,36 @@ impl Auth {
             Auth::Disabled => return Ok(Principal::Anyone),
             Auth::Tokens(store) => store,
         };
-        let token = match credentials(headers, params)? {
-            Some(token) => token,
-            None => {
+        let found = credentials(headers, params).and_then(|token| {
+            let token = token.ok_or(Error::Unauthorized {
+                reason: MISSING_TOKEN,
+            })?;
+            let info = store.lookup(&token).ok_or(Error::Unauthorized {
+                reason: INVALID_TOKEN,
+            })?;
+            if info.is_expired(SystemTime::now()) {
                 return Err(Error::Unauthorized {
-                    reason: "missing token: send `Authorization: Token <token>`",
+                    reason: EXPIRED_TOKEN,
                 });
             }
-        };
-        store
-            .lookup(&token)
-            .map(Principal::Token)
-            .ok_or(Error::Unauthorized {
-                reason: "invalid token",
-            })
+            Ok(Principal::Token(info))
+        });
+        if let Err(err) = &found {
+            store.failures.count(err);
+        }
+        found
+    }
+
+    /// Lets the request through when `open` (a `--disable-authz` endpoint), else needs
+    /// any valid token.
+    ///
+    /// # Errors
+    /// [`Error::Unauthorized`] as for [`Auth::authenticate`].
+    pub fn check_open(&self, open: bool, headers: &HeaderMap, params: &Params) -> Result<()> {
+        if open {
+            return Ok(());
+        }
+        self.authenticate(headers, params).map(drop)
     }
 
     /// The token store, when auth is on.
@@ -516,6 +676,7 @@ mod tests {
                     database: "db1".into(),
                     actions: vec![Action::Write],
                 }],
+                None,
             )
             .unwrap();
         let principal = Principal::Token(store.lookup(&new.token).unwrap());
@@ -529,5 +690,105 @@ mod tests {
             store.delete("admin"),
             Err(Error::Forbidden { .. })
         ));
+    }
+}
+
+#[cfg(test)]
+mod open_endpoint_tests {
+    use super::*;
+
+    #[test]
+    fn disable_authz_lists_parse() {
+        let all: OpenEndpoints = "metrics, health,ping,READY".parse().unwrap();
+        assert!(all.health && all.ping && all.ready && all.metrics);
+        let none: OpenEndpoints = "none".parse().unwrap();
+        assert!(!none.health && !none.ping && !none.ready && !none.metrics);
+        let metrics: OpenEndpoints = "metrics".parse().unwrap();
+        assert!(metrics.metrics && !metrics.health);
+        let err = "metrics,write".parse::<OpenEndpoints>().unwrap_err();
+        assert!(err.contains("\"write\""), "{err}");
+        let default = OpenEndpoints::default();
+        assert!(default.health && default.ping && default.ready && !default.metrics);
+    }
+}
+
+#[cfg(test)]
+mod expiry_tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn bearer(token: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+        );
+        headers
+    }
+
+    fn read_all() -> Vec<Permission> {
+        vec![Permission {
+            database: "*".into(),
+            actions: vec![Action::Read],
+        }]
+    }
+
+    #[test]
+    fn a_token_is_refused_once_its_expiry_has_passed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = TokenStore::open(dir.path().join("t.json"), Some("admin")).unwrap();
+        let short = store
+            .create("short", read_all(), Some(Duration::from_secs(3600)))
+            .unwrap();
+        let info = store.lookup(&short.token).unwrap();
+        let now = SystemTime::now();
+        assert!(!info.is_expired(now));
+        assert!(info.is_expired(now + Duration::from_secs(3601)));
+        let auth = Auth::Tokens(store);
+        assert!(
+            auth.authenticate(&bearer(&short.token), &Params::default())
+                .is_ok()
+        );
+
+        let Auth::Tokens(store) = &auth else {
+            unreachable!()
+        };
+        let mut tokens = store.tokens.write().unwrap();
+        tokens.last_mut().unwrap().info.expires_at = Some("2001-01-01T00:00:00Z".into());
+        drop(tokens);
+        let err = auth
+            .authenticate(&bearer(&short.token), &Params::default())
+            .unwrap_err();
+        assert!(matches!(err, Error::Unauthorized { reason } if reason == EXPIRED_TOKEN));
+    }
+
+    #[test]
+    fn failed_authentications_are_counted_by_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = TokenStore::open(dir.path().join("t.json"), Some("admin")).unwrap();
+        let auth = Auth::Tokens(store);
+        let none = Params::default();
+        let _ = auth.authenticate(&HeaderMap::new(), &none);
+        let _ = auth.authenticate(&bearer("nope"), &none);
+        let _ = auth.authenticate(&bearer("nope"), &none);
+        assert!(auth.authenticate(&bearer("admin"), &none).is_ok());
+        let Auth::Tokens(store) = &auth else {
+            unreachable!()
+        };
+        assert_eq!(store.failures().snapshot(), (1, 2, 0));
+    }
+
+    #[test]
+    fn an_expiry_that_does_not_parse_counts_as_expired() {
+        let info = TokenInfo {
+            id: "x".into(),
+            name: String::new(),
+            admin: false,
+            permissions: read_all(),
+            created_at: rfc3339_now(),
+            expires_at: Some("tomorrow".into()),
+        };
+        assert!(info.is_expired(SystemTime::now()));
     }
 }

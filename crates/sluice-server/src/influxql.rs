@@ -494,6 +494,7 @@ mod tests {
                 actions,
             }],
             created_at: String::new(),
+            expires_at: None,
         })
     }
 

@@ -44,7 +44,10 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 
-pub use auth::{Action, Auth, NewToken, Permission, Principal, TokenInfo, TokenStore};
+pub use auth::{
+    Action, Auth, AuthFailures, NewToken, OpenEndpoints, Permission, Principal, TokenInfo,
+    TokenStore,
+};
 pub use error::{Api, ApiError, Error, PartialWrite, RejectedLine, Result};
 pub use params::Params;
 pub use state::{AppState, ServerConfig};

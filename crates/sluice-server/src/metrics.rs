@@ -6,11 +6,13 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::extract::{MatchedPath, RawQuery, Request, State};
+use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::error::Api;
+use crate::params::Params;
 use crate::state::AppState;
 
 /// Counters of the HTTP layer.
@@ -103,8 +105,17 @@ pub(crate) async fn track(State(state): State<AppState>, request: Request, next:
     response
 }
 
-/// `GET /metrics`.
-pub(crate) async fn handle(State(state): State<AppState>) -> Response {
+/// `GET /metrics`: needs a valid token unless opened with `--disable-authz metrics`.
+pub(crate) async fn handle(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let params = Params::parse(query.as_deref()).unwrap_or_default();
+    let open = state.inner.config.open_endpoints.metrics;
+    if let Err(err) = state.inner.auth.check_open(open, &headers, &params) {
+        return err.api(Api::V1).into_response();
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -233,5 +244,22 @@ fn render(state: &AppState) -> String {
         "Writes refused because the write buffer was full.",
         storage.backpressure_events,
     );
+    if let Some(store) = state.inner.auth.store() {
+        let (missing, invalid, expired) = store.failures().snapshot();
+        out.push_str(
+            "# HELP sluice_auth_failures_total Requests refused for their credentials, by reason.\n",
+        );
+        out.push_str("# TYPE sluice_auth_failures_total counter\n");
+        for (reason, count) in [
+            ("missing", missing),
+            ("invalid", invalid),
+            ("expired", expired),
+        ] {
+            let _ = writeln!(
+                out,
+                "sluice_auth_failures_total{{reason=\"{reason}\"}} {count}"
+            );
+        }
+    }
     out
 }

@@ -7,7 +7,7 @@ use sluice_query::QueryEngine;
 use sluice_storage::Storage;
 use tokio::sync::Semaphore;
 
-use crate::auth::Auth;
+use crate::auth::{Auth, OpenEndpoints};
 use crate::metrics::HttpMetrics;
 use crate::rejections::Rejections;
 
@@ -23,6 +23,9 @@ pub struct ServerConfig {
     /// that memory stays bounded (about this many times `max_request_bytes`, times the
     /// parse overhead). Default 64.
     pub max_concurrent_writes: usize,
+    /// Status endpoints answered without a token (`--disable-authz`). Default: `/health`,
+    /// `/ping` and `/ready`; `/metrics` needs a token.
+    pub open_endpoints: OpenEndpoints,
 }
 
 impl Default for ServerConfig {
@@ -31,6 +34,7 @@ impl Default for ServerConfig {
             max_request_bytes: 10 << 20,
             auto_create_databases: true,
             max_concurrent_writes: 64,
+            open_endpoints: OpenEndpoints::default(),
         }
     }
 }

@@ -2,10 +2,11 @@
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::error::Api;
 use crate::params::Params;
 use crate::state::AppState;
 use crate::time::{go_duration, rfc3339};
@@ -29,8 +30,29 @@ fn version_headers() -> [(HeaderName, HeaderValue); 2] {
     ]
 }
 
+/// Answers the error when `open` is false and the request has no valid token.
+fn refuse_unless(
+    state: &AppState,
+    open: bool,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    api: Api,
+) -> Option<Response> {
+    let params = Params::parse(query).unwrap_or_default();
+    let checked = state.inner.auth.check_open(open, headers, &params);
+    checked.err().map(|err| err.api(api).into_response())
+}
+
 /// `GET|HEAD /ping`: 204 with version headers; `?verbose=true` gives 200 and a JSON body.
-pub(crate) async fn ping(RawQuery(query): RawQuery) -> Response {
+pub(crate) async fn ping(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let open = state.inner.config.open_endpoints.ping;
+    if let Some(refused) = refuse_unless(&state, open, &headers, query.as_deref(), Api::V1) {
+        return refused;
+    }
     let verbose = Params::parse(query.as_deref())
         .ok()
         .and_then(|p| p.flag("verbose", false).ok())
@@ -48,7 +70,15 @@ pub(crate) async fn ping(RawQuery(query): RawQuery) -> Response {
 }
 
 /// `GET /health`: 200 while the server runs.
-pub(crate) async fn health() -> Response {
+pub(crate) async fn health(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let open = state.inner.config.open_endpoints.health;
+    if let Some(refused) = refuse_unless(&state, open, &headers, query.as_deref(), Api::V2) {
+        return refused;
+    }
     (
         version_headers(),
         Json(json!({
@@ -64,7 +94,15 @@ pub(crate) async fn health() -> Response {
 }
 
 /// `GET /ready`: 200 with the start time and uptime.
-pub(crate) async fn ready(State(state): State<AppState>) -> Response {
+pub(crate) async fn ready(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let open = state.inner.config.open_endpoints.ready;
+    if let Some(refused) = refuse_unless(&state, open, &headers, query.as_deref(), Api::V2) {
+        return refused;
+    }
     (
         version_headers(),
         Json(json!({

@@ -13,12 +13,16 @@ use crate::body::{discard, read_body};
 use crate::error::{Api, ApiError, Error, Result};
 use crate::params::Params;
 use crate::state::AppState;
+use crate::time::parse_duration;
 
 #[derive(Debug, Deserialize)]
 struct CreateToken {
     #[serde(default)]
     name: String,
     permissions: Vec<Permission>,
+    /// How long the token is accepted, as a duration such as `30d`; absent: forever.
+    #[serde(default)]
+    expiry: Option<String>,
 }
 
 fn admin_store<'a>(
@@ -36,8 +40,9 @@ fn admin_store<'a>(
 }
 
 /// `POST /api/v3/configure/token` with
-/// `{"name":"…","permissions":[{"database":"db","actions":["read","write"]}]}`:
-/// 201 and `{"id","name","token","permissions","created_at"}`; the token is shown only here.
+/// `{"name":"…","permissions":[{"database":"db","actions":["read","write"]}],"expiry":"30d"}`:
+/// 201 and `{"id","name","token","permissions","created_at","expires_at"}`; the token is
+/// shown only here. Without `expiry` the token never expires (`expires_at` is null).
 pub(crate) async fn create(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -58,7 +63,13 @@ pub(crate) async fn create(
             serde_json::from_slice(&body.bytes).map_err(|err| Error::InvalidBody {
                 reason: format!("invalid token json: {err}"),
             })?;
-        let created = store.create(&request.name, request.permissions)?;
+        let expiry = match request.expiry.as_deref() {
+            None | Some("") => None,
+            Some(text) => Some(parse_duration(text).ok_or_else(|| Error::InvalidBody {
+                reason: format!("invalid expiry {text:?}: use a duration such as 30d or 12h"),
+            })?),
+        };
+        let created = store.create(&request.name, request.permissions, expiry)?;
         tracing::info!(id = %created.info.id, name = %created.info.name, "token created");
         Ok((
             StatusCode::CREATED,
@@ -68,6 +79,7 @@ pub(crate) async fn create(
                 "token": created.token,
                 "permissions": created.info.permissions,
                 "created_at": created.info.created_at,
+                "expires_at": created.info.expires_at,
             })),
         )
             .into_response())

@@ -83,6 +83,7 @@ async fn auth_errors_are_401_and_403_with_a_json_body() {
                 database: "d".into(),
                 actions: vec![sluice_server::Action::Read],
             }],
+            None,
         )
         .unwrap();
     let request = Request::post("/api/v2/write?bucket=d")

@@ -272,3 +272,108 @@ fn without_auth_any_credentials_are_tolerated() {
     assert_eq!(tokens.status, 400);
     assert!(tokens.body.contains("auth is disabled"));
 }
+
+#[test]
+fn metrics_need_a_token_unless_opened_and_count_failed_authentications() {
+    let server = TestServer::spawn();
+    let refused = server.get("/metrics", &[]);
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    assert!(refused.body.contains("missing token"), "{}", refused.body);
+    assert_eq!(
+        server
+            .get("/metrics", &[("Authorization", "Token wrong")])
+            .status,
+        401
+    );
+    let reader = create_token(&server, "somedb", "read");
+    let reply = server.get("/metrics", &[("Authorization", &token(&reader))]);
+    assert_eq!(reply.status, 200, "any valid token may read metrics");
+    assert!(
+        reply
+            .body
+            .contains("sluice_auth_failures_total{reason=\"missing\"} 1"),
+        "{}",
+        reply.body
+    );
+    assert!(
+        reply
+            .body
+            .contains("sluice_auth_failures_total{reason=\"invalid\"} 1"),
+        "{}",
+        reply.body
+    );
+    // Status endpoints stay open by default.
+    assert_eq!(server.get("/ping", &[]).status, 204);
+    assert_eq!(server.get("/ready", &[]).status, 200);
+
+    let open = TestServer::start(Options::default().arg("--disable-authz").arg("metrics"));
+    assert_eq!(open.get("/metrics", &[]).status, 200);
+    let ping = open.get("/ping", &[]);
+    assert_eq!(ping.status, 401, "only what --disable-authz lists is open");
+    assert_eq!(
+        open.get("/ping", &[("Authorization", &token(ADMIN))])
+            .status,
+        204
+    );
+    assert_eq!(open.get("/health", &[]).status, 401);
+}
+
+#[test]
+fn a_token_with_an_expiry_is_refused_after_it() {
+    let server = TestServer::spawn();
+    let created = server.post(
+        "/api/v3/configure/token",
+        &[("Authorization", &token(ADMIN))],
+        br#"{"name":"brief","permissions":[{"database":"e","actions":["write"]}],"expiry":"2s"}"#,
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let body = created.json();
+    assert!(body["expires_at"].is_string(), "{body}");
+    let secret = body["token"].as_str().unwrap().to_owned();
+    assert_eq!(write_with(&server, "token", "e", Some(&secret)), 204);
+    let (ok, listing, _) = token_cli(&server, ADMIN, &["list"]);
+    assert!(ok);
+    let line = listing.lines().find(|l| l.contains("brief")).unwrap();
+    assert!(!line.contains("never"), "{listing}");
+
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let refused = server.post(
+        "/write?db=e",
+        &[("Authorization", &token(&secret))],
+        b"m v=1",
+    );
+    assert_eq!(refused.status, 401);
+    assert!(refused.body.contains("token expired"), "{}", refused.body);
+    let metrics = server.get("/metrics", &[("Authorization", &token(ADMIN))]);
+    assert!(
+        metrics
+            .body
+            .contains("sluice_auth_failures_total{reason=\"expired\"} 1"),
+        "{}",
+        metrics.body
+    );
+
+    let bad = server.post(
+        "/api/v3/configure/token",
+        &[("Authorization", &token(ADMIN))],
+        br#"{"permissions":[{"database":"e","actions":["write"]}],"expiry":"soon"}"#,
+    );
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("invalid expiry"), "{}", bad.body);
+
+    let (ok, stdout, stderr) = token_cli(
+        &server,
+        ADMIN,
+        &[
+            "create",
+            "--db",
+            "e",
+            "--permission",
+            "read",
+            "--expiry",
+            "30d",
+        ],
+    );
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("expires: "), "{stdout}");
+}

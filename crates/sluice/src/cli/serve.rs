@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::builder::FalseyValueParser;
 use clap::{Args, ValueEnum};
-use sluice_server::{AppState, Auth, ServerConfig, TOKEN_FILE, TokenStore};
+use sluice_server::{AppState, Auth, OpenEndpoints, ServerConfig, TOKEN_FILE, TokenStore};
 use sluice_storage::{ObjectStoreConfig, Storage, StorageConfig, WalSync};
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -59,6 +59,15 @@ pub(crate) struct ServeArgs {
     /// Turn authentication off: every request may do everything. Default off (auth on).
     #[arg(long, env = "SLUICE_WITHOUT_AUTH", value_parser = FalseyValueParser::new())]
     without_auth: bool,
+    /// Status endpoints answered without a token: a comma-separated list of `health`,
+    /// `ping`, `ready`, `metrics`, or `none`. Default health,ping,ready (`/metrics` needs a
+    /// token).
+    #[arg(
+        long,
+        env = "SLUICE_DISABLE_AUTHZ",
+        default_value = "health,ping,ready"
+    )]
+    disable_authz: OpenEndpoints,
     /// The admin token (prefer the environment variable or --admin-token-file: command
     /// lines are visible to other users). Default: the stored one, or a new one printed
     /// once at first start.
@@ -181,6 +190,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_request_bytes: args.max_request_bytes,
         auto_create_databases: !args.no_auto_create,
         max_concurrent_writes: args.max_concurrent_writes,
+        open_endpoints: args.disable_authz,
     };
     let state = AppState::new(storage.clone(), server_config, auth);
     let listener = tokio::net::TcpListener::bind(&args.bind)

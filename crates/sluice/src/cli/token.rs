@@ -36,6 +36,9 @@ enum TokenCommand {
         /// A label for the token. Default empty.
         #[arg(long, default_value = "")]
         name: String,
+        /// How long the token is accepted (e.g. 12h, 30d, 52w). Default: forever.
+        #[arg(long)]
+        expiry: Option<String>,
     },
     /// List tokens (ids, names and permissions; never the secrets).
     List,
@@ -62,13 +65,18 @@ pub(crate) fn run(args: TokenArgs) -> anyhow::Result<ExitCode> {
             databases,
             permission,
             name,
+            expiry,
         } => {
             let actions = parse_actions(&permission)?;
             let permissions: Vec<Value> = databases
                 .iter()
                 .map(|db| json!({ "database": db, "actions": actions }))
                 .collect();
-            let request = json!({ "name": name, "permissions": permissions }).to_string();
+            let mut request = json!({ "name": name, "permissions": permissions });
+            if let Some(expiry) = expiry {
+                request["expiry"] = json!(expiry);
+            }
+            let request = request.to_string();
             let response = agent
                 .post(&url)
                 .header("Authorization", &auth)
@@ -98,7 +106,7 @@ pub(crate) fn run(args: TokenArgs) -> anyhow::Result<ExitCode> {
     }
     let value: Value = serde_json::from_str(&body).context("the server sent invalid json")?;
     if let Some(tokens) = value["tokens"].as_array() {
-        println!("{:<18} {:<16} PERMISSIONS", "ID", "NAME");
+        println!("{:<18} {:<16} {:<26} PERMISSIONS", "ID", "NAME", "EXPIRES");
         for token in tokens {
             let permissions = if token["admin"].as_bool() == Some(true) {
                 "admin".to_owned()
@@ -106,9 +114,10 @@ pub(crate) fn run(args: TokenArgs) -> anyhow::Result<ExitCode> {
                 describe_permissions(&token["permissions"])
             };
             println!(
-                "{:<18} {:<16} {permissions}",
+                "{:<18} {:<16} {:<26} {permissions}",
                 token["id"].as_str().unwrap_or(""),
                 token["name"].as_str().unwrap_or(""),
+                token["expires_at"].as_str().unwrap_or("never"),
             );
         }
     } else {
@@ -117,6 +126,9 @@ pub(crate) fn run(args: TokenArgs) -> anyhow::Result<ExitCode> {
             "permissions: {}",
             describe_permissions(&value["permissions"])
         );
+        if let Some(expires_at) = value["expires_at"].as_str() {
+            println!("expires: {expires_at}");
+        }
         println!("token: {}", value["token"].as_str().unwrap_or(""));
     }
     Ok(ExitCode::SUCCESS)
