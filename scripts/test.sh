@@ -29,6 +29,7 @@ bash scripts/agent-mq.sh  # mosquitto + podman for crates/sluice-agent/tests/{mq
 export SLUICE_COMPAT_REQUIRED=1
 # ---- end compat ----
 bash scripts/console-deps.sh  # chromium + playwright-core for crates/sluice/tests/console.rs
+bash scripts/api-fuzz.sh      # schemathesis for crates/sluice/tests/api_fuzz.rs
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
