@@ -246,6 +246,13 @@ impl Error {
                     "unavailable",
                     Some(Duration::from_secs(1)),
                 ),
+                // The engine logs the failure once; each refused request is not news.
+                S::DiskFull { .. } => (StatusCode::INSUFFICIENT_STORAGE, "unavailable", None),
+                S::WalUnavailable { retry_after, .. } => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    Some(*retry_after),
+                ),
                 S::Io { .. }
                 | S::WalCorrupt { .. }
                 | S::Catalog(_)
@@ -282,11 +289,25 @@ impl Error {
     /// it), for protocols that map them on (Flight's gRPC status).
     pub(crate) fn status_and_message(&self) -> (StatusCode, String) {
         let rendering = self.render(Api::V3);
-        if rendering.status.is_server_error() && rendering.retry_after.is_none() {
+        if rendering.status.is_server_error()
+            && rendering.retry_after.is_none()
+            && !is_storage_fault(self)
+        {
             tracing::error!(error = %self, "request failed");
         }
         (rendering.status, rendering.message)
     }
+}
+
+/// A full disk or a failing WAL: the storage engine logs it when it starts and ends, and
+/// the client is told what is wrong, so a refused request is logged at debug level only.
+fn is_storage_fault(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Storage(
+            sluice_storage::Error::DiskFull { .. } | sluice_storage::Error::WalUnavailable { .. }
+        )
+    )
 }
 
 /// DataFusion's execution errors (a placeholder without a value, a failed cast of a
@@ -331,7 +352,7 @@ impl IntoResponse for ApiError {
             message,
             retry_after,
         } = self.error.render(self.api);
-        if status.is_server_error() && retry_after.is_none() {
+        if status.is_server_error() && retry_after.is_none() && !is_storage_fault(&self.error) {
             tracing::error!(error = %self.error, "request failed");
         } else {
             tracing::debug!(status = status.as_u16(), error = %message, "request rejected");
@@ -467,6 +488,82 @@ mod tests {
             let status = error.render(Api::V1).status;
             assert!(status.is_client_error(), "{error}: {status}");
         }
+    }
+
+    fn body_of(response: Response) -> Value {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let bytes = runtime
+            .block_on(axum::body::to_bytes(response.into_body(), 1 << 20))
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[test]
+    fn a_full_wal_disk_is_507_and_a_failing_wal_503_with_retry_after_in_every_shape() {
+        let full = || {
+            Error::Storage(sluice_storage::Error::DiskFull {
+                what: "write-ahead log",
+                path: "/secret/data/wal/0000000000000003.wal".into(),
+                source: std::io::Error::from(std::io::ErrorKind::StorageFull),
+            })
+        };
+        let failing = || {
+            Error::Storage(sluice_storage::Error::WalUnavailable {
+                path: "/secret/data/wal/0000000000000003.wal".into(),
+                source: std::io::Error::other("input/output error"),
+                retry_after: Duration::from_secs(5),
+            })
+        };
+        for api in [Api::V1, Api::V2, Api::V3] {
+            let response = full().api(api).into_response();
+            assert_eq!(
+                response.status(),
+                StatusCode::INSUFFICIENT_STORAGE,
+                "{api:?}"
+            );
+            assert!(response.headers().get(header::RETRY_AFTER).is_none());
+            let body = body_of(response);
+            let message = match api {
+                Api::V2 => {
+                    assert_eq!(body["code"], "unavailable");
+                    body["message"].as_str().unwrap().to_owned()
+                }
+                Api::V1 | Api::V3 => body["error"].as_str().unwrap().to_owned(),
+            };
+            assert!(
+                message.starts_with(
+                    "insufficient storage: the write-ahead log's disk is full (storage full)"
+                ),
+                "{api:?}: {message}"
+            );
+            assert!(
+                !message.contains("secret"),
+                "no paths for clients: {message}"
+            );
+
+            let response = failing().api(api).into_response();
+            assert_eq!(
+                response.status(),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{api:?}"
+            );
+            assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+            let body = body_of(response).to_string();
+            assert!(
+                body.contains("the write-ahead log cannot be written (input/output error)"),
+                "{api:?}: {body}"
+            );
+            assert!(!body.contains("secret"), "no paths for clients: {body}");
+        }
+        let response = full().api(Api::V1).into_response();
+        assert!(
+            response.headers()["x-influxdb-error"]
+                .to_str()
+                .unwrap()
+                .starts_with("insufficient storage")
+        );
     }
 
     #[test]

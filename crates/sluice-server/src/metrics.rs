@@ -240,6 +240,18 @@ fn render(state: &AppState) -> String {
     );
     counter(
         &mut out,
+        "sluice_wal_write_errors_total",
+        "Failed WAL writes, fdatasyncs and segment starts (each refuses its writes).",
+        storage.wal_write_errors,
+    );
+    gauge(
+        &mut out,
+        "sluice_wal_failing",
+        "1 while the WAL refuses writes (disk full or failing), else 0.",
+        u64::from(storage.wal_failing),
+    );
+    counter(
+        &mut out,
         "sluice_backpressure_events_total",
         "Writes refused because the write buffer was full.",
         storage.backpressure_events,

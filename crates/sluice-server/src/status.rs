@@ -69,7 +69,9 @@ pub(crate) async fn ping(
     }
 }
 
-/// `GET /health`: 200 while the server runs.
+/// `GET /health`: 200 and `"status":"pass"` while storage takes writes; 503 and
+/// `"status":"fail"` while it cannot (the WAL's disk is full or failing, or buffered data
+/// cannot be persisted), with one check per failing part saying what is wrong.
 pub(crate) async fn health(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -79,13 +81,37 @@ pub(crate) async fn health(
     if let Some(refused) = refuse_unless(&state, open, &headers, query.as_deref(), Api::V2) {
         return refused;
     }
+    let faults = state.storage().faults();
+    let checks: Vec<_> = faults
+        .iter()
+        .map(|f| {
+            json!({
+                "name": format!("storage.{}", f.component),
+                "status": "fail",
+                "message": f.message,
+            })
+        })
+        .collect();
+    let (status, word, message) = match faults.first() {
+        None => (
+            StatusCode::OK,
+            "pass",
+            "ready for queries and writes".to_owned(),
+        ),
+        Some(first) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "fail",
+            format!("storage is failing: {}", first.message),
+        ),
+    };
     (
+        status,
         version_headers(),
         Json(json!({
             "name": "sluice",
-            "message": "ready for queries and writes",
-            "status": "pass",
-            "checks": [],
+            "message": message,
+            "status": word,
+            "checks": checks,
             "version": VERSION,
             "commit": BUILD,
         })),
