@@ -196,7 +196,6 @@ mod tests {
         let config = ExecConfig {
             commands: vec!["false".into(), "sleep 5".into()],
             timeout: ConfigDuration(std::time::Duration::from_millis(100)),
-            ..ExecConfig::default()
         };
         let mut acc = Accumulator::new(1);
         assert!(

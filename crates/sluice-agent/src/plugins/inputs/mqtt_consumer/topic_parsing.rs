@@ -45,9 +45,14 @@ impl Position {
     }
 }
 
-/// Named positions of a `measurement`/`tags`/`fields` pattern, and how many levels it
-/// spells out.
-fn positions(pattern: &str) -> Result<(Vec<(String, Position)>, usize, bool), String> {
+/// A `measurement`/`tags`/`fields` pattern: its named positions and how many levels it
+/// spells out (besides a `#`).
+struct Pattern {
+    named: Vec<(String, Position)>,
+    levels: usize,
+}
+
+fn positions(pattern: &str) -> Result<Pattern, String> {
     let parts: Vec<&str> = pattern.split('/').collect();
     let hash = parts.iter().position(|p| *p == "#");
     if parts.iter().filter(|p| **p == "#").count() > 1 {
@@ -69,7 +74,7 @@ fn positions(pattern: &str) -> Result<(Vec<(String, Position)>, usize, bool), St
         };
         out.push(((*part).to_owned(), position));
     }
-    Ok((out, levels, hash.is_some()))
+    Ok(Pattern { named: out, levels })
 }
 
 /// A compiled topic-parsing rule.
@@ -96,15 +101,24 @@ impl TopicParser {
             return Err(format!("topic {:?} can only contain one `#`", config.topic));
         }
         let topic_levels = filter.len();
-        let (measurement, m_levels, _) = positions(&config.measurement)?;
+        let Pattern {
+            named: measurement,
+            levels: m_levels,
+        } = positions(&config.measurement)?;
         if measurement.len() > 1 {
             return Err(format!(
                 "measurement {:?} can only name one level",
                 config.measurement
             ));
         }
-        let (tags, t_levels, _) = positions(&config.tags)?;
-        let (fields, f_levels, _) = positions(&config.fields)?;
+        let Pattern {
+            named: tags,
+            levels: t_levels,
+        } = positions(&config.tags)?;
+        let Pattern {
+            named: fields,
+            levels: f_levels,
+        } = positions(&config.fields)?;
         if !topic_has_hash {
             for (what, pattern, levels) in [
                 ("measurement", &config.measurement, m_levels),
