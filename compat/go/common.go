@@ -124,11 +124,11 @@ func metric(name string) float64 {
 	return 0
 }
 
-// sqlCount is `SELECT count(*) FROM table` through /api/v3/query_sql (-1 while the
-// table does not exist yet).
-func sqlCount(db, table string) int64 {
+// sqlCount is `SELECT count(field) FROM table` through /api/v3/query_sql (-1 while the
+// table does not exist yet). (Not count(*): sluice answers it 500 today, see the report.)
+func sqlCount(db, table, field string) int64 {
 	status, _, text := httpDo("GET", "/api/v3/query_sql?db="+db+"&format=json&q="+
-		strings.ReplaceAll("SELECT count(*) AS n FROM "+table, " ", "%20"), nil,
+		strings.ReplaceAll("SELECT count("+field+") AS n FROM "+table, " ", "%20"), nil,
 		map[string]string{"Authorization": "Bearer " + token})
 	if status != 200 {
 		return -1

@@ -281,10 +281,10 @@ func v2Backpressure() {
 	}
 	deadline := time.Now().Add(400 * time.Second)
 	for beat := int64(0); ; beat++ {
-		if sqlCount(bucket, "pressured") == count {
+		if sqlCount(bucket, "pressured", "value") == count {
 			break
 		}
-		check(time.Now().Before(deadline), "sluice holds %d of %d points after 400 s", sqlCount(bucket, "pressured"), count)
+		check(time.Now().Before(deadline), "sluice holds %d of %d points after 400 s", sqlCount(bucket, "pressured", "value"), count)
 		writeAPI.WritePoint(write.NewPoint("heartbeat", nil, map[string]interface{}{"n": beat}, time.Unix(0, t0+beat)))
 		time.Sleep(500 * time.Millisecond)
 	}

@@ -248,3 +248,23 @@ pub(crate) async fn delete_bucket(
     };
     run().map_err(|e: Error| e.api(Api::V2))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_bucket_reads_absent_or_null_retention_rules_as_none() {
+        for body in [
+            r#"{"orgID":"1","name":"b"}"#,
+            r#"{"orgID":"1","name":"b","retentionRules":null}"#,
+        ] {
+            let request: CreateBucket = serde_json::from_str(body).unwrap();
+            assert_eq!(request.name, "b");
+            assert!(request.retention_rules.is_none(), "{body}");
+        }
+        let request: CreateBucket =
+            serde_json::from_str(r#"{"name":"b","retentionRules":[{"everySeconds":60}]}"#).unwrap();
+        assert_eq!(request.retention_rules.unwrap()[0].every_seconds, 60);
+    }
+}

@@ -282,8 +282,25 @@ public final class V2Client {
                     .retryInterval(1_000).maxRetries(50).maxRetryDelay(5_000).maxRetryTime(300_000)
                     .jitterInterval(0).bufferLimit(200_000).build());
             Events events = new Events(api);
-            List<List<Object>> rows = writeBatched(api, bucket, "pressured", 100_000);
-            awaitLines(api, events, 100_000);
+            // One batch at a time: a batch queued behind a retried one is sent on the retry
+            // timer's thread, which the client interrupts when it disposes of that timer
+            // (WriteErrorEvent "interrupted", the batch lost; influxdb-client-java issues
+            // #145 and #642, the same against InfluxDB). So the application waits for each
+            // batch's WriteSuccessEvent before it writes the next.
+            List<List<Object>> rows = new ArrayList<>();
+            for (int start = 0; start < 100_000; start += 5_000) {
+                List<Point> points = new ArrayList<>();
+                for (int k = start; k < start + 5_000; k++) {
+                    long t = T0 + k * 1_000_000L;
+                    String series = "s" + (k % 20);
+                    points.add(Point.measurement("pressured").addTag("series", series).addField("value", k)
+                            .addField("half", k / 2.0).time(t, WritePrecision.NS));
+                    rows.add(row(t, Map.of("series", series), Map.of("value", i(k), "half", f(k / 2.0))));
+                }
+                api.writePoints(bucket, ORG, points);
+                awaitLines(api, events, start + 5_000);
+                Thread.sleep(200);
+            }
             api.close();
             checkEq(events.errors.stream().map(Throwable::toString).collect(Collectors.toList()), List.of(),
                     "WriteErrorEvents");
