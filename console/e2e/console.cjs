@@ -192,6 +192,7 @@ async function main() {
   await page.locator('#cardinality-run').click();
   await page.locator('#cardinality-values tbody tr').first().waitFor();
   check(/load/.test(await page.locator('#cardinality-keys').textContent()), 'the cardinality view ranks tag keys');
+  check((await page.locator('section.table-card').count()) === 3, 'each table is shown once');
   await shot(page, '07-databases', true);
 
   // ---- tokens: create two, revoke one ----

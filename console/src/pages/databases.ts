@@ -60,7 +60,10 @@ export const databasesPage: Page = {
     const cardState = status();
     const computeButton = h('button', { type: 'button', id: 'cardinality-run' }, 'Rank tag keys and values by series');
 
+    let generation = 0;
     const load = async () => {
+      // A newer load (another database chosen meanwhile) wins; this one stops adding.
+      const mine = ++generation;
       const db = database.value;
       replace(tables);
       replace(cardinality);
@@ -71,10 +74,15 @@ export const databasesPage: Page = {
           json<{ buckets: Bucket[] }>(`/api/v2/buckets?name=${encodeURIComponent(db)}`),
           schema(db),
         ]);
+        if (mine !== generation) return;
         const every = buckets[0]?.retentionRules[0]?.everySeconds ?? 0;
         retention.textContent = `Retention: ${fmt.duration(every)}${every ? ' (older data is dropped by whole UTC days)' : ''}. ${list.length} ${list.length === 1 ? 'table' : 'tables'}.`;
         showInfo(state, '');
-        for (const t of list) tables.append(await tableCard(db, t));
+        for (const t of list) {
+          const card = await tableCard(db, t);
+          if (mine !== generation) return;
+          tables.append(card);
+        }
       } catch (err) {
         showError(state, err);
       }

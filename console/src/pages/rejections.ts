@@ -94,7 +94,7 @@ export const rejectionsPage: Page = {
           h(
             'thead',
             {},
-            h('tr', {}, ['Time', 'Database', 'Client', 'User agent', 'Line', 'Reason', 'Text'].map((c) => h('th', { scope: 'col' }, c))),
+            h('tr', {}, ['Time', 'Database', 'Client', 'User agent', 'Line:col', 'Reason', 'Text'].map((c) => h('th', { scope: 'col' }, c))),
           ),
           body,
         ),
