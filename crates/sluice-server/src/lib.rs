@@ -22,6 +22,7 @@ mod body;
 mod error;
 mod flight;
 mod influxql;
+mod listener;
 mod metrics;
 mod params;
 mod query;
@@ -34,7 +35,7 @@ mod v3;
 mod v3_query;
 mod write;
 
-use std::future::{Future, IntoFuture as _};
+use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
@@ -44,6 +45,7 @@ use axum::routing::{get, post};
 
 pub use auth::{Action, Auth, NewToken, Permission, Principal, TokenInfo, TokenStore};
 pub use error::{Api, ApiError, Error, PartialWrite, RejectedLine, Result};
+pub use listener::ListenerConfig;
 pub use params::Params;
 pub use state::{AppState, ServerConfig};
 pub use status::{BUILD, VERSION};
@@ -107,8 +109,9 @@ async fn not_found() -> impl IntoResponse {
     )
 }
 
-/// Serves [`app`] on `listener` until `shutdown` completes; then stops accepting
-/// connections and waits up to `grace` for in-flight requests to finish.
+/// Serves [`app`] on `listener` with the default [`ListenerConfig`] until `shutdown`
+/// completes; then stops accepting connections and waits up to `grace` for in-flight
+/// requests to finish.
 ///
 /// The caller shuts the storage engine down afterwards, so that the WAL is synced only
 /// once no write is in flight.
@@ -121,26 +124,25 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<()> {
-    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, app(state))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: no new connections, finishing in-flight requests");
-            let _ = stopping_tx.send(());
-        })
-        .into_future();
-    let deadline = async move {
-        if stopping_rx.await.is_ok() {
-            tokio::time::sleep(grace).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
+    let config = ListenerConfig {
+        shutdown_grace: grace,
+        ..ListenerConfig::default()
     };
-    tokio::select! {
-        result = server => result,
-        () = deadline => {
-            tracing::warn!(grace_seconds = grace.as_secs_f64(), "requests still in flight after the shutdown grace period; stopping anyway");
-            Ok(())
-        }
-    }
+    serve_with(listener, state, config, shutdown).await
+}
+
+/// Serves [`app`] on `listener` with the connection limits of `config` (time limits,
+/// connection count, header sizes, HTTP/2 streams) until `shutdown` completes; then
+/// stops accepting and waits up to `config.shutdown_grace` for in-flight requests.
+///
+/// # Errors
+/// I/O errors of the listener.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    config: ListenerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let metrics = state.inner.connections.clone();
+    listener::serve(listener, app(state), metrics, config, shutdown).await
 }
