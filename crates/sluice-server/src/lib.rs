@@ -1,6 +1,6 @@
 //! The InfluxDB-compatible API of sluice: writes, queries, database management, auth,
 //! limits, status and metrics, on axum (HTTP/1.1 and h2c) with Arrow Flight (gRPC) on
-//! the same port.
+//! the same port, in clear text or over TLS.
 //!
 //! ```text
 //!   clients (Telegraf, influx CLIs, client libraries, curl, influxdb3 clients)
@@ -29,6 +29,7 @@ mod query;
 mod state;
 mod status;
 mod time;
+mod tls;
 mod tokens;
 mod v2;
 mod v3;
@@ -49,6 +50,7 @@ pub use listener::ListenerConfig;
 pub use params::Params;
 pub use state::{AppState, ServerConfig};
 pub use status::{BUILD, VERSION};
+pub use tls::{Tls, TlsConfig, TlsError, TlsMinimumVersion};
 pub use v2::{ORG_ID, ORG_NAME, bucket_id};
 
 /// The name of the token file inside the data directory.

@@ -12,6 +12,9 @@
 //!  request body wrapped in TimedBody (idle gap + minimum rate) ─► app(state)
 //! ```
 //!
+//! With TLS, the handshake (ALPN `h2` or `http/1.1`) comes first and must finish within
+//! the header timeout.
+//!
 //! Shutdown stops accepting, asks every connection to finish gracefully (HTTP/1.1 closes
 //! after the response in flight, HTTP/2 sends GOAWAY), and waits up to the grace period.
 
@@ -36,6 +39,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::time::Instant;
 use tower::ServiceExt as _;
+
+use crate::tls::Tls;
 
 /// Limits of the connection layer. Every field states its default.
 #[derive(Debug, Clone)]
@@ -68,6 +73,9 @@ pub struct ListenerConfig {
     pub http2_max_concurrent_streams: u32,
     /// After a shutdown signal, how long in-flight requests may take. Default 30 s.
     pub shutdown_grace: Duration,
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) with this certificate instead of clear
+    /// text. Default none.
+    pub tls: Option<Tls>,
 }
 
 impl Default for ListenerConfig {
@@ -83,6 +91,7 @@ impl Default for ListenerConfig {
             max_uri_bytes: 32 << 10,
             http2_max_concurrent_streams: 100,
             shutdown_grace: Duration::from_secs(30),
+            tls: None,
         }
     }
 }
@@ -114,6 +123,7 @@ pub(crate) struct ConnectionMetrics {
     pub(crate) header_timeouts: AtomicU64,
     pub(crate) idle_closed: AtomicU64,
     pub(crate) body_timeouts: AtomicU64,
+    pub(crate) tls_handshake_failures: AtomicU64,
 }
 
 /// Serves `app` on `listener` with the limits of `config` until `shutdown` completes;
@@ -161,14 +171,30 @@ pub(crate) async fn serve(
             if let Ok(refusal) = refusals.clone().try_acquire_owned() {
                 let builder = builder.clone();
                 let limit = config.max_connections;
+                let tls = config.tls.clone();
                 tokio::spawn(async move {
                     let _refusal = refusal;
                     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
                         let version = request.version();
                         async move { Ok::<_, Infallible>(refusal_response(version, limit)) }
                     });
-                    let connection = builder.serve_connection(TokioIo::new(stream), service);
-                    let _ = tokio::time::timeout(REFUSAL_TIMEOUT, connection).await;
+                    let _ = tokio::time::timeout(REFUSAL_TIMEOUT, async move {
+                        match tls {
+                            None => {
+                                let _ = builder
+                                    .serve_connection(TokioIo::new(stream), service)
+                                    .await;
+                            }
+                            Some(tls) => {
+                                if let Ok(stream) = tls.acceptor().accept(stream).await {
+                                    let _ = builder
+                                        .serve_connection(TokioIo::new(stream), service)
+                                        .await;
+                                }
+                            }
+                        }
+                    })
+                    .await;
                 });
             }
             continue;
@@ -180,7 +206,32 @@ pub(crate) async fn serve(
         let stop = stop_rx.clone();
         tokio::spawn(async move {
             metrics.open.fetch_add(1, Ordering::Relaxed);
-            run_connection(stream, app, &builder, &config, &metrics, stop).await;
+            match &config.tls {
+                None => run_connection(stream, app, &builder, &config, &metrics, stop).await,
+                Some(tls) => {
+                    // The handshake counts as the request head: it must be over within
+                    // the header timeout.
+                    let handshake = tls.acceptor().accept(stream);
+                    match tokio::time::timeout(config.header_read_timeout, handshake).await {
+                        Ok(Ok(stream)) => {
+                            run_connection(stream, app, &builder, &config, &metrics, stop).await;
+                        }
+                        Ok(Err(err)) => {
+                            metrics
+                                .tls_handshake_failures
+                                .fetch_add(1, Ordering::Relaxed);
+                            tracing::debug!(%peer, error = %err, "tls handshake failed");
+                        }
+                        Err(_) => {
+                            metrics
+                                .tls_handshake_failures
+                                .fetch_add(1, Ordering::Relaxed);
+                            metrics.header_timeouts.fetch_add(1, Ordering::Relaxed);
+                            tracing::debug!(%peer, "tls handshake not finished in time");
+                        }
+                    }
+                }
+            }
             metrics.open.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
         });

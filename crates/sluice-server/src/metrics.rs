@@ -148,6 +148,12 @@ fn render(state: &AppState) -> String {
         "Request bodies cut for stalling or arriving below --http-body-min-rate.",
         load(&connections.body_timeouts),
     );
+    counter(
+        &mut out,
+        "sluice_tls_handshake_failures_total",
+        "TLS handshakes that failed or did not finish within --http-header-read-timeout.",
+        load(&connections.tls_handshake_failures),
+    );
     let storage = state.inner.storage.metrics();
     gauge(
         &mut out,

@@ -8,7 +8,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::builder::FalseyValueParser;
 use clap::{Args, ValueEnum};
-use sluice_server::{AppState, Auth, ListenerConfig, ServerConfig, TOKEN_FILE, TokenStore};
+use sluice_server::{
+    AppState, Auth, ListenerConfig, ServerConfig, TOKEN_FILE, Tls, TlsConfig, TlsMinimumVersion,
+    TokenStore,
+};
 use sluice_storage::{ObjectStoreConfig, Storage, StorageConfig, WalSync};
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -129,6 +132,16 @@ struct ConnectionArgs {
         default_value_t = 100
     )]
     http2_max_concurrent_streams: u32,
+    /// Serve HTTPS with this PEM certificate chain (server certificate first); needs
+    /// --tls-key. Reloaded on SIGHUP. Default none (plain HTTP).
+    #[arg(long, env = "SLUICE_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert (PKCS#8, RSA or EC). Default none.
+    #[arg(long, env = "SLUICE_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// The oldest TLS version accepted: 1.2 or 1.3. Default 1.2.
+    #[arg(long, env = "SLUICE_TLS_MINIMUM_VERSION", default_value = "1.2", value_parser = ["1.2", "1.3"])]
+    tls_minimum_version: String,
 }
 
 impl ConnectionArgs {
@@ -173,7 +186,25 @@ impl ConnectionArgs {
             max_uri_bytes: self.http_max_uri_bytes,
             http2_max_concurrent_streams: self.http2_max_concurrent_streams,
             shutdown_grace: grace,
+            tls: self.tls()?,
         })
+    }
+
+    /// The certificate and key, loaded, when TLS is asked for.
+    fn tls(&self) -> anyhow::Result<Option<Tls>> {
+        let (Some(cert_path), Some(key_path)) = (&self.tls_cert, &self.tls_key) else {
+            return Ok(None);
+        };
+        let minimum_version = match self.tls_minimum_version.as_str() {
+            "1.3" => TlsMinimumVersion::Tls13,
+            _ => TlsMinimumVersion::Tls12,
+        };
+        let tls = Tls::new(TlsConfig {
+            cert_path: cert_path.clone(),
+            key_path: key_path.clone(),
+            minimum_version,
+        })?;
+        Ok(Some(tls))
     }
 }
 
@@ -282,17 +313,52 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", args.bind))?;
     let address = listener.local_addr()?;
     let shutdown = shutdown_signal()?;
+    if let Some(tls) = listener_config.tls.clone() {
+        reload_on_sighup(tls)?;
+    }
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on {address}")?;
         out.flush()?;
     }
-    tracing::info!(%address, data_dir = %args.data_dir.display(), "sluice ready");
+    let scheme = if listener_config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!(%address, scheme, data_dir = %args.data_dir.display(), "sluice ready");
     let served = sluice_server::serve_with(listener, state, listener_config, shutdown).await;
     let stopped = storage.shutdown().await;
     served.context("the http server failed")?;
     stopped.context("storage shutdown failed")?;
     tracing::info!("stopped: wal synced");
+    Ok(())
+}
+
+/// Reloads the TLS certificate and key on every SIGHUP; connections already open keep
+/// theirs, and a failed reload keeps the previous certificate.
+fn reload_on_sighup(tls: Tls) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                match tls.reload() {
+                    Ok(()) => tracing::info!(
+                        cert = %tls.cert_path().display(),
+                        "SIGHUP: reloaded the TLS certificate"
+                    ),
+                    Err(err) => tracing::error!(
+                        error = %err,
+                        "SIGHUP: the TLS certificate was not reloaded; the previous one stays in use"
+                    ),
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = tls;
     Ok(())
 }
 
