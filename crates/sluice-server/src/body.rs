@@ -1,21 +1,56 @@
 //! Reading request bodies under a byte limit, on the wire and after gunzip.
 
 use std::io::Read as _;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, header};
 use flate2::read::MultiGzDecoder;
 use http_body_util::BodyExt as _;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{Error, Result};
+use crate::listener::BodyTimeout;
 
 /// A request body read into memory.
 #[derive(Debug)]
 pub(crate) struct ReadBody {
     /// The body after decompression.
     pub(crate) bytes: Vec<u8>,
-    /// Bytes received on the wire (before decompression).
-    pub(crate) wire_bytes: usize,
+    /// The share of a body budget the wire bytes took, given back when the body is dropped.
+    _budget: Option<OwnedSemaphorePermit>,
+}
+
+/// A request body as received, not yet decompressed.
+#[derive(Debug)]
+pub(crate) struct RawBody {
+    raw: Vec<u8>,
+    gzip: bool,
+    budget: Option<OwnedSemaphorePermit>,
+}
+
+impl RawBody {
+    /// Bytes received on the wire.
+    pub(crate) fn wire_bytes(&self) -> usize {
+        self.raw.len()
+    }
+
+    /// Decompresses a gzip body, refusing more than `limit` bytes after decompression.
+    ///
+    /// # Errors
+    /// [`Error::BodyTooLarge`] over the limit, [`Error::InvalidBody`] for a broken gzip
+    /// stream.
+    pub(crate) fn decode(self, limit: usize) -> Result<ReadBody> {
+        let bytes = if self.gzip {
+            gunzip(&self.raw, limit)?
+        } else {
+            self.raw
+        };
+        Ok(ReadBody {
+            bytes,
+            _budget: self.budget,
+        })
+    }
 }
 
 /// Reads `body` whole, refusing more than `limit` bytes on the wire and, for a gzip body
@@ -27,8 +62,24 @@ pub(crate) struct ReadBody {
 /// # Errors
 /// [`Error::BodyTooLarge`] over the limit, [`Error::UnsupportedEncoding`] for encodings
 /// other than identity and gzip, [`Error::InvalidBody`] for a broken connection or gzip
-/// stream.
+/// stream, [`Error::BodyTimeout`] for a client that sends too slowly.
 pub(crate) async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<ReadBody> {
+    read_raw(headers, body, limit, None).await?.decode(limit)
+}
+
+/// Reads `body` whole without decompressing it, refusing more than `limit` bytes; with a
+/// `budget`, every byte received takes one permit of it, and a body that does not fit is
+/// refused as overload (503): bodies are read before a write slot is taken, and the
+/// budget bounds the memory they hold meanwhile.
+///
+/// # Errors
+/// As [`read_body`], and [`Error::Overloaded`] when the budget is exhausted.
+pub(crate) async fn read_raw(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    budget: Option<&Arc<Semaphore>>,
+) -> Result<RawBody> {
     let gzip = match headers.get(header::CONTENT_ENCODING) {
         None => false,
         Some(value) => {
@@ -52,22 +103,54 @@ pub(crate) async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> 
         return Err(Error::BodyTooLarge { limit });
     }
     let mut raw = Vec::with_capacity(declared.map_or(0, |length| length as usize));
+    let mut held: Option<OwnedSemaphorePermit> = None;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|err| Error::InvalidBody {
-            reason: format!("reading the body failed: {err}"),
-        })?;
+        let frame = frame.map_err(body_error)?;
         if let Ok(data) = frame.into_data() {
             if raw.len() + data.len() > limit {
                 drop(raw);
                 drain(&mut body, DRAIN_BYTES).await;
                 return Err(Error::BodyTooLarge { limit });
             }
+            if let Some(budget) = budget {
+                let Some(permit) = u32::try_from(data.len())
+                    .ok()
+                    .and_then(|n| budget.clone().try_acquire_many_owned(n).ok())
+                else {
+                    drop((raw, held));
+                    drain(&mut body, DRAIN_BYTES).await;
+                    return Err(Error::Overloaded {
+                        reason: "too many write request bytes being received at once, retry later"
+                            .into(),
+                        retry_after: std::time::Duration::from_secs(1),
+                    });
+                };
+                match &mut held {
+                    Some(held) => held.merge(permit),
+                    None => held = Some(permit),
+                }
+            }
             raw.extend_from_slice(&data);
         }
     }
-    let wire_bytes = raw.len();
-    let bytes = if gzip { gunzip(&raw, limit)? } else { raw };
-    Ok(ReadBody { bytes, wire_bytes })
+    Ok(RawBody {
+        raw,
+        gzip,
+        budget: held,
+    })
+}
+
+/// The error for a body that could not be read: a slow client's [`BodyTimeout`] from the
+/// connection layer, or a broken connection.
+fn body_error(err: axum::Error) -> Error {
+    match err.into_inner().downcast::<BodyTimeout>() {
+        Ok(timeout) => Error::BodyTimeout {
+            reason: timeout.reason,
+        },
+        Err(other) => Error::InvalidBody {
+            reason: format!("reading the body failed: {other}"),
+        },
+    }
 }
 
 /// How much of an oversized body is read and thrown away before answering 413.
@@ -188,11 +271,12 @@ mod tests {
     async fn gunzips_single_and_multi_member_streams() {
         let mut data = gzip(b"cpu v=1\n");
         data.extend(gzip(b"cpu v=2\n"));
-        let body = read_body(&gzip_headers(), Body::from(data.clone()), 1000)
+        let raw = read_raw(&gzip_headers(), Body::from(data.clone()), 1000, None)
             .await
             .unwrap();
+        assert_eq!(raw.wire_bytes(), data.len());
+        let body = raw.decode(1000).unwrap();
         assert_eq!(body.bytes, b"cpu v=1\ncpu v=2\n");
-        assert_eq!(body.wire_bytes, data.len());
     }
 
     #[tokio::test]

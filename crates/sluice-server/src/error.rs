@@ -109,6 +109,9 @@ pub enum Error {
     /// The body, on the wire or after decompression, is over the configured limit.
     #[error("request body too large: the limit is {limit} bytes")]
     BodyTooLarge { limit: usize },
+    /// The client sent the request body too slowly (a stall or below the minimum rate).
+    #[error("{reason}")]
+    BodyTimeout { reason: String },
     /// A `Content-Encoding` other than identity and gzip.
     #[error("unsupported content encoding {encoding:?}: send identity or gzip")]
     UnsupportedEncoding { encoding: String },
@@ -210,6 +213,7 @@ impl Error {
             Error::BodyTooLarge { .. } => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "request too large", None)
             }
+            Error::BodyTimeout { .. } => (StatusCode::REQUEST_TIMEOUT, "request timeout", None),
             Error::UnsupportedEncoding { .. } => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported media type",

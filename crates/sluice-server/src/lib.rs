@@ -1,6 +1,6 @@
 //! The InfluxDB-compatible API of sluice: writes, queries, database management, auth,
 //! limits, status and metrics, on axum (HTTP/1.1 and h2c) with Arrow Flight (gRPC) on
-//! the same port.
+//! the same port, in clear text or over TLS.
 //!
 //! ```text
 //!   clients (Telegraf, influx CLIs, client libraries, curl, influxdb3 clients)
@@ -23,6 +23,7 @@ mod console;
 mod error;
 mod flight;
 mod influxql;
+mod listener;
 mod metrics;
 mod params;
 mod query;
@@ -30,13 +31,14 @@ mod rejections;
 mod state;
 mod status;
 mod time;
+mod tls;
 mod tokens;
 mod v2;
 mod v3;
 mod v3_query;
 mod write;
 
-use std::future::{Future, IntoFuture as _};
+use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
@@ -49,9 +51,11 @@ pub use auth::{
     TokenStore,
 };
 pub use error::{Api, ApiError, Error, PartialWrite, RejectedLine, Result};
+pub use listener::ListenerConfig;
 pub use params::Params;
 pub use state::{AppState, ServerConfig};
 pub use status::{BUILD, VERSION};
+pub use tls::{Tls, TlsConfig, TlsError, TlsMinimumVersion};
 pub use v2::{ORG_ID, ORG_NAME, bucket_id};
 
 /// The name of the token file inside the data directory.
@@ -116,8 +120,9 @@ async fn not_found() -> impl IntoResponse {
     )
 }
 
-/// Serves [`app`] on `listener` until `shutdown` completes; then stops accepting
-/// connections and waits up to `grace` for in-flight requests to finish.
+/// Serves [`app`] on `listener` with the default [`ListenerConfig`] until `shutdown`
+/// completes; then stops accepting connections and waits up to `grace` for in-flight
+/// requests to finish.
 ///
 /// The caller shuts the storage engine down afterwards, so that the WAL is synced only
 /// once no write is in flight.
@@ -130,28 +135,25 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<()> {
-    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-    // The peer address is kept for the rejected-lines log (rejections.rs).
-    let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: no new connections, finishing in-flight requests");
-            let _ = stopping_tx.send(());
-        })
-        .into_future();
-    let deadline = async move {
-        if stopping_rx.await.is_ok() {
-            tokio::time::sleep(grace).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
+    let config = ListenerConfig {
+        shutdown_grace: grace,
+        ..ListenerConfig::default()
     };
-    tokio::select! {
-        result = server => result,
-        () = deadline => {
-            tracing::warn!(grace_seconds = grace.as_secs_f64(), "requests still in flight after the shutdown grace period; stopping anyway");
-            Ok(())
-        }
-    }
+    serve_with(listener, state, config, shutdown).await
+}
+
+/// Serves [`app`] on `listener` with the connection limits of `config` (time limits,
+/// connection count, header sizes, HTTP/2 streams) until `shutdown` completes; then
+/// stops accepting and waits up to `config.shutdown_grace` for in-flight requests.
+///
+/// # Errors
+/// I/O errors of the listener.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    config: ListenerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let metrics = state.inner.connections.clone();
+    listener::serve(listener, app(state), metrics, config, shutdown).await
 }

@@ -168,6 +168,50 @@ fn render(state: &AppState) -> String {
         "Write request body bytes received on the wire (before gunzip).",
         http.bytes_received.load(Ordering::Relaxed),
     );
+    let connections = &state.inner.connections;
+    let load = |value: &std::sync::atomic::AtomicU64| value.load(Ordering::Relaxed);
+    gauge(
+        &mut out,
+        "sluice_http_connections_open",
+        "Open client connections (at most --max-connections).",
+        load(&connections.open),
+    );
+    counter(
+        &mut out,
+        "sluice_http_connections_accepted_total",
+        "Client connections accepted, including refused ones.",
+        load(&connections.accepted),
+    );
+    counter(
+        &mut out,
+        "sluice_http_connections_refused_total",
+        "Connections refused because --max-connections were open.",
+        load(&connections.refused),
+    );
+    counter(
+        &mut out,
+        "sluice_http_header_timeouts_total",
+        "Connections closed because a request head did not arrive within --http-header-read-timeout.",
+        load(&connections.header_timeouts),
+    );
+    counter(
+        &mut out,
+        "sluice_http_idle_closed_total",
+        "Connections closed after --http-idle-timeout without a request.",
+        load(&connections.idle_closed),
+    );
+    counter(
+        &mut out,
+        "sluice_http_body_timeouts_total",
+        "Request bodies cut for stalling or arriving below --http-body-min-rate.",
+        load(&connections.body_timeouts),
+    );
+    counter(
+        &mut out,
+        "sluice_tls_handshake_failures_total",
+        "TLS handshakes that failed or did not finish within --http-header-read-timeout.",
+        load(&connections.tls_handshake_failures),
+    );
     http.write_seconds.render(
         &mut out,
         "sluice_http_write_duration_seconds",

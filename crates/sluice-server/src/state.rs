@@ -8,6 +8,7 @@ use sluice_storage::Storage;
 use tokio::sync::Semaphore;
 
 use crate::auth::{Auth, OpenEndpoints};
+use crate::listener::ConnectionMetrics;
 use crate::metrics::HttpMetrics;
 use crate::rejections::Rejections;
 
@@ -19,9 +20,10 @@ pub struct ServerConfig {
     /// Whether writes to an unknown database create it. Must match the storage engine's
     /// `auto_create_databases`. Default true.
     pub auto_create_databases: bool,
-    /// Write requests processed at once; more are refused with 503 and `Retry-After`, so
-    /// that memory stays bounded (about this many times `max_request_bytes`, times the
-    /// parse overhead). Default 64.
+    /// Write requests parsed and stored at once (a request takes its slot once its body
+    /// is read; it waits up to a few seconds for one, then gets 503 with `Retry-After`).
+    /// Bodies being received share a budget of this many times `max_request_bytes`
+    /// bytes; a body that does not fit gets 503 too. Default 64.
     pub max_concurrent_writes: usize,
     /// Status endpoints answered without a token (`--disable-authz`). Default: `/health`,
     /// `/ping` and `/ready`; `/metrics` needs a token.
@@ -57,12 +59,22 @@ pub(crate) struct Shared {
     pub(crate) started: SystemTime,
     pub(crate) started_at: Instant,
     pub(crate) write_slots: Arc<Semaphore>,
+    /// Bytes of write bodies being received (one permit per byte): bodies are read
+    /// before a write slot is taken, and this bounds their memory instead.
+    pub(crate) write_body_bytes: Arc<Semaphore>,
+    pub(crate) connections: Arc<ConnectionMetrics>,
 }
 
 impl AppState {
     /// State for a server on `storage` with `config`, authorizing requests with `auth`.
     pub fn new(storage: Storage, config: ServerConfig, auth: Auth) -> AppState {
         let write_slots = Arc::new(Semaphore::new(config.max_concurrent_writes.max(1)));
+        let body_budget = config
+            .max_concurrent_writes
+            .max(1)
+            .saturating_mul(config.max_request_bytes.max(1))
+            .min(Semaphore::MAX_PERMITS);
+        let write_body_bytes = Arc::new(Semaphore::new(body_budget));
         AppState {
             inner: Arc::new(Shared {
                 query: QueryEngine::new(storage.clone()),
@@ -74,6 +86,8 @@ impl AppState {
                 started: SystemTime::now(),
                 started_at: Instant::now(),
                 write_slots,
+                write_body_bytes,
+                connections: Arc::default(),
             }),
         }
     }

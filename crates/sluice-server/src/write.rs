@@ -2,9 +2,9 @@
 //! `POST /api/v3/write_lp` (v3), all sharing one ingest path.
 //!
 //! ```text
-//! body ─► limit + gunzip ─► sluice-lp parse ─► storage.write (catalog, WAL, buffer)
-//!                               │ rejected                 │ rejected
-//!                               └──────────► 400 in the API's shape ◄┘
+//! body ─► limit + body budget ─► write slot ─► gunzip ─► sluice-lp parse
+//!                                                            │ rejected
+//!        storage.write (catalog, WAL, buffer) ─ rejected ─► 400 in the API's shape
 //! ```
 
 use std::time::Duration;
@@ -17,7 +17,7 @@ use sluice_storage::{WriteOptions, WriteOutcome};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::auth::Action;
-use crate::body::{discard, read_body};
+use crate::body::{discard, read_raw};
 use crate::error::{Api, ApiError, Error, PartialWrite, RejectedLine, Result};
 use crate::params::Params;
 use crate::rejections::Client;
@@ -156,6 +156,10 @@ fn precision(params: &Params, default: Precision) -> Result<Precision> {
 }
 
 /// Authorizes, reads, parses and stores one write; 204 when every line was written.
+///
+/// The body is read before a write slot is taken, so a client that sends slowly holds
+/// only the bytes it sent (within the body budget), never a slot; the slot bounds the
+/// requests decompressing, parsing and storing at once.
 async fn ingest(
     state: &AppState,
     params: &Params,
@@ -163,15 +167,15 @@ async fn ingest(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<StatusCode> {
-    let _slot = match admit(state, params, request, headers) {
-        Ok(slot) => slot,
-        Err(err) => {
-            discard(body).await;
-            return Err(err);
-        }
-    };
-    let body = read_body(headers, body, state.inner.config.max_request_bytes).await?;
-    state.inner.metrics.add_bytes_received(body.wire_bytes);
+    if let Err(err) = admit(state, params, request, headers) {
+        discard(body).await;
+        return Err(err);
+    }
+    let limit = state.inner.config.max_request_bytes;
+    let raw = read_raw(headers, body, limit, Some(&state.inner.write_body_bytes)).await?;
+    state.inner.metrics.add_bytes_received(raw.wire_bytes());
+    let _slot = write_slot(state).await?;
+    let body = raw.decode(limit)?;
 
     let options = ParseOptions {
         precision: request.precision,
@@ -313,26 +317,15 @@ fn rejected_line(err: sluice_lp::ParseError) -> RejectedLine {
     }
 }
 
-/// The checks made before the body is read: the token, the concurrency limit and the
-/// database's existence; returns the write slot to hold while the request runs.
+/// The checks made before the body is read: the token and the database's existence.
 fn admit(
     state: &AppState,
     params: &Params,
     request: &WriteRequest,
     headers: &HeaderMap,
-) -> Result<OwnedSemaphorePermit> {
+) -> Result<()> {
     let principal = state.inner.auth.authenticate(headers, params)?;
     principal.require(&request.database, Action::Write)?;
-    // Bounded concurrency keeps memory bounded: each request holds at most one body.
-    let slot = state
-        .inner
-        .write_slots
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| Error::Overloaded {
-            reason: "too many concurrent write requests, retry later".into(),
-            retry_after: Duration::from_secs(1),
-        })?;
     if !state.inner.config.auto_create_databases
         && !state
             .inner
@@ -345,7 +338,23 @@ fn admit(
             name: request.database.clone(),
         });
     }
-    Ok(slot)
+    Ok(())
+}
+
+/// How long a write whose body has arrived waits for a write slot before it gets 503.
+const WRITE_SLOT_WAIT: Duration = Duration::from_secs(5);
+
+/// A write slot, to hold while the request is decompressed, parsed and stored; bounded
+/// concurrency keeps the memory of parsing bounded.
+async fn write_slot(state: &AppState) -> Result<OwnedSemaphorePermit> {
+    let slots = state.inner.write_slots.clone();
+    match tokio::time::timeout(WRITE_SLOT_WAIT, slots.acquire_owned()).await {
+        Ok(Ok(slot)) => Ok(slot),
+        _ => Err(Error::Overloaded {
+            reason: "too many concurrent write requests, retry later".into(),
+            retry_after: Duration::from_secs(1),
+        }),
+    }
 }
 
 /// The text of the physical lines `numbers` (1-based) of `body`, in the order asked,

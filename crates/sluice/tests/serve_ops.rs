@@ -198,39 +198,45 @@ fn sigterm_right_after_start_is_a_clean_exit() {
 }
 
 #[test]
-fn writes_over_the_concurrency_limit_get_503_with_retry_after() {
+fn write_bodies_over_the_memory_budget_get_503_with_retry_after() {
+    // Bodies are read before a write slot is taken; what they hold meanwhile is bounded
+    // by a budget of --max-concurrent-writes x --max-request-bytes bytes (here 1 KiB).
     let server = TestServer::start(
         Options::default()
             .arg("--without-auth")
             .arg("--max-concurrent-writes")
-            .arg("1"),
+            .arg("1")
+            .arg("--max-request-bytes")
+            .arg("1KiB")
+            .arg("--http-body-idle-timeout")
+            .arg("120s"),
     );
-    // Hold the only write slot with a body that is still arriving. The slow request must
-    // reach its handler while no probe holds the slot: a slow request refused that way is
-    // not answered until its body ends (the server drains refused bodies), so it cannot be
-    // told apart from one still on its way. Each attempt gives it a longer head start.
+    // A slow body that has sent 996 bytes and pauses. Its bytes must have been read
+    // before the probe; each attempt gives it a longer head start (the whole suite
+    // shares two cores).
+    let held = "m v=1\n".repeat(166);
     let open_slow = || {
         let mut slow = TcpStream::connect(&server.address).unwrap();
-        slow.write_all(
-            b"POST /write?db=c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nm v=\r\n",
-        )
-        .unwrap();
+        let head = format!(
+            "POST /write?db=c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{held}\r\n",
+            held.len()
+        );
+        slow.write_all(head.as_bytes()).unwrap();
         slow
     };
+    let probe = "n v=1\n".repeat(10);
     let mut head_start = Duration::from_millis(50);
     let (mut slow, refused) = loop {
         let slow = open_slow();
         std::thread::sleep(head_start);
-        let reply = server.post("/write?db=c", &[], b"n v=1");
+        let reply = server.post("/write?db=c", &[], probe.as_bytes());
         if reply.status == 503 {
             break (slow, reply);
         }
-        // The slow request had not reached its handler in time (the whole suite shares
-        // two cores); dropping it ends its request.
         assert_eq!(reply.status, 204, "{}", reply.body);
         assert!(
             head_start < Duration::from_secs(30),
-            "the slot was never taken"
+            "the budget was never taken"
         );
         head_start *= 2;
     };
@@ -241,13 +247,16 @@ fn writes_over_the_concurrency_limit_get_503_with_retry_after() {
         refused.json()["error"]
             .as_str()
             .unwrap()
-            .contains("concurrent")
+            .contains("too many write request bytes")
     );
-    slow.write_all(b"2\r\n1\n\r\n0\r\n\r\n").unwrap();
+    slow.write_all(b"6\r\nm v=2\n\r\n0\r\n\r\n").unwrap();
     let mut response = [0u8; 12];
     slow.read_exact(&mut response).unwrap();
     assert_eq!(&response, b"HTTP/1.1 204");
-    assert_eq!(server.post("/write?db=c", &[], b"n v=1").status, 204);
+    assert_eq!(
+        server.post("/write?db=c", &[], probe.as_bytes()).status,
+        204
+    );
 }
 
 #[test]

@@ -8,7 +8,12 @@ mod write;
 
 use std::process::ExitCode;
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 /// sluice: a time-series database built for ingestion, speaking InfluxDB's wire protocols.
 #[derive(Debug, Parser)]
@@ -38,4 +43,83 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Write(args) => write::run(args),
         Command::Query(args) => query::run(args),
     }
+}
+
+/// How the client commands trust an `https://` server: the system's root certificates by
+/// default, or the CA certificates of `--tls-ca`; `--tls-no-verify` turns checking off.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct TlsArgs {
+    /// Trust the CA certificates in this PEM file instead of the system's roots (for a
+    /// server with a private or self-signed certificate). Default: the system's roots.
+    #[arg(long, env = "SLUICE_TLS_CA", global = true)]
+    tls_ca: Option<PathBuf>,
+    /// Do not check the server's certificate at all (anyone on the network path can
+    /// read and change the traffic). Default off.
+    #[arg(long, env = "SLUICE_TLS_NO_VERIFY", global = true, value_parser = clap::builder::FalseyValueParser::new())]
+    tls_no_verify: bool,
+}
+
+impl TlsArgs {
+    /// An HTTP agent that answers statuses as values and trusts servers as asked.
+    pub(crate) fn agent(&self) -> anyhow::Result<ureq::Agent> {
+        let mut tls = TlsConfig::builder();
+        if self.tls_no_verify {
+            eprintln!(
+                "WARNING: --tls-no-verify: the server's TLS certificate is NOT checked; anyone on the network path can read and change this traffic, tokens included"
+            );
+            tls = tls.disable_verification(true);
+        } else if let Some(path) = &self.tls_ca {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("cannot read --tls-ca {}", path.display()))?;
+            let certs = ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(cert)) => Some(Ok(cert)),
+                    Ok(_) => None,
+                    Err(err) => Some(Err(err)),
+                })
+                .collect::<Result<Vec<Certificate<'static>>, _>>()
+                .with_context(|| format!("--tls-ca {} is not valid PEM", path.display()))?;
+            if certs.is_empty() {
+                anyhow::bail!("--tls-ca {} holds no certificate", path.display());
+            }
+            tls = tls.root_certs(RootCerts::Specific(Arc::new(certs)));
+        } else {
+            tls = tls.root_certs(RootCerts::Specific(Arc::new(system_roots())));
+        }
+        Ok(ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .tls_config(tls.build())
+            .build()
+            .into())
+    }
+}
+
+/// The operating system's trusted root certificates (on Linux /etc/ssl/certs and
+/// friends, or SSL_CERT_FILE / SSL_CERT_DIR); unreadable ones are skipped.
+fn system_roots() -> Vec<Certificate<'static>> {
+    let found = rustls_native_certs::load_native_certs();
+    for err in &found.errors {
+        tracing::debug!(error = %err, "a system root certificate could not be loaded");
+    }
+    found
+        .certs
+        .iter()
+        .map(|cert| Certificate::from_der(cert.as_ref()).to_owned())
+        .collect()
+}
+
+/// A failure to reach `url`, with a hint when it is a TLS trust problem.
+pub(crate) fn unreachable(url: &str, err: ureq::Error) -> anyhow::Error {
+    let text = err.to_string();
+    let lower = text.to_ascii_lowercase();
+    let hint = if lower.contains("expired") {
+        "; the server's TLS certificate has expired"
+    } else if lower.contains("notvalidforname") || lower.contains("not valid for name") {
+        "; the server's TLS certificate does not name this host"
+    } else if lower.contains("unknownissuer") || lower.contains("unknown issuer") {
+        "; the server's TLS certificate is not signed by a trusted CA: pass its CA with --tls-ca FILE"
+    } else {
+        ""
+    };
+    anyhow::anyhow!("cannot reach {url}: {text}{hint}")
 }

@@ -25,13 +25,15 @@ pub(crate) struct QueryArgs {
     /// JSON when it parses (`3`, `true`, `"x"`), else as a string. Default none.
     #[arg(long = "param", value_name = "NAME=VALUE")]
     params: Vec<String>,
-    /// The server's URL (plain http). Default http://127.0.0.1:8086.
+    /// The server's URL, `http://` or `https://`. Default http://127.0.0.1:8086.
     #[arg(long, env = "SLUICE_HOST", default_value = "http://127.0.0.1:8086")]
     host: String,
     /// A token with read permission on the database. Default: none (for servers run
     /// with --without-auth).
     #[arg(long, env = "SLUICE_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    #[command(flatten)]
+    tls: super::TlsArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -97,17 +99,14 @@ pub(crate) fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
     if !params.is_empty() {
         body["params"] = Value::Object(params);
     }
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = args.tls.agent()?;
     let mut request = agent.post(&url).content_type("application/json");
     if let Some(token) = &args.token {
         request = request.header("Authorization", &format!("Bearer {token}"));
     }
     let mut response = request
         .send(body.to_string().as_str())
-        .with_context(|| format!("cannot reach {url}"))?;
+        .map_err(|err| super::unreachable(&url, err))?;
     let status = response.status().as_u16();
     let text = response
         .body_mut()

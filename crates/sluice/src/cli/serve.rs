@@ -8,7 +8,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::builder::FalseyValueParser;
 use clap::{Args, ValueEnum};
-use sluice_server::{AppState, Auth, OpenEndpoints, ServerConfig, TOKEN_FILE, TokenStore};
+use sluice_server::{
+    AppState, Auth, ListenerConfig, OpenEndpoints, ServerConfig, TOKEN_FILE, Tls, TlsConfig,
+    TlsMinimumVersion, TokenStore,
+};
 use sluice_storage::{ObjectStoreConfig, Storage, StorageConfig, WalSync};
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -87,10 +90,131 @@ pub(crate) struct ServeArgs {
     /// and exiting. Default 30s.
     #[arg(long, env = "SLUICE_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     shutdown_timeout: Duration,
+    /// Connection limits and time limits (docs/server.md, "Connections and time limits").
+    #[command(flatten)]
+    connections: ConnectionArgs,
     /// Test knob: every persistence sleeps this long first. Default 0s; never set it in
     /// production.
     #[arg(long, env = "SLUICE_TEST_PERSIST_DELAY", default_value = "0s", value_parser = parse_duration, hide = true)]
     test_persist_delay: Duration,
+}
+
+/// The connection layer's flags: time limits for slow and idle clients, the connection
+/// limit, header sizes and HTTP/2 streams.
+#[derive(Debug, Args)]
+struct ConnectionArgs {
+    /// A client must send a request's line and headers within this long of their first
+    /// byte, or the connection is closed. Default 10s.
+    #[arg(long, env = "SLUICE_HTTP_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    http_header_read_timeout: Duration,
+    /// Close a connection that has had no request in flight for this long (idle
+    /// keep-alive connections, connections that never send). Default 60s.
+    #[arg(long, env = "SLUICE_HTTP_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    http_idle_timeout: Duration,
+    /// Cut a request body that sends nothing for this long (408, connection closed); also
+    /// the grace period before --http-body-min-rate applies. Default 10s.
+    #[arg(long, env = "SLUICE_HTTP_BODY_IDLE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    http_body_idle_timeout: Duration,
+    /// Bytes per second a request body must average once its first
+    /// --http-body-idle-timeout is over, or it is cut (408); 0 turns the rule off.
+    /// Accepts KiB, MiB suffixes. Default 1KiB.
+    #[arg(long, env = "SLUICE_HTTP_BODY_MIN_RATE", default_value = "1KiB", value_parser = parse_bytes)]
+    http_body_min_rate: usize,
+    /// Open connections at most; a connection over the limit is answered 503 with
+    /// Retry-After: 1 and closed. Default 1024.
+    #[arg(long, env = "SLUICE_MAX_CONNECTIONS", default_value_t = 1024)]
+    max_connections: usize,
+    /// Largest request line plus headers (HTTP/1.1) or header list (HTTP/2); larger gets
+    /// 431. At least 8KiB. Default 64KiB.
+    #[arg(long, env = "SLUICE_HTTP_MAX_HEADER_BYTES", default_value = "64KiB", value_parser = parse_bytes)]
+    http_max_header_bytes: usize,
+    /// Most header fields in one request; more gets 431. Default 100.
+    #[arg(long, env = "SLUICE_HTTP_MAX_HEADERS", default_value_t = 100)]
+    http_max_headers: usize,
+    /// Longest request target (path and query string); longer gets 414. Default 32KiB.
+    #[arg(long, env = "SLUICE_HTTP_MAX_URI_BYTES", default_value = "32KiB", value_parser = parse_bytes)]
+    http_max_uri_bytes: usize,
+    /// Streams one HTTP/2 connection may have open at once. Default 100.
+    #[arg(
+        long,
+        env = "SLUICE_HTTP2_MAX_CONCURRENT_STREAMS",
+        default_value_t = 100
+    )]
+    http2_max_concurrent_streams: u32,
+    /// Serve HTTPS with this PEM certificate chain (server certificate first); needs
+    /// --tls-key. Reloaded on SIGHUP. Default none (plain HTTP).
+    #[arg(long, env = "SLUICE_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert (PKCS#8, RSA or EC). Default none.
+    #[arg(long, env = "SLUICE_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// The oldest TLS version accepted: 1.2 or 1.3. Default 1.2.
+    #[arg(long, env = "SLUICE_TLS_MINIMUM_VERSION", default_value = "1.2", value_parser = ["1.2", "1.3"])]
+    tls_minimum_version: String,
+}
+
+impl ConnectionArgs {
+    /// The listener's configuration, validated; `grace` is the shutdown grace period.
+    fn to_config(&self, grace: Duration) -> anyhow::Result<ListenerConfig> {
+        for (flag, value) in [
+            ("--http-header-read-timeout", self.http_header_read_timeout),
+            ("--http-idle-timeout", self.http_idle_timeout),
+            ("--http-body-idle-timeout", self.http_body_idle_timeout),
+        ] {
+            if value.is_zero() {
+                anyhow::bail!("{flag} must be longer than 0");
+            }
+        }
+        if self.http_max_header_bytes < 8 << 10 {
+            anyhow::bail!(
+                "--http-max-header-bytes must be at least 8KiB (got {} bytes)",
+                self.http_max_header_bytes
+            );
+        }
+        for (flag, value) in [
+            ("--max-connections", self.max_connections),
+            ("--http-max-headers", self.http_max_headers),
+            ("--http-max-uri-bytes", self.http_max_uri_bytes),
+            (
+                "--http2-max-concurrent-streams",
+                self.http2_max_concurrent_streams as usize,
+            ),
+        ] {
+            if value == 0 {
+                anyhow::bail!("{flag} must be at least 1");
+            }
+        }
+        Ok(ListenerConfig {
+            header_read_timeout: self.http_header_read_timeout,
+            idle_timeout: self.http_idle_timeout,
+            body_idle_timeout: self.http_body_idle_timeout,
+            body_min_bytes_per_second: self.http_body_min_rate as u64,
+            max_connections: self.max_connections,
+            max_header_bytes: self.http_max_header_bytes,
+            max_headers: self.http_max_headers,
+            max_uri_bytes: self.http_max_uri_bytes,
+            http2_max_concurrent_streams: self.http2_max_concurrent_streams,
+            shutdown_grace: grace,
+            tls: self.tls()?,
+        })
+    }
+
+    /// The certificate and key, loaded, when TLS is asked for.
+    fn tls(&self) -> anyhow::Result<Option<Tls>> {
+        let (Some(cert_path), Some(key_path)) = (&self.tls_cert, &self.tls_key) else {
+            return Ok(None);
+        };
+        let minimum_version = match self.tls_minimum_version.as_str() {
+            "1.3" => TlsMinimumVersion::Tls13,
+            _ => TlsMinimumVersion::Tls12,
+        };
+        let tls = Tls::new(TlsConfig {
+            cert_path: cert_path.clone(),
+            key_path: key_path.clone(),
+            minimum_version,
+        })?;
+        Ok(Some(tls))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -133,6 +257,7 @@ fn init_logging(args: &ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let listener_config = args.connections.to_config(args.shutdown_timeout)?;
     let object_store = match (args.object_store, args.object_store_dir) {
         (ObjectStore::Memory, _) => ObjectStoreConfig::Memory,
         (ObjectStore::Local, Some(dir)) => ObjectStoreConfig::LocalPath(dir),
@@ -198,17 +323,52 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", args.bind))?;
     let address = listener.local_addr()?;
     let shutdown = shutdown_signal()?;
+    if let Some(tls) = listener_config.tls.clone() {
+        reload_on_sighup(tls)?;
+    }
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on {address}")?;
         out.flush()?;
     }
-    tracing::info!(%address, data_dir = %args.data_dir.display(), "sluice ready");
-    let served = sluice_server::serve(listener, state, shutdown, args.shutdown_timeout).await;
+    let scheme = if listener_config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!(%address, scheme, data_dir = %args.data_dir.display(), "sluice ready");
+    let served = sluice_server::serve_with(listener, state, listener_config, shutdown).await;
     let stopped = storage.shutdown().await;
     served.context("the http server failed")?;
     stopped.context("storage shutdown failed")?;
     tracing::info!("stopped: wal synced");
+    Ok(())
+}
+
+/// Reloads the TLS certificate and key on every SIGHUP; connections already open keep
+/// theirs, and a failed reload keeps the previous certificate.
+fn reload_on_sighup(tls: Tls) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                match tls.reload() {
+                    Ok(()) => tracing::info!(
+                        cert = %tls.cert_path().display(),
+                        "SIGHUP: reloaded the TLS certificate"
+                    ),
+                    Err(err) => tracing::error!(
+                        error = %err,
+                        "SIGHUP: the TLS certificate was not reloaded; the previous one stays in use"
+                    ),
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = tls;
     Ok(())
 }
 

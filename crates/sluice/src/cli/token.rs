@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 #[derive(Debug, Args)]
 pub(crate) struct TokenArgs {
-    /// The server's URL (plain http). Default http://127.0.0.1:8086.
+    /// The server's URL, `http://` or `https://`. Default http://127.0.0.1:8086.
     #[arg(
         long,
         env = "SLUICE_HOST",
@@ -19,6 +19,8 @@ pub(crate) struct TokenArgs {
     /// The admin token. Default: none (required).
     #[arg(long, env = "SLUICE_TOKEN", hide_env_values = true, global = true)]
     token: Option<String>,
+    #[command(flatten)]
+    tls: super::TlsArgs,
     #[command(subcommand)]
     command: TokenCommand,
 }
@@ -54,10 +56,7 @@ pub(crate) fn run(args: TokenArgs) -> anyhow::Result<ExitCode> {
         .token
         .context("an admin token is needed: pass --token or set SLUICE_TOKEN")?;
     let base = args.host.trim_end_matches('/').to_owned();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = args.tls.agent()?;
     let url = format!("{base}/api/v3/configure/token");
     let auth = format!("Token {token}");
     let (status, body) = match args.command {
@@ -138,7 +137,7 @@ fn read(
     response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     url: &str,
 ) -> anyhow::Result<(u16, String)> {
-    let mut response = response.with_context(|| format!("cannot reach {url}"))?;
+    let mut response = response.map_err(|err| super::unreachable(url, err))?;
     let status = response.status().as_u16();
     let body = response
         .body_mut()

@@ -1,0 +1,409 @@
+//! `sluice serve --tls-cert --tls-key`: HTTPS with HTTP/2 and HTTP/1.1 by ALPN, checked
+//! with curl, the CLI and the official clients against a CA made here; a wrong CA or an
+//! expired certificate fails with a clear message; SIGHUP reloads the certificate.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{ADMIN, Options, TestServer};
+use rcgen::{BasicConstraints, Certificate, CertificateParams, IsCa, KeyPair};
+
+/// A certificate authority made for the test.
+struct Ca {
+    cert: Certificate,
+    key: KeyPair,
+}
+
+impl Ca {
+    fn new(name: &str) -> Ca {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let key = KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        Ca { cert, key }
+    }
+
+    /// Writes the CA certificate, and a server certificate for localhost/127.0.0.1 signed
+    /// by it (expired when asked), into `dir`; returns (ca, cert, key) paths.
+    fn issue(&self, dir: &Path, stem: &str, expired: bool) -> (PathBuf, PathBuf, PathBuf) {
+        let mut params =
+            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+        }
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
+        let paths = (
+            dir.join(format!("{stem}-ca.pem")),
+            dir.join(format!("{stem}-cert.pem")),
+            dir.join(format!("{stem}-key.pem")),
+        );
+        std::fs::write(&paths.0, self.cert.pem()).unwrap();
+        std::fs::write(&paths.1, cert.pem()).unwrap();
+        std::fs::write(&paths.2, key.serialize_pem()).unwrap();
+        paths
+    }
+}
+
+struct TlsServer {
+    server: TestServer,
+    ca: PathBuf,
+    dir: tempfile::TempDir,
+    url: String,
+}
+
+fn tls_server(expired: bool, extra: &[&str]) -> TlsServer {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = Ca::new("sluice test CA").issue(dir.path(), "server", expired);
+    let mut options = Options::default()
+        .arg("--tls-cert")
+        .arg(cert.to_str().unwrap())
+        .arg("--tls-key")
+        .arg(key.to_str().unwrap());
+    for arg in extra {
+        options = options.arg(arg);
+    }
+    let server = TestServer::start(options);
+    let port = server.address.rsplit(':').next().unwrap().to_owned();
+    TlsServer {
+        server,
+        ca,
+        dir,
+        url: format!("https://localhost:{port}"),
+    }
+}
+
+fn curl(args: &[&str]) -> Output {
+    Command::new("curl")
+        .args(["-sS", "--max-time", "60"])
+        .args(args)
+        .output()
+        .expect("curl runs")
+}
+
+fn sluice(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(args)
+        .env_clear()
+        .output()
+        .unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn curl_speaks_http2_and_http1_over_tls_and_refuses_a_wrong_ca() {
+    let tls = tls_server(false, &[]);
+    let ca = tls.ca.to_str().unwrap();
+    let ping = format!("{}/ping", tls.url);
+    let h2 = curl(&[
+        "--cacert",
+        ca,
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code} %{http_version}",
+        &ping,
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&h2.stdout),
+        "204 2",
+        "{}",
+        text(&h2)
+    );
+    let h1 = curl(&[
+        "--http1.1",
+        "--cacert",
+        ca,
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code} %{http_version}",
+        &ping,
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&h1.stdout),
+        "204 1.1",
+        "{}",
+        text(&h1)
+    );
+    let write = curl(&[
+        "--cacert",
+        ca,
+        "-w",
+        "%{http_code}",
+        "-H",
+        &format!("Authorization: Token {ADMIN}"),
+        "--data-binary",
+        "m,host=a v=1 1000000000",
+        &format!("{}/api/v3/write_lp?db=t", tls.url),
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&write.stdout),
+        "204",
+        "{}",
+        text(&write)
+    );
+    // Plain HTTP on the TLS port is not served.
+    let plain = curl(&[&format!("http://{}/ping", tls.server.address)]);
+    assert!(!plain.status.success(), "{}", text(&plain));
+
+    let other = Ca::new("another CA")
+        .issue(tls.dir.path(), "other", false)
+        .0;
+    let wrong = curl(&["--cacert", other.to_str().unwrap(), &ping]);
+    assert_eq!(wrong.status.code(), Some(60), "{}", text(&wrong));
+}
+
+#[test]
+fn the_cli_queries_and_manages_tokens_over_tls() {
+    let tls = tls_server(false, &[]);
+    let ca = tls.ca.to_str().unwrap();
+    let write = curl(&[
+        "--cacert",
+        ca,
+        "-H",
+        &format!("Authorization: Token {ADMIN}"),
+        "--data-binary",
+        "m,host=a v=42 1000000000",
+        &format!("{}/api/v3/write_lp?db=t", tls.url),
+    ]);
+    assert!(write.status.success(), "{}", text(&write));
+    let query = sluice(&[
+        "query",
+        "--host",
+        &tls.url,
+        "--tls-ca",
+        ca,
+        "--token",
+        ADMIN,
+        "--db",
+        "t",
+        "--format",
+        "csv",
+        "SELECT v FROM m",
+    ]);
+    assert!(query.status.success(), "{}", text(&query));
+    assert!(
+        String::from_utf8_lossy(&query.stdout).contains("42"),
+        "{}",
+        text(&query)
+    );
+    let list = sluice(&[
+        "token", "list", "--host", &tls.url, "--tls-ca", ca, "--token", ADMIN,
+    ]);
+    assert!(list.status.success(), "{}", text(&list));
+
+    // Without the CA the system roots do not trust the test CA: a clear error.
+    let untrusted = sluice(&["token", "list", "--host", &tls.url, "--token", ADMIN]);
+    assert!(!untrusted.status.success());
+    let stderr = String::from_utf8_lossy(&untrusted.stderr);
+    assert!(stderr.contains("--tls-ca"), "{}", text(&untrusted));
+
+    // --tls-no-verify works, loudly.
+    let unchecked = sluice(&[
+        "token",
+        "list",
+        "--host",
+        &tls.url,
+        "--tls-no-verify",
+        "--token",
+        ADMIN,
+    ]);
+    assert!(unchecked.status.success(), "{}", text(&unchecked));
+    assert!(
+        String::from_utf8_lossy(&unchecked.stderr).contains("WARNING"),
+        "{}",
+        text(&unchecked)
+    );
+}
+
+#[test]
+fn an_expired_certificate_fails_with_a_clear_message() {
+    let tls = tls_server(true, &[]);
+    let ca = tls.ca.to_str().unwrap();
+    let output = sluice(&[
+        "token", "list", "--host", &tls.url, "--tls-ca", ca, "--token", ADMIN,
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("expired"),
+        "{}",
+        text(&output)
+    );
+    let curl = curl(&["--cacert", ca, &format!("{}/ping", tls.url)]);
+    assert_eq!(curl.status.code(), Some(60), "{}", text(&curl));
+}
+
+#[test]
+fn sighup_reloads_the_certificate() {
+    let tls = tls_server(false, &[]);
+    let ping = format!("{}/ping", tls.url);
+    let (ca2, cert2, key2) = Ca::new("second CA").issue(tls.dir.path(), "second", false);
+    // The server was started with server-cert.pem / server-key.pem: replace them.
+    std::fs::copy(&cert2, tls.dir.path().join("server-cert.pem")).unwrap();
+    std::fs::copy(&key2, tls.dir.path().join("server-key.pem")).unwrap();
+    let status = Command::new("kill")
+        .args(["-HUP", &tls.server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let output = curl(&["--cacert", ca2.to_str().unwrap(), "-o", "/dev/null", &ping]);
+        if output.status.success() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new certificate was not served: {}",
+            text(&output)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let old = curl(&["--cacert", tls.ca.to_str().unwrap(), &ping]);
+    assert_eq!(old.status.code(), Some(60), "{}", text(&old));
+}
+
+#[test]
+fn tls_minimum_version_13_refuses_tls_12() {
+    let tls = tls_server(false, &["--tls-minimum-version", "1.3"]);
+    let ca = tls.ca.to_str().unwrap();
+    let ping = format!("{}/ping", tls.url);
+    let tls12 = curl(&["--cacert", ca, "--tlsv1.2", "--tls-max", "1.2", &ping]);
+    assert!(!tls12.status.success(), "{}", text(&tls12));
+    let tls13 = curl(&["--cacert", ca, "--tlsv1.3", "-o", "/dev/null", &ping]);
+    assert!(tls13.status.success(), "{}", text(&tls13));
+}
+
+#[test]
+fn a_missing_or_mismatched_key_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, cert, _) = Ca::new("a").issue(dir.path(), "a", false);
+    let (_, _, other_key) = Ca::new("b").issue(dir.path(), "b", false);
+    let output = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args([
+            "serve",
+            "--without-auth",
+            "--bind",
+            "127.0.0.1:0",
+            "--tls-cert",
+        ])
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&other_key)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("cannot be used with the certificate"),
+        "{}",
+        text(&output)
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["serve", "--without-auth", "--tls-cert"])
+        .arg(&cert)
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("--tls-key"),
+        "{}",
+        text(&output)
+    );
+}
+
+/// The official Python (v2 and v3, whose queries go through Arrow Flight over TLS) and
+/// JavaScript clients, trusting the test CA.
+#[test]
+fn the_official_clients_work_over_tls() {
+    let Some(env) = std::env::var_os("SLUICE_COMPAT_ENV").map(PathBuf::from) else {
+        assert!(
+            std::env::var("SLUICE_COMPAT_REQUIRED").is_err_and(|_| true)
+                || std::env::var("SLUICE_COMPAT_REQUIRED").is_ok_and(|v| v != "1"),
+            "SLUICE_COMPAT_REQUIRED=1 but SLUICE_COMPAT_ENV is not set"
+        );
+        eprintln!("SLUICE_COMPAT_ENV is not set: skipping the official clients over TLS");
+        return;
+    };
+    let python = env.join("venv/bin/python");
+    let tls = tls_server(false, &[]);
+    let ca = tls.ca.to_str().unwrap();
+    let script = r#"
+import sys
+from influxdb_client import InfluxDBClient
+from influxdb_client.client.write_api import SYNCHRONOUS
+from influxdb_client_3 import InfluxDBClient3, flight_client_options
+url, token, ca = sys.argv[1], sys.argv[2], sys.argv[3]
+with InfluxDBClient(url=url, token=token, org="sluice", ssl_ca_cert=ca) as client:
+    assert client.ping()
+    client.write_api(write_options=SYNCHRONOUS).write("py", record="m,src=v2 v=1 1000000000")
+pem = open(ca, "rb").read()
+client = InfluxDBClient3(host=url, token=token, database="py", ssl_ca_cert=ca,
+                         flight_client_options=flight_client_options(tls_root_certs=pem))
+client.write(record="m,src=v3 v=2 2000000000")
+table = client.query("SELECT src, v FROM m ORDER BY time")
+print(sorted(table.column("src").to_pylist()))
+"#;
+    let output = Command::new(&python)
+        .args(["-c", script, &tls.url, ADMIN, ca])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "['v2', 'v3']",
+        "{}",
+        text(&output)
+    );
+
+    let script = r#"
+const {InfluxDB} = require('@influxdata/influxdb-client');
+const [url, token] = process.argv.slice(-2);
+const api = new InfluxDB({url, token}).getWriteApi('sluice', 'js', 'ns');
+api.writeRecord('m,src=js v=3 3000000000');
+api.close().then(() => console.log('ok'), (e) => { console.error(String(e)); process.exit(1); });
+"#;
+    let output = Command::new("node")
+        .args(["-e", script, &tls.url, ADMIN])
+        .env("NODE_PATH", env.join("js/node_modules"))
+        .env("NODE_EXTRA_CA_CERTS", ca)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let count = curl(&[
+        "--cacert",
+        ca,
+        "-G",
+        "-H",
+        &format!("Authorization: Token {ADMIN}"),
+        "--data-urlencode",
+        "db=js",
+        "--data-urlencode",
+        "q=SELECT count(v) FROM m",
+        &format!("{}/query", tls.url),
+    ]);
+    assert!(
+        String::from_utf8_lossy(&count.stdout).contains("[[0,1]]")
+            || String::from_utf8_lossy(&count.stdout).contains(",1]]"),
+        "{}",
+        text(&count)
+    );
+}
