@@ -13,6 +13,7 @@
 //! lives in its own folder under [`plugins`].
 
 pub mod agent;
+pub mod blocking;
 pub mod buffer;
 pub mod config;
 pub mod error;
@@ -21,5 +22,6 @@ pub mod metric;
 pub mod plugins;
 pub mod sample;
 pub mod stats;
+pub mod tls;
 
 pub use error::{Error, Result};
