@@ -24,6 +24,7 @@ fi
 # suite itself is crates/sluice/tests/compat.rs, run by `cargo test --workspace` below,
 # which fails instead of skipping when SLUICE_COMPAT_REQUIRED=1.
 echo "== compat/setup.sh"
+bash scripts/agent-services.sh # nginx, postgresql, redis-server for crates/sluice-agent/tests/services.rs
 bash compat/setup.sh
 export SLUICE_COMPAT_REQUIRED=1
 # ---- end compat ----
