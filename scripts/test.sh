@@ -24,6 +24,7 @@ fi
 # suite itself is crates/sluice/tests/compat.rs, run by `cargo test --workspace` below,
 # which fails instead of skipping when SLUICE_COMPAT_REQUIRED=1.
 echo "== compat/setup.sh"
+bash scripts/agent-services.sh # nginx, postgresql, redis-server for crates/sluice-agent/tests/services.rs
 bash compat/setup.sh
 bash scripts/agent-mq.sh  # mosquitto + podman for crates/sluice-agent/tests/{mqtt,docker}.rs
 export SLUICE_COMPAT_REQUIRED=1

@@ -250,12 +250,7 @@ impl RunningOutput {
     /// write succeeded.
     async fn flush(&self) -> bool {
         let mut output = self.output.lock().await;
-        if !self.connected.load(Ordering::SeqCst) {
-            match output.connect().await {
-                Ok(()) => self.connected.store(true, Ordering::SeqCst),
-                Err(err) => tracing::warn!(output = %self.shared.name, "connect failed: {err}"),
-            }
-        }
+        self.connect(&mut output).await;
         loop {
             let batch = {
                 let mut buffer = lock(&self.shared.buffer);
@@ -295,6 +290,19 @@ impl RunningOutput {
                     tracing::error!(output = %self.shared.name, buffered = buffer.len(), "write failed, keeping the batch buffered: {err}");
                     return false;
                 }
+            }
+        }
+    }
+}
+
+impl RunningOutput {
+    /// Connects the output unless it is connected; a failure is logged (and the
+    /// connection tried again at the next flush).
+    async fn connect(&self, output: &mut Box<dyn Output>) {
+        if !self.connected.load(Ordering::SeqCst) {
+            match output.connect().await {
+                Ok(()) => self.connected.store(true, Ordering::SeqCst),
+                Err(err) => tracing::warn!(output = %self.shared.name, "connect failed: {err}"),
             }
         }
     }
@@ -633,6 +641,8 @@ impl Agent {
             let output = output.clone();
             let mut shutdown = shutdown_rx.clone();
             flushers.push(tokio::spawn(async move {
+                // Outputs such as `health` serve from the start, as in Telegraf.
+                output.connect(&mut *output.output.lock().await).await;
                 loop {
                     let wait = output.interval + random_below(output.jitter);
                     tokio::select! {

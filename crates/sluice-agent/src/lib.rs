@@ -13,6 +13,7 @@
 //! lives in its own folder under [`plugins`].
 
 pub mod agent;
+pub mod blocking;
 pub mod buffer;
 pub mod config;
 pub mod error;
@@ -22,5 +23,6 @@ pub mod parsers;
 pub mod plugins;
 pub mod sample;
 pub mod stats;
+pub mod tls;
 
 pub use error::{Error, Result};

@@ -16,6 +16,11 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
 /// A Telegraf-compatible collection agent.
+/// Counts allocations for `internal_memstats`.
+#[global_allocator]
+static ALLOCATOR: sluice_agent::plugins::inputs::internal::memstats::CountingAllocator =
+    sluice_agent::plugins::inputs::internal::memstats::CountingAllocator;
+
 #[derive(Debug, Parser)]
 #[command(name = "sluice-agent", version)]
 struct Args {

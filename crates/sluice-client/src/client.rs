@@ -69,6 +69,7 @@ pub struct ClientBuilder {
     gzip_threshold: Option<usize>,
     timeout: Duration,
     retry: RetryOptions,
+    http: Option<reqwest::Client>,
 }
 
 /// Called before each retry with the error, the delay, and the number of points retried.
@@ -89,6 +90,7 @@ impl Client {
             gzip_threshold: Some(1024),
             timeout: Duration::from_secs(10),
             retry: RetryOptions::default(),
+            http: None,
         }
     }
 
@@ -465,18 +467,28 @@ impl ClientBuilder {
         self
     }
 
+    /// Sends requests with this reqwest client (one configured for TLS, say) instead of
+    /// building one; `https://` URLs are then accepted, and [`ClientBuilder::timeout`]
+    /// is the given client's business. Default: a client built here, `http://` only.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
     /// Builds the client.
     ///
     /// # Errors
-    /// [`Error::InvalidUrl`] when the URL is not an `http://` URL or no database was named.
+    /// [`Error::InvalidUrl`] when the URL is not an `http://` URL (or `https://` with
+    /// [`ClientBuilder::http_client`]) or no database was named.
     pub fn build(self) -> Result<Client> {
         let invalid = |reason: &str| Error::InvalidUrl {
             url: self.url.clone(),
             reason: reason.to_owned(),
         };
         let mut base = Url::parse(&self.url).map_err(|err| invalid(&err.to_string()))?;
-        if base.scheme() != "http" {
-            return Err(invalid("only http:// is supported (this build has no tls)"));
+        match (base.scheme(), &self.http) {
+            ("http", _) | ("https", Some(_)) => {}
+            _ => return Err(invalid("only http:// is supported (this build has no tls)")),
         }
         if !base.path().ends_with('/') {
             let path = format!("{}/", base.path());
@@ -490,13 +502,16 @@ impl ClientBuilder {
         if let (Target::V2 { org, .. }, Some(given)) = (&mut target, &self.org) {
             org.clone_from(given);
         }
-        let http = reqwest::Client::builder()
-            .timeout(self.timeout)
-            .connect_timeout(self.timeout.min(Duration::from_secs(5)))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|err| invalid(&error_chain(&err)))?;
+        let http = match &self.http {
+            Some(client) => client.clone(),
+            None => reqwest::Client::builder()
+                .timeout(self.timeout)
+                .connect_timeout(self.timeout.min(Duration::from_secs(5)))
+                .pool_idle_timeout(Duration::from_secs(60))
+                .tcp_nodelay(true)
+                .build()
+                .map_err(|err| invalid(&error_chain(&err)))?,
+        };
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
@@ -551,6 +566,14 @@ mod tests {
             Err(Error::InvalidUrl { .. })
         ));
         assert!(Client::new("https://h:1").database("d").build().is_err());
+        let http = reqwest::Client::new();
+        assert!(
+            Client::new("https://h:1")
+                .database("d")
+                .http_client(http)
+                .build()
+                .is_ok()
+        );
         assert!(Client::new("not a url").database("d").build().is_err());
     }
 

@@ -380,10 +380,18 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + S
         use tokio::signal::unix::{SignalKind, signal};
         let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
         let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+        // `systemctl reload` (packaging/sluice.service) sends SIGHUP, which would
+        // otherwise end the process: flags and environment are read at start only.
+        let mut hangup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
         Ok(async move {
-            tokio::select! {
-                _ = interrupt.recv() => tracing::info!("received SIGINT"),
-                _ = terminate.recv() => tracing::info!("received SIGTERM"),
+            loop {
+                tokio::select! {
+                    _ = interrupt.recv() => break tracing::info!("received SIGINT"),
+                    _ = terminate.recv() => break tracing::info!("received SIGTERM"),
+                    _ = hangup.recv() => tracing::info!(
+                        "received SIGHUP: nothing to reload (flags and environment are read at start; restart to change them)"
+                    ),
+                }
             }
         })
     }

@@ -11,7 +11,10 @@ pub mod internal;
 pub mod mem;
 pub mod mqtt_consumer;
 pub mod net;
+pub mod nginx;
+pub mod postgresql;
 pub mod processes;
+pub mod redis;
 pub mod system;
 pub mod tail;
 
@@ -42,7 +45,10 @@ pub fn registry() -> Vec<Registered> {
         input("mem", include_str!("mem/sample.toml")),
         input("mqtt_consumer", include_str!("mqtt_consumer/sample.toml")),
         input("net", include_str!("net/sample.toml")),
+        input("nginx", include_str!("nginx/sample.toml")),
+        input("postgresql", include_str!("postgresql/sample.toml")),
         input("processes", include_str!("processes/sample.toml")),
+        input("redis", include_str!("redis/sample.toml")),
         input("system", include_str!("system/sample.toml")),
         input("tail", include_str!("tail/sample.toml")),
     ]
@@ -85,13 +91,21 @@ pub fn build(spec: &PluginSpec, ctx: &BuildContext) -> Result<Box<dyn Input>> {
                     .map_err(|m| spec.error(&m))?,
             )
         }
+        "nginx" => Box::new(nginx::Nginx::new(spec.parse()?).map_err(|m| spec.error(&m))?),
+        "postgresql" => {
+            Box::new(postgresql::Postgresql::new(spec.parse()?).map_err(|m| spec.error(&m))?)
+        }
+        "redis" => Box::new(redis::Redis::new(spec.parse()?).map_err(|m| spec.error(&m))?),
         "processes" => {
             spec.parse::<processes::ProcessesConfig>()?;
             Box::new(processes::Processes)
         }
         "internal" => {
-            spec.parse::<internal::InternalConfig>()?;
-            Box::new(internal::Internal::new(ctx.stats.clone()))
+            let config: internal::InternalConfig = spec.parse()?;
+            Box::new(internal::Internal::new(
+                ctx.stats.clone(),
+                config.collect_memstats,
+            ))
         }
         "cpu" => Box::new(cpu::Cpu::new(spec.parse()?)),
         "mem" => {

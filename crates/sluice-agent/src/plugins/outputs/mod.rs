@@ -1,9 +1,11 @@
 //! The output plugins and their registry.
 
 pub mod file;
+pub mod health;
 mod http;
 pub mod influxdb;
 pub mod influxdb_v2;
+pub mod influxdb_v3;
 
 use crate::config::{PluginKind, PluginSpec};
 use crate::error::Result;
@@ -20,7 +22,9 @@ pub fn registry() -> Vec<Registered> {
     vec![
         output("file", include_str!("file/sample.toml")),
         output("influxdb", include_str!("influxdb/sample.toml")),
+        output("health", include_str!("health/sample.toml")),
         output("influxdb_v2", include_str!("influxdb_v2/sample.toml")),
+        output("influxdb_v3", include_str!("influxdb_v3/sample.toml")),
     ]
 }
 
@@ -37,6 +41,12 @@ pub fn build(spec: &PluginSpec, ctx: &BuildContext) -> Result<Box<dyn Output>> {
         ),
         "influxdb" => {
             Box::new(influxdb::InfluxDb::new(spec.parse()?, name, ctx).map_err(|m| spec.error(&m))?)
+        }
+        "influxdb_v3" => Box::new(
+            influxdb_v3::InfluxDbV3::new(spec.parse()?, name, ctx).map_err(|m| spec.error(&m))?,
+        ),
+        "health" => {
+            Box::new(health::Health::new(spec.parse()?, name, ctx).map_err(|m| spec.error(&m))?)
         }
         other => return Err(spec.error(&format!("unknown output plugin {other:?}"))),
     })

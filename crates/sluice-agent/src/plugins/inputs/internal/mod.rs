@@ -1,4 +1,7 @@
-//! `inputs.internal`: the agent's own counters, as Telegraf names them.
+//! `inputs.internal`: the agent's own counters, as Telegraf names them, and (with
+//! `collect_memstats`, the default) the process's memory as `internal_memstats`.
+
+pub mod memstats;
 
 use std::sync::Arc;
 
@@ -9,10 +12,25 @@ use crate::metric::Metric;
 use crate::plugins::{Accumulator, Input};
 use crate::stats::Stats;
 
-/// `[[inputs.internal]]` (no options).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InternalConfig {}
+/// `[[inputs.internal]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InternalConfig {
+    /// Write `internal_memstats`. Default: `true`.
+    pub collect_memstats: bool,
+    /// Accepted for compatibility: Telegraf's Go runtime metrics have no counterpart
+    /// here, so nothing more is written. Default: `false`.
+    pub collect_gostats: bool,
+}
+
+impl Default for InternalConfig {
+    fn default() -> Self {
+        InternalConfig {
+            collect_memstats: true,
+            collect_gostats: false,
+        }
+    }
+}
 
 /// The fields written per measurement: Telegraf's documented ones, plus `errors` on
 /// `internal_gather`/`internal_write` (which Telegraf also writes), and without
@@ -50,12 +68,16 @@ pub const FIELDS: [(&str, &[&str]); 3] = [
 #[derive(Debug)]
 pub struct Internal {
     stats: Arc<Stats>,
+    collect_memstats: bool,
 }
 
 impl Internal {
-    /// An internal input reporting `stats`.
-    pub fn new(stats: Arc<Stats>) -> Internal {
-        Internal { stats }
+    /// An internal input reporting `stats`, and memory figures when `collect_memstats`.
+    pub fn new(stats: Arc<Stats>, collect_memstats: bool) -> Internal {
+        Internal {
+            stats,
+            collect_memstats,
+        }
     }
 }
 
@@ -100,6 +122,9 @@ impl Input for Internal {
                 .with_field("metrics_dropped", int(dropped))
                 .with_field("gather_errors", int(self.stats.gather_errors.get())),
         );
+        if self.collect_memstats {
+            acc.add(memstats::metric(acc.time()));
+        }
         Ok(())
     }
 }
@@ -115,7 +140,7 @@ mod tests {
         stats.input("cpu").metrics_gathered.add(1);
         stats.output("file").metrics_written.add(1);
         let mut acc = Accumulator::new(1);
-        Internal::new(stats).gather(&mut acc).unwrap();
+        Internal::new(stats, false).gather(&mut acc).unwrap();
         assert_eq!(acc.metrics().len(), FIELDS.len());
         for (name, expected) in FIELDS {
             let m = acc.metrics().iter().find(|m| m.name == name).unwrap();
@@ -132,13 +157,27 @@ mod tests {
     }
 
     #[test]
+    fn memstats_are_written_when_asked_for() {
+        let mut acc = Accumulator::new(1);
+        Internal::new(Arc::default(), true)
+            .gather(&mut acc)
+            .unwrap();
+        let m = acc
+            .metrics()
+            .iter()
+            .find(|m| m.name == "internal_memstats")
+            .unwrap();
+        assert!(m.field("heap_sys_bytes").is_some());
+    }
+
+    #[test]
     fn counters_are_reported_per_plugin_and_summed_for_the_agent() {
         let stats = Arc::new(Stats::default());
         stats.input("cpu").metrics_gathered.add(5);
         stats.input("mem").metrics_gathered.add(2);
         stats.output("file").metrics_dropped.add(3);
         let mut acc = Accumulator::new(1);
-        Internal::new(stats).gather(&mut acc).unwrap();
+        Internal::new(stats, false).gather(&mut acc).unwrap();
         let agent = acc
             .metrics()
             .iter()

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::metric::Metric;
 use crate::plugins::outputs::http::{HttpWriter, gzip_threshold, retry_options};
 use crate::plugins::{BoxFuture, BuildContext, Output};
+use crate::tls::TlsClientConfig;
 
 /// `[[outputs.influxdb]]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -30,6 +31,15 @@ pub struct InfluxDbConfig {
     pub timeout: ConfigDuration,
     /// `"gzip"` or `"identity"`. Default: `"identity"`.
     pub content_encoding: String,
+    /// PEM file of the certificate authorities to trust instead of the system's roots.
+    /// Default: none.
+    pub tls_ca: Option<String>,
+    /// PEM file of a client certificate. Default: none.
+    pub tls_cert: Option<String>,
+    /// PEM file of the client certificate's key. Default: none.
+    pub tls_key: Option<String>,
+    /// Skip verifying the server's certificate and name. Default: `false`.
+    pub insecure_skip_verify: bool,
 }
 
 impl Default for InfluxDbConfig {
@@ -43,6 +53,10 @@ impl Default for InfluxDbConfig {
             password: String::new(),
             timeout: ConfigDuration::secs(5),
             content_encoding: "identity".to_owned(),
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
+            insecure_skip_verify: false,
         }
     }
 }
@@ -67,6 +81,13 @@ impl InfluxDb {
     ) -> std::result::Result<InfluxDb, String> {
         let _ = ctx;
         let gzip = gzip_threshold(&config.content_encoding)?;
+        let http = TlsClientConfig::new(
+            &config.tls_ca,
+            &config.tls_cert,
+            &config.tls_key,
+            config.insecure_skip_verify,
+        )
+        .http_client(config.timeout.0)?;
         let mut clients = Vec::new();
         for url in &config.urls {
             let client = Client::new(url.clone())
@@ -79,14 +100,11 @@ impl InfluxDb {
                 .timeout(config.timeout.0)
                 .gzip_threshold(gzip)
                 .retry(retry_options())
+                .http_client(http.clone())
                 .build()
                 .map_err(|err| format!("`urls`: {err}"))?;
             clients.push((url.clone(), client));
         }
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout.0)
-            .build()
-            .map_err(|err| err.to_string())?;
         Ok(InfluxDb {
             config,
             writer: HttpWriter::new(name, clients),

@@ -8,6 +8,7 @@ use crate::error::Result;
 use crate::metric::Metric;
 use crate::plugins::outputs::http::{HttpWriter, gzip_threshold, retry_options};
 use crate::plugins::{BoxFuture, BuildContext, Output};
+use crate::tls::TlsClientConfig;
 
 /// `[[outputs.influxdb_v2]]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -26,6 +27,15 @@ pub struct InfluxDbV2Config {
     pub timeout: ConfigDuration,
     /// `"gzip"` or `"identity"`. Default: `"gzip"`.
     pub content_encoding: String,
+    /// PEM file of the certificate authorities to trust instead of the system's roots.
+    /// Default: none.
+    pub tls_ca: Option<String>,
+    /// PEM file of a client certificate. Default: none.
+    pub tls_cert: Option<String>,
+    /// PEM file of the client certificate's key. Default: none.
+    pub tls_key: Option<String>,
+    /// Skip verifying the server's certificate and name. Default: `false`.
+    pub insecure_skip_verify: bool,
 }
 
 impl Default for InfluxDbV2Config {
@@ -37,6 +47,10 @@ impl Default for InfluxDbV2Config {
             bucket: String::new(),
             timeout: ConfigDuration::secs(5),
             content_encoding: "gzip".to_owned(),
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
+            insecure_skip_verify: false,
         }
     }
 }
@@ -62,6 +76,13 @@ impl InfluxDbV2 {
             return Err("`bucket` is required".to_owned());
         }
         let gzip = gzip_threshold(&config.content_encoding)?;
+        let http = TlsClientConfig::new(
+            &config.tls_ca,
+            &config.tls_cert,
+            &config.tls_key,
+            config.insecure_skip_verify,
+        )
+        .http_client(config.timeout.0)?;
         let mut clients = Vec::new();
         for url in &config.urls {
             let client = Client::new(url.clone())
@@ -73,6 +94,7 @@ impl InfluxDbV2 {
                 .timeout(config.timeout.0)
                 .gzip_threshold(gzip)
                 .retry(retry_options())
+                .http_client(http.clone())
                 .build()
                 .map_err(|err| format!("`urls`: {err}"))?;
             clients.push((url.clone(), client));
