@@ -124,6 +124,7 @@ impl QueryEngine {
         params: Option<&serde_json::Map<String, serde_json::Value>>,
     ) -> Result<QueryOutput> {
         self.check_database(db)?;
+        check_sql_operators(sql)?;
         let engine = self.clone();
         let (db, sql, params) = (db.to_owned(), sql.to_owned(), params.cloned());
         self.run_guarded(move |budget| async move {
@@ -368,6 +369,52 @@ impl QueryEngine {
     }
 }
 
+/// Most operators (`AND`, `OR`, comparisons, arithmetic, signs) one SQL query may hold.
+/// DataFusion's parser refuses nesting past 50 levels, but builds `a OR b OR …` in a
+/// loop into a tree as deep as the chain is long, which its optimizer then walks
+/// recursively: a chain of tens of thousands of terms would overflow any stack.
+pub const MAX_SQL_OPERATORS: usize = 1_000;
+
+/// Refuses SQL with more than [`MAX_SQL_OPERATORS`] operators, counted on the tokens
+/// (no tree is built). Text that does not tokenize is left to DataFusion to report.
+///
+/// # Errors
+/// [`Error::Invalid`] naming the count and the limit.
+fn check_sql_operators(sql: &str) -> Result<()> {
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+    use datafusion::sql::sqlparser::keywords::Keyword;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    let Ok(tokens) = Tokenizer::new(&GenericDialect {}, sql).tokenize() else {
+        return Ok(());
+    };
+    let operators = tokens
+        .iter()
+        .filter(|t| match t {
+            Token::Word(w) => matches!(w.keyword, Keyword::AND | Keyword::OR | Keyword::NOT),
+            Token::Plus
+            | Token::Minus
+            | Token::Mul
+            | Token::Div
+            | Token::Mod
+            | Token::Eq
+            | Token::DoubleEq
+            | Token::Neq
+            | Token::Lt
+            | Token::Gt
+            | Token::LtEq
+            | Token::GtEq
+            | Token::StringConcat => true,
+            _ => false,
+        })
+        .count();
+    if operators > MAX_SQL_OPERATORS {
+        return Err(Error::Invalid(format!(
+            "the query has {operators} operators (AND, OR, NOT, comparisons, arithmetic), more than the limit of {MAX_SQL_OPERATORS}: use IN (…) instead of long OR chains"
+        )));
+    }
+    Ok(())
+}
+
 /// Runs `f` on a thread with [`QUERY_STACK_BYTES`] of stack and waits for it.
 ///
 /// # Panics
@@ -435,4 +482,32 @@ fn json_to_scalar(name: &str, value: &serde_json::Value) -> Result<ScalarValue> 
             });
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn or_chain(n: usize) -> String {
+        let terms: Vec<String> = (0..n).map(|i| format!("v = {i}")).collect();
+        format!("SELECT * FROM m WHERE {}", terms.join(" OR "))
+    }
+
+    #[test]
+    fn long_operator_chains_are_refused_before_datafusion_sees_them() {
+        assert!(check_sql_operators(&or_chain(200)).is_ok());
+        let e = check_sql_operators(&or_chain(30_000)).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("the query has 59999 operators (AND, OR, NOT, comparisons, arithmetic), more than the limit of 1000"),
+            "{e}"
+        );
+        // Operators inside strings and comments do not count.
+        let quoted = format!(
+            "SELECT '{}' AS s -- {}",
+            "+".repeat(5_000),
+            "=".repeat(5_000)
+        );
+        assert!(check_sql_operators(&quoted).is_ok());
+    }
 }

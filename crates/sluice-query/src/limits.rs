@@ -85,6 +85,13 @@ impl Budget {
         )
     }
 
+    /// Starts counting points and buckets afresh: InfluxDB's guards bound each statement
+    /// (memory and time are the whole query's).
+    pub(crate) fn start_statement(&self) {
+        self.points.store(0, Ordering::Relaxed);
+        self.buckets.store(0, Ordering::Relaxed);
+    }
+
     /// Fails once the query is cancelled or past its deadline.
     ///
     /// # Errors
@@ -202,6 +209,9 @@ mod tests {
         budget.add_buckets(3).unwrap();
         let e = budget.add_buckets(3).unwrap_err();
         assert_eq!(e.to_string(), "max-select-buckets limit exceeded: (6/5)");
+        budget.start_statement();
+        budget.add_points(10).unwrap();
+        budget.add_buckets(5).unwrap();
         budget.grow(60).unwrap();
         budget.shrink(60);
         budget.grow(100).unwrap();

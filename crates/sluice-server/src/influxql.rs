@@ -22,7 +22,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use serde_json::Value as Json;
-use sluice_influxql::{Delete, DropSeries, ParamValue, Query, SelectStatement, Source, Statement};
+use sluice_influxql::{Delete, DropSeries, ParamValue, SelectStatement, Source, Statement};
 use sluice_query::{QueryOutput, StatementResult, Value};
 
 use crate::auth::{Action, Principal};
@@ -118,11 +118,16 @@ fn param_value(name: &str, value: &Json) -> Result<ParamValue> {
     })
 }
 
-/// Parses `q` with `params` bound.
+/// Parses `q` with `params` bound, on the calling thread (tests only: the server parses
+/// on the query engine's thread, see [`run`]).
 ///
 /// # Errors
 /// [`Error::QueryParse`] (`error parsing query: …`).
-pub(crate) fn parse(q: &str, params: Option<&HashMap<String, ParamValue>>) -> Result<Query> {
+#[cfg(test)]
+pub(crate) fn parse(
+    q: &str,
+    params: Option<&HashMap<String, ParamValue>>,
+) -> Result<sluice_influxql::Query> {
     let parsed = match params {
         Some(params) => sluice_influxql::parse_with_params(q, params),
         None => sluice_influxql::parse(q),
@@ -218,11 +223,28 @@ pub(crate) async fn run(
     q: &str,
     params: Option<&HashMap<String, ParamValue>>,
 ) -> Result<Vec<StatementResult>> {
-    let parsed = parse(q, params)?;
+    // Parsed on the query engine's thread: nesting up to the parser's limit needs more
+    // stack than an async worker has.
+    let parsed = state
+        .inner
+        .query
+        .parse_influxql(q, params)
+        .await
+        .map_err(|e| match e {
+            sluice_query::Error::InfluxQlParse(e) => Error::QueryParse {
+                reason: e.to_string(),
+            },
+            other => Error::Query(other),
+        })?;
     authorize(principal, &parsed.statements, db)?;
-    let mut results = state.inner.query.influxql(db, q, params).await?;
-    for (statement, result) in parsed.statements.iter().zip(&mut results) {
-        if matches!(statement, Statement::ShowDatabases) {
+    let show_databases: Vec<bool> = parsed
+        .statements
+        .iter()
+        .map(|s| matches!(s, Statement::ShowDatabases))
+        .collect();
+    let mut results = state.inner.query.influxql_parsed(db, parsed).await?;
+    for (&is_show_databases, result) in show_databases.iter().zip(&mut results) {
+        if is_show_databases {
             for series in &mut result.series {
                 series.values.retain(|row| match row.first() {
                     Some(Value::String(name)) => {

@@ -1,9 +1,9 @@
 //! The server's configuration and the state every handler shares.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
-use sluice_query::QueryEngine;
+use sluice_query::{QueryEngine, QueryLimits};
 use sluice_storage::Storage;
 use tokio::sync::Semaphore;
 
@@ -28,15 +28,45 @@ pub struct ServerConfig {
     /// Status endpoints answered without a token (`--disable-authz`). Default: `/health`,
     /// `/ping` and `/ready`; `/metrics` needs a token.
     pub open_endpoints: OpenEndpoints,
+    /// How long a query (SQL, InfluxQL, Flight) may run; zero for no limit. Default 60 s.
+    pub query_timeout: Duration,
+    /// Memory one query may hold; zero for no limit. Default 1 GiB.
+    pub query_memory_limit_bytes: usize,
+    /// Points one InfluxQL `SELECT` may read; zero for no limit. Default 100,000,000.
+    pub max_select_point: u64,
+    /// Series one InfluxQL `SELECT` may produce; zero for no limit. Default 100,000.
+    pub max_select_series: u64,
+    /// `GROUP BY time()` buckets one InfluxQL `SELECT` may produce over all its series;
+    /// zero for no limit. Default 1,000,000.
+    pub max_select_buckets: u64,
+}
+
+impl ServerConfig {
+    /// The bounds the query engine runs each query under.
+    pub fn query_limits(&self) -> QueryLimits {
+        QueryLimits {
+            timeout: self.query_timeout,
+            memory_limit_bytes: self.query_memory_limit_bytes,
+            max_select_point: self.max_select_point,
+            max_select_series: self.max_select_series,
+            max_select_buckets: self.max_select_buckets,
+        }
+    }
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
+        let limits = QueryLimits::default();
         ServerConfig {
             max_request_bytes: 10 << 20,
             auto_create_databases: true,
             max_concurrent_writes: 64,
             open_endpoints: OpenEndpoints::default(),
+            query_timeout: limits.timeout,
+            query_memory_limit_bytes: limits.memory_limit_bytes,
+            max_select_point: limits.max_select_point,
+            max_select_series: limits.max_select_series,
+            max_select_buckets: limits.max_select_buckets,
         }
     }
 }
@@ -77,7 +107,7 @@ impl AppState {
         let write_body_bytes = Arc::new(Semaphore::new(body_budget));
         AppState {
             inner: Arc::new(Shared {
-                query: QueryEngine::new(storage.clone()),
+                query: QueryEngine::with_limits(storage.clone(), config.query_limits()),
                 storage,
                 config,
                 auth,

@@ -26,6 +26,7 @@ pub(crate) async fn run_statement(
     budget: &Budget,
 ) -> Result<Vec<Series>> {
     budget.check()?;
+    budget.start_statement();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i64);

@@ -55,6 +55,28 @@ pub(crate) struct ServeArgs {
     /// Write requests processed at once; more get 503 with Retry-After. Default 64.
     #[arg(long, env = "SLUICE_MAX_CONCURRENT_WRITES", default_value_t = 64)]
     max_concurrent_writes: usize,
+    /// Stop a query (SQL, InfluxQL or Flight) that runs longer than this; it answers
+    /// `query-timeout limit exceeded`. `0` for no limit. Default 60s.
+    #[arg(long, env = "SLUICE_QUERY_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    query_timeout: Duration,
+    /// Memory one query may hold (DataFusion's memory pool and the collected result for
+    /// SQL; scanned data and built rows for InfluxQL); over it the query fails. Accepts
+    /// suffixes KiB, MiB, GiB. `0` for no limit. Default 1GiB.
+    #[arg(long, env = "SLUICE_QUERY_MEMORY_LIMIT", default_value = "1GiB", value_parser = parse_bytes)]
+    query_memory_limit: usize,
+    /// Points one InfluxQL SELECT may read (InfluxDB 1.x's max-select-point). `0` for no
+    /// limit. Default 100000000.
+    #[arg(long, env = "SLUICE_MAX_SELECT_POINT", default_value_t = 100_000_000)]
+    max_select_point: u64,
+    /// Series one InfluxQL SELECT may produce (InfluxDB 1.x's max-select-series). `0` for
+    /// no limit. Default 100000.
+    #[arg(long, env = "SLUICE_MAX_SELECT_SERIES", default_value_t = 100_000)]
+    max_select_series: u64,
+    /// GROUP BY time() buckets one InfluxQL SELECT may produce, over all its series
+    /// (InfluxDB 1.x's max-select-buckets counts one series). `0` for no limit. Default
+    /// 1000000.
+    #[arg(long, env = "SLUICE_MAX_SELECT_BUCKETS", default_value_t = 1_000_000)]
+    max_select_buckets: u64,
     /// Do not create databases on first write: writes to an unknown database get 404.
     /// Default off (databases are created automatically).
     #[arg(long, env = "SLUICE_NO_AUTO_CREATE", value_parser = FalseyValueParser::new())]
@@ -316,6 +338,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         auto_create_databases: !args.no_auto_create,
         max_concurrent_writes: args.max_concurrent_writes,
         open_endpoints: args.disable_authz,
+        query_timeout: args.query_timeout,
+        query_memory_limit_bytes: args.query_memory_limit,
+        max_select_point: args.max_select_point,
+        max_select_series: args.max_select_series,
+        max_select_buckets: args.max_select_buckets,
     };
     let state = AppState::new(storage.clone(), server_config, auth);
     let listener = tokio::net::TcpListener::bind(&args.bind)

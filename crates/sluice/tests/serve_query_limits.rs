@@ -1,0 +1,524 @@
+//! Queries that must not take the server down: the nesting that overflowed the stack,
+//! InfluxDB 1.x's `max-select-*` guards, the query memory limit, the query timeout and
+//! cancellation, sent to a real `sluice serve` (most with a read-only token), after
+//! which the server must still answer.
+
+mod common;
+
+use std::io::Write as _;
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{ADMIN, Options, TestServer, token};
+
+/// Creates a token that may only read `db` (with `sluice token create`).
+fn read_only_token(server: &TestServer, db: &str) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args([
+            "token",
+            "create",
+            "--db",
+            db,
+            "--permission",
+            "read",
+            "--name",
+            "reader",
+        ])
+        .env_clear()
+        .env("SLUICE_HOST", server.url(""))
+        .env("SLUICE_TOKEN", ADMIN)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("token: "))
+        .expect("the token is printed")
+        .to_owned()
+}
+
+/// Writes `lines` to `db` as the admin.
+fn write(server: &TestServer, db: &str, lines: &str) {
+    let auth = token(ADMIN);
+    let reply = server.post(
+        &format!("/write?db={db}&precision=s"),
+        &[("Authorization", auth.as_str())],
+        lines.as_bytes(),
+    );
+    assert_eq!(reply.status, 204, "{}", reply.body);
+}
+
+/// `n` points of `m` at seconds 0..n, spread over `hosts` series.
+fn points(n: usize, hosts: usize) -> String {
+    (0..n)
+        .map(|i| format!("m,host=h{} v={i} {i}\n", i % hosts))
+        .collect()
+}
+
+/// `application/x-www-form-urlencoded` text of `pairs`.
+fn form_text(pairs: &[(&str, &str)]) -> String {
+    let encode = |s: &str| -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
+    form_text(pairs).into_bytes()
+}
+
+/// InfluxQL through `/query` as a form body.
+fn influxql(server: &TestServer, secret: &str, q: &str) -> common::Reply {
+    let auth = token(secret);
+    server.post(
+        "/query",
+        &[
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        &form(&[("db", "db"), ("q", q)]),
+    )
+}
+
+/// InfluxQL through `/api/v3/query_influxql`.
+fn influxql_v3(server: &TestServer, secret: &str, q: &str) -> common::Reply {
+    let auth = token(secret);
+    let body = serde_json::json!({"db": "db", "q": q}).to_string();
+    server.post(
+        "/api/v3/query_influxql",
+        &[
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/json"),
+        ],
+        body.as_bytes(),
+    )
+}
+
+/// SQL through `/api/v3/query_sql`.
+fn sql(server: &TestServer, secret: &str, q: &str) -> common::Reply {
+    let auth = token(secret);
+    let body = serde_json::json!({"db": "db", "q": q}).to_string();
+    server.post(
+        "/api/v3/query_sql",
+        &[
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/json"),
+        ],
+        body.as_bytes(),
+    )
+}
+
+/// The server still answers queries.
+fn assert_alive(server: &TestServer, secret: &str) {
+    let reply = influxql(server, secret, "SELECT count(v) FROM m");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(
+        reply.json()["results"][0]["series"].is_array(),
+        "{}",
+        reply.body
+    );
+}
+
+/// The `error` of the first statement of a 200 `/query` answer.
+fn statement_error(reply: &common::Reply) -> String {
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.json()["results"][0]["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no statement error in {}", reply.body))
+        .to_owned()
+}
+
+fn nested_parens(n: usize) -> String {
+    format!(
+        "SELECT v FROM m WHERE {}host = 'h0'{}",
+        "(".repeat(n),
+        ")".repeat(n)
+    )
+}
+
+fn nested_subqueries(n: usize) -> String {
+    let mut q = "SELECT v FROM m".to_owned();
+    for _ in 0..n {
+        q = format!("SELECT v FROM ({q})");
+    }
+    q
+}
+
+fn or_chain(n: usize, column: &str) -> String {
+    (0..n)
+        .map(|i| format!("{column} = {i}"))
+        .collect::<Vec<_>>()
+        .join(" OR ")
+}
+
+#[test]
+fn the_queries_that_overflowed_the_stack_answer_400_and_the_server_keeps_serving() {
+    let server = TestServer::spawn();
+    write(&server, "db", &points(10, 2));
+    let reader = read_only_token(&server, "db");
+    let killers = [
+        // The 6 KB query that aborted the server.
+        nested_parens(3_000),
+        nested_subqueries(3_000),
+        format!("SELECT v FROM m WHERE {}", or_chain(30_000, "v")),
+        format!("SELECT {}v FROM m", "- ".repeat(100_000)),
+        format!(
+            "SELECT {}v{} FROM m",
+            "abs(".repeat(20_000),
+            ")".repeat(20_000)
+        ),
+    ];
+    for q in &killers {
+        for reply in [
+            influxql(&server, &reader, q),
+            influxql_v3(&server, &reader, q),
+        ] {
+            assert_eq!(reply.status, 400, "{}", reply.body);
+            let error = reply.json()["error"].as_str().unwrap().to_owned();
+            assert!(
+                error.starts_with(
+                    "error parsing query: query nested deeper than the limit of 250 levels"
+                ),
+                "{error}"
+            );
+        }
+        assert_alive(&server, &reader);
+    }
+    // The same through GET, as the 6 KB query was sent.
+    let auth = token(&reader);
+    let q = form_text(&[("db", "db"), ("q", nested_parens(3_000).as_str())]);
+    let reply = server.get(&format!("/query?{q}"), &[("Authorization", auth.as_str())]);
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert_alive(&server, &reader);
+
+    // SQL refuses the same nesting, and long OR chains, cleanly.
+    let sql_killers = [
+        format!(
+            "SELECT v FROM m WHERE {}host = 'h0'{}",
+            "(".repeat(3_000),
+            ")".repeat(3_000)
+        ),
+        format!("SELECT v FROM m WHERE {}", or_chain(30_000, "v")),
+        format!("SELECT {}v FROM m", "- ".repeat(100_000)),
+        format!(
+            "SELECT {}v{} FROM m",
+            "abs(".repeat(20_000),
+            ")".repeat(20_000)
+        ),
+        {
+            let mut q = "SELECT v FROM m".to_owned();
+            for _ in 0..3_000 {
+                q = format!("SELECT v FROM ({q}) AS t");
+            }
+            q
+        },
+    ];
+    for q in &sql_killers {
+        let reply = sql(&server, &reader, q);
+        assert_eq!(
+            reply.status,
+            400,
+            "{}",
+            &reply.body[..reply.body.len().min(500)]
+        );
+        assert!(reply.json()["error"].is_string(), "{}", reply.body);
+        assert_alive(&server, &reader);
+    }
+    // Moderate chains still run.
+    let q = format!("SELECT count(v) FROM m WHERE {}", or_chain(200, "v"));
+    let reply = influxql(&server, &reader, &q);
+    assert_eq!(
+        reply.json()["results"][0]["series"][0]["values"][0][1],
+        10,
+        "{}",
+        reply.body
+    );
+    let q = format!("SELECT count(*) AS n FROM m WHERE {}", or_chain(200, "v"));
+    let reply = sql(&server, &reader, &q);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()[0]["n"], 10, "{}", reply.body);
+}
+
+#[test]
+fn max_select_guards_answer_influxdb_errors() {
+    let server = TestServer::start(
+        Options::default()
+            .arg("--max-select-point")
+            .arg("50")
+            .arg("--max-select-series")
+            .arg("2")
+            .arg("--max-select-buckets")
+            .arg("100"),
+    );
+    write(&server, "db", &points(40, 2));
+    write(
+        &server,
+        "db",
+        "other,host=a v=1 0\nother,host=b v=1 0\nother,host=c v=1 0\n",
+    );
+    let reader = read_only_token(&server, "db");
+
+    // 60 buckets of two series: 120 buckets in all.
+    let q = "SELECT count(v) FROM m WHERE time >= 0 AND time < 60s GROUP BY time(1s), host fill(0)";
+    assert_eq!(
+        statement_error(&influxql(&server, &reader, q)),
+        "max-select-buckets limit exceeded: (120/100)"
+    );
+    let reply = influxql_v3(&server, &reader, q);
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert_eq!(
+        reply.json()["error"],
+        "max-select-buckets limit exceeded: (120/100)"
+    );
+    // One series of 60 buckets fits.
+    let q = "SELECT count(v) FROM m WHERE time >= 0 AND time < 60s GROUP BY time(1s) fill(0)";
+    let reply = influxql(&server, &reader, q);
+    assert_eq!(
+        reply.json()["results"][0]["series"][0]["values"]
+            .as_array()
+            .unwrap()
+            .len(),
+        60,
+        "{}",
+        reply.body
+    );
+    // A nanosecond bucket over a day is refused before anything is allocated.
+    let q = "SELECT count(v) FROM m WHERE time >= 0 AND time < 1d GROUP BY time(1ns)";
+    assert_eq!(
+        statement_error(&influxql(&server, &reader, q)),
+        "max-select-buckets limit exceeded: (86400000000000/100)"
+    );
+
+    write(
+        &server,
+        "db",
+        &format!("{}", points(80, 2).replace("m,", "big,")),
+    );
+    assert_eq!(
+        statement_error(&influxql(&server, &reader, "SELECT v FROM big")),
+        "max-select-point limit exceeded: (80/50)"
+    );
+    assert_eq!(
+        statement_error(&influxql(
+            &server,
+            &reader,
+            "SELECT v FROM other GROUP BY host"
+        )),
+        "max-select-series limit exceeded: (3/2)"
+    );
+    // Statements within the limits run beside one that is not.
+    let reply = influxql(
+        &server,
+        &reader,
+        "SELECT v FROM big; SELECT count(v) FROM m GROUP BY host",
+    );
+    let results = reply.json()["results"].clone();
+    assert_eq!(
+        results[0]["error"],
+        "max-select-point limit exceeded: (80/50)"
+    );
+    assert_eq!(
+        results[1]["series"].as_array().unwrap().len(),
+        2,
+        "{}",
+        reply.body
+    );
+    assert_alive(&server, &reader);
+}
+
+#[test]
+fn huge_limits_answer_what_there_is() {
+    let server = TestServer::spawn();
+    write(&server, "db", &points(30, 3));
+    let reader = read_only_token(&server, "db");
+    for q in [
+        "SELECT v FROM m LIMIT 1000000000",
+        "SELECT v FROM m ORDER BY time DESC LIMIT 1000000000",
+        "SELECT v FROM m LIMIT 1000000000 OFFSET 1000000000",
+        "SELECT count(v) FROM m WHERE time >= 0 AND time < 30s GROUP BY time(1s) LIMIT 1000000000",
+    ] {
+        let reply = influxql(&server, &reader, q);
+        assert_eq!(reply.status, 200, "{q}: {}", reply.body);
+        assert!(
+            reply.json()["results"][0]["error"].is_null(),
+            "{q}: {}",
+            reply.body
+        );
+    }
+    let reply = sql(&server, &reader, "SELECT v FROM m LIMIT 1000000000");
+    assert_eq!(reply.json().as_array().unwrap().len(), 30);
+}
+
+#[test]
+fn the_memory_limit_stops_a_cross_join_and_a_big_influxql_select() {
+    let server = TestServer::start(Options::default().arg("--query-memory-limit").arg("1MiB"));
+    // 15,000 rows: their InfluxQL result rows take about 2 MiB, their scan half a MiB.
+    write(&server, "db", &points(15_000, 10));
+    let reader = read_only_token(&server, "db");
+    let reply = sql(&server, &reader, "SELECT a.v, b.v FROM m a CROSS JOIN m b");
+    assert_eq!(
+        reply.status,
+        400,
+        "{}",
+        &reply.body[..reply.body.len().min(300)]
+    );
+    let error = reply.json()["error"].as_str().unwrap().to_owned();
+    assert!(error.starts_with("query-memory-limit exceeded"), "{error}");
+
+    let error = statement_error(&influxql(&server, &reader, "SELECT v, host FROM m"));
+    assert!(error.starts_with("query-memory-limit exceeded"), "{error}");
+    // Aggregates over the same points fit.
+    let reply = influxql(&server, &reader, "SELECT count(v) FROM m");
+    assert_eq!(
+        reply.json()["results"][0]["series"][0]["values"][0][1],
+        15_000,
+        "{}",
+        reply.body
+    );
+    assert_alive(&server, &reader);
+}
+
+#[test]
+fn count_star_over_a_join_counts_the_rows() {
+    let server = TestServer::spawn();
+    write(&server, "db", &points(20, 2));
+    write(
+        &server,
+        "db",
+        "n,host=h0 w=1 0\nn,host=h1 w=2 0\nn,host=h1 w=3 1\n",
+    );
+    let reader = read_only_token(&server, "db");
+    for (q, expected) in [
+        ("SELECT count(*) AS c FROM m", 20),
+        ("SELECT count(*) AS c FROM m a CROSS JOIN m b", 400),
+        ("SELECT count(*) AS c FROM m JOIN n ON m.host = n.host", 30),
+        (
+            "SELECT count(*) AS c FROM m a JOIN m b ON a.time = b.time",
+            20,
+        ),
+        ("SELECT count(1) AS c FROM m, n", 60),
+    ] {
+        let reply = sql(&server, &reader, q);
+        assert_eq!(reply.status, 200, "{q}: {}", reply.body);
+        assert_eq!(reply.json()[0]["c"], expected, "{q}: {}", reply.body);
+    }
+}
+
+/// CPU time (user + system) the process has used, from /proc.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the `(comm)`: state is field 3, utime 14, stime 15.
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // The kernel's USER_HZ is 100 on Linux.
+    Duration::from_millis(ticks * 10)
+}
+
+/// Waits until the server has used less than half a core over two seconds (an idle
+/// server uses next to none), or fails after `patience`.
+fn assert_settles(server: &TestServer, patience: Duration, what: &str) {
+    let deadline = Instant::now() + patience;
+    loop {
+        let before = cpu_time(server.pid());
+        std::thread::sleep(Duration::from_secs(2));
+        let used = cpu_time(server.pid()) - before;
+        if used < Duration::from_secs(1) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: the server still uses {used:?} of CPU per 2 s"
+        );
+    }
+}
+
+/// A three-way cross join of 400 rows: 64 million rows to count, minutes of CPU for a
+/// debug build.
+const HEAVY: &str = "SELECT count(*) FROM m a, m b, m c WHERE a.v + b.v + c.v >= 0";
+
+#[test]
+fn a_query_past_the_timeout_answers_the_timeout_error_and_stops() {
+    let server = TestServer::start(Options::default().arg("--query-timeout").arg("2s"));
+    write(&server, "db", &points(400, 4));
+    let reader = read_only_token(&server, "db");
+    let reply = sql(&server, &reader, HEAVY);
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert_eq!(
+        reply.json()["error"],
+        "query-timeout limit exceeded: the query ran longer than 2s (--query-timeout)"
+    );
+    assert_settles(&server, Duration::from_secs(60), "after the SQL timeout");
+
+    // InfluxQL: a regex evaluated on every row of a large scan, repeated by many
+    // statements; the statement running at the deadline reports it.
+    write(&server, "db", &points(50_000, 100).replace("m,", "wide,"));
+    let statements: Vec<&str> =
+        vec!["SELECT count(v) FROM wide WHERE host =~ /^(h1|h2|h3|h4).*5$/ GROUP BY host"; 2_000];
+    let reply = influxql(&server, &reader, &statements.join("; "));
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        &reply.body[..reply.body.len().min(300)]
+    );
+    let results = reply.json()["results"].as_array().unwrap().clone();
+    assert!(
+        results.len() < 2_000,
+        "all statements ran before the timeout"
+    );
+    let last = results.last().unwrap();
+    assert_eq!(
+        last["error"],
+        "query-timeout limit exceeded: the query ran longer than 2s (--query-timeout)"
+    );
+    assert_settles(
+        &server,
+        Duration::from_secs(60),
+        "after the InfluxQL timeout",
+    );
+    assert_alive(&server, &reader);
+}
+
+#[test]
+fn a_query_whose_client_left_stops_using_cpu() {
+    let server = TestServer::spawn();
+    write(&server, "db", &points(400, 4));
+    let reader = read_only_token(&server, "db");
+    let body = serde_json::json!({"db": "db", "q": HEAVY}).to_string();
+    let mut stream = TcpStream::connect(&server.address).unwrap();
+    write!(
+        stream,
+        "POST /api/v3/query_sql HTTP/1.1\r\nHost: x\r\nAuthorization: Token {reader}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    // Let it get going, then hang up.
+    std::thread::sleep(Duration::from_secs(2));
+    let before = cpu_time(server.pid());
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        cpu_time(server.pid()) > before,
+        "the query should be running"
+    );
+    drop(stream);
+    assert_settles(&server, Duration::from_secs(30), "after the client left");
+    assert_alive(&server, &reader);
+}
