@@ -336,8 +336,7 @@ fn a_missing_or_mismatched_key_is_refused_at_start() {
 fn the_official_clients_work_over_tls() {
     let Some(env) = std::env::var_os("SLUICE_COMPAT_ENV").map(PathBuf::from) else {
         assert!(
-            std::env::var("SLUICE_COMPAT_REQUIRED").is_err_and(|_| true)
-                || std::env::var("SLUICE_COMPAT_REQUIRED").is_ok_and(|v| v != "1"),
+            std::env::var("SLUICE_COMPAT_REQUIRED").as_deref() != Ok("1"),
             "SLUICE_COMPAT_REQUIRED=1 but SLUICE_COMPAT_ENV is not set"
         );
         eprintln!("SLUICE_COMPAT_ENV is not set: skipping the official clients over TLS");
