@@ -216,17 +216,31 @@ impl NewFiles {
         let Some(open) = self.open.take() else {
             return Ok(());
         };
-        let sink = open.writer.finish()?;
+        let sink = match open.writer.finish() {
+            Ok(sink) => sink,
+            Err(e) => {
+                if let Some((staging, _)) = &open.staging {
+                    let _ = fs::remove_file(staging);
+                }
+                return Err(e);
+            }
+        };
         let (bytes, data) = match (sink, open.staging) {
             (Sink::Memory(v), _) => (v.len() as u64, StagedData::Memory(v)),
             (Sink::File(f), Some((staging, dest))) => {
-                let io = |e| Error::io(format!("writing {}", staging.display()), e);
-                let file = f.into_inner().map_err(|e| io(e.into_error()))?;
                 // The manifest will name this file and the WAL covering it will be
                 // deleted, so it must survive a power loss.
-                file.sync_all().map_err(io)?;
-                let bytes = file.metadata().map_err(io)?.len();
-                (bytes, StagedData::Local { staging, dest })
+                let synced = f
+                    .into_inner()
+                    .map_err(|e| e.into_error())
+                    .and_then(|file| file.sync_all().and_then(|()| file.metadata()));
+                match synced {
+                    Ok(meta) => (meta.len(), StagedData::Local { staging, dest }),
+                    Err(e) => {
+                        let _ = fs::remove_file(&staging);
+                        return Err(Error::io(format!("writing {}", staging.display()), e));
+                    }
+                }
             }
             (Sink::File(_), None) => unreachable!("a file sink always has a staging path"),
         };

@@ -49,6 +49,11 @@ pub(crate) struct ServeArgs {
     /// Default 10m.
     #[arg(long, env = "SLUICE_PERSIST_INTERVAL", default_value = "10m", value_parser = parse_duration)]
     persist_interval: Duration,
+    /// Persistence and compaction cut the Parquet files they write at about this size;
+    /// compaction leaves files of at least half of it alone. Memory does not depend on
+    /// it. Accepts the suffixes of --max-buffer-bytes. Default 256MiB.
+    #[arg(long, env = "SLUICE_COMPACTION_MAX_OUTPUT_BYTES", default_value = "256MiB", value_parser = parse_output_bytes)]
+    compaction_max_output_bytes: usize,
     /// Largest request body, on the wire and after gunzip; larger gets 413. Default 10MiB.
     #[arg(long, env = "SLUICE_MAX_REQUEST_BYTES", default_value = "10MiB", value_parser = parse_bytes)]
     max_request_bytes: usize,
@@ -294,6 +299,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_buffer_bytes: args.max_buffer_bytes,
         persist_buffer_bytes: args.persist_buffer_bytes,
         persist_interval: args.persist_interval,
+        compaction_max_output_bytes: args.compaction_max_output_bytes as u64,
         auto_create_databases: !args.no_auto_create,
         persist_delay: args.test_persist_delay,
         ..StorageConfig::default()
@@ -454,6 +460,18 @@ pub(crate) fn parse_bytes(text: &str) -> Result<usize, String> {
     number
         .checked_mul(1 << shift)
         .ok_or_else(|| format!("size {text:?} is too large"))
+}
+
+/// Parses `--compaction-max-output-bytes`: a size of at least 1MiB (smaller files would
+/// only multiply the files a query opens).
+fn parse_output_bytes(text: &str) -> Result<usize, String> {
+    let bytes = parse_bytes(text)?;
+    if bytes < 1 << 20 {
+        return Err(format!(
+            "compaction output size {text:?} is too small: use at least 1MiB"
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Parses a duration: digits with a unit `ms`, `s`, `m`, `h` or `d` (`0` alone is zero).
