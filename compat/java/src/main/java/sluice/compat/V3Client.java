@@ -69,19 +69,23 @@ public final class V3Client {
                     "s", s("a \"quoted\" \\ string"), "b", b(true)))));
             expectTable(DB, "many", manyRows);
 
-            step("writeRecord with every precision, another database, default tags");
+            step("writeRecord with every precision and another database; default tags on a point");
             List<List<Object>> rows = new ArrayList<>();
             int n = 0;
             for (WritePrecision precision : WritePrecision.values()) {
                 long unit = nsPer(precision);
                 long units = T0 / unit + n;
                 client.writeRecord("prec,p=" + precision + " v=" + n + "i " + units,
-                        new WriteOptions.Builder().precision(precision).database("java3other")
-                                .defaultTags(Map.of("region", "eu")).build());
-                rows.add(row(units * unit, Map.of("p", precision.toString(), "region", "eu"), Map.of("v", i(n))));
+                        new WriteOptions.Builder().precision(precision).database("java3other").build());
+                rows.add(row(units * unit, Map.of("p", precision.toString()), Map.of("v", i(n))));
                 n++;
             }
             expectTable("java3other", "prec", rows);
+            // Default tags apply to Points (not to records).
+            client.writePoint(Point.measurement("tagged").setTag("own", "x").setIntegerField("v", 1)
+                    .setTimestamp(T0, WritePrecision.NS), new WriteOptions.Builder()
+                    .defaultTags(Map.of("region", "eu")).build());
+            expectTable(DB, "tagged", List.of(row(T0, Map.of("own", "x", "region", "eu"), Map.of("v", i(1)))));
 
             step("gzip above a threshold, no_sync");
             double before = Compat.metric("sluice_http_write_bytes_received_total");
