@@ -269,8 +269,7 @@ impl QueryEngine {
             // Stopped between checks: the statement that was running fails with the
             // reason, as InfluxDB 1.x reports `query-timeout limit exceeded`.
             Err(e @ (Error::QueryTimeout { .. } | Error::Cancelled)) => {
-                if results.len() < n_statements
-                    && !results.last().is_some_and(|r| r.error.is_some())
+                if results.len() < n_statements && results.last().is_none_or(|r| r.error.is_none())
                 {
                     results.push(StatementResult {
                         statement_id: results.len(),

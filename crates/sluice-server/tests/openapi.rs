@@ -85,8 +85,14 @@ fn routed() -> BTreeSet<(String, String)> {
 #[test]
 fn paths_and_methods_are_read_from_the_document() {
     let pairs = documented(&document());
-    assert!(pairs.contains(&("/write".into(), "post".into())), "{pairs:?}");
-    assert!(pairs.contains(&("/ping".into(), "head".into())), "{pairs:?}");
+    assert!(
+        pairs.contains(&("/write".into(), "post".into())),
+        "{pairs:?}"
+    );
+    assert!(
+        pairs.contains(&("/ping".into(), "head".into())),
+        "{pairs:?}"
+    );
     assert!(
         pairs.contains(&("/api/v2/buckets/{id}".into(), "delete".into())),
         "{pairs:?}"
@@ -123,7 +129,9 @@ async fn every_documented_route_answers_with_its_handler() {
     .unwrap();
     let state = AppState::new(storage, ServerConfig::default(), Auth::Disabled);
     for (path, method) in documented(&document()) {
-        let uri = path.replace("{id}", "0000000000000000").replace("{file}", "x.js");
+        let uri = path
+            .replace("{id}", "0000000000000000")
+            .replace("{file}", "x.js");
         let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let request = Request::builder()
             .method(method.clone())

@@ -41,11 +41,7 @@ fn generated_requests_get_no_5xx_and_conforming_answers() {
         return;
     };
     // Small limits so that generated bodies and queries stay cheap.
-    let server = TestServer::start(
-        Options::default()
-            .arg("--max-request-bytes")
-            .arg("1MiB"),
-    );
+    let server = TestServer::start(Options::default().arg("--max-request-bytes").arg("1MiB"));
     let document = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.yaml");
     let reports = tempfile::tempdir().unwrap();
     let output = Command::new(schemathesis)

@@ -564,6 +564,9 @@ fn to_agg_expr(e: &Expr, calls: &mut Vec<(Func, String)>) -> Result<AggExpr> {
     })
 }
 
+/// Rows as (batch, row) per series key (the group tags' values).
+type SeriesRows = BTreeMap<Vec<String>, Vec<(u32, u32)>>;
+
 /// Rows (batch, row) per series key (the group tags' values, `""` when absent), in scan
 /// order, keeping only rows that satisfy every residual condition.
 fn group_rows(
@@ -571,7 +574,7 @@ fn group_rows(
     condition: &[Compiled],
     n_group: usize,
     budget: &Budget,
-) -> Result<BTreeMap<Vec<String>, Vec<(u32, u32)>>> {
+) -> Result<SeriesRows> {
     let mut ids: HashMap<Vec<String>, usize> = HashMap::new();
     let mut rows: Vec<Vec<(u32, u32)>> = Vec::new();
     let mut ticks = 0;
