@@ -4,13 +4,13 @@
 //! endpoints pointed at real servers it runs with `--test`.
 
 mod common;
-mod services;
+mod service_kit;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use services::{Log, MQTT_PASSWORD, Mosquitto, require, wait_until};
+use service_kit::{Log, MQTT_PASSWORD, Mosquitto, require, wait_until};
 use sluice_agent::agent::Agent;
 use sluice_agent::config::{Config, PluginKind};
 use sluice_agent::plugins::is_known;
@@ -110,7 +110,7 @@ fn the_course_configuration_runs_with_test_against_real_servers() {
     wait_until("the podman socket", Duration::from_secs(60), || {
         std::os::unix::net::UnixStream::connect(&socket).is_ok()
     });
-    let listen = services::free_port();
+    let listen = service_kit::free_port();
     let config = COURSE
         .replace("/var/run/docker.sock", &socket.display().to_string())
         .replace(

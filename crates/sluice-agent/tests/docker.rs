@@ -5,7 +5,7 @@
 //! server; names, tags and types are compared with Telegraf's documentation.
 
 mod common;
-mod services;
+mod service_kit;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use common::{Server, run_agent};
-use services::{column_kinds, require, wait_until};
+use service_kit::{column_kinds, require, wait_until};
 
 /// A podman API service on a unix socket, with its own storage.
 struct Podman {
@@ -78,7 +78,7 @@ impl Podman {
     fn import_busybox(&self) {
         let rootfs = self.dir.join("rootfs");
         std::fs::create_dir_all(rootfs.join("bin")).unwrap();
-        let busybox = services::which("busybox").unwrap();
+        let busybox = service_kit::which("busybox").unwrap();
         std::fs::copy(busybox, rootfs.join("bin/busybox")).unwrap();
         for applet in ["sh", "sleep", "true"] {
             std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();

@@ -5,7 +5,7 @@
 //! loses nothing across a broker restart and while the agent is stopped.
 
 mod common;
-mod services;
+mod service_kit;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::Server;
-use services::{Log, MQTT_PASSWORD, Mosquitto, column_kinds, require, terminate, wait_until};
+use service_kit::{Log, MQTT_PASSWORD, Mosquitto, column_kinds, require, terminate, wait_until};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -307,7 +307,7 @@ async fn a_persistent_qos1_session_loses_nothing_across_broker_and_agent_restart
 #[test]
 fn a_missing_broker_is_an_input_error_and_the_agent_keeps_running() {
     let dir = tempfile::tempdir().unwrap();
-    let port = services::free_port();
+    let port = service_kit::free_port();
     let config = format!(
         r#"
 [agent]
