@@ -309,7 +309,7 @@ fn max_select_guards_answer_influxdb_errors() {
     write(
         &server,
         "db",
-        &format!("{}", points(80, 2).replace("m,", "big,")),
+        &points(80, 2).replace("m,", "big,"),
     );
     assert_eq!(
         statement_error(&influxql(&server, &reader, "SELECT v FROM big")),
