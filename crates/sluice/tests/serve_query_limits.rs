@@ -306,11 +306,7 @@ fn max_select_guards_answer_influxdb_errors() {
         "max-select-buckets limit exceeded: (86400000000000/100)"
     );
 
-    write(
-        &server,
-        "db",
-        &points(80, 2).replace("m,", "big,"),
-    );
+    write(&server, "db", &points(80, 2).replace("m,", "big,"));
     assert_eq!(
         statement_error(&influxql(&server, &reader, "SELECT v FROM big")),
         "max-select-point limit exceeded: (80/50)"
