@@ -35,10 +35,10 @@ fn documented(yaml: &str) -> BTreeSet<(String, String)> {
         }
         if let Some(p) = line.strip_prefix("  /").and_then(|l| l.strip_suffix(':')) {
             path = Some(format!("/{}", p.trim_matches('"')));
-        } else if let Some(m) = line.strip_prefix("    ").and_then(|l| l.strip_suffix(':')) {
-            if let (Some(path), true) = (&path, METHODS.contains(&m)) {
-                out.insert((path.clone(), m.to_owned()));
-            }
+        } else if let Some(m) = line.strip_prefix("    ").and_then(|l| l.strip_suffix(':'))
+            && let (Some(path), true) = (&path, METHODS.contains(&m))
+        {
+            out.insert((path.clone(), m.to_owned()));
         }
     }
     out
