@@ -112,7 +112,7 @@ func httpDo(method, path string, body io.Reader, headers map[string]string) (int
 
 // metric is an unlabelled counter or gauge of /metrics (0 when absent).
 func metric(name string) float64 {
-	status, _, text := httpDo("GET", "/metrics", nil, nil)
+	status, _, text := httpDo("GET", "/metrics", nil, map[string]string{"Authorization": "Token " + token})
 	checkEq(status, 200, "GET /metrics")
 	for _, line := range strings.Split(text, "\n") {
 		if rest, ok := strings.CutPrefix(line, name+" "); ok {

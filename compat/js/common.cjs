@@ -44,7 +44,7 @@ function expectTable(db, table, rows) {
 }
 
 async function metric(name) {
-  const response = await fetch(`${URL}/metrics`)
+  const response = await fetch(`${URL}/metrics`, { headers: { Authorization: `Token ${TOKEN}` } })
   checkEq(response.status, 200, 'GET /metrics status')
   for (const line of (await response.text()).split('\n')) {
     if (line.startsWith(name + ' ')) return Number(line.split(' ')[1])

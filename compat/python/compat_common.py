@@ -98,7 +98,7 @@ def http(method, path, body=None, headers=None):
 
 def metric(name):
     """The value of an unlabelled counter or gauge on /metrics (0 when absent)."""
-    status, _, text = http("GET", "/metrics")
+    status, _, text = http("GET", "/metrics", headers={"Authorization": f"Token {TOKEN}"})
     check_eq(status, 200, "GET /metrics status")
     for line in text.splitlines():
         if line.startswith(name + " "):
@@ -108,7 +108,7 @@ def metric(name):
 
 def requests_to(endpoint):
     """How many requests /metrics counted for `endpoint` (every status)."""
-    status, _, text = http("GET", "/metrics")
+    status, _, text = http("GET", "/metrics", headers={"Authorization": f"Token {TOKEN}"})
     check_eq(status, 200, "GET /metrics status")
     total = 0.0
     for line in text.splitlines():

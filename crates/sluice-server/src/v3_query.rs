@@ -170,6 +170,9 @@ async fn read_request(
             None => None,
             Some(text) => match serde_json::from_str::<Json>(text) {
                 Ok(Json::Object(map)) => Some(map),
+                // As on `/query`: clients that build their request from a struct with no
+                // parameters send `params=null`.
+                Ok(Json::Null) => None,
                 _ => {
                     return Err(Error::InvalidParameter {
                         name: "params",

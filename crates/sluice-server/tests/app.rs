@@ -103,3 +103,24 @@ async fn unknown_paths_are_404_json() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(body.contains("no such endpoint"));
 }
+
+#[tokio::test]
+async fn params_null_on_the_v3_query_endpoints_means_no_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(false, dir.path()).await;
+    let (status, _) = send(&state, post("/write?db=d&precision=s", "m v=1 10\n")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    for path in ["query_sql", "query_influxql"] {
+        let request = Request::get(format!("/api/v3/{path}?db=d&q=SELECT+v+FROM+m&params=null"))
+            .body(Body::empty())
+            .unwrap();
+        let (status, body) = send(&state, request).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        assert!(body.contains("\"v\":1"), "{path}: {body}");
+    }
+    let request = Request::get("/api/v3/query_sql?db=d&q=SELECT+v+FROM+m&params=[1]")
+        .body(Body::empty())
+        .unwrap();
+    let (status, body) = send(&state, request).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
