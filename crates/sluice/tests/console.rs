@@ -219,7 +219,9 @@ fn metrics_carry_write_latency_and_the_buffer_ceiling() {
         b"m v=1",
     );
     assert_eq!(w.status, 204);
-    let metrics = server.get("/metrics", &[]).body;
+    let metrics = server
+        .get("/metrics", &[("Authorization", &token(ADMIN))])
+        .body;
     assert!(
         metrics.contains("sluice_buffer_limit_bytes 33554432"),
         "{metrics}"
