@@ -28,6 +28,9 @@ fn sluice_binary() -> Option<PathBuf> {
 }
 
 /// `sluice serve` on a free port with its own data directory, killed on drop.
+/// The admin token of servers started with auth; also sent to read `/metrics`.
+const METRICS_TOKEN: &str = "bench-admin";
+
 struct SluiceServer {
     child: Child,
     address: String,
@@ -82,12 +85,13 @@ impl SluiceServer {
         format!("http://{}", self.address)
     }
 
-    /// The value of an unlabelled counter from `/metrics`.
+    /// The value of an unlabelled counter from `/metrics` (read with [`METRICS_TOKEN`],
+    /// which servers started with auth use as their admin token; ignored without auth).
     fn metric(&self, name: &str) -> u64 {
         let mut stream = TcpStream::connect(&self.address).unwrap();
         write!(
             stream,
-            "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            "GET /metrics HTTP/1.1\r\nHost: {}\r\nAuthorization: Token {METRICS_TOKEN}\r\nConnection: close\r\n\r\n",
             self.address
         )
         .unwrap();
@@ -198,7 +202,7 @@ fn sluice_refusing_a_missing_token_is_reported_as_401_and_fails_the_run() {
     let Some(binary) = binary_or_skip() else {
         return;
     };
-    let server = SluiceServer::start(&binary, &[], &[("SLUICE_ADMIN_TOKEN", "bench-admin")]);
+    let server = SluiceServer::start(&binary, &[], &[("SLUICE_ADMIN_TOKEN", METRICS_TOKEN)]);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("cpu.lp");
     let out = bench()
@@ -211,7 +215,7 @@ fn sluice_refusing_a_missing_token_is_reported_as_401_and_fails_the_run() {
     assert_eq!(code, 1, "{report}");
     assert_eq!(report["errors"]["401"], 3);
     assert_eq!(report["lines"], 0);
-    let (code, report) = load(&server.url(), &file, &["--token", "bench-admin"]);
+    let (code, report) = load(&server.url(), &file, &["--token", METRICS_TOKEN]);
     assert_eq!(code, 0, "{report}");
     assert_eq!(report["lines"], 60);
     assert_eq!(server.metric("sluice_lines_accepted_total"), 60);
