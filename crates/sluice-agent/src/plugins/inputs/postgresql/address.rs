@@ -1,6 +1,8 @@
 //! The `address` of `inputs.postgresql`: Telegraf's default, and the `server` tag made
 //! from it without secrets.
 
+use crate::plugins::inputs::percent_decode;
+
 /// Keys removed from the address before it becomes the `server` tag.
 const SECRET_KEYS: &[&str] = &["password", "sslcert", "sslkey", "sslmode", "sslrootcert"];
 
@@ -98,26 +100,6 @@ fn quote(value: &str) -> String {
     } else {
         value.to_owned()
     }
-}
-
-/// Decodes `%XX` escapes of a URL part.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(hex) = text.get(i + 1..i + 3)
-            && let Ok(b) = u8::from_str_radix(hex, 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A `postgres://` URL as a `key=value` string with the keys sorted, as Telegraf writes

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use crate::config::ConfigDuration;
 use crate::error::Result;
 use crate::metric::{FieldValue, Metric};
+use crate::plugins::inputs::percent_decode;
 use crate::plugins::{Accumulator, Input};
 use resp::{Address, Connection, Reply};
 
@@ -73,26 +74,6 @@ struct Server {
     password: String,
     tags: BTreeMap<String, String>,
     connection: Option<Connection>,
-}
-
-/// Decodes `%XX` escapes, as URL user names and passwords carry them.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(hex) = text.get(i + 1..i + 3)
-            && let Ok(b) = u8::from_str_radix(hex, 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Parses one `servers` entry (without a scheme it is taken as `tcp://`).
