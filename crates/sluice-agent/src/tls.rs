@@ -1,10 +1,11 @@
 //! The HTTP client every plugin that speaks HTTP shares: timeouts plus Telegraf's client
-//! TLS keys (`tls_ca`, `tls_cert`, `tls_key`, `insecure_skip_verify`), over rustls with
-//! the system's roots by default.
+//! TLS keys (`tls_ca`, `tls_cert`, `tls_key`, `insecure_skip_verify`), over the rustls
+//! configuration `sluice_client::TlsOptions` builds (the system's roots by default).
 
 use std::time::Duration;
 
 use serde::Deserialize;
+use sluice_client::{TlsOption, TlsOptions};
 
 /// Telegraf's client TLS keys, as a plugin config carries them (each plugin lists the
 /// four keys itself, because `deny_unknown_fields` does not combine with `flatten`, and
@@ -47,47 +48,39 @@ impl TlsClientConfig {
             || self.insecure_skip_verify
     }
 
+    /// The keys as the options every sluice HTTPS client shares.
+    ///
+    /// # Errors
+    /// A `tls_cert` without `tls_key`, or the reverse.
+    pub fn options(&self) -> Result<TlsOptions, String> {
+        let identity = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some((cert.into(), key.into())),
+            (Some(_), None) => return Err("`tls_cert` needs `tls_key`".to_owned()),
+            (None, Some(_)) => return Err("`tls_key` needs `tls_cert`".to_owned()),
+            (None, None) => None,
+        };
+        Ok(TlsOptions {
+            ca_file: self.tls_ca.as_ref().map(Into::into),
+            identity,
+            skip_verify: self.insecure_skip_verify,
+        })
+    }
+
     /// Applies the keys to a reqwest client builder.
     ///
     /// # Errors
     /// A message naming the key whose file cannot be read or parsed, or a `tls_cert`
     /// without `tls_key` (or the reverse).
-    pub fn apply(
-        &self,
-        mut builder: reqwest::ClientBuilder,
-    ) -> Result<reqwest::ClientBuilder, String> {
-        let read = |key: &str, path: &str| {
-            std::fs::read(path).map_err(|err| format!("`{key}`: cannot read {path}: {err}"))
-        };
-        if let Some(path) = &self.tls_ca {
-            let pem = read("tls_ca", path)?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|err| format!("`tls_ca`: {path} holds no PEM certificate: {err}"))?;
-            if certs.is_empty() {
-                return Err(format!("`tls_ca`: {path} holds no PEM certificate"));
-            }
-            builder = builder.tls_certs_only(certs);
-        }
-        match (&self.tls_cert, &self.tls_key) {
-            (Some(cert), Some(key)) => {
-                let mut pem = read("tls_cert", cert)?;
-                pem.push(b'\n');
-                pem.extend(read("tls_key", key)?);
-                let identity = reqwest::Identity::from_pem(&pem).map_err(|err| {
-                    format!("`tls_cert`/`tls_key`: {cert} and {key} are not a PEM certificate and key: {err}")
-                })?;
-                builder = builder.identity(identity);
-            }
-            (Some(_), None) => return Err("`tls_cert` needs `tls_key`".to_owned()),
-            (None, Some(_)) => return Err("`tls_key` needs `tls_cert`".to_owned()),
-            (None, None) => {}
-        }
-        if self.insecure_skip_verify {
-            builder = builder
-                .tls_danger_accept_invalid_certs(true)
-                .tls_danger_accept_invalid_hostnames(true);
-        }
-        Ok(builder)
+    pub fn apply(&self, builder: reqwest::ClientBuilder) -> Result<reqwest::ClientBuilder, String> {
+        let config = self.options()?.client_config().map_err(|err| {
+            let key = match err.option {
+                TlsOption::Ca => "tls_ca",
+                TlsOption::Cert => "tls_cert",
+                TlsOption::Key => "tls_key",
+            };
+            format!("`{key}`: {err}")
+        })?;
+        Ok(builder.tls_backend_preconfigured(config))
     }
 
     /// A reqwest client with these keys and `timeout` for whole requests (connecting
@@ -101,6 +94,7 @@ impl TlsClientConfig {
         } else {
             timeout
         };
+        sluice_client::tls::install_default_provider();
         let builder = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))

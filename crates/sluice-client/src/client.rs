@@ -13,6 +13,7 @@ use sluice_lp::{Point, Precision};
 use crate::batch::Batch;
 use crate::error::{Error, Result, from_response};
 use crate::retry::RetryOptions;
+use crate::tls::TlsOptions;
 
 /// Which write API, and which database in it, the client writes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +70,7 @@ pub struct ClientBuilder {
     gzip_threshold: Option<usize>,
     timeout: Duration,
     retry: RetryOptions,
+    tls: TlsOptions,
     http: Option<reqwest::Client>,
 }
 
@@ -79,8 +81,7 @@ impl Client {
     /// Starts building a client for the server at `url` (such as
     /// `http://127.0.0.1:8086`). Name a database with [`ClientBuilder::database`] (v3),
     /// [`ClientBuilder::bucket`] (v2) or [`ClientBuilder::v1`].
-    #[allow(clippy::new_ret_no_self)]
-    pub fn new(url: impl Into<String>) -> ClientBuilder {
+    pub fn builder(url: impl Into<String>) -> ClientBuilder {
         ClientBuilder {
             url: url.into(),
             target: None,
@@ -90,6 +91,7 @@ impl Client {
             gzip_threshold: Some(1024),
             timeout: Duration::from_secs(10),
             retry: RetryOptions::default(),
+            tls: TlsOptions::default(),
             http: None,
         }
     }
@@ -467,9 +469,16 @@ impl ClientBuilder {
         self
     }
 
-    /// Sends requests with this reqwest client (one configured for TLS, say) instead of
-    /// building one; `https://` URLs are then accepted, and [`ClientBuilder::timeout`]
-    /// is the given client's business. Default: a client built here, `http://` only.
+    /// How an `https://` server is trusted. Default: [`TlsOptions::default`], the
+    /// system's root certificates and no client certificate.
+    pub fn tls(mut self, tls: TlsOptions) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Sends requests with this reqwest client instead of building one;
+    /// [`ClientBuilder::timeout`] and [`ClientBuilder::tls`] are then the given client's
+    /// business. Default: a client built here.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
         self
@@ -478,18 +487,19 @@ impl ClientBuilder {
     /// Builds the client.
     ///
     /// # Errors
-    /// [`Error::InvalidUrl`] when the URL is not an `http://` URL (or `https://` with
-    /// [`ClientBuilder::http_client`]) or no database was named.
+    /// [`Error::InvalidUrl`] when the URL is not an `http://` or `https://` URL, no
+    /// database was named, or the TLS options name an unusable file.
     pub fn build(self) -> Result<Client> {
         let invalid = |reason: &str| Error::InvalidUrl {
             url: self.url.clone(),
             reason: reason.to_owned(),
         };
         let mut base = Url::parse(&self.url).map_err(|err| invalid(&err.to_string()))?;
-        match (base.scheme(), &self.http) {
-            ("http", _) | ("https", Some(_)) => {}
-            _ => return Err(invalid("only http:// is supported (this build has no tls)")),
-        }
+        let https = match base.scheme() {
+            "http" => false,
+            "https" => true,
+            other => return Err(invalid(&format!("scheme {other:?} is not http or https"))),
+        };
         if !base.path().ends_with('/') {
             let path = format!("{}/", base.path());
             base.set_path(&path);
@@ -504,13 +514,22 @@ impl ClientBuilder {
         }
         let http = match &self.http {
             Some(client) => client.clone(),
-            None => reqwest::Client::builder()
-                .timeout(self.timeout)
-                .connect_timeout(self.timeout.min(Duration::from_secs(5)))
-                .pool_idle_timeout(Duration::from_secs(60))
-                .tcp_nodelay(true)
-                .build()
-                .map_err(|err| invalid(&error_chain(&err)))?,
+            None => {
+                crate::tls::install_default_provider();
+                let mut builder = reqwest::Client::builder()
+                    .timeout(self.timeout)
+                    .connect_timeout(self.timeout.min(Duration::from_secs(5)))
+                    .pool_idle_timeout(Duration::from_secs(60))
+                    .tcp_nodelay(true);
+                if https {
+                    let config = self
+                        .tls
+                        .client_config()
+                        .map_err(|err| invalid(&err.to_string()))?;
+                    builder = builder.tls_backend_preconfigured(config);
+                }
+                builder.build().map_err(|err| invalid(&error_chain(&err)))?
+            }
         };
         Ok(Client {
             inner: Arc::new(Inner {
@@ -538,21 +557,21 @@ mod tests {
     fn write_urls_follow_each_api() {
         assert_eq!(
             url(
-                Client::new("http://h:1").database("db 1"),
+                Client::builder("http://h:1").database("db 1"),
                 Precision::Second
             ),
             "http://h:1/api/v3/write_lp?db=db+1&precision=second&accept_partial=true"
         );
         assert_eq!(
             url(
-                Client::new("http://h:1/prefix").bucket("b").org("o"),
+                Client::builder("http://h:1/prefix").bucket("b").org("o"),
                 Precision::Millisecond
             ),
             "http://h:1/prefix/api/v2/write?org=o&bucket=b&precision=ms"
         );
         assert_eq!(
             url(
-                Client::new("http://h:1/").v1("db", Some("rp".into())),
+                Client::builder("http://h:1/").v1("db", Some("rp".into())),
                 Precision::Nanosecond
             ),
             "http://h:1/write?db=db&rp=rp&precision=n"
@@ -560,26 +579,30 @@ mod tests {
     }
 
     #[test]
-    fn building_without_a_database_or_with_https_fails() {
+    fn building_needs_a_database_and_an_http_or_https_url() {
         assert!(matches!(
-            Client::new("http://h:1").build(),
+            Client::builder("http://h:1").build(),
             Err(Error::InvalidUrl { .. })
         ));
-        assert!(Client::new("https://h:1").database("d").build().is_err());
-        let http = reqwest::Client::new();
-        assert!(
-            Client::new("https://h:1")
-                .database("d")
-                .http_client(http)
-                .build()
-                .is_ok()
-        );
-        assert!(Client::new("not a url").database("d").build().is_err());
+        assert!(Client::builder("https://h:1").database("d").build().is_ok());
+        let unreadable_ca = TlsOptions {
+            ca_file: Some("/nonexistent/ca.pem".into()),
+            ..TlsOptions::default()
+        };
+        let err = Client::builder("https://h:1")
+            .database("d")
+            .tls(unreadable_ca)
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cannot read /nonexistent/ca.pem"), "{err}");
+        assert!(Client::builder("ftp://h:1").database("d").build().is_err());
+        assert!(Client::builder("not a url").database("d").build().is_err());
     }
 
     #[test]
     fn small_bodies_are_sent_plain_and_large_ones_gzipped() {
-        let client = Client::new("http://h:1").database("d").build().unwrap();
+        let client = Client::builder("http://h:1").database("d").build().unwrap();
         assert!(!client.encode_body(b"a f=1\n").1);
         let big = b"cpu,host=a usage=0.5 1\n".repeat(100);
         let (body, gzipped) = client.encode_body(&big);

@@ -24,6 +24,7 @@ mod retry;
 mod spool;
 #[cfg(feature = "test-server")]
 pub mod testing;
+pub mod tls;
 mod writer;
 
 pub use batch::Batch;
@@ -31,4 +32,5 @@ pub use client::{Client, ClientBuilder, Target};
 pub use error::{Error, RejectedLine, Result, WriteFailure};
 pub use retry::RetryOptions;
 pub use sluice_lp::{Point, Precision};
+pub use tls::{TlsError, TlsOption, TlsOptions};
 pub use writer::{BatchWriter, QueueFullPolicy, WriteOptions, WriterMetrics};

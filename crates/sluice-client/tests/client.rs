@@ -15,7 +15,7 @@ fn fast_retry() -> RetryOptions {
 }
 
 fn client(server: &FaultServer) -> Client {
-    Client::new(server.url())
+    Client::builder(server.url())
         .database("db")
         .token("secret")
         .retry(fast_retry())
@@ -108,7 +108,7 @@ async fn retries_stop_after_max_retries() {
         };
         10
     ]);
-    let client = Client::new(server.url())
+    let client = Client::builder(server.url())
         .database("db")
         .retry(RetryOptions {
             max_retries: 2,
@@ -145,7 +145,7 @@ async fn rejected_lines_come_back_with_their_numbers_from_v3_and_v2() {
     assert_eq!(numbers, vec![Some(3), Some(5)]);
     assert_eq!(server.requests(), 1);
 
-    let v2 = Client::new(server.url())
+    let v2 = Client::builder(server.url())
         .bucket("db")
         .org("o")
         .build()
@@ -189,7 +189,7 @@ async fn a_single_line_over_the_limit_is_reported_as_too_large() {
 async fn slow_answers_past_the_timeout_are_retried_and_every_line_arrives() {
     let server = FaultServer::start().await;
     server.push_faults([Fault::Slow(Duration::from_secs(2))]);
-    let client = Client::new(server.url())
+    let client = Client::builder(server.url())
         .database("db")
         .timeout(Duration::from_millis(300))
         .retry(fast_retry())
@@ -204,7 +204,7 @@ async fn slow_answers_past_the_timeout_are_retried_and_every_line_arrives() {
 #[tokio::test]
 async fn points_are_sent_in_nanoseconds_whatever_the_client_precision() {
     let server = FaultServer::start().await;
-    let client = Client::new(server.url())
+    let client = Client::builder(server.url())
         .v1("db", None)
         .precision(Precision::Second)
         .build()
@@ -223,7 +223,7 @@ async fn an_unreachable_server_is_a_transport_error_after_retries() {
     let url = server.url();
     drop(server);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let client = Client::new(url)
+    let client = Client::builder(url)
         .database("db")
         .retry(RetryOptions {
             max_retries: 1,

@@ -8,7 +8,7 @@ use sluice_client::testing::{Fault, FaultServer};
 use sluice_client::{BatchWriter, Client, Error, Point, QueueFullPolicy, WriteOptions};
 
 fn client(url: &str) -> Client {
-    Client::new(url).database("db").build().unwrap()
+    Client::builder(url).database("db").build().unwrap()
 }
 
 fn options() -> WriteOptions {

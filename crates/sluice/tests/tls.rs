@@ -232,6 +232,68 @@ fn the_cli_queries_and_manages_tokens_over_tls() {
 }
 
 #[test]
+fn sluice_write_sends_over_tls() {
+    let tls = tls_server(false, &[]);
+    let ca = tls.ca.to_str().unwrap();
+    let lines = tls.dir.path().join("in.lp");
+    std::fs::write(&lines, "m,host=a v=1 1000000000\nm,host=b v=2 1000000000\n").unwrap();
+    let write = |extra: &[&str]| {
+        let mut args = vec![
+            "write",
+            "--host",
+            &tls.url,
+            "--token",
+            ADMIN,
+            "--db",
+            "w",
+            "--max-retries",
+            "0",
+        ];
+        args.extend_from_slice(extra);
+        args.push(lines.to_str().unwrap());
+        sluice(&args)
+    };
+    let sent = write(&["--tls-ca", ca]);
+    assert!(sent.status.success(), "{}", text(&sent));
+    let count = curl(&[
+        "--cacert",
+        ca,
+        "-H",
+        &format!("Authorization: Token {ADMIN}"),
+        &format!("{}/query?db=w&q=SELECT+count(v)+FROM+m", tls.url),
+    ]);
+    assert!(
+        String::from_utf8_lossy(&count.stdout).contains(",2]"),
+        "{}",
+        text(&count)
+    );
+
+    // The system roots do not trust the test CA: nothing is sent, and the error says why.
+    let untrusted = write(&[]);
+    assert!(!untrusted.status.success());
+    assert!(
+        String::from_utf8_lossy(&untrusted.stdout).contains("pass its CA with --tls-ca"),
+        "{}",
+        text(&untrusted)
+    );
+    let missing = write(&["--tls-ca", "/nonexistent/ca.pem"]);
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr)
+            .contains("--tls-ca: cannot read /nonexistent/ca.pem"),
+        "{}",
+        text(&missing)
+    );
+    let unchecked = write(&["--tls-no-verify"]);
+    assert!(unchecked.status.success(), "{}", text(&unchecked));
+    assert!(
+        String::from_utf8_lossy(&unchecked.stderr).contains("WARNING"),
+        "{}",
+        text(&unchecked)
+    );
+}
+
+#[test]
 fn an_expired_certificate_fails_with_a_clear_message() {
     let tls = tls_server(true, &[]);
     let ca = tls.ca.to_str().unwrap();

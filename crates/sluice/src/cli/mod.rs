@@ -60,13 +60,28 @@ pub(crate) struct TlsArgs {
 }
 
 impl TlsArgs {
+    /// The same choice for `sluice-client` (used by `sluice write`), checked now so that
+    /// a bad `--tls-ca` is reported by its flag name before anything is read or sent.
+    pub(crate) fn options(&self) -> anyhow::Result<sluice_client::TlsOptions> {
+        if self.tls_no_verify {
+            eprintln!("{NO_VERIFY_WARNING}");
+        }
+        let options = sluice_client::TlsOptions {
+            ca_file: self.tls_ca.clone(),
+            identity: None,
+            skip_verify: self.tls_no_verify,
+        };
+        options
+            .client_config()
+            .map_err(|err| anyhow::anyhow!("--tls-ca: {err}"))?;
+        Ok(options)
+    }
+
     /// An HTTP agent that answers statuses as values and trusts servers as asked.
     pub(crate) fn agent(&self) -> anyhow::Result<ureq::Agent> {
         let mut tls = TlsConfig::builder();
         if self.tls_no_verify {
-            eprintln!(
-                "WARNING: --tls-no-verify: the server's TLS certificate is NOT checked; anyone on the network path can read and change this traffic, tokens included"
-            );
+            eprintln!("{NO_VERIFY_WARNING}");
             tls = tls.disable_verification(true);
         } else if let Some(path) = &self.tls_ca {
             let pem = std::fs::read(path)
@@ -94,6 +109,8 @@ impl TlsArgs {
     }
 }
 
+const NO_VERIFY_WARNING: &str = "WARNING: --tls-no-verify: the server's TLS certificate is NOT checked; anyone on the network path can read and change this traffic, tokens included";
+
 /// The operating system's trusted root certificates (on Linux /etc/ssl/certs and
 /// friends, or SSL_CERT_FILE / SSL_CERT_DIR); unreadable ones are skipped.
 fn system_roots() -> Vec<Certificate<'static>> {
@@ -111,8 +128,14 @@ fn system_roots() -> Vec<Certificate<'static>> {
 /// A failure to reach `url`, with a hint when it is a TLS trust problem.
 pub(crate) fn unreachable(url: &str, err: ureq::Error) -> anyhow::Error {
     let text = err.to_string();
-    let lower = text.to_ascii_lowercase();
-    let hint = if lower.contains("expired") {
+    let hint = tls_hint(&text);
+    anyhow::anyhow!("cannot reach {url}: {text}{hint}")
+}
+
+/// What a connection error's text means when it is a TLS trust problem ("" otherwise).
+pub(crate) fn tls_hint(error: &str) -> &'static str {
+    let lower = error.to_ascii_lowercase();
+    if lower.contains("expired") {
         "; the server's TLS certificate has expired"
     } else if lower.contains("notvalidforname") || lower.contains("not valid for name") {
         "; the server's TLS certificate does not name this host"
@@ -120,6 +143,5 @@ pub(crate) fn unreachable(url: &str, err: ureq::Error) -> anyhow::Error {
         "; the server's TLS certificate is not signed by a trusted CA: pass its CA with --tls-ca FILE"
     } else {
         ""
-    };
-    anyhow::anyhow!("cannot reach {url}: {text}{hint}")
+    }
 }

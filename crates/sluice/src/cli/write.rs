@@ -203,6 +203,8 @@ mod send {
         /// localhost, on otherwise), `on` or `off` (default: auto).
         #[arg(long, value_enum, default_value_t = Gzip::Auto)]
         gzip: Gzip,
+        #[command(flatten)]
+        tls: crate::cli::TlsArgs,
     }
 
     /// True when `url`'s host is this machine's loopback: `localhost`, 127.0.0.0/8 or
@@ -297,7 +299,7 @@ mod send {
         precision: Precision,
         args: &SendArgs,
     ) -> anyhow::Result<ExitCode> {
-        let builder = Client::new(args.host.clone())
+        let builder = Client::builder(args.host.clone())
             .precision(precision)
             .retry(RetryOptions {
                 max_retries: args.max_retries,
@@ -326,7 +328,7 @@ mod send {
             Some(token) => builder.token(token.clone()),
             None => builder,
         };
-        let client = builder.build()?;
+        let client = builder.tls(args.tls.options()?).build()?;
         let sources = expand_sources(files)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -555,10 +557,11 @@ mod send {
             Err(err) => {
                 tally.undeliverable += outcome.points as u64;
                 tally.failures.push(format!(
-                    "{} line(s) from line {} of source {} undeliverable: {err}",
+                    "{} line(s) from line {} of source {} undeliverable: {err}{}",
                     outcome.points,
                     outcome.first_line,
-                    outcome.source + 1
+                    outcome.source + 1,
+                    crate::cli::tls_hint(&err.to_string()),
                 ));
             }
         }

@@ -72,6 +72,7 @@ impl Client {
     /// # Errors
     /// When the HTTP client cannot be built.
     pub fn new(endpoint: &Endpoint, timeout: Duration) -> Result<Client, String> {
+        sluice_client::tls::install_default_provider();
         let mut builder = reqwest::Client::builder()
             .timeout(timeout)
             .user_agent("sluice-agent");

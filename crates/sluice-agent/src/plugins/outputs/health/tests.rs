@@ -19,6 +19,7 @@ fn health(tweak: impl FnOnce(&mut HealthConfig)) -> Health {
 
 async fn status(out: &Health, auth: Option<&str>) -> u16 {
     let url = format!("http://{}/", out.local_addr().unwrap());
+    sluice_client::tls::install_default_provider();
     let mut request = reqwest::Client::new().get(url);
     if let Some(auth) = auth {
         request = request.header("authorization", auth);

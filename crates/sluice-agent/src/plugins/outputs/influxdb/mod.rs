@@ -90,7 +90,7 @@ impl InfluxDb {
         .http_client(config.timeout.0)?;
         let mut clients = Vec::new();
         for url in &config.urls {
-            let client = Client::new(url.clone())
+            let client = Client::builder(url.clone())
                 .target(Target::V1 {
                     database: config.database.clone(),
                     retention_policy: Some(config.retention_policy.clone())

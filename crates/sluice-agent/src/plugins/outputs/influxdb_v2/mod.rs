@@ -85,7 +85,7 @@ impl InfluxDbV2 {
         .http_client(config.timeout.0)?;
         let mut clients = Vec::new();
         for url in &config.urls {
-            let client = Client::new(url.clone())
+            let client = Client::builder(url.clone())
                 .target(Target::V2 {
                     org: config.organization.clone(),
                     bucket: config.bucket.clone(),

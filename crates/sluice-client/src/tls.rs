@@ -1,0 +1,242 @@
+//! How a client trusts an `https://` server: rustls with the `ring` provider (the one the
+//! server uses), the system's root certificates unless a CA file is given, an optional
+//! client certificate, and an explicit opt-out of checking for tests.
+//!
+//! Everything that speaks HTTPS from sluice's side — this crate's [`crate::Client`], the
+//! `sluice` CLI and `sluice-agent` — builds its rustls configuration here, so that one
+//! set of rules decides what is trusted.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+/// What to trust, and who to be, when connecting to an `https://` server.
+/// The default trusts the system's root certificates and presents no certificate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// PEM file of the certificate authorities to trust instead of the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// PEM files of a client certificate and its private key, for servers that ask.
+    pub identity: Option<(PathBuf, PathBuf)>,
+    /// Accept any certificate for any host name. Anyone on the network path can then
+    /// read and change the traffic, tokens included: for tests only.
+    pub skip_verify: bool,
+}
+
+/// Why a TLS configuration could not be built: which option, and a text naming the file
+/// and the fault (callers put their own name for the option in front).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct TlsError {
+    /// The option whose file is at fault.
+    pub option: TlsOption,
+    /// What is wrong, naming the file.
+    pub message: String,
+}
+
+/// The options of [`TlsOptions`] that name files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsOption {
+    /// [`TlsOptions::ca_file`].
+    Ca,
+    /// The certificate of [`TlsOptions::identity`].
+    Cert,
+    /// The private key of [`TlsOptions::identity`].
+    Key,
+}
+
+fn fault(option: TlsOption, message: String) -> TlsError {
+    TlsError { option, message }
+}
+
+impl TlsOptions {
+    /// The rustls client configuration these options describe.
+    ///
+    /// # Errors
+    /// [`TlsError`] naming the file that cannot be read or holds no usable PEM item.
+    pub fn client_config(&self) -> Result<ClientConfig, TlsError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("ring supports TLS 1.2 and 1.3");
+        let builder = if self.skip_verify {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(
+                    provider.signature_verification_algorithms,
+                )))
+        } else {
+            builder.with_root_certificates(self.roots()?)
+        };
+        match &self.identity {
+            None => Ok(builder.with_no_client_auth()),
+            Some((cert, key)) => {
+                let chain = read_certificates(TlsOption::Cert, cert)?;
+                let key_der =
+                    PrivateKeyDer::from_pem_slice(&read(TlsOption::Key, key)?).map_err(|err| {
+                        let message = format!("{} holds no PEM private key: {err}", key.display());
+                        fault(TlsOption::Key, message)
+                    })?;
+                builder
+                    .with_client_auth_cert(chain, key_der)
+                    .map_err(|err| {
+                        let message = format!(
+                            "{} and {} are not a certificate and its key: {err}",
+                            cert.display(),
+                            key.display()
+                        );
+                        fault(TlsOption::Cert, message)
+                    })
+            }
+        }
+    }
+
+    fn roots(&self) -> Result<RootCertStore, TlsError> {
+        let mut roots = RootCertStore::empty();
+        match &self.ca_file {
+            Some(path) => {
+                for cert in read_certificates(TlsOption::Ca, path)? {
+                    roots.add(cert).map_err(|err| {
+                        let message =
+                            format!("{}: not a usable CA certificate: {err}", path.display());
+                        fault(TlsOption::Ca, message)
+                    })?;
+                }
+            }
+            None => {
+                let found = rustls_native_certs::load_native_certs();
+                for err in &found.errors {
+                    tracing::debug!(error = %err, "a system root certificate could not be loaded");
+                }
+                // Unparsable system roots are skipped, as every TLS client does.
+                let (_added, _skipped) = roots.add_parsable_certificates(found.certs);
+            }
+        }
+        Ok(roots)
+    }
+}
+
+/// Makes `ring` the process's default rustls provider unless one is set already.
+/// reqwest builds a TLS connector for every client, even one that only speaks
+/// `http://`, and needs a default provider for it; call this before building one.
+pub fn install_default_provider() {
+    // An error means another provider is installed, which serves as well.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+fn read(option: TlsOption, path: &Path) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(path)
+        .map_err(|err| fault(option, format!("cannot read {}: {err}", path.display())))
+}
+
+/// The certificates of a PEM file (other items, such as keys, are skipped); at least one.
+fn read_certificates(
+    option: TlsOption,
+    path: &Path,
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs = CertificateDer::pem_slice_iter(&read(option, path)?)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| {
+            fault(
+                option,
+                format!("{} is not valid PEM: {err}", path.display()),
+            )
+        })?;
+    if certs.is_empty() {
+        let message = format!("{} holds no PEM certificate", path.display());
+        return Err(fault(option, message));
+    }
+    Ok(certs)
+}
+
+/// A verifier that accepts every certificate for every name but still checks that the
+/// handshake is signed by the certificate's key (so the connection is at least
+/// encrypted to whoever holds it).
+#[derive(Debug)]
+struct AcceptAnyCertificate(WebPkiSupportedAlgorithms);
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_options_trust_the_system_roots() {
+        TlsOptions::default().client_config().expect("system roots");
+    }
+
+    #[test]
+    fn a_missing_or_empty_ca_file_is_named() {
+        let missing = TlsOptions {
+            ca_file: Some("/nonexistent/ca.pem".into()),
+            ..TlsOptions::default()
+        };
+        let err = missing.client_config().unwrap_err();
+        assert_eq!(err.option, TlsOption::Ca);
+        assert!(
+            err.message.starts_with("cannot read /nonexistent/ca.pem"),
+            "{err}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not pem\n").unwrap();
+        let err = TlsOptions {
+            ca_file: Some(empty.clone()),
+            ..TlsOptions::default()
+        }
+        .client_config()
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("holds no PEM certificate"), "{err}");
+    }
+
+    #[test]
+    fn skipping_verification_needs_no_roots() {
+        let options = TlsOptions {
+            ca_file: Some("/nonexistent/ca.pem".into()),
+            skip_verify: true,
+            ..TlsOptions::default()
+        };
+        options.client_config().expect("no CA file is read");
+    }
+}
