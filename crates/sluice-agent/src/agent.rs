@@ -814,13 +814,5 @@ fn input_loop(
 
 /// A random duration in `[0, max)` (good enough for jitter).
 fn random_below(max: Duration) -> Duration {
-    if max.is_zero() {
-        return Duration::ZERO;
-    }
-    let seed = now_nanos() as u64 ^ (std::process::id() as u64).rotate_left(32);
-    let mut x = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^= x >> 31;
-    Duration::from_nanos(x % u64::try_from(max.as_nanos()).unwrap_or(u64::MAX).max(1))
+    max.mul_f64(sluice_client::random_unit())
 }

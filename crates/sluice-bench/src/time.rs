@@ -5,31 +5,6 @@ use crate::{Error, Result};
 
 const NANOS_PER_SEC: i64 = 1_000_000_000;
 
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The (year, month, day) of a count of days since 1970-01-01.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
 /// Parses an RFC 3339 UTC time such as `2016-01-01T00:00:00Z` (fractional seconds allowed)
 /// into nanoseconds since the Unix epoch.
 ///
@@ -69,31 +44,14 @@ pub fn parse_rfc3339(text: &str) -> Result<i64> {
         }
         nanos = frac.parse::<i64>().map_err(|_| bad())? * 10i64.pow(9 - frac.len() as u32);
     }
-    let days = days_from_civil(year, month, day);
+    let days = sluice_lp::time::days_from_civil(year, month, day);
     let secs = days * 86_400 + hour * 3600 + minute * 60 + second;
     Ok(secs * NANOS_PER_SEC + nanos)
 }
 
 /// Formats nanoseconds since the Unix epoch as RFC 3339 UTC (`2016-01-01T00:00:00Z`, with
 /// a fraction only when the time has one).
-pub fn format_rfc3339(nanos: i64) -> String {
-    let secs = nanos.div_euclid(NANOS_PER_SEC);
-    let frac = nanos.rem_euclid(NANOS_PER_SEC);
-    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    let base = format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        sod / 3600,
-        sod % 3600 / 60,
-        sod % 60
-    );
-    if frac == 0 {
-        format!("{base}Z")
-    } else {
-        let digits = format!("{frac:09}");
-        format!("{base}.{}Z", digits.trim_end_matches('0'))
-    }
-}
+pub use sluice_lp::time::format_rfc3339_nano as format_rfc3339;
 
 /// Parses a duration such as `10s`, `500ms`, `1h30m` or `2d` into nanoseconds; units are
 /// `ns`, `us`, `ms`, `s`, `m`, `h`, `d`, `w`.

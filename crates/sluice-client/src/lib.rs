@@ -19,7 +19,6 @@ mod batch;
 pub mod blocking;
 mod client;
 mod error;
-pub mod lines;
 mod retry;
 mod spool;
 #[cfg(feature = "test-server")]
@@ -30,7 +29,7 @@ mod writer;
 pub use batch::Batch;
 pub use client::{Client, ClientBuilder, Target};
 pub use error::{Error, RejectedLine, Result, WriteFailure};
-pub use retry::RetryOptions;
-pub use sluice_lp::{Point, Precision};
+pub use retry::{RetryOptions, random_unit};
+pub use sluice_lp::{Point, Precision, lines};
 pub use tls::{TlsError, TlsOption, TlsOptions};
 pub use writer::{BatchWriter, QueueFullPolicy, WriteOptions, WriterMetrics};

@@ -56,9 +56,9 @@ impl RetryOptions {
     }
 }
 
-/// A uniform random number in `[0, 1)`, good enough for jitter (splitmix64 over a
-/// counter seeded from the clock).
-pub(crate) fn random_unit() -> f64 {
+/// A uniform random number in `[0, 1)`, good enough for jitter and random names, not for
+/// secrets (splitmix64 over a process-wide counter seeded from the clock).
+pub fn random_unit() -> f64 {
     static STATE: AtomicU64 = AtomicU64::new(0);
     let mut seed = STATE.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
     if seed == 0 {

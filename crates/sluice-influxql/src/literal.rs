@@ -60,6 +60,46 @@ pub fn parse_duration(text: &str) -> Result<i64> {
     i64::try_from(if negative { -total } else { total }).map_err(|_| invalid())
 }
 
+/// A duration as Go's `time.Duration` prints it, which is how InfluxDB shows durations:
+/// `0s`, `250ms`, `1.5µs`, `3.5s`, `2m0s`, `168h0m0s`, `-1h0m0s`.
+pub fn go_duration(nanos: i64) -> String {
+    if nanos == 0 {
+        return "0s".to_owned();
+    }
+    let mut out = String::from(if nanos < 0 { "-" } else { "" });
+    let n = nanos.unsigned_abs();
+    let second = NANOS_PER_SECOND as u64;
+    if n < second {
+        let (unit, size) = match n {
+            0..1_000 => ("ns", 1),
+            1_000..1_000_000 => ("µs", 1_000),
+            _ => ("ms", 1_000_000),
+        };
+        out.push_str(&format!("{}{}{unit}", n / size, fraction(n % size, size)));
+        return out;
+    }
+    let secs = n / second;
+    let (hours, minutes) = (secs / 3600, secs / 60 % 60);
+    if hours > 0 {
+        out.push_str(&format!("{hours}h"));
+    }
+    if hours > 0 || minutes > 0 {
+        out.push_str(&format!("{minutes}m"));
+    }
+    out.push_str(&format!("{}{}s", secs % 60, fraction(n % second, second)));
+    out
+}
+
+/// `.digits` of `part / size` (`size` a power of ten) without trailing zeros; empty for 0.
+fn fraction(part: u64, size: u64) -> String {
+    if part == 0 {
+        return String::new();
+    }
+    let width = size.ilog10() as usize;
+    let digits = format!("{part:0width$}");
+    format!(".{}", digits.trim_end_matches('0'))
+}
+
 /// The unit at the start of `rest`: its size in nanoseconds and its length in bytes.
 fn duration_unit(rest: &str) -> Option<(i64, usize)> {
     if rest.starts_with("ns") {
@@ -209,7 +249,7 @@ pub fn parse_time(text: &str) -> Result<i64> {
     if !cursor.at_end() {
         return Err(fail("unexpected text after the time"));
     }
-    let days = days_from_civil(year, month, day);
+    let days = sluice_lp::time::days_from_civil(year, month, day);
     let seconds = days * 86_400 + seconds_of_day - offset_seconds;
     // i128 because the earliest representable instants have a negative whole-second part
     // whose nanoseconds alone overflow i64 before the fraction is added back.
@@ -268,21 +308,6 @@ fn days_in_month(year: i64, month: i64) -> i64 {
         4 | 6 | 9 | 11 => 30,
         _ => 31,
     }
-}
-
-/// Days from 1970-01-01 to the given proleptic Gregorian date.
-///
-/// Counts in 400-year cycles starting each year on 1 March, so that the leap day is the
-/// last day of its counting year.
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let shifted_year = if month <= 2 { year - 1 } else { year };
-    let cycle = shifted_year.div_euclid(400);
-    let year_of_cycle = shifted_year.rem_euclid(400);
-    let month_from_march = (month + 9) % 12;
-    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
-    let day_of_cycle = year_of_cycle * 365 + year_of_cycle / 4 - year_of_cycle / 100 + day_of_year;
-    // 719_468 days lie between 0000-03-01 and 1970-01-01.
-    cycle * 146_097 + day_of_cycle - 719_468
 }
 
 /// InfluxQL's reserved words: an identifier spelled like one must be double-quoted.
@@ -441,6 +466,24 @@ pub(crate) fn format_float(value: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_print_as_go_prints_them() {
+        let cases = [
+            (0, "0s"),
+            (1, "1ns"),
+            (1_500, "1.5µs"),
+            (250_000_000, "250ms"),
+            (3_500_000_000, "3.5s"),
+            (120 * NANOS_PER_SECOND, "2m0s"),
+            (3_723_500_000_000, "1h2m3.5s"),
+            (168 * NANOS_PER_HOUR, "168h0m0s"),
+            (-NANOS_PER_HOUR, "-1h0m0s"),
+        ];
+        for (nanos, text) in cases {
+            assert_eq!(go_duration(nanos), text, "{nanos}");
+        }
+    }
 
     #[test]
     fn durations_parse_to_nanoseconds_in_every_unit() {

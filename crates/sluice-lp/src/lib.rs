@@ -32,8 +32,10 @@ mod encode;
 mod error;
 pub mod escape;
 mod line;
+pub mod lines;
 mod parse;
 mod precision;
+pub mod time;
 
 pub use encode::{EncodeError, Point, PointBuilder};
 pub use error::{ErrorKind, ParseError};

@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
-use crate::format::time::format_rfc3339_nano;
 use crate::influxql::{Series, StatementResult, Value};
+use sluice_lp::time::format_rfc3339_nano;
 
 /// How times are written: RFC 3339 (the default) or an integer count of a unit since the
 /// epoch (the v1 `epoch` parameter).

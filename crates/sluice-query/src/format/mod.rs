@@ -3,8 +3,7 @@
 
 mod influx;
 mod table;
-mod time;
 
 pub use influx::{Epoch, v1_csv, v1_error_json, v1_json, v1_json_chunks};
+pub use sluice_lp::time::format_rfc3339_nano;
 pub use table::{Format, encode};
-pub use time::format_rfc3339_nano;

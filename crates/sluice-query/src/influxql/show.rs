@@ -7,6 +7,7 @@ use std::time::Duration;
 use sluice_influxql::{
     CreateDatabase, Expr, MeasurementName, MeasurementRef, Source, Statement, TagKeyFilter,
 };
+use sluice_lp::escape;
 use sluice_storage::{ColumnKind, FieldType, ScanRequest, Storage, TableInfo};
 
 use super::expr::{self, Compiled};
@@ -155,20 +156,9 @@ pub(crate) fn field_type_name(t: FieldType) -> &'static str {
     }
 }
 
-/// A duration as Go prints it (`168h0m0s`, `0s`).
+/// A duration as Go prints it (`168h0m0s`, `0s`), as InfluxDB shows retention.
 fn go_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    if s == 0 {
-        return "0s".to_owned();
-    }
-    let (h, m, s) = (s / 3600, s / 60 % 60, s % 60);
-    if h > 0 {
-        format!("{h}h{m}m{s}s")
-    } else if m > 0 {
-        format!("{m}m{s}s")
-    } else {
-        format!("{s}s")
-    }
+    sluice_influxql::go_duration(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 /// Runs a statement other than `SELECT`.
@@ -309,13 +299,14 @@ pub(crate) async fn run(
             for t in from_tables(storage, db, &s.from)? {
                 let tags = tag_names(&t);
                 for set in tag_sets(storage, db, &t, s.condition.as_ref()).await? {
-                    let mut key = escape_key(&t.name, false);
+                    let mut key = String::new();
+                    escape::measurement(&t.name, &mut key);
                     for (k, v) in tags.iter().zip(&set) {
                         if !v.is_empty() {
                             key.push(',');
-                            key.push_str(&escape_key(k, true));
+                            escape::key(k, &mut key);
                             key.push('=');
-                            key.push_str(&escape_key(v, true));
+                            escape::key(v, &mut key);
                         }
                     }
                     keys.push(key);
@@ -408,16 +399,4 @@ pub(crate) async fn run(
             "statement run as show: {statement}"
         ))),
     }
-}
-
-/// Escapes a series key part as line protocol does.
-fn escape_key(s: &str, tag: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c == ',' || c == ' ' || (tag && c == '=') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }

@@ -308,14 +308,10 @@ impl Worker {
 /// A random client id suffix (Telegraf uses `Telegraf-Consumer-` and five characters).
 fn random_suffix() -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    let mut x =
-        (now_nanos() as u64) ^ (u64::from(std::process::id()) << 32) ^ 0x9E37_79B9_7F4A_7C15;
     (0..5)
         .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            ALPHABET[(x % ALPHABET.len() as u64) as usize] as char
+            let pick = (sluice_client::random_unit() * ALPHABET.len() as f64) as usize;
+            ALPHABET[pick.min(ALPHABET.len() - 1)] as char
         })
         .collect()
 }

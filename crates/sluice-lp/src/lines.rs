@@ -1,7 +1,7 @@
 //! Finding where each line protocol line starts and ends, without parsing it.
 //!
 //! A batch sent to the server must hold whole lines, and a newline inside a quoted string
-//! field does not end a line. The rules here are the ones `sluice_lp`'s parser uses to
+//! field does not end a line. The rules here are the ones this crate's parser uses to
 //! find the end of a line (a `"` opens a string only in the field set, right after an
 //! unescaped `=`; a backslash inside a string escapes the next byte), so a buffer cut at
 //! these boundaries parses, piece by piece, exactly as it parses whole.
@@ -172,7 +172,7 @@ pub fn complete_prefix(input: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sluice_lp::{ParseOptions, Parser};
+    use crate::{ParseOptions, Parser};
 
     fn spans(input: &str) -> Vec<(usize, usize, LineKind)> {
         lines(input.as_bytes())
