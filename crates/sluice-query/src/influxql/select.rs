@@ -13,7 +13,9 @@ use sluice_storage::{ColumnKind, FieldType, ScanRequest, Storage, TableInfo};
 
 use super::aggregate::{self, Func, Output, Point};
 use super::expr::{self, Compiled, TimeRange};
+use super::math::MathFn;
 use super::result::{Series, Value};
+use super::subquery::{self, Virtual};
 use super::view::{BatchView, V};
 use crate::error::{Error, Result};
 use crate::limits::Budget;
@@ -34,6 +36,22 @@ enum AggExpr {
     Call(usize),
     Literal(Value),
     Binary(BinaryOp, Box<AggExpr>, Box<AggExpr>),
+    Math(MathFn, Vec<AggExpr>),
+}
+
+/// What one `FROM` entry reads: a stored measurement, or the rows of a subquery.
+enum Input {
+    Stored(String, TableInfo),
+    Virtual(Virtual),
+}
+
+impl Input {
+    fn info(&self) -> &TableInfo {
+        match self {
+            Input::Stored(_, t) => t,
+            Input::Virtual(v) => &v.info,
+        }
+    }
 }
 
 /// Resolves the measurements a statement reads: `(database, table)` pairs, sorted and
@@ -46,7 +64,8 @@ pub(crate) fn resolve_sources(
     let mut out: Vec<(String, TableInfo)> = Vec::new();
     for source in sources {
         let Source::Measurement(m) = source else {
-            return Err(Error::Unsupported("subqueries".to_owned()));
+            // Subqueries are run by `select` itself.
+            continue;
         };
         let db = m
             .database
@@ -102,7 +121,8 @@ fn fields_of(t: &TableInfo) -> impl Iterator<Item = (&str, FieldType)> {
     })
 }
 
-/// Runs a `SELECT`.
+/// Runs a `SELECT`: transformations (`derivative`, ...) over what the statement without
+/// them answers, subqueries first, then the statement over stored and subquery rows.
 pub(crate) async fn select(
     storage: &Storage,
     default_db: Option<&str>,
@@ -117,8 +137,48 @@ pub(crate) async fn select(
         return Err(Error::Unsupported("tz()".to_owned()));
     }
     sluice_influxql::validate_select(stmt)?;
-    let tables = resolve_sources(storage, default_db, &stmt.from)?;
-    let (range, conjuncts) = expr::split_condition(stmt.condition.as_ref(), now)?;
+    if super::transform::has_transform(stmt) {
+        return Box::pin(super::transform::select(
+            storage, default_db, stmt, now, budget,
+        ))
+        .await;
+    }
+    run(storage, default_db, stmt, now, budget, 0).await
+}
+
+/// Runs a `SELECT` without transformations. `shift` widens the time range by that many
+/// nanoseconds at its start (at its end for `ORDER BY time DESC`), as InfluxDB 1.x
+/// widens the input of a transformation over `GROUP BY time` buckets.
+pub(crate) async fn run(
+    storage: &Storage,
+    default_db: Option<&str>,
+    stmt: &SelectStatement,
+    now: i64,
+    budget: &Budget,
+    shift: i64,
+) -> Result<Vec<Series>> {
+    let mut inputs: Vec<Input> = resolve_sources(storage, default_db, &stmt.from)?
+        .into_iter()
+        .map(|(db, t)| Input::Stored(db, t))
+        .collect();
+    for source in &stmt.from {
+        if let Source::Subquery(inner) = source {
+            let rows =
+                Box::pin(subquery::run(storage, default_db, stmt, inner, now, budget)).await?;
+            inputs.extend(rows.into_iter().map(Input::Virtual));
+        }
+    }
+    inputs.sort_by(|a, b| a.info().name.cmp(&b.info().name));
+    let (mut range, conjuncts) = expr::split_condition(stmt.condition.as_ref(), now)?;
+    if shift > 0 && stmt.group_by_time().is_some() {
+        if stmt.is_descending() {
+            let end = if range.has_end { range.end } else { now };
+            range.end = end.saturating_add(shift);
+            range.has_end = true;
+        } else if range.has_start {
+            range.start = range.start.saturating_sub(shift);
+        }
+    }
     let group_time = stmt.group_by_time();
     if let Some((interval, _)) = group_time
         && interval <= 0
@@ -128,8 +188,9 @@ pub(crate) async fn select(
         ));
     }
 
-    let fields = expand_fields(stmt, &tables)?;
-    let aggregate = fields.iter().any(|f| f.expr.has_call());
+    let infos: Vec<&TableInfo> = inputs.iter().map(Input::info).collect();
+    let fields = expand_fields(stmt, &infos)?;
+    let aggregate = fields.iter().any(|f| has_aggregate(&f.expr));
     if !aggregate && group_time.is_some() {
         return Err(Error::Invalid(
             "GROUP BY requires at least one aggregate function".to_owned(),
@@ -154,7 +215,8 @@ pub(crate) async fn select(
     let mut all_series = Vec::new();
     // Memory held by the rows of `all_series`, given back to the budget at the end.
     let mut held = Held(budget, 0);
-    for (db, table) in &tables {
+    for input in &inputs {
+        let table = input.info();
         let group_tags = group_tags(&stmt.group_by, table)?;
         let is_tag = |n: &str| tags_of(table).any(|t| t == n);
         let (tag_equals, residual) = expr::take_tag_equalities(&conjuncts, is_tag);
@@ -212,8 +274,8 @@ pub(crate) async fn select(
         // newest n (+ offset) points of each series: ask storage for just those. If a
         // point had to be skipped (all its selected values null), older points may be
         // needed after all, and the table is read in full.
-        let newest = match (aggregate, stmt.is_descending(), stmt.limit) {
-            (false, true, Some(l)) if condition.is_empty() => {
+        let newest = match (aggregate, stmt.is_descending(), stmt.limit, input) {
+            (false, true, Some(l), Input::Stored(..)) if condition.is_empty() => {
                 Some((l as usize).saturating_add(stmt.offset.unwrap_or(0) as usize))
             }
             _ => None,
@@ -233,9 +295,12 @@ pub(crate) async fn select(
                 request.time_range = Some(r);
             }
             budget.check()?;
-            let scanned = match per_series {
-                Some(k) => storage.scan_last(db, &table.name, &request, k).await?,
-                None => storage.scan(db, &table.name, &request).await?,
+            let scanned = match (input, per_series) {
+                (Input::Stored(db, _), Some(k)) => {
+                    storage.scan_last(db, &table.name, &request, k).await?
+                }
+                (Input::Stored(db, _), None) => storage.scan(db, &table.name, &request).await?,
+                (Input::Virtual(v), _) => v.scan(&request)?,
             };
             let rows: usize = scanned.batches.iter().map(RecordBatch::num_rows).sum();
             let bytes: usize = scanned
@@ -308,6 +373,10 @@ pub(crate) async fn select(
     }
     // The rows now belong to the caller: `held` gives them back to the budget.
     all_series.sort_by(|a, b| (&a.name, &a.tags).cmp(&(&b.name, &b.tags)));
+    if stmt.is_descending() {
+        // InfluxDB 1.x walks series backwards too under `ORDER BY time DESC`.
+        all_series.reverse();
+    }
     let soffset = stmt.soffset.unwrap_or(0) as usize;
     let slimit = stmt.slimit.map_or(usize::MAX, |l| l as usize);
     Ok(all_series.into_iter().skip(soffset).take(slimit).collect())
@@ -420,10 +489,10 @@ fn group_tags(dims: &[Dimension], table: &TableInfo) -> Result<Vec<String>> {
 
 /// Expands wildcards and regexes in the projection over the union of the sources'
 /// columns, naming each field as InfluxDB does.
-fn expand_fields(stmt: &SelectStatement, tables: &[(String, TableInfo)]) -> Result<Vec<OutField>> {
+fn expand_fields(stmt: &SelectStatement, tables: &[&TableInfo]) -> Result<Vec<OutField>> {
     let mut all_fields: BTreeMap<String, FieldType> = BTreeMap::new();
     let mut all_tags: BTreeMap<String, ()> = BTreeMap::new();
-    for (_, t) in tables {
+    for t in tables {
         for (n, ft) in fields_of(t) {
             all_fields.entry(n.to_owned()).or_insert(ft);
         }
@@ -530,8 +599,30 @@ fn expand_fields(stmt: &SelectStatement, tables: &[(String, TableInfo)]) -> Resu
     Ok(out)
 }
 
+/// Whether an expression calls an aggregate or selector (math functions alone do not
+/// make a query an aggregate).
+pub(crate) fn has_aggregate(e: &Expr) -> bool {
+    let mut found = false;
+    e.walk(&mut |x| {
+        if let Expr::Call(c) = x {
+            found |= MathFn::from_name(&c.name).is_none();
+        }
+    });
+    found
+}
+
 fn to_agg_expr(e: &Expr, calls: &mut Vec<(Func, String)>) -> Result<AggExpr> {
     Ok(match e {
+        Expr::Call(c) if MathFn::from_name(&c.name).is_some() => {
+            let f = MathFn::from_name(&c.name).expect("checked");
+            AggExpr::Math(
+                f,
+                c.args
+                    .iter()
+                    .map(|a| to_agg_expr(a, calls))
+                    .collect::<Result<_>>()?,
+            )
+        }
         Expr::Call(c) => {
             let resolved = Func::from_call(c)?;
             let i = match calls.iter().position(|x| *x == resolved) {
@@ -767,7 +858,15 @@ impl SeriesContext<'_, '_> {
                 _ => runs.push((*start, i, i + 1)),
             }
         }
-        let fill = self.stmt.fill.unwrap_or(Fill::Null);
+        let mut fill = self.stmt.fill.unwrap_or(Fill::Null);
+        // `integral` reports only the buckets its stream emitted: nothing is filled.
+        let only_integrals = self
+            .calls
+            .iter()
+            .all(|(f, _)| matches!(f, Func::Integral(_)));
+        if group_time.is_some() && only_integrals {
+            fill = Fill::None;
+        }
         // The buckets to report.
         let starts: Vec<i64> = match group_time {
             None => vec![i64::MIN],
@@ -798,7 +897,7 @@ impl SeriesContext<'_, '_> {
             }
         };
         let lone_selector = self.calls.len() == 1
-            && self.calls[0].0.is_selector()
+            && (self.calls[0].0.is_selector() || only_integrals)
             && matches!(exprs, [AggExpr::Call(0)]);
         let default_time = if self.range.has_start {
             self.range.start
@@ -807,6 +906,34 @@ impl SeriesContext<'_, '_> {
         };
         let multi = self.calls.iter().any(|(f, _)| f.is_multi_row());
 
+        // `integral` over `GROUP BY time` streams over the whole series (the area between
+        // two buckets' points is cut at the bucket end), so it is computed up front.
+        let integrals: Vec<Option<HashMap<i64, f64>>> = self
+            .calls
+            .iter()
+            .enumerate()
+            .map(|(k, (f, _))| match (f, group_time) {
+                (Func::Integral(unit), Some((interval, _))) => {
+                    let col = self.call_columns[k];
+                    let mut points: Vec<(i64, f64)> = sorted_rows
+                        .iter()
+                        .filter_map(|&(b, r)| {
+                            let view = &views[b as usize];
+                            let x = view.columns[col].get(r as usize).as_f64()?;
+                            Some((view.time(r as usize), x))
+                        })
+                        .collect();
+                    points.sort_by_key(|p| p.0);
+                    let of = |t: i64| (window(t), window(t) + interval);
+                    Some(
+                        aggregate::integral(&points, *unit, Some(&of))
+                            .into_iter()
+                            .collect(),
+                    )
+                }
+                _ => None,
+            })
+            .collect();
         // Per output column: the value per bucket, or None where the bucket had no input.
         let mut out_rows: Vec<(i64, Vec<Option<Value>>)> = Vec::with_capacity(starts.len());
         let mut next_run = 0;
@@ -831,6 +958,11 @@ impl SeriesContext<'_, '_> {
             for (k, (func, _)) in self.calls.iter().enumerate() {
                 let col = self.call_columns[k];
                 let tag_cols = &self.top_tag_columns[k];
+                if let Some(areas) = &integrals[k] {
+                    let area = areas.get(&start);
+                    outputs.push(area.map(|x| Output::One(Value::Float(*x), None)));
+                    continue;
+                }
                 if tag_cols.is_empty()
                     && let Some(out) = float_aggregate(func, col, bucket_rows, views)
                 {
@@ -984,6 +1116,20 @@ fn eval_agg(e: &AggExpr, outputs: &[Option<Output>], calls: &[(Func, String)]) -
             None => None,
         },
         AggExpr::Literal(v) => Some(v.clone()),
+        AggExpr::Math(f, args) => {
+            let values: Vec<Option<Value>> =
+                args.iter().map(|a| eval_agg(a, outputs, calls)).collect();
+            if values.iter().all(Option::is_none) {
+                return None;
+            }
+            let values: Vec<Value> = values
+                .into_iter()
+                .zip(args)
+                .map(|(v, a)| v.unwrap_or_else(|| empty_of(a, calls)))
+                .collect();
+            let vs: Vec<V<'_>> = values.iter().map(V::from_value).collect();
+            Some(f.apply(&vs).to_value())
+        }
         AggExpr::Binary(op, l, r) => {
             let lv = eval_agg(l, outputs, calls);
             let rv = eval_agg(r, outputs, calls);
