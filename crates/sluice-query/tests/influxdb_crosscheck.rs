@@ -531,6 +531,44 @@ async fn grafana_queries_match_influxdb_1x() {
             }
         }
     }
+    // Chunked answers, as Grafana's and the 1.x clients' `chunked=true` asks for them.
+    for (q, size) in [
+        (
+            format!(
+                "SELECT \"usage_user\" FROM \"cpu\" WHERE {} GROUP BY \"host\" LIMIT 5",
+                grafana.absolute
+            ),
+            2,
+        ),
+        (
+            format!(
+                "SELECT mean(\"usage_user\") FROM \"cpu\" WHERE {} GROUP BY time(30m), \"region\"; SHOW TAG KEYS",
+                grafana.absolute
+            ),
+            5,
+        ),
+    ] {
+        let (_, theirs) = http(
+            port,
+            "GET",
+            &format!(
+                "/query?db=db&epoch=ms&chunked=true&chunk_size={size}&q={}",
+                encode(&q)
+            ),
+            "",
+        )
+        .unwrap();
+        let results = engine.influxql(Some("db"), &q, None).await.unwrap();
+        let ours = sluice_query::format::v1_json_chunks(&results, Epoch::Milliseconds, size);
+        let theirs: Vec<&str> = theirs.lines().filter(|l| !l.is_empty()).collect();
+        if ours != theirs {
+            mismatches.push(format!(
+                "chunked ({size}) {q}\n  sluice:   {}\n  influxdb: {}",
+                ours.join("\n            "),
+                theirs.join("\n            ")
+            ));
+        }
+    }
     storage.shutdown().await.unwrap();
     assert!(
         mismatches.is_empty(),
