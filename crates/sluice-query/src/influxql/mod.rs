@@ -6,6 +6,7 @@ mod delete;
 mod expr;
 mod math;
 mod result;
+mod row;
 mod select;
 mod show;
 mod subquery;

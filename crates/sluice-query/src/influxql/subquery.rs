@@ -103,7 +103,7 @@ pub(crate) async fn run(
     let aggregate = stmt
         .fields
         .iter()
-        .any(|f| super::select::has_aggregate(&f.expr));
+        .any(|f| super::row::has_aggregate(&f.expr));
     if aggregate && stmt.fill.unwrap_or(Fill::Null) == Fill::Null {
         stmt.fill = Some(Fill::None);
     }
