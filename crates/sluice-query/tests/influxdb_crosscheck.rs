@@ -376,6 +376,12 @@ fn grafana_queries(g: &Grafana) -> Vec<String> {
         format!("SELECT mean(\"usage_user\") FROM (SELECT \"usage_user\" FROM \"cpu\" WHERE {tf}) WHERE \"host\" = 'server02'"),
         format!("SELECT \"m\" FROM (SELECT max(\"usage_user\") AS \"m\" FROM \"cpu\" WHERE {tf} GROUP BY \"host\") WHERE \"m\" >= 99 GROUP BY \"host\""),
         format!("SELECT max(\"d\") FROM (SELECT non_negative_derivative(max(\"bytes_recv\"), 1s) AS \"d\" FROM \"cpu\" WHERE {tf} GROUP BY time(1m), \"host\") WHERE {tf} GROUP BY time(10m) fill(none)"),
+        format!("SELECT sum(\"r\") FROM (SELECT non_negative_derivative(max(\"bytes_recv\"), 1s) AS \"r\" FROM \"cpu\" WHERE {tf} GROUP BY time(1m), \"host\" fill(none)) WHERE {tf} GROUP BY time(1m)"),
+        format!("SELECT top(\"m\", \"host\", 3) FROM (SELECT mean(\"usage_user\") AS \"m\" FROM \"cpu\" WHERE {abs} GROUP BY \"host\")"),
+        // Grafana's math() part on top of a transformation or of aggregates.
+        format!("SELECT non_negative_derivative(mean(\"bytes_recv\"), 1s) * 8 FROM \"cpu\" WHERE {tf} GROUP BY time(5m), \"host\" fill(null)"),
+        format!("SELECT derivative(mean(\"usage_user\"), 1s) / 100 AS \"d\" FROM \"cpu\" WHERE {gap} GROUP BY time(5m) fill(linear)"),
+        format!("SELECT mean(\"usage_user\") * 100 / mean(\"usage_system\") FROM \"cpu\" WHERE {tf} GROUP BY time(30m)"),
         // Series order under ORDER BY time DESC (TSBS lastpoint).
         "SELECT * FROM \"cpu\" GROUP BY \"host\" ORDER BY time DESC LIMIT 1".to_owned(),
         format!("SELECT last(\"usage_user\") FROM \"cpu\", \"mem\" WHERE {tf} GROUP BY \"host\" ORDER BY time DESC"),
@@ -383,6 +389,11 @@ fn grafana_queries(g: &Grafana) -> Vec<String> {
         // Several statements in one request.
         format!("SELECT mean(\"usage_user\") FROM \"cpu\" WHERE {tf} GROUP BY time(30m); SELECT max(\"used_percent\") FROM \"mem\" WHERE {tf} GROUP BY time(30m), \"host\""),
         format!("SHOW TAG VALUES WITH KEY = \"host\"; SELECT count(\"free\") FROM \"mem\" WHERE {abs}"),
+        // The retention policy Grafana's query editor writes before the measurement.
+        format!("SELECT mean(\"usage_user\") AS \"user\" FROM \"autogen\".\"cpu\" WHERE {tf} GROUP BY time(10m), \"host\" fill(null)"),
+        format!("SELECT non_negative_derivative(last(\"bytes_recv\"), 1s) FROM \"db\".\"autogen\".\"cpu\" WHERE {tf} GROUP BY time(10m) fill(none)"),
+        "SHOW FIELD KEYS FROM \"autogen\".\"cpu\"".to_owned(),
+        "SHOW TAG VALUES FROM \"autogen\".\"mem\" WITH KEY = \"region\"".to_owned(),
         // Template variables and the query editor.
         "SHOW MEASUREMENTS".to_owned(),
         "SHOW MEASUREMENTS WITH MEASUREMENT =~ /cp/ LIMIT 100".to_owned(),
