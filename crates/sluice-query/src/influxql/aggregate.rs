@@ -475,6 +475,22 @@ mod tests {
     }
 
     #[test]
+    fn integral_cuts_the_area_at_window_ends_as_influxdb_streams_it() {
+        let points = [(0, 1.0), (0, 2.0), (10, 4.0), (12, 4.0)];
+        // Without windows: the repeated time replaces the point, then trapezia.
+        assert_eq!(integral(&points, 1, None), vec![(0, 38.0)]);
+        // Windows of 5: the area up to 5 (value 3 there) closes window 0, the rest of the
+        // way to 10 counts for window 10, whose last point is not at its start.
+        let of = |t: i64| (t - t % 5, t - t % 5 + 5);
+        assert_eq!(integral(&points, 1, Some(&of)), vec![(0, 12.5), (10, 25.5)]);
+        // A last window whose only point is at its start reports nothing.
+        assert_eq!(
+            integral(&[(0, 1.0), (10, 3.0)], 1, Some(&of)),
+            vec![(0, 7.5)]
+        );
+    }
+
+    #[test]
     fn aggregates_compute_influxdb_values() {
         let p = pts(&[(1, 2.0), (2, 4.0), (3, 4.0), (4, 5.0)]);
         let cases = [

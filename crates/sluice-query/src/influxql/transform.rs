@@ -472,7 +472,8 @@ fn apply(t: Transform, points: &[(i64, Value)], desc: bool) -> Result<Vec<(i64, 
             // A running sum (minus the value leaving the window), as InfluxDB keeps it,
             // so that results agree to the last bit.
             let integers = points.iter().all(|p| matches!(p.1, Value::Integer(_)));
-            let mut window: Vec<(f64, i64)> = Vec::with_capacity(n);
+            // (The window never holds more than the points: `n` may be huge.)
+            let mut window: Vec<(f64, i64)> = Vec::with_capacity(n.min(points.len()));
             let (mut fsum, mut isum, mut pos) = (0.0f64, 0i64, 0usize);
             for (time, v) in points {
                 let x = v.as_f64().unwrap_or(0.0);
