@@ -37,16 +37,22 @@ pub enum QueryKind {
     #[value(name = "groupby-orderby-limit")]
     #[serde(rename = "groupby-orderby-limit")]
     GroupbyOrderbyLimit,
+    /// A Grafana rate panel: the per-second rate of each host's per-minute mean over one
+    /// hour, every host (not a TSBS query).
+    #[value(name = "grafana-rate")]
+    #[serde(rename = "grafana-rate")]
+    GrafanaRate,
 }
 
 impl QueryKind {
     /// Every kind, in report order.
-    pub const ALL: [QueryKind; 5] = [
+    pub const ALL: [QueryKind; 6] = [
         QueryKind::Lastpoint,
         QueryKind::SingleGroupby111,
         QueryKind::DoubleGroupby1,
         QueryKind::HighCpu1,
         QueryKind::GroupbyOrderbyLimit,
+        QueryKind::GrafanaRate,
     ];
 
     /// The TSBS name, such as `single-groupby-1-1-1`.
@@ -57,6 +63,7 @@ impl QueryKind {
             QueryKind::DoubleGroupby1 => "double-groupby-1",
             QueryKind::HighCpu1 => "high-cpu-1",
             QueryKind::GroupbyOrderbyLimit => "groupby-orderby-limit",
+            QueryKind::GrafanaRate => "grafana-rate",
         }
     }
 }
@@ -84,9 +91,15 @@ impl QueryGenerator {
     /// A window of `len_ns` placed uniformly inside the range (at its start when the range
     /// is shorter).
     fn window(&mut self, len_ns: i64) -> (String, String) {
+        let (from, to) = self.window_ns(len_ns);
+        (format_rfc3339(from), format_rfc3339(to))
+    }
+
+    /// [`Self::window`] in nanoseconds.
+    fn window_ns(&mut self, len_ns: i64) -> (i64, i64) {
         let slack = (self.end_ns - self.start_ns - len_ns).max(0) as u64;
         let from = self.start_ns + self.rng.below(slack + 1) as i64;
-        (format_rfc3339(from), format_rfc3339(from + len_ns))
+        (from, from + len_ns)
     }
 
     fn host(&mut self) -> String {
@@ -125,6 +138,15 @@ impl QueryGenerator {
                 let from = format_rfc3339(self.start_ns);
                 format!(
                     "SELECT max(usage_user) FROM cpu WHERE time >= '{from}' AND time < '{to}' GROUP BY time(1m) ORDER BY time DESC LIMIT 5"
+                )
+            }
+            QueryKind::GrafanaRate => {
+                let (from, to) = self.window_ns(HOUR_NS);
+                let (from, to) = (from / 1_000_000, to / 1_000_000);
+                // As Grafana's InfluxDB 1.x data source writes it: quoted names, the
+                // time filter in epoch milliseconds, `fill(null)`.
+                format!(
+                    "SELECT non_negative_derivative(mean(\"usage_user\"), 1s) FROM \"cpu\" WHERE time >= {from}ms and time <= {to}ms GROUP BY time(1m), \"hostname\" fill(null)"
                 )
             }
         }
@@ -399,6 +421,15 @@ mod tests {
         let limit = g.next(QueryKind::GroupbyOrderbyLimit);
         assert!(limit.contains("time >= '2016-01-01T00:00:00Z'"), "{limit}");
         assert!(limit.ends_with("GROUP BY time(1m) ORDER BY time DESC LIMIT 5"));
+        let rate = g.next(QueryKind::GrafanaRate);
+        assert!(
+            rate.starts_with("SELECT non_negative_derivative(mean(\"usage_user\"), 1s) FROM \"cpu\" WHERE time >= 14516"),
+            "{rate}"
+        );
+        assert!(
+            rate.ends_with("ms GROUP BY time(1m), \"hostname\" fill(null)"),
+            "{rate}"
+        );
     }
 
     #[test]

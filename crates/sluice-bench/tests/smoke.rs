@@ -271,13 +271,13 @@ fn query_driver_sends_each_kind_and_counts_rows() {
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let kinds = report["kinds"].as_array().unwrap();
-    assert_eq!(kinds.len(), 5);
+    assert_eq!(kinds.len(), 6);
     for kind in kinds {
         assert_eq!(kind["ok"], 3);
         assert_eq!(kind["rows"], 6);
     }
     let queries = server.counts.queries.lock().unwrap();
-    assert_eq!(queries.len(), 15);
+    assert_eq!(queries.len(), 18);
     assert!(queries.iter().all(|(db, _)| db == "metrics"));
     assert!(
         queries[3]

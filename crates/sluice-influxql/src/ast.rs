@@ -158,15 +158,22 @@ impl Field {
         if let Some(alias) = &self.alias {
             return alias.clone();
         }
-        fn name_of(expr: &Expr) -> Option<String> {
+        // A binary expression is named by its variables and calls (not looking inside
+        // calls) joined with `_`, as InfluxDB 1.x does: `mean(a) + mean(b)` is `mean_mean`.
+        fn names_of(expr: &Expr, out: &mut Vec<String>) {
             match expr {
-                Expr::Call(call) => Some(call.name.clone()),
-                Expr::VarRef(var) => Some(var.name.clone()),
-                Expr::Binary { lhs, rhs, .. } => name_of(lhs).or_else(|| name_of(rhs)),
-                _ => None,
+                Expr::Call(call) => out.push(call.name.clone()),
+                Expr::VarRef(var) => out.push(var.name.clone()),
+                Expr::Binary { lhs, rhs, .. } => {
+                    names_of(lhs, out);
+                    names_of(rhs, out);
+                }
+                _ => {}
             }
         }
-        name_of(&self.expr).unwrap_or_default()
+        let mut names = Vec::new();
+        names_of(&self.expr, &mut names);
+        names.join("_")
     }
 }
 

@@ -44,9 +44,16 @@ pub enum Error {
         /// 1-based character (not byte) within the line.
         column: usize,
     },
-    /// A function call whose name sluice does not implement (see [`crate::validate_select`]).
+    /// A function InfluxDB 1.x has that sluice does not run, such as `holt_winters` (see
+    /// [`crate::validate_select`]).
     #[error("unsupported function \"{name}\"")]
     UnsupportedFunction {
+        /// The function's lower-case name.
+        name: String,
+    },
+    /// A function call whose name InfluxQL does not know, in InfluxDB 1.x's words.
+    #[error("undefined function {name}()")]
+    UndefinedFunction {
         /// The function's lower-case name.
         name: String,
     },

@@ -15,19 +15,23 @@ pub enum FunctionKind {
     Selector,
     /// Computes one value per point or per window from a series (`derivative`, ...).
     Transformation,
+    /// Computes one value from the values of one row (`abs`, `round`, `pow`, ...).
+    Math,
 }
 
 /// The kind of a supported function, or `None` for a name sluice does not run.
 ///
-/// Aggregates: `count`, `sum`, `mean`, `median`, `mode`, `spread`, `stddev`, `distinct`.
+/// Aggregates: `count`, `sum`, `mean`, `median`, `mode`, `spread`, `stddev`, `distinct`,
+/// `integral`.
 /// Selectors: `min`, `max`, `first`, `last`, `percentile`, `top`, `bottom`.
 /// Transformations: `derivative`, `non_negative_derivative`, `difference`,
 /// `non_negative_difference`, `moving_average`, `cumulative_sum`, `elapsed`.
+/// Math: `abs`, `ceil`, `floor`, `round`, `sqrt`, `pow`, `exp`, `ln`, `log`, `log2`,
+/// `log10`, `sin`, `cos`, `tan`, `asin`, `acos`, `atan`, `atan2`.
 pub fn function_kind(name: &str) -> Option<FunctionKind> {
     Some(match name {
-        "count" | "sum" | "mean" | "median" | "mode" | "spread" | "stddev" | "distinct" => {
-            FunctionKind::Aggregate
-        }
+        "count" | "sum" | "mean" | "median" | "mode" | "spread" | "stddev" | "distinct"
+        | "integral" => FunctionKind::Aggregate,
         "min" | "max" | "first" | "last" | "percentile" | "top" | "bottom" => {
             FunctionKind::Selector
         }
@@ -38,9 +42,14 @@ pub fn function_kind(name: &str) -> Option<FunctionKind> {
         | "moving_average"
         | "cumulative_sum"
         | "elapsed" => FunctionKind::Transformation,
+        "abs" | "ceil" | "floor" | "round" | "sqrt" | "exp" | "ln" | "log2" | "log10" | "sin"
+        | "cos" | "tan" | "asin" | "acos" | "atan" | "pow" | "log" | "atan2" => FunctionKind::Math,
         _ => return None,
     })
 }
+
+/// Functions of InfluxQL 1.x that sluice does not run.
+const NOT_RUN: &[&str] = &["holt_winters", "holt_winters_with_fit", "sample"];
 
 /// Checks every function call in a `SELECT` (fields, condition and subqueries): the name
 /// must be supported and the arguments must have the right count and shape. In a
@@ -48,8 +57,9 @@ pub fn function_kind(name: &str) -> Option<FunctionKind> {
 ///
 /// # Errors
 ///
-/// [`Error::UnsupportedFunction`] for an unknown name (or a call other than `now()` in a
-/// condition); [`Error::FunctionArguments`] for wrong arguments, such as
+/// [`Error::UndefinedFunction`] for a name InfluxQL does not know;
+/// [`Error::UnsupportedFunction`] for one sluice does not run (or a call other than
+/// `now()` in a condition); [`Error::FunctionArguments`] for wrong arguments, such as
 /// `percentile(x)` or `top(x, 0)`.
 pub fn validate_select(statement: &SelectStatement) -> Result<()> {
     let mut outcome = Ok(());
@@ -102,8 +112,14 @@ fn check_call(name: &str, args: &[Expr]) -> Result<()> {
         Ok(())
     };
     if function_kind(name).is_none() {
-        return Err(Error::UnsupportedFunction {
-            name: name.to_owned(),
+        return Err(if NOT_RUN.contains(&name) {
+            Error::UnsupportedFunction {
+                name: name.to_owned(),
+            }
+        } else {
+            Error::UndefinedFunction {
+                name: name.to_owned(),
+            }
         });
     }
     match name {
@@ -130,7 +146,7 @@ fn check_call(name: &str, args: &[Expr]) -> Result<()> {
                 other => bad(format!("count must be a positive integer, got {other}")),
             }
         }
-        "derivative" | "non_negative_derivative" | "elapsed" => {
+        "derivative" | "non_negative_derivative" | "elapsed" | "integral" => {
             arity(1, 2)?;
             match args.get(1) {
                 None | Some(Expr::Literal(Literal::Duration(_))) => Ok(()),
@@ -144,6 +160,7 @@ fn check_call(name: &str, args: &[Expr]) -> Result<()> {
                 other => bad(format!("window must be an integer above 1, got {other}")),
             }
         }
+        "pow" | "log" | "atan2" => arity(2, 2),
         _ => arity(1, 1),
     }
 }
@@ -169,6 +186,7 @@ mod tests {
             "SELECT count(distinct(x)), distinct(x) FROM m",
             "SELECT derivative(mean(x), 1s), non_negative_derivative(x), difference(x) FROM m",
             "SELECT moving_average(x, 3), cumulative_sum(x), elapsed(x, 1ms) FROM m",
+            "SELECT integral(x), integral(x, 1m), abs(x), pow(x, 2), round(mean(x)) FROM m",
             "SELECT x FROM m WHERE time > now() - 1h",
             "SELECT mean(x) FROM (SELECT max(x) AS x FROM m GROUP BY time(1m))",
         ] {
@@ -177,16 +195,24 @@ mod tests {
     }
 
     #[test]
-    fn unknown_functions_are_reported_as_unsupported() {
+    fn unknown_functions_are_reported_as_influxdb_does() {
         let cases = [
-            ("SELECT holt_winters(x, 1, 2) FROM m", "holt_winters"),
-            ("SELECT count(foo(x)) FROM m", "foo"),
-            ("SELECT x FROM m WHERE mean(x) > 1", "mean"),
-            ("SELECT x FROM (SELECT bar(x) FROM m)", "bar"),
+            (
+                "SELECT holt_winters(x, 1, 2) FROM m",
+                "unsupported function \"holt_winters\"",
+            ),
+            ("SELECT count(foo(x)) FROM m", "undefined function foo()"),
+            (
+                "SELECT x FROM m WHERE mean(x) > 1",
+                "unsupported function \"mean\"",
+            ),
+            (
+                "SELECT x FROM (SELECT bar(x) FROM m)",
+                "undefined function bar()",
+            ),
         ];
-        for (query, name) in cases {
-            let err = validate(query).unwrap_err();
-            assert_eq!(err.to_string(), format!("unsupported function \"{name}\""));
+        for (query, message) in cases {
+            assert_eq!(validate(query).unwrap_err().to_string(), message, "{query}");
         }
     }
 

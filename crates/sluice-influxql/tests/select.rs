@@ -362,7 +362,12 @@ fn subqueries_parse_to_a_nested_statement() {
 
 #[test]
 fn column_names_follow_influxdb() {
-    let s = select("SELECT mean(x), x + 1, 1 + y, max(x) AS top, 5 FROM m");
+    let s = select(
+        "SELECT mean(x), x + 1, 1 + y, max(x) AS top, 5, a * b, mean(a) + mean(b), abs(x) + 1 FROM m",
+    );
     let names: Vec<_> = s.fields.iter().map(Field::column_name).collect();
-    assert_eq!(names, ["mean", "x", "y", "top", ""]);
+    assert_eq!(
+        names,
+        ["mean", "x", "y", "top", "", "a_b", "mean_mean", "abs"]
+    );
 }

@@ -46,8 +46,12 @@
 //!   Time bounds and tag equalities in `WHERE` are pushed down to storage.
 //! * InfluxQL follows InfluxDB 1.x: series split by measurement and `GROUP BY` tags,
 //!   `time` first, aggregate rows timed at the start of their bucket (or of the `WHERE`
-//!   time range, or 0), a lone selector timed at its point. What sluice does not run is
-//!   refused with an error naming the feature, never answered approximately.
+//!   time range, or 0), a lone selector timed at its point. Transformations
+//!   (`derivative`, `non_negative_derivative`, `difference`, `moving_average`,
+//!   `cumulative_sum`, `elapsed`) run over what the statement without them answers;
+//!   subqueries run first and are read like measurements; math functions apply per row.
+//!   What sluice does not run (`holt_winters`, `SELECT INTO`, `tz()`) is refused with an
+//!   error naming the feature, never answered approximately.
 //! * InfluxQL `DELETE`, `DROP SERIES` and `DROP MEASUREMENT` are storage deletes
 //!   (`Storage::delete`, `Storage::drop_table`): durable when they answer, conditions on
 //!   tags (and, for `DELETE`, time) only, measurements left empty dropped.

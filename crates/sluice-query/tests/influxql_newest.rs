@@ -36,21 +36,22 @@ async fn newest_points_per_group_match_across_buffer_and_parquet() {
     )
     .await;
     let t = |n| Value::Time(n);
+    // Series in descending tag order too, as InfluxDB 1.x lists them under DESC.
     assert_eq!(
         got,
         vec![
-            (
-                vec![("host".into(), "a".into())],
-                vec![
-                    vec![t(20), Value::Float(5.0)],
-                    vec![t(10), Value::Float(1.0)]
-                ]
-            ),
             (
                 vec![("host".into(), "b".into())],
                 vec![
                     vec![t(30), Value::Float(4.0)],
                     vec![t(25), Value::Float(6.0)]
+                ]
+            ),
+            (
+                vec![("host".into(), "a".into())],
+                vec![
+                    vec![t(20), Value::Float(5.0)],
+                    vec![t(10), Value::Float(1.0)]
                 ]
             ),
         ]

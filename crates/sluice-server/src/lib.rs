@@ -110,6 +110,7 @@ pub fn app(state: AppState) -> Router {
             metrics::track,
         ))
         .layer(axum::middleware::from_fn_with_state(grpc, flight::dispatch))
+        .layer(axum::middleware::map_response(status::with_version))
         .with_state(state)
 }
 

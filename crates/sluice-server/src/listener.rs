@@ -297,7 +297,7 @@ fn refusal_response(version: Version, limit: usize) -> Response<Body> {
     if version < Version::HTTP_2 {
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
-    response
+    crate::status::stamp_version(response)
 }
 
 /// Why the watchdog ended a connection.
@@ -513,7 +513,7 @@ async fn handle(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        return Ok(response.map(|body| {
+        return Ok(crate::status::stamp_version(response).map(|body| {
             Body::new(Guarded {
                 inner: body,
                 _guard: guard,

@@ -17,6 +17,21 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The build name sluice reports in `X-Influxdb-Build`.
 pub const BUILD: &str = "sluice";
 
+/// Adds `X-Influxdb-Version` and `X-Influxdb-Build` to a response, as InfluxDB 1.x puts
+/// them on every answer (clients such as Grafana and the 1.x Go client read them).
+pub(crate) fn stamp_version<B>(mut response: axum::http::Response<B>) -> axum::http::Response<B> {
+    let headers = response.headers_mut();
+    for (name, value) in version_headers() {
+        headers.entry(name).or_insert(value);
+    }
+    response
+}
+
+/// [`stamp_version`] as a router layer.
+pub(crate) async fn with_version(response: Response) -> Response {
+    stamp_version(response)
+}
+
 fn version_headers() -> [(HeaderName, HeaderValue); 2] {
     [
         (

@@ -96,8 +96,8 @@ pub fn v1_error_json(message: &str) -> String {
 /// The chunked v1 JSON response (`chunked=true`): one complete JSON document per chunk,
 /// to be written one per line. Each series is cut into pieces of at most `chunk_size`
 /// rows (`0` means 10,000, InfluxDB's default); every piece but a series' last carries
-/// `"partial":true` on the series, and every chunk but a statement's last carries
-/// `"partial":true` on the result.
+/// `"partial":true` on the series, and every chunk of a `SELECT` but a statement's last
+/// carries `"partial":true` on the result.
 pub fn v1_json_chunks(results: &[StatementResult], epoch: Epoch, chunk_size: usize) -> Vec<String> {
     let size = if chunk_size == 0 { 10_000 } else { chunk_size };
     let mut chunks = Vec::new();
@@ -147,7 +147,9 @@ pub fn v1_json_chunks(results: &[StatementResult], epoch: Epoch, chunk_size: usi
                 out.push_str(",\"partial\":true}");
             }
             out.push(']');
-            if i + 1 < n {
+            // InfluxDB marks the result partial only for `SELECT` answers (their first
+            // column is `time`); a `SHOW` answer comes as one unmarked chunk per series.
+            if i + 1 < n && series.columns.first().is_some_and(|c| c == "time") {
                 out.push_str(",\"partial\":true");
             }
             out.push_str("}]}");

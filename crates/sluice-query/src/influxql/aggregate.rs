@@ -30,6 +30,8 @@ pub(crate) enum Func {
     Top(Vec<String>, usize),
     /// `bottom(field, [tags...,] n)`.
     Bottom(Vec<String>, usize),
+    /// `integral(field[, unit])`: the area under the points, in value × unit (ns).
+    Integral(i64),
 }
 
 impl Func {
@@ -77,6 +79,15 @@ impl Func {
             "first" => Func::First,
             "last" => Func::Last,
             "distinct" => Func::Distinct,
+            "integral" => match call.args.get(1) {
+                None => Func::Integral(1_000_000_000),
+                Some(Expr::Literal(Literal::Duration(d))) if *d > 0 => Func::Integral(*d),
+                Some(other) => {
+                    return Err(Error::Invalid(format!(
+                        "second argument must be a duration, got {other}"
+                    )));
+                }
+            },
             "percentile" => {
                 let p = match call.args.get(1) {
                     Some(Expr::Literal(Literal::Integer(n))) => *n as f64,
@@ -326,6 +337,19 @@ pub(crate) fn apply(func: &Func, points: &[Point<'_>]) -> Result<Output> {
             let p = sorted[i as usize];
             Ok(Output::One(p.value.to_value(), Some(p.time)))
         }
+        Func::Integral(unit) => {
+            numeric()?;
+            let mut sorted: Vec<(i64, f64)> = points
+                .iter()
+                .filter_map(|p| p.value.as_f64().map(|x| (p.time, x)))
+                .collect();
+            sorted.sort_by_key(|p| p.0);
+            let sum = integral(&sorted, *unit, None).first().map_or(0.0, |p| p.1);
+            // InfluxDB 1.6 dates the area of float points at the epoch (its window start
+            // without `GROUP BY time`), and that of integers at the range start.
+            let floats = points.iter().all(|p| matches!(p.value, V::Float(_)));
+            Ok(Output::One(Value::Float(sum), floats.then_some(0)))
+        }
         Func::Distinct => {
             let mut vals: Vec<V<'_>> = points.iter().map(|p| p.value).collect();
             vals.sort_by(|a, b| cmp_v(*a, *b));
@@ -382,6 +406,60 @@ pub(crate) fn apply(func: &Func, points: &[Point<'_>]) -> Result<Output> {
     }
 }
 
+/// The `[start, end)` of the `GROUP BY time` window holding a time.
+pub(crate) type WindowOf<'a> = &'a dyn Fn(i64) -> (i64, i64);
+
+/// InfluxDB 1.x's `integral` over one series' points (ascending by time): the trapezium
+/// rule in `unit`s, a point at the same time as the previous one replacing it. With
+/// `window`, the area is cut at window ends (the value there linearly interpolated) and
+/// one `(window start, area)` is given per window that a later point leaves, plus the
+/// last window unless its only point sits at its start; without, one `(0, area)`.
+pub(crate) fn integral(
+    points: &[(i64, f64)],
+    unit: i64,
+    window: Option<WindowOf<'_>>,
+) -> Vec<(i64, f64)> {
+    let unit = unit as f64;
+    let mut out = Vec::new();
+    let mut prev: Option<(i64, f64)> = None;
+    let mut win = (0i64, 0i64);
+    let mut sum = 0.0;
+    for &(t, v) in points {
+        let Some((mut pt, mut pv)) = prev else {
+            prev = Some((t, v));
+            if let Some(w) = window {
+                win = w(t);
+            }
+            continue;
+        };
+        if pt == t {
+            prev = Some((t, v));
+            continue;
+        }
+        if let Some(w) = window
+            && t >= win.1
+        {
+            if pt != win.1 {
+                let slope = (v - pv) / (t - pt) as f64;
+                let value = slope * (win.1 - pt) as f64 + pv;
+                sum += 0.5 * (value + pv) * ((win.1 - pt) as f64 / unit);
+                (pt, pv) = (win.1, value);
+            }
+            out.push((win.0, sum));
+            win = w(t);
+            sum = 0.0;
+        }
+        sum += 0.5 * (v + pv) * ((t - pt) as f64 / unit);
+        prev = Some((t, v));
+    }
+    if let Some((pt, _)) = prev
+        && pt != win.0
+    {
+        out.push((win.0, sum));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -394,6 +472,22 @@ mod tests {
                 tags: Vec::new(),
             })
             .collect()
+    }
+
+    #[test]
+    fn integral_cuts_the_area_at_window_ends_as_influxdb_streams_it() {
+        let points = [(0, 1.0), (0, 2.0), (10, 4.0), (12, 4.0)];
+        // Without windows: the repeated time replaces the point, then trapezia.
+        assert_eq!(integral(&points, 1, None), vec![(0, 38.0)]);
+        // Windows of 5: the area up to 5 (value 3 there) closes window 0, the rest of the
+        // way to 10 counts for window 10, whose last point is not at its start.
+        let of = |t: i64| (t - t % 5, t - t % 5 + 5);
+        assert_eq!(integral(&points, 1, Some(&of)), vec![(0, 12.5), (10, 25.5)]);
+        // A last window whose only point is at its start reports nothing.
+        assert_eq!(
+            integral(&[(0, 1.0), (10, 3.0)], 1, Some(&of)),
+            vec![(0, 7.5)]
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use regex::{Regex, RegexBuilder};
 use sluice_influxql::{BinaryOp, DataType, Expr, Literal};
 
+use super::math::MathFn;
 use super::view::{BatchView, V};
 use crate::error::{Error, Result};
 
@@ -177,6 +178,7 @@ pub(crate) enum Compiled {
     Literal(LiteralValue),
     Regex(Regex),
     Binary(BinaryOp, Box<Compiled>, Box<Compiled>),
+    Math(MathFn, Vec<Compiled>),
 }
 
 /// An owned literal.
@@ -264,12 +266,29 @@ pub(crate) fn compile(
             Box::new(compile(lhs, columns, index)?),
             Box::new(compile(rhs, columns, index)?),
         ),
-        Expr::Call(c) => {
-            return Err(Error::Unsupported(format!(
-                "function {}() in this position",
-                c.name
-            )));
-        }
+        Expr::Call(c) => match MathFn::from_name(&c.name) {
+            Some(f) if c.args.len() == f.arity() => Compiled::Math(
+                f,
+                c.args
+                    .iter()
+                    .map(|a| compile(a, columns, index))
+                    .collect::<Result<_>>()?,
+            ),
+            Some(f) => {
+                return Err(Error::Invalid(format!(
+                    "invalid number of arguments for {}, expected {}, got {}",
+                    c.name,
+                    f.arity(),
+                    c.args.len()
+                )));
+            }
+            None => {
+                return Err(Error::Unsupported(format!(
+                    "function {}() in this position",
+                    c.name
+                )));
+            }
+        },
         Expr::Wildcard(_) => return Err(Error::Unsupported("wildcard in an expression".into())),
     })
 }
@@ -288,6 +307,10 @@ pub(crate) fn eval<'a>(c: &'a Compiled, view: &BatchView<'a>, i: usize) -> V<'a>
         Compiled::Time => V::Integer(view.time(i)),
         Compiled::Literal(l) => l.as_v(),
         Compiled::Regex(_) => V::Null,
+        Compiled::Math(f, args) => {
+            let values: Vec<V<'a>> = args.iter().map(|a| eval(a, view, i)).collect();
+            f.apply(&values)
+        }
         Compiled::Binary(op, l, r) => match op {
             BinaryOp::And => V::Bool(matches(l, view, i) && matches(r, view, i)),
             BinaryOp::Or => V::Bool(matches(l, view, i) || matches(r, view, i)),

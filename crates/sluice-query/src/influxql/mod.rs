@@ -4,9 +4,13 @@
 mod aggregate;
 mod delete;
 mod expr;
+mod math;
 mod result;
+mod row;
 mod select;
 mod show;
+mod subquery;
+mod transform;
 mod view;
 
 pub use result::{Series, StatementResult, Value};

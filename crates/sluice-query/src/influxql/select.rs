@@ -6,14 +6,14 @@
 use std::collections::{BTreeMap, HashMap};
 
 use arrow::array::RecordBatch;
-use sluice_influxql::{
-    BinaryOp, DataType, Dimension, Expr, Fill, MeasurementName, SelectStatement, Source,
-};
+use sluice_influxql::{DataType, Dimension, Expr, Fill, MeasurementName, SelectStatement, Source};
 use sluice_storage::{ColumnKind, FieldType, ScanRequest, Storage, TableInfo};
 
 use super::aggregate::{self, Func, Output, Point};
 use super::expr::{self, Compiled, TimeRange};
 use super::result::{Series, Value};
+use super::row::{AggExpr, apply_fill, eval_agg, float_aggregate, has_aggregate, to_agg_expr};
+use super::subquery::{self, Virtual};
 use super::view::{BatchView, V};
 use crate::error::{Error, Result};
 use crate::limits::Budget;
@@ -28,12 +28,19 @@ struct OutField {
     expr: Expr,
 }
 
-/// An aggregate field expression with its calls replaced by indices into `calls`.
-#[derive(Debug, Clone)]
-enum AggExpr {
-    Call(usize),
-    Literal(Value),
-    Binary(BinaryOp, Box<AggExpr>, Box<AggExpr>),
+/// What one `FROM` entry reads: a stored measurement, or the rows of a subquery.
+enum Input {
+    Stored(String, TableInfo),
+    Virtual(Virtual),
+}
+
+impl Input {
+    fn info(&self) -> &TableInfo {
+        match self {
+            Input::Stored(_, t) => t,
+            Input::Virtual(v) => &v.info,
+        }
+    }
 }
 
 /// Resolves the measurements a statement reads: `(database, table)` pairs, sorted and
@@ -46,7 +53,8 @@ pub(crate) fn resolve_sources(
     let mut out: Vec<(String, TableInfo)> = Vec::new();
     for source in sources {
         let Source::Measurement(m) = source else {
-            return Err(Error::Unsupported("subqueries".to_owned()));
+            // Subqueries are run by `select` itself.
+            continue;
         };
         let db = m
             .database
@@ -102,7 +110,8 @@ fn fields_of(t: &TableInfo) -> impl Iterator<Item = (&str, FieldType)> {
     })
 }
 
-/// Runs a `SELECT`.
+/// Runs a `SELECT`: transformations (`derivative`, ...) over what the statement without
+/// them answers, subqueries first, then the statement over stored and subquery rows.
 pub(crate) async fn select(
     storage: &Storage,
     default_db: Option<&str>,
@@ -117,8 +126,48 @@ pub(crate) async fn select(
         return Err(Error::Unsupported("tz()".to_owned()));
     }
     sluice_influxql::validate_select(stmt)?;
-    let tables = resolve_sources(storage, default_db, &stmt.from)?;
-    let (range, conjuncts) = expr::split_condition(stmt.condition.as_ref(), now)?;
+    if super::transform::has_transform(stmt) {
+        return Box::pin(super::transform::select(
+            storage, default_db, stmt, now, budget,
+        ))
+        .await;
+    }
+    run(storage, default_db, stmt, now, budget, 0).await
+}
+
+/// Runs a `SELECT` without transformations. `shift` widens the time range by that many
+/// nanoseconds at its start (at its end for `ORDER BY time DESC`), as InfluxDB 1.x
+/// widens the input of a transformation over `GROUP BY time` buckets.
+pub(crate) async fn run(
+    storage: &Storage,
+    default_db: Option<&str>,
+    stmt: &SelectStatement,
+    now: i64,
+    budget: &Budget,
+    shift: i64,
+) -> Result<Vec<Series>> {
+    let mut inputs: Vec<Input> = resolve_sources(storage, default_db, &stmt.from)?
+        .into_iter()
+        .map(|(db, t)| Input::Stored(db, t))
+        .collect();
+    for source in &stmt.from {
+        if let Source::Subquery(inner) = source {
+            let rows =
+                Box::pin(subquery::run(storage, default_db, stmt, inner, now, budget)).await?;
+            inputs.extend(rows.into_iter().map(Input::Virtual));
+        }
+    }
+    inputs.sort_by(|a, b| a.info().name.cmp(&b.info().name));
+    let (mut range, conjuncts) = expr::split_condition(stmt.condition.as_ref(), now)?;
+    if shift > 0 && stmt.group_by_time().is_some() {
+        if stmt.is_descending() {
+            let end = if range.has_end { range.end } else { now };
+            range.end = end.saturating_add(shift);
+            range.has_end = true;
+        } else if range.has_start {
+            range.start = range.start.saturating_sub(shift);
+        }
+    }
     let group_time = stmt.group_by_time();
     if let Some((interval, _)) = group_time
         && interval <= 0
@@ -128,8 +177,9 @@ pub(crate) async fn select(
         ));
     }
 
-    let fields = expand_fields(stmt, &tables)?;
-    let aggregate = fields.iter().any(|f| f.expr.has_call());
+    let infos: Vec<&TableInfo> = inputs.iter().map(Input::info).collect();
+    let fields = expand_fields(stmt, &infos)?;
+    let aggregate = fields.iter().any(|f| has_aggregate(&f.expr));
     if !aggregate && group_time.is_some() {
         return Err(Error::Invalid(
             "GROUP BY requires at least one aggregate function".to_owned(),
@@ -154,7 +204,8 @@ pub(crate) async fn select(
     let mut all_series = Vec::new();
     // Memory held by the rows of `all_series`, given back to the budget at the end.
     let mut held = Held(budget, 0);
-    for (db, table) in &tables {
+    for input in &inputs {
+        let table = input.info();
         let group_tags = group_tags(&stmt.group_by, table)?;
         let is_tag = |n: &str| tags_of(table).any(|t| t == n);
         let (tag_equals, residual) = expr::take_tag_equalities(&conjuncts, is_tag);
@@ -212,8 +263,8 @@ pub(crate) async fn select(
         // newest n (+ offset) points of each series: ask storage for just those. If a
         // point had to be skipped (all its selected values null), older points may be
         // needed after all, and the table is read in full.
-        let newest = match (aggregate, stmt.is_descending(), stmt.limit) {
-            (false, true, Some(l)) if condition.is_empty() => {
+        let newest = match (aggregate, stmt.is_descending(), stmt.limit, input) {
+            (false, true, Some(l), Input::Stored(..)) if condition.is_empty() => {
                 Some((l as usize).saturating_add(stmt.offset.unwrap_or(0) as usize))
             }
             _ => None,
@@ -233,9 +284,12 @@ pub(crate) async fn select(
                 request.time_range = Some(r);
             }
             budget.check()?;
-            let scanned = match per_series {
-                Some(k) => storage.scan_last(db, &table.name, &request, k).await?,
-                None => storage.scan(db, &table.name, &request).await?,
+            let scanned = match (input, per_series) {
+                (Input::Stored(db, _), Some(k)) => {
+                    storage.scan_last(db, &table.name, &request, k).await?
+                }
+                (Input::Stored(db, _), None) => storage.scan(db, &table.name, &request).await?,
+                (Input::Virtual(v), _) => v.scan(&request)?,
             };
             let rows: usize = scanned.batches.iter().map(RecordBatch::num_rows).sum();
             let bytes: usize = scanned
@@ -308,6 +362,10 @@ pub(crate) async fn select(
     }
     // The rows now belong to the caller: `held` gives them back to the budget.
     all_series.sort_by(|a, b| (&a.name, &a.tags).cmp(&(&b.name, &b.tags)));
+    if stmt.is_descending() {
+        // InfluxDB 1.x walks series backwards too under `ORDER BY time DESC`.
+        all_series.reverse();
+    }
     let soffset = stmt.soffset.unwrap_or(0) as usize;
     let slimit = stmt.slimit.map_or(usize::MAX, |l| l as usize);
     Ok(all_series.into_iter().skip(soffset).take(slimit).collect())
@@ -420,10 +478,10 @@ fn group_tags(dims: &[Dimension], table: &TableInfo) -> Result<Vec<String>> {
 
 /// Expands wildcards and regexes in the projection over the union of the sources'
 /// columns, naming each field as InfluxDB does.
-fn expand_fields(stmt: &SelectStatement, tables: &[(String, TableInfo)]) -> Result<Vec<OutField>> {
+fn expand_fields(stmt: &SelectStatement, tables: &[&TableInfo]) -> Result<Vec<OutField>> {
     let mut all_fields: BTreeMap<String, FieldType> = BTreeMap::new();
     let mut all_tags: BTreeMap<String, ()> = BTreeMap::new();
-    for (_, t) in tables {
+    for t in tables {
         for (n, ft) in fields_of(t) {
             all_fields.entry(n.to_owned()).or_insert(ft);
         }
@@ -528,40 +586,6 @@ fn expand_fields(stmt: &SelectStatement, tables: &[(String, TableInfo)]) -> Resu
         return Ok(out);
     }
     Ok(out)
-}
-
-fn to_agg_expr(e: &Expr, calls: &mut Vec<(Func, String)>) -> Result<AggExpr> {
-    Ok(match e {
-        Expr::Call(c) => {
-            let resolved = Func::from_call(c)?;
-            let i = match calls.iter().position(|x| *x == resolved) {
-                Some(i) => i,
-                None => {
-                    calls.push(resolved);
-                    calls.len() - 1
-                }
-            };
-            AggExpr::Call(i)
-        }
-        Expr::Literal(l) => AggExpr::Literal(match l {
-            sluice_influxql::Literal::Integer(i) => Value::Integer(*i),
-            sluice_influxql::Literal::Unsigned(u) => Value::Unsigned(*u),
-            sluice_influxql::Literal::Float(x) => Value::Float(*x),
-            sluice_influxql::Literal::String(s) => Value::String(s.clone()),
-            sluice_influxql::Literal::Boolean(b) => Value::Boolean(*b),
-            sluice_influxql::Literal::Duration(d) => Value::Integer(*d),
-        }),
-        Expr::Binary { op, lhs, rhs } => AggExpr::Binary(
-            *op,
-            Box::new(to_agg_expr(lhs, calls)?),
-            Box::new(to_agg_expr(rhs, calls)?),
-        ),
-        Expr::VarRef(_) | Expr::Wildcard(_) | Expr::Regex(_) => {
-            return Err(Error::Invalid(
-                "mixing aggregate and non-aggregate queries is not supported".to_owned(),
-            ));
-        }
-    })
 }
 
 /// Rows as (batch, row) per series key (the group tags' values).
@@ -767,7 +791,15 @@ impl SeriesContext<'_, '_> {
                 _ => runs.push((*start, i, i + 1)),
             }
         }
-        let fill = self.stmt.fill.unwrap_or(Fill::Null);
+        let mut fill = self.stmt.fill.unwrap_or(Fill::Null);
+        // `integral` reports only the buckets its stream emitted: nothing is filled.
+        let only_integrals = self
+            .calls
+            .iter()
+            .all(|(f, _)| matches!(f, Func::Integral(_)));
+        if group_time.is_some() && only_integrals {
+            fill = Fill::None;
+        }
         // The buckets to report.
         let starts: Vec<i64> = match group_time {
             None => vec![i64::MIN],
@@ -798,7 +830,7 @@ impl SeriesContext<'_, '_> {
             }
         };
         let lone_selector = self.calls.len() == 1
-            && self.calls[0].0.is_selector()
+            && (self.calls[0].0.is_selector() || only_integrals)
             && matches!(exprs, [AggExpr::Call(0)]);
         let default_time = if self.range.has_start {
             self.range.start
@@ -807,6 +839,34 @@ impl SeriesContext<'_, '_> {
         };
         let multi = self.calls.iter().any(|(f, _)| f.is_multi_row());
 
+        // `integral` over `GROUP BY time` streams over the whole series (the area between
+        // two buckets' points is cut at the bucket end), so it is computed up front.
+        let integrals: Vec<Option<HashMap<i64, f64>>> = self
+            .calls
+            .iter()
+            .enumerate()
+            .map(|(k, (f, _))| match (f, group_time) {
+                (Func::Integral(unit), Some((interval, _))) => {
+                    let col = self.call_columns[k];
+                    let mut points: Vec<(i64, f64)> = sorted_rows
+                        .iter()
+                        .filter_map(|&(b, r)| {
+                            let view = &views[b as usize];
+                            let x = view.columns[col].get(r as usize).as_f64()?;
+                            Some((view.time(r as usize), x))
+                        })
+                        .collect();
+                    points.sort_by_key(|p| p.0);
+                    let of = |t: i64| (window(t), window(t) + interval);
+                    Some(
+                        aggregate::integral(&points, *unit, Some(&of))
+                            .into_iter()
+                            .collect(),
+                    )
+                }
+                _ => None,
+            })
+            .collect();
         // Per output column: the value per bucket, or None where the bucket had no input.
         let mut out_rows: Vec<(i64, Vec<Option<Value>>)> = Vec::with_capacity(starts.len());
         let mut next_run = 0;
@@ -831,6 +891,11 @@ impl SeriesContext<'_, '_> {
             for (k, (func, _)) in self.calls.iter().enumerate() {
                 let col = self.call_columns[k];
                 let tag_cols = &self.top_tag_columns[k];
+                if let Some(areas) = &integrals[k] {
+                    let area = areas.get(&start);
+                    outputs.push(area.map(|x| Output::One(Value::Float(*x), None)));
+                    continue;
+                }
                 if tag_cols.is_empty()
                     && let Some(out) = float_aggregate(func, col, bucket_rows, views)
                 {
@@ -896,291 +961,5 @@ impl SeriesContext<'_, '_> {
             out_rows.push((time, row));
         }
         Ok(apply_fill(out_rows, fill, exprs, self.calls))
-    }
-}
-
-/// `func` over a float column without building points, for the functions where that
-/// is simple; `None` when it does not apply (another function, or a row whose column
-/// is not a float column), else the output as [`aggregate::apply`] gives it (`None`
-/// inside when the bucket has no value).
-fn float_aggregate(
-    func: &Func,
-    col: usize,
-    rows: &[(u32, u32)],
-    views: &[BatchView<'_>],
-) -> Option<Option<Output>> {
-    use arrow::array::Array;
-
-    use super::view::ColumnView;
-    if !matches!(
-        func,
-        Func::Count | Func::Sum | Func::Mean | Func::Min | Func::Max | Func::First | Func::Last
-    ) {
-        return None;
-    }
-    // The column's float array in each batch (all rows must be floats).
-    let arrays: Vec<Option<&arrow::array::Float64Array>> = views
-        .iter()
-        .map(|v| match &v.columns[col] {
-            ColumnView::Float(a) => Some(*a),
-            _ => None,
-        })
-        .collect();
-    if rows.iter().any(|&(b, _)| arrays[b as usize].is_none()) {
-        return None;
-    }
-    let values = rows.iter().filter_map(|&(b, r)| {
-        let a = arrays[b as usize].expect("checked");
-        let i = r as usize;
-        a.is_valid(i)
-            .then(|| (views[b as usize].time(i), a.value(i)))
-    });
-    let one = |v: f64| Some(Some(Output::One(Value::Float(v), None)));
-    match func {
-        Func::Count => {
-            let n = values.count();
-            Some((n > 0).then_some(Output::One(Value::Integer(n as i64), None)))
-        }
-        Func::Sum | Func::Mean => {
-            let mut n = 0usize;
-            // The same sequential sum as `aggregate::apply`, so results are identical.
-            let sum: f64 = values.map(|(_, x)| x).inspect(|_| n += 1).sum();
-            match (n, func) {
-                (0, _) => Some(None),
-                (_, Func::Sum) => one(sum),
-                _ => one(sum / n as f64),
-            }
-        }
-        _ => {
-            // Selectors, with `aggregate::apply`'s tie rules: min/max keep the earlier
-            // point on equal values; first/last take the larger value on equal times.
-            let mut best: Option<(i64, f64)> = None;
-            for (t, x) in values {
-                let Some((bt, bx)) = best else {
-                    best = Some((t, x));
-                    continue;
-                };
-                let better = match func {
-                    Func::Max => x > bx || (x == bx && t < bt),
-                    Func::Min => x < bx || (x == bx && t < bt),
-                    Func::First => t < bt || (t == bt && x > bx),
-                    _ => t > bt || (t == bt && x > bx),
-                };
-                if better {
-                    best = Some((t, x));
-                }
-            }
-            Some(best.map(|(t, x)| Output::One(Value::Float(x), Some(t))))
-        }
-    }
-}
-
-/// The value of an aggregate expression, or None when none of its calls had input.
-fn eval_agg(e: &AggExpr, outputs: &[Option<Output>], calls: &[(Func, String)]) -> Option<Value> {
-    match e {
-        AggExpr::Call(i) => match &outputs[*i] {
-            Some(Output::One(v, _)) => Some(v.clone()),
-            Some(Output::Many(_)) => None,
-            None => None,
-        },
-        AggExpr::Literal(v) => Some(v.clone()),
-        AggExpr::Binary(op, l, r) => {
-            let lv = eval_agg(l, outputs, calls);
-            let rv = eval_agg(r, outputs, calls);
-            if lv.is_none() && rv.is_none() {
-                return None;
-            }
-            // A call without input counts as its empty value (0 for count) in arithmetic.
-            let lv = lv.unwrap_or_else(|| empty_of(l, calls));
-            let rv = rv.unwrap_or_else(|| empty_of(r, calls));
-            Some(expr::binary(*op, V::from_value(&lv), V::from_value(&rv)).to_value())
-        }
-    }
-}
-
-fn empty_of(e: &AggExpr, calls: &[(Func, String)]) -> Value {
-    match e {
-        AggExpr::Call(i) => calls[*i].0.empty_value(),
-        _ => Value::Null,
-    }
-}
-
-/// Fills the columns of buckets that had no input: `null` (0 for a bare count), `none`
-/// (row dropped when every column is empty), `previous`, `linear`, or a number.
-fn apply_fill(
-    rows: Vec<(i64, Vec<Option<Value>>)>,
-    fill: Fill,
-    exprs: &[AggExpr],
-    calls: &[(Func, String)],
-) -> Vec<Vec<Value>> {
-    let width = rows.first().map_or(0, |r| r.1.len());
-    let mut cols: Vec<Vec<Option<Value>>> = vec![Vec::with_capacity(rows.len()); width];
-    let mut times = Vec::with_capacity(rows.len());
-    for (t, row) in rows {
-        times.push(t);
-        for (c, v) in row.into_iter().enumerate() {
-            cols[c].push(v);
-        }
-    }
-    let present: Vec<bool> = (0..times.len())
-        .map(|i| cols.iter().any(|c| c[i].is_some()))
-        .collect();
-    for (c, col) in cols.iter_mut().enumerate() {
-        match fill {
-            Fill::Null | Fill::None => {
-                let empty = exprs.get(c).map_or(Value::Null, |e| empty_of(e, calls));
-                for v in col.iter_mut().filter(|v| v.is_none()) {
-                    *v = Some(empty.clone());
-                }
-            }
-            Fill::Integer(n) => {
-                for v in col.iter_mut().filter(|v| v.is_none()) {
-                    *v = Some(Value::Integer(n));
-                }
-            }
-            Fill::Float(x) => {
-                for v in col.iter_mut().filter(|v| v.is_none()) {
-                    *v = Some(Value::Float(x));
-                }
-            }
-            Fill::Previous => {
-                let mut last: Option<Value> = None;
-                for v in col.iter_mut() {
-                    match v {
-                        Some(x) if !x.is_null() => last = Some(x.clone()),
-                        _ => *v = Some(last.clone().unwrap_or(Value::Null)),
-                    }
-                }
-            }
-            Fill::Linear => {
-                let known: Vec<(usize, f64, bool)> = col
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, v)| match v {
-                        Some(Value::Integer(n)) => Some((i, *n as f64, true)),
-                        Some(x) => x.as_f64().map(|f| (i, f, false)),
-                        None => None,
-                    })
-                    .collect();
-                for w in known.windows(2) {
-                    let (i0, y0, int) = w[0];
-                    let (i1, y1, _) = w[1];
-                    for (i, slot) in col.iter_mut().enumerate().take(i1).skip(i0 + 1) {
-                        let (t0, t1, t) = (times[i0] as f64, times[i1] as f64, times[i] as f64);
-                        let y = y0 + (y1 - y0) * (t - t0) / (t1 - t0);
-                        *slot = Some(if int {
-                            Value::Integer(y as i64)
-                        } else {
-                            Value::Float(y)
-                        });
-                    }
-                }
-                for v in col.iter_mut().filter(|v| v.is_none()) {
-                    *v = Some(Value::Null);
-                }
-            }
-        }
-    }
-    (0..times.len())
-        .filter(|&i| fill != Fill::None || present[i])
-        .map(|i| {
-            let mut row = Vec::with_capacity(width + 1);
-            row.push(Value::Time(times[i]));
-            row.extend(cols.iter().map(|c| c[i].clone().unwrap_or(Value::Null)));
-            row
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use arrow::array::{Float64Array, RecordBatch, TimestampNanosecondArray};
-    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-
-    use super::*;
-
-    fn batch(rows: &[(i64, Option<f64>)]) -> RecordBatch {
-        let schema = Schema::new(vec![
-            Field::new("v", DataType::Float64, true),
-            Field::new(
-                "time",
-                DataType::Timestamp(TimeUnit::Nanosecond, None),
-                false,
-            ),
-        ]);
-        let v: Float64Array = rows.iter().map(|r| r.1).collect();
-        let t = TimestampNanosecondArray::from_iter_values(rows.iter().map(|r| r.0));
-        RecordBatch::try_new(Arc::new(schema), vec![Arc::new(v), Arc::new(t)]).unwrap()
-    }
-
-    #[test]
-    fn float_aggregates_equal_the_general_functions_including_ties() {
-        // Two batches (as from two series) with equal values, equal times and nulls.
-        let a = batch(&[
-            (30, Some(2.5)),
-            (10, Some(-1.0)),
-            (20, None),
-            (40, Some(7.0)),
-        ]);
-        let b = batch(&[
-            (10, Some(7.0)),
-            (30, Some(-1.0)),
-            (40, Some(0.1)),
-            (5, Some(0.2)),
-        ]);
-        let names = vec!["v".to_owned()];
-        let views = vec![
-            BatchView::new(&a, &names).unwrap(),
-            BatchView::new(&b, &names).unwrap(),
-        ];
-        let all: Vec<(u32, u32)> = (0..4)
-            .map(|r| (0, r))
-            .chain((0..4).map(|r| (1, r)))
-            .collect();
-        let subsets: Vec<Vec<(u32, u32)>> = vec![
-            all.clone(),
-            all.iter().rev().copied().collect(),
-            vec![(0, 2)],
-            vec![],
-            vec![(1, 1), (0, 1), (1, 0), (0, 3)],
-        ];
-        let funcs = [
-            Func::Count,
-            Func::Sum,
-            Func::Mean,
-            Func::Min,
-            Func::Max,
-            Func::First,
-            Func::Last,
-        ];
-        for rows in &subsets {
-            let points: Vec<Point<'_>> = rows
-                .iter()
-                .filter_map(|&(b, r)| {
-                    let view = &views[b as usize];
-                    let v = view.columns[0].get(r as usize);
-                    (!v.is_null()).then(|| Point {
-                        time: view.time(r as usize),
-                        value: v,
-                        tags: Vec::new(),
-                    })
-                })
-                .collect();
-            for func in &funcs {
-                let expected = if points.is_empty() {
-                    None
-                } else {
-                    Some(aggregate::apply(func, &points).unwrap())
-                };
-                assert_eq!(
-                    float_aggregate(func, 0, rows, &views),
-                    Some(expected),
-                    "{func:?} over {rows:?}"
-                );
-            }
-        }
-        assert_eq!(float_aggregate(&Func::Median, 0, &all, &views), None);
     }
 }

@@ -1,0 +1,382 @@
+//! The values of aggregate rows: field expressions over aggregate calls (arithmetic
+//! and math on their outputs), a fast path for common aggregates over float columns,
+//! and `fill()` of the buckets without input.
+
+use sluice_influxql::{BinaryOp, Expr, Fill};
+
+use super::aggregate::{Func, Output};
+use super::expr;
+use super::math::MathFn;
+use super::result::Value;
+use super::view::{BatchView, V};
+use crate::error::{Error, Result};
+
+/// An aggregate field expression with its calls replaced by indices into `calls`.
+#[derive(Debug, Clone)]
+pub(crate) enum AggExpr {
+    Call(usize),
+    Literal(Value),
+    Binary(BinaryOp, Box<AggExpr>, Box<AggExpr>),
+    Math(MathFn, Vec<AggExpr>),
+}
+
+/// Whether an expression calls an aggregate or selector (math functions alone do not
+/// make a query an aggregate).
+pub(crate) fn has_aggregate(e: &Expr) -> bool {
+    let mut found = false;
+    e.walk(&mut |x| {
+        if let Expr::Call(c) = x {
+            found |= MathFn::from_name(&c.name).is_none();
+        }
+    });
+    found
+}
+
+pub(crate) fn to_agg_expr(e: &Expr, calls: &mut Vec<(Func, String)>) -> Result<AggExpr> {
+    Ok(match e {
+        Expr::Call(c) if MathFn::from_name(&c.name).is_some() => {
+            let f = MathFn::from_name(&c.name).expect("checked");
+            AggExpr::Math(
+                f,
+                c.args
+                    .iter()
+                    .map(|a| to_agg_expr(a, calls))
+                    .collect::<Result<_>>()?,
+            )
+        }
+        Expr::Call(c) => {
+            let resolved = Func::from_call(c)?;
+            let i = match calls.iter().position(|x| *x == resolved) {
+                Some(i) => i,
+                None => {
+                    calls.push(resolved);
+                    calls.len() - 1
+                }
+            };
+            AggExpr::Call(i)
+        }
+        Expr::Literal(l) => AggExpr::Literal(match l {
+            sluice_influxql::Literal::Integer(i) => Value::Integer(*i),
+            sluice_influxql::Literal::Unsigned(u) => Value::Unsigned(*u),
+            sluice_influxql::Literal::Float(x) => Value::Float(*x),
+            sluice_influxql::Literal::String(s) => Value::String(s.clone()),
+            sluice_influxql::Literal::Boolean(b) => Value::Boolean(*b),
+            sluice_influxql::Literal::Duration(d) => Value::Integer(*d),
+        }),
+        Expr::Binary { op, lhs, rhs } => AggExpr::Binary(
+            *op,
+            Box::new(to_agg_expr(lhs, calls)?),
+            Box::new(to_agg_expr(rhs, calls)?),
+        ),
+        Expr::VarRef(_) | Expr::Wildcard(_) | Expr::Regex(_) => {
+            return Err(Error::Invalid(
+                "mixing aggregate and non-aggregate queries is not supported".to_owned(),
+            ));
+        }
+    })
+}
+
+/// `func` over a float column without building points, for the functions where that
+/// is simple; `None` when it does not apply (another function, or a row whose column
+/// is not a float column), else the output as [`super::aggregate::apply`] gives it (`None`
+/// inside when the bucket has no value).
+pub(crate) fn float_aggregate(
+    func: &Func,
+    col: usize,
+    rows: &[(u32, u32)],
+    views: &[BatchView<'_>],
+) -> Option<Option<Output>> {
+    use arrow::array::Array;
+
+    use super::view::ColumnView;
+    if !matches!(
+        func,
+        Func::Count | Func::Sum | Func::Mean | Func::Min | Func::Max | Func::First | Func::Last
+    ) {
+        return None;
+    }
+    // The column's float array in each batch (all rows must be floats).
+    let arrays: Vec<Option<&arrow::array::Float64Array>> = views
+        .iter()
+        .map(|v| match &v.columns[col] {
+            ColumnView::Float(a) => Some(*a),
+            _ => None,
+        })
+        .collect();
+    if rows.iter().any(|&(b, _)| arrays[b as usize].is_none()) {
+        return None;
+    }
+    let values = rows.iter().filter_map(|&(b, r)| {
+        let a = arrays[b as usize].expect("checked");
+        let i = r as usize;
+        a.is_valid(i)
+            .then(|| (views[b as usize].time(i), a.value(i)))
+    });
+    let one = |v: f64| Some(Some(Output::One(Value::Float(v), None)));
+    match func {
+        Func::Count => {
+            let n = values.count();
+            Some((n > 0).then_some(Output::One(Value::Integer(n as i64), None)))
+        }
+        Func::Sum | Func::Mean => {
+            let mut n = 0usize;
+            // The same sequential sum as `aggregate::apply`, so results are identical.
+            let sum: f64 = values.map(|(_, x)| x).inspect(|_| n += 1).sum();
+            match (n, func) {
+                (0, _) => Some(None),
+                (_, Func::Sum) => one(sum),
+                _ => one(sum / n as f64),
+            }
+        }
+        _ => {
+            // Selectors, with `aggregate::apply`'s tie rules: min/max keep the earlier
+            // point on equal values; first/last take the larger value on equal times.
+            let mut best: Option<(i64, f64)> = None;
+            for (t, x) in values {
+                let Some((bt, bx)) = best else {
+                    best = Some((t, x));
+                    continue;
+                };
+                let better = match func {
+                    Func::Max => x > bx || (x == bx && t < bt),
+                    Func::Min => x < bx || (x == bx && t < bt),
+                    Func::First => t < bt || (t == bt && x > bx),
+                    _ => t > bt || (t == bt && x > bx),
+                };
+                if better {
+                    best = Some((t, x));
+                }
+            }
+            Some(best.map(|(t, x)| Output::One(Value::Float(x), Some(t))))
+        }
+    }
+}
+
+/// The value of an aggregate expression, or None when none of its calls had input.
+pub(crate) fn eval_agg(
+    e: &AggExpr,
+    outputs: &[Option<Output>],
+    calls: &[(Func, String)],
+) -> Option<Value> {
+    match e {
+        AggExpr::Call(i) => match &outputs[*i] {
+            Some(Output::One(v, _)) => Some(v.clone()),
+            Some(Output::Many(_)) => None,
+            None => None,
+        },
+        AggExpr::Literal(v) => Some(v.clone()),
+        AggExpr::Math(f, args) => {
+            let values: Vec<Option<Value>> =
+                args.iter().map(|a| eval_agg(a, outputs, calls)).collect();
+            if values.iter().all(Option::is_none) {
+                return None;
+            }
+            let values: Vec<Value> = values
+                .into_iter()
+                .zip(args)
+                .map(|(v, a)| v.unwrap_or_else(|| empty_of(a, calls)))
+                .collect();
+            let vs: Vec<V<'_>> = values.iter().map(V::from_value).collect();
+            Some(f.apply(&vs).to_value())
+        }
+        AggExpr::Binary(op, l, r) => {
+            let lv = eval_agg(l, outputs, calls);
+            let rv = eval_agg(r, outputs, calls);
+            if lv.is_none() && rv.is_none() {
+                return None;
+            }
+            // A call without input counts as its empty value (0 for count) in arithmetic.
+            let lv = lv.unwrap_or_else(|| empty_of(l, calls));
+            let rv = rv.unwrap_or_else(|| empty_of(r, calls));
+            Some(expr::binary(*op, V::from_value(&lv), V::from_value(&rv)).to_value())
+        }
+    }
+}
+
+pub(crate) fn empty_of(e: &AggExpr, calls: &[(Func, String)]) -> Value {
+    match e {
+        AggExpr::Call(i) => calls[*i].0.empty_value(),
+        _ => Value::Null,
+    }
+}
+
+/// Fills the columns of buckets that had no input: `null` (0 for a bare count), `none`
+/// (row dropped when every column is empty), `previous`, `linear`, or a number.
+pub(crate) fn apply_fill(
+    rows: Vec<(i64, Vec<Option<Value>>)>,
+    fill: Fill,
+    exprs: &[AggExpr],
+    calls: &[(Func, String)],
+) -> Vec<Vec<Value>> {
+    let width = rows.first().map_or(0, |r| r.1.len());
+    let mut cols: Vec<Vec<Option<Value>>> = vec![Vec::with_capacity(rows.len()); width];
+    let mut times = Vec::with_capacity(rows.len());
+    for (t, row) in rows {
+        times.push(t);
+        for (c, v) in row.into_iter().enumerate() {
+            cols[c].push(v);
+        }
+    }
+    let present: Vec<bool> = (0..times.len())
+        .map(|i| cols.iter().any(|c| c[i].is_some()))
+        .collect();
+    for (c, col) in cols.iter_mut().enumerate() {
+        match fill {
+            Fill::Null | Fill::None => {
+                let empty = exprs.get(c).map_or(Value::Null, |e| empty_of(e, calls));
+                for v in col.iter_mut().filter(|v| v.is_none()) {
+                    *v = Some(empty.clone());
+                }
+            }
+            Fill::Integer(n) => {
+                for v in col.iter_mut().filter(|v| v.is_none()) {
+                    *v = Some(Value::Integer(n));
+                }
+            }
+            Fill::Float(x) => {
+                for v in col.iter_mut().filter(|v| v.is_none()) {
+                    *v = Some(Value::Float(x));
+                }
+            }
+            Fill::Previous => {
+                let mut last: Option<Value> = None;
+                for v in col.iter_mut() {
+                    match v {
+                        Some(x) if !x.is_null() => last = Some(x.clone()),
+                        _ => *v = Some(last.clone().unwrap_or(Value::Null)),
+                    }
+                }
+            }
+            Fill::Linear => {
+                let known: Vec<(usize, f64, bool)> = col
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, v)| match v {
+                        Some(Value::Integer(n)) => Some((i, *n as f64, true)),
+                        Some(x) => x.as_f64().map(|f| (i, f, false)),
+                        None => None,
+                    })
+                    .collect();
+                for w in known.windows(2) {
+                    let (i0, y0, int) = w[0];
+                    let (i1, y1, _) = w[1];
+                    for (i, slot) in col.iter_mut().enumerate().take(i1).skip(i0 + 1) {
+                        let (t0, t1, t) = (times[i0] as f64, times[i1] as f64, times[i] as f64);
+                        let y = y0 + (y1 - y0) * (t - t0) / (t1 - t0);
+                        *slot = Some(if int {
+                            Value::Integer(y as i64)
+                        } else {
+                            Value::Float(y)
+                        });
+                    }
+                }
+                for v in col.iter_mut().filter(|v| v.is_none()) {
+                    *v = Some(Value::Null);
+                }
+            }
+        }
+    }
+    (0..times.len())
+        .filter(|&i| fill != Fill::None || present[i])
+        .map(|i| {
+            let mut row = Vec::with_capacity(width + 1);
+            row.push(Value::Time(times[i]));
+            row.extend(cols.iter().map(|c| c[i].clone().unwrap_or(Value::Null)));
+            row
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Float64Array, RecordBatch, TimestampNanosecondArray};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+
+    use super::*;
+    use crate::influxql::aggregate::{self, Point};
+
+    fn batch(rows: &[(i64, Option<f64>)]) -> RecordBatch {
+        let schema = Schema::new(vec![
+            Field::new("v", DataType::Float64, true),
+            Field::new(
+                "time",
+                DataType::Timestamp(TimeUnit::Nanosecond, None),
+                false,
+            ),
+        ]);
+        let v: Float64Array = rows.iter().map(|r| r.1).collect();
+        let t = TimestampNanosecondArray::from_iter_values(rows.iter().map(|r| r.0));
+        RecordBatch::try_new(Arc::new(schema), vec![Arc::new(v), Arc::new(t)]).unwrap()
+    }
+
+    #[test]
+    fn float_aggregates_equal_the_general_functions_including_ties() {
+        // Two batches (as from two series) with equal values, equal times and nulls.
+        let a = batch(&[
+            (30, Some(2.5)),
+            (10, Some(-1.0)),
+            (20, None),
+            (40, Some(7.0)),
+        ]);
+        let b = batch(&[
+            (10, Some(7.0)),
+            (30, Some(-1.0)),
+            (40, Some(0.1)),
+            (5, Some(0.2)),
+        ]);
+        let names = vec!["v".to_owned()];
+        let views = vec![
+            BatchView::new(&a, &names).unwrap(),
+            BatchView::new(&b, &names).unwrap(),
+        ];
+        let all: Vec<(u32, u32)> = (0..4)
+            .map(|r| (0, r))
+            .chain((0..4).map(|r| (1, r)))
+            .collect();
+        let subsets: Vec<Vec<(u32, u32)>> = vec![
+            all.clone(),
+            all.iter().rev().copied().collect(),
+            vec![(0, 2)],
+            vec![],
+            vec![(1, 1), (0, 1), (1, 0), (0, 3)],
+        ];
+        let funcs = [
+            Func::Count,
+            Func::Sum,
+            Func::Mean,
+            Func::Min,
+            Func::Max,
+            Func::First,
+            Func::Last,
+        ];
+        for rows in &subsets {
+            let points: Vec<Point<'_>> = rows
+                .iter()
+                .filter_map(|&(b, r)| {
+                    let view = &views[b as usize];
+                    let v = view.columns[0].get(r as usize);
+                    (!v.is_null()).then(|| Point {
+                        time: view.time(r as usize),
+                        value: v,
+                        tags: Vec::new(),
+                    })
+                })
+                .collect();
+            for func in &funcs {
+                let expected = if points.is_empty() {
+                    None
+                } else {
+                    Some(aggregate::apply(func, &points).unwrap())
+                };
+                assert_eq!(
+                    float_aggregate(func, 0, rows, &views),
+                    Some(expected),
+                    "{func:?} over {rows:?}"
+                );
+            }
+        }
+        assert_eq!(float_aggregate(&Func::Median, 0, &all, &views), None);
+    }
+}
