@@ -1233,22 +1233,21 @@ fn conformed(batches: &[RecordBatch]) -> Result<(TableSchema, Vec<RecordBatch>)>
 }
 
 /// Merges the sources `make` returns (oldest first) on a blocking thread, writes them as
-/// one Parquet file with id `id` and returns its manifest entry (`None` when there are
-/// no rows). The sources are held whole: for rewriting one file (a delete), whose size
-/// compaction and persistence bound.
+/// one Parquet file of partition `key` with id `id` and write order `order`, and returns
+/// its manifest entry (`None` when there are no rows). The sources are held whole: for
+/// rewriting one file (a delete), whose size compaction and persistence bound.
 async fn write_file(
     inner: &Arc<Inner>,
     make: impl FnOnce() -> Result<(TableSchema, Vec<RecordBatch>)> + Send + 'static,
-    db_id: u32,
-    table: String,
-    day: i64,
+    key: PartitionKey,
     id: u64,
+    order: u64,
 ) -> Result<Option<ParquetFile>> {
     let staging = Staging::of(inner);
     let staged = tokio::task::spawn_blocking(move || {
         let (schema, sources) = make()?;
         let merged = merge(&schema, sources)?;
-        let mut out = NewFiles::new(staging, &schema, (db_id, table, day), u64::MAX, id);
+        let mut out = NewFiles::new(staging, &schema, key, u64::MAX, id).with_order(order);
         out.write(&merged)?;
         out.finish().map(|(staged, _, _)| staged)
     })

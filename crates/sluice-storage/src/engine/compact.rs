@@ -3,13 +3,13 @@
 //!
 //! # Which files
 //!
-//! Files of a partition are ordered by id (a higher id holds newer writes of the same
-//! points). Compaction takes the newest files back to (not including) the newest
-//! *full* file — one of at least half of `compaction_max_output_bytes` — and at most
-//! `2 × compact_max_files` of them, and merges them once there are more than
-//! `compact_max_files`. Taking only the newest files keeps precedence right: the
-//! outputs get new, higher ids, and every file left out is older than every file
-//! merged. Full files are never rewritten, so a day of any size costs a bounded number
+//! Files of a partition are ordered by write order ([`ParquetFile::write_order`]: a
+//! higher order holds newer writes of the same points). Compaction takes the newest
+//! files back to (not including) the newest *full* file — one of at least half of
+//! `compaction_max_output_bytes` — and at most `2 × compact_max_files` of them, and
+//! merges them once there are more than `compact_max_files`. Taking only the newest
+//! files keeps precedence right: the outputs take the newest order of their inputs,
+//! and every file left out is older than every file merged. Full files are never rewritten, so a day of any size costs a bounded number
 //! of rewrites per row, and files stay at about the target size.
 //!
 //! # Memory
@@ -32,7 +32,7 @@ use crate::manifest::ParquetFile;
 use crate::merge::{TableSchema, conform};
 use crate::persist;
 
-/// The files of one partition (sorted by id) to merge now, if any.
+/// The files of one partition (oldest write first) to merge now, if any.
 pub(super) fn select_inputs<'a>(
     files: &[&'a ParquetFile],
     max_files: usize,
@@ -70,7 +70,7 @@ pub(super) async fn compact(inner: &Arc<Inner>) -> Result<()> {
     let mut next_id = manifest.next_file_id;
     let mut compacted = false;
     for ((db_id, table, day), mut files) in groups {
-        files.sort_by_key(|f| f.id);
+        files.sort_by_key(|f| f.write_order());
         let inputs: Vec<ParquetFile> = select_inputs(
             &files,
             inner.config.compact_max_files,
@@ -90,6 +90,7 @@ pub(super) async fn compact(inner: &Arc<Inner>) -> Result<()> {
         let max_bytes = inner.config.compaction_max_output_bytes;
         let key = (db_id, table.clone(), day);
         let first_id = next_id;
+        let order = inputs.iter().map(|f| f.order).max().unwrap_or(first_id);
         let (staged, after, peak, writer_peak) = tokio::task::spawn_blocking(move || {
             // Inputs oldest first, so the newest value of a point wins.
             let mut schema = TableSchema::default();
@@ -107,7 +108,8 @@ pub(super) async fn compact(inner: &Arc<Inner>) -> Result<()> {
                     Box::new(batches.map(move |b| conform(&b?, &s)))
                 })
                 .collect();
-            let mut out = NewFiles::new(staging, &schema, key, max_bytes, first_id);
+            let mut out =
+                NewFiles::new(staging, &schema, key, max_bytes, first_id).with_order(order);
             let peak = files::write_sorted(&schema, sources, &mut out)?;
             let (staged, after, writer_peak) = out.finish()?;
             Ok::<_, Error>((staged, after, peak, writer_peak))
@@ -168,6 +170,7 @@ mod tests {
     fn file(id: u64, bytes: u64) -> ParquetFile {
         ParquetFile {
             id,
+            order: id,
             db_id: 1,
             table: "cpu".into(),
             day: 0,

@@ -293,8 +293,10 @@ async fn apply_to_files(inner: &Arc<Inner>, ops: &[(u64, DeleteOp)]) -> Result<(
                 let make = move || conformed(&batches);
                 let id = next_id;
                 next_id += 1;
-                let new =
-                    write_file(inner, make, file.db_id, file.table.clone(), file.day, id).await?;
+                // The rewrite holds the same writes, so it keeps the file's place in
+                // write order (a new id alone would make it newer than later files).
+                let key = (file.db_id, file.table.clone(), file.day);
+                let new = write_file(inner, make, key, id, file.order).await?;
                 replaced.push((file.id, new));
             }
         }

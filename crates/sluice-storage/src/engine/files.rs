@@ -110,6 +110,9 @@ pub(super) struct NewFiles {
     day: i64,
     max_bytes: u64,
     next_id: u64,
+    /// The write order of the files (see [`ParquetFile::order`]); `None` gives each its
+    /// own id, as new writes.
+    order: Option<u64>,
     open: Option<OpenFile>,
     done: Vec<StagedFile>,
     /// Most bytes the Parquet writer held in memory at once.
@@ -132,10 +135,18 @@ impl NewFiles {
             day,
             max_bytes: max_bytes.max(1),
             next_id,
+            order: None,
             open: None,
             done: Vec::new(),
             writer_peak: 0,
         }
+    }
+
+    /// Makes the files take write order `order` instead of their ids: they hold older
+    /// writes (a rewrite or a compaction of files of that order).
+    pub(super) fn with_order(mut self, order: u64) -> NewFiles {
+        self.order = Some(order);
+        self
     }
 
     /// Appends rows that follow every row written before in series-then-time order.
@@ -247,6 +258,7 @@ impl NewFiles {
         self.done.push(StagedFile {
             file: ParquetFile {
                 id: open.id,
+                order: self.order.unwrap_or(open.id),
                 db_id: self.db_id,
                 table: self.table.clone(),
                 day: self.day,
