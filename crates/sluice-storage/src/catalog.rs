@@ -2,14 +2,14 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sluice_lp::{FieldType, Line};
 
 use crate::config::CatalogLimits;
+use crate::durable::write_atomic;
 use crate::encoding::{TableBatch, Value, WriteBatch};
 use crate::error::{Error, Result};
 use crate::predicate::DeleteOp;
@@ -723,40 +723,6 @@ fn check_line(
         ));
     }
     Ok(())
-}
-
-/// Writes `dir/name` atomically: a temporary file, fsync, rename, fsync of the directory.
-pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
-    let tmp: PathBuf = dir.join(format!("{name}.tmp"));
-    let path = dir.join(name);
-    let written = fs::File::create(&tmp)
-        .map_err(|e| ("creating", e))
-        .and_then(|mut f| {
-            f.write_all(bytes).map_err(|e| ("writing", e))?;
-            f.sync_all().map_err(|e| ("syncing", e))
-        });
-    if let Err((what, e)) = written {
-        // The old file is untouched; a half-written temporary file would only take
-        // space from the next attempt.
-        let _ = fs::remove_file(&tmp);
-        if crate::error::is_disk_full(&e) {
-            return Err(Error::DiskFull {
-                what: "data directory",
-                path: tmp,
-                source: e,
-            });
-        }
-        return Err(Error::io(format!("{what} {}", tmp.display()), e));
-    }
-    fs::rename(&tmp, &path).map_err(|e| Error::io(format!("renaming to {}", path.display()), e))?;
-    sync_dir(dir)
-}
-
-/// fsyncs a directory so a rename or a new file in it survives a crash.
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(format!("syncing directory {}", dir.display()), e))
 }
 
 #[cfg(test)]

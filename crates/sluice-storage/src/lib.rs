@@ -95,6 +95,7 @@
 mod buffer;
 mod catalog;
 mod config;
+mod durable;
 mod encoding;
 mod engine;
 mod error;

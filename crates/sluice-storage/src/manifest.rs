@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::write_atomic;
+use crate::durable::write_atomic;
 use crate::error::{Error, Result};
 
 /// One live Parquet file: the rows of one table in one UTC day.

@@ -127,19 +127,21 @@ pub(crate) fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordB
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
+/// [`merge_keep_last`] keeping every row: what tests compare other merges with.
+#[cfg(test)]
+pub(crate) fn merge(schema: &TableSchema, sources: Vec<RecordBatch>) -> Result<RecordBatch> {
+    merge_keep_last(schema, sources, None)
+}
+
 /// Merges `sources` (each in `schema`, ordered oldest to newest) into one batch sorted by
 /// tags then time, with one row per (tags, time): each field takes its value from the
-/// newest source row that has it.
+/// newest source row that has it. Keeps only the newest `keep_last` rows of each series
+/// when set.
 ///
 /// Series are ranked by their tag values (absent tags first), rows are placed by a
 /// counting sort on the series rank and then ordered by time within each series, so the
 /// cost is linear for the usual inputs (each source sorted by time within a series). A
 /// lone source that is already in order is returned without copying.
-pub(crate) fn merge(schema: &TableSchema, sources: Vec<RecordBatch>) -> Result<RecordBatch> {
-    merge_keep_last(schema, sources, None)
-}
-
-/// [`merge`], keeping only the newest `keep_last` rows of each series when set.
 pub(crate) fn merge_keep_last(
     schema: &TableSchema,
     sources: Vec<RecordBatch>,

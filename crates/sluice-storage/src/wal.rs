@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-use crate::catalog::sync_dir;
+use crate::durable::sync_dir;
 use crate::encoding::{self, WriteBatch};
 use crate::error::{Error, Result, is_disk_full};
 use crate::metrics::Metrics;

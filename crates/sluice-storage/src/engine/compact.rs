@@ -25,11 +25,11 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use super::files::{self, MERGE_BATCH_ROWS, NewFiles, Staging};
-use super::{Inner, PartitionKey, Storage, install_manifest};
-use crate::error::{Error, Result};
+use super::Inner;
+use super::files::{self, FileSpec, MERGE_BATCH_ROWS, PartitionKey};
+use crate::error::Result;
 use crate::manifest::ParquetFile;
-use crate::merge::{TableSchema, conform};
+use crate::merge::{SortedBatches, TableSchema, conform};
 use crate::persist;
 
 /// The files of one partition (oldest write first) to merge now, if any.
@@ -64,9 +64,6 @@ pub(super) async fn compact(inner: &Arc<Inner>) -> Result<()> {
             .or_default()
             .push(f);
     }
-    let storage = Storage {
-        inner: inner.clone(),
-    };
     let mut next_id = manifest.next_file_id;
     let mut compacted = false;
     for ((db_id, table, day), mut files) in groups {
@@ -84,14 +81,17 @@ pub(super) async fn compact(inner: &Arc<Inner>) -> Result<()> {
         }
         let mut data = Vec::with_capacity(inputs.len());
         for f in &inputs {
-            data.push(storage.open_file(&f.path).await?);
+            data.push(inner.open_file(&f.path).await?);
         }
-        let staging = Staging::of(inner);
-        let max_bytes = inner.config.compaction_max_output_bytes;
-        let key = (db_id, table.clone(), day);
-        let first_id = next_id;
-        let order = inputs.iter().map(|f| f.order).max().unwrap_or(first_id);
-        let (staged, after, peak, writer_peak) = tokio::task::spawn_blocking(move || {
+        let spec = FileSpec {
+            key: (db_id, table.clone(), day),
+            first_id: next_id,
+            // The outputs hold the inputs' writes, the newest of them as new as the
+            // newest input.
+            order: inputs.iter().map(|f| f.order).max(),
+            max_bytes: inner.config.compaction_max_output_bytes,
+        };
+        let written = files::write_partition(inner, spec, "compaction", move || {
             // Inputs oldest first, so the newest value of a point wins.
             let mut schema = TableSchema::default();
             let mut opened = Vec::with_capacity(data.len());
@@ -103,22 +103,18 @@ pub(super) async fn compact(inner: &Arc<Inner>) -> Result<()> {
             let arrow_schema = schema.arrow_schema();
             let sources = opened
                 .into_iter()
-                .map(|batches| -> crate::merge::SortedBatches {
+                .map(|batches| -> SortedBatches {
                     let s = arrow_schema.clone();
                     Box::new(batches.map(move |b| conform(&b?, &s)))
                 })
                 .collect();
-            let mut out =
-                NewFiles::new(staging, &schema, key, max_bytes, first_id).with_order(order);
-            let peak = files::write_sorted(&schema, sources, &mut out)?;
-            let (staged, after, writer_peak) = out.finish()?;
-            Ok::<_, Error>((staged, after, peak, writer_peak))
+            Ok((schema, sources))
         })
-        .await
-        .map_err(|e| Error::Catalog(format!("compaction task failed: {e}")))??;
-        next_id = after;
+        .await?;
+        next_id = written.next_id;
+        let (peak, writer_peak) = (written.peak, written.writer_peak);
         files::note_peak(inner, peak, writer_peak);
-        let new = files::install(inner, staged).await?;
+        let new = written.files;
         let old: HashSet<u64> = inputs.iter().map(|f| f.id).collect();
         let mut state = inner.state.write();
         let mut m = (*state.manifest).clone();
@@ -139,7 +135,7 @@ pub(super) async fn compact(inner: &Arc<Inner>) -> Result<()> {
             .fold((0, 0), |(r, b), f| (r + f.rows, b + f.bytes));
         m.files.extend(new);
         m.next_file_id = m.next_file_id.max(next_id);
-        install_manifest(inner, &mut state, m)?;
+        inner.install_manifest(&mut state, m)?;
         inner
             .pending_deletes
             .lock()
@@ -158,9 +154,21 @@ pub(super) async fn compact(inner: &Arc<Inner>) -> Result<()> {
         );
     }
     if compacted {
-        super::release_freed_memory();
+        release_freed_memory();
     }
     Ok(())
+}
+
+/// Returns memory freed by a large persistence or compaction to the operating system.
+/// glibc's malloc keeps freed memory in per-thread arenas (the blocking threads that
+/// merge and write), where it stays counted in the process's RSS until trimmed.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists; it takes no
+    // pointers from us and is safe to call from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 #[cfg(test)]
