@@ -11,8 +11,8 @@ use arrow::array::{
 use arrow::datatypes::Int32Type;
 use sluice_lp::FieldType;
 
-use crate::catalog::{ColumnType, day_of};
-use crate::encoding::{Value, WriteBatch};
+use crate::batch::{ColumnType, Value, WriteBatch};
+use crate::catalog::day_of;
 use crate::error::Result;
 use crate::merge::TableSchema;
 use crate::predicate::DeleteOp;
@@ -910,7 +910,7 @@ impl Buffer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encoding::TableBatch;
+    use crate::batch::TableBatch;
     use arrow::array::Array;
 
     type TestRow<'a> = (&'a str, i64, Vec<(u32, Value)>);

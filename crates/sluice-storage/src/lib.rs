@@ -92,6 +92,7 @@
 //! TSBS-like `cpu` lines (fsync and none, 1 and 4 writers) and bytes per field value after
 //! persistence.
 
+mod batch;
 mod buffer;
 mod catalog;
 mod config;

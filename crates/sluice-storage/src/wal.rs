@@ -26,8 +26,9 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
+use crate::batch::WriteBatch;
 use crate::durable::sync_dir;
-use crate::encoding::{self, WriteBatch};
+use crate::encoding;
 use crate::error::{Error, Result, is_disk_full};
 use crate::metrics::Metrics;
 use crate::predicate::DeleteOp;
@@ -1016,7 +1017,7 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encoding::{Row, TableBatch, Value};
+    use crate::batch::{ColumnType, Row, TableBatch, Value};
 
     struct Recorder(Arc<Mutex<Vec<u64>>>);
 
@@ -1035,10 +1036,7 @@ mod tests {
             db_id: 1,
             tables: vec![TableBatch {
                 name: "t".into(),
-                columns: vec![(
-                    "f".into(),
-                    crate::catalog::ColumnType::Field(sluice_lp::FieldType::Integer),
-                )],
+                columns: vec![("f".into(), ColumnType::Field(sluice_lp::FieldType::Integer))],
                 series: vec![vec![]],
                 rows: vec![Row {
                     time: i,

@@ -10,9 +10,9 @@ use parking_lot::RwLock;
 use tokio::sync::RwLockReadGuard;
 
 use super::{Frozen, State, Storage, now_ns};
+use crate::batch::WriteBatch;
 use crate::catalog::{Validated, Validation, check_database_name};
 use crate::config::WalSync;
-use crate::encoding::WriteBatch;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::predicate::DeleteOp;
