@@ -111,6 +111,7 @@ mod wal;
 pub use config::{CatalogLimits, InvalidWalSync, ObjectStoreConfig, StorageConfig, WalSync};
 pub use engine::{ChunkedWrite, Storage};
 pub use error::{Error, Result};
+pub use merge::conform;
 pub use predicate::TagPredicate;
 pub use sluice_lp;
 pub use types::{

@@ -4,15 +4,17 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, DictionaryArray, RecordBatch, StringArray, TimestampNanosecondArray,
-    UInt32Array, new_null_array,
+    Array, ArrayRef, DictionaryArray, RecordBatch, RecordBatchOptions, StringArray,
+    TimestampNanosecondArray, UInt32Array, new_null_array,
 };
 use arrow::compute::{concat_batches, take};
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef, TimeUnit};
+use arrow::error::ArrowError;
 use sluice_lp::FieldType;
 
 use crate::catalog::TableDef;
 use crate::error::{Error, Result};
+use crate::types::ColumnKind;
 
 mod stream;
 
@@ -37,6 +39,19 @@ pub(crate) fn tag_data_type() -> DataType {
 /// The Arrow type of the `time` column.
 pub(crate) fn time_data_type() -> DataType {
     DataType::Timestamp(TimeUnit::Nanosecond, None)
+}
+
+impl ColumnKind {
+    /// The Arrow type of a column of this kind in scans: `Dictionary(Int32, Utf8)` for
+    /// a tag, Float64, Int64, UInt64, Utf8 or Boolean for a field, `Timestamp(Nanosecond,
+    /// None)` for the time.
+    pub fn data_type(self) -> DataType {
+        match self {
+            ColumnKind::Tag => tag_data_type(),
+            ColumnKind::Field(kind) => field_data_type(kind),
+            ColumnKind::Time => time_data_type(),
+        }
+    }
 }
 
 /// The columns of a table in scan order: tags (sorted), fields (sorted), `time`.
@@ -113,9 +128,15 @@ impl TableSchema {
     }
 }
 
-/// Brings `batch` (any subset of the table's columns) to `schema`, filling missing columns
-/// with nulls. Columns of another type than the schema's are replaced by nulls too.
-pub(crate) fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+/// Brings `batch` (any subset of a table's columns, as a scan or a Parquet file returns
+/// it) to `schema` by column name, filling missing columns with nulls; a column of
+/// another type than the schema's is replaced by nulls too. The row count is kept, also
+/// for a `schema` without columns (what `count(*)` reads).
+///
+/// # Errors
+/// An [`ArrowError`] when the columns do not make a batch of `schema` (a column that
+/// is not nullable there is missing).
+pub fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, ArrowError> {
     let columns = schema
         .fields()
         .iter()
@@ -124,7 +145,8 @@ pub(crate) fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordB
             _ => new_null_array(f.data_type(), batch.num_rows()),
         })
         .collect();
-    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    RecordBatch::try_new_with_options(schema.clone(), columns, &options)
 }
 
 /// [`merge_keep_last`] keeping every row: what tests compare other merges with.

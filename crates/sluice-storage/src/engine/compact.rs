@@ -105,7 +105,7 @@ pub(super) async fn compact(inner: &Arc<Inner>) -> Result<()> {
                 .into_iter()
                 .map(|batches| -> SortedBatches {
                     let s = arrow_schema.clone();
-                    Box::new(batches.map(move |b| conform(&b?, &s)))
+                    Box::new(batches.map(move |b| Ok(conform(&b?, &s)?)))
                 })
                 .collect();
             Ok((schema, sources))

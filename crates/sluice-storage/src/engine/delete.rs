@@ -369,7 +369,7 @@ fn conformed(batches: Vec<RecordBatch>) -> Result<(TableSchema, Vec<SortedBatche
     let rows = batches
         .iter()
         .map(|b| conform(b, &arrow_schema))
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>, _>>()?;
     let source: SortedBatches = Box::new(rows.into_iter().map(Ok));
     Ok((schema, vec![source]))
 }
