@@ -388,12 +388,14 @@ pub(crate) fn project(batch: &RecordBatch, names: &[String]) -> Result<RecordBat
     Ok(batch.project(&indices)?)
 }
 
+/// Rows of a small table (tag `host`, float field `a`, integer field `b`) for the tests
+/// of both merges.
 #[cfg(test)]
-mod tests {
+mod test_rows {
     use super::*;
     use arrow::array::{Float64Array, Int64Array};
 
-    fn schema() -> TableSchema {
+    pub(super) fn schema() -> TableSchema {
         TableSchema {
             tags: vec!["host".into()],
             fields: vec![
@@ -403,8 +405,15 @@ mod tests {
         }
     }
 
-    fn source(rows: &[(&str, i64, Option<f64>, Option<i64>)]) -> RecordBatch {
-        let host: DictionaryArray<Int32Type> = rows.iter().map(|r| Some(r.0)).collect();
+    /// One row: host (absent when `None`), time, `a`, `b`.
+    pub(super) type Row<S> = (Option<S>, i64, Option<f64>, Option<i64>);
+
+    /// Rows as a batch in [`schema`].
+    pub(super) fn batch<S: AsRef<str>>(rows: &[Row<S>]) -> RecordBatch {
+        let host: DictionaryArray<Int32Type> = rows
+            .iter()
+            .map(|r| r.0.as_ref().map(AsRef::as_ref))
+            .collect();
         let a: Float64Array = rows.iter().map(|r| r.2).collect();
         let b: Int64Array = rows.iter().map(|r| r.3).collect();
         let t = TimestampNanosecondArray::from_iter_values(rows.iter().map(|r| r.1));
@@ -413,6 +422,18 @@ mod tests {
             vec![Arc::new(host), Arc::new(a), Arc::new(b), Arc::new(t)],
         )
         .unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_rows::{batch, schema};
+    use super::*;
+    use arrow::array::{Float64Array, Int64Array};
+
+    fn source(rows: &[(&str, i64, Option<f64>, Option<i64>)]) -> RecordBatch {
+        let rows: Vec<_> = rows.iter().map(|r| (Some(r.0), r.1, r.2, r.3)).collect();
+        batch(&rows)
     }
 
     #[test]

@@ -463,6 +463,12 @@ impl Writer {
             return Ok(());
         }
         self.sync()?;
+        self.start_next_segment()
+    }
+
+    /// Starts the next segment, closing the current one (if any) for deletion once
+    /// persisted.
+    fn start_next_segment(&mut self) -> Result<(), WalFault> {
         let next = Segment::create(&self.options.dir, self.next_segment_id)?;
         self.next_segment_id += 1;
         if let Some(old) = self.segment.replace(next) {
@@ -518,17 +524,7 @@ impl Writer {
         match &self.segment {
             // Cut back to its header, the segment holds nothing the failed write touched.
             Some(seg) if seg.last_seq.is_none() => Ok(()),
-            _ => {
-                let next = Segment::create(&self.options.dir, self.next_segment_id)?;
-                self.next_segment_id += 1;
-                if let Some(old) = self.segment.replace(next) {
-                    self.closed.lock().push(ClosedSegment {
-                        path: old.path,
-                        last_seq: old.last_seq,
-                    });
-                }
-                Ok(())
-            }
+            _ => self.start_next_segment(),
         }
     }
 }
