@@ -5,8 +5,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use arrow::array::{RecordBatch, RecordBatchOptions, new_null_array};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider, Session};
 use datafusion::common::{Column, ScalarValue};
@@ -15,42 +14,19 @@ use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
-use sluice_storage::{ColumnKind, FieldType, ScanRequest, Storage, TableInfo};
+use sluice_storage::{ColumnKind, ScanRequest, Storage, TableInfo, conform};
 
 /// The catalog name SQL sees (as in InfluxDB 3).
 pub(crate) const CATALOG: &str = "public";
 /// The schema holding a database's tables (as in InfluxDB 3).
 pub(crate) const SCHEMA: &str = "iox";
 
-/// The Arrow type of a field of `kind` (what storage scans return).
-pub(crate) fn field_data_type(kind: FieldType) -> DataType {
-    match kind {
-        FieldType::Float => DataType::Float64,
-        FieldType::Integer => DataType::Int64,
-        FieldType::UInteger => DataType::UInt64,
-        FieldType::String => DataType::Utf8,
-        FieldType::Boolean => DataType::Boolean,
-    }
-}
-
 /// The Arrow schema of a table: tags as `Dictionary(Int32, Utf8)`, fields by type, `time`.
 pub(crate) fn table_schema(info: &TableInfo) -> SchemaRef {
     let fields: Vec<Field> = info
         .columns
         .iter()
-        .map(|c| match c.kind {
-            ColumnKind::Tag => Field::new(
-                &c.name,
-                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
-                true,
-            ),
-            ColumnKind::Field(t) => Field::new(&c.name, field_data_type(t), true),
-            ColumnKind::Time => Field::new(
-                &c.name,
-                DataType::Timestamp(TimeUnit::Nanosecond, None),
-                false,
-            ),
-        })
+        .map(|c| Field::new(&c.name, c.kind.data_type(), c.kind != ColumnKind::Time))
         .collect();
     Arc::new(Schema::new(fields))
 }
@@ -236,7 +212,7 @@ impl TableProvider for StorageTable {
                 .batches
                 .iter()
                 .map(|b| conform(b, &projected))
-                .collect::<DfResult<Vec<_>>>()?
+                .collect::<Result<Vec<_>, _>>()?
         };
         Ok(MemorySourceConfig::try_new_exec(
             &[batches],
@@ -244,26 +220,6 @@ impl TableProvider for StorageTable {
             None,
         )?)
     }
-}
-
-/// Brings a scanned batch to `schema` by column name: columns added to the table after
-/// planning are filled with nulls. An empty `schema` gives a batch without columns that
-/// keeps the row count (what `count(*)` reads).
-fn conform(batch: &RecordBatch, schema: &SchemaRef) -> DfResult<RecordBatch> {
-    let columns = schema
-        .fields()
-        .iter()
-        .map(|f| match batch.column_by_name(f.name()) {
-            Some(c) if c.data_type() == f.data_type() => c.clone(),
-            _ => new_null_array(f.data_type(), batch.num_rows()),
-        })
-        .collect();
-    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-    Ok(RecordBatch::try_new_with_options(
-        schema.clone(),
-        columns,
-        &options,
-    )?)
 }
 
 impl StorageTable {

@@ -2,15 +2,15 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sluice_lp::{FieldType, Line};
 
+use crate::batch::{ColumnType, TableBatch, Value, WriteBatch};
 use crate::config::CatalogLimits;
-use crate::encoding::{TableBatch, Value, WriteBatch};
+use crate::durable::write_atomic;
 use crate::error::{Error, Result};
 use crate::predicate::DeleteOp;
 use crate::types::{ColumnInfo, ColumnKind, DatabaseInfo, RejectedLine, TableInfo};
@@ -21,66 +21,6 @@ pub(crate) const DAY_NS: i64 = 86_400_000_000_000;
 /// The UTC day (days since the epoch) holding `time`.
 pub(crate) fn day_of(time: i64) -> i64 {
     time.div_euclid(DAY_NS)
-}
-
-/// The type of a stored column (the `time` column is implicit).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum ColumnType {
-    Tag,
-    #[serde(with = "field_type_serde")]
-    Field(FieldType),
-}
-
-mod field_type_serde {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use sluice_lp::FieldType;
-
-    pub(super) fn serialize<S: Serializer>(t: &FieldType, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(t.as_str())
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<FieldType, D::Error> {
-        let s = String::deserialize(d)?;
-        super::parse_field_type(&s)
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown field type {s:?}")))
-    }
-}
-
-fn parse_field_type(s: &str) -> Option<FieldType> {
-    Some(match s {
-        "float" => FieldType::Float,
-        "integer" => FieldType::Integer,
-        "uinteger" => FieldType::UInteger,
-        "string" => FieldType::String,
-        "boolean" => FieldType::Boolean,
-        _ => return None,
-    })
-}
-
-impl ColumnType {
-    pub(crate) fn to_u8(self) -> u8 {
-        match self {
-            ColumnType::Tag => 0,
-            ColumnType::Field(FieldType::Float) => 1,
-            ColumnType::Field(FieldType::Integer) => 2,
-            ColumnType::Field(FieldType::UInteger) => 3,
-            ColumnType::Field(FieldType::String) => 4,
-            ColumnType::Field(FieldType::Boolean) => 5,
-        }
-    }
-
-    pub(crate) fn from_u8(v: u8) -> Option<ColumnType> {
-        Some(match v {
-            0 => ColumnType::Tag,
-            1 => ColumnType::Field(FieldType::Float),
-            2 => ColumnType::Field(FieldType::Integer),
-            3 => ColumnType::Field(FieldType::UInteger),
-            4 => ColumnType::Field(FieldType::String),
-            5 => ColumnType::Field(FieldType::Boolean),
-            _ => return None,
-        })
-    }
 }
 
 /// One table: its columns by name.
@@ -723,40 +663,6 @@ fn check_line(
         ));
     }
     Ok(())
-}
-
-/// Writes `dir/name` atomically: a temporary file, fsync, rename, fsync of the directory.
-pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
-    let tmp: PathBuf = dir.join(format!("{name}.tmp"));
-    let path = dir.join(name);
-    let written = fs::File::create(&tmp)
-        .map_err(|e| ("creating", e))
-        .and_then(|mut f| {
-            f.write_all(bytes).map_err(|e| ("writing", e))?;
-            f.sync_all().map_err(|e| ("syncing", e))
-        });
-    if let Err((what, e)) = written {
-        // The old file is untouched; a half-written temporary file would only take
-        // space from the next attempt.
-        let _ = fs::remove_file(&tmp);
-        if crate::error::is_disk_full(&e) {
-            return Err(Error::DiskFull {
-                what: "data directory",
-                path: tmp,
-                source: e,
-            });
-        }
-        return Err(Error::io(format!("{what} {}", tmp.display()), e));
-    }
-    fs::rename(&tmp, &path).map_err(|e| Error::io(format!("renaming to {}", path.display()), e))?;
-    sync_dir(dir)
-}
-
-/// fsyncs a directory so a rename or a new file in it survives a crash.
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(format!("syncing directory {}", dir.display()), e))
 }
 
 #[cfg(test)]

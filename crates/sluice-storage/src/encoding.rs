@@ -1,4 +1,4 @@
-//! The validated write batch and its compact binary encoding, as stored in WAL records.
+//! The compact binary encoding of a write batch ([`crate::batch`]), as stored in WAL records.
 //!
 //! Layout (all integers LEB128 varints unless noted, strings as varint length + UTF-8):
 //!
@@ -16,91 +16,9 @@
 
 use std::collections::HashMap;
 
-use crate::catalog::ColumnType;
 use sluice_lp::FieldType;
 
-/// One field value, owned.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Value {
-    Float(f64),
-    Integer(i64),
-    UInteger(u64),
-    String(String),
-    Boolean(bool),
-}
-
-impl Value {
-    /// Estimated bytes this value takes in the write buffer.
-    pub(crate) fn buffer_bytes(&self) -> usize {
-        match self {
-            Value::String(s) => 24 + s.len(),
-            _ => 9,
-        }
-    }
-
-    pub(crate) fn from_lp(value: &sluice_lp::FieldValue<'_>) -> Value {
-        match value {
-            sluice_lp::FieldValue::Float(v) => Value::Float(*v),
-            sluice_lp::FieldValue::Integer(v) => Value::Integer(*v),
-            sluice_lp::FieldValue::UInteger(v) => Value::UInteger(*v),
-            sluice_lp::FieldValue::String(v) => Value::String(v.to_string()),
-            sluice_lp::FieldValue::Boolean(v) => Value::Boolean(*v),
-        }
-    }
-}
-
-/// A validated batch for one database, ready for the WAL and the buffer.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub(crate) struct WriteBatch {
-    pub(crate) db_id: u32,
-    pub(crate) tables: Vec<TableBatch>,
-}
-
-impl WriteBatch {
-    pub(crate) fn rows(&self) -> usize {
-        self.tables.iter().map(|t| t.rows.len()).sum()
-    }
-}
-
-/// The rows of one table in a batch; rows refer to columns by index into `columns` and
-/// to their tag set by index into `series`, so a tag set is stored once per batch.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub(crate) struct TableBatch {
-    pub(crate) name: String,
-    pub(crate) columns: Vec<(String, ColumnType)>,
-    /// The distinct tag sets of the rows: (column index, value), sorted by tag name.
-    pub(crate) series: Vec<Vec<(u32, String)>>,
-    pub(crate) rows: Vec<Row>,
-    /// The field values of every row, row after row (see [`Row::fields`]).
-    pub(crate) values: Vec<(u32, Value)>,
-}
-
-impl TableBatch {
-    /// Appends a row with tag set `series` whose fields are `values[fields_start..]`.
-    pub(crate) fn push_row(&mut self, time: i64, series: u32, fields_start: usize) {
-        self.rows.push(Row {
-            time,
-            series,
-            fields_start: fields_start as u32,
-            fields_end: self.values.len() as u32,
-        });
-    }
-
-    /// The (column index, value) fields of `row`.
-    pub(crate) fn fields(&self, row: &Row) -> &[(u32, Value)] {
-        &self.values[row.fields_start as usize..row.fields_end as usize]
-    }
-}
-
-/// One line: its time, tag set (index into [`TableBatch::series`]) and the range of its
-/// fields in [`TableBatch::values`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Row {
-    pub(crate) time: i64,
-    pub(crate) series: u32,
-    pub(crate) fields_start: u32,
-    pub(crate) fields_end: u32,
-}
+use crate::batch::{ColumnType, TableBatch, Value, WriteBatch};
 
 /// Why a payload could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -116,7 +34,7 @@ pub(crate) fn encode(batch: &WriteBatch, out: &mut Vec<u8>) {
         put_var(out, table.columns.len() as u64);
         for (name, kind) in &table.columns {
             put_str(out, name);
-            out.push(kind.to_u8());
+            out.push(kind_to_u8(*kind));
         }
         put_var(out, table.series.len() as u64);
         for tags in &table.series {
@@ -165,7 +83,7 @@ pub(crate) fn decode(mut input: &[u8], format: u32) -> Result<WriteBatch, Decode
         let mut columns = Vec::with_capacity(n_cols.min(4096));
         for _ in 0..n_cols {
             let col = get_str(r)?;
-            let kind = ColumnType::from_u8(get_u8(r)?).ok_or(DecodeError("unknown column kind"))?;
+            let kind = kind_from_u8(get_u8(r)?).ok_or(DecodeError("unknown column kind"))?;
             columns.push((col, kind));
         }
         let mut table = TableBatch {
@@ -314,6 +232,31 @@ pub(crate) fn get_str(r: &mut &[u8]) -> Result<String, DecodeError> {
     let n = get_len(r)?;
     let bytes = take(r, n)?;
     String::from_utf8(bytes.to_vec()).map_err(|_| DecodeError("invalid utf-8 in string"))
+}
+
+/// The byte that stands for a column kind in a table's column list.
+fn kind_to_u8(kind: ColumnType) -> u8 {
+    match kind {
+        ColumnType::Tag => 0,
+        ColumnType::Field(FieldType::Float) => 1,
+        ColumnType::Field(FieldType::Integer) => 2,
+        ColumnType::Field(FieldType::UInteger) => 3,
+        ColumnType::Field(FieldType::String) => 4,
+        ColumnType::Field(FieldType::Boolean) => 5,
+    }
+}
+
+/// The column kind a byte stands for.
+fn kind_from_u8(v: u8) -> Option<ColumnType> {
+    Some(match v {
+        0 => ColumnType::Tag,
+        1 => ColumnType::Field(FieldType::Float),
+        2 => ColumnType::Field(FieldType::Integer),
+        3 => ColumnType::Field(FieldType::UInteger),
+        4 => ColumnType::Field(FieldType::String),
+        5 => ColumnType::Field(FieldType::Boolean),
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

@@ -92,9 +92,11 @@
 //! TSBS-like `cpu` lines (fsync and none, 1 and 4 writers) and bytes per field value after
 //! persistence.
 
+mod batch;
 mod buffer;
 mod catalog;
 mod config;
+mod durable;
 mod encoding;
 mod engine;
 mod error;
@@ -109,6 +111,7 @@ mod wal;
 pub use config::{CatalogLimits, InvalidWalSync, ObjectStoreConfig, StorageConfig, WalSync};
 pub use engine::{ChunkedWrite, Storage};
 pub use error::{Error, Result};
+pub use merge::conform;
 pub use predicate::TagPredicate;
 pub use sluice_lp;
 pub use types::{

@@ -6,14 +6,23 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::write_atomic;
+use crate::durable::write_atomic;
 use crate::error::{Error, Result};
 
 /// One live Parquet file: the rows of one table in one UTC day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ParquetFile {
-    /// Increases with every file written; a higher id holds newer writes of the same rows.
+    /// Unique, and increasing with every file written (it names the object). Not the
+    /// order of the writes the file holds: a rewritten file gets a new id (see `order`).
     pub(crate) id: u64,
+    /// The file's place in write order: of two files holding the same point (series and
+    /// time), the one with the higher `order` holds the newer write. A file persisted
+    /// from the buffer takes its own id; a file rewritten by a delete keeps the order of
+    /// the file it replaces, and compaction outputs take the newest order of their
+    /// inputs, so files sharing an order never share a point. Absent in manifests
+    /// written before it existed, where it reads as the id.
+    #[serde(default)]
+    pub(crate) order: u64,
     pub(crate) db_id: u32,
     pub(crate) table: String,
     pub(crate) day: i64,
@@ -39,12 +48,30 @@ pub(crate) struct Manifest {
     pub(crate) deletes_applied_seq: u64,
 }
 
+impl ParquetFile {
+    /// The key that sorts files oldest write first: the write order, then the id
+    /// (which only breaks ties between files that share no point).
+    pub(crate) fn write_order(&self) -> (u64, u64) {
+        (self.order, self.id)
+    }
+}
+
 impl Manifest {
     pub(crate) fn load(dir: &Path) -> Result<Manifest> {
         let path = dir.join("manifest.json");
         match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| Error::Catalog(format!("{}: {e}", path.display()))),
+            Ok(bytes) => {
+                let mut manifest: Manifest = serde_json::from_slice(&bytes)
+                    .map_err(|e| Error::Catalog(format!("{}: {e}", path.display())))?;
+                // Ids start at 1, so 0 marks an order an older manifest did not record;
+                // until deletes rewrote files, ids were the write order.
+                for f in &mut manifest.files {
+                    if f.order == 0 {
+                        f.order = f.id;
+                    }
+                }
+                Ok(manifest)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest {
                 version: 1,
                 persisted_seq: 0,
@@ -61,14 +88,14 @@ impl Manifest {
         write_atomic(dir, "manifest.json", &bytes)
     }
 
-    /// Files of one table, oldest first.
+    /// Files of one table, oldest write first.
     pub(crate) fn table_files(&self, db_id: u32, table: &str) -> Vec<&ParquetFile> {
         let mut files: Vec<_> = self
             .files
             .iter()
             .filter(|f| f.db_id == db_id && f.table == table)
             .collect();
-        files.sort_by_key(|f| f.id);
+        files.sort_by_key(|f| f.write_order());
         files
     }
 
@@ -91,6 +118,7 @@ mod tests {
         m.persisted_seq = 42;
         m.files.push(ParquetFile {
             id: 3,
+            order: 2,
             db_id: 1,
             table: "cpu".into(),
             day: 19_000,
@@ -102,5 +130,17 @@ mod tests {
         });
         m.save(dir.path()).unwrap();
         assert_eq!(Manifest::load(dir.path()).unwrap(), m);
+    }
+
+    #[test]
+    fn a_manifest_without_write_orders_reads_each_file_id_as_its_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = r#"{"version":1,"persisted_seq":9,"next_file_id":8,"files":[
+            {"id":7,"db_id":1,"table":"cpu","day":0,"path":"dbs/1/0/0000000000000007.parquet",
+             "min_time":1,"max_time":2,"rows":2,"bytes":100}]}"#;
+        std::fs::write(dir.path().join("manifest.json"), old).unwrap();
+        let m = Manifest::load(dir.path()).unwrap();
+        assert_eq!(m.files[0].order, 7);
+        assert_eq!(m.deletes_applied_seq, 0);
     }
 }

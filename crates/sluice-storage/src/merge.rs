@@ -4,15 +4,17 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, DictionaryArray, RecordBatch, StringArray, TimestampNanosecondArray,
-    UInt32Array, new_null_array,
+    Array, ArrayRef, DictionaryArray, RecordBatch, RecordBatchOptions, StringArray,
+    TimestampNanosecondArray, UInt32Array, new_null_array,
 };
 use arrow::compute::{concat_batches, take};
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef, TimeUnit};
+use arrow::error::ArrowError;
 use sluice_lp::FieldType;
 
 use crate::catalog::TableDef;
 use crate::error::{Error, Result};
+use crate::types::ColumnKind;
 
 mod stream;
 
@@ -37,6 +39,19 @@ pub(crate) fn tag_data_type() -> DataType {
 /// The Arrow type of the `time` column.
 pub(crate) fn time_data_type() -> DataType {
     DataType::Timestamp(TimeUnit::Nanosecond, None)
+}
+
+impl ColumnKind {
+    /// The Arrow type of a column of this kind in scans: `Dictionary(Int32, Utf8)` for
+    /// a tag, Float64, Int64, UInt64, Utf8 or Boolean for a field, `Timestamp(Nanosecond,
+    /// None)` for the time.
+    pub fn data_type(self) -> DataType {
+        match self {
+            ColumnKind::Tag => tag_data_type(),
+            ColumnKind::Field(kind) => field_data_type(kind),
+            ColumnKind::Time => time_data_type(),
+        }
+    }
 }
 
 /// The columns of a table in scan order: tags (sorted), fields (sorted), `time`.
@@ -113,9 +128,15 @@ impl TableSchema {
     }
 }
 
-/// Brings `batch` (any subset of the table's columns) to `schema`, filling missing columns
-/// with nulls. Columns of another type than the schema's are replaced by nulls too.
-pub(crate) fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+/// Brings `batch` (any subset of a table's columns, as a scan or a Parquet file returns
+/// it) to `schema` by column name, filling missing columns with nulls; a column of
+/// another type than the schema's is replaced by nulls too. The row count is kept, also
+/// for a `schema` without columns (what `count(*)` reads).
+///
+/// # Errors
+/// An [`ArrowError`] when the columns do not make a batch of `schema` (a column that
+/// is not nullable there is missing).
+pub fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, ArrowError> {
     let columns = schema
         .fields()
         .iter()
@@ -124,22 +145,25 @@ pub(crate) fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordB
             _ => new_null_array(f.data_type(), batch.num_rows()),
         })
         .collect();
-    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    RecordBatch::try_new_with_options(schema.clone(), columns, &options)
+}
+
+/// [`merge_keep_last`] keeping every row: what tests compare other merges with.
+#[cfg(test)]
+pub(crate) fn merge(schema: &TableSchema, sources: Vec<RecordBatch>) -> Result<RecordBatch> {
+    merge_keep_last(schema, sources, None)
 }
 
 /// Merges `sources` (each in `schema`, ordered oldest to newest) into one batch sorted by
 /// tags then time, with one row per (tags, time): each field takes its value from the
-/// newest source row that has it.
+/// newest source row that has it. Keeps only the newest `keep_last` rows of each series
+/// when set.
 ///
 /// Series are ranked by their tag values (absent tags first), rows are placed by a
 /// counting sort on the series rank and then ordered by time within each series, so the
 /// cost is linear for the usual inputs (each source sorted by time within a series). A
 /// lone source that is already in order is returned without copying.
-pub(crate) fn merge(schema: &TableSchema, sources: Vec<RecordBatch>) -> Result<RecordBatch> {
-    merge_keep_last(schema, sources, None)
-}
-
-/// [`merge`], keeping only the newest `keep_last` rows of each series when set.
 pub(crate) fn merge_keep_last(
     schema: &TableSchema,
     sources: Vec<RecordBatch>,
@@ -364,12 +388,14 @@ pub(crate) fn project(batch: &RecordBatch, names: &[String]) -> Result<RecordBat
     Ok(batch.project(&indices)?)
 }
 
+/// Rows of a small table (tag `host`, float field `a`, integer field `b`) for the tests
+/// of both merges.
 #[cfg(test)]
-mod tests {
+mod test_rows {
     use super::*;
     use arrow::array::{Float64Array, Int64Array};
 
-    fn schema() -> TableSchema {
+    pub(super) fn schema() -> TableSchema {
         TableSchema {
             tags: vec!["host".into()],
             fields: vec![
@@ -379,8 +405,15 @@ mod tests {
         }
     }
 
-    fn source(rows: &[(&str, i64, Option<f64>, Option<i64>)]) -> RecordBatch {
-        let host: DictionaryArray<Int32Type> = rows.iter().map(|r| Some(r.0)).collect();
+    /// One row: host (absent when `None`), time, `a`, `b`.
+    pub(super) type Row<S> = (Option<S>, i64, Option<f64>, Option<i64>);
+
+    /// Rows as a batch in [`schema`].
+    pub(super) fn batch<S: AsRef<str>>(rows: &[Row<S>]) -> RecordBatch {
+        let host: DictionaryArray<Int32Type> = rows
+            .iter()
+            .map(|r| r.0.as_ref().map(AsRef::as_ref))
+            .collect();
         let a: Float64Array = rows.iter().map(|r| r.2).collect();
         let b: Int64Array = rows.iter().map(|r| r.3).collect();
         let t = TimestampNanosecondArray::from_iter_values(rows.iter().map(|r| r.1));
@@ -389,6 +422,18 @@ mod tests {
             vec![Arc::new(host), Arc::new(a), Arc::new(b), Arc::new(t)],
         )
         .unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_rows::{batch, schema};
+    use super::*;
+    use arrow::array::{Float64Array, Int64Array};
+
+    fn source(rows: &[(&str, i64, Option<f64>, Option<i64>)]) -> RecordBatch {
+        let rows: Vec<_> = rows.iter().map(|r| (Some(r.0), r.1, r.2, r.3)).collect();
+        batch(&rows)
     }
 
     #[test]

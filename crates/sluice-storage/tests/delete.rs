@@ -179,6 +179,67 @@ async fn a_delete_spans_buffer_and_parquet_for_rows_merged_from_both() {
     s.shutdown().await.unwrap();
 }
 
+/// The configuration of `dir` with compaction only when asked, and of any two files.
+fn compact_on_request(dir: &Path) -> StorageConfig {
+    StorageConfig {
+        background_interval: Duration::from_secs(3600),
+        compact_max_files: 1,
+        ..config(dir)
+    }
+}
+
+/// Writes a point to one file and an overwrite of it to a newer file, then deletes
+/// another series of the older file, which rewrites it under a new id.
+async fn overwrite_then_rewrite_the_older_file(s: &Storage) {
+    write(s, "db", "cpu,host=a x=1 100\ncpu,host=b x=9 100\n").await;
+    s.persist_now().await.unwrap();
+    write(s, "db", "cpu,host=a x=2 100\n").await;
+    s.persist_now().await.unwrap();
+    let request = DeleteRequest {
+        tag_predicate: Some(TagPredicate::eq("host", "b")),
+        ..delete_in("cpu")
+    };
+    s.delete("db", &request).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_file_rewritten_by_a_delete_keeps_its_place_in_write_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(compact_on_request(dir.path())).await.unwrap();
+    overwrite_then_rewrite_the_older_file(&s).await;
+    assert_eq!(s.metrics().parquet_files, 2, "the older file was rewritten");
+    let expected = ["host=a x=2.0 time=1970-01-01T00:00:00.000000100"];
+    assert_eq!(rows(&s, "cpu").await, expected, "the newer write wins");
+    s.compact_now().await.unwrap();
+    assert_eq!(s.metrics().parquet_files, 1, "the two files were compacted");
+    assert_eq!(rows(&s, "cpu").await, expected, "also after compaction");
+    s.shutdown().await.unwrap();
+    let s = Storage::open(compact_on_request(dir.path())).await.unwrap();
+    assert_eq!(rows(&s, "cpu").await, expected, "also after a restart");
+    // A later write still wins over the files.
+    write(&s, "db", "cpu,host=a x=3 100\n").await;
+    let newest = ["host=a x=3.0 time=1970-01-01T00:00:00.000000100"];
+    assert_eq!(rows(&s, "cpu").await, newest);
+    s.persist_now().await.unwrap();
+    assert_eq!(rows(&s, "cpu").await, newest);
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_write_order_of_a_rewritten_file_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(compact_on_request(dir.path())).await.unwrap();
+    overwrite_then_rewrite_the_older_file(&s).await;
+    s.shutdown().await.unwrap();
+    // The write order of the rewritten file survives in the manifest.
+    let s = Storage::open(compact_on_request(dir.path())).await.unwrap();
+    let expected = ["host=a x=2.0 time=1970-01-01T00:00:00.000000100"];
+    assert_eq!(rows(&s, "cpu").await, expected);
+    s.compact_now().await.unwrap();
+    assert_eq!(rows(&s, "cpu").await, expected);
+    s.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn replay_orders_deletes_with_writes_as_they_were_logged() {
     let dir = tempfile::tempdir().unwrap();

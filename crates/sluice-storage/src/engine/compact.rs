@@ -3,13 +3,13 @@
 //!
 //! # Which files
 //!
-//! Files of a partition are ordered by id (a higher id holds newer writes of the same
-//! points). Compaction takes the newest files back to (not including) the newest
-//! *full* file — one of at least half of `compaction_max_output_bytes` — and at most
-//! `2 × compact_max_files` of them, and merges them once there are more than
-//! `compact_max_files`. Taking only the newest files keeps precedence right: the
-//! outputs get new, higher ids, and every file left out is older than every file
-//! merged. Full files are never rewritten, so a day of any size costs a bounded number
+//! Files of a partition are ordered by write order ([`ParquetFile::write_order`]: a
+//! higher order holds newer writes of the same points). Compaction takes the newest
+//! files back to (not including) the newest *full* file — one of at least half of
+//! `compaction_max_output_bytes` — and at most `2 × compact_max_files` of them, and
+//! merges them once there are more than `compact_max_files`. Taking only the newest
+//! files keeps precedence right: the outputs take the newest order of their inputs,
+//! and every file left out is older than every file merged. Full files are never rewritten, so a day of any size costs a bounded number
 //! of rewrites per row, and files stay at about the target size.
 //!
 //! # Memory
@@ -25,14 +25,14 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use super::files::{self, MERGE_BATCH_ROWS, NewFiles, Staging};
-use super::{Inner, PartitionKey, Storage, install_manifest};
-use crate::error::{Error, Result};
+use super::Inner;
+use super::files::{self, FileSpec, MERGE_BATCH_ROWS, PartitionKey};
+use crate::error::Result;
 use crate::manifest::ParquetFile;
-use crate::merge::{TableSchema, conform};
+use crate::merge::{SortedBatches, TableSchema, conform};
 use crate::persist;
 
-/// The files of one partition (sorted by id) to merge now, if any.
+/// The files of one partition (oldest write first) to merge now, if any.
 pub(super) fn select_inputs<'a>(
     files: &[&'a ParquetFile],
     max_files: usize,
@@ -64,13 +64,10 @@ pub(super) async fn compact(inner: &Arc<Inner>) -> Result<()> {
             .or_default()
             .push(f);
     }
-    let storage = Storage {
-        inner: inner.clone(),
-    };
     let mut next_id = manifest.next_file_id;
     let mut compacted = false;
     for ((db_id, table, day), mut files) in groups {
-        files.sort_by_key(|f| f.id);
+        files.sort_by_key(|f| f.write_order());
         let inputs: Vec<ParquetFile> = select_inputs(
             &files,
             inner.config.compact_max_files,
@@ -84,13 +81,17 @@ pub(super) async fn compact(inner: &Arc<Inner>) -> Result<()> {
         }
         let mut data = Vec::with_capacity(inputs.len());
         for f in &inputs {
-            data.push(storage.open_file(&f.path).await?);
+            data.push(inner.open_file(&f.path).await?);
         }
-        let staging = Staging::of(inner);
-        let max_bytes = inner.config.compaction_max_output_bytes;
-        let key = (db_id, table.clone(), day);
-        let first_id = next_id;
-        let (staged, after, peak, writer_peak) = tokio::task::spawn_blocking(move || {
+        let spec = FileSpec {
+            key: (db_id, table.clone(), day),
+            first_id: next_id,
+            // The outputs hold the inputs' writes, the newest of them as new as the
+            // newest input.
+            order: inputs.iter().map(|f| f.order).max(),
+            max_bytes: inner.config.compaction_max_output_bytes,
+        };
+        let written = files::write_partition(inner, spec, "compaction", move || {
             // Inputs oldest first, so the newest value of a point wins.
             let mut schema = TableSchema::default();
             let mut opened = Vec::with_capacity(data.len());
@@ -102,21 +103,18 @@ pub(super) async fn compact(inner: &Arc<Inner>) -> Result<()> {
             let arrow_schema = schema.arrow_schema();
             let sources = opened
                 .into_iter()
-                .map(|batches| -> crate::merge::SortedBatches {
+                .map(|batches| -> SortedBatches {
                     let s = arrow_schema.clone();
-                    Box::new(batches.map(move |b| conform(&b?, &s)))
+                    Box::new(batches.map(move |b| Ok(conform(&b?, &s)?)))
                 })
                 .collect();
-            let mut out = NewFiles::new(staging, &schema, key, max_bytes, first_id);
-            let peak = files::write_sorted(&schema, sources, &mut out)?;
-            let (staged, after, writer_peak) = out.finish()?;
-            Ok::<_, Error>((staged, after, peak, writer_peak))
+            Ok((schema, sources))
         })
-        .await
-        .map_err(|e| Error::Catalog(format!("compaction task failed: {e}")))??;
-        next_id = after;
+        .await?;
+        next_id = written.next_id;
+        let (peak, writer_peak) = (written.peak, written.writer_peak);
         files::note_peak(inner, peak, writer_peak);
-        let new = files::install(inner, staged).await?;
+        let new = written.files;
         let old: HashSet<u64> = inputs.iter().map(|f| f.id).collect();
         let mut state = inner.state.write();
         let mut m = (*state.manifest).clone();
@@ -137,7 +135,7 @@ pub(super) async fn compact(inner: &Arc<Inner>) -> Result<()> {
             .fold((0, 0), |(r, b), f| (r + f.rows, b + f.bytes));
         m.files.extend(new);
         m.next_file_id = m.next_file_id.max(next_id);
-        install_manifest(inner, &mut state, m)?;
+        inner.install_manifest(&mut state, m)?;
         inner
             .pending_deletes
             .lock()
@@ -156,9 +154,21 @@ pub(super) async fn compact(inner: &Arc<Inner>) -> Result<()> {
         );
     }
     if compacted {
-        super::release_freed_memory();
+        release_freed_memory();
     }
     Ok(())
+}
+
+/// Returns memory freed by a large persistence or compaction to the operating system.
+/// glibc's malloc keeps freed memory in per-thread arenas (the blocking threads that
+/// merge and write), where it stays counted in the process's RSS until trimmed.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists; it takes no
+    // pointers from us and is safe to call from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 #[cfg(test)]
@@ -168,6 +178,7 @@ mod tests {
     fn file(id: u64, bytes: u64) -> ParquetFile {
         ParquetFile {
             id,
+            order: id,
             db_id: 1,
             table: "cpu".into(),
             day: 0,

@@ -13,10 +13,12 @@ use std::sync::atomic::Ordering;
 use arrow::array::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::{Inner, Storage, conformed, install_manifest, write_file};
+use super::files::{self, FileSpec};
+use super::{Inner, Storage};
 use crate::config::WalSync;
 use crate::error::{Error, Result};
 use crate::manifest::ParquetFile;
+use crate::merge::{SortedBatches, TableSchema, conform};
 use crate::predicate::{DeleteOp, keep_rows};
 use crate::types::DeleteRequest;
 
@@ -224,11 +226,8 @@ pub(super) async fn recover(inner: &Arc<Inner>) -> Result<()> {
         .values()
         .flat_map(|d| d.tables.keys().map(|t| (d.id, t.clone())))
         .collect();
-    let storage = Storage {
-        inner: inner.clone(),
-    };
     let mut state = inner.state.write();
-    storage.edit_manifest(&mut state, |f| live.contains(&(f.db_id, f.table.clone())))
+    inner.edit_manifest(&mut state, |f| live.contains(&(f.db_id, f.table.clone())))
 }
 
 /// What a delete does to one file.
@@ -246,9 +245,6 @@ enum Rewrite {
 async fn apply_to_files(inner: &Arc<Inner>, ops: &[(u64, DeleteOp)]) -> Result<()> {
     let Some(last_seq) = ops.iter().map(|(s, _)| *s).max() else {
         return Ok(());
-    };
-    let storage = Storage {
-        inner: inner.clone(),
     };
     let manifest = inner.state.read().manifest.clone();
     let mut next_id = manifest.next_file_id;
@@ -281,7 +277,7 @@ async fn apply_to_files(inner: &Arc<Inner>, ops: &[(u64, DeleteOp)]) -> Result<(
         let rewrite = if whole {
             Rewrite::Removed
         } else {
-            let data = storage.get_object(&file.path).await?;
+            let data = inner.get_object(&file.path).await?;
             tokio::task::spawn_blocking(move || filter_file(data, &hits))
                 .await
                 .map_err(|e| Error::Catalog(format!("delete task failed: {e}")))??
@@ -290,12 +286,20 @@ async fn apply_to_files(inner: &Arc<Inner>, ops: &[(u64, DeleteOp)]) -> Result<(
             Rewrite::Unchanged => {}
             Rewrite::Removed => replaced.push((file.id, None)),
             Rewrite::Kept(batches) => {
-                let make = move || conformed(&batches);
-                let id = next_id;
-                next_id += 1;
-                let new =
-                    write_file(inner, make, file.db_id, file.table.clone(), file.day, id).await?;
-                replaced.push((file.id, new));
+                let spec = FileSpec {
+                    key: (file.db_id, file.table.clone(), file.day),
+                    first_id: next_id,
+                    // The rewrite holds the same writes, so it keeps the file's place in
+                    // write order (its new id alone would make it newer than later files).
+                    order: Some(file.order),
+                    // One file, as the one it replaces.
+                    max_bytes: u64::MAX,
+                };
+                let written =
+                    files::write_partition(inner, spec, "persist", move || conformed(batches))
+                        .await?;
+                next_id = written.next_id;
+                replaced.push((file.id, written.files.into_iter().next()));
             }
         }
     }
@@ -314,7 +318,7 @@ async fn apply_to_files(inner: &Arc<Inner>, ops: &[(u64, DeleteOp)]) -> Result<(
     }
     m.next_file_id = m.next_file_id.max(next_id);
     m.deletes_applied_seq = m.deletes_applied_seq.max(last_seq);
-    install_manifest(inner, &mut state, m)?;
+    inner.install_manifest(&mut state, m)?;
     inner.pending_deletes.lock().extend(deletes);
     inner.wakeup.notify_one();
     Ok(())
@@ -352,4 +356,20 @@ fn filter_file(data: bytes::Bytes, ops: &[DeleteOp]) -> Result<Rewrite> {
     } else {
         Rewrite::Kept(kept)
     })
+}
+
+/// The rows a delete keeps of one file (sorted by series then time, each point once, as
+/// the file was) as the one source of a rewrite, in the union schema of its batches.
+fn conformed(batches: Vec<RecordBatch>) -> Result<(TableSchema, Vec<SortedBatches>)> {
+    let mut schema = TableSchema::default();
+    for b in &batches {
+        schema.union_with(&TableSchema::of_arrow(&b.schema()));
+    }
+    let arrow_schema = schema.arrow_schema();
+    let rows = batches
+        .iter()
+        .map(|b| conform(b, &arrow_schema))
+        .collect::<Result<Vec<_>, _>>()?;
+    let source: SortedBatches = Box::new(rows.into_iter().map(Ok));
+    Ok((schema, vec![source]))
 }

@@ -17,7 +17,8 @@ use arrow::datatypes::SchemaRef;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStoreExt, PutPayload};
 
-use super::{Inner, root_dirs, sync_path};
+use super::Inner;
+use crate::durable::sync_paths;
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, ParquetFile};
 use crate::merge::{MergePeak, MergeStream, SortedBatches, TableSchema};
@@ -31,9 +32,66 @@ pub(crate) const MERGE_BATCH_ROWS: usize = 8 * 1024;
 /// Rows between two checks of the size of the file being written.
 const CUT_CHECK_ROWS: usize = 1024;
 
+/// Key of one partition, the unit files are written for: database id, table, UTC day.
+pub(super) type PartitionKey = (u32, String, i64);
+
+/// What the new files of one partition are.
+#[derive(Debug, Clone)]
+pub(super) struct FileSpec {
+    pub(super) key: PartitionKey,
+    /// The id of the first file; the next ones count up from it.
+    pub(super) first_id: u64,
+    /// The files' write order (see [`ParquetFile::order`]): `None` gives each its own
+    /// id, as new writes; a rewrite or compaction passes the order of what it replaces.
+    pub(super) order: Option<u64>,
+    /// Files are cut once they reach this size.
+    pub(super) max_bytes: u64,
+}
+
+/// The files written for one partition, installed in the object store.
+#[derive(Debug)]
+pub(super) struct Written {
+    /// Their manifest entries (none when no row came).
+    pub(super) files: Vec<ParquetFile>,
+    /// The next unused file id.
+    pub(super) next_id: u64,
+    /// What the merge held at most.
+    pub(super) peak: MergePeak,
+    /// What the Parquet writer held at most, in bytes.
+    pub(super) writer_peak: usize,
+}
+
+/// Writes the rows of the sources `open` returns (with their schema; oldest first,
+/// each sorted by series then time with each point once) as the new files `spec`
+/// describes, on a blocking thread, then installs them. `task` names the work in the
+/// error of a failed thread.
+pub(super) async fn write_partition(
+    inner: &Arc<Inner>,
+    spec: FileSpec,
+    task: &'static str,
+    open: impl FnOnce() -> Result<(TableSchema, Vec<SortedBatches>)> + Send + 'static,
+) -> Result<Written> {
+    let staging = Staging::of(inner);
+    let (staged, next_id, peak, writer_peak) = tokio::task::spawn_blocking(move || {
+        let (schema, sources) = open()?;
+        let mut out = NewFiles::new(staging, &schema, spec);
+        let peak = write_sorted(&schema, sources, &mut out)?;
+        let (staged, next_id, writer_peak) = out.finish()?;
+        Ok::<_, Error>((staged, next_id, peak, writer_peak))
+    })
+    .await
+    .map_err(|e| Error::Catalog(format!("{task} task failed: {e}")))??;
+    Ok(Written {
+        files: install(inner, staged).await?,
+        next_id,
+        peak,
+        writer_peak,
+    })
+}
+
 /// Where new files are written before they are installed.
 #[derive(Debug, Clone)]
-pub(super) enum Staging {
+enum Staging {
     /// Next to their final path under this local object-store root, renamed into place.
     Local(PathBuf),
     /// In memory, then put into the object store (the in-memory store of tests).
@@ -41,7 +99,7 @@ pub(super) enum Staging {
 }
 
 impl Staging {
-    pub(super) fn of(inner: &Inner) -> Staging {
+    fn of(inner: &Inner) -> Staging {
         match &inner.local_root {
             Some(root) => Staging::Local(root.clone()),
             None => Staging::Memory,
@@ -73,9 +131,9 @@ impl Write for Sink {
 
 /// A file written and synced but not yet in the object store.
 #[derive(Debug)]
-pub(super) struct StagedFile {
+struct StagedFile {
     /// Its manifest entry once installed.
-    pub(super) file: ParquetFile,
+    file: ParquetFile,
     data: StagedData,
 }
 
@@ -102,7 +160,7 @@ struct OpenFile {
 
 /// New files of one partition (database, table, UTC day), each cut once it reaches
 /// `max_bytes`, taking ids from `next_id` on.
-pub(super) struct NewFiles {
+struct NewFiles {
     staging: Staging,
     schema: SchemaRef,
     db_id: u32,
@@ -110,6 +168,9 @@ pub(super) struct NewFiles {
     day: i64,
     max_bytes: u64,
     next_id: u64,
+    /// The write order of the files (see [`ParquetFile::order`]); `None` gives each its
+    /// own id, as new writes.
+    order: Option<u64>,
     open: Option<OpenFile>,
     done: Vec<StagedFile>,
     /// Most bytes the Parquet writer held in memory at once.
@@ -117,21 +178,17 @@ pub(super) struct NewFiles {
 }
 
 impl NewFiles {
-    pub(super) fn new(
-        staging: Staging,
-        schema: &TableSchema,
-        (db_id, table, day): (u32, String, i64),
-        max_bytes: u64,
-        next_id: u64,
-    ) -> NewFiles {
+    fn new(staging: Staging, schema: &TableSchema, spec: FileSpec) -> NewFiles {
+        let (db_id, table, day) = spec.key;
         NewFiles {
             staging,
             schema: schema.arrow_schema(),
             db_id,
             table,
             day,
-            max_bytes: max_bytes.max(1),
-            next_id,
+            max_bytes: spec.max_bytes.max(1),
+            next_id: spec.first_id,
+            order: spec.order,
             open: None,
             done: Vec::new(),
             writer_peak: 0,
@@ -139,7 +196,7 @@ impl NewFiles {
     }
 
     /// Appends rows that follow every row written before in series-then-time order.
-    pub(super) fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         // The size is checked every `CUT_CHECK_ROWS`, so a file ends within that many
         // rows of reaching the target.
         let mut offset = 0;
@@ -247,6 +304,7 @@ impl NewFiles {
         self.done.push(StagedFile {
             file: ParquetFile {
                 id: open.id,
+                order: self.order.unwrap_or(open.id),
                 db_id: self.db_id,
                 table: self.table.clone(),
                 day: self.day,
@@ -263,7 +321,7 @@ impl NewFiles {
 
     /// Closes the last file; returns the staged files (none when no row came), the next
     /// unused id and the writer's peak memory.
-    pub(super) fn finish(mut self) -> Result<(Vec<StagedFile>, u64, usize)> {
+    fn finish(mut self) -> Result<(Vec<StagedFile>, u64, usize)> {
         if let Err(e) = self.close_file() {
             discard(std::mem::take(&mut self.done));
             return Err(e);
@@ -290,7 +348,7 @@ impl Drop for NewFiles {
 }
 
 /// Removes staged files that will not be installed.
-pub(super) fn discard(files: Vec<StagedFile>) {
+fn discard(files: Vec<StagedFile>) {
     for f in files {
         if let StagedData::Local { staging, .. } = f.data {
             let _ = fs::remove_file(staging);
@@ -301,7 +359,7 @@ pub(super) fn discard(files: Vec<StagedFile>) {
 /// Writes the rows of `sources` (oldest first, each sorted by series then time with each
 /// point once) into `out`: merged when there are several, newest value winning field by
 /// field. Returns what the merge held at most.
-pub(super) fn write_sorted(
+fn write_sorted(
     schema: &TableSchema,
     sources: Vec<SortedBatches>,
     out: &mut NewFiles,
@@ -327,10 +385,7 @@ pub(super) fn write_sorted(
 /// Moves staged files to their final place in the object store and returns their
 /// manifest entries. On error the files not yet installed are removed; installed ones
 /// are orphans the next start-up deletes.
-pub(super) async fn install(
-    inner: &Arc<Inner>,
-    staged: Vec<StagedFile>,
-) -> Result<Vec<ParquetFile>> {
+async fn install(inner: &Arc<Inner>, staged: Vec<StagedFile>) -> Result<Vec<ParquetFile>> {
     let mut out = Vec::with_capacity(staged.len());
     let mut rest = staged.into_iter();
     while let Some(f) = rest.next() {
@@ -368,7 +423,7 @@ fn rename_synced(staging: &Path, dest: &Path) -> Result<()> {
         let _ = fs::remove_file(staging);
         Error::io(format!("renaming {} into place", staging.display()), e)
     })?;
-    sync_path(&root_dirs(dest)[1..])
+    sync_paths(&root_dirs(dest)[1..])
 }
 
 /// Records a merge's peak (and the writer's) in the engine's metrics.
@@ -381,4 +436,17 @@ pub(super) fn note_peak(inner: &Inner, peak: MergePeak, writer_bytes: usize) {
         .metrics
         .merge_peak_bytes
         .fetch_max((peak.bytes + writer_bytes) as u64, Ordering::Relaxed);
+}
+
+/// The file itself and its parent directories up to the object store root (day,
+/// database, `dbs`, root), any of which may have just been created.
+fn root_dirs(file: &Path) -> Vec<PathBuf> {
+    let mut out = vec![file.to_owned()];
+    let mut p = file.parent();
+    for _ in 0..4 {
+        let Some(dir) = p else { break };
+        out.push(dir.to_owned());
+        p = dir.parent();
+    }
+    out
 }

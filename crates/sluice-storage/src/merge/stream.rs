@@ -361,38 +361,12 @@ impl Iterator for MergeStream {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use arrow::array::{DictionaryArray, Float64Array, Int64Array, TimestampNanosecondArray};
-    use arrow::datatypes::Int32Type;
-    use sluice_lp::FieldType;
 
     use super::*;
     use crate::merge::merge;
+    use crate::merge::test_rows::{self, batch, schema};
 
-    fn schema() -> TableSchema {
-        TableSchema {
-            tags: vec!["host".into()],
-            fields: vec![
-                ("a".into(), FieldType::Float),
-                ("b".into(), FieldType::Integer),
-            ],
-        }
-    }
-
-    type Row = (Option<String>, i64, Option<f64>, Option<i64>);
-
-    fn batch(rows: &[Row]) -> RecordBatch {
-        let host: DictionaryArray<Int32Type> = rows.iter().map(|r| r.0.as_deref()).collect();
-        let a: Float64Array = rows.iter().map(|r| r.2).collect();
-        let b: Int64Array = rows.iter().map(|r| r.3).collect();
-        let t = TimestampNanosecondArray::from_iter_values(rows.iter().map(|r| r.1));
-        RecordBatch::try_new(
-            schema().arrow_schema(),
-            vec![Arc::new(host), Arc::new(a), Arc::new(b), Arc::new(t)],
-        )
-        .unwrap()
-    }
+    type Row = test_rows::Row<String>;
 
     /// A source handing out `rows` (sorted, unique) in batches of `per_batch`.
     fn source(rows: Vec<Row>, per_batch: usize) -> SortedBatches {

@@ -1,0 +1,125 @@
+//! The rows of a validated write, as the catalog builds them from parsed lines, the WAL
+//! logs them (see `encoding.rs`) and the buffer applies them, and the column types
+//! they carry.
+
+use serde::{Deserialize, Serialize};
+use sluice_lp::FieldType;
+
+/// The type of a stored column (the `time` column is implicit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ColumnType {
+    Tag,
+    #[serde(with = "field_type_serde")]
+    Field(FieldType),
+}
+
+mod field_type_serde {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use sluice_lp::FieldType;
+
+    pub(super) fn serialize<S: Serializer>(t: &FieldType, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(t.as_str())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<FieldType, D::Error> {
+        let s = String::deserialize(d)?;
+        super::parse_field_type(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown field type {s:?}")))
+    }
+}
+
+/// The field type named `s`, as [`FieldType::as_str`] spells it.
+fn parse_field_type(s: &str) -> Option<FieldType> {
+    Some(match s {
+        "float" => FieldType::Float,
+        "integer" => FieldType::Integer,
+        "uinteger" => FieldType::UInteger,
+        "string" => FieldType::String,
+        "boolean" => FieldType::Boolean,
+        _ => return None,
+    })
+}
+
+/// One field value, owned.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Value {
+    Float(f64),
+    Integer(i64),
+    UInteger(u64),
+    String(String),
+    Boolean(bool),
+}
+
+impl Value {
+    /// Estimated bytes this value takes in the write buffer.
+    pub(crate) fn buffer_bytes(&self) -> usize {
+        match self {
+            Value::String(s) => 24 + s.len(),
+            _ => 9,
+        }
+    }
+
+    pub(crate) fn from_lp(value: &sluice_lp::FieldValue<'_>) -> Value {
+        match value {
+            sluice_lp::FieldValue::Float(v) => Value::Float(*v),
+            sluice_lp::FieldValue::Integer(v) => Value::Integer(*v),
+            sluice_lp::FieldValue::UInteger(v) => Value::UInteger(*v),
+            sluice_lp::FieldValue::String(v) => Value::String(v.to_string()),
+            sluice_lp::FieldValue::Boolean(v) => Value::Boolean(*v),
+        }
+    }
+}
+
+/// A validated batch for one database, ready for the WAL and the buffer.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct WriteBatch {
+    pub(crate) db_id: u32,
+    pub(crate) tables: Vec<TableBatch>,
+}
+
+impl WriteBatch {
+    pub(crate) fn rows(&self) -> usize {
+        self.tables.iter().map(|t| t.rows.len()).sum()
+    }
+}
+
+/// The rows of one table in a batch; rows refer to columns by index into `columns` and
+/// to their tag set by index into `series`, so a tag set is stored once per batch.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct TableBatch {
+    pub(crate) name: String,
+    pub(crate) columns: Vec<(String, ColumnType)>,
+    /// The distinct tag sets of the rows: (column index, value), sorted by tag name.
+    pub(crate) series: Vec<Vec<(u32, String)>>,
+    pub(crate) rows: Vec<Row>,
+    /// The field values of every row, row after row (see [`Row::fields`]).
+    pub(crate) values: Vec<(u32, Value)>,
+}
+
+impl TableBatch {
+    /// Appends a row with tag set `series` whose fields are `values[fields_start..]`.
+    pub(crate) fn push_row(&mut self, time: i64, series: u32, fields_start: usize) {
+        self.rows.push(Row {
+            time,
+            series,
+            fields_start: fields_start as u32,
+            fields_end: self.values.len() as u32,
+        });
+    }
+
+    /// The (column index, value) fields of `row`.
+    pub(crate) fn fields(&self, row: &Row) -> &[(u32, Value)] {
+        &self.values[row.fields_start as usize..row.fields_end as usize]
+    }
+}
+
+/// One line: its time, tag set (index into [`TableBatch::series`]) and the range of its
+/// fields in [`TableBatch::values`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Row {
+    pub(crate) time: i64,
+    pub(crate) series: u32,
+    pub(crate) fields_start: u32,
+    pub(crate) fields_end: u32,
+}

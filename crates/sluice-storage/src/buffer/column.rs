@@ -1,0 +1,300 @@
+//! The buffer's field columns: values of one type per column (integers in the narrowest
+//! width that holds them) with a validity bitmap, and the byte counts the buffer's
+//! memory accounting reads.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray, UInt64Array};
+use sluice_lp::FieldType;
+
+use crate::batch::Value;
+
+/// One field column of a buffered partition.
+#[derive(Debug, Clone)]
+pub(super) struct FieldColumn {
+    values: Values,
+    /// Which rows hold a value (one bit per row: the column's only per-row overhead).
+    valid: Bits,
+    /// Heap bytes of the string values' contents.
+    string_bytes: usize,
+}
+
+/// A growable bitmap.
+#[derive(Debug, Clone, Default)]
+struct Bits {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl Bits {
+    /// `len` zero bits.
+    fn zeros(len: usize) -> Bits {
+        Bits {
+            words: vec![0; len.div_ceil(64)],
+            len,
+        }
+    }
+
+    fn push(&mut self, bit: bool) {
+        if self.len.is_multiple_of(64) {
+            self.words.push(0);
+        }
+        self.len += 1;
+        if bit {
+            self.set(self.len - 1);
+        }
+    }
+
+    fn set(&mut self, i: usize) {
+        debug_assert!(i < self.len);
+        self.words[i / 64] |= 1 << (i % 64);
+    }
+
+    fn get(&self, i: usize) -> bool {
+        debug_assert!(i < self.len);
+        self.words[i / 64] & (1 << (i % 64)) != 0
+    }
+
+    /// Keeps the bits where `keep` is true, in order.
+    fn retain(&mut self, keep: &[bool]) {
+        let old = std::mem::take(self);
+        self.words.reserve(old.words.len());
+        for (i, _) in keep.iter().enumerate().filter(|(_, k)| **k) {
+            self.push(old.get(i));
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Values {
+    Float(Vec<f64>),
+    Integer(Ints),
+    UInteger(Vec<u64>),
+    String(Vec<String>),
+    Boolean(Vec<bool>),
+}
+
+/// An integer column stored in the narrowest width that holds every value it has seen,
+/// widened in place when a value does not fit: gauges and counters usually need one to
+/// four bytes, not eight, and the buffer is most of the server's memory.
+#[derive(Debug, Clone)]
+enum Ints {
+    I8(Vec<i8>),
+    I16(Vec<i16>),
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+}
+
+/// Evaluates `$body` with `$v` bound to the vector of whichever width `$ints` holds.
+macro_rules! with_ints {
+    ($ints:expr, $v:ident => $body:expr) => {
+        match $ints {
+            Ints::I8($v) => $body,
+            Ints::I16($v) => $body,
+            Ints::I32($v) => $body,
+            Ints::I64($v) => $body,
+        }
+    };
+}
+
+/// Heap bytes of a vector's allocation.
+pub(super) fn capacity_bytes<T>(v: &Vec<T>) -> usize {
+    v.capacity() * size_of::<T>()
+}
+
+/// Keeps the elements of `v` where `keep` is true, in order.
+pub(super) fn retain_by_mask<T>(v: &mut Vec<T>, keep: &[bool]) {
+    let mut i = 0;
+    v.retain(|_| {
+        i += 1;
+        keep[i - 1]
+    });
+}
+
+impl Ints {
+    fn push_zero(&mut self) {
+        with_ints!(self, v => v.push(0))
+    }
+
+    fn set(&mut self, i: usize, x: i64) {
+        loop {
+            match self {
+                Ints::I8(v) => match i8::try_from(x) {
+                    Ok(x) => return v[i] = x,
+                    Err(_) => *self = Ints::I16(v.iter().map(|&y| y.into()).collect()),
+                },
+                Ints::I16(v) => match i16::try_from(x) {
+                    Ok(x) => return v[i] = x,
+                    Err(_) => *self = Ints::I32(v.iter().map(|&y| y.into()).collect()),
+                },
+                Ints::I32(v) => match i32::try_from(x) {
+                    Ok(x) => return v[i] = x,
+                    Err(_) => *self = Ints::I64(v.iter().map(|&y| y.into()).collect()),
+                },
+                Ints::I64(v) => return v[i] = x,
+            }
+        }
+    }
+}
+
+impl FieldColumn {
+    pub(super) fn new(kind: FieldType, len: usize) -> FieldColumn {
+        let values = match kind {
+            FieldType::Float => Values::Float(vec![0.0; len]),
+            FieldType::Integer => Values::Integer(Ints::I8(vec![0; len])),
+            FieldType::UInteger => Values::UInteger(vec![0; len]),
+            FieldType::String => Values::String(vec![String::new(); len]),
+            FieldType::Boolean => Values::Boolean(vec![false; len]),
+        };
+        FieldColumn {
+            values,
+            valid: Bits::zeros(len),
+            string_bytes: 0,
+        }
+    }
+
+    pub(super) fn shrink_to_fit(&mut self) {
+        match &mut self.values {
+            Values::Float(v) => v.shrink_to_fit(),
+            Values::Integer(ints) => with_ints!(ints, v => v.shrink_to_fit()),
+            Values::UInteger(v) => v.shrink_to_fit(),
+            Values::String(v) => v.shrink_to_fit(),
+            Values::Boolean(v) => v.shrink_to_fit(),
+        }
+        self.valid.words.shrink_to_fit();
+    }
+
+    /// Heap bytes of the column: its vectors' capacities and its strings.
+    pub(super) fn heap_bytes(&self) -> usize {
+        let values = match &self.values {
+            Values::Float(v) => capacity_bytes(v),
+            Values::Integer(ints) => with_ints!(ints, v => capacity_bytes(v)),
+            Values::UInteger(v) => capacity_bytes(v),
+            Values::String(v) => capacity_bytes(v),
+            Values::Boolean(v) => capacity_bytes(v),
+        };
+        values + self.string_bytes + capacity_bytes(&self.valid.words)
+    }
+
+    pub(super) fn kind(&self) -> FieldType {
+        match self.values {
+            Values::Float(_) => FieldType::Float,
+            Values::Integer(_) => FieldType::Integer,
+            Values::UInteger(_) => FieldType::UInteger,
+            Values::String(_) => FieldType::String,
+            Values::Boolean(_) => FieldType::Boolean,
+        }
+    }
+
+    pub(super) fn push_null(&mut self) {
+        match &mut self.values {
+            Values::Float(v) => v.push(0.0),
+            Values::Integer(v) => v.push_zero(),
+            Values::UInteger(v) => v.push(0),
+            Values::String(v) => v.push(String::new()),
+            Values::Boolean(v) => v.push(false),
+        }
+        self.valid.push(false);
+    }
+
+    /// Sets row `i` (taking a string value's contents); false (and nothing set) when the
+    /// value's type does not match.
+    pub(super) fn set(&mut self, i: usize, value: &mut Value) -> bool {
+        match (&mut self.values, value) {
+            (Values::Float(v), Value::Float(x)) => v[i] = *x,
+            (Values::Integer(v), Value::Integer(x)) => v.set(i, *x),
+            (Values::UInteger(v), Value::UInteger(x)) => v[i] = *x,
+            (Values::String(v), Value::String(x)) => {
+                let old = std::mem::replace(&mut v[i], std::mem::take(x));
+                self.string_bytes = self.string_bytes + v[i].capacity() - old.capacity();
+            }
+            (Values::Boolean(v), Value::Boolean(x)) => v[i] = *x,
+            _ => return false,
+        }
+        self.valid.set(i);
+        true
+    }
+
+    /// Keeps the rows where `keep` is true.
+    pub(super) fn retain(&mut self, keep: &[bool]) {
+        match &mut self.values {
+            Values::Float(v) => retain_by_mask(v, keep),
+            Values::Integer(ints) => with_ints!(ints, v => retain_by_mask(v, keep)),
+            Values::UInteger(v) => retain_by_mask(v, keep),
+            Values::String(v) => {
+                retain_by_mask(v, keep);
+                self.string_bytes = v.iter().map(String::capacity).sum();
+            }
+            Values::Boolean(v) => retain_by_mask(v, keep),
+        }
+        self.valid.retain(keep);
+    }
+
+    pub(super) fn to_array(&self, rows: &[usize]) -> ArrayRef {
+        let valid = |i: usize| self.valid.get(i);
+        match &self.values {
+            Values::Float(v) => Arc::new(
+                rows.iter()
+                    .map(|&i| valid(i).then(|| v[i]))
+                    .collect::<Float64Array>(),
+            ),
+            Values::Integer(v) => {
+                fn gather<T: Copy + Into<i64>>(
+                    v: &[T],
+                    rows: &[usize],
+                    valid: impl Fn(usize) -> bool,
+                ) -> Int64Array {
+                    rows.iter()
+                        .map(|&i| valid(i).then(|| v[i].into()))
+                        .collect()
+                }
+                Arc::new(with_ints!(v, v => gather(v, rows, valid)))
+            }
+            Values::UInteger(v) => Arc::new(
+                rows.iter()
+                    .map(|&i| valid(i).then(|| v[i]))
+                    .collect::<UInt64Array>(),
+            ),
+            Values::String(v) => Arc::new(
+                rows.iter()
+                    .map(|&i| valid(i).then(|| v[i].as_str()))
+                    .collect::<StringArray>(),
+            ),
+            Values::Boolean(v) => Arc::new(
+                rows.iter()
+                    .map(|&i| valid(i).then(|| v[i]))
+                    .collect::<BooleanArray>(),
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validity_bits_grow_set_and_retain_across_word_boundaries() {
+        let mut bits = Bits::zeros(3);
+        for i in 3..200 {
+            bits.push(i % 3 == 0);
+        }
+        bits.set(1);
+        bits.set(130);
+        let expected: Vec<bool> = (0..200)
+            .map(|i| i == 1 || i == 130 || (i >= 3 && i % 3 == 0))
+            .collect();
+        assert_eq!((0..200).map(|i| bits.get(i)).collect::<Vec<_>>(), expected);
+        let keep: Vec<bool> = (0..200).map(|i| i % 5 != 0).collect();
+        bits.retain(&keep);
+        let kept: Vec<bool> = (0..200)
+            .filter(|i| i % 5 != 0)
+            .map(|i| expected[i])
+            .collect();
+        assert_eq!(bits.len, kept.len());
+        assert_eq!(
+            (0..kept.len()).map(|i| bits.get(i)).collect::<Vec<_>>(),
+            kept
+        );
+    }
+}

@@ -1,0 +1,187 @@
+//! Reading a buffered partition: the rows a scan or a persistence wants, sorted by
+//! series then time, as Arrow batches.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, DictionaryArray, Int32Array, RecordBatch, StringDictionaryBuilder,
+    TimestampNanosecondArray,
+};
+use arrow::datatypes::Int32Type;
+use sluice_lp::FieldType;
+
+use super::{PartitionBuffer, tag_value};
+use crate::error::Result;
+use crate::merge::TableSchema;
+
+impl PartitionBuffer {
+    /// The rows matching the time range and tag predicates, as a batch in `schema`,
+    /// sorted by series (tag values in `schema` tag order) then time.
+    #[cfg(test)]
+    pub(crate) fn to_batch(
+        &self,
+        schema: &TableSchema,
+        time_range: Option<(i64, i64)>,
+        tag_equals: &[(String, String)],
+    ) -> Result<Option<RecordBatch>> {
+        self.to_batch_last(schema, time_range, tag_equals, None)
+    }
+
+    /// [`PartitionBuffer::to_batch`] keeping only the newest `keep_last` rows of each
+    /// series when set.
+    pub(crate) fn to_batch_last(
+        &self,
+        schema: &TableSchema,
+        time_range: Option<(i64, i64)>,
+        tag_equals: &[(String, String)],
+        keep_last: Option<usize>,
+    ) -> Result<Option<RecordBatch>> {
+        let rows = self.sorted_rows(schema, time_range, tag_equals, keep_last);
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        self.rows_to_batch(schema, &rows).map(Some)
+    }
+
+    /// The rows matching the time range and tag predicates (the newest `keep_last` of
+    /// each series when set), sorted by series (tag values in `schema` tag order, an
+    /// absent tag first) then time.
+    pub(crate) fn sorted_rows(
+        &self,
+        schema: &TableSchema,
+        time_range: Option<(i64, i64)>,
+        tag_equals: &[(String, String)],
+        keep_last: Option<usize>,
+    ) -> Vec<usize> {
+        let mut wanted: Vec<u32> = (0..self.series.len() as u32)
+            .filter(|&s| {
+                let tags = &self.series[s as usize];
+                tag_equals
+                    .iter()
+                    .all(|(k, v)| tag_value(tags, k) == Some(v.as_str()))
+            })
+            .collect();
+        // Series in the order the merge ranks them: tag by tag, an absent tag first.
+        let value = |s: u32, tag: &str| tag_value(&self.series[s as usize], tag);
+        wanted.sort_by(|&a, &b| {
+            schema
+                .tags
+                .iter()
+                .map(|t| value(a, t).cmp(&value(b, t)))
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        let mut rows: Vec<usize> = Vec::new();
+        let mut scratch: Vec<u32> = Vec::new();
+        for s in wanted {
+            let time = |r: &u32| self.time[*r as usize];
+            let series_rows: &[u32] = &self.series_rows[s as usize];
+            if !self.series_sorted[s as usize] {
+                // Rows out of time order (e.g. batches of concurrent connections applied
+                // in another order than their times): keep the rows in range first and
+                // sort only those, so a narrow query does not sort the whole series.
+                scratch.clear();
+                match time_range {
+                    Some((start, end)) => scratch.extend(
+                        series_rows
+                            .iter()
+                            .filter(|r| (start..end).contains(&time(r))),
+                    ),
+                    None => scratch.extend_from_slice(series_rows),
+                }
+                if let Some(k) = keep_last
+                    && scratch.len() > k
+                {
+                    let older = scratch.len() - k;
+                    if k > 0 {
+                        scratch.select_nth_unstable_by_key(older, time);
+                    }
+                    scratch.drain(..older);
+                }
+                // A series holds one row per time: an unstable sort is exact.
+                scratch.sort_unstable_by_key(time);
+                rows.extend(scratch.iter().map(|&r| r as usize));
+                continue;
+            }
+            let (lo, hi) = match time_range {
+                Some((start, end)) => (
+                    series_rows.partition_point(|r| time(r) < start),
+                    series_rows.partition_point(|r| time(r) < end),
+                ),
+                None => (0, series_rows.len()),
+            };
+            let lo = keep_last.map_or(lo, |k| lo.max(hi.saturating_sub(k)));
+            rows.extend(series_rows[lo..hi].iter().map(|&r| r as usize));
+        }
+        rows
+    }
+
+    /// Rows `rows` (indices into the partition) as a batch in `schema`.
+    pub(crate) fn rows_to_batch(
+        &self,
+        schema: &TableSchema,
+        rows: &[usize],
+    ) -> Result<RecordBatch> {
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.width());
+        for tag in &schema.tags {
+            // Index of this tag within each series (series tags are sorted by name).
+            let values: Vec<Option<&str>> = self
+                .series
+                .iter()
+                .map(|tags| tag_value(tags, tag))
+                .collect();
+            // Dictionary over the series (few), keys looked up per row (scan-side copy).
+            let mut dict = StringDictionaryBuilder::<Int32Type>::new();
+            let series_keys: Vec<Option<i32>> = values
+                .iter()
+                .map(|v| v.map(|v| dict.append(v).map_err(crate::error::Error::from)))
+                .map(Option::transpose)
+                .collect::<Result<_>>()?;
+            let keys: Int32Array = rows
+                .iter()
+                .map(|&i| series_keys[self.series_of_row[i] as usize])
+                .collect();
+            let dict_values = dict.finish().values().clone();
+            columns.push(Arc::new(DictionaryArray::<Int32Type>::try_new(
+                keys,
+                dict_values,
+            )?));
+        }
+        for (name, kind) in &schema.fields {
+            match self.field_index.get(name).map(|i| &self.fields[*i].1) {
+                Some(col) if col.kind() == *kind => columns.push(col.to_array(rows)),
+                _ => columns.push(arrow::array::new_null_array(
+                    &crate::merge::field_data_type(*kind),
+                    rows.len(),
+                )),
+            }
+        }
+        columns.push(Arc::new(TimestampNanosecondArray::from_iter_values(
+            rows.iter().map(|&i| self.time[i]),
+        )));
+        Ok(RecordBatch::try_new(schema.arrow_schema(), columns)?)
+    }
+
+    /// The schema of what this partition holds (tags and fields it has seen).
+    pub(crate) fn schema(&self) -> TableSchema {
+        let mut tags: Vec<String> = self
+            .series
+            .iter()
+            .flat_map(|t| t.iter().map(|(k, _)| k.to_string()))
+            .collect();
+        tags.sort();
+        tags.dedup();
+        TableSchema {
+            tags,
+            fields: {
+                let mut f: Vec<(String, FieldType)> = self
+                    .fields
+                    .iter()
+                    .map(|(n, c)| (n.clone(), c.kind()))
+                    .collect();
+                f.sort();
+                f
+            },
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! The background task: persistence when the buffer is large or old enough,
+//! retention, compaction, and deleting the objects no longer in the manifest.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+
+use object_store::ObjectStoreExt;
+use object_store::path::Path as ObjectPath;
+use tokio::sync::Notify;
+
+use super::{Inner, compact, now_ns, persist_buffer};
+use crate::error::{Error, Result};
+
+/// The background task: persistence triggers, retention, compaction, deferred deletes.
+pub(super) async fn background(inner: Weak<Inner>, wakeup: Arc<Notify>) {
+    loop {
+        let Some(me) = inner.upgrade() else { return };
+        if me.closed.load(Ordering::Relaxed) {
+            return;
+        }
+        let interval = me.config.background_interval;
+        let should_persist = {
+            let state = me.state.read();
+            !state.frozen.is_empty()
+                || state.active.bytes >= me.config.persist_buffer_bytes
+                || state.buffer_bytes() > me.config.max_buffer_bytes
+                || state
+                    .active_since
+                    .is_some_and(|t| t.elapsed() >= me.config.persist_interval)
+        };
+        if should_persist {
+            // A failure keeps the frozen buffers (and the WAL covering them), so the
+            // next round retries.
+            let result = persist_buffer(&me).await;
+            if let Err(e) = &result {
+                tracing::error!("persisting the write buffer failed: {e}");
+            }
+            *me.persist_fault.lock() = result.err().map(|e| persist_fault_message(&e));
+        }
+        if let Err(e) = enforce_retention(&me) {
+            tracing::error!("enforcing retention failed: {e}");
+        }
+        if let Err(e) = compact(&me).await {
+            tracing::error!("compaction failed: {e}");
+        }
+        let deletes = std::mem::take(&mut *me.pending_deletes.lock());
+        for path in deletes {
+            me.file_metadata.lock().remove(&path);
+            me.last_rows.lock().retain(|k, _| k.path != path);
+            match me.store.delete(&ObjectPath::from(path.as_str())).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => {
+                    tracing::error!(path, "deleting a parquet file failed: {e}");
+                    me.pending_deletes.lock().push(path);
+                }
+            }
+        }
+        drop(me);
+        let _ = tokio::time::timeout(interval, wakeup.notified()).await;
+    }
+}
+
+/// What `/health` says about a failed persistence: the error itself when it is a full
+/// disk (it names no path), a summary otherwise (details are in the log).
+fn persist_fault_message(error: &Error) -> String {
+    match error {
+        Error::DiskFull { .. } | Error::WalUnavailable { .. } => {
+            format!("persisting buffered data failed: {error}")
+        }
+        Error::Io { source, .. } if crate::error::is_disk_full(source) => format!(
+            "persisting buffered data failed: insufficient storage ({source}); \
+             the data stays buffered and persistence is retried"
+        ),
+        Error::ObjectStore(e) if is_disk_full_object_error(e) => {
+            "persisting buffered data failed: insufficient storage (the object store's \
+             disk is full); the data stays buffered and persistence is retried"
+                .to_owned()
+        }
+        _ => "persisting buffered data failed (see the server log); the data stays \
+              buffered and persistence is retried"
+            .to_owned(),
+    }
+}
+
+/// Whether an object store error comes from a full disk (its I/O error is a source).
+fn is_disk_full_object_error(error: &object_store::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && crate::error::is_disk_full(io)
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// Drops buffered partitions and Parquet files older than each database's retention.
+pub(super) fn enforce_retention(inner: &Inner) -> Result<()> {
+    let now = now_ns();
+    let cutoffs: Vec<(u32, i64)> = inner
+        .catalog
+        .lock()
+        .databases
+        .values()
+        .filter_map(|d| Some((d.id, d.first_kept_day(now)?)))
+        .collect();
+    if cutoffs.is_empty() {
+        return Ok(());
+    }
+    let mut state = inner.state.write();
+    for (db_id, first_kept) in &cutoffs {
+        state.active.drop_before(*db_id, *first_kept);
+    }
+    inner.edit_manifest(&mut state, |f| {
+        !cutoffs
+            .iter()
+            .any(|(db, first)| f.db_id == *db && f.day < *first)
+    })?;
+    state.publish_buffer_bytes(&inner.metrics);
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! Opening the engine: the data directory, catalog and manifest loaded, the WAL
+//! replayed into the buffer, deletes the files missed applied, leftovers of a crash
+//! (unnamed objects, interrupted uploads) removed, the WAL writer and background task
+//! started.
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use futures::TryStreamExt;
+use object_store::memory::InMemory;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::Notify;
+
+use super::background::background;
+use super::write::BufferApplier;
+use super::{Inner, State, Storage, delete};
+use crate::buffer::Buffer;
+use crate::catalog::Catalog;
+use crate::config::{ObjectStoreConfig, StorageConfig};
+use crate::durable::create_dir;
+use crate::error::{Error, Result};
+use crate::manifest::Manifest;
+use crate::metrics::Metrics;
+use crate::wal::{self, Record, Wal, WalOptions};
+
+impl Storage {
+    /// Opens (creating if needed) the data directory, loads the catalog and manifest,
+    /// replays the WAL and starts the WAL writer and the background task (persistence,
+    /// retention, compaction). Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    /// [`Error::WalCorrupt`] naming the file and offset when a WAL file is damaged in the
+    /// middle (unless `skip_corrupt_wal_records`), [`Error::Io`] / [`Error::Catalog`] when
+    /// files cannot be read or written, [`Error::ObjectStore`] when the store fails.
+    pub async fn open(config: StorageConfig) -> Result<Storage> {
+        let wal_dir = config.data_dir.join("wal");
+        let catalog_dir = config.data_dir.join("catalog");
+        create_dir(&wal_dir)?;
+        create_dir(&catalog_dir)?;
+        let mut catalog = Catalog::load(&catalog_dir)?;
+        let manifest = Manifest::load(&catalog_dir)?;
+        let local_root = match &config.object_store {
+            ObjectStoreConfig::Memory => None,
+            ObjectStoreConfig::Local => Some(config.data_dir.join("objects")),
+            ObjectStoreConfig::LocalPath(p) => Some(p.clone()),
+        };
+        let store: Arc<dyn ObjectStore> = match &local_root {
+            None => Arc::new(InMemory::new()),
+            Some(root) => local_store(root.clone())?,
+        };
+        delete_orphans(store.as_ref(), &manifest).await?;
+        if let Some(root) = &local_root {
+            remove_staged_uploads(&root.join("dbs"))?;
+        }
+
+        let metrics = Arc::new(Metrics::default());
+        let live_ids: HashSet<u32> = catalog.databases.values().map(|d| d.id).collect();
+        let mut buffer = Buffer::default();
+        let mut catalog_changed = false;
+        let mut replayed = 0u64;
+        let mut file_deletes = Vec::new();
+        let mut replay =
+            wal::replay(
+                &wal_dir,
+                config.skip_corrupt_wal_records,
+                |seq, record| match record {
+                    Record::Write(batch) => {
+                        if seq <= manifest.persisted_seq || !live_ids.contains(&batch.db_id) {
+                            return;
+                        }
+                        catalog_changed |= catalog.absorb(&batch);
+                        replayed += batch.rows() as u64;
+                        buffer.apply(batch);
+                    }
+                    Record::Delete(op) => {
+                        if seq <= manifest.persisted_seq || !live_ids.contains(&op.db_id) {
+                            return;
+                        }
+                        buffer.delete(&op);
+                        catalog_changed |= catalog.absorb_delete(&op);
+                        if seq > manifest.deletes_applied_seq {
+                            file_deletes.push((seq, op));
+                        }
+                    }
+                },
+            )?;
+        // With every segment persisted and deleted, the manifest alone remembers how far
+        // sequence numbers went; new records must sort after it or replay would skip them.
+        replay.last_seq = replay.last_seq.max(manifest.persisted_seq);
+        if catalog_changed {
+            catalog.save(&catalog_dir)?;
+        }
+        if replayed > 0 {
+            tracing::info!(rows = replayed, "replayed the wal");
+        }
+        metrics
+            .buffer_bytes
+            .store(buffer.bytes as u64, Ordering::Relaxed);
+        metrics
+            .parquet_files
+            .store(manifest.files.len() as u64, Ordering::Relaxed);
+        let state = Arc::new(RwLock::new(State {
+            active_since: (!buffer.is_empty()).then(Instant::now),
+            active: buffer,
+            frozen: Vec::new(),
+            manifest: Arc::new(manifest),
+        }));
+        let wal = Wal::start(
+            WalOptions {
+                dir: wal_dir,
+                background_sync_interval: config.wal_background_sync_interval,
+                segment_bytes: config.wal_segment_bytes,
+                segment_age: config.wal_segment_age,
+            },
+            replay,
+            BufferApplier {
+                state: state.clone(),
+                metrics: metrics.clone(),
+            },
+            metrics.clone(),
+        )?;
+        let inner = Arc::new(Inner {
+            config,
+            catalog_dir,
+            catalog: Mutex::new(catalog),
+            state,
+            wal,
+            store,
+            local_root,
+            metrics,
+            persist_lock: tokio::sync::Mutex::new(()),
+            wakeup: Arc::new(Notify::new()),
+            closed: AtomicBool::new(false),
+            background: Mutex::new(None),
+            pending_deletes: Mutex::new(Vec::new()),
+            ddl: tokio::sync::RwLock::new(()),
+            persist_fault: Mutex::new(None),
+            unapplied_deletes: Mutex::new(file_deletes),
+            file_metadata: Mutex::new(HashMap::new()),
+            last_rows: Mutex::new(HashMap::new()),
+        });
+        delete::recover(&inner).await?;
+        let task = tokio::spawn(background(Arc::downgrade(&inner), inner.wakeup.clone()));
+        *inner.background.lock() = Some(task);
+        Ok(Storage { inner })
+    }
+}
+
+fn local_store(dir: PathBuf) -> Result<Arc<dyn ObjectStore>> {
+    create_dir(&dir)?;
+    Ok(Arc::new(
+        object_store::local::LocalFileSystem::new_with_prefix(&dir)?,
+    ))
+}
+
+/// Removes the temporary files (`name#N`) a local object store put leaves behind when the
+/// process dies before its rename; the store's listing does not show them.
+fn remove_staged_uploads(dir: &Path) -> Result<()> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(format!("listing {}", dir.display()), e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+        let path = entry.path();
+        if path.is_dir() {
+            remove_staged_uploads(&path)?;
+        } else if let Some(name) = path.file_name().and_then(|n| n.to_str())
+            && let Some((_, suffix)) = name.rsplit_once('#')
+            && !suffix.is_empty()
+            && suffix.bytes().all(|b| b.is_ascii_digit())
+        {
+            tracing::warn!(path = %path.display(), "removing an interrupted parquet upload");
+            fs::remove_file(&path)
+                .map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes objects under `dbs/` that the manifest does not name (a crash between writing
+/// a file and saving the manifest leaves them).
+async fn delete_orphans(store: &dyn ObjectStore, manifest: &Manifest) -> Result<()> {
+    let live: HashSet<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
+    let prefix = ObjectPath::from("dbs");
+    let objects: Vec<_> = store.list(Some(&prefix)).try_collect().await?;
+    for meta in objects {
+        if !live.contains(meta.location.as_ref()) {
+            tracing::warn!(path = %meta.location, "deleting parquet file not in the manifest");
+            store.delete(&meta.location).await?;
+        }
+    }
+    Ok(())
+}

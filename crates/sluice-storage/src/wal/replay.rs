@@ -1,0 +1,215 @@
+//! Replaying the WAL at start-up: every segment read in order, each record checked
+//! against its checksum and handed over, a torn tail truncated, other damage reported
+//! (or skipped when asked).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Read;
+use std::path::Path;
+
+use super::{
+    ClosedSegment, HEADER_LEN, MAGIC, MAX_RECORD_BYTES, Record, VERSION, decode_record,
+    list_segments,
+};
+use crate::encoding;
+use crate::error::{Error, Result};
+
+/// What replaying a directory found.
+#[derive(Debug, Default)]
+pub(crate) struct Replay {
+    pub(crate) segments: Vec<ClosedSegment>,
+    pub(crate) last_seq: u64,
+    pub(crate) next_segment_id: u64,
+}
+
+/// Replays every segment in `dir` in order, calling `apply(seq, record)` per record.
+///
+/// The log ends in the last segment longer than a header: segments after it hold no
+/// record (a crash or a full disk while a new segment was being started leaves them
+/// empty, with a partial header, or with just a header). A torn tail of that last
+/// segment, which is a group whose write never completed and so was never acknowledged,
+/// is truncated with a warning, and segments after it with a partial header are removed.
+/// Any other damage is [`Error::WalCorrupt`], or, with `skip_corrupt`, skipped with an
+/// error log.
+pub(crate) fn replay(
+    dir: &Path,
+    skip_corrupt: bool,
+    mut apply: impl FnMut(u64, Record),
+) -> Result<Replay> {
+    let segments = list_segments(dir)?;
+    let mut out = Replay {
+        next_segment_id: segments.last().map_or(1, |(id, _)| id + 1),
+        ..Replay::default()
+    };
+    let mut lengths = Vec::with_capacity(segments.len());
+    for (_, path) in &segments {
+        let meta =
+            fs::metadata(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        lengths.push(meta.len());
+    }
+    let log_end = lengths.iter().rposition(|n| *n > HEADER_LEN).unwrap_or(0);
+    for (i, (_, path)) in segments.into_iter().enumerate() {
+        let at_end = i >= log_end;
+        let last = replay_segment(&path, at_end, skip_corrupt, &mut |seq, record| {
+            apply(seq, record)
+        })?;
+        match last {
+            SegmentEnd::Removed => continue,
+            SegmentEnd::Records(last_seq) => {
+                if let Some(s) = last_seq {
+                    out.last_seq = out.last_seq.max(s);
+                }
+                out.segments.push(ClosedSegment { path, last_seq });
+            }
+        }
+    }
+    Ok(out)
+}
+
+enum SegmentEnd {
+    Removed,
+    Records(Option<u64>),
+}
+
+/// Replays one segment; `at_end` when no later segment holds a record.
+fn replay_segment(
+    path: &Path,
+    at_end: bool,
+    skip_corrupt: bool,
+    apply: &mut dyn FnMut(u64, Record),
+) -> Result<SegmentEnd> {
+    let mut data = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut data))
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let corrupt = |offset: u64, reason: String| Error::WalCorrupt {
+        file: path.to_owned(),
+        offset,
+        reason,
+    };
+    let version = (data.len() as u64 >= HEADER_LEN && &data[..8] == MAGIC)
+        .then(|| u32::from_le_bytes(data[8..12].try_into().expect("4 bytes")));
+    let header_ok =
+        matches!(version, Some(v) if (encoding::FORMAT_ROW_TAGS..=VERSION).contains(&v));
+    if !header_ok {
+        if at_end && data.len() as u64 <= HEADER_LEN {
+            tracing::warn!(file = %path.display(), "removing wal segment with a torn header");
+            fs::remove_file(path)
+                .map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
+            return Ok(SegmentEnd::Removed);
+        }
+        return Err(corrupt(0, "bad segment header".into()));
+    }
+    let mut pos = HEADER_LEN as usize;
+    let mut last_seq = None;
+    while pos < data.len() {
+        match check_record(&data, pos) {
+            Ok((seq, payload_end)) => {
+                let payload = &data[pos + 16..payload_end];
+                match decode_record(payload, version.unwrap_or(VERSION)) {
+                    Ok(record) => {
+                        apply(seq, record);
+                        last_seq = Some(seq);
+                    }
+                    Err(e) => {
+                        let err = corrupt(pos as u64, format!("undecodable record: {e}"));
+                        if !skip_corrupt {
+                            return Err(err);
+                        }
+                        tracing::error!("skipping damaged wal record: {err}");
+                    }
+                }
+                pos = payload_end;
+            }
+            Err(damage) => {
+                // A torn tail: the damaged record reaches the end of the log's last
+                // segment and no intact record follows it (a torn write only hits the
+                // last group, so an intact record further on means the damage is in the
+                // middle). Its group was never acknowledged: its fdatasync never ran.
+                if at_end
+                    && damage.reaches_end
+                    && !(pos + 1..data.len()).any(|p| check_record(&data, p).is_ok())
+                {
+                    if damage.reason == CHECKSUM_MISMATCH {
+                        // A whole record with a bad checksum is rarely a torn write:
+                        // say so loudly in case it was damage to acknowledged data.
+                        tracing::error!(
+                            file = %path.display(),
+                            offset = pos,
+                            "truncating a wal segment whose last record fails its checksum \
+                             (a torn write, or damage to the disk); {} bytes dropped",
+                            data.len() - pos
+                        );
+                    } else {
+                        tracing::warn!(
+                            file = %path.display(),
+                            offset = pos,
+                            "truncating torn tail of wal segment ({}; {} bytes dropped)",
+                            damage.reason,
+                            data.len() - pos
+                        );
+                    }
+                    let f = OpenOptions::new()
+                        .write(true)
+                        .open(path)
+                        .and_then(|f| f.set_len(pos as u64).and_then(|()| f.sync_all()));
+                    f.map_err(|e| Error::io(format!("truncating {}", path.display()), e))?;
+                    break;
+                }
+                let err = corrupt(pos as u64, damage.reason.to_owned());
+                if !skip_corrupt {
+                    return Err(err);
+                }
+                tracing::error!("skipping damaged wal data: {err}");
+                match (pos + 1..data.len()).find(|&p| check_record(&data, p).is_ok()) {
+                    Some(next) => pos = next,
+                    None => break,
+                }
+            }
+        }
+    }
+    Ok(SegmentEnd::Records(last_seq))
+}
+
+const CHECKSUM_MISMATCH: &str = "record checksum mismatch";
+
+struct Damage {
+    reason: &'static str,
+    /// The damage extends to the end of the file (what a torn write looks like).
+    reaches_end: bool,
+}
+
+/// Checks the record at `pos`; returns its sequence number and end offset.
+fn check_record(data: &[u8], pos: usize) -> Result<(u64, usize), Damage> {
+    let rest = &data[pos..];
+    if rest.len() < 8 {
+        return Err(Damage {
+            reason: "record header cut short",
+            reaches_end: true,
+        });
+    }
+    let len = u64::from(u32::from_le_bytes(rest[..4].try_into().expect("4 bytes")));
+    let crc = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes"));
+    if !(8..=MAX_RECORD_BYTES).contains(&len) {
+        return Err(Damage {
+            reason: "implausible record length",
+            // Zeros to the end are a torn (pre-extended) tail.
+            reaches_end: rest.iter().all(|b| *b == 0),
+        });
+    }
+    let end = 8 + len as usize;
+    if end > rest.len() {
+        return Err(Damage {
+            reason: "record cut short",
+            reaches_end: true,
+        });
+    }
+    let payload = &rest[8..end];
+    if crc32c::crc32c(payload) != crc {
+        return Err(Damage {
+            reason: CHECKSUM_MISMATCH,
+            reaches_end: end == rest.len(),
+        });
+    }
+    let seq = u64::from_le_bytes(payload[..8].try_into().expect("8 bytes"));
+    Ok((seq, pos + end))
+}

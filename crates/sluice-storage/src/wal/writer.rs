@@ -1,0 +1,710 @@
+//! The WAL's threads: the writer, which appends records to segment files in groups
+//! (one fdatasync per group), rotates segments and recovers from failed writes, and the
+//! apply thread, which hands each logged group to the buffer in log order and then
+//! acknowledges it.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+use super::{
+    Applier, ClosedSegment, Entry, HEADER_LEN, MAGIC, Replay, Request, VERSION, Wal, WalFault,
+    WalOptions, segment_path,
+};
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+
+/// While failed, the writer tries to recover this often without being asked...
+const RECOVER_INTERVAL: Duration = Duration::from_secs(1);
+/// ...and at most this often when writes arrive.
+const RECOVER_MIN_GAP: Duration = Duration::from_millis(200);
+/// Bytes written (and removed) to check that the WAL's disk has room again.
+const PROBE_BYTES: usize = 256 * 1024;
+/// The file of that check, in the WAL directory (not a segment: no `.wal`).
+const PROBE_FILE: &str = "space-probe.tmp";
+
+impl Wal {
+    /// Starts the writer thread on a new segment after the replayed ones. When that
+    /// segment cannot be created (a full disk) the writer starts failed and creates it
+    /// once it recovers, so the engine can still open and serve reads.
+    pub(crate) fn start(
+        options: WalOptions,
+        replay: Replay,
+        applier: impl Applier,
+        metrics: Arc<Metrics>,
+    ) -> Result<Wal> {
+        let closed = Arc::new(Mutex::new(replay.segments));
+        // A check for free space interrupted by a crash leaves its file behind.
+        match fs::remove_file(options.dir.join(PROBE_FILE)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!("removing the wal's space probe: {e}"),
+        }
+        let fault = Arc::new(Mutex::new(None));
+        let (segment, next_segment_id) = match Segment::create(&options.dir, replay.next_segment_id)
+        {
+            Ok(segment) => (Some(segment), replay.next_segment_id + 1),
+            Err(f) => {
+                tracing::error!("starting the wal failed, refusing writes until it can: {f}");
+                Metrics::add(&metrics.wal_write_errors, 1);
+                *fault.lock() = Some(f);
+                (None, replay.next_segment_id)
+            }
+        };
+        let (tx, rx) = mpsc::channel();
+        // Applying to the buffer runs on its own thread, fed in log order, so the next
+        // group's write and fdatasync overlap with applying the previous group.
+        let (apply_tx, apply_rx) = mpsc::channel();
+        let apply_thread = thread::Builder::new()
+            .name("sluice-wal-apply".into())
+            .spawn(move || run_applier(applier, apply_rx))
+            .map_err(|e| Error::io("starting the wal apply thread", e))?;
+        let mut writer = Writer {
+            options: options.clone(),
+            segment,
+            next_segment_id,
+            next_seq: replay.last_seq + 1,
+            closed: closed.clone(),
+            apply_tx: Some(apply_tx),
+            apply_thread: Some(apply_thread),
+            metrics,
+            fault: fault.clone(),
+            torn: false,
+            last_recovery: None,
+            dirty: false,
+        };
+        thread::Builder::new()
+            .name("sluice-wal".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| Error::io("starting the wal thread", e))?;
+        Ok(Wal {
+            tx: Mutex::new(Some(tx)),
+            closed,
+            fault,
+            dir: options.dir,
+        })
+    }
+}
+
+struct Segment {
+    file: File,
+    path: PathBuf,
+    /// Bytes of the header and of every group written whole; a failed group's bytes
+    /// may follow until the segment is cut back to this length.
+    bytes: u64,
+    opened: Instant,
+    last_seq: Option<u64>,
+}
+
+impl Segment {
+    /// Creates segment `id` with its header, fsynced with its directory. On failure
+    /// nothing is left behind: a partly created file is removed, as is one that an
+    /// earlier failed attempt left (empty or a bare header, so no record is lost).
+    fn create(dir: &Path, id: u64) -> Result<Segment, WalFault> {
+        let path = segment_path(dir, id);
+        if fs::metadata(&path).is_ok_and(|m| m.len() <= HEADER_LEN) {
+            tracing::warn!(file = %path.display(), "removing an unfinished wal segment");
+            fs::remove_file(&path)
+                .map_err(|e| WalFault::new(format!("removing {}", path.display()), &path, &e))?;
+        }
+        let mut file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| WalFault::new(format!("creating {}", path.display()), &path, &e))?;
+        let mut header = Vec::with_capacity(HEADER_LEN as usize);
+        header.extend_from_slice(MAGIC);
+        header.extend_from_slice(&VERSION.to_le_bytes());
+        header.extend_from_slice(&id.to_le_bytes());
+        let written = file
+            .write_all(&header)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| WalFault::new(format!("writing {}", path.display()), &path, &e))
+            .and_then(|()| {
+                File::open(dir).and_then(|d| d.sync_all()).map_err(|e| {
+                    WalFault::new(format!("syncing directory {}", dir.display()), dir, &e)
+                })
+            });
+        if let Err(fault) = written {
+            drop(file);
+            if let Err(e) = fs::remove_file(&path) {
+                tracing::warn!(file = %path.display(), "removing an unfinished wal segment: {e}");
+            }
+            return Err(fault);
+        }
+        Ok(Segment {
+            file,
+            path,
+            bytes: HEADER_LEN,
+            opened: Instant::now(),
+            last_seq: None,
+        })
+    }
+}
+
+/// Checks that `dir`'s disk takes writes again: writes [`PROBE_BYTES`], fsyncs, and
+/// removes the file whatever happened.
+fn probe_space(dir: &Path) -> Result<(), WalFault> {
+    let path = dir.join(PROBE_FILE);
+    let written = File::create(&path).and_then(|mut f| {
+        f.write_all(&vec![0u8; PROBE_BYTES])?;
+        f.sync_all()
+    });
+    let removed = fs::remove_file(&path);
+    written.and(removed).map_err(|e| {
+        WalFault::new(
+            format!("checking for free space in {}", dir.display()),
+            &path,
+            &e,
+        )
+    })
+}
+
+struct Writer {
+    options: WalOptions,
+    /// The segment being written; `None` only while failed.
+    segment: Option<Segment>,
+    /// Id of the next segment to create.
+    next_segment_id: u64,
+    next_seq: u64,
+    closed: Arc<Mutex<Vec<ClosedSegment>>>,
+    apply_tx: Option<mpsc::Sender<ApplyMsg>>,
+    apply_thread: Option<thread::JoinHandle<()>>,
+    metrics: Arc<Metrics>,
+    /// Set while the WAL refuses writes; cleared by a recovery.
+    fault: Arc<Mutex<Option<WalFault>>>,
+    /// Bytes of a failed group may follow the current segment's `bytes`.
+    torn: bool,
+    last_recovery: Option<Instant>,
+    /// Written since the last fdatasync.
+    dirty: bool,
+}
+
+struct Pending {
+    seq: u64,
+    entry: Entry,
+    ack: oneshot::Sender<Result<u64>>,
+}
+
+enum ApplyMsg {
+    Apply(Vec<Pending>),
+    Snapshot {
+        last_seq: u64,
+        ack: oneshot::Sender<Result<u64>>,
+    },
+}
+
+fn run_applier(mut applier: impl Applier, rx: mpsc::Receiver<ApplyMsg>) {
+    for msg in rx {
+        match msg {
+            ApplyMsg::Apply(pending) => {
+                for p in pending {
+                    match p.entry {
+                        Entry::Write(batch) => applier.apply(p.seq, batch),
+                        Entry::Delete(op) => applier.delete(p.seq, &op),
+                    }
+                    let _ = p.ack.send(Ok(p.seq));
+                }
+            }
+            ApplyMsg::Snapshot { last_seq, ack } => {
+                applier.snapshot(last_seq);
+                let _ = ack.send(Ok(last_seq));
+            }
+        }
+    }
+}
+
+impl Writer {
+    fn to_applier(&self, msg: ApplyMsg) {
+        if let Some(tx) = &self.apply_tx
+            && tx.send(msg).is_err()
+        {
+            tracing::error!("wal apply thread is gone");
+        }
+    }
+
+    /// Waits for every queued apply to finish.
+    fn stop_applier(&mut self) {
+        self.apply_tx.take();
+        if let Some(t) = self.apply_thread.take()
+            && t.join().is_err()
+        {
+            tracing::error!("wal apply thread panicked");
+        }
+    }
+
+    fn current_fault(&self) -> Option<WalFault> {
+        self.fault.lock().clone()
+    }
+
+    /// Enters (or stays in) the failed state: later writes are refused with `fault`'s
+    /// error until [`Writer::recover`] succeeds.
+    fn fail(&mut self, fault: WalFault) {
+        Metrics::add(&self.metrics.wal_write_errors, 1);
+        let mut current = self.fault.lock();
+        if current.is_none() {
+            tracing::error!("wal write failed, refusing writes until it recovers: {fault}");
+        }
+        *current = Some(fault);
+    }
+
+    fn run(&mut self, rx: mpsc::Receiver<Request>) {
+        let mut buf = Vec::new();
+        loop {
+            let failed = self.current_fault().is_some();
+            let wait = if failed {
+                Some(RECOVER_INTERVAL)
+            } else if self.dirty {
+                Some(self.options.background_sync_interval)
+            } else {
+                None
+            };
+            let first = match wait {
+                Some(wait) => match rx.recv_timeout(wait) {
+                    Ok(r) => r,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        if failed {
+                            self.try_recover(true);
+                        } else if let Err(f) = self.sync() {
+                            self.fail(f);
+                        }
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                },
+                None => match rx.recv() {
+                    Ok(r) => r,
+                    Err(_) => break,
+                },
+            };
+            // Group commit: everything that queued up while the last sync ran goes together.
+            let mut requests = vec![first];
+            while let Ok(r) = rx.try_recv() {
+                requests.push(r);
+            }
+            if failed {
+                self.try_recover(false);
+            }
+            let mut pending = Vec::new();
+            let mut need_sync = false;
+            buf.clear();
+            for req in requests {
+                match req {
+                    Request::Write {
+                        payload,
+                        entry,
+                        sync,
+                        ack,
+                    } => {
+                        if let Some(fault) = self.current_fault() {
+                            let _ = ack.send(Err(fault.to_error()));
+                            continue;
+                        }
+                        let seq = self.next_seq;
+                        self.next_seq += 1;
+                        let len = (payload.len() + 8) as u32;
+                        let mut crc = crc32c::crc32c(&seq.to_le_bytes());
+                        crc = crc32c::crc32c_append(crc, &payload);
+                        buf.extend_from_slice(&len.to_le_bytes());
+                        buf.extend_from_slice(&crc.to_le_bytes());
+                        buf.extend_from_slice(&seq.to_le_bytes());
+                        buf.extend_from_slice(&payload);
+                        need_sync |= sync;
+                        pending.push(Pending { seq, entry, ack });
+                    }
+                    Request::Rotate { ack } => {
+                        self.commit(&mut buf, &mut pending, need_sync);
+                        need_sync = false;
+                        let rotated = match self.current_fault() {
+                            Some(fault) => Err(fault),
+                            None => self.rotate().inspect_err(|f| self.fail(f.clone())),
+                        };
+                        match rotated {
+                            Ok(()) => self.to_applier(ApplyMsg::Snapshot {
+                                last_seq: self.next_seq - 1,
+                                ack,
+                            }),
+                            Err(fault) => {
+                                let _ = ack.send(Err(fault.to_error()));
+                            }
+                        }
+                    }
+                    Request::Shutdown { ack } => {
+                        self.commit(&mut buf, &mut pending, need_sync);
+                        let result = self.close();
+                        self.stop_applier();
+                        let _ = ack.send(result);
+                        return;
+                    }
+                }
+            }
+            self.commit(&mut buf, &mut pending, need_sync);
+            let full = self.segment.as_ref().is_some_and(|s| {
+                s.bytes >= self.options.segment_bytes
+                    || (s.last_seq.is_some() && s.opened.elapsed() >= self.options.segment_age)
+            });
+            if full
+                && self.current_fault().is_none()
+                && let Err(f) = self.rotate()
+            {
+                self.fail(f);
+            }
+        }
+        if let Err(e) = self.close() {
+            tracing::error!("final wal sync failed: {e}");
+        }
+        self.stop_applier();
+    }
+
+    /// Syncs the segment at shutdown; after a failure, cuts off what a failed group
+    /// left (best effort: replay would truncate it too).
+    fn close(&mut self) -> Result<()> {
+        if self.current_fault().is_none() {
+            return self.sync().map_err(|f| f.to_error());
+        }
+        if self.torn
+            && let Some(seg) = &self.segment
+            && let Err(e) = seg
+                .file
+                .set_len(seg.bytes)
+                .and_then(|()| seg.file.sync_all())
+        {
+            tracing::warn!(file = %seg.path.display(), "cutting off a failed wal write: {e}");
+        }
+        Ok(())
+    }
+
+    /// Writes `buf`, syncs if asked, then hands `pending` to the apply thread, which
+    /// applies and acknowledges them in order. On failure none of them is acknowledged
+    /// and the writer enters the failed state.
+    fn commit(&mut self, buf: &mut Vec<u8>, pending: &mut Vec<Pending>, sync: bool) {
+        if pending.is_empty() {
+            return;
+        }
+        let Some(segment) = &mut self.segment else {
+            // Only a failed writer has no segment, and it takes no writes.
+            for p in pending.drain(..) {
+                let _ = p.ack.send(Err(Error::Closed));
+            }
+            return;
+        };
+        let result = segment.file.write_all(buf).map_err(|e| {
+            WalFault::new(
+                format!("writing {}", segment.path.display()),
+                &segment.path,
+                &e,
+            )
+        });
+        // Whatever happened, bytes of this group may now follow the segment's end.
+        self.torn = true;
+        let result = result.and_then(|()| {
+            self.dirty = true;
+            if sync { self.sync() } else { Ok(()) }
+        });
+        let written = buf.len() as u64;
+        buf.clear();
+        if let Err(fault) = result {
+            // The file's state after a failed write or fdatasync is unknown: no record
+            // of the group is acknowledged, and nothing more is written to this segment
+            // before it is cut back to its last whole group (see `recover`).
+            let refused = fault.clone();
+            self.fail(fault);
+            // Cut the group off now (freeing the space it took), so that a crash before
+            // the recovery does not replay records that were refused. `recover` repeats
+            // this and syncs.
+            if let Some(seg) = &self.segment
+                && let Err(e) = seg.file.set_len(seg.bytes)
+            {
+                tracing::warn!(file = %seg.path.display(), "cutting off a failed wal write: {e}");
+            }
+            for p in pending.drain(..) {
+                let _ = p.ack.send(Err(refused.to_error()));
+            }
+            return;
+        }
+        self.torn = false;
+        let segment = self.segment.as_mut().expect("written to a segment");
+        segment.bytes += written;
+        segment.last_seq = pending.last().map(|p| p.seq);
+        let group = std::mem::take(pending);
+        self.to_applier(ApplyMsg::Apply(group));
+    }
+
+    fn sync(&mut self) -> Result<(), WalFault> {
+        if !self.dirty {
+            return Ok(());
+        }
+        let Some(segment) = &self.segment else {
+            return Ok(());
+        };
+        let start = Instant::now();
+        segment.file.sync_data().map_err(|e| {
+            WalFault::new(
+                format!("syncing {}", segment.path.display()),
+                &segment.path,
+                &e,
+            )
+        })?;
+        self.metrics.observe_wal_sync(start.elapsed());
+        self.dirty = false;
+        Ok(())
+    }
+
+    /// Closes the current segment (when it holds records) and starts the next one.
+    fn rotate(&mut self) -> Result<(), WalFault> {
+        if self.segment.as_ref().is_some_and(|s| s.last_seq.is_none()) {
+            return Ok(());
+        }
+        self.sync()?;
+        self.start_next_segment()
+    }
+
+    /// Starts the next segment, closing the current one (if any) for deletion once
+    /// persisted.
+    fn start_next_segment(&mut self) -> Result<(), WalFault> {
+        let next = Segment::create(&self.options.dir, self.next_segment_id)?;
+        self.next_segment_id += 1;
+        if let Some(old) = self.segment.replace(next) {
+            self.closed.lock().push(ClosedSegment {
+                path: old.path,
+                last_seq: old.last_seq,
+            });
+        }
+        Ok(())
+    }
+
+    /// Tries [`Writer::recover`] (at most every [`RECOVER_MIN_GAP`] unless `now`),
+    /// leaving the failed state when it succeeds.
+    fn try_recover(&mut self, now: bool) {
+        if !now
+            && self
+                .last_recovery
+                .is_some_and(|t| t.elapsed() < RECOVER_MIN_GAP)
+        {
+            return;
+        }
+        self.last_recovery = Some(Instant::now());
+        match self.recover() {
+            Ok(()) => {
+                tracing::info!("the wal recovered: writes are taken again");
+                *self.fault.lock() = None;
+            }
+            Err(fault) => {
+                tracing::debug!("the wal has not recovered yet: {fault}");
+                *self.fault.lock() = Some(fault);
+            }
+        }
+    }
+
+    /// Makes the WAL writable again after a failure: cuts the current segment back to
+    /// its last whole group (dropping what the failed group left), checks that the disk
+    /// has room, and goes on in a fresh segment (a new file, so no page the failed
+    /// fdatasync may have dropped is relied on). Every step can be retried.
+    fn recover(&mut self) -> Result<(), WalFault> {
+        if let Some(seg) = &self.segment {
+            let cut = if self.torn {
+                seg.file.set_len(seg.bytes)
+            } else {
+                Ok(())
+            };
+            cut.and_then(|()| seg.file.sync_all()).map_err(|e| {
+                WalFault::new(format!("truncating {}", seg.path.display()), &seg.path, &e)
+            })?;
+            self.torn = false;
+            self.dirty = false;
+        }
+        probe_space(&self.options.dir)?;
+        match &self.segment {
+            // Cut back to its header, the segment holds nothing the failed write touched.
+            Some(seg) if seg.last_seq.is_none() => Ok(()),
+            _ => self.start_next_segment(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::{ColumnType, Row, TableBatch, Value, WriteBatch};
+    use crate::encoding;
+    use crate::predicate::DeleteOp;
+    use crate::wal::{KIND_WRITE, Record, replay};
+
+    struct Recorder(Arc<Mutex<Vec<u64>>>);
+
+    impl Applier for Recorder {
+        fn apply(&mut self, seq: u64, _batch: WriteBatch) {
+            self.0.lock().push(seq);
+        }
+        fn delete(&mut self, seq: u64, _op: &DeleteOp) {
+            self.0.lock().push(seq);
+        }
+        fn snapshot(&mut self, _last_seq: u64) {}
+    }
+
+    fn batch(i: i64) -> WriteBatch {
+        WriteBatch {
+            db_id: 1,
+            tables: vec![TableBatch {
+                name: "t".into(),
+                columns: vec![("f".into(), ColumnType::Field(sluice_lp::FieldType::Integer))],
+                series: vec![vec![]],
+                rows: vec![Row {
+                    time: i,
+                    series: 0,
+                    fields_start: 0,
+                    fields_end: 1,
+                }],
+                values: vec![(0, Value::Integer(i))],
+            }],
+        }
+    }
+
+    #[test]
+    fn writes_queued_during_a_sync_share_one_fdatasync_and_apply_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = Arc::new(Metrics::default());
+        let applied = Arc::new(Mutex::new(Vec::new()));
+        let options = WalOptions {
+            dir: dir.path().to_owned(),
+            background_sync_interval: Duration::from_secs(60),
+            segment_bytes: 1 << 30,
+            segment_age: Duration::from_secs(3600),
+        };
+        let (apply_tx, apply_rx) = mpsc::channel();
+        let recorder = Recorder(applied.clone());
+        let apply_thread = thread::spawn(move || run_applier(recorder, apply_rx));
+        let mut writer = Writer {
+            options: options.clone(),
+            segment: Some(Segment::create(dir.path(), 1).unwrap()),
+            next_segment_id: 2,
+            next_seq: 1,
+            closed: Arc::new(Mutex::new(Vec::new())),
+            apply_tx: Some(apply_tx),
+            apply_thread: Some(apply_thread),
+            metrics: metrics.clone(),
+            fault: Arc::new(Mutex::new(None)),
+            torn: false,
+            last_recovery: None,
+            dirty: false,
+        };
+        // Ten writers queue up while the writer thread is busy (it has not started).
+        let (tx, rx) = mpsc::channel();
+        let mut acks = Vec::new();
+        for i in 0..10 {
+            let (ack, ack_rx) = oneshot::channel();
+            let b = batch(i);
+            let mut payload = vec![KIND_WRITE];
+            encoding::encode(&b, &mut payload);
+            tx.send(Request::Write {
+                payload,
+                entry: Entry::Write(b),
+                sync: true,
+                ack,
+            })
+            .unwrap();
+            acks.push(ack_rx);
+        }
+        drop(tx);
+        writer.run(rx);
+        assert_eq!(
+            metrics.snapshot().wal_syncs,
+            1,
+            "one fdatasync for the group"
+        );
+        let seqs: Vec<u64> = acks
+            .into_iter()
+            .map(|a| a.blocking_recv().unwrap().unwrap())
+            .collect();
+        assert_eq!(seqs, (1..=10).collect::<Vec<_>>());
+        assert_eq!(*applied.lock(), seqs, "applied in log order");
+        // And the log replays to the same records.
+        let mut replayed = Vec::new();
+        let r = replay(dir.path(), false, |seq, b| replayed.push((seq, b))).unwrap();
+        assert_eq!(r.last_seq, 10);
+        assert_eq!(replayed.len(), 10);
+        assert_eq!(replayed[3].1, Record::Write(batch(3)));
+    }
+
+    #[test]
+    fn version_2_segments_replay_as_writes_before_version_3_deletes() {
+        let dir = tempfile::tempdir().unwrap();
+        // A segment as the previous release wrote it: no kind byte in records.
+        let mut old = Vec::new();
+        old.extend_from_slice(MAGIC);
+        old.extend_from_slice(&2u32.to_le_bytes());
+        old.extend_from_slice(&1u64.to_le_bytes());
+        let mut payload = 1u64.to_le_bytes().to_vec();
+        encoding::encode(&batch(7), &mut payload);
+        old.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        old.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
+        old.extend_from_slice(&payload);
+        fs::write(segment_path(dir.path(), 1), old).unwrap();
+        let replay_all = || {
+            let mut out = Vec::new();
+            let r = replay(dir.path(), false, |seq, record| out.push((seq, record))).unwrap();
+            (r, out)
+        };
+        let (r, _) = replay_all();
+        let op = DeleteOp {
+            db_id: 1,
+            drop_table: false,
+            request: crate::types::DeleteRequest {
+                table: Some("t".into()),
+                ..Default::default()
+            },
+        };
+        let applied = Arc::new(Mutex::new(Vec::new()));
+        let wal = Wal::start(
+            WalOptions {
+                dir: dir.path().to_owned(),
+                background_sync_interval: Duration::from_secs(60),
+                segment_bytes: 1 << 30,
+                segment_age: Duration::from_secs(3600),
+            },
+            r,
+            Recorder(applied.clone()),
+            Arc::new(Metrics::default()),
+        )
+        .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            assert_eq!(
+                wal.submit_delete(op.clone(), true)
+                    .unwrap()
+                    .wait()
+                    .await
+                    .unwrap(),
+                2
+            );
+            assert_eq!(
+                wal.submit(batch(8), 10, true)
+                    .unwrap()
+                    .wait()
+                    .await
+                    .unwrap(),
+                3
+            );
+            wal.shutdown().await.unwrap();
+        });
+        assert_eq!(*applied.lock(), [2, 3]);
+        let (_, records) = replay_all();
+        assert_eq!(
+            records,
+            [
+                (1, Record::Write(batch(7))),
+                (2, Record::Delete(op)),
+                (3, Record::Write(batch(8)))
+            ]
+        );
+    }
+}
