@@ -200,31 +200,6 @@ fn gunzip(compressed: &[u8], limit: usize) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Authenticates an admin request, then reads its body as JSON of type `T`; a refused
-/// request still has its body drained so the connection stays usable. `what` names the
-/// document in the error (`invalid {what} json: …`).
-pub(crate) async fn read_admin_json<T: serde::de::DeserializeOwned>(
-    state: &crate::state::AppState,
-    headers: &axum::http::HeaderMap,
-    params: &crate::params::Params,
-    body: Body,
-    what: &str,
-) -> crate::error::Result<T> {
-    let allowed = state
-        .inner
-        .auth
-        .authenticate(headers, params)
-        .and_then(|principal| principal.require_admin());
-    if let Err(err) = allowed {
-        discard(body).await;
-        return Err(err);
-    }
-    let body = read_body(headers, body, state.inner.config.max_request_bytes).await?;
-    serde_json::from_slice(&body.bytes).map_err(|err| crate::error::Error::InvalidBody {
-        reason: format!("invalid {what} json: {err}"),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use std::io::Write as _;

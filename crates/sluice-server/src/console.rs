@@ -7,14 +7,13 @@
 //! plain and gzipped; the gzipped copy goes to clients that accept it.
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::auth::Action;
-use crate::error::{Api, ApiError, Error};
-use crate::params::Params;
+use crate::extract::{Caller, Reply, V3};
 use crate::state::AppState;
 
 /// `(file name, content type, bytes, gzipped bytes)` of every built file.
@@ -88,34 +87,28 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 /// the existing databases the token may read and write.
 pub(crate) async fn whoami(
     State(state): State<AppState>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let run = || {
-        let params = Params::parse(query.as_deref())?;
-        let principal = state.inner.auth.authenticate(&headers, &params)?;
-        let databases = state.inner.storage.databases();
-        let may = |action| {
-            databases
-                .iter()
-                .filter(|d| principal.can(&d.name, action))
-                .map(|d| d.name.clone())
-                .collect::<Vec<_>>()
-        };
-        let name = match &principal {
-            crate::auth::Principal::Anyone => String::new(),
-            crate::auth::Principal::Token(info) => info.name.clone(),
-        };
-        Ok(Json(json!({
-            "auth": state.inner.auth.store().is_some(),
-            "admin": principal.is_admin(),
-            "name": name,
-            "read": may(Action::Read),
-            "write": may(Action::Write),
-        }))
-        .into_response())
+    Caller { principal, .. }: Caller<V3>,
+) -> Reply<V3> {
+    let databases = state.inner.storage.databases();
+    let may = |action| {
+        databases
+            .iter()
+            .filter(|d| principal.can(&d.name, action))
+            .map(|d| d.name.clone())
+            .collect::<Vec<_>>()
     };
-    run().map_err(|e: Error| e.api(Api::V3))
+    let name = match &principal {
+        crate::auth::Principal::Anyone => String::new(),
+        crate::auth::Principal::Token(info) => info.name.clone(),
+    };
+    Ok(Json(json!({
+        "auth": state.inner.auth.store().is_some(),
+        "admin": principal.is_admin(),
+        "name": name,
+        "read": may(Action::Read),
+        "write": may(Action::Write),
+    }))
+    .into_response())
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ mod auth;
 mod body;
 mod console;
 mod error;
+mod extract;
 mod flight;
 mod influxql;
 mod listener;

@@ -12,16 +12,16 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 
 use axum::Json;
-use axum::extract::{ConnectInfo, FromRequestParts, RawQuery, State};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::header;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use serde::Serialize;
 use serde_json::json;
 
 use crate::auth::Action;
-use crate::error::{Api, ApiError, Error, RejectedLine, Result};
-use crate::params::Params;
+use crate::error::{Error, RejectedLine};
+use crate::extract::{Caller, Reply, V3};
 use crate::state::AppState;
 use crate::time::now_nanos;
 
@@ -181,18 +181,17 @@ fn truncate(text: &str, max: usize) -> String {
 /// may read (`read` on their database), newest first.
 pub(crate) async fn list(
     State(state): State<AppState>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let run = || {
-        let params = Params::parse(query.as_deref())?;
-        let principal = state.inner.auth.authenticate(&headers, &params)?;
-        let db = params.non_empty("db");
-        if let Some(db) = db {
-            principal.require(db, Action::Read)?;
-        }
-        let reason = params.non_empty("reason").map(str::to_lowercase);
-        let limit = match params.non_empty("limit") {
+    Caller {
+        params, principal, ..
+    }: Caller<V3>,
+) -> Reply<V3> {
+    let db = params.non_empty("db");
+    if let Some(db) = db {
+        principal.require(db, Action::Read)?;
+    }
+    let reason = params.non_empty("reason").map(str::to_lowercase);
+    let limit =
+        match params.non_empty("limit") {
             None => CAPACITY,
             Some(v) => v.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| {
                 Error::InvalidParameter {
@@ -201,32 +200,30 @@ pub(crate) async fn list(
                 }
             })?,
         };
-        let after = match params.non_empty("after") {
-            None => None,
-            Some(v) => Some(v.parse::<u64>().map_err(|_| Error::InvalidParameter {
-                name: "after",
-                reason: format!("expected an entry id, got {v:?}"),
-            })?),
-        };
-        let (entries, kinds, next_id) = state.inner.rejections.read(
-            limit,
-            after,
-            |e| db.is_none_or(|d| e.database == d) && principal.can(&e.database, Action::Read),
-            |e| {
-                reason.as_deref().is_none_or(|r| {
-                    e.kind.to_lowercase() == r || e.reason.to_lowercase().contains(r)
-                })
-            },
-        );
-        Ok(Json(json!({
-            "rejections": entries,
-            "kinds": kinds,
-            "next_id": next_id,
-            "capacity": CAPACITY,
-        }))
-        .into_response())
+    let after = match params.non_empty("after") {
+        None => None,
+        Some(v) => Some(v.parse::<u64>().map_err(|_| Error::InvalidParameter {
+            name: "after",
+            reason: format!("expected an entry id, got {v:?}"),
+        })?),
     };
-    run().map_err(|e: Error| e.api(Api::V3))
+    let (entries, kinds, next_id) = state.inner.rejections.read(
+        limit,
+        after,
+        |e| db.is_none_or(|d| e.database == d) && principal.can(&e.database, Action::Read),
+        |e| {
+            reason
+                .as_deref()
+                .is_none_or(|r| e.kind.to_lowercase() == r || e.reason.to_lowercase().contains(r))
+        },
+    );
+    Ok(Json(json!({
+        "rejections": entries,
+        "kinds": kinds,
+        "next_id": next_id,
+        "capacity": CAPACITY,
+    }))
+    .into_response())
 }
 
 #[cfg(test)]

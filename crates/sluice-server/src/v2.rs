@@ -4,18 +4,16 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sluice_storage::DatabaseInfo;
 
 use crate::auth::{Action, sha256_hex};
-use crate::body::read_admin_json;
-use crate::error::{Api, ApiError, Error, Result};
-use crate::params::Params;
+use crate::error::{Error, Result};
+use crate::extract::{AdminJson, Caller, JsonBody, Reply, V2};
 use crate::state::AppState;
 use crate::time::rfc3339;
 
@@ -91,75 +89,53 @@ fn bucket_json(state: &AppState, database: &DatabaseInfo) -> Value {
 
 /// `GET /api/v2/orgs[?org=NAME]`: the one organization (under the name asked for, since
 /// every org name is accepted).
-pub(crate) async fn list_orgs(
-    State(state): State<AppState>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let run = || {
-        let params = Params::parse(query.as_deref())?;
-        state.inner.auth.authenticate(&headers, &params)?;
-        let name = params.non_empty("org").unwrap_or(ORG_NAME);
-        Ok(Json(json!({
-            "links": { "self": "/api/v2/orgs" },
-            "orgs": [org_json(name)],
-        }))
-        .into_response())
-    };
-    run().map_err(|e: Error| e.api(Api::V2))
+pub(crate) async fn list_orgs(Caller { params, .. }: Caller<V2>) -> Reply<V2> {
+    let name = params.non_empty("org").unwrap_or(ORG_NAME);
+    Ok(Json(json!({
+        "links": { "self": "/api/v2/orgs" },
+        "orgs": [org_json(name)],
+    }))
+    .into_response())
 }
 
 /// `GET /api/v2/buckets[?name=][&id=]`: the databases the token may use.
 pub(crate) async fn list_buckets(
     State(state): State<AppState>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let run = || {
-        let params = Params::parse(query.as_deref())?;
-        let principal = state.inner.auth.authenticate(&headers, &params)?;
-        let name = params.non_empty("name");
-        let id = params.non_empty("id");
-        let buckets: Vec<Value> = state
-            .inner
-            .storage
-            .databases()
-            .iter()
-            .filter(|d| name.is_none_or(|n| n == d.name))
-            .filter(|d| id.is_none_or(|i| i == bucket_id(&d.name)))
-            .filter(|d| {
-                principal.can(&d.name, Action::Read) || principal.can(&d.name, Action::Write)
-            })
-            .map(|d| bucket_json(&state, d))
-            .collect();
-        Ok(Json(json!({
-            "links": { "self": "/api/v2/buckets" },
-            "buckets": buckets,
-        }))
-        .into_response())
-    };
-    run().map_err(|e: Error| e.api(Api::V2))
+    Caller {
+        params, principal, ..
+    }: Caller<V2>,
+) -> Reply<V2> {
+    let name = params.non_empty("name");
+    let id = params.non_empty("id");
+    let buckets: Vec<Value> = state
+        .inner
+        .storage
+        .databases()
+        .iter()
+        .filter(|d| name.is_none_or(|n| n == d.name))
+        .filter(|d| id.is_none_or(|i| i == bucket_id(&d.name)))
+        .filter(|d| principal.can(&d.name, Action::Read) || principal.can(&d.name, Action::Write))
+        .map(|d| bucket_json(&state, d))
+        .collect();
+    Ok(Json(json!({
+        "links": { "self": "/api/v2/buckets" },
+        "buckets": buckets,
+    }))
+    .into_response())
 }
 
 /// `GET /api/v2/buckets/{id}`.
 pub(crate) async fn get_bucket(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let run = || {
-        let params = Params::parse(query.as_deref())?;
-        let principal = state.inner.auth.authenticate(&headers, &params)?;
-        let database = find_bucket(&state, &id)?;
-        if !principal.can(&database.name, Action::Read)
-            && !principal.can(&database.name, Action::Write)
-        {
-            principal.require(&database.name, Action::Read)?;
-        }
-        Ok(Json(bucket_json(&state, &database)).into_response())
-    };
-    run().map_err(|e: Error| e.api(Api::V2))
+    Caller { principal, .. }: Caller<V2>,
+) -> Reply<V2> {
+    let database = find_bucket(&state, &id)?;
+    if !principal.can(&database.name, Action::Read) && !principal.can(&database.name, Action::Write)
+    {
+        principal.require(&database.name, Action::Read)?;
+    }
+    Ok(Json(bucket_json(&state, &database)).into_response())
 }
 
 fn find_bucket(state: &AppState, id: &str) -> Result<DatabaseInfo> {
@@ -176,12 +152,16 @@ fn find_bucket(state: &AppState, id: &str) -> Result<DatabaseInfo> {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct CreateBucket {
+pub(crate) struct CreateBucket {
     name: String,
     /// Absent or `null` (influxdb-client-go's `CreateBucketWithName` without rules sends
     /// `"retentionRules": null`): no retention.
     #[serde(default)]
     retention_rules: Option<Vec<RetentionRule>>,
+}
+
+impl JsonBody for CreateBucket {
+    const WHAT: &'static str = "bucket";
 }
 
 #[derive(Debug, Deserialize)]
@@ -195,58 +175,40 @@ struct RetentionRule {
 /// 201 and the bucket; 422 when it exists. Needs the admin token.
 pub(crate) async fn create_bucket(
     State(state): State<AppState>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let run = async {
-        let params = Params::parse(query.as_deref())?;
-        let request: CreateBucket =
-            read_admin_json(&state, &headers, &params, body, "bucket").await?;
-        let retention = request
-            .retention_rules
-            .iter()
-            .flatten()
-            .map(|r| r.every_seconds)
-            .find(|&s| s > 0)
-            .map(Duration::from_secs);
-        if !state
-            .inner
-            .storage
-            .create_database(&request.name, retention)?
-        {
-            return Err(Error::Conflict {
-                message: format!("bucket with name {} already exists", request.name),
-            });
-        }
-        let info = DatabaseInfo {
-            name: request.name,
-            retention,
-        };
-        Ok((StatusCode::CREATED, Json(bucket_json(&state, &info))).into_response())
+    AdminJson { body: request, .. }: AdminJson<V2, CreateBucket>,
+) -> Reply<V2> {
+    let retention = request
+        .retention_rules
+        .iter()
+        .flatten()
+        .map(|r| r.every_seconds)
+        .find(|&s| s > 0)
+        .map(Duration::from_secs);
+    if !state
+        .inner
+        .storage
+        .create_database(&request.name, retention)?
+    {
+        let message = format!("bucket with name {} already exists", request.name);
+        return Err(Error::Conflict { message }.into());
+    }
+    let info = DatabaseInfo {
+        name: request.name,
+        retention,
     };
-    run.await.map_err(|e: Error| e.api(Api::V2))
+    Ok((StatusCode::CREATED, Json(bucket_json(&state, &info))).into_response())
 }
 
 /// `DELETE /api/v2/buckets/{id}`: drops the database and its data. Needs the admin token.
 pub(crate) async fn delete_bucket(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Result<StatusCode, ApiError> {
-    let run = || {
-        let params = Params::parse(query.as_deref())?;
-        state
-            .inner
-            .auth
-            .authenticate(&headers, &params)?
-            .require_admin()?;
-        let database = find_bucket(&state, &id)?;
-        state.inner.storage.drop_database(&database.name)?;
-        Ok(StatusCode::NO_CONTENT)
-    };
-    run().map_err(|e: Error| e.api(Api::V2))
+    Caller { principal, .. }: Caller<V2>,
+) -> Reply<V2, StatusCode> {
+    principal.require_admin()?;
+    let database = find_bucket(&state, &id)?;
+    state.inner.storage.drop_database(&database.name)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[cfg(test)]
