@@ -571,7 +571,7 @@ mod tests {
 
         #[derive(Deserialize, Debug)]
         #[serde(deny_unknown_fields)]
-        #[allow(dead_code)]
+        #[expect(dead_code, reason = "the test only deserializes it")]
         struct Cpu {
             percpu: Option<bool>,
         }

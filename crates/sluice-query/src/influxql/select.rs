@@ -658,7 +658,10 @@ struct SeriesContext<'s, 'v> {
 impl SeriesContext<'_, '_> {
     /// The values of each group (oldest first), and whether no raw point was skipped for
     /// having only null selected values.
-    #[allow(clippy::type_complexity)]
+    #[expect(
+        clippy::type_complexity,
+        reason = "one use: per group, its rows' values and whether any row was skipped"
+    )]
     fn groups_values(
         &self,
         groups: BTreeMap<Vec<String>, Vec<(u32, u32)>>,

@@ -120,8 +120,10 @@ impl Disk {
 }
 
 impl Input for Disk {
-    // statvfs field types differ between platforms (u32 on some 32-bit targets).
-    #[allow(clippy::unnecessary_cast)]
+    #[allow(
+        clippy::unnecessary_cast,
+        reason = "statvfs field types differ between platforms (u32 on some 32-bit targets)"
+    )]
     fn gather(&mut self, acc: &mut Accumulator) -> Result<()> {
         let text = std::fs::read_to_string("/proc/self/mounts")
             .map_err(|e| Error::io("/proc/self/mounts", e))?;
@@ -190,7 +192,10 @@ mod tests {
     }
 
     #[test]
-    #[allow(clippy::unnecessary_cast)] // statvfs field types differ between platforms
+    #[allow(
+        clippy::unnecessary_cast,
+        reason = "statvfs field types differ between platforms"
+    )]
     fn root_filesystem_fields_match_statvfs() {
         let mut disk = Disk::new(DiskConfig {
             mount_points: vec!["/".into()],
