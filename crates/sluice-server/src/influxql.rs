@@ -276,6 +276,40 @@ async fn run_statements(
     db: Option<&str>,
     parsed: Query,
 ) -> Result<Vec<StatementResult>> {
+    // A dropped database takes its continuous queries with it, as in InfluxDB 1.x.
+    let dropped: Vec<String> = parsed
+        .statements
+        .iter()
+        .filter_map(|s| match s {
+            Statement::DropDatabase(d) => Some(d.name.clone()),
+            _ => None,
+        })
+        .collect();
+    let results = run_in_order(state, principal, db, parsed).await;
+    if let Some(queries) = state.inner.continuous.get() {
+        for name in &dropped {
+            if !state
+                .inner
+                .storage
+                .databases()
+                .iter()
+                .any(|d| &d.name == name)
+                && let Err(e) = queries.drop_database(name)
+            {
+                tracing::error!(database = %name, error = %e, "cannot drop the continuous queries of a dropped database");
+            }
+        }
+    }
+    results
+}
+
+/// Runs the statements in order (see [`run_statements`]).
+async fn run_in_order(
+    state: &AppState,
+    principal: &Principal,
+    db: Option<&str>,
+    parsed: Query,
+) -> Result<Vec<StatementResult>> {
     if !parsed.statements.iter().any(is_continuous) {
         return Ok(state.inner.query.influxql_parsed(db, parsed).await?);
     }

@@ -204,6 +204,25 @@ impl ContinuousQueries {
         Ok(())
     }
 
+    /// Removes every query of `database` (which was dropped).
+    ///
+    /// # Errors
+    /// A failure to save the file.
+    pub(crate) fn drop_database(&self, database: &str) -> Result<()> {
+        let mut queries = self.queries.lock().expect("not poisoned");
+        if !queries.iter().any(|(q, _)| q.database == database) {
+            return Ok(());
+        }
+        let next: Vec<_> = queries
+            .iter()
+            .filter(|(q, _)| q.database != database)
+            .cloned()
+            .collect();
+        self.save(&next)?;
+        *queries = next;
+        Ok(())
+    }
+
     /// `SHOW CONTINUOUS QUERIES`: one series per database of `databases` (in that
     /// order), columns `name` and `query`.
     pub(crate) fn show(&self, databases: &[String]) -> Vec<Series> {
