@@ -381,6 +381,17 @@ fn continuous(
             if !exists(&create.database) {
                 return Err(format!("database not found: {}", create.database));
             }
+            // As InfluxDB checks the retention policies a query names; `autogen` is
+            // each database's only one.
+            if let Some(rp) = create
+                .query
+                .into
+                .as_ref()
+                .and_then(|into| into.retention_policy.as_deref())
+                .filter(|rp| *rp != "autogen")
+            {
+                return Err(format!("retention policy not found: {rp}"));
+            }
             queries.create(create, crate::time::now_nanos())?;
             tracing::info!(database = %create.database, name = %create.name, "continuous query created");
             Ok(Vec::new())

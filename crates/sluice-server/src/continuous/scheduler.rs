@@ -104,15 +104,37 @@ async fn run_one(state: &AppState, due: &DueRun) {
 /// `select` with `time >= start AND time < end` added to its condition.
 pub(crate) fn with_window(select: &SelectStatement, (start, end): (i64, i64)) -> SelectStatement {
     let time = |op, t| Expr::binary(Expr::var("time"), op, Expr::Literal(Literal::Integer(t)));
-    let range = Expr::binary(
-        time(BinaryOp::GtEq, start),
-        BinaryOp::And,
-        time(BinaryOp::Lt, end),
-    );
     let mut select = select.clone();
-    select.condition = Some(match select.condition.take() {
-        Some(condition) => Expr::binary(condition, BinaryOp::And, range),
-        None => range,
-    });
+    // Left-nested, `(cond AND time >= start) AND time < end`: the planner reads the time
+    // range from the top-level `AND`s.
+    let from = match select.condition.take() {
+        Some(condition) => Expr::binary(condition, BinaryOp::And, time(BinaryOp::GtEq, start)),
+        None => time(BinaryOp::GtEq, start),
+    };
+    select.condition = Some(Expr::binary(from, BinaryOp::And, time(BinaryOp::Lt, end)));
     select
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_is_anded_to_the_query_condition() {
+        let select = |q: &str| match sluice_influxql::parse_statement(q).unwrap() {
+            Statement::Select(s) => *s,
+            other => panic!("{other:?}"),
+        };
+        let plain = select("SELECT mean(v) INTO m FROM c GROUP BY time(2s)");
+        assert_eq!(
+            with_window(&plain, (10, 20)).to_string(),
+            "SELECT mean(v) INTO m FROM c WHERE time >= 10 AND time < 20 GROUP BY time(2s)"
+        );
+        let filtered =
+            select("SELECT mean(v) INTO m FROM c WHERE a = 'x' OR b = 'y' GROUP BY time(2s)");
+        assert_eq!(
+            with_window(&filtered, (10, 20)).to_string(),
+            "SELECT mean(v) INTO m FROM c WHERE (a = 'x' OR b = 'y') AND time >= 10 AND time < 20 GROUP BY time(2s)"
+        );
+    }
 }
