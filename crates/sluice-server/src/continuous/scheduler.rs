@@ -101,13 +101,14 @@ async fn run_one(state: &AppState, due: &DueRun) {
     }
 }
 
-/// `select` with `time >= start AND time < end` added to its condition.
+/// `select` with its own time bounds dropped (InfluxDB 1.x ignores them in a continuous
+/// query) and `time >= start AND time < end` added to its condition.
 pub(crate) fn with_window(select: &SelectStatement, (start, end): (i64, i64)) -> SelectStatement {
     let time = |op, t| Expr::binary(Expr::var("time"), op, Expr::Literal(Literal::Integer(t)));
     let mut select = select.clone();
     // Left-nested, `(cond AND time >= start) AND time < end`: the planner reads the time
     // range from the top-level `AND`s.
-    let from = match select.condition.take() {
+    let from = match select.condition.take().and_then(without_time_bounds) {
         Some(condition) => Expr::binary(condition, BinaryOp::And, time(BinaryOp::GtEq, start)),
         None => time(BinaryOp::GtEq, start),
     };
@@ -115,12 +116,33 @@ pub(crate) fn with_window(select: &SelectStatement, (start, end): (i64, i64)) ->
     select
 }
 
+/// `condition` without its top-level `AND`ed comparisons of `time`; `None` when nothing
+/// else is left.
+fn without_time_bounds(condition: Expr) -> Option<Expr> {
+    match condition {
+        Expr::Binary {
+            op: BinaryOp::And,
+            lhs,
+            rhs,
+        } => match (without_time_bounds(*lhs), without_time_bounds(*rhs)) {
+            (Some(lhs), Some(rhs)) => Some(Expr::binary(lhs, BinaryOp::And, rhs)),
+            (one, None) | (None, one) => one,
+        },
+        Expr::Binary { op, lhs, .. } | Expr::Binary { op, rhs: lhs, .. }
+            if op.is_comparison() && lhs.is_time() =>
+        {
+            None
+        }
+        other => Some(other),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn the_window_is_anded_to_the_query_condition() {
+    fn the_window_replaces_the_query_time_bounds_and_is_anded_to_the_rest() {
         let select = |q: &str| match sluice_influxql::parse_statement(q).unwrap() {
             Statement::Select(s) => *s,
             other => panic!("{other:?}"),
@@ -135,6 +157,13 @@ mod tests {
         assert_eq!(
             with_window(&filtered, (10, 20)).to_string(),
             "SELECT mean(v) INTO m FROM c WHERE (a = 'x' OR b = 'y') AND time >= 10 AND time < 20 GROUP BY time(2s)"
+        );
+        let bounded = select(
+            "SELECT mean(v) INTO m FROM c WHERE time > now() - 1h AND a = 'x' AND 5 < time GROUP BY time(2s)",
+        );
+        assert_eq!(
+            with_window(&bounded, (10, 20)).to_string(),
+            "SELECT mean(v) INTO m FROM c WHERE a = 'x' AND time >= 10 AND time < 20 GROUP BY time(2s)"
         );
     }
 }
