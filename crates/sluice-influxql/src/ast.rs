@@ -61,8 +61,14 @@ pub enum Statement {
     AlterRetentionPolicy(AlterRetentionPolicy),
     /// `DROP RETENTION POLICY name ON db`
     DropRetentionPolicy(DropRetentionPolicy),
-    /// A statement InfluxQL has but sluice does not run (users, grants, continuous
-    /// queries, `KILL QUERY`, `EXPLAIN`, ...). The server answers it with
+    /// `CREATE CONTINUOUS QUERY name ON db [RESAMPLE ...] BEGIN SELECT ... END`
+    CreateContinuousQuery(CreateContinuousQuery),
+    /// `SHOW CONTINUOUS QUERIES`
+    ShowContinuousQueries,
+    /// `DROP CONTINUOUS QUERY name ON db`
+    DropContinuousQuery(DropContinuousQuery),
+    /// A statement InfluxQL has but sluice does not run (users, grants,
+    /// `KILL QUERY`, `EXPLAIN`, ...). The server answers it with
     /// `unsupported statement: <feature>` for its `statement_id` and runs the others.
     Unsupported(UnsupportedStatement),
 }
@@ -73,7 +79,8 @@ pub enum Statement {
 pub struct SelectStatement {
     /// The projection, at least one field.
     pub fields: Vec<Field>,
-    /// `INTO` target (not run by sluice; the planner rejects it).
+    /// `INTO` target: where the result rows are written. Its name is
+    /// [`SOURCE_MEASUREMENT`] for `INTO :MEASUREMENT` (each source measurement's own name).
     pub into: Option<MeasurementRef>,
     /// Measurements or subqueries, at least one.
     pub from: Vec<Source>,
@@ -175,6 +182,36 @@ impl Field {
         names_of(&self.expr, &mut names);
         names.join("_")
     }
+}
+
+/// The name an `INTO :MEASUREMENT` target holds: write each series to the measurement
+/// it was read from.
+pub const SOURCE_MEASUREMENT: &str = ":MEASUREMENT";
+
+/// `CREATE CONTINUOUS QUERY name ON db [RESAMPLE [EVERY d] [FOR d]] BEGIN select END`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateContinuousQuery {
+    /// The query's name, unique per database.
+    pub name: String,
+    /// The database it runs on (the default database of its `SELECT`).
+    pub database: String,
+    /// `RESAMPLE EVERY`: how often it runs, nanoseconds; `None` is the `GROUP BY time`
+    /// interval.
+    pub resample_every: Option<i64>,
+    /// `RESAMPLE FOR`: how far back each run reads, nanoseconds; `None` is the
+    /// `GROUP BY time` interval.
+    pub resample_for: Option<i64>,
+    /// The `SELECT ... INTO ... GROUP BY time(...)` it runs.
+    pub query: Box<SelectStatement>,
+}
+
+/// `DROP CONTINUOUS QUERY name ON db`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DropContinuousQuery {
+    /// The query's name.
+    pub name: String,
+    /// Its database.
+    pub database: String,
 }
 
 /// Where a `SELECT` reads from.

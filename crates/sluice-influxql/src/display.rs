@@ -168,6 +168,31 @@ impl Display for Statement {
                 quote_ident(&s.name),
                 quote_ident(&s.database)
             ),
+            Statement::CreateContinuousQuery(s) => {
+                write!(
+                    f,
+                    "CREATE CONTINUOUS QUERY {} ON {} ",
+                    quote_ident(&s.name),
+                    quote_ident(&s.database)
+                )?;
+                if s.resample_every.is_some() || s.resample_for.is_some() {
+                    f.write_str("RESAMPLE ")?;
+                    if let Some(every) = s.resample_every {
+                        write!(f, "EVERY {} ", format_duration(every))?;
+                    }
+                    if let Some(window) = s.resample_for {
+                        write!(f, "FOR {} ", format_duration(window))?;
+                    }
+                }
+                write!(f, "BEGIN {} END", s.query)
+            }
+            Statement::ShowContinuousQueries => f.write_str("SHOW CONTINUOUS QUERIES"),
+            Statement::DropContinuousQuery(s) => write!(
+                f,
+                "DROP CONTINUOUS QUERY {} ON {}",
+                quote_ident(&s.name),
+                quote_ident(&s.database)
+            ),
             Statement::Unsupported(s) => f.write_str(&s.text),
         }
     }
@@ -298,6 +323,9 @@ impl Display for MeasurementRef {
 impl Display for MeasurementName {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self {
+            MeasurementName::Name(name) if name == crate::ast::SOURCE_MEASUREMENT => {
+                f.write_str(name)
+            }
             MeasurementName::Name(name) => f.write_str(&quote_ident(name)),
             MeasurementName::Regex(re) => write!(f, "{re}"),
         }

@@ -268,17 +268,11 @@ fn statements_sluice_does_not_run_parse_to_unsupported_nodes_naming_the_feature(
         ("EXPLAIN SELECT * FROM cpu", "EXPLAIN"),
         ("EXPLAIN ANALYZE SELECT * FROM cpu", "EXPLAIN ANALYZE"),
         ("SHOW QUERIES", "SHOW QUERIES"),
-        ("SHOW CONTINUOUS QUERIES", "SHOW CONTINUOUS QUERIES"),
         ("SHOW SHARD GROUPS", "SHOW SHARD GROUPS"),
         ("SHOW SHARDS", "SHOW SHARDS"),
         ("SHOW STATS", "SHOW STATS"),
         ("SHOW DIAGNOSTICS", "SHOW DIAGNOSTICS"),
         ("SHOW SUBSCRIPTIONS", "SHOW SUBSCRIPTIONS"),
-        (
-            "CREATE CONTINUOUS QUERY cq ON db BEGIN SELECT mean(x) INTO y FROM z GROUP BY time(1h) END",
-            "CREATE CONTINUOUS QUERY",
-        ),
-        ("DROP CONTINUOUS QUERY cq ON db", "DROP CONTINUOUS QUERY"),
         (
             "CREATE SUBSCRIPTION s ON db.rp DESTINATIONS ALL 'udp://h:1'",
             "CREATE SUBSCRIPTION",
@@ -317,4 +311,106 @@ fn several_statements_parse_in_order_with_empty_ones_skipped() {
 #[test]
 fn a_blank_query_has_no_statements() {
     assert_eq!(parse("  ;  -- nothing\n"), Ok(Query::default()));
+}
+
+#[test]
+fn into_targets_parse_with_database_policy_and_source_measurement() {
+    let cases = [
+        ("SELECT * INTO m FROM cpu", (None, None, "m")),
+        ("SELECT * INTO db..m FROM cpu", (Some("db"), None, "m")),
+        (
+            "SELECT * INTO db.autogen.m FROM cpu",
+            (Some("db"), Some("autogen"), "m"),
+        ),
+        (
+            "SELECT * INTO :MEASUREMENT FROM /.*/",
+            (None, None, SOURCE_MEASUREMENT),
+        ),
+        (
+            "SELECT * INTO db..:measurement FROM /.*/",
+            (Some("db"), None, SOURCE_MEASUREMENT),
+        ),
+    ];
+    for (input, (db, rp, name)) in cases {
+        let Statement::Select(select) = parsed(input) else {
+            panic!("{input}")
+        };
+        let into = select.into.expect("an INTO target");
+        assert_eq!(into.database.as_deref(), db, "{input}");
+        assert_eq!(into.retention_policy.as_deref(), rp, "{input}");
+        assert_eq!(into.name, MeasurementName::Name(name.to_owned()), "{input}");
+    }
+    assert_eq!(
+        parsed("SELECT * INTO db..:MEASUREMENT FROM /.*/").to_string(),
+        "SELECT * INTO db..:MEASUREMENT FROM /.*/"
+    );
+    assert_eq!(
+        parsed("SELECT * INTO \":MEASUREMENTx\" FROM cpu").to_string(),
+        "SELECT * INTO \":MEASUREMENTx\" FROM cpu"
+    );
+}
+
+#[test]
+fn continuous_query_statements_parse_and_print_back() {
+    let cases = [
+        "CREATE CONTINUOUS QUERY cq ON db BEGIN SELECT mean(x) INTO y FROM z GROUP BY time(1h) END",
+        "CREATE CONTINUOUS QUERY cq ON db RESAMPLE EVERY 30m FOR 2h BEGIN SELECT mean(x) INTO db.autogen.y FROM z GROUP BY time(1h), host END",
+        "CREATE CONTINUOUS QUERY cq ON db RESAMPLE FOR 2h BEGIN SELECT max(x) INTO :MEASUREMENT FROM /.*/ GROUP BY time(1h, 5m), * END",
+        "SHOW CONTINUOUS QUERIES",
+        "DROP CONTINUOUS QUERY cq ON db",
+    ];
+    for input in cases {
+        assert_eq!(parsed(input).to_string(), input);
+    }
+    let Statement::CreateContinuousQuery(create) = parsed(cases[1]) else {
+        panic!("not a CREATE CONTINUOUS QUERY")
+    };
+    assert_eq!(
+        (create.name.as_str(), create.database.as_str()),
+        ("cq", "db")
+    );
+    assert_eq!(create.resample_every, Some(30 * 60 * 1_000_000_000));
+    assert_eq!(create.resample_for, Some(2 * 3600 * 1_000_000_000));
+    assert_eq!(
+        create.query.group_by_time(),
+        Some((3600 * 1_000_000_000, 0))
+    );
+}
+
+#[test]
+fn continuous_queries_are_validated_as_influxdb_does() {
+    let cases = [
+        (
+            "CREATE CONTINUOUS QUERY cq ON db BEGIN SELECT mean(x) FROM z GROUP BY time(1h) END",
+            "found FROM, expected INTO",
+        ),
+        (
+            "CREATE CONTINUOUS QUERY cq ON db BEGIN SELECT mean(x) INTO y FROM z END",
+            "continuous query requires a GROUP BY time() clause",
+        ),
+        (
+            "CREATE CONTINUOUS QUERY cq ON db BEGIN SELECT x INTO y FROM z GROUP BY time(1h) END",
+            "GROUP BY requires at least one aggregate function",
+        ),
+        (
+            "CREATE CONTINUOUS QUERY cq ON db RESAMPLE FOR 30m BEGIN SELECT mean(x) INTO y FROM z GROUP BY time(1h) END",
+            "FOR duration must be >= GROUP BY time duration: must be a minimum of 1h, got 30m",
+        ),
+        (
+            "CREATE CONTINUOUS QUERY cq ON db RESAMPLE EVERY 2h FOR 90m BEGIN SELECT mean(x) INTO y FROM z GROUP BY time(1h) END",
+            "FOR duration must be >= GROUP BY time duration: must be a minimum of 2h, got 90m",
+        ),
+        (
+            "CREATE CONTINUOUS QUERY cq ON db RESAMPLE BEGIN SELECT mean(x) INTO y FROM z GROUP BY time(1h) END",
+            "found BEGIN, expected EVERY, FOR",
+        ),
+        (
+            "CREATE CONTINUOUS QUERY cq ON db BEGIN SELECT mean(x) INTO y FROM z GROUP BY time(1h)",
+            "found EOF, expected END",
+        ),
+    ];
+    for (input, message) in cases {
+        let error = parse(input).expect_err(input).to_string();
+        assert!(error.contains(message), "{input}: {error}");
+    }
 }

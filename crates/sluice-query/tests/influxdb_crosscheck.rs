@@ -599,3 +599,79 @@ async fn grafana_queries_match_influxdb_1x() {
         mismatches.join("\n")
     );
 }
+
+/// `SELECT … INTO` statements run in order on both, each with the queries whose answers
+/// must then match. (`:MEASUREMENT` runs first: once `copy` has `host` as a field, `*`
+/// over `/.*/` writes `host` to `cpu` as both a tag and a field, which InfluxDB 1.x
+/// accepts and sluice's catalog refuses.)
+fn into_statements() -> Vec<(String, Vec<&'static str>)> {
+    vec![
+        (
+            "SELECT * INTO db2..:MEASUREMENT FROM /.*/ GROUP BY *".to_owned(),
+            vec![
+                "SHOW MEASUREMENTS ON db2",
+                "SELECT * FROM db2..cpu",
+                "SELECT * FROM db2..mem",
+            ],
+        ),
+        (
+            format!(
+                "SELECT mean(usage) INTO cpu_mean FROM cpu WHERE {RANGE} GROUP BY time(1m), host"
+            ),
+            vec!["SELECT * FROM cpu_mean", "SHOW TAG KEYS FROM cpu_mean"],
+        ),
+        (
+            "SELECT * INTO db.autogen.copy FROM cpu".to_owned(),
+            vec![
+                "SELECT * FROM copy",
+                "SHOW TAG KEYS FROM copy",
+                "SHOW FIELD KEYS FROM copy",
+            ],
+        ),
+        ("SELECT * INTO db.nope.x FROM cpu".to_owned(), vec![]),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn select_into_answers_match_influxdb_1x() {
+    let Some((_guard, port)) = start_influxd("select_into_answers_match_influxdb_1x") else {
+        return;
+    };
+    let sluice_dir = tempfile::tempdir().unwrap();
+    let storage = common::open(sluice_dir.path()).await;
+    let engine = QueryEngine::new(storage.clone());
+    for q in ["CREATE DATABASE db", "CREATE DATABASE db2"] {
+        http(port, "POST", &format!("/query?q={}", encode(q)), "").unwrap();
+        engine.influxql(None, q, None).await.unwrap();
+    }
+    let (status, body) = http(port, "POST", "/write?db=db", DATA).unwrap();
+    assert_eq!(status, 204, "{body}");
+    common::write(&storage, DATA).await;
+
+    let mut mismatches = Vec::new();
+    for (statement, checks) in into_statements() {
+        for q in std::iter::once(statement.as_str()).chain(checks) {
+            let (_, theirs) =
+                http(port, "POST", &format!("/query?db=db&q={}", encode(q)), "").unwrap();
+            let ours = v1_json(
+                &engine.influxql(Some("db"), q, None).await.unwrap(),
+                Epoch::Rfc3339,
+            );
+            let a: serde_json::Value = serde_json::from_str(&ours).unwrap();
+            let b: serde_json::Value = serde_json::from_str(theirs.trim()).unwrap();
+            if a != b {
+                mismatches.push(format!(
+                    "{q}\n  sluice:   {ours}\n  influxdb: {}",
+                    theirs.trim()
+                ));
+            }
+        }
+    }
+    storage.shutdown().await.unwrap();
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+}

@@ -11,7 +11,9 @@
 //! | `SHOW DATABASES` | nothing; lists only databases the token may read or write |
 //! | `CREATE DATABASE` | write on that database (or admin) |
 //! | `DELETE`, `DROP SERIES`, `DROP MEASUREMENT` | write on the database (and on each database their `FROM` names) |
-//! | `DROP DATABASE`, retention policy statements | admin |
+//! | `SELECT … INTO` | also write on the target database |
+//! | `SHOW CONTINUOUS QUERIES` | nothing; lists only databases the token may read |
+//! | `DROP DATABASE`, retention policy statements, `CREATE`/`DROP CONTINUOUS QUERY` | admin |
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,7 +24,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use serde_json::Value as Json;
-use sluice_influxql::{Delete, DropSeries, ParamValue, SelectStatement, Source, Statement};
+use sluice_influxql::{Delete, DropSeries, ParamValue, Query, SelectStatement, Source, Statement};
 use sluice_query::{QueryOutput, StatementResult, Value};
 
 use crate::auth::{Action, Principal};
@@ -158,8 +160,13 @@ pub(crate) fn authorize(
                 for database in databases {
                     principal.require(&database, Action::Read)?;
                 }
+                if let Some(into) = &select.into {
+                    require(principal, db(&into.database), Action::Write)?;
+                }
             }
-            Statement::ShowDatabases | Statement::Unsupported(_) => {}
+            Statement::ShowDatabases
+            | Statement::ShowContinuousQueries
+            | Statement::Unsupported(_) => {}
             Statement::ShowMeasurements(s) => require(principal, db(&s.database), Action::Read)?,
             Statement::ShowTagKeys(s) => require(principal, db(&s.database), Action::Read)?,
             Statement::ShowTagValues(s) => require(principal, db(&s.database), Action::Read)?,
@@ -181,6 +188,8 @@ pub(crate) fn authorize(
                 }
             }
             Statement::DropDatabase(_)
+            | Statement::CreateContinuousQuery(_)
+            | Statement::DropContinuousQuery(_)
             | Statement::CreateRetentionPolicy(_)
             | Statement::AlterRetentionPolicy(_)
             | Statement::DropRetentionPolicy(_) => principal.require_admin()?,
@@ -242,7 +251,7 @@ pub(crate) async fn run(
         .iter()
         .map(|s| matches!(s, Statement::ShowDatabases))
         .collect();
-    let mut results = state.inner.query.influxql_parsed(db, parsed).await?;
+    let mut results = run_statements(state, principal, db, parsed).await?;
     for (&is_show_databases, result) in show_databases.iter().zip(&mut results) {
         if is_show_databases {
             for series in &mut result.series {
@@ -257,6 +266,154 @@ pub(crate) async fn run(
         }
     }
     Ok(results)
+}
+
+/// Runs the statements in order: continuous query statements here, runs of the others
+/// in the query engine.
+async fn run_statements(
+    state: &AppState,
+    principal: &Principal,
+    db: Option<&str>,
+    parsed: Query,
+) -> Result<Vec<StatementResult>> {
+    // A dropped database takes its continuous queries with it, as in InfluxDB 1.x.
+    let dropped: Vec<String> = parsed
+        .statements
+        .iter()
+        .filter_map(|s| match s {
+            Statement::DropDatabase(d) => Some(d.name.clone()),
+            _ => None,
+        })
+        .collect();
+    let results = run_in_order(state, principal, db, parsed).await;
+    if let Some(queries) = state.inner.continuous.get() {
+        for name in &dropped {
+            if !state
+                .inner
+                .storage
+                .databases()
+                .iter()
+                .any(|d| &d.name == name)
+                && let Err(e) = queries.drop_database(name)
+            {
+                tracing::error!(database = %name, error = %e, "cannot drop the continuous queries of a dropped database");
+            }
+        }
+    }
+    results
+}
+
+/// Runs the statements in order (see [`run_statements`]).
+async fn run_in_order(
+    state: &AppState,
+    principal: &Principal,
+    db: Option<&str>,
+    parsed: Query,
+) -> Result<Vec<StatementResult>> {
+    if !parsed.statements.iter().any(is_continuous) {
+        return Ok(state.inner.query.influxql_parsed(db, parsed).await?);
+    }
+    let mut results: Vec<StatementResult> = Vec::new();
+    let mut pending: Vec<Statement> = Vec::new();
+    for statement in parsed.statements {
+        if !is_continuous(&statement) {
+            pending.push(statement);
+            continue;
+        }
+        run_in_engine(state, db, &mut pending, &mut results).await?;
+        let (series, error) = match continuous(state, principal, &statement) {
+            Ok(series) => (series, None),
+            Err(error) => (Vec::new(), Some(error)),
+        };
+        results.push(StatementResult {
+            statement_id: results.len(),
+            series,
+            error,
+        });
+    }
+    run_in_engine(state, db, &mut pending, &mut results).await?;
+    Ok(results)
+}
+
+/// Runs (and empties) `pending` in the query engine, numbering its results after
+/// `results`.
+async fn run_in_engine(
+    state: &AppState,
+    db: Option<&str>,
+    pending: &mut Vec<Statement>,
+    results: &mut Vec<StatementResult>,
+) -> Result<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let first_id = results.len();
+    let query = Query {
+        statements: std::mem::take(pending),
+    };
+    for mut result in state.inner.query.influxql_parsed(db, query).await? {
+        result.statement_id += first_id;
+        results.push(result);
+    }
+    Ok(())
+}
+
+fn is_continuous(statement: &Statement) -> bool {
+    matches!(
+        statement,
+        Statement::CreateContinuousQuery(_)
+            | Statement::ShowContinuousQueries
+            | Statement::DropContinuousQuery(_)
+    )
+}
+
+/// Runs a continuous query statement; the error is the statement's message.
+fn continuous(
+    state: &AppState,
+    principal: &Principal,
+    statement: &Statement,
+) -> std::result::Result<Vec<sluice_query::Series>, String> {
+    let Some(queries) = state.inner.continuous.get() else {
+        return Err("not supported: continuous queries need `sluice serve`".to_owned());
+    };
+    let exists = |db: &str| state.inner.storage.databases().iter().any(|d| d.name == db);
+    match statement {
+        Statement::CreateContinuousQuery(create) => {
+            if !exists(&create.database) {
+                return Err(format!("database not found: {}", create.database));
+            }
+            // As InfluxDB checks the retention policies a query names; `autogen` is
+            // each database's only one.
+            if let Some(rp) = create
+                .query
+                .into
+                .as_ref()
+                .and_then(|into| into.retention_policy.as_deref())
+                .filter(|rp| *rp != "autogen")
+            {
+                return Err(format!("retention policy not found: {rp}"));
+            }
+            queries.create(create, crate::time::now_nanos())?;
+            tracing::info!(database = %create.database, name = %create.name, "continuous query created");
+            Ok(Vec::new())
+        }
+        Statement::DropContinuousQuery(drop) => {
+            queries.drop_query(&drop.database, &drop.name)?;
+            tracing::info!(database = %drop.database, name = %drop.name, "continuous query dropped");
+            Ok(Vec::new())
+        }
+        _ => {
+            let mut databases: Vec<String> = state
+                .inner
+                .storage
+                .databases()
+                .into_iter()
+                .map(|d| d.name)
+                .filter(|name| principal.can(name, Action::Read))
+                .collect();
+            databases.sort();
+            Ok(queries.show(&databases))
+        }
+    }
 }
 
 /// The first failed statement's message, if any.
@@ -549,6 +706,19 @@ mod tests {
         assert!(!check(&writer, "DELETE FROM other..cpu"));
         assert!(!check(&writer, "DROP SERIES FROM cpu, other..cpu"));
         assert!(check(&Principal::Anyone, "DROP DATABASE db"));
+        let both = scoped_both("db");
+        assert!(!check(&reader, "SELECT * INTO copy FROM cpu"));
+        assert!(check(&both, "SELECT * INTO copy FROM cpu"));
+        assert!(!check(&both, "SELECT * INTO other..copy FROM cpu"));
+        assert!(check(&reader, "SHOW CONTINUOUS QUERIES"));
+        let cq = "CREATE CONTINUOUS QUERY c ON db BEGIN SELECT mean(v) INTO m FROM cpu GROUP BY time(1m) END";
+        assert!(!check(&both, cq));
+        assert!(!check(&both, "DROP CONTINUOUS QUERY c ON db"));
+        assert!(check(&Principal::Anyone, cq));
+    }
+
+    fn scoped_both(database: &str) -> Principal {
+        scoped(database, vec![Action::Read, Action::Write])
     }
 
     #[test]

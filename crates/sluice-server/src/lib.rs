@@ -20,6 +20,7 @@
 mod auth;
 mod body;
 mod console;
+mod continuous;
 mod error;
 mod extract;
 mod flight;
@@ -51,6 +52,8 @@ pub use auth::{
     Action, Auth, AuthFailures, NewToken, OpenEndpoints, Permission, Principal, TokenInfo,
     TokenStore,
 };
+pub use continuous::scheduler::ContinuousQueryScheduler;
+pub use continuous::{CONTINUOUS_QUERY_FILE, ContinuousQueries, MAX_CATCH_UP_RUNS};
 pub use error::{Api, ApiError, Error, PartialWrite, RejectedLine, Result};
 pub use listener::ListenerConfig;
 pub use params::Params;

@@ -1,6 +1,6 @@
 //! The server's configuration and the state every handler shares.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use sluice_query::{QueryEngine, QueryLimits};
@@ -8,6 +8,7 @@ use sluice_storage::Storage;
 use tokio::sync::Semaphore;
 
 use crate::auth::{Auth, OpenEndpoints};
+use crate::continuous::ContinuousQueries;
 use crate::listener::ConnectionMetrics;
 use crate::metrics::HttpMetrics;
 use crate::rejections::Rejections;
@@ -93,6 +94,9 @@ pub(crate) struct Shared {
     /// before a write slot is taken, and this bounds their memory instead.
     pub(crate) write_body_bytes: Arc<Semaphore>,
     pub(crate) connections: Arc<ConnectionMetrics>,
+    /// The continuous queries, once [`AppState::enable_continuous_queries`] gave them;
+    /// without them `CREATE CONTINUOUS QUERY` fails.
+    pub(crate) continuous: OnceLock<Arc<ContinuousQueries>>,
 }
 
 impl AppState {
@@ -118,6 +122,7 @@ impl AppState {
                 write_slots,
                 write_body_bytes,
                 connections: Arc::default(),
+                continuous: OnceLock::new(),
             }),
         }
     }
@@ -130,6 +135,13 @@ impl AppState {
     /// The query engine over [`AppState::storage`].
     pub fn query(&self) -> &QueryEngine {
         &self.inner.query
+    }
+
+    /// Lets the InfluxQL statements create, list and drop `queries`, which
+    /// [`ContinuousQueryScheduler`](crate::ContinuousQueryScheduler) runs. Only the first
+    /// call has an effect.
+    pub fn enable_continuous_queries(&self, queries: ContinuousQueries) {
+        let _ = self.inner.continuous.set(Arc::new(queries));
     }
 
     /// How requests are authorized.

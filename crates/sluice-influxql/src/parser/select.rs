@@ -1,7 +1,10 @@
 //! `SELECT` statements and their clauses.
 
 use super::Parser;
-use crate::ast::{Dimension, Field, Fill, Literal, SelectStatement, SortOrder, Source};
+use crate::ast::{
+    Dimension, Field, Fill, Literal, MeasurementName, MeasurementRef, SOURCE_MEASUREMENT,
+    SelectStatement, SortOrder, Source,
+};
 use crate::error::Result;
 use crate::token::Token;
 
@@ -14,7 +17,7 @@ impl Parser<'_> {
             fields.push(self.field()?);
         }
         let into = if self.eat_keyword("INTO")? {
-            Some(self.measurement_ref()?)
+            Some(self.target_clause()?)
         } else {
             None
         };
@@ -52,6 +55,60 @@ impl Parser<'_> {
             statement.timezone = Some(zone);
         }
         Ok(statement)
+    }
+
+    /// The target after `INTO`: `[db.[rp].]name`, where the name may also be
+    /// `:MEASUREMENT` (the source measurement's own name).
+    fn target_clause(&mut self) -> Result<MeasurementRef> {
+        let mut qualifiers: Vec<Option<String>> = Vec::new();
+        let name = loop {
+            if self.eat_source_measurement()? {
+                break SOURCE_MEASUREMENT.to_owned();
+            }
+            let part = self.ident()?;
+            if qualifiers.len() == 2 || !self.eat_symbol(".")? {
+                break part;
+            }
+            qualifiers.push(Some(part));
+            if qualifiers.len() == 1 && self.eat_symbol(".")? {
+                qualifiers.push(None);
+            }
+        };
+        let (database, retention_policy) = match qualifiers.len() {
+            0 => (None, None),
+            1 => (None, qualifiers.pop().flatten()),
+            _ => {
+                let rp = qualifiers.pop().flatten();
+                (qualifiers.pop().flatten(), rp)
+            }
+        };
+        Ok(MeasurementRef {
+            database,
+            retention_policy,
+            name: MeasurementName::Name(name),
+        })
+    }
+
+    /// Consumes `:MEASUREMENT` (any case) at the next position, if it is there; the
+    /// lexer has no token for `:`, so this reads the text itself.
+    fn eat_source_measurement(&mut self) -> Result<bool> {
+        let src = self.lexer.src();
+        let rest = &src[self.pos..];
+        let skipped = rest.len() - rest.trim_start().len();
+        let at = self.pos + skipped;
+        let word = SOURCE_MEASUREMENT.len();
+        let matches = src
+            .get(at..at + word)
+            .is_some_and(|w| w.eq_ignore_ascii_case(SOURCE_MEASUREMENT))
+            && !src[at + word..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_');
+        if matches {
+            self.pos = at + word;
+            self.peeked = None;
+        }
+        Ok(matches)
     }
 
     /// `expr [AS alias]`.

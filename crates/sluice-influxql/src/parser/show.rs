@@ -124,7 +124,12 @@ impl Parser<'_> {
                     database,
                 }))
             }
-            "CONTINUOUS" | "SHARD" => {
+            "CONTINUOUS" => {
+                self.bump()?;
+                self.expect_keyword("QUERIES")?;
+                Ok(Statement::ShowContinuousQueries)
+            }
+            "SHARD" => {
                 self.bump()?;
                 let second = self.bump()?;
                 self.unsupported(start, format!("SHOW {word} {}", second.token.describe()))
@@ -379,10 +384,61 @@ impl Parser<'_> {
             "CONTINUOUS" => {
                 self.bump()?;
                 self.expect_keyword("QUERY")?;
-                self.unsupported(start, format!("{verb} CONTINUOUS QUERY"))
+                let name = self.ident()?;
+                self.expect_keyword("ON")?;
+                let database = self.ident()?;
+                if verb == "DROP" {
+                    return Ok(Statement::DropContinuousQuery(DropContinuousQuery {
+                        name,
+                        database,
+                    }));
+                }
+                self.create_continuous_query(name, database)
             }
             _ => Err(self.unexpected(next, expected)),
         }
+    }
+
+    /// The rest of `CREATE CONTINUOUS QUERY name ON db`: `[RESAMPLE [EVERY d] [FOR d]]
+    /// BEGIN select END`, checked as InfluxDB 1.x checks it.
+    fn create_continuous_query(&mut self, name: String, database: String) -> Result<Statement> {
+        let mut resample_every = None;
+        let mut resample_for = None;
+        if self.eat_keyword("RESAMPLE")? {
+            if self.eat_keyword("EVERY")? {
+                let at = self.peek()?;
+                let every = self.duration()?;
+                if every <= 0 {
+                    return Err(self.invalid(&at, "RESAMPLE EVERY must be positive"));
+                }
+                resample_every = Some(every);
+            }
+            if self.eat_keyword("FOR")? {
+                let at = self.peek()?;
+                let window = self.duration()?;
+                if window <= 0 {
+                    return Err(self.invalid(&at, "RESAMPLE FOR must be positive"));
+                }
+                resample_for = Some(window);
+            }
+            if resample_every.is_none() && resample_for.is_none() {
+                let next = self.peek()?;
+                return Err(self.unexpected(&next, "EVERY, FOR"));
+            }
+        }
+        self.expect_keyword("BEGIN")?;
+        let at = self.peek()?;
+        let query = self.select()?;
+        self.expect_keyword("END")?;
+        validate_continuous_query(&query, resample_every, resample_for)
+            .map_err(|m| self.invalid(&at, m))?;
+        Ok(Statement::CreateContinuousQuery(CreateContinuousQuery {
+            name,
+            database,
+            resample_every,
+            resample_for,
+            query: Box::new(query),
+        }))
     }
 
     pub(super) fn delete(&mut self) -> Result<Statement> {
@@ -433,4 +489,37 @@ impl Parser<'_> {
         }
         Ok(Statement::AlterRetentionPolicy(statement))
     }
+}
+
+/// What InfluxDB 1.x requires of a continuous query's `SELECT`: an `INTO`, a
+/// `GROUP BY time()`, an aggregate, and a `RESAMPLE FOR` no shorter than the interval
+/// (or than `EVERY`, when that is longer).
+fn validate_continuous_query(
+    query: &SelectStatement,
+    resample_every: Option<i64>,
+    resample_for: Option<i64>,
+) -> std::result::Result<(), String> {
+    if query.into.is_none() {
+        return Err("found FROM, expected INTO".to_owned());
+    }
+    let Some((interval, _)) = query.group_by_time() else {
+        return Err("continuous query requires a GROUP BY time() clause".to_owned());
+    };
+    if interval <= 0 {
+        return Err("GROUP BY time interval must be positive".to_owned());
+    }
+    if !query.has_calls() {
+        return Err("GROUP BY requires at least one aggregate function".to_owned());
+    }
+    if let Some(window) = resample_for {
+        let minimum = resample_every.map_or(interval, |every| every.max(interval));
+        if window < minimum {
+            return Err(format!(
+                "FOR duration must be >= GROUP BY time duration: must be a minimum of {}, got {}",
+                crate::literal::format_duration(minimum),
+                crate::literal::format_duration(window)
+            ));
+        }
+    }
+    Ok(())
 }

@@ -4,6 +4,7 @@
 mod aggregate;
 mod delete;
 mod expr;
+mod into;
 mod math;
 mod result;
 mod row;

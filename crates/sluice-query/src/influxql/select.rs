@@ -120,7 +120,10 @@ pub(crate) async fn select(
     budget: &Budget,
 ) -> Result<Vec<Series>> {
     if stmt.into.is_some() {
-        return Err(Error::Unsupported("SELECT INTO".to_owned()));
+        return Box::pin(super::into::select_into(
+            storage, default_db, stmt, now, budget,
+        ))
+        .await;
     }
     if stmt.timezone.is_some() {
         return Err(Error::Unsupported("tz()".to_owned()));

@@ -392,6 +392,13 @@ pub(crate) async fn run(
             "retention policies other than altering autogen's duration".to_owned(),
         )),
         Statement::Unsupported(u) => Err(Error::Invalid(u.message())),
+        // The server keeps and runs continuous queries; the engine alone has no place
+        // to keep them.
+        Statement::CreateContinuousQuery(_)
+        | Statement::ShowContinuousQueries
+        | Statement::DropContinuousQuery(_) => Err(Error::Unsupported(
+            "continuous queries outside `sluice serve`".to_owned(),
+        )),
         Statement::Select(_)
         | Statement::DropMeasurement(_)
         | Statement::Delete(_)

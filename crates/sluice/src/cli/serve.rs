@@ -351,6 +351,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_select_buckets: args.max_select_buckets,
     };
     let state = AppState::new(storage.clone(), server_config, auth);
+    let continuous_queries = sluice_server::ContinuousQueries::open(
+        args.data_dir.join(sluice_server::CONTINUOUS_QUERY_FILE),
+    )?;
+    state.enable_continuous_queries(continuous_queries);
+    let scheduler = sluice_server::ContinuousQueryScheduler::start(state.clone());
     let listener = tokio::net::TcpListener::bind(&args.bind)
         .await
         .with_context(|| format!("cannot listen on {}", args.bind))?;
@@ -371,6 +376,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     tracing::info!(%address, scheme, data_dir = %args.data_dir.display(), "sluice ready");
     let served = sluice_server::serve_with(listener, state, listener_config, shutdown).await;
+    scheduler.stop().await;
     let stopped = storage.shutdown().await;
     served.context("the http server failed")?;
     stopped.context("storage shutdown failed")?;
