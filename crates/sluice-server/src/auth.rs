@@ -4,8 +4,7 @@
 //! atomically); the token itself is shown once, when it is created.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -309,35 +308,10 @@ impl TokenStore {
 
     /// Writes the file atomically: a temporary file, fsync, rename, fsync of the directory.
     fn save(&self, tokens: &[StoredToken]) -> Result<()> {
-        let fail = |what: &str, err: std::io::Error| {
-            Error::Internal(format!(
-                "cannot {what} token file {}: {err}",
-                self.path.display()
-            ))
-        };
         let file = TokenFile {
             tokens: tokens.to_vec(),
         };
-        let json = serde_json::to_vec_pretty(&file).map_err(|e| Error::Internal(e.to_string()))?;
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(|e| fail("create the directory of the", e))?;
-        let tmp = self.path.with_extension("json.tmp");
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut out = options
-            .open(&tmp)
-            .map_err(|e| fail("create the temporary", e))?;
-        out.write_all(&json).map_err(|e| fail("write the", e))?;
-        out.sync_all().map_err(|e| fail("sync the", e))?;
-        drop(out);
-        std::fs::rename(&tmp, &self.path).map_err(|e| fail("replace the", e))?;
-        if let Ok(dir) = std::fs::File::open(dir) {
-            // Best effort: makes the rename itself durable on filesystems that need it.
-            let _ = dir.sync_all();
-        }
-        Ok(())
+        crate::state_file::save_json(&self.path, "token file", &file, true)
     }
 }
 

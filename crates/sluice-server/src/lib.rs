@@ -31,6 +31,7 @@ mod params;
 mod query;
 mod rejections;
 mod state;
+mod state_file;
 mod status;
 mod time;
 mod tls;

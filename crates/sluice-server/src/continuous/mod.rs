@@ -14,8 +14,7 @@
 
 pub(crate) mod scheduler;
 
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -294,29 +293,10 @@ impl ContinuousQueries {
 
     /// Writes the file atomically: a temporary file, fsync, rename, fsync of the directory.
     fn save(&self, queries: &[(StoredQuery, CreateContinuousQuery)]) -> Result<()> {
-        let fail = |what: &str, err: std::io::Error| {
-            Error::Internal(format!(
-                "cannot {what} continuous query file {}: {err}",
-                self.path.display()
-            ))
-        };
         let file = QueryFile {
             queries: queries.iter().map(|(q, _)| q.clone()).collect(),
         };
-        let json = serde_json::to_vec_pretty(&file).map_err(|e| Error::Internal(e.to_string()))?;
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(|e| fail("create the directory of the", e))?;
-        let tmp = self.path.with_extension("json.tmp");
-        let mut out = std::fs::File::create(&tmp).map_err(|e| fail("create the temporary", e))?;
-        out.write_all(&json).map_err(|e| fail("write the", e))?;
-        out.sync_all().map_err(|e| fail("sync the", e))?;
-        drop(out);
-        std::fs::rename(&tmp, &self.path).map_err(|e| fail("replace the", e))?;
-        if let Ok(dir) = std::fs::File::open(dir) {
-            // Best effort: makes the rename itself durable on filesystems that need it.
-            let _ = dir.sync_all();
-        }
-        Ok(())
+        crate::state_file::save_json(&self.path, "continuous query file", &file, false)
     }
 }
 
