@@ -138,6 +138,24 @@ fn expr() -> impl Strategy<Value = Expr> {
     })
 }
 
+/// An `INTO` target: a name (never a regex, which InfluxQL refuses there) or
+/// `:MEASUREMENT`, optionally qualified.
+fn into_target() -> impl Strategy<Value = MeasurementRef> {
+    let named = (prop::option::of(name()), prop::option::of(name()), name()).prop_map(
+        |(database, retention_policy, name)| MeasurementRef {
+            database,
+            retention_policy,
+            name: MeasurementName::Name(name),
+        },
+    );
+    let source = prop::option::of(name()).prop_map(|database| MeasurementRef {
+        database,
+        retention_policy: None,
+        name: MeasurementName::Name(sluice_influxql::SOURCE_MEASUREMENT.to_owned()),
+    });
+    prop_oneof![3 => named, 1 => source]
+}
+
 fn measurement() -> impl Strategy<Value = MeasurementRef> {
     (
         prop::option::of(name()),
@@ -183,7 +201,7 @@ fn select_with(source: BoxedStrategy<Source>) -> impl Strategy<Value = SelectSta
             (expr(), prop::option::of(name())).prop_map(|(expr, alias)| Field { expr, alias }),
             1..3,
         ),
-        prop::option::of(measurement()),
+        prop::option::of(into_target()),
         prop::collection::vec(source, 1..3),
         prop::option::of(expr()),
         prop::collection::vec(dimension(), 0..3),
