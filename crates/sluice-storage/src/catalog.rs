@@ -74,14 +74,51 @@ impl TableDef {
     }
 }
 
-/// One database.
+/// One storage database: a database users name, or the storage of one of its
+/// retention policies (`D/r`, see [`crate::policy`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct DatabaseDef {
     /// Unique over the life of the data directory, so a dropped and re-created database
-    /// never sees the old one's WAL records or files.
+    /// never sees the old one's WAL records or files. Also the order policies were
+    /// created in.
     pub(crate) id: u32,
+    /// The retention policy's duration.
     pub(crate) retention_ns: Option<u64>,
     pub(crate) tables: BTreeMap<String, TableDef>,
+    /// The retention policy whose data this storage database holds.
+    #[serde(default)]
+    pub(crate) policy: PolicyDef,
+    /// For the storage of a retention policy (`D/r`): the database `D` it belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) parent: Option<String>,
+    /// For a database: its default retention policy when that is not `policy` (one
+    /// stored in `D/r`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) default_policy: Option<String>,
+}
+
+/// A retention policy's settings besides its duration (`DatabaseDef::retention_ns`).
+/// Catalogs saved before retention policies existed load as `autogen`, replication 1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PolicyDef {
+    pub(crate) name: String,
+    /// `None`: computed from the duration (catalogs saved before it was stored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) shard_group_duration_ns: Option<u64>,
+    pub(crate) replication: u32,
+}
+
+/// The retention policy a database has when created without naming one.
+pub(crate) const AUTOGEN: &str = "autogen";
+
+impl Default for PolicyDef {
+    fn default() -> Self {
+        PolicyDef {
+            name: AUTOGEN.to_owned(),
+            shard_group_duration_ns: None,
+            replication: 1,
+        }
+    }
 }
 
 impl DatabaseDef {
@@ -131,6 +168,11 @@ pub(crate) struct Validated {
     pub(crate) changes: CatalogChanges,
     /// Estimated size of the accepted rows (sizes the WAL record's buffer).
     pub(crate) bytes: usize,
+}
+
+/// A duration in nanoseconds, saturating.
+pub(crate) fn duration_ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Checks a database name: 1 to 255 bytes, no control characters, no `/`, not `.`/`..`.
@@ -188,8 +230,20 @@ impl Catalog {
             })
     }
 
-    /// Creates a database; false when it exists (its retention is left alone).
+    /// Creates a database whose retention policy is `autogen` with `retention`; false
+    /// when it exists (its retention is left alone).
     pub(crate) fn create_database(&mut self, name: &str, retention: Option<Duration>) -> bool {
+        self.create_storage(name, retention, PolicyDef::default(), None)
+    }
+
+    /// Creates a storage database; false when it exists (and is left alone).
+    pub(crate) fn create_storage(
+        &mut self,
+        name: &str,
+        retention: Option<Duration>,
+        policy: PolicyDef,
+        parent: Option<String>,
+    ) -> bool {
         if self.databases.contains_key(name) {
             return false;
         }
@@ -199,16 +253,22 @@ impl Catalog {
             name.to_owned(),
             DatabaseDef {
                 id,
-                retention_ns: retention.map(|r| u64::try_from(r.as_nanos()).unwrap_or(u64::MAX)),
+                retention_ns: retention.map(duration_ns),
                 tables: BTreeMap::new(),
+                policy,
+                parent,
+                default_policy: None,
             },
         );
         true
     }
 
-    pub(crate) fn databases(&self) -> Vec<DatabaseInfo> {
+    /// The databases users name (not the storage of their other retention policies),
+    /// or with `all` every storage database.
+    pub(crate) fn databases(&self, all: bool) -> Vec<DatabaseInfo> {
         self.databases
             .iter()
+            .filter(|(_, d)| all || d.parent.is_none())
             .map(|(name, d)| DatabaseInfo {
                 name: name.clone(),
                 retention: d.retention(),
@@ -780,6 +840,18 @@ mod tests {
         cat.create_database("other", Some(Duration::from_secs(3600)));
         cat.save(dir.path()).unwrap();
         assert_eq!(Catalog::load(dir.path()).unwrap(), cat);
+    }
+
+    #[test]
+    fn a_catalog_saved_before_retention_policies_loads_as_autogen() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = r#"{"version":1,"next_database_id":2,"databases":{"db":{"id":1,"retention_ns":null,"tables":{}}}}"#;
+        std::fs::write(dir.path().join("catalog.json"), old).unwrap();
+        let cat = Catalog::load(dir.path()).unwrap();
+        let def = cat.database("db").unwrap();
+        assert_eq!(def.policy, PolicyDef::default());
+        assert_eq!(def.parent, None);
+        assert_eq!(cat.policy_database("db", None).unwrap(), "db");
     }
 
     #[test]

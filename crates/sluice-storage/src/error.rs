@@ -9,6 +9,36 @@ pub enum Error {
     /// The database does not exist (and auto-creation is off, or the call never creates).
     #[error("database not found: {name:?}")]
     DatabaseNotFound { name: String },
+    /// The retention policy does not exist in the database.
+    #[error("retention policy not found: {name}")]
+    RetentionPolicyNotFound { name: String },
+    /// A retention policy of that name exists with other settings.
+    #[error("retention policy already exists")]
+    RetentionPolicyExists { name: String },
+    /// A retention policy of that name exists with the same settings but is not the
+    /// default, and the request asked for it to be the default.
+    #[error("retention policy conflicts with an existing policy")]
+    RetentionPolicyConflict { name: String },
+    /// A retention policy duration below the one-hour minimum (zero, keep forever, is
+    /// allowed).
+    #[error("retention policy duration must be at least 1h0m0s")]
+    RetentionPolicyDurationTooLow { duration: Duration },
+    /// A retention policy whose duration is shorter than its shard group duration.
+    #[error("retention policy duration must be greater than the shard duration")]
+    IncompatibleDurations {
+        duration: Duration,
+        shard_group_duration: Duration,
+    },
+    /// A retention policy name that cannot be used.
+    #[error("invalid retention policy name {name:?}: {reason}")]
+    InvalidRetentionPolicyName { name: String, reason: &'static str },
+    /// The retention policy a database was created with holds the database's own
+    /// storage, so it goes only with the database.
+    #[error(
+        "cannot drop retention policy {name} of database {database}: it is the policy the \
+         database was created with (drop the database instead)"
+    )]
+    DatabasePolicy { database: String, name: String },
     /// The table does not exist in the database.
     #[error("table not found: {table:?} in database {database:?}")]
     TableNotFound { database: String, table: String },

@@ -104,6 +104,7 @@ mod manifest;
 mod merge;
 mod metrics;
 mod persist;
+mod policy;
 mod predicate;
 mod types;
 mod wal;
@@ -116,5 +117,6 @@ pub use predicate::TagPredicate;
 pub use sluice_lp;
 pub use types::{
     ColumnInfo, ColumnKind, DatabaseInfo, DeleteRequest, FieldType, Histogram, RejectedLine,
-    ScanRequest, ScanResult, StorageFault, StorageMetrics, TableInfo, WriteOptions, WriteOutcome,
+    RetentionPolicyInfo, RetentionPolicySpec, RetentionPolicyUpdate, ScanRequest, ScanResult,
+    StorageFault, StorageMetrics, TableInfo, WriteOptions, WriteOutcome,
 };

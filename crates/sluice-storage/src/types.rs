@@ -43,6 +43,61 @@ pub struct DatabaseInfo {
     pub retention: Option<Duration>,
 }
 
+/// A retention policy as [`crate::Storage::retention_policies`] lists it.
+///
+/// Each policy of database `D` is stored in a storage database of its own: the policy
+/// `D` was created with in `D` itself, every other policy `r` in `D/r`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionPolicyInfo {
+    pub name: String,
+    /// Data older than this is dropped (by whole UTC days); `None` keeps data forever.
+    pub duration: Option<Duration>,
+    /// The shard group duration InfluxDB 1.x would use (shown, not used: sluice
+    /// partitions by UTC day).
+    pub shard_group_duration: Duration,
+    /// The replication factor given (shown, not used: sluice keeps one copy).
+    pub replication: u32,
+    /// Whether writes and queries that name no policy use this one.
+    pub default: bool,
+    /// The storage database holding the policy's data (`D` or `D/r`).
+    pub storage_database: String,
+}
+
+/// The settings of a new retention policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionPolicySpec {
+    /// `None` keeps data forever. Default `None`.
+    pub duration: Option<Duration>,
+    /// `None`: from the duration, as InfluxDB 1.x computes it (under 2 days: 1 h; under
+    /// 180 days: 1 day; longer or forever: 7 days). Values under 1 h become 1 h.
+    /// Default `None`.
+    pub shard_group_duration: Option<Duration>,
+    /// Default 1.
+    pub replication: u32,
+}
+
+impl Default for RetentionPolicySpec {
+    fn default() -> Self {
+        RetentionPolicySpec {
+            duration: None,
+            shard_group_duration: None,
+            replication: 1,
+        }
+    }
+}
+
+/// Changes to a retention policy; `None` leaves a setting alone. The default changes
+/// nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RetentionPolicyUpdate {
+    /// `Some(None)`: keep forever.
+    pub duration: Option<Option<Duration>>,
+    pub shard_group_duration: Option<Duration>,
+    pub replication: Option<u32>,
+    /// Make it the database's default policy.
+    pub make_default: bool,
+}
+
 /// A table and its columns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableInfo {

@@ -140,7 +140,10 @@ impl Storage {
         if inner.closed.load(Ordering::Relaxed) {
             return Err(Error::Closed);
         }
-        check_database_name(db)?;
+        // The storage of a retention policy (`D/r`) exists: only new names are checked.
+        if !inner.catalog.lock().databases.contains_key(db) {
+            check_database_name(db)?;
+        }
         if inner.metrics.buffer_bytes.load(Ordering::Relaxed) as usize
             > inner.config.max_buffer_bytes
         {
