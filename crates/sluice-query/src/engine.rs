@@ -228,8 +228,24 @@ impl QueryEngine {
         db: Option<&str>,
         parsed: Query,
     ) -> Result<Vec<StatementResult>> {
+        self.influxql_parsed_with_rp(db, None, parsed).await
+    }
+
+    /// Runs the statements of a parsed query as [`QueryEngine::influxql_parsed`] does,
+    /// with `rp` as the retention policy of every measurement that names none (the v1
+    /// `rp` parameter; `None`: each database's default policy).
+    ///
+    /// # Errors
+    /// As [`QueryEngine::influxql_parsed`].
+    pub async fn influxql_parsed_with_rp(
+        &self,
+        db: Option<&str>,
+        rp: Option<&str>,
+        parsed: Query,
+    ) -> Result<Vec<StatementResult>> {
         let storage = self.storage.clone();
         let db = db.map(str::to_owned);
+        let rp = rp.filter(|rp| !rp.is_empty()).map(str::to_owned);
         let n_statements = parsed.statements.len();
         // Filled as statements finish, so a timeout still answers the finished ones.
         let done: Arc<Mutex<Vec<StatementResult>>> = Arc::default();
@@ -237,8 +253,14 @@ impl QueryEngine {
         let outcome = self
             .run_guarded(move |budget| async move {
                 for (id, statement) in parsed.statements.iter().enumerate() {
-                    let outcome =
-                        influxql::run_statement(&storage, db.as_deref(), statement, &budget).await;
+                    let outcome = influxql::run_statement(
+                        &storage,
+                        db.as_deref(),
+                        rp.as_deref(),
+                        statement,
+                        &budget,
+                    )
+                    .await;
                     let stop =
                         matches!(outcome, Err(Error::QueryTimeout { .. } | Error::Cancelled));
                     let result = match outcome {
@@ -338,7 +360,7 @@ impl QueryEngine {
         }
     }
     fn check_database(&self, db: &str) -> Result<()> {
-        if self.storage.databases().iter().any(|d| d.name == db) {
+        if self.storage.all_databases().iter().any(|d| d.name == db) {
             Ok(())
         } else {
             Err(Error::DatabaseNotFound(db.to_owned()))

@@ -81,6 +81,13 @@ impl Error {
                 sluice_storage::Error::DatabaseNotFound { .. }
                     | sluice_storage::Error::TableNotFound { .. }
                     | sluice_storage::Error::InvalidDatabaseName { .. }
+                    | sluice_storage::Error::RetentionPolicyNotFound { .. }
+                    | sluice_storage::Error::RetentionPolicyExists { .. }
+                    | sluice_storage::Error::RetentionPolicyConflict { .. }
+                    | sluice_storage::Error::RetentionPolicyDurationTooLow { .. }
+                    | sluice_storage::Error::IncompatibleDurations { .. }
+                    | sluice_storage::Error::InvalidRetentionPolicyName { .. }
+                    | sluice_storage::Error::DatabasePolicy { .. }
             ),
             Error::DataFusion(e) => matches!(
                 e.find_root(),

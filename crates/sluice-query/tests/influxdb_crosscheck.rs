@@ -675,3 +675,127 @@ async fn select_into_answers_match_influxdb_1x() {
         mismatches.join("\n")
     );
 }
+
+/// Retention policy statements, run in order on both; each answer must match.
+const POLICY_STATEMENTS: &[&str] = &[
+    "SHOW RETENTION POLICIES ON rp",
+    "CREATE RETENTION POLICY r ON rp DURATION 2h REPLICATION 1",
+    // The same settings again: nothing to do.
+    "CREATE RETENTION POLICY r ON rp DURATION 2h REPLICATION 1",
+    "CREATE RETENTION POLICY r ON rp DURATION 3h REPLICATION 1",
+    "CREATE RETENTION POLICY r ON rp DURATION 2h REPLICATION 1 DEFAULT",
+    "CREATE RETENTION POLICY s ON rp DURATION 30m REPLICATION 1",
+    "CREATE RETENTION POLICY s ON nodb DURATION 3h REPLICATION 1",
+    "CREATE RETENTION POLICY s ON rp DURATION 3h REPLICATION 1 SHARD DURATION 4h",
+    "CREATE RETENTION POLICY half ON rp DURATION 180d REPLICATION 1",
+    "CREATE RETENTION POLICY two ON rp DURATION 2d REPLICATION 2 SHARD DURATION 1m",
+    "CREATE RETENTION POLICY hour ON rp DURATION 1h REPLICATION 1",
+    "CREATE RETENTION POLICY forever ON rp DURATION 0s REPLICATION 1",
+    "SHOW RETENTION POLICIES ON rp",
+    "ALTER RETENTION POLICY r ON rp DURATION 1d",
+    "ALTER RETENTION POLICY r ON rp SHARD DURATION 2d",
+    "ALTER RETENTION POLICY r ON rp DURATION 30m",
+    "ALTER RETENTION POLICY nope ON rp DURATION 3h",
+    "ALTER RETENTION POLICY r ON nodb DURATION 3h",
+    "ALTER RETENTION POLICY autogen ON rp DURATION 1h",
+    "ALTER RETENTION POLICY r ON rp REPLICATION 3 DEFAULT",
+    "CREATE RETENTION POLICY two ON rp DURATION 2d REPLICATION 2 DEFAULT",
+    "SHOW RETENTION POLICIES ON rp",
+    "DROP RETENTION POLICY half ON rp",
+    "DROP RETENTION POLICY nope ON rp",
+    "DROP RETENTION POLICY nope ON nodb",
+    "SHOW RETENTION POLICIES",
+    "SHOW RETENTION POLICIES ON nodb",
+    "CREATE DATABASE week WITH DURATION 3d REPLICATION 1 SHARD DURATION 1d NAME w",
+    "SHOW RETENTION POLICIES ON week",
+    "CREATE DATABASE short WITH DURATION 30m",
+    "CREATE DATABASE short WITH DURATION 2h SHARD DURATION 3h",
+];
+
+/// Queries over data written to several policies of database `rp` (`r`, the default
+/// by then, and `autogen`), with the `rp` parameter they are asked with.
+const POLICY_QUERIES: &[(&str, Option<&str>)] = &[
+    ("SELECT * FROM rp.r.mem", None),
+    ("SELECT * FROM r.mem", None),
+    ("SELECT * FROM mem", None),
+    ("SELECT * FROM autogen.cpu", None),
+    ("SELECT * FROM cpu", None),
+    ("SELECT * FROM cpu", Some("autogen")),
+    ("SELECT * FROM r.mem", Some("autogen")),
+    ("SELECT * FROM nope.cpu", None),
+    ("SELECT * FROM cpu", Some("nope")),
+    ("SHOW MEASUREMENTS", None),
+    ("SHOW TAG KEYS", None),
+    ("SHOW TAG VALUES WITH KEY = host", None),
+    ("SHOW TAG VALUES FROM mem WITH KEY = host", Some("autogen")),
+    ("SHOW FIELD KEYS", None),
+    ("SHOW FIELD KEYS", Some("autogen")),
+    ("SHOW FIELD KEYS FROM autogen.cpu", None),
+    ("SHOW FIELD KEYS FROM nope.cpu", None),
+    ("SHOW SERIES FROM autogen.cpu", None),
+    ("SELECT * INTO rp.forever.copy FROM autogen.cpu", None),
+    ("SELECT * FROM forever.copy", None),
+    ("SELECT * INTO rp.nope.copy FROM autogen.cpu", None),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_policies_match_influxdb_1x() {
+    let Some((_guard, port)) = start_influxd("retention_policies_match_influxdb_1x") else {
+        return;
+    };
+    let sluice_dir = tempfile::tempdir().unwrap();
+    let storage = common::open(sluice_dir.path()).await;
+    let engine = QueryEngine::new(storage.clone());
+    let mut mismatches = Vec::new();
+    let mut compare = async |q: &str, rp: Option<&str>| {
+        let rp_param = rp.map_or(String::new(), |rp| format!("&rp={rp}"));
+        let (status, theirs) = http(
+            port,
+            "POST",
+            &format!("/query?db=rp{rp_param}&q={}", encode(q)),
+            "",
+        )
+        .unwrap();
+        let parsed = engine.parse_influxql(q, None).await.unwrap();
+        let results = engine
+            .influxql_parsed_with_rp(Some("rp"), rp, parsed)
+            .await
+            .unwrap();
+        let ours = v1_json(&results, Epoch::Rfc3339);
+        let a: serde_json::Value = serde_json::from_str(&ours).unwrap();
+        let b: serde_json::Value = serde_json::from_str(theirs.trim()).unwrap();
+        if status != 200 || a != b {
+            mismatches.push(format!(
+                "{q} (rp {rp:?})\n  sluice:   {ours}\n  influxdb: {status} {}",
+                theirs.trim()
+            ));
+        }
+    };
+    compare("CREATE DATABASE rp", None).await;
+    for q in POLICY_STATEMENTS {
+        compare(q, None).await;
+    }
+    // Points of now (policy `r` keeps a day) in `r`, the default by now; the 2016
+    // points in `autogen`.
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let recent = format!("mem,host=b free=9i {now_s}000000000\n");
+    for (rp, data) in [("r", recent.as_str()), ("autogen", DATA)] {
+        let (status, body) = http(port, "POST", &format!("/write?db=rp&rp={rp}"), data).unwrap();
+        assert_eq!(status, 204, "{body}");
+        let storage_db = storage.policy_database("rp", Some(rp)).unwrap();
+        common::write_to(&storage, &storage_db, data).await;
+    }
+    for (q, rp) in POLICY_QUERIES {
+        compare(q, *rp).await;
+    }
+    storage.shutdown().await.unwrap();
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+}

@@ -442,8 +442,10 @@ impl Principal {
         }
     }
 
-    /// True when this principal may do `action` on `database`.
+    /// True when this principal may do `action` on `database`. The storage database of
+    /// a retention policy, `D/r`, is covered by the permissions on `D`.
     pub fn can(&self, database: &str, action: Action) -> bool {
+        let database = database.split_once('/').map_or(database, |(d, _)| d);
         match self {
             Principal::Anyone => true,
             Principal::Token(info) => {

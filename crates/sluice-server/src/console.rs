@@ -89,7 +89,7 @@ pub(crate) async fn whoami(
     State(state): State<AppState>,
     Caller { principal, .. }: Caller<V3>,
 ) -> Reply<V3> {
-    let databases = state.inner.storage.databases();
+    let databases = state.inner.storage.all_databases();
     let may = |action| {
         databases
             .iter()

@@ -202,9 +202,9 @@ impl Error {
             | Error::StatementFailed { .. } => (StatusCode::BAD_REQUEST, "invalid", None),
             Error::Query(query) => match query {
                 sluice_query::Error::DatabaseNotFound(_)
-                | sluice_query::Error::Storage(S::DatabaseNotFound { .. }) => {
-                    (StatusCode::NOT_FOUND, "not found", None)
-                }
+                | sluice_query::Error::Storage(
+                    S::DatabaseNotFound { .. } | S::RetentionPolicyNotFound { .. },
+                ) => (StatusCode::NOT_FOUND, "not found", None),
                 q if q.is_client_error() || is_execution_error(q) => {
                     (StatusCode::BAD_REQUEST, "invalid", None)
                 }
@@ -236,10 +236,16 @@ impl Error {
             ),
             Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal error", None),
             Error::Storage(storage) => match storage {
-                S::DatabaseNotFound { .. } | S::TableNotFound { .. } => {
-                    (StatusCode::NOT_FOUND, "not found", None)
-                }
-                S::InvalidDatabaseName { .. } => (StatusCode::BAD_REQUEST, "invalid", None),
+                S::DatabaseNotFound { .. }
+                | S::TableNotFound { .. }
+                | S::RetentionPolicyNotFound { .. } => (StatusCode::NOT_FOUND, "not found", None),
+                S::InvalidDatabaseName { .. }
+                | S::RetentionPolicyExists { .. }
+                | S::RetentionPolicyConflict { .. }
+                | S::RetentionPolicyDurationTooLow { .. }
+                | S::IncompatibleDurations { .. }
+                | S::InvalidRetentionPolicyName { .. }
+                | S::DatabasePolicy { .. } => (StatusCode::BAD_REQUEST, "invalid", None),
                 S::Backpressure { retry_after } => (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",

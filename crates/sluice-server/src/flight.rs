@@ -124,7 +124,7 @@ impl Flight {
                     .state
                     .inner
                     .storage
-                    .databases()
+                    .all_databases()
                     .iter()
                     .any(|d| d.name == ticket.database);
                 if !exists {
@@ -140,6 +140,7 @@ impl Flight {
                     &self.state,
                     &principal,
                     Some(&ticket.database),
+                    None,
                     &ticket.sql_query,
                     bound.as_ref(),
                 )

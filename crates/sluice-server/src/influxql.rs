@@ -229,9 +229,19 @@ pub(crate) async fn run(
     state: &AppState,
     principal: &Principal,
     db: Option<&str>,
+    rp: Option<&str>,
     q: &str,
     params: Option<&HashMap<String, ParamValue>>,
 ) -> Result<Vec<StatementResult>> {
+    // `D/r`, the InfluxDB 2 bucket name under which the v2 and v3 APIs list retention
+    // policy `r` of `D`, is that database and policy.
+    let (db, rp) = match (db, rp) {
+        (Some(bucket), None) => match bucket.split_once('/') {
+            Some((db, rp)) => (Some(db), Some(rp)),
+            None => (Some(bucket), None),
+        },
+        other => other,
+    };
     // Parsed on the query engine's thread: nesting up to the parser's limit needs more
     // stack than an async worker has.
     let parsed = state
@@ -251,7 +261,7 @@ pub(crate) async fn run(
         .iter()
         .map(|s| matches!(s, Statement::ShowDatabases))
         .collect();
-    let mut results = run_statements(state, principal, db, parsed).await?;
+    let mut results = run_statements(state, principal, db, rp, parsed).await?;
     for (&is_show_databases, result) in show_databases.iter().zip(&mut results) {
         if is_show_databases {
             for series in &mut result.series {
@@ -274,6 +284,7 @@ async fn run_statements(
     state: &AppState,
     principal: &Principal,
     db: Option<&str>,
+    rp: Option<&str>,
     parsed: Query,
 ) -> Result<Vec<StatementResult>> {
     // A dropped database takes its continuous queries with it, as in InfluxDB 1.x.
@@ -285,7 +296,7 @@ async fn run_statements(
             _ => None,
         })
         .collect();
-    let results = run_in_order(state, principal, db, parsed).await;
+    let results = run_in_order(state, principal, db, rp, parsed).await;
     if let Some(queries) = state.inner.continuous.get() {
         for name in &dropped {
             if !state
@@ -308,10 +319,12 @@ async fn run_in_order(
     state: &AppState,
     principal: &Principal,
     db: Option<&str>,
+    rp: Option<&str>,
     parsed: Query,
 ) -> Result<Vec<StatementResult>> {
+    let engine = &state.inner.query;
     if !parsed.statements.iter().any(is_continuous) {
-        return Ok(state.inner.query.influxql_parsed(db, parsed).await?);
+        return Ok(engine.influxql_parsed_with_rp(db, rp, parsed).await?);
     }
     let mut results: Vec<StatementResult> = Vec::new();
     let mut pending: Vec<Statement> = Vec::new();
@@ -320,7 +333,7 @@ async fn run_in_order(
             pending.push(statement);
             continue;
         }
-        run_in_engine(state, db, &mut pending, &mut results).await?;
+        run_in_engine(state, db, rp, &mut pending, &mut results).await?;
         let (series, error) = match continuous(state, principal, &statement) {
             Ok(series) => (series, None),
             Err(error) => (Vec::new(), Some(error)),
@@ -331,7 +344,7 @@ async fn run_in_order(
             error,
         });
     }
-    run_in_engine(state, db, &mut pending, &mut results).await?;
+    run_in_engine(state, db, rp, &mut pending, &mut results).await?;
     Ok(results)
 }
 
@@ -340,6 +353,7 @@ async fn run_in_order(
 async fn run_in_engine(
     state: &AppState,
     db: Option<&str>,
+    rp: Option<&str>,
     pending: &mut Vec<Statement>,
     results: &mut Vec<StatementResult>,
 ) -> Result<()> {
@@ -350,7 +364,8 @@ async fn run_in_engine(
     let query = Query {
         statements: std::mem::take(pending),
     };
-    for mut result in state.inner.query.influxql_parsed(db, query).await? {
+    let engine = &state.inner.query;
+    for mut result in engine.influxql_parsed_with_rp(db, rp, query).await? {
         result.statement_id += first_id;
         results.push(result);
     }
@@ -381,16 +396,19 @@ fn continuous(
             if !exists(&create.database) {
                 return Err(format!("database not found: {}", create.database));
             }
-            // As InfluxDB checks the retention policies a query names; `autogen` is
-            // each database's only one.
-            if let Some(rp) = create
-                .query
-                .into
-                .as_ref()
-                .and_then(|into| into.retention_policy.as_deref())
-                .filter(|rp| *rp != "autogen")
+            // As InfluxDB checks the retention policy its `INTO` names.
+            if let Some(into) = &create.query.into
+                && let Some(rp) = into.retention_policy.as_deref()
             {
-                return Err(format!("retention policy not found: {rp}"));
+                let db = into.database.as_deref().unwrap_or(&create.database);
+                if let Err(e) = state.inner.storage.policy_database(db, Some(rp)) {
+                    return Err(match e {
+                        sluice_storage::Error::DatabaseNotFound { .. } => {
+                            format!("database not found: {db}")
+                        }
+                        e => e.to_string(),
+                    });
+                }
             }
             queries.create(create, crate::time::now_nanos())?;
             tracing::info!(database = %create.database, name = %create.name, "continuous query created");

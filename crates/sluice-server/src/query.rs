@@ -82,7 +82,8 @@ async fn run(
         })?,
     };
     let pretty = params.flag("pretty", false)?;
-    let results = influxql::run(state, &principal, db, q, bound.as_ref()).await?;
+    let rp = params.non_empty("rp");
+    let results = influxql::run(state, &principal, db, rp, q, bound.as_ref()).await?;
 
     if wants_csv(headers) {
         let body = format::v1_csv(&results, epoch);

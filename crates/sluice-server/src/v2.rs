@@ -32,7 +32,7 @@ pub fn bucket_id(name: &str) -> String {
 /// The database a v2 `bucket` parameter names: a database of that name, else the database
 /// whose [`bucket_id`] it is, else the name itself (a new database, when auto-create is on).
 pub(crate) fn bucket_name(state: &AppState, bucket: String) -> String {
-    let databases = state.storage().databases();
+    let databases = state.storage().all_databases();
     if databases.iter().any(|d| d.name == bucket) {
         return bucket;
     }
@@ -110,7 +110,7 @@ pub(crate) async fn list_buckets(
     let buckets: Vec<Value> = state
         .inner
         .storage
-        .databases()
+        .all_databases()
         .iter()
         .filter(|d| name.is_none_or(|n| n == d.name))
         .filter(|d| id.is_none_or(|i| i == bucket_id(&d.name)))
@@ -142,7 +142,7 @@ fn find_bucket(state: &AppState, id: &str) -> Result<DatabaseInfo> {
     state
         .inner
         .storage
-        .databases()
+        .all_databases()
         .into_iter()
         .find(|d| bucket_id(&d.name) == id)
         .ok_or_else(|| Error::NotFound {

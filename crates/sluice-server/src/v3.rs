@@ -24,7 +24,7 @@ pub(crate) async fn list_databases(
     let names: Vec<_> = state
         .inner
         .storage
-        .databases()
+        .all_databases()
         .into_iter()
         .filter(|d| principal.can(&d.name, Action::Read) || principal.can(&d.name, Action::Write))
         .map(|d| json!({ "iox::database": d.name }))

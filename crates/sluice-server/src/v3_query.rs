@@ -74,7 +74,7 @@ pub(crate) async fn influxql(
         if !state
             .inner
             .storage
-            .databases()
+            .all_databases()
             .iter()
             .any(|d| d.name == request.db)
         {
@@ -90,6 +90,7 @@ pub(crate) async fn influxql(
             &state,
             &principal,
             Some(&request.db),
+            None,
             &request.q,
             bound.as_ref(),
         )

@@ -27,13 +27,17 @@ use crate::time::now_nanos;
 /// What one write request asks for, after its parameters were read.
 #[derive(Debug)]
 struct WriteRequest {
+    /// The database as users name it (what permissions are checked on).
     database: String,
+    /// The retention policy; `None`: the database's default.
+    rp: Option<String>,
     precision: Precision,
     accept_partial: bool,
     no_sync: bool,
 }
 
-/// `POST /write?db=&rp=&precision=&u=&p=`: InfluxDB 1.x writes (`rp` is accepted and ignored).
+/// `POST /write?db=&rp=&precision=&u=&p=`: InfluxDB 1.x writes, to retention policy `rp`
+/// (the database's default when absent).
 pub(crate) async fn v1(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -43,10 +47,11 @@ pub(crate) async fn v1(
 ) -> Result<StatusCode, ApiError> {
     handle(&state, Api::V1, query, &client, &headers, body, |params| {
         Ok(WriteRequest {
-            database: required(params, "db")?,
-            precision: precision(params, Precision::Nanosecond)?,
-            accept_partial: true,
-            no_sync: false,
+            rp: params.non_empty("rp").map(str::to_owned),
+            ..WriteRequest::new(
+                required(params, "db")?,
+                precision(params, Precision::Nanosecond)?,
+            )
         })
     })
     .await
@@ -54,7 +59,8 @@ pub(crate) async fn v1(
 
 /// `POST /api/v2/write?org=&bucket=&precision=`: InfluxDB 2.x writes (the org is accepted
 /// and not checked: sluice has one organization). `bucket` is a name or, as in InfluxDB 2,
-/// a bucket id (the official clients write to `bucket.id`).
+/// a bucket id (the official clients write to `bucket.id`); `db/rp` names retention
+/// policy `rp` of database `db`, as InfluxDB 1.8's `/api/v2/write` does.
 pub(crate) async fn v2(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -71,12 +77,10 @@ pub(crate) async fn v2(
         &headers,
         body,
         move |params| {
-            Ok(WriteRequest {
-                database: crate::v2::bucket_name(&lookup, required(params, "bucket")?),
-                precision: precision(params, Precision::Nanosecond)?,
-                accept_partial: true,
-                no_sync: false,
-            })
+            Ok(WriteRequest::new(
+                crate::v2::bucket_name(&lookup, required(params, "bucket")?),
+                precision(params, Precision::Nanosecond)?,
+            ))
         },
     )
     .await
@@ -93,13 +97,30 @@ pub(crate) async fn v3(
 ) -> Result<StatusCode, ApiError> {
     handle(&state, Api::V3, query, &client, &headers, body, |params| {
         Ok(WriteRequest {
-            database: required(params, "db")?,
-            precision: precision(params, Precision::Auto)?,
             accept_partial: params.flag("accept_partial", true)?,
             no_sync: params.flag("no_sync", false)?,
+            ..WriteRequest::new(required(params, "db")?, precision(params, Precision::Auto)?)
         })
     })
     .await
+}
+
+impl WriteRequest {
+    /// A write to `name`, accepted partially and synced; `name` is a database, or
+    /// `db/rp` (an InfluxDB 2 bucket name) for retention policy `rp` of `db`.
+    fn new(name: String, precision: Precision) -> WriteRequest {
+        let (database, rp) = match name.split_once('/') {
+            Some((db, rp)) => (db.to_owned(), Some(rp.to_owned())),
+            None => (name, None),
+        };
+        WriteRequest {
+            database,
+            rp,
+            precision,
+            accept_partial: true,
+            no_sync: false,
+        }
+    }
 }
 
 /// Reads the parameters with `build`, then ingests; a request refused before its body
@@ -167,10 +188,13 @@ async fn ingest(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<StatusCode> {
-    if let Err(err) = admit(state, params, request, headers) {
-        discard(body).await;
-        return Err(err);
-    }
+    let storage_db = match admit(state, params, request, headers) {
+        Ok(storage_db) => storage_db,
+        Err(err) => {
+            discard(body).await;
+            return Err(err);
+        }
+    };
     let limit = state.inner.config.max_request_bytes;
     let raw = read_raw(headers, body, limit, Some(&state.inner.write_body_bytes)).await?;
     state.inner.metrics.add_bytes_received(raw.wire_bytes());
@@ -196,11 +220,7 @@ async fn ingest(
             if filled > 0 {
                 let begun = match &mut write {
                     Some(begun) => begun,
-                    None => write.insert(
-                        storage
-                            .begin_write(&request.database, request.no_sync)
-                            .await?,
-                    ),
+                    None => write.insert(storage.begin_write(&storage_db, request.no_sync).await?),
                 };
                 begun.add(&chunk[..filled])?;
             }
@@ -238,7 +258,7 @@ async fn ingest(
         if lines.is_empty() {
             WriteOutcome::default()
         } else {
-            storage.write(&request.database, &lines, options).await?
+            storage.write(&storage_db, &lines, options).await?
         }
     };
     let accepted = outcome.accepted;
@@ -317,28 +337,32 @@ fn rejected_line(err: sluice_lp::ParseError) -> RejectedLine {
     }
 }
 
-/// The checks made before the body is read: the token and the database's existence.
+/// The checks made before the body is read: the token and the existence of the
+/// database and retention policy. Returns the storage database to write (see
+/// [`sluice_storage::Storage::policy_database`]).
 fn admit(
     state: &AppState,
     params: &Params,
     request: &WriteRequest,
     headers: &HeaderMap,
-) -> Result<()> {
+) -> Result<String> {
     let principal = state.inner.auth.authenticate(headers, params)?;
     principal.require(&request.database, Action::Write)?;
-    if !state.inner.config.auto_create_databases
-        && !state
-            .inner
-            .storage
-            .databases()
-            .iter()
-            .any(|d| d.name == request.database)
-    {
-        return Err(Error::DatabaseNotFound {
+    let rp = request.rp.as_deref();
+    match state.inner.storage.policy_database(&request.database, rp) {
+        Ok(storage_db) => Ok(storage_db),
+        // A new database, created by the write (with `autogen`, the only policy a new
+        // database has).
+        Err(sluice_storage::Error::DatabaseNotFound { .. })
+            if state.inner.config.auto_create_databases && rp.is_none_or(|rp| rp == "autogen") =>
+        {
+            Ok(request.database.clone())
+        }
+        Err(sluice_storage::Error::DatabaseNotFound { .. }) => Err(Error::DatabaseNotFound {
             name: request.database.clone(),
-        });
+        }),
+        Err(e) => Err(e.into()),
     }
-    Ok(())
 }
 
 /// How long a write whose body has arrived waits for a write slot before it gets 503.

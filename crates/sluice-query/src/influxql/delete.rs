@@ -8,6 +8,7 @@ use sluice_influxql::{BinaryOp, Expr, Literal, MeasurementRef, Source};
 use sluice_storage::{ColumnKind, DeleteRequest, Storage, TableInfo, TagPredicate};
 
 use super::expr::{self, compile_regex};
+use super::policy::{Policies, storage_databases};
 use super::select::resolve_sources;
 use crate::error::{Error, Result};
 
@@ -27,8 +28,8 @@ fn database_not_found(db: &str) -> impl Fn(sluice_storage::Error) -> Error + '_ 
     }
 }
 
-/// `DROP MEASUREMENT name`: drops the table; a measurement that does not exist is not an
-/// error (as in InfluxDB).
+/// `DROP MEASUREMENT name`: drops the table from every retention policy of the
+/// database; a measurement that does not exist is not an error (as in InfluxDB).
 ///
 /// # Errors
 /// [`Error::DatabaseRequired`], [`Error::DatabaseNotFound`], storage failures.
@@ -40,15 +41,19 @@ pub(crate) async fn drop_measurement(
     let db = default_db
         .filter(|d| !d.is_empty())
         .ok_or(Error::DatabaseRequired)?;
-    storage
-        .drop_table(db, name)
-        .await
-        .map_err(database_not_found(db))?;
+    for storage_db in storage_databases(storage, db, None, Policies::Every)? {
+        match storage.drop_table(&storage_db, name).await {
+            // A policy dropped meanwhile.
+            Ok(_) | Err(sluice_storage::Error::DatabaseNotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     Ok(())
 }
 
 /// `DELETE` or `DROP SERIES` with `from` (every measurement of the default database when
-/// empty) and `condition`.
+/// empty) and `condition`, in every retention policy of the database (as InfluxDB 1.x
+/// deletes from every shard).
 ///
 /// # Errors
 /// [`Error::Invalid`] for time in a `DROP SERIES` condition, fields or other expressions
@@ -79,10 +84,12 @@ pub(crate) async fn delete(
         let db = default_db
             .filter(|d| !d.is_empty())
             .ok_or(Error::DatabaseRequired)?;
-        targets.insert(db.to_owned(), None);
+        for storage_db in storage_databases(storage, db, None, Policies::Every)? {
+            targets.insert(storage_db, None);
+        }
     } else {
         let sources: Vec<Source> = from.iter().cloned().map(Source::Measurement).collect();
-        for (db, table) in resolve_sources(storage, default_db, &sources)? {
+        for (db, table) in resolve_sources(storage, default_db, &sources, Policies::Every)? {
             if let Some(tables) = targets.entry(db).or_insert_with(|| Some(Vec::new()))
                 && !tables.iter().any(|t| t.name == table.name)
             {

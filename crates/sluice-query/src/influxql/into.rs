@@ -13,12 +13,10 @@ use sluice_influxql::{MeasurementName, MeasurementRef, SOURCE_MEASUREMENT, Selec
 use sluice_lp::{FieldValue, Line};
 use sluice_storage::{Storage, WriteOptions};
 
+use super::policy::policy_database;
 use super::result::{Series, Value};
 use crate::error::{Error, Result};
 use crate::limits::Budget;
-
-/// The retention policy every sluice database has (its only one).
-const RETENTION_POLICY: &str = "autogen";
 
 /// Points written to storage per call, to keep one call's memory bounded.
 const BATCH_POINTS: usize = 10_000;
@@ -68,11 +66,12 @@ pub(crate) async fn select_into(
     }])
 }
 
-/// The target's database and measurement (`None`: each source measurement's own name).
+/// The target's storage database (its retention policy's, the default when it names
+/// none) and measurement (`None`: each source measurement's own name).
 ///
 /// # Errors
 /// [`Error::DatabaseRequired`], [`Error::DatabaseNotFound`], and InfluxDB's
-/// `retention policy not found: rp` for a policy other than `autogen`.
+/// `retention policy not found: rp`.
 fn resolve_target(
     storage: &Storage,
     default_db: Option<&str>,
@@ -84,14 +83,7 @@ fn resolve_target(
         .or(default_db)
         .filter(|d| !d.is_empty())
         .ok_or(Error::DatabaseRequired)?;
-    if !storage.databases().iter().any(|d| d.name == db) {
-        return Err(Error::DatabaseNotFound(db.to_owned()));
-    }
-    if let Some(rp) = &target.retention_policy
-        && rp != RETENTION_POLICY
-    {
-        return Err(Error::Invalid(format!("retention policy not found: {rp}")));
-    }
+    let storage_db = policy_database(storage, db, target.retention_policy.as_deref())?;
     let measurement = match &target.name {
         MeasurementName::Name(name) if name == SOURCE_MEASUREMENT => None,
         MeasurementName::Name(name) => Some(name.clone()),
@@ -99,7 +91,7 @@ fn resolve_target(
             return Err(Error::Invalid(format!("invalid INTO target: {re}")));
         }
     };
-    Ok((db.to_owned(), measurement))
+    Ok((storage_db, measurement))
 }
 
 /// The rows of `series` as points of `measurement` (or of each series' own name).

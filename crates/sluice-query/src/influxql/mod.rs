@@ -6,6 +6,7 @@ mod delete;
 mod expr;
 mod into;
 mod math;
+mod policy;
 mod result;
 mod row;
 mod select;
@@ -22,14 +23,24 @@ use sluice_storage::Storage;
 use crate::error::Result;
 use crate::limits::Budget;
 
-/// Runs one statement with `db` as the default database; `now()` is the wall clock.
+/// Runs one statement with `db` as the default database and `rp` as the default
+/// retention policy (`None`: each database's default); `now()` is the wall clock.
 /// `SELECT` counts what it reads and builds against `budget`.
 pub(crate) async fn run_statement(
     storage: &Storage,
     db: Option<&str>,
+    rp: Option<&str>,
     statement: &Statement,
     budget: &Budget,
 ) -> Result<Vec<Series>> {
+    let normalized;
+    let statement = match rp {
+        Some(rp) => {
+            normalized = policy::with_default_policy(statement, rp);
+            &normalized
+        }
+        None => statement,
+    };
     budget.check()?;
     budget.start_statement();
     let now = std::time::SystemTime::now()
@@ -51,6 +62,6 @@ pub(crate) async fn run_statement(
             delete::delete(storage, db, kind, &d.from, d.condition.as_ref(), now).await?;
             Ok(Vec::new())
         }
-        other => show::run(storage, db, other).await,
+        other => show::run(storage, db, rp, other).await,
     }
 }

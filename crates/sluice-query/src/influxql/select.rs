@@ -11,6 +11,7 @@ use sluice_storage::{ColumnKind, FieldType, ScanRequest, Storage, TableInfo};
 
 use super::aggregate::{self, Func, Output, Point};
 use super::expr::{self, Compiled, TimeRange};
+use super::policy::{Policies, storage_databases};
 use super::result::{Series, Value};
 use super::row::{AggExpr, apply_fill, eval_agg, float_aggregate, has_aggregate, to_agg_expr};
 use super::subquery::{self, Virtual};
@@ -43,12 +44,14 @@ impl Input {
     }
 }
 
-/// Resolves the measurements a statement reads: `(database, table)` pairs, sorted and
-/// unique.
+/// Resolves the measurements a statement reads: `(storage database, table)` pairs,
+/// sorted and unique. The storage database is the retention policy's (see
+/// [`super::policy`]).
 pub(crate) fn resolve_sources(
     storage: &Storage,
     default_db: Option<&str>,
     sources: &[Source],
+    policies: Policies,
 ) -> Result<Vec<(String, TableInfo)>> {
     let mut out: Vec<(String, TableInfo)> = Vec::new();
     for source in sources {
@@ -62,33 +65,28 @@ pub(crate) fn resolve_sources(
             .or(default_db)
             .filter(|d| !d.is_empty())
             .ok_or(Error::DatabaseRequired)?;
-        if let Some(rp) = &m.retention_policy
-            && rp != "autogen"
-        {
-            return Err(Error::Invalid(format!("retention policy not found: {rp}")));
-        }
-        let tables = match storage.tables(db) {
-            Ok(t) => t,
-            Err(sluice_storage::Error::DatabaseNotFound { .. }) => {
-                return Err(Error::DatabaseNotFound(db.to_owned()));
-            }
-            Err(e) => return Err(e.into()),
+        let re = match &m.name {
+            MeasurementName::Regex(re) => Some(expr::compile_regex(&re.0)?),
+            MeasurementName::Name(_) => None,
         };
-        match &m.name {
-            MeasurementName::Name(n) => {
-                if let Some(t) = tables.into_iter().find(|t| &t.name == n) {
-                    out.push((db.to_owned(), t));
-                }
-            }
-            MeasurementName::Regex(re) => {
-                let re = expr::compile_regex(&re.0)?;
-                out.extend(
-                    tables
-                        .into_iter()
-                        .filter(|t| re.is_match(&t.name))
-                        .map(|t| (db.to_owned(), t)),
-                );
-            }
+        let rp = m.retention_policy.as_deref();
+        for storage_db in storage_databases(storage, db, rp, policies)? {
+            let tables = match storage.tables(&storage_db) {
+                Ok(t) => t,
+                // Dropped meanwhile.
+                Err(sluice_storage::Error::DatabaseNotFound { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            out.extend(
+                tables
+                    .into_iter()
+                    .filter(|t| match (&m.name, &re) {
+                        (MeasurementName::Name(n), _) => &t.name == n,
+                        (_, Some(re)) => re.is_match(&t.name),
+                        (_, None) => false,
+                    })
+                    .map(|t| (storage_db.clone(), t)),
+            );
         }
     }
     out.sort_by(|a, b| (&a.0, &a.1.name).cmp(&(&b.0, &b.1.name)));
@@ -149,7 +147,7 @@ pub(crate) async fn run(
     budget: &Budget,
     shift: i64,
 ) -> Result<Vec<Series>> {
-    let mut inputs: Vec<Input> = resolve_sources(storage, default_db, &stmt.from)?
+    let mut inputs: Vec<Input> = resolve_sources(storage, default_db, &stmt.from, Policies::Named)?
         .into_iter()
         .map(|(db, t)| Input::Stored(db, t))
         .collect();

@@ -1,16 +1,20 @@
 //! `SHOW` statements and database statements, answered from the catalog (and from scans
 //! of tag columns where values are needed).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use sluice_influxql::{
     CreateDatabase, Expr, MeasurementName, MeasurementRef, Source, Statement, TagKeyFilter,
 };
 use sluice_lp::escape;
-use sluice_storage::{ColumnKind, FieldType, ScanRequest, Storage, TableInfo};
+use sluice_storage::{
+    ColumnKind, FieldType, RetentionPolicySpec, RetentionPolicyUpdate, ScanRequest, Storage,
+    TableInfo,
+};
 
 use super::expr::{self, Compiled};
+use super::policy::{Policies, storage_databases};
 use super::result::{Series, Value};
 use super::select::resolve_sources;
 use super::view::BatchView;
@@ -29,10 +33,26 @@ fn tables(storage: &Storage, db: &str) -> Result<Vec<TableInfo>> {
     })
 }
 
-/// The tables named by `from` (all of the database's when empty).
-fn from_tables(storage: &Storage, db: &str, from: &[MeasurementRef]) -> Result<Vec<TableInfo>> {
+/// The tables named by `from` (all of the database's when empty) with the storage
+/// database of the retention policy each is in: the policy each source names, else
+/// `default_rp`, else the database's default, or every policy.
+fn from_tables(
+    storage: &Storage,
+    db: &str,
+    default_rp: Option<&str>,
+    from: &[MeasurementRef],
+    policies: Policies,
+) -> Result<Vec<(String, TableInfo)>> {
     if from.is_empty() {
-        return tables(storage, db);
+        let mut out = Vec::new();
+        for storage_db in storage_databases(storage, db, default_rp, policies)? {
+            out.extend(
+                tables(storage, &storage_db)?
+                    .into_iter()
+                    .map(|t| (storage_db.clone(), t)),
+            );
+        }
+        return Ok(out);
     }
     let sources: Vec<Source> = from
         .iter()
@@ -43,10 +63,17 @@ fn from_tables(storage: &Storage, db: &str, from: &[MeasurementRef]) -> Result<V
             })
         })
         .collect();
-    Ok(resolve_sources(storage, Some(db), &sources)?
-        .into_iter()
-        .map(|(_, t)| t)
-        .collect())
+    resolve_sources(storage, Some(db), &sources, policies)
+}
+
+/// Tables grouped by measurement name, in name order (one measurement may be in
+/// several retention policies).
+fn by_measurement(tables: Vec<(String, TableInfo)>) -> BTreeMap<String, Vec<(String, TableInfo)>> {
+    let mut out: BTreeMap<String, Vec<(String, TableInfo)>> = BTreeMap::new();
+    for (storage_db, t) in tables {
+        out.entry(t.name.clone()).or_default().push((storage_db, t));
+    }
+    out
 }
 
 fn page<T>(items: Vec<T>, limit: Option<u64>, offset: Option<u64>) -> Vec<T> {
@@ -161,10 +188,30 @@ fn go_duration(d: Duration) -> String {
     sluice_influxql::go_duration(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
-/// Runs a statement other than `SELECT`.
+/// A duration in nanoseconds from a statement, `None` for zero (a retention policy's
+/// `INF`: keep forever; a shard group duration to compute) or a negative value, which
+/// the parser does not produce.
+fn nanos(ns: i64) -> Option<Duration> {
+    u64::try_from(ns)
+        .ok()
+        .filter(|n| *n > 0)
+        .map(Duration::from_nanos)
+}
+
+/// Maps the storage's missing database to InfluxDB's message (no quotes).
+fn database_not_found(db: &str) -> impl Fn(sluice_storage::Error) -> Error + '_ {
+    move |e| match e {
+        sluice_storage::Error::DatabaseNotFound { .. } => Error::DatabaseNotFound(db.to_owned()),
+        e => e.into(),
+    }
+}
+
+/// Runs a statement other than `SELECT`; `default_rp` is the request's retention
+/// policy (the `/query` `rp` parameter), for statements without `FROM`.
 pub(crate) async fn run(
     storage: &Storage,
     default_db: Option<&str>,
+    default_rp: Option<&str>,
     statement: &Statement,
 ) -> Result<Vec<Series>> {
     match statement {
@@ -183,8 +230,8 @@ pub(crate) async fn run(
                 Some(MeasurementName::Regex(r)) => Some(expr::compile_regex(&r.0)?),
                 _ => None,
             };
-            let mut names = Vec::new();
-            for t in tables(storage, db)? {
+            let mut names = BTreeSet::new();
+            for (storage_db, t) in from_tables(storage, db, None, &[], Policies::Every)? {
                 let keep = match &s.with_measurement {
                     Some(MeasurementName::Name(n)) => &t.name == n,
                     Some(MeasurementName::Regex(_)) => {
@@ -192,18 +239,19 @@ pub(crate) async fn run(
                     }
                     None => true,
                 };
-                if !keep {
+                if !keep || names.contains(&t.name) {
                     continue;
                 }
                 if s.condition.is_some()
-                    && tag_sets(storage, db, &t, s.condition.as_ref())
+                    && tag_sets(storage, &storage_db, &t, s.condition.as_ref())
                         .await?
                         .is_empty()
                 {
                     continue;
                 }
-                names.push(vec![Value::String(t.name)]);
+                names.insert(t.name);
             }
+            let names = names.into_iter().map(|n| vec![Value::String(n)]).collect();
             Ok(single(
                 "measurements",
                 &["name"],
@@ -213,48 +261,67 @@ pub(crate) async fn run(
         Statement::ShowTagKeys(s) => {
             let db = database(s.database.as_deref(), default_db)?;
             let mut out = Vec::new();
-            for t in from_tables(storage, db, &s.from)? {
+            let found = from_tables(storage, db, default_rp, &s.from, Policies::Every)?;
+            for (name, tables) in by_measurement(found) {
                 // The keys of the series that exist (and match WHERE), as InfluxDB's
                 // series index answers: a key only deleted series had is gone.
-                let sets = tag_sets(storage, db, &t, s.condition.as_ref()).await?;
-                let keys: Vec<Vec<Value>> = tag_names(&t)
-                    .into_iter()
-                    .enumerate()
-                    .filter(|(i, _)| sets.iter().any(|set| !set[*i].is_empty()))
-                    .map(|(_, k)| vec![Value::String(k)])
-                    .collect();
-                out.extend(single(&t.name, &["tagKey"], page(keys, s.limit, s.offset)));
+                let mut keys = BTreeSet::new();
+                for (storage_db, t) in &tables {
+                    let sets = tag_sets(storage, storage_db, t, s.condition.as_ref()).await?;
+                    keys.extend(
+                        tag_names(t)
+                            .into_iter()
+                            .enumerate()
+                            .filter(|(i, _)| sets.iter().any(|set| !set[*i].is_empty()))
+                            .map(|(_, k)| k),
+                    );
+                }
+                let keys = keys.into_iter().map(|k| vec![Value::String(k)]).collect();
+                out.extend(single(&name, &["tagKey"], page(keys, s.limit, s.offset)));
             }
             Ok(out)
         }
         Statement::ShowTagValues(s) => {
             let db = database(s.database.as_deref(), default_db)?;
             let mut out = Vec::new();
-            for t in from_tables(storage, db, &s.from)? {
-                let tags = tag_names(&t);
-                let wanted: Vec<usize> = match &s.key {
-                    TagKeyFilter::Eq(k) => tags.iter().position(|t| t == k).into_iter().collect(),
-                    TagKeyFilter::NotEq(k) => (0..tags.len()).filter(|&i| &tags[i] != k).collect(),
-                    TagKeyFilter::In(ks) => {
-                        (0..tags.len()).filter(|&i| ks.contains(&tags[i])).collect()
-                    }
-                    TagKeyFilter::Regex(r) | TagKeyFilter::NotRegex(r) => {
-                        let re = expr::compile_regex(&r.0)?;
-                        let neg = matches!(s.key, TagKeyFilter::NotRegex(_));
-                        (0..tags.len())
-                            .filter(|&i| re.is_match(&tags[i]) != neg)
-                            .collect()
-                    }
-                };
-                if wanted.is_empty() {
-                    continue;
+            let key_re = match &s.key {
+                TagKeyFilter::Regex(r) | TagKeyFilter::NotRegex(r) => {
+                    Some(expr::compile_regex(&r.0)?)
                 }
-                let sets = tag_sets(storage, db, &t, s.condition.as_ref()).await?;
+                _ => None,
+            };
+            let found = from_tables(storage, db, default_rp, &s.from, Policies::Every)?;
+            for (name, tables) in by_measurement(found) {
                 let mut pairs = BTreeSet::new();
-                for set in &sets {
-                    for &k in &wanted {
-                        if !set[k].is_empty() {
-                            pairs.insert((tags[k].clone(), set[k].clone()));
+                for (storage_db, t) in &tables {
+                    let tags = tag_names(t);
+                    let wanted: Vec<usize> = match (&s.key, &key_re) {
+                        (TagKeyFilter::Eq(k), _) => {
+                            tags.iter().position(|t| t == k).into_iter().collect()
+                        }
+                        (TagKeyFilter::NotEq(k), _) => {
+                            (0..tags.len()).filter(|&i| &tags[i] != k).collect()
+                        }
+                        (TagKeyFilter::In(ks), _) => {
+                            (0..tags.len()).filter(|&i| ks.contains(&tags[i])).collect()
+                        }
+                        (_, Some(re)) => {
+                            let neg = matches!(s.key, TagKeyFilter::NotRegex(_));
+                            (0..tags.len())
+                                .filter(|&i| re.is_match(&tags[i]) != neg)
+                                .collect()
+                        }
+                        (_, None) => Vec::new(),
+                    };
+                    if wanted.is_empty() {
+                        continue;
+                    }
+                    let sets = tag_sets(storage, storage_db, t, s.condition.as_ref()).await?;
+                    for set in &sets {
+                        for &k in &wanted {
+                            if !set[k].is_empty() {
+                                pairs.insert((tags[k].clone(), set[k].clone()));
+                            }
                         }
                     }
                 }
@@ -263,7 +330,7 @@ pub(crate) async fn run(
                     .map(|(k, v)| vec![Value::String(k), Value::String(v)])
                     .collect();
                 out.extend(single(
-                    &t.name,
+                    &name,
                     &["key", "value"],
                     page(values, s.limit, s.offset),
                 ));
@@ -273,7 +340,7 @@ pub(crate) async fn run(
         Statement::ShowFieldKeys(s) => {
             let db = database(s.database.as_deref(), default_db)?;
             let mut out = Vec::new();
-            for t in from_tables(storage, db, &s.from)? {
+            for (_, t) in from_tables(storage, db, default_rp, &s.from, Policies::Named)? {
                 let keys: Vec<Vec<Value>> = t
                     .columns
                     .iter()
@@ -296,9 +363,9 @@ pub(crate) async fn run(
         Statement::ShowSeries(s) => {
             let db = database(s.database.as_deref(), default_db)?;
             let mut keys = Vec::new();
-            for t in from_tables(storage, db, &s.from)? {
+            for (storage_db, t) in from_tables(storage, db, default_rp, &s.from, Policies::Named)? {
                 let tags = tag_names(&t);
-                for set in tag_sets(storage, db, &t, s.condition.as_ref()).await? {
+                for set in tag_sets(storage, &storage_db, &t, s.condition.as_ref()).await? {
                     let mut key = String::new();
                     escape::measurement(&t.name, &mut key);
                     for (k, v) in tags.iter().zip(&set) {
@@ -313,23 +380,30 @@ pub(crate) async fn run(
                 }
             }
             keys.sort();
+            keys.dedup();
             let values = keys.into_iter().map(|k| vec![Value::String(k)]).collect();
             Ok(single("", &["key"], page(values, s.limit, s.offset)))
         }
         Statement::ShowRetentionPolicies(s) => {
             let db = database(s.database.as_deref(), default_db)?;
-            let info = storage
-                .databases()
+            let policies = storage.retention_policies(db).map_err(|e| match e {
+                sluice_storage::Error::DatabaseNotFound { .. } => {
+                    Error::DatabaseNotFound(db.to_owned())
+                }
+                e => e.into(),
+            })?;
+            let rows = policies
                 .into_iter()
-                .find(|d| d.name == db)
-                .ok_or_else(|| Error::DatabaseNotFound(db.to_owned()))?;
-            let duration = info.retention.unwrap_or(Duration::ZERO);
-            let shard = match info.retention {
-                None => Duration::from_secs(7 * 86_400),
-                Some(d) if d < Duration::from_secs(2 * 86_400) => Duration::from_secs(3600),
-                Some(d) if d <= Duration::from_secs(180 * 86_400) => Duration::from_secs(86_400),
-                Some(_) => Duration::from_secs(7 * 86_400),
-            };
+                .map(|p| {
+                    vec![
+                        Value::String(p.name),
+                        Value::String(go_duration(p.duration.unwrap_or(Duration::ZERO))),
+                        Value::String(go_duration(p.shard_group_duration)),
+                        Value::Integer(i64::from(p.replication)),
+                        Value::Boolean(p.default),
+                    ]
+                })
+                .collect();
             Ok(single(
                 "",
                 &[
@@ -339,58 +413,60 @@ pub(crate) async fn run(
                     "replicaN",
                     "default",
                 ],
-                vec![vec![
-                    Value::String("autogen".to_owned()),
-                    Value::String(go_duration(duration)),
-                    Value::String(go_duration(shard)),
-                    Value::Integer(1),
-                    Value::Boolean(true),
-                ]],
+                rows,
             ))
         }
         Statement::CreateDatabase(CreateDatabase { name, retention }) => {
-            let mut keep = None;
-            if let Some(rp) = retention {
-                if rp.shard_duration.is_some() {
-                    return Err(Error::Unsupported("SHARD DURATION".to_owned()));
+            match retention {
+                None => storage.create_database(name, None)?,
+                Some(rp) => {
+                    let spec = RetentionPolicySpec {
+                        duration: rp.duration.and_then(nanos),
+                        shard_group_duration: rp.shard_duration.and_then(nanos),
+                        replication: rp.replication.unwrap_or(1),
+                    };
+                    let policy = rp.name.as_deref().unwrap_or("autogen");
+                    storage.create_database_with_policy(name, policy, &spec)?
                 }
-                if rp.name.as_deref().is_some_and(|n| n != "autogen") {
-                    return Err(Error::Unsupported(
-                        "retention policies other than autogen".to_owned(),
-                    ));
-                }
-                keep = rp
-                    .duration
-                    .filter(|d| *d > 0)
-                    .map(|d| Duration::from_nanos(d as u64));
-            }
-            storage.create_database(name, keep)?;
+            };
             Ok(Vec::new())
         }
         Statement::DropDatabase(d) => {
             storage.drop_database(&d.name)?;
             Ok(Vec::new())
         }
-        Statement::AlterRetentionPolicy(a) if a.name == "autogen" && a.shard_duration.is_none() => {
-            if let Some(d) = a.duration {
-                let keep = (d > 0).then(|| Duration::from_nanos(d as u64));
-                storage
-                    .set_retention(&a.database, keep)
-                    .map_err(|e| match e {
-                        sluice_storage::Error::DatabaseNotFound { .. } => {
-                            Error::DatabaseNotFound(a.database.clone())
-                        }
-                        e => e.into(),
-                    })?;
-            }
+        Statement::CreateRetentionPolicy(c) => {
+            let spec = RetentionPolicySpec {
+                duration: nanos(c.duration),
+                shard_group_duration: c.shard_duration.and_then(nanos),
+                replication: c.replication,
+            };
+            storage
+                .create_retention_policy(&c.database, &c.name, &spec, c.default)
+                .map_err(database_not_found(&c.database))?;
             Ok(Vec::new())
         }
+        Statement::AlterRetentionPolicy(a) => {
+            let update = RetentionPolicyUpdate {
+                duration: a.duration.map(nanos),
+                shard_group_duration: a.shard_duration.and_then(nanos),
+                replication: a.replication,
+                make_default: a.default,
+            };
+            storage
+                .alter_retention_policy(&a.database, &a.name, &update)
+                .map_err(database_not_found(&a.database))?;
+            Ok(Vec::new())
+        }
+        Statement::DropRetentionPolicy(d) => {
+            match storage.drop_retention_policy(&d.database, &d.name) {
+                // As InfluxDB 1.x: dropping what is not there is not an error, also
+                // when the database is not there.
+                Ok(_) | Err(sluice_storage::Error::DatabaseNotFound { .. }) => Ok(Vec::new()),
+                Err(e) => Err(e.into()),
+            }
+        }
         Statement::ShowCardinality(_) => Err(Error::Unsupported("SHOW ... CARDINALITY".to_owned())),
-        Statement::CreateRetentionPolicy(_)
-        | Statement::AlterRetentionPolicy(_)
-        | Statement::DropRetentionPolicy(_) => Err(Error::Unsupported(
-            "retention policies other than altering autogen's duration".to_owned(),
-        )),
         Statement::Unsupported(u) => Err(Error::Invalid(u.message())),
         // The server keeps and runs continuous queries; the engine alone has no place
         // to keep them.

@@ -17,11 +17,17 @@ pub(crate) async fn open(dir: &std::path::Path) -> Storage {
 
 /// Writes `text` (valid line protocol, nanosecond timestamps) into database `db`.
 pub(crate) async fn write(storage: &Storage, text: &str) {
+    write_to(storage, "db", text).await;
+}
+
+/// Writes `text` (valid line protocol, nanosecond timestamps) into storage database
+/// `storage_db` (a database, or a retention policy's `db/rp`).
+pub(crate) async fn write_to(storage: &Storage, storage_db: &str, text: &str) {
     let lines: Vec<_> = Parser::new(text.as_bytes(), ParseOptions::default())
         .map(|l| l.unwrap())
         .collect();
     storage
-        .write("db", &lines, WriteOptions::default())
+        .write(storage_db, &lines, WriteOptions::default())
         .await
         .unwrap();
 }
