@@ -659,6 +659,9 @@ mod tests {
         assert!(principal.can("db1", Action::Write));
         assert!(!principal.can("db1", Action::Read));
         assert!(!principal.can("db2", Action::Write));
+        // The storage of a retention policy of db1 is covered by db1's permissions.
+        assert!(principal.can("db1/week", Action::Write));
+        assert!(!principal.can("db2/week", Action::Write));
         assert!(principal.require_admin().is_err());
         store.delete(&new.info.id).unwrap();
         assert!(store.lookup(&new.token).is_none());

@@ -150,7 +150,7 @@ fn select_into_writes_rows_through_storage_and_answers_the_count_written() {
     assert_eq!(copy["series"][0]["values"][0][0], 10_000_000_000_i64);
     assert_eq!(copy["series"][0]["values"][0][1].as_f64(), Some(5.0));
 
-    // Only `autogen` exists; an unknown database is an error too.
+    // `week` does not exist; an unknown database is an error too.
     let (_, body) = query(
         &server,
         &token(ADMIN),
@@ -308,4 +308,89 @@ fn a_continuous_query_runs_every_interval_and_resumes_after_a_restart_without_ga
         count,
         "a dropped query does not run"
     );
+}
+
+/// The values of `v` that `q` answers, in time order.
+fn values(server: &TestServer, q: &str) -> Vec<f64> {
+    let result = ok(server, "db", q);
+    result["series"][0]["values"]
+        .as_array()
+        .map(|rows| rows.iter().map(|r| r[1].as_f64().unwrap()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_retention_policy_takes_continuous_query_output_expires_by_itself_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let mut server = TestServer::start(Options::default().data_dir(&data_dir));
+    ok(&server, "", "CREATE DATABASE db");
+    ok(
+        &server,
+        "",
+        "CREATE RETENTION POLICY short ON db DURATION 7d REPLICATION 1",
+    );
+    let now = now_ns();
+    let day: i64 = 86_400_000_000_000;
+    let auth = token(ADMIN);
+    let reply = server.post(
+        "/write?db=db&rp=short",
+        &[("Authorization", auth.as_str())],
+        format!("old v=1 {}\nold v=2 {now}", now - 3 * day).as_bytes(),
+    );
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    assert_eq!(values(&server, "SELECT v FROM short.old"), [1.0, 2.0]);
+
+    // A continuous query over `autogen` (the default) writing into `short`.
+    let start = now.div_euclid(INTERVAL) * INTERVAL - 2 * INTERVAL;
+    let lines: Vec<String> = (0..300)
+        .map(|i| format!("cpu v=1 {}", start + i * STEP))
+        .collect();
+    write(&server, "db", &lines.join("\n"));
+    ok(
+        &server,
+        "db",
+        "CREATE CONTINUOUS QUERY tos ON db BEGIN SELECT count(v) AS v INTO db.short.per2s FROM cpu GROUP BY time(2s) END",
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while values(&server, "SELECT v FROM short.per2s").is_empty() {
+        assert!(Instant::now() < deadline, "the continuous query never ran");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        values(&server, "SELECT v FROM per2s").is_empty(),
+        "not in autogen"
+    );
+
+    // A shorter duration drops the old day in the background.
+    ok(
+        &server,
+        "",
+        "ALTER RETENTION POLICY short ON db DURATION 1h SHARD DURATION 1h",
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while values(&server, "SELECT v FROM short.old") != [2.0] {
+        assert!(Instant::now() < deadline, "the old day never expired");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let policies = ok(&server, "", "SHOW RETENTION POLICIES ON db");
+    assert_eq!(
+        policies["series"][0]["values"],
+        json!([
+            ["autogen", "0s", "168h0m0s", 1, true],
+            ["short", "1h0m0s", "1h0m0s", 1, false]
+        ])
+    );
+    ok(&server, "", "DROP CONTINUOUS QUERY tos ON db");
+    assert!(server.terminate().success());
+
+    let server = TestServer::start(Options::default().data_dir(&data_dir));
+    assert_eq!(
+        ok(&server, "", "SHOW RETENTION POLICIES ON db")["series"],
+        policies["series"]
+    );
+    assert_eq!(values(&server, "SELECT v FROM short.old"), [2.0]);
+    assert!(!values(&server, "SELECT v FROM short.per2s").is_empty());
+    let databases = ok(&server, "", "SHOW DATABASES");
+    assert_eq!(databases["series"][0]["values"], json!([["db"]]));
 }
