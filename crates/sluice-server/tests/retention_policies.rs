@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
-use sluice_server::{AppState, Auth, ServerConfig, app};
+use sluice_server::{AppState, Auth, ServerConfig, app, bucket_id};
 use sluice_storage::{ObjectStoreConfig, Storage, StorageConfig};
 use tower::ServiceExt as _;
 
@@ -128,6 +128,16 @@ async fn writes_to_a_policy_read_back_by_its_name_and_by_the_rp_parameter() {
     assert_eq!(names, ["d", "d/week"]);
     let databases = query(&state, "", "SHOW DATABASES").await;
     assert_eq!(databases[0]["series"][0]["values"], json!([["d"]]));
+
+    // Deleting the policy's bucket drops the policy.
+    let uri = format!("/api/v2/buckets/{}", bucket_id("d/week"));
+    let (status, body) = send(&state, Request::delete(uri).body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let policies = query(&state, "", "SHOW RETENTION POLICIES ON d").await;
+    assert_eq!(
+        policies[0]["series"][0]["values"],
+        json!([["autogen", "0s", "168h0m0s", 1, true]])
+    );
 }
 
 #[tokio::test]
@@ -195,7 +205,12 @@ async fn unknown_policies_and_refused_statements_are_client_errors() {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body.contains("retention"), "{body}");
+    assert!(
+        body.contains(
+            r#"outside the retention period of retention policy \"week\" of database \"d\""#
+        ),
+        "{body}"
+    );
 
     for (params, q, error) in [
         (

@@ -126,6 +126,18 @@ impl DatabaseDef {
         self.retention_ns.map(Duration::from_nanos)
     }
 
+    /// What users call the storage database `name`: `database "d"`, or `retention
+    /// policy "week" of database "d"` for the storage of a policy.
+    pub(crate) fn describe(&self, name: &str) -> String {
+        match &self.parent {
+            Some(parent) => format!(
+                "retention policy {:?} of database {parent:?}",
+                self.policy.name
+            ),
+            None => format!("database {name:?}"),
+        }
+    }
+
     /// The first day still kept at `now_ns`: days ending at or before `now - retention`
     /// are dropped.
     pub(crate) fn first_kept_day(&self, now_ns: i64) -> Option<i64> {
@@ -393,7 +405,8 @@ impl Catalog {
                 rejected.push(RejectedLine {
                     line_number: line.line_number,
                     reason: format!(
-                        "point is outside the retention period of database {db:?}: time {time}"
+                        "point is outside the retention period of {}: time {time}",
+                        def.describe(db)
                     ),
                 });
                 continue;
