@@ -83,6 +83,9 @@
 //! their memory does not grow with the data: about `(inputs + 1) × 8,192` decoded rows
 //! plus one row group of at most 32 MiB encoded.
 //! Retention drops whole UTC days once their end is older than the retention period.
+//! Each InfluxDB 1.x retention policy of a database other than the one it was created
+//! with is a storage database of its own, `db/rp`, with its own retention (see
+//! [`Storage::create_retention_policy`]).
 //! [`StorageConfig::persist_delay`] (default zero) is a test knob that slows every
 //! persistence down, so tests can fill the buffer faster than it drains.
 //!
