@@ -206,13 +206,15 @@ impl Storage {
             .collect())
     }
 
-    /// Applies `edit` to the catalog and saves it; on any failure the catalog is as
-    /// before.
+    /// Applies `edit` to the catalog and saves it when it changed; on any failure the
+    /// catalog is as before.
     fn edit_catalog<T>(&self, edit: impl FnOnce(&mut Catalog) -> Result<T>) -> Result<T> {
         let mut catalog = self.inner.catalog.lock();
         let before = catalog.clone();
         let result = edit(&mut catalog).and_then(|value| {
-            catalog.save(&self.inner.catalog_dir)?;
+            if *catalog != before {
+                catalog.save(&self.inner.catalog_dir)?;
+            }
             Ok(value)
         });
         if result.is_err() {
