@@ -116,5 +116,6 @@ pub use predicate::TagPredicate;
 pub use sluice_lp;
 pub use types::{
     ColumnInfo, ColumnKind, DatabaseInfo, DeleteRequest, FieldType, Histogram, RejectedLine,
-    ScanRequest, ScanResult, StorageFault, StorageMetrics, TableInfo, WriteOptions, WriteOutcome,
+    ScanRequest, ScanResult, StorageFault, StorageMetrics, TableInfo, TagMatch, WriteOptions,
+    WriteOutcome,
 };
