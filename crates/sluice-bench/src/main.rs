@@ -155,7 +155,7 @@ struct QueryArgs {
     /// API token, sent as `Authorization: Token …` [default: none].
     #[arg(long, env = "SLUICE_BENCH_TOKEN")]
     token: Option<String>,
-    /// Query kinds to run, repeatable [default: all five].
+    /// Query kinds to run, repeatable [default: every kind].
     #[arg(long = "query", value_enum)]
     queries: Vec<QueryKind>,
     /// Queries per kind [default: 20].

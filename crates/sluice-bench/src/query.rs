@@ -14,9 +14,42 @@ use crate::{Error, Result};
 
 const HOUR_NS: i64 = 3_600_000_000_000;
 
-/// A TSBS query type for the cpu data set.
+/// A TSBS query type for the cpu data set (the 15 cpu-only types of TSBS, in their InfluxQL
+/// form, and a Grafana panel).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, Serialize)]
 pub enum QueryKind {
+    /// The max of every metric of one host over 8 hours, per hour.
+    #[value(name = "cpu-max-all-1")]
+    #[serde(rename = "cpu-max-all-1")]
+    CpuMaxAll1,
+    /// The max of every metric of 8 hosts over 8 hours, per hour.
+    #[value(name = "cpu-max-all-8")]
+    #[serde(rename = "cpu-max-all-8")]
+    CpuMaxAll8,
+    /// Mean of one metric over 12 hours, per hour and per host.
+    #[value(name = "double-groupby-1")]
+    #[serde(rename = "double-groupby-1")]
+    DoubleGroupby1,
+    /// Mean of five metrics over 12 hours, per hour and per host.
+    #[value(name = "double-groupby-5")]
+    #[serde(rename = "double-groupby-5")]
+    DoubleGroupby5,
+    /// Mean of every metric over 12 hours, per hour and per host.
+    #[value(name = "double-groupby-all")]
+    #[serde(rename = "double-groupby-all")]
+    DoubleGroupbyAll,
+    /// The last five minutes' max before a random time.
+    #[value(name = "groupby-orderby-limit")]
+    #[serde(rename = "groupby-orderby-limit")]
+    GroupbyOrderbyLimit,
+    /// Every reading of one host over 12 hours where usage_user is above 90.
+    #[value(name = "high-cpu-1")]
+    #[serde(rename = "high-cpu-1")]
+    HighCpu1,
+    /// Every reading of every host over 12 hours where usage_user is above 90.
+    #[value(name = "high-cpu-all")]
+    #[serde(rename = "high-cpu-all")]
+    HighCpuAll,
     /// The last point of every host.
     #[value(name = "lastpoint")]
     #[serde(rename = "lastpoint")]
@@ -25,18 +58,26 @@ pub enum QueryKind {
     #[value(name = "single-groupby-1-1-1")]
     #[serde(rename = "single-groupby-1-1-1")]
     SingleGroupby111,
-    /// Mean of one metric over 12 hours, per hour and per host.
-    #[value(name = "double-groupby-1")]
-    #[serde(rename = "double-groupby-1")]
-    DoubleGroupby1,
-    /// Every reading of one host over 12 hours where usage_user is above 90.
-    #[value(name = "high-cpu-1")]
-    #[serde(rename = "high-cpu-1")]
-    HighCpu1,
-    /// The last five minutes' max before a random time.
-    #[value(name = "groupby-orderby-limit")]
-    #[serde(rename = "groupby-orderby-limit")]
-    GroupbyOrderbyLimit,
+    /// Max of one metric for one host over 12 hours, per minute.
+    #[value(name = "single-groupby-1-1-12")]
+    #[serde(rename = "single-groupby-1-1-12")]
+    SingleGroupby1112,
+    /// Max of one metric for 8 hosts over one hour, per minute.
+    #[value(name = "single-groupby-1-8-1")]
+    #[serde(rename = "single-groupby-1-8-1")]
+    SingleGroupby181,
+    /// Max of five metrics for one host over one hour, per minute.
+    #[value(name = "single-groupby-5-1-1")]
+    #[serde(rename = "single-groupby-5-1-1")]
+    SingleGroupby511,
+    /// Max of five metrics for one host over 12 hours, per minute.
+    #[value(name = "single-groupby-5-1-12")]
+    #[serde(rename = "single-groupby-5-1-12")]
+    SingleGroupby5112,
+    /// Max of five metrics for 8 hosts over one hour, per minute.
+    #[value(name = "single-groupby-5-8-1")]
+    #[serde(rename = "single-groupby-5-8-1")]
+    SingleGroupby581,
     /// A Grafana rate panel: the per-second rate of each host's per-minute mean over one
     /// hour, every host (not a TSBS query).
     #[value(name = "grafana-rate")]
@@ -44,25 +85,59 @@ pub enum QueryKind {
     GrafanaRate,
 }
 
+/// The cpu data set's metrics, in the order TSBS takes the first N of them.
+const METRICS: [&str; 10] = [
+    "usage_user",
+    "usage_system",
+    "usage_idle",
+    "usage_nice",
+    "usage_iowait",
+    "usage_irq",
+    "usage_softirq",
+    "usage_steal",
+    "usage_guest",
+    "usage_guest_nice",
+];
+
 impl QueryKind {
     /// Every kind, in report order.
-    pub const ALL: [QueryKind; 6] = [
+    pub const ALL: [QueryKind; 16] = [
+        QueryKind::CpuMaxAll1,
+        QueryKind::CpuMaxAll8,
+        QueryKind::DoubleGroupby1,
+        QueryKind::DoubleGroupby5,
+        QueryKind::DoubleGroupbyAll,
+        QueryKind::GroupbyOrderbyLimit,
+        QueryKind::HighCpu1,
+        QueryKind::HighCpuAll,
         QueryKind::Lastpoint,
         QueryKind::SingleGroupby111,
-        QueryKind::DoubleGroupby1,
-        QueryKind::HighCpu1,
-        QueryKind::GroupbyOrderbyLimit,
+        QueryKind::SingleGroupby1112,
+        QueryKind::SingleGroupby181,
+        QueryKind::SingleGroupby511,
+        QueryKind::SingleGroupby5112,
+        QueryKind::SingleGroupby581,
         QueryKind::GrafanaRate,
     ];
 
     /// The TSBS name, such as `single-groupby-1-1-1`.
     pub fn as_str(self) -> &'static str {
         match self {
+            QueryKind::CpuMaxAll1 => "cpu-max-all-1",
+            QueryKind::CpuMaxAll8 => "cpu-max-all-8",
+            QueryKind::DoubleGroupby1 => "double-groupby-1",
+            QueryKind::DoubleGroupby5 => "double-groupby-5",
+            QueryKind::DoubleGroupbyAll => "double-groupby-all",
+            QueryKind::GroupbyOrderbyLimit => "groupby-orderby-limit",
+            QueryKind::HighCpu1 => "high-cpu-1",
+            QueryKind::HighCpuAll => "high-cpu-all",
             QueryKind::Lastpoint => "lastpoint",
             QueryKind::SingleGroupby111 => "single-groupby-1-1-1",
-            QueryKind::DoubleGroupby1 => "double-groupby-1",
-            QueryKind::HighCpu1 => "high-cpu-1",
-            QueryKind::GroupbyOrderbyLimit => "groupby-orderby-limit",
+            QueryKind::SingleGroupby1112 => "single-groupby-1-1-12",
+            QueryKind::SingleGroupby181 => "single-groupby-1-8-1",
+            QueryKind::SingleGroupby511 => "single-groupby-5-1-1",
+            QueryKind::SingleGroupby5112 => "single-groupby-5-1-12",
+            QueryKind::SingleGroupby581 => "single-groupby-5-8-1",
             QueryKind::GrafanaRate => "grafana-rate",
         }
     }
@@ -106,23 +181,84 @@ impl QueryGenerator {
         format!("host_{}", self.rng.below(self.hosts))
     }
 
+    /// `(hostname = 'a' OR hostname = 'b' …)` over `n` distinct random hosts (every host
+    /// when the data set has fewer), as TSBS writes it.
+    fn hosts_clause(&mut self, n: u64) -> String {
+        let n = n.min(self.hosts);
+        let mut picked: Vec<u64> = Vec::new();
+        while (picked.len() as u64) < n {
+            let h = self.rng.below(self.hosts);
+            if !picked.contains(&h) {
+                picked.push(h);
+            }
+        }
+        let terms: Vec<String> = picked
+            .iter()
+            .map(|h| format!("hostname = 'host_{h}'"))
+            .collect();
+        format!("({})", terms.join(" OR "))
+    }
+
+    /// `f(m1), f(m2), …` over the first `n` metrics.
+    fn aggregates(function: &str, n: usize) -> String {
+        let list: Vec<String> = METRICS[..n]
+            .iter()
+            .map(|m| format!("{function}({m})"))
+            .collect();
+        list.join(", ")
+    }
+
+    /// TSBS `single-groupby-M-H-T`: max of `metrics` for `hosts` hosts over `hours`, per
+    /// minute.
+    fn single_groupby(&mut self, metrics: usize, hosts: u64, hours: i64) -> String {
+        let select = Self::aggregates("max", metrics);
+        let hosts = self.hosts_clause(hosts);
+        let (from, to) = self.window(hours * HOUR_NS);
+        format!(
+            "SELECT {select} FROM cpu WHERE {hosts} AND time >= '{from}' AND time < '{to}' GROUP BY time(1m)"
+        )
+    }
+
+    /// TSBS `cpu-max-all-H`: max of every metric of `hosts` hosts over 8 hours, per hour.
+    fn cpu_max_all(&mut self, hosts: u64) -> String {
+        let select = Self::aggregates("max", METRICS.len());
+        let hosts = self.hosts_clause(hosts);
+        let (from, to) = self.window(8 * HOUR_NS);
+        format!(
+            "SELECT {select} FROM cpu WHERE {hosts} AND time >= '{from}' AND time < '{to}' GROUP BY time(1h)"
+        )
+    }
+
+    /// TSBS `double-groupby-N`: mean of `metrics` over 12 hours, per hour and per host.
+    fn double_groupby(&mut self, metrics: usize) -> String {
+        let select = Self::aggregates("mean", metrics);
+        let (from, to) = self.window(12 * HOUR_NS);
+        format!(
+            "SELECT {select} FROM cpu WHERE time >= '{from}' AND time < '{to}' GROUP BY time(1h),hostname"
+        )
+    }
+
     /// The next InfluxQL text of `kind`.
     pub fn next(&mut self, kind: QueryKind) -> String {
         match kind {
             QueryKind::Lastpoint => {
                 r#"SELECT * FROM cpu GROUP BY "hostname" ORDER BY time DESC LIMIT 1"#.to_owned()
             }
-            QueryKind::SingleGroupby111 => {
-                let host = self.host();
-                let (from, to) = self.window(HOUR_NS);
-                format!(
-                    "SELECT max(usage_user) FROM cpu WHERE (hostname = '{host}') AND time >= '{from}' AND time < '{to}' GROUP BY time(1m)"
-                )
-            }
-            QueryKind::DoubleGroupby1 => {
+            QueryKind::SingleGroupby111 => self.single_groupby(1, 1, 1),
+            QueryKind::SingleGroupby1112 => self.single_groupby(1, 1, 12),
+            QueryKind::SingleGroupby181 => self.single_groupby(1, 8, 1),
+            QueryKind::SingleGroupby511 => self.single_groupby(5, 1, 1),
+            QueryKind::SingleGroupby5112 => self.single_groupby(5, 1, 12),
+            QueryKind::SingleGroupby581 => self.single_groupby(5, 8, 1),
+            QueryKind::CpuMaxAll1 => self.cpu_max_all(1),
+            QueryKind::CpuMaxAll8 => self.cpu_max_all(8),
+            QueryKind::DoubleGroupby1 => self.double_groupby(1),
+            QueryKind::DoubleGroupby5 => self.double_groupby(5),
+            QueryKind::DoubleGroupbyAll => self.double_groupby(METRICS.len()),
+            QueryKind::HighCpuAll => {
                 let (from, to) = self.window(12 * HOUR_NS);
                 format!(
-                    "SELECT mean(usage_user) FROM cpu WHERE time >= '{from}' AND time < '{to}' GROUP BY time(1h),hostname"
+                    "SELECT * FROM cpu WHERE usage_user > 90.0 AND time >= '{from}' AND time < '{to}'"
                 )
             }
             QueryKind::HighCpu1 => {
@@ -213,6 +349,10 @@ pub struct KindReport {
     pub example: String,
     /// The first failure, to say why.
     pub first_error: Option<String>,
+    /// A digest of every successful answer ([`answer_digest`], in order, as 16 hex
+    /// digits): two servers given the same seed and data answered the same when their
+    /// digests match.
+    pub digest: String,
 }
 
 /// Results of a query run.
@@ -295,6 +435,69 @@ pub fn check_influxql_response(status: u16, body: &[u8]) -> std::result::Result<
     Ok(rows)
 }
 
+/// A digest of an InfluxDB 1.x `/query` answer that two servers agree on when they return
+/// the same series: names, tags, columns and values in order, numbers compared to 9
+/// significant digits (sums taken in another order may differ in the last bits; an
+/// integer and a float of the same value are the same number, as InfluxDB prints `5` for
+/// the float 5.0).
+pub fn answer_digest(body: &[u8]) -> u64 {
+    let mut canonical = String::new();
+    if let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) {
+        for result in json["results"].as_array().into_iter().flatten() {
+            for series in result["series"].as_array().into_iter().flatten() {
+                canonical.push_str("\u{1}");
+                canonical_value(&series["name"], &mut canonical);
+                canonical_value(&series["tags"], &mut canonical);
+                canonical_value(&series["columns"], &mut canonical);
+                canonical_value(&series["values"], &mut canonical);
+            }
+        }
+    }
+    // FNV-1a: stable across platforms and versions.
+    canonical.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn canonical_value(value: &serde_json::Value, out: &mut String) {
+    use serde_json::Value;
+    match value {
+        Value::Null => out.push('~'),
+        Value::Bool(b) => out.push_str(if *b { "T" } else { "F" }),
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if f == 0.0 => out.push('0'),
+            Some(f) => out.push_str(&format!("{f:.8e}")),
+            None => out.push_str(&n.to_string()),
+        },
+        Value::String(s) => {
+            out.push('"');
+            out.push_str(s);
+            out.push('"');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for item in items {
+                canonical_value(item, out);
+                out.push(',');
+            }
+            out.push(']');
+        }
+        // Sorted keys, so tags compare whatever order they came in.
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by_key(|(k, _)| *k);
+            out.push('{');
+            for (k, v) in entries {
+                out.push_str(k);
+                out.push('=');
+                canonical_value(v, out);
+                out.push(',');
+            }
+            out.push('}');
+        }
+    }
+}
+
 /// Runs `config.iterations` queries of each kind, one at a time on one connection.
 ///
 /// # Errors
@@ -327,7 +530,9 @@ pub fn run(config: &QueryConfig) -> Result<QueryReport> {
             latency: LatencySummary::default(),
             example: String::new(),
             first_error: None,
+            digest: String::new(),
         };
+        let mut digest = 0u64;
         let mut latencies = Vec::new();
         let mut errors: BTreeMap<String, u64> = BTreeMap::new();
         for i in 0..config.iterations {
@@ -345,7 +550,9 @@ pub fn run(config: &QueryConfig) -> Result<QueryReport> {
             let outcome = conn.send(&request);
             latencies.push(t0.elapsed().as_nanos() as u64);
             let checked = match outcome {
-                Ok(r) => check_influxql_response(r.status, &r.body),
+                Ok(r) => check_influxql_response(r.status, &r.body).inspect(|_| {
+                    digest = digest.rotate_left(5) ^ answer_digest(&r.body);
+                }),
                 Err(e) => Err(e.to_string()),
             };
             match checked {
@@ -361,6 +568,7 @@ pub fn run(config: &QueryConfig) -> Result<QueryReport> {
             }
         }
         report.latency = LatencySummary::from_nanos(&mut latencies);
+        report.digest = format!("{digest:016x}");
         kinds.push(report);
     }
     Ok(QueryReport { kinds })
@@ -449,6 +657,43 @@ mod tests {
         for kind in QueryKind::ALL {
             assert_eq!(a.next(kind), b.next(kind));
         }
+    }
+
+    #[test]
+    fn the_eight_host_kinds_name_eight_distinct_hosts() {
+        let mut g = QueryGenerator::new(20, START, START + 48 * HOUR_NS, 5);
+        for kind in [QueryKind::SingleGroupby181, QueryKind::CpuMaxAll8] {
+            let q = g.next(kind);
+            let mut hosts: Vec<&str> = q
+                .split("hostname = '")
+                .skip(1)
+                .map(|s| s.split('\'').next().unwrap())
+                .collect();
+            hosts.sort();
+            hosts.dedup();
+            assert_eq!(hosts.len(), 8, "{q}");
+        }
+        let q = QueryGenerator::new(3, START, START + 48 * HOUR_NS, 5).next(QueryKind::CpuMaxAll8);
+        assert_eq!(q.matches("hostname = ").count(), 3, "{q}");
+        let five = g.next(QueryKind::SingleGroupby5112);
+        assert!(
+            five.starts_with("SELECT max(usage_user), max(usage_system), max(usage_idle), max(usage_nice), max(usage_iowait) FROM cpu"),
+            "{five}"
+        );
+        assert!(
+            g.next(QueryKind::DoubleGroupbyAll)
+                .contains("mean(usage_guest_nice)")
+        );
+        assert!(!g.next(QueryKind::HighCpuAll).contains("hostname"));
+    }
+
+    #[test]
+    fn answers_digest_alike_when_only_number_spelling_and_tag_order_differ() {
+        let a = br#"{"results":[{"statement_id":0,"series":[{"name":"cpu","tags":{"a":"1","b":"2"},"columns":["time","max"],"values":[[1,5],[2,0.30000000000000004]]}]}]}"#;
+        let b = br#"{"results":[{"statement_id":0,"series":[{"name":"cpu","tags":{"b":"2","a":"1"},"columns":["time","max"],"values":[[1,5.0],[2,0.3]]}]}]}"#;
+        let c = br#"{"results":[{"statement_id":0,"series":[{"name":"cpu","tags":{"a":"1","b":"2"},"columns":["time","max"],"values":[[1,5],[2,0.31]]}]}]}"#;
+        assert_eq!(answer_digest(a), answer_digest(b));
+        assert_ne!(answer_digest(a), answer_digest(c));
     }
 
     #[test]

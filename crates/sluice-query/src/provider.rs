@@ -14,7 +14,7 @@ use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
-use sluice_storage::{ColumnKind, ScanRequest, Storage, TableInfo, conform};
+use sluice_storage::{ColumnKind, ScanRequest, Storage, TableInfo, TagMatch, conform};
 
 /// The catalog name SQL sees (as in InfluxDB 3).
 pub(crate) const CATALOG: &str = "public";
@@ -223,8 +223,8 @@ impl TableProvider for StorageTable {
 }
 
 impl StorageTable {
-    /// Narrows `request` by `filter` if it is a time bound, a tag equality or an AND of
-    /// those; returns whether it could. Rows outside the request are dropped by storage,
+    /// Narrows `request` by `filter` if it is a time bound, a tag equality, a tag `IN`
+    /// list or an OR of equalities on one tag, or an AND of those; returns whether it could. Rows outside the request are dropped by storage,
     /// and DataFusion re-applies the filter (Inexact), so a partial push is still correct.
     fn push_filter(&self, filter: &Expr, request: &mut ScanRequest) -> bool {
         match filter {
@@ -233,6 +233,18 @@ impl StorageTable {
                     let l = self.push_filter(left, request);
                     let r = self.push_filter(right, request);
                     return l || r;
+                }
+                if *op == Operator::Or {
+                    // `host = 'a' OR host = 'b'` (DataFusion also writes short `IN`
+                    // lists this way).
+                    let mut key = None;
+                    let mut values = Vec::new();
+                    if !self.tag_equalities(filter, &mut key, &mut values) {
+                        return false;
+                    }
+                    let Some(key) = key else { return false };
+                    request.tag_matches.push(TagMatch::one_of(key, values));
+                    return true;
                 }
                 let (col, op, value) = match (column_of(left), column_of(right)) {
                     (Some(c), None) => (c, *op, right.as_ref()),
@@ -260,11 +272,33 @@ impl StorageTable {
                     let Some(v) = string_value(value) else {
                         return false;
                     };
-                    request.tag_equals.push((col.name.clone(), v));
+                    request
+                        .tag_matches
+                        .push(TagMatch::equals(col.name.clone(), v));
                     true
                 } else {
                     false
                 }
+            }
+            Expr::InList(list) if !list.negated => {
+                let Some(col) = column_of(&list.expr) else {
+                    return false;
+                };
+                if !self.tags.contains(&col.name) {
+                    return false;
+                }
+                let Some(values) = list
+                    .list
+                    .iter()
+                    .map(string_value)
+                    .collect::<Option<Vec<_>>>()
+                else {
+                    return false;
+                };
+                request
+                    .tag_matches
+                    .push(TagMatch::one_of(col.name.clone(), values));
+                true
             }
             Expr::Between(b) if !b.negated => {
                 let Some(col) = column_of(&b.expr) else {
@@ -280,6 +314,43 @@ impl StorageTable {
                     }
                     _ => false,
                 }
+            }
+            _ => false,
+        }
+    }
+}
+
+impl StorageTable {
+    /// Whether `expr` is `tag = 'v'` or an OR of those all on one tag; collects the tag
+    /// in `key` and the values in `values`.
+    fn tag_equalities(
+        &self,
+        expr: &Expr,
+        key: &mut Option<String>,
+        values: &mut Vec<String>,
+    ) -> bool {
+        let Expr::BinaryExpr(BinaryExpr { left, op, right }) = expr else {
+            return false;
+        };
+        match op {
+            Operator::Or => {
+                self.tag_equalities(left, key, values) && self.tag_equalities(right, key, values)
+            }
+            Operator::Eq => {
+                let (col, value) = match (column_of(left), column_of(right)) {
+                    (Some(c), None) => (c, right.as_ref()),
+                    (None, Some(c)) => (c, left.as_ref()),
+                    _ => return false,
+                };
+                if !self.tags.contains(&col.name) || key.as_ref().is_some_and(|k| *k != col.name) {
+                    return false;
+                }
+                let Some(v) = string_value(value) else {
+                    return false;
+                };
+                *key = Some(col.name.clone());
+                values.push(v);
+                true
             }
             _ => false,
         }

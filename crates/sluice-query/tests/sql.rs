@@ -147,6 +147,48 @@ async fn explain_shows_time_and_tag_filters_pushed_to_the_scan() {
     assert!(plan.contains("host"), "{plan}");
 }
 
+#[tokio::test]
+async fn tag_in_lists_are_pushed_to_the_scan_and_answer_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_s, engine) = setup(dir.path(), DATA).await;
+    let out = engine
+        .sql(
+            "db",
+            "SELECT host, usage FROM cpu WHERE host IN ('a', 'zzz') ORDER BY time",
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(format::encode(&out, Format::Csv).unwrap()).unwrap(),
+        "host,usage\na,1.5\n"
+    );
+    let out = engine
+        .sql(
+            "db",
+            "SELECT host, usage FROM cpu WHERE host = 'b' OR host = 'zzz' OR host = 'b'",
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(format::encode(&out, Format::Csv).unwrap()).unwrap(),
+        "host,usage\nb,2.5\n"
+    );
+    for list in ["('a', 'b')", "('a', 'b', 'c', 'd', 'e')"] {
+        let out = engine
+            .sql(
+                "db",
+                &format!("EXPLAIN SELECT usage FROM cpu WHERE host IN {list}"),
+                None,
+            )
+            .await
+            .unwrap();
+        let plan = String::from_utf8(format::encode(&out, Format::Csv).unwrap()).unwrap();
+        assert!(plan.contains("partial_filters="), "{plan}");
+    }
+}
+
 #[test]
 fn format_names_parse_case_insensitively() {
     assert_eq!("JSONL".parse::<Format>().unwrap(), Format::Jsonl);

@@ -819,7 +819,11 @@ mod tests {
         let t = buf.table(1, "cpu").unwrap();
         let schema = t.partitions[&0].schema();
         let only_y = t.partitions[&0]
-            .to_batch(&schema, None, &[("host".into(), "y".into())])
+            .to_batch(
+                &schema,
+                None,
+                &[crate::types::TagMatch::equals("host", "y")],
+            )
             .unwrap()
             .unwrap();
         assert_eq!(only_y.num_rows(), 1);

@@ -121,5 +121,5 @@ pub use sluice_lp;
 pub use types::{
     ColumnInfo, ColumnKind, DatabaseInfo, DeleteRequest, FieldType, Histogram, RejectedLine,
     RetentionPolicyInfo, RetentionPolicySpec, RetentionPolicyUpdate, ScanRequest, ScanResult,
-    StorageFault, StorageMetrics, TableInfo, WriteOptions, WriteOutcome,
+    StorageFault, StorageMetrics, TableInfo, TagMatch, WriteOptions, WriteOutcome,
 };

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::merge::conform;
+use crate::types::TagMatch;
 
 /// Rows per Parquet row group.
 const ROW_GROUP_ROWS: usize = 1 << 20;
@@ -171,28 +172,39 @@ impl SeriesIndex {
                 continue;
             };
             let values = d.values().as_any().downcast_ref::<StringArray>()?;
+            // Only the dictionary entries these rows use are looked at: a slice of a
+            // batch shares the whole batch's dictionary, and walking all of it for each
+            // slice made persisting a million series quadratic.
+            let mut by_key: std::collections::HashMap<i32, u32> = std::collections::HashMap::new();
             let mut ids: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
             let mut names: Vec<Option<String>> = vec![None];
-            let key_ids: Vec<u32> = (0..values.len())
-                .map(|k| {
-                    if values.is_null(k) {
-                        return 0;
-                    }
-                    let v = values.value(k);
-                    *ids.entry(v).or_insert_with(|| {
-                        names.push(Some(v.to_owned()));
-                        names.len() as u32 - 1
-                    })
-                })
-                .collect();
             let keys = d.keys();
+            let mut previous: Option<(i32, u32)> = None;
             let row_ids = (0..d.len())
                 .map(|r| {
                     if keys.is_null(r) {
-                        0
-                    } else {
-                        key_ids.get(keys.value(r) as usize).copied().unwrap_or(0)
+                        return 0;
                     }
+                    let k = keys.value(r);
+                    // Rows come sorted by series: runs of one key are the rule.
+                    if let Some((pk, id)) = previous
+                        && pk == k
+                    {
+                        return id;
+                    }
+                    let id = *by_key.entry(k).or_insert_with(|| {
+                        let Ok(k) = usize::try_from(k) else { return 0 };
+                        if k >= values.len() || values.is_null(k) {
+                            return 0;
+                        }
+                        let v = values.value(k);
+                        *ids.entry(v).or_insert_with(|| {
+                            names.push(Some(v.to_owned()));
+                            names.len() as u32 - 1
+                        })
+                    });
+                    previous = Some((k, id));
+                    id
                 })
                 .collect();
             tags.push(f.name().clone());
@@ -254,23 +266,23 @@ impl SeriesIndex {
         consistent.then_some(index)
     }
 
-    /// Row ranges (file order, one per series) of the series whose tags equal every
-    /// pair, cut to each series' last `newest` rows when set.
+    /// Row ranges (file order, one per series) of the series every one of `tag_matches`
+    /// matches, cut to each series' last `newest` rows when set.
     fn matching(
         &self,
-        tag_equals: &[(String, String)],
+        tag_matches: &[TagMatch],
         newest: Option<usize>,
     ) -> Vec<std::ops::Range<usize>> {
-        let cols: Vec<Option<usize>> = tag_equals
+        let cols: Vec<Option<usize>> = tag_matches
             .iter()
-            .map(|(k, _)| self.tags.iter().position(|t| t == k))
+            .map(|m| self.tags.iter().position(|t| t == m.key()))
             .collect();
         let mut out: Vec<std::ops::Range<usize>> = Vec::new();
         for (start, end, values) in &self.series {
-            let ok = tag_equals
+            let ok = tag_matches
                 .iter()
                 .zip(&cols)
-                .all(|((_, v), c)| c.is_some_and(|c| values[c].as_deref() == Some(v.as_str())));
+                .all(|(m, c)| c.is_some_and(|c| m.matches(values[c].as_deref())));
             if ok {
                 let (start, end) = (*start as usize, *end as usize);
                 let start = newest.map_or(start, |k| start.max(end.saturating_sub(k)));
@@ -310,7 +322,7 @@ pub(crate) fn load_metadata(data: &FileData) -> Result<FileMeta> {
 }
 
 /// Reads a Parquet file into batches in `schema` (decoding only the columns it names),
-/// keeping only rows in `time_range` whose tags equal `tag_equals`; row groups and
+/// keeping only rows in `time_range` that every one of `tag_matches` matches; row groups and
 /// pages whose statistics exclude them are skipped. `metadata` is the file's
 /// [`load_metadata`].
 ///
@@ -321,13 +333,13 @@ pub(crate) fn read(
     metadata: FileMeta,
     schema: &SchemaRef,
     time_range: Option<(i64, i64)>,
-    tag_equals: &[(String, String)],
+    tag_matches: &[TagMatch],
     newest_per_series: Option<usize>,
 ) -> Result<Vec<RecordBatch>> {
     let series = metadata.series.clone();
     let predicates = Predicates {
         time_range,
-        tag_equals,
+        tag_matches,
         newest_per_series,
     };
     match data {
@@ -375,7 +387,7 @@ pub(crate) fn read_in_order(
 #[derive(Debug, Clone, Copy)]
 struct Predicates<'a> {
     time_range: Option<(i64, i64)>,
-    tag_equals: &'a [(String, String)],
+    tag_matches: &'a [TagMatch],
     newest_per_series: Option<usize>,
 }
 
@@ -387,7 +399,7 @@ fn read_from<T: ChunkReader + 'static>(
 ) -> Result<Vec<RecordBatch>> {
     let Predicates {
         time_range,
-        tag_equals,
+        tag_matches,
         newest_per_series,
     } = predicates;
     // Without a time range the newest rows of a series are its last rows in the file.
@@ -397,9 +409,9 @@ fn read_from<T: ChunkReader + 'static>(
     let col_index =
         |name: &str| (0..columns.num_columns()).find(|&i| columns.column(i).name() == name);
     let time_col = col_index("time");
-    let tag_cols: Vec<(Option<usize>, &str)> = tag_equals
+    let tag_cols: Vec<(Option<usize>, &TagMatch)> = tag_matches
         .iter()
-        .map(|(k, v)| (col_index(k), v.as_str()))
+        .map(|m| (col_index(m.key()), m))
         .collect();
     // A predicate on a tag the file lacks matches nothing.
     if tag_cols.iter().any(|(c, _)| c.is_none()) {
@@ -413,7 +425,7 @@ fn read_from<T: ChunkReader + 'static>(
             time_col.is_none_or(|c| time_may_match(rg, c, time_range))
                 && tag_cols
                     .iter()
-                    .all(|(c, v)| tag_may_match(rg, c.expect("checked"), v))
+                    .all(|(c, m)| tag_may_match(rg, c.expect("checked"), m))
         })
         .map(|(i, _)| i)
         .collect();
@@ -428,14 +440,14 @@ fn read_from<T: ChunkReader + 'static>(
     // The series index names the exact rows of the series a tag predicate selects; page
     // statistics narrow by time (and by tag without an index).
     let series_rows = series
-        .filter(|_| !tag_equals.is_empty() || newest.is_some())
-        .map(|index| index.matching(tag_equals, newest));
+        .filter(|_| !tag_matches.is_empty() || newest.is_some())
+        .map(|index| index.matching(tag_matches, newest));
     let mut page_predicates: Vec<(usize, PagePredicate<'_>)> = Vec::new();
     if series_rows.is_none() {
         page_predicates.extend(
             tag_cols
                 .iter()
-                .map(|(c, v)| (c.expect("checked"), PagePredicate::Equals(v.as_bytes()))),
+                .map(|(c, m)| (c.expect("checked"), PagePredicate::OneOf(m))),
         );
     }
     if let (Some(c), Some((s, e))) = (time_col, time_range) {
@@ -449,14 +461,14 @@ fn read_from<T: ChunkReader + 'static>(
         }
         builder = builder.with_row_selection(selection);
     }
-    if time_range.is_some() || !tag_equals.is_empty() {
+    if time_range.is_some() || !tag_matches.is_empty() {
         // Predicate columns are decoded first; the others only for the rows that match.
         let predicate_columns: Vec<usize> = tag_cols
             .iter()
             .filter_map(|(c, _)| *c)
             .chain(time_col.filter(|_| time_range.is_some()))
             .collect();
-        let tags = tag_equals.to_vec();
+        let tags = tag_matches.to_vec();
         let predicate = ArrowPredicateFn::new(
             ProjectionMask::roots(columns, predicate_columns),
             move |batch: RecordBatch| {
@@ -485,8 +497,8 @@ fn read_from<T: ChunkReader + 'static>(
 /// A predicate a page's statistics can rule out.
 #[derive(Debug, Clone, Copy)]
 enum PagePredicate<'a> {
-    /// A tag equal to these bytes.
-    Equals(&'a [u8]),
+    /// A tag with one of these values.
+    OneOf(&'a TagMatch),
     /// A time in `[start, end)`.
     Range(i64, i64),
 }
@@ -588,9 +600,9 @@ fn page_may_match(index: &ColumnIndexMetaData, page: usize, predicate: PagePredi
         return false;
     }
     match (index, predicate) {
-        (ColumnIndexMetaData::BYTE_ARRAY(ix), PagePredicate::Equals(v)) => {
+        (ColumnIndexMetaData::BYTE_ARRAY(ix), PagePredicate::OneOf(m)) => {
             match (ix.min_value(page), ix.max_value(page)) {
-                (Some(min), Some(max)) => min <= v && v <= max,
+                (Some(min), Some(max)) => m.may_match_range(min, max),
                 _ => true,
             }
         }
@@ -617,38 +629,36 @@ fn time_may_match(rg: &RowGroupMetaData, col: usize, range: Option<(i64, i64)>) 
     }
 }
 
-fn tag_may_match(rg: &RowGroupMetaData, col: usize, value: &str) -> bool {
+fn tag_may_match(rg: &RowGroupMetaData, col: usize, m: &TagMatch) -> bool {
     match rg.column(col).statistics() {
         Some(Statistics::ByteArray(s)) => match (s.min_opt(), s.max_opt()) {
-            (Some(min), Some(max)) => {
-                min.data() <= value.as_bytes() && value.as_bytes() <= max.data()
-            }
+            (Some(min), Some(max)) => m.may_match_range(min.data(), max.data()),
             _ => true,
         },
         _ => true,
     }
 }
 
-/// Keeps the rows of `batch` in `time_range` whose tags equal `tag_equals` (what the
+/// Keeps the rows of `batch` in `time_range` that every one of `tag_matches` matches (what the
 /// row filter of [`read`] does while decoding; tests use it as the reference).
 #[cfg(test)]
 pub(crate) fn filter(
     batch: &RecordBatch,
     time_range: Option<(i64, i64)>,
-    tag_equals: &[(String, String)],
+    tag_matches: &[TagMatch],
 ) -> Result<RecordBatch> {
-    if time_range.is_none() && tag_equals.is_empty() {
+    if time_range.is_none() && tag_matches.is_empty() {
         return Ok(batch.clone());
     }
-    let mask = keep_mask(batch, time_range, tag_equals)?;
+    let mask = keep_mask(batch, time_range, tag_matches)?;
     Ok(arrow::compute::filter_record_batch(batch, &mask)?)
 }
 
-/// Which rows of `batch` are in `time_range` with tags equal to `tag_equals`.
+/// Which rows of `batch` are in `time_range` that every one of `tag_matches` matches.
 fn keep_mask(
     batch: &RecordBatch,
     time_range: Option<(i64, i64)>,
-    tag_equals: &[(String, String)],
+    tag_matches: &[TagMatch],
 ) -> Result<BooleanArray> {
     let n = batch.num_rows();
     let mut keep = vec![true; n];
@@ -661,8 +671,8 @@ fn keep_mask(
             *k &= *v >= start && *v < end;
         }
     }
-    for (tag, value) in tag_equals {
-        let rows = crate::predicate::tag_rows(batch, tag, &|v| v == Some(value.as_str()));
+    for m in tag_matches {
+        let rows = crate::predicate::tag_rows(batch, m.key(), &|v| m.matches(v));
         for (k, matches) in keep.iter_mut().zip(rows) {
             *k &= matches;
         }
@@ -703,11 +713,7 @@ mod tests {
         .unwrap()
     }
 
-    fn read_all(
-        bytes: &[u8],
-        range: Option<(i64, i64)>,
-        tags: &[(String, String)],
-    ) -> Vec<RecordBatch> {
+    fn read_all(bytes: &[u8], range: Option<(i64, i64)>, tags: &[TagMatch]) -> Vec<RecordBatch> {
         let data = FileData::Bytes(Bytes::from(bytes.to_vec()));
         let meta = load_metadata(&data).unwrap();
         read(data, meta, &schema().arrow_schema(), range, tags, None).unwrap()
@@ -737,7 +743,7 @@ mod tests {
                 .unwrap()
         };
         assert_eq!(rows(&sliced), batch);
-        let tags = vec![("host".to_owned(), "h002".to_owned())];
+        let tags = vec![TagMatch::equals("host", "h002")];
         let one = read_all(&sliced, None, &tags);
         assert_eq!(one.iter().map(RecordBatch::num_rows).sum::<usize>(), 3_000);
     }
@@ -766,7 +772,7 @@ mod tests {
     fn tag_and_time_predicates_read_only_matching_rows_through_page_pruning() {
         let batch = sorted_batch(6, 9_000);
         let bytes = encode(&batch).unwrap();
-        let tags = vec![("host".to_owned(), "h003".to_owned())];
+        let tags = vec![TagMatch::equals("host", "h003")];
         let got = read_all(&bytes, Some((10_000, 20_000)), &tags);
         let expected = filter(&batch, Some((10_000, 20_000)), &tags).unwrap();
         assert_eq!(expected.num_rows(), 1_000);
@@ -779,7 +785,10 @@ mod tests {
             meta.arrow.metadata(),
             &[0],
             &[
-                (host, PagePredicate::Equals(b"h003")),
+                (
+                    host,
+                    PagePredicate::OneOf(&TagMatch::equals("host", "h003")),
+                ),
                 (time, PagePredicate::Range(10_000, 20_000)),
             ],
             None,
@@ -792,7 +801,7 @@ mod tests {
             "{} rows selected",
             selection.row_count()
         );
-        assert!(read_all(&bytes, None, &[("host".into(), "nope".into())]).is_empty());
+        assert!(read_all(&bytes, None, &[TagMatch::equals("host", "nope")]).is_empty());
         assert!(read_all(&bytes, Some((1_000_000, 2_000_000)), &[]).is_empty());
     }
 }
@@ -844,11 +853,7 @@ mod series_index_tests {
         .unwrap()
     }
 
-    fn read_bytes(
-        bytes: Vec<u8>,
-        range: Option<(i64, i64)>,
-        tags: &[(String, String)],
-    ) -> RecordBatch {
+    fn read_bytes(bytes: Vec<u8>, range: Option<(i64, i64)>, tags: &[TagMatch]) -> RecordBatch {
         let data = FileData::Bytes(Bytes::from(bytes));
         let meta = load_metadata(&data).unwrap();
         let out = read(data, meta, &schema().arrow_schema(), range, tags, None).unwrap();
@@ -874,20 +879,20 @@ mod series_index_tests {
         );
         assert_eq!(index.series[0].2, vec![None, Some("m".to_owned())]);
         assert_eq!(
-            index.matching(&[("host".into(), "q".into())], None),
+            index.matching(&[TagMatch::equals("host", "q")], None),
             vec![20000..25000]
         );
         assert_eq!(
-            index.matching(&[("dc".into(), "a".into())], None),
+            index.matching(&[TagMatch::equals("dc", "a")], None),
             vec![5000..10000, 10000..15000]
         );
         assert_eq!(
-            index.matching(&[("dc".into(), "b".into())], Some(2)),
+            index.matching(&[TagMatch::equals("dc", "b")], Some(2)),
             vec![19998..20000, 24998..25000]
         );
         assert!(
             index
-                .matching(&[("rack".into(), "1".into())], None)
+                .matching(&[TagMatch::equals("rack", "1")], None)
                 .is_empty()
         );
     }
@@ -902,17 +907,24 @@ mod series_index_tests {
         let mut w = ArrowWriter::try_new(&mut old, b.schema(), None).unwrap();
         w.write(&b).unwrap();
         w.close().unwrap();
-        type Case = (Option<(i64, i64)>, Vec<(String, String)>);
+        type Case = (Option<(i64, i64)>, Vec<TagMatch>);
+        let one_of = |k: &str, vs: &[&str]| TagMatch::one_of(k, vs.iter().map(|v| v.to_string()));
         let cases: Vec<Case> = vec![
-            (None, vec![("host".into(), "q".into())]),
-            (Some((100, 20_000)), vec![("host".into(), "b".into())]),
-            (Some((100, 200)), vec![("dc".into(), "b".into())]),
+            (None, vec![TagMatch::equals("host", "q")]),
+            (Some((100, 20_000)), vec![TagMatch::equals("host", "b")]),
+            (Some((100, 200)), vec![TagMatch::equals("dc", "b")]),
             (
                 None,
-                vec![("dc".into(), "a".into()), ("host".into(), "z".into())],
+                vec![TagMatch::equals("dc", "a"), TagMatch::equals("host", "z")],
             ),
-            (None, vec![("host".into(), "nope".into())]),
+            (None, vec![TagMatch::equals("host", "nope")]),
             (Some((49_990, 60_000)), vec![]),
+            (None, vec![one_of("host", &["q", "b", "nope"])]),
+            (
+                Some((100, 30_000)),
+                vec![one_of("host", &["z", "b"]), one_of("dc", &["a", "b"])],
+            ),
+            (None, vec![one_of("host", &[])]),
         ];
         for (range, tags) in cases {
             let expected = filter(&b, range, &tags).unwrap();

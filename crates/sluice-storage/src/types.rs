@@ -129,12 +129,68 @@ pub enum ColumnKind {
 pub struct ScanRequest {
     /// `[start, end)` in nanoseconds since the epoch; `None` for all time.
     pub time_range: Option<(i64, i64)>,
-    /// Only rows whose tag `key` equals `value`, for every pair (a tag the table does not
-    /// have matches no row).
-    pub tag_equals: Vec<(String, String)>,
+    /// Only rows that every one of these matches.
+    pub tag_matches: Vec<TagMatch>,
     /// Only these columns, in this order (unknown names are skipped); `None` for all
     /// columns in table order.
     pub projection: Option<Vec<String>>,
+}
+
+/// A scan's tag predicate: the rows whose tag `key` has one of a set of values
+/// (`host = 'a'`, or `host = 'a' OR host = 'b'`). A row without the tag, or a table
+/// without it, matches no value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TagMatch {
+    key: String,
+    /// Sorted, without duplicates.
+    values: Vec<String>,
+}
+
+impl TagMatch {
+    /// The rows whose tag `key` equals `value`.
+    pub fn equals(key: impl Into<String>, value: impl Into<String>) -> TagMatch {
+        TagMatch {
+            key: key.into(),
+            values: vec![value.into()],
+        }
+    }
+
+    /// The rows whose tag `key` equals any of `values` (none when `values` is empty).
+    pub fn one_of(key: impl Into<String>, values: impl IntoIterator<Item = String>) -> TagMatch {
+        let mut values: Vec<String> = values.into_iter().collect();
+        values.sort_unstable();
+        values.dedup();
+        TagMatch {
+            key: key.into(),
+            values,
+        }
+    }
+
+    /// The tag's name.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The values matched, sorted.
+    pub fn values(&self) -> &[String] {
+        &self.values
+    }
+
+    /// Whether a row whose tag holds `value` (`None`: no value) matches.
+    pub fn matches(&self, value: Option<&str>) -> bool {
+        value.is_some_and(|v| {
+            self.values
+                .binary_search_by(|probe| probe.as_str().cmp(v))
+                .is_ok()
+        })
+    }
+
+    /// Whether some value in `[min, max]` (as bytes) could match.
+    pub fn may_match_range(&self, min: &[u8], max: &[u8]) -> bool {
+        self.values
+            .iter()
+            .any(|v| min <= v.as_bytes() && v.as_bytes() <= max)
+    }
 }
 
 /// What [`crate::Storage::delete`] removes: the rows of `table` (every table when `None`)

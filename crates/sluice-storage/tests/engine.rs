@@ -8,7 +8,7 @@ use arrow::array::{Array, DictionaryArray, Float64Array, Int64Array, TimestampNa
 use arrow::compute::concat_batches;
 use arrow::datatypes::{DataType, Int32Type, TimeUnit};
 use sluice_storage::{
-    ColumnKind, Error, FieldType, ObjectStoreConfig, ScanRequest, Storage, StorageConfig,
+    ColumnKind, Error, FieldType, ObjectStoreConfig, ScanRequest, Storage, StorageConfig, TagMatch,
     WriteOptions,
 };
 
@@ -271,7 +271,7 @@ async fn a_partition_larger_than_one_persist_slice_reads_back_the_same_from_parq
     assert_eq!(s.metrics().parquet_files, 1);
     assert_eq!(rows(&s, "db", "cpu", &all()).await, buffered);
     let only_b = ScanRequest {
-        tag_equals: vec![("host".into(), "b".into())],
+        tag_matches: vec![TagMatch::equals("host", "b")],
         ..all()
     };
     assert_eq!(
@@ -290,20 +290,40 @@ async fn predicates_and_projection_apply_to_buffer_and_parquet() {
     write(&s, "db", "cpu,host=a x=3 300\ncpu,host=b x=4 400\n").await;
     let req = ScanRequest {
         time_range: Some((150, 400)),
-        tag_equals: vec![("host".into(), "b".into())],
+        tag_matches: vec![TagMatch::equals("host", "b")],
         projection: Some(vec!["time".into(), "x".into()]),
     };
     assert_eq!(rows(&s, "db", "cpu", &req).await, vec!["time=200 x=2"]);
     let none = ScanRequest {
-        tag_equals: vec![("host".into(), "zzz".into())],
+        tag_matches: vec![TagMatch::equals("host", "zzz")],
         ..ScanRequest::default()
     };
     assert!(rows(&s, "db", "cpu", &none).await.is_empty());
     let unknown_tag = ScanRequest {
-        tag_equals: vec![("dc".into(), "a".into())],
+        tag_matches: vec![TagMatch::equals("dc", "a")],
         ..ScanRequest::default()
     };
     assert!(rows(&s, "db", "cpu", &unknown_tag).await.is_empty());
+    // `host = 'a' OR host = 'b'` over a persisted file and the buffer; a value that no
+    // series has matches nothing and takes nothing away.
+    write(&s, "db", "cpu,host=c x=5 500\n").await;
+    let a_or_b = ScanRequest {
+        tag_matches: vec![TagMatch::one_of(
+            "host",
+            ["b".to_owned(), "zzz".to_owned(), "a".to_owned()],
+        )],
+        projection: Some(vec!["host".into(), "x".into()]),
+        ..ScanRequest::default()
+    };
+    assert_eq!(
+        rows(&s, "db", "cpu", &a_or_b).await,
+        vec!["host=a x=1", "host=a x=3", "host=b x=2", "host=b x=4"]
+    );
+    let none_of = ScanRequest {
+        tag_matches: vec![TagMatch::one_of("host", Vec::new())],
+        ..ScanRequest::default()
+    };
+    assert!(rows(&s, "db", "cpu", &none_of).await.is_empty());
     assert!(matches!(
         s.scan("db", "nope", &all()).await,
         Err(Error::TableNotFound { .. })
@@ -705,7 +725,7 @@ async fn check_newest(s: &Storage, what: &str) {
         let got = format_rows(s.scan_last("db", "cpu", &all(), k).await.unwrap());
         assert_eq!(got, newest(&full, k), "{what}, {k} per series");
         let only_a = ScanRequest {
-            tag_equals: vec![("host".into(), "a".into())],
+            tag_matches: vec![TagMatch::equals("host", "a")],
             time_range: Some((0, 35)),
             ..ScanRequest::default()
         };
@@ -742,7 +762,7 @@ async fn newest_rows_per_series_follow_out_of_order_writes_overwrites_and_persis
             "db",
             "cpu",
             &ScanRequest {
-                tag_equals: vec![("host".into(), "a".into())],
+                tag_matches: vec![TagMatch::equals("host", "a")],
                 ..ScanRequest::default()
             },
             1,

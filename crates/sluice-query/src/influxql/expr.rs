@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use regex::{Regex, RegexBuilder};
 use sluice_influxql::{BinaryOp, DataType, Expr, Literal};
+use sluice_storage::TagMatch;
 
 use super::math::MathFn;
 use super::view::{BatchView, V};
@@ -137,37 +138,63 @@ fn time_value(e: &Expr, now: i64) -> Result<i64> {
     }
 }
 
-/// The tag equalities (`tag = 'value'`) among `conjuncts` for a table whose tags are
-/// `is_tag`, and the conjuncts left once those are taken out.
-pub(crate) fn take_tag_equalities(
+/// The tag predicates among `conjuncts` that a scan applies by itself (`tag = 'v'`, or
+/// an OR of such equalities on one tag, as `(host = 'a' OR host = 'b')` in TSBS's and
+/// Grafana's queries) for a table whose tags are `is_tag`, and the conjuncts left once
+/// those are taken out.
+pub(crate) fn take_tag_matches(
     conjuncts: &[Expr],
     is_tag: impl Fn(&str) -> bool,
-) -> (Vec<(String, String)>, Vec<Expr>) {
-    let mut eq = Vec::new();
+) -> (Vec<TagMatch>, Vec<Expr>) {
+    let mut matches = Vec::new();
     let mut rest = Vec::new();
     for c in conjuncts {
-        if let Expr::Binary {
-            op: BinaryOp::Eq,
-            lhs,
-            rhs,
-        } = c
+        let mut key = None;
+        let mut values = Vec::new();
+        if tag_equalities(c, &is_tag, &mut key, &mut values)
+            && let Some(key) = key
         {
-            let pair = match (lhs.as_ref(), rhs.as_ref()) {
-                (Expr::VarRef(v), Expr::Literal(Literal::String(s)))
-                | (Expr::Literal(Literal::String(s)), Expr::VarRef(v)) => Some((v, s)),
-                _ => None,
-            };
-            if let Some((v, s)) = pair
-                && v.data_type.is_none_or(|t| t == DataType::Tag)
-                && is_tag(&v.name)
-            {
-                eq.push((v.name.clone(), s.clone()));
-                continue;
-            }
+            matches.push(TagMatch::one_of(key, values));
+        } else {
+            rest.push(c.clone());
         }
-        rest.push(c.clone());
     }
-    (eq, rest)
+    (matches, rest)
+}
+
+/// Whether `c` is `tag = 'v'` or an OR of those all on one tag; collects the tag in
+/// `key` and the values in `values`.
+fn tag_equalities<'a>(
+    c: &'a Expr,
+    is_tag: &impl Fn(&str) -> bool,
+    key: &mut Option<&'a str>,
+    values: &mut Vec<String>,
+) -> bool {
+    let Expr::Binary { op, lhs, rhs } = c else {
+        return false;
+    };
+    match op {
+        BinaryOp::Or => {
+            tag_equalities(lhs, is_tag, key, values) && tag_equalities(rhs, is_tag, key, values)
+        }
+        BinaryOp::Eq => {
+            let (v, s) = match (lhs.as_ref(), rhs.as_ref()) {
+                (Expr::VarRef(v), Expr::Literal(Literal::String(s)))
+                | (Expr::Literal(Literal::String(s)), Expr::VarRef(v)) => (v, s),
+                _ => return false,
+            };
+            if v.data_type.is_some_and(|t| t != DataType::Tag)
+                || !is_tag(&v.name)
+                || key.is_some_and(|k| k != v.name)
+            {
+                return false;
+            }
+            *key = Some(&v.name);
+            values.push(s.clone());
+            true
+        }
+        _ => false,
+    }
 }
 
 /// An expression resolved against a table's scanned columns.
@@ -458,8 +485,30 @@ mod tests {
     fn tag_equalities_are_taken_out_only_for_tags() {
         let (_, rest) =
             split_condition(Some(&cond("host = 'a' AND usage = 'b' AND x > 1")), 0).unwrap();
-        let (eq, rest) = take_tag_equalities(&rest, |n| n == "host");
-        assert_eq!(eq, vec![("host".to_owned(), "a".to_owned())]);
+        let (eq, rest) = take_tag_matches(&rest, |n| n == "host");
+        assert_eq!(eq, vec![TagMatch::equals("host", "a")]);
         assert_eq!(rest.len(), 2);
+    }
+
+    #[test]
+    fn an_or_of_equalities_on_one_tag_becomes_one_match() {
+        let is_tag = |n: &str| n == "host" || n == "dc";
+        let (_, conjuncts) = split_condition(
+            Some(&cond(
+                "(host = 'a' OR host = 'b' OR 'c' = host) AND time > 5 AND (host = 'a' OR dc = 'x') AND (host = 'a' OR usage = 'b')",
+            )),
+            0,
+        )
+        .unwrap();
+        let (matches, rest) = take_tag_matches(&conjuncts, is_tag);
+        assert_eq!(
+            matches,
+            vec![TagMatch::one_of(
+                "host",
+                ["c".to_owned(), "b".to_owned(), "a".to_owned()]
+            )]
+        );
+        // Two tags under one OR, and a field under OR, stay conditions.
+        assert_eq!(rest.len(), 2, "{rest:?}");
     }
 }

@@ -209,7 +209,7 @@ pub(crate) async fn run(
         let table = input.info();
         let group_tags = group_tags(&stmt.group_by, table)?;
         let is_tag = |n: &str| tags_of(table).any(|t| t == n);
-        let (tag_equals, residual) = expr::take_tag_equalities(&conjuncts, is_tag);
+        let (tag_matches, residual) = expr::take_tag_matches(&conjuncts, is_tag);
 
         // Columns read: group tags first, then whatever fields and conditions name.
         let mut columns: Vec<String> = group_tags.clone();
@@ -257,7 +257,7 @@ pub(crate) async fn run(
         projection.push("time".to_owned());
         let request = ScanRequest {
             time_range: (range.has_start || range.has_end).then_some((range.start, range.end)),
-            tag_equals,
+            tag_matches,
             projection: Some(projection),
         };
         // `ORDER BY time DESC LIMIT n` over raw points without conditions needs only the

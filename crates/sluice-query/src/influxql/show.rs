@@ -114,8 +114,8 @@ async fn tag_sets(
 ) -> Result<BTreeSet<Vec<String>>> {
     let (range, conjuncts) = expr::split_condition(condition, now_ns())?;
     let tags = tag_names(table);
-    let (tag_equals, residual) =
-        expr::take_tag_equalities(&conjuncts, |n| tags.iter().any(|t| t == n));
+    let (tag_matches, residual) =
+        expr::take_tag_matches(&conjuncts, |n| tags.iter().any(|t| t == n));
     let mut columns = tags.clone();
     let mut index: HashMap<String, usize> = columns
         .iter()
@@ -134,7 +134,7 @@ async fn tag_sets(
             &table.name,
             &ScanRequest {
                 time_range: (range.has_start || range.has_end).then_some((range.start, range.end)),
-                tag_equals,
+                tag_matches,
                 projection: Some(projection),
             },
         )

@@ -38,13 +38,13 @@ impl Virtual {
             .and_then(|c| c.as_any().downcast_ref::<TimestampNanosecondArray>())
             .expect("built with a time column");
         let (start, end) = request.time_range.unwrap_or((i64::MIN, i64::MAX));
-        let tags: Vec<(super::view::ColumnView<'_>, &str)> = request
-            .tag_equals
+        let tags: Vec<(super::view::ColumnView<'_>, &sluice_storage::TagMatch)> = request
+            .tag_matches
             .iter()
-            .map(|(k, v)| {
+            .map(|m| {
                 (
-                    super::view::ColumnView::new(batch.column_by_name(k)),
-                    v.as_str(),
+                    super::view::ColumnView::new(batch.column_by_name(m.key())),
+                    m,
                 )
             })
             .collect();
@@ -54,9 +54,10 @@ impl Virtual {
                 Some(
                     t >= start
                         && t < end
-                        && tags
-                            .iter()
-                            .all(|(c, v)| matches!(c.get(i), super::view::V::Str(s) if s == *v)),
+                        && tags.iter().all(|(c, m)| match c.get(i) {
+                            super::view::V::Str(s) => m.matches(Some(s)),
+                            _ => false,
+                        }),
                 )
             })
             .collect();

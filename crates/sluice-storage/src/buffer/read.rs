@@ -13,6 +13,7 @@ use sluice_lp::FieldType;
 use super::{PartitionBuffer, tag_value};
 use crate::error::Result;
 use crate::merge::TableSchema;
+use crate::types::TagMatch;
 
 impl PartitionBuffer {
     /// The rows matching the time range and tag predicates, as a batch in `schema`,
@@ -22,9 +23,9 @@ impl PartitionBuffer {
         &self,
         schema: &TableSchema,
         time_range: Option<(i64, i64)>,
-        tag_equals: &[(String, String)],
+        tag_matches: &[TagMatch],
     ) -> Result<Option<RecordBatch>> {
-        self.to_batch_last(schema, time_range, tag_equals, None)
+        self.to_batch_last(schema, time_range, tag_matches, None)
     }
 
     /// [`PartitionBuffer::to_batch`] keeping only the newest `keep_last` rows of each
@@ -33,10 +34,10 @@ impl PartitionBuffer {
         &self,
         schema: &TableSchema,
         time_range: Option<(i64, i64)>,
-        tag_equals: &[(String, String)],
+        tag_matches: &[TagMatch],
         keep_last: Option<usize>,
     ) -> Result<Option<RecordBatch>> {
-        let rows = self.sorted_rows(schema, time_range, tag_equals, keep_last);
+        let rows = self.sorted_rows(schema, time_range, tag_matches, keep_last);
         if rows.is_empty() {
             return Ok(None);
         }
@@ -50,27 +51,26 @@ impl PartitionBuffer {
         &self,
         schema: &TableSchema,
         time_range: Option<(i64, i64)>,
-        tag_equals: &[(String, String)],
+        tag_matches: &[TagMatch],
         keep_last: Option<usize>,
     ) -> Vec<usize> {
-        let mut wanted: Vec<u32> = (0..self.series.len() as u32)
+        // Series in the order the merge ranks them: tag by tag, an absent tag first. Each
+        // series' values in schema order are looked up once, not in every comparison.
+        let mut keyed: Vec<(Vec<Option<&str>>, u32)> = (0..self.series.len() as u32)
             .filter(|&s| {
                 let tags = &self.series[s as usize];
-                tag_equals
+                tag_matches
                     .iter()
-                    .all(|(k, v)| tag_value(tags, k) == Some(v.as_str()))
+                    .all(|m| m.matches(tag_value(tags, m.key())))
+            })
+            .map(|s| {
+                let tags = &self.series[s as usize];
+                let key = schema.tags.iter().map(|t| tag_value(tags, t)).collect();
+                (key, s)
             })
             .collect();
-        // Series in the order the merge ranks them: tag by tag, an absent tag first.
-        let value = |s: u32, tag: &str| tag_value(&self.series[s as usize], tag);
-        wanted.sort_by(|&a, &b| {
-            schema
-                .tags
-                .iter()
-                .map(|t| value(a, t).cmp(&value(b, t)))
-                .find(|o| o.is_ne())
-                .unwrap_or(std::cmp::Ordering::Equal)
-        });
+        keyed.sort_unstable();
+        let wanted: Vec<u32> = keyed.into_iter().map(|(_, s)| s).collect();
         let mut rows: Vec<usize> = Vec::new();
         let mut scratch: Vec<u32> = Vec::new();
         for s in wanted {

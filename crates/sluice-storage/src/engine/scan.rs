@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::manifest::ParquetFile;
 use crate::merge::{TableSchema, merge_keep_last, project};
 use crate::persist;
-use crate::types::{ScanRequest, ScanResult};
+use crate::types::{ScanRequest, ScanResult, TagMatch};
 
 /// Most entries of [`Inner::file_metadata`] before it is emptied.
 const MAX_CACHED_METADATA: usize = 4096;
@@ -32,7 +32,7 @@ pub(super) struct LastRowsKey {
     per_series: usize,
     fields: Vec<String>,
     time_range: Option<(i64, i64)>,
-    tag_equals: Vec<(String, String)>,
+    tag_matches: Vec<TagMatch>,
 }
 
 impl Storage {
@@ -115,7 +115,7 @@ impl Storage {
             let state = inner.state.clone();
             let schema = schema.clone();
             let table = table.to_owned();
-            let tag_equals = request.tag_equals.clone();
+            let tag_matches = request.tag_matches.clone();
             let projection = request.projection.clone();
             move || -> Result<(Vec<ParquetFile>, Vec<RecordBatch>, TableSchema)> {
                 let wanted = |day: i64, min: i64, max: i64| {
@@ -151,11 +151,11 @@ impl Storage {
                     // merge are not needed: only projected and predicate tags are read.
                     schema
                         .tags
-                        .retain(|t| names.contains(t) || tag_equals.iter().any(|(k, _)| k == t));
+                        .retain(|t| names.contains(t) || tag_matches.iter().any(|m| m.key() == t));
                 }
                 let mut buffered = Vec::new();
                 for part in parts {
-                    if let Some(b) = part.to_batch_last(&schema, range, &tag_equals, keep_last)? {
+                    if let Some(b) = part.to_batch_last(&schema, range, &tag_matches, keep_last)? {
                         buffered.push(b);
                     }
                 }
@@ -177,7 +177,7 @@ impl Storage {
                 per_series: k,
                 fields: schema.fields.iter().map(|(n, _)| n.clone()).collect(),
                 time_range: range,
-                tag_equals: request.tag_equals.clone(),
+                tag_matches: request.tag_matches.clone(),
             });
             if let Some(key) = &last_key
                 && let Some(batches) = inner.last_rows.lock().get(key)
@@ -190,7 +190,7 @@ impl Storage {
             let cached = inner.file_metadata.lock().get(&file.path).cloned();
             let s = arrow_schema.clone();
             let table_schema = schema.clone();
-            let tags = request.tag_equals.clone();
+            let tags = request.tag_matches.clone();
             let (metadata, batches) = tokio::task::spawn_blocking(move || {
                 let metadata = match cached {
                     Some(m) => m,
