@@ -30,8 +30,16 @@ use crate::provider::{CATALOG, DatabaseCatalogList, SCHEMA};
 /// a parsed query recurse once per nesting level, up to
 /// `sluice_influxql::MAX_NESTING_DEPTH`: a debug build needs about 20 KiB per level to
 /// parse, far more than an async worker's 2 MiB allows at the limit (a release build
-/// needs a tenth). Reserved address space, touched only as deep as a query goes.
-pub const QUERY_STACK_BYTES: usize = 16 << 20;
+/// needs a tenth). DataFusion's SQL planner recurses once per operator, up to
+/// [`MAX_SQL_OPERATORS`]: planning `SELECT 1 + 1 + …` at the limit needs 20 to 24 MiB in
+/// a debug build (and overflowed the 16 MiB a release build is well within), so builds
+/// with debug assertions get 64 MiB. Reserved address space, touched only as deep as a
+/// query goes.
+pub const QUERY_STACK_BYTES: usize = if cfg!(debug_assertions) {
+    64 << 20
+} else {
+    16 << 20
+};
 
 /// The result of a SQL query: an Arrow schema and the rows.
 #[derive(Debug, Clone)]
@@ -374,12 +382,14 @@ impl QueryEngine {
 /// recursively: a chain of tens of thousands of terms would overflow any stack.
 pub const MAX_SQL_OPERATORS: usize = 1_000;
 
-/// Refuses SQL with more than [`MAX_SQL_OPERATORS`] operators, counted on the tokens
-/// (no tree is built). Text that does not tokenize is left to DataFusion to report.
+/// The check [`QueryEngine::sql`] runs on the text before DataFusion parses it: refuses
+/// SQL with more than [`MAX_SQL_OPERATORS`] operators, counted on the tokens (no tree is
+/// built, so any text is checked in time and stack linear in its length). Text that
+/// does not tokenize is left to DataFusion to report.
 ///
 /// # Errors
 /// [`Error::Invalid`] naming the count and the limit.
-fn check_sql_operators(sql: &str) -> Result<()> {
+pub fn check_sql_operators(sql: &str) -> Result<()> {
     use datafusion::sql::sqlparser::dialect::GenericDialect;
     use datafusion::sql::sqlparser::keywords::Keyword;
     use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
