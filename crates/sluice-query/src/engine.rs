@@ -9,6 +9,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::common::ScalarValue;
 use datafusion::error::DataFusionError;
+use datafusion::execution::context::SQLOptions;
 use datafusion::execution::context::SessionState;
 use datafusion::execution::memory_pool::{
     GreedyMemoryPool, MemoryConsumer, MemoryPool, TrackConsumersPool,
@@ -151,7 +152,7 @@ impl QueryEngine {
         let limit = self.limits.memory_limit_bytes;
         let ctx = self.context(db)?;
         let run = async {
-            let mut frame = ctx.sql(sql).await?;
+            let mut frame = ctx.sql_with_options(sql, read_only()).await?;
             if let Some(params) = params
                 && !params.is_empty()
             {
@@ -422,6 +423,16 @@ pub fn check_sql_operators(sql: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// What SQL queries may do: read. DataFusion would otherwise run `COPY … TO '<path>'` and
+/// `INSERT INTO` (writing files on the server's host with its rights) and
+/// `CREATE EXTERNAL TABLE` (reading them) for anyone allowed to query; InfluxDB 3 refuses
+/// such statements in queries too.
+fn read_only() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
 }
 
 /// Runs `f` on a thread with [`QUERY_STACK_BYTES`] of stack and waits for it.
