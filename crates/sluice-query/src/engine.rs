@@ -9,6 +9,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::common::ScalarValue;
 use datafusion::error::DataFusionError;
+use datafusion::execution::context::SQLOptions;
 use datafusion::execution::context::SessionState;
 use datafusion::execution::memory_pool::{
     GreedyMemoryPool, MemoryConsumer, MemoryPool, TrackConsumersPool,
@@ -30,8 +31,16 @@ use crate::provider::{CATALOG, DatabaseCatalogList, SCHEMA};
 /// a parsed query recurse once per nesting level, up to
 /// `sluice_influxql::MAX_NESTING_DEPTH`: a debug build needs about 20 KiB per level to
 /// parse, far more than an async worker's 2 MiB allows at the limit (a release build
-/// needs a tenth). Reserved address space, touched only as deep as a query goes.
-pub const QUERY_STACK_BYTES: usize = 16 << 20;
+/// needs a tenth). DataFusion's SQL planner recurses once per operator, up to
+/// [`MAX_SQL_OPERATORS`]: planning `SELECT 1 + 1 + …` at the limit needs 20 to 24 MiB in
+/// a debug build (and overflowed the 16 MiB a release build is well within), so builds
+/// with debug assertions get 64 MiB. Reserved address space, touched only as deep as a
+/// query goes.
+pub const QUERY_STACK_BYTES: usize = if cfg!(debug_assertions) {
+    64 << 20
+} else {
+    16 << 20
+};
 
 /// The result of a SQL query: an Arrow schema and the rows.
 #[derive(Debug, Clone)]
@@ -143,7 +152,7 @@ impl QueryEngine {
         let limit = self.limits.memory_limit_bytes;
         let ctx = self.context(db)?;
         let run = async {
-            let mut frame = ctx.sql(sql).await?;
+            let mut frame = ctx.sql_with_options(sql, read_only()).await?;
             if let Some(params) = params
                 && !params.is_empty()
             {
@@ -396,12 +405,14 @@ impl QueryEngine {
 /// recursively: a chain of tens of thousands of terms would overflow any stack.
 pub const MAX_SQL_OPERATORS: usize = 1_000;
 
-/// Refuses SQL with more than [`MAX_SQL_OPERATORS`] operators, counted on the tokens
-/// (no tree is built). Text that does not tokenize is left to DataFusion to report.
+/// The check [`QueryEngine::sql`] runs on the text before DataFusion parses it: refuses
+/// SQL with more than [`MAX_SQL_OPERATORS`] operators, counted on the tokens (no tree is
+/// built, so any text is checked in time and stack linear in its length). Text that
+/// does not tokenize is left to DataFusion to report.
 ///
 /// # Errors
 /// [`Error::Invalid`] naming the count and the limit.
-fn check_sql_operators(sql: &str) -> Result<()> {
+pub fn check_sql_operators(sql: &str) -> Result<()> {
     use datafusion::sql::sqlparser::dialect::GenericDialect;
     use datafusion::sql::sqlparser::keywords::Keyword;
     use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
@@ -434,6 +445,16 @@ fn check_sql_operators(sql: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// What SQL queries may do: read. DataFusion would otherwise run `COPY … TO '<path>'` and
+/// `INSERT INTO` (writing files on the server's host with its rights) and
+/// `CREATE EXTERNAL TABLE` (reading them) for anyone allowed to query; InfluxDB 3 refuses
+/// such statements in queries too.
+fn read_only() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
 }
 
 /// Runs `f` on a thread with [`QUERY_STACK_BYTES`] of stack and waits for it.

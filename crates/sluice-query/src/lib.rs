@@ -64,7 +64,9 @@ pub mod influxql;
 mod limits;
 mod provider;
 
-pub use engine::{MAX_SQL_OPERATORS, QUERY_STACK_BYTES, QueryEngine, QueryOutput};
+pub use engine::{
+    MAX_SQL_OPERATORS, QUERY_STACK_BYTES, QueryEngine, QueryOutput, check_sql_operators,
+};
 pub use error::{Error, Result};
 pub use influxql::{Series, StatementResult, Value};
 pub use limits::QueryLimits;

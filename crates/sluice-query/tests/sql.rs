@@ -194,3 +194,26 @@ fn format_names_parse_case_insensitively() {
     assert_eq!("JSONL".parse::<Format>().unwrap(), Format::Jsonl);
     assert!("xml".parse::<Format>().is_err());
 }
+
+#[tokio::test]
+async fn statements_that_write_or_read_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_s, engine) = setup(dir.path(), DATA).await;
+    let target = dir.path().join("copied.csv");
+    let copy = format!(
+        "COPY (SELECT usage FROM cpu) TO '{}' STORED AS CSV",
+        target.display()
+    );
+    let passwd = "CREATE EXTERNAL TABLE p STORED AS CSV LOCATION '/etc/passwd'";
+    for sql in [copy.as_str(), "INSERT INTO cpu SELECT * FROM cpu", passwd] {
+        let err = engine.sql("db", sql, None).await.unwrap_err();
+        assert!(err.to_string().contains("not supported"), "{sql}: {err}");
+    }
+    assert!(!target.exists(), "COPY wrote {}", target.display());
+    // Reading still works.
+    let out = engine
+        .sql("db", "SELECT count(*) FROM cpu", None)
+        .await
+        .unwrap();
+    assert_eq!(out.num_rows(), 1);
+}

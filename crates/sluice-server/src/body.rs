@@ -185,8 +185,14 @@ async fn drain(body: &mut Body, max: usize) {
     }
 }
 
-/// Decompresses a (possibly multi-member) gzip stream, stopping one byte past `limit`.
-fn gunzip(compressed: &[u8], limit: usize) -> Result<Vec<u8>> {
+/// Decompresses a (possibly multi-member) gzip stream as the write endpoints do a
+/// `Content-Encoding: gzip` body, refusing more than `limit` bytes of output (it stops
+/// decompressing one byte past the limit, so a gzip bomb costs no more than `limit`).
+///
+/// # Errors
+/// [`Error::BodyTooLarge`] over the limit, [`Error::InvalidBody`] for a broken gzip
+/// stream.
+pub fn gunzip(compressed: &[u8], limit: usize) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(compressed.len().saturating_mul(4).min(limit));
     MultiGzDecoder::new(compressed)
         .take(limit as u64 + 1)

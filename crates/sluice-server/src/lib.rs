@@ -53,6 +53,7 @@ pub use auth::{
     Action, Auth, AuthFailures, NewToken, OpenEndpoints, Permission, Principal, TokenInfo,
     TokenStore,
 };
+pub use body::gunzip;
 pub use continuous::scheduler::ContinuousQueryScheduler;
 pub use continuous::{CONTINUOUS_QUERY_FILE, ContinuousQueries, MAX_CATCH_UP_RUNS};
 pub use error::{Api, ApiError, Error, PartialWrite, RejectedLine, Result};
@@ -62,6 +63,7 @@ pub use state::{AppState, ServerConfig};
 pub use status::{BUILD, VERSION};
 pub use tls::{Tls, TlsConfig, TlsError, TlsMinimumVersion};
 pub use v2::{ORG_ID, ORG_NAME, bucket_id};
+pub use write::{BodyWritten, WriteRequest, write_body};
 
 /// The name of the token file inside the data directory.
 pub const TOKEN_FILE: &str = "tokens.json";

@@ -13,7 +13,7 @@ use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use sluice_lp::{Line, ParseOptions, Parser, Precision};
-use sluice_storage::{WriteOptions, WriteOutcome};
+use sluice_storage::{Storage, WriteOptions, WriteOutcome};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::auth::Action;
@@ -25,15 +25,31 @@ use crate::state::AppState;
 use crate::time::now_nanos;
 
 /// What one write request asks for, after its parameters were read.
-#[derive(Debug)]
-struct WriteRequest {
-    /// The database as users name it (what permissions are checked on).
-    database: String,
+#[derive(Debug, Clone)]
+pub struct WriteRequest {
+    /// The database as users name it (what permissions are checked on; created on first
+    /// write when the server auto-creates).
+    pub database: String,
     /// The retention policy; `None`: the database's default.
-    rp: Option<String>,
-    precision: Precision,
-    accept_partial: bool,
-    no_sync: bool,
+    pub rp: Option<String>,
+    /// The unit of the lines' timestamps.
+    pub precision: Precision,
+    /// Write the good lines of a body that has bad ones (`false`: all or nothing).
+    pub accept_partial: bool,
+    /// Acknowledge before the WAL is synced.
+    pub no_sync: bool,
+}
+
+/// What [`write_body`] did with a body's lines: every line of the body is counted once,
+/// in `accepted`, in `rejected` or in `withheld`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BodyWritten {
+    /// Lines written.
+    pub accepted: usize,
+    /// Lines refused, by the parser or by the catalog, sorted by line number.
+    pub rejected: Vec<RejectedLine>,
+    /// Good lines not written because an all-or-nothing write had a rejected line.
+    pub withheld: usize,
 }
 
 /// `POST /write?db=&rp=&precision=&u=&p=`: InfluxDB 1.x writes, to retention policy `rp`
@@ -200,19 +216,58 @@ async fn ingest(
     state.inner.metrics.add_bytes_received(raw.wire_bytes());
     let _slot = write_slot(state).await?;
     let body = raw.decode(limit)?;
+    let written = write_body(
+        &state.inner.storage,
+        &storage_db,
+        request,
+        &body.bytes,
+        now_nanos(),
+    )
+    .await?;
+    state
+        .inner
+        .metrics
+        .add_lines(written.accepted, written.rejected.len() + written.withheld);
+    if written.rejected.is_empty() {
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    Err(Error::PartialWrite(Box::new(PartialWrite {
+        accepted: written.accepted,
+        nothing_written: written.accepted == 0 && !request.accept_partial,
+        rejected: written.rejected,
+    })))
+}
 
+/// Parses `body` (decompressed) as line protocol and stores its points in `storage_db`
+/// (the storage database of `request`'s database and retention policy, as
+/// [`Storage::policy_database`](sluice_storage::Storage::policy_database) names it) as
+/// the write endpoints do: lines without a timestamp get `now_ns`; with
+/// `accept_partial` the good lines are written whatever the bad ones, otherwise a body
+/// with a rejected line writes nothing. A body without points touches no storage (no
+/// database is created for it).
+///
+/// # Errors
+/// What [`Storage::write`](sluice_storage::Storage::write) refuses a whole write with:
+/// an unknown database (without auto-creation), an invalid database name, backpressure,
+/// an I/O error. Rejected lines are not errors: they are in [`BodyWritten::rejected`].
+pub async fn write_body(
+    storage: &Storage,
+    storage_db: &str,
+    request: &WriteRequest,
+    body: &[u8],
+    now_ns: i64,
+) -> Result<BodyWritten> {
     let options = ParseOptions {
         precision: request.precision,
-        default_time: Some(now_nanos()),
+        default_time: Some(now_ns),
         ..ParseOptions::default()
     };
-    let mut parser = Parser::new(&body.bytes, options);
+    let mut parser = Parser::new(body, options);
     let mut rejected = Vec::new();
-    let storage = &state.inner.storage;
+    let mut withheld = 0;
     let outcome = if request.accept_partial {
         // Parsed chunk by chunk into reused lines: the request never holds all its
         // parsed lines, and parsing allocates nothing once the chunk is warm.
-        // A body without points touches no storage: no database is created for it.
         let mut write = None;
         let mut chunk: Vec<Line<'_>> = Vec::with_capacity(PARSE_CHUNK_LINES);
         loop {
@@ -241,15 +296,11 @@ async fn ingest(
             }
         }
         if !rejected.is_empty() {
-            state
-                .inner
-                .metrics
-                .add_lines(0, rejected.len() + lines.len());
-            return Err(Error::PartialWrite(Box::new(PartialWrite {
+            return Ok(BodyWritten {
                 accepted: 0,
                 rejected,
-                nothing_written: true,
-            })));
+                withheld: lines.len(),
+            });
         }
         let options = WriteOptions {
             no_sync: request.no_sync,
@@ -258,14 +309,16 @@ async fn ingest(
         if lines.is_empty() {
             WriteOutcome::default()
         } else {
-            storage.write(&storage_db, &lines, options).await?
+            let outcome = storage.write(storage_db, &lines, options).await?;
+            if !outcome.rejected.is_empty() {
+                withheld = lines.len() - outcome.rejected.len();
+            }
+            outcome
         }
     };
-    let accepted = outcome.accepted;
-    let refused_by_catalog = outcome.rejected.len();
     if !outcome.rejected.is_empty() {
         let texts = physical_lines(
-            &body.bytes,
+            body,
             outcome.rejected.iter().map(|r| r.line_number).collect(),
         );
         rejected.extend(
@@ -282,18 +335,11 @@ async fn ingest(
         );
         rejected.sort_by_key(|r| r.line_number);
     }
-    state
-        .inner
-        .metrics
-        .add_lines(accepted, rejected.len().max(refused_by_catalog));
-    if rejected.is_empty() {
-        return Ok(StatusCode::NO_CONTENT);
-    }
-    Err(Error::PartialWrite(Box::new(PartialWrite {
-        accepted,
-        nothing_written: accepted == 0 && !request.accept_partial,
+    Ok(BodyWritten {
+        accepted: outcome.accepted,
         rejected,
-    })))
+        withheld,
+    })
 }
 
 /// Lines parsed per chunk of a partially accepted write: big enough that the catalog lock

@@ -99,6 +99,24 @@ async fn zeroed_or_garbled_tail_is_truncated() {
     }
 }
 
+/// A group whose file size reached the disk but whose data did not reads back as zeros,
+/// as long as the group was: replay must cut such a tail in one pass (it used to ask, at
+/// every offset of the tail, whether only zeros followed, which never finished for a
+/// tail of megabytes).
+#[tokio::test]
+async fn a_long_zeroed_tail_is_truncated() {
+    let dir = tempfile::tempdir().unwrap();
+    let (seg, _) = three_batches(dir.path()).await;
+    let len = fs::metadata(&seg).unwrap().len();
+    let mut data = fs::read(&seg).unwrap();
+    data.resize(data.len() + (16 << 20), 0);
+    fs::write(&seg, &data).unwrap();
+    let s = Storage::open(config(dir.path())).await.unwrap();
+    assert_eq!(times(&s).await, vec![1, 2, 3]);
+    assert_eq!(fs::metadata(&seg).unwrap().len(), len);
+    s.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn corruption_in_the_middle_stops_start_up_naming_file_and_offset() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,8 +1,10 @@
 //! `sluice serve --tls-cert --tls-key`: HTTPS with HTTP/2 and HTTP/1.1 by ALPN, checked
 //! with curl, the CLI and the official clients against a CA made here; a wrong CA or an
-//! expired certificate fails with a clear message; SIGHUP reloads the certificate.
+//! expired certificate fails with a clear message; SIGHUP reloads the certificate
+//! without dropping the connections already open.
 
 mod common;
+mod raw_h2;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -313,9 +315,20 @@ fn an_expired_certificate_fails_with_a_clear_message() {
 #[test]
 fn sighup_reloads_the_certificate() {
     let tls = tls_server(false, &[]);
+    reload_with_a_new_ca(&tls);
+    let old = curl(&[
+        "--cacert",
+        tls.ca.to_str().unwrap(),
+        &format!("{}/ping", tls.url),
+    ]);
+    assert_eq!(old.status.code(), Some(60), "{}", text(&old));
+}
+
+/// Replaces the server's certificate and key with ones from a new CA, sends SIGHUP and
+/// waits until a new connection is served the new certificate; returns the new CA file.
+fn reload_with_a_new_ca(tls: &TlsServer) -> PathBuf {
     let ping = format!("{}/ping", tls.url);
     let (ca2, cert2, key2) = Ca::new("second CA").issue(tls.dir.path(), "second", false);
-    // The server was started with server-cert.pem / server-key.pem: replace them.
     std::fs::copy(&cert2, tls.dir.path().join("server-cert.pem")).unwrap();
     std::fs::copy(&key2, tls.dir.path().join("server-key.pem")).unwrap();
     let status = Command::new("kill")
@@ -327,7 +340,7 @@ fn sighup_reloads_the_certificate() {
     loop {
         let output = curl(&["--cacert", ca2.to_str().unwrap(), "-o", "/dev/null", &ping]);
         if output.status.success() {
-            break;
+            return ca2;
         }
         assert!(
             std::time::Instant::now() < deadline,
@@ -336,7 +349,36 @@ fn sighup_reloads_the_certificate() {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let old = curl(&["--cacert", tls.ca.to_str().unwrap(), &ping]);
+}
+
+#[test]
+fn sighup_keeps_open_keep_alive_and_http2_connections_serving() {
+    let tls = tls_server(false, &[]);
+    let ca = tls.ca.to_str().unwrap();
+    let ping = b"GET /ping HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    // One HTTP/1.1 keep-alive connection and one HTTP/2 connection, each verified
+    // against the first CA and each serving a request.
+    let mut http1 = raw_h2::Pipe::tls(&tls.server.address, ca, "http/1.1");
+    http1.send(ping);
+    let head = http1.http1_head();
+    assert!(head.starts_with("HTTP/1.1 204"), "{head}");
+    let mut http2 = raw_h2::Pipe::tls(&tls.server.address, ca, "h2");
+    http2.h2_handshake();
+    assert_eq!(http2.h2_get(1, "/ping"), Some(204));
+
+    let ca2 = reload_with_a_new_ca(&tls);
+
+    // The same connections still serve requests (a new connection trusting only the
+    // first CA would fail its handshake now).
+    http1.send(ping);
+    let head = http1.http1_head();
+    assert!(head.starts_with("HTTP/1.1 204"), "{head}");
+    assert_eq!(http2.h2_get(3, "/ping"), Some(204));
+    // New connections get the new certificate, over HTTP/2 too.
+    let mut fresh = raw_h2::Pipe::tls(&tls.server.address, ca2.to_str().unwrap(), "h2");
+    fresh.h2_handshake();
+    assert_eq!(fresh.h2_get(1, "/ping"), Some(204));
+    let old = curl(&["--cacert", ca, &format!("{}/ping", tls.url)]);
     assert_eq!(old.status.code(), Some(60), "{}", text(&old));
 }
 

@@ -101,8 +101,10 @@ fn replay_segment(
     }
     let mut pos = HEADER_LEN as usize;
     let mut last_seq = None;
+    let zeros = zero_tail(&data);
+    let record_at = |pos: usize| check_record(&data, pos, zeros);
     while pos < data.len() {
-        match check_record(&data, pos) {
+        match record_at(pos) {
             Ok((seq, payload_end)) => {
                 let payload = &data[pos + 16..payload_end];
                 match decode_record(payload, version.unwrap_or(VERSION)) {
@@ -127,7 +129,7 @@ fn replay_segment(
                 // middle). Its group was never acknowledged: its fdatasync never ran.
                 if at_end
                     && damage.reaches_end
-                    && !(pos + 1..data.len()).any(|p| check_record(&data, p).is_ok())
+                    && !(pos + 1..data.len()).any(|p| record_at(p).is_ok())
                 {
                     if damage.reason == CHECKSUM_MISMATCH {
                         // A whole record with a bad checksum is rarely a torn write:
@@ -160,7 +162,7 @@ fn replay_segment(
                     return Err(err);
                 }
                 tracing::error!("skipping damaged wal data: {err}");
-                match (pos + 1..data.len()).find(|&p| check_record(&data, p).is_ok()) {
+                match (pos + 1..data.len()).find(|&p| record_at(p).is_ok()) {
                     Some(next) => pos = next,
                     None => break,
                 }
@@ -178,8 +180,16 @@ struct Damage {
     reaches_end: bool,
 }
 
-/// Checks the record at `pos`; returns its sequence number and end offset.
-fn check_record(data: &[u8], pos: usize) -> Result<(u64, usize), Damage> {
+/// Where the run of zero bytes that ends `data` begins (`data.len()` when the last byte
+/// is not zero).
+fn zero_tail(data: &[u8]) -> usize {
+    data.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1)
+}
+
+/// Checks the record at `pos`; returns its sequence number and end offset. `zeros` is
+/// [`zero_tail`] of `data`, found once: asking at every offset of a long zeroed tail
+/// whether only zeros follow made replay quadratic in the tail's length.
+fn check_record(data: &[u8], pos: usize, zeros: usize) -> Result<(u64, usize), Damage> {
     let rest = &data[pos..];
     if rest.len() < 8 {
         return Err(Damage {
@@ -193,7 +203,7 @@ fn check_record(data: &[u8], pos: usize) -> Result<(u64, usize), Damage> {
         return Err(Damage {
             reason: "implausible record length",
             // Zeros to the end are a torn (pre-extended) tail.
-            reaches_end: rest.iter().all(|b| *b == 0),
+            reaches_end: pos >= zeros,
         });
     }
     let end = 8 + len as usize;
