@@ -445,7 +445,7 @@ pub fn answer_digest(body: &[u8]) -> u64 {
     if let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) {
         for result in json["results"].as_array().into_iter().flatten() {
             for series in result["series"].as_array().into_iter().flatten() {
-                canonical.push_str("\u{1}");
+                canonical.push('\u{1}');
                 canonical_value(&series["name"], &mut canonical);
                 canonical_value(&series["tags"], &mut canonical);
                 canonical_value(&series["columns"], &mut canonical);
@@ -465,7 +465,7 @@ fn canonical_value(value: &serde_json::Value, out: &mut String) {
         Value::Null => out.push('~'),
         Value::Bool(b) => out.push_str(if *b { "T" } else { "F" }),
         Value::Number(n) => match n.as_f64() {
-            Some(f) if f == 0.0 => out.push('0'),
+            Some(0.0) => out.push('0'),
             Some(f) => out.push_str(&format!("{f:.8e}")),
             None => out.push_str(&n.to_string()),
         },
