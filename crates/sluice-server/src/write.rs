@@ -275,7 +275,7 @@ pub async fn write_body(
             if filled > 0 {
                 let begun = match &mut write {
                     Some(begun) => begun,
-                    None => write.insert(storage.begin_write(&storage_db, request.no_sync).await?),
+                    None => write.insert(storage.begin_write(storage_db, request.no_sync).await?),
                 };
                 begun.add(&chunk[..filled])?;
             }
