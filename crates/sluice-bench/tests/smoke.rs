@@ -271,16 +271,28 @@ fn query_driver_sends_each_kind_and_counts_rows() {
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let kinds = report["kinds"].as_array().unwrap();
-    assert_eq!(kinds.len(), 6);
+    // TSBS's 15 cpu-only kinds and grafana-rate, three of each, in report order.
+    assert_eq!(kinds.len(), 16);
     for kind in kinds {
         assert_eq!(kind["ok"], 3);
         assert_eq!(kind["rows"], 6);
+        assert_eq!(kind["digest"].as_str().unwrap().len(), 16);
     }
     let queries = server.counts.queries.lock().unwrap();
-    assert_eq!(queries.len(), 18);
+    assert_eq!(queries.len(), 48);
     assert!(queries.iter().all(|(db, _)| db == "metrics"));
+    // cpu-max-all-8: every metric's max over 8 of the 10 hosts.
+    assert_eq!(kinds[1]["query"], "cpu-max-all-8");
     assert!(
         queries[3]
+            .1
+            .starts_with("SELECT max(usage_user), max(usage_system)")
+    );
+    assert_eq!(queries[3].1.matches("hostname = 'host_").count(), 8);
+    // single-groupby-1-1-1: one metric, one host.
+    assert_eq!(kinds[9]["query"], "single-groupby-1-1-1");
+    assert!(
+        queries[27]
             .1
             .starts_with("SELECT max(usage_user) FROM cpu WHERE (hostname = 'host_")
     );
