@@ -1,6 +1,7 @@
 //! Reading a buffered partition: the rows a scan or a persistence wants, sorted by
 //! series then time, as Arrow batches.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -123,24 +124,33 @@ impl PartitionBuffer {
         rows: &[usize],
     ) -> Result<RecordBatch> {
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.width());
+        // The series these rows belong to, each once: the dictionaries cover only those,
+        // so a batch of a few rows costs nothing for the partition's other series
+        // (persistence cuts a partition of a million series into many batches).
+        let mut slot_of: HashMap<u32, usize> = HashMap::new();
+        let mut used: Vec<u32> = Vec::new();
+        let row_slots: Vec<usize> = rows
+            .iter()
+            .map(|&i| {
+                let s = self.series_of_row[i];
+                *slot_of.entry(s).or_insert_with(|| {
+                    used.push(s);
+                    used.len() - 1
+                })
+            })
+            .collect();
         for tag in &schema.tags {
-            // Index of this tag within each series (series tags are sorted by name).
-            let values: Vec<Option<&str>> = self
-                .series
-                .iter()
-                .map(|tags| tag_value(tags, tag))
-                .collect();
-            // Dictionary over the series (few), keys looked up per row (scan-side copy).
+            // Dictionary over the used series, keys looked up per row (scan-side copy).
             let mut dict = StringDictionaryBuilder::<Int32Type>::new();
-            let series_keys: Vec<Option<i32>> = values
+            let slot_keys: Vec<Option<i32>> = used
                 .iter()
-                .map(|v| v.map(|v| dict.append(v).map_err(crate::error::Error::from)))
+                .map(|&s| {
+                    tag_value(&self.series[s as usize], tag)
+                        .map(|v| dict.append(v).map_err(crate::error::Error::from))
+                })
                 .map(Option::transpose)
                 .collect::<Result<_>>()?;
-            let keys: Int32Array = rows
-                .iter()
-                .map(|&i| series_keys[self.series_of_row[i] as usize])
-                .collect();
+            let keys: Int32Array = row_slots.iter().map(|&slot| slot_keys[slot]).collect();
             let dict_values = dict.finish().values().clone();
             columns.push(Arc::new(DictionaryArray::<Int32Type>::try_new(
                 keys,
