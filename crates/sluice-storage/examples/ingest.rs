@@ -12,104 +12,34 @@
 
 use std::time::{Duration, Instant};
 
+use sluice_bench::generate::{GenerateConfig, UseCase, generate};
 use sluice_storage::{Storage, StorageConfig, WalSync, WriteOptions};
 
 const HOSTS: u64 = 100;
-const FIELDS: [&str; 10] = [
-    "usage_user",
-    "usage_system",
-    "usage_idle",
-    "usage_nice",
-    "usage_iowait",
-    "usage_irq",
-    "usage_softirq",
-    "usage_steal",
-    "usage_guest",
-    "usage_guest_nice",
-];
-const REGIONS: [&str; 9] = [
-    "us-east-1",
-    "us-west-1",
-    "us-west-2",
-    "eu-west-1",
-    "eu-central-1",
-    "ap-southeast-1",
-    "ap-southeast-2",
-    "ap-northeast-1",
-    "sa-east-1",
-];
+const FIELDS_PER_LINE: usize = 10;
 
-/// splitmix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
-
-/// A seeded TSBS-like generator: `HOSTS` hosts reporting every 10 s, each field a random
-/// walk of integers in 0..=100, as TSBS's `cpu-only` use case writes them.
-struct Generator {
-    rng: Rng,
-    tags: Vec<String>,
-    state: Vec<[i64; 10]>,
-    step: u64,
-}
-
-impl Generator {
-    fn new(seed: u64) -> Generator {
-        let mut rng = Rng(seed);
-        let tags = (0..HOSTS)
-            .map(|h| {
-                let r = rng.next();
-                format!(
-                    "hostname=host_{h},region={},datacenter={}a,rack={},os=Ubuntu{},arch={},team={},service={},service_version={},service_environment={}",
-                    REGIONS[(r % 9) as usize],
-                    REGIONS[(r % 9) as usize],
-                    r % 100,
-                    ["15.10", "16.04", "16.10"][(r % 3) as usize],
-                    ["x64", "x86"][(r % 2) as usize],
-                    ["SF", "NYC", "LON", "CHI"][(r % 4) as usize],
-                    r % 20,
-                    r % 2,
-                    ["production", "staging", "test"][(r % 3) as usize],
-                )
-            })
-            .collect();
-        let state = (0..HOSTS)
-            .map(|_| std::array::from_fn(|_| (rng.next() % 101) as i64))
-            .collect();
-        Generator {
-            rng,
-            tags,
-            state,
-            step: 0,
-        }
-    }
-
-    /// The next `n` lines as line protocol.
-    fn lines(&mut self, n: usize, out: &mut String) {
-        use std::fmt::Write;
-        out.clear();
-        for _ in 0..n {
-            let h = (self.step % HOSTS) as usize;
-            let t = 1_700_000_000_000_000_000i64 + (self.step / HOSTS) as i64 * 10_000_000_000;
-            self.step += 1;
-            write!(out, "cpu,{} ", self.tags[h]).unwrap();
-            for (i, f) in FIELDS.iter().enumerate() {
-                let v = &mut self.state[h][i];
-                *v = (*v + (self.rng.next() % 11) as i64 - 5).clamp(0, 100);
-                let sep = if i == 0 { "" } else { "," };
-                write!(out, "{sep}{f}={v}i").unwrap();
-            }
-            writeln!(out, " {t}").unwrap();
-        }
-    }
+/// `lines` lines of `sluice-bench`'s TSBS `cpu-only` data for `HOSTS` hosts (10 tags,
+/// 10 integer fields), seeded, in writes of `batch` lines each.
+fn cpu_batches(seed: u64, lines: usize, batch: usize) -> Vec<String> {
+    let config = GenerateConfig {
+        use_case: UseCase::CpuOnly,
+        scale: HOSTS,
+        steps: (lines as u64).div_ceil(HOSTS),
+        seed,
+        ..GenerateConfig::default()
+    };
+    let mut text = Vec::new();
+    generate(&config, &mut text).expect("generating into memory");
+    let text = String::from_utf8(text).expect("generated line protocol is UTF-8");
+    let lines: Vec<&str> = text.lines().take(lines).collect();
+    lines
+        .chunks(batch)
+        .map(|chunk| {
+            let mut batch = chunk.join("\n");
+            batch.push('\n');
+            batch
+        })
+        .collect()
 }
 
 async fn throughput(sync: WalSync, writers: usize, lines: usize, batch: usize) -> (f64, u64) {
@@ -125,18 +55,10 @@ async fn throughput(sync: WalSync, writers: usize, lines: usize, batch: usize) -
     let per_writer = lines / writers;
     let texts: Vec<Vec<String>> = (0..writers)
         .map(|w| {
-            let mut g = Generator::new(w as u64 + 1);
-            let mut g_tags = g.tags.clone();
-            for t in &mut g_tags {
-                *t = t.replacen("hostname=host_", &format!("hostname=w{w}_host_"), 1);
-            }
-            g.tags = g_tags;
-            (0..per_writer.div_ceil(batch))
-                .map(|_| {
-                    let mut text = String::new();
-                    g.lines(batch, &mut text);
-                    text
-                })
+            let prefix = format!("hostname=w{w}_host_");
+            cpu_batches(w as u64 + 1, per_writer, batch)
+                .into_iter()
+                .map(|text| text.replace("hostname=host_", &prefix))
                 .collect()
         })
         .collect();
@@ -195,12 +117,9 @@ async fn size(lines: usize, batch: usize) {
     })
     .await
     .unwrap();
-    let mut g = Generator::new(7);
-    let mut text = String::new();
     let mut lp_bytes = 0;
     let mut written = 0;
-    while written < lines {
-        g.lines(batch.min(lines - written), &mut text);
+    for text in cpu_batches(7, lines, batch) {
         lp_bytes += text.len();
         let parsed: Vec<_> = sluice_lp::parse_lines(text.as_bytes())
             .map(Result::unwrap)
@@ -215,7 +134,7 @@ async fn size(lines: usize, batch: usize) {
     s.persist_now().await.unwrap();
     let took = t0.elapsed();
     let m = s.metrics();
-    let values = (written * FIELDS.len()) as f64;
+    let values = (written * FIELDS_PER_LINE) as f64;
     println!(
         "size: {written} lines, {} line-protocol bytes -> {} Parquet files, {} bytes: {:.3} bytes per field value ({:.1}x smaller than line protocol), persisted in {:.2?}",
         lp_bytes,

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arrow::array::Int64Array;
+use sluice_bench::rng::Rng;
 use sluice_storage::{DeleteRequest, ScanRequest, Storage, StorageConfig, WriteOptions};
 
 const DIR_ENV: &str = "SLUICE_CRASH_CHILD_DIR";
@@ -27,23 +28,6 @@ fn config(dir: &Path) -> StorageConfig {
         background_interval: Duration::from_millis(5),
         compact_max_files: 3,
         ..StorageConfig::default()
-    }
-}
-
-/// splitmix64: a tiny seeded generator so kill points are reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
     }
 }
 
@@ -177,7 +161,7 @@ async fn batches_present(dir: &Path) -> BTreeMap<u64, usize> {
 async fn acknowledged_writes_survive_kill_9_at_random_points() {
     let dir = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
-    let mut rng = Rng(0x5eed_cafe);
+    let mut rng = Rng::new(0x5eed_cafe);
     let mut acked = BTreeSet::new();
     // Deletes acknowledged, and deletes started whose outcome the first reopen after
     // them settled (rows found then), which later reopens must keep.
