@@ -150,7 +150,7 @@ impl Flight {
                         message: message.to_owned(),
                     });
                 }
-                influxql::to_table(&results)
+                sluice_query::format::influxql_table(&results).map_err(Error::from)
             }
             other => Err(Error::InvalidParameter {
                 name: "query_type",

@@ -1,6 +1,8 @@
 //! The InfluxDB 2.x management endpoints clients call before writing: `/api/v2/orgs` and
 //! `/api/v2/buckets` (a bucket is a database; there is one organization).
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use axum::Json;
@@ -26,17 +28,37 @@ pub const ORG_NAME: &str = "sluice";
 /// A bucket's id: the first 16 hex digits of the SHA-256 of its name (stable across
 /// restarts and servers).
 pub fn bucket_id(name: &str) -> String {
-    sha256_hex(name)[..16].to_owned()
+    let id = sha256_hex(name)[..16].to_owned();
+    BUCKET_NAMES
+        .lock()
+        .expect("bucket name cache")
+        .entry(id.clone())
+        .or_insert_with(|| name.to_owned());
+    id
 }
+
+/// The names whose [`bucket_id`] this process has computed, by id: an id is a function
+/// of the name alone, so one cache serves every server in the process, and a bucket id
+/// found in it needs one lookup instead of hashing every database's name.
+static BUCKET_NAMES: LazyLock<Mutex<HashMap<String, String>>> = LazyLock::new(Mutex::default);
 
 /// The database a v2 `bucket` parameter names: a database of that name, else the database
 /// whose [`bucket_id`] it is, else the name itself (a new database, when auto-create is on).
 pub(crate) fn bucket_name(state: &AppState, bucket: String) -> String {
-    let databases = state.storage().all_databases();
-    if databases.iter().any(|d| d.name == bucket) {
+    let storage = state.storage();
+    if storage.has_database(&bucket) {
         return bucket;
     }
-    databases
+    let known = BUCKET_NAMES
+        .lock()
+        .expect("bucket name cache")
+        .get(&bucket)
+        .cloned();
+    if let Some(name) = known.filter(|name| storage.has_database(name)) {
+        return name;
+    }
+    storage
+        .all_databases()
         .into_iter()
         .find(|d| bucket_id(&d.name) == bucket)
         .map_or(bucket, |d| d.name)

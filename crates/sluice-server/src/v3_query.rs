@@ -61,7 +61,7 @@ pub(crate) async fn sql(
 }
 
 /// `GET|POST /api/v3/query_influxql`: runs InfluxQL with `db` as the default database and
-/// answers its series as one table (see [`influxql::to_table`]). A failed statement fails
+/// answers its series as one table (see [`sluice_query::format::influxql_table`]). A failed statement fails
 /// the request with 400.
 pub(crate) async fn influxql(
     State(state): State<AppState>,
@@ -100,7 +100,10 @@ pub(crate) async fn influxql(
                 message: message.to_owned(),
             });
         }
-        respond(&influxql::to_table(&results)?, request.format)
+        respond(
+            &sluice_query::format::influxql_table(&results)?,
+            request.format,
+        )
     }
     .await
     .map_err(|e: Error| e.api(Api::V3))

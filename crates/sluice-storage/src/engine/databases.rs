@@ -184,6 +184,12 @@ impl Storage {
         self.inner.catalog.lock().databases(false)
     }
 
+    /// Whether `name` is a storage database: a database users name or the `D/r` storage
+    /// of one of its retention policies (one map lookup).
+    pub fn has_database(&self, name: &str) -> bool {
+        self.inner.catalog.lock().databases.contains_key(name)
+    }
+
     /// Every storage database, sorted by name: the databases and the `D/r` storage of
     /// their retention policies other than the one they were created with (what
     /// InfluxDB 2 and 3 clients see as buckets and databases).
