@@ -68,6 +68,37 @@ pub enum ErrorKind {
     NameTooLong { limit: usize },
 }
 
+impl ErrorKind {
+    /// The rule broken, without the details (the token, the value): what rejections are
+    /// counted and filtered by, e.g. `invalid number` or `duplicate tag key`.
+    pub fn name(&self) -> &'static str {
+        use ErrorKind::*;
+        match self {
+            MissingFields => "missing fields",
+            MissingMeasurement => "missing measurement",
+            UnexpectedCharacter { .. } => "invalid character",
+            EmptyTagKey => "empty tag key",
+            EmptyTagValue { .. } => "empty tag value",
+            MissingTagValue { .. } => "missing tag value",
+            DuplicateTagKey { .. } => "duplicate tag key",
+            EmptyFieldKey => "empty field key",
+            MissingFieldValue { .. } => "missing field value",
+            InvalidFieldValue { .. } => "invalid field value",
+            InvalidNumber { .. } => "invalid number",
+            NonFiniteFloat { .. } => "NaN and Inf are not supported",
+            NumberOutOfRange { .. } => "value out of range",
+            UnterminatedString { .. } => "unterminated string",
+            BadEscape => "bad escape at end of line",
+            InvalidTimestamp { .. } => "invalid timestamp",
+            TimestampOutOfRange { .. } => "timestamp out of range",
+            TrailingText => "unexpected text after timestamp",
+            InvalidUtf8 => "invalid utf-8",
+            LineTooLong { .. } => "line too long",
+            NameTooLong { .. } => "name too long",
+        }
+    }
+}
+
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use ErrorKind::*;

@@ -24,11 +24,32 @@ pub struct RejectedLine {
     pub line_number: usize,
     /// 1-based byte column of a parse error; `None` for lines the catalog refused.
     pub column: Option<usize>,
-    /// Why, in lower case: a parse error (`missing fields`) or a catalog rejection
-    /// (`field type conflict: …`).
-    pub reason: String,
+    /// Why: a parse error (`missing fields`) or a catalog rejection (`field type
+    /// conflict: …`); displays in lower case as the APIs answer it.
+    pub reason: Reason,
     /// The line as it was sent (its first physical line when a string spans lines).
     pub text: String,
+}
+
+/// Why a line was not written: the parser's reason or the catalog's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Reason {
+    /// The line is not line protocol.
+    #[error("{0}")]
+    Parse(sluice_lp::ErrorKind),
+    /// The line parsed but does not fit the database (types, limits, retention).
+    #[error("{0}")]
+    Catalog(sluice_storage::Rejection),
+}
+
+impl Reason {
+    /// The rule broken, without the details: `missing fields`, `field type conflict`, …
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Reason::Parse(kind) => kind.name(),
+            Reason::Catalog(rejection) => rejection.kind(),
+        }
+    }
 }
 
 impl RejectedLine {
@@ -49,7 +70,7 @@ impl RejectedLine {
     fn error_message(&self) -> String {
         match self.column {
             Some(column) => format!("{} (column {column})", self.reason),
-            None => self.reason.clone(),
+            None => self.reason.to_string(),
         }
     }
 }
@@ -422,14 +443,18 @@ mod tests {
                 RejectedLine {
                     line_number: 2,
                     column: Some(4),
-                    reason: "missing fields".into(),
+                    reason: Reason::Parse(sluice_lp::ErrorKind::MissingFields),
                     text: "cpu".into(),
                 },
                 RejectedLine {
                     line_number: 5,
                     column: None,
-                    reason: "field type conflict: field \"f\" on table \"t\" is float, got integer"
-                        .into(),
+                    reason: Reason::Catalog(sluice_storage::Rejection::FieldTypeConflict {
+                        table: "t".into(),
+                        field: "f".into(),
+                        existing: sluice_storage::FieldType::Float,
+                        attempted: sluice_storage::FieldType::Integer,
+                    }),
                     text: "t f=1i".into(),
                 },
             ],

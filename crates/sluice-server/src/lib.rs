@@ -56,7 +56,7 @@ pub use auth::{
 pub use body::gunzip;
 pub use continuous::scheduler::ContinuousQueryScheduler;
 pub use continuous::{CONTINUOUS_QUERY_FILE, ContinuousQueries, MAX_CATCH_UP_RUNS};
-pub use error::{Api, ApiError, Error, PartialWrite, RejectedLine, Result};
+pub use error::{Api, ApiError, Error, PartialWrite, Reason, RejectedLine, Result};
 pub use listener::ListenerConfig;
 pub use params::Params;
 pub use state::{AppState, ServerConfig};

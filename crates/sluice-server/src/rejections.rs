@@ -82,8 +82,8 @@ pub(crate) struct Rejection {
     line_number: usize,
     column: Option<usize>,
     reason: String,
-    /// The reason's kind: its text before the first `:` (`field type conflict`).
-    kind: String,
+    /// The rule broken, without details (`field type conflict`, `missing fields`).
+    kind: &'static str,
     text: String,
 }
 
@@ -121,8 +121,8 @@ impl Rejections {
                 user_agent: client.user_agent.clone(),
                 line_number: line.line_number,
                 column: line.column,
-                kind: kind(&line.reason).to_owned(),
-                reason: truncate(&line.reason, MAX_TEXT_BYTES),
+                kind: line.reason.kind(),
+                reason: truncate(&line.reason.to_string(), MAX_TEXT_BYTES),
                 text: truncate(&line.text, MAX_TEXT_BYTES),
             });
         }
@@ -136,11 +136,11 @@ impl Rejections {
         after: Option<u64>,
         visible: impl Fn(&Rejection) -> bool,
         keep: impl Fn(&Rejection) -> bool,
-    ) -> (Vec<Rejection>, BTreeMap<String, u64>, u64) {
+    ) -> (Vec<Rejection>, BTreeMap<&'static str, u64>, u64) {
         let ring = self.ring.lock().expect("rejections lock poisoned");
         let mut kinds = BTreeMap::new();
         for entry in ring.entries.iter().filter(|e| visible(e)) {
-            *kinds.entry(entry.kind.clone()).or_default() += 1;
+            *kinds.entry(entry.kind).or_default() += 1;
         }
         let entries = ring
             .entries
@@ -156,16 +156,6 @@ impl Rejections {
 }
 
 /// The reason's kind: the text before its first `:` or ` (`.
-fn kind(reason: &str) -> &str {
-    let end = reason
-        .find(':')
-        .into_iter()
-        .chain(reason.find(" ("))
-        .min()
-        .unwrap_or(reason.len());
-    reason[..end].trim()
-}
-
 fn truncate(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_owned();
@@ -229,12 +219,14 @@ pub(crate) async fn list(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Reason;
+    use sluice_lp::ErrorKind;
 
-    fn line(number: usize, reason: &str) -> RejectedLine {
+    fn line(number: usize, reason: ErrorKind) -> RejectedLine {
         RejectedLine {
             line_number: number,
             column: None,
-            reason: reason.into(),
+            reason: Reason::Parse(reason),
             text: format!("line {number}"),
         }
     }
@@ -243,7 +235,11 @@ mod tests {
     fn the_ring_keeps_the_newest_entries_up_to_its_capacity() {
         let rejections = Rejections::default();
         for i in 0..(CAPACITY + 5) {
-            rejections.record("db", &Client::default(), &[line(i, "missing fields")]);
+            rejections.record(
+                "db",
+                &Client::default(),
+                &[line(i, ErrorKind::MissingFields)],
+            );
         }
         let (entries, kinds, next_id) = rejections.read(usize::MAX, None, |_| true, |_| true);
         assert_eq!(entries.len(), CAPACITY);
@@ -256,7 +252,9 @@ mod tests {
     #[test]
     fn one_request_keeps_at_most_its_share_and_long_text_is_cut() {
         let rejections = Rejections::default();
-        let mut lines: Vec<_> = (0..500).map(|i| line(i, "missing fields")).collect();
+        let mut lines: Vec<_> = (0..500)
+            .map(|i| line(i, ErrorKind::MissingFields))
+            .collect();
         lines[0].text = "é".repeat(MAX_TEXT_BYTES);
         rejections.record("db", &Client::default(), &lines);
         let (entries, _, _) = rejections.read(usize::MAX, None, |_| true, |_| true);
@@ -267,20 +265,21 @@ mod tests {
     }
 
     #[test]
-    fn kinds_are_the_reason_before_its_details() {
-        assert_eq!(
-            kind("field type conflict: field \"v\" is float"),
-            "field type conflict"
-        );
-        assert_eq!(kind("missing fields"), "missing fields");
-        assert_eq!(kind("invalid number (column 3)"), "invalid number");
-    }
-
-    #[test]
     fn after_returns_only_newer_entries() {
         let rejections = Rejections::default();
-        rejections.record("a", &Client::default(), &[line(1, "x"), line(2, "y")]);
-        rejections.record("b", &Client::default(), &[line(3, "x")]);
+        rejections.record(
+            "a",
+            &Client::default(),
+            &[
+                line(1, ErrorKind::MissingFields),
+                line(2, ErrorKind::EmptyTagKey),
+            ],
+        );
+        rejections.record(
+            "b",
+            &Client::default(),
+            &[line(3, ErrorKind::MissingFields)],
+        );
         let (entries, _, _) = rejections.read(10, Some(0), |_| true, |_| true);
         assert_eq!(
             entries.iter().map(|e| e.line_number).collect::<Vec<_>>(),

@@ -18,7 +18,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use crate::auth::Action;
 use crate::body::{discard, read_raw};
-use crate::error::{Api, ApiError, Error, PartialWrite, RejectedLine, Result};
+use crate::error::{Api, ApiError, Error, PartialWrite, Reason, RejectedLine, Result};
 use crate::params::Params;
 use crate::rejections::Client;
 use crate::state::AppState;
@@ -329,7 +329,7 @@ pub async fn write_body(
                 .map(|(r, text)| RejectedLine {
                     line_number: r.line_number,
                     column: None,
-                    reason: r.reason,
+                    reason: Reason::Catalog(r.reason),
                     text,
                 }),
         );
@@ -378,7 +378,7 @@ fn rejected_line(err: sluice_lp::ParseError) -> RejectedLine {
     RejectedLine {
         line_number: err.line,
         column: Some(err.column),
-        reason: err.kind.to_string(),
+        reason: Reason::Parse(err.kind),
         text: err.text,
     }
 }

@@ -13,6 +13,7 @@ use crate::config::CatalogLimits;
 use crate::durable::write_atomic;
 use crate::error::{Error, Result};
 use crate::predicate::DeleteOp;
+use crate::rejection::Rejection;
 use crate::types::{ColumnInfo, ColumnKind, DatabaseInfo, RejectedLine, TableInfo};
 
 /// Nanoseconds in one UTC day, the width of a time partition.
@@ -126,15 +127,12 @@ impl DatabaseDef {
         self.retention_ns.map(Duration::from_nanos)
     }
 
-    /// What users call the storage database `name`: `database "d"`, or `retention
-    /// policy "week" of database "d"` for the storage of a policy.
-    pub(crate) fn describe(&self, name: &str) -> String {
+    /// The database users name and the retention policy (when not the database's own)
+    /// of the storage database `name`.
+    fn user_names(&self, name: &str) -> (String, Option<String>) {
         match &self.parent {
-            Some(parent) => format!(
-                "retention policy {:?} of database {parent:?}",
-                self.policy.name
-            ),
-            None => format!("database {name:?}"),
+            Some(parent) => (parent.clone(), Some(self.policy.name.clone())),
+            None => (name.to_owned(), None),
         }
     }
 
@@ -189,23 +187,34 @@ pub(crate) fn duration_ns(d: Duration) -> u64 {
 
 /// Checks a database name: 1 to 255 bytes, no control characters, no `/`, not `.`/`..`.
 pub(crate) fn check_database_name(name: &str) -> Result<()> {
-    let reason = if name.is_empty() {
-        "must not be empty"
-    } else if name.len() > 255 {
-        "longer than 255 bytes"
-    } else if name.chars().any(char::is_control) {
-        "contains a control character"
-    } else if name.contains('/') {
-        "contains '/'"
-    } else if name == "." || name == ".." {
-        "is a path component"
+    let reason = if name.contains('/') {
+        Some("contains '/'")
     } else {
-        return Ok(());
+        directory_name_problem(name)
     };
-    Err(Error::InvalidDatabaseName {
-        name: name.to_owned(),
-        reason,
-    })
+    match reason {
+        None => Ok(()),
+        Some(reason) => Err(Error::InvalidDatabaseName {
+            name: name.to_owned(),
+            reason,
+        }),
+    }
+}
+
+/// What keeps `name` from naming a directory of the data dir, whatever else the caller
+/// forbids: it must be 1 to 255 bytes without control characters, and not `.` or `..`.
+pub(crate) fn directory_name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("must not be empty")
+    } else if name.len() > 255 {
+        Some("longer than 255 bytes")
+    } else if name.chars().any(char::is_control) {
+        Some("contains a control character")
+    } else if name == "." || name == ".." {
+        Some("is a path component")
+    } else {
+        None
+    }
 }
 
 impl Catalog {
@@ -402,12 +411,14 @@ impl Catalog {
             if let Some(first) = first_kept_day
                 && day_of(time) < first
             {
+                let (database, policy) = def.user_names(db);
                 rejected.push(RejectedLine {
                     line_number: line.line_number,
-                    reason: format!(
-                        "point is outside the retention period of {}: time {time}",
-                        def.describe(db)
-                    ),
+                    reason: Rejection::OutsideRetention {
+                        database,
+                        policy,
+                        time,
+                    },
                 });
                 continue;
             }
@@ -654,35 +665,39 @@ impl TableState {
     }
 }
 
-fn tag_too_long(key: &str, table: &str, len: usize, limits: &CatalogLimits) -> String {
-    format!(
-        "tag value too long: tag {key:?} on table {table:?} is {len} bytes, the maximum is {}",
-        limits.max_tag_value_bytes
-    )
+fn tag_too_long(key: &str, table: &str, len: usize, limits: &CatalogLimits) -> Rejection {
+    Rejection::TagValueTooLong {
+        table: table.to_owned(),
+        key: key.to_owned(),
+        bytes: len,
+        max: limits.max_tag_value_bytes,
+    }
 }
 
 /// Checks one line against the database's catalog (which already holds the columns of
-/// the batch's earlier accepted lines); the error is the rejection reason.
+/// the batch's earlier accepted lines); the error is why the line is rejected.
 fn check_line(
     def: &DatabaseDef,
     line: &Line<'_>,
     limits: &CatalogLimits,
     db: &str,
-) -> Result<(), String> {
+) -> Result<(), Rejection> {
     let t = line.measurement.as_ref();
+    let table_name = || t.to_owned();
     let table = def.tables.get(t);
     if table.is_none() && def.tables.len() >= limits.max_tables_per_database {
-        return Err(format!(
-            "table limit reached: database {db:?} has {} tables, the maximum",
-            limits.max_tables_per_database
-        ));
+        return Err(Rejection::TableLimit {
+            database: db.to_owned(),
+            max: limits.max_tables_per_database,
+        });
     }
     let mut new_columns = 0usize;
     for (k, v) in &line.tags {
         if k == "time" {
-            return Err(format!(
-                "invalid tag key \"time\" on table {t:?}: the name is reserved for the timestamp"
-            ));
+            return Err(Rejection::ReservedKey {
+                table: table_name(),
+                is_tag: true,
+            });
         }
         if v.len() > limits.max_tag_value_bytes {
             return Err(tag_too_long(k, t, v.len(), limits));
@@ -690,38 +705,46 @@ fn check_line(
         match table.and_then(|t| t.columns.get(k.as_ref())) {
             Some(ColumnType::Tag) => {}
             Some(ColumnType::Field(ft)) => {
-                return Err(format!(
-                    "tag/field conflict: tag {k:?} on table {t:?} is already a field of type {ft}"
-                ));
+                return Err(Rejection::TagIsField {
+                    table: table_name(),
+                    key: k.to_string(),
+                    field_type: *ft,
+                });
             }
             None => new_columns += 1,
         }
     }
     for (k, v) in &line.fields {
         if k == "time" {
-            return Err(format!(
-                "invalid field key \"time\" on table {t:?}: the name is reserved for the timestamp"
-            ));
+            return Err(Rejection::ReservedKey {
+                table: table_name(),
+                is_tag: false,
+            });
         }
         let got = v.field_type();
         match table.and_then(|t| t.columns.get(k.as_ref())) {
             Some(ColumnType::Field(ft)) if *ft == got => {}
             Some(ColumnType::Field(ft)) => {
-                return Err(format!(
-                    "field type conflict: field {k:?} on table {t:?} is {ft}, got {got}"
-                ));
+                return Err(Rejection::FieldTypeConflict {
+                    table: table_name(),
+                    field: k.to_string(),
+                    existing: *ft,
+                    attempted: got,
+                });
             }
             Some(ColumnType::Tag) => {
-                return Err(format!(
-                    "tag/field conflict: field {k:?} on table {t:?} is already a tag"
-                ));
+                return Err(Rejection::FieldIsTag {
+                    table: table_name(),
+                    key: k.to_string(),
+                });
             }
             None => {
                 // A line cannot name one key as both tag and field.
                 if line.tag(k).is_some() {
-                    return Err(format!(
-                        "tag/field conflict: {k:?} on table {t:?} is both a tag and a field"
-                    ));
+                    return Err(Rejection::TagAndField {
+                        table: table_name(),
+                        key: k.to_string(),
+                    });
                 }
                 new_columns += 1;
             }
@@ -729,11 +752,11 @@ fn check_line(
     }
     let existing = table.map_or(1, TableDef::column_count);
     if new_columns > 0 && existing + new_columns > limits.max_columns_per_table {
-        return Err(format!(
-            "column limit reached: table {t:?} would have {} columns, the maximum is {}",
-            existing + new_columns,
-            limits.max_columns_per_table
-        ));
+        return Err(Rejection::ColumnLimit {
+            table: table_name(),
+            columns: existing + new_columns,
+            max: limits.max_columns_per_table,
+        });
     }
     Ok(())
 }
@@ -761,8 +784,9 @@ mod tests {
         let v = validate(&mut cat, "t f=1i 2\nt f=2.0 3\n");
         assert_eq!(v.rejected.len(), 1);
         assert_eq!(v.rejected[0].line_number, 1);
+        assert_eq!(v.rejected[0].reason, float_got_integer());
         assert_eq!(
-            v.rejected[0].reason,
+            v.rejected[0].reason.to_string(),
             r#"field type conflict: field "f" on table "t" is float, got integer"#
         );
         assert_eq!(v.batch.rows(), 1);
@@ -775,10 +799,16 @@ mod tests {
         assert_eq!(v.batch.rows(), 1);
         assert_eq!(v.rejected.len(), 1);
         assert_eq!(v.rejected[0].line_number, 2);
-        assert_eq!(
-            v.rejected[0].reason,
-            r#"field type conflict: field "f" on table "t" is float, got integer"#
-        );
+        assert_eq!(v.rejected[0].reason, float_got_integer());
+    }
+
+    fn float_got_integer() -> Rejection {
+        Rejection::FieldTypeConflict {
+            table: "t".into(),
+            field: "f".into(),
+            existing: FieldType::Float,
+            attempted: FieldType::Integer,
+        }
     }
 
     #[test]
@@ -787,9 +817,20 @@ mod tests {
         validate(&mut cat, "t,k=a f=1 1\n");
         let v = validate(&mut cat, "t,f=x g=1 1\nt k=1 2\nt,z=1 z=1 3\n");
         assert_eq!(v.rejected.len(), 3, "{:?}", v.rejected);
-        assert!(v.rejected[0].reason.contains("is already a field"));
-        assert!(v.rejected[1].reason.contains("is already a tag"));
-        assert!(v.rejected[2].reason.contains("both a tag and a field"));
+        let reasons: Vec<_> = v.rejected.iter().map(|r| &r.reason).collect();
+        assert!(
+            matches!(reasons[0], Rejection::TagIsField { key, field_type: FieldType::Float, .. } if key == "f"),
+            "{reasons:?}"
+        );
+        assert!(
+            matches!(reasons[1], Rejection::FieldIsTag { key, .. } if key == "k"),
+            "{reasons:?}"
+        );
+        assert!(
+            matches!(reasons[2], Rejection::TagAndField { key, .. } if key == "z"),
+            "{reasons:?}"
+        );
+        assert!(reasons.iter().all(|r| r.kind() == "tag/field conflict"));
     }
 
     #[test]
@@ -809,12 +850,32 @@ mod tests {
                 true,
             )
             .unwrap();
-        let reasons: Vec<_> = v.rejected.iter().map(|r| r.reason.as_str()).collect();
+        let reasons: Vec<_> = v.rejected.iter().map(|r| &r.reason).collect();
         assert_eq!(v.batch.rows(), 1);
-        assert!(reasons[0].starts_with("table limit reached"), "{reasons:?}");
-        assert!(reasons[1].starts_with("tag value too long"), "{reasons:?}");
+        assert_eq!(
+            reasons,
+            [
+                &Rejection::TableLimit {
+                    database: "db".into(),
+                    max: 1
+                },
+                &Rejection::TagValueTooLong {
+                    table: "a".into(),
+                    key: "k".into(),
+                    bytes: 4,
+                    max: 3
+                },
+                &Rejection::ColumnLimit {
+                    table: "a".into(),
+                    columns: 5,
+                    max: 3
+                },
+            ]
+        );
         assert!(
-            reasons[2].starts_with("column limit reached"),
+            reasons[2]
+                .to_string()
+                .starts_with("column limit reached: table \"a\" would have 5 columns"),
             "{reasons:?}"
         );
     }

@@ -109,6 +109,7 @@ mod metrics;
 mod persist;
 mod policy;
 mod predicate;
+mod rejection;
 mod types;
 mod wal;
 
@@ -117,6 +118,7 @@ pub use engine::{ChunkedWrite, Storage};
 pub use error::{Error, Result};
 pub use merge::conform;
 pub use predicate::TagPredicate;
+pub use rejection::Rejection;
 pub use sluice_lp;
 pub use types::{
     ColumnInfo, ColumnKind, DatabaseInfo, DeleteRequest, FieldType, Histogram, RejectedLine,

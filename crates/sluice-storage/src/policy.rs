@@ -15,7 +15,7 @@
 
 use std::time::Duration;
 
-use crate::catalog::{Catalog, DatabaseDef, PolicyDef, duration_ns};
+use crate::catalog::{Catalog, DatabaseDef, PolicyDef, directory_name_problem, duration_ns};
 use crate::error::{Error, Result};
 use crate::types::{RetentionPolicyInfo, RetentionPolicySpec, RetentionPolicyUpdate};
 
@@ -68,33 +68,24 @@ fn check_durations(duration: Option<Duration>, shard: Duration) -> Result<()> {
 
 /// Checks a policy name: 1 to 255 bytes, printable, no `/` or `\`, not `.`/`..`.
 pub(crate) fn check_policy_name(name: &str) -> Result<()> {
-    let reason = if name.is_empty() {
-        "must not be empty"
-    } else if name.len() > 255 {
-        "longer than 255 bytes"
-    } else if name.chars().any(char::is_control) {
-        "contains a control character"
-    } else if name.contains(['/', '\\']) {
-        "contains '/' or '\\'"
-    } else if name == "." || name == ".." {
-        "is a path component"
+    let reason = if name.contains(['/', '\\']) {
+        Some("contains '/' or '\\'")
     } else {
-        return Ok(());
+        directory_name_problem(name)
     };
-    Err(Error::InvalidRetentionPolicyName {
-        name: name.to_owned(),
-        reason,
-    })
+    match reason {
+        None => Ok(()),
+        Some(reason) => Err(Error::InvalidRetentionPolicyName {
+            name: name.to_owned(),
+            reason,
+        }),
+    }
 }
 
 impl DatabaseDef {
-    fn duration(&self) -> Option<Duration> {
-        self.retention_ns.map(Duration::from_nanos)
-    }
-
     fn shard_group_duration(&self) -> Duration {
         self.policy.shard_group_duration_ns.map_or_else(
-            || default_shard_group_duration(self.duration()),
+            || default_shard_group_duration(self.retention()),
             Duration::from_nanos,
         )
     }
@@ -156,7 +147,7 @@ impl Catalog {
             .into_iter()
             .map(|(name, d)| RetentionPolicyInfo {
                 name: d.policy.name.clone(),
-                duration: d.duration(),
+                duration: d.retention(),
                 shard_group_duration: d.shard_group_duration(),
                 replication: d.policy.replication,
                 default: d.policy.name == default,
@@ -207,7 +198,7 @@ impl Catalog {
         check_durations(spec.duration, shard)?;
         if let Some(existing) = self.find_policy(db, rp)? {
             let def = &self.databases[&existing];
-            if def.duration() != spec.duration
+            if def.retention() != spec.duration
                 || def.shard_group_duration() != shard
                 || def.policy.replication != spec.replication
             {
@@ -252,7 +243,7 @@ impl Catalog {
                 name: rp.to_owned(),
             })?;
         let def = &self.databases[&storage];
-        let duration = update.duration.unwrap_or_else(|| def.duration());
+        let duration = update.duration.unwrap_or_else(|| def.retention());
         let shard = match update.shard_group_duration {
             Some(asked) => shard_group_duration(Some(asked), duration),
             None => def.shard_group_duration(),

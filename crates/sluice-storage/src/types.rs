@@ -6,6 +6,8 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 pub use sluice_lp::FieldType;
 
+use crate::rejection::Rejection;
+
 /// Options of one [`crate::Storage::write`] call.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WriteOptions {
@@ -31,8 +33,9 @@ pub struct WriteOutcome {
 pub struct RejectedLine {
     /// The line's 1-based number in the request body.
     pub line_number: usize,
-    /// Why, e.g. `field type conflict: field "f" on table "t" is float, got integer`.
-    pub reason: String,
+    /// Why; displays as the APIs say it, e.g. `field type conflict: field "f" on table
+    /// "t" is float, got integer`.
+    pub reason: Rejection,
 }
 
 /// A database as [`crate::Storage::databases`] lists it.

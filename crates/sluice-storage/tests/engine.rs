@@ -8,8 +8,8 @@ use arrow::array::{Array, DictionaryArray, Float64Array, Int64Array, TimestampNa
 use arrow::compute::concat_batches;
 use arrow::datatypes::{DataType, Int32Type, TimeUnit};
 use sluice_storage::{
-    ColumnKind, Error, FieldType, ObjectStoreConfig, ScanRequest, Storage, StorageConfig, TagMatch,
-    WriteOptions,
+    ColumnKind, Error, FieldType, ObjectStoreConfig, Rejection, ScanRequest, Storage,
+    StorageConfig, TagMatch, WriteOptions,
 };
 
 const DAY: i64 = 86_400_000_000_000;
@@ -162,23 +162,27 @@ async fn field_type_conflicts_reject_only_the_conflicting_lines() {
     write(&s, "db", "t f=1.0 1\n").await;
     let out = write(&s, "db", "t f=1i 2\nt f=3.0 3\nt g=1i 4\nt g=true 5\n").await;
     assert_eq!(out.accepted, 2);
+    let conflict = |field: &str, existing, attempted| Rejection::FieldTypeConflict {
+        table: "t".into(),
+        field: field.into(),
+        existing,
+        attempted,
+    };
     let reasons: Vec<_> = out
         .rejected
         .iter()
-        .map(|r| (r.line_number, r.reason.as_str()))
+        .map(|r| (r.line_number, r.reason.clone()))
         .collect();
     assert_eq!(
         reasons,
         vec![
-            (
-                1,
-                r#"field type conflict: field "f" on table "t" is float, got integer"#
-            ),
-            (
-                4,
-                r#"field type conflict: field "g" on table "t" is integer, got boolean"#
-            ),
+            (1, conflict("f", FieldType::Float, FieldType::Integer)),
+            (4, conflict("g", FieldType::Integer, FieldType::Boolean)),
         ]
+    );
+    assert_eq!(
+        out.rejected[1].reason.to_string(),
+        r#"field type conflict: field "g" on table "t" is integer, got boolean"#
     );
     assert_eq!(rows(&s, "db", "t", &all()).await.len(), 3);
     s.shutdown().await.unwrap();
@@ -449,7 +453,7 @@ async fn retention_drops_whole_days_from_buffer_and_parquet() {
     let out = write(&s, "db", &format!("cpu,host=c x=5 {old}\n")).await;
     assert_eq!(out.accepted, 0);
     assert!(
-        out.rejected[0].reason.contains("retention"),
+        matches!(&out.rejected[0].reason, Rejection::OutsideRetention { database, policy: None, .. } if database == "db"),
         "{:?}",
         out.rejected
     );
