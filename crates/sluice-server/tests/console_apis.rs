@@ -31,7 +31,10 @@ fn reader(state: &AppState, db: &str) -> String {
         database: db.into(),
         actions: vec![Action::Read],
     };
-    store.create("reader", vec![permission], None).unwrap().token
+    store
+        .create("reader", vec![permission], None)
+        .unwrap()
+        .token
 }
 
 async fn send(state: &AppState, request: Request<Body>) -> (StatusCode, String) {
@@ -75,18 +78,33 @@ fn sample(metrics: &str, series: &str) -> Option<f64> {
 async fn per_database_write_counters_move_for_the_written_database_only() {
     let dir = tempfile::tempdir().unwrap();
     let state = state(dir.path(), StorageConfig::default()).await;
-    assert_eq!(write(&state, "a", "m v=1 1\nm v=2 2\n").await, StatusCode::NO_CONTENT);
-    assert_eq!(write(&state, "b", "m v=1 1\n").await, StatusCode::NO_CONTENT);
+    assert_eq!(
+        write(&state, "a", "m v=1 1\nm v=2 2\n").await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        write(&state, "b", "m v=1 1\n").await,
+        StatusCode::NO_CONTENT
+    );
     let (_, before) = get(&state, "/metrics", ADMIN).await;
-    assert_eq!(write(&state, "a", "m v=3 3\nm v=\n").await, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        write(&state, "a", "m v=3 3\nm v=\n").await,
+        StatusCode::BAD_REQUEST
+    );
     let (status, after) = get(&state, "/metrics", ADMIN).await;
     assert_eq!(status, StatusCode::OK);
 
     let accepted = |m: &str, db: &str| {
-        sample(m, &format!("sluice_database_lines_accepted_total{{db=\"{db}\"}}"))
+        sample(
+            m,
+            &format!("sluice_database_lines_accepted_total{{db=\"{db}\"}}"),
+        )
     };
     let rejected = |m: &str, db: &str| {
-        sample(m, &format!("sluice_database_lines_rejected_total{{db=\"{db}\"}}"))
+        sample(
+            m,
+            &format!("sluice_database_lines_rejected_total{{db=\"{db}\"}}"),
+        )
     };
     let bytes = |m: &str, db: &str| {
         sample(
@@ -103,7 +121,10 @@ async fn per_database_write_counters_move_for_the_written_database_only() {
     assert_eq!(rejected(&after, "b"), Some(0.0));
     assert_eq!(bytes(&after, "b"), bytes(&before, "b"));
     assert_eq!(
-        sample(&after, "sluice_database_write_refused_total{db=\"a\",status=\"503\"}"),
+        sample(
+            &after,
+            "sluice_database_write_refused_total{db=\"a\",status=\"503\"}"
+        ),
         Some(0.0)
     );
     // The whole-server series are as before.
@@ -129,9 +150,18 @@ async fn refused_writes_are_counted_for_their_database() {
         ..StorageConfig::default()
     };
     let state = state(dir.path(), config).await;
-    assert_eq!(write(&state, "a", "m v=1 1\n").await, StatusCode::NO_CONTENT);
-    assert_eq!(write(&state, "b", "m v=1 1\n").await, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(write(&state, "b", "m v=1 2\n").await, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        write(&state, "a", "m v=1 1\n").await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        write(&state, "b", "m v=1 1\n").await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        write(&state, "b", "m v=1 2\n").await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
     let (_, metrics) = get(&state, "/metrics", ADMIN).await;
     let refused = |db: &str| {
         sample(
@@ -147,7 +177,12 @@ async fn refused_writes_are_counted_for_their_database() {
 async fn table_usage_shows_bytes_on_disk_after_persistence_to_readers_only() {
     let dir = tempfile::tempdir().unwrap();
     let state = state(dir.path(), StorageConfig::default()).await;
-    write(&state, "a", "cpu,host=x v=1 1\ncpu,host=y v=1 1\nmem u=1 1\n").await;
+    write(
+        &state,
+        "a",
+        "cpu,host=x v=1 1\ncpu,host=y v=1 1\nmem u=1 1\n",
+    )
+    .await;
     write(&state, "b", "disk free=1 1\n").await;
     let (status, json) = get_json(&state, "/api/v3/configure/database?db=a", ADMIN).await;
     assert_eq!(status, StatusCode::OK);
@@ -201,7 +236,12 @@ async fn cardinality_ranks_the_high_cardinality_tag_first() {
     write(&state, "a", "cpu,host=h0 v=1 1\n").await;
     write(&state, "b", "cpu,host=z v=1 1\n").await;
     state.storage().persist_now().await.unwrap();
-    write(&state, "a", "http,region=eu,host=h0,request_id=r00 ms=2 2\n").await;
+    write(
+        &state,
+        "a",
+        "http,region=eu,host=h0,request_id=r00 ms=2 2\n",
+    )
+    .await;
 
     let token = reader(&state, "a");
     let (status, json) = get_json(&state, "/api/v3/cardinality?db=a&limit=3", &token).await;
@@ -232,7 +272,11 @@ async fn cardinality_ranks_the_high_cardinality_tag_first() {
     assert_eq!(one["table"], "cpu");
 
     for (uri, status, error) in [
-        ("/api/v3/cardinality", 400, "missing required parameter \"db\""),
+        (
+            "/api/v3/cardinality",
+            400,
+            "missing required parameter \"db\"",
+        ),
         (
             "/api/v3/cardinality?db=a&limit=0",
             400,
@@ -255,8 +299,15 @@ async fn cardinality_ranks_the_high_cardinality_tag_first() {
         ),
     ] {
         let (got, json) = get_json(&state, uri, &token).await;
-        assert_eq!((got.as_u16(), json["error"].as_str().unwrap()), (status, error), "{uri}");
+        assert_eq!(
+            (got.as_u16(), json["error"].as_str().unwrap()),
+            (status, error),
+            "{uri}"
+        );
     }
     let (got, json) = get_json(&state, "/api/v3/cardinality?db=nope", ADMIN).await;
-    assert_eq!((got.as_u16(), &json["error"]), (404, &Value::from("database not found: \"nope\"")));
+    assert_eq!(
+        (got.as_u16(), &json["error"]),
+        (404, &Value::from("database not found: \"nope\""))
+    );
 }
