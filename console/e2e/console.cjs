@@ -163,11 +163,18 @@ async function main() {
   check((await page.locator('#rejections tbody tr', { hasText: 'field type conflict' }).count()) === 1, 'the type conflict is listed');
   check((await rejections.count()) === 3, 'the admin sees the rejections of both databases');
   await page.locator('#rejections-reason').selectOption('field type conflict');
-  await page.waitForFunction(() => document.querySelectorAll('#rejections tbody tr').length === 1);
+  await page.waitForFunction(() => {
+    const rows = document.querySelectorAll('#rejections tbody tr');
+    return rows.length === 1 && rows[0].textContent.includes('field type conflict');
+  });
   check(/field type conflict/.test(await rejections.first().textContent()), 'filtering by reason keeps only that reason');
   await page.locator('#rejections-reason').selectOption('');
   await page.locator('#rejections-db').selectOption('other');
-  await page.waitForFunction(() => document.querySelectorAll('#rejections tbody tr').length === 1);
+  // Until the filtered answer arrives the table may still show the previous filter's row.
+  await page.waitForFunction(() => {
+    const rows = document.querySelectorAll('#rejections tbody tr');
+    return rows.length === 1 && rows[0].textContent.includes('secret,host=y');
+  });
   check(/secret,host=y/.test(await rejections.first().textContent()), 'filtering by database keeps only that database');
   await page.locator('#rejections-db').selectOption('');
   await page.waitForFunction(() => document.querySelectorAll('#rejections tbody tr').length === 3);
@@ -222,7 +229,7 @@ async function main() {
   // The server persists every second here (console.rs): the seed data is on disk by now.
   const disk = await page.locator('section[aria-label="Table cpu"] dd[data-stat="disk"]').textContent();
   check(/^[1-9][\d.]* (B|KiB|MiB|GiB) in [1-9]\d* Parquet files?$/.test(disk), `the cpu table shows its bytes on disk with a unit (${disk})`);
-  check(/(B|KiB|MiB) \(/.test(await page.locator('section[aria-label="Table cpu"] dd[data-stat="buffer"]').textContent()), 'and its bytes in memory');
+  check(/(B|KiB|MiB) in memory, [\d,]+ rows$/.test(await page.locator('section[aria-label="Table cpu"] dd[data-stat="buffer"]').textContent()), 'and its bytes in memory');
   check(/Parquet files on disk/.test(await page.locator('#retention').textContent()), 'the database shows its bytes on disk');
   await page.locator('#cardinality-run').click();
   await page.locator('#cardinality-values tbody tr').first().waitFor();
@@ -239,6 +246,7 @@ async function main() {
   await page.locator('#cardinality-run').click();
   await page.waitForFunction(() => document.querySelector('#cardinality-total')?.textContent?.startsWith('49 series'));
   await shot(page, '07-databases', true);
+  await page.locator('#cardinality').screenshot({ path: path.join(SHOTS, '07b-cardinality.png') });
 
   // ---- tokens: create two, revoke one ----
   await go(page, 'Tokens');
@@ -263,6 +271,10 @@ async function main() {
   await go(page, 'Databases');
   const options = await page.locator('#databases-db option').allTextContents();
   check(options.length === 1 && options[0] === 'metrics', `a read-only token sees only its database (${options})`);
+  await go(page, 'Ingest');
+  await page.waitForTimeout(2500);
+  const ingestOptions = await page.locator('#ingest-db option').allTextContents();
+  check(ingestOptions.join('|') === 'All databases (whole server)|metrics', `the ingest page offers a read-only token only its database (${ingestOptions})`);
   await go(page, 'Rejected lines');
   await page.locator('#rejections tbody tr', { hasText: 'cpu,host=bad' }).waitFor();
   check((await rejections.count()) === 2 && !(await page.locator('#rejections', { hasText: 'secret' }).count()), 'and only its database\'s rejections');
@@ -297,6 +309,8 @@ async function main() {
   const phoneOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   check(phoneOverflow <= 1, `the phone-sized databases page does not scroll sideways (${phoneOverflow}px)`);
   await shot(page, '12-phone-databases', true);
+  await page.locator('#cardinality').screenshot({ path: path.join(SHOTS, '12b-phone-cardinality.png') });
+  await page.locator('section[aria-label="Table cpu"]').screenshot({ path: path.join(SHOTS, '12c-phone-table-card.png') });
 
   check(consoleErrors.length === 0, `no script errors (${consoleErrors.join('; ')})`);
   await browser.close();

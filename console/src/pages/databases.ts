@@ -190,8 +190,8 @@ async function tableCard(db: string, t: TableSchema, usage: TableUsage | undefin
       'Live Parquet files of this table, as the manifest records them',
     ),
     item(
-      'In memory',
-      `${fmt.bytes(usage?.buffer_bytes ?? NaN)} (${fmt.count(usage?.buffer_rows ?? NaN)} rows not yet persisted)`,
+      'Not yet persisted',
+      `${fmt.bytes(usage?.buffer_bytes ?? NaN)} in memory, ${fmt.count(usage?.buffer_rows ?? NaN)} rows`,
       'buffer',
       'Rows in the write buffer, not yet in a Parquet file',
     ),
