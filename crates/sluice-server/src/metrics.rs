@@ -207,7 +207,9 @@ fn render_databases(out: &mut String, http: &HttpMetrics, visible: impl Fn(&str)
         .filter(|(name, _)| visible(name))
         .map(|(name, w)| (label(name), w.clone()))
         .collect();
-    let families: [(&str, &str, fn(&DatabaseWrites) -> &AtomicU64); 3] = [
+    /// A family's name, help text and counter.
+    type Family = (&'static str, &'static str, fn(&DatabaseWrites) -> &AtomicU64);
+    let families: [Family; 3] = [
         (
             "sluice_database_lines_accepted_total",
             "Lines written through the HTTP write endpoints, by database.",
