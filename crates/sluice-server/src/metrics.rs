@@ -1,5 +1,7 @@
 //! `GET /metrics`: Prometheus text for the HTTP layer and the storage engine, and the
-//! middleware that counts requests.
+//! middleware that counts requests. Write counters are kept for the whole server and per
+//! database (`sluice_database_*{db}`: a map from database to its atomics, looked up once
+//! per write request; each token sees the databases it may read).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
