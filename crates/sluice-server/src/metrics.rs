@@ -210,7 +210,11 @@ fn render_databases(out: &mut String, http: &HttpMetrics, visible: impl Fn(&str)
         .map(|(name, w)| (label(name), w.clone()))
         .collect();
     /// A family's name, help text and counter.
-    type Family = (&'static str, &'static str, fn(&DatabaseWrites) -> &AtomicU64);
+    type Family = (
+        &'static str,
+        &'static str,
+        fn(&DatabaseWrites) -> &AtomicU64,
+    );
     let families: [Family; 3] = [
         (
             "sluice_database_lines_accepted_total",
