@@ -67,6 +67,8 @@ async function main() {
   for (let i = 0; i < 60; i++)
     for (const host of ['a', 'b', 'c'])
       seed.push(`cpu,host=${host},region=eu usage=${(i % 10) + host.charCodeAt(0) - 96},temp=${20 + (i % 7)}i ${now - (60 - i) * 10_000}`);
+  // A table with one high-cardinality tag: 40 request ids, 2 paths.
+  for (let i = 0; i < 40; i++) seed.push(`http,path=/p${i % 2},request_id=q${String(i).padStart(2, '0')} ms=${i} ${now - 1000}`);
   check((await write('metrics', seed.join('\n'))) === 204, 'seed data written to metrics');
   check((await write('other', `secret,host=x v=1 ${now}`)) === 204, 'seed data written to other');
 
@@ -120,6 +122,34 @@ async function main() {
   check(true, 'the ingest summary shows rejected lines');
   await page.waitForTimeout(2000);
   await shot(page, '02-ingest', true);
+  // One database at a time: `other` gets nothing while the writer writes to `metrics`.
+  await page.locator('#ingest-db').selectOption('other');
+  await page.locator('figure[aria-label="Lines accepted and rejected — other"] canvas').waitFor();
+  await page.waitForTimeout(2500);
+  const otherAccepted = await accepted.textContent();
+  check(otherAccepted === '0.0 lines/s', `the other database's chart shows no lines arriving (${otherAccepted})`);
+  await page.locator('#ingest-db').selectOption('metrics');
+  await page.locator('figure[aria-label="Lines accepted and rejected — metrics"] canvas').waitFor();
+  await page.waitForFunction(
+    () => /[1-9]/.test(document.querySelector('dd[data-metric="Accepted"]')?.textContent ?? ''),
+    null,
+    { timeout: WAIT },
+  );
+  check(true, `the metrics database's chart shows its lines: ${await accepted.textContent()}`);
+  check((await page.locator('.chart canvas').count()) === 8, 'eight charts for one database too');
+  check((await page.locator('figure[aria-label="Write latency — whole server"]').count()) === 1, 'the charts kept for the whole server say so');
+  const dbCanvas = page.locator('figure[aria-label="Lines accepted and rejected — metrics"] canvas');
+  const dbBefore = await dbCanvas.evaluate((c) => c.toDataURL());
+  await page.waitForTimeout(3000);
+  check(dbBefore !== (await dbCanvas.evaluate((c) => c.toDataURL())), 'the per-database chart moves while the writer runs');
+  await shot(page, '02b-ingest-one-database', true);
+  // The same charts, with a minute of samples, on a phone-sized window: fewer, shorter
+  // time labels that do not overlap (looked at in the screenshot).
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.waitForTimeout(1500);
+  await shot(page, '02c-phone-ingest-live');
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.locator('#ingest-db').selectOption('');
   writing = false;
   await writer;
 
@@ -133,11 +163,18 @@ async function main() {
   check((await page.locator('#rejections tbody tr', { hasText: 'field type conflict' }).count()) === 1, 'the type conflict is listed');
   check((await rejections.count()) === 3, 'the admin sees the rejections of both databases');
   await page.locator('#rejections-reason').selectOption('field type conflict');
-  await page.waitForFunction(() => document.querySelectorAll('#rejections tbody tr').length === 1);
+  await page.waitForFunction(() => {
+    const rows = document.querySelectorAll('#rejections tbody tr');
+    return rows.length === 1 && rows[0].textContent.includes('field type conflict');
+  });
   check(/field type conflict/.test(await rejections.first().textContent()), 'filtering by reason keeps only that reason');
   await page.locator('#rejections-reason').selectOption('');
   await page.locator('#rejections-db').selectOption('other');
-  await page.waitForFunction(() => document.querySelectorAll('#rejections tbody tr').length === 1);
+  // Until the filtered answer arrives the table may still show the previous filter's row.
+  await page.waitForFunction(() => {
+    const rows = document.querySelectorAll('#rejections tbody tr');
+    return rows.length === 1 && rows[0].textContent.includes('secret,host=y');
+  });
   check(/secret,host=y/.test(await rejections.first().textContent()), 'filtering by database keeps only that database');
   await page.locator('#rejections-db').selectOption('');
   await page.waitForFunction(() => document.querySelectorAll('#rejections tbody tr').length === 3);
@@ -189,11 +226,27 @@ async function main() {
   await page.locator('section[aria-label="Table cpu"] dd', { hasText: '180' }).waitFor();
   const cpuCard = await page.locator('section[aria-label="Table cpu"]').textContent();
   check(/Series3/.test(cpuCard.replace(/\s/g, '')) && /usagefieldfloat/.test(cpuCard.replace(/\s/g, '')) && /tempfieldinteger/.test(cpuCard.replace(/\s/g, '')), 'the cpu table shows its schema, rows and series');
+  // The server persists every second here (console.rs): the seed data is on disk by now.
+  const disk = await page.locator('section[aria-label="Table cpu"] dd[data-stat="disk"]').textContent();
+  check(/^[1-9][\d.]* (B|KiB|MiB|GiB) in [1-9]\d* Parquet files?$/.test(disk), `the cpu table shows its bytes on disk with a unit (${disk})`);
+  check(/(B|KiB|MiB) in memory, [\d,]+ rows$/.test(await page.locator('section[aria-label="Table cpu"] dd[data-stat="buffer"]').textContent()), 'and its bytes in memory');
+  check(/Parquet files on disk/.test(await page.locator('#retention').textContent()), 'the database shows its bytes on disk');
   await page.locator('#cardinality-run').click();
   await page.locator('#cardinality-values tbody tr').first().waitFor();
-  check(/load/.test(await page.locator('#cardinality-keys').textContent()), 'the cardinality view ranks tag keys');
-  check((await page.locator('section.table-card').count()) === 3, 'each table is shown once');
+  const topKey = await page.locator('#cardinality-keys tbody tr').first().textContent();
+  check(/request_id/.test(topKey) && /40/.test(topKey), `the cardinality view ranks the high-cardinality tag first (${topKey})`);
+  check(/load/.test(await page.locator('#cardinality-keys').textContent()), 'and lists the other tag keys');
+  check(/http/.test(await page.locator('#cardinality-tables tbody tr').first().textContent()), 'the table with the most series comes first');
+  check((await page.locator('section.table-card').count()) === 4, 'each table is shown once');
+  await page.locator('#cardinality-table').selectOption('cpu');
+  await page.locator('#cardinality-run').click();
+  await page.waitForFunction(() => document.querySelector('#cardinality-total')?.textContent?.startsWith('3 series'));
+  check(/^host/.test((await page.locator('#cardinality-keys tbody tr').first().textContent()).replace(/^cpu/, '')), 'one table\'s cardinality ranks its own tags');
+  await page.locator('#cardinality-table').selectOption('');
+  await page.locator('#cardinality-run').click();
+  await page.waitForFunction(() => document.querySelector('#cardinality-total')?.textContent?.startsWith('49 series'));
   await shot(page, '07-databases', true);
+  await page.locator('#cardinality').screenshot({ path: path.join(SHOTS, '07b-cardinality.png') });
 
   // ---- tokens: create two, revoke one ----
   await go(page, 'Tokens');
@@ -218,6 +271,10 @@ async function main() {
   await go(page, 'Databases');
   const options = await page.locator('#databases-db option').allTextContents();
   check(options.length === 1 && options[0] === 'metrics', `a read-only token sees only its database (${options})`);
+  await go(page, 'Ingest');
+  await page.waitForTimeout(2500);
+  const ingestOptions = await page.locator('#ingest-db option').allTextContents();
+  check(ingestOptions.join('|') === 'All databases (whole server)|metrics', `the ingest page offers a read-only token only its database (${ingestOptions})`);
   await go(page, 'Rejected lines');
   await page.locator('#rejections tbody tr', { hasText: 'cpu,host=bad' }).waitFor();
   check((await rejections.count()) === 2 && !(await page.locator('#rejections', { hasText: 'secret' }).count()), 'and only its database\'s rejections');
@@ -244,6 +301,16 @@ async function main() {
   await go(page, 'Ingest');
   await page.waitForTimeout(2500);
   await shot(page, '11-phone-ingest');
+  await go(page, 'Databases');
+  await page.locator('#databases-db').selectOption('metrics');
+  await page.locator('section[aria-label="Table cpu"] dd[data-stat="disk"]').waitFor();
+  await page.locator('#cardinality-run').click();
+  await page.locator('#cardinality-values tbody tr').first().waitFor();
+  const phoneOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(phoneOverflow <= 1, `the phone-sized databases page does not scroll sideways (${phoneOverflow}px)`);
+  await shot(page, '12-phone-databases', true);
+  await page.locator('#cardinality').screenshot({ path: path.join(SHOTS, '12b-phone-cardinality.png') });
+  await page.locator('section[aria-label="Table cpu"]').screenshot({ path: path.join(SHOTS, '12c-phone-table-card.png') });
 
   check(consoleErrors.length === 0, `no script errors (${consoleErrors.join('; ')})`);
   await browser.close();

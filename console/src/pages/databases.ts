@@ -1,19 +1,47 @@
-// Databases and tables: retention, each table's schema (tags, fields and types), series,
-// rows, oldest and newest time; and a cardinality view ranking tag keys and values by the
-// series they make. Everything comes from InfluxQL `SHOW …` (/query), SQL
-// (/api/v3/query_sql) and `GET /api/v2/buckets`.
+// Databases and tables: retention, each table's schema (tags, fields and types), bytes on
+// disk, series, rows, oldest and newest time; and a cardinality view ranking tag keys and
+// values by the series they make. From `GET /api/v3/configure/database?db=` (retention,
+// table usage), `GET /api/v3/cardinality` (series), InfluxQL `SHOW …` (/query) and SQL
+// (/api/v3/query_sql).
 
 import { influxql, json, sql } from '../api';
-import { field, h, replace, showError, showInfo, status } from '../dom';
+import { append, field, h, replace, showError, showInfo, status } from '../dom';
 import * as fmt from '../format';
 import type { Page } from '../page';
 
 /// SQL identifier.
 const q = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
-interface Bucket {
+/// `GET /api/v3/configure/database?db=`: the database with what each table holds.
+interface DatabaseUsage {
+  'iox::database': string;
+  retention_seconds: number | null;
+  tables: TableUsage[];
+}
+
+interface TableUsage {
   name: string;
-  retentionRules: { everySeconds: number }[];
+  parquet_files: number;
+  parquet_bytes: number;
+  parquet_rows: number;
+  buffer_bytes: number;
+  buffer_rows: number;
+}
+
+/// `GET /api/v3/cardinality`.
+interface Cardinality {
+  series: number;
+  truncated: boolean;
+  max_series: number;
+  tables: { table: string; series: number }[];
+  tag_keys: { table: string; key: string; values: number; series: number }[];
+  tag_values: { table: string; key: string; value: string; series: number }[];
+}
+
+function cardinality(db: string, limit: number, table = ''): Promise<Cardinality> {
+  const params = new URLSearchParams({ db, limit: String(limit) });
+  if (table) params.set('table', table);
+  return json<Cardinality>(`/api/v3/cardinality?${params}`);
 }
 
 interface TableSchema {
@@ -39,13 +67,6 @@ async function schema(db: string): Promise<TableSchema[]> {
   return [...tables.values()];
 }
 
-/// The table's series: its distinct tag value sets (a table without tags has one).
-async function seriesCount(db: string, t: TableSchema, rows: number): Promise<number> {
-  if (!t.tags.length) return rows > 0 ? 1 : 0;
-  const answer = await sql(db, `SELECT count(*) AS series FROM (SELECT DISTINCT ${t.tags.map(q).join(', ')} FROM ${q(t.name)})`);
-  return Number(answer[0]?.series ?? 0);
-}
-
 export const databasesPage: Page = {
   path: '/databases',
   title: 'Databases',
@@ -56,8 +77,10 @@ export const databasesPage: Page = {
     const retention = h('p', { id: 'retention' });
     const state = status();
     const tables = h('div', { id: 'tables' });
-    const cardinality = h('div', { id: 'cardinality' });
+    const cardinalityOut = h('div', { id: 'cardinality' });
     const cardState = status();
+    const cardTable = h('select', { id: 'cardinality-table' });
+    const cardLimit = h('select', { id: 'cardinality-limit' }, [10, 25, 100].map((n) => h('option', { value: String(n) }, String(n))));
     const computeButton = h('button', { type: 'button', id: 'cardinality-run' }, 'Rank tag keys and values by series');
 
     let generation = 0;
@@ -66,20 +89,29 @@ export const databasesPage: Page = {
       const mine = ++generation;
       const db = database.value;
       replace(tables);
-      replace(cardinality);
+      replace(cardinalityOut);
+      replace(cardTable, h('option', { value: '' }, 'All tables'));
       if (!db) return showInfo(state, 'This token may read no database.');
       showInfo(state, 'Loading…');
       try {
-        const [{ buckets }, list] = await Promise.all([
-          json<{ buckets: Bucket[] }>(`/api/v2/buckets?name=${encodeURIComponent(db)}`),
+        const [[usage], list, counted] = await Promise.all([
+          json<DatabaseUsage[]>(`/api/v3/configure/database?db=${encodeURIComponent(db)}`),
           schema(db),
+          cardinality(db, 1000),
         ]);
         if (mine !== generation) return;
-        const every = buckets[0]?.retentionRules[0]?.everySeconds ?? 0;
-        retention.textContent = `Retention: ${fmt.duration(every)}${every ? ' (older data is dropped by whole UTC days)' : ''}. ${list.length} ${list.length === 1 ? 'table' : 'tables'}.`;
+        const every = usage?.retention_seconds ?? 0;
+        const onDisk = (usage?.tables ?? []).reduce((n, t) => n + t.parquet_bytes, 0);
+        retention.textContent =
+          `Retention: ${fmt.duration(every)}${every ? ' (older data is dropped by whole UTC days)' : ''}. ` +
+          `${list.length} ${list.length === 1 ? 'table' : 'tables'}, ${fmt.bytes(onDisk)} of Parquet files on disk ` +
+          '(the write-ahead log is shared by all databases and not counted here).';
+        append(cardTable, list.map((t) => h('option', { value: t.name }, t.name)));
         showInfo(state, '');
+        const series = new Map(counted.tables.map((t) => [t.table, t.series]));
+        const usageOf = new Map((usage?.tables ?? []).map((t) => [t.name, t]));
         for (const t of list) {
-          const card = await tableCard(db, t);
+          const card = await tableCard(db, t, usageOf.get(t.name), series.get(t.name) ?? 0);
           if (mine !== generation) return;
           tables.append(card);
         }
@@ -92,9 +124,9 @@ export const databasesPage: Page = {
       const db = database.value;
       if (!db) return;
       computeButton.disabled = true;
-      showInfo(cardState, 'Counting (this reads every table)…');
+      showInfo(cardState, 'Counting…');
       try {
-        replace(cardinality, await cardinalityView(db, await schema(db)));
+        replace(cardinalityOut, cardinalityView(await cardinality(db, Number(cardLimit.value), cardTable.value)));
         showInfo(cardState, '');
       } catch (err) {
         showError(cardState, err);
@@ -111,16 +143,20 @@ export const databasesPage: Page = {
       state,
       tables,
       h('h2', {}, 'Cardinality'),
-      h('p', { class: 'note' }, 'Which tag keys and values make the most series (each distinct set of tag values of a table is one series).'),
-      computeButton,
+      h(
+        'p',
+        { class: 'note' },
+        'Which tag keys and values make the most series (each distinct set of tag values of a table is one series), counted by the server from the series it keeps.',
+      ),
+      h('div', { class: 'row' }, field('Table', cardTable), field('Top', cardLimit), computeButton),
       cardState,
-      cardinality,
+      cardinalityOut,
     );
     void load();
   },
 };
 
-async function tableCard(db: string, t: TableSchema): Promise<HTMLElement> {
+async function tableCard(db: string, t: TableSchema, usage: TableUsage | undefined, series: number): Promise<HTMLElement> {
   const stats = h('dl', { class: 'summary' });
   const card = h(
     'section',
@@ -141,61 +177,95 @@ async function tableCard(db: string, t: TableSchema): Promise<HTMLElement> {
       ),
     ),
   );
+  const item = (label: string, value: Node | string, stat: string, title?: string) => [
+    h('dt', {}, label),
+    h('dd', { 'data-stat': stat, title }, value),
+  ];
+  const files = usage?.parquet_files ?? 0;
+  const storage = [
+    item(
+      'On disk',
+      `${fmt.bytes(usage?.parquet_bytes ?? NaN)} in ${fmt.count(files)} Parquet ${files === 1 ? 'file' : 'files'}`,
+      'disk',
+      'Live Parquet files of this table, as the manifest records them',
+    ),
+    item(
+      'Not yet persisted',
+      `${fmt.bytes(usage?.buffer_bytes ?? NaN)} in memory, ${fmt.count(usage?.buffer_rows ?? NaN)} rows`,
+      'buffer',
+      'Rows in the write buffer, not yet in a Parquet file',
+    ),
+  ];
   try {
     const counts = await sql(db, `SELECT count(*) AS "rows", min(time) AS oldest, max(time) AS newest FROM ${q(t.name)}`);
     const row = counts[0] ?? {};
-    const series = await seriesCount(db, t, Number(row.rows ?? 0));
-    const item = (label: string, value: Node | string) => [h('dt', {}, label), h('dd', {}, value)];
     const oldest = fmt.parseTime(row.oldest);
     const newest = fmt.parseTime(row.newest);
     replace(
       stats,
-      item('Rows', fmt.count(Number(row.rows ?? 0))),
-      item('Series', fmt.count(series)),
-      item('Oldest', oldest ? fmt.time(oldest) : '–'),
-      item('Newest', newest ? fmt.time(newest) : '–'),
+      item('Rows', fmt.count(Number(row.rows ?? 0)), 'rows'),
+      item('Series', fmt.count(series), 'series'),
+      storage,
+      item('Oldest', oldest ? fmt.time(oldest) : '–', 'oldest'),
+      item('Newest', newest ? fmt.time(newest) : '–', 'newest'),
     );
   } catch (err) {
-    stats.replaceChildren(h('p', { class: 'status error' }, String(err instanceof Error ? err.message : err)));
+    replace(stats, storage, h('p', { class: 'status error' }, String(err instanceof Error ? err.message : err)));
   }
   return card;
 }
 
-async function cardinalityView(db: string, list: TableSchema[]): Promise<HTMLElement> {
-  const keys: { table: string; key: string; values: number; series: number }[] = [];
-  const values: { table: string; key: string; value: string; series: number }[] = [];
-  for (const t of list) {
-    if (!t.tags.length) continue;
-    const distinct = `(SELECT DISTINCT ${t.tags.map(q).join(', ')} FROM ${q(t.name)})`;
-    const total = Number((await sql(db, `SELECT count(*) AS n FROM ${distinct}`))[0]?.n ?? 0);
-    for (const key of t.tags) {
-      const rows = await sql(db, `SELECT ${q(key)} AS v, count(*) AS n FROM ${distinct} GROUP BY ${q(key)} ORDER BY n DESC LIMIT 10`);
-      const count = Number((await sql(db, `SELECT count(DISTINCT ${q(key)}) AS n FROM ${q(t.name)}`))[0]?.n ?? 0);
-      keys.push({ table: t.name, key, values: count, series: total });
-      for (const r of rows) values.push({ table: t.name, key, value: r.v === undefined ? '(none)' : String(r.v), series: Number(r.n) });
-    }
-  }
-  keys.sort((a, b) => b.values - a.values);
-  values.sort((a, b) => b.series - a.series);
+function cardinalityView(c: Cardinality): HTMLElement {
   const bar = (n: number, max: number) => h('meter', { min: 0, max: Math.max(max, 1), value: n, 'aria-hidden': 'true' });
-  const maxValues = keys[0]?.values ?? 1;
-  const maxSeries = values[0]?.series ?? 1;
+  const maxSeries = c.tables[0]?.series ?? 1;
+  const maxValues = c.tag_keys[0]?.values ?? 1;
+  const maxValueSeries = c.tag_values[0]?.series ?? 1;
+  const head = (...names: string[]) => h('thead', {}, h('tr', {}, names.map((n) => h('th', { scope: 'col' }, n))));
+  const num = (n: number) => h('td', { class: 'num' }, fmt.count(n));
+  const wrap = (table: HTMLElement, label: string) => h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': label }, table);
   return h(
     'div',
-    { class: 'cardinality' },
+    {},
     h(
-      'table',
-      { id: 'cardinality-keys' },
-      h('caption', {}, 'Tag keys by number of values'),
-      h('thead', {}, h('tr', {}, ['Table', 'Tag key', 'Values', '', 'Series of the table'].map((c) => h('th', { scope: 'col' }, c)))),
-      h('tbody', {}, keys.map((k) => h('tr', {}, h('td', {}, k.table), h('td', {}, k.key), h('td', { class: 'num' }, fmt.count(k.values)), h('td', {}, bar(k.values, maxValues)), h('td', { class: 'num' }, fmt.count(k.series))))),
+      'p',
+      { id: 'cardinality-total' },
+      `${fmt.count(c.series)} series`,
+      c.truncated ? ` (counting stopped at ${fmt.count(c.max_series)}: the rankings cover the first series found)` : '',
+      '.',
     ),
     h(
-      'table',
-      { id: 'cardinality-values' },
-      h('caption', {}, 'Tag values by number of series (top 10 per key)'),
-      h('thead', {}, h('tr', {}, ['Table', 'Tag', 'Series', ''].map((c) => h('th', { scope: 'col' }, c)))),
-      h('tbody', {}, values.slice(0, 50).map((v) => h('tr', {}, h('td', {}, v.table), h('td', {}, `${v.key}=${v.value}`), h('td', { class: 'num' }, fmt.count(v.series)), h('td', {}, bar(v.series, maxSeries))))),
+    'div',
+    { class: 'cardinality' },
+    wrap(
+      h(
+        'table',
+        { id: 'cardinality-tables' },
+        h('caption', {}, 'Tables by series'),
+        head('Table', 'Series', ''),
+        h('tbody', {}, c.tables.map((t) => h('tr', {}, h('td', {}, t.table), num(t.series), h('td', {}, bar(t.series, maxSeries))))),
+      ),
+      'Tables by series',
+    ),
+    wrap(
+      h(
+        'table',
+        { id: 'cardinality-keys' },
+        h('caption', {}, 'Tag keys by number of values (and the series carrying the key)'),
+        head('Table', 'Tag key', 'Values', '', 'Series'),
+        h('tbody', {}, c.tag_keys.map((k) => h('tr', {}, h('td', {}, k.table), h('td', {}, k.key), num(k.values), h('td', {}, bar(k.values, maxValues)), num(k.series)))),
+      ),
+      'Tag keys by number of values',
+    ),
+    wrap(
+      h(
+        'table',
+        { id: 'cardinality-values' },
+        h('caption', {}, 'Tag values by number of series'),
+        head('Table', 'Tag', 'Series', ''),
+        h('tbody', {}, c.tag_values.map((v) => h('tr', {}, h('td', {}, v.table), h('td', {}, `${v.key}=${v.value}`), num(v.series), h('td', {}, bar(v.series, maxValueSeries))))),
+      ),
+      'Tag values by number of series',
+    ),
     ),
   );
 }

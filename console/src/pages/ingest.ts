@@ -1,9 +1,10 @@
 // Ingest: live charts of the last 15 minutes from `GET /metrics`, sampled once a second
-// for as long as the console is open (also while another page is shown).
+// for as long as the console is open (also while another page is shown), for the whole
+// server or one database (its `sluice_database_*{db}` counters).
 
 import { call } from '../api';
 import { lineChart, LineChart } from '../chart';
-import { h, replace } from '../dom';
+import { field, h, replace } from '../dom';
 import * as fmt from '../format';
 import type { Page } from '../page';
 import { buckets, parse, quantile, Sample, sum } from '../prometheus';
@@ -27,7 +28,22 @@ interface Point {
   persistedFiles: number;
   persistedBytes: number;
   parquetFiles: number;
+  /// Rates of each database's write counters.
+  databases: Map<string, DatabaseRates>;
 }
+
+interface DatabaseRates {
+  linesAccepted: number;
+  linesRejected: number;
+  bytesReceived: number;
+  refused503: number;
+  refused507: number;
+}
+
+/// The database the charts show; '' for the whole server. Kept while the tab is open.
+let chosen = '';
+/// Every database seen in `/metrics` (only those the token may read are there).
+const seen = new Set<string>();
 
 interface Snapshot {
   t: number;
@@ -39,6 +55,36 @@ let previous: Snapshot | null = null;
 let timer: number | undefined;
 let lastError = '';
 const listeners = new Set<() => void>();
+
+/// Per database: the rates of its counters between two snapshots (a database new since
+/// `before` counted from zero, as its counters started with its first write).
+function databaseRates(before: Sample[], now: Sample[], dt: number): Map<string, DatabaseRates> {
+  const values = (samples: Sample[]) => {
+    const out = new Map<string, Map<string, number>>();
+    for (const s of samples) {
+      const db = s.labels.db;
+      if (db === undefined || !s.name.startsWith('sluice_database_')) continue;
+      const key = s.labels.status ? `${s.name}:${s.labels.status}` : s.name;
+      if (!out.has(db)) out.set(db, new Map());
+      out.get(db)!.set(key, s.value);
+    }
+    return out;
+  };
+  const then = values(before);
+  const out = new Map<string, DatabaseRates>();
+  for (const [db, counters] of values(now)) {
+    seen.add(db);
+    const rate = (key: string) => Math.max(0, ((counters.get(key) ?? 0) - (then.get(db)?.get(key) ?? 0)) / dt);
+    out.set(db, {
+      linesAccepted: rate('sluice_database_lines_accepted_total'),
+      linesRejected: rate('sluice_database_lines_rejected_total'),
+      bytesReceived: rate('sluice_database_write_bytes_received_total'),
+      refused503: rate('sluice_database_write_refused_total:503'),
+      refused507: rate('sluice_database_write_refused_total:507'),
+    });
+  }
+  return out;
+}
 
 function statusCount(samples: Sample[], status: string): number {
   const v = sum(samples, 'sluice_http_requests_total', (l) => l.status === status);
@@ -72,6 +118,7 @@ async function sample(): Promise<void> {
         persistedFiles: rate('sluice_persisted_files_total') * 60,
         persistedBytes: rate('sluice_persisted_bytes_total'),
         parquetFiles: sum(now.samples, 'sluice_parquet_files'),
+        databases: databaseRates(before.samples, now.samples, dt),
       });
       while (points.length && points[0].t < now.t - WINDOW_SECONDS) points.shift();
     }
@@ -93,6 +140,8 @@ interface ChartSpec {
   labels: string[];
   format: (v: number) => string;
   values: (p: Point) => number[];
+  /// The chart for one database, when its counters exist per database.
+  database?: { labels: string[]; values: (r: DatabaseRates) => number[] };
 }
 
 const CHARTS: ChartSpec[] = [
@@ -101,12 +150,14 @@ const CHARTS: ChartSpec[] = [
     labels: ['accepted', 'rejected'],
     format: (v) => fmt.rate(v, 'lines/s'),
     values: (p) => [p.linesAccepted, p.linesRejected],
+    database: { labels: ['accepted', 'rejected'], values: (r) => [r.linesAccepted, r.linesRejected] },
   },
   {
     title: 'Write bytes received (on the wire)',
     labels: ['received'],
     format: (v) => `${fmt.bytes(v)}/s`,
     values: (p) => [p.bytesReceived],
+    database: { labels: ['received'], values: (r) => [r.bytesReceived] },
   },
   {
     title: 'Write latency',
@@ -119,6 +170,7 @@ const CHARTS: ChartSpec[] = [
     labels: ['503 answers', '429 answers'],
     format: (v) => fmt.rate(v, 'req/s'),
     values: (p) => [p.answered503, p.answered429],
+    database: { labels: ['503 answers', '507 answers (disk full)'], values: (r) => [r.refused503, r.refused507] },
   },
   {
     title: 'Write buffer',
@@ -146,51 +198,105 @@ const CHARTS: ChartSpec[] = [
   },
 ];
 
+/// What chart `spec` shows for database `db` ('' for the whole server): its title,
+/// series labels and values per point.
+function view(spec: ChartSpec, db: string): { title: string; labels: string[]; values: (p: Point) => number[] } {
+  if (!db) return spec;
+  const per = spec.database;
+  if (!per) return { ...spec, title: `${spec.title} — whole server` };
+  const zero = per.labels.map(() => 0);
+  return {
+    title: `${spec.title} — ${db}`,
+    labels: per.labels,
+    // Before the database's first write it has no counters: nothing arrived.
+    values: (p) => {
+      const r = p.databases.get(db);
+      return r ? per.values(r) : zero;
+    },
+  };
+}
+
 export const ingestPage: Page = {
   path: '/ingest',
   title: 'Ingest',
-  mount(root) {
+  mount(root, who) {
     startSampling();
+    const picker = h('select', { id: 'ingest-db' });
     const summary = h('dl', { class: 'summary', 'aria-live': 'off' });
     const note = h('p', { class: 'status', role: 'status' });
-    const charts: LineChart[] = CHARTS.map((c) => lineChart(c.title, c.labels, c.format));
+    const scope = h('p', { class: 'note' });
+    const grid = h('div', { class: 'charts' });
+    let charts: LineChart[] = [];
+    let views = CHARTS.map((c) => view(c, chosen));
+    const build = () => {
+      charts.forEach((c) => c.destroy());
+      views = CHARTS.map((c) => view(c, chosen));
+      charts = CHARTS.map((c, i) => lineChart(views[i].title, views[i].labels, c.format));
+      replace(grid, charts.map((c) => c.element));
+      scope.textContent = chosen
+        ? `Writes to ${chosen} (lines, bytes, refusals: counted per database by the server); latency, buffer, WAL and Parquet are the whole server's. `
+        : 'The whole server. ';
+      scope.append('Sampled from /metrics once a second; the last 15 minutes while this tab is open.');
+    };
+    const fillPicker = () => {
+      const names = [...new Set([...who.read, ...seen])].sort();
+      const have = [...picker.options].map((o) => o.value);
+      const want = ['', ...names];
+      if (have.length === want.length && have.every((v, i) => v === want[i])) return;
+      replace(
+        picker,
+        h('option', { value: '' }, 'All databases (whole server)'),
+        names.map((d) => h('option', { value: d }, d)),
+      );
+      picker.value = chosen;
+    };
+    picker.addEventListener('change', () => {
+      chosen = picker.value;
+      build();
+      draw();
+    });
     root.append(
       h('h1', {}, 'Ingest'),
-      h(
-        'p',
-        { class: 'note' },
-        'The whole server, sampled from /metrics once a second; the last 15 minutes while this tab is open. ',
-        'sluice keeps these counters for the server as a whole, not per database.',
-      ),
+      h('div', { class: 'row' }, field('Database', picker)),
+      scope,
       summary,
       note,
-      h('div', { class: 'charts' }, charts.map((c) => c.element)),
+      grid,
     );
     const draw = () => {
+      fillPicker();
       note.textContent = lastError ? `Cannot read /metrics: ${lastError}` : points.length ? '' : 'Collecting the first samples…';
       note.className = lastError ? 'status error' : 'status';
       const x = points.map((p) => p.t);
-      CHARTS.forEach((spec, i) => {
-        const columns = spec.labels.map((_, j) => points.map((p) => {
-          const v = spec.values(p)[j];
-          return Number.isFinite(v) ? v : null;
-        }));
+      views.forEach((v, i) => {
+        const columns = v.labels.map((_, j) =>
+          points.map((p) => {
+            const value = v.values(p)[j];
+            return Number.isFinite(value) ? value : null;
+          }),
+        );
         charts[i].set(x, columns);
       });
       const last = points[points.length - 1];
       if (last) {
         const item = (label: string, value: string) => [h('dt', {}, label), h('dd', { 'data-metric': label }, value)];
+        const db = chosen ? last.databases.get(chosen) : undefined;
+        const accepted = chosen ? (db?.linesAccepted ?? 0) : last.linesAccepted;
+        const rejected = chosen ? (db?.linesRejected ?? 0) : last.linesRejected;
+        const received = chosen ? (db?.bytesReceived ?? 0) : last.bytesReceived;
         replace(
           summary,
-          item('Accepted', fmt.rate(last.linesAccepted, 'lines/s')),
-          item('Rejected', fmt.rate(last.linesRejected, 'lines/s')),
-          item('Received', `${fmt.bytes(last.bytesReceived)}/s`),
+          item('Accepted', fmt.rate(accepted, 'lines/s')),
+          item('Rejected', fmt.rate(rejected, 'lines/s')),
+          item('Received', `${fmt.bytes(received)}/s`),
           item('Write p99', fmt.seconds(last.p99)),
           item('Buffer', `${fmt.bytes(last.bufferBytes)} of ${fmt.bytes(last.bufferLimit)}`),
           item('WAL syncs', fmt.rate(last.walSyncs, '/s')),
         );
       }
     };
+    fillPicker();
+    build();
     listeners.add(draw);
     draw();
     return () => {

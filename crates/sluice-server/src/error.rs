@@ -316,6 +316,11 @@ impl Error {
 }
 
 impl Error {
+    /// The HTTP status this error is answered with.
+    pub(crate) fn status(&self) -> StatusCode {
+        self.render(Api::V3).status
+    }
+
     /// The HTTP status and the client-facing message of this error (as the v3 API shows
     /// it), for protocols that map them on (Flight's gRPC status).
     pub(crate) fn status_and_message(&self) -> (StatusCode, String) {

@@ -19,6 +19,7 @@
 
 mod auth;
 mod body;
+mod cardinality;
 mod console;
 mod continuous;
 mod error;
@@ -90,6 +91,7 @@ pub fn app(state: AppState) -> Router {
         .route("/assets/{file}", get(console::asset))
         .route("/api/v3/console/whoami", get(console::whoami))
         .route("/api/v3/rejections", get(rejections::list))
+        .route("/api/v3/cardinality", get(cardinality::handle))
         .route("/api/v2/orgs", get(v2::list_orgs))
         .route(
             "/api/v2/buckets",

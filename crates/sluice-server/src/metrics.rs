@@ -1,16 +1,19 @@
 //! `GET /metrics`: Prometheus text for the HTTP layer and the storage engine, and the
-//! middleware that counts requests.
+//! middleware that counts requests. Write counters are kept for the whole server and per
+//! database (`sluice_database_*{db}`: a map from database to its atomics, looked up once
+//! per write request; each token sees the databases it may read).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use axum::extract::{MatchedPath, RawQuery, Request, State};
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::auth::{Action, Principal};
 use crate::error::Api;
 use crate::params::Params;
 use crate::state::AppState;
@@ -25,6 +28,46 @@ pub(crate) struct HttpMetrics {
     bytes_received: AtomicU64,
     /// Durations of write requests (all three write endpoints), for p50/p99.
     write_seconds: LatencyHistogram,
+    /// Write counters by database (as users name it), created by the first write a
+    /// token may make to it; looked up once per write request.
+    databases: RwLock<HashMap<String, Arc<DatabaseWrites>>>,
+}
+
+/// The write counters of one database: a few atomic adds per write request.
+#[derive(Debug, Default)]
+pub(crate) struct DatabaseWrites {
+    lines_accepted: AtomicU64,
+    lines_rejected: AtomicU64,
+    bytes_received: AtomicU64,
+    /// Write requests answered 503 (overload, buffer full, WAL failing).
+    refused_unavailable: AtomicU64,
+    /// Write requests answered 507 (the WAL's disk is full).
+    refused_insufficient_storage: AtomicU64,
+}
+
+impl DatabaseWrites {
+    pub(crate) fn add_bytes_received(&self, bytes: usize) {
+        self.bytes_received
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_lines(&self, accepted: usize, rejected: usize) {
+        self.lines_accepted
+            .fetch_add(accepted as u64, Ordering::Relaxed);
+        self.lines_rejected
+            .fetch_add(rejected as u64, Ordering::Relaxed);
+    }
+
+    /// Counts a write refused with `status` when it is 503 or 507 (other failures are
+    /// the client's and are not refusals).
+    pub(crate) fn count_refusal(&self, status: u16) {
+        match status {
+            503 => &self.refused_unavailable,
+            507 => &self.refused_insufficient_storage,
+            _ => return,
+        }
+        .fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Upper bounds (seconds) of the write-latency buckets.
@@ -80,6 +123,22 @@ impl HttpMetrics {
             .fetch_add(rejected as u64, Ordering::Relaxed);
     }
 
+    /// The write counters of database `name`, created when new. Call once per request,
+    /// after the token was found to be allowed to write it, so that only databases a
+    /// client may write get counters.
+    pub(crate) fn database(&self, name: &str) -> Arc<DatabaseWrites> {
+        if let Some(found) = self
+            .databases
+            .read()
+            .expect("metrics lock poisoned")
+            .get(name)
+        {
+            return found.clone();
+        }
+        let mut databases = self.databases.write().expect("metrics lock poisoned");
+        databases.entry(name.to_owned()).or_default().clone()
+    }
+
     fn count_request(&self, route: &str, status: u16) {
         let mut requests = self.requests.lock().expect("metrics lock poisoned");
         *requests.entry((route.to_owned(), status)).or_default() += 1;
@@ -112,21 +171,91 @@ pub(crate) async fn handle(
     headers: HeaderMap,
 ) -> Response {
     let params = Params::parse(query.as_deref()).unwrap_or_default();
-    let open = state.inner.config.open_endpoints.metrics;
-    if let Err(err) = state.inner.auth.check_open(open, &headers, &params) {
-        return err.api(Api::V1).into_response();
-    }
+    // An open endpoint shows every database's series, as it shows everything else.
+    let principal = if state.inner.config.open_endpoints.metrics {
+        Principal::Anyone
+    } else {
+        match state.inner.auth.authenticate(&headers, &params) {
+            Ok(principal) => principal,
+            Err(err) => return err.api(Api::V1).into_response(),
+        }
+    };
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        render(&state),
+        render(&state, |db| principal.can(db, Action::Read)),
     )
         .into_response()
 }
 
-fn render(state: &AppState) -> String {
+/// A Prometheus label value, escaped.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The per-database write counters of the databases `visible` lets through, sorted by
+/// name, as `sluice_database_*` families with a `db` label.
+fn render_databases(out: &mut String, http: &HttpMetrics, visible: impl Fn(&str) -> bool) {
+    let databases: BTreeMap<String, Arc<DatabaseWrites>> = http
+        .databases
+        .read()
+        .expect("metrics lock poisoned")
+        .iter()
+        .filter(|(name, _)| visible(name))
+        .map(|(name, w)| (label(name), w.clone()))
+        .collect();
+    /// A family's name, help text and counter.
+    type Family = (
+        &'static str,
+        &'static str,
+        fn(&DatabaseWrites) -> &AtomicU64,
+    );
+    let families: [Family; 3] = [
+        (
+            "sluice_database_lines_accepted_total",
+            "Lines written through the HTTP write endpoints, by database.",
+            |w| &w.lines_accepted,
+        ),
+        (
+            "sluice_database_lines_rejected_total",
+            "Lines rejected by the parser or the catalog, by database.",
+            |w| &w.lines_rejected,
+        ),
+        (
+            "sluice_database_write_bytes_received_total",
+            "Write request body bytes received on the wire (before gunzip), by database.",
+            |w| &w.bytes_received,
+        ),
+    ];
+    for (name, help, value) in families {
+        let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} counter\n");
+        for (db, w) in &databases {
+            let v = value(w).load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}{{db=\"{db}\"}} {v}");
+        }
+    }
+    let name = "sluice_database_write_refused_total";
+    let _ = write!(
+        out,
+        "# HELP {name} Write requests refused with 503 (overload, buffer full, WAL failing) or 507 (disk full), by database.\n# TYPE {name} counter\n"
+    );
+    for (db, w) in &databases {
+        for (status, value) in [
+            (503, &w.refused_unavailable),
+            (507, &w.refused_insufficient_storage),
+        ] {
+            let v = value.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}{{db=\"{db}\",status=\"{status}\"}} {v}");
+        }
+    }
+}
+
+fn render(state: &AppState, visible: impl Fn(&str) -> bool) -> String {
     let mut out = String::new();
     let http = &state.inner.metrics;
     out.push_str("# HELP sluice_http_requests_total HTTP requests by route and status.\n");
@@ -212,6 +341,7 @@ fn render(state: &AppState) -> String {
         "TLS handshakes that failed or did not finish within --http-header-read-timeout.",
         load(&connections.tls_handshake_failures),
     );
+    render_databases(&mut out, http, visible);
     http.write_seconds.render(
         &mut out,
         "sluice_http_write_duration_seconds",

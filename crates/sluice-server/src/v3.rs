@@ -16,11 +16,18 @@ use crate::state::AppState;
 use crate::time::parse_duration;
 
 /// `GET /api/v3/configure/database`: `[{"iox::database":"name"}]`, as InfluxDB 3 answers
-/// `?format=json`.
+/// `?format=json`. With `db=name`, that one database (the token needs `read` on it) with
+/// its retention and what each of its tables holds (see [`database_usage`]).
 pub(crate) async fn list_databases(
     State(state): State<AppState>,
-    Caller { principal, .. }: Caller<V3>,
+    Caller {
+        params, principal, ..
+    }: Caller<V3>,
 ) -> Reply<V3> {
+    if let Some(name) = params.non_empty("db") {
+        principal.require(name, Action::Read)?;
+        return Ok(Json([database_usage(&state, name)?]).into_response());
+    }
     let names: Vec<_> = state
         .inner
         .storage
@@ -30,6 +37,39 @@ pub(crate) async fn list_databases(
         .map(|d| json!({ "iox::database": d.name }))
         .collect();
     Ok(Json(names).into_response())
+}
+
+/// `{"iox::database","retention_seconds","tables":[{"name","parquet_files","parquet_bytes",
+/// "parquet_rows","buffer_bytes","buffer_rows"}]}` for storage database `name`: the live
+/// Parquet files of each table as the manifest records them and its rows in the write
+/// buffer. The write-ahead log is shared by all databases and counted in none.
+fn database_usage(state: &AppState, name: &str) -> Result<serde_json::Value, Error> {
+    let storage = &state.inner.storage;
+    let tables: Vec<_> = storage
+        .table_usage(name)?
+        .into_iter()
+        .map(|t| {
+            json!({
+                "name": t.name,
+                "parquet_files": t.parquet_files,
+                "parquet_bytes": t.parquet_bytes,
+                "parquet_rows": t.parquet_rows,
+                "buffer_bytes": t.buffer_bytes,
+                "buffer_rows": t.buffer_rows,
+            })
+        })
+        .collect();
+    let retention = storage
+        .all_databases()
+        .into_iter()
+        .find(|d| d.name == name)
+        .and_then(|d| d.retention)
+        .map(|r| r.as_secs());
+    Ok(json!({
+        "iox::database": name,
+        "retention_seconds": retention,
+        "tables": tables,
+    }))
 }
 
 #[derive(Debug, Deserialize)]

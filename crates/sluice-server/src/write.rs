@@ -19,6 +19,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use crate::auth::Action;
 use crate::body::{discard, read_raw};
 use crate::error::{Api, ApiError, Error, PartialWrite, Reason, RejectedLine, Result};
+use crate::metrics::DatabaseWrites;
 use crate::params::Params;
 use crate::rejections::Client;
 use crate::state::AppState;
@@ -211,23 +212,13 @@ async fn ingest(
             return Err(err);
         }
     };
-    let limit = state.inner.config.max_request_bytes;
-    let raw = read_raw(headers, body, limit, Some(&state.inner.write_body_bytes)).await?;
-    state.inner.metrics.add_bytes_received(raw.wire_bytes());
-    let _slot = write_slot(state).await?;
-    let body = raw.decode(limit)?;
-    let written = write_body(
-        &state.inner.storage,
-        &storage_db,
-        request,
-        &body.bytes,
-        now_nanos(),
-    )
-    .await?;
-    state
-        .inner
-        .metrics
-        .add_lines(written.accepted, written.rejected.len() + written.withheld);
+    // The database's counters: one lookup per request, then atomic adds.
+    let counters = state.inner.metrics.database(&request.database);
+    let stored = store(state, &storage_db, request, headers, body, &counters).await;
+    if let Err(err) = &stored {
+        counters.count_refusal(err.status().as_u16());
+    }
+    let written = stored?;
     if written.rejected.is_empty() {
         return Ok(StatusCode::NO_CONTENT);
     }
@@ -236,6 +227,36 @@ async fn ingest(
         nothing_written: written.accepted == 0 && !request.accept_partial,
         rejected: written.rejected,
     })))
+}
+
+/// Reads, parses and stores an admitted write, counting its bytes and lines for the
+/// server and for its database.
+async fn store(
+    state: &AppState,
+    storage_db: &str,
+    request: &WriteRequest,
+    headers: &HeaderMap,
+    body: Body,
+    counters: &DatabaseWrites,
+) -> Result<BodyWritten> {
+    let limit = state.inner.config.max_request_bytes;
+    let raw = read_raw(headers, body, limit, Some(&state.inner.write_body_bytes)).await?;
+    state.inner.metrics.add_bytes_received(raw.wire_bytes());
+    counters.add_bytes_received(raw.wire_bytes());
+    let _slot = write_slot(state).await?;
+    let body = raw.decode(limit)?;
+    let written = write_body(
+        &state.inner.storage,
+        storage_db,
+        request,
+        &body.bytes,
+        now_nanos(),
+    )
+    .await?;
+    let rejected = written.rejected.len() + written.withheld;
+    state.inner.metrics.add_lines(written.accepted, rejected);
+    counters.add_lines(written.accepted, rejected);
+    Ok(written)
 }
 
 /// Parses `body` (decompressed) as line protocol and stores its points in `storage_db`

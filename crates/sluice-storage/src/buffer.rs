@@ -120,9 +120,14 @@ fn row_hash(hasher: &hashbrown::DefaultHashBuilder, sid: u32, time: i64) -> u64 
 }
 
 impl PartitionBuffer {
-    #[cfg(test)]
+    /// Rows held.
     pub(crate) fn len(&self) -> usize {
         self.time.len()
+    }
+
+    /// The tags of each series with rows here, sorted by name (absent tags left out).
+    pub(crate) fn series(&self) -> &[Vec<(Arc<str>, Arc<str>)>] {
+        &self.series
     }
 
     /// The slot of field column `name`, created if new; `None` when the partition holds

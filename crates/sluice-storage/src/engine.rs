@@ -30,6 +30,7 @@ use crate::types::{StorageFault, StorageMetrics};
 use crate::wal::Wal;
 
 mod background;
+mod cardinality;
 mod compact;
 mod databases;
 mod delete;
@@ -37,6 +38,7 @@ mod files;
 mod open;
 mod persistence;
 mod scan;
+mod usage;
 mod write;
 
 pub use write::ChunkedWrite;

@@ -121,7 +121,9 @@ pub use predicate::TagPredicate;
 pub use rejection::Rejection;
 pub use sluice_lp;
 pub use types::{
-    ColumnInfo, ColumnKind, DatabaseInfo, DeleteRequest, FieldType, Histogram, RejectedLine,
-    RetentionPolicyInfo, RetentionPolicySpec, RetentionPolicyUpdate, ScanRequest, ScanResult,
-    StorageFault, StorageMetrics, TableInfo, TagMatch, WriteOptions, WriteOutcome,
+    Cardinality, CardinalityRequest, ColumnInfo, ColumnKind, DatabaseInfo, DeleteRequest,
+    FieldType, Histogram, RejectedLine, RetentionPolicyInfo, RetentionPolicySpec,
+    RetentionPolicyUpdate, ScanRequest, ScanResult, StorageFault, StorageMetrics, TableCardinality,
+    TableInfo, TableUsage, TagKeyCardinality, TagMatch, TagValueCardinality, WriteOptions,
+    WriteOutcome,
 };

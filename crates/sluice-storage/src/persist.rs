@@ -3,7 +3,7 @@
 
 use arrow::array::TimestampNanosecondArray;
 use arrow::array::{Array, BooleanArray, DictionaryArray, RecordBatch, StringArray};
-use arrow::datatypes::{Int32Type, SchemaRef};
+use arrow::datatypes::{DataType, Int32Type, SchemaRef};
 use arrow::error::ArrowError;
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::{
@@ -383,6 +383,104 @@ pub(crate) fn read_in_order(
     }
 }
 
+/// Calls `visit` with the tag names and, once per series of the file, its tag values
+/// (`None`: the series lacks the tag), in file order, until `visit` returns false. A file
+/// with a series index is answered from its footer; any other has its tag columns read
+/// batch by batch (a series' rows are adjacent), so memory stays at one batch of them.
+///
+/// # Errors
+/// [`Error::Parquet`] / [`Error::Arrow`] when the file cannot be read.
+pub(crate) fn for_each_series(
+    data: FileData,
+    metadata: FileMeta,
+    mut visit: impl FnMut(&[String], &[Option<&str>]) -> bool,
+) -> Result<()> {
+    if let Some(index) = &metadata.series {
+        let mut values: Vec<Option<&str>> = Vec::with_capacity(index.tags.len());
+        for (_, _, series) in &index.series {
+            values.clear();
+            values.extend(series.iter().map(Option::as_deref));
+            if !visit(&index.tags, &values) {
+                break;
+            }
+        }
+        return Ok(());
+    }
+    fn tag_columns<T: ChunkReader + 'static>(
+        builder: ParquetRecordBatchReaderBuilder<T>,
+    ) -> Result<(
+        Vec<String>,
+        parquet::arrow::arrow_reader::ParquetRecordBatchReader,
+    )> {
+        let schema = builder.schema().clone();
+        let wanted: Vec<usize> = (0..schema.fields().len())
+            .filter(|&i| matches!(schema.field(i).data_type(), DataType::Dictionary(..)))
+            .collect();
+        let names = wanted
+            .iter()
+            .map(|&i| schema.field(i).name().clone())
+            .collect();
+        let mask = ProjectionMask::roots(builder.parquet_schema(), wanted);
+        let reader = builder
+            .with_projection(mask)
+            .with_batch_size(8 * 1024)
+            .build()?;
+        Ok((names, reader))
+    }
+    let (tags, reader) = match data {
+        FileData::Bytes(b) => tag_columns(ParquetRecordBatchReaderBuilder::new_with_metadata(
+            b,
+            metadata.arrow,
+        ))?,
+        FileData::File(f) => tag_columns(ParquetRecordBatchReaderBuilder::new_with_metadata(
+            f,
+            metadata.arrow,
+        ))?,
+    };
+    let mut previous: Option<Vec<Option<String>>> = None;
+    for batch in reader {
+        let batch = batch?;
+        let columns: Vec<(&DictionaryArray<Int32Type>, &StringArray)> = (0..batch.num_columns())
+            .filter_map(|i| {
+                let d = batch
+                    .column(i)
+                    .as_any()
+                    .downcast_ref::<DictionaryArray<Int32Type>>()?;
+                let values = d.values().as_any().downcast_ref::<StringArray>()?;
+                Some((d, values))
+            })
+            .collect();
+        if columns.len() != tags.len() {
+            return Err(Error::Catalog(
+                "a tag column is not a string dictionary".into(),
+            ));
+        }
+        let mut row_values: Vec<Option<&str>> = Vec::with_capacity(tags.len());
+        for row in 0..batch.num_rows() {
+            row_values.clear();
+            row_values.extend(columns.iter().map(|(d, values)| {
+                let key = d.keys();
+                (!key.is_null(row))
+                    .then(|| usize::try_from(key.value(row)).ok())
+                    .flatten()
+                    .filter(|&k| k < values.len() && !values.is_null(k))
+                    .map(|k| values.value(k))
+            }));
+            let same = previous
+                .as_ref()
+                .is_some_and(|p| p.iter().zip(&row_values).all(|(a, b)| a.as_deref() == *b));
+            if same {
+                continue;
+            }
+            if !visit(&tags, &row_values) {
+                return Ok(());
+            }
+            previous = Some(row_values.iter().map(|v| v.map(str::to_owned)).collect());
+        }
+    }
+    Ok(())
+}
+
 /// What [`read`] keeps.
 #[derive(Debug, Clone, Copy)]
 struct Predicates<'a> {
@@ -717,6 +815,33 @@ mod tests {
         let data = FileData::Bytes(Bytes::from(bytes.to_vec()));
         let meta = load_metadata(&data).unwrap();
         read(data, meta, &schema().arrow_schema(), range, tags, None).unwrap()
+    }
+
+    #[test]
+    fn series_are_listed_alike_from_the_series_index_and_from_the_tag_columns() {
+        // 20,000 rows over 3 batches of the reader: series cross batch boundaries.
+        let bytes = encode(&sorted_batch(50, 400)).unwrap();
+        let data = || FileData::Bytes(Bytes::from(bytes.clone()));
+        let meta = load_metadata(&data()).unwrap();
+        assert!(meta.series.is_some());
+        let list = |meta: FileMeta| {
+            let mut out = Vec::new();
+            for_each_series(data(), meta, |tags, values| {
+                assert_eq!(tags, ["host"]);
+                out.push(values[0].map(str::to_owned));
+                true
+            })
+            .unwrap();
+            out
+        };
+        let indexed = list(meta.clone());
+        let scanned = list(FileMeta {
+            series: None,
+            ..meta
+        });
+        assert_eq!(indexed.len(), 50);
+        assert_eq!(indexed, scanned);
+        assert_eq!(indexed[49].as_deref(), Some("h049"));
     }
 
     #[test]

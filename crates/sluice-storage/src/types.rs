@@ -283,3 +283,92 @@ pub struct Histogram {
     /// Number of observations.
     pub count: u64,
 }
+
+/// What one table holds, as [`crate::Storage::table_usage`] reports it: its live Parquet
+/// files (their sizes as the manifest records them) and its rows in the write buffer.
+///
+/// The write-ahead log is one log for the whole engine, shared by every database, so
+/// its bytes are not part of any table's (nor any database's) usage.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableUsage {
+    /// The table's name.
+    pub name: String,
+    /// Live Parquet files holding the table's rows.
+    pub parquet_files: u64,
+    /// Bytes of those files on disk (in the object store).
+    pub parquet_bytes: u64,
+    /// Rows in those files. A point written again after it was persisted counts once
+    /// per file holding it until compaction merges the files.
+    pub parquet_rows: u64,
+    /// Heap bytes the table's buffered rows hold (not yet persisted, or being persisted).
+    pub buffer_bytes: u64,
+    /// Rows in the write buffer.
+    pub buffer_rows: u64,
+}
+
+/// What [`crate::Storage::cardinality`] counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardinalityRequest {
+    /// Only this table; `None`: every table of the database.
+    pub table: Option<String>,
+    /// Most entries in each ranking. Default 10.
+    pub limit: usize,
+    /// Most distinct series counted; past it the counts cover the first series found
+    /// and [`Cardinality::truncated`] is set. It bounds the memory used: about 100
+    /// bytes per series plus the text of each distinct tag value. Default 1,000,000.
+    pub max_series: usize,
+}
+
+impl Default for CardinalityRequest {
+    fn default() -> Self {
+        CardinalityRequest {
+            table: None,
+            limit: 10,
+            max_series: 1_000_000,
+        }
+    }
+}
+
+/// Which tables, tag keys and tag values make the most series: the rankings of
+/// [`crate::Storage::cardinality`]. A series is one distinct set of tag values of one
+/// table (buffered or persisted, within retention).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cardinality {
+    /// Distinct series counted over the tables asked for.
+    pub series: u64,
+    /// True when counting stopped at [`CardinalityRequest::max_series`].
+    pub truncated: bool,
+    /// Tables by series, most first.
+    pub tables: Vec<TableCardinality>,
+    /// Tag keys by their number of distinct values, most first (ties: more series
+    /// first, then by table and key).
+    pub tag_keys: Vec<TagKeyCardinality>,
+    /// Tag values by the series they are in, most first (ties: by table, key, value).
+    pub tag_values: Vec<TagValueCardinality>,
+}
+
+/// One table's series count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableCardinality {
+    pub table: String,
+    pub series: u64,
+}
+
+/// One tag key of one table: how many distinct values it has and how many of the
+/// table's series carry it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagKeyCardinality {
+    pub table: String,
+    pub key: String,
+    pub values: u64,
+    pub series: u64,
+}
+
+/// One tag value of one table and how many series carry it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagValueCardinality {
+    pub table: String,
+    pub key: String,
+    pub value: String,
+    pub series: u64,
+}

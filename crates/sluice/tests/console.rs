@@ -272,7 +272,13 @@ fn every_page_works_in_a_real_browser() {
     let Some((modules, chromium)) = e2e_env() else {
         return;
     };
-    let server = TestServer::spawn();
+    // Persisting every second puts the seed data in Parquet files before the Databases
+    // page shows each table's bytes on disk.
+    let server = TestServer::start(
+        common::Options::default()
+            .arg("--persist-interval")
+            .arg("1s"),
+    );
     let shots = std::env::var_os("SLUICE_CONSOLE_SCREENSHOTS")
         .map(PathBuf::from)
         .unwrap_or_else(|| target_dir().join("console-screenshots"));
@@ -326,6 +332,8 @@ fn every_page_works_in_a_real_browser() {
         "04-query-sql",
         "07-databases",
         "08-tokens",
+        "11-phone-ingest",
+        "12-phone-databases",
     ] {
         assert!(
             shots.join(format!("{page}.png")).is_file(),
