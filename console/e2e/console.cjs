@@ -237,6 +237,8 @@ async function main() {
   check(/request_id/.test(topKey) && /40/.test(topKey), `the cardinality view ranks the high-cardinality tag first (${topKey})`);
   check(/load/.test(await page.locator('#cardinality-keys').textContent()), 'and lists the other tag keys');
   check(/http/.test(await page.locator('#cardinality-tables tbody tr').first().textContent()), 'the table with the most series comes first');
+  // Cards arrive one by one (each runs its own count): wait for all four.
+  await page.waitForFunction(() => document.querySelectorAll('section.table-card').length >= 4);
   check((await page.locator('section.table-card').count()) === 4, 'each table is shown once');
   await page.locator('#cardinality-table').selectOption('cpu');
   await page.locator('#cardinality-run').click();

@@ -4,13 +4,15 @@
 //! are refused with `DiskFull`, nothing acknowledged is lost and writes resume by
 //! themselves once space is freed.
 
+#[path = "support/tmpfs.rs"]
+mod tmpfs;
+
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use sluice_storage::{Error, ScanRequest, Storage, StorageConfig, WriteOptions};
+use tmpfs::{Tmpfs, fill};
 
 fn config(dir: &Path) -> StorageConfig {
     StorageConfig {
@@ -186,67 +188,6 @@ async fn a_bad_checksum_in_the_middle_is_corruption() {
         matches!(&err, Error::WalCorrupt { offset, .. } if *offset == offsets[1] as u64),
         "{err}"
     );
-}
-
-/// A small tmpfs mounted for the test, unmounted on drop. `None` (the test then does
-/// nothing) only where mounting is impossible and neither `CI` nor
-/// `SLUICE_COMPAT_REQUIRED=1` is set; under those it panics instead.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    fn mount(size: &str) -> Option<Tmpfs> {
-        let dir = tempfile::tempdir().unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .output();
-        match out {
-            Ok(o) if o.status.success() => Some(Tmpfs { dir }),
-            other => {
-                let why = match other {
-                    Ok(o) => String::from_utf8_lossy(&o.stderr).into_owned(),
-                    Err(e) => e.to_string(),
-                };
-                let required = std::env::var_os("CI").is_some()
-                    || std::env::var("SLUICE_COMPAT_REQUIRED").is_ok_and(|v| v == "1");
-                assert!(
-                    !required,
-                    "mounting a tmpfs failed ({why}); the disk-full tests need root"
-                );
-                eprintln!("skipping: mounting a tmpfs failed ({why})");
-                None
-            }
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount")
-            .arg("-l")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
-/// Fills the filesystem of `dir` with `dir/name` until it is full.
-fn fill(dir: &Path, name: &str) {
-    let mut f = fs::File::create(dir.join(name)).unwrap();
-    let chunk = vec![0xa5u8; 16 * 1024];
-    loop {
-        if let Err(e) = f.write_all(&chunk) {
-            assert_eq!(e.kind(), std::io::ErrorKind::StorageFull, "{e}");
-            break;
-        }
-    }
-    // Byte-sized leftovers too, so that nothing of a write fits.
-    while f.write_all(&[0]).is_ok() {}
 }
 
 #[tokio::test]

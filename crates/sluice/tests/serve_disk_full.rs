@@ -8,68 +8,17 @@
 //! `SLUICE_COMPAT_REQUIRED=1` is set: then they fail.
 
 mod common;
+#[path = "../../sluice-storage/tests/support/tmpfs.rs"]
+mod tmpfs;
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::Write as _;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{Options, TestServer};
-
-/// A small tmpfs mounted for the test, unmounted (lazily) on drop.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    fn mount(size: &str) -> Option<Tmpfs> {
-        let dir = tempfile::tempdir().unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .output();
-        match out {
-            Ok(o) if o.status.success() => Some(Tmpfs { dir }),
-            other => {
-                let why = match other {
-                    Ok(o) => String::from_utf8_lossy(&o.stderr).into_owned(),
-                    Err(e) => e.to_string(),
-                };
-                let required = std::env::var_os("CI").is_some()
-                    || std::env::var("SLUICE_COMPAT_REQUIRED").is_ok_and(|v| v == "1");
-                assert!(
-                    !required,
-                    "mounting a tmpfs failed ({why}); the disk-full tests need root"
-                );
-                eprintln!("skipping: mounting a tmpfs failed ({why})");
-                None
-            }
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount")
-            .arg("-l")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
-/// Fills the filesystem of `dir` with `dir/name` until not one more byte fits.
-fn fill(dir: &Path, name: &str) {
-    let mut f = fs::File::create(dir.join(name)).unwrap();
-    let chunk = vec![0xa5u8; 16 * 1024];
-    while f.write_all(&chunk).is_ok() {}
-    while f.write_all(&[0]).is_ok() {}
-}
+use tmpfs::{Tmpfs, fill};
 
 fn server_on(data_dir: &Path) -> TestServer {
     TestServer::start(Options::default().arg("--without-auth").data_dir(data_dir))
