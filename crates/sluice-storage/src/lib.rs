@@ -110,6 +110,7 @@ mod persist;
 mod policy;
 mod predicate;
 mod rejection;
+mod series_index;
 mod types;
 mod wal;
 

@@ -12,7 +12,7 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
-use parquet::file::metadata::{KeyValue, PageIndexPolicy, ParquetMetaData, RowGroupMetaData};
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, RowGroupMetaData};
 use parquet::file::page_index::column_index::ColumnIndexMetaData;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::reader::ChunkReader;
@@ -21,10 +21,9 @@ use parquet::schema::types::ColumnPath;
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::{Error, Result};
 use crate::merge::conform;
+use crate::series_index::SeriesIndex;
 use crate::types::TagMatch;
 
 /// Rows per Parquet row group.
@@ -91,10 +90,7 @@ impl<W: std::io::Write + Send> FileWriter<W> {
         let writer = ArrowWriter::try_new(sink, schema.clone(), Some(props.build()))?;
         Ok(FileWriter {
             writer,
-            index: Some(SeriesIndex {
-                tags: Vec::new(),
-                series: Vec::new(),
-            }),
+            index: Some(SeriesIndex::empty()),
             rows: 0,
         })
     }
@@ -129,167 +125,10 @@ impl<W: std::io::Write + Send> FileWriter<W> {
 
     /// Closes the file and returns its sink (for `Vec<u8>`, the file's bytes).
     pub(crate) fn finish(mut self) -> Result<W> {
-        if let Some(index) = self.index.take().filter(|i| !i.series.is_empty()) {
-            self.writer.append_key_value_metadata(KeyValue::new(
-                SERIES_INDEX_KEY.to_owned(),
-                serde_json::to_string(&index).map_err(|e| Error::Catalog(e.to_string()))?,
-            ));
+        if let Some(index) = self.index.take().filter(|i| !i.is_empty()) {
+            self.writer.append_key_value_metadata(index.key_value()?);
         }
         Ok(self.writer.into_inner()?)
-    }
-}
-
-/// The key of a file's [`SeriesIndex`] in the Parquet key-value metadata. Files
-/// written before it existed have none and are read with page statistics alone.
-const SERIES_INDEX_KEY: &str = "sluice.series_index.v1";
-
-/// Most series a file's [`SeriesIndex`] lists (beyond, it is left out: the footer
-/// would grow with the series count).
-const MAX_INDEXED_SERIES: usize = 50_000;
-
-/// Where each series' rows are in a file sorted by series then time: the tag names,
-/// and per series its first row, its end (exclusive) and its tag values (`None` for an
-/// absent tag), in file order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct SeriesIndex {
-    tags: Vec<String>,
-    series: Vec<(u64, u64, Vec<Option<String>>)>,
-}
-
-impl SeriesIndex {
-    /// The index of `batch` (sorted by series), or `None` past [`MAX_INDEXED_SERIES`].
-    fn of_sorted(batch: &RecordBatch) -> Option<SeriesIndex> {
-        let schema = batch.schema();
-        // Each tag's value id per row (equal ids, equal values), and the values.
-        let mut tags = Vec::new();
-        let mut columns: Vec<(Vec<u32>, Vec<Option<String>>)> = Vec::new();
-        for (i, f) in schema.fields().iter().enumerate() {
-            let Some(d) = batch
-                .column(i)
-                .as_any()
-                .downcast_ref::<DictionaryArray<Int32Type>>()
-            else {
-                continue;
-            };
-            let values = d.values().as_any().downcast_ref::<StringArray>()?;
-            // Only the dictionary entries these rows use are looked at: a slice of a
-            // batch shares the whole batch's dictionary, and walking all of it for each
-            // slice made persisting a million series quadratic.
-            let mut by_key: std::collections::HashMap<i32, u32> = std::collections::HashMap::new();
-            let mut ids: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
-            let mut names: Vec<Option<String>> = vec![None];
-            let keys = d.keys();
-            let mut previous: Option<(i32, u32)> = None;
-            let row_ids = (0..d.len())
-                .map(|r| {
-                    if keys.is_null(r) {
-                        return 0;
-                    }
-                    let k = keys.value(r);
-                    // Rows come sorted by series: runs of one key are the rule.
-                    if let Some((pk, id)) = previous
-                        && pk == k
-                    {
-                        return id;
-                    }
-                    let id = *by_key.entry(k).or_insert_with(|| {
-                        let Ok(k) = usize::try_from(k) else { return 0 };
-                        if k >= values.len() || values.is_null(k) {
-                            return 0;
-                        }
-                        let v = values.value(k);
-                        *ids.entry(v).or_insert_with(|| {
-                            names.push(Some(v.to_owned()));
-                            names.len() as u32 - 1
-                        })
-                    });
-                    previous = Some((k, id));
-                    id
-                })
-                .collect();
-            tags.push(f.name().clone());
-            columns.push((row_ids, names));
-        }
-        let rows = batch.num_rows();
-        let mut series = Vec::new();
-        let mut start = 0usize;
-        for r in 1..=rows {
-            if r == rows || columns.iter().any(|(ids, _)| ids[r] != ids[start]) {
-                if series.len() == MAX_INDEXED_SERIES {
-                    return None;
-                }
-                let values = columns
-                    .iter()
-                    .map(|(ids, names)| names[ids[start] as usize].clone())
-                    .collect();
-                series.push((start as u64, r as u64, values));
-                start = r;
-            }
-        }
-        Some(SeriesIndex { tags, series })
-    }
-
-    /// Appends the index of the slice that follows this one, whose rows start at
-    /// `offset`, joining a series that continues across the boundary; false when the
-    /// result would list more than [`MAX_INDEXED_SERIES`] series.
-    fn extend(&mut self, next: SeriesIndex, offset: u64) -> bool {
-        if self.series.is_empty() {
-            self.tags = next.tags;
-        } else if self.tags != next.tags {
-            return false;
-        }
-        for (start, end, values) in next.series {
-            match self.series.last_mut() {
-                Some(last) if last.1 == start + offset && last.2 == values => last.1 = end + offset,
-                _ => self.series.push((start + offset, end + offset, values)),
-            }
-        }
-        self.series.len() <= MAX_INDEXED_SERIES
-    }
-
-    /// The file's index, if it has a valid one.
-    fn of_file(meta: &ParquetMetaData) -> Option<SeriesIndex> {
-        let kv = meta.file_metadata().key_value_metadata()?;
-        let value = kv
-            .iter()
-            .find(|kv| kv.key == SERIES_INDEX_KEY)?
-            .value
-            .as_ref()?;
-        let index: SeriesIndex = serde_json::from_str(value).ok()?;
-        let rows = u64::try_from(meta.file_metadata().num_rows()).ok()?;
-        let consistent = index
-            .series
-            .iter()
-            .all(|(s, e, v)| s < e && v.len() == index.tags.len())
-            && index.series.windows(2).all(|w| w[0].1 == w[1].0)
-            && index.series.last().is_none_or(|l| l.1 == rows);
-        consistent.then_some(index)
-    }
-
-    /// Row ranges (file order, one per series) of the series every one of `tag_matches`
-    /// matches, cut to each series' last `newest` rows when set.
-    fn matching(
-        &self,
-        tag_matches: &[TagMatch],
-        newest: Option<usize>,
-    ) -> Vec<std::ops::Range<usize>> {
-        let cols: Vec<Option<usize>> = tag_matches
-            .iter()
-            .map(|m| self.tags.iter().position(|t| t == m.key()))
-            .collect();
-        let mut out: Vec<std::ops::Range<usize>> = Vec::new();
-        for (start, end, values) in &self.series {
-            let ok = tag_matches
-                .iter()
-                .zip(&cols)
-                .all(|(m, c)| c.is_some_and(|c| m.matches(values[c].as_deref())));
-            if ok {
-                let (start, end) = (*start as usize, *end as usize);
-                let start = newest.map_or(start, |k| start.max(end.saturating_sub(k)));
-                out.push(start..end);
-            }
-        }
-        out
     }
 }
 
@@ -298,7 +137,7 @@ impl SeriesIndex {
 #[derive(Debug, Clone)]
 pub(crate) struct FileMeta {
     arrow: ArrowReaderMetadata,
-    series: Option<Arc<SeriesIndex>>,
+    pub(crate) series: Option<Arc<SeriesIndex>>,
 }
 
 /// The bytes of a Parquet file: in memory, or a local file read page by page.
@@ -396,14 +235,7 @@ pub(crate) fn for_each_series(
     mut visit: impl FnMut(&[String], &[Option<&str>]) -> bool,
 ) -> Result<()> {
     if let Some(index) = &metadata.series {
-        let mut values: Vec<Option<&str>> = Vec::with_capacity(index.tags.len());
-        for (_, _, series) in &index.series {
-            values.clear();
-            values.extend(series.iter().map(Option::as_deref));
-            if !visit(&index.tags, &values) {
-                break;
-            }
-        }
+        index.for_each_series(visit);
         return Ok(());
     }
     fn tag_columns<T: ChunkReader + 'static>(
@@ -862,7 +694,7 @@ mod tests {
             SeriesIndex::of_file(meta.arrow.metadata()).expect("series index")
         };
         assert_eq!(index(&sliced), index(&whole));
-        assert_eq!(index(&sliced).series.len(), 5);
+        assert_eq!(index(&sliced).len(), 5);
         let rows = |bytes: &[u8]| {
             arrow::compute::concat_batches(&schema().arrow_schema(), &read_all(bytes, None, &[]))
                 .unwrap()
@@ -928,141 +760,5 @@ mod tests {
         );
         assert!(read_all(&bytes, None, &[TagMatch::equals("host", "nope")]).is_empty());
         assert!(read_all(&bytes, Some((1_000_000, 2_000_000)), &[]).is_empty());
-    }
-}
-
-#[cfg(test)]
-mod series_index_tests {
-    use std::sync::Arc;
-
-    use arrow::array::Float64Array;
-    use sluice_lp::FieldType;
-
-    use super::*;
-    use crate::merge::TableSchema;
-
-    fn schema() -> TableSchema {
-        TableSchema {
-            tags: vec!["dc".into(), "host".into()],
-            fields: vec![("v".into(), FieldType::Float)],
-        }
-    }
-
-    /// Series sorted by (dc, host) whose hosts are not in name order, so page statistics
-    /// of `host` straddle series and only the index finds a host's rows exactly.
-    fn batch() -> RecordBatch {
-        let series: Vec<(Option<&str>, &str)> = vec![
-            (None, "m"),
-            (Some("a"), "b"),
-            (Some("a"), "z"),
-            (Some("b"), "c"),
-            (Some("b"), "q"),
-        ];
-        let per = 5_000usize;
-        let dc: DictionaryArray<Int32Type> = series
-            .iter()
-            .flat_map(|s| std::iter::repeat_n(s.0, per))
-            .collect();
-        let host: DictionaryArray<Int32Type> = series
-            .iter()
-            .flat_map(|s| std::iter::repeat_n(Some(s.1), per))
-            .collect();
-        let v: Float64Array = (0..series.len() * per).map(|i| Some(i as f64)).collect();
-        let t = TimestampNanosecondArray::from_iter_values(
-            (0..series.len()).flat_map(|_| (0..per as i64).map(|i| i * 10)),
-        );
-        RecordBatch::try_new(
-            schema().arrow_schema(),
-            vec![Arc::new(dc), Arc::new(host), Arc::new(v), Arc::new(t)],
-        )
-        .unwrap()
-    }
-
-    fn read_bytes(bytes: Vec<u8>, range: Option<(i64, i64)>, tags: &[TagMatch]) -> RecordBatch {
-        let data = FileData::Bytes(Bytes::from(bytes));
-        let meta = load_metadata(&data).unwrap();
-        let out = read(data, meta, &schema().arrow_schema(), range, tags, None).unwrap();
-        arrow::compute::concat_batches(&schema().arrow_schema(), &out).unwrap()
-    }
-
-    #[test]
-    fn the_series_index_lists_each_series_rows_and_tags_in_file_order() {
-        let bytes = encode(&batch()).unwrap();
-        let meta = load_metadata(&FileData::Bytes(Bytes::from(bytes))).unwrap();
-        let index = meta.series.expect("series index written");
-        assert_eq!(index.tags, vec!["dc".to_owned(), "host".to_owned()]);
-        let starts: Vec<(u64, u64)> = index.series.iter().map(|s| (s.0, s.1)).collect();
-        assert_eq!(
-            starts,
-            vec![
-                (0, 5000),
-                (5000, 10000),
-                (10000, 15000),
-                (15000, 20000),
-                (20000, 25000)
-            ]
-        );
-        assert_eq!(index.series[0].2, vec![None, Some("m".to_owned())]);
-        assert_eq!(
-            index.matching(&[TagMatch::equals("host", "q")], None),
-            vec![20000..25000]
-        );
-        assert_eq!(
-            index.matching(&[TagMatch::equals("dc", "a")], None),
-            vec![5000..10000, 10000..15000]
-        );
-        assert_eq!(
-            index.matching(&[TagMatch::equals("dc", "b")], Some(2)),
-            vec![19998..20000, 24998..25000]
-        );
-        assert!(
-            index
-                .matching(&[TagMatch::equals("rack", "1")], None)
-                .is_empty()
-        );
-    }
-
-    #[test]
-    fn files_with_and_without_a_series_index_answer_predicates_alike() {
-        let b = batch();
-        let with_index = encode(&b).unwrap();
-        // A file as written before the index existed: default writer settings, no
-        // key-value metadata.
-        let mut old = Vec::new();
-        let mut w = ArrowWriter::try_new(&mut old, b.schema(), None).unwrap();
-        w.write(&b).unwrap();
-        w.close().unwrap();
-        type Case = (Option<(i64, i64)>, Vec<TagMatch>);
-        let one_of = |k: &str, vs: &[&str]| TagMatch::one_of(k, vs.iter().map(|v| v.to_string()));
-        let cases: Vec<Case> = vec![
-            (None, vec![TagMatch::equals("host", "q")]),
-            (Some((100, 20_000)), vec![TagMatch::equals("host", "b")]),
-            (Some((100, 200)), vec![TagMatch::equals("dc", "b")]),
-            (
-                None,
-                vec![TagMatch::equals("dc", "a"), TagMatch::equals("host", "z")],
-            ),
-            (None, vec![TagMatch::equals("host", "nope")]),
-            (Some((49_990, 60_000)), vec![]),
-            (None, vec![one_of("host", &["q", "b", "nope"])]),
-            (
-                Some((100, 30_000)),
-                vec![one_of("host", &["z", "b"]), one_of("dc", &["a", "b"])],
-            ),
-            (None, vec![one_of("host", &[])]),
-        ];
-        for (range, tags) in cases {
-            let expected = filter(&b, range, &tags).unwrap();
-            assert_eq!(
-                read_bytes(with_index.clone(), range, &tags),
-                expected,
-                "{range:?} {tags:?}"
-            );
-            assert_eq!(
-                read_bytes(old.clone(), range, &tags),
-                expected,
-                "{range:?} {tags:?}"
-            );
-        }
     }
 }
