@@ -273,15 +273,12 @@ mod tests {
         let alphabet: &[&[u8]] = &[
             b"a", b"f", b"=", b"\"", b"\\", b"\n", b" ", b",", b"#", b"1", b"i", b"\r\n",
         ];
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut rng = sluice_bench::rng::Rng::new(11);
         for _ in 0..3000 {
             let mut input = Vec::new();
-            let len = (state >> 59) as usize + 2;
+            let len = rng.below(32) as usize + 2;
             for _ in 0..len {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                input.extend_from_slice(alphabet[(state % alphabet.len() as u64) as usize]);
+                input.extend_from_slice(rng.choose::<&[u8]>(alphabet));
             }
             assert_pieces_parse_like_whole(&input);
         }

@@ -361,6 +361,7 @@ impl Iterator for MergeStream {
 
 #[cfg(test)]
 mod tests {
+    use sluice_bench::rng::Rng;
 
     use super::*;
     use crate::merge::merge;
@@ -376,32 +377,22 @@ mod tests {
     }
 
     /// A deterministic pseudo-random generator (xorshift), so cases are reproducible.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self, n: u64) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0 % n
-        }
-    }
-
     /// Sorted unique rows drawn from a small key space so sources overlap, with some
     /// absent tags and missing fields.
     fn random_rows(rng: &mut Rng, n: usize) -> Vec<Row> {
         let mut keys: Vec<(Option<String>, i64)> = (0..n)
             .map(|_| {
-                let h = rng.next(6);
+                let h = rng.below(6);
                 let host = (h > 0).then(|| format!("h{h}"));
-                (host, rng.next(40) as i64)
+                (host, rng.below(40) as i64)
             })
             .collect();
         keys.sort();
         keys.dedup();
         keys.into_iter()
             .map(|(h, t)| {
-                let a = (rng.next(4) > 0).then(|| rng.next(1000) as f64);
-                let b = (rng.next(4) > 0).then(|| rng.next(1000) as i64);
+                let a = (rng.below(4) > 0).then(|| rng.below(1000) as f64);
+                let b = (rng.below(4) > 0).then(|| rng.below(1000) as i64);
                 (h, t, a, b)
             })
             .collect()
@@ -414,18 +405,18 @@ mod tests {
 
     #[test]
     fn streaming_merge_equals_the_in_memory_merge_for_random_overlapping_sources() {
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut rng = Rng::new(7);
         for case in 0..200 {
-            let n_sources = 1 + rng.next(5) as usize;
+            let n_sources = 1 + rng.below(5) as usize;
             let sources: Vec<Vec<Row>> = (0..n_sources)
                 .map(|_| {
-                    let n = rng.next(120) as usize;
+                    let n = rng.below(120) as usize;
                     random_rows(&mut rng, n)
                 })
                 .collect();
             let expected = merge(&schema(), sources.iter().map(|s| batch(s)).collect()).unwrap();
-            let per_batch = 1 + rng.next(9) as usize;
-            let out_rows = 1 + rng.next(17) as usize;
+            let per_batch = 1 + rng.below(9) as usize;
+            let out_rows = 1 + rng.below(17) as usize;
             let stream = MergeStream::try_new(
                 &schema(),
                 sources.into_iter().map(|s| source(s, per_batch)).collect(),
