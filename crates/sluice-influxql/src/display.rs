@@ -258,7 +258,8 @@ impl Display for SelectStatement {
         f.write_str("SELECT ")?;
         write_list(f, &self.fields)?;
         if let Some(into) = &self.into {
-            write!(f, " INTO {into}")?;
+            f.write_str(" INTO ")?;
+            write_target(f, into)?;
         }
         f.write_str(" FROM ")?;
         write_list(f, &self.from)?;
@@ -310,22 +311,36 @@ impl Display for Source {
 
 impl Display for MeasurementRef {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        match (&self.database, &self.retention_policy) {
-            (Some(db), Some(rp)) => write!(f, "{}.{}.", quote_ident(db), quote_ident(rp))?,
-            (Some(db), None) => write!(f, "{}..", quote_ident(db))?,
-            (None, Some(rp)) => write!(f, "{}.", quote_ident(rp))?,
-            (None, None) => {}
-        }
+        write_qualifiers(f, self)?;
         write!(f, "{}", self.name)
+    }
+}
+
+/// An `INTO` target: as any measurement, except that [`crate::ast::SOURCE_MEASUREMENT`]
+/// is the `:MEASUREMENT` back-reference there, written unquoted (anywhere else it is a
+/// measurement of that name and is quoted).
+fn write_target(f: &mut Formatter<'_>, target: &MeasurementRef) -> fmt::Result {
+    match &target.name {
+        MeasurementName::Name(name) if name == crate::ast::SOURCE_MEASUREMENT => {
+            write_qualifiers(f, target)?;
+            f.write_str(name)
+        }
+        _ => write!(f, "{target}"),
+    }
+}
+
+fn write_qualifiers(f: &mut Formatter<'_>, m: &MeasurementRef) -> fmt::Result {
+    match (&m.database, &m.retention_policy) {
+        (Some(db), Some(rp)) => write!(f, "{}.{}.", quote_ident(db), quote_ident(rp)),
+        (Some(db), None) => write!(f, "{}..", quote_ident(db)),
+        (None, Some(rp)) => write!(f, "{}.", quote_ident(rp)),
+        (None, None) => Ok(()),
     }
 }
 
 impl Display for MeasurementName {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self {
-            MeasurementName::Name(name) if name == crate::ast::SOURCE_MEASUREMENT => {
-                f.write_str(name)
-            }
             MeasurementName::Name(name) => f.write_str(&quote_ident(name)),
             MeasurementName::Regex(re) => write!(f, "{re}"),
         }
