@@ -7,6 +7,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use sluice_client::{TlsOption, TlsOptions};
 
+/// Errors with their causes, as every plugin reports transport failures.
+pub use sluice_client::error_chain;
+
 /// Telegraf's client TLS keys, as a plugin config carries them (each plugin lists the
 /// four keys itself, because `deny_unknown_fields` does not combine with `flatten`, and
 /// hands them over through [`TlsClientConfig::new`]).
@@ -72,15 +75,22 @@ impl TlsClientConfig {
     /// A message naming the key whose file cannot be read or parsed, or a `tls_cert`
     /// without `tls_key` (or the reverse).
     pub fn apply(&self, builder: reqwest::ClientBuilder) -> Result<reqwest::ClientBuilder, String> {
-        let config = self.options()?.client_config().map_err(|err| {
+        Ok(builder.tls_backend_preconfigured(self.rustls_config()?))
+    }
+
+    /// The rustls client configuration of these keys, for clients other than reqwest's.
+    ///
+    /// # Errors
+    /// As [`TlsClientConfig::apply`].
+    pub fn rustls_config(&self) -> Result<rustls::ClientConfig, String> {
+        self.options()?.client_config().map_err(|err| {
             let key = match err.option {
                 TlsOption::Ca => "tls_ca",
                 TlsOption::Cert => "tls_cert",
                 TlsOption::Key => "tls_key",
             };
             format!("`{key}`: {err}")
-        })?;
-        Ok(builder.tls_backend_preconfigured(config))
+        })
     }
 
     /// A reqwest client with these keys and `timeout` for whole requests (connecting
@@ -104,22 +114,6 @@ impl TlsClientConfig {
             .build()
             .map_err(|err| format!("cannot build the HTTP client: {}", error_chain(&err)))
     }
-}
-
-/// An error with its causes, which reqwest keeps apart (`error sending request: ...:
-/// connection refused`).
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// Checks that `url` is an `http://` or `https://` URL.

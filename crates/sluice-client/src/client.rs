@@ -11,7 +11,7 @@ use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER
 use sluice_lp::{Point, Precision};
 
 use crate::batch::Batch;
-use crate::error::{Error, Result, from_response};
+use crate::error::{Error, Result, error_chain, from_response};
 use crate::retry::RetryOptions;
 use crate::tls::TlsOptions;
 
@@ -333,21 +333,6 @@ fn v3_precision(precision: Precision) -> &'static str {
         Precision::Second => "second",
         other => other.as_str(),
     }
-}
-
-/// A transport error with its causes, which reqwest keeps apart.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// Joins the outcomes of two halves of a split batch; `shift` physical lines precede

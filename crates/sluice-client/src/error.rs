@@ -244,6 +244,23 @@ fn numbered(rest: &str) -> Option<(usize, String)> {
     Some((number, reason))
 }
 
+/// An error with its causes, which reqwest and the database drivers keep apart
+/// (`error sending request: …: connection refused`); a cause already in the text is not
+/// repeated.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,7 +28,7 @@ mod writer;
 
 pub use batch::Batch;
 pub use client::{Client, ClientBuilder, Target};
-pub use error::{Error, RejectedLine, Result, WriteFailure};
+pub use error::{Error, RejectedLine, Result, WriteFailure, error_chain};
 pub use retry::{RetryOptions, random_unit};
 pub use sluice_lp::{Point, Precision, lines};
 pub use tls::{TlsError, TlsOption, TlsOptions};

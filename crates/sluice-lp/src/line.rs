@@ -38,6 +38,18 @@ impl FieldValue<'_> {
         }
     }
 
+    /// The value as plain text: a string as it is, a number or boolean as Rust prints it
+    /// (`42`, `1.5`, `true`), without line protocol's quotes or type suffix.
+    pub fn to_text(&self) -> String {
+        match self {
+            FieldValue::String(s) => s.to_string(),
+            FieldValue::Integer(v) => v.to_string(),
+            FieldValue::UInteger(v) => v.to_string(),
+            FieldValue::Float(v) => v.to_string(),
+            FieldValue::Boolean(v) => v.to_string(),
+        }
+    }
+
     /// A copy that owns its string, free of the input's lifetime.
     pub fn into_owned(self) -> FieldValue<'static> {
         match self {

@@ -82,8 +82,8 @@ impl Iterator for Lines<'_> {
         };
         let mut physical_lines = 1;
         let (end, terminated) = if kind == LineKind::Point {
-            // From the line's start, leading spaces included, as the parser's scan for
-            // the end of a rejected line does.
+            // From the line's start, leading spaces included (the parser skips a
+            // rejected line with the same scan).
             let (end, newlines, terminated) = point_end(bytes, start);
             physical_lines += newlines;
             (end, terminated)
@@ -112,7 +112,7 @@ fn memchr_newline(bytes: &[u8], i: usize) -> usize {
 
 /// The end of a point starting at `i` (just past its newline), how many newlines inside
 /// strings it holds, and whether a newline ended it (rather than the buffer's end).
-fn point_end(bytes: &[u8], mut i: usize) -> (usize, usize, bool) {
+pub(crate) fn point_end(bytes: &[u8], mut i: usize) -> (usize, usize, bool) {
     // The common case: up to the next newline there is neither a quote nor a backslash,
     // so that newline ends the line (found with vectorized searches, not byte by byte).
     if let Some(off) = memchr::memchr(b'\n', &bytes[i..])

@@ -181,55 +181,15 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// Moves past the rest of a rejected line, honouring quoted strings in the field set,
-    /// and returns where the line's text ends.
+    /// Moves past the rest of a rejected line, honouring quoted strings in the field set
+    /// (the boundary rule of [`crate::lines`]), and returns where the line's text ends.
     fn skip_rejected_line(&mut self, start: usize) -> usize {
-        let bytes = self.input;
-        let mut i = start;
-        let mut in_fields = false;
-        let mut in_string = false;
-        // Whether the byte before `i` is an `=` that no backslash escaped.
-        let mut after_equals = false;
-        let mut end = bytes.len();
-        while i < bytes.len() {
-            let b = bytes[i];
-            if in_string {
-                match b {
-                    b'\\' => {
-                        // The escaped byte may be a newline, which still starts a new line.
-                        if bytes.get(i + 1) == Some(&b'\n') {
-                            self.line += 1;
-                        }
-                        i += 1;
-                    }
-                    b'"' => in_string = false,
-                    b'\n' => self.line += 1,
-                    _ => {}
-                }
-                after_equals = false;
-            } else {
-                match b {
-                    b'\\' => {
-                        if bytes.get(i + 1) == Some(&b'\n') {
-                            end = i + 1;
-                            break;
-                        }
-                        i += 1;
-                    }
-                    b' ' => in_fields = true,
-                    b'"' if in_fields && after_equals => in_string = true,
-                    b'\n' => {
-                        end = i;
-                        break;
-                    }
-                    _ => {}
-                }
-                after_equals = b == b'=';
-            }
-            i += 1;
-        }
-        self.pos = end.min(bytes.len());
-        let text_end = if end > start && bytes.get(end - 1) == Some(&b'\r') {
+        let (past, newlines, terminated) = crate::lines::point_end(self.input, start);
+        self.line += newlines;
+        // The text stops before the newline that ends the line (an escaped one included).
+        let end = if terminated { past - 1 } else { past };
+        self.pos = end;
+        let text_end = if end > start && self.input.get(end - 1) == Some(&b'\r') {
             end - 1
         } else {
             end

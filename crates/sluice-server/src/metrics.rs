@@ -23,9 +23,8 @@ use crate::state::AppState;
 pub(crate) struct HttpMetrics {
     /// `(route, status)` → requests.
     requests: Mutex<BTreeMap<(String, u16), u64>>,
-    lines_accepted: AtomicU64,
-    lines_rejected: AtomicU64,
-    bytes_received: AtomicU64,
+    /// Lines and bytes of every write request.
+    writes: WriteCounters,
     /// Durations of write requests (all three write endpoints), for p50/p99.
     write_seconds: LatencyHistogram,
     /// Write counters by database (as users name it), created by the first write a
@@ -33,12 +32,18 @@ pub(crate) struct HttpMetrics {
     databases: RwLock<HashMap<String, Arc<DatabaseWrites>>>,
 }
 
-/// The write counters of one database: a few atomic adds per write request.
+/// Lines and bytes of write requests, kept for the whole server and for each database.
 #[derive(Debug, Default)]
-pub(crate) struct DatabaseWrites {
+struct WriteCounters {
     lines_accepted: AtomicU64,
     lines_rejected: AtomicU64,
     bytes_received: AtomicU64,
+}
+
+/// The write counters of one database: a few atomic adds per write request.
+#[derive(Debug, Default)]
+pub(crate) struct DatabaseWrites {
+    writes: WriteCounters,
     /// Write requests answered 503 (overload, buffer full, WAL failing).
     refused_unavailable: AtomicU64,
     /// Write requests answered 507 (the WAL's disk is full).
@@ -46,18 +51,6 @@ pub(crate) struct DatabaseWrites {
 }
 
 impl DatabaseWrites {
-    pub(crate) fn add_bytes_received(&self, bytes: usize) {
-        self.bytes_received
-            .fetch_add(bytes as u64, Ordering::Relaxed);
-    }
-
-    pub(crate) fn add_lines(&self, accepted: usize, rejected: usize) {
-        self.lines_accepted
-            .fetch_add(accepted as u64, Ordering::Relaxed);
-        self.lines_rejected
-            .fetch_add(rejected as u64, Ordering::Relaxed);
-    }
-
     /// Counts a write refused with `status` when it is 503 or 507 (other failures are
     /// the client's and are not refusals).
     pub(crate) fn count_refusal(&self, status: u16) {
@@ -111,16 +104,26 @@ impl LatencyHistogram {
 }
 
 impl HttpMetrics {
-    pub(crate) fn add_bytes_received(&self, bytes: usize) {
-        self.bytes_received
-            .fetch_add(bytes as u64, Ordering::Relaxed);
+    /// Counts a write request's body bytes on the wire for the server and for `database`.
+    pub(crate) fn add_bytes_received(&self, database: &DatabaseWrites, bytes: usize) {
+        for writes in [&self.writes, &database.writes] {
+            writes
+                .bytes_received
+                .fetch_add(bytes as u64, Ordering::Relaxed);
+        }
     }
 
-    pub(crate) fn add_lines(&self, accepted: usize, rejected: usize) {
-        self.lines_accepted
-            .fetch_add(accepted as u64, Ordering::Relaxed);
-        self.lines_rejected
-            .fetch_add(rejected as u64, Ordering::Relaxed);
+    /// Counts a write request's accepted and rejected lines for the server and for
+    /// `database`.
+    pub(crate) fn add_lines(&self, database: &DatabaseWrites, accepted: usize, rejected: usize) {
+        for writes in [&self.writes, &database.writes] {
+            writes
+                .lines_accepted
+                .fetch_add(accepted as u64, Ordering::Relaxed);
+            writes
+                .lines_rejected
+                .fetch_add(rejected as u64, Ordering::Relaxed);
+        }
     }
 
     /// The write counters of database `name`, created when new. Call once per request,
@@ -219,17 +222,17 @@ fn render_databases(out: &mut String, http: &HttpMetrics, visible: impl Fn(&str)
         (
             "sluice_database_lines_accepted_total",
             "Lines written through the HTTP write endpoints, by database.",
-            |w| &w.lines_accepted,
+            |w| &w.writes.lines_accepted,
         ),
         (
             "sluice_database_lines_rejected_total",
             "Lines rejected by the parser or the catalog, by database.",
-            |w| &w.lines_rejected,
+            |w| &w.writes.lines_rejected,
         ),
         (
             "sluice_database_write_bytes_received_total",
             "Write request body bytes received on the wire (before gunzip), by database.",
-            |w| &w.bytes_received,
+            |w| &w.writes.bytes_received,
         ),
     ];
     for (name, help, value) in families {
@@ -264,7 +267,7 @@ fn render(state: &AppState, visible: impl Fn(&str) -> bool) -> String {
         let _ = writeln!(
             out,
             "sluice_http_requests_total{{endpoint=\"{}\",status=\"{status}\"}} {count}",
-            route.replace('\\', "\\\\").replace('"', "\\\"")
+            label(route)
         );
     }
     let counter = |out: &mut String, name: &str, help: &str, value: u64| {
@@ -283,19 +286,19 @@ fn render(state: &AppState, visible: impl Fn(&str) -> bool) -> String {
         &mut out,
         "sluice_lines_accepted_total",
         "Lines written through the HTTP write endpoints.",
-        http.lines_accepted.load(Ordering::Relaxed),
+        http.writes.lines_accepted.load(Ordering::Relaxed),
     );
     counter(
         &mut out,
         "sluice_lines_rejected_total",
         "Lines rejected by the parser or the catalog.",
-        http.lines_rejected.load(Ordering::Relaxed),
+        http.writes.lines_rejected.load(Ordering::Relaxed),
     );
     counter(
         &mut out,
         "sluice_http_write_bytes_received_total",
         "Write request body bytes received on the wire (before gunzip).",
-        http.bytes_received.load(Ordering::Relaxed),
+        http.writes.bytes_received.load(Ordering::Relaxed),
     );
     let connections = &state.inner.connections;
     let load = |value: &std::sync::atomic::AtomicU64| value.load(Ordering::Relaxed);

@@ -241,8 +241,10 @@ async fn store(
 ) -> Result<BodyWritten> {
     let limit = state.inner.config.max_request_bytes;
     let raw = read_raw(headers, body, limit, Some(&state.inner.write_body_bytes)).await?;
-    state.inner.metrics.add_bytes_received(raw.wire_bytes());
-    counters.add_bytes_received(raw.wire_bytes());
+    state
+        .inner
+        .metrics
+        .add_bytes_received(counters, raw.wire_bytes());
     let _slot = write_slot(state).await?;
     let body = raw.decode(limit)?;
     let written = write_body(
@@ -254,8 +256,10 @@ async fn store(
     )
     .await?;
     let rejected = written.rejected.len() + written.withheld;
-    state.inner.metrics.add_lines(written.accepted, rejected);
-    counters.add_lines(written.accepted, rejected);
+    state
+        .inner
+        .metrics
+        .add_lines(counters, written.accepted, rejected);
     Ok(written)
 }
 

@@ -6,17 +6,18 @@
 //! cargo run --release -p sluice-storage --example overload -- [SECONDS] [WRITERS] [MAX_BUFFER_MIB]
 //! ```
 //!
-//! Defaults: 60 s, 16 writers, 128 MiB. Each writer sends 5,000 TSBS-like `cpu` lines
-//! (10 tags, 10 integer fields; 10,000 hosts every 10 s from 2016-01-01, so every point
-//! of a minute's run falls in one UTC day: one partition that compaction keeps
-//! rewriting) per write with the default durable acknowledgements; a refused write
-//! (`Error::Backpressure`) is sent again at once. RSS is sampled from /proc/self/status
+//! Defaults: 60 s, 16 writers, 128 MiB. Each writer sends 5,000 lines of `sluice-bench`'s
+//! TSBS `cpu-only` data (10 tags, 10 integer fields; 10,000 hosts every 10 s from
+//! 2016-01-01, so every point of a minute's run falls in one UTC day: one partition that
+//! compaction keeps rewriting) per write with the default durable acknowledgements; a
+//! refused write (`Error::Backpressure`) is sent again at once. RSS is sampled from /proc/self/status
 //! every 100 ms; compaction logs go to standard error.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use sluice_bench::generate::{GenerateConfig, UseCase, generate};
 use sluice_storage::{Error, Storage, StorageConfig, WriteOptions};
 
 const HOSTS: u64 = 10_000;
@@ -33,39 +34,30 @@ fn rss_kib(key: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Batch `n` of the data set as line protocol (the same batch always reads the same).
+/// Batch `n` of the data set as line protocol (the same batch always reads the same):
+/// half of one step of `sluice-bench`'s TSBS `cpu-only` data for `HOSTS` hosts.
 fn batch(n: u64) -> String {
-    let mut text = String::with_capacity(BATCH as usize * 330);
-    for i in n * BATCH..(n + 1) * BATCH {
-        let host = i % HOSTS;
-        let time = START_NS + (i / HOSTS) as i64 * 10_000_000_000;
-        let mut x = i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ host;
-        let mut field = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % 101
-        };
-        text.push_str(&format!(
-            "cpu,hostname=host_{host},region=region_{r},datacenter=dc_{d},rack={rk},os=Ubuntu16.04LTS,arch=x64,team=team_{t},service={s},service_version=1,service_environment=production usage_user={}i,usage_system={}i,usage_idle={}i,usage_nice={}i,usage_iowait={}i,usage_irq={}i,usage_softirq={}i,usage_steal={}i,usage_guest={}i,usage_guest_nice={}i {time}\n",
-            field(),
-            field(),
-            field(),
-            field(),
-            field(),
-            field(),
-            field(),
-            field(),
-            field(),
-            field(),
-            r = host % 9,
-            d = host % 27,
-            rk = host % 100,
-            t = host % 4,
-            s = host % 20,
-        ));
-    }
-    text
+    let step = n / (HOSTS / BATCH);
+    let config = GenerateConfig {
+        use_case: UseCase::CpuOnly,
+        scale: HOSTS,
+        start_ns: START_NS + step as i64 * 10_000_000_000,
+        steps: 1,
+        seed: step + 1,
+        ..GenerateConfig::default()
+    };
+    let mut text = Vec::new();
+    generate(&config, &mut text).expect("generating into memory");
+    let text = String::from_utf8(text).expect("generated line protocol is UTF-8");
+    let half = (n % (HOSTS / BATCH)) as usize * BATCH as usize;
+    let mut batch: String = text
+        .lines()
+        .skip(half)
+        .take(BATCH as usize)
+        .collect::<Vec<_>>()
+        .join("\n");
+    batch.push('\n');
+    batch
 }
 
 #[tokio::main]

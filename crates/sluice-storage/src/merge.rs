@@ -1,5 +1,16 @@
 //! Table schemas as Arrow schemas, and the sort-and-deduplicate merge of row sources
 //! (last write wins per series, time and field).
+//!
+//! # The series order
+//! Every row source, every merge output and every Parquet file is sorted the same way:
+//! by series, comparing tag values in the schema's tag order (tag keys sorted) with an
+//! absent tag before any value, then by time; each (series, time) appears once. Three
+//! places produce it, each on the representation it holds: the buffer ranks its series
+//! as tuples of `Option<&str>` (`buffer::read`), [`merge`] as dense ranks over the
+//! sources' dictionaries, and [`MergeStream`] as Arrow row keys built with
+//! [`SERIES_ORDER`]. They are held to this one order by the streaming merge, which
+//! refuses a source out of it (so a buffer or file sorted otherwise fails persistence
+//! instead of writing a wrong file), and by tests comparing the two merges.
 
 use std::sync::Arc;
 
@@ -19,6 +30,13 @@ use crate::types::ColumnKind;
 mod stream;
 
 pub(crate) use stream::{MergePeak, MergeStream, SortedBatches};
+
+/// How tag and time columns compare in [the series order](self#the-series-order):
+/// ascending, an absent (null) tag first.
+pub(crate) const SERIES_ORDER: arrow::compute::SortOptions = arrow::compute::SortOptions {
+    descending: false,
+    nulls_first: true,
+};
 
 /// The Arrow type of a field of `kind`.
 pub(crate) fn field_data_type(kind: FieldType) -> DataType {

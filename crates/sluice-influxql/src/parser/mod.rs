@@ -392,10 +392,19 @@ impl<'a> Parser<'a> {
 
     /// `[db.[rp].]name` or `[db.[rp].]/regex/`.
     fn measurement_ref(&mut self) -> Result<MeasurementRef> {
+        self.qualified_measurement(|p| Ok(p.try_regex()?.map(MeasurementName::Regex)))
+    }
+
+    /// `[db.[rp].]name`, where `special` may read the last part in a form of its own (a
+    /// regex, `:MEASUREMENT`) before an identifier is tried.
+    pub(super) fn qualified_measurement(
+        &mut self,
+        special: impl Fn(&mut Self) -> Result<Option<MeasurementName>>,
+    ) -> Result<MeasurementRef> {
         let mut qualifiers: Vec<Option<String>> = Vec::new();
         let name = loop {
-            if let Some(re) = self.try_regex()? {
-                break MeasurementName::Regex(re);
+            if let Some(name) = special(self)? {
+                break name;
             }
             let part = self.ident()?;
             if qualifiers.len() == 2 || !self.eat_symbol(".")? {

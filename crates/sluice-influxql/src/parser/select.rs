@@ -60,32 +60,9 @@ impl Parser<'_> {
     /// The target after `INTO`: `[db.[rp].]name`, where the name may also be
     /// `:MEASUREMENT` (the source measurement's own name).
     fn target_clause(&mut self) -> Result<MeasurementRef> {
-        let mut qualifiers: Vec<Option<String>> = Vec::new();
-        let name = loop {
-            if self.eat_source_measurement()? {
-                break SOURCE_MEASUREMENT.to_owned();
-            }
-            let part = self.ident()?;
-            if qualifiers.len() == 2 || !self.eat_symbol(".")? {
-                break part;
-            }
-            qualifiers.push(Some(part));
-            if qualifiers.len() == 1 && self.eat_symbol(".")? {
-                qualifiers.push(None);
-            }
-        };
-        let (database, retention_policy) = match qualifiers.len() {
-            0 => (None, None),
-            1 => (None, qualifiers.pop().flatten()),
-            _ => {
-                let rp = qualifiers.pop().flatten();
-                (qualifiers.pop().flatten(), rp)
-            }
-        };
-        Ok(MeasurementRef {
-            database,
-            retention_policy,
-            name: MeasurementName::Name(name),
+        self.qualified_measurement(|p| {
+            Ok(p.eat_source_measurement()?
+                .then(|| MeasurementName::Name(SOURCE_MEASUREMENT.to_owned())))
         })
     }
 

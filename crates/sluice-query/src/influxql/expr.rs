@@ -91,7 +91,8 @@ pub(crate) fn split_condition(
     Ok((range, rest))
 }
 
-fn flatten_and<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
+/// The terms of `e`'s top-level `AND`s, left to right.
+pub(crate) fn flatten_and<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
     match e {
         Expr::Binary {
             op: BinaryOp::And,

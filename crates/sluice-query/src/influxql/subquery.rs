@@ -121,29 +121,18 @@ pub(crate) async fn run(
 
 /// The top-level `AND`ed comparisons of `time` in a condition.
 fn time_conjuncts(condition: Option<&Expr>) -> Vec<Expr> {
-    fn walk(e: &Expr, out: &mut Vec<Expr>) {
-        match e {
-            Expr::Binary {
-                op: BinaryOp::And,
-                lhs,
-                rhs,
-            } => {
-                walk(lhs, out);
-                walk(rhs, out);
-            }
-            Expr::Binary { op, lhs, rhs }
-                if op.is_comparison() && (lhs.is_time() || rhs.is_time()) =>
-            {
-                out.push(e.clone());
-            }
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
+    let mut terms = Vec::new();
     if let Some(c) = condition {
-        walk(c, &mut out);
+        super::expr::flatten_and(c, &mut terms);
     }
-    out
+    terms
+        .into_iter()
+        .filter(|e| {
+            matches!(e, Expr::Binary { op, lhs, rhs }
+                if op.is_comparison() && (lhs.is_time() || rhs.is_time()))
+        })
+        .cloned()
+        .collect()
 }
 
 /// The storage type a result column holds: the type of its values, float when integers

@@ -55,8 +55,9 @@ impl PartitionBuffer {
         tag_matches: &[TagMatch],
         keep_last: Option<usize>,
     ) -> Vec<usize> {
-        // Series in the order the merge ranks them: tag by tag, an absent tag first. Each
-        // series' values in schema order are looked up once, not in every comparison.
+        // Series in the series order (the module `merge` defines it): tag by tag, an
+        // absent tag (`None`) first. Each series' values in schema order are looked up
+        // once, not in every comparison.
         let mut keyed: Vec<(Vec<Option<&str>>, u32)> = (0..self.series.len() as u32)
             .filter(|&s| {
                 let tags = &self.series[s as usize];

@@ -93,16 +93,14 @@ impl MergeStream {
         let arrow_schema = schema.arrow_schema();
         let n_tags = schema.tags.len();
         let time_idx = schema.width() - 1;
-        // Tags compare by value with an absent tag first, as the buffer and `merge` sort
-        // them; then time.
-        let options = arrow::compute::SortOptions {
-            descending: false,
-            nulls_first: true,
-        };
+        // The series order: tags then time (see the module `merge`).
         let fields = (0..n_tags)
             .chain([time_idx])
             .map(|i| {
-                SortField::new_with_options(arrow_schema.field(i).data_type().clone(), options)
+                SortField::new_with_options(
+                    arrow_schema.field(i).data_type().clone(),
+                    super::SERIES_ORDER,
+                )
             })
             .collect();
         Ok(MergeStream {

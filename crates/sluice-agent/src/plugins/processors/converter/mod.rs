@@ -49,16 +49,6 @@ fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
-fn as_string(value: &FieldValue<'_>) -> String {
-    match value {
-        FieldValue::String(s) => s.to_string(),
-        FieldValue::Integer(v) => v.to_string(),
-        FieldValue::UInteger(v) => v.to_string(),
-        FieldValue::Float(v) => v.to_string(),
-        FieldValue::Boolean(v) => v.to_string(),
-    }
-}
-
 /// Converts to `target` (`string`, `integer`, `unsigned`, `boolean`, `float`); `None`
 /// when the value does not convert.
 fn convert(value: &FieldValue<'_>, target: &str) -> Option<FieldValue<'static>> {
@@ -74,7 +64,7 @@ fn convert(value: &FieldValue<'_>, target: &str) -> Option<FieldValue<'static>> 
             .or_else(|| parse_bool(s).map(|b| if b { 1.0 } else { 0.0 })),
     };
     Some(match target {
-        "string" => FieldValue::String(as_string(value).into()),
+        "string" => FieldValue::String(value.to_text().into()),
         "integer" => match value {
             FieldValue::Integer(v) => FieldValue::Integer(*v),
             FieldValue::String(s) if s.trim().parse::<i64>().is_ok() => {
@@ -152,9 +142,9 @@ impl Processor for Converter {
         let fields = std::mem::take(&mut metric.fields);
         for (key, value) in fields {
             if hit(&self.config.fields.measurement, &key) {
-                metric.name = as_string(&value);
+                metric.name = value.to_text();
             } else if hit(&self.config.fields.tag, &key) {
-                metric.tags.insert(key, as_string(&value));
+                metric.tags.insert(key, value.to_text());
             } else if let Some(target) = self.config.fields.target(&key) {
                 match convert(&value, target) {
                     Some(v) => metric.fields.push((key, v)),

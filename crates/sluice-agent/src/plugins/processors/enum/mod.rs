@@ -44,16 +44,6 @@ fn to_field(value: &toml::Value) -> Option<FieldValue<'static>> {
     })
 }
 
-fn as_key(value: &FieldValue<'_>) -> String {
-    match value {
-        FieldValue::String(s) => s.to_string(),
-        FieldValue::Integer(v) => v.to_string(),
-        FieldValue::UInteger(v) => v.to_string(),
-        FieldValue::Float(v) => v.to_string(),
-        FieldValue::Boolean(v) => v.to_string(),
-    }
-}
-
 impl Mapping {
     fn map(&self, key: &str) -> Option<FieldValue<'static>> {
         self.value_mappings
@@ -86,7 +76,7 @@ impl Processor for Enum {
             let mut updates = Vec::new();
             for (key, value) in &metric.fields {
                 if patterns.iter().any(|p| glob_match(p, key))
-                    && let Some(new) = mapping.map(&as_key(value))
+                    && let Some(new) = mapping.map(&value.to_text())
                 {
                     let dest = if mapping.dest.is_empty() {
                         key.clone()
@@ -108,7 +98,7 @@ impl Processor for Enum {
                 } else {
                     mapping.dest.clone()
                 };
-                metric.tags.insert(dest, as_key(&new));
+                metric.tags.insert(dest, new.to_text());
             }
         }
         out.push(metric);
