@@ -197,6 +197,10 @@ struct OutputShared {
     in_flight: AtomicUsize,
     batch_size: usize,
     batch_full: Notify,
+    /// Metrics whose messages wait for them to be written (see [`crate::delivery`]) were
+    /// added: the broker sends no more than its in-flight window until they are, so they
+    /// are written at once rather than at the next flush interval.
+    deliveries_waiting: Notify,
     stats: Arc<OutputStats>,
 }
 
@@ -212,6 +216,7 @@ impl OutputShared {
             return;
         }
         let count = selected.len() as u64;
+        let tracked = selected.iter().any(|m| m.delivery.is_some());
         let mut buffer = lock(&self.buffer);
         match buffer.add(selected, self.in_flight.load(Ordering::SeqCst)) {
             Ok(dropped) => {
@@ -231,6 +236,9 @@ impl OutputShared {
         self.stats.buffer_size.set(buffer.len() as u64);
         if buffer.len() >= self.batch_size {
             self.batch_full.notify_one();
+        }
+        if tracked {
+            self.deliveries_waiting.notify_one();
         }
     }
 }
@@ -462,6 +470,7 @@ impl Agent {
                         .unwrap_or(config.agent.metric_batch_size)
                         .max(1),
                     batch_full: Notify::new(),
+                    deliveries_waiting: Notify::new(),
                     stats: output_stats,
                 }),
                 output: tokio::sync::Mutex::new(build_output(spec, &ctx)?),
@@ -643,14 +652,18 @@ impl Agent {
             flushers.push(tokio::spawn(async move {
                 // Outputs such as `health` serve from the start, as in Telegraf.
                 output.connect(&mut *output.output.lock().await).await;
+                // After a failed write, waiting deliveries do not bring the next attempt
+                // forward: it comes at the interval, as for any other metric.
+                let mut healthy = true;
                 loop {
                     let wait = output.interval + random_below(output.jitter);
                     tokio::select! {
                         () = tokio::time::sleep(wait) => {}
                         () = output.shared.batch_full.notified() => {}
+                        () = output.shared.deliveries_waiting.notified(), if healthy => {}
                         _ = shutdown.changed() => return,
                     }
-                    output.flush().await;
+                    healthy = output.flush().await;
                 }
             }));
         }

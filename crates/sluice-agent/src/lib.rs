@@ -16,6 +16,7 @@ pub mod agent;
 pub mod blocking;
 pub mod buffer;
 pub mod config;
+pub mod delivery;
 pub mod error;
 pub mod filter;
 pub mod metric;

@@ -6,6 +6,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use sluice_lp::FieldValue;
 use sluice_lp::{ParseOptions, Parser, Point};
 
+use crate::delivery::Delivery;
+
 /// One measurement at one time: a name, sorted tags, ordered fields and a timestamp.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Metric {
@@ -17,6 +19,9 @@ pub struct Metric {
     pub fields: Vec<(String, FieldValue<'static>)>,
     /// Nanoseconds since the Unix epoch.
     pub time: i64,
+    /// The message this metric came from, when its input acknowledges messages only once
+    /// their metrics are written (see [`crate::delivery`]). Not part of equality.
+    pub delivery: Option<Delivery>,
 }
 
 impl Metric {
@@ -27,6 +32,7 @@ impl Metric {
             tags: BTreeMap::new(),
             fields: Vec::new(),
             time,
+            delivery: None,
         }
     }
 
@@ -139,6 +145,7 @@ pub fn parse_line_protocol(text: &[u8], default_time: i64) -> Result<Vec<Metric>
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect(),
             time: line.timestamp.unwrap_or(default_time),
+            delivery: None,
         });
     }
     Ok(out)

@@ -2,9 +2,11 @@
 //! password from `$MQTT_PASSWORD` as in the course), writing into a real sluice server:
 //! JSON messages with the course's topics, a malformed message that is counted and logged
 //! while the others are kept, `--test --test-wait`, and a persistent QoS 1 session that
-//! loses nothing across a broker restart and while the agent is stopped.
+//! loses nothing across a broker restart, while the agent is stopped, or when it is
+//! killed before its output could write; a TLS listener read with `tls_ca`.
 
 mod common;
+mod servers;
 mod service_kit;
 
 use std::collections::BTreeSet;
@@ -200,6 +202,62 @@ fn test_wait_collects_messages_before_printing() {
     );
 }
 
+#[test]
+fn a_tls_broker_is_read_with_the_test_ca_and_refused_without_it() {
+    if !require(&["mosquitto", "mosquitto_pub", "mosquitto_passwd"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    if servers::make_certificates(&certs).is_none() {
+        servers::unavailable("openssl is not installed");
+        return;
+    }
+    let broker = Mosquitto::start_with_tls(&dir.path().join("broker"), Some(&certs));
+    let config = |tls_keys: &str| {
+        format!(
+            r#"
+[agent]
+  omit_hostname = true
+  interval = "1s"
+[[inputs.mqtt_consumer]]
+  servers = ["ssl://127.0.0.1:{port}"]
+  topics = ["secure/#"]
+  username = "telegraf"
+  password = "${{MQTT_PASSWORD}}"
+  data_format = "value"
+  data_type = "integer"
+  {tls_keys}
+"#,
+            port = broker.tls_port.unwrap()
+        )
+    };
+    let with_ca = config(&format!("tls_ca = {:?}", certs.join("ca.pem")));
+    let (agent, log) = spawn_agent(dir.path(), &with_ca, &["--test", "--test-wait", "15"]);
+    wait_until("the agent to subscribe over TLS", WAIT, || {
+        log.count("subscribed") > 0
+    });
+    broker.publish("secure/a", 0, &["7".into()]);
+    let out = agent.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", log.text());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("> mqtt_consumer,topic=secure/a value=7i "),
+        "{stdout}\n{}",
+        log.text()
+    );
+
+    // Without the test CA, the system's roots do not vouch for the broker.
+    let (mut agent, log) = spawn_agent(dir.path(), &config(""), &[]);
+    wait_until("the broker's certificate to be refused", WAIT, || {
+        log.count("not connected to the MQTT broker") > 0 && log.text().contains("certificate")
+    });
+    let code = terminate(&mut agent);
+    assert_eq!(code, Some(0), "{}", log.text());
+    assert_eq!(log.count("subscribed"), 0, "{}", log.text());
+}
+
 fn counter_config(broker: &Mosquitto, url: &str) -> String {
     format!(
         r#"
@@ -298,6 +356,40 @@ async fn a_persistent_qos1_session_loses_nothing_across_broker_and_agent_restart
     tokio::task::block_in_place(|| broker.publish("counter/b", 1, &numbers(41..=60)));
     let (mut agent, log) = spawn_agent(dir.path(), &config, &[]);
     wait_for_values(&server, 60).await;
+    let code = tokio::task::block_in_place(|| terminate(&mut agent));
+    assert_eq!(code, Some(0), "{}", log.text());
+    assert!(log.count("session_present=true") >= 1, "{}", log.text());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_persistent_session_acknowledges_a_message_only_once_it_is_written() {
+    if !require(&["mosquitto", "mosquitto_pub", "mosquitto_passwd"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(&dir.path().join("broker"));
+    // The database is not up yet: every write fails and the messages' metrics wait in
+    // the agent's memory buffer.
+    let port = service_kit::free_port();
+    let config = counter_config(&broker, &format!("http://127.0.0.1:{port}"));
+    let (mut agent, log) = spawn_agent(dir.path(), &config, &[]);
+    tokio::task::block_in_place(|| {
+        wait_until("the agent to subscribe", WAIT, || {
+            log.count("subscribed") > 0
+        });
+        broker.publish("counter/a", 1, &numbers(1..=10));
+        wait_until("a write of the messages to fail", WAIT, || {
+            log.count("write failed") > 0
+        });
+    });
+    // Killed: nothing written, nothing flushed on the way out. Had the messages been
+    // acknowledged on arrival, the broker would have nothing left to send.
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+    let server = Server::start(&dir.path().join("data"), port, true).await;
+    let (mut agent, log) = spawn_agent(dir.path(), &config, &[]);
+    wait_for_values(&server, 10).await;
     let code = tokio::task::block_in_place(|| terminate(&mut agent));
     assert_eq!(code, Some(0), "{}", log.text());
     assert!(log.count("session_present=true") >= 1, "{}", log.text());

@@ -73,6 +73,8 @@ pub const MQTT_PASSWORD: &str = "s3cret-sensor-pass";
 /// persistence database (sessions, queued messages) in a temporary directory.
 pub struct Mosquitto {
     pub port: u16,
+    /// The TLS listener's port, when started with [`Mosquitto::start_with_tls`].
+    pub tls_port: Option<u16>,
     dir: PathBuf,
     child: Option<Child>,
 }
@@ -80,6 +82,12 @@ pub struct Mosquitto {
 impl Mosquitto {
     /// Configures and starts a broker in `dir`.
     pub fn start(dir: &Path) -> Mosquitto {
+        Mosquitto::start_with_tls(dir, None)
+    }
+
+    /// Configures and starts a broker in `dir`, with a second listener speaking TLS when
+    /// `certificates` names a directory holding `ca.pem`, `server.pem` and `server.key`.
+    pub fn start_with_tls(dir: &Path, certificates: Option<&Path>) -> Mosquitto {
         std::fs::create_dir_all(dir).unwrap();
         let passwords = dir.join("passwd");
         let status = Command::new(which("mosquitto_passwd").unwrap())
@@ -97,9 +105,21 @@ impl Mosquitto {
             dir.display(),
             dir.display(),
         );
+        let mut config = config;
+        let tls_port = certificates.map(|certs| {
+            let tls_port = free_port();
+            config.push_str(&format!(
+                "listener {tls_port} 127.0.0.1\ncafile {ca}\ncertfile {cert}\nkeyfile {key}\n",
+                ca = certs.join("ca.pem").display(),
+                cert = certs.join("server.pem").display(),
+                key = certs.join("server.key").display(),
+            ));
+            tls_port
+        });
         std::fs::write(dir.join("mosquitto.conf"), config).unwrap();
         let mut broker = Mosquitto {
             port,
+            tls_port,
             dir: dir.to_owned(),
             child: None,
         };

@@ -3,28 +3,36 @@
 //! gathers. The connection is retried with a doubling back-off (capped by
 //! `max_reconnect_interval`); with `persistent_session = true` and `qos` 1 or 2 the broker
 //! keeps what was published while the agent was away and delivers it on reconnection.
-//! Messages are acknowledged once their metrics are handed to the agent.
+//! In such a session a message is acknowledged only once its metrics are written by the
+//! outputs (or saved in a disk buffer, or dropped by a filter or a full buffer; see
+//! [`crate::delivery`]), in the order messages arrived, as Telegraf does: an agent killed
+//! before writing leaves the message with the broker, which sends it again. Otherwise
+//! (QoS 0, or no persistent session) messages are acknowledged once parsed.
 //!
 //! ```text
 //!  broker ──► rumqttc event loop (tokio task) ──► parser ──► topic tag, topic_parsing ──► sink
 //!               │  reconnects with back-off              └─ bad payload: logged, counted, acked
-//!               └─ connection state ──► gather() reports "not connected" errors
+//!               ├─ connection state ──► gather() reports "not connected" errors
+//!               └─ acks, in arrival order ◄── done(id) ◄── last metric of a message written
 //! ```
 
 pub mod topic_parsing;
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS};
 use serde::Deserialize;
 
 use crate::config::ConfigDuration;
+use crate::delivery::Delivery;
 use crate::error::{Error, Result};
 use crate::metric::now_nanos;
 use crate::parsers::DataParser;
 use crate::plugins::{Accumulator, Input, MetricSink};
 use crate::stats::InputStats;
+use crate::tls::TlsClientConfig;
 use topic_parsing::{TopicParser, TopicParsingConfig};
 
 /// `[[inputs.mqtt_consumer]]` (the data-format keys are in
@@ -51,7 +59,8 @@ pub struct MqttConsumerConfig {
     /// Accepted for compatibility; the client detects a dead connection from the
     /// keep-alive alone. Default: `"10s"`.
     pub ping_timeout: ConfigDuration,
-    /// Messages received but not yet acknowledged, at most. Default: 1000.
+    /// Accepted for compatibility: the broker's in-flight window bounds the messages
+    /// waiting for acknowledgement (it also sizes the client's queues). Default: 1000.
     pub max_undelivered_messages: usize,
     /// Keep the session (subscriptions and queued QoS 1/2 messages) on the broker across
     /// disconnections; needs `client_id`. Default: false.
@@ -65,6 +74,15 @@ pub struct MqttConsumerConfig {
     pub password: String,
     /// Log every MQTT packet at debug level. Default: false.
     pub client_trace: bool,
+    /// PEM file of the certificate authorities to trust for `ssl://`, `tls://` and
+    /// `mqtts://` brokers instead of the system's roots. Default: none.
+    pub tls_ca: Option<String>,
+    /// PEM file of a client certificate, for brokers that ask for one. Default: none.
+    pub tls_cert: Option<String>,
+    /// PEM file of the client certificate's key. Default: none.
+    pub tls_key: Option<String>,
+    /// Skip verifying the broker's certificate and name. Default: `false`.
+    pub insecure_skip_verify: bool,
     /// Topic parsing rules.
     pub topic_parsing: Vec<TopicParsingConfig>,
 }
@@ -86,6 +104,10 @@ impl Default for MqttConsumerConfig {
             username: String::new(),
             password: String::new(),
             client_trace: false,
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
+            insecure_skip_verify: false,
             topic_parsing: Vec::new(),
         }
     }
@@ -96,27 +118,31 @@ impl Default for MqttConsumerConfig {
 struct Server {
     host: String,
     port: u16,
+    /// Over TLS (`ssl://`, `tls://`, `mqtts://`).
+    tls: bool,
 }
 
 impl Server {
     fn parse(url: &str) -> std::result::Result<Server, String> {
-        let rest = match url.split_once("://") {
-            Some(("tcp" | "mqtt", rest)) => rest,
+        let (rest, tls) = match url.split_once("://") {
+            Some(("tcp" | "mqtt", rest)) => (rest, false),
+            Some(("ssl" | "tls" | "mqtts", rest)) => (rest, true),
             Some((scheme, _)) => {
                 return Err(format!(
-                    "server {url:?}: scheme {scheme:?} is not supported (use tcp:// or mqtt://; TLS and websockets are not implemented)"
+                    "server {url:?}: scheme {scheme:?} is not supported (use tcp://, mqtt://, or ssl://, tls://, mqtts:// for TLS; websockets are not implemented)"
                 ));
             }
-            None => url,
+            None => (url, false),
         };
         let rest = rest.trim_end_matches('/');
+        let default_port = if tls { 8883 } else { 1883 };
         let (host, port) = match rest.rsplit_once(':') {
             Some((host, port)) if !host.ends_with(']') || host.starts_with('[') => (
                 host,
                 port.parse::<u16>()
                     .map_err(|_| format!("server {url:?}: bad port {port:?}"))?,
             ),
-            _ => (rest, 1883),
+            _ => (rest, default_port),
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
         if host.is_empty() {
@@ -125,6 +151,7 @@ impl Server {
         Ok(Server {
             host: host.to_owned(),
             port,
+            tls,
         })
     }
 }
@@ -150,6 +177,8 @@ struct Worker {
     sink: MetricSink,
     stats: Arc<InputStats>,
     state: Arc<Mutex<Connection>>,
+    /// The TLS configuration of `ssl://` brokers, built once.
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Worker {
@@ -169,6 +198,13 @@ impl Worker {
                 .unwrap_or(u16::MAX),
         );
         options.set_max_packet_size(256 << 20, 256 << 20);
+        if server.tls
+            && let Some(tls) = &self.tls
+        {
+            options.set_transport(rumqttc::Transport::tls_with_config(
+                rumqttc::TlsConfiguration::Rustls(tls.clone()),
+            ));
+        }
         if !self.config.username.is_empty() || !self.config.password.is_empty() {
             options.set_credentials(self.config.username.clone(), self.config.password.clone());
         }
@@ -190,8 +226,9 @@ impl Worker {
         state.error = error;
     }
 
-    /// Parses one message and hands its metrics on; a bad payload is logged and counted.
-    fn handle(&self, topic: &str, payload: &[u8]) {
+    /// Parses one message and hands its metrics on, each carrying `delivery` when the
+    /// message waits for them to be written; a bad payload is logged and counted.
+    fn handle(&self, topic: &str, payload: &[u8], delivery: Option<Delivery>) {
         let metrics = match self.parser.parse(payload, now_nanos()) {
             Ok(metrics) => metrics,
             Err(err) => {
@@ -212,6 +249,7 @@ impl Worker {
                     return;
                 }
             }
+            metric.delivery.clone_from(&delivery);
             out.push(metric);
         }
         if !out.is_empty() {
@@ -219,17 +257,37 @@ impl Worker {
         }
     }
 
+    /// Sends the acknowledgements of `publishes`, in order.
+    fn acknowledge(&self, client: &AsyncClient, publishes: impl Iterator<Item = Publish>) {
+        for publish in publishes {
+            if let Err(err) = client.try_ack(&publish) {
+                tracing::warn!(input = %self.name, "cannot acknowledge a message: {err}");
+            }
+        }
+    }
+
     async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
         let mut index = 0;
         let mut backoff = Duration::from_secs(1);
         let (mut client, mut eventloop) = self.connect(&self.servers[index]);
+        // Messages of a persistent session wait for their metrics to be written.
+        let track = self.config.persistent_session && self.qos != QoS::AtMostOnce;
+        let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+        let mut unacked = Unacked::default();
         loop {
             let event = tokio::select! {
                 event = eventloop.poll() => event,
+                Some(id) = done_rx.recv() => {
+                    self.acknowledge(&client, unacked.done(id));
+                    continue;
+                }
                 _ = stop.changed() => break,
             };
             match event {
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                    // Messages of an earlier connection are sent again by the broker
+                    // (packet ids may be reused): they are no longer acknowledged here.
+                    unacked.forget();
                     backoff = Duration::from_secs(1);
                     let server = &self.servers[index];
                     tracing::info!(input = %self.name, host = %server.host, port = server.port, session_present = ack.session_present, "connected to the MQTT broker");
@@ -260,11 +318,15 @@ impl Worker {
                     if self.config.client_trace {
                         tracing::debug!(input = %self.name, topic = %publish.topic, bytes = publish.payload.len(), "message");
                     }
-                    self.handle(&publish.topic, &publish.payload);
-                    if publish.qos != QoS::AtMostOnce
-                        && let Err(err) = client.try_ack(&publish)
-                    {
-                        tracing::warn!(input = %self.name, "cannot acknowledge a message: {err}");
+                    if track && publish.qos != QoS::AtMostOnce {
+                        let id = unacked.track(publish.clone());
+                        let delivery = Delivery::new(id, done_tx.clone());
+                        self.handle(&publish.topic, &publish.payload, Some(delivery));
+                    } else {
+                        self.handle(&publish.topic, &publish.payload, None);
+                        if publish.qos != QoS::AtMostOnce {
+                            self.acknowledge(&client, std::iter::once(publish));
+                        }
                     }
                 }
                 Ok(other) => {
@@ -282,6 +344,7 @@ impl Worker {
                         tracing::debug!(input = %self.name, "cannot connect to the MQTT broker: {message}");
                     }
                     self.set_state(false, Some(message));
+                    unacked.forget();
                     tokio::select! {
                         () = tokio::time::sleep(backoff) => {}
                         _ = stop.changed() => break,
@@ -302,6 +365,47 @@ impl Worker {
         let _ = client.try_disconnect();
         // Give the disconnect packet a moment to leave.
         let _ = tokio::time::timeout(Duration::from_millis(200), eventloop.poll()).await;
+    }
+}
+
+/// Messages received in a persistent session and not yet acknowledged, in arrival order
+/// (MQTT acknowledges QoS 1 messages in the order they arrived), by delivery id.
+#[derive(Default)]
+struct Unacked {
+    next_id: u64,
+    /// `(id, message, written)`; ids are consecutive.
+    waiting: VecDeque<(u64, Publish, bool)>,
+}
+
+impl Unacked {
+    /// Starts waiting for `publish`; returns its delivery id.
+    fn track(&mut self, publish: Publish) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.waiting.push_back((id, publish, false));
+        id
+    }
+
+    /// Marks delivery `id` written; returns the messages now ready to acknowledge (the
+    /// written ones at the front). Ids of forgotten messages are ignored.
+    fn done(&mut self, id: u64) -> impl Iterator<Item = Publish> + use<> {
+        let first = self.waiting.front().map_or(u64::MAX, |(id, _, _)| *id);
+        if let Some(slot) = id
+            .checked_sub(first)
+            .and_then(|i| self.waiting.get_mut(usize::try_from(i).ok()?))
+        {
+            slot.2 = true;
+        }
+        let mut ready = Vec::new();
+        while self.waiting.front().is_some_and(|(_, _, written)| *written) {
+            ready.extend(self.waiting.pop_front().map(|(_, publish, _)| publish));
+        }
+        ready.into_iter()
+    }
+
+    /// Forgets every waiting message (the connection they came on is gone).
+    fn forget(&mut self) {
+        self.waiting.clear();
     }
 }
 
@@ -328,6 +432,7 @@ pub struct MqttConsumer {
     state: Arc<Mutex<Connection>>,
     stop: Option<tokio::sync::watch::Sender<bool>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl std::fmt::Debug for MqttConsumer {
@@ -378,6 +483,20 @@ impl MqttConsumer {
             .map(TopicParser::new)
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| format!("`topic_parsing`: {e}"))?;
+        let tls_keys = TlsClientConfig::new(
+            &config.tls_ca,
+            &config.tls_cert,
+            &config.tls_key,
+            config.insecure_skip_verify,
+        );
+        let tls = if servers.iter().any(|s| s.tls) {
+            Some(Arc::new(tls_keys.rustls_config()?))
+        } else {
+            if tls_keys.is_set() {
+                tracing::warn!(input = %name, "the TLS keys are not used: no server is ssl://, tls:// or mqtts://");
+            }
+            None
+        };
         Ok(MqttConsumer {
             name: name.to_owned(),
             config,
@@ -389,6 +508,7 @@ impl MqttConsumer {
             state: Arc::default(),
             stop: None,
             task: None,
+            tls,
         })
     }
 }
@@ -427,6 +547,7 @@ impl Input for MqttConsumer {
             sink,
             stats: self.stats.clone(),
             state: self.state.clone(),
+            tls: self.tls.clone(),
         };
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let handle = tokio::runtime::Handle::try_current().map_err(|_| Error::Gather {
@@ -461,6 +582,27 @@ impl Input for MqttConsumer {
 mod tests {
     use super::*;
 
+    fn message(pkid: u16) -> Publish {
+        let mut publish = Publish::new("t", QoS::AtLeastOnce, vec![b'1']);
+        publish.pkid = pkid;
+        publish
+    }
+
+    #[test]
+    fn messages_are_acknowledged_in_arrival_order_once_written() {
+        let mut unacked = Unacked::default();
+        let ids: Vec<u64> = (1..=3).map(|p| unacked.track(message(p))).collect();
+        let pkids = |ready: Vec<Publish>| ready.iter().map(|p| p.pkid).collect::<Vec<_>>();
+        // The second is written first: it waits for the first.
+        assert!(pkids(unacked.done(ids[1]).collect()).is_empty());
+        assert_eq!(pkids(unacked.done(ids[0]).collect()), [1, 2]);
+        // A connection lost forgets the third; its late delivery acknowledges nothing.
+        unacked.forget();
+        let fourth = unacked.track(message(4));
+        assert!(pkids(unacked.done(ids[2]).collect()).is_empty());
+        assert_eq!(pkids(unacked.done(fourth).collect()), [4]);
+    }
+
     #[test]
     fn servers_parse_as_telegraf_writes_them() {
         let s = |u: &str| Server::parse(u);
@@ -468,16 +610,23 @@ mod tests {
             s("tcp://mqtt.example.com:1883"),
             Ok(Server {
                 host: "mqtt.example.com".into(),
-                port: 1883
+                port: 1883,
+                tls: false,
             })
         );
         assert_eq!(s("mqtt://10.0.0.1").unwrap().port, 1883);
         assert_eq!(s("localhost:1884").unwrap().port, 1884);
-        assert!(
-            s("ssl://broker:8883")
-                .unwrap_err()
-                .contains("not supported")
-        );
+        for tls in ["ssl://broker", "tls://broker:8883", "mqtts://broker"] {
+            assert_eq!(
+                s(tls),
+                Ok(Server {
+                    host: "broker".into(),
+                    port: 8883,
+                    tls: true,
+                })
+            );
+        }
+        assert!(s("ws://broker:80").unwrap_err().contains("not supported"));
         assert!(s("tcp://:1883").is_err());
         assert!(s("tcp://h:port").is_err());
     }
