@@ -321,6 +321,56 @@ fn wait_for_replica(port: u16, password: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn redis_over_tls_is_read_with_its_ca_and_refused_with_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), 0, true).await;
+    let redis_dir = dir.path().join("redis");
+    let Some(redis) = Redis::start_tls(&redis_dir, "s3cret") else {
+        return;
+    };
+    let config = |tls_keys: &str| {
+        format!(
+            r#"
+[[inputs.redis]]
+  servers = ["tcp://:s3cret@localhost:{port}"]
+  {tls_keys}
+[[outputs.influxdb_v2]]
+  urls = ["{url}"]
+  token = "unused"
+  bucket = "secure"
+"#,
+            port = redis.port,
+            url = server.url
+        )
+    };
+    once(
+        dir.path(),
+        config(&format!("tls_ca = {:?}", redis_dir.join("ca.pem"))),
+    )
+    .await;
+    let rows = server.rows("secure", "redis").await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["server"], "localhost");
+    assert_eq!(rows[0]["replication_role"], "master");
+
+    // Another CA does not vouch for the server: the handshake fails, and says so.
+    let other_ca = dir.path().join("other-ca");
+    std::fs::create_dir_all(&other_ca).unwrap();
+    servers::make_certificates(&other_ca).unwrap();
+    let config = config(&format!("tls_ca = {:?}", other_ca.join("ca.pem")));
+    let agent_dir = dir.path().to_owned();
+    let out = tokio::task::spawn_blocking(move || run_agent(&agent_dir, &config, &["--once"]))
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("TLS handshake failed: invalid peer certificate"),
+        "{stderr}"
+    );
+    assert_eq!(server.rows("secure", "redis").await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn redis_info_matches_telegraf() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("data"), 0, true).await;

@@ -245,14 +245,47 @@ impl Redis {
 
     /// As [`Redis::start`], on `port`.
     pub fn start_on(dir: &Path, port: u16, password: &str, master: Option<u16>) -> Option<Redis> {
+        Self::start_with(dir, port, password, master, false)
+    }
+
+    /// A server requiring `password` that speaks only TLS, with the certificates of
+    /// [`make_certificates`] made in `dir` (`dir/ca.pem` is the CA to trust).
+    pub fn start_tls(dir: &Path, password: &str) -> Option<Redis> {
+        Self::start_with(dir, free_port(), password, None, true)
+    }
+
+    fn start_with(
+        dir: &Path,
+        port: u16,
+        password: &str,
+        master: Option<u16>,
+        tls: bool,
+    ) -> Option<Redis> {
         let Some(redis) = program("redis-server") else {
             unavailable("redis-server is not installed");
             return None;
         };
         std::fs::create_dir_all(dir).unwrap();
         let mut command = Command::new(redis);
+        if tls {
+            if make_certificates(dir).is_none() {
+                unavailable("openssl is not installed");
+                return None;
+            }
+            command
+                .args(["--port", "0", "--tls-port", &port.to_string()])
+                .arg("--tls-cert-file")
+                .arg(dir.join("server.pem"))
+                .arg("--tls-key-file")
+                .arg(dir.join("server.key"))
+                .arg("--tls-ca-cert-file")
+                .arg(dir.join("ca.pem"))
+                .args(["--tls-auth-clients", "no"]);
+        } else {
+            command.args(["--port", &port.to_string()]);
+        }
         command
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .arg("--dir")
             .arg(dir);

@@ -9,6 +9,7 @@ pub mod info;
 pub mod resp;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -18,6 +19,7 @@ use crate::error::Result;
 use crate::metric::{FieldValue, Metric};
 use crate::plugins::inputs::percent_decode;
 use crate::plugins::{Accumulator, Input};
+use crate::tls::TlsClientConfig;
 use resp::{Address, Connection, Reply};
 
 /// `[[inputs.redis]]`.
@@ -34,6 +36,16 @@ pub struct RedisConfig {
     pub commands: Vec<RedisCommand>,
     /// The longest connecting or one command may take. Default: `"5s"`.
     pub timeout: ConfigDuration,
+    /// PEM file of the certificate authorities to trust instead of the system's roots.
+    /// Setting any TLS key connects to `tcp://` servers over TLS, as in Telegraf.
+    /// Default: none.
+    pub tls_ca: Option<String>,
+    /// PEM file of a client certificate. Default: none.
+    pub tls_cert: Option<String>,
+    /// PEM file of the client certificate's key. Default: none.
+    pub tls_key: Option<String>,
+    /// TLS without verifying the server's certificate and name. Default: `false`.
+    pub insecure_skip_verify: bool,
 }
 
 impl Default for RedisConfig {
@@ -44,6 +56,10 @@ impl Default for RedisConfig {
             password: String::new(),
             commands: Vec::new(),
             timeout: ConfigDuration::secs(5),
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
+            insecure_skip_verify: false,
         }
     }
 }
@@ -142,6 +158,8 @@ pub struct Redis {
     servers: Vec<Server>,
     commands: Vec<RedisCommand>,
     timeout: Duration,
+    /// TLS for `tcp://` servers, when a TLS key is set.
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Redis {
@@ -170,16 +188,32 @@ impl Redis {
             .iter()
             .map(|s| parse_server(s, &config))
             .collect::<std::result::Result<Vec<_>, _>>()?;
+        let tls_keys = TlsClientConfig::new(
+            &config.tls_ca,
+            &config.tls_cert,
+            &config.tls_key,
+            config.insecure_skip_verify,
+        );
+        let tls = if tls_keys.is_set() {
+            Some(Arc::new(tls_keys.rustls_config()?))
+        } else {
+            None
+        };
         Ok(Redis {
             servers,
             commands: config.commands,
             timeout: config.timeout.0.max(Duration::from_millis(100)),
+            tls,
         })
     }
 }
 
-fn connect(server: &Server, timeout: Duration) -> std::result::Result<Connection, String> {
-    let mut connection = Connection::connect(&server.address, timeout)?;
+fn connect(
+    server: &Server,
+    timeout: Duration,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+) -> std::result::Result<Connection, String> {
+    let mut connection = Connection::connect_with(&server.address, timeout, tls)?;
     if !server.password.is_empty() {
         let mut args: Vec<&[u8]> = vec![b"AUTH"];
         if !server.username.is_empty() {
@@ -258,7 +292,7 @@ impl Input for Redis {
         for index in 0..self.servers.len() {
             let connection = match self.servers[index].connection.take() {
                 Some(c) => Ok(c),
-                None => connect(&self.servers[index], self.timeout),
+                None => connect(&self.servers[index], self.timeout, self.tls.as_ref()),
             };
             let mut connection = match connection {
                 Ok(c) => c,

@@ -1,9 +1,10 @@
 //! A small blocking client for Redis's protocol (RESP2): commands as arrays of bulk
-//! strings, replies parsed into [`Reply`].
+//! strings, replies parsed into [`Reply`]; over TCP (optionally TLS) or a Unix socket.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// One reply from the server.
@@ -67,6 +68,19 @@ impl Connection {
     /// # Errors
     /// The I/O error, as text naming the address.
     pub fn connect(address: &Address, timeout: Duration) -> Result<Connection, String> {
+        Connection::connect_with(address, timeout, None)
+    }
+
+    /// As [`Connection::connect`], over TLS with `tls` for a TCP address (the host name
+    /// or address is verified against the server's certificate).
+    ///
+    /// # Errors
+    /// The I/O error or the failed TLS handshake, as text naming the address.
+    pub fn connect_with(
+        address: &Address,
+        timeout: Duration,
+        tls: Option<&Arc<rustls::ClientConfig>>,
+    ) -> Result<Connection, String> {
         let stream: Box<dyn Stream> = match address {
             Address::Tcp(addr) => {
                 let mut last = format!("{addr}: no address");
@@ -88,7 +102,10 @@ impl Connection {
                     .and_then(|()| stream.set_write_timeout(Some(timeout)))
                     .and_then(|()| stream.set_nodelay(true))
                     .map_err(|err| format!("{addr}: {err}"))?;
-                Box::new(stream)
+                match tls {
+                    Some(config) => Box::new(handshake(addr, stream, config)?),
+                    None => Box::new(stream),
+                }
             }
             Address::Unix(path) => {
                 let stream = UnixStream::connect(path).map_err(|err| format!("{path}: {err}"))?;
@@ -122,6 +139,25 @@ impl Connection {
             .map_err(|err| format!("cannot send to the server: {err}"))?;
         read_reply(&mut self.reader)
     }
+}
+
+/// Completes a TLS handshake with the server at `addr` (`host:port`) over `tcp`.
+fn handshake(
+    addr: &str,
+    mut tcp: TcpStream,
+    config: &Arc<rustls::ClientConfig>,
+) -> Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>, String> {
+    let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+        .map_err(|err| format!("{addr}: not a TLS server name: {err}"))?;
+    let mut tls = rustls::ClientConnection::new(config.clone(), name)
+        .map_err(|err| format!("{addr}: {err}"))?;
+    while tls.is_handshaking() {
+        tls.complete_io(&mut tcp)
+            .map_err(|err| format!("{addr}: TLS handshake failed: {err}"))?;
+    }
+    Ok(rustls::StreamOwned::new(tls, tcp))
 }
 
 fn read_line(reader: &mut impl BufRead) -> Result<String, String> {
