@@ -176,6 +176,58 @@ async fn nginx_over_http_and_https_matches_telegraf_and_the_output_speaks_tls() 
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn postgresql_over_tls_verifies_the_server_with_sslrootcert() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), 0, true).await;
+    let pg_dir = dir.path().join("postgres");
+    let Some(pg) = tokio::task::spawn_blocking({
+        let pg_dir = pg_dir.clone();
+        move || Postgres::start_tls(&pg_dir)
+    })
+    .await
+    .unwrap() else {
+        return;
+    };
+    let config = |root: &std::path::Path| {
+        format!(
+            r#"
+[[inputs.postgresql]]
+  address = "host=localhost port={port} user=postgres password=password sslmode=verify-full sslrootcert={root}"
+  databases = ["postgres"]
+[[outputs.influxdb_v2]]
+  urls = ["{url}"]
+  token = "unused"
+  bucket = "pgtls"
+"#,
+            port = pg.port,
+            root = root.display(),
+            url = server.url
+        )
+    };
+    once(dir.path(), config(&pg_dir.join("pg").join("ca.pem"))).await;
+    let rows = server.rows("pgtls", "postgresql").await;
+    assert!(rows.iter().any(|r| r["db"] == "postgres"), "{rows:?}");
+    // The TLS keys are secrets of the address: not in the server tag.
+    assert_eq!(
+        rows[0]["server"],
+        format!("host=localhost port={} user=postgres", pg.port)
+    );
+    pg.psql("SELECT 1");
+
+    // Another CA does not vouch for the server: the connection fails, and says why.
+    let other_ca = dir.path().join("other-ca");
+    std::fs::create_dir_all(&other_ca).unwrap();
+    servers::make_certificates(&other_ca).unwrap();
+    let config = config(&other_ca.join("ca.pem"));
+    let agent_dir = dir.path().to_owned();
+    let out = tokio::task::spawn_blocking(move || run_agent(&agent_dir, &config, &["--once"]))
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("invalid peer certificate"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn postgresql_rows_match_telegraf() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("data"), 0, true).await;

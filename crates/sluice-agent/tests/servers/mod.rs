@@ -324,6 +324,16 @@ fn ids_of(name: &str) -> Option<(u32, u32)> {
 
 impl Postgres {
     pub fn start(dir: &Path) -> Option<Postgres> {
+        Self::start_with(dir, false)
+    }
+
+    /// A server that also accepts TLS, with the certificates of [`make_certificates`]
+    /// made in `dir/pg` (`dir/pg/ca.pem` is the CA to trust).
+    pub fn start_tls(dir: &Path) -> Option<Postgres> {
+        Self::start_with(dir, true)
+    }
+
+    fn start_with(dir: &Path, tls: bool) -> Option<Postgres> {
         let bin = std::fs::read_dir("/usr/lib/postgresql")
             .ok()
             .and_then(|entries| {
@@ -379,6 +389,27 @@ impl Postgres {
                 .args(["--no-sync", "-E", "UTF8", "--locale=C"]),
             "initdb",
         );
+        let mut options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            home.display()
+        );
+        if tls {
+            if make_certificates(&home).is_none() {
+                unavailable("openssl is not installed");
+                return None;
+            }
+            // The server reads its key only when its owner alone may.
+            for file in ["server.pem", "server.key"] {
+                let path = pg.data.join(file);
+                std::fs::copy(home.join(file), &path).unwrap();
+                if let Some((uid, gid)) = user {
+                    std::os::unix::fs::chown(&path, Some(uid), Some(gid)).unwrap();
+                }
+                let mode = std::os::unix::fs::PermissionsExt::from_mode(0o600);
+                std::fs::set_permissions(&path, mode).unwrap();
+            }
+            options.push_str(" -c ssl=on -c ssl_cert_file=server.pem -c ssl_key_file=server.key");
+        }
         run(
             pg.command("pg_ctl")
                 .arg("-D")
@@ -386,10 +417,7 @@ impl Postgres {
                 .arg("-l")
                 .arg(home.join("log"))
                 .arg("-o")
-                .arg(format!(
-                    "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
-                    home.display()
-                ))
+                .arg(options)
                 .args(["-w", "-t", "120", "start"]),
             "pg_ctl start",
         );

@@ -16,6 +16,81 @@ pub fn effective_address(address: &str) -> String {
     }
 }
 
+/// What an address asks of TLS, in libpq's terms.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsRequest {
+    /// `sslmode`: `disable`, `allow`, `prefer` (libpq's default), `require`, `verify-ca`
+    /// or `verify-full`.
+    pub mode: String,
+    /// `sslrootcert`: the CA file that vouches for the server.
+    pub root_cert: Option<String>,
+    /// `sslcert` and `sslkey`: a client certificate and its key.
+    pub cert: Option<String>,
+    pub key: Option<String>,
+}
+
+impl TlsRequest {
+    /// Whether TLS is tried at all.
+    pub fn wanted(&self) -> bool {
+        self.mode != "disable"
+    }
+
+    /// Whether the server's certificate is verified (chain and name): `verify-ca` and
+    /// `verify-full`, and, as libpq does, any mode given an `sslrootcert`.
+    pub fn verified(&self) -> bool {
+        self.mode.starts_with("verify-") || self.root_cert.is_some()
+    }
+}
+
+/// Splits libpq's TLS keys off `address` (`key=value`, or a `postgres://` URL): returns
+/// the address tokio-postgres parses, its `sslmode` reduced to the modes it knows
+/// (`disable`, `prefer`, `require`), and what was asked.
+///
+/// # Errors
+/// An address that does not parse, or an unknown `sslmode`.
+pub fn split_tls(address: &str) -> Result<(String, TlsRequest), String> {
+    let text = if address.starts_with("postgres://") || address.starts_with("postgresql://") {
+        url_to_key_value(address)?
+    } else {
+        address.to_owned()
+    };
+    let mut request = TlsRequest {
+        mode: "prefer".to_owned(),
+        ..TlsRequest::default()
+    };
+    let mut rest = String::new();
+    let mut last = 0;
+    for pair in pairs(&text)? {
+        let slot = match pair.key.as_str() {
+            "sslmode" => {
+                request.mode = pair.value.clone();
+                None
+            }
+            "sslrootcert" => Some(&mut request.root_cert),
+            "sslcert" => Some(&mut request.cert),
+            "sslkey" => Some(&mut request.key),
+            _ => continue,
+        };
+        if let Some(slot) = slot {
+            *slot = Some(pair.value.clone()).filter(|v| !v.is_empty());
+        }
+        rest.push_str(text[last..pair.start].trim_end());
+        last = pair.end;
+    }
+    rest.push_str(&text[last..]);
+    let mode = match request.mode.as_str() {
+        "disable" => "disable",
+        "allow" | "prefer" => "prefer",
+        "require" | "verify-ca" | "verify-full" => "require",
+        other => {
+            return Err(format!(
+                "`address`: sslmode {other:?} is not one of disable, allow, prefer, require, verify-ca, verify-full"
+            ));
+        }
+    };
+    Ok((format!("{} sslmode={mode}", rest.trim()), request))
+}
+
 /// One `key=value` pair of a connection string, with the byte span it covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Pair {
@@ -215,6 +290,34 @@ mod tests {
     fn the_connection_database_defaults_to_postgres() {
         assert_eq!(connection_database("host=h user=u"), "postgres");
         assert_eq!(connection_database("dbname=app host=h"), "app");
+    }
+
+    #[test]
+    fn tls_keys_are_split_off_in_libpqs_terms() {
+        let (rest, tls) = split_tls(
+            "host=h user=u sslmode=verify-full sslrootcert=/ca.pem sslcert=/c.pem sslkey=/k.pem",
+        )
+        .unwrap();
+        assert_eq!(rest, "host=h user=u sslmode=require");
+        assert!(tls.wanted() && tls.verified());
+        assert_eq!(tls.root_cert.as_deref(), Some("/ca.pem"));
+        assert_eq!(tls.cert.as_deref(), Some("/c.pem"));
+        assert_eq!(tls.key.as_deref(), Some("/k.pem"));
+        // libpq's default is prefer, which encrypts without verifying.
+        let (rest, tls) = split_tls("host=h").unwrap();
+        assert_eq!(rest, "host=h sslmode=prefer");
+        assert!(tls.wanted() && !tls.verified());
+        let (rest, tls) = split_tls("postgres://u:p@h:5432/db?sslmode=disable").unwrap();
+        assert_eq!(
+            rest,
+            "dbname=db host=h password=p port=5432 user=u sslmode=disable"
+        );
+        assert!(!tls.wanted());
+        assert!(
+            split_tls("host=h sslmode=sometimes")
+                .unwrap_err()
+                .contains("sslmode")
+        );
     }
 
     #[test]

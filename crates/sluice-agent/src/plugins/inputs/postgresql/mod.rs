@@ -11,12 +11,14 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, NoTls, Row};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::blocking::LocalRuntime;
 use crate::config::ConfigDuration;
 use crate::error::Result;
 use crate::metric::{FieldValue, Metric};
 use crate::plugins::{Accumulator, Input};
+use crate::tls::TlsClientConfig;
 
 /// `[[inputs.postgresql]]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -71,9 +73,10 @@ impl std::fmt::Debug for Connection {
 }
 
 /// The `postgresql` input.
-#[derive(Debug)]
 pub struct Postgresql {
     config: tokio_postgres::Config,
+    /// TLS unless the address says `sslmode=disable`.
+    tls: Option<MakeRustlsConnect>,
     server_tag: String,
     connection_db: String,
     databases: Vec<String>,
@@ -85,6 +88,15 @@ pub struct Postgresql {
     runtime: Option<LocalRuntime>,
 }
 
+impl std::fmt::Debug for Postgresql {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Postgresql")
+            .field("server", &self.server_tag)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Postgresql {
     /// Builds the input.
     ///
@@ -93,8 +105,23 @@ impl Postgresql {
     /// `ignored_databases` set.
     pub fn new(config: PostgresqlConfig) -> std::result::Result<Postgresql, String> {
         let address = address::effective_address(&config.address);
-        let mut pg = tokio_postgres::Config::from_str(&address)
+        let (connect_address, tls) = address::split_tls(&address)?;
+        let mut pg = tokio_postgres::Config::from_str(&connect_address)
             .map_err(|err| format!("`address`: cannot parse the connection string: {err}"))?;
+        let tls = if tls.wanted() {
+            let keys = TlsClientConfig::new(&tls.root_cert, &tls.cert, &tls.key, !tls.verified());
+            let config = keys.rustls_config().map_err(|err| {
+                // The keys are the address's: name them as libpq does.
+                let err = err
+                    .replace("`tls_ca`", "`sslrootcert`")
+                    .replace("`tls_cert`", "`sslcert`")
+                    .replace("`tls_key`", "`sslkey`");
+                format!("`address`: {err}")
+            })?;
+            Some(MakeRustlsConnect::new(config))
+        } else {
+            None
+        };
         if pg.get_connect_timeout().is_none() {
             pg.connect_timeout(Duration::from_secs(5));
         }
@@ -110,6 +137,7 @@ impl Postgresql {
         let connection_db = address::connection_database(&address::sanitized(&address, "")?);
         Ok(Postgresql {
             config: pg,
+            tls,
             server_tag,
             connection_db,
             databases: config.databases,
@@ -132,16 +160,23 @@ impl Postgresql {
         };
         if stale {
             self.connection = None;
-            let (client, connection) = self
-                .config
-                .connect(NoTls)
-                .await
-                .map_err(|err| crate::tls::error_chain(&err))?;
-            tokio::spawn(async move {
-                if let Err(err) = connection.await {
-                    tracing::debug!("postgresql connection closed: {err}");
+            let failed = |err: tokio_postgres::Error| crate::tls::error_chain(&err);
+            let closed = |err: tokio_postgres::Error| {
+                tracing::debug!("postgresql connection closed: {err}");
+            };
+            let client = match &self.tls {
+                Some(tls) => {
+                    let (client, connection) =
+                        self.config.connect(tls.clone()).await.map_err(failed)?;
+                    tokio::spawn(async move { connection.await.map_err(closed) });
+                    client
                 }
-            });
+                None => {
+                    let (client, connection) = self.config.connect(NoTls).await.map_err(failed)?;
+                    tokio::spawn(async move { connection.await.map_err(closed) });
+                    client
+                }
+            };
             self.connection = Some(Connection {
                 client,
                 made: Instant::now(),
