@@ -12,6 +12,7 @@ use axum::extract::{MatchedPath, RawQuery, Request, State};
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use sluice_storage::{Histogram, StoreRequestMetrics};
 
 use crate::auth::{Action, Principal};
 use crate::error::Api;
@@ -383,20 +384,13 @@ fn render(state: &AppState, visible: impl Fn(&str) -> bool) -> String {
     );
     out.push_str("# HELP sluice_wal_sync_seconds Duration of WAL fdatasync calls.\n");
     out.push_str("# TYPE sluice_wal_sync_seconds histogram\n");
-    let histogram = &storage.wal_sync_seconds;
-    for (bound, count) in &histogram.buckets {
-        let _ = writeln!(
-            out,
-            "sluice_wal_sync_seconds_bucket{{le=\"{bound}\"}} {count}"
-        );
-    }
-    let _ = writeln!(
-        out,
-        "sluice_wal_sync_seconds_bucket{{le=\"+Inf\"}} {}",
-        histogram.count
+    storage_histogram(
+        &mut out,
+        "sluice_wal_sync_seconds",
+        "",
+        &storage.wal_sync_seconds,
     );
-    let _ = writeln!(out, "sluice_wal_sync_seconds_sum {}", histogram.sum);
-    let _ = writeln!(out, "sluice_wal_sync_seconds_count {}", histogram.count);
+    render_object_store(&mut out, &storage.object_store_requests);
     counter(
         &mut out,
         "sluice_persisted_files_total",
@@ -451,4 +445,57 @@ fn render(state: &AppState, visible: impl Fn(&str) -> bool) -> String {
         }
     }
     out
+}
+
+/// One histogram of the storage engine's, its series labelled with `labels` (`key="v",`
+/// pairs with a trailing comma, or empty).
+fn storage_histogram(out: &mut String, name: &str, labels: &str, histogram: &Histogram) {
+    for (bound, count) in &histogram.buckets {
+        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{bound}\"}} {count}");
+    }
+    let count = histogram.count;
+    let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {count}");
+    let labels = labels.trim_end_matches(',');
+    let (open, close) = if labels.is_empty() {
+        ("", "")
+    } else {
+        ("{", "}")
+    };
+    let _ = writeln!(out, "{name}_sum{open}{labels}{close} {}", histogram.sum);
+    let _ = writeln!(out, "{name}_count{open}{labels}{close} {count}");
+}
+
+/// Requests to the object store: counts by operation and outcome, and their durations.
+fn render_object_store(out: &mut String, requests: &[StoreRequestMetrics]) {
+    out.push_str(
+        "# HELP sluice_object_store_requests_total Requests to the object store (after its \
+         own retries), by operation and outcome.\n",
+    );
+    out.push_str("# TYPE sluice_object_store_requests_total counter\n");
+    for r in requests {
+        let operation = r.operation;
+        let ok = r.seconds.count - r.errors;
+        let _ = writeln!(
+            out,
+            "sluice_object_store_requests_total{{operation=\"{operation}\",outcome=\"ok\"}} {ok}"
+        );
+        let _ = writeln!(
+            out,
+            "sluice_object_store_requests_total{{operation=\"{operation}\",outcome=\"error\"}} {}",
+            r.errors
+        );
+    }
+    out.push_str(
+        "# HELP sluice_object_store_request_duration_seconds Duration of requests to the \
+         object store, retries included, by operation.\n",
+    );
+    out.push_str("# TYPE sluice_object_store_request_duration_seconds histogram\n");
+    for r in requests {
+        storage_histogram(
+            out,
+            "sluice_object_store_request_duration_seconds",
+            &format!("operation=\"{}\",", r.operation),
+            &r.seconds,
+        );
+    }
 }

@@ -86,7 +86,9 @@ pub(crate) async fn ping(
 
 /// `GET /health`: 200 and `"status":"pass"` while storage takes writes; 503 and
 /// `"status":"fail"` while it cannot (the WAL's disk is full or failing, or buffered data
-/// cannot be persisted), with one check per failing part saying what is wrong.
+/// cannot be persisted), with one check per failing part saying what is wrong. While the
+/// object store fails but the buffer still has room, writes are taken: 200, `"pass"`, a
+/// message starting `degraded:` and the store's check `"warn"`.
 pub(crate) async fn health(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -102,21 +104,27 @@ pub(crate) async fn health(
         .map(|f| {
             json!({
                 "name": format!("storage.{}", f.component),
-                "status": "fail",
+                "status": if f.degraded { "warn" } else { "fail" },
                 "message": f.message,
             })
         })
         .collect();
-    let (status, word, message) = match faults.first() {
-        None => (
-            StatusCode::OK,
-            "pass",
-            "ready for queries and writes".to_owned(),
-        ),
-        Some(first) => (
+    let failing = faults.iter().find(|f| !f.degraded);
+    let (status, word, message) = match (failing, faults.first()) {
+        (Some(first), _) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "fail",
             format!("storage is failing: {}", first.message),
+        ),
+        (None, Some(first)) => (
+            StatusCode::OK,
+            "pass",
+            format!("degraded: {}", first.message),
+        ),
+        (None, None) => (
+            StatusCode::OK,
+            "pass",
+            "ready for queries and writes".to_owned(),
         ),
     };
     (

@@ -152,4 +152,118 @@ pub enum ObjectStoreConfig {
     Memory,
     /// Files under the given directory instead of `data_dir/objects`.
     LocalPath(PathBuf),
+    /// A cloud object store (or a server speaking its API). Parquet files are written to
+    /// `data_dir/staging` first, then uploaded; the WAL, catalog and manifest stay in
+    /// `data_dir`.
+    Cloud(CloudStore),
+}
+
+/// A cloud bucket and how to talk to it: requests are retried with exponential backoff
+/// (100 ms doubling up to 15 s) while `max_retries` and `retry_timeout` allow.
+#[derive(Debug, Clone)]
+pub struct CloudStore {
+    /// Which service, with its credentials.
+    pub provider: CloudProvider,
+    /// The bucket (S3, Google Cloud Storage) or container (Azure) the files go to. It
+    /// belongs to this node: files in it that the manifest does not list are deleted at
+    /// start-up as leftovers of an interrupted persistence.
+    pub bucket: String,
+    /// Retries of a failed request. Default 10.
+    pub max_retries: usize,
+    /// No retry starts later than this after the first attempt. Default 3 min.
+    pub retry_timeout: Duration,
+    /// One attempt of a request fails after this long. Default 30 s.
+    pub request_timeout: Duration,
+    /// Requests in flight to the store at once, at most. Default 16.
+    pub connection_limit: usize,
+}
+
+impl CloudStore {
+    /// A store for `bucket` with the default retries, timeouts and connection limit.
+    pub fn new(provider: CloudProvider, bucket: impl Into<String>) -> CloudStore {
+        CloudStore {
+            provider,
+            bucket: bucket.into(),
+            max_retries: 10,
+            retry_timeout: Duration::from_secs(180),
+            request_timeout: Duration::from_secs(30),
+            connection_limit: 16,
+        }
+    }
+}
+
+/// The cloud service behind a [`CloudStore`]. Settings left `None` are taken from the
+/// service's usual environment variables (`AWS_*`, `GOOGLE_*`, `AZURE_*`), then from its
+/// defaults (instance credentials, for example).
+#[derive(Clone)]
+pub enum CloudProvider {
+    /// Amazon S3 or an S3-compatible server.
+    S3(S3Options),
+    /// Google Cloud Storage.
+    Google {
+        /// Path of a service account's JSON key.
+        service_account: Option<PathBuf>,
+    },
+    /// Azure Blob Storage.
+    Azure {
+        /// The storage account.
+        account: Option<String>,
+        /// The storage account's access key.
+        access_key: Option<String>,
+    },
+}
+
+/// How to reach an S3 bucket.
+#[derive(Clone, Default)]
+pub struct S3Options {
+    /// The service's URL, for S3-compatible servers (for example `http://127.0.0.1:9000`).
+    pub endpoint: Option<String>,
+    /// The region. Default `us-east-1`.
+    pub region: Option<String>,
+    /// The access key id.
+    pub access_key_id: Option<String>,
+    /// The secret access key.
+    pub secret_access_key: Option<String>,
+    /// A session token, with temporary credentials.
+    pub session_token: Option<String>,
+    /// Allow `http://` endpoints. Default false.
+    pub allow_http: bool,
+}
+
+/// Shows a secret as whether it is set, never its value.
+fn redacted(secret: &Option<String>) -> &'static str {
+    if secret.is_some() { "<set>" } else { "<unset>" }
+}
+
+impl fmt::Debug for CloudProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloudProvider::S3(options) => f.debug_tuple("S3").field(options).finish(),
+            CloudProvider::Google { service_account } => f
+                .debug_struct("Google")
+                .field("service_account", service_account)
+                .finish(),
+            CloudProvider::Azure {
+                account,
+                access_key,
+            } => f
+                .debug_struct("Azure")
+                .field("account", account)
+                .field("access_key", &redacted(access_key))
+                .finish(),
+        }
+    }
+}
+
+impl fmt::Debug for S3Options {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Options")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &redacted(&self.secret_access_key))
+            .field("session_token", &redacted(&self.session_token))
+            .field("allow_http", &self.allow_http)
+            .finish()
+    }
 }

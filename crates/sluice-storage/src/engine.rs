@@ -65,6 +65,8 @@ struct Inner {
     /// Root directory of a local object store, whose new files are fsynced (the object
     /// store's put renames a temporary file into place but does not fsync).
     local_root: Option<PathBuf>,
+    /// With a cloud store: the directory new files are written to before their upload.
+    upload_staging: Option<PathBuf>,
     metrics: Arc<Metrics>,
     /// Serializes persistence and compaction (the writers of new Parquet files).
     persist_lock: tokio::sync::Mutex<()>,
@@ -79,7 +81,7 @@ struct Inner {
     /// drop and no catalog without the table is saved before the drop is durable.
     ddl: tokio::sync::RwLock<()>,
     /// Why the last persistence failed; cleared when one succeeds.
-    persist_fault: Mutex<Option<String>>,
+    persist_fault: Mutex<Option<PersistFault>>,
     /// Logged deletes (with their sequence numbers) not yet applied to Parquet files;
     /// applied before the next persistence, which fails while they cannot be.
     unapplied_deletes: Mutex<Vec<(u64, DeleteOp)>>,
@@ -98,6 +100,15 @@ struct State {
     active_since: Option<Instant>,
     frozen: Vec<Arc<Frozen>>,
     manifest: Arc<Manifest>,
+}
+
+/// Why the last persistence failed.
+#[derive(Debug, Clone)]
+struct PersistFault {
+    /// What `/health` says.
+    message: String,
+    /// The object store failed the request (not a full disk).
+    store_failing: bool,
 }
 
 /// A buffer snapshot taken at a WAL rotation, being persisted.
@@ -147,12 +158,19 @@ impl Storage {
             out.push(StorageFault {
                 component: "wal",
                 message: fault.to_error().to_string(),
+                degraded: false,
             });
         }
-        if let Some(message) = self.inner.persist_fault.lock().clone() {
+        if let Some(fault) = self.inner.persist_fault.lock().clone() {
+            let room = self.inner.state.read().buffer_bytes() <= self.inner.config.max_buffer_bytes;
             out.push(StorageFault {
-                component: "persistence",
-                message,
+                component: if fault.store_failing {
+                    "object_store"
+                } else {
+                    "persistence"
+                },
+                message: fault.message,
+                degraded: fault.store_failing && room,
             });
         }
         out

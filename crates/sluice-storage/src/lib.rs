@@ -111,10 +111,14 @@ mod policy;
 mod predicate;
 mod rejection;
 mod series_index;
+mod store;
 mod types;
 mod wal;
 
-pub use config::{CatalogLimits, InvalidWalSync, ObjectStoreConfig, StorageConfig, WalSync};
+pub use config::{
+    CatalogLimits, CloudProvider, CloudStore, InvalidWalSync, ObjectStoreConfig, S3Options,
+    StorageConfig, WalSync,
+};
 pub use engine::{ChunkedWrite, Storage};
 pub use error::{Error, Result};
 pub use merge::conform;
@@ -124,7 +128,7 @@ pub use sluice_lp;
 pub use types::{
     Cardinality, CardinalityRequest, ColumnInfo, ColumnKind, DatabaseInfo, DeleteRequest,
     FieldType, Histogram, RejectedLine, RetentionPolicyInfo, RetentionPolicySpec,
-    RetentionPolicyUpdate, ScanRequest, ScanResult, StorageFault, StorageMetrics, TableCardinality,
-    TableInfo, TableUsage, TagKeyCardinality, TagMatch, TagValueCardinality, WriteOptions,
-    WriteOutcome,
+    RetentionPolicyUpdate, ScanRequest, ScanResult, StorageFault, StorageMetrics,
+    StoreRequestMetrics, TableCardinality, TableInfo, TableUsage, TagKeyCardinality, TagMatch,
+    TagValueCardinality, WriteOptions, WriteOutcome,
 };

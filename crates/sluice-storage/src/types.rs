@@ -241,6 +241,10 @@ pub struct StorageMetrics {
     pub wal_syncs: u64,
     /// Duration of WAL fdatasync calls.
     pub wal_sync_seconds: Histogram,
+    /// Requests to the object store, one entry per operation (`put`, `create_upload`,
+    /// `upload_part`, `complete_upload`, `abort_upload`, `get`, `delete`, `list`, `copy`). A local store's
+    /// files are read in place, without a request.
+    pub object_store_requests: Vec<StoreRequestMetrics>,
     /// Parquet files written since start (persistence and compaction).
     pub persisted_files: u64,
     /// Bytes of Parquet files written since start.
@@ -263,14 +267,31 @@ pub struct StorageMetrics {
     pub merge_peak_bytes: u64,
 }
 
+/// Requests of one operation to the object store since start, as
+/// [`StorageMetrics::object_store_requests`] reports them.
+#[derive(Debug, Clone)]
+pub struct StoreRequestMetrics {
+    /// `put`, `create_upload`, `upload_part`, `complete_upload`, `abort_upload`, `get`,
+    /// `delete`, `list` or `copy`.
+    pub operation: &'static str,
+    /// Requests that failed (after the store's own retries).
+    pub errors: u64,
+    /// How long the requests took, retries included; its count is every request.
+    pub seconds: Histogram,
+}
+
 /// Part of the storage engine that is failing, as [`crate::Storage::faults`] reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StorageFault {
-    /// `"wal"` (writes are refused) or `"persistence"` (buffered data cannot be written
-    /// to Parquet; it stays in the buffer and the WAL and is retried).
+    /// `"wal"` (writes are refused), `"persistence"` (buffered data cannot be written
+    /// to Parquet; it stays in the buffer and the WAL and is retried) or `"object_store"`
+    /// (the object store fails requests; the same, with the store to blame).
     pub component: &'static str,
     /// What is wrong, fit for clients (no file paths).
     pub message: String,
+    /// Writes are still accepted: the object store fails, but the buffer has room for
+    /// what the WAL acknowledges until it returns.
+    pub degraded: bool,
 }
 
 /// A cumulative histogram in the Prometheus style.

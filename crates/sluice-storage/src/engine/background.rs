@@ -8,7 +8,7 @@ use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjectPath;
 use tokio::sync::Notify;
 
-use super::{Inner, compact, now_ns, persist_buffer};
+use super::{Inner, PersistFault, compact, now_ns, persist_buffer};
 use crate::error::{Error, Result};
 
 /// The background task: persistence triggers, retention, compaction, deferred deletes.
@@ -19,6 +19,7 @@ pub(super) async fn background(inner: Weak<Inner>, wakeup: Arc<Notify>) {
             return;
         }
         let interval = me.config.background_interval;
+        let mut persist_failed = false;
         let should_persist = {
             let state = me.state.read();
             !state.frozen.is_empty()
@@ -34,8 +35,9 @@ pub(super) async fn background(inner: Weak<Inner>, wakeup: Arc<Notify>) {
             let result = persist_buffer(&me).await;
             if let Err(e) = &result {
                 tracing::error!("persisting the write buffer failed: {e}");
+                persist_failed = true;
             }
-            *me.persist_fault.lock() = result.err().map(|e| persist_fault_message(&e));
+            *me.persist_fault.lock() = result.err().map(|e| persist_fault(&e));
         }
         if let Err(e) = enforce_retention(&me) {
             tracing::error!("enforcing retention failed: {e}");
@@ -56,12 +58,37 @@ pub(super) async fn background(inner: Weak<Inner>, wakeup: Arc<Notify>) {
             }
         }
         drop(me);
-        let _ = tokio::time::timeout(interval, wakeup.notified()).await;
+        if persist_failed {
+            // Writes wake the task as the buffer grows; after a failure the next attempt
+            // waits the whole interval, so a failing store is not retried per write.
+            tokio::time::sleep(interval).await;
+        } else {
+            let _ = tokio::time::timeout(interval, wakeup.notified()).await;
+        }
     }
 }
 
 /// What `/health` says about a failed persistence: the error itself when it is a full
-/// disk (it names no path), a summary otherwise (details are in the log).
+/// disk (it names no path) or the object store failing, a summary otherwise (details
+/// are in the log).
+fn persist_fault(error: &Error) -> PersistFault {
+    if let Error::ObjectStore(e) = error
+        && !is_disk_full_object_error(e)
+    {
+        return PersistFault {
+            message: format!(
+                "the object store is failing ({e}); acknowledged writes are kept in the WAL \
+                 and the buffer, and persistence is retried"
+            ),
+            store_failing: true,
+        };
+    }
+    PersistFault {
+        message: persist_fault_message(error),
+        store_failing: false,
+    }
+}
+
 fn persist_fault_message(error: &Error) -> String {
     match error {
         Error::DiskFull { .. } | Error::WalUnavailable { .. } => {

@@ -1,6 +1,7 @@
 //! Writing new Parquet files: sorted rows (from a buffered partition or a streaming
-//! merge) go into files cut at a target size, staged on disk beside their final place
-//! (or in memory for the in-memory store), then installed in the object store.
+//! merge) go into files cut at a target size, staged on disk (beside their final place
+//! for a local store, in `data_dir/staging` for a cloud one; in memory for the in-memory
+//! store), then installed in the object store.
 //!
 //! Nothing here holds a whole partition: rows come in batches and leave through the
 //! Parquet writer, which buffers at most one row group (`persist::ROW_GROUP_BYTES`) of
@@ -24,6 +25,7 @@ use crate::manifest::{Manifest, ParquetFile};
 use crate::merge::{MergePeak, MergeStream, SortedBatches, TableSchema};
 use crate::metrics::Metrics;
 use crate::persist::FileWriter;
+use crate::store;
 
 /// Rows per batch that merges read from each source and hand to the file writer. With
 /// `k` sources a merge holds about `(k + 1) * MERGE_BATCH_ROWS` decoded rows.
@@ -94,15 +96,18 @@ pub(super) async fn write_partition(
 enum Staging {
     /// Next to their final path under this local object-store root, renamed into place.
     Local(PathBuf),
+    /// In this directory, then uploaded to a cloud store.
+    Upload(PathBuf),
     /// In memory, then put into the object store (the in-memory store of tests).
     Memory,
 }
 
 impl Staging {
     fn of(inner: &Inner) -> Staging {
-        match &inner.local_root {
-            Some(root) => Staging::Local(root.clone()),
-            None => Staging::Memory,
+        match (&inner.local_root, &inner.upload_staging) {
+            (Some(root), _) => Staging::Local(root.clone()),
+            (None, Some(dir)) => Staging::Upload(dir.clone()),
+            (None, None) => Staging::Memory,
         }
     }
 }
@@ -144,7 +149,19 @@ enum StagedData {
         staging: PathBuf,
         dest: PathBuf,
     },
+    /// The staging file, uploaded on install, then removed.
+    Upload(PathBuf),
     Memory(Vec<u8>),
+}
+
+impl StagedData {
+    /// The local file holding the data, if any.
+    fn staging_file(&self) -> Option<&Path> {
+        match self {
+            StagedData::Local { staging, .. } | StagedData::Upload(staging) => Some(staging),
+            StagedData::Memory(_) => None,
+        }
+    }
 }
 
 /// The file currently being written.
@@ -152,7 +169,8 @@ struct OpenFile {
     writer: FileWriter<Sink>,
     id: u64,
     path: String,
-    staging: Option<(PathBuf, PathBuf)>,
+    /// The local file being written, when not in memory.
+    staging: Option<PathBuf>,
     rows: u64,
     min_time: i64,
     max_time: i64,
@@ -238,23 +256,27 @@ impl NewFiles {
         let id = self.next_id;
         self.next_id += 1;
         let path = Manifest::object_path(self.db_id, self.day, id);
-        let (sink, staging) = match &self.staging {
-            Staging::Memory => (Sink::Memory(Vec::new()), None),
+        let staging = match &self.staging {
+            Staging::Memory => None,
             Staging::Local(root) => {
                 let dest = root.join(&path);
-                // `name#digits` is how an interrupted upload looks: the store's listing
-                // skips it and start-up removes it.
-                let staging = PathBuf::from(format!("{}#1", dest.display()));
                 if let Some(dir) = dest.parent() {
                     fs::create_dir_all(dir)
                         .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
                 }
-                let file = fs::File::create(&staging)
+                // `name#digits` is how an interrupted upload looks: the store's listing
+                // skips it and start-up removes it.
+                Some(PathBuf::from(format!("{}#1", dest.display())))
+            }
+            // File ids are unique, and start-up empties the directory.
+            Staging::Upload(dir) => Some(dir.join(format!("{id}.parquet"))),
+        };
+        let sink = match &staging {
+            None => Sink::Memory(Vec::new()),
+            Some(staging) => {
+                let file = fs::File::create(staging)
                     .map_err(|e| Error::io(format!("creating {}", staging.display()), e))?;
-                (
-                    Sink::File(BufWriter::with_capacity(1 << 20, file)),
-                    Some((staging, dest)),
-                )
+                Sink::File(BufWriter::with_capacity(1 << 20, file))
             }
         };
         Ok(OpenFile {
@@ -276,7 +298,7 @@ impl NewFiles {
         let sink = match open.writer.finish() {
             Ok(sink) => sink,
             Err(e) => {
-                if let Some((staging, _)) = &open.staging {
+                if let Some(staging) = &open.staging {
                     let _ = fs::remove_file(staging);
                 }
                 return Err(e);
@@ -284,15 +306,28 @@ impl NewFiles {
         };
         let (bytes, data) = match (sink, open.staging) {
             (Sink::Memory(v), _) => (v.len() as u64, StagedData::Memory(v)),
-            (Sink::File(f), Some((staging, dest))) => {
-                // The manifest will name this file and the WAL covering it will be
-                // deleted, so it must survive a power loss.
-                let synced = f
-                    .into_inner()
-                    .map_err(|e| e.into_error())
-                    .and_then(|file| file.sync_all().and_then(|()| file.metadata()));
+            (Sink::File(f), Some(staging)) => {
+                // The manifest will name a local file and the WAL covering it will be
+                // deleted, so it must survive a power loss; a file to upload only has
+                // to be read back by this process.
+                let local_dest = match &self.staging {
+                    Staging::Local(root) => Some(root.join(&open.path)),
+                    _ => None,
+                };
+                let synced = f.into_inner().map_err(|e| e.into_error()).and_then(|file| {
+                    if local_dest.is_some() {
+                        file.sync_all()?;
+                    }
+                    file.metadata()
+                });
                 match synced {
-                    Ok(meta) => (meta.len(), StagedData::Local { staging, dest }),
+                    Ok(meta) => (
+                        meta.len(),
+                        match local_dest {
+                            Some(dest) => StagedData::Local { staging, dest },
+                            None => StagedData::Upload(staging),
+                        },
+                    ),
                     Err(e) => {
                         let _ = fs::remove_file(&staging);
                         return Err(Error::io(format!("writing {}", staging.display()), e));
@@ -338,7 +373,7 @@ impl Drop for NewFiles {
     fn drop(&mut self) {
         // Files of an abandoned write (an error on the way) are not left behind.
         if let Some(open) = self.open.take()
-            && let Some((staging, _)) = open.staging
+            && let Some(staging) = open.staging
         {
             drop(open.writer);
             let _ = fs::remove_file(staging);
@@ -350,7 +385,7 @@ impl Drop for NewFiles {
 /// Removes staged files that will not be installed.
 fn discard(files: Vec<StagedFile>) {
     for f in files {
-        if let StagedData::Local { staging, .. } = f.data {
+        if let Some(staging) = f.data.staging_file() {
             let _ = fs::remove_file(staging);
         }
     }
@@ -399,6 +434,12 @@ async fn install(inner: &Arc<Inner>, staged: Vec<StagedFile>) -> Result<Vec<Parq
                 .await
                 .map(|_| ())
                 .map_err(Error::from),
+            StagedData::Upload(staging) => {
+                let location = ObjectPath::from(f.file.path.as_str());
+                let result = store::upload_file(inner.store.as_ref(), &location, &staging).await;
+                let _ = fs::remove_file(&staging);
+                result
+            }
             StagedData::Local { staging, dest } => {
                 tokio::task::spawn_blocking(move || rename_synced(&staging, &dest))
                     .await

@@ -23,10 +23,11 @@ use super::{Inner, State, Storage, delete};
 use crate::buffer::Buffer;
 use crate::catalog::Catalog;
 use crate::config::{ObjectStoreConfig, StorageConfig};
-use crate::durable::create_dir;
+use crate::durable::{create_dir, write_atomic};
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 use crate::metrics::Metrics;
+use crate::store;
 use crate::wal::{self, Record, Wal, WalOptions};
 
 impl Storage {
@@ -45,21 +46,37 @@ impl Storage {
         create_dir(&catalog_dir)?;
         let mut catalog = Catalog::load(&catalog_dir)?;
         let manifest = Manifest::load(&catalog_dir)?;
-        let local_root = match &config.object_store {
-            ObjectStoreConfig::Memory => None,
-            ObjectStoreConfig::Local => Some(config.data_dir.join("objects")),
-            ObjectStoreConfig::LocalPath(p) => Some(p.clone()),
-        };
-        let store: Arc<dyn ObjectStore> = match &local_root {
-            None => Arc::new(InMemory::new()),
-            Some(root) => local_store(root.clone())?,
-        };
+        let metrics = Arc::new(Metrics::default());
+        let (local_root, upload_staging, backend): (_, _, Arc<dyn ObjectStore>) =
+            match &config.object_store {
+                ObjectStoreConfig::Memory => (None, None, Arc::new(InMemory::new())),
+                ObjectStoreConfig::Local => {
+                    let root = config.data_dir.join("objects");
+                    (Some(root.clone()), None, local_store(root)?)
+                }
+                ObjectStoreConfig::LocalPath(root) => {
+                    (Some(root.clone()), None, local_store(root.clone())?)
+                }
+                ObjectStoreConfig::Cloud(cloud) => (
+                    None,
+                    Some(store::staging_dir(&config.data_dir)),
+                    store::cloud_store(cloud)?,
+                ),
+            };
+        let store: Arc<dyn ObjectStore> =
+            Arc::new(store::Instrumented::new(backend, metrics.clone()));
+        if let ObjectStoreConfig::Cloud(cloud) = &config.object_store {
+            claim_bucket(store.as_ref(), &catalog_dir, &cloud.bucket).await?;
+        }
         delete_orphans(store.as_ref(), &manifest).await?;
         if let Some(root) = &local_root {
             remove_staged_uploads(&root.join("dbs"))?;
         }
+        if let Some(dir) = &upload_staging {
+            remove_dir_contents(dir)?;
+            create_dir(dir)?;
+        }
 
-        let metrics = Arc::new(Metrics::default());
         let live_ids: HashSet<u32> = catalog.databases.values().map(|d| d.id).collect();
         let mut buffer = Buffer::default();
         let mut catalog_changed = false;
@@ -133,6 +150,7 @@ impl Storage {
             wal,
             store,
             local_root,
+            upload_staging,
             metrics,
             persist_lock: tokio::sync::Mutex::new(()),
             wakeup: Arc::new(Notify::new()),
@@ -181,6 +199,50 @@ fn remove_staged_uploads(dir: &Path) -> Result<()> {
             fs::remove_file(&path)
                 .map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
         }
+    }
+    Ok(())
+}
+
+/// The file in the catalog directory saying that this data directory writes to a
+/// cloud bucket (which one, for people reading it).
+const BUCKET_CLAIM: &str = "object-store.json";
+
+/// Makes a cloud bucket this data directory's: the first time, only when the bucket holds
+/// no Parquet files, since files there were written by another data directory (another
+/// node, or one whose disk was lost) and [`delete_orphans`] would take them for leftovers.
+async fn claim_bucket(store: &dyn ObjectStore, catalog_dir: &Path, bucket: &str) -> Result<()> {
+    if catalog_dir.join(BUCKET_CLAIM).exists() {
+        return Ok(());
+    }
+    let prefix = ObjectPath::from("dbs");
+    let objects: Vec<_> = store.list(Some(&prefix)).try_collect().await?;
+    if let Some(first) = objects.first() {
+        return Err(Error::Catalog(format!(
+            "the bucket {bucket} holds {} Parquet file(s) (first {}) that this data \
+             directory did not write; they belong to another data directory, and sluice \
+             does not take over or delete them: start with the data directory that wrote \
+             them, or use an empty bucket",
+            objects.len(),
+            first.location
+        )));
+    }
+    let claim = serde_json::json!({ "bucket": bucket });
+    write_atomic(catalog_dir, BUCKET_CLAIM, claim.to_string().as_bytes())
+}
+
+/// Removes what a directory holds (files staged for upload by an earlier run).
+fn remove_dir_contents(dir: &Path) -> Result<()> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(format!("listing {}", dir.display()), e)),
+    };
+    for entry in entries {
+        let path = entry
+            .map_err(|e| Error::io(format!("listing {}", dir.display()), e))?
+            .path();
+        tracing::warn!(path = %path.display(), "removing a file staged for an interrupted upload");
+        fs::remove_file(&path).map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
     }
     Ok(())
 }

@@ -12,7 +12,9 @@ use sluice_server::{
     AppState, Auth, ListenerConfig, OpenEndpoints, ServerConfig, TOKEN_FILE, Tls, TlsConfig,
     TlsMinimumVersion, TokenStore,
 };
-use sluice_storage::{ObjectStoreConfig, Storage, StorageConfig, WalSync};
+use sluice_storage::{
+    CloudProvider, CloudStore, ObjectStoreConfig, S3Options, Storage, StorageConfig, WalSync,
+};
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
@@ -27,13 +29,9 @@ pub(crate) struct ServeArgs {
     /// files; created if missing. Default ./sluice-data.
     #[arg(long, env = "SLUICE_DATA_DIR", default_value = "./sluice-data")]
     data_dir: PathBuf,
-    /// Where Parquet files go: `local` (DATA_DIR/objects, or --object-store-dir) or
-    /// `memory` (lost on exit; for tests). Default local.
-    #[arg(long, env = "SLUICE_OBJECT_STORE", value_enum, default_value_t = ObjectStore::Local)]
-    object_store: ObjectStore,
-    /// Directory for Parquet files with `--object-store local`. Default DATA_DIR/objects.
-    #[arg(long, env = "SLUICE_OBJECT_STORE_DIR")]
-    object_store_dir: Option<PathBuf>,
+    /// Where Parquet files go (docs/server.md, "Object storage").
+    #[command(flatten)]
+    object_store: ObjectStoreArgs,
     /// When a write is acknowledged: `fsync` (after the WAL is fdatasync'ed) or `none`
     /// (after write(2); synced in the background every second). Default fsync.
     #[arg(long, env = "SLUICE_WAL_SYNC", default_value = "fsync")]
@@ -124,6 +122,121 @@ pub(crate) struct ServeArgs {
     /// production.
     #[arg(long, env = "SLUICE_TEST_PERSIST_DELAY", default_value = "0s", value_parser = parse_duration, hide = true)]
     test_persist_delay: Duration,
+}
+
+/// The object store's flags, with InfluxDB 3's names.
+#[derive(Debug, Args)]
+struct ObjectStoreArgs {
+    /// Where Parquet files go: `local` (DATA_DIR/objects, or --object-store-dir),
+    /// `memory` (lost on exit; for tests), `s3` (Amazon S3 or an S3-compatible server),
+    /// `google` (Google Cloud Storage) or `azure` (Azure Blob Storage). Default local.
+    #[arg(long, env = "SLUICE_OBJECT_STORE", value_enum, default_value_t = ObjectStore::Local)]
+    object_store: ObjectStore,
+    /// Directory for Parquet files with `--object-store local`. Default DATA_DIR/objects.
+    #[arg(long, env = "SLUICE_OBJECT_STORE_DIR")]
+    object_store_dir: Option<PathBuf>,
+    /// The bucket (s3, google) or container (azure) Parquet files go to; required with
+    /// those stores. Default none.
+    #[arg(long, env = "SLUICE_BUCKET")]
+    bucket: Option<String>,
+    /// The S3 service's URL, for S3-compatible servers (e.g. http://127.0.0.1:9000).
+    /// Default: AWS_ENDPOINT, else Amazon's endpoint for the region.
+    #[arg(long, env = "SLUICE_AWS_ENDPOINT")]
+    aws_endpoint: Option<String>,
+    /// The S3 region. Default: AWS_DEFAULT_REGION or AWS_REGION, else us-east-1.
+    #[arg(long, env = "SLUICE_AWS_DEFAULT_REGION")]
+    aws_default_region: Option<String>,
+    /// The S3 access key id. Default: AWS_ACCESS_KEY_ID, else the instance's credentials.
+    #[arg(long, env = "SLUICE_AWS_ACCESS_KEY_ID")]
+    aws_access_key_id: Option<String>,
+    /// The S3 secret access key (prefer the environment variable: command lines are
+    /// visible to other users). Default: AWS_SECRET_ACCESS_KEY.
+    #[arg(long, env = "SLUICE_AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    aws_secret_access_key: Option<String>,
+    /// An S3 session token, with temporary credentials. Default: AWS_SESSION_TOKEN.
+    #[arg(long, env = "SLUICE_AWS_SESSION_TOKEN", hide_env_values = true)]
+    aws_session_token: Option<String>,
+    /// Allow an http:// --aws-endpoint (plain HTTP; for servers on loopback). Default off.
+    #[arg(long, env = "SLUICE_AWS_ALLOW_HTTP", value_parser = FalseyValueParser::new())]
+    aws_allow_http: bool,
+    /// Path of a Google service account's JSON key. Default:
+    /// GOOGLE_SERVICE_ACCOUNT, else the application default credentials.
+    #[arg(long, env = "SLUICE_GOOGLE_SERVICE_ACCOUNT")]
+    google_service_account: Option<PathBuf>,
+    /// The Azure storage account. Default: AZURE_STORAGE_ACCOUNT_NAME.
+    #[arg(long, env = "SLUICE_AZURE_STORAGE_ACCOUNT")]
+    azure_storage_account: Option<String>,
+    /// The Azure storage account's access key. Default: AZURE_STORAGE_ACCOUNT_KEY.
+    #[arg(long, env = "SLUICE_AZURE_STORAGE_ACCESS_KEY", hide_env_values = true)]
+    azure_storage_access_key: Option<String>,
+    /// Retries of a failed object store request, with exponential backoff from 100ms to
+    /// 15s. Default 10.
+    #[arg(long, env = "SLUICE_OBJECT_STORE_MAX_RETRIES", default_value_t = 10)]
+    object_store_max_retries: usize,
+    /// No retry of an object store request starts later than this after its first
+    /// attempt. Default 3m.
+    #[arg(long, env = "SLUICE_OBJECT_STORE_RETRY_TIMEOUT", default_value = "3m", value_parser = parse_duration)]
+    object_store_retry_timeout: Duration,
+    /// One attempt of an object store request fails after this long. Default 30s.
+    #[arg(long, env = "SLUICE_OBJECT_STORE_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    object_store_request_timeout: Duration,
+    /// Requests to the object store in flight at once, at most. Default 16.
+    #[arg(
+        long,
+        env = "SLUICE_OBJECT_STORE_CONNECTION_LIMIT",
+        default_value_t = 16
+    )]
+    object_store_connection_limit: usize,
+}
+
+impl ObjectStoreArgs {
+    /// The storage engine's object store, validated.
+    fn to_config(&self) -> anyhow::Result<ObjectStoreConfig> {
+        let cloud = |provider| -> anyhow::Result<ObjectStoreConfig> {
+            let Some(bucket) = self.bucket.clone() else {
+                anyhow::bail!(
+                    "--object-store {} needs --bucket (or SLUICE_BUCKET)",
+                    self.object_store.name()
+                );
+            };
+            if self.object_store_connection_limit == 0 {
+                anyhow::bail!("--object-store-connection-limit must be at least 1");
+            }
+            if self.object_store_request_timeout.is_zero() {
+                anyhow::bail!("--object-store-request-timeout must be longer than 0");
+            }
+            Ok(ObjectStoreConfig::Cloud(CloudStore {
+                provider,
+                bucket,
+                max_retries: self.object_store_max_retries,
+                retry_timeout: self.object_store_retry_timeout,
+                request_timeout: self.object_store_request_timeout,
+                connection_limit: self.object_store_connection_limit,
+            }))
+        };
+        Ok(match self.object_store {
+            ObjectStore::Memory => ObjectStoreConfig::Memory,
+            ObjectStore::Local => match &self.object_store_dir {
+                Some(dir) => ObjectStoreConfig::LocalPath(dir.clone()),
+                None => ObjectStoreConfig::Local,
+            },
+            ObjectStore::S3 => cloud(CloudProvider::S3(S3Options {
+                endpoint: self.aws_endpoint.clone(),
+                region: self.aws_default_region.clone(),
+                access_key_id: self.aws_access_key_id.clone(),
+                secret_access_key: self.aws_secret_access_key.clone(),
+                session_token: self.aws_session_token.clone(),
+                allow_http: self.aws_allow_http,
+            }))?,
+            ObjectStore::Google => cloud(CloudProvider::Google {
+                service_account: self.google_service_account.clone(),
+            })?,
+            ObjectStore::Azure => cloud(CloudProvider::Azure {
+                account: self.azure_storage_account.clone(),
+                access_key: self.azure_storage_access_key.clone(),
+            })?,
+        })
+    }
 }
 
 /// The connection layer's flags: time limits for slow and idle clients, the connection
@@ -248,6 +361,21 @@ impl ConnectionArgs {
 enum ObjectStore {
     Local,
     Memory,
+    S3,
+    Google,
+    Azure,
+}
+
+impl ObjectStore {
+    fn name(self) -> &'static str {
+        match self {
+            ObjectStore::Local => "local",
+            ObjectStore::Memory => "memory",
+            ObjectStore::S3 => "s3",
+            ObjectStore::Google => "google",
+            ObjectStore::Azure => "azure",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -285,11 +413,7 @@ fn init_logging(args: &ServeArgs) -> anyhow::Result<()> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener_config = args.connections.to_config(args.shutdown_timeout)?;
-    let object_store = match (args.object_store, args.object_store_dir) {
-        (ObjectStore::Memory, _) => ObjectStoreConfig::Memory,
-        (ObjectStore::Local, Some(dir)) => ObjectStoreConfig::LocalPath(dir),
-        (ObjectStore::Local, None) => ObjectStoreConfig::Local,
-    };
+    let object_store = args.object_store.to_config()?;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
     let config = StorageConfig {

@@ -1,0 +1,355 @@
+//! `sluice serve --object-store s3` against a real S3-compatible server (`s3s-fs`, built
+//! by `scripts/s3-server.sh`, found through `SLUICE_S3S_FS` or on the PATH): files go to
+//! the bucket and read back after a restart, requests show in `/metrics`, and while the
+//! store is away writes are still acknowledged, `/health` says degraded, and everything
+//! acknowledged is persisted once it returns.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Options, TestServer};
+
+const ACCESS_KEY: &str = "sluice-test-key";
+const SECRET_KEY: &str = "sluice-test-secret";
+const BUCKET: &str = "sluice";
+
+/// The s3s-fs binary, or `None` (the test is skipped) when it is not installed and the
+/// suite does not require it.
+fn s3s_fs() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("SLUICE_S3S_FS") {
+        return Some(PathBuf::from(path));
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("s3s-fs"))
+            .find(|p| p.is_file())
+    });
+    if on_path.is_none() {
+        assert!(
+            std::env::var("SLUICE_COMPAT_REQUIRED").as_deref() != Ok("1"),
+            "s3s-fs is not installed: run scripts/s3-server.sh and set SLUICE_S3S_FS"
+        );
+        eprintln!("skipped: s3s-fs is not installed (scripts/s3-server.sh)");
+    }
+    on_path
+}
+
+/// A running s3s-fs serving `root` on a fixed loopback port, killed on drop.
+struct S3Server {
+    binary: PathBuf,
+    root: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl S3Server {
+    fn start(binary: PathBuf, root: &Path) -> S3Server {
+        std::fs::create_dir_all(root.join(BUCKET)).unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut server = S3Server {
+            binary,
+            root: root.to_owned(),
+            port,
+            child: None,
+        };
+        server.resume();
+        server
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server (again) on its port and waits until it accepts connections.
+    fn resume(&mut self) {
+        let child = Command::new(&self.binary)
+            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+            .arg(&self.root)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("s3s-fs starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "s3s-fs did not listen in time");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Kills the server: the store is gone until [`S3Server::resume`].
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Parquet files the bucket holds.
+    fn parquet_files(&self) -> usize {
+        fn walk(dir: &Path, n: &mut usize) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, n);
+                } else if path.extension().is_some_and(|e| e == "parquet") {
+                    *n += 1;
+                }
+            }
+        }
+        let mut n = 0;
+        walk(&self.root.join(BUCKET).join("dbs"), &mut n);
+        n
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `sluice serve` on the S3 server's bucket, persisting as soon as anything is buffered.
+fn sluice_on(s3: &S3Server, data_dir: &Path, extra: &[&str]) -> TestServer {
+    let mut options = Options::default()
+        .arg("--without-auth")
+        .arg("--object-store")
+        .arg("s3")
+        .arg("--bucket")
+        .arg(BUCKET)
+        .arg("--aws-endpoint")
+        .arg(&s3.endpoint())
+        .arg("--aws-allow-http")
+        .arg("--aws-access-key-id")
+        .arg(ACCESS_KEY)
+        .arg("--persist-buffer-bytes")
+        .arg("1")
+        .env("SLUICE_AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .data_dir(data_dir);
+    for arg in extra {
+        options = options.arg(arg);
+    }
+    TestServer::start(options)
+}
+
+fn write(server: &TestServer, body: &str) -> u16 {
+    server.post("/write?db=db", &[], body.as_bytes()).status
+}
+
+/// Points `host=h{i % 10}` at seconds `from..to`, one per second.
+fn points(from: i64, to: i64) -> String {
+    (from..to)
+        .map(|i| format!("cpu,host=h{} v={i} {}\n", i % 10, i * 1_000_000_000))
+        .collect()
+}
+
+fn count(server: &TestServer) -> u64 {
+    let reply = server.get(
+        "/api/v3/query_sql?db=db&q=SELECT%20count(*)%20AS%20n%20FROM%20cpu",
+        &[],
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.json()[0]["n"].as_u64().unwrap()
+}
+
+/// The value of the first series of `/metrics` whose name and labels start with `prefix`.
+fn metric(server: &TestServer, prefix: &str) -> f64 {
+    let text = server.get("/metrics", &[]).body;
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix)?.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn files_go_to_the_bucket_and_read_back_after_a_restart() {
+    let Some(binary) = s3s_fs() else { return };
+    let temp = tempfile::tempdir().unwrap();
+    let s3 = S3Server::start(binary, &temp.path().join("s3"));
+    let data_dir = temp.path().join("data");
+    let mut server = sluice_on(&s3, &data_dir, &[]);
+
+    assert_eq!(write(&server, &points(0, 1000)), 204);
+    wait_until("the buffer is persisted", Duration::from_secs(60), || {
+        metric(&server, "sluice_buffer_bytes ") == 0.0 && s3.parquet_files() > 0
+    });
+    assert_eq!(count(&server), 1000);
+    assert!(
+        metric(
+            &server,
+            "sluice_object_store_requests_total{operation=\"put\",outcome=\"ok\"}"
+        ) >= 1.0
+    );
+    assert_eq!(
+        metric(
+            &server,
+            "sluice_object_store_requests_total{operation=\"put\",outcome=\"error\"}"
+        ),
+        0.0
+    );
+    let health = server.get("/health", &[]);
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json()["message"], "ready for queries and writes");
+    // Nothing stays staged once uploaded.
+    assert_eq!(
+        std::fs::read_dir(data_dir.join("staging")).unwrap().count(),
+        0
+    );
+
+    // After a restart the rows come from the bucket (the WAL was persisted and removed).
+    server.terminate();
+    let server = sluice_on(&s3, &data_dir, &[]);
+    assert_eq!(count(&server), 1000);
+    assert!(
+        metric(
+            &server,
+            "sluice_object_store_requests_total{operation=\"get\",outcome=\"ok\"}"
+        ) >= 1.0
+    );
+}
+
+#[test]
+fn a_data_dir_that_did_not_write_the_bucket_refuses_it() {
+    let Some(binary) = s3s_fs() else { return };
+    let temp = tempfile::tempdir().unwrap();
+    let s3 = S3Server::start(binary, &temp.path().join("s3"));
+    let server = sluice_on(&s3, &temp.path().join("first"), &[]);
+    assert_eq!(write(&server, &points(0, 10)), 204);
+    wait_until("a file is in the bucket", Duration::from_secs(60), || {
+        s3.parquet_files() > 0
+    });
+    drop(server);
+
+    let output = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--without-auth"])
+        .arg("--data-dir")
+        .arg(temp.path().join("second"))
+        .args([
+            "--object-store",
+            "s3",
+            "--bucket",
+            BUCKET,
+            "--aws-allow-http",
+        ])
+        .args(["--aws-endpoint", &s3.endpoint()])
+        .args(["--aws-access-key-id", ACCESS_KEY])
+        .args(["--aws-secret-access-key", SECRET_KEY])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("did not write"), "{stderr}");
+    // The other data directory's file is still there.
+    assert!(s3.parquet_files() > 0);
+}
+
+#[test]
+fn a_cloud_store_without_a_bucket_is_refused_with_the_flag_named() {
+    let temp = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--object-store", "s3"])
+        .arg("--data-dir")
+        .arg(temp.path())
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--object-store s3 needs --bucket"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn while_the_store_is_away_writes_are_acknowledged_and_all_of_them_persist_when_it_returns() {
+    let Some(binary) = s3s_fs() else { return };
+    let temp = tempfile::tempdir().unwrap();
+    let mut s3 = S3Server::start(binary, &temp.path().join("s3"));
+    let data_dir = temp.path().join("data");
+    // Give up on a request quickly, so the fault shows within the outage.
+    let fast_failure = [
+        "--object-store-max-retries",
+        "1",
+        "--object-store-retry-timeout",
+        "1s",
+        "--object-store-request-timeout",
+        "2s",
+    ];
+    let mut server = sluice_on(&s3, &data_dir, &fast_failure);
+    assert_eq!(write(&server, &points(0, 100)), 204);
+    wait_until(
+        "the first rows are persisted",
+        Duration::from_secs(60),
+        || s3.parquet_files() > 0,
+    );
+
+    // The store goes away for 30 s while a writer keeps writing.
+    s3.stop();
+    let outage = Instant::now();
+    let mut acknowledged = 100;
+    let mut degraded = None;
+    while outage.elapsed() < Duration::from_secs(30) {
+        let status = write(&server, &points(acknowledged, acknowledged + 100));
+        assert_eq!(status, 204, "a write during the outage was refused");
+        acknowledged += 100;
+        let health = server.get("/health", &[]);
+        assert_eq!(health.status, 200, "{}", health.body);
+        if health.json()["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("degraded:")
+        {
+            degraded = Some(health.json());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let degraded = degraded.expect("/health never said degraded while the store was away");
+    assert_eq!(degraded["status"], "pass");
+    assert_eq!(degraded["checks"][0]["name"], "storage.object_store");
+    assert_eq!(degraded["checks"][0]["status"], "warn");
+    assert!(
+        metric(
+            &server,
+            "sluice_object_store_requests_total{operation=\"put\",outcome=\"error\"}"
+        ) >= 1.0
+    );
+
+    // The store returns: persistence catches up by itself and /health passes again.
+    s3.resume();
+    wait_until(
+        "the buffer is persisted after the outage",
+        Duration::from_secs(90),
+        || {
+            metric(&server, "sluice_buffer_bytes ") == 0.0
+                && server.get("/health", &[]).json()["message"] == "ready for queries and writes"
+        },
+    );
+    assert_eq!(count(&server), acknowledged as u64);
+
+    // Every acknowledged row is in the bucket: with the WAL gone, a restart reads them all.
+    server.terminate();
+    for entry in std::fs::read_dir(data_dir.join("wal")).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    let server = sluice_on(&s3, &data_dir, &fast_failure);
+    assert_eq!(count(&server), acknowledged as u64);
+}
