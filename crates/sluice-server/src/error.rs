@@ -229,6 +229,11 @@ impl Error {
                 q if q.is_client_error() || is_execution_error(q) => {
                     (StatusCode::BAD_REQUEST, "invalid", None)
                 }
+                q if is_store_failure(q) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    Some(STORE_RETRY_AFTER),
+                ),
                 _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal error", None),
             },
             Error::BodyTooLarge { .. } => {
@@ -304,6 +309,11 @@ impl Error {
             Error::Storage(S::Backpressure { .. }) => {
                 "write buffer full: the server is persisting data, retry later".to_owned()
             }
+            Error::Query(q) if is_store_failure(q) => {
+                "the object store is unavailable: the query needs a file it holds (see the \
+                 server log); retry later"
+                    .to_owned()
+            }
             other => other.to_string(),
         };
         Rendering {
@@ -344,6 +354,27 @@ fn is_storage_fault(error: &Error) -> bool {
             sluice_storage::Error::DiskFull { .. } | sluice_storage::Error::WalUnavailable { .. }
         )
     )
+}
+
+/// How long a client is asked to wait when the object store fails a query.
+const STORE_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// Whether a query failed because the object store failed a request (it is down,
+/// unreachable, or erring after its retries), wherever in the chain of causes the
+/// storage engine's error sits. A file missing from the store is not such a failure.
+fn is_store_failure(error: &sluice_query::Error) -> bool {
+    if let sluice_query::Error::Storage(storage) = error {
+        // Transparent: its `source` is the storage error's source, not the error.
+        return storage.is_store_failure();
+    }
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if let Some(storage) = e.downcast_ref::<sluice_storage::Error>() {
+            return storage.is_store_failure();
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// DataFusion's execution errors (a placeholder without a value, a failed cast of a

@@ -117,6 +117,12 @@ pub(crate) fn is_disk_full(error: &std::io::Error) -> bool {
 }
 
 impl Error {
+    /// Whether the object store failed a request (it is down, unreachable, or answered
+    /// errors after its retries); a missing object is not such a failure.
+    pub fn is_store_failure(&self) -> bool {
+        matches!(self, Error::ObjectStore(e) if !matches!(e, object_store::Error::NotFound { .. }))
+    }
+
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Error {
         Error::Io {
             context: context.into(),

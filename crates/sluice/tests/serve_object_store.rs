@@ -332,6 +332,29 @@ fn while_the_store_is_away_writes_are_acknowledged_and_all_of_them_persist_when_
             "sluice_object_store_requests_total{operation=\"put\",outcome=\"error\"}"
         ) >= 1.0
     );
+    // A query that needs rows of the persisted file is told to come back (SQL), or gets
+    // the store's error as its statement's result (InfluxQL on /query, as InfluxDB does).
+    let sql = server.get(
+        "/api/v3/query_sql?db=db&q=SELECT%20v%20FROM%20cpu%20WHERE%20time%20%3C%20%271970-01-01T00:00:50Z%27",
+        &[],
+    );
+    assert_eq!(sql.status, 503, "{}", sql.body);
+    assert_eq!(sql.header("retry-after"), Some("5"));
+    assert!(
+        sql.body.contains("the object store is unavailable"),
+        "{}",
+        sql.body
+    );
+    let influxql = server.get(
+        "/query?db=db&q=SELECT%20v%20FROM%20cpu%20WHERE%20time%20%3C%2050s",
+        &[],
+    );
+    assert_eq!(influxql.status, 200, "{}", influxql.body);
+    let error = influxql.json()["results"][0]["error"].clone();
+    assert!(
+        error.as_str().unwrap().starts_with("object store:"),
+        "{error}"
+    );
 
     // The store returns: persistence catches up by itself and /health passes again.
     s3.resume();
