@@ -70,10 +70,10 @@ impl Storage {
         }
         delete_orphans(store.as_ref(), &manifest).await?;
         if let Some(root) = &local_root {
-            remove_staged_uploads(&root.join("dbs"))?;
+            remove_interrupted_uploads(&root.join("dbs"), false)?;
         }
         if let Some(dir) = &upload_staging {
-            remove_dir_contents(dir)?;
+            remove_interrupted_uploads(dir, true)?;
             create_dir(dir)?;
         }
 
@@ -177,9 +177,11 @@ fn local_store(dir: PathBuf) -> Result<Arc<dyn ObjectStore>> {
     ))
 }
 
-/// Removes the temporary files (`name#N`) a local object store put leaves behind when the
-/// process dies before its rename; the store's listing does not show them.
-fn remove_staged_uploads(dir: &Path) -> Result<()> {
+/// Removes, under `dir` and its subdirectories, the files uploads interrupted by the
+/// end of the process left behind: with `every_file`, all of them (the staging directory
+/// of a cloud store), otherwise only the temporary files (`name#N`) a local object store's
+/// put writes before its rename, which the store's listing does not show.
+fn remove_interrupted_uploads(dir: &Path, every_file: bool) -> Result<()> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -189,18 +191,22 @@ fn remove_staged_uploads(dir: &Path) -> Result<()> {
         let entry = entry.map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
         let path = entry.path();
         if path.is_dir() {
-            remove_staged_uploads(&path)?;
-        } else if let Some(name) = path.file_name().and_then(|n| n.to_str())
-            && let Some((_, suffix)) = name.rsplit_once('#')
-            && !suffix.is_empty()
-            && suffix.bytes().all(|b| b.is_ascii_digit())
-        {
+            remove_interrupted_uploads(&path, every_file)?;
+        } else if every_file || is_local_put_temporary(&path) {
             tracing::warn!(path = %path.display(), "removing an interrupted parquet upload");
             fs::remove_file(&path)
                 .map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
         }
     }
     Ok(())
+}
+
+/// Whether a file is named as a local object store's put names its temporary file.
+fn is_local_put_temporary(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|name| name.rsplit_once('#'))
+        .is_some_and(|(_, suffix)| !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// The file in the catalog directory saying that this data directory writes to a
@@ -228,23 +234,6 @@ async fn claim_bucket(store: &dyn ObjectStore, catalog_dir: &Path, bucket: &str)
     }
     let claim = serde_json::json!({ "bucket": bucket });
     write_atomic(catalog_dir, BUCKET_CLAIM, claim.to_string().as_bytes())
-}
-
-/// Removes what a directory holds (files staged for upload by an earlier run).
-fn remove_dir_contents(dir: &Path) -> Result<()> {
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::io(format!("listing {}", dir.display()), e)),
-    };
-    for entry in entries {
-        let path = entry
-            .map_err(|e| Error::io(format!("listing {}", dir.display()), e))?
-            .path();
-        tracing::warn!(path = %path.display(), "removing a file staged for an interrupted upload");
-        fs::remove_file(&path).map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
-    }
-    Ok(())
 }
 
 /// Deletes objects under `dbs/` that the manifest does not name (a crash between writing
