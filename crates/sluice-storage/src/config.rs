@@ -176,6 +176,9 @@ pub struct CloudStore {
     pub request_timeout: Duration,
     /// Requests in flight to the store at once, at most. Default 16.
     pub connection_limit: usize,
+    /// Bytes of Parquet files kept on local disk (`data_dir/cache`) so queries need not
+    /// fetch them again; 0 turns the cache off. Default 1 GiB.
+    pub cache_bytes: u64,
 }
 
 impl CloudStore {
@@ -188,6 +191,7 @@ impl CloudStore {
             retry_timeout: Duration::from_secs(180),
             request_timeout: Duration::from_secs(30),
             connection_limit: 16,
+            cache_bytes: 1 << 30,
         }
     }
 }

@@ -22,6 +22,7 @@ use crate::buffer::Buffer;
 use crate::catalog::Catalog;
 use crate::config::StorageConfig;
 use crate::error::Result;
+use crate::file_cache::FileCache;
 use crate::manifest::{Manifest, ParquetFile};
 use crate::metrics::Metrics;
 use crate::persist;
@@ -67,6 +68,8 @@ struct Inner {
     local_root: Option<PathBuf>,
     /// With a cloud store: the directory new files are written to before their upload.
     upload_staging: Option<PathBuf>,
+    /// With a cloud store: local copies of its files.
+    file_cache: Option<FileCache>,
     metrics: Arc<Metrics>,
     /// Serializes persistence and compaction (the writers of new Parquet files).
     persist_lock: tokio::sync::Mutex<()>,

@@ -103,6 +103,7 @@ mod durable;
 mod encoding;
 mod engine;
 mod error;
+mod file_cache;
 mod manifest;
 mod merge;
 mod metrics;

@@ -153,6 +153,16 @@ fn points(from: i64, to: i64) -> String {
         .collect()
 }
 
+/// Rows of the first 50 seconds, read from the data (not from statistics).
+fn rows_before_50s(server: &TestServer) -> usize {
+    let reply = server.get(
+        "/api/v3/query_sql?db=db&q=SELECT%20v%20FROM%20cpu%20WHERE%20time%20%3C%20%271970-01-01T00:00:50Z%27",
+        &[],
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.json().as_array().unwrap().len()
+}
+
 fn count(server: &TestServer) -> u64 {
     let reply = server.get(
         "/api/v3/query_sql?db=db&q=SELECT%20count(*)%20AS%20n%20FROM%20cpu",
@@ -213,16 +223,20 @@ fn files_go_to_the_bucket_and_read_back_after_a_restart() {
         0
     );
 
-    // After a restart the rows come from the bucket (the WAL was persisted and removed).
+    // After a restart without the cache, the rows come from the bucket (the WAL was
+    // persisted and removed).
+    server.terminate();
+    let mut server = sluice_on(&s3, &data_dir, &["--object-store-cache-bytes", "0"]);
+    assert_eq!(rows_before_50s(&server), 50);
+    let get_ok = "sluice_object_store_requests_total{operation=\"get\",outcome=\"ok\"}";
+    assert!(metric(&server, get_ok) >= 1.0);
+
+    // With it, they come from the copies kept at persistence: nothing is fetched.
     server.terminate();
     let server = sluice_on(&s3, &data_dir, &[]);
+    assert_eq!(rows_before_50s(&server), 50);
     assert_eq!(count(&server), 1000);
-    assert!(
-        metric(
-            &server,
-            "sluice_object_store_requests_total{operation=\"get\",outcome=\"ok\"}"
-        ) >= 1.0
-    );
+    assert_eq!(metric(&server, get_ok), 0.0);
 }
 
 #[test]
@@ -285,8 +299,11 @@ fn while_the_store_is_away_writes_are_acknowledged_and_all_of_them_persist_when_
     let temp = tempfile::tempdir().unwrap();
     let mut s3 = S3Server::start(binary, &temp.path().join("s3"));
     let data_dir = temp.path().join("data");
-    // Give up on a request quickly, so the fault shows within the outage.
+    // Give up on a request quickly, so the fault shows within the outage; no cache, so
+    // queries need the store.
     let fast_failure = [
+        "--object-store-cache-bytes",
+        "0",
         "--object-store-max-retries",
         "1",
         "--object-store-retry-timeout",

@@ -50,7 +50,11 @@ pub(super) async fn background(inner: Weak<Inner>, wakeup: Arc<Notify>) {
             me.file_metadata.lock().remove(&path);
             me.last_rows.lock().retain(|k, _| k.path != path);
             match me.store.delete(&ObjectPath::from(path.as_str())).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {
+                    if let Some(cache) = &me.file_cache {
+                        cache.remove(&path);
+                    }
+                }
                 Err(e) => {
                     tracing::error!(path, "deleting a parquet file failed: {e}");
                     me.pending_deletes.lock().push(path);

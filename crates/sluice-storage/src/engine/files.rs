@@ -437,7 +437,14 @@ async fn install(inner: &Arc<Inner>, staged: Vec<StagedFile>) -> Result<Vec<Parq
             StagedData::Upload(staging) => {
                 let location = ObjectPath::from(f.file.path.as_str());
                 let result = store::upload_file(inner.store.as_ref(), &location, &staging).await;
-                let _ = fs::remove_file(&staging);
+                let cached = result.is_ok()
+                    && inner
+                        .file_cache
+                        .as_ref()
+                        .is_some_and(|c| c.adopt(&f.file.path, &staging));
+                if !cached {
+                    let _ = fs::remove_file(&staging);
+                }
                 result
             }
             StagedData::Local { staging, dest } => {

@@ -25,6 +25,7 @@ use crate::catalog::Catalog;
 use crate::config::{ObjectStoreConfig, StorageConfig};
 use crate::durable::{create_dir, write_atomic};
 use crate::error::{Error, Result};
+use crate::file_cache::FileCache;
 use crate::manifest::Manifest;
 use crate::metrics::Metrics;
 use crate::store;
@@ -76,6 +77,13 @@ impl Storage {
             remove_interrupted_uploads(dir, true)?;
             create_dir(dir)?;
         }
+        let file_cache = match &config.object_store {
+            ObjectStoreConfig::Cloud(cloud) if cloud.cache_bytes > 0 => Some(FileCache::open(
+                config.data_dir.join("cache"),
+                cloud.cache_bytes,
+            )?),
+            _ => None,
+        };
 
         let live_ids: HashSet<u32> = catalog.databases.values().map(|d| d.id).collect();
         let mut buffer = Buffer::default();
@@ -151,6 +159,7 @@ impl Storage {
             store,
             local_root,
             upload_staging,
+            file_cache,
             metrics,
             persist_lock: tokio::sync::Mutex::new(()),
             wakeup: Arc::new(Notify::new()),

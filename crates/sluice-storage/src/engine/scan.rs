@@ -289,8 +289,8 @@ impl Storage {
 }
 
 impl Inner {
-    /// A Parquet file to read: opened in place from a local store (so only the pages
-    /// needed are read), fetched whole from any other.
+    /// A Parquet file to read: opened in place from a local store or the cache of a
+    /// cloud one (so only the pages needed are read), fetched whole (and cached) otherwise.
     pub(super) async fn open_file(&self, path: &str) -> Result<persist::FileData> {
         match &self.local_root {
             Some(root) => match fs::File::open(root.join(path)) {
@@ -303,7 +303,16 @@ impl Inner {
                 }
                 Err(e) => Err(Error::io(format!("opening {path}"), e)),
             },
-            None => Ok(persist::FileData::Bytes(self.get_object(path).await?)),
+            None => {
+                if let Some(file) = self.file_cache.as_ref().and_then(|c| c.get(path)) {
+                    return Ok(persist::FileData::File(file));
+                }
+                let bytes = self.get_object(path).await?;
+                if let Some(cache) = &self.file_cache {
+                    cache.insert(path, &bytes);
+                }
+                Ok(persist::FileData::Bytes(bytes))
+            }
         }
     }
 

@@ -187,6 +187,11 @@ struct ObjectStoreArgs {
         default_value_t = 16
     )]
     object_store_connection_limit: usize,
+    /// Bytes of the cloud store's Parquet files kept in DATA_DIR/cache so queries need
+    /// not fetch them again (least recently used first out); 0 turns the cache off.
+    /// Accepts the suffixes of --max-buffer-bytes. Default 1GiB.
+    #[arg(long, env = "SLUICE_OBJECT_STORE_CACHE_BYTES", default_value = "1GiB", value_parser = parse_bytes)]
+    object_store_cache_bytes: usize,
 }
 
 impl ObjectStoreArgs {
@@ -212,6 +217,7 @@ impl ObjectStoreArgs {
                 retry_timeout: self.object_store_retry_timeout,
                 request_timeout: self.object_store_request_timeout,
                 connection_limit: self.object_store_connection_limit,
+                cache_bytes: self.object_store_cache_bytes as u64,
             }))
         };
         Ok(match self.object_store {
