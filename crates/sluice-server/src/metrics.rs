@@ -92,15 +92,21 @@ impl LatencyHistogram {
     fn render(&self, out: &mut String, name: &str, help: &str) {
         let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} histogram\n");
         let mut cumulative = 0;
-        for (bound, bucket) in WRITE_SECONDS_BOUNDS.iter().zip(&self.buckets) {
-            cumulative += bucket.load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
-        }
+        let buckets = WRITE_SECONDS_BOUNDS
+            .iter()
+            .zip(&self.buckets)
+            .map(|(bound, bucket)| {
+                cumulative += bucket.load(Ordering::Relaxed);
+                (*bound, cumulative)
+            })
+            .collect();
         cumulative += self.buckets[WRITE_SECONDS_BOUNDS.len()].load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
-        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_sum {sum}");
-        let _ = writeln!(out, "{name}_count {cumulative}");
+        let snapshot = Histogram {
+            buckets,
+            sum: self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6,
+            count: cumulative,
+        };
+        histogram(out, name, "", &snapshot);
     }
 }
 
@@ -384,7 +390,7 @@ fn render(state: &AppState, visible: impl Fn(&str) -> bool) -> String {
     );
     out.push_str("# HELP sluice_wal_sync_seconds Duration of WAL fdatasync calls.\n");
     out.push_str("# TYPE sluice_wal_sync_seconds histogram\n");
-    storage_histogram(
+    histogram(
         &mut out,
         "sluice_wal_sync_seconds",
         "",
@@ -447,9 +453,9 @@ fn render(state: &AppState, visible: impl Fn(&str) -> bool) -> String {
     out
 }
 
-/// One histogram of the storage engine's, its series labelled with `labels` (`key="v",`
-/// pairs with a trailing comma, or empty).
-fn storage_histogram(out: &mut String, name: &str, labels: &str, histogram: &Histogram) {
+/// The series of one histogram, labelled with `labels` (`key="v",` pairs with a trailing
+/// comma, or empty).
+fn histogram(out: &mut String, name: &str, labels: &str, histogram: &Histogram) {
     for (bound, count) in &histogram.buckets {
         let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{bound}\"}} {count}");
     }
@@ -491,7 +497,7 @@ fn render_object_store(out: &mut String, requests: &[StoreRequestMetrics]) {
     );
     out.push_str("# TYPE sluice_object_store_request_duration_seconds histogram\n");
     for r in requests {
-        storage_histogram(
+        histogram(
             out,
             "sluice_object_store_request_duration_seconds",
             &format!("operation=\"{}\",", r.operation),

@@ -55,15 +55,17 @@ impl FileCache {
 
     /// The cached copy of `path`, opened, if there is one.
     pub(crate) fn get(&self, path: &str) -> Option<fs::File> {
-        let mut state = self.state.lock();
-        state.clock += 1;
-        let clock = state.clock;
-        let entry = state.files.get_mut(path)?;
-        entry.last_used = clock;
+        {
+            let mut state = self.state.lock();
+            state.clock += 1;
+            let clock = state.clock;
+            state.files.get_mut(path)?.last_used = clock;
+        }
         match fs::File::open(self.dir.join(path)) {
             Ok(file) => Some(file),
             Err(_) => {
-                // Removed by hand: forget it.
+                // Removed by hand (or evicted meanwhile): forget it.
+                let mut state = self.state.lock();
                 if let Some(gone) = state.files.remove(path) {
                     state.bytes -= gone.bytes;
                 }

@@ -3,7 +3,7 @@
 //! the upload of a staged file.
 
 use std::fmt;
-use std::io::Read as _;
+use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -108,58 +108,55 @@ pub(crate) async fn upload_file(
     location: &ObjectPath,
     staging: &Path,
 ) -> Result<()> {
-    let mut file = std::fs::File::open(staging)
+    let file = std::fs::File::open(staging)
         .map_err(|e| Error::io(format!("opening {}", staging.display()), e))?;
     let len = file
         .metadata()
         .map_err(|e| Error::io(format!("reading {}", staging.display()), e))?
         .len();
+    let file = Arc::new(file);
     if len <= UPLOAD_PART_BYTES as u64 {
-        let mut bytes = Vec::with_capacity(len as usize);
-        file.read_to_end(&mut bytes)
-            .map_err(|e| Error::io(format!("reading {}", staging.display()), e))?;
+        let bytes = read_part(&file, staging, 0, len as usize).await?;
         store.put(location, PutPayload::from(bytes)).await?;
         return Ok(());
     }
     let upload = store.put_multipart(location).await?;
     let mut writer = WriteMultipart::new_with_chunk_size(upload, UPLOAD_PART_BYTES);
-    let mut file = Some(file);
-    loop {
-        if let Err(e) = writer.wait_for_capacity(UPLOAD_CONCURRENCY).await {
-            let _ = writer.abort().await;
-            return Err(e.into());
-        }
-        let mut chunk_file = file.take().expect("the file is put back after each chunk");
-        let path = staging.to_path_buf();
-        let read = tokio::task::spawn_blocking(move || {
-            let mut chunk = Vec::with_capacity(UPLOAD_PART_BYTES);
-            let result = (&mut chunk_file)
-                .take(UPLOAD_PART_BYTES as u64)
-                .read_to_end(&mut chunk);
-            (chunk_file, result.map(|_| chunk))
-        })
-        .await;
-        let chunk = match read {
-            Ok((f, Ok(chunk))) => {
-                file = Some(f);
-                chunk
-            }
-            Ok((_, Err(e))) => {
-                let _ = writer.abort().await;
-                return Err(Error::io(format!("reading {}", path.display()), e));
-            }
+    let mut offset = 0;
+    while offset < len {
+        let part = UPLOAD_PART_BYTES.min((len - offset) as usize);
+        let read = match writer.wait_for_capacity(UPLOAD_CONCURRENCY).await {
+            Ok(()) => read_part(&file, staging, offset, part).await,
+            Err(e) => Err(e.into()),
+        };
+        match read {
+            Ok(bytes) => writer.put(bytes.into()),
             Err(e) => {
                 let _ = writer.abort().await;
-                return Err(Error::Catalog(format!("upload task failed: {e}")));
+                return Err(e);
             }
-        };
-        if chunk.is_empty() {
-            break;
         }
-        writer.put(chunk.into());
+        offset += part as u64;
     }
     writer.finish().await?;
     Ok(())
+}
+
+/// `len` bytes of `file` (the staged file `path`) from `offset`, read on a blocking thread.
+async fn read_part(
+    file: &Arc<std::fs::File>,
+    path: &Path,
+    offset: u64,
+    len: usize,
+) -> Result<Vec<u8>> {
+    let file = file.clone();
+    let read = tokio::task::spawn_blocking(move || {
+        let mut bytes = vec![0; len];
+        file.read_exact_at(&mut bytes, offset).map(|()| bytes)
+    })
+    .await
+    .map_err(|e| Error::Catalog(format!("upload task failed: {e}")))?;
+    read.map_err(|e| Error::io(format!("reading {}", path.display()), e))
 }
 
 /// The directory new files are written to before their upload to a cloud store.

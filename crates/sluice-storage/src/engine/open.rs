@@ -13,7 +13,7 @@ use std::time::Instant;
 use futures::TryStreamExt;
 use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::Notify;
 
@@ -66,10 +66,15 @@ impl Storage {
             };
         let store: Arc<dyn ObjectStore> =
             Arc::new(store::Instrumented::new(backend, metrics.clone()));
+        // One listing serves the claim of a cloud bucket and the orphan sweep.
+        let objects: Vec<_> = store
+            .list(Some(&ObjectPath::from("dbs")))
+            .try_collect()
+            .await?;
         if let ObjectStoreConfig::Cloud(cloud) = &config.object_store {
-            claim_bucket(store.as_ref(), &catalog_dir, &cloud.bucket).await?;
+            claim_bucket(&objects, &catalog_dir, &cloud.bucket)?;
         }
-        delete_orphans(store.as_ref(), &manifest).await?;
+        delete_orphans(store.as_ref(), &manifest, objects).await?;
         if let Some(root) = &local_root {
             remove_interrupted_uploads(&root.join("dbs"), false)?;
         }
@@ -225,12 +230,11 @@ const BUCKET_CLAIM: &str = "object-store.json";
 /// Makes a cloud bucket this data directory's: the first time, only when the bucket holds
 /// no Parquet files, since files there were written by another data directory (another
 /// node, or one whose disk was lost) and [`delete_orphans`] would take them for leftovers.
-async fn claim_bucket(store: &dyn ObjectStore, catalog_dir: &Path, bucket: &str) -> Result<()> {
+/// `objects` are the bucket's files under `dbs/`.
+fn claim_bucket(objects: &[ObjectMeta], catalog_dir: &Path, bucket: &str) -> Result<()> {
     if catalog_dir.join(BUCKET_CLAIM).exists() {
         return Ok(());
     }
-    let prefix = ObjectPath::from("dbs");
-    let objects: Vec<_> = store.list(Some(&prefix)).try_collect().await?;
     if let Some(first) = objects.first() {
         return Err(Error::Catalog(format!(
             "the bucket {bucket} holds {} Parquet file(s) (first {}) that this data \
@@ -245,12 +249,14 @@ async fn claim_bucket(store: &dyn ObjectStore, catalog_dir: &Path, bucket: &str)
     write_atomic(catalog_dir, BUCKET_CLAIM, claim.to_string().as_bytes())
 }
 
-/// Deletes objects under `dbs/` that the manifest does not name (a crash between writing
-/// a file and saving the manifest leaves them).
-async fn delete_orphans(store: &dyn ObjectStore, manifest: &Manifest) -> Result<()> {
+/// Deletes the `objects` (those under `dbs/`) that the manifest does not name (a crash
+/// between writing a file and saving the manifest leaves them).
+async fn delete_orphans(
+    store: &dyn ObjectStore,
+    manifest: &Manifest,
+    objects: Vec<ObjectMeta>,
+) -> Result<()> {
     let live: HashSet<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
-    let prefix = ObjectPath::from("dbs");
-    let objects: Vec<_> = store.list(Some(&prefix)).try_collect().await?;
     for meta in objects {
         if !live.contains(meta.location.as_ref()) {
             tracing::warn!(path = %meta.location, "deleting parquet file not in the manifest");

@@ -201,7 +201,9 @@ impl ObjectStoreArgs {
             let Some(bucket) = self.bucket.clone() else {
                 anyhow::bail!(
                     "--object-store {} needs --bucket (or SLUICE_BUCKET)",
-                    self.object_store.name()
+                    self.object_store
+                        .to_possible_value()
+                        .map_or_else(String::new, |v| v.get_name().to_owned())
                 );
             };
             if self.object_store_connection_limit == 0 {
@@ -370,18 +372,6 @@ enum ObjectStore {
     S3,
     Google,
     Azure,
-}
-
-impl ObjectStore {
-    fn name(self) -> &'static str {
-        match self {
-            ObjectStore::Local => "local",
-            ObjectStore::Memory => "memory",
-            ObjectStore::S3 => "s3",
-            ObjectStore::Google => "google",
-            ObjectStore::Azure => "azure",
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
