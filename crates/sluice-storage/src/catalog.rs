@@ -239,8 +239,12 @@ impl Catalog {
 
     /// Saves to `dir/catalog.json` atomically (temp file, fsync, rename, fsync dir).
     pub(crate) fn save(&self, dir: &Path) -> Result<()> {
-        let bytes = serde_json::to_vec_pretty(self).map_err(|e| Error::Catalog(e.to_string()))?;
-        write_atomic(dir, "catalog.json", &bytes)
+        write_atomic(dir, "catalog.json", &self.to_json()?)
+    }
+
+    /// The catalog as `catalog.json` holds it.
+    pub(crate) fn to_json(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec_pretty(self).map_err(|e| Error::Catalog(e.to_string()))
     }
 
     pub(crate) fn database(&self, name: &str) -> Result<&DatabaseDef> {

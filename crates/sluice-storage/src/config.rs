@@ -152,10 +152,11 @@ pub enum ObjectStoreConfig {
     Memory,
     /// Files under the given directory instead of `data_dir/objects`.
     LocalPath(PathBuf),
-    /// A cloud object store (or a server speaking its API). Parquet files are written to
-    /// `data_dir/staging` first, then uploaded; the WAL, catalog and manifest stay in
-    /// `data_dir`.
-    Cloud(CloudStore),
+    /// A cloud object store (or a server speaking its API), holding the node's catalog,
+    /// manifest and Parquet files under its node id. Parquet files are written to
+    /// `data_dir/staging` first, then uploaded; the WAL stays in `data_dir`, with local
+    /// copies of the catalog and manifest and a cache of the files.
+    Cloud(Box<CloudStore>),
 }
 
 /// A cloud bucket and how to talk to it: requests are retried with exponential backoff
@@ -164,10 +165,14 @@ pub enum ObjectStoreConfig {
 pub struct CloudStore {
     /// Which service, with its credentials.
     pub provider: CloudProvider,
-    /// The bucket (S3, Google Cloud Storage) or container (Azure) the files go to. It
-    /// belongs to this node: files in it that the manifest does not list are deleted at
-    /// start-up as leftovers of an interrupted persistence.
+    /// The bucket (S3, Google Cloud Storage) or container (Azure) the files go to.
     pub bucket: String,
+    /// The node's name, and the prefix (`node_id/`) of everything it keeps in the bucket:
+    /// its catalog, manifest and Parquet files. Objects under the prefix that the manifest
+    /// does not list are deleted at start-up as leftovers of an interrupted persistence;
+    /// nothing outside it is touched. A node started on an empty data directory with the
+    /// same id recovers everything persisted there. One process per node id.
+    pub node_id: String,
     /// Retries of a failed request. Default 10.
     pub max_retries: usize,
     /// No retry starts later than this after the first attempt. Default 3 min.
@@ -182,11 +187,17 @@ pub struct CloudStore {
 }
 
 impl CloudStore {
-    /// A store for `bucket` with the default retries, timeouts and connection limit.
-    pub fn new(provider: CloudProvider, bucket: impl Into<String>) -> CloudStore {
+    /// Node `node_id`'s store in `bucket`, with the default retries, timeouts and
+    /// connection limit.
+    pub fn new(
+        provider: CloudProvider,
+        bucket: impl Into<String>,
+        node_id: impl Into<String>,
+    ) -> CloudStore {
         CloudStore {
             provider,
             bucket: bucket.into(),
+            node_id: node_id.into(),
             max_retries: 10,
             retry_timeout: Duration::from_secs(180),
             request_timeout: Duration::from_secs(30),

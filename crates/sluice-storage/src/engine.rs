@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use arrow::array::RecordBatch;
@@ -36,12 +36,14 @@ mod compact;
 mod databases;
 mod delete;
 mod files;
+mod node;
 mod open;
 mod persistence;
 mod scan;
 mod usage;
 mod write;
 
+pub use node::node_id_problem;
 pub use write::ChunkedWrite;
 
 use background::enforce_retention;
@@ -70,6 +72,13 @@ struct Inner {
     upload_staging: Option<PathBuf>,
     /// With a cloud store: local copies of its files.
     file_cache: Option<FileCache>,
+    /// With a cloud store: the node's place in the bucket, which holds its catalog and
+    /// manifest too.
+    node: Option<node::Node>,
+    /// Bumped by every save of the catalog and of the manifest: what [`node::publish`]
+    /// compares with what it last put into the bucket.
+    catalog_generation: AtomicU64,
+    manifest_generation: AtomicU64,
     metrics: Arc<Metrics>,
     /// Serializes persistence and compaction (the writers of new Parquet files).
     persist_lock: tokio::sync::Mutex<()>,
@@ -234,11 +243,25 @@ impl Inner {
     /// the one scans read.
     fn install_manifest(&self, state: &mut State, manifest: Manifest) -> Result<()> {
         manifest.save(&self.catalog_dir)?;
+        self.manifest_generation.fetch_add(1, Ordering::AcqRel);
         self.metrics
             .parquet_files
             .store(manifest.files.len() as u64, Ordering::Relaxed);
         state.manifest = Arc::new(manifest);
         Ok(())
+    }
+
+    /// Saves the catalog (its local copy; a cloud node's bucket gets it from
+    /// [`node::publish`]).
+    fn save_catalog(&self, catalog: &Catalog) -> Result<()> {
+        catalog.save(&self.catalog_dir)?;
+        self.catalog_generation.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// The prefix of new Parquet files' object paths: a cloud node's `node_id/`.
+    fn object_prefix(&self) -> &str {
+        self.node.as_ref().map_or("", |n| n.prefix.as_str())
     }
 
     /// Keeps only files for which `keep` is true, saving the manifest and queueing the

@@ -61,6 +61,11 @@
 //!   last persisted WAL sequence number is replaced atomically, and only then are the WAL
 //!   segments it covers deleted. Objects not named by the manifest (left by a crash in
 //!   between) are deleted at start-up.
+//! * **A cloud bucket** ([`ObjectStoreConfig::Cloud`]) holds the node's catalog and
+//!   manifest too, under its node id: they are put into it after their local copies are
+//!   saved and before the WAL segments a manifest covers, or the files it no longer names,
+//!   are deleted. A node opened on an empty data directory takes them from the bucket and
+//!   so recovers everything persisted (`engine/node.rs`).
 //!
 //! # Recovery
 //!
@@ -120,7 +125,7 @@ pub use config::{
     CatalogLimits, CloudProvider, CloudStore, InvalidWalSync, ObjectStoreConfig, S3Options,
     StorageConfig, WalSync,
 };
-pub use engine::{ChunkedWrite, Storage};
+pub use engine::{ChunkedWrite, Storage, node_id_problem};
 pub use error::{Error, Result};
 pub use merge::conform;
 pub use predicate::TagPredicate;

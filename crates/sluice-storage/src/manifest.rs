@@ -84,8 +84,12 @@ impl Manifest {
     }
 
     pub(crate) fn save(&self, dir: &Path) -> Result<()> {
-        let bytes = serde_json::to_vec(self).map_err(|e| Error::Catalog(e.to_string()))?;
-        write_atomic(dir, "manifest.json", &bytes)
+        write_atomic(dir, "manifest.json", &self.to_json()?)
+    }
+
+    /// The manifest as `manifest.json` holds it.
+    pub(crate) fn to_json(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec(self).map_err(|e| Error::Catalog(e.to_string()))
     }
 
     /// Files of one table, oldest write first.
@@ -99,9 +103,10 @@ impl Manifest {
         files
     }
 
-    /// The object path for a new file.
-    pub(crate) fn object_path(db_id: u32, day: i64, id: u64) -> String {
-        format!("dbs/{db_id}/{day}/{id:016}.parquet")
+    /// The object path for a new file, under `prefix` (a cloud node's `node_id/`, else
+    /// empty).
+    pub(crate) fn object_path(prefix: &str, db_id: u32, day: i64, id: u64) -> String {
+        format!("{prefix}dbs/{db_id}/{day}/{id:016}.parquet")
     }
 }
 
@@ -122,7 +127,7 @@ mod tests {
             db_id: 1,
             table: "cpu".into(),
             day: 19_000,
-            path: Manifest::object_path(1, 19_000, 3),
+            path: Manifest::object_path("", 1, 19_000, 3),
             min_time: 1,
             max_time: 2,
             rows: 2,

@@ -1,8 +1,9 @@
 //! `sluice serve --object-store s3` against a real S3-compatible server (`s3s-fs`, built
 //! by `scripts/s3-server.sh`, found through `SLUICE_S3S_FS` or on the PATH): files go to
-//! the bucket and read back after a restart, requests show in `/metrics`, and while the
-//! store is away writes are still acknowledged, `/health` says degraded, and everything
-//! acknowledged is persisted once it returns.
+//! the bucket and read back after a restart, requests show in `/metrics`, a node started
+//! on an empty disk recovers everything persisted from the bucket, nodes sharing a bucket
+//! keep to their own prefix, and while the store is away writes are still acknowledged,
+//! `/health` says degraded, and everything acknowledged is persisted once it returns.
 
 mod common;
 
@@ -108,7 +109,7 @@ impl S3Server {
             }
         }
         let mut n = 0;
-        walk(&self.root.join(BUCKET).join("dbs"), &mut n);
+        walk(&self.root.join(BUCKET), &mut n);
         n
     }
 }
@@ -119,14 +120,23 @@ impl Drop for S3Server {
     }
 }
 
-/// `sluice serve` on the S3 server's bucket, persisting as soon as anything is buffered.
+/// `sluice serve` as node `n1` on the S3 server's bucket, persisting as soon as anything
+/// is buffered.
 fn sluice_on(s3: &S3Server, data_dir: &Path, extra: &[&str]) -> TestServer {
+    sluice_node(s3, data_dir, "n1", extra)
+}
+
+/// `sluice serve` as node `node_id` on the S3 server's bucket, persisting as soon as
+/// anything is buffered.
+fn sluice_node(s3: &S3Server, data_dir: &Path, node_id: &str, extra: &[&str]) -> TestServer {
     let mut options = Options::default()
         .arg("--without-auth")
         .arg("--object-store")
         .arg("s3")
         .arg("--bucket")
         .arg(BUCKET)
+        .arg("--node-id")
+        .arg(node_id)
         .arg("--aws-endpoint")
         .arg(&s3.endpoint())
         .arg("--aws-allow-http")
@@ -239,22 +249,84 @@ fn files_go_to_the_bucket_and_read_back_after_a_restart() {
     assert_eq!(metric(&server, get_ok), 0.0);
 }
 
+/// The rows the bucket's manifest of node `node_id` lists (0 before it has one).
+fn published_rows(s3: &S3Server, node_id: &str) -> u64 {
+    let path = s3.root.join(BUCKET).join(node_id).join("manifest.json");
+    let Ok(bytes) = std::fs::read(path) else {
+        return 0;
+    };
+    let manifest: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rows"].as_u64().unwrap())
+        .sum()
+}
+
+fn databases(server: &TestServer) -> Vec<String> {
+    let reply = server.get("/query?q=SHOW%20DATABASES", &[]);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.json()["results"][0]["series"][0]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v[0].as_str().unwrap().to_owned())
+        .collect()
+}
+
 #[test]
-fn a_data_dir_that_did_not_write_the_bucket_refuses_it() {
+fn a_node_started_on_an_empty_disk_recovers_everything_persisted_and_nodes_keep_apart() {
     let Some(binary) = s3s_fs() else { return };
     let temp = tempfile::tempdir().unwrap();
     let s3 = S3Server::start(binary, &temp.path().join("s3"));
-    let server = sluice_on(&s3, &temp.path().join("first"), &[]);
-    assert_eq!(write(&server, &points(0, 10)), 204);
-    wait_until("a file is in the bucket", Duration::from_secs(60), || {
-        s3.parquet_files() > 0
-    });
-    drop(server);
+    let first_disk = temp.path().join("n1");
+    let n1 = sluice_node(&s3, &first_disk, "n1", &[]);
+    let reply = n1.post("/query?q=CREATE%20DATABASE%20quiet", &[], b"");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(write(&n1, &points(0, 1000)), 204);
+    // A second node in the same bucket, writing the same database name.
+    let n2 = sluice_node(&s3, &temp.path().join("n2"), "n2", &[]);
+    assert_eq!(write(&n2, &points(5000, 5100)), 204);
+    wait_until(
+        "both nodes' manifests are in the bucket",
+        Duration::from_secs(60),
+        || published_rows(&s3, "n1") == 1000 && published_rows(&s3, "n2") == 100,
+    );
 
+    // n1's disk is lost with the process (SIGKILL); n1 starts again on a new, empty one,
+    // without a file cache: everything comes from the bucket.
+    drop(n1);
+    std::fs::remove_dir_all(&first_disk).unwrap();
+    let mut n1 = sluice_node(&s3, &first_disk, "n1", &["--object-store-cache-bytes", "0"]);
+    assert_eq!(count(&n1), 1000);
+    assert_eq!(rows_before_50s(&n1), 50);
+    let names = databases(&n1);
+    assert!(names.contains(&"quiet".to_owned()), "{names:?}");
+    // n2 was left alone: its files were not taken for n1's leftovers.
+    assert_eq!(count(&n2), 100);
+
+    // The recovered node goes on: new files continue its ids, and a second loss of the
+    // disk recovers them too.
+    assert_eq!(write(&n1, &points(1000, 1100)), 204);
+    wait_until(
+        "the new rows are published",
+        Duration::from_secs(60),
+        || published_rows(&s3, "n1") == 1100,
+    );
+    n1.terminate();
+    std::fs::remove_dir_all(&first_disk).unwrap();
+    let n1 = sluice_node(&s3, &first_disk, "n1", &[]);
+    assert_eq!(count(&n1), 1100);
+    assert_eq!(count(&n2), 100);
+}
+
+/// Starts `sluice serve` on the bucket with `args`, expecting it to refuse; its stderr.
+fn refused(s3: &S3Server, data_dir: &Path, args: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["serve", "--bind", "127.0.0.1:0", "--without-auth"])
         .arg("--data-dir")
-        .arg(temp.path().join("second"))
+        .arg(data_dir)
         .args([
             "--object-store",
             "s3",
@@ -265,32 +337,57 @@ fn a_data_dir_that_did_not_write_the_bucket_refuses_it() {
         .args(["--aws-endpoint", &s3.endpoint()])
         .args(["--aws-access-key-id", ACCESS_KEY])
         .args(["--aws-secret-access-key", SECRET_KEY])
+        .args(args)
         .env_clear()
         .output()
         .unwrap();
     assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("did not write"), "{stderr}");
-    // The other data directory's file is still there.
-    assert!(s3.parquet_files() > 0);
+    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 #[test]
-fn a_cloud_store_without_a_bucket_is_refused_with_the_flag_named() {
+fn a_data_dir_refuses_another_node_id_and_a_cloud_node_needs_one() {
+    let Some(binary) = s3s_fs() else { return };
     let temp = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--object-store", "s3"])
-        .arg("--data-dir")
-        .arg(temp.path())
-        .env_clear()
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let s3 = S3Server::start(binary, &temp.path().join("s3"));
+    let disk = temp.path().join("disk");
+    let server = sluice_node(&s3, &disk, "n1", &[]);
+    assert_eq!(write(&server, &points(0, 10)), 204);
+    wait_until("the rows are published", Duration::from_secs(60), || {
+        published_rows(&s3, "n1") == 10
+    });
+    drop(server);
+
+    let stderr = refused(&s3, &disk, &["--node-id", "n2"]);
+    assert!(stderr.contains("belongs to node n1, not n2"), "{stderr}");
+    let stderr = refused(&s3, &disk, &[]);
     assert!(
-        stderr.contains("--object-store s3 needs --bucket"),
+        stderr.contains("--object-store s3 needs --node-id"),
         "{stderr}"
     );
+    let stderr = refused(&s3, &disk, &["--node-id", "a/b"]);
+    assert!(stderr.contains("--node-id \"a/b\""), "{stderr}");
+    // A data directory whose files are in a local object store cannot move to a bucket.
+    let local = temp.path().join("local");
+    let server = TestServer::start(
+        Options::default()
+            .arg("--without-auth")
+            .arg("--persist-buffer-bytes")
+            .arg("1")
+            .data_dir(&local),
+    );
+    assert_eq!(write(&server, &points(0, 10)), 204);
+    let manifest = local.join("catalog").join("manifest.json");
+    wait_until("a local file is persisted", Duration::from_secs(60), || {
+        std::fs::read_to_string(&manifest).is_ok_and(|m| m.contains(".parquet"))
+    });
+    drop(server);
+    let stderr = refused(&s3, &local, &["--node-id", "n3"]);
+    assert!(stderr.contains("in a local object store"), "{stderr}");
+    // The bucket's own node is untouched by all of this.
+    assert!(s3.parquet_files() > 0);
+    let server = sluice_node(&s3, &disk, "n1", &[]);
+    assert_eq!(count(&server), 10);
 }
 
 #[test]
@@ -385,11 +482,9 @@ fn while_the_store_is_away_writes_are_acknowledged_and_all_of_them_persist_when_
     );
     assert_eq!(count(&server), acknowledged as u64);
 
-    // Every acknowledged row is in the bucket: with the WAL gone, a restart reads them all.
+    // Every acknowledged row is in the bucket: with the disk gone, a restart reads them all.
     server.terminate();
-    for entry in std::fs::read_dir(data_dir.join("wal")).unwrap() {
-        std::fs::remove_file(entry.unwrap().path()).unwrap();
-    }
+    std::fs::remove_dir_all(&data_dir).unwrap();
     let server = sluice_on(&s3, &data_dir, &fast_failure);
     assert_eq!(count(&server), acknowledged as u64);
 }

@@ -8,7 +8,7 @@ use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjectPath;
 use tokio::sync::Notify;
 
-use super::{Inner, PersistFault, compact, now_ns, persist_buffer};
+use super::{Inner, PersistFault, compact, node, now_ns, persist_buffer};
 use crate::error::{Error, Result};
 
 /// The background task: persistence triggers, retention, compaction, deferred deletes.
@@ -45,7 +45,14 @@ pub(super) async fn background(inner: Weak<Inner>, wakeup: Arc<Notify>) {
         if let Err(e) = compact(&me).await {
             tracing::error!("compaction failed: {e}");
         }
-        let deletes = std::mem::take(&mut *me.pending_deletes.lock());
+        // A cloud node's bucket gets the catalog and manifest changes of this round; the
+        // files they dropped are deleted only once its manifest no longer lists them.
+        // (Taken first: each was dropped from a manifest that this publication covers.)
+        let mut deletes = std::mem::take(&mut *me.pending_deletes.lock());
+        if let Err(e) = node::publish(&me).await {
+            tracing::error!("publishing the catalog and manifest to the bucket failed: {e}");
+            me.pending_deletes.lock().append(&mut deletes);
+        }
         for path in deletes {
             me.file_metadata.lock().remove(&path);
             me.last_rows.lock().retain(|k, _| k.path != path);

@@ -54,7 +54,7 @@ impl Storage {
         if ids.is_empty() {
             return Ok(false);
         }
-        if let Err(e) = catalog.save(&inner.catalog_dir) {
+        if let Err(e) = inner.save_catalog(&catalog) {
             *catalog = before;
             return Err(e);
         }
@@ -151,7 +151,7 @@ impl Storage {
         let Some(id) = catalog.drop_policy(db, policy)? else {
             return Ok(false);
         };
-        if let Err(e) = catalog.save(&inner.catalog_dir) {
+        if let Err(e) = inner.save_catalog(&catalog) {
             *catalog = before;
             return Err(e);
         }
@@ -219,7 +219,7 @@ impl Storage {
         let before = catalog.clone();
         let result = edit(&mut catalog).and_then(|value| {
             if *catalog != before {
-                catalog.save(&self.inner.catalog_dir)?;
+                self.inner.save_catalog(&catalog)?;
             }
             Ok(value)
         });

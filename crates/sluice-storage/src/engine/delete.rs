@@ -114,7 +114,7 @@ impl Storage {
             def.id
         };
         let (seq, op) = log_drop(inner, db_id, table).await?;
-        let saved = inner.catalog.lock().save(&inner.catalog_dir);
+        let saved = inner.save_catalog(&inner.catalog.lock());
         drop(gate);
         if let Err(e) = saved {
             inner.unapplied_deletes.lock().push((seq, op));
@@ -183,7 +183,7 @@ async fn drop_emptied_tables(inner: &Arc<Inner>, db_id: u32, table: Option<&str>
         // No files hold the table, so there is nothing to apply to them.
         log_drop(inner, db_id, t).await?;
     }
-    inner.catalog.lock().save(&inner.catalog_dir)
+    inner.save_catalog(&inner.catalog.lock())
 }
 
 /// Applies a logged delete to the Parquet files; on failure leaves it for the next

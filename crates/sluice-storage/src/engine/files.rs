@@ -74,9 +74,10 @@ pub(super) async fn write_partition(
     open: impl FnOnce() -> Result<(TableSchema, Vec<SortedBatches>)> + Send + 'static,
 ) -> Result<Written> {
     let staging = Staging::of(inner);
+    let prefix = inner.object_prefix().to_owned();
     let (staged, next_id, peak, writer_peak) = tokio::task::spawn_blocking(move || {
         let (schema, sources) = open()?;
-        let mut out = NewFiles::new(staging, &schema, spec);
+        let mut out = NewFiles::new(staging, prefix, &schema, spec);
         let peak = write_sorted(&schema, sources, &mut out)?;
         let (staged, next_id, writer_peak) = out.finish()?;
         Ok::<_, Error>((staged, next_id, peak, writer_peak))
@@ -180,6 +181,8 @@ struct OpenFile {
 /// `max_bytes`, taking ids from `next_id` on.
 struct NewFiles {
     staging: Staging,
+    /// The object path prefix (a cloud node's `node_id/`).
+    prefix: String,
     schema: SchemaRef,
     db_id: u32,
     table: String,
@@ -196,10 +199,11 @@ struct NewFiles {
 }
 
 impl NewFiles {
-    fn new(staging: Staging, schema: &TableSchema, spec: FileSpec) -> NewFiles {
+    fn new(staging: Staging, prefix: String, schema: &TableSchema, spec: FileSpec) -> NewFiles {
         let (db_id, table, day) = spec.key;
         NewFiles {
             staging,
+            prefix,
             schema: schema.arrow_schema(),
             db_id,
             table,
@@ -255,7 +259,7 @@ impl NewFiles {
     fn start_file(&mut self) -> Result<OpenFile> {
         let id = self.next_id;
         self.next_id += 1;
-        let path = Manifest::object_path(self.db_id, self.day, id);
+        let path = Manifest::object_path(&self.prefix, self.db_id, self.day, id);
         let staging = match &self.staging {
             Staging::Memory => None,
             Staging::Local(root) => {

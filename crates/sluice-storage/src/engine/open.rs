@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use futures::TryStreamExt;
@@ -18,12 +18,13 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::Notify;
 
 use super::background::background;
+use super::node::{self, Node};
 use super::write::BufferApplier;
 use super::{Inner, State, Storage, delete};
 use crate::buffer::Buffer;
 use crate::catalog::Catalog;
 use crate::config::{ObjectStoreConfig, StorageConfig};
-use crate::durable::{create_dir, write_atomic};
+use crate::durable::create_dir;
 use crate::error::{Error, Result};
 use crate::file_cache::FileCache;
 use crate::manifest::Manifest;
@@ -45,8 +46,6 @@ impl Storage {
         let catalog_dir = config.data_dir.join("catalog");
         create_dir(&wal_dir)?;
         create_dir(&catalog_dir)?;
-        let mut catalog = Catalog::load(&catalog_dir)?;
-        let manifest = Manifest::load(&catalog_dir)?;
         let metrics = Arc::new(Metrics::default());
         let (local_root, upload_staging, backend): (_, _, Arc<dyn ObjectStore>) =
             match &config.object_store {
@@ -66,15 +65,17 @@ impl Storage {
             };
         let store: Arc<dyn ObjectStore> =
             Arc::new(store::Instrumented::new(backend, metrics.clone()));
-        // One listing serves the claim of a cloud bucket and the orphan sweep.
-        let objects: Vec<_> = store
-            .list(Some(&ObjectPath::from("dbs")))
-            .try_collect()
-            .await?;
-        if let ObjectStoreConfig::Cloud(cloud) = &config.object_store {
-            claim_bucket(&objects, &catalog_dir, &cloud.bucket)?;
-        }
-        delete_orphans(store.as_ref(), &manifest, objects).await?;
+        let node = match &config.object_store {
+            ObjectStoreConfig::Cloud(cloud) => {
+                node::restore(store.as_ref(), &catalog_dir, &cloud.bucket, &cloud.node_id).await?;
+                Some(Node::new(&cloud.node_id))
+            }
+            _ => None,
+        };
+        let mut catalog = Catalog::load(&catalog_dir)?;
+        let manifest = Manifest::load(&catalog_dir)?;
+        let prefix = node.as_ref().map_or("", |n| n.prefix.as_str());
+        delete_orphans(store.as_ref(), &manifest, prefix).await?;
         if let Some(root) = &local_root {
             remove_interrupted_uploads(&root.join("dbs"), false)?;
         }
@@ -165,6 +166,10 @@ impl Storage {
             local_root,
             upload_staging,
             file_cache,
+            node,
+            // Above what a node has published (nothing yet), so its first round publishes.
+            catalog_generation: AtomicU64::new(1),
+            manifest_generation: AtomicU64::new(1),
             metrics,
             persist_lock: tokio::sync::Mutex::new(()),
             wakeup: Arc::new(Notify::new()),
@@ -223,39 +228,14 @@ fn is_local_put_temporary(path: &Path) -> bool {
         .is_some_and(|(_, suffix)| !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// The file in the catalog directory saying that this data directory writes to a
-/// cloud bucket (which one, for people reading it).
-const BUCKET_CLAIM: &str = "object-store.json";
-
-/// Makes a cloud bucket this data directory's: the first time, only when the bucket holds
-/// no Parquet files, since files there were written by another data directory (another
-/// node, or one whose disk was lost) and [`delete_orphans`] would take them for leftovers.
-/// `objects` are the bucket's files under `dbs/`.
-fn claim_bucket(objects: &[ObjectMeta], catalog_dir: &Path, bucket: &str) -> Result<()> {
-    if catalog_dir.join(BUCKET_CLAIM).exists() {
-        return Ok(());
-    }
-    if let Some(first) = objects.first() {
-        return Err(Error::Catalog(format!(
-            "the bucket {bucket} holds {} Parquet file(s) (first {}) that this data \
-             directory did not write; they belong to another data directory, and sluice \
-             does not take over or delete them: start with the data directory that wrote \
-             them, or use an empty bucket",
-            objects.len(),
-            first.location
-        )));
-    }
-    let claim = serde_json::json!({ "bucket": bucket });
-    write_atomic(catalog_dir, BUCKET_CLAIM, claim.to_string().as_bytes())
-}
-
-/// Deletes the `objects` (those under `dbs/`) that the manifest does not name (a crash
-/// between writing a file and saving the manifest leaves them).
-async fn delete_orphans(
-    store: &dyn ObjectStore,
-    manifest: &Manifest,
-    objects: Vec<ObjectMeta>,
-) -> Result<()> {
+/// Deletes the Parquet files under `prefix` (a cloud node's `node_id/`, else empty)
+/// that the manifest does not name (a crash between writing a file and saving the
+/// manifest leaves them).
+async fn delete_orphans(store: &dyn ObjectStore, manifest: &Manifest, prefix: &str) -> Result<()> {
+    let objects: Vec<ObjectMeta> = store
+        .list(Some(&ObjectPath::from(format!("{prefix}dbs"))))
+        .try_collect()
+        .await?;
     let live: HashSet<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
     for meta in objects {
         if !live.contains(meta.location.as_ref()) {

@@ -1,6 +1,6 @@
 //! Persistence: the buffer snapshotted at a WAL rotation and written to Parquet, one
-//! partition (table and UTC day) at a time, then the manifest committed and the WAL
-//! segments it covers deleted.
+//! partition (table and UTC day) at a time, then the manifest committed (and published to
+//! a cloud node's bucket) and the WAL segments it covers deleted.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 
 use super::files::{self, FileSpec, MERGE_BATCH_ROWS, PartitionKey};
-use super::{Frozen, Inner, delete, now_ns};
+use super::{Frozen, Inner, delete, node, now_ns};
 use crate::buffer::PartitionBuffer;
 use crate::error::Result;
 use crate::merge::{SortedBatches, TableSchema};
@@ -32,7 +32,9 @@ pub(super) async fn persist_buffer(inner: &Arc<Inner>) -> Result<()> {
         (state.frozen.clone(), state.manifest.persisted_seq)
     };
     if frozen.is_empty() {
-        // Nothing new, but segments replayed at start-up may be fully persisted already.
+        // Nothing new, but segments replayed at start-up may be fully persisted already
+        // (and a cloud node's manifest may not be in its bucket yet).
+        node::publish(inner).await?;
         inner.wal.delete_persisted(persisted)?;
         return Ok(());
     }
@@ -116,6 +118,8 @@ pub(super) async fn persist_buffer(inner: &Arc<Inner>) -> Result<()> {
         state.frozen.retain(|f| !done.contains(&f.last_seq));
         state.publish_buffer_bytes(&inner.metrics);
     }
+    // A cloud node's bucket must hold the manifest before the WAL it replaces goes.
+    node::publish(inner).await?;
     inner.wal.delete_persisted(persisted_seq)?;
     Ok(())
 }

@@ -99,7 +99,7 @@ impl Storage {
                 });
             }
             if !v.changes.is_empty()
-                && let Err(e) = catalog.save(&inner.catalog_dir)
+                && let Err(e) = inner.save_catalog(&catalog)
             {
                 catalog.rollback(db, std::mem::take(&mut v.changes));
                 return Err(e);
@@ -226,7 +226,7 @@ impl ChunkedWrite<'_> {
         )?;
         let changes = std::mem::take(&mut self.validation.changes);
         if !changes.is_empty()
-            && let Err(e) = catalog.save(&inner.catalog_dir)
+            && let Err(e) = inner.save_catalog(&catalog)
         {
             catalog.rollback(&self.db, changes);
             return Err(e);

@@ -139,6 +139,12 @@ struct ObjectStoreArgs {
     /// those stores. Default none.
     #[arg(long, env = "SLUICE_BUCKET")]
     bucket: Option<String>,
+    /// This node's id: the prefix (`NODE_ID/`) of its catalog, manifest and Parquet
+    /// files in the bucket; required with s3, google and azure. A node started on an
+    /// empty data directory with the same id recovers everything persisted there.
+    /// 1 to 64 ASCII letters, digits, `-`, `_` and `.`. Default none.
+    #[arg(long, env = "SLUICE_NODE_ID")]
+    node_id: Option<String>,
     /// The S3 service's URL, for S3-compatible servers (e.g. http://127.0.0.1:9000).
     /// Default: AWS_ENDPOINT, else Amazon's endpoint for the region.
     #[arg(long, env = "SLUICE_AWS_ENDPOINT")]
@@ -198,29 +204,38 @@ impl ObjectStoreArgs {
     /// The storage engine's object store, validated.
     fn to_config(&self) -> anyhow::Result<ObjectStoreConfig> {
         let cloud = |provider| -> anyhow::Result<ObjectStoreConfig> {
+            let store = self
+                .object_store
+                .to_possible_value()
+                .map_or_else(String::new, |v| v.get_name().to_owned());
             let Some(bucket) = self.bucket.clone() else {
+                anyhow::bail!("--object-store {store} needs --bucket (or SLUICE_BUCKET)");
+            };
+            let Some(node_id) = self.node_id.clone() else {
                 anyhow::bail!(
-                    "--object-store {} needs --bucket (or SLUICE_BUCKET)",
-                    self.object_store
-                        .to_possible_value()
-                        .map_or_else(String::new, |v| v.get_name().to_owned())
+                    "--object-store {store} needs --node-id (or SLUICE_NODE_ID): the prefix \
+                     of this node's files in the bucket"
                 );
             };
+            if let Some(problem) = sluice_storage::node_id_problem(&node_id) {
+                anyhow::bail!("--node-id {node_id:?} {problem}");
+            }
             if self.object_store_connection_limit == 0 {
                 anyhow::bail!("--object-store-connection-limit must be at least 1");
             }
             if self.object_store_request_timeout.is_zero() {
                 anyhow::bail!("--object-store-request-timeout must be longer than 0");
             }
-            Ok(ObjectStoreConfig::Cloud(CloudStore {
+            Ok(ObjectStoreConfig::Cloud(Box::new(CloudStore {
                 provider,
                 bucket,
+                node_id,
                 max_retries: self.object_store_max_retries,
                 retry_timeout: self.object_store_retry_timeout,
                 request_timeout: self.object_store_request_timeout,
                 connection_limit: self.object_store_connection_limit,
                 cache_bytes: self.object_store_cache_bytes as u64,
-            }))
+            })))
         };
         Ok(match self.object_store {
             ObjectStore::Memory => ObjectStoreConfig::Memory,
