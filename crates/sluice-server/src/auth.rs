@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, header};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use sluice_storage::Storage;
 
 use crate::error::{Error, Result};
 use crate::params::Params;
@@ -97,6 +98,8 @@ pub struct TokenStore {
     path: PathBuf,
     tokens: RwLock<Vec<StoredToken>>,
     failures: AuthFailures,
+    /// Keeps a copy of the file in a cloud node's bucket (see [`TokenStore::kept_by`]).
+    storage: Option<Storage>,
 }
 
 /// Requests refused for their credentials, by reason (shown in `/metrics`).
@@ -172,6 +175,7 @@ impl TokenStore {
             path,
             tokens: RwLock::new(file.tokens),
             failures: AuthFailures::default(),
+            storage: None,
         };
         let mut created = None;
         match admin_token {
@@ -311,7 +315,16 @@ impl TokenStore {
         let file = TokenFile {
             tokens: tokens.to_vec(),
         };
-        crate::state_file::save_json(&self.path, "token file", &file, true)
+        crate::state_file::save_json(&self.path, "token file", &file, true, self.storage.as_ref())
+    }
+
+    /// Hands every later save of the file to `storage`, which keeps a copy in a cloud
+    /// node's bucket (restore it with [`Storage::restore_server_file`] before
+    /// [`TokenStore::open`]), and the file as it is now.
+    pub fn kept_by(mut self, storage: Storage) -> TokenStore {
+        crate::state_file::publish_existing(&self.path, &storage);
+        self.storage = Some(storage);
+        self
     }
 }
 

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Options, TestServer};
+use common::{ADMIN, Options, TestServer, token};
 
 const ACCESS_KEY: &str = "sluice-test-key";
 const SECRET_KEY: &str = "sluice-test-secret";
@@ -127,10 +127,18 @@ fn sluice_on(s3: &S3Server, data_dir: &Path, extra: &[&str]) -> TestServer {
 }
 
 /// `sluice serve` as node `node_id` on the S3 server's bucket, persisting as soon as
-/// anything is buffered.
+/// anything is buffered, without authentication.
 fn sluice_node(s3: &S3Server, data_dir: &Path, node_id: &str, extra: &[&str]) -> TestServer {
-    let mut options = Options::default()
-        .arg("--without-auth")
+    let mut options = node_options(s3, data_dir, node_id).arg("--without-auth");
+    for arg in extra {
+        options = options.arg(arg);
+    }
+    TestServer::start(options)
+}
+
+/// The options of [`sluice_node`], with authentication.
+fn node_options(s3: &S3Server, data_dir: &Path, node_id: &str) -> Options {
+    Options::default()
         .arg("--object-store")
         .arg("s3")
         .arg("--bucket")
@@ -145,11 +153,7 @@ fn sluice_node(s3: &S3Server, data_dir: &Path, node_id: &str, extra: &[&str]) ->
         .arg("--persist-buffer-bytes")
         .arg("1")
         .env("SLUICE_AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        .data_dir(data_dir);
-    for arg in extra {
-        options = options.arg(arg);
-    }
-    TestServer::start(options)
+        .data_dir(data_dir)
 }
 
 fn write(server: &TestServer, body: &str) -> u16 {
@@ -319,6 +323,66 @@ fn a_node_started_on_an_empty_disk_recovers_everything_persisted_and_nodes_keep_
     let n1 = sluice_node(&s3, &first_disk, "n1", &[]);
     assert_eq!(count(&n1), 1100);
     assert_eq!(count(&n2), 100);
+}
+
+#[test]
+fn tokens_and_continuous_queries_come_back_with_the_node() {
+    let Some(binary) = s3s_fs() else { return };
+    let temp = tempfile::tempdir().unwrap();
+    let s3 = S3Server::start(binary, &temp.path().join("s3"));
+    let disk = temp.path().join("n1");
+    let server = TestServer::start(node_options(&s3, &disk, "n1"));
+    let admin = token(ADMIN);
+    let created = server.post(
+        "/api/v3/configure/token",
+        &[("Authorization", &admin)],
+        br#"{"name":"reader","permissions":[{"database":"db","actions":["read"]}]}"#,
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let reader = token(created.json()["token"].as_str().unwrap());
+    let written = server.post("/write?db=db", &[("Authorization", &admin)], b"cpu v=1 1");
+    assert_eq!(written.status, 204, "{}", written.body);
+    let cq = "CREATE CONTINUOUS QUERY per_minute ON db BEGIN SELECT mean(v) INTO m FROM cpu \
+              GROUP BY time(1m) END";
+    let reply = server.post(
+        &format!(
+            "/query?q={}",
+            cq.replace(' ', "%20")
+                .replace('(', "%28")
+                .replace(')', "%29")
+        ),
+        &[("Authorization", &admin)],
+        b"",
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let in_bucket = |name: &str, needle: &str| {
+        std::fs::read_to_string(s3.root.join(BUCKET).join("n1/files").join(name))
+            .is_ok_and(|text| text.contains(needle))
+    };
+    wait_until(
+        "the server's files are in the bucket",
+        Duration::from_secs(60),
+        || in_bucket("tokens.json", "reader") && in_bucket("continuous_queries.json", "per_minute"),
+    );
+
+    // The disk is lost; the node starts again without being given an admin token.
+    drop(server);
+    std::fs::remove_dir_all(&disk).unwrap();
+    let mut options = node_options(&s3, &disk, "n1");
+    options.no_admin_token = true;
+    let server = TestServer::start(options);
+    assert_eq!(
+        server.printed_admin_token, None,
+        "a new admin token was made"
+    );
+    let databases = server.get("/query?q=SHOW%20DATABASES", &[("Authorization", &reader)]);
+    assert_eq!(databases.status, 200, "{}", databases.body);
+    let queries = server.get(
+        "/query?q=SHOW%20CONTINUOUS%20QUERIES",
+        &[("Authorization", &admin)],
+    );
+    assert_eq!(queries.status, 200, "{}", queries.body);
+    assert!(queries.body.contains("per_minute"), "{}", queries.body);
 }
 
 /// Starts `sluice serve` on the bucket with `args`, expecting it to refuse; its stderr.

@@ -20,6 +20,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 use sluice_influxql::{CreateContinuousQuery, SelectStatement, Statement};
 use sluice_query::{Series, Value};
+use sluice_storage::Storage;
 
 use crate::error::{Error, Result};
 
@@ -113,6 +114,9 @@ pub(crate) struct DueRun {
 pub struct ContinuousQueries {
     path: PathBuf,
     queries: Mutex<Vec<(StoredQuery, CreateContinuousQuery)>>,
+    /// Keeps a copy of the file in a cloud node's bucket (see
+    /// [`ContinuousQueries::kept_by`]).
+    storage: Option<Storage>,
 }
 
 impl ContinuousQueries {
@@ -147,6 +151,7 @@ impl ContinuousQueries {
         Ok(ContinuousQueries {
             path,
             queries: Mutex::new(queries),
+            storage: None,
         })
     }
 
@@ -296,7 +301,22 @@ impl ContinuousQueries {
         let file = QueryFile {
             queries: queries.iter().map(|(q, _)| q.clone()).collect(),
         };
-        crate::state_file::save_json(&self.path, "continuous query file", &file, false)
+        crate::state_file::save_json(
+            &self.path,
+            "continuous query file",
+            &file,
+            false,
+            self.storage.as_ref(),
+        )
+    }
+
+    /// Hands every later save of the file to `storage`, which keeps a copy in a cloud
+    /// node's bucket (restore it with [`Storage::restore_server_file`] before
+    /// [`ContinuousQueries::open`]), and the file as it is now.
+    pub fn kept_by(mut self, storage: Storage) -> ContinuousQueries {
+        crate::state_file::publish_existing(&self.path, &storage);
+        self.storage = Some(storage);
+        self
     }
 }
 

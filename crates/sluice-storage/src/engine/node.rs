@@ -2,7 +2,10 @@
 //! truth and the node's disk only its WAL and caches.
 //!
 //! Everything node `N` keeps in the bucket is under `N/`: `N/catalog.json`,
-//! `N/manifest.json` and the Parquet files `N/dbs/{db}/{day}/{id}.parquet`.
+//! `N/manifest.json`, the Parquet files `N/dbs/{db}/{day}/{id}.parquet`, and the server's
+//! own files (`N/files/tokens.json`, `N/files/continuous_queries.json`), which the server
+//! hands over with [`Storage::publish_server_file`] and takes back on an empty data
+//! directory with [`Storage::restore_server_file`].
 //!
 //! The local copies in `DATA_DIR/catalog` are saved first, so they are never older than
 //! the bucket's; [`publish`] then puts the catalog and the manifest (in that order, as one
@@ -12,6 +15,7 @@
 //! that no WAL holds any more. A node started on an empty data directory with the same
 //! node id therefore recovers everything that was persisted ([`restore`]).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
@@ -19,7 +23,7 @@ use bytes::Bytes;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
-use super::Inner;
+use super::{Inner, Storage};
 use crate::durable::write_atomic;
 use crate::error::{Error, Result};
 
@@ -58,6 +62,9 @@ pub(super) struct Node {
     /// The catalog and manifest generations last published; held across a publication so
     /// that publications reach the bucket in order.
     published: tokio::sync::Mutex<Generations>,
+    /// The server's own files (tokens, continuous queries) saved since the last
+    /// publication: the newest content of each, by name.
+    files: parking_lot::Mutex<BTreeMap<String, Bytes>>,
 }
 
 #[derive(Debug, Default)]
@@ -71,13 +78,22 @@ impl Node {
         Node {
             prefix: format!("{node_id}/"),
             published: tokio::sync::Mutex::new(Generations::default()),
+            files: parking_lot::Mutex::new(BTreeMap::new()),
         }
     }
 
     fn object(&self, name: &str) -> ObjectPath {
         ObjectPath::from(format!("{}{name}", self.prefix))
     }
+
+    /// Where a file of the server's own (`tokens.json`) is kept in the bucket.
+    fn server_file(&self, name: &str) -> ObjectPath {
+        self.object(&format!("{SERVER_FILES}{name}"))
+    }
 }
+
+/// The folder under the node's prefix holding the server's own files.
+const SERVER_FILES: &str = "files/";
 
 /// Makes the catalog directory node `node_id`'s in `bucket` before the catalog and
 /// manifest are loaded from it:
@@ -191,7 +207,8 @@ async fn get_if_present(store: &dyn ObjectStore, path: &ObjectPath) -> Result<Op
 
 /// Puts the catalog and the manifest into the bucket when either changed since the last
 /// publication (the catalog first, so the bucket's catalog always knows the databases of
-/// the bucket's manifest). Without a cloud store there is nothing to do.
+/// the bucket's manifest), then the server's files saved since. Without a cloud store
+/// there is nothing to do.
 ///
 /// # Errors
 /// [`Error::ObjectStore`] when a put fails; the next call tries again.
@@ -199,6 +216,11 @@ pub(super) async fn publish(inner: &Inner) -> Result<()> {
     let Some(node) = &inner.node else {
         return Ok(());
     };
+    publish_catalog_and_manifest(inner, node).await?;
+    publish_server_files(inner, node).await
+}
+
+async fn publish_catalog_and_manifest(inner: &Inner, node: &Node) -> Result<()> {
     let mut published = node.published.lock().await;
     // Read before the snapshot: a change after it is published by a later call.
     let catalog_generation = inner.catalog_generation.load(Ordering::Acquire);
@@ -225,6 +247,82 @@ pub(super) async fn publish(inner: &Inner) -> Result<()> {
             .put(&node.object(MANIFEST), PutPayload::from(manifest))
             .await?;
         published.manifest = manifest_generation;
+    }
+    Ok(())
+}
+
+/// Puts the server's files saved since the last call into the bucket; one that fails
+/// stays queued (unless a newer content of it was queued meanwhile).
+async fn publish_server_files(inner: &Inner, node: &Node) -> Result<()> {
+    let files = std::mem::take(&mut *node.files.lock());
+    let mut failure = None;
+    for (name, bytes) in files {
+        let put = inner
+            .store
+            .put(&node.server_file(&name), PutPayload::from(bytes.clone()))
+            .await;
+        if let Err(e) = put {
+            node.files.lock().entry(name).or_insert(bytes);
+            failure.get_or_insert(e);
+        }
+    }
+    match failure {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
+
+impl Storage {
+    /// Queues `bytes`, the new content of the server's file `name` in the data directory
+    /// (its tokens, its continuous queries), for the bucket of a cloud node, where the
+    /// background task puts it within a second. Without a cloud store it does nothing:
+    /// the data directory is the only copy.
+    pub fn publish_server_file(&self, name: &str, bytes: Vec<u8>) {
+        if let Some(node) = &self.inner.node {
+            node.files
+                .lock()
+                .insert(name.to_owned(), Bytes::from(bytes));
+            self.inner.wakeup.notify_one();
+        }
+    }
+
+    /// Makes sure the data directory has the server's file `name` when the bucket of a
+    /// cloud node has it: on an empty data directory, the node's tokens and continuous
+    /// queries come back with its data. A file the data directory has is kept (it is
+    /// never older than the bucket's). The file is created readable by its owner only.
+    /// True when the file was taken from the bucket.
+    ///
+    /// # Errors
+    /// [`Error::ObjectStore`] when the bucket cannot be read, [`Error::Io`] when the file
+    /// cannot be written.
+    pub async fn restore_server_file(&self, name: &str) -> Result<bool> {
+        let Some(node) = &self.inner.node else {
+            return Ok(false);
+        };
+        let dir = &self.inner.config.data_dir;
+        if dir.join(name).exists() {
+            return Ok(false);
+        }
+        let Some(bytes) =
+            get_if_present(self.inner.store.as_ref(), &node.server_file(name)).await?
+        else {
+            return Ok(false);
+        };
+        write_private(dir, name, &bytes)?;
+        tracing::info!(file = name, "recovered a server file from the bucket");
+        Ok(true)
+    }
+}
+
+/// [`write_atomic`], then the file made readable by its owner only (on Unix).
+fn write_private(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    write_atomic(dir, name, bytes)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = dir.join(name);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| Error::io(format!("restricting {}", path.display()), e))?;
     }
     Ok(())
 }

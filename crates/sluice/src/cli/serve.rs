@@ -439,6 +439,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         persist_delay: args.test_persist_delay,
         ..StorageConfig::default()
     };
+    let storage = Storage::open(config)
+        .await
+        .with_context(|| format!("cannot open storage in {}", args.data_dir.display()))?;
+    // On an empty data directory, a cloud node's tokens and continuous queries come back
+    // from its bucket before they are opened.
+    for file in [TOKEN_FILE, sluice_server::CONTINUOUS_QUERY_FILE] {
+        storage
+            .restore_server_file(file)
+            .await
+            .with_context(|| format!("cannot recover {file} from the bucket"))?;
+    }
     let auth = if args.without_auth {
         tracing::warn!(
             "authentication is off (--without-auth): anyone who can connect may read, write and drop data"
@@ -469,11 +480,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             )?;
             out.flush()?;
         }
-        Auth::Tokens(store)
+        Auth::Tokens(store.kept_by(storage.clone()))
     };
-    let storage = Storage::open(config)
-        .await
-        .with_context(|| format!("cannot open storage in {}", args.data_dir.display()))?;
     let server_config = ServerConfig {
         max_request_bytes: args.max_request_bytes,
         auto_create_databases: !args.no_auto_create,
@@ -488,7 +496,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let state = AppState::new(storage.clone(), server_config, auth);
     let continuous_queries = sluice_server::ContinuousQueries::open(
         args.data_dir.join(sluice_server::CONTINUOUS_QUERY_FILE),
-    )?;
+    )?
+    .kept_by(storage.clone());
     state.enable_continuous_queries(continuous_queries);
     let scheduler = sluice_server::ContinuousQueryScheduler::start(state.clone());
     let listener = tokio::net::TcpListener::bind(&args.bind)
