@@ -171,6 +171,44 @@ async fn nginx_over_http_and_https_matches_telegraf_and_the_output_speaks_tls() 
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("> nginx,"));
+
+    // tls_server_name: the certificate (for 127.0.0.1 and localhost) is checked for that
+    // name instead of the URL's host. tls_min_version = "TLS13" refuses this nginx, which
+    // speaks TLS 1.2 only.
+    let cases = [
+        ("localhost", "TLS12", None),
+        ("elsewhere.test", "TLS12", Some("certificate")),
+        ("localhost", "TLS13", Some("ProtocolVersion")),
+    ];
+    for (i, (name, min_version, refused)) in cases.into_iter().enumerate() {
+        let config = format!(
+            r#"
+[[inputs.nginx]]
+  urls = ["https://127.0.0.1:{https}/nginx_status"]
+  tls_ca = "{ca}"
+  tls_server_name = "{name}"
+  tls_min_version = "{min_version}"
+[[outputs.file]]
+  files = ["stdout"]
+"#,
+            https = nginx.https_port,
+            ca = ca.display()
+        );
+        let dir = dir.path().join(format!("server-name-{i}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = tokio::task::spawn_blocking(move || run_agent(&dir, &config, &["--test"]))
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.success(),
+            refused.is_none(),
+            "{name} {min_version}: {stderr}"
+        );
+        if let Some(why) = refused {
+            assert!(stderr.contains(why), "{stderr}");
+        }
+    }
     drop(nginx);
     server.stop().await;
 }

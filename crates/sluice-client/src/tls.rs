@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
@@ -26,6 +27,22 @@ pub struct TlsOptions {
     /// Accept any certificate for any host name. Anyone on the network path can then
     /// read and change the traffic, tokens included: for tests only.
     pub skip_verify: bool,
+    /// The name the server's certificate must be for, instead of the URL's host (for
+    /// servers reached by an address their certificate does not name). The name sent
+    /// in the handshake (SNI) stays the URL's host.
+    pub server_name: Option<String>,
+    /// The oldest TLS version spoken. Default TLS 1.2 (rustls speaks no older one).
+    pub min_version: TlsMinVersion,
+}
+
+/// The oldest TLS version a client speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TlsMinVersion {
+    /// TLS 1.2 and 1.3.
+    #[default]
+    Tls12,
+    /// TLS 1.3 only.
+    Tls13,
 }
 
 /// Why a TLS configuration could not be built: which option, and a text naming the file
@@ -48,6 +65,8 @@ pub enum TlsOption {
     Cert,
     /// The private key of [`TlsOptions::identity`].
     Key,
+    /// [`TlsOptions::server_name`].
+    ServerName,
 }
 
 fn fault(option: TlsOption, message: String) -> TlsError {
@@ -61,8 +80,12 @@ impl TlsOptions {
     /// [`TlsError`] naming the file that cannot be read or holds no usable PEM item.
     pub fn client_config(&self) -> Result<ClientConfig, TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let versions: &[&rustls::SupportedProtocolVersion] = match self.min_version {
+            TlsMinVersion::Tls12 => rustls::DEFAULT_VERSIONS,
+            TlsMinVersion::Tls13 => &[&rustls::version::TLS13],
+        };
         let builder = ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
+            .with_protocol_versions(versions)
             .expect("ring supports TLS 1.2 and 1.3");
         let builder = if self.skip_verify {
             builder
@@ -70,6 +93,22 @@ impl TlsOptions {
                 .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(
                     provider.signature_verification_algorithms,
                 )))
+        } else if let Some(name) = &self.server_name {
+            let expected = ServerName::try_from(name.clone()).map_err(|err| {
+                fault(
+                    TlsOption::ServerName,
+                    format!("{name:?} is not a host name or address: {err}"),
+                )
+            })?;
+            let webpki = WebPkiServerVerifier::builder_with_provider(
+                Arc::new(self.roots()?),
+                provider.clone(),
+            )
+            .build()
+            .map_err(|err| fault(TlsOption::Ca, format!("no usable root certificate: {err}")))?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(ExpectName { webpki, expected }))
         } else {
             builder.with_root_certificates(self.roots()?)
         };
@@ -195,9 +234,77 @@ impl ServerCertVerifier for AcceptAnyCertificate {
     }
 }
 
+/// The usual verification (roots, validity, signatures), for a name given in the options
+/// instead of the URL's host.
+#[derive(Debug)]
+struct ExpectName {
+    webpki: Arc<WebPkiServerVerifier>,
+    expected: ServerName<'static>,
+}
+
+impl ServerCertVerifier for ExpectName {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.webpki.verify_server_cert(
+            end_entity,
+            intermediates,
+            &self.expected,
+            ocsp_response,
+            now,
+        )
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_server_name_that_is_not_one_is_named() {
+        let err = TlsOptions {
+            server_name: Some("not a name".into()),
+            ..TlsOptions::default()
+        }
+        .client_config()
+        .unwrap_err();
+        assert_eq!(err.option, TlsOption::ServerName);
+        assert!(err.message.contains("\"not a name\""), "{err}");
+        TlsOptions {
+            server_name: Some("db.example.com".into()),
+            min_version: TlsMinVersion::Tls13,
+            ..TlsOptions::default()
+        }
+        .client_config()
+        .expect("a host name");
+    }
 
     #[test]
     fn default_options_trust_the_system_roots() {

@@ -252,6 +252,21 @@ impl PluginSpec {
             .map_err(|err| self.error(&err.to_string()))
     }
 
+    /// Deserializes the plugin's own keys into `C` (which denies unknown keys) and
+    /// Telegraf's client TLS keys into its [`TlsClientConfig`](crate::tls::TlsClientConfig).
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the file, line and key.
+    pub fn parse_with_tls<C: DeserializeOwned + crate::tls::WithTls>(&self) -> Result<C> {
+        let (tls, own) =
+            crate::tls::TlsClientConfig::split(&self.table).map_err(|err| self.error(&err))?;
+        let mut config: C = toml::Value::Table(own)
+            .try_into()
+            .map_err(|err: toml::de::Error| self.error(&err.to_string()))?;
+        *config.tls_mut() = tls;
+        Ok(config)
+    }
+
     /// An error about this plugin, located at the key the message names in backticks
     /// (as serde's messages do), else at the plugin's header.
     pub fn error(&self, message: &str) -> Error {

@@ -197,6 +197,8 @@ http {{
     listen 127.0.0.1:{https_port} ssl;
     ssl_certificate {d}/server.pem;
     ssl_certificate_key {d}/server.key;
+    # TLS 1.2 only, whatever this nginx's default: tests refuse it with tls_min_version.
+    ssl_protocols TLSv1.2;
     location /nginx_status {{ stub_status; }}
     location / {{
       proxy_pass http://{upstream};

@@ -68,8 +68,8 @@ impl TlsArgs {
         }
         let options = sluice_client::TlsOptions {
             ca_file: self.tls_ca.clone(),
-            identity: None,
             skip_verify: self.tls_no_verify,
+            ..sluice_client::TlsOptions::default()
         };
         options
             .client_config()

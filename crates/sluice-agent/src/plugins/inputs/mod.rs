@@ -87,15 +87,20 @@ pub fn build(spec: &PluginSpec, ctx: &BuildContext) -> Result<Box<dyn Input>> {
             let (parser, own) = split_spec(spec)?;
             let stats = ctx.stats.input(&spec.display_name());
             Box::new(
-                mqtt_consumer::MqttConsumer::new(&spec.display_name(), own.parse()?, parser, stats)
-                    .map_err(|m| spec.error(&m))?,
+                mqtt_consumer::MqttConsumer::new(
+                    &spec.display_name(),
+                    own.parse_with_tls()?,
+                    parser,
+                    stats,
+                )
+                .map_err(|m| spec.error(&m))?,
             )
         }
-        "nginx" => Box::new(nginx::Nginx::new(spec.parse()?).map_err(|m| spec.error(&m))?),
+        "nginx" => Box::new(nginx::Nginx::new(spec.parse_with_tls()?).map_err(|m| spec.error(&m))?),
         "postgresql" => {
             Box::new(postgresql::Postgresql::new(spec.parse()?).map_err(|m| spec.error(&m))?)
         }
-        "redis" => Box::new(redis::Redis::new(spec.parse()?).map_err(|m| spec.error(&m))?),
+        "redis" => Box::new(redis::Redis::new(spec.parse_with_tls()?).map_err(|m| spec.error(&m))?),
         "processes" => {
             spec.parse::<processes::ProcessesConfig>()?;
             Box::new(processes::Processes)

@@ -37,13 +37,16 @@ pub fn build(spec: &PluginSpec, ctx: &BuildContext) -> Result<Box<dyn Output>> {
     Ok(match spec.name.as_str() {
         "file" => Box::new(file::File::new(spec.parse()?, name)),
         "influxdb_v2" => Box::new(
-            influxdb_v2::InfluxDbV2::new(spec.parse()?, name, ctx).map_err(|m| spec.error(&m))?,
+            influxdb_v2::InfluxDbV2::new(spec.parse_with_tls()?, name, ctx)
+                .map_err(|m| spec.error(&m))?,
         ),
-        "influxdb" => {
-            Box::new(influxdb::InfluxDb::new(spec.parse()?, name, ctx).map_err(|m| spec.error(&m))?)
-        }
+        "influxdb" => Box::new(
+            influxdb::InfluxDb::new(spec.parse_with_tls()?, name, ctx)
+                .map_err(|m| spec.error(&m))?,
+        ),
         "influxdb_v3" => Box::new(
-            influxdb_v3::InfluxDbV3::new(spec.parse()?, name, ctx).map_err(|m| spec.error(&m))?,
+            influxdb_v3::InfluxDbV3::new(spec.parse_with_tls()?, name, ctx)
+                .map_err(|m| spec.error(&m))?,
         ),
         "health" => {
             Box::new(health::Health::new(spec.parse()?, name, ctx).map_err(|m| spec.error(&m))?)

@@ -74,18 +74,16 @@ pub struct MqttConsumerConfig {
     pub password: String,
     /// Log every MQTT packet at debug level. Default: false.
     pub client_trace: bool,
-    /// PEM file of the certificate authorities to trust for `ssl://`, `tls://` and
-    /// `mqtts://` brokers instead of the system's roots. Default: none.
-    pub tls_ca: Option<String>,
-    /// PEM file of a client certificate, for brokers that ask for one. Default: none.
-    pub tls_cert: Option<String>,
-    /// PEM file of the client certificate's key. Default: none.
-    pub tls_key: Option<String>,
-    /// Skip verifying the broker's certificate and name. Default: `false`.
-    pub insecure_skip_verify: bool,
+    /// Telegraf's client TLS keys (`tls_ca`, `tls_cert`, `tls_key`, `tls_server_name`,
+    /// `tls_min_version`, `insecure_skip_verify`), taken out of the plugin's table by
+    /// `PluginSpec::parse_with_tls`. Default: none (the system's roots).
+    #[serde(skip)]
+    pub tls: TlsClientConfig,
     /// Topic parsing rules.
     pub topic_parsing: Vec<TopicParsingConfig>,
 }
+
+crate::tls::with_tls!(MqttConsumerConfig);
 
 impl Default for MqttConsumerConfig {
     fn default() -> Self {
@@ -104,10 +102,7 @@ impl Default for MqttConsumerConfig {
             username: String::new(),
             password: String::new(),
             client_trace: false,
-            tls_ca: None,
-            tls_cert: None,
-            tls_key: None,
-            insecure_skip_verify: false,
+            tls: TlsClientConfig::default(),
             topic_parsing: Vec::new(),
         }
     }
@@ -483,12 +478,7 @@ impl MqttConsumer {
             .map(TopicParser::new)
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| format!("`topic_parsing`: {e}"))?;
-        let tls_keys = TlsClientConfig::new(
-            &config.tls_ca,
-            &config.tls_cert,
-            &config.tls_key,
-            config.insecure_skip_verify,
-        );
+        let tls_keys = config.tls.clone();
         let tls = if servers.iter().any(|s| s.tls) {
             Some(Arc::new(tls_keys.rustls_config()?))
         } else {

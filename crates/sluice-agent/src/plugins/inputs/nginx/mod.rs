@@ -20,26 +20,21 @@ pub struct NginxConfig {
     pub urls: Vec<String>,
     /// The longest one request may take. Default: `"5s"`.
     pub response_timeout: ConfigDuration,
-    /// PEM file of the certificate authorities to trust instead of the system's roots.
-    /// Default: none.
-    pub tls_ca: Option<String>,
-    /// PEM file of a client certificate. Default: none.
-    pub tls_cert: Option<String>,
-    /// PEM file of the client certificate's key. Default: none.
-    pub tls_key: Option<String>,
-    /// Skip verifying the server's certificate and name. Default: `false`.
-    pub insecure_skip_verify: bool,
+    /// Telegraf's client TLS keys (`tls_ca`, `tls_cert`, `tls_key`, `tls_server_name`,
+    /// `tls_min_version`, `insecure_skip_verify`), taken out of the plugin's table by
+    /// `PluginSpec::parse_with_tls`. Default: none (the system's roots).
+    #[serde(skip)]
+    pub tls: TlsClientConfig,
 }
+
+crate::tls::with_tls!(NginxConfig);
 
 impl Default for NginxConfig {
     fn default() -> Self {
         NginxConfig {
             urls: vec!["http://localhost/server_status".to_owned()],
             response_timeout: ConfigDuration::secs(5),
-            tls_ca: None,
-            tls_cert: None,
-            tls_key: None,
-            insecure_skip_verify: false,
+            tls: TlsClientConfig::default(),
         }
     }
 }
@@ -151,12 +146,7 @@ impl Nginx {
             .iter()
             .map(|u| check_http_url("urls", u))
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        let tls = TlsClientConfig::new(
-            &config.tls_ca,
-            &config.tls_cert,
-            &config.tls_key,
-            config.insecure_skip_verify,
-        );
+        let tls = config.tls.clone();
         let http = tls.http_client(config.response_timeout.0)?;
         Ok(Nginx {
             urls,

@@ -36,17 +36,14 @@ pub struct RedisConfig {
     pub commands: Vec<RedisCommand>,
     /// The longest connecting or one command may take. Default: `"5s"`.
     pub timeout: ConfigDuration,
-    /// PEM file of the certificate authorities to trust instead of the system's roots.
-    /// Setting any TLS key connects to `tcp://` servers over TLS, as in Telegraf.
-    /// Default: none.
-    pub tls_ca: Option<String>,
-    /// PEM file of a client certificate. Default: none.
-    pub tls_cert: Option<String>,
-    /// PEM file of the client certificate's key. Default: none.
-    pub tls_key: Option<String>,
-    /// TLS without verifying the server's certificate and name. Default: `false`.
-    pub insecure_skip_verify: bool,
+    /// Telegraf's client TLS keys (`tls_ca`, `tls_cert`, `tls_key`, `tls_server_name`,
+    /// `tls_min_version`, `insecure_skip_verify`), taken out of the plugin's table by
+    /// `PluginSpec::parse_with_tls`. Default: none (the system's roots).
+    #[serde(skip)]
+    pub tls: TlsClientConfig,
 }
+
+crate::tls::with_tls!(RedisConfig);
 
 impl Default for RedisConfig {
     fn default() -> Self {
@@ -56,10 +53,7 @@ impl Default for RedisConfig {
             password: String::new(),
             commands: Vec::new(),
             timeout: ConfigDuration::secs(5),
-            tls_ca: None,
-            tls_cert: None,
-            tls_key: None,
-            insecure_skip_verify: false,
+            tls: TlsClientConfig::default(),
         }
     }
 }
@@ -188,12 +182,7 @@ impl Redis {
             .iter()
             .map(|s| parse_server(s, &config))
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        let tls_keys = TlsClientConfig::new(
-            &config.tls_ca,
-            &config.tls_cert,
-            &config.tls_key,
-            config.insecure_skip_verify,
-        );
+        let tls_keys = config.tls.clone();
         let tls = if tls_keys.is_set() {
             Some(Arc::new(tls_keys.rustls_config()?))
         } else {

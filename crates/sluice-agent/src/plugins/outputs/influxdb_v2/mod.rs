@@ -27,16 +27,14 @@ pub struct InfluxDbV2Config {
     pub timeout: ConfigDuration,
     /// `"gzip"` or `"identity"`. Default: `"gzip"`.
     pub content_encoding: String,
-    /// PEM file of the certificate authorities to trust instead of the system's roots.
-    /// Default: none.
-    pub tls_ca: Option<String>,
-    /// PEM file of a client certificate. Default: none.
-    pub tls_cert: Option<String>,
-    /// PEM file of the client certificate's key. Default: none.
-    pub tls_key: Option<String>,
-    /// Skip verifying the server's certificate and name. Default: `false`.
-    pub insecure_skip_verify: bool,
+    /// Telegraf's client TLS keys (`tls_ca`, `tls_cert`, `tls_key`, `tls_server_name`,
+    /// `tls_min_version`, `insecure_skip_verify`), taken out of the plugin's table by
+    /// `PluginSpec::parse_with_tls`. Default: none (the system's roots).
+    #[serde(skip)]
+    pub tls: TlsClientConfig,
 }
+
+crate::tls::with_tls!(InfluxDbV2Config);
 
 impl Default for InfluxDbV2Config {
     fn default() -> Self {
@@ -47,10 +45,7 @@ impl Default for InfluxDbV2Config {
             bucket: String::new(),
             timeout: ConfigDuration::secs(5),
             content_encoding: "gzip".to_owned(),
-            tls_ca: None,
-            tls_cert: None,
-            tls_key: None,
-            insecure_skip_verify: false,
+            tls: TlsClientConfig::default(),
         }
     }
 }
@@ -76,13 +71,7 @@ impl InfluxDbV2 {
             return Err("`bucket` is required".to_owned());
         }
         let gzip = gzip_threshold(&config.content_encoding)?;
-        let http = TlsClientConfig::new(
-            &config.tls_ca,
-            &config.tls_cert,
-            &config.tls_key,
-            config.insecure_skip_verify,
-        )
-        .http_client(config.timeout.0)?;
+        let http = config.tls.clone().http_client(config.timeout.0)?;
         let mut clients = Vec::new();
         for url in &config.urls {
             let client = Client::builder(url.clone())

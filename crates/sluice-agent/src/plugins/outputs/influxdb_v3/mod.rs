@@ -57,16 +57,14 @@ pub struct InfluxDbV3Config {
     pub content_encoding: String,
     /// The longest one request may take. Default: `"5s"`.
     pub timeout: ConfigDuration,
-    /// PEM file of the certificate authorities to trust instead of the system's roots.
-    /// Default: none.
-    pub tls_ca: Option<String>,
-    /// PEM file of a client certificate. Default: none.
-    pub tls_cert: Option<String>,
-    /// PEM file of the client certificate's key. Default: none.
-    pub tls_key: Option<String>,
-    /// Skip verifying the server's certificate and name. Default: `false`.
-    pub insecure_skip_verify: bool,
+    /// Telegraf's client TLS keys (`tls_ca`, `tls_cert`, `tls_key`, `tls_server_name`,
+    /// `tls_min_version`, `insecure_skip_verify`), taken out of the plugin's table by
+    /// `PluginSpec::parse_with_tls`. Default: none (the system's roots).
+    #[serde(skip)]
+    pub tls: TlsClientConfig,
 }
+
+crate::tls::with_tls!(InfluxDbV3Config);
 
 impl Default for InfluxDbV3Config {
     fn default() -> Self {
@@ -82,10 +80,7 @@ impl Default for InfluxDbV3Config {
             user_agent: "sluice-agent".to_owned(),
             content_encoding: "gzip".to_owned(),
             timeout: ConfigDuration::secs(5),
-            tls_ca: None,
-            tls_cert: None,
-            tls_key: None,
-            insecure_skip_verify: false,
+            tls: TlsClientConfig::default(),
         }
     }
 }
@@ -151,12 +146,7 @@ impl InfluxDbV3 {
             url.set_query(None);
             urls.push(url);
         }
-        let tls = TlsClientConfig::new(
-            &config.tls_ca,
-            &config.tls_cert,
-            &config.tls_key,
-            config.insecure_skip_verify,
-        );
+        let tls = config.tls.clone();
         let http = tls.http_client(config.timeout.0)?;
         Ok(InfluxDbV3 {
             name,
