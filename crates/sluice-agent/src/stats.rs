@@ -1,5 +1,6 @@
 //! The agent's own counters, which the `internal` input reports as Telegraf does
-//! (`internal_agent`, `internal_gather`, `internal_write`).
+//! (`internal_agent`, `internal_gather`, `internal_write`, and plugins' own such as
+//! `internal_mqtt_consumer`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -73,6 +74,9 @@ pub struct Stats {
     pub gather_errors: Counter,
     inputs: Mutex<BTreeMap<String, Arc<InputStats>>>,
     outputs: Mutex<BTreeMap<String, Arc<OutputStats>>>,
+    /// Counters of a plugin's own (`internal_mqtt_consumer`), by plugin then field;
+    /// shared by every instance of the plugin, as in Telegraf.
+    plugins: Mutex<BTreeMap<String, BTreeMap<String, Arc<Counter>>>>,
 }
 
 impl Stats {
@@ -93,6 +97,30 @@ impl Stats {
             .entry(name.to_owned())
             .or_default()
             .clone()
+    }
+
+    /// Counter `field` of plugin `plugin`'s own (reported as `internal_PLUGIN`; created
+    /// on first use).
+    pub fn plugin(&self, plugin: &str, field: &str) -> Arc<Counter> {
+        self.plugins
+            .lock()
+            .entry(plugin.to_owned())
+            .or_default()
+            .entry(field.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    /// Every plugin's own counters: plugin, then (field, value) pairs.
+    pub fn plugins(&self) -> Vec<(String, Vec<(String, u64)>)> {
+        self.plugins
+            .lock()
+            .iter()
+            .map(|(plugin, fields)| {
+                let values = fields.iter().map(|(f, c)| (f.clone(), c.get())).collect();
+                (plugin.clone(), values)
+            })
+            .collect()
     }
 
     /// Every input's counters, by name.

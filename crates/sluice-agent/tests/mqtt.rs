@@ -150,6 +150,22 @@ async fn json_messages_land_with_telegrafs_names_and_types_and_a_bad_one_is_coun
         .max()
         .unwrap();
     assert!(errors >= 1, "{gathers:?}");
+    // Telegraf's own counters of the consumer: the four messages of its topics (the
+    // malformed one too), and their bytes.
+    let published = [
+        r#"{"value": 21.5, "sensor": "t1", "unit": "C", "ok": true, "calibration": {"offset": -0.5}}"#,
+        r#"{"value": "#,
+        r#"{"value": 22, "sensor": "t1"}"#,
+        r#"{"value": 40, "sensor": "h7"}"#,
+    ];
+    let consumer = server.rows("iot", "internal_mqtt_consumer").await;
+    let last = consumer
+        .iter()
+        .max_by_key(|r| r["messages_received"].parse::<i64>().unwrap())
+        .expect("internal_mqtt_consumer rows");
+    assert_eq!(last["messages_received"], "4", "{consumer:?}");
+    let bytes: usize = published.iter().map(|m| m.len()).sum();
+    assert_eq!(last["payload_size"], bytes.to_string(), "{consumer:?}");
     server.stop().await;
 }
 

@@ -85,13 +85,12 @@ pub fn build(spec: &PluginSpec, ctx: &BuildContext) -> Result<Box<dyn Input>> {
         }
         "mqtt_consumer" => {
             let (parser, own) = split_spec(spec)?;
-            let stats = ctx.stats.input(&spec.display_name());
             Box::new(
                 mqtt_consumer::MqttConsumer::new(
                     &spec.display_name(),
                     own.parse_with_tls()?,
                     parser,
-                    stats,
+                    &ctx.stats,
                 )
                 .map_err(|m| spec.error(&m))?,
             )

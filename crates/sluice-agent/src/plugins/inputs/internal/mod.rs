@@ -97,6 +97,14 @@ impl Input for Internal {
                     .with_field("errors", int(s.errors.get())),
             );
         }
+        for (plugin, fields) in self.stats.plugins() {
+            let mut metric =
+                Metric::new(format!("internal_{plugin}"), acc.time()).with_tag("version", version);
+            for (field, value) in fields {
+                metric = metric.with_field(field, int(value));
+            }
+            acc.add(metric);
+        }
         for (name, s) in self.stats.outputs() {
             written += s.metrics_written.get();
             dropped += s.metrics_dropped.get();

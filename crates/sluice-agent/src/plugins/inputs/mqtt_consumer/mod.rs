@@ -31,7 +31,7 @@ use crate::error::{Error, Result};
 use crate::metric::now_nanos;
 use crate::parsers::DataParser;
 use crate::plugins::{Accumulator, Input, MetricSink};
-use crate::stats::InputStats;
+use crate::stats::{Counter, InputStats, Stats};
 use crate::tls::TlsClientConfig;
 use topic_parsing::{TopicParser, TopicParsingConfig};
 
@@ -159,6 +159,15 @@ struct Connection {
     error: Option<String>,
 }
 
+/// Telegraf's `internal_mqtt_consumer` counters.
+#[derive(Debug, Clone)]
+struct Counters {
+    /// Messages received from the broker.
+    messages_received: Arc<Counter>,
+    /// Bytes of their payloads.
+    payload_size: Arc<Counter>,
+}
+
 /// What the event-loop task needs.
 struct Worker {
     name: String,
@@ -171,6 +180,7 @@ struct Worker {
     topic_parsers: Vec<TopicParser>,
     sink: MetricSink,
     stats: Arc<InputStats>,
+    counters: Counters,
     state: Arc<Mutex<Connection>>,
     /// The TLS configuration of `ssl://` brokers, built once.
     tls: Option<Arc<rustls::ClientConfig>>,
@@ -310,6 +320,8 @@ impl Worker {
                     }
                 }
                 Ok(Event::Incoming(Packet::Publish(publish))) => {
+                    self.counters.messages_received.add(1);
+                    self.counters.payload_size.add(publish.payload.len() as u64);
                     if self.config.client_trace {
                         tracing::debug!(input = %self.name, topic = %publish.topic, bytes = publish.payload.len(), "message");
                     }
@@ -424,6 +436,7 @@ pub struct MqttConsumer {
     parser: DataParser,
     topic_parsers: Vec<TopicParser>,
     stats: Arc<InputStats>,
+    counters: Counters,
     state: Arc<Mutex<Connection>>,
     stop: Option<tokio::sync::watch::Sender<bool>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -440,8 +453,10 @@ impl std::fmt::Debug for MqttConsumer {
 }
 
 impl MqttConsumer {
-    /// An MQTT consumer named `name` (for logs) reading messages with `parser`; parse
-    /// errors are counted in `stats`.
+    /// An MQTT consumer named `name` (for logs and `internal_gather`) reading messages
+    /// with `parser`; parse errors are counted in `stats`, and messages in Telegraf's
+    /// `internal_mqtt_consumer` counters (`messages_received`, `payload_size`, shared by
+    /// every mqtt_consumer).
     ///
     /// # Errors
     /// A message about an invalid key.
@@ -449,8 +464,13 @@ impl MqttConsumer {
         name: &str,
         config: MqttConsumerConfig,
         parser: DataParser,
-        stats: Arc<InputStats>,
+        stats: &Stats,
     ) -> std::result::Result<MqttConsumer, String> {
+        let counters = Counters {
+            messages_received: stats.plugin("mqtt_consumer", "messages_received"),
+            payload_size: stats.plugin("mqtt_consumer", "payload_size"),
+        };
+        let stats = stats.input(name);
         if config.servers.is_empty() {
             return Err("`servers` is empty".to_owned());
         }
@@ -495,6 +515,7 @@ impl MqttConsumer {
             parser,
             topic_parsers,
             stats,
+            counters,
             state: Arc::default(),
             stop: None,
             task: None,
@@ -536,6 +557,7 @@ impl Input for MqttConsumer {
             topic_parsers: self.topic_parsers.clone(),
             sink,
             stats: self.stats.clone(),
+            counters: self.counters.clone(),
             state: self.state.clone(),
             tls: self.tls.clone(),
         };
@@ -624,7 +646,12 @@ mod tests {
     #[test]
     fn invalid_settings_are_refused() {
         let new = |config: MqttConsumerConfig| {
-            MqttConsumer::new("mqtt_consumer", config, DataParser::Influx, Arc::default())
+            MqttConsumer::new(
+                "mqtt_consumer",
+                config,
+                DataParser::Influx,
+                &Stats::default(),
+            )
         };
         let err = new(MqttConsumerConfig {
             persistent_session: true,
