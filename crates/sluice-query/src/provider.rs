@@ -1,14 +1,16 @@
 //! DataFusion catalog, schema and table providers over one sluice database: each table
 //! reads `Storage::scan` with time-range and tag-equality filters and projections pushed
-//! down.
+//! down; the `system` schema lists the database's Parquet files.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider, Session};
 use datafusion::common::{Column, ScalarValue};
+use datafusion::datasource::MemTable;
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DfResult};
@@ -20,6 +22,8 @@ use sluice_storage::{ColumnKind, ScanRequest, Storage, TableInfo, TagMatch, conf
 pub(crate) const CATALOG: &str = "public";
 /// The schema holding a database's tables (as in InfluxDB 3).
 pub(crate) const SCHEMA: &str = "iox";
+/// The schema of tables about the database itself (as in InfluxDB 3).
+pub(crate) const SYSTEM_SCHEMA: &str = "system";
 
 /// The Arrow schema of a table: tags as `Dictionary(Int32, Utf8)`, fields by type, `time`.
 pub(crate) fn table_schema(info: &TableInfo) -> SchemaRef {
@@ -43,6 +47,10 @@ impl DatabaseCatalogList {
         DatabaseCatalogList {
             catalog: Arc::new(DatabaseCatalog {
                 schema: Arc::new(DatabaseSchema {
+                    storage: storage.clone(),
+                    db: db.to_owned(),
+                }),
+                system: Arc::new(SystemSchema {
                     storage,
                     db: db.to_owned(),
                 }),
@@ -72,15 +80,89 @@ impl CatalogProviderList for DatabaseCatalogList {
 #[derive(Debug)]
 struct DatabaseCatalog {
     schema: Arc<DatabaseSchema>,
+    system: Arc<SystemSchema>,
 }
 
 impl CatalogProvider for DatabaseCatalog {
     fn schema_names(&self) -> Vec<String> {
-        vec![SCHEMA.to_owned()]
+        vec![SCHEMA.to_owned(), SYSTEM_SCHEMA.to_owned()]
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
-        (name == SCHEMA).then(|| self.schema.clone() as Arc<dyn SchemaProvider>)
+        match name {
+            SCHEMA => Some(self.schema.clone() as Arc<dyn SchemaProvider>),
+            SYSTEM_SCHEMA => Some(self.system.clone() as Arc<dyn SchemaProvider>),
+            _ => None,
+        }
+    }
+}
+
+/// `system`: tables about the database, built from the storage engine at each lookup.
+/// `system.parquet_files` lists its live Parquet files (InfluxDB 3's columns:
+/// `table_name`, `path`, `size_bytes`, `row_count`, `min_time`, `max_time`, the times in
+/// ns since the epoch).
+#[derive(Debug)]
+struct SystemSchema {
+    storage: Storage,
+    db: String,
+}
+
+/// The tables of [`SystemSchema`].
+const PARQUET_FILES: &str = "parquet_files";
+
+impl SystemSchema {
+    fn parquet_files(&self) -> DfResult<Arc<dyn TableProvider>> {
+        let files = self
+            .storage
+            .parquet_files(&self.db)
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("table_name", DataType::Utf8, false),
+            Field::new("path", DataType::Utf8, false),
+            Field::new("size_bytes", DataType::Int64, false),
+            Field::new("row_count", DataType::Int64, false),
+            Field::new("min_time", DataType::Int64, false),
+            Field::new("max_time", DataType::Int64, false),
+        ]));
+        let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(
+                files.iter().map(|f| &f.table),
+            )),
+            Arc::new(StringArray::from_iter_values(files.iter().map(|f| &f.path))),
+            Arc::new(Int64Array::from_iter_values(
+                files.iter().map(|f| int(f.size_bytes)),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                files.iter().map(|f| int(f.row_count)),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                files.iter().map(|f| f.min_time),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                files.iter().map(|f| f.max_time),
+            )),
+        ];
+        let batch = RecordBatch::try_new(schema.clone(), columns)?;
+        Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for SystemSchema {
+    fn table_names(&self) -> Vec<String> {
+        vec![PARQUET_FILES.to_owned()]
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        match name {
+            PARQUET_FILES => self.parquet_files().map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        name == PARQUET_FILES
     }
 }
 

@@ -6,7 +6,7 @@ use sluice_storage::Storage;
 
 mod common;
 
-use common::{open, write};
+use common::{open, write, write_to};
 
 async fn setup(dir: &std::path::Path, text: &str) -> (Storage, QueryEngine) {
     let storage = open(dir).await;
@@ -216,4 +216,41 @@ async fn statements_that_write_or_read_files_are_refused() {
         .await
         .unwrap();
     assert_eq!(out.num_rows(), 1);
+}
+
+#[tokio::test]
+async fn system_parquet_files_lists_the_live_files_of_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let (storage, engine) = setup(dir.path(), DATA).await;
+    let files = "SELECT table_name, path, row_count, min_time, max_time, size_bytes > 0 AS sized \
+                 FROM system.parquet_files ORDER BY table_name";
+    let json = |out| String::from_utf8(format::encode(&out, Format::Json).unwrap()).unwrap();
+    // Nothing persisted yet: the rows are in the buffer only.
+    assert_eq!(json(engine.sql("db", files, None).await.unwrap()), "[]");
+    storage.persist_now().await.unwrap();
+    write(&storage, "mem,host=a used=3i 5000000000\n").await;
+    storage.persist_now().await.unwrap();
+    let listed: serde_json::Value =
+        serde_json::from_str(&json(engine.sql("db", files, None).await.unwrap())).unwrap();
+    let rows = listed.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{listed}");
+    assert_eq!(rows[0]["table_name"], "cpu");
+    assert_eq!(rows[0]["row_count"], 2);
+    assert_eq!(rows[0]["min_time"], 1_000_000_000);
+    assert_eq!(rows[0]["max_time"], 2_000_000_000);
+    assert_eq!(rows[0]["sized"], true);
+    assert!(
+        rows[0]["path"].as_str().unwrap().ends_with(".parquet"),
+        "{listed}"
+    );
+    assert_eq!(rows[1]["table_name"], "mem");
+    assert_eq!(rows[1]["row_count"], 1);
+    // Another database's files are not listed.
+    write_to(&storage, "other", "disk free=1i 1\n").await;
+    storage.persist_now().await.unwrap();
+    let counted = engine
+        .sql("db", "SELECT count(*) AS n FROM system.parquet_files", None)
+        .await
+        .unwrap();
+    assert_eq!(json(counted), r#"[{"n":2}]"#);
 }

@@ -133,7 +133,7 @@ pub use rejection::Rejection;
 pub use sluice_lp;
 pub use types::{
     Cardinality, CardinalityRequest, ColumnInfo, ColumnKind, DatabaseInfo, DeleteRequest,
-    FieldType, Histogram, RejectedLine, RetentionPolicyInfo, RetentionPolicySpec,
+    FieldType, Histogram, ParquetFileInfo, RejectedLine, RetentionPolicyInfo, RetentionPolicySpec,
     RetentionPolicyUpdate, ScanRequest, ScanResult, StorageFault, StorageMetrics,
     StoreRequestMetrics, TableCardinality, TableInfo, TableUsage, TagKeyCardinality, TagMatch,
     TagValueCardinality, WriteOptions, WriteOutcome,

@@ -327,6 +327,23 @@ pub struct TableUsage {
     pub buffer_rows: u64,
 }
 
+/// One live Parquet file, as [`crate::Storage::parquet_files`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParquetFileInfo {
+    /// The table whose rows it holds (of one UTC day).
+    pub table: String,
+    /// Its path in the object store.
+    pub path: String,
+    /// Its size in bytes.
+    pub size_bytes: u64,
+    /// Its rows.
+    pub row_count: u64,
+    /// Its oldest and newest row's time, ns since the epoch.
+    pub min_time: i64,
+    /// See `min_time`.
+    pub max_time: i64,
+}
+
 /// What [`crate::Storage::cardinality`] counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CardinalityRequest {

@@ -1,11 +1,12 @@
 //! What each table holds: its live Parquet files (count, bytes, rows, from the manifest)
-//! and its buffered rows, read from memory without touching a file.
+//! and its buffered rows, read from memory without touching a file; and the live files
+//! one by one.
 
 use std::collections::BTreeMap;
 
 use super::Storage;
 use crate::error::Result;
-use crate::types::TableUsage;
+use crate::types::{ParquetFileInfo, TableUsage};
 
 impl Storage {
     /// The usage of every table of storage database `db`, sorted by name: a table of the
@@ -59,5 +60,30 @@ impl Storage {
             }
         }
         Ok(tables.into_values().collect())
+    }
+
+    /// The live Parquet files of storage database `db` as the manifest lists them, by
+    /// table, then oldest rows first (what `system.parquet_files` shows).
+    ///
+    /// # Errors
+    /// [`crate::Error::DatabaseNotFound`].
+    pub fn parquet_files(&self, db: &str) -> Result<Vec<ParquetFileInfo>> {
+        let db_id = self.inner.catalog.lock().database(db)?.id;
+        let manifest = self.inner.state.read().manifest.clone();
+        let mut files: Vec<ParquetFileInfo> = manifest
+            .files
+            .iter()
+            .filter(|f| f.db_id == db_id)
+            .map(|f| ParquetFileInfo {
+                table: f.table.clone(),
+                path: f.path.clone(),
+                size_bytes: f.bytes,
+                row_count: f.rows,
+                min_time: f.min_time,
+                max_time: f.max_time,
+            })
+            .collect();
+        files.sort_by(|a, b| (&a.table, a.min_time, &a.path).cmp(&(&b.table, b.min_time, &b.path)));
+        Ok(files)
     }
 }
