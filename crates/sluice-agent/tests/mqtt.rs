@@ -3,7 +3,8 @@
 //! JSON messages with the course's topics, a malformed message that is counted and logged
 //! while the others are kept, `--test --test-wait`, and a persistent QoS 1 session that
 //! loses nothing across a broker restart, while the agent is stopped, or when it is
-//! killed before its output could write; a TLS listener read with `tls_ca`.
+//! killed before its output could write; no more than `max_undelivered_messages` read
+//! while an output cannot write; a TLS listener read with `tls_ca`.
 
 mod common;
 mod servers;
@@ -440,4 +441,50 @@ fn a_missing_broker_is_an_input_error_and_the_agent_keeps_running() {
             .is_ok_and(|t| t.lines().any(|l| l.starts_with("mem ")))
     });
     assert_eq!(terminate(&mut agent), Some(0), "{}", log.text());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_more_than_max_undelivered_messages_are_read_before_an_output_writes_them() {
+    if !require(&["mosquitto", "mosquitto_pub", "mosquitto_passwd"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(&dir.path().join("broker"));
+    // The database is down; a file output beside it writes whatever is read, so the
+    // file shows how many messages the consumer took from the broker.
+    let port = service_kit::free_port();
+    let out = dir.path().join("out.lp");
+    let config = counter_config(&broker, &format!("http://127.0.0.1:{port}")).replace(
+        "  persistent_session = true\n",
+        "  persistent_session = true\n  max_undelivered_messages = 3\n",
+    ) + &format!("[[outputs.file]]\n  files = [\"{}\"]\n", out.display());
+    let read = || {
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("mqtt_consumer"))
+            .count()
+    };
+    let (mut agent, log) = spawn_agent(dir.path(), &config, &[]);
+    tokio::task::block_in_place(|| {
+        wait_until("the agent to subscribe", WAIT, || {
+            log.count("subscribed") > 0
+        });
+        // Mosquitto lets 20 QoS 1 messages be in flight to a client: without the bound
+        // all ten would be read at once.
+        broker.publish("counter/a", 1, &numbers(1..=10));
+        wait_until("three messages written to the file", WAIT, || read() >= 3);
+        wait_until("writes to the database to fail", WAIT, || {
+            log.count("write failed") >= 2
+        });
+    });
+    assert_eq!(read(), 3, "{}", log.text());
+
+    // The database comes up: the three are written, and the rest are read and written.
+    let server = Server::start(&dir.path().join("data"), port, true).await;
+    wait_for_values(&server, 10).await;
+    assert_eq!(read(), 10, "{}", log.text());
+    let code = tokio::task::block_in_place(|| terminate(&mut agent));
+    assert_eq!(code, Some(0), "{}", log.text());
+    server.stop().await;
 }

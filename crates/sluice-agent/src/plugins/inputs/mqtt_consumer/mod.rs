@@ -279,9 +279,13 @@ impl Worker {
         let track = self.config.persistent_session && self.qos != QoS::AtMostOnce;
         let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
         let mut unacked = Unacked::default();
+        let max_undelivered = self.config.max_undelivered_messages.max(1);
         loop {
+            // With `max_undelivered_messages` read and not yet written, nothing more is
+            // read until an output writes (or drops) some: the broker keeps the rest.
+            let reading = unacked.len() < max_undelivered;
             let event = tokio::select! {
-                event = eventloop.poll() => event,
+                event = eventloop.poll(), if reading => event,
                 Some(id) = done_rx.recv() => {
                     self.acknowledge(&client, unacked.done(id));
                     continue;
@@ -325,15 +329,14 @@ impl Worker {
                     if self.config.client_trace {
                         tracing::debug!(input = %self.name, topic = %publish.topic, bytes = publish.payload.len(), "message");
                     }
-                    if track && publish.qos != QoS::AtMostOnce {
-                        let id = unacked.track(publish.clone());
-                        let delivery = Delivery::new(id, done_tx.clone());
-                        self.handle(&publish.topic, &publish.payload, Some(delivery));
-                    } else {
-                        self.handle(&publish.topic, &publish.payload, None);
-                        if publish.qos != QoS::AtMostOnce {
-                            self.acknowledge(&client, std::iter::once(publish));
-                        }
+                    // Every message is counted until its metrics are written; only
+                    // those of a persistent session wait for it to be acknowledged.
+                    let wait_for_write = track && publish.qos != QoS::AtMostOnce;
+                    let id = unacked.track(wait_for_write.then(|| publish.clone()));
+                    let delivery = Delivery::new(id, done_tx.clone());
+                    self.handle(&publish.topic, &publish.payload, Some(delivery));
+                    if !wait_for_write && publish.qos != QoS::AtMostOnce {
+                        self.acknowledge(&client, std::iter::once(publish));
                     }
                 }
                 Ok(other) => {
@@ -375,26 +378,33 @@ impl Worker {
     }
 }
 
-/// Messages received in a persistent session and not yet acknowledged, in arrival order
-/// (MQTT acknowledges QoS 1 messages in the order they arrived), by delivery id.
+/// Messages read and not yet written, in arrival order, by delivery id; those of a
+/// persistent session keep their packet to be acknowledged once written (MQTT
+/// acknowledges QoS 1 messages in the order they arrived).
 #[derive(Default)]
 struct Unacked {
     next_id: u64,
-    /// `(id, message, written)`; ids are consecutive.
-    waiting: VecDeque<(u64, Publish, bool)>,
+    /// `(id, packet to acknowledge, written)`; ids are consecutive.
+    waiting: VecDeque<(u64, Option<Publish>, bool)>,
 }
 
 impl Unacked {
-    /// Starts waiting for `publish`; returns its delivery id.
-    fn track(&mut self, publish: Publish) -> u64 {
+    /// Starts waiting for a message's metrics to be written, with the packet to
+    /// acknowledge then, if any; returns its delivery id.
+    fn track(&mut self, publish: Option<Publish>) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
         self.waiting.push_back((id, publish, false));
         id
     }
 
-    /// Marks delivery `id` written; returns the messages now ready to acknowledge (the
-    /// written ones at the front). Ids of forgotten messages are ignored.
+    /// Messages read and not yet written.
+    fn len(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// Marks delivery `id` written; returns the packets now ready to acknowledge (the
+    /// written ones at the front).
     fn done(&mut self, id: u64) -> impl Iterator<Item = Publish> + use<> {
         let first = self.waiting.front().map_or(u64::MAX, |(id, _, _)| *id);
         if let Some(slot) = id
@@ -405,14 +415,17 @@ impl Unacked {
         }
         let mut ready = Vec::new();
         while self.waiting.front().is_some_and(|(_, _, written)| *written) {
-            ready.extend(self.waiting.pop_front().map(|(_, publish, _)| publish));
+            ready.extend(self.waiting.pop_front().and_then(|(_, publish, _)| publish));
         }
         ready.into_iter()
     }
 
-    /// Forgets every waiting message (the connection they came on is gone).
+    /// Forgets the packets of waiting messages (the connection they came on is gone, and
+    /// the broker sends them again); the messages still count until written.
     fn forget(&mut self) {
-        self.waiting.clear();
+        for (_, publish, _) in &mut self.waiting {
+            *publish = None;
+        }
     }
 }
 
@@ -603,16 +616,32 @@ mod tests {
     #[test]
     fn messages_are_acknowledged_in_arrival_order_once_written() {
         let mut unacked = Unacked::default();
-        let ids: Vec<u64> = (1..=3).map(|p| unacked.track(message(p))).collect();
+        let ids: Vec<u64> = (1..=3).map(|p| unacked.track(Some(message(p)))).collect();
         let pkids = |ready: Vec<Publish>| ready.iter().map(|p| p.pkid).collect::<Vec<_>>();
         // The second is written first: it waits for the first.
         assert!(pkids(unacked.done(ids[1]).collect()).is_empty());
+        assert_eq!(unacked.len(), 3);
         assert_eq!(pkids(unacked.done(ids[0]).collect()), [1, 2]);
-        // A connection lost forgets the third; its late delivery acknowledges nothing.
+        assert_eq!(unacked.len(), 1);
+        // A connection lost forgets the third's packet; it still counts until written,
+        // and its late delivery acknowledges nothing.
         unacked.forget();
-        let fourth = unacked.track(message(4));
-        assert!(pkids(unacked.done(ids[2]).collect()).is_empty());
-        assert_eq!(pkids(unacked.done(fourth).collect()), [4]);
+        let fourth = unacked.track(Some(message(4)));
+        assert_eq!(unacked.len(), 2);
+        assert!(pkids(unacked.done(fourth).collect()).is_empty());
+        assert_eq!(pkids(unacked.done(ids[2]).collect()), [4]);
+        assert_eq!(unacked.len(), 0);
+    }
+
+    #[test]
+    fn messages_without_a_packet_to_acknowledge_still_count_until_written() {
+        let mut unacked = Unacked::default();
+        let first = unacked.track(None);
+        let second = unacked.track(Some(message(7)));
+        assert_eq!(unacked.len(), 2);
+        assert_eq!(unacked.done(second).count(), 0);
+        assert_eq!(unacked.done(first).map(|p| p.pkid).collect::<Vec<_>>(), [7]);
+        assert_eq!(unacked.len(), 0);
     }
 
     #[test]
