@@ -63,7 +63,9 @@ pub fn build(spec: &PluginSpec, ctx: &BuildContext) -> Result<Box<dyn Input>> {
         "disk" => Box::new(disk::Disk::new(spec.parse()?)),
         "diskio" => Box::new(diskio::DiskIo::new(spec.parse()?)),
         "net" => Box::new(net::Net::new(spec.parse()?)),
-        "docker" => Box::new(docker::Docker::new(spec.parse()?).map_err(|m| spec.error(&m))?),
+        "docker" => {
+            Box::new(docker::Docker::new(spec.parse_with_tls()?).map_err(|m| spec.error(&m))?)
+        }
         "exec" => {
             let (parser, own) = split_spec(spec)?;
             Box::new(exec::Exec::new(own.parse()?, parser))

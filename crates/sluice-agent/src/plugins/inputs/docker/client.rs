@@ -1,5 +1,6 @@
 //! A small Docker Engine API client: JSON `GET`s over a unix socket or TCP (reqwest),
-//! with a timeout per request and errors that name the endpoint and path.
+//! TCP over TLS when the plugin has TLS keys, with a timeout per request and errors that
+//! name the endpoint and path.
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use serde_json::Value;
 pub enum Endpoint {
     /// `unix:///var/run/docker.sock`.
     Unix(String),
-    /// `tcp://host:port` (plain HTTP).
+    /// `tcp://host:port`: HTTPS when the plugin has TLS keys, else plain HTTP.
     Tcp(String),
 }
 
@@ -44,7 +45,7 @@ impl Endpoint {
             return Ok(Endpoint::Tcp(addr.to_owned()));
         }
         Err(format!(
-            "endpoint {endpoint:?}: use unix:///path/to/docker.sock or tcp://host:port (TLS is not supported yet)"
+            "endpoint {endpoint:?}: use unix:///path/to/docker.sock or tcp://host:port (over TLS when TLS keys are set)"
         ))
     }
 }
@@ -63,30 +64,42 @@ impl std::fmt::Display for Endpoint {
 pub struct Client {
     http: reqwest::Client,
     base: String,
-    endpoint: Endpoint,
+    /// The endpoint as errors name it: `unix://PATH`, `tcp://ADDR`, or `tcp://ADDR (TLS)`.
+    label: String,
 }
 
 impl Client {
     /// A client for `endpoint` whose requests time out after `timeout`.
     ///
+    /// A `tcp://` endpoint is spoken to over HTTPS with `tls` when it is given, else over
+    /// plain HTTP; a `unix://` endpoint always speaks plain HTTP and leaves `tls` unused.
+    ///
     /// # Errors
     /// When the HTTP client cannot be built.
-    pub fn new(endpoint: &Endpoint, timeout: Duration) -> Result<Client, String> {
+    pub fn new(
+        endpoint: &Endpoint,
+        timeout: Duration,
+        tls: Option<&rustls::ClientConfig>,
+    ) -> Result<Client, String> {
         sluice_client::tls::install_default_provider();
         let mut builder = reqwest::Client::builder()
             .timeout(timeout)
             .user_agent("sluice-agent");
-        let base = match endpoint {
-            Endpoint::Unix(path) => {
+        let (base, label) = match (endpoint, tls) {
+            (Endpoint::Unix(path), _) => {
                 builder = builder.unix_socket(path.as_str());
-                "http://localhost".to_owned()
+                ("http://localhost".to_owned(), endpoint.to_string())
             }
-            Endpoint::Tcp(addr) => format!("http://{addr}"),
+            (Endpoint::Tcp(addr), Some(tls)) => {
+                builder = builder.tls_backend_preconfigured(tls.clone());
+                (format!("https://{addr}"), format!("{endpoint} (TLS)"))
+            }
+            (Endpoint::Tcp(addr), None) => (format!("http://{addr}"), endpoint.to_string()),
         };
         Ok(Client {
             http: builder.build().map_err(|e| e.to_string())?,
             base,
-            endpoint: endpoint.clone(),
+            label,
         })
     }
 
@@ -109,25 +122,22 @@ impl Client {
                 }
                 text
             };
-            format!("GET {path} on {}: {what}", self.endpoint)
+            format!("GET {path} on {}: {what}", self.label)
         })?;
         let status = response.status();
         let body = response
             .bytes()
             .await
-            .map_err(|e| format!("GET {path} on {}: {e}", self.endpoint))?;
+            .map_err(|e| format!("GET {path} on {}: {e}", self.label))?;
         if !status.is_success() {
             let message = serde_json::from_slice::<Value>(&body)
                 .ok()
                 .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))
                 .unwrap_or_else(|| String::from_utf8_lossy(&body).trim().to_owned());
-            return Err(format!(
-                "GET {path} on {}: {status}: {message}",
-                self.endpoint
-            ));
+            return Err(format!("GET {path} on {}: {status}: {message}", self.label));
         }
         serde_json::from_slice(&body)
-            .map_err(|e| format!("GET {path} on {}: invalid JSON: {e}", self.endpoint))
+            .map_err(|e| format!("GET {path} on {}: invalid JSON: {e}", self.label))
     }
 }
 
@@ -147,5 +157,26 @@ mod tests {
         );
         assert!(Endpoint::parse("npipe:////./pipe/docker_engine").is_err());
         assert!(Endpoint::parse("unix://").is_err());
+    }
+
+    #[test]
+    fn tls_keys_make_tcp_speak_https_and_leave_unix_sockets_alone() {
+        let tls = crate::tls::TlsClientConfig {
+            insecure_skip_verify: true,
+            ..crate::tls::TlsClientConfig::default()
+        }
+        .rustls_config()
+        .unwrap();
+        let tcp = Endpoint::Tcp("127.0.0.1:2376".into());
+        let unix = Endpoint::Unix("/run/docker.sock".into());
+        let timeout = Duration::from_secs(1);
+        let base = |endpoint, tls| Client::new(endpoint, timeout, tls).unwrap().base;
+        assert_eq!(base(&tcp, Some(&tls)), "https://127.0.0.1:2376");
+        assert_eq!(base(&tcp, None), "http://127.0.0.1:2376");
+        assert_eq!(base(&unix, Some(&tls)), "http://localhost");
+        assert_eq!(
+            Client::new(&tcp, timeout, Some(&tls)).unwrap().label,
+            "tcp://127.0.0.1:2376 (TLS)"
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! `inputs.docker`: engine and per-container metrics from the Docker Engine API (or
-//! Podman's Docker-compatible API), over a unix socket or TCP.
+//! Podman's Docker-compatible API), over a unix socket or TCP (over TLS when the plugin
+//! has TLS keys).
 //!
 //! ```text
 //!  gather ─► (own thread, current-thread runtime)
@@ -26,6 +27,7 @@ use crate::error::{Error, Result};
 use crate::filter::glob_match;
 use crate::metric::Metric;
 use crate::plugins::{Accumulator, Input};
+use crate::tls::TlsClientConfig;
 use client::{Client, Endpoint};
 use metrics::{Classes, CpuSample};
 
@@ -33,8 +35,8 @@ use metrics::{Classes, CpuSample};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DockerConfig {
-    /// `unix:///path`, `tcp://host:port` or `ENV` (`DOCKER_HOST`). Default:
-    /// `"unix:///var/run/docker.sock"`.
+    /// `unix:///path`, `tcp://host:port` (HTTPS when `tls` has any key set) or `ENV`
+    /// (`DOCKER_HOST`). Default: `"unix:///var/run/docker.sock"`.
     pub endpoint: String,
     /// Gather swarm services (`docker_swarm`); only on a manager node. Default: false.
     pub gather_services: bool,
@@ -75,7 +77,15 @@ pub struct DockerConfig {
     /// How long a container's previous CPU reading is kept to compute `usage_percent`
     /// when the engine sends no `precpu_stats` (Podman). Default: `"60s"`.
     pub podman_cache_ttl: ConfigDuration,
+    /// Telegraf's client TLS keys (`tls_ca`, `tls_cert`, `tls_key`, `tls_server_name`,
+    /// `tls_min_version`, `insecure_skip_verify`), taken out of the plugin's table by
+    /// `PluginSpec::parse_with_tls`: any of them set makes a `tcp://` endpoint speak
+    /// HTTPS; a `unix://` endpoint does not use them. Default: none (plain HTTP).
+    #[serde(skip)]
+    pub tls: TlsClientConfig,
 }
+
+crate::tls::with_tls!(DockerConfig);
 
 impl Default for DockerConfig {
     fn default() -> Self {
@@ -98,6 +108,7 @@ impl Default for DockerConfig {
             docker_label_exclude: Vec::new(),
             tag_env: Vec::new(),
             podman_cache_ttl: ConfigDuration::secs(60),
+            tls: TlsClientConfig::default(),
         }
     }
 }
@@ -125,18 +136,36 @@ type Collected = (Vec<Metric>, Vec<String>, Vec<(String, CpuSample)>);
 #[derive(Debug)]
 pub struct Docker {
     endpoint: Endpoint,
+    /// The TLS configuration of a `tcp://` endpoint, when any TLS key is set.
+    tls: Option<rustls::ClientConfig>,
     settings: Arc<Settings>,
     /// The last CPU reading of each container, for engines without `precpu_stats`.
     cpu_cache: HashMap<String, (CpuSample, Instant)>,
 }
 
 impl Docker {
-    /// A docker input.
+    /// A docker input. The TLS keys are checked (and their files read) here, whatever the
+    /// endpoint, as Telegraf does; they are used only for a `tcp://` endpoint.
     ///
     /// # Errors
-    /// A message about an invalid key.
+    /// A message about an invalid key; for a TLS key, one naming the key (and the file
+    /// that cannot be read or parsed).
     pub fn new(config: DockerConfig) -> std::result::Result<Docker, String> {
         let endpoint = Endpoint::parse(&config.endpoint).map_err(|e| format!("`endpoint`: {e}"))?;
+        // `options` refuses `tls_key_pwd` even when no other key is set.
+        config.tls.options()?;
+        let tls = if config.tls.is_set() {
+            let tls = config.tls.rustls_config()?;
+            if let Endpoint::Unix(path) = &endpoint {
+                tracing::debug!(
+                    input = "docker",
+                    "TLS keys are not used for the unix socket {path}"
+                );
+            }
+            Some(tls)
+        } else {
+            None
+        };
         let mut perdevice = Classes::parse(&config.perdevice_include, "perdevice_include")?;
         let mut total = Classes::parse(&config.total_include, "total_include")?;
         // The deprecated switches, as Telegraf applied them before removing them.
@@ -162,6 +191,7 @@ impl Docker {
         };
         Ok(Docker {
             endpoint,
+            tls,
             settings: Arc::new(Settings {
                 config,
                 state_include,
@@ -178,7 +208,11 @@ impl Docker {
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start a runtime: {e}"))?;
-        let client = Client::new(&self.endpoint, self.settings.config.timeout.0)?;
+        let client = Client::new(
+            &self.endpoint,
+            self.settings.config.timeout.0,
+            self.tls.as_ref(),
+        )?;
         let previous: HashMap<String, CpuSample> = self
             .cpu_cache
             .iter()
@@ -552,6 +586,50 @@ mod tests {
             })
             .is_err()
         );
+    }
+
+    #[test]
+    fn tls_keys_are_checked_at_start_and_kept_for_tcp() {
+        let with_tls = |endpoint: &str, tls: TlsClientConfig| {
+            Docker::new(DockerConfig {
+                endpoint: endpoint.to_owned(),
+                tls,
+                ..DockerConfig::default()
+            })
+        };
+        let skip = TlsClientConfig {
+            insecure_skip_verify: true,
+            ..TlsClientConfig::default()
+        };
+        assert!(
+            with_tls("tcp://127.0.0.1:2376", skip.clone())
+                .unwrap()
+                .tls
+                .is_some()
+        );
+        assert!(
+            with_tls("tcp://127.0.0.1:2375", TlsClientConfig::default())
+                .unwrap()
+                .tls
+                .is_none()
+        );
+        // A unix socket does not use the keys, but they are checked all the same.
+        assert!(with_tls("unix:///run/docker.sock", skip).is_ok());
+        let missing = TlsClientConfig {
+            tls_ca: Some("/nonexistent/ca.pem".into()),
+            ..TlsClientConfig::default()
+        };
+        let err = with_tls("unix:///run/docker.sock", missing).unwrap_err();
+        assert!(
+            err.starts_with("`tls_ca`: cannot read /nonexistent/ca.pem"),
+            "{err}"
+        );
+        let password = TlsClientConfig {
+            tls_key_pwd: Some("secret".into()),
+            ..TlsClientConfig::default()
+        };
+        let err = with_tls("tcp://127.0.0.1:2376", password).unwrap_err();
+        assert!(err.starts_with("`tls_key_pwd`"), "{err}");
     }
 
     #[test]
