@@ -2,9 +2,12 @@
 //! machines): a private podman store and API socket in a temporary directory, an image
 //! imported from a root filesystem holding Debian's static busybox, and containers run
 //! with runc. The agent runs the course's `docker` block with `--once` into a real sluice
-//! server; names, tags and types are compared with Telegraf's documentation.
+//! server; names, tags and types are compared with Telegraf's documentation. A
+//! TLS-terminating nginx in front of the podman socket checks `tcp://` endpoints with the
+//! client TLS keys.
 
 mod common;
+mod servers;
 mod service_kit;
 
 use std::collections::BTreeMap;
@@ -506,4 +509,122 @@ fn an_unreachable_engine_fails_the_gather_with_the_endpoint_named() {
         stderr.contains("GET /info") && stderr.contains("missing.sock"),
         "{stderr}"
     );
+}
+
+/// Runs `sluice-agent --test` with one `docker` input on `endpoint` plus `extra` keys, in a
+/// directory of its own under `dir`.
+async fn test_docker_input(dir: &Path, name: &str, endpoint: &str, extra: &str) -> Output {
+    let config =
+        format!("[[inputs.docker]]\n  endpoint = \"{endpoint}\"\n  timeout = \"5s\"\n{extra}");
+    let dir = dir.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    tokio::task::spawn_blocking(move || run_agent(&dir, &config, &["--test"]))
+        .await
+        .unwrap()
+}
+
+/// The engine metric (`> docker,...`) of a `--test` run that succeeded, with its counts.
+fn engine_line(out: &Output) -> String {
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("> docker,") && l.contains("n_containers="))
+        .unwrap_or_else(|| panic!("no docker engine metric in {stdout}"));
+    assert!(line.contains("n_images="), "{line}");
+    line.to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tcp_endpoint_with_tls_keys_speaks_https_to_the_engine() {
+    if !require(&["podman", "nginx", "openssl"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let podman = tokio::task::block_in_place(|| Podman::start(&dir.path().join("podman")));
+    let certs = dir.path().join("nginx");
+    std::fs::create_dir_all(&certs).unwrap();
+    let Some(nginx) =
+        tokio::task::block_in_place(|| servers::Nginx::start_for_socket(&certs, &podman.socket))
+    else {
+        return;
+    };
+    let endpoint = format!("tcp://127.0.0.1:{}", nginx.https_port);
+    let ca = certs.join("ca.pem");
+
+    // tls_ca trusts the test CA: the engine's metrics come through nginx over TLS.
+    let out = test_docker_input(
+        dir.path(),
+        "ca",
+        &endpoint,
+        &format!("  tls_ca = \"{}\"\n", ca.display()),
+    )
+    .await;
+    let line = engine_line(&out);
+    assert!(line.contains("n_containers=0i"), "{line}");
+
+    // Without TLS keys the endpoint is spoken to in plain HTTP, which nginx's TLS port
+    // refuses.
+    let out = test_docker_input(dir.path(), "plain", &endpoint, "").await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("GET /info on {endpoint}: 400")),
+        "{stderr}"
+    );
+
+    // The system's roots (a TLS key other than tls_ca) do not trust the test CA: the
+    // gather fails, naming the endpoint and the certificate.
+    let out = test_docker_input(
+        dir.path(),
+        "system-roots",
+        &endpoint,
+        "  tls_server_name = \"localhost\"\n",
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("GET /info on {endpoint} (TLS)"))
+            && stderr.contains("invalid peer certificate"),
+        "{stderr}"
+    );
+
+    // insecure_skip_verify accepts the certificate.
+    let out = test_docker_input(
+        dir.path(),
+        "insecure",
+        &endpoint,
+        "  insecure_skip_verify = true\n",
+    )
+    .await;
+    engine_line(&out);
+
+    // A CA file that cannot be read is a configuration error naming the key.
+    let out = test_docker_input(
+        dir.path(),
+        "missing-ca",
+        &endpoint,
+        "  tls_ca = \"/nonexistent/ca.pem\"\n",
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("`tls_ca`: cannot read /nonexistent/ca.pem"),
+        "{stderr}"
+    );
+
+    // The unix socket itself ignores the TLS keys.
+    let out = test_docker_input(
+        dir.path(),
+        "unix",
+        &format!("unix://{}", podman.socket.display()),
+        &format!("  tls_ca = \"{}\"\n", ca.display()),
+    )
+    .await;
+    engine_line(&out);
 }

@@ -161,6 +161,17 @@ pub struct Nginx {
 
 impl Nginx {
     pub fn start(dir: &Path, upstream: &str) -> Option<Nginx> {
+        Self::start_with(dir, upstream, false)
+    }
+
+    /// As [`Nginx::start`], proxying to the HTTP server on the unix socket `socket`; the
+    /// workers run as the caller (root included), so that they reach a socket in a
+    /// directory only the caller may enter.
+    pub fn start_for_socket(dir: &Path, socket: &Path) -> Option<Nginx> {
+        Self::start_with(dir, &format!("unix:{}:", socket.display()), true)
+    }
+
+    fn start_with(dir: &Path, upstream: &str, workers_as_caller: bool) -> Option<Nginx> {
         let Some(nginx) = program("nginx") else {
             unavailable("nginx is not installed");
             return None;
@@ -176,8 +187,17 @@ impl Nginx {
         // Workers may run as another user: let them write their temporary files.
         std::fs::set_permissions(&temp, std::os::unix::fs::PermissionsExt::from_mode(0o777))
             .unwrap();
+        // nginx started by root runs its workers as `nobody` unless told otherwise; started
+        // by another user it runs them as that user.
+        // SAFETY: geteuid has no preconditions.
+        let user = if workers_as_caller && unsafe { libc::geteuid() } == 0 {
+            "user root;"
+        } else {
+            ""
+        };
         let config = format!(
             r#"
+{user}
 worker_processes 1;
 pid {d}/nginx.pid;
 error_log {d}/error.log;
