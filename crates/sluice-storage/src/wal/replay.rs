@@ -21,6 +21,9 @@ pub(crate) struct Replay {
     pub(crate) next_segment_id: u64,
 }
 
+/// Records read and decoded ahead of the one being applied.
+const READ_AHEAD: usize = 8;
+
 /// Replays every segment in `dir` in order, calling `apply(seq, record)` per record.
 ///
 /// The log ends in the last segment longer than a header: segments after it hold no
@@ -30,11 +33,39 @@ pub(crate) struct Replay {
 /// is truncated with a warning, and segments after it with a partial header are removed.
 /// Any other damage is [`Error::WalCorrupt`], or, with `skip_corrupt`, skipped with an
 /// error log.
+///
+/// Segments are read, checked and decoded on a thread of their own, a few records ahead
+/// of `apply`, which runs on the caller's thread in log order: reading and applying
+/// overlap. Records before a damage that stops the replay have been applied when it
+/// returns the error.
 pub(crate) fn replay(
     dir: &Path,
     skip_corrupt: bool,
     mut apply: impl FnMut(u64, Record),
 ) -> Result<Replay> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, Record)>(READ_AHEAD);
+    std::thread::scope(|scope| {
+        let reader = std::thread::Builder::new()
+            .name("wal-replay".into())
+            .spawn_scoped(scope, move || {
+                read_log(dir, skip_corrupt, &mut |seq, record| {
+                    // The receiver lives until this thread ends.
+                    let _ = tx.send((seq, record));
+                })
+            })
+            .map_err(|e| Error::io("starting the wal replay thread", e))?;
+        for (seq, record) in rx {
+            apply(seq, record);
+        }
+        reader
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// Reads every segment in `dir` in order, handing each intact record to `apply`; see
+/// [`replay`].
+fn read_log(dir: &Path, skip_corrupt: bool, apply: &mut dyn FnMut(u64, Record)) -> Result<Replay> {
     let segments = list_segments(dir)?;
     let mut out = Replay {
         next_segment_id: segments.last().map_or(1, |(id, _)| id + 1),
@@ -49,10 +80,7 @@ pub(crate) fn replay(
     let log_end = lengths.iter().rposition(|n| *n > HEADER_LEN).unwrap_or(0);
     for (i, (_, path)) in segments.into_iter().enumerate() {
         let at_end = i >= log_end;
-        let last = replay_segment(&path, at_end, skip_corrupt, &mut |seq, record| {
-            apply(seq, record)
-        })?;
-        match last {
+        match replay_segment(&path, at_end, skip_corrupt, apply)? {
             SegmentEnd::Removed => continue,
             SegmentEnd::Records(last_seq) => {
                 if let Some(s) = last_seq {
