@@ -37,11 +37,16 @@ pub struct TlsClientConfig {
     pub tls_min_version: Option<String>,
     /// Accept any server certificate and host name (testing only). Default: `false`.
     pub insecure_skip_verify: bool,
+    /// `true` speaks TLS even when no other key is set (the system's roots); `false`
+    /// never does, whatever the other keys. Default: none (TLS when any other key is
+    /// set). Used where the transport decides nothing itself (`redis`, `docker`); an
+    /// `https://` URL or an `ssl://` broker is TLS whatever this says.
+    pub tls_enable: Option<bool>,
 }
 
 impl TlsClientConfig {
     /// The keys [`TlsClientConfig`] reads.
-    pub const KEYS: [&'static str; 7] = [
+    pub const KEYS: [&'static str; 8] = [
         "tls_ca",
         "tls_cert",
         "tls_key",
@@ -49,6 +54,7 @@ impl TlsClientConfig {
         "tls_server_name",
         "tls_min_version",
         "insecure_skip_verify",
+        "tls_enable",
     ];
 
     /// The TLS keys of a plugin's table, and the table without them.
@@ -94,11 +100,16 @@ impl TlsClientConfig {
             tls_server_name: set(self.tls_server_name),
             tls_min_version: set(self.tls_min_version),
             insecure_skip_verify: self.insecure_skip_verify,
+            tls_enable: self.tls_enable,
         }
     }
 
-    /// Whether any TLS key is set.
+    /// Whether TLS is asked for: `tls_enable` when given, else whether any other TLS key
+    /// is set.
     pub fn is_set(&self) -> bool {
+        if let Some(enable) = self.tls_enable {
+            return enable;
+        }
         self.tls_ca.is_some()
             || self.tls_cert.is_some()
             || self.tls_key.is_some()
@@ -235,6 +246,16 @@ mod tests {
         let tls = TlsClientConfig::new(&Some(String::new()), &None, &Some(" ".into()), false);
         assert!(!tls.is_set());
         assert!(tls.http_client(Duration::from_secs(1)).is_ok());
+    }
+
+    #[test]
+    fn tls_enable_decides_when_given_else_any_other_key_does() {
+        let parse = |toml: &str| TlsClientConfig::split(&toml.parse().unwrap()).unwrap().0;
+        assert!(!parse("").is_set());
+        assert!(parse("tls_enable = true").is_set());
+        assert!(parse("tls_ca = \"/ca.pem\"").is_set());
+        assert!(!parse("tls_enable = false\ntls_ca = \"/ca.pem\"").is_set());
+        assert!(TlsClientConfig::split(&"tls_enable = \"yes\"".parse().unwrap()).is_err());
     }
 
     #[test]
