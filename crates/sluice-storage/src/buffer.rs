@@ -189,13 +189,28 @@ impl PartitionBuffer {
                 self.series_rows_bytes += (rows.capacity() - capacity) * size_of::<u32>();
                 self.time.push(time);
                 self.series_of_row.push(sid);
-                for (_, col) in &mut self.fields {
-                    col.push_null();
-                }
                 if let Slot::Unsorted = slot {
                     self.index_row(r);
                 }
-                r
+                // A new row: its values are appended, then a null to every column
+                // the row has no value for.
+                for (slot, value) in fields {
+                    let (name, col) = &mut self.fields[slot];
+                    let stored = if col.len() == r {
+                        col.push(value)
+                    } else {
+                        col.set(r, value) // the same field twice in one line: the last wins
+                    };
+                    if !stored {
+                        tracing::error!(field = %name, "dropping buffered value of a mismatched type");
+                    }
+                }
+                for (_, col) in &mut self.fields {
+                    if col.len() == r {
+                        col.push_null();
+                    }
+                }
+                return;
             }
         };
         for (slot, value) in fields {

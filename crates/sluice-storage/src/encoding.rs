@@ -199,7 +199,20 @@ fn take<'a>(r: &mut &'a [u8], n: usize) -> Result<&'a [u8], DecodeError> {
     Ok(head)
 }
 
+/// Reads an unsigned LEB128 varint.
+#[inline]
 pub(crate) fn get_var(r: &mut &[u8]) -> Result<u64, DecodeError> {
+    // Most varints (counts, column indexes, small deltas) are one byte.
+    if let Some((&b, rest)) = r.split_first()
+        && b < 0x80
+    {
+        *r = rest;
+        return Ok(u64::from(b));
+    }
+    get_long_var(r)
+}
+
+fn get_long_var(r: &mut &[u8]) -> Result<u64, DecodeError> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
         let b = get_u8(r)?;

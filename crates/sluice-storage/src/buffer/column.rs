@@ -116,6 +116,13 @@ impl Ints {
         with_ints!(self, v => v.push(0))
     }
 
+    /// Appends `x`, widening the column first when it does not fit.
+    fn push(&mut self, x: i64) {
+        self.push_zero();
+        let last = with_ints!(self, v => v.len()) - 1;
+        self.set(last, x);
+    }
+
     fn set(&mut self, i: usize, x: i64) {
         loop {
             match self {
@@ -184,6 +191,33 @@ impl FieldColumn {
             Values::String(_) => FieldType::String,
             Values::Boolean(_) => FieldType::Boolean,
         }
+    }
+
+    /// Rows in the column.
+    pub(super) fn len(&self) -> usize {
+        self.valid.len
+    }
+
+    /// Appends a row holding `value` (taking a string value's contents); a value of
+    /// another type appends a null and returns false.
+    pub(super) fn push(&mut self, value: &mut Value) -> bool {
+        match (&mut self.values, value) {
+            (Values::Float(v), Value::Float(x)) => v.push(*x),
+            (Values::Integer(v), Value::Integer(x)) => v.push(*x),
+            (Values::UInteger(v), Value::UInteger(x)) => v.push(*x),
+            (Values::String(v), Value::String(x)) => {
+                let x = std::mem::take(x);
+                self.string_bytes += x.capacity();
+                v.push(x);
+            }
+            (Values::Boolean(v), Value::Boolean(x)) => v.push(*x),
+            _ => {
+                self.push_null();
+                return false;
+            }
+        }
+        self.valid.push(true);
+        true
     }
 
     pub(super) fn push_null(&mut self) {
@@ -296,5 +330,32 @@ mod tests {
             (0..kept.len()).map(|i| bits.get(i)).collect::<Vec<_>>(),
             kept
         );
+    }
+
+    #[test]
+    fn pushed_rows_read_back_as_pushed_and_set_ones_as_set() {
+        let mut ints = FieldColumn::new(FieldType::Integer, 0);
+        assert!(ints.push(&mut Value::Integer(7)));
+        ints.push_null();
+        // Wider than the column's bytes: widened on the way in.
+        assert!(ints.push(&mut Value::Integer(1 << 40)));
+        assert!(!ints.push(&mut Value::Float(1.0)));
+        assert!(ints.set(1, &mut Value::Integer(-3)));
+        assert_eq!(ints.len(), 4);
+        let array = ints.to_array(&[0, 1, 2, 3]);
+        let array = array.as_any().downcast_ref::<Int64Array>().unwrap();
+        assert_eq!(
+            array.iter().collect::<Vec<_>>(),
+            [Some(7), Some(-3), Some(1 << 40), None]
+        );
+
+        let mut strings = FieldColumn::new(FieldType::String, 1);
+        let mut text = Value::String("hello".to_owned());
+        assert!(strings.push(&mut text));
+        assert_eq!(text, Value::String(String::new()), "the value is taken");
+        let array = strings.to_array(&[0, 1]);
+        let array = array.as_any().downcast_ref::<StringArray>().unwrap();
+        assert_eq!(array.iter().collect::<Vec<_>>(), [None, Some("hello")]);
+        assert!(strings.heap_bytes() >= 5);
     }
 }
