@@ -35,6 +35,7 @@ mod line;
 pub mod lines;
 mod parse;
 mod precision;
+mod scan;
 pub mod time;
 
 pub use encode::{EncodeError, Point, PointBuilder};

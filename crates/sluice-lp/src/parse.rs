@@ -11,6 +11,7 @@ use crate::error::{ErrorKind, ParseError};
 use crate::escape::{self, Token};
 use crate::line::{FieldValue, Line};
 use crate::precision::Precision;
+use crate::scan::Specials;
 
 /// How lines are read: the precision of their timestamps, the time of lines without one,
 /// and size limits.
@@ -62,6 +63,8 @@ pub struct Parser<'a> {
     /// for the next one, as lines of one batch tend to look alike.
     tags_hint: usize,
     fields_hint: usize,
+    /// Where the special bytes of `input` are, a block at a time.
+    specials: Specials,
 }
 
 /// What went wrong and at which byte of the input.
@@ -93,27 +96,10 @@ static CLASS: [u8; 256] = {
     table
 };
 
-const LOW_BITS: u64 = 0x0101_0101_0101_0101;
-const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
-
-/// High bit set in each byte of `word` equal to `byte`. Borrows can set bits above the
-/// lowest true match too, so only the lowest set bit may be trusted.
-#[inline(always)]
-fn bytes_equal(word: u64, byte: u8) -> u64 {
-    let x = word ^ (LOW_BITS * u64::from(byte));
-    x.wrapping_sub(LOW_BITS) & !x & HIGH_BITS
-}
-
-/// High bit set at the bytes of `word` that the class table marks (space, `,`, `=`,
-/// backslash, control bytes, 0x7f and up); as with [`bytes_equal`], only the lowest set
-/// bit is exact.
-#[inline(always)]
-fn special_bytes(word: u64) -> u64 {
-    // Below 0x21: control bytes and space.
-    let low = word.wrapping_sub(LOW_BITS * 0x21) & !word & HIGH_BITS;
-    // 0x7f and up: adding one sets the high bit of 0x7f, and 0x80.. have it already.
-    let high = (word.wrapping_add(LOW_BITS) | word) & HIGH_BITS;
-    low | high | bytes_equal(word, b',') | bytes_equal(word, b'=') | bytes_equal(word, b'\\')
+/// Whether the class table marks `byte`: the bytes at which the name scan stops.
+#[cfg(test)]
+pub(crate) fn is_classified(byte: u8) -> bool {
+    CLASS[byte as usize] != 0
 }
 
 impl<'a> Parser<'a> {
@@ -133,6 +119,7 @@ impl<'a> Parser<'a> {
             default_time,
             tags_hint: 0,
             fields_hint: 1,
+            specials: Specials::new(input),
         }
     }
 
@@ -208,23 +195,13 @@ impl<'a> Parser<'a> {
         let mut i = start;
         let mut check_utf8 = false;
         let mut escaped = false;
-        while i < bytes.len() {
-            // Most name bytes are plain ASCII: skip them eight at a time.
-            while let Some(chunk) = bytes[i..].first_chunk::<8>() {
-                let word = u64::from_le_bytes(*chunk);
-                let special = special_bytes(word);
-                if special != 0 {
-                    i += (special.trailing_zeros() / 8) as usize;
-                    break;
-                }
-                i += 8;
-            }
+        loop {
+            // Jump to the next byte the class table marks: the bytes in between are
+            // plain ASCII.
+            i = self.specials.next(bytes, i);
             let Some(&byte) = bytes.get(i) else { break };
             let class = CLASS[byte as usize];
-            if class == 0 {
-                i += 1;
-                continue;
-            }
+            debug_assert_ne!(class, 0, "the scan stops only at classified bytes");
             if class & stop != 0 {
                 break;
             }
@@ -274,8 +251,8 @@ impl<'a> Parser<'a> {
                 .map_err(|e| (ErrorKind::InvalidUtf8, start + e.valid_up_to()))?
         } else {
             // SAFETY: every byte of `raw` is ASCII: a byte >= 0x80 sets `check_utf8`, both
-            // in the class table walk and after a backslash, and the eight-byte skip only
-            // steps over bytes below 0x7f.
+            // where the scan stops and after a backslash, and the scan only steps over
+            // bytes below 0x7f.
             unsafe { std::str::from_utf8_unchecked(raw) }
         };
         Ok((text, escaped))
@@ -1047,20 +1024,6 @@ fn scalar_value<'a>(raw: &[u8], key: &str) -> Result<FieldValue<'a>, ErrorKind> 
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    #[test]
-    fn the_eight_byte_skip_stops_exactly_where_the_class_table_does() {
-        for byte in 0..=255u8 {
-            for at in 0..8 {
-                let mut chunk = *b"abcdefgh";
-                chunk[at] = byte;
-                let special = special_bytes(u64::from_le_bytes(chunk));
-                let first = (special != 0).then(|| special.trailing_zeros() as usize / 8);
-                let want = (CLASS[byte as usize] != 0).then_some(at);
-                assert_eq!(first, want, "byte {byte:#x} at {at}");
-            }
-        }
-    }
 
     /// Number-like text: digits, signs, dots, exponents and suffixes in any order.
     fn number_text() -> impl Strategy<Value = Vec<u8>> {
