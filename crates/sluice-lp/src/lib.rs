@@ -33,6 +33,7 @@ mod error;
 pub mod escape;
 mod line;
 pub mod lines;
+mod order;
 mod parse;
 mod precision;
 mod scan;

@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use crate::error::{ErrorKind, ParseError};
 use crate::escape::{self, Token};
 use crate::line::{FieldValue, Line};
+use crate::order::{self, TagOrder};
 use crate::precision::Precision;
 use crate::scan::Specials;
 
@@ -65,10 +66,54 @@ pub struct Parser<'a> {
     fields_hint: usize,
     /// Where the special bytes of `input` are, a block at a time.
     specials: Specials,
+    /// The order that sorted the last common line's tags.
+    tag_order: TagOrder,
 }
 
 /// What went wrong and at which byte of the input.
 type Failure = (ErrorKind, usize);
+
+/// A measurement, key or tag value as scanned: its text, still escaped, and whether that
+/// text holds a backslash (and so may differ from the name it stands for).
+#[derive(Debug, Clone, Copy)]
+struct RawName<'a> {
+    text: &'a str,
+    escaped: bool,
+}
+
+impl<'a> RawName<'a> {
+    /// The name: borrowed from the input when the text has no escape, decoded otherwise.
+    #[inline(always)]
+    fn decode(self, token: Token) -> Cow<'a, str> {
+        if self.escaped {
+            Cow::Owned(unescape_cold(self.text, token))
+        } else {
+            Cow::Borrowed(self.text)
+        }
+    }
+
+    /// The name of a key, owned, for an error message.
+    #[cold]
+    fn owned(self) -> String {
+        self.decode(Token::Key).into_owned()
+    }
+}
+
+/// `bytes` as text, for bytes known to be ASCII.
+#[inline(always)]
+fn ascii_str(bytes: &[u8]) -> &str {
+    debug_assert!(bytes.is_ascii());
+    // SAFETY: every caller passes bytes that a scan stepped over as plain ASCII (below
+    // 0x7f: the special-byte scan stops at every byte from 0x7f up), and ASCII is UTF-8.
+    unsafe { std::str::from_utf8_unchecked(bytes) }
+}
+
+/// [`escape::unescape_name`], kept out of line: most names hold no escape.
+#[cold]
+#[inline(never)]
+fn unescape_cold(raw: &str, token: Token) -> String {
+    escape::unescape_name(raw, token)
+}
 
 // Byte classes, one table for the whole parser.
 const SPACE: u8 = 1; // ' '
@@ -120,6 +165,7 @@ impl<'a> Parser<'a> {
             tags_hint: 0,
             fields_hint: 1,
             specials: Specials::new(input),
+            tag_order: TagOrder::default(),
         }
     }
 
@@ -189,7 +235,7 @@ impl<'a> Parser<'a> {
     /// escaped, and whether it holds a backslash. Stops before the first unescaped byte of
     /// `stop` or a line end.
     #[inline(always)]
-    fn scan_name(&mut self, stop: u8, what: &'static str) -> Result<(&'a str, bool), Failure> {
+    fn scan_name(&mut self, stop: u8, what: &'static str) -> Result<RawName<'a>, Failure> {
         let start = self.pos;
         let bytes = self.input;
         let mut i = start;
@@ -250,28 +296,20 @@ impl<'a> Parser<'a> {
             std::str::from_utf8(raw)
                 .map_err(|e| (ErrorKind::InvalidUtf8, start + e.valid_up_to()))?
         } else {
-            // SAFETY: every byte of `raw` is ASCII: a byte >= 0x80 sets `check_utf8`, both
-            // where the scan stops and after a backslash, and the scan only steps over
-            // bytes below 0x7f.
-            unsafe { std::str::from_utf8_unchecked(raw) }
+            // Every byte of `raw` is ASCII: a byte >= 0x80 sets `check_utf8`, both where
+            // the scan stops and after a backslash.
+            ascii_str(raw)
         };
-        Ok((text, escaped))
+        Ok(RawName { text, escaped })
     }
 
-    /// Decodes a scanned name and applies the length limit.
+    /// Applies the length limit to a scanned name (to its decoded length).
     #[inline(always)]
-    fn decode_name(
-        &self,
-        (raw, escaped): (&'a str, bool),
-        token: Token,
-        at: usize,
-    ) -> Result<Cow<'a, str>, Failure> {
-        let name = if escaped {
-            Cow::Owned(escape::unescape_name(raw, token))
-        } else {
-            Cow::Borrowed(raw)
-        };
-        if name.len() > self.options.max_name_bytes {
+    fn check_name(&self, raw: RawName<'a>, token: Token, at: usize) -> Result<(), Failure> {
+        // Unescaping only shortens a name, so a short raw text is within the limit.
+        if raw.text.len() > self.options.max_name_bytes
+            && raw.decode(token).len() > self.options.max_name_bytes
+        {
             return Err((
                 ErrorKind::NameTooLong {
                     limit: self.options.max_name_bytes,
@@ -279,7 +317,7 @@ impl<'a> Parser<'a> {
                 at,
             ));
         }
-        Ok(name)
+        Ok(())
     }
 
     /// The error for the byte at `pos`, which ended a token where it should not have.
@@ -296,64 +334,174 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Reads the point at `pos` into `out` (whose tags and fields are empty) when it has
+    /// the common shape: names of plain ASCII without escapes, tags and fields that
+    /// parse without a doubt. Returns true when it has read the point, exactly as
+    /// [`Parser::point`] would (and moved `pos` to the line's end); false, with `pos` and
+    /// the line count as they were, for anything else, which [`Parser::point`] then reads,
+    /// errors included.
+    #[inline(always)]
+    fn common_point(&mut self, out: &mut Line<'a>) -> bool {
+        let (pos, line) = (self.pos, self.line);
+        let mut specials = self.specials.clone();
+        let read = self.common_point_at(out, &mut specials);
+        self.specials = specials;
+        if !read {
+            (self.pos, self.line) = (pos, line);
+        }
+        read
+    }
+
+    /// The body of [`Parser::common_point`], which restores `pos` and the line count when
+    /// this declines.
+    #[inline(always)]
+    fn common_point_at(&mut self, out: &mut Line<'a>, specials: &mut Specials) -> bool {
+        let bytes = self.input;
+        let max_name = self.options.max_name_bytes;
+        let start = self.pos;
+        // The measurement: up to a `,` or a space, with no special byte before it.
+        let mut end = specials.next(bytes, start);
+        if end == start || end - start > max_name || !matches!(bytes.get(end), Some(b',' | b' ')) {
+            return false;
+        }
+        let measurement = ascii_str(&bytes[start..end]);
+
+        // Tags: `,key=value` while a `,` follows; each name free of special bytes.
+        let tags = &mut out.tags;
+        while bytes[end] == b',' {
+            let key_at = end + 1;
+            let key_end = specials.next(bytes, key_at);
+            let value_at = key_end + 1;
+            if key_end == key_at
+                || key_end - key_at > max_name
+                || bytes.get(key_end) != Some(&b'=')
+                || tags.len() == order::MAX_TAGS
+            {
+                return false;
+            }
+            end = specials.next(bytes, value_at);
+            if end == value_at
+                || end - value_at > max_name
+                || !matches!(bytes.get(end), Some(b',' | b' '))
+            {
+                return false;
+            }
+            self.tag_order.prefixes[tags.len()] =
+                order::order_prefix_at(bytes, key_at, key_end - key_at);
+            tags.push((
+                Cow::Borrowed(ascii_str(&bytes[key_at..key_end])),
+                Cow::Borrowed(ascii_str(&bytes[value_at..end])),
+            ));
+        }
+        // At the space after the tags: then at least one field.
+        self.pos = end;
+        self.skip_spaces();
+        if self.at_line_end() || !self.tag_order.sort(tags) {
+            return false;
+        }
+
+        // Fields: `key=value` while a `,` follows.
+        let fields = &mut out.fields;
+        let (mut seen, mut shared) = (0u128, false);
+        loop {
+            let key_at = self.pos;
+            let key_end = specials.next(bytes, key_at);
+            let value_at = key_end + 1;
+            if key_end == key_at || key_end - key_at > max_name || bytes.get(key_end) != Some(&b'=')
+            {
+                return false;
+            }
+            let key = ascii_str(&bytes[key_at..key_end]);
+            let value = if bytes.get(value_at) == Some(&b'"') {
+                self.pos = value_at;
+                let raw = RawName {
+                    text: key,
+                    escaped: false,
+                };
+                match self.string_value(raw) {
+                    Ok(value) => value,
+                    Err(_) => return false,
+                }
+            } else if let Some((value, value_end)) = fast_number(bytes, value_at) {
+                self.pos = value_end;
+                value
+            } else {
+                // Up to the next special byte, which must end the value as the general
+                // reader's byte loop would.
+                let value_end = specials.next(bytes, value_at);
+                if !ends_value(bytes, value_end) {
+                    return false;
+                }
+                match scalar_value(&bytes[value_at..value_end], key) {
+                    Ok(value) => {
+                        self.pos = value_end;
+                        value
+                    }
+                    Err(_) => return false,
+                }
+            };
+            let bit = 1u128
+                << (fingerprint_at(bytes, key_at, key.len()).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                    >> 57);
+            shared |= seen & bit != 0;
+            seen |= bit;
+            fields.push((Cow::Borrowed(key), value));
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b' ') => break,
+                _ if self.at_line_end() => break,
+                _ => return false,
+            }
+        }
+        if shared {
+            dedup_fields(fields);
+        }
+
+        // The timestamp, if any, then the line's end.
+        self.skip_spaces();
+        let timestamp = if self.at_line_end() {
+            self.default_time
+        } else {
+            match fast_timestamp(bytes, self.pos)
+                .and_then(|(value, end)| Some((self.options.precision.to_nanos(value)?, end)))
+            {
+                Some((nanos, end)) => {
+                    self.pos = end;
+                    self.skip_spaces();
+                    if !self.at_line_end() {
+                        return false;
+                    }
+                    Some(nanos)
+                }
+                None => return false,
+            }
+        };
+        if self.pos - start > self.options.max_line_bytes {
+            return false;
+        }
+        self.tags_hint = tags.len();
+        self.fields_hint = fields.len();
+        out.measurement = Cow::Borrowed(measurement);
+        out.timestamp = timestamp;
+        true
+    }
+
     /// Reads the point at `pos` into `out`, whose tags and fields are empty.
     #[inline(always)]
     fn point(&mut self, out: &mut Line<'a>) -> Result<(), Failure> {
         let start = self.pos;
         let raw = self.scan_name(SPACE | COMMA, "in measurement")?;
-        let measurement_len = raw.0.len();
-        if raw.0.is_empty() {
+        let measurement_len = raw.text.len();
+        if raw.text.is_empty() {
             return Err(match self.peek() {
                 Some(b',' | b' ') => (ErrorKind::MissingMeasurement, self.pos),
                 _ => self.unexpected("at start of measurement"),
             });
         }
-        let measurement = self.decode_name(raw, Token::Measurement, start)?;
+        self.check_name(raw, Token::Measurement, start)?;
 
         let tags = &mut out.tags;
-        while self.peek() == Some(b',') {
-            self.pos += 1;
-            let key_at = self.pos;
-            let raw_key = self.scan_name(SPACE | COMMA | EQUALS, "in tag key")?;
-            if raw_key.0.is_empty() {
-                return Err(match self.peek() {
-                    Some(b'=' | b',') => (ErrorKind::EmptyTagKey, key_at),
-                    Some(b' ') | None => (ErrorKind::MissingFields, key_at),
-                    _ => self.unexpected("in tag key"),
-                });
-            }
-            let key = self.decode_name(raw_key, Token::Key, key_at)?;
-            if self.peek() != Some(b'=') {
-                return Err((
-                    ErrorKind::MissingTagValue {
-                        key: key.into_owned(),
-                    },
-                    self.pos,
-                ));
-            }
-            self.pos += 1;
-            let value_at = self.pos;
-            let raw_value = self.scan_name(SPACE | COMMA | EQUALS, "in tag value")?;
-            if self.peek() == Some(b'=') {
-                return Err((
-                    ErrorKind::UnexpectedCharacter {
-                        found: b'=',
-                        context: "in tag value (escape it as \\=)",
-                    },
-                    self.pos,
-                ));
-            }
-            if raw_value.0.is_empty() {
-                return Err((
-                    ErrorKind::EmptyTagValue {
-                        key: key.into_owned(),
-                    },
-                    value_at,
-                ));
-            }
-            let value = self.decode_name(raw_value, Token::Key, value_at)?;
-            tags.push((key, value));
-        }
+        let in_order = self.tag_set(tags)?;
         if self.peek() != Some(b' ') {
             return Err(if self.at_line_end() {
                 (ErrorKind::MissingFields, self.pos)
@@ -365,41 +513,16 @@ impl<'a> Parser<'a> {
         if self.at_line_end() {
             return Err((ErrorKind::MissingFields, self.pos));
         }
-        sort_tags(tags)
-            .map_err(|key| (ErrorKind::DuplicateTagKey { key }, start + measurement_len))?;
+        if !in_order {
+            sort_tags(tags)
+                .map_err(|key| (ErrorKind::DuplicateTagKey { key }, start + measurement_len))?;
+        }
         self.tags_hint = tags.len();
 
         let fields = &mut out.fields;
-        loop {
-            let key_at = self.pos;
-            let raw_key = self.scan_name(SPACE | COMMA | EQUALS, "in field key")?;
-            if raw_key.0.is_empty() {
-                return Err(match self.peek() {
-                    Some(b'=' | b',' | b' ') => (ErrorKind::EmptyFieldKey, key_at),
-                    _ if self.at_line_end() => (ErrorKind::EmptyFieldKey, key_at),
-                    _ => self.unexpected("at start of field key"),
-                });
-            }
-            let key = self.decode_name(raw_key, Token::Key, key_at)?;
-            if self.peek() != Some(b'=') {
-                return Err((
-                    ErrorKind::MissingFieldValue {
-                        key: key.into_owned(),
-                    },
-                    self.pos,
-                ));
-            }
-            self.pos += 1;
-            let value = self.field_value(&key)?;
-            fields.push((key, value));
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b' ') => break,
-                _ if self.at_line_end() => break,
-                _ => return Err(self.unexpected("after field value")),
-            }
+        if self.field_set(fields)? {
+            dedup_fields(fields);
         }
-        dedup_fields(fields);
         self.fields_hint = fields.len();
 
         self.skip_spaces();
@@ -417,18 +540,135 @@ impl<'a> Parser<'a> {
                 start,
             ));
         }
-        out.measurement = measurement;
+        out.measurement = raw.decode(Token::Measurement);
         out.timestamp = timestamp;
         Ok(())
     }
 
+    /// Reads the tags at `pos` (each after a `,`) into `tags`, in input order; stops at
+    /// the first byte after them that is not a `,`. Returns true when the keys came in
+    /// strictly increasing byte order, so that the tag set is sorted and has no key twice.
+    #[inline(never)]
+    fn tag_set(&mut self, tags: &mut Vec<(Cow<'a, str>, Cow<'a, str>)>) -> Result<bool, Failure> {
+        let mut in_order = true;
+        let mut last_prefix = 0u64;
+        while self.peek() == Some(b',') {
+            self.pos += 1;
+            let key_at = self.pos;
+            let raw_key = self.scan_name(SPACE | COMMA | EQUALS, "in tag key")?;
+            if raw_key.text.is_empty() {
+                return Err(match self.peek() {
+                    Some(b'=' | b',') => (ErrorKind::EmptyTagKey, key_at),
+                    Some(b' ') | None => (ErrorKind::MissingFields, key_at),
+                    _ => self.unexpected("in tag key"),
+                });
+            }
+            self.check_name(raw_key, Token::Key, key_at)?;
+            if self.peek() != Some(b'=') {
+                return Err((
+                    ErrorKind::MissingTagValue {
+                        key: raw_key.decode(Token::Key).into_owned(),
+                    },
+                    self.pos,
+                ));
+            }
+            self.pos += 1;
+            let value_at = self.pos;
+            let raw_value = self.scan_name(SPACE | COMMA | EQUALS, "in tag value")?;
+            if self.peek() == Some(b'=') {
+                return Err((
+                    ErrorKind::UnexpectedCharacter {
+                        found: b'=',
+                        context: "in tag value (escape it as \\=)",
+                    },
+                    self.pos,
+                ));
+            }
+            if raw_value.text.is_empty() {
+                return Err((
+                    ErrorKind::EmptyTagValue {
+                        key: raw_key.decode(Token::Key).into_owned(),
+                    },
+                    value_at,
+                ));
+            }
+            self.check_name(raw_value, Token::Key, value_at)?;
+            let key = raw_key.decode(Token::Key);
+            // Keys in order so far: this one must come after the last. The eight-byte
+            // prefixes settle it but for a tie, which the whole keys then settle.
+            let prefix = if raw_key.escaped {
+                order_prefix(key.as_bytes())
+            } else {
+                order_prefix_at(self.input, key_at, raw_key.text.len())
+            };
+            in_order &= prefix > last_prefix
+                || (prefix == last_prefix && tags.last().is_none_or(|(last, _)| **last < *key));
+            last_prefix = prefix;
+            tags.push((key, raw_value.decode(Token::Key)));
+        }
+        Ok(in_order)
+    }
+
+    /// Reads the fields at `pos` into `fields`, up to the space or line end after them.
+    /// Returns false when no two field keys can be equal, true when some may be (so that
+    /// [`dedup_fields`] has to look).
+    #[inline(never)]
+    fn field_set(
+        &mut self,
+        fields: &mut Vec<(Cow<'a, str>, FieldValue<'a>)>,
+    ) -> Result<bool, Failure> {
+        // One bit of 128 per key: while no two keys share a bit, no two keys are equal.
+        let (mut seen, mut shared) = (0u128, false);
+        loop {
+            let key_at = self.pos;
+            let raw_key = self.scan_name(SPACE | COMMA | EQUALS, "in field key")?;
+            if raw_key.text.is_empty() {
+                return Err(match self.peek() {
+                    Some(b'=' | b',' | b' ') => (ErrorKind::EmptyFieldKey, key_at),
+                    _ if self.at_line_end() => (ErrorKind::EmptyFieldKey, key_at),
+                    _ => self.unexpected("at start of field key"),
+                });
+            }
+            self.check_name(raw_key, Token::Key, key_at)?;
+            if self.peek() != Some(b'=') {
+                return Err((
+                    ErrorKind::MissingFieldValue {
+                        key: raw_key.decode(Token::Key).into_owned(),
+                    },
+                    self.pos,
+                ));
+            }
+            self.pos += 1;
+            let value = self.field_value(raw_key)?;
+            let key = raw_key.decode(Token::Key);
+            let print = if raw_key.escaped {
+                fingerprint(key.as_bytes())
+            } else {
+                fingerprint_at(self.input, key_at, raw_key.text.len())
+            };
+            let bit = 1u128 << (print.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 57);
+            shared |= seen & bit != 0;
+            seen |= bit;
+            fields.push((key, value));
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b' ') => break,
+                _ if self.at_line_end() => break,
+                _ => return Err(self.unexpected("after field value")),
+            }
+        }
+        Ok(shared)
+    }
+
     #[inline(always)]
-    fn field_value(&mut self, key: &str) -> Result<FieldValue<'a>, Failure> {
+    fn field_value(&mut self, key: RawName<'a>) -> Result<FieldValue<'a>, Failure> {
         let at = self.pos;
         match self.peek() {
             Some(b'"') => self.string_value(key),
-            None | Some(b',' | b' ') => Err((ErrorKind::MissingFieldValue { key: key.into() }, at)),
-            _ if self.at_line_end() => Err((ErrorKind::MissingFieldValue { key: key.into() }, at)),
+            None | Some(b',' | b' ') => {
+                Err((ErrorKind::MissingFieldValue { key: key.owned() }, at))
+            }
+            _ if self.at_line_end() => Err((ErrorKind::MissingFieldValue { key: key.owned() }, at)),
             Some(_) => {
                 let bytes = self.input;
                 if let Some((value, end)) = fast_number(bytes, at) {
@@ -443,12 +683,12 @@ impl<'a> Parser<'a> {
                     end += 1;
                 }
                 self.pos = end;
-                scalar_value(&bytes[at..end], key).map_err(|kind| (kind, at))
+                scalar_value(&bytes[at..end], &key.decode(Token::Key)).map_err(|kind| (kind, at))
             }
         }
     }
 
-    fn string_value(&mut self, key: &str) -> Result<FieldValue<'a>, Failure> {
+    fn string_value(&mut self, key: RawName<'a>) -> Result<FieldValue<'a>, Failure> {
         let bytes = self.input;
         let open = self.pos;
         let body = open + 1;
@@ -457,7 +697,7 @@ impl<'a> Parser<'a> {
         loop {
             match memchr::memchr3(b'"', b'\\', b'\n', &bytes[i..]) {
                 None => {
-                    return Err((ErrorKind::UnterminatedString { key: key.into() }, open));
+                    return Err((ErrorKind::UnterminatedString { key: key.owned() }, open));
                 }
                 Some(off) => {
                     i += off;
@@ -475,7 +715,7 @@ impl<'a> Parser<'a> {
                             i += 2;
                             if i > bytes.len() {
                                 return Err((
-                                    ErrorKind::UnterminatedString { key: key.into() },
+                                    ErrorKind::UnterminatedString { key: key.owned() },
                                     open,
                                 ));
                             }
@@ -568,6 +808,12 @@ impl<'a> Parser<'a> {
             line.line_number = line_number;
             line.tags.clear();
             line.fields.clear();
+            if self.common_point(line) {
+                self.consume_line_end();
+                return Some(Ok(()));
+            }
+            line.tags.clear();
+            line.fields.clear();
             return Some(match self.point(line) {
                 Ok(()) => {
                     self.consume_line_end();
@@ -622,6 +868,36 @@ fn order_prefix(name: &[u8]) -> u64 {
             prefix
         }
     }
+}
+
+/// [`order_prefix`] of the name at `input[at..at + len]`, read as one eight-byte word
+/// when the input holds eight bytes from `at` (no loop over short names).
+#[inline(always)]
+fn order_prefix_at(input: &[u8], at: usize, len: usize) -> u64 {
+    match input.get(at..at + 8) {
+        Some(word) => {
+            let word = u64::from_be_bytes(word.try_into().expect("eight bytes"));
+            // Keep the name's bytes, the high ones; zero the bytes after it.
+            let keep = if len >= 8 {
+                u64::MAX
+            } else {
+                !(u64::MAX >> (8 * len))
+            };
+            word & keep
+        }
+        None => order_prefix(&input[at..at + len]),
+    }
+}
+
+/// [`fingerprint`] of the name at `input[at..at + len]`, with word reads rather than
+/// loops where the input allows them; equal to `fingerprint(&input[at..at + len])`.
+#[inline(always)]
+fn fingerprint_at(input: &[u8], at: usize, len: usize) -> u64 {
+    let tail = match input[..at + len].last_chunk::<8>() {
+        Some(tail) if len >= 8 => u64::from_le_bytes(*tail),
+        _ => 0,
+    };
+    order_prefix_at(input, at, len) ^ tail.rotate_left(29) ^ (len as u64)
 }
 
 /// A cheap digest of `name` for telling keys apart: equal names give equal digests.
@@ -1024,6 +1300,110 @@ fn scalar_value<'a>(raw: &[u8], key: &str) -> Result<FieldValue<'a>, ErrorKind> 
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Reads the point at the start of `input` with [`Parser::common_point`] and with
+    /// [`Parser::point`]; when the first reads it, both must agree on everything. Returns
+    /// whether the common path read it.
+    fn assert_common_point_agrees(input: &[u8], options: ParseOptions) -> bool {
+        let blank = || Line {
+            line_number: 1,
+            measurement: Cow::Borrowed(""),
+            tags: Vec::new(),
+            fields: Vec::new(),
+            timestamp: None,
+        };
+        let mut common = Parser::new(input, options);
+        let mut common_line = blank();
+        if !common.common_point(&mut common_line) {
+            assert_eq!(common.pos, 0, "a declined line leaves the position");
+            assert_eq!(common.line, 1, "a declined line leaves the line count");
+            return false;
+        }
+        let mut general = Parser::new(input, options);
+        let mut general_line = blank();
+        let text = String::from_utf8_lossy(input);
+        assert_eq!(general.point(&mut general_line), Ok(()), "{text:?}");
+        assert_eq!(common_line, general_line, "{text:?}");
+        assert_eq!(
+            (common.pos, common.line),
+            (general.pos, general.line),
+            "{text:?}"
+        );
+        true
+    }
+
+    #[test]
+    fn the_common_path_reads_tokens_ending_at_block_edges_like_the_general_one() {
+        // Names and values whose ends fall on either side of 16-, 32- and 64-byte edges.
+        for pad in 0..70 {
+            let name = "n".repeat(pad + 1);
+            for line in [
+                format!("{name},t=v f=1i 5\n"),
+                format!("m,{name}={name} {name}=1.5,g=2u\n"),
+                format!("m,b=1,a=2 f=\"{name}\",g=t 7"),
+                format!("m,a={name},a=x f=1\n"),
+                format!("m f=1,{name}=2,{name}=3\r\n"),
+                format!("m,a=1 f={pad} -{pad}\n"),
+                format!("m,a\\ b=1 f=1\n{name}"),
+                "m,a=é f=1\n".to_string(),
+            ] {
+                assert_common_point_agrees(line.as_bytes(), ParseOptions::default());
+            }
+            // The plain shapes are the common path's to read.
+            for line in [
+                format!("{name},t=v f=1i 5\n"),
+                format!("m,{name}={name} {name}=1.5,g=2u\n"),
+                format!("m,b=1,a=2 f=\"{name}\",g=t 7"),
+            ] {
+                assert!(
+                    assert_common_point_agrees(line.as_bytes(), ParseOptions::default()),
+                    "{line}"
+                );
+            }
+        }
+    }
+
+    /// Line-protocol-like text: names, separators, escapes and number pieces.
+    fn line_text() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            8 => prop::sample::select(vec![
+                &b"m"[..], b"cpu", b"host", b"t", b"a", b"b", b"usage_user", b"x",
+                b",", b"=", b" ", b"1", b"42", b"-3", b"1.5", b"i", b"u", b"e-2",
+                b"t", b"false", b"\"s\"", b"1700000000000000000",
+            ]),
+            2 => prop::sample::select(vec![
+                &b"\\"[..], b"\n", b"\r", b"\r\n", b"\t", b"\"", b"#", b"\xc3\xa9", b"\xff",
+                b"  ", b"==", b",,",
+            ]),
+        ];
+        prop::collection::vec(piece, 1..40).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn the_common_path_agrees_with_the_general_one(
+            text in line_text(),
+            max_name_bytes in prop::sample::select(vec![3usize, 65_535]),
+            max_line_bytes in prop::sample::select(vec![20usize, 1 << 20]),
+        ) {
+            let options = ParseOptions {
+                max_name_bytes,
+                max_line_bytes,
+                default_time: Some(123),
+                ..ParseOptions::default()
+            };
+            assert_common_point_agrees(&text, options);
+            // And from a shape the common path reads, cut anywhere.
+            let line = b"cpu,hostname=host_0,region=eu,rack=7 usage_user=58i,usage_idle=2.5,ok=t,s=\"a\\\"b\" 1451606400000000000\n";
+            let mut joined = line.to_vec();
+            joined.extend_from_slice(&text);
+            prop_assert!(assert_common_point_agrees(&joined, ParseOptions::default()));
+            assert_common_point_agrees(&joined, options);
+            for cut in 0..line.len() {
+                assert_common_point_agrees(&line[..cut], options);
+            }
+        }
+    }
 
     /// Number-like text: digits, signs, dots, exponents and suffixes in any order.
     fn number_text() -> impl Strategy<Value = Vec<u8>> {
