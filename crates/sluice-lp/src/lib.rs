@@ -28,6 +28,7 @@
 //! [`escape`] for the escaping rules, and `tests/conformance.rs` for each place where it
 //! deliberately differs from the public corpus.
 
+mod digits;
 mod encode;
 mod error;
 pub mod escape;

@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 
+use crate::digits::digit_run;
 use crate::error::{ErrorKind, ParseError};
 use crate::escape::{self, Token};
 use crate::line::{FieldValue, Line};
@@ -97,6 +98,25 @@ impl<'a> RawName<'a> {
     fn owned(self) -> String {
         self.decode(Token::Key).into_owned()
     }
+}
+
+/// `vec.push(item)`, written so that the compiler stores `item` straight into the
+/// vector: with the growing path out of line, nothing forces `item` through a copy on the
+/// stack (whose mixed-width copy defeats the CPU's store-to-load forwarding).
+#[inline(always)]
+fn push_direct<T>(vec: &mut Vec<T>, item: T) {
+    if vec.len() < vec.capacity() {
+        vec.push(item);
+    } else {
+        push_growing(vec, item);
+    }
+}
+
+/// `vec.push(item)` for a full `vec`, out of the hot path.
+#[cold]
+#[inline(never)]
+fn push_growing<T>(vec: &mut Vec<T>, item: T) {
+    vec.push(item);
 }
 
 /// `bytes` as text, for bytes known to be ASCII.
@@ -388,10 +408,13 @@ impl<'a> Parser<'a> {
             }
             self.tag_order.prefixes[tags.len()] =
                 order::order_prefix_at(bytes, key_at, key_end - key_at);
-            tags.push((
-                Cow::Borrowed(ascii_str(&bytes[key_at..key_end])),
-                Cow::Borrowed(ascii_str(&bytes[value_at..end])),
-            ));
+            push_direct(
+                tags,
+                (
+                    Cow::Borrowed(ascii_str(&bytes[key_at..key_end])),
+                    Cow::Borrowed(ascii_str(&bytes[value_at..end])),
+                ),
+            );
         }
         // At the space after the tags: then at least one field.
         self.pos = end;
@@ -402,6 +425,50 @@ impl<'a> Parser<'a> {
 
         // Fields: `key=value` while a `,` follows.
         let fields = &mut out.fields;
+        if !self.common_fields(fields, specials) {
+            return false;
+        }
+
+        // The timestamp, if any, then the line's end.
+        self.skip_spaces();
+        let timestamp = if self.at_line_end() {
+            self.default_time
+        } else {
+            match fast_timestamp(bytes, self.pos)
+                .and_then(|(value, end)| Some((self.options.precision.to_nanos(value)?, end)))
+            {
+                Some((nanos, end)) => {
+                    self.pos = end;
+                    self.skip_spaces();
+                    if !self.at_line_end() {
+                        return false;
+                    }
+                    Some(nanos)
+                }
+                None => return false,
+            }
+        };
+        if self.pos - start > self.options.max_line_bytes {
+            return false;
+        }
+        self.tags_hint = tags.len();
+        self.fields_hint = fields.len();
+        out.measurement = Cow::Borrowed(measurement);
+        out.timestamp = timestamp;
+        true
+    }
+
+    /// The field set of [`Parser::common_point_at`]: reads `key=value` pairs from `pos`
+    /// into `fields` while a `,` follows, as [`Parser::point`] would; false (declining the
+    /// line) for anything else.
+    #[inline(never)]
+    fn common_fields(
+        &mut self,
+        fields: &mut Vec<(Cow<'a, str>, FieldValue<'a>)>,
+        specials: &mut Specials,
+    ) -> bool {
+        let bytes = self.input;
+        let max_name = self.options.max_name_bytes;
         let (mut seen, mut shared) = (0u128, false);
         loop {
             let key_at = self.pos;
@@ -445,7 +512,7 @@ impl<'a> Parser<'a> {
                     >> 57);
             shared |= seen & bit != 0;
             seen |= bit;
-            fields.push((Cow::Borrowed(key), value));
+            push_direct(fields, (Cow::Borrowed(key), value));
             match self.peek() {
                 Some(b',') => self.pos += 1,
                 Some(b' ') => break,
@@ -456,33 +523,6 @@ impl<'a> Parser<'a> {
         if shared {
             dedup_fields(fields);
         }
-
-        // The timestamp, if any, then the line's end.
-        self.skip_spaces();
-        let timestamp = if self.at_line_end() {
-            self.default_time
-        } else {
-            match fast_timestamp(bytes, self.pos)
-                .and_then(|(value, end)| Some((self.options.precision.to_nanos(value)?, end)))
-            {
-                Some((nanos, end)) => {
-                    self.pos = end;
-                    self.skip_spaces();
-                    if !self.at_line_end() {
-                        return false;
-                    }
-                    Some(nanos)
-                }
-                None => return false,
-            }
-        };
-        if self.pos - start > self.options.max_line_bytes {
-            return false;
-        }
-        self.tags_hint = tags.len();
-        self.fields_hint = fields.len();
-        out.measurement = Cow::Borrowed(measurement);
-        out.timestamp = timestamp;
         true
     }
 
@@ -991,7 +1031,7 @@ fn dedup_fields(fields: &mut Vec<(Cow<'_, str>, FieldValue<'_>)>) {
 
 /// Whether a field value that starts before `i` ends at `i`, as the field value scan in
 /// [`Parser::field_value`] decides it.
-#[inline]
+#[inline(always)]
 fn ends_value(bytes: &[u8], i: usize) -> bool {
     match bytes.get(i) {
         None | Some(b',' | b' ' | b'\n') => true,
@@ -1017,18 +1057,9 @@ fn fast_number(bytes: &[u8], at: usize) -> Option<(FieldValue<'static>, usize)> 
     if negative {
         i += 1;
     }
-    let digits_at = i;
-    let mut mantissa: u64 = 0;
-    while let Some(&b) = bytes.get(i) {
-        let digit = b.wrapping_sub(b'0');
-        if digit > 9 {
-            break;
-        }
-        // Wrapping: a run longer than 18 digits is handed to the full reader below.
-        mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(digit));
-        i += 1;
-    }
-    let int_digits = i - digits_at;
+    // Wrapping: a run longer than 18 digits is handed to the full reader below.
+    let (mut mantissa, int_digits) = digit_run(bytes, i, 0);
+    i += int_digits;
     let mut frac_digits = 0;
     match bytes.get(i) {
         Some(b'i') if (1..=18).contains(&int_digits) && ends_value(bytes, i + 1) => {
@@ -1042,16 +1073,8 @@ fn fast_number(bytes: &[u8], at: usize) -> Option<(FieldValue<'static>, usize)> 
         }
         Some(b'.') => {
             i += 1;
-            let frac_at = i;
-            while let Some(&b) = bytes.get(i) {
-                let digit = b.wrapping_sub(b'0');
-                if digit > 9 {
-                    break;
-                }
-                mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(digit));
-                i += 1;
-            }
-            frac_digits = i - frac_at;
+            (mantissa, frac_digits) = digit_run(bytes, i, mantissa);
+            i += frac_digits;
         }
         _ => {}
     }
@@ -1115,21 +1138,11 @@ fn fast_timestamp(bytes: &[u8], at: usize) -> Option<(i64, usize)> {
     if negative {
         i += 1;
     }
-    let digits_at = i;
-    let mut magnitude: u64 = 0;
-    while let Some(&b) = bytes.get(i) {
-        let digit = b.wrapping_sub(b'0');
-        if digit > 9 {
-            break;
-        }
-        // Wrapping: a run longer than 19 digits is handed to the full reader below.
-        magnitude = magnitude.wrapping_mul(10).wrapping_add(u64::from(digit));
-        i += 1;
-    }
+    // Wrapping: a run longer than 19 digits is handed to the full reader below.
+    let (magnitude, digits) = digit_run(bytes, i, 0);
+    i += digits;
     // Nineteen digits stay below 10^19 < 2^64, so `magnitude` is exact here.
-    if !(1..=19).contains(&(i - digits_at))
-        || !matches!(bytes.get(i), None | Some(b' ' | b'\n' | b'\r'))
-    {
+    if !(1..=19).contains(&digits) || !matches!(bytes.get(i), None | Some(b' ' | b'\n' | b'\r')) {
         return None;
     }
     let value = if negative {
