@@ -50,21 +50,24 @@ pub(crate) fn order_prefix(name: &[u8]) -> u128 {
     u128::from_be_bytes(head)
 }
 
+/// `KEEP[n]`: the mask that keeps the first `n` bytes of a big-endian sixteen-byte word.
+const KEEP: [u128; 17] = {
+    let mut masks = [0u128; 17];
+    let mut n = 1;
+    while n < 16 {
+        masks[n] = !(u128::MAX >> (8 * n));
+        n += 1;
+    }
+    masks[16] = u128::MAX;
+    masks
+};
+
 /// [`order_prefix`] of the name at `input[at..at + len]`, read as one sixteen-byte word
 /// when the input holds sixteen bytes from `at`.
 #[inline(always)]
 pub(crate) fn order_prefix_at(input: &[u8], at: usize, len: usize) -> u128 {
-    match input.get(at..at + 16) {
-        Some(word) => {
-            let word = u128::from_be_bytes(word.try_into().expect("sixteen bytes"));
-            // Keep the name's bytes, the high ones; zero the bytes after it.
-            let keep = if len >= 16 {
-                u128::MAX
-            } else {
-                !(u128::MAX >> (8 * len))
-            };
-            word & keep
-        }
+    match input.get(at..).and_then(<[u8]>::first_chunk::<16>) {
+        Some(word) => u128::from_be_bytes(*word) & KEEP[len.min(16)],
         None => order_prefix(&input[at..at + len]),
     }
 }

@@ -69,6 +69,41 @@ pub struct Parser<'a> {
     specials: Specials,
     /// The order that sorted the last common line's tags.
     tag_order: TagOrder,
+    /// The digests of the last common line's field keys.
+    field_keys: FieldKeys,
+    /// How many lines in a row the common path has declined.
+    common_declines: u8,
+}
+
+/// The digests ([`fingerprint`]) of the field keys of the last line the common path read,
+/// and whether they were all different: a line whose keys have the same digests in the
+/// same order has no key twice either, with no need to compare its keys.
+#[derive(Debug, Clone)]
+struct FieldKeys {
+    prints: [u64; SMALL],
+    /// How many of `prints` belong to the last line; `usize::MAX` when none do.
+    len: usize,
+    distinct: bool,
+}
+
+impl FieldKeys {
+    /// Whether the `len` field keys just read, whose digests now fill `prints` (and,
+    /// with `same`, equal the last line's), are all different; false when some may be
+    /// equal, for [`dedup_fields`] to settle.
+    #[inline]
+    fn distinct_again(&mut self, len: usize, same: bool) -> bool {
+        if same && len == self.len {
+            return self.distinct;
+        }
+        if len > SMALL {
+            self.len = usize::MAX;
+            return false;
+        }
+        let prints = &self.prints[..len];
+        self.distinct = (1..len).all(|i| !prints[..i].contains(&prints[i]));
+        self.len = len;
+        self.distinct
+    }
 }
 
 /// What went wrong and at which byte of the input.
@@ -186,6 +221,12 @@ impl<'a> Parser<'a> {
             fields_hint: 1,
             specials: Specials::new(input),
             tag_order: TagOrder::default(),
+            field_keys: FieldKeys {
+                prints: [0; SMALL],
+                len: usize::MAX,
+                distinct: false,
+            },
+            common_declines: 0,
         }
     }
 
@@ -469,7 +510,8 @@ impl<'a> Parser<'a> {
     ) -> bool {
         let bytes = self.input;
         let max_name = self.options.max_name_bytes;
-        let (mut seen, mut shared) = (0u128, false);
+        // Whether the keys so far have the digests of the last line's keys.
+        let mut same_keys = true;
         loop {
             let key_at = self.pos;
             let key_end = specials.next(bytes, key_at);
@@ -507,11 +549,14 @@ impl<'a> Parser<'a> {
                     Err(_) => return false,
                 }
             };
-            let bit = 1u128
-                << (fingerprint_at(bytes, key_at, key.len()).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-                    >> 57);
-            shared |= seen & bit != 0;
-            seen |= bit;
+            let print = fingerprint_at(bytes, key_at, key.len());
+            match self.field_keys.prints.get_mut(fields.len()) {
+                Some(last) => {
+                    same_keys &= *last == print;
+                    *last = print;
+                }
+                None => same_keys = false,
+            }
             push_direct(fields, (Cow::Borrowed(key), value));
             match self.peek() {
                 Some(b',') => self.pos += 1,
@@ -520,7 +565,7 @@ impl<'a> Parser<'a> {
                 _ => return false,
             }
         }
-        if shared {
+        if !self.field_keys.distinct_again(fields.len(), same_keys) {
             dedup_fields(fields);
         }
         true
@@ -848,12 +893,18 @@ impl<'a> Parser<'a> {
             line.line_number = line_number;
             line.tags.clear();
             line.fields.clear();
-            if self.common_point(line) {
-                self.consume_line_end();
-                return Some(Ok(()));
+            // The common path, unless it has just declined line after line (a batch of
+            // escaped names, say); then it is tried again now and then.
+            if self.common_declines < 4 || line_number.is_multiple_of(16) {
+                if self.common_point(line) {
+                    self.common_declines = 0;
+                    self.consume_line_end();
+                    return Some(Ok(()));
+                }
+                self.common_declines = self.common_declines.saturating_add(1);
+                line.tags.clear();
+                line.fields.clear();
             }
-            line.tags.clear();
-            line.fields.clear();
             return Some(match self.point(line) {
                 Ok(()) => {
                     self.consume_line_end();
@@ -1374,6 +1425,64 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Every line's result, each line parsed by a fresh parser (nothing remembered from
+    /// the lines before it).
+    fn parse_alone(input: &str) -> Vec<Result<Line<'_>, ParseError>> {
+        input
+            .split_inclusive('\n')
+            .filter_map(|line| Parser::new(line.as_bytes(), ParseOptions::default()).next())
+            .map(|r| {
+                r.map_err(|mut e| {
+                    e.line = 0;
+                    e
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn what_the_parser_remembers_between_lines_never_changes_a_result() {
+        // Tag orders and field keys repeat, then change: duplicates after a remembered
+        // order, fewer and more tags, keys whose digests repeat, lines that decline.
+        let input = "m,b=1,a=2,c=3 f=1,g=2 1\n\
+                     m,b=1,a=2,c=3 f=1,g=2 2\n\
+                     m,b=1,a=2,b=3 f=1,g=2 3\n\
+                     m,b=1,a=2,c=3 f=1,f=2 4\n\
+                     m,b=1,a=2,c=3 f=1,g=2,f=3 5\n\
+                     m,b=1,a=2 g=1,f=2 6\n\
+                     m,c=1,b=2,a=3,d=4 f=1 7\n\
+                     m,b=1,a=2,c=3 f=1,g=2 8\n\
+                     m,service_version=1,service_environment=2,service=3 f=1 9\n\
+                     m,service_version=1,service_environment=2,service=3 f=1 10\n\
+                     m,service_version=1,service_version=2,service=3 f=1 11\n\
+                     m\\ x,a=1 f\\ g=1 12\n\
+                     m\\ x,a=1 f\\ g=1 13\n\
+                     m\\ x,a=1 f\\ g=1 14\n\
+                     m\\ x,a=1 f\\ g=1 15\n\
+                     m\\ x,a=1 f\\ g=1,f\\ g=2 16\n\
+                     m,b=1,a=2,c=3 f=1,g=2 17\n\
+                     m,b=1,a=2,c=3 f=1,f=2 18\n";
+        let together: Vec<_> = Parser::new(input.as_bytes(), ParseOptions::default())
+            .map(|r| {
+                r.map(|mut line| {
+                    line.line_number = 1;
+                    line
+                })
+                .map_err(|mut e| {
+                    e.line = 0;
+                    e
+                })
+            })
+            .collect();
+        assert_eq!(together, parse_alone(input));
+        assert!(together[2].is_err(), "a tag key twice");
+        assert_eq!(
+            together[3].as_ref().unwrap().fields.len(),
+            1,
+            "a field key twice"
+        );
     }
 
     /// Line-protocol-like text: names, separators, escapes and number pieces.
