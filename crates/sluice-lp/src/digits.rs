@@ -67,6 +67,12 @@ fn value_of_leading_digits(word: u64, count: usize) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     // Digit values, moved to the top bytes so that the zero bytes below them stand for
     // leading zeros.
+    if count <= 4 {
+        // The common short number: the same steps on the low half, one fewer.
+        let digits = (word as u32).wrapping_sub(0x3030_3030) << (8 * (4 - count));
+        let pairs = (digits.wrapping_mul(10 * 256 + 1) >> 8) & 0x00ff_00ff;
+        return u64::from(pairs.wrapping_mul(100 * 65_536 + 1) >> 16);
+    }
     let digits = word.wrapping_sub(ONES * 0x30) << (8 * (8 - count));
     // Combine neighbours: pairs of digits into 16-bit lanes, then 4-digit lanes, then all.
     let pairs = (digits.wrapping_mul(10 * 256 + 1) >> 8) & 0x00ff_00ff_00ff_00ff;
