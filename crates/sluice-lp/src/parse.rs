@@ -243,12 +243,7 @@ impl<'a> Parser<'a> {
     /// True at the end of a line: end of input, `\n`, or `\r\n`.
     #[inline]
     fn at_line_end(&self) -> bool {
-        match self.peek() {
-            None | Some(b'\n') => true,
-            // The grammar lets the input's last line end in a lone `\r`.
-            Some(b'\r') => matches!(self.input.get(self.pos + 1), None | Some(b'\n')),
-            _ => false,
-        }
+        line_ends_at(self.input, self.pos)
     }
 
     /// Steps over the line ending at `pos`, if any.
@@ -475,10 +470,12 @@ impl<'a> Parser<'a> {
         let timestamp = if self.at_line_end() {
             self.default_time
         } else {
+            // As for field values, the scan says where the timestamp ends.
+            let end = specials.next(bytes, self.pos);
             match fast_timestamp(bytes, self.pos)
-                .and_then(|(value, end)| Some((self.options.precision.to_nanos(value)?, end)))
+                .and_then(|(value, read)| Some((self.options.precision.to_nanos(value)?, read)))
             {
-                Some((nanos, end)) => {
+                Some((nanos, read)) if read == end => {
                     self.pos = end;
                     self.skip_spaces();
                     if !self.at_line_end() {
@@ -486,7 +483,7 @@ impl<'a> Parser<'a> {
                     }
                     Some(nanos)
                 }
-                None => return false,
+                _ => return false,
             }
         };
         if self.pos - start > self.options.max_line_bytes {
@@ -512,8 +509,11 @@ impl<'a> Parser<'a> {
         let max_name = self.options.max_name_bytes;
         // Whether the keys so far have the digests of the last line's keys.
         let mut same_keys = true;
+        // Where each token ends comes from the special-byte scan alone, never from
+        // reading a value: so finding the next field need not wait for the last number.
+        let mut pos = self.pos;
         loop {
-            let key_at = self.pos;
+            let key_at = pos;
             let key_end = specials.next(bytes, key_at);
             let value_at = key_end + 1;
             if key_end == key_at || key_end - key_at > max_name || bytes.get(key_end) != Some(&b'=')
@@ -527,27 +527,28 @@ impl<'a> Parser<'a> {
                     text: key,
                     escaped: false,
                 };
-                match self.string_value(raw) {
-                    Ok(value) => value,
-                    Err(_) => return false,
-                }
-            } else if let Some((value, value_end)) = fast_number(bytes, value_at) {
-                self.pos = value_end;
+                let Ok(value) = self.string_value(raw) else {
+                    return false;
+                };
+                pos = self.pos;
                 value
             } else {
                 // Up to the next special byte, which must end the value as the general
-                // reader's byte loop would.
+                // reader's byte loop would; the one-pass reader must stop there too.
                 let value_end = specials.next(bytes, value_at);
                 if !ends_value(bytes, value_end) {
                     return false;
                 }
-                match scalar_value(&bytes[value_at..value_end], key) {
-                    Ok(value) => {
-                        self.pos = value_end;
-                        value
-                    }
-                    Err(_) => return false,
-                }
+                let value = match fast_number(bytes, value_at) {
+                    Some((value, end)) if end == value_end => value,
+                    Some(_) => return false,
+                    None => match scalar_value(&bytes[value_at..value_end], key) {
+                        Ok(value) => value,
+                        Err(_) => return false,
+                    },
+                };
+                pos = value_end;
+                value
             };
             let print = fingerprint_at(bytes, key_at, key.len());
             match self.field_keys.prints.get_mut(fields.len()) {
@@ -558,13 +559,14 @@ impl<'a> Parser<'a> {
                 None => same_keys = false,
             }
             push_direct(fields, (Cow::Borrowed(key), value));
-            match self.peek() {
-                Some(b',') => self.pos += 1,
+            match bytes.get(pos) {
+                Some(b',') => pos += 1,
                 Some(b' ') => break,
-                _ if self.at_line_end() => break,
+                _ if line_ends_at(bytes, pos) => break,
                 _ => return false,
             }
         }
+        self.pos = pos;
         if !self.field_keys.distinct_again(fields.len(), same_keys) {
             dedup_fields(fields);
         }
@@ -1077,6 +1079,17 @@ fn dedup_fields(fields: &mut Vec<(Cow<'_, str>, FieldValue<'_>)>) {
         keep.reverse();
         let mut keep = keep.into_iter();
         fields.retain(|_| keep.next().unwrap_or(true));
+    }
+}
+
+/// Whether a line ends at `bytes[i]`: end of input, `\n`, or `\r\n` (or, the grammar
+/// allows it, a lone `\r` ending the input).
+#[inline(always)]
+fn line_ends_at(bytes: &[u8], i: usize) -> bool {
+    match bytes.get(i) {
+        None | Some(b'\n') => true,
+        Some(b'\r') => matches!(bytes.get(i + 1), None | Some(b'\n')),
+        _ => false,
     }
 }
 
