@@ -1440,6 +1440,26 @@ mod tests {
         }
     }
 
+    #[test]
+    fn word_read_prefixes_and_digests_equal_those_of_the_name() {
+        let input = "usage_guest_nice=1,a=2,service_environment=x,é=1,zz".as_bytes();
+        for at in 0..input.len() {
+            for len in 1..=input.len() - at {
+                let name = &input[at..at + len];
+                assert_eq!(
+                    order_prefix_at(input, at, len),
+                    order_prefix(name),
+                    "{at} {len}"
+                );
+                assert_eq!(
+                    fingerprint_at(input, at, len),
+                    fingerprint(name),
+                    "{at} {len}"
+                );
+            }
+        }
+    }
+
     /// Every line's result, each line parsed by a fresh parser (nothing remembered from
     /// the lines before it).
     fn parse_alone(input: &str) -> Vec<Result<Line<'_>, ParseError>> {
