@@ -1,8 +1,8 @@
 //! Finding the next byte that can end a name token, 64 bytes of input at a time.
 //!
 //! A measurement, tag key, tag value or field key runs until a space, `,`, `=`, backslash,
-//! control byte (0x00..=0x1f, 0x7f) or non-ASCII byte: the bytes [`is_special`] accepts.
-//! [`Specials`] classifies 64 bytes at once into a bit mask (with SSE2 on x86_64, with
+//! control byte (0x00..=0x1f, 0x7f) or non-ASCII byte: the special bytes (the ones the
+//! parser's class table marks). [`Specials`] classifies 64 bytes at once into a bit mask (with SSE2 on x86_64, with
 //! eight-byte words elsewhere) and keeps it, so that finding the end of each of the short
 //! tokens of a line costs a shift and a bit count, not a loop over its bytes.
 
