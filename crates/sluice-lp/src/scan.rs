@@ -81,15 +81,19 @@ fn block_mask(input: &[u8], at: usize) -> u64 {
             let block: &[u8; BLOCK] = block.try_into().expect("a slice of BLOCK bytes");
             classify(block)
         }
-        None => {
-            // The last, short block: pad it with zero bytes, which are control bytes
-            // and so special.
-            let tail = input.get(at..).unwrap_or(&[]);
-            let mut padded = [0u8; BLOCK];
-            padded[..tail.len()].copy_from_slice(tail);
-            classify(&padded)
-        }
+        None => tail_mask(input, at),
     }
+}
+
+/// [`block_mask`] for the last, short block (or one past the end), out of the hot path.
+#[cold]
+#[inline(never)]
+fn tail_mask(input: &[u8], at: usize) -> u64 {
+    // Padded with zero bytes, which are control bytes and so special.
+    let tail = input.get(at..).unwrap_or(&[]);
+    let mut padded = [0u8; BLOCK];
+    padded[..tail.len()].copy_from_slice(tail);
+    classify(&padded)
 }
 
 /// Bit `k` set when `block[k]` is special: the fastest implementation this build has.
