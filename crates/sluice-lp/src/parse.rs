@@ -1468,6 +1468,23 @@ mod tests {
         }
     }
 
+    /// `input` parsed in one go, each result as [`parse_alone`] gives it (line 1 of its
+    /// own input, error line 0).
+    fn parse_together(input: &str) -> Vec<Result<Line<'_>, ParseError>> {
+        Parser::new(input.as_bytes(), ParseOptions::default())
+            .map(|r| {
+                r.map(|mut line| {
+                    line.line_number = 1;
+                    line
+                })
+                .map_err(|mut e| {
+                    e.line = 0;
+                    e
+                })
+            })
+            .collect()
+    }
+
     /// Every line's result, each line parsed by a fresh parser (nothing remembered from
     /// the lines before it).
     fn parse_alone(input: &str) -> Vec<Result<Line<'_>, ParseError>> {
@@ -1510,18 +1527,7 @@ mod tests {
                      m\\ x,a=1 f\\ g=1,f\\ g=2 21\n\
                      m f=1,g=2 22\n\
                      m f=1,f=2 23\n";
-        let together: Vec<_> = Parser::new(input.as_bytes(), ParseOptions::default())
-            .map(|r| {
-                r.map(|mut line| {
-                    line.line_number = 1;
-                    line
-                })
-                .map_err(|mut e| {
-                    e.line = 0;
-                    e
-                })
-            })
-            .collect();
+        let together = parse_together(input);
         assert_eq!(together, parse_alone(input));
         assert!(together[2].is_err(), "a tag key twice");
         assert_eq!(
@@ -1577,19 +1583,7 @@ mod tests {
     proptest! {
         #[test]
         fn batches_parse_like_their_lines_alone(input in similar_lines()) {
-            let together: Vec<_> = Parser::new(input.as_bytes(), ParseOptions::default())
-                .map(|r| {
-                    r.map(|mut line| {
-                        line.line_number = 1;
-                        line
-                    })
-                    .map_err(|mut e| {
-                        e.line = 0;
-                        e
-                    })
-                })
-                .collect();
-            prop_assert_eq!(together, parse_alone(&input));
+            prop_assert_eq!(parse_together(&input), parse_alone(&input));
         }
     }
 
