@@ -59,8 +59,9 @@ pub struct MqttConsumerConfig {
     /// Accepted for compatibility; the client detects a dead connection from the
     /// keep-alive alone. Default: `"10s"`.
     pub ping_timeout: ConfigDuration,
-    /// Accepted for compatibility: the broker's in-flight window bounds the messages
-    /// waiting for acknowledgement (it also sizes the client's queues). Default: 1000.
+    /// Messages read and not yet written (or dropped) by every output that took their
+    /// metrics, at most: at this many the consumer stops reading from the broker until
+    /// some are written (it also sizes the client's queues). Default: 1000.
     pub max_undelivered_messages: usize,
     /// Keep the session (subscriptions and queued QoS 1/2 messages) on the broker across
     /// disconnections; needs `client_id`. Default: false.
