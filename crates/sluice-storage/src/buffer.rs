@@ -176,8 +176,8 @@ impl PartitionBuffer {
             self.min_time = self.min_time.min(time);
             self.max_time = self.max_time.max(time);
         }
-        let row = match self.locate(sid, time) {
-            Slot::Row(row) => row,
+        let (row, new) = match self.locate(sid, time) {
+            Slot::Row(row) => (row, false),
             slot => {
                 let r = self.time.len();
                 let rows = &mut self.series_rows[sid as usize];
@@ -192,31 +192,28 @@ impl PartitionBuffer {
                 if let Slot::Unsorted = slot {
                     self.index_row(r);
                 }
-                // A new row: its values are appended, then a null to every column
-                // the row has no value for.
-                for (slot, value) in fields {
-                    let (name, col) = &mut self.fields[slot];
-                    let stored = if col.len() == r {
-                        col.push(value)
-                    } else {
-                        col.set(r, value) // the same field twice in one line: the last wins
-                    };
-                    if !stored {
-                        tracing::error!(field = %name, "dropping buffered value of a mismatched type");
-                    }
-                }
-                for (_, col) in &mut self.fields {
-                    if col.len() == r {
-                        col.push_null();
-                    }
-                }
-                return;
+                (r, true)
             }
         };
+        // A column holds `row` already unless the row is new and has no value there
+        // yet: then the value is appended.
         for (slot, value) in fields {
             let (name, col) = &mut self.fields[slot];
-            if !col.set(row, value) {
+            let stored = if col.len() == row {
+                col.push(value)
+            } else {
+                col.set(row, value)
+            };
+            if !stored {
                 tracing::error!(field = %name, "dropping buffered value of a mismatched type");
+            }
+        }
+        // A new row has a null in every column it has no value for.
+        if new {
+            for (_, col) in &mut self.fields {
+                if col.len() == row {
+                    col.push_null();
+                }
             }
         }
     }
