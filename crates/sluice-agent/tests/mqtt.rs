@@ -444,7 +444,7 @@ fn a_missing_broker_is_an_input_error_and_the_agent_keeps_running() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn no_more_than_max_undelivered_messages_are_read_before_an_output_writes_them() {
+async fn no_more_than_max_undelivered_messages_are_handed_on_before_an_output_writes_them() {
     if !require(&["mosquitto", "mosquitto_pub", "mosquitto_passwd"]) {
         return;
     }
@@ -454,9 +454,10 @@ async fn no_more_than_max_undelivered_messages_are_read_before_an_output_writes_
     // file shows how many messages the consumer took from the broker.
     let port = service_kit::free_port();
     let out = dir.path().join("out.lp");
+    // A one-second keep-alive: the broker drops a client silent for 1.5 s.
     let config = counter_config(&broker, &format!("http://127.0.0.1:{port}")).replace(
         "  persistent_session = true\n",
-        "  persistent_session = true\n  max_undelivered_messages = 3\n",
+        "  persistent_session = true\n  max_undelivered_messages = 3\n  keepalive = \"1s\"\n",
     ) + &format!("[[outputs.file]]\n  files = [\"{}\"]\n", out.display());
     let read = || {
         std::fs::read_to_string(&out)
@@ -477,8 +478,19 @@ async fn no_more_than_max_undelivered_messages_are_read_before_an_output_writes_
         wait_until("writes to the database to fail", WAIT, || {
             log.count("write failed") >= 2
         });
+        // Long enough for the broker to drop a silent client (mosquitto looks at
+        // keep-alives every few seconds).
+        std::thread::sleep(Duration::from_secs(7));
     });
     assert_eq!(read(), 3, "{}", log.text());
+    // Waiting for its outputs, the consumer kept the connection alive: the broker
+    // did not drop it (a dropped connection would also send the three again).
+    assert_eq!(
+        log.count("connection to the MQTT broker lost"),
+        0,
+        "{}",
+        log.text()
+    );
 
     // The database comes up: the three are written, and the rest are read and written.
     let server = Server::start(&dir.path().join("data"), port, true).await;
@@ -486,5 +498,19 @@ async fn no_more_than_max_undelivered_messages_are_read_before_an_output_writes_
     assert_eq!(read(), 10, "{}", log.text());
     let code = tokio::task::block_in_place(|| terminate(&mut agent));
     assert_eq!(code, Some(0), "{}", log.text());
+    // While it waited for its outputs, the consumer kept the connection alive: the
+    // broker did not drop it (which would also have sent the three again).
+    assert_eq!(
+        log.count("connection to the MQTT broker lost"),
+        0,
+        "{}",
+        log.text()
+    );
+    assert_eq!(
+        log.count("connected to the MQTT broker"),
+        1,
+        "{}",
+        log.text()
+    );
     server.stop().await;
 }

@@ -59,9 +59,12 @@ pub struct MqttConsumerConfig {
     /// Accepted for compatibility; the client detects a dead connection from the
     /// keep-alive alone. Default: `"10s"`.
     pub ping_timeout: ConfigDuration,
-    /// Messages read and not yet written (or dropped) by every output that took their
-    /// metrics, at most: at this many the consumer stops reading from the broker until
-    /// some are written (it also sizes the client's queues). Default: 1000.
+    /// Messages handed on and not yet written (or dropped) by every output that took
+    /// their metrics, at most: at this many the consumer holds what the broker sends
+    /// until some are written (QoS 1/2 messages are bounded by the broker's in-flight
+    /// limit, since held ones are not acknowledged; after as many QoS 0 messages again
+    /// it stops reading). The connection stays alive meanwhile. It also sizes the
+    /// client's queues. Default: 1000.
     pub max_undelivered_messages: usize,
     /// Keep the session (subscriptions and queued QoS 1/2 messages) on the broker across
     /// disconnections; needs `client_id`. Default: false.
@@ -272,6 +275,29 @@ impl Worker {
         }
     }
 
+    /// Hands a message's metrics on. Every message counts in `unacked` until its
+    /// metrics are written; with `track` (a persistent session), a QoS 1/2 message is
+    /// acknowledged then, otherwise now. A packet that came on an earlier connection
+    /// (`ackable` false) is not acknowledged: its id means nothing to the broker now.
+    fn take(
+        &self,
+        client: &AsyncClient,
+        publish: Publish,
+        ackable: bool,
+        track: bool,
+        unacked: &mut Unacked,
+        done_tx: &tokio::sync::mpsc::UnboundedSender<u64>,
+    ) {
+        let needs_ack = ackable && publish.qos != QoS::AtMostOnce;
+        let wait_for_write = track && needs_ack;
+        let id = unacked.track(wait_for_write.then(|| publish.clone()));
+        let delivery = Delivery::new(id, done_tx.clone());
+        self.handle(&publish.topic, &publish.payload, Some(delivery));
+        if needs_ack && !wait_for_write {
+            self.acknowledge(client, std::iter::once(publish));
+        }
+    }
+
     async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
         let mut index = 0;
         let mut backoff = Duration::from_secs(1);
@@ -280,13 +306,21 @@ impl Worker {
         let track = self.config.persistent_session && self.qos != QoS::AtMostOnce;
         let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
         let mut unacked = Unacked::default();
+        let mut held = Held::default();
         let max_undelivered = self.config.max_undelivered_messages.max(1);
         loop {
-            // With `max_undelivered_messages` read and not yet written, nothing more is
-            // read until an output writes (or drops) some: the broker keeps the rest.
-            let reading = unacked.len() < max_undelivered;
+            // With `max_undelivered_messages` handed on and not yet written, what the
+            // broker sends is held until an output writes (or drops) some. The event
+            // loop keeps running meanwhile, so keep-alive pings go out and the broker
+            // does not drop the connection.
+            if unacked.len() < max_undelivered
+                && let Some((publish, ackable)) = held.pop()
+            {
+                self.take(&client, publish, ackable, track, &mut unacked, &done_tx);
+                continue;
+            }
             let event = tokio::select! {
-                event = eventloop.poll(), if reading => event,
+                event = eventloop.poll(), if held.has_room(max_undelivered) => event,
                 Some(id) = done_rx.recv() => {
                     self.acknowledge(&client, unacked.done(id));
                     continue;
@@ -298,6 +332,7 @@ impl Worker {
                     // Messages of an earlier connection are sent again by the broker
                     // (packet ids may be reused): they are no longer acknowledged here.
                     unacked.forget();
+                    held.forget();
                     backoff = Duration::from_secs(1);
                     let server = &self.servers[index];
                     tracing::info!(input = %self.name, host = %server.host, port = server.port, session_present = ack.session_present, "connected to the MQTT broker");
@@ -330,14 +365,10 @@ impl Worker {
                     if self.config.client_trace {
                         tracing::debug!(input = %self.name, topic = %publish.topic, bytes = publish.payload.len(), "message");
                     }
-                    // Every message is counted until its metrics are written; only
-                    // those of a persistent session wait for it to be acknowledged.
-                    let wait_for_write = track && publish.qos != QoS::AtMostOnce;
-                    let id = unacked.track(wait_for_write.then(|| publish.clone()));
-                    let delivery = Delivery::new(id, done_tx.clone());
-                    self.handle(&publish.topic, &publish.payload, Some(delivery));
-                    if !wait_for_write && publish.qos != QoS::AtMostOnce {
-                        self.acknowledge(&client, std::iter::once(publish));
+                    if unacked.len() < max_undelivered && held.is_empty() {
+                        self.take(&client, publish, true, track, &mut unacked, &done_tx);
+                    } else {
+                        held.push(publish);
                     }
                 }
                 Ok(other) => {
@@ -356,6 +387,7 @@ impl Worker {
                     }
                     self.set_state(false, Some(message));
                     unacked.forget();
+                    held.forget();
                     tokio::select! {
                         () = tokio::time::sleep(backoff) => {}
                         _ = stop.changed() => break,
@@ -426,6 +458,54 @@ impl Unacked {
     fn forget(&mut self) {
         for (_, publish, _) in &mut self.waiting {
             *publish = None;
+        }
+    }
+}
+
+/// Messages received while `max_undelivered_messages` wait to be written: they are
+/// handed on, in order, as outputs catch up.
+///
+/// The broker cannot send more QoS 1/2 messages than its in-flight limit before they
+/// are acknowledged (at most 65,535 packet ids; mosquitto's default is 20), and held
+/// messages are not, so only QoS 0 messages need a bound here: at
+/// `max_undelivered_messages` of them held, the consumer stops reading.
+#[derive(Default)]
+struct Held {
+    /// `(message, ackable)`: ackable until the connection it came on is gone.
+    messages: VecDeque<(Publish, bool)>,
+    at_most_once: usize,
+}
+
+impl Held {
+    fn push(&mut self, publish: Publish) {
+        if publish.qos == QoS::AtMostOnce {
+            self.at_most_once += 1;
+        }
+        self.messages.push_back((publish, true));
+    }
+
+    fn pop(&mut self) -> Option<(Publish, bool)> {
+        let (publish, ackable) = self.messages.pop_front()?;
+        if publish.qos == QoS::AtMostOnce {
+            self.at_most_once -= 1;
+        }
+        Some((publish, ackable))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    /// Whether another message may be read from the broker.
+    fn has_room(&self, max_undelivered: usize) -> bool {
+        self.at_most_once < max_undelivered
+    }
+
+    /// The connection the held messages came on is gone: they are still handed on
+    /// (the broker may send some again: at least once), but not acknowledged.
+    fn forget(&mut self) {
+        for (_, ackable) in &mut self.messages {
+            *ackable = false;
         }
     }
 }
