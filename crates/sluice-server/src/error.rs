@@ -289,7 +289,9 @@ impl Error {
                     "unavailable",
                     Some(*retry_after),
                 ),
+                // Only opening the storage says this; no request meets it.
                 S::Io { .. }
+                | S::InUse(_)
                 | S::WalCorrupt { .. }
                 | S::Catalog(_)
                 | S::Parquet(_)

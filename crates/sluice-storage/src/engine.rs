@@ -102,6 +102,9 @@ struct Inner {
     file_metadata: Mutex<HashMap<String, persist::FileMeta>>,
     /// The newest rows per series of single Parquet files, as `scan_last` read them.
     last_rows: Mutex<HashMap<LastRowsKey, Vec<RecordBatch>>>,
+    /// The data directory's lock: held until shutdown (or until the last handle is
+    /// dropped), so that no other process opens the directory meanwhile.
+    dir_lock: Mutex<Option<crate::lock::DirLock>>,
 }
 
 /// What scans see: the buffer being written, buffers being persisted, and live files.
@@ -208,7 +211,9 @@ impl Storage {
             task.abort();
             let _ = task.await;
         }
-        self.inner.wal.shutdown().await
+        let result = self.inner.wal.shutdown().await;
+        self.inner.dir_lock.lock().take();
+        result
     }
 
     /// Persists all buffered data to Parquet now (what the size and age triggers do),

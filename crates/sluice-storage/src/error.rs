@@ -48,6 +48,10 @@ pub enum Error {
     /// A database name that cannot be used.
     #[error("invalid database name {name:?}: {reason}")]
     InvalidDatabaseName { name: String, reason: &'static str },
+    /// The data directory (or, for a cloud node, its node id) belongs to another
+    /// running process.
+    #[error("{0}")]
+    InUse(String),
     /// The engine was shut down (or failed fatally) and takes no more writes.
     #[error("storage engine is closed")]
     Closed,

@@ -109,6 +109,7 @@ mod encoding;
 mod engine;
 mod error;
 mod file_cache;
+mod lock;
 mod manifest;
 mod merge;
 mod metrics;

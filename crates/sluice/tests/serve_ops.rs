@@ -5,6 +5,7 @@ mod common;
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Options, TestServer, stored_tables, stored_times};
@@ -303,4 +304,40 @@ fn a_refused_write_whose_body_stalls_is_still_answered_and_closed() {
     assert!(response.starts_with("HTTP/1.1 401"), "{response}");
     assert!(closed.is_ok(), "connection not closed: {closed:?}");
     assert_eq!(server.get("/ping", &[]).status, 204);
+}
+
+#[test]
+fn a_second_server_on_the_same_data_directory_is_refused_naming_the_first() {
+    let mut first = TestServer::without_auth();
+    let output = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args([
+            "serve",
+            "--without-auth",
+            "--bind",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(&first.data_dir)
+        .env_clear()
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("is in use by another sluice process")
+            && stderr.contains(&format!("(pid {})", first.pid())),
+        "{stderr}"
+    );
+    // The first one is untouched, and once it has stopped the directory opens again.
+    let reply = first.post("/write?db=db", &[], b"cpu v=1 1");
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    assert!(first.terminate().success());
+    let again = TestServer::start(
+        Options::default()
+            .arg("--without-auth")
+            .data_dir(&first.data_dir),
+    );
+    let reply = again.get("/query?db=db&q=SELECT%20count(v)%20FROM%20cpu", &[]);
+    assert!(reply.body.contains(r#"00Z",1]]"#), "{}", reply.body);
 }

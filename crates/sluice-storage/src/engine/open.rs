@@ -27,6 +27,7 @@ use crate::config::{ObjectStoreConfig, StorageConfig};
 use crate::durable::create_dir;
 use crate::error::{Error, Result};
 use crate::file_cache::FileCache;
+use crate::lock::DirLock;
 use crate::manifest::Manifest;
 use crate::metrics::Metrics;
 use crate::store;
@@ -46,6 +47,7 @@ impl Storage {
         let catalog_dir = config.data_dir.join("catalog");
         create_dir(&wal_dir)?;
         create_dir(&catalog_dir)?;
+        let dir_lock = DirLock::acquire(&config.data_dir)?;
         let metrics = Arc::new(Metrics::default());
         let (local_root, upload_staging, backend): (_, _, Arc<dyn ObjectStore>) =
             match &config.object_store {
@@ -181,6 +183,7 @@ impl Storage {
             unapplied_deletes: Mutex::new(file_deletes),
             file_metadata: Mutex::new(HashMap::new()),
             last_rows: Mutex::new(HashMap::new()),
+            dir_lock: Mutex::new(Some(dir_lock)),
         });
         delete::recover(&inner).await?;
         let task = tokio::spawn(background(Arc::downgrade(&inner), inner.wakeup.clone()));
