@@ -31,5 +31,5 @@ pub use client::{Client, ClientBuilder, Target};
 pub use error::{Error, RejectedLine, Result, WriteFailure, error_chain};
 pub use retry::{RetryOptions, random_unit};
 pub use sluice_lp::{Point, Precision, lines};
-pub use tls::{TlsError, TlsMinVersion, TlsOption, TlsOptions};
+pub use tls::{TlsError, TlsMaxVersion, TlsMinVersion, TlsOption, TlsOptions};
 pub use writer::{BatchWriter, QueueFullPolicy, WriteOptions, WriterMetrics};

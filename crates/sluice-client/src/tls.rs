@@ -33,6 +33,11 @@ pub struct TlsOptions {
     pub server_name: Option<String>,
     /// The oldest TLS version spoken. Default TLS 1.2 (rustls speaks no older one).
     pub min_version: TlsMinVersion,
+    /// The newest TLS version spoken. Default TLS 1.3.
+    pub max_version: TlsMaxVersion,
+    /// The cipher suites offered, of those the `ring` provider has. Default (empty):
+    /// all of them.
+    pub cipher_suites: Vec<rustls::CipherSuite>,
 }
 
 /// The oldest TLS version a client speaks.
@@ -42,6 +47,16 @@ pub enum TlsMinVersion {
     #[default]
     Tls12,
     /// TLS 1.3 only.
+    Tls13,
+}
+
+/// The newest TLS version a client speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TlsMaxVersion {
+    /// TLS 1.2 only.
+    Tls12,
+    /// TLS 1.3 and 1.2.
+    #[default]
     Tls13,
 }
 
@@ -67,6 +82,8 @@ pub enum TlsOption {
     Key,
     /// [`TlsOptions::server_name`].
     ServerName,
+    /// The versions and cipher suites: none of the suites can be spoken in the versions.
+    Protocol,
 }
 
 fn fault(option: TlsOption, message: String) -> TlsError {
@@ -77,16 +94,25 @@ impl TlsOptions {
     /// The rustls client configuration these options describe.
     ///
     /// # Errors
-    /// [`TlsError`] naming the file that cannot be read or holds no usable PEM item.
+    /// [`TlsError`] naming the file that cannot be read or holds no usable PEM item, or
+    /// [`TlsOption::Protocol`] when no cipher suite can be spoken in the versions.
     pub fn client_config(&self) -> Result<ClientConfig, TlsError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let versions: &[&rustls::SupportedProtocolVersion] = match self.min_version {
-            TlsMinVersion::Tls12 => rustls::DEFAULT_VERSIONS,
-            TlsMinVersion::Tls13 => &[&rustls::version::TLS13],
-        };
+        let provider = Arc::new(crypto_provider(&self.cipher_suites));
+        let versions = protocol_versions(self.min_version, self.max_version);
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(versions)
-            .expect("ring supports TLS 1.2 and 1.3");
+            .map_err(|err| {
+                let message = format!(
+                    "none of the cipher suites {:?} can be spoken in the versions {:?}: {err}",
+                    provider
+                        .cipher_suites
+                        .iter()
+                        .map(|suite| suite.suite())
+                        .collect::<Vec<_>>(),
+                    versions.iter().map(|v| v.version).collect::<Vec<_>>()
+                );
+                fault(TlsOption::Protocol, message)
+            })?;
         let builder = if self.skip_verify {
             builder
                 .dangerous()
@@ -157,6 +183,33 @@ impl TlsOptions {
             }
         }
         Ok(roots)
+    }
+}
+
+/// The `ring` provider with only `cipher_suites` (all of its suites when empty), for
+/// clients and servers alike.
+pub fn crypto_provider(cipher_suites: &[rustls::CipherSuite]) -> rustls::crypto::CryptoProvider {
+    let mut provider = rustls::crypto::ring::default_provider();
+    if !cipher_suites.is_empty() {
+        provider
+            .cipher_suites
+            .retain(|suite| cipher_suites.contains(&suite.suite()));
+    }
+    provider
+}
+
+/// The protocol versions from `min` to `max`; none when `min` is newer than `max`.
+pub fn protocol_versions(
+    min: TlsMinVersion,
+    max: TlsMaxVersion,
+) -> &'static [&'static rustls::SupportedProtocolVersion] {
+    static TLS12_ONLY: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS12];
+    static TLS13_ONLY: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS13];
+    match (min, max) {
+        (TlsMinVersion::Tls12, TlsMaxVersion::Tls13) => rustls::DEFAULT_VERSIONS,
+        (TlsMinVersion::Tls12, TlsMaxVersion::Tls12) => &TLS12_ONLY,
+        (TlsMinVersion::Tls13, TlsMaxVersion::Tls13) => &TLS13_ONLY,
+        (TlsMinVersion::Tls13, TlsMaxVersion::Tls12) => &[],
     }
 }
 
@@ -304,6 +357,44 @@ mod tests {
         }
         .client_config()
         .expect("a host name");
+    }
+
+    #[test]
+    fn versions_and_cipher_suites_without_a_common_protocol_are_refused() {
+        let tls12_only = TlsOptions {
+            max_version: TlsMaxVersion::Tls12,
+            cipher_suites: vec![rustls::CipherSuite::TLS13_AES_128_GCM_SHA256],
+            ..TlsOptions::default()
+        };
+        let err = tls12_only.client_config().unwrap_err();
+        assert_eq!(err.option, TlsOption::Protocol);
+        assert!(err.message.contains("TLS13_AES_128_GCM_SHA256"), "{err}");
+        let inverted = TlsOptions {
+            min_version: TlsMinVersion::Tls13,
+            max_version: TlsMaxVersion::Tls12,
+            ..TlsOptions::default()
+        };
+        assert_eq!(
+            inverted.client_config().unwrap_err().option,
+            TlsOption::Protocol
+        );
+        let config = TlsOptions {
+            max_version: TlsMaxVersion::Tls12,
+            cipher_suites: vec![rustls::CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256],
+            ..TlsOptions::default()
+        }
+        .client_config()
+        .expect("a TLS 1.2 suite with TLS 1.2");
+        let suites: Vec<_> = config
+            .crypto_provider()
+            .cipher_suites
+            .iter()
+            .map(|suite| suite.suite())
+            .collect();
+        assert_eq!(
+            suites,
+            [rustls::CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]
+        );
     }
 
     #[test]

@@ -267,6 +267,24 @@ impl PluginSpec {
         Ok(config)
     }
 
+    /// Deserializes the plugin's own keys into `C` (which denies unknown keys) and
+    /// Telegraf's server TLS keys into its
+    /// [`TlsServerConfig`](crate::tls::TlsServerConfig).
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the file, line and key.
+    pub fn parse_with_server_tls<C: DeserializeOwned + crate::tls::WithServerTls>(
+        &self,
+    ) -> Result<C> {
+        let (tls, own) =
+            crate::tls::TlsServerConfig::split(&self.table).map_err(|err| self.error(&err))?;
+        let mut config: C = toml::Value::Table(own)
+            .try_into()
+            .map_err(|err: toml::de::Error| self.error(&err.to_string()))?;
+        *config.server_tls_mut() = tls;
+        Ok(config)
+    }
+
     /// An error about this plugin, located at the key the message names in backticks
     /// (as serde's messages do), else at the plugin's header.
     pub fn error(&self, message: &str) -> Error {

@@ -81,7 +81,7 @@ pub fn build(spec: &PluginSpec, ctx: &BuildContext) -> Result<Box<dyn Input>> {
         "http_listener_v2" => {
             let (parser, own) = split_spec(spec)?;
             Box::new(
-                http_listener_v2::HttpListener::new(own.parse()?, parser)
+                http_listener_v2::HttpListener::new(own.parse_with_server_tls()?, parser)
                     .map_err(|m| spec.error(&m))?,
             )
         }

@@ -48,9 +48,10 @@ pub fn build(spec: &PluginSpec, ctx: &BuildContext) -> Result<Box<dyn Output>> {
             influxdb_v3::InfluxDbV3::new(spec.parse_with_tls()?, name, ctx)
                 .map_err(|m| spec.error(&m))?,
         ),
-        "health" => {
-            Box::new(health::Health::new(spec.parse()?, name, ctx).map_err(|m| spec.error(&m))?)
-        }
+        "health" => Box::new(
+            health::Health::new(spec.parse_with_server_tls()?, name, ctx)
+                .map_err(|m| spec.error(&m))?,
+        ),
         other => return Err(spec.error(&format!("unknown output plugin {other:?}"))),
     })
 }

@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::metric::now_nanos;
 use crate::parsers::DataParser;
 use crate::plugins::{Accumulator, Input, MetricSink};
+use crate::tls::{ServerTls, TlsServerConfig};
 
 /// `[[inputs.http_listener_v2]]` (the data-format keys are in
 /// [`crate::parsers::ParserConfig`]).
@@ -40,6 +41,18 @@ pub struct HttpListenerConfig {
     pub data_source: String,
     /// Request headers copied into tags: header name → tag name. Default: `{}`.
     pub http_header_tags: std::collections::BTreeMap<String, String>,
+    /// Telegraf's server TLS keys (`tls_cert`, `tls_key`, `tls_allowed_cacerts`,
+    /// `tls_cipher_suites`, `tls_min_version`, `tls_max_version`), taken out of the
+    /// plugin's table by `PluginSpec::parse_with_server_tls`: with `tls_cert` and
+    /// `tls_key` the listener speaks HTTPS only. Default: none (plain HTTP).
+    #[serde(skip)]
+    pub tls: TlsServerConfig,
+}
+
+impl crate::tls::WithServerTls for HttpListenerConfig {
+    fn server_tls_mut(&mut self) -> &mut TlsServerConfig {
+        &mut self.tls
+    }
 }
 
 impl Default for HttpListenerConfig {
@@ -53,6 +66,7 @@ impl Default for HttpListenerConfig {
             http_success_code: 204,
             data_source: "body".to_owned(),
             http_header_tags: Default::default(),
+            tls: TlsServerConfig::default(),
         }
     }
 }
@@ -181,6 +195,8 @@ async fn handle(
 pub struct HttpListener {
     config: HttpListenerConfig,
     parser: DataParser,
+    /// The handshakes' configuration when the listener speaks HTTPS.
+    tls: Option<ServerTls>,
     task: Option<tokio::task::JoinHandle<()>>,
     /// The bound address, once started.
     pub local_addr: Option<std::net::SocketAddr>,
@@ -190,7 +206,9 @@ impl HttpListener {
     /// An HTTP listener parsing requests with `parser`.
     ///
     /// # Errors
-    /// A message about an invalid `http_success_code` or `data_source`.
+    /// A message about an invalid `http_success_code` or `data_source`, or naming the TLS
+    /// key at fault (a file that cannot be read, a version or cipher suite rustls cannot
+    /// do).
     pub fn new(
         config: HttpListenerConfig,
         parser: DataParser,
@@ -210,9 +228,11 @@ impl HttpListener {
                 config.data_source
             ));
         }
+        let tls = config.tls.acceptor()?;
         Ok(HttpListener {
             config,
             parser,
+            tls,
             task: None,
             local_addr: None,
         })
@@ -261,9 +281,10 @@ impl Input for HttpListener {
             .fallback(handle)
             .layer(axum::extract::DefaultBodyLimit::max(32 << 20))
             .with_state(shared);
-        tracing::info!(address = %address, "http_listener_v2 listening");
+        let tls = self.tls.clone();
+        tracing::info!(address = %address, https = tls.is_some(), "http_listener_v2 listening");
         self.task = Some(tokio::spawn(async move {
-            if let Err(err) = axum::serve(listener, app).await {
+            if let Err(err) = crate::tls::serve(listener, app, tls, "http_listener_v2").await {
                 tracing::error!("http_listener_v2 stopped: {err}");
             }
         }));

@@ -19,6 +19,7 @@ use crate::config::ConfigDuration;
 use crate::error::{Error, Result};
 use crate::metric::{Metric, as_f64};
 use crate::plugins::{BoxFuture, BuildContext, Output};
+use crate::tls::{ServerTls, TlsServerConfig};
 
 /// `[[outputs.health]]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -43,6 +44,19 @@ pub struct HealthConfig {
     pub compares: Vec<Compare>,
     /// Fields that must appear on at least one metric of a write.
     pub contains: Vec<Contains>,
+    /// Telegraf's server TLS keys (`tls_cert`, `tls_key`, `tls_allowed_cacerts`,
+    /// `tls_cipher_suites`, `tls_min_version`, `tls_max_version`), taken out of the
+    /// plugin's table by `PluginSpec::parse_with_server_tls`: with `tls_cert` and
+    /// `tls_key` the endpoint speaks HTTPS only (also on a unix socket). Default: none
+    /// (plain HTTP).
+    #[serde(skip)]
+    pub tls: TlsServerConfig,
+}
+
+impl crate::tls::WithServerTls for HealthConfig {
+    fn server_tls_mut(&mut self) -> &mut TlsServerConfig {
+        &mut self.tls
+    }
 }
 
 impl Default for HealthConfig {
@@ -57,6 +71,7 @@ impl Default for HealthConfig {
             max_time_between_metrics: ConfigDuration::default(),
             compares: Vec::new(),
             contains: Vec::new(),
+            tls: TlsServerConfig::default(),
         }
     }
 }
@@ -172,6 +187,8 @@ pub struct Health {
     shared: Arc<Shared>,
     compares: Vec<Compare>,
     contains: Vec<Contains>,
+    /// The handshakes' configuration when the endpoint speaks HTTPS.
+    tls: Option<ServerTls>,
     task: Option<tokio::task::JoinHandle<()>>,
     local_addr: Option<std::net::SocketAddr>,
 }
@@ -180,7 +197,7 @@ impl Health {
     /// Builds the output (it listens from [`Output::connect`] on).
     ///
     /// # Errors
-    /// A message about an invalid address or status.
+    /// A message about an invalid address or status, or naming the TLS key at fault.
     pub fn new(
         config: HealthConfig,
         name: String,
@@ -188,6 +205,7 @@ impl Health {
     ) -> std::result::Result<Health, String> {
         let _ = ctx;
         let listen = parse_address(&config.service_address)?;
+        let tls = config.tls.acceptor()?;
         let default_status = if config.default_status == 0 {
             StatusCode::OK
         } else {
@@ -228,6 +246,7 @@ impl Health {
             }),
             compares: config.compares,
             contains: config.contains,
+            tls,
             task: None,
             local_addr: None,
         })
@@ -252,6 +271,7 @@ impl Health {
         let app = axum::Router::new()
             .fallback(answer)
             .with_state(self.shared.clone());
+        let tls = self.tls.clone();
         let task = match &self.listen {
             Listen::Tcp(address) => {
                 let listener = std::net::TcpListener::bind(address)
@@ -260,9 +280,9 @@ impl Health {
                 self.local_addr = listener.local_addr().ok();
                 let listener = tokio::net::TcpListener::from_std(listener)
                     .map_err(|e| self.fail(e.to_string()))?;
-                tracing::info!(output = %self.name, address = ?self.local_addr, "health endpoint listening");
+                tracing::info!(output = %self.name, address = ?self.local_addr, https = tls.is_some(), "health endpoint listening");
                 tokio::spawn(async move {
-                    if let Err(err) = axum::serve(listener, app).await {
+                    if let Err(err) = crate::tls::serve(listener, app, tls, "health").await {
                         tracing::error!("health endpoint stopped: {err}");
                     }
                 })
@@ -271,9 +291,9 @@ impl Health {
                 let _ = std::fs::remove_file(path);
                 let listener = tokio::net::UnixListener::bind(path)
                     .map_err(|e| self.fail(format!("cannot listen on {path}: {e}")))?;
-                tracing::info!(output = %self.name, path = %path, "health endpoint listening");
+                tracing::info!(output = %self.name, path = %path, https = tls.is_some(), "health endpoint listening");
                 tokio::spawn(async move {
-                    if let Err(err) = axum::serve(listener, app).await {
+                    if let Err(err) = crate::tls::serve(listener, app, tls, "health").await {
                         tracing::error!("health endpoint stopped: {err}");
                     }
                 })
