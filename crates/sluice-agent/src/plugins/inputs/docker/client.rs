@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::tls::TlsClientConfig;
+
 /// Where the engine listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
@@ -15,19 +17,80 @@ pub enum Endpoint {
     Tcp(String),
 }
 
+/// The engine's address when neither the plugin nor `DOCKER_HOST` gives one.
+pub const DEFAULT_SOCKET: &str = "unix:///var/run/docker.sock";
+
+/// The environment `endpoint = "ENV"` reads, as the Docker client does: `DOCKER_HOST`,
+/// `DOCKER_CERT_PATH`, `DOCKER_TLS_VERIFY` (and `HOME` for the default certificate
+/// directory). An empty variable counts as unset.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DockerEnv {
+    /// `DOCKER_HOST`: the engine's address.
+    pub host: Option<String>,
+    /// `DOCKER_CERT_PATH`: the directory of `ca.pem`, `cert.pem` and `key.pem`.
+    pub cert_path: Option<String>,
+    /// `DOCKER_TLS_VERIFY`: any value checks the engine's certificate against `ca.pem`.
+    pub tls_verify: Option<String>,
+    /// `HOME`, whose `.docker` directory holds the certificates when `DOCKER_TLS_VERIFY`
+    /// is set without `DOCKER_CERT_PATH`.
+    pub home: Option<String>,
+}
+
+impl DockerEnv {
+    /// The process's variables.
+    pub fn read() -> DockerEnv {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        DockerEnv {
+            host: var("DOCKER_HOST"),
+            cert_path: var("DOCKER_CERT_PATH"),
+            tls_verify: var("DOCKER_TLS_VERIFY"),
+            home: var("HOME"),
+        }
+    }
+
+    /// The endpoint: `DOCKER_HOST`, else the default socket.
+    pub fn endpoint(&self) -> &str {
+        self.host.as_deref().unwrap_or(DEFAULT_SOCKET)
+    }
+
+    /// The certificate directory: `DOCKER_CERT_PATH`, else `$HOME/.docker` when
+    /// `DOCKER_TLS_VERIFY` is set (as the `docker` command does), else none (no TLS from
+    /// the environment).
+    pub fn cert_dir(&self) -> Option<std::path::PathBuf> {
+        match (&self.cert_path, &self.tls_verify, &self.home) {
+            (Some(dir), _, _) => Some(dir.into()),
+            (None, Some(_), Some(home)) => Some(std::path::Path::new(home).join(".docker")),
+            (None, Some(_), None) => Some(".docker".into()),
+            (None, None, _) => None,
+        }
+    }
+
+    /// The TLS keys the variables amount to, when they ask for TLS: the client
+    /// certificate `cert.pem` and `key.pem` of the certificate directory, and with
+    /// `DOCKER_TLS_VERIFY` the engine's certificate checked against its `ca.pem` (without
+    /// it, not checked, as the Docker client does).
+    pub fn tls(&self) -> Option<TlsClientConfig> {
+        let dir = self.cert_dir()?;
+        let file = |name: &str| Some(dir.join(name).to_string_lossy().into_owned());
+        let verify = self.tls_verify.is_some();
+        Some(TlsClientConfig {
+            tls_ca: if verify { file("ca.pem") } else { None },
+            tls_cert: file("cert.pem"),
+            tls_key: file("key.pem"),
+            insecure_skip_verify: !verify,
+            tls_enable: Some(true),
+            ..TlsClientConfig::default()
+        })
+    }
+}
+
 impl Endpoint {
-    /// Parses Telegraf's `endpoint`: `unix://PATH`, `tcp://HOST:PORT`, or `ENV` (the
-    /// `DOCKER_HOST` variable, else the default socket).
+    /// Parses Telegraf's `endpoint` (or `DOCKER_HOST`): `unix://PATH` or
+    /// `tcp://HOST:PORT`.
     ///
     /// # Errors
     /// Another scheme.
     pub fn parse(endpoint: &str) -> Result<Endpoint, String> {
-        let endpoint = if endpoint == "ENV" {
-            std::env::var("DOCKER_HOST")
-                .unwrap_or_else(|_| "unix:///var/run/docker.sock".to_owned())
-        } else {
-            endpoint.to_owned()
-        };
         if let Some(path) = endpoint.strip_prefix("unix://") {
             if path.is_empty() {
                 return Err(format!("endpoint {endpoint:?} has no socket path"));
@@ -157,6 +220,52 @@ mod tests {
         );
         assert!(Endpoint::parse("npipe:////./pipe/docker_engine").is_err());
         assert!(Endpoint::parse("unix://").is_err());
+    }
+
+    #[test]
+    fn the_environment_gives_the_endpoint_and_tls_as_the_docker_client_reads_it() {
+        let none = DockerEnv::default();
+        assert_eq!(none.endpoint(), DEFAULT_SOCKET);
+        assert_eq!(none.tls(), None);
+        // DOCKER_HOST alone: plain HTTP.
+        let host_only = DockerEnv {
+            host: Some("tcp://10.0.0.1:2375".into()),
+            home: Some("/home/u".into()),
+            ..DockerEnv::default()
+        };
+        assert_eq!(host_only.endpoint(), "tcp://10.0.0.1:2375");
+        assert_eq!(host_only.tls(), None);
+
+        let verified = DockerEnv {
+            cert_path: Some("/certs".into()),
+            tls_verify: Some("1".into()),
+            ..host_only.clone()
+        };
+        let tls = verified.tls().unwrap();
+        assert_eq!(tls.tls_ca.as_deref(), Some("/certs/ca.pem"));
+        assert_eq!(tls.tls_cert.as_deref(), Some("/certs/cert.pem"));
+        assert_eq!(tls.tls_key.as_deref(), Some("/certs/key.pem"));
+        assert!(!tls.insecure_skip_verify);
+
+        // DOCKER_CERT_PATH without DOCKER_TLS_VERIFY: the client certificate, and the
+        // engine's certificate not checked (ca.pem not read).
+        let unverified = DockerEnv {
+            tls_verify: None,
+            ..verified.clone()
+        };
+        let tls = unverified.tls().unwrap();
+        assert_eq!(tls.tls_ca, None);
+        assert_eq!(tls.tls_cert.as_deref(), Some("/certs/cert.pem"));
+        assert!(tls.insecure_skip_verify);
+
+        let default_dir = DockerEnv {
+            cert_path: None,
+            ..verified
+        };
+        assert_eq!(
+            default_dir.tls().unwrap().tls_ca.as_deref(),
+            Some("/home/u/.docker/ca.pem")
+        );
     }
 
     #[test]

@@ -28,7 +28,7 @@ use crate::filter::glob_match;
 use crate::metric::Metric;
 use crate::plugins::{Accumulator, Input};
 use crate::tls::TlsClientConfig;
-use client::{Client, Endpoint};
+use client::{Client, DockerEnv, Endpoint};
 use metrics::{Classes, CpuSample};
 
 /// `[[inputs.docker]]`. Defaults are Telegraf's.
@@ -36,7 +36,8 @@ use metrics::{Classes, CpuSample};
 #[serde(deny_unknown_fields, default)]
 pub struct DockerConfig {
     /// `unix:///path`, `tcp://host:port` (HTTPS when `tls` has any key set) or `ENV`
-    /// (`DOCKER_HOST`). Default: `"unix:///var/run/docker.sock"`.
+    /// (`DOCKER_HOST`, with TLS from `DOCKER_CERT_PATH` and `DOCKER_TLS_VERIFY`; see
+    /// [`DockerEnv`]). Default: `"unix:///var/run/docker.sock"`.
     pub endpoint: String,
     /// Gather swarm services (`docker_swarm`); only on a manager node. Default: false.
     pub gather_services: bool,
@@ -144,18 +145,69 @@ pub struct Docker {
 }
 
 impl Docker {
-    /// A docker input. The TLS keys are checked (and their files read) here, whatever the
-    /// endpoint, as Telegraf does; they are used only for a `tcp://` endpoint.
+    /// A docker input; `endpoint = "ENV"` reads the process's environment. The TLS keys
+    /// are checked (and their files read) here, whatever the endpoint, as Telegraf does;
+    /// they are used only for a `tcp://` endpoint.
     ///
     /// # Errors
     /// A message about an invalid key; for a TLS key, one naming the key (and the file
     /// that cannot be read or parsed).
     pub fn new(config: DockerConfig) -> std::result::Result<Docker, String> {
-        let endpoint = Endpoint::parse(&config.endpoint).map_err(|e| format!("`endpoint`: {e}"))?;
+        Docker::with_env(config, &DockerEnv::read())
+    }
+
+    /// A docker input whose `endpoint = "ENV"` reads `env`: the endpoint is `DOCKER_HOST`
+    /// (else the default socket), and when `DOCKER_CERT_PATH` or `DOCKER_TLS_VERIFY` is
+    /// set, its TLS keys are those of [`DockerEnv::tls`] (the plugin may then set none of
+    /// its own).
+    ///
+    /// # Errors
+    /// As [`Docker::new`]; a TLS file of the environment's certificate directory that
+    /// cannot be read is an error naming the variable and the file.
+    pub fn with_env(config: DockerConfig, env: &DockerEnv) -> std::result::Result<Docker, String> {
+        let from_env = config.endpoint == "ENV";
+        let (address, env_tls) = if from_env {
+            (env.endpoint(), env.tls())
+        } else {
+            (config.endpoint.as_str(), None)
+        };
+        let endpoint = Endpoint::parse(address).map_err(|e| {
+            if from_env {
+                format!("`endpoint` = \"ENV\": DOCKER_HOST: {e}")
+            } else {
+                format!("`endpoint`: {e}")
+            }
+        })?;
+        // The environment's keys, and what its errors are prefixed with.
+        let (tls_keys, source) = match env_tls {
+            Some(_) if config.tls != TlsClientConfig::default() => {
+                return Err(
+                    "`endpoint` = \"ENV\": DOCKER_CERT_PATH or DOCKER_TLS_VERIFY gives the TLS \
+                     settings, so the plugin's TLS keys cannot be set too; remove them or \
+                     unset the variables"
+                        .to_owned(),
+                );
+            }
+            Some(env_tls) => {
+                let variable = if env.cert_path.is_some() {
+                    "DOCKER_CERT_PATH"
+                } else {
+                    "DOCKER_TLS_VERIFY (certificates in $HOME/.docker)"
+                };
+                let dir = env.cert_dir().unwrap_or_default();
+                let source = format!(
+                    "`endpoint` = \"ENV\": {variable}: the certificates of {}: ",
+                    dir.display()
+                );
+                (env_tls, source)
+            }
+            None => (config.tls.clone(), String::new()),
+        };
+        let located = |err: String| format!("{source}{err}");
         // `options` refuses `tls_key_pwd` even when no other key is set.
-        config.tls.options()?;
-        let tls = if config.tls.is_set() {
-            let tls = config.tls.rustls_config()?;
+        tls_keys.options().map_err(located)?;
+        let tls = if tls_keys.is_set() {
+            let tls = tls_keys.rustls_config().map_err(located)?;
             if let Endpoint::Unix(path) = &endpoint {
                 tracing::debug!(
                     input = "docker",
@@ -585,6 +637,99 @@ mod tests {
                 ..DockerConfig::default()
             })
             .is_err()
+        );
+    }
+
+    #[test]
+    fn endpoint_env_takes_the_address_and_tls_from_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = crate::tls::test_pki::Ca::new("docker CA");
+        ca.write(dir.path(), "ca");
+        let (cert, key) = ca.issue(dir.path(), "client");
+        std::fs::rename(cert, dir.path().join("cert.pem")).unwrap();
+        std::fs::rename(key, dir.path().join("key.pem")).unwrap();
+        let env_config = |tls: TlsClientConfig| DockerConfig {
+            endpoint: "ENV".into(),
+            tls,
+            ..DockerConfig::default()
+        };
+        let tcp = DockerEnv {
+            host: Some("tcp://127.0.0.1:2376".into()),
+            ..DockerEnv::default()
+        };
+        // DOCKER_HOST alone: plain HTTP to it, or the plugin's TLS keys.
+        let plain = Docker::with_env(env_config(TlsClientConfig::default()), &tcp).unwrap();
+        assert_eq!(plain.endpoint, Endpoint::Tcp("127.0.0.1:2376".into()));
+        assert!(plain.tls.is_none());
+        let skip = TlsClientConfig {
+            insecure_skip_verify: true,
+            ..TlsClientConfig::default()
+        };
+        assert!(
+            Docker::with_env(env_config(skip.clone()), &tcp)
+                .unwrap()
+                .tls
+                .is_some()
+        );
+        // No DOCKER_HOST: the default socket.
+        let default = Docker::with_env(
+            env_config(TlsClientConfig::default()),
+            &DockerEnv::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            default.endpoint,
+            Endpoint::Unix("/var/run/docker.sock".into())
+        );
+
+        // DOCKER_CERT_PATH and DOCKER_TLS_VERIFY: TLS with the directory's files.
+        let verified = DockerEnv {
+            cert_path: Some(dir.path().display().to_string()),
+            tls_verify: Some("1".into()),
+            ..tcp.clone()
+        };
+        let docker = Docker::with_env(env_config(TlsClientConfig::default()), &verified).unwrap();
+        assert!(docker.tls.is_some());
+        // The plugin's keys and the environment's cannot both be set.
+        let err = Docker::with_env(env_config(skip), &verified).unwrap_err();
+        assert!(
+            err.starts_with("`endpoint` = \"ENV\": DOCKER_CERT_PATH or"),
+            "{err}"
+        );
+        // A missing file names the variable, the directory and the file.
+        std::fs::remove_file(dir.path().join("ca.pem")).unwrap();
+        let err = Docker::with_env(env_config(TlsClientConfig::default()), &verified).unwrap_err();
+        let ca_pem = dir.path().join("ca.pem");
+        assert!(
+            err.starts_with("`endpoint` = \"ENV\": DOCKER_CERT_PATH: the certificates of "),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!("cannot read {}", ca_pem.display())),
+            "{err}"
+        );
+        // Without DOCKER_TLS_VERIFY the engine is not checked, so ca.pem is not needed.
+        let unverified = DockerEnv {
+            tls_verify: None,
+            ..verified
+        };
+        assert!(
+            Docker::with_env(env_config(TlsClientConfig::default()), &unverified)
+                .unwrap()
+                .tls
+                .is_some()
+        );
+        let err = Docker::with_env(
+            env_config(TlsClientConfig::default()),
+            &DockerEnv {
+                host: Some("ssh://host".into()),
+                ..DockerEnv::default()
+            },
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with("`endpoint` = \"ENV\": DOCKER_HOST: "),
+            "{err}"
         );
     }
 
