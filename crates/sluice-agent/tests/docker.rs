@@ -16,7 +16,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use common::{Server, run_agent};
-use service_kit::{column_kinds, require, wait_until};
+use service_kit::{require, wait_until};
 
 /// A podman API service on a unix socket, with its own storage.
 struct Podman {
@@ -352,7 +352,7 @@ async fn the_course_docker_block_reads_podman_as_telegraf_names_it() {
 
     // The engine measurement: Telegraf's fields, all integers.
     let docker = server.rows("docker", "docker").await;
-    let engine_fields = column_kinds(&server.storage, "docker", "docker");
+    let engine_fields = server.column_kinds("docker", "docker");
     let documented = documented();
     for (name, kind) in &engine_fields {
         match kind.as_str() {
@@ -409,7 +409,7 @@ async fn the_course_docker_block_reads_podman_as_telegraf_names_it() {
         tables.push("docker_container_blkio".to_owned());
     }
     for table in &tables[1..] {
-        let kinds = column_kinds(&server.storage, "docker", table);
+        let kinds = server.column_kinds("docker", table);
         for (name, kind) in &kinds {
             if kind == "tag" {
                 let extra = match table.as_str() {

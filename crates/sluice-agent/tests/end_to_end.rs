@@ -1,5 +1,5 @@
-//! Example configurations run end to end: the real agent binary writes to an in-process
-//! sluice server, and the data is read back from its storage.
+//! Example configurations run end to end: the real agent binary writes to a real
+//! `sluice serve`, and the data is queried back over HTTP.
 
 mod common;
 

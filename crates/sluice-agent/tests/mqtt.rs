@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::Server;
-use service_kit::{Log, MQTT_PASSWORD, Mosquitto, column_kinds, require, terminate, wait_until};
+use service_kit::{Log, MQTT_PASSWORD, Mosquitto, require, terminate, wait_until};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -116,7 +116,7 @@ async fn json_messages_land_with_telegrafs_names_and_types_and_a_bad_one_is_coun
     // Names and types as Telegraf's JSON parser documents them: numbers are floats,
     // strings and booleans are dropped unless listed, nested keys are joined with `_`,
     // the topic is a tag, topic_parsing adds `room`.
-    let kinds = column_kinds(&server.storage, "iot", "mqtt_consumer");
+    let kinds = server.column_kinds("iot", "mqtt_consumer");
     let expected: Vec<(&str, &str)> = vec![
         ("calibration_offset", "float"),
         ("room", "tag"),

@@ -2,8 +2,12 @@
 //! pointed at the binaries this build made, and say what the docs promise:
 //! `EnvironmentFile`, `ExecReload` sending SIGHUP, `Restart=on-failure`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use common::sluice_binary;
 
 fn required() -> bool {
     std::env::var("SLUICE_COMPAT_REQUIRED").is_ok_and(|v| v == "1")
@@ -11,24 +15,6 @@ fn required() -> bool {
 
 fn packaging() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging")
-}
-
-/// The `sluice` binary beside `sluice-agent`, built with `cargo build -p sluice` when
-/// it is not there yet.
-fn sluice_binary() -> PathBuf {
-    let agent = PathBuf::from(env!("CARGO_BIN_EXE_sluice-agent"));
-    let sluice = agent.with_file_name("sluice");
-    if !sluice.is_file() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "sluice", "--bin", "sluice"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .unwrap();
-        assert!(status.success(), "cargo build -p sluice failed");
-    }
-    assert!(sluice.is_file(), "{} is missing", sluice.display());
-    sluice
 }
 
 /// The unit's text with the first word of `ExecStart=` replaced by `binary`.

@@ -1,6 +1,6 @@
 //! The service inputs (`nginx`, `postgresql`, `redis`) and `internal` memstats against
-//! real servers started here: the real agent binary runs `--once` into an in-process
-//! sluice server, and the stored measurement names, tag keys, field names and field
+//! real servers started here: the real agent binary runs `--once` into a real
+//! `sluice serve`, and the stored measurement names, tag keys, field names and field
 //! types are compared with fixtures taken from Telegraf's documentation
 //! (tests/fixtures/telegraf/). Also: TLS with `tls_ca` for an input and an output, and
 //! an input whose server is down failing alone until the server comes back.
@@ -14,26 +14,25 @@ use std::time::{Duration, Instant};
 use common::{Server, run_agent};
 use servers::{Fixture, Nginx, Postgres, Redis};
 use sluice_agent::plugins::inputs::redis::resp::{Address, Connection, Reply};
-use sluice_storage::ColumnKind;
 
 /// Tag keys and field types of `db.table` as stored (without the agent's `host` tag).
 fn schema(server: &Server, db: &str, table: &str) -> (BTreeSet<String>, BTreeMap<String, String>) {
-    let tables = server.storage.tables(db).unwrap();
-    let info = tables
-        .iter()
-        .find(|t| t.name == table)
-        .unwrap_or_else(|| panic!("no table {table} in {db}: {:?}", server.tables(db)));
+    let tables = server.tables(db);
+    assert!(
+        tables.iter().any(|t| t == table),
+        "no table {table} in {db}: {tables:?}"
+    );
     let mut tags = BTreeSet::new();
     let mut fields = BTreeMap::new();
-    for column in &info.columns {
-        match column.kind {
-            ColumnKind::Tag if column.name != "host" => {
-                tags.insert(column.name.clone());
+    for (column, kind) in server.column_kinds(db, table) {
+        match kind.as_str() {
+            "tag" if column != "host" => {
+                tags.insert(column);
             }
-            ColumnKind::Field(ty) => {
-                fields.insert(column.name.clone(), ty.as_str().to_owned());
+            "tag" => {}
+            _ => {
+                fields.insert(column, kind);
             }
-            _ => {}
         }
     }
     (tags, fields)

@@ -6,14 +6,11 @@
 
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different part
 
-use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-use sluice_storage::ColumnKind;
 
 /// Whether `program` is installed; otherwise skips (returns false) or, when
 /// `SLUICE_COMPAT_REQUIRED=1`, panics naming the script that installs it.
@@ -229,28 +226,4 @@ pub fn terminate(child: &mut Child) -> Option<i32> {
     // SAFETY: kill(2) on a child we spawned and have not reaped.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     child.wait().unwrap().code()
-}
-
-/// Column kinds of `db.table` as text: `tag`, `float`, `integer`, `unsigned`, `string`,
-/// `boolean` (`time` left out).
-pub fn column_kinds(
-    storage: &sluice_storage::Storage,
-    db: &str,
-    table: &str,
-) -> BTreeMap<String, String> {
-    let tables = storage.tables(db).unwrap_or_default();
-    let Some(info) = tables.into_iter().find(|t| t.name == table) else {
-        return BTreeMap::new();
-    };
-    info.columns
-        .into_iter()
-        .filter_map(|c| {
-            let kind = match c.kind {
-                ColumnKind::Tag => "tag".to_owned(),
-                ColumnKind::Field(t) => t.as_str().to_owned(),
-                ColumnKind::Time => return None,
-            };
-            Some((c.name, kind))
-        })
-        .collect()
 }
