@@ -22,6 +22,7 @@ use futures::StreamExt as _;
 use sluice_influxql::Query;
 use sluice_storage::Storage;
 
+use crate::caches::{CacheFunction, CacheKind};
 use crate::error::{Error, Result};
 use crate::influxql::{self, StatementResult};
 use crate::limits::{Budget, QueryLimits};
@@ -395,7 +396,16 @@ impl QueryEngine {
             .with_runtime_env(runtime.build_arc()?)
             .with_catalog_list(Arc::new(DatabaseCatalogList::new(self.storage.clone(), db)))
             .build();
-        Ok(SessionContext::new_with_state(state))
+        let ctx = SessionContext::new_with_state(state);
+        for kind in [CacheKind::Last, CacheKind::Distinct] {
+            let function = CacheFunction {
+                storage: self.storage.clone(),
+                db: db.to_owned(),
+                kind,
+            };
+            ctx.register_udtf(kind.function_name(), Arc::new(function));
+        }
+        Ok(ctx)
     }
 }
 

@@ -88,6 +88,9 @@ impl Error {
                     | sluice_storage::Error::IncompatibleDurations { .. }
                     | sluice_storage::Error::InvalidRetentionPolicyName { .. }
                     | sluice_storage::Error::DatabasePolicy { .. }
+                    | sluice_storage::Error::InvalidCache { .. }
+                    | sluice_storage::Error::CacheExists { .. }
+                    | sluice_storage::Error::CacheNotFound { .. }
             ),
             Error::DataFusion(e) => matches!(
                 e.find_root(),

@@ -57,6 +57,7 @@
 //!   (`Storage::delete`, `Storage::drop_table`): durable when they answer, conditions on
 //!   tags (and, for `DELETE`, time) only, measurements left empty dropped.
 
+mod caches;
 mod engine;
 mod error;
 pub mod format;

@@ -1,6 +1,6 @@
 //! DataFusion catalog, schema and table providers over one sluice database: each table
 //! reads `Storage::scan` with time-range and tag-equality filters and projections pushed
-//! down; the `system` schema lists the database's Parquet files.
+//! down; the `system` schema lists the database's Parquet files and caches.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -100,7 +100,8 @@ impl CatalogProvider for DatabaseCatalog {
 /// `system`: tables about the database, built from the storage engine at each lookup.
 /// `system.parquet_files` lists its live Parquet files (InfluxDB 3's columns:
 /// `table_name`, `path`, `size_bytes`, `row_count`, `min_time`, `max_time`, the times in
-/// ns since the epoch).
+/// ns since the epoch); `system.last_caches` and `system.distinct_caches` its caches
+/// (see [`crate::caches`]).
 #[derive(Debug)]
 struct SystemSchema {
     storage: Storage,
@@ -109,8 +110,24 @@ struct SystemSchema {
 
 /// The tables of [`SystemSchema`].
 const PARQUET_FILES: &str = "parquet_files";
+const LAST_CACHES: &str = "last_caches";
+const DISTINCT_CACHES: &str = "distinct_caches";
+const SYSTEM_TABLES: [&str; 3] = [PARQUET_FILES, LAST_CACHES, DISTINCT_CACHES];
 
 impl SystemSchema {
+    /// A table of the rows `rows` builds now.
+    fn snapshot(
+        &self,
+        rows: fn(&Storage, &str) -> sluice_storage::Result<RecordBatch>,
+    ) -> DfResult<Arc<dyn TableProvider>> {
+        let batch =
+            rows(&self.storage, &self.db).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        Ok(Arc::new(MemTable::try_new(
+            batch.schema(),
+            vec![vec![batch]],
+        )?))
+    }
+
     fn parquet_files(&self) -> DfResult<Arc<dyn TableProvider>> {
         let files = self
             .storage
@@ -151,18 +168,20 @@ impl SystemSchema {
 #[async_trait]
 impl SchemaProvider for SystemSchema {
     fn table_names(&self) -> Vec<String> {
-        vec![PARQUET_FILES.to_owned()]
+        SYSTEM_TABLES.iter().map(|t| (*t).to_owned()).collect()
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
         match name {
             PARQUET_FILES => self.parquet_files().map(Some),
+            LAST_CACHES => self.snapshot(crate::caches::last_caches).map(Some),
+            DISTINCT_CACHES => self.snapshot(crate::caches::distinct_caches).map(Some),
             _ => Ok(None),
         }
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        name == PARQUET_FILES
+        SYSTEM_TABLES.contains(&name)
     }
 }
 
@@ -477,7 +496,8 @@ fn timestamp_ns(expr: &Expr) -> Option<i64> {
     }
 }
 
-fn string_value(expr: &Expr) -> Option<String> {
+/// The text of a string literal.
+pub(crate) fn string_value(expr: &Expr) -> Option<String> {
     let v = scalar_of(expr)?;
     let v = match v {
         ScalarValue::Dictionary(_, inner) => inner.as_ref(),

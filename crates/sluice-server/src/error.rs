@@ -264,14 +264,17 @@ impl Error {
             Error::Storage(storage) => match storage {
                 S::DatabaseNotFound { .. }
                 | S::TableNotFound { .. }
+                | S::CacheNotFound { .. }
                 | S::RetentionPolicyNotFound { .. } => (StatusCode::NOT_FOUND, "not found", None),
+                S::CacheExists { .. } => (StatusCode::CONFLICT, "conflict", None),
                 S::InvalidDatabaseName { .. }
                 | S::RetentionPolicyExists { .. }
                 | S::RetentionPolicyConflict { .. }
                 | S::RetentionPolicyDurationTooLow { .. }
                 | S::IncompatibleDurations { .. }
                 | S::InvalidRetentionPolicyName { .. }
-                | S::DatabasePolicy { .. } => (StatusCode::BAD_REQUEST, "invalid", None),
+                | S::DatabasePolicy { .. }
+                | S::InvalidCache { .. } => (StatusCode::BAD_REQUEST, "invalid", None),
                 S::Backpressure { retry_after } => (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",

@@ -39,6 +39,7 @@ mod tls;
 mod tokens;
 mod v2;
 mod v3;
+mod v3_caches;
 mod v3_query;
 mod write;
 
@@ -106,6 +107,14 @@ pub fn app(state: AppState) -> Router {
             get(v3::list_databases)
                 .post(v3::create_database)
                 .delete(v3::delete_database),
+        )
+        .route(
+            "/api/v3/configure/last_cache",
+            post(v3_caches::create_last_cache).delete(v3_caches::delete_last_cache),
+        )
+        .route(
+            "/api/v3/configure/distinct_cache",
+            post(v3_caches::create_distinct_cache).delete(v3_caches::delete_distinct_cache),
         )
         .route(
             "/api/v3/configure/token",

@@ -384,6 +384,18 @@ fn render(state: &AppState, visible: impl Fn(&str) -> bool) -> String {
     );
     counter(
         &mut out,
+        "sluice_storage_last_cache_answers_total",
+        "InfluxQL last() scans a last-value cache answered instead of storage.",
+        storage.last_cache_answers,
+    );
+    counter(
+        &mut out,
+        "sluice_storage_distinct_cache_answers_total",
+        "SHOW TAG VALUES lists a distinct-value cache answered instead of a scan.",
+        storage.distinct_cache_answers,
+    );
+    counter(
+        &mut out,
         "sluice_wal_syncs_total",
         "WAL fdatasync calls.",
         storage.wal_syncs,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use sluice_lp::{FieldType, Line};
 
 use crate::batch::{ColumnType, TableBatch, Value, WriteBatch};
+use crate::cache::{DistinctCacheDef, LastCacheDef};
 use crate::config::CatalogLimits;
 use crate::durable::write_atomic;
 use crate::error::{Error, Result};
@@ -24,10 +25,14 @@ pub(crate) fn day_of(time: i64) -> i64 {
     time.div_euclid(DAY_NS)
 }
 
-/// One table: its columns by name.
+/// One table: its columns by name, and its caches.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct TableDef {
     pub(crate) columns: BTreeMap<String, ColumnType>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) last_caches: BTreeMap<String, LastCacheDef>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) distinct_caches: BTreeMap<String, DistinctCacheDef>,
 }
 
 impl TableDef {

@@ -4,7 +4,8 @@
 //! Each part of the data path has its own file: opening and recovery (`open`), write
 //! admission (`write`), databases (`databases`), scans (`scan`), the background task
 //! and retention (`background`), buffer persistence (`persistence`), compaction
-//! (`compact`), deletes (`delete`) and writing new Parquet files (`files`).
+//! (`compact`), deletes (`delete`), writing new Parquet files (`files`) and the
+//! last-value and distinct-value caches (`caches`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -19,6 +20,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::buffer::Buffer;
+use crate::cache::Caches;
 use crate::catalog::Catalog;
 use crate::config::StorageConfig;
 use crate::error::Result;
@@ -31,6 +33,7 @@ use crate::types::{StorageFault, StorageMetrics};
 use crate::wal::Wal;
 
 mod background;
+mod caches;
 mod cardinality;
 mod compact;
 mod databases;
@@ -105,6 +108,9 @@ struct Inner {
     /// The data directory's lock: held until shutdown (or until the last handle is
     /// dropped), so that no other process opens the directory meanwhile.
     dir_lock: Mutex<Option<crate::lock::DirLock>>,
+    /// The last-value and distinct-value caches, which the WAL's apply thread feeds
+    /// (lock order: catalog, state, caches).
+    caches: Arc<Mutex<Caches>>,
 }
 
 /// What scans see: the buffer being written, buffers being persisted, and live files.

@@ -42,6 +42,29 @@ pub enum Error {
     /// The table does not exist in the database.
     #[error("table not found: {table:?} in database {database:?}")]
     TableNotFound { database: String, table: String },
+    /// A cache definition that cannot be used (a missing column, a column of the wrong
+    /// type, a count out of range, ...).
+    #[error("invalid {kind} cache on table {table:?}: {reason}")]
+    InvalidCache {
+        kind: &'static str,
+        table: String,
+        reason: String,
+    },
+    /// A cache of that name exists on the table with other settings.
+    #[error("a {kind} cache named {name:?} already exists on table {table:?} with other settings")]
+    CacheExists {
+        kind: &'static str,
+        table: String,
+        name: String,
+    },
+    /// No cache of that name on the table.
+    #[error("{kind} cache {name:?} not found on table {table:?} in database {database:?}")]
+    CacheNotFound {
+        kind: &'static str,
+        database: String,
+        table: String,
+        name: String,
+    },
     /// The write buffer is over `max_buffer_bytes`; nothing was written. Retry later.
     #[error("write buffer full: retry after {retry_after:?}")]
     Backpressure { retry_after: Duration },

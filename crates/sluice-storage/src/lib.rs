@@ -102,6 +102,7 @@
 
 mod batch;
 mod buffer;
+mod cache;
 mod catalog;
 mod config;
 mod durable;
@@ -133,9 +134,10 @@ pub use predicate::TagPredicate;
 pub use rejection::Rejection;
 pub use sluice_lp;
 pub use types::{
-    Cardinality, CardinalityRequest, ColumnInfo, ColumnKind, DatabaseInfo, DeleteRequest,
-    FieldType, Histogram, ParquetFileInfo, RejectedLine, RetentionPolicyInfo, RetentionPolicySpec,
-    RetentionPolicyUpdate, ScanRequest, ScanResult, StorageFault, StorageMetrics,
-    StoreRequestMetrics, TableCardinality, TableInfo, TableUsage, TagKeyCardinality, TagMatch,
-    TagValueCardinality, WriteOptions, WriteOutcome,
+    Cardinality, CardinalityRequest, ColumnInfo, ColumnKind, Created, DatabaseInfo, DeleteRequest,
+    DistinctCacheInfo, DistinctCacheSpec, FieldType, Histogram, LastCacheInfo, LastCacheSpec,
+    ParquetFileInfo, RejectedLine, RetentionPolicyInfo, RetentionPolicySpec, RetentionPolicyUpdate,
+    ScanRequest, ScanResult, StorageFault, StorageMetrics, StoreRequestMetrics, TableCardinality,
+    TableInfo, TableUsage, TagKeyCardinality, TagMatch, TagValueCardinality, WriteOptions,
+    WriteOutcome,
 };

@@ -115,6 +115,8 @@ pub(crate) struct Metrics {
     pub(crate) wal_write_errors: AtomicU64,
     pub(crate) merge_peak_rows: AtomicU64,
     pub(crate) merge_peak_bytes: AtomicU64,
+    pub(crate) last_cache_answers: AtomicU64,
+    pub(crate) distinct_cache_answers: AtomicU64,
     wal_sync_seconds: DurationHistogram,
     store_requests: [StoreRequests; StoreOperation::ALL.len()],
 }
@@ -168,6 +170,8 @@ impl Metrics {
             wal_failing: false,
             merge_peak_rows: get(&self.merge_peak_rows),
             merge_peak_bytes: get(&self.merge_peak_bytes),
+            last_cache_answers: get(&self.last_cache_answers),
+            distinct_cache_answers: get(&self.distinct_cache_answers),
         }
     }
 }

@@ -265,6 +265,12 @@ pub struct StorageMetrics {
     /// Most bytes one persistence or compaction held at once since start: its decoded
     /// batches as Arrow counts them plus the Parquet writer's buffered row group.
     pub merge_peak_bytes: u64,
+    /// Scans a last-value cache answered instead of storage
+    /// ([`crate::Storage::scan_last_values`]) since start.
+    pub last_cache_answers: u64,
+    /// Tag value lists a distinct-value cache answered instead of a scan
+    /// ([`crate::Storage::tag_values_from_cache`]) since start.
+    pub distinct_cache_answers: u64,
 }
 
 /// Requests of one operation to the object store since start, as
@@ -409,4 +415,65 @@ pub struct TagValueCardinality {
     pub key: String,
     pub value: String,
     pub series: u64,
+}
+
+/// A last-value cache to create (see [`crate::Storage::create_last_cache`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LastCacheSpec {
+    pub table: String,
+    /// Default `<table>_<key columns joined by _>_last_cache`.
+    pub name: Option<String>,
+    /// Tags, or string, integer, unsigned or boolean fields. Default: the table's tags
+    /// (its series key), by name.
+    pub key_columns: Option<Vec<String>>,
+    /// Default: every column that is not a key, new ones included as they appear.
+    pub value_columns: Option<Vec<String>>,
+    /// Rows kept per key combination, 1 to 10. Default 1.
+    pub count: Option<usize>,
+    /// Rows whose time is older than this are evicted. Default 4 hours.
+    pub ttl: Option<Duration>,
+}
+
+/// A last-value cache as [`crate::Storage::last_caches`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastCacheInfo {
+    pub table: String,
+    pub name: String,
+    pub key_columns: Vec<String>,
+    /// `None`: every column that is not a key.
+    pub value_columns: Option<Vec<String>>,
+    pub count: usize,
+    pub ttl: Duration,
+}
+
+/// A distinct-value cache to create (see [`crate::Storage::create_distinct_cache`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DistinctCacheSpec {
+    pub table: String,
+    /// Default `<table>_<columns joined by _>_distinct_cache`.
+    pub name: Option<String>,
+    /// Tags or string fields, outermost first.
+    pub columns: Vec<String>,
+    /// Most value combinations held. Default 100,000.
+    pub max_cardinality: Option<usize>,
+    /// Combinations last seen (by row time) longer ago are evicted. Default 1 day.
+    pub max_age: Option<Duration>,
+}
+
+/// A distinct-value cache as [`crate::Storage::distinct_caches`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DistinctCacheInfo {
+    pub table: String,
+    pub name: String,
+    pub columns: Vec<String>,
+    pub max_cardinality: usize,
+    pub max_age: Duration,
+}
+
+/// What creating a cache did: created it, or found one of that name with the same
+/// settings (and left it alone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created<T> {
+    New(T),
+    Existing(T),
 }

@@ -202,6 +202,13 @@ pub(crate) async fn run(
         return Ok(Vec::new());
     }
 
+    // Only `last()` calls, one row per series: a last-value cache may hold every row
+    // they need (storage says whether it does).
+    let last_fields: Option<Vec<String>> = (aggregate
+        && group_time.is_none()
+        && !calls.is_empty()
+        && calls.iter().all(|(f, _)| *f == Func::Last))
+    .then(|| calls.iter().map(|(_, field)| field.clone()).collect());
     let mut all_series = Vec::new();
     // Memory held by the rows of `all_series`, given back to the budget at the end.
     let mut held = Held(budget, 0);
@@ -285,12 +292,21 @@ pub(crate) async fn run(
                 request.time_range = Some(r);
             }
             budget.check()?;
-            let scanned = match (input, per_series) {
-                (Input::Stored(db, _), Some(k)) => {
+            let cached = match (input, per_series, narrowed, &last_fields) {
+                (Input::Stored(db, _), None, None, Some(fields)) if condition.is_empty() => {
+                    storage.scan_last_values(db, &table.name, &request, fields)
+                }
+                _ => None,
+            };
+            let scanned = match (cached, input, per_series) {
+                (Some(rows), _, _) => rows,
+                (None, Input::Stored(db, _), Some(k)) => {
                     storage.scan_last(db, &table.name, &request, k).await?
                 }
-                (Input::Stored(db, _), None) => storage.scan(db, &table.name, &request).await?,
-                (Input::Virtual(v), _) => v.scan(&request)?,
+                (None, Input::Stored(db, _), None) => {
+                    storage.scan(db, &table.name, &request).await?
+                }
+                (None, Input::Virtual(v), _) => v.scan(&request)?,
             };
             let rows: usize = scanned.batches.iter().map(RecordBatch::num_rows).sum();
             let bytes: usize = scanned

@@ -316,6 +316,25 @@ pub(crate) async fn run(
                     if wanted.is_empty() {
                         continue;
                     }
+                    // Without conditions, complete distinct-value caches holding the
+                    // keys answer without a scan.
+                    let cached: Option<Vec<(usize, BTreeSet<String>)>> = match &s.condition {
+                        None => wanted
+                            .iter()
+                            .map(|&k| {
+                                storage
+                                    .tag_values_from_cache(storage_db, &t.name, &tags[k])
+                                    .map(|values| (k, values))
+                            })
+                            .collect(),
+                        Some(_) => None,
+                    };
+                    if let Some(cached) = cached {
+                        for (k, values) in cached {
+                            pairs.extend(values.into_iter().map(|v| (tags[k].clone(), v)));
+                        }
+                        continue;
+                    }
                     let sets = tag_sets(storage, storage_db, t, s.condition.as_ref()).await?;
                     for set in &sets {
                         for &k in &wanted {

@@ -1,5 +1,6 @@
 //! The background task: persistence when the buffer is large or old enough,
-//! retention, compaction, and deleting the objects no longer in the manifest.
+//! retention, compaction, cache eviction, and deleting the objects no longer in the
+//! manifest.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
@@ -39,6 +40,7 @@ pub(super) async fn background(inner: Weak<Inner>, wakeup: Arc<Notify>) {
             }
             *me.persist_fault.lock() = result.err().map(|e| persist_fault(&e));
         }
+        me.caches.lock().evict(now_ns());
         if let Err(e) = enforce_retention(&me) {
             tracing::error!("enforcing retention failed: {e}");
         }

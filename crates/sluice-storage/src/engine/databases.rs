@@ -68,9 +68,12 @@ impl Storage {
     fn drop_data(&self, ids: &[u32]) -> Result<()> {
         let inner = &self.inner;
         let mut state = inner.state.write();
+        let mut caches = inner.caches.lock();
         for id in ids {
             state.active.drop_database(*id);
+            caches.drop_database(*id);
         }
+        drop(caches);
         inner.edit_manifest(&mut state, |f| !ids.contains(&f.db_id))?;
         state.publish_buffer_bytes(&inner.metrics);
         inner.wakeup.notify_one();

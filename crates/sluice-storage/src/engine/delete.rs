@@ -77,6 +77,9 @@ impl Storage {
         let sync = inner.config.wal_sync == WalSync::Fsync;
         let seq = inner.wal.submit_delete(op.clone(), sync)?.wait().await?;
         finish(inner, seq, op).await?;
+        // The WAL's apply emptied the caches of the tables the delete touches; now that
+        // the files no longer hold the deleted rows, refill them.
+        self.refill_caches(db, request.table.as_deref()).await?;
         if request.drop_emptied_tables {
             drop_emptied_tables(inner, db_id, request.table.as_deref()).await?;
         }

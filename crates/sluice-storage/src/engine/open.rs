@@ -1,7 +1,7 @@
 //! Opening the engine: the data directory, catalog and manifest loaded, the WAL
 //! replayed into the buffer, deletes the files missed applied, leftovers of a crash
-//! (unnamed objects, interrupted uploads) removed, the WAL writer and background task
-//! started.
+//! (unnamed objects, interrupted uploads) removed, the caches filled, the WAL writer and
+//! background task started.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -22,6 +22,7 @@ use super::node::{self, Node};
 use super::write::BufferApplier;
 use super::{Inner, State, Storage, delete};
 use crate::buffer::Buffer;
+use crate::cache::Caches;
 use crate::catalog::Catalog;
 use crate::config::{ObjectStoreConfig, StorageConfig};
 use crate::durable::create_dir;
@@ -144,6 +145,7 @@ impl Storage {
             frozen: Vec::new(),
             manifest: Arc::new(manifest),
         }));
+        let caches = Arc::new(Mutex::new(Caches::default()));
         let wal = Wal::start(
             WalOptions {
                 dir: wal_dir,
@@ -155,6 +157,7 @@ impl Storage {
             BufferApplier {
                 state: state.clone(),
                 metrics: metrics.clone(),
+                caches: caches.clone(),
             },
             metrics.clone(),
         )?;
@@ -184,11 +187,15 @@ impl Storage {
             file_metadata: Mutex::new(HashMap::new()),
             last_rows: Mutex::new(HashMap::new()),
             dir_lock: Mutex::new(Some(dir_lock)),
+            caches,
         });
         delete::recover(&inner).await?;
-        let task = tokio::spawn(background(Arc::downgrade(&inner), inner.wakeup.clone()));
+        let storage = Storage { inner };
+        storage.load_caches().await;
+        let inner = &storage.inner;
+        let task = tokio::spawn(background(Arc::downgrade(inner), inner.wakeup.clone()));
         *inner.background.lock() = Some(task);
-        Ok(Storage { inner })
+        Ok(storage)
     }
 }
 

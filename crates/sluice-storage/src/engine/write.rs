@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use tokio::sync::RwLockReadGuard;
 
 use super::{Frozen, State, Storage, now_ns};
 use crate::batch::WriteBatch;
+use crate::cache::Caches;
 use crate::catalog::{Validated, Validation, check_database_name};
 use crate::config::WalSync;
 use crate::error::{Error, Result};
@@ -27,11 +28,14 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 pub(super) struct BufferApplier {
     pub(super) state: Arc<RwLock<State>>,
     pub(super) metrics: Arc<Metrics>,
+    /// Fed in the same step as the buffer, so a cache read sees what a scan sees.
+    pub(super) caches: Arc<Mutex<Caches>>,
 }
 
 impl Applier for BufferApplier {
     fn apply(&mut self, _seq: u64, batch: WriteBatch) {
         let mut state = self.state.write();
+        self.caches.lock().apply(&batch);
         state.active.apply(batch);
         state.active_since.get_or_insert_with(Instant::now);
         state.publish_buffer_bytes(&self.metrics);
@@ -39,6 +43,7 @@ impl Applier for BufferApplier {
 
     fn delete(&mut self, _seq: u64, op: &DeleteOp) {
         let mut state = self.state.write();
+        self.caches.lock().delete(op);
         state.active.delete(op);
         // Deletes run under the persist lock, so no persistence holds these buffers and
         // `make_mut` does not copy.

@@ -1,0 +1,456 @@
+//! A last-value cache: the newest `count` rows of each combination of key column values,
+//! by row time, newest first.
+
+use std::collections::{HashMap, VecDeque};
+
+use arrow::array::{ArrayRef, RecordBatch};
+use arrow::datatypes::Schema;
+
+use super::{
+    KeyValue, LastCacheDef, RowSource, Source, column_field, cutoff, next_generation, time_array,
+    time_field, to_array,
+};
+use crate::batch::{ColumnType, Value};
+
+/// The key values of one entry, in the order of the cache's key columns (`None` where a
+/// row has no value for the column).
+pub(crate) type Key = Vec<Option<KeyValue>>;
+
+#[derive(Debug)]
+pub(crate) struct LastCache {
+    pub(crate) def: LastCacheDef,
+    /// The value columns: as defined, or as rows brought them.
+    columns: Vec<String>,
+    slots: HashMap<String, usize>,
+    entries: HashMap<Key, Entry>,
+    /// Bumped each time the cache is emptied, so a fill that read storage before can
+    /// tell its rows may be stale.
+    pub(crate) generation: u64,
+    /// Filled from storage since it was created or last emptied.
+    filled: bool,
+    /// Since then, rows of some key may have been left out: an entry evicted whole, or
+    /// a filled row without values for the cache's columns.
+    lost: bool,
+}
+
+#[derive(Debug, Default)]
+struct Entry {
+    /// Newest first, at most `count`, one per time.
+    rows: VecDeque<CachedRow>,
+    /// Storage may hold older rows of this key than the cache does.
+    truncated: bool,
+}
+
+/// One cached row: its time and its values by the cache's value column slots.
+#[derive(Debug, Clone)]
+pub(crate) struct CachedRow {
+    pub(crate) time: i64,
+    values: Vec<Option<Value>>,
+}
+
+impl CachedRow {
+    pub(crate) fn value(&self, slot: usize) -> Option<&Value> {
+        self.values.get(slot).and_then(Option::as_ref)
+    }
+
+    /// Takes `values` into the row: a write's values are the newest for this time and
+    /// win; a fill's only fill what no write brought.
+    fn merge(&mut self, values: Vec<Option<Value>>, source: Source) {
+        if self.values.len() < values.len() {
+            self.values.resize(values.len(), None);
+        }
+        for (slot, value) in values.into_iter().enumerate() {
+            if value.is_some() && (source == Source::Write || self.values[slot].is_none()) {
+                self.values[slot] = value;
+            }
+        }
+    }
+}
+
+impl LastCache {
+    pub(crate) fn new(def: LastCacheDef) -> LastCache {
+        let columns = def.value_columns.clone().unwrap_or_default();
+        let slots = columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.clone(), i))
+            .collect();
+        LastCache {
+            def,
+            columns,
+            slots,
+            entries: HashMap::new(),
+            generation: next_generation(),
+            filled: false,
+            lost: false,
+        }
+    }
+
+    /// Forgets every row (until the next fill).
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
+        self.generation = next_generation();
+        self.filled = false;
+        self.lost = false;
+    }
+
+    /// Whether the cache holds, for every key with rows in storage, its newest rows.
+    pub(crate) fn is_complete(&self) -> bool {
+        self.filled && !self.lost
+    }
+
+    /// The slot of value column `name`, if the cache has it.
+    pub(crate) fn slot(&self, name: &str) -> Option<usize> {
+        self.slots.get(name).copied()
+    }
+
+    /// Keeps `row` if it is among the newest `count` of its key and has a value for some
+    /// value column.
+    pub(crate) fn offer(&mut self, row: &dyn RowSource, source: Source) {
+        let key: Key = self
+            .def
+            .key_columns
+            .iter()
+            .map(|c| row.get(c).and_then(KeyValue::of))
+            .collect();
+        let LastCache {
+            def,
+            columns,
+            slots,
+            ..
+        } = self;
+        let wanted = |name: &str| match &def.value_columns {
+            Some(values) => values.iter().any(|v| v == name),
+            None => !def.key_columns.iter().any(|k| k == name),
+        };
+        let mut values: Vec<Option<Value>> = vec![None; columns.len()];
+        let mut any = false;
+        row.each(&wanted, &mut |name, value| {
+            let slot = match slots.get(name) {
+                Some(&slot) => slot,
+                None => {
+                    columns.push(name.to_owned());
+                    slots.insert(name.to_owned(), columns.len() - 1);
+                    columns.len() - 1
+                }
+            };
+            if values.len() <= slot {
+                values.resize(slot + 1, None);
+            }
+            values[slot] = Some(value);
+            any = true;
+        });
+        if !any {
+            self.lost |= source == Source::Fill;
+            return;
+        }
+        let count = self.def.count;
+        let time = row.time();
+        let entry = self.entries.entry(key).or_default();
+        match entry.rows.iter().position(|r| r.time <= time) {
+            Some(i) if entry.rows[i].time == time => entry.rows[i].merge(values, source),
+            Some(i) => entry.rows.insert(i, CachedRow { time, values }),
+            None if entry.rows.len() < count => entry.rows.push_back(CachedRow { time, values }),
+            None => entry.truncated = true,
+        }
+        if entry.rows.len() > count {
+            entry.rows.pop_back();
+            entry.truncated = true;
+        }
+    }
+
+    /// Ends a fill from storage that read the newest `count` rows of every key
+    /// (`complete`), or only some rows (then the cache is not complete).
+    pub(crate) fn fill_done(&mut self, complete: bool, now_ns: i64) {
+        let count = self.def.count;
+        for entry in self.entries.values_mut() {
+            // Storage may hold more of a key whose `count` rows were read.
+            entry.truncated |= entry.rows.len() >= count;
+        }
+        self.filled = true;
+        self.lost |= !complete;
+        self.evict(now_ns);
+    }
+
+    /// Drops rows older than the ttl.
+    pub(crate) fn evict(&mut self, now_ns: i64) {
+        let oldest = cutoff(now_ns, self.def.ttl_secs);
+        let mut lost = false;
+        self.entries.retain(|_, entry| {
+            while entry.rows.back().is_some_and(|r| r.time < oldest) {
+                entry.rows.pop_back();
+                entry.truncated = true;
+            }
+            lost |= entry.rows.is_empty();
+            !entry.rows.is_empty()
+        });
+        self.lost |= lost;
+    }
+
+    /// Every row at or after `min_time`, by key, newest first.
+    fn rows(&self, min_time: i64) -> Vec<(&Key, &CachedRow)> {
+        let mut keys: Vec<&Key> = self.entries.keys().collect();
+        keys.sort();
+        keys.into_iter()
+            .flat_map(|k| {
+                self.entries[k]
+                    .rows
+                    .iter()
+                    .take_while(move |r| r.time >= min_time)
+                    .map(move |r| (k, r))
+            })
+            .collect()
+    }
+
+    /// The cache's rows at or after `min_time` as `last_cache()` shows them: the key
+    /// columns, the value columns and `time`, typed by `kind` (the table's columns).
+    pub(crate) fn to_batch(
+        &self,
+        kind: &dyn Fn(&str) -> Option<ColumnType>,
+        min_time: i64,
+    ) -> arrow::error::Result<RecordBatch> {
+        let rows = self.rows(min_time);
+        let mut fields = Vec::new();
+        let mut arrays: Vec<ArrayRef> = Vec::new();
+        for (i, name) in self.def.key_columns.iter().enumerate() {
+            let field = column_field(name, kind(name), false);
+            let values: Vec<Option<Value>> = rows
+                .iter()
+                .map(|(k, _)| k[i].as_ref().map(KeyValue::to_value))
+                .collect();
+            arrays.push(to_array(&field, &values));
+            fields.push(field);
+        }
+        for (slot, name) in self.columns.iter().enumerate() {
+            let field = column_field(name, kind(name), false);
+            let values: Vec<Option<Value>> =
+                rows.iter().map(|(_, r)| r.value(slot).cloned()).collect();
+            arrays.push(to_array(&field, &values));
+            fields.push(field);
+        }
+        fields.push(time_field());
+        arrays.push(time_array(rows.iter().map(|(_, r)| r.time).collect()));
+        RecordBatch::try_new(std::sync::Arc::new(Schema::new(fields)), arrays)
+    }
+
+    /// For `last()` of each of `slots` per key: of every key `keep` accepts, the rows
+    /// holding the newest value of each slot within `[min_time, end)` (each row once).
+    /// `None` when the cache cannot tell: it is not complete, a key's newest value may
+    /// be older than what it holds, or at or after `end` (older ones may be inside).
+    pub(crate) fn newest_values(
+        &self,
+        slots: &[usize],
+        min_time: i64,
+        end: Option<i64>,
+        keep: &dyn Fn(&Key) -> bool,
+    ) -> Option<Vec<(&Key, &CachedRow)>> {
+        if !self.is_complete() {
+            return None;
+        }
+        let mut keys: Vec<&Key> = self.entries.keys().filter(|k| keep(k)).collect();
+        keys.sort();
+        let mut out = Vec::new();
+        for key in keys {
+            let entry = &self.entries[key];
+            let mut chosen: Vec<&CachedRow> = Vec::new();
+            for &slot in slots {
+                let Some(row) = entry.rows.iter().find(|r| r.value(slot).is_some()) else {
+                    if entry.truncated {
+                        return None;
+                    }
+                    continue;
+                };
+                if end.is_some_and(|e| row.time >= e) {
+                    return None;
+                }
+                if row.time >= min_time && !chosen.iter().any(|c| c.time == row.time) {
+                    chosen.push(row);
+                }
+            }
+            chosen.sort_by_key(|r| r.time);
+            out.extend(chosen.into_iter().map(|r| (key, r)));
+        }
+        Some(out)
+    }
+
+    /// Rows held, for tests and sizing.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.values().map(|e| e.rows.len()).sum()
+    }
+
+    /// The value columns, in slot order.
+    #[cfg(test)]
+    pub(crate) fn columns(&self) -> &[String] {
+        &self.columns
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A row for tests: `host` tag and fields.
+    struct TestRow {
+        time: i64,
+        host: &'static str,
+        fields: Vec<(&'static str, Value)>,
+    }
+
+    impl RowSource for TestRow {
+        fn time(&self) -> i64 {
+            self.time
+        }
+
+        fn get(&self, column: &str) -> Option<Value> {
+            if column == "host" {
+                return Some(Value::String(self.host.to_owned()));
+            }
+            self.fields
+                .iter()
+                .find(|(n, _)| *n == column)
+                .map(|(_, v)| v.clone())
+        }
+
+        fn each(&self, wanted: &dyn Fn(&str) -> bool, f: &mut dyn FnMut(&str, Value)) {
+            if wanted("host") {
+                f("host", Value::String(self.host.to_owned()));
+            }
+            for (n, v) in &self.fields {
+                if wanted(n) {
+                    f(n, v.clone());
+                }
+            }
+        }
+    }
+
+    fn row(time: i64, host: &'static str, usage: f64) -> TestRow {
+        TestRow {
+            time,
+            host,
+            fields: vec![("usage", Value::Float(usage))],
+        }
+    }
+
+    fn cache(count: usize) -> LastCache {
+        let mut c = LastCache::new(LastCacheDef {
+            key_columns: vec!["host".into()],
+            value_columns: None,
+            count,
+            ttl_secs: 3600,
+        });
+        c.fill_done(true, 0);
+        c
+    }
+
+    fn times(c: &LastCache) -> Vec<(String, i64, Option<Value>)> {
+        c.rows(i64::MIN)
+            .into_iter()
+            .map(|(k, r)| {
+                let host = k[0].as_ref().and_then(KeyValue::as_str).unwrap().to_owned();
+                (host, r.time, r.value(0).cloned())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_late_write_does_not_replace_a_newer_row() {
+        let mut c = cache(1);
+        c.offer(&row(20, "a", 2.0), Source::Write);
+        c.offer(&row(10, "a", 1.0), Source::Write);
+        assert_eq!(times(&c), [("a".into(), 20, Some(Value::Float(2.0)))]);
+    }
+
+    #[test]
+    fn count_keeps_the_newest_rows_by_time_whatever_their_order() {
+        let mut c = cache(2);
+        for (t, v) in [(30, 3.0), (10, 1.0), (40, 4.0), (20, 2.0)] {
+            c.offer(&row(t, "a", v), Source::Write);
+        }
+        c.offer(&row(5, "b", 0.5), Source::Write);
+        assert_eq!(
+            times(&c),
+            [
+                ("a".into(), 40, Some(Value::Float(4.0))),
+                ("a".into(), 30, Some(Value::Float(3.0))),
+                ("b".into(), 5, Some(Value::Float(0.5))),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_write_at_the_same_time_wins_over_a_fill_and_a_fill_only_adds() {
+        let mut c = cache(1);
+        c.offer(&row(10, "a", 2.0), Source::Write);
+        let filled = TestRow {
+            time: 10,
+            host: "a",
+            fields: vec![("usage", Value::Float(1.0)), ("idle", Value::Float(9.0))],
+        };
+        c.offer(&filled, Source::Fill);
+        let r = &c.entries.values().next().unwrap().rows[0];
+        assert_eq!(r.value(c.slot("usage").unwrap()), Some(&Value::Float(2.0)));
+        assert_eq!(r.value(c.slot("idle").unwrap()), Some(&Value::Float(9.0)));
+        c.offer(&row(10, "a", 3.0), Source::Write);
+        let r = &c.entries.values().next().unwrap().rows[0];
+        assert_eq!(r.value(0), Some(&Value::Float(3.0)));
+    }
+
+    #[test]
+    fn new_fields_become_value_columns_and_keys_do_not() {
+        let mut c = cache(1);
+        c.offer(&row(1, "a", 1.0), Source::Write);
+        let later = TestRow {
+            time: 2,
+            host: "a",
+            fields: vec![("temp", Value::Integer(3))],
+        };
+        c.offer(&later, Source::Write);
+        assert_eq!(c.columns(), ["usage", "temp"]);
+    }
+
+    #[test]
+    fn ttl_evicts_old_rows_and_makes_the_cache_incomplete() {
+        let mut c = cache(1);
+        let second = 1_000_000_000;
+        c.offer(&row(10 * second, "a", 1.0), Source::Write);
+        c.offer(&row(5000 * second, "b", 1.0), Source::Write);
+        assert!(c.is_complete());
+        c.evict(4000 * second);
+        assert_eq!(c.len(), 1);
+        assert!(!c.is_complete());
+    }
+
+    #[test]
+    fn newest_values_skip_nulls_and_refuse_what_they_cannot_know() {
+        let mut c = cache(2);
+        c.offer(&row(10, "a", 1.0), Source::Write);
+        let sparse = TestRow {
+            time: 20,
+            host: "a",
+            fields: vec![("idle", Value::Float(5.0))],
+        };
+        c.offer(&sparse, Source::Write);
+        let usage = c.slot("usage").unwrap();
+        let all = |_: &Key| true;
+        let got = c.newest_values(&[usage], i64::MIN, None, &all).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].1.time, 10);
+        // A third, sparse row pushes the only `usage` out: older ones may exist.
+        let sparser = TestRow {
+            time: 30,
+            host: "a",
+            fields: vec![("idle", Value::Float(6.0))],
+        };
+        c.offer(&sparser, Source::Write);
+        assert!(c.newest_values(&[usage], i64::MIN, None, &all).is_none());
+        // An end before the newest value: older values may lie inside the range.
+        let idle = c.slot("idle").unwrap();
+        assert!(c.newest_values(&[idle], i64::MIN, Some(25), &all).is_none());
+        assert_eq!(
+            c.newest_values(&[idle], 31, None, &all).unwrap().len(),
+            0,
+            "nothing at or after the start"
+        );
+    }
+}
