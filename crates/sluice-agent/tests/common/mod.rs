@@ -21,10 +21,9 @@ use serde_json::Value;
 /// How long the server may take to start, to answer a query, or to stop.
 const LIMIT: Duration = Duration::from_secs(30);
 
-/// The `sluice` binary beside `sluice-agent`, brought up to date with
-/// `cargo build -p sluice --bin sluice` (same profile) once per test process, a no-op
-/// when it is, so that the tests run the server of the sources they were built from.
-/// `SLUICE_BIN` names another binary instead (not built).
+/// The `sluice` binary beside `sluice-agent` (which `cargo test --workspace` builds from
+/// the same sources), built with `cargo build -p sluice --bin sluice` (same profile) when
+/// it is missing. `SLUICE_BIN` names another binary instead (not built).
 pub fn sluice_binary() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
@@ -40,6 +39,11 @@ pub fn sluice_binary() -> PathBuf {
                 Some(dir) => dir.to_string_lossy().into_owned(),
                 None => "dev".to_owned(),
             };
+            // `cargo test --workspace` has built it already; building it again with
+            // `-p sluice` would resolve other features and rebuild its dependencies.
+            if sluice.is_file() {
+                return sluice;
+            }
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
             let status = Command::new(cargo)
                 .args([
