@@ -292,6 +292,8 @@ impl Error {
                     "unavailable",
                     Some(*retry_after),
                 ),
+                // For good: another process holds this node id now (the message says so).
+                S::Fenced(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None),
                 // Only opening the storage says this; no request meets it.
                 S::Io { .. }
                 | S::InUse(_)

@@ -184,6 +184,10 @@ pub struct CloudStore {
     /// Bytes of Parquet files kept on local disk (`data_dir/cache`) so queries need not
     /// fetch them again; 0 turns the cache off. Default 1 GiB.
     pub cache_bytes: u64,
+    /// How long a node starting with this id waits for a heartbeat of the process that
+    /// last held it before taking it over (the node's lease, `engine/lease.rs`); the
+    /// holder renews every third of it. Default 30 s.
+    pub lease_timeout: Duration,
 }
 
 impl CloudStore {
@@ -203,6 +207,7 @@ impl CloudStore {
             request_timeout: Duration::from_secs(30),
             connection_limit: 16,
             cache_bytes: 1 << 30,
+            lease_timeout: Duration::from_secs(30),
         }
     }
 }

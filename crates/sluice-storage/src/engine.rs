@@ -39,6 +39,7 @@ mod compact;
 mod databases;
 mod delete;
 mod files;
+mod lease;
 mod node;
 mod open;
 mod persistence;
@@ -78,6 +79,9 @@ struct Inner {
     /// With a cloud store: the node's place in the bucket, which holds its catalog and
     /// manifest too.
     node: Option<node::Node>,
+    /// With a cloud store: this process's lease on the node id, and the task renewing it.
+    lease: Option<Arc<lease::Lease>>,
+    lease_task: Mutex<Option<JoinHandle<()>>>,
     /// Bumped by every save of the catalog and of the manifest: what [`node::publish`]
     /// compares with what it last put into the bucket.
     catalog_generation: AtomicU64,
@@ -182,6 +186,13 @@ impl Storage {
                 degraded: false,
             });
         }
+        if let Some(Err(fenced)) = self.inner.lease.as_ref().map(|l| l.fenced()) {
+            out.push(StorageFault {
+                component: "node",
+                message: fenced.to_string(),
+                degraded: false,
+            });
+        }
         if let Some(fault) = self.inner.persist_fault.lock().clone() {
             let room = self.inner.state.read().buffer_bytes() <= self.inner.config.max_buffer_bytes;
             out.push(StorageFault {
@@ -218,6 +229,14 @@ impl Storage {
             let _ = task.await;
         }
         let result = self.inner.wal.shutdown().await;
+        let renewing = self.inner.lease_task.lock().take();
+        if let Some(task) = renewing {
+            task.abort();
+            let _ = task.await;
+        }
+        if let Some(lease) = &self.inner.lease {
+            lease.release(self.inner.store.as_ref()).await;
+        }
         self.inner.dir_lock.lock().take();
         result
     }
@@ -268,6 +287,15 @@ impl Inner {
         catalog.save(&self.catalog_dir)?;
         self.catalog_generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
+    }
+
+    /// `Ok` unless another process took over this cloud node's id: then nothing more is
+    /// persisted, published or written.
+    ///
+    /// # Errors
+    /// [`Error::Fenced`].
+    fn check_lease(&self) -> Result<()> {
+        self.lease.as_ref().map_or(Ok(()), |l| l.fenced())
     }
 
     /// The prefix of new Parquet files' object paths: a cloud node's `node_id/`.

@@ -75,6 +75,10 @@ pub enum Error {
     /// running process.
     #[error("{0}")]
     InUse(String),
+    /// Another process took over this cloud node's id (its lease in the bucket): this
+    /// one persists nothing more and takes no writes. The message says who and what to do.
+    #[error("{0}")]
+    Fenced(String),
     /// The engine was shut down (or failed fatally) and takes no more writes.
     #[error("storage engine is closed")]
     Closed,

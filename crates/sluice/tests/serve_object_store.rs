@@ -152,6 +152,10 @@ fn node_options(s3: &S3Server, data_dir: &Path, node_id: &str) -> Options {
         .arg(ACCESS_KEY)
         .arg("--persist-buffer-bytes")
         .arg("1")
+        // A node restarted on a new disk after a kill waits this long for the old
+        // process's heartbeat.
+        .arg("--node-lease-timeout")
+        .arg("2s")
         .env("SLUICE_AWS_SECRET_ACCESS_KEY", SECRET_KEY)
         .data_dir(data_dir)
 }
@@ -248,9 +252,11 @@ fn files_go_to_the_bucket_and_read_back_after_a_restart() {
     // With it, they come from the copies kept at persistence: nothing is fetched.
     server.terminate();
     let server = sluice_on(&s3, &data_dir, &[]);
+    // (Starting reads the node id's lease.)
+    let started = metric(&server, get_ok);
     assert_eq!(rows_before_50s(&server), 50);
     assert_eq!(count(&server), 1000);
-    assert_eq!(metric(&server, get_ok), 0.0);
+    assert_eq!(metric(&server, get_ok), started);
 }
 
 /// The rows the bucket's manifest of node `node_id` lists (0 before it has one).
@@ -407,6 +413,68 @@ fn refused(s3: &S3Server, data_dir: &Path, args: &[&str]) -> String {
         .unwrap();
     assert!(!output.status.success());
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn a_node_id_runs_in_one_process_and_one_taken_over_stops_writing() {
+    let Some(binary) = s3s_fs() else { return };
+    let temp = tempfile::tempdir().unwrap();
+    let s3 = S3Server::start(binary, &temp.path().join("s3"));
+    let first = sluice_node(&s3, &temp.path().join("a"), "n1", &[]);
+    assert_eq!(write(&first, &points(0, 10)), 204);
+    wait_until("the rows are published", Duration::from_secs(60), || {
+        published_rows(&s3, "n1") == 10
+    });
+
+    // The same node id on another disk, while the first process runs: refused, naming it.
+    let second_disk = temp.path().join("b");
+    let stderr = refused(
+        &s3,
+        &second_disk,
+        &["--node-id", "n1", "--node-lease-timeout", "2s"],
+    );
+    let holder = format!("node id n1 is in use by pid {}", first.pid());
+    assert!(stderr.contains(&holder), "{stderr}");
+
+    // The first process falls silent (stopped, as if cut off from the store): after the
+    // timeout a second one takes the node id over, with everything published.
+    signal(&first, "-STOP");
+    let second = sluice_node(&s3, &second_disk, "n1", &[]);
+    assert_eq!(count(&second), 10);
+
+    // The first one wakes up: it finds out, stops persisting and refuses writes for good.
+    signal(&first, "-CONT");
+    wait_until("the first process knows", Duration::from_secs(30), || {
+        write(&first, &points(100, 110)) == 503
+    });
+    let reply = first.post("/write?db=db", &[], points(100, 110).as_bytes());
+    assert!(
+        reply
+            .body
+            .contains("another process took over this node id"),
+        "{}",
+        reply.body
+    );
+    let health = first.get("/health", &[]);
+    assert_eq!(health.status, 503, "{}", health.body);
+    assert!(health.body.contains("took over"), "{}", health.body);
+    // The second one goes on as the node.
+    assert_eq!(write(&second, &points(10, 20)), 204);
+    wait_until(
+        "the new rows are published",
+        Duration::from_secs(60),
+        || published_rows(&s3, "n1") == 20,
+    );
+    assert_eq!(count(&second), 20);
+}
+
+fn signal(server: &TestServer, signal: &str) {
+    let status = Command::new("kill")
+        .arg(signal)
+        .arg(server.pid().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
 }
 
 #[test]

@@ -20,6 +20,12 @@ pub(super) async fn background(inner: Weak<Inner>, wakeup: Arc<Notify>) {
             return;
         }
         let interval = me.config.background_interval;
+        if me.check_lease().is_err() {
+            // Another process holds the node id now: its prefix is not ours to change.
+            drop(me);
+            tokio::time::sleep(interval).await;
+            continue;
+        }
         let mut persist_failed = false;
         let should_persist = {
             let state = me.state.read();

@@ -56,6 +56,7 @@ pub(super) fn select_inputs<'a>(
 /// Merges the small files of every partition that has too many (see the module docs).
 pub(super) async fn compact(inner: &Arc<Inner>) -> Result<()> {
     let _guard = inner.persist_lock.lock().await;
+    inner.check_lease()?;
     let manifest = inner.state.read().manifest.clone();
     let mut groups: BTreeMap<PartitionKey, Vec<&ParquetFile>> = BTreeMap::new();
     for f in &manifest.files {

@@ -75,6 +75,7 @@ impl Storage {
             },
         };
         let sync = inner.config.wal_sync == WalSync::Fsync;
+        inner.check_lease()?;
         let seq = inner.wal.submit_delete(op.clone(), sync)?.wait().await?;
         finish(inner, seq, op).await?;
         // The WAL's apply emptied the caches of the tables the delete touches; now that
@@ -140,6 +141,7 @@ async fn log_drop(inner: &Arc<Inner>, db_id: u32, table: &str) -> Result<(u64, D
         },
     };
     let sync = inner.config.wal_sync == WalSync::Fsync;
+    inner.check_lease()?;
     let seq = inner.wal.submit_delete(op.clone(), sync)?.wait().await?;
     inner.catalog.lock().absorb_delete(&op);
     Ok((seq, op))

@@ -112,6 +112,46 @@ pub(super) async fn restore(
     bucket: &str,
     node_id: &str,
 ) -> Result<()> {
+    let claim = check_claim(catalog_dir, bucket, node_id)?;
+    let node = Node::new(node_id);
+    let mut recovered = Vec::new();
+    for name in [CATALOG, MANIFEST] {
+        if !catalog_dir.join(name).exists()
+            && let Some(bytes) = get_if_present(store, &node.object(name)).await?
+        {
+            write_atomic(catalog_dir, name, &bytes)?;
+            recovered.push(name);
+        }
+    }
+    if !recovered.is_empty() {
+        tracing::info!(
+            node_id,
+            bucket,
+            ?recovered,
+            "recovered the node from the bucket"
+        );
+    }
+    if claim.is_some_and(|c| c.node_id.is_some()) {
+        return Ok(());
+    }
+    let claim = Claim {
+        bucket: bucket.to_owned(),
+        node_id: Some(node_id.to_owned()),
+    };
+    let bytes = serde_json::to_vec(&claim).map_err(|e| Error::Catalog(e.to_string()))?;
+    write_atomic(catalog_dir, CLAIM, &bytes)
+}
+
+/// Checks that the catalog directory may be node `node_id`'s in `bucket` (reading only
+/// the directory, see [`restore`]); the directory's claim, if it has one.
+///
+/// # Errors
+/// [`Error::Catalog`] saying why not.
+pub(super) fn check_claim(
+    catalog_dir: &Path,
+    bucket: &str,
+    node_id: &str,
+) -> Result<Option<Claim>> {
     if let Some(problem) = node_id_problem(node_id) {
         return Err(Error::Catalog(format!("the node id {node_id:?} {problem}")));
     }
@@ -153,37 +193,11 @@ pub(super) async fn restore(
         }
         None => {}
     }
-    let node = Node::new(node_id);
-    let mut recovered = Vec::new();
-    for name in [CATALOG, MANIFEST] {
-        if !catalog_dir.join(name).exists()
-            && let Some(bytes) = get_if_present(store, &node.object(name)).await?
-        {
-            write_atomic(catalog_dir, name, &bytes)?;
-            recovered.push(name);
-        }
-    }
-    if !recovered.is_empty() {
-        tracing::info!(
-            node_id,
-            bucket,
-            ?recovered,
-            "recovered the node from the bucket"
-        );
-    }
-    if claim.is_some_and(|c| c.node_id.is_some()) {
-        return Ok(());
-    }
-    let claim = Claim {
-        bucket: bucket.to_owned(),
-        node_id: Some(node_id.to_owned()),
-    };
-    let bytes = serde_json::to_vec(&claim).map_err(|e| Error::Catalog(e.to_string()))?;
-    write_atomic(catalog_dir, CLAIM, &bytes)
+    Ok(claim)
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
-struct Claim {
+pub(super) struct Claim {
     bucket: String,
     /// Absent in claims written before node ids.
     #[serde(default)]
@@ -228,6 +242,10 @@ async fn publish_catalog_and_manifest(inner: &Inner, node: &Node) -> Result<()> 
     if catalog_generation == published.catalog && manifest_generation == published.manifest {
         return Ok(());
     }
+    // Right before the bucket's manifest changes: still this node id's holder?
+    if let Some(lease) = &inner.lease {
+        lease.check_current(inner.store.as_ref()).await?;
+    }
     let (catalog, manifest) = {
         // One snapshot of both (lock order: catalog, then state).
         let catalog = inner.catalog.lock();
@@ -254,6 +272,7 @@ async fn publish_catalog_and_manifest(inner: &Inner, node: &Node) -> Result<()> 
 /// Puts the server's files saved since the last call into the bucket; one that fails
 /// stays queued (unless a newer content of it was queued meanwhile).
 async fn publish_server_files(inner: &Inner, node: &Node) -> Result<()> {
+    inner.check_lease()?;
     let files = std::mem::take(&mut *node.files.lock());
     let mut failure = None;
     for (name, bytes) in files {

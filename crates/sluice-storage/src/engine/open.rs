@@ -18,6 +18,7 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::Notify;
 
 use super::background::background;
+use super::lease::{self, Lease};
 use super::node::{self, Node};
 use super::write::BufferApplier;
 use super::{Inner, State, Storage, delete};
@@ -68,15 +69,35 @@ impl Storage {
             };
         let store: Arc<dyn ObjectStore> =
             Arc::new(store::Instrumented::new(backend, metrics.clone()));
-        let node = match &config.object_store {
+        let (node, lease) = match &config.object_store {
             ObjectStoreConfig::Cloud(cloud) => {
-                node::restore(store.as_ref(), &catalog_dir, &cloud.bucket, &cloud.node_id).await?;
-                Some(Node::new(&cloud.node_id))
+                node::check_claim(&catalog_dir, &cloud.bucket, &cloud.node_id)?;
+                let node = Node::new(&cloud.node_id);
+                // Before anything is read from or deleted under the prefix: one process
+                // per node id.
+                let lease = Lease::acquire(
+                    store.as_ref(),
+                    &node.prefix,
+                    &catalog_dir,
+                    cloud.lease_timeout,
+                )
+                .await?;
+                let restored =
+                    node::restore(store.as_ref(), &catalog_dir, &cloud.bucket, &cloud.node_id)
+                        .await;
+                if let Err(e) = restored {
+                    lease.release(store.as_ref()).await;
+                    return Err(e);
+                }
+                (Some(node), Some(Arc::new(lease)))
             }
-            _ => None,
+            _ => (None, None),
         };
         let mut catalog = Catalog::load(&catalog_dir)?;
-        let manifest = Manifest::load(&catalog_dir)?;
+        let mut manifest = Manifest::load(&catalog_dir)?;
+        if let Some(lease) = &lease {
+            manifest.next_file_id = manifest.next_file_id.max(lease.first_file_id());
+        }
         let prefix = node.as_ref().map_or("", |n| n.prefix.as_str());
         delete_orphans(store.as_ref(), &manifest, prefix).await?;
         if let Some(root) = &local_root {
@@ -172,6 +193,8 @@ impl Storage {
             upload_staging,
             file_cache,
             node,
+            lease: lease.clone(),
+            lease_task: Mutex::new(None),
             // Above what a node has published (nothing yet), so its first round publishes.
             catalog_generation: AtomicU64::new(1),
             manifest_generation: AtomicU64::new(1),
@@ -195,6 +218,13 @@ impl Storage {
         let inner = &storage.inner;
         let task = tokio::spawn(background(Arc::downgrade(inner), inner.wakeup.clone()));
         *inner.background.lock() = Some(task);
+        if let Some(lease) = lease {
+            let engine = Arc::downgrade(inner);
+            let renewing = tokio::spawn(lease::keep(lease, inner.store.clone(), move || {
+                engine.strong_count() > 0
+            }));
+            *inner.lease_task.lock() = Some(renewing);
+        }
         Ok(storage)
     }
 }

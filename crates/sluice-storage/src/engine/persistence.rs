@@ -23,6 +23,7 @@ use crate::merge::{SortedBatches, TableSchema};
 /// itself, and the file goes to disk as it is written.
 pub(super) async fn persist_buffer(inner: &Arc<Inner>) -> Result<()> {
     let _guard = inner.persist_lock.lock().await;
+    inner.check_lease()?;
     // New files hold rows written after these deletes, so the deletes must reach the
     // older files first (and the WAL holding them must not be deleted before).
     delete::apply_unapplied(inner).await?;

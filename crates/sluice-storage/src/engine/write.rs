@@ -145,6 +145,7 @@ impl Storage {
         if inner.closed.load(Ordering::Relaxed) {
             return Err(Error::Closed);
         }
+        inner.check_lease()?;
         // The storage of a retention policy (`D/r`) exists: only new names are checked.
         if !inner.catalog.lock().databases.contains_key(db) {
             check_database_name(db)?;

@@ -198,6 +198,12 @@ struct ObjectStoreArgs {
     /// Accepts the suffixes of --max-buffer-bytes. Default 1GiB.
     #[arg(long, env = "SLUICE_OBJECT_STORE_CACHE_BYTES", default_value = "1GiB", value_parser = parse_bytes)]
     object_store_cache_bytes: usize,
+    /// How long a node starting with --node-id waits for a heartbeat of the process that
+    /// last held that id before taking it over; a heartbeat means it is alive, and the
+    /// start is refused. The holder renews every third of this. A clean shutdown, or a
+    /// restart on the same data directory, takes over at once. Default 30s.
+    #[arg(long, env = "SLUICE_NODE_LEASE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    node_lease_timeout: Duration,
 }
 
 impl ObjectStoreArgs {
@@ -226,6 +232,9 @@ impl ObjectStoreArgs {
             if self.object_store_request_timeout.is_zero() {
                 anyhow::bail!("--object-store-request-timeout must be longer than 0");
             }
+            if self.node_lease_timeout < Duration::from_millis(300) {
+                anyhow::bail!("--node-lease-timeout must be at least 300ms");
+            }
             Ok(ObjectStoreConfig::Cloud(Box::new(CloudStore {
                 provider,
                 bucket,
@@ -235,6 +244,7 @@ impl ObjectStoreArgs {
                 request_timeout: self.object_store_request_timeout,
                 connection_limit: self.object_store_connection_limit,
                 cache_bytes: self.object_store_cache_bytes as u64,
+                lease_timeout: self.node_lease_timeout,
             })))
         };
         Ok(match self.object_store {
