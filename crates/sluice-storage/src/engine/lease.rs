@@ -414,14 +414,19 @@ mod tests {
 
     const TIMEOUT: Duration = Duration::from_millis(600);
 
+    /// Node `prefix`'s lease for a process on `disk`, which must get it.
+    async fn take(store: &dyn ObjectStore, prefix: &str, disk: &tempfile::TempDir) -> Lease {
+        Lease::acquire(store, prefix, disk.path(), TIMEOUT)
+            .await
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn a_released_lease_is_taken_at_once_and_a_live_one_refuses() {
         let store = InMemory::new();
         let disk_a = tempfile::tempdir().unwrap();
         let disk_b = tempfile::tempdir().unwrap();
-        let a = Lease::acquire(&store, "n1/", disk_a.path(), TIMEOUT)
-            .await
-            .unwrap();
+        let a = take(&store, "n1/", &disk_a).await;
         assert_eq!(a.epoch, 1);
 
         // B starts while A renews its heartbeat: refused, naming A.
@@ -444,9 +449,7 @@ mod tests {
         renewing.abort();
         a.release(store.as_ref()).await;
         let started = Instant::now();
-        let b = Lease::acquire(store.as_ref(), "n1/", disk_b.path(), TIMEOUT)
-            .await
-            .unwrap();
+        let b = take(store.as_ref(), "n1/", &disk_b).await;
         assert!(started.elapsed() < TIMEOUT);
         assert_eq!(b.epoch, 2);
         // The older epoch's objects are gone.
@@ -467,14 +470,10 @@ mod tests {
         let store = InMemory::new();
         let disk_a = tempfile::tempdir().unwrap();
         let disk_b = tempfile::tempdir().unwrap();
-        let a = Lease::acquire(&store, "n1/", disk_a.path(), TIMEOUT)
-            .await
-            .unwrap();
+        let a = take(&store, "n1/", &disk_a).await;
         // A stops renewing (cut off from the store, or killed with its disk lost).
         let started = Instant::now();
-        let b = Lease::acquire(&store, "n1/", disk_b.path(), TIMEOUT)
-            .await
-            .unwrap();
+        let b = take(&store, "n1/", &disk_b).await;
         assert!(started.elapsed() >= TIMEOUT);
         assert_eq!(b.epoch, 2);
 
@@ -500,16 +499,12 @@ mod tests {
     async fn the_same_data_directory_takes_over_at_once_after_a_crash() {
         let store = InMemory::new();
         let disk = tempfile::tempdir().unwrap();
-        let first = Lease::acquire(&store, "n1/", disk.path(), TIMEOUT)
-            .await
-            .unwrap();
+        let first = take(&store, "n1/", &disk).await;
         // Killed: no release. The same directory (whose lock proves the process gone)
         // does not wait.
         drop(first);
         let started = Instant::now();
-        let second = Lease::acquire(&store, "n1/", disk.path(), TIMEOUT)
-            .await
-            .unwrap();
+        let second = take(&store, "n1/", &disk).await;
         assert!(started.elapsed() < TIMEOUT);
         assert_eq!(second.epoch, 2);
     }
@@ -519,12 +514,8 @@ mod tests {
         let store = InMemory::new();
         let disk_a = tempfile::tempdir().unwrap();
         let disk_b = tempfile::tempdir().unwrap();
-        let a = Lease::acquire(&store, "n1/", disk_a.path(), TIMEOUT)
-            .await
-            .unwrap();
-        let b = Lease::acquire(&store, "n2/", disk_b.path(), TIMEOUT)
-            .await
-            .unwrap();
+        let a = take(&store, "n1/", &disk_a).await;
+        let b = take(&store, "n2/", &disk_b).await;
         assert_eq!((a.epoch, b.epoch), (1, 1));
         a.renew(&store).await.unwrap();
         b.renew(&store).await.unwrap();
