@@ -15,7 +15,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
-use sluice_storage::{Created, DistinctCacheInfo, DistinctCacheSpec, LastCacheInfo, LastCacheSpec};
+use sluice_storage::{
+    Created, DistinctCacheInfo, DistinctCacheSpec, LastCacheInfo, LastCacheSpec, Storage,
+};
 
 use crate::body::read_body;
 use crate::error::Error;
@@ -140,13 +142,7 @@ pub(crate) async fn delete_last_cache(
     headers: HeaderMap,
     body: Body,
 ) -> Reply<V3, StatusCode> {
-    caller.admin()?;
-    let target = CacheTarget::read(&caller.params, &headers, body, &state).await?;
-    state
-        .inner
-        .storage
-        .delete_last_cache(&target.db, &target.table, &target.name)?;
-    Ok(StatusCode::OK)
+    delete_cache(state, caller, headers, body, Storage::delete_last_cache).await
 }
 
 /// `DELETE /api/v3/configure/distinct_cache`: 200, or 404 for an unknown cache.
@@ -156,12 +152,25 @@ pub(crate) async fn delete_distinct_cache(
     headers: HeaderMap,
     body: Body,
 ) -> Reply<V3, StatusCode> {
+    delete_cache(state, caller, headers, body, Storage::delete_distinct_cache).await
+}
+
+/// Deletes the cache the request names with `delete` (one kind's), for the admin only.
+async fn delete_cache(
+    state: AppState,
+    caller: Caller<V3>,
+    headers: HeaderMap,
+    body: Body,
+    delete: fn(&Storage, &str, &str, &str) -> sluice_storage::Result<()>,
+) -> Reply<V3, StatusCode> {
     caller.admin()?;
     let target = CacheTarget::read(&caller.params, &headers, body, &state).await?;
-    state
-        .inner
-        .storage
-        .delete_distinct_cache(&target.db, &target.table, &target.name)?;
+    delete(
+        &state.inner.storage,
+        &target.db,
+        &target.table,
+        &target.name,
+    )?;
     Ok(StatusCode::OK)
 }
 

@@ -28,6 +28,15 @@ use crate::types::{
     ScanResult,
 };
 
+/// A cache definition [`Storage::define_cache`] found or added.
+struct Defined<D> {
+    db_id: u32,
+    name: String,
+    def: D,
+    /// Added now (not there already).
+    new: bool,
+}
+
 /// Which of a table's caches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -59,33 +68,23 @@ impl Storage {
         db: &str,
         spec: &LastCacheSpec,
     ) -> Result<Created<LastCacheInfo>> {
-        let (db_id, name, def) = {
-            let mut catalog = self.inner.catalog.lock();
-            let (db_id, table) = table_mut(&mut catalog, db, &spec.table)?;
-            let (name, def) = cache::last_cache(&spec.table, table, spec)?;
-            let info = last_info(&spec.table, &name, &def);
-            match table.last_caches.get(&name) {
-                Some(existing) if *existing == def => return Ok(Created::Existing(info)),
-                Some(_) => return Err(exists(Kind::Last, &spec.table, &name)),
-                None => {}
-            }
-            table.last_caches.insert(name.clone(), def.clone());
-            if let Err(e) = self.inner.save_catalog(&catalog) {
-                if let Ok((_, table)) = table_mut(&mut catalog, db, &spec.table) {
-                    table.last_caches.remove(&name);
-                }
-                return Err(e);
-            }
-            self.inner
-                .caches
-                .lock()
-                .table_mut(db_id, &spec.table)
-                .last
-                .insert(name.clone(), LastCache::new(def.clone()));
-            (db_id, name, def)
-        };
-        self.fill_last(db, db_id, &spec.table, &name).await?;
-        Ok(Created::New(last_info(&spec.table, &name, &def)))
+        let defined = self.define_cache(
+            db,
+            &spec.table,
+            Kind::Last,
+            |table| cache::last_cache(&spec.table, table, spec),
+            |table| &mut table.last_caches,
+            |caches, name, def| {
+                caches.last.insert(name, LastCache::new(def));
+            },
+        )?;
+        let info = last_info(&spec.table, &defined.name, &defined.def);
+        if !defined.new {
+            return Ok(Created::Existing(info));
+        }
+        self.fill_last(db, defined.db_id, &spec.table, &defined.name)
+            .await?;
+        Ok(Created::New(info))
     }
 
     /// Creates a distinct-value cache on a table of database `db` and fills it from the
@@ -99,33 +98,67 @@ impl Storage {
         db: &str,
         spec: &DistinctCacheSpec,
     ) -> Result<Created<DistinctCacheInfo>> {
-        let (db_id, name, def) = {
-            let mut catalog = self.inner.catalog.lock();
-            let (db_id, table) = table_mut(&mut catalog, db, &spec.table)?;
-            let (name, def) = cache::distinct_cache(&spec.table, table, spec)?;
-            let info = distinct_info(&spec.table, &name, &def);
-            match table.distinct_caches.get(&name) {
-                Some(existing) if *existing == def => return Ok(Created::Existing(info)),
-                Some(_) => return Err(exists(Kind::Distinct, &spec.table, &name)),
-                None => {}
-            }
-            table.distinct_caches.insert(name.clone(), def.clone());
+        let defined = self.define_cache(
+            db,
+            &spec.table,
+            Kind::Distinct,
+            |table| cache::distinct_cache(&spec.table, table, spec),
+            |table| &mut table.distinct_caches,
+            |caches, name, def| {
+                caches.distinct.insert(name, DistinctCache::new(def));
+            },
+        )?;
+        let info = distinct_info(&spec.table, &defined.name, &defined.def);
+        if !defined.new {
+            return Ok(Created::Existing(info));
+        }
+        self.fill_distinct(db, defined.db_id, &spec.table, &defined.name)
+            .await?;
+        Ok(Created::New(info))
+    }
+
+    /// Adds the cache `make` defines on `table` to the table's definitions of its kind
+    /// (`defs`), saves the catalog (taking the definition back if that fails) and
+    /// registers the empty cache `install` makes, all under the catalog's lock, so that
+    /// writes reach the cache before it is filled. The same definition again is no
+    /// change; the same name with another is [`Error::CacheExists`].
+    fn define_cache<D: Clone + PartialEq>(
+        &self,
+        db: &str,
+        table: &str,
+        kind: Kind,
+        make: impl FnOnce(&TableDef) -> Result<(String, D)>,
+        defs: impl Fn(&mut TableDef) -> &mut BTreeMap<String, D>,
+        install: impl FnOnce(&mut cache::TableCaches, String, D),
+    ) -> Result<Defined<D>> {
+        let mut catalog = self.inner.catalog.lock();
+        let (db_id, table_def) = table_mut(&mut catalog, db, table)?;
+        let (name, def) = make(table_def)?;
+        let new = match defs(table_def).get(&name) {
+            Some(existing) if *existing == def => false,
+            Some(_) => return Err(exists(kind, table, &name)),
+            None => true,
+        };
+        if new {
+            defs(table_def).insert(name.clone(), def.clone());
             if let Err(e) = self.inner.save_catalog(&catalog) {
-                if let Ok((_, table)) = table_mut(&mut catalog, db, &spec.table) {
-                    table.distinct_caches.remove(&name);
+                if let Ok((_, table_def)) = table_mut(&mut catalog, db, table) {
+                    defs(table_def).remove(&name);
                 }
                 return Err(e);
             }
-            self.inner
-                .caches
-                .lock()
-                .table_mut(db_id, &spec.table)
-                .distinct
-                .insert(name.clone(), DistinctCache::new(def.clone()));
-            (db_id, name, def)
-        };
-        self.fill_distinct(db, db_id, &spec.table, &name).await?;
-        Ok(Created::New(distinct_info(&spec.table, &name, &def)))
+            install(
+                self.inner.caches.lock().table_mut(db_id, table),
+                name.clone(),
+                def.clone(),
+            );
+        }
+        Ok(Defined {
+            db_id,
+            name,
+            def,
+            new,
+        })
     }
 
     /// Deletes last-value cache `name` of a table.
