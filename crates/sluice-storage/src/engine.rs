@@ -16,7 +16,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use arrow::array::RecordBatch;
 use object_store::ObjectStore;
 use parking_lot::{Mutex, RwLock};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::buffer::Buffer;
@@ -89,6 +89,13 @@ struct Inner {
     metrics: Arc<Metrics>,
     /// Serializes persistence and compaction (the writers of new Parquet files).
     persist_lock: tokio::sync::Mutex<()>,
+    /// Lends a permit to each blocking thread that writes a Parquet file into the data
+    /// directory or renames one into place (see `files`). Aborting the background task
+    /// does not stop the blocking thread it was waiting for, so [`Storage::shutdown`]
+    /// takes every permit, waiting for such threads to end, and closes the semaphore
+    /// before it releases the directory: a thread left running could otherwise write a
+    /// file under the name the next engine on the directory gives its own.
+    file_writers: Arc<Semaphore>,
     wakeup: Arc<Notify>,
     closed: AtomicBool,
     background: Mutex<Option<JoinHandle<()>>>,
@@ -135,6 +142,10 @@ struct PersistFault {
     /// The object store failed the request (not a full disk).
     store_failing: bool,
 }
+
+/// The permits of [`Inner::file_writers`]: far more than there are Parquet files being
+/// written at once (the persist lock serializes their writers).
+const FILE_WRITER_PERMITS: u32 = 1 << 16;
 
 /// A buffer snapshot taken at a WAL rotation, being persisted.
 #[derive(Debug, Clone)]
@@ -216,7 +227,8 @@ impl Storage {
 
     /// Stops the background task, syncs the WAL and stops its writer; later writes fail
     /// with [`Error::Closed`]. Buffered data is not persisted to Parquet (the WAL holds
-    /// it and is replayed on the next open).
+    /// it and is replayed on the next open). Once this returns, the background task
+    /// writes nothing more into the data directory, and another engine may open it.
     ///
     /// # Errors
     /// [`Error::Io`] when the final WAL sync fails.
@@ -228,6 +240,14 @@ impl Storage {
             task.abort();
             let _ = task.await;
         }
+        // The aborted task may have left a blocking thread writing a Parquet file: wait
+        // for it, and let no other start (see `Inner::file_writers`).
+        let _idle = self
+            .inner
+            .file_writers
+            .acquire_many(FILE_WRITER_PERMITS)
+            .await;
+        self.inner.file_writers.close();
         let result = self.inner.wal.shutdown().await;
         let renewing = self.inner.lease_task.lock().take();
         if let Some(task) = renewing {

@@ -17,6 +17,7 @@ use arrow::array::{RecordBatch, TimestampNanosecondArray};
 use arrow::datatypes::SchemaRef;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStoreExt, PutPayload};
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::Inner;
 use crate::durable::sync_paths;
@@ -75,7 +76,10 @@ pub(super) async fn write_partition(
 ) -> Result<Written> {
     let staging = Staging::of(inner);
     let prefix = inner.object_prefix().to_owned();
+    let permit = file_writer(inner)?;
     let (staged, next_id, peak, writer_peak) = tokio::task::spawn_blocking(move || {
+        // Dropped last, once nothing more is written here.
+        let _permit = permit;
         let (schema, sources) = open()?;
         let mut out = NewFiles::new(staging, prefix, &schema, spec);
         let peak = write_sorted(&schema, sources, &mut out)?;
@@ -90,6 +94,16 @@ pub(super) async fn write_partition(
         peak,
         writer_peak,
     })
+}
+
+/// A permit for a blocking thread to write into the data directory (see
+/// `Inner::file_writers`); [`Error::Closed`] once the engine is shutting down.
+fn file_writer(inner: &Inner) -> Result<OwnedSemaphorePermit> {
+    inner
+        .file_writers
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| Error::Closed)
 }
 
 /// Where new files are written before they are installed.
@@ -451,12 +465,18 @@ async fn install(inner: &Arc<Inner>, staged: Vec<StagedFile>) -> Result<Vec<Parq
                 }
                 result
             }
-            StagedData::Local { staging, dest } => {
-                tokio::task::spawn_blocking(move || rename_synced(&staging, &dest))
-                    .await
-                    .map_err(|e| Error::Catalog(format!("install task failed: {e}")))
-                    .and_then(|r| r)
-            }
+            // Without a permit (shutting down) the staging file is left for start-up to
+            // remove.
+            StagedData::Local { staging, dest } => match file_writer(inner) {
+                Ok(permit) => tokio::task::spawn_blocking(move || {
+                    let _permit = permit;
+                    rename_synced(&staging, &dest)
+                })
+                .await
+                .map_err(|e| Error::Catalog(format!("install task failed: {e}")))
+                .and_then(|r| r),
+                Err(e) => Err(e),
+            },
         };
         if let Err(e) = result {
             discard(rest.collect());

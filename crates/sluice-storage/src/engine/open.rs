@@ -15,13 +15,13 @@ use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use parking_lot::{Mutex, RwLock};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 
 use super::background::background;
 use super::lease::{self, Lease};
 use super::node::{self, Node};
 use super::write::BufferApplier;
-use super::{Inner, State, Storage, delete};
+use super::{FILE_WRITER_PERMITS, Inner, State, Storage, delete};
 use crate::buffer::Buffer;
 use crate::cache::Caches;
 use crate::catalog::Catalog;
@@ -200,6 +200,7 @@ impl Storage {
             manifest_generation: AtomicU64::new(1),
             metrics,
             persist_lock: tokio::sync::Mutex::new(()),
+            file_writers: Arc::new(Semaphore::new(FILE_WRITER_PERMITS as usize)),
             wakeup: Arc::new(Notify::new()),
             closed: AtomicBool::new(false),
             background: Mutex::new(None),
