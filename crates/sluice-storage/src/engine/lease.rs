@@ -23,7 +23,7 @@
 //! `/health`; the rows it acknowledged but did not persist stay in its WAL on its disk.
 //! The check runs with every heartbeat and again right before every publication of the
 //! manifest; until it learns, the files it uploads cannot overwrite its successor's
-//! (each epoch names files from its own range of ids, [`Lease::first_file_id`]).
+//! (the successor names its files from ids far beyond it, [`Lease::first_file_id`]).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -37,6 +37,10 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload}
 
 use crate::durable::write_atomic;
 use crate::error::{Error, Result};
+
+/// File ids a replaced holder could use before it learns (it writes a few files per
+/// persistence, and learns at its next heartbeat or publication).
+const SILENT_HOLDER_GAP: u64 = 1 << 24;
 
 /// The file in the catalog directory naming the lease this data directory's process
 /// last held.
@@ -68,6 +72,8 @@ pub(super) struct Lease {
     /// `N/owner/`.
     dir: String,
     epoch: u64,
+    /// Taken over from a holder that fell silent, which may still be running.
+    from_silent: bool,
     timeout: Duration,
     beats: AtomicU64,
     /// Why this process no longer holds the lease, once it does not.
@@ -97,9 +103,9 @@ impl Lease {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
         };
-        let epoch = loop {
-            let next = match newest_epoch(store, &dir).await? {
-                None => 1,
+        let (epoch, from_silent) = loop {
+            let (next, from_silent) = match newest_epoch(store, &dir).await? {
+                None => (1, false),
                 Some(epoch) => {
                     let holder: Option<Holder> =
                         get_json(store, &epoch_object(&dir, epoch, "json")).await?;
@@ -107,10 +113,16 @@ impl Lease {
                         .as_ref()
                         .zip(previous_here.as_ref())
                         .is_some_and(|(h, here)| h.instance == *here);
-                    if !ours && !gone(store, &dir, epoch, timeout, holder.as_ref()).await? {
-                        continue;
-                    }
-                    epoch + 1
+                    let from_silent = if ours {
+                        false
+                    } else {
+                        match gone(store, &dir, epoch, timeout, holder.as_ref()).await? {
+                            Gone::Released => false,
+                            Gone::Silent => true,
+                            Gone::Replaced => continue,
+                        }
+                    };
+                    (epoch + 1, from_silent)
                 }
             };
             let body = serde_json::to_vec(&me).map_err(|e| Error::Catalog(e.to_string()))?;
@@ -122,7 +134,7 @@ impl Lease {
                 )
                 .await;
             match created {
-                Ok(_) => break next,
+                Ok(_) => break (next, from_silent),
                 // Another process took it first: look again.
                 Err(object_store::Error::AlreadyExists { .. }) => continue,
                 Err(e) => return Err(e.into()),
@@ -133,6 +145,7 @@ impl Lease {
         let lease = Lease {
             dir,
             epoch,
+            from_silent,
             timeout,
             beats: AtomicU64::new(0),
             fenced: parking_lot::Mutex::new(None),
@@ -143,11 +156,16 @@ impl Lease {
         Ok(lease)
     }
 
-    /// The lowest id of the Parquet files this holder writes. Each epoch has its own
-    /// range of 2^40 ids, so that a holder that has not yet learnt it was replaced never
-    /// overwrites a file of its successor's (both continue from the same manifest).
-    pub(super) fn first_file_id(&self) -> u64 {
-        (self.epoch - 1) << 40
+    /// The lowest id of the Parquet files this holder may write, given the id the
+    /// manifest it recovered names next. A holder taken over from a silent one skips
+    /// [`SILENT_HOLDER_GAP`] ids: the silent one, which continues from the same manifest
+    /// until it learns it was replaced, never overwrites a file of this one's.
+    pub(super) fn first_file_id(&self, next_in_manifest: u64) -> u64 {
+        if self.from_silent {
+            next_in_manifest + SILENT_HOLDER_GAP
+        } else {
+            next_in_manifest
+        }
     }
 
     /// How often the holder renews its heartbeat.
@@ -282,8 +300,18 @@ pub(super) async fn keep(
     }
 }
 
-/// Whether the holder of `epoch` is gone: its heartbeat says released, or does not
-/// change for `timeout`. `Ok(false)` when a newer epoch appeared meanwhile (look again).
+/// How the holder of an epoch is gone.
+enum Gone {
+    /// Its heartbeat says released: it shut down.
+    Released,
+    /// Its heartbeat did not change for the timeout: it died, or it is cut off.
+    Silent,
+    /// A newer epoch appeared meanwhile: look again.
+    Replaced,
+}
+
+/// Whether and how the holder of `epoch` is gone: its heartbeat says released, or does
+/// not change for `timeout`.
 ///
 /// # Errors
 /// [`Error::InUse`] when the heartbeat changes: the holder is alive.
@@ -293,11 +321,11 @@ async fn gone(
     epoch: u64,
     timeout: Duration,
     holder: Option<&Holder>,
-) -> Result<bool> {
+) -> Result<Gone> {
     let beat_path = epoch_object(dir, epoch, "beat");
     let first: Option<Beat> = get_json(store, &beat_path).await?;
     if first.as_ref().is_some_and(|b| b.released) {
-        return Ok(true);
+        return Ok(Gone::Released);
     }
     let node = dir.trim_end_matches("/owner/");
     tracing::info!(
@@ -311,7 +339,7 @@ async fn gone(
         tokio::time::sleep(poll).await;
         let now: Option<Beat> = get_json(store, &beat_path).await?;
         if now.as_ref().is_some_and(|b| b.released) {
-            return Ok(true);
+            return Ok(Gone::Released);
         }
         if now != first {
             return Err(Error::InUse(format!(
@@ -321,10 +349,10 @@ async fn gone(
             )));
         }
         if newest_epoch(store, dir).await? != Some(epoch) {
-            return Ok(false);
+            return Ok(Gone::Replaced);
         }
     }
-    Ok(true)
+    Ok(Gone::Silent)
 }
 
 fn describe(holder: &Holder) -> String {
@@ -452,6 +480,7 @@ mod tests {
         let b = take(store.as_ref(), "n1/", &disk_b).await;
         assert!(started.elapsed() < TIMEOUT);
         assert_eq!(b.epoch, 2);
+        assert_eq!(b.first_file_id(7), 7);
         // The older epoch's objects are gone.
         assert_eq!(
             newest_epoch(store.as_ref(), "n1/owner/").await.unwrap(),
@@ -476,6 +505,8 @@ mod tests {
         let b = take(&store, "n1/", &disk_b).await;
         assert!(started.elapsed() >= TIMEOUT);
         assert_eq!(b.epoch, 2);
+        // A may still write files, from the same manifest: B's ids start far beyond.
+        assert_eq!(b.first_file_id(7), 7 + SILENT_HOLDER_GAP);
 
         // A comes back: its next renewal finds B's epoch and A is fenced for good.
         let fenced = a.renew(&store).await.unwrap_err();
@@ -507,6 +538,7 @@ mod tests {
         let second = take(&store, "n1/", &disk).await;
         assert!(started.elapsed() < TIMEOUT);
         assert_eq!(second.epoch, 2);
+        assert_eq!(second.first_file_id(7), 7);
     }
 
     #[tokio::test]

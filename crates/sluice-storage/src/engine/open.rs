@@ -96,7 +96,7 @@ impl Storage {
         let mut catalog = Catalog::load(&catalog_dir)?;
         let mut manifest = Manifest::load(&catalog_dir)?;
         if let Some(lease) = &lease {
-            manifest.next_file_id = manifest.next_file_id.max(lease.first_file_id());
+            manifest.next_file_id = lease.first_file_id(manifest.next_file_id);
         }
         let prefix = node.as_ref().map_or("", |n| n.prefix.as_str());
         delete_orphans(store.as_ref(), &manifest, prefix).await?;
