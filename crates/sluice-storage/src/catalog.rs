@@ -235,11 +235,16 @@ impl Catalog {
     pub(crate) fn load(dir: &Path) -> Result<Catalog> {
         let path = dir.join("catalog.json");
         match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| Error::Catalog(format!("{}: {e}", path.display()))),
+            Ok(bytes) => Catalog::from_json(&bytes, &path.display().to_string()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Catalog::new()),
             Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
         }
+    }
+
+    /// A catalog from the bytes of a `catalog.json` (found at `origin`, which errors
+    /// name).
+    pub(crate) fn from_json(bytes: &[u8], origin: &str) -> Result<Catalog> {
+        serde_json::from_slice(bytes).map_err(|e| Error::Catalog(format!("{origin}: {e}")))
     }
 
     /// Saves to `dir/catalog.json` atomically (temp file, fsync, rename, fsync dir).

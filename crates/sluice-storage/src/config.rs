@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::mode::NodeModes;
+
 /// Everything [`crate::Storage::open`] needs. Every field has a documented default.
 #[derive(Debug, Clone)]
 pub struct StorageConfig {
@@ -59,6 +61,14 @@ pub struct StorageConfig {
     /// tests can fill the buffer faster than it drains. Default zero; do not set it in
     /// production.
     pub persist_delay: Duration,
+    /// What the node does (`--mode`). A node without `ingest` takes no writes, runs no
+    /// persistence, retention or compaction, and (with `query`) answers queries over
+    /// every node's files in its cloud bucket. Default [`NodeModes::ALL`].
+    pub modes: NodeModes,
+    /// How often a node that reads every node's files (see [`NodeModes::reads_peers`])
+    /// lists the bucket and reads the catalogs and manifests that changed: the delay
+    /// after which a row an ingest node persisted is visible there. Default 2 s.
+    pub query_refresh_interval: Duration,
 }
 
 impl Default for StorageConfig {
@@ -80,6 +90,8 @@ impl Default for StorageConfig {
             limits: CatalogLimits::default(),
             skip_corrupt_wal_records: false,
             persist_delay: Duration::ZERO,
+            modes: NodeModes::ALL,
+            query_refresh_interval: Duration::from_secs(2),
         }
     }
 }

@@ -42,12 +42,14 @@ mod files;
 mod lease;
 mod node;
 mod open;
+mod peers;
 mod persistence;
 mod scan;
 mod usage;
 mod write;
 
 pub use node::node_id_problem;
+pub use peers::PeerNode;
 pub use write::ChunkedWrite;
 
 use background::enforce_retention;
@@ -122,6 +124,9 @@ struct Inner {
     /// The last-value and distinct-value caches, which the WAL's apply thread feeds
     /// (lock order: catalog, state, caches).
     caches: Arc<Mutex<Caches>>,
+    /// On a node that reads every node's files (`NodeModes::reads_peers`): what it knows
+    /// of the others, which replaces its catalog and manifest (`peers`).
+    peers: Option<peers::Peers>,
 }
 
 /// What scans see: the buffer being written, buffers being persisted, and live files.
@@ -219,6 +224,11 @@ impl Storage {
         out
     }
 
+    /// What this node does (`StorageConfig::modes`).
+    pub fn modes(&self) -> crate::NodeModes {
+        self.inner.config.modes
+    }
+
     /// The write buffer's ceiling (`StorageConfig::max_buffer_bytes`): above it writes
     /// are refused with [`Error::Backpressure`].
     pub fn max_buffer_bytes(&self) -> usize {
@@ -276,6 +286,9 @@ impl Storage {
     /// # Errors
     /// [`Error::ObjectStore`], [`Error::Parquet`], [`Error::Io`].
     pub async fn compact_now(&self) -> Result<()> {
+        if !self.inner.config.modes.ingest {
+            return Ok(());
+        }
         compact(&self.inner).await
     }
 
@@ -284,6 +297,9 @@ impl Storage {
     /// # Errors
     /// [`Error::Io`] when the manifest cannot be saved.
     pub fn enforce_retention_now(&self) -> Result<()> {
+        if !self.inner.config.modes.ingest {
+            return Ok(());
+        }
         enforce_retention(&self.inner)
     }
 }

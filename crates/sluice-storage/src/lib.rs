@@ -114,6 +114,7 @@ mod lock;
 mod manifest;
 mod merge;
 mod metrics;
+mod mode;
 mod persist;
 mod policy;
 mod predicate;
@@ -127,9 +128,10 @@ pub use config::{
     CatalogLimits, CloudProvider, CloudStore, InvalidWalSync, ObjectStoreConfig, S3Options,
     StorageConfig, WalSync,
 };
-pub use engine::{ChunkedWrite, Storage, node_id_problem};
+pub use engine::{ChunkedWrite, PeerNode, Storage, node_id_problem};
 pub use error::{Error, Result};
 pub use merge::conform;
+pub use mode::{InvalidNodeModes, NodeModes};
 pub use predicate::TagPredicate;
 pub use rejection::Rejection;
 pub use sluice_lp;

@@ -60,18 +60,7 @@ impl Manifest {
     pub(crate) fn load(dir: &Path) -> Result<Manifest> {
         let path = dir.join("manifest.json");
         match fs::read(&path) {
-            Ok(bytes) => {
-                let mut manifest: Manifest = serde_json::from_slice(&bytes)
-                    .map_err(|e| Error::Catalog(format!("{}: {e}", path.display())))?;
-                // Ids start at 1, so 0 marks an order an older manifest did not record;
-                // until deletes rewrote files, ids were the write order.
-                for f in &mut manifest.files {
-                    if f.order == 0 {
-                        f.order = f.id;
-                    }
-                }
-                Ok(manifest)
-            }
+            Ok(bytes) => Manifest::from_json(&bytes, &path.display().to_string()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest {
                 version: 1,
                 persisted_seq: 0,
@@ -81,6 +70,21 @@ impl Manifest {
             }),
             Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
         }
+    }
+
+    /// A manifest from the bytes of a `manifest.json` (found at `origin`, which errors
+    /// name).
+    pub(crate) fn from_json(bytes: &[u8], origin: &str) -> Result<Manifest> {
+        let mut manifest: Manifest =
+            serde_json::from_slice(bytes).map_err(|e| Error::Catalog(format!("{origin}: {e}")))?;
+        // Ids start at 1, so 0 marks an order an older manifest did not record;
+        // until deletes rewrote files, ids were the write order.
+        for f in &mut manifest.files {
+            if f.order == 0 {
+                f.order = f.id;
+            }
+        }
+        Ok(manifest)
     }
 
     pub(crate) fn save(&self, dir: &Path) -> Result<()> {

@@ -47,11 +47,15 @@ pub(super) async fn background(inner: Weak<Inner>, wakeup: Arc<Notify>) {
             *me.persist_fault.lock() = result.err().map(|e| persist_fault(&e));
         }
         me.caches.lock().evict(now_ns());
-        if let Err(e) = enforce_retention(&me) {
-            tracing::error!("enforcing retention failed: {e}");
-        }
-        if let Err(e) = compact(&me).await {
-            tracing::error!("compaction failed: {e}");
+        // A node that does not ingest holds the other nodes' files: theirs to expire
+        // and compact.
+        if me.config.modes.ingest {
+            if let Err(e) = enforce_retention(&me) {
+                tracing::error!("enforcing retention failed: {e}");
+            }
+            if let Err(e) = compact(&me).await {
+                tracing::error!("compaction failed: {e}");
+            }
         }
         // A cloud node's bucket gets the catalog and manifest changes of this round; the
         // files they dropped are deleted only once its manifest no longer lists them.

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
-use super::{Storage, now_ns};
+use super::{Storage, now_ns, peers};
 use crate::error::{Error, Result};
 use crate::manifest::ParquetFile;
 use crate::persist;
@@ -157,6 +157,7 @@ impl Storage {
                 // files that replaced it; count again.
                 Err(Error::ObjectStore(object_store::Error::NotFound { .. })) if attempt < 3 => {
                     attempt += 1;
+                    peers::after_missing_file(&self.inner).await?;
                 }
                 other => return other,
             }

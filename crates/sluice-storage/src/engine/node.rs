@@ -230,7 +230,11 @@ pub(super) async fn publish(inner: &Inner) -> Result<()> {
     let Some(node) = &inner.node else {
         return Ok(());
     };
-    publish_catalog_and_manifest(inner, node).await?;
+    // A node that does not ingest has no catalog or manifest of its own to publish (a
+    // query node's are the other nodes', see `peers`).
+    if inner.config.modes.ingest {
+        publish_catalog_and_manifest(inner, node).await?;
+    }
     publish_server_files(inner, node).await
 }
 

@@ -21,7 +21,7 @@ use super::background::background;
 use super::lease::{self, Lease};
 use super::node::{self, Node};
 use super::write::BufferApplier;
-use super::{FILE_WRITER_PERMITS, Inner, State, Storage, delete};
+use super::{FILE_WRITER_PERMITS, Inner, State, Storage, delete, peers};
 use crate::buffer::Buffer;
 use crate::cache::Caches;
 use crate::catalog::Catalog;
@@ -50,6 +50,7 @@ impl Storage {
         create_dir(&wal_dir)?;
         create_dir(&catalog_dir)?;
         let dir_lock = DirLock::acquire(&config.data_dir)?;
+        let peers = peers::Peers::for_config(&config)?;
         let metrics = Arc::new(Metrics::default());
         let (local_root, upload_staging, backend): (_, _, Arc<dyn ObjectStore>) =
             match &config.object_store {
@@ -212,6 +213,7 @@ impl Storage {
             last_rows: Mutex::new(HashMap::new()),
             dir_lock: Mutex::new(Some(dir_lock)),
             caches,
+            peers,
         });
         delete::recover(&inner).await?;
         let storage = Storage { inner };
@@ -226,6 +228,7 @@ impl Storage {
             }));
             *inner.lease_task.lock() = Some(renewing);
         }
+        peers::start(&storage).await?;
         Ok(storage)
     }
 }

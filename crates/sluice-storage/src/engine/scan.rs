@@ -9,7 +9,7 @@ use bytes::Bytes;
 use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjectPath;
 
-use super::{Inner, Storage, now_ns};
+use super::{Inner, Storage, now_ns, peers};
 use crate::buffer::PartitionBuffer;
 use crate::error::{Error, Result};
 use crate::manifest::ParquetFile;
@@ -75,6 +75,7 @@ impl Storage {
                 // A file compacted or expired away between listing and reading: list again.
                 Err(Error::ObjectStore(object_store::Error::NotFound { .. })) if attempt < 3 => {
                     attempt += 1;
+                    peers::after_missing_file(&self.inner).await?;
                 }
                 other => return other,
             }
