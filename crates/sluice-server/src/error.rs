@@ -174,6 +174,10 @@ pub enum Error {
     /// failure of the server (500).
     #[error(transparent)]
     Query(#[from] sluice_query::Error),
+    /// The node's `--mode` does not serve the request (a write to a node without
+    /// `ingest`, a query to one without `query`); the message says where to send it.
+    #[error("{message}")]
+    WrongMode { message: String },
     /// Token management was asked for while auth is off.
     #[error("auth is disabled on this server (--without-auth): tokens are not used")]
     AuthDisabled,
@@ -254,7 +258,9 @@ impl Error {
             }
             Error::Conflict { .. } => (StatusCode::CONFLICT, "conflict", None),
             Error::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, "unauthorized", None),
-            Error::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden", None),
+            Error::Forbidden { .. } | Error::WrongMode { .. } => {
+                (StatusCode::FORBIDDEN, "forbidden", None)
+            }
             Error::Overloaded { retry_after, .. } => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",

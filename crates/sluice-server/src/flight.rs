@@ -97,6 +97,7 @@ impl Flight {
         metadata: &tonic::metadata::MetadataMap,
         ticket: &[u8],
     ) -> Result<sluice_query::QueryOutput> {
+        crate::modes::require(&self.state, crate::modes::Needs::Query)?;
         let headers = metadata.clone().into_headers();
         let principal = self
             .state

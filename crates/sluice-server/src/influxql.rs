@@ -248,6 +248,7 @@ pub(crate) async fn run(
             other => Error::Query(other),
         })?;
     authorize(principal, &parsed.statements, db)?;
+    crate::modes::require_for_statements(state, &parsed.statements)?;
     let show_databases: Vec<bool> = parsed
         .statements
         .iter()

@@ -28,6 +28,7 @@ mod flight;
 mod influxql;
 mod listener;
 mod metrics;
+mod modes;
 mod params;
 mod query;
 mod rejections;
@@ -123,6 +124,10 @@ pub fn app(state: AppState) -> Router {
                 .delete(tokens::delete),
         )
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            modes::guard,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
