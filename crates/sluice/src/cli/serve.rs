@@ -13,7 +13,8 @@ use sluice_server::{
     TlsMinimumVersion, TokenStore,
 };
 use sluice_storage::{
-    CloudProvider, CloudStore, ObjectStoreConfig, S3Options, Storage, StorageConfig, WalSync,
+    CloudProvider, CloudStore, NodeModes, ObjectStoreConfig, S3Options, Storage, StorageConfig,
+    WalSync,
 };
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -32,6 +33,19 @@ pub(crate) struct ServeArgs {
     /// Where Parquet files go (docs/server.md, "Object storage").
     #[command(flatten)]
     object_store: ObjectStoreArgs,
+    /// What this node does: `all` (ingest and query), `ingest`, `query`, or a
+    /// comma-separated list of them (`ingest,query` is `all`). A node without ingest
+    /// refuses writes and database changes with 403; one without query refuses queries
+    /// with 403. `query` alone answers over every node's persisted files in the bucket
+    /// and needs --object-store s3, google or azure. `compact` is not available yet.
+    /// Default all.
+    #[arg(long, env = "SLUICE_MODE", default_value = "all")]
+    mode: NodeModes,
+    /// How often a query-only node (--mode query) reads the other nodes' catalogs and
+    /// manifests from the bucket: the delay after which a row an ingest node persisted
+    /// is visible there. Default 2s.
+    #[arg(long, env = "SLUICE_QUERY_REFRESH_INTERVAL", default_value = "2s", value_parser = parse_duration)]
+    query_refresh_interval: Duration,
     /// When a write is acknowledged: `fsync` (after the WAL is fdatasync'ed) or `none`
     /// (after write(2); synced in the background every second). Default fsync.
     #[arg(long, env = "SLUICE_WAL_SYNC", default_value = "fsync")]
@@ -435,6 +449,16 @@ fn init_logging(args: &ServeArgs) -> anyhow::Result<()> {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener_config = args.connections.to_config(args.shutdown_timeout)?;
     let object_store = args.object_store.to_config()?;
+    if args.mode.reads_peers() && !matches!(object_store, ObjectStoreConfig::Cloud(_)) {
+        anyhow::bail!(
+            "--mode {} needs --object-store s3, google or azure (with --bucket and \
+             --node-id): a query node reads the ingest nodes' files from their shared bucket",
+            args.mode
+        );
+    }
+    if args.query_refresh_interval.is_zero() {
+        anyhow::bail!("--query-refresh-interval must be longer than 0");
+    }
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
     let config = StorageConfig {
@@ -447,6 +471,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         compaction_max_output_bytes: args.compaction_max_output_bytes as u64,
         auto_create_databases: !args.no_auto_create,
         persist_delay: args.test_persist_delay,
+        modes: args.mode,
+        query_refresh_interval: args.query_refresh_interval,
         ..StorageConfig::default()
     };
     let storage = Storage::open(config)
@@ -509,7 +535,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     )?
     .kept_by(storage.clone());
     state.enable_continuous_queries(continuous_queries);
-    let scheduler = sluice_server::ContinuousQueryScheduler::start(state.clone());
+    // Continuous queries write their results: only a node that ingests runs them.
+    let scheduler = args
+        .mode
+        .ingest
+        .then(|| sluice_server::ContinuousQueryScheduler::start(state.clone()));
     let listener = tokio::net::TcpListener::bind(&args.bind)
         .await
         .with_context(|| format!("cannot listen on {}", args.bind))?;
@@ -528,9 +558,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         "http"
     };
-    tracing::info!(%address, scheme, data_dir = %args.data_dir.display(), "sluice ready");
+    tracing::info!(%address, scheme, mode = %args.mode, data_dir = %args.data_dir.display(), "sluice ready");
     let served = sluice_server::serve_with(listener, state, listener_config, shutdown).await;
-    scheduler.stop().await;
+    if let Some(scheduler) = scheduler {
+        scheduler.stop().await;
+    }
     let stopped = storage.shutdown().await;
     served.context("the http server failed")?;
     stopped.context("storage shutdown failed")?;

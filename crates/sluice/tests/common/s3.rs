@@ -1,0 +1,141 @@
+//! A real S3-compatible server for the object-store tests: `s3s-fs` (built by
+//! `scripts/s3-server.sh`, found through `SLUICE_S3S_FS` or on the PATH) on a free
+//! loopback port, and the options of a `sluice serve` node on its bucket.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::Options;
+
+pub const ACCESS_KEY: &str = "sluice-test-key";
+pub const SECRET_KEY: &str = "sluice-test-secret";
+pub const BUCKET: &str = "sluice";
+
+/// The s3s-fs binary, or `None` (the test is skipped) when it is not installed and the
+/// suite does not require it.
+pub fn s3s_fs() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("SLUICE_S3S_FS") {
+        return Some(PathBuf::from(path));
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("s3s-fs"))
+            .find(|p| p.is_file())
+    });
+    if on_path.is_none() {
+        assert!(
+            std::env::var("SLUICE_COMPAT_REQUIRED").as_deref() != Ok("1"),
+            "s3s-fs is not installed: run scripts/s3-server.sh and set SLUICE_S3S_FS"
+        );
+        eprintln!("skipped: s3s-fs is not installed (scripts/s3-server.sh)");
+    }
+    on_path
+}
+
+/// A running s3s-fs serving `root` on a fixed loopback port, killed on drop.
+pub struct S3Server {
+    binary: PathBuf,
+    pub root: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl S3Server {
+    pub fn start(binary: PathBuf, root: &Path) -> S3Server {
+        std::fs::create_dir_all(root.join(BUCKET)).unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut server = S3Server {
+            binary,
+            root: root.to_owned(),
+            port,
+            child: None,
+        };
+        server.resume();
+        server
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server (again) on its port and waits until it accepts connections.
+    pub fn resume(&mut self) {
+        let child = Command::new(&self.binary)
+            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+            .arg(&self.root)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("s3s-fs starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "s3s-fs did not listen in time");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Kills the server: the store is gone until [`S3Server::resume`].
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Parquet files the bucket holds.
+    pub fn parquet_files(&self) -> usize {
+        fn walk(dir: &Path, n: &mut usize) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, n);
+                } else if path.extension().is_some_and(|e| e == "parquet") {
+                    *n += 1;
+                }
+            }
+        }
+        let mut n = 0;
+        walk(&self.root.join(BUCKET), &mut n);
+        n
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The options of `sluice serve` as node `node_id` on the S3 server's bucket, persisting
+/// as soon as anything is buffered, with authentication.
+pub fn node_options(s3: &S3Server, data_dir: &Path, node_id: &str) -> Options {
+    Options::default()
+        .arg("--object-store")
+        .arg("s3")
+        .arg("--bucket")
+        .arg(BUCKET)
+        .arg("--node-id")
+        .arg(node_id)
+        .arg("--aws-endpoint")
+        .arg(&s3.endpoint())
+        .arg("--aws-allow-http")
+        .arg("--aws-access-key-id")
+        .arg(ACCESS_KEY)
+        .arg("--persist-buffer-bytes")
+        .arg("1")
+        // A node restarted on a new disk after a kill waits this long for the old
+        // process's heartbeat.
+        .arg("--node-lease-timeout")
+        .arg("2s")
+        .env("SLUICE_AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .data_dir(data_dir)
+}
