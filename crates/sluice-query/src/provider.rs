@@ -5,8 +5,8 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider, Session};
 use datafusion::common::{Column, ScalarValue};
@@ -101,7 +101,9 @@ impl CatalogProvider for DatabaseCatalog {
 /// `system.parquet_files` lists its live Parquet files (InfluxDB 3's columns:
 /// `table_name`, `path`, `size_bytes`, `row_count`, `min_time`, `max_time`, the times in
 /// ns since the epoch); `system.last_caches` and `system.distinct_caches` its caches
-/// (see [`crate::caches`]).
+/// (see [`crate::caches`]); `system.nodes` this node and, on a query node, the others
+/// whose files it reads (`node_id`, `mode`, `parquet_files`, `size_bytes`,
+/// `last_refresh`: when their manifest was last read).
 #[derive(Debug)]
 struct SystemSchema {
     storage: Storage,
@@ -112,7 +114,8 @@ struct SystemSchema {
 const PARQUET_FILES: &str = "parquet_files";
 const LAST_CACHES: &str = "last_caches";
 const DISTINCT_CACHES: &str = "distinct_caches";
-const SYSTEM_TABLES: [&str; 3] = [PARQUET_FILES, LAST_CACHES, DISTINCT_CACHES];
+const NODES: &str = "nodes";
+const SYSTEM_TABLES: [&str; 4] = [PARQUET_FILES, LAST_CACHES, DISTINCT_CACHES, NODES];
 
 impl SystemSchema {
     /// A table of the rows `rows` builds now.
@@ -163,6 +166,44 @@ impl SystemSchema {
         let batch = RecordBatch::try_new(schema.clone(), columns)?;
         Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
     }
+
+    fn nodes(&self) -> DfResult<Arc<dyn TableProvider>> {
+        let nodes = self.storage.nodes();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("node_id", DataType::Utf8, true),
+            Field::new("mode", DataType::Utf8, false),
+            Field::new("parquet_files", DataType::Int64, false),
+            Field::new("size_bytes", DataType::Int64, false),
+            Field::new(
+                "last_refresh",
+                DataType::Timestamp(TimeUnit::Nanosecond, None),
+                true,
+            ),
+        ]));
+        let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let nanos = |t: std::time::SystemTime| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .ok()
+                .and_then(|d| i64::try_from(d.as_nanos()).ok())
+        };
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter(
+                nodes.iter().map(|n| n.node_id.as_deref()),
+            )),
+            Arc::new(StringArray::from_iter_values(nodes.iter().map(|n| &n.mode))),
+            Arc::new(Int64Array::from_iter_values(
+                nodes.iter().map(|n| int(n.parquet_files)),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                nodes.iter().map(|n| int(n.size_bytes)),
+            )),
+            Arc::new(TimestampNanosecondArray::from_iter(
+                nodes.iter().map(|n| n.manifest_read_at.and_then(nanos)),
+            )),
+        ];
+        let batch = RecordBatch::try_new(schema.clone(), columns)?;
+        Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+    }
 }
 
 #[async_trait]
@@ -176,6 +217,7 @@ impl SchemaProvider for SystemSchema {
             PARQUET_FILES => self.parquet_files().map(Some),
             LAST_CACHES => self.snapshot(crate::caches::last_caches).map(Some),
             DISTINCT_CACHES => self.snapshot(crate::caches::distinct_caches).map(Some),
+            NODES => self.nodes().map(Some),
             _ => Ok(None),
         }
     }

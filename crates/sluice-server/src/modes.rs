@@ -74,7 +74,7 @@ pub(crate) fn require(state: &AppState, needs: Needs) -> Result<()> {
             let peers: Vec<String> = storage
                 .peer_nodes()
                 .into_iter()
-                .map(|p| p.node_id)
+                .filter_map(|p| p.node_id)
                 .collect();
             let known = if peers.is_empty() {
                 String::new()

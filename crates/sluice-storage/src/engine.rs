@@ -49,7 +49,7 @@ mod usage;
 mod write;
 
 pub use node::node_id_problem;
-pub use peers::PeerNode;
+pub use peers::NodeInfo;
 pub use write::ChunkedWrite;
 
 use background::enforce_retention;

@@ -128,7 +128,7 @@ pub use config::{
     CatalogLimits, CloudProvider, CloudStore, InvalidWalSync, ObjectStoreConfig, S3Options,
     StorageConfig, WalSync,
 };
-pub use engine::{ChunkedWrite, PeerNode, Storage, node_id_problem};
+pub use engine::{ChunkedWrite, NodeInfo, Storage, node_id_problem};
 pub use error::{Error, Result};
 pub use merge::conform;
 pub use mode::{InvalidNodeModes, NodeModes};

@@ -177,6 +177,33 @@ fn a_query_node_returns_every_persisted_point_of_both_ingest_nodes_once() {
     let tag_values = influxql(&q, "SHOW TAG VALUES FROM cpu WITH KEY = host");
     assert_eq!(tag_values.len(), 3, "{tag_values:?}");
 
+    // system.nodes lists the query node and the two nodes whose files it reads.
+    let nodes = sql(
+        &q,
+        "SELECT node_id, mode, parquet_files, last_refresh IS NOT NULL AS read \
+         FROM system.nodes ORDER BY node_id",
+    );
+    let summary: Vec<(String, String, bool, bool)> = nodes
+        .iter()
+        .map(|n| {
+            (
+                n["node_id"].as_str().unwrap().to_owned(),
+                n["mode"].as_str().unwrap().to_owned(),
+                n["parquet_files"].as_u64().unwrap() > 0,
+                n["read"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let row = |id: &str, mode: &str, files, read| (id.to_owned(), mode.to_owned(), files, read);
+    assert_eq!(
+        summary,
+        [
+            row("n1", "ingest", true, true),
+            row("n2", "ingest", true, true),
+            row("q", "query", false, false),
+        ]
+    );
+
     // Writes to the query node are refused with 403, in each API's shape, saying where
     // to write.
     let v1 = q.post("/write?db=db", &[], b"cpu v=1 1");

@@ -63,20 +63,24 @@ pub(super) struct Peers {
     /// install in order.
     view: tokio::sync::Mutex<View>,
     /// The nodes of the last installed view, for operators and error messages.
-    nodes: parking_lot::Mutex<Vec<PeerNode>>,
+    nodes: parking_lot::Mutex<Vec<NodeInfo>>,
 }
 
-/// One node as the last refresh saw it.
+/// One node: this one, or another in the bucket as this node's last refresh saw it
+/// (`system.nodes`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerNode {
-    /// Its node id (its prefix in the bucket).
-    pub node_id: String,
-    /// Live Parquet files its manifest names.
-    pub files: u64,
+pub struct NodeInfo {
+    /// Its node id (its prefix in the bucket); `None` for a node without a cloud store.
+    pub node_id: Option<String>,
+    /// This node's `--mode`; for the others `ingest` (a node whose manifest is in the
+    /// bucket ingests: its mode is `ingest` or `all`).
+    pub mode: String,
+    /// Live Parquet files of its own.
+    pub parquet_files: u64,
     /// Their bytes.
-    pub bytes: u64,
-    /// When its manifest was last read from the bucket.
-    pub manifest_read_at: SystemTime,
+    pub size_bytes: u64,
+    /// For another node: when this node last read its manifest from the bucket.
+    pub manifest_read_at: Option<SystemTime>,
 }
 
 #[derive(Debug, Default)]
@@ -232,11 +236,12 @@ async fn refresh(inner: &Inner) -> Result<()> {
     inner.metrics.parquet_files.store(files, Ordering::Relaxed);
     *peers.nodes.lock() = nodes
         .iter()
-        .map(|(id, copies)| PeerNode {
-            node_id: id.clone(),
-            files: copies.manifest.files.len() as u64,
-            bytes: copies.manifest.files.iter().map(|f| f.bytes).sum(),
-            manifest_read_at: copies.manifest_read_at,
+        .map(|(id, copies)| NodeInfo {
+            node_id: Some(id.clone()),
+            mode: "ingest".to_owned(),
+            parquet_files: copies.manifest.files.len() as u64,
+            size_bytes: copies.manifest.files.iter().map(|f| f.bytes).sum(),
+            manifest_read_at: Some(copies.manifest_read_at),
         })
         .collect();
     tracing::debug!(nodes = nodes.len(), files, "installed the bucket's view");
@@ -420,12 +425,37 @@ fn precedence(kind: ColumnType) -> u8 {
 impl Storage {
     /// The other nodes of the bucket as this node's last refresh saw them, in id order;
     /// empty on a node that does not read them.
-    pub fn peer_nodes(&self) -> Vec<PeerNode> {
+    pub fn peer_nodes(&self) -> Vec<NodeInfo> {
         self.inner
             .peers
             .as_ref()
             .map(|p| p.nodes.lock().clone())
             .unwrap_or_default()
+    }
+
+    /// This node, then the others it reads ([`Storage::peer_nodes`]).
+    pub fn nodes(&self) -> Vec<NodeInfo> {
+        let inner = &self.inner;
+        // A node that reads the others has no files of its own: its manifest is theirs.
+        let (parquet_files, size_bytes) = if inner.peers.is_some() {
+            (0, 0)
+        } else {
+            let state = inner.state.read();
+            let files = &state.manifest.files;
+            (files.len() as u64, files.iter().map(|f| f.bytes).sum())
+        };
+        let mut nodes = vec![NodeInfo {
+            node_id: inner
+                .node
+                .as_ref()
+                .map(|n| n.prefix.trim_end_matches('/').to_owned()),
+            mode: inner.config.modes.to_string(),
+            parquet_files,
+            size_bytes,
+            manifest_read_at: None,
+        }];
+        nodes.extend(self.peer_nodes());
+        nodes
     }
 }
 
