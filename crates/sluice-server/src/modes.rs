@@ -36,6 +36,8 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
     if let Some((api, needs)) = endpoint_needs(request.method(), request.uri().path())
         && let Err(e) = require(&state, needs)
     {
+        // Read, so that the client's keep-alive connection stays usable.
+        crate::body::discard(request.into_body()).await;
         return e.api(api).into_response();
     }
     next.run(request).await

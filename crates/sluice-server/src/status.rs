@@ -121,11 +121,15 @@ pub(crate) async fn health(
             "pass",
             format!("degraded: {}", first.message),
         ),
-        (None, None) => (
-            StatusCode::OK,
-            "pass",
-            "ready for queries and writes".to_owned(),
-        ),
+        (None, None) => {
+            let modes = state.storage().modes();
+            let ready = match (modes.ingest, modes.query) {
+                (true, true) => "ready for queries and writes".to_owned(),
+                (true, false) => format!("ready for writes (--mode {modes})"),
+                _ => format!("ready for queries (--mode {modes})"),
+            };
+            (StatusCode::OK, "pass", ready)
+        }
     };
     (
         status,

@@ -209,6 +209,13 @@ impl Storage {
                 degraded: false,
             });
         }
+        if let Some(message) = self.peers_fault() {
+            out.push(StorageFault {
+                component: "peers",
+                message,
+                degraded: true,
+            });
+        }
         if let Some(fault) = self.inner.persist_fault.lock().clone() {
             let room = self.inner.state.read().buffer_bytes() <= self.inner.config.max_buffer_bytes;
             out.push(StorageFault {

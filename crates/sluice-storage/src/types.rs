@@ -291,7 +291,9 @@ pub struct StoreRequestMetrics {
 pub struct StorageFault {
     /// `"wal"` (writes are refused), `"persistence"` (buffered data cannot be written
     /// to Parquet; it stays in the buffer and the WAL and is retried) or `"object_store"`
-    /// (the object store fails requests; the same, with the store to blame).
+    /// (the object store fails requests; the same, with the store to blame), or on a
+    /// query node `"peers"` (the other nodes' catalogs and manifests cannot be read: it
+    /// answers from what it read last).
     pub component: &'static str,
     /// What is wrong, fit for clients (no file paths).
     pub message: String,

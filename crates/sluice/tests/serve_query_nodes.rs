@@ -3,7 +3,8 @@
 //! bucket: the query node answers SQL and InfluxQL over every point the ingest nodes
 //! persisted, each once (where both hold a series and time, the node whose id sorts last
 //! wins field by field), refuses writes with 403, keeps answering while an ingest node
-//! compacts away files it still names, and bad `--mode` values stop the start.
+//! compacts away files it still names and from what it read while the bucket is away,
+//! and bad `--mode` values stop the start.
 
 mod common;
 
@@ -362,6 +363,47 @@ fn a_query_node_answers_while_an_ingest_node_compacts_away_the_files_it_names() 
         stderr.contains("node n1 holds rows it ingested"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_query_node_that_cannot_read_the_bucket_says_so_and_answers_from_what_it_read() {
+    let Some(binary) = s3s_fs() else { return };
+    let temp = tempfile::tempdir().unwrap();
+    let mut s3 = S3Server::start(binary, &temp.path().join("s3"));
+    let n1 = node(&s3, &temp.path().join("n1"), "n1", "ingest", &[]);
+    let q = query_node(
+        &s3,
+        &temp.path().join("q"),
+        &["--object-store-max-retries", "0"],
+    );
+    let health = |server: &TestServer| {
+        let reply = server.get("/health", &[]);
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.json()
+    };
+    assert_eq!(health(&n1)["message"], "ready for writes (--mode ingest)");
+    assert_eq!(health(&q)["message"], "ready for queries (--mode query)");
+    write(&n1, &cpu("a", 0, 10, 0.0, ""));
+    wait_until("the query node sees the rows", || {
+        visible_rows(&q, "cpu") == Some(10)
+    });
+    // Read once, so the file is in the query node's cache.
+    let select = "SELECT v FROM cpu ORDER BY time";
+    assert_eq!(sql(&q, select).len(), 10);
+
+    s3.stop();
+    wait_until("the query node reports the bucket unreadable", || {
+        let json = health(&q);
+        json["status"] == "pass"
+            && json["message"].as_str().unwrap().starts_with("degraded:")
+            && json["checks"][0]["name"] == "storage.peers"
+    });
+    assert_eq!(sql(&q, select).len(), 10);
+
+    s3.resume();
+    wait_until("the query node reads the bucket again", || {
+        health(&q)["message"] == "ready for queries (--mode query)"
+    });
 }
 
 /// Starts `sluice serve` with `args`, expecting it to refuse; its exit code and stderr.

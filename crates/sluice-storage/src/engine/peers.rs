@@ -64,6 +64,8 @@ pub(super) struct Peers {
     view: tokio::sync::Mutex<View>,
     /// The nodes of the last installed view, for operators and error messages.
     nodes: parking_lot::Mutex<Vec<NodeInfo>>,
+    /// Why the last refresh failed; cleared by one that succeeds.
+    fault: parking_lot::Mutex<Option<String>>,
 }
 
 /// One node: this one, or another in the bucket as this node's last refresh saw it
@@ -124,6 +126,7 @@ impl Peers {
             interval: config.query_refresh_interval.max(Duration::from_millis(10)),
             view: tokio::sync::Mutex::new(View::default()),
             nodes: parking_lot::Mutex::new(Vec::new()),
+            fault: parking_lot::Mutex::new(None),
         }))
     }
 }
@@ -162,8 +165,15 @@ pub(super) async fn start(storage: &Storage) -> Result<()> {
             if inner.closed.load(Ordering::Relaxed) {
                 return;
             }
-            if let Err(e) = refresh(&inner).await {
+            let result = refresh(&inner).await;
+            if let (Err(e), Some(peers)) = (&result, &inner.peers) {
                 tracing::warn!("reading the other nodes' catalogs and manifests failed: {e}");
+                *peers.fault.lock() = Some(format!(
+                    "the other nodes' catalogs and manifests cannot be read from the bucket \
+                     ({e}); queries are answered from what was read last"
+                ));
+            } else if let Some(peers) = &inner.peers {
+                peers.fault.lock().take();
             }
         }
     });
@@ -431,6 +441,14 @@ impl Storage {
             .as_ref()
             .map(|p| p.nodes.lock().clone())
             .unwrap_or_default()
+    }
+
+    /// Why this query node's last reading of the bucket failed, if it did.
+    pub(super) fn peers_fault(&self) -> Option<String> {
+        self.inner
+            .peers
+            .as_ref()
+            .and_then(|p| p.fault.lock().clone())
     }
 
     /// This node, then the others it reads ([`Storage::peer_nodes`]).
