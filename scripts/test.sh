@@ -34,6 +34,9 @@ bash scripts/api-fuzz.sh      # schemathesis for crates/sluice/tests/api_fuzz.rs
 # s3s-fs for crates/sluice/tests/serve_object_store.rs
 SLUICE_S3S_FS="$(bash scripts/s3-server.sh | tail -n 1)"
 export SLUICE_S3S_FS
+# Azurite (npm) for crates/sluice/tests/serve_azure.rs
+SLUICE_AZURITE_DIR="$(bash scripts/azure-server.sh | tail -n 1)"
+export SLUICE_AZURITE_DIR
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
