@@ -272,14 +272,19 @@ enum Read {
 async fn read_node(store: &dyn ObjectStore, id: &str, known: Option<&NodeCopies>) -> Result<Read> {
     let manifest_path = ObjectPath::from(format!("{id}/manifest.json"));
     let catalog_path = ObjectPath::from(format!("{id}/catalog.json"));
-    let Some(manifest_meta) = head(store, &manifest_path).await? else {
+    // One listing of the objects right under the prefix finds both (a HEAD each would
+    // count a failed request in the metrics, every refresh, for a node without them).
+    let listing = store
+        .list_with_delimiter(Some(&ObjectPath::from(id)))
+        .await?;
+    let meta_of = |path: &ObjectPath| listing.objects.iter().find(|m| m.location == *path);
+    let (Some(manifest_meta), Some(catalog_meta)) =
+        (meta_of(&manifest_path), meta_of(&catalog_path))
+    else {
         return Ok(Read::Absent);
     };
-    let Some(catalog_meta) = head(store, &catalog_path).await? else {
-        return Ok(Read::Absent);
-    };
-    let manifest_version = version(&manifest_meta);
-    let catalog_version = version(&catalog_meta);
+    let manifest_version = version(manifest_meta);
+    let catalog_version = version(catalog_meta);
     if let Some(known) = known
         && known.manifest_version == manifest_version
         && known.catalog_version == catalog_version
@@ -314,14 +319,6 @@ async fn read_node(store: &dyn ObjectStore, id: &str, known: Option<&NodeCopies>
         manifest_version,
         manifest_read_at,
     })))
-}
-
-async fn head(store: &dyn ObjectStore, path: &ObjectPath) -> Result<Option<ObjectMeta>> {
-    match store.head(path).await {
-        Ok(meta) => Ok(Some(meta)),
-        Err(object_store::Error::NotFound { .. }) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// An object's bytes and the version they are, or `None` when it is gone.
