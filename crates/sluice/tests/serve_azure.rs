@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Options, TestServer};
+use common::{Options, TestServer, wait_until};
 
 const CONTAINER: &str = "sluice";
 
@@ -150,14 +150,6 @@ fn count(server: &TestServer) -> u64 {
     reply.json()[0]["n"].as_u64().unwrap()
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 #[test]
 fn a_node_keeps_its_data_in_azure_blob_storage_and_gets_it_back_on_an_empty_disk() {
     let Some(dir) = azurite_dir() else { return };
@@ -167,9 +159,11 @@ fn a_node_keeps_its_data_in_azure_blob_storage_and_gets_it_back_on_an_empty_disk
     let mut node = sluice_node(&azurite, &disk, "n1");
     let reply = node.post("/write?db=db", &[], points(0, 500).as_bytes());
     assert_eq!(reply.status, 204, "{}", reply.body);
-    wait_until("the rows are in the container's manifest", || {
-        azurite.published_rows("n1") == 500
-    });
+    wait_until(
+        "the rows are in the container's manifest",
+        Duration::from_secs(60),
+        || azurite.published_rows("n1") == 500,
+    );
     // The node id's lease is in the container too.
     let holder = azurite
         .blob(&["get", CONTAINER, "n1/owner/00000000000000000001.json"])
@@ -185,8 +179,10 @@ fn a_node_keeps_its_data_in_azure_blob_storage_and_gets_it_back_on_an_empty_disk
     assert_eq!(count(&node), 500);
     let reply = node.post("/write?db=db", &[], points(500, 600).as_bytes());
     assert_eq!(reply.status, 204, "{}", reply.body);
-    wait_until("the new rows are in the container's manifest", || {
-        azurite.published_rows("n1") == 600
-    });
+    wait_until(
+        "the new rows are in the container's manifest",
+        Duration::from_secs(60),
+        || azurite.published_rows("n1") == 600,
+    );
     assert_eq!(count(&node), 600);
 }

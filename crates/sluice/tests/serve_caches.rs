@@ -8,9 +8,9 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{ADMIN, Options, Reply, TestServer, token};
+use common::{ADMIN, Options, Reply, TestServer, token, wait_until};
 use serde_json::{Value, json};
 
 const CACHED: &str = "cached";
@@ -174,14 +174,6 @@ fn newest(
         );
     }
     out
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 const LASTPOINT: &str = "SELECT last(usage) FROM cpu GROUP BY host";
@@ -401,7 +393,7 @@ fn a_last_cache_answers_lastpoint_as_a_scan_does_through_late_writes_deletes_and
     let answers = metric(&server, LAST_ANSWERS);
     same_answer(&server, LASTPOINT);
     assert_eq!(metric(&server, LAST_ANSWERS), answers + 1.0);
-    wait_until("the buffer is persisted", || {
+    wait_until("the buffer is persisted", Duration::from_secs(60), || {
         !sql_rows(&server, CACHED, "SELECT * FROM system.parquet_files").is_empty()
             && metric(&server, "sluice_buffer_bytes") == 0.0
     });

@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::s3::{ACCESS_KEY, BUCKET, S3Server, SECRET_KEY, node_options, s3s_fs};
-use common::{ADMIN, Options, TestServer, token};
+use common::{ADMIN, Options, TestServer, token, wait_until};
 
 /// `sluice serve` as node `n1` on the S3 server's bucket, persisting as soon as anything
 /// is buffered.
@@ -66,14 +66,6 @@ fn metric(server: &TestServer, prefix: &str) -> f64 {
     text.lines()
         .find_map(|l| l.strip_prefix(prefix)?.rsplit(' ').next()?.parse().ok())
         .unwrap_or(0.0)
-}
-
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]

@@ -10,10 +10,10 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::TestServer;
 use common::s3::{ACCESS_KEY, BUCKET, S3Server, SECRET_KEY, node_options, s3s_fs};
+use common::{TestServer, wait_until};
 use serde_json::Value;
 
 /// A node in `mode` as `node_id` on the bucket, without authentication.
@@ -96,14 +96,6 @@ fn published(s3: &S3Server, node_id: &str) -> (usize, u64) {
     (files.len(), rows)
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// Lines of `cpu,host={host}` at seconds `from..to` with `v` = the second plus `offset`.
 fn cpu(host: &str, from: i64, to: i64, offset: f64, extra: &str) -> String {
     (from..to)
@@ -132,12 +124,16 @@ fn a_query_node_returns_every_persisted_point_of_both_ingest_nodes_once() {
     write(&n1, &cpu("shared", 0, 10, 1000.0, ",only1=1i"));
     write(&n2, &cpu("b", 0, 100, 0.0, ""));
     write(&n2, &cpu("shared", 0, 10, 2000.0, ""));
-    wait_until("both nodes' rows are in the bucket", || {
-        published(&s3, "n1").1 == 110 && published(&s3, "n2").1 == 110
-    });
-    wait_until("the query node sees every row", || {
-        visible_rows(&q, "cpu") == Some(210)
-    });
+    wait_until(
+        "both nodes' rows are in the bucket",
+        Duration::from_secs(60),
+        || published(&s3, "n1").1 == 110 && published(&s3, "n2").1 == 110,
+    );
+    wait_until(
+        "the query node sees every row",
+        Duration::from_secs(60),
+        || visible_rows(&q, "cpu") == Some(210),
+    );
 
     // Every point once, with its values (read from the data, not from statistics).
     let rows = sql(&q, "SELECT host, v, time FROM cpu ORDER BY host, time");
@@ -263,12 +259,16 @@ fn a_field_typed_differently_on_two_nodes_reads_as_the_type_of_higher_precedence
     // `v` is an integer on n1 and a float on n2; `w` is a float on both.
     write(&n1, "m,host=a v=1i,w=10 1000000000\n");
     write(&n2, "m,host=b v=2.5,w=20 2000000000\n");
-    wait_until("both nodes' rows are in the bucket", || {
-        published(&s3, "n1").1 == 1 && published(&s3, "n2").1 == 1
-    });
-    wait_until("the query node sees both rows", || {
-        visible_rows(&q, "m") == Some(2)
-    });
+    wait_until(
+        "both nodes' rows are in the bucket",
+        Duration::from_secs(60),
+        || published(&s3, "n1").1 == 1 && published(&s3, "n2").1 == 1,
+    );
+    wait_until(
+        "the query node sees both rows",
+        Duration::from_secs(60),
+        || visible_rows(&q, "m") == Some(2),
+    );
     // Float wins over integer; n1's integer values read as null.
     let rows = sql(&q, "SELECT host, v, w FROM m ORDER BY host");
     assert_eq!(rows.len(), 2, "{rows:?}");
@@ -297,9 +297,11 @@ fn a_query_node_answers_while_an_ingest_node_compacts_away_the_files_it_names() 
     for i in 0..8 {
         write(&n1, &cpu("a", i * batch, (i + 1) * batch, 0.0, ""));
         let files = (i + 1) as usize;
-        wait_until("the batch is a file in the bucket", || {
-            published(&s3, "n1").0 == files
-        });
+        wait_until(
+            "the batch is a file in the bucket",
+            Duration::from_secs(60),
+            || published(&s3, "n1").0 == files,
+        );
     }
     // A query node that reads the bucket once at start (an hour is longer than this
     // test) and fetches every file from the bucket (no file cache): only a missing file
@@ -322,7 +324,7 @@ fn a_query_node_answers_while_an_ingest_node_compacts_away_the_files_it_names() 
     // The ninth file makes n1 compact the nine into one and delete the eight the query
     // node still names.
     write(&n1, &cpu("a", 8 * batch, 9 * batch, 0.0, ""));
-    wait_until("n1 compacted its files", || {
+    wait_until("n1 compacted its files", Duration::from_secs(60), || {
         let (files, rows) = published(&s3, "n1");
         files < 9 && rows == 9 * batch as u64 && s3.parquet_files() == files
     });
@@ -384,26 +386,34 @@ fn a_query_node_that_cannot_read_the_bucket_says_so_and_answers_from_what_it_rea
     assert_eq!(health(&n1)["message"], "ready for writes (--mode ingest)");
     assert_eq!(health(&q)["message"], "ready for queries (--mode query)");
     write(&n1, &cpu("a", 0, 10, 0.0, ""));
-    wait_until("the query node sees the rows", || {
-        visible_rows(&q, "cpu") == Some(10)
-    });
+    wait_until(
+        "the query node sees the rows",
+        Duration::from_secs(60),
+        || visible_rows(&q, "cpu") == Some(10),
+    );
     // Read once, so the file is in the query node's cache.
     let select = "SELECT v FROM cpu ORDER BY time";
     assert_eq!(sql(&q, select).len(), 10);
 
     s3.stop();
-    wait_until("the query node reports the bucket unreadable", || {
-        let json = health(&q);
-        json["status"] == "pass"
-            && json["message"].as_str().unwrap().starts_with("degraded:")
-            && json["checks"][0]["name"] == "storage.peers"
-    });
+    wait_until(
+        "the query node reports the bucket unreadable",
+        Duration::from_secs(60),
+        || {
+            let json = health(&q);
+            json["status"] == "pass"
+                && json["message"].as_str().unwrap().starts_with("degraded:")
+                && json["checks"][0]["name"] == "storage.peers"
+        },
+    );
     assert_eq!(sql(&q, select).len(), 10);
 
     s3.resume();
-    wait_until("the query node reads the bucket again", || {
-        health(&q)["message"] == "ready for queries (--mode query)"
-    });
+    wait_until(
+        "the query node reads the bucket again",
+        Duration::from_secs(60),
+        || health(&q)["message"] == "ready for queries (--mode query)",
+    );
 }
 
 /// Starts `sluice serve` with `args`, expecting it to refuse; its exit code and stderr.

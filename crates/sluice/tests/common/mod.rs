@@ -273,6 +273,16 @@ impl Drop for TestServer {
 }
 
 /// `Authorization: Token <token>`.
+/// Polls `done` every 100 ms until it is true; fails the test, naming `what`, when it is
+/// still false after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 pub fn token(token: &str) -> String {
     format!("Token {token}")
 }
