@@ -49,7 +49,7 @@ impl Storage {
         let catalog_dir = config.data_dir.join("catalog");
         create_dir(&wal_dir)?;
         create_dir(&catalog_dir)?;
-        let dir_lock = DirLock::acquire(&config.data_dir)?;
+        let dir_lock = DirLock::acquire_waiting(&config.data_dir).await?;
         let peers = peers::Peers::for_config(&config)?;
         let metrics = Arc::new(Metrics::default());
         let (local_root, upload_staging, backend): (_, _, Arc<dyn ObjectStore>) =
