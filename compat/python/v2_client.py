@@ -7,6 +7,7 @@ Parts (each runs against a fresh server; see compat_common.py for the protocol):
   batching    WriteOptions(batch_size=5000, flush_interval=...) with 100,000 points, close()
   backpressure  the same while the server answers 503 + Retry-After (tiny buffer, slow
               persistence): the client's own retry delivers every point
+  delete      delete_api().delete() by time range and predicate; a bad predicate is a 400
 """
 
 import datetime
@@ -296,6 +297,34 @@ def bucket_id():
     expect_table("by_id", "byid", [Row(1, {"k": "v"}, {"n": int_value(1)})])
 
 
+def delete():
+    """The client's DeleteApi: points in [start, stop] whose series match the predicate go,
+    the rest stay; a predicate the server cannot run is an ApiException with its reason."""
+    bucket = "v2delete"
+    with client() as c:
+        c.buckets_api().create_bucket(bucket_name=bucket, org=ORG)
+        c.write_api(write_options=SYNCHRONOUS).write(
+            bucket,
+            record=[f"dl,host={h} v={i}i {i}" for h in ("a", "b") for i in range(1, 6)],
+            write_precision=WritePrecision.S,
+        )
+        epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+        deletes = c.delete_api()
+        deletes.delete(epoch + datetime.timedelta(seconds=2), epoch + datetime.timedelta(seconds=4),
+                       '_measurement="dl" AND host="a"', bucket=bucket, org=ORG)
+        try:
+            deletes.delete(epoch, epoch + datetime.timedelta(seconds=9), 'v="1"',
+                           bucket=bucket, org=ORG)
+            raise AssertionError("a predicate on a field was accepted")
+        except ApiException as e:
+            check_eq(e.status, 400, "status of a delete by a field")
+            check("fields not supported" in e.body, f"the reason is in the body: {e.body}")
+    second = 1_000_000_000
+    rows = [Row(i * second, {"host": "a"}, {"v": int_value(i)}) for i in (1, 5)]
+    rows += [Row(i * second, {"host": "b"}, {"v": int_value(i)}) for i in range(1, 6)]
+    expect_table(bucket, "dl", rows)
+
+
 if __name__ == "__main__":
     main({"status": status, "sync": sync, "batching": batching, "backpressure": backpressure,
-          "bucket_id": bucket_id})
+          "bucket_id": bucket_id, "delete": delete})

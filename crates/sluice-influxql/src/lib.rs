@@ -45,4 +45,4 @@ pub use literal::{
     quote_string,
 };
 pub use params::ParamValue;
-pub use parser::{MAX_NESTING_DEPTH, parse, parse_statement, parse_with_params};
+pub use parser::{MAX_NESTING_DEPTH, parse, parse_expr, parse_statement, parse_with_params};

@@ -208,6 +208,36 @@ impl QueryEngine {
         .await
     }
 
+    /// Deletes the rows of storage database `db` with times in `[start, stop]`
+    /// (nanoseconds, both inclusive) that the InfluxDB 2 delete predicate `predicate`
+    /// selects (`_measurement="cpu" AND host="a"`; empty: every row in the range), as
+    /// `POST /api/v2/delete` does. Durable when it returns (see
+    /// [`sluice_storage::Storage::delete`]).
+    ///
+    /// # Errors
+    /// [`Error::InfluxQlParse`] or [`Error::Invalid`] for a predicate that does not
+    /// parse or cannot select series (see the module `delete_predicate`);
+    /// [`Error::Invalid`] when `start` is after `stop`; storage errors.
+    pub async fn delete_where(
+        &self,
+        db: &str,
+        start: i64,
+        stop: i64,
+        predicate: &str,
+    ) -> Result<()> {
+        let (storage, db_name, predicate) =
+            (self.storage.clone(), db.to_owned(), predicate.to_owned());
+        let request = on_query_stack(move || {
+            crate::delete_predicate::delete_request(&storage, &db_name, start, stop, &predicate)
+        })
+        .await?;
+        match self.storage.delete(db, &request).await {
+            // Dropped meanwhile: nothing left to delete.
+            Ok(()) | Err(sluice_storage::Error::TableNotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Runs every statement of an InfluxQL query, returning one result per statement in
     /// order. `db` is the request's default database (the v1 `db` parameter); statements
     /// may name another (`FROM db..m`, `ON db`). `params` binds `$name` placeholders.

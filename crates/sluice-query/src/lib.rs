@@ -58,6 +58,7 @@
 //!   tags (and, for `DELETE`, time) only, measurements left empty dropped.
 
 mod caches;
+mod delete_predicate;
 mod engine;
 mod error;
 pub mod format;

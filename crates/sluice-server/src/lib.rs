@@ -39,6 +39,7 @@ mod time;
 mod tls;
 mod tokens;
 mod v2;
+mod v2_delete;
 mod v3;
 mod v3_caches;
 mod v3_query;
@@ -94,6 +95,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v3/console/whoami", get(console::whoami))
         .route("/api/v3/rejections", get(rejections::list))
         .route("/api/v3/cardinality", get(cardinality::handle))
+        .route("/api/v2/delete", post(v2_delete::delete))
         .route("/api/v2/orgs", get(v2::list_orgs))
         .route(
             "/api/v2/buckets",

@@ -4,7 +4,7 @@
 //!
 //! | endpoint | needs |
 //! | --- | --- |
-//! | `POST /write`, `/api/v2/write`, `/api/v3/write_lp` | ingest |
+//! | `POST /write`, `/api/v2/write`, `/api/v3/write_lp`, `/api/v2/delete` | ingest |
 //! | `POST`/`DELETE /api/v2/buckets…`, `/api/v3/configure/database`, `…/last_cache`, `…/distinct_cache` | ingest |
 //! | `/api/v3/query_sql`, `/api/v3/query_influxql`, Flight `DoGet` | query |
 //! | `/query` and InfluxQL anywhere: `SELECT`, `SHOW MEASUREMENTS/TAG KEYS/TAG VALUES/FIELD KEYS/SERIES/… CARDINALITY` | query |
@@ -48,7 +48,9 @@ fn endpoint_needs(method: &Method, path: &str) -> Option<(Api, Needs)> {
     let changes = *method == Method::POST || *method == Method::DELETE;
     match path {
         "/write" if *method == Method::POST => Some((Api::V1, Needs::Ingest)),
-        "/api/v2/write" if *method == Method::POST => Some((Api::V2, Needs::Ingest)),
+        "/api/v2/write" | "/api/v2/delete" if *method == Method::POST => {
+            Some((Api::V2, Needs::Ingest))
+        }
         "/api/v3/write_lp" if *method == Method::POST => Some((Api::V3, Needs::Ingest)),
         "/api/v2/buckets" if changes => Some((Api::V2, Needs::Ingest)),
         p if p.starts_with("/api/v2/buckets/") && changes => Some((Api::V2, Needs::Ingest)),

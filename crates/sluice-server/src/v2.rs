@@ -42,6 +42,16 @@ pub fn bucket_id(name: &str) -> String {
 /// found in it needs one lookup instead of hashing every database's name.
 static BUCKET_NAMES: LazyLock<Mutex<HashMap<String, String>>> = LazyLock::new(Mutex::default);
 
+/// A bucket name as a database and a retention policy: `db/rp` names policy `rp` of
+/// database `db` (as InfluxDB 1.8's v2 API does), any other name a database and its
+/// default policy.
+pub(crate) fn split_bucket(name: String) -> (String, Option<String>) {
+    match name.split_once('/') {
+        Some((db, rp)) => (db.to_owned(), Some(rp.to_owned())),
+        None => (name, None),
+    }
+}
+
 /// The database a v2 `bucket` parameter names: a database of that name, else the database
 /// whose [`bucket_id`] it is, else the name itself (a new database, when auto-create is on).
 pub(crate) fn bucket_name(state: &AppState, bucket: String) -> String {

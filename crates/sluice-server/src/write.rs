@@ -126,10 +126,7 @@ impl WriteRequest {
     /// A write to `name`, accepted partially and synced; `name` is a database, or
     /// `db/rp` (an InfluxDB 2 bucket name) for retention policy `rp` of `db`.
     fn new(name: String, precision: Precision) -> WriteRequest {
-        let (database, rp) = match name.split_once('/') {
-            Some((db, rp)) => (db.to_owned(), Some(rp.to_owned())),
-            None => (name, None),
-        };
+        let (database, rp) = crate::v2::split_bucket(name);
         WriteRequest {
             database,
             rp,

@@ -579,6 +579,17 @@ fn python_v2_client_synchronous_writes_store_every_type_and_precision() {
 }
 
 #[test]
+fn python_v2_client_deletes_by_time_range_and_predicate() {
+    scenario(
+        "python_v2_client_deletes_by_time_range_and_predicate",
+        Program::Python,
+        "python/v2_client.py",
+        &["delete"],
+        Options::default(),
+    );
+}
+
+#[test]
 fn python_v2_client_batching_writes_100000_points() {
     scenario(
         "python_v2_client_batching_writes_100000_points",

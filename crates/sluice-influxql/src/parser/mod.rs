@@ -55,6 +55,28 @@ pub fn parse_statement(statement: &str) -> Result<Statement> {
     Ok(parsed)
 }
 
+/// Parses exactly one expression, such as a `WHERE` condition without the `WHERE`
+/// (the predicate of an InfluxDB 2 delete request is one).
+///
+/// ```
+/// let expr = sluice_influxql::parse_expr(r#"host = "a" AND region = 'eu'"#)?;
+/// assert_eq!(expr.to_string(), r#"host = a AND region = 'eu'"#);
+/// # Ok::<(), sluice_influxql::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// As [`parse`]; also when text follows the expression.
+pub fn parse_expr(text: &str) -> Result<crate::ast::Expr> {
+    let mut parser = Parser::new(text, None);
+    let parsed = parser.expr()?;
+    let next = parser.peek()?;
+    if next.token != Token::Eof {
+        return Err(parser.unexpected(&next, "EOF"));
+    }
+    Ok(parsed)
+}
+
 /// What every statement may start with, for error messages.
 const STATEMENT_STARTS: &str =
     "SELECT, DELETE, SHOW, CREATE, DROP, EXPLAIN, GRANT, REVOKE, ALTER, SET, KILL";

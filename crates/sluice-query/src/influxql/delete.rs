@@ -154,7 +154,7 @@ pub(crate) async fn delete(
 }
 
 /// Fails when the condition names a field of one of `tables`.
-fn check_no_fields(condition: &Expr, tables: &[TableInfo]) -> Result<()> {
+pub(crate) fn check_no_fields(condition: &Expr, tables: &[TableInfo]) -> Result<()> {
     let mut field = false;
     condition.walk(&mut |e| {
         if let Expr::VarRef(v) = e {
@@ -175,7 +175,7 @@ fn check_no_fields(condition: &Expr, tables: &[TableInfo]) -> Result<()> {
 
 /// A tag condition (`tag = 'v'`, `!=`, `=~ /re/`, `!~`, joined by `AND`/`OR`) as a
 /// storage predicate.
-fn to_predicate(e: &Expr) -> Result<TagPredicate> {
+pub(crate) fn to_predicate(e: &Expr) -> Result<TagPredicate> {
     let invalid = || Error::Invalid(format!("invalid condition for a delete: {e}"));
     let Expr::Binary { op, lhs, rhs } = e else {
         return Err(invalid());

@@ -2,7 +2,7 @@
 //! and database statements against the catalog, deletes as storage deletes.
 
 mod aggregate;
-mod delete;
+pub(crate) mod delete;
 mod expr;
 mod into;
 mod math;
