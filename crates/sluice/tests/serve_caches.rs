@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{ADMIN, Options, Reply, TestServer, token, wait_until};
+use common::{ADMIN, Options, Reply, TestServer, enc, token, wait_until};
 use serde_json::{Value, json};
 
 const CACHED: &str = "cached";
@@ -25,18 +25,6 @@ fn now_s() -> i64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
-}
-
-fn enc(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 fn write(server: &TestServer, db: &str, lines: &str) {

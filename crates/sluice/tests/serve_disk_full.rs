@@ -17,7 +17,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Options, TestServer};
+use common::{Options, TestServer, enc};
 use tmpfs::{Tmpfs, fill};
 
 fn server_on(data_dir: &Path) -> TestServer {
@@ -48,18 +48,6 @@ fn write_until_refused(server: &TestServer, first: u64) -> (Vec<u64>, Vec<u64>, 
         }
     }
     panic!("the disk never filled up");
-}
-
-fn enc(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// Every time in `d.m`, through InfluxQL.

@@ -10,10 +10,12 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use common::s3::{ACCESS_KEY, BUCKET, S3Server, SECRET_KEY, node_options, s3s_fs};
-use common::{TestServer, wait_until};
+use common::{TestServer, enc, wait_until};
 use serde_json::Value;
 
 /// A node in `mode` as `node_id` on the bucket, without authentication.
@@ -33,19 +35,6 @@ fn query_node(s3: &S3Server, data_dir: &Path, extra: &[&str]) -> TestServer {
     let mut args = vec!["--query-refresh-interval", "200ms"];
     args.extend_from_slice(extra);
     node(s3, data_dir, "q", "query", &args)
-}
-
-/// `text` for a URL's query string.
-fn enc(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.*".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 fn write(server: &TestServer, body: &str) {
@@ -414,6 +403,130 @@ fn a_query_node_that_cannot_read_the_bucket_says_so_and_answers_from_what_it_rea
         Duration::from_secs(60),
         || health(&q)["message"] == "ready for queries (--mode query)",
     );
+}
+
+/// Writes batches of `cpu,host={host}` lines, second after second, to whichever address
+/// `address` holds, until `stop` is set; a batch that is not acknowledged (the node is
+/// down, the request failed) is sent again until it is, so every batch it counts was
+/// acknowledged once and sent at most a few times (the same points: a resend overwrites).
+/// Returns how many batches were acknowledged.
+fn writer(
+    host: &'static str,
+    address: Arc<Mutex<String>>,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<i64> {
+    std::thread::spawn(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build()
+            .into();
+        let mut batches = 0;
+        while !stop.load(Ordering::Relaxed) {
+            let from = batches * E2E_BATCH;
+            let body = cpu(host, from, from + E2E_BATCH, 0.0, "");
+            let deadline = Instant::now() + Duration::from_secs(120);
+            loop {
+                let url = format!("http://{}/write?db=db", address.lock().unwrap());
+                match agent.post(&url).send(body.as_bytes()) {
+                    Ok(reply) if reply.status() == 204 => break,
+                    Ok(reply) => assert!(
+                        reply.status() == 503,
+                        "{host}: a write got {}",
+                        reply.status()
+                    ),
+                    Err(_) => {} // the node is down: try again
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{host}: a batch was never acknowledged"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            batches += 1;
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        batches
+    })
+}
+
+/// Lines per batch of [`writer`].
+const E2E_BATCH: i64 = 100;
+
+/// Two ingest nodes take writes while one of them is killed (`kill -9`) and restarted and
+/// the bucket is away for 30 s; the query node then returns every acknowledged point
+/// exactly once, with its value.
+#[test]
+fn every_point_acknowledged_through_a_crash_and_a_store_outage_reads_back_once_from_the_query_node()
+{
+    let Some(binary) = s3s_fs() else { return };
+    let temp = tempfile::tempdir().unwrap();
+    let mut s3 = S3Server::start(binary, &temp.path().join("s3"));
+    // Requests to a store that is away fail within seconds, so persistence retries
+    // during the outage instead of hanging in one request.
+    let fast_failure = [
+        "--object-store-max-retries",
+        "1",
+        "--object-store-retry-timeout",
+        "1s",
+        "--object-store-request-timeout",
+        "2s",
+    ];
+    let n1_dir = temp.path().join("n1");
+    let mut n1 = node(&s3, &n1_dir, "n1", "ingest", &fast_failure);
+    let n2 = node(&s3, &temp.path().join("n2"), "n2", "ingest", &fast_failure);
+    let q = query_node(&s3, &temp.path().join("q"), &[]);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let n1_address = Arc::new(Mutex::new(n1.address.clone()));
+    let w1 = writer("w1", n1_address.clone(), stop.clone());
+    let w2 = writer("w2", Arc::new(Mutex::new(n2.address.clone())), stop.clone());
+
+    // kill -9 of n1 mid-load, and a restart on its disk.
+    std::thread::sleep(Duration::from_secs(3));
+    drop(n1);
+    std::thread::sleep(Duration::from_millis(500));
+    n1 = node(&s3, &n1_dir, "n1", "ingest", &fast_failure);
+    *n1_address.lock().unwrap() = n1.address.clone();
+    std::thread::sleep(Duration::from_secs(3));
+
+    // The store goes away for 30 s mid-load: the ingest nodes keep acknowledging.
+    s3.stop();
+    std::thread::sleep(Duration::from_secs(30));
+    s3.resume();
+    std::thread::sleep(Duration::from_secs(3));
+    stop.store(true, Ordering::Relaxed);
+    let (b1, b2) = (w1.join().unwrap(), w2.join().unwrap());
+    assert!(b1 > 10 && b2 > 10, "the load ran ({b1}, {b2} batches)");
+
+    let expected = ((b1 + b2) * E2E_BATCH) as u64;
+    wait_until(
+        "the query node sees every acknowledged point",
+        Duration::from_secs(120),
+        || visible_rows(&q, "cpu").is_some_and(|n| n >= expected),
+    );
+    // Each host: every second once, none beyond what was acknowledged, with its value.
+    for (host, batches) in [("w1", b1), ("w2", b2)] {
+        let rows = sql(
+            &q,
+            &format!(
+                "SELECT count(*) AS n, count(DISTINCT time) AS distinct_times, \
+                 sum(v) AS total, max(v) AS last FROM cpu WHERE host = '{host}'"
+            ),
+        );
+        let points = batches * E2E_BATCH;
+        let sum: i64 = (0..points).sum();
+        assert_eq!(rows[0]["n"], points, "{host}: {}", rows[0]);
+        assert_eq!(rows[0]["distinct_times"], points, "{host}: {}", rows[0]);
+        assert_eq!(rows[0]["total"].as_f64().unwrap(), sum as f64, "{host}");
+        assert_eq!(
+            rows[0]["last"].as_f64().unwrap(),
+            (points - 1) as f64,
+            "{host}"
+        );
+    }
+    assert_eq!(visible_rows(&q, "cpu"), Some(expected));
+    drop(n1);
 }
 
 /// Starts `sluice serve` with `args`, expecting it to refuse; its exit code and stderr.

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{ADMIN, Options, Reply, TestServer, token};
+use common::{ADMIN, Options, Reply, TestServer, enc, token};
 use serde_json::json;
 
 const LINES: &str = "cpu,host=a usage=1.5,count=3i 1000000000\n\
@@ -20,18 +20,6 @@ fn write(server: &TestServer, db: &str, headers: &[(&str, &str)], lines: &str) {
         lines.as_bytes(),
     );
     assert_eq!(reply.status, 204, "{}", reply.body);
-}
-
-fn enc(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// A GET whose body is bytes (Parquet).

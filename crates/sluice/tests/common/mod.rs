@@ -272,6 +272,19 @@ impl Drop for TestServer {
     }
 }
 
+/// `text` percent-encoded for a URL's query string.
+pub fn enc(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// `Authorization: Token <token>`.
 /// Polls `done` every 100 ms until it is true; fails the test, naming `what`, when it is
 /// still false after `timeout`.
