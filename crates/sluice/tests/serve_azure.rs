@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Options, TestServer, wait_until};
+use common::{Options, TestServer, count, points, wait_until};
 
 const CONTAINER: &str = "sluice";
 
@@ -133,21 +133,6 @@ fn sluice_node(azurite: &Azurite, data_dir: &Path, node_id: &str) -> TestServer 
             .env("AZURITE_BLOB_STORAGE_URL", &azurite.url())
             .data_dir(data_dir),
     )
-}
-
-fn points(from: i64, to: i64) -> String {
-    (from..to)
-        .map(|i| format!("cpu,host=h{} v={i} {}\n", i % 5, i * 1_000_000_000))
-        .collect()
-}
-
-fn count(server: &TestServer) -> u64 {
-    let reply = server.get(
-        "/api/v3/query_sql?db=db&q=SELECT%20count(*)%20AS%20n%20FROM%20cpu",
-        &[],
-    );
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    reply.json()[0]["n"].as_u64().unwrap()
 }
 
 #[test]

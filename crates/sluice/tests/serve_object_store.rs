@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::s3::{ACCESS_KEY, BUCKET, S3Server, SECRET_KEY, node_options, s3s_fs};
-use common::{ADMIN, Options, TestServer, token, wait_until};
+use common::{ADMIN, Options, TestServer, count, points, token, wait_until};
 
 /// `sluice serve` as node `n1` on the S3 server's bucket, persisting as soon as anything
 /// is buffered.
@@ -34,13 +34,6 @@ fn write(server: &TestServer, body: &str) -> u16 {
     server.post("/write?db=db", &[], body.as_bytes()).status
 }
 
-/// Points `host=h{i % 10}` at seconds `from..to`, one per second.
-fn points(from: i64, to: i64) -> String {
-    (from..to)
-        .map(|i| format!("cpu,host=h{} v={i} {}\n", i % 10, i * 1_000_000_000))
-        .collect()
-}
-
 /// Rows of the first 50 seconds, read from the data (not from statistics).
 fn rows_before_50s(server: &TestServer) -> usize {
     let reply = server.get(
@@ -49,15 +42,6 @@ fn rows_before_50s(server: &TestServer) -> usize {
     );
     assert_eq!(reply.status, 200, "{}", reply.body);
     reply.json().as_array().unwrap().len()
-}
-
-fn count(server: &TestServer) -> u64 {
-    let reply = server.get(
-        "/api/v3/query_sql?db=db&q=SELECT%20count(*)%20AS%20n%20FROM%20cpu",
-        &[],
-    );
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    reply.json()[0]["n"].as_u64().unwrap()
 }
 
 /// The value of the first series of `/metrics` whose name and labels start with `prefix`.

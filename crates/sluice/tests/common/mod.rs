@@ -272,6 +272,23 @@ impl Drop for TestServer {
     }
 }
 
+/// Lines of `cpu,host=h{i % 10} v={i}` at seconds `from..to`, one per second.
+pub fn points(from: i64, to: i64) -> String {
+    (from..to)
+        .map(|i| format!("cpu,host=h{} v={i} {}\n", i % 10, i * 1_000_000_000))
+        .collect()
+}
+
+/// `SELECT count(*)` of table `cpu` in database `db` (SQL, read from the data).
+pub fn count(server: &TestServer) -> u64 {
+    let reply = server.get(
+        "/api/v3/query_sql?db=db&q=SELECT%20count(*)%20AS%20n%20FROM%20cpu",
+        &[],
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.json()[0]["n"].as_u64().unwrap()
+}
+
 /// `text` percent-encoded for a URL's query string.
 pub fn enc(text: &str) -> String {
     let mut out = String::new();
