@@ -128,15 +128,6 @@ impl TableCaches {
     fn is_empty(&self) -> bool {
         self.last.is_empty() && self.distinct.is_empty()
     }
-
-    fn offer(&mut self, row: &dyn RowSource, source: Source) {
-        for cache in self.last.values_mut() {
-            cache.offer(row, source);
-        }
-        for cache in self.distinct.values_mut() {
-            cache.offer(row);
-        }
-    }
 }
 
 /// Every cache of the engine, by (database id, table).
@@ -171,14 +162,21 @@ impl Caches {
             let Some(caches) = self.tables.get_mut(&(batch.db_id, table.name.clone())) else {
                 continue;
             };
-            for row in &table.rows {
-                let row = BatchRow {
+            let rows = || {
+                table.rows.iter().map(|row| BatchRow {
                     table,
                     time: row.time,
                     tags: &table.series[row.series as usize],
                     fields: table.fields(row),
-                };
-                caches.offer(&row, Source::Write);
+                })
+            };
+            for cache in caches.last.values_mut() {
+                if !cache.offer_batch(table) {
+                    rows().for_each(|row| cache.offer(&row, Source::Write));
+                }
+            }
+            for cache in caches.distinct.values_mut() {
+                rows().for_each(|row| cache.offer(&row));
             }
         }
     }
