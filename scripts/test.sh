@@ -31,6 +31,7 @@ export SLUICE_COMPAT_REQUIRED=1
 # ---- end compat ----
 bash scripts/console-deps.sh  # chromium + playwright-core for crates/sluice/tests/console.rs
 bash scripts/api-fuzz.sh      # schemathesis for crates/sluice/tests/api_fuzz.rs
+bash scripts/iceberg-deps.sh  # pyiceberg + duckdb for crates/sluice/tests/serve_iceberg.rs
 # s3s-fs for crates/sluice/tests/serve_object_store.rs
 SLUICE_S3S_FS="$(bash scripts/s3-server.sh | tail -n 1)"
 export SLUICE_S3S_FS

@@ -427,6 +427,20 @@ fn render(state: &AppState, visible: impl Fn(&str) -> bool) -> String {
         "Parquet files currently live.",
         storage.parquet_files,
     );
+    if let Some(publisher) = storage.publisher {
+        counter(
+            &mut out,
+            "sluice_iceberg_commits_total",
+            "Tables published to the Iceberg catalog (each a new snapshot).",
+            publisher.published,
+        );
+        counter(
+            &mut out,
+            "sluice_iceberg_failures_total",
+            "Failed publications to the Iceberg catalog (each is retried).",
+            publisher.failed,
+        );
+    }
     counter(
         &mut out,
         "sluice_wal_write_errors_total",

@@ -45,11 +45,13 @@ mod open;
 mod peers;
 mod persistence;
 mod scan;
+mod table_files;
 mod usage;
 mod write;
 
 pub use node::node_id_problem;
 pub use peers::NodeInfo;
+pub use table_files::{FilesPublisher, LiveFile, LiveFiles, PublisherCounts, TableFiles};
 pub use write::ChunkedWrite;
 
 use background::enforce_retention;
@@ -103,6 +105,11 @@ struct Inner {
     background: Mutex<Option<JoinHandle<()>>>,
     /// Objects no longer in the manifest, deleted by the background task.
     pending_deletes: Mutex<Vec<String>>,
+    /// Files dropped from the manifest that a files publisher may still list, with the
+    /// manifest generation that dropped them (see `table_files`).
+    held_deletes: Mutex<Vec<(u64, String)>>,
+    /// Told of every manifest change (see [`Storage::set_files_publisher`]).
+    publisher: Mutex<Option<Arc<dyn FilesPublisher>>>,
     /// Held shared by writes from validation until their record is queued in the WAL, and
     /// exclusively by a table drop from logging its record until the catalog without the
     /// table is saved, so no write validated against the old table is logged after the
@@ -185,6 +192,9 @@ impl Storage {
     pub fn metrics(&self) -> StorageMetrics {
         let mut metrics = self.inner.metrics.snapshot();
         metrics.wal_failing = self.inner.wal.fault().is_some();
+        if let Some(publisher) = &*self.inner.publisher.lock() {
+            metrics.publisher = Some(publisher.counts());
+        }
         metrics
     }
 
@@ -212,6 +222,13 @@ impl Storage {
         if let Some(message) = self.peers_fault() {
             out.push(StorageFault {
                 component: "peers",
+                message,
+                degraded: true,
+            });
+        }
+        if let Some(message) = self.inner.publisher.lock().as_ref().and_then(|p| p.fault()) {
+            out.push(StorageFault {
+                component: "publisher",
                 message,
                 degraded: true,
             });
@@ -316,11 +333,14 @@ impl Inner {
     /// the one scans read.
     fn install_manifest(&self, state: &mut State, manifest: Manifest) -> Result<()> {
         manifest.save(&self.catalog_dir)?;
-        self.manifest_generation.fetch_add(1, Ordering::AcqRel);
+        let generation = self.manifest_generation.fetch_add(1, Ordering::AcqRel) + 1;
         self.metrics
             .parquet_files
             .store(manifest.files.len() as u64, Ordering::Relaxed);
         state.manifest = Arc::new(manifest);
+        if let Some(publisher) = &*self.publisher.lock() {
+            publisher.files_changed(generation);
+        }
         Ok(())
     }
 

@@ -128,7 +128,10 @@ pub use config::{
     CatalogLimits, CloudProvider, CloudStore, InvalidWalSync, ObjectStoreConfig, S3Options,
     StorageConfig, WalSync,
 };
-pub use engine::{ChunkedWrite, NodeInfo, Storage, node_id_problem};
+pub use engine::{
+    ChunkedWrite, FilesPublisher, LiveFile, LiveFiles, NodeInfo, PublisherCounts, Storage,
+    TableFiles, node_id_problem,
+};
 pub use error::{Error, Result};
 pub use merge::conform;
 pub use mode::{InvalidNodeModes, NodeModes};

@@ -172,6 +172,7 @@ impl Metrics {
             merge_peak_bytes: get(&self.merge_peak_bytes),
             last_cache_answers: get(&self.last_cache_answers),
             distinct_cache_answers: get(&self.distinct_cache_answers),
+            publisher: None,
         }
     }
 }

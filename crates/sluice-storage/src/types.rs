@@ -253,6 +253,9 @@ pub struct StorageMetrics {
     pub backpressure_events: u64,
     /// Parquet files currently live.
     pub parquet_files: u64,
+    /// The files publisher's counters, when one is installed
+    /// ([`crate::Storage::set_files_publisher`]).
+    pub publisher: Option<crate::PublisherCounts>,
     /// WAL writes, fdatasyncs and segment starts that failed since start (each failure
     /// refuses the writes of its group and puts the WAL in the failed state).
     pub wal_write_errors: u64,
@@ -293,7 +296,8 @@ pub struct StorageFault {
     /// to Parquet; it stays in the buffer and the WAL and is retried) or `"object_store"`
     /// (the object store fails requests; the same, with the store to blame), or on a
     /// query node `"peers"` (the other nodes' catalogs and manifests cannot be read: it
-    /// answers from what it read last).
+    /// answers from what it read last), or `"publisher"` (the files publisher, an Iceberg
+    /// catalog, fails: other engines see older files until it recovers).
     pub component: &'static str,
     /// What is wrong, fit for clients (no file paths).
     pub message: String,

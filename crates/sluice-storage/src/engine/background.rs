@@ -9,6 +9,7 @@ use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjectPath;
 use tokio::sync::Notify;
 
+use super::table_files::may_delete;
 use super::{Inner, PersistFault, compact, node, now_ns, persist_buffer};
 use crate::error::{Error, Result};
 
@@ -65,6 +66,7 @@ pub(super) async fn background(inner: Weak<Inner>, wakeup: Arc<Notify>) {
             tracing::error!("publishing the catalog and manifest to the bucket failed: {e}");
             me.pending_deletes.lock().append(&mut deletes);
         }
+        let deletes = release_published(&me, deletes);
         for path in deletes {
             me.file_metadata.lock().remove(&path);
             me.last_rows.lock().retain(|k, _| k.path != path);
@@ -89,6 +91,24 @@ pub(super) async fn background(inner: Weak<Inner>, wakeup: Arc<Notify>) {
             let _ = tokio::time::timeout(interval, wakeup.notified()).await;
         }
     }
+}
+
+/// Of the files dropped from the manifest (`dropped`, all dropped by the current
+/// generation or earlier) and those held before, the ones a files publisher no longer
+/// lists; the others are held until it does (see `table_files`).
+fn release_published(inner: &Inner, dropped: Vec<String>) -> Vec<String> {
+    let publisher = inner.publisher.lock().clone();
+    let Some(publisher) = publisher else {
+        return dropped;
+    };
+    let generation = inner.manifest_generation.load(Ordering::Acquire);
+    let mut held = inner.held_deletes.lock();
+    held.extend(dropped.into_iter().map(|path| (generation, path)));
+    let (released, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut *held)
+        .into_iter()
+        .partition(|(at, _)| may_delete(Some(publisher.as_ref()), *at));
+    *held = kept;
+    released.into_iter().map(|(_, path)| path).collect()
 }
 
 /// What `/health` says about a failed persistence: the error itself when it is a full

@@ -206,6 +206,8 @@ impl Storage {
             closed: AtomicBool::new(false),
             background: Mutex::new(None),
             pending_deletes: Mutex::new(Vec::new()),
+            held_deletes: Mutex::new(Vec::new()),
+            publisher: Mutex::new(None),
             ddl: tokio::sync::RwLock::new(()),
             persist_fault: Mutex::new(None),
             unapplied_deletes: Mutex::new(file_deletes),

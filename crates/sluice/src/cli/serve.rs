@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::builder::FalseyValueParser;
 use clap::{Args, ValueEnum};
+use sluice_iceberg::{IcebergConfig, IcebergPublisher};
 use sluice_server::{
     AppState, Auth, ListenerConfig, OpenEndpoints, ServerConfig, TOKEN_FILE, Tls, TlsConfig,
     TlsMinimumVersion, TokenStore,
@@ -46,6 +47,17 @@ pub(crate) struct ServeArgs {
     /// is visible there. Default 2s.
     #[arg(long, env = "SLUICE_QUERY_REFRESH_INTERVAL", default_value = "2s", value_parser = parse_duration)]
     query_refresh_interval: Duration,
+    /// Publish every table as an Apache Iceberg table in the Iceberg SQL catalog kept in
+    /// this PostgreSQL database (`postgres://user:password@host:5432/database`), so that
+    /// Spark, Trino, DuckDB or PyIceberg read the Parquet files directly
+    /// (docs/iceberg.md). Needs the local object store and a node that ingests. A
+    /// failing catalog never fails writes: it is retried, and reported by /health and
+    /// /metrics. Default: off.
+    #[arg(long, env = "SLUICE_ICEBERG_CATALOG_URL")]
+    iceberg_catalog_url: Option<String>,
+    /// The Iceberg catalog's name (readers name the same catalog). Default sluice.
+    #[arg(long, env = "SLUICE_ICEBERG_CATALOG_NAME", default_value = "sluice")]
+    iceberg_catalog_name: String,
     /// When a write is acknowledged: `fsync` (after the WAL is fdatasync'ed) or `none`
     /// (after write(2); synced in the background every second). Default fsync.
     #[arg(long, env = "SLUICE_WAL_SYNC", default_value = "fsync")]
@@ -478,6 +490,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let storage = Storage::open(config)
         .await
         .with_context(|| format!("cannot open storage in {}", args.data_dir.display()))?;
+    let iceberg = match &args.iceberg_catalog_url {
+        None => None,
+        Some(_) if !args.mode.ingest => anyhow::bail!(
+            "--iceberg-catalog-url needs a node that ingests (--mode all or ingest): the \
+             ingest nodes publish their own tables"
+        ),
+        Some(url) => {
+            let mut config = IcebergConfig::new(url.clone());
+            config.catalog_name = args.iceberg_catalog_name.clone();
+            Some(
+                IcebergPublisher::start(config, storage.clone())
+                    .map_err(|e| anyhow::anyhow!("--iceberg-catalog-url: {e}"))?,
+            )
+        }
+    };
     // On an empty data directory, a cloud node's tokens and continuous queries come back
     // from its bucket before they are opened.
     for file in [TOKEN_FILE, sluice_server::CONTINUOUS_QUERY_FILE] {
@@ -562,6 +589,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let served = sluice_server::serve_with(listener, state, listener_config, shutdown).await;
     if let Some(scheduler) = scheduler {
         scheduler.stop().await;
+    }
+    if let Some(iceberg) = iceberg {
+        iceberg.stop().await;
     }
     let stopped = storage.shutdown().await;
     served.context("the http server failed")?;

@@ -3,6 +3,7 @@
 
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different part
 
+pub mod postgres;
 pub mod s3;
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};

@@ -1,0 +1,65 @@
+"""Reads sluice's Iceberg tables back for crates/sluice/tests/serve_iceberg.rs.
+
+    python read.py CATALOG_URI CATALOG_NAME NAMESPACE TABLE...
+
+For each table prints one JSON line: the Iceberg schema (column name -> type), the
+rows PyIceberg's scan returns, and the rows DuckDB reads from the Parquet files the
+Iceberg scan plans, each row an object with `time` as microseconds since the epoch.
+"""
+
+import json
+import sys
+
+import duckdb
+import pyarrow as pa
+from pyiceberg.catalog.sql import SqlCatalog
+
+PER_MICROSECOND = {"s": None, "ms": None, "us": 1, "ns": 1000}
+
+
+def values_of(column):
+    """A column as Python values; timestamps as integer microseconds since the epoch."""
+    if pa.types.is_timestamp(column.type):
+        per_us = PER_MICROSECOND[column.type.unit]
+        raw = column.cast(pa.timestamp(column.type.unit)).cast(pa.int64()).to_pylist()
+        return [None if v is None else v // per_us for v in raw]
+    return column.to_pylist()
+
+
+def rows_of(table):
+    columns = table.column_names
+    values = [values_of(table.column(c)) for c in columns]
+    return [{c: v[i] for c, v in zip(columns, values)} for i in range(table.num_rows)]
+
+
+def main():
+    uri, name, namespace, *tables = sys.argv[1:]
+    catalog = SqlCatalog(name, uri=uri)
+    for table_name in tables:
+        table = catalog.load_table((namespace, table_name))
+        scan = table.scan()
+        iceberg_rows = rows_of(scan.to_arrow())
+        paths = [task.file.file_path.removeprefix("file://") for task in scan.plan_files()]
+        if paths:
+            con = duckdb.connect()
+            arrow = con.execute(
+                "SELECT * FROM read_parquet(?, union_by_name = true)", [paths]
+            ).fetch_arrow_table()
+            duckdb_rows = rows_of(arrow)
+        else:
+            duckdb_rows = []
+        schema = {f.name: str(f.field_type) for f in table.schema().fields}
+        print(
+            json.dumps(
+                {
+                    "table": table_name,
+                    "schema": schema,
+                    "files": len(paths),
+                    "iceberg": iceberg_rows,
+                    "duckdb": duckdb_rows,
+                }
+            )
+        )
+
+
+main()

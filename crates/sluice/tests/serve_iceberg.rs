@@ -1,0 +1,417 @@
+//! `sluice serve --iceberg-catalog-url`: every table published as an Apache Iceberg
+//! table in an Iceberg SQL catalog on a real PostgreSQL (Debian's, a throwaway cluster),
+//! then read back by other engines — PyIceberg's scan and DuckDB over the Parquet files
+//! the Iceberg table lists (pinned, installed by scripts/iceberg-deps.sh) — and compared
+//! with sluice's own answer, through persistence, compaction and a new column.
+//!
+//! Skipped (printing why) when PostgreSQL or the Python packages are missing, unless
+//! `SLUICE_COMPAT_REQUIRED=1` (set by scripts/test.sh), where it fails.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::postgres::Postgres;
+use common::{Options, TestServer, wait_until};
+use serde_json::Value;
+
+/// The Python with PyIceberg and DuckDB, or `None` (skipped) when it is missing and the
+/// suite does not require it.
+fn python(test: &str) -> Option<PathBuf> {
+    let dir = match std::env::var_os("SLUICE_ICEBERG_ENV") {
+        Some(dir) => PathBuf::from(dir),
+        None => std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/var/tmp/sluice-target"))
+            .join("iceberg-env"),
+    };
+    let python = dir.join("venv/bin/python");
+    let ready = python.is_file()
+        && Command::new(&python)
+            .args(["-c", "import pyiceberg, duckdb, psycopg2"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if ready {
+        return Some(python);
+    }
+    skip_or_fail(
+        test,
+        &format!(
+            "PyIceberg and DuckDB are not installed in {}: run scripts/iceberg-deps.sh",
+            dir.display()
+        ),
+    );
+    None
+}
+
+fn skip_or_fail(test: &str, reason: &str) {
+    let required = std::env::var("SLUICE_COMPAT_REQUIRED").is_ok_and(|v| v == "1");
+    assert!(!required, "{test}: {reason}");
+    eprintln!("SKIPPED: serve_iceberg::{test}: {reason}");
+}
+
+fn postgres(test: &str, dir: &Path) -> Option<Postgres> {
+    let pg = Postgres::start(dir);
+    if pg.is_none() {
+        skip_or_fail(
+            test,
+            "PostgreSQL is not installed: run scripts/agent-services.sh",
+        );
+    }
+    pg
+}
+
+fn sluice(data_dir: &Path, catalog_url: &str) -> TestServer {
+    TestServer::start(
+        Options::default()
+            .arg("--without-auth")
+            .arg("--persist-buffer-bytes")
+            .arg("1")
+            .arg("--iceberg-catalog-url")
+            .arg(catalog_url)
+            .data_dir(data_dir),
+    )
+}
+
+fn write(server: &TestServer, lines: &str) {
+    let reply = server.post(
+        "/api/v2/write?bucket=ice&precision=ns",
+        &[],
+        lines.as_bytes(),
+    );
+    assert_eq!(reply.status, 204, "{}", reply.body);
+}
+
+fn enc(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.*".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// A row with its null columns left out and every number as an f64, so that the three
+/// readers' rows compare equal when their values do.
+type Row = BTreeMap<String, Value>;
+
+fn normalize(row: &Value) -> Row {
+    row.as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| {
+            let v = match v.as_f64() {
+                Some(n) => Value::from(n),
+                None => v.clone(),
+            };
+            (k.clone(), v)
+        })
+        .collect()
+}
+
+fn sorted(rows: &[Value]) -> Vec<Row> {
+    let mut rows: Vec<Row> = rows.iter().map(normalize).collect();
+    rows.sort_by(|a, b| {
+        let key = |r: &Row| (r["time"].as_f64().unwrap() as i64, r.get("host").cloned());
+        key(a)
+            .0
+            .cmp(&key(b).0)
+            .then_with(|| format!("{:?}", key(a).1).cmp(&format!("{:?}", key(b).1)))
+    });
+    rows
+}
+
+/// Sluice's rows of `table`, `time` in microseconds since the epoch like the readers'.
+fn sluice_rows(server: &TestServer, table: &str) -> Vec<Row> {
+    let q = format!("SELECT * EXCLUDE (time), CAST(time AS BIGINT) / 1000 AS time FROM {table}");
+    let reply = server.get(
+        &format!("/api/v3/query_sql?db=ice&format=json&q={}", enc(&q)),
+        &[],
+    );
+    assert_eq!(reply.status, 200, "{q}: {}", reply.body);
+    sorted(reply.json().as_array().unwrap())
+}
+
+/// What PyIceberg and DuckDB read of `tables`, by table.
+fn read_iceberg(python: &Path, pg: &Postgres, tables: &[&str]) -> BTreeMap<String, Value> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/iceberg/read.py");
+    let uri = pg.url().replace("postgres://", "postgresql+psycopg2://");
+    let out = Command::new(python)
+        .arg(script)
+        .args([uri.as_str(), "sluice", "ice"])
+        .args(tables)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "read.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let v: Value = serde_json::from_str(line).unwrap();
+            (v["table"].as_str().unwrap().to_owned(), v)
+        })
+        .collect()
+}
+
+/// The live files of `table` in sluice's manifest.
+fn manifest_files(data_dir: &Path, table: &str) -> usize {
+    let path = data_dir.join("catalog/manifest.json");
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return 0;
+    };
+    let manifest: Value = serde_json::from_str(&text).unwrap();
+    manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["table"] == table)
+        .count()
+}
+
+/// The id the next Parquet file will get: it grows with every file written.
+fn next_file_id(data_dir: &Path) -> u64 {
+    std::fs::read_to_string(data_dir.join("catalog/manifest.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .and_then(|m| m["next_file_id"].as_u64())
+        .unwrap_or(0)
+}
+
+/// `total-data-files` of the current snapshot of `ice.table` in its newest metadata
+/// file, if it has one.
+fn iceberg_files(data_dir: &Path, table: &str) -> Option<usize> {
+    let dir = data_dir.join(format!("objects/iceberg/ice/{table}/metadata"));
+    let newest = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".metadata.json"))
+        .max()?;
+    let text = std::fs::read_to_string(
+        data_dir.join(format!("objects/iceberg/ice/{table}/metadata/{newest}")),
+    )
+    .ok()?;
+    let metadata: Value = serde_json::from_str(&text).ok()?;
+    let current = metadata["current-snapshot-id"].as_i64()?;
+    let snapshot = metadata["snapshots"]
+        .as_array()?
+        .iter()
+        .find(|s| s["snapshot-id"].as_i64() == Some(current))?;
+    snapshot["summary"]["total-data-files"]
+        .as_str()?
+        .parse()
+        .ok()
+}
+
+/// Waits until the Iceberg table `table` lists as many files as sluice's manifest (at
+/// least `min_files`).
+fn wait_published(data_dir: &Path, table: &str, min_files: usize) {
+    wait_until(
+        &format!("{table} is persisted and published to the Iceberg catalog"),
+        Duration::from_secs(60),
+        || {
+            let live = manifest_files(data_dir, table);
+            live >= min_files && iceberg_files(data_dir, table) == Some(live)
+        },
+    );
+}
+
+/// The Parquet files under the local object store's `dbs/`.
+fn parquet_files_on_disk(data_dir: &Path) -> usize {
+    fn count(dir: &Path) -> usize {
+        std::fs::read_dir(dir).map_or(0, |entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| {
+                    let path = e.path();
+                    if path.is_dir() {
+                        count(&path)
+                    } else {
+                        usize::from(path.extension().is_some_and(|x| x == "parquet"))
+                    }
+                })
+                .sum()
+        })
+    }
+    count(&data_dir.join("objects/dbs"))
+}
+
+/// Checks that PyIceberg's scan and DuckDB's read of the listed files both return
+/// exactly sluice's rows for each table.
+fn assert_readers_agree(
+    python: &Path,
+    pg: &Postgres,
+    server: &TestServer,
+    tables: &[&str],
+) -> BTreeMap<String, Value> {
+    let read = read_iceberg(python, pg, tables);
+    for table in tables {
+        let expected = sluice_rows(server, table);
+        let got = &read[*table];
+        let iceberg = sorted(got["iceberg"].as_array().unwrap());
+        assert_eq!(iceberg, expected, "PyIceberg's rows of {table}");
+        let duckdb = sorted(got["duckdb"].as_array().unwrap());
+        assert_eq!(duckdb, expected, "DuckDB's rows of {table}");
+    }
+    read
+}
+
+/// Nanoseconds of 2023-11-14, a whole number of microseconds apart.
+const T0: i64 = 1_700_000_000_000_000_000;
+
+#[test]
+fn other_engines_read_every_row_once_through_persistence_compaction_and_new_columns() {
+    let test = "other_engines_read_every_row_once_through_persistence_compaction_and_new_columns";
+    let Some(python) = python(test) else { return };
+    let temp = tempfile::tempdir().unwrap();
+    let Some(pg) = postgres(test, temp.path()) else {
+        return;
+    };
+    let data = temp.path().join("data");
+    let server = sluice(&data, &pg.url());
+
+    // Every column type sluice has: tags, floats, integers, unsigned, booleans, strings.
+    write(
+        &server,
+        &format!(
+            "cpu,host=a,region=eu usage=0.5,count=3i,ok=true,note=\"hello\",big=42u {}\n\
+             cpu,host=b usage=1.25,count=-7i,ok=false,note=\"w\u{f6}rld, \\\"q\\\"\" {}\n\
+             mem,host=a free=1024i,used=0.25 {}\n",
+            T0 + 1_000,
+            T0 + 2_000,
+            T0 + 1_000
+        ),
+    );
+    wait_published(&data, "cpu", 1);
+    wait_published(&data, "mem", 1);
+    let read = assert_readers_agree(&python, &pg, &server, &["cpu", "mem"]);
+    let schema = &read["cpu"]["schema"];
+    for (column, kind) in [
+        ("host", "string"),
+        ("region", "string"),
+        ("usage", "double"),
+        ("count", "long"),
+        ("ok", "boolean"),
+        ("note", "string"),
+        ("big", "long"),
+        ("time", "timestamp"),
+    ] {
+        assert_eq!(schema[column], kind, "{column} in {schema}");
+    }
+    assert_eq!(read["cpu"]["iceberg"].as_array().unwrap().len(), 2);
+
+    // Nine more files of the same day: the ninth makes sluice compact them (eight is the
+    // most a partition keeps). One rewrites a point, which compaction keeps once, with
+    // its newest value.
+    let files_before = manifest_files(&data, "cpu");
+    for i in 0..9 {
+        let line = if i == 4 {
+            format!(
+                "cpu,host=a,region=eu usage=9.5,count=4i,ok=false,note=\"again\",big=43u {}",
+                T0 + 1_000
+            )
+        } else {
+            format!(
+                "cpu,host=c usage={i}.5,count={i}i {}",
+                T0 + 10_000 * (i + 1)
+            )
+        };
+        let next_id = next_file_id(&data);
+        write(&server, &line);
+        wait_until("the write is persisted", Duration::from_secs(60), || {
+            next_file_id(&data) > next_id
+        });
+    }
+    wait_until("sluice compacted cpu", Duration::from_secs(60), || {
+        manifest_files(&data, "cpu") < files_before + 9
+    });
+    wait_published(&data, "cpu", 1);
+    let read = assert_readers_agree(&python, &pg, &server, &["cpu", "mem"]);
+    let rows = read["cpu"]["iceberg"].as_array().unwrap();
+    assert_eq!(rows.len(), 2 + 8, "every row once: {rows:?}");
+    let rewritten: Vec<_> = rows
+        .iter()
+        .filter(|r| r["host"] == "a" && r["time"] == (T0 + 1_000) / 1_000)
+        .collect();
+    assert_eq!(rewritten.len(), 1, "{rewritten:?}");
+    assert_eq!(rewritten[0]["usage"], 9.5);
+    // The compacted-away files are deleted once the Iceberg table no longer lists them.
+    wait_until(
+        "the compacted files are deleted",
+        Duration::from_secs(60),
+        || {
+            parquet_files_on_disk(&data)
+                == manifest_files(&data, "cpu") + manifest_files(&data, "mem")
+        },
+    );
+
+    // A new column: the Iceberg table's schema evolves, and older rows read it as null.
+    let files = manifest_files(&data, "cpu");
+    write(
+        &server,
+        &format!("cpu,host=d usage=2.0,temp=21.5 {}", T0 + 1_000_000),
+    );
+    wait_published(&data, "cpu", files + 1);
+    let read = assert_readers_agree(&python, &pg, &server, &["cpu", "mem"]);
+    assert_eq!(read["cpu"]["schema"]["temp"], "double");
+    let rows = read["cpu"]["iceberg"].as_array().unwrap();
+    assert_eq!(rows.len(), 2 + 8 + 1);
+    assert_eq!(rows.iter().filter(|r| !r["temp"].is_null()).count(), 1);
+}
+
+#[test]
+fn a_catalog_that_is_down_fails_no_write_and_shows_in_health_and_metrics() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("data");
+    // Nothing listens on port 1.
+    let server = sluice(&data, "postgres://postgres@127.0.0.1:1/postgres");
+    write(&server, &format!("cpu,host=a usage=1 {T0}"));
+    wait_until("the write is persisted", Duration::from_secs(60), || {
+        manifest_files(&data, "cpu") == 1
+    });
+    wait_until(
+        "/health reports the catalog",
+        Duration::from_secs(60),
+        || {
+            let health = server.get("/health", &[]);
+            health.status == 200
+                && health.body.contains("storage.publisher")
+                && health.json()["status"] == "pass"
+        },
+    );
+    let health = server.get("/health", &[]).json();
+    let check = health["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "storage.publisher")
+        .unwrap()
+        .clone();
+    assert_eq!(check["status"], "warn", "{health}");
+    assert!(
+        check["message"]
+            .as_str()
+            .unwrap()
+            .contains("Iceberg catalog"),
+        "{check}"
+    );
+    let metrics = server.get("/metrics", &[]).body;
+    let failures = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("sluice_iceberg_failures_total "))
+        .expect("the failure counter is exported");
+    assert!(failures.parse::<u64>().unwrap() >= 1, "{metrics}");
+    // Writes and sluice's own queries go on.
+    write(&server, &format!("cpu,host=b usage=2 {}", T0 + 1_000));
+    assert_eq!(sluice_rows(&server, "cpu").len(), 2);
+}
