@@ -2,7 +2,8 @@
 //! table in an Iceberg SQL catalog on a real PostgreSQL (Debian's, a throwaway cluster),
 //! then read back by other engines — PyIceberg's scan and DuckDB over the Parquet files
 //! the Iceberg table lists (pinned, installed by scripts/iceberg-deps.sh) — and compared
-//! with sluice's own answer, through persistence, compaction and a new column.
+//! with sluice's own answer, through persistence, compaction, a new column, a delete, a
+//! dropped table and a restart; and a catalog that is down fails no write.
 //!
 //! Skipped (printing why) when PostgreSQL or the Python packages are missing, unless
 //! `SLUICE_COMPAT_REQUIRED=1` (set by scripts/test.sh), where it fails.
@@ -188,9 +189,17 @@ fn next_file_id(data_dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-/// `total-data-files` of the current snapshot of `ice.table` in its newest metadata
-/// file, if it has one.
+/// `total-data-files` of the current snapshot of `ice.table`.
 fn iceberg_files(data_dir: &Path, table: &str) -> Option<usize> {
+    current_summary(data_dir, table)?["total-data-files"]
+        .as_str()?
+        .parse()
+        .ok()
+}
+
+/// The summary of the current snapshot of `ice.table` in its newest metadata file, if it
+/// has one.
+fn current_summary(data_dir: &Path, table: &str) -> Option<Value> {
     let dir = data_dir.join(format!("objects/iceberg/ice/{table}/metadata"));
     let newest = std::fs::read_dir(dir)
         .ok()?
@@ -207,10 +216,21 @@ fn iceberg_files(data_dir: &Path, table: &str) -> Option<usize> {
         .as_array()?
         .iter()
         .find(|s| s["snapshot-id"].as_i64() == Some(current))?;
-    snapshot["summary"]["total-data-files"]
+    Some(snapshot["summary"].clone())
+}
+
+/// `total-records` of the current snapshot of `ice.table`.
+fn iceberg_records(data_dir: &Path, table: &str) -> Option<u64> {
+    current_summary(data_dir, table)?["total-records"]
         .as_str()?
         .parse()
         .ok()
+}
+
+fn influxql(server: &TestServer, q: &str) {
+    let reply = server.post(&format!("/query?db=ice&q={}", enc(q)), &[], b"");
+    assert_eq!(reply.status, 200, "{q}: {}", reply.body);
+    assert!(!reply.body.contains("\"error\""), "{q}: {}", reply.body);
 }
 
 /// Waits until the Iceberg table `table` lists as many files as sluice's manifest (at
@@ -367,6 +387,32 @@ fn other_engines_read_every_row_once_through_persistence_compaction_and_new_colu
     let rows = read["cpu"]["iceberg"].as_array().unwrap();
     assert_eq!(rows.len(), 2 + 8 + 1);
     assert_eq!(rows.iter().filter(|r| !r["temp"].is_null()).count(), 1);
+
+    // A delete rewrites the files holding the rows: the next snapshot no longer has them.
+    influxql(&server, "DELETE FROM cpu WHERE host = 'c'");
+    let left = sluice_rows(&server, "cpu").len();
+    assert_eq!(left, 2 + 1);
+    wait_until("the delete is published", Duration::from_secs(60), || {
+        iceberg_records(&data, "cpu") == Some(left as u64)
+    });
+    assert_readers_agree(&python, &pg, &server, &["cpu", "mem"]);
+
+    // A dropped table leaves the catalog.
+    influxql(&server, "DROP MEASUREMENT mem");
+    wait_until(
+        "mem is dropped from the catalog",
+        Duration::from_secs(60),
+        || read_iceberg(&python, &pg, &[])[""]["tables"] == serde_json::json!(["cpu"]),
+    );
+
+    // After a restart the publisher takes up the tables as the catalog has them.
+    drop(server);
+    let server = sluice(&data, &pg.url());
+    let files = manifest_files(&data, "cpu");
+    write(&server, &format!("cpu,host=e usage=3.0 {}", T0 + 2_000_000));
+    wait_published(&data, "cpu", files + 1);
+    let read = assert_readers_agree(&python, &pg, &server, &["cpu"]);
+    assert_eq!(read["cpu"]["iceberg"].as_array().unwrap().len(), left + 1);
 }
 
 #[test]

@@ -2,7 +2,8 @@
 
     python read.py CATALOG_URI CATALOG_NAME NAMESPACE TABLE...
 
-For each table prints one JSON line: the Iceberg schema (column name -> type), the
+Prints a JSON line listing the namespace's tables (`{"table": "", "tables": [...]}`),
+then one per table given: the Iceberg schema (column name -> type), the
 rows PyIceberg's scan returns, and the rows DuckDB reads from the Parquet files the
 Iceberg scan plans, each row an object with `time` as microseconds since the epoch.
 """
@@ -35,6 +36,8 @@ def rows_of(table):
 def main():
     uri, name, namespace, *tables = sys.argv[1:]
     catalog = SqlCatalog(name, uri=uri)
+    listed = sorted(ident[-1] for ident in catalog.list_tables(namespace))
+    print(json.dumps({"table": "", "tables": listed}))
     for table_name in tables:
         table = catalog.load_table((namespace, table_name))
         scan = table.scan()
