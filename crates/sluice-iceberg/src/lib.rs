@@ -16,6 +16,7 @@
 
 mod config;
 mod error;
+mod object_io;
 mod publisher;
 mod schema;
 mod table;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use iceberg::CatalogBuilder as _;
-use iceberg::io::{FileIO, LocalFsStorageFactory};
+use iceberg::io::FileIOBuilder;
 use iceberg_catalog_sql::{SqlBindStyle, SqlCatalogBuilder};
 use parking_lot::Mutex;
 use sluice_storage::{FilesPublisher, LiveFiles, PublisherCounts, Storage, TableFiles};
@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::IcebergConfig;
 use crate::error::{Error, Result};
+use crate::object_io::ObjectStoreIo;
 use crate::table::{Published, Target};
 
 /// Publishes sluice's tables to an Iceberg SQL catalog (see the crate documentation).
@@ -46,7 +47,7 @@ impl IcebergPublisher {
     ///
     /// # Errors
     /// [`Error::Config`] when the object store has no URL other programs can read (the
-    /// in-memory store) or is not supported yet (cloud stores).
+    /// in-memory store).
     pub fn start(config: IcebergConfig, storage: Storage) -> Result<Arc<IcebergPublisher>> {
         let base = storage.object_store_url().ok_or_else(|| {
             Error::Config(
@@ -55,19 +56,15 @@ impl IcebergPublisher {
                     .to_owned(),
             )
         })?;
-        if !base.starts_with("file://") {
-            return Err(Error::Config(
-                "Iceberg tables are published for the local object store only so far".to_owned(),
-            ));
-        }
         let warehouse = format!("{base}{}iceberg", storage.object_prefix());
+        let io = ObjectStoreIo::new(storage.object_store(), base);
         let shared = Arc::new(Shared::default());
         let publisher = Arc::new(IcebergPublisher {
             shared: shared.clone(),
             task: Mutex::new(None),
         });
         storage.set_files_publisher(publisher.clone());
-        let task = tokio::spawn(run(shared, config, warehouse, storage));
+        let task = tokio::spawn(run(shared, config, warehouse, io, storage));
         *publisher.task.lock() = Some(task);
         Ok(publisher)
     }
@@ -125,12 +122,12 @@ impl Shared {
     }
 }
 
-async fn connect(config: &IcebergConfig, warehouse: &str) -> Result<Target> {
+async fn connect(config: &IcebergConfig, warehouse: &str, io: &ObjectStoreIo) -> Result<Target> {
     let catalog = SqlCatalogBuilder::default()
         .uri(config.catalog_url.clone())
         .warehouse_location(warehouse.to_owned())
         .sql_bind_style(SqlBindStyle::DollarNumeric)
-        .with_storage_factory(Arc::new(LocalFsStorageFactory))
+        .with_storage_factory(Arc::new(io.clone()))
         .load(config.catalog_name.clone(), HashMap::new())
         .await?;
     let pool = PgPoolOptions::new()
@@ -141,15 +138,21 @@ async fn connect(config: &IcebergConfig, warehouse: &str) -> Result<Target> {
         catalog,
         pool,
         catalog_name: config.catalog_name.clone(),
-        file_io: FileIO::new_with_fs(),
+        file_io: FileIOBuilder::new(Arc::new(io.clone())).build(),
         warehouse: warehouse.to_owned(),
     })
 }
 
-async fn run(shared: Arc<Shared>, config: IcebergConfig, warehouse: String, storage: Storage) {
+async fn run(
+    shared: Arc<Shared>,
+    config: IcebergConfig,
+    warehouse: String,
+    io: ObjectStoreIo,
+    storage: Storage,
+) {
     let mut backoff = config.min_retry_interval;
     let target = loop {
-        match connect(&config, &warehouse).await {
+        match connect(&config, &warehouse, &io).await {
             Ok(target) => break target,
             Err(e) => {
                 shared.failed(format!("connecting: {e}"));

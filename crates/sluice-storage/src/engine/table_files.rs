@@ -122,6 +122,12 @@ impl Storage {
         }
     }
 
+    /// The object store the Parquet files are in (counted in the `/metrics` request
+    /// figures like the engine's own requests): a publisher writes its files through it.
+    pub fn object_store(&self) -> Arc<dyn object_store::ObjectStore> {
+        self.inner.store.clone()
+    }
+
     /// The object prefix under which this node keeps its files (`node_id/` for a cloud
     /// node, empty otherwise): a publisher keeps its own files under it too.
     pub fn object_prefix(&self) -> &str {

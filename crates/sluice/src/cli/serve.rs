@@ -50,9 +50,10 @@ pub(crate) struct ServeArgs {
     /// Publish every table as an Apache Iceberg table in the Iceberg SQL catalog kept in
     /// this PostgreSQL database (`postgres://user:password@host:5432/database`), so that
     /// Spark, Trino, DuckDB or PyIceberg read the Parquet files directly
-    /// (docs/iceberg.md). Needs the local object store and a node that ingests. A
-    /// failing catalog never fails writes: it is retried, and reported by /health and
-    /// /metrics. Default: off.
+    /// (docs/iceberg.md). The metadata goes beside the Parquet files (local directory or
+    /// bucket); not with --object-store memory. Needs a node that ingests. A failing
+    /// catalog never fails writes: it is retried, and reported by /health and /metrics.
+    /// Default: off.
     #[arg(long, env = "SLUICE_ICEBERG_CATALOG_URL")]
     iceberg_catalog_url: Option<String>,
     /// The Iceberg catalog's name (readers name the same catalog). Default sluice.
