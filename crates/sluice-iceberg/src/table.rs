@@ -111,10 +111,14 @@ impl Target {
                 path_segment(&files.table)
             ))
             .schema(schema)
-            .properties([
-                (DEFAULT_SCHEMA_NAME_MAPPING.to_owned(), mapping),
-                ("sluice.database".to_owned(), files.database.clone()),
-            ])
+            .properties(
+                [
+                    (DEFAULT_SCHEMA_NAME_MAPPING.to_owned(), mapping),
+                    ("sluice.database".to_owned(), files.database.clone()),
+                ]
+                .into_iter()
+                .chain(housekeeping()),
+            )
             .build();
         match self.catalog.create_table(namespace, creation).await {
             Ok(table) => Ok(table),
@@ -135,7 +139,7 @@ impl Target {
             metadata.last_column_id(),
         )?;
         let schema_changed = !same_columns(&schema, current_schema);
-        let listed = self.live_entries(metadata).await?;
+        let (listed, current_files) = self.live_entries(metadata).await?;
         let wanted: HashMap<&str, &LiveFile> =
             files.files.iter().map(|f| (f.url.as_str(), f)).collect();
         let files_changed = listed.len() != wanted.len()
@@ -147,6 +151,13 @@ impl Target {
         }
         let location = table.metadata_location_result()?.to_owned();
         let mut builder = metadata.clone().into_builder(Some(location.clone()));
+        // Tables created before sluice kept its metadata files in check get the settings.
+        let missing: HashMap<String, String> = housekeeping()
+            .filter(|(k, _)| !metadata.properties().contains_key(k))
+            .collect();
+        if !missing.is_empty() {
+            builder = builder.set_properties(missing)?;
+        }
         if schema_changed {
             let mapping = name_mapping_json(
                 &schema,
@@ -162,6 +173,7 @@ impl Target {
                     mapping,
                 )]))?;
         }
+        let mut obsolete = Vec::new();
         if files_changed || metadata.current_snapshot().is_none() {
             let snapshot = self
                 .write_snapshot(metadata, &schema, &listed, &files.files)
@@ -172,26 +184,47 @@ impl Target {
             builder = builder
                 .set_branch_snapshot(snapshot, MAIN_BRANCH)?
                 .remove_snapshots(&older);
+            obsolete = current_files;
         }
-        let new_metadata = builder.build()?.metadata;
+        let built = builder.build()?;
+        let new_metadata = built.metadata;
+        obsolete.extend(
+            built
+                .expired_metadata_logs
+                .into_iter()
+                .map(|log| log.metadata_file),
+        );
         let new_location = MetadataLocation::from_str(&location)?
             .with_next_version()
             .with_new_metadata(&new_metadata);
         new_metadata.write_to(&self.file_io, &new_location).await?;
         self.swap(table.identifier(), &location, &new_location.to_string())
             .await?;
+        // The replaced snapshot's manifest list and manifests, and metadata files older
+        // than the ones kept: no current reader needs them. A failed delete leaves a file
+        // behind, nothing worse.
+        for path in obsolete {
+            if let Err(e) = self.file_io.delete(&path).await {
+                tracing::debug!(
+                    path,
+                    "deleting an obsolete Iceberg metadata file failed: {e}"
+                );
+            }
+        }
         Ok(Published::Committed)
     }
 
-    /// The files the table's current snapshot lists, by path.
+    /// The data files the table's current snapshot lists, by path, and the snapshot's own
+    /// files (its manifest list and manifests).
     async fn live_entries(
         &self,
         metadata: &TableMetadata,
-    ) -> Result<HashMap<String, ManifestEntry>> {
+    ) -> Result<(HashMap<String, ManifestEntry>, Vec<String>)> {
         let mut out = HashMap::new();
         let Some(snapshot) = metadata.current_snapshot() else {
-            return Ok(out);
+            return Ok((out, Vec::new()));
         };
+        let mut own = vec![snapshot.manifest_list().to_owned()];
         let bytes = self
             .file_io
             .new_input(snapshot.manifest_list())?
@@ -199,6 +232,7 @@ impl Target {
             .await?;
         let list = ManifestList::parse_with_version(&bytes, metadata.format_version())?;
         for manifest_file in list.entries() {
+            own.push(manifest_file.manifest_path.clone());
             let manifest = manifest_file.load_manifest(&self.file_io).await?;
             for entry in manifest.entries() {
                 if entry.is_alive() && entry.content_type() == DataContentType::Data {
@@ -206,7 +240,7 @@ impl Target {
                 }
             }
         }
-        Ok(out)
+        Ok((out, own))
     }
 
     /// Writes the manifest and manifest list of a snapshot that lists exactly `files`,
@@ -336,6 +370,17 @@ impl Target {
         }
         Ok(())
     }
+}
+
+/// Table properties that keep the metadata files in check: each commit drops the
+/// metadata files beyond the newest ten (sluice deletes the files it drops itself).
+fn housekeeping() -> impl Iterator<Item = (String, String)> {
+    [
+        ("write.metadata.delete-after-commit.enabled", "true"),
+        ("write.metadata.previous-versions-max", "10"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
 }
 
 /// The Iceberg data file for a sluice Parquet file: unpartitioned, with the time bounds

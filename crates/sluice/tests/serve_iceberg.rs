@@ -437,6 +437,20 @@ fn other_engines_read_every_row_once_through_persistence_compaction_and_new_colu
     wait_published(&data, &objects, "cpu", files + 1);
     let read = assert_readers_agree(&python, &pg, &server, &["cpu"]);
     assert_eq!(read["cpu"]["iceberg"].as_array().unwrap().len(), left + 1);
+
+    // Over more than a dozen commits the metadata stays small: the current snapshot's
+    // manifest list and manifest, and the newest metadata files.
+    let names: Vec<String> = std::fs::read_dir(objects.join("iceberg/ice/cpu/metadata"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    let json = names
+        .iter()
+        .filter(|n| n.ends_with(".metadata.json"))
+        .count();
+    let avro = names.iter().filter(|n| n.ends_with(".avro")).count();
+    assert!((2..=11).contains(&json), "{names:?}");
+    assert_eq!(avro, 2, "{names:?}");
 }
 
 #[test]
