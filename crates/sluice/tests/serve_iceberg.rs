@@ -332,7 +332,8 @@ fn other_engines_read_every_row_once_through_persistence_compaction_and_new_colu
              cpu,host=b usage=1.25,count=-7i,ok=false,note=\"w\u{f6}rld, \\\"q\\\"\" {}\n\
              mem,host=a free=1024i,used=0.25 {}\n",
             T0 + 1_000,
-            T0 + 2_000,
+            // Below a microsecond: readers see it truncated, like sluice's answer here.
+            T0 + 2_345,
             T0 + 1_000
         ),
     );
@@ -546,4 +547,72 @@ fn tables_in_a_bucket_are_published_with_their_metadata_beside_them() {
     let read = assert_readers_agree_with(&python, &pg, &server, &["cpu"], &properties);
     assert_eq!(read["cpu"]["schema"]["temp"], "double");
     assert_eq!(read["cpu"]["iceberg"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn a_catalog_that_comes_back_gets_every_table_and_the_files_held_for_it_go() {
+    let test = "a_catalog_that_comes_back_gets_every_table_and_the_files_held_for_it_go";
+    let Some(python) = python(test) else { return };
+    let temp = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let data = temp.path().join("data");
+    let objects = data.join("objects");
+    // The catalog's database is not there yet.
+    let server = sluice(
+        &data,
+        &format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+    );
+    // Nine files of one day: sluice compacts them, but keeps the inputs on disk while
+    // the catalog cannot be told.
+    for i in 0..9 {
+        let next_id = next_file_id(&data);
+        write(&server, &format!("cpu,host=h{i} v={i} {}", T0 + i));
+        wait_until("the write is persisted", Duration::from_secs(60), || {
+            next_file_id(&data) > next_id
+        });
+    }
+    wait_until("sluice compacted cpu", Duration::from_secs(60), || {
+        manifest_files(&data, "cpu") < 9
+    });
+    let live = manifest_files(&data, "cpu");
+    assert!(
+        parquet_files_on_disk(&data) >= live + 9,
+        "the compacted files are held"
+    );
+    // (The catalog's connection pool tries for a while before it reports a failure.)
+    wait_until(
+        "/health reports the catalog",
+        Duration::from_secs(60),
+        || {
+            server
+                .get("/health", &[])
+                .body
+                .contains("storage.publisher")
+        },
+    );
+
+    let Some(pg) = Postgres::start_on(temp.path(), port) else {
+        skip_or_fail(
+            test,
+            "PostgreSQL is not installed: run scripts/agent-services.sh",
+        );
+        return;
+    };
+    wait_published(&data, &objects, "cpu", 1);
+    assert_readers_agree(&python, &pg, &server, &["cpu"]);
+    wait_until(
+        "the held files are deleted and /health passes",
+        Duration::from_secs(60),
+        || {
+            parquet_files_on_disk(&data) == manifest_files(&data, "cpu")
+                && !server
+                    .get("/health", &[])
+                    .body
+                    .contains("storage.publisher")
+        },
+    );
 }

@@ -20,6 +20,16 @@ impl Postgres {
     /// Starts a cluster under `dir`, or `None` when PostgreSQL is not installed (the
     /// caller skips, or fails under `SLUICE_COMPAT_REQUIRED=1`).
     pub fn start(dir: &Path) -> Option<Postgres> {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Postgres::start_on(dir, port)
+    }
+
+    /// [`Postgres::start`] on `port`.
+    pub fn start_on(dir: &Path, port: u16) -> Option<Postgres> {
         let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
             .ok()?
             .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
@@ -38,11 +48,6 @@ impl Postgres {
             std::os::unix::fs::chown(dir, Some(uid), Some(gid)).unwrap();
             std::os::unix::fs::chown(&home, Some(uid), Some(gid)).unwrap();
         }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let pg = Postgres {
             port,
             bin,
