@@ -616,3 +616,34 @@ fn a_catalog_that_comes_back_gets_every_table_and_the_files_held_for_it_go() {
         },
     );
 }
+
+#[test]
+fn a_start_that_cannot_publish_stops_with_a_clear_error() {
+    let temp = tempfile::tempdir().unwrap();
+    for (args, expected) in [
+        (
+            &["--object-store", "memory"][..],
+            "need an object store other programs can read",
+        ),
+        (
+            &["--mode", "query"][..],
+            "--iceberg-catalog-url needs a node that ingests",
+        ),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--without-auth"])
+            .arg("--data-dir")
+            .arg(temp.path().join("data"))
+            .args(args)
+            .env_clear()
+            .env(
+                "SLUICE_ICEBERG_CATALOG_URL",
+                "postgres://postgres@127.0.0.1:1/postgres",
+            )
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}

@@ -462,6 +462,12 @@ fn init_logging(args: &ServeArgs) -> anyhow::Result<()> {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener_config = args.connections.to_config(args.shutdown_timeout)?;
     let object_store = args.object_store.to_config()?;
+    if args.iceberg_catalog_url.is_some() && !args.mode.ingest {
+        anyhow::bail!(
+            "--iceberg-catalog-url needs a node that ingests (--mode all or ingest): the \
+             ingest nodes publish their own tables"
+        );
+    }
     if args.mode.reads_peers() && !matches!(object_store, ObjectStoreConfig::Cloud(_)) {
         anyhow::bail!(
             "--mode {} needs --object-store s3, google or azure (with --bucket and \
@@ -493,10 +499,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot open storage in {}", args.data_dir.display()))?;
     let iceberg = match &args.iceberg_catalog_url {
         None => None,
-        Some(_) if !args.mode.ingest => anyhow::bail!(
-            "--iceberg-catalog-url needs a node that ingests (--mode all or ingest): the \
-             ingest nodes publish their own tables"
-        ),
         Some(url) => {
             let mut config = IcebergConfig::new(url.clone());
             config.catalog_name = args.iceberg_catalog_name.clone();
