@@ -258,22 +258,7 @@ fn wait_published(data_dir: &Path, root: &Path, table: &str, min_files: usize) {
 
 /// The Parquet files under the local object store's `dbs/`.
 fn parquet_files_on_disk(data_dir: &Path) -> usize {
-    fn count(dir: &Path) -> usize {
-        std::fs::read_dir(dir).map_or(0, |entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| {
-                    let path = e.path();
-                    if path.is_dir() {
-                        count(&path)
-                    } else {
-                        usize::from(path.extension().is_some_and(|x| x == "parquet"))
-                    }
-                })
-                .sum()
-        })
-    }
-    count(&data_dir.join("objects/dbs"))
+    common::parquet_files_under(&data_dir.join("objects/dbs"))
 }
 
 /// Checks that PyIceberg's scan and DuckDB's read of the listed files both return

@@ -290,6 +290,23 @@ pub fn count(server: &TestServer) -> u64 {
     reply.json()[0]["n"].as_u64().unwrap()
 }
 
+/// How many `.parquet` files there are under `dir`, at any depth (0 when it is missing).
+pub fn parquet_files_under(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .filter_map(Result::ok)
+            .map(|e| {
+                let path = e.path();
+                if path.is_dir() {
+                    parquet_files_under(&path)
+                } else {
+                    usize::from(path.extension().is_some_and(|x| x == "parquet"))
+                }
+            })
+            .sum()
+    })
+}
+
 /// `text` percent-encoded for a URL's query string.
 pub fn enc(text: &str) -> String {
     let mut out = String::new();

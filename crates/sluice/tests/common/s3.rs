@@ -93,19 +93,7 @@ impl S3Server {
 
     /// Parquet files the bucket holds.
     pub fn parquet_files(&self) -> usize {
-        fn walk(dir: &Path, n: &mut usize) {
-            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    walk(&path, n);
-                } else if path.extension().is_some_and(|e| e == "parquet") {
-                    *n += 1;
-                }
-            }
-        }
-        let mut n = 0;
-        walk(&self.root.join(BUCKET), &mut n);
-        n
+        super::parquet_files_under(&self.root.join(BUCKET))
     }
 }
 
