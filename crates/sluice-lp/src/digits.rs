@@ -46,7 +46,7 @@ pub(crate) fn digit_run(bytes: &[u8], at: usize, mut value: u64) -> (u64, usize)
 /// How many of the bytes of `word` (little-endian, first byte lowest) are ASCII digits
 /// before the first that is not: 0 to 8.
 #[inline(always)]
-fn leading_digits(word: u64) -> usize {
+pub(crate) fn leading_digits(word: u64) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     // A digit byte d (0x30..=0x39) neither borrows in d - 0x30 nor carries in d + 0x46,
     // and sets the high bit in neither; any other byte sets it in one of the two. Carries
@@ -60,7 +60,7 @@ fn leading_digits(word: u64) -> usize {
 /// The value of the first `count` (0 to 8) bytes of `word`, which are ASCII digits, most
 /// significant first.
 #[inline(always)]
-fn value_of_leading_digits(word: u64, count: usize) -> u64 {
+pub(crate) fn value_of_leading_digits(word: u64, count: usize) -> u64 {
     if count == 0 {
         return 0;
     }

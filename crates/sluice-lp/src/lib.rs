@@ -38,6 +38,7 @@ mod order;
 mod parse;
 mod precision;
 mod scan;
+mod template;
 pub mod time;
 
 pub use encode::{EncodeError, Point, PointBuilder};

@@ -7,13 +7,14 @@
 
 use std::borrow::Cow;
 
-use crate::digits::digit_run;
+use crate::digits::{digit_run, leading_digits, value_of_leading_digits};
 use crate::error::{ErrorKind, ParseError};
 use crate::escape::{self, Token};
 use crate::line::{FieldValue, Line};
 use crate::order::{self, TagOrder};
 use crate::precision::Precision;
 use crate::scan::Specials;
+use crate::template::Template;
 
 /// How lines are read: the precision of their timestamps, the time of lines without one,
 /// and size limits.
@@ -67,47 +68,52 @@ pub struct Parser<'a> {
     fields_hint: usize,
     /// Where the special bytes of `input` are, a block at a time.
     specials: Specials,
-    /// The order that sorted the last common line's tags.
+    /// The names of the last lines the common path read, place by place: a name that
+    /// matches its template needs no scan (see [`crate::template`]).
+    templates: Box<Templates>,
+    /// The order that sorted the tags of the last line the common path read.
     tag_order: TagOrder,
-    /// The digests of the last common line's field keys.
+    /// The tags of the line the common path is reading, in input order.
+    tag_spans: [(&'a str, &'a str); order::MAX_TAGS],
+    /// Whether the field keys of the last line the common path read were all different.
     field_keys: FieldKeys,
     /// How many lines in a row the common path has declined.
     common_declines: u8,
 }
 
-/// The digests ([`fingerprint`]) of the field keys of the last line the common path read,
-/// and whether they were all different: a line whose keys have the same digests in the
-/// same order has no key twice either, with no need to compare its keys.
+/// The templates of the names of the last lines the common path read, place by place.
+#[derive(Debug, Clone, Default)]
+struct Templates {
+    measurement: Template,
+    tag_keys: [Template; order::MAX_TAGS],
+    field_keys: [Template; SMALL],
+}
+
+/// Whether the field keys of the last line the common path read were all different: a
+/// line whose keys equal those, place by place, has no key twice either, with no need to
+/// compare its keys.
 #[derive(Debug, Clone)]
 struct FieldKeys {
-    prints: [u64; SMALL],
-    /// How many of `prints` belong to the last line; `usize::MAX` when none do.
+    /// How many keys the last line had; `usize::MAX` when no line is remembered.
     len: usize,
     distinct: bool,
 }
 
 impl FieldKeys {
-    /// Drops the remembered line, whose digests may have been overwritten in part.
+    /// Drops the remembered line, for when the keys it was for may have changed unseen.
     #[cold]
     fn forget(&mut self) {
         self.len = usize::MAX;
     }
 
-    /// Whether the `len` field keys just read, whose digests now fill `prints` (and,
-    /// with `same`, equal the last line's), are all different; false when some may be
-    /// equal, for [`dedup_fields`] to settle.
+    /// Whether the keys of `fields` are all different. `same` says that they equal, place
+    /// by place, the keys of the line this was last asked about.
     #[inline]
-    fn distinct_again(&mut self, len: usize, same: bool) -> bool {
-        if same && len == self.len {
-            return self.distinct;
+    fn distinct_again(&mut self, fields: &[(Cow<'_, str>, FieldValue<'_>)], same: bool) -> bool {
+        if !(same && fields.len() == self.len) {
+            self.distinct = !has_duplicate_field(fields);
+            self.len = fields.len();
         }
-        if len > SMALL {
-            self.len = usize::MAX;
-            return false;
-        }
-        let prints = &self.prints[..len];
-        self.distinct = (1..len).all(|i| !prints[..i].contains(&prints[i]));
-        self.len = len;
         self.distinct
     }
 }
@@ -226,9 +232,10 @@ impl<'a> Parser<'a> {
             tags_hint: 0,
             fields_hint: 1,
             specials: Specials::new(input),
+            templates: Box::default(),
             tag_order: TagOrder::default(),
+            tag_spans: [("", ""); order::MAX_TAGS],
             field_keys: FieldKeys {
-                prints: [0; SMALL],
                 len: usize::MAX,
                 distinct: false,
             },
@@ -410,8 +417,9 @@ impl<'a> Parser<'a> {
         self.specials = specials;
         if !read {
             (self.pos, self.line) = (pos, line);
-            // The declined line may have written some of its key digests.
+            // The declined line may have written some of its key digests and identities.
             self.field_keys.forget();
+            self.tag_order.forget();
         }
         read
     }
@@ -424,25 +432,38 @@ impl<'a> Parser<'a> {
         let max_name = self.options.max_name_bytes;
         let start = self.pos;
         // The measurement: up to a `,` or a space, with no special byte before it.
-        let mut end = specials.next(bytes, start);
-        if end == start || end - start > max_name || !matches!(bytes.get(end), Some(b',' | b' ')) {
+        let Some(mut end) = common_name(
+            bytes,
+            specials,
+            &mut self.templates.measurement,
+            (start, max_name),
+            &mut true,
+            [b',', b' '],
+        ) else {
             return false;
-        }
+        };
         let measurement = ascii_str(&bytes[start..end]);
 
-        // Tags: `,key=value` while a `,` follows; each name free of special bytes.
-        let tags = &mut out.tags;
+        // Tags: `,key=value` while a `,` follows; each name free of special bytes. They go
+        // into `out` in key order once all are known.
+        let mut n = 0;
+        let mut same_keys = true;
         while bytes[end] == b',' {
             let key_at = end + 1;
-            let key_end = specials.next(bytes, key_at);
-            let value_at = key_end + 1;
-            if key_end == key_at
-                || key_end - key_at > max_name
-                || bytes.get(key_end) != Some(&b'=')
-                || tags.len() == order::MAX_TAGS
-            {
+            let Some(template) = self.templates.tag_keys.get_mut(n) else {
                 return false;
-            }
+            };
+            let Some(key_end) = common_name(
+                bytes,
+                specials,
+                template,
+                (key_at, max_name),
+                &mut same_keys,
+                [b'='; 2],
+            ) else {
+                return false;
+            };
+            let value_at = key_end + 1;
             end = specials.next(bytes, value_at);
             if end == value_at
                 || end - value_at > max_name
@@ -450,22 +471,30 @@ impl<'a> Parser<'a> {
             {
                 return false;
             }
-            self.tag_order.prefixes[tags.len()] =
-                order::order_prefix_at(bytes, key_at, key_end - key_at);
-            push_direct(
-                tags,
-                (
-                    Cow::Borrowed(ascii_str(&bytes[key_at..key_end])),
-                    Cow::Borrowed(ascii_str(&bytes[value_at..end])),
-                ),
+            self.tag_spans[n] = (
+                ascii_str(&bytes[key_at..key_end]),
+                ascii_str(&bytes[value_at..end]),
             );
+            n += 1;
         }
         // At the space after the tags: then at least one field.
         self.pos = end;
         self.skip_spaces();
-        if self.at_line_end() || !self.tag_order.sort(tags) {
+        if self.at_line_end() {
             return false;
         }
+        let spans = &self.tag_spans;
+        let key = |k: usize| spans[k].0.as_bytes();
+        let Some(source) = self.tag_order.order(n, same_keys, key) else {
+            return false;
+        };
+        let tags = &mut out.tags;
+        // One reservation for all (the iterator knows its length), then plain stores.
+        // (`source` holds positions below `MAX_TAGS`: the `%` only spares a bounds check.)
+        tags.extend(source.iter().map(|&k| {
+            let (key, value) = spans[usize::from(k) % order::MAX_TAGS];
+            (Cow::Borrowed(key), Cow::Borrowed(value))
+        }));
 
         // Fields: `key=value` while a `,` follows.
         let fields = &mut out.fields;
@@ -515,21 +544,33 @@ impl<'a> Parser<'a> {
     ) -> bool {
         let bytes = self.input;
         let max_name = self.options.max_name_bytes;
-        // Whether the keys so far have the digests of the last line's keys.
+        // Whether the keys so far equal the last line's, place by place.
         let mut same_keys = true;
         // Where each token ends comes from the special-byte scan alone, never from
         // reading a value: so finding the next field need not wait for the last number.
         let mut pos = self.pos;
         loop {
             let key_at = pos;
-            let key_end = specials.next(bytes, key_at);
-            let value_at = key_end + 1;
-            if key_end == key_at || key_end - key_at > max_name || bytes.get(key_end) != Some(&b'=')
-            {
+            let key_end = match self.templates.field_keys.get_mut(fields.len()) {
+                Some(template) => common_name(
+                    bytes,
+                    specials,
+                    template,
+                    (key_at, max_name),
+                    &mut same_keys,
+                    [b'='; 2],
+                ),
+                None => {
+                    same_keys = false;
+                    scan_common_name(bytes, specials, (key_at, max_name), [b'='; 2])
+                }
+            };
+            let Some(key_end) = key_end else {
                 return false;
-            }
+            };
+            let value_at = key_end + 1;
             let key = ascii_str(&bytes[key_at..key_end]);
-            let value = if bytes.get(value_at) == Some(&b'"') {
+            let (value, value_end) = if bytes.get(value_at) == Some(&b'"') {
                 self.pos = value_at;
                 let raw = RawName {
                     text: key,
@@ -538,44 +579,32 @@ impl<'a> Parser<'a> {
                 let Ok(value) = self.string_value(raw) else {
                     return false;
                 };
-                pos = self.pos;
-                value
+                (value, self.pos)
             } else {
-                // Up to the next special byte, which must end the value as the general
-                // reader's byte loop would; the one-pass reader must stop there too.
+                // Up to the next special byte: unless that byte ends the value (which the
+                // match below checks), the line is declined, whatever this reads.
                 let value_end = specials.next(bytes, value_at);
-                if !ends_value(bytes, value_end) {
+                let Some(value) = span_value(bytes, value_at, value_end, key) else {
                     return false;
-                }
-                let value = match fast_number(bytes, value_at) {
-                    Some((value, end)) if end == value_end => value,
-                    Some(_) => return false,
-                    None => match scalar_value(&bytes[value_at..value_end], key) {
-                        Ok(value) => value,
-                        Err(_) => return false,
-                    },
                 };
-                pos = value_end;
-                value
+                (value, value_end)
             };
-            let print = fingerprint_at(bytes, key_at, key.len());
-            match self.field_keys.prints.get_mut(fields.len()) {
-                Some(last) => {
-                    same_keys &= *last == print;
-                    *last = print;
-                }
-                None => same_keys = false,
-            }
             push_direct(fields, (Cow::Borrowed(key), value));
-            match bytes.get(pos) {
-                Some(b',') => pos += 1,
-                Some(b' ') => break,
-                _ if line_ends_at(bytes, pos) => break,
+            match bytes.get(value_end) {
+                Some(b',') => pos = value_end + 1,
+                Some(b' ') => {
+                    pos = value_end;
+                    break;
+                }
+                _ if line_ends_at(bytes, value_end) => {
+                    pos = value_end;
+                    break;
+                }
                 _ => return false,
             }
         }
         self.pos = pos;
-        if !self.field_keys.distinct_again(fields.len(), same_keys) {
+        if !self.field_keys.distinct_again(fields, same_keys) {
             dedup_fields(fields);
         }
         true
@@ -953,6 +982,41 @@ impl<'a> Iterator for Parser<'a> {
     }
 }
 
+/// Where the plain name at `at` (`at_max.0`, of at most `at_max.1` bytes) ends, for the
+/// common path: at a byte of `ends`, with no special byte before it and at least one byte.
+/// A name that matches its template ends where the template's did; any other is scanned,
+/// clears `same`, and becomes the template. `None` when the name is not plain.
+#[inline(always)]
+fn common_name(
+    bytes: &[u8],
+    specials: &mut Specials,
+    template: &mut Template,
+    at_max: (usize, usize),
+    same: &mut bool,
+    ends: [u8; 2],
+) -> Option<usize> {
+    if let Some(end) = template.end_at(bytes, at_max.0) {
+        return Some(end);
+    }
+    *same = false;
+    let end = scan_common_name(bytes, specials, at_max, ends)?;
+    *template = Template::of(bytes, at_max.0, end - at_max.0);
+    Some(end)
+}
+
+/// [`common_name`] without a template: scans the name.
+#[inline(never)]
+fn scan_common_name(
+    bytes: &[u8],
+    specials: &mut Specials,
+    (at, max): (usize, usize),
+    ends: [u8; 2],
+) -> Option<usize> {
+    let end = specials.next(bytes, at);
+    let ended = bytes.get(end).is_some_and(|b| ends.contains(b));
+    (end != at && end - at <= max && ended).then_some(end)
+}
+
 /// Up to the first eight bytes of `name` as a big-endian number, zero-padded: comparing
 /// two of these orders names as their bytes do, up to a tie that only the full names
 /// settle (names never hold a zero byte, which is a control byte).
@@ -1055,13 +1119,13 @@ fn sort_tags(tags: &mut [(Cow<'_, str>, Cow<'_, str>)]) -> Result<(), String> {
     Ok(())
 }
 
-/// Keeps only the last value of a field key written twice in one line.
-fn dedup_fields(fields: &mut Vec<(Cow<'_, str>, FieldValue<'_>)>) {
+/// Whether some field key is written twice in `fields`.
+fn has_duplicate_field(fields: &[(Cow<'_, str>, FieldValue<'_>)]) -> bool {
     let n = fields.len();
     if n < 2 {
-        return;
+        return false;
     }
-    let has_duplicate = if n <= SMALL {
+    if n <= SMALL {
         let mut prints = [0u64; SMALL];
         // One bit of 128 per key: when no two keys share a bit, no two keys are equal,
         // and the pairwise check below is skipped.
@@ -1076,8 +1140,12 @@ fn dedup_fields(fields: &mut Vec<(Cow<'_, str>, FieldValue<'_>)>) {
             && (1..n).any(|i| (0..i).any(|j| prints[j] == prints[i] && fields[j].0 == fields[i].0))
     } else {
         (1..n).any(|i| fields[..i].iter().any(|(k, _)| *k == fields[i].0))
-    };
-    if has_duplicate {
+    }
+}
+
+/// Keeps only the last value of a field key written twice in one line.
+fn dedup_fields(fields: &mut Vec<(Cow<'_, str>, FieldValue<'_>)>) {
+    if has_duplicate_field(fields) {
         let mut seen = std::collections::HashSet::new();
         let mut keep: Vec<bool> = fields
             .iter()
@@ -1201,9 +1269,54 @@ fn fast_number(bytes: &[u8], at: usize) -> Option<(FieldValue<'static>, usize)> 
     ))
 }
 
+/// The field value `bytes[at..end]`, for the common path, which has found that `end` is
+/// the first special byte after `at`; when that byte ends the value (`,`, space, line end),
+/// this is the value [`Parser::field_value`] reads. `None` when the value is not valid.
+#[inline(always)]
+fn span_value<'v>(bytes: &[u8], at: usize, end: usize, key: &str) -> Option<FieldValue<'v>> {
+    if let Some(value) = span_integer(bytes, at, end) {
+        return Some(value);
+    }
+    match fast_number(bytes, at) {
+        Some((value, stop)) if stop == end => Some(value),
+        Some(_) => None,
+        None => scalar_value(bytes.get(at..end)?, key).ok(),
+    }
+}
+
+/// The common integer: `-?[0-9]{1,8}i` or `[0-9]{1,8}u` filling `bytes[at..end]`, its digits
+/// read as one word; `None` for anything else, which [`fast_number`] then reads.
+#[inline(always)]
+fn span_integer(bytes: &[u8], at: usize, end: usize) -> Option<FieldValue<'static>> {
+    let suffix_at = end.checked_sub(1)?;
+    let suffix = *bytes.get(suffix_at)?;
+    let negative = bytes.get(at) == Some(&b'-');
+    let digits_at = at + usize::from(negative);
+    let count = suffix_at.checked_sub(digits_at)?;
+    let word = u64::from_le_bytes(*bytes.get(digits_at..)?.first_chunk::<8>()?);
+    // Exactly `count` digits, then the suffix (which is no digit).
+    if count == 0 || count > 8 || leading_digits(word) != count {
+        return None;
+    }
+    // At most eight digits: below 10^8, exact as either integer type.
+    let magnitude = value_of_leading_digits(word, count);
+    match suffix {
+        b'i' => {
+            let magnitude = magnitude as i64;
+            Some(FieldValue::Integer(if negative {
+                -magnitude
+            } else {
+                magnitude
+            }))
+        }
+        b'u' if !negative => Some(FieldValue::UInteger(magnitude)),
+        _ => None,
+    }
+}
+
 /// Reads a timestamp of up to 19 digits that fits an `i64`; `None` for anything else,
 /// which the full reader then handles.
-#[inline]
+#[inline(always)]
 fn fast_timestamp(bytes: &[u8], at: usize) -> Option<(i64, usize)> {
     let mut i = at;
     let negative = bytes.get(i) == Some(&b'-');
@@ -1390,6 +1503,13 @@ mod tests {
     /// [`Parser::point`]; when the first reads it, both must agree on everything. Returns
     /// whether the common path read it.
     fn assert_common_point_agrees(input: &[u8], options: ParseOptions) -> bool {
+        assert_common_point_agrees_after(b"", input, options)
+    }
+
+    /// [`assert_common_point_agrees`] for the point that follows the lines of `before`
+    /// (whole lines, each ending with a newline), which one parser reads first: so the
+    /// common path meets the point with what it remembers of those lines.
+    fn assert_common_point_agrees_after(before: &[u8], text: &[u8], options: ParseOptions) -> bool {
         let blank = || Line {
             line_number: 1,
             measurement: Cow::Borrowed(""),
@@ -1397,16 +1517,32 @@ mod tests {
             fields: Vec::new(),
             timestamp: None,
         };
-        let mut common = Parser::new(input, options);
+        let input = [before, text].concat();
+        let input = input.as_slice();
+        let mut primed = Parser::new(input, options);
+        let mut line = blank();
+        while primed.pos < before.len() {
+            let _ = primed.next_into(&mut line);
+        }
+        assert_eq!(
+            primed.pos,
+            before.len(),
+            "the lines before end with a newline"
+        );
+        let (pos, line_count) = (primed.pos, primed.line);
+        let mut common = primed.clone();
         let mut common_line = blank();
         if !common.common_point(&mut common_line) {
-            assert_eq!(common.pos, 0, "a declined line leaves the position");
-            assert_eq!(common.line, 1, "a declined line leaves the line count");
+            assert_eq!(common.pos, pos, "a declined line leaves the position");
+            assert_eq!(
+                common.line, line_count,
+                "a declined line leaves the line count"
+            );
             return false;
         }
-        let mut general = Parser::new(input, options);
+        let mut general = primed;
         let mut general_line = blank();
-        let text = String::from_utf8_lossy(input);
+        let text = String::from_utf8_lossy(&input[pos..]);
         assert_eq!(general.point(&mut general_line), Ok(()), "{text:?}");
         assert_eq!(common_line, general_line, "{text:?}");
         assert_eq!(
@@ -1626,6 +1762,77 @@ mod tests {
             for cut in 0..line.len() {
                 assert_common_point_agrees(&line[..cut], options);
             }
+        }
+    }
+
+    /// Lines whose names repeat, or nearly repeat, those of a line before them: names
+    /// that are prefixes of others, names around the 31 bytes a template holds.
+    fn primed_lines() -> impl Strategy<Value = (Vec<u8>, Vec<u8>)> {
+        let name = prop::sample::select(vec![
+            "m",
+            "mm",
+            "host",
+            "hostname",
+            "usage_guest",
+            "usage_guest_nice",
+            "abcdefghijklmnopqrstuvwxyz0123",
+            "abcdefghijklmnopqrstuvwxyz01234",
+            "abcdefghijklmnopqrstuvwxyz012345",
+            "abcdefghijklmnopqrstuvwxyz0123456",
+        ]);
+        let value = prop::sample::select(vec![
+            "1",
+            "12i",
+            "-7i",
+            "99999999i",
+            "123456789i",
+            "3u",
+            "-3u",
+            "1.5",
+            "t",
+            "\"s\"",
+            "x",
+            "1=2",
+            "",
+        ]);
+        let line = (
+            name.clone(),
+            prop::collection::vec((name.clone(), name.clone()), 0..4),
+            prop::collection::vec((name, value), 1..4),
+            prop::sample::select(vec!["", " 5", "  6 ", " x"]),
+        )
+            .prop_map(|(measurement, tags, fields, time)| {
+                let mut line = measurement.to_string();
+                for (k, v) in tags {
+                    line.push_str(&format!(",{k}={v}"));
+                }
+                let fields: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                line.push(' ');
+                line.push_str(&fields.join(","));
+                line.push_str(time);
+                line.push('\n');
+                line.into_bytes()
+            });
+        (prop::collection::vec(line.clone(), 1..4), line)
+            .prop_map(|(before, after)| (before.concat(), after))
+    }
+
+    proptest! {
+        #[test]
+        fn the_common_path_agrees_with_the_general_one_after_other_lines(
+            (before, line) in primed_lines(),
+            text in line_text(),
+            cut in any::<prop::sample::Index>(),
+            max_name_bytes in prop::sample::select(vec![3usize, 65_535]),
+        ) {
+            let options = ParseOptions { max_name_bytes, ..ParseOptions::default() };
+            assert_common_point_agrees_after(&before, &line, options);
+            // The line again, then text of any kind after it, or the line cut short.
+            let mut joined = line.clone();
+            joined.extend_from_slice(&text);
+            assert_common_point_agrees_after(&before, &joined, options);
+            assert_common_point_agrees_after(&before, &line[..cut.index(line.len())], options);
+            assert_common_point_agrees_after(&[before.as_slice(), &line].concat(), &text, options);
         }
     }
 

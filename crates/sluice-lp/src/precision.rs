@@ -26,6 +26,7 @@ pub enum Precision {
 
 impl Precision {
     /// How many nanoseconds one unit holds; `None` for [`Precision::Auto`].
+    #[inline]
     pub fn nanos_per_unit(self) -> Option<i64> {
         Some(match self {
             Precision::Nanosecond => 1,
@@ -41,6 +42,7 @@ impl Precision {
     /// Converts a timestamp written in this precision to nanoseconds since the epoch.
     ///
     /// Returns `None` when the result does not fit an `i64` of nanoseconds.
+    #[inline]
     pub fn to_nanos(self, timestamp: i64) -> Option<i64> {
         match self.nanos_per_unit() {
             Some(factor) => timestamp.checked_mul(factor),
