@@ -2,9 +2,10 @@
 //!
 //! A measurement, tag key, tag value or field key runs until a space, `,`, `=`, backslash,
 //! control byte (0x00..=0x1f, 0x7f) or non-ASCII byte: the special bytes (the ones the
-//! parser's class table marks). [`Specials`] classifies 64 bytes at once into a bit mask (with SSE2 on x86_64, with
-//! eight-byte words elsewhere) and keeps it, so that finding the end of each of the short
-//! tokens of a line costs a shift and a bit count, not a loop over its bytes.
+//! parser's class table marks). [`Specials`] classifies 64 bytes at once into a bit mask
+//! (with AVX2 on x86_64 where the CPU has it, else with SSE2, with eight-byte words
+//! elsewhere) and keeps it, so that finding the end of each of the short tokens of a line
+//! costs a shift and a bit count, not a loop over its bytes.
 
 /// Whether `byte` can end a name token (or needs a closer look inside one): space, `,`,
 /// `=`, backslash, a control byte (0x00..=0x1f, 0x7f) or a non-ASCII byte (0x80..=0xff).
@@ -25,14 +26,42 @@ pub(crate) struct Specials {
     at: usize,
     /// Bit `k` set when the byte at `at + k` is special or lies past the input's end.
     mask: u64,
+    /// How blocks are classified.
+    classifier: Classifier,
+}
+
+/// The instructions that classify a block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Classifier {
+    /// AVX2, 32 bytes per step; made only by [`Classifier::detect`], when the CPU has it.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    Avx2,
+    /// What every CPU of the target has: SSE2 on x86_64, 64-bit words elsewhere.
+    Baseline,
+}
+
+impl Classifier {
+    /// The fastest classifier this CPU runs.
+    fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            return Classifier::Avx2;
+        }
+        Classifier::Baseline
+    }
 }
 
 impl Specials {
     /// A cursor over `input`, with its first block classified.
     pub(crate) fn new(input: &[u8]) -> Self {
+        Self::with_classifier(input, Classifier::detect())
+    }
+
+    fn with_classifier(input: &[u8], classifier: Classifier) -> Self {
         Self {
             at: 0,
-            mask: block_mask(input, 0),
+            mask: block_mask(input, 0, classifier),
+            classifier,
         }
     }
 
@@ -61,7 +90,7 @@ impl Specials {
         // (before it, or beyond its end) start afresh at `from`.
         let mut at = if rel < BLOCK { self.at + BLOCK } else { from };
         loop {
-            let mask = block_mask(input, at);
+            let mask = block_mask(input, at, self.classifier);
             if mask != 0 {
                 self.at = at;
                 self.mask = mask;
@@ -75,30 +104,42 @@ impl Specials {
 /// Bit `k` set when the byte at `at + k` is special or lies past the end of `input`
 /// (so a block reaching past the end always has a bit set, at `input.len()`).
 #[inline(always)]
-fn block_mask(input: &[u8], at: usize) -> u64 {
+fn block_mask(input: &[u8], at: usize, classifier: Classifier) -> u64 {
     match input.get(at..at.saturating_add(BLOCK)) {
         Some(block) => {
             let block: &[u8; BLOCK] = block.try_into().expect("a slice of BLOCK bytes");
-            classify(block)
+            classify(block, classifier)
         }
-        None => tail_mask(input, at),
+        None => tail_mask(input, at, classifier),
     }
 }
 
 /// [`block_mask`] for the last, short block (or one past the end), out of the hot path.
 #[cold]
 #[inline(never)]
-fn tail_mask(input: &[u8], at: usize) -> u64 {
+fn tail_mask(input: &[u8], at: usize, classifier: Classifier) -> u64 {
     // Padded with zero bytes, which are control bytes and so special.
     let tail = input.get(at..).unwrap_or(&[]);
     let mut padded = [0u8; BLOCK];
     padded[..tail.len()].copy_from_slice(tail);
-    classify(&padded)
+    classify(&padded, classifier)
 }
 
-/// Bit `k` set when `block[k]` is special: the fastest implementation this build has.
+/// Bit `k` set when `block[k]` is special.
 #[inline(always)]
-fn classify(block: &[u8; BLOCK]) -> u64 {
+fn classify(block: &[u8; BLOCK], classifier: Classifier) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if classifier == Classifier::Avx2 {
+        // SAFETY: `Classifier::Avx2` is made only where the CPU has AVX2.
+        return unsafe { classify_avx2(block) };
+    }
+    let _ = classifier;
+    classify_baseline(block)
+}
+
+/// [`classify`] with what every CPU of the target has.
+#[inline(always)]
+fn classify_baseline(block: &[u8; BLOCK]) -> u64 {
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     {
         classify_sse2(block)
@@ -114,8 +155,8 @@ fn classify(block: &[u8; BLOCK]) -> u64 {
 #[inline(always)]
 fn classify_sse2(block: &[u8; BLOCK]) -> u64 {
     use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
-        _mm_set1_epi8,
+        __m128i, _mm_add_epi8, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8,
+        _mm_or_si128, _mm_set1_epi8,
     };
 
     /// Bit `k` set when byte `k` of the sixteen at `block[offset..]` is special.
@@ -129,17 +170,15 @@ fn classify_sse2(block: &[u8; BLOCK]) -> u64 {
         // and an unaligned load accepts any address.
         unsafe {
             let v = _mm_loadu_si128(bytes.as_ptr().cast::<__m128i>());
-            // Signed comparison: below 0x21 are the control bytes and space, and the
-            // non-ASCII bytes, negative as `i8`.
-            let below = _mm_cmplt_epi8(v, _mm_set1_epi8(0x21));
-            let delete = _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f));
+            // Signed comparison of the byte plus one (wrapping): below 0x22 are the
+            // control bytes and space (0x01..=0x21), 0x7f and the non-ASCII bytes
+            // (negative as `i8`, or 0 for 0xff).
+            let plus_one = _mm_add_epi8(v, _mm_set1_epi8(1));
+            let below = _mm_cmplt_epi8(plus_one, _mm_set1_epi8(0x22));
             let comma = _mm_cmpeq_epi8(v, _mm_set1_epi8(b',' as i8));
             let equals = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'=' as i8));
             let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
-            let special = _mm_or_si128(
-                _mm_or_si128(below, delete),
-                _mm_or_si128(_mm_or_si128(comma, equals), backslash),
-            );
+            let special = _mm_or_si128(_mm_or_si128(below, backslash), _mm_or_si128(comma, equals));
             u64::from(_mm_movemask_epi8(special) as u16)
         }
     }
@@ -148,6 +187,45 @@ fn classify_sse2(block: &[u8; BLOCK]) -> u64 {
         | sixteen(block, 16) << 16
         | sixteen(block, 32) << 32
         | sixteen(block, 48) << 48
+}
+
+/// [`classify`] with AVX2: 32 bytes per step.
+///
+/// # Safety
+///
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn classify_avx2(block: &[u8; BLOCK]) -> u64 {
+    use std::arch::x86_64::{
+        __m256i, _mm256_add_epi8, _mm256_cmpeq_epi8, _mm256_cmpgt_epi8, _mm256_loadu_si256,
+        _mm256_movemask_epi8, _mm256_or_si256, _mm256_set1_epi8,
+    };
+
+    /// Bit `k` set when byte `k` of the 32 at `block[offset..]` is special.
+    #[inline(always)]
+    fn thirty_two(block: &[u8; BLOCK], offset: usize) -> u64 {
+        let bytes: &[u8; 32] = block[offset..offset + 32].try_into().expect("32 bytes");
+        // SAFETY: this runs inside `classify_avx2`, whose caller vouches for AVX2; the
+        // one load reads the 32 bytes of `bytes`, which it borrows, and an unaligned load
+        // accepts any address.
+        unsafe {
+            let v = _mm256_loadu_si256(bytes.as_ptr().cast::<__m256i>());
+            // As in `classify_baseline`: the byte plus one, signed, below 0x22.
+            let plus_one = _mm256_add_epi8(v, _mm256_set1_epi8(1));
+            let below = _mm256_cmpgt_epi8(_mm256_set1_epi8(0x22), plus_one);
+            let comma = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b',' as i8));
+            let equals = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'=' as i8));
+            let backslash = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'\\' as i8));
+            let special = _mm256_or_si256(
+                _mm256_or_si256(below, backslash),
+                _mm256_or_si256(comma, equals),
+            );
+            u64::from(_mm256_movemask_epi8(special) as u32)
+        }
+    }
+
+    thirty_two(block, 0) | thirty_two(block, 32) << 32
 }
 
 /// [`classify`] with plain 64-bit arithmetic, eight bytes per step; exact per byte (no
@@ -206,6 +284,15 @@ mod tests {
             .map_or(input.len(), |off| from + off)
     }
 
+    /// Every classifier this CPU runs: the baseline one, and AVX2 where the CPU has it.
+    fn classifiers() -> Vec<Classifier> {
+        let mut all = vec![Classifier::Baseline];
+        if Classifier::detect() == Classifier::Avx2 {
+            all.push(Classifier::Avx2);
+        }
+        all
+    }
+
     fn mask_by_bytes(block: &[u8; BLOCK]) -> u64 {
         block
             .iter()
@@ -220,7 +307,13 @@ mod tests {
                 let mut block = [b'a'; BLOCK];
                 block[k] = byte;
                 let want = u64::from(is_special(byte)) << k;
-                assert_eq!(classify(&block), want, "byte {byte:#x} at {k}");
+                for classifier in classifiers() {
+                    assert_eq!(
+                        classify(&block, classifier),
+                        want,
+                        "{classifier:?}: byte {byte:#x} at {k}"
+                    );
+                }
                 assert_eq!(classify_words(&block), want, "words: byte {byte:#x} at {k}");
             }
         }
@@ -244,19 +337,23 @@ mod tests {
                     let mut input = vec![b'x'; len];
                     input[end] = stop;
                     for from in [0, end.saturating_sub(1), end, end + 1, len] {
-                        let mut specials = Specials::new(&input);
-                        assert_eq!(
-                            specials.next(&input, from),
-                            next_by_bytes(&input, from),
-                            "len {len}, stop {stop:#x} at {end}, from {from}"
-                        );
+                        for classifier in classifiers() {
+                            let mut specials = Specials::with_classifier(&input, classifier);
+                            assert_eq!(
+                                specials.next(&input, from),
+                                next_by_bytes(&input, from),
+                                "{classifier:?}: len {len}, stop {stop:#x} at {end}, from {from}"
+                            );
+                        }
                     }
                 }
             }
             // No special byte at all: the end of the input.
             let input = vec![b'y'; len];
-            let mut specials = Specials::new(&input);
-            assert_eq!(specials.next(&input, 0), len);
+            for classifier in classifiers() {
+                let mut specials = Specials::with_classifier(&input, classifier);
+                assert_eq!(specials.next(&input, 0), len);
+            }
         }
     }
 
@@ -278,24 +375,28 @@ mod tests {
         ) {
             // One cursor for a whole sequence of look-ups, forwards and backwards, as a
             // parser (and its recovery from a rejected line) makes them.
-            let mut specials = Specials::new(&input);
-            for from in starts {
-                prop_assert_eq!(specials.next(&input, from), next_by_bytes(&input, from));
-            }
-            // And walking it from one special byte to the next, as the parser does.
-            let mut walk = Specials::new(&input);
-            let mut from = 0;
-            while from < input.len() {
-                let found = walk.next(&input, from);
-                prop_assert_eq!(found, next_by_bytes(&input, from));
-                from = found + 1;
+            for classifier in classifiers() {
+                let mut specials = Specials::with_classifier(&input, classifier);
+                for &from in &starts {
+                    prop_assert_eq!(specials.next(&input, from), next_by_bytes(&input, from));
+                }
+                // And walking it from one special byte to the next, as the parser does.
+                let mut walk = Specials::with_classifier(&input, classifier);
+                let mut from = 0;
+                while from < input.len() {
+                    let found = walk.next(&input, from);
+                    prop_assert_eq!(found, next_by_bytes(&input, from));
+                    from = found + 1;
+                }
             }
         }
 
         #[test]
-        fn both_classifiers_agree_with_the_byte_test(bytes in prop::collection::vec(any::<u8>(), BLOCK)) {
+        fn every_classifier_agrees_with_the_byte_test(bytes in prop::collection::vec(any::<u8>(), BLOCK)) {
             let block: &[u8; BLOCK] = bytes.as_slice().try_into().unwrap();
-            prop_assert_eq!(classify(block), mask_by_bytes(block));
+            for classifier in classifiers() {
+                prop_assert_eq!(classify(block, classifier), mask_by_bytes(block));
+            }
             prop_assert_eq!(classify_words(block), mask_by_bytes(block));
         }
     }
