@@ -43,6 +43,34 @@ pub(crate) fn digit_run(bytes: &[u8], at: usize, mut value: u64) -> (u64, usize)
     (value, i - at)
 }
 
+/// The value of the run of 1 to 19 ASCII digits that fills `bytes[at..end]`, read eight
+/// digits at a time; `None` when the run is empty, longer, holds a byte that is no digit,
+/// or when the input ends within eight bytes of its last digits' word (the caller then
+/// reads it with [`digit_run`]). Below 10^19, the value is exact.
+#[inline(always)]
+pub(crate) fn digits_value(bytes: &[u8], at: usize, end: usize) -> Option<u64> {
+    let mut left = end.checked_sub(at)?;
+    if left == 0 || left > 19 {
+        return None;
+    }
+    let mut i = at;
+    let mut value = 0u64;
+    while left > 8 {
+        let word = u64::from_le_bytes(*bytes.get(i..)?.first_chunk::<8>()?);
+        if leading_digits(word) != 8 {
+            return None;
+        }
+        value = value * POWERS[8] + value_of_leading_digits(word, 8);
+        i += 8;
+        left -= 8;
+    }
+    let word = u64::from_le_bytes(*bytes.get(i..)?.first_chunk::<8>()?);
+    if leading_digits(word) < left {
+        return None;
+    }
+    Some(value * POWERS[left] + value_of_leading_digits(word, left))
+}
+
 /// How many of the bytes of `word` (little-endian, first byte lowest) are ASCII digits
 /// before the first that is not: 0 to 8.
 #[inline(always)]
@@ -111,6 +139,40 @@ mod tests {
                     "{stop:#x} {len}"
                 );
             }
+        }
+    }
+
+    /// The answer [`digits_value`] stands for, where it gives one.
+    fn value_by_bytes(bytes: &[u8], at: usize, end: usize) -> Option<u64> {
+        let run = bytes.get(at..end)?;
+        if run.is_empty() || run.len() > 19 || !run.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        Some(run.iter().fold(0, |v, d| v * 10 + u64::from(d - b'0')))
+    }
+
+    proptest! {
+        #[test]
+        fn whole_runs_read_like_the_loop(
+            bytes in prop::collection::vec(
+                prop_oneof![8 => b'0'..=b'9', 1 => any::<u8>()],
+                0..48,
+            ),
+            at in 0usize..48,
+            len in 0usize..24,
+        ) {
+            let end = at + len;
+            let fast = digits_value(&bytes, at, end);
+            // Either the byte answer, or nothing where the input ends too soon for words.
+            let want = value_by_bytes(&bytes, at, end);
+            match fast {
+                Some(value) => prop_assert_eq!(Some(value), want),
+                None => prop_assert!(want.is_none() || bytes.len() < end.max(at + 8) + 8),
+            }
+            // With room for the words, every whole run is read.
+            let mut padded = bytes.clone();
+            padded.extend_from_slice(&[b' '; 32]);
+            prop_assert_eq!(digits_value(&padded, at, end), value_by_bytes(&padded, at, end));
         }
     }
 

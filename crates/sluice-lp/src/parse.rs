@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use crate::digits::{digit_run, leading_digits, value_of_leading_digits};
+use crate::digits::{digit_run, digits_value, leading_digits, value_of_leading_digits};
 use crate::error::{ErrorKind, ParseError};
 use crate::escape::{self, Token};
 use crate::line::{FieldValue, Line};
@@ -405,7 +405,7 @@ impl<'a> Parser<'a> {
 
     /// Reads the point at `pos` into `out` (whose tags and fields are empty) when it has
     /// the common shape: names of plain ASCII without escapes, tags and fields that
-    /// parse without a doubt. Returns true when it has read the point, exactly as
+    /// parse without a doubt, a line no longer than the name limit. Returns true when it has read the point, exactly as
     /// [`Parser::point`] would (and moved `pos` to the line's end); false, with `pos` and
     /// the line count as they were, for anything else, which [`Parser::point`] then reads,
     /// errors included.
@@ -429,14 +429,15 @@ impl<'a> Parser<'a> {
     #[inline(always)]
     fn common_point_at(&mut self, out: &mut Line<'a>, specials: &mut Specials) -> bool {
         let bytes = self.input;
-        let max_name = self.options.max_name_bytes;
         let start = self.pos;
+        // No name is checked against `max_name_bytes` on its own: the whole line is, at
+        // the end (a line within the limit holds no longer name).
         // The measurement: up to a `,` or a space, with no special byte before it.
         let Some(mut end) = common_name(
             bytes,
             specials,
             &mut self.templates.measurement,
-            (start, max_name),
+            start,
             &mut true,
             [b',', b' '],
         ) else {
@@ -446,37 +447,15 @@ impl<'a> Parser<'a> {
 
         // Tags: `,key=value` while a `,` follows; each name free of special bytes. They go
         // into `out` in key order once all are known.
-        let mut n = 0;
-        let mut same_keys = true;
-        while bytes[end] == b',' {
-            let key_at = end + 1;
-            let Some(template) = self.templates.tag_keys.get_mut(n) else {
+        let (n, same_keys) = if bytes[end] == b',' {
+            let Some((n, same_keys, space)) = self.common_tags(end, specials) else {
                 return false;
             };
-            let Some(key_end) = common_name(
-                bytes,
-                specials,
-                template,
-                (key_at, max_name),
-                &mut same_keys,
-                [b'='; 2],
-            ) else {
-                return false;
-            };
-            let value_at = key_end + 1;
-            end = specials.next(bytes, value_at);
-            if end == value_at
-                || end - value_at > max_name
-                || !matches!(bytes.get(end), Some(b',' | b' '))
-            {
-                return false;
-            }
-            self.tag_spans[n] = (
-                ascii_str(&bytes[key_at..key_end]),
-                ascii_str(&bytes[value_at..end]),
-            );
-            n += 1;
-        }
+            end = space;
+            (n, same_keys)
+        } else {
+            (0, true)
+        };
         // At the space after the tags: then at least one field.
         self.pos = end;
         self.skip_spaces();
@@ -509,9 +488,16 @@ impl<'a> Parser<'a> {
         } else {
             // As for field values, the scan says where the timestamp ends.
             let end = specials.next(bytes, self.pos);
-            match fast_timestamp(bytes, self.pos)
-                .and_then(|(value, read)| Some((self.options.precision.to_nanos(value)?, read)))
-            {
+            let value = match digits_value(bytes, self.pos, end) {
+                Some(digits) => i64::try_from(digits).ok().map(|value| (value, end)),
+                None => fast_timestamp(bytes, self.pos),
+            };
+            let precision = self.options.precision;
+            let nanos = |value| match precision {
+                Precision::Nanosecond => Some(value),
+                _ => precision.to_nanos(value),
+            };
+            match value.and_then(|(value, read)| Some((nanos(value)?, read))) {
                 Some((nanos, read)) if read == end => {
                     self.pos = end;
                     self.skip_spaces();
@@ -523,7 +509,8 @@ impl<'a> Parser<'a> {
                 _ => return false,
             }
         };
-        if self.pos - start > self.options.max_line_bytes {
+        let len = self.pos - start;
+        if len > self.options.max_line_bytes || len > self.options.max_name_bytes {
             return false;
         }
         self.tags_hint = tags.len();
@@ -531,6 +518,38 @@ impl<'a> Parser<'a> {
         out.measurement = Cow::Borrowed(measurement);
         out.timestamp = timestamp;
         true
+    }
+
+    /// The tags of [`Parser::common_point_at`], from the `,` at `end`: reads their
+    /// places into `tag_spans`, in input order, and returns how many there are, whether
+    /// their keys equal those of the last line's tags place by place, and where the space
+    /// after them is; `None` (declining the line) for anything else.
+    #[inline(never)]
+    fn common_tags(
+        &mut self,
+        mut end: usize,
+        specials: &mut Specials,
+    ) -> Option<(usize, bool, usize)> {
+        let bytes = self.input;
+        let mut same = true;
+        let mut n = 0;
+        loop {
+            let key_at = end + 1;
+            let template = self.templates.tag_keys.get_mut(n)?;
+            let key_end = common_name(bytes, specials, template, key_at, &mut same, [b'='; 2])?;
+            let value_at = key_end + 1;
+            end = specials.next(bytes, value_at);
+            let delimiter = *bytes.get(end)?;
+            let value = bytes.get(value_at..end).filter(|value| !value.is_empty())?;
+            let key = bytes.get(key_at..key_end)?;
+            *self.tag_spans.get_mut(n)? = (ascii_str(key), ascii_str(value));
+            n += 1;
+            match delimiter {
+                b',' => {}
+                b' ' => return Some((n, same, end)),
+                _ => return None,
+            }
+        }
     }
 
     /// The field set of [`Parser::common_point_at`]: reads `key=value` pairs from `pos`
@@ -543,7 +562,6 @@ impl<'a> Parser<'a> {
         specials: &mut Specials,
     ) -> bool {
         let bytes = self.input;
-        let max_name = self.options.max_name_bytes;
         // Whether the keys so far equal the last line's, place by place.
         let mut same_keys = true;
         // Where each token ends comes from the special-byte scan alone, never from
@@ -552,17 +570,12 @@ impl<'a> Parser<'a> {
         loop {
             let key_at = pos;
             let key_end = match self.templates.field_keys.get_mut(fields.len()) {
-                Some(template) => common_name(
-                    bytes,
-                    specials,
-                    template,
-                    (key_at, max_name),
-                    &mut same_keys,
-                    [b'='; 2],
-                ),
+                Some(template) => {
+                    common_name(bytes, specials, template, key_at, &mut same_keys, [b'='; 2])
+                }
                 None => {
                     same_keys = false;
-                    scan_common_name(bytes, specials, (key_at, max_name), [b'='; 2])
+                    scan_common_name(bytes, specials, key_at, [b'='; 2])
                 }
             };
             let Some(key_end) = key_end else {
@@ -982,25 +995,25 @@ impl<'a> Iterator for Parser<'a> {
     }
 }
 
-/// Where the plain name at `at` (`at_max.0`, of at most `at_max.1` bytes) ends, for the
-/// common path: at a byte of `ends`, with no special byte before it and at least one byte.
-/// A name that matches its template ends where the template's did; any other is scanned,
-/// clears `same`, and becomes the template. `None` when the name is not plain.
+/// Where the plain name at `at` ends, for the common path: at a byte of `ends`, with no
+/// special byte before it and at least one byte (its length is left to the check of the
+/// whole line). A name that matches its template ends where the template's did; any other
+/// is scanned, clears `same`, and becomes the template. `None` when the name is not plain.
 #[inline(always)]
 fn common_name(
     bytes: &[u8],
     specials: &mut Specials,
     template: &mut Template,
-    at_max: (usize, usize),
+    at: usize,
     same: &mut bool,
     ends: [u8; 2],
 ) -> Option<usize> {
-    if let Some(end) = template.end_at(bytes, at_max.0) {
+    if let Some(end) = template.end_at(bytes, at) {
         return Some(end);
     }
     *same = false;
-    let end = scan_common_name(bytes, specials, at_max, ends)?;
-    *template = Template::of(bytes, at_max.0, end - at_max.0);
+    let end = scan_common_name(bytes, specials, at, ends)?;
+    *template = Template::of(bytes, at, end - at);
     Some(end)
 }
 
@@ -1009,12 +1022,12 @@ fn common_name(
 fn scan_common_name(
     bytes: &[u8],
     specials: &mut Specials,
-    (at, max): (usize, usize),
+    at: usize,
     ends: [u8; 2],
 ) -> Option<usize> {
     let end = specials.next(bytes, at);
     let ended = bytes.get(end).is_some_and(|b| ends.contains(b));
-    (end != at && end - at <= max && ended).then_some(end)
+    (end != at && ended).then_some(end)
 }
 
 /// Up to the first eight bytes of `name` as a big-endian number, zero-padded: comparing

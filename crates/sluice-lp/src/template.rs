@@ -57,7 +57,8 @@ impl Template {
     /// bytes of input remain at `at`.
     #[inline(always)]
     pub(crate) fn end_at(&self, input: &[u8], at: usize) -> Option<usize> {
-        let window = input.get(at..)?.first_chunk::<32>()?;
+        // (`at` is an offset into `input`, far from overflowing.)
+        let window: &[u8; 32] = input.get(at..at.wrapping_add(32))?.try_into().ok()?;
         let (lo, hi) = window.split_at(16);
         let lo = u128::from_le_bytes(lo.try_into().expect("sixteen bytes"));
         let hi = u128::from_le_bytes(hi.try_into().expect("sixteen bytes"));
