@@ -1861,6 +1861,9 @@ mod tests {
             any::<f64>().prop_map(|f| format!("{f}").into_bytes()),
             any::<i64>().prop_map(|v| format!("{}i", v >> (v & 63)).into_bytes()),
             any::<u64>().prop_map(|v| format!("{}u", v >> (v & 63)).into_bytes()),
+            // Short integers of either sign with either suffix.
+            (-99_999_999i64..99_999_999, 0u32..8, prop::sample::select(vec!["i", "u"]))
+                .prop_map(|(v, cut, suffix)| format!("{}{suffix}", v / 10i64.pow(cut)).into_bytes()),
         ]
     }
 
@@ -1882,6 +1885,27 @@ mod tests {
                     }
                     _ => prop_assert_eq!(&value, &full),
                 }
+            }
+        }
+
+        #[test]
+        fn the_span_reader_agrees_with_the_full_one(
+            text in number_text(),
+            end in prop::sample::select(vec![&b""[..], b",", b" ", b"\n", b"\r\n"]),
+            padding in 0usize..12,
+        ) {
+            // The value's span as the common path finds it: up to the special byte after it.
+            let mut input = text.clone();
+            input.extend_from_slice(end);
+            input.extend(std::iter::repeat_n(b'x', padding));
+            let span = span_value(&input, 0, text.len(), "f");
+            match (span, scalar_value(&text, "f")) {
+                (Some(FieldValue::Float(a)), Ok(FieldValue::Float(b))) => {
+                    prop_assert_eq!(a.to_bits(), b.to_bits(), "{:?}", String::from_utf8_lossy(&text));
+                }
+                (Some(value), Ok(full)) => prop_assert_eq!(value, full),
+                (None, Err(_)) => {}
+                (span, full) => prop_assert!(false, "{:?}: {:?} but {:?}", String::from_utf8_lossy(&text), span, full),
             }
         }
 
