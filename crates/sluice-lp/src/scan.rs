@@ -78,6 +78,11 @@ impl Specials {
                 return from + ahead.trailing_zeros() as usize;
             }
         }
+        #[cfg(target_arch = "x86_64")]
+        if self.classifier == Classifier::Avx2 {
+            // SAFETY: `Classifier::Avx2` is made only where the CPU has AVX2.
+            return unsafe { self.next_in_new_blocks_avx2(input, from) };
+        }
         self.next_in_new_blocks(input, from)
     }
 
@@ -85,12 +90,39 @@ impl Specials {
     /// special byte at or after `from`.
     #[inline(never)]
     fn next_in_new_blocks(&mut self, input: &[u8], from: usize) -> usize {
+        self.classify_from(input, from, classify_baseline)
+    }
+
+    /// [`Specials::next_in_new_blocks`] with AVX2, all in one function.
+    ///
+    /// # Safety
+    ///
+    /// The CPU must have AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    #[inline(never)]
+    unsafe fn next_in_new_blocks_avx2(&mut self, input: &[u8], from: usize) -> usize {
+        // SAFETY: the caller vouches for AVX2.
+        self.classify_from(input, from, |block| unsafe { classify_avx2(block) })
+    }
+
+    /// The body of [`Specials::next_in_new_blocks`], with `classify` for full blocks.
+    #[inline(always)]
+    fn classify_from(
+        &mut self,
+        input: &[u8],
+        from: usize,
+        classify: impl Fn(&[u8; BLOCK]) -> u64,
+    ) -> usize {
         let rel = from.wrapping_sub(self.at);
         // Inside the cached block there is nothing left: go on right after it. Elsewhere
         // (before it, or beyond its end) start afresh at `from`.
         let mut at = if rel < BLOCK { self.at + BLOCK } else { from };
         loop {
-            let mask = block_mask(input, at, self.classifier);
+            let mask = match input.get(at..at.saturating_add(BLOCK)) {
+                Some(block) => classify(block.try_into().expect("a slice of BLOCK bytes")),
+                None => tail_mask(input, at, self.classifier),
+            };
             if mask != 0 {
                 self.at = at;
                 self.mask = mask;
@@ -196,6 +228,7 @@ fn classify_sse2(block: &[u8; BLOCK]) -> u64 {
 /// The CPU must have AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
+#[inline]
 unsafe fn classify_avx2(block: &[u8; BLOCK]) -> u64 {
     use std::arch::x86_64::{
         __m256i, _mm256_add_epi8, _mm256_cmpeq_epi8, _mm256_cmpgt_epi8, _mm256_loadu_si256,
