@@ -405,10 +405,15 @@ impl<'a> Parser<'a> {
 
     /// Reads the point at `pos` into `out` (whose tags and fields are empty) when it has
     /// the common shape: names of plain ASCII without escapes, tags and fields that
-    /// parse without a doubt, a line no longer than the name limit. Returns true when it has read the point, exactly as
-    /// [`Parser::point`] would (and moved `pos` to the line's end); false, with `pos` and
-    /// the line count as they were, for anything else, which [`Parser::point`] then reads,
-    /// errors included.
+    /// parse without a doubt, a line no longer than the name limit. Returns true when it
+    /// has read the point, exactly as [`Parser::point`] would (and moved `pos` to the
+    /// line's end); false, with `pos` and the line count as they were, for anything else,
+    /// which [`Parser::point`] then reads, errors included.
+    ///
+    /// Names that repeat the last line's, place by place, are compared rather than
+    /// scanned (see [`crate::template`]); when all of a line's tag keys or all of its field
+    /// keys repeat, so do the order of its tags and the absence of a field key written
+    /// twice.
     #[inline(always)]
     fn common_point(&mut self, out: &mut Line<'a>) -> bool {
         let (pos, line) = (self.pos, self.line);
@@ -417,7 +422,8 @@ impl<'a> Parser<'a> {
         self.specials = specials;
         if !read {
             (self.pos, self.line) = (pos, line);
-            // The declined line may have written some of its key digests and identities.
+            // The declined line may have changed some templates: what is remembered of the
+            // keys of the last line read no longer goes with them.
             self.field_keys.forget();
             self.tag_order.forget();
         }
