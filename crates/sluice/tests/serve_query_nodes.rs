@@ -98,6 +98,32 @@ fn cpu(host: &str, from: i64, to: i64, offset: f64, extra: &str) -> String {
         .collect()
 }
 
+/// Distinct series on each node (`a` on n1, `b` on n2, 100 points each), and one series
+/// both hold at the same times (`shared`, 10 points): n1's rows carry a field n2's lack.
+fn write_distinct_and_shared(n1: &TestServer, n2: &TestServer) {
+    write(n1, &cpu("a", 0, 100, 0.0, ""));
+    write(n1, &cpu("shared", 0, 10, 1000.0, ",only1=1i"));
+    write(n2, &cpu("b", 0, 100, 0.0, ""));
+    write(n2, &cpu("shared", 0, 10, 2000.0, ""));
+}
+
+/// The series of [`write_distinct_and_shared`] both nodes hold: n2 (the id sorting last)
+/// wins each field both have; n1's field n2 lacks is kept (SQL and InfluxQL).
+fn assert_the_shared_series_is_n2s_with_n1s_field(q: &TestServer) {
+    let shared = sql(
+        q,
+        "SELECT v, only1 FROM cpu WHERE host = 'shared' ORDER BY time",
+    );
+    assert_eq!(shared.len(), 10);
+    for (s, r) in shared.iter().enumerate() {
+        assert_eq!(r["v"].as_f64().unwrap(), 2000.0 + s as f64, "{r}");
+        assert_eq!(r["only1"], 1, "{r}");
+    }
+    let shared = influxql(q, "SELECT v FROM cpu WHERE host = 'shared'");
+    assert_eq!(shared.len(), 10);
+    assert!(shared.iter().all(|r| r[1].as_f64().unwrap() >= 2000.0));
+}
+
 #[test]
 fn a_query_node_returns_every_persisted_point_of_both_ingest_nodes_once() {
     let Some(binary) = s3s_fs() else { return };
@@ -107,12 +133,7 @@ fn a_query_node_returns_every_persisted_point_of_both_ingest_nodes_once() {
     let n2 = node(&s3, &temp.path().join("n2"), "n2", "ingest", &[]);
     let q = query_node(&s3, &temp.path().join("q"), &[]);
 
-    // Distinct series on each node, and one series both hold at the same times: n1's
-    // rows carry a field n2's lack.
-    write(&n1, &cpu("a", 0, 100, 0.0, ""));
-    write(&n1, &cpu("shared", 0, 10, 1000.0, ",only1=1i"));
-    write(&n2, &cpu("b", 0, 100, 0.0, ""));
-    write(&n2, &cpu("shared", 0, 10, 2000.0, ""));
+    write_distinct_and_shared(&n1, &n2);
     wait_until(
         "both nodes' rows are in the bucket",
         Duration::from_secs(60),
@@ -141,23 +162,10 @@ fn a_query_node_returns_every_persisted_point_of_both_ingest_nodes_once() {
         let expected: Vec<f64> = (0..100).map(f64::from).collect();
         assert_eq!(values, expected, "{host}");
     }
-    // The shared series: n2 (the id sorting last) wins each field both have; n1's
-    // field n2 lacks is kept.
-    let shared = sql(
-        &q,
-        "SELECT v, only1 FROM cpu WHERE host = 'shared' ORDER BY time",
-    );
-    assert_eq!(shared.len(), 10);
-    for (s, r) in shared.iter().enumerate() {
-        assert_eq!(r["v"].as_f64().unwrap(), 2000.0 + s as f64, "{r}");
-        assert_eq!(r["only1"], 1, "{r}");
-    }
+    assert_the_shared_series_is_n2s_with_n1s_field(&q);
 
     // InfluxQL over HTTP gives the same answer.
     assert_eq!(influxql(&q, "SELECT count(v) FROM cpu")[0][1], 210);
-    let shared = influxql(&q, "SELECT v FROM cpu WHERE host = 'shared'");
-    assert_eq!(shared.len(), 10);
-    assert!(shared.iter().all(|r| r[1].as_f64().unwrap() >= 2000.0));
     let measurements = influxql(&q, "SHOW MEASUREMENTS");
     assert_eq!(measurements, [serde_json::json!(["cpu"])]);
     let tag_values = influxql(&q, "SHOW TAG VALUES FROM cpu WITH KEY = host");
@@ -636,10 +644,32 @@ fn buffering_node(
     TestServer::start(options)
 }
 
+/// A [`buffering_node`] without authentication that persists nothing, its data
+/// directory under `temp`.
+fn memory_node(s3: &S3Server, temp: &tempfile::TempDir, node_id: &str) -> TestServer {
+    buffering_node(
+        s3,
+        &temp.path().join(node_id),
+        node_id,
+        "1GiB",
+        &["--without-auth"],
+    )
+}
+
 /// `--ingest-peers` naming `peers`.
 fn peers_flag(peers: &[&TestServer]) -> String {
     let urls: Vec<String> = peers.iter().map(|p| p.url("")).collect();
     urls.join(",")
+}
+
+/// A query node (`q`, its data directory under `temp`) with `--ingest-peers` naming
+/// `peers`.
+fn peer_query_node(s3: &S3Server, temp: &tempfile::TempDir, peers: &[&TestServer]) -> TestServer {
+    query_node(
+        s3,
+        &temp.path().join("q"),
+        &["--ingest-peers", &peers_flag(peers)],
+    )
 }
 
 /// Count, distinct times, sum and max of `v` of `host` on `server` (SQL).
@@ -665,31 +695,10 @@ fn with_ingest_peers_a_query_node_returns_every_point_still_in_memory_once() {
     let Some(binary) = s3s_fs() else { return };
     let temp = tempfile::tempdir().unwrap();
     let s3 = S3Server::start(binary, &temp.path().join("s3"));
-    let n1 = buffering_node(
-        &s3,
-        &temp.path().join("n1"),
-        "n1",
-        "1GiB",
-        &["--without-auth"],
-    );
-    let n2 = buffering_node(
-        &s3,
-        &temp.path().join("n2"),
-        "n2",
-        "1GiB",
-        &["--without-auth"],
-    );
-    let q = query_node(
-        &s3,
-        &temp.path().join("q"),
-        &["--ingest-peers", &peers_flag(&[&n1, &n2])],
-    );
-    // Distinct series on each node, and one series both hold at the same times: n1's
-    // rows carry a field n2's lack.
-    write(&n1, &cpu("a", 0, 100, 0.0, ""));
-    write(&n1, &cpu("shared", 0, 10, 1000.0, ",only1=1i"));
-    write(&n2, &cpu("b", 0, 100, 0.0, ""));
-    write(&n2, &cpu("shared", 0, 10, 2000.0, ""));
+    let n1 = memory_node(&s3, &temp, "n1");
+    let n2 = memory_node(&s3, &temp, "n2");
+    let q = peer_query_node(&s3, &temp, &[&n1, &n2]);
+    write_distinct_and_shared(&n1, &n2);
     // The query node learns of the table from the catalogs the nodes publish.
     wait_until(
         "the query node sees every row",
@@ -709,17 +718,7 @@ fn with_ingest_peers_a_query_node_returns_every_point_still_in_memory_once() {
             "{host}"
         );
     }
-    // The shared series: n2 (the id sorting last) wins each field both have; n1's
-    // field n2 lacks is kept.
-    let shared = sql(
-        &q,
-        "SELECT v, only1 FROM cpu WHERE host = 'shared' ORDER BY time",
-    );
-    assert_eq!(shared.len(), 10);
-    for (s, r) in shared.iter().enumerate() {
-        assert_eq!(r["v"].as_f64().unwrap(), 2000.0 + s as f64, "{r}");
-        assert_eq!(r["only1"], 1, "{r}");
-    }
+    assert_the_shared_series_is_n2s_with_n1s_field(&q);
     // A time range is pushed down to the peers; the answer is the same as filtering.
     let narrow = sql(
         &q,
@@ -730,9 +729,6 @@ fn with_ingest_peers_a_query_node_returns_every_point_still_in_memory_once() {
 
     // InfluxQL gives the same answer.
     assert_eq!(influxql(&q, "SELECT count(v) FROM cpu")[0][1], 210);
-    let shared = influxql(&q, "SELECT v FROM cpu WHERE host = 'shared'");
-    assert_eq!(shared.len(), 10);
-    assert!(shared.iter().all(|r| r[1].as_f64().unwrap() >= 2000.0));
     assert_eq!(
         influxql(&q, "SELECT last(v) FROM cpu WHERE host = 'a'")[0][1],
         99.0
@@ -763,11 +759,7 @@ fn with_ingest_peers_points_read_back_once_while_the_ingest_node_persists_them()
         "24KiB",
         &["--without-auth"],
     );
-    let q = query_node(
-        &s3,
-        &temp.path().join("q"),
-        &["--ingest-peers", &peers_flag(&[&n1])],
-    );
+    let q = peer_query_node(&s3, &temp, &[&n1]);
     write(&n1, &cpu("w", 0, E2E_BATCH, 0.0, ""));
     wait_until(
         "the query node knows the table",
@@ -833,20 +825,10 @@ fn an_ingest_peer_that_is_down_leaves_out_only_its_rows_in_memory_and_health_say
     let Some(binary) = s3s_fs() else { return };
     let temp = tempfile::tempdir().unwrap();
     let s3 = S3Server::start(binary, &temp.path().join("s3"));
-    let n1 = buffering_node(
-        &s3,
-        &temp.path().join("n1"),
-        "n1",
-        "1GiB",
-        &["--without-auth"],
-    );
+    let n1 = memory_node(&s3, &temp, "n1");
     // n2 persists what it is written at once.
     let n2 = node(&s3, &temp.path().join("n2"), "n2", "ingest", &[]);
-    let q = query_node(
-        &s3,
-        &temp.path().join("q"),
-        &["--ingest-peers", &peers_flag(&[&n1, &n2])],
-    );
+    let q = peer_query_node(&s3, &temp, &[&n1, &n2]);
     write(&n1, &cpu("a", 0, 10, 0.0, ""));
     write(&n2, &cpu("b", 0, 10, 0.0, ""));
     wait_until(

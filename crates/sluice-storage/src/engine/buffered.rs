@@ -17,10 +17,9 @@
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
-use super::{Storage, now_ns};
+use super::Storage;
 use crate::buffer::PartitionBuffer;
 use crate::error::{Error, Result};
-use crate::merge::TableSchema;
 
 /// A table's rows buffered on one node, oldest write first.
 #[derive(Debug, Clone)]
@@ -53,19 +52,7 @@ impl Storage {
         time_range: Option<(i64, i64)>,
     ) -> Result<BufferedRows> {
         let inner = &self.inner;
-        let (db_id, first_kept_day, schema) = {
-            let catalog = inner.catalog.lock();
-            let def = catalog.database(db)?;
-            let t = def.tables.get(table).ok_or_else(|| Error::TableNotFound {
-                database: db.to_owned(),
-                table: table.to_owned(),
-            })?;
-            (
-                def.id,
-                def.first_kept_day(now_ns()).unwrap_or(i64::MIN),
-                TableSchema::from_def(t),
-            )
-        };
+        let (db_id, first_kept_day, schema) = inner.table_to_scan(db, table)?;
         let cloud = inner.node.is_some();
         let state = inner.state.clone();
         let table = table.to_owned();

@@ -130,19 +130,7 @@ impl Storage {
         last_attempt: bool,
     ) -> Result<Option<ScanResult>> {
         let inner = &self.inner;
-        let (db_id, first_kept_day, mut schema) = {
-            let catalog = inner.catalog.lock();
-            let def = catalog.database(db)?;
-            let t = def.tables.get(table).ok_or_else(|| Error::TableNotFound {
-                database: db.to_owned(),
-                table: table.to_owned(),
-            })?;
-            (
-                def.id,
-                def.first_kept_day(now_ns()).unwrap_or(i64::MIN),
-                TableSchema::from_def(t),
-            )
-        };
+        let (db_id, first_kept_day, mut schema) = inner.table_to_scan(db, table)?;
         // Only projected fields are read and merged; every tag is kept, since together
         // they name the series that rows merge by. (A row exists when any field of the
         // table has a value, so merging a subset of fields yields the same rows.)
@@ -375,6 +363,25 @@ impl Storage {
 }
 
 impl Inner {
+    /// Table `table` of `db` as a scan reads it: the database's id, the first day its
+    /// retention keeps, and the table's columns.
+    ///
+    /// # Errors
+    /// [`Error::DatabaseNotFound`], [`Error::TableNotFound`].
+    pub(super) fn table_to_scan(&self, db: &str, table: &str) -> Result<(u32, i64, TableSchema)> {
+        let catalog = self.catalog.lock();
+        let def = catalog.database(db)?;
+        let t = def.tables.get(table).ok_or_else(|| Error::TableNotFound {
+            database: db.to_owned(),
+            table: table.to_owned(),
+        })?;
+        Ok((
+            def.id,
+            def.first_kept_day(now_ns()).unwrap_or(i64::MIN),
+            TableSchema::from_def(t),
+        ))
+    }
+
     /// A Parquet file to read: opened in place from a local store or the cache of a
     /// cloud one (so only the pages needed are read), fetched whole (and cached) otherwise.
     pub(super) async fn open_file(&self, path: &str) -> Result<persist::FileData> {
