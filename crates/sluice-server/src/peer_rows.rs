@@ -91,8 +91,8 @@ impl PeerRowsTicket {
 /// The ingest node's answer to `ticket`, as Flight data.
 ///
 /// # Errors
-/// [`Error::Unauthorized`]/[`Error::Forbidden`] without read permission on the database,
-/// a storage error when it or the table does not exist, [`Error::Overloaded`] while the
+/// [`Error::Unauthorized`]/[`Error::Forbidden`] without read permission on the database
+/// (a database or table the node lacks is an empty answer), [`Error::Overloaded`] while the
 /// node has published nothing since it started (or has no cloud store, so no query node
 /// reads it).
 pub(crate) async fn answer(

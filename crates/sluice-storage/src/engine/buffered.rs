@@ -20,6 +20,7 @@ use arrow::datatypes::SchemaRef;
 use super::Storage;
 use crate::buffer::PartitionBuffer;
 use crate::error::{Error, Result};
+use crate::merge::TableSchema;
 
 /// A table's rows buffered on one node, oldest write first.
 #[derive(Debug, Clone)]
@@ -42,9 +43,11 @@ impl Storage {
     /// The rows of `table` in `db` this node holds in memory (written, not yet in a
     /// manifest in the bucket), within `time_range` (`[start, end)` in nanoseconds) when
     /// set, with the manifest they complete (see the module docs). Files are not read.
+    /// A database or table this node does not have holds no rows here (other nodes may
+    /// have it): the answer is empty, with no columns.
     ///
     /// # Errors
-    /// [`Error::DatabaseNotFound`], [`Error::TableNotFound`], [`Error::Arrow`].
+    /// [`Error::Arrow`].
     pub async fn buffered_rows(
         &self,
         db: &str,
@@ -52,7 +55,13 @@ impl Storage {
         time_range: Option<(i64, i64)>,
     ) -> Result<BufferedRows> {
         let inner = &self.inner;
-        let (db_id, first_kept_day, schema) = inner.table_to_scan(db, table)?;
+        let (db_id, first_kept_day, schema) = match inner.table_to_scan(db, table) {
+            Ok(found) => found,
+            Err(Error::DatabaseNotFound { .. } | Error::TableNotFound { .. }) => {
+                (u32::MAX, i64::MAX, TableSchema::default())
+            }
+            Err(e) => return Err(e),
+        };
         let cloud = inner.node.is_some();
         let state = inner.state.clone();
         let table = table.to_owned();
