@@ -570,6 +570,22 @@ mod tests {
     }
 
     #[test]
+    fn ingest_peers_ahead_of_a_query_is_503_with_retry_after_and_says_why() {
+        let ahead = sluice_storage::Error::IngestPeersAhead {
+            database: "db".into(),
+            table: "cpu".into(),
+        };
+        // As the query engine passes it on (inside DataFusion's error).
+        let wrapped = datafusion::error::DataFusionError::External(Box::new(ahead));
+        let error = Error::Query(sluice_query::Error::DataFusion(wrapped));
+        let (status, message) = error.status_and_message();
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(message.contains("persisted db.cpu faster"), "{message}");
+        let response = error.api(Api::V3).into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    }
+
+    #[test]
     fn client_mistakes_are_never_500() {
         let cases = [
             Error::MissingParameter { name: "db" },

@@ -248,3 +248,36 @@ impl IngestPeers for FlightIngestPeers {
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_rows_tickets_are_told_from_query_tickets_and_round_trip() {
+        let request = PeerRowsRequest {
+            database: "db".into(),
+            table: "cpu".into(),
+            time_range: Some((1, 2)),
+        };
+        let parsed = PeerRowsTicket::parse(&PeerRowsTicket::to_bytes(&request))
+            .unwrap()
+            .unwrap();
+        assert_eq!(parsed.peer_rows.database, "db");
+        assert_eq!(parsed.peer_rows.table, "cpu");
+        assert_eq!(parsed.peer_rows.time_range, Some((1, 2)));
+        // A query ticket, or no JSON object at all, is not one.
+        for other in [
+            &br#"{"database":"db","sql_query":"SELECT 1"}"#[..],
+            b"[1]",
+            b"x",
+        ] {
+            assert!(PeerRowsTicket::parse(other).unwrap().is_none());
+        }
+        let malformed = PeerRowsTicket::parse(br#"{"peer_rows":{"table":"cpu"}}"#).unwrap_err();
+        assert!(
+            matches!(malformed, Error::InvalidBody { .. }),
+            "{malformed}"
+        );
+    }
+}
