@@ -238,6 +238,11 @@ impl Error {
                     "unavailable",
                     Some(STORE_RETRY_AFTER),
                 ),
+                q if is_peers_ahead(q) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    Some(Duration::from_secs(1)),
+                ),
                 _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal error", None),
             },
             Error::BodyTooLarge { .. } => {
@@ -286,7 +291,7 @@ impl Error {
                     "unavailable",
                     Some(*retry_after),
                 ),
-                S::Closed => (
+                S::Closed | S::IngestPeersAhead { .. } => (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
                     Some(Duration::from_secs(1)),
@@ -322,6 +327,9 @@ impl Error {
             Error::Storage(S::Backpressure { .. }) => {
                 "write buffer full: the server is persisting data, retry later".to_owned()
             }
+            Error::Query(q) if is_peers_ahead(q) => storage_cause(q)
+                .map(ToString::to_string)
+                .unwrap_or_default(),
             Error::Query(q) if is_store_failure(q) => {
                 "the object store is unavailable: the query needs a file it holds (see the \
                  server log); retry later"
@@ -376,18 +384,30 @@ const STORE_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// unreachable, or erring after its retries), wherever in the chain of causes the
 /// storage engine's error sits. A file missing from the store is not such a failure.
 fn is_store_failure(error: &sluice_query::Error) -> bool {
+    storage_cause(error).is_some_and(sluice_storage::Error::is_store_failure)
+}
+
+/// Whether a query failed because the ingest peers of a query node persisted faster
+/// than it could read their manifests ([`sluice_storage::Error::IngestPeersAhead`]).
+fn is_peers_ahead(error: &sluice_query::Error) -> bool {
+    storage_cause(error)
+        .is_some_and(|e| matches!(e, sluice_storage::Error::IngestPeersAhead { .. }))
+}
+
+/// The storage engine's error wherever it sits in the chain of causes of a query's.
+fn storage_cause(error: &sluice_query::Error) -> Option<&sluice_storage::Error> {
     if let sluice_query::Error::Storage(storage) = error {
         // Transparent: its `source` is the storage error's source, not the error.
-        return storage.is_store_failure();
+        return Some(storage);
     }
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = cause {
         if let Some(storage) = e.downcast_ref::<sluice_storage::Error>() {
-            return storage.is_store_failure();
+            return Some(storage);
         }
         cause = e.source();
     }
-    false
+    None
 }
 
 /// DataFusion's execution errors (a placeholder without a value, a failed cast of a
@@ -547,6 +567,22 @@ mod tests {
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()[header::RETRY_AFTER], "2");
         assert_eq!(response.headers()["x-platform-error-code"], "unavailable");
+    }
+
+    #[test]
+    fn ingest_peers_ahead_of_a_query_is_503_with_retry_after_and_says_why() {
+        let ahead = sluice_storage::Error::IngestPeersAhead {
+            database: "db".into(),
+            table: "cpu".into(),
+        };
+        // As the query engine passes it on (inside DataFusion's error).
+        let wrapped = datafusion::error::DataFusionError::External(Box::new(ahead));
+        let error = Error::Query(sluice_query::Error::DataFusion(wrapped));
+        let (status, message) = error.status_and_message();
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(message.contains("persisted db.cpu faster"), "{message}");
+        let response = error.api(Api::V3).into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Arrow Flight on the HTTP port: `DoGet` with the JSON ticket the influxdb3 clients send
 //! (`{"database","sql_query","query_type":"sql"|"influxql","params"}`), authorized by
-//! `authorization: Bearer <token>` metadata. Requests with `content-type:
+//! `authorization: Bearer <token>` metadata, and the internal `{"peer_rows":…}` ticket of
+//! query nodes' `--ingest-peers` (`peer_rows`). Requests with `content-type:
 //! application/grpc` reach this service; everything else goes to the HTTP router.
 
 use std::collections::HashMap;
@@ -28,6 +29,7 @@ use crate::auth::Action;
 use crate::error::{Error, Result};
 use crate::influxql;
 use crate::params::Params;
+use crate::peer_rows::{self, PeerRowsTicket};
 use crate::state::AppState;
 
 /// The Flight service over the server's state.
@@ -181,8 +183,15 @@ impl FlightService for Flight {
         &self,
         request: GrpcRequest<Ticket>,
     ) -> Result<GrpcResponse<Self::DoGetStream>, Status> {
+        let ticket = &request.get_ref().ticket;
+        if let Some(peer_rows) = PeerRowsTicket::parse(ticket).map_err(to_status)? {
+            let answer = peer_rows::answer(&self.state, request.metadata(), peer_rows)
+                .await
+                .map_err(to_status)?;
+            return Ok(GrpcResponse::new(answer));
+        }
         let output = self
-            .query(request.metadata(), &request.get_ref().ticket)
+            .query(request.metadata(), ticket)
             .await
             .map_err(to_status)?;
         let batches = stream::iter(output.batches.into_iter().map(Ok));

@@ -30,6 +30,7 @@ mod listener;
 mod metrics;
 mod modes;
 mod params;
+mod peer_rows;
 mod query;
 mod rejections;
 mod state;
@@ -63,6 +64,7 @@ pub use continuous::{CONTINUOUS_QUERY_FILE, ContinuousQueries, MAX_CATCH_UP_RUNS
 pub use error::{Api, ApiError, Error, PartialWrite, Reason, RejectedLine, Result};
 pub use listener::ListenerConfig;
 pub use params::Params;
+pub use peer_rows::{FlightIngestPeers, PEER_TIMEOUT};
 pub use state::{AppState, ServerConfig};
 pub use status::{BUILD, VERSION};
 pub use tls::{Tls, TlsConfig, TlsError, TlsMinimumVersion};

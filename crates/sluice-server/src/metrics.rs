@@ -396,6 +396,12 @@ fn render(state: &AppState, visible: impl Fn(&str) -> bool) -> String {
     );
     counter(
         &mut out,
+        "sluice_ingest_peer_failures_total",
+        "Requests of a query node to its ingest peers that gave no buffered rows (answered from their persisted rows).",
+        storage.ingest_peer_failures,
+    );
+    counter(
+        &mut out,
         "sluice_wal_syncs_total",
         "WAL fdatasync calls.",
         storage.wal_syncs,

@@ -33,12 +33,14 @@ use crate::types::{StorageFault, StorageMetrics};
 use crate::wal::Wal;
 
 mod background;
+mod buffered;
 mod caches;
 mod cardinality;
 mod compact;
 mod databases;
 mod delete;
 mod files;
+mod ingest_peers;
 mod lease;
 mod node;
 mod open;
@@ -49,6 +51,8 @@ mod table_files;
 mod usage;
 mod write;
 
+pub use buffered::BufferedRows;
+pub use ingest_peers::{IngestPeers, PeerAnswer, PeerRowsRequest};
 pub use node::node_id_problem;
 pub use peers::NodeInfo;
 pub use table_files::{FilesPublisher, LiveFile, LiveFiles, PublisherCounts, TableFiles};
@@ -144,6 +148,16 @@ struct State {
     active_since: Option<Instant>,
     frozen: Vec<Arc<Frozen>>,
     manifest: Arc<Manifest>,
+    /// A cloud node's buffers already in Parquet files named by `manifest`, kept until a
+    /// manifest naming those files is in the bucket: until then query nodes read their
+    /// rows from here (`buffered`), not from a bucket that lacks them. Scans of this
+    /// node read the files instead.
+    unpublished: Vec<Arc<Frozen>>,
+    /// The `persisted_seq` of the manifest this node last put into its bucket; `None`
+    /// before its first publication since it started.
+    published_seq: Option<u64>,
+    /// On a query node: whose files `manifest`'s bands hold (`peers`), installed with it.
+    bands: Arc<peers::Bands>,
 }
 
 /// Why the last persistence failed.
@@ -168,7 +182,13 @@ struct Frozen {
 
 impl State {
     fn buffer_bytes(&self) -> usize {
-        self.active.bytes + self.frozen.iter().map(|f| f.buffer.bytes).sum::<usize>()
+        self.active.bytes
+            + self
+                .frozen
+                .iter()
+                .chain(&self.unpublished)
+                .map(|f| f.buffer.bytes)
+                .sum::<usize>()
     }
 
     /// Sets the `buffer_bytes` metric (which write backpressure reads) to what the
@@ -222,6 +242,13 @@ impl Storage {
         if let Some(message) = self.peers_fault() {
             out.push(StorageFault {
                 component: "peers",
+                message,
+                degraded: true,
+            });
+        }
+        if let Some(message) = self.ingest_peers_fault() {
+            out.push(StorageFault {
+                component: "ingest_peers",
                 message,
                 degraded: true,
             });

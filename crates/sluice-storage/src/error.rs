@@ -134,6 +134,14 @@ pub enum Error {
     /// The object store failed.
     #[error("object store: {0}")]
     ObjectStore(#[from] object_store::Error),
+    /// A query node's ingest peers kept publishing manifests newer than the copies it
+    /// read while it scanned `table` (they persist faster than it reads the bucket), so
+    /// it could not answer with every row once. Retry.
+    #[error(
+        "the ingest nodes persisted {database}.{table} faster than this query node could \
+         read their manifests; retry"
+    )]
+    IngestPeersAhead { database: String, table: String },
 }
 
 /// `Result` with this crate's [`Error`].

@@ -117,6 +117,8 @@ pub(crate) struct Metrics {
     pub(crate) merge_peak_bytes: AtomicU64,
     pub(crate) last_cache_answers: AtomicU64,
     pub(crate) distinct_cache_answers: AtomicU64,
+    /// Requests to ingest peers that gave no buffered rows.
+    pub(crate) ingest_peer_failures: AtomicU64,
     wal_sync_seconds: DurationHistogram,
     store_requests: [StoreRequests; StoreOperation::ALL.len()],
 }
@@ -172,6 +174,7 @@ impl Metrics {
             merge_peak_bytes: get(&self.merge_peak_bytes),
             last_cache_answers: get(&self.last_cache_answers),
             distinct_cache_answers: get(&self.distinct_cache_answers),
+            ingest_peer_failures: get(&self.ingest_peer_failures),
             publisher: None,
         }
     }

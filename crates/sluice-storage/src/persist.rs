@@ -570,8 +570,8 @@ fn tag_may_match(rg: &RowGroupMetaData, col: usize, m: &TagMatch) -> bool {
 }
 
 /// Keeps the rows of `batch` in `time_range` that every one of `tag_matches` matches (what the
-/// row filter of [`read`] does while decoding; tests use it as the reference).
-#[cfg(test)]
+/// row filter of [`read`] does while decoding; tests use it as the reference, and scans
+/// apply it to ingest peers' rows).
 pub(crate) fn filter(
     batch: &RecordBatch,
     time_range: Option<(i64, i64)>,

@@ -274,6 +274,9 @@ pub struct StorageMetrics {
     /// Tag value lists a distinct-value cache answered instead of a scan
     /// ([`crate::Storage::tag_values_from_cache`]) since start.
     pub distinct_cache_answers: u64,
+    /// Requests of a query node to its ingest peers (`--ingest-peers`) that gave no
+    /// buffered rows (the peer was down, unreachable or refused) since start.
+    pub ingest_peer_failures: u64,
 }
 
 /// Requests of one operation to the object store since start, as

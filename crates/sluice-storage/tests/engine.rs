@@ -801,3 +801,41 @@ async fn newest_rows_per_series_follow_out_of_order_writes_overwrites_and_persis
     check_newest(&s, "after a restart").await;
     s.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn buffered_rows_are_the_rows_the_manifest_does_not_hold_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(config(dir.path())).await.unwrap();
+    write(&s, "db", "cpu,host=a u=1 10\ncpu,host=b u=2 20").await;
+    let buffered = s.buffered_rows("db", "cpu", None).await.unwrap();
+    // A node without a cloud store has no node id; its manifest is its own to read.
+    assert_eq!(buffered.node_id, None);
+    assert_eq!(buffered.published_seq, Some(0));
+    let rows = |b: &sluice_storage::BufferedRows| {
+        format_rows(sluice_storage::ScanResult {
+            schema: b.schema.clone(),
+            batches: b.batches.clone(),
+        })
+    };
+    assert_eq!(
+        rows(&buffered),
+        ["host=a u=1 time=10", "host=b u=2 time=20"]
+    );
+    let narrow = s.buffered_rows("db", "cpu", Some((15, 30))).await.unwrap();
+    assert_eq!(rows(&narrow), ["host=b u=2 time=20"]);
+
+    // Persisted: the rows are the files' now, and the number says which manifest.
+    s.persist_now().await.unwrap();
+    write(&s, "db", "cpu,host=a u=3 30").await;
+    let after = s.buffered_rows("db", "cpu", None).await.unwrap();
+    assert!(after.published_seq.unwrap() > 0, "{after:?}");
+    assert_eq!(rows(&after), ["host=a u=3 time=30"]);
+
+    // A table or database this node lacks has no rows here.
+    for (db, table) in [("db", "mem"), ("other", "cpu")] {
+        let missing = s.buffered_rows(db, table, None).await.unwrap();
+        assert!(missing.batches.is_empty(), "{db}.{table}");
+        assert_eq!(missing.schema.fields().len(), 1, "only time: {missing:?}");
+    }
+    s.shutdown().await.unwrap();
+}

@@ -250,11 +250,15 @@ async fn publish_catalog_and_manifest(inner: &Inner, node: &Node) -> Result<()> 
     if let Some(lease) = &inner.lease {
         lease.check_current(inner.store.as_ref()).await?;
     }
-    let (catalog, manifest) = {
+    let (catalog, manifest, persisted_seq) = {
         // One snapshot of both (lock order: catalog, then state).
         let catalog = inner.catalog.lock();
         let state = inner.state.read();
-        (catalog.to_json()?, state.manifest.to_json()?)
+        (
+            catalog.to_json()?,
+            state.manifest.to_json()?,
+            state.manifest.persisted_seq,
+        )
     };
     if catalog_generation != published.catalog {
         inner
@@ -269,6 +273,12 @@ async fn publish_catalog_and_manifest(inner: &Inner, node: &Node) -> Result<()> 
             .put(&node.object(MANIFEST), PutPayload::from(manifest))
             .await?;
         published.manifest = manifest_generation;
+        // The rows this manifest's files hold may leave memory now, in the same step as
+        // the number the buffers are consistent with moves on (see `buffered`).
+        let mut state = inner.state.write();
+        state.published_seq = Some(state.published_seq.unwrap_or(0).max(persisted_seq));
+        state.unpublished.retain(|f| f.last_seq > persisted_seq);
+        state.publish_buffer_bytes(&inner.metrics);
     }
     Ok(())
 }

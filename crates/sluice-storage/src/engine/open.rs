@@ -166,6 +166,9 @@ impl Storage {
             active: buffer,
             frozen: Vec::new(),
             manifest: Arc::new(manifest),
+            unpublished: Vec::new(),
+            published_seq: None,
+            bands: Arc::default(),
         }));
         let caches = Arc::new(Mutex::new(Caches::default()));
         let wal = Wal::start(

@@ -66,6 +66,33 @@ pub(super) struct Peers {
     nodes: parking_lot::Mutex<Vec<NodeInfo>>,
     /// Why the last refresh failed; cleared by one that succeeds.
     fault: parking_lot::Mutex<Option<String>>,
+    /// The ingest nodes asked for the rows they hold in memory (`--ingest-peers`).
+    pub(super) ingest: super::ingest_peers::IngestState,
+}
+
+/// The nodes whose files a query node's merged manifest holds, in band order (a file's
+/// band is `order >> NODE_BAND_BITS`), each with the `persisted_seq` of the copy of its
+/// manifest that was merged.
+#[derive(Debug, Default)]
+pub(super) struct Bands {
+    nodes: Vec<(String, u64)>,
+}
+
+impl Bands {
+    /// The id of the node whose file `order` is, in a merged manifest.
+    pub(super) fn owner(&self, order: u64) -> &str {
+        self.nodes
+            .get((order >> NODE_BAND_BITS) as usize)
+            .map_or("", |(id, _)| id.as_str())
+    }
+
+    /// The `persisted_seq` of node `id`'s merged manifest: 0 for a node not merged.
+    pub(super) fn persisted_seq(&self, id: &str) -> u64 {
+        self.nodes
+            .iter()
+            .find(|(n, _)| n == id)
+            .map_or(0, |(_, seq)| *seq)
+    }
 }
 
 /// One node: this one, or another in the bucket as this node's last refresh saw it
@@ -127,6 +154,7 @@ impl Peers {
             view: tokio::sync::Mutex::new(View::default()),
             nodes: parking_lot::Mutex::new(Vec::new()),
             fault: parking_lot::Mutex::new(None),
+            ingest: super::ingest_peers::IngestState::default(),
         }))
     }
 }
@@ -195,7 +223,7 @@ pub(super) async fn after_missing_file(inner: &Inner) -> Result<()> {
 
 /// Lists the node prefixes, reads what changed, and installs the merged view when
 /// anything did.
-async fn refresh(inner: &Inner) -> Result<()> {
+pub(super) async fn refresh(inner: &Inner) -> Result<()> {
     let Some(peers) = &inner.peers else {
         return Ok(());
     };
@@ -242,6 +270,12 @@ async fn refresh(inner: &Inner) -> Result<()> {
         let mut state = inner.state.write();
         *installed = catalog;
         state.manifest = Arc::new(manifest);
+        state.bands = Arc::new(Bands {
+            nodes: nodes
+                .iter()
+                .map(|(id, copies)| (id.clone(), copies.manifest.persisted_seq))
+                .collect(),
+        });
     }
     inner.metrics.parquet_files.store(files, Ordering::Relaxed);
     *peers.nodes.lock() = nodes

@@ -116,7 +116,15 @@ pub(super) async fn persist_buffer(inner: &Arc<Inner>) -> Result<()> {
         }
         inner.install_manifest(&mut state, manifest)?;
         let done: HashSet<u64> = frozen.iter().map(|f| f.last_seq).collect();
-        state.frozen.retain(|f| !done.contains(&f.last_seq));
+        let (persisted, still_frozen) = std::mem::take(&mut state.frozen)
+            .into_iter()
+            .partition(|f| done.contains(&f.last_seq));
+        state.frozen = still_frozen;
+        // Until the bucket has this manifest, query nodes read these rows from the
+        // buffers (see `buffered`): publication comes before the rows leave memory.
+        if inner.node.is_some() {
+            state.unpublished.extend(persisted);
+        }
         state.publish_buffer_bytes(&inner.metrics);
     }
     // A cloud node's bucket must hold the manifest before the WAL it replaces goes.

@@ -2,13 +2,17 @@
 //! day, time and tags, merged so the newest write of each field wins (files in write
 //! order, then the buffers), with the caches of file footers and newest rows per file.
 
+use std::collections::BTreeMap;
 use std::fs;
+use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use bytes::Bytes;
 use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjectPath;
 
+use super::ingest_peers::{self, PeerRows, PeerRowsRequest, Wanted};
+use super::peers::Bands;
 use super::{Inner, Storage, now_ns, peers};
 use crate::buffer::PartitionBuffer;
 use crate::error::{Error, Result};
@@ -21,6 +25,12 @@ use crate::types::{ScanRequest, ScanResult, TagMatch};
 const MAX_CACHED_METADATA: usize = 4096;
 /// Most entries of [`Inner::last_rows`] before it is emptied.
 const MAX_CACHED_LAST_ROWS: usize = 256;
+/// How often a scan starts again after reading the bucket for a file gone.
+const MAX_RETRIES: usize = 3;
+/// How often a scan starts again after reading the bucket because an ingest peer was
+/// ahead of this node's copy of its manifest (each time, only the manifests are read
+/// before the peers are asked again: no file).
+const MAX_PEER_RETRIES: usize = 10;
 
 /// What one file's newest rows were read for: the file, the table it belongs to, how
 /// many rows per series, the fields read and the predicates.
@@ -33,6 +43,15 @@ pub(super) struct LastRowsKey {
     fields: Vec<String>,
     time_range: Option<(i64, i64)>,
     tag_matches: Vec<TagMatch>,
+}
+
+/// What a scan reads, taken under the state lock: the live files it needs, its rows of
+/// this node's buffers, the schema they were read in, and whose files the bands hold.
+struct Snapshot {
+    files: Vec<ParquetFile>,
+    buffered: Vec<RecordBatch>,
+    schema: TableSchema,
+    bands: Arc<Bands>,
 }
 
 impl Storage {
@@ -70,39 +89,48 @@ impl Storage {
         keep_last: Option<usize>,
     ) -> Result<ScanResult> {
         let mut attempt = 0;
+        let mut behind = 0;
         loop {
-            match self.scan_once(db, table, request, keep_last).await {
+            match self
+                .scan_once(db, table, request, keep_last, behind == MAX_PEER_RETRIES)
+                .await
+            {
                 // A file compacted or expired away between listing and reading: list again.
-                Err(Error::ObjectStore(object_store::Error::NotFound { .. })) if attempt < 3 => {
+                Err(Error::ObjectStore(object_store::Error::NotFound { .. }))
+                    if attempt < MAX_RETRIES =>
+                {
                     attempt += 1;
                     peers::after_missing_file(&self.inner).await?;
                 }
-                other => return other,
+                // An ingest peer answered for a manifest newer than this node's copy.
+                Ok(None) if behind < MAX_PEER_RETRIES => {
+                    behind += 1;
+                    peers::refresh(&self.inner).await?;
+                }
+                Ok(None) => {
+                    return Err(Error::IngestPeersAhead {
+                        database: db.to_owned(),
+                        table: table.to_owned(),
+                    });
+                }
+                Ok(Some(result)) => return Ok(result),
+                Err(e) => return Err(e),
             }
         }
     }
 
+    /// One attempt of a scan; `None` when an ingest peer's rows need a newer copy of its
+    /// manifest (`ingest_peers`).
     async fn scan_once(
         &self,
         db: &str,
         table: &str,
         request: &ScanRequest,
         keep_last: Option<usize>,
-    ) -> Result<ScanResult> {
+        last_attempt: bool,
+    ) -> Result<Option<ScanResult>> {
         let inner = &self.inner;
-        let (db_id, first_kept_day, mut schema) = {
-            let catalog = inner.catalog.lock();
-            let def = catalog.database(db)?;
-            let t = def.tables.get(table).ok_or_else(|| Error::TableNotFound {
-                database: db.to_owned(),
-                table: table.to_owned(),
-            })?;
-            (
-                def.id,
-                def.first_kept_day(now_ns()).unwrap_or(i64::MIN),
-                TableSchema::from_def(t),
-            )
-        };
+        let (db_id, first_kept_day, mut schema) = inner.table_to_scan(db, table)?;
         // Only projected fields are read and merged; every tag is kept, since together
         // they name the series that rows merge by. (A row exists when any field of the
         // table has a value, so merging a subset of fields yields the same rows.)
@@ -110,6 +138,7 @@ impl Storage {
             schema.fields.retain(|(n, _)| names.contains(n));
         }
         let range = request.time_range;
+        let ingest_peers = inner.has_ingest_peers();
         // Copying buffered rows out is CPU work under the state lock: keep it off the
         // async workers.
         let snapshot = {
@@ -118,11 +147,12 @@ impl Storage {
             let table = table.to_owned();
             let tag_matches = request.tag_matches.clone();
             let projection = request.projection.clone();
-            move || -> Result<(Vec<ParquetFile>, Vec<RecordBatch>, TableSchema)> {
+            move || -> Result<Snapshot> {
                 let wanted = |day: i64, min: i64, max: i64| {
                     day >= first_kept_day && range.is_none_or(|(s, e)| max >= s && min < e)
                 };
                 let state = state.read();
+                let bands = state.bands.clone();
                 let files: Vec<ParquetFile> = state
                     .manifest
                     .table_files(db_id, &table)
@@ -146,6 +176,7 @@ impl Storage {
                 let file_merge = keep_last.is_some() && !files.is_empty();
                 if files.len() + parts.len() == 1
                     && !file_merge
+                    && !ingest_peers
                     && let Some(names) = &projection
                 {
                     // One source needs no merge, so the tags that name series for the
@@ -160,17 +191,55 @@ impl Storage {
                         buffered.push(b);
                     }
                 }
-                Ok((files, buffered, schema))
+                Ok(Snapshot {
+                    files,
+                    buffered,
+                    schema,
+                    bands,
+                })
             }
         };
-        let (files, buffered, schema) = tokio::task::spawn_blocking(snapshot)
+        let Snapshot {
+            files,
+            buffered,
+            schema,
+            bands,
+        } = tokio::task::spawn_blocking(snapshot)
             .await
             .map_err(|e| Error::Catalog(format!("scan task failed: {e}")))??;
+        // After the manifest snapshot: each peer's answer is then never older than the
+        // copy of its manifest the snapshot holds (see `ingest_peers`).
+        let mut peer_rows = if ingest_peers {
+            let peer_request = PeerRowsRequest {
+                database: db.to_owned(),
+                table: table.to_owned(),
+                time_range: range,
+            };
+            let wanted = Wanted {
+                schema: &schema,
+                tag_matches: &request.tag_matches,
+                keep_last,
+            };
+            match ingest_peers::fetch(inner, &peer_request, &bands, wanted, last_attempt).await? {
+                PeerRows::Rows(rows) => rows.into_iter().peekable(),
+                PeerRows::Behind => return Ok(None),
+            }
+        } else {
+            BTreeMap::new().into_iter().peekable()
+        };
         let arrow_schema = schema.arrow_schema();
         let mut sources = Vec::new();
         // Files and buffered partitions with rows (each sorted and unique by itself).
         let mut units = 0usize;
         for file in &files {
+            // A node's buffered rows go after its files and before the next node's.
+            while let Some((node, _)) = peer_rows.peek()
+                && node.as_str() < bands.owner(file.order)
+            {
+                let (_, batches) = peer_rows.next().expect("peeked");
+                units += batches.len();
+                sources.extend(batches);
+            }
             let last_key = keep_last.map(|k| LastRowsKey {
                 db_id,
                 table: table.to_owned(),
@@ -229,6 +298,10 @@ impl Storage {
             units += usize::from(!batches.is_empty());
             sources.extend(batches);
         }
+        for (_, batches) in peer_rows {
+            units += batches.len();
+            sources.extend(batches);
+        }
         units += buffered.len();
         sources.extend(buffered);
         if units == 1 {
@@ -249,7 +322,7 @@ impl Storage {
                 }
                 (None, None) => arrow_schema,
             };
-            return Ok(ScanResult { schema, batches });
+            return Ok(Some(ScanResult { schema, batches }));
         }
         let merged = if sources.is_empty() {
             RecordBatch::new_empty(arrow_schema.clone())
@@ -263,14 +336,14 @@ impl Storage {
             Some(names) => project(&merged, names)?,
             None => merged,
         };
-        Ok(ScanResult {
+        Ok(Some(ScanResult {
             schema: out.schema(),
             batches: if out.num_rows() == 0 {
                 Vec::new()
             } else {
                 vec![out]
             },
-        })
+        }))
     }
 
     /// Forgets what is cached about a table's Parquet files beyond their footers (the
@@ -290,6 +363,25 @@ impl Storage {
 }
 
 impl Inner {
+    /// Table `table` of `db` as a scan reads it: the database's id, the first day its
+    /// retention keeps, and the table's columns.
+    ///
+    /// # Errors
+    /// [`Error::DatabaseNotFound`], [`Error::TableNotFound`].
+    pub(super) fn table_to_scan(&self, db: &str, table: &str) -> Result<(u32, i64, TableSchema)> {
+        let catalog = self.catalog.lock();
+        let def = catalog.database(db)?;
+        let t = def.tables.get(table).ok_or_else(|| Error::TableNotFound {
+            database: db.to_owned(),
+            table: table.to_owned(),
+        })?;
+        Ok((
+            def.id,
+            def.first_kept_day(now_ns()).unwrap_or(i64::MIN),
+            TableSchema::from_def(t),
+        ))
+    }
+
     /// A Parquet file to read: opened in place from a local store or the cache of a
     /// cloud one (so only the pages needed are read), fetched whole (and cached) otherwise.
     pub(super) async fn open_file(&self, path: &str) -> Result<persist::FileData> {

@@ -47,7 +47,8 @@ impl Applier for BufferApplier {
         state.active.delete(op);
         // Deletes run under the persist lock, so no persistence holds these buffers and
         // `make_mut` does not copy.
-        for frozen in &mut state.frozen {
+        let state = &mut *state;
+        for frozen in state.frozen.iter_mut().chain(&mut state.unpublished) {
             Arc::make_mut(frozen).buffer.delete(op);
         }
         state.publish_buffer_bytes(&self.metrics);

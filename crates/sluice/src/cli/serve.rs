@@ -10,8 +10,8 @@ use clap::builder::FalseyValueParser;
 use clap::{Args, ValueEnum};
 use sluice_iceberg::{IcebergConfig, IcebergPublisher};
 use sluice_server::{
-    AppState, Auth, ListenerConfig, OpenEndpoints, ServerConfig, TOKEN_FILE, Tls, TlsConfig,
-    TlsMinimumVersion, TokenStore,
+    AppState, Auth, FlightIngestPeers, ListenerConfig, OpenEndpoints, ServerConfig, TOKEN_FILE,
+    Tls, TlsConfig, TlsMinimumVersion, TokenStore,
 };
 use sluice_storage::{
     CloudProvider, CloudStore, NodeModes, ObjectStoreConfig, S3Options, Storage, StorageConfig,
@@ -47,6 +47,18 @@ pub(crate) struct ServeArgs {
     /// is visible there. Default 2s.
     #[arg(long, env = "SLUICE_QUERY_REFRESH_INTERVAL", default_value = "2s", value_parser = parse_duration)]
     query_refresh_interval: Duration,
+    /// On a query node (--mode query): the ingest nodes whose rows not yet persisted it
+    /// also reads, asking each one at every query over Arrow Flight on its HTTP port: a
+    /// comma-separated list of base addresses (`http://n1:8086,http://n2:8086`). A peer
+    /// that does not answer within 10 s is left out of the answer (its persisted rows
+    /// still count) and /health says degraded. Default none (persisted rows only).
+    #[arg(long, env = "SLUICE_INGEST_PEERS", value_delimiter = ',')]
+    ingest_peers: Vec<String>,
+    /// The token a query node presents to its --ingest-peers (it needs read permission on
+    /// the databases queried; an admin token has it). Default none (for peers started
+    /// with --without-auth).
+    #[arg(long, env = "SLUICE_INGEST_PEERS_TOKEN", hide_env_values = true)]
+    ingest_peers_token: Option<String>,
     /// Publish every table as an Apache Iceberg table in the Iceberg SQL catalog kept in
     /// this PostgreSQL database (`postgres://user:password@host:5432/database`), so that
     /// Spark, Trino, DuckDB or PyIceberg read the Parquet files directly
@@ -475,6 +487,26 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.mode
         );
     }
+    let ingest_peers: Vec<String> = args
+        .ingest_peers
+        .iter()
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect();
+    if !ingest_peers.is_empty() && !args.mode.reads_peers() {
+        anyhow::bail!(
+            "--ingest-peers is for a query node (--mode query): a node in mode {} reads \
+             no other node's rows",
+            args.mode
+        );
+    }
+    if args.ingest_peers_token.is_some() && ingest_peers.is_empty() {
+        anyhow::bail!("--ingest-peers-token needs --ingest-peers");
+    }
+    let ingest_peers = (!ingest_peers.is_empty())
+        .then(|| FlightIngestPeers::new(&ingest_peers, args.ingest_peers_token.as_deref()))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--ingest-peers: {e}"))?;
     if args.query_refresh_interval.is_zero() {
         anyhow::bail!("--query-refresh-interval must be longer than 0");
     }
@@ -497,6 +529,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let storage = Storage::open(config)
         .await
         .with_context(|| format!("cannot open storage in {}", args.data_dir.display()))?;
+    if let Some(peers) = ingest_peers {
+        storage.set_ingest_peers(std::sync::Arc::new(peers))?;
+    }
     let iceberg = match &args.iceberg_catalog_url {
         None => None,
         Some(url) => {

@@ -102,10 +102,12 @@ impl TestServer {
             }
         };
         let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
+        command.arg("serve");
+        // A port of its own unless the caller names an address (a restart on the same one).
+        if !options.args.iter().any(|a| a == "--bind") {
+            command.arg("--bind").arg("127.0.0.1:0");
+        }
         command
-            .arg("serve")
-            .arg("--bind")
-            .arg("127.0.0.1:0")
             .arg("--data-dir")
             .arg(&data_dir)
             .args(&options.args)

@@ -1,0 +1,283 @@
+//! `--ingest-peers` over Arrow Flight: the internal `DoGet` ticket with which a query node
+//! asks an ingest node for a table's buffered rows, the ingest node's answer, and the
+//! query node's client ([`FlightIngestPeers`], the storage engine's
+//! [`sluice_storage::IngestPeers`]).
+//!
+//! ```text
+//!   query node ── DoGet {"peer_rows":{"database","table","time_range"}} ──► ingest node
+//!              ◄── schema (metadata: sluice.node_id, sluice.published_seq), batches ──
+//! ```
+//!
+//! The ticket is authorized like a query of the database (read permission); the answer
+//! holds only rows in memory (`Storage::buffered_rows`), with the node id and the
+//! manifest they complete in the schema's metadata. Tag columns stay dictionaries.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow_flight::encode::{DictionaryHandling, FlightDataEncoderBuilder};
+use arrow_flight::{FlightClient, FlightData, Ticket};
+use futures::future::BoxFuture;
+use futures::stream::{self, BoxStream};
+use futures::{StreamExt as _, TryStreamExt as _};
+use serde::{Deserialize, Serialize};
+use sluice_storage::{BufferedRows, IngestPeers, PeerAnswer, PeerRowsRequest};
+use tonic::Status;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::auth::Action;
+use crate::error::{Error, Result};
+use crate::params::Params;
+use crate::state::AppState;
+
+/// Schema metadata: the answering node's id.
+const NODE_ID_KEY: &str = "sluice.node_id";
+/// Schema metadata: the `persisted_seq` of the bucket's manifest the rows complete.
+const PUBLISHED_SEQ_KEY: &str = "sluice.published_seq";
+
+/// A `DoGet` ticket: `{"peer_rows": {...}}`.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct PeerRowsTicket {
+    peer_rows: TicketBody,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct TicketBody {
+    database: String,
+    table: String,
+    /// `[start, end)` in nanoseconds since the epoch; all rows when absent.
+    #[serde(default)]
+    time_range: Option<(i64, i64)>,
+}
+
+impl PeerRowsTicket {
+    /// The ticket of `ticket` when it is a peer-rows ticket (a JSON object with the key
+    /// `peer_rows`), else `None` (a query ticket).
+    ///
+    /// # Errors
+    /// [`Error::InvalidBody`] when the `peer_rows` object is malformed.
+    pub(crate) fn parse(ticket: &[u8]) -> Result<Option<PeerRowsTicket>> {
+        let Ok(serde_json::Value::Object(object)) = serde_json::from_slice(ticket) else {
+            return Ok(None);
+        };
+        if !object.contains_key("peer_rows") {
+            return Ok(None);
+        }
+        let parsed = serde_json::from_value(serde_json::Value::Object(object)).map_err(|e| {
+            Error::InvalidBody {
+                reason: format!(
+                    "the peer_rows ticket must be json {{\"peer_rows\":{{\"database\",\
+                     \"table\",\"time_range\":[start,end]}}}}: {e}"
+                ),
+            }
+        })?;
+        Ok(Some(parsed))
+    }
+
+    fn to_bytes(request: &PeerRowsRequest) -> Vec<u8> {
+        let ticket = PeerRowsTicket {
+            peer_rows: TicketBody {
+                database: request.database.clone(),
+                table: request.table.clone(),
+                time_range: request.time_range,
+            },
+        };
+        serde_json::to_vec(&ticket).expect("a ticket serializes")
+    }
+}
+
+/// The ingest node's answer to `ticket`, as Flight data.
+///
+/// # Errors
+/// [`Error::Unauthorized`]/[`Error::Forbidden`] without read permission on the database
+/// (a database or table the node lacks is an empty answer), [`Error::Overloaded`] while the
+/// node has published nothing since it started (or has no cloud store, so no query node
+/// reads it).
+pub(crate) async fn answer(
+    state: &AppState,
+    metadata: &tonic::metadata::MetadataMap,
+    ticket: PeerRowsTicket,
+) -> Result<BoxStream<'static, Result<FlightData, Status>>> {
+    let headers = metadata.clone().into_headers();
+    let principal = state
+        .inner
+        .auth
+        .authenticate(&headers, &Params::default())?;
+    let TicketBody {
+        database,
+        table,
+        time_range,
+    } = ticket.peer_rows;
+    principal.require(&database, Action::Read)?;
+    let rows = state
+        .inner
+        .storage
+        .buffered_rows(&database, &table, time_range)
+        .await?;
+    let (Some(node_id), Some(published_seq)) = (rows.node_id, rows.published_seq) else {
+        return Err(Error::Overloaded {
+            reason: "this node has not published its manifest to its bucket since it \
+                     started (or has no bucket): its buffered rows would not complete a \
+                     manifest query nodes can read"
+                .to_owned(),
+            retry_after: Duration::from_secs(1),
+        });
+    };
+    let schema: SchemaRef = Arc::new(Schema::clone(&rows.schema).with_metadata(HashMap::from([
+        (NODE_ID_KEY.to_owned(), node_id),
+        (PUBLISHED_SEQ_KEY.to_owned(), published_seq.to_string()),
+    ])));
+    let batches = stream::iter(rows.batches.into_iter().map(Ok));
+    let encoded = FlightDataEncoderBuilder::new()
+        .with_schema(schema)
+        .with_dictionary_handling(DictionaryHandling::Resend)
+        .build(batches)
+        .map_err(Status::from);
+    Ok(encoded.boxed())
+}
+
+/// How long a query node waits for one ingest peer's answer.
+pub const PEER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The ingest peers of a query node, reached over Flight on their HTTP ports.
+#[derive(Debug)]
+pub struct FlightIngestPeers {
+    peers: Vec<Peer>,
+    /// `authorization` metadata for every request (`Bearer <token>`), when set.
+    authorization: Option<String>,
+}
+
+#[derive(Debug)]
+struct Peer {
+    url: String,
+    /// Connected on first use, and again after a failure.
+    channel: Channel,
+}
+
+impl FlightIngestPeers {
+    /// Peers at `urls` (`http://host:port`), presenting `token` when set.
+    ///
+    /// # Errors
+    /// A message naming the URL that is not an `http://` address.
+    pub fn new(urls: &[String], token: Option<&str>) -> Result<FlightIngestPeers, String> {
+        let peers = urls
+            .iter()
+            .map(|url| {
+                let url = url.trim_end_matches('/').to_owned();
+                if !url.starts_with("http://") {
+                    return Err(format!(
+                        "{url:?} is not an http:// address (https is not supported yet for \
+                         ingest peers)"
+                    ));
+                }
+                let endpoint = Endpoint::from_shared(url.clone())
+                    .map_err(|e| format!("{url:?}: {e}"))?
+                    .connect_timeout(PEER_TIMEOUT)
+                    .timeout(PEER_TIMEOUT);
+                Ok(Peer {
+                    channel: endpoint.connect_lazy(),
+                    url,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(FlightIngestPeers {
+            peers,
+            authorization: token.map(|t| format!("Bearer {t}")),
+        })
+    }
+
+    async fn ask(&self, peer: &Peer, ticket: Vec<u8>) -> Result<BufferedRows, String> {
+        let mut client = FlightClient::new(peer.channel.clone());
+        if let Some(authorization) = &self.authorization {
+            client
+                .add_header("authorization", authorization)
+                .map_err(|e| e.to_string())?;
+        }
+        let asked = async {
+            let mut stream = client.do_get(Ticket::new(ticket)).await?;
+            let mut batches = Vec::new();
+            while let Some(batch) = stream.try_next().await? {
+                batches.push(batch);
+            }
+            let schema = stream.schema().cloned();
+            Ok::<_, arrow_flight::error::FlightError>((schema, batches))
+        };
+        let (schema, batches) = tokio::time::timeout(PEER_TIMEOUT, asked)
+            .await
+            .map_err(|_| format!("no answer within {PEER_TIMEOUT:?}"))?
+            .map_err(|e| match e {
+                arrow_flight::error::FlightError::Tonic(status) => {
+                    format!("{:?}: {}", status.code(), status.message())
+                }
+                other => other.to_string(),
+            })?;
+        let schema = schema.ok_or("the answer has no schema")?;
+        let metadata = schema.metadata();
+        let node_id = metadata
+            .get(NODE_ID_KEY)
+            .cloned()
+            .ok_or("the answer names no node id")?;
+        let published_seq = metadata
+            .get(PUBLISHED_SEQ_KEY)
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or("the answer has no published sequence number")?;
+        Ok(BufferedRows {
+            node_id: Some(node_id),
+            published_seq: Some(published_seq),
+            schema,
+            batches,
+        })
+    }
+}
+
+impl IngestPeers for FlightIngestPeers {
+    fn buffered_rows<'a>(&'a self, request: &'a PeerRowsRequest) -> BoxFuture<'a, Vec<PeerAnswer>> {
+        let ticket = PeerRowsTicket::to_bytes(request);
+        Box::pin(futures::future::join_all(self.peers.iter().map(
+            move |peer| {
+                let ticket = ticket.clone();
+                async move {
+                    PeerAnswer {
+                        peer: peer.url.clone(),
+                        rows: self.ask(peer, ticket).await,
+                    }
+                }
+            },
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_rows_tickets_are_told_from_query_tickets_and_round_trip() {
+        let request = PeerRowsRequest {
+            database: "db".into(),
+            table: "cpu".into(),
+            time_range: Some((1, 2)),
+        };
+        let parsed = PeerRowsTicket::parse(&PeerRowsTicket::to_bytes(&request))
+            .unwrap()
+            .unwrap();
+        assert_eq!(parsed.peer_rows.database, "db");
+        assert_eq!(parsed.peer_rows.table, "cpu");
+        assert_eq!(parsed.peer_rows.time_range, Some((1, 2)));
+        // A query ticket, or no JSON object at all, is not one.
+        for other in [
+            &br#"{"database":"db","sql_query":"SELECT 1"}"#[..],
+            b"[1]",
+            b"x",
+        ] {
+            assert!(PeerRowsTicket::parse(other).unwrap().is_none());
+        }
+        let malformed = PeerRowsTicket::parse(br#"{"peer_rows":{"table":"cpu"}}"#).unwrap_err();
+        assert!(
+            matches!(malformed, Error::InvalidBody { .. }),
+            "{malformed}"
+        );
+    }
+}
