@@ -1,11 +1,12 @@
-//! Replaying the WAL at start-up: every segment read in order, each record checked
-//! against its checksum and handed over, a torn tail truncated, other damage reported
-//! (or skipped when asked).
+//! Replaying the WAL at start-up: every segment (and every WAL object fetched from the
+//! store) read in order, each record checked against its checksum and handed over, a
+//! torn tail truncated, other damage reported (or skipped when asked).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use super::objects::{FetchedObject, WalObject};
 use super::{
     ClosedSegment, HEADER_LEN, MAGIC, MAX_RECORD_BYTES, Record, VERSION, decode_record,
     list_segments,
@@ -17,6 +18,8 @@ use crate::error::{Error, Result};
 #[derive(Debug, Default)]
 pub(crate) struct Replay {
     pub(crate) segments: Vec<ClosedSegment>,
+    /// The WAL objects replayed, to be deleted once persisted.
+    pub(crate) objects: Vec<WalObject>,
     pub(crate) last_seq: u64,
     pub(crate) next_segment_id: u64,
 }
@@ -24,7 +27,11 @@ pub(crate) struct Replay {
 /// Records read and decoded ahead of the one being applied.
 const READ_AHEAD: usize = 8;
 
-/// Replays every segment in `dir` in order, calling `apply(seq, record)` per record.
+/// Replays every segment in `dir` and every object of `objects` (sorted by first
+/// sequence number) in log order, calling `apply(seq, record)` per record. Segments and
+/// objects hold disjoint runs of sequence numbers (a process logs to one or the other),
+/// so a run of objects goes before the first segment whose first record comes after it.
+/// Objects are put whole: any damage in one is [`Error::WalCorrupt`] (or skipped).
 ///
 /// The log ends in the last segment longer than a header: segments after it hold no
 /// record (a crash or a full disk while a new segment was being started leaves them
@@ -40,6 +47,7 @@ const READ_AHEAD: usize = 8;
 /// returns the error.
 pub(crate) fn replay(
     dir: &Path,
+    objects: Vec<FetchedObject>,
     skip_corrupt: bool,
     mut apply: impl FnMut(u64, Record),
 ) -> Result<Replay> {
@@ -48,7 +56,7 @@ pub(crate) fn replay(
         let reader = std::thread::Builder::new()
             .name("wal-replay".into())
             .spawn_scoped(scope, move || {
-                read_log(dir, skip_corrupt, &mut |seq, record| {
+                read_log(dir, objects, skip_corrupt, &mut |seq, record| {
                     // The receiver lives until this thread ends.
                     let _ = tx.send((seq, record));
                 })
@@ -65,7 +73,12 @@ pub(crate) fn replay(
 
 /// Reads every segment in `dir` in order, handing each intact record to `apply`; see
 /// [`replay`].
-fn read_log(dir: &Path, skip_corrupt: bool, apply: &mut dyn FnMut(u64, Record)) -> Result<Replay> {
+fn read_log(
+    dir: &Path,
+    objects: Vec<FetchedObject>,
+    skip_corrupt: bool,
+    apply: &mut dyn FnMut(u64, Record),
+) -> Result<Replay> {
     let segments = list_segments(dir)?;
     let mut out = Replay {
         next_segment_id: segments.last().map_or(1, |(id, _)| id + 1),
@@ -78,9 +91,16 @@ fn read_log(dir: &Path, skip_corrupt: bool, apply: &mut dyn FnMut(u64, Record)) 
         lengths.push(meta.len());
     }
     let log_end = lengths.iter().rposition(|n| *n > HEADER_LEN).unwrap_or(0);
+    let mut objects = objects.into_iter().peekable();
     for (i, (_, path)) in segments.into_iter().enumerate() {
         let at_end = i >= log_end;
-        match replay_segment(&path, at_end, skip_corrupt, apply)? {
+        let data = read_segment(&path)?;
+        if let Some(first) = first_seq(&data) {
+            while let Some(object) = objects.next_if(|o| o.first_seq < first) {
+                replay_object(object, skip_corrupt, apply, &mut out)?;
+            }
+        }
+        match replay_segment(&path, &data, at_end, skip_corrupt, apply)? {
             SegmentEnd::Removed => continue,
             SegmentEnd::Records(last_seq) => {
                 if let Some(s) = last_seq {
@@ -90,7 +110,50 @@ fn read_log(dir: &Path, skip_corrupt: bool, apply: &mut dyn FnMut(u64, Record)) 
             }
         }
     }
+    for object in objects {
+        replay_object(object, skip_corrupt, apply, &mut out)?;
+    }
     Ok(out)
+}
+
+fn read_segment(path: &Path) -> Result<Vec<u8>> {
+    let mut data = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut data))
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    Ok(data)
+}
+
+/// The sequence number of a segment's first record, when it is intact.
+fn first_seq(data: &[u8]) -> Option<u64> {
+    let start = HEADER_LEN as usize;
+    if data.len() < start || &data[..8] != MAGIC {
+        return None;
+    }
+    check_record(data, start, zero_tail(data))
+        .ok()
+        .map(|(seq, _)| seq)
+}
+
+fn replay_object(
+    object: FetchedObject,
+    skip_corrupt: bool,
+    apply: &mut dyn FnMut(u64, Record),
+    out: &mut Replay,
+) -> Result<()> {
+    let name = PathBuf::from(object.location.as_ref());
+    // Not at the log's end: an object is never torn, so nothing is truncated or removed.
+    if let SegmentEnd::Records(last_seq) =
+        replay_segment(&name, &object.data, false, skip_corrupt, apply)?
+    {
+        let last_seq = last_seq.unwrap_or(object.first_seq);
+        out.last_seq = out.last_seq.max(last_seq);
+        out.objects.push(WalObject {
+            location: object.location,
+            last_seq,
+        });
+    }
+    Ok(())
 }
 
 enum SegmentEnd {
@@ -98,17 +161,15 @@ enum SegmentEnd {
     Records(Option<u64>),
 }
 
-/// Replays one segment; `at_end` when no later segment holds a record.
+/// Replays one segment, `data` read from `path`; `at_end` when no later segment holds a
+/// record (only then is a torn header removed or a torn tail truncated).
 fn replay_segment(
     path: &Path,
+    data: &[u8],
     at_end: bool,
     skip_corrupt: bool,
     apply: &mut dyn FnMut(u64, Record),
 ) -> Result<SegmentEnd> {
-    let mut data = Vec::new();
-    File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut data))
-        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
     let corrupt = |offset: u64, reason: String| Error::WalCorrupt {
         file: path.to_owned(),
         offset,
@@ -129,8 +190,8 @@ fn replay_segment(
     }
     let mut pos = HEADER_LEN as usize;
     let mut last_seq = None;
-    let zeros = zero_tail(&data);
-    let record_at = |pos: usize| check_record(&data, pos, zeros);
+    let zeros = zero_tail(data);
+    let record_at = |pos: usize| check_record(data, pos, zeros);
     while pos < data.len() {
         match record_at(pos) {
             Ok((seq, payload_end)) => {
