@@ -106,6 +106,14 @@ impl Drop for S3Server {
 /// The options of `sluice serve` as node `node_id` on the S3 server's bucket, persisting
 /// as soon as anything is buffered, with authentication.
 pub fn node_options(s3: &S3Server, data_dir: &Path, node_id: &str) -> Options {
+    bucket_options(s3, data_dir, node_id)
+        .arg("--persist-buffer-bytes")
+        .arg("1")
+}
+
+/// The options of `sluice serve` as node `node_id` on the S3 server's bucket, with
+/// authentication and the default persistence.
+pub fn bucket_options(s3: &S3Server, data_dir: &Path, node_id: &str) -> Options {
     Options::default()
         .arg("--object-store")
         .arg("s3")
@@ -118,8 +126,6 @@ pub fn node_options(s3: &S3Server, data_dir: &Path, node_id: &str) -> Options {
         .arg("--aws-allow-http")
         .arg("--aws-access-key-id")
         .arg(ACCESS_KEY)
-        .arg("--persist-buffer-bytes")
-        .arg("1")
         // A node restarted on a new disk after a kill waits this long for the old
         // process's heartbeat.
         .arg("--node-lease-timeout")
