@@ -219,11 +219,11 @@ pub(crate) struct WalOptions {
     pub(crate) background_sync_interval: Duration,
     pub(crate) segment_bytes: u64,
     pub(crate) segment_age: Duration,
-    /// Log to these objects instead of segment files (segments replayed from the
-    /// directory are still deleted once persisted).
+    /// A cloud node's WAL objects: those replayed are deleted once persisted.
     pub(crate) objects: Option<Arc<ObjectWal>>,
-    /// With `objects`: at most one PUT per this interval.
-    pub(crate) flush_interval: Duration,
+    /// `Some(interval)`: log to `objects` instead of segment files, at most one PUT per
+    /// interval (segments replayed from the directory are still deleted once persisted).
+    pub(crate) object_flush_interval: Option<Duration>,
 }
 
 impl Wal {

@@ -190,8 +190,8 @@ impl Storage {
                 background_sync_interval: config.wal_background_sync_interval,
                 segment_bytes: config.wal_segment_bytes,
                 segment_age: config.wal_segment_age,
-                objects: wal_objects.filter(|_| config.wal_object_store),
-                flush_interval: config.wal_flush_interval,
+                objects: wal_objects,
+                object_flush_interval: config.wal_object_store.then_some(config.wal_flush_interval),
             },
             replay,
             BufferApplier {

@@ -35,11 +35,11 @@ impl Wal {
     /// Starts the writer thread on a new segment after the replayed ones. When that
     /// segment cannot be created (a full disk) the writer starts failed and creates it
     /// once it recovers, so the engine can still open and serve reads. With
-    /// `options.objects` no segment is written: groups go to the object store, through
-    /// the tokio runtime this is called in.
+    /// `options.object_flush_interval` no segment is written: groups go to the object
+    /// store, through the tokio runtime this is called in.
     ///
     /// # Errors
-    /// [`Error::Io`] when a thread cannot be started, or when `options.objects` is given
+    /// [`Error::Io`] when a thread cannot be started, or when logging to objects is asked
     /// outside a tokio runtime.
     pub(crate) fn start(
         options: WalOptions,
@@ -55,20 +55,22 @@ impl Wal {
             Err(e) => tracing::warn!("removing the wal's space probe: {e}"),
         }
         let fault = Arc::new(Mutex::new(None));
-        let objects = match &options.objects {
-            Some(wal) => {
-                wal.adopt(replay.objects);
+        if let Some(wal) = &options.objects {
+            wal.adopt(replay.objects);
+        }
+        let objects = match (&options.objects, options.object_flush_interval) {
+            (Some(wal), Some(flush_interval)) => {
                 let runtime = tokio::runtime::Handle::try_current().map_err(|e| {
                     Error::io("starting the object store's wal", io::Error::other(e))
                 })?;
                 Some(ObjectSink {
                     wal: wal.clone(),
                     runtime,
-                    pacer: FlushPacer::new(options.flush_interval),
+                    pacer: FlushPacer::new(flush_interval),
                     refused: None,
                 })
             }
-            None => None,
+            _ => None,
         };
         let created = match objects {
             Some(_) => Ok(None),
@@ -670,7 +672,7 @@ mod tests {
             segment_bytes: 1 << 30,
             segment_age: Duration::from_secs(3600),
             objects: None,
-            flush_interval: Duration::ZERO,
+            object_flush_interval: None,
         };
         let (apply_tx, apply_rx) = mpsc::channel();
         let recorder = Recorder(applied.clone());
@@ -770,7 +772,7 @@ mod tests {
                 segment_bytes: 1 << 30,
                 segment_age: Duration::from_secs(3600),
                 objects: None,
-                flush_interval: Duration::ZERO,
+                object_flush_interval: None,
             },
             r,
             Recorder(applied.clone()),
@@ -829,7 +831,7 @@ mod tests {
                     segment_bytes: 1 << 30,
                     segment_age: Duration::from_secs(3600),
                     objects: Some(Arc::new(ObjectWal::new(store.clone(), "n1/"))),
-                    flush_interval: Duration::from_millis(50),
+                    object_flush_interval: Some(Duration::from_millis(50)),
                 },
                 replay,
                 Recorder(applied.clone()),
@@ -924,5 +926,88 @@ mod tests {
             .unwrap();
         assert_eq!(fetched.len(), 1);
         assert_eq!(fetched[0].first_seq, 4);
+    }
+
+    #[test]
+    fn segments_and_objects_replay_in_sequence_order_when_the_wal_moves_back_and_forth() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let store: Arc<dyn object_store::ObjectStore> =
+            Arc::new(object_store::memory::InMemory::new());
+        let dir = tempfile::tempdir().unwrap();
+        let replay_all = || {
+            let fetched = rt
+                .block_on(ObjectWal::new(store.clone(), "n1/").fetch(0))
+                .unwrap();
+            let mut seqs = Vec::new();
+            let replayed = replay(dir.path(), fetched, false, |seq, _| seqs.push(seq)).unwrap();
+            (replayed, seqs)
+        };
+        // Local segments, then objects, then segments again, then objects: one write each.
+        for (i, to_objects) in [false, true, false, true].into_iter().enumerate() {
+            let (replayed, seqs) = replay_all();
+            assert_eq!(seqs, (1..=i as u64).collect::<Vec<_>>());
+            let wal = {
+                let _entered = rt.enter();
+                Wal::start(
+                    WalOptions {
+                        dir: dir.path().to_owned(),
+                        background_sync_interval: Duration::from_secs(60),
+                        segment_bytes: 1 << 30,
+                        segment_age: Duration::from_secs(3600),
+                        objects: Some(Arc::new(ObjectWal::new(store.clone(), "n1/"))),
+                        object_flush_interval: to_objects.then_some(Duration::ZERO),
+                    },
+                    replayed,
+                    Recorder(Arc::new(Mutex::new(Vec::new()))),
+                    Arc::new(Metrics::default()),
+                )
+                .unwrap()
+            };
+            rt.block_on(async {
+                let seq = wal
+                    .submit(batch(0), 10, true)
+                    .unwrap()
+                    .wait()
+                    .await
+                    .unwrap();
+                assert_eq!(seq, i as u64 + 1);
+                wal.shutdown().await.unwrap();
+            });
+        }
+        assert_eq!(replay_all().1, [1, 2, 3, 4]);
+
+        // A node logging to segments again deletes the objects once they are persisted.
+        let (replayed, _) = replay_all();
+        let wal = {
+            let _entered = rt.enter();
+            Wal::start(
+                WalOptions {
+                    dir: dir.path().to_owned(),
+                    background_sync_interval: Duration::from_secs(60),
+                    segment_bytes: 1 << 30,
+                    segment_age: Duration::from_secs(3600),
+                    objects: Some(Arc::new(ObjectWal::new(store.clone(), "n1/"))),
+                    object_flush_interval: None,
+                },
+                replayed,
+                Recorder(Arc::new(Mutex::new(Vec::new()))),
+                Arc::new(Metrics::default()),
+            )
+            .unwrap()
+        };
+        rt.block_on(async {
+            // Two objects and two segments (not the one being written).
+            assert_eq!(wal.delete_persisted(4).await.unwrap(), 4);
+            wal.shutdown().await.unwrap();
+        });
+        assert!(
+            rt.block_on(ObjectWal::new(store.clone(), "n1/").fetch(0))
+                .unwrap()
+                .is_empty()
+        );
     }
 }
