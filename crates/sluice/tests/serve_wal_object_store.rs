@@ -11,8 +11,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::s3::{BUCKET, S3Server, bucket_options, s3s_fs};
-use common::{TestServer, count, points, wait_until};
+use common::s3::{BUCKET, FAST_FAILURE, S3Server, bucket_options, s3s_fs};
+use common::{TestServer, count, metric_starting, points, wait_until, write_db};
 
 /// Node `n1` on the S3 server's bucket with its WAL there, never persisting on its own
 /// (an hour's interval, a large buffer) unless `extra` says otherwise.
@@ -28,10 +28,6 @@ fn wal_node(s3: &S3Server, data_dir: &Path, extra: &[&str]) -> TestServer {
         options = options.arg(arg);
     }
     TestServer::start(options)
-}
-
-fn write(server: &TestServer, body: &str) -> u16 {
-    server.post("/write?db=db", &[], body.as_bytes()).status
 }
 
 /// `SELECT sum(v)` of table `cpu` in database `db`.
@@ -59,14 +55,6 @@ fn wal_objects(s3: &S3Server) -> usize {
     })
 }
 
-/// The value of the first series of `/metrics` whose name and labels start with `prefix`.
-fn metric(server: &TestServer, prefix: &str) -> f64 {
-    let text = server.get("/metrics", &[]).body;
-    text.lines()
-        .find_map(|l| l.strip_prefix(prefix)?.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(0.0)
-}
-
 #[test]
 fn every_acknowledged_write_comes_back_on_an_empty_disk_and_persisted_wal_objects_go() {
     let Some(binary) = s3s_fs() else { return };
@@ -81,7 +69,7 @@ fn every_acknowledged_write_comes_back_on_an_empty_disk_and_persisted_wal_object
             scope.spawn(move || {
                 for i in 0..25 {
                     let from = (writer * 25 + i) * 20;
-                    assert_eq!(write(server, &points(from, from + 20)), 204);
+                    assert_eq!(write_db(server, &points(from, from + 20)), 204);
                 }
             });
         }
@@ -96,8 +84,8 @@ fn every_acknowledged_write_comes_back_on_an_empty_disk_and_persisted_wal_object
             .next()
             .is_none()
     );
-    assert!(metric(&server, "sluice_wal_put_bytes_total") > 0.0);
-    assert!(metric(&server, "sluice_wal_put_seconds_count") > 0.0);
+    assert!(metric_starting(&server, "sluice_wal_put_bytes_total") > 0.0);
+    assert!(metric_starting(&server, "sluice_wal_put_seconds_count") > 0.0);
 
     // kill -9, the disk is lost, and the node starts on an empty one.
     drop(server);
@@ -106,7 +94,7 @@ fn every_acknowledged_write_comes_back_on_an_empty_disk_and_persisted_wal_object
     assert_eq!(count(&server), 2000);
     assert_eq!(sum(&server), sum_of_first(2000));
     // It goes on logging after what it recovered.
-    assert_eq!(write(&server, &points(2000, 2100)), 204);
+    assert_eq!(write_db(&server, &points(2000, 2100)), 204);
     drop(server);
     std::fs::remove_dir_all(&disk).unwrap();
 
@@ -131,17 +119,8 @@ fn while_the_store_is_away_writes_are_refused_and_taken_again_when_it_returns() 
     let temp = tempfile::tempdir().unwrap();
     let mut s3 = S3Server::start(binary, &temp.path().join("s3"));
     let disk = temp.path().join("data");
-    // Give up on a request quickly.
-    let fast_failure = [
-        "--object-store-max-retries",
-        "1",
-        "--object-store-retry-timeout",
-        "1s",
-        "--object-store-request-timeout",
-        "2s",
-    ];
-    let server = wal_node(&s3, &disk, &fast_failure);
-    assert_eq!(write(&server, &points(0, 100)), 204);
+    let server = wal_node(&s3, &disk, &FAST_FAILURE);
+    assert_eq!(write_db(&server, &points(0, 100)), 204);
 
     s3.stop();
     let refused = server.post("/write?db=db", &[], points(100, 200).as_bytes());
@@ -153,13 +132,13 @@ fn while_the_store_is_away_writes_are_refused_and_taken_again_when_it_returns() 
         refused.body
     );
     // Refused at once while the WAL is failing, and /health says so.
-    assert_eq!(write(&server, &points(100, 200)), 503);
+    assert_eq!(write_db(&server, &points(100, 200)), 503);
     assert_eq!(server.get("/health", &[]).status, 503);
-    assert!(metric(&server, "sluice_wal_failing") == 1.0);
+    assert!(metric_starting(&server, "sluice_wal_failing") == 1.0);
 
     s3.resume();
     wait_until("writes are taken again", Duration::from_secs(30), || {
-        write(&server, &points(200, 300)) == 204
+        write_db(&server, &points(200, 300)) == 204
     });
     assert_eq!(server.get("/health", &[]).status, 200);
     // Only what was acknowledged is there, before and after a restart on an empty disk.

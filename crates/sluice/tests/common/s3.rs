@@ -13,6 +13,17 @@ pub const ACCESS_KEY: &str = "sluice-test-key";
 pub const SECRET_KEY: &str = "sluice-test-secret";
 pub const BUCKET: &str = "sluice";
 
+/// Flags with which a node gives up on a request to a store that is away within
+/// seconds (one retry, 1 s of retries, 2 s per attempt) instead of hanging in it.
+pub const FAST_FAILURE: [&str; 6] = [
+    "--object-store-max-retries",
+    "1",
+    "--object-store-retry-timeout",
+    "1s",
+    "--object-store-request-timeout",
+    "2s",
+];
+
 /// The s3s-fs binary, or `None` (the test is skipped) when it is not installed and the
 /// suite does not require it.
 pub fn s3s_fs() -> Option<PathBuf> {
