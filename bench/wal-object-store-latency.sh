@@ -3,6 +3,8 @@
 # debug build, one sluice per configuration (bench/RESULTS.md, "The WAL in the bucket").
 # Needs s3s-fs (scripts/s3-server.sh) and python3; writes under /tmp/walbench.
 set -u
+# The servers this script starts go with it, however it ends.
+trap 'kill $(jobs -p) 2>/dev/null' EXIT
 B=${SLUICE_BIN:-target/debug/sluice}
 S3=${SLUICE_S3S_FS:-s3s-fs}
 HERE=$(dirname "$0")
