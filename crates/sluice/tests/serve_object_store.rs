@@ -25,11 +25,11 @@ fn sluice_on(s3: &S3Server, data_dir: &Path, extra: &[&str]) -> TestServer {
 /// `sluice serve` as node `node_id` on the S3 server's bucket, persisting as soon as
 /// anything is buffered, without authentication.
 fn sluice_node(s3: &S3Server, data_dir: &Path, node_id: &str, extra: &[&str]) -> TestServer {
-    let mut options = node_options(s3, data_dir, node_id).arg("--without-auth");
-    for arg in extra {
-        options = options.arg(arg);
-    }
-    TestServer::start(options)
+    TestServer::start(
+        node_options(s3, data_dir, node_id)
+            .arg("--without-auth")
+            .args(extra),
+    )
 }
 
 /// Rows of the first 50 seconds, read from the data (not from statistics).

@@ -17,17 +17,18 @@ use common::{TestServer, count, metric_starting, points, wait_until, write_db};
 /// Node `n1` on the S3 server's bucket with its WAL there, never persisting on its own
 /// (an hour's interval, a large buffer) unless `extra` says otherwise.
 fn wal_node(s3: &S3Server, data_dir: &Path, extra: &[&str]) -> TestServer {
-    let mut options = bucket_options(s3, data_dir, "n1")
-        .arg("--without-auth")
-        .arg("--wal-object-store")
-        .arg("--wal-flush-interval")
-        .arg("20ms")
-        .arg("--persist-interval")
-        .arg("1h");
-    for arg in extra {
-        options = options.arg(arg);
-    }
-    TestServer::start(options)
+    TestServer::start(
+        bucket_options(s3, data_dir, "n1")
+            .args(&[
+                "--without-auth",
+                "--wal-object-store",
+                "--wal-flush-interval",
+                "20ms",
+                "--persist-interval",
+                "1h",
+            ])
+            .args(extra),
+    )
 }
 
 /// `SELECT sum(v)` of table `cpu` in database `db`.

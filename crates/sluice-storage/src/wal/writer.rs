@@ -643,6 +643,42 @@ mod tests {
         fn snapshot(&mut self, _last_seq: u64) {}
     }
 
+    /// A writer's options on `dir`: never rotating, synced in the background every minute.
+    fn options(
+        dir: &Path,
+        objects: Option<Arc<ObjectWal>>,
+        object_flush_interval: Option<Duration>,
+    ) -> WalOptions {
+        WalOptions {
+            dir: dir.to_owned(),
+            background_sync_interval: Duration::from_secs(60),
+            segment_bytes: 1 << 30,
+            segment_age: Duration::from_secs(3600),
+            objects,
+            object_flush_interval,
+        }
+    }
+
+    /// A runtime for the object WAL's requests (from the writer thread, which blocks on
+    /// them) and an empty store.
+    fn runtime_and_store() -> (tokio::runtime::Runtime, Arc<dyn ObjectStore>) {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        (rt, Arc::new(object_store::memory::InMemory::new()))
+    }
+
+    /// Logs `batch(i)`; its sequence number, once acknowledged.
+    async fn log(wal: &Wal, i: i64) -> u64 {
+        wal.submit(batch(i), 10, true)
+            .unwrap()
+            .wait()
+            .await
+            .unwrap()
+    }
+
     fn batch(i: i64) -> WriteBatch {
         WriteBatch {
             db_id: 1,
@@ -666,14 +702,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let metrics = Arc::new(Metrics::default());
         let applied = Arc::new(Mutex::new(Vec::new()));
-        let options = WalOptions {
-            dir: dir.path().to_owned(),
-            background_sync_interval: Duration::from_secs(60),
-            segment_bytes: 1 << 30,
-            segment_age: Duration::from_secs(3600),
-            objects: None,
-            object_flush_interval: None,
-        };
+        let options = options(dir.path(), None, None);
         let (apply_tx, apply_rx) = mpsc::channel();
         let recorder = Recorder(applied.clone());
         let apply_thread = thread::spawn(move || run_applier(recorder, apply_rx));
@@ -766,14 +795,7 @@ mod tests {
         };
         let applied = Arc::new(Mutex::new(Vec::new()));
         let wal = Wal::start(
-            WalOptions {
-                dir: dir.path().to_owned(),
-                background_sync_interval: Duration::from_secs(60),
-                segment_bytes: 1 << 30,
-                segment_age: Duration::from_secs(3600),
-                objects: None,
-                object_flush_interval: None,
-            },
+            options(dir.path(), None, None),
             r,
             Recorder(applied.clone()),
             Arc::new(Metrics::default()),
@@ -791,14 +813,7 @@ mod tests {
                     .unwrap(),
                 2
             );
-            assert_eq!(
-                wal.submit(batch(8), 10, true)
-                    .unwrap()
-                    .wait()
-                    .await
-                    .unwrap(),
-                3
-            );
+            assert_eq!(log(&wal, 8).await, 3);
             wal.shutdown().await.unwrap();
         });
         assert_eq!(*applied.lock(), [2, 3]);
@@ -815,24 +830,15 @@ mod tests {
 
     #[test]
     fn object_groups_are_acknowledged_once_put_replay_on_an_empty_dir_and_go_once_persisted() {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let store: Arc<dyn object_store::ObjectStore> =
-            Arc::new(object_store::memory::InMemory::new());
+        let (rt, store) = runtime_and_store();
         let start = |dir: &Path, replay: Replay, applied: &Arc<Mutex<Vec<u64>>>| {
             let _entered = rt.enter();
             Wal::start(
-                WalOptions {
-                    dir: dir.to_owned(),
-                    background_sync_interval: Duration::from_secs(60),
-                    segment_bytes: 1 << 30,
-                    segment_age: Duration::from_secs(3600),
-                    objects: Some(Arc::new(ObjectWal::new(store.clone(), "n1/"))),
-                    object_flush_interval: Some(Duration::from_millis(50)),
-                },
+                options(
+                    dir,
+                    Some(Arc::new(ObjectWal::new(store.clone(), "n1/"))),
+                    Some(Duration::from_millis(50)),
+                ),
                 replay,
                 Recorder(applied.clone()),
                 Arc::new(Metrics::default()),
@@ -854,14 +860,7 @@ mod tests {
         rt.block_on(async {
             // A write after a quiet interval is put at once; two arriving within the
             // interval after it wait for its end and share an object.
-            assert_eq!(
-                wal.submit(batch(1), 10, true)
-                    .unwrap()
-                    .wait()
-                    .await
-                    .unwrap(),
-                1
-            );
+            assert_eq!(log(&wal, 1).await, 1);
             let tickets = [
                 wal.submit(batch(2), 10, true).unwrap(),
                 wal.submit(batch(3), 10, true).unwrap(),
@@ -907,14 +906,7 @@ mod tests {
         let applied = Arc::new(Mutex::new(Vec::new()));
         let wal = start(second_disk.path(), replay, &applied);
         rt.block_on(async {
-            assert_eq!(
-                wal.submit(batch(4), 10, true)
-                    .unwrap()
-                    .wait()
-                    .await
-                    .unwrap(),
-                4
-            );
+            assert_eq!(log(&wal, 4).await, 4);
             // Persisted up to 3: the objects holding only 1..=3 go.
             assert_eq!(wal.delete_persisted(3).await.unwrap(), 2);
             wal.shutdown().await.unwrap();
@@ -930,13 +922,7 @@ mod tests {
 
     #[test]
     fn segments_and_objects_replay_in_sequence_order_when_the_wal_moves_back_and_forth() {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let store: Arc<dyn object_store::ObjectStore> =
-            Arc::new(object_store::memory::InMemory::new());
+        let (rt, store) = runtime_and_store();
         let dir = tempfile::tempdir().unwrap();
         let replay_all = || {
             let fetched = rt
@@ -946,59 +932,35 @@ mod tests {
             let replayed = replay(dir.path(), fetched, false, |seq, _| seqs.push(seq)).unwrap();
             (replayed, seqs)
         };
-        // Local segments, then objects, then segments again, then objects: one write each.
-        for (i, to_objects) in [false, true, false, true].into_iter().enumerate() {
-            let (replayed, seqs) = replay_all();
-            assert_eq!(seqs, (1..=i as u64).collect::<Vec<_>>());
-            let wal = {
-                let _entered = rt.enter();
-                Wal::start(
-                    WalOptions {
-                        dir: dir.path().to_owned(),
-                        background_sync_interval: Duration::from_secs(60),
-                        segment_bytes: 1 << 30,
-                        segment_age: Duration::from_secs(3600),
-                        objects: Some(Arc::new(ObjectWal::new(store.clone(), "n1/"))),
-                        object_flush_interval: to_objects.then_some(Duration::ZERO),
-                    },
-                    replayed,
-                    Recorder(Arc::new(Mutex::new(Vec::new()))),
-                    Arc::new(Metrics::default()),
-                )
-                .unwrap()
-            };
-            rt.block_on(async {
-                let seq = wal
-                    .submit(batch(0), 10, true)
-                    .unwrap()
-                    .wait()
-                    .await
-                    .unwrap();
-                assert_eq!(seq, i as u64 + 1);
-                wal.shutdown().await.unwrap();
-            });
-        }
-        assert_eq!(replay_all().1, [1, 2, 3, 4]);
-
-        // A node logging to segments again deletes the objects once they are persisted.
-        let (replayed, _) = replay_all();
-        let wal = {
+        // A cloud node's WAL, to objects or to segments.
+        let start = |replayed: Replay, to_objects: bool| {
             let _entered = rt.enter();
             Wal::start(
-                WalOptions {
-                    dir: dir.path().to_owned(),
-                    background_sync_interval: Duration::from_secs(60),
-                    segment_bytes: 1 << 30,
-                    segment_age: Duration::from_secs(3600),
-                    objects: Some(Arc::new(ObjectWal::new(store.clone(), "n1/"))),
-                    object_flush_interval: None,
-                },
+                options(
+                    dir.path(),
+                    Some(Arc::new(ObjectWal::new(store.clone(), "n1/"))),
+                    to_objects.then_some(Duration::ZERO),
+                ),
                 replayed,
                 Recorder(Arc::new(Mutex::new(Vec::new()))),
                 Arc::new(Metrics::default()),
             )
             .unwrap()
         };
+        // Local segments, then objects, then segments again, then objects: one write each.
+        for (i, to_objects) in [false, true, false, true].into_iter().enumerate() {
+            let (replayed, seqs) = replay_all();
+            assert_eq!(seqs, (1..=i as u64).collect::<Vec<_>>());
+            let wal = start(replayed, to_objects);
+            rt.block_on(async {
+                assert_eq!(log(&wal, 0).await, i as u64 + 1);
+                wal.shutdown().await.unwrap();
+            });
+        }
+        assert_eq!(replay_all().1, [1, 2, 3, 4]);
+
+        // A node logging to segments again deletes the objects once they are persisted.
+        let wal = start(replay_all().0, false);
         rt.block_on(async {
             // Two objects and two segments (not the one being written).
             assert_eq!(wal.delete_persisted(4).await.unwrap(), 4);
