@@ -1,6 +1,11 @@
 //! The rows of a validated write, as the catalog builds them from parsed lines, the WAL
 //! logs them (see `encoding.rs`) and the buffer applies them, and the column types
-//! they carry.
+//! they carry. The buffer applies a [`BatchRef`]: a batch's view that borrows its names
+//! and values, from a [`WriteBatch`] or straight from a logged record's bytes, so that
+//! replaying the WAL builds no owned batch.
+
+use std::borrow::Cow;
+use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 use sluice_lp::FieldType;
@@ -69,6 +74,39 @@ impl Value {
             sluice_lp::FieldValue::Boolean(v) => Value::Boolean(*v),
         }
     }
+
+    pub(crate) fn as_ref(&self) -> ValueRef<'_> {
+        match self {
+            Value::Float(v) => ValueRef::Float(*v),
+            Value::Integer(v) => ValueRef::Integer(*v),
+            Value::UInteger(v) => ValueRef::UInteger(*v),
+            Value::String(v) => ValueRef::String(v),
+            Value::Boolean(v) => ValueRef::Boolean(*v),
+        }
+    }
+}
+
+/// One field value, borrowed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum ValueRef<'a> {
+    Float(f64),
+    Integer(i64),
+    UInteger(u64),
+    String(&'a str),
+    Boolean(bool),
+}
+
+#[cfg(test)]
+impl ValueRef<'_> {
+    pub(crate) fn to_value(self) -> Value {
+        match self {
+            ValueRef::Float(v) => Value::Float(v),
+            ValueRef::Integer(v) => Value::Integer(v),
+            ValueRef::UInteger(v) => Value::UInteger(v),
+            ValueRef::String(v) => Value::String(v.to_owned()),
+            ValueRef::Boolean(v) => Value::Boolean(v),
+        }
+    }
 }
 
 /// A validated batch for one database, ready for the WAL and the buffer.
@@ -81,6 +119,14 @@ pub(crate) struct WriteBatch {
 impl WriteBatch {
     pub(crate) fn rows(&self) -> usize {
         self.tables.iter().map(|t| t.rows.len()).sum()
+    }
+
+    /// The batch's view, borrowing its names and values.
+    pub(crate) fn as_ref(&self) -> BatchRef<'_> {
+        BatchRef {
+            db_id: self.db_id,
+            tables: self.tables.iter().map(TableBatch::as_ref).collect(),
+        }
     }
 }
 
@@ -111,6 +157,102 @@ impl TableBatch {
     /// The (column index, value) fields of `row`.
     pub(crate) fn fields(&self, row: &Row) -> &[(u32, Value)] {
         &self.values[row.fields_start as usize..row.fields_end as usize]
+    }
+
+    fn as_ref(&self) -> TableRef<'_> {
+        let mut table = TableRef {
+            name: &self.name,
+            columns: self.columns.iter().map(|(n, k)| (n.as_str(), *k)).collect(),
+            rows: Cow::Borrowed(&self.rows),
+            values: self.values.iter().map(|(i, v)| (*i, v.as_ref())).collect(),
+            ..TableRef::default()
+        };
+        for tags in &self.series {
+            table.push_series(tags.iter().map(|(i, v)| (*i, v.as_str())));
+        }
+        table
+    }
+}
+
+/// A batch's view: what [`crate::buffer::Buffer::apply`] takes and a logged record
+/// decodes to ([`crate::encoding::decode`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct BatchRef<'a> {
+    pub(crate) db_id: u32,
+    pub(crate) tables: Vec<TableRef<'a>>,
+}
+
+impl BatchRef<'_> {
+    pub(crate) fn rows(&self) -> usize {
+        self.tables.iter().map(|t| t.rows.len()).sum()
+    }
+
+    /// An owned copy.
+    #[cfg(test)]
+    pub(crate) fn to_batch(&self) -> WriteBatch {
+        WriteBatch {
+            db_id: self.db_id,
+            tables: self.tables.iter().map(TableRef::to_batch).collect(),
+        }
+    }
+}
+
+/// A [`TableBatch`]'s view; the tag sets are kept in one vector.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct TableRef<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) columns: Vec<(&'a str, ColumnType)>,
+    /// Where each tag set is in `tags`.
+    pub(crate) series: Vec<Range<u32>>,
+    /// The tag sets, one after the other: (column index, value), sorted by tag name.
+    pub(crate) tags: Vec<(u32, &'a str)>,
+    pub(crate) rows: Cow<'a, [Row]>,
+    pub(crate) values: Vec<(u32, ValueRef<'a>)>,
+}
+
+impl<'a> TableRef<'a> {
+    /// Adds a tag set; it is [`TableRef::series`]' last.
+    pub(crate) fn push_series(&mut self, tags: impl Iterator<Item = (u32, &'a str)>) {
+        let start = self.tags.len() as u32;
+        self.tags.extend(tags);
+        self.series.push(start..self.tags.len() as u32);
+    }
+
+    /// The tags of series `s`.
+    pub(crate) fn series_tags(&self, s: u32) -> &[(u32, &'a str)] {
+        let range = &self.series[s as usize];
+        &self.tags[range.start as usize..range.end as usize]
+    }
+
+    /// The (column index, value) fields of `row`.
+    pub(crate) fn fields(&self, row: &Row) -> &[(u32, ValueRef<'a>)] {
+        &self.values[row.fields_start as usize..row.fields_end as usize]
+    }
+
+    #[cfg(test)]
+    fn to_batch(&self) -> TableBatch {
+        TableBatch {
+            name: self.name.to_owned(),
+            columns: self
+                .columns
+                .iter()
+                .map(|(n, k)| ((*n).to_owned(), *k))
+                .collect(),
+            series: (0..self.series.len() as u32)
+                .map(|s| {
+                    self.series_tags(s)
+                        .iter()
+                        .map(|(i, v)| (*i, (*v).to_owned()))
+                        .collect()
+                })
+                .collect(),
+            rows: self.rows.to_vec(),
+            values: self
+                .values
+                .iter()
+                .map(|(i, v)| (*i, v.to_value()))
+                .collect(),
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use sluice_lp::FieldType;
 
-use crate::batch::{ColumnType, Value, WriteBatch};
+use crate::batch::{BatchRef, ColumnType, ValueRef};
 use crate::catalog::day_of;
 use crate::predicate::DeleteOp;
 
@@ -167,7 +167,7 @@ impl PartitionBuffer {
         &mut self,
         sid: u32,
         time: i64,
-        fields: impl Iterator<Item = (usize, &'v mut Value)>,
+        fields: impl Iterator<Item = (usize, ValueRef<'v>)>,
     ) {
         if self.time.is_empty() {
             self.min_time = time;
@@ -183,6 +183,7 @@ impl PartitionBuffer {
                 let rows = &mut self.series_rows[sid as usize];
                 let capacity = rows.capacity();
                 match slot {
+                    Slot::SortedAt(at) if at == rows.len() => rows.push(r as u32),
                     Slot::SortedAt(at) => rows.insert(at, r as u32),
                     _ => rows.push(r as u32),
                 }
@@ -197,9 +198,11 @@ impl PartitionBuffer {
         };
         // A column holds `row` already unless the row is new and has no value there
         // yet: then the value is appended.
+        let mut appended = 0;
         for (slot, value) in fields {
             let (name, col) = &mut self.fields[slot];
             let stored = if col.len() == row {
+                appended += 1;
                 col.push(value)
             } else {
                 col.set(row, value)
@@ -209,7 +212,7 @@ impl PartitionBuffer {
             }
         }
         // A new row has a null in every column it has no value for.
-        if new {
+        if new && appended < self.fields.len() {
             for (_, col) in &mut self.fields {
                 if col.len() == row {
                     col.push_null();
@@ -363,12 +366,12 @@ impl PartitionBuffer {
 
 impl Buffer {
     /// Applies a logged batch.
-    pub(crate) fn apply(&mut self, batch: WriteBatch) {
+    pub(crate) fn apply(&mut self, batch: &BatchRef<'_>) {
         let db = self.dbs.entry(batch.db_id).or_default();
-        for mut table in batch.tables {
-            let tb = match db.get_mut(&table.name) {
+        for table in &batch.tables {
+            let tb = match db.get_mut(table.name) {
                 Some(tb) => tb,
-                None => db.entry(std::mem::take(&mut table.name)).or_default(),
+                None => db.entry(table.name.to_owned()).or_default(),
             };
             let columns = &table.columns;
             // Field slots per batch column and partition series ids per batch series,
@@ -395,28 +398,28 @@ impl Buffer {
                         None => {
                             tags.clear();
                             tags.extend(
-                                table.series[row.series as usize]
+                                table
+                                    .series_tags(row.series)
                                     .iter()
-                                    .map(|(i, v)| (columns[*i as usize].0.as_str(), v.as_str())),
+                                    .map(|(i, v)| (columns[*i as usize].0, *v)),
                             );
                             let sid = part.series_id(&tags);
                             sids[row.series as usize] = Some(sid);
                             sid
                         }
                     };
-                    let fields =
-                        &mut table.values[row.fields_start as usize..row.fields_end as usize];
-                    for (i, _) in fields.iter() {
+                    let fields = table.fields(row);
+                    for (i, _) in fields {
                         let i = *i as usize;
                         if slots[i].is_none()
                             && let ColumnType::Field(kind) = columns[i].1
                         {
-                            slots[i] = part.field_slot(&columns[i].0, kind);
+                            slots[i] = part.field_slot(columns[i].0, kind);
                         }
                     }
                     let fields = fields
-                        .iter_mut()
-                        .filter_map(|(i, v)| Some((slots[*i as usize]?, v)));
+                        .iter()
+                        .filter_map(|(i, v)| Some((slots[*i as usize]?, *v)));
                     part.insert(sid, row.time, fields);
                 }
                 let before = part.recount();
@@ -498,9 +501,13 @@ mod tests {
     use arrow::array::{Array, Float64Array, Int64Array, RecordBatch, TimestampNanosecondArray};
 
     use super::*;
-    use crate::batch::TableBatch;
+    use crate::batch::{TableBatch, Value, WriteBatch};
 
     type TestRow<'a> = (&'a str, i64, Vec<(u32, Value)>);
+
+    fn apply(buf: &mut Buffer, batch: WriteBatch) {
+        buf.apply(&batch.as_ref());
+    }
 
     fn batch(rows: Vec<TestRow<'_>>) -> WriteBatch {
         let mut table = TableBatch {
@@ -535,13 +542,22 @@ mod tests {
     #[test]
     fn same_series_and_time_merge_field_by_field_with_last_write_winning() {
         let mut buf = Buffer::default();
-        buf.apply(batch(vec![(
-            "x",
-            5,
-            vec![(1, Value::Float(1.0)), (2, Value::Integer(1))],
-        )]));
-        buf.apply(batch(vec![("x", 5, vec![(1, Value::Float(2.0))])]));
-        buf.apply(batch(vec![("y", 5, vec![(2, Value::Integer(9))])]));
+        apply(
+            &mut buf,
+            batch(vec![(
+                "x",
+                5,
+                vec![(1, Value::Float(1.0)), (2, Value::Integer(1))],
+            )]),
+        );
+        apply(
+            &mut buf,
+            batch(vec![("x", 5, vec![(1, Value::Float(2.0))])]),
+        );
+        apply(
+            &mut buf,
+            batch(vec![("y", 5, vec![(2, Value::Integer(9))])]),
+        );
         let part = &buf.table(1, "cpu").unwrap().partitions[&0];
         assert_eq!(part.len(), 2);
         let schema = part.schema();
@@ -643,7 +659,7 @@ mod tests {
         rows.insert(2, ("x", 15, vec![(1, Value::Float(0.5))]));
         // One write at a time, so that each widening happens with rows already stored.
         for row in rows {
-            buf.apply(batch(vec![row]));
+            apply(&mut buf, batch(vec![row]));
         }
         let part = &buf.table(1, "cpu").unwrap().partitions[&0];
         let mut expected: Vec<(i64, Option<i64>)> = values
@@ -663,7 +679,7 @@ mod tests {
                 .map(|t| ("x", t, vec![(2, Value::Integer(value))]))
                 .collect()
         };
-        buf.apply(batch(rows(0, 1000, 1)));
+        apply(&mut buf, batch(rows(0, 1000, 1)));
         let small = buf.bytes;
         // time 8, row's series 4, series' row list 4, one byte of integer, a validity bit.
         assert!(
@@ -671,19 +687,18 @@ mod tests {
             "1,000 in-order rows of one small integer: {small} bytes"
         );
         // Rewriting the same rows adds nothing; a value that needs 64 bits widens the column.
-        buf.apply(batch(rows(0, 1000, 1)));
+        apply(&mut buf, batch(rows(0, 1000, 1)));
         assert_eq!(buf.bytes, small);
-        buf.apply(batch(rows(0, 1, i64::MAX)));
+        apply(&mut buf, batch(rows(0, 1, i64::MAX)));
         assert!(buf.bytes >= small + 6_000, "{}", buf.bytes);
         let part = &buf.table(1, "cpu").unwrap().partitions[&0];
         assert_eq!(buf.bytes, part.heap_bytes());
         // Strings count their contents.
         let before = buf.bytes;
-        buf.apply(batch(vec![(
-            "x",
-            5,
-            vec![(3, Value::String("s".repeat(10_000)))],
-        )]));
+        apply(
+            &mut buf,
+            batch(vec![("x", 5, vec![(3, Value::String("s".repeat(10_000)))])]),
+        );
         assert!(buf.bytes >= before + 10_000);
     }
 
@@ -711,7 +726,7 @@ mod tests {
             ("y", 20, int(51)),
         ];
         for write in writes {
-            buf.apply(batch(vec![write]));
+            apply(&mut buf, batch(vec![write]));
         }
         let part = &buf.table(1, "cpu").unwrap().partitions[&0];
         assert_eq!(part.len(), 8);
@@ -773,20 +788,23 @@ mod tests {
         let mut buf = Buffer::default();
         let int = |v| vec![(2, Value::Integer(v))];
         let newer: Vec<TestRow<'_>> = (0..5000).map(|i| ("x", 1000 + i, int(i))).collect();
-        buf.apply(batch(newer));
-        buf.apply(batch(vec![("y", 7, int(7))]));
+        apply(&mut buf, batch(newer));
+        apply(&mut buf, batch(vec![("y", 7, int(7))]));
         // 5,000 rows newer than it: too far to insert in place (MAX_SORTED_SHIFT).
-        buf.apply(batch(vec![("x", 0, int(-1))]));
+        apply(&mut buf, batch(vec![("x", 0, int(-1))]));
         let part = &buf.table(1, "cpu").unwrap().partitions[&0];
         assert_eq!(part.series_sorted, [false, true]);
         assert_eq!(part.rows.len(), 5001);
         // Rewrites are found through the index; new rows join it.
-        buf.apply(batch(vec![
-            ("x", 0, int(-2)),
-            ("x", 3500, int(-3)),
-            ("x", 500, int(-4)),
-            ("x", 500, int(-5)),
-        ]));
+        apply(
+            &mut buf,
+            batch(vec![
+                ("x", 0, int(-2)),
+                ("x", 3500, int(-3)),
+                ("x", 500, int(-4)),
+                ("x", 500, int(-5)),
+            ]),
+        );
         let part = &buf.table(1, "cpu").unwrap().partitions[&0];
         assert_eq!(part.len(), 5003);
         let schema = part.schema();
@@ -819,7 +837,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(i64s(&rb, "time"), [0, 500, 1000, 7]);
-        buf.apply(batch(vec![("x", 500, int(-6))]));
+        apply(&mut buf, batch(vec![("x", 500, int(-6))]));
         let part = &buf.table(1, "cpu").unwrap().partitions[&0];
         assert_eq!(part.len(), 5003 - 500);
     }
@@ -828,11 +846,14 @@ mod tests {
     fn predicates_select_rows_and_retention_drops_whole_days() {
         let day = crate::catalog::DAY_NS;
         let mut buf = Buffer::default();
-        buf.apply(batch(vec![
-            ("x", 1, vec![(1, Value::Float(1.0))]),
-            ("y", 2, vec![(1, Value::Float(2.0))]),
-            ("x", day + 1, vec![(1, Value::Float(3.0))]),
-        ]));
+        apply(
+            &mut buf,
+            batch(vec![
+                ("x", 1, vec![(1, Value::Float(1.0))]),
+                ("y", 2, vec![(1, Value::Float(2.0))]),
+                ("x", day + 1, vec![(1, Value::Float(3.0))]),
+            ]),
+        );
         let t = buf.table(1, "cpu").unwrap();
         let schema = t.partitions[&0].schema();
         let only_y = t.partitions[&0]
@@ -877,12 +898,15 @@ mod tests {
     #[test]
     fn a_delete_forgets_emptied_series_and_later_writes_still_merge_with_kept_rows() {
         let mut buf = Buffer::default();
-        buf.apply(batch(vec![
-            ("x", 1, vec![(1, Value::Float(1.0))]),
-            ("y", 1, vec![(1, Value::Float(2.0))]),
-            ("y", 2, vec![(1, Value::Float(3.0))]),
-            ("z", 2, vec![(1, Value::Float(4.0))]),
-        ]));
+        apply(
+            &mut buf,
+            batch(vec![
+                ("x", 1, vec![(1, Value::Float(1.0))]),
+                ("y", 1, vec![(1, Value::Float(2.0))]),
+                ("y", 2, vec![(1, Value::Float(3.0))]),
+                ("z", 2, vec![(1, Value::Float(4.0))]),
+            ]),
+        );
         let op = delete_in_cpu(None, Some(crate::TagPredicate::not_eq("host", "y")));
         let before = buf.bytes;
         let freed = buf.delete(&op);
@@ -895,8 +919,14 @@ mod tests {
         let part = &buf.table(1, "cpu").unwrap().partitions[&0];
         assert_eq!((part.len(), part.series.len()), (2, 1));
         // Same series and time as a kept row: merged into it, not a second row.
-        buf.apply(batch(vec![("y", 2, vec![(2, Value::Integer(7))])]));
-        buf.apply(batch(vec![("x", 1, vec![(2, Value::Integer(8))])]));
+        apply(
+            &mut buf,
+            batch(vec![("y", 2, vec![(2, Value::Integer(7))])]),
+        );
+        apply(
+            &mut buf,
+            batch(vec![("x", 1, vec![(2, Value::Integer(8))])]),
+        );
         let part = &buf.table(1, "cpu").unwrap().partitions[&0];
         assert_eq!(part.len(), 3);
         let rb = part.to_batch(&part.schema(), None, &[]).unwrap().unwrap();
@@ -916,13 +946,16 @@ mod tests {
     #[test]
     fn after_a_delete_rows_still_come_out_by_series_then_time_and_newest_rows_are_right() {
         let mut buf = Buffer::default();
-        buf.apply(batch(vec![
-            ("y", 2, vec![(1, Value::Float(20.0))]),
-            ("x", 5, vec![(1, Value::Float(5.0))]),
-            ("x", 1, vec![(1, Value::Float(1.0))]),
-            ("x", 3, vec![(1, Value::Float(3.0))]),
-            ("x", 4, vec![(1, Value::Float(4.0))]),
-        ]));
+        apply(
+            &mut buf,
+            batch(vec![
+                ("y", 2, vec![(1, Value::Float(20.0))]),
+                ("x", 5, vec![(1, Value::Float(5.0))]),
+                ("x", 1, vec![(1, Value::Float(1.0))]),
+                ("x", 3, vec![(1, Value::Float(3.0))]),
+                ("x", 4, vec![(1, Value::Float(4.0))]),
+            ]),
+        );
         let op = delete_in_cpu(Some((4, 6)), Some(crate::TagPredicate::eq("host", "x")));
         buf.delete(&op);
         let part = &buf.table(1, "cpu").unwrap().partitions[&0];

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sluice_lp::{FieldType, Line};
 
-use crate::batch::{ColumnType, TableBatch, Value, WriteBatch};
+use crate::batch::{BatchRef, ColumnType, TableBatch, Value, WriteBatch};
 use crate::cache::{DistinctCacheDef, LastCacheDef};
 use crate::config::CatalogLimits;
 use crate::durable::write_atomic;
@@ -331,16 +331,16 @@ impl Catalog {
 
     /// Adds what a replayed WAL record needs (normally already there, since the catalog is
     /// saved before the record is logged). Columns whose type clashes are left alone.
-    pub(crate) fn absorb(&mut self, batch: &WriteBatch) -> bool {
+    pub(crate) fn absorb(&mut self, batch: &BatchRef<'_>) -> bool {
         let Some(db) = self.databases.values_mut().find(|d| d.id == batch.db_id) else {
             return false;
         };
         let mut changed = false;
         for table in &batch.tables {
-            let def = db.tables.entry(table.name.clone()).or_default();
+            let def = db.tables.entry(table.name.to_owned()).or_default();
             for (name, kind) in &table.columns {
-                if !def.columns.contains_key(name) {
-                    def.columns.insert(name.clone(), *kind);
+                if !def.columns.contains_key(*name) {
+                    def.columns.insert((*name).to_owned(), *kind);
                     changed = true;
                 }
             }

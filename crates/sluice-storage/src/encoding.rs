@@ -14,11 +14,12 @@
 //! This is format 2 (WAL segment version 2). Format 1, still read, had no series section:
 //! each row carried its own tags, `row = time_delta n_tags (column_index value:str)* n_fields …`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use sluice_lp::FieldType;
 
-use crate::batch::{ColumnType, TableBatch, Value, WriteBatch};
+use crate::batch::{BatchRef, ColumnType, Row, TableRef, Value, ValueRef, WriteBatch};
 
 /// Why a payload could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,98 +72,118 @@ pub(crate) const FORMAT: u32 = 2;
 /// The first format: every row carries its own tags.
 pub(crate) const FORMAT_ROW_TAGS: u32 = 1;
 
-/// Decodes a payload written in `format` ([`FORMAT`] or [`FORMAT_ROW_TAGS`]).
-pub(crate) fn decode(mut input: &[u8], format: u32) -> Result<WriteBatch, DecodeError> {
+/// Decodes a payload written in `format` ([`FORMAT`] or [`FORMAT_ROW_TAGS`]), in place:
+/// names, tag values and strings borrow `input`.
+pub(crate) fn decode(mut input: &[u8], format: u32) -> Result<BatchRef<'_>, DecodeError> {
     let r = &mut input;
     let db_id = u32::try_from(get_var(r)?).map_err(|_| DecodeError("database id out of range"))?;
     let n_tables = get_len(r)?;
     let mut tables = Vec::with_capacity(n_tables.min(1024));
     for _ in 0..n_tables {
-        let name = get_str(r)?;
-        let n_cols = get_len(r)?;
-        let mut columns = Vec::with_capacity(n_cols.min(4096));
-        for _ in 0..n_cols {
-            let col = get_str(r)?;
-            let kind = kind_from_u8(get_u8(r)?).ok_or(DecodeError("unknown column kind"))?;
-            columns.push((col, kind));
-        }
-        let mut table = TableBatch {
-            name,
-            columns,
-            ..TableBatch::default()
-        };
-        // Format 1 has no series section: tag sets are interned as rows are read.
-        let mut interned: HashMap<Vec<(u32, String)>, u32> = HashMap::new();
-        if format != FORMAT_ROW_TAGS {
-            let n_series = get_len(r)?;
-            table.series.reserve(n_series.min(1 << 16));
-            for _ in 0..n_series {
-                let tags = get_tags(r, &table.columns)?;
-                table.series.push(tags);
-            }
-        }
-        let n_rows = get_len(r)?;
-        table.rows.reserve(n_rows.min(1 << 16));
-        let mut prev = 0i64;
-        for _ in 0..n_rows {
-            let time = prev.wrapping_add(unzigzag(get_var(r)?));
-            prev = time;
-            let series = if format == FORMAT_ROW_TAGS {
-                let tags = get_tags(r, &table.columns)?;
-                let next = table.series.len() as u32;
-                *interned.entry(tags).or_insert_with_key(|tags| {
-                    table.series.push(tags.clone());
-                    next
-                })
-            } else {
-                let s = get_var(r)?;
-                if s >= table.series.len() as u64 {
-                    return Err(DecodeError("series index out of range"));
-                }
-                s as u32
-            };
-            let n_fields = get_len(r)?;
-            let start = table.values.len();
-            for _ in 0..n_fields {
-                let idx = get_index(r, table.columns.len())?;
-                let value = match table.columns[idx as usize].1 {
-                    ColumnType::Tag => return Err(DecodeError("field refers to a tag column")),
-                    ColumnType::Field(FieldType::Float) => {
-                        let bytes = take(r, 8)?;
-                        Value::Float(f64::from_le_bytes(bytes.try_into().expect("8 bytes")))
-                    }
-                    ColumnType::Field(FieldType::Integer) => Value::Integer(unzigzag(get_var(r)?)),
-                    ColumnType::Field(FieldType::UInteger) => Value::UInteger(get_var(r)?),
-                    ColumnType::Field(FieldType::String) => Value::String(get_str(r)?),
-                    ColumnType::Field(FieldType::Boolean) => Value::Boolean(get_u8(r)? != 0),
-                };
-                table.values.push((idx, value));
-            }
-            table.push_row(time, series, start);
-        }
-        tables.push(table);
+        tables.push(decode_table(r, format)?);
     }
     if !input.is_empty() {
         return Err(DecodeError("trailing bytes after batch"));
     }
-    Ok(WriteBatch { db_id, tables })
+    Ok(BatchRef { db_id, tables })
 }
 
-/// One tag set: count, then (column index, value) pairs naming tag columns.
-fn get_tags(
-    r: &mut &[u8],
-    columns: &[(String, ColumnType)],
-) -> Result<Vec<(u32, String)>, DecodeError> {
-    let n_tags = get_len(r)?;
-    let mut tags = Vec::with_capacity(n_tags.min(256));
-    for _ in 0..n_tags {
-        let idx = get_index(r, columns.len())?;
-        if columns[idx as usize].1 != ColumnType::Tag {
-            return Err(DecodeError("tag refers to a field column"));
-        }
-        tags.push((idx, get_str(r)?));
+fn decode_table<'a>(r: &mut &'a [u8], format: u32) -> Result<TableRef<'a>, DecodeError> {
+    let name = get_str_ref(r)?;
+    let n_cols = get_len(r)?;
+    let mut columns = Vec::with_capacity(n_cols.min(4096));
+    for _ in 0..n_cols {
+        let col = get_str_ref(r)?;
+        let kind = kind_from_u8(get_u8(r)?).ok_or(DecodeError("unknown column kind"))?;
+        columns.push((col, kind));
     }
-    Ok(tags)
+    let mut table = TableRef {
+        name,
+        columns,
+        ..TableRef::default()
+    };
+    // Format 1 has no series section: tag sets are interned as rows are read.
+    let mut interned: HashMap<Vec<(u32, &str)>, u32> = HashMap::new();
+    if format != FORMAT_ROW_TAGS {
+        let n_series = get_len(r)?;
+        table.series.reserve(n_series.min(1 << 16));
+        for _ in 0..n_series {
+            let n_tags = get_len(r)?;
+            let start = table.tags.len() as u32;
+            for _ in 0..n_tags {
+                let tag = get_tag(r, &table.columns)?;
+                table.tags.push(tag);
+            }
+            table.series.push(start..table.tags.len() as u32);
+        }
+    }
+    let n_rows = get_len(r)?;
+    let mut rows = Vec::with_capacity(n_rows.min(1 << 16));
+    table.values.reserve(n_rows.min(1 << 16));
+    let mut prev = 0i64;
+    for _ in 0..n_rows {
+        let time = prev.wrapping_add(unzigzag(get_var(r)?));
+        prev = time;
+        let series = if format == FORMAT_ROW_TAGS {
+            let n_tags = get_len(r)?;
+            let mut tags = Vec::with_capacity(n_tags.min(256));
+            for _ in 0..n_tags {
+                tags.push(get_tag(r, &table.columns)?);
+            }
+            match interned.get(&tags) {
+                Some(s) => *s,
+                None => {
+                    let s = table.series.len() as u32;
+                    table.push_series(tags.iter().copied());
+                    interned.insert(tags, s);
+                    s
+                }
+            }
+        } else {
+            let s = get_var(r)?;
+            if s >= table.series.len() as u64 {
+                return Err(DecodeError("series index out of range"));
+            }
+            s as u32
+        };
+        let n_fields = get_len(r)?;
+        let fields_start = table.values.len() as u32;
+        for _ in 0..n_fields {
+            let idx = get_index(r, table.columns.len())?;
+            let value = match table.columns[idx as usize].1 {
+                ColumnType::Tag => return Err(DecodeError("field refers to a tag column")),
+                ColumnType::Field(FieldType::Float) => {
+                    let bytes = take(r, 8)?;
+                    ValueRef::Float(f64::from_le_bytes(bytes.try_into().expect("8 bytes")))
+                }
+                ColumnType::Field(FieldType::Integer) => ValueRef::Integer(unzigzag(get_var(r)?)),
+                ColumnType::Field(FieldType::UInteger) => ValueRef::UInteger(get_var(r)?),
+                ColumnType::Field(FieldType::String) => ValueRef::String(get_str_ref(r)?),
+                ColumnType::Field(FieldType::Boolean) => ValueRef::Boolean(get_u8(r)? != 0),
+            };
+            table.values.push((idx, value));
+        }
+        rows.push(Row {
+            time,
+            series,
+            fields_start,
+            fields_end: table.values.len() as u32,
+        });
+    }
+    table.rows = Cow::Owned(rows);
+    Ok(table)
+}
+
+/// One tag: (column index, value), the index naming a tag column.
+fn get_tag<'a>(
+    r: &mut &'a [u8],
+    columns: &[(&str, ColumnType)],
+) -> Result<(u32, &'a str), DecodeError> {
+    let idx = get_index(r, columns.len())?;
+    if columns[idx as usize].1 != ColumnType::Tag {
+        return Err(DecodeError("tag refers to a field column"));
+    }
+    Ok((idx, get_str_ref(r)?))
 }
 
 pub(crate) fn zigzag(v: i64) -> u64 {
@@ -242,9 +263,13 @@ fn get_index(r: &mut &[u8], n_columns: usize) -> Result<u32, DecodeError> {
 }
 
 pub(crate) fn get_str(r: &mut &[u8]) -> Result<String, DecodeError> {
+    get_str_ref(r).map(str::to_owned)
+}
+
+fn get_str_ref<'a>(r: &mut &'a [u8]) -> Result<&'a str, DecodeError> {
     let n = get_len(r)?;
     let bytes = take(r, n)?;
-    String::from_utf8(bytes.to_vec()).map_err(|_| DecodeError("invalid utf-8 in string"))
+    std::str::from_utf8(bytes).map_err(|_| DecodeError("invalid utf-8 in string"))
 }
 
 /// The byte that stands for a column kind in a table's column list.
@@ -275,6 +300,7 @@ fn kind_from_u8(v: u8) -> Option<ColumnType> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::batch::TableBatch;
 
     fn sample() -> WriteBatch {
         let mut table = TableBatch {
@@ -313,7 +339,7 @@ mod tests {
         let batch = sample();
         let mut buf = Vec::new();
         encode(&batch, &mut buf);
-        assert_eq!(decode(&buf, FORMAT).unwrap(), batch);
+        assert_eq!(decode(&buf, FORMAT).unwrap().to_batch(), batch);
     }
 
     #[test]
@@ -332,7 +358,7 @@ mod tests {
             buf.extend_from_slice(&[1, 1]);
             buf.extend_from_slice(&1.5f64.to_le_bytes());
         }
-        let batch = decode(&buf, FORMAT_ROW_TAGS).unwrap();
+        let batch = decode(&buf, FORMAT_ROW_TAGS).unwrap().to_batch();
         let t = &batch.tables[0];
         assert_eq!(t.series, vec![vec![(0, "a".to_owned())], vec![]]);
         let rows: Vec<(i64, u32)> = t.rows.iter().map(|r| (r.time, r.series)).collect();

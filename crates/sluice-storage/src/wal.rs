@@ -25,7 +25,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-use crate::batch::WriteBatch;
+use crate::batch::{BatchRef, WriteBatch};
 use crate::durable::sync_dir;
 use crate::encoding;
 use crate::error::{Error, Result, is_disk_full};
@@ -46,15 +46,15 @@ const KIND_WRITE: u8 = 0;
 /// Record kind: a delete.
 const KIND_DELETE: u8 = 1;
 
-/// One logged record.
+/// One logged record, as replay reads it: a write borrows the segment's bytes.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Record {
-    Write(WriteBatch),
+pub(crate) enum Record<'a> {
+    Write(BatchRef<'a>),
     Delete(DeleteOp),
 }
 
 /// Decodes a record payload (after the sequence number) of a segment of `version`.
-fn decode_record(body: &[u8], version: u32) -> Result<Record, encoding::DecodeError> {
+fn decode_record(body: &[u8], version: u32) -> Result<Record<'_>, encoding::DecodeError> {
     if version < VERSION {
         return encoding::decode(body, version).map(Record::Write);
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray, UInt64Array};
 use sluice_lp::FieldType;
 
-use crate::batch::Value;
+use crate::batch::ValueRef;
 
 /// One field column of a buffered partition.
 #[derive(Debug, Clone)]
@@ -118,9 +118,20 @@ impl Ints {
 
     /// Appends `x`, widening the column first when it does not fit.
     fn push(&mut self, x: i64) {
-        self.push_zero();
-        let last = with_ints!(self, v => v.len()) - 1;
-        self.set(last, x);
+        let fits = match self {
+            Ints::I8(v) => i8::try_from(x).map(|x| v.push(x)).is_ok(),
+            Ints::I16(v) => i16::try_from(x).map(|x| v.push(x)).is_ok(),
+            Ints::I32(v) => i32::try_from(x).map(|x| v.push(x)).is_ok(),
+            Ints::I64(v) => {
+                v.push(x);
+                true
+            }
+        };
+        if !fits {
+            self.push_zero();
+            let last = with_ints!(self, v => v.len()) - 1;
+            self.set(last, x);
+        }
     }
 
     fn set(&mut self, i: usize, x: i64) {
@@ -198,19 +209,20 @@ impl FieldColumn {
         self.valid.len
     }
 
-    /// Appends a row holding `value` (taking a string value's contents); a value of
-    /// another type appends a null and returns false.
-    pub(super) fn push(&mut self, value: &mut Value) -> bool {
+    /// Appends a row holding `value`; a value of another type appends a null and
+    /// returns false.
+    #[inline]
+    pub(super) fn push(&mut self, value: ValueRef<'_>) -> bool {
         match (&mut self.values, value) {
-            (Values::Float(v), Value::Float(x)) => v.push(*x),
-            (Values::Integer(v), Value::Integer(x)) => v.push(*x),
-            (Values::UInteger(v), Value::UInteger(x)) => v.push(*x),
-            (Values::String(v), Value::String(x)) => {
-                let x = std::mem::take(x);
+            (Values::Float(v), ValueRef::Float(x)) => v.push(x),
+            (Values::Integer(v), ValueRef::Integer(x)) => v.push(x),
+            (Values::UInteger(v), ValueRef::UInteger(x)) => v.push(x),
+            (Values::String(v), ValueRef::String(x)) => {
+                let x = x.to_owned();
                 self.string_bytes += x.capacity();
                 v.push(x);
             }
-            (Values::Boolean(v), Value::Boolean(x)) => v.push(*x),
+            (Values::Boolean(v), ValueRef::Boolean(x)) => v.push(x),
             _ => {
                 self.push_null();
                 return false;
@@ -231,18 +243,17 @@ impl FieldColumn {
         self.valid.push(false);
     }
 
-    /// Sets row `i` (taking a string value's contents); false (and nothing set) when the
-    /// value's type does not match.
-    pub(super) fn set(&mut self, i: usize, value: &mut Value) -> bool {
+    /// Sets row `i`; false (and nothing set) when the value's type does not match.
+    pub(super) fn set(&mut self, i: usize, value: ValueRef<'_>) -> bool {
         match (&mut self.values, value) {
-            (Values::Float(v), Value::Float(x)) => v[i] = *x,
-            (Values::Integer(v), Value::Integer(x)) => v.set(i, *x),
-            (Values::UInteger(v), Value::UInteger(x)) => v[i] = *x,
-            (Values::String(v), Value::String(x)) => {
-                let old = std::mem::replace(&mut v[i], std::mem::take(x));
+            (Values::Float(v), ValueRef::Float(x)) => v[i] = x,
+            (Values::Integer(v), ValueRef::Integer(x)) => v.set(i, x),
+            (Values::UInteger(v), ValueRef::UInteger(x)) => v[i] = x,
+            (Values::String(v), ValueRef::String(x)) => {
+                let old = std::mem::replace(&mut v[i], x.to_owned());
                 self.string_bytes = self.string_bytes + v[i].capacity() - old.capacity();
             }
-            (Values::Boolean(v), Value::Boolean(x)) => v[i] = *x,
+            (Values::Boolean(v), ValueRef::Boolean(x)) => v[i] = x,
             _ => return false,
         }
         self.valid.set(i);
@@ -335,24 +346,23 @@ mod tests {
     #[test]
     fn pushed_rows_read_back_as_pushed_and_set_ones_as_set() {
         let mut ints = FieldColumn::new(FieldType::Integer, 0);
-        assert!(ints.push(&mut Value::Integer(7)));
+        assert!(ints.push(ValueRef::Integer(7)));
         ints.push_null();
         // Wider than the column's bytes: widened on the way in.
-        assert!(ints.push(&mut Value::Integer(1 << 40)));
-        assert!(!ints.push(&mut Value::Float(1.0)));
-        assert!(ints.set(1, &mut Value::Integer(-3)));
-        assert_eq!(ints.len(), 4);
-        let array = ints.to_array(&[0, 1, 2, 3]);
+        assert!(ints.push(ValueRef::Integer(1 << 40)));
+        assert!(ints.push(ValueRef::Integer(-200)));
+        assert!(!ints.push(ValueRef::Float(1.0)));
+        assert!(ints.set(1, ValueRef::Integer(-3)));
+        assert_eq!(ints.len(), 5);
+        let array = ints.to_array(&[0, 1, 2, 3, 4]);
         let array = array.as_any().downcast_ref::<Int64Array>().unwrap();
         assert_eq!(
             array.iter().collect::<Vec<_>>(),
-            [Some(7), Some(-3), Some(1 << 40), None]
+            [Some(7), Some(-3), Some(1 << 40), Some(-200), None]
         );
 
         let mut strings = FieldColumn::new(FieldType::String, 1);
-        let mut text = Value::String("hello".to_owned());
-        assert!(strings.push(&mut text));
-        assert_eq!(text, Value::String(String::new()), "the value is taken");
+        assert!(strings.push(ValueRef::String("hello")));
         let array = strings.to_array(&[0, 1]);
         let array = array.as_any().downcast_ref::<StringArray>().unwrap();
         assert_eq!(array.iter().collect::<Vec<_>>(), [None, Some("hello")]);

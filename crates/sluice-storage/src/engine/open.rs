@@ -148,7 +148,7 @@ impl Storage {
                     }
                     catalog_changed |= catalog.absorb(&batch);
                     replayed += batch.rows() as u64;
-                    buffer.apply(batch);
+                    buffer.apply(&batch);
                 }
                 Record::Delete(op) => {
                     if seq <= manifest.persisted_seq || !live_ids.contains(&op.db_id) {

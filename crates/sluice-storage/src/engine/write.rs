@@ -36,7 +36,7 @@ impl Applier for BufferApplier {
     fn apply(&mut self, _seq: u64, batch: WriteBatch) {
         let mut state = self.state.write();
         self.caches.lock().apply(&batch);
-        state.active.apply(batch);
+        state.active.apply(&batch.as_ref());
         state.active_since.get_or_insert_with(Instant::now);
         state.publish_buffer_bytes(&self.metrics);
     }

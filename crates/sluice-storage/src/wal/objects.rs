@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
@@ -40,7 +39,7 @@ pub(crate) struct WalObject {
 pub(crate) struct FetchedObject {
     pub(crate) location: ObjectPath,
     pub(crate) first_seq: u64,
-    pub(crate) data: Bytes,
+    pub(crate) data: Vec<u8>,
 }
 
 /// A node's WAL objects: where they go, and those not yet deleted.
@@ -102,7 +101,7 @@ impl ObjectWal {
                     last_seq: next - 1,
                 }),
                 _ => {
-                    let data = self.store.get(location).await?.bytes().await?;
+                    let data = self.store.get(location).await?.bytes().await?.to_vec();
                     fetched.push(FetchedObject {
                         location: location.clone(),
                         first_seq: *first_seq,

@@ -4,7 +4,9 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::objects::{FetchedObject, WalObject};
 use super::{
@@ -24,7 +26,7 @@ pub(crate) struct Replay {
     pub(crate) next_segment_id: u64,
 }
 
-/// Records read and decoded ahead of the one being applied.
+/// Records read and checked ahead of the one being applied.
 const READ_AHEAD: usize = 8;
 
 /// Replays every segment in `dir` and every object of `objects` (sorted by first
@@ -41,43 +43,75 @@ const READ_AHEAD: usize = 8;
 /// Any other damage is [`Error::WalCorrupt`], or, with `skip_corrupt`, skipped with an
 /// error log.
 ///
-/// Segments are read, checked and decoded on a thread of their own, a few records ahead
-/// of `apply`, which runs on the caller's thread in log order: reading and applying
-/// overlap. Records before a damage that stops the replay have been applied when it
-/// returns the error.
+/// Segments are read and their records checked on a thread of their own, a few records
+/// ahead; the records are decoded in place (a write borrows the segment's bytes) and
+/// applied on the caller's thread, in log order: reading and applying overlap. Records
+/// before a damage that stops the replay have been applied when it returns the error.
 pub(crate) fn replay(
     dir: &Path,
     objects: Vec<FetchedObject>,
     skip_corrupt: bool,
-    mut apply: impl FnMut(u64, Record),
+    mut apply: impl FnMut(u64, Record<'_>),
 ) -> Result<Replay> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, Record)>(READ_AHEAD);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Logged>(READ_AHEAD);
     std::thread::scope(|scope| {
         let reader = std::thread::Builder::new()
             .name("wal-replay".into())
             .spawn_scoped(scope, move || {
-                read_log(dir, objects, skip_corrupt, &mut |seq, record| {
-                    // The receiver lives until this thread ends.
-                    let _ = tx.send((seq, record));
+                // Sending fails once the receiver is gone: replay stopped at damage.
+                read_log(dir, objects, skip_corrupt, &mut |logged| {
+                    tx.send(logged).is_ok()
                 })
             })
             .map_err(|e| Error::io("starting the wal replay thread", e))?;
-        for (seq, record) in rx {
-            apply(seq, record);
+        let mut damage = None;
+        for logged in rx {
+            match decode_record(&logged.segment[logged.payload.clone()], logged.version) {
+                Ok(record) => apply(logged.seq, record),
+                Err(e) => {
+                    let err = Error::WalCorrupt {
+                        file: logged.file.to_path_buf(),
+                        offset: logged.offset,
+                        reason: format!("undecodable record: {e}"),
+                    };
+                    if !skip_corrupt {
+                        damage = Some(err);
+                        break;
+                    }
+                    tracing::error!("skipping damaged wal record: {err}");
+                }
+            }
         }
-        reader
+        let read = reader
             .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        match damage {
+            Some(err) => Err(err),
+            None => read,
+        }
     })
 }
 
-/// Reads every segment in `dir` in order, handing each intact record to `apply`; see
-/// [`replay`].
+/// A record that passed its checksum, in the segment it was read from.
+struct Logged {
+    seq: u64,
+    segment: Arc<Vec<u8>>,
+    /// Where the record's payload (after its sequence number) is in `segment`.
+    payload: Range<usize>,
+    /// The segment's version: how to decode the payload.
+    version: u32,
+    file: Arc<Path>,
+    /// Where the record starts in `file`.
+    offset: u64,
+}
+
+/// Reads every segment in `dir` and every object of `objects` in log order, handing
+/// each intact record to `apply` until it returns false; see [`replay`].
 fn read_log(
     dir: &Path,
     objects: Vec<FetchedObject>,
     skip_corrupt: bool,
-    apply: &mut dyn FnMut(u64, Record),
+    apply: &mut dyn FnMut(Logged) -> bool,
 ) -> Result<Replay> {
     let segments = list_segments(dir)?;
     let mut out = Replay {
@@ -97,11 +131,14 @@ fn read_log(
         let data = read_segment(&path)?;
         if let Some(first) = first_seq(&data) {
             while let Some(object) = objects.next_if(|o| o.first_seq < first) {
-                replay_object(object, skip_corrupt, apply, &mut out)?;
+                if !replay_object(object, skip_corrupt, apply, &mut out)? {
+                    return Ok(out);
+                }
             }
         }
-        match replay_segment(&path, &data, at_end, skip_corrupt, apply)? {
+        match replay_segment(&path, Arc::new(data), at_end, skip_corrupt, apply)? {
             SegmentEnd::Removed => continue,
+            SegmentEnd::Stopped => break,
             SegmentEnd::Records(last_seq) => {
                 if let Some(s) = last_seq {
                     out.last_seq = out.last_seq.max(s);
@@ -111,7 +148,9 @@ fn read_log(
         }
     }
     for object in objects {
-        replay_object(object, skip_corrupt, apply, &mut out)?;
+        if !replay_object(object, skip_corrupt, apply, &mut out)? {
+            break;
+        }
     }
     Ok(out)
 }
@@ -135,29 +174,34 @@ fn first_seq(data: &[u8]) -> Option<u64> {
         .map(|(seq, _)| seq)
 }
 
+/// Replays one object; false when `apply` asked to stop.
 fn replay_object(
     object: FetchedObject,
     skip_corrupt: bool,
-    apply: &mut dyn FnMut(u64, Record),
+    apply: &mut dyn FnMut(Logged) -> bool,
     out: &mut Replay,
-) -> Result<()> {
+) -> Result<bool> {
     let name = PathBuf::from(object.location.as_ref());
     // Not at the log's end: an object is never torn, so nothing is truncated or removed.
-    if let SegmentEnd::Records(last_seq) =
-        replay_segment(&name, &object.data, false, skip_corrupt, apply)?
-    {
-        let last_seq = last_seq.unwrap_or(object.first_seq);
-        out.last_seq = out.last_seq.max(last_seq);
-        out.objects.push(WalObject {
-            location: object.location,
-            last_seq,
-        });
+    match replay_segment(&name, Arc::new(object.data), false, skip_corrupt, apply)? {
+        SegmentEnd::Records(last_seq) => {
+            let last_seq = last_seq.unwrap_or(object.first_seq);
+            out.last_seq = out.last_seq.max(last_seq);
+            out.objects.push(WalObject {
+                location: object.location,
+                last_seq,
+            });
+            Ok(true)
+        }
+        SegmentEnd::Stopped => Ok(false),
+        SegmentEnd::Removed => Ok(true),
     }
-    Ok(())
 }
 
 enum SegmentEnd {
     Removed,
+    /// `apply` asked to stop.
+    Stopped,
     Records(Option<u64>),
 }
 
@@ -165,10 +209,10 @@ enum SegmentEnd {
 /// record (only then is a torn header removed or a torn tail truncated).
 fn replay_segment(
     path: &Path,
-    data: &[u8],
+    data: Arc<Vec<u8>>,
     at_end: bool,
     skip_corrupt: bool,
-    apply: &mut dyn FnMut(u64, Record),
+    apply: &mut dyn FnMut(Logged) -> bool,
 ) -> Result<SegmentEnd> {
     let corrupt = |offset: u64, reason: String| Error::WalCorrupt {
         file: path.to_owned(),
@@ -188,27 +232,27 @@ fn replay_segment(
         }
         return Err(corrupt(0, "bad segment header".into()));
     }
+    let version = version.unwrap_or(VERSION);
+    let file: Arc<Path> = Arc::from(path);
     let mut pos = HEADER_LEN as usize;
     let mut last_seq = None;
-    let zeros = zero_tail(data);
-    let record_at = |pos: usize| check_record(data, pos, zeros);
+    let zeros = zero_tail(&data);
+    let record_at = |pos: usize| check_record(&data, pos, zeros);
     while pos < data.len() {
         match record_at(pos) {
             Ok((seq, payload_end)) => {
-                let payload = &data[pos + 16..payload_end];
-                match decode_record(payload, version.unwrap_or(VERSION)) {
-                    Ok(record) => {
-                        apply(seq, record);
-                        last_seq = Some(seq);
-                    }
-                    Err(e) => {
-                        let err = corrupt(pos as u64, format!("undecodable record: {e}"));
-                        if !skip_corrupt {
-                            return Err(err);
-                        }
-                        tracing::error!("skipping damaged wal record: {err}");
-                    }
+                let logged = Logged {
+                    seq,
+                    segment: data.clone(),
+                    payload: pos + 16..payload_end,
+                    version,
+                    file: file.clone(),
+                    offset: pos as u64,
+                };
+                if !apply(logged) {
+                    return Ok(SegmentEnd::Stopped);
                 }
+                last_seq = Some(seq);
                 pos = payload_end;
             }
             Err(damage) => {

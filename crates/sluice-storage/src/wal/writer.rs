@@ -633,6 +633,20 @@ mod tests {
 
     struct Recorder(Arc<Mutex<Vec<u64>>>);
 
+    /// A replayed record, owned.
+    #[derive(Debug, PartialEq)]
+    enum Owned {
+        Write(WriteBatch),
+        Delete(DeleteOp),
+    }
+
+    fn owned(record: Record<'_>) -> Owned {
+        match record {
+            Record::Write(batch) => Owned::Write(batch.to_batch()),
+            Record::Delete(op) => Owned::Delete(op),
+        }
+    }
+
     impl Applier for Recorder {
         fn apply(&mut self, seq: u64, _batch: WriteBatch) {
             self.0.lock().push(seq);
@@ -754,12 +768,63 @@ mod tests {
         // And the log replays to the same records.
         let mut replayed = Vec::new();
         let r = replay(dir.path(), Vec::new(), false, |seq, b| {
-            replayed.push((seq, b))
+            replayed.push((seq, owned(b)))
         })
         .unwrap();
         assert_eq!(r.last_seq, 10);
         assert_eq!(replayed.len(), 10);
-        assert_eq!(replayed[3].1, Record::Write(batch(3)));
+        assert_eq!(replayed[3].1, Owned::Write(batch(3)));
+    }
+
+    #[test]
+    fn an_undecodable_record_stops_replay_after_the_records_before_it_or_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut segment = Vec::new();
+        segment.extend_from_slice(MAGIC);
+        segment.extend_from_slice(&VERSION.to_le_bytes());
+        segment.extend_from_slice(&1u64.to_le_bytes());
+        let mut offsets = Vec::new();
+        for seq in 1..=3u64 {
+            let mut payload = seq.to_le_bytes().to_vec();
+            payload.push(KIND_WRITE);
+            if seq == 2 {
+                // Intact (its checksum matches) but not a batch: a table count of 9
+                // with nothing after it.
+                payload.extend_from_slice(&[1, 9]);
+            } else {
+                encoding::encode(&batch(seq as i64), &mut payload);
+            }
+            offsets.push(segment.len() as u64);
+            segment.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            segment.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
+            segment.extend_from_slice(&payload);
+        }
+        fs::write(segment_path(dir.path(), 1), segment).unwrap();
+
+        let mut applied = Vec::new();
+        let err = replay(dir.path(), Vec::new(), false, |seq, record| {
+            applied.push((seq, owned(record)))
+        })
+        .unwrap_err();
+        match err {
+            Error::WalCorrupt { offset, reason, .. } => {
+                assert_eq!(offset, offsets[1]);
+                assert!(reason.starts_with("undecodable record"), "{reason}");
+            }
+            other => panic!("expected WalCorrupt, got {other:?}"),
+        }
+        assert_eq!(applied, [(1, Owned::Write(batch(1)))]);
+
+        let mut applied = Vec::new();
+        let r = replay(dir.path(), Vec::new(), true, |seq, record| {
+            applied.push((seq, owned(record)))
+        })
+        .unwrap();
+        assert_eq!(
+            applied,
+            [(1, Owned::Write(batch(1))), (3, Owned::Write(batch(3)))]
+        );
+        assert_eq!(r.last_seq, 3);
     }
 
     #[test]
@@ -779,7 +844,7 @@ mod tests {
         let replay_all = || {
             let mut out = Vec::new();
             let r = replay(dir.path(), Vec::new(), false, |seq, record| {
-                out.push((seq, record))
+                out.push((seq, owned(record)))
             })
             .unwrap();
             (r, out)
@@ -821,9 +886,9 @@ mod tests {
         assert_eq!(
             records,
             [
-                (1, Record::Write(batch(7))),
-                (2, Record::Delete(op)),
-                (3, Record::Write(batch(8)))
+                (1, Owned::Write(batch(7))),
+                (2, Owned::Delete(op)),
+                (3, Owned::Write(batch(8)))
             ]
         );
     }
@@ -891,15 +956,15 @@ mod tests {
             .unwrap();
         let mut replayed = Vec::new();
         let replay = replay(second_disk.path(), fetched, false, |seq, record| {
-            replayed.push((seq, record));
+            replayed.push((seq, owned(record)));
         })
         .unwrap();
         assert_eq!(
             replayed,
             [
-                (1, Record::Write(batch(1))),
-                (2, Record::Write(batch(2))),
-                (3, Record::Write(batch(3)))
+                (1, Owned::Write(batch(1))),
+                (2, Owned::Write(batch(2))),
+                (3, Owned::Write(batch(3)))
             ]
         );
         assert_eq!(replay.last_seq, 3);
