@@ -1,5 +1,7 @@
 //! The write-ahead log: segment files of checksummed records, a group-commit writer thread
-//! and replay with torn-tail repair.
+//! and replay with torn-tail repair. With `wal_object_store` each group goes to the cloud
+//! store instead, as one object laid out as a segment (`objects`), and is acknowledged
+//! once put.
 //!
 //! Segment file `data_dir/wal/{id:016}.wal`:
 //!
