@@ -414,6 +414,23 @@ fn render(state: &AppState, visible: impl Fn(&str) -> bool) -> String {
         "",
         &storage.wal_sync_seconds,
     );
+    out.push_str(
+        "# HELP sluice_wal_put_seconds Duration of the PUTs of WAL objects \
+         (--wal-object-store), retries included; one per group of writes.\n",
+    );
+    out.push_str("# TYPE sluice_wal_put_seconds histogram\n");
+    histogram(
+        &mut out,
+        "sluice_wal_put_seconds",
+        "",
+        &storage.wal_put_seconds,
+    );
+    counter(
+        &mut out,
+        "sluice_wal_put_bytes_total",
+        "Bytes of the WAL objects put (--wal-object-store).",
+        storage.wal_put_bytes,
+    );
     render_object_store(&mut out, &storage.object_store_requests);
     counter(
         &mut out,

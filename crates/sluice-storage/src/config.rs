@@ -27,6 +27,16 @@ pub struct StorageConfig {
     /// A WAL segment is closed and a new one started once it is this old (checked when a
     /// write arrives). Default 10 min.
     pub wal_segment_age: Duration,
+    /// Log writes to the cloud store instead of `data_dir/wal`: the writes of each
+    /// `wal_flush_interval` go into one object `node_id/wal/{first seq:020}.wal` (the
+    /// record format of a segment file) and are acknowledged once its PUT succeeded, so a
+    /// node started on an empty data directory recovers every acknowledged write. Needs
+    /// [`ObjectStoreConfig::Cloud`]. Default false.
+    pub wal_object_store: bool,
+    /// With `wal_object_store`: a WAL object's PUT starts at least this long after the
+    /// previous one started, and the writes arriving meanwhile go into it; a write arriving
+    /// after a quiet interval is put at once. Default 1 s.
+    pub wal_flush_interval: Duration,
     /// Write-buffer ceiling (heap bytes the buffered rows hold, including rows being
     /// persisted). While the buffer is over
     /// it, writes fail fast with [`crate::Error::Backpressure`]. Default 1 GiB.
@@ -80,6 +90,8 @@ impl Default for StorageConfig {
             wal_background_sync_interval: Duration::from_secs(1),
             wal_segment_bytes: 64 << 20,
             wal_segment_age: Duration::from_secs(600),
+            wal_object_store: false,
+            wal_flush_interval: Duration::from_secs(1),
             max_buffer_bytes: 1 << 30,
             persist_buffer_bytes: 64 << 20,
             persist_interval: Duration::from_secs(600),

@@ -120,12 +120,20 @@ pub(crate) struct Metrics {
     /// Requests to ingest peers that gave no buffered rows.
     pub(crate) ingest_peer_failures: AtomicU64,
     wal_sync_seconds: DurationHistogram,
+    wal_put_seconds: DurationHistogram,
+    wal_put_bytes: AtomicU64,
     store_requests: [StoreRequests; StoreOperation::ALL.len()],
 }
 
 impl Metrics {
     pub(crate) fn observe_wal_sync(&self, took: Duration) {
         self.wal_sync_seconds.observe(took);
+    }
+
+    /// Counts one WAL object put to the store (`wal_object_store`).
+    pub(crate) fn observe_wal_put(&self, took: Duration, bytes: u64) {
+        self.wal_put_seconds.observe(took);
+        Metrics::add(&self.wal_put_bytes, bytes);
     }
 
     /// Counts one request to the object store.
@@ -155,6 +163,8 @@ impl Metrics {
             lines_rejected: get(&self.lines_rejected),
             wal_syncs: wal_sync_seconds.count,
             wal_sync_seconds,
+            wal_put_seconds: self.wal_put_seconds.snapshot(),
+            wal_put_bytes: get(&self.wal_put_bytes),
             object_store_requests: StoreOperation::ALL
                 .iter()
                 .zip(&self.store_requests)

@@ -241,6 +241,11 @@ pub struct StorageMetrics {
     pub wal_syncs: u64,
     /// Duration of WAL fdatasync calls.
     pub wal_sync_seconds: Histogram,
+    /// With `wal_object_store`: the WAL objects put since start (one per group of
+    /// writes) and how long each PUT took, retries included.
+    pub wal_put_seconds: Histogram,
+    /// Bytes of the WAL objects put since start.
+    pub wal_put_bytes: u64,
     /// Requests to the object store, one entry per operation (`put`, `create_upload`,
     /// `upload_part`, `complete_upload`, `abort_upload`, `get`, `delete`, `list`, `copy`). A local store's
     /// files are read in place, without a request.

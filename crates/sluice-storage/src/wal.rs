@@ -1,5 +1,7 @@
 //! The write-ahead log: segment files of checksummed records, a group-commit writer thread
-//! and replay with torn-tail repair.
+//! and replay with torn-tail repair. With `wal_object_store` each group goes to the cloud
+//! store instead, as one object laid out as a segment (`objects`), and is acknowledged
+//! once put.
 //!
 //! Segment file `data_dir/wal/{id:016}.wal`:
 //!
@@ -31,9 +33,11 @@ use crate::encoding;
 use crate::error::{Error, Result, is_disk_full};
 use crate::predicate::DeleteOp;
 
+mod objects;
 mod replay;
 mod writer;
 
+pub(crate) use objects::ObjectWal;
 pub(crate) use replay::{Replay, replay};
 
 const MAGIC: &[u8; 8] = b"SLUICEWL";
@@ -149,6 +153,21 @@ impl WalFault {
         }
     }
 
+    /// A fault of the object store holding the WAL (`wal_object_store`), at `location`.
+    fn store(
+        context: impl Into<String>,
+        location: &object_store::path::Path,
+        error: &object_store::Error,
+    ) -> WalFault {
+        WalFault {
+            context: context.into(),
+            path: PathBuf::from(location.as_ref()),
+            kind: io::ErrorKind::Other,
+            os_error: None,
+            message: error.to_string(),
+        }
+    }
+
     fn io_error(&self) -> io::Error {
         match self.os_error {
             Some(code) => io::Error::from_raw_os_error(code),
@@ -183,7 +202,7 @@ impl std::fmt::Display for WalFault {
 }
 
 /// How long a client is told to wait after [`Error::WalUnavailable`].
-const UNAVAILABLE_RETRY_AFTER: Duration = Duration::from_secs(5);
+pub(crate) const UNAVAILABLE_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// Handle to the WAL writer thread.
 #[derive(Debug)]
 pub(crate) struct Wal {
@@ -191,6 +210,8 @@ pub(crate) struct Wal {
     closed: Arc<Mutex<Vec<ClosedSegment>>>,
     fault: Arc<Mutex<Option<WalFault>>>,
     dir: PathBuf,
+    /// With `wal_object_store`: the WAL objects in the store.
+    objects: Option<Arc<ObjectWal>>,
 }
 
 /// Settings of the writer thread.
@@ -200,6 +221,11 @@ pub(crate) struct WalOptions {
     pub(crate) background_sync_interval: Duration,
     pub(crate) segment_bytes: u64,
     pub(crate) segment_age: Duration,
+    /// A cloud node's WAL objects: those replayed are deleted once persisted.
+    pub(crate) objects: Option<Arc<ObjectWal>>,
+    /// `Some(interval)`: log to `objects` instead of segment files, at most one PUT per
+    /// interval (segments replayed from the directory are still deleted once persisted).
+    pub(crate) object_flush_interval: Option<Duration>,
 }
 
 impl Wal {
@@ -264,8 +290,20 @@ impl Wal {
         rx.await.map_err(|_| Error::Closed)?
     }
 
-    /// Deletes closed segments whose records are all at or below `seq`.
-    pub(crate) fn delete_persisted(&self, seq: u64) -> Result<usize> {
+    /// Deletes closed segments, and WAL objects, whose records are all at or below `seq`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the WAL directory cannot be synced; objects the store fails to
+    /// delete are logged and deleted by a later call.
+    pub(crate) async fn delete_persisted(&self, seq: u64) -> Result<usize> {
+        let mut deleted = self.delete_persisted_segments(seq)?;
+        if let Some(objects) = &self.objects {
+            deleted += objects.delete_persisted(seq).await;
+        }
+        Ok(deleted)
+    }
+
+    fn delete_persisted_segments(&self, seq: u64) -> Result<usize> {
         let mut closed = self.closed.lock();
         let mut deleted = 0;
         let mut keep = Vec::new();

@@ -11,8 +11,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::s3::{ACCESS_KEY, BUCKET, S3Server, SECRET_KEY, node_options, s3s_fs};
-use common::{ADMIN, Options, TestServer, count, points, token, wait_until};
+use common::s3::{ACCESS_KEY, BUCKET, FAST_FAILURE, S3Server, SECRET_KEY, node_options, s3s_fs};
+use common::{
+    ADMIN, Options, TestServer, count, metric_starting, points, token, wait_until, write_db,
+};
 
 /// `sluice serve` as node `n1` on the S3 server's bucket, persisting as soon as anything
 /// is buffered.
@@ -23,15 +25,11 @@ fn sluice_on(s3: &S3Server, data_dir: &Path, extra: &[&str]) -> TestServer {
 /// `sluice serve` as node `node_id` on the S3 server's bucket, persisting as soon as
 /// anything is buffered, without authentication.
 fn sluice_node(s3: &S3Server, data_dir: &Path, node_id: &str, extra: &[&str]) -> TestServer {
-    let mut options = node_options(s3, data_dir, node_id).arg("--without-auth");
-    for arg in extra {
-        options = options.arg(arg);
-    }
-    TestServer::start(options)
-}
-
-fn write(server: &TestServer, body: &str) -> u16 {
-    server.post("/write?db=db", &[], body.as_bytes()).status
+    TestServer::start(
+        node_options(s3, data_dir, node_id)
+            .arg("--without-auth")
+            .args(extra),
+    )
 }
 
 /// Rows of the first 50 seconds, read from the data (not from statistics).
@@ -44,14 +42,6 @@ fn rows_before_50s(server: &TestServer) -> usize {
     reply.json().as_array().unwrap().len()
 }
 
-/// The value of the first series of `/metrics` whose name and labels start with `prefix`.
-fn metric(server: &TestServer, prefix: &str) -> f64 {
-    let text = server.get("/metrics", &[]).body;
-    text.lines()
-        .find_map(|l| l.strip_prefix(prefix)?.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(0.0)
-}
-
 #[test]
 fn files_go_to_the_bucket_and_read_back_after_a_restart() {
     let Some(binary) = s3s_fs() else { return };
@@ -60,19 +50,19 @@ fn files_go_to_the_bucket_and_read_back_after_a_restart() {
     let data_dir = temp.path().join("data");
     let mut server = sluice_on(&s3, &data_dir, &[]);
 
-    assert_eq!(write(&server, &points(0, 1000)), 204);
+    assert_eq!(write_db(&server, &points(0, 1000)), 204);
     wait_until("the buffer is persisted", Duration::from_secs(60), || {
-        metric(&server, "sluice_buffer_bytes ") == 0.0 && s3.parquet_files() > 0
+        metric_starting(&server, "sluice_buffer_bytes ") == 0.0 && s3.parquet_files() > 0
     });
     assert_eq!(count(&server), 1000);
     assert!(
-        metric(
+        metric_starting(
             &server,
             "sluice_object_store_requests_total{operation=\"put\",outcome=\"ok\"}"
         ) >= 1.0
     );
     assert_eq!(
-        metric(
+        metric_starting(
             &server,
             "sluice_object_store_requests_total{operation=\"put\",outcome=\"error\"}"
         ),
@@ -93,16 +83,16 @@ fn files_go_to_the_bucket_and_read_back_after_a_restart() {
     let mut server = sluice_on(&s3, &data_dir, &["--object-store-cache-bytes", "0"]);
     assert_eq!(rows_before_50s(&server), 50);
     let get_ok = "sluice_object_store_requests_total{operation=\"get\",outcome=\"ok\"}";
-    assert!(metric(&server, get_ok) >= 1.0);
+    assert!(metric_starting(&server, get_ok) >= 1.0);
 
     // With it, they come from the copies kept at persistence: nothing is fetched.
     server.terminate();
     let server = sluice_on(&s3, &data_dir, &[]);
     // (Starting reads the node id's lease.)
-    let started = metric(&server, get_ok);
+    let started = metric_starting(&server, get_ok);
     assert_eq!(rows_before_50s(&server), 50);
     assert_eq!(count(&server), 1000);
-    assert_eq!(metric(&server, get_ok), started);
+    assert_eq!(metric_starting(&server, get_ok), started);
 }
 
 /// The rows the bucket's manifest of node `node_id` lists (0 before it has one).
@@ -140,10 +130,10 @@ fn a_node_started_on_an_empty_disk_recovers_everything_persisted_and_nodes_keep_
     let n1 = sluice_node(&s3, &first_disk, "n1", &[]);
     let reply = n1.post("/query?q=CREATE%20DATABASE%20quiet", &[], b"");
     assert_eq!(reply.status, 200, "{}", reply.body);
-    assert_eq!(write(&n1, &points(0, 1000)), 204);
+    assert_eq!(write_db(&n1, &points(0, 1000)), 204);
     // A second node in the same bucket, writing the same database name.
     let n2 = sluice_node(&s3, &temp.path().join("n2"), "n2", &[]);
-    assert_eq!(write(&n2, &points(5000, 5100)), 204);
+    assert_eq!(write_db(&n2, &points(5000, 5100)), 204);
     wait_until(
         "both nodes' manifests are in the bucket",
         Duration::from_secs(60),
@@ -164,7 +154,7 @@ fn a_node_started_on_an_empty_disk_recovers_everything_persisted_and_nodes_keep_
 
     // The recovered node goes on: new files continue its ids, and a second loss of the
     // disk recovers them too.
-    assert_eq!(write(&n1, &points(1000, 1100)), 204);
+    assert_eq!(write_db(&n1, &points(1000, 1100)), 204);
     wait_until(
         "the new rows are published",
         Duration::from_secs(60),
@@ -267,7 +257,7 @@ fn a_node_id_runs_in_one_process_and_one_taken_over_stops_writing() {
     let temp = tempfile::tempdir().unwrap();
     let s3 = S3Server::start(binary, &temp.path().join("s3"));
     let first = sluice_node(&s3, &temp.path().join("a"), "n1", &[]);
-    assert_eq!(write(&first, &points(0, 10)), 204);
+    assert_eq!(write_db(&first, &points(0, 10)), 204);
     wait_until("the rows are published", Duration::from_secs(60), || {
         published_rows(&s3, "n1") == 10
     });
@@ -291,7 +281,7 @@ fn a_node_id_runs_in_one_process_and_one_taken_over_stops_writing() {
     // The first one wakes up: it finds out, stops persisting and refuses writes for good.
     signal(&first, "-CONT");
     wait_until("the first process knows", Duration::from_secs(30), || {
-        write(&first, &points(100, 110)) == 503
+        write_db(&first, &points(100, 110)) == 503
     });
     let reply = first.post("/write?db=db", &[], points(100, 110).as_bytes());
     assert!(
@@ -305,7 +295,7 @@ fn a_node_id_runs_in_one_process_and_one_taken_over_stops_writing() {
     assert_eq!(health.status, 503, "{}", health.body);
     assert!(health.body.contains("took over"), "{}", health.body);
     // The second one goes on as the node.
-    assert_eq!(write(&second, &points(10, 20)), 204);
+    assert_eq!(write_db(&second, &points(10, 20)), 204);
     wait_until(
         "the new rows are published",
         Duration::from_secs(60),
@@ -330,7 +320,7 @@ fn a_data_dir_refuses_another_node_id_and_a_cloud_node_needs_one() {
     let s3 = S3Server::start(binary, &temp.path().join("s3"));
     let disk = temp.path().join("disk");
     let server = sluice_node(&s3, &disk, "n1", &[]);
-    assert_eq!(write(&server, &points(0, 10)), 204);
+    assert_eq!(write_db(&server, &points(0, 10)), 204);
     wait_until("the rows are published", Duration::from_secs(60), || {
         published_rows(&s3, "n1") == 10
     });
@@ -354,7 +344,7 @@ fn a_data_dir_refuses_another_node_id_and_a_cloud_node_needs_one() {
             .arg("1")
             .data_dir(&local),
     );
-    assert_eq!(write(&server, &points(0, 10)), 204);
+    assert_eq!(write_db(&server, &points(0, 10)), 204);
     let manifest = local.join("catalog").join("manifest.json");
     wait_until("a local file is persisted", Duration::from_secs(60), || {
         std::fs::read_to_string(&manifest).is_ok_and(|m| m.contains(".parquet"))
@@ -376,18 +366,9 @@ fn while_the_store_is_away_writes_are_acknowledged_and_all_of_them_persist_when_
     let data_dir = temp.path().join("data");
     // Give up on a request quickly, so the fault shows within the outage; no cache, so
     // queries need the store.
-    let fast_failure = [
-        "--object-store-cache-bytes",
-        "0",
-        "--object-store-max-retries",
-        "1",
-        "--object-store-retry-timeout",
-        "1s",
-        "--object-store-request-timeout",
-        "2s",
-    ];
+    let fast_failure = [&["--object-store-cache-bytes", "0"], &FAST_FAILURE[..]].concat();
     let mut server = sluice_on(&s3, &data_dir, &fast_failure);
-    assert_eq!(write(&server, &points(0, 100)), 204);
+    assert_eq!(write_db(&server, &points(0, 100)), 204);
     wait_until(
         "the first rows are persisted",
         Duration::from_secs(60),
@@ -400,7 +381,7 @@ fn while_the_store_is_away_writes_are_acknowledged_and_all_of_them_persist_when_
     let mut acknowledged = 100;
     let mut degraded = None;
     while outage.elapsed() < Duration::from_secs(30) {
-        let status = write(&server, &points(acknowledged, acknowledged + 100));
+        let status = write_db(&server, &points(acknowledged, acknowledged + 100));
         assert_eq!(status, 204, "a write during the outage was refused");
         acknowledged += 100;
         let health = server.get("/health", &[]);
@@ -419,7 +400,7 @@ fn while_the_store_is_away_writes_are_acknowledged_and_all_of_them_persist_when_
     assert_eq!(degraded["checks"][0]["name"], "storage.object_store");
     assert_eq!(degraded["checks"][0]["status"], "warn");
     assert!(
-        metric(
+        metric_starting(
             &server,
             "sluice_object_store_requests_total{operation=\"put\",outcome=\"error\"}"
         ) >= 1.0
@@ -454,7 +435,7 @@ fn while_the_store_is_away_writes_are_acknowledged_and_all_of_them_persist_when_
         "the buffer is persisted after the outage",
         Duration::from_secs(90),
         || {
-            metric(&server, "sluice_buffer_bytes ") == 0.0
+            metric_starting(&server, "sluice_buffer_bytes ") == 0.0
                 && server.get("/health", &[]).json()["message"] == "ready for queries and writes"
         },
     );

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::s3::{ACCESS_KEY, BUCKET, S3Server, SECRET_KEY, node_options, s3s_fs};
+use common::s3::{ACCESS_KEY, BUCKET, FAST_FAILURE, S3Server, SECRET_KEY, node_options, s3s_fs};
 use common::{TestServer, enc, wait_until};
 use serde_json::Value;
 
@@ -475,14 +475,7 @@ fn every_point_acknowledged_through_a_crash_and_a_store_outage_reads_back_once_f
     let mut s3 = S3Server::start(binary, &temp.path().join("s3"));
     // Requests to a store that is away fail within seconds, so persistence retries
     // during the outage instead of hanging in one request.
-    let fast_failure = [
-        "--object-store-max-retries",
-        "1",
-        "--object-store-retry-timeout",
-        "1s",
-        "--object-store-request-timeout",
-        "2s",
-    ];
+    let fast_failure = FAST_FAILURE;
     let n1_dir = temp.path().join("n1");
     let mut n1 = node(&s3, &n1_dir, "n1", "ingest", &fast_failure);
     let n2 = node(&s3, &temp.path().join("n2"), "n2", "ingest", &fast_failure);

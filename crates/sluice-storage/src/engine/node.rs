@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use object_store::path::Path as ObjectPath;
@@ -62,6 +62,9 @@ pub(super) struct Node {
     /// The catalog and manifest generations last published; held across a publication so
     /// that publications reach the bucket in order.
     published: tokio::sync::Mutex<Generations>,
+    /// The catalog generation last published, readable without waiting for a
+    /// publication in progress.
+    catalog_published: AtomicU64,
     /// The server's own files (tokens, continuous queries) saved since the last
     /// publication: the newest content of each, by name.
     files: parking_lot::Mutex<BTreeMap<String, Bytes>>,
@@ -78,6 +81,7 @@ impl Node {
         Node {
             prefix: format!("{node_id}/"),
             published: tokio::sync::Mutex::new(Generations::default()),
+            catalog_published: AtomicU64::new(0),
             files: parking_lot::Mutex::new(BTreeMap::new()),
         }
     }
@@ -238,6 +242,35 @@ pub(super) async fn publish(inner: &Inner) -> Result<()> {
     publish_server_files(inner, node).await
 }
 
+/// With the WAL in the bucket (`wal_object_store`), a write is acknowledged only once
+/// the bucket's catalog knows its database (replay skips records of databases the
+/// catalog does not hold): puts the catalog (and manifest) when the catalog changed since
+/// the last publication.
+///
+/// # Errors
+/// [`Error::WalUnavailable`] naming the catalog when the put fails; the write is logged,
+/// but not acknowledged.
+pub(super) async fn publish_catalog_for_wal(inner: &Inner) -> Result<()> {
+    let Some(node) = &inner.node else {
+        return Ok(());
+    };
+    if node.catalog_published.load(Ordering::Acquire)
+        == inner.catalog_generation.load(Ordering::Acquire)
+    {
+        return Ok(());
+    }
+    publish_catalog_and_manifest(inner, node)
+        .await
+        .map_err(|e| match e {
+            Error::ObjectStore(e) => Error::WalUnavailable {
+                path: node.object(CATALOG).as_ref().into(),
+                source: std::io::Error::other(e),
+                retry_after: crate::wal::UNAVAILABLE_RETRY_AFTER,
+            },
+            other => other,
+        })
+}
+
 async fn publish_catalog_and_manifest(inner: &Inner, node: &Node) -> Result<()> {
     let mut published = node.published.lock().await;
     // Read before the snapshot: a change after it is published by a later call.
@@ -266,6 +299,8 @@ async fn publish_catalog_and_manifest(inner: &Inner, node: &Node) -> Result<()> 
             .put(&node.object(CATALOG), PutPayload::from(catalog))
             .await?;
         published.catalog = catalog_generation;
+        node.catalog_published
+            .store(catalog_generation, Ordering::Release);
     }
     if manifest_generation != published.manifest {
         inner

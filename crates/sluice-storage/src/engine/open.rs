@@ -33,7 +33,7 @@ use crate::lock::DirLock;
 use crate::manifest::Manifest;
 use crate::metrics::Metrics;
 use crate::store;
-use crate::wal::{self, Record, Wal, WalOptions};
+use crate::wal::{self, ObjectWal, Record, Wal, WalOptions};
 
 impl Storage {
     /// Opens (creating if needed) the data directory, loads the catalog and manifest,
@@ -45,6 +45,13 @@ impl Storage {
     /// middle (unless `skip_corrupt_wal_records`), [`Error::Io`] / [`Error::Catalog`] when
     /// files cannot be read or written, [`Error::ObjectStore`] when the store fails.
     pub async fn open(config: StorageConfig) -> Result<Storage> {
+        if config.wal_object_store && !matches!(config.object_store, ObjectStoreConfig::Cloud(_)) {
+            return Err(Error::Catalog(
+                "the wal can go to the object store only with a cloud store (s3, google or \
+                 azure) and a node id"
+                    .into(),
+            ));
+        }
         let wal_dir = config.data_dir.join("wal");
         let catalog_dir = config.data_dir.join("catalog");
         create_dir(&wal_dir)?;
@@ -116,36 +123,45 @@ impl Storage {
             _ => None,
         };
 
+        // A cloud node's WAL objects are replayed whether or not it logs to them now, so
+        // that none is left behind when the node switches to its local WAL.
+        let wal_objects = node
+            .as_ref()
+            .map(|n| Arc::new(ObjectWal::new(store.clone(), &n.prefix)));
+        let fetched = match &wal_objects {
+            Some(objects) => objects.fetch(manifest.persisted_seq).await?,
+            None => Vec::new(),
+        };
         let live_ids: HashSet<u32> = catalog.databases.values().map(|d| d.id).collect();
         let mut buffer = Buffer::default();
         let mut catalog_changed = false;
         let mut replayed = 0u64;
         let mut file_deletes = Vec::new();
-        let mut replay =
-            wal::replay(
-                &wal_dir,
-                config.skip_corrupt_wal_records,
-                |seq, record| match record {
-                    Record::Write(batch) => {
-                        if seq <= manifest.persisted_seq || !live_ids.contains(&batch.db_id) {
-                            return;
-                        }
-                        catalog_changed |= catalog.absorb(&batch);
-                        replayed += batch.rows() as u64;
-                        buffer.apply(&batch);
+        let mut replay = wal::replay(
+            &wal_dir,
+            fetched,
+            config.skip_corrupt_wal_records,
+            |seq, record| match record {
+                Record::Write(batch) => {
+                    if seq <= manifest.persisted_seq || !live_ids.contains(&batch.db_id) {
+                        return;
                     }
-                    Record::Delete(op) => {
-                        if seq <= manifest.persisted_seq || !live_ids.contains(&op.db_id) {
-                            return;
-                        }
-                        buffer.delete(&op);
-                        catalog_changed |= catalog.absorb_delete(&op);
-                        if seq > manifest.deletes_applied_seq {
-                            file_deletes.push((seq, op));
-                        }
+                    catalog_changed |= catalog.absorb(&batch);
+                    replayed += batch.rows() as u64;
+                    buffer.apply(&batch);
+                }
+                Record::Delete(op) => {
+                    if seq <= manifest.persisted_seq || !live_ids.contains(&op.db_id) {
+                        return;
                     }
-                },
-            )?;
+                    buffer.delete(&op);
+                    catalog_changed |= catalog.absorb_delete(&op);
+                    if seq > manifest.deletes_applied_seq {
+                        file_deletes.push((seq, op));
+                    }
+                }
+            },
+        )?;
         // With every segment persisted and deleted, the manifest alone remembers how far
         // sequence numbers went; new records must sort after it or replay would skip them.
         replay.last_seq = replay.last_seq.max(manifest.persisted_seq);
@@ -177,6 +193,8 @@ impl Storage {
                 background_sync_interval: config.wal_background_sync_interval,
                 segment_bytes: config.wal_segment_bytes,
                 segment_age: config.wal_segment_age,
+                objects: wal_objects,
+                object_flush_interval: config.wal_object_store.then_some(config.wal_flush_interval),
             },
             replay,
             BufferApplier {

@@ -1,6 +1,6 @@
 //! Persistence: the buffer snapshotted at a WAL rotation and written to Parquet, one
 //! partition (table and UTC day) at a time, then the manifest committed (and published to
-//! a cloud node's bucket) and the WAL segments it covers deleted.
+//! a cloud node's bucket) and the WAL segments (or objects) it covers deleted.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -36,7 +36,7 @@ pub(super) async fn persist_buffer(inner: &Arc<Inner>) -> Result<()> {
         // Nothing new, but segments replayed at start-up may be fully persisted already
         // (and a cloud node's manifest may not be in its bucket yet).
         node::publish(inner).await?;
-        inner.wal.delete_persisted(persisted)?;
+        inner.wal.delete_persisted(persisted).await?;
         return Ok(());
     }
     if !inner.config.persist_delay.is_zero() {
@@ -129,7 +129,7 @@ pub(super) async fn persist_buffer(inner: &Arc<Inner>) -> Result<()> {
     }
     // A cloud node's bucket must hold the manifest before the WAL it replaces goes.
     node::publish(inner).await?;
-    inner.wal.delete_persisted(persisted_seq)?;
+    inner.wal.delete_persisted(persisted_seq).await?;
     Ok(())
 }
 

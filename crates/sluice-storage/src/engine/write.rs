@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::RwLockReadGuard;
 
-use super::{Frozen, State, Storage, now_ns};
+use super::{Frozen, State, Storage, node, now_ns};
 use crate::batch::WriteBatch;
 use crate::cache::Caches;
 use crate::catalog::{Validated, Validation, check_database_name};
@@ -182,6 +182,9 @@ impl Storage {
             let ticket = inner.wal.submit(validated.batch, validated.bytes, sync)?;
             drop(gate);
             ticket.wait().await?;
+            if inner.config.wal_object_store {
+                node::publish_catalog_for_wal(inner).await?;
+            }
             Metrics::add(&inner.metrics.lines_written, accepted as u64);
             if inner.metrics.buffer_bytes.load(Ordering::Relaxed) as usize
                 >= inner.config.persist_buffer_bytes

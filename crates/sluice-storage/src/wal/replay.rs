@@ -1,13 +1,14 @@
-//! Replaying the WAL at start-up: every segment read in order, each record checked
-//! against its checksum and handed over, a torn tail truncated, other damage reported
-//! (or skipped when asked).
+//! Replaying the WAL at start-up: every segment (and every WAL object fetched from the
+//! store) read in order, each record checked against its checksum and handed over, a
+//! torn tail truncated, other damage reported (or skipped when asked).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::objects::{FetchedObject, WalObject};
 use super::{
     ClosedSegment, HEADER_LEN, MAGIC, MAX_RECORD_BYTES, Record, VERSION, decode_record,
     list_segments,
@@ -19,6 +20,8 @@ use crate::error::{Error, Result};
 #[derive(Debug, Default)]
 pub(crate) struct Replay {
     pub(crate) segments: Vec<ClosedSegment>,
+    /// The WAL objects replayed, to be deleted once persisted.
+    pub(crate) objects: Vec<WalObject>,
     pub(crate) last_seq: u64,
     pub(crate) next_segment_id: u64,
 }
@@ -26,7 +29,11 @@ pub(crate) struct Replay {
 /// Records read and checked ahead of the one being applied.
 const READ_AHEAD: usize = 8;
 
-/// Replays every segment in `dir` in order, calling `apply(seq, record)` per record.
+/// Replays every segment in `dir` and every object of `objects` (sorted by first
+/// sequence number) in log order, calling `apply(seq, record)` per record. Segments and
+/// objects hold disjoint runs of sequence numbers (a process logs to one or the other),
+/// so a run of objects goes before the first segment whose first record comes after it.
+/// Objects are put whole: any damage in one is [`Error::WalCorrupt`] (or skipped).
 ///
 /// The log ends in the last segment longer than a header: segments after it hold no
 /// record (a crash or a full disk while a new segment was being started leaves them
@@ -42,6 +49,7 @@ const READ_AHEAD: usize = 8;
 /// before a damage that stops the replay have been applied when it returns the error.
 pub(crate) fn replay(
     dir: &Path,
+    objects: Vec<FetchedObject>,
     skip_corrupt: bool,
     mut apply: impl FnMut(u64, Record<'_>),
 ) -> Result<Replay> {
@@ -51,7 +59,9 @@ pub(crate) fn replay(
             .name("wal-replay".into())
             .spawn_scoped(scope, move || {
                 // Sending fails once the receiver is gone: replay stopped at damage.
-                read_log(dir, skip_corrupt, &mut |logged| tx.send(logged).is_ok())
+                read_log(dir, objects, skip_corrupt, &mut |logged| {
+                    tx.send(logged).is_ok()
+                })
             })
             .map_err(|e| Error::io("starting the wal replay thread", e))?;
         let mut damage = None;
@@ -95,10 +105,11 @@ struct Logged {
     offset: u64,
 }
 
-/// Reads every segment in `dir` in order, handing each intact record to `apply` until
-/// it returns false; see [`replay`].
+/// Reads every segment in `dir` and every object of `objects` in log order, handing
+/// each intact record to `apply` until it returns false; see [`replay`].
 fn read_log(
     dir: &Path,
+    objects: Vec<FetchedObject>,
     skip_corrupt: bool,
     apply: &mut dyn FnMut(Logged) -> bool,
 ) -> Result<Replay> {
@@ -114,9 +125,18 @@ fn read_log(
         lengths.push(meta.len());
     }
     let log_end = lengths.iter().rposition(|n| *n > HEADER_LEN).unwrap_or(0);
+    let mut objects = objects.into_iter().peekable();
     for (i, (_, path)) in segments.into_iter().enumerate() {
         let at_end = i >= log_end;
-        match replay_segment(&path, at_end, skip_corrupt, apply)? {
+        let data = read_segment(&path)?;
+        if let Some(first) = first_seq(&data) {
+            while let Some(object) = objects.next_if(|o| o.first_seq < first) {
+                if !replay_object(object, skip_corrupt, apply, &mut out)? {
+                    return Ok(out);
+                }
+            }
+        }
+        match replay_segment(&path, Arc::new(data), at_end, skip_corrupt, apply)? {
             SegmentEnd::Removed => continue,
             SegmentEnd::Stopped => break,
             SegmentEnd::Records(last_seq) => {
@@ -127,7 +147,55 @@ fn read_log(
             }
         }
     }
+    for object in objects {
+        if !replay_object(object, skip_corrupt, apply, &mut out)? {
+            break;
+        }
+    }
     Ok(out)
+}
+
+fn read_segment(path: &Path) -> Result<Vec<u8>> {
+    let mut data = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut data))
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    Ok(data)
+}
+
+/// The sequence number of a segment's first record, when it is intact.
+fn first_seq(data: &[u8]) -> Option<u64> {
+    let start = HEADER_LEN as usize;
+    if data.len() < start || &data[..8] != MAGIC {
+        return None;
+    }
+    check_record(data, start, zero_tail(data))
+        .ok()
+        .map(|(seq, _)| seq)
+}
+
+/// Replays one object; false when `apply` asked to stop.
+fn replay_object(
+    object: FetchedObject,
+    skip_corrupt: bool,
+    apply: &mut dyn FnMut(Logged) -> bool,
+    out: &mut Replay,
+) -> Result<bool> {
+    let name = PathBuf::from(object.location.as_ref());
+    // Not at the log's end: an object is never torn, so nothing is truncated or removed.
+    match replay_segment(&name, Arc::new(object.data), false, skip_corrupt, apply)? {
+        SegmentEnd::Records(last_seq) => {
+            let last_seq = last_seq.unwrap_or(object.first_seq);
+            out.last_seq = out.last_seq.max(last_seq);
+            out.objects.push(WalObject {
+                location: object.location,
+                last_seq,
+            });
+            Ok(true)
+        }
+        SegmentEnd::Stopped => Ok(false),
+        SegmentEnd::Removed => Ok(true),
+    }
 }
 
 enum SegmentEnd {
@@ -137,17 +205,15 @@ enum SegmentEnd {
     Records(Option<u64>),
 }
 
-/// Replays one segment; `at_end` when no later segment holds a record.
+/// Replays one segment, `data` read from `path`; `at_end` when no later segment holds a
+/// record (only then is a torn header removed or a torn tail truncated).
 fn replay_segment(
     path: &Path,
+    data: Arc<Vec<u8>>,
     at_end: bool,
     skip_corrupt: bool,
     apply: &mut dyn FnMut(Logged) -> bool,
 ) -> Result<SegmentEnd> {
-    let mut data = Vec::new();
-    File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut data))
-        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
     let corrupt = |offset: u64, reason: String| Error::WalCorrupt {
         file: path.to_owned(),
         offset,
@@ -168,7 +234,6 @@ fn replay_segment(
     }
     let version = version.unwrap_or(VERSION);
     let file: Arc<Path> = Arc::from(path);
-    let data = Arc::new(data);
     let mut pos = HEADER_LEN as usize;
     let mut last_seq = None;
     let zeros = zero_tail(&data);

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
+use super::objects::{FlushPacer, ObjectSink};
 use super::{
     Applier, ClosedSegment, Entry, HEADER_LEN, MAGIC, Replay, Request, VERSION, Wal, WalFault,
     WalOptions, segment_path,
@@ -33,7 +34,13 @@ const PROBE_FILE: &str = "space-probe.tmp";
 impl Wal {
     /// Starts the writer thread on a new segment after the replayed ones. When that
     /// segment cannot be created (a full disk) the writer starts failed and creates it
-    /// once it recovers, so the engine can still open and serve reads.
+    /// once it recovers, so the engine can still open and serve reads. With
+    /// `options.object_flush_interval` no segment is written: groups go to the object
+    /// store, through the tokio runtime this is called in.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when a thread cannot be started, or when logging to objects is asked
+    /// outside a tokio runtime.
     pub(crate) fn start(
         options: WalOptions,
         replay: Replay,
@@ -48,9 +55,30 @@ impl Wal {
             Err(e) => tracing::warn!("removing the wal's space probe: {e}"),
         }
         let fault = Arc::new(Mutex::new(None));
-        let (segment, next_segment_id) = match Segment::create(&options.dir, replay.next_segment_id)
-        {
-            Ok(segment) => (Some(segment), replay.next_segment_id + 1),
+        if let Some(wal) = &options.objects {
+            wal.adopt(replay.objects);
+        }
+        let objects = match (&options.objects, options.object_flush_interval) {
+            (Some(wal), Some(flush_interval)) => {
+                let runtime = tokio::runtime::Handle::try_current().map_err(|e| {
+                    Error::io("starting the object store's wal", io::Error::other(e))
+                })?;
+                Some(ObjectSink {
+                    wal: wal.clone(),
+                    runtime,
+                    pacer: FlushPacer::new(flush_interval),
+                    refused: None,
+                })
+            }
+            _ => None,
+        };
+        let created = match objects {
+            Some(_) => Ok(None),
+            None => Segment::create(&options.dir, replay.next_segment_id).map(Some),
+        };
+        let (segment, next_segment_id) = match created {
+            Ok(None) => (None, replay.next_segment_id),
+            Ok(Some(segment)) => (Some(segment), replay.next_segment_id + 1),
             Err(f) => {
                 tracing::error!("starting the wal failed, refusing writes until it can: {f}");
                 Metrics::add(&metrics.wal_write_errors, 1);
@@ -79,6 +107,7 @@ impl Wal {
             torn: false,
             last_recovery: None,
             dirty: false,
+            objects,
         };
         thread::Builder::new()
             .name("sluice-wal".into())
@@ -89,6 +118,7 @@ impl Wal {
             closed,
             fault,
             dir: options.dir,
+            objects: options.objects,
         })
     }
 }
@@ -185,6 +215,8 @@ struct Writer {
     last_recovery: Option<Instant>,
     /// Written since the last fdatasync.
     dirty: bool,
+    /// With `wal_object_store`: groups are put there, and `segment` stays `None`.
+    objects: Option<ObjectSink>,
 }
 
 struct Pending {
@@ -291,6 +323,19 @@ impl Writer {
             }
             if failed {
                 self.try_recover(false);
+            } else if let Some(sink) = &self.objects {
+                // At most one object per flush interval: what arrives meanwhile joins it.
+                let deadline = Instant::now() + sink.pacer.wait();
+                while !matches!(requests.last(), Some(Request::Shutdown { .. })) {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    match rx.recv_timeout(left) {
+                        Ok(r) => requests.push(r),
+                        Err(_) => break,
+                    }
+                }
             }
             let mut pending = Vec::new();
             let mut need_sync = false;
@@ -388,6 +433,10 @@ impl Writer {
         if pending.is_empty() {
             return;
         }
+        if self.objects.is_some() {
+            self.put_group(buf, pending);
+            return;
+        }
         let Some(segment) = &mut self.segment else {
             // Only a failed writer has no segment, and it takes no writes.
             for p in pending.drain(..) {
@@ -437,6 +486,36 @@ impl Writer {
         self.to_applier(ApplyMsg::Apply(group));
     }
 
+    /// [`Writer::commit`] to the object store: puts `buf` as one object, then hands
+    /// `pending` to the apply thread; when the PUT fails none of them is acknowledged and
+    /// the writer enters the failed state.
+    fn put_group(&mut self, buf: &mut Vec<u8>, pending: &mut Vec<Pending>) {
+        let sink = self.objects.as_mut().expect("an object wal");
+        let first = pending.first().expect("a group").seq;
+        let last = pending.last().expect("a group").seq;
+        sink.pacer.started();
+        let start = Instant::now();
+        let put = sink.runtime.block_on(sink.wal.put(first, last, buf));
+        let bytes = buf.len() as u64;
+        buf.clear();
+        match put {
+            Ok(()) => {
+                self.metrics.observe_wal_put(start.elapsed(), bytes);
+                let group = std::mem::take(pending);
+                self.to_applier(ApplyMsg::Apply(group));
+            }
+            Err((location, e)) => {
+                let fault = WalFault::store(format!("putting {location}"), &location, &e);
+                sink.refused = Some(location);
+                let refused = fault.clone();
+                self.fail(fault);
+                for p in pending.drain(..) {
+                    let _ = p.ack.send(Err(refused.to_error()));
+                }
+            }
+        }
+    }
+
     fn sync(&mut self) -> Result<(), WalFault> {
         if !self.dirty {
             return Ok(());
@@ -459,6 +538,10 @@ impl Writer {
 
     /// Closes the current segment (when it holds records) and starts the next one.
     fn rotate(&mut self) -> Result<(), WalFault> {
+        if self.objects.is_some() {
+            // Every group is an object of its own already.
+            return Ok(());
+        }
         if self.segment.as_ref().is_some_and(|s| s.last_seq.is_none()) {
             return Ok(());
         }
@@ -508,6 +591,15 @@ impl Writer {
     /// has room, and goes on in a fresh segment (a new file, so no page the failed
     /// fdatasync may have dropped is relied on). Every step can be retried.
     fn recover(&mut self) -> Result<(), WalFault> {
+        if let Some(sink) = &mut self.objects {
+            if let Some(location) = &sink.refused {
+                sink.runtime
+                    .block_on(sink.wal.remove_refused(location))
+                    .map_err(|e| WalFault::store(format!("deleting {location}"), location, &e))?;
+                sink.refused = None;
+            }
+            return Ok(());
+        }
         if let Some(seg) = &self.segment {
             let cut = if self.torn {
                 seg.file.set_len(seg.bytes)
@@ -535,7 +627,9 @@ mod tests {
     use crate::batch::{ColumnType, Row, TableBatch, Value, WriteBatch};
     use crate::encoding;
     use crate::predicate::DeleteOp;
-    use crate::wal::{KIND_WRITE, Record, replay};
+    use crate::wal::{KIND_WRITE, ObjectWal, Record, list_segments, replay};
+    use futures::TryStreamExt;
+    use object_store::ObjectStore;
 
     struct Recorder(Arc<Mutex<Vec<u64>>>);
 
@@ -563,6 +657,42 @@ mod tests {
         fn snapshot(&mut self, _last_seq: u64) {}
     }
 
+    /// A writer's options on `dir`: never rotating, synced in the background every minute.
+    fn options(
+        dir: &Path,
+        objects: Option<Arc<ObjectWal>>,
+        object_flush_interval: Option<Duration>,
+    ) -> WalOptions {
+        WalOptions {
+            dir: dir.to_owned(),
+            background_sync_interval: Duration::from_secs(60),
+            segment_bytes: 1 << 30,
+            segment_age: Duration::from_secs(3600),
+            objects,
+            object_flush_interval,
+        }
+    }
+
+    /// A runtime for the object WAL's requests (from the writer thread, which blocks on
+    /// them) and an empty store.
+    fn runtime_and_store() -> (tokio::runtime::Runtime, Arc<dyn ObjectStore>) {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        (rt, Arc::new(object_store::memory::InMemory::new()))
+    }
+
+    /// Logs `batch(i)`; its sequence number, once acknowledged.
+    async fn log(wal: &Wal, i: i64) -> u64 {
+        wal.submit(batch(i), 10, true)
+            .unwrap()
+            .wait()
+            .await
+            .unwrap()
+    }
+
     fn batch(i: i64) -> WriteBatch {
         WriteBatch {
             db_id: 1,
@@ -586,12 +716,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let metrics = Arc::new(Metrics::default());
         let applied = Arc::new(Mutex::new(Vec::new()));
-        let options = WalOptions {
-            dir: dir.path().to_owned(),
-            background_sync_interval: Duration::from_secs(60),
-            segment_bytes: 1 << 30,
-            segment_age: Duration::from_secs(3600),
-        };
+        let options = options(dir.path(), None, None);
         let (apply_tx, apply_rx) = mpsc::channel();
         let recorder = Recorder(applied.clone());
         let apply_thread = thread::spawn(move || run_applier(recorder, apply_rx));
@@ -608,6 +733,7 @@ mod tests {
             torn: false,
             last_recovery: None,
             dirty: false,
+            objects: None,
         };
         // Ten writers queue up while the writer thread is busy (it has not started).
         let (tx, rx) = mpsc::channel();
@@ -641,7 +767,10 @@ mod tests {
         assert_eq!(*applied.lock(), seqs, "applied in log order");
         // And the log replays to the same records.
         let mut replayed = Vec::new();
-        let r = replay(dir.path(), false, |seq, b| replayed.push((seq, owned(b)))).unwrap();
+        let r = replay(dir.path(), Vec::new(), false, |seq, b| {
+            replayed.push((seq, owned(b)))
+        })
+        .unwrap();
         assert_eq!(r.last_seq, 10);
         assert_eq!(replayed.len(), 10);
         assert_eq!(replayed[3].1, Owned::Write(batch(3)));
@@ -673,7 +802,7 @@ mod tests {
         fs::write(segment_path(dir.path(), 1), segment).unwrap();
 
         let mut applied = Vec::new();
-        let err = replay(dir.path(), false, |seq, record| {
+        let err = replay(dir.path(), Vec::new(), false, |seq, record| {
             applied.push((seq, owned(record)))
         })
         .unwrap_err();
@@ -687,7 +816,7 @@ mod tests {
         assert_eq!(applied, [(1, Owned::Write(batch(1)))]);
 
         let mut applied = Vec::new();
-        let r = replay(dir.path(), true, |seq, record| {
+        let r = replay(dir.path(), Vec::new(), true, |seq, record| {
             applied.push((seq, owned(record)))
         })
         .unwrap();
@@ -714,7 +843,7 @@ mod tests {
         fs::write(segment_path(dir.path(), 1), old).unwrap();
         let replay_all = || {
             let mut out = Vec::new();
-            let r = replay(dir.path(), false, |seq, record| {
+            let r = replay(dir.path(), Vec::new(), false, |seq, record| {
                 out.push((seq, owned(record)))
             })
             .unwrap();
@@ -731,12 +860,7 @@ mod tests {
         };
         let applied = Arc::new(Mutex::new(Vec::new()));
         let wal = Wal::start(
-            WalOptions {
-                dir: dir.path().to_owned(),
-                background_sync_interval: Duration::from_secs(60),
-                segment_bytes: 1 << 30,
-                segment_age: Duration::from_secs(3600),
-            },
+            options(dir.path(), None, None),
             r,
             Recorder(applied.clone()),
             Arc::new(Metrics::default()),
@@ -754,14 +878,7 @@ mod tests {
                     .unwrap(),
                 2
             );
-            assert_eq!(
-                wal.submit(batch(8), 10, true)
-                    .unwrap()
-                    .wait()
-                    .await
-                    .unwrap(),
-                3
-            );
+            assert_eq!(log(&wal, 8).await, 3);
             wal.shutdown().await.unwrap();
         });
         assert_eq!(*applied.lock(), [2, 3]);
@@ -773,6 +890,151 @@ mod tests {
                 (2, Owned::Delete(op)),
                 (3, Owned::Write(batch(8)))
             ]
+        );
+    }
+
+    #[test]
+    fn object_groups_are_acknowledged_once_put_replay_on_an_empty_dir_and_go_once_persisted() {
+        let (rt, store) = runtime_and_store();
+        let start = |dir: &Path, replay: Replay, applied: &Arc<Mutex<Vec<u64>>>| {
+            let _entered = rt.enter();
+            Wal::start(
+                options(
+                    dir,
+                    Some(Arc::new(ObjectWal::new(store.clone(), "n1/"))),
+                    Some(Duration::from_millis(50)),
+                ),
+                replay,
+                Recorder(applied.clone()),
+                Arc::new(Metrics::default()),
+            )
+            .unwrap()
+        };
+        let objects = || -> Vec<String> {
+            rt.block_on(async {
+                let listed: Vec<_> = store.list(None).try_collect().await.unwrap();
+                let mut names: Vec<String> =
+                    listed.into_iter().map(|m| m.location.to_string()).collect();
+                names.sort();
+                names
+            })
+        };
+        let first_disk = tempfile::tempdir().unwrap();
+        let applied = Arc::new(Mutex::new(Vec::new()));
+        let wal = start(first_disk.path(), Replay::default(), &applied);
+        rt.block_on(async {
+            // A write after a quiet interval is put at once; two arriving within the
+            // interval after it wait for its end and share an object.
+            assert_eq!(log(&wal, 1).await, 1);
+            let tickets = [
+                wal.submit(batch(2), 10, true).unwrap(),
+                wal.submit(batch(3), 10, true).unwrap(),
+            ];
+            for (ticket, seq) in tickets.into_iter().zip(2..) {
+                assert_eq!(ticket.wait().await.unwrap(), seq);
+            }
+            wal.shutdown().await.unwrap();
+        });
+        assert_eq!(*applied.lock(), [1, 2, 3]);
+        assert_eq!(
+            objects(),
+            [
+                "n1/wal/00000000000000000001.wal",
+                "n1/wal/00000000000000000002.wal"
+            ]
+        );
+        assert!(
+            list_segments(first_disk.path()).unwrap().is_empty(),
+            "no segment file on the disk"
+        );
+
+        // A new disk: the records come back from the objects, and the log goes on after
+        // them.
+        let second_disk = tempfile::tempdir().unwrap();
+        let fetched = rt
+            .block_on(ObjectWal::new(store.clone(), "n1/").fetch(0))
+            .unwrap();
+        let mut replayed = Vec::new();
+        let replay = replay(second_disk.path(), fetched, false, |seq, record| {
+            replayed.push((seq, owned(record)));
+        })
+        .unwrap();
+        assert_eq!(
+            replayed,
+            [
+                (1, Owned::Write(batch(1))),
+                (2, Owned::Write(batch(2))),
+                (3, Owned::Write(batch(3)))
+            ]
+        );
+        assert_eq!(replay.last_seq, 3);
+        let applied = Arc::new(Mutex::new(Vec::new()));
+        let wal = start(second_disk.path(), replay, &applied);
+        rt.block_on(async {
+            assert_eq!(log(&wal, 4).await, 4);
+            // Persisted up to 3: the objects holding only 1..=3 go.
+            assert_eq!(wal.delete_persisted(3).await.unwrap(), 2);
+            wal.shutdown().await.unwrap();
+        });
+        assert_eq!(objects(), ["n1/wal/00000000000000000004.wal"]);
+        // Fetching after the manifest covers the first objects reads only the rest.
+        let fetched = rt
+            .block_on(ObjectWal::new(store.clone(), "n1/").fetch(3))
+            .unwrap();
+        assert_eq!(fetched.len(), 1);
+        assert_eq!(fetched[0].first_seq, 4);
+    }
+
+    #[test]
+    fn segments_and_objects_replay_in_sequence_order_when_the_wal_moves_back_and_forth() {
+        let (rt, store) = runtime_and_store();
+        let dir = tempfile::tempdir().unwrap();
+        let replay_all = || {
+            let fetched = rt
+                .block_on(ObjectWal::new(store.clone(), "n1/").fetch(0))
+                .unwrap();
+            let mut seqs = Vec::new();
+            let replayed = replay(dir.path(), fetched, false, |seq, _| seqs.push(seq)).unwrap();
+            (replayed, seqs)
+        };
+        // A cloud node's WAL, to objects or to segments.
+        let start = |replayed: Replay, to_objects: bool| {
+            let _entered = rt.enter();
+            Wal::start(
+                options(
+                    dir.path(),
+                    Some(Arc::new(ObjectWal::new(store.clone(), "n1/"))),
+                    to_objects.then_some(Duration::ZERO),
+                ),
+                replayed,
+                Recorder(Arc::new(Mutex::new(Vec::new()))),
+                Arc::new(Metrics::default()),
+            )
+            .unwrap()
+        };
+        // Local segments, then objects, then segments again, then objects: one write each.
+        for (i, to_objects) in [false, true, false, true].into_iter().enumerate() {
+            let (replayed, seqs) = replay_all();
+            assert_eq!(seqs, (1..=i as u64).collect::<Vec<_>>());
+            let wal = start(replayed, to_objects);
+            rt.block_on(async {
+                assert_eq!(log(&wal, 0).await, i as u64 + 1);
+                wal.shutdown().await.unwrap();
+            });
+        }
+        assert_eq!(replay_all().1, [1, 2, 3, 4]);
+
+        // A node logging to segments again deletes the objects once they are persisted.
+        let wal = start(replay_all().0, false);
+        rt.block_on(async {
+            // Two objects and two segments (not the one being written).
+            assert_eq!(wal.delete_persisted(4).await.unwrap(), 4);
+            wal.shutdown().await.unwrap();
+        });
+        assert!(
+            rt.block_on(ObjectWal::new(store.clone(), "n1/").fetch(0))
+                .unwrap()
+                .is_empty()
         );
     }
 }

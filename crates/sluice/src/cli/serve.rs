@@ -75,6 +75,19 @@ pub(crate) struct ServeArgs {
     /// (after write(2); synced in the background every second). Default fsync.
     #[arg(long, env = "SLUICE_WAL_SYNC", default_value = "fsync")]
     wal_sync: WalSync,
+    /// Write the WAL to the bucket instead of DATA_DIR/wal: the writes of each
+    /// --wal-flush-interval go into one object NODE_ID/wal/SEQ.wal and are acknowledged
+    /// once its PUT succeeded (a failed PUT refuses them with 503), so a node started on
+    /// an empty data directory recovers every acknowledged write. Needs --object-store
+    /// s3, google or azure with --node-id. Default off.
+    #[arg(long, env = "SLUICE_WAL_OBJECT_STORE", value_parser = FalseyValueParser::new())]
+    wal_object_store: bool,
+    /// With --wal-object-store: a WAL object's PUT starts at least this long after the
+    /// previous one, and the writes arriving meanwhile go into it (a write after a quiet
+    /// interval is put at once). Bounds the PUTs to one per interval; a client that waits
+    /// for each write before the next gets at most one write per interval. Default 1s.
+    #[arg(long, env = "SLUICE_WAL_FLUSH_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    wal_flush_interval: Duration,
     /// Write-buffer ceiling (memory held by buffered rows, including rows being
     /// persisted); over it writes get 503 with Retry-After until persistence catches up. Accepts suffixes KiB, MiB, GiB (and K, M, G, KB, MB, GB). Default 1GiB.
     #[arg(long, env = "SLUICE_MAX_BUFFER_BYTES", default_value = "1GiB", value_parser = parse_bytes)]
@@ -507,6 +520,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .then(|| FlightIngestPeers::new(&ingest_peers, args.ingest_peers_token.as_deref()))
         .transpose()
         .map_err(|e| anyhow::anyhow!("--ingest-peers: {e}"))?;
+    if args.wal_object_store && !matches!(object_store, ObjectStoreConfig::Cloud(_)) {
+        anyhow::bail!(
+            "--wal-object-store needs --object-store s3, google or azure (with --bucket and \
+             --node-id): the WAL objects go under the node's prefix in the bucket"
+        );
+    }
+    if args.wal_object_store && !args.mode.ingest {
+        anyhow::bail!("--wal-object-store needs a node that ingests (--mode all or ingest)");
+    }
     if args.query_refresh_interval.is_zero() {
         anyhow::bail!("--query-refresh-interval must be longer than 0");
     }
@@ -516,6 +538,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         data_dir: args.data_dir.clone(),
         object_store,
         wal_sync: args.wal_sync,
+        wal_object_store: args.wal_object_store,
+        wal_flush_interval: args.wal_flush_interval,
         max_buffer_bytes: args.max_buffer_bytes,
         persist_buffer_bytes: args.persist_buffer_bytes,
         persist_interval: args.persist_interval,

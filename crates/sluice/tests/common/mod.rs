@@ -48,6 +48,11 @@ impl Options {
         self
     }
 
+    pub fn args(mut self, args: &[&str]) -> Self {
+        self.args.extend(args.iter().map(|a| (*a).to_owned()));
+        self
+    }
+
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_owned(), value.to_owned()));
         self
@@ -280,6 +285,20 @@ pub fn points(from: i64, to: i64) -> String {
     (from..to)
         .map(|i| format!("cpu,host=h{} v={i} {}\n", i % 10, i * 1_000_000_000))
         .collect()
+}
+
+/// Writes `body` to database `db` (v1 API); the status.
+pub fn write_db(server: &TestServer, body: &str) -> u16 {
+    server.post("/write?db=db", &[], body.as_bytes()).status
+}
+
+/// The value of the first series of `/metrics` whose name and labels start with `prefix`
+/// (0 when there is none).
+pub fn metric_starting(server: &TestServer, prefix: &str) -> f64 {
+    let text = server.get("/metrics", &[]).body;
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix)?.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// `SELECT count(*)` of table `cpu` in database `db` (SQL, read from the data).

@@ -13,6 +13,17 @@ pub const ACCESS_KEY: &str = "sluice-test-key";
 pub const SECRET_KEY: &str = "sluice-test-secret";
 pub const BUCKET: &str = "sluice";
 
+/// Flags with which a node gives up on a request to a store that is away within
+/// seconds (one retry, 1 s of retries, 2 s per attempt) instead of hanging in it.
+pub const FAST_FAILURE: [&str; 6] = [
+    "--object-store-max-retries",
+    "1",
+    "--object-store-retry-timeout",
+    "1s",
+    "--object-store-request-timeout",
+    "2s",
+];
+
 /// The s3s-fs binary, or `None` (the test is skipped) when it is not installed and the
 /// suite does not require it.
 pub fn s3s_fs() -> Option<PathBuf> {
@@ -106,6 +117,14 @@ impl Drop for S3Server {
 /// The options of `sluice serve` as node `node_id` on the S3 server's bucket, persisting
 /// as soon as anything is buffered, with authentication.
 pub fn node_options(s3: &S3Server, data_dir: &Path, node_id: &str) -> Options {
+    bucket_options(s3, data_dir, node_id)
+        .arg("--persist-buffer-bytes")
+        .arg("1")
+}
+
+/// The options of `sluice serve` as node `node_id` on the S3 server's bucket, with
+/// authentication and the default persistence.
+pub fn bucket_options(s3: &S3Server, data_dir: &Path, node_id: &str) -> Options {
     Options::default()
         .arg("--object-store")
         .arg("s3")
@@ -118,8 +137,6 @@ pub fn node_options(s3: &S3Server, data_dir: &Path, node_id: &str) -> Options {
         .arg("--aws-allow-http")
         .arg("--aws-access-key-id")
         .arg(ACCESS_KEY)
-        .arg("--persist-buffer-bytes")
-        .arg("1")
         // A node restarted on a new disk after a kill waits this long for the old
         // process's heartbeat.
         .arg("--node-lease-timeout")
