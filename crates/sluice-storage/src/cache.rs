@@ -176,7 +176,9 @@ impl Caches {
                 }
             }
             for cache in caches.distinct.values_mut() {
-                rows().for_each(|row| cache.offer(&row));
+                if !cache.offer_batch(table) {
+                    rows().for_each(|row| cache.offer(&row));
+                }
             }
         }
     }

@@ -8,7 +8,7 @@ use arrow::array::{ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 
 use super::{DistinctCacheDef, RowSource, cutoff, next_generation};
-use crate::batch::Value;
+use crate::batch::{ColumnType, TableBatch, Value};
 
 /// The values of one combination, in the order of the cache's columns.
 type Combination = Vec<Option<String>>;
@@ -62,10 +62,47 @@ impl DistinctCache {
                 _ => None,
             })
             .collect();
+        self.record(combination, row.time());
+    }
+
+    /// Records the combinations of every row of a logged batch, as [`DistinctCache::offer`]
+    /// does row by row, but once per series: its newest row's time for the combination
+    /// of its tags. Returns false, offering nothing, when a cache column is a field in
+    /// this batch (the combination is then the row's: offer the rows one by one).
+    pub(crate) fn offer_batch(&mut self, table: &TableBatch) -> bool {
+        // Where each of the batch's columns goes in a combination.
+        let mut position = vec![None; table.columns.len()];
+        for (id, (name, kind)) in table.columns.iter().enumerate() {
+            if let Some(p) = self.def.columns.iter().position(|c| c == name) {
+                if matches!(kind, ColumnType::Field(_)) {
+                    return false;
+                }
+                position[id] = Some(p);
+            }
+        }
+        let mut newest: Vec<Option<i64>> = vec![None; table.series.len()];
+        for row in &table.rows {
+            let t = &mut newest[row.series as usize];
+            *t = Some(t.map_or(row.time, |t| t.max(row.time)));
+        }
+        for (series, time) in newest.iter().enumerate() {
+            let Some(time) = *time else { continue };
+            let mut combination: Combination = vec![None; self.def.columns.len()];
+            for (column, value) in &table.series[series] {
+                if let Some(p) = position[*column as usize] {
+                    combination[p] = Some(value.clone());
+                }
+            }
+            self.record(combination, time);
+        }
+        true
+    }
+
+    /// Records that `combination` was seen at `time`.
+    fn record(&mut self, combination: Combination, time: i64) {
         if combination.iter().all(Option::is_none) {
             return;
         }
-        let time = row.time();
         let seen = self.combinations.entry(combination).or_insert(time);
         *seen = (*seen).max(time);
         if self.combinations.len() > self.def.max_cardinality {
@@ -220,5 +257,38 @@ mod tests {
         c.evict(105 * second);
         assert_eq!(c.combinations.len(), 1);
         assert!(!c.is_complete());
+    }
+
+    #[test]
+    fn a_batch_offered_whole_leaves_the_cache_as_row_by_row_offers_do() {
+        use crate::cache::last::batch_tests::{Line, batch};
+        let table = batch();
+        for columns in [
+            vec!["host"],
+            vec!["region", "host"],
+            vec!["region"],
+            vec!["x"],
+        ] {
+            let def = DistinctCacheDef {
+                columns: columns.iter().map(|c| c.to_string()).collect(),
+                max_cardinality: 100,
+                max_age_secs: 3600,
+            };
+            let mut whole = DistinctCache::new(def.clone());
+            assert!(whole.offer_batch(&table));
+            let mut by_row = DistinctCache::new(def.clone());
+            for row in &table.rows {
+                by_row.offer(&Line(&table, row));
+            }
+            assert_eq!(whole.combinations, by_row.combinations, "{columns:?}");
+        }
+        // A string field among the columns: the rows' own values, row by row.
+        let mut whole = DistinctCache::new(DistinctCacheDef {
+            columns: vec!["host".into(), "note".into()],
+            max_cardinality: 100,
+            max_age_secs: 3600,
+        });
+        assert!(!whole.offer_batch(&table));
+        assert!(whole.combinations.is_empty());
     }
 }

@@ -564,13 +564,16 @@ mod tests {
 }
 
 #[cfg(test)]
-mod batch_tests {
+pub(in crate::cache) mod batch_tests {
     use sluice_lp::FieldType;
 
     use super::*;
 
     /// A row of a [`TableBatch`] as the row-by-row path sees it.
-    struct Line<'a>(&'a TableBatch, &'a Row);
+    pub(in crate::cache) struct Line<'a>(
+        pub(in crate::cache) &'a TableBatch,
+        pub(in crate::cache) &'a Row,
+    );
 
     impl RowSource for Line<'_> {
         fn time(&self) -> i64 {
@@ -601,7 +604,7 @@ mod batch_tests {
 
     /// Rows of two hosts in two regions, out of time order, one without fields the
     /// cache keeps, a field that appears late.
-    fn batch() -> TableBatch {
+    pub(in crate::cache) fn batch() -> TableBatch {
         let mut t = TableBatch {
             name: "cpu".into(),
             columns: vec![
