@@ -4,6 +4,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
 use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjectPath;
@@ -13,8 +14,53 @@ use super::table_files::may_delete;
 use super::{Inner, PersistFault, compact, node, now_ns, persist_buffer};
 use crate::error::{Error, Result};
 
+/// How often a step that keeps failing (say, while the object store is away) is logged
+/// again after its first failure.
+const REPEAT_LOG_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The log of one step of the background task that runs every round: its first failure,
+/// then at most one line per [`REPEAT_LOG_INTERVAL`] while it keeps failing, and its
+/// recovery, rather than a line per round (once a second) through an outage.
+#[derive(Debug, Default)]
+struct StepLog {
+    /// Failures since the step last succeeded.
+    failures: u64,
+    last_logged: Option<Instant>,
+}
+
+impl StepLog {
+    /// Counts a failure at `now`; returns whether it was logged.
+    fn failed(&mut self, step: &str, error: &Error, now: Instant) -> bool {
+        self.failures += 1;
+        if self.failures == 1 {
+            tracing::error!("{step} failed: {error}");
+        } else if self
+            .last_logged
+            .is_none_or(|t| now.duration_since(t) >= REPEAT_LOG_INTERVAL)
+        {
+            tracing::error!(
+                failures = self.failures,
+                "{step} still failing (retried every round): {error}"
+            );
+        } else {
+            return false;
+        }
+        self.last_logged = Some(now);
+        true
+    }
+
+    fn succeeded(&mut self, step: &str) {
+        if self.failures > 0 {
+            tracing::info!(failures = self.failures, "{step} works again");
+        }
+        *self = StepLog::default();
+    }
+}
+
 /// The background task: persistence triggers, retention, compaction, deferred deletes.
 pub(super) async fn background(inner: Weak<Inner>, wakeup: Arc<Notify>) {
+    let mut persist_log = StepLog::default();
+    let mut publish_log = StepLog::default();
     loop {
         let Some(me) = inner.upgrade() else { return };
         if me.closed.load(Ordering::Relaxed) {
@@ -41,9 +87,12 @@ pub(super) async fn background(inner: Weak<Inner>, wakeup: Arc<Notify>) {
             // A failure keeps the frozen buffers (and the WAL covering them), so the
             // next round retries.
             let result = persist_buffer(&me).await;
-            if let Err(e) = &result {
-                tracing::error!("persisting the write buffer failed: {e}");
-                persist_failed = true;
+            match &result {
+                Ok(()) => persist_log.succeeded("persisting the write buffer"),
+                Err(e) => {
+                    let _ = persist_log.failed("persisting the write buffer", e, Instant::now());
+                    persist_failed = true;
+                }
             }
             *me.persist_fault.lock() = result.err().map(|e| persist_fault(&e));
         }
@@ -62,9 +111,13 @@ pub(super) async fn background(inner: Weak<Inner>, wakeup: Arc<Notify>) {
         // files they dropped are deleted only once its manifest no longer lists them.
         // (Taken first: each was dropped from a manifest that this publication covers.)
         let mut deletes = std::mem::take(&mut *me.pending_deletes.lock());
-        if let Err(e) = node::publish(&me).await {
-            tracing::error!("publishing the catalog and manifest to the bucket failed: {e}");
-            me.pending_deletes.lock().append(&mut deletes);
+        const PUBLISH: &str = "publishing the catalog and manifest to the bucket";
+        match node::publish(&me).await {
+            Ok(()) => publish_log.succeeded(PUBLISH),
+            Err(e) => {
+                let _ = publish_log.failed(PUBLISH, &e, Instant::now());
+                me.pending_deletes.lock().append(&mut deletes);
+            }
         }
         let deletes = release_published(&me, deletes);
         for path in deletes {
@@ -190,4 +243,31 @@ pub(super) fn enforce_retention(inner: &Inner) -> Result<()> {
     })?;
     state.publish_buffer_bytes(&inner.metrics);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_step_failing_every_round_is_logged_once_a_minute_and_again_at_once_after_a_recovery() {
+        let mut log = StepLog::default();
+        let error = Error::Closed;
+        let t0 = Instant::now();
+        let at = |secs: u64| t0 + Duration::from_secs(secs);
+        assert!(log.failed("step", &error, at(0)), "the first failure");
+        assert!(!log.failed("step", &error, at(1)));
+        assert!(!log.failed("step", &error, at(59)));
+        assert!(
+            log.failed("step", &error, at(60)),
+            "a minute after the last line"
+        );
+        assert!(!log.failed("step", &error, at(61)));
+        assert_eq!(log.failures, 5);
+        log.succeeded("step");
+        assert!(
+            log.failed("step", &error, at(62)),
+            "a new outage is logged at once"
+        );
+    }
 }
