@@ -955,7 +955,17 @@ fn an_ingest_node_gives_its_buffered_rows_to_holders_of_a_read_token_only() {
         cpu("a", 0, 10, 0.0, "").as_bytes(),
     );
     assert_eq!(reply.status, 204, "{}", reply.body);
-    let (schema, rows) = do_get(&n1, Some(common::ADMIN), peer_rows_ticket("cpu")).unwrap();
+    // Until the node's first manifest is in the bucket it answers Unavailable (retry).
+    let mut answer = Err(tonic::Code::Unavailable);
+    wait_until(
+        "n1 has published its first manifest",
+        Duration::from_secs(60),
+        || {
+            answer = do_get(&n1, Some(common::ADMIN), peer_rows_ticket("cpu"));
+            answer != Err(tonic::Code::Unavailable)
+        },
+    );
+    let (schema, rows) = answer.unwrap();
     assert_eq!(rows, 10);
     assert_eq!(schema.metadata()["sluice.node_id"], "n1");
     assert_eq!(schema.metadata()["sluice.published_seq"], "0");
