@@ -396,6 +396,18 @@ fn render(state: &AppState, visible: impl Fn(&str) -> bool) -> String {
     );
     counter(
         &mut out,
+        "sluice_storage_parquet_footers_read_total",
+        "Parquet file footers queries read because they were not cached (the footer cache's misses).",
+        storage.footers_read,
+    );
+    counter(
+        &mut out,
+        "sluice_storage_parquet_footers_warmed_total",
+        "Parquet file footers read into the cache after the start, newest files first, before queries ask.",
+        storage.footers_warmed,
+    );
+    counter(
+        &mut out,
         "sluice_ingest_peer_failures_total",
         "Requests of a query node to its ingest peers that gave no buffered rows (answered from their persisted rows).",
         storage.ingest_peer_failures,

@@ -49,6 +49,7 @@ mod persistence;
 mod scan;
 mod table_files;
 mod usage;
+mod warm;
 mod write;
 
 pub use buffered::BufferedRows;

@@ -119,6 +119,10 @@ pub(crate) struct Metrics {
     pub(crate) distinct_cache_answers: AtomicU64,
     /// Requests to ingest peers that gave no buffered rows.
     pub(crate) ingest_peer_failures: AtomicU64,
+    /// Parquet footers read by queries that did not find them cached.
+    pub(crate) footers_read: AtomicU64,
+    /// Parquet footers read into the cache after the start (`engine::warm`).
+    pub(crate) footers_warmed: AtomicU64,
     wal_sync_seconds: DurationHistogram,
     wal_put_seconds: DurationHistogram,
     wal_put_bytes: AtomicU64,
@@ -185,6 +189,8 @@ impl Metrics {
             last_cache_answers: get(&self.last_cache_answers),
             distinct_cache_answers: get(&self.distinct_cache_answers),
             ingest_peer_failures: get(&self.ingest_peer_failures),
+            footers_read: get(&self.footers_read),
+            footers_warmed: get(&self.footers_warmed),
             publisher: None,
         }
     }

@@ -282,6 +282,12 @@ pub struct StorageMetrics {
     /// Requests of a query node to its ingest peers (`--ingest-peers`) that gave no
     /// buffered rows (the peer was down, unreachable or refused) since start.
     pub ingest_peer_failures: u64,
+    /// Parquet file footers (with their page and series indexes) queries read because
+    /// they were not cached, since start: the cache's misses.
+    pub footers_read: u64,
+    /// Parquet file footers read into the cache in the background after the start, newest
+    /// files first, so the first queries find them (see `Storage::open`).
+    pub footers_warmed: u64,
 }
 
 /// Requests of one operation to the object store since start, as

@@ -839,3 +839,33 @@ async fn buffered_rows_are_the_rows_the_manifest_does_not_hold_yet() {
     }
     s.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn after_a_restart_the_footers_of_the_files_are_read_before_queries_ask() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(config(dir.path())).await.unwrap();
+    let t = now();
+    // Two days: two files.
+    write(
+        &s,
+        "db",
+        &format!("cpu,host=a x=1 {t}\ncpu,host=a x=2 {}\n", t - DAY),
+    )
+    .await;
+    s.persist_now().await.unwrap();
+    assert_eq!(s.metrics().parquet_files, 2);
+    s.shutdown().await.unwrap();
+    drop(s);
+
+    let s = Storage::open(config(dir.path())).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while s.metrics().footers_warmed < 2 {
+        assert!(std::time::Instant::now() < deadline, "{:?}", s.metrics());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(rows(&s, "db", "cpu", &all()).await.len(), 2);
+    // The query found both footers read already.
+    assert_eq!(s.metrics().footers_read, 0);
+    assert_eq!(s.metrics().footers_warmed, 2);
+    s.shutdown().await.unwrap();
+}

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
-use super::{Storage, now_ns, peers};
+use super::{Storage, now_ns, peers, scan};
 use crate::error::{Error, Result};
 use crate::manifest::ParquetFile;
 use crate::persist;
@@ -234,11 +234,9 @@ impl Storage {
             for file in files {
                 let data = inner.open_file(&file.path).await?;
                 let cached = inner.file_metadata.lock().get(&file.path).cloned();
+                let metrics = inner.metrics.clone();
                 let (back, full) = tokio::task::spawn_blocking(move || {
-                    let metadata = match cached {
-                        Some(m) => m,
-                        None => persist::load_metadata(&data)?,
-                    };
+                    let metadata = scan::footer(cached, &data, &metrics)?;
                     let mut full = false;
                     persist::for_each_series(data, metadata, |tags, values| {
                         let mut pairs: Vec<(&str, &str)> = tags

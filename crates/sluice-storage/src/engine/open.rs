@@ -21,7 +21,7 @@ use super::background::background;
 use super::lease::{self, Lease};
 use super::node::{self, Node};
 use super::write::BufferApplier;
-use super::{FILE_WRITER_PERMITS, Inner, State, Storage, delete, peers};
+use super::{FILE_WRITER_PERMITS, Inner, State, Storage, delete, peers, warm};
 use crate::buffer::Buffer;
 use crate::cache::Caches;
 use crate::catalog::Catalog;
@@ -252,6 +252,7 @@ impl Storage {
             *inner.lease_task.lock() = Some(renewing);
         }
         peers::start(&storage).await?;
+        warm::start(&storage.inner);
         Ok(storage)
     }
 }

@@ -18,11 +18,12 @@ use crate::buffer::PartitionBuffer;
 use crate::error::{Error, Result};
 use crate::manifest::ParquetFile;
 use crate::merge::{TableSchema, merge_keep_last, project};
+use crate::metrics::Metrics;
 use crate::persist;
 use crate::types::{ScanRequest, ScanResult, TagMatch};
 
 /// Most entries of [`Inner::file_metadata`] before it is emptied.
-const MAX_CACHED_METADATA: usize = 4096;
+pub(super) const MAX_CACHED_METADATA: usize = 4096;
 /// Most entries of [`Inner::last_rows`] before it is emptied.
 const MAX_CACHED_LAST_ROWS: usize = 256;
 /// How often a scan starts again after reading the bucket for a file gone.
@@ -261,11 +262,9 @@ impl Storage {
             let s = arrow_schema.clone();
             let table_schema = schema.clone();
             let tags = request.tag_matches.clone();
+            let metrics = inner.metrics.clone();
             let (metadata, batches) = tokio::task::spawn_blocking(move || {
-                let metadata = match cached {
-                    Some(m) => m,
-                    None => persist::load_metadata(&data)?,
-                };
+                let metadata = footer(cached, &data, &metrics)?;
                 let mut batches =
                     persist::read(data, metadata.clone(), &s, range, &tags, keep_last)?;
                 if let Some(k) = keep_last {
@@ -359,6 +358,21 @@ impl Storage {
             .last_rows
             .lock()
             .retain(|k, _| !(k.db_id == db_id && k.table == table));
+    }
+}
+
+/// A file's footer: `cached`, or read from `data` and counted as a miss of the cache.
+pub(super) fn footer(
+    cached: Option<persist::FileMeta>,
+    data: &persist::FileData,
+    metrics: &Metrics,
+) -> Result<persist::FileMeta> {
+    match cached {
+        Some(metadata) => Ok(metadata),
+        None => {
+            Metrics::add(&metrics.footers_read, 1);
+            persist::load_metadata(data)
+        }
     }
 }
 
