@@ -2,8 +2,10 @@
 //! statistics) and reading one back with row-group pruning and predicates.
 
 use arrow::array::TimestampNanosecondArray;
-use arrow::array::{Array, BooleanArray, DictionaryArray, RecordBatch, StringArray};
-use arrow::datatypes::{DataType, Int32Type, SchemaRef};
+use arrow::array::{
+    Array, BooleanArray, DictionaryArray, RecordBatch, RecordBatchOptions, StringArray,
+};
+use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::{
@@ -23,7 +25,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::merge::conform;
-use crate::series_index::SeriesIndex;
+use crate::series_index::{Selection, SeriesIndex};
 use crate::types::TagMatch;
 
 /// Rows per Parquet row group.
@@ -347,6 +349,14 @@ fn read_from<T: ChunkReader + 'static>(
     if tag_cols.iter().any(|(c, _)| c.is_none()) {
         return Ok(Vec::new());
     }
+    if let Some(index) = series
+        && time_range.is_none()
+        && (newest.is_some() || !tag_matches.is_empty())
+    {
+        // The index names the rows exactly and holds their tags: no row filter, and
+        // the tag columns need not be decoded.
+        return read_selection(builder, &index.selection(tag_matches, newest), schema);
+    }
     let row_groups: Vec<usize> = meta
         .row_groups()
         .iter()
@@ -417,6 +427,61 @@ fn read_from<T: ChunkReader + 'static>(
     let mut out = Vec::new();
     for batch in reader {
         let batch = conform(&batch?, schema)?;
+        if batch.num_rows() > 0 {
+            out.push(batch);
+        }
+    }
+    Ok(out)
+}
+
+/// Reads the rows of `selection` (rows named by a file's series index), decoding only
+/// the columns of `schema` that are not tags; the tag columns come from the index.
+fn read_selection<T: ChunkReader + 'static>(
+    builder: ParquetRecordBatchReaderBuilder<T>,
+    selection: &Selection,
+    schema: &SchemaRef,
+) -> Result<Vec<RecordBatch>> {
+    if selection.rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let meta = builder.metadata().clone();
+    let columns = meta.file_metadata().schema_descr();
+    let wanted: Vec<usize> = (0..columns.num_columns())
+        .filter(|&i| {
+            let column = columns.column(i);
+            let name = column.name();
+            schema.field_with_name(name).is_ok() && !selection.tags.iter().any(|t| t == name)
+        })
+        .collect();
+    let row_groups: Vec<usize> = (0..meta.num_row_groups()).collect();
+    let rows = page_selection(&meta, &row_groups, &[], Some(&selection.rows))
+        .ok_or_else(|| Error::Catalog("a row group's row count overflows".to_owned()))?;
+    let reader = builder
+        .with_projection(ProjectionMask::roots(columns, wanted))
+        .with_row_selection(rows)
+        .with_batch_size(64 * 1024)
+        .build()?;
+    let mut out = Vec::new();
+    let mut offset = 0;
+    for batch in reader {
+        let batch = batch?;
+        let n = batch.num_rows();
+        let mut fields: Vec<Field> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        let mut arrays = batch.columns().to_vec();
+        for (name, column) in selection.tag_columns(offset, n) {
+            fields.push(Field::new(name, column.data_type().clone(), true));
+            arrays.push(Arc::new(column));
+        }
+        offset += n;
+        let options = RecordBatchOptions::new().with_row_count(Some(n));
+        let with_tags =
+            RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), arrays, &options)?;
+        let batch = conform(&with_tags, schema)?;
         if batch.num_rows() > 0 {
             out.push(batch);
         }

@@ -185,12 +185,24 @@ impl SeriesIndex {
         tag_matches: &[TagMatch],
         newest: Option<usize>,
     ) -> Vec<std::ops::Range<usize>> {
+        self.matching_series(tag_matches, newest)
+            .into_iter()
+            .map(|(rows, _)| rows)
+            .collect()
+    }
+
+    /// [`SeriesIndex::matching`], each range with its series' position in the index.
+    fn matching_series(
+        &self,
+        tag_matches: &[TagMatch],
+        newest: Option<usize>,
+    ) -> Vec<(std::ops::Range<usize>, usize)> {
         let cols: Vec<Option<usize>> = tag_matches
             .iter()
             .map(|m| self.tags.iter().position(|t| t == m.key()))
             .collect();
-        let mut out: Vec<std::ops::Range<usize>> = Vec::new();
-        for (start, end, values) in &self.series {
+        let mut out = Vec::new();
+        for (i, (start, end, values)) in self.series.iter().enumerate() {
             let ok = tag_matches
                 .iter()
                 .zip(&cols)
@@ -198,10 +210,85 @@ impl SeriesIndex {
             if ok {
                 let (start, end) = (*start as usize, *end as usize);
                 let start = newest.map_or(start, |k| start.max(end.saturating_sub(k)));
-                out.push(start..end);
+                out.push((start..end, i));
             }
         }
         out
+    }
+
+    /// The rows of the series every one of `tag_matches` matches (each cut to its last
+    /// `newest` rows when set), with their tag columns built from the index: what a read
+    /// of those rows needs to decode of the file is only its other columns.
+    pub(crate) fn selection(&self, tag_matches: &[TagMatch], newest: Option<usize>) -> Selection {
+        let ranges = self.matching_series(tag_matches, newest);
+        // Per tag, the distinct values of the selected series (a dictionary) and each
+        // selected series' key into it.
+        let mut dictionaries = Vec::with_capacity(self.tags.len());
+        for t in 0..self.tags.len() {
+            let mut values: Vec<&str> = Vec::new();
+            let mut keys: Vec<Option<i32>> = Vec::with_capacity(ranges.len());
+            let mut seen: std::collections::HashMap<&str, i32> = std::collections::HashMap::new();
+            for (_, s) in &ranges {
+                keys.push(self.series[*s].2[t].as_deref().map(|v| {
+                    *seen.entry(v).or_insert_with(|| {
+                        values.push(v);
+                        values.len() as i32 - 1
+                    })
+                }));
+            }
+            dictionaries.push((std::sync::Arc::new(StringArray::from(values)), keys));
+        }
+        Selection {
+            tags: self.tags.clone(),
+            rows: ranges.into_iter().map(|(rows, _)| rows).collect(),
+            dictionaries,
+        }
+    }
+}
+
+/// Rows of a file chosen through its [`SeriesIndex`], and their tag values.
+#[derive(Debug)]
+pub(crate) struct Selection {
+    /// The file's tag names.
+    pub(crate) tags: Vec<String>,
+    /// The selected rows, one range per series, in file order.
+    pub(crate) rows: Vec<std::ops::Range<usize>>,
+    /// Per tag (as `tags`), the values of the selected series and each one's key into
+    /// them (as `rows`; `None` where the series lacks the tag).
+    dictionaries: Vec<(std::sync::Arc<StringArray>, Vec<Option<i32>>)>,
+}
+
+impl Selection {
+    /// The tag columns of `len` selected rows from the `offset`-th on (counting the
+    /// selected rows in order), as the dictionaries scans return.
+    pub(crate) fn tag_columns(
+        &self,
+        offset: usize,
+        len: usize,
+    ) -> Vec<(String, DictionaryArray<Int32Type>)> {
+        // The series (index into `rows`) of each of the `len` rows.
+        let mut series = Vec::with_capacity(len);
+        let mut skipped = 0usize;
+        for (s, range) in self.rows.iter().enumerate() {
+            if series.len() == len {
+                break;
+            }
+            let n = range.len();
+            let from = offset.saturating_sub(skipped).min(n);
+            skipped += n;
+            let take = (n - from).min(len - series.len());
+            series.extend(std::iter::repeat_n(s, take));
+        }
+        self.tags
+            .iter()
+            .zip(&self.dictionaries)
+            .map(|(name, (values, keys))| {
+                let keys: arrow::array::Int32Array = series.iter().map(|&s| keys[s]).collect();
+                let column = DictionaryArray::<Int32Type>::try_new(keys, values.clone())
+                    .expect("keys index the values they were made with");
+                (name.clone(), column)
+            })
+            .collect()
     }
 }
 
@@ -343,5 +430,59 @@ mod tests {
                 "{range:?} {tags:?}"
             );
         }
+    }
+
+    #[test]
+    fn newest_rows_per_series_read_through_the_index_carry_their_tags() {
+        let b = batch();
+        let bytes = Bytes::from(encode(&b).unwrap());
+        let cases: Vec<Vec<TagMatch>> = vec![
+            vec![],
+            vec![TagMatch::equals("host", "q")],
+            vec![TagMatch::equals("dc", "a")],
+            vec![TagMatch::equals("dc", "nope")],
+        ];
+        for tags in cases {
+            let data = FileData::Bytes(bytes.clone());
+            let meta = load_metadata(&data).unwrap();
+            let out = read(data, meta, &schema().arrow_schema(), None, &tags, Some(2)).unwrap();
+            let got = arrow::compute::concat_batches(&schema().arrow_schema(), &out).unwrap();
+            let matching = filter(&b, None, &tags).unwrap();
+            let expected =
+                crate::merge::merge_keep_last(&schema(), vec![matching], Some(2)).unwrap();
+            assert_eq!(got, expected, "{tags:?}");
+        }
+    }
+
+    #[test]
+    fn a_selections_tag_columns_follow_its_series_from_any_offset() {
+        let bytes = encode(&batch()).unwrap();
+        let meta = load_metadata(&FileData::Bytes(Bytes::from(bytes))).unwrap();
+        let index = meta.series.expect("series index written");
+        // Three rows of each series: m m m b b b z z z c c c q q q.
+        let selection = index.selection(&[], Some(3));
+        let columns = selection.tag_columns(4, 7);
+        let values = |name: &str| -> Vec<Option<String>> {
+            let (_, column) = columns.iter().find(|(n, _)| n == name).unwrap();
+            let values = column
+                .values()
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .unwrap();
+            column
+                .keys()
+                .iter()
+                .map(|k| k.map(|k| values.value(k as usize).to_owned()))
+                .collect()
+        };
+        let some = |v: &[&str]| v.iter().map(|s| Some((*s).to_owned())).collect::<Vec<_>>();
+        assert_eq!(values("host"), some(&["b", "b", "z", "z", "z", "c", "c"]));
+        assert_eq!(values("dc"), some(&["a", "a", "a", "a", "a", "b", "b"]));
+        assert_eq!(
+            selection.tag_columns(0, 1)[0].1.keys().null_count(),
+            1,
+            "m has no dc"
+        );
+        assert_eq!(selection.tag_columns(14, 1)[1].1.len(), 1);
     }
 }
