@@ -14,9 +14,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::nodes::{
-    buffering_node, cpu, host_summary, node, published, query_node, refused, sql, visible_rows,
+    assert_ready_for_queries, buffering_node, cpu, host_summary, ingest_peers_degraded, node,
+    published, query_node, refused, sql, visible_rows,
 };
-use common::s3::{ACCESS_KEY, BUCKET, FAST_FAILURE, S3Server, SECRET_KEY, node_options, s3s_fs};
+use common::s3::{
+    ACCESS_KEY, BUCKET, FAST_FAILURE, S3Server, SECRET_KEY, UNREACHED_QUERY_NODE, node_options,
+    s3s_fs,
+};
 use common::{TestServer, enc, wait_until};
 use serde_json::Value;
 
@@ -505,17 +509,10 @@ fn bad_modes_stop_the_start_with_a_clear_error() {
         ),
         (
             &[
-                "--mode",
-                "query",
-                "--object-store",
-                "s3",
-                "--bucket",
-                "b",
-                "--node-id",
-                "q",
-                "--ingest-peers",
-                "https://n1:8086",
-            ][..],
+                &UNREACHED_QUERY_NODE[..],
+                &["--ingest-peers", "https://n1:8086"],
+            ]
+            .concat()[..],
             "--ingest-peers: \"https://n1:8086\" is not an http:// address",
         ),
     ] {
@@ -624,11 +621,7 @@ fn with_ingest_peers_a_query_node_returns_every_point_still_in_memory_once() {
         Duration::from_secs(60),
         || visible_rows(&q, "mem") == Some(1),
     );
-    let health = q.get("/health", &[]).json();
-    assert_eq!(
-        health["message"], "ready for queries (--mode query)",
-        "{health}"
-    );
+    assert_ready_for_queries(&q);
 }
 
 /// An ingest node persisting every few lines while queries run: its rows move from
@@ -728,8 +721,7 @@ fn an_ingest_peer_that_is_down_leaves_out_only_its_rows_in_memory_and_health_say
         Duration::from_secs(60),
         || visible_rows(&q, "cpu") == Some(20),
     );
-    let health = |server: &TestServer| server.get("/health", &[]).json();
-    assert_eq!(health(&q)["message"], "ready for queries (--mode query)");
+    assert_ready_for_queries(&q);
 
     // n1 goes away with its rows in memory (its WAL keeps them): the query node answers
     // from what the others hold, n2's persisted rows included.
@@ -737,26 +729,8 @@ fn an_ingest_peer_that_is_down_leaves_out_only_its_rows_in_memory_and_health_say
     drop(n1);
     assert_eq!(visible_rows(&q, "cpu"), Some(10));
     assert_eq!(host_summary(&q, "cpu", "b").0, 10);
-    let json = health(&q);
-    assert_eq!(json["status"], "pass", "{json}");
-    assert!(
-        json["message"].as_str().unwrap().starts_with("degraded:"),
-        "{json}"
-    );
-    let check = &json["checks"][0];
-    assert_eq!(check["name"], "storage.ingest_peers", "{json}");
-    assert!(
-        check["message"].as_str().unwrap().contains("http://"),
-        "{json}"
-    );
-    let metrics = q.get("/metrics", &[]).body;
-    let failures: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("sluice_ingest_peer_failures_total "))
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(failures >= 1, "{failures}");
+    let message = ingest_peers_degraded(&q);
+    assert!(message.contains("http://"), "{message}");
 
     // n1 back on its disk and address: its rows come back from its WAL, and the
     // query node's health with them.
@@ -773,7 +747,7 @@ fn an_ingest_peer_that_is_down_leaves_out_only_its_rows_in_memory_and_health_say
         || visible_rows(&q, "cpu") == Some(20),
     );
     assert_eq!(host_summary(&q, "cpu", "a"), (10, 10, 45.0, 9.0));
-    assert_eq!(health(&q)["message"], "ready for queries (--mode query)");
+    assert_ready_for_queries(&q);
     drop(n1);
 }
 

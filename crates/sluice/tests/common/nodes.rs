@@ -7,7 +7,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use super::s3::{BUCKET, S3Server, node_options};
-use super::{TestServer, enc};
+use super::{TestServer, enc, metric_starting};
 
 /// A node in `mode` as `node_id` on the bucket, without authentication.
 pub fn node(
@@ -98,6 +98,31 @@ pub fn host_summary(server: &TestServer, table: &str, host: &str) -> (u64, u64, 
     )
 }
 
+/// Asserts that the query node `q`'s `/health` says it is ready, nothing degraded.
+pub fn assert_ready_for_queries(q: &TestServer) {
+    let health = q.get("/health", &[]).json();
+    assert_eq!(
+        health["message"], "ready for queries (--mode query)",
+        "{health}"
+    );
+}
+
+/// Asserts that `q` counted an ingest peer's failure and that its `/health` passes but
+/// says degraded for its ingest peers (`storage.ingest_peers`); the check's message.
+pub fn ingest_peers_degraded(q: &TestServer) -> String {
+    let json = q.get("/health", &[]).json();
+    assert_eq!(json["status"], "pass", "{json}");
+    assert!(
+        json["message"].as_str().unwrap().starts_with("degraded:"),
+        "{json}"
+    );
+    let check = &json["checks"][0];
+    assert_eq!(check["name"], "storage.ingest_peers", "{json}");
+    let failures = metric_starting(q, "sluice_ingest_peer_failures_total ");
+    assert!(failures >= 1.0, "{failures}");
+    check["message"].as_str().unwrap().to_owned()
+}
+
 /// The files and rows the bucket's manifest of `node_id` lists (zero before it has one).
 pub fn published(s3: &S3Server, node_id: &str) -> (usize, u64) {
     let path = s3.root.join(BUCKET).join(node_id).join("manifest.json");
@@ -125,12 +150,22 @@ pub fn cpu(host: &str, from: i64, to: i64, offset: f64, extra: &str) -> String {
 
 /// Starts `sluice serve` with `args`, expecting it to refuse; its exit code and stderr.
 pub fn refused(data_dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    refused_with_env(data_dir, args, &[])
+}
+
+/// [`refused`] with the environment variables `env` (the environment is otherwise empty).
+pub fn refused_with_env(
+    data_dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Option<i32>, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["serve", "--bind", "127.0.0.1:0", "--without-auth"])
         .arg("--data-dir")
         .arg(data_dir)
         .args(args)
         .env_clear()
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     (
