@@ -510,10 +510,10 @@ fn bad_modes_stop_the_start_with_a_clear_error() {
         (
             &[
                 &UNREACHED_QUERY_NODE[..],
-                &["--ingest-peers", "https://n1:8086"],
+                &["--ingest-peers", "ftp://n1:8086"],
             ]
             .concat()[..],
-            "--ingest-peers: \"https://n1:8086\" is not an http:// address",
+            "--ingest-peers: \"ftp://n1:8086\" is not an http:// or https:// address",
         ),
     ] {
         let (code, stderr) = refused(&dir, args);
