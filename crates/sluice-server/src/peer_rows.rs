@@ -11,6 +11,12 @@
 //! The ticket is authorized like a query of the database (read permission); the answer
 //! holds only rows in memory (`Storage::buffered_rows`), with the node id and the
 //! manifest they complete in the schema's metadata. Tag columns stay dictionaries.
+//!
+//! An `https://` peer is reached through [`connect_tls`], a connector of our own rather
+//! than tonic's TLS feature: tonic builds its rustls configuration from its own
+//! certificate types, while ours comes whole from the caller (`sluice_client::TlsOptions`,
+//! the one set of trust rules of every sluice client), and a failed handshake keeps its
+//! `rustls::Error` so that the failure names the certificate problem.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,10 +28,16 @@ use arrow_flight::{FlightClient, FlightData, Ticket};
 use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream};
 use futures::{StreamExt as _, TryStreamExt as _};
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
+use rustls::{CertificateError, ClientConfig};
 use serde::{Deserialize, Serialize};
 use sluice_storage::{BufferedRows, IngestPeers, PeerAnswer, PeerRowsRequest};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
 use tonic::Status;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, Endpoint, Uri};
 
 use crate::auth::Action;
 use crate::error::{Error, Result};
@@ -157,29 +169,47 @@ struct Peer {
 }
 
 impl FlightIngestPeers {
-    /// Peers at `urls` (`http://host:port`), presenting `token` when set.
+    /// Peers at `urls` (`http://host:port` or `https://host:port`), presenting `token`
+    /// when set. `https://` peers are checked with `tls` (what to trust; its ALPN is set
+    /// here to `h2`, the only protocol Flight speaks).
     ///
     /// # Errors
-    /// A message naming the URL that is not an `http://` address.
-    pub fn new(urls: &[String], token: Option<&str>) -> Result<FlightIngestPeers, String> {
+    /// A message naming the URL that is neither an `http://` nor an `https://` address,
+    /// or an `https://` one when `tls` is `None`.
+    pub fn new(
+        urls: &[String],
+        token: Option<&str>,
+        tls: Option<Arc<ClientConfig>>,
+    ) -> Result<FlightIngestPeers, String> {
+        let tls = tls.map(|config| {
+            let mut config = ClientConfig::clone(&config);
+            config.alpn_protocols = vec![b"h2".to_vec()];
+            TlsConnector::from(Arc::new(config))
+        });
         let peers = urls
             .iter()
             .map(|url| {
                 let url = url.trim_end_matches('/').to_owned();
-                if !url.starts_with("http://") {
-                    return Err(format!(
-                        "{url:?} is not an http:// address (https is not supported yet for \
-                         ingest peers)"
-                    ));
+                let https = url.starts_with("https://");
+                if !https && !url.starts_with("http://") {
+                    return Err(format!("{url:?} is not an http:// or https:// address"));
                 }
                 let endpoint = Endpoint::from_shared(url.clone())
                     .map_err(|e| format!("{url:?}: {e}"))?
                     .connect_timeout(PEER_TIMEOUT)
                     .timeout(PEER_TIMEOUT);
-                Ok(Peer {
-                    channel: endpoint.connect_lazy(),
-                    url,
-                })
+                let channel = if https {
+                    let Some(tls) = tls.clone() else {
+                        return Err(format!("{url:?}: no TLS configuration for https:// peers"));
+                    };
+                    endpoint.connect_with_connector_lazy(tower::service_fn(move |uri: Uri| {
+                        let tls = tls.clone();
+                        async move { connect_tls(&tls, &uri).await.map(TokioIo::new) }
+                    }))
+                } else {
+                    endpoint.connect_lazy()
+                };
+                Ok(Peer { channel, url })
             })
             .collect::<Result<Vec<_>, String>>()?;
         Ok(FlightIngestPeers {
@@ -232,6 +262,55 @@ impl FlightIngestPeers {
     }
 }
 
+/// A TCP connection to `uri`'s host and port (443 by default) with a TLS handshake on
+/// it. A failed handshake is told from a peer that is down by its message, which says
+/// what is wrong with the certificate when that is the reason ([`tls_failure`]); tonic
+/// passes the message on as the peer's `Unavailable` status.
+async fn connect_tls(tls: &TlsConnector, uri: &Uri) -> std::io::Result<TlsStream<TcpStream>> {
+    // An IPv6 host comes in brackets, which neither a socket address nor a server name has.
+    let host = uri
+        .host()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let name = ServerName::try_from(host.to_owned()).map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{host:?} is not a host name or address for TLS: {e}"),
+        )
+    })?;
+    let tcp = TcpStream::connect((host, uri.port_u16().unwrap_or(443))).await?;
+    tcp.set_nodelay(true)?;
+    tls.connect(name, tcp)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), tls_failure(&e)))
+}
+
+/// The message of a failed TLS handshake: what is wrong with the peer's certificate
+/// when rustls says so, so that the log and `/health` point at the fix.
+fn tls_failure(err: &std::io::Error) -> String {
+    let rustls = err
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    let Some(rustls::Error::InvalidCertificate(problem)) = rustls else {
+        return format!("TLS handshake failed: {err}");
+    };
+    let why = match problem {
+        CertificateError::UnknownIssuer => {
+            "its certificate is not signed by a CA this node trusts (--ingest-peers-ca, or \
+             the system's roots without it)"
+        }
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+            "its certificate has expired"
+        }
+        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+            "its certificate does not name the host of its --ingest-peers address"
+        }
+        _ => "its certificate is not valid",
+    };
+    format!("TLS handshake failed: {why}; {err}")
+}
+
 impl IngestPeers for FlightIngestPeers {
     fn buffered_rows<'a>(&'a self, request: &'a PeerRowsRequest) -> BoxFuture<'a, Vec<PeerAnswer>> {
         let ticket = PeerRowsTicket::to_bytes(request);
@@ -252,6 +331,43 @@ impl IngestPeers for FlightIngestPeers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_certificate_problem_is_named_and_other_handshake_failures_kept() {
+        let failure = |err: rustls::Error| {
+            tls_failure(&std::io::Error::new(std::io::ErrorKind::InvalidData, err))
+        };
+        let unknown = failure(rustls::Error::InvalidCertificate(
+            CertificateError::UnknownIssuer,
+        ));
+        assert!(
+            unknown.starts_with(
+                "TLS handshake failed: its certificate is not signed by a CA this node trusts"
+            ),
+            "{unknown}"
+        );
+        assert!(unknown.contains("UnknownIssuer"), "{unknown}");
+        let expired = failure(rustls::Error::InvalidCertificate(CertificateError::Expired));
+        assert!(expired.contains("its certificate has expired"), "{expired}");
+        let name = failure(rustls::Error::InvalidCertificate(
+            CertificateError::NotValidForName,
+        ));
+        assert!(name.contains("does not name the host"), "{name}");
+        let other = failure(rustls::Error::HandshakeNotComplete);
+        assert!(other.starts_with("TLS handshake failed: "), "{other}");
+        assert!(!other.contains("certificate"), "{other}");
+    }
+
+    #[test]
+    fn an_address_that_is_neither_http_nor_https_is_refused() {
+        let err = FlightIngestPeers::new(&["ftp://n1:8086".to_owned()], None, None).unwrap_err();
+        assert_eq!(
+            err,
+            "\"ftp://n1:8086\" is not an http:// or https:// address"
+        );
+        let err = FlightIngestPeers::new(&["https://n1:8086".to_owned()], None, None).unwrap_err();
+        assert!(err.contains("no TLS configuration"), "{err}");
+    }
 
     #[test]
     fn peer_rows_tickets_are_told_from_query_tickets_and_round_trip() {

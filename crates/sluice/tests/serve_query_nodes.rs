@@ -8,59 +8,25 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::s3::{ACCESS_KEY, BUCKET, FAST_FAILURE, S3Server, SECRET_KEY, node_options, s3s_fs};
+use common::nodes::{
+    assert_ready_for_queries, buffering_node, cpu, host_summary, ingest_peers_degraded, node,
+    published, query_node, refused, sql, visible_rows,
+};
+use common::s3::{
+    ACCESS_KEY, BUCKET, FAST_FAILURE, S3Server, SECRET_KEY, UNREACHED_QUERY_NODE, node_options,
+    s3s_fs,
+};
 use common::{TestServer, enc, wait_until};
 use serde_json::Value;
-
-/// A node in `mode` as `node_id` on the bucket, without authentication.
-fn node(s3: &S3Server, data_dir: &Path, node_id: &str, mode: &str, extra: &[&str]) -> TestServer {
-    let mut options = node_options(s3, data_dir, node_id)
-        .arg("--without-auth")
-        .arg("--mode")
-        .arg(mode);
-    for arg in extra {
-        options = options.arg(arg);
-    }
-    TestServer::start(options)
-}
-
-/// A query node that reads the bucket every 200 ms.
-fn query_node(s3: &S3Server, data_dir: &Path, extra: &[&str]) -> TestServer {
-    let mut args = vec!["--query-refresh-interval", "200ms"];
-    args.extend_from_slice(extra);
-    node(s3, data_dir, "q", "query", &args)
-}
 
 fn write(server: &TestServer, body: &str) {
     let reply = server.post("/write?db=db", &[], body.as_bytes());
     assert_eq!(reply.status, 204, "{}", reply.body);
-}
-
-/// The rows of a SQL query, as JSON objects.
-fn sql(server: &TestServer, q: &str) -> Vec<Value> {
-    let reply = server.get(&format!("/api/v3/query_sql?db=db&q={}", enc(q)), &[]);
-    assert_eq!(reply.status, 200, "{q}: {}", reply.body);
-    reply.json().as_array().unwrap().clone()
-}
-
-/// `SELECT count(*)` of `table` on the query node, or `None` while it does not know the
-/// database or table yet.
-fn visible_rows(server: &TestServer, table: &str) -> Option<u64> {
-    let q = format!("SELECT count(*) AS n FROM {table}");
-    let reply = server.get(&format!("/api/v3/query_sql?db=db&q={}", enc(&q)), &[]);
-    match reply.status {
-        200 => reply.json()[0]["n"].as_u64(),
-        404 => None,
-        // The planner's word for a table the catalog does not have yet.
-        400 if reply.body.contains("not found") => None,
-        status => panic!("{q}: {status} {}", reply.body),
-    }
 }
 
 /// The values of the first series of an InfluxQL query through `/query`.
@@ -73,31 +39,6 @@ fn influxql(server: &TestServer, q: &str) -> Vec<Value> {
         .as_array()
         .cloned()
         .unwrap_or_default()
-}
-
-/// The files and rows the bucket's manifest of `node_id` lists (zero before it has one).
-fn published(s3: &S3Server, node_id: &str) -> (usize, u64) {
-    let path = s3.root.join(BUCKET).join(node_id).join("manifest.json");
-    let Ok(bytes) = std::fs::read(path) else {
-        return (0, 0);
-    };
-    let manifest: Value = serde_json::from_slice(&bytes).unwrap();
-    let files = manifest["files"].as_array().unwrap();
-    let rows = files.iter().map(|f| f["rows"].as_u64().unwrap()).sum();
-    (files.len(), rows)
-}
-
-/// Lines of `cpu,host={host}` at seconds `from..to` with `v` = the second plus `offset`.
-fn cpu(host: &str, from: i64, to: i64, offset: f64, extra: &str) -> String {
-    (from..to)
-        .map(|s| {
-            format!(
-                "cpu,host={host} v={}{extra} {}\n",
-                s as f64 + offset,
-                s * 1_000_000_000
-            )
-        })
-        .collect()
 }
 
 /// Distinct series on each node (`a` on n1, `b` on n2, 100 points each), and one series
@@ -533,22 +474,6 @@ fn every_point_acknowledged_through_a_crash_and_a_store_outage_reads_back_once_f
     drop(n1);
 }
 
-/// Starts `sluice serve` with `args`, expecting it to refuse; its exit code and stderr.
-fn refused(data_dir: &Path, args: &[&str]) -> (Option<i32>, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--without-auth"])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .env_clear()
-        .output()
-        .unwrap();
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn bad_modes_stop_the_start_with_a_clear_error() {
     let temp = tempfile::tempdir().unwrap();
@@ -584,18 +509,11 @@ fn bad_modes_stop_the_start_with_a_clear_error() {
         ),
         (
             &[
-                "--mode",
-                "query",
-                "--object-store",
-                "s3",
-                "--bucket",
-                "b",
-                "--node-id",
-                "q",
-                "--ingest-peers",
-                "https://n1:8086",
-            ][..],
-            "--ingest-peers: \"https://n1:8086\" is not an http:// address",
+                &UNREACHED_QUERY_NODE[..],
+                &["--ingest-peers", "ftp://n1:8086"],
+            ]
+            .concat()[..],
+            "--ingest-peers: \"ftp://n1:8086\" is not an http:// or https:// address",
         ),
     ] {
         let (code, stderr) = refused(&dir, args);
@@ -613,31 +531,6 @@ fn bad_modes_stop_the_start_with_a_clear_error() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("compact is not available yet"));
-}
-
-/// An ingest node as `node_id` that keeps what it is written in memory for an hour
-/// (nothing is persisted unless `persist_buffer_bytes` is reached), with `extra`.
-fn buffering_node(
-    s3: &S3Server,
-    data_dir: &Path,
-    node_id: &str,
-    persist_buffer_bytes: &str,
-    extra: &[&str],
-) -> TestServer {
-    let mut options = node_options(s3, data_dir, node_id);
-    let at = options
-        .args
-        .iter()
-        .position(|a| a == "--persist-buffer-bytes")
-        .unwrap();
-    options.args[at + 1] = persist_buffer_bytes.to_owned();
-    for arg in ["--mode", "ingest", "--persist-interval", "1h"]
-        .iter()
-        .chain(extra)
-    {
-        options = options.arg(arg);
-    }
-    TestServer::start(options)
 }
 
 /// A [`buffering_node`] without authentication that persists nothing, its data
@@ -665,24 +558,6 @@ fn peer_query_node(s3: &S3Server, temp: &tempfile::TempDir, peers: &[&TestServer
         s3,
         &temp.path().join("q"),
         &["--ingest-peers", &peers_flag(peers)],
-    )
-}
-
-/// Count, distinct times, sum and max of `v` of `host` on `server` (SQL).
-fn host_summary(server: &TestServer, table: &str, host: &str) -> (u64, u64, f64, f64) {
-    let rows = sql(
-        server,
-        &format!(
-            "SELECT count(*) AS n, count(DISTINCT time) AS distinct_times, \
-             sum(v) AS total, max(v) AS last FROM {table} WHERE host = '{host}'"
-        ),
-    );
-    let r = &rows[0];
-    (
-        r["n"].as_u64().unwrap(),
-        r["distinct_times"].as_u64().unwrap(),
-        r["total"].as_f64().unwrap_or(0.0),
-        r["last"].as_f64().unwrap_or(-1.0),
     )
 }
 
@@ -746,11 +621,7 @@ fn with_ingest_peers_a_query_node_returns_every_point_still_in_memory_once() {
         Duration::from_secs(60),
         || visible_rows(&q, "mem") == Some(1),
     );
-    let health = q.get("/health", &[]).json();
-    assert_eq!(
-        health["message"], "ready for queries (--mode query)",
-        "{health}"
-    );
+    assert_ready_for_queries(&q);
 }
 
 /// An ingest node persisting every few lines while queries run: its rows move from
@@ -850,8 +721,7 @@ fn an_ingest_peer_that_is_down_leaves_out_only_its_rows_in_memory_and_health_say
         Duration::from_secs(60),
         || visible_rows(&q, "cpu") == Some(20),
     );
-    let health = |server: &TestServer| server.get("/health", &[]).json();
-    assert_eq!(health(&q)["message"], "ready for queries (--mode query)");
+    assert_ready_for_queries(&q);
 
     // n1 goes away with its rows in memory (its WAL keeps them): the query node answers
     // from what the others hold, n2's persisted rows included.
@@ -859,26 +729,8 @@ fn an_ingest_peer_that_is_down_leaves_out_only_its_rows_in_memory_and_health_say
     drop(n1);
     assert_eq!(visible_rows(&q, "cpu"), Some(10));
     assert_eq!(host_summary(&q, "cpu", "b").0, 10);
-    let json = health(&q);
-    assert_eq!(json["status"], "pass", "{json}");
-    assert!(
-        json["message"].as_str().unwrap().starts_with("degraded:"),
-        "{json}"
-    );
-    let check = &json["checks"][0];
-    assert_eq!(check["name"], "storage.ingest_peers", "{json}");
-    assert!(
-        check["message"].as_str().unwrap().contains("http://"),
-        "{json}"
-    );
-    let metrics = q.get("/metrics", &[]).body;
-    let failures: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("sluice_ingest_peer_failures_total "))
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(failures >= 1, "{failures}");
+    let message = ingest_peers_degraded(&q);
+    assert!(message.contains("http://"), "{message}");
 
     // n1 back on its disk and address: its rows come back from its WAL, and the
     // query node's health with them.
@@ -895,7 +747,7 @@ fn an_ingest_peer_that_is_down_leaves_out_only_its_rows_in_memory_and_health_say
         || visible_rows(&q, "cpu") == Some(20),
     );
     assert_eq!(host_summary(&q, "cpu", "a"), (10, 10, 45.0, 9.0));
-    assert_eq!(health(&q)["message"], "ready for queries (--mode query)");
+    assert_ready_for_queries(&q);
     drop(n1);
 }
 

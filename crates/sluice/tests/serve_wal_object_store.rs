@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::s3::{BUCKET, FAST_FAILURE, S3Server, bucket_options, s3s_fs};
+use common::s3::{BUCKET, FAST_FAILURE, S3Server, UNREACHED_QUERY_NODE, bucket_options, s3s_fs};
 use common::{TestServer, count, metric_starting, points, wait_until, write_db};
 
 /// Node `n1` on the S3 server's bucket with its WAL there, never persisting on its own
@@ -179,17 +179,7 @@ fn the_wal_goes_to_the_store_only_of_a_cloud_node_that_ingests() {
     );
     let memory = refused(&["--wal-object-store", "--object-store", "memory"]);
     assert!(memory.contains("--wal-object-store needs"), "{memory}");
-    let query_node = refused(&[
-        "--wal-object-store",
-        "--mode",
-        "query",
-        "--object-store",
-        "s3",
-        "--bucket",
-        "b",
-        "--node-id",
-        "q1",
-    ]);
+    let query_node = refused(&[&["--wal-object-store"][..], &UNREACHED_QUERY_NODE].concat());
     assert!(
         query_node.contains("--wal-object-store needs a node that ingests"),
         "{query_node}"

@@ -1,7 +1,7 @@
 //! `sluice serve`: the InfluxDB-compatible HTTP server on a local data directory.
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -49,9 +49,11 @@ pub(crate) struct ServeArgs {
     query_refresh_interval: Duration,
     /// On a query node (--mode query): the ingest nodes whose rows not yet persisted it
     /// also reads, asking each one at every query over Arrow Flight on its HTTP port: a
-    /// comma-separated list of base addresses (`http://n1:8086,http://n2:8086`). A peer
-    /// that does not answer within 10 s is left out of the answer (its persisted rows
-    /// still count) and /health says degraded. Default none (persisted rows only).
+    /// comma-separated list of base addresses (`http://n1:8086,https://n2:8086`; an
+    /// `https://` peer is checked as --ingest-peers-ca says). A peer that does not answer
+    /// within 10 s, or whose certificate is not trusted, is left out of the answer (its
+    /// persisted rows still count) and /health says degraded. Default none (persisted
+    /// rows only).
     #[arg(long, env = "SLUICE_INGEST_PEERS", value_delimiter = ',')]
     ingest_peers: Vec<String>,
     /// The token a query node presents to its --ingest-peers (it needs read permission on
@@ -59,6 +61,11 @@ pub(crate) struct ServeArgs {
     /// with --without-auth).
     #[arg(long, env = "SLUICE_INGEST_PEERS_TOKEN", hide_env_values = true)]
     ingest_peers_token: Option<String>,
+    /// Trust the CA certificates in this PEM file, instead of the system's roots, for the
+    /// certificates of `https://` --ingest-peers (ingest nodes with certificates of a
+    /// private CA). Default: the system's roots.
+    #[arg(long, env = "SLUICE_INGEST_PEERS_CA")]
+    ingest_peers_ca: Option<PathBuf>,
     /// Publish every table as an Apache Iceberg table in the Iceberg SQL catalog kept in
     /// this PostgreSQL database (`postgres://user:password@host:5432/database`), so that
     /// Spark, Trino, DuckDB or PyIceberg read the Parquet files directly
@@ -516,8 +523,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.ingest_peers_token.is_some() && ingest_peers.is_empty() {
         anyhow::bail!("--ingest-peers-token needs --ingest-peers");
     }
+    let peers_tls = ingest_peers_tls(&ingest_peers, args.ingest_peers_ca.as_deref())?;
     let ingest_peers = (!ingest_peers.is_empty())
-        .then(|| FlightIngestPeers::new(&ingest_peers, args.ingest_peers_token.as_deref()))
+        .then(|| {
+            FlightIngestPeers::new(&ingest_peers, args.ingest_peers_token.as_deref(), peers_tls)
+        })
         .transpose()
         .map_err(|e| anyhow::anyhow!("--ingest-peers: {e}"))?;
     if args.wal_object_store && !matches!(object_store, ObjectStoreConfig::Cloud(_)) {
@@ -660,6 +670,37 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     stopped.context("storage shutdown failed")?;
     tracing::info!("stopped: wal synced");
     Ok(())
+}
+
+/// How a query node checks the certificates of its `https://` ingest peers (`None` when
+/// it has none): the CA certificates of `--ingest-peers-ca`, else the system's roots, by
+/// the rules of the CLI's `--tls-ca` (`sluice_client::TlsOptions`), checked now so that a
+/// bad file stops the start naming the flag.
+fn ingest_peers_tls(
+    peers: &[String],
+    ca: Option<&Path>,
+) -> anyhow::Result<Option<std::sync::Arc<rustls::ClientConfig>>> {
+    let https = peers.iter().any(|p| p.starts_with("https://"));
+    if ca.is_some() && peers.is_empty() {
+        anyhow::bail!("--ingest-peers-ca needs --ingest-peers");
+    }
+    if ca.is_some() && !https {
+        anyhow::bail!(
+            "--ingest-peers-ca is for https:// peers, and every --ingest-peers address is \
+             http:// (the traffic to them is not encrypted)"
+        );
+    }
+    if !https {
+        return Ok(None);
+    }
+    let options = sluice_client::TlsOptions {
+        ca_file: ca.map(Path::to_owned),
+        ..sluice_client::TlsOptions::default()
+    };
+    let config = options
+        .client_config()
+        .map_err(|err| anyhow::anyhow!("--ingest-peers-ca: {err}"))?;
+    Ok(Some(std::sync::Arc::new(config)))
 }
 
 /// Reloads the TLS certificate and key on every SIGHUP; connections already open keep

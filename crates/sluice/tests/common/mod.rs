@@ -3,6 +3,8 @@
 
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different part
 
+pub mod certs;
+pub mod nodes;
 pub mod postgres;
 pub mod s3;
 

@@ -24,6 +24,19 @@ pub const FAST_FAILURE: [&str; 6] = [
     "2s",
 ];
 
+/// The flags of a query node on an S3 bucket it never reaches: for the errors of flags
+/// that stop the start before the bucket is read.
+pub const UNREACHED_QUERY_NODE: [&str; 8] = [
+    "--mode",
+    "query",
+    "--object-store",
+    "s3",
+    "--bucket",
+    "b",
+    "--node-id",
+    "q",
+];
+
 /// The s3s-fs binary, or `None` (the test is skipped) when it is not installed and the
 /// suite does not require it.
 pub fn s3s_fs() -> Option<PathBuf> {
@@ -69,6 +82,16 @@ impl S3Server {
         };
         server.resume();
         server
+    }
+
+    /// A server whose root is `s3` in a fresh temporary directory (the nodes' data
+    /// directories go beside it), or `None` when s3s-fs is not installed (the test is
+    /// skipped; see [`s3s_fs`]).
+    pub fn in_temp_dir() -> Option<(tempfile::TempDir, S3Server)> {
+        let binary = s3s_fs()?;
+        let temp = tempfile::tempdir().unwrap();
+        let server = S3Server::start(binary, &temp.path().join("s3"));
+        Some((temp, server))
     }
 
     pub fn endpoint(&self) -> String {
