@@ -69,8 +69,12 @@ pub(crate) fn cloud_store(cloud: &CloudStore) -> Result<Arc<dyn ObjectStore>> {
             Arc::new(builder.build()?)
         }
         CloudProvider::Google { service_account } => {
+            // `http://` allowed, as object_store's own Google client options do: the URL
+            // is Google's https one unless the service account's key names another
+            // (`gcs_base_url`, an emulator's on loopback), which would be refused
+            // otherwise ("URL scheme is not allowed").
             let mut builder = GoogleCloudStorageBuilder::from_env()
-                .with_client_options(client)
+                .with_client_options(client.with_allow_http(true))
                 .with_bucket_name(&cloud.bucket)
                 .with_retry(retry);
             if let Some(path) = service_account {
