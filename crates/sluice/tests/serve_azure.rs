@@ -6,10 +6,9 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Options, TestServer, count, points, wait_until};
 
@@ -21,11 +20,7 @@ const CONTAINER: &str = "sluice";
 fn azurite_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("SLUICE_AZURITE_DIR").map(PathBuf::from);
     if dir.is_none() {
-        assert!(
-            std::env::var("SLUICE_COMPAT_REQUIRED").as_deref() != Ok("1"),
-            "Azurite is not installed: run scripts/azure-server.sh and set SLUICE_AZURITE_DIR"
-        );
-        eprintln!("skipped: Azurite is not installed (scripts/azure-server.sh)");
+        common::not_installed("Azurite", "scripts/azure-server.sh", "SLUICE_AZURITE_DIR");
     }
     dir
 }
@@ -39,11 +34,7 @@ struct Azurite {
 
 impl Azurite {
     fn start(dir: PathBuf, location: &Path) -> Azurite {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = common::free_port();
         let child = Command::new(dir.join("node_modules/.bin/azurite-blob"))
             .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
             .arg("--location")
@@ -54,11 +45,7 @@ impl Azurite {
             .stderr(Stdio::null())
             .spawn()
             .expect("azurite-blob starts");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "Azurite did not listen in time");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        common::wait_listening("Azurite", port, Duration::from_secs(30));
         let azurite = Azurite { dir, port, child };
         azurite.blob(&["create", CONTAINER]).unwrap();
         azurite

@@ -64,6 +64,30 @@ impl Options {
         self.data_dir = Some(dir.to_owned());
         self
     }
+
+    /// `sluice serve` with these options on `data_dir`, in an empty environment but for
+    /// the admin token and [`Options::env`].
+    fn command(&self, data_dir: &Path) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
+        command.arg("serve");
+        // A port of its own unless the caller names an address (a restart on the same one).
+        if !self.args.iter().any(|a| a == "--bind") {
+            command.arg("--bind").arg("127.0.0.1:0");
+        }
+        command
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(&self.args)
+            .env_clear()
+            .env("SLUICE_LOG_LEVEL", "error");
+        if !self.no_admin_token && !self.args.iter().any(|a| a == "--without-auth") {
+            command.env("SLUICE_ADMIN_TOKEN", ADMIN);
+        }
+        for (key, value) in &self.env {
+            command.env(key, value);
+        }
+        command
+    }
 }
 
 /// A response, read whole.
@@ -108,27 +132,11 @@ impl TestServer {
                 (Some(temp), dir)
             }
         };
-        let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
-        command.arg("serve");
-        // A port of its own unless the caller names an address (a restart on the same one).
-        if !options.args.iter().any(|a| a == "--bind") {
-            command.arg("--bind").arg("127.0.0.1:0");
-        }
+        let mut command = options.command(&data_dir);
         command
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .args(&options.args)
-            .env_clear()
-            .env("SLUICE_LOG_LEVEL", "error")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        if !options.no_admin_token && !options.args.iter().any(|a| a == "--without-auth") {
-            command.env("SLUICE_ADMIN_TOKEN", ADMIN);
-        }
-        for (key, value) in &options.env {
-            command.env(key, value);
-        }
         let mut child = command.spawn().expect("sluice binary starts");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
@@ -261,17 +269,24 @@ impl TestServer {
 
     /// Waits for the process to exit, killing it after `timeout`.
     pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("sluice did not exit in time");
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        exit_status(&mut self.child, timeout).expect("sluice did not exit in time")
+    }
+}
+
+/// `child`'s exit status once it exits, or `None` (it is killed) when it still runs after
+/// `timeout`.
+fn exit_status(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
         }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -279,6 +294,82 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Starts `sluice serve` with `options` (on their data directory, else a temporary one),
+/// expecting it to refuse to start within `timeout`; its standard error.
+pub fn refused_start(options: Options, timeout: Duration) -> String {
+    let temp = tempfile::tempdir().unwrap();
+    let data_dir = options
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| temp.path().join("data"));
+    let mut child = options
+        .command(&data_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sluice binary starts");
+    // Read as it comes: a pipe left full would hold the process up.
+    let mut pipe = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = pipe.read_to_string(&mut text);
+        text
+    });
+    let status = exit_status(&mut child, timeout)
+        .unwrap_or_else(|| panic!("sluice serve was still running after {timeout:?}, not refused"));
+    let stderr = reader.join().unwrap();
+    assert!(!status.success(), "sluice serve exited 0: {stderr}");
+    stderr
+}
+
+/// The binary `name` of a server the tests run against: `$env_var`, else `name` on the
+/// PATH; `None` (the test is skipped) when it is not installed and the suite does not
+/// require it. `script` is what installs it.
+pub fn installed_tool(env_var: &str, name: &str, script: &str) -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(env_var) {
+        return Some(PathBuf::from(path));
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    });
+    if on_path.is_none() {
+        not_installed(name, script, env_var);
+    }
+    on_path
+}
+
+/// Says that the test is skipped because `what` is not installed, or fails it when the
+/// suite requires everything (`SLUICE_COMPAT_REQUIRED=1`, as `scripts/test.sh` runs it).
+pub fn not_installed(what: &str, script: &str, env_var: &str) {
+    assert!(
+        std::env::var("SLUICE_COMPAT_REQUIRED").as_deref() != Ok("1"),
+        "{what} is not installed: run {script} and set {env_var}"
+    );
+    eprintln!("skipped: {what} is not installed ({script})");
+}
+
+/// A loopback port nothing listens on (at the moment of asking).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until something accepts connections on loopback port `port`; fails the test,
+/// naming `what`, after `timeout`.
+pub fn wait_listening(what: &str, port: u16, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not listen in time");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -2,10 +2,9 @@
 //! `scripts/s3-server.sh`, found through `SLUICE_S3S_FS` or on the PATH) on a free
 //! loopback port, and the options of a `sluice serve` node on its bucket.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::Options;
 
@@ -40,22 +39,7 @@ pub const UNREACHED_QUERY_NODE: [&str; 8] = [
 /// The s3s-fs binary, or `None` (the test is skipped) when it is not installed and the
 /// suite does not require it.
 pub fn s3s_fs() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("SLUICE_S3S_FS") {
-        return Some(PathBuf::from(path));
-    }
-    let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("s3s-fs"))
-            .find(|p| p.is_file())
-    });
-    if on_path.is_none() {
-        assert!(
-            std::env::var("SLUICE_COMPAT_REQUIRED").as_deref() != Ok("1"),
-            "s3s-fs is not installed: run scripts/s3-server.sh and set SLUICE_S3S_FS"
-        );
-        eprintln!("skipped: s3s-fs is not installed (scripts/s3-server.sh)");
-    }
-    on_path
+    super::installed_tool("SLUICE_S3S_FS", "s3s-fs", "scripts/s3-server.sh")
 }
 
 /// A running s3s-fs serving `root` on a fixed loopback port, killed on drop.
@@ -69,11 +53,7 @@ pub struct S3Server {
 impl S3Server {
     pub fn start(binary: PathBuf, root: &Path) -> S3Server {
         std::fs::create_dir_all(root.join(BUCKET)).unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = super::free_port();
         let mut server = S3Server {
             binary,
             root: root.to_owned(),
@@ -110,11 +90,7 @@ impl S3Server {
             .spawn()
             .expect("s3s-fs starts");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "s3s-fs did not listen in time");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        super::wait_listening("s3s-fs", self.port, Duration::from_secs(20));
     }
 
     /// Kills the server: the store is gone until [`S3Server::resume`].
