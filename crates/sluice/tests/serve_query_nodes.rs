@@ -600,6 +600,26 @@ fn with_ingest_peers_a_query_node_returns_every_point_still_in_memory_once() {
 
     // InfluxQL gives the same answer.
     assert_eq!(influxql(&q, "SELECT count(v) FROM cpu")[0][1], 210);
+    // Grafana's template variables: tag values only the nodes' memory holds.
+    assert_eq!(
+        influxql(&q, "SHOW TAG VALUES FROM cpu WITH KEY = host"),
+        [
+            serde_json::json!(["host", "a"]),
+            serde_json::json!(["host", "b"]),
+            serde_json::json!(["host", "shared"])
+        ]
+    );
+    assert_eq!(
+        // `shared` is n2's 2000s after the merge, not n1's 1000s.
+        influxql(
+            &q,
+            "SHOW TAG VALUES FROM cpu WITH KEY = host WHERE v < 1500"
+        ),
+        [
+            serde_json::json!(["host", "a"]),
+            serde_json::json!(["host", "b"])
+        ]
+    );
     assert_eq!(
         influxql(&q, "SELECT last(v) FROM cpu WHERE host = 'a'")[0][1],
         99.0
