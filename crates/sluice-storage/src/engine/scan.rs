@@ -233,24 +233,22 @@ impl Storage {
         let arrow_schema = schema.arrow_schema();
         // Files are read a few at a time (one per core): a query's latency is then the
         // slowest file's, not the sum. `buffered` keeps them in write order.
-        let scan = FileScan {
-            db_id,
-            table,
-            schema: &schema,
-            arrow_schema: &arrow_schema,
-            request,
-            keep_last,
-        };
-        // Collected first: a stream mapping `&ParquetFile`s through a closure is not
-        // `Send` for every lifetime, which the query engine's futures must be.
-        let reads: Vec<_> = files
-            .iter()
-            .map(|file| inner.read_for_scan(file, scan))
-            .collect();
-        let per_file: Vec<Vec<RecordBatch>> = futures::stream::iter(reads)
-            .buffered(file_reads_at_once())
-            .try_collect()
-            .await?;
+        let per_file: Vec<Vec<RecordBatch>> = futures::stream::iter(files.iter().map(|file| {
+            inner.read_for_scan(
+                file,
+                FileScan {
+                    db_id,
+                    table,
+                    schema: &schema,
+                    arrow_schema: &arrow_schema,
+                    request,
+                    keep_last,
+                },
+            )
+        }))
+        .buffered(file_reads_at_once())
+        .try_collect()
+        .await?;
         let mut sources = Vec::new();
         // Files and buffered partitions with rows (each sorted and unique by itself).
         let mut units = 0usize;
