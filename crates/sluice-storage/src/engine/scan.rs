@@ -7,9 +7,7 @@ use std::fs;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
 use bytes::Bytes;
-use futures::{StreamExt as _, TryStreamExt as _};
 use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjectPath;
 
@@ -231,28 +229,10 @@ impl Storage {
             BTreeMap::new().into_iter().peekable()
         };
         let arrow_schema = schema.arrow_schema();
-        // Files are read a few at a time (one per core): a query's latency is then the
-        // slowest file's, not the sum. `buffered` keeps them in write order.
-        let per_file: Vec<Vec<RecordBatch>> = futures::stream::iter(files.iter().map(|file| {
-            inner.read_for_scan(
-                file,
-                FileScan {
-                    db_id,
-                    table,
-                    schema: &schema,
-                    arrow_schema: &arrow_schema,
-                    request,
-                    keep_last,
-                },
-            )
-        }))
-        .buffered(file_reads_at_once())
-        .try_collect()
-        .await?;
         let mut sources = Vec::new();
         // Files and buffered partitions with rows (each sorted and unique by itself).
         let mut units = 0usize;
-        for (file, batches) in files.iter().zip(per_file) {
+        for file in &files {
             // A node's buffered rows go after its files and before the next node's.
             while let Some((node, _)) = peer_rows.peek()
                 && node.as_str() < bands.owner(file.order)
@@ -260,6 +240,59 @@ impl Storage {
                 let (_, batches) = peer_rows.next().expect("peeked");
                 units += batches.len();
                 sources.extend(batches);
+            }
+            let last_key = keep_last.map(|k| LastRowsKey {
+                db_id,
+                table: table.to_owned(),
+                path: file.path.clone(),
+                per_series: k,
+                fields: schema.fields.iter().map(|(n, _)| n.clone()).collect(),
+                time_range: range,
+                tag_matches: request.tag_matches.clone(),
+            });
+            if let Some(key) = &last_key
+                && let Some(batches) = inner.last_rows.lock().get(key)
+            {
+                units += usize::from(!batches.is_empty());
+                sources.extend(batches.iter().cloned());
+                continue;
+            }
+            let data = inner.open_file(&file.path).await?;
+            let cached = inner.file_metadata.lock().get(&file.path).cloned();
+            let s = arrow_schema.clone();
+            let table_schema = schema.clone();
+            let tags = request.tag_matches.clone();
+            let metrics = inner.metrics.clone();
+            let (metadata, batches) = tokio::task::spawn_blocking(move || {
+                let metadata = footer(cached, &data, &metrics)?;
+                let mut batches =
+                    persist::read(data, metadata.clone(), &s, range, &tags, keep_last)?;
+                if let Some(k) = keep_last {
+                    // The file's own newest rows: all the merge below can keep of it.
+                    let last = merge_keep_last(&table_schema, batches, Some(k))?;
+                    batches = if last.num_rows() == 0 {
+                        Vec::new()
+                    } else {
+                        vec![last]
+                    };
+                }
+                Ok::<_, Error>((metadata, batches))
+            })
+            .await
+            .map_err(|e| Error::Catalog(format!("scan task failed: {e}")))??;
+            {
+                let mut cache = inner.file_metadata.lock();
+                if cache.len() >= MAX_CACHED_METADATA {
+                    cache.clear();
+                }
+                cache.insert(file.path.clone(), metadata);
+            }
+            if let Some(key) = last_key {
+                let mut cache = inner.last_rows.lock();
+                if cache.len() >= MAX_CACHED_LAST_ROWS {
+                    cache.clear();
+                }
+                cache.insert(key, batches.clone());
             }
             units += usize::from(!batches.is_empty());
             sources.extend(batches);
@@ -328,22 +361,6 @@ impl Storage {
     }
 }
 
-/// What a scan reads of each file.
-#[derive(Clone, Copy)]
-struct FileScan<'a> {
-    db_id: u32,
-    table: &'a str,
-    schema: &'a TableSchema,
-    arrow_schema: &'a SchemaRef,
-    request: &'a ScanRequest,
-    keep_last: Option<usize>,
-}
-
-/// How many files one scan reads at once: one per core.
-fn file_reads_at_once() -> usize {
-    std::thread::available_parallelism().map_or(2, usize::from)
-}
-
 /// A file's footer: `cached`, or read from `data` and counted as a miss of the cache.
 pub(super) fn footer(
     cached: Option<persist::FileMeta>,
@@ -360,76 +377,6 @@ pub(super) fn footer(
 }
 
 impl Inner {
-    /// The rows of `file` a scan wants (with `keep_last`, only the file's newest rows per
-    /// series), from the cache of newest rows or read; the footer and newest rows read
-    /// are cached.
-    async fn read_for_scan(
-        &self,
-        file: &ParquetFile,
-        scan: FileScan<'_>,
-    ) -> Result<Vec<RecordBatch>> {
-        let FileScan {
-            db_id,
-            table,
-            schema,
-            arrow_schema,
-            request,
-            keep_last,
-        } = scan;
-        let range = request.time_range;
-        let last_key = keep_last.map(|k| LastRowsKey {
-            db_id,
-            table: table.to_owned(),
-            path: file.path.clone(),
-            per_series: k,
-            fields: schema.fields.iter().map(|(n, _)| n.clone()).collect(),
-            time_range: range,
-            tag_matches: request.tag_matches.clone(),
-        });
-        if let Some(key) = &last_key
-            && let Some(batches) = self.last_rows.lock().get(key)
-        {
-            return Ok(batches.clone());
-        }
-        let data = self.open_file(&file.path).await?;
-        let cached = self.file_metadata.lock().get(&file.path).cloned();
-        let s = arrow_schema.clone();
-        let table_schema = schema.clone();
-        let tags = request.tag_matches.clone();
-        let metrics = self.metrics.clone();
-        let (metadata, batches) = tokio::task::spawn_blocking(move || {
-            let metadata = footer(cached, &data, &metrics)?;
-            let mut batches = persist::read(data, metadata.clone(), &s, range, &tags, keep_last)?;
-            if let Some(k) = keep_last {
-                // The file's own newest rows: all the merge can keep of it.
-                let last = merge_keep_last(&table_schema, batches, Some(k))?;
-                batches = if last.num_rows() == 0 {
-                    Vec::new()
-                } else {
-                    vec![last]
-                };
-            }
-            Ok::<_, Error>((metadata, batches))
-        })
-        .await
-        .map_err(|e| Error::Catalog(format!("scan task failed: {e}")))??;
-        {
-            let mut cache = self.file_metadata.lock();
-            if cache.len() >= MAX_CACHED_METADATA {
-                cache.clear();
-            }
-            cache.insert(file.path.clone(), metadata);
-        }
-        if let Some(key) = last_key {
-            let mut cache = self.last_rows.lock();
-            if cache.len() >= MAX_CACHED_LAST_ROWS {
-                cache.clear();
-            }
-            cache.insert(key, batches.clone());
-        }
-        Ok(batches)
-    }
-
     /// Table `table` of `db` as a scan reads it: the database's id, the first day its
     /// retention keeps, and the table's columns.
     ///
