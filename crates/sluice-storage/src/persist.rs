@@ -350,12 +350,20 @@ fn read_from<T: ChunkReader + 'static>(
         return Ok(Vec::new());
     }
     if let Some(index) = series
-        && time_range.is_none()
         && (newest.is_some() || !tag_matches.is_empty())
     {
-        // The index names the rows exactly and holds their tags: no row filter, and
-        // the tag columns need not be decoded.
-        return read_selection(builder, &index.selection(tag_matches, newest), schema);
+        // The index names the series' rows exactly and holds their tags: the tag
+        // columns need not be decoded. A time range narrows them to the pages whose
+        // statistics allow it, and its rows are kept after decoding.
+        let mut selection = index.selection(tag_matches, newest);
+        if let (Some(c), Some((start, end))) = (time_col, time_range) {
+            let all: Vec<usize> = (0..meta.num_row_groups()).collect();
+            let pages = [(c, PagePredicate::Range(start, end))];
+            if let Some(rows) = page_selection(&meta, &all, &pages, Some(&selection.rows)) {
+                selection.narrow(&selected_ranges(&rows));
+            }
+        }
+        return read_selection(builder, &selection, schema, time_range);
     }
     let row_groups: Vec<usize> = meta
         .row_groups()
@@ -434,12 +442,14 @@ fn read_from<T: ChunkReader + 'static>(
     Ok(out)
 }
 
-/// Reads the rows of `selection` (rows named by a file's series index), decoding only
-/// the columns of `schema` that are not tags; the tag columns come from the index.
+/// Reads the rows of `selection` (rows named by a file's series index) that are in
+/// `time_range`, decoding only the columns of `schema` that are not tags (and the time,
+/// to filter by); the tag columns come from the index.
 fn read_selection<T: ChunkReader + 'static>(
     builder: ParquetRecordBatchReaderBuilder<T>,
     selection: &Selection,
     schema: &SchemaRef,
+    time_range: Option<(i64, i64)>,
 ) -> Result<Vec<RecordBatch>> {
     if selection.rows.is_empty() {
         return Ok(Vec::new());
@@ -450,14 +460,32 @@ fn read_selection<T: ChunkReader + 'static>(
         .filter(|&i| {
             let column = columns.column(i);
             let name = column.name();
-            schema.field_with_name(name).is_ok() && !selection.tags.iter().any(|t| t == name)
+            let needed =
+                schema.field_with_name(name).is_ok() || (name == "time" && time_range.is_some());
+            needed && !selection.tags.iter().any(|t| t == name)
         })
         .collect();
-    let row_groups: Vec<usize> = (0..meta.num_row_groups()).collect();
+    // Only the row groups that hold selected rows are opened.
+    let mut row_groups: Vec<usize> = Vec::new();
+    let mut first = 0usize;
+    for (i, rg) in meta.row_groups().iter().enumerate() {
+        let rows = usize::try_from(rg.num_rows())
+            .map_err(|_| Error::Catalog("a row group's row count overflows".to_owned()))?;
+        let end = first + rows;
+        if selection
+            .rows
+            .iter()
+            .any(|r| r.start < end && r.end > first)
+        {
+            row_groups.push(i);
+        }
+        first = end;
+    }
     let rows = page_selection(&meta, &row_groups, &[], Some(&selection.rows))
         .ok_or_else(|| Error::Catalog("a row group's row count overflows".to_owned()))?;
     let reader = builder
         .with_projection(ProjectionMask::roots(columns, wanted))
+        .with_row_groups(row_groups)
         .with_row_selection(rows)
         .with_batch_size(64 * 1024)
         .build()?;
@@ -481,12 +509,25 @@ fn read_selection<T: ChunkReader + 'static>(
         let options = RecordBatchOptions::new().with_row_count(Some(n));
         let with_tags =
             RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), arrays, &options)?;
-        let batch = conform(&with_tags, schema)?;
+        let batch = conform(&filter(&with_tags, time_range, &[])?, schema)?;
         if batch.num_rows() > 0 {
             out.push(batch);
         }
     }
     Ok(out)
+}
+
+/// The rows a [`RowSelection`] selects, as ascending, disjoint ranges.
+fn selected_ranges(selection: &RowSelection) -> Vec<std::ops::Range<usize>> {
+    let mut ranges = Vec::new();
+    let mut row = 0usize;
+    for selector in selection.iter() {
+        if !selector.skip {
+            ranges.push(row..row + selector.row_count);
+        }
+        row += selector.row_count;
+    }
+    ranges
 }
 
 /// A predicate a page's statistics can rule out.

@@ -259,6 +259,32 @@ pub(crate) struct Selection {
 }
 
 impl Selection {
+    /// Keeps only the selected rows within `keep` (ascending, disjoint file row ranges),
+    /// a series' rows split where `keep` splits them; their tags stay those of their
+    /// series.
+    pub(crate) fn narrow(&mut self, keep: &[std::ops::Range<usize>]) {
+        let mut rows = Vec::with_capacity(self.rows.len());
+        // The series (index into the old `rows`) each new range belongs to.
+        let mut of_series = Vec::with_capacity(self.rows.len());
+        let mut first = 0usize;
+        for (s, range) in self.rows.iter().enumerate() {
+            while first < keep.len() && keep[first].end <= range.start {
+                first += 1;
+            }
+            for k in keep[first..].iter().take_while(|k| k.start < range.end) {
+                let (start, end) = (range.start.max(k.start), range.end.min(k.end));
+                if start < end {
+                    rows.push(start..end);
+                    of_series.push(s);
+                }
+            }
+        }
+        for (_, keys) in &mut self.dictionaries {
+            *keys = of_series.iter().map(|&s| keys[s]).collect();
+        }
+        self.rows = rows;
+    }
+
     /// The tag columns of `len` selected rows from the `offset`-th on (counting the
     /// selected rows in order), as the dictionaries scans return.
     pub(crate) fn tag_columns(
@@ -416,6 +442,11 @@ mod tests {
                 vec![one_of("host", &["z", "b"]), one_of("dc", &["a", "b"])],
             ),
             (None, vec![one_of("host", &[])]),
+            // Ranges that start and end inside pages, and cross page boundaries.
+            (Some((30_000, 45_000)), vec![TagMatch::equals("dc", "a")]),
+            (Some((40_950, 40_970)), vec![one_of("host", &["m", "c"])]),
+            (Some((0, 1)), vec![TagMatch::equals("host", "z")]),
+            (Some((60_000, 70_000)), vec![TagMatch::equals("host", "z")]),
         ];
         for (range, tags) in cases {
             let expected = filter(&b, range, &tags).unwrap();
@@ -452,6 +483,37 @@ mod tests {
                 crate::merge::merge_keep_last(&schema(), vec![matching], Some(2)).unwrap();
             assert_eq!(got, expected, "{tags:?}");
         }
+    }
+
+    #[test]
+    fn a_narrowed_selection_keeps_each_pieces_series_tags() {
+        let bytes = encode(&batch()).unwrap();
+        let meta = load_metadata(&FileData::Bytes(Bytes::from(bytes))).unwrap();
+        let index = meta.series.expect("series index written");
+        // Hosts b (rows 5000..10000) and z (10000..15000).
+        let mut selection = index.selection(&[TagMatch::equals("dc", "a")], None);
+        selection.narrow(&[4000..6000, 9000..11000, 14_000..20_000]);
+        assert_eq!(
+            selection.rows,
+            vec![5000..6000, 9000..10000, 10000..11000, 14_000..15_000]
+        );
+        let hosts = |offset: usize| {
+            let columns = selection.tag_columns(offset, 1);
+            let (_, host) = columns.iter().find(|(n, _)| n == "host").unwrap();
+            let values = host
+                .values()
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .unwrap();
+            values.value(host.keys().value(0) as usize).to_owned()
+        };
+        // Rows 0..1000 are b, 1000..2000 b, 2000..3000 z, 3000..4000 z.
+        assert_eq!(
+            [0, 1999, 2000, 3999].map(hosts),
+            ["b", "b", "z", "z"].map(str::to_owned)
+        );
+        selection.narrow(&[]);
+        assert!(selection.rows.is_empty());
     }
 
     #[test]
