@@ -179,6 +179,7 @@ impl SystemSchema {
                 DataType::Timestamp(TimeUnit::Nanosecond, None),
                 true,
             ),
+            Field::new("advertise_url", DataType::Utf8, true),
         ]));
         let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         let nanos = |t: std::time::SystemTime| {
@@ -199,6 +200,9 @@ impl SystemSchema {
             )),
             Arc::new(TimestampNanosecondArray::from_iter(
                 nodes.iter().map(|n| n.manifest_read_at.and_then(nanos)),
+            )),
+            Arc::new(StringArray::from_iter(
+                nodes.iter().map(|n| n.advertise_url.as_deref()),
             )),
         ];
         let batch = RecordBatch::try_new(schema.clone(), columns)?;

@@ -32,7 +32,7 @@ use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
 use rustls::{CertificateError, ClientConfig};
 use serde::{Deserialize, Serialize};
-use sluice_storage::{BufferedRows, IngestPeers, PeerAnswer, PeerRowsRequest};
+use sluice_storage::{BufferedRows, IngestNode, IngestPeers, PeerAnswer, PeerRowsRequest};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
@@ -156,9 +156,21 @@ pub const PEER_TIMEOUT: Duration = Duration::from_secs(10);
 /// The ingest peers of a query node, reached over Flight on their HTTP ports.
 #[derive(Debug)]
 pub struct FlightIngestPeers {
-    peers: Vec<Peer>,
+    targets: Targets,
     /// `authorization` metadata for every request (`Bearer <token>`), when set.
     authorization: Option<String>,
+    /// For `https://` peers: what to trust (with ALPN `h2`).
+    tls: Option<Arc<ClientConfig>>,
+}
+
+/// Whom a query node asks.
+#[derive(Debug)]
+enum Targets {
+    /// The peers it was given (`--ingest-peers URL,…`).
+    Listed(Vec<Arc<Peer>>),
+    /// The ingest nodes of its view of the bucket, at the URLs their manifests advertise
+    /// (`--ingest-peers auto`); connections by URL, made on first use and kept.
+    Discovered(std::sync::Mutex<HashMap<String, Arc<Peer>>>),
 }
 
 #[derive(Debug)]
@@ -166,6 +178,33 @@ struct Peer {
     url: String,
     /// Connected on first use, and again after a failure.
     channel: Channel,
+}
+
+impl Peer {
+    /// A peer at `url` (`http://host:port` or `https://host:port`, checked with `tls`).
+    fn new(url: &str, tls: Option<&Arc<ClientConfig>>) -> Result<Peer, String> {
+        let url = url.trim_end_matches('/').to_owned();
+        let https = url.starts_with("https://");
+        if !https && !url.starts_with("http://") {
+            return Err(format!("{url:?} is not an http:// or https:// address"));
+        }
+        let endpoint = Endpoint::from_shared(url.clone())
+            .map_err(|e| format!("{url:?}: {e}"))?
+            .connect_timeout(PEER_TIMEOUT)
+            .timeout(PEER_TIMEOUT);
+        let channel = if https {
+            let Some(tls) = tls.cloned().map(TlsConnector::from) else {
+                return Err(format!("{url:?}: no TLS configuration for https:// peers"));
+            };
+            endpoint.connect_with_connector_lazy(tower::service_fn(move |uri: Uri| {
+                let tls = tls.clone();
+                async move { connect_tls(&tls, &uri).await.map(TokioIo::new) }
+            }))
+        } else {
+            endpoint.connect_lazy()
+        };
+        Ok(Peer { channel, url })
+    }
 }
 
 impl FlightIngestPeers {
@@ -181,41 +220,54 @@ impl FlightIngestPeers {
         token: Option<&str>,
         tls: Option<Arc<ClientConfig>>,
     ) -> Result<FlightIngestPeers, String> {
-        let tls = tls.map(|config| {
-            let mut config = ClientConfig::clone(&config);
-            config.alpn_protocols = vec![b"h2".to_vec()];
-            TlsConnector::from(Arc::new(config))
-        });
+        let tls = tls.map(with_h2);
         let peers = urls
             .iter()
-            .map(|url| {
-                let url = url.trim_end_matches('/').to_owned();
-                let https = url.starts_with("https://");
-                if !https && !url.starts_with("http://") {
-                    return Err(format!("{url:?} is not an http:// or https:// address"));
-                }
-                let endpoint = Endpoint::from_shared(url.clone())
-                    .map_err(|e| format!("{url:?}: {e}"))?
-                    .connect_timeout(PEER_TIMEOUT)
-                    .timeout(PEER_TIMEOUT);
-                let channel = if https {
-                    let Some(tls) = tls.clone() else {
-                        return Err(format!("{url:?}: no TLS configuration for https:// peers"));
-                    };
-                    endpoint.connect_with_connector_lazy(tower::service_fn(move |uri: Uri| {
-                        let tls = tls.clone();
-                        async move { connect_tls(&tls, &uri).await.map(TokioIo::new) }
-                    }))
-                } else {
-                    endpoint.connect_lazy()
-                };
-                Ok(Peer { channel, url })
-            })
+            .map(|url| Peer::new(url, tls.as_ref()).map(Arc::new))
             .collect::<Result<Vec<_>, String>>()?;
         Ok(FlightIngestPeers {
-            peers,
+            targets: Targets::Listed(peers),
             authorization: token.map(|t| format!("Bearer {t}")),
+            tls,
         })
+    }
+
+    /// The ingest nodes of the bucket, each at the URL its manifest advertises
+    /// (`--advertise-url`), presenting `token` when set; `https://` ones are checked with
+    /// `tls`. A node that advertises no URL, or one this node cannot use, fails its part
+    /// of every scan (and `/health` names it) until it does.
+    pub fn discovered(token: Option<&str>, tls: Option<Arc<ClientConfig>>) -> FlightIngestPeers {
+        FlightIngestPeers {
+            targets: Targets::Discovered(std::sync::Mutex::new(HashMap::new())),
+            authorization: token.map(|t| format!("Bearer {t}")),
+            tls: tls.map(with_h2),
+        }
+    }
+
+    /// The peer to ask for ingest node `node`, in `Discovered` mode.
+    fn discovered_peer(
+        &self,
+        known: &std::sync::Mutex<HashMap<String, Arc<Peer>>>,
+        node: &IngestNode,
+    ) -> Result<Arc<Peer>, String> {
+        let Some(url) = &node.url else {
+            return Err(format!(
+                "node {} advertises no URL in its manifest (start it with --advertise-url)",
+                node.node_id
+            ));
+        };
+        let mut known = known
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(peer) = known.get(url) {
+            return Ok(peer.clone());
+        }
+        let peer = Arc::new(
+            Peer::new(url, self.tls.as_ref())
+                .map_err(|e| format!("node {}'s --advertise-url: {e}", node.node_id))?,
+        );
+        known.insert(url.clone(), peer.clone());
+        Ok(peer)
     }
 
     async fn ask(&self, peer: &Peer, ticket: Vec<u8>) -> Result<BufferedRows, String> {
@@ -311,17 +363,59 @@ fn tls_failure(err: &std::io::Error) -> String {
     format!("TLS handshake failed: {why}; {err}")
 }
 
+/// A peer to ask and the node id it must answer as (`None`: any), or why it cannot be
+/// asked.
+type Target<'a> = Result<(Arc<Peer>, Option<&'a str>), String>;
+
+/// `config` with ALPN `h2`, the only protocol Flight speaks.
+fn with_h2(config: Arc<ClientConfig>) -> Arc<ClientConfig> {
+    let mut config = ClientConfig::clone(&config);
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Arc::new(config)
+}
+
 impl IngestPeers for FlightIngestPeers {
-    fn buffered_rows<'a>(&'a self, request: &'a PeerRowsRequest) -> BoxFuture<'a, Vec<PeerAnswer>> {
+    fn buffered_rows<'a>(
+        &'a self,
+        request: &'a PeerRowsRequest,
+        nodes: &'a [IngestNode],
+    ) -> BoxFuture<'a, Vec<PeerAnswer>> {
         let ticket = PeerRowsTicket::to_bytes(request);
-        Box::pin(futures::future::join_all(self.peers.iter().map(
-            move |peer| {
+        // Each peer to ask, with the node id it must answer as when it was found in the
+        // bucket (a URL that reaches another node would merge its rows into the wrong
+        // band), or why it cannot be asked.
+        let targets: Vec<(String, Target<'_>)> = match &self.targets {
+            Targets::Listed(peers) => peers
+                .iter()
+                .map(|p| (p.url.clone(), Ok((p.clone(), None))))
+                .collect(),
+            Targets::Discovered(known) => nodes
+                .iter()
+                .map(|node| match self.discovered_peer(known, node) {
+                    Ok(peer) => (peer.url.clone(), Ok((peer, Some(node.node_id.as_str())))),
+                    Err(why) => (node.node_id.clone(), Err(why)),
+                })
+                .collect(),
+        };
+        Box::pin(futures::future::join_all(targets.into_iter().map(
+            move |(name, target)| {
                 let ticket = ticket.clone();
                 async move {
-                    PeerAnswer {
-                        peer: peer.url.clone(),
-                        rows: self.ask(peer, ticket).await,
-                    }
+                    let rows = match target {
+                        Ok((peer, expected)) => {
+                            self.ask(&peer, ticket).await.and_then(|rows| {
+                                match (expected, rows.node_id.as_deref()) {
+                                    (Some(want), Some(got)) if want != got => Err(format!(
+                                        "answered as node {got}, but node {want}'s manifest \
+                                         advertises this URL"
+                                    )),
+                                    _ => Ok(rows),
+                                }
+                            })
+                        }
+                        Err(why) => Err(why),
+                    };
+                    PeerAnswer { peer: name, rows }
                 }
             },
         )))

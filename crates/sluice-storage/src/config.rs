@@ -212,6 +212,11 @@ pub struct CloudStore {
     /// last held it before taking it over (the node's lease, `engine/lease.rs`); the
     /// holder renews every third of it. Default 30 s.
     pub lease_timeout: Duration,
+    /// Where other nodes reach this one's HTTP port (`--advertise-url`, for example
+    /// `http://n1.example:8086`): kept in its manifest in the bucket, so that query
+    /// nodes with `--ingest-peers auto` ask it for the rows it holds in memory. Default
+    /// none: such query nodes report this node as unreachable.
+    pub advertise_url: Option<String>,
 }
 
 impl CloudStore {
@@ -232,6 +237,7 @@ impl CloudStore {
             connection_limit: 16,
             cache_bytes: 1 << 30,
             lease_timeout: Duration::from_secs(30),
+            advertise_url: None,
         }
     }
 }

@@ -53,7 +53,7 @@ mod warm;
 mod write;
 
 pub use buffered::BufferedRows;
-pub use ingest_peers::{IngestPeers, PeerAnswer, PeerRowsRequest};
+pub use ingest_peers::{IngestNode, IngestPeers, PeerAnswer, PeerRowsRequest};
 pub use node::node_id_problem;
 pub use peers::NodeInfo;
 pub use table_files::{FilesPublisher, LiveFile, LiveFiles, PublisherCounts, TableFiles};

@@ -129,8 +129,8 @@ pub use config::{
     StorageConfig, WalSync,
 };
 pub use engine::{
-    BufferedRows, ChunkedWrite, FilesPublisher, IngestPeers, LiveFile, LiveFiles, NodeInfo,
-    PeerAnswer, PeerRowsRequest, PublisherCounts, Storage, TableFiles, node_id_problem,
+    BufferedRows, ChunkedWrite, FilesPublisher, IngestNode, IngestPeers, LiveFile, LiveFiles,
+    NodeInfo, PeerAnswer, PeerRowsRequest, PublisherCounts, Storage, TableFiles, node_id_problem,
 };
 pub use error::{Error, Result};
 pub use merge::conform;

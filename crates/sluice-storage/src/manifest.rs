@@ -46,6 +46,10 @@ pub(crate) struct Manifest {
     /// below (the WAL replays later ones against them). Absent in older manifests.
     #[serde(default)]
     pub(crate) deletes_applied_seq: u64,
+    /// Where other nodes reach the node that wrote it ([`crate::CloudStore::advertise_url`]),
+    /// as of its last start. Absent when not given, and in older manifests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) advertise_url: Option<String>,
 }
 
 impl ParquetFile {
@@ -67,6 +71,7 @@ impl Manifest {
                 next_file_id: 1,
                 files: Vec::new(),
                 deletes_applied_seq: 0,
+                advertise_url: None,
             }),
             Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
         }

@@ -21,7 +21,7 @@ use common::s3::{
     ACCESS_KEY, BUCKET, FAST_FAILURE, S3Server, SECRET_KEY, UNREACHED_QUERY_NODE, node_options,
     s3s_fs,
 };
-use common::{TestServer, enc, wait_until};
+use common::{TestServer, enc, free_port, wait_until};
 use serde_json::Value;
 
 fn write(server: &TestServer, body: &str) {
@@ -515,6 +515,39 @@ fn bad_modes_stop_the_start_with_a_clear_error() {
             .concat()[..],
             "--ingest-peers: \"ftp://n1:8086\" is not an http:// or https:// address",
         ),
+        (
+            &[
+                &UNREACHED_QUERY_NODE[..],
+                &["--ingest-peers", "auto,http://n1:8086"],
+            ]
+            .concat()[..],
+            "--ingest-peers auto finds every ingest node itself: list no address with it",
+        ),
+        (
+            &[
+                &UNREACHED_QUERY_NODE[..],
+                &["--advertise-url", "http://q:8086"],
+            ]
+            .concat()[..],
+            "--advertise-url is for a node that ingests (--mode all or ingest)",
+        ),
+        (
+            &["--advertise-url", "http://n1:8086"][..],
+            "--advertise-url needs --object-store s3, google or azure",
+        ),
+        (
+            &[
+                "--object-store",
+                "s3",
+                "--bucket",
+                "b",
+                "--node-id",
+                "n1",
+                "--advertise-url",
+                "n1:8086",
+            ][..],
+            "--advertise-url \"n1:8086\" is not an http:// or https:// address",
+        ),
     ] {
         let (code, stderr) = refused(&dir, args);
         assert_eq!(code, Some(2), "{args:?}: {stderr}");
@@ -769,6 +802,93 @@ fn an_ingest_peer_that_is_down_leaves_out_only_its_rows_in_memory_and_health_say
     assert_eq!(host_summary(&q, "cpu", "a"), (10, 10, 45.0, 9.0));
     assert_ready_for_queries(&q);
     drop(n1);
+}
+
+/// With `--ingest-peers auto` a query node asks every ingest node of the bucket, at the
+/// address its manifest advertises (`--advertise-url`): both nodes' rows in memory read
+/// back once; a node that advertises none is named in `/health`, its rows in memory left
+/// out.
+#[test]
+fn with_ingest_peers_auto_a_query_node_finds_the_ingest_nodes_in_the_bucket() {
+    let Some(binary) = s3s_fs() else { return };
+    let temp = tempfile::tempdir().unwrap();
+    let s3 = S3Server::start(binary, &temp.path().join("s3"));
+    let advertising = |node_id: &str| {
+        let address = format!("127.0.0.1:{}", free_port());
+        let url = format!("http://{address}");
+        buffering_node(
+            &s3,
+            &temp.path().join(node_id),
+            node_id,
+            "1GiB",
+            &[
+                "--without-auth",
+                "--bind",
+                &address,
+                "--advertise-url",
+                &url,
+            ],
+        )
+    };
+    let n1 = advertising("n1");
+    let n2 = advertising("n2");
+    let q = query_node(&s3, &temp.path().join("q"), &["--ingest-peers", "auto"]);
+    write_distinct_and_shared(&n1, &n2);
+    wait_until(
+        "the query node sees every row",
+        Duration::from_secs(60),
+        || visible_rows(&q, "cpu") == Some(210),
+    );
+    // Nothing was persisted: every row came from the ingest nodes' memory.
+    assert_eq!(published(&s3, "n1"), (0, 0));
+    assert_eq!(published(&s3, "n2"), (0, 0));
+    for host in ["a", "b"] {
+        assert_eq!(
+            host_summary(&q, "cpu", host),
+            (100, 100, 4950.0, 99.0),
+            "{host}"
+        );
+    }
+    assert_the_shared_series_is_n2s_with_n1s_field(&q);
+    assert_ready_for_queries(&q);
+    // system.nodes shows where each node says it is reached.
+    let nodes = sql(
+        &q,
+        "SELECT node_id, advertise_url FROM system.nodes ORDER BY node_id",
+    );
+    let urls: Vec<(&str, Option<&str>)> = nodes
+        .iter()
+        .map(|n| (n["node_id"].as_str().unwrap(), n["advertise_url"].as_str()))
+        .collect();
+    let (n1_url, n2_url) = (n1.url(""), n2.url(""));
+    assert_eq!(
+        urls,
+        [
+            ("n1", Some(n1_url.as_str())),
+            ("n2", Some(n2_url.as_str())),
+            ("q", None)
+        ]
+    );
+
+    // A node that advertises no address is in the bucket, but cannot be asked.
+    let n3 = memory_node(&s3, &temp, "n3");
+    write(&n3, &cpu("c", 0, 10, 0.0, ""));
+    wait_until(
+        "the query node names n3 in /health",
+        Duration::from_secs(60),
+        || {
+            visible_rows(&q, "cpu");
+            q.get("/health", &[]).body.contains("node n3")
+        },
+    );
+    let message = ingest_peers_degraded(&q);
+    assert!(
+        message
+            .contains("node n3 advertises no URL in its manifest (start it with --advertise-url)"),
+        "{message}"
+    );
+    assert_eq!(visible_rows(&q, "cpu"), Some(210));
+    drop(n3);
 }
 
 /// The peer-rows ticket of `table`, for `DoGet`.

@@ -66,12 +66,28 @@ pub struct PeerAnswer {
     pub rows: Result<BufferedRows, String>,
 }
 
+/// An ingest node as a query node's view of the bucket has it: its id and the URL its
+/// manifest advertises (`--advertise-url`), if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestNode {
+    /// Its node id.
+    pub node_id: String,
+    /// Where it says it is reached.
+    pub url: Option<String>,
+}
+
 /// The ingest nodes a query node asks for their buffered rows: the seam between the
 /// storage engine and the protocol that reaches them.
 pub trait IngestPeers: Send + Sync + fmt::Debug {
     /// Every peer's answer to `request`, complete when the future resolves (a peer that
-    /// does not answer in time has failed); their order does not matter.
-    fn buffered_rows<'a>(&'a self, request: &'a PeerRowsRequest) -> BoxFuture<'a, Vec<PeerAnswer>>;
+    /// does not answer in time has failed); their order does not matter. `nodes` are the
+    /// ingest nodes of the scan's view of the bucket, for an implementation that finds
+    /// its peers there rather than being given a list.
+    fn buffered_rows<'a>(
+        &'a self,
+        request: &'a PeerRowsRequest,
+        nodes: &'a [IngestNode],
+    ) -> BoxFuture<'a, Vec<PeerAnswer>>;
 }
 
 /// A query node's ingest peers and what the last answers said.
@@ -172,7 +188,14 @@ pub(super) async fn fetch(
     let Some(peers) = state.peers.lock().clone() else {
         return Ok(PeerRows::Rows(BTreeMap::new()));
     };
-    let answers = peers.buffered_rows(request).await;
+    let nodes = bands.ingest_nodes();
+    let answers = peers.buffered_rows(request, &nodes).await;
+    // A peer no longer asked (a node gone from the bucket, an advertised URL changed)
+    // has no fault to report.
+    state
+        .faults
+        .lock()
+        .retain(|peer, _| answers.iter().any(|a| a.peer == *peer));
     let arrow_schema = schema.arrow_schema();
     let mut rows = BTreeMap::new();
     for PeerAnswer { peer, rows: answer } in answers {

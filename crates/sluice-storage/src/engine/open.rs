@@ -106,6 +106,10 @@ impl Storage {
         if let Some(lease) = &lease {
             manifest.next_file_id = lease.first_file_id(manifest.next_file_id);
         }
+        if let ObjectStoreConfig::Cloud(cloud) = &config.object_store {
+            // Published with the first manifest after the start.
+            manifest.advertise_url = cloud.advertise_url.clone();
+        }
         let prefix = node.as_ref().map_or("", |n| n.prefix.as_str());
         delete_orphans(store.as_ref(), &manifest, prefix).await?;
         if let Some(root) = &local_root {

@@ -41,6 +41,7 @@ use std::time::{Duration, SystemTime};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 
+use super::ingest_peers::IngestNode;
 use super::node::node_id_problem;
 use super::{Inner, Storage};
 use crate::batch::ColumnType;
@@ -72,10 +73,10 @@ pub(super) struct Peers {
 
 /// The nodes whose files a query node's merged manifest holds, in band order (a file's
 /// band is `order >> NODE_BAND_BITS`), each with the `persisted_seq` of the copy of its
-/// manifest that was merged.
+/// manifest that was merged and the URL it advertises.
 #[derive(Debug, Default)]
 pub(super) struct Bands {
-    nodes: Vec<(String, u64)>,
+    nodes: Vec<(String, u64, Option<String>)>,
 }
 
 impl Bands {
@@ -83,15 +84,26 @@ impl Bands {
     pub(super) fn owner(&self, order: u64) -> &str {
         self.nodes
             .get((order >> NODE_BAND_BITS) as usize)
-            .map_or("", |(id, _)| id.as_str())
+            .map_or("", |(id, _, _)| id.as_str())
     }
 
     /// The `persisted_seq` of node `id`'s merged manifest: 0 for a node not merged.
     pub(super) fn persisted_seq(&self, id: &str) -> u64 {
         self.nodes
             .iter()
-            .find(|(n, _)| n == id)
-            .map_or(0, |(_, seq)| *seq)
+            .find(|(n, _, _)| n == id)
+            .map_or(0, |(_, seq, _)| *seq)
+    }
+
+    /// The merged nodes, each with the URL its manifest advertises.
+    pub(super) fn ingest_nodes(&self) -> Vec<IngestNode> {
+        self.nodes
+            .iter()
+            .map(|(id, _, url)| IngestNode {
+                node_id: id.clone(),
+                url: url.clone(),
+            })
+            .collect()
     }
 }
 
@@ -110,6 +122,8 @@ pub struct NodeInfo {
     pub size_bytes: u64,
     /// For another node: when this node last read its manifest from the bucket.
     pub manifest_read_at: Option<SystemTime>,
+    /// Where other nodes reach it (`--advertise-url`), if it says.
+    pub advertise_url: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -273,7 +287,13 @@ pub(super) async fn refresh(inner: &Inner) -> Result<()> {
         state.bands = Arc::new(Bands {
             nodes: nodes
                 .iter()
-                .map(|(id, copies)| (id.clone(), copies.manifest.persisted_seq))
+                .map(|(id, copies)| {
+                    (
+                        id.clone(),
+                        copies.manifest.persisted_seq,
+                        copies.manifest.advertise_url.clone(),
+                    )
+                })
                 .collect(),
         });
     }
@@ -286,6 +306,7 @@ pub(super) async fn refresh(inner: &Inner) -> Result<()> {
             parquet_files: copies.manifest.files.len() as u64,
             size_bytes: copies.manifest.files.iter().map(|f| f.bytes).sum(),
             manifest_read_at: Some(copies.manifest_read_at),
+            advertise_url: copies.manifest.advertise_url.clone(),
         })
         .collect();
     tracing::debug!(nodes = nodes.len(), files, "installed the bucket's view");
@@ -502,6 +523,7 @@ impl Storage {
             parquet_files,
             size_bytes,
             manifest_read_at: None,
+            advertise_url: inner.state.read().manifest.advertise_url.clone(),
         }];
         nodes.extend(self.peer_nodes());
         nodes

@@ -50,10 +50,11 @@ pub(crate) struct ServeArgs {
     /// On a query node (--mode query): the ingest nodes whose rows not yet persisted it
     /// also reads, asking each one at every query over Arrow Flight on its HTTP port: a
     /// comma-separated list of base addresses (`http://n1:8086,https://n2:8086`; an
-    /// `https://` peer is checked as --ingest-peers-ca says). A peer that does not answer
-    /// within 10 s, or whose certificate is not trusted, is left out of the answer (its
-    /// persisted rows still count) and /health says degraded. Default none (persisted
-    /// rows only).
+    /// `https://` peer is checked as --ingest-peers-ca says), or `auto`: every ingest
+    /// node in the bucket, at the address it advertises (--advertise-url). A peer that
+    /// does not answer within 10 s, whose certificate is not trusted, or (auto) that
+    /// advertises no address, is left out of the answer (its persisted rows still count)
+    /// and /health says degraded. Default none (persisted rows only).
     #[arg(long, env = "SLUICE_INGEST_PEERS", value_delimiter = ',')]
     ingest_peers: Vec<String>,
     /// The token a query node presents to its --ingest-peers (it needs read permission on
@@ -263,6 +264,12 @@ struct ObjectStoreArgs {
     /// restart on the same data directory, takes over at once. Default 30s.
     #[arg(long, env = "SLUICE_NODE_LEASE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     node_lease_timeout: Duration,
+    /// On a node that ingests, with a cloud --object-store: the base address other nodes
+    /// reach this one's HTTP port at (`http://n1.example:8086`, or `https://…` with
+    /// --tls-cert), kept in its manifest in the bucket so that query nodes started with
+    /// `--ingest-peers auto` find it. Default none.
+    #[arg(long, env = "SLUICE_ADVERTISE_URL")]
+    advertise_url: Option<String>,
 }
 
 impl ObjectStoreArgs {
@@ -294,6 +301,18 @@ impl ObjectStoreArgs {
             if self.node_lease_timeout < Duration::from_millis(300) {
                 anyhow::bail!("--node-lease-timeout must be at least 300ms");
             }
+            let advertise_url = self
+                .advertise_url
+                .as_deref()
+                .map(|url| url.trim().trim_end_matches('/').to_owned());
+            if let Some(url) = &advertise_url
+                && !(url.starts_with("http://") || url.starts_with("https://"))
+            {
+                anyhow::bail!(
+                    "--advertise-url {url:?} is not an http:// or https:// address (the base \
+                     address of this node's HTTP port, e.g. http://n1.example:8086)"
+                );
+            }
             Ok(ObjectStoreConfig::Cloud(Box::new(CloudStore {
                 provider,
                 bucket,
@@ -304,6 +323,7 @@ impl ObjectStoreArgs {
                 connection_limit: self.object_store_connection_limit,
                 cache_bytes: self.object_store_cache_bytes as u64,
                 lease_timeout: self.node_lease_timeout,
+                advertise_url,
             })))
         };
         Ok(match self.object_store {
@@ -523,13 +543,37 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.ingest_peers_token.is_some() && ingest_peers.is_empty() {
         anyhow::bail!("--ingest-peers-token needs --ingest-peers");
     }
-    let peers_tls = ingest_peers_tls(&ingest_peers, args.ingest_peers_ca.as_deref())?;
-    let ingest_peers = (!ingest_peers.is_empty())
-        .then(|| {
-            FlightIngestPeers::new(&ingest_peers, args.ingest_peers_token.as_deref(), peers_tls)
-        })
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("--ingest-peers: {e}"))?;
+    let discover = ingest_peers.iter().any(|p| p == "auto");
+    if discover && ingest_peers.len() > 1 {
+        anyhow::bail!(
+            "--ingest-peers auto finds every ingest node itself: list no address with it"
+        );
+    }
+    if args.object_store.advertise_url.is_some() && !args.mode.ingest {
+        anyhow::bail!(
+            "--advertise-url is for a node that ingests (--mode all or ingest): query nodes \
+             find ingest nodes by it, and nothing asks a node in mode {} for rows",
+            args.mode
+        );
+    }
+    if args.object_store.advertise_url.is_some()
+        && !matches!(object_store, ObjectStoreConfig::Cloud(_))
+    {
+        anyhow::bail!(
+            "--advertise-url needs --object-store s3, google or azure: it is kept in the \
+             node's manifest in the bucket, where query nodes find it"
+        );
+    }
+    let token = args.ingest_peers_token.as_deref();
+    let peers_tls = ingest_peers_tls(&ingest_peers, discover, args.ingest_peers_ca.as_deref())?;
+    let ingest_peers = if discover {
+        Some(FlightIngestPeers::discovered(token, peers_tls))
+    } else {
+        (!ingest_peers.is_empty())
+            .then(|| FlightIngestPeers::new(&ingest_peers, token, peers_tls))
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--ingest-peers: {e}"))?
+    };
     if args.wal_object_store && !matches!(object_store, ObjectStoreConfig::Cloud(_)) {
         anyhow::bail!(
             "--wal-object-store needs --object-store s3, google or azure (with --bucket and \
@@ -678,9 +722,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// bad file stops the start naming the flag.
 fn ingest_peers_tls(
     peers: &[String],
+    discover: bool,
     ca: Option<&Path>,
 ) -> anyhow::Result<Option<std::sync::Arc<rustls::ClientConfig>>> {
-    let https = peers.iter().any(|p| p.starts_with("https://"));
+    // Found in the bucket, any peer may be `https://`.
+    let https = discover || peers.iter().any(|p| p.starts_with("https://"));
     if ca.is_some() && peers.is_empty() {
         anyhow::bail!("--ingest-peers-ca needs --ingest-peers");
     }
