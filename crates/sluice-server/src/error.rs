@@ -298,11 +298,13 @@ impl Error {
                 ),
                 // The engine logs the failure once; each refused request is not news.
                 S::DiskFull { .. } => (StatusCode::INSUFFICIENT_STORAGE, "unavailable", None),
-                S::WalUnavailable { retry_after, .. } => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    Some(*retry_after),
-                ),
+                S::WalUnavailable { retry_after, .. } | S::ClaimUnavailable { retry_after, .. } => {
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "unavailable",
+                        Some(*retry_after),
+                    )
+                }
                 // For good: another process holds this node id now (the message says so).
                 S::Fenced(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None),
                 // Only opening the storage says this; no request meets it.
@@ -372,7 +374,9 @@ fn is_storage_fault(error: &Error) -> bool {
     matches!(
         error,
         Error::Storage(
-            sluice_storage::Error::DiskFull { .. } | sluice_storage::Error::WalUnavailable { .. }
+            sluice_storage::Error::DiskFull { .. }
+                | sluice_storage::Error::WalUnavailable { .. }
+                | sluice_storage::Error::ClaimUnavailable { .. }
         )
     )
 }

@@ -299,7 +299,7 @@ pub async fn write_body(
                     Some(begun) => begun,
                     None => write.insert(storage.begin_write(storage_db, request.no_sync).await?),
                 };
-                begun.add(&chunk[..filled])?;
+                begun.add(&chunk[..filled]).await?;
             }
             if filled < PARSE_CHUNK_LINES {
                 break;

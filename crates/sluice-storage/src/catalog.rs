@@ -1,6 +1,6 @@
 //! The catalog: databases, tables and typed columns, validated per line and saved atomically.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::Path;
 use std::time::Duration;
@@ -157,6 +157,51 @@ pub(crate) struct Catalog {
     pub(crate) version: u32,
     pub(crate) next_database_id: u32,
     pub(crate) databases: BTreeMap<String, DatabaseDef>,
+    /// On a node sharing a bucket with others: the column types claimed there so far
+    /// (`engine/claims.rs`). A column the catalog lacks is added only once claimed, with
+    /// the claimed type; `None` when columns need no claim.
+    #[serde(skip)]
+    pub(crate) claims: Option<Claims>,
+}
+
+/// Column types claimed in a shared bucket, by database, table and column name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Claims {
+    tables: HashMap<String, HashMap<String, HashMap<String, ColumnType>>>,
+}
+
+impl Claims {
+    /// The claimed columns of a table, if any.
+    fn table(&self, db: &str, table: &str) -> Option<&HashMap<String, ColumnType>> {
+        self.tables.get(db)?.get(table)
+    }
+
+    /// Records `column` of `table` in `db` as claimed with type `kind`.
+    pub(crate) fn insert(&mut self, db: &str, table: &str, column: &str, kind: ColumnType) {
+        self.tables
+            .entry(db.to_owned())
+            .or_default()
+            .entry(table.to_owned())
+            .or_default()
+            .insert(column.to_owned(), kind);
+    }
+}
+
+/// A column a line would add that no claim covers yet: where [`Catalog::validate_chunk`]
+/// stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NewColumn {
+    pub(crate) table: String,
+    pub(crate) column: String,
+    pub(crate) kind: ColumnType,
+}
+
+/// Where a chunk's validation stopped for claims: lines before `consumed` are done, the
+/// rest wait until `columns` are claimed.
+#[derive(Debug)]
+pub(crate) struct Unclaimed {
+    pub(crate) consumed: usize,
+    pub(crate) columns: Vec<NewColumn>,
 }
 
 /// What one validation did to the catalog, so it can be undone.
@@ -225,6 +270,7 @@ pub(crate) fn directory_name_problem(name: &str) -> Option<&'static str> {
 impl Catalog {
     pub(crate) fn new() -> Catalog {
         Catalog {
+            claims: None,
             version: 1,
             next_database_id: 1,
             databases: BTreeMap::new(),
@@ -364,6 +410,7 @@ impl Catalog {
     /// as lines need them, and builds the batch of accepted lines.
     ///
     /// `now_ns` stamps lines without a timestamp and anchors retention.
+    #[cfg(test)]
     pub(crate) fn validate(
         &mut self,
         db: &str,
@@ -373,7 +420,8 @@ impl Catalog {
         auto_create: bool,
     ) -> Result<Validated> {
         let mut validation = Validation::new(now_ns);
-        self.validate_chunk(&mut validation, db, lines, limits, auto_create)?;
+        let stopped = self.validate_chunk(&mut validation, db, lines, limits, auto_create)?;
+        assert!(stopped.is_none(), "a catalog without claims never stops");
         Ok(validation.finish())
     }
 
@@ -381,6 +429,12 @@ impl Catalog {
     /// a batch may be validated chunk by chunk so that its parsed lines need not all be
     /// held at once. New tables and columns are added to the catalog and recorded in
     /// `v.changes`.
+    ///
+    /// With [`Catalog::claims`], a column the catalog lacks takes its claimed type (a
+    /// line of another type is rejected as if the catalog had it), and the first line
+    /// that would add a column no claim covers stops the chunk: the columns to claim
+    /// are returned with how many lines were done, and the caller validates the rest
+    /// once it claimed them, so the lines keep their order.
     ///
     /// # Errors
     /// [`Error::DatabaseNotFound`] when `db` is missing (and `auto_create` is off) or was
@@ -392,7 +446,7 @@ impl Catalog {
         lines: &[Line<'_>],
         limits: &CatalogLimits,
         auto_create: bool,
-    ) -> Result<()> {
+    ) -> Result<Option<Unclaimed>> {
         let now_ns = v.now_ns;
         if !self.databases.contains_key(db) {
             if !auto_create || v.db_id.is_some() {
@@ -420,7 +474,8 @@ impl Catalog {
             ..
         } = v;
 
-        for line in lines {
+        let claims = self.claims.as_ref();
+        for (index, line) in lines.iter().enumerate() {
             let time = line.timestamp.unwrap_or(now_ns);
             if let Some(first) = first_kept_day
                 && day_of(time) < first
@@ -459,12 +514,22 @@ impl Catalog {
                 }
             } else {
                 {
-                    if let Err(reason) = check_line(def, line, limits, db) {
+                    let claimed = claims.and_then(|c| c.table(db, table_name));
+                    if let Err(reason) = check_line(def, line, limits, db, claimed) {
                         rejected.push(RejectedLine {
                             line_number: line.line_number,
                             reason,
                         });
                         continue;
+                    }
+                    if claims.is_some() {
+                        let columns = unclaimed_columns(def, line, claimed);
+                        if !columns.is_empty() {
+                            return Ok(Some(Unclaimed {
+                                consumed: index,
+                                columns,
+                            }));
+                        }
                     }
                     // The line is valid: record new tables and columns.
                     if !def.tables.contains_key(table_name) {
@@ -586,7 +651,7 @@ impl Catalog {
             *bytes += row_bytes;
             table.push_row(time, series, start);
         }
-        Ok(())
+        Ok(None)
     }
 }
 
@@ -688,24 +753,59 @@ fn tag_too_long(key: &str, table: &str, len: usize, limits: &CatalogLimits) -> R
     }
 }
 
+/// The columns `line` would add to the catalog that `claimed` (the claims of its table)
+/// does not cover, with the line's types.
+fn unclaimed_columns(
+    def: &DatabaseDef,
+    line: &Line<'_>,
+    claimed: Option<&HashMap<String, ColumnType>>,
+) -> Vec<NewColumn> {
+    let table = line.measurement.as_ref();
+    let known = |k: &str| {
+        def.tables
+            .get(table)
+            .is_some_and(|t| t.columns.contains_key(k))
+            || claimed.is_some_and(|c| c.contains_key(k))
+    };
+    let tags = line.tags.iter().map(|(k, _)| (k, ColumnType::Tag));
+    let fields = line
+        .fields
+        .iter()
+        .map(|(k, v)| (k, ColumnType::Field(v.field_type())));
+    tags.chain(fields)
+        .filter(|(k, _)| !known(k))
+        .map(|(k, kind)| NewColumn {
+            table: table.to_owned(),
+            column: k.to_string(),
+            kind,
+        })
+        .collect()
+}
+
 /// Checks one line against the database's catalog (which already holds the columns of
-/// the batch's earlier accepted lines); the error is why the line is rejected.
+/// the batch's earlier accepted lines) and, for columns it lacks, the types `claimed`
+/// for the line's table in a shared bucket; the error is why the line is rejected.
 fn check_line(
     def: &DatabaseDef,
     line: &Line<'_>,
     limits: &CatalogLimits,
     db: &str,
+    claimed: Option<&HashMap<String, ColumnType>>,
 ) -> Result<(), Rejection> {
     let t = line.measurement.as_ref();
     let table_name = || t.to_owned();
     let table = def.tables.get(t);
+    let column = |k: &str| {
+        table
+            .and_then(|t| t.columns.get(k))
+            .or_else(|| claimed.and_then(|c| c.get(k)))
+    };
     if table.is_none() && def.tables.len() >= limits.max_tables_per_database {
         return Err(Rejection::TableLimit {
             database: db.to_owned(),
             max: limits.max_tables_per_database,
         });
     }
-    let mut new_columns = 0usize;
     for (k, v) in &line.tags {
         if k == "time" {
             return Err(Rejection::ReservedKey {
@@ -716,7 +816,7 @@ fn check_line(
         if v.len() > limits.max_tag_value_bytes {
             return Err(tag_too_long(k, t, v.len(), limits));
         }
-        match table.and_then(|t| t.columns.get(k.as_ref())) {
+        match column(k.as_ref()) {
             Some(ColumnType::Tag) => {}
             Some(ColumnType::Field(ft)) => {
                 return Err(Rejection::TagIsField {
@@ -725,7 +825,7 @@ fn check_line(
                     field_type: *ft,
                 });
             }
-            None => new_columns += 1,
+            None => {}
         }
     }
     for (k, v) in &line.fields {
@@ -736,7 +836,7 @@ fn check_line(
             });
         }
         let got = v.field_type();
-        match table.and_then(|t| t.columns.get(k.as_ref())) {
+        match column(k.as_ref()) {
             Some(ColumnType::Field(ft)) if *ft == got => {}
             Some(ColumnType::Field(ft)) => {
                 return Err(Rejection::FieldTypeConflict {
@@ -760,10 +860,17 @@ fn check_line(
                         key: k.to_string(),
                     });
                 }
-                new_columns += 1;
             }
         }
     }
+    // Columns the table gains (claimed ones too: the catalog does not hold them yet).
+    let new_columns = line
+        .tags
+        .iter()
+        .map(|(k, _)| k)
+        .chain(line.fields.iter().map(|(k, _)| k))
+        .filter(|k| table.is_none_or(|t| !t.columns.contains_key(k.as_ref())))
+        .count();
     let existing = table.map_or(1, TableDef::column_count);
     if new_columns > 0 && existing + new_columns > limits.max_columns_per_table {
         return Err(Rejection::ColumnLimit {

@@ -36,6 +36,7 @@ mod background;
 mod buffered;
 mod caches;
 mod cardinality;
+mod claims;
 mod compact;
 mod databases;
 mod delete;

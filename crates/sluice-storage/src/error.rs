@@ -115,6 +115,20 @@ pub enum Error {
         source: std::io::Error,
         retry_after: Duration,
     },
+    /// A write would add columns whose types the nodes of the bucket agree on through it
+    /// (`engine/claims.rs`), and the bucket could not be asked: nothing was acknowledged.
+    #[error(
+        "new column {table}.{column} cannot be claimed in the bucket ({source}); the \
+         request was not acknowledged: retry later (writes of columns already known are \
+         taken meanwhile)"
+    )]
+    ClaimUnavailable {
+        table: String,
+        column: String,
+        #[source]
+        source: Box<object_store::Error>,
+        retry_after: Duration,
+    },
     /// A WAL file is damaged in the middle (not a torn tail).
     #[error("wal corrupt: {file}, offset {offset}: {reason}")]
     WalCorrupt {

@@ -189,42 +189,74 @@ fn a_query_node_returns_every_persisted_point_of_both_ingest_nodes_once() {
     assert_eq!(shown.status, 200, "{}", shown.body);
 }
 
+/// The error of a write `server` refuses (400, a partial write).
+fn refused_write(server: &TestServer, body: &str) -> String {
+    let reply = server.post("/write?db=db", &[], body.as_bytes());
+    assert_eq!(reply.status, 400, "{body}: {}", reply.body);
+    reply.json()["error"].as_str().unwrap().to_owned()
+}
+
+/// Two ingest nodes agree on a new column's type through the bucket: the first to claim
+/// it wins, and the other's lines of another type are rejected with the usual conflict
+/// error; the query node reads every accepted row with that one type.
 #[test]
-fn a_field_typed_differently_on_two_nodes_reads_as_the_type_of_higher_precedence() {
+fn a_column_two_nodes_type_differently_gets_the_first_claims_type_and_the_other_lines_rejected() {
     let Some(binary) = s3s_fs() else { return };
     let temp = tempfile::tempdir().unwrap();
     let s3 = S3Server::start(binary, &temp.path().join("s3"));
     let n1 = node(&s3, &temp.path().join("n1"), "n1", "ingest", &[]);
     let n2 = node(&s3, &temp.path().join("n2"), "n2", "ingest", &[]);
     let q = query_node(&s3, &temp.path().join("q"), &[]);
-    // `v` is an integer on n1 and a float on n2; `w` is a float on both.
+    // `v` is claimed an integer by n1; n2's float lines of it are refused, the rest kept.
     write(&n1, "m,host=a v=1i,w=10 1000000000\n");
-    write(&n2, "m,host=b v=2.5,w=20 2000000000\n");
+    let error = refused_write(
+        &n2,
+        "m,host=b v=2.5,w=20 2000000000\nm,host=b v=3i,w=30 3000000000\n",
+    );
+    assert!(error.contains("line 1: field type conflict"), "{error}");
+    assert!(error.contains("integer"), "{error}");
+    assert!(error.ends_with("dropped=1"), "{error}");
+    // A tag on one node is a tag on the other: a field of that name is refused.
+    write(&n1, "t,k=x f=1 1000000000\n");
+    let error = refused_write(&n2, "t k=\"s\",f=2 2000000000\n");
+    assert!(error.contains("tag/field conflict"), "{error}");
+    // The claim holds after a restart of n2 on an empty disk too (nothing of it is local).
+    wait_until("n2's row is in the bucket", Duration::from_secs(60), || {
+        published(&s3, "n2").1 == 1
+    });
+    drop(n2);
+    let n2 = node(&s3, &temp.path().join("n2-again"), "n2", "ingest", &[]);
+    let error = refused_write(&n2, "m,host=c v=4.5 4000000000\n");
+    assert!(error.contains("field type conflict"), "{error}");
     wait_until(
         "both nodes' rows are in the bucket",
         Duration::from_secs(60),
-        || published(&s3, "n1").1 == 1 && published(&s3, "n2").1 == 1,
+        || published(&s3, "n1").1 == 2 && published(&s3, "n2").1 == 1,
     );
     wait_until(
-        "the query node sees both rows",
+        "the query node sees both nodes' rows",
         Duration::from_secs(60),
         || visible_rows(&q, "m") == Some(2),
     );
-    // Float wins over integer; n1's integer values read as null.
     let rows = sql(&q, "SELECT host, v, w FROM m ORDER BY host");
     assert_eq!(rows.len(), 2, "{rows:?}");
-    assert!(rows[0]["v"].is_null(), "{rows:?}");
-    assert_eq!(rows[0]["w"], 10.0);
-    assert_eq!(rows[1]["v"], 2.5);
+    assert_eq!(
+        (rows[0]["v"].as_i64(), rows[1]["v"].as_i64()),
+        (Some(1), Some(3))
+    );
+    assert_eq!(
+        (rows[0]["w"].as_f64(), rows[1]["w"].as_f64()),
+        (Some(10.0), Some(30.0))
+    );
     let fields = influxql(&q, "SHOW FIELD KEYS FROM m");
     assert!(
-        fields.contains(&serde_json::json!(["v", "float"])),
+        fields.contains(&serde_json::json!(["v", "integer"])),
         "{fields:?}"
     );
-    // InfluxQL leaves out rows whose selected fields are all null, as for any field.
-    let values = influxql(&q, "SELECT v FROM m");
-    assert_eq!(values, [serde_json::json!(["1970-01-01T00:00:02Z", 2.5])]);
-    assert_eq!(influxql(&q, "SELECT count(w) FROM m")[0][1], 2);
+    // The claims are in the bucket for anyone to read.
+    let claim =
+        std::fs::read_to_string(s3.root.join(BUCKET).join("_shared/columns/db/m/v")).unwrap();
+    assert!(claim.contains(r#""node_id":"n1""#), "{claim}");
 }
 
 #[test]

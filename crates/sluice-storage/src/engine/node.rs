@@ -44,6 +44,8 @@ pub fn node_id_problem(id: &str) -> Option<&'static str> {
         Some("is longer than 64 characters")
     } else if id.starts_with('.') {
         Some("must not start with '.'")
+    } else if id.starts_with('_') {
+        Some("must not start with '_' (kept for what the nodes of a bucket share)")
     } else if !id
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
@@ -459,7 +461,7 @@ mod tests {
         for good in ["a", "node-1", "ingest_2.eu", &"x".repeat(64)] {
             assert_eq!(node_id_problem(good), None, "{good}");
         }
-        for bad in ["", ".hidden", "a/b", "a b", "é", &"x".repeat(65)] {
+        for bad in ["", ".hidden", "_shared", "a/b", "a b", "é", &"x".repeat(65)] {
             assert!(node_id_problem(bad).is_some(), "{bad}");
         }
     }

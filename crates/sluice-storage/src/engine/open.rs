@@ -24,7 +24,7 @@ use super::write::BufferApplier;
 use super::{FILE_WRITER_PERMITS, Inner, State, Storage, delete, peers, warm};
 use crate::buffer::Buffer;
 use crate::cache::Caches;
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, Claims};
 use crate::config::{ObjectStoreConfig, StorageConfig};
 use crate::durable::create_dir;
 use crate::error::{Error, Result};
@@ -102,6 +102,10 @@ impl Storage {
             _ => (None, None),
         };
         let mut catalog = Catalog::load(&catalog_dir)?;
+        if node.is_some() && config.modes.ingest {
+            // Nodes ingesting into one bucket agree on new columns' types there.
+            catalog.claims = Some(Claims::default());
+        }
         let mut manifest = Manifest::load(&catalog_dir)?;
         if let Some(lease) = &lease {
             manifest.next_file_id = lease.first_file_id(manifest.next_file_id);

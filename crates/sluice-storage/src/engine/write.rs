@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::RwLockReadGuard;
 
-use super::{Frozen, State, Storage, node, now_ns};
+use super::{Frozen, State, Storage, claims, node, now_ns};
 use crate::batch::WriteBatch;
 use crate::cache::Caches;
-use crate::catalog::{Validated, Validation, check_database_name};
+use crate::catalog::{Claims, NewColumn, Unclaimed, Validated, Validation, check_database_name};
 use crate::config::WalSync;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
@@ -87,32 +87,63 @@ impl Storage {
     ) -> Result<WriteOutcome> {
         let inner = &self.inner;
         let gate = self.admit_write(db).await?;
-        let validated = {
-            let mut catalog = inner.catalog.lock();
-            let mut v = catalog.validate(
-                db,
-                lines,
-                now_ns(),
-                &inner.config.limits,
-                inner.config.auto_create_databases,
-            )?;
-            if !options.accept_partial && !v.rejected.is_empty() {
-                catalog.rollback(db, std::mem::take(&mut v.changes));
-                Metrics::add(&inner.metrics.lines_rejected, lines.len() as u64);
-                return Ok(WriteOutcome {
-                    accepted: 0,
-                    rejected: v.rejected,
-                });
-            }
-            if !v.changes.is_empty()
-                && let Err(e) = inner.save_catalog(&catalog)
-            {
-                catalog.rollback(db, std::mem::take(&mut v.changes));
-                return Err(e);
-            }
-            v
+        let now = now_ns();
+        let validated = loop {
+            let mut validation = Validation::new(now);
+            let columns = {
+                let mut catalog = inner.catalog.lock();
+                let stopped = catalog.validate_chunk(
+                    &mut validation,
+                    db,
+                    lines,
+                    &inner.config.limits,
+                    inner.config.auto_create_databases,
+                )?;
+                match stopped {
+                    // New columns to claim first: undone before anyone sees them, and
+                    // validated again from the start once claimed.
+                    Some(unclaimed) => {
+                        catalog.rollback(db, std::mem::take(&mut validation.changes));
+                        unclaimed.columns
+                    }
+                    None => {
+                        let mut v = validation.finish();
+                        if !options.accept_partial && !v.rejected.is_empty() {
+                            catalog.rollback(db, std::mem::take(&mut v.changes));
+                            Metrics::add(&inner.metrics.lines_rejected, lines.len() as u64);
+                            return Ok(WriteOutcome {
+                                accepted: 0,
+                                rejected: v.rejected,
+                            });
+                        }
+                        if !v.changes.is_empty()
+                            && let Err(e) = inner.save_catalog(&catalog)
+                        {
+                            catalog.rollback(db, std::mem::take(&mut v.changes));
+                            return Err(e);
+                        }
+                        break v;
+                    }
+                }
+            };
+            self.claim_columns(db, columns).await?;
         };
         self.log_write(validated, gate, options.no_sync).await
+    }
+
+    /// Claims `columns` of `db` in the bucket and remembers the types claimed, which
+    /// validations then give them (see `claims`).
+    ///
+    /// # Errors
+    /// [`Error::ClaimUnavailable`], [`Error::Catalog`].
+    async fn claim_columns(&self, db: &str, columns: Vec<NewColumn>) -> Result<()> {
+        let claimed = claims::claim(&self.inner, db, columns).await?;
+        let mut catalog = self.inner.catalog.lock();
+        let known = catalog.claims.get_or_insert_with(Claims::default);
+        for c in claimed {
+            known.insert(db, &c.table, &c.column, c.kind);
+        }
+        Ok(())
     }
 
     /// Starts a write whose lines are given chunk by chunk ([`ChunkedWrite::add`]), so a
@@ -218,30 +249,44 @@ impl std::fmt::Debug for ChunkedWrite<'_> {
 
 impl ChunkedWrite<'_> {
     /// Validates the next chunk of lines (in input order) into the write; the lines
-    /// may be reused once this returns. Rejected lines are reported by `commit`.
+    /// may be reused once this returns. Rejected lines are reported by `commit`. On a
+    /// node sharing its bucket, new columns are claimed there first (see `claims`).
     ///
     /// # Errors
     /// [`Error::DatabaseNotFound`] when the database is missing (and auto-creation is
     /// off) or was dropped since an earlier chunk; [`Error::Io`] when a new table or
-    /// column cannot be saved to the catalog (the write is then abandoned).
-    pub fn add(&mut self, lines: &[sluice_lp::Line<'_>]) -> Result<()> {
+    /// column cannot be saved to the catalog, [`Error::ClaimUnavailable`] when a new
+    /// column cannot be claimed (the write is then abandoned).
+    pub async fn add(&mut self, lines: &[sluice_lp::Line<'_>]) -> Result<()> {
         let inner = &self.storage.inner;
-        let mut catalog = inner.catalog.lock();
-        catalog.validate_chunk(
-            &mut self.validation,
-            &self.db,
-            lines,
-            &inner.config.limits,
-            inner.config.auto_create_databases,
-        )?;
-        let changes = std::mem::take(&mut self.validation.changes);
-        if !changes.is_empty()
-            && let Err(e) = inner.save_catalog(&catalog)
-        {
-            catalog.rollback(&self.db, changes);
-            return Err(e);
+        let mut rest = lines;
+        loop {
+            let stopped = {
+                let mut catalog = inner.catalog.lock();
+                let stopped = catalog.validate_chunk(
+                    &mut self.validation,
+                    &self.db,
+                    rest,
+                    &inner.config.limits,
+                    inner.config.auto_create_databases,
+                )?;
+                let changes = std::mem::take(&mut self.validation.changes);
+                if !changes.is_empty()
+                    && let Err(e) = inner.save_catalog(&catalog)
+                {
+                    catalog.rollback(&self.db, changes);
+                    return Err(e);
+                }
+                stopped
+            };
+            // The lines before the first one adding an unclaimed column are in; the
+            // rest follow once its columns are claimed.
+            let Some(Unclaimed { consumed, columns }) = stopped else {
+                return Ok(());
+            };
+            rest = &rest[consumed..];
+            self.storage.claim_columns(&self.db, columns).await?;
         }
-        Ok(())
     }
 
     /// Logs the accepted lines of every chunk as one WAL record (see
