@@ -183,21 +183,39 @@ pub(crate) fn read(
         tag_matches,
         newest_per_series,
     };
+    let arrow = metadata.arrow;
     match data {
         FileData::Bytes(b) => read_from(
-            ParquetRecordBatchReaderBuilder::new_with_metadata(b, metadata.arrow),
+            &|| {
+                Ok(ParquetRecordBatchReaderBuilder::new_with_metadata(
+                    b.clone(),
+                    arrow.clone(),
+                ))
+            },
             series.as_deref(),
             schema,
             predicates,
         ),
         FileData::File(f) => read_from(
-            ParquetRecordBatchReaderBuilder::new_with_metadata(f, metadata.arrow),
+            &|| {
+                let f = f
+                    .try_clone()
+                    .map_err(|e| Error::io("opening a Parquet file again", e))?;
+                Ok(ParquetRecordBatchReaderBuilder::new_with_metadata(
+                    f,
+                    arrow.clone(),
+                ))
+            },
             series.as_deref(),
             schema,
             predicates,
         ),
     }
 }
+
+/// Opens a reader of one file (again): reads that look at a column first to choose
+/// the rows they decode open the file twice.
+type Open<'a, T> = &'a dyn Fn() -> Result<ParquetRecordBatchReaderBuilder<T>>;
 
 /// Opens a Parquet file for reading all its rows in file order, `batch_rows` at a time;
 /// returns the file's Arrow schema and its batches. Pages are read one at a time from a
@@ -324,11 +342,12 @@ struct Predicates<'a> {
 }
 
 fn read_from<T: ChunkReader + 'static>(
-    mut builder: ParquetRecordBatchReaderBuilder<T>,
+    open: Open<'_, T>,
     series: Option<&SeriesIndex>,
     schema: &SchemaRef,
     predicates: Predicates<'_>,
 ) -> Result<Vec<RecordBatch>> {
+    let mut builder = open()?;
     let Predicates {
         time_range,
         tag_matches,
@@ -354,7 +373,8 @@ fn read_from<T: ChunkReader + 'static>(
     {
         // The index names the series' rows exactly and holds their tags: the tag
         // columns need not be decoded. A time range narrows them to the pages whose
-        // statistics allow it, and its rows are kept after decoding.
+        // statistics allow it, then to the rows whose time is in it (the time column
+        // alone decoded first), so the other columns are decoded for those rows only.
         let mut selection = index.selection(tag_matches, newest);
         if let (Some(c), Some((start, end))) = (time_col, time_range) {
             let all: Vec<usize> = (0..meta.num_row_groups()).collect();
@@ -362,8 +382,11 @@ fn read_from<T: ChunkReader + 'static>(
             if let Some(rows) = page_selection(&meta, &all, &pages, Some(&selection.rows)) {
                 selection.narrow(&selected_ranges(&rows));
             }
+            let in_range = rows_in_time_range(builder, c, &selection.rows, (start, end))?;
+            selection.narrow(&in_range);
+            builder = open()?;
         }
-        return read_selection(builder, &selection, schema, time_range);
+        return read_selection(builder, &selection, schema);
     }
     let row_groups: Vec<usize> = meta
         .row_groups()
@@ -442,14 +465,55 @@ fn read_from<T: ChunkReader + 'static>(
     Ok(out)
 }
 
-/// Reads the rows of `selection` (rows named by a file's series index) that are in
-/// `time_range`, decoding only the columns of `schema` that are not tags (and the time,
-/// to filter by); the tag columns come from the index.
+/// The rows of `rows` (ascending, disjoint file row ranges) whose time (column
+/// `time_col`) is in `[start, end)`, as ranges; only the time column is decoded.
+fn rows_in_time_range<T: ChunkReader + 'static>(
+    builder: ParquetRecordBatchReaderBuilder<T>,
+    time_col: usize,
+    rows: &[std::ops::Range<usize>],
+    (start, end): (i64, i64),
+) -> Result<Vec<std::ops::Range<usize>>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let meta = builder.metadata().clone();
+    let all: Vec<usize> = (0..meta.num_row_groups()).collect();
+    let selection = page_selection(&meta, &all, &[], Some(rows))
+        .ok_or_else(|| Error::Catalog("a row group's row count overflows".to_owned()))?;
+    let columns = meta.file_metadata().schema_descr();
+    let reader = builder
+        .with_projection(ProjectionMask::roots(columns, [time_col]))
+        .with_row_selection(selection)
+        .with_batch_size(64 * 1024)
+        .build()?;
+    // The file row of each decoded time, in order: the rows of `rows`, one after another.
+    let mut file_rows = rows.iter().flat_map(|r| r.clone());
+    let mut kept: Vec<std::ops::Range<usize>> = Vec::new();
+    for batch in reader {
+        let batch = batch?;
+        let times = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<TimestampNanosecondArray>()
+            .ok_or_else(|| Error::Catalog("the time column is not a timestamp".to_owned()))?;
+        for (t, row) in times.values().iter().zip(&mut file_rows) {
+            if *t >= start && *t < end {
+                match kept.last_mut() {
+                    Some(last) if last.end == row => last.end = row + 1,
+                    _ => kept.push(row..row + 1),
+                }
+            }
+        }
+    }
+    Ok(kept)
+}
+
+/// Reads the rows of `selection` (rows named by a file's series index), decoding only
+/// the columns of `schema` that are not tags; the tag columns come from the index.
 fn read_selection<T: ChunkReader + 'static>(
     builder: ParquetRecordBatchReaderBuilder<T>,
     selection: &Selection,
     schema: &SchemaRef,
-    time_range: Option<(i64, i64)>,
 ) -> Result<Vec<RecordBatch>> {
     if selection.rows.is_empty() {
         return Ok(Vec::new());
@@ -460,9 +524,7 @@ fn read_selection<T: ChunkReader + 'static>(
         .filter(|&i| {
             let column = columns.column(i);
             let name = column.name();
-            let needed =
-                schema.field_with_name(name).is_ok() || (name == "time" && time_range.is_some());
-            needed && !selection.tags.iter().any(|t| t == name)
+            schema.field_with_name(name).is_ok() && !selection.tags.iter().any(|t| t == name)
         })
         .collect();
     // Only the row groups that hold selected rows are opened.
@@ -509,7 +571,7 @@ fn read_selection<T: ChunkReader + 'static>(
         let options = RecordBatchOptions::new().with_row_count(Some(n));
         let with_tags =
             RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), arrays, &options)?;
-        let batch = conform(&filter(&with_tags, time_range, &[])?, schema)?;
+        let batch = conform(&with_tags, schema)?;
         if batch.num_rows() > 0 {
             out.push(batch);
         }
