@@ -598,6 +598,28 @@ fn bad_modes_stop_the_start_with_a_clear_error() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("compact is not available yet"));
 }
 
+/// Waits until `q` sees the rows [`write_distinct_and_shared`] wrote into two nodes that
+/// persist nothing, and checks they come from the nodes' memory, each once.
+fn assert_every_row_in_memory_once(s3: &S3Server, q: &TestServer) {
+    // The query node learns of the table from the catalogs the nodes publish.
+    wait_until(
+        "the query node sees every row",
+        Duration::from_secs(60),
+        || visible_rows(q, "cpu") == Some(210),
+    );
+    // Nothing was persisted: every row came from the ingest nodes' memory.
+    assert_eq!(published(s3, "n1"), (0, 0));
+    assert_eq!(published(s3, "n2"), (0, 0));
+    for host in ["a", "b"] {
+        assert_eq!(
+            host_summary(q, "cpu", host),
+            (100, 100, 4950.0, 99.0),
+            "{host}"
+        );
+    }
+    assert_the_shared_series_is_n2s_with_n1s_field(q);
+}
+
 /// A [`buffering_node`] without authentication that persists nothing, its data
 /// directory under `temp`.
 fn memory_node(s3: &S3Server, temp: &tempfile::TempDir, node_id: &str) -> TestServer {
@@ -635,26 +657,9 @@ fn with_ingest_peers_a_query_node_returns_every_point_still_in_memory_once() {
     let n2 = memory_node(&s3, &temp, "n2");
     let q = peer_query_node(&s3, &temp, &[&n1, &n2]);
     write_distinct_and_shared(&n1, &n2);
-    // The query node learns of the table from the catalogs the nodes publish.
-    wait_until(
-        "the query node sees every row",
-        Duration::from_secs(60),
-        || visible_rows(&q, "cpu") == Some(210),
-    );
-    // Nothing was persisted: every row came from the ingest nodes' memory.
-    assert_eq!(published(&s3, "n1"), (0, 0));
-    assert_eq!(published(&s3, "n2"), (0, 0));
-
+    assert_every_row_in_memory_once(&s3, &q);
     let rows = sql(&q, "SELECT host, v, time FROM cpu ORDER BY host, time");
     assert_eq!(rows.len(), 210);
-    for host in ["a", "b"] {
-        assert_eq!(
-            host_summary(&q, "cpu", host),
-            (100, 100, 4950.0, 99.0),
-            "{host}"
-        );
-    }
-    assert_the_shared_series_is_n2s_with_n1s_field(&q);
     // A time range is pushed down to the peers; the answer is the same as filtering.
     let narrow = sql(
         &q,
@@ -866,22 +871,7 @@ fn with_ingest_peers_auto_a_query_node_finds_the_ingest_nodes_in_the_bucket() {
     let n2 = advertising("n2");
     let q = query_node(&s3, &temp.path().join("q"), &["--ingest-peers", "auto"]);
     write_distinct_and_shared(&n1, &n2);
-    wait_until(
-        "the query node sees every row",
-        Duration::from_secs(60),
-        || visible_rows(&q, "cpu") == Some(210),
-    );
-    // Nothing was persisted: every row came from the ingest nodes' memory.
-    assert_eq!(published(&s3, "n1"), (0, 0));
-    assert_eq!(published(&s3, "n2"), (0, 0));
-    for host in ["a", "b"] {
-        assert_eq!(
-            host_summary(&q, "cpu", host),
-            (100, 100, 4950.0, 99.0),
-            "{host}"
-        );
-    }
-    assert_the_shared_series_is_n2s_with_n1s_field(&q);
+    assert_every_row_in_memory_once(&s3, &q);
     assert_ready_for_queries(&q);
     // system.nodes shows where each node says it is reached.
     let nodes = sql(
