@@ -239,7 +239,7 @@ pub(crate) async fn delete_bucket(
 ) -> Reply<V2, StatusCode> {
     principal.require_admin()?;
     let database = find_bucket(&state, &id)?;
-    state.inner.storage.drop_database(&database.name)?;
+    state.inner.storage.drop_database(&database.name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -120,7 +120,7 @@ pub(crate) async fn delete_database(
     let name = params
         .non_empty("db")
         .ok_or(Error::MissingParameter { name: "db" })?;
-    if !state.inner.storage.drop_database(name)? {
+    if !state.inner.storage.drop_database(name).await? {
         return Err(Error::DatabaseNotFound { name: name.into() }.into());
     }
     Ok(StatusCode::OK)

@@ -176,6 +176,20 @@ impl Claims {
         self.tables.get(db)?.get(table)
     }
 
+    /// Forgets the claims of `table` of `db`, or of all of `db`'s tables.
+    pub(crate) fn forget(&mut self, db: &str, table: Option<&str>) {
+        match table {
+            Some(table) => {
+                if let Some(tables) = self.tables.get_mut(db) {
+                    tables.remove(table);
+                }
+            }
+            None => {
+                self.tables.remove(db);
+            }
+        }
+    }
+
     /// Records `column` of `table` in `db` as claimed with type `kind`.
     pub(crate) fn insert(&mut self, db: &str, table: &str, column: &str, kind: ColumnType) {
         self.tables

@@ -545,8 +545,8 @@ async fn dropped_database_loses_its_data_and_can_be_recreated_empty() {
     write(&s, "db", "cpu,host=a x=1 100\n").await;
     s.persist_now().await.unwrap();
     write(&s, "db", "cpu,host=a x=2 200\n").await;
-    assert!(s.drop_database("db").unwrap());
-    assert!(!s.drop_database("db").unwrap());
+    assert!(s.drop_database("db").await.unwrap());
+    assert!(!s.drop_database("db").await.unwrap());
     assert!(matches!(
         s.scan("db", "cpu", &all()).await,
         Err(Error::DatabaseNotFound { .. })

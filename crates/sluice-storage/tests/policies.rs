@@ -137,7 +137,7 @@ async fn dropping_a_database_drops_its_policies_and_their_data_for_good() {
     s.persist_now().await.unwrap();
     write(&s, "d/r", "m v=2 200\n").await;
     assert_eq!(s.metrics().parquet_files, 1);
-    assert!(s.drop_database("d").unwrap());
+    assert!(s.drop_database("d").await.unwrap());
     assert_eq!(s.metrics().parquet_files, 0);
     assert!(s.all_databases().is_empty());
     s.shutdown().await.unwrap();

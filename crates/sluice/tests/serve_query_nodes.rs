@@ -259,6 +259,40 @@ fn a_column_two_nodes_type_differently_gets_the_first_claims_type_and_the_other_
     assert!(claim.contains(r#""node_id":"n1""#), "{claim}");
 }
 
+/// A node that drops a table or database forgets its claims, in the bucket too: created
+/// again there, its columns may take other types, as on a node without a bucket.
+#[test]
+fn a_table_or_database_dropped_and_created_again_may_type_its_columns_anew() {
+    let Some(binary) = s3s_fs() else { return };
+    let temp = tempfile::tempdir().unwrap();
+    let s3 = S3Server::start(binary, &temp.path().join("s3"));
+    let n1 = node(&s3, &temp.path().join("n1"), "n1", "all", &[]);
+    let statement = |q: &str| {
+        let reply = n1.post(&format!("/query?db=db&q={}", enc(q)), &[], b"");
+        assert_eq!(reply.status, 200, "{q}: {}", reply.body);
+    };
+    let claim = |table: &str, column: &str| {
+        std::fs::read_to_string(
+            s3.root
+                .join(BUCKET)
+                .join(format!("_shared/columns/db/{table}/{column}")),
+        )
+        .ok()
+    };
+    write(&n1, "t f=1i 1000000000\n");
+    assert!(refused_write(&n1, "t f=1.5 2000000000\n").contains("field type conflict"));
+    statement("DROP MEASUREMENT t");
+    assert_eq!(claim("t", "f"), None);
+    write(&n1, "t f=1.5 3000000000\n");
+    assert!(claim("t", "f").unwrap().contains("float"));
+
+    write(&n1, "m v=1i 1000000000\n");
+    statement("DROP DATABASE db");
+    assert_eq!((claim("m", "v"), claim("t", "f")), (None, None));
+    write(&n1, "m v=2.5 2000000000\n");
+    assert!(claim("m", "v").unwrap().contains("float"));
+}
+
 #[test]
 fn a_query_node_answers_while_an_ingest_node_compacts_away_the_files_it_names() {
     let Some(binary) = s3s_fs() else { return };

@@ -451,7 +451,7 @@ pub(crate) async fn run(
             Ok(Vec::new())
         }
         Statement::DropDatabase(d) => {
-            storage.drop_database(&d.name)?;
+            storage.drop_database(&d.name).await?;
             Ok(Vec::new())
         }
         Statement::CreateRetentionPolicy(c) => {

@@ -20,9 +20,12 @@
 //! add the columns are validated ([`crate::catalog::Catalog::validate_chunk`] stops at
 //! the first such line), so lines keep their order.
 //!
-//! Columns a node created before it claimed columns (older versions) are not claimed
-//! until another node adds them; a claim outlives a dropped table or database.
+//! A node that drops a table or database removes its claims ([`forget`]), so a table
+//! created again there may type its columns anew (other nodes keep the types their
+//! catalogs hold). Columns a node created before it claimed columns (older versions)
+//! are not claimed until another node adds them.
 
+use futures::TryStreamExt as _;
 use futures::future::try_join_all;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
@@ -127,6 +130,35 @@ async fn claim_one(
     }
 }
 
+/// Removes the claims of table `table` of `db` (of every table of `db` when `None`) from
+/// the bucket, after the node dropped it; best effort: a claim left behind keeps its
+/// type, which is logged.
+pub(super) async fn forget(inner: &Inner, db: &str, table: Option<&str>) {
+    let mut parts = vec![SHARED, "columns", db];
+    parts.extend(table);
+    let prefix = ObjectPath::from_iter(parts);
+    let store = inner.store.as_ref();
+    let forgotten = async {
+        let claims: Vec<ObjectPath> = store
+            .list(Some(&prefix))
+            .map_ok(|meta| meta.location)
+            .try_collect()
+            .await?;
+        for path in &claims {
+            store.delete(path).await?;
+        }
+        Ok::<_, object_store::Error>(())
+    };
+    if let Err(e) = forgotten.await {
+        tracing::warn!(
+            database = db,
+            table,
+            "the claims of a dropped table or database could not be removed from the \
+             bucket; created again, its columns keep their former types: {e}"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -169,5 +201,41 @@ mod tests {
         // Names with '/' and spaces stay one path part each.
         let path = claim_path("db", &column("v", float));
         assert_eq!(path.parts().count(), 5, "{path}");
+    }
+
+    #[tokio::test]
+    async fn a_forgotten_table_can_be_claimed_anew_and_other_databases_keep_theirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = crate::Storage::open(crate::StorageConfig {
+            data_dir: dir.path().to_owned(),
+            object_store: crate::ObjectStoreConfig::Memory,
+            ..crate::StorageConfig::default()
+        })
+        .await
+        .unwrap();
+        let inner = &storage.inner;
+        let store = inner.store.as_ref();
+        let integer = ColumnType::Field(FieldType::Integer);
+        let float = ColumnType::Field(FieldType::Float);
+        for db in ["db", "db2"] {
+            claim_one(store, "n1", db, column("v", integer))
+                .await
+                .unwrap();
+        }
+        forget(inner, "db", Some("cpu/a b")).await;
+        let again = claim_one(store, "n1", "db", column("v", float))
+            .await
+            .unwrap();
+        assert_eq!(again.kind, float);
+        let kept = claim_one(store, "n1", "db2", column("v", float))
+            .await
+            .unwrap();
+        assert_eq!(kept.kind, integer);
+        forget(inner, "db2", None).await;
+        let again = claim_one(store, "n1", "db2", column("v", float))
+            .await
+            .unwrap();
+        assert_eq!(again.kind, float);
+        storage.shutdown().await.unwrap();
     }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::Storage;
+use super::{Storage, claims};
 use crate::catalog::{Catalog, check_database_name, duration_ns};
 use crate::error::{Error, Result};
 use crate::types::{
@@ -44,21 +44,44 @@ impl Storage {
     /// in the background); true if it existed. A database's retention policies go with
     /// it; dropping the storage of a policy (`D/r`) drops that policy.
     ///
+    /// On a node sharing its bucket, the claims of the dropped databases' columns are
+    /// removed from it (see `claims`) before this returns.
+    ///
     /// # Errors
     /// [`Error::Io`] when the catalog or manifest cannot be saved.
-    pub fn drop_database(&self, name: &str) -> Result<bool> {
+    pub async fn drop_database(&self, name: &str) -> Result<bool> {
         let inner = &self.inner;
-        let mut catalog = inner.catalog.lock();
-        let before = catalog.clone();
-        let ids = catalog.drop_storage(name);
-        if ids.is_empty() {
-            return Ok(false);
+        let dropped: Vec<String> = {
+            let mut catalog = inner.catalog.lock();
+            let before = catalog.clone();
+            let ids = catalog.drop_storage(name);
+            if ids.is_empty() {
+                return Ok(false);
+            }
+            if let Err(e) = inner.save_catalog(&catalog) {
+                *catalog = before;
+                return Err(e);
+            }
+            self.drop_data(&ids)?;
+            let dropped: Vec<String> = before
+                .databases
+                .keys()
+                .filter(|db| !catalog.databases.contains_key(*db))
+                .cloned()
+                .collect();
+            if let Some(claims) = &mut catalog.claims {
+                for db in &dropped {
+                    claims.forget(db, None);
+                }
+            }
+            if catalog.claims.is_none() {
+                return Ok(true);
+            }
+            dropped
+        };
+        for db in &dropped {
+            claims::forget(inner, db, None).await;
         }
-        if let Err(e) = inner.save_catalog(&catalog) {
-            *catalog = before;
-            return Err(e);
-        }
-        self.drop_data(&ids)?;
         Ok(true)
     }
 

@@ -13,6 +13,7 @@ use std::sync::atomic::Ordering;
 use arrow::array::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+use super::claims;
 use super::files::{self, FileSpec};
 use super::{Inner, Storage};
 use crate::config::WalSync;
@@ -125,6 +126,17 @@ impl Storage {
             return Err(e);
         }
         finish(inner, seq, op).await?;
+        let claimed = {
+            let mut catalog = inner.catalog.lock();
+            catalog
+                .claims
+                .as_mut()
+                .map(|claims| claims.forget(db, Some(table)))
+                .is_some()
+        };
+        if claimed {
+            claims::forget(inner, db, Some(table)).await;
+        }
         Ok(true)
     }
 }
