@@ -641,6 +641,18 @@ fn assert_every_row_in_memory_once(s3: &S3Server, q: &TestServer) {
         Duration::from_secs(60),
         || visible_rows(q, "cpu") == Some(210),
     );
+    // A column only n1 has is known once n1's catalog reached the query node, which
+    // may be after the rows are visible.
+    wait_until(
+        "the query node knows n1's column only1",
+        Duration::from_secs(60),
+        || {
+            let q_only1 = enc("SELECT count(only1) AS n FROM cpu");
+            q.get(&format!("/api/v3/query_sql?db=db&q={q_only1}"), &[])
+                .status
+                == 200
+        },
+    );
     // Nothing was persisted: every row came from the ingest nodes' memory.
     assert_eq!(published(s3, "n1"), (0, 0));
     assert_eq!(published(s3, "n2"), (0, 0));
