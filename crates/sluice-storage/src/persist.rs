@@ -3,7 +3,7 @@
 
 use arrow::array::TimestampNanosecondArray;
 use arrow::array::{
-    Array, BooleanArray, DictionaryArray, RecordBatch, RecordBatchOptions, StringArray,
+    Array, ArrayRef, BooleanArray, DictionaryArray, RecordBatch, RecordBatchOptions, StringArray,
 };
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
 use arrow::error::ArrowError;
@@ -382,11 +382,11 @@ fn read_from<T: ChunkReader + 'static>(
             if let Some(rows) = page_selection(&meta, &all, &pages, Some(&selection.rows)) {
                 selection.narrow(&selected_ranges(&rows));
             }
-            let in_range = rows_in_time_range(builder, c, &selection.rows, (start, end))?;
+            let (in_range, times) = rows_in_time_range(builder, c, &selection.rows, (start, end))?;
             selection.narrow(&in_range);
-            builder = open()?;
+            return read_selection(open()?, &selection, schema, times);
         }
-        return read_selection(builder, &selection, schema);
+        return read_selection(builder, &selection, schema, None);
     }
     let row_groups: Vec<usize> = meta
         .row_groups()
@@ -466,15 +466,16 @@ fn read_from<T: ChunkReader + 'static>(
 }
 
 /// The rows of `rows` (ascending, disjoint file row ranges) whose time (column
-/// `time_col`) is in `[start, end)`, as ranges; only the time column is decoded.
+/// `time_col`) is in `[start, end)`, as ranges, and their times (none when no row is);
+/// only the time column is decoded.
 fn rows_in_time_range<T: ChunkReader + 'static>(
     builder: ParquetRecordBatchReaderBuilder<T>,
     time_col: usize,
     rows: &[std::ops::Range<usize>],
     (start, end): (i64, i64),
-) -> Result<Vec<std::ops::Range<usize>>> {
+) -> Result<(Vec<std::ops::Range<usize>>, Option<ArrayRef>)> {
     if rows.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     }
     let meta = builder.metadata().clone();
     let all: Vec<usize> = (0..meta.num_row_groups()).collect();
@@ -489,6 +490,8 @@ fn rows_in_time_range<T: ChunkReader + 'static>(
     // The file row of each decoded time, in order: the rows of `rows`, one after another.
     let mut file_rows = rows.iter().flat_map(|r| r.clone());
     let mut kept: Vec<std::ops::Range<usize>> = Vec::new();
+    // The kept times, decoded once: the second read decodes only the other columns.
+    let mut kept_times: Vec<ArrayRef> = Vec::new();
     for batch in reader {
         let batch = batch?;
         let times = batch
@@ -496,37 +499,58 @@ fn rows_in_time_range<T: ChunkReader + 'static>(
             .as_any()
             .downcast_ref::<TimestampNanosecondArray>()
             .ok_or_else(|| Error::Catalog("the time column is not a timestamp".to_owned()))?;
+        let mut mask = Vec::with_capacity(times.len());
         for (t, row) in times.values().iter().zip(&mut file_rows) {
-            if *t >= start && *t < end {
+            let keep = *t >= start && *t < end;
+            mask.push(keep);
+            if keep {
                 match kept.last_mut() {
                     Some(last) if last.end == row => last.end = row + 1,
                     _ => kept.push(row..row + 1),
                 }
             }
         }
+        kept_times.push(arrow::compute::filter(
+            batch.column(0),
+            &BooleanArray::from(mask),
+        )?);
     }
-    Ok(kept)
+    let parts: Vec<&dyn Array> = kept_times.iter().map(AsRef::as_ref).collect();
+    let times = if kept.is_empty() {
+        None
+    } else {
+        Some(arrow::compute::concat(&parts)?)
+    };
+    Ok((kept, times))
 }
 
 /// Reads the rows of `selection` (rows named by a file's series index), decoding only
-/// the columns of `schema` that are not tags; the tag columns come from the index.
+/// the columns of `schema` that are not tags; the tag columns come from the index, and
+/// the time column from `times` (the selected rows' times, in order) when given.
 fn read_selection<T: ChunkReader + 'static>(
     builder: ParquetRecordBatchReaderBuilder<T>,
     selection: &Selection,
     schema: &SchemaRef,
+    times: Option<ArrayRef>,
 ) -> Result<Vec<RecordBatch>> {
     if selection.rows.is_empty() {
         return Ok(Vec::new());
     }
     let meta = builder.metadata().clone();
     let columns = meta.file_metadata().schema_descr();
-    let wanted: Vec<usize> = (0..columns.num_columns())
+    let mut wanted: Vec<usize> = (0..columns.num_columns())
         .filter(|&i| {
             let column = columns.column(i);
             let name = column.name();
             schema.field_with_name(name).is_ok() && !selection.tags.iter().any(|t| t == name)
         })
         .collect();
+    // The times given need no decoding, unless they are all there is to decode (a read
+    // of no column would not say how many rows it holds).
+    let times = times.filter(|_| wanted.iter().any(|&i| columns.column(i).name() != "time"));
+    if times.is_some() {
+        wanted.retain(|&i| columns.column(i).name() != "time");
+    }
     // Only the row groups that hold selected rows are opened.
     let mut row_groups: Vec<usize> = Vec::new();
     let mut first = 0usize;
@@ -566,6 +590,10 @@ fn read_selection<T: ChunkReader + 'static>(
         for (name, column) in selection.tag_columns(offset, n) {
             fields.push(Field::new(name, column.data_type().clone(), true));
             arrays.push(Arc::new(column));
+        }
+        if let Some(times) = &times {
+            fields.push(Field::new("time", times.data_type().clone(), true));
+            arrays.push(times.slice(offset, n));
         }
         offset += n;
         let options = RecordBatchOptions::new().with_row_count(Some(n));
