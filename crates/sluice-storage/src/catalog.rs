@@ -529,14 +529,17 @@ impl Catalog {
             } else {
                 {
                     let claimed = claims.and_then(|c| c.table(db, table_name));
-                    if let Err(reason) = check_line(def, line, limits, db, claimed) {
-                        rejected.push(RejectedLine {
-                            line_number: line.line_number,
-                            reason,
-                        });
-                        continue;
-                    }
-                    if claims.is_some() {
+                    let new_columns = match check_line(def, line, limits, db, claimed) {
+                        Ok(n) => n,
+                        Err(reason) => {
+                            rejected.push(RejectedLine {
+                                line_number: line.line_number,
+                                reason,
+                            });
+                            continue;
+                        }
+                    };
+                    if claims.is_some() && new_columns > 0 {
                         let columns = unclaimed_columns(def, line, claimed);
                         if !columns.is_empty() {
                             return Ok(Some(Unclaimed {
@@ -798,28 +801,33 @@ fn unclaimed_columns(
 
 /// Checks one line against the database's catalog (which already holds the columns of
 /// the batch's earlier accepted lines) and, for columns it lacks, the types `claimed`
-/// for the line's table in a shared bucket; the error is why the line is rejected.
+/// for the line's table in a shared bucket; the error is why the line is rejected, the
+/// count how many columns the line adds to the catalog (claimed ones included).
 fn check_line(
     def: &DatabaseDef,
     line: &Line<'_>,
     limits: &CatalogLimits,
     db: &str,
     claimed: Option<&HashMap<String, ColumnType>>,
-) -> Result<(), Rejection> {
+) -> Result<usize, Rejection> {
     let t = line.measurement.as_ref();
     let table_name = || t.to_owned();
     let table = def.tables.get(t);
-    let column = |k: &str| {
-        table
-            .and_then(|t| t.columns.get(k))
-            .or_else(|| claimed.and_then(|c| c.get(k)))
-    };
     if table.is_none() && def.tables.len() >= limits.max_tables_per_database {
         return Err(Rejection::TableLimit {
             database: db.to_owned(),
             max: limits.max_tables_per_database,
         });
     }
+    let mut new_columns = 0usize;
+    // A key's type: the catalog's, else its claim's; a key the catalog lacks is new.
+    let mut column = |k: &str| match table.and_then(|t| t.columns.get(k)) {
+        Some(kind) => Some(kind),
+        None => {
+            new_columns += 1;
+            claimed.and_then(|c| c.get(k))
+        }
+    };
     for (k, v) in &line.tags {
         if k == "time" {
             return Err(Rejection::ReservedKey {
@@ -831,7 +839,7 @@ fn check_line(
             return Err(tag_too_long(k, t, v.len(), limits));
         }
         match column(k.as_ref()) {
-            Some(ColumnType::Tag) => {}
+            Some(ColumnType::Tag) | None => {}
             Some(ColumnType::Field(ft)) => {
                 return Err(Rejection::TagIsField {
                     table: table_name(),
@@ -839,7 +847,6 @@ fn check_line(
                     field_type: *ft,
                 });
             }
-            None => {}
         }
     }
     for (k, v) in &line.fields {
@@ -877,14 +884,6 @@ fn check_line(
             }
         }
     }
-    // Columns the table gains (claimed ones too: the catalog does not hold them yet).
-    let new_columns = line
-        .tags
-        .iter()
-        .map(|(k, _)| k)
-        .chain(line.fields.iter().map(|(k, _)| k))
-        .filter(|k| table.is_none_or(|t| !t.columns.contains_key(k.as_ref())))
-        .count();
     let existing = table.map_or(1, TableDef::column_count);
     if new_columns > 0 && existing + new_columns > limits.max_columns_per_table {
         return Err(Rejection::ColumnLimit {
@@ -893,7 +892,7 @@ fn check_line(
             max: limits.max_columns_per_table,
         });
     }
-    Ok(())
+    Ok(new_columns)
 }
 
 #[cfg(test)]

@@ -130,10 +130,15 @@ async fn claim_one(
     }
 }
 
-/// Removes the claims of table `table` of `db` (of every table of `db` when `None`) from
-/// the bucket, after the node dropped it; best effort: a claim left behind keeps its
-/// type, which is logged.
+/// Forgets the claims of table `table` of `db` (of every table of `db` when `None`),
+/// in memory and in the bucket, after the node dropped it; nothing on a node that claims
+/// no columns. Best effort in the bucket: a claim left behind keeps its type, which is
+/// logged.
 pub(super) async fn forget(inner: &Inner, db: &str, table: Option<&str>) {
+    match &mut inner.catalog.lock().claims {
+        Some(claims) => claims.forget(db, table),
+        None => return,
+    }
     let mut parts = vec![SHARED, "columns", db];
     parts.extend(table);
     let prefix = ObjectPath::from_iter(parts);
@@ -214,6 +219,8 @@ mod tests {
         .await
         .unwrap();
         let inner = &storage.inner;
+        // A node sharing its bucket claims columns (this one keeps its files in memory).
+        inner.catalog.lock().claims = Some(crate::catalog::Claims::default());
         let store = inner.store.as_ref();
         let integer = ColumnType::Field(FieldType::Integer);
         let float = ColumnType::Field(FieldType::Float);

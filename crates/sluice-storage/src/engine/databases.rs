@@ -63,21 +63,12 @@ impl Storage {
                 return Err(e);
             }
             self.drop_data(&ids)?;
-            let dropped: Vec<String> = before
+            before
                 .databases
                 .keys()
                 .filter(|db| !catalog.databases.contains_key(*db))
                 .cloned()
-                .collect();
-            if let Some(claims) = &mut catalog.claims {
-                for db in &dropped {
-                    claims.forget(db, None);
-                }
-            }
-            if catalog.claims.is_none() {
-                return Ok(true);
-            }
-            dropped
+                .collect()
         };
         for db in &dropped {
             claims::forget(inner, db, None).await;

@@ -126,17 +126,7 @@ impl Storage {
             return Err(e);
         }
         finish(inner, seq, op).await?;
-        let claimed = {
-            let mut catalog = inner.catalog.lock();
-            catalog
-                .claims
-                .as_mut()
-                .map(|claims| claims.forget(db, Some(table)))
-                .is_some()
-        };
-        if claimed {
-            claims::forget(inner, db, Some(table)).await;
-        }
+        claims::forget(inner, db, Some(table)).await;
         Ok(true)
     }
 }
