@@ -7,6 +7,7 @@ use std::fs;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use bytes::Bytes;
 use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjectPath;
@@ -51,8 +52,231 @@ pub(super) struct LastRowsKey {
 struct Snapshot {
     files: Vec<ParquetFile>,
     buffered: Vec<RecordBatch>,
-    schema: TableSchema,
+    schema: Arc<ReadSchema>,
     bands: Arc<Bands>,
+}
+
+/// The columns a scan reads and merges, as the engine and as Arrow know them.
+struct ReadSchema {
+    table: TableSchema,
+    arrow: SchemaRef,
+}
+
+/// One attempt of a scan, fixed before it reads anything.
+struct Plan {
+    db_id: u32,
+    first_kept_day: i64,
+    table: String,
+    /// The table's tags and the projected fields.
+    schema: TableSchema,
+    request: ScanRequest,
+    keep_last: Option<usize>,
+    ingest_peers: bool,
+}
+
+/// The sorted, unique runs of rows a scan merges, in write order (files, then buffers),
+/// and how many files and buffered partitions gave rows.
+#[derive(Default)]
+struct Sources {
+    batches: Vec<RecordBatch>,
+    units: usize,
+}
+
+impl Sources {
+    /// A file's rows: one unit when it had any.
+    fn add_file(&mut self, batches: Vec<RecordBatch>) {
+        self.units += usize::from(!batches.is_empty());
+        self.batches.extend(batches);
+    }
+
+    /// Buffered partitions, one unit each.
+    fn add_buffered(&mut self, batches: Vec<RecordBatch>) {
+        self.units += batches.len();
+        self.batches.extend(batches);
+    }
+}
+
+impl Plan {
+    /// Copies the scan's buffered rows and lists its live files under the state lock:
+    /// CPU work, kept off the async workers.
+    fn snapshot(&self, inner: &Inner) -> Result<Snapshot> {
+        let range = self.request.time_range;
+        let wanted = |day: i64, min: i64, max: i64| {
+            day >= self.first_kept_day && range.is_none_or(|(s, e)| max >= s && min < e)
+        };
+        let state = inner.state.read();
+        let bands = state.bands.clone();
+        let files: Vec<ParquetFile> = state
+            .manifest
+            .table_files(self.db_id, &self.table)
+            .into_iter()
+            .filter(|f| wanted(f.day, f.min_time, f.max_time))
+            .cloned()
+            .collect();
+        let parts: Vec<&PartitionBuffer> = state
+            .frozen
+            .iter()
+            .map(|f| &f.buffer)
+            .chain([&state.active])
+            .filter_map(|b| b.table(self.db_id, &self.table))
+            .flat_map(|tb| tb.partitions.iter())
+            .filter(|(day, p)| wanted(**day, p.min_time, p.max_time))
+            .map(|(_, p)| p)
+            .collect();
+        let mut schema = self.schema.clone();
+        let tag_matches = &self.request.tag_matches;
+        // A file's newest rows per series are found by a merge, which needs every tag.
+        let file_merge = self.keep_last.is_some() && !files.is_empty();
+        if files.len() + parts.len() == 1
+            && !file_merge
+            && !self.ingest_peers
+            && let Some(names) = &self.request.projection
+        {
+            // One source needs no merge, so the tags that name series for the merge are
+            // not needed: only projected and predicate tags are read.
+            schema
+                .tags
+                .retain(|t| names.contains(t) || tag_matches.iter().any(|m| m.key() == t));
+        }
+        let mut buffered = Vec::new();
+        for part in parts {
+            if let Some(b) = part.to_batch_last(&schema, range, tag_matches, self.keep_last)? {
+                buffered.push(b);
+            }
+        }
+        Ok(Snapshot {
+            files,
+            buffered,
+            schema: Arc::new(ReadSchema {
+                arrow: schema.arrow_schema(),
+                table: schema,
+            }),
+            bands,
+        })
+    }
+
+    /// Where a file's newest rows are cached, when the scan keeps only those.
+    fn last_rows_key(&self, file: &ParquetFile) -> Option<LastRowsKey> {
+        self.keep_last.map(|k| LastRowsKey {
+            db_id: self.db_id,
+            table: self.table.clone(),
+            path: file.path.clone(),
+            per_series: k,
+            fields: self.schema.fields.iter().map(|(n, _)| n.clone()).collect(),
+            time_range: self.request.time_range,
+            tag_matches: self.request.tag_matches.clone(),
+        })
+    }
+
+    /// A file's newest rows as an earlier scan read them, if cached.
+    fn cached_last_rows(&self, inner: &Inner, file: &ParquetFile) -> Option<Vec<RecordBatch>> {
+        let key = self.last_rows_key(file)?;
+        inner.last_rows.lock().get(&key).cloned()
+    }
+
+    /// Reads a file's rows (its newest per series when the scan keeps only those) and
+    /// caches its footer and newest rows. Blocking.
+    fn read_file(
+        &self,
+        inner: &Inner,
+        schema: &ReadSchema,
+        file: &ParquetFile,
+        data: persist::FileData,
+    ) -> Result<Vec<RecordBatch>> {
+        let cached = inner.file_metadata.lock().get(&file.path).cloned();
+        let metadata = footer(cached, &data, &inner.metrics)?;
+        let (range, tags) = (self.request.time_range, &self.request.tag_matches);
+        let mut batches = persist::read(
+            data,
+            metadata.clone(),
+            &schema.arrow,
+            range,
+            tags,
+            self.keep_last,
+        )?;
+        if let Some(k) = self.keep_last {
+            // The file's own newest rows: all the merge can keep of it.
+            let last = merge_keep_last(&schema.table, batches, Some(k))?;
+            batches = if last.num_rows() == 0 {
+                Vec::new()
+            } else {
+                vec![last]
+            };
+        }
+        {
+            let mut cache = inner.file_metadata.lock();
+            if cache.len() >= MAX_CACHED_METADATA {
+                cache.clear();
+            }
+            cache.insert(file.path.clone(), metadata);
+        }
+        if let Some(key) = self.last_rows_key(file) {
+            let mut cache = inner.last_rows.lock();
+            if cache.len() >= MAX_CACHED_LAST_ROWS {
+                cache.clear();
+            }
+            cache.insert(key, batches.clone());
+        }
+        Ok(batches)
+    }
+
+    /// The scan's answer from its sources: merged so the newest write of each field wins
+    /// (CPU work when there are several), projected.
+    fn finish(&self, schema: &ReadSchema, sources: Sources) -> Result<ScanResult> {
+        let projection = &self.request.projection;
+        if sources.units == 1 {
+            // One file or one buffered partition: already sorted, one row per series and
+            // time, and cut to the newest rows; nothing to merge.
+            let batches = sources
+                .batches
+                .iter()
+                .filter(|b| b.num_rows() > 0)
+                .map(|b| match projection {
+                    Some(names) => project(b, names),
+                    None => Ok(b.clone()),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let schema = match (projection, batches.first()) {
+                (_, Some(b)) => b.schema(),
+                (Some(names), None) => {
+                    project(&RecordBatch::new_empty(schema.arrow.clone()), names)?.schema()
+                }
+                (None, None) => schema.arrow.clone(),
+            };
+            return Ok(ScanResult { schema, batches });
+        }
+        let merged = if sources.batches.is_empty() {
+            RecordBatch::new_empty(schema.arrow.clone())
+        } else {
+            merge_keep_last(&schema.table, sources.batches, self.keep_last)?
+        };
+        let out = match projection {
+            Some(names) => project(&merged, names)?,
+            None => merged,
+        };
+        Ok(ScanResult {
+            schema: out.schema(),
+            batches: if out.num_rows() == 0 {
+                Vec::new()
+            } else {
+                vec![out]
+            },
+        })
+    }
+}
+
+/// A Parquet file of a local store, opened in place.
+fn open_local(root: &std::path::Path, path: &str) -> Result<persist::FileData> {
+    match fs::File::open(root.join(path)) {
+        Ok(f) => Ok(persist::FileData::File(f)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(Error::ObjectStore(object_store::Error::NotFound {
+                path: path.to_owned(),
+                source: Box::new(e),
+            }))
+        }
+        Err(e) => Err(Error::io(format!("opening {path}"), e)),
+    }
 }
 
 impl Storage {
@@ -138,86 +362,60 @@ impl Storage {
         if let Some(names) = &request.projection {
             schema.fields.retain(|(n, _)| names.contains(n));
         }
-        let range = request.time_range;
         let ingest_peers = inner.has_ingest_peers();
-        // Copying buffered rows out is CPU work under the state lock: keep it off the
-        // async workers.
-        let snapshot = {
-            let state = inner.state.clone();
-            let schema = schema.clone();
-            let table = table.to_owned();
-            let tag_matches = request.tag_matches.clone();
-            let projection = request.projection.clone();
-            move || -> Result<Snapshot> {
-                let wanted = |day: i64, min: i64, max: i64| {
-                    day >= first_kept_day && range.is_none_or(|(s, e)| max >= s && min < e)
-                };
-                let state = state.read();
-                let bands = state.bands.clone();
-                let files: Vec<ParquetFile> = state
-                    .manifest
-                    .table_files(db_id, &table)
-                    .into_iter()
-                    .filter(|f| wanted(f.day, f.min_time, f.max_time))
-                    .cloned()
-                    .collect();
-                let parts: Vec<&PartitionBuffer> = state
-                    .frozen
-                    .iter()
-                    .map(|f| &f.buffer)
-                    .chain([&state.active])
-                    .filter_map(|b| b.table(db_id, &table))
-                    .flat_map(|tb| tb.partitions.iter())
-                    .filter(|(day, p)| wanted(**day, p.min_time, p.max_time))
-                    .map(|(_, p)| p)
-                    .collect();
-                let mut schema = schema;
-                // A file's newest rows per series are found by a merge, which needs
-                // every tag.
-                let file_merge = keep_last.is_some() && !files.is_empty();
-                if files.len() + parts.len() == 1
-                    && !file_merge
-                    && !ingest_peers
-                    && let Some(names) = &projection
-                {
-                    // One source needs no merge, so the tags that name series for the
-                    // merge are not needed: only projected and predicate tags are read.
-                    schema
-                        .tags
-                        .retain(|t| names.contains(t) || tag_matches.iter().any(|m| m.key() == t));
-                }
-                let mut buffered = Vec::new();
-                for part in parts {
-                    if let Some(b) = part.to_batch_last(&schema, range, &tag_matches, keep_last)? {
-                        buffered.push(b);
+        let plan = Arc::new(Plan {
+            db_id,
+            first_kept_day,
+            table: table.to_owned(),
+            schema,
+            request: request.clone(),
+            keep_last,
+            ingest_peers,
+        });
+        if let (Some(root), false) = (&inner.local_root, ingest_peers) {
+            // Files on local disk and nobody to ask: every step (copying buffered rows
+            // under the state lock, reading files, merging) is blocking work, done in
+            // one task off the async workers rather than handed over step by step.
+            let (inner, root) = (inner.clone(), root.clone());
+            return tokio::task::spawn_blocking(move || {
+                let snapshot = plan.snapshot(&inner)?;
+                let mut sources = Sources::default();
+                for file in &snapshot.files {
+                    if let Some(batches) = plan.cached_last_rows(&inner, file) {
+                        sources.add_file(batches);
+                        continue;
                     }
+                    let data = open_local(&root, &file.path)?;
+                    sources.add_file(plan.read_file(&inner, &snapshot.schema, file, data)?);
                 }
-                Ok(Snapshot {
-                    files,
-                    buffered,
-                    schema,
-                    bands,
-                })
-            }
+                sources.add_buffered(snapshot.buffered);
+                plan.finish(&snapshot.schema, sources).map(Some)
+            })
+            .await
+            .map_err(|e| Error::Catalog(format!("scan task failed: {e}")))?;
+        }
+        let snapshot = {
+            let (plan, inner) = (plan.clone(), inner.clone());
+            tokio::task::spawn_blocking(move || plan.snapshot(&inner))
+                .await
+                .map_err(|e| Error::Catalog(format!("scan task failed: {e}")))??
         };
         let Snapshot {
             files,
             buffered,
             schema,
             bands,
-        } = tokio::task::spawn_blocking(snapshot)
-            .await
-            .map_err(|e| Error::Catalog(format!("scan task failed: {e}")))??;
+        } = snapshot;
         // After the manifest snapshot: each peer's answer is then never older than the
         // copy of its manifest the snapshot holds (see `ingest_peers`).
         let mut peer_rows = if ingest_peers {
             let peer_request = PeerRowsRequest {
                 database: db.to_owned(),
                 table: table.to_owned(),
-                time_range: range,
+                time_range: request.time_range,
             };
             let wanted = Wanted {
-                schema: &schema,
+                schema: &schema.table,
                 tag_matches: &request.tag_matches,
                 keep_last,
             };
@@ -228,121 +426,39 @@ impl Storage {
         } else {
             BTreeMap::new().into_iter().peekable()
         };
-        let arrow_schema = schema.arrow_schema();
-        let mut sources = Vec::new();
-        // Files and buffered partitions with rows (each sorted and unique by itself).
-        let mut units = 0usize;
+        let mut sources = Sources::default();
         for file in &files {
             // A node's buffered rows go after its files and before the next node's.
             while let Some((node, _)) = peer_rows.peek()
                 && node.as_str() < bands.owner(file.order)
             {
                 let (_, batches) = peer_rows.next().expect("peeked");
-                units += batches.len();
-                sources.extend(batches);
+                sources.add_buffered(batches);
             }
-            let last_key = keep_last.map(|k| LastRowsKey {
-                db_id,
-                table: table.to_owned(),
-                path: file.path.clone(),
-                per_series: k,
-                fields: schema.fields.iter().map(|(n, _)| n.clone()).collect(),
-                time_range: range,
-                tag_matches: request.tag_matches.clone(),
-            });
-            if let Some(key) = &last_key
-                && let Some(batches) = inner.last_rows.lock().get(key)
-            {
-                units += usize::from(!batches.is_empty());
-                sources.extend(batches.iter().cloned());
+            if let Some(batches) = plan.cached_last_rows(inner, file) {
+                sources.add_file(batches);
                 continue;
             }
             let data = inner.open_file(&file.path).await?;
-            let cached = inner.file_metadata.lock().get(&file.path).cloned();
-            let s = arrow_schema.clone();
-            let table_schema = schema.clone();
-            let tags = request.tag_matches.clone();
-            let metrics = inner.metrics.clone();
-            let (metadata, batches) = tokio::task::spawn_blocking(move || {
-                let metadata = footer(cached, &data, &metrics)?;
-                let mut batches =
-                    persist::read(data, metadata.clone(), &s, range, &tags, keep_last)?;
-                if let Some(k) = keep_last {
-                    // The file's own newest rows: all the merge below can keep of it.
-                    let last = merge_keep_last(&table_schema, batches, Some(k))?;
-                    batches = if last.num_rows() == 0 {
-                        Vec::new()
-                    } else {
-                        vec![last]
-                    };
-                }
-                Ok::<_, Error>((metadata, batches))
-            })
-            .await
-            .map_err(|e| Error::Catalog(format!("scan task failed: {e}")))??;
-            {
-                let mut cache = inner.file_metadata.lock();
-                if cache.len() >= MAX_CACHED_METADATA {
-                    cache.clear();
-                }
-                cache.insert(file.path.clone(), metadata);
-            }
-            if let Some(key) = last_key {
-                let mut cache = inner.last_rows.lock();
-                if cache.len() >= MAX_CACHED_LAST_ROWS {
-                    cache.clear();
-                }
-                cache.insert(key, batches.clone());
-            }
-            units += usize::from(!batches.is_empty());
-            sources.extend(batches);
+            let (plan, inner, schema, file) =
+                (plan.clone(), inner.clone(), schema.clone(), file.clone());
+            let batches =
+                tokio::task::spawn_blocking(move || plan.read_file(&inner, &schema, &file, data))
+                    .await
+                    .map_err(|e| Error::Catalog(format!("scan task failed: {e}")))??;
+            sources.add_file(batches);
         }
         for (_, batches) in peer_rows {
-            units += batches.len();
-            sources.extend(batches);
+            sources.add_buffered(batches);
         }
-        units += buffered.len();
-        sources.extend(buffered);
-        if units == 1 {
-            // One file or one buffered partition: already sorted, one row per series and
-            // time, and cut to the newest rows; nothing to merge.
-            let batches = sources
-                .iter()
-                .filter(|b| b.num_rows() > 0)
-                .map(|b| match &request.projection {
-                    Some(names) => project(b, names),
-                    None => Ok(b.clone()),
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let schema = match (&request.projection, batches.first()) {
-                (_, Some(b)) => b.schema(),
-                (Some(names), None) => {
-                    project(&RecordBatch::new_empty(arrow_schema), names)?.schema()
-                }
-                (None, None) => arrow_schema,
-            };
-            return Ok(Some(ScanResult { schema, batches }));
+        sources.add_buffered(buffered);
+        if sources.units <= 1 {
+            return plan.finish(&schema, sources).map(Some);
         }
-        let merged = if sources.is_empty() {
-            RecordBatch::new_empty(arrow_schema.clone())
-        } else {
-            let s = schema.clone();
-            tokio::task::spawn_blocking(move || merge_keep_last(&s, sources, keep_last))
-                .await
-                .map_err(|e| Error::Catalog(format!("scan task failed: {e}")))??
-        };
-        let out = match &request.projection {
-            Some(names) => project(&merged, names)?,
-            None => merged,
-        };
-        Ok(Some(ScanResult {
-            schema: out.schema(),
-            batches: if out.num_rows() == 0 {
-                Vec::new()
-            } else {
-                vec![out]
-            },
-        }))
+        tokio::task::spawn_blocking(move || plan.finish(&schema, sources))
+            .await
+            .map_err(|e| Error::Catalog(format!("scan task failed: {e}")))?
+            .map(Some)
     }
 
     /// Forgets what is cached about a table's Parquet files beyond their footers (the
@@ -400,16 +516,7 @@ impl Inner {
     /// cloud one (so only the pages needed are read), fetched whole (and cached) otherwise.
     pub(super) async fn open_file(&self, path: &str) -> Result<persist::FileData> {
         match &self.local_root {
-            Some(root) => match fs::File::open(root.join(path)) {
-                Ok(f) => Ok(persist::FileData::File(f)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    Err(Error::ObjectStore(object_store::Error::NotFound {
-                        path: path.to_owned(),
-                        source: Box::new(e),
-                    }))
-                }
-                Err(e) => Err(Error::io(format!("opening {path}"), e)),
-            },
+            Some(root) => open_local(root, path),
             None => {
                 if let Some(file) = self.file_cache.as_ref().and_then(|c| c.get(path)) {
                     return Ok(persist::FileData::File(file));
