@@ -1,5 +1,6 @@
-//! Parquet files: encoding a sorted partition (dictionary tags, delta time, zstd,
-//! statistics) and reading one back with row-group pruning and predicates.
+//! Parquet files: encoding a sorted partition (dictionary tags, delta time and
+//! integers, LZ4 or zstd by column type, statistics) and reading one back with
+//! row-group pruning and predicates.
 
 use arrow::array::TimestampNanosecondArray;
 use arrow::array::{
@@ -72,8 +73,14 @@ impl FileWriter {
 impl<W: std::io::Write + Send> FileWriter<W> {
     /// A file of `schema` written into `sink`.
     pub(crate) fn with_sink(schema: &SchemaRef, sink: W) -> Result<FileWriter<W>> {
+        // Compression by what the encoding leaves: dictionary indices, delta-packed
+        // integers and times take little more from zstd than from LZ4 (a few percent on
+        // TSBS data), and every reader of a zstd column chunk pays for two zstd contexts
+        // (tens of microseconds on virtual machines, where `cpuid` traps); plain floats
+        // and strings keep zstd, which makes them a third smaller than LZ4 does.
+        let zstd = Compression::ZSTD(ZstdLevel::try_new(3)?);
         let mut props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+            .set_compression(Compression::LZ4_RAW)
             .set_statistics_enabled(EnabledStatistics::Page)
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .set_data_page_row_count_limit(PAGE_ROWS)
@@ -82,11 +89,24 @@ impl<W: std::io::Write + Send> FileWriter<W> {
             .set_column_dictionary_enabled(ColumnPath::from("time"), false)
             .set_column_encoding(ColumnPath::from("time"), Encoding::DELTA_BINARY_PACKED);
         for f in schema.fields() {
-            // Measured floats rarely repeat: a dictionary only adds a page every reader of
-            // the column chunk must decode first.
-            if f.data_type() == &arrow::datatypes::DataType::Float64 {
-                props =
-                    props.set_column_dictionary_enabled(ColumnPath::from(f.name().as_str()), false);
+            let column = || ColumnPath::from(f.name().as_str());
+            match f.data_type() {
+                // Measured floats rarely repeat: a dictionary only adds a page every
+                // reader of the column chunk must decode first.
+                DataType::Float64 => {
+                    props = props
+                        .set_column_dictionary_enabled(column(), false)
+                        .set_column_compression(column(), zstd);
+                }
+                // Gauges with few values stay in a dictionary; counters and wide values
+                // overflow it and fall back to deltas (a quarter of plain's size).
+                DataType::Int64 | DataType::UInt64 => {
+                    props = props.set_column_encoding(column(), Encoding::DELTA_BINARY_PACKED);
+                }
+                DataType::Utf8 => {
+                    props = props.set_column_compression(column(), zstd);
+                }
+                _ => {}
             }
         }
         let writer = ArrowWriter::try_new(sink, schema.clone(), Some(props.build()))?;
@@ -899,6 +919,91 @@ mod tests {
         let tags = vec![TagMatch::equals("host", "h002")];
         let one = read_all(&sliced, None, &tags);
         assert_eq!(one.iter().map(RecordBatch::num_rows).sum::<usize>(), 3_000);
+    }
+
+    #[test]
+    fn columns_are_compressed_by_type_and_wide_integers_fall_back_to_deltas() {
+        let schema = TableSchema {
+            tags: vec!["host".into()],
+            fields: vec![
+                ("f".into(), FieldType::Float),
+                ("gauge".into(), FieldType::Integer),
+                ("counter".into(), FieldType::UInteger),
+                ("s".into(), FieldType::String),
+                ("b".into(), FieldType::Boolean),
+            ],
+        };
+        let n = 200_000u64;
+        let host: DictionaryArray<Int32Type> = (0..n)
+            .map(|i| Some(if i < n / 2 { "a" } else { "b" }))
+            .collect();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(host),
+            Arc::new(Float64Array::from_iter_values(
+                (0..n).map(|i| i as f64 / 3.0),
+            )),
+            Arc::new(arrow::array::Int64Array::from_iter_values(
+                (0..n).map(|i| (i % 7) as i64),
+            )),
+            Arc::new(arrow::array::UInt64Array::from_iter_values(
+                (0..n).map(|i| 1_000_000_000 + i * 37),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                (0..n).map(|i| format!("m{}", i % 3)),
+            )),
+            Arc::new(BooleanArray::from_iter((0..n).map(|i| Some(i % 2 == 0)))),
+            Arc::new(TimestampNanosecondArray::from_iter_values(
+                (0..n as i64).map(|i| (i % (n as i64 / 2)) * 10),
+            )),
+        ];
+        let batch = RecordBatch::try_new(schema.arrow_schema(), columns).unwrap();
+        let bytes = encode(&batch).unwrap();
+        let meta = load_metadata(&FileData::Bytes(Bytes::from(bytes))).unwrap();
+        let group = meta.arrow.metadata().row_group(0);
+        let column = |name: &str| {
+            group
+                .columns()
+                .iter()
+                .find(|c| c.column_path().string() == name)
+                .unwrap()
+        };
+        let zstd = Compression::ZSTD(ZstdLevel::try_new(3).unwrap());
+        for (name, codec) in [
+            ("host", Compression::LZ4_RAW),
+            ("f", zstd),
+            ("gauge", Compression::LZ4_RAW),
+            ("counter", Compression::LZ4_RAW),
+            ("s", zstd),
+            ("b", Compression::LZ4_RAW),
+            ("time", Compression::LZ4_RAW),
+        ] {
+            // The footer records the codec, not its level.
+            let written = match column(name).compression() {
+                Compression::ZSTD(_) => zstd,
+                other => other,
+            };
+            assert_eq!(written, codec, "{name}");
+        }
+        let encodings = |name: &str| column(name).encodings().collect::<Vec<_>>();
+        assert!(encodings("gauge").contains(&Encoding::RLE_DICTIONARY));
+        assert!(!encodings("gauge").contains(&Encoding::DELTA_BINARY_PACKED));
+        assert!(encodings("counter").contains(&Encoding::DELTA_BINARY_PACKED));
+        assert!(!encodings("f").contains(&Encoding::RLE_DICTIONARY));
+        assert!(encodings("time").contains(&Encoding::DELTA_BINARY_PACKED));
+        let back = arrow::compute::concat_batches(
+            &schema.arrow_schema(),
+            &read(
+                FileData::Bytes(Bytes::from(encode(&batch).unwrap())),
+                meta,
+                &schema.arrow_schema(),
+                None,
+                &[],
+                None,
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(back, batch);
     }
 
     #[test]
