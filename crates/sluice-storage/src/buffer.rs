@@ -46,9 +46,14 @@ pub(crate) struct TableBuffer {
 /// The rows of one table in one UTC day.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct PartitionBuffer {
-    series_index: hashbrown::HashMap<Box<[u8]>, u32>,
-    /// Tags of each series, sorted by name.
+    /// Series ids by the hash of their tags ([`tags_hash`]); the tags are compared in
+    /// `series`.
+    series_index: hashbrown::HashTable<u32>,
+    /// Tags of each series, sorted by name; their strings are `strings`' (one allocation
+    /// per distinct key or value, not per series).
     series: Vec<Vec<(Arc<str>, Arc<str>)>>,
+    /// Every tag key and value of the partition's series, once.
+    strings: hashbrown::HashTable<Arc<str>>,
     /// Row index by (series, time) of the unsorted series (see `series_sorted`), hashed
     /// with [`row_hash`]; the key is read from `series_of_row` and `time`. Rows of sorted
     /// series (the usual case) are found by binary search in `series_rows` instead, and
@@ -70,8 +75,8 @@ pub(crate) struct PartitionBuffer {
     field_index: HashMap<String, usize>,
     pub(crate) min_time: i64,
     pub(crate) max_time: i64,
-    /// Heap bytes of the series (tags, index keys, row lists' headers), kept as series
-    /// are added.
+    /// Heap bytes of the series (tags, index slots, distinct strings, row lists'
+    /// headers), kept as series are added.
     series_bytes: usize,
     /// Heap bytes of the row lists' contents (their capacities), kept as rows are added.
     series_rows_bytes: usize,
@@ -88,26 +93,62 @@ fn tag_value<'a>(tags: &'a [(Arc<str>, Arc<str>)], name: &str) -> Option<&'a str
         .map(|i| tags[i].1.as_ref())
 }
 
-/// Heap bytes a series takes besides its rows: its index key and slot, its tags (two
-/// reference-counted strings each, whose contents the key's length covers), its row list's
-/// header and order flag.
-fn series_heap_bytes(key: &[u8], tags: usize) -> usize {
-    const INDEX_SLOT: usize = 16 + 4 + 1;
-    const ARC_STR_HEADER: usize = 16;
-    const TAG_PAIR: usize = 2 * (16 + ARC_STR_HEADER);
+/// Heap bytes a series takes besides its rows and the strings of its tags: its index
+/// slot, its tags (two shared string pointers each), its row list's header and order flag.
+fn series_heap_bytes(tags: usize) -> usize {
+    const INDEX_SLOT: usize = 4 + 1;
+    const TAG_PAIR: usize = 2 * 16;
     const ROW_LIST: usize = size_of::<Vec<u32>>() + 1;
-    key.len() + INDEX_SLOT + size_of::<Vec<()>>() + tags * TAG_PAIR + ROW_LIST
+    INDEX_SLOT + size_of::<Vec<()>>() + tags * TAG_PAIR + ROW_LIST
 }
 
-fn series_key(tags: &[(&str, &str)]) -> Box<[u8]> {
-    let mut key = Vec::with_capacity(tags.iter().map(|(k, v)| k.len() + v.len() + 8).sum());
+/// Heap bytes of a distinct tag string: its allocation (counts and contents, rounded up
+/// as the allocator does) and its slot in the strings' table.
+fn string_heap_bytes(s: &str) -> usize {
+    const ARC_COUNTS: usize = 16;
+    const SLOT: usize = 16 + 1;
+    (ARC_COUNTS + s.len()).next_multiple_of(16) + SLOT
+}
+
+/// The hash a series is found by: of its tags (sorted by name), the same for borrowed
+/// and for stored tags.
+fn tags_hash<K: AsRef<str>, V: AsRef<str>>(
+    hasher: &hashbrown::DefaultHashBuilder,
+    tags: &[(K, V)],
+) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut h = hasher.build_hasher();
+    tags.len().hash(&mut h);
     for (k, v) in tags {
-        key.extend_from_slice(&(k.len() as u32).to_le_bytes());
-        key.extend_from_slice(k.as_bytes());
-        key.extend_from_slice(&(v.len() as u32).to_le_bytes());
-        key.extend_from_slice(v.as_bytes());
+        k.as_ref().hash(&mut h);
+        v.as_ref().hash(&mut h);
     }
-    key.into_boxed_slice()
+    h.finish()
+}
+
+/// Whether stored tags equal borrowed ones.
+fn same_tags(stored: &[(Arc<str>, Arc<str>)], tags: &[(&str, &str)]) -> bool {
+    stored.len() == tags.len()
+        && stored
+            .iter()
+            .zip(tags)
+            .all(|((k, v), (k2, v2))| k.as_ref() == *k2 && v.as_ref() == *v2)
+}
+
+/// The shared copy of `s` in `strings`, added if new; the heap bytes a new one takes.
+fn intern(
+    strings: &mut hashbrown::HashTable<Arc<str>>,
+    hasher: &hashbrown::DefaultHashBuilder,
+    s: &str,
+) -> (Arc<str>, usize) {
+    use std::hash::BuildHasher;
+    let hash = hasher.hash_one(s);
+    if let Some(shared) = strings.find(hash, |a| a.as_ref() == s) {
+        return (shared.clone(), 0);
+    }
+    let shared: Arc<str> = Arc::from(s);
+    strings.insert_unique(hash, shared.clone(), |a| hasher.hash_one(a.as_ref()));
+    (shared, string_heap_bytes(s))
 }
 
 /// The hash of a buffered row's key.
@@ -145,18 +186,30 @@ impl PartitionBuffer {
 
     /// The id of the series with `tags` (sorted by name), created if new.
     fn series_id(&mut self, tags: &[(&str, &str)]) -> u32 {
-        let key = series_key(tags);
-        if let Some(s) = self.series_index.get(&key) {
-            return *s;
+        let hash = tags_hash(&self.hasher, tags);
+        let series = &self.series;
+        if let Some(&s) = self
+            .series_index
+            .find(hash, |&s| same_tags(&series[s as usize], tags))
+        {
+            return s;
         }
         let s = self.series.len() as u32;
-        self.series.push(
-            tags.iter()
-                .map(|(k, v)| (Arc::from(*k), Arc::from(*v)))
-                .collect(),
-        );
-        self.series_bytes += series_heap_bytes(&key, tags.len());
-        self.series_index.insert(key, s);
+        let mut bytes = series_heap_bytes(tags.len());
+        let mut interned = |text: &str| {
+            let (shared, new) = intern(&mut self.strings, &self.hasher, text);
+            bytes += new;
+            shared
+        };
+        let stored = tags
+            .iter()
+            .map(|(k, v)| (interned(k), interned(v)))
+            .collect();
+        self.series.push(stored);
+        self.series_bytes += bytes;
+        let (series, hasher) = (&self.series, &self.hasher);
+        self.series_index
+            .insert_unique(hash, s, |&s| tags_hash(hasher, &series[s as usize]));
         self.series_rows.push(Vec::new());
         self.series_sorted.push(true);
         s
@@ -322,16 +375,16 @@ impl PartitionBuffer {
             *sid = id;
         }
         self.series = series;
-        self.series_index = self
-            .series
-            .iter()
-            .enumerate()
-            .map(|(s, tags)| {
-                let tags: Vec<(&str, &str)> =
-                    tags.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
-                (series_key(&tags), s as u32)
-            })
-            .collect();
+        let hasher = &self.hasher;
+        self.series_index = hashbrown::HashTable::with_capacity(self.series.len());
+        for (s, tags) in self.series.iter().enumerate() {
+            let hash = tags_hash(hasher, tags);
+            let series = &self.series;
+            self.series_index
+                .insert_unique(hash, s as u32, |&s| tags_hash(hasher, &series[s as usize]));
+        }
+        // Only the strings the remaining series use stay.
+        self.strings.retain(|shared| Arc::strong_count(shared) > 1);
         // Every series comes out sorted: the hash index is not needed any more.
         self.rows = hashbrown::HashTable::new();
         self.series_rows = vec![Vec::new(); self.series.len()];
@@ -350,9 +403,10 @@ impl PartitionBuffer {
             col.shrink_to_fit();
         }
         self.series_bytes = self
-            .series_index
+            .series
             .iter()
-            .map(|(key, &s)| series_heap_bytes(key, self.series[s as usize].len()))
+            .map(|tags| series_heap_bytes(tags.len()))
+            .chain(self.strings.iter().map(|shared| string_heap_bytes(shared)))
             .sum();
         self.series_rows_bytes = self.series_rows.iter().map(capacity_bytes).sum();
         self.recount().saturating_sub(self.bytes)
@@ -941,6 +995,52 @@ mod tests {
         buf.delete(&all);
         assert!(buf.table(1, "cpu").is_none());
         assert_eq!(buf.bytes, 0);
+    }
+
+    #[test]
+    fn series_share_one_copy_of_each_tag_string_and_a_delete_lets_go_of_unused_ones() {
+        let mut buf = Buffer::default();
+        let hosts: Vec<String> = (0..1000).map(|i| format!("host-{i:04}")).collect();
+        apply(
+            &mut buf,
+            batch(
+                hosts
+                    .iter()
+                    .map(|h| (h.as_str(), 1, vec![(1, Value::Float(1.0))]))
+                    .collect(),
+            ),
+        );
+        let part = &buf.table(1, "cpu").unwrap().partitions[&0];
+        // The key `host` once, each value once.
+        assert_eq!(part.strings.len(), 1001);
+        let key = &part.series[0][0].0;
+        assert!(part.series.iter().all(|tags| Arc::ptr_eq(&tags[0].0, key)));
+        // One small row each; a series' own bookkeeping is about a hundred bytes.
+        let per_series = buf.bytes / 1000;
+        assert!(
+            (60..200).contains(&per_series),
+            "{per_series} bytes per series"
+        );
+        assert_eq!(buf.bytes, part.heap_bytes());
+        let op = delete_in_cpu(None, Some(crate::TagPredicate::not_eq("host", "host-0007")));
+        buf.delete(&op);
+        let part = &buf.table(1, "cpu").unwrap().partitions[&0];
+        assert_eq!((part.series.len(), part.strings.len()), (1, 2));
+        assert_eq!(buf.bytes, part.heap_bytes());
+        // Found again after the index was rebuilt: merged, not a second series.
+        apply(
+            &mut buf,
+            batch(vec![("host-0007", 1, vec![(2, Value::Integer(3))])]),
+        );
+        apply(
+            &mut buf,
+            batch(vec![("host-0008", 1, vec![(2, Value::Integer(4))])]),
+        );
+        let part = &buf.table(1, "cpu").unwrap().partitions[&0];
+        assert_eq!(
+            (part.len(), part.series.len(), part.strings.len()),
+            (2, 2, 3)
+        );
     }
 
     #[test]
