@@ -57,10 +57,38 @@ impl StepLog {
     }
 }
 
+/// When to give the memory that persisted buffers held back to the operating system:
+/// once writes pause after a persistence. Under a steady load the next buffers reuse it
+/// (trimming after every persistence cost 6–9 % of the ingest rate, the pages faulted
+/// in again); after the load, RSS falls to what is still buffered.
+#[derive(Debug, Default)]
+struct Trim {
+    /// A persistence freed buffers since the last trim.
+    pending: bool,
+    /// The active buffer's bytes the round before.
+    last_active: Option<usize>,
+}
+
+impl Trim {
+    fn persisted(&mut self) {
+        self.pending = true;
+    }
+
+    /// Whether to trim this round, given the active buffer's bytes: when a persistence
+    /// freed memory and nothing was written since the round before.
+    fn due(&mut self, active: usize) -> bool {
+        let quiet = self.last_active.replace(active) == Some(active);
+        let due = self.pending && quiet;
+        self.pending &= !due;
+        due
+    }
+}
+
 /// The background task: persistence triggers, retention, compaction, deferred deletes.
 pub(super) async fn background(inner: Weak<Inner>, wakeup: Arc<Notify>) {
     let mut persist_log = StepLog::default();
     let mut publish_log = StepLog::default();
+    let mut trim = Trim::default();
     loop {
         let Some(me) = inner.upgrade() else { return };
         if me.closed.load(Ordering::Relaxed) {
@@ -88,7 +116,10 @@ pub(super) async fn background(inner: Weak<Inner>, wakeup: Arc<Notify>) {
             // next round retries.
             let result = persist_buffer(&me).await;
             match &result {
-                Ok(()) => persist_log.succeeded("persisting the write buffer"),
+                Ok(()) => {
+                    persist_log.succeeded("persisting the write buffer");
+                    trim.persisted();
+                }
                 Err(e) => {
                     let _ = persist_log.failed("persisting the write buffer", e, Instant::now());
                     persist_failed = true;
@@ -97,6 +128,9 @@ pub(super) async fn background(inner: Weak<Inner>, wakeup: Arc<Notify>) {
             *me.persist_fault.lock() = result.err().map(|e| persist_fault(&e));
         }
         me.caches.lock().evict(now_ns());
+        if trim.due(me.state.read().active.bytes) {
+            tokio::task::spawn_blocking(compact::release_freed_memory);
+        }
         // A node that does not ingest holds the other nodes' files: theirs to expire
         // and compact.
         if me.config.modes.ingest {
@@ -248,6 +282,23 @@ pub(super) fn enforce_retention(inner: &Inner) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn freed_memory_is_trimmed_once_writes_pause_after_a_persistence() {
+        let mut trim = Trim::default();
+        // Writes keep coming: nothing to trim yet, even after a persistence.
+        assert!(!trim.due(100));
+        trim.persisted();
+        assert!(!trim.due(200));
+        assert!(!trim.due(300));
+        // A round without writes: trimmed once.
+        assert!(trim.due(300));
+        assert!(!trim.due(300));
+        // Quiet, but no persistence freed anything since.
+        assert!(!trim.due(300));
+        trim.persisted();
+        assert!(trim.due(300));
+    }
 
     #[test]
     fn a_step_failing_every_round_is_logged_once_a_minute_and_again_at_once_after_a_recovery() {

@@ -160,10 +160,11 @@ pub(super) async fn compact(inner: &Arc<Inner>) -> Result<()> {
     Ok(())
 }
 
-/// Returns memory freed by a large persistence or compaction to the operating system.
+/// Returns memory freed by a persistence or compaction to the operating system.
 /// glibc's malloc keeps freed memory in per-thread arenas (the blocking threads that
-/// merge and write), where it stays counted in the process's RSS until trimmed.
-fn release_freed_memory() {
+/// merge and write, the workers that filled the buffers), where it stays counted in the
+/// process's RSS until trimmed.
+pub(super) fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only walks the allocator's own free lists; it takes no
     // pointers from us and is safe to call from any thread at any time.
