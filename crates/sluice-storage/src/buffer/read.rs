@@ -16,6 +16,33 @@ use crate::error::Result;
 use crate::merge::TableSchema;
 use crate::types::TagMatch;
 
+/// A series' values of tags `names`, in that order (`None` where it has no such tag):
+/// one walk through both lists when `names` is sorted, as schemas' tags are, rather than
+/// a search per name.
+fn values_of<'a>(
+    tags: &'a [(Arc<str>, Arc<str>)],
+    names: &[String],
+    names_sorted: bool,
+) -> Vec<Option<&'a str>> {
+    if !names_sorted {
+        return names.iter().map(|n| tag_value(tags, n)).collect();
+    }
+    let mut out = Vec::with_capacity(names.len());
+    let mut rest = tags;
+    for name in names {
+        while let Some(((k, _), tail)) = rest.split_first()
+            && k.as_ref() < name.as_str()
+        {
+            rest = tail;
+        }
+        out.push(match rest.first() {
+            Some((k, v)) if k.as_ref() == name.as_str() => Some(v.as_ref()),
+            _ => None,
+        });
+    }
+    out
+}
+
 impl PartitionBuffer {
     /// The rows matching the time range and tag predicates, as a batch in `schema`,
     /// sorted by series (tag values in `schema` tag order) then time.
@@ -58,6 +85,7 @@ impl PartitionBuffer {
         // Series in the series order (the module `merge` defines it): tag by tag, an
         // absent tag (`None`) first. Each series' values in schema order are looked up
         // once, not in every comparison.
+        let names_sorted = schema.tags.is_sorted();
         let mut keyed: Vec<(Vec<Option<&str>>, u32)> = (0..self.series.len() as u32)
             .filter(|&s| {
                 let tags = &self.series[s as usize];
@@ -66,8 +94,7 @@ impl PartitionBuffer {
                     .all(|m| m.matches(tag_value(tags, m.key())))
             })
             .map(|s| {
-                let tags = &self.series[s as usize];
-                let key = schema.tags.iter().map(|t| tag_value(tags, t)).collect();
+                let key = values_of(&self.series[s as usize], &schema.tags, names_sorted);
                 (key, s)
             })
             .collect();
@@ -140,15 +167,17 @@ impl PartitionBuffer {
                 })
             })
             .collect();
-        for tag in &schema.tags {
+        let names_sorted = schema.tags.is_sorted();
+        let values: Vec<Vec<Option<&str>>> = used
+            .iter()
+            .map(|&s| values_of(&self.series[s as usize], &schema.tags, names_sorted))
+            .collect();
+        for t in 0..schema.tags.len() {
             // Dictionary over the used series, keys looked up per row (scan-side copy).
             let mut dict = StringDictionaryBuilder::<Int32Type>::new();
-            let slot_keys: Vec<Option<i32>> = used
+            let slot_keys: Vec<Option<i32>> = values
                 .iter()
-                .map(|&s| {
-                    tag_value(&self.series[s as usize], tag)
-                        .map(|v| dict.append(v).map_err(crate::error::Error::from))
-                })
+                .map(|v| v[t].map(|v| dict.append(v).map_err(crate::error::Error::from)))
                 .map(Option::transpose)
                 .collect::<Result<_>>()?;
             let keys: Int32Array = row_slots.iter().map(|&slot| slot_keys[slot]).collect();
@@ -194,5 +223,29 @@ impl PartitionBuffer {
                 f
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_series_values_come_in_the_names_order_with_none_for_absent_tags() {
+        let tags: Vec<(Arc<str>, Arc<str>)> = [("b", "2"), ("d", "4"), ("e", "5")]
+            .into_iter()
+            .map(|(k, v)| (Arc::from(k), Arc::from(v)))
+            .collect();
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let sorted = names(&["a", "b", "c", "d", "f"]);
+        let expected = vec![None, Some("2"), None, Some("4"), None];
+        assert_eq!(values_of(&tags, &sorted, true), expected);
+        assert_eq!(values_of(&tags, &sorted, false), expected);
+        let unsorted = names(&["e", "a", "b"]);
+        assert_eq!(
+            values_of(&tags, &unsorted, false),
+            vec![Some("5"), None, Some("2")]
+        );
+        assert_eq!(values_of(&[], &sorted, true), vec![None; 5]);
     }
 }
