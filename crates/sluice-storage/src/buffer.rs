@@ -54,6 +54,9 @@ pub(crate) struct PartitionBuffer {
     series: Vec<Vec<(Arc<str>, Arc<str>)>>,
     /// Every tag key and value of the partition's series, once.
     strings: hashbrown::HashTable<Arc<str>>,
+    /// The tag keys of the partition's series, sorted: its schema's tags without a walk
+    /// over every series.
+    tag_keys: Vec<Arc<str>>,
     /// Row index by (series, time) of the unsorted series (see `series_sorted`), hashed
     /// with [`row_hash`]; the key is read from `series_of_row` and `time`. Rows of sorted
     /// series (the usual case) are found by binary search in `series_rows` instead, and
@@ -201,10 +204,15 @@ impl PartitionBuffer {
             bytes += new;
             shared
         };
-        let stored = tags
+        let stored: Vec<(Arc<str>, Arc<str>)> = tags
             .iter()
             .map(|(k, v)| (interned(k), interned(v)))
             .collect();
+        for (key, _) in &stored {
+            if let Err(at) = self.tag_keys.binary_search(key) {
+                self.tag_keys.insert(at, key.clone());
+            }
+        }
         self.series.push(stored);
         self.series_bytes += bytes;
         let (series, hasher) = (&self.series, &self.hasher);
@@ -383,7 +391,15 @@ impl PartitionBuffer {
             self.series_index
                 .insert_unique(hash, s as u32, |&s| tags_hash(hasher, &series[s as usize]));
         }
-        // Only the strings the remaining series use stay.
+        // Only the strings and tag keys the remaining series use stay.
+        let mut keys: Vec<Arc<str>> = self
+            .series
+            .iter()
+            .flat_map(|tags| tags.iter().map(|(k, _)| k.clone()))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        self.tag_keys = keys;
         self.strings.retain(|shared| Arc::strong_count(shared) > 1);
         // Every series comes out sorted: the hash index is not needed any more.
         self.rows = hashbrown::HashTable::new();
@@ -1026,6 +1042,7 @@ mod tests {
         buf.delete(&op);
         let part = &buf.table(1, "cpu").unwrap().partitions[&0];
         assert_eq!((part.series.len(), part.strings.len()), (1, 2));
+        assert_eq!(part.schema().tags, ["host"]);
         assert_eq!(buf.bytes, part.heap_bytes());
         // Found again after the index was rebuilt: merged, not a second series.
         apply(

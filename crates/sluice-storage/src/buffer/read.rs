@@ -204,15 +204,8 @@ impl PartitionBuffer {
 
     /// The schema of what this partition holds (tags and fields it has seen).
     pub(crate) fn schema(&self) -> TableSchema {
-        let mut tags: Vec<String> = self
-            .series
-            .iter()
-            .flat_map(|t| t.iter().map(|(k, _)| k.to_string()))
-            .collect();
-        tags.sort();
-        tags.dedup();
         TableSchema {
-            tags,
+            tags: self.tag_keys.iter().map(|k| k.to_string()).collect(),
             fields: {
                 let mut f: Vec<(String, FieldType)> = self
                     .fields
