@@ -46,9 +46,10 @@ pub(crate) struct TableBuffer {
 /// The rows of one table in one UTC day.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct PartitionBuffer {
-    /// Series ids by the hash of their tags ([`tags_hash`]); the tags are compared in
-    /// `series`.
-    series_index: hashbrown::HashTable<u32>,
+    /// Series ids with the hash of their tags ([`tags_hash`]), found by that hash; the
+    /// tags are compared in `series`. The hash is kept so that growing the table does not
+    /// hash every series' tags again.
+    series_index: hashbrown::HashTable<(u64, u32)>,
     /// Tags of each series, sorted by name; their strings are `strings`' (one allocation
     /// per distinct key or value, not per series).
     series: Vec<Vec<(Arc<str>, Arc<str>)>>,
@@ -99,7 +100,7 @@ fn tag_value<'a>(tags: &'a [(Arc<str>, Arc<str>)], name: &str) -> Option<&'a str
 /// Heap bytes a series takes besides its rows and the strings of its tags: its index
 /// slot, its tags (two shared string pointers each), its row list's header and order flag.
 fn series_heap_bytes(tags: usize) -> usize {
-    const INDEX_SLOT: usize = 4 + 1;
+    const INDEX_SLOT: usize = 16 + 1;
     const TAG_PAIR: usize = 2 * 16;
     const ROW_LIST: usize = size_of::<Vec<u32>>() + 1;
     INDEX_SLOT + size_of::<Vec<()>>() + tags * TAG_PAIR + ROW_LIST
@@ -191,10 +192,9 @@ impl PartitionBuffer {
     fn series_id(&mut self, tags: &[(&str, &str)]) -> u32 {
         let hash = tags_hash(&self.hasher, tags);
         let series = &self.series;
-        if let Some(&s) = self
-            .series_index
-            .find(hash, |&s| same_tags(&series[s as usize], tags))
-        {
+        if let Some(&(_, s)) = self.series_index.find(hash, |&(h, s)| {
+            h == hash && same_tags(&series[s as usize], tags)
+        }) {
             return s;
         }
         let s = self.series.len() as u32;
@@ -215,9 +215,8 @@ impl PartitionBuffer {
         }
         self.series.push(stored);
         self.series_bytes += bytes;
-        let (series, hasher) = (&self.series, &self.hasher);
         self.series_index
-            .insert_unique(hash, s, |&s| tags_hash(hasher, &series[s as usize]));
+            .insert_unique(hash, (hash, s), |&(h, _)| h);
         self.series_rows.push(Vec::new());
         self.series_sorted.push(true);
         s
@@ -383,13 +382,11 @@ impl PartitionBuffer {
             *sid = id;
         }
         self.series = series;
-        let hasher = &self.hasher;
         self.series_index = hashbrown::HashTable::with_capacity(self.series.len());
         for (s, tags) in self.series.iter().enumerate() {
-            let hash = tags_hash(hasher, tags);
-            let series = &self.series;
+            let hash = tags_hash(&self.hasher, tags);
             self.series_index
-                .insert_unique(hash, s as u32, |&s| tags_hash(hasher, &series[s as usize]));
+                .insert_unique(hash, (hash, s as u32), |&(h, _)| h);
         }
         // Only the strings and tag keys the remaining series use stay.
         let mut keys: Vec<Arc<str>> = self
