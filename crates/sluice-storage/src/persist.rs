@@ -957,8 +957,8 @@ mod tests {
             )),
         ];
         let batch = RecordBatch::try_new(schema.arrow_schema(), columns).unwrap();
-        let bytes = encode(&batch).unwrap();
-        let meta = load_metadata(&FileData::Bytes(Bytes::from(bytes))).unwrap();
+        let bytes = Bytes::from(encode(&batch).unwrap());
+        let meta = load_metadata(&FileData::Bytes(bytes.clone())).unwrap();
         let group = meta.arrow.metadata().row_group(0);
         let column = |name: &str| {
             group
@@ -993,7 +993,7 @@ mod tests {
         let back = arrow::compute::concat_batches(
             &schema.arrow_schema(),
             &read(
-                FileData::Bytes(Bytes::from(encode(&batch).unwrap())),
+                FileData::Bytes(bytes),
                 meta,
                 &schema.arrow_schema(),
                 None,
