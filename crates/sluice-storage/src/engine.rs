@@ -202,6 +202,17 @@ impl State {
     }
 }
 
+/// Runs blocking `work` (`task` names it in the error if its thread panics) off the
+/// async workers, on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    task: &str,
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| crate::error::Error::Catalog(format!("{task} task failed: {e}")))?
+}
+
 /// The current time in nanoseconds since the epoch.
 fn now_ns() -> i64 {
     SystemTime::now()

@@ -17,7 +17,7 @@
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
-use super::Storage;
+use super::{Storage, blocking};
 use crate::buffer::PartitionBuffer;
 use crate::error::{Error, Result};
 use crate::merge::TableSchema;
@@ -96,9 +96,7 @@ impl Storage {
             }
             Ok((published_seq, batches))
         };
-        let (published_seq, batches) = tokio::task::spawn_blocking(snapshot)
-            .await
-            .map_err(|e| Error::Catalog(format!("buffer snapshot task failed: {e}")))??;
+        let (published_seq, batches) = blocking("buffer snapshot", snapshot).await?;
         Ok(BufferedRows {
             node_id: inner
                 .node

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
-use super::{Storage, now_ns, peers, scan};
+use super::{Storage, blocking, now_ns, peers, scan};
 use crate::error::{Error, Result};
 use crate::manifest::ParquetFile;
 use crate::persist;
@@ -235,7 +235,7 @@ impl Storage {
                 let data = inner.open_file(&file.path).await?;
                 let cached = inner.file_metadata.lock().get(&file.path).cloned();
                 let metrics = inner.metrics.clone();
-                let (back, full) = tokio::task::spawn_blocking(move || {
+                let (back, full) = blocking("cardinality", move || {
                     let metadata = scan::footer(cached, &data, &metrics)?;
                     let mut full = false;
                     persist::for_each_series(data, metadata, |tags, values| {
@@ -247,10 +247,9 @@ impl Storage {
                         full = !counter.add(t, &mut pairs);
                         !full
                     })?;
-                    Ok::<_, Error>((counter, full))
+                    Ok((counter, full))
                 })
-                .await
-                .map_err(|e| Error::Catalog(format!("cardinality task failed: {e}")))??;
+                .await?;
                 counter = back;
                 if full {
                     return Ok(counter.finish(request.limit));

@@ -15,7 +15,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::claims;
 use super::files::{self, FileSpec};
-use super::{Inner, Storage};
+use super::{Inner, Storage, blocking};
 use crate::config::WalSync;
 use crate::error::{Error, Result};
 use crate::manifest::ParquetFile;
@@ -285,9 +285,7 @@ async fn apply_to_files(inner: &Arc<Inner>, ops: &[(u64, DeleteOp)]) -> Result<(
             Rewrite::Removed
         } else {
             let data = inner.get_object(&file.path).await?;
-            tokio::task::spawn_blocking(move || filter_file(data, &hits))
-                .await
-                .map_err(|e| Error::Catalog(format!("delete task failed: {e}")))??
+            blocking("delete", move || filter_file(data, &hits)).await?
         };
         match rewrite {
             Rewrite::Unchanged => {}

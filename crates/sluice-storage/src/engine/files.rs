@@ -19,7 +19,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStoreExt, PutPayload};
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::Inner;
+use super::{Inner, blocking};
 use crate::durable::sync_paths;
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, ParquetFile};
@@ -77,17 +77,16 @@ pub(super) async fn write_partition(
     let staging = Staging::of(inner);
     let prefix = inner.object_prefix().to_owned();
     let permit = file_writer(inner)?;
-    let (staged, next_id, peak, writer_peak) = tokio::task::spawn_blocking(move || {
+    let (staged, next_id, peak, writer_peak) = blocking(task, move || {
         // Dropped last, once nothing more is written here.
         let _permit = permit;
         let (schema, sources) = open()?;
         let mut out = NewFiles::new(staging, prefix, &schema, spec);
         let peak = write_sorted(&schema, sources, &mut out)?;
         let (staged, next_id, writer_peak) = out.finish()?;
-        Ok::<_, Error>((staged, next_id, peak, writer_peak))
+        Ok((staged, next_id, peak, writer_peak))
     })
-    .await
-    .map_err(|e| Error::Catalog(format!("{task} task failed: {e}")))??;
+    .await?;
     Ok(Written {
         files: install(inner, staged).await?,
         next_id,
@@ -468,13 +467,13 @@ async fn install(inner: &Arc<Inner>, staged: Vec<StagedFile>) -> Result<Vec<Parq
             // Without a permit (shutting down) the staging file is left for start-up to
             // remove.
             StagedData::Local { staging, dest } => match file_writer(inner) {
-                Ok(permit) => tokio::task::spawn_blocking(move || {
-                    let _permit = permit;
-                    rename_synced(&staging, &dest)
-                })
-                .await
-                .map_err(|e| Error::Catalog(format!("install task failed: {e}")))
-                .and_then(|r| r),
+                Ok(permit) => {
+                    blocking("install", move || {
+                        let _permit = permit;
+                        rename_synced(&staging, &dest)
+                    })
+                    .await
+                }
                 Err(e) => Err(e),
             },
         };

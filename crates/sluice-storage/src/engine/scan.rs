@@ -14,7 +14,7 @@ use object_store::path::Path as ObjectPath;
 
 use super::ingest_peers::{self, PeerRows, PeerRowsRequest, Wanted};
 use super::peers::Bands;
-use super::{Inner, Storage, now_ns, peers};
+use super::{Inner, Storage, blocking, now_ns, peers};
 use crate::buffer::PartitionBuffer;
 use crate::error::{Error, Result};
 use crate::manifest::ParquetFile;
@@ -377,7 +377,7 @@ impl Storage {
             // under the state lock, reading files, merging) is blocking work, done in
             // one task off the async workers rather than handed over step by step.
             let (inner, root) = (inner.clone(), root.clone());
-            return tokio::task::spawn_blocking(move || {
+            return blocking("scan", move || {
                 let snapshot = plan.snapshot(&inner)?;
                 let mut sources = Sources::default();
                 for file in &snapshot.files {
@@ -391,14 +391,11 @@ impl Storage {
                 sources.add_buffered(snapshot.buffered);
                 plan.finish(&snapshot.schema, sources).map(Some)
             })
-            .await
-            .map_err(|e| Error::Catalog(format!("scan task failed: {e}")))?;
+            .await;
         }
         let snapshot = {
             let (plan, inner) = (plan.clone(), inner.clone());
-            tokio::task::spawn_blocking(move || plan.snapshot(&inner))
-                .await
-                .map_err(|e| Error::Catalog(format!("scan task failed: {e}")))??
+            blocking("scan", move || plan.snapshot(&inner)).await?
         };
         let Snapshot {
             files,
@@ -443,9 +440,7 @@ impl Storage {
             let (plan, inner, schema, file) =
                 (plan.clone(), inner.clone(), schema.clone(), file.clone());
             let batches =
-                tokio::task::spawn_blocking(move || plan.read_file(&inner, &schema, &file, data))
-                    .await
-                    .map_err(|e| Error::Catalog(format!("scan task failed: {e}")))??;
+                blocking("scan", move || plan.read_file(&inner, &schema, &file, data)).await?;
             sources.add_file(batches);
         }
         for (_, batches) in peer_rows {
@@ -455,9 +450,8 @@ impl Storage {
         if sources.units <= 1 {
             return plan.finish(&schema, sources).map(Some);
         }
-        tokio::task::spawn_blocking(move || plan.finish(&schema, sources))
+        blocking("scan", move || plan.finish(&schema, sources))
             .await
-            .map_err(|e| Error::Catalog(format!("scan task failed: {e}")))?
             .map(Some)
     }
 
