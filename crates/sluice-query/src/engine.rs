@@ -66,8 +66,8 @@ impl QueryOutput {
 /// Every query reads the storage catalog and data afresh: data acknowledged by a write is
 /// visible to the next query.
 ///
-/// Every query runs on a thread of its own (so a long InfluxQL loop never holds up the
-/// server's async workers) under the engine's [`QueryLimits`]: it is stopped at the
+/// Every query runs on a thread of its own while it runs (so a long InfluxQL loop never
+/// holds up the server's async workers; the threads are reused) under the engine's [`QueryLimits`]: it is stopped at the
 /// timeout, when it needs more memory than allowed, past a `max-select-*` guard, or
 /// when the future waiting for it is dropped (its client went away).
 #[derive(Clone)]
@@ -345,9 +345,9 @@ impl QueryEngine {
         Ok(results)
     }
 
-    /// Runs `work` on a thread of its own with a fresh [`Budget`], and waits for it. The
-    /// work is stopped (its future dropped, its budget checks failing) at the timeout or
-    /// when the returned future is dropped.
+    /// Runs `work` on a query thread (see [`query_threads`]) with a fresh [`Budget`], and
+    /// waits for it. The work is stopped (its future dropped, its budget checks failing)
+    /// at the timeout or when the returned future is dropped.
     ///
     /// # Errors
     /// [`Error::QueryTimeout`], or whatever `work` fails with.
@@ -367,31 +367,25 @@ impl QueryEngine {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let runtime = tokio::runtime::Handle::current();
         let stopped = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("sluice-query".to_owned())
-            .stack_size(QUERY_STACK_BYTES)
-            .spawn(move || {
-                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    runtime.block_on(async move {
-                        let work = work(budget);
-                        let deadline = async {
-                            if timeout.is_zero() {
-                                std::future::pending::<()>().await;
-                            }
-                            tokio::time::sleep(timeout).await;
-                        };
-                        tokio::select! {
-                            result = work => result,
-                            () = deadline => Err(Error::QueryTimeout { limit: timeout }),
-                            () = stopped.notified() => Err(Error::Cancelled),
+        query_threads().spawn_blocking(move || {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                runtime.block_on(async move {
+                    let work = work(budget);
+                    let deadline = async {
+                        if timeout.is_zero() {
+                            std::future::pending::<()>().await;
                         }
-                    })
-                }));
-                let _ = tx.send(outcome);
-            });
-        if let Err(e) = thread {
-            return Err(Error::Io(e));
-        }
+                        tokio::time::sleep(timeout).await;
+                    };
+                    tokio::select! {
+                        result = work => result,
+                        () = deadline => Err(Error::QueryTimeout { limit: timeout }),
+                        () = stopped.notified() => Err(Error::Cancelled),
+                    }
+                })
+            }));
+            let _ = tx.send(outcome);
+        });
         let _guard = StopOnDrop { cancelled, stop };
         match rx.await {
             Ok(Ok(result)) => result,
@@ -497,20 +491,37 @@ fn read_only() -> SQLOptions {
         .with_allow_dml(false)
 }
 
-/// Runs `f` on a thread with [`QUERY_STACK_BYTES`] of stack and waits for it.
+/// The threads queries are parsed and run on: [`QUERY_STACK_BYTES`] of stack each, kept
+/// for a minute after their last query so a busy server reuses them. Creating a thread
+/// per query (and its stack's first page faults) was about a tenth of a small query's
+/// CPU. The runtime only lends its blocking pool: nothing is ever driven on it, and the
+/// work it runs enters the server's runtime (`Handle::block_on`, `Handle::enter`), so
+/// tasks a query spawns run there.
+fn query_threads() -> &'static tokio::runtime::Runtime {
+    static THREADS: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    THREADS.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .thread_name("sluice-query")
+            .thread_stack_size(QUERY_STACK_BYTES)
+            .thread_keep_alive(std::time::Duration::from_secs(60))
+            .build()
+            .expect("a runtime without I/O or timers needs no system resources to build")
+    })
+}
+
+/// Runs `f` on a query thread (see [`query_threads`]) and waits for it.
 ///
 /// # Panics
-/// When `f` panics (the panic is passed on).
+/// When `f` panics (the panic is passed on), or outside a tokio runtime.
 async fn on_query_stack<T: Send + 'static>(
     f: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("sluice-query".to_owned())
-        .stack_size(QUERY_STACK_BYTES)
-        .spawn(move || {
-            let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
-        })?;
+    let runtime = tokio::runtime::Handle::current();
+    query_threads().spawn_blocking(move || {
+        let _entered = runtime.enter();
+        let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
+    });
     match rx.await {
         Ok(Ok(result)) => result,
         Ok(Err(panic)) => std::panic::resume_unwind(panic),
