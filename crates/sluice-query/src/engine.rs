@@ -187,9 +187,10 @@ impl QueryEngine {
             other => other,
         })
     }
-    /// Parses InfluxQL text (binding `params`) on a thread with the query stack: the
-    /// parser recurses once per nesting level, up to [`sluice_influxql::MAX_NESTING_DEPTH`],
-    /// which a debug build could not fit in an async worker's 2 MiB.
+    /// Parses InfluxQL text (binding `params`). The parser recurses once per nesting
+    /// level, up to [`sluice_influxql::MAX_NESTING_DEPTH`], which a debug build could not
+    /// fit in an async worker's 2 MiB: long text (a debug build: past 48 bytes; a release
+    /// build: 512) is parsed on a query thread, shorter text where the caller is.
     ///
     /// # Errors
     /// [`Error::InfluxQlParse`] when the text does not parse.
@@ -198,14 +199,11 @@ impl QueryEngine {
         query: &str,
         params: Option<&HashMap<String, sluice_influxql::ParamValue>>,
     ) -> Result<Query> {
+        if query.len() <= INLINE_PARSE_BYTES {
+            return Ok(parse_influxql_text(query, params)?);
+        }
         let (query, params) = (query.to_owned(), params.cloned());
-        on_query_stack(move || {
-            Ok(match &params {
-                Some(p) => sluice_influxql::parse_with_params(&query, p)?,
-                None => sluice_influxql::parse(&query)?,
-            })
-        })
-        .await
+        on_query_stack(move || Ok(parse_influxql_text(&query, params.as_ref())?)).await
     }
 
     /// Deletes the rows of storage database `db` with times in `[start, stop]`
@@ -481,6 +479,26 @@ pub fn check_sql_operators(sql: &str) -> Result<()> {
     Ok(())
 }
 
+/// Longest InfluxQL text [`QueryEngine::parse_influxql`] parses on the calling thread (an
+/// async worker, 2 MiB of stack) instead of sending it to a query thread, a round trip
+/// that cost a small query about a tenth of its time. Each level of nesting takes at
+/// least a byte of text (`((1))` and `- - 1` take two; `--` starts a comment), and the
+/// parser needs about 20 KiB of stack per level in a debug build and a tenth of that in
+/// a release build: this many levels fit in a quarter of a worker's stack (in a release
+/// build, the parser's whole depth limit does). Most dashboard and TSBS queries are
+/// shorter.
+const INLINE_PARSE_BYTES: usize = if cfg!(debug_assertions) { 48 } else { 512 };
+
+fn parse_influxql_text(
+    text: &str,
+    params: Option<&HashMap<String, sluice_influxql::ParamValue>>,
+) -> std::result::Result<Query, sluice_influxql::Error> {
+    match params {
+        Some(p) => sluice_influxql::parse_with_params(text, p),
+        None => sluice_influxql::parse(text),
+    }
+}
+
 /// What SQL queries may do: read. DataFusion would otherwise run `COPY … TO '<path>'` and
 /// `INSERT INTO` (writing files on the server's host with its rights) and
 /// `CREATE EXTERNAL TABLE` (reading them) for anyone allowed to query; InfluxDB 3 refuses
@@ -584,6 +602,41 @@ mod tests {
     fn or_chain(n: usize) -> String {
         let terms: Vec<String> = (0..n).map(|i| format!("v = {i}")).collect();
         format!("SELECT * FROM m WHERE {}", terms.join(" OR "))
+    }
+
+    /// The deepest text [`INLINE_PARSE_BYTES`] long parses within a quarter of a worker's
+    /// stack: nested signs, parentheses and calls.
+    #[test]
+    fn text_parsed_on_the_callers_thread_fits_in_a_quarter_of_a_workers_stack() {
+        let n = INLINE_PARSE_BYTES;
+        let fill = |head: &str, tail: &str, unit_len: usize| {
+            let prefix = "SELECT ";
+            let suffix = " FROM m";
+            let units = (n - prefix.len() - suffix.len() - 1) / unit_len;
+            let text = format!(
+                "{prefix}{}1{}{suffix}",
+                head.repeat(units),
+                tail.repeat(units)
+            );
+            assert!(text.len() <= n, "{}", text.len());
+            text
+        };
+        // `--` starts a comment: signs nest one level per two bytes at most.
+        let texts = [
+            fill("- ", "", 2),
+            fill("-(", ")", 3),
+            fill("(", ")", 2),
+            fill("abs(", ")", 5),
+        ];
+        for text in texts {
+            let parsed = std::thread::Builder::new()
+                .stack_size(512 << 10)
+                .spawn(move || parse_influxql_text(&text, None).map(|q| q.to_string()))
+                .unwrap()
+                .join()
+                .expect("the parse fits in the stack");
+            parsed.expect("the text parses");
+        }
     }
 
     #[test]
