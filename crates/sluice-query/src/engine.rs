@@ -184,7 +184,7 @@ impl QueryEngine {
                 tracing_detail(&df);
                 Error::MemoryLimit { limit }
             }
-            other => other,
+            other => budget.explain(other),
         })
     }
     /// Parses InfluxQL text (binding `params`). The parser recurses once per nesting
@@ -298,7 +298,8 @@ impl QueryEngine {
                         statement,
                         &budget,
                     )
-                    .await;
+                    .await
+                    .map_err(|e| budget.explain(e));
                     let stop =
                         matches!(outcome, Err(Error::QueryTimeout { .. } | Error::Cancelled));
                     let result = match outcome {
@@ -365,21 +366,25 @@ impl QueryEngine {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let runtime = tokio::runtime::Handle::current();
         let stopped = stop.clone();
+        let stop_signal = budget.stop_signal();
         query_threads().spawn_blocking(move || {
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                runtime.block_on(async move {
-                    let work = work(budget);
-                    let deadline = async {
-                        if timeout.is_zero() {
-                            std::future::pending::<()>().await;
+                // This thread only waits for the query: storage may read files on it.
+                sluice_storage::with_inline_reads(stop_signal, || {
+                    runtime.block_on(async move {
+                        let work = work(budget);
+                        let deadline = async {
+                            if timeout.is_zero() {
+                                std::future::pending::<()>().await;
+                            }
+                            tokio::time::sleep(timeout).await;
+                        };
+                        tokio::select! {
+                            result = work => result,
+                            () = deadline => Err(Error::QueryTimeout { limit: timeout }),
+                            () = stopped.notified() => Err(Error::Cancelled),
                         }
-                        tokio::time::sleep(timeout).await;
-                    };
-                    tokio::select! {
-                        result = work => result,
-                        () = deadline => Err(Error::QueryTimeout { limit: timeout }),
-                        () = stopped.notified() => Err(Error::Cancelled),
-                    }
+                    })
                 })
             }));
             let _ = tx.send(outcome);

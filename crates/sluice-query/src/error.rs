@@ -91,6 +91,7 @@ impl Error {
                     | sluice_storage::Error::InvalidCache { .. }
                     | sluice_storage::Error::CacheExists { .. }
                     | sluice_storage::Error::CacheNotFound { .. }
+                    | sluice_storage::Error::Stopped
             ),
             Error::DataFusion(e) => matches!(
                 e.find_root(),

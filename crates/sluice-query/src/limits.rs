@@ -92,6 +92,22 @@ impl Budget {
         self.buckets.store(0, Ordering::Relaxed);
     }
 
+    /// Whether the query is cancelled or past its deadline, for storage's scans on the
+    /// query's thread (`sluice_storage::with_inline_reads`).
+    pub(crate) fn stop_signal(&self) -> sluice_storage::StopSignal {
+        let (cancelled, deadline) = (self.cancelled.clone(), self.deadline);
+        Arc::new(move || {
+            cancelled.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d)
+        })
+    }
+
+    /// The reason a query that failed with `error` stopped: the budget's, when it is
+    /// cancelled or past its deadline (whatever failed then failed because of that,
+    /// such as a scan told to stop), else `error`.
+    pub(crate) fn explain(&self, error: Error) -> Error {
+        self.check().err().unwrap_or(error)
+    }
+
     /// Fails once the query is cancelled or past its deadline.
     ///
     /// # Errors

@@ -42,6 +42,7 @@ mod databases;
 mod delete;
 mod files;
 mod ingest_peers;
+mod inline;
 mod lease;
 mod node;
 mod open;
@@ -55,6 +56,7 @@ mod write;
 
 pub use buffered::BufferedRows;
 pub use ingest_peers::{IngestNode, IngestPeers, PeerAnswer, PeerRowsRequest};
+pub use inline::{StopSignal, with_inline_reads};
 pub use node::node_id_problem;
 pub use peers::NodeInfo;
 pub use table_files::{FilesPublisher, LiveFile, LiveFiles, PublisherCounts, TableFiles};

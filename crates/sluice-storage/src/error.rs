@@ -156,6 +156,10 @@ pub enum Error {
          read their manifests; retry"
     )]
     IngestPeersAhead { database: String, table: String },
+    /// A scan done on its query's own thread was told to stop (see
+    /// [`crate::with_inline_reads`]): the query timed out or its client left.
+    #[error("read stopped: its query timed out or was cancelled")]
+    Stopped,
 }
 
 /// `Result` with this crate's [`Error`].

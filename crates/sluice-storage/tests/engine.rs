@@ -253,6 +253,37 @@ async fn same_series_and_time_merge_across_buffer_and_parquet() {
     s.shutdown().await.unwrap();
 }
 
+/// A thread marked with `with_inline_reads` (a query's own thread) scans in place: the
+/// same rows as a scan on the blocking pool, and a stop signal that says yes fails the
+/// scan before its files are read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_on_a_thread_that_may_block_reads_in_place_and_stops_when_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(config(dir.path())).await.unwrap();
+    write(&s, "db", "cpu,host=a x=1 100\ncpu,host=b x=2 100\n").await;
+    s.persist_now().await.unwrap();
+    write(&s, "db", "cpu,host=a x=3 200\n").await;
+    let pooled = rows(&s, "db", "cpu", &all()).await;
+    assert_eq!(pooled.len(), 3, "{pooled:?}");
+
+    let scan_on_own_thread = |stop: bool| {
+        let (s, runtime) = (s.clone(), tokio::runtime::Handle::current());
+        std::thread::spawn(move || {
+            sluice_storage::with_inline_reads(std::sync::Arc::new(move || stop), || {
+                runtime.block_on(s.scan("db", "cpu", &all()))
+            })
+        })
+        .join()
+        .unwrap()
+    };
+    let result = scan_on_own_thread(false);
+    assert_eq!(format_rows(result.expect("the scan succeeds")), pooled);
+    // Only a scan done in place asks the signal.
+    let result = scan_on_own_thread(true);
+    assert!(matches!(result, Err(Error::Stopped)), "{result:?}");
+    s.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_partition_larger_than_one_persist_slice_reads_back_the_same_from_parquet() {
     // Persistence writes a buffered partition in slices of 65,536 rows; 150,000 rows of

@@ -14,7 +14,7 @@ use object_store::path::Path as ObjectPath;
 
 use super::ingest_peers::{self, PeerRows, PeerRowsRequest, Wanted};
 use super::peers::Bands;
-use super::{Inner, Storage, blocking, now_ns, peers};
+use super::{Inner, Storage, blocking, inline, now_ns, peers};
 use crate::buffer::PartitionBuffer;
 use crate::error::{Error, Result};
 use crate::manifest::ParquetFile;
@@ -375,12 +375,14 @@ impl Storage {
         if let (Some(root), false) = (&inner.local_root, ingest_peers) {
             // Files on local disk and nobody to ask: every step (copying buffered rows
             // under the state lock, reading files, merging) is blocking work, done in
-            // one task off the async workers rather than handed over step by step.
+            // one go rather than handed over step by step: here on a thread that may
+            // block (see `inline`), else in one task off the async workers.
             let (inner, root) = (inner.clone(), root.clone());
-            return blocking("scan", move || {
+            let scan = move |stop: Option<inline::StopSignal>| {
                 let snapshot = plan.snapshot(&inner)?;
                 let mut sources = Sources::default();
                 for file in &snapshot.files {
+                    inline::check(stop.as_ref())?;
                     if let Some(batches) = plan.cached_last_rows(&inner, file) {
                         sources.add_file(batches);
                         continue;
@@ -390,8 +392,11 @@ impl Storage {
                 }
                 sources.add_buffered(snapshot.buffered);
                 plan.finish(&snapshot.schema, sources).map(Some)
-            })
-            .await;
+            };
+            return match inline::inline_reads() {
+                Some(stop) => scan(Some(stop)),
+                None => blocking("scan", move || scan(None)).await,
+            };
         }
         let snapshot = {
             let (plan, inner) = (plan.clone(), inner.clone());
