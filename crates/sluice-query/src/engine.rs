@@ -67,9 +67,10 @@ impl QueryOutput {
 /// visible to the next query.
 ///
 /// Every query runs on a thread of its own while it runs (so a long InfluxQL loop never
-/// holds up the server's async workers; the threads are reused) under the engine's [`QueryLimits`]: it is stopped at the
-/// timeout, when it needs more memory than allowed, past a `max-select-*` guard, or
-/// when the future waiting for it is dropped (its client went away).
+/// holds up the server's async workers; the threads are reused) under the engine's
+/// [`QueryLimits`]: it is stopped at the timeout, when it needs more memory than allowed,
+/// past a `max-select-*` guard, or when the future waiting for it is dropped (its client
+/// went away).
 #[derive(Clone)]
 pub struct QueryEngine {
     storage: Storage,
@@ -187,6 +188,7 @@ impl QueryEngine {
             other => budget.explain(other),
         })
     }
+
     /// Parses InfluxQL text (binding `params`). The parser recurses once per nesting
     /// level, up to [`sluice_influxql::MAX_NESTING_DEPTH`], which a debug build could not
     /// fit in an async worker's 2 MiB: long text (a debug build: past 48 bytes; a release
