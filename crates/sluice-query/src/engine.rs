@@ -365,39 +365,32 @@ impl QueryEngine {
         let stop = Arc::new(tokio::sync::Notify::new());
         let budget = Budget::new(self.limits, cancelled.clone());
         let timeout = self.limits.timeout;
-        let (tx, rx) = tokio::sync::oneshot::channel();
         let runtime = tokio::runtime::Handle::current();
         let stopped = stop.clone();
         let stop_signal = budget.stop_signal();
-        query_threads().spawn_blocking(move || {
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                // This thread only waits for the query: storage may read files on it.
-                sluice_storage::with_inline_reads(stop_signal, || {
-                    runtime.block_on(async move {
-                        let work = work(budget);
-                        let deadline = async {
-                            if timeout.is_zero() {
-                                std::future::pending::<()>().await;
-                            }
-                            tokio::time::sleep(timeout).await;
-                        };
-                        tokio::select! {
-                            result = work => result,
-                            () = deadline => Err(Error::QueryTimeout { limit: timeout }),
-                            () = stopped.notified() => Err(Error::Cancelled),
-                        }
-                    })
-                })
-            }));
-            let _ = tx.send(outcome);
-        });
         let _guard = StopOnDrop { cancelled, stop };
-        match rx.await {
-            Ok(Ok(result)) => result,
-            Ok(Err(panic)) => std::panic::resume_unwind(panic),
-            Err(_) => Err(Error::Cancelled),
-        }
+        on_query_stack(move || {
+            // This thread only waits for the query: storage may read files on it.
+            sluice_storage::with_inline_reads(stop_signal, || {
+                runtime.block_on(async move {
+                    let work = work(budget);
+                    let deadline = async {
+                        if timeout.is_zero() {
+                            std::future::pending::<()>().await;
+                        }
+                        tokio::time::sleep(timeout).await;
+                    };
+                    tokio::select! {
+                        result = work => result,
+                        () = deadline => Err(Error::QueryTimeout { limit: timeout }),
+                        () = stopped.notified() => Err(Error::Cancelled),
+                    }
+                })
+            })
+        })
+        .await
     }
+
     fn check_database(&self, db: &str) -> Result<()> {
         if self.storage.all_databases().iter().any(|d| d.name == db) {
             Ok(())
