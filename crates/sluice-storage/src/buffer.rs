@@ -75,6 +75,10 @@ pub(crate) struct PartitionBuffer {
     /// that would move more than [`MAX_SORTED_SHIFT`] entries makes the series unsorted,
     /// and its rows are hashed in `rows` from then on.
     series_sorted: Vec<bool>,
+    /// The time of each series' newest row (`i64::MIN` before its first): the usual new
+    /// row, newer than all of its series', is placed without reading the series' row list,
+    /// whose end is a cache miss per row once there are many series.
+    series_newest: Vec<i64>,
     fields: Vec<(String, FieldColumn)>,
     field_index: HashMap<String, usize>,
     pub(crate) min_time: i64,
@@ -98,11 +102,12 @@ fn tag_value<'a>(tags: &'a [(Arc<str>, Arc<str>)], name: &str) -> Option<&'a str
 }
 
 /// Heap bytes a series takes besides its rows and the strings of its tags: its index
-/// slot, its tags (two shared string pointers each), its row list's header and order flag.
+/// slot, its tags (two shared string pointers each), its row list's header, order flag
+/// and newest time.
 fn series_heap_bytes(tags: usize) -> usize {
     const INDEX_SLOT: usize = 16 + 1;
     const TAG_PAIR: usize = 2 * 16;
-    const ROW_LIST: usize = size_of::<Vec<u32>>() + 1;
+    const ROW_LIST: usize = size_of::<Vec<u32>>() + 1 + size_of::<i64>();
     INDEX_SLOT + size_of::<Vec<()>>() + tags * TAG_PAIR + ROW_LIST
 }
 
@@ -153,6 +158,30 @@ fn intern(
     let shared: Arc<str> = Arc::from(s);
     strings.insert_unique(hash, shared.clone(), |a| hasher.hash_one(a.as_ref()));
     (shared, string_heap_bytes(s))
+}
+
+/// The first position of `rows` (ordered so that `older` holds for a prefix) where
+/// `older` does not hold, found from the end: probes 1, 2, 4, … back from the newest row,
+/// then a binary search between the last two. A late row is usually only a little older
+/// than its series' newest (the batches of concurrent writers applied out of order), and
+/// the newest rows are the ones still in the cache; a plain binary search starts in the
+/// middle of the series, a cache miss per probe.
+fn newest_first_partition(rows: &[u32], older: impl Fn(u32) -> bool) -> usize {
+    // rows[hi..] are not older; rows[..lo] are.
+    let mut hi = rows.len();
+    let mut step = 1;
+    let lo = loop {
+        if step >= hi {
+            break 0;
+        }
+        let probe = hi - step;
+        if older(rows[probe]) {
+            break probe + 1;
+        }
+        hi = probe;
+        step *= 2;
+    };
+    lo + rows[lo..hi].partition_point(|&r| older(r))
 }
 
 /// The hash of a buffered row's key.
@@ -219,6 +248,7 @@ impl PartitionBuffer {
             .insert_unique(hash, (hash, s), |&(h, _)| h);
         self.series_rows.push(Vec::new());
         self.series_sorted.push(true);
+        self.series_newest.push(i64::MIN);
         s
     }
 
@@ -248,6 +278,8 @@ impl PartitionBuffer {
                     _ => rows.push(r as u32),
                 }
                 self.series_rows_bytes += (rows.capacity() - capacity) * size_of::<u32>();
+                let newest = &mut self.series_newest[sid as usize];
+                *newest = (*newest).max(time);
                 self.time.push(time);
                 self.series_of_row.push(sid);
                 if let Slot::Unsorted = slot {
@@ -296,14 +328,10 @@ impl PartitionBuffer {
             };
         }
         let rows = &self.series_rows[s];
-        match rows.last() {
-            None => return Slot::SortedAt(0),
-            Some(&newest) if self.time[newest as usize] < time => {
-                return Slot::SortedAt(rows.len());
-            }
-            Some(_) => {}
+        if rows.is_empty() || self.series_newest[s] < time {
+            return Slot::SortedAt(rows.len());
         }
-        let at = rows.partition_point(|&r| self.time[r as usize] < time);
+        let at = newest_first_partition(rows, |r| self.time[r as usize] < time);
         if self.time[rows[at] as usize] == time {
             return Slot::Row(rows[at] as usize);
         }
@@ -408,6 +436,11 @@ impl PartitionBuffer {
         for rows in &mut self.series_rows {
             rows.sort_unstable_by_key(|&r| self.time[r as usize]);
         }
+        self.series_newest = self
+            .series_rows
+            .iter()
+            .map(|rows| rows.last().map_or(i64::MIN, |&r| self.time[r as usize]))
+            .collect();
         self.min_time = self.time.iter().copied().min().unwrap_or(0);
         self.max_time = self.time.iter().copied().max().unwrap_or(0);
         self.time.shrink_to_fit();
@@ -848,6 +881,24 @@ mod tests {
                 (20, None),
             ]
         );
+    }
+
+    #[test]
+    fn the_search_from_the_newest_row_finds_what_a_binary_search_finds() {
+        // Times with repeats, so equal keys sit at the boundary too.
+        let times: Vec<i64> = (0..300).map(|i| i / 3 * 10).collect();
+        let rows: Vec<u32> = (0..times.len() as u32).collect();
+        for len in 0..times.len() {
+            let rows = &rows[..len];
+            for t in -10..=1000 {
+                let older = |r: u32| times[r as usize] < t;
+                assert_eq!(
+                    newest_first_partition(rows, older),
+                    rows.partition_point(|&r| older(r)),
+                    "{len} rows, time {t}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -43,10 +43,11 @@ const READ_AHEAD: usize = 8;
 /// Any other damage is [`Error::WalCorrupt`], or, with `skip_corrupt`, skipped with an
 /// error log.
 ///
-/// Segments are read and their records checked on a thread of their own, a few records
-/// ahead; the records are decoded in place (a write borrows the segment's bytes) and
-/// applied on the caller's thread, in log order: reading and applying overlap. Records
-/// before a damage that stops the replay have been applied when it returns the error.
+/// Segments are read and their records checked and decoded on a thread of their own, a
+/// few records ahead (a write borrows the segment's bytes); the records are applied on
+/// the caller's thread, in log order: reading and decoding overlap with applying, which
+/// is the longer part. Records before a damage that stops the replay have been applied
+/// when it returns the error.
 pub(crate) fn replay(
     dir: &Path,
     objects: Vec<FetchedObject>,
@@ -66,12 +67,13 @@ pub(crate) fn replay(
             .map_err(|e| Error::io("starting the wal replay thread", e))?;
         let mut damage = None;
         for logged in rx {
-            match decode_record(&logged.segment[logged.payload.clone()], logged.version) {
-                Ok(record) => apply(logged.seq, record),
+            let (file, offset) = (logged.file.clone(), logged.offset);
+            match logged.apply(&mut apply) {
+                Ok(()) => {}
                 Err(e) => {
                     let err = Error::WalCorrupt {
-                        file: logged.file.to_path_buf(),
-                        offset: logged.offset,
+                        file: file.to_path_buf(),
+                        offset,
                         reason: format!("undecodable record: {e}"),
                     };
                     if !skip_corrupt {
@@ -92,17 +94,64 @@ pub(crate) fn replay(
     })
 }
 
-/// A record that passed its checksum, in the segment it was read from.
+/// A record that passed its checksum, decoded, with the segment it was read from.
 struct Logged {
     seq: u64,
+    /// The record, borrowing `segment`'s bytes: its lifetime is not `'static` but that of
+    /// `segment` (see [`Logged::new`]). Declared before `segment`, so dropped before it.
+    decoded: Result<Record<'static>, encoding::DecodeError>,
     segment: Arc<Vec<u8>>,
-    /// Where the record's payload (after its sequence number) is in `segment`.
-    payload: Range<usize>,
-    /// The segment's version: how to decode the payload.
-    version: u32,
     file: Arc<Path>,
     /// Where the record starts in `file`.
     offset: u64,
+}
+
+impl Logged {
+    /// Decodes the payload at `payload` (after its sequence number) of `segment`, a
+    /// segment of `version`.
+    fn new(
+        seq: u64,
+        segment: Arc<Vec<u8>>,
+        payload: Range<usize>,
+        version: u32,
+        file: Arc<Path>,
+        offset: u64,
+    ) -> Logged {
+        let decoded = decode_record(&segment[payload], version);
+        // SAFETY: only the lifetime changes. The record borrows the bytes of the vector
+        // behind `segment`'s Arc: they stay where they are when the Arc moves, nothing
+        // changes them (an Arc gives shared access only), and `Logged` holds the Arc for
+        // as long as it holds the record (the record is dropped first, by field order, or
+        // handed out by `apply` only for a call that cannot keep it).
+        let decoded = unsafe {
+            std::mem::transmute::<
+                Result<Record<'_>, encoding::DecodeError>,
+                Result<Record<'static>, encoding::DecodeError>,
+            >(decoded)
+        };
+        Logged {
+            seq,
+            decoded,
+            segment,
+            file,
+            offset,
+        }
+    }
+
+    /// Hands the record to `apply`, or says why it could not be decoded.
+    fn apply(self, apply: &mut impl FnMut(u64, Record<'_>)) -> Result<(), encoding::DecodeError> {
+        let Logged {
+            seq,
+            decoded,
+            segment,
+            ..
+        } = self;
+        // `apply` takes a record of any lifetime, so it cannot keep this one past the
+        // call; the bytes it borrows are dropped after it.
+        let result = decoded.map(|record| apply(seq, record));
+        drop(segment);
+        result
+    }
 }
 
 /// Reads every segment in `dir` and every object of `objects` in log order, handing
@@ -241,14 +290,14 @@ fn replay_segment(
     while pos < data.len() {
         match record_at(pos) {
             Ok((seq, payload_end)) => {
-                let logged = Logged {
+                let logged = Logged::new(
                     seq,
-                    segment: data.clone(),
-                    payload: pos + 16..payload_end,
+                    data.clone(),
+                    pos + 16..payload_end,
                     version,
-                    file: file.clone(),
-                    offset: pos as u64,
-                };
+                    file.clone(),
+                    pos as u64,
+                );
                 if !apply(logged) {
                     return Ok(SegmentEnd::Stopped);
                 }
