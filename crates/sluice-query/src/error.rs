@@ -92,6 +92,7 @@ impl Error {
                     | sluice_storage::Error::CacheExists { .. }
                     | sluice_storage::Error::CacheNotFound { .. }
                     | sluice_storage::Error::Stopped
+                    | sluice_storage::Error::ScanTooLarge { .. }
             ),
             Error::DataFusion(e) => matches!(
                 e.find_root(),

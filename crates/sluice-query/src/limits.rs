@@ -183,6 +183,24 @@ impl Budget {
         Ok(())
     }
 
+    /// The memory the query may still take, for a storage scan's `max_bytes`; `None`
+    /// without a memory limit.
+    pub(crate) fn memory_left(&self) -> Option<usize> {
+        let limit = self.limits.memory_limit_bytes;
+        (limit != 0).then(|| limit.saturating_sub(self.memory.load(Ordering::Relaxed)))
+    }
+
+    /// The query's error for a failed storage scan: a scan stopped at its `max_bytes`
+    /// ([`Budget::memory_left`]) is the query over its memory limit.
+    pub(crate) fn scan_failed(&self, error: sluice_storage::Error) -> Error {
+        match error {
+            sluice_storage::Error::ScanTooLarge { .. } => Error::MemoryLimit {
+                limit: self.limits.memory_limit_bytes,
+            },
+            other => other.into(),
+        }
+    }
+
     /// Returns `bytes` counted by [`Budget::grow`] that the query no longer holds.
     pub(crate) fn shrink(&self, bytes: usize) {
         let _ = self

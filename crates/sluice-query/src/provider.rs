@@ -14,6 +14,7 @@ use datafusion::datasource::MemTable;
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::memory_pool::MemoryLimit;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use sluice_storage::{ColumnKind, ScanRequest, Storage, TableInfo, TagMatch, conform};
@@ -321,7 +322,7 @@ impl TableProvider for StorageTable {
 
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         _limit: Option<usize>,
@@ -345,6 +346,12 @@ impl TableProvider for StorageTable {
             columns.push("time".to_owned());
         }
         request.projection = Some(columns);
+        // The rows are read before the plan runs, outside the query's memory pool: the
+        // scan stops once they would not fit in what the pool has left.
+        let pool = &state.runtime_env().memory_pool;
+        if let MemoryLimit::Finite(limit) = pool.memory_limit() {
+            request.max_bytes = Some(limit.saturating_sub(pool.reserved()));
+        }
         // A time range that is empty after intersecting bounds matches nothing.
         let empty = request.time_range.is_some_and(|(s, e)| s >= e);
         let batches = if empty {
@@ -354,7 +361,13 @@ impl TableProvider for StorageTable {
                 .storage
                 .scan(&self.db, &self.table, &request)
                 .await
-                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+                .map_err(|e| match e {
+                    // Reported as the pool's own refusals are: the query's memory limit.
+                    sluice_storage::Error::ScanTooLarge { .. } => {
+                        DataFusionError::ResourcesExhausted(e.to_string())
+                    }
+                    e => DataFusionError::External(Box::new(e)),
+                })?;
             result
                 .batches
                 .iter()

@@ -286,8 +286,9 @@ impl Error {
                 | S::InvalidRetentionPolicyName { .. }
                 | S::DatabasePolicy { .. }
                 | S::InvalidCache { .. } => (StatusCode::BAD_REQUEST, "invalid", None),
-                // A query's scan told to stop: the query's timeout, as for the query.
-                S::Stopped => (StatusCode::BAD_REQUEST, "invalid", None),
+                // A query's scan told to stop, or over the memory it may take: the
+                // query's limits, as for the query.
+                S::Stopped | S::ScanTooLarge { .. } => (StatusCode::BAD_REQUEST, "invalid", None),
                 S::Backpressure { retry_after } => (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",

@@ -160,6 +160,9 @@ pub enum Error {
     /// [`crate::with_inline_reads`]): the query timed out or its client left.
     #[error("read stopped: its query timed out or was cancelled")]
     Stopped,
+    /// A scan would hold more than its [`crate::ScanRequest::max_bytes`] of rows.
+    #[error("the scan needs more than {limit} bytes of memory for its rows")]
+    ScanTooLarge { limit: usize },
 }
 
 /// `Result` with this crate's [`Error`].

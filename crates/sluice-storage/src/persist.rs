@@ -189,6 +189,10 @@ pub(crate) fn load_metadata(data: &FileData) -> Result<FileMeta> {
 ///
 /// With `newest_per_series`, rows older than each series' newest that many may be left
 /// out (they are when the file has a series index and no time range is given).
+///
+/// Each batch read is counted in `held`, and the read stops with its error once that is
+/// over its limit.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn read(
     data: FileData,
     metadata: FileMeta,
@@ -196,12 +200,14 @@ pub(crate) fn read(
     time_range: Option<(i64, i64)>,
     tag_matches: &[TagMatch],
     newest_per_series: Option<usize>,
+    held: &RowBytes,
 ) -> Result<Vec<RecordBatch>> {
     let series = metadata.series.clone();
     let predicates = Predicates {
         time_range,
         tag_matches,
         newest_per_series,
+        held,
     };
     let arrow = metadata.arrow;
     match data {
@@ -353,12 +359,65 @@ pub(crate) fn for_each_series(
     Ok(())
 }
 
-/// What [`read`] keeps.
+/// What [`read`] keeps, and what counts the bytes of the rows it read.
 #[derive(Debug, Clone, Copy)]
 struct Predicates<'a> {
     time_range: Option<(i64, i64)>,
     tag_matches: &'a [TagMatch],
     newest_per_series: Option<usize>,
+    held: &'a RowBytes,
+}
+
+/// The bytes of rows (Arrow's [`RecordBatch::get_array_memory_size`]) a scan holds,
+/// against the most it may hold ([`crate::ScanRequest::max_bytes`]): counted as batches
+/// are read, so a scan over its bound stops at the batch that crosses it.
+#[derive(Debug, Default)]
+pub(crate) struct RowBytes {
+    limit: Option<usize>,
+    held: std::sync::atomic::AtomicUsize,
+}
+
+impl RowBytes {
+    pub(crate) fn new(limit: Option<usize>) -> RowBytes {
+        RowBytes {
+            limit,
+            held: Default::default(),
+        }
+    }
+
+    /// Counts `bytes` more.
+    ///
+    /// # Errors
+    /// [`Error::ScanTooLarge`] once the count passes the limit.
+    pub(crate) fn take(&self, bytes: usize) -> Result<()> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let held = self.held.fetch_add(bytes, Relaxed).saturating_add(bytes);
+        match self.limit {
+            Some(limit) if held > limit => Err(Error::ScanTooLarge { limit }),
+            _ => Ok(()),
+        }
+    }
+
+    /// [`RowBytes::take`] for the rows of `batch`.
+    ///
+    /// # Errors
+    /// As [`RowBytes::take`].
+    pub(crate) fn take_batch(&self, batch: &RecordBatch) -> Result<()> {
+        self.take(batch.get_array_memory_size())
+    }
+
+    /// Stops counting `bytes` (rows let go of).
+    pub(crate) fn release(&self, bytes: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let _ = self
+            .held
+            .fetch_update(Relaxed, Relaxed, |h| Some(h.saturating_sub(bytes)));
+    }
+
+    /// The bytes counted now.
+    pub(crate) fn held(&self) -> usize {
+        self.held.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 fn read_from<T: ChunkReader + 'static>(
@@ -372,6 +431,7 @@ fn read_from<T: ChunkReader + 'static>(
         time_range,
         tag_matches,
         newest_per_series,
+        held,
     } = predicates;
     // Without a time range the newest rows of a series are its last rows in the file.
     let newest = newest_per_series.filter(|_| time_range.is_none());
@@ -404,9 +464,9 @@ fn read_from<T: ChunkReader + 'static>(
             }
             let (in_range, times) = rows_in_time_range(builder, c, &selection.rows, (start, end))?;
             selection.narrow(&in_range);
-            return read_selection(open()?, &selection, schema, times);
+            return read_selection(open()?, &selection, schema, times, held);
         }
-        return read_selection(builder, &selection, schema, None);
+        return read_selection(builder, &selection, schema, None, held);
     }
     let row_groups: Vec<usize> = meta
         .row_groups()
@@ -479,6 +539,7 @@ fn read_from<T: ChunkReader + 'static>(
     for batch in reader {
         let batch = conform(&batch?, schema)?;
         if batch.num_rows() > 0 {
+            held.take_batch(&batch)?;
             out.push(batch);
         }
     }
@@ -552,6 +613,7 @@ fn read_selection<T: ChunkReader + 'static>(
     selection: &Selection,
     schema: &SchemaRef,
     times: Option<ArrayRef>,
+    held: &RowBytes,
 ) -> Result<Vec<RecordBatch>> {
     if selection.rows.is_empty() {
         return Ok(Vec::new());
@@ -621,6 +683,7 @@ fn read_selection<T: ChunkReader + 'static>(
             RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), arrays, &options)?;
         let batch = conform(&with_tags, schema)?;
         if batch.num_rows() > 0 {
+            held.take_batch(&batch)?;
             out.push(batch);
         }
     }
@@ -862,7 +925,17 @@ mod tests {
     fn read_all(bytes: &[u8], range: Option<(i64, i64)>, tags: &[TagMatch]) -> Vec<RecordBatch> {
         let data = FileData::Bytes(Bytes::from(bytes.to_vec()));
         let meta = load_metadata(&data).unwrap();
-        read(data, meta, &schema().arrow_schema(), range, tags, None).unwrap()
+        let held = RowBytes::default();
+        read(
+            data,
+            meta,
+            &schema().arrow_schema(),
+            range,
+            tags,
+            None,
+            &held,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -999,6 +1072,7 @@ mod tests {
                 None,
                 &[],
                 None,
+                &RowBytes::default(),
             )
             .unwrap(),
         )

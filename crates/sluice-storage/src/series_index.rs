@@ -373,7 +373,16 @@ mod tests {
     fn read_bytes(bytes: Vec<u8>, range: Option<(i64, i64)>, tags: &[TagMatch]) -> RecordBatch {
         let data = FileData::Bytes(Bytes::from(bytes));
         let meta = load_metadata(&data).unwrap();
-        let out = read(data, meta, &schema().arrow_schema(), range, tags, None).unwrap();
+        let out = read(
+            data,
+            meta,
+            &schema().arrow_schema(),
+            range,
+            tags,
+            None,
+            &Default::default(),
+        )
+        .unwrap();
         arrow::compute::concat_batches(&schema().arrow_schema(), &out).unwrap()
     }
 
@@ -476,7 +485,16 @@ mod tests {
         for tags in cases {
             let data = FileData::Bytes(bytes.clone());
             let meta = load_metadata(&data).unwrap();
-            let out = read(data, meta, &schema().arrow_schema(), None, &tags, Some(2)).unwrap();
+            let out = read(
+                data,
+                meta,
+                &schema().arrow_schema(),
+                None,
+                &tags,
+                Some(2),
+                &Default::default(),
+            )
+            .unwrap();
             let got = arrow::compute::concat_batches(&schema().arrow_schema(), &out).unwrap();
             let matching = filter(&b, None, &tags).unwrap();
             let expected =

@@ -137,6 +137,10 @@ pub struct ScanRequest {
     /// Only these columns, in this order (unknown names are skipped); `None` for all
     /// columns in table order.
     pub projection: Option<Vec<String>>,
+    /// The most bytes of rows (Arrow's count) the scan may hold at once, its merge
+    /// included: it stops with [`crate::Error::ScanTooLarge`] as soon as it would hold
+    /// more, instead of reading everything first. `None` for no bound.
+    pub max_bytes: Option<usize>,
 }
 
 /// A scan's tag predicate: the rows whose tag `key` has one of a set of values

@@ -317,6 +317,61 @@ async fn a_partition_larger_than_one_persist_slice_reads_back_the_same_from_parq
 }
 
 #[tokio::test]
+async fn a_scan_stops_once_its_rows_would_take_more_than_it_may_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(config(dir.path())).await.unwrap();
+    // Two files and a buffered partition: reads of each, and their merge, count.
+    for part in 0..3 {
+        let text: String = (0..20_000)
+            .map(|i| format!("cpu,host=h{} x={i}i {}\n", i % 100, part * 1_000_000 + i))
+            .collect();
+        write(&s, "db", &text).await;
+        if part < 2 {
+            s.persist_now().await.unwrap();
+        }
+    }
+    assert_eq!(s.metrics().parquet_files, 2);
+    let bounded = |max_bytes| ScanRequest {
+        max_bytes: Some(max_bytes),
+        ..all()
+    };
+    let whole = s.scan("db", "cpu", &all()).await.unwrap();
+    let bytes: usize = whole
+        .batches
+        .iter()
+        .map(|b| b.get_array_memory_size())
+        .sum();
+    for small in [0, 1_000, bytes / 2] {
+        match s.scan("db", "cpu", &bounded(small)).await {
+            Err(sluice_storage::Error::ScanTooLarge { limit }) => assert_eq!(limit, small),
+            other => panic!("max_bytes {small}: {:?}", other.map(|r| r.batches.len())),
+        }
+    }
+    // The newest row of each series is far less than everything.
+    for small in [0, 1_000] {
+        match s.scan_last("db", "cpu", &bounded(small), 1).await {
+            Err(sluice_storage::Error::ScanTooLarge { .. }) => {}
+            other => panic!(
+                "newest, max_bytes {small}: {:?}",
+                other.map(|r| r.batches.len())
+            ),
+        }
+    }
+    // Room for the rows read and their merged copy: the same answer as unbounded.
+    let roomy = s.scan("db", "cpu", &bounded(bytes * 8)).await.unwrap();
+    let rows =
+        |r: &sluice_storage::ScanResult| -> usize { r.batches.iter().map(|b| b.num_rows()).sum() };
+    assert_eq!(rows(&roomy), 60_000);
+    assert_eq!(rows(&roomy), rows(&whole));
+    let newest = s
+        .scan_last("db", "cpu", &bounded(bytes / 2), 1)
+        .await
+        .unwrap();
+    assert_eq!(rows(&newest), 100);
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn predicates_and_projection_apply_to_buffer_and_parquet() {
     let dir = tempfile::tempdir().unwrap();
     let s = Storage::open(config(dir.path())).await.unwrap();
@@ -327,6 +382,7 @@ async fn predicates_and_projection_apply_to_buffer_and_parquet() {
         time_range: Some((150, 400)),
         tag_matches: vec![TagMatch::equals("host", "b")],
         projection: Some(vec!["time".into(), "x".into()]),
+        max_bytes: None,
     };
     assert_eq!(rows(&s, "db", "cpu", &req).await, vec!["time=200 x=2"]);
     let none = ScanRequest {

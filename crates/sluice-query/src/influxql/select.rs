@@ -266,6 +266,9 @@ pub(crate) async fn run(
             time_range: (range.has_start || range.has_end).then_some((range.start, range.end)),
             tag_matches,
             projection: Some(projection),
+            // The scan stops as soon as its rows would not fit in what the query may
+            // still take, instead of reading them all before the budget is asked.
+            max_bytes: budget.memory_left(),
         };
         // `ORDER BY time DESC LIMIT n` over raw points without conditions needs only the
         // newest n (+ offset) points of each series: ask storage for just those. If a
@@ -300,12 +303,14 @@ pub(crate) async fn run(
             };
             let scanned = match (cached, input, per_series) {
                 (Some(rows), _, _) => rows,
-                (None, Input::Stored(db, _), Some(k)) => {
-                    storage.scan_last(db, &table.name, &request, k).await?
-                }
-                (None, Input::Stored(db, _), None) => {
-                    storage.scan(db, &table.name, &request).await?
-                }
+                (None, Input::Stored(db, _), Some(k)) => storage
+                    .scan_last(db, &table.name, &request, k)
+                    .await
+                    .map_err(|e| budget.scan_failed(e))?,
+                (None, Input::Stored(db, _), None) => storage
+                    .scan(db, &table.name, &request)
+                    .await
+                    .map_err(|e| budget.scan_failed(e))?,
                 (None, Input::Virtual(v), _) => v.scan(&request)?,
             };
             let rows: usize = scanned.batches.iter().map(RecordBatch::num_rows).sum();

@@ -72,6 +72,8 @@ struct Plan {
     request: ScanRequest,
     keep_last: Option<usize>,
     ingest_peers: bool,
+    /// The bytes of rows the scan holds, against `request.max_bytes`.
+    held: persist::RowBytes,
 }
 
 /// The sorted, unique runs of rows a scan merges, in write order (files, then buffers),
@@ -193,10 +195,14 @@ impl Plan {
             range,
             tags,
             self.keep_last,
+            &self.held,
         )?;
         if let Some(k) = self.keep_last {
             // The file's own newest rows: all the merge can keep of it.
+            let read = batches_bytes(&batches);
             let last = merge_keep_last(&schema.table, batches, Some(k))?;
+            self.held.release(read);
+            self.held.take_batch(&last)?;
             batches = if last.num_rows() == 0 {
                 Vec::new()
             } else {
@@ -218,6 +224,15 @@ impl Plan {
             cache.insert(key, batches.clone());
         }
         Ok(batches)
+    }
+
+    /// Counts rows the scan holds that no file read counted (cached newest rows,
+    /// buffered rows).
+    ///
+    /// # Errors
+    /// [`Error::ScanTooLarge`] once the scan holds more than it may.
+    fn count(&self, batches: &[RecordBatch]) -> Result<()> {
+        self.held.take(batches_bytes(batches))
     }
 
     /// The scan's answer from its sources: merged so the newest write of each field wins
@@ -245,6 +260,8 @@ impl Plan {
             };
             return Ok(ScanResult { schema, batches });
         }
+        // The merge copies the rows: they are held twice until it returns.
+        self.held.take(self.held.held())?;
         let merged = if sources.batches.is_empty() {
             RecordBatch::new_empty(schema.arrow.clone())
         } else {
@@ -263,6 +280,11 @@ impl Plan {
             },
         })
     }
+}
+
+/// The bytes of the rows of `batches`, as a scan counts them.
+fn batches_bytes(batches: &[RecordBatch]) -> usize {
+    batches.iter().map(RecordBatch::get_array_memory_size).sum()
 }
 
 /// A Parquet file of a local store, opened in place.
@@ -371,6 +393,7 @@ impl Storage {
             request: request.clone(),
             keep_last,
             ingest_peers,
+            held: persist::RowBytes::new(request.max_bytes),
         });
         if let (Some(root), false) = (&inner.local_root, ingest_peers) {
             // Files on local disk and nobody to ask: every step (copying buffered rows
@@ -380,10 +403,12 @@ impl Storage {
             let (inner, root) = (inner.clone(), root.clone());
             let scan = move |stop: Option<inline::StopSignal>| {
                 let snapshot = plan.snapshot(&inner)?;
+                plan.count(&snapshot.buffered)?;
                 let mut sources = Sources::default();
                 for file in &snapshot.files {
                     inline::check(stop.as_ref())?;
                     if let Some(batches) = plan.cached_last_rows(&inner, file) {
+                        plan.count(&batches)?;
                         sources.add_file(batches);
                         continue;
                     }
@@ -408,6 +433,7 @@ impl Storage {
             schema,
             bands,
         } = snapshot;
+        plan.count(&buffered)?;
         // After the manifest snapshot: each peer's answer is then never older than the
         // copy of its manifest the snapshot holds (see `ingest_peers`).
         let mut peer_rows = if ingest_peers {
@@ -435,9 +461,11 @@ impl Storage {
                 && node.as_str() < bands.owner(file.order)
             {
                 let (_, batches) = peer_rows.next().expect("peeked");
+                plan.count(&batches)?;
                 sources.add_buffered(batches);
             }
             if let Some(batches) = plan.cached_last_rows(inner, file) {
+                plan.count(&batches)?;
                 sources.add_file(batches);
                 continue;
             }
@@ -449,6 +477,7 @@ impl Storage {
             sources.add_file(batches);
         }
         for (_, batches) in peer_rows {
+            plan.count(&batches)?;
             sources.add_buffered(batches);
         }
         sources.add_buffered(buffered);
