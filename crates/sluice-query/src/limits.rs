@@ -178,6 +178,10 @@ impl Budget {
             .saturating_add(bytes);
         let limit = self.limits.memory_limit_bytes;
         if limit != 0 && total > limit {
+            // Not taken: a caller that gets the error holds nothing to give back, and
+            // one that carries on without these bytes (a query read in smaller parts)
+            // has the rest of its budget.
+            self.shrink(bytes);
             return Err(Error::MemoryLimit { limit });
         }
         Ok(())
@@ -253,6 +257,12 @@ mod tests {
             budget.grow(1),
             Err(Error::MemoryLimit { limit: 100 })
         ));
+        // A refused grow takes nothing.
+        budget.shrink(40);
+        assert_eq!(budget.memory_left(), Some(40));
+        assert!(budget.grow(41).is_err());
+        assert_eq!(budget.memory_left(), Some(40));
+        budget.grow(40).unwrap();
     }
 
     #[test]

@@ -97,6 +97,19 @@ fn influxql(server: &TestServer, secret: &str, q: &str) -> common::Reply {
     )
 }
 
+/// InfluxQL through `/query` with times as nanoseconds since the epoch.
+fn influxql_ns(server: &TestServer, secret: &str, q: &str) -> common::Reply {
+    let auth = token(secret);
+    server.post(
+        "/query",
+        &[
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        &form(&[("db", "db"), ("q", q), ("epoch", "ns")]),
+    )
+}
+
 /// InfluxQL through `/api/v3/query_influxql`.
 fn influxql_v3(server: &TestServer, secret: &str, q: &str) -> common::Reply {
     let auth = token(secret);
@@ -389,6 +402,132 @@ fn the_memory_limit_stops_a_cross_join_and_a_big_influxql_select() {
         reply.body
     );
     assert_alive(&server, &reader);
+}
+
+#[test]
+fn a_select_too_big_to_read_at_once_is_answered_in_time_chunks() {
+    let server = TestServer::start(Options::default().arg("--query-memory-limit").arg("1MiB"));
+    // 120,000 points of ten hosts, v = its second, over 33 hours (two UTC days): their
+    // scan takes a few MiB. Host `gap` has points in the first and the last hour only.
+    write(&server, "db", &points(120_000, 10));
+    write(&server, "db", "m,host=gap v=1 10\nm,host=gap v=2 119990\n");
+    let reader = read_only_token(&server, "db");
+    let range = "time >= 0s AND time < 120000s";
+    let hours = (120_000 + 3599) / 3600;
+
+    let reply = influxql_ns(
+        &server,
+        &reader,
+        &format!("SELECT mean(v), max(v) FROM m WHERE {range} GROUP BY time(1h), host"),
+    );
+    let results = &reply.json()["results"][0];
+    assert!(results["error"].is_null(), "{}", reply.body);
+    let series = results["series"].as_array().unwrap();
+    assert_eq!(series.len(), 11, "{}", reply.body);
+    for s in series {
+        let host = s["tags"]["host"].as_str().unwrap();
+        let values = s["values"].as_array().unwrap();
+        // fill(null): every hour of the range, for every host.
+        assert_eq!(values.len() as i64, hours, "{host}");
+        for (hour, row) in values.iter().enumerate() {
+            let start = hour as i64 * 3600;
+            assert_eq!(row[0], start * 1_000_000_000, "{host} hour {hour}");
+            let points: Vec<i64> = match host.strip_prefix('h') {
+                Some(h) => {
+                    let h: i64 = h.parse().unwrap();
+                    (start..(start + 3600).min(120_000))
+                        .filter(|i| i % 10 == h)
+                        .collect()
+                }
+                None => [(10, 1), (119_990, 2)]
+                    .into_iter()
+                    .filter(|(t, _)| (start..start + 3600).contains(t))
+                    .map(|(_, v)| v)
+                    .collect(),
+            };
+            if points.is_empty() {
+                assert!(
+                    row[1].is_null() && row[2].is_null(),
+                    "{host} hour {hour}: {row}"
+                );
+                continue;
+            }
+            let mean = points.iter().sum::<i64>() as f64 / points.len() as f64;
+            assert_eq!(row[1].as_f64().unwrap(), mean, "{host} hour {hour}");
+            assert_eq!(
+                row[2].as_f64().unwrap(),
+                *points.iter().max().unwrap() as f64
+            );
+        }
+    }
+
+    // fill(none) and fill(0) over the host with a gap.
+    let gap = |fill: &str| {
+        let reply = influxql_ns(
+            &server,
+            &reader,
+            &format!(
+                "SELECT max(v) FROM m WHERE {range} AND host = 'gap' GROUP BY time(1h) {fill}"
+            ),
+        );
+        reply.json()["results"][0]["series"][0]["values"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    // (A tag predicate narrows the scan to one series: it fits without chunks.)
+    let rows = gap("fill(none)");
+    assert_eq!(rows.len(), 2);
+    let rows = gap("fill(0)");
+    assert_eq!(rows.len() as i64, hours);
+    assert_eq!(rows[1][1], 0);
+
+    // Raw points with a condition on a field: every series' rows in time order.
+    let reply = influxql_ns(
+        &server,
+        &reader,
+        &format!("SELECT v FROM m WHERE v > 118999 AND {range} GROUP BY host"),
+    );
+    let results = &reply.json()["results"][0];
+    assert!(results["error"].is_null(), "{}", reply.body);
+    let mut total = 0;
+    for s in results["series"].as_array().unwrap() {
+        let times: Vec<i64> = s["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r[0].as_i64().unwrap())
+            .collect();
+        assert!(times.is_sorted(), "{}", s["tags"]);
+        total += times.len();
+    }
+    assert_eq!(total, 1_000);
+
+    // fill(previous) carries values across buckets: it is not cut, and stays over the
+    // limit; so does a range without a start.
+    let error = statement_error(&influxql_ns(
+        &server,
+        &reader,
+        &format!("SELECT max(v) FROM m WHERE {range} GROUP BY time(1h), host fill(previous)"),
+    ));
+    assert!(error.starts_with("query-memory-limit exceeded"), "{error}");
+    let error = statement_error(&influxql_ns(
+        &server,
+        &reader,
+        "SELECT max(v) FROM m WHERE time < 120000s GROUP BY time(1h), host",
+    ));
+    assert!(error.starts_with("query-memory-limit exceeded"), "{error}");
+    let reply = influxql(
+        &server,
+        &reader,
+        "SELECT count(v) FROM m WHERE host = 'gap'",
+    );
+    assert_eq!(
+        reply.json()["results"][0]["series"][0]["values"][0][1],
+        2,
+        "{}",
+        reply.body
+    );
 }
 
 #[test]

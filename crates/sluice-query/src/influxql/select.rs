@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use arrow::array::RecordBatch;
 use sluice_influxql::{DataType, Dimension, Expr, Fill, MeasurementName, SelectStatement, Source};
-use sluice_storage::{ColumnKind, FieldType, ScanRequest, Storage, TableInfo};
+use sluice_storage::{ColumnKind, FieldType, ScanRequest, ScanResult, Storage, TableInfo};
 
 use super::aggregate::{self, Func, Output, Point};
 use super::expr::{self, Compiled, TimeRange};
@@ -289,30 +289,9 @@ pub(crate) async fn run(
         } else {
             None
         };
-        let table_groups = loop {
-            let mut request = request.clone();
-            if let Some(r) = narrowed {
-                request.time_range = Some(r);
-            }
-            budget.check()?;
-            let cached = match (input, per_series, narrowed, &last_fields) {
-                (Input::Stored(db, _), None, None, Some(fields)) if condition.is_empty() => {
-                    storage.scan_last_values(db, &table.name, &request, fields)
-                }
-                _ => None,
-            };
-            let scanned = match (cached, input, per_series) {
-                (Some(rows), _, _) => rows,
-                (None, Input::Stored(db, _), Some(k)) => storage
-                    .scan_last(db, &table.name, &request, k)
-                    .await
-                    .map_err(|e| budget.scan_failed(e))?,
-                (None, Input::Stored(db, _), None) => storage
-                    .scan(db, &table.name, &request)
-                    .await
-                    .map_err(|e| budget.scan_failed(e))?,
-                (None, Input::Virtual(v), _) => v.scan(&request)?,
-            };
+        // The series of one scan's rows over `range`: grouped, then aggregated or
+        // projected; and whether no raw point was skipped for having only nulls.
+        let build = |scanned: &ScanResult, range: TimeRange, series_before: usize| {
             let rows: usize = scanned.batches.iter().map(RecordBatch::num_rows).sum();
             let bytes: usize = scanned
                 .batches
@@ -341,8 +320,105 @@ pub(crate) async fn run(
                 budget,
             };
             let groups = group_rows(&views, &condition, group_tags.len(), budget)?;
-            budget.check_series((all_series.len() + groups.len()) as u64)?;
-            let (out, complete) = ctx.groups_values(groups, aggregate, &agg_exprs, &raw_fields)?;
+            budget.check_series((series_before + groups.len()) as u64)?;
+            ctx.groups_values(groups, aggregate, &agg_exprs, &raw_fields)
+        };
+        let chunking = Chunking::of(stmt, &calls, range, now, aggregate);
+        // The answer over `request`'s range read in time chunks (see `Chunking`), each
+        // cut again while it does not fit.
+        let by_chunks = async |db: &str, chunking: &Chunking, series_before: usize| {
+            let mut merged: BTreeMap<Vec<String>, Vec<Vec<Value>>> = BTreeMap::new();
+            // The rows kept so far, counted until they are handed over.
+            let mut kept = Held(budget, 0);
+            let mut pending: std::collections::VecDeque<(i64, i64)> =
+                chunking.split(chunking.lo, chunking.hi).into();
+            while let Some((start, end)) = pending.pop_front() {
+                budget.check()?;
+                let chunk = ScanRequest {
+                    time_range: Some((start, end)),
+                    max_bytes: budget.memory_left(),
+                    ..request.clone()
+                };
+                let range = TimeRange {
+                    start,
+                    end,
+                    has_start: true,
+                    has_end: true,
+                };
+                let built = match storage.scan(db, &table.name, &chunk).await {
+                    Ok(scanned) => build(&scanned, range, series_before + merged.len()),
+                    Err(e) => Err(budget.scan_failed(e)),
+                };
+                let out = match built {
+                    Ok((out, _)) => out,
+                    Err(e @ Error::MemoryLimit { .. }) => {
+                        // One bucket (or nanosecond) that does not fit fails the query.
+                        let parts = chunking.split(start, end);
+                        if parts.len() < 2 {
+                            return Err(e);
+                        }
+                        for part in parts.into_iter().rev() {
+                            pending.push_front(part);
+                        }
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                for (key, values) in out {
+                    let width = values.first().map_or(0, Vec::len);
+                    let bytes =
+                        values.len() * (ROW_OVERHEAD_BYTES + width * std::mem::size_of::<Value>());
+                    budget.grow(bytes)?;
+                    kept.1 += bytes;
+                    merged.entry(key).or_default().extend(values);
+                }
+            }
+            Ok::<_, Error>(chunking.fill_gaps(merged, &agg_exprs, &calls))
+        };
+        let table_groups = loop {
+            let mut request = request.clone();
+            if let Some(r) = narrowed {
+                request.time_range = Some(r);
+            }
+            budget.check()?;
+            let cached = match (input, per_series, narrowed, &last_fields) {
+                (Input::Stored(db, _), None, None, Some(fields)) if condition.is_empty() => {
+                    storage.scan_last_values(db, &table.name, &request, fields)
+                }
+                _ => None,
+            };
+            // A whole scan of a stored table that does not fit in the query's memory is
+            // read in time chunks instead, where that gives the same answer.
+            let chunked = match (input, &chunking, cached.is_none() && per_series.is_none()) {
+                (Input::Stored(db, _), Some(chunking), true) if narrowed.is_none() => {
+                    Some((db.as_str(), chunking))
+                }
+                _ => None,
+            };
+            let scanned = match (cached, input, per_series) {
+                (Some(rows), _, _) => rows,
+                (None, Input::Stored(db, _), Some(k)) => storage
+                    .scan_last(db, &table.name, &request, k)
+                    .await
+                    .map_err(|e| budget.scan_failed(e))?,
+                (None, Input::Stored(db, _), None) => {
+                    match (storage.scan(db, &table.name, &request).await, chunked) {
+                        (Ok(scanned), _) => scanned,
+                        (Err(sluice_storage::Error::ScanTooLarge { .. }), Some((db, chunking))) => {
+                            break by_chunks(db, chunking, all_series.len()).await?;
+                        }
+                        (Err(e), _) => return Err(budget.scan_failed(e)),
+                    }
+                }
+                (None, Input::Virtual(v), _) => v.scan(&request)?,
+            };
+            let (out, complete) = match (build(&scanned, range, all_series.len()), chunked) {
+                (Err(Error::MemoryLimit { .. }), Some((db, chunking))) => {
+                    drop(scanned);
+                    break by_chunks(db, chunking, all_series.len()).await?;
+                }
+                (built, _) => built?,
+            };
             if narrowed.is_some() {
                 if !out.is_empty() {
                     break out;
@@ -391,6 +467,135 @@ pub(crate) async fn run(
     let soffset = stmt.soffset.unwrap_or(0) as usize;
     let slimit = stmt.slimit.map_or(usize::MAX, |l| l as usize);
     Ok(all_series.into_iter().skip(soffset).take(slimit).collect())
+}
+
+/// How a `SELECT` whose rows do not fit in its memory at once is answered in time
+/// chunks, one scan each, when the answer is the same: raw points (each series' rows
+/// come out in time order, chunk after chunk), or aggregates over `GROUP BY time`
+/// buckets cut at bucket boundaries, filled with nulls, a number or not at all (each
+/// bucket is computed from one chunk's rows; `fill(previous)`, `fill(linear)` and
+/// `integral()` look across buckets). The range needs a start.
+struct Chunking {
+    lo: i64,
+    hi: i64,
+    /// `GROUP BY time` interval and offset: chunks start at bucket starts.
+    buckets: Option<(i64, i64)>,
+    fill: Fill,
+}
+
+impl Chunking {
+    /// Parts a range is split into when it does not fit.
+    const PARTS: i64 = 4;
+
+    fn of(
+        stmt: &SelectStatement,
+        calls: &[(Func, String)],
+        range: TimeRange,
+        now: i64,
+        aggregate: bool,
+    ) -> Option<Chunking> {
+        if !range.has_start {
+            return None;
+        }
+        let hi = if range.has_end {
+            range.end
+        } else {
+            now.max(range.start.saturating_add(1))
+        };
+        let fill = stmt.fill.unwrap_or(Fill::Null);
+        let buckets = if aggregate {
+            let buckets = stmt.group_by_time()?;
+            let multi = calls.iter().any(|(f, _)| f.is_multi_row());
+            let fills = match fill {
+                Fill::None => true,
+                Fill::Null | Fill::Integer(_) | Fill::Float(_) => !multi,
+                Fill::Previous | Fill::Linear => false,
+            };
+            if !fills || calls.iter().any(|(f, _)| matches!(f, Func::Integral(_))) {
+                return None;
+            }
+            Some(buckets)
+        } else {
+            None
+        };
+        Some(Chunking {
+            lo: range.start,
+            hi,
+            buckets,
+            fill,
+        })
+    }
+
+    /// The start of the bucket holding `t`.
+    fn window(&self, t: i64) -> i64 {
+        match self.buckets {
+            Some((interval, offset)) => t - (t - offset).rem_euclid(interval),
+            None => t,
+        }
+    }
+
+    /// `[start, end)` cut into up to [`Chunking::PARTS`] consecutive parts (at bucket
+    /// starts); one part when it cannot be cut.
+    fn split(&self, start: i64, end: i64) -> Vec<(i64, i64)> {
+        let mut cuts = vec![start];
+        match self.buckets {
+            Some((interval, _)) => {
+                let first = self.window(start);
+                let buckets = (self.window(end - 1) - first) / interval + 1;
+                let step = (buckets + Self::PARTS - 1) / Self::PARTS;
+                cuts.extend(
+                    (1..Self::PARTS)
+                        .map(|k| first + k * step * interval)
+                        .filter(|&c| c > start && c < end),
+                );
+            }
+            None => {
+                let step = (end - start) / Self::PARTS;
+                if step > 0 {
+                    cuts.extend((1..Self::PARTS).map(|k| start + k * step));
+                }
+            }
+        }
+        cuts.dedup();
+        cuts.push(end);
+        cuts.windows(2).map(|w| (w[0], w[1])).collect()
+    }
+
+    /// The series the chunks built, each filled over the whole range: a series a chunk
+    /// had no rows of gets that chunk's buckets as `fill` makes empty ones.
+    fn fill_gaps(
+        &self,
+        merged: BTreeMap<Vec<String>, Vec<Vec<Value>>>,
+        exprs: &[AggExpr],
+        calls: &[(Func, String)],
+    ) -> Vec<(Vec<String>, Vec<Vec<Value>>)> {
+        let Some((interval, _)) = self.buckets.filter(|_| self.fill != Fill::None) else {
+            return merged.into_iter().collect();
+        };
+        let (first, last) = (self.window(self.lo), self.window(self.hi - 1));
+        merged
+            .into_iter()
+            .map(|(key, rows)| {
+                let mut filled = Vec::with_capacity(((last - first) / interval + 1) as usize);
+                let mut rows = rows.into_iter().peekable();
+                let mut start = first;
+                while start <= last {
+                    match rows.next_if(|r| matches!(r.first(), Some(Value::Time(t)) if *t == start))
+                    {
+                        Some(row) => filled.push(row),
+                        None => filled.extend(apply_fill(
+                            vec![(start, vec![None; exprs.len()])],
+                            self.fill,
+                            exprs,
+                            calls,
+                        )),
+                    }
+                    start += interval;
+                }
+                (key, filled)
+            })
+            .collect()
+    }
 }
 
 /// The part of the time range that holds the buckets `LIMIT`/`OFFSET` keep, for an
