@@ -326,12 +326,12 @@ pub(crate) async fn run(
         let chunking = Chunking::of(stmt, &calls, range, now, aggregate);
         // The answer over `request`'s range read in time chunks (see `Chunking`), each
         // cut again while it does not fit.
-        let by_chunks = async |db: &str, chunking: &Chunking, series_before: usize| {
+        let by_chunks = async |db: &str, chunking: &Chunking, parts: i64, series_before: usize| {
             let mut merged: BTreeMap<Vec<String>, Vec<Vec<Value>>> = BTreeMap::new();
             // The rows kept so far, counted until they are handed over.
             let mut kept = Held(budget, 0);
             let mut pending: std::collections::VecDeque<(i64, i64)> =
-                chunking.split(chunking.lo, chunking.hi).into();
+                chunking.split(chunking.lo, chunking.hi, parts).into();
             while let Some((start, end)) = pending.pop_front() {
                 budget.check()?;
                 let chunk = ScanRequest {
@@ -353,7 +353,7 @@ pub(crate) async fn run(
                     Ok((out, _)) => out,
                     Err(e @ Error::MemoryLimit { .. }) => {
                         // One bucket (or nanosecond) that does not fit fails the query.
-                        let parts = chunking.split(start, end);
+                        let parts = chunking.split(start, end, Chunking::PARTS);
                         if parts.len() < 2 {
                             return Err(e);
                         }
@@ -395,6 +395,18 @@ pub(crate) async fn run(
                 }
                 _ => None,
             };
+            // Rows the estimate says cannot fit are read in chunks at once, without a
+            // first try at the whole range.
+            if let Some((db, chunking)) = chunked {
+                let parts = chunking.parts_for(
+                    storage.rows_estimate(db, &table.name, request.time_range)?,
+                    columns.len(),
+                    budget.memory_left(),
+                );
+                if parts > 1 {
+                    break by_chunks(db, chunking, parts, all_series.len()).await?;
+                }
+            }
             let scanned = match (cached, input, per_series) {
                 (Some(rows), _, _) => rows,
                 (None, Input::Stored(db, _), Some(k)) => storage
@@ -405,7 +417,8 @@ pub(crate) async fn run(
                     match (storage.scan(db, &table.name, &request).await, chunked) {
                         (Ok(scanned), _) => scanned,
                         (Err(sluice_storage::Error::ScanTooLarge { .. }), Some((db, chunking))) => {
-                            break by_chunks(db, chunking, all_series.len()).await?;
+                            break by_chunks(db, chunking, Chunking::PARTS, all_series.len())
+                                .await?;
                         }
                         (Err(e), _) => return Err(budget.scan_failed(e)),
                     }
@@ -415,7 +428,7 @@ pub(crate) async fn run(
             let (out, complete) = match (build(&scanned, range, all_series.len()), chunked) {
                 (Err(Error::MemoryLimit { .. }), Some((db, chunking))) => {
                     drop(scanned);
-                    break by_chunks(db, chunking, all_series.len()).await?;
+                    break by_chunks(db, chunking, Chunking::PARTS, all_series.len()).await?;
                 }
                 (built, _) => built?,
             };
@@ -526,6 +539,16 @@ impl Chunking {
         })
     }
 
+    /// How many parts to read `rows` (an estimate) of `columns` columns in, so that each
+    /// takes about half of `memory_left` (a merge holds its rows twice); 1 when they fit.
+    fn parts_for(&self, rows: u64, columns: usize, memory_left: Option<usize>) -> i64 {
+        let Some(left) = memory_left else { return 1 };
+        // Time and each column's 8 bytes (a tag's dictionary key and its share of the
+        // values take about as much), held twice while sources merge.
+        let bytes = rows as f64 * (8.0 + 8.0 * columns as f64) * 2.0;
+        ((bytes / (left.max(1) as f64 / 2.0)).ceil() as i64).max(1)
+    }
+
     /// The start of the bucket holding `t`.
     fn window(&self, t: i64) -> i64 {
         match self.buckets {
@@ -534,25 +557,26 @@ impl Chunking {
         }
     }
 
-    /// `[start, end)` cut into up to [`Chunking::PARTS`] consecutive parts (at bucket
-    /// starts); one part when it cannot be cut.
-    fn split(&self, start: i64, end: i64) -> Vec<(i64, i64)> {
+    /// `[start, end)` cut into up to `parts` consecutive parts (at bucket starts); one
+    /// part when it cannot be cut.
+    fn split(&self, start: i64, end: i64, parts: i64) -> Vec<(i64, i64)> {
+        let parts = parts.max(1);
         let mut cuts = vec![start];
         match self.buckets {
             Some((interval, _)) => {
                 let first = self.window(start);
                 let buckets = (self.window(end - 1) - first) / interval + 1;
-                let step = (buckets + Self::PARTS - 1) / Self::PARTS;
+                let step = (buckets + parts - 1) / parts;
                 cuts.extend(
-                    (1..Self::PARTS)
+                    (1..parts)
                         .map(|k| first + k * step * interval)
                         .filter(|&c| c > start && c < end),
                 );
             }
             None => {
-                let step = (end - start) / Self::PARTS;
+                let step = (end - start) / parts;
                 if step > 0 {
-                    cuts.extend((1..Self::PARTS).map(|k| start + k * step));
+                    cuts.extend((1..parts).map(|k| start + k * step));
                 }
             }
         }

@@ -302,6 +302,50 @@ fn open_local(root: &std::path::Path, path: &str) -> Result<persist::FileData> {
 }
 
 impl Storage {
+    /// About how many rows a scan of `table` over `time_range` reads: the rows of the
+    /// live files and buffered partitions it touches, each counted in the share of its
+    /// time span the range covers (rows taken as spread evenly). For choosing how to
+    /// read, not for answers.
+    ///
+    /// # Errors
+    /// [`Error::DatabaseNotFound`], [`Error::TableNotFound`].
+    pub fn rows_estimate(
+        &self,
+        db: &str,
+        table: &str,
+        time_range: Option<(i64, i64)>,
+    ) -> Result<u64> {
+        let (db_id, _, _) = self.inner.table_to_scan(db, table)?;
+        let share = |rows: u64, min: i64, max: i64| -> f64 {
+            let Some((start, end)) = time_range else {
+                return rows as f64;
+            };
+            let (lo, hi) = (start.max(min), end.min(max.saturating_add(1)));
+            if hi <= lo {
+                return 0.0;
+            }
+            let span = (max as f64 - min as f64 + 1.0).max(1.0);
+            rows as f64 * ((hi as f64 - lo as f64) / span).min(1.0)
+        };
+        let state = self.inner.state.read();
+        let files: f64 = state
+            .manifest
+            .table_files(db_id, table)
+            .iter()
+            .map(|f| share(f.rows, f.min_time, f.max_time))
+            .sum();
+        let buffered: f64 = state
+            .frozen
+            .iter()
+            .map(|f| &f.buffer)
+            .chain([&state.active])
+            .filter_map(|b| b.table(db_id, table))
+            .flat_map(|tb| tb.partitions.values())
+            .map(|p| share(p.len() as u64, p.min_time, p.max_time))
+            .sum();
+        Ok((files + buffered).ceil() as u64)
+    }
+
     /// Reads a table: buffered and persisted rows matching the request, merged so there
     /// is one row per (series, time) with the newest value of each field, sorted by tags
     /// then time. Parquet files are pruned by day, time statistics and tag statistics.
