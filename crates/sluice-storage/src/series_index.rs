@@ -331,7 +331,7 @@ mod tests {
 
     use super::*;
     use crate::merge::TableSchema;
-    use crate::persist::{FileData, encode, filter, load_metadata, read};
+    use crate::persist::{FileData, encode, filter, load_metadata, read_unbounded};
 
     fn schema() -> TableSchema {
         TableSchema {
@@ -373,16 +373,7 @@ mod tests {
     fn read_bytes(bytes: Vec<u8>, range: Option<(i64, i64)>, tags: &[TagMatch]) -> RecordBatch {
         let data = FileData::Bytes(Bytes::from(bytes));
         let meta = load_metadata(&data).unwrap();
-        let out = read(
-            data,
-            meta,
-            &schema().arrow_schema(),
-            range,
-            tags,
-            None,
-            &Default::default(),
-        )
-        .unwrap();
+        let out = read_unbounded(data, meta, &schema().arrow_schema(), range, tags, None).unwrap();
         arrow::compute::concat_batches(&schema().arrow_schema(), &out).unwrap()
     }
 
@@ -485,16 +476,8 @@ mod tests {
         for tags in cases {
             let data = FileData::Bytes(bytes.clone());
             let meta = load_metadata(&data).unwrap();
-            let out = read(
-                data,
-                meta,
-                &schema().arrow_schema(),
-                None,
-                &tags,
-                Some(2),
-                &Default::default(),
-            )
-            .unwrap();
+            let out =
+                read_unbounded(data, meta, &schema().arrow_schema(), None, &tags, Some(2)).unwrap();
             let got = arrow::compute::concat_batches(&schema().arrow_schema(), &out).unwrap();
             let matching = filter(&b, None, &tags).unwrap();
             let expected =

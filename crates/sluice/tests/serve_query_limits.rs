@@ -84,8 +84,8 @@ fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
     form_text(pairs).into_bytes()
 }
 
-/// InfluxQL through `/query` as a form body.
-fn influxql(server: &TestServer, secret: &str, q: &str) -> common::Reply {
+/// `/query` with `params` as a form body.
+fn query_form(server: &TestServer, secret: &str, params: &[(&str, &str)]) -> common::Reply {
     let auth = token(secret);
     server.post(
         "/query",
@@ -93,21 +93,18 @@ fn influxql(server: &TestServer, secret: &str, q: &str) -> common::Reply {
             ("Authorization", auth.as_str()),
             ("Content-Type", "application/x-www-form-urlencoded"),
         ],
-        &form(&[("db", "db"), ("q", q)]),
+        &form(params),
     )
+}
+
+/// InfluxQL through `/query` as a form body.
+fn influxql(server: &TestServer, secret: &str, q: &str) -> common::Reply {
+    query_form(server, secret, &[("db", "db"), ("q", q)])
 }
 
 /// InfluxQL through `/query` with times as nanoseconds since the epoch.
 fn influxql_ns(server: &TestServer, secret: &str, q: &str) -> common::Reply {
-    let auth = token(secret);
-    server.post(
-        "/query",
-        &[
-            ("Authorization", auth.as_str()),
-            ("Content-Type", "application/x-www-form-urlencoded"),
-        ],
-        &form(&[("db", "db"), ("q", q), ("epoch", "ns")]),
-    )
+    query_form(server, secret, &[("db", "db"), ("q", q), ("epoch", "ns")])
 }
 
 /// InfluxQL through `/api/v3/query_influxql`.
