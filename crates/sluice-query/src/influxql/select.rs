@@ -298,12 +298,13 @@ pub(crate) async fn run(
                 .iter()
                 .map(RecordBatch::get_array_memory_size)
                 .sum();
-            budget.add_points(rows as u64)?;
             // The scan and the (batch, row) index of every row, held while this table's
             // series are built.
             let scan_bytes = bytes + rows * std::mem::size_of::<(u32, u32)>() * 2;
             budget.grow(scan_bytes)?;
             let _scan = Held(budget, scan_bytes);
+            // After the memory: rows read again in smaller chunks count once.
+            budget.add_points(rows as u64)?;
             let views: Vec<BatchView<'_>> = scanned
                 .batches
                 .iter()
@@ -323,7 +324,7 @@ pub(crate) async fn run(
             budget.check_series((series_before + groups.len()) as u64)?;
             ctx.groups_values(groups, aggregate, &agg_exprs, &raw_fields)
         };
-        let chunking = Chunking::of(stmt, &calls, range, now, aggregate);
+        let chunking = Chunking::of(stmt, &calls, range, aggregate);
         // The answer over `request`'s range read in time chunks (see `Chunking`), each
         // cut again while it does not fit.
         let by_chunks = async |db: &str, chunking: &Chunking, parts: i64, series_before: usize| {
@@ -487,7 +488,8 @@ pub(crate) async fn run(
 /// come out in time order, chunk after chunk), or aggregates over `GROUP BY time`
 /// buckets cut at bucket boundaries, filled with nulls, a number or not at all (each
 /// bucket is computed from one chunk's rows; `fill(previous)`, `fill(linear)` and
-/// `integral()` look across buckets). The range needs a start.
+/// `integral()` look across buckets). The range needs a start and an end (without an
+/// end, raw points and `fill(none)` buckets after now are part of the answer).
 struct Chunking {
     lo: i64,
     hi: i64,
@@ -504,17 +506,12 @@ impl Chunking {
         stmt: &SelectStatement,
         calls: &[(Func, String)],
         range: TimeRange,
-        now: i64,
         aggregate: bool,
     ) -> Option<Chunking> {
-        if !range.has_start {
+        if !(range.has_start && range.has_end) || range.end <= range.start {
             return None;
         }
-        let hi = if range.has_end {
-            range.end
-        } else {
-            now.max(range.start.saturating_add(1))
-        };
+        let hi = range.end;
         let fill = stmt.fill.unwrap_or(Fill::Null);
         let buckets = if aggregate {
             let buckets = stmt.group_by_time()?;
