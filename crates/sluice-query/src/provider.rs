@@ -2,7 +2,7 @@
 //! reads `Storage::scan` with time-range and tag-equality filters and projections pushed
 //! down; the `system` schema lists the database's Parquet files and caches.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray};
@@ -15,8 +15,12 @@ use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::memory_pool::MemoryLimit;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use futures::TryStreamExt;
 use sluice_storage::{ColumnKind, ScanRequest, Storage, TableInfo, TagMatch, conform};
 
 /// The catalog name SQL sees (as in InfluxDB 3).
@@ -346,14 +350,35 @@ impl TableProvider for StorageTable {
             columns.push("time".to_owned());
         }
         request.projection = Some(columns);
-        // The rows are read before the plan runs, outside the query's memory pool: the
-        // scan stops once they would not fit in what the pool has left.
-        let pool = &state.runtime_env().memory_pool;
-        if let MemoryLimit::Finite(limit) = pool.memory_limit() {
-            request.max_bytes = Some(limit.saturating_sub(pool.reserved()));
-        }
         // A time range that is empty after intersecting bounds matches nothing.
         let empty = request.time_range.is_some_and(|(s, e)| s >= e);
+        // The rows are read outside the query's memory pool: a scan stops once they
+        // would not fit in what the pool has left, and rows that will not fit at once
+        // are read in time chunks as the plan runs, one chunk held at a time.
+        let pool = &state.runtime_env().memory_pool;
+        if let MemoryLimit::Finite(limit) = pool.memory_limit() {
+            let left = limit.saturating_sub(pool.reserved());
+            request.max_bytes = Some(left);
+            if !empty && let Some(chunks) = self.chunks(&request, left)? {
+                let scan = ChunkedScan {
+                    storage: self.storage.clone(),
+                    db: self.db.clone(),
+                    table: self.table.clone(),
+                    request,
+                    chunks,
+                    schema: projected.clone(),
+                };
+                let no_order: Vec<datafusion::physical_expr::LexOrdering> = Vec::new();
+                return Ok(Arc::new(StreamingTableExec::try_new(
+                    projected,
+                    vec![Arc::new(scan)],
+                    None,
+                    no_order,
+                    false,
+                    None,
+                )?));
+            }
+        }
         let batches = if empty {
             Vec::new()
         } else {
@@ -361,13 +386,7 @@ impl TableProvider for StorageTable {
                 .storage
                 .scan(&self.db, &self.table, &request)
                 .await
-                .map_err(|e| match e {
-                    // Reported as the pool's own refusals are: the query's memory limit.
-                    sluice_storage::Error::ScanTooLarge { .. } => {
-                        DataFusionError::ResourcesExhausted(e.to_string())
-                    }
-                    e => DataFusionError::External(Box::new(e)),
-                })?;
+                .map_err(scan_error)?;
             result
                 .batches
                 .iter()
@@ -382,7 +401,128 @@ impl TableProvider for StorageTable {
     }
 }
 
+/// A storage error as DataFusion reports it: a scan over its `max_bytes` as the pool's own
+/// refusals are (the query's memory limit).
+fn scan_error(e: sluice_storage::Error) -> DataFusionError {
+    match e {
+        sluice_storage::Error::ScanTooLarge { .. } => {
+            DataFusionError::ResourcesExhausted(e.to_string())
+        }
+        e => DataFusionError::External(Box::new(e)),
+    }
+}
+
+/// A scan read as its plan runs, one time chunk after another (each merged on its own:
+/// chunks hold disjoint times, so together they are the whole scan's rows), a chunk cut
+/// in four again when its rows do not fit after all.
+#[derive(Debug)]
+struct ChunkedScan {
+    storage: Storage,
+    db: String,
+    table: String,
+    request: ScanRequest,
+    chunks: Vec<(i64, i64)>,
+    schema: SchemaRef,
+}
+
+impl PartitionStream for ChunkedScan {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let (storage, db, table) = (self.storage.clone(), self.db.clone(), self.table.clone());
+        let (request, schema) = (self.request.clone(), self.schema.clone());
+        let pending: VecDeque<(i64, i64)> = self.chunks.iter().copied().collect();
+        let chunks = futures::stream::try_unfold(pending, move |mut pending| {
+            let (storage, db, table, request, schema) = (
+                storage.clone(),
+                db.clone(),
+                table.clone(),
+                request.clone(),
+                schema.clone(),
+            );
+            async move {
+                while let Some((start, end)) = pending.pop_front() {
+                    let chunk = ScanRequest {
+                        time_range: Some((start, end)),
+                        ..request.clone()
+                    };
+                    match storage.scan(&db, &table, &chunk).await {
+                        Ok(result) => {
+                            let batches = result
+                                .batches
+                                .iter()
+                                .map(|b| conform(b, &schema))
+                                .collect::<Result<Vec<_>, _>>()?;
+                            return Ok(Some((batches, pending)));
+                        }
+                        Err(sluice_storage::Error::ScanTooLarge { .. }) if end - start >= 4 => {
+                            let step = (end - start) / 4;
+                            for k in (0..4).rev() {
+                                let to = if k == 3 { end } else { start + (k + 1) * step };
+                                pending.push_front((start + k * step, to));
+                            }
+                        }
+                        Err(e) => return Err(scan_error(e)),
+                    }
+                }
+                Ok(None)
+            }
+        });
+        let batches = chunks
+            .map_ok(|batches| futures::stream::iter(batches.into_iter().map(Ok)))
+            .try_flatten();
+        Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), batches))
+    }
+}
+
 impl StorageTable {
+    /// The time chunks to read `request` in when its rows, by storage's estimate, would
+    /// take more than a quarter of `memory_left` (the query's operators need the rest);
+    /// `None` when they fit.
+    fn chunks(
+        &self,
+        request: &ScanRequest,
+        memory_left: usize,
+    ) -> DfResult<Option<Vec<(i64, i64)>>> {
+        let external = |e: sluice_storage::Error| DataFusionError::External(Box::new(e));
+        let rows = self
+            .storage
+            .rows_estimate(&self.db, &self.table, request.time_range)
+            .map_err(external)?;
+        let columns = request.projection.as_ref().map_or(1, Vec::len);
+        // Time and each column's 8 bytes, held twice while sources merge.
+        let bytes = rows as f64 * (8.0 + 8.0 * columns as f64) * 2.0;
+        let parts = (bytes / (memory_left.max(1) as f64 / 4.0)).ceil() as i64;
+        if parts <= 1 {
+            return Ok(None);
+        }
+        let Some((min, max)) = self
+            .storage
+            .time_bounds(&self.db, &self.table)
+            .map_err(external)?
+        else {
+            return Ok(None);
+        };
+        let (start, end) = match request.time_range {
+            Some((s, e)) => (s.max(min), e.min(max.saturating_add(1))),
+            None => (min, max.saturating_add(1)),
+        };
+        if end <= start {
+            return Ok(None);
+        }
+        let step = ((end - start) / parts).max(1);
+        let mut chunks = Vec::new();
+        let mut at = start;
+        while at < end {
+            let to = if end - at < 2 * step { end } else { at + step };
+            chunks.push((at, to));
+            at = to;
+        }
+        Ok(Some(chunks))
+    }
+
     /// Narrows `request` by `filter` if it is a time bound, a tag equality, a tag `IN`
     /// list or an OR of equalities on one tag, or an AND of those; returns whether it could. Rows outside the request are dropped by storage,
     /// and DataFusion re-applies the filter (Inexact), so a partial push is still correct.

@@ -500,6 +500,38 @@ fn a_select_too_big_to_read_at_once_is_answered_in_time_chunks() {
     }
     assert_eq!(total, 1_000);
 
+    // SQL reads the rows in time chunks as its plan runs: aggregates over all of them.
+    // (No ORDER BY: a sort sets aside 10 MiB of the pool for spilling.)
+    let reply = sql(
+        &server,
+        &reader,
+        "SELECT host, avg(v) AS a, max(v) AS m, count(v) AS n FROM m GROUP BY host",
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let mut rows = reply.json().as_array().unwrap().clone();
+    rows.sort_by_key(|r| r["host"].as_str().unwrap().to_owned());
+    assert_eq!(rows.len(), 11, "{}", reply.body);
+    assert_eq!(rows[0]["host"], "gap");
+    assert_eq!(
+        (rows[0]["a"].as_f64(), rows[0]["n"].as_i64()),
+        (Some(1.5), Some(2))
+    );
+    for (h, row) in rows[1..].iter().enumerate() {
+        let values: Vec<i64> = (0..120_000).filter(|i| i % 10 == h as i64).collect();
+        let mean = values.iter().sum::<i64>() as f64 / values.len() as f64;
+        assert_eq!(row["host"], format!("h{h}"));
+        assert_eq!(row["a"].as_f64().unwrap(), mean, "{row}");
+        assert_eq!(row["m"].as_f64().unwrap(), *values.last().unwrap() as f64);
+        assert_eq!(row["n"].as_i64().unwrap(), values.len() as i64);
+    }
+    let reply = sql(
+        &server,
+        &reader,
+        "SELECT count(*) AS n FROM m WHERE time >= '1970-01-01T01:00:00Z'",
+    );
+    // The points from the first hour on, and the last point of host `gap`.
+    assert_eq!(reply.json()[0]["n"], 120_000 - 3_600 + 1, "{}", reply.body);
+
     // fill(previous) carries values across buckets: it is not cut, and stays over the
     // limit; so does a range without a start or an end.
     for q in [

@@ -346,6 +346,34 @@ impl Storage {
         Ok((files + buffered).ceil() as u64)
     }
 
+    /// The earliest and latest times of `table`'s live files and buffered partitions
+    /// (`None` when it has neither): where a scan without a time range finds rows.
+    ///
+    /// # Errors
+    /// [`Error::DatabaseNotFound`], [`Error::TableNotFound`].
+    pub fn time_bounds(&self, db: &str, table: &str) -> Result<Option<(i64, i64)>> {
+        let (db_id, _, _) = self.inner.table_to_scan(db, table)?;
+        let state = self.inner.state.read();
+        let files = state
+            .manifest
+            .files
+            .iter()
+            .filter(|f| f.db_id == db_id && f.table == table)
+            .map(|f| (f.min_time, f.max_time));
+        let buffered = state
+            .frozen
+            .iter()
+            .map(|f| &f.buffer)
+            .chain([&state.active])
+            .filter_map(|b| b.table(db_id, table))
+            .flat_map(|tb| tb.partitions.values())
+            .filter(|p| !p.is_empty())
+            .map(|p| (p.min_time, p.max_time));
+        Ok(files
+            .chain(buffered)
+            .reduce(|(lo, hi), (min, max)| (lo.min(min), hi.max(max))))
+    }
+
     /// Reads a table: buffered and persisted rows matching the request, merged so there
     /// is one row per (series, time) with the newest value of each field, sorted by tags
     /// then time. Parquet files are pruned by day, time statistics and tag statistics.
