@@ -65,6 +65,7 @@ pub mod format;
 pub mod influxql;
 mod limits;
 mod provider;
+mod time_chunks;
 
 pub use engine::{
     MAX_SQL_OPERATORS, QUERY_STACK_BYTES, QueryEngine, QueryOutput, check_sql_operators,

@@ -23,6 +23,8 @@ use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use futures::TryStreamExt;
 use sluice_storage::{ColumnKind, ScanRequest, Storage, TableInfo, TagMatch, conform};
 
+use crate::time_chunks;
+
 /// The catalog name SQL sees (as in InfluxDB 3).
 pub(crate) const CATALOG: &str = "public";
 /// The schema holding a database's tables (as in InfluxDB 3).
@@ -359,15 +361,7 @@ impl TableProvider for StorageTable {
         if let MemoryLimit::Finite(limit) = pool.memory_limit() {
             let left = limit.saturating_sub(pool.reserved());
             request.max_bytes = Some(left);
-            if !empty && let Some(chunks) = self.chunks(&request, left)? {
-                let scan = ChunkedScan {
-                    storage: self.storage.clone(),
-                    db: self.db.clone(),
-                    table: self.table.clone(),
-                    request,
-                    chunks,
-                    schema: projected.clone(),
-                };
+            if !empty && let Some(scan) = self.chunked(&request, left, &projected)? {
                 let no_order: Vec<datafusion::physical_expr::LexOrdering> = Vec::new();
                 return Ok(Arc::new(StreamingTableExec::try_new(
                     projected,
@@ -414,7 +408,8 @@ fn scan_error(e: sluice_storage::Error) -> DataFusionError {
 
 /// A scan read as its plan runs, one time chunk after another (each merged on its own:
 /// chunks hold disjoint times, so together they are the whole scan's rows), a chunk cut
-/// in four again when its rows do not fit after all.
+/// in four again (inside `data`, the table's earliest and latest times) when its rows do
+/// not fit after all.
 #[derive(Debug)]
 struct ChunkedScan {
     storage: Storage,
@@ -422,6 +417,7 @@ struct ChunkedScan {
     table: String,
     request: ScanRequest,
     chunks: Vec<(i64, i64)>,
+    data: (i64, i64),
     schema: SchemaRef,
 }
 
@@ -432,7 +428,7 @@ impl PartitionStream for ChunkedScan {
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
         let (storage, db, table) = (self.storage.clone(), self.db.clone(), self.table.clone());
-        let (request, schema) = (self.request.clone(), self.schema.clone());
+        let (request, schema, data) = (self.request.clone(), self.schema.clone(), self.data);
         let pending: VecDeque<(i64, i64)> = self.chunks.iter().copied().collect();
         let chunks = futures::stream::try_unfold(pending, move |mut pending| {
             let (storage, db, table, request, schema) = (
@@ -457,11 +453,13 @@ impl PartitionStream for ChunkedScan {
                                 .collect::<Result<Vec<_>, _>>()?;
                             return Ok(Some((batches, pending)));
                         }
-                        Err(sluice_storage::Error::ScanTooLarge { .. }) if end - start >= 4 => {
-                            let step = (end - start) / 4;
-                            for k in (0..4).rev() {
-                                let to = if k == 3 { end } else { start + (k + 1) * step };
-                                pending.push_front((start + k * step, to));
+                        Err(e @ sluice_storage::Error::ScanTooLarge { .. }) => {
+                            let parts = time_chunks::cut(start, end, data, 4, None);
+                            if parts.len() < 2 {
+                                return Err(scan_error(e));
+                            }
+                            for part in parts.into_iter().rev() {
+                                pending.push_front(part);
                             }
                         }
                         Err(e) => return Err(scan_error(e)),
@@ -478,14 +476,15 @@ impl PartitionStream for ChunkedScan {
 }
 
 impl StorageTable {
-    /// The time chunks to read `request` in when its rows, by storage's estimate, would
-    /// take more than a quarter of `memory_left` (the query's operators need the rest);
-    /// `None` when they fit.
-    fn chunks(
+    /// `request` read in time chunks when its rows, by storage's estimate, would take
+    /// more than a quarter of `memory_left` (the query's operators need the rest); `None`
+    /// when they fit.
+    fn chunked(
         &self,
         request: &ScanRequest,
         memory_left: usize,
-    ) -> DfResult<Option<Vec<(i64, i64)>>> {
+        schema: &SchemaRef,
+    ) -> DfResult<Option<ChunkedScan>> {
         let external = |e: sluice_storage::Error| DataFusionError::External(Box::new(e));
         let rows = self
             .storage
@@ -498,29 +497,27 @@ impl StorageTable {
         if parts <= 1 {
             return Ok(None);
         }
-        let Some((min, max)) = self
+        // A row at the last nanosecond is in no chunk (their ends are exclusive), only
+        // in a scan without a time range.
+        let Some(data) = self
             .storage
             .time_bounds(&self.db, &self.table)
             .map_err(external)?
+            .filter(|&(_, max)| request.time_range.is_some() || max < i64::MAX)
         else {
             return Ok(None);
         };
-        let (start, end) = match request.time_range {
-            Some((s, e)) => (s.max(min), e.min(max.saturating_add(1))),
-            None => (min, max.saturating_add(1)),
-        };
-        if end <= start {
-            return Ok(None);
-        }
-        let step = ((end - start) / parts).max(1);
-        let mut chunks = Vec::new();
-        let mut at = start;
-        while at < end {
-            let to = if end - at < 2 * step { end } else { at + step };
-            chunks.push((at, to));
-            at = to;
-        }
-        Ok(Some(chunks))
+        let (start, end) = request.time_range.unwrap_or((i64::MIN, i64::MAX));
+        let chunks = time_chunks::cut(start, end, data, parts, None);
+        Ok((chunks.len() > 1).then(|| ChunkedScan {
+            storage: self.storage.clone(),
+            db: self.db.clone(),
+            table: self.table.clone(),
+            request: request.clone(),
+            chunks,
+            data,
+            schema: schema.clone(),
+        }))
     }
 
     /// Narrows `request` by `filter` if it is a time bound, a tag equality, a tag `IN`

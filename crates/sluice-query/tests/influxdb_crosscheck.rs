@@ -68,12 +68,22 @@ fn deletes() -> Vec<(&'static str, Vec<&'static str>)> {
     ]
 }
 
+/// A loopback port free now and never handed out before in this process: the tests
+/// start their `influxd`s at once, and two given the same port would find one server.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap();
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// One HTTP/1.0 request (so the answer is never chunked); returns status and body.
@@ -136,10 +146,13 @@ fn start_influxd(test: &str) -> Option<(Influxd, u16)> {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let guard = Influxd(child, dir);
+    let mut guard = Influxd(child, dir);
     let deadline = Instant::now() + Duration::from_secs(30);
     while http(port, "GET", "/ping", "").map(|r| r.0).ok() != Some(204) {
         assert!(Instant::now() < deadline, "influxd did not start");
+        if let Some(status) = guard.0.try_wait().unwrap() {
+            panic!("influxd exited at start ({status}): a port of {port} and {rpc} taken?");
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
     Some((guard, port))

@@ -479,26 +479,54 @@ fn a_select_too_big_to_read_at_once_is_answered_in_time_chunks() {
     assert_eq!(rows.len() as i64, hours);
     assert_eq!(rows[1][1], 0);
 
-    // Raw points with a condition on a field: every series' rows in time order.
+    // Raw points with a condition on a field: every series' rows in time order, with a
+    // range or without one (then chunks are cut over the table's times).
+    for time in [format!("AND {range}"), String::new()] {
+        let reply = influxql_ns(
+            &server,
+            &reader,
+            &format!("SELECT v FROM m WHERE v > 118999 {time} GROUP BY host"),
+        );
+        let results = &reply.json()["results"][0];
+        assert!(results["error"].is_null(), "{time}: {}", reply.body);
+        let mut total = 0;
+        for s in results["series"].as_array().unwrap() {
+            let times: Vec<i64> = s["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r[0].as_i64().unwrap())
+                .collect();
+            assert!(times.is_sorted(), "{}", s["tags"]);
+            total += times.len();
+        }
+        assert_eq!(total, 1_000, "{time}");
+    }
+
+    // fill(none) buckets without an end: only those with points.
     let reply = influxql_ns(
         &server,
         &reader,
-        &format!("SELECT v FROM m WHERE v > 118999 AND {range} GROUP BY host"),
+        "SELECT max(v) FROM m WHERE time >= 0s GROUP BY time(1h), host fill(none)",
     );
     let results = &reply.json()["results"][0];
     assert!(results["error"].is_null(), "{}", reply.body);
-    let mut total = 0;
     for s in results["series"].as_array().unwrap() {
-        let times: Vec<i64> = s["values"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r[0].as_i64().unwrap())
-            .collect();
-        assert!(times.is_sorted(), "{}", s["tags"]);
-        total += times.len();
+        let host = s["tags"]["host"].as_str().unwrap();
+        let values = s["values"].as_array().unwrap();
+        if host == "gap" {
+            assert_eq!(values.len(), 2, "{s}");
+            continue;
+        }
+        assert_eq!(values.len() as i64, hours, "{host}");
+        // The last point of the host in each hour.
+        let h: i64 = host[1..].parse().unwrap();
+        for (hour, row) in values.iter().enumerate() {
+            let end = ((hour as i64 + 1) * 3600).min(120_000);
+            let last = (end - 10..end).find(|i| i % 10 == h).unwrap();
+            assert_eq!(row[1].as_f64().unwrap(), last as f64, "{host} hour {hour}");
+        }
     }
-    assert_eq!(total, 1_000);
 
     // SQL reads the rows in time chunks as its plan runs: aggregates over all of them.
     // (No ORDER BY: a sort sets aside 10 MiB of the pool for spilling.)
@@ -533,11 +561,11 @@ fn a_select_too_big_to_read_at_once_is_answered_in_time_chunks() {
     assert_eq!(reply.json()[0]["n"], 120_000 - 3_600 + 1, "{}", reply.body);
 
     // fill(previous) carries values across buckets: it is not cut, and stays over the
-    // limit; so does a range without a start or an end.
+    // limit; so do filled buckets without a start or an end.
     for q in [
         format!("SELECT max(v) FROM m WHERE {range} GROUP BY time(1h), host fill(previous)"),
         "SELECT max(v) FROM m WHERE time < 120000s GROUP BY time(1h), host".to_owned(),
-        "SELECT max(v) FROM m WHERE time >= 0s GROUP BY time(1h), host fill(none)".to_owned(),
+        "SELECT max(v) FROM m WHERE time >= 0s GROUP BY time(1h), host".to_owned(),
     ] {
         let error = statement_error(&influxql_ns(&server, &reader, &q));
         assert!(

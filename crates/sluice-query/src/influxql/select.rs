@@ -18,6 +18,7 @@ use super::subquery::{self, Virtual};
 use super::view::{BatchView, V};
 use crate::error::{Error, Result};
 use crate::limits::Budget;
+use crate::time_chunks;
 
 /// Memory one output row holds besides its values (the row's `Vec`), for the budget.
 const ROW_OVERHEAD_BYTES: usize = std::mem::size_of::<Vec<Value>>();
@@ -325,14 +326,17 @@ pub(crate) async fn run(
             ctx.groups_values(groups, aggregate, &agg_exprs, &raw_fields)
         };
         let chunking = Chunking::of(stmt, &calls, range, aggregate);
-        // The answer over `request`'s range read in time chunks (see `Chunking`), each
-        // cut again while it does not fit.
-        let by_chunks = async |db: &str, chunking: &Chunking, parts: i64, series_before: usize| {
+        // The answer over `request`'s range read in time chunks (see `Chunking`) cut
+        // inside `data` (the table's earliest and latest times), each cut again while it
+        // does not fit.
+        let by_chunks = async |(db, chunking, data): (&str, &Chunking, (i64, i64)),
+                               parts: i64,
+                               series_before: usize| {
             let mut merged: BTreeMap<Vec<String>, Vec<Vec<Value>>> = BTreeMap::new();
             // The rows kept so far, counted until they are handed over.
             let mut kept = Held(budget, 0);
             let mut pending: std::collections::VecDeque<(i64, i64)> =
-                chunking.split(chunking.lo, chunking.hi, parts).into();
+                chunking.split(data, chunking.lo, chunking.hi, parts).into();
             while let Some((start, end)) = pending.pop_front() {
                 budget.check()?;
                 let chunk = ScanRequest {
@@ -354,7 +358,7 @@ pub(crate) async fn run(
                     Ok((out, _)) => out,
                     Err(e @ Error::MemoryLimit { .. }) => {
                         // One bucket (or nanosecond) that does not fit fails the query.
-                        let parts = chunking.split(start, end, Chunking::PARTS);
+                        let parts = chunking.split(data, start, end, Chunking::PARTS);
                         if parts.len() < 2 {
                             return Err(e);
                         }
@@ -392,20 +396,25 @@ pub(crate) async fn run(
             // read in time chunks instead, where that gives the same answer.
             let chunked = match (input, &chunking, cached.is_none() && per_series.is_none()) {
                 (Input::Stored(db, _), Some(chunking), true) if narrowed.is_none() => {
-                    Some((db.as_str(), chunking))
+                    // A row at the last nanosecond is in no chunk (their ends are
+                    // exclusive), only in a scan without a time range.
+                    storage
+                        .time_bounds(db, &table.name)?
+                        .filter(|&(_, max)| request.time_range.is_some() || max < i64::MAX)
+                        .map(|data| (db.as_str(), chunking, data))
                 }
                 _ => None,
             };
             // Rows the estimate says cannot fit are read in chunks at once, without a
             // first try at the whole range.
-            if let Some((db, chunking)) = chunked {
+            if let Some((db, chunking, _)) = chunked {
                 let parts = chunking.parts_for(
                     storage.rows_estimate(db, &table.name, request.time_range)?,
                     columns.len(),
                     budget.memory_left(),
                 );
                 if parts > 1 {
-                    break by_chunks(db, chunking, parts, all_series.len()).await?;
+                    break by_chunks(chunked.expect("matched"), parts, all_series.len()).await?;
                 }
             }
             let scanned = match (cached, input, per_series) {
@@ -417,9 +426,8 @@ pub(crate) async fn run(
                 (None, Input::Stored(db, _), None) => {
                     match (storage.scan(db, &table.name, &request).await, chunked) {
                         (Ok(scanned), _) => scanned,
-                        (Err(sluice_storage::Error::ScanTooLarge { .. }), Some((db, chunking))) => {
-                            break by_chunks(db, chunking, Chunking::PARTS, all_series.len())
-                                .await?;
+                        (Err(sluice_storage::Error::ScanTooLarge { .. }), Some(chunked)) => {
+                            break by_chunks(chunked, Chunking::PARTS, all_series.len()).await?;
                         }
                         (Err(e), _) => return Err(budget.scan_failed(e)),
                     }
@@ -427,9 +435,9 @@ pub(crate) async fn run(
                 (None, Input::Virtual(v), _) => v.scan(&request)?,
             };
             let (out, complete) = match (build(&scanned, range, all_series.len()), chunked) {
-                (Err(Error::MemoryLimit { .. }), Some((db, chunking))) => {
+                (Err(Error::MemoryLimit { .. }), Some(chunked)) => {
                     drop(scanned);
-                    break by_chunks(db, chunking, Chunking::PARTS, all_series.len()).await?;
+                    break by_chunks(chunked, Chunking::PARTS, all_series.len()).await?;
                 }
                 (built, _) => built?,
             };
@@ -488,9 +496,11 @@ pub(crate) async fn run(
 /// come out in time order, chunk after chunk), or aggregates over `GROUP BY time`
 /// buckets cut at bucket boundaries, filled with nulls, a number or not at all (each
 /// bucket is computed from one chunk's rows; `fill(previous)`, `fill(linear)` and
-/// `integral()` look across buckets). The range needs a start and an end (without an
-/// end, raw points and `fill(none)` buckets after now are part of the answer).
+/// `integral()` look across buckets). Filled buckets need the range's start and end;
+/// raw points and `fill(none)` buckets are read over the table's times where the range
+/// has no start or end.
 struct Chunking {
+    /// The range read, `[lo, hi)`: the query's, open sides at the ends of time.
     lo: i64,
     hi: i64,
     /// `GROUP BY time` interval and offset: chunks start at bucket starts.
@@ -508,10 +518,9 @@ impl Chunking {
         range: TimeRange,
         aggregate: bool,
     ) -> Option<Chunking> {
-        if !(range.has_start && range.has_end) || range.end <= range.start {
+        if range.end <= range.start {
             return None;
         }
-        let hi = range.end;
         let fill = stmt.fill.unwrap_or(Fill::Null);
         let buckets = if aggregate {
             let buckets = stmt.group_by_time()?;
@@ -524,13 +533,18 @@ impl Chunking {
             if !fills || calls.iter().any(|(f, _)| matches!(f, Func::Integral(_))) {
                 return None;
             }
+            // Filled buckets start at the earliest row the condition keeps without a
+            // start, and stop at now's bucket without an end.
+            if fill != Fill::None && !(range.has_start && range.has_end) {
+                return None;
+            }
             Some(buckets)
         } else {
             None
         };
         Some(Chunking {
             lo: range.start,
-            hi,
+            hi: range.end,
             buckets,
             fill,
         })
@@ -554,32 +568,10 @@ impl Chunking {
         }
     }
 
-    /// `[start, end)` cut into up to `parts` consecutive parts (at bucket starts); one
-    /// part when it cannot be cut.
-    fn split(&self, start: i64, end: i64, parts: i64) -> Vec<(i64, i64)> {
-        let parts = parts.max(1);
-        let mut cuts = vec![start];
-        match self.buckets {
-            Some((interval, _)) => {
-                let first = self.window(start);
-                let buckets = (self.window(end - 1) - first) / interval + 1;
-                let step = (buckets + parts - 1) / parts;
-                cuts.extend(
-                    (1..parts)
-                        .map(|k| first + k * step * interval)
-                        .filter(|&c| c > start && c < end),
-                );
-            }
-            None => {
-                let step = (end - start) / parts;
-                if step > 0 {
-                    cuts.extend((1..parts).map(|k| start + k * step));
-                }
-            }
-        }
-        cuts.dedup();
-        cuts.push(end);
-        cuts.windows(2).map(|w| (w[0], w[1])).collect()
+    /// `[start, end)` cut into up to `parts` consecutive parts, at bucket starts
+    /// inside `data` (see [`time_chunks::cut`]).
+    fn split(&self, data: (i64, i64), start: i64, end: i64, parts: i64) -> Vec<(i64, i64)> {
+        time_chunks::cut(start, end, data, parts, self.buckets)
     }
 
     /// The series the chunks built, each filled over the whole range: a series a chunk
