@@ -408,6 +408,18 @@ fn render(state: &AppState, visible: impl Fn(&str) -> bool) -> String {
     );
     counter(
         &mut out,
+        "sluice_storage_newest_rows_read_total",
+        "Parquet files whose newest rows per series queries read because they were not cached (the newest-rows cache's misses).",
+        storage.newest_rows_read,
+    );
+    counter(
+        &mut out,
+        "sluice_storage_newest_rows_warmed_total",
+        "Parquet files whose newest row of every series was read into the cache after the start, before queries ask.",
+        storage.newest_rows_warmed,
+    );
+    counter(
+        &mut out,
         "sluice_ingest_peer_failures_total",
         "Requests of a query node to its ingest peers that gave no buffered rows (answered from their persisted rows).",
         storage.ingest_peer_failures,

@@ -19,7 +19,7 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 
-use crate::buffer::Buffer;
+use crate::buffer::{Buffer, PartitionBuffer};
 use crate::cache::Caches;
 use crate::catalog::Catalog;
 use crate::config::StorageConfig;
@@ -185,6 +185,21 @@ struct Frozen {
 }
 
 impl State {
+    /// `table`'s buffered partitions by UTC day, in the frozen buffers being persisted,
+    /// then in the active one: the rows a scan of this node reads beside its files.
+    fn partitions<'a>(
+        &'a self,
+        db_id: u32,
+        table: &'a str,
+    ) -> impl Iterator<Item = (i64, &'a PartitionBuffer)> + 'a {
+        self.frozen
+            .iter()
+            .map(|f| &f.buffer)
+            .chain([&self.active])
+            .filter_map(move |b| b.table(db_id, table))
+            .flat_map(|tb| tb.partitions.iter().map(|(day, p)| (*day, p)))
+    }
+
     fn buffer_bytes(&self) -> usize {
         self.active.bytes
             + self

@@ -123,6 +123,10 @@ pub(crate) struct Metrics {
     pub(crate) footers_read: AtomicU64,
     /// Parquet footers read into the cache after the start (`engine::warm`).
     pub(crate) footers_warmed: AtomicU64,
+    /// Files whose newest rows per series queries read because they were not cached.
+    pub(crate) newest_rows_read: AtomicU64,
+    /// Files whose newest rows per series were read into the cache after the start.
+    pub(crate) newest_rows_warmed: AtomicU64,
     wal_sync_seconds: DurationHistogram,
     wal_put_seconds: DurationHistogram,
     wal_put_bytes: AtomicU64,
@@ -191,6 +195,8 @@ impl Metrics {
             ingest_peer_failures: get(&self.ingest_peer_failures),
             footers_read: get(&self.footers_read),
             footers_warmed: get(&self.footers_warmed),
+            newest_rows_read: get(&self.newest_rows_read),
+            newest_rows_warmed: get(&self.newest_rows_warmed),
             publisher: None,
         }
     }

@@ -292,6 +292,13 @@ pub struct StorageMetrics {
     /// Parquet file footers read into the cache in the background after the start, newest
     /// files first, so the first queries find them (see `Storage::open`).
     pub footers_warmed: u64,
+    /// Parquet files whose newest rows per series queries read because they were not
+    /// cached (`ORDER BY time DESC LIMIT n` per series, the last point), since start:
+    /// that cache's misses.
+    pub newest_rows_read: u64,
+    /// Parquet files whose newest row of every series (all fields, no condition: the
+    /// last point) was read into the cache in the background after the start.
+    pub newest_rows_warmed: u64,
 }
 
 /// Requests of one operation to the object store since start, as

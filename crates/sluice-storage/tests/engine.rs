@@ -927,32 +927,80 @@ async fn buffered_rows_are_the_rows_the_manifest_does_not_hold_yet() {
     s.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn after_a_restart_the_footers_of_the_files_are_read_before_queries_ask() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = Storage::open(config(dir.path())).await.unwrap();
-    let t = now();
-    // Two days: two files.
-    write(
-        &s,
-        "db",
-        &format!("cpu,host=a x=1 {t}\ncpu,host=a x=2 {}\n", t - DAY),
-    )
-    .await;
+/// A storage in `dir` that persisted `lines` (of two UTC days: two files) and started
+/// again, once `warmed` says its background warm-up after the start is done.
+async fn restarted_with_two_files(
+    dir: &Path,
+    lines: &str,
+    warmed: impl Fn(&sluice_storage::StorageMetrics) -> bool,
+) -> Storage {
+    let s = Storage::open(config(dir)).await.unwrap();
+    write(&s, "db", lines).await;
     s.persist_now().await.unwrap();
     assert_eq!(s.metrics().parquet_files, 2);
     s.shutdown().await.unwrap();
     drop(s);
 
-    let s = Storage::open(config(dir.path())).await.unwrap();
+    let s = Storage::open(config(dir)).await.unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while s.metrics().footers_warmed < 2 {
+    while !warmed(&s.metrics()) {
         assert!(std::time::Instant::now() < deadline, "{:?}", s.metrics());
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    s
+}
+
+#[tokio::test]
+async fn after_a_restart_the_footers_of_the_files_are_read_before_queries_ask() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = now();
+    let lines = format!("cpu,host=a x=1 {t}\ncpu,host=a x=2 {}\n", t - DAY);
+    let s = restarted_with_two_files(dir.path(), &lines, |m| m.footers_warmed >= 2).await;
     assert_eq!(rows(&s, "db", "cpu", &all()).await.len(), 2);
     // The query found both footers read already.
     assert_eq!(s.metrics().footers_read, 0);
     assert_eq!(s.metrics().footers_warmed, 2);
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn after_a_restart_the_last_point_of_every_series_is_read_before_queries_ask() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = now();
+    // Two series, two fields.
+    let lines = format!(
+        "cpu,host=a x=1,y=1 {old}\ncpu,host=b x=2,y=2 {old}\n\
+         cpu,host=a x=3,y=3 {t}\ncpu,host=b x=4 {t}\n",
+        old = t - DAY
+    );
+    let s = restarted_with_two_files(dir.path(), &lines, |m| m.newest_rows_warmed >= 2).await;
+    // A write after the start is newer than the files' rows.
+    write(&s, "db", &format!("cpu,host=b x=5 {}\n", t + 1)).await;
+    // The last point of every series with every column (as `SELECT *` asks it): from
+    // the cache and the buffer, no file read.
+    let every = ScanRequest {
+        projection: Some(vec!["host".into(), "x".into(), "y".into(), "time".into()]),
+        ..all()
+    };
+    let last = format_rows(s.scan_last("db", "cpu", &every, 1).await.unwrap());
+    assert_eq!(
+        last,
+        [
+            format!("host=a x=3 y=3 time={t}"),
+            format!("host=b x=5 y=null time={}", t + 1)
+        ]
+    );
+    assert_eq!(s.metrics().newest_rows_read, 0, "{:?}", s.metrics());
+    // Other fields are other entries of the cache: read from the files.
+    let x = ScanRequest {
+        projection: Some(vec!["host".into(), "x".into(), "time".into()]),
+        ..all()
+    };
+    assert_eq!(
+        format_rows(s.scan_last("db", "cpu", &x, 1).await.unwrap()).len(),
+        2
+    );
+    assert_eq!(s.metrics().newest_rows_read, 2);
+    assert_eq!(s.metrics().newest_rows_warmed, 2);
     s.shutdown().await.unwrap();
 }

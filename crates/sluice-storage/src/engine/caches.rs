@@ -634,13 +634,7 @@ impl Inner {
             .table_files(db_id, table)
             .into_iter()
             .map(|f| f.min_time);
-        let buffered = state
-            .frozen
-            .iter()
-            .map(|f| &f.buffer)
-            .chain([&state.active])
-            .filter_map(|b| b.table(db_id, table))
-            .flat_map(|t| t.partitions.values().map(|p| p.min_time));
+        let buffered = state.partitions(db_id, table).map(|(_, p)| p.min_time);
         files.chain(buffered).min()
     }
 }

@@ -212,12 +212,8 @@ impl Storage {
                     .cloned()
                     .collect();
                 let buffered = state
-                    .frozen
-                    .iter()
-                    .map(|f| &f.buffer)
-                    .chain([&state.active])
-                    .filter_map(|b| b.table(db_id, name))
-                    .flat_map(|tb| tb.partitions.range(first_kept_day..))
+                    .partitions(db_id, name)
+                    .filter(|(day, _)| *day >= first_kept_day)
                     .flat_map(|(_, p)| p.series().iter().cloned())
                     .collect();
                 (files, buffered)

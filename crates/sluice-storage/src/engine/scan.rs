@@ -26,7 +26,7 @@ use crate::types::{ScanRequest, ScanResult, TagMatch};
 /// Most entries of [`Inner::file_metadata`] before it is emptied.
 pub(super) const MAX_CACHED_METADATA: usize = 4096;
 /// Most entries of [`Inner::last_rows`] before it is emptied.
-const MAX_CACHED_LAST_ROWS: usize = 256;
+pub(super) const MAX_CACHED_LAST_ROWS: usize = 256;
 /// How often a scan starts again after reading the bucket for a file gone.
 const MAX_RETRIES: usize = 3;
 /// How often a scan starts again after reading the bucket because an ingest peer was
@@ -71,6 +71,8 @@ struct Plan {
     schema: TableSchema,
     request: ScanRequest,
     keep_last: Option<usize>,
+    /// Filling caches after the start rather than answering a query.
+    warming: bool,
     ingest_peers: bool,
     /// The bytes of rows the scan holds, against `request.max_bytes`.
     held: persist::RowBytes,
@@ -116,13 +118,8 @@ impl Plan {
             .cloned()
             .collect();
         let parts: Vec<&PartitionBuffer> = state
-            .frozen
-            .iter()
-            .map(|f| &f.buffer)
-            .chain([&state.active])
-            .filter_map(|b| b.table(self.db_id, &self.table))
-            .flat_map(|tb| tb.partitions.iter())
-            .filter(|(day, p)| wanted(**day, p.min_time, p.max_time))
+            .partitions(self.db_id, &self.table)
+            .filter(|(day, p)| wanted(*day, p.min_time, p.max_time))
             .map(|(_, p)| p)
             .collect();
         let mut schema = self.schema.clone();
@@ -217,6 +214,12 @@ impl Plan {
             cache.insert(file.path.clone(), metadata);
         }
         if let Some(key) = self.last_rows_key(file) {
+            let counter = if self.warming {
+                &inner.metrics.newest_rows_warmed
+            } else {
+                &inner.metrics.newest_rows_read
+            };
+            Metrics::add(counter, 1);
             let mut cache = inner.last_rows.lock();
             if cache.len() >= MAX_CACHED_LAST_ROWS {
                 cache.clear();
@@ -335,13 +338,8 @@ impl Storage {
             .map(|f| share(f.rows, f.min_time, f.max_time))
             .sum();
         let buffered: f64 = state
-            .frozen
-            .iter()
-            .map(|f| &f.buffer)
-            .chain([&state.active])
-            .filter_map(|b| b.table(db_id, table))
-            .flat_map(|tb| tb.partitions.values())
-            .map(|p| share(p.len() as u64, p.min_time, p.max_time))
+            .partitions(db_id, table)
+            .map(|(_, p)| share(p.len() as u64, p.min_time, p.max_time))
             .sum();
         Ok((files + buffered).ceil() as u64)
     }
@@ -361,14 +359,9 @@ impl Storage {
             .filter(|f| f.db_id == db_id && f.table == table)
             .map(|f| (f.min_time, f.max_time));
         let buffered = state
-            .frozen
-            .iter()
-            .map(|f| &f.buffer)
-            .chain([&state.active])
-            .filter_map(|b| b.table(db_id, table))
-            .flat_map(|tb| tb.partitions.values())
-            .filter(|p| !p.is_empty())
-            .map(|p| (p.min_time, p.max_time));
+            .partitions(db_id, table)
+            .filter(|(_, p)| !p.is_empty())
+            .map(|(_, p)| (p.min_time, p.max_time));
         Ok(files
             .chain(buffered)
             .reduce(|(lo, hi), (min, max)| (lo.min(min), hi.max(max))))
@@ -382,7 +375,7 @@ impl Storage {
     /// [`Error::DatabaseNotFound`], [`Error::TableNotFound`], [`Error::ObjectStore`] /
     /// [`Error::Parquet`] when a file cannot be read.
     pub async fn scan(&self, db: &str, table: &str, request: &ScanRequest) -> Result<ScanResult> {
-        self.scan_with(db, table, request, None).await
+        self.scan_with(db, table, request, None, false).await
     }
 
     /// [`Storage::scan`] keeping only the newest `per_series` rows of each series (after
@@ -397,21 +390,32 @@ impl Storage {
         request: &ScanRequest,
         per_series: usize,
     ) -> Result<ScanResult> {
-        self.scan_with(db, table, request, Some(per_series)).await
+        self.scan_with(db, table, request, Some(per_series), false)
+            .await
     }
 
-    async fn scan_with(
+    /// A scan; `warming` when it only fills caches after the start (`warm`), which
+    /// counts what it reads apart from queries' cache misses.
+    pub(super) async fn scan_with(
         &self,
         db: &str,
         table: &str,
         request: &ScanRequest,
         keep_last: Option<usize>,
+        warming: bool,
     ) -> Result<ScanResult> {
         let mut attempt = 0;
         let mut behind = 0;
         loop {
             match self
-                .scan_once(db, table, request, keep_last, behind == MAX_PEER_RETRIES)
+                .scan_once(
+                    db,
+                    table,
+                    request,
+                    keep_last,
+                    warming,
+                    behind == MAX_PEER_RETRIES,
+                )
                 .await
             {
                 // A file compacted or expired away between listing and reading: list again.
@@ -446,6 +450,7 @@ impl Storage {
         table: &str,
         request: &ScanRequest,
         keep_last: Option<usize>,
+        warming: bool,
         last_attempt: bool,
     ) -> Result<Option<ScanResult>> {
         let inner = &self.inner;
@@ -464,6 +469,7 @@ impl Storage {
             schema,
             request: request.clone(),
             keep_last,
+            warming,
             ingest_peers,
             held: persist::RowBytes::new(request.max_bytes),
         });
