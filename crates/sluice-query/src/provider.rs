@@ -509,6 +509,14 @@ impl StorageTable {
         };
         let (start, end) = request.time_range.unwrap_or((i64::MIN, i64::MAX));
         let chunks = time_chunks::cut(start, end, data, parts, None);
+        if chunks.len() > 1 {
+            tracing::debug!(
+                table = %self.table,
+                rows,
+                chunks = chunks.len(),
+                "sql scan reads in time chunks"
+            );
+        }
         Ok((chunks.len() > 1).then(|| ChunkedScan {
             storage: self.storage.clone(),
             db: self.db.clone(),

@@ -329,14 +329,17 @@ pub(crate) async fn run(
         // The answer over `request`'s range read in time chunks (see `Chunking`) cut
         // inside `data` (the table's earliest and latest times), each cut again while it
         // does not fit.
+        // `why` says what showed the rows would not fit, for the log.
         let by_chunks = async |(db, chunking, data): (&str, &Chunking, (i64, i64)),
                                parts: i64,
-                               series_before: usize| {
+                               series_before: usize,
+                               why: &str| {
             let mut merged: BTreeMap<Vec<String>, Vec<Vec<Value>>> = BTreeMap::new();
             // The rows kept so far, counted until they are handed over.
             let mut kept = Held(budget, 0);
             let mut pending: std::collections::VecDeque<(i64, i64)> =
                 chunking.split(data, chunking.lo, chunking.hi, parts).into();
+            let (planned, mut read) = (pending.len(), 0);
             while let Some((start, end)) = pending.pop_front() {
                 budget.check()?;
                 let chunk = ScanRequest {
@@ -369,6 +372,7 @@ pub(crate) async fn run(
                     }
                     Err(e) => return Err(e),
                 };
+                read += 1;
                 for (key, values) in out {
                     let width = values.first().map_or(0, Vec::len);
                     let bytes =
@@ -378,6 +382,13 @@ pub(crate) async fn run(
                     merged.entry(key).or_default().extend(values);
                 }
             }
+            tracing::debug!(
+                table = %table.name,
+                planned,
+                read,
+                why,
+                "influxql select read in time chunks"
+            );
             Ok::<_, Error>(chunking.fill_gaps(merged, &agg_exprs, &calls))
         };
         let table_groups = loop {
@@ -414,7 +425,8 @@ pub(crate) async fn run(
                     budget.memory_left(),
                 );
                 if parts > 1 {
-                    break by_chunks(chunked.expect("matched"), parts, all_series.len()).await?;
+                    let chunked = chunked.expect("matched");
+                    break by_chunks(chunked, parts, all_series.len(), "estimate").await?;
                 }
             }
             let scanned = match (cached, input, per_series) {
@@ -427,7 +439,9 @@ pub(crate) async fn run(
                     match (storage.scan(db, &table.name, &request).await, chunked) {
                         (Ok(scanned), _) => scanned,
                         (Err(sluice_storage::Error::ScanTooLarge { .. }), Some(chunked)) => {
-                            break by_chunks(chunked, Chunking::PARTS, all_series.len()).await?;
+                            let why = "scan over the limit";
+                            break by_chunks(chunked, Chunking::PARTS, all_series.len(), why)
+                                .await?;
                         }
                         (Err(e), _) => return Err(budget.scan_failed(e)),
                     }
@@ -437,7 +451,8 @@ pub(crate) async fn run(
             let (out, complete) = match (build(&scanned, range, all_series.len()), chunked) {
                 (Err(Error::MemoryLimit { .. }), Some(chunked)) => {
                     drop(scanned);
-                    break by_chunks(chunked, Chunking::PARTS, all_series.len()).await?;
+                    let why = "series over the limit";
+                    break by_chunks(chunked, Chunking::PARTS, all_series.len(), why).await?;
                 }
                 (built, _) => built?,
             };
