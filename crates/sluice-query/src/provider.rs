@@ -486,14 +486,11 @@ impl StorageTable {
         schema: &SchemaRef,
     ) -> DfResult<Option<ChunkedScan>> {
         let external = |e: sluice_storage::Error| DataFusionError::External(Box::new(e));
-        let rows = self
+        let bytes = self
             .storage
-            .rows_estimate(&self.db, &self.table, request.time_range)
+            .scan_bytes_estimate(&self.db, &self.table, request)
             .map_err(external)?;
-        let columns = request.projection.as_ref().map_or(1, Vec::len);
-        // Time and each column's 8 bytes, held twice while sources merge.
-        let bytes = rows as f64 * (8.0 + 8.0 * columns as f64) * 2.0;
-        let parts = (bytes / (memory_left.max(1) as f64 / 4.0)).ceil() as i64;
+        let parts = (bytes as f64 / (memory_left.max(1) as f64 / 4.0)).ceil() as i64;
         if parts <= 1 {
             return Ok(None);
         }
@@ -512,7 +509,7 @@ impl StorageTable {
         if chunks.len() > 1 {
             tracing::debug!(
                 table = %self.table,
-                rows,
+                bytes,
                 chunks = chunks.len(),
                 "sql scan reads in time chunks"
             );

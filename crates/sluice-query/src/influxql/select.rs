@@ -420,8 +420,7 @@ pub(crate) async fn run(
             // first try at the whole range.
             if let Some((db, chunking, _)) = chunked {
                 let parts = chunking.parts_for(
-                    storage.rows_estimate(db, &table.name, request.time_range)?,
-                    columns.len(),
+                    storage.scan_bytes_estimate(db, &table.name, &request)?,
                     budget.memory_left(),
                 );
                 if parts > 1 {
@@ -565,14 +564,12 @@ impl Chunking {
         })
     }
 
-    /// How many parts to read `rows` (an estimate) of `columns` columns in, so that each
-    /// takes about half of `memory_left` (a merge holds its rows twice); 1 when they fit.
-    fn parts_for(&self, rows: u64, columns: usize, memory_left: Option<usize>) -> i64 {
+    /// How many parts to read a scan of about `bytes` (storage's estimate) in, so that
+    /// each takes about half of `memory_left` (the series built from it need the rest);
+    /// 1 when it fits.
+    fn parts_for(&self, bytes: u64, memory_left: Option<usize>) -> i64 {
         let Some(left) = memory_left else { return 1 };
-        // Time and each column's 8 bytes (a tag's dictionary key and its share of the
-        // values take about as much), held twice while sources merge.
-        let bytes = rows as f64 * (8.0 + 8.0 * columns as f64) * 2.0;
-        ((bytes / (left.max(1) as f64 / 2.0)).ceil() as i64).max(1)
+        ((bytes as f64 / (left.max(1) as f64 / 2.0)).ceil() as i64).max(1)
     }
 
     /// The start of the bucket holding `t`.

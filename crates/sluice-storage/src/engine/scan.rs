@@ -305,20 +305,27 @@ fn open_local(root: &std::path::Path, path: &str) -> Result<persist::FileData> {
 }
 
 impl Storage {
-    /// About how many rows a scan of `table` over `time_range` reads: the rows of the
-    /// live files and buffered partitions it touches, each counted in the share of its
-    /// time span the range covers (rows taken as spread evenly). For choosing how to
-    /// read, not for answers.
+    /// About how many bytes of rows a scan of `table` for `request` holds at its peak:
+    /// the rows of the live files and buffered partitions it touches (each counted in
+    /// the share of its time span the range covers, rows taken as spread evenly), 8
+    /// bytes for the time and for each column read (every tag, since tags name the
+    /// series rows merge by, and the projected fields), twice while sources merge. For
+    /// choosing how to read, not for answers.
     ///
     /// # Errors
     /// [`Error::DatabaseNotFound`], [`Error::TableNotFound`].
-    pub fn rows_estimate(
-        &self,
-        db: &str,
-        table: &str,
-        time_range: Option<(i64, i64)>,
-    ) -> Result<u64> {
-        let (db_id, _, _) = self.inner.table_to_scan(db, table)?;
+    pub fn scan_bytes_estimate(&self, db: &str, table: &str, request: &ScanRequest) -> Result<u64> {
+        let (db_id, _, schema) = self.inner.table_to_scan(db, table)?;
+        let fields = match &request.projection {
+            Some(names) => schema
+                .fields
+                .iter()
+                .filter(|(n, _)| names.contains(n))
+                .count(),
+            None => schema.fields.len(),
+        };
+        let row_bytes = 8 * (1 + schema.tags.len() + fields) * 2;
+        let time_range = request.time_range;
         let share = |rows: u64, min: i64, max: i64| -> f64 {
             let Some((start, end)) = time_range else {
                 return rows as f64;
@@ -341,7 +348,7 @@ impl Storage {
             .partitions(db_id, table)
             .map(|(_, p)| share(p.len() as u64, p.min_time, p.max_time))
             .sum();
-        Ok((files + buffered).ceil() as u64)
+        Ok(((files + buffered) * row_bytes as f64).ceil() as u64)
     }
 
     /// The earliest and latest times of `table`'s live files and buffered partitions
