@@ -239,28 +239,6 @@ pub(crate) fn read(
     }
 }
 
-/// [`read`] with no bound on the memory of the rows (tests).
-#[cfg(test)]
-pub(crate) fn read_unbounded(
-    data: FileData,
-    metadata: FileMeta,
-    schema: &SchemaRef,
-    time_range: Option<(i64, i64)>,
-    tag_matches: &[TagMatch],
-    newest_per_series: Option<usize>,
-) -> Result<Vec<RecordBatch>> {
-    let held = RowBytes::default();
-    read(
-        data,
-        metadata,
-        schema,
-        time_range,
-        tag_matches,
-        newest_per_series,
-        &held,
-    )
-}
-
 /// Opens a reader of one file (again): reads that look at a column first to choose
 /// the rows they decode open the file twice.
 type Open<'a, T> = &'a dyn Fn() -> Result<ParquetRecordBatchReaderBuilder<T>>;
@@ -947,7 +925,16 @@ mod tests {
     fn read_all(bytes: &[u8], range: Option<(i64, i64)>, tags: &[TagMatch]) -> Vec<RecordBatch> {
         let data = FileData::Bytes(Bytes::from(bytes.to_vec()));
         let meta = load_metadata(&data).unwrap();
-        read_unbounded(data, meta, &schema().arrow_schema(), range, tags, None).unwrap()
+        read(
+            data,
+            meta,
+            &schema().arrow_schema(),
+            range,
+            tags,
+            None,
+            &RowBytes::default(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -1077,13 +1064,14 @@ mod tests {
         assert!(encodings("time").contains(&Encoding::DELTA_BINARY_PACKED));
         let back = arrow::compute::concat_batches(
             &schema.arrow_schema(),
-            &read_unbounded(
+            &read(
                 FileData::Bytes(bytes),
                 meta,
                 &schema.arrow_schema(),
                 None,
                 &[],
                 None,
+                &RowBytes::default(),
             )
             .unwrap(),
         )

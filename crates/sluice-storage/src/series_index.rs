@@ -331,7 +331,7 @@ mod tests {
 
     use super::*;
     use crate::merge::TableSchema;
-    use crate::persist::{FileData, encode, filter, load_metadata, read_unbounded};
+    use crate::persist::{FileData, RowBytes, encode, filter, load_metadata, read};
 
     fn schema() -> TableSchema {
         TableSchema {
@@ -373,7 +373,17 @@ mod tests {
     fn read_bytes(bytes: Vec<u8>, range: Option<(i64, i64)>, tags: &[TagMatch]) -> RecordBatch {
         let data = FileData::Bytes(Bytes::from(bytes));
         let meta = load_metadata(&data).unwrap();
-        let out = read_unbounded(data, meta, &schema().arrow_schema(), range, tags, None).unwrap();
+        let held = RowBytes::default();
+        let out = read(
+            data,
+            meta,
+            &schema().arrow_schema(),
+            range,
+            tags,
+            None,
+            &held,
+        )
+        .unwrap();
         arrow::compute::concat_batches(&schema().arrow_schema(), &out).unwrap()
     }
 
@@ -476,8 +486,16 @@ mod tests {
         for tags in cases {
             let data = FileData::Bytes(bytes.clone());
             let meta = load_metadata(&data).unwrap();
-            let out =
-                read_unbounded(data, meta, &schema().arrow_schema(), None, &tags, Some(2)).unwrap();
+            let out = read(
+                data,
+                meta,
+                &schema().arrow_schema(),
+                None,
+                &tags,
+                Some(2),
+                &RowBytes::default(),
+            )
+            .unwrap();
             let got = arrow::compute::concat_batches(&schema().arrow_schema(), &out).unwrap();
             let matching = filter(&b, None, &tags).unwrap();
             let expected =
