@@ -1090,3 +1090,46 @@ fn an_ingest_node_gives_its_buffered_rows_to_holders_of_a_read_token_only() {
     let message = health["checks"][0]["message"].as_str().unwrap().to_owned();
     assert!(message.contains("Unauthenticated"), "{message}");
 }
+
+/// A query node whose memory limit makes its SQL scans read in time chunks: the chunks
+/// are cut between the persisted files' times, and an ingest peer's rows in memory newer
+/// than every file are still read (by the last chunk, which keeps the query's end).
+#[test]
+fn with_ingest_peers_a_scan_read_in_time_chunks_keeps_rows_newer_than_every_file() {
+    let Some(binary) = s3s_fs() else { return };
+    let temp = tempfile::tempdir().unwrap();
+    let s3 = S3Server::start(binary, &temp.path().join("s3"));
+    // Persists once its buffer holds 1 MiB: the 120,000 points go to files, the 100
+    // written after them stay in memory.
+    let n1 = buffering_node(
+        &s3,
+        &temp.path().join("n1"),
+        "n1",
+        "1MiB",
+        &["--without-auth"],
+    );
+    write(&n1, &cpu("a", 0, 120_000, 0.0, ""));
+    wait_until("n1 persists", Duration::from_secs(60), || {
+        published(&s3, "n1").1 == 120_000
+    });
+    write(&n1, &cpu("a", 200_000, 200_100, 0.0, ""));
+    let q = query_node(
+        &s3,
+        &temp.path().join("q"),
+        &[
+            "--ingest-peers",
+            &peers_flag(&[&n1]),
+            "--query-memory-limit",
+            "1MiB",
+        ],
+    );
+    wait_until(
+        "the query node sees n1's table",
+        Duration::from_secs(60),
+        || visible_rows(&q, "cpu").is_some(),
+    );
+    // 120,100 rows do not fit in a quarter of 1 MiB: SQL reads them in time chunks.
+    assert_eq!(visible_rows(&q, "cpu"), Some(120_100));
+    let newest = sql(&q, "SELECT max(time) AS t FROM cpu");
+    assert_eq!(newest[0]["t"], "1970-01-03T07:34:59");
+}
