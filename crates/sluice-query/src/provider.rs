@@ -486,22 +486,17 @@ impl StorageTable {
         schema: &SchemaRef,
     ) -> DfResult<Option<ChunkedScan>> {
         let external = |e: sluice_storage::Error| DataFusionError::External(Box::new(e));
-        let bytes = self
+        let Some(extent) = self
             .storage
-            .scan_bytes_estimate(&self.db, &self.table, request)
-            .map_err(external)?;
-        let parts = (bytes as f64 / (memory_left.max(1) as f64 / 4.0)).ceil() as i64;
-        if parts <= 1 {
-            return Ok(None);
-        }
-        // A row at the last nanosecond is in no chunk (their ends are exclusive), only
-        // in a scan without a time range.
-        let Some(data) = self
-            .storage
-            .time_bounds(&self.db, &self.table)
+            .scan_extent(&self.db, &self.table, request)
             .map_err(external)?
-            .filter(|&(_, max)| request.time_range.is_some() || max < i64::MAX)
         else {
+            return Ok(None);
+        };
+        let bytes = extent.bytes;
+        let parts = (bytes as f64 / (memory_left.max(1) as f64 / 4.0)).ceil() as i64;
+        let data = time_chunks::data_between(request.time_range, &extent);
+        let Some(data) = data.filter(|_| parts > 1) else {
             return Ok(None);
         };
         let (start, end) = request.time_range.unwrap_or((i64::MIN, i64::MAX));

@@ -1,6 +1,16 @@
 //! Time ranges cut into chunks that a scan too large for the query's memory reads one
 //! after another.
 
+use sluice_storage::ScanExtent;
+
+/// The times between which chunks of a scan over `range` (`None`: all time) are cut:
+/// the table's stored times `extent`; `None` when chunks would miss a row, one at the
+/// last nanosecond, which chunks (their ends exclusive) leave out and only a scan
+/// without a time range reads.
+pub(crate) fn data_between(range: Option<(i64, i64)>, extent: &ScanExtent) -> Option<(i64, i64)> {
+    (range.is_some() || extent.last < i64::MAX).then_some((extent.first, extent.last))
+}
+
 /// `[start, end)` cut into up to `parts` consecutive ranges, the cuts placed inside
 /// `data` (the earliest and latest time rows may have, inclusive) and, with `buckets`
 /// (`GROUP BY time` interval and offset), at bucket starts. The first range keeps

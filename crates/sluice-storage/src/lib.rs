@@ -143,7 +143,7 @@ pub use types::{
     Cardinality, CardinalityRequest, ColumnInfo, ColumnKind, Created, DatabaseInfo, DeleteRequest,
     DistinctCacheInfo, DistinctCacheSpec, FieldType, Histogram, LastCacheInfo, LastCacheSpec,
     ParquetFileInfo, RejectedLine, RetentionPolicyInfo, RetentionPolicySpec, RetentionPolicyUpdate,
-    ScanRequest, ScanResult, StorageFault, StorageMetrics, StoreRequestMetrics, TableCardinality,
-    TableInfo, TableUsage, TagKeyCardinality, TagMatch, TagValueCardinality, WriteOptions,
-    WriteOutcome,
+    ScanExtent, ScanRequest, ScanResult, StorageFault, StorageMetrics, StoreRequestMetrics,
+    TableCardinality, TableInfo, TableUsage, TagKeyCardinality, TagMatch, TagValueCardinality,
+    WriteOptions, WriteOutcome,
 };

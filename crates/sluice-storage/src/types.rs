@@ -217,6 +217,22 @@ pub struct DeleteRequest {
     pub drop_emptied_tables: bool,
 }
 
+/// What a scan of a table would read, known before it runs ([`crate::Storage::scan_extent`]):
+/// for choosing how to read, not for answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanExtent {
+    /// About how many bytes of rows the scan holds at its peak: the rows of the live
+    /// files and buffered partitions it touches (each counted in the share of its time
+    /// span the request's range covers, rows taken as spread evenly), 8 bytes for the
+    /// time and for each column read (every tag, since tags name the series rows merge
+    /// by, and the projected fields), twice while sources merge.
+    pub bytes: u64,
+    /// The earliest and latest times of the table's live files and buffered rows, in
+    /// nanoseconds: where a scan without a time range finds rows.
+    pub first: i64,
+    pub last: i64,
+}
+
 /// The rows a scan found: one row per (series, time), deduplicated with the newest value
 /// of each field winning, sorted by series (tag values in tag-name order) then time.
 #[derive(Debug, Clone)]

@@ -406,28 +406,23 @@ pub(crate) async fn run(
             // A whole scan of a stored table that does not fit in the query's memory is
             // read in time chunks instead, where that gives the same answer.
             let chunked = match (input, &chunking, cached.is_none() && per_series.is_none()) {
-                (Input::Stored(db, _), Some(chunking), true) if narrowed.is_none() => {
-                    // A row at the last nanosecond is in no chunk (their ends are
-                    // exclusive), only in a scan without a time range.
-                    storage
-                        .time_bounds(db, &table.name)?
-                        .filter(|&(_, max)| request.time_range.is_some() || max < i64::MAX)
-                        .map(|data| (db.as_str(), chunking, data))
-                }
+                (Input::Stored(db, _), Some(chunking), true) if narrowed.is_none() => storage
+                    .scan_extent(db, &table.name, &request)?
+                    .and_then(|extent| {
+                        let data = time_chunks::data_between(request.time_range, &extent)?;
+                        Some(((db.as_str(), chunking, data), extent.bytes))
+                    }),
                 _ => None,
             };
             // Rows the estimate says cannot fit are read in chunks at once, without a
             // first try at the whole range.
-            if let Some((db, chunking, _)) = chunked {
-                let parts = chunking.parts_for(
-                    storage.scan_bytes_estimate(db, &table.name, &request)?,
-                    budget.memory_left(),
-                );
+            if let Some((chunked, bytes)) = chunked {
+                let parts = chunked.1.parts_for(bytes, budget.memory_left());
                 if parts > 1 {
-                    let chunked = chunked.expect("matched");
                     break by_chunks(chunked, parts, all_series.len(), "estimate").await?;
                 }
             }
+            let chunked = chunked.map(|(chunked, _)| chunked);
             let scanned = match (cached, input, per_series) {
                 (Some(rows), _, _) => rows,
                 (None, Input::Stored(db, _), Some(k)) => storage

@@ -21,7 +21,7 @@ use crate::manifest::ParquetFile;
 use crate::merge::{TableSchema, merge_keep_last, project};
 use crate::metrics::Metrics;
 use crate::persist;
-use crate::types::{ScanRequest, ScanResult, TagMatch};
+use crate::types::{ScanExtent, ScanRequest, ScanResult, TagMatch};
 
 /// Most entries of [`Inner::file_metadata`] before it is emptied.
 pub(super) const MAX_CACHED_METADATA: usize = 4096;
@@ -305,16 +305,18 @@ fn open_local(root: &std::path::Path, path: &str) -> Result<persist::FileData> {
 }
 
 impl Storage {
-    /// About how many bytes of rows a scan of `table` for `request` holds at its peak:
-    /// the rows of the live files and buffered partitions it touches (each counted in
-    /// the share of its time span the range covers, rows taken as spread evenly), 8
-    /// bytes for the time and for each column read (every tag, since tags name the
-    /// series rows merge by, and the projected fields), twice while sources merge. For
-    /// choosing how to read, not for answers.
+    /// What a scan of `table` for `request` would read, from the live files' statistics
+    /// and the buffered partitions, in one look at them; `None` when the table has
+    /// neither.
     ///
     /// # Errors
     /// [`Error::DatabaseNotFound`], [`Error::TableNotFound`].
-    pub fn scan_bytes_estimate(&self, db: &str, table: &str, request: &ScanRequest) -> Result<u64> {
+    pub fn scan_extent(
+        &self,
+        db: &str,
+        table: &str,
+        request: &ScanRequest,
+    ) -> Result<Option<ScanExtent>> {
         let (db_id, _, schema) = self.inner.table_to_scan(db, table)?;
         let fields = match &request.projection {
             Some(names) => schema
@@ -338,40 +340,27 @@ impl Storage {
             rows as f64 * ((hi as f64 - lo as f64) / span).min(1.0)
         };
         let state = self.inner.state.read();
-        let files: f64 = state
-            .manifest
-            .table_files(db_id, table)
-            .iter()
-            .map(|f| share(f.rows, f.min_time, f.max_time))
-            .sum();
-        let buffered: f64 = state
-            .partitions(db_id, table)
-            .map(|(_, p)| share(p.len() as u64, p.min_time, p.max_time))
-            .sum();
-        Ok(((files + buffered) * row_bytes as f64).ceil() as u64)
-    }
-
-    /// The earliest and latest times of `table`'s live files and buffered partitions
-    /// (`None` when it has neither): where a scan without a time range finds rows.
-    ///
-    /// # Errors
-    /// [`Error::DatabaseNotFound`], [`Error::TableNotFound`].
-    pub fn time_bounds(&self, db: &str, table: &str) -> Result<Option<(i64, i64)>> {
-        let (db_id, _, _) = self.inner.table_to_scan(db, table)?;
-        let state = self.inner.state.read();
         let files = state
             .manifest
             .files
             .iter()
             .filter(|f| f.db_id == db_id && f.table == table)
-            .map(|f| (f.min_time, f.max_time));
+            .map(|f| (f.rows, f.min_time, f.max_time));
         let buffered = state
             .partitions(db_id, table)
             .filter(|(_, p)| !p.is_empty())
-            .map(|(_, p)| (p.min_time, p.max_time));
-        Ok(files
-            .chain(buffered)
-            .reduce(|(lo, hi), (min, max)| (lo.min(min), hi.max(max))))
+            .map(|(_, p)| (p.len() as u64, p.min_time, p.max_time));
+        let mut extent: Option<(f64, i64, i64)> = None;
+        for (rows, min, max) in files.chain(buffered) {
+            let (sum, first, last) = extent.get_or_insert((0.0, min, max));
+            *sum += share(rows, min, max);
+            (*first, *last) = ((*first).min(min), (*last).max(max));
+        }
+        Ok(extent.map(|(rows, first, last)| ScanExtent {
+            bytes: (rows * row_bytes as f64).ceil() as u64,
+            first,
+            last,
+        }))
     }
 
     /// Reads a table: buffered and persisted rows matching the request, merged so there
