@@ -666,16 +666,26 @@ fn assert_every_row_in_memory_once(s3: &S3Server, q: &TestServer) {
     assert_the_shared_series_is_n2s_with_n1s_field(q);
 }
 
-/// A [`buffering_node`] without authentication that persists nothing, its data
-/// directory under `temp`.
-fn memory_node(s3: &S3Server, temp: &tempfile::TempDir, node_id: &str) -> TestServer {
+/// A [`buffering_node`] without authentication that persists once it holds
+/// `persist_buffer_bytes`, its data directory under `temp`.
+fn peer_node(
+    s3: &S3Server,
+    temp: &tempfile::TempDir,
+    node_id: &str,
+    persist_buffer_bytes: &str,
+) -> TestServer {
     buffering_node(
         s3,
         &temp.path().join(node_id),
         node_id,
-        "1GiB",
+        persist_buffer_bytes,
         &["--without-auth"],
     )
+}
+
+/// A [`peer_node`] that persists nothing.
+fn memory_node(s3: &S3Server, temp: &tempfile::TempDir, node_id: &str) -> TestServer {
+    peer_node(s3, temp, node_id, "1GiB")
 }
 
 /// `--ingest-peers` naming `peers`.
@@ -685,13 +695,17 @@ fn peers_flag(peers: &[&TestServer]) -> String {
 }
 
 /// A query node (`q`, its data directory under `temp`) with `--ingest-peers` naming
-/// `peers`.
-fn peer_query_node(s3: &S3Server, temp: &tempfile::TempDir, peers: &[&TestServer]) -> TestServer {
-    query_node(
-        s3,
-        &temp.path().join("q"),
-        &["--ingest-peers", &peers_flag(peers)],
-    )
+/// `peers`, and `extra`.
+fn peer_query_node(
+    s3: &S3Server,
+    temp: &tempfile::TempDir,
+    peers: &[&TestServer],
+    extra: &[&str],
+) -> TestServer {
+    let peers = peers_flag(peers);
+    let mut args = vec!["--ingest-peers", peers.as_str()];
+    args.extend_from_slice(extra);
+    query_node(s3, &temp.path().join("q"), &args)
 }
 
 #[test]
@@ -701,7 +715,7 @@ fn with_ingest_peers_a_query_node_returns_every_point_still_in_memory_once() {
     let s3 = S3Server::start(binary, &temp.path().join("s3"));
     let n1 = memory_node(&s3, &temp, "n1");
     let n2 = memory_node(&s3, &temp, "n2");
-    let q = peer_query_node(&s3, &temp, &[&n1, &n2]);
+    let q = peer_query_node(&s3, &temp, &[&n1, &n2], &[]);
     write_distinct_and_shared(&n1, &n2);
     assert_every_row_in_memory_once(&s3, &q);
     let rows = sql(&q, "SELECT host, v, time FROM cpu ORDER BY host, time");
@@ -768,14 +782,8 @@ fn with_ingest_peers_points_read_back_once_while_the_ingest_node_persists_them()
     let temp = tempfile::tempdir().unwrap();
     let s3 = S3Server::start(binary, &temp.path().join("s3"));
     // A persistence about every ten batches of the writer below.
-    let n1 = buffering_node(
-        &s3,
-        &temp.path().join("n1"),
-        "n1",
-        "24KiB",
-        &["--without-auth"],
-    );
-    let q = peer_query_node(&s3, &temp, &[&n1]);
+    let n1 = peer_node(&s3, &temp, "n1", "24KiB");
+    let q = peer_query_node(&s3, &temp, &[&n1], &[]);
     write(&n1, &cpu("w", 0, E2E_BATCH, 0.0, ""));
     wait_until(
         "the query node knows the table",
@@ -844,7 +852,7 @@ fn an_ingest_peer_that_is_down_leaves_out_only_its_rows_in_memory_and_health_say
     let n1 = memory_node(&s3, &temp, "n1");
     // n2 persists what it is written at once.
     let n2 = node(&s3, &temp.path().join("n2"), "n2", "ingest", &[]);
-    let q = peer_query_node(&s3, &temp, &[&n1, &n2]);
+    let q = peer_query_node(&s3, &temp, &[&n1, &n2], &[]);
     write(&n1, &cpu("a", 0, 10, 0.0, ""));
     write(&n2, &cpu("b", 0, 10, 0.0, ""));
     wait_until(
@@ -1101,28 +1109,13 @@ fn with_ingest_peers_a_scan_read_in_time_chunks_keeps_rows_newer_than_every_file
     let s3 = S3Server::start(binary, &temp.path().join("s3"));
     // Persists once its buffer holds 1 MiB: the 120,000 points go to files, the 100
     // written after them stay in memory.
-    let n1 = buffering_node(
-        &s3,
-        &temp.path().join("n1"),
-        "n1",
-        "1MiB",
-        &["--without-auth"],
-    );
+    let n1 = peer_node(&s3, &temp, "n1", "1MiB");
     write(&n1, &cpu("a", 0, 120_000, 0.0, ""));
     wait_until("n1 persists", Duration::from_secs(60), || {
         published(&s3, "n1").1 == 120_000
     });
     write(&n1, &cpu("a", 200_000, 200_100, 0.0, ""));
-    let q = query_node(
-        &s3,
-        &temp.path().join("q"),
-        &[
-            "--ingest-peers",
-            &peers_flag(&[&n1]),
-            "--query-memory-limit",
-            "1MiB",
-        ],
-    );
+    let q = peer_query_node(&s3, &temp, &[&n1], &["--query-memory-limit", "1MiB"]);
     wait_until(
         "the query node sees n1's table",
         Duration::from_secs(60),
