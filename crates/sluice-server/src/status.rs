@@ -126,7 +126,8 @@ pub(crate) async fn health(
             let ready = match (modes.ingest, modes.query) {
                 (true, true) => "ready for queries and writes".to_owned(),
                 (true, false) => format!("ready for writes (--mode {modes})"),
-                _ => format!("ready for queries (--mode {modes})"),
+                (false, true) => format!("ready for queries (--mode {modes})"),
+                (false, false) => format!("ready (--mode {modes}: neither writes nor queries)"),
             };
             (StatusCode::OK, "pass", ready)
         }

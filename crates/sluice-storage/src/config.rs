@@ -79,6 +79,12 @@ pub struct StorageConfig {
     /// lists the bucket and reads the catalogs and manifests that changed: the delay
     /// after which a row an ingest node persisted is visible there. Default 2 s.
     pub query_refresh_interval: Duration,
+    /// How often a compactor (`compact` in [`NodeModes`]) reads the ingest nodes'
+    /// manifests and merges what they need merged, and how often a cloud node that
+    /// ingests looks in the bucket for a compactor's outputs to adopt and for a running
+    /// compactor (one whose heartbeat is younger than three intervals stops the node
+    /// compacting its own files). Give every node of a bucket the same. Default 10 s.
+    pub compaction_check_interval: Duration,
 }
 
 impl Default for StorageConfig {
@@ -104,6 +110,7 @@ impl Default for StorageConfig {
             persist_delay: Duration::ZERO,
             modes: NodeModes::ALL,
             query_refresh_interval: Duration::from_secs(2),
+            compaction_check_interval: Duration::from_secs(10),
         }
     }
 }

@@ -38,6 +38,7 @@ mod caches;
 mod cardinality;
 mod claims;
 mod compact;
+mod compactor;
 mod databases;
 mod delete;
 mod files;
@@ -142,6 +143,8 @@ struct Inner {
     /// On a node that reads every node's files (`NodeModes::reads_peers`): what it knows
     /// of the others, which replaces its catalog and manifest (`peers`).
     peers: Option<peers::Peers>,
+    /// On a compactor (`NodeModes::compact`): what it knows of the ingest nodes.
+    compactor: Option<compactor::Compactor>,
 }
 
 /// What scans see: the buffer being written, buffers being persisted, and live files.
@@ -272,6 +275,18 @@ impl Storage {
         if let Some(message) = self.peers_fault() {
             out.push(StorageFault {
                 component: "peers",
+                message,
+                degraded: true,
+            });
+        }
+        if let Some(message) = self
+            .inner
+            .compactor
+            .as_ref()
+            .and_then(|c| c.fault.lock().clone())
+        {
+            out.push(StorageFault {
+                component: "compactor",
                 message,
                 degraded: true,
             });

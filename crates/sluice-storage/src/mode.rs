@@ -1,23 +1,29 @@
-//! A node's modes (`--mode`, InfluxDB 3 Enterprise's name): what it does of ingesting
-//! and querying, parsed from a comma-separated list and checked once at start-up.
+//! A node's modes (`--mode`, InfluxDB 3 Enterprise's name): what it does of ingesting,
+//! querying and compacting, parsed from a comma-separated list and checked once at
+//! start-up.
 
 use std::fmt;
 use std::str::FromStr;
 
-/// What a node does. `all` (the default) is ingest and query; `compact` is refused when
-/// parsed (one compactor for every node does not exist yet: each ingest node compacts
-/// its own files).
+/// What a node does. `all` (the default) is ingest and query, the node compacting its
+/// own files.
 ///
 /// - **ingest**: takes writes and changes to databases and schemas, persists its rows
-///   under its node id's prefix and compacts its own files;
+///   under its node id's prefix and compacts its own files, unless a compactor is
+///   running in the bucket (then it adopts the compactor's outputs instead);
 /// - **query**: answers queries. Without `ingest` it answers them over every node's
-///   persisted files in the bucket (see `docs/scale-out.md`), and needs a cloud store.
+///   persisted files in the bucket (see `docs/scale-out.md`), and needs a cloud store;
+/// - **compact**: merges the small files of every ingest node in the bucket into large
+///   ones, which each ingest node adopts (see `engine/compactor.rs`); needs a cloud
+///   store, and goes with `query` or alone (an ingest node compacts its own files).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NodeModes {
     /// Takes writes.
     pub ingest: bool,
     /// Answers queries.
     pub query: bool,
+    /// Compacts the files of every ingest node in the bucket.
+    pub compact: bool,
 }
 
 impl NodeModes {
@@ -25,6 +31,7 @@ impl NodeModes {
     pub const ALL: NodeModes = NodeModes {
         ingest: true,
         query: true,
+        compact: false,
     };
 
     /// Whether this node reads every node's files in the bucket: a query node that does
@@ -40,21 +47,24 @@ impl Default for NodeModes {
     }
 }
 
-/// A `--mode` value that names no mode, names `compact`, or combines `all` with others.
+/// A `--mode` value that names no mode, combines `compact` with `ingest`, or `all` with
+/// others.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidNodeModes {
     /// Nothing between the commas.
-    #[error("no mode given: use all, ingest, query or a comma-separated list of them")]
+    #[error("no mode given: use all, ingest, query, compact or a comma-separated list of them")]
     Empty,
     /// A name that is not a mode.
-    #[error("unknown mode {0:?}: use all, ingest, query or a comma-separated list of them")]
-    Unknown(String),
-    /// `compact`, which does not exist yet.
     #[error(
-        "mode compact is not available yet: there is no separate compactor, each ingest \
-         node compacts its own files (run it with --mode ingest or all)"
+        "unknown mode {0:?}: use all, ingest, query, compact or a comma-separated list of them"
     )]
-    CompactNotAvailable,
+    Unknown(String),
+    /// `compact` with `ingest`.
+    #[error(
+        "mode compact goes alone or with query: an ingest node compacts its own files \
+         already, and the compactor must be a node id of its own (run it with --mode compact)"
+    )]
+    CompactWithIngest,
     /// `all` with another mode.
     #[error("mode all already includes every mode: give it alone")]
     AllWithOthers,
@@ -75,6 +85,7 @@ impl FromStr for NodeModes {
         let mut modes = NodeModes {
             ingest: false,
             query: false,
+            compact: false,
         };
         for name in &names {
             match name.as_str() {
@@ -82,9 +93,12 @@ impl FromStr for NodeModes {
                 "all" => modes = NodeModes::ALL,
                 "ingest" => modes.ingest = true,
                 "query" => modes.query = true,
-                "compact" => return Err(InvalidNodeModes::CompactNotAvailable),
+                "compact" => modes.compact = true,
                 other => return Err(InvalidNodeModes::Unknown(other.to_owned())),
             }
+        }
+        if modes.compact && modes.ingest {
+            return Err(InvalidNodeModes::CompactWithIngest);
         }
         Ok(modes)
     }
@@ -92,12 +106,22 @@ impl FromStr for NodeModes {
 
 impl fmt::Display for NodeModes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match (self.ingest, self.query) {
-            (true, true) => "all",
-            (true, false) => "ingest",
-            (false, true) => "query",
-            (false, false) => "none",
-        })
+        if *self == NodeModes::ALL {
+            return f.write_str("all");
+        }
+        let names: Vec<&str> = [
+            (self.ingest, "ingest"),
+            (self.query, "query"),
+            (self.compact, "compact"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect();
+        if names.is_empty() {
+            f.write_str("none")
+        } else {
+            f.write_str(&names.join(","))
+        }
     }
 }
 
@@ -107,13 +131,27 @@ mod tests {
 
     #[test]
     fn parses_modes_and_their_combinations() {
+        let none = NodeModes {
+            ingest: false,
+            query: false,
+            compact: false,
+        };
         let ingest_only = NodeModes {
             ingest: true,
-            query: false,
+            ..none
         };
         let query_only = NodeModes {
-            ingest: false,
             query: true,
+            ..none
+        };
+        let compact_only = NodeModes {
+            compact: true,
+            ..none
+        };
+        let query_compact = NodeModes {
+            query: true,
+            compact: true,
+            ..none
         };
         for (text, modes) in [
             ("all", NodeModes::ALL),
@@ -123,21 +161,27 @@ mod tests {
             ("ingest,query", NodeModes::ALL),
             (" query , ingest ", NodeModes::ALL),
             ("query,query", query_only),
+            ("compact", compact_only),
+            ("compact,query", query_compact),
         ] {
             assert_eq!(text.parse::<NodeModes>(), Ok(modes), "{text}");
         }
         assert_eq!(NodeModes::ALL.to_string(), "all");
         assert_eq!(query_only.to_string(), "query");
+        assert_eq!(compact_only.to_string(), "compact");
+        assert_eq!(query_compact.to_string(), "query,compact");
+        assert!(query_compact.reads_peers());
+        assert!(!compact_only.reads_peers());
         assert!(query_only.reads_peers());
         assert!(!NodeModes::ALL.reads_peers());
         assert!(!ingest_only.reads_peers());
     }
 
     #[test]
-    fn refuses_compact_unknown_empty_and_all_with_others() {
+    fn refuses_compact_with_ingest_unknown_empty_and_all_with_others() {
         for (text, error) in [
-            ("compact", InvalidNodeModes::CompactNotAvailable),
-            ("ingest,compact", InvalidNodeModes::CompactNotAvailable),
+            ("ingest,compact", InvalidNodeModes::CompactWithIngest),
+            ("all,compact", InvalidNodeModes::AllWithOthers),
             ("process", InvalidNodeModes::Unknown("process".into())),
             ("", InvalidNodeModes::Empty),
             (" , ", InvalidNodeModes::Empty),

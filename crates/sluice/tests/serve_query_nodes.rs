@@ -374,6 +374,150 @@ fn a_query_node_answers_while_an_ingest_node_compacts_away_the_files_it_names() 
     );
 }
 
+/// The object paths node `node_id`'s manifest in the bucket names.
+fn published_paths(s3: &S3Server, node_id: &str) -> Vec<String> {
+    let path = s3.root.join(BUCKET).join(node_id).join("manifest.json");
+    let Ok(bytes) = std::fs::read(path) else {
+        return Vec::new();
+    };
+    let manifest: Value = serde_json::from_slice(&bytes).unwrap();
+    manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The compaction requests waiting in the bucket for node `node_id`.
+fn waiting_requests(s3: &S3Server, node_id: &str) -> usize {
+    let dir = s3
+        .root
+        .join(BUCKET)
+        .join("_shared/compactions")
+        .join(node_id);
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .count()
+    })
+}
+
+/// Whether node `node_id`'s manifest in the bucket names files the compactor `c` wrote,
+/// holds `rows` rows in fewer than `under` files, no request waits for it, and the
+/// bucket holds no Parquet file that no manifest names.
+fn compacted_by_c(s3: &S3Server, node_id: &str, rows: u64, under: usize) -> bool {
+    let paths = published_paths(s3, node_id);
+    let (files, published_rows) = published(s3, node_id);
+    let adopted = paths
+        .iter()
+        .any(|p| p.starts_with(&format!("c/compacted/{node_id}/")));
+    adopted && files < under && published_rows == rows && waiting_requests(s3, node_id) == 0
+}
+
+#[test]
+fn a_compactor_merges_both_ingest_nodes_files_which_they_adopt_and_queries_read_once() {
+    let Some(binary) = s3s_fs() else { return };
+    let temp = tempfile::tempdir().unwrap();
+    let s3 = S3Server::start(binary, &temp.path().join("s3"));
+    let check = ["--compaction-check-interval", "200ms"];
+    let compactor =
+        |temp: &tempfile::TempDir| node(&s3, &temp.path().join("c"), "c", "compact", &check);
+    let c = compactor(&temp);
+    let n1 = node(&s3, &temp.path().join("n1"), "n1", "ingest", &check);
+    let n2 = node(&s3, &temp.path().join("n2"), "n2", "ingest", &check);
+    // Twelve files on each node, more than the eight a partition may have: each
+    // write is persisted as a file of its own.
+    let batch = 20;
+    for i in 0..12 {
+        write(&n1, &cpu("a", i * batch, (i + 1) * batch, 0.0, ""));
+        write(&n2, &cpu("b", i * batch, (i + 1) * batch, 0.0, ""));
+        let rows = (i + 1) as u64 * batch as u64;
+        wait_until("both batches are in files", Duration::from_secs(60), || {
+            published(&s3, "n1").1 == rows && published(&s3, "n2").1 == rows
+        });
+    }
+    write(&n1, &cpu("shared", 0, 10, 1000.0, ",only1=1i"));
+    write(&n2, &cpu("shared", 0, 10, 2000.0, ""));
+    let rows = 12 * batch as u64 + 10;
+    wait_until(
+        "the compactor merged both nodes' files and they adopted them",
+        Duration::from_secs(60),
+        || {
+            compacted_by_c(&s3, "n1", rows, 8)
+                && compacted_by_c(&s3, "n2", rows, 8)
+                && s3.parquet_files() == published(&s3, "n1").0 + published(&s3, "n2").0
+        },
+    );
+    // The compactor answers neither writes nor queries.
+    let write_refused = c.post("/write?db=db", &[], b"cpu v=1 1");
+    assert_eq!(write_refused.status, 403, "{}", write_refused.body);
+    let health = c.get("/health", &[]).json();
+    assert_eq!(health["status"], "pass", "{health}");
+
+    let q = query_node(&s3, &temp.path().join("q"), &[]);
+    let every_row_once = |q: &TestServer| {
+        wait_until(
+            "the query node sees every row",
+            Duration::from_secs(60),
+            || visible_rows(q, "cpu") == Some(2 * rows - 10),
+        );
+        for host in ["a", "b"] {
+            let n = 12 * batch as u64;
+            let sum = (0..n).sum::<u64>() as f64;
+            assert_eq!(
+                host_summary(q, "cpu", host),
+                (n, n, sum, (n - 1) as f64),
+                "{host}"
+            );
+        }
+        assert_the_shared_series_is_n2s_with_n1s_field(q);
+    };
+    every_row_once(&q);
+
+    // A compactor restarted finds nothing of its own to delete: every output it wrote
+    // was adopted.
+    let files = s3.parquet_files();
+    drop(c);
+    let c = compactor(&temp);
+    wait_until("the compactor is up", Duration::from_secs(10), || {
+        c.get("/health", &[]).status == 200
+    });
+    assert_eq!(s3.parquet_files(), files);
+    every_row_once(&q);
+
+    // Without a compactor, n1 compacts its files again after three check intervals,
+    // the compactor's outputs among them, and deletes those from the compactor's
+    // prefix.
+    drop(c);
+    std::thread::sleep(Duration::from_secs(1));
+    for i in 12..21 {
+        write(&n1, &cpu("a", i * batch, (i + 1) * batch, 0.0, ""));
+        let rows = (i + 1) as u64 * batch as u64 + 10;
+        wait_until("the batch is in a file", Duration::from_secs(60), || {
+            published(&s3, "n1").1 == rows
+        });
+    }
+    wait_until(
+        "n1 compacted its files itself",
+        Duration::from_secs(60),
+        || {
+            let paths = published_paths(&s3, "n1");
+            paths.len() < 9
+                && paths.iter().all(|p| p.starts_with("n1/"))
+                && published(&s3, "n1").1 == 21 * batch as u64 + 10
+                && s3.parquet_files() == paths.len() + published(&s3, "n2").0
+        },
+    );
+    wait_until(
+        "the query node sees n1's new rows",
+        Duration::from_secs(60),
+        || host_summary(&q, "cpu", "a").0 == 21 * batch as u64,
+    );
+    assert_the_shared_series_is_n2s_with_n1s_field(&q);
+}
+
 #[test]
 fn a_query_node_that_cannot_read_the_bucket_says_so_and_answers_from_what_it_read() {
     let Some(binary) = s3s_fs() else { return };
@@ -545,10 +689,17 @@ fn bad_modes_stop_the_start_with_a_clear_error() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("data");
     for (args, expected) in [
-        (&["--mode", "compact"][..], "compact is not available yet"),
+        (
+            &["--mode", "compact"][..],
+            "a compactor merges the ingest nodes' files",
+        ),
         (
             &["--mode", "ingest,compact"][..],
-            "each ingest node compacts its own files",
+            "mode compact goes alone or with query",
+        ),
+        (
+            &["--compaction-check-interval", "0"][..],
+            "--compaction-check-interval must be longer than 0",
         ),
         (&["--mode", "process"][..], "unknown mode \"process\""),
         (&["--mode", "all,query"][..], "give it alone"),
@@ -625,11 +776,11 @@ fn bad_modes_stop_the_start_with_a_clear_error() {
         .arg("--data-dir")
         .arg(&dir)
         .env_clear()
-        .env("SLUICE_MODE", "compact")
+        .env("SLUICE_MODE", "ingest,compact")
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("compact is not available yet"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("goes alone or with query"));
 }
 
 /// Waits until `q` sees the rows [`write_distinct_and_shared`] wrote into two nodes that

@@ -10,6 +10,7 @@ use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjectPath;
 use tokio::sync::Notify;
 
+use super::compactor::{self, CompactorWatch};
 use super::table_files::may_delete;
 use super::{Inner, PersistFault, compact, node, now_ns, persist_buffer};
 use crate::error::{Error, Result};
@@ -89,6 +90,8 @@ pub(super) async fn background(inner: Weak<Inner>, wakeup: Arc<Notify>) {
     let mut persist_log = StepLog::default();
     let mut publish_log = StepLog::default();
     let mut trim = Trim::default();
+    let mut compactors = CompactorWatch::default();
+    let mut adopt_log = StepLog::default();
     loop {
         let Some(me) = inner.upgrade() else { return };
         if me.closed.load(Ordering::Relaxed) {
@@ -137,7 +140,18 @@ pub(super) async fn background(inner: Weak<Inner>, wakeup: Arc<Notify>) {
             if let Err(e) = enforce_retention(&me) {
                 tracing::error!("enforcing retention failed: {e}");
             }
-            if let Err(e) = compact(&me).await {
+            // A compactor's outputs replace files; while one runs, the node leaves its
+            // files to it.
+            const ADOPT: &str = "looking for a compactor's outputs to adopt";
+            match compactor::adopt(&me, &mut compactors).await {
+                Ok(()) => adopt_log.succeeded(ADOPT),
+                Err(e) => {
+                    let _ = adopt_log.failed(ADOPT, &e, Instant::now());
+                }
+            }
+            if !compactors.running
+                && let Err(e) = compact(&me).await
+            {
                 tracing::error!("compaction failed: {e}");
             }
         }

@@ -27,8 +27,9 @@ use std::sync::Arc;
 
 use super::Inner;
 use super::files::{self, FileSpec, MERGE_BATCH_ROWS, PartitionKey};
+use crate::config::StorageConfig;
 use crate::error::Result;
-use crate::manifest::ParquetFile;
+use crate::manifest::{Manifest, ParquetFile};
 use crate::merge::{SortedBatches, TableSchema, conform};
 use crate::persist;
 
@@ -53,11 +54,12 @@ pub(super) fn select_inputs<'a>(
     }
 }
 
-/// Merges the small files of every partition that has too many (see the module docs).
-pub(super) async fn compact(inner: &Arc<Inner>) -> Result<()> {
-    let _guard = inner.persist_lock.lock().await;
-    inner.check_lease()?;
-    let manifest = inner.state.read().manifest.clone();
+/// The partitions of `manifest` to compact now, each with its inputs (oldest write
+/// first), as `select_inputs` picks them.
+pub(super) fn plan(
+    manifest: &Manifest,
+    config: &StorageConfig,
+) -> Vec<(PartitionKey, Vec<ParquetFile>)> {
     let mut groups: BTreeMap<PartitionKey, Vec<&ParquetFile>> = BTreeMap::new();
     for f in &manifest.files {
         groups
@@ -65,52 +67,38 @@ pub(super) async fn compact(inner: &Arc<Inner>) -> Result<()> {
             .or_default()
             .push(f);
     }
+    groups
+        .into_iter()
+        .filter_map(|(key, mut files)| {
+            files.sort_by_key(|f| f.write_order());
+            let inputs: Vec<ParquetFile> = select_inputs(
+                &files,
+                config.compact_max_files,
+                config.compaction_max_output_bytes,
+            )
+            .into_iter()
+            .cloned()
+            .collect();
+            (!inputs.is_empty()).then_some((key, inputs))
+        })
+        .collect()
+}
+
+/// Merges the small files of every partition that has too many (see the module docs).
+pub(super) async fn compact(inner: &Arc<Inner>) -> Result<()> {
+    let _guard = inner.persist_lock.lock().await;
+    inner.check_lease()?;
+    let manifest = inner.state.read().manifest.clone();
     let mut next_id = manifest.next_file_id;
     let mut compacted = false;
-    for ((db_id, table, day), mut files) in groups {
-        files.sort_by_key(|f| f.write_order());
-        let inputs: Vec<ParquetFile> = select_inputs(
-            &files,
-            inner.config.compact_max_files,
-            inner.config.compaction_max_output_bytes,
+    for ((db_id, table, day), inputs) in plan(&manifest, &inner.config) {
+        let written = merge_files(
+            inner,
+            inner.object_prefix().to_owned(),
+            (db_id, table.clone(), day),
+            &inputs,
+            next_id,
         )
-        .into_iter()
-        .cloned()
-        .collect();
-        if inputs.is_empty() {
-            continue;
-        }
-        let mut data = Vec::with_capacity(inputs.len());
-        for f in &inputs {
-            data.push(inner.open_file(&f.path).await?);
-        }
-        let spec = FileSpec {
-            key: (db_id, table.clone(), day),
-            first_id: next_id,
-            // The outputs hold the inputs' writes, the newest of them as new as the
-            // newest input.
-            order: inputs.iter().map(|f| f.order).max(),
-            max_bytes: inner.config.compaction_max_output_bytes,
-        };
-        let written = files::write_partition(inner, spec, "compaction", move || {
-            // Inputs oldest first, so the newest value of a point wins.
-            let mut schema = TableSchema::default();
-            let mut opened = Vec::with_capacity(data.len());
-            for d in data {
-                let (file_schema, batches) = persist::read_in_order(d, MERGE_BATCH_ROWS)?;
-                schema.union_with(&TableSchema::of_arrow(&file_schema));
-                opened.push(batches);
-            }
-            let arrow_schema = schema.arrow_schema();
-            let sources = opened
-                .into_iter()
-                .map(|batches| -> SortedBatches {
-                    let s = arrow_schema.clone();
-                    Box::new(batches.map(move |b| Ok(conform(&b?, &s)?)))
-                })
-                .collect();
-            Ok((schema, sources))
-        })
         .await?;
         next_id = written.next_id;
         let (peak, writer_peak) = (written.peak, written.writer_peak);
@@ -158,6 +146,50 @@ pub(super) async fn compact(inner: &Arc<Inner>) -> Result<()> {
         release_freed_memory();
     }
     Ok(())
+}
+
+/// Merges `inputs` (files of partition `key`, oldest write first) into new files under
+/// `prefix`, their ids counting up from `first_id`; the outputs take the newest write
+/// order of their inputs.
+pub(super) async fn merge_files(
+    inner: &Arc<Inner>,
+    prefix: String,
+    key: PartitionKey,
+    inputs: &[ParquetFile],
+    first_id: u64,
+) -> Result<files::Written> {
+    let mut data = Vec::with_capacity(inputs.len());
+    for f in inputs {
+        data.push(inner.open_file(&f.path).await?);
+    }
+    let spec = FileSpec {
+        key,
+        first_id,
+        // The outputs hold the inputs' writes, the newest of them as new as the newest
+        // input.
+        order: inputs.iter().map(|f| f.order).max(),
+        max_bytes: inner.config.compaction_max_output_bytes,
+    };
+    files::write_partition_at(inner, prefix, spec, "compaction", move || {
+        // Inputs oldest first, so the newest value of a point wins.
+        let mut schema = TableSchema::default();
+        let mut opened = Vec::with_capacity(data.len());
+        for d in data {
+            let (file_schema, batches) = persist::read_in_order(d, MERGE_BATCH_ROWS)?;
+            schema.union_with(&TableSchema::of_arrow(&file_schema));
+            opened.push(batches);
+        }
+        let arrow_schema = schema.arrow_schema();
+        let sources = opened
+            .into_iter()
+            .map(|batches| -> SortedBatches {
+                let s = arrow_schema.clone();
+                Box::new(batches.map(move |b| Ok(conform(&b?, &s)?)))
+            })
+            .collect();
+        Ok((schema, sources))
+    })
+    .await
 }
 
 /// Returns memory freed by a persistence or compaction to the operating system.

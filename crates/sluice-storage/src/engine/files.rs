@@ -74,8 +74,20 @@ pub(super) async fn write_partition(
     task: &'static str,
     open: impl FnOnce() -> Result<(TableSchema, Vec<SortedBatches>)> + Send + 'static,
 ) -> Result<Written> {
-    let staging = Staging::of(inner);
     let prefix = inner.object_prefix().to_owned();
+    write_partition_at(inner, prefix, spec, task, open).await
+}
+
+/// [`write_partition`] with the files' object paths under `prefix` rather than the
+/// node's own (a compactor's outputs for another node, see `compactor`).
+pub(super) async fn write_partition_at(
+    inner: &Arc<Inner>,
+    prefix: String,
+    spec: FileSpec,
+    task: &'static str,
+    open: impl FnOnce() -> Result<(TableSchema, Vec<SortedBatches>)> + Send + 'static,
+) -> Result<Written> {
+    let staging = Staging::of(inner);
     let permit = file_writer(inner)?;
     let (staged, next_id, peak, writer_peak) = blocking(task, move || {
         // Dropped last, once nothing more is written here.

@@ -168,6 +168,11 @@ impl Lease {
         }
     }
 
+    /// This holder's epoch: unique among the node id's holders, and increasing.
+    pub(super) fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
     /// How often the holder renews its heartbeat.
     pub(super) fn interval(&self) -> Duration {
         self.timeout / 3

@@ -21,7 +21,7 @@ use super::background::background;
 use super::lease::{self, Lease};
 use super::node::{self, Node};
 use super::write::BufferApplier;
-use super::{FILE_WRITER_PERMITS, Inner, State, Storage, delete, peers, warm};
+use super::{FILE_WRITER_PERMITS, Inner, State, Storage, compactor, delete, peers, warm};
 use crate::buffer::Buffer;
 use crate::cache::Caches;
 use crate::catalog::{Catalog, Claims};
@@ -58,6 +58,7 @@ impl Storage {
         create_dir(&catalog_dir)?;
         let dir_lock = DirLock::acquire_waiting(&config.data_dir).await?;
         let peers = peers::Peers::for_config(&config)?;
+        let compactor = compactor::Compactor::for_config(&config)?;
         let metrics = Arc::new(Metrics::default());
         let (local_root, upload_staging, backend): (_, _, Arc<dyn ObjectStore>) =
             match &config.object_store {
@@ -245,6 +246,7 @@ impl Storage {
             dir_lock: Mutex::new(Some(dir_lock)),
             caches,
             peers,
+            compactor,
         });
         delete::recover(&inner).await?;
         let storage = Storage { inner };
@@ -260,6 +262,7 @@ impl Storage {
             *inner.lease_task.lock() = Some(renewing);
         }
         peers::start(&storage).await?;
+        compactor::start(&storage).await?;
         warm::start(&storage.inner);
         Ok(storage)
     }

@@ -136,10 +136,10 @@ struct View {
 
 /// The copies of one node's catalog and manifest, with the versions they were read at.
 #[derive(Debug)]
-struct NodeCopies {
+pub(super) struct NodeCopies {
     catalog: Catalog,
     catalog_version: String,
-    manifest: Manifest,
+    pub(super) manifest: Manifest,
     manifest_version: String,
     manifest_read_at: SystemTime,
 }
@@ -314,7 +314,7 @@ pub(super) async fn refresh(inner: &Inner) -> Result<()> {
 }
 
 /// What reading one node's copies found.
-enum Read {
+pub(super) enum Read {
     Unchanged,
     /// The node has no manifest (a query node, or one that never persisted).
     Absent,
@@ -324,7 +324,11 @@ enum Read {
 /// Reads node `id`'s manifest and then its catalog (the node puts its catalog first, so
 /// the catalog read after a manifest knows every database that manifest's files
 /// belong to), each only when its version differs from `known`'s.
-async fn read_node(store: &dyn ObjectStore, id: &str, known: Option<&NodeCopies>) -> Result<Read> {
+pub(super) async fn read_node(
+    store: &dyn ObjectStore,
+    id: &str,
+    known: Option<&NodeCopies>,
+) -> Result<Read> {
     let manifest_path = ObjectPath::from(format!("{id}/manifest.json"));
     let catalog_path = ObjectPath::from(format!("{id}/catalog.json"));
     // One listing of the objects right under the prefix finds both (a HEAD each would

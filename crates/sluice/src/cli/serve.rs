@@ -34,12 +34,13 @@ pub(crate) struct ServeArgs {
     /// Where Parquet files go (docs/server.md, "Object storage").
     #[command(flatten)]
     object_store: ObjectStoreArgs,
-    /// What this node does: `all` (ingest and query), `ingest`, `query`, or a
-    /// comma-separated list of them (`ingest,query` is `all`). A node without ingest
-    /// refuses writes and database changes with 403; one without query refuses queries
-    /// with 403. `query` alone answers over every node's persisted files in the bucket
-    /// and needs --object-store s3, google or azure. `compact` is not available yet.
-    /// Default all.
+    /// What this node does: `all` (ingest and query), `ingest`, `query`, `compact`, or
+    /// a comma-separated list of them (`ingest,query` is `all`; `compact` goes alone or
+    /// with `query`). A node without ingest refuses writes and database changes with
+    /// 403; one without query refuses queries with 403. `query` alone answers over every
+    /// node's persisted files in the bucket; `compact` merges the small files of every
+    /// ingest node in the bucket (which then stop compacting their own); both need
+    /// --object-store s3, google or azure. Default all.
     #[arg(long, env = "SLUICE_MODE", default_value = "all")]
     mode: NodeModes,
     /// How often a query-only node (--mode query) reads the other nodes' catalogs and
@@ -112,6 +113,13 @@ pub(crate) struct ServeArgs {
     /// it. Accepts the suffixes of --max-buffer-bytes. Default 256MiB.
     #[arg(long, env = "SLUICE_COMPACTION_MAX_OUTPUT_BYTES", default_value = "256MiB", value_parser = parse_output_bytes)]
     compaction_max_output_bytes: usize,
+    /// With a cloud object store: how often a compactor (--mode compact) reads the
+    /// ingest nodes' manifests and merges their small files, and how often an ingest
+    /// node looks for a compactor's outputs to adopt and for a running compactor (while
+    /// one's heartbeat changed within three intervals, ingest nodes leave their files to
+    /// it). Give every node of a bucket the same. Default 10s.
+    #[arg(long, env = "SLUICE_COMPACTION_CHECK_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    compaction_check_interval: Duration,
     /// Largest request body, on the wire and after gunzip; larger gets 413. Default 10MiB.
     #[arg(long, env = "SLUICE_MAX_REQUEST_BYTES", default_value = "10MiB", value_parser = parse_bytes)]
     max_request_bytes: usize,
@@ -520,10 +528,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
              ingest nodes publish their own tables"
         );
     }
-    if args.mode.reads_peers() && !matches!(object_store, ObjectStoreConfig::Cloud(_)) {
+    if (args.mode.reads_peers() || args.mode.compact)
+        && !matches!(object_store, ObjectStoreConfig::Cloud(_))
+    {
+        let what = if args.mode.compact {
+            "a compactor merges"
+        } else {
+            "a query node reads"
+        };
         anyhow::bail!(
             "--mode {} needs --object-store s3, google or azure (with --bucket and \
-             --node-id): a query node reads the ingest nodes' files from their shared bucket",
+             --node-id): {what} the ingest nodes' files in their shared bucket",
             args.mode
         );
     }
@@ -586,6 +601,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.query_refresh_interval.is_zero() {
         anyhow::bail!("--query-refresh-interval must be longer than 0");
     }
+    if args.compaction_check_interval.is_zero() {
+        anyhow::bail!("--compaction-check-interval must be longer than 0");
+    }
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
     let config = StorageConfig {
@@ -602,6 +620,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         persist_delay: args.test_persist_delay,
         modes: args.mode,
         query_refresh_interval: args.query_refresh_interval,
+        compaction_check_interval: args.compaction_check_interval,
         ..StorageConfig::default()
     };
     let storage = Storage::open(config)

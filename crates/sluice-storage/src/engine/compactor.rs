@@ -1,0 +1,636 @@
+//! One compactor for every ingest node of a bucket (`--mode compact`), and the ingest
+//! nodes' side of it: adopting what the compactor wrote.
+//!
+//! ```text
+//!   compactor c:  read n1/manifest.json ─► merge n1's small files ─► c/compacted/n1/E/dbs/…
+//!                 PUT _shared/compactions/n1/ID.json (inputs and outputs; create-if-absent)
+//!   ingest n1:    LIST _shared/compactions/n1/ ─► under its persist lock, in one manifest:
+//!                 inputs out, outputs in ─► publish ─► delete the inputs and the request
+//! ```
+//!
+//! **Why requests.** Only an ingest node changes its manifest, so the compactor never
+//! races it: it writes the merged files under its own prefix and asks. The node adopts a
+//! group of outputs only when every input the compactor read is still in its manifest
+//! (same id, same path): then the outputs hold exactly those rows, and they take the
+//! newest write order of their inputs, as the node's own compaction gives them, so
+//! precedence between points is unchanged. When an input is gone (the node compacted,
+//! deleted or expired it meanwhile), the group's outputs are deleted instead. A query
+//! node sees one manifest or the next, so each row once, before and after.
+//!
+//! **What is deleted when.** The node deletes the inputs, and the request, only once a
+//! manifest without the inputs and with the outputs is in the bucket (the same deferred
+//! deletes as its own compaction), so a request still present always means its outputs
+//! may still be adopted: a compactor starting up deletes under its prefix only files
+//! that no request and no node's manifest names, listing the requests before reading the
+//! manifests. A request whose outputs the manifest already names was adopted before a
+//! restart: only the request is deleted.
+//!
+//! **One compactor at a time per node's files.** The compactor leaves a node alone
+//! while a request of its own for that node waits, and an ingest node does not compact
+//! its own files while a compactor's heartbeat (`_shared/compactors/ID`, rewritten every
+//! `compaction_check_interval`) has changed within three intervals, as this node saw
+//! it (no clocks are compared). Should both compact the same files anyway, the second
+//! adoption finds its inputs gone and drops its outputs.
+//!
+//! **Names.** Outputs are named `C/compacted/N/E/dbs/DB/DAY/ID.parquet`: compactor `C`,
+//! node `N`, the epoch `E` of `C`'s lease (a new one each start), ids counting up from 1
+//! in the process, so no two outputs ever share a name. The node gives them ids of its
+//! own when it adopts them.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use super::compact::{merge_files, plan};
+use super::node::node_id_problem;
+use super::peers::{NodeCopies, Read, read_node};
+use super::{Inner, Storage};
+use crate::config::{ObjectStoreConfig, StorageConfig};
+use crate::error::{Error, Result};
+use crate::manifest::ParquetFile;
+
+/// Where compactors put their requests, one directory per ingest node.
+const REQUESTS: &str = "_shared/compactions";
+/// Where compactors keep their heartbeats.
+const HEARTBEATS: &str = "_shared/compactors";
+
+/// A compactor's state (`compact` among the node's modes).
+#[derive(Debug)]
+pub(super) struct Compactor {
+    own_id: String,
+    interval: Duration,
+    /// The next id of an output file (see the module docs, "Names").
+    next_id: AtomicU64,
+    /// The ingest nodes' catalogs and manifests as last read.
+    nodes: tokio::sync::Mutex<BTreeMap<String, NodeCopies>>,
+    /// Why the last round failed; cleared by one that succeeds.
+    pub(super) fault: parking_lot::Mutex<Option<String>>,
+}
+
+/// What a compactor asks node `N` to adopt: `_shared/compactions/N/ID.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Request {
+    /// The compactor's node id.
+    compactor: String,
+    groups: Vec<Group>,
+}
+
+/// The merge of one partition's files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Group {
+    /// The files merged, as the node's manifest named them.
+    inputs: Vec<Input>,
+    /// The files they were merged into, under the compactor's prefix (their ids are the
+    /// compactor's; the node gives them its own).
+    outputs: Vec<ParquetFile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Input {
+    id: u64,
+    path: String,
+}
+
+impl Compactor {
+    /// The compactor of a node whose modes include `compact`, or `None`.
+    ///
+    /// # Errors
+    /// [`Error::Catalog`] when such a node has no cloud store.
+    pub(super) fn for_config(config: &StorageConfig) -> Result<Option<Compactor>> {
+        if !config.modes.compact {
+            return Ok(None);
+        }
+        let ObjectStoreConfig::Cloud(cloud) = &config.object_store else {
+            return Err(Error::Catalog(format!(
+                "a node in mode {} merges the ingest nodes' files in their bucket: it needs a \
+                 cloud object store (s3, google or azure)",
+                config.modes
+            )));
+        };
+        Ok(Some(Compactor {
+            own_id: cloud.node_id.clone(),
+            interval: config
+                .compaction_check_interval
+                .max(Duration::from_millis(10)),
+            next_id: AtomicU64::new(1),
+            nodes: tokio::sync::Mutex::new(BTreeMap::new()),
+            fault: parking_lot::Mutex::new(None),
+        }))
+    }
+
+    /// Where this process writes node `node`'s outputs.
+    fn output_prefix(&self, inner: &Inner, node: &str) -> String {
+        let epoch = inner.lease.as_ref().map_or(0, |l| l.epoch());
+        format!("{}/compacted/{node}/{epoch}/", self.own_id)
+    }
+}
+
+/// Starts a compactor: deletes what an earlier process left unasked, then runs a round
+/// every `compaction_check_interval`, and a heartbeat as often, in tasks of their own.
+///
+/// # Errors
+/// [`Error::Catalog`] when the node id ingested rows; [`Error::ObjectStore`] when the
+/// bucket cannot be read.
+pub(super) async fn start(storage: &Storage) -> Result<()> {
+    let inner = &storage.inner;
+    let Some(compactor) = &inner.compactor else {
+        return Ok(());
+    };
+    let ingested = {
+        let state = inner.state.read();
+        !state.manifest.files.is_empty() || !state.active.is_empty()
+    };
+    if ingested {
+        return Err(Error::Catalog(format!(
+            "node {id} holds rows it ingested (in its data directory or under {id}/ in the \
+             bucket): a compactor needs a node id that never ingested; start this one with \
+             --mode ingest or all, and the compactor with another --node-id",
+            id = compactor.own_id
+        )));
+    }
+    delete_unasked(inner, compactor).await?;
+    let interval = compactor.interval;
+    let weak: Weak<Inner> = Arc::downgrade(inner);
+    tokio::spawn(every(interval, weak.clone(), |inner| async move {
+        let Some(compactor) = &inner.compactor else {
+            return;
+        };
+        if let Err(e) = beat(&inner, compactor).await {
+            tracing::warn!("the compactor's heartbeat failed: {e}");
+        }
+    }));
+    tokio::spawn(every(interval, weak, |inner| async move {
+        let Some(compactor) = &inner.compactor else {
+            return;
+        };
+        let result = round(&inner, compactor).await;
+        if let Err(e) = &result {
+            tracing::warn!("compacting the ingest nodes' files failed: {e}");
+        }
+        *compactor.fault.lock() = result.err().map(|e| {
+            format!("compacting the ingest nodes' files failed ({e}); retried every round")
+        });
+    }));
+    Ok(())
+}
+
+/// Runs `step` every `interval` until the engine is closed or dropped.
+async fn every<F, Fut>(interval: Duration, inner: Weak<Inner>, step: F)
+where
+    F: Fn(Arc<Inner>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    loop {
+        let Some(me) = inner.upgrade() else { return };
+        if me.closed.load(Ordering::Relaxed) {
+            return;
+        }
+        step(me).await;
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// Rewrites the compactor's heartbeat, with a count that changes every time.
+async fn beat(inner: &Inner, compactor: &Compactor) -> Result<()> {
+    static BEATS: AtomicU64 = AtomicU64::new(0);
+    let body = serde_json::json!({
+        "node_id": compactor.own_id,
+        "epoch": inner.lease.as_ref().map_or(0, |l| l.epoch()),
+        "beat": BEATS.fetch_add(1, Ordering::Relaxed),
+    });
+    inner
+        .store
+        .put(
+            &ObjectPath::from(format!("{HEARTBEATS}/{}", compactor.own_id)),
+            PutPayload::from(body.to_string().into_bytes()),
+        )
+        .await?;
+    Ok(())
+}
+
+/// One round: every ingest node's manifest that changed is read, and each node without
+/// a request waiting gets one for the partitions it has too many files in.
+async fn round(inner: &Arc<Inner>, compactor: &Compactor) -> Result<()> {
+    inner.check_lease()?;
+    let store = inner.store.as_ref();
+    let ids = node_ids(store, &compactor.own_id).await?;
+    let mut nodes = compactor.nodes.lock().await;
+    nodes.retain(|id, _| ids.contains(id));
+    for id in &ids {
+        match read_node(store, id, nodes.get(id)).await {
+            Ok(Read::Unchanged) => {}
+            Ok(Read::Absent) => {
+                nodes.remove(id);
+                continue;
+            }
+            Ok(Read::Changed(copies)) => {
+                nodes.insert(id.clone(), *copies);
+            }
+            Err(e @ Error::Catalog(_)) => {
+                tracing::warn!(node_id = %id, "skipping a node's catalog or manifest: {e}");
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+        let Some(copies) = nodes.get(id) else {
+            continue;
+        };
+        if !requests(store, id).await?.is_empty() {
+            // The node has not adopted the last one yet.
+            continue;
+        }
+        compact_node(inner, compactor, id, &copies.manifest).await?;
+    }
+    Ok(())
+}
+
+/// The ids of the nodes in the bucket other than `own_id`.
+async fn node_ids(store: &dyn ObjectStore, own_id: &str) -> Result<Vec<String>> {
+    let listing = store.list_with_delimiter(None).await?;
+    Ok(listing
+        .common_prefixes
+        .iter()
+        .map(|p| p.as_ref().trim_end_matches('/').to_owned())
+        .filter(|id| id != own_id && node_id_problem(id).is_none())
+        .collect())
+}
+
+/// The requests waiting for node `id`.
+async fn requests(store: &dyn ObjectStore, id: &str) -> Result<Vec<ObjectMeta>> {
+    Ok(store
+        .list(Some(&ObjectPath::from(format!("{REQUESTS}/{id}"))))
+        .try_collect()
+        .await?)
+}
+
+/// Merges the partitions of node `id` that need it and asks the node to adopt them.
+/// Outputs written for a request that is not made are deleted.
+async fn compact_node(
+    inner: &Arc<Inner>,
+    compactor: &Compactor,
+    id: &str,
+    manifest: &crate::manifest::Manifest,
+) -> Result<()> {
+    let work = plan(manifest, &inner.config);
+    if work.is_empty() {
+        return Ok(());
+    }
+    let prefix = compactor.output_prefix(inner, id);
+    let mut groups: Vec<Group> = Vec::new();
+    let written = async {
+        for (key, inputs) in work {
+            let first_id = compactor.next_id.load(Ordering::Relaxed);
+            let written = merge_files(inner, prefix.clone(), key.clone(), &inputs, first_id).await;
+            let written = match written {
+                Ok(w) => w,
+                // The node compacted or deleted a file since its manifest was read: the
+                // next round reads the new one.
+                Err(Error::ObjectStore(object_store::Error::NotFound { .. })) => break,
+                Err(e) => return Err(e),
+            };
+            compactor.next_id.store(written.next_id, Ordering::Relaxed);
+            super::files::note_peak(inner, written.peak, written.writer_peak);
+            tracing::info!(
+                node_id = id,
+                table = key.1,
+                day = key.2,
+                files = inputs.len(),
+                outputs = written.files.len(),
+                "compacted an ingest node's partition"
+            );
+            groups.push(Group {
+                inputs: inputs
+                    .iter()
+                    .map(|f| Input {
+                        id: f.id,
+                        path: f.path.clone(),
+                    })
+                    .collect(),
+                outputs: written.files,
+            });
+        }
+        Ok(())
+    }
+    .await;
+    let Some(first) = groups.iter().flat_map(|g| &g.outputs).next() else {
+        return written;
+    };
+    let request = Request {
+        compactor: compactor.own_id.clone(),
+        groups: groups.clone(),
+    };
+    let path = ObjectPath::from(format!("{REQUESTS}/{id}/{:020}.json", first.id));
+    let body = serde_json::to_vec(&request).map_err(|e| Error::Catalog(e.to_string()))?;
+    let put = inner
+        .store
+        .put_opts(
+            &path,
+            PutPayload::from(body),
+            PutOptions::from(PutMode::Create),
+        )
+        .await;
+    if let Err(e) = put {
+        let outputs = groups.into_iter().flat_map(|g| g.outputs);
+        delete_paths(inner.store.as_ref(), outputs.map(|f| f.path)).await;
+        return Err(e.into());
+    }
+    written
+}
+
+/// Deletes objects, logging what fails (the next start of the compactor deletes what
+/// is left).
+async fn delete_paths(store: &dyn ObjectStore, paths: impl Iterator<Item = String>) {
+    for path in paths {
+        match store.delete(&ObjectPath::from(path.as_str())).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => tracing::warn!(path, "deleting a compactor's output failed: {e}"),
+        }
+    }
+}
+
+/// Deletes the files under the compactor's prefix that no request and no node's
+/// manifest names: outputs of a process that ended before it asked, or whose request
+/// was turned down.
+async fn delete_unasked(inner: &Inner, compactor: &Compactor) -> Result<()> {
+    let store = inner.store.as_ref();
+    let outputs: Vec<ObjectMeta> = store
+        .list(Some(&ObjectPath::from(format!(
+            "{}/compacted",
+            compactor.own_id
+        ))))
+        .try_collect()
+        .await?;
+    if outputs.is_empty() {
+        return Ok(());
+    }
+    // Requests first: a request deleted after this listing was adopted, and the
+    // manifest naming its outputs is in the bucket before the request is deleted.
+    let mut named: HashSet<String> = HashSet::new();
+    let asked: Vec<ObjectMeta> = store
+        .list(Some(&ObjectPath::from(REQUESTS)))
+        .try_collect()
+        .await?;
+    for meta in asked {
+        if let Some(request) = read_request(store, &meta.location).await? {
+            named.extend(
+                request
+                    .groups
+                    .into_iter()
+                    .flat_map(|g| g.outputs)
+                    .map(|f| f.path),
+            );
+        }
+    }
+    for id in node_ids(store, &compactor.own_id).await? {
+        if let Read::Changed(copies) = read_node(store, &id, None).await? {
+            named.extend(copies.manifest.files.into_iter().map(|f| f.path));
+        }
+    }
+    for meta in outputs {
+        if !named.contains(meta.location.as_ref()) {
+            tracing::warn!(path = %meta.location, "deleting a compactor output nobody adopted");
+            store.delete(&meta.location).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A request's content, or `None` when it is gone; one that does not parse is logged and
+/// read as gone.
+async fn read_request(store: &dyn ObjectStore, path: &ObjectPath) -> Result<Option<Request>> {
+    let bytes = match store.get(path).await {
+        Ok(got) => got.bytes().await?,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    match serde_json::from_slice(&bytes) {
+        Ok(request) => Ok(Some(request)),
+        Err(e) => {
+            tracing::warn!(%path, "ignoring a compaction request that does not parse: {e}");
+            Ok(None)
+        }
+    }
+}
+
+/// What an ingest node knows of the compactors in its bucket: the version of each
+/// heartbeat and when it last saw it change.
+#[derive(Debug, Default)]
+pub(super) struct CompactorWatch {
+    beats: HashMap<String, (String, Instant)>,
+    last_check: Option<Instant>,
+    /// A compactor's heartbeat changed within three check intervals.
+    pub(super) running: bool,
+}
+
+/// An ingest node's look at the bucket, at most every `compaction_check_interval`:
+/// whether a compactor runs, and the requests for it, adopted or turned down.
+///
+/// # Errors
+/// [`Error::ObjectStore`] when the bucket cannot be read; [`Error::Io`] when the
+/// manifest cannot be saved.
+pub(super) async fn adopt(inner: &Arc<Inner>, watch: &mut CompactorWatch) -> Result<()> {
+    let Some(node) = &inner.node else {
+        return Ok(());
+    };
+    if !inner.config.modes.ingest {
+        return Ok(());
+    }
+    let interval = inner.config.compaction_check_interval;
+    let now = Instant::now();
+    if watch
+        .last_check
+        .is_some_and(|t| now.duration_since(t) < interval)
+    {
+        return Ok(());
+    }
+    watch.last_check = Some(now);
+    let store = inner.store.as_ref();
+    let beats: Vec<ObjectMeta> = store
+        .list(Some(&ObjectPath::from(HEARTBEATS)))
+        .try_collect()
+        .await?;
+    watch
+        .beats
+        .retain(|path, _| beats.iter().any(|m| m.location.as_ref() == path));
+    for meta in &beats {
+        let version = format!("{:?}/{}", meta.e_tag, meta.last_modified);
+        let seen = watch
+            .beats
+            .entry(meta.location.to_string())
+            .or_insert_with(|| (String::new(), now));
+        if seen.0 != version {
+            *seen = (version, now);
+        }
+    }
+    watch.running = watch
+        .beats
+        .values()
+        .any(|(_, at)| now.duration_since(*at) < 3 * interval);
+    let id = node.prefix.trim_end_matches('/');
+    for meta in requests(store, id).await? {
+        let Some(request) = read_request(store, &meta.location).await? else {
+            continue;
+        };
+        apply(inner, &request).await?;
+        // Deleted once the manifest this round publishes is in the bucket.
+        inner.pending_deletes.lock().push(meta.location.to_string());
+    }
+    Ok(())
+}
+
+/// What becomes of one group of a request, given the node's manifest.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    /// Adopted before (its outputs are in the manifest): nothing to do.
+    Adopted,
+    /// Every input is in the manifest: swap them for the outputs.
+    Adopt,
+    /// An input is gone: the outputs are deleted.
+    Refuse,
+}
+
+fn verdict(files: &[ParquetFile], group: &Group) -> Verdict {
+    let live: HashSet<(u64, &str)> = files.iter().map(|f| (f.id, f.path.as_str())).collect();
+    let paths: HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    if group
+        .outputs
+        .iter()
+        .any(|o| paths.contains(o.path.as_str()))
+    {
+        Verdict::Adopted
+    } else if group
+        .inputs
+        .iter()
+        .all(|i| live.contains(&(i.id, i.path.as_str())))
+    {
+        Verdict::Adopt
+    } else {
+        Verdict::Refuse
+    }
+}
+
+/// Adopts the groups of `request` whose inputs are all in the manifest (one manifest
+/// change for all), deletes the outputs of those whose are not.
+async fn apply(inner: &Arc<Inner>, request: &Request) -> Result<()> {
+    let _guard = inner.persist_lock.lock().await;
+    inner.check_lease()?;
+    let mut refused: Vec<String> = Vec::new();
+    let mut dropped: Vec<String> = Vec::new();
+    let (mut adopted, mut rows) = (0, 0);
+    {
+        let mut state = inner.state.write();
+        let mut m = (*state.manifest).clone();
+        for group in &request.groups {
+            match verdict(&m.files, group) {
+                Verdict::Adopted => {}
+                Verdict::Refuse => refused.extend(group.outputs.iter().map(|o| o.path.clone())),
+                Verdict::Adopt => {
+                    let inputs: HashSet<u64> = group.inputs.iter().map(|i| i.id).collect();
+                    let (gone, kept): (Vec<_>, Vec<_>) =
+                        m.files.into_iter().partition(|f| inputs.contains(&f.id));
+                    let order = gone.iter().map(|f| f.order).max().unwrap_or_default();
+                    m.files = kept;
+                    dropped.extend(gone.into_iter().map(|f| f.path));
+                    for output in &group.outputs {
+                        let id = m.next_file_id;
+                        m.next_file_id += 1;
+                        rows += output.rows;
+                        m.files.push(ParquetFile {
+                            id,
+                            order,
+                            ..output.clone()
+                        });
+                    }
+                    adopted += 1;
+                }
+            }
+        }
+        if adopted > 0 {
+            inner.install_manifest(&mut state, m)?;
+        }
+    }
+    if adopted > 0 {
+        tracing::info!(
+            compactor = request.compactor,
+            partitions = adopted,
+            files = dropped.len(),
+            rows,
+            "adopted a compactor's outputs"
+        );
+        inner.pending_deletes.lock().extend(dropped);
+    }
+    if !refused.is_empty() {
+        tracing::info!(
+            compactor = request.compactor,
+            files = refused.len(),
+            "turned down a compactor's outputs: their inputs changed meanwhile"
+        );
+        delete_paths(inner.store.as_ref(), refused.into_iter()).await;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(id: u64, path: &str) -> ParquetFile {
+        ParquetFile {
+            id,
+            order: id,
+            db_id: 1,
+            table: "cpu".into(),
+            day: 0,
+            path: path.into(),
+            min_time: 0,
+            max_time: 0,
+            rows: 1,
+            bytes: 10,
+        }
+    }
+
+    fn group(inputs: &[(u64, &str)], outputs: &[&str]) -> Group {
+        Group {
+            inputs: inputs
+                .iter()
+                .map(|(id, path)| Input {
+                    id: *id,
+                    path: (*path).into(),
+                })
+                .collect(),
+            outputs: outputs.iter().map(|p| file(1, p)).collect(),
+        }
+    }
+
+    #[test]
+    fn a_group_is_adopted_only_while_every_input_is_live_and_once() {
+        let files = vec![file(1, "n/a"), file(2, "n/b"), file(3, "n/c")];
+        let g = group(&[(1, "n/a"), (2, "n/b")], &["c/x"]);
+        assert_eq!(verdict(&files, &g), Verdict::Adopt);
+        // An input gone (compacted or rewritten by a delete under a new id).
+        let rewritten = vec![file(4, "n/a2"), file(2, "n/b")];
+        assert_eq!(verdict(&rewritten, &g), Verdict::Refuse);
+        // The same id under another path is not the file the compactor read.
+        let moved = vec![file(1, "n/other"), file(2, "n/b")];
+        assert_eq!(verdict(&moved, &g), Verdict::Refuse);
+        // Adopted before a restart: its output is live, its inputs gone.
+        let after = vec![file(3, "n/c"), file(9, "c/x")];
+        assert_eq!(verdict(&after, &g), Verdict::Adopted);
+    }
+
+    #[test]
+    fn a_request_reads_back_as_written() {
+        let request = Request {
+            compactor: "c".into(),
+            groups: vec![group(&[(1, "n/a")], &["c/x", "c/y"])],
+        };
+        let json = serde_json::to_vec(&request).unwrap();
+        assert_eq!(serde_json::from_slice::<Request>(&json).unwrap(), request);
+    }
+}
