@@ -616,8 +616,8 @@ fn writer(
 const E2E_BATCH: i64 = 100;
 
 /// Two ingest nodes take writes while one of them is killed (`kill -9`) and restarted and
-/// the bucket is away for 30 s; the query node then returns every acknowledged point
-/// exactly once, with its value.
+/// the bucket is away for 30 s, a compactor merging their files; the query node then
+/// returns every acknowledged point exactly once, with its value.
 #[test]
 fn every_point_acknowledged_through_a_crash_and_a_store_outage_reads_back_once_from_the_query_node()
 {
@@ -626,7 +626,8 @@ fn every_point_acknowledged_through_a_crash_and_a_store_outage_reads_back_once_f
     let mut s3 = S3Server::start(binary, &temp.path().join("s3"));
     // Requests to a store that is away fail within seconds, so persistence retries
     // during the outage instead of hanging in one request.
-    let fast_failure = FAST_FAILURE;
+    let fast_failure = [&FAST_FAILURE[..], &["--compaction-check-interval", "200ms"]].concat();
+    let _c = node(&s3, &temp.path().join("c"), "c", "compact", &fast_failure);
     let n1_dir = temp.path().join("n1");
     let mut n1 = node(&s3, &n1_dir, "n1", "ingest", &fast_failure);
     let n2 = node(&s3, &temp.path().join("n2"), "n2", "ingest", &fast_failure);
@@ -678,6 +679,20 @@ fn every_point_acknowledged_through_a_crash_and_a_store_outage_reads_back_once_f
             rows[0]["last"].as_f64().unwrap(),
             (points - 1) as f64,
             "{host}"
+        );
+    }
+    assert_eq!(visible_rows(&q, "cpu"), Some(expected));
+    // The compactor merged files of both nodes, which adopted them.
+    for node_id in ["n1", "n2"] {
+        let prefix = format!("c/compacted/{node_id}/");
+        wait_until(
+            "the node adopted the compactor's files",
+            Duration::from_secs(60),
+            || {
+                published_paths(&s3, node_id)
+                    .iter()
+                    .any(|p| p.starts_with(&prefix))
+            },
         );
     }
     assert_eq!(visible_rows(&q, "cpu"), Some(expected));
