@@ -162,6 +162,11 @@ pub(crate) struct Catalog {
     /// the claimed type; `None` when columns need no claim.
     #[serde(skip)]
     pub(crate) claims: Option<Claims>,
+    /// On an ingest node sharing a bucket: its databases as of its last reconciliation
+    /// with the bucket's shared record (`engine/shared_catalog.rs`); `None` before the
+    /// first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) shared: Option<crate::engine::Synced>,
 }
 
 /// Column types claimed in a shared bucket, by database, table and column name.
@@ -285,6 +290,7 @@ impl Catalog {
     pub(crate) fn new() -> Catalog {
         Catalog {
             claims: None,
+            shared: None,
             version: 1,
             next_database_id: 1,
             databases: BTreeMap::new(),

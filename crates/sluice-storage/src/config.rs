@@ -85,6 +85,10 @@ pub struct StorageConfig {
     /// compactor (one whose heartbeat is younger than three intervals stops the node
     /// compacting its own files). Give every node of a bucket the same. Default 10 s.
     pub compaction_check_interval: Duration,
+    /// How often a cloud node that ingests reconciles its databases and retention
+    /// policies with the record the bucket's ingest nodes share: the delay after which a
+    /// database created, changed or dropped on one is so on the others. Default 2 s.
+    pub catalog_sync_interval: Duration,
 }
 
 impl Default for StorageConfig {
@@ -111,6 +115,7 @@ impl Default for StorageConfig {
             modes: NodeModes::ALL,
             query_refresh_interval: Duration::from_secs(2),
             compaction_check_interval: Duration::from_secs(10),
+            catalog_sync_interval: Duration::from_secs(2),
         }
     }
 }

@@ -50,6 +50,7 @@ mod open;
 mod peers;
 mod persistence;
 mod scan;
+mod shared_catalog;
 mod table_files;
 mod usage;
 mod warm;
@@ -60,6 +61,7 @@ pub use ingest_peers::{IngestNode, IngestPeers, PeerAnswer, PeerRowsRequest};
 pub use inline::{StopSignal, with_inline_reads};
 pub use node::node_id_problem;
 pub use peers::NodeInfo;
+pub(crate) use shared_catalog::Synced;
 pub use table_files::{FilesPublisher, LiveFile, LiveFiles, PublisherCounts, TableFiles};
 pub use write::ChunkedWrite;
 

@@ -299,6 +299,7 @@ impl Catalog {
         let Some(def) = self.databases.remove(name) else {
             return Vec::new();
         };
+        self.note_shared(name, &def);
         let mut ids = vec![def.id];
         match &def.parent {
             Some(parent) => {
@@ -311,12 +312,21 @@ impl Catalog {
             None => {
                 for child in self.policy_storages(name) {
                     if let Some(d) = self.databases.remove(&child) {
+                        self.note_shared(&child, &d);
                         ids.push(d.id);
                     }
                 }
             }
         }
         ids
+    }
+
+    /// On a node sharing its databases (`engine/shared_catalog.rs`): notes a storage
+    /// database about to be dropped (see `Synced::note_dropped`).
+    fn note_shared(&mut self, name: &str, def: &DatabaseDef) {
+        if let Some(shared) = &mut self.shared {
+            shared.note_dropped(name, def);
+        }
     }
 }
 

@@ -518,6 +518,104 @@ fn a_compactor_merges_both_ingest_nodes_files_which_they_adopt_and_queries_read_
     assert_the_shared_series_is_n2s_with_n1s_field(&q);
 }
 
+/// Runs InfluxQL statements through `POST /query` on `server`; the first result.
+fn influxql_post(server: &TestServer, q: &str) -> Value {
+    let reply = server.post(&format!("/query?q={}", enc(q)), &[], b"");
+    assert_eq!(reply.status, 200, "{q}: {}", reply.body);
+    let json = reply.json();
+    assert!(json["results"][0]["error"].is_null(), "{q}: {json}");
+    json["results"][0].clone()
+}
+
+/// The databases `server` lists.
+fn database_names(server: &TestServer) -> Vec<String> {
+    influxql_post(server, "SHOW DATABASES")["series"][0]["values"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|v| v[0].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// `policy`'s duration on database `db` as `server` shows it, if it has both.
+fn policy_duration(server: &TestServer, db: &str, policy: &str) -> Option<String> {
+    let reply = server.get(
+        &format!(
+            "/query?q={}",
+            enc(&format!("SHOW RETENTION POLICIES ON {db}"))
+        ),
+        &[],
+    );
+    let json = reply.json();
+    let rows = json["results"][0]["series"][0]["values"]
+        .as_array()?
+        .clone();
+    rows.iter()
+        .find(|r| r[0] == policy)
+        .map(|r| r[1].as_str().unwrap().to_owned())
+}
+
+#[test]
+fn databases_and_retention_policies_changed_on_one_ingest_node_are_so_on_the_others() {
+    let Some(binary) = s3s_fs() else { return };
+    let temp = tempfile::tempdir().unwrap();
+    let s3 = S3Server::start(binary, &temp.path().join("s3"));
+    let sync = ["--catalog-sync-interval", "200ms"];
+    let n1 = node(&s3, &temp.path().join("n1"), "n1", "ingest", &sync);
+    let n2_dir = temp.path().join("n2");
+    let mut n2 = node(&s3, &n2_dir, "n2", "ingest", &sync);
+    let within = Duration::from_secs(30);
+
+    // Created on n1 with a retention: n2 has it, with that retention.
+    influxql_post(&n1, "CREATE DATABASE metrics WITH DURATION 3d");
+    wait_until("n2 has the database", within, || {
+        policy_duration(&n2, "metrics", "autogen").as_deref() == Some("72h0m0s")
+    });
+    // Changed on n2, and a policy added there: n1 follows.
+    influxql_post(&n2, "ALTER RETENTION POLICY autogen ON metrics DURATION 5d");
+    influxql_post(
+        &n2,
+        "CREATE RETENTION POLICY short ON metrics DURATION 1h REPLICATION 1",
+    );
+    wait_until("n1 has n2's changes", within, || {
+        policy_duration(&n1, "metrics", "autogen").as_deref() == Some("120h0m0s")
+            && policy_duration(&n1, "metrics", "short").as_deref() == Some("1h0m0s")
+    });
+    // A database a write created on n2 reaches n1.
+    let reply = n2.post("/write?db=written", &[], cpu("a", 0, 5, 0.0, "").as_bytes());
+    assert_eq!(reply.status, 204, "{}", reply.body);
+    wait_until("n1 has the written database", within, || {
+        database_names(&n1).contains(&"written".to_owned())
+    });
+
+    // Dropped on n1 with rows on both nodes: gone from n2 with its rows.
+    write(&n1, &cpu("a", 0, 10, 0.0, ""));
+    write(&n2, &cpu("b", 0, 10, 0.0, ""));
+    let q = query_node(&s3, &temp.path().join("q"), &[]);
+    wait_until("the query node sees both nodes' rows", within, || {
+        visible_rows(&q, "cpu") == Some(20)
+    });
+    influxql_post(&n1, "DROP DATABASE db");
+    wait_until("n2 dropped the database", within, || {
+        !database_names(&n2).contains(&"db".to_owned())
+    });
+    wait_until("the query node no longer has it", within, || {
+        visible_rows(&q, "cpu").is_none()
+    });
+
+    // A database dropped while n2 is down is dropped there when it comes back.
+    n2.terminate();
+    influxql_post(&n1, "DROP DATABASE written");
+    std::thread::sleep(Duration::from_secs(1));
+    n2 = node(&s3, &n2_dir, "n2", "ingest", &sync);
+    wait_until("the restarted n2 dropped it too", within, || {
+        !database_names(&n2).contains(&"written".to_owned())
+    });
+    assert!(database_names(&n2).contains(&"metrics".to_owned()));
+    assert!(database_names(&n1).contains(&"metrics".to_owned()));
+}
+
 #[test]
 fn a_query_node_that_cannot_read_the_bucket_says_so_and_answers_from_what_it_read() {
     let Some(binary) = s3s_fs() else { return };
@@ -715,6 +813,10 @@ fn bad_modes_stop_the_start_with_a_clear_error() {
         (
             &["--compaction-check-interval", "0"][..],
             "--compaction-check-interval must be longer than 0",
+        ),
+        (
+            &["--catalog-sync-interval", "0"][..],
+            "--catalog-sync-interval must be longer than 0",
         ),
         (&["--mode", "process"][..], "unknown mode \"process\""),
         (&["--mode", "all,query"][..], "give it alone"),

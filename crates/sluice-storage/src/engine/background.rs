@@ -11,6 +11,7 @@ use object_store::path::Path as ObjectPath;
 use tokio::sync::Notify;
 
 use super::compactor::{self, CompactorWatch};
+use super::shared_catalog::{self, SyncClock};
 use super::table_files::may_delete;
 use super::{Inner, PersistFault, compact, node, now_ns, persist_buffer};
 use crate::error::{Error, Result};
@@ -92,6 +93,8 @@ pub(super) async fn background(inner: Weak<Inner>, wakeup: Arc<Notify>) {
     let mut trim = Trim::default();
     let mut compactors = CompactorWatch::default();
     let mut adopt_log = StepLog::default();
+    let mut sync_clock = SyncClock::default();
+    let mut sync_log = StepLog::default();
     loop {
         let Some(me) = inner.upgrade() else { return };
         if me.closed.load(Ordering::Relaxed) {
@@ -137,6 +140,13 @@ pub(super) async fn background(inner: Weak<Inner>, wakeup: Arc<Notify>) {
         // A node that does not ingest holds the other nodes' files: theirs to expire
         // and compact.
         if me.config.modes.ingest {
+            const SYNC: &str = "reconciling databases with the bucket's shared record";
+            match shared_catalog::sync(&me, &mut sync_clock).await {
+                Ok(()) => sync_log.succeeded(SYNC),
+                Err(e) => {
+                    let _ = sync_log.failed(SYNC, &e, Instant::now());
+                }
+            }
             if let Err(e) = enforce_retention(&me) {
                 tracing::error!("enforcing retention failed: {e}");
             }

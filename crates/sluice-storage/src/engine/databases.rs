@@ -79,7 +79,7 @@ impl Storage {
     /// Drops the buffered data and files of the storage databases `ids` (already gone
     /// from the saved catalog). Called with the catalog lock held (lock order: catalog,
     /// then state).
-    fn drop_data(&self, ids: &[u32]) -> Result<()> {
+    pub(super) fn drop_data(&self, ids: &[u32]) -> Result<()> {
         let inner = &self.inner;
         let mut state = inner.state.write();
         let mut caches = inner.caches.lock();

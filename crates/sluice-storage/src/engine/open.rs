@@ -106,6 +106,8 @@ impl Storage {
         if node.is_some() && config.modes.ingest {
             // Nodes ingesting into one bucket agree on new columns' types there.
             catalog.claims = Some(Claims::default());
+            // And reconcile their databases (`shared_catalog`).
+            catalog.shared.get_or_insert_default();
         }
         let mut manifest = Manifest::load(&catalog_dir)?;
         if let Some(lease) = &lease {

@@ -120,6 +120,12 @@ pub(crate) struct ServeArgs {
     /// it). Give every node of a bucket the same. Default 10s.
     #[arg(long, env = "SLUICE_COMPACTION_CHECK_INTERVAL", default_value = "10s", value_parser = parse_duration)]
     compaction_check_interval: Duration,
+    /// With a cloud object store, on a node that ingests: how often it reconciles its
+    /// databases and retention policies with the record the bucket's ingest nodes share
+    /// (`_shared/databases/`): the delay after which a database created, changed or
+    /// dropped on one ingest node is so on the others. Default 2s.
+    #[arg(long, env = "SLUICE_CATALOG_SYNC_INTERVAL", default_value = "2s", value_parser = parse_duration)]
+    catalog_sync_interval: Duration,
     /// Largest request body, on the wire and after gunzip; larger gets 413. Default 10MiB.
     #[arg(long, env = "SLUICE_MAX_REQUEST_BYTES", default_value = "10MiB", value_parser = parse_bytes)]
     max_request_bytes: usize,
@@ -604,6 +610,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.compaction_check_interval.is_zero() {
         anyhow::bail!("--compaction-check-interval must be longer than 0");
     }
+    if args.catalog_sync_interval.is_zero() {
+        anyhow::bail!("--catalog-sync-interval must be longer than 0");
+    }
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
     let config = StorageConfig {
@@ -621,6 +630,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         modes: args.mode,
         query_refresh_interval: args.query_refresh_interval,
         compaction_check_interval: args.compaction_check_interval,
+        catalog_sync_interval: args.catalog_sync_interval,
         ..StorageConfig::default()
     };
     let storage = Storage::open(config)
