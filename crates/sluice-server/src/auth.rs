@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, header};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sluice_storage::Storage;
+use sluice_storage::{SharedEntries, SharedSynced, Storage};
 
 use crate::error::{Error, Result};
 use crate::params::Params;
@@ -79,7 +79,7 @@ impl TokenInfo {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct StoredToken {
     #[serde(flatten)]
     info: TokenInfo,
@@ -90,6 +90,22 @@ struct StoredToken {
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct TokenFile {
     tokens: Vec<StoredToken>,
+    /// On a cloud node: the tokens as of its last reconciliation with those the nodes
+    /// of its bucket share (see [`TokenStore::sync_shared`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    shared: Option<SharedSynced<StoredToken>>,
+}
+
+/// The name of the record of tokens the nodes of a bucket share (`_shared/tokens/`).
+const SHARED_TOKENS: &str = "tokens";
+
+/// The tokens a node shares: all but the admin token, by id.
+fn shareable(tokens: &[StoredToken]) -> SharedEntries<StoredToken> {
+    tokens
+        .iter()
+        .filter(|t| !t.info.admin)
+        .map(|t| (t.info.id.clone(), t.clone()))
+        .collect()
 }
 
 /// The token database, kept in memory and mirrored to a JSON file.
@@ -100,6 +116,8 @@ pub struct TokenStore {
     failures: AuthFailures,
     /// Keeps a copy of the file in a cloud node's bucket (see [`TokenStore::kept_by`]).
     storage: Option<Storage>,
+    /// The tokens as of the last reconciliation with the bucket's shared ones.
+    shared: RwLock<SharedSynced<StoredToken>>,
 }
 
 /// Requests refused for their credentials, by reason (shown in `/metrics`).
@@ -176,6 +194,7 @@ impl TokenStore {
             tokens: RwLock::new(file.tokens),
             failures: AuthFailures::default(),
             storage: None,
+            shared: RwLock::new(file.shared.unwrap_or_default()),
         };
         let mut created = None;
         match admin_token {
@@ -314,8 +333,67 @@ impl TokenStore {
     fn save(&self, tokens: &[StoredToken]) -> Result<()> {
         let file = TokenFile {
             tokens: tokens.to_vec(),
+            shared: Some(self.shared.read().expect("token lock poisoned").clone()),
         };
         crate::state_file::save_json(&self.path, "token file", &file, true, self.storage.as_ref())
+    }
+
+    /// One round of reconciling the node's tokens with those the nodes of its bucket
+    /// share (`_shared/tokens/`, see `sluice_storage::Storage::reconcile_shared`): a
+    /// token created or deleted on this node since the last round is so in the bucket,
+    /// and one created or deleted on another node is so here. The admin token is each
+    /// node's own (`SLUICE_ADMIN_TOKEN`). Nothing without a cloud store.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] when the bucket cannot be read or written, or the file
+    /// cannot be saved.
+    pub async fn sync_shared(&self) -> Result<()> {
+        let Some(storage) = &self.storage else {
+            return Ok(());
+        };
+        let round = storage
+            .reconcile_shared(SHARED_TOKENS, || {
+                let tokens = self.tokens.read().expect("token lock poisoned");
+                let shared = self.shared.read().expect("token lock poisoned");
+                (shareable(&tokens), shared.clone())
+            })
+            .await
+            .map_err(|e| Error::Internal(format!("sharing tokens through the bucket: {e}")))?;
+        let Some(round) = round else {
+            return Ok(());
+        };
+        let mut tokens = self.tokens.write().expect("token lock poisoned");
+        if !self
+            .shared
+            .read()
+            .expect("token lock poisoned")
+            .may_take(&round)
+        {
+            return Ok(());
+        }
+        let mut next = tokens.clone();
+        for (id, token) in &round.take {
+            let now = next.iter().find(|t| t.info.id == *id);
+            if now != round.before.get(id) {
+                // Changed here during the round: the next round shares it.
+                continue;
+            }
+            next.retain(|t| t.info.id != *id);
+            next.extend(token.clone());
+        }
+        let previous = self.shared.read().expect("token lock poisoned").clone();
+        let mut settled = previous.clone();
+        settled.settle(&round, &shareable(&next));
+        if next == *tokens && settled == previous {
+            return Ok(());
+        }
+        *self.shared.write().expect("token lock poisoned") = settled;
+        if let Err(e) = self.save(&next) {
+            *self.shared.write().expect("token lock poisoned") = previous;
+            return Err(e);
+        }
+        *tokens = next;
+        Ok(())
     }
 
     /// Hands every later save of the file to `storage`, which keeps a copy in a cloud

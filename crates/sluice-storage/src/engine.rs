@@ -51,6 +51,7 @@ mod peers;
 mod persistence;
 mod scan;
 mod shared_catalog;
+mod shared_record;
 mod table_files;
 mod usage;
 mod warm;
@@ -61,7 +62,8 @@ pub use ingest_peers::{IngestNode, IngestPeers, PeerAnswer, PeerRowsRequest};
 pub use inline::{StopSignal, with_inline_reads};
 pub use node::node_id_problem;
 pub use peers::NodeInfo;
-pub(crate) use shared_catalog::Synced;
+pub(crate) use shared_catalog::{SharedDatabase, Synced};
+pub use shared_record::{SharedEntries, SharedRound, SharedSynced};
 pub use table_files::{FilesPublisher, LiveFile, LiveFiles, PublisherCounts, TableFiles};
 pub use write::ChunkedWrite;
 
@@ -147,6 +149,8 @@ struct Inner {
     peers: Option<peers::Peers>,
     /// On a compactor (`NodeModes::compact`): what it knows of the ingest nodes.
     compactor: Option<compactor::Compactor>,
+    /// The last version read of each shared record (`shared_record`), by prefix.
+    shared_records: Mutex<HashMap<String, (u64, bytes::Bytes)>>,
 }
 
 /// What scans see: the buffer being written, buffers being persisted, and live files.

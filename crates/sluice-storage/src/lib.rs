@@ -130,8 +130,8 @@ pub use config::{
 };
 pub use engine::{
     BufferedRows, ChunkedWrite, FilesPublisher, IngestNode, IngestPeers, LiveFile, LiveFiles,
-    NodeInfo, PeerAnswer, PeerRowsRequest, PublisherCounts, StopSignal, Storage, TableFiles,
-    node_id_problem, with_inline_reads,
+    NodeInfo, PeerAnswer, PeerRowsRequest, PublisherCounts, SharedEntries, SharedRound,
+    SharedSynced, StopSignal, Storage, TableFiles, node_id_problem, with_inline_reads,
 };
 pub use error::{Error, Result};
 pub use merge::conform;

@@ -322,10 +322,10 @@ impl Catalog {
     }
 
     /// On a node sharing its databases (`engine/shared_catalog.rs`): notes a storage
-    /// database about to be dropped (see `Synced::note_dropped`).
+    /// database about to be dropped (see `SharedSynced::note_removed`).
     fn note_shared(&mut self, name: &str, def: &DatabaseDef) {
         if let Some(shared) = &mut self.shared {
-            shared.note_dropped(name, def);
+            shared.note_removed(name, || crate::engine::SharedDatabase::of(def));
         }
     }
 }

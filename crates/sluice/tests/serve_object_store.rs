@@ -227,6 +227,66 @@ fn tokens_and_continuous_queries_come_back_with_the_node() {
     assert!(queries.body.contains("per_minute"), "{}", queries.body);
 }
 
+#[test]
+fn a_token_created_or_deleted_on_one_node_is_so_on_every_node_of_the_bucket() {
+    let Some(binary) = s3s_fs() else { return };
+    let temp = tempfile::tempdir().unwrap();
+    let s3 = S3Server::start(binary, &temp.path().join("s3"));
+    let sync = |options: Options| options.arg("--catalog-sync-interval").arg("200ms");
+    let n1 = TestServer::start(sync(node_options(&s3, &temp.path().join("n1"), "n1")));
+    let n2 = TestServer::start(sync(node_options(&s3, &temp.path().join("n2"), "n2")));
+    let q = TestServer::start(sync(
+        node_options(&s3, &temp.path().join("q"), "q")
+            .arg("--mode")
+            .arg("query")
+            .arg("--query-refresh-interval")
+            .arg("200ms"),
+    ));
+    let admin = token(ADMIN);
+    let written = n1.post("/write?db=db", &[("Authorization", &admin)], b"cpu v=1 1");
+    assert_eq!(written.status, 204, "{}", written.body);
+    let created = n1.post(
+        "/api/v3/configure/token",
+        &[("Authorization", &admin)],
+        br#"{"name":"reader","permissions":[{"database":"db","actions":["read"]}]}"#,
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let reader = token(created.json()["token"].as_str().unwrap());
+    let status = |server: &TestServer| {
+        server
+            .get(
+                "/query?db=db&q=SHOW%20MEASUREMENTS",
+                &[("Authorization", &reader)],
+            )
+            .status
+    };
+    assert_eq!(status(&n1), 200);
+    wait_until(
+        "the token works on the other nodes",
+        Duration::from_secs(30),
+        || status(&n2) == 200 && status(&q) == 200,
+    );
+    // Only what it was given: no writes, no other database.
+    let refused = n2.post("/write?db=db", &[("Authorization", &reader)], b"cpu v=2 2");
+    assert_eq!(refused.status, 403, "{}", refused.body);
+
+    // Deleted on the query node: refused everywhere.
+    let deleted = q.request(
+        "DELETE",
+        &format!("/api/v3/configure/token?id={id}"),
+        &[("Authorization", &admin)],
+        None,
+    );
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    assert_eq!(status(&q), 401);
+    wait_until(
+        "the token is refused on every node",
+        Duration::from_secs(30),
+        || status(&n1) == 401 && status(&n2) == 401,
+    );
+}
+
 /// Starts `sluice serve` on the bucket with `args`, expecting it to refuse; its stderr.
 fn refused(s3: &S3Server, data_dir: &Path, args: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_sluice"))

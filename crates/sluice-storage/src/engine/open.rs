@@ -21,7 +21,9 @@ use super::background::background;
 use super::lease::{self, Lease};
 use super::node::{self, Node};
 use super::write::BufferApplier;
-use super::{FILE_WRITER_PERMITS, Inner, State, Storage, compactor, delete, peers, warm};
+use super::{
+    FILE_WRITER_PERMITS, Inner, State, Storage, compactor, delete, peers, shared_catalog, warm,
+};
 use crate::buffer::Buffer;
 use crate::cache::Caches;
 use crate::catalog::{Catalog, Claims};
@@ -249,6 +251,7 @@ impl Storage {
             caches,
             peers,
             compactor,
+            shared_records: Mutex::new(HashMap::new()),
         });
         delete::recover(&inner).await?;
         let storage = Storage { inner };
@@ -265,6 +268,11 @@ impl Storage {
         }
         peers::start(&storage).await?;
         compactor::start(&storage).await?;
+        // The databases other ingest nodes created, changed or dropped meanwhile, before
+        // the first write (the background task goes on from there).
+        if let Err(e) = shared_catalog::sync(&storage.inner, &mut Default::default()).await {
+            tracing::warn!("reconciling databases with the bucket's shared record failed: {e}");
+        }
         warm::start(&storage.inner);
         Ok(storage)
     }

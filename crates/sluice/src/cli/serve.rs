@@ -702,6 +702,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_select_buckets: args.max_select_buckets,
     };
     let state = AppState::new(storage.clone(), server_config, auth);
+    share_tokens(&state, args.catalog_sync_interval).await;
     let continuous_queries = sluice_server::ContinuousQueries::open(
         args.data_dir.join(sluice_server::CONTINUOUS_QUERY_FILE),
     )?
@@ -902,6 +903,44 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
         .checked_mul(millis)
         .map(Duration::from_millis)
         .ok_or_else(|| format!("duration {text:?} is too large"))
+}
+
+/// Reconciles the node's tokens with those the nodes of its bucket share, every
+/// `interval` (nothing without authentication or a cloud store). A failure is logged at
+/// once, then once a minute while it lasts.
+async fn share_tokens(state: &AppState, interval: Duration) {
+    let Some(store) = state.auth().store() else {
+        return;
+    };
+    // Once before the first request: the tokens other nodes created are accepted at once.
+    if let Err(e) = store.sync_shared().await {
+        tracing::warn!("{e}; retried every --catalog-sync-interval");
+    }
+    let state = state.clone();
+    tokio::spawn(async move {
+        let mut failing_since: Option<std::time::Instant> = None;
+        let mut last_logged: Option<std::time::Instant> = None;
+        loop {
+            let Some(store) = state.auth().store() else {
+                return;
+            };
+            tokio::time::sleep(interval).await;
+            match store.sync_shared().await {
+                Ok(()) => {
+                    if failing_since.take().is_some() {
+                        tracing::info!("sharing tokens through the bucket works again");
+                    }
+                }
+                Err(e) => {
+                    failing_since.get_or_insert_with(std::time::Instant::now);
+                    if last_logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                        tracing::warn!("{e}; retried every --catalog-sync-interval");
+                        last_logged = Some(std::time::Instant::now());
+                    }
+                }
+            }
+        }
+    });
 }
 
 #[cfg(test)]
