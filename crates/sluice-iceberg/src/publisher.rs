@@ -122,7 +122,12 @@ impl Shared {
     }
 }
 
-async fn connect(config: &IcebergConfig, warehouse: &str, io: &ObjectStoreIo) -> Result<Target> {
+async fn connect(
+    config: &IcebergConfig,
+    warehouse: &str,
+    io: &ObjectStoreIo,
+    storage: &Storage,
+) -> Result<Target> {
     let catalog = SqlCatalogBuilder::default()
         .uri(config.catalog_url.clone())
         .warehouse_location(warehouse.to_owned())
@@ -140,6 +145,8 @@ async fn connect(config: &IcebergConfig, warehouse: &str, io: &ObjectStoreIo) ->
         catalog_name: config.catalog_name.clone(),
         file_io: FileIOBuilder::new(Arc::new(io.clone())).build(),
         warehouse: warehouse.to_owned(),
+        base: storage.object_store_url().unwrap_or_default(),
+        storage: storage.clone(),
     })
 }
 
@@ -152,7 +159,7 @@ async fn run(
 ) {
     let mut backoff = config.min_retry_interval;
     let target = loop {
-        match connect(&config, &warehouse, &io).await {
+        match connect(&config, &warehouse, &io, &storage).await {
             Ok(target) => break target,
             Err(e) => {
                 shared.failed(format!("connecting: {e}"));

@@ -78,6 +78,28 @@ pub(crate) fn evolve(
     Ok(Schema::builder().with_fields(fields).build()?)
 }
 
+/// `current` (a table's schema that nodes share) with the columns of `arrow` it lacks
+/// added after its own, as [`evolve`] numbers them; a column of `current` that `arrow`
+/// has with another type is replaced. A column only another node's files hold stays, so
+/// nodes publishing the same table each add theirs and none removes another's.
+pub(crate) fn extend(arrow: &ArrowSchema, current: &Schema, last_column_id: i32) -> Result<Schema> {
+    let mine = evolve(arrow, Some(current), last_column_id)?;
+    let mine_fields = mine.as_struct().fields();
+    let mut fields: Vec<NestedFieldRef> = current
+        .as_struct()
+        .fields()
+        .iter()
+        .filter(|c| mine_fields.iter().all(|m| m.name != c.name || m.id == c.id))
+        .cloned()
+        .collect();
+    for field in mine_fields {
+        if !fields.iter().any(|c| c.id == field.id) {
+            fields.push(field.clone());
+        }
+    }
+    Ok(Schema::builder().with_fields(fields).build()?)
+}
+
 /// Whether two schemas have the same columns (ids, names, types), whatever their ids.
 pub(crate) fn same_columns(a: &Schema, b: &Schema) -> bool {
     a.as_struct().fields() == b.as_struct().fields()

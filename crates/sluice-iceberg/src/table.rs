@@ -23,11 +23,11 @@ use iceberg::spec::{
 use iceberg::table::Table;
 use iceberg::{Catalog, ErrorKind, MetadataLocation, NamespaceIdent, TableCreation, TableIdent};
 use iceberg_catalog_sql::SqlCatalog;
-use sluice_storage::{LiveFile, TableFiles};
+use sluice_storage::{LiveFile, Storage, TableFiles};
 use sqlx::PgPool;
 
 use crate::error::{Error, Result};
-use crate::schema::{evolve, name_mapping_json, same_columns};
+use crate::schema::{evolve, extend, name_mapping_json, same_columns};
 
 /// What publishing a table did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +50,10 @@ pub(crate) struct Target {
     pub(crate) file_io: FileIO,
     /// `file:///…/iceberg` or `s3://bucket/node/iceberg`: tables are `WAREHOUSE/db/table`.
     pub(crate) warehouse: String,
+    /// The object store's URL (`s3://bucket/`), which data file paths start with.
+    pub(crate) base: String,
+    /// The engine, which says which files are this node's to list or remove.
+    pub(crate) storage: Storage,
 }
 
 impl Target {
@@ -72,12 +76,32 @@ impl Target {
     }
 
     /// Removes the Iceberg table of a sluice table that was dropped (its metadata files
-    /// stay; sluice deletes the data files).
+    /// stay; sluice deletes the data files); on a node sharing its bucket, removes this
+    /// node's files from it, and the table only when no other node's are in it.
     ///
     /// # Errors
     /// [`Error::Iceberg`] when the catalog fails.
     pub(crate) async fn drop(&self, database: &str, table: &str) -> Result<()> {
         let ident = TableIdent::new(NamespaceIdent::new(database.to_owned()), table.to_owned());
+        if self.shared() {
+            // Other nodes' files may be in it: only this node's leave, and the table
+            // with them if no other node's are left.
+            let loaded = match self.catalog.load_table(&ident).await {
+                Ok(loaded) => loaded,
+                Err(e) if e.kind() == ErrorKind::TableNotFound => return Ok(()),
+                Err(e) => return Err(e.into()),
+            };
+            let (listed, _) = self.live_entries(loaded.metadata()).await?;
+            if listed.keys().any(|path| !self.owns(path)) {
+                let none = TableFiles {
+                    database: database.to_owned(),
+                    table: table.to_owned(),
+                    schema: Arc::new(arrow::datatypes::Schema::empty()),
+                    files: Vec::new(),
+                };
+                return self.sync(&loaded, &none).await.map(|_| ());
+            }
+        }
         match self.catalog.drop_table(&ident).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == ErrorKind::TableNotFound => Ok(()),
@@ -130,22 +154,38 @@ impl Target {
         }
     }
 
+    /// Whether the data file at `url` is this node's to list or remove: on nodes sharing
+    /// a bucket, each publishes its own files into the one table of a sluice table and
+    /// keeps the others' (see `Storage::owns_object`).
+    fn owns(&self, url: &str) -> bool {
+        url.strip_prefix(&self.base)
+            .is_none_or(|path| self.storage.owns_object(path))
+    }
+
+    /// Whether other nodes may publish into the same tables (a cloud node's).
+    fn shared(&self) -> bool {
+        !self.storage.object_prefix().is_empty()
+    }
+
     async fn sync(&self, table: &Table, files: &TableFiles) -> Result<Published> {
         let metadata = table.metadata();
         let current_schema = metadata.current_schema();
-        let schema = evolve(
-            &files.schema,
-            Some(current_schema),
-            metadata.last_column_id(),
-        )?;
+        let schema = if self.shared() {
+            extend(&files.schema, current_schema, metadata.last_column_id())?
+        } else {
+            evolve(
+                &files.schema,
+                Some(current_schema),
+                metadata.last_column_id(),
+            )?
+        };
         let schema_changed = !same_columns(&schema, current_schema);
         let (listed, current_files) = self.live_entries(metadata).await?;
         let wanted: HashMap<&str, &LiveFile> =
             files.files.iter().map(|f| (f.url.as_str(), f)).collect();
-        let files_changed = listed.len() != wanted.len()
-            || listed
-                .keys()
-                .any(|path| !wanted.contains_key(path.as_str()));
+        let mine: Vec<&String> = listed.keys().filter(|path| self.owns(path)).collect();
+        let files_changed = mine.len() != wanted.len()
+            || mine.iter().any(|path| !wanted.contains_key(path.as_str()));
         if !files_changed && !schema_changed {
             return Ok(Published::Unchanged);
         }
@@ -243,8 +283,9 @@ impl Target {
         Ok((out, own))
     }
 
-    /// Writes the manifest and manifest list of a snapshot that lists exactly `files`,
-    /// given the files the current snapshot lists (`listed`), and returns the snapshot.
+    /// Writes the manifest and manifest list of a snapshot that lists exactly `files` and
+    /// the files of other nodes the current snapshot lists (`listed`: the files it lists),
+    /// and returns the snapshot.
     async fn write_snapshot(
         &self,
         metadata: &TableMetadata,
@@ -264,6 +305,7 @@ impl Target {
         let wanted: HashSet<&str> = files.iter().map(|f| f.url.as_str()).collect();
         let (mut added, mut added_rows, mut removed, mut removed_rows, mut total_rows) =
             (0u64, 0u64, 0u64, 0u64, 0u64);
+        let mut kept = 0usize;
         if !files.is_empty() || !listed.is_empty() {
             let output = self
                 .file_io
@@ -295,7 +337,20 @@ impl Target {
                 }
             }
             for (path, entry) in listed {
-                if !wanted.contains(path.as_str()) {
+                if wanted.contains(path.as_str()) {
+                    continue;
+                }
+                if !self.owns(path) {
+                    // Another node's: kept as it is.
+                    kept += 1;
+                    total_rows += entry.record_count();
+                    writer.add_existing_file(
+                        entry.data_file.clone(),
+                        entry.snapshot_id.unwrap_or(snapshot_id),
+                        entry.sequence_number.unwrap_or(sequence_number),
+                        entry.file_sequence_number,
+                    )?;
+                } else {
                     removed += 1;
                     removed_rows += entry.record_count();
                     writer.add_delete_file(
@@ -329,7 +384,10 @@ impl Target {
                 ("added-records".to_owned(), added_rows.to_string()),
                 ("deleted-data-files".to_owned(), removed.to_string()),
                 ("deleted-records".to_owned(), removed_rows.to_string()),
-                ("total-data-files".to_owned(), files.len().to_string()),
+                (
+                    "total-data-files".to_owned(),
+                    (files.len() + kept).to_string(),
+                ),
                 ("total-records".to_owned(), total_rows.to_string()),
                 ("total-delete-files".to_owned(), "0".to_owned()),
             ]),

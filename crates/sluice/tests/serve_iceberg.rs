@@ -632,3 +632,64 @@ fn a_start_that_cannot_publish_stops_with_a_clear_error() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn ingest_nodes_of_a_bucket_publish_one_iceberg_table_with_every_nodes_rows() {
+    let test = "ingest_nodes_of_a_bucket_publish_one_iceberg_table_with_every_nodes_rows";
+    let Some(binary) = s3s_fs() else { return };
+    let Some(python) = python(test) else { return };
+    let temp = tempfile::tempdir().unwrap();
+    let Some(pg) = postgres(test, temp.path()) else {
+        return;
+    };
+    let s3 = S3Server::start(binary, &temp.path().join("s3"));
+    let node = |id: &str| {
+        TestServer::start(
+            node_options(&s3, &temp.path().join(id), id)
+                .arg("--without-auth")
+                .arg("--iceberg-catalog-url")
+                .arg(&pg.url()),
+        )
+    };
+    let (n1, n2) = (node("n1"), node("n2"));
+    let properties = serde_json::json!({
+        "s3.endpoint": s3.endpoint(),
+        "s3.access-key-id": ACCESS_KEY,
+        "s3.secret-access-key": SECRET_KEY,
+        "s3.region": "us-east-1",
+    })
+    .to_string();
+    // The rows of both nodes, as each answers for its own.
+    let every_row = |nodes: &[&TestServer]| {
+        let rows: Vec<Value> = nodes
+            .iter()
+            .flat_map(|n| sluice_rows(n, "cpu"))
+            .map(|r| serde_json::to_value(r).unwrap())
+            .collect();
+        sorted(&rows)
+    };
+    let iceberg_rows = || {
+        let read = read_iceberg_with(&python, &pg, &["cpu"], &properties);
+        sorted(read["cpu"]["iceberg"].as_array().unwrap())
+    };
+    write(&n1, &format!("cpu,host=a usage=0.5 {}", T0 + 1_000));
+    write(
+        &n2,
+        &format!("cpu,host=b usage=1.5,temp=20.5 {}", T0 + 2_000),
+    );
+    wait_until(
+        "the Iceberg table holds both nodes' rows",
+        Duration::from_secs(60),
+        || iceberg_rows().len() == 2,
+    );
+    assert_eq!(iceberg_rows(), every_row(&[&n1, &n2]));
+
+    // A new file of one node leaves the other's listed.
+    write(&n1, &format!("cpu,host=c usage=2.5 {}", T0 + 3_000));
+    wait_until(
+        "the Iceberg table holds n1's new row",
+        Duration::from_secs(60),
+        || iceberg_rows().len() == 3,
+    );
+    assert_eq!(iceberg_rows(), every_row(&[&n1, &n2]));
+}

@@ -134,6 +134,21 @@ impl Storage {
         self.inner.object_prefix()
     }
 
+    /// Whether this node's manifest is the one that may name the object at `path`: one
+    /// under its own prefix, or a compactor's output for it (`C/compacted/NODE/…`, see
+    /// `compactor`). Every path on a node without a cloud store. Nodes that share a
+    /// table elsewhere (an Iceberg table) change only the entries they own.
+    pub fn owns_object(&self, path: &str) -> bool {
+        let prefix = self.inner.object_prefix();
+        if prefix.is_empty() || path.starts_with(prefix) {
+            return true;
+        }
+        let node = prefix.trim_end_matches('/');
+        let mut parts = path.split('/');
+        let (_, compacted, for_node) = (parts.next(), parts.next(), parts.next());
+        compacted == Some("compacted") && for_node == Some(node)
+    }
+
     /// Every table's schema and live files now, with the manifest generation they are
     /// from. Empty for the in-memory object store.
     pub fn live_files(&self) -> LiveFiles {
