@@ -49,7 +49,7 @@ use serde::{Deserialize, Serialize};
 
 use super::compact::{merge_files, plan};
 use super::node::node_id_problem;
-use super::peers::{NodeCopies, Read, read_node};
+use super::peers::{NodeCopies, Read, never_ingested, read_node};
 use super::{Inner, Storage};
 use crate::config::{ObjectStoreConfig, StorageConfig};
 use crate::error::{Error, Result};
@@ -142,18 +142,7 @@ pub(super) async fn start(storage: &Storage) -> Result<()> {
     let Some(compactor) = &inner.compactor else {
         return Ok(());
     };
-    let ingested = {
-        let state = inner.state.read();
-        !state.manifest.files.is_empty() || !state.active.is_empty()
-    };
-    if ingested {
-        return Err(Error::Catalog(format!(
-            "node {id} holds rows it ingested (in its data directory or under {id}/ in the \
-             bucket): a compactor needs a node id that never ingested; start this one with \
-             --mode ingest or all, and the compactor with another --node-id",
-            id = compactor.own_id
-        )));
-    }
+    never_ingested(inner, &compactor.own_id, "a compactor")?;
     delete_unasked(inner, compactor).await?;
     let interval = compactor.interval;
     let weak: Weak<Inner> = Arc::downgrade(inner);

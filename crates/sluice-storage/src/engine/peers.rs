@@ -183,20 +183,9 @@ pub(super) async fn start(storage: &Storage) -> Result<()> {
     let Some(peers) = &inner.peers else {
         return Ok(());
     };
-    let ingested = {
-        let state = inner.state.read();
-        !state.manifest.files.is_empty() || !state.active.is_empty()
-    };
-    if ingested {
-        // Its rows would be neither persisted (it does not persist) nor read from the
-        // bucket (it reads the other nodes only).
-        return Err(Error::Catalog(format!(
-            "node {id} holds rows it ingested (in its data directory or under {id}/ in the \
-             bucket): a query node needs a node id that never ingested; start this one with \
-             --mode ingest or all, and the query node with another --node-id",
-            id = peers.own_id
-        )));
-    }
+    // Its rows would be neither persisted (it does not persist) nor read from the
+    // bucket (it reads the other nodes only).
+    never_ingested(inner, &peers.own_id, "a query node")?;
     refresh(inner).await?;
     let interval = peers.interval;
     let weak: Weak<Inner> = Arc::downgrade(inner);
@@ -219,6 +208,27 @@ pub(super) async fn start(storage: &Storage) -> Result<()> {
             }
         }
     });
+    Ok(())
+}
+
+/// Refuses a node id that holds rows it ingested (in its data directory or under its
+/// prefix in the bucket) for a node in a mode that does not ingest (`role`, "a query
+/// node" or "a compactor"): nothing would persist or read those rows.
+///
+/// # Errors
+/// [`Error::Catalog`] saying so.
+pub(super) fn never_ingested(inner: &Inner, id: &str, role: &str) -> Result<()> {
+    let ingested = {
+        let state = inner.state.read();
+        !state.manifest.files.is_empty() || !state.active.is_empty()
+    };
+    if ingested {
+        return Err(Error::Catalog(format!(
+            "node {id} holds rows it ingested (in its data directory or under {id}/ in the \
+             bucket): {role} needs a node id that never ingested; start this one with \
+             --mode ingest or all, and {role} with another --node-id"
+        )));
+    }
     Ok(())
 }
 
