@@ -95,6 +95,46 @@ fn files_go_to_the_bucket_and_read_back_after_a_restart() {
     assert_eq!(metric_starting(&server, get_ok), started);
 }
 
+#[test]
+fn a_file_no_manifest_names_is_deleted_once_the_restarted_node_published() {
+    let Some(binary) = s3s_fs() else { return };
+    let temp = tempfile::tempdir().unwrap();
+    let s3 = S3Server::start(binary, &temp.path().join("s3"));
+    let data_dir = temp.path().join("n1");
+    let server = sluice_on(&s3, &data_dir, &[]);
+    assert_eq!(write_db(&server, &points(0, 100)), 204);
+    wait_until("the rows are published", Duration::from_secs(60), || {
+        published_rows(&s3, "n1") == 100
+    });
+    // A file of n1's that no manifest names, as an upload whose manifest the process
+    // did not live to save leaves.
+    drop(server);
+    let live = find_parquet(&s3.root.join(BUCKET).join("n1/dbs"));
+    let orphan = live.with_file_name("0000000000009999.parquet");
+    std::fs::copy(&live, &orphan).unwrap();
+    let server = sluice_on(&s3, &data_dir, &[]);
+    assert_eq!(count(&server), 100);
+    wait_until("the orphan is deleted", Duration::from_secs(60), || {
+        !orphan.exists()
+    });
+    assert!(live.exists());
+    assert_eq!(count(&server), 100);
+}
+
+/// The first Parquet file under `dir`.
+fn find_parquet(dir: &Path) -> std::path::PathBuf {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            return find_parquet(&path);
+        }
+        if path.extension().is_some_and(|x| x == "parquet") {
+            return path;
+        }
+    }
+    panic!("no parquet file under {}", dir.display());
+}
+
 /// The rows the bucket's manifest of node `node_id` lists (0 before it has one).
 fn published_rows(s3: &S3Server, node_id: &str) -> u64 {
     let path = s3.root.join(BUCKET).join(node_id).join("manifest.json");

@@ -120,7 +120,10 @@ impl Storage {
             manifest.advertise_url = cloud.advertise_url.clone();
         }
         let prefix = node.as_ref().map_or("", |n| n.prefix.as_str());
-        delete_orphans(store.as_ref(), &manifest, prefix).await?;
+        // In a bucket, the manifest there may still name files the one here dropped (a
+        // compaction saved here but not yet published when the process ended): those go
+        // once this node's manifest is published, with the other deferred deletes.
+        let orphans = delete_orphans(store.as_ref(), &manifest, prefix, node.is_some()).await?;
         if let Some(root) = &local_root {
             remove_interrupted_uploads(&root.join("dbs"), false)?;
         }
@@ -239,7 +242,7 @@ impl Storage {
             wakeup: Arc::new(Notify::new()),
             closed: AtomicBool::new(false),
             background: Mutex::new(None),
-            pending_deletes: Mutex::new(Vec::new()),
+            pending_deletes: Mutex::new(orphans),
             held_deletes: Mutex::new(Vec::new()),
             publisher: Mutex::new(None),
             ddl: tokio::sync::RwLock::new(()),
@@ -319,18 +322,29 @@ fn is_local_put_temporary(path: &Path) -> bool {
 
 /// Deletes the Parquet files under `prefix` (a cloud node's `node_id/`, else empty)
 /// that the manifest does not name (a crash between writing a file and saving the
-/// manifest leaves them).
-async fn delete_orphans(store: &dyn ObjectStore, manifest: &Manifest, prefix: &str) -> Result<()> {
+/// manifest leaves them, or one after saving a manifest that dropped them); with
+/// `deferred`, returns them instead, for deletion after the next publication.
+async fn delete_orphans(
+    store: &dyn ObjectStore,
+    manifest: &Manifest,
+    prefix: &str,
+    deferred: bool,
+) -> Result<Vec<String>> {
     let objects: Vec<ObjectMeta> = store
         .list(Some(&ObjectPath::from(format!("{prefix}dbs"))))
         .try_collect()
         .await?;
     let live: HashSet<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
+    let mut later = Vec::new();
     for meta in objects {
         if !live.contains(meta.location.as_ref()) {
             tracing::warn!(path = %meta.location, "deleting parquet file not in the manifest");
-            store.delete(&meta.location).await?;
+            if deferred {
+                later.push(meta.location.to_string());
+            } else {
+                store.delete(&meta.location).await?;
+            }
         }
     }
-    Ok(())
+    Ok(later)
 }

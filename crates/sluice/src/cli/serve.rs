@@ -120,10 +120,11 @@ pub(crate) struct ServeArgs {
     /// it). Give every node of a bucket the same. Default 10s.
     #[arg(long, env = "SLUICE_COMPACTION_CHECK_INTERVAL", default_value = "10s", value_parser = parse_duration)]
     compaction_check_interval: Duration,
-    /// With a cloud object store, on a node that ingests: how often it reconciles its
+    /// With a cloud object store: how often a node that ingests reconciles its
     /// databases and retention policies with the record the bucket's ingest nodes share
-    /// (`_shared/databases/`): the delay after which a database created, changed or
-    /// dropped on one ingest node is so on the others. Default 2s.
+    /// (`_shared/databases/`), and any node with authentication its tokens
+    /// (`_shared/tokens/`): the delay after which a database or token created, changed or
+    /// dropped on one node is so on the others. Default 2s.
     #[arg(long, env = "SLUICE_CATALOG_SYNC_INTERVAL", default_value = "2s", value_parser = parse_duration)]
     catalog_sync_interval: Duration,
     /// Largest request body, on the wire and after gunzip; larger gets 413. Default 10MiB.
