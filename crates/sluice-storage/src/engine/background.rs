@@ -51,6 +51,16 @@ impl StepLog {
         true
     }
 
+    /// Logs a step's outcome (see [`StepLog::failed`]).
+    fn record(&mut self, step: &str, result: &Result<()>) {
+        match result {
+            Ok(()) => self.succeeded(step),
+            Err(e) => {
+                let _ = self.failed(step, e, Instant::now());
+            }
+        }
+    }
+
     fn succeeded(&mut self, step: &str) {
         if self.failures > 0 {
             tracing::info!(failures = self.failures, "{step} works again");
@@ -140,25 +150,19 @@ pub(super) async fn background(inner: Weak<Inner>, wakeup: Arc<Notify>) {
         // A node that does not ingest holds the other nodes' files: theirs to expire
         // and compact.
         if me.config.modes.ingest {
-            const SYNC: &str = "reconciling databases with the bucket's shared record";
-            match shared_catalog::sync(&me, &mut sync_clock).await {
-                Ok(()) => sync_log.succeeded(SYNC),
-                Err(e) => {
-                    let _ = sync_log.failed(SYNC, &e, Instant::now());
-                }
-            }
+            sync_log.record(
+                "reconciling databases with the bucket's shared record",
+                &shared_catalog::sync(&me, &mut sync_clock).await,
+            );
             if let Err(e) = enforce_retention(&me) {
                 tracing::error!("enforcing retention failed: {e}");
             }
             // A compactor's outputs replace files; while one runs, the node leaves its
             // files to it.
-            const ADOPT: &str = "looking for a compactor's outputs to adopt";
-            match compactor::adopt(&me, &mut compactors).await {
-                Ok(()) => adopt_log.succeeded(ADOPT),
-                Err(e) => {
-                    let _ = adopt_log.failed(ADOPT, &e, Instant::now());
-                }
-            }
+            adopt_log.record(
+                "looking for a compactor's outputs to adopt",
+                &compactor::adopt(&me, &mut compactors).await,
+            );
             if !compactors.running
                 && let Err(e) = compact(&me).await
             {

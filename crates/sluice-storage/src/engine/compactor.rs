@@ -48,8 +48,7 @@ use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions,
 use serde::{Deserialize, Serialize};
 
 use super::compact::{merge_files, plan};
-use super::node::node_id_problem;
-use super::peers::{NodeCopies, Read, never_ingested, read_node};
+use super::peers::{NodeCopies, Read, never_ingested, node_ids, read_node};
 use super::{Inner, Storage};
 use crate::config::{ObjectStoreConfig, StorageConfig};
 use crate::error::{Error, Result};
@@ -59,6 +58,8 @@ use crate::manifest::ParquetFile;
 const REQUESTS: &str = "_shared/compactions";
 /// Where compactors keep their heartbeats.
 const HEARTBEATS: &str = "_shared/compactors";
+/// The directory under a compactor's prefix that holds its outputs.
+const OUTPUTS: &str = "compacted";
 
 /// A compactor's state (`compact` among the node's modes).
 #[derive(Debug)]
@@ -67,6 +68,8 @@ pub(super) struct Compactor {
     interval: Duration,
     /// The next id of an output file (see the module docs, "Names").
     next_id: AtomicU64,
+    /// Heartbeats written: what makes each one differ from the last.
+    beats: AtomicU64,
     /// The ingest nodes' catalogs and manifests as last read.
     nodes: tokio::sync::Mutex<BTreeMap<String, NodeCopies>>,
     /// Why the last round failed; cleared by one that succeeds.
@@ -119,6 +122,7 @@ impl Compactor {
                 .compaction_check_interval
                 .max(Duration::from_millis(10)),
             next_id: AtomicU64::new(1),
+            beats: AtomicU64::new(0),
             nodes: tokio::sync::Mutex::new(BTreeMap::new()),
             fault: parking_lot::Mutex::new(None),
         }))
@@ -127,8 +131,16 @@ impl Compactor {
     /// Where this process writes node `node`'s outputs.
     fn output_prefix(&self, inner: &Inner, node: &str) -> String {
         let epoch = inner.lease.as_ref().map_or(0, |l| l.epoch());
-        format!("{}/compacted/{node}/{epoch}/", self.own_id)
+        format!("{}/{OUTPUTS}/{node}/{epoch}/", self.own_id)
     }
+}
+
+/// Whether the object at `path` is a compactor's output for node `node` (see the
+/// module docs, "Names"): once adopted, that node's to list and delete.
+pub(super) fn is_output_for(path: &str, node: &str) -> bool {
+    let mut parts = path.split('/');
+    let (_, outputs, for_node) = (parts.next(), parts.next(), parts.next());
+    outputs == Some(OUTPUTS) && for_node == Some(node)
 }
 
 /// Starts a compactor: deletes what an earlier process left unasked, then runs a round
@@ -187,11 +199,10 @@ where
 
 /// Rewrites the compactor's heartbeat, with a count that changes every time.
 async fn beat(inner: &Inner, compactor: &Compactor) -> Result<()> {
-    static BEATS: AtomicU64 = AtomicU64::new(0);
     let body = serde_json::json!({
         "node_id": compactor.own_id,
         "epoch": inner.lease.as_ref().map_or(0, |l| l.epoch()),
-        "beat": BEATS.fetch_add(1, Ordering::Relaxed),
+        "beat": compactor.beats.fetch_add(1, Ordering::Relaxed),
     });
     inner
         .store
@@ -237,17 +248,6 @@ async fn round(inner: &Arc<Inner>, compactor: &Compactor) -> Result<()> {
         compact_node(inner, compactor, id, &copies.manifest).await?;
     }
     Ok(())
-}
-
-/// The ids of the nodes in the bucket other than `own_id`.
-async fn node_ids(store: &dyn ObjectStore, own_id: &str) -> Result<Vec<String>> {
-    let listing = store.list_with_delimiter(None).await?;
-    Ok(listing
-        .common_prefixes
-        .iter()
-        .map(|p| p.as_ref().trim_end_matches('/').to_owned())
-        .filter(|id| id != own_id && node_id_problem(id).is_none())
-        .collect())
 }
 
 /// The requests waiting for node `id`.
@@ -350,7 +350,7 @@ async fn delete_unasked(inner: &Inner, compactor: &Compactor) -> Result<()> {
     let store = inner.store.as_ref();
     let outputs: Vec<ObjectMeta> = store
         .list(Some(&ObjectPath::from(format!(
-            "{}/compacted",
+            "{}/{OUTPUTS}",
             compactor.own_id
         ))))
         .try_collect()

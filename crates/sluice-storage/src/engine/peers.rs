@@ -253,13 +253,7 @@ pub(super) async fn refresh(inner: &Inner) -> Result<()> {
     };
     let store = inner.store.as_ref();
     let mut view = peers.view.lock().await;
-    let listing = store.list_with_delimiter(None).await?;
-    let ids: Vec<String> = listing
-        .common_prefixes
-        .iter()
-        .map(|p| p.as_ref().trim_end_matches('/').to_owned())
-        .filter(|id| *id != peers.own_id && node_id_problem(id).is_none())
-        .collect();
+    let ids = node_ids(store, &peers.own_id).await?;
     let mut changed = false;
     let before = view.nodes.len();
     view.nodes.retain(|id, _| ids.contains(id));
@@ -321,6 +315,21 @@ pub(super) async fn refresh(inner: &Inner) -> Result<()> {
         .collect();
     tracing::debug!(nodes = nodes.len(), files, "installed the bucket's view");
     Ok(())
+}
+
+/// The ids of the nodes in the bucket (its prefixes that are node ids) other than
+/// `own_id`.
+///
+/// # Errors
+/// [`Error::ObjectStore`] when the bucket cannot be listed.
+pub(super) async fn node_ids(store: &dyn ObjectStore, own_id: &str) -> Result<Vec<String>> {
+    let listing = store.list_with_delimiter(None).await?;
+    Ok(listing
+        .common_prefixes
+        .iter()
+        .map(|p| p.as_ref().trim_end_matches('/').to_owned())
+        .filter(|id| id != own_id && node_id_problem(id).is_none())
+        .collect())
 }
 
 /// What reading one node's copies found.

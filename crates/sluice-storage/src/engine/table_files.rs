@@ -143,10 +143,7 @@ impl Storage {
         if prefix.is_empty() || path.starts_with(prefix) {
             return true;
         }
-        let node = prefix.trim_end_matches('/');
-        let mut parts = path.split('/');
-        let (_, compacted, for_node) = (parts.next(), parts.next(), parts.next());
-        compacted == Some("compacted") && for_node == Some(node)
+        super::compactor::is_output_for(path, prefix.trim_end_matches('/'))
     }
 
     /// Every table's schema and live files now, with the manifest generation they are

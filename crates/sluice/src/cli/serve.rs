@@ -919,7 +919,7 @@ async fn share_tokens(state: &AppState, interval: Duration) {
     }
     let state = state.clone();
     tokio::spawn(async move {
-        let mut failing_since: Option<std::time::Instant> = None;
+        let mut failing = false;
         let mut last_logged: Option<std::time::Instant> = None;
         loop {
             let Some(store) = state.auth().store() else {
@@ -928,12 +928,12 @@ async fn share_tokens(state: &AppState, interval: Duration) {
             tokio::time::sleep(interval).await;
             match store.sync_shared().await {
                 Ok(()) => {
-                    if failing_since.take().is_some() {
+                    if std::mem::take(&mut failing) {
                         tracing::info!("sharing tokens through the bucket works again");
                     }
                 }
                 Err(e) => {
-                    failing_since.get_or_insert_with(std::time::Instant::now);
+                    failing = true;
                     if last_logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
                         tracing::warn!("{e}; retried every --catalog-sync-interval");
                         last_logged = Some(std::time::Instant::now());
