@@ -67,6 +67,14 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
+/// The storage engine's error a DataFusion error passes on (a scan's), if it is one.
+fn storage_cause(error: &datafusion::error::DataFusionError) -> Option<&sluice_storage::Error> {
+    match error.find_root() {
+        datafusion::error::DataFusionError::External(e) => e.downcast_ref(),
+        _ => None,
+    }
+}
+
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -76,32 +84,17 @@ impl Error {
     /// HTTP layer maps it to 400/404 vs 500.
     pub fn is_client_error(&self) -> bool {
         match self {
-            Error::Storage(e) => matches!(
-                e,
-                sluice_storage::Error::DatabaseNotFound { .. }
-                    | sluice_storage::Error::TableNotFound { .. }
-                    | sluice_storage::Error::InvalidDatabaseName { .. }
-                    | sluice_storage::Error::RetentionPolicyNotFound { .. }
-                    | sluice_storage::Error::RetentionPolicyExists { .. }
-                    | sluice_storage::Error::RetentionPolicyConflict { .. }
-                    | sluice_storage::Error::RetentionPolicyDurationTooLow { .. }
-                    | sluice_storage::Error::IncompatibleDurations { .. }
-                    | sluice_storage::Error::InvalidRetentionPolicyName { .. }
-                    | sluice_storage::Error::DatabasePolicy { .. }
-                    | sluice_storage::Error::InvalidCache { .. }
-                    | sluice_storage::Error::CacheExists { .. }
-                    | sluice_storage::Error::CacheNotFound { .. }
-                    | sluice_storage::Error::Stopped
-                    | sluice_storage::Error::ScanTooLarge { .. }
-            ),
-            Error::DataFusion(e) => matches!(
-                e.find_root(),
-                datafusion::error::DataFusionError::Plan(_)
-                    | datafusion::error::DataFusionError::SQL(..)
-                    | datafusion::error::DataFusionError::SchemaError(..)
-                    | datafusion::error::DataFusionError::NotImplemented(_)
-                    | datafusion::error::DataFusionError::ResourcesExhausted(_)
-            ),
+            Error::Storage(e) => e.is_client_error(),
+            Error::DataFusion(e) => {
+                matches!(
+                    e.find_root(),
+                    datafusion::error::DataFusionError::Plan(_)
+                        | datafusion::error::DataFusionError::SQL(..)
+                        | datafusion::error::DataFusionError::SchemaError(..)
+                        | datafusion::error::DataFusionError::NotImplemented(_)
+                        | datafusion::error::DataFusionError::ResourcesExhausted(_)
+                ) || storage_cause(e).is_some_and(sluice_storage::Error::is_client_error)
+            }
             Error::Arrow(_) | Error::Parquet(_) | Error::Io(_) => false,
             _ => true,
         }

@@ -226,10 +226,18 @@ impl Error {
             | Error::QueryParse { .. }
             | Error::StatementFailed { .. } => (StatusCode::BAD_REQUEST, "invalid", None),
             Error::Query(query) => match query {
-                sluice_query::Error::DatabaseNotFound(_)
-                | sluice_query::Error::Storage(
-                    S::DatabaseNotFound { .. } | S::RetentionPolicyNotFound { .. },
-                ) => (StatusCode::NOT_FOUND, "not found", None),
+                // Also a database dropped while the query read it (inside DataFusion's
+                // error, as a scan passes it on).
+                sluice_query::Error::DatabaseNotFound(_) => {
+                    (StatusCode::NOT_FOUND, "not found", None)
+                }
+                q if matches!(
+                    storage_cause(q),
+                    Some(S::DatabaseNotFound { .. } | S::RetentionPolicyNotFound { .. })
+                ) =>
+                {
+                    (StatusCode::NOT_FOUND, "not found", None)
+                }
                 q if q.is_client_error() || is_execution_error(q) => {
                     (StatusCode::BAD_REQUEST, "invalid", None)
                 }
@@ -606,6 +614,20 @@ mod tests {
             }),
             Error::Storage(sluice_storage::Error::DatabaseNotFound { name: "x".into() }),
             Error::Query(sluice_query::Error::DatabaseNotFound("x".into())),
+            // Dropped while a query's scan read it.
+            Error::Query(sluice_query::Error::DataFusion(
+                datafusion::error::DataFusionError::External(Box::new(
+                    sluice_storage::Error::DatabaseNotFound { name: "db".into() },
+                )),
+            )),
+            Error::Query(sluice_query::Error::DataFusion(
+                datafusion::error::DataFusionError::External(Box::new(
+                    sluice_storage::Error::TableNotFound {
+                        database: "db".into(),
+                        table: "cpu".into(),
+                    },
+                )),
+            )),
             Error::Query(sluice_query::Error::UnknownFormat("xml".into())),
             Error::QueryParse {
                 reason: "error parsing query: found EOF".into(),
@@ -615,6 +637,17 @@ mod tests {
             let status = error.render(Api::V1).status;
             assert!(status.is_client_error(), "{error}: {status}");
         }
+    }
+
+    #[test]
+    fn a_database_dropped_while_a_query_read_it_is_404() {
+        let dropped = datafusion::error::DataFusionError::External(Box::new(
+            sluice_storage::Error::DatabaseNotFound { name: "db".into() },
+        ));
+        let error = Error::Query(sluice_query::Error::DataFusion(dropped));
+        let (status, message) = error.status_and_message();
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(message.contains("database not found"), "{message}");
     }
 
     fn body_of(response: Response) -> Value {

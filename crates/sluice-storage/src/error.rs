@@ -183,6 +183,31 @@ impl Error {
         matches!(self, Error::ObjectStore(e) if !matches!(e, object_store::Error::NotFound { .. }))
     }
 
+    /// Whether the error is the caller's mistake (a name that does not exist or is not
+    /// valid, a policy that cannot be, a query's scan over its limits) rather than a failure
+    /// of the storage engine. A database or table dropped while a query read it is such a
+    /// mistake too: the query named what is no longer there.
+    pub fn is_client_error(&self) -> bool {
+        matches!(
+            self,
+            Error::DatabaseNotFound { .. }
+                | Error::TableNotFound { .. }
+                | Error::InvalidDatabaseName { .. }
+                | Error::RetentionPolicyNotFound { .. }
+                | Error::RetentionPolicyExists { .. }
+                | Error::RetentionPolicyConflict { .. }
+                | Error::RetentionPolicyDurationTooLow { .. }
+                | Error::IncompatibleDurations { .. }
+                | Error::InvalidRetentionPolicyName { .. }
+                | Error::DatabasePolicy { .. }
+                | Error::InvalidCache { .. }
+                | Error::CacheExists { .. }
+                | Error::CacheNotFound { .. }
+                | Error::Stopped
+                | Error::ScanTooLarge { .. }
+        )
+    }
+
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Error {
         Error::Io {
             context: context.into(),
