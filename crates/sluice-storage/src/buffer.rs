@@ -160,6 +160,26 @@ fn intern(
     (shared, string_heap_bytes(s))
 }
 
+/// A partition's shared tag strings for one run of a batch's rows, by batch column: each
+/// tag's key, and the value of the last new series that had the tag. The series a run
+/// adds mostly differ in a few tags (a host name, not its region or rack), so a new series
+/// interns, hashing and looking up, only what changed; the rest are shared copies' counts.
+#[derive(Default)]
+struct RunStrings<'b> {
+    keys: Vec<Option<Arc<str>>>,
+    values: Vec<Option<(&'b str, Arc<str>)>>,
+}
+
+impl RunStrings<'_> {
+    /// Forgets every string, for a run in another partition of a batch with `columns`.
+    fn reset(&mut self, columns: usize) {
+        self.keys.clear();
+        self.keys.resize(columns, None);
+        self.values.clear();
+        self.values.resize(columns, None);
+    }
+}
+
 /// The first position of `rows` (ordered so that `older` holds for a prefix) where
 /// `older` does not hold, found from the end: probes 1, 2, 4, … back from the newest row,
 /// then a binary search between the last two. A late row is usually only a little older
@@ -217,8 +237,14 @@ impl PartitionBuffer {
         Some(i)
     }
 
-    /// The id of the series with `tags` (sorted by name), created if new.
-    fn series_id(&mut self, tags: &[(&str, &str)]) -> u32 {
+    /// The id of the series with `tags` (sorted by name), created if new; `columns` are the
+    /// batch columns of the tags, by which `run` keeps the strings of the run's series.
+    fn series_id<'b>(
+        &mut self,
+        tags: &[(&'b str, &'b str)],
+        columns: &[u32],
+        run: &mut RunStrings<'b>,
+    ) -> u32 {
         let hash = tags_hash(&self.hasher, tags);
         let series = &self.series;
         if let Some(&(_, s)) = self.series_index.find(hash, |&(h, s)| {
@@ -228,19 +254,31 @@ impl PartitionBuffer {
         }
         let s = self.series.len() as u32;
         let mut bytes = series_heap_bytes(tags.len());
-        let mut interned = |text: &str| {
-            let (shared, new) = intern(&mut self.strings, &self.hasher, text);
-            bytes += new;
-            shared
-        };
-        let stored: Vec<(Arc<str>, Arc<str>)> = tags
-            .iter()
-            .map(|(k, v)| (interned(k), interned(v)))
-            .collect();
-        for (key, _) in &stored {
-            if let Err(at) = self.tag_keys.binary_search(key) {
-                self.tag_keys.insert(at, key.clone());
-            }
+        let mut stored = Vec::with_capacity(tags.len());
+        for (&(key, value), &column) in tags.iter().zip(columns) {
+            let column = column as usize;
+            let key = match &run.keys[column] {
+                Some(shared) => shared.clone(),
+                None => {
+                    let (shared, new) = intern(&mut self.strings, &self.hasher, key);
+                    bytes += new;
+                    if let Err(at) = self.tag_keys.binary_search(&shared) {
+                        self.tag_keys.insert(at, shared.clone());
+                    }
+                    run.keys[column] = Some(shared.clone());
+                    shared
+                }
+            };
+            let value = match &run.values[column] {
+                Some((last, shared)) if *last == value => shared.clone(),
+                _ => {
+                    let (shared, new) = intern(&mut self.strings, &self.hasher, value);
+                    bytes += new;
+                    run.values[column] = Some((value, shared.clone()));
+                    shared
+                }
+            };
+            stored.push((key, value));
         }
         self.series.push(stored);
         self.series_bytes += bytes;
@@ -479,6 +517,8 @@ impl Buffer {
             let mut slots: Vec<Option<usize>> = vec![None; columns.len()];
             let mut sids: Vec<Option<u32>> = vec![None; table.series.len()];
             let mut tags: Vec<(&str, &str)> = Vec::new();
+            let mut tag_columns: Vec<u32> = Vec::new();
+            let mut strings = RunStrings::default();
             let mut rest = &table.rows[..];
             // Rows run by run of the same day: one partition lookup per run.
             while let Some(first) = rest.first() {
@@ -492,18 +532,21 @@ impl Buffer {
                 let part = tb.partitions.entry(day).or_default();
                 slots.iter_mut().for_each(|s| *s = None);
                 sids.iter_mut().for_each(|s| *s = None);
+                strings.reset(columns.len());
                 for row in rows {
                     let sid = match sids[row.series as usize] {
                         Some(sid) => sid,
                         None => {
+                            let series_tags = table.series_tags(row.series);
                             tags.clear();
                             tags.extend(
-                                table
-                                    .series_tags(row.series)
+                                series_tags
                                     .iter()
                                     .map(|(i, v)| (columns[*i as usize].0, *v)),
                             );
-                            let sid = part.series_id(&tags);
+                            tag_columns.clear();
+                            tag_columns.extend(series_tags.iter().map(|(i, _)| *i));
+                            let sid = part.series_id(&tags, &tag_columns, &mut strings);
                             sids[row.series as usize] = Some(sid);
                             sid
                         }
