@@ -50,14 +50,16 @@ pub(crate) struct PartitionBuffer {
     /// tags are compared in `series`. The hash is kept so that growing the table does not
     /// hash every series' tags again.
     series_index: hashbrown::HashTable<(u64, u32)>,
-    /// Tags of each series, sorted by name; their strings are `strings`' (one allocation
-    /// per distinct key or value, not per series).
-    series: Vec<Vec<(Arc<str>, Arc<str>)>>,
-    /// Every tag key and value of the partition's series, once.
-    strings: hashbrown::HashTable<Arc<str>>,
-    /// The tag keys of the partition's series, sorted: its schema's tags without a walk
-    /// over every series.
-    tag_keys: Vec<Arc<str>>,
+    /// Tags of each series, sorted by name, as (key, value) ids of `strings`: a series
+    /// takes 8 bytes a tag, and every distinct key or value is allocated once.
+    series: Vec<Box<[(u32, u32)]>>,
+    /// Every tag key and value of the partition's series, once, by id.
+    strings: Vec<Arc<str>>,
+    /// The ids of `strings`, found by the hash of their text.
+    string_ids: hashbrown::HashTable<u32>,
+    /// The ids of the tag keys of the partition's series, sorted by their text: its
+    /// schema's tags without a walk over every series.
+    tag_keys: Vec<u32>,
     /// Row index by (series, time) of the unsorted series (see `series_sorted`), hashed
     /// with [`row_hash`]; the key is read from `series_of_row` and `time`. Rows of sorted
     /// series (the usual case) are found by binary search in `series_rows` instead, and
@@ -94,11 +96,11 @@ pub(crate) struct PartitionBuffer {
     pub(crate) bytes: usize,
 }
 
-/// The value of tag `name` in a series' tags (sorted by name).
-fn tag_value<'a>(tags: &'a [(Arc<str>, Arc<str>)], name: &str) -> Option<&'a str> {
-    tags.binary_search_by(|(k, _)| k.as_ref().cmp(name))
+/// The value of tag `name` in a series' tags (sorted by name, ids of `strings`).
+fn tag_value<'a>(strings: &'a [Arc<str>], tags: &[(u32, u32)], name: &str) -> Option<&'a str> {
+    tags.binary_search_by(|(k, _)| strings[*k as usize].as_ref().cmp(name))
         .ok()
-        .map(|i| tags[i].1.as_ref())
+        .map(|i| strings[tags[i].1 as usize].as_ref())
 }
 
 /// Heap bytes a series takes besides its rows and the strings of its tags: its index
@@ -106,58 +108,76 @@ fn tag_value<'a>(tags: &'a [(Arc<str>, Arc<str>)], name: &str) -> Option<&'a str
 /// and newest time.
 fn series_heap_bytes(tags: usize) -> usize {
     const INDEX_SLOT: usize = 16 + 1;
-    const TAG_PAIR: usize = 2 * 16;
+    const TAG_PAIR: usize = 2 * size_of::<u32>();
     const ROW_LIST: usize = size_of::<Vec<u32>>() + 1 + size_of::<i64>();
-    INDEX_SLOT + size_of::<Vec<()>>() + tags * TAG_PAIR + ROW_LIST
+    INDEX_SLOT + size_of::<Box<[()]>>() + tags * TAG_PAIR + ROW_LIST
 }
 
 /// Heap bytes of a distinct tag string: its allocation (counts and contents, rounded up
-/// as the allocator does) and its slot in the strings' table.
+/// as the allocator does), its place in the strings and its slot in their index.
 fn string_heap_bytes(s: &str) -> usize {
     const ARC_COUNTS: usize = 16;
-    const SLOT: usize = 16 + 1;
-    (ARC_COUNTS + s.len()).next_multiple_of(16) + SLOT
+    const SLOTS: usize = size_of::<Arc<str>>() + 4 + 1;
+    (ARC_COUNTS + s.len()).next_multiple_of(16) + SLOTS
 }
 
 /// The hash a series is found by: of its tags (sorted by name), the same for borrowed
 /// and for stored tags.
-fn tags_hash<K: AsRef<str>, V: AsRef<str>>(
+fn tags_hash<'t>(
     hasher: &hashbrown::DefaultHashBuilder,
-    tags: &[(K, V)],
+    len: usize,
+    tags: impl Iterator<Item = (&'t str, &'t str)>,
 ) -> u64 {
     use std::hash::{BuildHasher, Hash, Hasher};
     let mut h = hasher.build_hasher();
-    tags.len().hash(&mut h);
+    len.hash(&mut h);
     for (k, v) in tags {
-        k.as_ref().hash(&mut h);
-        v.as_ref().hash(&mut h);
+        k.hash(&mut h);
+        v.hash(&mut h);
     }
     h.finish()
 }
 
-/// Whether stored tags equal borrowed ones.
-fn same_tags(stored: &[(Arc<str>, Arc<str>)], tags: &[(&str, &str)]) -> bool {
-    stored.len() == tags.len()
-        && stored
-            .iter()
-            .zip(tags)
-            .all(|((k, v), (k2, v2))| k.as_ref() == *k2 && v.as_ref() == *v2)
+/// The hash of stored tags (ids of `strings`), the same as of the borrowed ones.
+fn stored_tags_hash(
+    hasher: &hashbrown::DefaultHashBuilder,
+    strings: &[Arc<str>],
+    tags: &[(u32, u32)],
+) -> u64 {
+    let text = |id: u32| strings[id as usize].as_ref();
+    tags_hash(
+        hasher,
+        tags.len(),
+        tags.iter().map(|&(k, v)| (text(k), text(v))),
+    )
 }
 
-/// The shared copy of `s` in `strings`, added if new; the heap bytes a new one takes.
+/// Whether stored tags (ids of `strings`) equal borrowed ones.
+fn same_tags(strings: &[Arc<str>], stored: &[(u32, u32)], tags: &[(&str, &str)]) -> bool {
+    stored.len() == tags.len()
+        && stored.iter().zip(tags).all(|(&(k, v), &(k2, v2))| {
+            strings[k as usize].as_ref() == k2 && strings[v as usize].as_ref() == v2
+        })
+}
+
+/// The id of `s` in `strings`, added if new; the heap bytes a new one takes.
 fn intern(
-    strings: &mut hashbrown::HashTable<Arc<str>>,
+    strings: &mut Vec<Arc<str>>,
+    ids: &mut hashbrown::HashTable<u32>,
     hasher: &hashbrown::DefaultHashBuilder,
     s: &str,
-) -> (Arc<str>, usize) {
+) -> (u32, usize) {
     use std::hash::BuildHasher;
     let hash = hasher.hash_one(s);
-    if let Some(shared) = strings.find(hash, |a| a.as_ref() == s) {
-        return (shared.clone(), 0);
+    if let Some(&id) = ids.find(hash, |&id| strings[id as usize].as_ref() == s) {
+        return (id, 0);
     }
-    let shared: Arc<str> = Arc::from(s);
-    strings.insert_unique(hash, shared.clone(), |a| hasher.hash_one(a.as_ref()));
-    (shared, string_heap_bytes(s))
+    let id = strings.len() as u32;
+    strings.push(Arc::from(s));
+    ids.insert_unique(hash, id, |&id| {
+        hasher.hash_one(strings[id as usize].as_ref())
+    });
+    (id, string_heap_bytes(s))
 }
 
 /// A partition's shared tag strings for one run of a batch's rows, by batch column: each
@@ -166,8 +186,8 @@ fn intern(
 /// interns, hashing and looking up, only what changed; the rest are shared copies' counts.
 #[derive(Default)]
 struct RunStrings<'b> {
-    keys: Vec<Option<Arc<str>>>,
-    values: Vec<Option<(&'b str, Arc<str>)>>,
+    keys: Vec<Option<u32>>,
+    values: Vec<Option<(&'b str, u32)>>,
 }
 
 impl RunStrings<'_> {
@@ -219,9 +239,18 @@ impl PartitionBuffer {
         self.time.len()
     }
 
-    /// The tags of each series with rows here, sorted by name (absent tags left out).
-    pub(crate) fn series(&self) -> &[Vec<(Arc<str>, Arc<str>)>] {
-        &self.series
+    /// The tags of each series with rows here, sorted by name (absent tags left out),
+    /// sharing the partition's strings.
+    pub(crate) fn series_tags(&self) -> impl Iterator<Item = Vec<(Arc<str>, Arc<str>)>> {
+        let shared = |id: u32| self.strings[id as usize].clone();
+        self.series
+            .iter()
+            .map(move |tags| tags.iter().map(|&(k, v)| (shared(k), shared(v))).collect())
+    }
+
+    /// The text of string `id`.
+    fn text(&self, id: u32) -> &str {
+        &self.strings[id as usize]
     }
 
     /// The slot of field column `name`, created if new; `None` when the partition holds
@@ -245,10 +274,10 @@ impl PartitionBuffer {
         columns: &[u32],
         run: &mut RunStrings<'b>,
     ) -> u32 {
-        let hash = tags_hash(&self.hasher, tags);
-        let series = &self.series;
+        let hash = tags_hash(&self.hasher, tags.len(), tags.iter().copied());
+        let (series, strings) = (&self.series, &self.strings);
         if let Some(&(_, s)) = self.series_index.find(hash, |&(h, s)| {
-            h == hash && same_tags(&series[s as usize], tags)
+            h == hash && same_tags(strings, &series[s as usize], tags)
         }) {
             return s;
         }
@@ -257,30 +286,36 @@ impl PartitionBuffer {
         let mut stored = Vec::with_capacity(tags.len());
         for (&(key, value), &column) in tags.iter().zip(columns) {
             let column = column as usize;
-            let key = match &run.keys[column] {
-                Some(shared) => shared.clone(),
+            let key = match run.keys[column] {
+                Some(id) => id,
                 None => {
-                    let (shared, new) = intern(&mut self.strings, &self.hasher, key);
+                    let (id, new) =
+                        intern(&mut self.strings, &mut self.string_ids, &self.hasher, key);
                     bytes += new;
-                    if let Err(at) = self.tag_keys.binary_search(&shared) {
-                        self.tag_keys.insert(at, shared.clone());
+                    let strings = &self.strings;
+                    if let Err(at) = self
+                        .tag_keys
+                        .binary_search_by(|k| strings[*k as usize].as_ref().cmp(key))
+                    {
+                        self.tag_keys.insert(at, id);
                     }
-                    run.keys[column] = Some(shared.clone());
-                    shared
+                    run.keys[column] = Some(id);
+                    id
                 }
             };
-            let value = match &run.values[column] {
-                Some((last, shared)) if *last == value => shared.clone(),
+            let value = match run.values[column] {
+                Some((last, id)) if last == value => id,
                 _ => {
-                    let (shared, new) = intern(&mut self.strings, &self.hasher, value);
+                    let (id, new) =
+                        intern(&mut self.strings, &mut self.string_ids, &self.hasher, value);
                     bytes += new;
-                    run.values[column] = Some((value, shared.clone()));
-                    shared
+                    run.values[column] = Some((value, id));
+                    id
                 }
             };
             stored.push((key, value));
         }
-        self.series.push(stored);
+        self.series.push(stored.into_boxed_slice());
         self.series_bytes += bytes;
         self.series_index
             .insert_unique(hash, (hash, s), |&(h, _)| h);
@@ -420,7 +455,7 @@ impl PartitionBuffer {
         let hit: Vec<bool> = self
             .series
             .iter()
-            .map(|tags| op.covers_series(&|k: &str| tag_value(tags, k)))
+            .map(|tags| op.covers_series(&|k: &str| tag_value(&self.strings, tags, k)))
             .collect();
         if !hit.iter().any(|h| *h) {
             return 0;
@@ -448,22 +483,13 @@ impl PartitionBuffer {
             *sid = id;
         }
         self.series = series;
+        self.keep_used_strings();
         self.series_index = hashbrown::HashTable::with_capacity(self.series.len());
         for (s, tags) in self.series.iter().enumerate() {
-            let hash = tags_hash(&self.hasher, tags);
+            let hash = stored_tags_hash(&self.hasher, &self.strings, tags);
             self.series_index
                 .insert_unique(hash, (hash, s as u32), |&(h, _)| h);
         }
-        // Only the strings and tag keys the remaining series use stay.
-        let mut keys: Vec<Arc<str>> = self
-            .series
-            .iter()
-            .flat_map(|tags| tags.iter().map(|(k, _)| k.clone()))
-            .collect();
-        keys.sort_unstable();
-        keys.dedup();
-        self.tag_keys = keys;
-        self.strings.retain(|shared| Arc::strong_count(shared) > 1);
         // Every series comes out sorted: the hash index is not needed any more.
         self.rows = hashbrown::HashTable::new();
         self.series_rows = vec![Vec::new(); self.series.len()];
@@ -494,6 +520,44 @@ impl PartitionBuffer {
             .sum();
         self.series_rows_bytes = self.series_rows.iter().map(capacity_bytes).sum();
         self.recount().saturating_sub(self.bytes)
+    }
+
+    /// Keeps only the strings and tag keys the series use, renumbered in their order.
+    fn keep_used_strings(&mut self) {
+        let mut new_id = vec![u32::MAX; self.strings.len()];
+        for &(k, v) in self.series.iter().flat_map(|tags| tags.iter()) {
+            new_id[k as usize] = 0;
+            new_id[v as usize] = 0;
+        }
+        let mut kept = Vec::new();
+        for (id, renumbered) in new_id.iter_mut().enumerate() {
+            if *renumbered == 0 {
+                *renumbered = kept.len() as u32;
+                kept.push(self.strings[id].clone());
+            }
+        }
+        self.strings = kept;
+        let mut keys = Vec::new();
+        for tags in &mut self.series {
+            for (k, v) in tags.iter_mut() {
+                (*k, *v) = (new_id[*k as usize], new_id[*v as usize]);
+                keys.push(*k);
+            }
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        let strings = &self.strings;
+        keys.sort_unstable_by(|a, b| strings[*a as usize].cmp(&strings[*b as usize]));
+        self.tag_keys = keys;
+        use std::hash::BuildHasher;
+        let hasher = &self.hasher;
+        self.string_ids = hashbrown::HashTable::with_capacity(strings.len());
+        for (id, text) in strings.iter().enumerate() {
+            self.string_ids
+                .insert_unique(hasher.hash_one(text.as_ref()), id as u32, |&id| {
+                    hasher.hash_one(strings[id as usize].as_ref())
+                });
+        }
     }
 
     /// Whether the partition holds no rows.
@@ -1120,8 +1184,9 @@ mod tests {
         let part = &buf.table(1, "cpu").unwrap().partitions[&0];
         // The key `host` once, each value once.
         assert_eq!(part.strings.len(), 1001);
-        let key = &part.series[0][0].0;
-        assert!(part.series.iter().all(|tags| Arc::ptr_eq(&tags[0].0, key)));
+        let key = part.series[0][0].0;
+        assert!(part.series.iter().all(|tags| tags[0].0 == key));
+        assert_eq!(part.text(key), "host");
         // One small row each; a series' own bookkeeping is about a hundred bytes.
         let per_series = buf.bytes / 1000;
         assert!(

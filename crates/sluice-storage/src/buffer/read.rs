@@ -5,8 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, DictionaryArray, Int32Array, RecordBatch, StringDictionaryBuilder,
-    TimestampNanosecondArray,
+    ArrayRef, DictionaryArray, Int32Array, RecordBatch, StringBuilder, TimestampNanosecondArray,
 };
 use arrow::datatypes::Int32Type;
 use sluice_lp::FieldType;
@@ -16,32 +15,36 @@ use crate::error::Result;
 use crate::merge::TableSchema;
 use crate::types::TagMatch;
 
-/// A series' values of tags `names`, in that order (`None` where it has no such tag):
-/// one walk through both lists when `names` is sorted, as schemas' tags are, rather than
-/// a search per name.
-fn values_of<'a>(
-    tags: &'a [(Arc<str>, Arc<str>)],
-    names: &[String],
-    names_sorted: bool,
-) -> Vec<Option<&'a str>> {
-    if !names_sorted {
-        return names.iter().map(|n| tag_value(tags, n)).collect();
+/// Where each of a partition's tag keys is among a schema's tags, by the key's string
+/// id; a schema's tag the partition does not have is in no series.
+struct TagPositions(HashMap<u32, usize>);
+
+impl TagPositions {
+    fn new(part: &PartitionBuffer, names: &[String]) -> TagPositions {
+        let of_key: HashMap<&str, u32> = part.tag_keys.iter().map(|&k| (part.text(k), k)).collect();
+        TagPositions(
+            names
+                .iter()
+                .enumerate()
+                .filter_map(|(at, name)| Some((*of_key.get(name.as_str())?, at)))
+                .collect(),
+        )
     }
-    let mut out = Vec::with_capacity(names.len());
-    let mut rest = tags;
-    for name in names {
-        while let Some(((k, _), tail)) = rest.split_first()
-            && k.as_ref() < name.as_str()
-        {
-            rest = tail;
+
+    /// The value ids of a series' tags in the schema's order, `ABSENT` where it has no
+    /// such tag, written to `out` (as long as the schema's tags).
+    fn values(&self, tags: &[(u32, u32)], out: &mut [u32]) {
+        out.fill(ABSENT);
+        for (k, v) in tags {
+            if let Some(&at) = self.0.get(k) {
+                out[at] = *v;
+            }
         }
-        out.push(match rest.first() {
-            Some((k, v)) if k.as_ref() == name.as_str() => Some(v.as_ref()),
-            _ => None,
-        });
     }
-    out
 }
+
+/// A tag a series does not have, where string ids are expected.
+const ABSENT: u32 = u32::MAX;
 
 impl PartitionBuffer {
     /// The rows matching the time range and tag predicates, as a batch in `schema`,
@@ -82,24 +85,15 @@ impl PartitionBuffer {
         tag_matches: &[TagMatch],
         keep_last: Option<usize>,
     ) -> Vec<usize> {
-        // Series in the series order (the module `merge` defines it): tag by tag, an
-        // absent tag (`None`) first. Each series' values in schema order are looked up
-        // once, not in every comparison.
-        let names_sorted = schema.tags.is_sorted();
-        let mut keyed: Vec<(Vec<Option<&str>>, u32)> = (0..self.series.len() as u32)
+        let wanted: Vec<u32> = (0..self.series.len() as u32)
             .filter(|&s| {
                 let tags = &self.series[s as usize];
                 tag_matches
                     .iter()
-                    .all(|m| m.matches(tag_value(tags, m.key())))
-            })
-            .map(|s| {
-                let key = values_of(&self.series[s as usize], &schema.tags, names_sorted);
-                (key, s)
+                    .all(|m| m.matches(tag_value(&self.strings, tags, m.key())))
             })
             .collect();
-        keyed.sort_unstable();
-        let wanted: Vec<u32> = keyed.into_iter().map(|(_, s)| s).collect();
+        let wanted = self.in_series_order(&schema.tags, wanted);
         let mut rows: Vec<usize> = Vec::new();
         let mut scratch: Vec<u32> = Vec::new();
         for s in wanted {
@@ -145,6 +139,66 @@ impl PartitionBuffer {
         rows
     }
 
+    /// Series `series` in the series order (the module `merge` defines it): by their
+    /// values of tags `names`, tag by tag, an absent tag first. Each series' values are
+    /// looked up once, as ranks of the partition's strings when the series are many (an
+    /// integer comparison instead of a string comparison per tag), else as text: ranking
+    /// sorts every string of the partition, worth it only when the series to order are a
+    /// good part of them.
+    fn in_series_order(&self, names: &[String], series: Vec<u32>) -> Vec<u32> {
+        if series.len() < 2 || names.is_empty() {
+            return series;
+        }
+        if series.len() * 4 < self.strings.len() {
+            self.ordered_by_text(names, series)
+        } else {
+            self.ordered_by_rank(names, series)
+        }
+    }
+
+    /// The values of tags `names` of each of `series`, one after the other.
+    fn series_values(&self, names: &[String], series: &[u32]) -> Vec<u32> {
+        let positions = TagPositions::new(self, names);
+        let mut values = vec![ABSENT; series.len() * names.len()];
+        for (s, out) in series.iter().zip(values.chunks_exact_mut(names.len())) {
+            positions.values(&self.series[*s as usize], out);
+        }
+        values
+    }
+
+    /// [`PartitionBuffer::in_series_order`], comparing text.
+    fn ordered_by_text(&self, names: &[String], series: Vec<u32>) -> Vec<u32> {
+        let values = self.series_values(names, &series);
+        let text = |id: u32| (id != ABSENT).then(|| self.text(id));
+        let mut keyed: Vec<(Vec<Option<&str>>, u32)> = series
+            .iter()
+            .zip(values.chunks_exact(names.len()))
+            .map(|(s, ids)| (ids.iter().map(|&id| text(id)).collect(), *s))
+            .collect();
+        keyed.sort_unstable();
+        keyed.into_iter().map(|(_, s)| s).collect()
+    }
+
+    /// [`PartitionBuffer::in_series_order`], comparing the ranks of the strings.
+    fn ordered_by_rank(&self, names: &[String], series: Vec<u32>) -> Vec<u32> {
+        let width = names.len();
+        let mut values = self.series_values(names, &series);
+        let mut by_text: Vec<u32> = (0..self.strings.len() as u32).collect();
+        by_text.sort_unstable_by(|a, b| self.text(*a).cmp(self.text(*b)));
+        // 0 for an absent tag, which sorts first.
+        let mut rank = vec![0u32; self.strings.len()];
+        for (r, id) in by_text.iter().enumerate() {
+            rank[*id as usize] = r as u32 + 1;
+        }
+        for id in &mut values {
+            *id = if *id == ABSENT { 0 } else { rank[*id as usize] };
+        }
+        let mut order: Vec<u32> = (0..series.len() as u32).collect();
+        let key = |i: u32| &values[i as usize * width..(i as usize + 1) * width];
+        order.sort_unstable_by(|a, b| key(*a).cmp(key(*b)));
+        order.iter().map(|&i| series[i as usize]).collect()
+    }
+
     /// Rows `rows` (indices into the partition) as a batch in `schema`.
     pub(crate) fn rows_to_batch(
         &self,
@@ -167,24 +221,34 @@ impl PartitionBuffer {
                 })
             })
             .collect();
-        let names_sorted = schema.tags.is_sorted();
-        let values: Vec<Vec<Option<&str>>> = used
-            .iter()
-            .map(|&s| values_of(&self.series[s as usize], &schema.tags, names_sorted))
-            .collect();
-        for t in 0..schema.tags.len() {
-            // Dictionary over the used series, keys looked up per row (scan-side copy).
-            let mut dict = StringDictionaryBuilder::<Int32Type>::new();
-            let slot_keys: Vec<Option<i32>> = values
-                .iter()
-                .map(|v| v[t].map(|v| dict.append(v).map_err(crate::error::Error::from)))
-                .map(Option::transpose)
-                .collect::<Result<_>>()?;
+        let width = schema.tags.len();
+        let values = if width == 0 {
+            Vec::new()
+        } else {
+            self.series_values(&schema.tags, &used)
+        };
+        let mut dict_index: HashMap<u32, i32> = HashMap::new();
+        for t in 0..width {
+            // Dictionary over the used series' values (each string once, found by its
+            // id), keys looked up per row.
+            dict_index.clear();
+            let mut dict = StringBuilder::new();
+            let slot_keys: Vec<Option<i32>> = (0..used.len())
+                .map(|slot| {
+                    let id = values[slot * width + t];
+                    (id != ABSENT).then(|| {
+                        let next = dict_index.len() as i32;
+                        *dict_index.entry(id).or_insert_with(|| {
+                            dict.append_value(self.text(id));
+                            next
+                        })
+                    })
+                })
+                .collect();
             let keys: Int32Array = row_slots.iter().map(|&slot| slot_keys[slot]).collect();
-            let dict_values = dict.finish().values().clone();
             columns.push(Arc::new(DictionaryArray::<Int32Type>::try_new(
                 keys,
-                dict_values,
+                Arc::new(dict.finish()),
             )?));
         }
         for (name, kind) in &schema.fields {
@@ -205,7 +269,11 @@ impl PartitionBuffer {
     /// The schema of what this partition holds (tags and fields it has seen).
     pub(crate) fn schema(&self) -> TableSchema {
         TableSchema {
-            tags: self.tag_keys.iter().map(|k| k.to_string()).collect(),
+            tags: self
+                .tag_keys
+                .iter()
+                .map(|&k| self.text(k).to_owned())
+                .collect(),
             fields: {
                 let mut f: Vec<(String, FieldType)> = self
                     .fields
@@ -222,23 +290,70 @@ impl PartitionBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::batch::{BatchRef, ColumnType, TableRef, ValueRef};
+    use crate::buffer::Buffer;
 
     #[test]
-    fn a_series_values_come_in_the_names_order_with_none_for_absent_tags() {
-        let tags: Vec<(Arc<str>, Arc<str>)> = [("b", "2"), ("d", "4"), ("e", "5")]
-            .into_iter()
-            .map(|(k, v)| (Arc::from(k), Arc::from(v)))
-            .collect();
-        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let sorted = names(&["a", "b", "c", "d", "f"]);
-        let expected = vec![None, Some("2"), None, Some("4"), None];
-        assert_eq!(values_of(&tags, &sorted, true), expected);
-        assert_eq!(values_of(&tags, &sorted, false), expected);
-        let unsorted = names(&["e", "a", "b"]);
+    fn series_come_in_the_same_order_by_rank_as_by_text_with_absent_tags_first() {
+        // Tags `a`, `b` and `c`, some series without `a` or `c`, values sharing text
+        // across tags and sorting differently by length and by bytes.
+        let values = ["", "x", "xy", "y", "b", "a", "Z", "10", "9"];
+        let mut table = TableRef {
+            name: "cpu",
+            columns: vec![
+                ("a", ColumnType::Tag),
+                ("b", ColumnType::Tag),
+                ("c", ColumnType::Tag),
+                ("f", ColumnType::Field(sluice_lp::FieldType::Float)),
+            ],
+            ..TableRef::default()
+        };
+        let mut rows = Vec::new();
+        for i in 0..200usize {
+            let a = values[i % values.len()];
+            let b = values[(i / 3) % values.len()];
+            let c = values[(i / 7) % values.len()];
+            let mut tags = Vec::new();
+            if !a.is_empty() {
+                tags.push((0, a));
+            }
+            tags.push((1, b));
+            if !c.is_empty() {
+                tags.push((2, c));
+            }
+            table.push_series(tags.into_iter());
+            table.values.push((3, ValueRef::Float(i as f64)));
+            rows.push(crate::batch::Row {
+                time: i as i64,
+                series: i as u32,
+                fields_start: i as u32,
+                fields_end: i as u32 + 1,
+            });
+        }
+        table.rows = rows.into();
+        let mut buffer = Buffer::default();
+        buffer.apply(&BatchRef {
+            db_id: 1,
+            tables: vec![table],
+        });
+        let part = &buffer.table(1, "cpu").unwrap().partitions[&0];
+        let names: Vec<String> = ["a", "b", "c", "missing"].map(String::from).to_vec();
+        let all: Vec<u32> = (0..part.series.len() as u32).rev().collect();
+        let by_text = part.ordered_by_text(&names, all.clone());
+        assert_eq!(part.ordered_by_rank(&names, all.clone()), by_text);
+        // The order itself: tag by tag, absent first.
+        let key = |s: u32| {
+            names
+                .iter()
+                .map(|n| tag_value(&part.strings, &part.series[s as usize], n))
+                .collect::<Vec<_>>()
+        };
+        let mut expected = all;
+        expected.sort_by_key(|s| key(*s));
+        expected.dedup_by_key(|s| key(*s));
         assert_eq!(
-            values_of(&tags, &unsorted, false),
-            vec![Some("5"), None, Some("2")]
+            by_text.iter().map(|s| key(*s)).collect::<Vec<_>>(),
+            expected.iter().map(|s| key(*s)).collect::<Vec<_>>()
         );
-        assert_eq!(values_of(&[], &sorted, true), vec![None; 5]);
     }
 }

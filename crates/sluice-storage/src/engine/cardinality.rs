@@ -214,7 +214,7 @@ impl Storage {
                 let buffered = state
                     .partitions(db_id, name)
                     .filter(|(day, _)| *day >= first_kept_day)
-                    .flat_map(|(_, p)| p.series().iter().cloned())
+                    .flat_map(|(_, p)| p.series_tags())
                     .collect();
                 (files, buffered)
             };
