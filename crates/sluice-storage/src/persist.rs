@@ -122,10 +122,11 @@ impl<W: std::io::Write + Send> FileWriter<W> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        self.index = match (self.index.take(), SeriesIndex::of_sorted(batch)) {
-            (Some(mut index), Some(slice)) => index.extend(slice, self.rows).then_some(index),
-            _ => None,
-        };
+        // Once the file has too many series for an index, its slices are not indexed.
+        self.index = self.index.take().and_then(|mut index| {
+            let slice = SeriesIndex::of_sorted(batch)?;
+            index.extend(slice, self.rows).then_some(index)
+        });
         self.rows += batch.num_rows() as u64;
         self.writer.write(batch)?;
         if self.writer.in_progress_size() >= ROW_GROUP_BYTES {

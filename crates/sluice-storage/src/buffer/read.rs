@@ -1,7 +1,7 @@
 //! Reading a buffered partition: the rows a scan or a persistence wants, sorted by
 //! series then time, as Arrow batches.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{
