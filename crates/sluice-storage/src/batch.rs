@@ -136,14 +136,59 @@ impl WriteBatch {
 pub(crate) struct TableBatch {
     pub(crate) name: String,
     pub(crate) columns: Vec<(String, ColumnType)>,
-    /// The distinct tag sets of the rows: (column index, value), sorted by tag name.
-    pub(crate) series: Vec<Vec<(u32, String)>>,
+    /// The distinct tag sets of the rows, each a range of `tags`.
+    series: Vec<Range<u32>>,
+    /// The tag sets one after the other: (column index, where the value is in `text`),
+    /// sorted by tag name.
+    tags: Vec<(u32, Range<usize>)>,
+    /// The tag values one after the other: one allocation for all of a batch's tags.
+    text: String,
     pub(crate) rows: Vec<Row>,
     /// The field values of every row, row after row (see [`Row::fields`]).
     pub(crate) values: Vec<(u32, Value)>,
 }
 
 impl TableBatch {
+    /// A table's batch without rows.
+    pub(crate) fn new(name: String, columns: Vec<(String, ColumnType)>) -> TableBatch {
+        TableBatch {
+            name,
+            columns,
+            ..TableBatch::default()
+        }
+    }
+
+    /// Adds a tag set ((column index, value), sorted by tag name); returns its index.
+    pub(crate) fn push_series<'v>(
+        &mut self,
+        tags: impl IntoIterator<Item = (u32, &'v str)>,
+    ) -> u32 {
+        let start = self.tags.len() as u32;
+        for (column, value) in tags {
+            let at = self.text.len();
+            self.text.push_str(value);
+            self.tags.push((column, at..self.text.len()));
+        }
+        self.series.push(start..self.tags.len() as u32);
+        (self.series.len() - 1) as u32
+    }
+
+    /// How many tag sets the rows have.
+    pub(crate) fn series_count(&self) -> usize {
+        self.series.len()
+    }
+
+    /// The tags of series `s`: (column index, value), sorted by tag name.
+    pub(crate) fn series_tags(
+        &self,
+        s: u32,
+    ) -> impl ExactSizeIterator<Item = (u32, &str)> + Clone + '_ {
+        let range = &self.series[s as usize];
+        self.tags[range.start as usize..range.end as usize]
+            .iter()
+            .map(|(column, value)| (*column, &self.text[value.clone()]))
+    }
+
     /// Appends a row with tag set `series` whose fields are `values[fields_start..]`.
     pub(crate) fn push_row(&mut self, time: i64, series: u32, fields_start: usize) {
         self.rows.push(Row {
@@ -167,8 +212,8 @@ impl TableBatch {
             values: self.values.iter().map(|(i, v)| (*i, v.as_ref())).collect(),
             ..TableRef::default()
         };
-        for tags in &self.series {
-            table.push_series(tags.iter().map(|(i, v)| (*i, v.as_str())));
+        for s in 0..self.series.len() as u32 {
+            table.push_series(self.series_tags(s));
         }
         table
     }
@@ -231,20 +276,12 @@ impl<'a> TableRef<'a> {
 
     #[cfg(test)]
     fn to_batch(&self) -> TableBatch {
-        TableBatch {
+        let mut table = TableBatch {
             name: self.name.to_owned(),
             columns: self
                 .columns
                 .iter()
                 .map(|(n, k)| ((*n).to_owned(), *k))
-                .collect(),
-            series: (0..self.series.len() as u32)
-                .map(|s| {
-                    self.series_tags(s)
-                        .iter()
-                        .map(|(i, v)| (*i, (*v).to_owned()))
-                        .collect()
-                })
                 .collect(),
             rows: self.rows.to_vec(),
             values: self
@@ -252,7 +289,12 @@ impl<'a> TableRef<'a> {
                 .iter()
                 .map(|(i, v)| (*i, v.to_value()))
                 .collect(),
+            ..TableBatch::default()
+        };
+        for s in 0..self.series.len() as u32 {
+            table.push_series(self.series_tags(s).iter().copied());
         }
+        table
     }
 }
 

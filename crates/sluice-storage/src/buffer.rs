@@ -717,28 +717,27 @@ mod tests {
     }
 
     fn batch(rows: Vec<TestRow<'_>>) -> WriteBatch {
-        let mut table = TableBatch {
-            name: "cpu".into(),
-            columns: vec![
+        let mut table = TableBatch::new(
+            "cpu".into(),
+            vec![
                 ("host".into(), ColumnType::Tag),
                 ("a".into(), ColumnType::Field(FieldType::Float)),
                 ("b".into(), ColumnType::Field(FieldType::Integer)),
                 ("c".into(), ColumnType::Field(FieldType::String)),
             ],
-            ..TableBatch::default()
-        };
+        );
+        let mut hosts: Vec<&str> = Vec::new();
         for (host, time, fields) in rows {
-            let tags = vec![(0, host.to_owned())];
-            let series = match table.series.iter().position(|s| *s == tags) {
-                Some(i) => i,
+            let series = match hosts.iter().position(|h| *h == host) {
+                Some(i) => i as u32,
                 None => {
-                    table.series.push(tags);
-                    table.series.len() - 1
+                    hosts.push(host);
+                    table.push_series([(0, host)])
                 }
             };
             let start = table.values.len();
             table.values.extend(fields);
-            table.push_row(time, series as u32, start);
+            table.push_row(time, series, start);
         }
         WriteBatch {
             db_id: 1,

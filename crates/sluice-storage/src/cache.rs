@@ -166,7 +166,7 @@ impl Caches {
                 table.rows.iter().map(|row| BatchRow {
                     table,
                     time: row.time,
-                    tags: &table.series[row.series as usize],
+                    tags: table.series_tags(row.series),
                     fields: table.fields(row),
                 })
             };
@@ -231,27 +231,28 @@ pub(crate) fn cutoff(now_ns: i64, secs: u64) -> i64 {
 }
 
 /// A row of a logged write.
-struct BatchRow<'a> {
+struct BatchRow<'a, T> {
     table: &'a TableBatch,
     time: i64,
-    tags: &'a [(u32, String)],
+    /// (column index, value), as [`TableBatch::series_tags`] gives them.
+    tags: T,
     fields: &'a [(u32, Value)],
 }
 
-impl BatchRow<'_> {
+impl<T> BatchRow<'_, T> {
     fn name(&self, column: u32) -> &str {
         &self.table.columns[column as usize].0
     }
 }
 
-impl RowSource for BatchRow<'_> {
+impl<'a, T: Iterator<Item = (u32, &'a str)> + Clone> RowSource for BatchRow<'a, T> {
     fn time(&self) -> i64 {
         self.time
     }
 
     fn get(&self, column: &str) -> Option<Value> {
-        if let Some((_, v)) = self.tags.iter().find(|(c, _)| self.name(*c) == column) {
-            return Some(Value::String(v.clone()));
+        if let Some((_, v)) = self.tags.clone().find(|(c, _)| self.name(*c) == column) {
+            return Some(Value::String(v.to_owned()));
         }
         self.fields
             .iter()
@@ -260,10 +261,10 @@ impl RowSource for BatchRow<'_> {
     }
 
     fn each(&self, wanted: &dyn Fn(&str) -> bool, f: &mut dyn FnMut(&str, Value)) {
-        for (c, v) in self.tags {
-            let name = self.name(*c);
+        for (c, v) in self.tags.clone() {
+            let name = self.name(c);
             if wanted(name) {
-                f(name, Value::String(v.clone()));
+                f(name, Value::String(v.to_owned()));
             }
         }
         for (c, v) in self.fields {

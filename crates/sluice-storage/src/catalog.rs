@@ -579,10 +579,7 @@ impl Catalog {
                         }
                     }
                     if !table_index.contains_key(table_name) {
-                        tables.push(TableBatch {
-                            name: table_name.to_owned(),
-                            ..TableBatch::default()
-                        });
+                        tables.push(TableBatch::new(table_name.to_owned(), Vec::new()));
                     }
                     let st = table_index
                         .entry_ref(table_name)
@@ -637,31 +634,24 @@ impl Catalog {
                     .map(|(c, (_, v))| (*c, v.as_ref())),
             );
             let found = st.series.find(hash, |&s| {
-                let stored = &table.series[s as usize];
+                let stored = table.series_tags(s);
                 stored.len() == n_tags
                     && stored
-                        .iter()
                         .zip(tag_columns.iter().zip(&line.tags))
-                        .all(|((sc, sv), (c, (_, v)))| sc == c && sv == v)
+                        .all(|((sc, sv), (c, (_, v)))| sc == *c && sv == v)
             });
             let series = match found {
                 Some(&s) => s,
                 None => {
-                    let s = table.series.len() as u32;
-                    table.series.push(
+                    let s = table.push_series(
                         tag_columns
                             .iter()
                             .zip(&line.tags)
-                            .map(|(c, (_, v))| (*c, v.to_string()))
-                            .collect(),
+                            .map(|(c, (_, v))| (*c, v.as_ref())),
                     );
-                    let (all, hasher) = (&table.series, &st.hasher);
-                    st.series.insert_unique(hash, s, |&s| {
-                        tags_hash(
-                            hasher,
-                            all[s as usize].iter().map(|(c, v)| (*c, v.as_str())),
-                        )
-                    });
+                    let hasher = &st.hasher;
+                    st.series
+                        .insert_unique(hash, s, |&s| tags_hash(hasher, table.series_tags(s)));
                     s
                 }
             };

@@ -37,11 +37,12 @@ pub(crate) fn encode(batch: &WriteBatch, out: &mut Vec<u8>) {
             put_str(out, name);
             out.push(kind_to_u8(*kind));
         }
-        put_var(out, table.series.len() as u64);
-        for tags in &table.series {
+        put_var(out, table.series_count() as u64);
+        for s in 0..table.series_count() as u32 {
+            let tags = table.series_tags(s);
             put_var(out, tags.len() as u64);
             for (idx, value) in tags {
-                put_var(out, u64::from(*idx));
+                put_var(out, u64::from(idx));
                 put_str(out, value);
             }
         }
@@ -303,9 +304,9 @@ mod tests {
     use crate::batch::TableBatch;
 
     fn sample() -> WriteBatch {
-        let mut table = TableBatch {
-            name: "cpu".into(),
-            columns: vec![
+        let mut table = TableBatch::new(
+            "cpu".into(),
+            vec![
                 ("host".into(), ColumnType::Tag),
                 ("f".into(), ColumnType::Field(FieldType::Float)),
                 ("i".into(), ColumnType::Field(FieldType::Integer)),
@@ -313,9 +314,9 @@ mod tests {
                 ("s".into(), ColumnType::Field(FieldType::String)),
                 ("b".into(), ColumnType::Field(FieldType::Boolean)),
             ],
-            series: vec![vec![(0, "a".into())], vec![]],
-            ..TableBatch::default()
-        };
+        );
+        table.push_series([(0, "a")]);
+        table.push_series([]);
         table.values.extend([
             (1, Value::Float(-1.5)),
             (2, Value::Integer(i64::MIN)),
@@ -360,7 +361,9 @@ mod tests {
         }
         let batch = decode(&buf, FORMAT_ROW_TAGS).unwrap().to_batch();
         let t = &batch.tables[0];
-        assert_eq!(t.series, vec![vec![(0, "a".to_owned())], vec![]]);
+        assert_eq!(t.series_count(), 2);
+        assert_eq!(t.series_tags(0).collect::<Vec<_>>(), [(0, "a")]);
+        assert_eq!(t.series_tags(1).count(), 0);
         let rows: Vec<(i64, u32)> = t.rows.iter().map(|r| (r.time, r.series)).collect();
         assert_eq!(rows, vec![(1, 0), (2, 1), (3, 0)]);
         assert_eq!(t.fields(&t.rows[2]), &[(1, Value::Float(1.5))]);

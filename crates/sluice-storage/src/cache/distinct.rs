@@ -80,7 +80,7 @@ impl DistinctCache {
                 position[id] = Some(p);
             }
         }
-        let mut newest: Vec<Option<i64>> = vec![None; table.series.len()];
+        let mut newest: Vec<Option<i64>> = vec![None; table.series_count()];
         for row in &table.rows {
             let t = &mut newest[row.series as usize];
             *t = Some(t.map_or(row.time, |t| t.max(row.time)));
@@ -88,9 +88,9 @@ impl DistinctCache {
         for (series, time) in newest.iter().enumerate() {
             let Some(time) = *time else { continue };
             let mut combination: Combination = vec![None; self.def.columns.len()];
-            for (column, value) in &table.series[series] {
-                if let Some(p) = position[*column as usize] {
-                    combination[p] = Some(value.clone());
+            for (column, value) in table.series_tags(series as u32) {
+                if let Some(p) = position[column as usize] {
+                    combination[p] = Some(value.to_owned());
                 }
             }
             self.record(combination, time);

@@ -212,7 +212,7 @@ impl LastCache {
         }
         let width = columns.len();
         let count = def.count;
-        let mut rows_of: Vec<Vec<usize>> = vec![Vec::new(); table.series.len()];
+        let mut rows_of: Vec<Vec<usize>> = vec![Vec::new(); table.series_count()];
         for (i, row) in table.rows.iter().enumerate() {
             rows_of[row.series as usize].push(i);
         }
@@ -222,10 +222,10 @@ impl LastCache {
             }
             let mut key: Key = vec![None; def.key_columns.len()];
             let mut tag_values = Vec::new();
-            for (column, value) in &table.series[series] {
-                let column = *column as usize;
+            for (column, value) in table.series_tags(series as u32) {
+                let column = column as usize;
                 if let Some(position) = key_position[column] {
-                    key[position] = Some(KeyValue::Str(value.clone()));
+                    key[position] = Some(KeyValue::Str(value.to_owned()));
                 } else if let Some(slot) = value_slot[column] {
                     tag_values.push((slot, value));
                 }
@@ -254,7 +254,7 @@ impl LastCache {
                 }
                 let mut values: Vec<Option<Value>> = vec![None; width];
                 for (slot, value) in &tag_values {
-                    values[*slot] = Some(Value::String((*value).clone()));
+                    values[*slot] = Some(Value::String((*value).to_owned()));
                 }
                 for (column, value) in fields {
                     if let Some(slot) = value_slot[*column as usize] {
@@ -589,9 +589,9 @@ pub(in crate::cache) mod batch_tests {
         fn each(&self, wanted: &dyn Fn(&str) -> bool, f: &mut dyn FnMut(&str, Value)) {
             let Line(table, row) = self;
             let name = |c: u32| table.columns[c as usize].0.as_str();
-            for (c, v) in &table.series[row.series as usize] {
-                if wanted(name(*c)) {
-                    f(name(*c), Value::String(v.clone()));
+            for (c, v) in table.series_tags(row.series) {
+                if wanted(name(c)) {
+                    f(name(c), Value::String(v.to_owned()));
                 }
             }
             for (c, v) in table.fields(row) {
@@ -605,22 +605,19 @@ pub(in crate::cache) mod batch_tests {
     /// Rows of two hosts in two regions, out of time order, one without fields the
     /// cache keeps, a field that appears late.
     pub(in crate::cache) fn batch() -> TableBatch {
-        let mut t = TableBatch {
-            name: "cpu".into(),
-            columns: vec![
+        let mut t = TableBatch::new(
+            "cpu".into(),
+            vec![
                 ("host".into(), ColumnType::Tag),
                 ("region".into(), ColumnType::Tag),
                 ("usage".into(), ColumnType::Field(FieldType::Float)),
                 ("idle".into(), ColumnType::Field(FieldType::Integer)),
                 ("note".into(), ColumnType::Field(FieldType::String)),
             ],
-            series: vec![
-                vec![(0, "a".into()), (1, "eu".into())],
-                vec![(0, "b".into()), (1, "us".into())],
-                vec![(1, "eu".into())],
-            ],
-            ..TableBatch::default()
-        };
+        );
+        t.push_series([(0, "a"), (1, "eu")]);
+        t.push_series([(0, "b"), (1, "us")]);
+        t.push_series([(1, "eu")]);
         let rows = [
             (30, 0, vec![(2, Value::Float(3.0))]),
             (10, 0, vec![(2, Value::Float(1.0)), (3, Value::Integer(9))]),

@@ -624,7 +624,7 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::{ColumnType, Row, TableBatch, Value, WriteBatch};
+    use crate::batch::{ColumnType, TableBatch, Value, WriteBatch};
     use crate::encoding;
     use crate::predicate::DeleteOp;
     use crate::wal::{KIND_WRITE, ObjectWal, Record, list_segments, replay};
@@ -694,20 +694,16 @@ mod tests {
     }
 
     fn batch(i: i64) -> WriteBatch {
+        let mut table = TableBatch::new(
+            "t".into(),
+            vec![("f".into(), ColumnType::Field(sluice_lp::FieldType::Integer))],
+        );
+        let series = table.push_series([]);
+        table.values.push((0, Value::Integer(i)));
+        table.push_row(i, series, 0);
         WriteBatch {
             db_id: 1,
-            tables: vec![TableBatch {
-                name: "t".into(),
-                columns: vec![("f".into(), ColumnType::Field(sluice_lp::FieldType::Integer))],
-                series: vec![vec![]],
-                rows: vec![Row {
-                    time: i,
-                    series: 0,
-                    fields_start: 0,
-                    fields_end: 1,
-                }],
-                values: vec![(0, Value::Integer(i))],
-            }],
+            tables: vec![table],
         }
     }
 
