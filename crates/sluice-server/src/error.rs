@@ -246,7 +246,7 @@ impl Error {
                     "unavailable",
                     Some(STORE_RETRY_AFTER),
                 ),
-                q if is_peers_ahead(q) => (
+                q if is_peers_ahead(q) || is_missing_file(q) => (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
                     Some(Duration::from_secs(1)),
@@ -348,6 +348,11 @@ impl Error {
                  server log); retry later"
                     .to_owned()
             }
+            Error::Query(q) if is_missing_file(q) => {
+                "a file a node's manifest names is no longer in the bucket (compacted away \
+                 since the node published it); retry"
+                    .to_owned()
+            }
             other => other.to_string(),
         };
         Rendering {
@@ -407,6 +412,14 @@ fn is_store_failure(error: &sluice_query::Error) -> bool {
 fn is_peers_ahead(error: &sluice_query::Error) -> bool {
     storage_cause(error)
         .is_some_and(|e| matches!(e, sluice_storage::Error::IngestPeersAhead { .. }))
+}
+
+/// Whether a query failed because a file its manifests named was gone from the bucket
+/// after the scan read the manifests again and retried: a node's manifest naming a file
+/// it has since compacted away, until that node publishes again (seconds), so the client
+/// is asked to retry rather than told the server failed.
+fn is_missing_file(error: &sluice_query::Error) -> bool {
+    storage_cause(error).is_some_and(sluice_storage::Error::is_missing_object)
 }
 
 /// The storage engine's error wherever it sits in the chain of causes of a query's.
@@ -637,6 +650,24 @@ mod tests {
             let status = error.render(Api::V1).status;
             assert!(status.is_client_error(), "{error}: {status}");
         }
+    }
+
+    #[test]
+    fn a_file_still_missing_after_the_scan_retried_is_503_with_retry_after() {
+        let missing = sluice_storage::Error::ObjectStore(object_store::Error::NotFound {
+            path: "n1/dbs/1/0/0000000000000061.parquet".into(),
+            source: "404".into(),
+        });
+        let wrapped = datafusion::error::DataFusionError::External(Box::new(missing));
+        let error = Error::Query(sluice_query::Error::DataFusion(wrapped));
+        let rendering = error.render(Api::V3);
+        assert_eq!(rendering.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(rendering.retry_after, Some(Duration::from_secs(1)));
+        assert!(
+            rendering.message.contains("no longer in the bucket"),
+            "{}",
+            rendering.message
+        );
     }
 
     #[test]

@@ -183,6 +183,14 @@ impl Error {
         matches!(self, Error::ObjectStore(e) if !matches!(e, object_store::Error::NotFound { .. }))
     }
 
+    /// Whether the object store answered that an object does not exist.
+    pub fn is_missing_object(&self) -> bool {
+        matches!(
+            self,
+            Error::ObjectStore(object_store::Error::NotFound { .. })
+        )
+    }
+
     /// Whether the error is the caller's mistake (a name that does not exist or is not
     /// valid, a policy that cannot be, a query's scan over its limits) rather than a failure
     /// of the storage engine. A database or table dropped while a query read it is such a
