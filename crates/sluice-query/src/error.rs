@@ -67,14 +67,6 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
-/// The storage engine's error a DataFusion error passes on (a scan's), if it is one.
-fn storage_cause(error: &datafusion::error::DataFusionError) -> Option<&sluice_storage::Error> {
-    match error.find_root() {
-        datafusion::error::DataFusionError::External(e) => e.downcast_ref(),
-        _ => None,
-    }
-}
-
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -93,10 +85,30 @@ impl Error {
                         | datafusion::error::DataFusionError::SchemaError(..)
                         | datafusion::error::DataFusionError::NotImplemented(_)
                         | datafusion::error::DataFusionError::ResourcesExhausted(_)
-                ) || storage_cause(e).is_some_and(sluice_storage::Error::is_client_error)
+                ) || self
+                    .storage_cause()
+                    .is_some_and(sluice_storage::Error::is_client_error)
             }
             Error::Arrow(_) | Error::Parquet(_) | Error::Io(_) => false,
             _ => true,
         }
+    }
+
+    /// The storage engine's error wherever it sits in the chain of causes: this error
+    /// itself, or one a scan raised inside DataFusion (a database dropped while the query
+    /// read it, a file compacted away).
+    pub fn storage_cause(&self) -> Option<&sluice_storage::Error> {
+        if let Error::Storage(storage) = self {
+            // Transparent: its `source` is the storage error's source, not the error.
+            return Some(storage);
+        }
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(e) = cause {
+            if let Some(storage) = e.downcast_ref::<sluice_storage::Error>() {
+                return Some(storage);
+            }
+            cause = e.source();
+        }
+        None
     }
 }

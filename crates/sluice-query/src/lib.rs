@@ -66,6 +66,7 @@ pub mod influxql;
 mod limits;
 mod provider;
 mod time_chunks;
+mod yield_points;
 
 pub use engine::{
     MAX_SQL_OPERATORS, QUERY_STACK_BYTES, QueryEngine, QueryOutput, check_sql_operators,

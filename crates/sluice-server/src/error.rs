@@ -232,7 +232,7 @@ impl Error {
                     (StatusCode::NOT_FOUND, "not found", None)
                 }
                 q if matches!(
-                    storage_cause(q),
+                    q.storage_cause(),
                     Some(S::DatabaseNotFound { .. } | S::RetentionPolicyNotFound { .. })
                 ) =>
                 {
@@ -340,7 +340,8 @@ impl Error {
             Error::Storage(S::Backpressure { .. }) => {
                 "write buffer full: the server is persisting data, retry later".to_owned()
             }
-            Error::Query(q) if is_peers_ahead(q) => storage_cause(q)
+            Error::Query(q) if is_peers_ahead(q) => q
+                .storage_cause()
                 .map(ToString::to_string)
                 .unwrap_or_default(),
             Error::Query(q) if is_store_failure(q) => {
@@ -404,13 +405,16 @@ const STORE_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// unreachable, or erring after its retries), wherever in the chain of causes the
 /// storage engine's error sits. A file missing from the store is not such a failure.
 fn is_store_failure(error: &sluice_query::Error) -> bool {
-    storage_cause(error).is_some_and(sluice_storage::Error::is_store_failure)
+    error
+        .storage_cause()
+        .is_some_and(sluice_storage::Error::is_store_failure)
 }
 
 /// Whether a query failed because the ingest peers of a query node persisted faster
 /// than it could read their manifests ([`sluice_storage::Error::IngestPeersAhead`]).
 fn is_peers_ahead(error: &sluice_query::Error) -> bool {
-    storage_cause(error)
+    error
+        .storage_cause()
         .is_some_and(|e| matches!(e, sluice_storage::Error::IngestPeersAhead { .. }))
 }
 
@@ -419,23 +423,9 @@ fn is_peers_ahead(error: &sluice_query::Error) -> bool {
 /// it has since compacted away, until that node publishes again (seconds), so the client
 /// is asked to retry rather than told the server failed.
 fn is_missing_file(error: &sluice_query::Error) -> bool {
-    storage_cause(error).is_some_and(sluice_storage::Error::is_missing_object)
-}
-
-/// The storage engine's error wherever it sits in the chain of causes of a query's.
-fn storage_cause(error: &sluice_query::Error) -> Option<&sluice_storage::Error> {
-    if let sluice_query::Error::Storage(storage) = error {
-        // Transparent: its `source` is the storage error's source, not the error.
-        return Some(storage);
-    }
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = cause {
-        if let Some(storage) = e.downcast_ref::<sluice_storage::Error>() {
-            return Some(storage);
-        }
-        cause = e.source();
-    }
-    None
+    error
+        .storage_cause()
+        .is_some_and(sluice_storage::Error::is_missing_object)
 }
 
 /// DataFusion's execution errors (a placeholder without a value, a failed cast of a
