@@ -117,6 +117,12 @@ impl Manifest {
     pub(crate) fn object_path(prefix: &str, db_id: u32, day: i64, id: u64) -> String {
         format!("{prefix}dbs/{db_id}/{day}/{id:016}.parquet")
     }
+
+    /// The id of the file at `path`, if [`Manifest::object_path`] named it.
+    pub(crate) fn file_id(path: &str) -> Option<u64> {
+        let name = path.rsplit('/').next()?;
+        name.strip_suffix(".parquet")?.parse().ok()
+    }
 }
 
 #[cfg(test)]
@@ -156,5 +162,20 @@ mod tests {
         let m = Manifest::load(dir.path()).unwrap();
         assert_eq!(m.files[0].order, 7);
         assert_eq!(m.deletes_applied_seq, 0);
+    }
+
+    #[test]
+    fn a_files_id_reads_back_from_its_path() {
+        for (prefix, id) in [("", 7), ("n1/", 123_456_789_012), ("n1/", u64::MAX)] {
+            let path = Manifest::object_path(prefix, 2, -3, id);
+            assert_eq!(Manifest::file_id(&path), Some(id), "{path}");
+        }
+        for other in [
+            "n1/dbs/1/0/notes.txt",
+            "n1/dbs/1/0/x.parquet",
+            "n1/manifest.json",
+        ] {
+            assert_eq!(Manifest::file_id(other), None, "{other}");
+        }
     }
 }

@@ -47,6 +47,15 @@ impl Storage {
     /// middle (unless `skip_corrupt_wal_records`), [`Error::Io`] / [`Error::Catalog`] when
     /// files cannot be read or written, [`Error::ObjectStore`] when the store fails.
     pub async fn open(config: StorageConfig) -> Result<Storage> {
+        Storage::open_with_bucket(config, None).await
+    }
+
+    /// [`Storage::open`], with `bucket` as a cloud node's bucket instead of a client of
+    /// the configured service (tests keep a cloud node's bucket in memory).
+    pub(crate) async fn open_with_bucket(
+        config: StorageConfig,
+        bucket: Option<Arc<dyn ObjectStore>>,
+    ) -> Result<Storage> {
         if config.wal_object_store && !matches!(config.object_store, ObjectStoreConfig::Cloud(_)) {
             return Err(Error::Catalog(
                 "the wal can go to the object store only with a cloud store (s3, google or \
@@ -75,7 +84,10 @@ impl Storage {
                 ObjectStoreConfig::Cloud(cloud) => (
                     None,
                     Some(store::staging_dir(&config.data_dir)),
-                    store::cloud_store(cloud)?,
+                    match bucket {
+                        Some(bucket) => bucket,
+                        None => store::cloud_store(cloud)?,
+                    },
                 ),
             };
         let store: Arc<dyn ObjectStore> =
@@ -112,6 +124,16 @@ impl Storage {
             catalog.shared.get_or_insert_default();
         }
         let mut manifest = Manifest::load(&catalog_dir)?;
+        let prefix = node.as_ref().map_or("", |n| n.prefix.as_str());
+        let stored: Vec<ObjectMeta> = store
+            .list(Some(&ObjectPath::from(format!("{prefix}dbs"))))
+            .try_collect()
+            .await?;
+        // New files are numbered above every file stored, named by the manifest or not:
+        // a process that ended between an upload and saving the manifest naming it left
+        // a file at the manifest's next id, which is deleted below (in a bucket, after
+        // the next publication), and a new file of that name would be deleted with it.
+        manifest.next_file_id = manifest.next_file_id.max(first_id_above(&stored));
         if let Some(lease) = &lease {
             manifest.next_file_id = lease.first_file_id(manifest.next_file_id);
         }
@@ -119,11 +141,10 @@ impl Storage {
             // Published with the first manifest after the start.
             manifest.advertise_url = cloud.advertise_url.clone();
         }
-        let prefix = node.as_ref().map_or("", |n| n.prefix.as_str());
         // In a bucket, the manifest there may still name files the one here dropped (a
         // compaction saved here but not yet published when the process ended): those go
         // once this node's manifest is published, with the other deferred deletes.
-        let orphans = delete_orphans(store.as_ref(), &manifest, prefix, node.is_some()).await?;
+        let orphans = delete_orphans(store.as_ref(), stored, &manifest, node.is_some()).await?;
         if let Some(root) = &local_root {
             remove_interrupted_uploads(&root.join("dbs"), false)?;
         }
@@ -320,20 +341,26 @@ fn is_local_put_temporary(path: &Path) -> bool {
         .is_some_and(|(_, suffix)| !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// Deletes the Parquet files under `prefix` (a cloud node's `node_id/`, else empty)
-/// that the manifest does not name (a crash between writing a file and saving the
-/// manifest leaves them, or one after saving a manifest that dropped them); with
-/// `deferred`, returns them instead, for deletion after the next publication.
+/// The lowest file id above the ids of the Parquet files among `objects`.
+fn first_id_above(objects: &[ObjectMeta]) -> u64 {
+    objects
+        .iter()
+        .filter_map(|meta| Manifest::file_id(meta.location.as_ref()))
+        .max()
+        .map_or(0, |id| id.saturating_add(1))
+}
+
+/// Deletes the Parquet files among `objects` (those stored under the node's prefix:
+/// a cloud node's `node_id/`, else none) that the manifest does not name (a crash
+/// between writing a file and saving the manifest leaves them, or one after saving a
+/// manifest that dropped them); with `deferred`, returns them instead, for deletion
+/// after the next publication.
 async fn delete_orphans(
     store: &dyn ObjectStore,
+    objects: Vec<ObjectMeta>,
     manifest: &Manifest,
-    prefix: &str,
     deferred: bool,
 ) -> Result<Vec<String>> {
-    let objects: Vec<ObjectMeta> = store
-        .list(Some(&ObjectPath::from(format!("{prefix}dbs"))))
-        .try_collect()
-        .await?;
     let live: HashSet<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
     let mut later = Vec::new();
     for meta in objects {
@@ -347,4 +374,121 @@ async fn delete_orphans(
         }
     }
     Ok(later)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::{CloudProvider, CloudStore, S3Options};
+    use crate::{ScanRequest, WriteOptions};
+
+    /// Node `n1` on `dir`, its bucket given to [`Storage::open_with_bucket`], without a
+    /// file cache (scans read the bucket), persisting at `persist_buffer_bytes`.
+    fn node_n1(dir: &Path, persist_buffer_bytes: usize) -> StorageConfig {
+        StorageConfig {
+            data_dir: dir.to_owned(),
+            object_store: ObjectStoreConfig::Cloud(Box::new(CloudStore {
+                cache_bytes: 0,
+                ..CloudStore::new(CloudProvider::S3(S3Options::default()), "b", "n1")
+            })),
+            persist_buffer_bytes,
+            background_interval: Duration::from_millis(10),
+            ..StorageConfig::default()
+        }
+    }
+
+    /// Points `from..to` of `cpu` (all in one day).
+    async fn write(storage: &Storage, from: i64, to: i64) {
+        let text: String = (from..to).map(|t| format!("cpu v={t} {t}\n")).collect();
+        let lines: Vec<_> = sluice_lp::parse_lines(text.as_bytes())
+            .map(|l| l.unwrap())
+            .collect();
+        storage
+            .write("db", &lines, WriteOptions::default())
+            .await
+            .unwrap();
+    }
+
+    async fn exists(bucket: &InMemory, path: &str) -> bool {
+        match bucket.head(&ObjectPath::from(path)).await {
+            Ok(_) => true,
+            Err(object_store::Error::NotFound { .. }) => false,
+            Err(e) => panic!("{path}: {e}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_file_a_crash_left_in_the_bucket_is_deleted_without_the_new_files_of_the_restart() {
+        let bucket = Arc::new(InMemory::new());
+        let dir = tempfile::tempdir().unwrap();
+        let storage =
+            Storage::open_with_bucket(node_n1(dir.path(), 64 << 20), Some(bucket.clone()))
+                .await
+                .unwrap();
+        write(&storage, 0, 10).await;
+        storage.persist_now().await.unwrap();
+        // Only in the WAL: persisted by the first round after the restart.
+        write(&storage, 10, 25).await;
+        storage.shutdown().await.unwrap();
+        drop(storage);
+
+        // The process ended between uploading its next file and saving the manifest
+        // naming it: the file is in the bucket, at the manifest's next id, named by no
+        // manifest.
+        let manifest = Manifest::load(&dir.path().join("catalog")).unwrap();
+        let named = &manifest.files[0];
+        let left = Manifest::object_path("n1/", named.db_id, named.day, manifest.next_file_id);
+        let bytes = bucket
+            .get(&ObjectPath::from(named.path.as_str()))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        bucket
+            .put(&ObjectPath::from(left.as_str()), bytes.into())
+            .await
+            .unwrap();
+
+        // Started again on its disk: the rows of its WAL go to a new file, and the file
+        // left behind is deleted once the manifest without it is published.
+        let storage = Storage::open_with_bucket(node_n1(dir.path(), 1), Some(bucket.clone()))
+            .await
+            .unwrap();
+        let deleted = async {
+            while exists(&bucket, &left).await {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), deleted)
+            .await
+            .expect("the file left behind is deleted");
+        let published = bucket
+            .get(&ObjectPath::from("n1/manifest.json"))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let published = Manifest::from_json(&published, "n1/manifest.json").unwrap();
+        assert!(
+            published.persisted_seq > manifest.persisted_seq,
+            "the restart persisted"
+        );
+        for f in &published.files {
+            assert!(
+                exists(&bucket, &f.path).await,
+                "{} is named by the bucket's manifest, but gone",
+                f.path
+            );
+        }
+        let scanned = storage
+            .scan("db", "cpu", &ScanRequest::default())
+            .await
+            .unwrap();
+        assert_eq!(scanned.num_rows(), 25);
+        storage.shutdown().await.unwrap();
+    }
 }
