@@ -52,11 +52,12 @@ pub(crate) struct PartitionBuffer {
     series_index: hashbrown::HashTable<(u64, u32)>,
     /// Tags of each series, sorted by name, as (key, value) ids of `strings`: a series
     /// takes 8 bytes a tag, and every distinct key or value is allocated once.
-    series: Vec<Box<[(u32, u32)]>>,
+    series: SeriesTags,
     /// Every tag key and value of the partition's series, once, by id.
     strings: Vec<Arc<str>>,
-    /// The ids of `strings`, found by the hash of their text.
-    string_ids: hashbrown::HashTable<u32>,
+    /// The ids of `strings` with the hash of their text, found by that hash (kept, so
+    /// that growing the table does not read and hash every string again).
+    string_ids: hashbrown::HashTable<(u64, u32)>,
     /// The ids of the tag keys of the partition's series, sorted by their text: its
     /// schema's tags without a walk over every series.
     tag_keys: Vec<u32>,
@@ -96,6 +97,44 @@ pub(crate) struct PartitionBuffer {
     pub(crate) bytes: usize,
 }
 
+/// The tags of a partition's series one after the other in one vector, so that a new
+/// series allocates nothing of its own; series `s`'s are `tags[s]`.
+#[derive(Debug, Default, Clone)]
+struct SeriesTags {
+    pairs: Vec<(u32, u32)>,
+    /// Where each series' tags end in `pairs`.
+    ends: Vec<u32>,
+}
+
+impl SeriesTags {
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn push(&mut self, tags: impl IntoIterator<Item = (u32, u32)>) {
+        self.pairs.extend(tags);
+        self.ends.push(self.pairs.len() as u32);
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[(u32, u32)]> {
+        (0..self.len()).map(|s| &self[s])
+    }
+
+    /// Heap bytes of both vectors (their capacities).
+    fn heap_bytes(&self) -> usize {
+        capacity_bytes(&self.pairs) + capacity_bytes(&self.ends)
+    }
+}
+
+impl std::ops::Index<usize> for SeriesTags {
+    type Output = [(u32, u32)];
+
+    fn index(&self, s: usize) -> &[(u32, u32)] {
+        let start = if s == 0 { 0 } else { self.ends[s - 1] };
+        &self.pairs[start as usize..self.ends[s] as usize]
+    }
+}
+
 /// The value of tag `name` in a series' tags (sorted by name, ids of `strings`).
 fn tag_value<'a>(strings: &'a [Arc<str>], tags: &[(u32, u32)], name: &str) -> Option<&'a str> {
     tags.binary_search_by(|(k, _)| strings[*k as usize].as_ref().cmp(name))
@@ -103,21 +142,16 @@ fn tag_value<'a>(strings: &'a [Arc<str>], tags: &[(u32, u32)], name: &str) -> Op
         .map(|i| strings[tags[i].1 as usize].as_ref())
 }
 
-/// Heap bytes a series takes besides its rows and the strings of its tags: its index
-/// slot, its tags (two shared string pointers each), its row list's header, order flag
-/// and newest time.
-fn series_heap_bytes(tags: usize) -> usize {
-    const INDEX_SLOT: usize = 16 + 1;
-    const TAG_PAIR: usize = 2 * size_of::<u32>();
-    const ROW_LIST: usize = size_of::<Vec<u32>>() + 1 + size_of::<i64>();
-    INDEX_SLOT + size_of::<Box<[()]>>() + tags * TAG_PAIR + ROW_LIST
-}
+/// Heap bytes a series takes besides its rows, its tags (counted in
+/// [`SeriesTags::heap_bytes`]) and their strings: its index slot, its row list's header,
+/// order flag and newest time.
+const SERIES_HEAP_BYTES: usize = 16 + 1 + size_of::<Vec<u32>>() + 1 + size_of::<i64>();
 
 /// Heap bytes of a distinct tag string: its allocation (counts and contents, rounded up
 /// as the allocator does), its place in the strings and its slot in their index.
 fn string_heap_bytes(s: &str) -> usize {
     const ARC_COUNTS: usize = 16;
-    const SLOTS: usize = size_of::<Arc<str>>() + 4 + 1;
+    const SLOTS: usize = size_of::<Arc<str>>() + 16 + 1;
     (ARC_COUNTS + s.len()).next_multiple_of(16) + SLOTS
 }
 
@@ -163,20 +197,20 @@ fn same_tags(strings: &[Arc<str>], stored: &[(u32, u32)], tags: &[(&str, &str)])
 /// The id of `s` in `strings`, added if new; the heap bytes a new one takes.
 fn intern(
     strings: &mut Vec<Arc<str>>,
-    ids: &mut hashbrown::HashTable<u32>,
+    ids: &mut hashbrown::HashTable<(u64, u32)>,
     hasher: &hashbrown::DefaultHashBuilder,
     s: &str,
 ) -> (u32, usize) {
     use std::hash::BuildHasher;
     let hash = hasher.hash_one(s);
-    if let Some(&id) = ids.find(hash, |&id| strings[id as usize].as_ref() == s) {
+    if let Some(&(_, id)) = ids.find(hash, |&(h, id)| {
+        h == hash && strings[id as usize].as_ref() == s
+    }) {
         return (id, 0);
     }
     let id = strings.len() as u32;
     strings.push(Arc::from(s));
-    ids.insert_unique(hash, id, |&id| {
-        hasher.hash_one(strings[id as usize].as_ref())
-    });
+    ids.insert_unique(hash, (hash, id), |&(h, _)| h);
     (id, string_heap_bytes(s))
 }
 
@@ -282,8 +316,7 @@ impl PartitionBuffer {
             return s;
         }
         let s = self.series.len() as u32;
-        let mut bytes = series_heap_bytes(tags.len());
-        let mut stored = Vec::with_capacity(tags.len());
+        let mut bytes = SERIES_HEAP_BYTES;
         for (&(key, value), &column) in tags.iter().zip(columns) {
             let column = column as usize;
             let key = match run.keys[column] {
@@ -313,9 +346,9 @@ impl PartitionBuffer {
                     id
                 }
             };
-            stored.push((key, value));
+            self.series.pairs.push((key, value));
         }
-        self.series.push(stored.into_boxed_slice());
+        self.series.ends.push(self.series.pairs.len() as u32);
         self.series_bytes += bytes;
         self.series_index
             .insert_unique(hash, (hash, s), |&(h, _)| h);
@@ -426,6 +459,7 @@ impl PartitionBuffer {
             + capacity_bytes(&self.series_of_row)
             + self.rows.capacity() * HASH_SLOT
             + self.series_bytes
+            + self.series.heap_bytes()
             + self.series_rows_bytes
             + self
                 .fields
@@ -474,10 +508,10 @@ impl PartitionBuffer {
         }
         // Renumber the series that still have rows.
         let mut new_id: Vec<Option<u32>> = vec![None; self.series.len()];
-        let mut series = Vec::new();
+        let mut series = SeriesTags::default();
         for sid in &mut self.series_of_row {
             let id = *new_id[*sid as usize].get_or_insert_with(|| {
-                series.push(std::mem::take(&mut self.series[*sid as usize]));
+                series.push(self.series[*sid as usize].iter().copied());
                 (series.len() - 1) as u32
             });
             *sid = id;
@@ -512,12 +546,12 @@ impl PartitionBuffer {
         for (_, col) in &mut self.fields {
             col.shrink_to_fit();
         }
-        self.series_bytes = self
-            .series
-            .iter()
-            .map(|tags| series_heap_bytes(tags.len()))
-            .chain(self.strings.iter().map(|shared| string_heap_bytes(shared)))
-            .sum();
+        self.series_bytes = self.series.len() * SERIES_HEAP_BYTES
+            + self
+                .strings
+                .iter()
+                .map(|shared| string_heap_bytes(shared))
+                .sum::<usize>();
         self.series_rows_bytes = self.series_rows.iter().map(capacity_bytes).sum();
         self.recount().saturating_sub(self.bytes)
     }
@@ -538,11 +572,9 @@ impl PartitionBuffer {
         }
         self.strings = kept;
         let mut keys = Vec::new();
-        for tags in &mut self.series {
-            for (k, v) in tags.iter_mut() {
-                (*k, *v) = (new_id[*k as usize], new_id[*v as usize]);
-                keys.push(*k);
-            }
+        for (k, v) in &mut self.series.pairs {
+            (*k, *v) = (new_id[*k as usize], new_id[*v as usize]);
+            keys.push(*k);
         }
         keys.sort_unstable();
         keys.dedup();
@@ -553,10 +585,9 @@ impl PartitionBuffer {
         let hasher = &self.hasher;
         self.string_ids = hashbrown::HashTable::with_capacity(strings.len());
         for (id, text) in strings.iter().enumerate() {
+            let hash = hasher.hash_one(text.as_ref());
             self.string_ids
-                .insert_unique(hasher.hash_one(text.as_ref()), id as u32, |&id| {
-                    hasher.hash_one(strings[id as usize].as_ref())
-                });
+                .insert_unique(hash, (hash, id as u32), |&(h, _)| h);
         }
     }
 
