@@ -4,18 +4,20 @@
 //! ```text
 //!   compactor c:  read n1/manifest.json ─► merge n1's small files ─► c/compacted/n1/E/dbs/…
 //!                 PUT _shared/compactions/n1/ID.json (inputs and outputs; create-if-absent)
-//!   ingest n1:    LIST _shared/compactions/n1/ ─► under its persist lock, in one manifest:
-//!                 inputs out, outputs in ─► publish ─► delete the inputs and the request
+//!   ingest n1:    LIST _shared/compactions/n1/ ─► HEAD the outputs ─► under its persist
+//!                 lock, in one manifest: inputs out, outputs in ─► publish ─► delete the
+//!                 inputs and the request
 //! ```
 //!
 //! **Why requests.** Only an ingest node changes its manifest, so the compactor never
 //! races it: it writes the merged files under its own prefix and asks. The node adopts a
 //! group of outputs only when every input the compactor read is still in its manifest
-//! (same id, same path): then the outputs hold exactly those rows, and they take the
-//! newest write order of their inputs, as the node's own compaction gives them, so
-//! precedence between points is unchanged. When an input is gone (the node compacted,
-//! deleted or expired it meanwhile), the group's outputs are deleted instead. A query
-//! node sees one manifest or the next, so each row once, before and after.
+//! (same id, same path) and every output is in the bucket: then the outputs hold
+//! exactly those rows, and they take the newest write order of their inputs, as the
+//! node's own compaction gives them, so precedence between points is unchanged. When an
+//! input is gone (the node compacted, deleted or expired it meanwhile), or an output,
+//! the group's outputs are deleted instead and its inputs kept. A query node sees one
+//! manifest or the next, so each row once, before and after.
 //!
 //! **What is deleted when.** The node deletes the inputs, and the request, only once a
 //! manifest without the inputs and with the outputs is in the bucket (the same deferred
@@ -24,6 +26,13 @@
 //! that no request and no node's manifest names, listing the requests before reading the
 //! manifests. A request whose outputs the manifest already names was adopted before a
 //! restart: only the request is deleted.
+//!
+//! **A request PUT that fails** may have stored the request all the same (the store
+//! failed after writing, or the reply was lost): the compactor reads it back and, if it
+//! is there, counts it as made; it deletes the outputs only when the request is not
+//! there, and leaves them when it cannot tell (the node adopts or turns the request
+//! down, or the compactor's next start deletes them). A request naming outputs that are
+//! gone anyway is turned down, as above, so no node adopts a file that is not there.
 //!
 //! **One compactor at a time per node's files.** The compactor leaves a node alone
 //! while a request of its own for that node waits, and an ingest node does not compact
@@ -325,8 +334,27 @@ async fn compact_node(
         )
         .await;
     if let Err(e) = put {
-        let outputs = groups.into_iter().flat_map(|g| g.outputs);
-        delete_paths(inner.store.as_ref(), outputs.map(|f| f.path)).await;
+        // A failed PUT may still have stored the request (its reply lost, or a retry
+        // refused as AlreadyExists by the first attempt's request): the node may adopt
+        // it, so its outputs stay unless the request is known not to be there.
+        match read_request(inner.store.as_ref(), &path).await {
+            Ok(Some(stored)) if stored == request => {
+                tracing::info!(%path, "a compaction request whose PUT failed is stored: {e}");
+                return written;
+            }
+            // Absent, or another's request of that name (a create-if-absent PUT does
+            // not replace it).
+            Ok(_) => {
+                let outputs = groups.into_iter().flat_map(|g| g.outputs);
+                delete_paths(inner.store.as_ref(), outputs.map(|f| f.path)).await;
+            }
+            Err(read) => tracing::warn!(
+                %path,
+                "a compaction request's PUT failed and reading it back failed too ({read}): \
+                 its outputs are left for the node to adopt or turn down, or for the \
+                 compactor's next start to delete"
+            ),
+        }
         return Err(e.into());
     }
     written
@@ -473,18 +501,37 @@ pub(super) async fn adopt(inner: &Arc<Inner>, watch: &mut CompactorWatch) -> Res
     Ok(())
 }
 
-/// What becomes of one group of a request, given the node's manifest.
+/// The outputs of `request` that are in the bucket (a HEAD each).
+async fn stored_outputs(store: &dyn ObjectStore, request: &Request) -> Result<HashSet<String>> {
+    let mut stored = HashSet::new();
+    for output in request.groups.iter().flat_map(|g| &g.outputs) {
+        match store.head(&ObjectPath::from(output.path.as_str())).await {
+            Ok(_) => {
+                stored.insert(output.path.clone());
+            }
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(stored)
+}
+
+/// What becomes of one group of a request, given the node's manifest and the outputs
+/// in the bucket.
 #[derive(Debug, PartialEq, Eq)]
 enum Verdict {
     /// Adopted before (its outputs are in the manifest): nothing to do.
     Adopted,
-    /// Every input is in the manifest: swap them for the outputs.
+    /// Every input is in the manifest and every output in the bucket: swap them.
     Adopt,
     /// An input is gone: the outputs are deleted.
     Refuse,
+    /// An output is not in the bucket (the compactor deleted its outputs, taking its
+    /// request for not made): the inputs stay, the outputs left are deleted.
+    Incomplete,
 }
 
-fn verdict(files: &[ParquetFile], group: &Group) -> Verdict {
+fn verdict(files: &[ParquetFile], group: &Group, stored: &HashSet<String>) -> Verdict {
     let live: HashSet<(u64, &str)> = files.iter().map(|f| (f.id, f.path.as_str())).collect();
     let paths: HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
     if group
@@ -493,32 +540,39 @@ fn verdict(files: &[ParquetFile], group: &Group) -> Verdict {
         .any(|o| paths.contains(o.path.as_str()))
     {
         Verdict::Adopted
-    } else if group
+    } else if !group
         .inputs
         .iter()
         .all(|i| live.contains(&(i.id, i.path.as_str())))
     {
-        Verdict::Adopt
-    } else {
         Verdict::Refuse
+    } else if !group.outputs.iter().all(|o| stored.contains(&o.path)) {
+        Verdict::Incomplete
+    } else {
+        Verdict::Adopt
     }
 }
 
-/// Adopts the groups of `request` whose inputs are all in the manifest (one manifest
-/// change for all), deletes the outputs of those whose are not.
+/// Adopts the groups of `request` whose inputs are all in the manifest and whose
+/// outputs are all in the bucket (one manifest change for all), deletes the outputs of
+/// the others.
 async fn apply(inner: &Arc<Inner>, request: &Request) -> Result<()> {
+    let stored = stored_outputs(inner.store.as_ref(), request).await?;
     let _guard = inner.persist_lock.lock().await;
     inner.check_lease()?;
     let mut refused: Vec<String> = Vec::new();
     let mut dropped: Vec<String> = Vec::new();
-    let (mut adopted, mut rows) = (0, 0);
+    let (mut adopted, mut rows, mut incomplete) = (0, 0, 0);
     {
         let mut state = inner.state.write();
         let mut m = (*state.manifest).clone();
         for group in &request.groups {
-            match verdict(&m.files, group) {
+            match verdict(&m.files, group, &stored) {
                 Verdict::Adopted => {}
-                Verdict::Refuse => refused.extend(group.outputs.iter().map(|o| o.path.clone())),
+                v @ (Verdict::Refuse | Verdict::Incomplete) => {
+                    incomplete += usize::from(v == Verdict::Incomplete);
+                    refused.extend(group.outputs.iter().map(|o| o.path.clone()));
+                }
                 Verdict::Adopt => {
                     let inputs: HashSet<u64> = group.inputs.iter().map(|i| i.id).collect();
                     let (gone, kept): (Vec<_>, Vec<_>) =
@@ -558,7 +612,9 @@ async fn apply(inner: &Arc<Inner>, request: &Request) -> Result<()> {
         tracing::info!(
             compactor = request.compactor,
             files = refused.len(),
-            "turned down a compactor's outputs: their inputs changed meanwhile"
+            partitions_with_outputs_gone = incomplete,
+            "turned down a compactor's outputs: their inputs changed meanwhile, or some \
+             outputs are not in the bucket"
         );
         delete_paths(inner.store.as_ref(), refused.into_iter()).await;
     }
@@ -567,7 +623,21 @@ async fn apply(inner: &Arc<Inner>, request: &Request) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::fmt;
+    use std::path::Path;
+
+    use async_trait::async_trait;
+    use futures::stream::BoxStream;
+    use object_store::memory::InMemory;
+    use object_store::{
+        CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, PutMultipartOptions,
+        PutResult,
+    };
+
     use super::*;
+    use crate::config::{CloudProvider, CloudStore, S3Options};
+    use crate::manifest::Manifest;
+    use crate::{NodeModes, ScanRequest, WriteOptions};
 
     fn file(id: u64, path: &str) -> ParquetFile {
         ParquetFile {
@@ -600,17 +670,21 @@ mod tests {
     #[test]
     fn a_group_is_adopted_only_while_every_input_is_live_and_once() {
         let files = vec![file(1, "n/a"), file(2, "n/b"), file(3, "n/c")];
-        let g = group(&[(1, "n/a"), (2, "n/b")], &["c/x"]);
-        assert_eq!(verdict(&files, &g), Verdict::Adopt);
+        let g = group(&[(1, "n/a"), (2, "n/b")], &["c/x", "c/y"]);
+        let stored: HashSet<String> = ["c/x".into(), "c/y".into()].into();
+        assert_eq!(verdict(&files, &g, &stored), Verdict::Adopt);
         // An input gone (compacted or rewritten by a delete under a new id).
         let rewritten = vec![file(4, "n/a2"), file(2, "n/b")];
-        assert_eq!(verdict(&rewritten, &g), Verdict::Refuse);
+        assert_eq!(verdict(&rewritten, &g, &stored), Verdict::Refuse);
         // The same id under another path is not the file the compactor read.
         let moved = vec![file(1, "n/other"), file(2, "n/b")];
-        assert_eq!(verdict(&moved, &g), Verdict::Refuse);
-        // Adopted before a restart: its output is live, its inputs gone.
-        let after = vec![file(3, "n/c"), file(9, "c/x")];
-        assert_eq!(verdict(&after, &g), Verdict::Adopted);
+        assert_eq!(verdict(&moved, &g, &stored), Verdict::Refuse);
+        // An output not in the bucket.
+        let one: HashSet<String> = ["c/x".into()].into();
+        assert_eq!(verdict(&files, &g, &one), Verdict::Incomplete);
+        // Adopted before a restart: its outputs are live, its inputs gone.
+        let after = vec![file(3, "n/c"), file(9, "c/x"), file(10, "c/y")];
+        assert_eq!(verdict(&after, &g, &stored), Verdict::Adopted);
     }
 
     #[test]
@@ -621,5 +695,272 @@ mod tests {
         };
         let json = serde_json::to_vec(&request).unwrap();
         assert_eq!(serde_json::from_slice::<Request>(&json).unwrap(), request);
+    }
+
+    /// Node `node_id` on `dir` in modes `modes`, its bucket given to
+    /// [`Storage::open_with_bucket`], without a file cache (scans read the bucket).
+    fn config(dir: &Path, node_id: &str, modes: NodeModes) -> StorageConfig {
+        StorageConfig {
+            data_dir: dir.to_owned(),
+            object_store: ObjectStoreConfig::Cloud(Box::new(CloudStore {
+                cache_bytes: 0,
+                ..CloudStore::new(CloudProvider::S3(S3Options::default()), "b", node_id)
+            })),
+            modes,
+            background_interval: Duration::from_millis(10),
+            compaction_check_interval: Duration::from_millis(10),
+            // The compactor merges more than two files; the ingest node fewer than nine.
+            compact_max_files: if modes.compact { 2 } else { 8 },
+            ..StorageConfig::default()
+        }
+    }
+
+    const COMPACT: NodeModes = NodeModes {
+        ingest: false,
+        query: false,
+        compact: true,
+    };
+
+    /// Node `n1` holding points `0..10 × files` of `cpu` in `files` files, once its
+    /// bucket's manifest names them all.
+    async fn n1_with_files(dir: &Path, bucket: Arc<InMemory>, files: i64) -> Storage {
+        let n1 = Storage::open_with_bucket(config(dir, "n1", NodeModes::ALL), Some(bucket.clone()))
+            .await
+            .unwrap();
+        for file in 0..files {
+            let text: String = (file * 10..file * 10 + 10)
+                .map(|t| format!("cpu v={t} {t}\n"))
+                .collect();
+            let lines: Vec<_> = sluice_lp::parse_lines(text.as_bytes())
+                .map(|l| l.unwrap())
+                .collect();
+            n1.write("db", &lines, WriteOptions::default())
+                .await
+                .unwrap();
+            n1.persist_now().await.unwrap();
+        }
+        until("n1 publishes its files", || async {
+            published(&bucket)
+                .await
+                .is_some_and(|m| m.files.len() as i64 == files)
+        })
+        .await;
+        n1
+    }
+
+    /// Waits until `done`, for at most a minute (a guard, not a measure).
+    async fn until<F, Fut>(what: &str, done: F)
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let waited = async {
+            while !done().await {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), waited)
+            .await
+            .unwrap_or_else(|_| panic!("{what}"));
+    }
+
+    /// n1's manifest in the bucket.
+    async fn published(bucket: &InMemory) -> Option<Manifest> {
+        let got = bucket
+            .get(&ObjectPath::from("n1/manifest.json"))
+            .await
+            .ok()?;
+        let bytes = got.bytes().await.unwrap();
+        Some(Manifest::from_json(&bytes, "n1/manifest.json").unwrap())
+    }
+
+    async fn exists(bucket: &InMemory, path: &str) -> bool {
+        match bucket.head(&ObjectPath::from(path)).await {
+            Ok(_) => true,
+            Err(object_store::Error::NotFound { .. }) => false,
+            Err(e) => panic!("{path}: {e}"),
+        }
+    }
+
+    /// Once no request waits for n1: every file its bucket's manifest names is in the
+    /// bucket, and every row of `files` files reads back; returns that manifest.
+    async fn no_row_lost(n1: &Storage, bucket: &InMemory, files: i64) -> Manifest {
+        until("n1 answers the request", || async {
+            requests(bucket, "n1").await.unwrap().is_empty()
+        })
+        .await;
+        let manifest = published(bucket).await.unwrap();
+        for f in &manifest.files {
+            assert!(
+                exists(bucket, &f.path).await,
+                "{} is named by n1's manifest in the bucket, but gone",
+                f.path
+            );
+        }
+        let scanned = n1.scan("db", "cpu", &ScanRequest::default()).await.unwrap();
+        assert_eq!(scanned.num_rows() as i64, files * 10);
+        manifest
+    }
+
+    /// A bucket that stores the compaction requests put into it but answers each with
+    /// an error, as when the store fails right after writing or the reply is lost.
+    #[derive(Debug)]
+    struct LostReplies {
+        inner: Arc<InMemory>,
+        requests: AtomicU64,
+    }
+
+    impl fmt::Display for LostReplies {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "LostReplies({})", self.inner)
+        }
+    }
+
+    #[async_trait]
+    impl ObjectStore for LostReplies {
+        async fn put_opts(
+            &self,
+            location: &ObjectPath,
+            payload: PutPayload,
+            opts: PutOptions,
+        ) -> object_store::Result<PutResult> {
+            let put = self.inner.put_opts(location, payload, opts).await?;
+            if location.as_ref().starts_with(REQUESTS) {
+                self.requests.fetch_add(1, Ordering::Relaxed);
+                return Err(object_store::Error::Generic {
+                    store: "LostReplies",
+                    source: "connection reset by peer".into(),
+                });
+            }
+            Ok(put)
+        }
+
+        async fn put_multipart_opts(
+            &self,
+            location: &ObjectPath,
+            opts: PutMultipartOptions,
+        ) -> object_store::Result<Box<dyn MultipartUpload>> {
+            self.inner.put_multipart_opts(location, opts).await
+        }
+
+        async fn get_opts(
+            &self,
+            location: &ObjectPath,
+            options: GetOptions,
+        ) -> object_store::Result<GetResult> {
+            self.inner.get_opts(location, options).await
+        }
+
+        fn delete_stream(
+            &self,
+            locations: BoxStream<'static, object_store::Result<ObjectPath>>,
+        ) -> BoxStream<'static, object_store::Result<ObjectPath>> {
+            self.inner.delete_stream(locations)
+        }
+
+        fn list(
+            &self,
+            prefix: Option<&ObjectPath>,
+        ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+            self.inner.list(prefix)
+        }
+
+        async fn list_with_delimiter(
+            &self,
+            prefix: Option<&ObjectPath>,
+        ) -> object_store::Result<ListResult> {
+            self.inner.list_with_delimiter(prefix).await
+        }
+
+        async fn copy_opts(
+            &self,
+            from: &ObjectPath,
+            to: &ObjectPath,
+            options: CopyOptions,
+        ) -> object_store::Result<()> {
+            self.inner.copy_opts(from, to, options).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_stored_though_its_put_failed_keeps_its_outputs_and_is_adopted() {
+        let bucket = Arc::new(InMemory::new());
+        let (n1_dir, c_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let n1 = n1_with_files(n1_dir.path(), bucket.clone(), 4).await;
+        let lossy = Arc::new(LostReplies {
+            inner: bucket.clone(),
+            requests: AtomicU64::new(0),
+        });
+        let c = Storage::open_with_bucket(config(c_dir.path(), "c", COMPACT), Some(lossy.clone()))
+            .await
+            .unwrap();
+        until("the compactor makes a request", || async {
+            lossy.requests.load(Ordering::Relaxed) > 0
+        })
+        .await;
+        let manifest = no_row_lost(&n1, &bucket, 4).await;
+        assert_eq!(manifest.files.len(), 1, "{:?}", manifest.files);
+        assert!(
+            is_output_for(&manifest.files[0].path, "n1"),
+            "n1 adopted the compactor's output: {}",
+            manifest.files[0].path
+        );
+        c.shutdown().await.unwrap();
+        n1.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_request_whose_outputs_are_not_all_in_the_bucket_is_turned_down() {
+        let bucket = Arc::new(InMemory::new());
+        let dir = tempfile::tempdir().unwrap();
+        let n1 = n1_with_files(dir.path(), bucket.clone(), 3).await;
+        let inputs = n1.inner.state.read().manifest.files.clone();
+        // Two outputs, as a compactor writes them; the second is not in the bucket.
+        let outputs: Vec<ParquetFile> = inputs[..2]
+            .iter()
+            .enumerate()
+            .map(|(i, f)| ParquetFile {
+                path: Manifest::object_path("c/compacted/n1/1/", f.db_id, f.day, i as u64 + 1),
+                ..f.clone()
+            })
+            .collect();
+        let copy = bucket
+            .get(&ObjectPath::from(inputs[0].path.as_str()))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        bucket
+            .put(&ObjectPath::from(outputs[0].path.as_str()), copy.into())
+            .await
+            .unwrap();
+        let request = Request {
+            compactor: "c".into(),
+            groups: vec![Group {
+                inputs: inputs
+                    .iter()
+                    .map(|f| Input {
+                        id: f.id,
+                        path: f.path.clone(),
+                    })
+                    .collect(),
+                outputs: outputs.clone(),
+            }],
+        };
+        bucket
+            .put(
+                &ObjectPath::from(format!("{REQUESTS}/n1/{:020}.json", 1)),
+                serde_json::to_vec(&request).unwrap().into(),
+            )
+            .await
+            .unwrap();
+        let manifest = no_row_lost(&n1, &bucket, 3).await;
+        assert_eq!(manifest.files, inputs, "n1 kept its files");
+        assert!(
+            !exists(&bucket, &outputs[0].path).await,
+            "the output turned down is deleted"
+        );
+        n1.shutdown().await.unwrap();
     }
 }
