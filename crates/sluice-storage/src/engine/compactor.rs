@@ -616,7 +616,10 @@ async fn apply(inner: &Arc<Inner>, request: &Request) -> Result<()> {
             "turned down a compactor's outputs: their inputs changed meanwhile, or some \
              outputs are not in the bucket"
         );
-        delete_paths(inner.store.as_ref(), refused.into_iter()).await;
+        // After this round's publication, as the node's own deletes: a manifest in the
+        // bucket may still name one (adopted before a restart, then compacted away here
+        // in a manifest not yet published).
+        inner.pending_deletes.lock().extend(refused);
     }
     Ok(())
 }
