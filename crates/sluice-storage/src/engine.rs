@@ -53,6 +53,8 @@ mod scan;
 mod shared_catalog;
 mod shared_record;
 mod table_files;
+#[cfg(test)]
+mod test_bucket;
 mod usage;
 mod warm;
 mod write;

@@ -109,6 +109,16 @@ struct Input {
     path: String,
 }
 
+impl Input {
+    /// The input that is `file` of the node's manifest.
+    fn of(file: &ParquetFile) -> Input {
+        Input {
+            id: file.id,
+            path: file.path.clone(),
+        }
+    }
+}
+
 impl Compactor {
     /// The compactor of a node whose modes include `compact`, or `None`.
     ///
@@ -303,13 +313,7 @@ async fn compact_node(
                 "compacted an ingest node's partition"
             );
             groups.push(Group {
-                inputs: inputs
-                    .iter()
-                    .map(|f| Input {
-                        id: f.id,
-                        path: f.path.clone(),
-                    })
-                    .collect(),
+                inputs: inputs.iter().map(Input::of).collect(),
                 outputs: written.files,
             });
         }
@@ -638,9 +642,9 @@ mod tests {
     };
 
     use super::*;
-    use crate::config::{CloudProvider, CloudStore, S3Options};
+    use crate::engine::test_bucket::{copy, exists, node_config, published, until, write_points};
     use crate::manifest::Manifest;
-    use crate::{NodeModes, ScanRequest, WriteOptions};
+    use crate::{NodeModes, ScanRequest};
 
     fn file(id: u64, path: &str) -> ParquetFile {
         ParquetFile {
@@ -700,21 +704,14 @@ mod tests {
         assert_eq!(serde_json::from_slice::<Request>(&json).unwrap(), request);
     }
 
-    /// Node `node_id` on `dir` in modes `modes`, its bucket given to
-    /// [`Storage::open_with_bucket`], without a file cache (scans read the bucket).
+    /// Node `node_id` on `dir` in modes `modes`, checking for compactors every 10 ms.
     fn config(dir: &Path, node_id: &str, modes: NodeModes) -> StorageConfig {
         StorageConfig {
-            data_dir: dir.to_owned(),
-            object_store: ObjectStoreConfig::Cloud(Box::new(CloudStore {
-                cache_bytes: 0,
-                ..CloudStore::new(CloudProvider::S3(S3Options::default()), "b", node_id)
-            })),
             modes,
-            background_interval: Duration::from_millis(10),
             compaction_check_interval: Duration::from_millis(10),
             // The compactor merges more than two files; the ingest node fewer than nine.
             compact_max_files: if modes.compact { 2 } else { 8 },
-            ..StorageConfig::default()
+            ..node_config(dir, node_id)
         }
     }
 
@@ -731,58 +728,16 @@ mod tests {
             .await
             .unwrap();
         for file in 0..files {
-            let text: String = (file * 10..file * 10 + 10)
-                .map(|t| format!("cpu v={t} {t}\n"))
-                .collect();
-            let lines: Vec<_> = sluice_lp::parse_lines(text.as_bytes())
-                .map(|l| l.unwrap())
-                .collect();
-            n1.write("db", &lines, WriteOptions::default())
-                .await
-                .unwrap();
+            write_points(&n1, file * 10, file * 10 + 10).await;
             n1.persist_now().await.unwrap();
         }
         until("n1 publishes its files", || async {
-            published(&bucket)
+            published(&bucket, "n1")
                 .await
                 .is_some_and(|m| m.files.len() as i64 == files)
         })
         .await;
         n1
-    }
-
-    /// Waits until `done`, for at most a minute (a guard, not a measure).
-    async fn until<F, Fut>(what: &str, done: F)
-    where
-        F: Fn() -> Fut,
-        Fut: std::future::Future<Output = bool>,
-    {
-        let waited = async {
-            while !done().await {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(60), waited)
-            .await
-            .unwrap_or_else(|_| panic!("{what}"));
-    }
-
-    /// n1's manifest in the bucket.
-    async fn published(bucket: &InMemory) -> Option<Manifest> {
-        let got = bucket
-            .get(&ObjectPath::from("n1/manifest.json"))
-            .await
-            .ok()?;
-        let bytes = got.bytes().await.unwrap();
-        Some(Manifest::from_json(&bytes, "n1/manifest.json").unwrap())
-    }
-
-    async fn exists(bucket: &InMemory, path: &str) -> bool {
-        match bucket.head(&ObjectPath::from(path)).await {
-            Ok(_) => true,
-            Err(object_store::Error::NotFound { .. }) => false,
-            Err(e) => panic!("{path}: {e}"),
-        }
     }
 
     /// Once no request waits for n1: every file its bucket's manifest names is in the
@@ -792,7 +747,7 @@ mod tests {
             requests(bucket, "n1").await.unwrap().is_empty()
         })
         .await;
-        let manifest = published(bucket).await.unwrap();
+        let manifest = published(bucket, "n1").await.unwrap();
         for f in &manifest.files {
             assert!(
                 exists(bucket, &f.path).await,
@@ -927,27 +882,11 @@ mod tests {
                 ..f.clone()
             })
             .collect();
-        let copy = bucket
-            .get(&ObjectPath::from(inputs[0].path.as_str()))
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
-        bucket
-            .put(&ObjectPath::from(outputs[0].path.as_str()), copy.into())
-            .await
-            .unwrap();
+        copy(&bucket, &inputs[0].path, &outputs[0].path).await;
         let request = Request {
             compactor: "c".into(),
             groups: vec![Group {
-                inputs: inputs
-                    .iter()
-                    .map(|f| Input {
-                        id: f.id,
-                        path: f.path.clone(),
-                    })
-                    .collect(),
+                inputs: inputs.iter().map(Input::of).collect(),
                 outputs: outputs.clone(),
             }],
         };

@@ -378,44 +378,15 @@ async fn delete_orphans(
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
-    use crate::config::{CloudProvider, CloudStore, S3Options};
-    use crate::{ScanRequest, WriteOptions};
+    use crate::ScanRequest;
+    use crate::engine::test_bucket::{copy, exists, node_config, published, until, write_points};
 
-    /// Node `n1` on `dir`, its bucket given to [`Storage::open_with_bucket`], without a
-    /// file cache (scans read the bucket), persisting at `persist_buffer_bytes`.
+    /// Node `n1` on `dir`, persisting at `persist_buffer_bytes`.
     fn node_n1(dir: &Path, persist_buffer_bytes: usize) -> StorageConfig {
         StorageConfig {
-            data_dir: dir.to_owned(),
-            object_store: ObjectStoreConfig::Cloud(Box::new(CloudStore {
-                cache_bytes: 0,
-                ..CloudStore::new(CloudProvider::S3(S3Options::default()), "b", "n1")
-            })),
             persist_buffer_bytes,
-            background_interval: Duration::from_millis(10),
-            ..StorageConfig::default()
-        }
-    }
-
-    /// Points `from..to` of `cpu` (all in one day).
-    async fn write(storage: &Storage, from: i64, to: i64) {
-        let text: String = (from..to).map(|t| format!("cpu v={t} {t}\n")).collect();
-        let lines: Vec<_> = sluice_lp::parse_lines(text.as_bytes())
-            .map(|l| l.unwrap())
-            .collect();
-        storage
-            .write("db", &lines, WriteOptions::default())
-            .await
-            .unwrap();
-    }
-
-    async fn exists(bucket: &InMemory, path: &str) -> bool {
-        match bucket.head(&ObjectPath::from(path)).await {
-            Ok(_) => true,
-            Err(object_store::Error::NotFound { .. }) => false,
-            Err(e) => panic!("{path}: {e}"),
+            ..node_config(dir, "n1")
         }
     }
 
@@ -427,10 +398,10 @@ mod tests {
             Storage::open_with_bucket(node_n1(dir.path(), 64 << 20), Some(bucket.clone()))
                 .await
                 .unwrap();
-        write(&storage, 0, 10).await;
+        write_points(&storage, 0, 10).await;
         storage.persist_now().await.unwrap();
         // Only in the WAL: persisted by the first round after the restart.
-        write(&storage, 10, 25).await;
+        write_points(&storage, 10, 25).await;
         storage.shutdown().await.unwrap();
         drop(storage);
 
@@ -440,39 +411,18 @@ mod tests {
         let manifest = Manifest::load(&dir.path().join("catalog")).unwrap();
         let named = &manifest.files[0];
         let left = Manifest::object_path("n1/", named.db_id, named.day, manifest.next_file_id);
-        let bytes = bucket
-            .get(&ObjectPath::from(named.path.as_str()))
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
-        bucket
-            .put(&ObjectPath::from(left.as_str()), bytes.into())
-            .await
-            .unwrap();
+        copy(&bucket, &named.path, &left).await;
 
         // Started again on its disk: the rows of its WAL go to a new file, and the file
         // left behind is deleted once the manifest without it is published.
         let storage = Storage::open_with_bucket(node_n1(dir.path(), 1), Some(bucket.clone()))
             .await
             .unwrap();
-        let deleted = async {
-            while exists(&bucket, &left).await {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(60), deleted)
-            .await
-            .expect("the file left behind is deleted");
-        let published = bucket
-            .get(&ObjectPath::from("n1/manifest.json"))
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
-        let published = Manifest::from_json(&published, "n1/manifest.json").unwrap();
+        until("the file left behind is deleted", || async {
+            !exists(&bucket, &left).await
+        })
+        .await;
+        let published = published(&bucket, "n1").await.unwrap();
         assert!(
             published.persisted_seq > manifest.persisted_seq,
             "the restart persisted"
