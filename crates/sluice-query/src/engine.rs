@@ -355,7 +355,7 @@ impl QueryEngine {
     /// [`Error::QueryTimeout`], or whatever `work` fails with.
     ///
     /// # Panics
-    /// When `work` panics (the panic is passed on), or outside a tokio runtime.
+    /// Outside a tokio runtime (a panic of `work` is [`Error::Panicked`]).
     async fn run_guarded<T, F, Fut>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
@@ -528,10 +528,12 @@ fn query_threads() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// Runs `f` on a query thread (see [`query_threads`]) and waits for it.
+/// Runs `f` on a query thread (see [`query_threads`]) and waits for it. A panic of `f`
+/// (or of a task the query spawned, which DataFusion passes on) is logged and returned
+/// as [`Error::Panicked`]: the query fails, the server goes on.
 ///
 /// # Panics
-/// When `f` panics (the panic is passed on), or outside a tokio runtime.
+/// Outside a tokio runtime.
 async fn on_query_stack<T: Send + 'static>(
     f: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
@@ -543,8 +545,23 @@ async fn on_query_stack<T: Send + 'static>(
     });
     match rx.await {
         Ok(Ok(result)) => result,
-        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Ok(Err(panic)) => {
+            let message = panic_message(panic.as_ref());
+            tracing::error!(%message, "the query engine panicked on a query");
+            Err(Error::Panicked(message))
+        }
         Err(_) => Err(Error::Cancelled),
+    }
+}
+
+/// The text a panic was raised with (`panic!`'s message), or a word saying it had none.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_owned()
     }
 }
 
@@ -599,6 +616,22 @@ fn json_to_scalar(name: &str, value: &serde_json::Value) -> Result<ScalarValue> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_panic_on_a_query_thread_is_an_error_of_the_query() {
+        let panicked = on_query_stack::<()>(|| panic!("offset overflow")).await;
+        assert!(
+            matches!(&panicked, Err(Error::Panicked(m)) if m == "offset overflow"),
+            "{panicked:?}"
+        );
+        let formatted = on_query_stack::<()>(|| panic!("{} rows", 3)).await;
+        assert!(
+            matches!(&formatted, Err(Error::Panicked(m)) if m == "3 rows"),
+            "{formatted:?}"
+        );
+        // The thread pool goes on.
+        assert_eq!(on_query_stack(|| Ok(7)).await.unwrap(), 7);
+    }
 
     fn or_chain(n: usize) -> String {
         let terms: Vec<String> = (0..n).map(|i| format!("v = {i}")).collect();

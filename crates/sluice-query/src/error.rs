@@ -62,9 +62,33 @@ pub enum Error {
     /// The query was stopped because its client went away.
     #[error("query cancelled")]
     Cancelled,
+    /// The query engine panicked running the query (a bug: it should have returned an
+    /// error); the message is the panic's. The server goes on.
+    #[error("the query engine failed on this query: {0}")]
+    Panicked(String),
     /// Writing output failed.
     #[error("writing output: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// Whether Arrow failed computing what the query asked for (`1/0`, `CAST('abc' AS INT)`,
+/// an overflow, a value out of a function's range): the query's values, not the server.
+fn is_computing_error(error: &arrow::error::ArrowError) -> bool {
+    use arrow::error::ArrowError as A;
+    matches!(
+        error,
+        A::NotYetImplemented(_)
+            | A::CastError(_)
+            | A::ParseError(_)
+            | A::SchemaError(_)
+            | A::ComputeError(_)
+            | A::DivideByZero
+            | A::ArithmeticOverflow(_)
+            | A::InvalidArgumentError(_)
+            | A::DictionaryKeyOverflowError
+            | A::RunEndIndexOverflowError
+            | A::OffsetOverflowError(_)
+    )
 }
 
 /// `Result` with this crate's [`Error`].
@@ -78,18 +102,20 @@ impl Error {
         match self {
             Error::Storage(e) => e.is_client_error(),
             Error::DataFusion(e) => {
-                matches!(
-                    e.find_root(),
-                    datafusion::error::DataFusionError::Plan(_)
-                        | datafusion::error::DataFusionError::SQL(..)
-                        | datafusion::error::DataFusionError::SchemaError(..)
-                        | datafusion::error::DataFusionError::NotImplemented(_)
-                        | datafusion::error::DataFusionError::ResourcesExhausted(_)
-                ) || self
-                    .storage_cause()
-                    .is_some_and(sluice_storage::Error::is_client_error)
+                use datafusion::error::DataFusionError as D;
+                match e.find_root() {
+                    D::Plan(_)
+                    | D::SQL(..)
+                    | D::SchemaError(..)
+                    | D::NotImplemented(_)
+                    | D::ResourcesExhausted(_) => true,
+                    D::ArrowError(arrow, _) => is_computing_error(arrow),
+                    _ => self
+                        .storage_cause()
+                        .is_some_and(sluice_storage::Error::is_client_error),
+                }
             }
-            Error::Arrow(_) | Error::Parquet(_) | Error::Io(_) => false,
+            Error::Arrow(_) | Error::Parquet(_) | Error::Io(_) | Error::Panicked(_) => false,
             _ => true,
         }
     }

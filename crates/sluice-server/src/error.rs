@@ -329,6 +329,10 @@ impl Error {
             },
         };
         let message = match self {
+            // What the engine said is about the query, not the server's set-up.
+            Error::Query(q @ sluice_query::Error::Panicked(_)) => {
+                format!("internal error: {q} (a bug; the server goes on)")
+            }
             _ if status == StatusCode::INTERNAL_SERVER_ERROR => {
                 "internal error: see the server log".to_owned()
             }
@@ -635,11 +639,38 @@ mod tests {
             Error::QueryParse {
                 reason: "error parsing query: found EOF".into(),
             },
+            // `SELECT 1/0`, `SELECT CAST('abc' AS INT)`, as DataFusion passes them on.
+            Error::Query(sluice_query::Error::DataFusion(
+                datafusion::error::DataFusionError::ArrowError(
+                    Box::new(arrow::error::ArrowError::DivideByZero),
+                    None,
+                ),
+            )),
+            Error::Query(sluice_query::Error::DataFusion(
+                datafusion::error::DataFusionError::ArrowError(
+                    Box::new(arrow::error::ArrowError::CastError(
+                        "Cannot cast string 'abc' to value of Int32 type".into(),
+                    )),
+                    None,
+                ),
+            )),
         ];
         for error in cases {
             let status = error.render(Api::V1).status;
             assert!(status.is_client_error(), "{error}: {status}");
         }
+    }
+
+    #[test]
+    fn a_panic_of_the_query_engine_is_500_saying_what_it_said() {
+        let error = Error::Query(sluice_query::Error::Panicked("offset overflow".into()));
+        let (status, message) = error.status_and_message();
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            message,
+            "internal error: the query engine failed on this query: offset overflow (a bug; \
+             the server goes on)"
+        );
     }
 
     #[test]

@@ -586,6 +586,26 @@ fn a_select_too_big_to_read_at_once_is_answered_in_time_chunks() {
     );
 }
 
+/// Values a query computes that cannot be: the query's mistake, 400 naming it.
+#[test]
+fn sql_whose_values_cannot_be_computed_answers_400_saying_why() {
+    let server = TestServer::spawn();
+    write(&server, "db", &points(3, 1));
+    let reader = read_only_token(&server, "db");
+    for (q, expected) in [
+        ("SELECT 1 / 0", "Divide by zero"),
+        ("SELECT CAST('abc' AS INT)", "Cannot cast string 'abc'"),
+        ("SELECT to_timestamp(9999999999999999999)", ""),
+    ] {
+        let reply = sql(&server, &reader, q);
+        assert_eq!(reply.status, 400, "{q}: {}", reply.body);
+        let error = reply.json()["error"].as_str().unwrap().to_owned();
+        assert!(error.contains(expected), "{q}: {error}");
+        assert!(!error.contains("internal error"), "{q}: {error}");
+    }
+    assert_alive(&server, &reader);
+}
+
 #[test]
 fn count_star_over_a_join_counts_the_rows() {
     let server = TestServer::spawn();
