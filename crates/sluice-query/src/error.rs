@@ -110,6 +110,9 @@ impl Error {
                     | D::NotImplemented(_)
                     | D::ResourcesExhausted(_) => true,
                     D::ArrowError(arrow, _) => is_computing_error(arrow),
+                    // A pattern of the query that does not compile (`k ~ '('`), as
+                    // DataFusion's simplifier passes it on.
+                    D::External(e) if e.is::<regex_syntax::Error>() => true,
                     _ => self
                         .storage_cause()
                         .is_some_and(sluice_storage::Error::is_client_error),

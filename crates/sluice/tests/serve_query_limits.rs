@@ -586,7 +586,8 @@ fn a_select_too_big_to_read_at_once_is_answered_in_time_chunks() {
     );
 }
 
-/// Values a query computes that cannot be: the query's mistake, 400 naming it.
+/// Values a query computes that cannot be, and patterns that do not compile: the
+/// query's mistake, 400 naming it.
 #[test]
 fn sql_whose_values_cannot_be_computed_answers_400_saying_why() {
     let server = TestServer::spawn();
@@ -596,6 +597,8 @@ fn sql_whose_values_cannot_be_computed_answers_400_saying_why() {
         ("SELECT 1 / 0", "Divide by zero"),
         ("SELECT CAST('abc' AS INT)", "Cannot cast string 'abc'"),
         ("SELECT to_timestamp(9999999999999999999)", ""),
+        ("SELECT * FROM m WHERE host ~ '(('", "regex parse error"),
+        ("SELECT regexp_match('a', '(')", "unclosed group"),
     ] {
         let reply = sql(&server, &reader, q);
         assert_eq!(reply.status, 400, "{q}: {}", reply.body);
