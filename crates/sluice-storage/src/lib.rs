@@ -109,6 +109,7 @@ mod durable;
 mod encoding;
 mod engine;
 mod error;
+mod field_filter;
 mod file_cache;
 mod lock;
 mod manifest;
@@ -140,10 +141,10 @@ pub use predicate::TagPredicate;
 pub use rejection::Rejection;
 pub use sluice_lp;
 pub use types::{
-    Cardinality, CardinalityRequest, ColumnInfo, ColumnKind, Created, DatabaseInfo, DeleteRequest,
-    DistinctCacheInfo, DistinctCacheSpec, FieldType, Histogram, LastCacheInfo, LastCacheSpec,
-    ParquetFileInfo, RejectedLine, RetentionPolicyInfo, RetentionPolicySpec, RetentionPolicyUpdate,
-    ScanExtent, ScanRequest, ScanResult, StorageFault, StorageMetrics, StoreRequestMetrics,
-    TableCardinality, TableInfo, TableUsage, TagKeyCardinality, TagMatch, TagValueCardinality,
-    WriteOptions, WriteOutcome,
+    Cardinality, CardinalityRequest, ColumnInfo, ColumnKind, Comparison, Created, DatabaseInfo,
+    DeleteRequest, DistinctCacheInfo, DistinctCacheSpec, FieldFilter, FieldType, Histogram,
+    LastCacheInfo, LastCacheSpec, Number, ParquetFileInfo, RejectedLine, RetentionPolicyInfo,
+    RetentionPolicySpec, RetentionPolicyUpdate, ScanExtent, ScanRequest, ScanResult, StorageFault,
+    StorageMetrics, StoreRequestMetrics, TableCardinality, TableInfo, TableUsage,
+    TagKeyCardinality, TagMatch, TagValueCardinality, WriteOptions, WriteOutcome,
 };

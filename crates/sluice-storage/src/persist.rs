@@ -25,9 +25,10 @@ use parquet::schema::types::ColumnPath;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::field_filter;
 use crate::merge::conform;
 use crate::series_index::{Selection, SeriesIndex};
-use crate::types::TagMatch;
+use crate::types::{FieldFilter, TagMatch};
 
 /// Rows per Parquet row group.
 const ROW_GROUP_ROWS: usize = 1 << 20;
@@ -200,6 +201,7 @@ pub(crate) fn read(
     schema: &SchemaRef,
     time_range: Option<(i64, i64)>,
     tag_matches: &[TagMatch],
+    field_filters: &[FieldFilter],
     newest_per_series: Option<usize>,
     held: &RowBytes,
 ) -> Result<Vec<RecordBatch>> {
@@ -207,6 +209,7 @@ pub(crate) fn read(
     let predicates = Predicates {
         time_range,
         tag_matches,
+        field_filters,
         newest_per_series,
         held,
     };
@@ -365,6 +368,8 @@ pub(crate) fn for_each_series(
 struct Predicates<'a> {
     time_range: Option<(i64, i64)>,
     tag_matches: &'a [TagMatch],
+    /// From [`crate::field_filter::applicable`]: every row read matches them.
+    field_filters: &'a [FieldFilter],
     newest_per_series: Option<usize>,
     held: &'a RowBytes,
 }
@@ -431,6 +436,7 @@ fn read_from<T: ChunkReader + 'static>(
     let Predicates {
         time_range,
         tag_matches,
+        field_filters,
         newest_per_series,
         held,
     } = predicates;
@@ -445,8 +451,10 @@ fn read_from<T: ChunkReader + 'static>(
         .iter()
         .map(|m| (col_index(m.key()), m))
         .collect();
-    // A predicate on a tag the file lacks matches nothing.
-    if tag_cols.iter().any(|(c, _)| c.is_none()) {
+    let field_cols: Vec<Option<usize>> =
+        field_filters.iter().map(|f| col_index(&f.field)).collect();
+    // A predicate on a tag or field the file lacks matches nothing.
+    if tag_cols.iter().any(|(c, _)| c.is_none()) || field_cols.iter().any(Option::is_none) {
         return Ok(Vec::new());
     }
     if let Some(index) = series
@@ -465,9 +473,9 @@ fn read_from<T: ChunkReader + 'static>(
             }
             let (in_range, times) = rows_in_time_range(builder, c, &selection.rows, (start, end))?;
             selection.narrow(&in_range);
-            return read_selection(open()?, &selection, schema, times, held);
+            return read_selection(open()?, &selection, schema, times, field_filters, held);
         }
-        return read_selection(builder, &selection, schema, None, held);
+        return read_selection(builder, &selection, schema, None, field_filters, held);
     }
     let row_groups: Vec<usize> = meta
         .row_groups()
@@ -513,19 +521,25 @@ fn read_from<T: ChunkReader + 'static>(
         }
         builder = builder.with_row_selection(selection);
     }
-    if time_range.is_some() || !tag_matches.is_empty() {
+    if time_range.is_some() || !tag_matches.is_empty() || !field_filters.is_empty() {
         // Predicate columns are decoded first; the others only for the rows that match.
         let predicate_columns: Vec<usize> = tag_cols
             .iter()
             .filter_map(|(c, _)| *c)
             .chain(time_col.filter(|_| time_range.is_some()))
+            .chain(field_cols.iter().flatten().copied())
             .collect();
         let tags = tag_matches.to_vec();
+        let fields = field_filters.to_vec();
         let predicate = ArrowPredicateFn::new(
             ProjectionMask::roots(columns, predicate_columns),
             move |batch: RecordBatch| {
-                keep_mask(&batch, time_range, &tags)
-                    .map_err(|e| ArrowError::ExternalError(Box::new(e)))
+                let keep = keep_mask(&batch, time_range, &tags)
+                    .map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
+                if fields.is_empty() {
+                    return Ok(keep);
+                }
+                arrow::compute::kernels::boolean::and(&keep, &field_filter::mask(&batch, &fields)?)
             },
         );
         builder = builder.with_row_filter(RowFilter::new(vec![Box::new(predicate)]));
@@ -614,6 +628,7 @@ fn read_selection<T: ChunkReader + 'static>(
     selection: &Selection,
     schema: &SchemaRef,
     times: Option<ArrayRef>,
+    field_filters: &[FieldFilter],
     held: &RowBytes,
 ) -> Result<Vec<RecordBatch>> {
     if selection.rows.is_empty() {
@@ -682,7 +697,7 @@ fn read_selection<T: ChunkReader + 'static>(
         let options = RecordBatchOptions::new().with_row_count(Some(n));
         let with_tags =
             RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), arrays, &options)?;
-        let batch = conform(&with_tags, schema)?;
+        let batch = field_filter::apply(&conform(&with_tags, schema)?, field_filters)?;
         if batch.num_rows() > 0 {
             held.take_batch(&batch)?;
             out.push(batch);
@@ -924,6 +939,15 @@ mod tests {
     }
 
     fn read_all(bytes: &[u8], range: Option<(i64, i64)>, tags: &[TagMatch]) -> Vec<RecordBatch> {
+        read_filtered(bytes, range, tags, &[])
+    }
+
+    fn read_filtered(
+        bytes: &[u8],
+        range: Option<(i64, i64)>,
+        tags: &[TagMatch],
+        fields: &[FieldFilter],
+    ) -> Vec<RecordBatch> {
         let data = FileData::Bytes(Bytes::from(bytes.to_vec()));
         let meta = load_metadata(&data).unwrap();
         read(
@@ -932,10 +956,58 @@ mod tests {
             &schema().arrow_schema(),
             range,
             tags,
+            fields,
             None,
             &RowBytes::default(),
         )
         .unwrap()
+    }
+
+    /// The `v` values of `batches`.
+    fn values(batches: &[RecordBatch]) -> Vec<f64> {
+        batches
+            .iter()
+            .flat_map(|b| {
+                let v = b.column_by_name("v").unwrap();
+                let v = v.as_any().downcast_ref::<Float64Array>().unwrap();
+                v.values().to_vec()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_field_filter_keeps_the_matching_rows_with_and_without_the_series_index() {
+        // 50 series of 400 rows, v = 0..20,000 in file order.
+        let bytes = encode(&sorted_batch(50, 400)).unwrap();
+        let above = |x: f64| FieldFilter {
+            field: "v".into(),
+            op: crate::Comparison::GtEq,
+            value: crate::Number::Float(x),
+        };
+        // No tag predicate: the row filter decodes `v` first.
+        let all = read_filtered(&bytes, None, &[], &[above(19_500.0)]);
+        assert_eq!(
+            values(&all),
+            (19_500..20_000).map(f64::from).collect::<Vec<_>>()
+        );
+        // A time range too (each series' times are 0, 10, …, 3,990).
+        let late = read_filtered(&bytes, Some((3_000, 4_000)), &[], &[above(19_500.0)]);
+        let want: Vec<f64> = (19_500..20_000)
+            .filter(|i| i % 400 >= 300)
+            .map(f64::from)
+            .collect();
+        assert_eq!(values(&late), want);
+        // A tag predicate: the series index names the rows, `v` is filtered once decoded.
+        let host = [TagMatch::one_of(
+            "host",
+            ["h048".to_owned(), "h049".to_owned()],
+        )];
+        let tagged = read_filtered(&bytes, None, &host, &[above(19_500.0)]);
+        assert_eq!(values(&tagged), values(&all));
+        let tagged_late = read_filtered(&bytes, Some((3_000, 4_000)), &host, &[above(19_500.0)]);
+        assert_eq!(values(&tagged_late), want);
+        let none = read_filtered(&bytes, None, &host, &[above(20_000.0)]);
+        assert!(values(&none).is_empty());
     }
 
     #[test]
@@ -1070,6 +1142,7 @@ mod tests {
                 meta,
                 &schema.arrow_schema(),
                 None,
+                &[],
                 &[],
                 None,
                 &RowBytes::default(),

@@ -380,6 +380,7 @@ mod tests {
             &schema().arrow_schema(),
             range,
             tags,
+            &[],
             None,
             &held,
         )
@@ -492,6 +493,7 @@ mod tests {
                 &schema().arrow_schema(),
                 None,
                 &tags,
+                &[],
                 Some(2),
                 &RowBytes::default(),
             )

@@ -141,6 +141,48 @@ pub struct ScanRequest {
     /// included: it stops with [`crate::Error::ScanTooLarge`] as soon as it would hold
     /// more, instead of reading everything first. `None` for no bound.
     pub max_bytes: Option<usize>,
+    /// Rows that match none of these may be left out: the scan drops them where that is
+    /// cheap and gives the same answer (each source's rows as they are decoded, when no
+    /// two sources can hold the same point, so no merge could combine a dropped row with
+    /// a kept one), and returns them otherwise. Callers check their condition anyway.
+    pub field_filters: Vec<FieldFilter>,
+}
+
+/// A comparison of a numeric field with a number, as `usage_user > 90` in a `WHERE`
+/// clause: a row matches when the field has a value that compares so. A row without a
+/// value for the field matches none; an integer field is compared with an integer as
+/// integers, with a float as floats (as InfluxQL compares them); other fields are not
+/// filtered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldFilter {
+    /// The field's name.
+    pub field: String,
+    /// How the field's value must compare with `value`.
+    pub op: Comparison,
+    /// The number compared with.
+    pub value: Number,
+}
+
+/// How a [`FieldFilter`]'s field must compare with its number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparison {
+    /// Less than.
+    Lt,
+    /// Less than or equal.
+    LtEq,
+    /// Greater than.
+    Gt,
+    /// Greater than or equal.
+    GtEq,
+    /// Equal.
+    Eq,
+}
+
+/// A [`FieldFilter`]'s number.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Number {
+    Float(f64),
+    Integer(i64),
 }
 
 /// A scan's tag predicate: the rows whose tag `key` has one of a set of values

@@ -8,8 +8,8 @@ use arrow::array::{Array, DictionaryArray, Float64Array, Int64Array, TimestampNa
 use arrow::compute::concat_batches;
 use arrow::datatypes::{DataType, Int32Type, TimeUnit};
 use sluice_storage::{
-    ColumnKind, Error, FieldType, ObjectStoreConfig, Rejection, ScanRequest, Storage,
-    StorageConfig, TagMatch, WriteOptions,
+    ColumnKind, Comparison, Error, FieldFilter, FieldType, Number, ObjectStoreConfig, Rejection,
+    ScanRequest, Storage, StorageConfig, TagMatch, WriteOptions,
 };
 
 const DAY: i64 = 86_400_000_000_000;
@@ -372,6 +372,39 @@ async fn a_scan_stops_once_its_rows_would_take_more_than_it_may_hold() {
 }
 
 #[tokio::test]
+async fn field_filters_drop_rows_only_where_no_newer_write_could_change_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(config(dir.path())).await.unwrap();
+    let above_90 = ScanRequest {
+        projection: Some(vec!["time".into(), "x".into(), "y".into()]),
+        field_filters: vec![FieldFilter {
+            field: "x".into(),
+            op: Comparison::Gt,
+            value: Number::Integer(90),
+        }],
+        ..ScanRequest::default()
+    };
+    write(&s, "db", "cpu,host=a x=95,y=1 100\ncpu,host=a x=10 200\n").await;
+    s.persist_now().await.unwrap();
+    write(&s, "db", "cpu,host=a x=99 300\ncpu,host=b x=5 300\n").await;
+    // A file and the buffer, apart in time: each drops its rows as it is read.
+    assert_eq!(
+        rows(&s, "db", "cpu", &above_90).await,
+        ["time=100 x=95 y=1", "time=300 x=99 y=null"]
+    );
+    // A newer write of the point at 100 in the buffer: the file's x=95 is replaced by 50,
+    // so the point no longer matches; its y stays. The rows are merged before any is
+    // dropped, so the point comes back with its newest values (the caller's condition
+    // rules it out) and never with the replaced 95.
+    write(&s, "db", "cpu,host=a x=50 100\n").await;
+    let got = rows(&s, "db", "cpu", &above_90).await;
+    assert!(got.contains(&"time=100 x=50 y=1".to_owned()), "{got:?}");
+    assert!(got.contains(&"time=300 x=99 y=null".to_owned()), "{got:?}");
+    assert!(!got.iter().any(|r| r.contains("x=95")), "{got:?}");
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn predicates_and_projection_apply_to_buffer_and_parquet() {
     let dir = tempfile::tempdir().unwrap();
     let s = Storage::open(config(dir.path())).await.unwrap();
@@ -382,7 +415,7 @@ async fn predicates_and_projection_apply_to_buffer_and_parquet() {
         time_range: Some((150, 400)),
         tag_matches: vec![TagMatch::equals("host", "b")],
         projection: Some(vec!["time".into(), "x".into()]),
-        max_bytes: None,
+        ..ScanRequest::default()
     };
     assert_eq!(rows(&s, "db", "cpu", &req).await, vec!["time=200 x=2"]);
     let none = ScanRequest {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use regex::{Regex, RegexBuilder};
 use sluice_influxql::{BinaryOp, DataType, Expr, Literal};
-use sluice_storage::TagMatch;
+use sluice_storage::{Comparison, FieldFilter, Number, TagMatch};
 
 use super::math::MathFn;
 use super::view::{BatchView, V};
@@ -161,6 +161,46 @@ pub(crate) fn take_tag_matches(
         }
     }
     (matches, rest)
+}
+
+/// The comparisons of a field with a number among `conjuncts` (`usage_user > 90`, or
+/// `90 < usage_user`), for a table whose tags are `is_tag`: a scan may leave out the rows
+/// they rule out. The conjuncts still hold: they are checked on the rows scanned.
+pub(crate) fn field_filters(conjuncts: &[Expr], is_tag: impl Fn(&str) -> bool) -> Vec<FieldFilter> {
+    conjuncts
+        .iter()
+        .filter_map(|c| {
+            let Expr::Binary { op, lhs, rhs } = c else {
+                return None;
+            };
+            let (v, number, op) = match (lhs.as_ref(), rhs.as_ref()) {
+                (Expr::VarRef(v), Expr::Literal(l)) => (v, l, *op),
+                (Expr::Literal(l), Expr::VarRef(v)) => (v, l, flip(*op)),
+                _ => return None,
+            };
+            let op = match op {
+                BinaryOp::Lt => Comparison::Lt,
+                BinaryOp::LtEq => Comparison::LtEq,
+                BinaryOp::Gt => Comparison::Gt,
+                BinaryOp::GtEq => Comparison::GtEq,
+                BinaryOp::Eq => Comparison::Eq,
+                _ => return None,
+            };
+            let value = match number {
+                Literal::Float(x) => Number::Float(*x),
+                Literal::Integer(i) => Number::Integer(*i),
+                _ => return None,
+            };
+            let not_a_field = v.name.eq_ignore_ascii_case("time")
+                || v.data_type == Some(DataType::Tag)
+                || is_tag(&v.name);
+            (!not_a_field).then(|| FieldFilter {
+                field: v.name.clone(),
+                op,
+                value,
+            })
+        })
+        .collect()
 }
 
 /// Whether `c` is `tag = 'v'` or an OR of those all on one tag; collects the tag in
@@ -479,6 +519,31 @@ mod tests {
         assert!(
             err.to_string().contains("time conditions inside OR"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn comparisons_of_fields_with_numbers_become_field_filters() {
+        let (_, rest) = split_condition(
+            Some(&cond(
+                "usage > 90.5 AND 7 >= n AND host > 1 AND x = 'a' AND (y < 1 OR y > 2) AND z != 3 AND w::field <= -2",
+            )),
+            0,
+        )
+        .unwrap();
+        let filters = field_filters(&rest, |n| n == "host");
+        let filter = |field: &str, op, value| FieldFilter {
+            field: field.to_owned(),
+            op,
+            value,
+        };
+        assert_eq!(
+            filters,
+            [
+                filter("usage", Comparison::Gt, Number::Float(90.5)),
+                filter("n", Comparison::LtEq, Number::Integer(7)),
+                filter("w", Comparison::LtEq, Number::Integer(-2)),
+            ]
         );
     }
 

@@ -1,7 +1,9 @@
 //! The values of aggregate rows: field expressions over aggregate calls (arithmetic
-//! and math on their outputs), a fast path for common aggregates over float columns,
+//! and math on their outputs), a fast path for common aggregates over numeric columns,
 //! and `fill()` of the buckets without input.
 
+use arrow::array::{Array, Float64Array, Int64Array, PrimitiveArray};
+use arrow::datatypes::{ArrowPrimitiveType, Float64Type, Int64Type};
 use sluice_influxql::{BinaryOp, Expr, Fill};
 
 use super::aggregate::{Func, Output};
@@ -76,18 +78,16 @@ pub(crate) fn to_agg_expr(e: &Expr, calls: &mut Vec<(Func, String)>) -> Result<A
     })
 }
 
-/// `func` over a float column without building points, for the functions where that
-/// is simple; `None` when it does not apply (another function, or a row whose column
-/// is not a float column), else the output as [`super::aggregate::apply`] gives it (`None`
-/// inside when the bucket has no value).
-pub(crate) fn float_aggregate(
+/// `func` over a float or integer column without building points, for the functions
+/// where that is simple; `None` when it does not apply (another function, or a batch
+/// whose column is of another type), else the output as [`super::aggregate::apply`]
+/// gives it (`None` inside when the bucket has no value).
+pub(crate) fn numeric_aggregate(
     func: &Func,
     col: usize,
     rows: &[(u32, u32)],
     views: &[BatchView<'_>],
 ) -> Option<Option<Output>> {
-    use arrow::array::Array;
-
     use super::view::ColumnView;
     if !matches!(
         func,
@@ -95,61 +95,165 @@ pub(crate) fn float_aggregate(
     ) {
         return None;
     }
-    // The column's float array in each batch (all rows must be floats).
-    let arrays: Vec<Option<&arrow::array::Float64Array>> = views
-        .iter()
-        .map(|v| match &v.columns[col] {
-            ColumnView::Float(a) => Some(*a),
-            _ => None,
-        })
-        .collect();
-    if rows.iter().any(|&(b, _)| arrays[b as usize].is_none()) {
-        return None;
+    // The column's array in each batch: all of one type, floats or integers.
+    let column = |b: usize| &views[b].columns[col];
+    let batches = || consecutive_runs(rows).map(|(b, _)| b);
+    if batches().all(|b| matches!(column(b), ColumnView::Float(_))) {
+        let arrays: Vec<Option<&Float64Array>> = (0..views.len())
+            .map(|b| match column(b) {
+                ColumnView::Float(a) => Some(*a),
+                _ => None,
+            })
+            .collect();
+        Some(typed_aggregate(func, rows, &arrays, views))
+    } else if batches().all(|b| matches!(column(b), ColumnView::Integer(_))) {
+        let arrays: Vec<Option<&Int64Array>> = (0..views.len())
+            .map(|b| match column(b) {
+                ColumnView::Integer(a) => Some(*a),
+                _ => None,
+            })
+            .collect();
+        Some(typed_aggregate(func, rows, &arrays, views))
+    } else {
+        None
     }
-    let values = rows.iter().filter_map(|&(b, r)| {
-        let a = arrays[b as usize].expect("checked");
-        let i = r as usize;
-        a.is_valid(i)
-            .then(|| (views[b as usize].time(i), a.value(i)))
-    });
-    let one = |v: f64| Some(Some(Output::One(Value::Float(v), None)));
+}
+
+/// A column type [`numeric_aggregate`] reads, with the semantics of
+/// [`super::aggregate::apply`] for it.
+trait Numeric: ArrowPrimitiveType<Native: PartialOrd> {
+    fn value(x: Self::Native) -> Value;
+    fn as_f64(x: Self::Native) -> f64;
+    /// `sum()`: wrapping for integers, sequential for floats.
+    fn sum(xs: impl Iterator<Item = Self::Native>) -> Value;
+}
+
+impl Numeric for Float64Type {
+    fn value(x: f64) -> Value {
+        Value::Float(x)
+    }
+    fn as_f64(x: f64) -> f64 {
+        x
+    }
+    fn sum(xs: impl Iterator<Item = f64>) -> Value {
+        Value::Float(xs.sum())
+    }
+}
+
+impl Numeric for Int64Type {
+    fn value(x: i64) -> Value {
+        Value::Integer(x)
+    }
+    fn as_f64(x: i64) -> f64 {
+        x as f64
+    }
+    fn sum(xs: impl Iterator<Item = i64>) -> Value {
+        Value::Integer(xs.fold(0i64, i64::wrapping_add))
+    }
+}
+
+/// [`numeric_aggregate`] over `arrays`, each batch's column (`Some` for every batch
+/// `rows` names).
+fn typed_aggregate<T: Numeric>(
+    func: &Func,
+    rows: &[(u32, u32)],
+    arrays: &[Option<&PrimitiveArray<T>>],
+    views: &[BatchView<'_>],
+) -> Option<Output> {
+    // The rows as runs of consecutive rows of one batch (a series' rows are consecutive
+    // in a scan's batches), each read as a slice of its array.
+    let runs = || {
+        consecutive_runs(rows).map(|(b, range)| {
+            let a = arrays[b].expect("every batch of the rows has the column");
+            (b, range.start, &a.values()[range], a.nulls())
+        })
+    };
+    // Every (batch, row, value) with a value, in the order of `rows`.
+    let values = || {
+        runs().flat_map(|(b, first, values, nulls)| {
+            values
+                .iter()
+                .enumerate()
+                .map(move |(k, &x)| (b, first + k, x))
+                .filter(move |&(_, i, _)| nulls.is_none_or(|n| n.is_valid(i)))
+        })
+    };
+    let time = |b: usize, i: usize| views[b].time(i);
+    let one = |v: Value| Some(Output::One(v, None));
     match func {
         Func::Count => {
-            let n = values.count();
-            Some((n > 0).then_some(Output::One(Value::Integer(n as i64), None)))
+            let n = values().count();
+            (n > 0).then_some(Output::One(Value::Integer(n as i64), None))
         }
-        Func::Sum | Func::Mean => {
+        Func::Sum => values()
+            .next()
+            .is_some()
+            .then(|| Output::One(T::sum(values().map(|v| v.2)), None)),
+        Func::Mean => {
             let mut n = 0usize;
             // The same sequential sum as `aggregate::apply`, so results are identical.
-            let sum: f64 = values.map(|(_, x)| x).inspect(|_| n += 1).sum();
-            match (n, func) {
-                (0, _) => Some(None),
-                (_, Func::Sum) => one(sum),
-                _ => one(sum / n as f64),
+            let sum: f64 = values()
+                .map(|(_, _, x)| T::as_f64(x))
+                .inspect(|_| n += 1)
+                .sum();
+            if n == 0 {
+                None
+            } else {
+                one(Value::Float(sum / n as f64))
             }
         }
+        Func::Max | Func::Min => {
+            // `aggregate::apply`'s tie rule: the earlier point on equal values (times are
+            // looked up only then).
+            let max = matches!(func, Func::Max);
+            let mut best: Option<(usize, usize, T::Native)> = None;
+            for (b, i, x) in values() {
+                let Some((bb, bi, bx)) = best else {
+                    best = Some((b, i, x));
+                    continue;
+                };
+                let better = if max { x > bx } else { x < bx };
+                if better || (x == bx && time(b, i) < time(bb, bi)) {
+                    best = Some((b, i, x));
+                }
+            }
+            best.map(|(b, i, x)| Output::One(T::value(x), Some(time(b, i))))
+        }
         _ => {
-            // Selectors, with `aggregate::apply`'s tie rules: min/max keep the earlier
-            // point on equal values; first/last take the larger value on equal times.
-            let mut best: Option<(i64, f64)> = None;
-            for (t, x) in values {
+            // first/last take the larger value on equal times, as `aggregate::apply` does.
+            let first = matches!(func, Func::First);
+            let mut best: Option<(i64, T::Native)> = None;
+            for (b, i, x) in values() {
+                let t = time(b, i);
                 let Some((bt, bx)) = best else {
                     best = Some((t, x));
                     continue;
                 };
-                let better = match func {
-                    Func::Max => x > bx || (x == bx && t < bt),
-                    Func::Min => x < bx || (x == bx && t < bt),
-                    Func::First => t < bt || (t == bt && x > bx),
-                    _ => t > bt || (t == bt && x > bx),
-                };
-                if better {
+                let later = if first { t < bt } else { t > bt };
+                if later || (t == bt && x > bx) {
                     best = Some((t, x));
                 }
             }
-            Some(best.map(|(t, x)| Output::One(Value::Float(x), Some(t))))
+            best.map(|(t, x)| Output::One(T::value(x), Some(t)))
         }
     }
+}
+
+/// `rows` (batch, row) as runs of consecutive rows of one batch, in order.
+fn consecutive_runs(
+    rows: &[(u32, u32)],
+) -> impl Iterator<Item = (usize, std::ops::Range<usize>)> + '_ {
+    let mut next = 0;
+    std::iter::from_fn(move || {
+        let &(b, first) = rows.get(next)?;
+        let mut end = first as usize + 1;
+        next += 1;
+        while rows.get(next) == Some(&(b, end as u32)) {
+            end += 1;
+            next += 1;
+        }
+        Some((b as usize, first as usize..end))
+    })
 }
 
 /// The value of an aggregate expression, or None when none of its calls had input.
@@ -291,41 +395,63 @@ pub(crate) fn apply_fill(
 mod tests {
     use std::sync::Arc;
 
-    use arrow::array::{Float64Array, RecordBatch, TimestampNanosecondArray};
+    use arrow::array::{ArrayRef, RecordBatch, TimestampNanosecondArray};
     use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 
     use super::*;
     use crate::influxql::aggregate::{self, Point};
 
-    fn batch(rows: &[(i64, Option<f64>)]) -> RecordBatch {
+    /// A batch of `v` and `time`; `v` is an integer column (the value times ten) when
+    /// `integer`.
+    fn batch(rows: &[(i64, Option<f64>)], integer: bool) -> RecordBatch {
+        let v: ArrayRef = if integer {
+            Arc::new(
+                rows.iter()
+                    .map(|r| r.1.map(|x| (x * 10.0) as i64))
+                    .collect::<Int64Array>(),
+            )
+        } else {
+            Arc::new(rows.iter().map(|r| r.1).collect::<Float64Array>())
+        };
         let schema = Schema::new(vec![
-            Field::new("v", DataType::Float64, true),
+            Field::new("v", v.data_type().clone(), true),
             Field::new(
                 "time",
                 DataType::Timestamp(TimeUnit::Nanosecond, None),
                 false,
             ),
         ]);
-        let v: Float64Array = rows.iter().map(|r| r.1).collect();
         let t = TimestampNanosecondArray::from_iter_values(rows.iter().map(|r| r.0));
-        RecordBatch::try_new(Arc::new(schema), vec![Arc::new(v), Arc::new(t)]).unwrap()
+        RecordBatch::try_new(Arc::new(schema), vec![v, Arc::new(t)]).unwrap()
     }
 
     #[test]
-    fn float_aggregates_equal_the_general_functions_including_ties() {
+    fn numeric_aggregates_equal_the_general_functions_including_ties() {
+        for integer in [false, true] {
+            numeric_aggregates_equal_the_general_functions(integer);
+        }
+    }
+
+    fn numeric_aggregates_equal_the_general_functions(integer: bool) {
         // Two batches (as from two series) with equal values, equal times and nulls.
-        let a = batch(&[
-            (30, Some(2.5)),
-            (10, Some(-1.0)),
-            (20, None),
-            (40, Some(7.0)),
-        ]);
-        let b = batch(&[
-            (10, Some(7.0)),
-            (30, Some(-1.0)),
-            (40, Some(0.1)),
-            (5, Some(0.2)),
-        ]);
+        let a = batch(
+            &[
+                (30, Some(2.5)),
+                (10, Some(-1.0)),
+                (20, None),
+                (40, Some(7.0)),
+            ],
+            integer,
+        );
+        let b = batch(
+            &[
+                (10, Some(7.0)),
+                (30, Some(-1.0)),
+                (40, Some(0.1)),
+                (5, Some(0.2)),
+            ],
+            integer,
+        );
         let names = vec!["v".to_owned()];
         let views = vec![
             BatchView::new(&a, &names).unwrap(),
@@ -341,6 +467,8 @@ mod tests {
             vec![(0, 2)],
             vec![],
             vec![(1, 1), (0, 1), (1, 0), (0, 3)],
+            // Runs of consecutive rows, one with a null.
+            vec![(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (1, 0)],
         ];
         let funcs = [
             Func::Count,
@@ -371,12 +499,12 @@ mod tests {
                     Some(aggregate::apply(func, &points).unwrap())
                 };
                 assert_eq!(
-                    float_aggregate(func, 0, rows, &views),
+                    numeric_aggregate(func, 0, rows, &views),
                     Some(expected),
                     "{func:?} over {rows:?}"
                 );
             }
         }
-        assert_eq!(float_aggregate(&Func::Median, 0, &all, &views), None);
+        assert_eq!(numeric_aggregate(&Func::Median, 0, &all, &views), None);
     }
 }

@@ -13,7 +13,7 @@ use super::aggregate::{self, Func, Output, Point};
 use super::expr::{self, Compiled, TimeRange};
 use super::policy::{Policies, storage_databases};
 use super::result::{Series, Value};
-use super::row::{AggExpr, apply_fill, eval_agg, float_aggregate, has_aggregate, to_agg_expr};
+use super::row::{AggExpr, apply_fill, eval_agg, has_aggregate, numeric_aggregate, to_agg_expr};
 use super::subquery::{self, Virtual};
 use super::view::{BatchView, V};
 use crate::error::{Error, Result};
@@ -270,6 +270,7 @@ pub(crate) async fn run(
             // The scan stops as soon as its rows would not fit in what the query may
             // still take, instead of reading them all before the budget is asked.
             max_bytes: budget.memory_left(),
+            field_filters: expr::field_filters(&residual, is_tag),
         };
         // `ORDER BY time DESC LIMIT n` over raw points without conditions needs only the
         // newest n (+ offset) points of each series: ask storage for just those. If a
@@ -1026,9 +1027,21 @@ impl SeriesContext<'_, '_> {
             Some((interval, offset)) => t - (t - offset).rem_euclid(interval),
             None => i64::MIN,
         };
+        // The bucket of the row before, reused while rows stay in it (a series' rows
+        // ascend in time): one division per bucket rather than per row.
+        let mut last: Option<(i64, i64)> = None;
+        let mut bucket_of = |t: i64| match (last, group_time) {
+            (Some((start, end)), _) if start <= t && t < end => start,
+            (_, Some((interval, _))) => {
+                let start = window(t);
+                last = Some((start, start.saturating_add(interval)));
+                start
+            }
+            (_, None) => i64::MIN,
+        };
         let mut keyed: Vec<(i64, (u32, u32))> = rows
             .iter()
-            .map(|&(b, r)| (window(views[b as usize].time(r as usize)), (b, r)))
+            .map(|&(b, r)| (bucket_of(views[b as usize].time(r as usize)), (b, r)))
             .collect();
         if !keyed.is_sorted_by_key(|k| k.0) {
             keyed.sort_by_key(|k| k.0);
@@ -1147,7 +1160,7 @@ impl SeriesContext<'_, '_> {
                     continue;
                 }
                 if tag_cols.is_empty()
-                    && let Some(out) = float_aggregate(func, col, bucket_rows, views)
+                    && let Some(out) = numeric_aggregate(func, col, bucket_rows, views)
                 {
                     outputs.push(out);
                     continue;

@@ -136,7 +136,7 @@ async fn tag_sets(
                 time_range: (range.has_start || range.has_end).then_some((range.start, range.end)),
                 tag_matches,
                 projection: Some(projection),
-                max_bytes: None,
+                ..ScanRequest::default()
             },
         )
         .await?;

@@ -579,7 +579,7 @@ impl Storage {
             time_range: Some((oldest, i64::MAX)),
             tag_matches: Vec::new(),
             projection: Some(projection),
-            max_bytes: None,
+            ..ScanRequest::default()
         };
         let scanned = match self.scan(db, table, &request).await {
             Err(Error::TableNotFound { .. } | Error::DatabaseNotFound { .. }) => return Ok(()),

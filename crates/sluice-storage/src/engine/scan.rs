@@ -17,11 +17,12 @@ use super::peers::Bands;
 use super::{Inner, Storage, blocking, inline, now_ns, peers};
 use crate::buffer::PartitionBuffer;
 use crate::error::{Error, Result};
+use crate::field_filter;
 use crate::manifest::ParquetFile;
 use crate::merge::{TableSchema, merge_keep_last, project};
 use crate::metrics::Metrics;
 use crate::persist;
-use crate::types::{ScanExtent, ScanRequest, ScanResult, TagMatch};
+use crate::types::{FieldFilter, ScanExtent, ScanRequest, ScanResult, TagMatch};
 
 /// Most entries of [`Inner::file_metadata`] before it is emptied.
 pub(super) const MAX_CACHED_METADATA: usize = 4096;
@@ -53,6 +54,9 @@ struct Snapshot {
     files: Vec<ParquetFile>,
     buffered: Vec<RecordBatch>,
     schema: Arc<ReadSchema>,
+    /// The request's field filters that the files' reads apply (the buffered rows are
+    /// already filtered): none unless dropping rows before the merge is safe.
+    field_filters: Arc<[FieldFilter]>,
     bands: Arc<Bands>,
 }
 
@@ -137,19 +141,40 @@ impl Plan {
                 .tags
                 .retain(|t| names.contains(t) || tag_matches.iter().any(|m| m.key() == t));
         }
+        let arrow = schema.arrow_schema();
+        // Rows a field filter rules out can go as each source is read when no two
+        // sources can hold the same point (their times do not overlap): no merge can
+        // then combine a dropped row with a kept one.
+        let field_filters: Arc<[FieldFilter]> = if self.keep_last.is_none()
+            && !self.ingest_peers
+            && !self.request.field_filters.is_empty()
+            && disjoint(
+                files
+                    .iter()
+                    .map(|f| (f.min_time, f.max_time))
+                    .chain(parts.iter().map(|p| (p.min_time, p.max_time))),
+            ) {
+            field_filter::applicable(&self.request.field_filters, &arrow).into()
+        } else {
+            Arc::new([])
+        };
         let mut buffered = Vec::new();
         for part in parts {
             if let Some(b) = part.to_batch_last(&schema, range, tag_matches, self.keep_last)? {
-                buffered.push(b);
+                let b = field_filter::apply(&b, &field_filters)?;
+                if b.num_rows() > 0 {
+                    buffered.push(b);
+                }
             }
         }
         Ok(Snapshot {
             files,
             buffered,
             schema: Arc::new(ReadSchema {
-                arrow: schema.arrow_schema(),
+                arrow,
                 table: schema,
             }),
+            field_filters,
             bands,
         })
     }
@@ -178,7 +203,7 @@ impl Plan {
     fn read_file(
         &self,
         inner: &Inner,
-        schema: &ReadSchema,
+        (schema, field_filters): (&ReadSchema, &[FieldFilter]),
         file: &ParquetFile,
         data: persist::FileData,
     ) -> Result<Vec<RecordBatch>> {
@@ -191,6 +216,7 @@ impl Plan {
             &schema.arrow,
             range,
             tags,
+            field_filters,
             self.keep_last,
             &self.held,
         )?;
@@ -283,6 +309,13 @@ impl Plan {
             },
         })
     }
+}
+
+/// Whether no two of the closed ranges `[min, max]` overlap.
+fn disjoint(ranges: impl Iterator<Item = (i64, i64)>) -> bool {
+    let mut ranges: Vec<(i64, i64)> = ranges.collect();
+    ranges.sort_unstable();
+    ranges.windows(2).all(|w| w[0].1 < w[1].0)
 }
 
 /// The bytes of the rows of `batches`, as a scan counts them.
@@ -487,7 +520,8 @@ impl Storage {
                         continue;
                     }
                     let data = open_local(&root, &file.path)?;
-                    sources.add_file(plan.read_file(&inner, &snapshot.schema, file, data)?);
+                    let read = (snapshot.schema.as_ref(), snapshot.field_filters.as_ref());
+                    sources.add_file(plan.read_file(&inner, read, file, data)?);
                 }
                 sources.add_buffered(snapshot.buffered);
                 plan.finish(&snapshot.schema, sources).map(Some)
@@ -505,6 +539,7 @@ impl Storage {
             files,
             buffered,
             schema,
+            field_filters,
             bands,
         } = snapshot;
         plan.count(&buffered)?;
@@ -544,10 +579,17 @@ impl Storage {
                 continue;
             }
             let data = inner.open_file(&file.path).await?;
-            let (plan, inner, schema, file) =
-                (plan.clone(), inner.clone(), schema.clone(), file.clone());
-            let batches =
-                blocking("scan", move || plan.read_file(&inner, &schema, &file, data)).await?;
+            let (plan, inner, schema, filters, file) = (
+                plan.clone(),
+                inner.clone(),
+                schema.clone(),
+                field_filters.clone(),
+                file.clone(),
+            );
+            let batches = blocking("scan", move || {
+                plan.read_file(&inner, (&schema, &filters), &file, data)
+            })
+            .await?;
             sources.add_file(batches);
         }
         for (_, batches) in peer_rows {
