@@ -2,7 +2,7 @@
 //! and math on their outputs), a fast path for common aggregates over numeric columns,
 //! and `fill()` of the buckets without input.
 
-use arrow::array::{Array, Float64Array, Int64Array, PrimitiveArray};
+use arrow::array::{Array, PrimitiveArray};
 use arrow::datatypes::{ArrowPrimitiveType, Float64Type, Int64Type};
 use sluice_influxql::{BinaryOp, Expr, Fill};
 
@@ -88,35 +88,28 @@ pub(crate) fn numeric_aggregate(
     rows: &[(u32, u32)],
     views: &[BatchView<'_>],
 ) -> Option<Option<Output>> {
-    use super::view::ColumnView;
     if !matches!(
         func,
         Func::Count | Func::Sum | Func::Mean | Func::Min | Func::Max | Func::First | Func::Last
     ) {
         return None;
     }
-    // The column's array in each batch: all of one type, floats or integers.
-    let column = |b: usize| &views[b].columns[col];
-    let batches = || consecutive_runs(rows).map(|(b, _)| b);
-    if batches().all(|b| matches!(column(b), ColumnView::Float(_))) {
-        let arrays: Vec<Option<&Float64Array>> = (0..views.len())
-            .map(|b| match column(b) {
-                ColumnView::Float(a) => Some(*a),
-                _ => None,
-            })
-            .collect();
-        Some(typed_aggregate(func, rows, &arrays, views))
-    } else if batches().all(|b| matches!(column(b), ColumnView::Integer(_))) {
-        let arrays: Vec<Option<&Int64Array>> = (0..views.len())
-            .map(|b| match column(b) {
-                ColumnView::Integer(a) => Some(*a),
-                _ => None,
-            })
-            .collect();
-        Some(typed_aggregate(func, rows, &arrays, views))
-    } else {
-        None
+    // The column's array in each batch: every batch `rows` names has floats, or each
+    // has integers.
+    let floats: Vec<_> = views.iter().map(|v| v.columns[col].floats()).collect();
+    if in_every_batch(rows, &floats) {
+        return Some(typed_aggregate(func, rows, &floats, views));
     }
+    let integers: Vec<_> = views.iter().map(|v| v.columns[col].integers()).collect();
+    if in_every_batch(rows, &integers) {
+        return Some(typed_aggregate(func, rows, &integers, views));
+    }
+    None
+}
+
+/// Whether `arrays` (one per batch) has an array for each batch `rows` names.
+fn in_every_batch<A>(rows: &[(u32, u32)], arrays: &[Option<A>]) -> bool {
+    consecutive_runs(rows).all(|(b, _)| arrays[b].is_some())
 }
 
 /// A column type [`numeric_aggregate`] reads, with the semantics of
@@ -395,7 +388,7 @@ pub(crate) fn apply_fill(
 mod tests {
     use std::sync::Arc;
 
-    use arrow::array::{ArrayRef, RecordBatch, TimestampNanosecondArray};
+    use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampNanosecondArray};
     use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 
     use super::*;

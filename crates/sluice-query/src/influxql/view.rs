@@ -74,6 +74,22 @@ pub(crate) enum ColumnView<'a> {
 }
 
 impl<'a> ColumnView<'a> {
+    /// The float array, when this is a float column.
+    pub(crate) fn floats(&self) -> Option<&'a Float64Array> {
+        match self {
+            ColumnView::Float(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// The integer array, when this is an integer column.
+    pub(crate) fn integers(&self) -> Option<&'a Int64Array> {
+        match self {
+            ColumnView::Integer(a) => Some(a),
+            _ => None,
+        }
+    }
+
     pub(crate) fn new(array: Option<&'a ArrayRef>) -> ColumnView<'a> {
         let Some(array) = array else {
             return ColumnView::Missing;
