@@ -285,22 +285,31 @@ fn format_float(x: f64) -> String {
 
 fn write_json_string(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
+    // Runs of bytes that need no escape are copied whole; every escaped character is
+    // ASCII, so the runs end on character boundaries.
+    let mut run = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escaped = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            b'<' => "\\u003c",
+            b'>' => "\\u003e",
+            b'&' => "\\u0026",
+            0..0x20 => "",
+            _ => continue,
+        };
+        out.push_str(&s[run..i]);
+        if escaped.is_empty() {
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.push_str(escaped);
         }
+        run = i + 1;
     }
+    out.push_str(&s[run..]);
     out.push('"');
 }
 
@@ -386,6 +395,24 @@ fn write_csv_field(out: &mut String, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_strings_escape_what_influxdb_escapes_and_keep_the_rest() {
+        let escaped = |s: &str| {
+            let mut out = String::new();
+            write_json_string(&mut out, s);
+            out
+        };
+        assert_eq!(escaped(""), "\"\"");
+        assert_eq!(escaped("host_1"), "\"host_1\"");
+        assert_eq!(
+            escaped("a\"b\\c\nd\re\tf<g>h&i\u{1}j\u{1f}"),
+            r#""a\"b\\c\nd\re\tf\u003cg\u003eh\u0026i\u0001j\u001f""#
+        );
+        // Multibyte characters are copied whole, next to escapes too.
+        assert_eq!(escaped("é\"ü→"), "\"é\\\"ü→\"");
+        assert_eq!(escaped("\u{7f}ø"), "\"\u{7f}ø\"");
+    }
 
     fn result() -> Vec<StatementResult> {
         vec![

@@ -463,6 +463,10 @@ pub(crate) async fn run(
             }
             per_series = None;
         };
+        // Every series of the table has the same columns.
+        let columns_out: Vec<String> = std::iter::once("time".to_owned())
+            .chain(output_names(&fields, &calls))
+            .collect();
         for (key, mut values) in table_groups {
             if stmt.is_descending() {
                 values.reverse();
@@ -480,12 +484,10 @@ pub(crate) async fn run(
             let bytes = values.len() * (ROW_OVERHEAD_BYTES + width * std::mem::size_of::<Value>());
             budget.grow(bytes)?;
             held.1 += bytes;
-            let mut columns_out = vec!["time".to_owned()];
-            columns_out.extend(output_names(&fields, &calls));
             all_series.push(Series {
                 name: table.name.clone(),
                 tags: group_tags.iter().cloned().zip(key).collect(),
-                columns: columns_out,
+                columns: columns_out.clone(),
                 values,
             });
         }
