@@ -37,6 +37,14 @@ fn queries() -> Vec<String> {
         format!("SELECT mean(usage) FROM cpu WHERE {RANGE} GROUP BY time(1m) fill(linear)"),
         format!("SELECT mean(usage) FROM cpu WHERE {RANGE} GROUP BY time(1m) fill(none)"),
         format!("SELECT sum(usage) FROM cpu WHERE {RANGE} GROUP BY time(2m, 1m), host"),
+        // An integer field, both hosts' points in each bucket.
+        format!(
+            "SELECT max(n), min(n), sum(n), mean(n), count(n), first(n), last(n) FROM cpu WHERE {RANGE} GROUP BY time(2m)"
+        ),
+        // Field comparisons, which scans apply as they read.
+        "SELECT * FROM cpu WHERE n > 5".to_owned(),
+        "SELECT usage, n FROM cpu WHERE n >= 2.5 AND usage <= 7".to_owned(),
+        "SELECT * FROM cpu WHERE 15 > n".to_owned(),
         "SELECT first(usage), last(usage), spread(usage), median(usage), stddev(usage) FROM cpu"
             .to_owned(),
         "SELECT top(usage, 2) FROM cpu".to_owned(),
