@@ -113,6 +113,11 @@ impl SeriesTags {
 
     fn push(&mut self, tags: impl IntoIterator<Item = (u32, u32)>) {
         self.pairs.extend(tags);
+        self.end_series();
+    }
+
+    /// Ends a new series: its tags are the pairs pushed since the last one ended.
+    fn end_series(&mut self) {
         self.ends.push(self.pairs.len() as u32);
     }
 
@@ -348,7 +353,7 @@ impl PartitionBuffer {
             };
             self.series.pairs.push((key, value));
         }
-        self.series.ends.push(self.series.pairs.len() as u32);
+        self.series.end_series();
         self.series_bytes += bytes;
         self.series_index
             .insert_unique(hash, (hash, s), |&(h, _)| h);

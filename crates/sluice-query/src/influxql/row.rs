@@ -96,20 +96,21 @@ pub(crate) fn numeric_aggregate(
     }
     // The column's array in each batch: every batch `rows` names has floats, or each
     // has integers.
-    let floats: Vec<_> = views.iter().map(|v| v.columns[col].floats()).collect();
-    if in_every_batch(rows, &floats) {
-        return Some(typed_aggregate(func, rows, &floats, views));
+    let column = |b: usize| &views[b].columns[col];
+    let floats = |b: usize| column(b).floats();
+    if in_every_batch(rows, floats) {
+        return Some(typed_aggregate(func, rows, floats, views));
     }
-    let integers: Vec<_> = views.iter().map(|v| v.columns[col].integers()).collect();
-    if in_every_batch(rows, &integers) {
-        return Some(typed_aggregate(func, rows, &integers, views));
+    let integers = |b: usize| column(b).integers();
+    if in_every_batch(rows, integers) {
+        return Some(typed_aggregate(func, rows, integers, views));
     }
     None
 }
 
-/// Whether `arrays` (one per batch) has an array for each batch `rows` names.
-fn in_every_batch<A>(rows: &[(u32, u32)], arrays: &[Option<A>]) -> bool {
-    consecutive_runs(rows).all(|(b, _)| arrays[b].is_some())
+/// Whether `array` (of a batch) is there for each batch `rows` names.
+fn in_every_batch<A>(rows: &[(u32, u32)], array: impl Fn(usize) -> Option<A>) -> bool {
+    consecutive_runs(rows).all(|(b, _)| array(b).is_some())
 }
 
 /// A column type [`numeric_aggregate`] reads, with the semantics of
@@ -145,19 +146,19 @@ impl Numeric for Int64Type {
     }
 }
 
-/// [`numeric_aggregate`] over `arrays`, each batch's column (`Some` for every batch
+/// [`numeric_aggregate`] over `array`, each batch's column (`Some` for every batch
 /// `rows` names).
-fn typed_aggregate<T: Numeric>(
+fn typed_aggregate<'a, T: Numeric>(
     func: &Func,
     rows: &[(u32, u32)],
-    arrays: &[Option<&PrimitiveArray<T>>],
+    array: impl Fn(usize) -> Option<&'a PrimitiveArray<T>>,
     views: &[BatchView<'_>],
 ) -> Option<Output> {
     // The rows as runs of consecutive rows of one batch (a series' rows are consecutive
     // in a scan's batches), each read as a slice of its array.
     let runs = || {
         consecutive_runs(rows).map(|(b, range)| {
-            let a = arrays[b].expect("every batch of the rows has the column");
+            let a = array(b).expect("every batch of the rows has the column");
             (b, range.start, &a.values()[range], a.nulls())
         })
     };
