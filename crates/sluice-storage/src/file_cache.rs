@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 
 use crate::durable::create_dir;
 use crate::error::{Error, Result};
+use crate::local_file::LocalFile;
 
 #[derive(Debug)]
 pub(crate) struct FileCache {
@@ -54,14 +55,14 @@ impl FileCache {
     }
 
     /// The cached copy of `path`, opened, if there is one.
-    pub(crate) fn get(&self, path: &str) -> Option<fs::File> {
+    pub(crate) fn get(&self, path: &str) -> Option<LocalFile> {
         {
             let mut state = self.state.lock();
             state.clock += 1;
             let clock = state.clock;
             state.files.get_mut(path)?.last_used = clock;
         }
-        match fs::File::open(self.dir.join(path)) {
+        match LocalFile::open(self.dir.join(path)) {
             Ok(file) => Some(file),
             Err(_) => {
                 // Removed by hand (or evicted meanwhile): forget it.
@@ -175,6 +176,8 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, u64)>) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use parquet::file::reader::ChunkReader;
+
     use super::*;
 
     #[test]
@@ -194,10 +197,8 @@ mod tests {
         // A new run finds what is left.
         drop(cache);
         let cache = FileCache::open(dir.path().join("cache"), 25).unwrap();
-        let mut copy = Vec::new();
-        std::io::Read::read_to_end(&mut cache.get("dbs/1/0/3.parquet").unwrap(), &mut copy)
-            .unwrap();
-        assert_eq!(copy, [3; 10]);
+        let copy = cache.get("dbs/1/0/3.parquet").unwrap();
+        assert_eq!(copy.get_bytes(0, 10).unwrap().as_ref(), [3; 10]);
         assert!(cache.get("dbs/1/0/1.parquet").is_none());
     }
 

@@ -111,6 +111,7 @@ mod engine;
 mod error;
 mod field_filter;
 mod file_cache;
+mod local_file;
 mod lock;
 mod manifest;
 mod merge;

@@ -26,6 +26,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::field_filter;
+use crate::local_file::LocalFile;
 use crate::merge::conform;
 use crate::series_index::{Selection, SeriesIndex};
 use crate::types::{FieldFilter, TagMatch};
@@ -168,7 +169,7 @@ pub(crate) struct FileMeta {
 #[derive(Debug)]
 pub(crate) enum FileData {
     Bytes(Bytes),
-    File(std::fs::File),
+    File(LocalFile),
 }
 
 /// Reads the footer, page index and series index of a Parquet file (what [`read`]
@@ -228,11 +229,8 @@ pub(crate) fn read(
         ),
         FileData::File(f) => read_from(
             &|| {
-                let f = f
-                    .try_clone()
-                    .map_err(|e| Error::io("opening a Parquet file again", e))?;
                 Ok(ParquetRecordBatchReaderBuilder::new_with_metadata(
-                    f,
+                    f.clone(),
                     arrow.clone(),
                 ))
             },

@@ -3,7 +3,6 @@
 //! order, then the buffers), with the caches of file footers and newest rows per file.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
@@ -18,6 +17,7 @@ use super::{Inner, Storage, blocking, inline, now_ns, peers};
 use crate::buffer::PartitionBuffer;
 use crate::error::{Error, Result};
 use crate::field_filter;
+use crate::local_file::LocalFile;
 use crate::manifest::ParquetFile;
 use crate::merge::{TableSchema, merge_keep_last, project};
 use crate::metrics::Metrics;
@@ -325,7 +325,7 @@ fn batches_bytes(batches: &[RecordBatch]) -> usize {
 
 /// A Parquet file of a local store, opened in place.
 fn open_local(root: &std::path::Path, path: &str) -> Result<persist::FileData> {
-    match fs::File::open(root.join(path)) {
+    match LocalFile::open(root.join(path)) {
         Ok(f) => Ok(persist::FileData::File(f)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             Err(Error::ObjectStore(object_store::Error::NotFound {

@@ -22,6 +22,7 @@ use std::sync::{Arc, Weak};
 
 use super::scan::{MAX_CACHED_LAST_ROWS, MAX_CACHED_METADATA};
 use super::{Inner, Storage};
+use crate::local_file::LocalFile;
 use crate::metrics::Metrics;
 use crate::persist;
 use crate::types::ScanRequest;
@@ -79,7 +80,7 @@ impl Inner {
     /// or `None` when reading it would need a download or it cannot be opened.
     fn open_without_download(&self, path: &str) -> Option<persist::FileData> {
         let file = match &self.local_root {
-            Some(root) => std::fs::File::open(root.join(path)).ok()?,
+            Some(root) => LocalFile::open(root.join(path)).ok()?,
             None => self.file_cache.as_ref()?.get(path)?,
         };
         Some(persist::FileData::File(file))
