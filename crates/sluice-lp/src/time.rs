@@ -42,23 +42,56 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
 /// trailing zeros and is left out when zero (`2016-01-01T00:00:00Z`,
 /// `2016-01-01T00:00:00.5Z`).
 pub fn format_rfc3339_nano(nanos: i64) -> String {
+    let mut out = String::with_capacity(30);
+    push_rfc3339_nano(&mut out, nanos);
+    out
+}
+
+/// Appends [`format_rfc3339_nano`]'s text to `out`, without allocating on its own: what
+/// a result writer uses for every row's time.
+pub fn push_rfc3339_nano(out: &mut String, nanos: i64) {
     let secs = nanos.div_euclid(1_000_000_000);
-    let frac = nanos.rem_euclid(1_000_000_000);
-    let (days, second_of_day) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let frac = nanos.rem_euclid(1_000_000_000) as u32;
+    let (days, second_of_day) = (secs.div_euclid(86_400), secs.rem_euclid(86_400) as u32);
     let (y, m, d) = civil_from_days(days);
-    let mut out = format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        second_of_day / 3600,
-        second_of_day / 60 % 60,
-        second_of_day % 60
-    );
+    match u32::try_from(y) {
+        Ok(year) if year <= 9999 => push_digits(out, year, 4),
+        // Years before 0 or past 9999 (Go writes these differently; they are rare).
+        _ => {
+            use std::fmt::Write;
+            let _ = write!(out, "{y:04}");
+        }
+    }
+    out.push('-');
+    push_digits(out, m, 2);
+    out.push('-');
+    push_digits(out, d, 2);
+    out.push('T');
+    push_digits(out, second_of_day / 3600, 2);
+    out.push(':');
+    push_digits(out, second_of_day / 60 % 60, 2);
+    out.push(':');
+    push_digits(out, second_of_day % 60, 2);
     if frac != 0 {
-        let digits = format!("{frac:09}");
         out.push('.');
-        out.push_str(digits.trim_end_matches('0'));
+        let (mut digits, mut value) = (9, frac);
+        while value % 10 == 0 {
+            value /= 10;
+            digits -= 1;
+        }
+        push_digits(out, value, digits);
     }
     out.push('Z');
-    out
+}
+
+/// Appends the last `width` decimal digits of `value`, zero-padded.
+fn push_digits(out: &mut String, mut value: u32, width: usize) {
+    let mut digits = [b'0'; 10];
+    for slot in digits[..width].iter_mut().rev() {
+        *slot += (value % 10) as u8;
+        value /= 10;
+    }
+    out.extend(digits[..width].iter().map(|&b| char::from(b)));
 }
 
 #[cfg(test)]
@@ -89,5 +122,8 @@ mod tests {
         for (ns, text) in cases {
             assert_eq!(format_rfc3339_nano(ns), text, "{ns}");
         }
+        let mut out = "[".to_owned();
+        push_rfc3339_nano(&mut out, 1_451_606_400_120_000_000);
+        assert_eq!(out, "[2016-01-01T00:00:00.12Z");
     }
 }

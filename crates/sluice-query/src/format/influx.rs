@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use crate::error::{Error, Result};
 use crate::influxql::{Series, StatementResult, Value};
-use sluice_lp::time::format_rfc3339_nano;
+use sluice_lp::time::push_rfc3339_nano;
 
 /// How times are written: RFC 3339 (the default) or an integer count of a unit since the
 /// epoch (the v1 `epoch` parameter).
@@ -245,21 +245,29 @@ fn write_series(out: &mut String, s: &Series, epoch: Epoch) {
 fn write_json_value(out: &mut String, v: &Value, epoch: Epoch) {
     match v {
         Value::Null => out.push_str("null"),
-        Value::Float(x) => out.push_str(&format_float(*x)),
-        Value::Integer(i) => {
-            let _ = write!(out, "{i}");
-        }
-        Value::Unsigned(u) => {
-            let _ = write!(out, "{u}");
-        }
+        Value::Float(x) => write_float(out, *x),
+        Value::Integer(i) => out.push_str(itoa::Buffer::new().format(*i)),
+        Value::Unsigned(u) => out.push_str(itoa::Buffer::new().format(*u)),
         Value::String(s) => write_json_string(out, s),
         Value::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Time(t) => match epoch {
-            Epoch::Rfc3339 => write_json_string(out, &format_rfc3339_nano(*t)),
-            e => {
-                let _ = write!(out, "{}", t / e.divisor());
+            // RFC 3339 text needs no JSON escape.
+            Epoch::Rfc3339 => {
+                out.push('"');
+                push_rfc3339_nano(out, *t);
+                out.push('"');
             }
+            e => out.push_str(itoa::Buffer::new().format(t / e.divisor())),
         },
+    }
+}
+
+/// Appends [`format_float`]'s text; the usual float (no exponent) is written in place.
+fn write_float(out: &mut String, x: f64) {
+    if x.is_finite() && (x == 0.0 || (1e-6..1e21).contains(&x.abs())) {
+        let _ = write!(out, "{x}");
+    } else {
+        out.push_str(&format_float(x));
     }
 }
 
@@ -488,9 +496,16 @@ mod tests {
             (1e21, "1e+21"),
             (1.5e-7, "1.5e-07"),
             (123456789.0, "123456789"),
+            (0.0, "0"),
+            (-0.0, "-0"),
+            (f64::NAN, "null"),
+            (f64::INFINITY, "null"),
         ];
         for (x, text) in cases {
             assert_eq!(format_float(x), text);
+            let mut written = String::new();
+            write_float(&mut written, x);
+            assert_eq!(written, text, "{x}");
         }
     }
 }
