@@ -559,9 +559,10 @@ fn read_from<T: ChunkReader + 'static>(
     Ok(out)
 }
 
-/// The rows of `rows` (ascending, disjoint file row ranges) whose time (column
-/// `time_col`) is in `[start, end)`, as ranges, and their times (none when no row is);
-/// only the time column is decoded.
+/// The rows of `rows` (ascending, disjoint file row ranges, each within one series) whose
+/// time (column `time_col`) is in `[start, end)`, as ranges, and their times (none when
+/// no row is); only the time column is decoded. A file's rows are sorted by series then
+/// time, so the rows kept of each range are one run, found by binary search.
 fn rows_in_time_range<T: ChunkReader + 'static>(
     builder: ParquetRecordBatchReaderBuilder<T>,
     time_col: usize,
@@ -581,33 +582,47 @@ fn rows_in_time_range<T: ChunkReader + 'static>(
         .with_row_selection(selection)
         .with_batch_size(64 * 1024)
         .build()?;
-    // The file row of each decoded time, in order: the rows of `rows`, one after another.
-    let mut file_rows = rows.iter().flat_map(|r| r.clone());
     let mut kept: Vec<std::ops::Range<usize>> = Vec::new();
     // The kept times, decoded once: the second read decodes only the other columns.
     let mut kept_times: Vec<ArrayRef> = Vec::new();
+    // Where the next decoded time is: range `range` of `rows`, `within` rows into it.
+    let (mut range, mut within) = (0usize, 0usize);
     for batch in reader {
         let batch = batch?;
         let times = batch
             .column(0)
             .as_any()
             .downcast_ref::<TimestampNanosecondArray>()
-            .ok_or_else(|| Error::Catalog("the time column is not a timestamp".to_owned()))?;
-        let mut mask = Vec::with_capacity(times.len());
-        for (t, row) in times.values().iter().zip(&mut file_rows) {
-            let keep = *t >= start && *t < end;
-            mask.push(keep);
-            if keep {
+            .ok_or_else(|| Error::Catalog("the time column is not a timestamp".to_owned()))?
+            .values();
+        let mut at = 0;
+        while at < times.len() {
+            let Some(r) = rows.get(range) else {
+                return Err(Error::Catalog(
+                    "a file gave more rows than were selected".to_owned(),
+                ));
+            };
+            let take = (r.len() - within).min(times.len() - at);
+            let run = &times[at..at + take];
+            let (lo, hi) = (
+                run.partition_point(|t| *t < start),
+                run.partition_point(|t| *t < end),
+            );
+            if lo < hi {
+                let first = r.start + within + lo;
                 match kept.last_mut() {
-                    Some(last) if last.end == row => last.end = row + 1,
-                    _ => kept.push(row..row + 1),
+                    Some(last) if last.end == first => last.end = first + (hi - lo),
+                    _ => kept.push(first..first + (hi - lo)),
                 }
+                kept_times.push(batch.column(0).slice(at + lo, hi - lo));
+            }
+            at += take;
+            within += take;
+            if within == r.len() {
+                range += 1;
+                within = 0;
             }
         }
-        kept_times.push(arrow::compute::filter(
-            batch.column(0),
-            &BooleanArray::from(mask),
-        )?);
     }
     let parts: Vec<&dyn Array> = kept_times.iter().map(AsRef::as_ref).collect();
     let times = if kept.is_empty() {
@@ -1206,5 +1221,30 @@ mod tests {
         );
         assert!(read_all(&bytes, None, &[TagMatch::equals("host", "nope")]).is_empty());
         assert!(read_all(&bytes, Some((1_000_000, 2_000_000)), &[]).is_empty());
+    }
+
+    #[test]
+    fn a_time_range_over_many_series_keeps_each_ones_run_across_decoded_batches() {
+        // 12 series of 9,000 rows (times 0, 10, … 89,990): the 10 chosen series' rows in
+        // range (over 64Ki) arrive in more than one decoded batch, a series split
+        // between two of them.
+        let batch = sorted_batch(12, 9_000);
+        let bytes = encode(&batch).unwrap();
+        let chosen = (1..11).map(|h| format!("h{h:03}"));
+        let tags = vec![TagMatch::one_of("host", chosen)];
+        for range in [
+            (5, 85_001),
+            (0, 90_000),
+            (44_995, 45_005),
+            (-10, 0),
+            (90_000, 99_999),
+        ] {
+            let got = read_all(&bytes, Some(range), &tags);
+            let expected = filter(&batch, Some(range), &tags).unwrap();
+            let schema = schema().arrow_schema();
+            let got = arrow::compute::concat_batches(&schema, &got).unwrap();
+            assert_eq!(got.num_rows(), expected.num_rows(), "{range:?}");
+            assert_eq!(got, expected, "{range:?}");
+        }
     }
 }
