@@ -698,7 +698,10 @@ fn read_selection<T: ChunkReader + 'static>(
             .map(|f| f.as_ref().clone())
             .collect();
         let mut arrays = batch.columns().to_vec();
-        for (name, column) in selection.tag_columns(offset, n) {
+        // Only the tags `schema` keeps (one source read alone needs only the projected
+        // and predicate tags; see the scan's snapshot): the others would be dropped.
+        let wanted = |name: &str| schema.field_with_name(name).is_ok();
+        for (name, column) in selection.tag_columns(offset, n, wanted) {
             fields.push(Field::new(name, column.data_type().clone(), true));
             arrays.push(Arc::new(column));
         }

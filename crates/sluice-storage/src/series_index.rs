@@ -285,12 +285,13 @@ impl Selection {
         self.rows = rows;
     }
 
-    /// The tag columns of `len` selected rows from the `offset`-th on (counting the
-    /// selected rows in order), as the dictionaries scans return.
+    /// The tag columns named by `wanted` of `len` selected rows from the `offset`-th on
+    /// (counting the selected rows in order), as the dictionaries scans return.
     pub(crate) fn tag_columns(
         &self,
         offset: usize,
         len: usize,
+        wanted: impl Fn(&str) -> bool,
     ) -> Vec<(String, DictionaryArray<Int32Type>)> {
         // The series (index into `rows`) of each of the `len` rows.
         let mut series = Vec::with_capacity(len);
@@ -308,6 +309,7 @@ impl Selection {
         self.tags
             .iter()
             .zip(&self.dictionaries)
+            .filter(|(name, _)| wanted(name))
             .map(|(name, (values, keys))| {
                 let keys: arrow::array::Int32Array = series.iter().map(|&s| keys[s]).collect();
                 let column = DictionaryArray::<Int32Type>::try_new(keys, values.clone())
@@ -519,7 +521,7 @@ mod tests {
             vec![5000..6000, 9000..10000, 10000..11000, 14_000..15_000]
         );
         let hosts = |offset: usize| {
-            let columns = selection.tag_columns(offset, 1);
+            let columns = selection.tag_columns(offset, 1, |_| true);
             let (_, host) = columns.iter().find(|(n, _)| n == "host").unwrap();
             let values = host
                 .values()
@@ -544,7 +546,7 @@ mod tests {
         let index = meta.series.expect("series index written");
         // Three rows of each series: m m m b b b z z z c c c q q q.
         let selection = index.selection(&[], Some(3));
-        let columns = selection.tag_columns(4, 7);
+        let columns = selection.tag_columns(4, 7, |_| true);
         let values = |name: &str| -> Vec<Option<String>> {
             let (_, column) = columns.iter().find(|(n, _)| n == name).unwrap();
             let values = column
@@ -562,10 +564,16 @@ mod tests {
         assert_eq!(values("host"), some(&["b", "b", "z", "z", "z", "c", "c"]));
         assert_eq!(values("dc"), some(&["a", "a", "a", "a", "a", "b", "b"]));
         assert_eq!(
-            selection.tag_columns(0, 1)[0].1.keys().null_count(),
+            selection.tag_columns(0, 1, |_| true)[0]
+                .1
+                .keys()
+                .null_count(),
             1,
             "m has no dc"
         );
-        assert_eq!(selection.tag_columns(14, 1)[1].1.len(), 1);
+        assert_eq!(selection.tag_columns(14, 1, |_| true)[1].1.len(), 1);
+        let only_host = selection.tag_columns(0, 3, |name| name == "host");
+        assert_eq!(only_host.len(), 1);
+        assert_eq!(only_host[0].0, "host");
     }
 }
