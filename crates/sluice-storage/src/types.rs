@@ -146,6 +146,13 @@ pub struct ScanRequest {
     /// two sources can hold the same point, so no merge could combine a dropped row with
     /// a kept one), and returns them otherwise. Callers check their condition anyway.
     pub field_filters: Vec<FieldFilter>,
+    /// The caller does not need the rows sorted by series: sources that cannot hold the
+    /// same point (files and buffered partitions whose times do not overlap, say two
+    /// days) then come one after another in time order, each sorted by series then
+    /// time, instead of being merged, and only projected and predicate tags are read.
+    /// Each series' rows still come in time order. `false` (the default): sorted as
+    /// [`ScanResult`] says.
+    pub any_order: bool,
 }
 
 /// A comparison of a numeric field with a number, as `usage_user > 90` in a `WHERE`
@@ -276,7 +283,8 @@ pub struct ScanExtent {
 }
 
 /// The rows a scan found: one row per (series, time), deduplicated with the newest value
-/// of each field winning, sorted by series (tag values in tag-name order) then time.
+/// of each field winning, sorted by series (tag values in tag-name order) then time
+/// (unless the request allowed [`ScanRequest::any_order`]).
 #[derive(Debug, Clone)]
 pub struct ScanResult {
     pub schema: SchemaRef,

@@ -405,6 +405,73 @@ async fn field_filters_drop_rows_only_where_no_newer_write_could_change_them() {
 }
 
 #[tokio::test]
+async fn sources_apart_in_time_come_unmerged_in_time_order_when_any_order_is_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(config(dir.path())).await.unwrap();
+    write(
+        &s,
+        "db",
+        "cpu,host=b,dc=x v=1 100\ncpu,host=a,dc=x v=2 200\n",
+    )
+    .await;
+    s.persist_now().await.unwrap();
+    write(
+        &s,
+        "db",
+        "cpu,host=b,dc=x v=3 300\ncpu,host=a,dc=x v=4 400\n",
+    )
+    .await;
+    let sorted = ScanRequest {
+        projection: Some(vec!["time".into(), "host".into(), "v".into()]),
+        ..ScanRequest::default()
+    };
+    // A file and the buffer, apart in time: merged, sorted by series then time.
+    assert_eq!(
+        rows(&s, "db", "cpu", &sorted).await,
+        [
+            "time=200 host=a v=2",
+            "time=400 host=a v=4",
+            "time=100 host=b v=1",
+            "time=300 host=b v=3"
+        ]
+    );
+    // In any order: the file's rows, then the buffer's, each sorted by series; only the
+    // projected tag is read.
+    let any = ScanRequest {
+        any_order: true,
+        ..sorted.clone()
+    };
+    let res = s.scan("db", "cpu", &any).await.unwrap();
+    assert!(
+        res.schema.field_with_name("dc").is_err(),
+        "{:?}",
+        res.schema
+    );
+    assert_eq!(
+        format_rows(res),
+        [
+            "time=200 host=a v=2",
+            "time=100 host=b v=1",
+            "time=400 host=a v=4",
+            "time=300 host=b v=3"
+        ]
+    );
+    // A newer write into the file's time: the sources overlap and are merged, the
+    // newest value winning, whatever the request allows.
+    write(&s, "db", "cpu,host=a,dc=x v=9 200\n").await;
+    assert_eq!(
+        rows(&s, "db", "cpu", &any).await,
+        [
+            "time=200 host=a v=9",
+            "time=400 host=a v=4",
+            "time=100 host=b v=1",
+            "time=300 host=b v=3"
+        ]
+    );
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn predicates_and_projection_apply_to_buffer_and_parquet() {
     let dir = tempfile::tempdir().unwrap();
     let s = Storage::open(config(dir.path())).await.unwrap();

@@ -271,6 +271,8 @@ pub(crate) async fn run(
             // still take, instead of reading them all before the budget is asked.
             max_bytes: budget.memory_left(),
             field_filters: expr::field_filters(&residual, is_tag),
+            // Rows are grouped by their tags here, and each group's put in time order.
+            any_order: true,
         };
         // `ORDER BY time DESC LIMIT n` over raw points without conditions needs only the
         // newest n (+ offset) points of each series: ask storage for just those. If a

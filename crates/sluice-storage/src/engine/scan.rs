@@ -64,6 +64,10 @@ struct Snapshot {
 struct ReadSchema {
     table: TableSchema,
     arrow: SchemaRef,
+    /// No two of the scan's sources hold rows of the same time, the scan keeps every row
+    /// and its caller takes them in any order ([`ScanRequest::any_order`]): their rows
+    /// need no merge, only to be put in time order.
+    unmerged: bool,
 }
 
 /// One attempt of a scan, fixed before it reads anything.
@@ -88,19 +92,56 @@ struct Plan {
 struct Sources {
     batches: Vec<RecordBatch>,
     units: usize,
+    /// Where each unit's batches start in `batches`.
+    starts: Vec<usize>,
 }
 
 impl Sources {
     /// A file's rows: one unit when it had any.
     fn add_file(&mut self, batches: Vec<RecordBatch>) {
-        self.units += usize::from(!batches.is_empty());
+        if !batches.is_empty() {
+            self.units += 1;
+            self.starts.push(self.batches.len());
+        }
         self.batches.extend(batches);
     }
 
     /// Buffered partitions, one unit each.
     fn add_buffered(&mut self, batches: Vec<RecordBatch>) {
-        self.units += batches.len();
-        self.batches.extend(batches);
+        for batch in batches {
+            self.units += 1;
+            self.starts.push(self.batches.len());
+            self.batches.push(batch);
+        }
+    }
+
+    /// The batches unit after unit in time order, each unit's in its own order, when no
+    /// two units overlap in time (so any one row of a unit places all of it); `None`
+    /// when a unit's first row has no time to place it by.
+    fn in_time_order(&self) -> Option<Vec<RecordBatch>> {
+        let ends = self
+            .starts
+            .iter()
+            .skip(1)
+            .copied()
+            .chain([self.batches.len()]);
+        let mut units: Vec<(i64, std::ops::Range<usize>)> = Vec::with_capacity(self.units);
+        for (start, end) in self.starts.iter().copied().zip(ends) {
+            let first = self.batches[start..end].iter().find(|b| b.num_rows() > 0)?;
+            let time = first
+                .column_by_name("time")?
+                .as_any()
+                .downcast_ref::<arrow::array::TimestampNanosecondArray>()?
+                .value(0);
+            units.push((time, start..end));
+        }
+        units.sort_by_key(|(time, _)| *time);
+        Some(
+            units
+                .into_iter()
+                .flat_map(|(_, range)| self.batches[range].to_vec())
+                .collect(),
+        )
     }
 }
 
@@ -128,36 +169,38 @@ impl Plan {
             .collect();
         let mut schema = self.schema.clone();
         let tag_matches = &self.request.tag_matches;
-        // A file's newest rows per series are found by a merge, which needs every tag.
-        let file_merge = self.keep_last.is_some() && !files.is_empty();
-        if files.len() + parts.len() == 1
-            && !file_merge
+        // No two sources can hold the same point when their times do not overlap: their
+        // rows need no merge (unless the scan keeps only each series' newest).
+        let disjoint = self.keep_last.is_none()
             && !self.ingest_peers
-            && let Some(names) = &self.request.projection
-        {
-            // One source needs no merge, so the tags that name series for the merge are
-            // not needed: only projected and predicate tags are read.
-            schema
-                .tags
-                .retain(|t| names.contains(t) || tag_matches.iter().any(|m| m.key() == t));
-        }
-        let arrow = schema.arrow_schema();
-        // Rows a field filter rules out can go as each source is read when no two
-        // sources can hold the same point (their times do not overlap): no merge can
-        // then combine a dropped row with a kept one.
-        let field_filters: Arc<[FieldFilter]> = if self.keep_last.is_none()
-            && !self.ingest_peers
-            && !self.request.field_filters.is_empty()
             && disjoint(
                 files
                     .iter()
                     .map(|f| (f.min_time, f.max_time))
                     .chain(parts.iter().map(|p| (p.min_time, p.max_time))),
-            ) {
-            field_filter::applicable(&self.request.field_filters, &arrow).into()
-        } else {
-            Arc::new([])
-        };
+            );
+        // A file's newest rows per series are found by a merge, which needs every tag.
+        let file_merge = self.keep_last.is_some() && !files.is_empty();
+        let one_source = files.len() + parts.len() == 1 && !file_merge && !self.ingest_peers;
+        let unmerged = disjoint && self.request.any_order;
+        if (one_source || unmerged)
+            && let Some(names) = &self.request.projection
+        {
+            // Rows not merged need no tags to name their series by: only projected and
+            // predicate tags are read.
+            schema
+                .tags
+                .retain(|t| names.contains(t) || tag_matches.iter().any(|m| m.key() == t));
+        }
+        let arrow = schema.arrow_schema();
+        // Rows a field filter rules out can go as each source is read when no merge can
+        // combine a dropped row with a kept one.
+        let field_filters: Arc<[FieldFilter]> =
+            if disjoint && !self.request.field_filters.is_empty() {
+                field_filter::applicable(&self.request.field_filters, &arrow).into()
+            } else {
+                Arc::new([])
+            };
         let mut buffered = Vec::new();
         for part in parts {
             if let Some(b) = part.to_batch_last(&schema, range, tag_matches, self.keep_last)? {
@@ -173,6 +216,7 @@ impl Plan {
             schema: Arc::new(ReadSchema {
                 arrow,
                 table: schema,
+                unmerged,
             }),
             field_filters,
             bands,
@@ -266,13 +310,21 @@ impl Plan {
 
     /// The scan's answer from its sources: merged so the newest write of each field wins
     /// (CPU work when there are several), projected.
-    fn finish(&self, schema: &ReadSchema, sources: Sources) -> Result<ScanResult> {
+    fn finish(&self, schema: &ReadSchema, mut sources: Sources) -> Result<ScanResult> {
         let projection = &self.request.projection;
-        if sources.units == 1 {
+        let unmerged = if sources.units == 1 {
             // One file or one buffered partition: already sorted, one row per series and
             // time, and cut to the newest rows; nothing to merge.
-            let batches = sources
-                .batches
+            Some(std::mem::take(&mut sources.batches))
+        } else if schema.unmerged {
+            // Sources apart in time: each series' rows in time order are each source's
+            // in turn. (A unit without a time to place it by is merged.)
+            sources.in_time_order()
+        } else {
+            None
+        };
+        if let Some(batches) = unmerged {
+            let batches = batches
                 .iter()
                 .filter(|b| b.num_rows() > 0)
                 .map(|b| match projection {
