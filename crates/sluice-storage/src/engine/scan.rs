@@ -115,10 +115,10 @@ impl Sources {
         }
     }
 
-    /// The batches unit after unit in time order, each unit's in its own order, when no
-    /// two units overlap in time (so any one row of a unit places all of it); `None`
-    /// when a unit's first row has no time to place it by.
-    fn in_time_order(&self) -> Option<Vec<RecordBatch>> {
+    /// The batches unit after unit in time order, each unit's in its own order, for
+    /// units that do not overlap in time (so any one row of a unit places all of it).
+    /// Never a merge: the scan's schema may lack the tags a merge needs.
+    fn in_time_order(&self) -> Vec<RecordBatch> {
         let ends = self
             .starts
             .iter()
@@ -127,21 +127,25 @@ impl Sources {
             .chain([self.batches.len()]);
         let mut units: Vec<(i64, std::ops::Range<usize>)> = Vec::with_capacity(self.units);
         for (start, end) in self.starts.iter().copied().zip(ends) {
-            let first = self.batches[start..end].iter().find(|b| b.num_rows() > 0)?;
+            // A unit without rows adds nothing.
+            let Some(first) = self.batches[start..end].iter().find(|b| b.num_rows() > 0) else {
+                continue;
+            };
+            // Every scan reads the time column.
             let time = first
-                .column_by_name("time")?
-                .as_any()
-                .downcast_ref::<arrow::array::TimestampNanosecondArray>()?
-                .value(0);
+                .column_by_name("time")
+                .and_then(|c| {
+                    c.as_any()
+                        .downcast_ref::<arrow::array::TimestampNanosecondArray>()
+                })
+                .map_or(i64::MIN, |t| t.value(0));
             units.push((time, start..end));
         }
         units.sort_by_key(|(time, _)| *time);
-        Some(
-            units
-                .into_iter()
-                .flat_map(|(_, range)| self.batches[range].to_vec())
-                .collect(),
-        )
+        units
+            .into_iter()
+            .flat_map(|(_, range)| self.batches[range].to_vec())
+            .collect()
     }
 }
 
@@ -318,8 +322,8 @@ impl Plan {
             Some(std::mem::take(&mut sources.batches))
         } else if schema.unmerged {
             // Sources apart in time: each series' rows in time order are each source's
-            // in turn. (A unit without a time to place it by is merged.)
-            sources.in_time_order()
+            // in turn.
+            Some(sources.in_time_order())
         } else {
             None
         };
