@@ -604,6 +604,10 @@ fn rows_in_time_range<T: ChunkReader + 'static>(
             };
             let take = (r.len() - within).min(times.len() - at);
             let run = &times[at..at + take];
+            debug_assert!(
+                run.is_sorted(),
+                "a series' rows are sorted by time in a file"
+            );
             let (lo, hi) = (
                 run.partition_point(|t| *t < start),
                 run.partition_point(|t| *t < end),
