@@ -23,24 +23,17 @@ pub(crate) struct LocalFile {
 }
 
 impl LocalFile {
-    /// Takes `file`, reading its length once.
+    /// Opens `path`, reading its length once.
     ///
     /// # Errors
-    /// The `stat` that reads the length.
-    pub(crate) fn new(file: File) -> std::io::Result<Self> {
+    /// Opening the file or reading its length.
+    pub(crate) fn open(path: impl AsRef<std::path::Path>) -> std::io::Result<Self> {
+        let file = File::open(path)?;
         let len = file.metadata()?.len();
         Ok(Self {
             file: Arc::new(file),
             len,
         })
-    }
-
-    /// Opens `path`.
-    ///
-    /// # Errors
-    /// Opening the file or reading its length.
-    pub(crate) fn open(path: impl AsRef<std::path::Path>) -> std::io::Result<Self> {
-        Self::new(File::open(path)?)
     }
 }
 

@@ -191,7 +191,9 @@ pub(crate) fn load_metadata(data: &FileData) -> Result<FileMeta> {
 /// [`load_metadata`].
 ///
 /// With `newest_per_series`, rows older than each series' newest that many may be left
-/// out (they are when the file has a series index and no time range is given).
+/// out (they are when the file has a series index and no time range is given). Rows
+/// that do not match every one of `field_filters` (from [`crate::field_filter::applicable`])
+/// are left out.
 ///
 /// Each batch read is counted in `held`, and the read stops with its error once that is
 /// over its limit.
@@ -702,7 +704,7 @@ fn read_selection<T: ChunkReader + 'static>(
             .map(|f| f.as_ref().clone())
             .collect();
         let mut arrays = batch.columns().to_vec();
-        // Only the tags `schema` keeps (one source read alone needs only the projected
+        // Only the tags `schema` keeps (a scan that merges nothing reads only projected
         // and predicate tags; see the scan's snapshot): the others would be dropped.
         let wanted = |name: &str| schema.field_with_name(name).is_ok();
         for (name, column) in selection.tag_columns(offset, n, wanted) {

@@ -262,20 +262,12 @@ fn write_json_value(out: &mut String, v: &Value, epoch: Epoch) {
     }
 }
 
-/// Appends [`format_float`]'s text; the usual float (no exponent) is written in place.
-fn write_float(out: &mut String, x: f64) {
-    if x.is_finite() && (x == 0.0 || (1e-6..1e21).contains(&x.abs())) {
-        let _ = write!(out, "{x}");
-    } else {
-        out.push_str(&format_float(x));
-    }
-}
-
-/// Formats a float as Go's `encoding/json` does: shortest round-trip digits, no `.0` on
+/// Writes a float as Go's `encoding/json` does: shortest round-trip digits, no `.0` on
 /// whole numbers, exponent form below 1e-6 and from 1e21; NaN and infinities as null.
-fn format_float(x: f64) -> String {
+fn write_float(out: &mut String, x: f64) {
     if !x.is_finite() {
-        return "null".to_owned();
+        out.push_str("null");
+        return;
     }
     let abs = x.abs();
     if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
@@ -286,9 +278,18 @@ fn format_float(x: f64) -> String {
             Some(d) => ('-', d),
             None => ('+', exp),
         };
-        return format!("{mantissa}e{sign}{digits:0>2}");
+        let _ = write!(out, "{mantissa}e{sign}{digits:0>2}");
+        return;
     }
-    format!("{x}")
+    let _ = write!(out, "{x}");
+}
+
+/// [`write_float`]'s text on its own.
+#[cfg(test)]
+fn format_float(x: f64) -> String {
+    let mut out = String::new();
+    write_float(&mut out, x);
+    out
 }
 
 fn write_json_string(out: &mut String, s: &str) {
@@ -364,7 +365,7 @@ pub fn v1_csv(results: &[StatementResult], epoch: Epoch) -> String {
                     out.push(',');
                     match v {
                         Value::Null => {}
-                        Value::Float(x) => out.push_str(&format_float(*x)),
+                        Value::Float(x) => write_float(&mut out, *x),
                         Value::Integer(i) => {
                             let _ = write!(out, "{i}");
                         }
