@@ -4,7 +4,6 @@
 //! and values, from a [`WriteBatch`] or straight from a logged record's bytes, so that
 //! replaying the WAL builds no owned batch.
 
-use std::borrow::Cow;
 use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
@@ -204,17 +203,24 @@ impl TableBatch {
         &self.values[row.fields_start as usize..row.fields_end as usize]
     }
 
+    /// The table's view, its values gathered by column.
     fn as_ref(&self) -> TableRef<'_> {
         let mut table = TableRef {
             name: &self.name,
             columns: self.columns.iter().map(|(n, k)| (n.as_str(), *k)).collect(),
-            rows: Cow::Borrowed(&self.rows),
-            values: self.values.iter().map(|(i, v)| (*i, v.as_ref())).collect(),
             ..TableRef::default()
         };
         for s in 0..self.series.len() as u32 {
             table.push_series(self.series_tags(s));
         }
+        let mut fields = FieldsBuilder::new(&table.columns);
+        for row in &self.rows {
+            let r = table.push_row(row.time, row.series);
+            for (column, value) in self.fields(row) {
+                fields.push(r, *column, value.as_ref());
+            }
+        }
+        table.fields = fields.finish(table.times.len());
         table
     }
 }
@@ -229,7 +235,7 @@ pub(crate) struct BatchRef<'a> {
 
 impl BatchRef<'_> {
     pub(crate) fn rows(&self) -> usize {
-        self.tables.iter().map(|t| t.rows.len()).sum()
+        self.tables.iter().map(TableRef::len).sum()
     }
 
     /// An owned copy.
@@ -242,7 +248,10 @@ impl BatchRef<'_> {
     }
 }
 
-/// A [`TableBatch`]'s view; the tag sets are kept in one vector.
+/// A [`TableBatch`]'s view, by column: the tag sets kept in one vector, each row's time
+/// and tag set, and each field's values in row order, so that the buffer takes a
+/// column's values in one pass and a logged record's columns decode without a per-value
+/// step.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct TableRef<'a> {
     pub(crate) name: &'a str,
@@ -251,8 +260,12 @@ pub(crate) struct TableRef<'a> {
     pub(crate) series: Vec<Range<u32>>,
     /// The tag sets, one after the other: (column index, value), sorted by tag name.
     pub(crate) tags: Vec<(u32, &'a str)>,
-    pub(crate) rows: Cow<'a, [Row]>,
-    pub(crate) values: Vec<(u32, ValueRef<'a>)>,
+    /// Each row's time.
+    pub(crate) times: Vec<i64>,
+    /// Each row's tag set, an index into `series`.
+    pub(crate) row_series: Vec<u32>,
+    /// The field columns with a value in some row, by ascending column index.
+    pub(crate) fields: Vec<FieldValues<'a>>,
 }
 
 impl<'a> TableRef<'a> {
@@ -263,38 +276,217 @@ impl<'a> TableRef<'a> {
         self.series.push(start..self.tags.len() as u32);
     }
 
+    /// Adds a row; returns its index.
+    pub(crate) fn push_row(&mut self, time: i64, series: u32) -> u32 {
+        self.times.push(time);
+        self.row_series.push(series);
+        (self.times.len() - 1) as u32
+    }
+
+    /// Rows held.
+    pub(crate) fn len(&self) -> usize {
+        self.times.len()
+    }
+
     /// The tags of series `s`.
     pub(crate) fn series_tags(&self, s: u32) -> &[(u32, &'a str)] {
         let range = &self.series[s as usize];
         &self.tags[range.start as usize..range.end as usize]
     }
 
-    /// The (column index, value) fields of `row`.
-    pub(crate) fn fields(&self, row: &Row) -> &[(u32, ValueRef<'a>)] {
-        &self.values[row.fields_start as usize..row.fields_end as usize]
-    }
-
     #[cfg(test)]
     fn to_batch(&self) -> TableBatch {
-        let mut table = TableBatch {
-            name: self.name.to_owned(),
-            columns: self
-                .columns
+        let mut table = TableBatch::new(
+            self.name.to_owned(),
+            self.columns
                 .iter()
                 .map(|(n, k)| ((*n).to_owned(), *k))
                 .collect(),
-            rows: self.rows.to_vec(),
-            values: self
-                .values
-                .iter()
-                .map(|(i, v)| (*i, v.to_value()))
-                .collect(),
-            ..TableBatch::default()
-        };
+        );
         for s in 0..self.series.len() as u32 {
             table.push_series(self.series_tags(s).iter().copied());
         }
+        // Each row's fields in column order.
+        let mut by_row: Vec<Vec<(u32, Value)>> = vec![Vec::new(); self.len()];
+        for field in &self.fields {
+            for k in 0..field.values.len() {
+                let value = field.values.get(k).to_value();
+                by_row[field.row(k) as usize].push((field.column, value));
+            }
+        }
+        for (r, fields) in by_row.into_iter().enumerate() {
+            let start = table.values.len();
+            table.values.extend(fields);
+            table.push_row(self.times[r], self.row_series[r], start);
+        }
         table
+    }
+}
+
+/// The values of one field column of a [`TableRef`], in row order.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct FieldValues<'a> {
+    /// The column's index in [`TableRef::columns`].
+    pub(crate) column: u32,
+    /// The row of each value, ascending (a row twice: the later value wins); `None` when
+    /// every row has one value, value `i` being row `i`'s.
+    pub(crate) rows: Option<Vec<u32>>,
+    pub(crate) values: ColumnValues<'a>,
+}
+
+impl FieldValues<'_> {
+    /// The row of value `k`.
+    #[cfg(test)]
+    pub(crate) fn row(&self, k: usize) -> u32 {
+        self.rows.as_ref().map_or(k as u32, |rows| rows[k])
+    }
+
+    /// The values of rows `range` of the table: where they start and end in `values`.
+    pub(crate) fn values_of_rows(&self, range: Range<usize>) -> Range<usize> {
+        match &self.rows {
+            None => range,
+            Some(rows) => {
+                let at = |r: usize| rows.partition_point(|&x| (x as usize) < r);
+                at(range.start)..at(range.end)
+            }
+        }
+    }
+}
+
+/// One column's values, of the column's type.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ColumnValues<'a> {
+    Float(Vec<f64>),
+    Integer(Vec<i64>),
+    UInteger(Vec<u64>),
+    String(Vec<&'a str>),
+    Boolean(Vec<bool>),
+}
+
+impl<'a> ColumnValues<'a> {
+    /// An empty column of `kind`.
+    pub(crate) fn new(kind: FieldType) -> ColumnValues<'a> {
+        match kind {
+            FieldType::Float => ColumnValues::Float(Vec::new()),
+            FieldType::Integer => ColumnValues::Integer(Vec::new()),
+            FieldType::UInteger => ColumnValues::UInteger(Vec::new()),
+            FieldType::String => ColumnValues::String(Vec::new()),
+            FieldType::Boolean => ColumnValues::Boolean(Vec::new()),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            ColumnValues::Float(v) => v.len(),
+            ColumnValues::Integer(v) => v.len(),
+            ColumnValues::UInteger(v) => v.len(),
+            ColumnValues::String(v) => v.len(),
+            ColumnValues::Boolean(v) => v.len(),
+        }
+    }
+
+    pub(crate) fn kind(&self) -> FieldType {
+        match self {
+            ColumnValues::Float(_) => FieldType::Float,
+            ColumnValues::Integer(_) => FieldType::Integer,
+            ColumnValues::UInteger(_) => FieldType::UInteger,
+            ColumnValues::String(_) => FieldType::String,
+            ColumnValues::Boolean(_) => FieldType::Boolean,
+        }
+    }
+
+    /// Value `k`.
+    pub(crate) fn get(&self, k: usize) -> ValueRef<'a> {
+        match self {
+            ColumnValues::Float(v) => ValueRef::Float(v[k]),
+            ColumnValues::Integer(v) => ValueRef::Integer(v[k]),
+            ColumnValues::UInteger(v) => ValueRef::UInteger(v[k]),
+            ColumnValues::String(v) => ValueRef::String(v[k]),
+            ColumnValues::Boolean(v) => ValueRef::Boolean(v[k]),
+        }
+    }
+
+    /// Appends `value`; false (nothing appended) when it is of another type.
+    pub(crate) fn push(&mut self, value: ValueRef<'a>) -> bool {
+        match (self, value) {
+            (ColumnValues::Float(v), ValueRef::Float(x)) => v.push(x),
+            (ColumnValues::Integer(v), ValueRef::Integer(x)) => v.push(x),
+            (ColumnValues::UInteger(v), ValueRef::UInteger(x)) => v.push(x),
+            (ColumnValues::String(v), ValueRef::String(x)) => v.push(x),
+            (ColumnValues::Boolean(v), ValueRef::Boolean(x)) => v.push(x),
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// Gathers a table's field values by column as rows are read: [`TableRef::fields`].
+pub(crate) struct FieldsBuilder<'a> {
+    /// Per table column: where its values are in `fields`, once it has one.
+    slot: Vec<Option<usize>>,
+    kinds: Vec<ColumnType>,
+    fields: Vec<Gathered<'a>>,
+}
+
+/// A column's values while gathered: every row so far has one while `dense`.
+struct Gathered<'a> {
+    column: u32,
+    rows: Vec<u32>,
+    dense: bool,
+    values: ColumnValues<'a>,
+}
+
+impl<'a> FieldsBuilder<'a> {
+    pub(crate) fn new(columns: &[(&str, ColumnType)]) -> FieldsBuilder<'a> {
+        FieldsBuilder {
+            slot: vec![None; columns.len()],
+            kinds: columns.iter().map(|(_, k)| *k).collect(),
+            fields: Vec::new(),
+        }
+    }
+
+    /// Adds `value` of field column `column` to row `row` (rows come in ascending
+    /// order); false when the column is a tag or of another type (nothing added).
+    pub(crate) fn push(&mut self, row: u32, column: u32, value: ValueRef<'a>) -> bool {
+        let c = column as usize;
+        let slot = match self.slot[c] {
+            Some(slot) => slot,
+            None => {
+                let ColumnType::Field(kind) = self.kinds[c] else {
+                    return false;
+                };
+                self.fields.push(Gathered {
+                    column,
+                    rows: Vec::new(),
+                    dense: true,
+                    values: ColumnValues::new(kind),
+                });
+                self.slot[c] = Some(self.fields.len() - 1);
+                self.fields.len() - 1
+            }
+        };
+        let field = &mut self.fields[slot];
+        if !field.values.push(value) {
+            return false;
+        }
+        field.dense &= row as usize == field.rows.len();
+        field.rows.push(row);
+        true
+    }
+
+    /// The columns gathered from a table of `rows` rows.
+    pub(crate) fn finish(self, rows: usize) -> Vec<FieldValues<'a>> {
+        let mut fields: Vec<FieldValues<'a>> = self
+            .fields
+            .into_iter()
+            .map(|f| FieldValues {
+                column: f.column,
+                rows: (!(f.dense && f.rows.len() == rows)).then_some(f.rows),
+                values: f.values,
+            })
+            .collect();
+        fields.sort_by_key(|f| f.column);
+        fields
     }
 }
 

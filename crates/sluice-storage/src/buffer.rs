@@ -2,11 +2,12 @@
 //! rows of the same series and time field by field (last write wins).
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
 use std::sync::Arc;
 
 use sluice_lp::FieldType;
 
-use crate::batch::{BatchRef, ColumnType, ValueRef};
+use crate::batch::{BatchRef, ColumnType, ColumnValues};
 use crate::catalog::day_of;
 use crate::predicate::DeleteOp;
 
@@ -363,13 +364,9 @@ impl PartitionBuffer {
         s
     }
 
-    /// Inserts or merges one row of series `sid`; `fields` are (slot, value) pairs.
-    fn insert<'v>(
-        &mut self,
-        sid: u32,
-        time: i64,
-        fields: impl Iterator<Item = (usize, ValueRef<'v>)>,
-    ) {
+    /// The row of series `sid` at `time`: the one the partition holds, or a new one
+    /// appended (its time and series set, no field value yet).
+    fn place(&mut self, sid: u32, time: i64) -> u32 {
         if self.time.is_empty() {
             self.min_time = time;
             self.max_time = time;
@@ -377,50 +374,44 @@ impl PartitionBuffer {
             self.min_time = self.min_time.min(time);
             self.max_time = self.max_time.max(time);
         }
-        let (row, new) = match self.locate(sid, time) {
-            Slot::Row(row) => (row, false),
-            slot => {
-                let r = self.time.len();
-                let rows = &mut self.series_rows[sid as usize];
-                let capacity = rows.capacity();
-                match slot {
-                    Slot::SortedAt(at) if at == rows.len() => rows.push(r as u32),
-                    Slot::SortedAt(at) => rows.insert(at, r as u32),
-                    _ => rows.push(r as u32),
-                }
-                self.series_rows_bytes += (rows.capacity() - capacity) * size_of::<u32>();
-                let newest = &mut self.series_newest[sid as usize];
-                *newest = (*newest).max(time);
-                self.time.push(time);
-                self.series_of_row.push(sid);
-                if let Slot::Unsorted = slot {
-                    self.index_row(r);
-                }
-                (r, true)
-            }
-        };
-        // A column holds `row` already unless the row is new and has no value there
-        // yet: then the value is appended.
-        let mut appended = 0;
-        for (slot, value) in fields {
-            let (name, col) = &mut self.fields[slot];
-            let stored = if col.len() == row {
-                appended += 1;
-                col.push(value)
-            } else {
-                col.set(row, value)
-            };
-            if !stored {
-                tracing::error!(field = %name, "dropping buffered value of a mismatched type");
-            }
+        let slot = self.locate(sid, time);
+        if let Slot::Row(row) = slot {
+            return row as u32;
         }
-        // A new row has a null in every column it has no value for.
-        if new && appended < self.fields.len() {
-            for (_, col) in &mut self.fields {
-                if col.len() == row {
-                    col.push_null();
-                }
-            }
+        let r = self.time.len();
+        let rows = &mut self.series_rows[sid as usize];
+        let capacity = rows.capacity();
+        match slot {
+            Slot::SortedAt(at) if at == rows.len() => rows.push(r as u32),
+            Slot::SortedAt(at) => rows.insert(at, r as u32),
+            _ => rows.push(r as u32),
+        }
+        self.series_rows_bytes += (rows.capacity() - capacity) * size_of::<u32>();
+        let newest = &mut self.series_newest[sid as usize];
+        *newest = (*newest).max(time);
+        self.time.push(time);
+        self.series_of_row.push(sid);
+        if let Slot::Unsorted = slot {
+            self.index_row(r);
+        }
+        r as u32
+    }
+
+    /// Writes the values of field column `slot` at rows `rows` (value `k` at `rows[k]`):
+    /// a row's earlier value is replaced (last write wins), and a new row gets nulls in
+    /// the columns without a value once [`PartitionBuffer::fill_nulls`] runs.
+    fn put(&mut self, slot: usize, rows: &[u32], values: &ColumnValues<'_>, at: Range<usize>) {
+        let (name, col) = &mut self.fields[slot];
+        if !col.put(rows, values, at) {
+            tracing::error!(field = %name, "dropping buffered values of a mismatched type");
+        }
+    }
+
+    /// Gives every column a null in the new rows it has no value for.
+    fn fill_nulls(&mut self) {
+        let rows = self.time.len();
+        for (_, col) in &mut self.fields {
+            col.push_nulls(rows - col.len());
         }
     }
 
@@ -612,32 +603,43 @@ impl Buffer {
                 None => db.entry(table.name.to_owned()).or_default(),
             };
             let columns = &table.columns;
-            // Field slots per batch column and partition series ids per batch series,
-            // resolved once per partition (day) run.
-            let mut slots: Vec<Option<usize>> = vec![None; columns.len()];
+            // Partition series ids per batch series, resolved once per partition (day) run.
             let mut sids: Vec<Option<u32>> = vec![None; table.series.len()];
             let mut tags: Vec<(&str, &str)> = Vec::new();
             let mut tag_columns: Vec<u32> = Vec::new();
             let mut strings = RunStrings::default();
-            let mut rest = &table.rows[..];
+            // The partition row of each batch row of the run, then of each value.
+            let mut placed: Vec<u32> = Vec::new();
+            let mut rows_of_values: Vec<u32> = Vec::new();
+            let mut start = 0;
             // Rows run by run of the same day: one partition lookup per run.
-            while let Some(first) = rest.first() {
-                let day = day_of(first.time);
-                let run = rest
+            while start < table.len() {
+                let day = day_of(table.times[start]);
+                let end = table.times[start..]
                     .iter()
-                    .position(|r| day_of(r.time) != day)
-                    .unwrap_or(rest.len());
-                let (rows, later) = rest.split_at(run);
-                rest = later;
+                    .position(|t| day_of(*t) != day)
+                    .map_or(table.len(), |n| start + n);
                 let part = tb.partitions.entry(day).or_default();
-                slots.iter_mut().for_each(|s| *s = None);
+                // Field slots first, so that a new column is created before the run's rows.
+                let slots: Vec<Option<usize>> = table
+                    .fields
+                    .iter()
+                    .map(|f| match columns[f.column as usize] {
+                        (name, ColumnType::Field(kind)) => part.field_slot(name, kind),
+                        (_, ColumnType::Tag) => None,
+                    })
+                    .collect();
                 sids.iter_mut().for_each(|s| *s = None);
                 strings.reset(columns.len());
-                for row in rows {
-                    let sid = match sids[row.series as usize] {
+                placed.clear();
+                for (&time, &series) in table.times[start..end]
+                    .iter()
+                    .zip(&table.row_series[start..end])
+                {
+                    let sid = match sids[series as usize] {
                         Some(sid) => sid,
                         None => {
-                            let series_tags = table.series_tags(row.series);
+                            let series_tags = table.series_tags(series);
                             tags.clear();
                             tags.extend(
                                 series_tags
@@ -647,26 +649,31 @@ impl Buffer {
                             tag_columns.clear();
                             tag_columns.extend(series_tags.iter().map(|(i, _)| *i));
                             let sid = part.series_id(&tags, &tag_columns, &mut strings);
-                            sids[row.series as usize] = Some(sid);
+                            sids[series as usize] = Some(sid);
                             sid
                         }
                     };
-                    let fields = table.fields(row);
-                    for (i, _) in fields {
-                        let i = *i as usize;
-                        if slots[i].is_none()
-                            && let ColumnType::Field(kind) = columns[i].1
-                        {
-                            slots[i] = part.field_slot(columns[i].0, kind);
-                        }
-                    }
-                    let fields = fields
-                        .iter()
-                        .filter_map(|(i, v)| Some((slots[*i as usize]?, *v)));
-                    part.insert(sid, row.time, fields);
+                    placed.push(part.place(sid, time));
                 }
+                for (field, slot) in table.fields.iter().zip(&slots) {
+                    let Some(slot) = *slot else { continue };
+                    let at = field.values_of_rows(start..end);
+                    let rows = match &field.rows {
+                        None => &placed[..],
+                        Some(rows) => {
+                            rows_of_values.clear();
+                            rows_of_values.extend(
+                                rows[at.clone()].iter().map(|r| placed[*r as usize - start]),
+                            );
+                            &rows_of_values[..]
+                        }
+                    };
+                    part.put(slot, rows, &field.values, at);
+                }
+                part.fill_nulls();
                 let before = part.recount();
                 self.bytes = self.bytes + part.bytes - before;
+                start = end;
             }
         }
     }
@@ -876,6 +883,66 @@ mod tests {
         (0..rb.num_rows())
             .map(|i| (times.value(i), (!col.is_null(i)).then(|| value(col, i))))
             .collect()
+    }
+
+    #[test]
+    fn a_batch_puts_each_column_on_its_rows_with_repeats_gaps_and_new_columns() {
+        use arrow::array::StringArray;
+        let mut buf = Buffer::default();
+        apply(
+            &mut buf,
+            batch(vec![
+                ("x", 1, vec![(1, Value::Float(1.0))]),
+                ("y", 1, vec![(2, Value::Integer(5))]),
+            ]),
+        );
+        // One batch: a new row of x with only `b`, x at 1 again (a repeat of a held row,
+        // then of a row of this batch), a row of z with every field, b too wide for a
+        // byte and `c` a column the partition had not seen.
+        apply(
+            &mut buf,
+            batch(vec![
+                ("x", 2, vec![(2, Value::Integer(300))]),
+                ("x", 1, vec![(2, Value::Integer(-7))]),
+                (
+                    "z",
+                    3,
+                    vec![
+                        (1, Value::Float(3.0)),
+                        (2, Value::Integer(1 << 40)),
+                        (3, Value::String("s".into())),
+                    ],
+                ),
+                ("x", 2, vec![(1, Value::Float(2.5))]),
+            ]),
+        );
+        let part = &buf.table(1, "cpu").unwrap().partitions[&0];
+        let schema = part.schema();
+        let rb = part.to_batch(&schema, None, &[]).unwrap().unwrap();
+        let col = |name: &str| rb.column_by_name(name).unwrap().clone();
+        let a: Vec<Option<f64>> = col("a")
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .unwrap()
+            .iter()
+            .collect();
+        let b: Vec<Option<i64>> = col("b")
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap()
+            .iter()
+            .collect();
+        let c = col("c");
+        let c: Vec<Option<&str>> = c
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap()
+            .iter()
+            .collect();
+        // Rows by series, then time: x@1, x@2, y@1, z@3.
+        assert_eq!(a, [Some(1.0), Some(2.5), None, Some(3.0)]);
+        assert_eq!(b, [Some(-7), Some(300), Some(5), Some(1 << 40)]);
+        assert_eq!(c, [None, None, None, Some("s")]);
     }
 
     #[test]

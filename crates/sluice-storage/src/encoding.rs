@@ -4,22 +4,34 @@
 //!
 //! ```text
 //! record  = db_id n_tables table*
-//! table   = name n_columns (column_name kind:u8)* n_series tags* n_rows row*
+//! table   = name n_columns (column_name kind:u8)* n_series tags* n_rows time* series*
+//!           n_fields field*
 //! tags    = n_tags (column_index value:str)*
-//! row     = time_delta:zigzag series_index n_fields (column_index value)*
+//! time    = delta:zigzag                       (from the previous row's; the first from 0)
+//! series  = series_index                       (into the table's tag sets)
+//! field   = column_index dense:u8 [n_values row_delta*] value*
 //! value   = f64 little-endian | i64 zigzag | u64 | str | bool:u8   (type from the column kind)
 //! ```
 //!
-//! `time_delta` is relative to the previous row of the same table (the first row to 0).
-//! This is format 2 (WAL segment version 2). Format 1, still read, had no series section:
-//! each row carried its own tags, `row = time_delta n_tags (column_index value:str)* n_fields …`.
+//! This is format 3 (WAL segment version 4): a table's rows by column, so that replay
+//! decodes a column in one loop and the buffer takes it whole. Fields come by ascending
+//! column index; `dense` is 1 when every row has one value of the field (value `i` is row
+//! `i`'s, `n_values` = `n_rows`, no row list), else 0 and `row_delta` gives each value's
+//! row from the previous value's (ascending; the first from 0).
+//!
+//! Older formats are still read. Format 2 (segment versions 2 and 3) kept a table's rows
+//! one after the other, `n_rows row*` with
+//! `row = time_delta:zigzag series_index n_fields (column_index value)*`; format 1
+//! (segment version 1) had no series section, each row carrying its own tags:
+//! `row = time_delta n_tags (column_index value:str)* n_fields …`.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 
 use sluice_lp::FieldType;
 
-use crate::batch::{BatchRef, ColumnType, Row, TableRef, Value, ValueRef, WriteBatch};
+use crate::batch::{
+    BatchRef, ColumnType, ColumnValues, FieldValues, FieldsBuilder, TableRef, ValueRef, WriteBatch,
+};
 
 /// Why a payload could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,48 +40,105 @@ pub(crate) struct DecodeError(pub(crate) &'static str);
 
 /// Encodes `batch` in the current format ([`FORMAT`]).
 pub(crate) fn encode(batch: &WriteBatch, out: &mut Vec<u8>) {
-    put_var(out, u64::from(batch.db_id));
-    put_var(out, batch.tables.len() as u64);
-    for table in &batch.tables {
-        put_str(out, &table.name);
-        put_var(out, table.columns.len() as u64);
-        for (name, kind) in &table.columns {
-            put_str(out, name);
-            out.push(kind_to_u8(*kind));
+    let view = batch.as_ref();
+    put_var(out, u64::from(view.db_id));
+    put_var(out, view.tables.len() as u64);
+    for table in &view.tables {
+        put_header(out, table);
+        let mut prev = 0i64;
+        for &time in &table.times {
+            put_var(out, zigzag(time.wrapping_sub(prev)));
+            prev = time;
         }
-        put_var(out, table.series_count() as u64);
-        for s in 0..table.series_count() as u32 {
-            let tags = table.series_tags(s);
-            put_var(out, tags.len() as u64);
-            for (idx, value) in tags {
-                put_var(out, u64::from(idx));
-                put_str(out, value);
+        for &series in &table.row_series {
+            put_var(out, u64::from(series));
+        }
+        put_var(out, table.fields.len() as u64);
+        for field in &table.fields {
+            put_var(out, u64::from(field.column));
+            match &field.rows {
+                None => out.push(1),
+                Some(rows) => {
+                    out.push(0);
+                    put_var(out, rows.len() as u64);
+                    let mut prev = 0;
+                    for &row in rows {
+                        put_var(out, u64::from(row - prev));
+                        prev = row;
+                    }
+                }
+            }
+            match &field.values {
+                ColumnValues::Float(v) => v
+                    .iter()
+                    .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+                ColumnValues::Integer(v) => v.iter().for_each(|x| put_var(out, zigzag(*x))),
+                ColumnValues::UInteger(v) => v.iter().for_each(|x| put_var(out, *x)),
+                ColumnValues::String(v) => v.iter().for_each(|x| put_str(out, x)),
+                ColumnValues::Boolean(v) => v.iter().for_each(|x| out.push(u8::from(*x))),
             }
         }
-        put_var(out, table.rows.len() as u64);
+    }
+}
+
+/// A table's name, columns, tag sets and row count: what every format since 2 starts with.
+fn put_header(out: &mut Vec<u8>, table: &TableRef<'_>) {
+    put_str(out, table.name);
+    put_var(out, table.columns.len() as u64);
+    for (name, kind) in &table.columns {
+        put_str(out, name);
+        out.push(kind_to_u8(*kind));
+    }
+    put_var(out, table.series.len() as u64);
+    for s in 0..table.series.len() as u32 {
+        let tags = table.series_tags(s);
+        put_var(out, tags.len() as u64);
+        for (idx, value) in tags {
+            put_var(out, u64::from(*idx));
+            put_str(out, value);
+        }
+    }
+    put_var(out, table.len() as u64);
+}
+
+/// Encodes `batch` in format 2, rows one after the other: what older segments hold.
+#[cfg(test)]
+pub(crate) fn encode_rows(batch: &WriteBatch, out: &mut Vec<u8>) {
+    let view = batch.as_ref();
+    put_var(out, u64::from(view.db_id));
+    put_var(out, view.tables.len() as u64);
+    for table in &view.tables {
+        put_header(out, table);
+        let mut fields: Vec<Vec<(u32, ValueRef<'_>)>> = vec![Vec::new(); table.len()];
+        for field in &table.fields {
+            for k in 0..field.values.len() {
+                fields[field.row(k) as usize].push((field.column, field.values.get(k)));
+            }
+        }
         let mut prev = 0i64;
-        for row in &table.rows {
-            put_var(out, zigzag(row.time.wrapping_sub(prev)));
-            prev = row.time;
-            put_var(out, u64::from(row.series));
-            let fields = table.fields(row);
+        for (r, fields) in fields.iter().enumerate() {
+            put_var(out, zigzag(table.times[r].wrapping_sub(prev)));
+            prev = table.times[r];
+            put_var(out, u64::from(table.row_series[r]));
             put_var(out, fields.len() as u64);
             for (idx, value) in fields {
                 put_var(out, u64::from(*idx));
                 match value {
-                    Value::Float(v) => out.extend_from_slice(&v.to_le_bytes()),
-                    Value::Integer(v) => put_var(out, zigzag(*v)),
-                    Value::UInteger(v) => put_var(out, *v),
-                    Value::String(v) => put_str(out, v),
-                    Value::Boolean(v) => out.push(u8::from(*v)),
+                    ValueRef::Float(v) => out.extend_from_slice(&v.to_le_bytes()),
+                    ValueRef::Integer(v) => put_var(out, zigzag(*v)),
+                    ValueRef::UInteger(v) => put_var(out, *v),
+                    ValueRef::String(v) => put_str(out, v),
+                    ValueRef::Boolean(v) => out.push(u8::from(*v)),
                 }
             }
         }
     }
 }
 
-/// The current payload format: tag sets stored once per table (`series`).
-pub(crate) const FORMAT: u32 = 2;
+/// The current payload format: a table's rows by column.
+pub(crate) const FORMAT: u32 = 3;
+/// The second format: rows one after the other, tag sets once per table.
+pub(crate) const FORMAT_ROWS: u32 = 2;
 /// The first format: every row carries its own tags.
 pub(crate) const FORMAT_ROW_TAGS: u32 = 1;
 
@@ -119,8 +188,13 @@ fn decode_table<'a>(r: &mut &'a [u8], format: u32) -> Result<TableRef<'a>, Decod
         }
     }
     let n_rows = get_len(r)?;
-    let mut rows = Vec::with_capacity(n_rows.min(1 << 16));
-    table.values.reserve(n_rows.min(1 << 16));
+    if format == FORMAT {
+        decode_columns(r, &mut table, n_rows)?;
+        return Ok(table);
+    }
+    table.times.reserve(n_rows.min(1 << 16));
+    table.row_series.reserve(n_rows.min(1 << 16));
+    let mut fields = FieldsBuilder::new(&table.columns);
     let mut prev = 0i64;
     for _ in 0..n_rows {
         let time = prev.wrapping_add(unzigzag(get_var(r)?));
@@ -147,32 +221,139 @@ fn decode_table<'a>(r: &mut &'a [u8], format: u32) -> Result<TableRef<'a>, Decod
             }
             s as u32
         };
+        let row = table.push_row(time, series);
         let n_fields = get_len(r)?;
-        let fields_start = table.values.len() as u32;
         for _ in 0..n_fields {
             let idx = get_index(r, table.columns.len())?;
             let value = match table.columns[idx as usize].1 {
                 ColumnType::Tag => return Err(DecodeError("field refers to a tag column")),
-                ColumnType::Field(FieldType::Float) => {
-                    let bytes = take(r, 8)?;
-                    ValueRef::Float(f64::from_le_bytes(bytes.try_into().expect("8 bytes")))
-                }
-                ColumnType::Field(FieldType::Integer) => ValueRef::Integer(unzigzag(get_var(r)?)),
-                ColumnType::Field(FieldType::UInteger) => ValueRef::UInteger(get_var(r)?),
-                ColumnType::Field(FieldType::String) => ValueRef::String(get_str_ref(r)?),
-                ColumnType::Field(FieldType::Boolean) => ValueRef::Boolean(get_u8(r)? != 0),
+                ColumnType::Field(kind) => get_value(r, kind)?,
             };
-            table.values.push((idx, value));
+            fields.push(row, idx, value);
         }
-        rows.push(Row {
-            time,
-            series,
-            fields_start,
-            fields_end: table.values.len() as u32,
+    }
+    table.fields = fields.finish(table.len());
+    Ok(table)
+}
+
+/// A format-3 table's rows, column by column.
+fn decode_columns<'a>(
+    r: &mut &'a [u8],
+    table: &mut TableRef<'a>,
+    n_rows: usize,
+) -> Result<(), DecodeError> {
+    table.times.reserve(n_rows);
+    let mut prev = 0i64;
+    for _ in 0..n_rows {
+        prev = prev.wrapping_add(unzigzag(get_var(r)?));
+        table.times.push(prev);
+    }
+    table.row_series.reserve(n_rows);
+    for _ in 0..n_rows {
+        let s = get_var(r)?;
+        if s >= table.series.len() as u64 {
+            return Err(DecodeError("series index out of range"));
+        }
+        table.row_series.push(s as u32);
+    }
+    let n_fields = get_len(r)?;
+    let mut last_column = None;
+    for _ in 0..n_fields {
+        let column = get_index(r, table.columns.len())?;
+        if last_column.is_some_and(|last| column <= last) {
+            return Err(DecodeError("field columns out of order"));
+        }
+        last_column = Some(column);
+        let ColumnType::Field(kind) = table.columns[column as usize].1 else {
+            return Err(DecodeError("field refers to a tag column"));
+        };
+        let (rows, n) = match get_u8(r)? {
+            1 => (None, n_rows),
+            0 => {
+                let n = get_len(r)?;
+                let mut rows = Vec::with_capacity(n);
+                let mut row = 0u64;
+                for _ in 0..n {
+                    row += get_var(r)?;
+                    if row >= n_rows as u64 {
+                        return Err(DecodeError("field row out of range"));
+                    }
+                    rows.push(row as u32);
+                }
+                (Some(rows), n)
+            }
+            _ => return Err(DecodeError("unknown field layout")),
+        };
+        let values = get_values(r, kind, n)?;
+        table.fields.push(FieldValues {
+            column,
+            rows,
+            values,
         });
     }
-    table.rows = Cow::Owned(rows);
-    Ok(table)
+    Ok(())
+}
+
+/// `n` values of `kind`, one after the other.
+fn get_values<'a>(
+    r: &mut &'a [u8],
+    kind: FieldType,
+    n: usize,
+) -> Result<ColumnValues<'a>, DecodeError> {
+    // Every value takes at least one byte: a count beyond the input is damage.
+    if n > r.len() {
+        return Err(DecodeError("count exceeds record size"));
+    }
+    Ok(match kind {
+        FieldType::Float => {
+            let bytes = take(r, n * 8)?;
+            ColumnValues::Float(
+                bytes
+                    .chunks_exact(8)
+                    .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
+                    .collect(),
+            )
+        }
+        FieldType::Integer => {
+            let mut v = Vec::with_capacity(n);
+            for _ in 0..n {
+                v.push(unzigzag(get_var(r)?));
+            }
+            ColumnValues::Integer(v)
+        }
+        FieldType::UInteger => {
+            let mut v = Vec::with_capacity(n);
+            for _ in 0..n {
+                v.push(get_var(r)?);
+            }
+            ColumnValues::UInteger(v)
+        }
+        FieldType::String => {
+            let mut v = Vec::with_capacity(n);
+            for _ in 0..n {
+                v.push(get_str_ref(r)?);
+            }
+            ColumnValues::String(v)
+        }
+        FieldType::Boolean => {
+            let bytes = take(r, n)?;
+            ColumnValues::Boolean(bytes.iter().map(|b| *b != 0).collect())
+        }
+    })
+}
+
+/// One field value of `kind`.
+fn get_value<'a>(r: &mut &'a [u8], kind: FieldType) -> Result<ValueRef<'a>, DecodeError> {
+    Ok(match kind {
+        FieldType::Float => {
+            let bytes = take(r, 8)?;
+            ValueRef::Float(f64::from_le_bytes(bytes.try_into().expect("8 bytes")))
+        }
+        FieldType::Integer => ValueRef::Integer(unzigzag(get_var(r)?)),
+        FieldType::UInteger => ValueRef::UInteger(get_var(r)?),
+        FieldType::String => ValueRef::String(get_str_ref(r)?),
+        FieldType::Boolean => ValueRef::Boolean(get_u8(r)? != 0),
+    })
 }
 
 /// One tag: (column index, value), the index naming a tag column.
@@ -301,7 +482,7 @@ fn kind_from_u8(v: u8) -> Option<ColumnType> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::TableBatch;
+    use crate::batch::{TableBatch, Value};
 
     fn sample() -> WriteBatch {
         let mut table = TableBatch::new(
@@ -336,11 +517,46 @@ mod tests {
     }
 
     #[test]
-    fn batch_round_trips_through_the_encoding() {
+    fn batch_round_trips_through_the_encoding_and_the_previous_one() {
         let batch = sample();
         let mut buf = Vec::new();
         encode(&batch, &mut buf);
         assert_eq!(decode(&buf, FORMAT).unwrap().to_batch(), batch);
+        let mut rows = Vec::new();
+        encode_rows(&batch, &mut rows);
+        assert_eq!(decode(&rows, FORMAT_ROWS).unwrap().to_batch(), batch);
+    }
+
+    #[test]
+    fn a_column_out_of_order_or_a_row_past_the_table_is_damage() {
+        // db 7, table "t": host (tag), f (float); one series, two rows.
+        let head = [
+            7, 1, 1, b't', 2, 4, b'h', b'o', b's', b't', 0, 1, b'f', 1, 1, 0, 2,
+        ];
+        let times_series = [2, 2, 0, 0];
+        let one = 1.5f64.to_le_bytes();
+        let payload = |fields: &[u8]| [&head[..], &times_series, fields].concat();
+        // f once, dense: fine.
+        let ok = payload(&[&[1, 1, 1][..], &one, &one].concat());
+        assert!(decode(&ok, FORMAT).is_ok());
+        // f twice.
+        let twice = payload(&[&[2, 1, 1][..], &one, &one, &[1, 1], &one, &one].concat());
+        assert_eq!(
+            decode(&twice, FORMAT),
+            Err(DecodeError("field columns out of order"))
+        );
+        // f's one value on row 2 of 2.
+        let past = payload(&[&[1, 1, 0, 1, 2][..], &one].concat());
+        assert_eq!(
+            decode(&past, FORMAT),
+            Err(DecodeError("field row out of range"))
+        );
+        // The tag column as a field.
+        let tag = payload(&[&[1, 0, 1][..], &one, &one].concat());
+        assert_eq!(
+            decode(&tag, FORMAT),
+            Err(DecodeError("field refers to a tag column"))
+        );
     }
 
     #[test]
@@ -367,20 +583,26 @@ mod tests {
         let rows: Vec<(i64, u32)> = t.rows.iter().map(|r| (r.time, r.series)).collect();
         assert_eq!(rows, vec![(1, 0), (2, 1), (3, 0)]);
         assert_eq!(t.fields(&t.rows[2]), &[(1, Value::Float(1.5))]);
-        assert!(decode(&buf, FORMAT).is_err(), "format 1 is not format 2");
+        assert!(
+            decode(&buf, FORMAT_ROWS).is_err(),
+            "format 1 is not format 2"
+        );
     }
 
     #[test]
     fn truncated_or_extended_payload_is_rejected() {
-        let mut buf = Vec::new();
-        encode(&sample(), &mut buf);
-        for cut in 0..buf.len() {
-            assert!(
-                decode(&buf[..cut], FORMAT).is_err(),
-                "prefix of {cut} bytes decoded"
-            );
+        type Encoder = fn(&WriteBatch, &mut Vec<u8>);
+        for (format, encoder) in [(FORMAT, encode as Encoder), (FORMAT_ROWS, encode_rows)] {
+            let mut buf = Vec::new();
+            encoder(&sample(), &mut buf);
+            for cut in 0..buf.len() {
+                assert!(
+                    decode(&buf[..cut], format).is_err(),
+                    "prefix of {cut} bytes decoded in format {format}"
+                );
+            }
+            buf.push(0);
+            assert!(decode(&buf, format).is_err());
         }
-        buf.push(0);
-        assert!(decode(&buf, FORMAT).is_err());
     }
 }

@@ -51,7 +51,7 @@
 //!   `data_dir/catalog/catalog.json` through a temporary file, fsync and rename before
 //!   the write that caused them is logged, so a recovered record always finds its columns.
 //! * **Deletes** ([`Storage::delete`], [`Storage::drop_table`]) are WAL records of their
-//!   own (segment version 3; older segments still replay), fdatasync'ed like writes, and
+//!   own (segment versions 3 and later; older segments still replay), fdatasync'ed like writes, and
 //!   applied in log order: buffered rows at once, Parquet files by rewriting the files
 //!   holding deleted rows (a file left empty is dropped) and saving the manifest, which
 //!   records the last delete applied to files; replay re-applies later ones. A write

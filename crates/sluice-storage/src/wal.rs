@@ -9,11 +9,12 @@
 //! header = "SLUICEWL" version:u32le segment_id:u64le                 (20 bytes)
 //! record = payload_len:u32le crc32c(payload):u32le payload
 //! payload = seq:u64le kind:u8 body
-//! kind    = 0: body is a write batch (format 2 of encoding.rs)
+//! kind    = 0: body is a write batch (format 3 of encoding.rs)
 //!         | 1: body is a delete (see `DeleteOp::encode` in predicate.rs)
 //! ```
 //!
-//! New segments are version 3. Older segments are still replayed: in version 2 (and 1)
+//! New segments are version 4. Older segments are still replayed: version 3 is laid out
+//! the same with batches in format 2 (rows one after the other); in version 2 (and 1)
 //! the payload is `seq batch` with no kind byte, every record a write, the batch in
 //! format 2 (format 1, tags in every row, for version 1).
 
@@ -41,8 +42,11 @@ pub(crate) use objects::ObjectWal;
 pub(crate) use replay::{Replay, replay};
 
 const MAGIC: &[u8; 8] = b"SLUICEWL";
-/// The version written into new segments: records carry a kind byte.
-const VERSION: u32 = 3;
+/// The version written into new segments: records carry a kind byte, and write batches
+/// are in format 3 (by column).
+const VERSION: u32 = 4;
+/// The first version whose records carry a kind byte.
+const VERSION_KINDS: u32 = 3;
 /// Record kind: a write batch.
 const KIND_WRITE: u8 = 0;
 /// Record kind: a delete.
@@ -57,14 +61,19 @@ pub(crate) enum Record<'a> {
 
 /// Decodes a record payload (after the sequence number) of a segment of `version`.
 fn decode_record(body: &[u8], version: u32) -> Result<Record<'_>, encoding::DecodeError> {
-    if version < VERSION {
+    if version < VERSION_KINDS {
         return encoding::decode(body, version).map(Record::Write);
     }
     let (kind, rest) = body
         .split_first()
         .ok_or(encoding::DecodeError("record without a kind"))?;
+    let format = if version == VERSION_KINDS {
+        encoding::FORMAT_ROWS
+    } else {
+        encoding::FORMAT
+    };
     match *kind {
-        KIND_WRITE => encoding::decode(rest, encoding::FORMAT).map(Record::Write),
+        KIND_WRITE => encoding::decode(rest, format).map(Record::Write),
         KIND_DELETE => DeleteOp::decode(rest).map(Record::Delete),
         _ => Err(encoding::DecodeError("unknown record kind")),
     }

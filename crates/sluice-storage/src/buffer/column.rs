@@ -7,7 +7,9 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray, UInt64Array};
 use sluice_lp::FieldType;
 
-use crate::batch::ValueRef;
+use std::ops::Range;
+
+use crate::batch::{ColumnValues, ValueRef};
 
 /// One field column of a buffered partition.
 #[derive(Debug, Clone)]
@@ -43,6 +45,18 @@ impl Bits {
         if bit {
             self.set(self.len - 1);
         }
+    }
+
+    /// Appends `n` bits of value `bit`.
+    fn extend(&mut self, n: usize, bit: bool) {
+        let len = self.len + n;
+        self.words.resize(len.div_ceil(64), 0);
+        if bit {
+            for i in self.len..len {
+                self.words[i / 64] |= 1 << (i % 64);
+            }
+        }
+        self.len = len;
     }
 
     fn set(&mut self, i: usize) {
@@ -131,6 +145,42 @@ impl Ints {
             self.push_zero();
             let last = with_ints!(self, v => v.len()) - 1;
             self.set(last, x);
+        }
+    }
+
+    /// Widens the column until it holds every value in `lo..=hi`.
+    fn fit(&mut self, lo: i64, hi: i64) {
+        fn holds<T: TryFrom<i64>>(lo: i64, hi: i64) -> bool {
+            T::try_from(lo).is_ok() && T::try_from(hi).is_ok()
+        }
+        loop {
+            *self = match self {
+                Ints::I8(v) if !holds::<i8>(lo, hi) => {
+                    Ints::I16(v.iter().map(|&y| y.into()).collect())
+                }
+                Ints::I16(v) if !holds::<i16>(lo, hi) => {
+                    Ints::I32(v.iter().map(|&y| y.into()).collect())
+                }
+                Ints::I32(v) if !holds::<i32>(lo, hi) => {
+                    Ints::I64(v.iter().map(|&y| y.into()).collect())
+                }
+                _ => return,
+            };
+        }
+    }
+
+    /// Appends `xs`, widening the column first if one does not fit.
+    fn extend(&mut self, xs: &[i64]) {
+        let (lo, hi) = xs
+            .iter()
+            .fold((0, 0), |(lo, hi), &x| (x.min(lo), x.max(hi)));
+        self.fit(lo, hi);
+        // Every value fits the width now: the casts do not truncate.
+        match self {
+            Ints::I8(v) => v.extend(xs.iter().map(|&x| x as i8)),
+            Ints::I16(v) => v.extend(xs.iter().map(|&x| x as i16)),
+            Ints::I32(v) => v.extend(xs.iter().map(|&x| x as i32)),
+            Ints::I64(v) => v.extend_from_slice(xs),
         }
     }
 
@@ -230,6 +280,74 @@ impl FieldColumn {
         }
         self.valid.push(true);
         true
+    }
+
+    /// Writes `values[at]` at rows `rows` (one row per value, ascending but for rows
+    /// below the column's length): a row below the length is set, the next row
+    /// appended, and a row past it appended after nulls. False (nothing written) when
+    /// the values' type is not the column's.
+    pub(super) fn put(
+        &mut self,
+        rows: &[u32],
+        values: &ColumnValues<'_>,
+        at: Range<usize>,
+    ) -> bool {
+        debug_assert_eq!(rows.len(), at.len());
+        if values.len() == 0 || rows.is_empty() {
+            return true;
+        }
+        if values.kind() != self.kind() {
+            return false;
+        }
+        let first = rows[0] as usize;
+        let appended = first >= self.len() && rows.windows(2).all(|w| w[1] == w[0] + 1);
+        if appended {
+            // The usual case: every value starts a row of its own at the end.
+            self.push_nulls(first - self.len());
+            match (&mut self.values, values) {
+                (Values::Float(v), ColumnValues::Float(x)) => v.extend_from_slice(&x[at]),
+                (Values::Integer(v), ColumnValues::Integer(x)) => v.extend(&x[at]),
+                (Values::UInteger(v), ColumnValues::UInteger(x)) => v.extend_from_slice(&x[at]),
+                (Values::String(v), ColumnValues::String(x)) => {
+                    for x in &x[at.clone()] {
+                        let x = (*x).to_owned();
+                        self.string_bytes += x.capacity();
+                        v.push(x);
+                    }
+                }
+                (Values::Boolean(v), ColumnValues::Boolean(x)) => v.extend_from_slice(&x[at]),
+                _ => unreachable!("the kinds match"),
+            }
+            self.valid.extend(rows.len(), true);
+            return true;
+        }
+        for (&row, k) in rows.iter().zip(at) {
+            let row = row as usize;
+            let value = values.get(k);
+            if row < self.len() {
+                self.set(row, value);
+            } else {
+                self.push_nulls(row - self.len());
+                self.push(value);
+            }
+        }
+        true
+    }
+
+    /// Appends `n` nulls.
+    pub(super) fn push_nulls(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let len = self.len() + n;
+        match &mut self.values {
+            Values::Float(v) => v.resize(len, 0.0),
+            Values::Integer(ints) => with_ints!(ints, v => v.resize(len, 0)),
+            Values::UInteger(v) => v.resize(len, 0),
+            Values::String(v) => v.resize(len, String::new()),
+            Values::Boolean(v) => v.resize(len, false),
+        }
+        self.valid.extend(n, false);
     }
 
     pub(super) fn push_null(&mut self) {

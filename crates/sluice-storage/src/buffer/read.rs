@@ -290,7 +290,7 @@ impl PartitionBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::{BatchRef, ColumnType, TableRef, ValueRef};
+    use crate::batch::{BatchRef, ColumnType, ColumnValues, FieldValues, TableRef};
     use crate::buffer::Buffer;
 
     #[test]
@@ -308,7 +308,7 @@ mod tests {
             ],
             ..TableRef::default()
         };
-        let mut rows = Vec::new();
+        let mut floats = Vec::new();
         for i in 0..200usize {
             let a = values[i % values.len()];
             let b = values[(i / 3) % values.len()];
@@ -322,15 +322,14 @@ mod tests {
                 tags.push((2, c));
             }
             table.push_series(tags.into_iter());
-            table.values.push((3, ValueRef::Float(i as f64)));
-            rows.push(crate::batch::Row {
-                time: i as i64,
-                series: i as u32,
-                fields_start: i as u32,
-                fields_end: i as u32 + 1,
-            });
+            table.push_row(i as i64, i as u32);
+            floats.push(i as f64);
         }
-        table.rows = rows.into();
+        table.fields = vec![FieldValues {
+            column: 3,
+            rows: None,
+            values: ColumnValues::Float(floats),
+        }];
         let mut buffer = Buffer::default();
         buffer.apply(&BatchRef {
             db_id: 1,

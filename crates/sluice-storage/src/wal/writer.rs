@@ -824,19 +824,25 @@ mod tests {
     }
 
     #[test]
-    fn version_2_segments_replay_as_writes_before_version_3_deletes() {
+    fn version_2_and_3_segments_replay_as_writes_before_newer_records() {
         let dir = tempfile::tempdir().unwrap();
-        // A segment as the previous release wrote it: no kind byte in records.
-        let mut old = Vec::new();
-        old.extend_from_slice(MAGIC);
-        old.extend_from_slice(&2u32.to_le_bytes());
-        old.extend_from_slice(&1u64.to_le_bytes());
-        let mut payload = 1u64.to_le_bytes().to_vec();
-        encoding::encode(&batch(7), &mut payload);
-        old.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        old.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
-        old.extend_from_slice(&payload);
-        fs::write(segment_path(dir.path(), 1), old).unwrap();
+        // Segments as earlier releases wrote them, batches by row: version 2 with no
+        // kind byte in records, version 3 with one.
+        let old_segment = |version: u32, seq: u64, kind: Option<u8>, b: WriteBatch| {
+            let mut old = Vec::new();
+            old.extend_from_slice(MAGIC);
+            old.extend_from_slice(&version.to_le_bytes());
+            old.extend_from_slice(&seq.to_le_bytes());
+            let mut payload = seq.to_le_bytes().to_vec();
+            payload.extend(kind);
+            encoding::encode_rows(&b, &mut payload);
+            old.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            old.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
+            old.extend_from_slice(&payload);
+            fs::write(segment_path(dir.path(), seq), old).unwrap();
+        };
+        old_segment(2, 1, None, batch(7));
+        old_segment(3, 2, Some(KIND_WRITE), batch(6));
         let replay_all = || {
             let mut out = Vec::new();
             let r = replay(dir.path(), Vec::new(), false, |seq, record| {
@@ -872,19 +878,20 @@ mod tests {
                     .wait()
                     .await
                     .unwrap(),
-                2
+                3
             );
-            assert_eq!(log(&wal, 8).await, 3);
+            assert_eq!(log(&wal, 8).await, 4);
             wal.shutdown().await.unwrap();
         });
-        assert_eq!(*applied.lock(), [2, 3]);
+        assert_eq!(*applied.lock(), [3, 4]);
         let (_, records) = replay_all();
         assert_eq!(
             records,
             [
                 (1, Owned::Write(batch(7))),
-                (2, Owned::Delete(op)),
-                (3, Owned::Write(batch(8)))
+                (2, Owned::Write(batch(6))),
+                (3, Owned::Delete(op)),
+                (4, Owned::Write(batch(8)))
             ]
         );
     }
