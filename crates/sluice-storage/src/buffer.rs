@@ -161,43 +161,43 @@ fn string_heap_bytes(s: &str) -> usize {
     (ARC_COUNTS + s.len()).next_multiple_of(16) + SLOTS
 }
 
-/// The hash a series is found by: of its tags (sorted by name), the same for borrowed
-/// and for stored tags.
+/// The hash a series is found by: of its tags (sorted by name) as key ids and value
+/// texts, the same for a batch's tags and for stored ones.
 fn tags_hash<'t>(
     hasher: &hashbrown::DefaultHashBuilder,
     len: usize,
-    tags: impl Iterator<Item = (&'t str, &'t str)>,
+    tags: impl Iterator<Item = (u32, &'t str)>,
 ) -> u64 {
     use std::hash::{BuildHasher, Hash, Hasher};
     let mut h = hasher.build_hasher();
     len.hash(&mut h);
     for (k, v) in tags {
-        k.hash(&mut h);
+        h.write_u32(k);
         v.hash(&mut h);
     }
     h.finish()
 }
 
-/// The hash of stored tags (ids of `strings`), the same as of the borrowed ones.
+/// The hash of stored tags (ids of `strings`), the same as of a batch's.
 fn stored_tags_hash(
     hasher: &hashbrown::DefaultHashBuilder,
     strings: &[Arc<str>],
     tags: &[(u32, u32)],
 ) -> u64 {
-    let text = |id: u32| strings[id as usize].as_ref();
     tags_hash(
         hasher,
         tags.len(),
-        tags.iter().map(|&(k, v)| (text(k), text(v))),
+        tags.iter().map(|&(k, v)| (k, strings[v as usize].as_ref())),
     )
 }
 
-/// Whether stored tags (ids of `strings`) equal borrowed ones.
-fn same_tags(strings: &[Arc<str>], stored: &[(u32, u32)], tags: &[(&str, &str)]) -> bool {
+/// Whether stored tags (ids of `strings`) equal a batch's (key ids, value texts).
+fn same_tags(strings: &[Arc<str>], stored: &[(u32, u32)], tags: &[(u32, &str)]) -> bool {
     stored.len() == tags.len()
-        && stored.iter().zip(tags).all(|(&(k, v), &(k2, v2))| {
-            strings[k as usize].as_ref() == k2 && strings[v as usize].as_ref() == v2
-        })
+        && stored
+            .iter()
+            .zip(tags)
+            .all(|(&(k, v), &(k2, v2))| k == k2 && strings[v as usize].as_ref() == v2)
 }
 
 /// The id of `s` in `strings`, added if new; the heap bytes a new one takes.
@@ -228,6 +228,8 @@ fn intern(
 struct RunStrings<'b> {
     keys: Vec<Option<u32>>,
     values: Vec<Option<(&'b str, u32)>>,
+    /// The series being looked up: its tags as (key id, value text).
+    tags: Vec<(u32, &'b str)>,
 }
 
 impl RunStrings<'_> {
@@ -314,23 +316,18 @@ impl PartitionBuffer {
         columns: &[u32],
         run: &mut RunStrings<'b>,
     ) -> u32 {
-        let hash = tags_hash(&self.hasher, tags.len(), tags.iter().copied());
-        let (series, strings) = (&self.series, &self.strings);
-        if let Some(&(_, s)) = self.series_index.find(hash, |&(h, s)| {
-            h == hash && same_tags(strings, &series[s as usize], tags)
-        }) {
-            return s;
-        }
-        let s = self.series.len() as u32;
-        let mut bytes = SERIES_HEAP_BYTES;
+        // Keys by id: a run resolves each of its tag keys once.
+        run.tags.clear();
         for (&(key, value), &column) in tags.iter().zip(columns) {
             let column = column as usize;
-            let key = match run.keys[column] {
+            let id = match run.keys[column] {
                 Some(id) => id,
                 None => {
+                    // Every series looked up in a run gets a row here, so its keys are
+                    // the partition's keys from now on.
                     let (id, new) =
                         intern(&mut self.strings, &mut self.string_ids, &self.hasher, key);
-                    bytes += new;
+                    self.series_bytes += new;
                     let strings = &self.strings;
                     if let Err(at) = self
                         .tag_keys
@@ -342,6 +339,20 @@ impl PartitionBuffer {
                     id
                 }
             };
+            run.tags.push((id, value));
+        }
+        let keyed = &run.tags;
+        let hash = tags_hash(&self.hasher, keyed.len(), keyed.iter().copied());
+        let (series, strings) = (&self.series, &self.strings);
+        if let Some(&(_, s)) = self.series_index.find(hash, |&(h, s)| {
+            h == hash && same_tags(strings, &series[s as usize], keyed)
+        }) {
+            return s;
+        }
+        let s = self.series.len() as u32;
+        let mut bytes = SERIES_HEAP_BYTES;
+        for (&(key, value), &column) in keyed.iter().zip(columns) {
+            let column = column as usize;
             let value = match run.values[column] {
                 Some((last, id)) if last == value => id,
                 _ => {

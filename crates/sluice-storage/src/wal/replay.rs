@@ -205,11 +205,42 @@ fn read_log(
 }
 
 fn read_segment(path: &Path) -> Result<Vec<u8>> {
-    let mut data = Vec::new();
-    File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut data))
-        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-    Ok(data)
+    let read = || {
+        let mut file = File::open(path)?;
+        let mut data = Vec::with_capacity(file.metadata()?.len() as usize);
+        advise_huge_pages(&mut data);
+        file.read_to_end(&mut data)?;
+        Ok(data)
+    };
+    read().map_err(|e| Error::io(format!("reading {}", path.display()), e))
+}
+
+/// Asks the kernel to back `data`'s unused capacity with huge pages where it can
+/// (transparent huge pages in `madvise` mode): a segment read into 4 KiB pages takes a
+/// page fault and a zeroed page every 4 KiB, which was a tenth of a replay's time.
+fn advise_huge_pages(data: &mut Vec<u8>) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let spare = data.spare_capacity_mut();
+        let start = spare.as_mut_ptr() as usize;
+        let aligned = start.next_multiple_of(HUGE);
+        let end = (start + spare.len()) / HUGE * HUGE;
+        if end > aligned {
+            // SAFETY: the range lies inside the vector's allocation, which nothing has
+            // touched yet; the advice changes how it is backed, never its contents.
+            // A refusal (huge pages off) leaves it as it was.
+            unsafe {
+                libc::madvise(
+                    aligned as *mut libc::c_void,
+                    end - aligned,
+                    libc::MADV_HUGEPAGE,
+                );
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = data;
 }
 
 /// The sequence number of a segment's first record, when it is intact.
