@@ -174,6 +174,10 @@ fn read_log(
         lengths.push(meta.len());
     }
     let log_end = lengths.iter().rposition(|n| *n > HEADER_LEN).unwrap_or(0);
+    // Segments after the first are read from disk while the ones before are decoded.
+    for (_, path) in segments.iter().skip(1) {
+        read_ahead(path);
+    }
     let mut objects = objects.into_iter().peekable();
     for (i, (_, path)) in segments.into_iter().enumerate() {
         let at_end = i >= log_end;
@@ -213,6 +217,22 @@ fn read_segment(path: &Path) -> Result<Vec<u8>> {
         Ok(data)
     };
     read().map_err(|e| Error::io(format!("reading {}", path.display()), e))
+}
+
+/// Asks the kernel to start reading the file at `path` into the page cache, without
+/// waiting for it; nothing happens where it cannot.
+fn read_ahead(path: &Path) {
+    #[cfg(target_os = "linux")]
+    if let Ok(file) = File::open(path) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: the descriptor is open for the call; the advice reads nothing into
+        // this process and changes no file.
+        unsafe {
+            libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_WILLNEED);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = path;
 }
 
 /// Asks the kernel to back `data`'s unused capacity with huge pages where it can
