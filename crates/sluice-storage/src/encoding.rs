@@ -590,6 +590,23 @@ mod tests {
     }
 
     #[test]
+    fn varints_of_every_width_read_back_and_cut_ones_are_refused() {
+        let widths = (0..64).flat_map(|bit| {
+            let v = 1u64 << bit;
+            [v - 1, v, v + 1]
+        });
+        for v in widths.chain([u64::MAX]) {
+            let mut buf = Vec::new();
+            put_var(&mut buf, v);
+            let mut r = &buf[..];
+            assert_eq!(get_var(&mut r), Ok(v));
+            assert!(r.is_empty());
+            let mut cut = &buf[..buf.len() - 1];
+            assert!(get_var(&mut cut).is_err(), "{v} cut to {cut:?}");
+        }
+    }
+
+    #[test]
     fn truncated_or_extended_payload_is_rejected() {
         type Encoder = fn(&WriteBatch, &mut Vec<u8>);
         for (format, encoder) in [(FORMAT, encode as Encoder), (FORMAT_ROWS, encode_rows)] {
