@@ -928,32 +928,18 @@ mod tests {
             ]),
         );
         let part = &buf.table(1, "cpu").unwrap().partitions[&0];
-        let schema = part.schema();
-        let rb = part.to_batch(&schema, None, &[]).unwrap().unwrap();
-        let col = |name: &str| rb.column_by_name(name).unwrap().clone();
-        let a: Vec<Option<f64>> = col("a")
-            .as_any()
-            .downcast_ref::<Float64Array>()
-            .unwrap()
-            .iter()
-            .collect();
-        let b: Vec<Option<i64>> = col("b")
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .unwrap()
-            .iter()
-            .collect();
-        let c = col("c");
-        let c: Vec<Option<&str>> = c
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .unwrap()
-            .iter()
-            .collect();
+        fn values<T>(col: Vec<(i64, Option<T>)>) -> Vec<Option<T>> {
+            col.into_iter().map(|(_, v)| v).collect()
+        }
+        let a: Vec<Option<f64>> = values(column(part, "a", Float64Array::value));
+        let b: Vec<Option<i64>> = values(column(part, "b", Int64Array::value));
+        let c: Vec<Option<String>> = values(column(part, "c", |a: &StringArray, i| {
+            a.value(i).to_owned()
+        }));
         // Rows by series, then time: x@1, x@2, y@1, z@3.
         assert_eq!(a, [Some(1.0), Some(2.5), None, Some(3.0)]);
         assert_eq!(b, [Some(-7), Some(300), Some(5), Some(1 << 40)]);
-        assert_eq!(c, [None, None, None, Some("s")]);
+        assert_eq!(c, [None, None, None, Some("s".to_owned())]);
     }
 
     #[test]

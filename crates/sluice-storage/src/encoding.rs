@@ -40,11 +40,7 @@ pub(crate) struct DecodeError(pub(crate) &'static str);
 
 /// Encodes `batch` in the current format ([`FORMAT`]).
 pub(crate) fn encode(batch: &WriteBatch, out: &mut Vec<u8>) {
-    let view = batch.as_ref();
-    put_var(out, u64::from(view.db_id));
-    put_var(out, view.tables.len() as u64);
-    for table in &view.tables {
-        put_header(out, table);
+    encode_tables(batch, out, |table, out| {
         let mut prev = 0i64;
         for &time in &table.times {
             put_var(out, zigzag(time.wrapping_sub(prev)));
@@ -78,6 +74,21 @@ pub(crate) fn encode(batch: &WriteBatch, out: &mut Vec<u8>) {
                 ColumnValues::Boolean(v) => v.iter().for_each(|x| out.push(u8::from(*x))),
             }
         }
+    });
+}
+
+/// Encodes the batch's database and each table's header, then its rows with `rows`.
+fn encode_tables(
+    batch: &WriteBatch,
+    out: &mut Vec<u8>,
+    rows: impl Fn(&TableRef<'_>, &mut Vec<u8>),
+) {
+    let view = batch.as_ref();
+    put_var(out, u64::from(view.db_id));
+    put_var(out, view.tables.len() as u64);
+    for table in &view.tables {
+        put_header(out, table);
+        rows(table, out);
     }
 }
 
@@ -104,11 +115,7 @@ fn put_header(out: &mut Vec<u8>, table: &TableRef<'_>) {
 /// Encodes `batch` in format 2, rows one after the other: what older segments hold.
 #[cfg(test)]
 pub(crate) fn encode_rows(batch: &WriteBatch, out: &mut Vec<u8>) {
-    let view = batch.as_ref();
-    put_var(out, u64::from(view.db_id));
-    put_var(out, view.tables.len() as u64);
-    for table in &view.tables {
-        put_header(out, table);
+    encode_tables(batch, out, |table, out| {
         let mut fields: Vec<Vec<(u32, ValueRef<'_>)>> = vec![Vec::new(); table.len()];
         for field in &table.fields {
             for k in 0..field.values.len() {
@@ -132,7 +139,7 @@ pub(crate) fn encode_rows(batch: &WriteBatch, out: &mut Vec<u8>) {
                 }
             }
         }
-    }
+    });
 }
 
 /// The current payload format: a table's rows by column.
