@@ -295,15 +295,16 @@ impl PartitionBuffer {
         &self.strings[id as usize]
     }
 
-    /// The slot of field column `name`, created if new; `None` when the partition holds
-    /// the field with another type (the catalog prevents that).
-    fn field_slot(&mut self, name: &str, kind: FieldType) -> Option<usize> {
+    /// The slot of field column `name`, created if new with nulls in the first `rows` rows
+    /// (the rest are put or filled by the caller); `None` when the partition holds the
+    /// field with another type (the catalog prevents that).
+    fn field_slot(&mut self, name: &str, kind: FieldType, rows: usize) -> Option<usize> {
         if let Some(i) = self.field_index.get(name) {
             return (self.fields[*i].1.kind() == kind).then_some(*i);
         }
         let i = self.fields.len();
         self.fields
-            .push((name.to_owned(), FieldColumn::new(kind, self.time.len())));
+            .push((name.to_owned(), FieldColumn::new(kind, rows)));
         self.field_index.insert(name.to_owned(), i);
         Some(i)
     }
@@ -631,15 +632,7 @@ impl Buffer {
                     .position(|t| day_of(*t) != day)
                     .map_or(table.len(), |n| start + n);
                 let part = tb.partitions.entry(day).or_default();
-                // Field slots first, so that a new column is created before the run's rows.
-                let slots: Vec<Option<usize>> = table
-                    .fields
-                    .iter()
-                    .map(|f| match columns[f.column as usize] {
-                        (name, ColumnType::Field(kind)) => part.field_slot(name, kind),
-                        (_, ColumnType::Tag) => None,
-                    })
-                    .collect();
+                let rows_before = part.len();
                 sids.iter_mut().for_each(|s| *s = None);
                 strings.reset(columns.len());
                 placed.clear();
@@ -666,9 +659,17 @@ impl Buffer {
                     };
                     placed.push(part.place(sid, time));
                 }
-                for (field, slot) in table.fields.iter().zip(&slots) {
-                    let Some(slot) = *slot else { continue };
+                for field in &table.fields {
                     let at = field.values_of_rows(start..end);
+                    let (name, ColumnType::Field(kind)) = columns[field.column as usize] else {
+                        continue;
+                    };
+                    if at.is_empty() {
+                        continue;
+                    }
+                    let Some(slot) = part.field_slot(name, kind, rows_before) else {
+                        continue;
+                    };
                     let rows = match &field.rows {
                         None => &placed[..],
                         Some(rows) => {
@@ -940,6 +941,27 @@ mod tests {
         assert_eq!(a, [Some(1.0), Some(2.5), None, Some(3.0)]);
         assert_eq!(b, [Some(-7), Some(300), Some(5), Some(1 << 40)]);
         assert_eq!(c, [None, None, None, Some("s".to_owned())]);
+
+        // A batch across two days: each day's partition gets the columns of its rows.
+        let day = 86_400_000_000_000;
+        apply(
+            &mut buf,
+            batch(vec![
+                ("x", day + 1, vec![(3, Value::String("t".into()))]),
+                ("x", 2, vec![(1, Value::Float(9.0))]),
+            ]),
+        );
+        let fields = |d: i64| {
+            let part = &buf.table(1, "cpu").unwrap().partitions[&d];
+            let schema = part.schema();
+            schema
+                .fields
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(fields(0), ["a", "b", "c"]);
+        assert_eq!(fields(1), ["c"]);
     }
 
     #[test]
