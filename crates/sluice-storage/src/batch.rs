@@ -1,8 +1,10 @@
 //! The rows of a validated write, as the catalog builds them from parsed lines, the WAL
 //! logs them (see `encoding.rs`) and the buffer applies them, and the column types
-//! they carry. The buffer applies a [`BatchRef`]: a batch's view that borrows its names
-//! and values, from a [`WriteBatch`] or straight from a logged record's bytes, so that
-//! replaying the WAL builds no owned batch.
+//! they carry. A [`WriteBatch`] holds its rows one after the other, as lines come; the
+//! buffer applies a [`BatchRef`], a batch's view by column that borrows its names and
+//! strings, gathered from a [`WriteBatch`] or decoded straight from a logged record's
+//! bytes (which hold the columns as they are), so that replaying the WAL builds no owned
+//! batch and takes each column in one pass.
 
 use std::ops::Range;
 

@@ -2,12 +2,11 @@
 //! width that holds them) with a validity bitmap, and the byte counts the buffer's
 //! memory accounting reads.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray, UInt64Array};
 use sluice_lp::FieldType;
-
-use std::ops::Range;
 
 use crate::batch::{ColumnValues, ValueRef};
 
