@@ -9,7 +9,8 @@
 //!
 //! ```text
 //! input   = options:u8 chunk*
-//! options = bit 0: skip_corrupt_wal_records; bits 1-2: segment version (0 and 3: 3)
+//! options = bit 0: skip_corrupt_wal_records; bits 1-2: segment version (0: 3, 1: 1,
+//!           2: 2, 3: 4, whose batches are by column)
 //! chunk   = 0xff                  start a new segment (header, next id)
 //!         | 0xfe n:u8 byte{n}     n raw bytes, no frame (a torn or damaged tail)
 //!         | 0xfd n:u8             start a new segment whose header is cut to n % 21 bytes
@@ -43,6 +44,7 @@ pub(crate) fn segments(input: &[u8]) -> (Vec<(String, Vec<u8>)>, bool) {
     let version: u32 = match (options >> 1) & 3 {
         1 => 1,
         2 => 2,
+        3 => 4,
         _ => 3,
     };
     let header = |id: u64| {
@@ -88,11 +90,12 @@ pub(crate) fn segments(input: &[u8]) -> (Vec<(String, Vec<u8>)>, bool) {
     (named, skip_corrupt)
 }
 
-/// Runs the check on one input; panics when a property fails.
-pub(crate) fn check(input: &[u8]) {
+/// Runs the check on one input; panics when a property fails. Returns the rows recovered
+/// by table, or `None` when the segments were refused.
+pub(crate) fn check(input: &[u8]) -> Option<Vec<(String, usize)>> {
     let (files, skip_corrupt) = segments(input);
     if files.is_empty() {
-        return;
+        return None;
     }
     let dir = scratch_dir();
     let catalog = dir.path().join("catalog");
@@ -113,7 +116,7 @@ pub(crate) fn check(input: &[u8]) {
     runtime.block_on(async {
         let Ok(storage) = Storage::open(config.clone()).await else {
             // Refusing damaged segments is an answer.
-            return;
+            return None;
         };
         let first = row_counts(&storage).await;
         storage.shutdown().await.expect("shutdown after replay");
@@ -128,7 +131,8 @@ pub(crate) fn check(input: &[u8]) {
             .await
             .expect("shutdown after the second replay");
         assert_eq!(first, second, "a second replay recovers other rows");
-    });
+        Some(first)
+    })
 }
 
 /// Rows per table of [`DATABASE`] (the first few tables), by scanning them.
