@@ -308,20 +308,26 @@ impl<'a> TableRef<'a> {
         for s in 0..self.series.len() as u32 {
             table.push_series(self.series_tags(s).iter().copied());
         }
-        // Each row's fields in column order.
-        let mut by_row: Vec<Vec<(u32, Value)>> = vec![Vec::new(); self.len()];
-        for field in &self.fields {
-            for k in 0..field.values.len() {
-                let value = field.values.get(k).to_value();
-                by_row[field.row(k) as usize].push((field.column, value));
-            }
-        }
-        for (r, fields) in by_row.into_iter().enumerate() {
+        for (r, fields) in self.fields_by_row().into_iter().enumerate() {
             let start = table.values.len();
-            table.values.extend(fields);
+            table
+                .values
+                .extend(fields.into_iter().map(|(c, v)| (c, v.to_value())));
             table.push_row(self.times[r], self.row_series[r], start);
         }
         table
+    }
+
+    /// Each row's (column index, value) fields, in column order.
+    #[cfg(test)]
+    pub(crate) fn fields_by_row(&self) -> Vec<Vec<(u32, ValueRef<'a>)>> {
+        let mut by_row = vec![Vec::new(); self.len()];
+        for field in &self.fields {
+            for k in 0..field.values.len() {
+                by_row[field.row(k) as usize].push((field.column, field.values.get(k)));
+            }
+        }
+        by_row
     }
 }
 
@@ -377,6 +383,7 @@ impl<'a> ColumnValues<'a> {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         match self {
             ColumnValues::Float(v) => v.len(),
@@ -448,14 +455,15 @@ impl<'a> FieldsBuilder<'a> {
     }
 
     /// Adds `value` of field column `column` to row `row` (rows come in ascending
-    /// order); false when the column is a tag or of another type (nothing added).
-    pub(crate) fn push(&mut self, row: u32, column: u32, value: ValueRef<'a>) -> bool {
+    /// order); a value of a tag column or of another type than the column's is left out
+    /// (the catalog and the decoder let none through).
+    pub(crate) fn push(&mut self, row: u32, column: u32, value: ValueRef<'a>) {
         let c = column as usize;
         let slot = match self.slot[c] {
             Some(slot) => slot,
             None => {
                 let ColumnType::Field(kind) = self.kinds[c] else {
-                    return false;
+                    return;
                 };
                 self.fields.push(Gathered {
                     column,
@@ -468,12 +476,10 @@ impl<'a> FieldsBuilder<'a> {
             }
         };
         let field = &mut self.fields[slot];
-        if !field.values.push(value) {
-            return false;
+        if field.values.push(value) {
+            field.dense &= row as usize == field.rows.len();
+            field.rows.push(row);
         }
-        field.dense &= row as usize == field.rows.len();
-        field.rows.push(row);
-        true
     }
 
     /// The columns gathered from a table of `rows` rows.

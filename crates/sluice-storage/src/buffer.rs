@@ -309,23 +309,25 @@ impl PartitionBuffer {
         Some(i)
     }
 
-    /// The id of the series with `tags` (sorted by name), created if new; `columns` are the
-    /// batch columns of the tags, by which `run` keeps the strings of the run's series.
+    /// The id of the series with `tags` (sorted by name, as (batch column, value)),
+    /// created if new; `columns` are the batch's, by which `run` keeps the strings of the
+    /// run's series.
     fn series_id<'b>(
         &mut self,
-        tags: &[(&'b str, &'b str)],
-        columns: &[u32],
+        tags: &[(u32, &'b str)],
+        columns: &[(&'b str, ColumnType)],
         run: &mut RunStrings<'b>,
     ) -> u32 {
         // Keys by id: a run resolves each of its tag keys once.
         run.tags.clear();
-        for (&(key, value), &column) in tags.iter().zip(columns) {
+        for &(column, value) in tags {
             let column = column as usize;
             let id = match run.keys[column] {
                 Some(id) => id,
                 None => {
                     // Every series looked up in a run gets a row here, so its keys are
                     // the partition's keys from now on.
+                    let key = columns[column].0;
                     let (id, new) =
                         intern(&mut self.strings, &mut self.string_ids, &self.hasher, key);
                     self.series_bytes += new;
@@ -352,7 +354,7 @@ impl PartitionBuffer {
         }
         let s = self.series.len() as u32;
         let mut bytes = SERIES_HEAP_BYTES;
-        for (&(key, value), &column) in keyed.iter().zip(columns) {
+        for (&(key, value), &(column, _)) in keyed.iter().zip(tags) {
             let column = column as usize;
             let value = match run.values[column] {
                 Some((last, id)) if last == value => id,
@@ -617,8 +619,6 @@ impl Buffer {
             let columns = &table.columns;
             // Partition series ids per batch series, resolved once per partition (day) run.
             let mut sids: Vec<Option<u32>> = vec![None; table.series.len()];
-            let mut tags: Vec<(&str, &str)> = Vec::new();
-            let mut tag_columns: Vec<u32> = Vec::new();
             let mut strings = RunStrings::default();
             // The partition row of each batch row of the run, then of each value.
             let mut placed: Vec<u32> = Vec::new();
@@ -643,16 +643,8 @@ impl Buffer {
                     let sid = match sids[series as usize] {
                         Some(sid) => sid,
                         None => {
-                            let series_tags = table.series_tags(series);
-                            tags.clear();
-                            tags.extend(
-                                series_tags
-                                    .iter()
-                                    .map(|(i, v)| (columns[*i as usize].0, *v)),
-                            );
-                            tag_columns.clear();
-                            tag_columns.extend(series_tags.iter().map(|(i, _)| *i));
-                            let sid = part.series_id(&tags, &tag_columns, &mut strings);
+                            let tags = table.series_tags(series);
+                            let sid = part.series_id(tags, columns, &mut strings);
                             sids[series as usize] = Some(sid);
                             sid
                         }

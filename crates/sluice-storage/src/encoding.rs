@@ -116,14 +116,8 @@ fn put_header(out: &mut Vec<u8>, table: &TableRef<'_>) {
 #[cfg(test)]
 pub(crate) fn encode_rows(batch: &WriteBatch, out: &mut Vec<u8>) {
     encode_tables(batch, out, |table, out| {
-        let mut fields: Vec<Vec<(u32, ValueRef<'_>)>> = vec![Vec::new(); table.len()];
-        for field in &table.fields {
-            for k in 0..field.values.len() {
-                fields[field.row(k) as usize].push((field.column, field.values.get(k)));
-            }
-        }
         let mut prev = 0i64;
-        for (r, fields) in fields.iter().enumerate() {
+        for (r, fields) in table.fields_by_row().iter().enumerate() {
             put_var(out, zigzag(table.times[r].wrapping_sub(prev)));
             prev = table.times[r];
             put_var(out, u64::from(table.row_series[r]));

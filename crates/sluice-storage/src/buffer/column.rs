@@ -292,7 +292,7 @@ impl FieldColumn {
         at: Range<usize>,
     ) -> bool {
         debug_assert_eq!(rows.len(), at.len());
-        if values.len() == 0 || rows.is_empty() {
+        if rows.is_empty() {
             return true;
         }
         if values.kind() != self.kind() {

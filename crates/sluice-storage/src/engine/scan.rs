@@ -91,7 +91,6 @@ struct Plan {
 #[derive(Default)]
 struct Sources {
     batches: Vec<RecordBatch>,
-    units: usize,
     /// Where each unit's batches start in `batches`.
     starts: Vec<usize>,
 }
@@ -100,7 +99,6 @@ impl Sources {
     /// A file's rows: one unit when it had any.
     fn add_file(&mut self, batches: Vec<RecordBatch>) {
         if !batches.is_empty() {
-            self.units += 1;
             self.starts.push(self.batches.len());
         }
         self.batches.extend(batches);
@@ -109,10 +107,14 @@ impl Sources {
     /// Buffered partitions, one unit each.
     fn add_buffered(&mut self, batches: Vec<RecordBatch>) {
         for batch in batches {
-            self.units += 1;
             self.starts.push(self.batches.len());
             self.batches.push(batch);
         }
+    }
+
+    /// How many files and buffered partitions gave rows.
+    fn units(&self) -> usize {
+        self.starts.len()
     }
 
     /// The batches unit after unit in time order, each unit's in its own order, for
@@ -125,7 +127,7 @@ impl Sources {
             .skip(1)
             .copied()
             .chain([self.batches.len()]);
-        let mut units: Vec<(i64, std::ops::Range<usize>)> = Vec::with_capacity(self.units);
+        let mut units: Vec<(i64, std::ops::Range<usize>)> = Vec::with_capacity(self.units());
         for (start, end) in self.starts.iter().copied().zip(ends) {
             // A unit without rows adds nothing.
             let Some(first) = self.batches[start..end].iter().find(|b| b.num_rows() > 0) else {
@@ -316,7 +318,7 @@ impl Plan {
     /// (CPU work when there are several), projected.
     fn finish(&self, schema: &ReadSchema, mut sources: Sources) -> Result<ScanResult> {
         let projection = &self.request.projection;
-        let unmerged = if sources.units == 1 {
+        let unmerged = if sources.units() == 1 {
             // One file or one buffered partition: already sorted, one row per series and
             // time, and cut to the newest rows; nothing to merge.
             Some(std::mem::take(&mut sources.batches))
@@ -653,7 +655,7 @@ impl Storage {
             sources.add_buffered(batches);
         }
         sources.add_buffered(buffered);
-        if sources.units <= 1 {
+        if sources.units() <= 1 {
             return plan.finish(&schema, sources).map(Some);
         }
         blocking("scan", move || plan.finish(&schema, sources))
