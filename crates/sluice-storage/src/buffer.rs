@@ -72,7 +72,7 @@ pub(crate) struct PartitionBuffer {
     series_of_row: Vec<u32>,
     /// Rows of each series (4 bytes per row), so predicates on tags and newest-row
     /// lookups visit only the series they need; in time order while the series is sorted.
-    series_rows: Vec<Vec<u32>>,
+    series_rows: Vec<RowList>,
     /// Whether each series' row list is in time order, which lets rows, ranges and newest
     /// rows be found by binary search. A row a little older than the series' newest (say,
     /// batches of concurrent connections applied out of order) is inserted in place; one
@@ -148,10 +148,23 @@ fn tag_value<'a>(strings: &'a [Arc<str>], tags: &[(u32, u32)], name: &str) -> Op
         .map(|i| strings[tags[i].1 as usize].as_ref())
 }
 
+/// The rows of one series. Up to four are held in place, so the series of a
+/// high-cardinality load (one or two rows each) cost no allocation of their own.
+type RowList = smallvec::SmallVec<[u32; 4]>;
+
+/// Heap bytes of a row list: none while its rows are held in place.
+fn row_list_bytes(rows: &RowList) -> usize {
+    if rows.spilled() {
+        rows.capacity() * size_of::<u32>()
+    } else {
+        0
+    }
+}
+
 /// Heap bytes a series takes besides its rows, its tags (counted in
-/// [`SeriesTags::heap_bytes`]) and their strings: its index slot, its row list's header,
-/// order flag and newest time.
-const SERIES_HEAP_BYTES: usize = 16 + 1 + size_of::<Vec<u32>>() + 1 + size_of::<i64>();
+/// [`SeriesTags::heap_bytes`]) and their strings: its index slot, its row list, order
+/// flag and newest time.
+const SERIES_HEAP_BYTES: usize = 16 + 1 + size_of::<RowList>() + 1 + size_of::<i64>();
 
 /// Heap bytes of a distinct tag string: its allocation (counts and contents, rounded up
 /// as the allocator does), its place in the strings and its slot in their index.
@@ -372,7 +385,7 @@ impl PartitionBuffer {
         self.series_bytes += bytes;
         self.series_index
             .insert_unique(hash, (hash, s), |&(h, _)| h);
-        self.series_rows.push(Vec::new());
+        self.series_rows.push(RowList::new());
         self.series_sorted.push(true);
         self.series_newest.push(i64::MIN);
         s
@@ -394,13 +407,13 @@ impl PartitionBuffer {
         }
         let r = self.time.len();
         let rows = &mut self.series_rows[sid as usize];
-        let capacity = rows.capacity();
+        let before = row_list_bytes(rows);
         match slot {
             Slot::SortedAt(at) if at == rows.len() => rows.push(r as u32),
             Slot::SortedAt(at) => rows.insert(at, r as u32),
             _ => rows.push(r as u32),
         }
-        self.series_rows_bytes += (rows.capacity() - capacity) * size_of::<u32>();
+        self.series_rows_bytes += row_list_bytes(rows) - before;
         let newest = &mut self.series_newest[sid as usize];
         *newest = (*newest).max(time);
         self.time.push(time);
@@ -536,7 +549,7 @@ impl PartitionBuffer {
         }
         // Every series comes out sorted: the hash index is not needed any more.
         self.rows = hashbrown::HashTable::new();
-        self.series_rows = vec![Vec::new(); self.series.len()];
+        self.series_rows = vec![RowList::new(); self.series.len()];
         self.series_sorted = vec![true; self.series.len()];
         for r in 0..self.time.len() {
             self.series_rows[self.series_of_row[r] as usize].push(r as u32);
@@ -562,7 +575,7 @@ impl PartitionBuffer {
                 .iter()
                 .map(|shared| string_heap_bytes(shared))
                 .sum::<usize>();
-        self.series_rows_bytes = self.series_rows.iter().map(capacity_bytes).sum();
+        self.series_rows_bytes = self.series_rows.iter().map(row_list_bytes).sum();
         self.recount().saturating_sub(self.bytes)
     }
 

@@ -633,15 +633,17 @@ impl Catalog {
                     .zip(&line.tags)
                     .map(|(c, (_, v))| (*c, v.as_ref())),
             );
-            let found = st.series.find(hash, |&s| {
-                let stored = table.series_tags(s);
-                stored.len() == n_tags
-                    && stored
-                        .zip(tag_columns.iter().zip(&line.tags))
-                        .all(|((sc, sv), (c, (_, v)))| sc == *c && sv == v)
+            let found = st.series.find(hash, |&(h, s)| {
+                h == hash && {
+                    let stored = table.series_tags(s);
+                    stored.len() == n_tags
+                        && stored
+                            .zip(tag_columns.iter().zip(&line.tags))
+                            .all(|((sc, sv), (c, (_, v)))| sc == *c && sv == v)
+                }
             });
             let series = match found {
-                Some(&s) => s,
+                Some(&(_, s)) => s,
                 None => {
                     let s = table.push_series(
                         tag_columns
@@ -649,9 +651,7 @@ impl Catalog {
                             .zip(&line.tags)
                             .map(|(c, (_, v))| (*c, v.as_ref())),
                     );
-                    let hasher = &st.hasher;
-                    st.series
-                        .insert_unique(hash, s, |&s| tags_hash(hasher, table.series_tags(s)));
+                    st.series.insert_unique(hash, (hash, s), |&(h, _)| h);
                     s
                 }
             };
@@ -721,8 +721,9 @@ struct TableState {
     last_keys: Vec<(String, Option<FieldType>)>,
     /// Column indices of those keys.
     last_shape: Vec<u32>,
-    /// Indices into the batch table's `series`, hashed with [`tags_hash`].
-    series: hashbrown::HashTable<u32>,
+    /// Indices into the batch table's `series` with the hash of their tags
+    /// ([`tags_hash`]), kept so that growing the table hashes no tag set again.
+    series: hashbrown::HashTable<(u64, u32)>,
     hasher: hashbrown::DefaultHashBuilder,
 }
 

@@ -16,19 +16,20 @@ use crate::merge::TableSchema;
 use crate::types::TagMatch;
 
 /// Where each of a partition's tag keys is among a schema's tags, by the key's string
-/// id; a schema's tag the partition does not have is in no series.
-struct TagPositions(HashMap<u32, usize>);
+/// id (sorted by id: a series has a few tags, and a binary search over a few ids beats
+/// hashing each); a schema's tag the partition does not have is in no series.
+struct TagPositions(Vec<(u32, usize)>);
 
 impl TagPositions {
     fn new(part: &PartitionBuffer, names: &[String]) -> TagPositions {
         let of_key: HashMap<&str, u32> = part.tag_keys.iter().map(|&k| (part.text(k), k)).collect();
-        TagPositions(
-            names
-                .iter()
-                .enumerate()
-                .filter_map(|(at, name)| Some((*of_key.get(name.as_str())?, at)))
-                .collect(),
-        )
+        let mut positions: Vec<(u32, usize)> = names
+            .iter()
+            .enumerate()
+            .filter_map(|(at, name)| Some((*of_key.get(name.as_str())?, at)))
+            .collect();
+        positions.sort_unstable();
+        TagPositions(positions)
     }
 
     /// The value ids of a series' tags in the schema's order, `ABSENT` where it has no
@@ -36,8 +37,8 @@ impl TagPositions {
     fn values(&self, tags: &[(u32, u32)], out: &mut [u32]) {
         out.fill(ABSENT);
         for (k, v) in tags {
-            if let Some(&at) = self.0.get(k) {
-                out[at] = *v;
+            if let Ok(i) = self.0.binary_search_by_key(k, |&(key, _)| key) {
+                out[self.0[i].1] = *v;
             }
         }
     }
@@ -183,11 +184,12 @@ impl PartitionBuffer {
     fn ordered_by_rank(&self, names: &[String], series: Vec<u32>) -> Vec<u32> {
         let width = names.len();
         let mut values = self.series_values(names, &series);
-        let mut by_text: Vec<u32> = (0..self.strings.len() as u32).collect();
-        by_text.sort_unstable_by(|a, b| self.text(*a).cmp(self.text(*b)));
+        let mut by_text: Vec<(u64, u32)> =
+            (0..self.strings.len() as u32).map(|id| (0, id)).collect();
+        sort_by_text(&mut by_text, 0, &|id| self.text(id).as_bytes());
         // 0 for an absent tag, which sorts first.
         let mut rank = vec![0u32; self.strings.len()];
-        for (r, id) in by_text.iter().enumerate() {
+        for (r, (_, id)) in by_text.iter().enumerate() {
             rank[*id as usize] = r as u32 + 1;
         }
         for id in &mut values {
@@ -206,19 +208,19 @@ impl PartitionBuffer {
         rows: &[usize],
     ) -> Result<RecordBatch> {
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.width());
-        // The series these rows belong to, each once: the dictionaries cover only those,
+        // The series these rows belong to, a slot for each run of a series' rows (each
+        // series once, as rows come sorted by series): the dictionaries cover only those,
         // so a batch of a few rows costs nothing for the partition's other series
         // (persistence cuts a partition of a million series into many batches).
-        let mut slot_of: HashMap<u32, usize> = HashMap::new();
         let mut used: Vec<u32> = Vec::new();
         let row_slots: Vec<usize> = rows
             .iter()
             .map(|&i| {
                 let s = self.series_of_row[i];
-                *slot_of.entry(s).or_insert_with(|| {
+                if used.last() != Some(&s) {
                     used.push(s);
-                    used.len() - 1
-                })
+                }
+                used.len() - 1
             })
             .collect();
         let width = schema.tags.len();
@@ -227,7 +229,7 @@ impl PartitionBuffer {
         } else {
             self.series_values(&schema.tags, &used)
         };
-        let mut dict_index: HashMap<u32, i32> = HashMap::new();
+        let mut dict_index: HashMap<u32, i32> = HashMap::with_capacity(used.len());
         for t in 0..width {
             // Dictionary over the used series' values (each string once, found by its
             // id), keys looked up per row.
@@ -287,8 +289,83 @@ impl PartitionBuffer {
     }
 }
 
+/// Sorts string ids by their text (`text` gives it), eight bytes at a time: each entry's
+/// key is set to the bytes `8 * depth ..` of its text (big-endian, zero-padded), the
+/// entries are sorted by that integer, and each run of equal keys is sorted by the next
+/// eight bytes. Ordering a partition's strings (a million host names at high
+/// cardinality) so compares integers, not texts through a pointer each.
+fn sort_by_text<'a>(ids: &mut [(u64, u32)], depth: usize, text: &impl Fn(u32) -> &'a [u8]) {
+    let from = depth * 8;
+    for entry in ids.iter_mut() {
+        let bytes = text(entry.1);
+        let mut chunk = [0u8; 8];
+        if from < bytes.len() {
+            let n = (bytes.len() - from).min(8);
+            chunk[..n].copy_from_slice(&bytes[from..from + n]);
+        }
+        entry.0 = u64::from_be_bytes(chunk);
+    }
+    ids.sort_unstable_by_key(|&(key, _)| key);
+    let mut start = 0;
+    while start < ids.len() {
+        let key = ids[start].0;
+        let end = start + ids[start..].iter().take_while(|e| e.0 == key).count();
+        let run = &mut ids[start..end];
+        if run.len() > 1 {
+            if run.iter().all(|&(_, id)| text(id).len() <= from + 8) {
+                // Texts that end here and agree up to their zero padding ("a", "a\0"):
+                // a few at most, ordered by text.
+                run.sort_unstable_by(|a, b| text(a.1).cmp(text(b.1)));
+            } else {
+                sort_by_text(run, depth + 1, text);
+            }
+        }
+        start = end;
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn strings_sort_by_text_eight_bytes_at_a_time() {
+        let mut texts: Vec<String> = vec![
+            String::new(),
+            "a".into(),
+            "a\0".into(),
+            "a\0\0".into(),
+            "host_1".into(),
+            "host_10".into(),
+            "host_123456789012345678".into(),
+            "host_123456789012345677".into(),
+            "host_12345678".into(),
+            "host_1234567".into(),
+            "é".into(),
+            "z".into(),
+        ];
+        // Texts over a small alphabet share long prefixes, as host names do.
+        let mut state = 7u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            state >> 33
+        };
+        for _ in 0..2000 {
+            let len = next() % 30;
+            texts.push(
+                (0..len)
+                    .map(|_| b"host_01"[(next() % 7) as usize] as char)
+                    .collect(),
+            );
+        }
+        texts.sort();
+        texts.dedup();
+        let mut ids: Vec<(u64, u32)> = (0..texts.len() as u32).rev().map(|id| (0, id)).collect();
+        super::sort_by_text(&mut ids, 0, &|id| texts[id as usize].as_bytes());
+        let order: Vec<u32> = ids.iter().map(|&(_, id)| id).collect();
+        assert_eq!(order, (0..texts.len() as u32).collect::<Vec<_>>());
+    }
+
     use super::*;
     use crate::batch::{BatchRef, ColumnType, ColumnValues, FieldValues, TableRef};
     use crate::buffer::Buffer;
