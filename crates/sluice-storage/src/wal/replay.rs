@@ -26,8 +26,14 @@ pub(crate) struct Replay {
     pub(crate) next_segment_id: u64,
 }
 
-/// Records read and checked ahead of the one being applied.
+/// Records read and checked ahead of the one being applied, per decoding thread.
 const READ_AHEAD: usize = 8;
+
+/// Threads decoding records: the reading thread hands record `n` to decoder `n %
+/// DECODERS`, and the records are applied taking them from the decoders in the same
+/// turn, so in log order. Decoding is most of a replay's work besides applying; two
+/// decoders let it use both cores of a small machine while the applying thread waits.
+const DECODERS: usize = 2;
 
 /// Replays every segment in `dir` and every object of `objects` (sorted by first
 /// sequence number) in log order, calling `apply(seq, record)` per record. Segments and
@@ -43,30 +49,54 @@ const READ_AHEAD: usize = 8;
 /// Any other damage is [`Error::WalCorrupt`], or, with `skip_corrupt`, skipped with an
 /// error log.
 ///
-/// Segments are read and their records checked and decoded on a thread of their own, a
-/// few records ahead (a write borrows the segment's bytes); the records are applied on
-/// the caller's thread, in log order: reading and decoding overlap with applying, which
-/// is the longer part. Records before a damage that stops the replay have been applied
-/// when it returns the error.
+/// Segments are read and their records checked on a thread of their own, and decoded on
+/// [`DECODERS`] others, a few records ahead (a write borrows the segment's bytes); the
+/// records are applied on the caller's thread, in log order: reading and decoding overlap
+/// with applying. Records before a damage that stops the replay have been applied when it
+/// returns the error.
 pub(crate) fn replay(
     dir: &Path,
     objects: Vec<FetchedObject>,
     skip_corrupt: bool,
     mut apply: impl FnMut(u64, Record<'_>),
 ) -> Result<Replay> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Logged>(READ_AHEAD);
+    use std::sync::mpsc::sync_channel;
+    let (to_decode, decoder_inputs): (Vec<_>, Vec<_>) = (0..DECODERS)
+        .map(|_| sync_channel::<Checked>(READ_AHEAD))
+        .unzip();
+    let (decoded_outputs, decoded): (Vec<_>, Vec<_>) = (0..DECODERS)
+        .map(|_| sync_channel::<Logged>(READ_AHEAD))
+        .unzip();
     std::thread::scope(|scope| {
         let reader = std::thread::Builder::new()
             .name("wal-replay".into())
             .spawn_scoped(scope, move || {
-                // Sending fails once the receiver is gone: replay stopped at damage.
-                read_log(dir, objects, skip_corrupt, &mut |logged| {
-                    tx.send(logged).is_ok()
+                // Sending fails once the decoder is gone, which it is once the applying
+                // side is: replay stopped at damage.
+                let mut n = 0;
+                read_log(dir, objects, skip_corrupt, &mut |checked| {
+                    n += 1;
+                    to_decode[(n - 1) % DECODERS].send(checked).is_ok()
                 })
             })
             .map_err(|e| Error::io("starting the wal replay thread", e))?;
+        for (input, output) in decoder_inputs.into_iter().zip(decoded_outputs) {
+            std::thread::Builder::new()
+                .name("wal-decode".into())
+                .spawn_scoped(scope, move || {
+                    for checked in input {
+                        if output.send(checked.decode()).is_err() {
+                            break;
+                        }
+                    }
+                })
+                .map_err(|e| Error::io("starting a wal decoding thread", e))?;
+        }
         let mut damage = None;
-        for logged in rx {
+        // Record `n` comes from decoder `n % DECODERS`; the log ends when that decoder's
+        // channel does (the reader stopped, so every decoder ran dry).
+        let in_order = (0..).map_while(|n| decoded[n % DECODERS].recv().ok());
+        for logged in in_order {
             let (file, offset) = (logged.file.clone(), logged.offset);
             match logged.apply(&mut apply) {
                 Ok(()) => {}
@@ -84,6 +114,9 @@ pub(crate) fn replay(
                 }
             }
         }
+        // Stopped at damage: the decoders' next sends fail, so they stop, and so does
+        // the reader's next one.
+        drop(decoded);
         let read = reader
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -92,6 +125,30 @@ pub(crate) fn replay(
             None => read,
         }
     })
+}
+
+/// A record that passed its checksum, not decoded yet: where its payload is in the
+/// segment read from `file`.
+struct Checked {
+    seq: u64,
+    segment: Arc<Vec<u8>>,
+    payload: Range<usize>,
+    version: u32,
+    file: Arc<Path>,
+    offset: u64,
+}
+
+impl Checked {
+    fn decode(self) -> Logged {
+        Logged::new(
+            self.seq,
+            self.segment,
+            self.payload,
+            self.version,
+            self.file,
+            self.offset,
+        )
+    }
 }
 
 /// A record that passed its checksum, decoded, with the segment it was read from.
@@ -160,7 +217,7 @@ fn read_log(
     dir: &Path,
     objects: Vec<FetchedObject>,
     skip_corrupt: bool,
-    apply: &mut dyn FnMut(Logged) -> bool,
+    apply: &mut dyn FnMut(Checked) -> bool,
 ) -> Result<Replay> {
     let segments = list_segments(dir)?;
     let mut out = Replay {
@@ -278,7 +335,7 @@ fn first_seq(data: &[u8]) -> Option<u64> {
 fn replay_object(
     object: FetchedObject,
     skip_corrupt: bool,
-    apply: &mut dyn FnMut(Logged) -> bool,
+    apply: &mut dyn FnMut(Checked) -> bool,
     out: &mut Replay,
 ) -> Result<bool> {
     let name = PathBuf::from(object.location.as_ref());
@@ -312,7 +369,7 @@ fn replay_segment(
     data: Arc<Vec<u8>>,
     at_end: bool,
     skip_corrupt: bool,
-    apply: &mut dyn FnMut(Logged) -> bool,
+    apply: &mut dyn FnMut(Checked) -> bool,
 ) -> Result<SegmentEnd> {
     let corrupt = |offset: u64, reason: String| Error::WalCorrupt {
         file: path.to_owned(),
@@ -341,15 +398,15 @@ fn replay_segment(
     while pos < data.len() {
         match record_at(pos) {
             Ok((seq, payload_end)) => {
-                let logged = Logged::new(
+                let checked = Checked {
                     seq,
-                    data.clone(),
-                    pos + 16..payload_end,
+                    segment: data.clone(),
+                    payload: pos + 16..payload_end,
                     version,
-                    file.clone(),
-                    pos as u64,
-                );
-                if !apply(logged) {
+                    file: file.clone(),
+                    offset: pos as u64,
+                };
+                if !apply(checked) {
                     return Ok(SegmentEnd::Stopped);
                 }
                 last_seq = Some(seq);

@@ -780,7 +780,9 @@ mod tests {
         segment.extend_from_slice(&VERSION.to_le_bytes());
         segment.extend_from_slice(&1u64.to_le_bytes());
         let mut offsets = Vec::new();
-        for seq in 1..=3u64 {
+        // Records enough after the damaged one to fill every channel of the replay's
+        // threads, which must still all stop when it does.
+        for seq in 1..=60u64 {
             let mut payload = seq.to_le_bytes().to_vec();
             payload.push(KIND_WRITE);
             if seq == 2 {
@@ -816,11 +818,12 @@ mod tests {
             applied.push((seq, owned(record)))
         })
         .unwrap();
-        assert_eq!(
-            applied,
-            [(1, Owned::Write(batch(1))), (3, Owned::Write(batch(3)))]
-        );
-        assert_eq!(r.last_seq, 3);
+        let expected: Vec<(u64, Owned)> = (1..=60u64)
+            .filter(|seq| *seq != 2)
+            .map(|seq| (seq, Owned::Write(batch(seq as i64))))
+            .collect();
+        assert_eq!(applied, expected);
+        assert_eq!(r.last_seq, 60);
     }
 
     #[test]
