@@ -138,24 +138,11 @@ struct Checked {
     offset: u64,
 }
 
-impl Checked {
-    fn decode(self) -> Logged {
-        Logged::new(
-            self.seq,
-            self.segment,
-            self.payload,
-            self.version,
-            self.file,
-            self.offset,
-        )
-    }
-}
-
 /// A record that passed its checksum, decoded, with the segment it was read from.
 struct Logged {
     seq: u64,
     /// The record, borrowing `segment`'s bytes: its lifetime is not `'static` but that of
-    /// `segment` (see [`Logged::new`]). Declared before `segment`, so dropped before it.
+    /// `segment` (see [`Checked::decode`]). Declared before `segment`, so dropped before it.
     decoded: Result<Record<'static>, encoding::DecodeError>,
     segment: Arc<Vec<u8>>,
     file: Arc<Path>,
@@ -163,17 +150,18 @@ struct Logged {
     offset: u64,
 }
 
-impl Logged {
-    /// Decodes the payload at `payload` (after its sequence number) of `segment`, a
-    /// segment of `version`.
-    fn new(
-        seq: u64,
-        segment: Arc<Vec<u8>>,
-        payload: Range<usize>,
-        version: u32,
-        file: Arc<Path>,
-        offset: u64,
-    ) -> Logged {
+impl Checked {
+    /// Decodes the record (its payload after the sequence number, of a segment of
+    /// `version`).
+    fn decode(self) -> Logged {
+        let Checked {
+            seq,
+            segment,
+            payload,
+            version,
+            file,
+            offset,
+        } = self;
         let decoded = decode_record(&segment[payload], version);
         // SAFETY: only the lifetime changes. The record borrows the bytes of the vector
         // behind `segment`'s Arc: they stay where they are when the Arc moves, nothing
@@ -194,7 +182,9 @@ impl Logged {
             offset,
         }
     }
+}
 
+impl Logged {
     /// Hands the record to `apply`, or says why it could not be decoded.
     fn apply(self, apply: &mut impl FnMut(u64, Record<'_>)) -> Result<(), encoding::DecodeError> {
         let Logged {
