@@ -289,6 +289,10 @@ impl PartitionBuffer {
     }
 }
 
+/// How deep [`sort_by_text`] goes: texts alike in their first 128 bytes are compared
+/// whole.
+const MAX_TEXT_SORT_DEPTH: usize = 16;
+
 /// Sorts string ids by their text (`text` gives it), eight bytes at a time: each entry's
 /// key is set to the bytes `8 * depth ..` of its text (big-endian, zero-padded), the
 /// entries are sorted by that integer, and each run of equal keys is sorted by the next
@@ -312,9 +316,11 @@ fn sort_by_text<'a>(ids: &mut [(u64, u32)], depth: usize, text: &impl Fn(u32) ->
         let end = start + ids[start..].iter().take_while(|e| e.0 == key).count();
         let run = &mut ids[start..end];
         if run.len() > 1 {
-            if run.iter().all(|&(_, id)| text(id).len() <= from + 8) {
-                // Texts that end here and agree up to their zero padding ("a", "a\0"):
-                // a few at most, ordered by text.
+            let ended = run.iter().all(|&(_, id)| text(id).len() <= from + 8);
+            if ended || depth + 1 == MAX_TEXT_SORT_DEPTH {
+                // Texts that end here and agree up to their zero padding ("a", "a\0"),
+                // or share a prefix longer than is worth going on eight bytes at a time
+                // (and deeper than the stack should go): ordered by text.
                 run.sort_unstable_by(|a, b| text(a.1).cmp(text(b.1)));
             } else {
                 sort_by_text(run, depth + 1, text);
@@ -341,6 +347,11 @@ mod tests {
             "host_1234567".into(),
             "é".into(),
             "z".into(),
+            // Alike past the depth where the sort compares whole texts.
+            format!("{}b", "x".repeat(300)),
+            format!("{}a", "x".repeat(300)),
+            format!("{}a", "x".repeat(130)),
+            "x".repeat(200),
         ];
         // Texts over a small alphabet share long prefixes, as host names do.
         let mut state = 7u64;
