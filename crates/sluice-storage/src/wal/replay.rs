@@ -73,10 +73,10 @@ pub(crate) fn replay(
             .spawn_scoped(scope, move || {
                 // Sending fails once the decoder is gone, which it is once the applying
                 // side is: replay stopped at damage.
-                let mut n = 0;
+                let mut decoders = (0..DECODERS).cycle();
                 read_log(dir, objects, skip_corrupt, &mut |checked| {
-                    n += 1;
-                    to_decode[(n - 1) % DECODERS].send(checked).is_ok()
+                    let k = decoders.next().expect("an endless cycle");
+                    to_decode[k].send(checked).is_ok()
                 })
             })
             .map_err(|e| Error::io("starting the wal replay thread", e))?;
