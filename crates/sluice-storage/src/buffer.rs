@@ -391,16 +391,23 @@ impl PartitionBuffer {
         s
     }
 
-    /// The row of series `sid` at `time`: the one the partition holds, or a new one
-    /// appended (its time and series set, no field value yet).
-    fn place(&mut self, sid: u32, time: i64) -> u32 {
+    /// Widens the partition's time range to `times`, a run of rows about to be placed.
+    fn cover(&mut self, times: &[i64]) {
+        let (Some(&lo), Some(&hi)) = (times.iter().min(), times.iter().max()) else {
+            return;
+        };
         if self.time.is_empty() {
-            self.min_time = time;
-            self.max_time = time;
+            (self.min_time, self.max_time) = (lo, hi);
         } else {
-            self.min_time = self.min_time.min(time);
-            self.max_time = self.max_time.max(time);
+            self.min_time = self.min_time.min(lo);
+            self.max_time = self.max_time.max(hi);
         }
+    }
+
+    /// The row of series `sid` at `time`: the one the partition holds, or a new one
+    /// appended (its time and series set, no field value yet). The partition's time range
+    /// must cover `time` already ([`PartitionBuffer::cover`]).
+    fn place(&mut self, sid: u32, time: i64) -> u32 {
         let slot = self.locate(sid, time);
         if let Slot::Row(row) = slot {
             return row as u32;
@@ -649,6 +656,7 @@ impl Buffer {
                 sids.iter_mut().for_each(|s| *s = None);
                 strings.reset(columns.len());
                 placed.clear();
+                part.cover(&table.times[start..end]);
                 for (&time, &series) in table.times[start..end]
                     .iter()
                     .zip(&table.row_series[start..end])

@@ -51,8 +51,13 @@ impl Bits {
         let len = self.len + n;
         self.words.resize(len.div_ceil(64), 0);
         if bit {
-            for i in self.len..len {
-                self.words[i / 64] |= 1 << (i % 64);
+            // A word at a time: the bits of `self.len..len` in each word they touch.
+            let mut i = self.len;
+            while i < len {
+                let (word, lo) = (i / 64, i % 64);
+                let hi = (len - word * 64).min(64);
+                self.words[word] |= (u64::MAX >> (64 - (hi - lo))) << lo;
+                i = word * 64 + hi;
             }
         }
         self.len = len;
@@ -110,6 +115,12 @@ macro_rules! with_ints {
     };
 }
 
+/// `x`'s bits below its sign: `x` for `x >= 0`, `!x` (`-x - 1`) below. A signed integer of
+/// `n` bits holds `x` when this is below `1 << (n - 1)`.
+fn significant(x: i64) -> u64 {
+    (x ^ (x >> 63)) as u64
+}
+
 /// Heap bytes of a vector's allocation.
 pub(super) fn capacity_bytes<T>(v: &Vec<T>) -> usize {
     v.capacity() * size_of::<T>()
@@ -148,21 +159,14 @@ impl Ints {
     }
 
     /// Widens the column until it holds every value in `lo..=hi`.
-    fn fit(&mut self, lo: i64, hi: i64) {
-        fn holds<T: TryFrom<i64>>(lo: i64, hi: i64) -> bool {
-            T::try_from(lo).is_ok() && T::try_from(hi).is_ok()
-        }
+    /// Widens the column until it holds values of `bits` significant bits (sign aside):
+    /// see [`significant`].
+    fn fit(&mut self, bits: u64) {
         loop {
             *self = match self {
-                Ints::I8(v) if !holds::<i8>(lo, hi) => {
-                    Ints::I16(v.iter().map(|&y| y.into()).collect())
-                }
-                Ints::I16(v) if !holds::<i16>(lo, hi) => {
-                    Ints::I32(v.iter().map(|&y| y.into()).collect())
-                }
-                Ints::I32(v) if !holds::<i32>(lo, hi) => {
-                    Ints::I64(v.iter().map(|&y| y.into()).collect())
-                }
+                Ints::I8(v) if bits >= 1 << 7 => Ints::I16(v.iter().map(|&y| y.into()).collect()),
+                Ints::I16(v) if bits >= 1 << 15 => Ints::I32(v.iter().map(|&y| y.into()).collect()),
+                Ints::I32(v) if bits >= 1 << 31 => Ints::I64(v.iter().map(|&y| y.into()).collect()),
                 _ => return,
             };
         }
@@ -170,10 +174,9 @@ impl Ints {
 
     /// Appends `xs`, widening the column first if one does not fit.
     fn extend(&mut self, xs: &[i64]) {
-        let (lo, hi) = xs
-            .iter()
-            .fold((0, 0), |(lo, hi), &x| (x.min(lo), x.max(hi)));
-        self.fit(lo, hi);
+        // Or-ing every value's magnitude is a loop the compiler vectorizes, unlike the
+        // smallest and largest value of 64-bit integers.
+        self.fit(xs.iter().fold(0, |bits, &x| bits | significant(x)));
         // Every value fits the width now: the casts do not truncate.
         match self {
             Ints::I8(v) => v.extend(xs.iter().map(|&x| x as i8)),
@@ -458,6 +461,62 @@ mod tests {
             (0..kept.len()).map(|i| bits.get(i)).collect::<Vec<_>>(),
             kept
         );
+    }
+
+    #[test]
+    fn extending_by_a_run_of_bits_matches_pushing_them_one_by_one() {
+        for start in [0, 1, 5, 63, 64, 65, 127, 130] {
+            for n in [0, 1, 2, 62, 63, 64, 65, 128, 129, 200] {
+                for bit in [false, true] {
+                    let (mut run, mut one_by_one) = (Bits::zeros(start), Bits::zeros(start));
+                    run.extend(n, bit);
+                    (0..n).for_each(|_| one_by_one.push(bit));
+                    // A bit after the run starts from a cleared one, as every push does.
+                    run.push(false);
+                    one_by_one.push(false);
+                    assert_eq!(run.len, start + n + 1);
+                    assert_eq!(run.words, one_by_one.words, "start {start}, {n} x {bit}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_run_of_integers_takes_the_narrowest_width_that_holds_each() {
+        fn width(ints: &Ints) -> usize {
+            match ints {
+                Ints::I8(_) => 1,
+                Ints::I16(_) => 2,
+                Ints::I32(_) => 4,
+                Ints::I64(_) => 8,
+            }
+        }
+        let cases: [(&[i64], usize); 12] = [
+            (&[], 1),
+            (&[0, 127, -128], 1),
+            (&[128], 2),
+            (&[-129], 2),
+            (&[5, i16::MAX.into(), i16::MIN.into()], 2),
+            (&[i16::MAX as i64 + 1], 4),
+            (&[i16::MIN as i64 - 1], 4),
+            (&[i32::MAX.into(), i32::MIN.into()], 4),
+            (&[i32::MAX as i64 + 1], 8),
+            (&[i32::MIN as i64 - 1], 8),
+            (&[i64::MIN, 0], 8),
+            (&[-1, i64::MAX], 8),
+        ];
+        for (xs, bytes) in cases {
+            let mut ints = Ints::I8(vec![3]);
+            ints.extend(xs);
+            assert_eq!(width(&ints), bytes, "{xs:?}");
+            let mut back = vec![3];
+            back.extend_from_slice(xs);
+            fn widened<T: Copy + Into<i64>>(v: &[T]) -> Vec<i64> {
+                v.iter().map(|&x| x.into()).collect()
+            }
+            let read = with_ints!(&ints, v => widened(v));
+            assert_eq!(read, back);
+        }
     }
 
     #[test]
