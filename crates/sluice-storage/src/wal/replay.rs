@@ -58,6 +58,24 @@ pub(crate) fn replay(
     dir: &Path,
     objects: Vec<FetchedObject>,
     skip_corrupt: bool,
+    apply: impl FnMut(u64, Record<'_>),
+) -> Result<Replay> {
+    replay_in_pieces(dir, objects, skip_corrupt, PIECE_BYTES, apply)
+}
+
+/// Bytes of a segment file read at a time. A record is handed over as soon as the piece
+/// holding it is in memory, so decoding starts before a large segment has been read and
+/// the next piece is read while the last one's records decode; and a replay holds the
+/// pieces whose records are in flight, not whole segments.
+const PIECE_BYTES: usize = 8 << 20;
+
+/// [`replay`], reading segment files `piece` bytes at a time (tests read tiny pieces, so
+/// that records straddle them).
+pub(super) fn replay_in_pieces(
+    dir: &Path,
+    objects: Vec<FetchedObject>,
+    skip_corrupt: bool,
+    piece: usize,
     mut apply: impl FnMut(u64, Record<'_>),
 ) -> Result<Replay> {
     use std::sync::mpsc::sync_channel;
@@ -74,7 +92,7 @@ pub(crate) fn replay(
                 // Sending fails once the decoder is gone, which it is once the applying
                 // side is: replay stopped at damage.
                 let mut decoders = (0..DECODERS).cycle();
-                read_log(dir, objects, skip_corrupt, &mut |checked| {
+                read_log(dir, objects, skip_corrupt, piece, &mut |checked| {
                     let k = decoders.next().expect("an endless cycle");
                     to_decode[k].send(checked).is_ok()
                 })
@@ -128,7 +146,7 @@ pub(crate) fn replay(
 }
 
 /// A record that passed its checksum, not decoded yet: where its payload is in the
-/// segment read from `file`.
+/// piece of a segment (or the object) read from `file`.
 struct Checked {
     seq: u64,
     segment: Arc<Vec<u8>>,
@@ -201,12 +219,14 @@ impl Logged {
     }
 }
 
-/// Reads every segment in `dir` and every object of `objects` in log order, handing
-/// each intact record to `apply` until it returns false; see [`replay`].
+/// Reads every segment in `dir` (`piece` bytes at a time) and every object of `objects`
+/// in log order, handing each intact record to `apply` until it returns false; see
+/// [`replay`].
 fn read_log(
     dir: &Path,
     objects: Vec<FetchedObject>,
     skip_corrupt: bool,
+    piece: usize,
     apply: &mut dyn FnMut(Checked) -> bool,
 ) -> Result<Replay> {
     let segments = list_segments(dir)?;
@@ -228,15 +248,25 @@ fn read_log(
     let mut objects = objects.into_iter().peekable();
     for (i, (_, path)) in segments.into_iter().enumerate() {
         let at_end = i >= log_end;
-        let data = read_segment(&path)?;
-        if let Some(first) = first_seq(&data) {
+        let reading = |e| Error::io(format!("reading {}", path.display()), e);
+        let mut file = SegmentFile::open(&path).map_err(reading)?;
+        // The first piece holds the first record whole, when its length is plausible,
+        // so that the objects logged before it go first.
+        let mut first = file
+            .next(&[], HEADER_LEN as usize + piece)
+            .map_err(reading)?;
+        if let Some(n) = first.get(HEADER_LEN as usize..).and_then(cut_record) {
+            file.fill(&mut first, HEADER_LEN as usize + n)
+                .map_err(reading)?;
+        }
+        if let Some(first) = first_seq(&first) {
             while let Some(object) = objects.next_if(|o| o.first_seq < first) {
                 if !replay_object(object, skip_corrupt, apply, &mut out)? {
                     return Ok(out);
                 }
             }
         }
-        match replay_segment(&path, Arc::new(data), at_end, skip_corrupt, apply)? {
+        match replay_file(&path, file, first, at_end, skip_corrupt, piece, apply)? {
             SegmentEnd::Removed => continue,
             SegmentEnd::Stopped => break,
             SegmentEnd::Records(last_seq) => {
@@ -255,15 +285,134 @@ fn read_log(
     Ok(out)
 }
 
-fn read_segment(path: &Path) -> Result<Vec<u8>> {
-    let read = || {
-        let mut file = File::open(path)?;
-        let mut data = Vec::with_capacity(file.metadata()?.len() as usize);
+/// A segment file read a piece at a time.
+struct SegmentFile {
+    file: File,
+    /// The file's length (nothing writes to it during a replay).
+    len: u64,
+    /// Bytes read from it so far.
+    read: u64,
+}
+
+impl SegmentFile {
+    fn open(path: &Path) -> std::io::Result<SegmentFile> {
+        let file = File::open(path)?;
+        let len = file.metadata()?.len();
+        Ok(SegmentFile { file, len, read: 0 })
+    }
+
+    /// Every byte has been read.
+    fn at_end(&self) -> bool {
+        self.read >= self.len
+    }
+
+    /// A new piece: `carry` (the start of a record the last piece cut) and then the next
+    /// `n` bytes of the file, or what is left of it.
+    fn next(&mut self, carry: &[u8], n: usize) -> std::io::Result<Vec<u8>> {
+        let n = n.min(self.left());
+        let mut data = Vec::with_capacity(carry.len() + n);
         advise_huge_pages(&mut data);
-        file.read_to_end(&mut data)?;
+        data.extend_from_slice(carry);
+        self.fill(&mut data, carry.len() + n)?;
         Ok(data)
+    }
+
+    /// Reads into `data` until it holds `upto` bytes or the file ends.
+    fn fill(&mut self, data: &mut Vec<u8>, upto: usize) -> std::io::Result<()> {
+        let n = upto.saturating_sub(data.len()).min(self.left());
+        data.reserve_exact(n);
+        let got = (&mut self.file).take(n as u64).read_to_end(data)?;
+        self.read += got as u64;
+        if got < n {
+            // Shorter than it was: it ends here.
+            self.len = self.read;
+        }
+        Ok(())
+    }
+
+    /// Bytes not read yet.
+    fn left(&self) -> usize {
+        usize::try_from(self.len - self.read).unwrap_or(usize::MAX)
+    }
+}
+
+/// Bytes the record that `rest` starts with takes, when `rest` may hold just the start
+/// of it (its header cut, or a plausible length beyond `rest`); `None` when `rest` holds
+/// it whole, or its length is implausible (damage, or a zeroed tail).
+fn cut_record(rest: &[u8]) -> Option<usize> {
+    const RECORD_HEADER: usize = 8;
+    if rest.len() < RECORD_HEADER {
+        return Some(RECORD_HEADER);
+    }
+    let len = u64::from(u32::from_le_bytes(rest[..4].try_into().expect("4 bytes")));
+    if !(8..=MAX_RECORD_BYTES).contains(&len) {
+        return None;
+    }
+    let n = RECORD_HEADER + len as usize;
+    (n > rest.len()).then_some(n)
+}
+
+/// Replays the segment file at `path` piece by piece, `first` its first piece. Where a
+/// record is neither whole in its piece nor cut by the piece's end (damage, a torn tail,
+/// a zeroed tail), the rest of the file is read whole and checked by [`replay_records`],
+/// which tells a torn tail from damage by what comes after it.
+fn replay_file(
+    path: &Path,
+    mut file: SegmentFile,
+    first: Vec<u8>,
+    at_end: bool,
+    skip_corrupt: bool,
+    piece: usize,
+    apply: &mut dyn FnMut(Checked) -> bool,
+) -> Result<SegmentEnd> {
+    let reading = |e| Error::io(format!("reading {}", path.display()), e);
+    let mut data = first;
+    let Some(version) = segment_version(&data) else {
+        file.fill(&mut data, usize::MAX).map_err(reading)?;
+        return replay_segment(path, Arc::new(data), at_end, skip_corrupt, apply);
     };
-    read().map_err(|e| Error::io(format!("reading {}", path.display()), e))
+    let name: Arc<Path> = Arc::from(path);
+    let (mut base, mut pos, mut last_seq) = (0u64, HEADER_LEN as usize, None);
+    loop {
+        let bytes = Arc::new(data);
+        while let Ok((seq, end)) = check_record(&bytes, pos, bytes.len()) {
+            let checked = Checked {
+                seq,
+                segment: bytes.clone(),
+                payload: pos + 16..end,
+                version,
+                file: name.clone(),
+                offset: base + pos as u64,
+            };
+            if !apply(checked) {
+                return Ok(SegmentEnd::Stopped);
+            }
+            last_seq = Some(seq);
+            pos = end;
+        }
+        let rest = &bytes[pos..];
+        if rest.is_empty() && file.at_end() {
+            return Ok(SegmentEnd::Records(last_seq));
+        }
+        match cut_record(rest) {
+            Some(n) if !file.at_end() => {
+                data = file.next(rest, n.max(piece)).map_err(reading)?;
+                base += pos as u64;
+                pos = 0;
+            }
+            _ => {
+                let mut tail = rest.to_vec();
+                file.fill(&mut tail, usize::MAX).map_err(reading)?;
+                let start = Start {
+                    base: base + pos as u64,
+                    pos: 0,
+                    version,
+                    last_seq,
+                };
+                return replay_records(path, Arc::new(tail), start, at_end, skip_corrupt, apply);
+            }
+        }
+    }
 }
 
 /// Asks the kernel to start reading the file at `path` into the page cache, without
@@ -352,8 +501,18 @@ enum SegmentEnd {
     Records(Option<u64>),
 }
 
-/// Replays one segment, `data` read from `path`; `at_end` when no later segment holds a
-/// record (only then is a torn header removed or a torn tail truncated).
+/// The version of the segment whose header `data` starts with, when the header is one
+/// this build reads.
+fn segment_version(data: &[u8]) -> Option<u32> {
+    let version = (data.len() as u64 >= HEADER_LEN && &data[..8] == MAGIC)
+        .then(|| u32::from_le_bytes(data[8..12].try_into().expect("4 bytes")))?;
+    (encoding::FORMAT_ROW_TAGS..=VERSION)
+        .contains(&version)
+        .then_some(version)
+}
+
+/// Replays one segment (or object), `data` read whole from `path`; `at_end` when no later
+/// segment holds a record (only then is a torn header removed or a torn tail truncated).
 fn replay_segment(
     path: &Path,
     data: Arc<Vec<u8>>,
@@ -361,28 +520,59 @@ fn replay_segment(
     skip_corrupt: bool,
     apply: &mut dyn FnMut(Checked) -> bool,
 ) -> Result<SegmentEnd> {
-    let corrupt = |offset: u64, reason: String| Error::WalCorrupt {
-        file: path.to_owned(),
-        offset,
-        reason,
-    };
-    let version = (data.len() as u64 >= HEADER_LEN && &data[..8] == MAGIC)
-        .then(|| u32::from_le_bytes(data[8..12].try_into().expect("4 bytes")));
-    let header_ok =
-        matches!(version, Some(v) if (encoding::FORMAT_ROW_TAGS..=VERSION).contains(&v));
-    if !header_ok {
+    let Some(version) = segment_version(&data) else {
         if at_end && data.len() as u64 <= HEADER_LEN {
             tracing::warn!(file = %path.display(), "removing wal segment with a torn header");
             fs::remove_file(path)
                 .map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
             return Ok(SegmentEnd::Removed);
         }
-        return Err(corrupt(0, "bad segment header".into()));
-    }
-    let version = version.unwrap_or(VERSION);
+        return Err(Error::WalCorrupt {
+            file: path.to_owned(),
+            offset: 0,
+            reason: "bad segment header".into(),
+        });
+    };
+    let start = Start {
+        base: 0,
+        pos: HEADER_LEN as usize,
+        version,
+        last_seq: None,
+    };
+    replay_records(path, data, start, at_end, skip_corrupt, apply)
+}
+
+/// Where [`replay_records`] starts: `data` is the segment's bytes from offset `base` on,
+/// its next record at `pos`, after records up to `last_seq` were handed over.
+struct Start {
+    base: u64,
+    pos: usize,
+    version: u32,
+    last_seq: Option<u64>,
+}
+
+/// Hands over the records of `data`, what is left of the segment at `path` (see
+/// [`Start`]), truncating a torn tail or reporting (or skipping) other damage.
+fn replay_records(
+    path: &Path,
+    data: Arc<Vec<u8>>,
+    start: Start,
+    at_end: bool,
+    skip_corrupt: bool,
+    apply: &mut dyn FnMut(Checked) -> bool,
+) -> Result<SegmentEnd> {
+    let Start {
+        base,
+        mut pos,
+        version,
+        mut last_seq,
+    } = start;
+    let corrupt = |pos: usize, reason: String| Error::WalCorrupt {
+        file: path.to_owned(),
+        offset: base + pos as u64,
+        reason,
+    };
     let file: Arc<Path> = Arc::from(path);
-    let mut pos = HEADER_LEN as usize;
-    let mut last_seq = None;
     let zeros = zero_tail(&data);
     let record_at = |pos: usize| check_record(&data, pos, zeros);
     while pos < data.len() {
@@ -394,7 +584,7 @@ fn replay_segment(
                     payload: pos + 16..payload_end,
                     version,
                     file: file.clone(),
-                    offset: pos as u64,
+                    offset: base + pos as u64,
                 };
                 if !apply(checked) {
                     return Ok(SegmentEnd::Stopped);
@@ -411,12 +601,13 @@ fn replay_segment(
                     && damage.reaches_end
                     && !(pos + 1..data.len()).any(|p| record_at(p).is_ok())
                 {
+                    let offset = base + pos as u64;
                     if damage.reason == CHECKSUM_MISMATCH {
                         // A whole record with a bad checksum is rarely a torn write:
                         // say so loudly in case it was damage to acknowledged data.
                         tracing::error!(
                             file = %path.display(),
-                            offset = pos,
+                            offset,
                             "truncating a wal segment whose last record fails its checksum \
                              (a torn write, or damage to the disk); {} bytes dropped",
                             data.len() - pos
@@ -424,7 +615,7 @@ fn replay_segment(
                     } else {
                         tracing::warn!(
                             file = %path.display(),
-                            offset = pos,
+                            offset,
                             "truncating torn tail of wal segment ({}; {} bytes dropped)",
                             damage.reason,
                             data.len() - pos
@@ -433,11 +624,11 @@ fn replay_segment(
                     let f = OpenOptions::new()
                         .write(true)
                         .open(path)
-                        .and_then(|f| f.set_len(pos as u64).and_then(|()| f.sync_all()));
+                        .and_then(|f| f.set_len(offset).and_then(|()| f.sync_all()));
                     f.map_err(|e| Error::io(format!("truncating {}", path.display()), e))?;
                     break;
                 }
-                let err = corrupt(pos as u64, damage.reason.to_owned());
+                let err = corrupt(pos, damage.reason.to_owned());
                 if !skip_corrupt {
                     return Err(err);
                 }

@@ -826,6 +826,120 @@ mod tests {
         assert_eq!(r.last_seq, 60);
     }
 
+    /// A version-4 segment of `n` write records (batch `seq` for each), with where each
+    /// record starts.
+    fn segment_of(id: u64, seqs: std::ops::RangeInclusive<u64>) -> (Vec<u8>, Vec<usize>) {
+        let mut segment = Vec::new();
+        segment.extend_from_slice(MAGIC);
+        segment.extend_from_slice(&VERSION.to_le_bytes());
+        segment.extend_from_slice(&id.to_le_bytes());
+        let mut offsets = Vec::new();
+        for seq in seqs {
+            let mut payload = seq.to_le_bytes().to_vec();
+            payload.push(KIND_WRITE);
+            // Records of different lengths, so that they straddle pieces differently.
+            let mut b = batch(seq as i64);
+            for k in 0..seq % 7 {
+                b.tables[0].values.push((0, Value::Integer(k as i64)));
+                let series = b.tables[0].push_series([]);
+                b.tables[0].push_row(1_000 + k as i64, series, 1 + k as usize);
+            }
+            encoding::encode(&b, &mut payload);
+            offsets.push(segment.len());
+            segment.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            segment.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
+            segment.extend_from_slice(&payload);
+        }
+        (segment, offsets)
+    }
+
+    #[test]
+    fn segments_read_in_pieces_of_any_size_replay_as_when_read_whole() {
+        let (first, _) = segment_of(1, 1..=30);
+        let (second, offsets) = segment_of(2, 31..=60);
+        let record = |k: usize| offsets[k]..offsets.get(k + 1).copied().unwrap_or(second.len());
+        // Each case: the second segment as damaged, and whether damage is skipped.
+        let mut zeroed = second.clone();
+        zeroed.resize(second.len() + 3_000, 0);
+        let torn = second[..record(29).start + 11].to_vec();
+        let mut bad_checksum = second.clone();
+        bad_checksum[record(12).start + 20] ^= 0xff;
+        let mut implausible = second.clone();
+        implausible[record(5).start..record(5).start + 4].copy_from_slice(&[0xff; 4]);
+        let cases: [(&str, &[u8], bool); 7] = [
+            ("intact", &second, false),
+            ("zeroed tail", &zeroed, false),
+            ("torn tail", &torn, false),
+            ("bad checksum", &bad_checksum, false),
+            ("bad checksum, skipped", &bad_checksum, true),
+            ("implausible length, skipped", &implausible, true),
+            ("torn header", &second[..9], false),
+        ];
+        for (case, damaged, skip) in cases {
+            let run = |piece: usize| {
+                let dir = tempfile::tempdir().unwrap();
+                fs::write(segment_path(dir.path(), 1), &first).unwrap();
+                fs::write(segment_path(dir.path(), 2), damaged).unwrap();
+                let mut applied = Vec::new();
+                let result = crate::wal::replay::replay_in_pieces(
+                    dir.path(),
+                    Vec::new(),
+                    skip,
+                    piece,
+                    |seq, record| applied.push((seq, owned(record))),
+                );
+                let outcome = match result {
+                    Ok(r) => Ok((r.last_seq, r.segments.len())),
+                    Err(e) => Err(e.to_string().replace(&dir.path().display().to_string(), "")),
+                };
+                let left = list_segments(dir.path())
+                    .unwrap()
+                    .iter()
+                    .map(|(_, path)| fs::metadata(path).unwrap().len())
+                    .collect::<Vec<_>>();
+                (applied, outcome, left)
+            };
+            let whole = run(1 << 20);
+            for piece in [1, 2, 9, 64, 333] {
+                assert_eq!(run(piece), whole, "{case}, pieces of {piece} bytes");
+            }
+            let (applied, outcome, left) = whole;
+            let seqs: Vec<u64> = applied.iter().map(|(seq, _)| *seq).collect();
+            let upto = |last: u64| (1..=last).collect::<Vec<_>>();
+            match case {
+                "intact" | "zeroed tail" => {
+                    assert_eq!(seqs, upto(60));
+                    assert_eq!(outcome, Ok((60, 2)));
+                }
+                "torn tail" => {
+                    assert_eq!(seqs, upto(59));
+                    assert_eq!(left, [first.len() as u64, record(29).start as u64]);
+                }
+                "bad checksum" => {
+                    assert_eq!(seqs, upto(42));
+                    let offset = format!("offset {}", record(12).start);
+                    assert!(outcome.is_err_and(|e| e.contains(&offset)), "{case}");
+                }
+                "bad checksum, skipped" => {
+                    let expected: Vec<u64> = (1..=60).filter(|s| *s != 43).collect();
+                    assert_eq!(seqs, expected);
+                }
+                "implausible length, skipped" => {
+                    let expected: Vec<u64> = (1..=60).filter(|s| *s != 36).collect();
+                    assert_eq!(seqs, expected);
+                }
+                _ => {
+                    assert_eq!(seqs, upto(30));
+                    assert_eq!(left, [first.len() as u64]);
+                }
+            }
+            assert!(applied.iter().all(|(seq, w)| match w {
+                Owned::Write(b) => b.tables[0].rows[0].time == *seq as i64,
+                Owned::Delete(_) => false,
+            }));
+        }
+    }
+
     #[test]
     fn version_2_and_3_segments_replay_as_writes_before_newer_records() {
         let dir = tempfile::tempdir().unwrap();
