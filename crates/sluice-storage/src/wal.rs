@@ -52,7 +52,8 @@ const KIND_WRITE: u8 = 0;
 /// Record kind: a delete.
 const KIND_DELETE: u8 = 1;
 
-/// One logged record, as replay reads it: a write borrows the segment's bytes.
+/// One logged record, as replay reads it: a write borrows the bytes of the piece of the
+/// segment it was read in.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Record<'a> {
     Write(BatchRef<'a>),
