@@ -158,7 +158,6 @@ impl Ints {
         }
     }
 
-    /// Widens the column until it holds every value in `lo..=hi`.
     /// Widens the column until it holds values of `bits` significant bits (sign aside):
     /// see [`significant`].
     fn fit(&mut self, bits: u64) {
