@@ -371,20 +371,16 @@ fn replay_file(
         file.fill(&mut data, usize::MAX).map_err(reading)?;
         return replay_segment(path, Arc::new(data), at_end, skip_corrupt, apply);
     };
-    let name: Arc<Path> = Arc::from(path);
-    let (mut base, mut pos, mut last_seq) = (0u64, HEADER_LEN as usize, None);
+    let mut origin = Origin {
+        file: Arc::from(path),
+        version,
+        base: 0,
+    };
+    let (mut pos, mut last_seq) = (HEADER_LEN as usize, None);
     loop {
         let bytes = Arc::new(data);
         while let Ok((seq, end)) = check_record(&bytes, pos, bytes.len()) {
-            let checked = Checked {
-                seq,
-                segment: bytes.clone(),
-                payload: pos + 16..end,
-                version,
-                file: name.clone(),
-                offset: base + pos as u64,
-            };
-            if !apply(checked) {
+            if !apply(origin.record(&bytes, seq, pos..end)) {
                 return Ok(SegmentEnd::Stopped);
             }
             last_seq = Some(seq);
@@ -397,14 +393,14 @@ fn replay_file(
         match cut_record(rest) {
             Some(n) if !file.at_end() => {
                 data = file.next(rest, n.max(piece)).map_err(reading)?;
-                base += pos as u64;
+                origin.base += pos as u64;
                 pos = 0;
             }
             _ => {
                 let mut tail = rest.to_vec();
                 file.fill(&mut tail, usize::MAX).map_err(reading)?;
                 let start = Start {
-                    base: base + pos as u64,
+                    base: origin.base + pos as u64,
                     pos: 0,
                     version,
                     last_seq,
@@ -501,6 +497,28 @@ enum SegmentEnd {
     Records(Option<u64>),
 }
 
+/// Where records are read from: a segment (or object) of `version` at `file`, the bytes
+/// in hand starting at its offset `base`.
+struct Origin {
+    file: Arc<Path>,
+    version: u32,
+    base: u64,
+}
+
+impl Origin {
+    /// The intact record (sequence number `seq`) at `at` of `bytes`.
+    fn record(&self, bytes: &Arc<Vec<u8>>, seq: u64, at: Range<usize>) -> Checked {
+        Checked {
+            seq,
+            segment: bytes.clone(),
+            payload: at.start + 16..at.end,
+            version: self.version,
+            file: self.file.clone(),
+            offset: self.base + at.start as u64,
+        }
+    }
+}
+
 /// The version of the segment whose header `data` starts with, when the header is one
 /// this build reads.
 fn segment_version(data: &[u8]) -> Option<u32> {
@@ -572,21 +590,17 @@ fn replay_records(
         offset: base + pos as u64,
         reason,
     };
-    let file: Arc<Path> = Arc::from(path);
+    let origin = Origin {
+        file: Arc::from(path),
+        version,
+        base,
+    };
     let zeros = zero_tail(&data);
     let record_at = |pos: usize| check_record(&data, pos, zeros);
     while pos < data.len() {
         match record_at(pos) {
             Ok((seq, payload_end)) => {
-                let checked = Checked {
-                    seq,
-                    segment: data.clone(),
-                    payload: pos + 16..payload_end,
-                    version,
-                    file: file.clone(),
-                    offset: base + pos as u64,
-                };
-                if !apply(checked) {
+                if !apply(origin.record(&data, seq, pos..payload_end)) {
                     return Ok(SegmentEnd::Stopped);
                 }
                 last_seq = Some(seq);
