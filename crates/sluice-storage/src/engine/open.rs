@@ -174,6 +174,7 @@ impl Storage {
         let mut catalog_changed = false;
         let mut replayed = 0u64;
         let mut file_deletes = Vec::new();
+        let replay_started = Instant::now();
         let mut replay = wal::replay(
             &wal_dir,
             fetched,
@@ -206,7 +207,14 @@ impl Storage {
             catalog.save(&catalog_dir)?;
         }
         if replayed > 0 {
-            tracing::info!(rows = replayed, "replayed the wal");
+            tracing::info!(
+                rows = replayed,
+                segments = replay.segments.len(),
+                objects = replay.objects.len(),
+                buffer_bytes = buffer.bytes,
+                elapsed_ms = replay_started.elapsed().as_millis() as u64,
+                "replayed the wal"
+            );
         }
         metrics
             .buffer_bytes
