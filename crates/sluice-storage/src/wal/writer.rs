@@ -775,14 +775,9 @@ mod tests {
     #[test]
     fn an_undecodable_record_stops_replay_after_the_records_before_it_or_is_skipped() {
         let dir = tempfile::tempdir().unwrap();
-        let mut segment = Vec::new();
-        segment.extend_from_slice(MAGIC);
-        segment.extend_from_slice(&VERSION.to_le_bytes());
-        segment.extend_from_slice(&1u64.to_le_bytes());
-        let mut offsets = Vec::new();
         // Records enough after the damaged one to fill every channel of the replay's
         // threads, which must still all stop when it does.
-        for seq in 1..=60u64 {
+        let payloads = (1..=60u64).map(|seq| {
             let mut payload = seq.to_le_bytes().to_vec();
             payload.push(KIND_WRITE);
             if seq == 2 {
@@ -792,11 +787,9 @@ mod tests {
             } else {
                 encoding::encode(&batch(seq as i64), &mut payload);
             }
-            offsets.push(segment.len() as u64);
-            segment.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-            segment.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
-            segment.extend_from_slice(&payload);
-        }
+            payload
+        });
+        let (segment, offsets) = framed(VERSION, 1, payloads);
         fs::write(segment_path(dir.path(), 1), segment).unwrap();
 
         let mut applied = Vec::new();
@@ -806,7 +799,7 @@ mod tests {
         .unwrap_err();
         match err {
             Error::WalCorrupt { offset, reason, .. } => {
-                assert_eq!(offset, offsets[1]);
+                assert_eq!(offset, offsets[1] as u64);
                 assert!(reason.starts_with("undecodable record"), "{reason}");
             }
             other => panic!("expected WalCorrupt, got {other:?}"),
@@ -826,15 +819,31 @@ mod tests {
         assert_eq!(r.last_seq, 60);
     }
 
-    /// A version-4 segment of `n` write records (batch `seq` for each), with where each
-    /// record starts.
-    fn segment_of(id: u64, seqs: std::ops::RangeInclusive<u64>) -> (Vec<u8>, Vec<usize>) {
+    /// A segment of `version` and `id` holding a record per payload (sequence number and
+    /// what follows it), with where each record starts.
+    fn framed(
+        version: u32,
+        id: u64,
+        payloads: impl IntoIterator<Item = Vec<u8>>,
+    ) -> (Vec<u8>, Vec<usize>) {
         let mut segment = Vec::new();
         segment.extend_from_slice(MAGIC);
-        segment.extend_from_slice(&VERSION.to_le_bytes());
+        segment.extend_from_slice(&version.to_le_bytes());
         segment.extend_from_slice(&id.to_le_bytes());
         let mut offsets = Vec::new();
-        for seq in seqs {
+        for payload in payloads {
+            offsets.push(segment.len());
+            segment.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            segment.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
+            segment.extend_from_slice(&payload);
+        }
+        (segment, offsets)
+    }
+
+    /// A current segment of write records, batch `seq` for each `seq` of `seqs`, with where
+    /// each record starts.
+    fn segment_of(id: u64, seqs: std::ops::RangeInclusive<u64>) -> (Vec<u8>, Vec<usize>) {
+        let payloads = seqs.map(|seq| {
             let mut payload = seq.to_le_bytes().to_vec();
             payload.push(KIND_WRITE);
             // Records of different lengths, so that they straddle pieces differently.
@@ -845,12 +854,9 @@ mod tests {
                 b.tables[0].push_row(1_000 + k as i64, series, 1 + k as usize);
             }
             encoding::encode(&b, &mut payload);
-            offsets.push(segment.len());
-            segment.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-            segment.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
-            segment.extend_from_slice(&payload);
-        }
-        (segment, offsets)
+            payload
+        });
+        framed(VERSION, id, payloads)
     }
 
     #[test]
@@ -946,16 +952,10 @@ mod tests {
         // Segments as earlier releases wrote them, batches by row: version 2 with no
         // kind byte in records, version 3 with one.
         let old_segment = |version: u32, seq: u64, kind: Option<u8>, b: WriteBatch| {
-            let mut old = Vec::new();
-            old.extend_from_slice(MAGIC);
-            old.extend_from_slice(&version.to_le_bytes());
-            old.extend_from_slice(&seq.to_le_bytes());
             let mut payload = seq.to_le_bytes().to_vec();
             payload.extend(kind);
             encoding::encode_rows(&b, &mut payload);
-            old.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-            old.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
-            old.extend_from_slice(&payload);
+            let (old, _) = framed(version, seq, [payload]);
             fs::write(segment_path(dir.path(), seq), old).unwrap();
         };
         old_segment(2, 1, None, batch(7));
