@@ -50,7 +50,7 @@ const DECODERS: usize = 2;
 /// error log.
 ///
 /// Segments are read and their records checked on a thread of their own, and decoded on
-/// [`DECODERS`] others, a few records ahead (a write borrows the segment's bytes); the
+/// [`DECODERS`] others, a few records ahead (a write borrows its piece's bytes); the
 /// records are applied on the caller's thread, in log order: reading and decoding overlap
 /// with applying. Records before a damage that stops the replay have been applied when it
 /// returns the error.
@@ -149,20 +149,20 @@ pub(super) fn replay_in_pieces(
 /// piece of a segment (or the object) read from `file`.
 struct Checked {
     seq: u64,
-    segment: Arc<Vec<u8>>,
+    bytes: Arc<Vec<u8>>,
     payload: Range<usize>,
     version: u32,
     file: Arc<Path>,
     offset: u64,
 }
 
-/// A record that passed its checksum, decoded, with the segment it was read from.
+/// A record that passed its checksum, decoded, with the piece it was read in.
 struct Logged {
     seq: u64,
-    /// The record, borrowing `segment`'s bytes: its lifetime is not `'static` but that of
-    /// `segment` (see [`Checked::decode`]). Declared before `segment`, so dropped before it.
+    /// The record, borrowing `bytes`: its lifetime is not `'static` but that of
+    /// `bytes` (see [`Checked::decode`]). Declared before `bytes`, so dropped before it.
     decoded: Result<Record<'static>, encoding::DecodeError>,
-    segment: Arc<Vec<u8>>,
+    bytes: Arc<Vec<u8>>,
     file: Arc<Path>,
     /// Where the record starts in `file`.
     offset: u64,
@@ -174,15 +174,15 @@ impl Checked {
     fn decode(self) -> Logged {
         let Checked {
             seq,
-            segment,
+            bytes,
             payload,
             version,
             file,
             offset,
         } = self;
-        let decoded = decode_record(&segment[payload], version);
+        let decoded = decode_record(&bytes[payload], version);
         // SAFETY: only the lifetime changes. The record borrows the bytes of the vector
-        // behind `segment`'s Arc: they stay where they are when the Arc moves, nothing
+        // behind `bytes`'s Arc: they stay where they are when the Arc moves, nothing
         // changes them (an Arc gives shared access only), and `Logged` holds the Arc for
         // as long as it holds the record (the record is dropped first, by field order, or
         // handed out by `apply` only for a call that cannot keep it).
@@ -195,7 +195,7 @@ impl Checked {
         Logged {
             seq,
             decoded,
-            segment,
+            bytes,
             file,
             offset,
         }
@@ -208,13 +208,13 @@ impl Logged {
         let Logged {
             seq,
             decoded,
-            segment,
+            bytes,
             ..
         } = self;
         // `apply` takes a record of any lifetime, so it cannot keep this one past the
         // call; the bytes it borrows are dropped after it.
         let result = decoded.map(|record| apply(seq, record));
-        drop(segment);
+        drop(bytes);
         result
     }
 }
@@ -246,10 +246,10 @@ fn read_log(
         read_ahead(path);
     }
     let mut objects = objects.into_iter().peekable();
-    for (i, (_, path)) in segments.into_iter().enumerate() {
+    for (i, ((_, path), len)) in segments.into_iter().zip(lengths).enumerate() {
         let at_end = i >= log_end;
         let reading = |e| Error::io(format!("reading {}", path.display()), e);
-        let mut file = SegmentFile::open(&path).map_err(reading)?;
+        let mut file = SegmentFile::open(&path, len).map_err(reading)?;
         // The first piece holds the first record whole, when its length is plausible,
         // so that the objects logged before it go first.
         let mut first = file
@@ -295,9 +295,9 @@ struct SegmentFile {
 }
 
 impl SegmentFile {
-    fn open(path: &Path) -> std::io::Result<SegmentFile> {
+    /// Opens the file at `path`, `len` bytes long.
+    fn open(path: &Path, len: u64) -> std::io::Result<SegmentFile> {
         let file = File::open(path)?;
-        let len = file.metadata()?.len();
         Ok(SegmentFile { file, len, read: 0 })
     }
 
@@ -400,9 +400,11 @@ fn replay_file(
                 let mut tail = rest.to_vec();
                 file.fill(&mut tail, usize::MAX).map_err(reading)?;
                 let start = Start {
-                    base: origin.base + pos as u64,
+                    origin: Origin {
+                        base: origin.base + pos as u64,
+                        ..origin
+                    },
                     pos: 0,
-                    version,
                     last_seq,
                 };
                 return replay_records(path, Arc::new(tail), start, at_end, skip_corrupt, apply);
@@ -510,7 +512,7 @@ impl Origin {
     fn record(&self, bytes: &Arc<Vec<u8>>, seq: u64, at: Range<usize>) -> Checked {
         Checked {
             seq,
-            segment: bytes.clone(),
+            bytes: bytes.clone(),
             payload: at.start + 16..at.end,
             version: self.version,
             file: self.file.clone(),
@@ -552,20 +554,22 @@ fn replay_segment(
         });
     };
     let start = Start {
-        base: 0,
+        origin: Origin {
+            file: Arc::from(path),
+            version,
+            base: 0,
+        },
         pos: HEADER_LEN as usize,
-        version,
         last_seq: None,
     };
     replay_records(path, data, start, at_end, skip_corrupt, apply)
 }
 
-/// Where [`replay_records`] starts: `data` is the segment's bytes from offset `base` on,
-/// its next record at `pos`, after records up to `last_seq` were handed over.
+/// Where [`replay_records`] starts: `data` is the segment's bytes from `origin`'s offset
+/// on, its next record at `pos`, after records up to `last_seq` were handed over.
 struct Start {
-    base: u64,
+    origin: Origin,
     pos: usize,
-    version: u32,
     last_seq: Option<u64>,
 }
 
@@ -580,20 +584,15 @@ fn replay_records(
     apply: &mut dyn FnMut(Checked) -> bool,
 ) -> Result<SegmentEnd> {
     let Start {
-        base,
+        origin,
         mut pos,
-        version,
         mut last_seq,
     } = start;
+    let base = origin.base;
     let corrupt = |pos: usize, reason: String| Error::WalCorrupt {
         file: path.to_owned(),
         offset: base + pos as u64,
         reason,
-    };
-    let origin = Origin {
-        file: Arc::from(path),
-        version,
-        base,
     };
     let zeros = zero_tail(&data);
     let record_at = |pos: usize| check_record(&data, pos, zeros);
