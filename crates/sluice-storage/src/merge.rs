@@ -12,6 +12,7 @@
 //! refuses a source out of it (so a buffer or file sorted otherwise fails persistence
 //! instead of writing a wrong file), and by tests comparing the two merges.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -306,47 +307,17 @@ fn series_ranks(sources: &[RecordBatch], n_tags: usize, n: usize) -> Result<Vec<
     let mut count: u64 = 1;
     let mut ranks = vec![0u32; n];
     for t in 0..n_tags {
-        // Sorted distinct values of this tag over all sources.
-        let dicts: Vec<Option<&DictionaryArray<Int32Type>>> = sources
-            .iter()
-            .map(|s| {
-                s.column(t)
-                    .as_any()
-                    .downcast_ref::<DictionaryArray<Int32Type>>()
-            })
-            .collect();
-        let mut values: Vec<&str> = Vec::new();
-        for d in dicts.iter().flatten() {
-            if let Some(v) = d.values().as_any().downcast_ref::<StringArray>() {
-                values.extend(v.iter().flatten());
-            }
-        }
-        values.sort_unstable();
-        values.dedup();
-        let card = values.len() as u64 + 1;
-        // Rank of each row's value: 0 when absent, else 1 + position in `values`.
+        let dicts = SharedDictionaries::of(sources, t);
+        let (entry_ranks, distinct) = dicts.ranks();
+        let card = distinct + 1;
+        // Rank of each row's value: 0 when absent.
         let mut offset = 0;
-        for (s, d) in sources.iter().zip(&dicts) {
+        for (s, used) in sources.iter().zip(&dicts.used) {
             let len = s.num_rows();
             let out = &mut ranks[offset..offset + len];
-            match d {
-                Some(d) => {
-                    let dv = d.values().as_any().downcast_ref::<StringArray>();
-                    let map: Vec<u32> = match dv {
-                        Some(dv) => (0..dv.len())
-                            .map(|i| {
-                                if dv.is_valid(i) {
-                                    values
-                                        .binary_search(&dv.value(i))
-                                        .map_or(0, |p| p as u32 + 1)
-                                } else {
-                                    0
-                                }
-                            })
-                            .collect(),
-                        None => Vec::new(),
-                    };
-                    let keys = d.keys();
+            match used {
+                Some((keys, d)) => {
+                    let map = &entry_ranks[*d];
                     for (i, r) in out.iter_mut().enumerate() {
                         *r = if keys.is_valid(i) {
                             map.get(keys.value(i) as usize).copied().unwrap_or(0)
@@ -378,22 +349,96 @@ fn series_ranks(sources: &[RecordBatch], n_tags: usize, n: usize) -> Result<Vec<
             }
             count = u64::from(next);
         } else {
-            let mut combined: Vec<u64> = ids
+            // Sorted with their rows, the combined ranks are made dense in one walk (a
+            // binary search per row in a million distinct ones misses the cache at
+            // every step).
+            let mut combined: Vec<(u64, u32)> = ids
                 .iter()
                 .zip(&ranks)
-                .map(|(id, r)| id * card + u64::from(*r))
+                .enumerate()
+                .map(|(row, (id, r))| (id * card + u64::from(*r), row as u32))
                 .collect();
-            let mut distinct = combined.clone();
-            distinct.sort_unstable();
-            distinct.dedup();
-            for c in combined.iter_mut() {
-                *c = distinct.binary_search(c).expect("present") as u64;
+            combined.sort_unstable();
+            count = 0;
+            let mut last = None;
+            for (c, row) in combined {
+                if last != Some(c) {
+                    last = Some(c);
+                    count += 1;
+                }
+                ids[row as usize] = count - 1;
             }
-            ids = combined;
-            count = distinct.len() as u64;
         }
     }
     Ok(ids.into_iter().map(|id| id as u32).collect())
+}
+
+/// One tag column's dictionaries over a merge's sources. The batches Parquet reads from
+/// one row group share its dictionary (a third of a million host names, say), so each
+/// distinct one is sorted into the ranks once rather than once per batch.
+struct SharedDictionaries<'a> {
+    /// Each distinct dictionary's values.
+    distinct: Vec<&'a StringArray>,
+    /// Each source's keys and which of `distinct` they index; `None` when the source's
+    /// column is not a dictionary of strings (every row ranks as absent).
+    used: Vec<Option<(&'a arrow::array::Int32Array, usize)>>,
+}
+
+impl<'a> SharedDictionaries<'a> {
+    fn of(sources: &'a [RecordBatch], column: usize) -> SharedDictionaries<'a> {
+        let mut distinct: Vec<&StringArray> = Vec::new();
+        // The same memory is the same dictionary (a slice has its own offsets).
+        let mut found: HashMap<(*const i32, *const u8, usize), usize> = HashMap::new();
+        let mut used = Vec::with_capacity(sources.len());
+        for s in sources {
+            let dict = s
+                .column(column)
+                .as_any()
+                .downcast_ref::<DictionaryArray<Int32Type>>()
+                .and_then(|d| {
+                    let values = d.values().as_any().downcast_ref::<StringArray>()?;
+                    Some((d.keys(), values))
+                });
+            used.push(dict.map(|(keys, values)| {
+                let memory = (
+                    values.offsets().as_ptr(),
+                    values.values().as_ptr(),
+                    values.len(),
+                );
+                let at = *found.entry(memory).or_insert_with(|| {
+                    distinct.push(values);
+                    distinct.len() - 1
+                });
+                (keys, at)
+            }));
+        }
+        SharedDictionaries { distinct, used }
+    }
+
+    /// The rank of each entry of each distinct dictionary: 0 when null, else 1 + the
+    /// place of its value among the distinct values of them all; and how many distinct
+    /// values there are. One sort of every entry with where it is, then one walk: a
+    /// binary search per entry in the sorted values costs a cache miss a step once they
+    /// are a million host names.
+    fn ranks(&self) -> (Vec<Vec<u32>>, u64) {
+        let mut entries: Vec<(&str, u32, u32)> = Vec::new();
+        for (d, dict) in self.distinct.iter().enumerate() {
+            let values = dict.iter().enumerate();
+            entries.extend(values.filter_map(|(e, v)| Some((v?, d as u32, e as u32))));
+        }
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut ranks: Vec<Vec<u32>> = self.distinct.iter().map(|d| vec![0; d.len()]).collect();
+        let mut rank = 0;
+        let mut last = None;
+        for (value, d, e) in entries {
+            if last != Some(value) {
+                last = Some(value);
+                rank += 1;
+            }
+            ranks[d as usize][e as usize] = rank;
+        }
+        (ranks, u64::from(rank))
+    }
 }
 
 /// Keeps the named columns in the given order (unknown names skipped).
@@ -445,9 +490,10 @@ mod test_rows {
 
 #[cfg(test)]
 mod tests {
-    use super::test_rows::{batch, schema};
+    use super::test_rows::{Row, batch, schema};
     use super::*;
     use arrow::array::{Float64Array, Int64Array};
+    use std::collections::BTreeMap;
 
     fn source(rows: &[(&str, i64, Option<f64>, Option<i64>)]) -> RecordBatch {
         let rows: Vec<_> = rows.iter().map(|r| (Some(r.0), r.1, r.2, r.3)).collect();
@@ -569,6 +615,120 @@ mod tests {
         let sorted = source(&[("a", 1, Some(1.0), None), ("b", 1, Some(2.0), None)]);
         let out = merge(&schema(), vec![sorted.clone()]).unwrap();
         assert_eq!(out, sorted);
+    }
+
+    /// The rows of a batch in [`schema`] as values, whatever their dictionaries.
+    fn rows_of(b: &RecordBatch) -> Vec<Row<String>> {
+        let hosts = b
+            .column(0)
+            .as_any()
+            .downcast_ref::<DictionaryArray<Int32Type>>();
+        let hosts = hosts.unwrap().downcast_dict::<StringArray>().unwrap();
+        let a = column_f64(b, 1);
+        let bs = b.column(2).as_any().downcast_ref::<Int64Array>().unwrap();
+        let rows = hosts.into_iter().zip(times(b)).zip(a).zip(bs);
+        rows.map(|(((h, t), a), b)| (h.map(str::to_owned), t, a, b))
+            .collect()
+    }
+
+    #[test]
+    fn batches_sharing_a_dictionary_merge_as_batches_with_their_own() {
+        // Parquet hands out the batches of a row group as slices of keys over one
+        // dictionary; the merge ranks that dictionary once. Another dictionary of the
+        // same length (the second source) must not be taken for it.
+        let older = source(&[
+            ("d", 1, Some(1.0), None),
+            ("b", 1, Some(2.0), None),
+            ("c", 1, Some(3.0), Some(3)),
+            ("a", 1, Some(4.0), None),
+        ]);
+        let newer = source(&[
+            ("c", 1, Some(5.0), None),
+            ("e", 1, Some(6.0), None),
+            ("f", 1, Some(7.0), None),
+            ("g", 1, Some(8.0), None),
+        ]);
+        let shared = vec![
+            older.slice(0, 1),
+            older.slice(1, 2),
+            older.slice(3, 1),
+            newer,
+        ];
+        let own: Vec<RecordBatch> = shared.iter().map(|b| batch(&rows_of(b))).collect();
+        let merged = rows_of(&merge(&schema(), shared).unwrap());
+        assert_eq!(merged, rows_of(&merge(&schema(), own).unwrap()));
+        let row = |h: &str, a: f64, b: Option<i64>| (Some(h.to_owned()), 1, Some(a), b);
+        assert_eq!(
+            merged,
+            [
+                row("a", 4.0, None),
+                row("b", 2.0, None),
+                row("c", 5.0, Some(3)),
+                row("d", 1.0, None),
+                row("e", 6.0, None),
+                row("f", 7.0, None),
+                row("g", 8.0, None),
+            ]
+        );
+    }
+
+    #[test]
+    fn series_of_more_tag_combinations_than_the_direct_rank_table_holds_merge_in_order() {
+        // Two tags of 5,000 values each: 25M combinations, past the table of 2^24 the
+        // ranks of few combinations are made dense in; these are sorted instead.
+        let schema = TableSchema {
+            tags: vec!["a".into(), "b".into()],
+            fields: vec![("v".into(), FieldType::Integer)],
+        };
+        let source = |rows: &[(String, String, i64, i64)]| {
+            let a: DictionaryArray<Int32Type> = rows.iter().map(|r| r.0.as_str()).collect();
+            let b: DictionaryArray<Int32Type> = rows.iter().map(|r| r.1.as_str()).collect();
+            let v = Int64Array::from_iter_values(rows.iter().map(|r| r.3));
+            let t = TimestampNanosecondArray::from_iter_values(rows.iter().map(|r| r.2));
+            let columns: Vec<ArrayRef> = vec![Arc::new(a), Arc::new(b), Arc::new(v), Arc::new(t)];
+            RecordBatch::try_new(schema.arrow_schema(), columns).unwrap()
+        };
+        let n = 5_000;
+        let row = |i: usize, v: i64| {
+            let (a, b) = (
+                format!("a{}", i * 7_919 % n),
+                format!("b{}", i * 104_729 % n),
+            );
+            (a, b, (i % 3) as i64, v)
+        };
+        let older: Vec<_> = (0..n).map(|i| row(i, i as i64)).collect();
+        // Every third series written again at the same time, and new times of others.
+        let newer: Vec<_> = (0..n)
+            .step_by(3)
+            .map(|i| row(i, -(i as i64)))
+            .chain((0..n).step_by(7).map(|i| (row(i, 1).0, row(i, 1).1, 9, 1)))
+            .collect();
+        let merged = merge(&schema, vec![source(&older), source(&newer)]).unwrap();
+        let mut expected: BTreeMap<(String, String, i64), i64> = BTreeMap::new();
+        for (a, b, t, v) in older.into_iter().chain(newer) {
+            expected.insert((a, b, t), v);
+        }
+        let text = |i: usize| arrow::compute::cast(merged.column(i), &DataType::Utf8).unwrap();
+        let (a, b) = (text(0), text(1));
+        let (a, b) = (
+            a.as_any().downcast_ref::<StringArray>().unwrap(),
+            b.as_any().downcast_ref::<StringArray>().unwrap(),
+        );
+        let v = merged
+            .column(2)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
+        let t = times(&merged);
+        let got: Vec<_> = (0..merged.num_rows())
+            .map(|r| {
+                (
+                    (a.value(r).to_owned(), b.value(r).to_owned(), t[r]),
+                    v.value(r),
+                )
+            })
+            .collect();
+        assert_eq!(got, expected.into_iter().collect::<Vec<_>>());
     }
 
     #[test]
