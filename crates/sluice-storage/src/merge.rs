@@ -19,7 +19,7 @@ use arrow::array::{
     Array, ArrayRef, DictionaryArray, RecordBatch, RecordBatchOptions, StringArray,
     TimestampNanosecondArray, UInt32Array, new_null_array,
 };
-use arrow::compute::{concat_batches, take};
+use arrow::compute::take;
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 use sluice_lp::FieldType;
@@ -171,13 +171,15 @@ pub fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, A
 /// [`merge_keep_last`] keeping every row: what tests compare other merges with.
 #[cfg(test)]
 pub(crate) fn merge(schema: &TableSchema, sources: Vec<RecordBatch>) -> Result<RecordBatch> {
-    merge_keep_last(schema, sources, None)
+    merge_keep_last(schema, sources, None, None)
 }
 
 /// Merges `sources` (each in `schema`, ordered oldest to newest) into one batch sorted by
 /// tags then time, with one row per (tags, time): each field takes its value from the
 /// newest source row that has it. Keeps only the newest `keep_last` rows of each series
-/// when set.
+/// when set. With `columns`, the batch has only those, in that order (names the schema
+/// lacks are skipped, as [`project`] does): the tags a query does not read are compared,
+/// not copied.
 ///
 /// Series are ranked by their tag values (absent tags first), rows are placed by a
 /// counting sort on the series rank and then ordered by time within each series, so the
@@ -187,12 +189,21 @@ pub(crate) fn merge_keep_last(
     schema: &TableSchema,
     sources: Vec<RecordBatch>,
     keep_last: Option<usize>,
+    columns: Option<&[String]>,
 ) -> Result<RecordBatch> {
     let arrow_schema = schema.arrow_schema();
+    let wanted: Vec<usize> = match columns {
+        Some(names) => names
+            .iter()
+            .filter_map(|n| arrow_schema.index_of(n).ok())
+            .collect(),
+        None => (0..arrow_schema.fields().len()).collect(),
+    };
+    let out_schema = Arc::new(arrow_schema.project(&wanted)?);
     let sources: Vec<RecordBatch> = sources.into_iter().filter(|b| b.num_rows() > 0).collect();
     let n: usize = sources.iter().map(RecordBatch::num_rows).sum();
     if n == 0 {
-        return Ok(RecordBatch::new_empty(arrow_schema));
+        return Ok(RecordBatch::new_empty(out_schema));
     }
     let n_tags = schema.tags.len();
     let time_idx = schema.width() - 1;
@@ -211,7 +222,10 @@ pub(crate) fn merge_keep_last(
     });
     if in_order && sources.len() == 1 && keep_last.is_none() {
         let only = sources.into_iter().next().expect("one source");
-        return Ok(RecordBatch::try_new(arrow_schema, only.columns().to_vec())?);
+        let columns = wanted.iter().map(|&i| only.column(i).clone()).collect();
+        let options = RecordBatchOptions::new().with_row_count(Some(n));
+        let batch = RecordBatch::try_new_with_options(out_schema, columns, &options)?;
+        return Ok(batch);
     }
     // Stable counting sort by series rank: equal keys keep source order (oldest first).
     let order: Vec<u32> = if in_order {
@@ -270,19 +284,19 @@ pub(crate) fn merge_keep_last(
         kept.reverse();
         groups = kept;
     }
-    let all = if sources.len() == 1 {
-        sources.into_iter().next().expect("one source")
-    } else {
-        concat_batches(&arrow_schema, &sources)?
-    };
     let first: UInt32Array = groups.iter().map(|&(s, _)| order[s as usize]).collect();
-    let mut columns: Vec<ArrayRef> = Vec::with_capacity(all.num_columns());
-    for i in 0..all.num_columns() {
-        let col = all.column(i);
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(wanted.len());
+    for &i in &wanted {
+        let parts: Vec<&dyn Array> = sources.iter().map(|s| s.column(i).as_ref()).collect();
+        let col = match parts.as_slice() {
+            [_] => sources[0].column(i).clone(),
+            _ => arrow::compute::concat(&parts)?,
+        };
+        let col = col.as_ref();
         let is_field = i >= n_tags && i < time_idx;
         if !is_field || unique {
             // Keys are equal within a group; without duplicates fields need no merging.
-            columns.push(take(col.as_ref(), &first, None)?);
+            columns.push(take(col, &first, None)?);
             continue;
         }
         let winners: UInt32Array = groups
@@ -295,9 +309,11 @@ pub(crate) fn merge_keep_last(
                     .copied()
             })
             .collect();
-        columns.push(take(col.as_ref(), &winners, None)?);
+        columns.push(take(col, &winners, None)?);
     }
-    Ok(RecordBatch::try_new(arrow_schema, columns)?)
+    let options = RecordBatchOptions::new().with_row_count(Some(groups.len()));
+    let batch = RecordBatch::try_new_with_options(out_schema, columns, &options)?;
+    Ok(batch)
 }
 
 /// The rank of each row's series (all sources in order) by its tag values, compared tag
@@ -591,7 +607,7 @@ mod tests {
             ("b", 1, Some(10.0), None),
         ]);
         let new = source(&[("a", 3, Some(30.0), None), ("b", 0, Some(9.0), None)]);
-        let out = merge_keep_last(&schema(), vec![old, new], Some(2)).unwrap();
+        let out = merge_keep_last(&schema(), vec![old, new], Some(2), None).unwrap();
         assert_eq!(
             hosts(&out),
             vec![
@@ -606,7 +622,7 @@ mod tests {
             column_f64(&out, 1),
             vec![Some(2.0), Some(30.0), Some(9.0), Some(10.0)]
         );
-        let one = merge_keep_last(&schema(), vec![out], Some(1)).unwrap();
+        let one = merge_keep_last(&schema(), vec![out], Some(1), None).unwrap();
         assert_eq!(times(&one), vec![3, 1]);
     }
 
@@ -729,6 +745,20 @@ mod tests {
             })
             .collect();
         assert_eq!(got, expected.into_iter().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_merge_for_some_columns_is_the_whole_merge_projected() {
+        let old = source(&[("b", 1, Some(1.0), Some(1)), ("a", 2, Some(5.0), None)]);
+        let new = source(&[("b", 1, None, Some(2)), ("a", 1, None, Some(7))]);
+        let whole = merge(&schema(), vec![old.clone(), new.clone()]).unwrap();
+        for names in [vec!["time", "nope", "b"], vec!["host"], vec![]] {
+            let names: Vec<String> = names.into_iter().map(str::to_owned).collect();
+            let sources = vec![old.clone(), new.clone()];
+            let some = merge_keep_last(&schema(), sources, None, Some(&names)).unwrap();
+            assert_eq!(some, project(&whole, &names).unwrap(), "{names:?}");
+            assert_eq!(some.num_rows(), 3, "{names:?}");
+        }
     }
 
     #[test]

@@ -503,7 +503,7 @@ mod tests {
             let got = arrow::compute::concat_batches(&schema().arrow_schema(), &out).unwrap();
             let matching = filter(&b, None, &tags).unwrap();
             let expected =
-                crate::merge::merge_keep_last(&schema(), vec![matching], Some(2)).unwrap();
+                crate::merge::merge_keep_last(&schema(), vec![matching], Some(2), None).unwrap();
             assert_eq!(got, expected, "{tags:?}");
         }
     }

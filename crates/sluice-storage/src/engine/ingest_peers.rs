@@ -241,7 +241,7 @@ pub(super) async fn fetch(
         if let Some(k) = keep_last
             && !batches.is_empty()
         {
-            batches = vec![merge_keep_last(schema, batches, Some(k))?];
+            batches = vec![merge_keep_last(schema, batches, Some(k), None)?];
         }
         rows.entry(node_id).or_insert(batches);
     }

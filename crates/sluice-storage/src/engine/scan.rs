@@ -273,7 +273,7 @@ impl Plan {
         if let Some(k) = self.keep_last {
             // The file's own newest rows: all the merge can keep of it.
             let read = batches_bytes(&batches);
-            let last = merge_keep_last(&schema.table, batches, Some(k))?;
+            let last = merge_keep_last(&schema.table, batches, Some(k), None)?;
             self.held.release(read);
             self.held.take_batch(&last)?;
             batches = if last.num_rows() == 0 {
@@ -349,15 +349,8 @@ impl Plan {
         }
         // The merge copies the rows: they are held twice until it returns.
         self.held.take(self.held.held())?;
-        let merged = if sources.batches.is_empty() {
-            RecordBatch::new_empty(schema.arrow.clone())
-        } else {
-            merge_keep_last(&schema.table, sources.batches, self.keep_last)?
-        };
-        let out = match projection {
-            Some(names) => project(&merged, names)?,
-            None => merged,
-        };
+        let names = projection.as_deref();
+        let out = merge_keep_last(&schema.table, sources.batches, self.keep_last, names)?;
         Ok(ScanResult {
             schema: out.schema(),
             batches: if out.num_rows() == 0 {
