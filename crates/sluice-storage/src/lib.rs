@@ -123,6 +123,7 @@ mod predicate;
 mod rejection;
 mod series_index;
 mod store;
+mod text_order;
 mod types;
 mod wal;
 

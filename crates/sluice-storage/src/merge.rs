@@ -26,6 +26,7 @@ use sluice_lp::FieldType;
 
 use crate::catalog::TableDef;
 use crate::error::{Error, Result};
+use crate::text_order::sort_by_text;
 use crate::types::ColumnKind;
 
 mod stream;
@@ -390,8 +391,8 @@ fn series_ranks(sources: &[RecordBatch], n_tags: usize, n: usize) -> Result<Vec<
 }
 
 /// One tag column's dictionaries over a merge's sources. The batches Parquet reads from
-/// one row group share its dictionary (a third of a million host names, say), so each
-/// distinct one is sorted into the ranks once rather than once per batch.
+/// a row group share its dictionary while the column chunk is dictionary-encoded, so
+/// each distinct one is sorted into the ranks once rather than once per batch.
 struct SharedDictionaries<'a> {
     /// Each distinct dictionary's values.
     distinct: Vec<&'a StringArray>,
@@ -433,27 +434,40 @@ impl<'a> SharedDictionaries<'a> {
 
     /// The rank of each entry of each distinct dictionary: 0 when null, else 1 + the
     /// place of its value among the distinct values of them all; and how many distinct
-    /// values there are. One sort of every entry with where it is, then one walk: a
+    /// values there are. One sort of every entry ([`sort_by_text`]), then one walk: a
     /// binary search per entry in the sorted values costs a cache miss a step once they
     /// are a million host names.
     fn ranks(&self) -> (Vec<Vec<u32>>, u64) {
-        let mut entries: Vec<(&str, u32, u32)> = Vec::new();
-        for (d, dict) in self.distinct.iter().enumerate() {
-            let values = dict.iter().enumerate();
-            entries.extend(values.filter_map(|(e, v)| Some((v?, d as u32, e as u32))));
+        // Every entry by number, dictionary after dictionary.
+        let mut texts: Vec<&[u8]> = Vec::new();
+        let mut entries: Vec<(u64, u32)> = Vec::new();
+        for dict in &self.distinct {
+            for value in dict.iter() {
+                if value.is_some() {
+                    entries.push((0, texts.len() as u32));
+                }
+                texts.push(value.unwrap_or_default().as_bytes());
+            }
         }
-        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let mut ranks: Vec<Vec<u32>> = self.distinct.iter().map(|d| vec![0; d.len()]).collect();
+        sort_by_text(&mut entries, &|e| texts[e as usize]);
+        let mut flat = vec![0u32; texts.len()];
         let mut rank = 0;
         let mut last = None;
-        for (value, d, e) in entries {
+        for &(_, e) in &entries {
+            let value = texts[e as usize];
             if last != Some(value) {
                 last = Some(value);
                 rank += 1;
             }
-            ranks[d as usize][e as usize] = rank;
+            flat[e as usize] = rank;
         }
-        (ranks, u64::from(rank))
+        let mut rest = flat.as_slice();
+        let ranks = self.distinct.iter().map(|d| {
+            let (mine, after) = rest.split_at(d.len());
+            rest = after;
+            mine.to_vec()
+        });
+        (ranks.collect(), u64::from(rank))
     }
 }
 
