@@ -2,6 +2,7 @@
 //! of tag columns where values are needed).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use sluice_influxql::{
@@ -104,14 +105,16 @@ fn tag_names(t: &TableInfo) -> Vec<String> {
         .collect()
 }
 
-/// The distinct tag sets of a table's rows matching `condition` (tag predicates only),
-/// each as values in `tags` order (`""` when absent).
-async fn tag_sets(
+/// Visits the rows of a table matching `condition` (tag predicates only), with their
+/// tag columns first in [`tag_names`] order and the number of their batch (the scope of
+/// its dictionaries' keys), until `visit` breaks.
+async fn visit_matching_rows(
     storage: &Storage,
     db: &str,
     table: &TableInfo,
     condition: Option<&Expr>,
-) -> Result<BTreeSet<Vec<String>>> {
+    mut visit: impl FnMut(usize, &BatchView<'_>, usize) -> ControlFlow<()>,
+) -> Result<()> {
     let (range, conjuncts) = expr::split_condition(condition, now_ns())?;
     let tags = tag_names(table);
     let (tag_matches, residual) =
@@ -140,30 +143,65 @@ async fn tag_sets(
             },
         )
         .await?;
-    let mut out = BTreeSet::new();
-    for batch in &scanned.batches {
+    for (b, batch) in scanned.batches.iter().enumerate() {
         let Some(view) = BatchView::new(batch, &columns) else {
             continue;
         };
-        let mut prev: Option<Vec<i32>> = None;
         for i in 0..view.len {
-            if !compiled.iter().all(|c| expr::matches(c, &view, i)) {
-                continue;
+            let matching = compiled.iter().all(|c| expr::matches(c, &view, i));
+            if matching && visit(b, &view, i).is_break() {
+                return Ok(());
             }
-            let keys: Vec<i32> = (0..tags.len())
-                .map(|k| view.columns[k].tag_key(i))
-                .collect();
-            if prev.as_ref() == Some(&keys) {
-                continue;
-            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether any row of a table matches `condition` (tag predicates only).
+async fn any_matching_row(
+    storage: &Storage,
+    db: &str,
+    table: &TableInfo,
+    condition: Option<&Expr>,
+) -> Result<bool> {
+    let mut any = false;
+    visit_matching_rows(storage, db, table, condition, |_, _, _| {
+        any = true;
+        ControlFlow::Break(())
+    })
+    .await?;
+    Ok(any)
+}
+
+/// The distinct tag sets of a table's rows matching `condition` (tag predicates only),
+/// each as values in `tags` order (`""` when absent).
+async fn tag_sets(
+    storage: &Storage,
+    db: &str,
+    table: &TableInfo,
+    condition: Option<&Expr>,
+) -> Result<BTreeSet<Vec<String>>> {
+    let width = tag_names(table).len();
+    let mut out = BTreeSet::new();
+    // Rows of a series come together: a row with the dictionary keys of the one before
+    // in the same batch is its series again.
+    let mut prev: Vec<i32> = Vec::new();
+    let mut keys: Vec<i32> = Vec::new();
+    visit_matching_rows(storage, db, table, condition, |b, view, i| {
+        keys.clear();
+        keys.push(b as i32);
+        keys.extend((0..width).map(|k| view.columns[k].tag_key(i)));
+        if keys != prev {
             out.insert(
-                (0..tags.len())
+                (0..width)
                     .map(|k| view.columns[k].tag_str(i).to_owned())
                     .collect(),
             );
-            prev = Some(keys);
+            std::mem::swap(&mut prev, &mut keys);
         }
-    }
+        ControlFlow::Continue(())
+    })
+    .await?;
     Ok(out)
 }
 
@@ -244,9 +282,7 @@ pub(crate) async fn run(
                     continue;
                 }
                 if s.condition.is_some()
-                    && tag_sets(storage, &storage_db, &t, s.condition.as_ref())
-                        .await?
-                        .is_empty()
+                    && !any_matching_row(storage, &storage_db, &t, s.condition.as_ref()).await?
                 {
                     continue;
                 }
@@ -268,14 +304,31 @@ pub(crate) async fn run(
                 // series index answers: a key only deleted series had is gone.
                 let mut keys = BTreeSet::new();
                 for (storage_db, t) in &tables {
-                    let sets = tag_sets(storage, storage_db, t, s.condition.as_ref()).await?;
-                    keys.extend(
-                        tag_names(t)
-                            .into_iter()
-                            .enumerate()
-                            .filter(|(i, _)| sets.iter().any(|set| !set[*i].is_empty()))
-                            .map(|(_, k)| k),
-                    );
+                    let tags = tag_names(t);
+                    let mut present = vec![false; tags.len()];
+                    let mut missing = tags.len();
+                    visit_matching_rows(
+                        storage,
+                        storage_db,
+                        t,
+                        s.condition.as_ref(),
+                        |_, view, i| {
+                            for (k, seen) in present.iter_mut().enumerate() {
+                                if !*seen && !view.columns[k].tag_str(i).is_empty() {
+                                    *seen = true;
+                                    missing -= 1;
+                                }
+                            }
+                            if missing == 0 {
+                                ControlFlow::Break(())
+                            } else {
+                                ControlFlow::Continue(())
+                            }
+                        },
+                    )
+                    .await?;
+                    let present = tags.into_iter().zip(present);
+                    keys.extend(present.filter(|(_, seen)| *seen).map(|(k, _)| k));
                 }
                 let keys = keys.into_iter().map(|k| vec![Value::String(k)]).collect();
                 out.extend(single(&name, &["tagKey"], page(keys, s.limit, s.offset)));
@@ -336,13 +389,26 @@ pub(crate) async fn run(
                         }
                         continue;
                     }
-                    let sets = tag_sets(storage, storage_db, t, s.condition.as_ref()).await?;
-                    for set in &sets {
-                        for &k in &wanted {
-                            if !set[k].is_empty() {
-                                pairs.insert((tags[k].clone(), set[k].clone()));
+                    // Each wanted key's distinct values, a value copied once.
+                    let mut values: Vec<BTreeSet<String>> = vec![BTreeSet::new(); wanted.len()];
+                    visit_matching_rows(
+                        storage,
+                        storage_db,
+                        t,
+                        s.condition.as_ref(),
+                        |_, view, i| {
+                            for (&k, values) in wanted.iter().zip(&mut values) {
+                                let v = view.columns[k].tag_str(i);
+                                if !v.is_empty() && !values.contains(v) {
+                                    values.insert(v.to_owned());
+                                }
                             }
-                        }
+                            ControlFlow::Continue(())
+                        },
+                    )
+                    .await?;
+                    for (&k, values) in wanted.iter().zip(values) {
+                        pairs.extend(values.into_iter().map(|v| (tags[k].clone(), v)));
                     }
                 }
                 let values = pairs
