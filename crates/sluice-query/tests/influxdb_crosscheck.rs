@@ -55,6 +55,22 @@ fn queries() -> Vec<String> {
         "SHOW TAG VALUES WITH KEY = host".to_owned(),
         "SHOW FIELD KEYS".to_owned(),
         "SHOW SERIES".to_owned(),
+        "SHOW SERIES CARDINALITY".to_owned(),
+        "SHOW SERIES EXACT CARDINALITY".to_owned(),
+        "SHOW SERIES EXACT CARDINALITY FROM cpu WHERE host = 'a'".to_owned(),
+        "SHOW SERIES CARDINALITY FROM cpu".to_owned(),
+        "SHOW SERIES CARDINALITY WHERE host = 'a'".to_owned(),
+        "SHOW MEASUREMENT CARDINALITY WHERE region = 'eu'".to_owned(),
+        "SHOW MEASUREMENT EXACT CARDINALITY WHERE region = 'eu'".to_owned(),
+        "SHOW TAG KEY CARDINALITY WHERE region = 'eu'".to_owned(),
+        "SHOW MEASUREMENT CARDINALITY".to_owned(),
+        "SHOW MEASUREMENT EXACT CARDINALITY".to_owned(),
+        "SHOW TAG KEY CARDINALITY".to_owned(),
+        "SHOW TAG KEY EXACT CARDINALITY FROM cpu".to_owned(),
+        "SHOW TAG VALUES CARDINALITY WITH KEY = host".to_owned(),
+        "SHOW TAG VALUES EXACT CARDINALITY FROM cpu WITH KEY IN (host, region)".to_owned(),
+        "SHOW FIELD KEY CARDINALITY".to_owned(),
+        "SHOW FIELD KEY EXACT CARDINALITY FROM cpu".to_owned(),
     ]
     .into()
 }
@@ -62,7 +78,13 @@ fn queries() -> Vec<String> {
 /// Delete statements run in order after `queries()`, each with the queries whose answers
 /// must then match.
 fn deletes() -> Vec<(&'static str, Vec<&'static str>)> {
-    let checks = vec!["SELECT * FROM cpu", "SHOW SERIES", "SHOW MEASUREMENTS"];
+    let checks = vec![
+        "SELECT * FROM cpu",
+        "SHOW SERIES",
+        "SHOW MEASUREMENTS",
+        "SHOW SERIES EXACT CARDINALITY",
+        "SHOW TAG KEY CARDINALITY",
+    ];
     vec![
         (
             "DELETE FROM cpu WHERE host = 'a' AND time < '2016-01-01T00:02:00Z'",

@@ -6,7 +6,8 @@ use std::ops::ControlFlow;
 use std::time::Duration;
 
 use sluice_influxql::{
-    CreateDatabase, Expr, MeasurementName, MeasurementRef, Source, Statement, TagKeyFilter,
+    CardinalityKind, CreateDatabase, Expr, MeasurementName, MeasurementRef, ShowCardinality,
+    ShowFieldKeys, ShowMeasurements, ShowTagKeys, ShowTagValues, Source, Statement, TagKeyFilter,
 };
 use sluice_lp::escape;
 use sluice_storage::{
@@ -552,7 +553,7 @@ pub(crate) async fn run(
                 Err(e) => Err(e.into()),
             }
         }
-        Statement::ShowCardinality(_) => Err(Error::Unsupported("SHOW ... CARDINALITY".to_owned())),
+        Statement::ShowCardinality(s) => cardinality(storage, default_db, default_rp, s).await,
         Statement::Unsupported(u) => Err(Error::Invalid(u.message())),
         // The server keeps and runs continuous queries; the engine alone has no place
         // to keep them.
@@ -568,4 +569,110 @@ pub(crate) async fn run(
             "statement run as show: {statement}"
         ))),
     }
+}
+
+/// `SHOW … [EXACT] CARDINALITY`, as InfluxDB 1.x answers it: the series and measurements
+/// of the database as one number (`cardinality estimation`, unless `EXACT`, `FROM` or
+/// `WHERE` is given: then series are counted per measurement and measurements as one
+/// `count`), tag keys, tag values and field keys as a `count` per measurement. Every
+/// count is exact: they are the rows the matching `SHOW` statement lists.
+async fn cardinality(
+    storage: &Storage,
+    default_db: Option<&str>,
+    default_rp: Option<&str>,
+    s: &ShowCardinality,
+) -> Result<Vec<Series>> {
+    let database = s.database.clone();
+    let (from, condition) = (s.from.clone(), s.condition.clone());
+    // Without `FROM` and `WHERE`, InfluxDB estimates from its sketches; with either it
+    // counts, and says so.
+    let estimate = !s.exact && s.from.is_empty() && s.condition.is_none();
+    let listing = match &s.kind {
+        CardinalityKind::TagKey => Statement::ShowTagKeys(ShowTagKeys {
+            database,
+            from,
+            condition,
+            ..ShowTagKeys::default()
+        }),
+        CardinalityKind::TagValues(key) => Statement::ShowTagValues(ShowTagValues {
+            database,
+            from,
+            key: key.clone(),
+            condition,
+            limit: None,
+            offset: None,
+        }),
+        CardinalityKind::FieldKey => Statement::ShowFieldKeys(ShowFieldKeys {
+            database,
+            from,
+            limit: None,
+            offset: None,
+        }),
+        CardinalityKind::Measurement => {
+            let db = self::database(s.database.as_deref(), default_db)?;
+            let listed = Box::pin(run(
+                storage,
+                default_db,
+                default_rp,
+                &Statement::ShowMeasurements(ShowMeasurements {
+                    database,
+                    with_measurement: None,
+                    condition,
+                    limit: None,
+                    offset: None,
+                }),
+            ))
+            .await?;
+            let mut names: BTreeSet<String> = listed
+                .iter()
+                .flat_map(|series| &series.values)
+                .filter_map(|row| match row.first() {
+                    Some(Value::String(name)) => Some(name.clone()),
+                    _ => None,
+                })
+                .collect();
+            if !s.from.is_empty() {
+                let named = from_tables(storage, db, default_rp, &s.from, Policies::Every)?;
+                let named = by_measurement(named);
+                names.retain(|n| named.contains_key(n));
+            }
+            let column = if estimate {
+                "cardinality estimation"
+            } else {
+                "count"
+            };
+            let count = vec![vec![Value::Integer(names.len() as i64)]];
+            return Ok(single("", &[column], count));
+        }
+        CardinalityKind::Series => {
+            let db = self::database(s.database.as_deref(), default_db)?;
+            let found = from_tables(storage, db, default_rp, &s.from, Policies::Named)?;
+            let mut counts = Vec::new();
+            for (name, tables) in by_measurement(found) {
+                let mut sets = BTreeSet::new();
+                for (storage_db, t) in &tables {
+                    sets.extend(tag_sets(storage, storage_db, t, s.condition.as_ref()).await?);
+                }
+                counts.push((name, sets.len()));
+            }
+            if estimate {
+                let total: usize = counts.iter().map(|(_, n)| n).sum();
+                let count = vec![vec![Value::Integer(total as i64)]];
+                return Ok(single("", &["cardinality estimation"], count));
+            }
+            return Ok(page(counts, s.limit, s.offset)
+                .into_iter()
+                .filter(|(_, n)| *n > 0)
+                .flat_map(|(name, n)| {
+                    single(&name, &["count"], vec![vec![Value::Integer(n as i64)]])
+                })
+                .collect());
+        }
+    };
+    let listed = Box::pin(run(storage, default_db, default_rp, &listing)).await?;
+    let counts = listed.into_iter().map(|series| {
+        let count = vec![vec![Value::Integer(series.values.len() as i64)]];
+        single(&series.name, &["count"], count)
+    });
+    Ok(page(counts.flatten().collect(), s.limit, s.offset))
 }
