@@ -582,20 +582,28 @@ async fn cardinality(
     default_rp: Option<&str>,
     s: &ShowCardinality,
 ) -> Result<Vec<Series>> {
-    let database = s.database.clone();
+    let on = s.database.clone();
     let (from, condition) = (s.from.clone(), s.condition.clone());
     // Without `FROM` and `WHERE`, InfluxDB estimates from its sketches; with either it
     // counts, and says so.
     let estimate = !s.exact && s.from.is_empty() && s.condition.is_none();
+    let one_number = |n: usize| {
+        let column = if estimate {
+            "cardinality estimation"
+        } else {
+            "count"
+        };
+        single("", &[column], vec![vec![Value::Integer(n as i64)]])
+    };
     let listing = match &s.kind {
         CardinalityKind::TagKey => Statement::ShowTagKeys(ShowTagKeys {
-            database,
+            database: on,
             from,
             condition,
             ..ShowTagKeys::default()
         }),
         CardinalityKind::TagValues(key) => Statement::ShowTagValues(ShowTagValues {
-            database,
+            database: on,
             from,
             key: key.clone(),
             condition,
@@ -603,49 +611,20 @@ async fn cardinality(
             offset: None,
         }),
         CardinalityKind::FieldKey => Statement::ShowFieldKeys(ShowFieldKeys {
-            database,
+            database: on,
             from,
             limit: None,
             offset: None,
         }),
-        CardinalityKind::Measurement => {
-            let db = self::database(s.database.as_deref(), default_db)?;
-            let listed = Box::pin(run(
-                storage,
-                default_db,
-                default_rp,
-                &Statement::ShowMeasurements(ShowMeasurements {
-                    database,
-                    with_measurement: None,
-                    condition,
-                    limit: None,
-                    offset: None,
-                }),
-            ))
-            .await?;
-            let mut names: BTreeSet<String> = listed
-                .iter()
-                .flat_map(|series| &series.values)
-                .filter_map(|row| match row.first() {
-                    Some(Value::String(name)) => Some(name.clone()),
-                    _ => None,
-                })
-                .collect();
-            if !s.from.is_empty() {
-                let named = from_tables(storage, db, default_rp, &s.from, Policies::Every)?;
-                let named = by_measurement(named);
-                names.retain(|n| named.contains_key(n));
-            }
-            let column = if estimate {
-                "cardinality estimation"
-            } else {
-                "count"
-            };
-            let count = vec![vec![Value::Integer(names.len() as i64)]];
-            return Ok(single("", &[column], count));
-        }
+        CardinalityKind::Measurement => Statement::ShowMeasurements(ShowMeasurements {
+            database: on,
+            with_measurement: None,
+            condition,
+            limit: None,
+            offset: None,
+        }),
         CardinalityKind::Series => {
-            let db = self::database(s.database.as_deref(), default_db)?;
+            let db = database(s.database.as_deref(), default_db)?;
             let found = from_tables(storage, db, default_rp, &s.from, Policies::Named)?;
             let mut counts = Vec::new();
             for (name, tables) in by_measurement(found) {
@@ -656,23 +635,42 @@ async fn cardinality(
                 counts.push((name, sets.len()));
             }
             if estimate {
-                let total: usize = counts.iter().map(|(_, n)| n).sum();
-                let count = vec![vec![Value::Integer(total as i64)]];
-                return Ok(single("", &["cardinality estimation"], count));
+                return Ok(one_number(counts.iter().map(|(_, n)| n).sum()));
             }
-            return Ok(page(counts, s.limit, s.offset)
-                .into_iter()
-                .filter(|(_, n)| *n > 0)
-                .flat_map(|(name, n)| {
-                    single(&name, &["count"], vec![vec![Value::Integer(n as i64)]])
-                })
-                .collect());
+            return Ok(per_measurement(counts, s.limit, s.offset));
         }
     };
     let listed = Box::pin(run(storage, default_db, default_rp, &listing)).await?;
-    let counts = listed.into_iter().map(|series| {
-        let count = vec![vec![Value::Integer(series.values.len() as i64)]];
-        single(&series.name, &["count"], count)
-    });
-    Ok(page(counts.flatten().collect(), s.limit, s.offset))
+    if let CardinalityKind::Measurement = s.kind {
+        // `SHOW MEASUREMENTS` has no `FROM`: the names it lists, of those `FROM` names.
+        let db = database(s.database.as_deref(), default_db)?;
+        let named = if s.from.is_empty() {
+            None
+        } else {
+            let tables = from_tables(storage, db, default_rp, &s.from, Policies::Every)?;
+            Some(by_measurement(tables))
+        };
+        let names = listed.iter().flat_map(|series| &series.values);
+        let names = names.filter(|row| match (row.first(), &named) {
+            (Some(Value::String(name)), Some(named)) => named.contains_key(name),
+            (Some(Value::String(_)), None) => true,
+            _ => false,
+        });
+        return Ok(one_number(names.count()));
+    }
+    let counts = listed.into_iter().map(|l| (l.name, l.values.len()));
+    Ok(per_measurement(counts.collect(), s.limit, s.offset))
+}
+
+/// A `count` series for each measurement counted (those counting none left out), paged.
+fn per_measurement(
+    counts: Vec<(String, usize)>,
+    limit: Option<u64>,
+    offset: Option<u64>,
+) -> Vec<Series> {
+    let counted = counts.into_iter().filter(|(_, n)| *n > 0).collect();
+    page(counted, limit, offset)
+        .into_iter()
+        .flat_map(|(name, n)| single(&name, &["count"], vec![vec![Value::Integer(n as i64)]]))
+        .collect()
 }
