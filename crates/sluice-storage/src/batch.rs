@@ -210,6 +210,10 @@ impl TableBatch {
         let mut table = TableRef {
             name: &self.name,
             columns: self.columns.iter().map(|(n, k)| (n.as_str(), *k)).collect(),
+            series: Vec::with_capacity(self.series.len()),
+            tags: Vec::with_capacity(self.tags.len()),
+            times: Vec::with_capacity(self.rows.len()),
+            row_series: Vec::with_capacity(self.rows.len()),
             ..TableRef::default()
         };
         for s in 0..self.series.len() as u32 {

@@ -14,6 +14,8 @@ use crate::predicate::DeleteOp;
 mod column;
 mod read;
 
+pub(crate) use read::SortedRows;
+
 use column::{FieldColumn, capacity_bytes, retain_by_mask};
 
 /// How far from the end of a sorted series' row list a late row is still inserted in place

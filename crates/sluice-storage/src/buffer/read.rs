@@ -2,6 +2,7 @@
 //! series then time, as Arrow batches.
 
 use hashbrown::HashMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -48,6 +49,39 @@ impl TagPositions {
 /// A tag a series does not have, where string ids are expected.
 const ABSENT: u32 = u32::MAX;
 
+/// A partition's rows in the series order, and the tag values of their series: what
+/// [`PartitionBuffer::rows_to_batch`] turns into batches, a slice of rows at a time.
+pub(crate) struct SortedRows {
+    /// Row indices, sorted by series then time.
+    pub(crate) rows: Vec<usize>,
+    /// Each series with rows here, in order: where its rows end in `rows`.
+    ends: Vec<usize>,
+    /// The values (string ids, [`ABSENT`] for none) of each series' tags in the schema's
+    /// order, one series after the other: looked up once, in the order the series were
+    /// added (each series' tags read in memory order), not once per batch in the series
+    /// order, a cache miss per series when there are many.
+    values: Vec<u32>,
+}
+
+impl SortedRows {
+    /// No rows.
+    pub(crate) fn empty() -> SortedRows {
+        SortedRows {
+            rows: Vec::new(),
+            ends: Vec::new(),
+            values: Vec::new(),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
 impl PartitionBuffer {
     /// The rows matching the time range and tag predicates, as a batch in `schema`,
     /// sorted by series (tag values in `schema` tag order) then time.
@@ -70,11 +104,12 @@ impl PartitionBuffer {
         tag_matches: &[TagMatch],
         keep_last: Option<usize>,
     ) -> Result<Option<RecordBatch>> {
-        let rows = self.sorted_rows(schema, time_range, tag_matches, keep_last);
-        if rows.is_empty() {
+        let sorted = self.sorted_rows(schema, time_range, tag_matches, keep_last);
+        if sorted.is_empty() {
             return Ok(None);
         }
-        self.rows_to_batch(schema, &rows).map(Some)
+        self.rows_to_batch(schema, &sorted, 0..sorted.len())
+            .map(Some)
     }
 
     /// The rows matching the time range and tag predicates (the newest `keep_last` of
@@ -86,7 +121,7 @@ impl PartitionBuffer {
         time_range: Option<(i64, i64)>,
         tag_matches: &[TagMatch],
         keep_last: Option<usize>,
-    ) -> Vec<usize> {
+    ) -> SortedRows {
         let wanted: Vec<u32> = (0..self.series.len() as u32)
             .filter(|&s| {
                 let tags = &self.series[s as usize];
@@ -95,12 +130,14 @@ impl PartitionBuffer {
                     .all(|m| m.matches(tag_value(&self.strings, tags, m.key())))
             })
             .collect();
-        let wanted = self.in_series_order(&schema.tags, wanted);
-        let mut rows: Vec<usize> = Vec::new();
+        let width = schema.tags.len();
+        let (wanted, values) = self.in_series_order(&schema.tags, wanted);
+        let mut sorted = SortedRows::empty();
         let mut scratch: Vec<u32> = Vec::new();
-        for s in wanted {
+        for (i, s) in wanted.into_iter().enumerate() {
             let time = |r: &u32| self.time[*r as usize];
             let series_rows: &[u32] = &self.series_rows[s as usize];
+            let rows_before = sorted.rows.len();
             if !self.series_sorted[s as usize] {
                 // Rows out of time order (e.g. batches of concurrent connections applied
                 // in another order than their times): keep the rows in range first and
@@ -125,41 +162,60 @@ impl PartitionBuffer {
                 }
                 // A series holds one row per time: an unstable sort is exact.
                 scratch.sort_unstable_by_key(time);
-                rows.extend(scratch.iter().map(|&r| r as usize));
-                continue;
+                sorted.rows.extend(scratch.iter().map(|&r| r as usize));
+            } else {
+                let (lo, hi) = match time_range {
+                    Some((start, end)) => (
+                        series_rows.partition_point(|r| time(r) < start),
+                        series_rows.partition_point(|r| time(r) < end),
+                    ),
+                    None => (0, series_rows.len()),
+                };
+                let lo = keep_last.map_or(lo, |k| lo.max(hi.saturating_sub(k)));
+                sorted
+                    .rows
+                    .extend(series_rows[lo..hi].iter().map(|&r| r as usize));
             }
-            let (lo, hi) = match time_range {
-                Some((start, end)) => (
-                    series_rows.partition_point(|r| time(r) < start),
-                    series_rows.partition_point(|r| time(r) < end),
-                ),
-                None => (0, series_rows.len()),
-            };
-            let lo = keep_last.map_or(lo, |k| lo.max(hi.saturating_sub(k)));
-            rows.extend(series_rows[lo..hi].iter().map(|&r| r as usize));
+            if sorted.rows.len() > rows_before {
+                sorted.ends.push(sorted.rows.len());
+                sorted
+                    .values
+                    .extend_from_slice(&values[i * width..(i + 1) * width]);
+            }
         }
-        rows
+        sorted
     }
 
     /// Series `series` in the series order (the module `merge` defines it): by their
-    /// values of tags `names`, tag by tag, an absent tag first. Each series' values are
-    /// looked up once, as ranks of the partition's strings when the series are many (an
-    /// integer comparison instead of a string comparison per tag), else as text: ranking
-    /// sorts every string of the partition, worth it only when the series to order are a
-    /// good part of them.
-    fn in_series_order(&self, names: &[String], series: Vec<u32>) -> Vec<u32> {
+    /// values of tags `names`, tag by tag, an absent tag first; with those values (string
+    /// ids) of each, in that order. Each series' values are looked up once, compared as
+    /// ranks of the partition's strings when the series are many (an integer comparison
+    /// instead of a string comparison per tag), else as text: ranking sorts every string
+    /// of the partition, worth it only when the series to order are a good part of them.
+    fn in_series_order(&self, names: &[String], series: Vec<u32>) -> (Vec<u32>, Vec<u32>) {
+        let values = self.series_values(names, &series);
         if series.len() < 2 || names.is_empty() {
-            return series;
+            return (series, values);
         }
-        if series.len() * 4 < self.strings.len() {
-            self.ordered_by_text(names, series)
+        let order = if series.len() * 4 < self.strings.len() {
+            self.ordered_by_text(names.len(), &values)
         } else {
-            self.ordered_by_rank(names, series)
+            self.ordered_by_rank(names.len(), &values)
+        };
+        let width = names.len();
+        let mut in_order = Vec::with_capacity(values.len());
+        for &i in &order {
+            in_order.extend_from_slice(&values[i as usize * width..(i as usize + 1) * width]);
         }
+        let series = order.iter().map(|&i| series[i as usize]).collect();
+        (series, in_order)
     }
 
     /// The values of tags `names` of each of `series`, one after the other.
     fn series_values(&self, names: &[String], series: &[u32]) -> Vec<u32> {
+        if names.is_empty() {
+            return Vec::new();
+        }
         let positions = TagPositions::new(self, names);
         let mut values = vec![ABSENT; series.len() * names.len()];
         for (s, out) in series.iter().zip(values.chunks_exact_mut(names.len())) {
@@ -168,23 +224,21 @@ impl PartitionBuffer {
         values
     }
 
-    /// [`PartitionBuffer::in_series_order`], comparing text.
-    fn ordered_by_text(&self, names: &[String], series: Vec<u32>) -> Vec<u32> {
-        let values = self.series_values(names, &series);
+    /// The order of series by their tag values (`width` string ids a series, one series
+    /// after the other), comparing text: positions in `values`.
+    fn ordered_by_text(&self, width: usize, values: &[u32]) -> Vec<u32> {
         let text = |id: u32| (id != ABSENT).then(|| self.text(id));
-        let mut keyed: Vec<(Vec<Option<&str>>, u32)> = series
-            .iter()
-            .zip(values.chunks_exact(names.len()))
-            .map(|(s, ids)| (ids.iter().map(|&id| text(id)).collect(), *s))
+        let mut keyed: Vec<(Vec<Option<&str>>, u32)> = values
+            .chunks_exact(width)
+            .enumerate()
+            .map(|(i, ids)| (ids.iter().map(|&id| text(id)).collect(), i as u32))
             .collect();
         keyed.sort_unstable();
-        keyed.into_iter().map(|(_, s)| s).collect()
+        keyed.into_iter().map(|(_, i)| i).collect()
     }
 
-    /// [`PartitionBuffer::in_series_order`], comparing the ranks of the strings.
-    fn ordered_by_rank(&self, names: &[String], series: Vec<u32>) -> Vec<u32> {
-        let width = names.len();
-        let mut values = self.series_values(names, &series);
+    /// [`PartitionBuffer::ordered_by_text`], comparing the ranks of the strings.
+    fn ordered_by_rank(&self, width: usize, values: &[u32]) -> Vec<u32> {
         let mut by_text: Vec<(u64, u32)> =
             (0..self.strings.len() as u32).map(|id| (0, id)).collect();
         sort_by_text(&mut by_text, &|id| self.text(id).as_bytes());
@@ -193,50 +247,49 @@ impl PartitionBuffer {
         for (r, (_, id)) in by_text.iter().enumerate() {
             rank[*id as usize] = r as u32 + 1;
         }
-        for id in &mut values {
-            *id = if *id == ABSENT { 0 } else { rank[*id as usize] };
-        }
-        let mut order: Vec<u32> = (0..series.len() as u32).collect();
-        let key = |i: u32| &values[i as usize * width..(i as usize + 1) * width];
+        drop(by_text);
+        let ranks: Vec<u32> = values
+            .iter()
+            .map(|&id| if id == ABSENT { 0 } else { rank[id as usize] })
+            .collect();
+        let mut order: Vec<u32> = (0..(values.len() / width) as u32).collect();
+        let key = |i: u32| &ranks[i as usize * width..(i as usize + 1) * width];
         order.sort_unstable_by(|a, b| key(*a).cmp(key(*b)));
-        order.iter().map(|&i| series[i as usize]).collect()
+        order
     }
 
-    /// Rows `rows` (indices into the partition) as a batch in `schema`.
+    /// Rows `at` of `sorted` as a batch in `schema` (the schema `sorted` was made for).
     pub(crate) fn rows_to_batch(
         &self,
         schema: &TableSchema,
-        rows: &[usize],
+        sorted: &SortedRows,
+        at: Range<usize>,
     ) -> Result<RecordBatch> {
+        let rows = &sorted.rows[at.clone()];
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.width());
-        // The series these rows belong to, a slot for each run of a series' rows (each
-        // series once, as rows come sorted by series): the dictionaries cover only those,
-        // so a batch of a few rows costs nothing for the partition's other series
-        // (persistence cuts a partition of a million series into many batches).
-        let mut used: Vec<u32> = Vec::new();
-        let row_slots: Vec<usize> = rows
-            .iter()
-            .map(|&i| {
-                let s = self.series_of_row[i];
-                if used.last() != Some(&s) {
-                    used.push(s);
-                }
-                used.len() - 1
-            })
-            .collect();
+        // The series of these rows, a slot for each (rows come sorted by series): the
+        // dictionaries cover only those, so a batch of a few rows costs nothing for the
+        // partition's other series (persistence cuts a partition of a million series
+        // into many batches).
+        let first = sorted.ends.partition_point(|&end| end <= at.start);
+        let mut row_slots: Vec<usize> = Vec::with_capacity(rows.len());
+        let mut slot = 0;
+        for r in at.clone() {
+            while sorted.ends[first + slot] <= r {
+                slot += 1;
+            }
+            row_slots.push(slot);
+        }
         let width = schema.tags.len();
-        let values = if width == 0 {
-            Vec::new()
-        } else {
-            self.series_values(&schema.tags, &used)
-        };
-        let mut dict_index: HashMap<u32, i32> = HashMap::with_capacity(used.len());
+        let used = row_slots.last().map_or(0, |last| last + 1);
+        let values = &sorted.values[first * width..(first + used) * width];
+        let mut dict_index: HashMap<u32, i32> = HashMap::with_capacity(used);
         for t in 0..width {
             // Dictionary over the used series' values (each string once, found by its
             // id), keys looked up per row.
             dict_index.clear();
             let mut dict = StringBuilder::new();
-            let slot_keys: Vec<Option<i32>> = (0..used.len())
+            let slot_keys: Vec<Option<i32>> = (0..used)
                 .map(|slot| {
                     let id = values[slot * width + t];
                     (id != ABSENT).then(|| {
@@ -341,8 +394,10 @@ mod tests {
         let part = &buffer.table(1, "cpu").unwrap().partitions[&0];
         let names: Vec<String> = ["a", "b", "c", "missing"].map(String::from).to_vec();
         let all: Vec<u32> = (0..part.series.len() as u32).rev().collect();
-        let by_text = part.ordered_by_text(&names, all.clone());
-        assert_eq!(part.ordered_by_rank(&names, all.clone()), by_text);
+        let values = part.series_values(&names, &all);
+        let positions = part.ordered_by_text(names.len(), &values);
+        assert_eq!(part.ordered_by_rank(names.len(), &values), positions);
+        let by_text: Vec<u32> = positions.iter().map(|&i| all[i as usize]).collect();
         // The order itself: tag by tag, absent first.
         let key = |s: u32| {
             names
@@ -357,5 +412,75 @@ mod tests {
             by_text.iter().map(|s| key(*s)).collect::<Vec<_>>(),
             expected.iter().map(|s| key(*s)).collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn a_partition_read_in_slices_is_the_partition_read_whole() {
+        // Series of one to five rows, some without tag `b`, added in another order than
+        // the series order, so that slices start and end inside series and the series of
+        // a slice are not those of the partition.
+        let mut table = TableRef {
+            name: "cpu",
+            columns: vec![
+                ("a", ColumnType::Tag),
+                ("b", ColumnType::Tag),
+                ("f", ColumnType::Field(sluice_lp::FieldType::Float)),
+            ],
+            ..TableRef::default()
+        };
+        let mut floats = Vec::new();
+        let mut texts = Vec::new();
+        for s in 0..40usize {
+            texts.push((format!("host_{}", (s * 7) % 40), format!("r{}", s % 3)));
+        }
+        for (s, (a, b)) in texts.iter().enumerate() {
+            let mut tags = vec![(0, a.as_str())];
+            if s % 4 != 0 {
+                tags.push((1, b.as_str()));
+            }
+            table.push_series(tags.into_iter());
+            for t in 0..=(s % 5) {
+                table.push_row(t as i64, s as u32);
+                floats.push((s * 10 + t) as f64);
+            }
+        }
+        table.fields = vec![FieldValues {
+            column: 2,
+            rows: None,
+            values: ColumnValues::Float(floats),
+        }];
+        let mut buffer = Buffer::default();
+        buffer.apply(&BatchRef {
+            db_id: 1,
+            tables: vec![table],
+        });
+        let part = &buffer.table(1, "cpu").unwrap().partitions[&0];
+        let schema = part.schema();
+        let sorted = part.sorted_rows(&schema, None, &[], None);
+        let whole = part
+            .rows_to_batch(&schema, &sorted, 0..sorted.len())
+            .unwrap();
+        assert_eq!(whole.num_rows(), 8 * (1 + 2 + 3 + 4 + 5));
+        for size in [1, 2, 3, 7, 50] {
+            let slices: Vec<RecordBatch> = (0..sorted.len())
+                .step_by(size)
+                .map(|at| {
+                    let end = (at + size).min(sorted.len());
+                    part.rows_to_batch(&schema, &sorted, at..end).unwrap()
+                })
+                .collect();
+            let joined = arrow::compute::concat_batches(&whole.schema(), &slices).unwrap();
+            // Dictionaries differ by slice; their values, row by row, may not.
+            for (c, column) in whole.columns().iter().enumerate() {
+                let text = |a: &ArrayRef| {
+                    arrow::compute::cast(a, &arrow::datatypes::DataType::Utf8).unwrap()
+                };
+                assert_eq!(
+                    &text(joined.column(c)),
+                    &text(column),
+                    "column {c}, slices of {size}"
+                );
+            }
+        }
     }
 }

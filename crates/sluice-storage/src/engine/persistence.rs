@@ -9,7 +9,7 @@ use arrow::array::RecordBatch;
 
 use super::files::{self, FileSpec, MERGE_BATCH_ROWS, PartitionKey};
 use super::{Frozen, Inner, delete, node, now_ns};
-use crate::buffer::PartitionBuffer;
+use crate::buffer::{PartitionBuffer, SortedRows};
 use crate::error::Result;
 use crate::merge::{SortedBatches, TableSchema};
 
@@ -141,8 +141,9 @@ struct PartitionSlices {
     table: String,
     day: i64,
     schema: TableSchema,
-    /// The partition's rows in order (8 bytes a row, beside the rows themselves).
-    rows: Vec<usize>,
+    /// The partition's rows in order (8 bytes a row, beside the rows themselves) with
+    /// their series' tag values.
+    rows: SortedRows,
     pos: usize,
 }
 
@@ -165,7 +166,7 @@ impl PartitionSlices {
     ) -> PartitionSlices {
         let rows = Self::partition_of(&frozen, db_id, &table, day)
             .map(|p| p.sorted_rows(schema, None, &[], None))
-            .unwrap_or_default();
+            .unwrap_or_else(SortedRows::empty);
         PartitionSlices {
             frozen,
             db_id,
@@ -187,7 +188,7 @@ impl Iterator for PartitionSlices {
         }
         let end = (self.pos + MERGE_BATCH_ROWS).min(self.rows.len());
         let part = Self::partition_of(&self.frozen, self.db_id, &self.table, self.day)?;
-        let batch = part.rows_to_batch(&self.schema, &self.rows[self.pos..end]);
+        let batch = part.rows_to_batch(&self.schema, &self.rows, self.pos..end);
         self.pos = end;
         Some(batch)
     }
