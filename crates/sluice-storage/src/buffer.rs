@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
-use std::sync::Arc;
 
 use sluice_lp::FieldType;
 
@@ -57,7 +56,7 @@ pub(crate) struct PartitionBuffer {
     /// takes 8 bytes a tag, and every distinct key or value is allocated once.
     series: SeriesTags,
     /// Every tag key and value of the partition's series, once, by id.
-    strings: Vec<Arc<str>>,
+    strings: Strings,
     /// The ids of `strings` with 32 bits of the hash of their text, found by those (kept,
     /// so that growing the table does not read and hash every string again).
     string_ids: hashbrown::HashTable<(Short, u32)>,
@@ -143,11 +142,65 @@ impl std::ops::Index<usize> for SeriesTags {
     }
 }
 
+/// A partition's distinct tag keys and values, one after the other in one allocation:
+/// a string costs its bytes and where it ends (a high-cardinality tag's values are most
+/// of a partition's strings, one per series), not an allocation of its own, and strings
+/// added together are read together.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Strings {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Strings {
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Adds `s`; returns its id.
+    fn push(&mut self, s: &str) -> u32 {
+        self.text.push_str(s);
+        self.ends.push(self.text.len());
+        (self.ends.len() - 1) as u32
+    }
+
+    /// Heap bytes of both vectors (their capacities).
+    fn heap_bytes(&self) -> usize {
+        self.text.capacity() + capacity_bytes(&self.ends)
+    }
+}
+
+impl std::ops::Index<usize> for Strings {
+    type Output = str;
+
+    fn index(&self, id: usize) -> &str {
+        let start = if id == 0 { 0 } else { self.ends[id - 1] };
+        &self.text[start..self.ends[id]]
+    }
+}
+
+/// The tag sets of a partition's series, copied out of it: two pairs of vectors, however
+/// many series and strings there are.
+pub(crate) struct TagSets {
+    series: SeriesTags,
+    strings: Strings,
+}
+
+impl TagSets {
+    /// Each series' tags as (key, value), sorted by key.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = impl Iterator<Item = (&str, &str)>> {
+        self.series.iter().map(|tags| {
+            tags.iter()
+                .map(|&(k, v)| (&self.strings[k as usize], &self.strings[v as usize]))
+        })
+    }
+}
+
 /// The value of tag `name` in a series' tags (sorted by name, ids of `strings`).
-fn tag_value<'a>(strings: &'a [Arc<str>], tags: &[(u32, u32)], name: &str) -> Option<&'a str> {
-    tags.binary_search_by(|(k, _)| strings[*k as usize].as_ref().cmp(name))
+fn tag_value<'a>(strings: &'a Strings, tags: &[(u32, u32)], name: &str) -> Option<&'a str> {
+    tags.binary_search_by(|(k, _)| strings[*k as usize].cmp(name))
         .ok()
-        .map(|i| strings[tags[i].1 as usize].as_ref())
+        .map(|i| &strings[tags[i].1 as usize])
 }
 
 /// The rows of one series. Up to four are held in place, so the series of a
@@ -170,14 +223,6 @@ const SERIES_HEAP_BYTES: usize = INDEX_SLOT_BYTES + size_of::<RowList>() + 1 + s
 
 /// Bytes of an entry of the series or the string index, with its control byte.
 const INDEX_SLOT_BYTES: usize = size_of::<(Short, u32)>() + 1;
-
-/// Heap bytes of a distinct tag string: its allocation (counts and contents, rounded up
-/// as the allocator does), its place in the strings and its slot in their index.
-fn string_heap_bytes(s: &str) -> usize {
-    const ARC_COUNTS: usize = 16;
-    const SLOTS: usize = size_of::<Arc<str>>() + INDEX_SLOT_BYTES;
-    (ARC_COUNTS + s.len()).next_multiple_of(16) + SLOTS
-}
 
 /// 32 bits of a hash, what the series and string indexes keep of their entries' hashes:
 /// an entry of 8 bytes rather than 16 (a partition of a million series has two million
@@ -219,28 +264,29 @@ fn tags_hash<'t>(
 /// The hash of stored tags (ids of `strings`), the same as of a batch's.
 fn stored_tags_hash(
     hasher: &hashbrown::DefaultHashBuilder,
-    strings: &[Arc<str>],
+    strings: &Strings,
     tags: &[(u32, u32)],
 ) -> u64 {
     tags_hash(
         hasher,
         tags.len(),
-        tags.iter().map(|&(k, v)| (k, strings[v as usize].as_ref())),
+        tags.iter().map(|&(k, v)| (k, &strings[v as usize])),
     )
 }
 
 /// Whether stored tags (ids of `strings`) equal a batch's (key ids, value texts).
-fn same_tags(strings: &[Arc<str>], stored: &[(u32, u32)], tags: &[(u32, &str)]) -> bool {
+fn same_tags(strings: &Strings, stored: &[(u32, u32)], tags: &[(u32, &str)]) -> bool {
     stored.len() == tags.len()
         && stored
             .iter()
             .zip(tags)
-            .all(|(&(k, v), &(k2, v2))| k == k2 && strings[v as usize].as_ref() == v2)
+            .all(|(&(k, v), &(k2, v2))| k == k2 && &strings[v as usize] == v2)
 }
 
-/// The id of `s` in `strings`, added if new; the heap bytes a new one takes.
+/// The id of `s` in `strings`, added if new; the heap bytes a new one takes in the index
+/// (its text is counted in [`Strings::heap_bytes`]).
 fn intern(
-    strings: &mut Vec<Arc<str>>,
+    strings: &mut Strings,
     ids: &mut hashbrown::HashTable<(Short, u32)>,
     hasher: &hashbrown::DefaultHashBuilder,
     s: &str,
@@ -248,14 +294,13 @@ fn intern(
     use std::hash::BuildHasher;
     let short = Short::of(hasher.hash_one(s));
     if let Some(&(_, id)) = ids.find(short.spread(), |&(h, id)| {
-        h == short && strings[id as usize].as_ref() == s
+        h == short && &strings[id as usize] == s
     }) {
         return (id, 0);
     }
-    let id = strings.len() as u32;
-    strings.push(Arc::from(s));
+    let id = strings.push(s);
     ids.insert_unique(short.spread(), (short, id), |&(h, _)| h.spread());
-    (id, string_heap_bytes(s))
+    (id, INDEX_SLOT_BYTES)
 }
 
 /// A partition's shared tag strings for one run of a batch's rows, by batch column: each
@@ -319,13 +364,12 @@ impl PartitionBuffer {
         self.time.len()
     }
 
-    /// The tags of each series with rows here, sorted by name (absent tags left out),
-    /// sharing the partition's strings.
-    pub(crate) fn series_tags(&self) -> impl Iterator<Item = Vec<(Arc<str>, Arc<str>)>> {
-        let shared = |id: u32| self.strings[id as usize].clone();
-        self.series
-            .iter()
-            .map(move |tags| tags.iter().map(|&(k, v)| (shared(k), shared(v))).collect())
+    /// The tags of each series with rows here, sorted by name (absent tags left out).
+    pub(crate) fn tag_sets(&self) -> TagSets {
+        TagSets {
+            series: self.series.clone(),
+            strings: self.strings.clone(),
+        }
     }
 
     /// The text of string `id`.
@@ -372,7 +416,7 @@ impl PartitionBuffer {
                     let strings = &self.strings;
                     if let Err(at) = self
                         .tag_keys
-                        .binary_search_by(|k| strings[*k as usize].as_ref().cmp(key))
+                        .binary_search_by(|k| strings[*k as usize].cmp(key))
                     {
                         self.tag_keys.insert(at, id);
                     }
@@ -515,6 +559,7 @@ impl PartitionBuffer {
             + self.rows.capacity() * HASH_SLOT
             + self.series_bytes
             + self.series.heap_bytes()
+            + self.strings.heap_bytes()
             + self.series_rows_bytes
             + self
                 .fields
@@ -601,12 +646,8 @@ impl PartitionBuffer {
         for (_, col) in &mut self.fields {
             col.shrink_to_fit();
         }
-        self.series_bytes = self.series.len() * SERIES_HEAP_BYTES
-            + self
-                .strings
-                .iter()
-                .map(|shared| string_heap_bytes(shared))
-                .sum::<usize>();
+        self.series_bytes =
+            self.series.len() * SERIES_HEAP_BYTES + self.strings.len() * INDEX_SLOT_BYTES;
         self.series_rows_bytes = self.series_rows.iter().map(row_list_bytes).sum();
         self.recount().saturating_sub(self.bytes)
     }
@@ -618,11 +659,10 @@ impl PartitionBuffer {
             new_id[k as usize] = 0;
             new_id[v as usize] = 0;
         }
-        let mut kept = Vec::new();
+        let mut kept = Strings::default();
         for (id, renumbered) in new_id.iter_mut().enumerate() {
             if *renumbered == 0 {
-                *renumbered = kept.len() as u32;
-                kept.push(self.strings[id].clone());
+                *renumbered = kept.push(&self.strings[id]);
             }
         }
         self.strings = kept;
@@ -639,8 +679,8 @@ impl PartitionBuffer {
         use std::hash::BuildHasher;
         let hasher = &self.hasher;
         self.string_ids = hashbrown::HashTable::with_capacity(strings.len());
-        for (id, text) in strings.iter().enumerate() {
-            let short = Short::of(hasher.hash_one(text.as_ref()));
+        for id in 0..strings.len() {
+            let short = Short::of(hasher.hash_one(&strings[id]));
             self.string_ids
                 .insert_unique(short.spread(), (short, id as u32), |&(h, _)| h.spread());
         }

@@ -10,9 +10,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::Arc;
 
 use super::{Storage, blocking, now_ns, peers, scan};
+use crate::buffer::TagSets;
 use crate::error::{Error, Result};
 use crate::manifest::ParquetFile;
 use crate::persist;
@@ -199,10 +199,9 @@ impl Storage {
                 .collect(),
         };
         for (t, name) in names.iter().enumerate() {
-            // The buffer's series, copied out (reference-counted strings) so the state
-            // lock is not held while they are counted.
-            type Tags = Vec<(Arc<str>, Arc<str>)>;
-            let (files, buffered): (Vec<ParquetFile>, Vec<Tags>) = {
+            // The buffer's series, copied out (each partition's tag sets and strings,
+            // a few vectors) so the state lock is not held while they are counted.
+            let (files, buffered): (Vec<ParquetFile>, Vec<TagSets>) = {
                 let state = inner.state.read();
                 let files = state
                     .manifest
@@ -214,14 +213,14 @@ impl Storage {
                 let buffered = state
                     .partitions(db_id, name)
                     .filter(|(day, _)| *day >= first_kept_day)
-                    .flat_map(|(_, p)| p.series_tags())
+                    .map(|(_, p)| p.tag_sets())
                     .collect();
                 (files, buffered)
             };
             let mut pairs = Vec::new();
-            for tags in &buffered {
+            for tags in buffered.iter().flat_map(TagSets::iter) {
                 pairs.clear();
-                pairs.extend(tags.iter().map(|(k, v)| (k.as_ref(), v.as_ref())));
+                pairs.extend(tags);
                 if !counter.add(t, &mut pairs) {
                     return Ok(counter.finish(request.limit));
                 }
