@@ -12,8 +12,11 @@ use crate::predicate::DeleteOp;
 
 mod column;
 mod read;
+mod tags;
 
 pub(crate) use read::SortedRows;
+pub(crate) use tags::TagSets;
+use tags::{SeriesTags, Strings, Tags, tag_value};
 
 use column::{FieldColumn, capacity_bytes, retain_by_mask};
 
@@ -99,110 +102,6 @@ pub(crate) struct PartitionBuffer {
     pub(crate) bytes: usize,
 }
 
-/// The tags of a partition's series one after the other in one vector, so that a new
-/// series allocates nothing of its own; series `s`'s are `tags[s]`.
-#[derive(Debug, Default, Clone)]
-struct SeriesTags {
-    pairs: Vec<(u32, u32)>,
-    /// Where each series' tags end in `pairs`.
-    ends: Vec<u32>,
-}
-
-impl SeriesTags {
-    fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    fn push(&mut self, tags: impl IntoIterator<Item = (u32, u32)>) {
-        self.pairs.extend(tags);
-        self.end_series();
-    }
-
-    /// Ends a new series: its tags are the pairs pushed since the last one ended.
-    fn end_series(&mut self) {
-        self.ends.push(self.pairs.len() as u32);
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &[(u32, u32)]> {
-        (0..self.len()).map(|s| &self[s])
-    }
-
-    /// Heap bytes of both vectors (their capacities).
-    fn heap_bytes(&self) -> usize {
-        capacity_bytes(&self.pairs) + capacity_bytes(&self.ends)
-    }
-}
-
-impl std::ops::Index<usize> for SeriesTags {
-    type Output = [(u32, u32)];
-
-    fn index(&self, s: usize) -> &[(u32, u32)] {
-        let start = if s == 0 { 0 } else { self.ends[s - 1] };
-        &self.pairs[start as usize..self.ends[s] as usize]
-    }
-}
-
-/// A partition's distinct tag keys and values, one after the other in one allocation:
-/// a string costs its bytes and where it ends (a high-cardinality tag's values are most
-/// of a partition's strings, one per series), not an allocation of its own, and strings
-/// added together are read together.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Strings {
-    text: String,
-    ends: Vec<usize>,
-}
-
-impl Strings {
-    pub(crate) fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    /// Adds `s`; returns its id.
-    fn push(&mut self, s: &str) -> u32 {
-        self.text.push_str(s);
-        self.ends.push(self.text.len());
-        (self.ends.len() - 1) as u32
-    }
-
-    /// Heap bytes of both vectors (their capacities).
-    fn heap_bytes(&self) -> usize {
-        self.text.capacity() + capacity_bytes(&self.ends)
-    }
-}
-
-impl std::ops::Index<usize> for Strings {
-    type Output = str;
-
-    fn index(&self, id: usize) -> &str {
-        let start = if id == 0 { 0 } else { self.ends[id - 1] };
-        &self.text[start..self.ends[id]]
-    }
-}
-
-/// The tag sets of a partition's series, copied out of it: two pairs of vectors, however
-/// many series and strings there are.
-pub(crate) struct TagSets {
-    series: SeriesTags,
-    strings: Strings,
-}
-
-impl TagSets {
-    /// Each series' tags as (key, value), sorted by key.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = impl Iterator<Item = (&str, &str)>> {
-        self.series.iter().map(|tags| {
-            tags.iter()
-                .map(|&(k, v)| (&self.strings[k as usize], &self.strings[v as usize]))
-        })
-    }
-}
-
-/// The value of tag `name` in a series' tags (sorted by name, ids of `strings`).
-fn tag_value<'a>(strings: &'a Strings, tags: &[(u32, u32)], name: &str) -> Option<&'a str> {
-    tags.binary_search_by(|(k, _)| strings[*k as usize].cmp(name))
-        .ok()
-        .map(|i| &strings[tags[i].1 as usize])
-}
-
 /// The rows of one series. Up to four are held in place, so the series of a
 /// high-cardinality load (one or two rows each) cost no allocation of their own.
 type RowList = smallvec::SmallVec<[u32; 4]>;
@@ -265,22 +164,22 @@ fn tags_hash<'t>(
 fn stored_tags_hash(
     hasher: &hashbrown::DefaultHashBuilder,
     strings: &Strings,
-    tags: &[(u32, u32)],
+    tags: Tags<'_>,
 ) -> u64 {
     tags_hash(
         hasher,
         tags.len(),
-        tags.iter().map(|&(k, v)| (k, &strings[v as usize])),
+        tags.iter().map(|(k, v)| (k, &strings[v as usize])),
     )
 }
 
 /// Whether stored tags (ids of `strings`) equal a batch's (key ids, value texts).
-fn same_tags(strings: &Strings, stored: &[(u32, u32)], tags: &[(u32, &str)]) -> bool {
+fn same_tags(strings: &Strings, stored: Tags<'_>, tags: &[(u32, &str)]) -> bool {
     stored.len() == tags.len()
         && stored
             .iter()
             .zip(tags)
-            .all(|(&(k, v), &(k2, v2))| k == k2 && &strings[v as usize] == v2)
+            .all(|((k, v), &(k2, v2))| k == k2 && &strings[v as usize] == v2)
 }
 
 /// The id of `s` in `strings`, added if new; the heap bytes a new one takes in the index
@@ -313,6 +212,9 @@ struct RunStrings<'b> {
     values: Vec<Option<(&'b str, u32)>>,
     /// The series being looked up: its tags as (key id, value text).
     tags: Vec<(u32, &'b str)>,
+    /// A new series' key and value ids.
+    key_ids: Vec<u32>,
+    value_ids: Vec<u32>,
 }
 
 impl RunStrings<'_> {
@@ -430,12 +332,14 @@ impl PartitionBuffer {
         let short = Short::of(tags_hash(&self.hasher, keyed.len(), keyed.iter().copied()));
         let (series, strings) = (&self.series, &self.strings);
         if let Some(&(_, s)) = self.series_index.find(short.spread(), |&(h, s)| {
-            h == short && same_tags(strings, &series[s as usize], keyed)
+            h == short && same_tags(strings, series.get(s as usize), keyed)
         }) {
             return s;
         }
         let s = self.series.len() as u32;
         let mut bytes = SERIES_HEAP_BYTES;
+        run.key_ids.clear();
+        run.value_ids.clear();
         for (&(key, value), &(column, _)) in keyed.iter().zip(tags) {
             let column = column as usize;
             let value = match run.values[column] {
@@ -448,9 +352,10 @@ impl PartitionBuffer {
                     id
                 }
             };
-            self.series.pairs.push((key, value));
+            run.key_ids.push(key);
+            run.value_ids.push(value);
         }
-        self.series.end_series();
+        self.series.push(&run.key_ids, &run.value_ids);
         self.series_bytes += bytes;
         self.series_index
             .insert_unique(short.spread(), (short, s), |&(h, _)| h.spread());
@@ -611,7 +516,8 @@ impl PartitionBuffer {
         let mut series = SeriesTags::default();
         for sid in &mut self.series_of_row {
             let id = *new_id[*sid as usize].get_or_insert_with(|| {
-                series.push(self.series[*sid as usize].iter().copied());
+                let tags = self.series.get(*sid as usize);
+                series.push(tags.keys, tags.values);
                 (series.len() - 1) as u32
             });
             *sid = id;
@@ -655,9 +561,13 @@ impl PartitionBuffer {
     /// Keeps only the strings and tag keys the series use, renumbered in their order.
     fn keep_used_strings(&mut self) {
         let mut new_id = vec![u32::MAX; self.strings.len()];
-        for &(k, v) in self.series.iter().flat_map(|tags| tags.iter()) {
-            new_id[k as usize] = 0;
-            new_id[v as usize] = 0;
+        for &id in self
+            .series
+            .all_keys()
+            .iter()
+            .chain(self.series.all_values())
+        {
+            new_id[id as usize] = 0;
         }
         let mut kept = Strings::default();
         for (id, renumbered) in new_id.iter_mut().enumerate() {
@@ -666,11 +576,8 @@ impl PartitionBuffer {
             }
         }
         self.strings = kept;
-        let mut keys = Vec::new();
-        for (k, v) in &mut self.series.pairs {
-            (*k, *v) = (new_id[*k as usize], new_id[*v as usize]);
-            keys.push(*k);
-        }
+        self.series.renumber(&new_id);
+        let mut keys = self.series.all_keys().to_vec();
         keys.sort_unstable();
         keys.dedup();
         let strings = &self.strings;
@@ -1383,8 +1290,8 @@ mod tests {
         let part = &buf.table(1, "cpu").unwrap().partitions[&0];
         // The key `host` once, each value once.
         assert_eq!(part.strings.len(), 1001);
-        let key = part.series[0][0].0;
-        assert!(part.series.iter().all(|tags| tags[0].0 == key));
+        let key = part.series.get(0).keys[0];
+        assert!(part.series.iter().all(|tags| tags.keys[0] == key));
         assert_eq!(part.text(key), "host");
         // One small row each; a series' own bookkeeping is about a hundred bytes.
         let per_series = buf.bytes / 1000;

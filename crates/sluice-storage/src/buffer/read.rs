@@ -11,7 +11,8 @@ use arrow::array::{
 use arrow::datatypes::Int32Type;
 use sluice_lp::FieldType;
 
-use super::{PartitionBuffer, tag_value};
+use super::PartitionBuffer;
+use super::tags::{Tags, tag_value};
 use crate::error::Result;
 use crate::merge::TableSchema;
 use crate::text_order::sort_by_text;
@@ -36,11 +37,11 @@ impl TagPositions {
 
     /// The value ids of a series' tags in the schema's order, `ABSENT` where it has no
     /// such tag, written to `out` (as long as the schema's tags).
-    fn values(&self, tags: &[(u32, u32)], out: &mut [u32]) {
+    fn values(&self, tags: Tags<'_>, out: &mut [u32]) {
         out.fill(ABSENT);
-        for (k, v) in tags {
-            if let Ok(i) = self.0.binary_search_by_key(k, |&(key, _)| key) {
-                out[self.0[i].1] = *v;
+        for (k, v) in tags.iter() {
+            if let Ok(i) = self.0.binary_search_by_key(&k, |&(key, _)| key) {
+                out[self.0[i].1] = v;
             }
         }
     }
@@ -124,7 +125,7 @@ impl PartitionBuffer {
     ) -> SortedRows {
         let wanted: Vec<u32> = (0..self.series.len() as u32)
             .filter(|&s| {
-                let tags = &self.series[s as usize];
+                let tags = self.series.get(s as usize);
                 tag_matches
                     .iter()
                     .all(|m| m.matches(tag_value(&self.strings, tags, m.key())))
@@ -219,7 +220,7 @@ impl PartitionBuffer {
         let positions = TagPositions::new(self, names);
         let mut values = vec![ABSENT; series.len() * names.len()];
         for (s, out) in series.iter().zip(values.chunks_exact_mut(names.len())) {
-            positions.values(&self.series[*s as usize], out);
+            positions.values(self.series.get(*s as usize), out);
         }
         values
     }
@@ -402,7 +403,7 @@ mod tests {
         let key = |s: u32| {
             names
                 .iter()
-                .map(|n| tag_value(&part.strings, &part.series[s as usize], n))
+                .map(|n| tag_value(&part.strings, part.series.get(s as usize), n))
                 .collect::<Vec<_>>()
         };
         let mut expected = all;
