@@ -350,6 +350,21 @@ mod tests {
     use crate::batch::{BatchRef, ColumnType, ColumnValues, FieldValues, TableRef};
     use crate::buffer::Buffer;
 
+    /// A buffer holding `table`'s rows (of database 1), with `floats` in column `column`.
+    fn applied(mut table: TableRef<'_>, column: u32, floats: Vec<f64>) -> Buffer {
+        table.fields = vec![FieldValues {
+            column,
+            rows: None,
+            values: ColumnValues::Float(floats),
+        }];
+        let mut buffer = Buffer::default();
+        buffer.apply(&BatchRef {
+            db_id: 1,
+            tables: vec![table],
+        });
+        buffer
+    }
+
     #[test]
     fn series_come_in_the_same_order_by_rank_as_by_text_with_absent_tags_first() {
         // Tags `a`, `b` and `c`, some series without `a` or `c`, values sharing text
@@ -382,16 +397,7 @@ mod tests {
             table.push_row(i as i64, i as u32);
             floats.push(i as f64);
         }
-        table.fields = vec![FieldValues {
-            column: 3,
-            rows: None,
-            values: ColumnValues::Float(floats),
-        }];
-        let mut buffer = Buffer::default();
-        buffer.apply(&BatchRef {
-            db_id: 1,
-            tables: vec![table],
-        });
+        let buffer = applied(table, 3, floats);
         let part = &buffer.table(1, "cpu").unwrap().partitions[&0];
         let names: Vec<String> = ["a", "b", "c", "missing"].map(String::from).to_vec();
         let all: Vec<u32> = (0..part.series.len() as u32).rev().collect();
@@ -445,16 +451,7 @@ mod tests {
                 floats.push((s * 10 + t) as f64);
             }
         }
-        table.fields = vec![FieldValues {
-            column: 2,
-            rows: None,
-            values: ColumnValues::Float(floats),
-        }];
-        let mut buffer = Buffer::default();
-        buffer.apply(&BatchRef {
-            db_id: 1,
-            tables: vec![table],
-        });
+        let buffer = applied(table, 2, floats);
         let part = &buffer.table(1, "cpu").unwrap().partitions[&0];
         let schema = part.schema();
         let sorted = part.sorted_rows(&schema, None, &[], None);
