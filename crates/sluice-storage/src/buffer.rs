@@ -55,8 +55,8 @@ pub(crate) struct PartitionBuffer {
     /// by those; the tags are compared in `series`. The bits are kept so that growing the
     /// table does not hash every series' tags again.
     series_index: hashbrown::HashTable<(Short, u32)>,
-    /// Tags of each series, sorted by name, as (key, value) ids of `strings`: a series
-    /// takes 8 bytes a tag, and every distinct key or value is allocated once.
+    /// Tags of each series, sorted by name, as ids of `strings`: a series takes 4 bytes a
+    /// tag (its key list is shared), and every distinct key or value is kept once.
     series: SeriesTags,
     /// Every tag key and value of the partition's series, once, by id.
     strings: Strings,
