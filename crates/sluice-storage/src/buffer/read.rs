@@ -50,6 +50,41 @@ impl TagPositions {
 /// A tag a series does not have, where string ids are expected.
 const ABSENT: u32 = u32::MAX;
 
+/// Each series' ranks (`width` a series, one series after the other, each below
+/// `rank_count`) packed into one integer that sorts as they do, with the series'
+/// position: each tag's ranks renumbered over the values that tag takes, in as few bits
+/// as those need, the first tag in the highest bits. `None` when the tags need more than
+/// 64 bits together. Ten TSBS tags of a million hosts need 51; sorting integers beats
+/// comparing ten ranks per pair of series.
+fn packed_keys(ranks: &[u32], width: usize, rank_count: usize) -> Option<Vec<(u64, u32)>> {
+    let mut keyed: Vec<(u64, u32)> = (0..(ranks.len() / width) as u32).map(|i| (0, i)).collect();
+    let mut dense = vec![0u32; rank_count];
+    let mut used_bits = 0;
+    for t in 0..width {
+        let column = || ranks[t..].iter().step_by(width).map(|&r| r as usize);
+        dense.fill(0);
+        for r in column() {
+            dense[r] = 1;
+        }
+        let mut taken = 0u32;
+        for d in &mut dense {
+            if *d != 0 {
+                *d = taken;
+                taken += 1;
+            }
+        }
+        let bits = u32::BITS - taken.saturating_sub(1).leading_zeros();
+        used_bits += bits;
+        if used_bits > u64::BITS {
+            return None;
+        }
+        for ((key, _), r) in keyed.iter_mut().zip(column()) {
+            *key = (*key << bits) | u64::from(dense[r]);
+        }
+    }
+    Some(keyed)
+}
+
 /// A partition's rows in the series order, and the tag values of their series: what
 /// [`PartitionBuffer::rows_to_batch`] turns into batches, a slice of rows at a time.
 pub(crate) struct SortedRows {
@@ -253,6 +288,10 @@ impl PartitionBuffer {
             .iter()
             .map(|&id| if id == ABSENT { 0 } else { rank[id as usize] })
             .collect();
+        if let Some(mut keyed) = packed_keys(&ranks, width, self.strings.len() + 1) {
+            keyed.sort_unstable();
+            return keyed.into_iter().map(|(_, i)| i).collect();
+        }
         let mut order: Vec<u32> = (0..(values.len() / width) as u32).collect();
         let key = |i: u32| &ranks[i as usize * width..(i as usize + 1) * width];
         order.sort_unstable_by(|a, b| key(*a).cmp(key(*b)));
@@ -480,5 +519,49 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn packed_keys_sort_as_the_ranks_do_and_are_refused_past_64_bits() {
+        // A constant tag, one of three values with the absent rank 0 among them, one of
+        // a thousand values with gaps between their ranks.
+        let ranks: Vec<u32> = (0..3000u32)
+            .flat_map(|i| [7, (i * 7) % 3 * 5, (i * 7919) % 1000 * 3])
+            .collect();
+        let mut keyed = packed_keys(&ranks, 3, 3000).unwrap();
+        keyed.sort_unstable();
+        let mut expected: Vec<u32> = (0..3000).collect();
+        expected.sort_by_key(|&i| &ranks[i as usize * 3..i as usize * 3 + 3]);
+        assert_eq!(keyed.iter().map(|k| k.1).collect::<Vec<_>>(), expected);
+
+        // Five tags of 8,193 values each need 70 bits: refused, and the partition's
+        // order by rank is still its order by text.
+        let texts: Vec<[String; 5]> = (0..8193usize)
+            .map(|i| [1, 2, 4, 5, 7].map(|k| format!("v{}", (i * k) % 8193)))
+            .collect();
+        let mut table = TableRef {
+            name: "cpu",
+            columns: vec![
+                ("a", ColumnType::Tag),
+                ("b", ColumnType::Tag),
+                ("c", ColumnType::Tag),
+                ("d", ColumnType::Tag),
+                ("e", ColumnType::Tag),
+                ("f", ColumnType::Field(sluice_lp::FieldType::Float)),
+            ],
+            ..TableRef::default()
+        };
+        for (i, values) in texts.iter().enumerate() {
+            table.push_series((0..5).map(|t| (t as u32, values[t].as_str())));
+            table.push_row(0, i as u32);
+        }
+        let buffer = applied(table, 5, vec![1.0; texts.len()]);
+        let part = &buffer.table(1, "cpu").unwrap().partitions[&0];
+        let names: Vec<String> = ["a", "b", "c", "d", "e"].map(String::from).to_vec();
+        let all: Vec<u32> = (0..part.series.len() as u32).collect();
+        let values = part.series_values(&names, &all);
+        let by_rank = part.ordered_by_rank(names.len(), &values);
+        assert_eq!(by_rank, part.ordered_by_text(names.len(), &values));
+        assert_eq!(by_rank.len(), 8193);
     }
 }
