@@ -354,13 +354,7 @@ fn series_ranks(sources: &[RecordBatch], n_tags: usize, n: usize) -> Result<Vec<
             for (id, r) in ids.iter().zip(&ranks) {
                 used[(*id * card + u64::from(*r)) as usize] = 1;
             }
-            let mut next = 0u32;
-            for u in used.iter_mut() {
-                if *u == 1 {
-                    *u = next;
-                    next += 1;
-                }
-            }
+            let next = number_marked(&mut used);
             for (id, r) in ids.iter_mut().zip(&ranks) {
                 *id = u64::from(used[(*id * card + u64::from(*r)) as usize]);
             }
@@ -388,6 +382,18 @@ fn series_ranks(sources: &[RecordBatch], n_tags: usize, n: usize) -> Result<Vec<
         }
     }
     Ok(ids.into_iter().map(|id| id as u32).collect())
+}
+
+/// Numbers the marked (non-zero) slots of `marks` 0, 1, 2, … in slot order and returns
+/// how many there are: the values marked, ranked densely. Unmarked slots are left as
+/// they are.
+pub(crate) fn number_marked(marks: &mut [u32]) -> u32 {
+    let mut next = 0;
+    for mark in marks.iter_mut().filter(|m| **m != 0) {
+        *mark = next;
+        next += 1;
+    }
+    next
 }
 
 /// One tag column's dictionaries over a merge's sources. The batches Parquet reads from

@@ -14,7 +14,7 @@ use sluice_lp::FieldType;
 use super::PartitionBuffer;
 use super::tags::{Tags, tag_value};
 use crate::error::Result;
-use crate::merge::TableSchema;
+use crate::merge::{TableSchema, number_marked};
 use crate::text_order::sort_by_text;
 use crate::types::TagMatch;
 
@@ -66,13 +66,7 @@ fn packed_keys(ranks: &[u32], width: usize, rank_count: usize) -> Option<Vec<(u6
         for r in column() {
             dense[r] = 1;
         }
-        let mut taken = 0u32;
-        for d in &mut dense {
-            if *d != 0 {
-                *d = taken;
-                taken += 1;
-            }
-        }
+        let taken = number_marked(&mut dense);
         let bits = u32::BITS - taken.saturating_sub(1).leading_zeros();
         used_bits += bits;
         if used_bits > u64::BITS {
@@ -87,9 +81,10 @@ fn packed_keys(ranks: &[u32], width: usize, rank_count: usize) -> Option<Vec<(u6
 
 /// A partition's rows in the series order, and the tag values of their series: what
 /// [`PartitionBuffer::rows_to_batch`] turns into batches, a slice of rows at a time.
+#[derive(Default)]
 pub(crate) struct SortedRows {
     /// Row indices, sorted by series then time.
-    pub(crate) rows: Vec<usize>,
+    rows: Vec<usize>,
     /// Each series with rows here, in order: where its rows end in `rows`.
     ends: Vec<usize>,
     /// The values (string ids, [`ABSENT`] for none) of each series' tags in the schema's
@@ -100,15 +95,6 @@ pub(crate) struct SortedRows {
 }
 
 impl SortedRows {
-    /// No rows.
-    pub(crate) fn empty() -> SortedRows {
-        SortedRows {
-            rows: Vec::new(),
-            ends: Vec::new(),
-            values: Vec::new(),
-        }
-    }
-
     pub(crate) fn len(&self) -> usize {
         self.rows.len()
     }
@@ -167,10 +153,11 @@ impl PartitionBuffer {
             })
             .collect();
         let width = schema.tags.len();
-        let (wanted, values) = self.in_series_order(&schema.tags, wanted);
-        let mut sorted = SortedRows::empty();
+        let values = self.series_values(&schema.tags, &wanted);
+        let mut sorted = SortedRows::default();
         let mut scratch: Vec<u32> = Vec::new();
-        for (i, s) in wanted.into_iter().enumerate() {
+        for i in self.in_series_order(width, &values, wanted.len()) {
+            let (i, s) = (i as usize, wanted[i as usize]);
             let time = |r: &u32| self.time[*r as usize];
             let series_rows: &[u32] = &self.series_rows[s as usize];
             let rows_before = sorted.rows.len();
@@ -222,29 +209,20 @@ impl PartitionBuffer {
         sorted
     }
 
-    /// Series `series` in the series order (the module `merge` defines it): by their
-    /// values of tags `names`, tag by tag, an absent tag first; with those values (string
-    /// ids) of each, in that order. Each series' values are looked up once, compared as
-    /// ranks of the partition's strings when the series are many (an integer comparison
-    /// instead of a string comparison per tag), else as text: ranking sorts every string
-    /// of the partition, worth it only when the series to order are a good part of them.
-    fn in_series_order(&self, names: &[String], series: Vec<u32>) -> (Vec<u32>, Vec<u32>) {
-        let values = self.series_values(names, &series);
-        if series.len() < 2 || names.is_empty() {
-            return (series, values);
-        }
-        let order = if series.len() * 4 < self.strings.len() {
-            self.ordered_by_text(names.len(), &values)
+    /// The order of `count` series (the module `merge` defines it) by their tag values
+    /// (`width` string ids a series, [`PartitionBuffer::series_values`]), tag by tag, an
+    /// absent tag first: positions among them. The values are compared as ranks of the
+    /// partition's strings when the series are many (an integer comparison instead of a
+    /// string comparison per tag), else as text: ranking sorts every string of the
+    /// partition, worth it only when the series to order are a good part of them.
+    fn in_series_order(&self, width: usize, values: &[u32], count: usize) -> Vec<u32> {
+        if count < 2 || width == 0 {
+            (0..count as u32).collect()
+        } else if count * 4 < self.strings.len() {
+            self.ordered_by_text(width, values)
         } else {
-            self.ordered_by_rank(names.len(), &values)
-        };
-        let width = names.len();
-        let mut in_order = Vec::with_capacity(values.len());
-        for &i in &order {
-            in_order.extend_from_slice(&values[i as usize * width..(i as usize + 1) * width]);
+            self.ordered_by_rank(width, values)
         }
-        let series = order.iter().map(|&i| series[i as usize]).collect();
-        (series, in_order)
     }
 
     /// The values of tags `names` of each of `series`, one after the other.
@@ -389,10 +367,23 @@ mod tests {
     use crate::batch::{BatchRef, ColumnType, ColumnValues, FieldValues, TableRef};
     use crate::buffer::Buffer;
 
-    /// A buffer holding `table`'s rows (of database 1), with `floats` in column `column`.
-    fn applied(mut table: TableRef<'_>, column: u32, floats: Vec<f64>) -> Buffer {
+    /// Table `cpu` with tags `tags` and a float field `f`, without rows.
+    fn table_with_tags<'a>(tags: &[&'a str]) -> TableRef<'a> {
+        let mut columns: Vec<(&str, ColumnType)> =
+            tags.iter().map(|t| (*t, ColumnType::Tag)).collect();
+        columns.push(("f", ColumnType::Field(sluice_lp::FieldType::Float)));
+        TableRef {
+            name: "cpu",
+            columns,
+            ..TableRef::default()
+        }
+    }
+
+    /// A buffer holding `table`'s rows (of database 1), with `floats` in its last
+    /// column (as [`table_with_tags`] makes it).
+    fn applied(mut table: TableRef<'_>, floats: Vec<f64>) -> Buffer {
         table.fields = vec![FieldValues {
-            column,
+            column: (table.columns.len() - 1) as u32,
             rows: None,
             values: ColumnValues::Float(floats),
         }];
@@ -409,16 +400,7 @@ mod tests {
         // Tags `a`, `b` and `c`, some series without `a` or `c`, values sharing text
         // across tags and sorting differently by length and by bytes.
         let values = ["", "x", "xy", "y", "b", "a", "Z", "10", "9"];
-        let mut table = TableRef {
-            name: "cpu",
-            columns: vec![
-                ("a", ColumnType::Tag),
-                ("b", ColumnType::Tag),
-                ("c", ColumnType::Tag),
-                ("f", ColumnType::Field(sluice_lp::FieldType::Float)),
-            ],
-            ..TableRef::default()
-        };
+        let mut table = table_with_tags(&["a", "b", "c"]);
         let mut floats = Vec::new();
         for i in 0..200usize {
             let a = values[i % values.len()];
@@ -436,7 +418,7 @@ mod tests {
             table.push_row(i as i64, i as u32);
             floats.push(i as f64);
         }
-        let buffer = applied(table, 3, floats);
+        let buffer = applied(table, floats);
         let part = &buffer.table(1, "cpu").unwrap().partitions[&0];
         let names: Vec<String> = ["a", "b", "c", "missing"].map(String::from).to_vec();
         let all: Vec<u32> = (0..part.series.len() as u32).rev().collect();
@@ -465,15 +447,7 @@ mod tests {
         // Series of one to five rows, some without tag `b`, added in another order than
         // the series order, so that slices start and end inside series and the series of
         // a slice are not those of the partition.
-        let mut table = TableRef {
-            name: "cpu",
-            columns: vec![
-                ("a", ColumnType::Tag),
-                ("b", ColumnType::Tag),
-                ("f", ColumnType::Field(sluice_lp::FieldType::Float)),
-            ],
-            ..TableRef::default()
-        };
+        let mut table = table_with_tags(&["a", "b"]);
         let mut floats = Vec::new();
         let mut texts = Vec::new();
         for s in 0..40usize {
@@ -490,7 +464,7 @@ mod tests {
                 floats.push((s * 10 + t) as f64);
             }
         }
-        let buffer = applied(table, 2, floats);
+        let buffer = applied(table, floats);
         let part = &buffer.table(1, "cpu").unwrap().partitions[&0];
         let schema = part.schema();
         let sorted = part.sorted_rows(&schema, None, &[], None);
@@ -539,23 +513,12 @@ mod tests {
         let texts: Vec<[String; 5]> = (0..8193usize)
             .map(|i| [1, 2, 4, 5, 7].map(|k| format!("v{}", (i * k) % 8193)))
             .collect();
-        let mut table = TableRef {
-            name: "cpu",
-            columns: vec![
-                ("a", ColumnType::Tag),
-                ("b", ColumnType::Tag),
-                ("c", ColumnType::Tag),
-                ("d", ColumnType::Tag),
-                ("e", ColumnType::Tag),
-                ("f", ColumnType::Field(sluice_lp::FieldType::Float)),
-            ],
-            ..TableRef::default()
-        };
+        let mut table = table_with_tags(&["a", "b", "c", "d", "e"]);
         for (i, values) in texts.iter().enumerate() {
             table.push_series((0..5).map(|t| (t as u32, values[t].as_str())));
             table.push_row(0, i as u32);
         }
-        let buffer = applied(table, 5, vec![1.0; texts.len()]);
+        let buffer = applied(table, vec![1.0; texts.len()]);
         let part = &buffer.table(1, "cpu").unwrap().partitions[&0];
         let names: Vec<String> = ["a", "b", "c", "d", "e"].map(String::from).to_vec();
         let all: Vec<u32> = (0..part.series.len() as u32).collect();

@@ -166,7 +166,7 @@ impl PartitionSlices {
     ) -> PartitionSlices {
         let rows = Self::partition_of(&frozen, db_id, &table, day)
             .map(|p| p.sorted_rows(schema, None, &[], None))
-            .unwrap_or_else(SortedRows::empty);
+            .unwrap_or_default();
         PartitionSlices {
             frozen,
             db_id,
