@@ -266,6 +266,14 @@ pub(crate) struct TableRef<'a> {
     pub(crate) series: Vec<Range<u32>>,
     /// The tag sets, one after the other: (column index, value), sorted by tag name.
     pub(crate) tags: Vec<(u32, &'a str)>,
+    /// A logged table's column list and series section as logged (empty for a batch
+    /// not read from the log): two tables with the same key have the same tag sets.
+    pub(crate) series_key: &'a [u8],
+    /// `Some(n)` when the decoder skipped the `n` tag sets (`series` and `tags` are
+    /// empty), having decoded the same bytes just before: the buffer reuses what it found
+    /// for them then, or reads them from `series_key`
+    /// ([`crate::encoding::read_skipped_series`]).
+    pub(crate) skipped_series: Option<usize>,
     /// Each row's time.
     pub(crate) times: Vec<i64>,
     /// Each row's tag set, an index into `series`.
@@ -294,6 +302,11 @@ impl<'a> TableRef<'a> {
         self.times.len()
     }
 
+    /// Tag sets the table has, decoded or skipped.
+    pub(crate) fn series_count(&self) -> usize {
+        self.skipped_series.unwrap_or(self.series.len())
+    }
+
     /// The tags of series `s`.
     pub(crate) fn series_tags(&self, s: u32) -> &[(u32, &'a str)] {
         let range = &self.series[s as usize];
@@ -309,8 +322,16 @@ impl<'a> TableRef<'a> {
                 .map(|(n, k)| ((*n).to_owned(), *k))
                 .collect(),
         );
-        for s in 0..self.series.len() as u32 {
-            table.push_series(self.series_tags(s).iter().copied());
+        let read;
+        let decoded = match self.skipped_series {
+            Some(_) => {
+                read = crate::encoding::read_skipped_series(self);
+                &read
+            }
+            None => self,
+        };
+        for s in 0..decoded.series.len() as u32 {
+            table.push_series(decoded.series_tags(s).iter().copied());
         }
         for (r, fields) in self.fields_by_row().into_iter().enumerate() {
             let start = table.values.len();

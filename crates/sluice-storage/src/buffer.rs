@@ -6,8 +6,9 @@ use std::ops::Range;
 
 use sluice_lp::FieldType;
 
-use crate::batch::{BatchRef, ColumnType, ColumnValues};
+use crate::batch::{BatchRef, ColumnType, ColumnValues, TableRef};
 use crate::catalog::day_of;
+use crate::encoding;
 use crate::predicate::DeleteOp;
 
 mod column;
@@ -100,6 +101,20 @@ pub(crate) struct PartitionBuffer {
     /// ([`PartitionBuffer::heap_bytes`]): what the persistence trigger, the buffer ceiling
     /// and the `sluice_buffer_bytes` metric count.
     pub(crate) bytes: usize,
+    /// While the WAL replays: the series ids found for the tag sets of the last logged
+    /// table applied here, so that the next one logged with the same tag sets takes them
+    /// without a lookup. Forgotten when a delete renumbers the series, and after replay
+    /// ([`Buffer::forget_logged_series`]).
+    logged_series: Option<LoggedSeries>,
+}
+
+/// The series ids of a logged table's tag sets in a partition.
+#[derive(Debug, Default, Clone)]
+struct LoggedSeries {
+    /// The table's [`TableRef::series_key`].
+    key: Vec<u8>,
+    /// The partition's series id of each of the table's tag sets that had a row here.
+    sids: Vec<Option<u32>>,
 }
 
 /// The rows of one series. Up to four are held in place, so the series of a
@@ -365,6 +380,37 @@ impl PartitionBuffer {
         s
     }
 
+    /// Sets `sids` to the series ids found for the tag sets of the last logged table
+    /// applied here if its key was `key` (see [`LoggedSeries`]), else to none; returns
+    /// whether it was.
+    fn known_series(&self, key: &[u8], sids: &mut [Option<u32>]) -> bool {
+        match &self.logged_series {
+            Some(known) if !key.is_empty() && known.key == key => {
+                sids.copy_from_slice(&known.sids);
+                true
+            }
+            _ => {
+                sids.fill(None);
+                false
+            }
+        }
+    }
+
+    /// Keeps the series ids `sids` found for the tag sets of a logged table with `key`
+    /// (nothing for a batch that was not logged); `known` when the key is the one kept.
+    fn remember_series(&mut self, key: &[u8], sids: &[Option<u32>], known: bool) {
+        if key.is_empty() {
+            return;
+        }
+        let kept = self.logged_series.get_or_insert_default();
+        if !known {
+            kept.key.clear();
+            kept.key.extend_from_slice(key);
+        }
+        kept.sids.clear();
+        kept.sids.extend_from_slice(sids);
+    }
+
     /// Widens the partition's time range to `times`, a run of rows about to be placed.
     fn cover(&mut self, times: &[i64]) {
         let (Some(&lo), Some(&hi)) = (times.iter().min(), times.iter().max()) else {
@@ -506,6 +552,8 @@ impl PartitionBuffer {
         if kept == keep.len() {
             return 0;
         }
+        // Series ids change below.
+        self.logged_series = None;
         retain_by_mask(&mut self.time, &keep);
         retain_by_mask(&mut self.series_of_row, &keep);
         for (_, col) in &mut self.fields {
@@ -601,7 +649,7 @@ impl PartitionBuffer {
 
 impl Buffer {
     /// Applies a logged batch.
-    pub(crate) fn apply(&mut self, batch: &BatchRef<'_>) {
+    pub(crate) fn apply<'a>(&mut self, batch: &BatchRef<'a>) {
         let db = self.dbs.entry(batch.db_id).or_default();
         for table in &batch.tables {
             let tb = match db.get_mut(table.name) {
@@ -610,7 +658,9 @@ impl Buffer {
             };
             let columns = &table.columns;
             // Partition series ids per batch series, resolved once per partition (day) run.
-            let mut sids: Vec<Option<u32>> = vec![None; table.series.len()];
+            let mut sids: Vec<Option<u32>> = vec![None; table.series_count()];
+            // The tag sets the decoder skipped, read here if a run needs them.
+            let mut skipped: Option<TableRef<'a>> = None;
             let mut strings = RunStrings::default();
             // The partition row of each batch row of the run, then of each value.
             let mut placed: Vec<u32> = Vec::new();
@@ -625,7 +675,7 @@ impl Buffer {
                     .map_or(table.len(), |n| start + n);
                 let part = tb.partitions.entry(day).or_default();
                 let rows_before = part.len();
-                sids.iter_mut().for_each(|s| *s = None);
+                let known = part.known_series(table.series_key, &mut sids);
                 strings.reset(columns.len());
                 placed.clear();
                 part.cover(&table.times[start..end]);
@@ -636,7 +686,12 @@ impl Buffer {
                     let sid = match sids[series as usize] {
                         Some(sid) => sid,
                         None => {
-                            let tags = table.series_tags(series);
+                            let tags = match table.skipped_series {
+                                None => table.series_tags(series),
+                                Some(_) => skipped
+                                    .get_or_insert_with(|| encoding::read_skipped_series(table))
+                                    .series_tags(series),
+                            };
                             let sid = part.series_id(tags, columns, &mut strings);
                             sids[series as usize] = Some(sid);
                             sid
@@ -644,6 +699,7 @@ impl Buffer {
                     };
                     placed.push(part.place(sid, time));
                 }
+                part.remember_series(table.series_key, &sids, known);
                 for field in &table.fields {
                     let at = field.values_of_rows(start..end);
                     let (name, ColumnType::Field(kind)) = columns[field.column as usize] else {
@@ -672,6 +728,15 @@ impl Buffer {
                 self.bytes = self.bytes + part.bytes - before;
                 start = end;
             }
+        }
+    }
+
+    /// Forgets the series ids kept for the tag sets of logged tables ([`LoggedSeries`]):
+    /// the WAL has been replayed.
+    pub(crate) fn forget_logged_series(&mut self) {
+        let tables = self.dbs.values_mut().flat_map(|tables| tables.values_mut());
+        for part in tables.flat_map(|table| table.partitions.values_mut()) {
+            part.logged_series = None;
         }
     }
 
@@ -1224,6 +1289,65 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec![1]
         );
+    }
+
+    #[test]
+    fn logged_tables_whose_tag_sets_were_skipped_land_as_batches_read_whole_do() {
+        const DAY: i64 = 86_400_000_000_000;
+        let at = |time: i64| {
+            // Hosts x, y, z named in that order in every batch: the same tag sets.
+            batch(vec![
+                ("x", time, vec![(1, Value::Float(time as f64))]),
+                ("y", time + 1, vec![(2, Value::Integer(time))]),
+                ("z", time, vec![(1, Value::Float(-1.0))]),
+            ])
+        };
+        let mut across_days = at(3);
+        across_days.tables[0].rows[1].time = DAY + 1;
+        let delete_y = delete_in_cpu(None, Some(crate::TagPredicate::eq("host", "y")));
+        let steps = [
+            Ok(at(1)),
+            Ok(at(2)),
+            // y's row starts a partition: its tag set is read from the skipped bytes.
+            Ok(across_days),
+            // Renumbers day 0's series: x and z only, and then y again, new.
+            Err(delete_y),
+            Ok(at(5)),
+            Ok(at(DAY + 7)),
+        ];
+        let (mut logged, mut whole) = (Buffer::default(), Buffer::default());
+        let mut seen = encoding::SeenSeries::default();
+        let mut skipped = 0;
+        for step in &steps {
+            match step {
+                Ok(batch) => {
+                    let mut bytes = Vec::new();
+                    encoding::encode(batch, &mut bytes);
+                    let decoded = encoding::decode_logged(&bytes, encoding::FORMAT, &mut seen);
+                    let decoded = decoded.unwrap();
+                    skipped += usize::from(decoded.tables[0].skipped_series.is_some());
+                    logged.apply(&decoded);
+                    whole.apply(&batch.as_ref());
+                }
+                Err(op) => {
+                    assert!(logged.delete(op) > 0);
+                    whole.delete(op);
+                }
+            }
+        }
+        assert_eq!(skipped, 4);
+        let read = |buf: &Buffer, day| {
+            let part = &buf.table(1, "cpu").unwrap().partitions[&day];
+            part.to_batch(&part.schema(), None, &[]).unwrap().unwrap()
+        };
+        for day in [0, 1] {
+            assert_eq!(read(&logged, day), read(&whole, day), "day {day}");
+        }
+        let hosts = |buf: &Buffer| buf.table(1, "cpu").unwrap().partitions[&0].series.len();
+        assert_eq!((hosts(&logged), hosts(&whole)), (3, 3));
+        logged.forget_logged_series();
+        let kept = logged.dbs[&1]["cpu"].partitions.values();
+        assert!(kept.into_iter().all(|part| part.logged_series.is_none()));
     }
 
     #[test]

@@ -145,13 +145,37 @@ pub(crate) const FORMAT_ROW_TAGS: u32 = 1;
 
 /// Decodes a payload written in `format` ([`FORMAT`] or [`FORMAT_ROW_TAGS`]), in place:
 /// names, tag values and strings borrow `input`.
-pub(crate) fn decode(mut input: &[u8], format: u32) -> Result<BatchRef<'_>, DecodeError> {
+#[cfg(test)]
+pub(crate) fn decode(input: &[u8], format: u32) -> Result<BatchRef<'_>, DecodeError> {
+    decode_logged(input, format, &mut SeenSeries::default())
+}
+
+/// The tag sets each table named in the last record a decoder read (their bytes, with
+/// the column list before them, and how many there were). Writers send the same series
+/// again and again (a collector's every interval, a loader's every batch), so a record's
+/// tag sets are often the bytes of the one before: those are skipped, not decoded again
+/// (see [`TableRef::skipped_series`]).
+#[derive(Debug, Default)]
+pub(crate) struct SeenSeries {
+    tables: HashMap<Vec<u8>, (Vec<u8>, usize)>,
+}
+
+/// Tables whose tag sets [`SeenSeries`] keeps; past this it starts over.
+const SEEN_TABLES: usize = 1024;
+
+/// [`decode`], skipping a table's tag sets when they are the bytes `seen` holds for it
+/// (and remembering those it decodes).
+pub(crate) fn decode_logged<'a>(
+    mut input: &'a [u8],
+    format: u32,
+    seen: &mut SeenSeries,
+) -> Result<BatchRef<'a>, DecodeError> {
     let r = &mut input;
     let db_id = u32::try_from(get_var(r)?).map_err(|_| DecodeError("database id out of range"))?;
     let n_tables = get_len(r)?;
     let mut tables = Vec::with_capacity(n_tables.min(1024));
     for _ in 0..n_tables {
-        tables.push(decode_table(r, format)?);
+        tables.push(decode_table(r, format, seen)?);
     }
     if !input.is_empty() {
         return Err(DecodeError("trailing bytes after batch"));
@@ -159,34 +183,42 @@ pub(crate) fn decode(mut input: &[u8], format: u32) -> Result<BatchRef<'_>, Deco
     Ok(BatchRef { db_id, tables })
 }
 
-fn decode_table<'a>(r: &mut &'a [u8], format: u32) -> Result<TableRef<'a>, DecodeError> {
+fn decode_table<'a>(
+    r: &mut &'a [u8],
+    format: u32,
+    seen: &mut SeenSeries,
+) -> Result<TableRef<'a>, DecodeError> {
     let name = get_str_ref(r)?;
-    let n_cols = get_len(r)?;
-    let mut columns = Vec::with_capacity(n_cols.min(4096));
-    for _ in 0..n_cols {
-        let col = get_str_ref(r)?;
-        let kind = kind_from_u8(get_u8(r)?).ok_or(DecodeError("unknown column kind"))?;
-        columns.push((col, kind));
-    }
+    let header = *r;
     let mut table = TableRef {
         name,
-        columns,
+        columns: get_columns(r)?,
         ..TableRef::default()
     };
     // Format 1 has no series section: tag sets are interned as rows are read.
     let mut interned: HashMap<Vec<(u32, &str)>, u32> = HashMap::new();
     if format != FORMAT_ROW_TAGS {
-        let n_series = get_len(r)?;
-        table.series.reserve(n_series.min(1 << 16));
-        for _ in 0..n_series {
-            let n_tags = get_len(r)?;
-            let start = table.tags.len() as u32;
-            for _ in 0..n_tags {
-                let tag = get_tag(r, &table.columns)?;
-                table.tags.push(tag);
+        // The encoding is prefix-free: bytes that begin with those of a column list and
+        // series section decoded before decode to the same tag sets and end where they
+        // ended.
+        match seen.tables.get(name.as_bytes()) {
+            Some((bytes, n)) if header.starts_with(bytes) => {
+                *r = &header[bytes.len()..];
+                table.skipped_series = Some(*n);
             }
-            table.series.push(start..table.tags.len() as u32);
+            _ => {
+                get_series(r, &mut table)?;
+                if seen.tables.len() >= SEEN_TABLES {
+                    seen.tables.clear();
+                }
+                let bytes = &header[..header.len() - r.len()];
+                let (kept, n) = seen.tables.entry(name.as_bytes().to_vec()).or_default();
+                kept.clear();
+                kept.extend_from_slice(bytes);
+                *n = table.series.len();
+            }
         }
+        table.series_key = &header[..header.len() - r.len()];
     }
     let n_rows = get_len(r)?;
     if format == FORMAT {
@@ -217,7 +249,7 @@ fn decode_table<'a>(r: &mut &'a [u8], format: u32) -> Result<TableRef<'a>, Decod
             }
         } else {
             let s = get_var(r)?;
-            if s >= table.series.len() as u64 {
+            if s >= table.series_count() as u64 {
                 return Err(DecodeError("series index out of range"));
             }
             s as u32
@@ -250,9 +282,10 @@ fn decode_columns<'a>(
         table.times.push(prev);
     }
     table.row_series.reserve(n_rows);
+    let n_series = table.series_count();
     for _ in 0..n_rows {
         let s = get_var(r)?;
-        if s >= table.series.len() as u64 {
+        if s >= n_series as u64 {
             return Err(DecodeError("series index out of range"));
         }
         table.row_series.push(s as u32);
@@ -293,6 +326,52 @@ fn decode_columns<'a>(
         });
     }
     Ok(())
+}
+
+/// A table's column list: (name, kind) each.
+fn get_columns<'a>(r: &mut &'a [u8]) -> Result<Vec<(&'a str, ColumnType)>, DecodeError> {
+    let n_cols = get_len(r)?;
+    let mut columns = Vec::with_capacity(n_cols.min(4096));
+    for _ in 0..n_cols {
+        let col = get_str_ref(r)?;
+        let kind = kind_from_u8(get_u8(r)?).ok_or(DecodeError("unknown column kind"))?;
+        columns.push((col, kind));
+    }
+    Ok(columns)
+}
+
+/// A table's series section: its tag sets, into `table`.
+fn get_series<'a>(r: &mut &'a [u8], table: &mut TableRef<'a>) -> Result<(), DecodeError> {
+    let n_series = get_len(r)?;
+    table.series.reserve(n_series.min(1 << 16));
+    for _ in 0..n_series {
+        let n_tags = get_len(r)?;
+        let start = table.tags.len() as u32;
+        for _ in 0..n_tags {
+            let tag = get_tag(r, &table.columns)?;
+            table.tags.push(tag);
+        }
+        table.series.push(start..table.tags.len() as u32);
+    }
+    Ok(())
+}
+
+/// The tag sets a decoder skipped ([`TableRef::skipped_series`]), decoded from the
+/// table's [`TableRef::series_key`]: a table like `table` with its `series` and `tags`.
+///
+/// # Panics
+///
+/// If the key does not decode, which it does: a decoder skips only bytes equal to those
+/// it decoded before.
+pub(crate) fn read_skipped_series<'a>(table: &TableRef<'a>) -> TableRef<'a> {
+    let mut r = table.series_key;
+    let mut read = TableRef {
+        name: table.name,
+        columns: get_columns(&mut r).expect("skipped columns decoded before"),
+        ..TableRef::default()
+    };
+    get_series(&mut r, &mut read).expect("skipped tag sets decoded before");
+    read
 }
 
 /// `n` values of `kind`, one after the other.
@@ -486,6 +565,11 @@ mod tests {
     use crate::batch::{TableBatch, Value};
 
     fn sample() -> WriteBatch {
+        sample_tagged("a")
+    }
+
+    /// [`sample`], its first series tagged `host` = `host`.
+    fn sample_tagged(host: &str) -> WriteBatch {
         let mut table = TableBatch::new(
             "cpu".into(),
             vec![
@@ -497,7 +581,7 @@ mod tests {
                 ("b".into(), ColumnType::Field(FieldType::Boolean)),
             ],
         );
-        table.push_series([(0, "a")]);
+        table.push_series([(0, host)]);
         table.push_series([]);
         table.values.extend([
             (1, Value::Float(-1.5)),
@@ -526,6 +610,43 @@ mod tests {
         let mut rows = Vec::new();
         encode_rows(&batch, &mut rows);
         assert_eq!(decode(&rows, FORMAT_ROWS).unwrap().to_batch(), batch);
+    }
+
+    #[test]
+    fn tag_sets_decoded_just_before_are_skipped_and_read_back_the_same() {
+        // The same tag sets but for the last byte of one value.
+        let (batch, changed) = (sample_tagged("a"), sample_tagged("b"));
+        for format in [FORMAT, FORMAT_ROWS] {
+            let mut seen = SeenSeries::default();
+            let encode = |batch: &WriteBatch| {
+                let mut out = Vec::new();
+                match format {
+                    FORMAT => encode(batch, &mut out),
+                    _ => encode_rows(batch, &mut out),
+                }
+                out
+            };
+            let (same, other) = (encode(&batch), encode(&changed));
+            let first = decode_logged(&same, format, &mut seen).unwrap();
+            let again = decode_logged(&same, format, &mut seen).unwrap();
+            assert_eq!(first.tables[0].skipped_series, None);
+            assert_eq!(again.tables[0].skipped_series, Some(2));
+            assert!(again.tables[0].tags.is_empty());
+            assert_eq!(again.tables[0].series_key, first.tables[0].series_key);
+            let read = read_skipped_series(&again.tables[0]);
+            assert_eq!(
+                (&read.series, &read.tags),
+                (&first.tables[0].series, &first.tables[0].tags)
+            );
+            assert_eq!(again.to_batch(), batch);
+            // Bytes that differ past the start are decoded, and remembered in turn.
+            let differs = decode_logged(&other, format, &mut seen).unwrap();
+            assert_eq!(differs.tables[0].skipped_series, None);
+            assert_ne!(differs.tables[0].series_key, first.tables[0].series_key);
+            assert_eq!(differs.to_batch(), changed);
+            let first = decode_logged(&same, format, &mut seen).unwrap();
+            assert_eq!(first.tables[0].skipped_series, None);
+        }
     }
 
     #[test]

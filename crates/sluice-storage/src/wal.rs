@@ -60,10 +60,15 @@ pub(crate) enum Record<'a> {
     Delete(DeleteOp),
 }
 
-/// Decodes a record payload (after the sequence number) of a segment of `version`.
-fn decode_record(body: &[u8], version: u32) -> Result<Record<'_>, encoding::DecodeError> {
+/// Decodes a record payload (after the sequence number) of a segment of `version`,
+/// skipping tag sets `seen` holds (see [`encoding::decode_logged`]).
+fn decode_record<'a>(
+    body: &'a [u8],
+    version: u32,
+    seen: &mut encoding::SeenSeries,
+) -> Result<Record<'a>, encoding::DecodeError> {
     if version < VERSION_KINDS {
-        return encoding::decode(body, version).map(Record::Write);
+        return encoding::decode_logged(body, version, seen).map(Record::Write);
     }
     let (kind, rest) = body
         .split_first()
@@ -74,7 +79,7 @@ fn decode_record(body: &[u8], version: u32) -> Result<Record<'_>, encoding::Deco
         encoding::FORMAT
     };
     match *kind {
-        KIND_WRITE => encoding::decode(rest, format).map(Record::Write),
+        KIND_WRITE => encoding::decode_logged(rest, format, seen).map(Record::Write),
         KIND_DELETE => DeleteOp::decode(rest).map(Record::Delete),
         _ => Err(encoding::DecodeError("unknown record kind")),
     }

@@ -200,6 +200,7 @@ impl Storage {
                 }
             },
         )?;
+        buffer.forget_logged_series();
         // With every segment persisted and deleted, the manifest alone remembers how far
         // sequence numbers went; new records must sort after it or replay would skip them.
         replay.last_seq = replay.last_seq.max(manifest.persisted_seq);

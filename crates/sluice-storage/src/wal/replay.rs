@@ -102,8 +102,9 @@ pub(super) fn replay_in_pieces(
             std::thread::Builder::new()
                 .name("wal-decode".into())
                 .spawn_scoped(scope, move || {
+                    let mut seen = encoding::SeenSeries::default();
                     for checked in input {
-                        if output.send(checked.decode()).is_err() {
+                        if output.send(checked.decode(&mut seen)).is_err() {
                             break;
                         }
                     }
@@ -170,8 +171,8 @@ struct Logged {
 
 impl Checked {
     /// Decodes the record (its payload after the sequence number, of a segment of
-    /// `version`).
-    fn decode(self) -> Logged {
+    /// `version`), skipping tag sets `seen` holds.
+    fn decode(self, seen: &mut encoding::SeenSeries) -> Logged {
         let Checked {
             seq,
             bytes,
@@ -180,7 +181,7 @@ impl Checked {
             file,
             offset,
         } = self;
-        let decoded = decode_record(&bytes[payload], version);
+        let decoded = decode_record(&bytes[payload], version, seen);
         // SAFETY: only the lifetime changes. The record borrows the bytes of the vector
         // behind `bytes`'s Arc: they stay where they are when the Arc moves, nothing
         // changes them (an Arc gives shared access only), and `Logged` holds the Arc for
