@@ -454,9 +454,16 @@ impl PartitionBuffer {
     /// Writes the values of field column `slot` at rows `rows` (value `k` at `rows[k]`):
     /// a row's earlier value is replaced (last write wins), and a new row gets nulls in
     /// the columns without a value once [`PartitionBuffer::fill_nulls`] runs.
-    fn put(&mut self, slot: usize, rows: &[u32], values: &ColumnValues<'_>, at: Range<usize>) {
+    fn put(
+        &mut self,
+        slot: usize,
+        rows: &[u32],
+        next: bool,
+        values: &ColumnValues<'_>,
+        at: Range<usize>,
+    ) {
         let (name, col) = &mut self.fields[slot];
-        if !col.put(rows, values, at) {
+        if !col.put(rows, next, values, at) {
             tracing::error!(field = %name, "dropping buffered values of a mismatched type");
         }
     }
@@ -699,6 +706,10 @@ impl Buffer {
                     };
                     placed.push(part.place(sid, time));
                 }
+                // Every row new (none merged into one the partition had): the run's rows
+                // are the next ones, in order, and a column with a value in each takes
+                // them whole.
+                let all_new = part.len() - rows_before == placed.len();
                 part.remember_series(table.series_key, &sids, known);
                 for field in &table.fields {
                     let at = field.values_of_rows(start..end);
@@ -711,17 +722,17 @@ impl Buffer {
                     let Some(slot) = part.field_slot(name, kind, rows_before) else {
                         continue;
                     };
-                    let rows = match &field.rows {
-                        None => &placed[..],
+                    let (rows, next) = match &field.rows {
+                        None => (&placed[..], all_new),
                         Some(rows) => {
                             rows_of_values.clear();
                             rows_of_values.extend(
                                 rows[at.clone()].iter().map(|r| placed[*r as usize - start]),
                             );
-                            &rows_of_values[..]
+                            (&rows_of_values[..], false)
                         }
                     };
-                    part.put(slot, rows, &field.values, at);
+                    part.put(slot, rows, next, &field.values, at);
                 }
                 part.fill_nulls();
                 let before = part.recount();

@@ -285,11 +285,13 @@ impl FieldColumn {
 
     /// Writes `values[at]` at rows `rows` (one row per value, ascending but for rows
     /// below the column's length): a row below the length is set, the next row
-    /// appended, and a row past it appended after nulls. False (nothing written) when
-    /// the values' type is not the column's.
+    /// appended, and a row past it appended after nulls. `next` says the caller knows
+    /// `rows` to be the rows from the column's length on, one after the other. False
+    /// (nothing written) when the values' type is not the column's.
     pub(super) fn put(
         &mut self,
         rows: &[u32],
+        next: bool,
         values: &ColumnValues<'_>,
         at: Range<usize>,
     ) -> bool {
@@ -301,7 +303,8 @@ impl FieldColumn {
             return false;
         }
         let first = rows[0] as usize;
-        let appended = first >= self.len() && rows.windows(2).all(|w| w[1] == w[0] + 1);
+        debug_assert!(!next || first == self.len());
+        let appended = next || (first >= self.len() && rows.windows(2).all(|w| w[1] == w[0] + 1));
         if appended {
             // The usual case: every value starts a row of its own at the end.
             self.push_nulls(first - self.len());
