@@ -496,15 +496,22 @@ pub(crate) fn get_var(r: &mut &[u8]) -> Result<u64, DecodeError> {
 }
 
 fn get_long_var(r: &mut &[u8]) -> Result<u64, DecodeError> {
+    // One pass over at most ten bytes (7 bits each; the tenth holds bit 63), with no
+    // bounds check per byte.
+    let bytes = *r;
     let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
-        let b = get_u8(r)?;
-        v |= u64::from(b & 0x7f) << shift;
+    for (i, &b) in bytes.iter().take(10).enumerate() {
+        v |= u64::from(b & 0x7f) << (7 * i);
         if b & 0x80 == 0 {
+            *r = &bytes[i + 1..];
             return Ok(v);
         }
     }
-    Err(DecodeError("varint too long"))
+    Err(DecodeError(if bytes.len() < 10 {
+        "unexpected end of record"
+    } else {
+        "varint too long"
+    }))
 }
 
 fn get_len(r: &mut &[u8]) -> Result<usize, DecodeError> {
