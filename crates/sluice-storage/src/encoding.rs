@@ -163,6 +163,22 @@ pub(crate) struct SeenSeries {
 /// Tables whose tag sets [`SeenSeries`] keeps; past this it starts over.
 const SEEN_TABLES: usize = 1024;
 
+impl SeenSeries {
+    /// Keeps `key` (a column list and series section of `n` tag sets) as table `name`'s.
+    fn remember(&mut self, name: &str, key: &[u8], n: usize) {
+        if !self.tables.contains_key(name.as_bytes()) && self.tables.len() >= SEEN_TABLES {
+            self.tables.clear();
+        }
+        let (kept, count) = match self.tables.get_mut(name.as_bytes()) {
+            Some(kept) => kept,
+            None => self.tables.entry(name.as_bytes().to_vec()).or_default(),
+        };
+        kept.clear();
+        kept.extend_from_slice(key);
+        *count = n;
+    }
+}
+
 /// [`decode`], skipping a table's tag sets when they are the bytes `seen` holds for it
 /// (and remembering those it decodes).
 pub(crate) fn decode_logged<'a>(
@@ -206,19 +222,12 @@ fn decode_table<'a>(
                 *r = &header[bytes.len()..];
                 table.skipped_series = Some(*n);
             }
-            _ => {
-                get_series(r, &mut table)?;
-                if seen.tables.len() >= SEEN_TABLES {
-                    seen.tables.clear();
-                }
-                let bytes = &header[..header.len() - r.len()];
-                let (kept, n) = seen.tables.entry(name.as_bytes().to_vec()).or_default();
-                kept.clear();
-                kept.extend_from_slice(bytes);
-                *n = table.series.len();
-            }
+            _ => get_series(r, &mut table)?,
         }
         table.series_key = &header[..header.len() - r.len()];
+        if table.skipped_series.is_none() {
+            seen.remember(name, table.series_key, table.series.len());
+        }
     }
     let n_rows = get_len(r)?;
     if format == FORMAT {
