@@ -281,6 +281,11 @@ impl PartitionBuffer {
         self.time.len()
     }
 
+    /// Series held.
+    pub(crate) fn series_count(&self) -> usize {
+        self.series.len()
+    }
+
     /// The tags of each series with rows here, sorted by name (absent tags left out).
     pub(crate) fn tag_sets(&self) -> TagSets {
         TagSets {

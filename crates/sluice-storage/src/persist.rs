@@ -68,13 +68,15 @@ impl FileWriter {
     /// in memory.
     #[cfg(test)]
     pub(crate) fn new(schema: &SchemaRef) -> Result<FileWriter> {
-        FileWriter::with_sink(schema, Vec::new())
+        FileWriter::with_sink(schema, Vec::new(), true)
     }
 }
 
 impl<W: std::io::Write + Send> FileWriter<W> {
-    /// A file of `schema` written into `sink`.
-    pub(crate) fn with_sink(schema: &SchemaRef, sink: W) -> Result<FileWriter<W>> {
+    /// A file of `schema` written into `sink`, with a series index if `indexed` and the
+    /// file's series turn out few enough (see [`SeriesIndex`]); a writer that knows its
+    /// rows have more passes false and skips building an index only to drop it.
+    pub(crate) fn with_sink(schema: &SchemaRef, sink: W, indexed: bool) -> Result<FileWriter<W>> {
         // Compression by what the encoding leaves: dictionary indices, delta-packed
         // integers and times take little more from zstd than from LZ4 (a few percent on
         // TSBS data), and every reader of a zstd column chunk pays for two zstd contexts
@@ -114,7 +116,7 @@ impl<W: std::io::Write + Send> FileWriter<W> {
         let writer = ArrowWriter::try_new(sink, schema.clone(), Some(props.build()))?;
         Ok(FileWriter {
             writer,
-            index: Some(SeriesIndex::empty()),
+            index: indexed.then(SeriesIndex::empty),
             rows: 0,
         })
     }
@@ -1086,6 +1088,15 @@ mod tests {
         let tags = vec![TagMatch::equals("host", "h002")];
         let one = read_all(&sliced, None, &tags);
         assert_eq!(one.iter().map(RecordBatch::num_rows).sum::<usize>(), 3_000);
+        // A writer told its rows have too many series for an index writes none, and
+        // the same rows.
+        let mut unindexed = FileWriter::with_sink(&batch.schema(), Vec::new(), false).unwrap();
+        unindexed.write(&batch).unwrap();
+        let unindexed = unindexed.finish().unwrap();
+        let meta = load_metadata(&FileData::Bytes(Bytes::from(unindexed.clone()))).unwrap();
+        assert!(meta.series.is_none());
+        assert_eq!(rows(&unindexed), batch);
+        assert_eq!(read_all(&unindexed, None, &tags), one);
     }
 
     #[test]

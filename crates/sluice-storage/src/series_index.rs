@@ -16,7 +16,7 @@ const SERIES_INDEX_KEY: &str = "sluice.series_index.v1";
 
 /// Most series a file's [`SeriesIndex`] lists (beyond, it is left out: the footer
 /// would grow with the series count).
-const MAX_INDEXED_SERIES: usize = 50_000;
+pub(crate) const MAX_INDEXED_SERIES: usize = 50_000;
 
 /// Where each series' rows are in a file sorted by series then time: the tag names,
 /// and per series its first row, its end (exclusive) and its tag values (`None` for an

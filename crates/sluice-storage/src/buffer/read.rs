@@ -8,6 +8,7 @@ use std::sync::Arc;
 use arrow::array::{
     ArrayRef, DictionaryArray, Int32Array, RecordBatch, StringBuilder, TimestampNanosecondArray,
 };
+use arrow::buffer::NullBuffer;
 use arrow::datatypes::Int32Type;
 use sluice_lp::FieldType;
 
@@ -302,24 +303,44 @@ impl PartitionBuffer {
         let used = row_slots.last().map_or(0, |last| last + 1);
         let values = &sorted.values[first * width..(first + used) * width];
         let mut dict_index: HashMap<u32, i32> = HashMap::with_capacity(used);
+        let mut slot_keys: Vec<i32> = Vec::with_capacity(used);
         for t in 0..width {
             // Dictionary over the used series' values (each string once, found by its
-            // id), keys looked up per row.
+            // id), keys looked up per row. Series in order share their first tags' values,
+            // so a value like the previous series' is not looked up again.
             dict_index.clear();
-            let mut dict = StringBuilder::new();
-            let slot_keys: Vec<Option<i32>> = (0..used)
-                .map(|slot| {
-                    let id = values[slot * width + t];
-                    (id != ABSENT).then(|| {
+            slot_keys.clear();
+            let mut dict = StringBuilder::with_capacity(used.min(1024), 0);
+            let mut previous: Option<(u32, i32)> = None;
+            let mut absent = false;
+            for slot in 0..used {
+                let id = values[slot * width + t];
+                let key = match previous {
+                    _ if id == ABSENT => {
+                        absent = true;
+                        0
+                    }
+                    Some((same, key)) if same == id => key,
+                    _ => {
                         let next = dict_index.len() as i32;
-                        *dict_index.entry(id).or_insert_with(|| {
+                        let key = *dict_index.entry(id).or_insert_with(|| {
                             dict.append_value(self.text(id));
                             next
-                        })
-                    })
-                })
-                .collect();
-            let keys: Int32Array = row_slots.iter().map(|&slot| slot_keys[slot]).collect();
+                        });
+                        previous = Some((id, key));
+                        key
+                    }
+                };
+                slot_keys.push(key);
+            }
+            let nulls = absent.then(|| {
+                let present = |slot: usize| values[slot * width + t] != ABSENT;
+                NullBuffer::from_iter(row_slots.iter().map(|&slot| present(slot)))
+            });
+            let keys = Int32Array::new(
+                row_slots.iter().map(|&slot| slot_keys[slot]).collect(),
+                nulls,
+            );
             columns.push(Arc::new(DictionaryArray::<Int32Type>::try_new(
                 keys,
                 Arc::new(dict.finish()),

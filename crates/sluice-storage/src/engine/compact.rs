@@ -169,6 +169,7 @@ pub(super) async fn merge_files(
         // input.
         order: inputs.iter().map(|f| f.order).max(),
         max_bytes: inner.config.compaction_max_output_bytes,
+        indexed: true,
     };
     files::write_partition_at(inner, prefix, spec, "compaction", move || {
         // Inputs oldest first, so the newest value of a point wins.

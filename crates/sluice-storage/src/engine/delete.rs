@@ -299,6 +299,7 @@ async fn apply_to_files(inner: &Arc<Inner>, ops: &[(u64, DeleteOp)]) -> Result<(
                     order: Some(file.order),
                     // One file, as the one it replaces.
                     max_bytes: u64::MAX,
+                    indexed: true,
                 };
                 let written =
                     files::write_partition(inner, spec, "persist", move || conformed(batches))

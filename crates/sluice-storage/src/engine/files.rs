@@ -49,6 +49,9 @@ pub(super) struct FileSpec {
     pub(super) order: Option<u64>,
     /// Files are cut once they reach this size.
     pub(super) max_bytes: u64,
+    /// Whether the files may get a series index: false when their rows are known to
+    /// have more series than one lists ([`crate::series_index::MAX_INDEXED_SERIES`]).
+    pub(super) indexed: bool,
 }
 
 /// The files written for one partition, installed in the object store.
@@ -217,6 +220,7 @@ struct NewFiles {
     /// The write order of the files (see [`ParquetFile::order`]); `None` gives each its
     /// own id, as new writes.
     order: Option<u64>,
+    indexed: bool,
     open: Option<OpenFile>,
     done: Vec<StagedFile>,
     /// Most bytes the Parquet writer held in memory at once.
@@ -236,6 +240,7 @@ impl NewFiles {
             max_bytes: spec.max_bytes.max(1),
             next_id: spec.first_id,
             order: spec.order,
+            indexed: spec.indexed,
             open: None,
             done: Vec::new(),
             writer_peak: 0,
@@ -309,7 +314,7 @@ impl NewFiles {
             }
         };
         Ok(OpenFile {
-            writer: FileWriter::with_sink(&self.schema, sink)?,
+            writer: FileWriter::with_sink(&self.schema, sink, self.indexed)?,
             id,
             path,
             staging,

@@ -12,6 +12,7 @@ use super::{Frozen, Inner, delete, node, now_ns};
 use crate::buffer::{PartitionBuffer, SortedRows};
 use crate::error::Result;
 use crate::merge::{SortedBatches, TableSchema};
+use crate::series_index::MAX_INDEXED_SERIES;
 
 /// Snapshots the active buffer at a WAL rotation and writes every frozen buffer to
 /// Parquet, one file per table and day (cut at `compaction_max_output_bytes`), then
@@ -67,12 +68,21 @@ pub(super) async fn persist_buffer(inner: &Arc<Inner>) -> Result<()> {
     let mut next_id = inner.state.read().manifest.next_file_id;
     let mut new_files = Vec::new();
     for (db_id, table, day) in units {
+        // Each buffer's series are a part of the unit's: more than an index lists in
+        // one, and no file of the unit gets an index.
+        let series = frozen
+            .iter()
+            .filter_map(|f| PartitionSlices::partition_of(f, db_id, &table, day))
+            .map(PartitionBuffer::series_count)
+            .max()
+            .unwrap_or(0);
         let frozen = frozen.clone();
         let spec = FileSpec {
             key: (db_id, table.clone(), day),
             first_id: next_id,
             order: None,
             max_bytes: inner.config.compaction_max_output_bytes,
+            indexed: series <= MAX_INDEXED_SERIES,
         };
         let written = files::write_partition(inner, spec, "persist", move || {
             // The unit's partition in every frozen buffer, oldest buffer first.
