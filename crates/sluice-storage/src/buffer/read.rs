@@ -417,6 +417,46 @@ mod tests {
     }
 
     #[test]
+    fn series_keep_their_tags_when_values_repeat_in_no_order_across_tags_and_days() {
+        // Values shared by many series and by two tags, in no order, in runs that
+        // alternate between two days: two partitions, each with its own string ids.
+        let values: Vec<[String; 3]> = (0..3000usize)
+            .map(|i| {
+                [
+                    format!("v{}", (i * 7) % 11),
+                    format!("v{}", (i * 5) % 13),
+                    format!("h{}", i % 2000),
+                ]
+            })
+            .collect();
+        let mut table = table_with_tags(&["a", "b", "h"]);
+        let day = 86_400_000_000_000i64;
+        let mut floats = Vec::new();
+        let mut expected: [Vec<Vec<(String, String)>>; 2] = Default::default();
+        for (i, [a, b, h]) in values.iter().enumerate() {
+            let d = (i / 100) % 2;
+            table.push_series([(0, a.as_str()), (1, b.as_str()), (2, h.as_str())].into_iter());
+            table.push_row(d as i64 * day + i as i64, i as u32);
+            floats.push(i as f64);
+            let set = [("a", a), ("b", b), ("h", h)].map(|(k, v)| (k.to_owned(), v.clone()));
+            expected[d].push(set.to_vec());
+        }
+        let buffer = applied(table, floats);
+        for (d, mut want) in expected.into_iter().enumerate() {
+            let part = &buffer.table(1, "cpu").unwrap().partitions[&(d as i64)];
+            let mut got: Vec<Vec<(String, String)>> = part
+                .tag_sets()
+                .iter()
+                .map(|tags| tags.map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
+                .collect();
+            got.sort();
+            want.sort();
+            want.dedup();
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
     fn series_come_in_the_same_order_by_rank_as_by_text_with_absent_tags_first() {
         // Tags `a`, `b` and `c`, some series without `a` or `c`, values sharing text
         // across tags and sorting differently by length and by bytes.
