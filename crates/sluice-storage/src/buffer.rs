@@ -225,8 +225,8 @@ const RECENT_VALUES: usize = 256;
 /// their low-cardinality tags (a region, a rack) in no order; found here, such a value
 /// costs a comparison of its text with the batch's, not a hash and a look-up in the
 /// index of every string of the partition (a cache miss once the partition has many).
-/// Only values found there come here, so the values each new series brings (a host
-/// name) do not push them out.
+/// Only values the partition had before come here, not those a series adds, so the new
+/// host name each new series brings does not push them out.
 #[derive(Default)]
 struct RecentValues<'b> {
     /// (text, string id); a vacant slot has the id `u32::MAX`.
@@ -267,7 +267,9 @@ impl<'b> RecentValues<'b> {
     }
 
     fn put(&mut self, s: &'b str, id: u32) {
-        self.slots[Self::slot(s)] = (s, id);
+        if let Some(slot) = self.slots.get_mut(Self::slot(s)) {
+            *slot = (s, id);
+        }
     }
 }
 

@@ -68,8 +68,9 @@ pub(super) async fn persist_buffer(inner: &Arc<Inner>) -> Result<()> {
     let mut next_id = inner.state.read().manifest.next_file_id;
     let mut new_files = Vec::new();
     for (db_id, table, day) in units {
-        // Each buffer's series are a part of the unit's: more than an index lists in
-        // one, and no file of the unit gets an index.
+        // Each buffer's series are a part of the unit's: with more than an index lists
+        // in one, no file of the unit gets an index (were the unit cut into several
+        // files by size, each might have had few enough; the index is only a shortcut).
         let series = frozen
             .iter()
             .filter_map(|f| PartitionSlices::partition_of(f, db_id, &table, day))
