@@ -166,16 +166,17 @@ const SEEN_TABLES: usize = 1024;
 impl SeenSeries {
     /// Keeps `key` (a column list and series section of `n` tag sets) as table `name`'s.
     fn remember(&mut self, name: &str, key: &[u8], n: usize) {
-        if !self.tables.contains_key(name.as_bytes()) && self.tables.len() >= SEEN_TABLES {
+        if let Some((kept, count)) = self.tables.get_mut(name.as_bytes()) {
+            kept.clear();
+            kept.extend_from_slice(key);
+            *count = n;
+            return;
+        }
+        if self.tables.len() >= SEEN_TABLES {
             self.tables.clear();
         }
-        let (kept, count) = match self.tables.get_mut(name.as_bytes()) {
-            Some(kept) => kept,
-            None => self.tables.entry(name.as_bytes().to_vec()).or_default(),
-        };
-        kept.clear();
-        kept.extend_from_slice(key);
-        *count = n;
+        self.tables
+            .insert(name.as_bytes().to_vec(), (key.to_vec(), n));
     }
 }
 

@@ -315,21 +315,19 @@ impl PartitionBuffer {
             let mut absent = false;
             for slot in 0..used {
                 let id = values[slot * width + t];
-                let key = match previous {
-                    _ if id == ABSENT => {
-                        absent = true;
-                        0
-                    }
-                    Some((same, key)) if same == id => key,
-                    _ => {
-                        let next = dict_index.len() as i32;
-                        let key = *dict_index.entry(id).or_insert_with(|| {
-                            dict.append_value(self.text(id));
-                            next
-                        });
-                        previous = Some((id, key));
-                        key
-                    }
+                let key = if id == ABSENT {
+                    absent = true;
+                    0
+                } else if let Some((_, key)) = previous.filter(|&(same, _)| same == id) {
+                    key
+                } else {
+                    let next = dict_index.len() as i32;
+                    let key = *dict_index.entry(id).or_insert_with(|| {
+                        dict.append_value(self.text(id));
+                        next
+                    });
+                    previous = Some((id, key));
+                    key
                 };
                 slot_keys.push(key);
             }
