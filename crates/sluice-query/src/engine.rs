@@ -102,6 +102,7 @@ impl QueryEngine {
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_default_features()
+            .with_optimizer_rule(Arc::new(crate::group_keys::GroupKeysByValue))
             .with_physical_optimizer_rule(Arc::new(crate::yield_points::JoinsYield))
             .build();
         QueryEngine {

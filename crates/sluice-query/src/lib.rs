@@ -62,6 +62,7 @@ mod delete_predicate;
 mod engine;
 mod error;
 pub mod format;
+mod group_keys;
 pub mod influxql;
 mod limits;
 mod provider;

@@ -283,6 +283,12 @@ pub(crate) struct StorageTable {
 }
 
 impl StorageTable {
+    /// At most how many series the table's largest source holds
+    /// ([`Storage::most_series_in_a_source`]).
+    pub(crate) fn most_series_in_a_source(&self) -> u64 {
+        self.storage.most_series_in_a_source(&self.db, &self.table)
+    }
+
     pub(crate) fn new(storage: Storage, db: &str, info: &TableInfo) -> Self {
         StorageTable {
             storage,

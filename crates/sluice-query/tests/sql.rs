@@ -254,3 +254,143 @@ async fn system_parquet_files_lists_the_live_files_of_the_database() {
         .unwrap();
     assert_eq!(json(counted), r#"[{"n":2}]"#);
 }
+
+/// Rows of five series over two regions, one of them without a region, on 1970-01-01.
+const GROUPED: &str = "cpu,host=a,region=eu usage=1 1000000000
+cpu,host=a,region=eu usage=3 2000000000
+cpu,host=b,region=eu usage=2 1000000000
+cpu,host=c,region=us usage=5 1000000000
+cpu,host=c,region=us usage=7 3000000000
+cpu,host=d usage=4 1000000000
+";
+
+/// [`GROUPED`], and 200,000 more series on the next day: a table of many series, whose
+/// tags SQL groups by their text. The queries below read only the first day.
+async fn setup_many_series(dir: &std::path::Path) -> QueryEngine {
+    let (storage, engine) = setup(dir, GROUPED).await;
+    let next_day: String = (0..200_000)
+        .map(|i| {
+            format!(
+                "cpu,host=f{i},region=x usage=0 {}\n",
+                86_400_000_000_000i64 + i
+            )
+        })
+        .collect();
+    write(&storage, &next_day).await;
+    engine
+}
+
+async fn csv(engine: &QueryEngine, sql: &str) -> String {
+    let out = engine.sql("db", sql, None).await.unwrap();
+    String::from_utf8(format::encode(&out, Format::Csv).unwrap()).unwrap()
+}
+
+const FIRST_DAY: &str = "time < '1970-01-02'";
+
+#[tokio::test]
+async fn tags_of_many_series_are_grouped_by_their_text_and_come_back_as_dictionaries() {
+    use arrow::datatypes::DataType;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = setup_many_series(dir.path()).await;
+    let sql = format!(
+        "SELECT region, host, count(*) AS n, sum(usage) AS total FROM cpu WHERE {FIRST_DAY} \
+         GROUP BY region, host ORDER BY region, host"
+    );
+    assert_eq!(
+        csv(&engine, &sql).await,
+        "region,host,n,total\neu,a,2,4.0\neu,b,1,2.0\nus,c,2,12.0\n,d,1,4.0\n"
+    );
+    let out = engine.sql("db", &sql, None).await.unwrap();
+    let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+    assert_eq!(out.schema.field(0).data_type(), &dictionary);
+    assert_eq!(out.schema.field(1).data_type(), &dictionary);
+    // The aggregate groups on the tags' text, not on their dictionaries.
+    let plan = csv(&engine, &format!("EXPLAIN {sql}")).await;
+    assert!(plan.contains("CAST(cpu.region AS Utf8)"), "{plan}");
+    assert!(plan.contains("CAST(cpu.host AS Utf8)"), "{plan}");
+    assert_eq!(
+        csv(
+            &engine,
+            "SELECT DISTINCT region FROM cpu WHERE region IS NOT NULL ORDER BY region"
+        )
+        .await,
+        "region\neu\nus\nx\n"
+    );
+    assert_eq!(
+        csv(&engine, "SELECT count(DISTINCT host) AS hosts FROM cpu").await,
+        "hosts\n200004\n"
+    );
+    // Grouped by an expression of a tag, and beside a time bucket.
+    assert_eq!(
+        csv(
+            &engine,
+            "SELECT date_bin(INTERVAL '2 seconds', time) AS bucket, host, max(usage) AS m \
+             FROM cpu WHERE host IN ('a', 'c') GROUP BY bucket, host ORDER BY bucket, host"
+        )
+        .await,
+        "bucket,host,m\n1970-01-01T00:00:00,a,1.0\n1970-01-01T00:00:00,c,5.0\n\
+         1970-01-01T00:00:02,a,3.0\n1970-01-01T00:00:02,c,7.0\n"
+    );
+    assert_eq!(
+        csv(
+            &engine,
+            &format!(
+                "SELECT upper(host) AS h, count(*) AS n FROM cpu WHERE {FIRST_DAY} \
+                 GROUP BY upper(host) HAVING count(*) > 1 ORDER BY h"
+            )
+        )
+        .await,
+        "h,n\nA,2\nC,2\n"
+    );
+}
+
+#[tokio::test]
+async fn tags_of_few_series_are_grouped_as_dictionaries() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_s, engine) = setup(dir.path(), GROUPED).await;
+    let sql = "SELECT region, host, count(*) AS n FROM cpu GROUP BY region, host";
+    let plan = csv(&engine, &format!("EXPLAIN {sql}")).await;
+    assert!(!plan.contains("CAST(cpu.host AS Utf8)"), "{plan}");
+    assert_eq!(
+        csv(&engine, &format!("{sql} ORDER BY region, host")).await,
+        "region,host,n\neu,a,2\neu,b,1\nus,c,2\n,d,1\n"
+    );
+}
+
+#[tokio::test]
+async fn grouped_tags_of_many_series_still_union_and_roll_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = setup_many_series(dir.path()).await;
+    assert_eq!(
+        csv(
+            &engine,
+            "SELECT host FROM cpu WHERE usage > 3 GROUP BY host \
+             UNION SELECT host FROM cpu WHERE region = 'eu' GROUP BY host ORDER BY host"
+        )
+        .await,
+        "host\na\nb\nc\nd\n"
+    );
+    assert_eq!(
+        csv(
+            &engine,
+            &format!(
+                "SELECT host, count(*) AS n FROM cpu WHERE {FIRST_DAY} GROUP BY host \
+                 UNION ALL SELECT 'all', count(*) FROM cpu WHERE {FIRST_DAY} ORDER BY host"
+            )
+        )
+        .await,
+        "host,n\na,2\nall,6\nb,1\nc,2\nd,1\n"
+    );
+    assert_eq!(
+        csv(
+            &engine,
+            &format!(
+                "SELECT region, host, count(*) AS n FROM cpu \
+                 WHERE region IS NOT NULL AND {FIRST_DAY} \
+                 GROUP BY ROLLUP (region, host) ORDER BY region NULLS FIRST, host NULLS FIRST"
+            )
+        )
+        .await,
+        "region,host,n\n,,5\neu,,3\neu,a,2\neu,b,1\nus,,2\nus,c,2\n"
+    );
+}

@@ -42,7 +42,6 @@ impl SeriesIndex {
     }
 
     /// How many series it lists.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.series.len()
     }

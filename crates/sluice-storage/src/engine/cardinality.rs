@@ -137,6 +137,42 @@ impl Counter {
 }
 
 impl Storage {
+    /// At most how many series the largest source of table `table` holds, as far as
+    /// can be told without reading anything: a buffered partition's series, and per live
+    /// Parquet file whose footer is cached, its series index's length, or its rows when
+    /// it has no index (it then has more series than an index lists). Files whose footer
+    /// is not cached count for nothing. A sign of how many distinct tag values a scan of
+    /// the table meets; 0 for an unknown database or table.
+    pub fn most_series_in_a_source(&self, db: &str, table: &str) -> u64 {
+        let inner = &self.inner;
+        let Ok(db_id) = inner.catalog.lock().database(db).map(|d| d.id) else {
+            return 0;
+        };
+        let (buffered, files) = {
+            let state = inner.state.read();
+            let buffered = state
+                .partitions(db_id, table)
+                .map(|(_, p)| p.series_count() as u64)
+                .max()
+                .unwrap_or(0);
+            let files: Vec<(String, u64)> = state
+                .manifest
+                .table_files(db_id, table)
+                .into_iter()
+                .map(|f| (f.path.clone(), f.rows))
+                .collect();
+            (buffered, files)
+        };
+        let cached = inner.file_metadata.lock();
+        files
+            .iter()
+            .filter_map(|(path, rows)| {
+                let meta = cached.get(path)?;
+                Some(meta.series.as_ref().map_or(*rows, |s| s.len() as u64))
+            })
+            .fold(buffered, u64::max)
+    }
+
     /// Ranks the tables of storage database `db` (or only `request.table`) by their
     /// series, their tag keys by distinct values and their tag values by series, the top
     /// `request.limit` of each, as vmui's cardinality explorer does. Series are counted
