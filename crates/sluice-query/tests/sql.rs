@@ -393,4 +393,29 @@ async fn grouped_tags_of_many_series_still_union_and_roll_up() {
         .await,
         "region,host,n\n,,5\neu,,3\neu,a,2\neu,b,1\nus,,2\nus,c,2\n"
     );
+    // A condition on a grouped tag, and two grouped sides joined on one.
+    assert_eq!(
+        csv(
+            &engine,
+            &format!(
+                "SELECT host, max(usage) AS m FROM cpu WHERE {FIRST_DAY} GROUP BY host \
+                 HAVING host <> 'a' AND max(usage) > 2 ORDER BY host"
+            )
+        )
+        .await,
+        "host,m\nc,7.0\nd,4.0\n"
+    );
+    assert_eq!(
+        csv(
+            &engine,
+            &format!(
+                "SELECT l.host, l.n, r.m FROM \
+                 (SELECT host, count(*) AS n FROM cpu WHERE {FIRST_DAY} GROUP BY host) l \
+                 JOIN (SELECT host, max(usage) AS m FROM cpu WHERE region = 'eu' GROUP BY host) r \
+                 ON l.host = r.host ORDER BY l.host"
+            )
+        )
+        .await,
+        "host,n,m\na,2,3.0\nb,1,2.0\n"
+    );
 }
