@@ -281,7 +281,8 @@ fn max_select_guards_answer_influxdb_errors() {
     write(
         &server,
         "db",
-        "other,host=a v=1 0\nother,host=b v=1 0\nother,host=c v=1 0\n",
+        "other,host=a v=1 0\nother,host=b v=1 0\nother,host=c v=1 0\n\
+         other,host=d v=1 0\nother,host=e v=1 0\n",
     );
     let reader = read_only_token(&server, "db");
 
@@ -327,7 +328,8 @@ fn max_select_guards_answer_influxdb_errors() {
             &reader,
             "SELECT v FROM other GROUP BY host"
         )),
-        "max-select-series limit exceeded: (3/2)"
+        "max-select-series limit exceeded: (3/2)",
+        "grouping stops at the first series past the limit"
     );
     // Statements within the limits run beside one that is not.
     let reply = influxql(

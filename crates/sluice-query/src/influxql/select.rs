@@ -3,6 +3,7 @@
 //! tags and into buckets by `GROUP BY time`, then raw projections or aggregates, fill,
 //! ordering and limits, as InfluxDB 1.x answers.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 
 use arrow::array::RecordBatch;
@@ -324,8 +325,7 @@ pub(crate) async fn run(
                 top_tag_columns: &top_tag_columns,
                 budget,
             };
-            let groups = group_rows(&views, &condition, group_tags.len(), budget)?;
-            budget.check_series((series_before + groups.len()) as u64)?;
+            let groups = group_rows(&views, &condition, group_tags.len(), series_before, budget)?;
             ctx.groups_values(groups, aggregate, &agg_exprs, &raw_fields)
         };
         let chunking = Chunking::of(stmt, &calls, range, aggregate);
@@ -844,11 +844,15 @@ fn expand_fields(stmt: &SelectStatement, tables: &[&TableInfo]) -> Result<Vec<Ou
 type SeriesRows = BTreeMap<Vec<String>, Vec<(u32, u32)>>;
 
 /// Rows (batch, row) per series key (the group tags' values, `""` when absent), in scan
-/// order, keeping only rows that satisfy every residual condition.
+/// order, keeping only rows that satisfy every residual condition. The statement has
+/// `series_before` series already: past `max-select-series` with the groups found so far,
+/// grouping stops (a million series are refused when the limit's worth is found, not
+/// after every one of them is keyed).
 fn group_rows(
     views: &[BatchView<'_>],
     condition: &[Compiled],
     n_group: usize,
+    series_before: usize,
     budget: &Budget,
 ) -> Result<SeriesRows> {
     let mut ids: HashMap<Vec<String>, usize> = HashMap::new();
@@ -871,10 +875,14 @@ fn group_rows(
                 let key: Vec<String> = (0..n_group)
                     .map(|k| view.columns[k].tag_str(i).to_owned())
                     .collect();
-                prev_id = *ids.entry(key).or_insert_with(|| {
-                    rows.push(Vec::new());
-                    rows.len() - 1
-                });
+                prev_id = match ids.entry(key) {
+                    Entry::Occupied(id) => *id.get(),
+                    Entry::Vacant(slot) => {
+                        budget.check_series((series_before + rows.len() + 1) as u64)?;
+                        rows.push(Vec::new());
+                        *slot.insert(rows.len() - 1)
+                    }
+                };
                 prev_keys.clone_from(&keys);
             }
             rows[prev_id].push((b as u32, i as u32));
