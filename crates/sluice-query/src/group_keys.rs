@@ -9,7 +9,7 @@
 //! The row format is not always the slower: it hashes a dictionary's values once a
 //! batch, not once a row. Over 2M rows of 1,000, 20,000 and 100,000 series a cast to
 //! `Utf8` made `GROUP BY hostname` no faster, and with 1,000 series 15–35 ms slower
-//! (hashing every row's text); with a million series it made it 2.3× faster. So only an
+//! (hashing every row's text); with a million series it made it 2.4–2.8× faster. So only an
 //! aggregate over a table of many series ([`MANY_SERIES`] in one of its files or
 //! buffered partitions, as [`Storage::most_series_in_a_source`] tells) is rewritten.
 //!
