@@ -233,19 +233,8 @@ pub(crate) fn merge_keep_last(
         (0..n as u32).collect()
     } else {
         let n_series = series.iter().copied().max().map_or(0, |m| m as usize + 1);
-        let mut starts = vec![0u32; n_series + 1];
-        for &s in &series {
-            starts[s as usize + 1] += 1;
-        }
-        for i in 1..starts.len() {
-            starts[i] += starts[i - 1];
-        }
-        let mut order = vec![0u32; n];
-        let mut next = starts.clone();
-        for (i, &s) in series.iter().enumerate() {
-            order[next[s as usize] as usize] = i as u32;
-            next[s as usize] += 1;
-        }
+        let (mut order, starts) =
+            counting_order(0..n as u32, n_series, |r| series[r as usize] as usize);
         // Time order within each series (a stable sort, so for equal times the older
         // source comes first); runs already in order cost one pass.
         for w in starts.windows(2) {
@@ -360,28 +349,60 @@ fn series_ranks(sources: &[RecordBatch], n_tags: usize, n: usize) -> Result<Vec<
             }
             count = u64::from(next);
         } else {
-            // Sorted with their rows, the combined ranks are made dense in one walk (a
-            // binary search per row in a million distinct ones misses the cache at
-            // every step).
-            let mut combined: Vec<(u64, u32)> = ids
-                .iter()
-                .zip(&ranks)
-                .enumerate()
-                .map(|(row, (id, r))| (id * card + u64::from(*r), row as u32))
-                .collect();
-            combined.sort_unstable();
-            count = 0;
-            let mut last = None;
-            for (c, row) in combined {
-                if last != Some(c) {
-                    last = Some(c);
-                    count += 1;
-                }
-                ids[row as usize] = count - 1;
-            }
+            count = combine_ranks(&mut ids, &ranks, count, card);
         }
     }
     Ok(ids.into_iter().map(|id| id as u32).collect())
+}
+
+/// Rows `rows` stably ordered by `key` (below `buckets`) by a counting sort, and where
+/// each key's rows start in that order (`buckets + 1` entries, the last one the end).
+fn counting_order(
+    rows: impl Iterator<Item = u32> + Clone,
+    buckets: usize,
+    key: impl Fn(u32) -> usize,
+) -> (Vec<u32>, Vec<u32>) {
+    let mut starts = vec![0u32; buckets + 1];
+    for r in rows.clone() {
+        starts[key(r) + 1] += 1;
+    }
+    for i in 1..starts.len() {
+        starts[i] += starts[i - 1];
+    }
+    let mut order = vec![0u32; starts[buckets] as usize];
+    let mut next = starts.clone();
+    for r in rows {
+        let k = key(r);
+        order[next[k] as usize] = r;
+        next[k] += 1;
+    }
+    (order, starts)
+}
+
+/// Numbers each row's pair (`ids[row]` below `count`, `ranks[row]` below `card`) densely
+/// in pair order, into `ids`; returns how many distinct pairs there are. Two stable
+/// counting sorts (by rank, then by id: a radix sort whose digits are the pair's) put
+/// the rows in pair order in time linear in the rows and digits, where sorting a million
+/// combined keys took most of a merge.
+fn combine_ranks(ids: &mut [u64], ranks: &[u32], count: u64, card: u64) -> u64 {
+    let n = ids.len() as u32;
+    let (by_rank, _) = counting_order(0..n, card as usize, |r| ranks[r as usize] as usize);
+    let (order, _) = counting_order(by_rank.into_iter(), count as usize, |r| {
+        ids[r as usize] as usize
+    });
+    let mut numbered = vec![0u64; ids.len()];
+    let mut distinct = 0;
+    let mut last = None;
+    for r in order {
+        let pair = (ids[r as usize], ranks[r as usize]);
+        if last != Some(pair) {
+            last = Some(pair);
+            distinct += 1;
+        }
+        numbered[r as usize] = distinct - 1;
+    }
+    ids.copy_from_slice(&numbered);
+    distinct
 }
 
 /// Numbers the marked (non-zero) slots of `marks` 0, 1, 2, … in slot order and returns
@@ -445,8 +466,9 @@ impl<'a> SharedDictionaries<'a> {
     /// are a million host names.
     fn ranks(&self) -> (Vec<Vec<u32>>, u64) {
         // Every entry by number, dictionary after dictionary.
-        let mut texts: Vec<&[u8]> = Vec::new();
-        let mut entries: Vec<(u64, u32)> = Vec::new();
+        let total = self.distinct.iter().map(|d| d.len()).sum();
+        let mut texts: Vec<&[u8]> = Vec::with_capacity(total);
+        let mut entries: Vec<(u64, u32)> = Vec::with_capacity(total);
         for dict in &self.distinct {
             for value in dict.iter() {
                 if value.is_some() {
@@ -534,6 +556,32 @@ mod tests {
     fn source(rows: &[(&str, i64, Option<f64>, Option<i64>)]) -> RecordBatch {
         let rows: Vec<_> = rows.iter().map(|r| (Some(r.0), r.1, r.2, r.3)).collect();
         batch(&rows)
+    }
+
+    #[test]
+    fn pairs_of_ranks_are_numbered_in_pair_order_as_a_sort_numbers_them() {
+        // Pseudo-random pairs with repeats, ids below 50 and ranks below 7.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |below: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % below
+        };
+        let (count, card) = (50u64, 7u64);
+        let mut ids: Vec<u64> = (0..1000).map(|_| next(count)).collect();
+        let ranks: Vec<u32> = (0..1000).map(|_| next(card) as u32).collect();
+        let mut pairs: Vec<(u64, u32)> = ids.iter().copied().zip(ranks.iter().copied()).collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        let want: Vec<u64> = ids
+            .iter()
+            .zip(&ranks)
+            .map(|(&id, &r)| pairs.binary_search(&(id, r)).unwrap() as u64)
+            .collect();
+        let distinct = combine_ranks(&mut ids, &ranks, count, card);
+        assert_eq!(distinct, pairs.len() as u64);
+        assert_eq!(ids, want);
     }
 
     #[test]
