@@ -382,8 +382,9 @@ fn counting_order(
 /// Numbers each row's pair (`ids[row]` below `count`, `ranks[row]` below `card`) densely
 /// in pair order, into `ids`; returns how many distinct pairs there are. Two stable
 /// counting sorts (by rank, then by id: a radix sort whose digits are the pair's) put
-/// the rows in pair order in time linear in the rows and digits, where sorting a million
-/// combined keys took most of a merge.
+/// the rows in pair order in time linear in the rows and digits, where sorting two
+/// million rows' combined keys, once per tag after the host name, took about a fifth
+/// of a scan of a million series.
 fn combine_ranks(ids: &mut [u64], ranks: &[u32], count: u64, card: u64) -> u64 {
     let n = ids.len() as u32;
     let (by_rank, _) = counting_order(0..n, card as usize, |r| ranks[r as usize] as usize);
