@@ -55,6 +55,12 @@ pub struct StorageConfig {
     /// merged in the background. A merge reads at most twice this many files at once.
     /// Default 8.
     pub compact_max_files: usize,
+    /// A partition none of whose rows are buffered and that got no file from persistence
+    /// for this long (counted from start-up for older files) is cold: its small files are
+    /// merged once there are two, not only past `compact_max_files`, so that queries over
+    /// a day that stopped receiving writes read one file rather than merge several.
+    /// Zero turns the rule off. Default 10 min.
+    pub compact_cold_after: Duration,
     /// Persistence and compaction cut the Parquet files they write at about this size,
     /// so no file grows with the data; files of at least half this size are left alone
     /// by compaction. Memory does not depend on it (files are written to disk as they
@@ -107,6 +113,7 @@ impl Default for StorageConfig {
             persist_interval: Duration::from_secs(600),
             background_interval: Duration::from_secs(1),
             compact_max_files: 8,
+            compact_cold_after: Duration::from_secs(600),
             compaction_max_output_bytes: 256 << 20,
             auto_create_databases: true,
             limits: CatalogLimits::default(),

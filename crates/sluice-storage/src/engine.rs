@@ -140,6 +140,8 @@ struct Inner {
     file_metadata: Mutex<HashMap<String, persist::FileMeta>>,
     /// The newest rows per series of single Parquet files, as `scan_last` read them.
     last_rows: Mutex<HashMap<LastRowsKey, Vec<RecordBatch>>>,
+    /// When each partition last got a file from persistence (what tells a cold one).
+    activity: Mutex<compact::Activity>,
     /// The data directory's lock: held until shutdown (or until the last handle is
     /// dropped), so that no other process opens the directory meanwhile.
     dir_lock: Mutex<Option<crate::lock::DirLock>>,
@@ -384,8 +386,8 @@ impl Storage {
         persist_buffer(&self.inner).await
     }
 
-    /// Compacts every partition with more than `compact_max_files` files now (what the
-    /// background task does).
+    /// Compacts now every partition with more than `compact_max_files` small files, or
+    /// with two once it is cold (`compact_cold_after`): what the background task does.
     ///
     /// # Errors
     /// [`Error::ObjectStore`], [`Error::Parquet`], [`Error::Io`].

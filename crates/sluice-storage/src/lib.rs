@@ -82,7 +82,9 @@
 //! per line). Persistence runs when it holds `persist_buffer_bytes` (64 MiB) or its oldest
 //! unpersisted write is `persist_interval` (10 min) old. Writes fail with
 //! [`Error::Backpressure`] while the buffer is over `max_buffer_bytes` (1 GiB). A UTC day
-//! of one table with more than `compact_max_files` (8) small Parquet files has them merged;
+//! of one table with more than `compact_max_files` (8) small Parquet files has them merged,
+//! and so does one with two once it is cold (nothing buffered and no file persisted into
+//! it for `compact_cold_after`, 10 min);
 //! persistence and compaction cut files at `compaction_max_output_bytes` (256 MiB) and
 //! stream (a k-way merge reading each file page by page, writing to disk as it goes), so
 //! their memory does not grow with the data: about `(inputs + 1) × 8,192` decoded rows

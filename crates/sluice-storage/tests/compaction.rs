@@ -356,3 +356,82 @@ async fn compaction_holds_a_bounded_number_of_rows_whatever_the_partition_size()
     assert!(m.merge_peak_bytes > 0);
     s.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_partition_that_stopped_receiving_writes_has_its_few_files_merged() {
+    let dir = tempfile::tempdir().unwrap();
+    let cold = Duration::from_millis(300);
+    let s = Storage::open(StorageConfig {
+        compact_cold_after: cold,
+        ..config(dir.path())
+    })
+    .await
+    .unwrap();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut model = Model::default();
+    // Three files of the same day writing the same points again: far fewer than
+    // `compact_max_files` (8), so only the rule for cold partitions merges them.
+    for file in 0..3 {
+        write(&s, &random_lines(&mut rng, file, 200, &mut model)).await;
+        s.persist_now().await.unwrap();
+    }
+    s.compact_now().await.unwrap();
+    assert_eq!(
+        parquet_files(dir.path()).len(),
+        3,
+        "persisted into just now"
+    );
+
+    // A buffered row keeps the partition warm however long it waits.
+    write(&s, &random_lines(&mut rng, 3, 1, &mut model)).await;
+    tokio::time::sleep(2 * cold).await;
+    s.compact_now().await.unwrap();
+    assert_eq!(
+        parquet_files(dir.path()).len(),
+        3,
+        "rows of the day buffered"
+    );
+    s.persist_now().await.unwrap();
+    s.compact_now().await.unwrap();
+    assert_eq!(
+        parquet_files(dir.path()).len(),
+        4,
+        "persisted into just now"
+    );
+
+    tokio::time::sleep(2 * cold).await;
+    s.compact_now().await.unwrap();
+    assert_eq!(parquet_files(dir.path()).len(), 1, "cold: merged");
+    let expected = model.rows();
+    assert_eq!(scan(&s).await, expected);
+    // One file is what a cold partition ends with: no rewrite after that.
+    let merged = parquet_files(dir.path());
+    tokio::time::sleep(2 * cold).await;
+    s.compact_now().await.unwrap();
+    assert_eq!(parquet_files(dir.path()), merged);
+    s.shutdown().await.unwrap();
+    let s = Storage::open(config(dir.path())).await.unwrap();
+    assert_eq!(scan(&s).await, expected, "after a restart");
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_rule_for_cold_partitions_can_be_turned_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(StorageConfig {
+        compact_cold_after: Duration::ZERO,
+        ..config(dir.path())
+    })
+    .await
+    .unwrap();
+    let mut rng = Rng(5);
+    let mut model = Model::default();
+    for file in 0..2 {
+        write(&s, &random_lines(&mut rng, file, 50, &mut model)).await;
+        s.persist_now().await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    s.compact_now().await.unwrap();
+    assert_eq!(parquet_files(dir.path()).len(), 2);
+    s.shutdown().await.unwrap();
+}

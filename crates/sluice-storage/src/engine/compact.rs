@@ -12,6 +12,19 @@
 //! and every file left out is older than every file merged. Full files are never rewritten, so a day of any size costs a bounded number
 //! of rewrites per row, and files stay at about the target size.
 //!
+//! # Cold partitions
+//!
+//! A partition that stopped receiving writes would otherwise keep up to
+//! `compact_max_files` overlapping files for good (a backfilled day, yesterday after
+//! midnight), and every query over it would merge them again. Once a partition is
+//! *cold* — none of its rows in the buffer, and no file persisted into it for
+//! `compact_cold_after` (counted from start-up for files older than that) — its tail of
+//! small files is merged as soon as it has two, as InfluxDB 1.x does for a shard after
+//! `compact-full-write-cold-duration`. The merged tail is one file (or a few full ones
+//! and one), so a partition that stays cold is not rewritten again; one that gets a
+//! straggler now and then is rewritten at most once per `compact_cold_after`, and never
+//! beyond its tail of small files.
+//!
 //! # Memory
 //!
 //! Each input is read page by page in batches of [`MERGE_BATCH_ROWS`] rows
@@ -22,8 +35,9 @@
 //! `(inputs + 1) × MERGE_BATCH_ROWS` decoded rows plus one row group, whatever the size
 //! of the partition.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::Inner;
 use super::files::{self, FileSpec, MERGE_BATCH_ROWS, PartitionKey};
@@ -33,11 +47,14 @@ use crate::manifest::{Manifest, ParquetFile};
 use crate::merge::{SortedBatches, TableSchema, conform};
 use crate::persist;
 
-/// The files of one partition (oldest write first) to merge now, if any.
+/// The files of one partition (oldest write first) to merge now, if any: its tail of
+/// small files once there are more than `max_files` of them, or more than one when the
+/// partition is `cold`.
 pub(super) fn select_inputs<'a>(
     files: &[&'a ParquetFile],
     max_files: usize,
     max_output_bytes: u64,
+    cold: bool,
 ) -> Vec<&'a ParquetFile> {
     let max_files = max_files.max(1);
     let max_inputs = 2 * max_files;
@@ -47,18 +64,56 @@ pub(super) fn select_inputs<'a>(
         start -= 1;
     }
     let tail = &files[start..];
-    if tail.len() > max_files {
+    let merge_above = if cold { 1 } else { max_files };
+    if tail.len() > merge_above {
         tail.to_vec()
     } else {
         Vec::new()
     }
 }
 
+/// When each partition last got a file from persistence: what tells a cold partition
+/// (see the module docs). Entries older than `compact_cold_after` are dropped as they
+/// are looked at, so the map holds only the partitions persisted into lately.
+#[derive(Debug)]
+pub(super) struct Activity {
+    /// When the storage opened: the last file of a partition with no entry is older.
+    opened: Instant,
+    last_file: HashMap<PartitionKey, Instant>,
+}
+
+impl Activity {
+    pub(super) fn new() -> Activity {
+        Activity {
+            opened: Instant::now(),
+            last_file: HashMap::new(),
+        }
+    }
+
+    /// Partition `key` got a file now.
+    pub(super) fn persisted(&mut self, key: PartitionKey) {
+        self.last_file.insert(key, Instant::now());
+    }
+
+    /// Whether no partition but those this returns `true` for got a file within
+    /// `quiet`: a test on every partition without an entry (never, while the storage
+    /// is younger than `quiet`); `None` disables it (`quiet` zero).
+    fn quiet_for(&mut self, quiet: Duration) -> Option<impl Fn(&PartitionKey) -> bool + '_> {
+        if quiet.is_zero() || self.opened.elapsed() < quiet {
+            return None;
+        }
+        self.last_file.retain(|_, at| at.elapsed() < quiet);
+        let recent = &self.last_file;
+        Some(move |key: &PartitionKey| !recent.contains_key(key))
+    }
+}
+
 /// The partitions of `manifest` to compact now, each with its inputs (oldest write
-/// first), as `select_inputs` picks them.
+/// first), as `select_inputs` picks them; `cold` tells the cold partitions.
 pub(super) fn plan(
     manifest: &Manifest,
     config: &StorageConfig,
+    cold: impl Fn(&PartitionKey) -> bool,
 ) -> Vec<(PartitionKey, Vec<ParquetFile>)> {
     let mut groups: BTreeMap<PartitionKey, Vec<&ParquetFile>> = BTreeMap::new();
     for f in &manifest.files {
@@ -75,6 +130,7 @@ pub(super) fn plan(
                 &files,
                 config.compact_max_files,
                 config.compaction_max_output_bytes,
+                cold(&key),
             )
             .into_iter()
             .cloned()
@@ -88,10 +144,30 @@ pub(super) fn plan(
 pub(super) async fn compact(inner: &Arc<Inner>) -> Result<()> {
     let _guard = inner.persist_lock.lock().await;
     inner.check_lease()?;
+    let work = {
+        let state = inner.state.read();
+        let buffered = |key: &PartitionKey| {
+            let (db_id, table, day) = key;
+            std::iter::once(&state.active)
+                .chain(state.frozen.iter().map(|f| &f.buffer))
+                .any(|buffer| {
+                    buffer
+                        .table(*db_id, table)
+                        .is_some_and(|t| t.partitions.contains_key(day))
+                })
+        };
+        let mut activity = inner.activity.lock();
+        match activity.quiet_for(inner.config.compact_cold_after) {
+            Some(quiet) => plan(&state.manifest, &inner.config, |key| {
+                quiet(key) && !buffered(key)
+            }),
+            None => plan(&state.manifest, &inner.config, |_| false),
+        }
+    };
     let manifest = inner.state.read().manifest.clone();
     let mut next_id = manifest.next_file_id;
     let mut compacted = false;
-    for ((db_id, table, day), inputs) in plan(&manifest, &inner.config) {
+    for ((db_id, table, day), inputs) in work {
         let written = merge_files(
             inner,
             inner.object_prefix().to_owned(),
@@ -226,8 +302,12 @@ mod tests {
     }
 
     fn ids(files: &[ParquetFile], max_files: usize, max_bytes: u64) -> Vec<u64> {
+        cold_ids(files, max_files, max_bytes, false)
+    }
+
+    fn cold_ids(files: &[ParquetFile], max_files: usize, max_bytes: u64, cold: bool) -> Vec<u64> {
         let refs: Vec<&ParquetFile> = files.iter().collect();
-        select_inputs(&refs, max_files, max_bytes)
+        select_inputs(&refs, max_files, max_bytes, cold)
             .iter()
             .map(|f| f.id)
             .collect()
@@ -258,5 +338,48 @@ mod tests {
     fn at_most_twice_the_limit_of_the_newest_files_are_merged_at_once() {
         let files: Vec<ParquetFile> = (1..=30).map(|i| file(i, 10)).collect();
         assert_eq!(ids(&files, 4, 1000), (23..=30).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_cold_partition_merges_a_tail_of_two_small_files() {
+        let one = vec![file(1, 900), file(2, 10)];
+        assert!(
+            cold_ids(&one, 4, 1000, true).is_empty(),
+            "one small file after a full one is already merged"
+        );
+        let two = vec![file(1, 900), file(2, 10), file(3, 10)];
+        assert!(ids(&two, 4, 1000).is_empty());
+        assert_eq!(cold_ids(&two, 4, 1000, true), vec![2, 3]);
+        let many: Vec<ParquetFile> = (1..=30).map(|i| file(i, 10)).collect();
+        assert_eq!(
+            cold_ids(&many, 4, 1000, true),
+            (23..=30).collect::<Vec<_>>(),
+            "still at most twice the limit at once"
+        );
+    }
+
+    #[test]
+    fn a_partition_is_quiet_once_no_file_reached_it_for_the_interval() {
+        let key = |day: i64| (1, "cpu".to_owned(), day);
+        let mut activity = Activity::new();
+        assert!(
+            activity.quiet_for(Duration::ZERO).is_none(),
+            "zero turns it off"
+        );
+        assert!(
+            activity.quiet_for(Duration::from_secs(3600)).is_none(),
+            "every partition may have had a file in the hour before start-up"
+        );
+        activity.opened -= Duration::from_secs(7200);
+        activity.persisted(key(1));
+        activity
+            .last_file
+            .insert(key(2), Instant::now() - Duration::from_secs(7200));
+        let quiet = activity.quiet_for(Duration::from_secs(3600)).expect("on");
+        assert!(!quiet(&key(1)), "persisted into just now");
+        assert!(quiet(&key(2)), "persisted into two hours ago");
+        assert!(quiet(&key(3)), "not persisted into since start-up");
+        drop(quiet);
+        assert_eq!(activity.last_file.len(), 1, "old entries are dropped");
     }
 }

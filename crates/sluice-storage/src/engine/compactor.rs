@@ -285,7 +285,9 @@ async fn compact_node(
     id: &str,
     manifest: &crate::manifest::Manifest,
 ) -> Result<()> {
-    let work = plan(manifest, &inner.config);
+    // The node's buffer is not visible from here: only the file-count rule applies, not
+    // the one for cold partitions.
+    let work = plan(manifest, &inner.config, |_| false);
     if work.is_empty() {
         return Ok(());
     }

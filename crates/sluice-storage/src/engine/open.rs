@@ -22,7 +22,8 @@ use super::lease::{self, Lease};
 use super::node::{self, Node};
 use super::write::BufferApplier;
 use super::{
-    FILE_WRITER_PERMITS, Inner, State, Storage, compactor, delete, peers, shared_catalog, warm,
+    FILE_WRITER_PERMITS, Inner, State, Storage, compact, compactor, delete, peers, shared_catalog,
+    warm,
 };
 use crate::buffer::Buffer;
 use crate::cache::Caches;
@@ -280,6 +281,7 @@ impl Storage {
             unapplied_deletes: Mutex::new(file_deletes),
             file_metadata: Mutex::new(HashMap::new()),
             last_rows: Mutex::new(HashMap::new()),
+            activity: Mutex::new(compact::Activity::new()),
             dir_lock: Mutex::new(Some(dir_lock)),
             caches,
             peers,

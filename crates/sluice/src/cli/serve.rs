@@ -113,6 +113,12 @@ pub(crate) struct ServeArgs {
     /// it. Accepts the suffixes of --max-buffer-bytes. Default 256MiB.
     #[arg(long, env = "SLUICE_COMPACTION_MAX_OUTPUT_BYTES", default_value = "256MiB", value_parser = parse_output_bytes)]
     compaction_max_output_bytes: usize,
+    /// Merge the small Parquet files of a partition (table and UTC day) once it has two,
+    /// rather than more than 8, when none of its rows are buffered and no file was
+    /// persisted into it for this long: a day that stopped receiving writes is read from
+    /// one file instead of merged at every query. `0s` turns it off. Default 10m.
+    #[arg(long, env = "SLUICE_COMPACT_COLD_AFTER", default_value = "10m", value_parser = parse_duration)]
+    compact_cold_after: Duration,
     /// With a cloud object store: how often a compactor (--mode compact) reads the
     /// ingest nodes' manifests and merges their small files, and how often an ingest
     /// node looks for a compactor's outputs to adopt and for a running compactor (while
@@ -646,6 +652,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         persist_buffer_bytes: args.persist_buffer_bytes,
         persist_interval: args.persist_interval,
         compaction_max_output_bytes: args.compaction_max_output_bytes as u64,
+        compact_cold_after: args.compact_cold_after,
         auto_create_databases: !args.no_auto_create,
         persist_delay: args.test_persist_delay,
         modes: args.mode,
