@@ -260,6 +260,51 @@ fn write_bodies_over_the_memory_budget_get_503_with_retry_after() {
     );
 }
 
+/// Polls `/metrics` until `sluice_parquet_files` is `files` (or panics after 30 s).
+fn wait_for_parquet_files(server: &TestServer, files: f64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = metric(&server.get("/metrics", &[]).body, "sluice_parquet_files");
+        if now == files {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{now} parquet files, not {files}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_day_that_stopped_receiving_writes_is_compacted_into_one_file() {
+    let server = TestServer::start(Options::default().args(&[
+        "--without-auth",
+        "--persist-interval",
+        "1s",
+        "--compact-cold-after",
+        "2s",
+    ]));
+    // Two files of 2020-01-01, the second writing two of the first's points again.
+    let first = b"cpu,host=a v=1 1577836800000000000\ncpu,host=b v=2 1577836800000000000\n";
+    assert_eq!(server.post("/write?db=cold", &[], first).status, 204);
+    wait_for_parquet_files(&server, 1.0);
+    let second = b"cpu,host=a v=10 1577836800000000000\ncpu,host=b v=20 1577836800000000000\n\
+        cpu,host=c v=30 1577836800000000000\n";
+    assert_eq!(server.post("/write?db=cold", &[], second).status, 204);
+    wait_for_parquet_files(&server, 2.0);
+    // Far fewer than 8 files: only the rule for cold partitions merges them.
+    wait_for_parquet_files(&server, 1.0);
+    let reply = server.get("/query?db=cold&q=SELECT+sum(v)+FROM+cpu", &[]);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        reply.json()["results"][0]["series"][0]["values"][0][1],
+        60.0,
+        "the newest value of each point, once: {}",
+        reply.body
+    );
+}
+
 #[test]
 fn every_setting_can_come_from_the_environment() {
     let server = TestServer::start(
