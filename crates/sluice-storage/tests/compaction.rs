@@ -435,3 +435,36 @@ async fn the_rule_for_cold_partitions_can_be_turned_off() {
     assert_eq!(parquet_files(dir.path()).len(), 2);
     s.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn every_cold_day_of_a_backfill_is_merged() {
+    let dir = tempfile::tempdir().unwrap();
+    let cold = Duration::from_millis(200);
+    let s = Storage::open(StorageConfig {
+        compact_cold_after: cold,
+        ..config(dir.path())
+    })
+    .await
+    .unwrap();
+    const DAY: i64 = 86_400_000_000_000;
+    // Two files for each of five days, the second writing the first's points again.
+    for round in 0..2 {
+        let mut text = String::new();
+        for day in 0..5 {
+            for host in 0..3 {
+                let time = DAY_START + day * DAY;
+                text.push_str(&format!("cpu,host=h{host} v={round}i {time}\n"));
+            }
+        }
+        write(&s, &text).await;
+        s.persist_now().await.unwrap();
+    }
+    assert_eq!(parquet_files(dir.path()).len(), 10);
+    tokio::time::sleep(2 * cold).await;
+    s.compact_now().await.unwrap();
+    assert_eq!(parquet_files(dir.path()).len(), 5, "one file a day");
+    let rows = scan(&s).await;
+    assert_eq!(rows.len(), 15);
+    assert!(rows.iter().all(|r| r.contains(" v=1 ")), "{rows:?}");
+    s.shutdown().await.unwrap();
+}

@@ -140,34 +140,45 @@ pub(super) fn plan(
         .collect()
 }
 
-/// Merges the small files of every partition that has too many (see the module docs).
-pub(super) async fn compact(inner: &Arc<Inner>) -> Result<()> {
-    let _guard = inner.persist_lock.lock().await;
-    inner.check_lease()?;
-    let work = {
-        let state = inner.state.read();
-        let buffered = |key: &PartitionKey| {
-            let (db_id, table, day) = key;
-            std::iter::once(&state.active)
-                .chain(state.frozen.iter().map(|f| &f.buffer))
-                .any(|buffer| {
-                    buffer
-                        .table(*db_id, table)
-                        .is_some_and(|t| t.partitions.contains_key(day))
-                })
-        };
-        let mut activity = inner.activity.lock();
-        match activity.quiet_for(inner.config.compact_cold_after) {
-            Some(quiet) => plan(&state.manifest, &inner.config, |key| {
-                quiet(key) && !buffered(key)
-            }),
-            None => plan(&state.manifest, &inner.config, |_| false),
-        }
+/// The partitions to compact now, each with its inputs (see the module docs).
+fn due(inner: &Inner) -> Vec<(PartitionKey, Vec<ParquetFile>)> {
+    let state = inner.state.read();
+    let buffered = |key: &PartitionKey| {
+        let (db_id, table, day) = key;
+        std::iter::once(&state.active)
+            .chain(state.frozen.iter().map(|f| &f.buffer))
+            .any(|buffer| {
+                buffer
+                    .table(*db_id, table)
+                    .is_some_and(|t| t.partitions.contains_key(day))
+            })
     };
-    let manifest = inner.state.read().manifest.clone();
-    let mut next_id = manifest.next_file_id;
+    let mut activity = inner.activity.lock();
+    match activity.quiet_for(inner.config.compact_cold_after) {
+        Some(quiet) => plan(&state.manifest, &inner.config, |key| {
+            quiet(key) && !buffered(key)
+        }),
+        None => plan(&state.manifest, &inner.config, |_| false),
+    }
+}
+
+/// Merges the small files of every partition that needs it (see the module docs).
+///
+/// The persist lock is taken for one partition at a time, and what that partition needs
+/// is read again under it: a persistence waiting meanwhile (the buffer filling) goes
+/// between two merges rather than after all of them, which after a backfill of many
+/// days may be many.
+pub(super) async fn compact(inner: &Arc<Inner>) -> Result<()> {
     let mut compacted = false;
-    for ((db_id, table, day), inputs) in work {
+    let keys: Vec<PartitionKey> = due(inner).into_iter().map(|(key, _)| key).collect();
+    for key in keys {
+        let _guard = inner.persist_lock.lock().await;
+        inner.check_lease()?;
+        let Some((_, inputs)) = due(inner).into_iter().find(|(k, _)| *k == key) else {
+            continue;
+        };
+        let next_id = inner.state.read().manifest.next_file_id;
+        let (db_id, table, day) = key;
         let written = merge_files(
             inner,
             inner.object_prefix().to_owned(),
@@ -176,7 +187,7 @@ pub(super) async fn compact(inner: &Arc<Inner>) -> Result<()> {
             next_id,
         )
         .await?;
-        next_id = written.next_id;
+        let next_id = written.next_id;
         let (peak, writer_peak) = (written.peak, written.writer_peak);
         files::note_peak(inner, peak, writer_peak);
         let new = written.files;
