@@ -140,7 +140,7 @@ struct Inner {
     file_metadata: Mutex<HashMap<String, persist::FileMeta>>,
     /// The newest rows per series of single Parquet files, as `scan_last` read them.
     last_rows: Mutex<HashMap<LastRowsKey, Vec<RecordBatch>>>,
-    /// When each partition last got a file from persistence (what tells a cold one).
+    /// Since when each partition last got a file from persistence (what tells a cold one).
     activity: Mutex<compact::Activity>,
     /// The data directory's lock: held until shutdown (or until the last handle is
     /// dropped), so that no other process opens the directory meanwhile.
@@ -419,6 +419,7 @@ impl Inner {
         self.metrics
             .parquet_files
             .store(manifest.files.len() as u64, Ordering::Relaxed);
+        self.activity.lock().observe(&manifest);
         state.manifest = Arc::new(manifest);
         if let Some(publisher) = &*self.publisher.lock() {
             publisher.files_changed(generation);

@@ -18,7 +18,8 @@
 //! `compact_max_files` overlapping files for good (a backfilled day, yesterday after
 //! midnight), and every query over it would merge them again. Once a partition is
 //! *cold* — none of its rows in the buffer, and no file persisted into it for
-//! `compact_cold_after` (counted from start-up for files older than that) — its tail of
+//! `compact_cold_after` (counted from start-up for files older than that; a compactor
+//! node, which cannot see the buffer, judges by the files alone) — its tail of
 //! small files is merged as soon as it has two, as InfluxDB 1.x does for a shard after
 //! `compact-full-write-cold-duration`. The merged tail is one file (or a few full ones
 //! and one), so a partition that stays cold is not rewritten again; one that gets a
@@ -72,39 +73,45 @@ pub(super) fn select_inputs<'a>(
     }
 }
 
-/// When each partition last got a file from persistence: what tells a cold partition
-/// (see the module docs). Entries older than `compact_cold_after` are dropped as they
-/// are looked at, so the map holds only the partitions persisted into lately.
-#[derive(Debug)]
+/// Since when each partition's newest file has been its newest: what tells a cold
+/// partition (see the module docs). A persisted file takes a write order above every
+/// earlier one, while compaction outputs and files rewritten by a delete keep their
+/// inputs' newest, so the newest order of a partition's files moves only when
+/// persistence gave it a file. A partition first seen is taken to have just had one.
+#[derive(Debug, Default)]
 pub(super) struct Activity {
-    /// When the storage opened: the last file of a partition with no entry is older.
-    opened: Instant,
-    last_file: HashMap<PartitionKey, Instant>,
+    newest: HashMap<PartitionKey, (u64, Instant)>,
 }
 
 impl Activity {
-    pub(super) fn new() -> Activity {
-        Activity {
-            opened: Instant::now(),
-            last_file: HashMap::new(),
+    /// Notes the newest write order of each partition of `manifest`, and forgets those
+    /// it no longer has.
+    pub(super) fn observe(&mut self, manifest: &Manifest) {
+        let now = Instant::now();
+        let mut seen: HashMap<PartitionKey, u64> = HashMap::new();
+        for f in &manifest.files {
+            let newest = seen.entry((f.db_id, f.table.clone(), f.day)).or_default();
+            *newest = (*newest).max(f.write_order().0);
+        }
+        self.newest.retain(|key, _| seen.contains_key(key));
+        for (key, order) in seen {
+            let (known, since) = self.newest.entry(key).or_insert((order, now));
+            if *known != order {
+                (*known, *since) = (order, now);
+            }
         }
     }
 
-    /// Partition `key` got a file now.
-    pub(super) fn persisted(&mut self, key: PartitionKey) {
-        self.last_file.insert(key, Instant::now());
-    }
-
-    /// Whether no partition but those this returns `true` for got a file within
-    /// `quiet`: a test on every partition without an entry (never, while the storage
-    /// is younger than `quiet`); `None` disables it (`quiet` zero).
-    fn quiet_for(&mut self, quiet: Duration) -> Option<impl Fn(&PartitionKey) -> bool + '_> {
-        if quiet.is_zero() || self.opened.elapsed() < quiet {
-            return None;
+    /// Whether a partition's newest file has been its newest for at least `quiet`
+    /// (never when `quiet` is zero: the rule is off).
+    pub(super) fn quiet_for(&self, quiet: Duration) -> impl Fn(&PartitionKey) -> bool + '_ {
+        move |key: &PartitionKey| {
+            !quiet.is_zero()
+                && self
+                    .newest
+                    .get(key)
+                    .is_some_and(|(_, since)| since.elapsed() >= quiet)
         }
-        self.last_file.retain(|_, at| at.elapsed() < quiet);
-        let recent = &self.last_file;
-        Some(move |key: &PartitionKey| !recent.contains_key(key))
     }
 }
 
@@ -154,12 +161,11 @@ fn due(inner: &Inner) -> Vec<(PartitionKey, Vec<ParquetFile>)> {
             })
     };
     let mut activity = inner.activity.lock();
-    match activity.quiet_for(inner.config.compact_cold_after) {
-        Some(quiet) => plan(&state.manifest, &inner.config, |key| {
-            quiet(key) && !buffered(key)
-        }),
-        None => plan(&state.manifest, &inner.config, |_| false),
-    }
+    activity.observe(&state.manifest);
+    let quiet = activity.quiet_for(inner.config.compact_cold_after);
+    plan(&state.manifest, &inner.config, |key| {
+        quiet(key) && !buffered(key)
+    })
 }
 
 /// Merges the small files of every partition that needs it (see the module docs).
@@ -370,27 +376,42 @@ mod tests {
     }
 
     #[test]
-    fn a_partition_is_quiet_once_no_file_reached_it_for_the_interval() {
+    fn a_partition_is_quiet_once_persistence_gave_it_no_file_for_the_interval() {
         let key = |day: i64| (1, "cpu".to_owned(), day);
-        let mut activity = Activity::new();
+        let hour = Duration::from_secs(3600);
+        let on = |files: &[(u64, i64)]| Manifest {
+            files: files
+                .iter()
+                .map(|&(order, day)| ParquetFile {
+                    order,
+                    day,
+                    ..file(order, 10)
+                })
+                .collect(),
+            ..Manifest::default()
+        };
+        let mut activity = Activity::default();
+        activity.observe(&on(&[(1, 1), (2, 1), (3, 2)]));
         assert!(
-            activity.quiet_for(Duration::ZERO).is_none(),
+            !activity.quiet_for(hour)(&key(1)),
+            "first seen: it may just have had a file"
+        );
+        for (_, since) in activity.newest.values_mut() {
+            *since -= 2 * hour;
+        }
+        // Day 1's two files merged into one of the newest order: nothing new.
+        // Day 2 got a file (a higher order); day 3 is new.
+        activity.observe(&on(&[(2, 1), (4, 2), (5, 3)]));
+        let quiet = activity.quiet_for(hour);
+        assert!(quiet(&key(1)), "compacted, not persisted into");
+        assert!(!quiet(&key(2)), "persisted into just now");
+        assert!(!quiet(&key(3)), "first seen just now");
+        assert!(
+            !activity.quiet_for(Duration::ZERO)(&key(1)),
             "zero turns it off"
         );
-        assert!(
-            activity.quiet_for(Duration::from_secs(3600)).is_none(),
-            "every partition may have had a file in the hour before start-up"
-        );
-        activity.opened -= Duration::from_secs(7200);
-        activity.persisted(key(1));
-        activity
-            .last_file
-            .insert(key(2), Instant::now() - Duration::from_secs(7200));
-        let quiet = activity.quiet_for(Duration::from_secs(3600)).expect("on");
-        assert!(!quiet(&key(1)), "persisted into just now");
-        assert!(quiet(&key(2)), "persisted into two hours ago");
-        assert!(quiet(&key(3)), "not persisted into since start-up");
         drop(quiet);
-        assert_eq!(activity.last_file.len(), 1, "old entries are dropped");
+        activity.observe(&on(&[(5, 3)]));
+        assert_eq!(activity.newest.len(), 1, "partitions gone are forgotten");
     }
 }

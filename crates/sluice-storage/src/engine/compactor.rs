@@ -56,7 +56,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
 
-use super::compact::{merge_files, plan};
+use super::compact::{Activity, merge_files, plan};
 use super::peers::{NodeCopies, Read, never_ingested, node_ids, read_node};
 use super::{Inner, Storage};
 use crate::config::{ObjectStoreConfig, StorageConfig};
@@ -81,6 +81,9 @@ pub(super) struct Compactor {
     beats: AtomicU64,
     /// The ingest nodes' catalogs and manifests as last read.
     nodes: tokio::sync::Mutex<BTreeMap<String, NodeCopies>>,
+    /// Since when each ingest node's partitions last got a file from its persistence
+    /// (what tells a cold partition), by node id.
+    activity: parking_lot::Mutex<BTreeMap<String, Activity>>,
     /// Why the last round failed; cleared by one that succeeds.
     pub(super) fault: parking_lot::Mutex<Option<String>>,
 }
@@ -143,6 +146,7 @@ impl Compactor {
             next_id: AtomicU64::new(1),
             beats: AtomicU64::new(0),
             nodes: tokio::sync::Mutex::new(BTreeMap::new()),
+            activity: parking_lot::Mutex::new(BTreeMap::new()),
             fault: parking_lot::Mutex::new(None),
         }))
     }
@@ -241,6 +245,7 @@ async fn round(inner: &Arc<Inner>, compactor: &Compactor) -> Result<()> {
     let ids = node_ids(store, &compactor.own_id).await?;
     let mut nodes = compactor.nodes.lock().await;
     nodes.retain(|id, _| ids.contains(id));
+    compactor.activity.lock().retain(|id, _| ids.contains(id));
     for id in &ids {
         match read_node(store, id, nodes.get(id)).await {
             Ok(Read::Unchanged) => {}
@@ -285,9 +290,15 @@ async fn compact_node(
     id: &str,
     manifest: &crate::manifest::Manifest,
 ) -> Result<()> {
-    // The node's buffer is not visible from here: only the file-count rule applies, not
-    // the one for cold partitions.
-    let work = plan(manifest, &inner.config, |_| false);
+    // The node's buffer is not visible from here: a partition is cold once the node's
+    // persistence gave it no file for `compact_cold_after`, whatever it has buffered.
+    let work = {
+        let mut activity = compactor.activity.lock();
+        let node = activity.entry(id.to_owned()).or_default();
+        node.observe(manifest);
+        let quiet = node.quiet_for(inner.config.compact_cold_after);
+        plan(manifest, &inner.config, quiet)
+    };
     if work.is_empty() {
         return Ok(());
     }
@@ -905,6 +916,35 @@ mod tests {
             !exists(&bucket, &outputs[0].path).await,
             "the output turned down is deleted"
         );
+        n1.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_compactor_merges_the_few_files_of_a_partition_that_went_cold() {
+        let bucket = Arc::new(InMemory::new());
+        let (n1_dir, c_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let n1 = n1_with_files(n1_dir.path(), bucket.clone(), 2).await;
+        let cold = StorageConfig {
+            compact_max_files: 8,
+            compact_cold_after: Duration::from_millis(300),
+            ..config(c_dir.path(), "c", COMPACT)
+        };
+        let c = Storage::open_with_bucket(cold, Some(bucket.clone()))
+            .await
+            .unwrap();
+        until("n1 adopts the merge of its two files", || async {
+            published(&bucket, "n1")
+                .await
+                .is_some_and(|m| m.files.len() == 1)
+        })
+        .await;
+        let manifest = no_row_lost(&n1, &bucket, 2).await;
+        assert!(
+            is_output_for(&manifest.files[0].path, "n1"),
+            "the compactor's output: {}",
+            manifest.files[0].path
+        );
+        c.shutdown().await.unwrap();
         n1.shutdown().await.unwrap();
     }
 }

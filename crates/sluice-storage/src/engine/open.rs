@@ -224,6 +224,8 @@ impl Storage {
         metrics
             .parquet_files
             .store(manifest.files.len() as u64, Ordering::Relaxed);
+        let mut activity = compact::Activity::default();
+        activity.observe(&manifest);
         let state = Arc::new(RwLock::new(State {
             active_since: (!buffer.is_empty()).then(Instant::now),
             active: buffer,
@@ -281,7 +283,7 @@ impl Storage {
             unapplied_deletes: Mutex::new(file_deletes),
             file_metadata: Mutex::new(HashMap::new()),
             last_rows: Mutex::new(HashMap::new()),
-            activity: Mutex::new(compact::Activity::new()),
+            activity: Mutex::new(activity),
             dir_lock: Mutex::new(Some(dir_lock)),
             caches,
             peers,

@@ -78,9 +78,8 @@ pub(super) async fn persist_buffer(inner: &Arc<Inner>) -> Result<()> {
             .max()
             .unwrap_or(0);
         let frozen = frozen.clone();
-        let key: PartitionKey = (db_id, table.clone(), day);
         let spec = FileSpec {
-            key: key.clone(),
+            key: (db_id, table.clone(), day),
             first_id: next_id,
             order: None,
             max_bytes: inner.config.compaction_max_output_bytes,
@@ -108,9 +107,6 @@ pub(super) async fn persist_buffer(inner: &Arc<Inner>) -> Result<()> {
         .await?;
         next_id = written.next_id;
         files::note_peak(inner, written.peak, written.writer_peak);
-        if !written.files.is_empty() {
-            inner.activity.lock().persisted(key);
-        }
         new_files.extend(written.files);
     }
     let persisted_seq = frozen.iter().map(|f| f.last_seq).max().unwrap_or(0);
