@@ -468,3 +468,47 @@ async fn every_cold_day_of_a_backfill_is_merged() {
     assert!(rows.iter().all(|r| r.contains(" v=1 ")), "{rows:?}");
     s.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn merging_cold_days_stops_once_the_buffer_is_due_to_be_persisted() {
+    let dir = tempfile::tempdir().unwrap();
+    let cold = Duration::from_millis(200);
+    let s = Storage::open(StorageConfig {
+        compact_cold_after: cold,
+        // Due as soon as anything is buffered (the background task sleeps an hour).
+        persist_interval: Duration::ZERO,
+        ..config(dir.path())
+    })
+    .await
+    .unwrap();
+    const DAY: i64 = 86_400_000_000_000;
+    for round in 0..2 {
+        write(
+            &s,
+            &format!(
+                "cpu,host=a v={round}i {DAY_START}\ncpu,host=a v={round}i {}\n",
+                DAY_START + DAY
+            ),
+        )
+        .await;
+        s.persist_now().await.unwrap();
+    }
+    assert_eq!(parquet_files(dir.path()).len(), 4);
+    tokio::time::sleep(2 * cold).await;
+    write(&s, &format!("cpu,host=a v=9i {}\n", DAY_START + 2 * DAY)).await;
+    s.compact_now().await.unwrap();
+    assert_eq!(
+        parquet_files(dir.path()).len(),
+        3,
+        "one day merged, then the buffer's turn"
+    );
+    s.persist_now().await.unwrap();
+    s.compact_now().await.unwrap();
+    assert_eq!(
+        parquet_files(dir.path()).len(),
+        3,
+        "the other day merged; the day just persisted into is not cold"
+    );
+    assert_eq!(scan(&s).await.len(), 3);
+    s.shutdown().await.unwrap();
+}

@@ -97,6 +97,19 @@ impl Trim {
 }
 
 /// The background task: persistence triggers, retention, compaction, deferred deletes.
+/// Whether the buffer is due to be persisted: a frozen buffer waits, or the active one
+/// reached `persist_buffer_bytes` or `persist_interval`, or all of them together
+/// `max_buffer_bytes`.
+pub(super) fn persistence_due(inner: &Inner) -> bool {
+    let state = inner.state.read();
+    !state.frozen.is_empty()
+        || state.active.bytes >= inner.config.persist_buffer_bytes
+        || state.buffer_bytes() > inner.config.max_buffer_bytes
+        || state
+            .active_since
+            .is_some_and(|t| t.elapsed() >= inner.config.persist_interval)
+}
+
 pub(super) async fn background(inner: Weak<Inner>, wakeup: Arc<Notify>) {
     let mut persist_log = StepLog::default();
     let mut publish_log = StepLog::default();
@@ -118,16 +131,7 @@ pub(super) async fn background(inner: Weak<Inner>, wakeup: Arc<Notify>) {
             continue;
         }
         let mut persist_failed = false;
-        let should_persist = {
-            let state = me.state.read();
-            !state.frozen.is_empty()
-                || state.active.bytes >= me.config.persist_buffer_bytes
-                || state.buffer_bytes() > me.config.max_buffer_bytes
-                || state
-                    .active_since
-                    .is_some_and(|t| t.elapsed() >= me.config.persist_interval)
-        };
-        if should_persist {
+        if persistence_due(&me) {
             // A failure keeps the frozen buffers (and the WAL covering them), so the
             // next round retries.
             let result = persist_buffer(&me).await;

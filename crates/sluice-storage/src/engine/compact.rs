@@ -41,6 +41,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Inner;
+use super::background::persistence_due;
 use super::files::{self, FileSpec, MERGE_BATCH_ROWS, PartitionKey};
 use crate::config::StorageConfig;
 use crate::error::Result;
@@ -168,16 +169,20 @@ fn due(inner: &Inner) -> Vec<(PartitionKey, Vec<ParquetFile>)> {
     })
 }
 
-/// Merges the small files of every partition that needs it (see the module docs).
+/// Merges the small files of every partition that needs it (see the module docs), or
+/// of those before the buffer is due to be persisted: the background task persists,
+/// then calls this again for the rest. After a backfill of many days the rest may be
+/// many, and writes would meanwhile fill the buffer.
 ///
 /// The persist lock is taken for one partition at a time, and what that partition needs
-/// is read again under it: a persistence waiting meanwhile (the buffer filling) goes
-/// between two merges rather than after all of them, which after a backfill of many
-/// days may be many.
+/// is read again under it.
 pub(super) async fn compact(inner: &Arc<Inner>) -> Result<()> {
     let mut compacted = false;
     let keys: Vec<PartitionKey> = due(inner).into_iter().map(|(key, _)| key).collect();
     for key in keys {
+        if compacted && persistence_due(inner) {
+            break;
+        }
         let _guard = inner.persist_lock.lock().await;
         inner.check_lease()?;
         let Some((_, inputs)) = due(inner).into_iter().find(|(k, _)| *k == key) else {
