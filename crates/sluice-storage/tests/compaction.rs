@@ -357,16 +357,27 @@ async fn compaction_holds_a_bounded_number_of_rows_whatever_the_partition_size()
     s.shutdown().await.unwrap();
 }
 
+/// Storage on `dir` whose partitions are cold after `cold`.
+async fn open_cold(dir: &Path, cold: Duration) -> Storage {
+    Storage::open(StorageConfig {
+        compact_cold_after: cold,
+        ..config(dir)
+    })
+    .await
+    .unwrap()
+}
+
+/// Compacts what is due now; returns the live Parquet files then.
+async fn compacted_files(s: &Storage, dir: &Path) -> usize {
+    s.compact_now().await.unwrap();
+    parquet_files(dir).len()
+}
+
 #[tokio::test]
 async fn a_partition_that_stopped_receiving_writes_has_its_few_files_merged() {
     let dir = tempfile::tempdir().unwrap();
     let cold = Duration::from_millis(300);
-    let s = Storage::open(StorageConfig {
-        compact_cold_after: cold,
-        ..config(dir.path())
-    })
-    .await
-    .unwrap();
+    let s = open_cold(dir.path(), cold).await;
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut model = Model::default();
     // Three files of the same day writing the same points again: far fewer than
@@ -375,9 +386,8 @@ async fn a_partition_that_stopped_receiving_writes_has_its_few_files_merged() {
         write(&s, &random_lines(&mut rng, file, 200, &mut model)).await;
         s.persist_now().await.unwrap();
     }
-    s.compact_now().await.unwrap();
     assert_eq!(
-        parquet_files(dir.path()).len(),
+        compacted_files(&s, dir.path()).await,
         3,
         "persisted into just now"
     );
@@ -385,23 +395,20 @@ async fn a_partition_that_stopped_receiving_writes_has_its_few_files_merged() {
     // A buffered row keeps the partition warm however long it waits.
     write(&s, &random_lines(&mut rng, 3, 1, &mut model)).await;
     tokio::time::sleep(2 * cold).await;
-    s.compact_now().await.unwrap();
     assert_eq!(
-        parquet_files(dir.path()).len(),
+        compacted_files(&s, dir.path()).await,
         3,
         "rows of the day buffered"
     );
     s.persist_now().await.unwrap();
-    s.compact_now().await.unwrap();
     assert_eq!(
-        parquet_files(dir.path()).len(),
+        compacted_files(&s, dir.path()).await,
         4,
         "persisted into just now"
     );
 
     tokio::time::sleep(2 * cold).await;
-    s.compact_now().await.unwrap();
-    assert_eq!(parquet_files(dir.path()).len(), 1, "cold: merged");
+    assert_eq!(compacted_files(&s, dir.path()).await, 1, "cold: merged");
     let expected = model.rows();
     assert_eq!(scan(&s).await, expected);
     // One file is what a cold partition ends with: no rewrite after that.
@@ -418,12 +425,7 @@ async fn a_partition_that_stopped_receiving_writes_has_its_few_files_merged() {
 #[tokio::test]
 async fn the_rule_for_cold_partitions_can_be_turned_off() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Storage::open(StorageConfig {
-        compact_cold_after: Duration::ZERO,
-        ..config(dir.path())
-    })
-    .await
-    .unwrap();
+    let s = open_cold(dir.path(), Duration::ZERO).await;
     let mut rng = Rng(5);
     let mut model = Model::default();
     for file in 0..2 {
@@ -431,8 +433,7 @@ async fn the_rule_for_cold_partitions_can_be_turned_off() {
         s.persist_now().await.unwrap();
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
-    s.compact_now().await.unwrap();
-    assert_eq!(parquet_files(dir.path()).len(), 2);
+    assert_eq!(compacted_files(&s, dir.path()).await, 2);
     s.shutdown().await.unwrap();
 }
 
@@ -440,12 +441,7 @@ async fn the_rule_for_cold_partitions_can_be_turned_off() {
 async fn every_cold_day_of_a_backfill_is_merged() {
     let dir = tempfile::tempdir().unwrap();
     let cold = Duration::from_millis(200);
-    let s = Storage::open(StorageConfig {
-        compact_cold_after: cold,
-        ..config(dir.path())
-    })
-    .await
-    .unwrap();
+    let s = open_cold(dir.path(), cold).await;
     const DAY: i64 = 86_400_000_000_000;
     // Two files for each of five days, the second writing the first's points again.
     for round in 0..2 {
@@ -461,8 +457,7 @@ async fn every_cold_day_of_a_backfill_is_merged() {
     }
     assert_eq!(parquet_files(dir.path()).len(), 10);
     tokio::time::sleep(2 * cold).await;
-    s.compact_now().await.unwrap();
-    assert_eq!(parquet_files(dir.path()).len(), 5, "one file a day");
+    assert_eq!(compacted_files(&s, dir.path()).await, 5, "one file a day");
     let rows = scan(&s).await;
     assert_eq!(rows.len(), 15);
     assert!(rows.iter().all(|r| r.contains(" v=1 ")), "{rows:?}");
@@ -496,16 +491,14 @@ async fn merging_cold_days_stops_once_the_buffer_is_due_to_be_persisted() {
     assert_eq!(parquet_files(dir.path()).len(), 4);
     tokio::time::sleep(2 * cold).await;
     write(&s, &format!("cpu,host=a v=9i {}\n", DAY_START + 2 * DAY)).await;
-    s.compact_now().await.unwrap();
     assert_eq!(
-        parquet_files(dir.path()).len(),
+        compacted_files(&s, dir.path()).await,
         3,
         "one day merged, then the buffer's turn"
     );
     s.persist_now().await.unwrap();
-    s.compact_now().await.unwrap();
     assert_eq!(
-        parquet_files(dir.path()).len(),
+        compacted_files(&s, dir.path()).await,
         3,
         "the other day merged; the day just persisted into is not cold"
     );
