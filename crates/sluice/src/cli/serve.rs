@@ -506,7 +506,7 @@ enum LogFormat {
 }
 
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    tune_malloc();
+    without_fast_bins();
     init_logging(&args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -517,42 +517,24 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Sets two glibc malloc parameters before any thread starts, each unless
-/// `GLIBC_TUNABLES` sets it:
-///
-/// - **No fast bins** (`M_MXFAST` 0). Small blocks freed into fast bins stay unmerged
-///   until a later large allocation merges them all at once (`malloc_consolidate`):
-///   after a query whose answer freed hundreds of thousands of small values (`SELECT *`
-///   of 36,000 TSBS rows), the next request waited 2–5 ms for that. Without fast bins a
-///   freed block is merged with its neighbours when it is freed; each thread's cache of
-///   small blocks (tcache) still serves the common sizes first. Ingest rate and memory
-///   measured the same either way (bench/RESULTS.md).
-/// - **Blocks of 8 MiB and more mapped on their own** (`M_MMAP_THRESHOLD`, fixed). By
-///   default glibc raises that threshold up to 32 MiB each time such a block is freed,
-///   after which the buffer's columns, Parquet pages and request bodies come from the
-///   arenas, which keep them after they are freed. Fixed, they are returned to the
-///   system when freed: peak RSS of a sustained 10M-line load 302–305 → 244–247 MiB at
-///   the same rate (bench/RESULTS.md).
-fn tune_malloc() {
+/// Turns off glibc malloc's "fast bins" before any thread starts, unless
+/// `GLIBC_TUNABLES` sets them. Small blocks freed into fast bins stay unmerged until a
+/// later large allocation merges them all at once (`malloc_consolidate`): after a query
+/// whose answer freed hundreds of thousands of small values (`SELECT *` of 36,000 TSBS
+/// rows), the next request waited 2–5 ms for that. Without fast bins a freed block is
+/// merged with its neighbours when it is freed; each thread's cache of small blocks
+/// (tcache) still serves the common sizes first. Ingest rate and memory measured the
+/// same either way (bench/RESULTS.md).
+fn without_fast_bins() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        let tunables = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
+    if !std::env::var("GLIBC_TUNABLES").is_ok_and(|t| t.contains("mxfast")) {
         // SAFETY: mallopt changes a malloc parameter; it takes no pointers and runs here
         // before the process has other threads.
         unsafe {
-            if !tunables.contains("mxfast") {
-                libc::mallopt(libc::M_MXFAST, 0);
-            }
-            if !tunables.contains("mmap_threshold") {
-                libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
-            }
+            libc::mallopt(libc::M_MXFAST, 0);
         }
     }
 }
-
-/// Blocks of at least this many bytes are mapped on their own (see [`tune_malloc`]).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const MMAP_THRESHOLD: libc::c_int = 8 << 20;
 
 fn init_logging(args: &ServeArgs) -> anyhow::Result<()> {
     let filter: Targets = args
