@@ -228,9 +228,16 @@ pub(super) async fn compact(inner: &Arc<Inner>) -> Result<()> {
             .lock()
             .extend(dropped.into_iter().map(|f| f.path));
         compacted = true;
+        // Which rule: more files than the limit, or a cold partition's fewer.
+        let rule = if old.len() > inner.config.compact_max_files {
+            "count"
+        } else {
+            "cold"
+        };
         tracing::info!(
             table,
             day,
+            rule,
             files = old.len(),
             outputs,
             rows,
