@@ -161,8 +161,8 @@ fn due(inner: &Inner) -> Vec<(PartitionKey, Vec<ParquetFile>)> {
                     .is_some_and(|t| t.partitions.contains_key(day))
             })
     };
-    let mut activity = inner.activity.lock();
-    activity.observe(&state.manifest);
+    // Up to date: every manifest the node installs is observed (`install_manifest`).
+    let activity = inner.activity.lock();
     let quiet = activity.quiet_for(inner.config.compact_cold_after);
     plan(&state.manifest, &inner.config, |key| {
         quiet(key) && !buffered(key)
