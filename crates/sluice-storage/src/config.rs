@@ -77,6 +77,10 @@ pub struct StorageConfig {
     /// tests can fill the buffer faster than it drains. Default zero; do not set it in
     /// production.
     pub persist_delay: Duration,
+    /// Test knob: every compaction waits this long between merging a partition's files
+    /// and committing its outputs, so tests can persist, write and delete while it
+    /// merges. Default zero; do not set it in production.
+    pub compact_delay: Duration,
     /// What the node does (`--mode`). A node without `ingest` takes no writes, runs no
     /// persistence, retention or compaction, and (with `query`) answers queries over
     /// every node's files in its cloud bucket. Default [`NodeModes::ALL`].
@@ -119,6 +123,7 @@ impl Default for StorageConfig {
             limits: CatalogLimits::default(),
             skip_corrupt_wal_records: false,
             persist_delay: Duration::ZERO,
+            compact_delay: Duration::ZERO,
             modes: NodeModes::ALL,
             query_refresh_interval: Duration::from_secs(2),
             compaction_check_interval: Duration::from_secs(10),

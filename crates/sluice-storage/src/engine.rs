@@ -106,8 +106,19 @@ struct Inner {
     catalog_generation: AtomicU64,
     manifest_generation: AtomicU64,
     metrics: Arc<Metrics>,
-    /// Serializes persistence and compaction (the writers of new Parquet files).
+    /// Serializes the changes to the manifest that read it, write files and then
+    /// commit: persistence, deletes, adopting a compactor's outputs, and the commit of a
+    /// compaction (its merge runs beside them, see `compact`).
     persist_lock: tokio::sync::Mutex<()>,
+    /// Serializes compactions: the background task's and [`Storage::compact_now`].
+    compact_lock: tokio::sync::Mutex<()>,
+    /// The background compaction, while one runs (persistence goes on meanwhile).
+    compaction: Mutex<Option<JoinHandle<()>>>,
+    /// The id of the next file under this node's prefix. Every writer of files
+    /// (persistence, compaction, deletes, adopting a compactor's outputs) takes its ids
+    /// here, so writers running at once never take the same one; each commit raises
+    /// the manifest's `next_file_id` to it.
+    file_ids: Arc<AtomicU64>,
     /// Lends a permit to each blocking thread that writes a Parquet file into the data
     /// directory or renames one into place (see `files`). Aborting the background task
     /// does not stop the blocking thread it was waiting for, so [`Storage::shutdown`]
@@ -350,9 +361,13 @@ impl Storage {
     /// [`Error::Io`] when the final WAL sync fails.
     pub async fn shutdown(&self) -> Result<()> {
         self.inner.closed.store(true, Ordering::Relaxed);
-        let task = self.inner.background.lock().take();
-        if let Some(task) = task {
-            // Every persistence step is atomic on disk, so stopping mid-way is safe.
+        let tasks = [
+            self.inner.background.lock().take(),
+            self.inner.compaction.lock().take(),
+        ];
+        for task in tasks.into_iter().flatten() {
+            // Every persistence and compaction step is atomic on disk, so stopping
+            // mid-way is safe.
             task.abort();
             let _ = task.await;
         }
@@ -413,7 +428,11 @@ impl Storage {
 impl Inner {
     /// Saves `manifest` (the durable record of which Parquet files exist) and makes it
     /// the one scans read.
-    fn install_manifest(&self, state: &mut State, manifest: Manifest) -> Result<()> {
+    fn install_manifest(&self, state: &mut State, mut manifest: Manifest) -> Result<()> {
+        // Above every id taken, committed or still being written.
+        manifest.next_file_id = manifest
+            .next_file_id
+            .max(self.file_ids.load(Ordering::Acquire));
         manifest.save(&self.catalog_dir)?;
         let generation = self.manifest_generation.fetch_add(1, Ordering::AcqRel) + 1;
         self.metrics

@@ -464,44 +464,157 @@ async fn every_cold_day_of_a_backfill_is_merged() {
     s.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn merging_cold_days_stops_once_the_buffer_is_due_to_be_persisted() {
-    let dir = tempfile::tempdir().unwrap();
-    let cold = Duration::from_millis(200);
-    let s = Storage::open(StorageConfig {
-        compact_cold_after: cold,
-        // Due as soon as anything is buffered (the background task sleeps an hour).
-        persist_interval: Duration::ZERO,
-        ..config(dir.path())
+/// Files of the partition on disk (`objects/…/ID.parquet`), named by the manifest or
+/// not: a compaction's outputs are there before it commits them.
+fn files_on_disk(dir: &Path) -> usize {
+    fn walk(dir: &Path, n: &mut usize) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, n);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                *n += 1;
+            }
+        }
+    }
+    let mut n = 0;
+    walk(&dir.join("objects"), &mut n);
+    n
+}
+
+/// A storage that merges any two files of a day when asked, and waits `delay` before
+/// committing a merge.
+async fn open_slow_compaction(dir: &Path, delay: Duration) -> Storage {
+    Storage::open(StorageConfig {
+        compact_max_files: 1,
+        compact_delay: delay,
+        ..config(dir)
     })
     .await
-    .unwrap();
-    const DAY: i64 = 86_400_000_000_000;
+    .unwrap()
+}
+
+/// Two files of the same points, the second overwriting every other host's values.
+async fn two_overlapping_files(s: &Storage) {
     for round in 0..2 {
+        let mut text = String::new();
+        for host in (0..10).filter(|h| round == 0 || h % 2 == 0) {
+            for t in 0..5 {
+                text.push_str(&format!(
+                    "cpu,host=h{host} v={}i {}\n",
+                    round * 100 + host,
+                    DAY_START + t
+                ));
+            }
+        }
+        write(s, &text).await;
+        s.persist_now().await.unwrap();
+    }
+}
+
+/// Runs `during` once the compaction `s.compact_now()` started has merged and waits
+/// to commit; returns what `during` returned and whether the compaction had ended by
+/// the time `during` did.
+async fn while_compaction_waits<T>(
+    s: &Storage,
+    dir: &Path,
+    during: impl std::future::Future<Output = T>,
+) -> (T, bool) {
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let manifest_files = parquet_files(dir).len();
+    let compaction = async {
+        s.compact_now().await.unwrap();
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+    };
+    let then = async {
+        while files_on_disk(dir) <= manifest_files {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let out = during.await;
+        (out, done.load(std::sync::atomic::Ordering::SeqCst))
+    };
+    let ((), out) = tokio::join!(compaction, then);
+    out
+}
+
+#[tokio::test]
+async fn persistence_goes_on_while_a_compaction_merges() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open_slow_compaction(dir.path(), Duration::from_secs(2)).await;
+    two_overlapping_files(&s).await;
+    let ((), compaction_ended) = while_compaction_waits(&s, dir.path(), async {
+        // Newer than both files being merged: host h1 and h2 get new values.
         write(
             &s,
-            &format!(
-                "cpu,host=a v={round}i {DAY_START}\ncpu,host=a v={round}i {}\n",
-                DAY_START + DAY
-            ),
+            &format!("cpu,host=h1 v=7001i {DAY_START}\ncpu,host=h2 v=7002i {DAY_START}\n"),
         )
         .await;
         s.persist_now().await.unwrap();
-    }
-    assert_eq!(parquet_files(dir.path()).len(), 4);
-    tokio::time::sleep(2 * cold).await;
-    write(&s, &format!("cpu,host=a v=9i {}\n", DAY_START + 2 * DAY)).await;
+        assert_eq!(
+            parquet_files(dir.path()).len(),
+            3,
+            "persisted beside the merge"
+        );
+    })
+    .await;
+    assert!(!compaction_ended, "persistence did not wait for the merge");
+    assert_eq!(
+        parquet_files(dir.path()).len(),
+        2,
+        "the merged file and the new one"
+    );
+    let rows = scan(&s).await;
+    assert_eq!(rows.len(), 50);
+    assert!(
+        rows.contains(&format!("host=h1 v=7001 time={DAY_START}")),
+        "{rows:?}"
+    );
+    assert!(
+        rows.contains(&format!("host=h2 v=7002 time={DAY_START}")),
+        "{rows:?}"
+    );
+    assert!(
+        rows.contains(&format!("host=h4 v=104 time={DAY_START}")),
+        "{rows:?}"
+    );
+    assert!(
+        rows.contains(&format!("host=h3 v=3 time={DAY_START}")),
+        "{rows:?}"
+    );
+    s.shutdown().await.unwrap();
+    let s = open_slow_compaction(dir.path(), Duration::ZERO).await;
+    assert_eq!(scan(&s).await, rows, "the same after a restart");
+    s.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_merge_whose_input_a_delete_rewrote_meanwhile_is_not_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open_slow_compaction(dir.path(), Duration::from_secs(1)).await;
+    two_overlapping_files(&s).await;
+    let request = sluice_storage::DeleteRequest {
+        table: Some("cpu".to_owned()),
+        tag_predicate: Some(sluice_storage::TagPredicate::eq("host", "h3")),
+        ..sluice_storage::DeleteRequest::default()
+    };
+    let (rows, _) = while_compaction_waits(&s, dir.path(), async {
+        // h3 is only in the older file, which the delete rewrites.
+        s.delete("db", &request).await.unwrap();
+        scan(&s).await
+    })
+    .await;
+    assert_eq!(rows.len(), 45);
+    assert!(rows.iter().all(|r| !r.starts_with("host=h3 ")), "{rows:?}");
+    assert_eq!(scan(&s).await, rows, "the merge of the old inputs left out");
+    assert_eq!(parquet_files(dir.path()).len(), 2);
     assert_eq!(
         compacted_files(&s, dir.path()).await,
-        3,
-        "one day merged, then the buffer's turn"
+        1,
+        "merged again, from the rewrite"
     );
-    s.persist_now().await.unwrap();
-    assert_eq!(
-        compacted_files(&s, dir.path()).await,
-        3,
-        "the other day merged; the day just persisted into is not cold"
-    );
-    assert_eq!(scan(&s).await.len(), 3);
+    assert_eq!(scan(&s).await, rows);
+    s.shutdown().await.unwrap();
+    let s = open_slow_compaction(dir.path(), Duration::ZERO).await;
+    assert_eq!(scan(&s).await, rows, "the same after a restart");
     s.shutdown().await.unwrap();
 }

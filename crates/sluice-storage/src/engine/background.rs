@@ -100,7 +100,7 @@ impl Trim {
 /// Whether the buffer is due to be persisted: a frozen buffer waits, or the active one
 /// reached `persist_buffer_bytes` or `persist_interval`, or all of them together
 /// `max_buffer_bytes`.
-pub(super) fn persistence_due(inner: &Inner) -> bool {
+fn persistence_due(inner: &Inner) -> bool {
     let state = inner.state.read();
     !state.frozen.is_empty()
         || state.active.bytes >= inner.config.persist_buffer_bytes
@@ -167,10 +167,8 @@ pub(super) async fn background(inner: Weak<Inner>, wakeup: Arc<Notify>) {
                 "looking for a compactor's outputs to adopt",
                 &compactor::adopt(&me, &mut compactors).await,
             );
-            if !compactors.running
-                && let Err(e) = compact(&me).await
-            {
-                tracing::error!("compaction failed: {e}");
+            if !compactors.running {
+                start_compaction(&me);
             }
         }
         // A cloud node's bucket gets the catalog and manifest changes of this round; the
@@ -210,6 +208,24 @@ pub(super) async fn background(inner: Weak<Inner>, wakeup: Arc<Notify>) {
             let _ = tokio::time::timeout(interval, wakeup.notified()).await;
         }
     }
+}
+
+/// Starts a compaction on a task of its own unless one is running, so that persistence
+/// goes on while it merges (see `compact`).
+fn start_compaction(inner: &Arc<Inner>) {
+    let mut running = inner.compaction.lock();
+    if running.as_ref().is_some_and(|task| !task.is_finished()) {
+        return;
+    }
+    let engine = Arc::downgrade(inner);
+    *running = Some(tokio::spawn(async move {
+        let Some(inner) = engine.upgrade() else {
+            return;
+        };
+        if let Err(e) = compact(&inner).await {
+            tracing::error!("compaction failed: {e}");
+        }
+    }));
 }
 
 /// Of the files dropped from the manifest (`dropped`, all dropped by the current

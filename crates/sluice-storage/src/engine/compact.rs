@@ -38,13 +38,13 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use super::Inner;
-use super::background::persistence_due;
 use super::files::{self, FileSpec, MERGE_BATCH_ROWS, PartitionKey};
 use crate::config::StorageConfig;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::manifest::{Manifest, ParquetFile};
 use crate::merge::{SortedBatches, TableSchema, conform};
 use crate::persist;
@@ -169,44 +169,54 @@ fn due(inner: &Inner) -> Vec<(PartitionKey, Vec<ParquetFile>)> {
     })
 }
 
-/// Merges the small files of every partition that needs it (see the module docs), or
-/// of those before the buffer is due to be persisted: the background task persists,
-/// then calls this again for the rest. After a backfill of many days the rest may be
-/// many, and writes would meanwhile fill the buffer.
+/// Merges the small files of every partition that needs it (see the module docs), a
+/// partition at a time.
 ///
-/// The persist lock is taken for one partition at a time, and what that partition needs
-/// is read again under it.
+/// A merge holds no lock: persistence, deletes and writes go on beside it (a merge of
+/// a day's files takes seconds, and the buffer must not grow meanwhile), and the ids of
+/// its outputs come from the node's counter ([`Inner::file_ids`]). Its outputs are
+/// committed under the persist lock, and only while every input is still in the
+/// manifest: a delete may have rewritten one meanwhile, or retention or a dropped
+/// database removed it, and then the outputs are deleted and the next round plans
+/// again.
 pub(super) async fn compact(inner: &Arc<Inner>) -> Result<()> {
+    let _one_at_a_time = inner.compact_lock.lock().await;
     let mut compacted = false;
     let keys: Vec<PartitionKey> = due(inner).into_iter().map(|(key, _)| key).collect();
     for key in keys {
-        if compacted && persistence_due(inner) {
-            break;
-        }
-        let _guard = inner.persist_lock.lock().await;
         inner.check_lease()?;
+        // What the partition needs now: earlier merges and persistence may have changed it.
         let Some((_, inputs)) = due(inner).into_iter().find(|(k, _)| *k == key) else {
             continue;
         };
-        let next_id = inner.state.read().manifest.next_file_id;
         let (db_id, table, day) = key;
-        let written = merge_files(
+        let written = match merge_files(
             inner,
             inner.object_prefix().to_owned(),
             (db_id, table.clone(), day),
             &inputs,
-            next_id,
+            inner.file_ids.clone(),
         )
-        .await?;
-        let next_id = written.next_id;
+        .await
+        {
+            Ok(written) => written,
+            // An input deleted since it was planned: the next round plans again.
+            Err(Error::ObjectStore(object_store::Error::NotFound { .. })) => continue,
+            Err(e) => return Err(e),
+        };
         let (peak, writer_peak) = (written.peak, written.writer_peak);
         files::note_peak(inner, peak, writer_peak);
         let new = written.files;
         let old: HashSet<u64> = inputs.iter().map(|f| f.id).collect();
+        if !inner.config.compact_delay.is_zero() {
+            tokio::time::sleep(inner.config.compact_delay).await;
+        }
+        let _guard = inner.persist_lock.lock().await;
+        inner.check_lease()?;
         let mut state = inner.state.write();
         let mut m = (*state.manifest).clone();
-        // The database may have been dropped or the partition expired meanwhile.
-        if !m.files.iter().any(|f| old.contains(&f.id)) {
+        let present = m.files.iter().filter(|f| old.contains(&f.id)).count();
+        if present < old.len() {
             inner
                 .pending_deletes
                 .lock()
@@ -221,7 +231,6 @@ pub(super) async fn compact(inner: &Arc<Inner>) -> Result<()> {
             .iter()
             .fold((0, 0), |(r, b), f| (r + f.rows, b + f.bytes));
         m.files.extend(new);
-        m.next_file_id = m.next_file_id.max(next_id);
         inner.install_manifest(&mut state, m)?;
         inner
             .pending_deletes
@@ -254,14 +263,14 @@ pub(super) async fn compact(inner: &Arc<Inner>) -> Result<()> {
 }
 
 /// Merges `inputs` (files of partition `key`, oldest write first) into new files under
-/// `prefix`, their ids counting up from `first_id`; the outputs take the newest write
-/// order of their inputs.
+/// `prefix`, their ids taken from `ids`; the outputs take the newest write order of
+/// their inputs.
 pub(super) async fn merge_files(
     inner: &Arc<Inner>,
     prefix: String,
     key: PartitionKey,
     inputs: &[ParquetFile],
-    first_id: u64,
+    ids: Arc<AtomicU64>,
 ) -> Result<files::Written> {
     let mut data = Vec::with_capacity(inputs.len());
     for f in inputs {
@@ -269,7 +278,7 @@ pub(super) async fn merge_files(
     }
     let spec = FileSpec {
         key,
-        first_id,
+        ids,
         // The outputs hold the inputs' writes, the newest of them as new as the newest
         // input.
         order: inputs.iter().map(|f| f.order).max(),

@@ -76,7 +76,7 @@ pub(super) struct Compactor {
     own_id: String,
     interval: Duration,
     /// The next id of an output file (see the module docs, "Names").
-    next_id: AtomicU64,
+    next_id: Arc<AtomicU64>,
     /// Heartbeats written: what makes each one differ from the last.
     beats: AtomicU64,
     /// The ingest nodes' catalogs and manifests as last read.
@@ -143,7 +143,7 @@ impl Compactor {
             interval: config
                 .compaction_check_interval
                 .max(Duration::from_millis(10)),
-            next_id: AtomicU64::new(1),
+            next_id: Arc::new(AtomicU64::new(1)),
             beats: AtomicU64::new(0),
             nodes: tokio::sync::Mutex::new(BTreeMap::new()),
             activity: parking_lot::Mutex::new(BTreeMap::new()),
@@ -306,8 +306,8 @@ async fn compact_node(
     let mut groups: Vec<Group> = Vec::new();
     let written = async {
         for (key, inputs) in work {
-            let first_id = compactor.next_id.load(Ordering::Relaxed);
-            let written = merge_files(inner, prefix.clone(), key.clone(), &inputs, first_id).await;
+            let ids = compactor.next_id.clone();
+            let written = merge_files(inner, prefix.clone(), key.clone(), &inputs, ids).await;
             let written = match written {
                 Ok(w) => w,
                 // The node compacted or deleted a file since its manifest was read: the
@@ -315,7 +315,6 @@ async fn compact_node(
                 Err(Error::ObjectStore(object_store::Error::NotFound { .. })) => break,
                 Err(e) => return Err(e),
             };
-            compactor.next_id.store(written.next_id, Ordering::Relaxed);
             super::files::note_peak(inner, written.peak, written.writer_peak);
             tracing::info!(
                 node_id = id,
@@ -598,8 +597,7 @@ async fn apply(inner: &Arc<Inner>, request: &Request) -> Result<()> {
                     m.files = kept;
                     dropped.extend(gone.into_iter().map(|f| f.path));
                     for output in &group.outputs {
-                        let id = m.next_file_id;
-                        m.next_file_id += 1;
+                        let id = inner.file_ids.fetch_add(1, Ordering::AcqRel);
                         rows += output.rows;
                         m.files.push(ParquetFile {
                             id,

@@ -254,7 +254,6 @@ async fn apply_to_files(inner: &Arc<Inner>, ops: &[(u64, DeleteOp)]) -> Result<(
         return Ok(());
     };
     let manifest = inner.state.read().manifest.clone();
-    let mut next_id = manifest.next_file_id;
     // (old file id, the file replacing it).
     let mut replaced: Vec<(u64, Option<ParquetFile>)> = Vec::new();
     for file in &manifest.files {
@@ -293,7 +292,7 @@ async fn apply_to_files(inner: &Arc<Inner>, ops: &[(u64, DeleteOp)]) -> Result<(
             Rewrite::Kept(batches) => {
                 let spec = FileSpec {
                     key: (file.db_id, file.table.clone(), file.day),
-                    first_id: next_id,
+                    ids: inner.file_ids.clone(),
                     // The rewrite holds the same writes, so it keeps the file's place in
                     // write order (its new id alone would make it newer than later files).
                     order: Some(file.order),
@@ -304,7 +303,6 @@ async fn apply_to_files(inner: &Arc<Inner>, ops: &[(u64, DeleteOp)]) -> Result<(
                 let written =
                     files::write_partition(inner, spec, "persist", move || conformed(batches))
                         .await?;
-                next_id = written.next_id;
                 replaced.push((file.id, written.files.into_iter().next()));
             }
         }
@@ -322,7 +320,6 @@ async fn apply_to_files(inner: &Arc<Inner>, ops: &[(u64, DeleteOp)]) -> Result<(
             None => deletes.extend(new.map(|f| f.path)),
         }
     }
-    m.next_file_id = m.next_file_id.max(next_id);
     m.deletes_applied_seq = m.deletes_applied_seq.max(last_seq);
     inner.install_manifest(&mut state, m)?;
     inner.pending_deletes.lock().extend(deletes);

@@ -11,7 +11,7 @@ use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::array::{RecordBatch, TimestampNanosecondArray};
 use arrow::datatypes::SchemaRef;
@@ -42,8 +42,10 @@ pub(super) type PartitionKey = (u32, String, i64);
 #[derive(Debug, Clone)]
 pub(super) struct FileSpec {
     pub(super) key: PartitionKey,
-    /// The id of the first file; the next ones count up from it.
-    pub(super) first_id: u64,
+    /// Where the files' ids come from: each new file takes the next. Every writer of a
+    /// node's files shares one ([`Inner::file_ids`]), so writers running at once never
+    /// name two files alike.
+    pub(super) ids: Arc<AtomicU64>,
     /// The files' write order (see [`ParquetFile::order`]): `None` gives each its own
     /// id, as new writes; a rewrite or compaction passes the order of what it replaces.
     pub(super) order: Option<u64>,
@@ -59,8 +61,6 @@ pub(super) struct FileSpec {
 pub(super) struct Written {
     /// Their manifest entries (none when no row came).
     pub(super) files: Vec<ParquetFile>,
-    /// The next unused file id.
-    pub(super) next_id: u64,
     /// What the merge held at most.
     pub(super) peak: MergePeak,
     /// What the Parquet writer held at most, in bytes.
@@ -92,19 +92,18 @@ pub(super) async fn write_partition_at(
 ) -> Result<Written> {
     let staging = Staging::of(inner);
     let permit = file_writer(inner)?;
-    let (staged, next_id, peak, writer_peak) = blocking(task, move || {
+    let (staged, peak, writer_peak) = blocking(task, move || {
         // Dropped last, once nothing more is written here.
         let _permit = permit;
         let (schema, sources) = open()?;
         let mut out = NewFiles::new(staging, prefix, &schema, spec);
         let peak = write_sorted(&schema, sources, &mut out)?;
-        let (staged, next_id, writer_peak) = out.finish()?;
-        Ok((staged, next_id, peak, writer_peak))
+        let (staged, writer_peak) = out.finish()?;
+        Ok((staged, peak, writer_peak))
     })
     .await?;
     Ok(Written {
         files: install(inner, staged).await?,
-        next_id,
         peak,
         writer_peak,
     })
@@ -206,7 +205,7 @@ struct OpenFile {
 }
 
 /// New files of one partition (database, table, UTC day), each cut once it reaches
-/// `max_bytes`, taking ids from `next_id` on.
+/// `max_bytes`, taking their ids from `ids`.
 struct NewFiles {
     staging: Staging,
     /// The object path prefix (a cloud node's `node_id/`).
@@ -216,7 +215,7 @@ struct NewFiles {
     table: String,
     day: i64,
     max_bytes: u64,
-    next_id: u64,
+    ids: Arc<AtomicU64>,
     /// The write order of the files (see [`ParquetFile::order`]); `None` gives each its
     /// own id, as new writes.
     order: Option<u64>,
@@ -238,7 +237,7 @@ impl NewFiles {
             table,
             day,
             max_bytes: spec.max_bytes.max(1),
-            next_id: spec.first_id,
+            ids: spec.ids,
             order: spec.order,
             indexed: spec.indexed,
             open: None,
@@ -287,8 +286,7 @@ impl NewFiles {
     }
 
     fn start_file(&mut self) -> Result<OpenFile> {
-        let id = self.next_id;
-        self.next_id += 1;
+        let id = self.ids.fetch_add(1, Ordering::Relaxed);
         let path = Manifest::object_path(&self.prefix, self.db_id, self.day, id);
         let staging = match &self.staging {
             Staging::Memory => None,
@@ -388,18 +386,14 @@ impl NewFiles {
         Ok(())
     }
 
-    /// Closes the last file; returns the staged files (none when no row came), the next
-    /// unused id and the writer's peak memory.
-    fn finish(mut self) -> Result<(Vec<StagedFile>, u64, usize)> {
+    /// Closes the last file; returns the staged files (none when no row came) and the
+    /// writer's peak memory.
+    fn finish(mut self) -> Result<(Vec<StagedFile>, usize)> {
         if let Err(e) = self.close_file() {
             discard(std::mem::take(&mut self.done));
             return Err(e);
         }
-        Ok((
-            std::mem::take(&mut self.done),
-            self.next_id,
-            self.writer_peak,
-        ))
+        Ok((std::mem::take(&mut self.done), self.writer_peak))
     }
 }
 

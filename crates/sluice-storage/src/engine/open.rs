@@ -226,6 +226,7 @@ impl Storage {
             .store(manifest.files.len() as u64, Ordering::Relaxed);
         let mut activity = compact::Activity::default();
         activity.observe(&manifest);
+        let file_ids = Arc::new(AtomicU64::new(manifest.next_file_id));
         let state = Arc::new(RwLock::new(State {
             active_since: (!buffer.is_empty()).then(Instant::now),
             active: buffer,
@@ -271,6 +272,9 @@ impl Storage {
             manifest_generation: AtomicU64::new(1),
             metrics,
             persist_lock: tokio::sync::Mutex::new(()),
+            compact_lock: tokio::sync::Mutex::new(()),
+            compaction: Mutex::new(None),
+            file_ids,
             file_writers: Arc::new(Semaphore::new(FILE_WRITER_PERMITS as usize)),
             wakeup: Arc::new(Notify::new()),
             closed: AtomicBool::new(false),

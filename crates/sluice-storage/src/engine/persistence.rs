@@ -65,7 +65,6 @@ pub(super) async fn persist_buffer(inner: &Arc<Inner>) -> Result<()> {
             }
         }
     }
-    let mut next_id = inner.state.read().manifest.next_file_id;
     let mut new_files = Vec::new();
     for (db_id, table, day) in units {
         // Each buffer's series are a part of the unit's: with more than an index lists
@@ -80,7 +79,7 @@ pub(super) async fn persist_buffer(inner: &Arc<Inner>) -> Result<()> {
         let frozen = frozen.clone();
         let spec = FileSpec {
             key: (db_id, table.clone(), day),
-            first_id: next_id,
+            ids: inner.file_ids.clone(),
             order: None,
             max_bytes: inner.config.compaction_max_output_bytes,
             indexed: series <= MAX_INDEXED_SERIES,
@@ -105,7 +104,6 @@ pub(super) async fn persist_buffer(inner: &Arc<Inner>) -> Result<()> {
             Ok((schema, sources))
         })
         .await?;
-        next_id = written.next_id;
         files::note_peak(inner, written.peak, written.writer_peak);
         new_files.extend(written.files);
     }
@@ -117,7 +115,6 @@ pub(super) async fn persist_buffer(inner: &Arc<Inner>) -> Result<()> {
         let mut state = inner.state.write();
         let mut manifest = (*state.manifest).clone();
         manifest.persisted_seq = manifest.persisted_seq.max(persisted_seq);
-        manifest.next_file_id = manifest.next_file_id.max(next_id);
         for f in new_files {
             if live_now.contains(&f.db_id) {
                 manifest.files.push(f);
