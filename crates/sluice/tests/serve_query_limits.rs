@@ -530,6 +530,78 @@ fn a_select_too_big_to_read_at_once_is_answered_in_time_chunks() {
         }
     }
 
+    // Aggregates without `GROUP BY time`: each chunk's row of a series folds into one.
+    // Host hN holds the points N, N + 10, … of value = second; `gap` 1 at 10 s, 2 at
+    // 119,990 s.
+    let expect = |host: &str| -> (i64, f64, (i64, f64), (i64, f64)) {
+        let points: Vec<i64> = match host.strip_prefix('h') {
+            Some(h) => (h.parse::<i64>().unwrap()..120_000).step_by(10).collect(),
+            None => vec![1, 2],
+        };
+        let times: Vec<i64> = match host.strip_prefix('h') {
+            Some(_) => points.clone(),
+            None => vec![10, 119_990],
+        };
+        let n = points.len();
+        (
+            n as i64,
+            points.iter().sum::<i64>() as f64,
+            (times[0], points[0] as f64),
+            (times[n - 1], points[n - 1] as f64),
+        )
+    };
+    for time in [format!("WHERE {range}"), String::new()] {
+        let reply = influxql_ns(
+            &server,
+            &reader,
+            &format!("SELECT count(v), sum(v), min(v), max(v) FROM m {time} GROUP BY host"),
+        );
+        let results = &reply.json()["results"][0];
+        assert!(results["error"].is_null(), "{time}: {}", reply.body);
+        let series = results["series"].as_array().unwrap();
+        assert_eq!(series.len(), 11, "{}", reply.body);
+        for s in series {
+            let host = s["tags"]["host"].as_str().unwrap();
+            let (n, sum, (_, min), (_, max)) = expect(host);
+            let row = &s["values"][0];
+            assert_eq!(s["values"].as_array().unwrap().len(), 1, "{s}");
+            assert_eq!(row[0], 0, "{host}: the range's start, or 0");
+            assert_eq!(row[1].as_i64(), Some(n), "{host}");
+            assert_eq!(row[2].as_f64(), Some(sum), "{host}");
+            assert_eq!(row[3].as_f64(), Some(min), "{host}");
+            assert_eq!(row[4].as_f64(), Some(max), "{host}");
+        }
+    }
+    let reply = influxql_ns(&server, &reader, "SELECT count(v) FROM m");
+    assert_eq!(
+        reply.json()["results"][0]["series"][0]["values"],
+        serde_json::json!([[0, 120_002]]),
+        "{}",
+        reply.body
+    );
+    // A lone selector: the row is its point, time included.
+    for func in ["first", "last", "min", "max"] {
+        let reply = influxql_ns(
+            &server,
+            &reader,
+            &format!("SELECT {func}(v) FROM m GROUP BY host"),
+        );
+        let results = &reply.json()["results"][0];
+        assert!(results["error"].is_null(), "{func}: {}", reply.body);
+        for s in results["series"].as_array().unwrap() {
+            let host = s["tags"]["host"].as_str().unwrap();
+            let (_, _, first, last) = expect(host);
+            let (t, v) = if matches!(func, "first" | "min") {
+                first
+            } else {
+                last
+            };
+            let row = &s["values"][0];
+            assert_eq!(row[0].as_i64(), Some(t * 1_000_000_000), "{func} {host}");
+            assert_eq!(row[1].as_f64(), Some(v), "{func} {host}");
+        }
+    }
+
     // SQL reads the rows in time chunks as its plan runs: aggregates over all of them.
     // (No ORDER BY: a sort sets aside 10 MiB of the pool for spilling.)
     let reply = sql(

@@ -3,6 +3,7 @@
 //! tags and into buckets by `GROUP BY time`, then raw projections or aggregates, fill,
 //! ordering and limits, as InfluxDB 1.x answers.
 
+use std::cmp::Ordering;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 
@@ -328,7 +329,7 @@ pub(crate) async fn run(
             let groups = group_rows(&views, &condition, group_tags.len(), series_before, budget)?;
             ctx.groups_values(groups, aggregate, &agg_exprs, &raw_fields)
         };
-        let chunking = Chunking::of(stmt, &calls, range, aggregate);
+        let chunking = Chunking::of(stmt, &calls, &agg_exprs, range, aggregate);
         // The answer over `request`'s range read in time chunks (see `Chunking`) cut
         // inside `data` (the table's earliest and latest times), each cut again while it
         // does not fit.
@@ -377,6 +378,17 @@ pub(crate) async fn run(
                 };
                 read += 1;
                 for (key, values) in out {
+                    // An aggregate without `GROUP BY time`: one row per series and chunk,
+                    // folded into the series' row.
+                    if let (Some(combine), Some(row)) = (
+                        &chunking.combine,
+                        merged.get_mut(&key).and_then(|rows| rows.first_mut()),
+                    ) {
+                        for next in values {
+                            combine.fold(row, next);
+                        }
+                        continue;
+                    }
                     let width = values.first().map_or(0, Vec::len);
                     let bytes =
                         values.len() * (ROW_OVERHEAD_BYTES + width * std::mem::size_of::<Value>());
@@ -507,12 +519,13 @@ pub(crate) async fn run(
 
 /// How a `SELECT` whose rows do not fit in its memory at once is answered in time
 /// chunks, one scan each, when the answer is the same: raw points (each series' rows
-/// come out in time order, chunk after chunk), or aggregates over `GROUP BY time`
+/// come out in time order, chunk after chunk), aggregates over `GROUP BY time`
 /// buckets cut at bucket boundaries, filled with nulls, a number or not at all (each
 /// bucket is computed from one chunk's rows; `fill(previous)`, `fill(linear)` and
-/// `integral()` look across buckets). Filled buckets need the range's start and end;
-/// raw points and `fill(none)` buckets are read over the table's times where the range
-/// has no start or end.
+/// `integral()` look across buckets), or aggregates without `GROUP BY time` that
+/// combine across chunks (see [`Combine`]). Filled buckets need the range's start and
+/// end; raw points, `fill(none)` buckets and combined aggregates are read over the
+/// table's times where the range has no start or end.
 struct Chunking {
     /// The range read, `[lo, hi)`: the query's, open sides at the ends of time.
     lo: i64,
@@ -520,6 +533,9 @@ struct Chunking {
     /// `GROUP BY time` interval and offset: chunks start at bucket starts.
     buckets: Option<(i64, i64)>,
     fill: Fill,
+    /// How the chunks' rows of a series combine, for an aggregate without `GROUP BY
+    /// time`.
+    combine: Option<Combine>,
 }
 
 impl Chunking {
@@ -529,6 +545,7 @@ impl Chunking {
     fn of(
         stmt: &SelectStatement,
         calls: &[(Func, String)],
+        exprs: &[AggExpr],
         range: TimeRange,
         aggregate: bool,
     ) -> Option<Chunking> {
@@ -537,7 +554,15 @@ impl Chunking {
         }
         let fill = stmt.fill.unwrap_or(Fill::Null);
         let buckets = if aggregate {
-            let buckets = stmt.group_by_time()?;
+            let Some(buckets) = stmt.group_by_time() else {
+                return Some(Chunking {
+                    lo: range.start,
+                    hi: range.end,
+                    buckets: None,
+                    fill,
+                    combine: Some(Combine::of(stmt, calls, exprs, range)?),
+                });
+            };
             let multi = calls.iter().any(|(f, _)| f.is_multi_row());
             let fills = match fill {
                 Fill::None => true,
@@ -561,6 +586,7 @@ impl Chunking {
             hi: range.end,
             buckets,
             fill,
+            combine: None,
         })
     }
 
@@ -594,6 +620,15 @@ impl Chunking {
         exprs: &[AggExpr],
         calls: &[(Func, String)],
     ) -> Vec<(Vec<String>, Vec<Vec<Value>>)> {
+        if let Some(combine) = &self.combine {
+            return merged
+                .into_iter()
+                .map(|(key, mut rows)| {
+                    rows.iter_mut().for_each(|row| combine.finish(row));
+                    (key, rows)
+                })
+                .collect();
+        }
         let Some((interval, _)) = self.buckets.filter(|_| self.fill != Fill::None) else {
             return merged.into_iter().collect();
         };
@@ -620,6 +655,120 @@ impl Chunking {
                 (key, filled)
             })
             .collect()
+    }
+}
+
+/// An aggregate without `GROUP BY time` answered in time chunks: each chunk gives a
+/// series at most one row, `[time, call results...]`, and the rows of a series fold
+/// into one, column by column. Counts and sums add; minimums and maximums keep the
+/// extreme value, the earlier chunk's on a tie, as a single pass keeps the earliest
+/// point. A lone `first()` keeps the earliest chunk's row and a lone `last()` the
+/// latest's, their times being the points'.
+///
+/// Only statements whose every field is a plain call of those qualify (no arithmetic
+/// over calls, no `LIMIT`, `OFFSET`, `SLIMIT` or `SOFFSET`, which act on each chunk's
+/// rows), with `first()` and `last()` only alone (beside other calls a row's time is
+/// the range's start, and which chunk's point is first or last is lost).
+struct Combine {
+    funcs: Vec<Func>,
+    /// The time of the combined row: the range's start (0 without one), or `None` for a
+    /// lone selector, whose row has its point's time.
+    time: Option<i64>,
+}
+
+impl Combine {
+    fn of(
+        stmt: &SelectStatement,
+        calls: &[(Func, String)],
+        exprs: &[AggExpr],
+        range: TimeRange,
+    ) -> Option<Combine> {
+        let plain = exprs.len() == calls.len()
+            && exprs
+                .iter()
+                .enumerate()
+                .all(|(k, e)| matches!(e, AggExpr::Call(i) if *i == k));
+        let unlimited = stmt.limit.is_none()
+            && stmt.offset.is_none()
+            && stmt.slimit.is_none()
+            && stmt.soffset.is_none();
+        let funcs: Vec<Func> = calls.iter().map(|(f, _)| f.clone()).collect();
+        let lone = matches!(
+            funcs.as_slice(),
+            [Func::Min | Func::Max | Func::First | Func::Last]
+        );
+        let foldable = funcs
+            .iter()
+            .all(|f| matches!(f, Func::Count | Func::Sum | Func::Min | Func::Max));
+        if !plain || !unlimited || funcs.is_empty() || !(lone || foldable) {
+            return None;
+        }
+        let start = if range.has_start { range.start } else { 0 };
+        Some(Combine {
+            funcs,
+            time: (!lone).then_some(start),
+        })
+    }
+
+    /// Folds `next`, a later chunk's row of the series, into `row`.
+    fn fold(&self, row: &mut [Value], next: Vec<Value>) {
+        if self.time.is_none() {
+            // A lone selector: the row is its point.
+            let better = match (&self.funcs[0], row.get(1), next.get(1)) {
+                (_, _, None | Some(Value::Null)) => false,
+                (_, None | Some(Value::Null), _) => true,
+                (Func::First, _, _) => false,
+                (Func::Last, _, _) => true,
+                (Func::Max, Some(a), Some(b)) => compare(b, a) == Some(Ordering::Greater),
+                (_, Some(a), Some(b)) => compare(b, a) == Some(Ordering::Less),
+            };
+            if better {
+                row.clone_from_slice(&next);
+            }
+            return;
+        }
+        for ((func, into), value) in self.funcs.iter().zip(&mut row[1..]).zip(&next[1..]) {
+            if value.is_null() {
+                continue;
+            }
+            let take = match func {
+                _ if into.is_null() => true,
+                Func::Count | Func::Sum => {
+                    *into = add(into, value);
+                    false
+                }
+                Func::Max => compare(value, into) == Some(Ordering::Greater),
+                _ => compare(value, into) == Some(Ordering::Less),
+            };
+            if take {
+                *into = value.clone();
+            }
+        }
+    }
+
+    /// The combined row's time.
+    fn finish(&self, row: &mut [Value]) {
+        if let (Some(time), Some(first)) = (self.time, row.first_mut()) {
+            *first = Value::Time(time);
+        }
+    }
+}
+
+/// `a + b` for counts and sums, in their type (integers wrap, as InfluxDB's do).
+fn add(a: &Value, b: &Value) -> Value {
+    match (a, b) {
+        (Value::Integer(x), Value::Integer(y)) => Value::Integer(x.wrapping_add(*y)),
+        (Value::Unsigned(x), Value::Unsigned(y)) => Value::Unsigned(x.wrapping_add(*y)),
+        _ => Value::Float(a.as_f64().unwrap_or(0.0) + b.as_f64().unwrap_or(0.0)),
+    }
+}
+
+/// How two results of `min()` or `max()` compare; integers exactly.
+fn compare(a: &Value, b: &Value) -> Option<Ordering> {
+    match (a, b) {
+        (Value::Integer(x), Value::Integer(y)) => Some(x.cmp(y)),
+        (Value::Unsigned(x), Value::Unsigned(y)) => Some(x.cmp(y)),
+        _ => a.as_f64()?.partial_cmp(&b.as_f64()?),
     }
 }
 
