@@ -554,7 +554,9 @@ fn a_select_too_big_to_read_at_once_is_answered_in_time_chunks() {
         let reply = influxql_ns(
             &server,
             &reader,
-            &format!("SELECT count(v), sum(v), min(v), max(v) FROM m {time} GROUP BY host"),
+            &format!(
+                "SELECT count(v), sum(v), min(v), max(v), mean(v) FROM m {time} GROUP BY host"
+            ),
         );
         let results = &reply.json()["results"][0];
         assert!(results["error"].is_null(), "{time}: {}", reply.body);
@@ -570,12 +572,15 @@ fn a_select_too_big_to_read_at_once_is_answered_in_time_chunks() {
             assert_eq!(row[2].as_f64(), Some(sum), "{host}");
             assert_eq!(row[3].as_f64(), Some(min), "{host}");
             assert_eq!(row[4].as_f64(), Some(max), "{host}");
+            assert_eq!(row[5].as_f64(), Some(sum / n as f64), "{host}");
+            assert_eq!(row.as_array().unwrap().len(), 6, "{host}: {row}");
         }
     }
-    let reply = influxql_ns(&server, &reader, "SELECT count(v) FROM m");
+    let reply = influxql_ns(&server, &reader, "SELECT count(v), mean(v) FROM m");
+    let all = (0..120_000).sum::<i64>() + 3;
     assert_eq!(
         reply.json()["results"][0]["series"][0]["values"],
-        serde_json::json!([[0, 120_002]]),
+        serde_json::json!([[0, 120_002, all as f64 / 120_002.0]]),
         "{}",
         reply.body
     );

@@ -297,39 +297,63 @@ pub(crate) async fn run(
         };
         // The series of one scan's rows over `range`: grouped, then aggregated or
         // projected; and whether no raw point was skipped for having only nulls.
-        let build = |scanned: &ScanResult, range: TimeRange, series_before: usize| {
-            let rows: usize = scanned.batches.iter().map(RecordBatch::num_rows).sum();
-            let bytes: usize = scanned
-                .batches
-                .iter()
-                .map(RecordBatch::get_array_memory_size)
-                .sum();
-            // The scan and the (batch, row) index of every row, held while this table's
-            // series are built.
-            let scan_bytes = bytes + rows * std::mem::size_of::<(u32, u32)>() * 2;
-            budget.grow(scan_bytes)?;
-            let _scan = Held(budget, scan_bytes);
-            // After the memory: rows read again in smaller chunks count once.
-            budget.add_points(rows as u64)?;
-            let views: Vec<BatchView<'_>> = scanned
-                .batches
-                .iter()
-                .filter_map(|b: &RecordBatch| BatchView::new(b, &columns))
-                .collect();
-            let ctx = SeriesContext {
-                stmt,
-                range,
-                now,
-                views: &views,
-                calls: &calls,
-                call_columns: &call_columns,
-                top_tag_columns: &top_tag_columns,
-                budget,
+        let build =
+            |scanned: &ScanResult, range: TimeRange, series_before: usize, set: &CallSet<'_>| {
+                let rows: usize = scanned.batches.iter().map(RecordBatch::num_rows).sum();
+                let bytes: usize = scanned
+                    .batches
+                    .iter()
+                    .map(RecordBatch::get_array_memory_size)
+                    .sum();
+                // The scan and the (batch, row) index of every row, held while this table's
+                // series are built.
+                let scan_bytes = bytes + rows * std::mem::size_of::<(u32, u32)>() * 2;
+                budget.grow(scan_bytes)?;
+                let _scan = Held(budget, scan_bytes);
+                // After the memory: rows read again in smaller chunks count once.
+                budget.add_points(rows as u64)?;
+                let views: Vec<BatchView<'_>> = scanned
+                    .batches
+                    .iter()
+                    .filter_map(|b: &RecordBatch| BatchView::new(b, &columns))
+                    .collect();
+                let ctx = SeriesContext {
+                    stmt,
+                    range,
+                    now,
+                    views: &views,
+                    calls: set.calls,
+                    call_columns: set.columns,
+                    top_tag_columns: set.top_tags,
+                    budget,
+                };
+                let groups =
+                    group_rows(&views, &condition, group_tags.len(), series_before, budget)?;
+                ctx.groups_values(groups, aggregate, set.exprs, &raw_fields)
             };
-            let groups = group_rows(&views, &condition, group_tags.len(), series_before, budget)?;
-            ctx.groups_values(groups, aggregate, &agg_exprs, &raw_fields)
-        };
         let chunking = Chunking::of(stmt, &calls, &agg_exprs, range, aggregate);
+        let statement_calls = CallSet {
+            calls: &calls,
+            columns: &call_columns,
+            top_tags: &top_tag_columns,
+            exprs: &agg_exprs,
+        };
+        // What each chunk computes: a combined aggregate's `mean()` as a sum and a count.
+        let chunk_calls = chunking
+            .as_ref()
+            .and_then(|c| c.combine.as_ref())
+            .map(|c| c.chunk_calls(&calls, &call_columns, &top_tag_columns));
+        let chunk_set =
+            chunk_calls
+                .as_ref()
+                .map_or(statement_calls, |(calls, columns, top_tags, exprs)| {
+                    CallSet {
+                        calls,
+                        columns,
+                        top_tags,
+                        exprs,
+                    }
+                });
         // The answer over `request`'s range read in time chunks (see `Chunking`) cut
         // inside `data` (the table's earliest and latest times), each cut again while it
         // does not fit.
@@ -358,7 +382,7 @@ pub(crate) async fn run(
                     has_end: true,
                 };
                 let built = match storage.scan(db, &table.name, &chunk).await {
-                    Ok(scanned) => build(&scanned, range, series_before + merged.len()),
+                    Ok(scanned) => build(&scanned, range, series_before + merged.len(), &chunk_set),
                     Err(e) => Err(budget.scan_failed(e)),
                 };
                 let out = match built {
@@ -457,7 +481,8 @@ pub(crate) async fn run(
                 }
                 (None, Input::Virtual(v), _) => v.scan(&request)?,
             };
-            let (out, complete) = match (build(&scanned, range, all_series.len()), chunked) {
+            let built = build(&scanned, range, all_series.len(), &statement_calls);
+            let (out, complete) = match (built, chunked) {
                 (Err(Error::MemoryLimit { .. }), Some(chunked)) => {
                     drop(scanned);
                     let why = "series over the limit";
@@ -658,19 +683,37 @@ impl Chunking {
     }
 }
 
+/// The calls a series build computes, the columns they read (and `top()`'s tags), and
+/// the expressions over their results: the statement's, or what each chunk of a
+/// combined aggregate computes (see [`Combine`]).
+#[derive(Clone, Copy)]
+struct CallSet<'a> {
+    calls: &'a [(Func, String)],
+    columns: &'a [usize],
+    top_tags: &'a [Vec<usize>],
+    exprs: &'a [AggExpr],
+}
+
 /// An aggregate without `GROUP BY time` answered in time chunks: each chunk gives a
 /// series at most one row, `[time, call results...]`, and the rows of a series fold
-/// into one, column by column. Counts and sums add; minimums and maximums keep the
-/// extreme value, the earlier chunk's on a tie, as a single pass keeps the earliest
-/// point. A lone `first()` keeps the earliest chunk's row and a lone `last()` the
-/// latest's, their times being the points'.
+/// into one, column by column. Counts and sums add; a mean is computed as a sum and a
+/// count, divided at the end; minimums and maximums keep the extreme value, the earlier
+/// chunk's on a tie, as a single pass keeps the earliest point. A lone `first()` keeps
+/// the earliest chunk's row and a lone `last()` the latest's, their times being the
+/// points'.
 ///
 /// Only statements whose every field is a plain call of those qualify (no arithmetic
 /// over calls, no `LIMIT`, `OFFSET`, `SLIMIT` or `SOFFSET`, which act on each chunk's
 /// rows), with `first()` and `last()` only alone (beside other calls a row's time is
 /// the range's start, and which chunk's point is first or last is lost).
 struct Combine {
+    /// What each chunk computes, in order: the statement's calls with every `mean()` a
+    /// `sum()`, then a `count()` of each mean's field.
     funcs: Vec<Func>,
+    /// Per `mean()`: its column among the calls, and the column of its count.
+    means: Vec<(usize, usize)>,
+    /// The statement's calls: the row's width once the counts are dropped.
+    width: usize,
     /// The time of the combined row: the range's start (0 without one), or `None` for a
     /// lone selector, whose row has its point's time.
     time: Option<i64>,
@@ -692,22 +735,70 @@ impl Combine {
             && stmt.offset.is_none()
             && stmt.slimit.is_none()
             && stmt.soffset.is_none();
-        let funcs: Vec<Func> = calls.iter().map(|(f, _)| f.clone()).collect();
+        let mut funcs: Vec<Func> = calls.iter().map(|(f, _)| f.clone()).collect();
         let lone = matches!(
             funcs.as_slice(),
             [Func::Min | Func::Max | Func::First | Func::Last]
         );
-        let foldable = funcs
-            .iter()
-            .all(|f| matches!(f, Func::Count | Func::Sum | Func::Min | Func::Max));
+        let foldable = funcs.iter().all(|f| {
+            matches!(
+                f,
+                Func::Count | Func::Sum | Func::Mean | Func::Min | Func::Max
+            )
+        });
         if !plain || !unlimited || funcs.is_empty() || !(lone || foldable) {
             return None;
+        }
+        let width = funcs.len();
+        let mut means = Vec::new();
+        for k in 0..width {
+            if funcs[k] == Func::Mean {
+                funcs[k] = Func::Sum;
+                means.push((k, funcs.len()));
+                funcs.push(Func::Count);
+            }
         }
         let start = if range.has_start { range.start } else { 0 };
         Some(Combine {
             funcs,
+            means,
+            width,
             time: (!lone).then_some(start),
         })
+    }
+
+    /// The calls each chunk computes (see `funcs`), the columns they read, their `top()`
+    /// tag columns (none) and the expressions giving each as it is.
+    #[expect(
+        clippy::type_complexity,
+        reason = "one use: the parts of a CallSet, owned"
+    )]
+    fn chunk_calls(
+        &self,
+        calls: &[(Func, String)],
+        columns: &[usize],
+        top_tags: &[Vec<usize>],
+    ) -> (
+        Vec<(Func, String)>,
+        Vec<usize>,
+        Vec<Vec<usize>>,
+        Vec<AggExpr>,
+    ) {
+        let mut calls: Vec<(Func, String)> = self
+            .funcs
+            .iter()
+            .zip(calls)
+            .map(|(f, (_, field))| (f.clone(), field.clone()))
+            .collect();
+        let mut columns = columns.to_vec();
+        let mut top_tags = top_tags.to_vec();
+        for &(mean, _) in &self.means {
+            calls.push((Func::Count, calls[mean].1.clone()));
+            columns.push(columns[mean]);
+            top_tags.push(Vec::new());
+        }
+        let exprs = (0..calls.len()).map(AggExpr::Call).collect();
+        (calls, columns, top_tags, exprs)
     }
 
     /// Folds `next`, a later chunk's row of the series, into `row`.
@@ -746,11 +837,20 @@ impl Combine {
         }
     }
 
-    /// The combined row's time.
-    fn finish(&self, row: &mut [Value]) {
+    /// The combined row as the statement gives it: its time, each mean its sum over its
+    /// count, the counts dropped.
+    fn finish(&self, row: &mut Vec<Value>) {
         if let (Some(time), Some(first)) = (self.time, row.first_mut()) {
             *first = Value::Time(time);
         }
+        for &(mean, count) in &self.means {
+            let (sum, n) = (&row[1 + mean], &row[1 + count]);
+            row[1 + mean] = match (sum.as_f64(), n.as_f64()) {
+                (Some(sum), Some(n)) if n > 0.0 => Value::Float(sum / n),
+                _ => Value::Null,
+            };
+        }
+        row.truncate(1 + self.width);
     }
 }
 
