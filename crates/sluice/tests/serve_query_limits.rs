@@ -107,6 +107,14 @@ fn influxql_ns(server: &TestServer, secret: &str, q: &str) -> common::Reply {
     query_form(server, secret, &[("db", "db"), ("q", q), ("epoch", "ns")])
 }
 
+/// The series of `q`'s answer (epoch ns); fails on an error.
+fn select_series(server: &TestServer, secret: &str, q: &str) -> Vec<serde_json::Value> {
+    let reply = influxql_ns(server, secret, q);
+    let results = &reply.json()["results"][0];
+    assert!(results["error"].is_null(), "{q}: {}", reply.body);
+    results["series"].as_array().unwrap().clone()
+}
+
 /// InfluxQL through `/api/v3/query_influxql`.
 fn influxql_v3(server: &TestServer, secret: &str, q: &str) -> common::Reply {
     let auth = token(secret);
@@ -414,16 +422,13 @@ fn a_select_too_big_to_read_at_once_is_answered_in_time_chunks() {
     let range = "time >= 0s AND time < 120000s";
     let hours = (120_000 + 3599) / 3600;
 
-    let reply = influxql_ns(
+    let series = select_series(
         &server,
         &reader,
         &format!("SELECT mean(v), max(v) FROM m WHERE {range} GROUP BY time(1h), host"),
     );
-    let results = &reply.json()["results"][0];
-    assert!(results["error"].is_null(), "{}", reply.body);
-    let series = results["series"].as_array().unwrap();
-    assert_eq!(series.len(), 11, "{}", reply.body);
-    for s in series {
+    assert_eq!(series.len(), 11, "{series:?}");
+    for s in &series {
         let host = s["tags"]["host"].as_str().unwrap();
         let values = s["values"].as_array().unwrap();
         // fill(null): every hour of the range, for every host.
@@ -551,18 +556,15 @@ fn a_select_too_big_to_read_at_once_is_answered_in_time_chunks() {
         )
     };
     for time in [format!("WHERE {range}"), String::new()] {
-        let reply = influxql_ns(
+        let series = select_series(
             &server,
             &reader,
             &format!(
                 "SELECT count(v), sum(v), min(v), max(v), mean(v) FROM m {time} GROUP BY host"
             ),
         );
-        let results = &reply.json()["results"][0];
-        assert!(results["error"].is_null(), "{time}: {}", reply.body);
-        let series = results["series"].as_array().unwrap();
-        assert_eq!(series.len(), 11, "{}", reply.body);
-        for s in series {
+        assert_eq!(series.len(), 11, "{series:?}");
+        for s in &series {
             let host = s["tags"]["host"].as_str().unwrap();
             let (n, sum, (_, min), (_, max)) = expect(host);
             let row = &s["values"][0];
@@ -586,14 +588,8 @@ fn a_select_too_big_to_read_at_once_is_answered_in_time_chunks() {
     );
     // A lone selector: the row is its point, time included.
     for func in ["first", "last", "min", "max"] {
-        let reply = influxql_ns(
-            &server,
-            &reader,
-            &format!("SELECT {func}(v) FROM m GROUP BY host"),
-        );
-        let results = &reply.json()["results"][0];
-        assert!(results["error"].is_null(), "{func}: {}", reply.body);
-        for s in results["series"].as_array().unwrap() {
+        let q = format!("SELECT {func}(v) FROM m GROUP BY host");
+        for s in select_series(&server, &reader, &q) {
             let host = s["tags"]["host"].as_str().unwrap();
             let (_, _, first, last) = expect(host);
             let (t, v) = if matches!(func, "first" | "min") {

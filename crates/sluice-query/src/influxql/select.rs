@@ -1490,3 +1490,128 @@ impl SeriesContext<'_, '_> {
         Ok(apply_fill(out_rows, fill, exprs, self.calls))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `Combine` of `q` (fields and clauses after `SELECT`) over all time.
+    fn combine(q: &str) -> Option<Combine> {
+        let stmt = match sluice_influxql::parse_statement(&format!("SELECT {q}")).unwrap() {
+            sluice_influxql::Statement::Select(s) => s,
+            _ => unreachable!(),
+        };
+        let mut calls = Vec::new();
+        let exprs: Vec<AggExpr> = stmt
+            .fields
+            .iter()
+            .map(|f| to_agg_expr(&f.expr, &mut calls).unwrap())
+            .collect();
+        Combine::of(&stmt, &calls, &exprs, TimeRange::ALL)
+    }
+
+    /// Folds the chunks' rows `[time, values...]` in order and finishes the row.
+    fn folded(c: &Combine, rows: Vec<Vec<Value>>) -> Vec<Value> {
+        let mut rows = rows.into_iter();
+        let mut row = rows.next().unwrap();
+        for next in rows {
+            c.fold(&mut row, next);
+        }
+        c.finish(&mut row);
+        row
+    }
+
+    #[test]
+    fn chunk_rows_combine_as_one_pass_over_all_points_would() {
+        use Value::{Float, Integer, Null, Time};
+        let c = combine("count(a), sum(a), min(b), max(b), mean(b) FROM m").unwrap();
+        // Each chunk: count, sum, min, max, then the mean's sum and hidden count.
+        let row = folded(
+            &c,
+            vec![
+                vec![
+                    Time(5),
+                    Integer(2),
+                    Integer(7),
+                    Float(1.0),
+                    Float(4.0),
+                    Float(5.0),
+                    Integer(2),
+                ],
+                vec![Time(9), Null, Null, Null, Null, Null, Null],
+                vec![
+                    Time(13),
+                    Integer(3),
+                    Integer(-1),
+                    Float(0.5),
+                    Float(4.0),
+                    Float(7.0),
+                    Integer(3),
+                ],
+            ],
+        );
+        assert_eq!(
+            row,
+            vec![
+                Time(0),
+                Integer(5),
+                Integer(6),
+                Float(0.5),
+                Float(4.0),
+                Float(12.0 / 5.0)
+            ]
+        );
+        // Integers wrap as InfluxDB's do.
+        let c = combine("sum(a) FROM m").unwrap();
+        let row = folded(
+            &c,
+            vec![vec![Time(1), Integer(i64::MAX)], vec![Time(2), Integer(1)]],
+        );
+        assert_eq!(row, vec![Time(0), Integer(i64::MIN)]);
+    }
+
+    #[test]
+    fn a_lone_selector_keeps_its_point_and_the_earlier_on_a_tie() {
+        use Value::{Float, Time};
+        let chunks = || {
+            vec![
+                vec![Time(10), Float(3.0)],
+                vec![Time(20), Float(5.0)],
+                vec![Time(30), Float(5.0)],
+                vec![Time(40), Float(1.0)],
+            ]
+        };
+        let cases = [
+            ("max", vec![Time(20), Float(5.0)]),
+            ("min", vec![Time(40), Float(1.0)]),
+            ("first", vec![Time(10), Float(3.0)]),
+            ("last", vec![Time(40), Float(1.0)]),
+        ];
+        for (func, want) in cases {
+            let c = combine(&format!("{func}(x) FROM m")).unwrap();
+            assert_eq!(folded(&c, chunks()), want, "{func}");
+        }
+    }
+
+    #[test]
+    fn only_calls_that_combine_exactly_are_read_in_chunks() {
+        for q in [
+            "count(x), sum(y), mean(z), min(x), max(y) FROM m",
+            "first(x) FROM m",
+            "last(x) FROM m GROUP BY host",
+        ] {
+            assert!(combine(q).is_some(), "{q}");
+        }
+        for q in [
+            "median(x) FROM m",
+            "count(x) * 2 FROM m",
+            "first(x), count(x) FROM m",
+            "count(x) FROM m LIMIT 1",
+            "count(x) FROM m GROUP BY host SLIMIT 2",
+            "count(x) FROM m OFFSET 1",
+            "count(distinct(x)) FROM m",
+        ] {
+            assert!(combine(q).is_none(), "{q}");
+        }
+    }
+}
