@@ -413,7 +413,15 @@ fn the_memory_limit_stops_a_cross_join_and_a_big_influxql_select() {
 
 #[test]
 fn a_select_too_big_to_read_at_once_is_answered_in_time_chunks() {
-    let server = TestServer::start(Options::default().arg("--query-memory-limit").arg("1MiB"));
+    // Exactly the 11 series the statements below produce: each is met again in every
+    // chunk and counted once.
+    let server = TestServer::start(
+        Options::default()
+            .arg("--query-memory-limit")
+            .arg("1MiB")
+            .arg("--max-select-series")
+            .arg("11"),
+    );
     // 120,000 points of ten hosts, v = its second, over 33 hours (two UTC days): their
     // scan takes a few MiB. Host `gap` has points in the first and the last hour only.
     write(&server, "db", &points(120_000, 10));

@@ -297,8 +297,10 @@ pub(crate) async fn run(
         };
         // The series of one scan's rows over `range`: grouped, then aggregated or
         // projected; and whether no raw point was skipped for having only nulls.
+        // `counted`: the series counted toward `--max-select-series` already, and which
+        // groups are among them (a series an earlier chunk found).
         let build =
-            |scanned: &ScanResult, range: TimeRange, series_before: usize, set: &CallSet<'_>| {
+            |scanned: &ScanResult, range: TimeRange, counted: Counted<'_>, set: &CallSet<'_>| {
                 let rows: usize = scanned.batches.iter().map(RecordBatch::num_rows).sum();
                 let bytes: usize = scanned
                     .batches
@@ -327,8 +329,7 @@ pub(crate) async fn run(
                     top_tag_columns: set.top_tags,
                     budget,
                 };
-                let groups =
-                    group_rows(&views, &condition, group_tags.len(), series_before, budget)?;
+                let groups = group_rows(&views, &condition, group_tags.len(), counted, budget)?;
                 ctx.groups_values(groups, aggregate, set.exprs, &raw_fields)
             };
         let chunking = Chunking::of(stmt, &calls, &agg_exprs, range, aggregate);
@@ -382,7 +383,13 @@ pub(crate) async fn run(
                     has_end: true,
                 };
                 let built = match storage.scan(db, &table.name, &chunk).await {
-                    Ok(scanned) => build(&scanned, range, series_before + merged.len(), &chunk_set),
+                    Ok(scanned) => {
+                        let counted = Counted {
+                            before: series_before + merged.len(),
+                            known: &|key| merged.contains_key(key),
+                        };
+                        build(&scanned, range, counted, &chunk_set)
+                    }
                     Err(e) => Err(budget.scan_failed(e)),
                 };
                 let out = match built {
@@ -481,7 +488,11 @@ pub(crate) async fn run(
                 }
                 (None, Input::Virtual(v), _) => v.scan(&request)?,
             };
-            let built = build(&scanned, range, all_series.len(), &statement_calls);
+            let counted = Counted {
+                before: all_series.len(),
+                known: &|_| false,
+            };
+            let built = build(&scanned, range, counted, &statement_calls);
             let (out, complete) = match (built, chunked) {
                 (Err(Error::MemoryLimit { .. }), Some(chunked)) => {
                     drop(scanned);
@@ -681,6 +692,15 @@ impl Chunking {
             })
             .collect()
     }
+}
+
+/// The series a statement counted toward `--max-select-series` before a scan's rows are
+/// grouped: how many, and which group keys are among them (a statement read in time
+/// chunks meets a series again in each chunk, and counts it once).
+#[derive(Clone, Copy)]
+struct Counted<'a> {
+    before: usize,
+    known: &'a dyn Fn(&[String]) -> bool,
 }
 
 /// The calls a series build computes, the columns they read (and `top()`'s tags), and
@@ -1094,16 +1114,17 @@ type SeriesRows = BTreeMap<Vec<String>, Vec<(u32, u32)>>;
 
 /// Rows (batch, row) per series key (the group tags' values, `""` when absent), in scan
 /// order, keeping only rows that satisfy every residual condition. The statement has
-/// `series_before` series already: past `max-select-series` with the groups found so far,
-/// grouping stops (a million series are refused when the limit's worth is found, not
-/// after every one of them is keyed).
+/// `counted` series already: past `max-select-series` with the groups found so far that
+/// are not among them, grouping stops (a million series are refused when the limit's
+/// worth is found, not after every one of them is keyed).
 fn group_rows(
     views: &[BatchView<'_>],
     condition: &[Compiled],
     n_group: usize,
-    series_before: usize,
+    counted: Counted<'_>,
     budget: &Budget,
 ) -> Result<SeriesRows> {
+    let mut new_series = 0;
     let mut ids: HashMap<Vec<String>, usize> = HashMap::new();
     let mut rows: Vec<Vec<(u32, u32)>> = Vec::new();
     let mut ticks = 0;
@@ -1127,7 +1148,10 @@ fn group_rows(
                 prev_id = match ids.entry(key) {
                     Entry::Occupied(id) => *id.get(),
                     Entry::Vacant(slot) => {
-                        budget.check_series((series_before + rows.len() + 1) as u64)?;
+                        if !(counted.known)(slot.key()) {
+                            new_series += 1;
+                            budget.check_series((counted.before + new_series) as u64)?;
+                        }
                         rows.push(Vec::new());
                         *slot.insert(rows.len() - 1)
                     }
