@@ -48,7 +48,7 @@ pub enum Error {
     QueryTimeout { limit: std::time::Duration },
     /// The query needed more memory than `--query-memory-limit`.
     #[error(
-        "query-memory-limit exceeded: the query needs more than {limit} bytes of memory (--query-memory-limit); narrow the time range, add conditions or aggregate"
+        "query-memory-limit exceeded: the query needs more than {limit} bytes of memory (--query-memory-limit); narrow the time range, add conditions, or aggregate (in InfluxQL, over GROUP BY time() buckets)"
     )]
     MemoryLimit { limit: usize },
     /// One of InfluxDB 1.x's `max-select-*` guards, in its wording:
