@@ -340,21 +340,17 @@ pub(crate) async fn run(
             exprs: &agg_exprs,
         };
         // What each chunk computes: a combined aggregate's `mean()` as a sum and a count.
-        let chunk_calls = chunking
-            .as_ref()
-            .and_then(|c| c.combine.as_ref())
-            .map(|c| c.chunk_calls(&calls, &call_columns, &top_tag_columns));
-        let chunk_set =
-            chunk_calls
-                .as_ref()
-                .map_or(statement_calls, |(calls, columns, top_tags, exprs)| {
-                    CallSet {
-                        calls,
-                        columns,
-                        top_tags,
-                        exprs,
-                    }
-                });
+        let combine = chunking.as_ref().and_then(|c| c.combine.as_ref());
+        let chunk_reads = combine.map(|c| c.chunk_reads(&call_columns, &top_tag_columns));
+        let chunk_set = match (combine, &chunk_reads) {
+            (Some(c), Some((columns, top_tags, exprs))) => CallSet {
+                calls: &c.calls,
+                columns,
+                top_tags,
+                exprs,
+            },
+            _ => statement_calls,
+        };
         // The answer over `request`'s range read in time chunks (see `Chunking`) cut
         // inside `data` (the table's earliest and latest times), each cut again while it
         // does not fit.
@@ -729,11 +725,9 @@ struct CallSet<'a> {
 struct Combine {
     /// What each chunk computes, in order: the statement's calls with every `mean()` a
     /// `sum()`, then a `count()` of each mean's field.
-    funcs: Vec<Func>,
+    calls: Vec<(Func, String)>,
     /// Per `mean()`: its column among the calls, and the column of its count.
     means: Vec<(usize, usize)>,
-    /// The statement's calls: the row's width once the counts are dropped.
-    width: usize,
     /// The time of the combined row: the range's start (0 without one), or `None` for a
     /// lone selector, whose row has its point's time.
     time: Option<i64>,
@@ -755,77 +749,59 @@ impl Combine {
             && stmt.offset.is_none()
             && stmt.slimit.is_none()
             && stmt.soffset.is_none();
-        let mut funcs: Vec<Func> = calls.iter().map(|(f, _)| f.clone()).collect();
         let lone = matches!(
-            funcs.as_slice(),
-            [Func::Min | Func::Max | Func::First | Func::Last]
+            calls,
+            [(Func::Min | Func::Max | Func::First | Func::Last, _)]
         );
-        let foldable = funcs.iter().all(|f| {
+        let foldable = calls.iter().all(|(f, _)| {
             matches!(
                 f,
                 Func::Count | Func::Sum | Func::Mean | Func::Min | Func::Max
             )
         });
-        if !plain || !unlimited || funcs.is_empty() || !(lone || foldable) {
+        if !plain || !unlimited || calls.is_empty() || !(lone || foldable) {
             return None;
         }
-        let width = funcs.len();
+        let mut chunk_calls = calls.to_vec();
         let mut means = Vec::new();
-        for k in 0..width {
-            if funcs[k] == Func::Mean {
-                funcs[k] = Func::Sum;
-                means.push((k, funcs.len()));
-                funcs.push(Func::Count);
+        for k in 0..calls.len() {
+            if chunk_calls[k].0 == Func::Mean {
+                chunk_calls[k].0 = Func::Sum;
+                means.push((k, chunk_calls.len()));
+                chunk_calls.push((Func::Count, calls[k].1.clone()));
             }
         }
         let start = if range.has_start { range.start } else { 0 };
         Some(Combine {
-            funcs,
+            calls: chunk_calls,
             means,
-            width,
             time: (!lone).then_some(start),
         })
     }
 
-    /// The calls each chunk computes (see `funcs`), the columns they read, their `top()`
-    /// tag columns (none) and the expressions giving each as it is.
-    #[expect(
-        clippy::type_complexity,
-        reason = "one use: the parts of a CallSet, owned"
-    )]
-    fn chunk_calls(
+    /// What the chunks' calls (see `calls`) read, from the statement's `columns` and
+    /// `top_tags`: those, then each mean's column again for its count (no tags); and the
+    /// expressions giving each call as it is.
+    fn chunk_reads(
         &self,
-        calls: &[(Func, String)],
         columns: &[usize],
         top_tags: &[Vec<usize>],
-    ) -> (
-        Vec<(Func, String)>,
-        Vec<usize>,
-        Vec<Vec<usize>>,
-        Vec<AggExpr>,
-    ) {
-        let mut calls: Vec<(Func, String)> = self
-            .funcs
-            .iter()
-            .zip(calls)
-            .map(|(f, (_, field))| (f.clone(), field.clone()))
-            .collect();
+    ) -> (Vec<usize>, Vec<Vec<usize>>, Vec<AggExpr>) {
         let mut columns = columns.to_vec();
         let mut top_tags = top_tags.to_vec();
         for &(mean, _) in &self.means {
-            calls.push((Func::Count, calls[mean].1.clone()));
             columns.push(columns[mean]);
             top_tags.push(Vec::new());
         }
-        let exprs = (0..calls.len()).map(AggExpr::Call).collect();
-        (calls, columns, top_tags, exprs)
+        let exprs = (0..self.calls.len()).map(AggExpr::Call).collect();
+        (columns, top_tags, exprs)
     }
 
     /// Folds `next`, a later chunk's row of the series, into `row`.
     fn fold(&self, row: &mut [Value], next: Vec<Value>) {
         if self.time.is_none() {
             // A lone selector: the row is its point.
-            let better = match (&self.funcs[0], row.get(1), next.get(1)) {
+            let better = match (&self.calls[0].0, row.get(1), next.get(1)) {
                 (_, _, None | Some(Value::Null)) => false,
                 (_, None | Some(Value::Null), _) => true,
                 (Func::First, _, _) => false,
@@ -838,7 +814,8 @@ impl Combine {
             }
             return;
         }
-        for ((func, into), value) in self.funcs.iter().zip(&mut row[1..]).zip(&next[1..]) {
+        let funcs = self.calls.iter().map(|(f, _)| f);
+        for ((func, into), value) in funcs.zip(&mut row[1..]).zip(&next[1..]) {
             if value.is_null() {
                 continue;
             }
@@ -870,7 +847,8 @@ impl Combine {
                 _ => Value::Null,
             };
         }
-        row.truncate(1 + self.width);
+        // The statement's calls: the counts came after them.
+        row.truncate(1 + self.calls.len() - self.means.len());
     }
 }
 
