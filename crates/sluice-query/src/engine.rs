@@ -409,14 +409,18 @@ impl QueryEngine {
     /// query with "resources exhausted") rather than letting the process grow.
     fn context(&self, db: &str) -> Result<SessionContext> {
         let mut runtime = RuntimeEnvBuilder::new();
-        if self.limits.memory_limit_bytes != 0 {
+        let pool = (self.limits.memory_limit_bytes != 0).then(|| {
             let pool: Arc<dyn MemoryPool> = Arc::new(TrackConsumersPool::new(
                 GreedyMemoryPool::new(self.limits.memory_limit_bytes),
                 NonZeroUsize::new(3).expect("3 is not zero"),
             ));
-            runtime = runtime.with_memory_pool(pool);
+            pool
+        });
+        if let Some(pool) = &pool {
+            runtime = runtime.with_memory_pool(pool.clone());
         }
-        let state = SessionStateBuilder::new_from_existing((*self.base_state).clone())
+        let builder = SessionStateBuilder::new_from_existing((*self.base_state).clone());
+        let state = crate::function_memory::bound(builder, &self.base_state, pool)
             .with_runtime_env(runtime.build_arc()?)
             .with_catalog_list(Arc::new(DatabaseCatalogList::new(self.storage.clone(), db)))
             .build();

@@ -31,7 +31,8 @@
 //!
 //! let engine = QueryEngine::new(storage);
 //! let out = engine.sql("mydb", "SELECT host, usage FROM cpu WHERE host = $h", None).await?;
-//! let body = format::encode(&out, format::Format::Json)?;
+//! // At most 64 MiB of JSON (`None`: any size).
+//! let body = format::encode(&out, format::Format::Json, Some(64 << 20))?;
 //! let results = engine.influxql(Some("mydb"), "SELECT mean(usage) FROM cpu GROUP BY host", None).await?;
 //! let body = format::v1_json(&results, format::Epoch::Rfc3339);
 //! # Ok(()) }
@@ -62,6 +63,7 @@ mod delete_predicate;
 mod engine;
 mod error;
 pub mod format;
+mod function_memory;
 mod group_keys;
 pub mod influxql;
 mod limits;

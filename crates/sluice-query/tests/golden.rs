@@ -50,7 +50,7 @@ async fn run(engine: &QueryEngine, kind: &str, query: &str) -> String {
         "sql" => {
             let db = words.next().expect("sql needs a database");
             match engine.sql(db, query, None).await {
-                Ok(out) => String::from_utf8(format::encode(&out, Format::Pretty).unwrap())
+                Ok(out) => String::from_utf8(format::encode(&out, Format::Pretty, None).unwrap())
                     .unwrap()
                     .trim_end()
                     .to_owned(),

@@ -33,7 +33,7 @@ async fn named_parameters_are_bound_from_json() {
         )
         .await
         .unwrap();
-    let json = String::from_utf8(format::encode(&out, Format::Json).unwrap()).unwrap();
+    let json = String::from_utf8(format::encode(&out, Format::Json, None).unwrap()).unwrap();
     assert_eq!(json, r#"[{"usage":2.5}]"#);
 }
 
@@ -92,7 +92,7 @@ async fn every_table_format_encodes_the_rows() {
         )
         .await
         .unwrap();
-    let text = |f| String::from_utf8(format::encode(&out, f).unwrap()).unwrap();
+    let text = |f| String::from_utf8(format::encode(&out, f, None).unwrap()).unwrap();
     assert_eq!(
         text(Format::Json),
         r#"[{"host":"a","usage":1.5,"time":"1970-01-01T00:00:01"},{"host":"b","usage":2.5,"time":"1970-01-01T00:00:02"}]"#
@@ -106,7 +106,7 @@ async fn every_table_format_encodes_the_rows() {
         "host,usage,time\na,1.5,1970-01-01T00:00:01\nb,2.5,1970-01-01T00:00:02\n"
     );
     assert!(text(Format::Pretty).contains("| a    | 1.5   | 1970-01-01T00:00:01 |"));
-    let parquet = format::encode(&out, Format::Parquet).unwrap();
+    let parquet = format::encode(&out, Format::Parquet, None).unwrap();
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
         bytes::Bytes::from(parquet),
     )
@@ -125,9 +125,12 @@ async fn empty_results_keep_their_shape_in_every_format() {
         .sql("db", "SELECT host, usage FROM cpu WHERE host = 'zzz'", None)
         .await
         .unwrap();
-    assert_eq!(format::encode(&out, Format::Json).unwrap(), b"[]");
-    assert_eq!(format::encode(&out, Format::Csv).unwrap(), b"host,usage\n");
-    assert_eq!(format::encode(&out, Format::Jsonl).unwrap(), b"");
+    assert_eq!(format::encode(&out, Format::Json, None).unwrap(), b"[]");
+    assert_eq!(
+        format::encode(&out, Format::Csv, None).unwrap(),
+        b"host,usage\n"
+    );
+    assert_eq!(format::encode(&out, Format::Jsonl, None).unwrap(), b"");
 }
 
 #[tokio::test]
@@ -142,7 +145,7 @@ async fn explain_shows_time_and_tag_filters_pushed_to_the_scan() {
         )
         .await
         .unwrap();
-    let plan = String::from_utf8(format::encode(&out, Format::Csv).unwrap()).unwrap();
+    let plan = String::from_utf8(format::encode(&out, Format::Csv, None).unwrap()).unwrap();
     assert!(plan.contains("partial_filters="), "{plan}");
     assert!(plan.contains("host"), "{plan}");
 }
@@ -160,7 +163,7 @@ async fn tag_in_lists_are_pushed_to_the_scan_and_answer_exactly() {
         .await
         .unwrap();
     assert_eq!(
-        String::from_utf8(format::encode(&out, Format::Csv).unwrap()).unwrap(),
+        String::from_utf8(format::encode(&out, Format::Csv, None).unwrap()).unwrap(),
         "host,usage\na,1.5\n"
     );
     let out = engine
@@ -172,7 +175,7 @@ async fn tag_in_lists_are_pushed_to_the_scan_and_answer_exactly() {
         .await
         .unwrap();
     assert_eq!(
-        String::from_utf8(format::encode(&out, Format::Csv).unwrap()).unwrap(),
+        String::from_utf8(format::encode(&out, Format::Csv, None).unwrap()).unwrap(),
         "host,usage\nb,2.5\n"
     );
     for list in ["('a', 'b')", "('a', 'b', 'c', 'd', 'e')"] {
@@ -184,7 +187,7 @@ async fn tag_in_lists_are_pushed_to_the_scan_and_answer_exactly() {
             )
             .await
             .unwrap();
-        let plan = String::from_utf8(format::encode(&out, Format::Csv).unwrap()).unwrap();
+        let plan = String::from_utf8(format::encode(&out, Format::Csv, None).unwrap()).unwrap();
         assert!(plan.contains("partial_filters="), "{plan}");
     }
 }
@@ -224,7 +227,7 @@ async fn system_parquet_files_lists_the_live_files_of_the_database() {
     let (storage, engine) = setup(dir.path(), DATA).await;
     let files = "SELECT table_name, path, row_count, min_time, max_time, size_bytes > 0 AS sized \
                  FROM system.parquet_files ORDER BY table_name";
-    let json = |out| String::from_utf8(format::encode(&out, Format::Json).unwrap()).unwrap();
+    let json = |out| String::from_utf8(format::encode(&out, Format::Json, None).unwrap()).unwrap();
     // Nothing persisted yet: the rows are in the buffer only.
     assert_eq!(json(engine.sql("db", files, None).await.unwrap()), "[]");
     storage.persist_now().await.unwrap();
@@ -282,7 +285,7 @@ async fn setup_many_series(dir: &std::path::Path) -> QueryEngine {
 
 async fn csv(engine: &QueryEngine, sql: &str) -> String {
     let out = engine.sql("db", sql, None).await.unwrap();
-    String::from_utf8(format::encode(&out, Format::Csv).unwrap()).unwrap()
+    String::from_utf8(format::encode(&out, Format::Csv, None).unwrap()).unwrap()
 }
 
 const FIRST_DAY: &str = "time < '1970-01-02'";

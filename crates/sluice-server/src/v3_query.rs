@@ -54,7 +54,7 @@ pub(crate) async fn sql(
             .query
             .sql(&request.db, &request.q, request.params.as_ref())
             .await?;
-        respond(&output, request.format)
+        respond(&state, &output, request.format)
     }
     .await
     .map_err(|e: Error| e.api(Api::V3))
@@ -101,6 +101,7 @@ pub(crate) async fn influxql(
             });
         }
         respond(
+            &state,
             &sluice_query::format::influxql_table(&results)?,
             request.format,
         )
@@ -109,8 +110,14 @@ pub(crate) async fn influxql(
     .map_err(|e: Error| e.api(Api::V3))
 }
 
-fn respond(output: &sluice_query::QueryOutput, format: Format) -> Result<Response> {
-    let body = format::encode(output, format)?;
+/// The encoded answer, counted against the query memory limit (`0`: none).
+fn respond(
+    state: &AppState,
+    output: &sluice_query::QueryOutput,
+    format: Format,
+) -> Result<Response> {
+    let limit = state.inner.config.query_memory_limit_bytes;
+    let body = format::encode(output, format, (limit != 0).then_some(limit))?;
     Ok(([(header::CONTENT_TYPE, format.content_type())], body).into_response())
 }
 

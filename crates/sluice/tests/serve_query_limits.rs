@@ -411,6 +411,108 @@ fn the_memory_limit_stops_a_cross_join_and_a_big_influxql_select() {
     assert_alive(&server, &reader);
 }
 
+/// SQL through `/api/v3/query_sql` in `format`.
+fn sql_as(server: &TestServer, secret: &str, q: &str, format: &str) -> common::Reply {
+    let auth = token(secret);
+    let body = serde_json::json!({"db": "db", "q": q, "format": format}).to_string();
+    server.post(
+        "/api/v3/query_sql",
+        &[
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/json"),
+        ],
+        body.as_bytes(),
+    )
+}
+
+/// The `error` of a 400 answer.
+fn error_400(reply: &common::Reply) -> String {
+    assert_eq!(
+        reply.status,
+        400,
+        "{}",
+        &reply.body[..reply.body.len().min(300)]
+    );
+    reply.json()["error"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn what_functions_make_and_what_an_answer_encodes_count_against_the_memory_limit() {
+    let server = TestServer::start(Options::default().arg("--query-memory-limit").arg("8MiB"));
+    // 15,000 rows over host names `h0` … `h9`.
+    write(&server, "db", &points(15_000, 10));
+    let reader = read_only_token(&server, "db");
+
+    // A function's values (a batch of rows: 8,192 × 2 KB), though the answer is small.
+    let error = error_400(&sql(
+        &server,
+        &reader,
+        "SELECT max(length(repeat(host, 1000))) FROM m",
+    ));
+    assert!(error.starts_with("query-memory-limit exceeded"), "{error}");
+    // The same function over fewer bytes is answered.
+    let reply = sql(
+        &server,
+        &reader,
+        "SELECT max(length(repeat(host, 10))) AS n FROM m",
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()[0]["n"], 20, "{}", reply.body);
+
+    // `||` doubling a string through common table expressions: 2^12 × 2 bytes a row.
+    let mut chain = String::from("WITH t0 AS (SELECT host AS s FROM m)");
+    for i in 1..=12 {
+        chain.push_str(&format!(", t{i} AS (SELECT s || s AS s FROM t{})", i - 1));
+    }
+    let error = error_400(&sql(
+        &server,
+        &reader,
+        &format!("{chain} SELECT max(length(s)) FROM t12"),
+    ));
+    assert!(error.starts_with("query-memory-limit exceeded"), "{error}");
+    // `||` keeps its name and its nulls.
+    let reply = sql(
+        &server,
+        &reader,
+        "SELECT host || '-x', host || NULL AS n, count(*) AS c FROM m \
+         WHERE host = 'h1' GROUP BY host || '-x', host || NULL",
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        reply.json(),
+        serde_json::json!([{"m.host || Utf8(\"-x\")": "h1-x", "c": 1500}]),
+        "{}",
+        reply.body
+    );
+
+    // A value made of constants is refused past 64 KiB, naming the function.
+    let error = error_400(&sql(&server, &reader, "SELECT repeat('ab', 40000) AS s"));
+    assert!(
+        error.contains("repeat() would make a value of 80000 bytes out of constants"),
+        "{error}"
+    );
+
+    // One 60 KB value on each of 15,000 rows: little memory as a column of views into
+    // one buffer, 900 MB as text.
+    let q = "SELECT arrow_cast(repeat('x', 60000), 'Utf8View') AS s FROM m";
+    for format in ["csv", "json", "jsonl", "pretty"] {
+        let error = error_400(&sql_as(&server, &reader, q, format));
+        assert!(
+            error.starts_with("query-memory-limit exceeded"),
+            "{format}: {error}"
+        );
+    }
+    let reply = sql_as(&server, &reader, &format!("{q} LIMIT 3"), "csv");
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        &reply.body[..reply.body.len().min(300)]
+    );
+    assert_eq!(reply.body.len(), "s\n".len() + 3 * 60_001);
+    assert_alive(&server, &reader);
+}
+
 #[test]
 fn a_select_too_big_to_read_at_once_is_answered_in_time_chunks() {
     // Exactly the 11 series the statements below produce: each is met again in every
