@@ -24,6 +24,7 @@ use sluice_storage::Storage;
 
 use crate::caches::{CacheFunction, CacheKind};
 use crate::error::{Error, Result};
+use crate::function_memory::MAX_CONSTANT_BYTES;
 use crate::influxql::{self, StatementResult};
 use crate::limits::{Budget, QueryLimits};
 use crate::provider::{CATALOG, DatabaseCatalogList, SCHEMA};
@@ -137,7 +138,7 @@ impl QueryEngine {
         params: Option<&serde_json::Map<String, serde_json::Value>>,
     ) -> Result<QueryOutput> {
         self.check_database(db)?;
-        check_sql_operators(sql)?;
+        check_sql_text(sql)?;
         let engine = self.clone();
         let (db, sql, params) = (db.to_owned(), sql.to_owned(), params.cloned());
         self.run_guarded(move |budget| async move {
@@ -445,12 +446,15 @@ pub const MAX_SQL_OPERATORS: usize = 1_000;
 
 /// The check [`QueryEngine::sql`] runs on the text before DataFusion parses it: refuses
 /// SQL with more than [`MAX_SQL_OPERATORS`] operators, counted on the tokens (no tree is
-/// built, so any text is checked in time and stack linear in its length). Text that
-/// does not tokenize is left to DataFusion to report.
+/// built, so any text is checked in time and stack linear in its length), and string
+/// literals longer than [`MAX_CONSTANT_BYTES`] (a projection repeats a literal on every
+/// row of a batch: 300 KB over 8,192 rows overflowed a string column). Text that does
+/// not tokenize is left to DataFusion to report.
 ///
 /// # Errors
-/// [`Error::Invalid`] naming the count and the limit.
-pub fn check_sql_operators(sql: &str) -> Result<()> {
+/// [`Error::Invalid`] naming the count or the length and the limit.
+pub fn check_sql_text(sql: &str) -> Result<()> {
+    use datafusion::sql::sqlparser::ast::DollarQuotedString;
     use datafusion::sql::sqlparser::dialect::GenericDialect;
     use datafusion::sql::sqlparser::keywords::Keyword;
     use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
@@ -477,6 +481,21 @@ pub fn check_sql_operators(sql: &str) -> Result<()> {
             _ => false,
         })
         .count();
+    if let Some(bytes) = tokens
+        .iter()
+        .filter_map(|t| match t {
+            Token::SingleQuotedString(s)
+            | Token::DoubleQuotedString(s)
+            | Token::EscapedStringLiteral(s)
+            | Token::NationalStringLiteral(s)
+            | Token::DollarQuotedString(DollarQuotedString { value: s, .. })
+            | Token::HexStringLiteral(s) => Some(s.len()),
+            _ => None,
+        })
+        .find(|&n| n > MAX_CONSTANT_BYTES)
+    {
+        return Err(too_long_literal(bytes));
+    }
     if operators > MAX_SQL_OPERATORS {
         return Err(Error::Invalid(format!(
             "the query has {operators} operators (AND, OR, NOT, comparisons, arithmetic), more than the limit of {MAX_SQL_OPERATORS}: use IN (…) instead of long OR chains"
@@ -594,11 +613,24 @@ fn tracing_detail(e: &DataFusionError) {
     tracing::info!(error = %e, "query stopped at --query-memory-limit");
 }
 
+/// A string literal or parameter too long to be repeated on every row.
+fn too_long_literal(bytes: usize) -> Error {
+    Error::Invalid(format!(
+        "a string literal of {bytes} bytes: a literal or parameter may hold at most {MAX_CONSTANT_BYTES} bytes"
+    ))
+}
+
 fn json_to_scalar(name: &str, value: &serde_json::Value) -> Result<ScalarValue> {
     use serde_json::Value;
     Ok(match value {
         Value::Null => ScalarValue::Null,
         Value::Bool(b) => ScalarValue::Boolean(Some(*b)),
+        Value::String(s) if s.len() > MAX_CONSTANT_BYTES => {
+            return Err(Error::InvalidParam {
+                name: name.to_owned(),
+                reason: too_long_literal(s.len()).to_string(),
+            });
+        }
         Value::String(s) => ScalarValue::Utf8(Some(s.clone())),
         Value::Number(n) => {
             if let Some(i) = n.as_i64() {
@@ -680,8 +712,8 @@ mod tests {
 
     #[test]
     fn long_operator_chains_are_refused_before_datafusion_sees_them() {
-        assert!(check_sql_operators(&or_chain(200)).is_ok());
-        let e = check_sql_operators(&or_chain(30_000)).unwrap_err();
+        assert!(check_sql_text(&or_chain(200)).is_ok());
+        let e = check_sql_text(&or_chain(30_000)).unwrap_err();
         let message = e.to_string();
         assert!(
             message.starts_with("the query has ")
@@ -694,6 +726,6 @@ mod tests {
             "+".repeat(5_000),
             "=".repeat(5_000)
         );
-        assert!(check_sql_operators(&quoted).is_ok());
+        assert!(check_sql_text(&quoted).is_ok());
     }
 }

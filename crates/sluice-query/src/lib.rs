@@ -71,9 +71,7 @@ mod provider;
 mod time_chunks;
 mod yield_points;
 
-pub use engine::{
-    MAX_SQL_OPERATORS, QUERY_STACK_BYTES, QueryEngine, QueryOutput, check_sql_operators,
-};
+pub use engine::{MAX_SQL_OPERATORS, QUERY_STACK_BYTES, QueryEngine, QueryOutput, check_sql_text};
 pub use error::{Error, Result};
 pub use influxql::{Series, StatementResult, Value};
 pub use limits::QueryLimits;

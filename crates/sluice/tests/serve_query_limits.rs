@@ -492,6 +492,35 @@ fn what_functions_make_and_what_an_answer_encodes_count_against_the_memory_limit
         "{error}"
     );
 
+    // So is a literal typed in (300 KB on each of a batch's rows overflowed the
+    // column: a 500), or bound as a parameter.
+    let long = "x".repeat(300_000);
+    let error = error_400(&sql(
+        &server,
+        &reader,
+        &format!("SELECT '{long}' AS s FROM m"),
+    ));
+    assert!(
+        error.contains(
+            "a string literal of 300000 bytes: a literal or parameter may hold at most 65536 bytes"
+        ),
+        "{error}"
+    );
+    let body = serde_json::json!({"db": "db", "q": "SELECT $s AS s FROM m", "params": {"s": long}});
+    let reply = server.post(
+        "/api/v3/query_sql",
+        &[
+            ("Authorization", token(&reader).as_str()),
+            ("Content-Type", "application/json"),
+        ],
+        body.to_string().as_bytes(),
+    );
+    let error = error_400(&reply);
+    assert!(
+        error.contains("a string literal of 300000 bytes"),
+        "{error}"
+    );
+
     // One 60 KB value on each of 15,000 rows: little memory as a column of views into
     // one buffer, 900 MB as text.
     let q = "SELECT arrow_cast(repeat('x', 60000), 'Utf8View') AS s FROM m";

@@ -1,6 +1,6 @@
 //! The check of the `sql_precheck` fuzz target, shared with the seed test
 //! (`tests/fuzz_seeds.rs`): arbitrary text through the check the SQL entry point runs
-//! before DataFusion ([`sluice_query::check_sql_operators`]), and text it lets through
+//! before DataFusion ([`sluice_query::check_sql_text`]), and text it lets through
 //! parsed, planned and optimized by DataFusion on a thread with the stack queries run on
 //! ([`sluice_query::QUERY_STACK_BYTES`]), as `QueryEngine::sql` does. Nothing may panic
 //! or overflow the stack: the operator limit and DataFusion's own nesting limit together
@@ -11,14 +11,14 @@
 //! Nothing is executed.
 
 use datafusion::prelude::SessionContext;
-use sluice_query::{QUERY_STACK_BYTES, check_sql_operators};
+use sluice_query::{QUERY_STACK_BYTES, check_sql_text};
 
 /// Runs the check on one input; panics when a property fails.
 pub(crate) fn check(input: &[u8]) {
     let Ok(sql) = std::str::from_utf8(input) else {
         return;
     };
-    if check_sql_operators(sql).is_err() {
+    if check_sql_text(sql).is_err() {
         return;
     }
     let sql = sql.to_owned();
