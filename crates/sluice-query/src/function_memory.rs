@@ -99,22 +99,19 @@ impl Bounded {
     /// them (concatenation); 0 for the others, whose output is counted once made. Rows
     /// with a null argument count as empty.
     fn estimate(&self, args: &[ColumnarValue], rows: usize) -> u64 {
-        let text = |i: usize| args.get(i).map(Lengths::of);
-        let number = |i: usize| args.get(i).map(Numbers::of);
+        let text = |i: usize| args.get(i).map(PerRow::lengths);
+        let number = |i: usize| args.get(i).map(PerRow::counts);
         let rows_of = |f: &dyn Fn(usize) -> u64| (0..rows).map(f).fold(0u64, u64::saturating_add);
         match self.inner.name() {
             "repeat" => match (text(0), number(1)) {
-                (Some(s), Some(n)) => rows_of(&|r| s.get(r).saturating_mul(n.count(r))),
+                (Some(s), Some(n)) => rows_of(&|r| s.get(r).saturating_mul(n.get(r))),
                 _ => 0,
             },
             "lpad" | "rpad" => match (text(0), number(1)) {
                 (Some(s), Some(n)) => {
                     // Characters of the fill take up to four bytes.
                     let fill_bytes = if args.len() > 2 { 4 } else { 1 };
-                    rows_of(&|r| {
-                        s.get(r)
-                            .saturating_add(n.count(r).saturating_mul(fill_bytes))
-                    })
+                    rows_of(&|r| s.get(r).saturating_add(n.get(r).saturating_mul(fill_bytes)))
                 }
                 _ => 0,
             },
@@ -129,7 +126,7 @@ impl Bounded {
             },
             "regexp_replace" => match (text(0), args.get(2)) {
                 (Some(s), Some(replacement)) => {
-                    let to = Lengths::of(replacement);
+                    let to = PerRow::lengths(replacement);
                     let refs = references(replacement);
                     // An empty match can come before every byte; what the references
                     // copy comes out of the matched text, at most the whole string
@@ -144,7 +141,7 @@ impl Bounded {
             },
             "translate" => text(0).map_or(0, |s| rows_of(&|r| s.get(r).saturating_mul(4))),
             "concat" | "concat_ws" | "overlay" | CONCAT_OPERATOR => {
-                let all: Vec<Lengths<'_>> = args.iter().map(Lengths::of).collect();
+                let all: Vec<PerRow<'_>> = args.iter().map(PerRow::lengths).collect();
                 let ws = self.inner.name() == "concat_ws";
                 rows_of(&|r| {
                     let sum = all.iter().map(|l| l.get(r)).fold(0u64, u64::saturating_add);
@@ -183,35 +180,66 @@ fn string_values(a: &ArrayRef) -> Option<Vec<Option<&str>>> {
     })
 }
 
-/// The byte length of an argument's value in each row.
-enum Lengths<'a> {
+/// A number for each row of an argument: its value's byte length
+/// ([`PerRow::lengths`]) or, for an integer, its value ([`PerRow::counts`]). A null
+/// row counts 0.
+enum PerRow<'a> {
     Same(u64),
-    Each(&'a dyn Array),
+    Each(&'a dyn Array, fn(&dyn Array, usize) -> u64),
 }
 
-impl<'a> Lengths<'a> {
-    fn of(value: &'a ColumnarValue) -> Lengths<'a> {
+impl<'a> PerRow<'a> {
+    fn lengths(value: &'a ColumnarValue) -> PerRow<'a> {
         match value {
-            ColumnarValue::Scalar(s) => Lengths::Same(scalar_len(s)),
-            ColumnarValue::Array(a) => Lengths::Each(a.as_ref()),
+            ColumnarValue::Scalar(s) => PerRow::Same(scalar_len(s)),
+            ColumnarValue::Array(a) => PerRow::Each(a.as_ref(), value_len),
+        }
+    }
+
+    /// Negative counts count 0.
+    fn counts(value: &'a ColumnarValue) -> PerRow<'a> {
+        match value {
+            ColumnarValue::Scalar(s) => PerRow::Same(match s {
+                ScalarValue::Int64(Some(n)) => (*n).max(0) as u64,
+                ScalarValue::Int32(Some(n)) => (*n).max(0) as u64,
+                ScalarValue::UInt64(Some(n)) => *n,
+                _ => 0,
+            }),
+            ColumnarValue::Array(a) => PerRow::Each(a.as_ref(), integer),
         }
     }
 
     fn get(&self, row: usize) -> u64 {
         match self {
-            Lengths::Same(n) => *n,
-            Lengths::Each(a) if a.is_null(row) => 0,
-            Lengths::Each(a) => match a.data_type() {
-                DataType::Utf8 => a.as_string::<i32>().value(row).len() as u64,
-                DataType::LargeUtf8 => a.as_string::<i64>().value(row).len() as u64,
-                DataType::Utf8View => a.as_string_view().value(row).len() as u64,
-                DataType::Binary => a.as_binary::<i32>().value(row).len() as u64,
-                DataType::LargeBinary => a.as_binary::<i64>().value(row).len() as u64,
-                DataType::BinaryView => a.as_binary_view().value(row).len() as u64,
-                // Numbers and the like print in a few dozen bytes.
-                _ => 32,
-            },
+            PerRow::Same(n) => *n,
+            PerRow::Each(a, _) if a.is_null(row) => 0,
+            PerRow::Each(a, read) => read(*a, row),
         }
+    }
+}
+
+/// The byte length of row `row` of a string or binary array.
+fn value_len(a: &dyn Array, row: usize) -> u64 {
+    (match a.data_type() {
+        DataType::Utf8 => a.as_string::<i32>().value(row).len(),
+        DataType::LargeUtf8 => a.as_string::<i64>().value(row).len(),
+        DataType::Utf8View => a.as_string_view().value(row).len(),
+        DataType::Binary => a.as_binary::<i32>().value(row).len(),
+        DataType::LargeBinary => a.as_binary::<i64>().value(row).len(),
+        DataType::BinaryView => a.as_binary_view().value(row).len(),
+        // Numbers and the like print in a few dozen bytes.
+        _ => 32,
+    }) as u64
+}
+
+/// Row `row` of an integer array, negative as 0.
+fn integer(a: &dyn Array, row: usize) -> u64 {
+    use arrow::datatypes::{Int32Type, Int64Type, UInt64Type};
+    match a.data_type() {
+        DataType::Int64 => a.as_primitive::<Int64Type>().value(row).max(0) as u64,
+        DataType::Int32 => a.as_primitive::<Int32Type>().value(row).max(0) as u64,
+        DataType::UInt64 => a.as_primitive::<UInt64Type>().value(row),
+        _ => 0,
     }
 }
 
@@ -225,45 +253,6 @@ fn scalar_len(s: &ScalarValue) -> u64 {
         }
         ScalarValue::Null => 0,
         _ => 32,
-    }
-}
-
-/// An integer argument (a count, a length) in each row; negative or null counts as 0.
-enum Numbers<'a> {
-    Same(u64),
-    Each(&'a dyn Array),
-}
-
-impl<'a> Numbers<'a> {
-    fn of(value: &'a ColumnarValue) -> Numbers<'a> {
-        match value {
-            ColumnarValue::Scalar(s) => Numbers::Same(match s {
-                ScalarValue::Int64(Some(n)) => (*n).max(0) as u64,
-                ScalarValue::Int32(Some(n)) => (*n).max(0) as u64,
-                ScalarValue::UInt64(Some(n)) => *n,
-                _ => 0,
-            }),
-            ColumnarValue::Array(a) => Numbers::Each(a.as_ref()),
-        }
-    }
-
-    fn count(&self, row: usize) -> u64 {
-        match self {
-            Numbers::Same(n) => *n,
-            Numbers::Each(a) if a.is_null(row) => 0,
-            Numbers::Each(a) => match a.data_type() {
-                DataType::Int64 => a
-                    .as_primitive::<arrow::datatypes::Int64Type>()
-                    .value(row)
-                    .max(0) as u64,
-                DataType::Int32 => a
-                    .as_primitive::<arrow::datatypes::Int32Type>()
-                    .value(row)
-                    .max(0) as u64,
-                DataType::UInt64 => a.as_primitive::<arrow::datatypes::UInt64Type>().value(row),
-                _ => 0,
-            },
-        }
     }
 }
 
