@@ -613,7 +613,11 @@ impl TimedBody {
         }
     }
 
-    /// When the body is cut unless more data arrives, and why.
+    /// When the body is cut unless more data arrives, and why. A body that would be cut
+    /// for both within a tenth of `idle` of each other is cut as stalled: a few bytes
+    /// and then nothing are below the rate too, but the stall is what happened (the
+    /// first bytes are read a moment after the body's clock starts, so the rate's
+    /// deadline of such a body comes those few milliseconds before the stall's).
     fn deadline(&self) -> (Instant, &'static str) {
         let idle = (self.last_data + self.idle, "idle");
         if self.min_rate == 0 {
@@ -621,7 +625,11 @@ impl TimedBody {
         }
         let allowed = Duration::from_secs_f64(self.bytes as f64 / self.min_rate as f64);
         let rate = self.started + self.idle + allowed;
-        if rate < idle.0 { (rate, "rate") } else { idle }
+        if rate + self.idle / 10 < idle.0 {
+            (rate, "rate")
+        } else {
+            idle
+        }
     }
 }
 
