@@ -4,7 +4,7 @@
 //! result), not the values an expression computes: `repeat('x', 1000000000)`, or
 //! `s || s` doubling a string through a chain of common table expressions, allocated
 //! gigabytes the pool never heard of, enough to get the server killed. Every scalar
-//! function of a query's context is wrapped ([`register`]): before it runs, the bytes
+//! function of a query's context is wrapped ([`bound`]): before it runs, the bytes
 //! it may produce, where its arguments bound them (see [`Bounded::estimate`]), are
 //! reserved from the query's pool; after it ran, what it produced is. Either over the
 //! pool's limit fails the query with `query-memory-limit exceeded`. The `||` operator
