@@ -14,7 +14,7 @@ use std::any::Any;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray as _};
+use arrow::array::{Array, AsArray as _};
 use arrow::datatypes::{DataType, FieldRef};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode as _};
@@ -88,9 +88,6 @@ impl Hash for Bounded {
 
 impl Bounded {
     fn wrap(inner: Arc<ScalarUDF>, pool: Option<Arc<dyn MemoryPool>>) -> ScalarUDF {
-        if is_bounded(&inner) {
-            return (*inner).clone();
-        }
         ScalarUDF::new_from_impl(Bounded { inner, pool })
     }
 
@@ -164,20 +161,25 @@ fn references(replacement: &ColumnarValue) -> u64 {
     let count = |s: &str| s.bytes().filter(|b| matches!(b, b'$' | b'\\')).count() as u64;
     match replacement {
         ColumnarValue::Scalar(s) => s.try_as_str().flatten().map_or(0, count),
-        ColumnarValue::Array(a) => string_values(a)
-            .map(|values| values.into_iter().flatten().map(count).max().unwrap_or(0))
+        ColumnarValue::Array(a) => (0..a.len())
+            .filter_map(|row| row_text(a.as_ref(), row))
+            .map(count)
+            .max()
             .unwrap_or(0),
     }
 }
 
-/// The text of each row of a string array, `None` for another type.
-fn string_values(a: &ArrayRef) -> Option<Vec<Option<&str>>> {
-    Some(match a.data_type() {
-        DataType::Utf8 => a.as_string::<i32>().iter().collect(),
-        DataType::LargeUtf8 => a.as_string::<i64>().iter().collect(),
-        DataType::Utf8View => a.as_string_view().iter().collect(),
-        _ => return None,
-    })
+/// The text of row `row` of a string array; `None` for a null or another type.
+fn row_text(a: &dyn Array, row: usize) -> Option<&str> {
+    if a.is_null(row) {
+        return None;
+    }
+    match a.data_type() {
+        DataType::Utf8 => Some(a.as_string::<i32>().value(row)),
+        DataType::LargeUtf8 => Some(a.as_string::<i64>().value(row)),
+        DataType::Utf8View => Some(a.as_string_view().value(row)),
+        _ => None,
+    }
 }
 
 /// A number for each row of an argument: its value's byte length
@@ -220,10 +222,10 @@ impl<'a> PerRow<'a> {
 
 /// The byte length of row `row` of a string or binary array.
 fn value_len(a: &dyn Array, row: usize) -> u64 {
+    if let Some(text) = row_text(a, row) {
+        return text.len() as u64;
+    }
     (match a.data_type() {
-        DataType::Utf8 => a.as_string::<i32>().value(row).len(),
-        DataType::LargeUtf8 => a.as_string::<i64>().value(row).len(),
-        DataType::Utf8View => a.as_string_view().value(row).len(),
         DataType::Binary => a.as_binary::<i32>().value(row).len(),
         DataType::LargeBinary => a.as_binary::<i64>().value(row).len(),
         DataType::BinaryView => a.as_binary_view().value(row).len(),
