@@ -716,6 +716,36 @@ fn a_select_too_big_to_read_at_once_is_answered_in_time_chunks() {
             assert_eq!(row[5].as_f64(), Some(sum / n as f64), "{host}");
             assert_eq!(row.as_array().unwrap().len(), 6, "{host}: {row}");
         }
+        // A spread and a standard deviation, which each chunk computes beside its
+        // field's minimum, maximum, mean and count.
+        let series = select_series(
+            &server,
+            &reader,
+            &format!("SELECT spread(v), stddev(v) FROM m {time} GROUP BY host"),
+        );
+        assert_eq!(series.len(), 11, "{series:?}");
+        for s in &series {
+            let host = s["tags"]["host"].as_str().unwrap();
+            let points: Vec<f64> = match host.strip_prefix('h') {
+                Some(h) => (h.parse::<i64>().unwrap()..120_000)
+                    .step_by(10)
+                    .map(|x| x as f64)
+                    .collect(),
+                None => vec![1.0, 2.0],
+            };
+            let n = points.len() as f64;
+            let mean = points.iter().sum::<f64>() / n;
+            let sd = (points.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+            let row = &s["values"][0];
+            assert_eq!(row[0], 0, "{host}");
+            assert_eq!(
+                row[1].as_f64(),
+                Some(points[points.len() - 1] - points[0]),
+                "{host}"
+            );
+            let got = row[2].as_f64().unwrap();
+            assert!((got - sd).abs() <= sd * 1e-9, "{host}: {got} against {sd}");
+        }
     }
     let reply = influxql_ns(&server, &reader, "SELECT count(v), mean(v) FROM m");
     let all = (0..120_000).sum::<i64>() + 3;

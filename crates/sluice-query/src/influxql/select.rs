@@ -714,7 +714,10 @@ struct CallSet<'a> {
 /// series at most one row, `[time, call results...]`, and the rows of a series fold
 /// into one, column by column. Counts and sums add; a mean is computed as a sum and a
 /// count, divided at the end; minimums and maximums keep the extreme value, the earlier
-/// chunk's on a tie, as a single pass keeps the earliest point. A lone `first()` keeps
+/// chunk's on a tie, as a single pass keeps the earliest point; a spread is computed as
+/// a minimum and a maximum, subtracted at the end; a standard deviation is computed
+/// with its field's mean and count, and two chunks' are pooled (the sums of squared
+/// deviations add, plus what the means' distance adds). A lone `first()` keeps
 /// the earliest chunk's row and a lone `last()` the latest's, their times being the
 /// points'.
 ///
@@ -724,10 +727,19 @@ struct CallSet<'a> {
 /// the range's start, and which chunk's point is first or last is lost).
 struct Combine {
     /// What each chunk computes, in order: the statement's calls with every `mean()` a
-    /// `sum()`, then a `count()` of each mean's field.
+    /// `sum()` and every `spread()` a `min()`, then the hidden calls (see `hidden`).
     calls: Vec<(Func, String)>,
+    /// The statement's call whose field each hidden call reads, in order: a `count()`
+    /// for each `mean()`, a `max()` for each `spread()`, a `mean()` and a `count()` for
+    /// each `stddev()`.
+    hidden: Vec<usize>,
     /// Per `mean()`: its column among the calls, and the column of its count.
     means: Vec<(usize, usize)>,
+    /// Per `spread()`: its column (a `min()` in each chunk), and the column of its
+    /// `max()`.
+    spreads: Vec<(usize, usize)>,
+    /// Per `stddev()`: its column, and the columns of its field's mean and count.
+    stddevs: Vec<(usize, usize, usize)>,
     /// The time of the combined row: the range's start (0 without one), or `None` for a
     /// lone selector, whose row has its point's time.
     time: Option<i64>,
@@ -756,27 +768,56 @@ impl Combine {
         let foldable = calls.iter().all(|(f, _)| {
             matches!(
                 f,
-                Func::Count | Func::Sum | Func::Mean | Func::Min | Func::Max
+                Func::Count
+                    | Func::Sum
+                    | Func::Mean
+                    | Func::Min
+                    | Func::Max
+                    | Func::Spread
+                    | Func::Stddev
             )
         });
         if !plain || !unlimited || calls.is_empty() || !(lone || foldable) {
             return None;
         }
-        let mut chunk_calls = calls.to_vec();
-        let mut means = Vec::new();
-        for k in 0..calls.len() {
-            if chunk_calls[k].0 == Func::Mean {
-                chunk_calls[k].0 = Func::Sum;
-                means.push((k, chunk_calls.len()));
-                chunk_calls.push((Func::Count, calls[k].1.clone()));
+        let mut combine = Combine {
+            calls: calls.to_vec(),
+            hidden: Vec::new(),
+            means: Vec::new(),
+            spreads: Vec::new(),
+            stddevs: Vec::new(),
+            time: (!lone).then_some(if range.has_start { range.start } else { 0 }),
+        };
+        for (k, (func, _)) in calls.iter().enumerate() {
+            match func {
+                Func::Mean => {
+                    combine.calls[k].0 = Func::Sum;
+                    let count = combine.hide(k, Func::Count);
+                    combine.means.push((k, count));
+                }
+                Func::Spread => {
+                    combine.calls[k].0 = Func::Min;
+                    let max = combine.hide(k, Func::Max);
+                    combine.spreads.push((k, max));
+                }
+                Func::Stddev => {
+                    let mean = combine.hide(k, Func::Mean);
+                    let count = combine.hide(k, Func::Count);
+                    combine.stddevs.push((k, mean, count));
+                }
+                _ => {}
             }
         }
-        let start = if range.has_start { range.start } else { 0 };
-        Some(Combine {
-            calls: chunk_calls,
-            means,
-            time: (!lone).then_some(start),
-        })
+        Some(combine)
+    }
+
+    /// Adds a hidden call of `func` over the field of the statement's call `of`;
+    /// returns its column.
+    fn hide(&mut self, of: usize, func: Func) -> usize {
+        self.hidden.push(of);
+        let field = self.calls[of].1.clone();
+        self.calls.push((func, field));
+        self.calls.len() - 1
     }
 
     /// What the chunks' calls (see `calls`) read, from the statement's `columns` and
@@ -789,8 +830,8 @@ impl Combine {
     ) -> (Vec<usize>, Vec<Vec<usize>>, Vec<AggExpr>) {
         let mut columns = columns.to_vec();
         let mut top_tags = top_tags.to_vec();
-        for &(mean, _) in &self.means {
-            columns.push(columns[mean]);
+        for &of in &self.hidden {
+            columns.push(columns[of]);
             top_tags.push(Vec::new());
         }
         let exprs = (0..self.calls.len()).map(AggExpr::Call).collect();
@@ -814,9 +855,28 @@ impl Combine {
             }
             return;
         }
+        // A standard deviation's three columns fold together, with the counts before
+        // they add.
+        let mut pooled = vec![false; self.calls.len()];
+        for &(sd, mean, count) in &self.stddevs {
+            let at = |k: usize| 1 + k;
+            let (a, b) = (
+                Deviation::of(&row[at(sd)], &row[at(mean)], &row[at(count)]),
+                Deviation::of(&next[at(sd)], &next[at(mean)], &next[at(count)]),
+            );
+            if let Some(pooled) = Deviation::pool(a, b) {
+                row[at(sd)] = pooled.stddev();
+                row[at(mean)] = Value::Float(pooled.mean);
+                row[at(count)] = Value::Integer(pooled.n as i64);
+            }
+            for k in [sd, mean, count] {
+                pooled[k] = true;
+            }
+        }
         let funcs = self.calls.iter().map(|(f, _)| f);
-        for ((func, into), value) in funcs.zip(&mut row[1..]).zip(&next[1..]) {
-            if value.is_null() {
+        let columns = funcs.zip(&mut row[1..]).zip(&next[1..]).zip(pooled);
+        for (((func, into), value), pooled) in columns {
+            if value.is_null() || pooled {
                 continue;
             }
             let take = match func {
@@ -847,8 +907,66 @@ impl Combine {
                 _ => Value::Null,
             };
         }
-        // The statement's calls: the counts came after them.
-        row.truncate(1 + self.calls.len() - self.means.len());
+        for &(min, max) in &self.spreads {
+            row[1 + min] = match (&row[1 + min], &row[1 + max]) {
+                (Value::Integer(a), Value::Integer(b)) => Value::Integer(b.wrapping_sub(*a)),
+                (Value::Unsigned(a), Value::Unsigned(b)) => Value::Unsigned(b.wrapping_sub(*a)),
+                (a, b) => match (a.as_f64(), b.as_f64()) {
+                    (Some(a), Some(b)) => Value::Float(b - a),
+                    _ => Value::Null,
+                },
+            };
+        }
+        // The statement's calls: the hidden ones came after them.
+        row.truncate(1 + self.calls.len() - self.hidden.len());
+    }
+}
+
+/// What a standard deviation over some points pools from: their count, mean, and sum
+/// of squared deviations from the mean.
+#[derive(Debug, Clone, Copy)]
+struct Deviation {
+    n: f64,
+    mean: f64,
+    squares: f64,
+}
+
+impl Deviation {
+    /// From a chunk's `stddev()`, `mean()` and `count()` of a field (a lone point's
+    /// standard deviation is null); `None` without points.
+    fn of(stddev: &Value, mean: &Value, count: &Value) -> Option<Deviation> {
+        let n = count.as_f64().filter(|n| *n > 0.0)?;
+        let sd = stddev.as_f64().unwrap_or(0.0);
+        Some(Deviation {
+            n,
+            mean: mean.as_f64()?,
+            squares: if n > 1.0 { sd * sd * (n - 1.0) } else { 0.0 },
+        })
+    }
+
+    /// The points of both (Chan, Golub and LeVeque's pairwise update); `None` when
+    /// neither has any.
+    fn pool(a: Option<Deviation>, b: Option<Deviation>) -> Option<Deviation> {
+        let (a, b) = match (a, b) {
+            (Some(a), Some(b)) => (a, b),
+            (one, other) => return one.or(other),
+        };
+        let n = a.n + b.n;
+        let delta = b.mean - a.mean;
+        Some(Deviation {
+            n,
+            mean: a.mean + delta * b.n / n,
+            squares: a.squares + b.squares + delta * delta * a.n * b.n / n,
+        })
+    }
+
+    /// The sample standard deviation, as `stddev()` gives it: null for one point.
+    fn stddev(&self) -> Value {
+        if self.n < 2.0 {
+            Value::Null
+        } else {
+            Value::Float((self.squares / (self.n - 1.0)).sqrt())
+        }
     }
 }
 
@@ -1573,6 +1691,84 @@ mod tests {
     }
 
     #[test]
+    fn spreads_and_standard_deviations_combine_as_one_pass_would() {
+        use Value::{Float, Integer, Null, Time};
+        // Points by chunk: [1, 2, 4], none, [7], [10, 20]; integers.
+        let chunks: [&[i64]; 4] = [&[1, 2, 4], &[], &[7], &[10, 20]];
+        let all: Vec<f64> = chunks
+            .iter()
+            .flat_map(|c| c.iter().map(|&x| x as f64))
+            .collect();
+        let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len() as f64;
+        let stddev = |xs: &[f64]| {
+            let m = mean(xs);
+            (xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (xs.len() - 1) as f64).sqrt()
+        };
+        let c = combine("spread(v), stddev(v), count(v) FROM m").unwrap();
+        // Each chunk: min (the spread's), stddev, count, then the hidden max, mean and
+        // count.
+        let rows = chunks
+            .iter()
+            .enumerate()
+            .map(|(k, points)| {
+                let xs: Vec<f64> = points.iter().map(|&x| x as f64).collect();
+                let (n, int) = (points.len() as i64, |x: Option<&i64>| {
+                    x.map_or(Null, |x| Integer(*x))
+                });
+                let sd = if xs.len() > 1 {
+                    Float(stddev(&xs))
+                } else {
+                    Null
+                };
+                let m = if xs.is_empty() {
+                    Null
+                } else {
+                    Float(mean(&xs))
+                };
+                let count = if xs.is_empty() { Null } else { Integer(n) };
+                vec![
+                    Time(k as i64),
+                    int(points.iter().min()),
+                    sd,
+                    count.clone(),
+                    int(points.iter().max()),
+                    m,
+                    count,
+                ]
+            })
+            .collect();
+        let row = folded(&c, rows);
+        assert_eq!(row.len(), 4, "{row:?}");
+        assert_eq!(&row[..2], &[Time(0), Integer(19)]);
+        let Float(sd) = row[2] else { panic!("{row:?}") };
+        assert!(
+            (sd - stddev(&all)).abs() < 1e-12,
+            "{sd} against {}",
+            stddev(&all)
+        );
+        assert_eq!(row[3], Integer(all.len() as i64));
+
+        // One point in all: no standard deviation, a spread of zero.
+        let c = combine("stddev(v), spread(v) FROM m").unwrap();
+        let row = folded(
+            &c,
+            vec![
+                // stddev, min, then the hidden mean, count and max.
+                vec![Time(0), Null, Null, Null, Null, Null],
+                vec![
+                    Time(1),
+                    Null,
+                    Float(2.5),
+                    Float(2.5),
+                    Integer(1),
+                    Float(2.5),
+                ],
+            ],
+        );
+        assert_eq!(row, vec![Time(0), Null, Float(0.0)]);
+    }
+
+    #[test]
     fn a_lone_selector_keeps_its_point_and_the_earlier_on_a_tie() {
         use Value::{Float, Time};
         let chunks = || {
@@ -1599,6 +1795,7 @@ mod tests {
     fn only_calls_that_combine_exactly_are_read_in_chunks() {
         for q in [
             "count(x), sum(y), mean(z), min(x), max(y) FROM m",
+            "spread(x), stddev(y), mean(y) FROM m GROUP BY host",
             "first(x) FROM m",
             "last(x) FROM m GROUP BY host",
         ] {
