@@ -142,6 +142,12 @@ pub enum Error {
     /// The database (v2: bucket) does not exist and is not created automatically.
     #[error("database not found: {name:?}")]
     DatabaseNotFound { name: String },
+    /// A write names retention policy `rp` of database `database`, which does not exist
+    /// (auto-creation makes a database with `autogen` only).
+    #[error(
+        "database not found: {database:?} (a write creates a database for its default retention policy \"autogen\" only, not for {rp:?})"
+    )]
+    NewDatabasePolicy { database: String, rp: String },
     /// Another named thing (a bucket id, a token id) does not exist.
     #[error("{what} not found")]
     NotFound { what: String },
@@ -262,9 +268,9 @@ impl Error {
                 "unsupported media type",
                 None,
             ),
-            Error::DatabaseNotFound { .. } | Error::NotFound { .. } => {
-                (StatusCode::NOT_FOUND, "not found", None)
-            }
+            Error::DatabaseNotFound { .. }
+            | Error::NewDatabasePolicy { .. }
+            | Error::NotFound { .. } => (StatusCode::NOT_FOUND, "not found", None),
             // InfluxDB 2 answers 422 for an existing bucket, InfluxDB 3 409.
             Error::Conflict { .. } if api == Api::V2 => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "conflict", None)

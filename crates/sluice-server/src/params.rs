@@ -10,28 +10,28 @@ impl Params {
     /// Parses a query string (without the `?`); `None` gives no parameters.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] for a string that is not urlencoded.
+    /// [`Error::InvalidParameter`] for a name or value that is not UTF-8 once
+    /// percent-decoded.
     pub fn parse(query: Option<&str>) -> Result<Params> {
         let Some(query) = query else {
             return Ok(Params::default());
         };
-        serde_urlencoded::from_str(query)
+        decode(query.as_bytes())
             .map(Params)
-            .map_err(|err| Error::InvalidParameter {
+            .map_err(|reason| Error::InvalidParameter {
                 name: "query string",
-                reason: err.to_string(),
+                reason,
             })
     }
 
     /// Adds the pairs of an urlencoded form body after the existing ones.
     ///
     /// # Errors
-    /// [`Error::InvalidBody`] for a body that is not an urlencoded form.
+    /// [`Error::InvalidBody`] for a name or value that is not UTF-8 once percent-decoded.
     pub fn extend_from_form(&mut self, body: &[u8]) -> Result<()> {
-        let pairs: Vec<(String, String)> =
-            serde_urlencoded::from_bytes(body).map_err(|err| Error::InvalidBody {
-                reason: format!("invalid form body: {err}"),
-            })?;
+        let pairs = decode(body).map_err(|reason| Error::InvalidBody {
+            reason: format!("invalid form body: {reason}"),
+        })?;
         self.0.extend(pairs);
         Ok(())
     }
@@ -72,6 +72,54 @@ impl Params {
     }
 }
 
+/// The `name=value` pairs of urlencoded `text`: `+` is a space and `%XX` a byte (a `%`
+/// not followed by two hex digits stays as it is, as browsers and Go's `net/url` leave
+/// it). The bytes must be UTF-8: read as lossy text, bytes that are not would name, say,
+/// a new database `x\u{FFFD}(` the client never wrote.
+fn decode(text: &[u8]) -> std::result::Result<Vec<(String, String)>, String> {
+    fn unescape(part: &[u8]) -> Option<String> {
+        let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+        let mut bytes = Vec::with_capacity(part.len());
+        let mut i = 0;
+        while i < part.len() {
+            let escaped = match part.get(i..i + 3) {
+                Some([b'%', hi, lo]) => hex(*hi).zip(hex(*lo)).map(|(hi, lo)| hi << 4 | lo),
+                _ => None,
+            };
+            match (escaped, part[i]) {
+                (Some(b), _) => {
+                    bytes.push(b);
+                    i += 3;
+                    continue;
+                }
+                (None, b'+') => bytes.push(b' '),
+                (None, b) => bytes.push(b),
+            }
+            i += 1;
+        }
+        String::from_utf8(bytes).ok()
+    }
+    text.split(|&b| b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = match pair.iter().position(|&b| b == b'=') {
+                Some(at) => (&pair[..at], &pair[at + 1..]),
+                None => (pair, &[][..]),
+            };
+            let name = unescape(name).ok_or_else(|| {
+                format!(
+                    "a parameter name is not UTF-8 once percent-decoded: {:?}",
+                    String::from_utf8_lossy(name)
+                )
+            })?;
+            let value = unescape(value).ok_or_else(|| {
+                format!("the value of {name:?} is not UTF-8 once percent-decoded")
+            })?;
+            Ok((name, value))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,6 +137,24 @@ mod tests {
                 .flag("p", true)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn values_are_percent_decoded_and_must_be_utf8() {
+        let params = Params::parse(Some("q=a+b%2Bc%3d&e=%C3%A9&bad=%zz%4&n&&=v")).unwrap();
+        assert_eq!(params.get("q"), Some("a b+c="));
+        assert_eq!(params.get("e"), Some("é"));
+        assert_eq!(params.get("bad"), Some("%zz%4"));
+        assert_eq!(params.get("n"), Some(""));
+        assert_eq!(params.get(""), Some("v"));
+        let err = Params::parse(Some("db=x%c3%28")).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            r#"invalid parameter "query string": the value of "db" is not UTF-8 once percent-decoded"#
+        );
+        let mut params = Params::default();
+        let err = params.extend_from_form(b"%ff=1").unwrap_err().to_string();
+        assert!(err.contains("a parameter name is not UTF-8"), "{err}");
     }
 
     #[test]

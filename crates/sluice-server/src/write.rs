@@ -54,7 +54,8 @@ pub struct BodyWritten {
 }
 
 /// `POST /write?db=&rp=&precision=&u=&p=`: InfluxDB 1.x writes, to retention policy `rp`
-/// (the database's default when absent).
+/// (the database's default when absent); `db=DB/RP` names the policy too, as the other
+/// write APIs take it.
 pub(crate) async fn v1(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -63,13 +64,24 @@ pub(crate) async fn v1(
     body: Body,
 ) -> Result<StatusCode, ApiError> {
     handle(&state, Api::V1, query, &client, &headers, body, |params| {
-        Ok(WriteRequest {
-            rp: params.non_empty("rp").map(str::to_owned),
-            ..WriteRequest::new(
-                required(params, "db")?,
-                precision(params, Precision::Nanosecond)?,
-            )
-        })
+        let mut request = WriteRequest::new(
+            required(params, "db")?,
+            precision(params, Precision::Nanosecond)?,
+        );
+        if let Some(rp) = params.non_empty("rp") {
+            match &request.rp {
+                Some(named) if named != rp => {
+                    return Err(Error::InvalidParameter {
+                        name: "rp",
+                        reason: format!(
+                            "{rp:?}, but db names retention policy {named:?} (db=DB/RP): name it once"
+                        ),
+                    });
+                }
+                _ => request.rp = Some(rp.to_owned()),
+            }
+        }
+        Ok(request)
     })
     .await
 }
@@ -425,6 +437,15 @@ fn admit(
             if state.inner.config.auto_create_databases && rp.is_none_or(|rp| rp == "autogen") =>
         {
             Ok(request.database.clone())
+        }
+        // A new database has only `autogen`: the policy named cannot be there yet.
+        Err(sluice_storage::Error::DatabaseNotFound { .. })
+            if state.inner.config.auto_create_databases =>
+        {
+            Err(Error::NewDatabasePolicy {
+                database: request.database.clone(),
+                rp: rp.unwrap_or_default().to_owned(),
+            })
         }
         Err(sluice_storage::Error::DatabaseNotFound { .. }) => Err(Error::DatabaseNotFound {
             name: request.database.clone(),

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Options, TestServer, gzip, stored_tables, stored_times};
+use common::{Options, TestServer, enc, gzip, stored_tables, stored_times};
 
 const DOC_V1: &[u8] = b"cpu_load_short,host=server01,region=us-west value=0.64 1434055562000000000";
 const DOC_V2: &[u8] = b"airSensors,sensor_id=TLM0201 temperature=73.97038159354763,humidity=35.23103248356096,co=0.48445310567793615 1630424257000000000";
@@ -430,4 +430,113 @@ fn missing_database_parameters_are_400() {
     assert_eq!(v2.json()["code"], "invalid");
     let flag = server.post("/api/v3/write_lp?db=x&accept_partial=maybe", &[], b"m v=1");
     assert_eq!(flag.status, 400);
+}
+
+#[test]
+fn a_retention_policy_named_in_db_is_the_one_written_by_every_api() {
+    let server = TestServer::without_auth();
+    let query = |q: &str| server.post(&format!("/query?db=sensors&q={}", enc(q)), &[], b"");
+    assert_eq!(query("CREATE DATABASE sensors").status, 200);
+    let create = query("CREATE RETENTION POLICY week ON sensors DURATION 7d REPLICATION 1");
+    assert_eq!(create.status, 200, "{}", create.body);
+    for (path, table) in [
+        ("/write?db=sensors/week", "v1"),
+        ("/write?db=sensors&rp=week", "v1rp"),
+        ("/write?db=sensors/week&rp=week", "v1both"),
+        ("/api/v2/write?org=o&bucket=sensors/week", "v2"),
+        ("/api/v3/write_lp?db=sensors/week", "v3"),
+    ] {
+        let reply = server.post(path, &[], format!("{table} v=1").as_bytes());
+        assert_eq!(reply.status, 204, "{path}: {}", reply.body);
+    }
+    let counts =
+        query("SELECT count(v) FROM week.v1, week.v1rp, week.v1both, week.v2, week.v3, autogen.v1");
+    let series = counts.json()["results"][0]["series"].clone();
+    let names: Vec<&str> = series
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", counts.body))
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["v1", "v1both", "v1rp", "v2", "v3"],
+        "{}",
+        counts.body
+    );
+    let autogen = query("SELECT count(v) FROM autogen.v1");
+    assert!(
+        autogen.json()["results"][0]["series"].is_null(),
+        "{}",
+        autogen.body
+    );
+
+    // Two different policies named: 400.
+    let reply = server.post("/write?db=sensors/week&rp=autogen", &[], b"m v=1");
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert!(
+        reply.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("db names retention policy \"week\""),
+        "{}",
+        reply.body
+    );
+    // A policy the database does not have, by either spelling: 404, as on v2 and v3.
+    for path in [
+        "/write?db=sensors/nosuchrp",
+        "/write?db=sensors&rp=nosuchrp",
+        "/api/v3/write_lp?db=sensors/nosuchrp",
+    ] {
+        let reply = server.post(path, &[], b"m v=1");
+        assert_eq!(reply.status, 404, "{path}: {}", reply.body);
+    }
+    // A database a write would create has only `autogen`: nothing is created.
+    for path in [
+        "/write?db=fresh/whatever",
+        "/api/v3/write_lp?db=fresh/whatever",
+    ] {
+        let reply = server.post(path, &[], b"m v=1");
+        assert_eq!(reply.status, 404, "{path}: {}", reply.body);
+        assert!(
+            reply.json()["error"].as_str().unwrap().starts_with(
+                "database not found: \"fresh\" (a write creates a database for its default retention policy \"autogen\" only, not for \"whatever\")"
+            ),
+            "{path}: {}",
+            reply.body
+        );
+    }
+    let databases = query("SHOW DATABASES");
+    assert!(!databases.body.contains("fresh"), "{}", databases.body);
+}
+
+#[test]
+fn parameters_that_are_not_utf8_once_decoded_are_400() {
+    let server = TestServer::without_auth();
+    for path in [
+        "/write?db=x%c3%28",
+        "/api/v2/write?org=o&bucket=%ff%fe",
+        "/api/v3/write_lp?db=x%c3%28",
+    ] {
+        let reply = server.post(path, &[], b"m v=1");
+        assert_eq!(reply.status, 400, "{path}: {}", reply.body);
+        assert!(
+            reply.body.contains("is not UTF-8 once percent-decoded"),
+            "{path}: {}",
+            reply.body
+        );
+    }
+    let databases = server.get("/query?q=SHOW+DATABASES", &[]);
+    assert!(!databases.body.contains('\u{FFFD}'), "{}", databases.body);
+    // Escaped UTF-8 is decoded.
+    assert_eq!(
+        server.post("/write?db=caf%C3%A9", &[], b"m v=1").status,
+        204
+    );
+    assert!(
+        server
+            .get("/query?q=SHOW+DATABASES", &[])
+            .body
+            .contains("café")
+    );
 }
