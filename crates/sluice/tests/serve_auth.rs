@@ -235,6 +235,32 @@ fn first_start_prints_an_admin_token_once_and_stores_only_its_hash() {
 }
 
 #[test]
+fn a_first_start_that_cannot_listen_keeps_the_admin_token_for_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let options = Options {
+        no_admin_token: true,
+        ..Options::default()
+    }
+    .data_dir(&data);
+    // The port is taken (say, by an InfluxDB on 8086).
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let stderr = common::refused_start(
+        options.clone().args(&["--bind", &address]),
+        std::time::Duration::from_secs(30),
+    );
+    assert!(stderr.contains("cannot listen on"), "{stderr}");
+    assert!(!data.join("tokens.json").exists(), "no token made");
+    let server = TestServer::start(options);
+    let admin = server
+        .printed_admin_token
+        .clone()
+        .expect("printed at the first start that serves");
+    assert_eq!(write_with(&server, "token", "d", Some(&admin)), 204);
+}
+
+#[test]
 fn an_admin_token_file_sets_the_admin_token() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("admin");

@@ -686,6 +686,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot recover {file} from the bucket"))?;
     }
+    // Listening comes before the admin token is made: a first start that cannot listen
+    // (the port is taken, say by an InfluxDB) must not use up the token's one showing.
+    let listener = tokio::net::TcpListener::bind(&args.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.bind))?;
     let auth = if args.without_auth {
         tracing::warn!(
             "authentication is off (--without-auth): anyone who can connect may read, write and drop data"
@@ -741,9 +746,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .mode
         .ingest
         .then(|| sluice_server::ContinuousQueryScheduler::start(state.clone()));
-    let listener = tokio::net::TcpListener::bind(&args.bind)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.bind))?;
     let address = listener.local_addr()?;
     let shutdown = shutdown_signal()?;
     if let Some(tls) = listener_config.tls.clone() {
