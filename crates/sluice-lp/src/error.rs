@@ -50,8 +50,10 @@ pub enum ErrorKind {
     NonFiniteFloat { key: String },
     /// An `i` or `u` value outside its 64-bit range, or a float beyond `f64`.
     NumberOutOfRange { key: String, value: String },
-    /// A quoted string with no closing quote before the end of the input.
-    UnterminatedString { key: String },
+    /// A quoted string with no closing quote before the end of the input; `lines` is how
+    /// many physical lines after its first the string took with it (a newline inside a
+    /// string is part of it, so none of them was read as a point of its own).
+    UnterminatedString { key: String, lines: usize },
     /// A backslash as the last character of a line.
     BadEscape,
     /// The timestamp is not an optional `-` followed by digits.
@@ -124,7 +126,14 @@ impl fmt::Display for ErrorKind {
             NumberOutOfRange { key, value } => {
                 write!(f, "value {value:?} out of range for field {key:?}")
             }
-            UnterminatedString { key } => write!(f, "unterminated string for field {key:?}"),
+            UnterminatedString { key, lines: 0 } => {
+                write!(f, "unterminated string for field {key:?}")
+            }
+            UnterminatedString { key, lines } => write!(
+                f,
+                "unterminated string for field {key:?}: it runs to the end of the body, taking the {lines} line{} after it",
+                if *lines == 1 { "" } else { "s" }
+            ),
             BadEscape => write!(f, "bad escape at end of line"),
             InvalidTimestamp { value } => write!(f, "invalid timestamp {value:?}"),
             TimestampOutOfRange { value } => write!(

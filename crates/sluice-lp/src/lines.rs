@@ -112,13 +112,19 @@ fn memchr_newline(bytes: &[u8], i: usize) -> usize {
 
 /// The end of a point starting at `i` (just past its newline), how many newlines inside
 /// strings it holds, and whether a newline ended it (rather than the buffer's end).
-pub(crate) fn point_end(bytes: &[u8], mut i: usize) -> (usize, usize, bool) {
+pub(crate) fn point_end(bytes: &[u8], i: usize) -> (usize, usize, bool) {
+    let (end, newlines, terminated, _) = point_extent(bytes, i);
+    (end, newlines, terminated)
+}
+
+/// [`point_end`], and whether the buffer ended inside a string.
+pub(crate) fn point_extent(bytes: &[u8], mut i: usize) -> (usize, usize, bool, bool) {
     // The common case: up to the next newline there is neither a quote nor a backslash,
     // so that newline ends the line (found with vectorized searches, not byte by byte).
     if let Some(off) = memchr::memchr(b'\n', &bytes[i..])
         && memchr::memchr2(b'"', b'\\', &bytes[i..i + off]).is_none()
     {
-        return (i + off + 1, 0, true);
+        return (i + off + 1, 0, true, false);
     }
     let mut in_fields = false;
     let mut in_string = false;
@@ -144,20 +150,20 @@ pub(crate) fn point_end(bytes: &[u8], mut i: usize) -> (usize, usize, bool) {
                 b'\\' => {
                     // An escaped newline still ends the line; anything else is literal.
                     if bytes.get(i + 1) == Some(&b'\n') {
-                        return (i + 2, newlines, true);
+                        return (i + 2, newlines, true, false);
                     }
                     i += 1;
                 }
                 b' ' => in_fields = true,
                 b'"' if in_fields && after_equals => in_string = true,
-                b'\n' => return (i + 1, newlines, true),
+                b'\n' => return (i + 1, newlines, true, false),
                 _ => {}
             }
             after_equals = b == b'=';
         }
         i += 1;
     }
-    (bytes.len(), newlines, false)
+    (bytes.len(), newlines, false, in_string)
 }
 
 /// Offset of the end of the last complete line of `input`: the bytes after it are a

@@ -285,8 +285,8 @@ impl<'a> Parser<'a> {
 
     /// Moves past the rest of a rejected line, honouring quoted strings in the field set
     /// (the boundary rule of [`crate::lines`]), and returns where the line's text ends.
-    fn skip_rejected_line(&mut self, start: usize) -> usize {
-        let (past, newlines, terminated) = crate::lines::point_end(self.input, start);
+    fn skip_rejected_line(&mut self, start: usize) -> (usize, bool) {
+        let (past, newlines, terminated, open) = crate::lines::point_extent(self.input, start);
         self.line += newlines;
         // The text stops before the newline that ends the line (an escaped one included).
         let end = if terminated { past - 1 } else { past };
@@ -297,7 +297,7 @@ impl<'a> Parser<'a> {
             end
         };
         self.consume_line_end();
-        text_end
+        (text_end, open)
     }
 
     /// Scans a measurement, key or tag value at `pos`; returns its raw text, still
@@ -840,7 +840,13 @@ impl<'a> Parser<'a> {
         loop {
             match memchr::memchr3(b'"', b'\\', b'\n', &bytes[i..]) {
                 None => {
-                    return Err((ErrorKind::UnterminatedString { key: key.owned() }, open));
+                    return Err((
+                        ErrorKind::UnterminatedString {
+                            key: key.owned(),
+                            lines: 0,
+                        },
+                        open,
+                    ));
                 }
                 Some(off) => {
                     i += off;
@@ -858,7 +864,10 @@ impl<'a> Parser<'a> {
                             i += 2;
                             if i > bytes.len() {
                                 return Err((
-                                    ErrorKind::UnterminatedString { key: key.owned() },
+                                    ErrorKind::UnterminatedString {
+                                        key: key.owned(),
+                                        lines: 0,
+                                    },
                                     open,
                                 ));
                             }
@@ -968,12 +977,23 @@ impl<'a> Parser<'a> {
                     self.consume_line_end();
                     Ok(())
                 }
-                Err((kind, at)) => {
+                Err((mut kind, at)) => {
                     // Rewind the line counter: the failed attempt may have counted newlines
                     // inside strings that the recovery scan counts again.
                     self.line = line_number;
-                    let end = self.skip_rejected_line(line_start);
-                    let text = String::from_utf8_lossy(&self.input[line_start..end]).into_owned();
+                    let (end, open) = self.skip_rejected_line(line_start);
+                    let mut point = &self.input[line_start..end];
+                    if let ErrorKind::UnterminatedString { lines, .. } = &mut kind {
+                        // (A newline ending the input starts no line.)
+                        let body = point.strip_suffix(b"\n").unwrap_or(point);
+                        *lines = memchr::memchr_iter(b'\n', body).count();
+                    }
+                    // A string left open took the rest of the input (of a large body,
+                    // perhaps) into the point: only its first physical line is quoted.
+                    if open && let Some(at) = memchr::memchr(b'\n', point) {
+                        point = point[..at].strip_suffix(b"\r").unwrap_or(&point[..at]);
+                    }
+                    let text = String::from_utf8_lossy(point).into_owned();
                     Err(ParseError {
                         line: line_number,
                         column: at.saturating_sub(line_start) + 1,

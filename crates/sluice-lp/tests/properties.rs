@@ -411,7 +411,9 @@ impl Reference {
     /// Skips a rejected point from `start`: it ends at the first newline outside a quoted
     /// string (a string opens at a `"` right after an unescaped `=` once an unescaped space
     /// has been seen), or right after a backslash that a newline follows.
-    fn skip_rejected(&mut self, start: usize) -> usize {
+    /// The end of the rejected point at `start`, and whether the input ended inside a
+    /// string.
+    fn skip_rejected(&mut self, start: usize) -> (usize, bool) {
         let mut i = start;
         let mut seen_space = false;
         let mut in_string = false;
@@ -446,7 +448,7 @@ impl Reference {
         let end = i.min(self.chars.len());
         self.pos = end;
         self.skip_line_end();
-        end
+        (end, in_string)
     }
 
     fn parse(input: &str, precision: Precision, default_time: Option<i64>) -> Vec<RefResult> {
@@ -480,8 +482,12 @@ impl Reference {
                     out.push(Ok(point));
                 }
                 Err(()) => {
-                    let end = r.skip_rejected(start);
-                    let mut text: String = r.chars[start..end].iter().collect();
+                    // A string left open to the end: its first physical line.
+                    let (end, open) = r.skip_rejected(start);
+                    let mut text: String = r.chars[start..end]
+                        .iter()
+                        .take_while(|&&c| !open || c != '\n')
+                        .collect();
                     if text.ends_with('\r') {
                         text.pop();
                     }

@@ -444,12 +444,18 @@ fn error_cases() -> Vec<(&'static str, usize, ErrorKind)> {
         (
             "m f=\"abc",
             5,
-            ErrorKind::UnterminatedString { key: key("f") },
+            ErrorKind::UnterminatedString {
+                key: key("f"),
+                lines: 0,
+            },
         ),
         (
             "m f=\"abc\\\"",
             5,
-            ErrorKind::UnterminatedString { key: key("f") },
+            ErrorKind::UnterminatedString {
+                key: key("f"),
+                lines: 0,
+            },
         ),
         ("m\\", 3, ErrorKind::BadEscape),
         ("m,t=a\\", 7, ErrorKind::BadEscape),
@@ -557,6 +563,31 @@ fn errors_after_a_multi_line_string_report_the_right_line_and_column() {
         dup.to_string(),
         "line 3, col 4: duplicate tag key \"t\"",
         "display"
+    );
+}
+
+#[test]
+fn a_string_left_open_takes_the_rest_of_the_input_and_says_how_many_lines() {
+    let got = parse("ok v=1 1\nbad,t=x s=\"open\r\nok v=2 2\nok v=3 3\n");
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(got[0].is_ok());
+    let err = got[1].as_ref().unwrap_err();
+    assert_eq!(err.line, 2);
+    // Only the first physical line is quoted: the rest of a large body is not.
+    assert_eq!(err.text, "bad,t=x s=\"open");
+    assert_eq!(
+        err.to_string(),
+        "line 2, col 11: unterminated string for field \"s\": it runs to the end of the body, taking the 2 lines after it"
+    );
+    // Another error first on the line: still only its first line.
+    let got = parse("m,t=1,t=2 s=\"open\nnext v=1\n");
+    let err = got[0].as_ref().unwrap_err();
+    assert_eq!(err.text, "m,t=1,t=2 s=\"open");
+    assert!(err.to_string().contains("duplicate tag key"), "{err}");
+    // On one line, nothing more is said.
+    assert_eq!(
+        reject("m s=\"open").kind.to_string(),
+        "unterminated string for field \"s\""
     );
 }
 

@@ -540,3 +540,29 @@ fn parameters_that_are_not_utf8_once_decoded_are_400() {
             .contains("café")
     );
 }
+
+#[test]
+fn a_string_left_open_is_reported_with_the_lines_it_took() {
+    let server = TestServer::without_auth();
+    let body = b"ok v=1 1\nbad s=\"open\nok v=2 2\nok v=3 3";
+    let v3 = server.post("/api/v3/write_lp?db=edge", &[], body);
+    assert_eq!(v3.status, 400, "{}", v3.body);
+    let data = v3.json()["data"].clone();
+    assert_eq!(data.as_array().map(Vec::len), Some(1), "{}", v3.body);
+    assert_eq!(data[0]["original_line"], "bad s=\"open");
+    assert_eq!(data[0]["line_number"], 2);
+    assert_eq!(
+        data[0]["error_message"],
+        "unterminated string for field \"s\": it runs to the end of the body, taking the 2 lines after it (column 7)"
+    );
+    let v1 = server.post("/write?db=edge", &[], body);
+    assert_eq!(v1.status, 400);
+    assert!(
+        v1.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("taking the 2 lines after it"),
+        "{}",
+        v1.body
+    );
+}
