@@ -330,10 +330,19 @@ pub async fn write_body(
             }
         }
         if !rejected.is_empty() {
+            // Nothing is written; the lines that parsed are still checked against the
+            // catalog, so that the answer lists every line that would fail.
+            let failing = if lines.is_empty() {
+                Vec::new()
+            } else {
+                storage.check(storage_db, &lines)?
+            };
+            let withheld = lines.len() - failing.len();
+            add_catalog_rejections(&mut rejected, body, failing);
             return Ok(BodyWritten {
                 accepted: 0,
                 rejected,
-                withheld: lines.len(),
+                withheld,
             });
         }
         let options = WriteOptions {
@@ -350,30 +359,37 @@ pub async fn write_body(
             outcome
         }
     };
-    if !outcome.rejected.is_empty() {
-        let texts = physical_lines(
-            body,
-            outcome.rejected.iter().map(|r| r.line_number).collect(),
-        );
-        rejected.extend(
-            outcome
-                .rejected
-                .into_iter()
-                .zip(texts)
-                .map(|(r, text)| RejectedLine {
-                    line_number: r.line_number,
-                    column: None,
-                    reason: Reason::Catalog(r.reason),
-                    text,
-                }),
-        );
-        rejected.sort_by_key(|r| r.line_number);
-    }
+    add_catalog_rejections(&mut rejected, body, outcome.rejected);
     Ok(BodyWritten {
         accepted: outcome.accepted,
         rejected,
         withheld,
     })
+}
+
+/// Adds the lines of `body` the catalog refused to `rejected` (the parser's), in line
+/// order.
+fn add_catalog_rejections(
+    rejected: &mut Vec<RejectedLine>,
+    body: &[u8],
+    refused: Vec<sluice_storage::RejectedLine>,
+) {
+    if refused.is_empty() {
+        return;
+    }
+    let texts = physical_lines(body, refused.iter().map(|r| r.line_number).collect());
+    rejected.extend(
+        refused
+            .into_iter()
+            .zip(texts)
+            .map(|(r, text)| RejectedLine {
+                line_number: r.line_number,
+                column: None,
+                reason: Reason::Catalog(r.reason),
+                text,
+            }),
+    );
+    rejected.sort_by_key(|r| r.line_number);
 }
 
 /// Lines parsed per chunk of a partially accepted write: big enough that the catalog lock

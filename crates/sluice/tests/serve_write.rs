@@ -326,6 +326,33 @@ fn accept_partial_false_writes_nothing_when_any_line_fails() {
         assert_eq!(reply.status, 400, "{}", reply.body);
         assert_eq!(reply.json()["data"].as_array().unwrap().len(), 1);
     }
+    // A line that does not parse and one of the wrong type: both are listed (and a new
+    // table the good line would have made is not kept).
+    let reply = server.post(
+        "/api/v3/write_lp?db=a&precision=ns&accept_partial=false",
+        &[],
+        b"m f=6 6\nm f=\"x\" 7\nm,host=a\nn g=1 8\n",
+    );
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    let data = reply.json()["data"].clone();
+    let listed: Vec<(i64, &str)> = data
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["line_number"].as_i64().unwrap(),
+                d["error_message"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(listed.len(), 2, "{}", reply.body);
+    assert_eq!(listed[0].0, 2);
+    assert!(listed[0].1.contains("type conflict"), "{}", reply.body);
+    assert_eq!(listed[1].0, 3);
+    assert!(listed[1].1.starts_with("missing fields"), "{}", reply.body);
+    let tables = server.post("/query?db=a&q=SHOW+MEASUREMENTS", &[], b"");
+    assert!(!tables.body.contains("\"n\""), "{}", tables.body);
     let ok = server.post(
         "/api/v3/write_lp?db=a&precision=ns&accept_partial=false&no_sync=true",
         &[],

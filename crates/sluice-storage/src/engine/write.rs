@@ -17,7 +17,7 @@ use crate::config::WalSync;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::predicate::DeleteOp;
-use crate::types::{WriteOptions, WriteOutcome};
+use crate::types::{RejectedLine, WriteOptions, WriteOutcome};
 use crate::wal::Applier;
 
 /// How long a client is told to wait after [`Error::Backpressure`].
@@ -129,6 +129,34 @@ impl Storage {
             self.claim_columns(db, columns).await?;
         };
         self.log_write(validated, gate, options.no_sync).await
+    }
+
+    /// The lines of `lines` a write to `db` would reject by the catalog's checks (a
+    /// field's type, the limits), writing nothing and leaving the catalog as it was: what
+    /// an all-or-nothing write that failed for other reasons still reports. On a node whose
+    /// columns are claimed in a bucket, a line adding a column not yet claimed ends the
+    /// check (claiming it would be a change); the lines before it are checked.
+    ///
+    /// # Errors
+    /// [`Error::DatabaseNotFound`] (auto-create off and no such database),
+    /// [`Error::InvalidDatabaseName`].
+    pub fn check(&self, db: &str, lines: &[sluice_lp::Line<'_>]) -> Result<Vec<RejectedLine>> {
+        let inner = &self.inner;
+        let mut validation = Validation::new(now_ns());
+        let mut catalog = inner.catalog.lock();
+        if !catalog.databases.contains_key(db) {
+            check_database_name(db)?;
+        }
+        let stopped = catalog.validate_chunk(
+            &mut validation,
+            db,
+            lines,
+            &inner.config.limits,
+            inner.config.auto_create_databases,
+        );
+        catalog.rollback(db, std::mem::take(&mut validation.changes));
+        stopped?;
+        Ok(validation.rejected)
     }
 
     /// Claims `columns` of `db` in the bucket and remembers the types claimed, which
