@@ -97,6 +97,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v3/console/whoami", get(console::whoami))
         .route("/api/v3/rejections", get(rejections::list))
         .route("/api/v3/cardinality", get(cardinality::handle))
+        .route("/api/v2/query", post(flux_query))
         .route("/api/v2/delete", post(v2_delete::delete))
         .route("/api/v2/orgs", get(v2::list_orgs))
         .route(
@@ -139,6 +140,21 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(grpc, flight::dispatch))
         .layer(axum::middleware::map_response(status::with_version))
         .with_state(state)
+}
+
+/// `POST /api/v2/query`: InfluxDB 2's Flux endpoint. There is no Flux here: a 404, as
+/// for any path sluice does not serve (not a 5xx: nothing failed), saying what to use
+/// instead (the official v2 clients' `query_api` lands here).
+async fn flux_query() -> impl IntoResponse {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({
+            "code": "not found",
+            "message": "Flux queries are not supported: query with InfluxQL \
+                (GET or POST /query?db=DB&q=…, or /api/v3/query_influxql) or SQL \
+                (/api/v3/query_sql, or Arrow Flight)",
+        })),
+    )
 }
 
 async fn not_found() -> impl IntoResponse {

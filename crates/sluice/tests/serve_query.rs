@@ -299,3 +299,21 @@ fn deleted_points_stay_deleted_across_a_kill_and_restart() {
         ])
     );
 }
+
+#[test]
+fn a_flux_query_is_told_what_to_use_instead() {
+    let server = TestServer::without_auth();
+    let reply = server.post(
+        "/api/v2/query?org=o",
+        &[("Content-Type", "application/vnd.flux")],
+        b"from(bucket: \"b\") |> range(start: -1h)",
+    );
+    assert_eq!(reply.status, 404, "{}", reply.body);
+    assert_eq!(reply.json()["code"], "not found");
+    let message = reply.json()["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.starts_with("Flux queries are not supported"),
+        "{message}"
+    );
+    assert!(message.contains("/api/v3/query_sql"), "{message}");
+}
