@@ -229,8 +229,51 @@ async fn an_unreachable_server_fails_the_run_with_undeliverable_lines() {
     .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let report = stdout(&output);
-    assert!(report.contains("2 line(s) from line 1"), "{report}");
+    assert!(
+        report.contains("2 line(s) from line 1 of standard input undeliverable"),
+        "{report}"
+    );
     assert!(report.contains("cannot reach the server"), "{report}");
+}
+
+#[test]
+fn what_was_not_delivered_is_named_by_its_file_and_a_missing_token_is_asked_for() {
+    let server = TestServer::spawn();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(dir.path(), "a.lp", "m f=1\nm f=2\n");
+    let refused = sluice_write(
+        &["--db", "d", "--host", &server.url(""), "--token", "", &file],
+        &[],
+        None,
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    let report = stdout(&refused);
+    assert!(
+        report.contains(&format!("2 line(s) from line 1 of {file} undeliverable")),
+        "{report}"
+    );
+    assert!(
+        report.contains("missing token")
+            && report.contains("give one with --token or SLUICE_TOKEN"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_dry_run_reads_directories_as_a_write_does() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "a.lp", "a f=1\n");
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    write_file(&dir.path().join("sub"), "b.lp", "b f=1\nb,x f=\n");
+    write_file(dir.path(), "notes.md", "not line protocol\n");
+    let dry = sluice_write(&["--dry-run", &dir.path().display().to_string()], &[], None);
+    assert_eq!(dry.status.code(), Some(1), "{}", stdout(&dry));
+    let report = stdout(&dry);
+    assert!(
+        report.ends_with("2 lines ok, 1 lines rejected\n"),
+        "{report}"
+    );
+    assert!(report.contains("sub/b.lp: line 2"), "{report}");
 }
 
 #[test]

@@ -132,6 +132,16 @@ pub(crate) fn unreachable(url: &str, err: ureq::Error) -> anyhow::Error {
     anyhow::anyhow!("cannot reach {url}: {text}{hint}")
 }
 
+/// What a server's answer of `error` asks of the command's user: a token, when none
+/// was given ("" otherwise).
+pub(crate) fn token_hint(error: &str) -> &'static str {
+    if error.contains("missing token") {
+        "; give one with --token or SLUICE_TOKEN"
+    } else {
+        ""
+    }
+}
+
 /// What a connection error's text means when it is a TLS trust problem ("" otherwise).
 pub(crate) fn tls_hint(error: &str) -> &'static str {
     let lower = error.to_ascii_lowercase();

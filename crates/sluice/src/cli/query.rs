@@ -101,7 +101,7 @@ pub(crate) fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
     }
     let agent = args.tls.agent()?;
     let mut request = agent.post(&url).content_type("application/json");
-    if let Some(token) = &args.token {
+    if let Some(token) = args.token.as_deref().filter(|t| !t.is_empty()) {
         request = request.header("Authorization", &format!("Bearer {token}"));
     }
     let mut response = request
@@ -119,7 +119,10 @@ pub(crate) fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
             .ok()
             .and_then(|v| v["error"].as_str().map(str::to_owned))
             .unwrap_or(text);
-        eprintln!("error: server answered {status}: {message}");
+        eprintln!(
+            "error: server answered {status}: {message}{}",
+            crate::cli::token_hint(&message)
+        );
         return Ok(ExitCode::from(1));
     }
     let mut stdout = std::io::stdout().lock();

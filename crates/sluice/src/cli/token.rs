@@ -54,6 +54,7 @@ enum TokenCommand {
 pub(crate) fn run(args: TokenArgs) -> anyhow::Result<ExitCode> {
     let token = args
         .token
+        .filter(|t| !t.is_empty())
         .context("an admin token is needed: pass --token or set SLUICE_TOKEN")?;
     let base = args.host.trim_end_matches('/').to_owned();
     let agent = args.tls.agent()?;

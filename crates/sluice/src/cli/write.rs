@@ -48,8 +48,10 @@ pub(crate) fn run(args: WriteArgs) -> anyhow::Result<ExitCode> {
     };
     let mut out = BufWriter::new(io::stdout().lock());
     let (mut ok, mut rejected) = (0usize, 0usize);
-    let many = args.files.len() > 1;
-    for source in &args.files {
+    // Directories are read as a write reads them: the files under them.
+    let files = super::input::expand_sources(&args.files)?;
+    let many = files.len() > 1;
+    for source in &files {
         let input = read_source(source)?;
         for result in Parser::new(&input, options) {
             match &result {
@@ -285,13 +287,22 @@ mod send {
         text: Option<String>,
     }
 
+    /// Lines that could not be delivered (the server unreachable, refusing the whole
+    /// request), placed in their input.
+    struct Failure {
+        source: usize,
+        line: usize,
+        lines: usize,
+        reason: String,
+    }
+
     #[derive(Default)]
     struct Tally {
         written: u64,
         rejected: u64,
         undeliverable: u64,
         rejections: Vec<Rejection>,
-        failures: Vec<String>,
+        failures: Vec<Failure>,
     }
 
     pub(crate) fn run(
@@ -324,8 +335,9 @@ mod send {
                 )
             }
         };
-        let builder = match &args.token {
-            Some(token) => builder.token(token.clone()),
+        // An empty token (`--token ""`, an unset variable expanded) is none.
+        let builder = match args.token.as_deref().filter(|t| !t.is_empty()) {
+            Some(token) => builder.token(token.to_owned()),
             None => builder,
         };
         let client = builder.tls(args.tls.options()?).build()?;
@@ -556,13 +568,16 @@ mod send {
             }
             Err(err) => {
                 tally.undeliverable += outcome.points as u64;
-                tally.failures.push(format!(
-                    "{} line(s) from line {} of source {} undeliverable: {err}{}",
-                    outcome.points,
-                    outcome.first_line,
-                    outcome.source + 1,
-                    crate::cli::tls_hint(&err.to_string()),
-                ));
+                tally.failures.push(Failure {
+                    source: outcome.source,
+                    line: outcome.first_line,
+                    lines: outcome.points,
+                    reason: {
+                        let text = err.to_string();
+                        let hints = (crate::cli::tls_hint(&text), crate::cli::token_hint(&text));
+                        format!("{text}{}{}", hints.0, hints.1)
+                    },
+                });
             }
         }
         progress.inc(outcome.bytes as u64);
@@ -595,13 +610,22 @@ mod send {
         bar
     }
 
+    /// A source as the report names it.
+    fn named(source: &str) -> &str {
+        if source == "-" {
+            "standard input"
+        } else {
+            source
+        }
+    }
+
     fn report(sources: &[String], mut tally: Tally, elapsed: Duration) -> anyhow::Result<ExitCode> {
         let mut out = String::new();
         tally.rejections.sort_by_key(|r| (r.source, r.line));
         let many = sources.len() > 1;
         for r in &tally.rejections {
             let prefix = if many {
-                format!("{}: ", sources[r.source])
+                format!("{}: ", named(&sources[r.source]))
             } else {
                 String::new()
             };
@@ -610,8 +634,16 @@ mod send {
                 let _ = writeln!(out, "    {text}");
             }
         }
-        for failure in &tally.failures {
-            let _ = writeln!(out, "{failure}");
+        tally.failures.sort_by_key(|f| (f.source, f.line));
+        for f in &tally.failures {
+            let _ = writeln!(
+                out,
+                "{} line(s) from line {} of {} undeliverable: {}",
+                f.lines,
+                f.line,
+                named(&sources[f.source]),
+                f.reason
+            );
         }
         let seconds = elapsed.as_secs_f64().max(1e-3);
         let _ = writeln!(
