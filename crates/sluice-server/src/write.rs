@@ -256,6 +256,15 @@ async fn store(
         .add_bytes_received(counters, raw.wire_bytes());
     let _slot = write_slot(state).await?;
     let body = raw.decode(limit)?;
+    // Line protocol never starts with a control byte: these are gzip's first two bytes
+    // (a client that compressed without saying so), not a body of rejected lines.
+    if body.bytes.starts_with(&[0x1f, 0x8b]) {
+        return Err(Error::InvalidBody {
+            reason: "the body is gzip data (it starts with gzip's bytes 1f 8b), not line \
+                protocol: compress it once and send the header Content-Encoding: gzip"
+                .into(),
+        });
+    }
     let written = write_body(
         &state.inner.storage,
         storage_db,

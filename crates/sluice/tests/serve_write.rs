@@ -186,6 +186,27 @@ fn gzip_and_chunked_bodies_are_accepted_without_a_content_type() {
     let broken = server.post("/write?db=g", &[("Content-Encoding", "gzip")], b"not gzip");
     assert_eq!(broken.status, 400);
     assert!(broken.body.contains("gzip"), "{}", broken.body);
+    // Compressed without saying so (or twice): told so, not every line rejected.
+    for (path, headers) in [
+        ("/write?db=g", vec![]),
+        ("/api/v3/write_lp?db=g", vec![]),
+        ("/api/v2/write?bucket=g", vec![("Content-Encoding", "gzip")]),
+    ] {
+        let body = if headers.is_empty() {
+            gzip(b"e v=1 1\n")
+        } else {
+            gzip(&gzip(b"e v=1 1\n"))
+        };
+        let reply = server.post(path, &headers, &body);
+        assert_eq!(reply.status, 400, "{path}: {}", reply.body);
+        assert!(
+            reply
+                .body
+                .contains("the body is gzip data (it starts with gzip's bytes 1f 8b)"),
+            "{path}: {}",
+            reply.body
+        );
+    }
     assert!(server.terminate().success());
     let mut tables = stored_tables(&server.data_dir, "g");
     tables.sort();

@@ -188,11 +188,11 @@ mod send {
         /// The v2 organization, with `--bucket` (default: empty).
         #[arg(long, default_value = "")]
         org: String,
-        /// Lines per request (default: 5000).
-        #[arg(long, default_value_t = 5000)]
+        /// Lines per request, at least 1 (default: 5000).
+        #[arg(long, default_value_t = 5000, value_parser = at_least_one)]
         batch_size: usize,
-        /// Requests in flight at once (default: 4).
-        #[arg(long, default_value_t = 4)]
+        /// Requests in flight at once, at least 1 (default: 4).
+        #[arg(long, default_value_t = 4, value_parser = at_least_one)]
         concurrency: usize,
         /// The most to send per second: bytes (`5MB/s`, `512KiB/s`) or lines
         /// (`1000lines/s`) (default: no limit).
@@ -369,7 +369,7 @@ mod send {
         let started = Instant::now();
         let mut tally = Tally::default();
         let mut in_flight: JoinSet<Outcome> = JoinSet::new();
-        let concurrency = args.concurrency.max(1);
+        let concurrency = args.concurrency;
         let mut sent_bytes = 0u64;
         let mut sent_lines = 0u64;
         // A thread reads the inputs and cuts batches while earlier ones are sent; the
@@ -377,7 +377,7 @@ mod send {
         let (sender, mut cut) = tokio::sync::mpsc::channel::<anyhow::Result<Piece>>(concurrency);
         let reader = {
             let sources = sources.to_vec();
-            let batch_size = args.batch_size.max(1);
+            let batch_size = args.batch_size;
             std::thread::spawn(move || {
                 for (index, source) in sources.iter().enumerate() {
                     let emit = |piece| sender.blocking_send(Ok(piece)).is_ok();
@@ -608,6 +608,15 @@ mod send {
         };
         bar.enable_steady_tick(Duration::from_millis(200));
         bar
+    }
+
+    /// A count that must be 1 or more.
+    fn at_least_one(text: &str) -> Result<usize, String> {
+        match text.parse::<usize>() {
+            Ok(0) => Err("must be at least 1".into()),
+            Ok(n) => Ok(n),
+            Err(err) => Err(err.to_string()),
+        }
     }
 
     /// A source as the report names it.
