@@ -148,6 +148,7 @@ pub fn app(state: AppState) -> Router {
 async fn flux_query() -> impl IntoResponse {
     (
         StatusCode::NOT_FOUND,
+        [("X-Platform-Error-Code", "not found")],
         axum::Json(serde_json::json!({
             "code": "not found",
             "message": "Flux queries are not supported: query with InfluxQL \
