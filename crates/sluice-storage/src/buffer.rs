@@ -602,6 +602,12 @@ impl PartitionBuffer {
                 .sum::<usize>()
     }
 
+    /// Of [`PartitionBuffer::bytes`], what the series hold (their tags, the distinct tag
+    /// strings, the indexes finding them): the rest is the rows'.
+    fn series_heap_bytes(&self) -> usize {
+        self.series_bytes + self.series.heap_bytes() + self.strings.heap_bytes()
+    }
+
     /// Recounts [`PartitionBuffer::bytes`] after a change; returns the old count.
     fn recount(&mut self) -> usize {
         let now = self.heap_bytes();
@@ -731,6 +737,17 @@ impl PartitionBuffer {
 }
 
 impl Buffer {
+    /// Of [`Buffer::bytes`], what the rows hold (times, values, each row's series and
+    /// place in its series), not the series themselves: what persistence is sized by
+    /// (see `persistence_due`).
+    pub(crate) fn row_bytes(&self) -> usize {
+        let tables = self.dbs.values().flat_map(BTreeMap::values);
+        tables
+            .flat_map(|t| t.partitions.values())
+            .map(|p| p.bytes.saturating_sub(p.series_heap_bytes()))
+            .sum()
+    }
+
     /// Applies a logged batch.
     pub(crate) fn apply<'a>(&mut self, batch: &BatchRef<'a>) {
         let db = self.dbs.entry(batch.db_id).or_default();

@@ -41,8 +41,10 @@ pub struct StorageConfig {
     /// persisted). While the buffer is over
     /// it, writes fail fast with [`crate::Error::Backpressure`]. Default 1 GiB.
     pub max_buffer_bytes: usize,
-    /// The buffer is persisted to Parquet once it holds this many heap bytes. Default 48 MiB
-    /// (about one and a half million rows of ten small integer fields). The peak memory
+    /// The buffer is persisted to Parquet once its rows hold this many heap bytes (the
+    /// series' tags and indexes not counted; the whole buffer is persisted at half of
+    /// `max_buffer_bytes` whatever its rows). Default 48 MiB (about one and a half million
+    /// rows of ten small integer fields). The peak memory
     /// of a sustained load is about twice this plus the rest: while one buffer is
     /// persisted the next one fills.
     pub persist_buffer_bytes: usize,

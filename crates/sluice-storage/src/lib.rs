@@ -79,8 +79,10 @@
 //! # Defaults that matter
 //!
 //! The buffer counts the heap memory its rows hold (vector capacities, not an estimate
-//! per line). Persistence runs when it holds `persist_buffer_bytes` (48 MiB) or its oldest
-//! unpersisted write is `persist_interval` (10 min) old. Writes fail with
+//! per line). Persistence runs when its rows hold `persist_buffer_bytes` (48 MiB; the
+//! series' tags and indexes not counted), when the whole of it holds half of
+//! `max_buffer_bytes`, or when its oldest unpersisted write is `persist_interval` (10
+//! min) old. Writes fail with
 //! [`Error::Backpressure`] while the buffer is over `max_buffer_bytes` (1 GiB). A UTC day
 //! of one table with more than `compact_max_files` (8) small Parquet files has them merged,
 //! and so does one with two once it is cold (nothing buffered and no file persisted into

@@ -605,6 +605,45 @@ async fn persistence_triggers_on_buffer_size_in_the_background() {
 }
 
 #[tokio::test]
+async fn series_count_toward_half_the_ceiling_not_toward_the_persistence_size() {
+    // 5,000 series of one row each, with long host names: their tags take about 1.3 MB,
+    // their rows far less than the 400 kB persistence size.
+    let text: String = (0..5_000)
+        .map(|i| format!("cpu,host={i:0>200} x=1 {}\n", 1_000 + i))
+        .collect();
+    let persisted_after = |max_buffer_bytes: usize| {
+        let text = text.clone();
+        async move {
+            let dir = tempfile::tempdir().unwrap();
+            let s = Storage::open(StorageConfig {
+                persist_buffer_bytes: 400_000,
+                max_buffer_bytes,
+                background_interval: Duration::from_millis(5),
+                ..config(dir.path())
+            })
+            .await
+            .unwrap();
+            write(&s, "db", &text).await;
+            assert!(s.metrics().buffer_bytes > 1_000_000, "{:?}", s.metrics());
+            for _ in 0..40 {
+                if s.metrics().parquet_files > 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let files = s.metrics().parquet_files;
+            assert_eq!(rows(&s, "db", "cpu", &all()).await.len(), 5_000);
+            s.shutdown().await.unwrap();
+            files
+        }
+    };
+    // The rows alone do not reach the persistence size.
+    assert_eq!(persisted_after(1 << 30).await, 0);
+    // Half of a 2 MiB ceiling is reached.
+    assert_eq!(persisted_after(2 << 20).await, 1);
+}
+
+#[tokio::test]
 async fn retention_drops_whole_days_from_buffer_and_parquet() {
     let dir = tempfile::tempdir().unwrap();
     let s = Storage::open(config(dir.path())).await.unwrap();

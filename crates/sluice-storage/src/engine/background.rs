@@ -96,20 +96,29 @@ impl Trim {
     }
 }
 
-/// The background task: persistence triggers, retention, compaction, deferred deletes.
-/// Whether the buffer is due to be persisted: a frozen buffer waits, or the active one
-/// reached `persist_buffer_bytes` or `persist_interval`, or all of them together
-/// `max_buffer_bytes`.
+/// Whether the buffer is due to be persisted: a frozen buffer waits; or the active
+/// one's rows reached `persist_buffer_bytes`, or the whole of it (its series too) half
+/// of `max_buffer_bytes`, or its oldest write `persist_interval`; or all buffers
+/// together are over `max_buffer_bytes`.
+///
+/// The series are left out of the first measure: a load of many series (a million
+/// hosts, a row or two each) would otherwise persist after a few hundred thousand rows,
+/// a file with a row per series each time and every series made again in the next
+/// buffer; InfluxDB sizes its cache snapshots by values alone too. The half bounds
+/// what they may add: one buffer persisted while the next fills stays within the
+/// ceiling.
 fn persistence_due(inner: &Inner) -> bool {
     let state = inner.state.read();
     !state.frozen.is_empty()
-        || state.active.bytes >= inner.config.persist_buffer_bytes
+        || state.active.row_bytes() >= inner.config.persist_buffer_bytes
+        || state.active.bytes >= inner.config.max_buffer_bytes / 2
         || state.buffer_bytes() > inner.config.max_buffer_bytes
         || state
             .active_since
             .is_some_and(|t| t.elapsed() >= inner.config.persist_interval)
 }
 
+/// The background task: persistence triggers, retention, compaction, deferred deletes.
 pub(super) async fn background(inner: Weak<Inner>, wakeup: Arc<Notify>) {
     let mut persist_log = StepLog::default();
     let mut publish_log = StepLog::default();

@@ -101,7 +101,9 @@ pub(crate) struct ServeArgs {
     /// persisted); over it writes get 503 with Retry-After until persistence catches up. Accepts suffixes KiB, MiB, GiB (and K, M, G, KB, MB, GB). Default 1GiB.
     #[arg(long, env = "SLUICE_MAX_BUFFER_BYTES", default_value = "1GiB", value_parser = parse_bytes)]
     max_buffer_bytes: usize,
-    /// Persist the buffer to Parquet once it holds this much memory. Default 48MiB.
+    /// Persist the buffer to Parquet once its rows hold this much memory (its series'
+    /// tags and indexes not counted; the whole buffer is persisted at half of
+    /// --max-buffer-bytes whatever its rows). Default 48MiB.
     #[arg(long, env = "SLUICE_PERSIST_BUFFER_BYTES", default_value = "48MiB", value_parser = parse_bytes)]
     persist_buffer_bytes: usize,
     /// Persist buffered data once its oldest write is this old (e.g. 30s, 10m, 1h).
