@@ -43,9 +43,41 @@ struct InputModel {
     precision_ns: i64,
 }
 
+/// The precision Telegraf rounds gathered timestamps to: the one set, else the order of
+/// the gather interval (1 s for an interval of a second or more, then 1 ms, 1 µs, 1 ns),
+/// so that the metrics of one gather share a timestamp.
+fn gather_precision(precision: Duration, interval: Duration) -> Duration {
+    if !precision.is_zero() {
+        precision
+    } else if interval >= Duration::from_secs(1) {
+        Duration::from_secs(1)
+    } else if interval >= Duration::from_millis(1) {
+        Duration::from_millis(1)
+    } else if interval >= Duration::from_micros(1) {
+        Duration::from_micros(1)
+    } else {
+        Duration::from_nanos(1)
+    }
+}
+
+/// `time` rounded to the nearest multiple of `precision` (halfway up), as Go's
+/// `Time.Round` rounds Telegraf's timestamps.
+fn round_time(time: i64, precision: i64) -> i64 {
+    if precision <= 1 {
+        return time;
+    }
+    let below = time.rem_euclid(precision);
+    let down = time - below;
+    if below >= precision - below {
+        down.saturating_add(precision)
+    } else {
+        down
+    }
+}
+
 impl InputModel {
-    fn new(spec: &PluginSpec, config: &Config, global_tags: &BTreeMap<String, String>) -> Self {
-        let precision = spec.common.precision.unwrap_or(config.agent.precision).0;
+    /// The settings of `spec`; timestamps are rounded to `precision` (zero: kept exact).
+    fn new(spec: &PluginSpec, global_tags: &BTreeMap<String, String>, precision: Duration) -> Self {
         InputModel {
             filter: spec.filter.clone(),
             name_override: spec.common.name_override.clone(),
@@ -71,9 +103,7 @@ impl InputModel {
         for (k, v) in self.tags.iter().chain(&self.global_tags) {
             metric.tags.entry(k.clone()).or_insert_with(|| v.clone());
         }
-        if self.precision_ns > 1 {
-            metric.time -= metric.time.rem_euclid(self.precision_ns);
-        }
+        metric.time = round_time(metric.time, self.precision_ns);
         Some(metric)
     }
 }
@@ -186,6 +216,15 @@ impl Pipeline {
             .filter_map(|m| agg.model.apply(m))
             .collect()
     }
+
+    /// Pushes every aggregator's current window, in configuration order.
+    fn push_all(&mut self) -> Vec<Metric> {
+        let mut out = Vec::new();
+        for index in 0..self.aggregators.len() {
+            out.extend(self.push(index));
+        }
+        out
+    }
 }
 
 /// The part of an output shared between the pipeline (which adds) and its flush task.
@@ -196,6 +235,9 @@ struct OutputShared {
     /// The size of the batch being written (kept at the front of the buffer).
     in_flight: AtomicUsize,
     batch_size: usize,
+    /// Metrics added since the last write attempt: a full batch of them brings the next
+    /// write forward.
+    added_since_write: AtomicUsize,
     batch_full: Notify,
     /// Metrics whose messages wait for them to be written (see [`crate::delivery`]) were
     /// added: the broker sends no more than its in-flight window until they are, so they
@@ -215,7 +257,8 @@ impl OutputShared {
         if selected.is_empty() {
             return;
         }
-        let count = selected.len() as u64;
+        let selected_count = selected.len();
+        let count = selected_count as u64;
         let tracked = selected.iter().any(|m| m.delivery.is_some());
         let mut buffer = lock(&self.buffer);
         match buffer.add(selected, self.in_flight.load(Ordering::SeqCst)) {
@@ -234,12 +277,27 @@ impl OutputShared {
             Err(err) => tracing::error!(output = %self.name, "cannot buffer metrics: {err}"),
         }
         self.stats.buffer_size.set(buffer.len() as u64);
-        if buffer.len() >= self.batch_size {
+        // As in Telegraf, a batch is ready when `metric_batch_size` metrics arrived since
+        // the last write attempt, not whenever the buffer holds a batch: during an outage
+        // it always does, and a down server would be retried at every gather instead of
+        // at the flush interval.
+        let added = self
+            .added_since_write
+            .fetch_add(selected_count, Ordering::SeqCst)
+            + selected_count;
+        if added >= self.batch_size {
+            self.added_since_write.store(0, Ordering::SeqCst);
             self.batch_full.notify_one();
         }
         if tracked {
             self.deliveries_waiting.notify_one();
         }
+    }
+
+    /// A write is being attempted: metrics added from now on count towards the next
+    /// full batch.
+    fn write_attempted(&self) {
+        self.added_since_write.store(0, Ordering::SeqCst);
     }
 }
 
@@ -258,6 +316,7 @@ impl RunningOutput {
     /// write succeeded.
     async fn flush(&self) -> bool {
         let mut output = self.output.lock().await;
+        self.shared.write_attempted();
         self.connect(&mut output).await;
         loop {
             let batch = {
@@ -378,11 +437,23 @@ impl Agent {
         }
         let mut inputs = Vec::new();
         for spec in config.plugins_of(PluginKind::Input) {
+            let input = build_input(spec, &ctx)?;
+            let interval = spec.common.interval.unwrap_or(config.agent.interval).0;
+            let own_precision = spec.common.precision.map(|p| p.0);
+            // Telegraf rounds what a gather collects, but what a service input receives
+            // as it arrives only to the input's own `precision`: rounding it to the
+            // interval would give many events one timestamp, and they would overwrite
+            // each other.
+            let precision = if input.is_service() {
+                own_precision.unwrap_or_default()
+            } else {
+                gather_precision(own_precision.unwrap_or(config.agent.precision.0), interval)
+            };
             inputs.push(RunningInput {
                 name: spec.display_name(),
-                input: build_input(spec, &ctx)?,
-                model: Arc::new(InputModel::new(spec, &config, &global_tags)),
-                interval: spec.common.interval.unwrap_or(config.agent.interval).0,
+                input,
+                model: Arc::new(InputModel::new(spec, &global_tags, precision)),
+                interval,
                 jitter: spec
                     .common
                     .collection_jitter
@@ -393,7 +464,10 @@ impl Agent {
         }
         let mut processor_specs: Vec<&PluginSpec> =
             config.plugins_of(PluginKind::Processor).collect();
-        processor_specs.sort_by_key(|p| p.common.order.unwrap_or(i64::MAX));
+        // Telegraf's rule: a stable sort on `order`, where unset counts as 0, so processors
+        // without one run first (after any negative order) in configuration order, then
+        // those with an order from lowest to highest.
+        processor_specs.sort_by_key(|p| p.common.order.unwrap_or(0));
         let mut processors = Vec::new();
         for spec in processor_specs {
             processors.push(RunningProcessor {
@@ -403,9 +477,11 @@ impl Agent {
         }
         let mut aggregators = Vec::new();
         for spec in config.plugins_of(PluginKind::Aggregator) {
-            let mut model = InputModel::new(spec, &config, &BTreeMap::new());
+            // Telegraf rounds what aggregators push as it rounds gathers with the agent's
+            // settings.
+            let precision = gather_precision(config.agent.precision.0, config.agent.interval.0);
+            let mut model = InputModel::new(spec, &BTreeMap::new(), precision);
             model.filter = FilterConfig::default();
-            model.precision_ns = 0;
             aggregators.push(RunningAggregator {
                 name: spec.display_name(),
                 filter: spec.filter.clone(),
@@ -469,6 +545,7 @@ impl Agent {
                         .metric_batch_size
                         .unwrap_or(config.agent.metric_batch_size)
                         .max(1),
+                    added_since_write: AtomicUsize::new(0),
                     batch_full: Notify::new(),
                     deliveries_waiting: Notify::new(),
                     stats: output_stats,
@@ -583,9 +660,7 @@ impl Agent {
         gathered.append(&mut lock(&received));
         let mut pipeline = lock(&self.pipeline);
         let mut out = pipeline.process(gathered);
-        for index in 0..pipeline.aggregators.len() {
-            out.extend(pipeline.push(index));
-        }
+        out.extend(pipeline.push_all());
         (out, failed)
     }
 
@@ -734,6 +809,13 @@ impl Agent {
         for task in flushers {
             let _ = task.await;
         }
+        // As Telegraf does when it stops, every aggregator pushes its unfinished window,
+        // so what was gathered since its last period reaches the final flush (on SIGTERM
+        // and on SIGHUP alike) instead of being lost with the pipeline.
+        let pushed = lock(&self.pipeline).push_all();
+        for output in &outputs {
+            output.shared.add(&pushed);
+        }
         for output in &outputs {
             output.flush().await;
         }
@@ -828,4 +910,175 @@ fn input_loop(
 /// A random duration in `[0, max)` (good enough for jitter).
 fn random_below(max: Duration) -> Duration {
     max.mul_f64(sluice_client::random_unit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugins::is_known;
+
+    fn config(text: &str) -> Config {
+        Config::parse_str(text, std::path::Path::new("agent.conf"), &is_known).unwrap()
+    }
+
+    /// Runs the agent of `text` until input `input` has gathered, then sends `control`
+    /// and waits for the run to end.
+    async fn run_until_gathered(text: &str, input: &str, control: Control) -> Stopped {
+        let stats = Arc::new(Stats::default());
+        let agent = Agent::new(config(text), stats.clone()).unwrap();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let run = tokio::spawn(agent.run(rx));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while stats.input(input).metrics_gathered.get() == 0 {
+            assert!(Instant::now() < deadline, "{input} never gathered");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tx.send(control).unwrap();
+        run.await.unwrap().unwrap()
+    }
+
+    #[test]
+    fn gathered_times_are_rounded_to_the_interval_order_unless_a_precision_is_set() {
+        let time: i64 = 1_700_000_000_612_345_678;
+        let cases = [
+            ("", 1_700_000_001_000_000_000),
+            ("interval = \"100ms\"", 1_700_000_000_612_000_000),
+            ("interval = \"100us\"", 1_700_000_000_612_346_000),
+            ("precision = \"1ns\"", time),
+            (
+                "precision = \"1ms\"\n  interval = \"1m\"",
+                1_700_000_000_612_000_000,
+            ),
+            ("precision = \"10s\"", 1_700_000_000_000_000_000),
+        ];
+        for (keys, want) in cases {
+            let text = format!("[[inputs.mem]]\n  {keys}\n[[outputs.file]]\n");
+            let agent = Agent::new(config(&text), Arc::new(Stats::default())).unwrap();
+            let metric = Metric::new("m", time).with_field("f", 1i64);
+            let got = agent.inputs[0].model.apply(metric).unwrap().time;
+            assert_eq!(got, want, "{keys}");
+        }
+    }
+
+    #[test]
+    fn service_inputs_keep_exact_times_unless_they_set_a_precision() {
+        let time = 1_700_000_000_612_345_678;
+        let cases = [
+            ("", time),
+            ("precision = \"1s\"", 1_700_000_001_000_000_000),
+        ];
+        for (keys, want) in cases {
+            let text = format!(
+                "[[inputs.tail]]\n  files = [\"/nonexistent\"]\n  {keys}\n[[outputs.file]]\n"
+            );
+            let agent = Agent::new(config(&text), Arc::new(Stats::default())).unwrap();
+            let metric = Metric::new("m", time).with_field("f", 1i64);
+            let got = agent.inputs[0].model.apply(metric).unwrap().time;
+            assert_eq!(got, want, "{keys}");
+        }
+    }
+
+    /// Whether the output was told a batch is full (and forgets it).
+    async fn batch_signalled(shared: &OutputShared) -> bool {
+        tokio::time::timeout(Duration::ZERO, shared.batch_full.notified())
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_ready_only_when_a_batch_of_new_metrics_arrived_since_the_last_write() {
+        let shared = OutputShared {
+            name: "file".to_owned(),
+            filter: FilterConfig::default(),
+            buffer: Mutex::new(Buffer::memory(100)),
+            in_flight: AtomicUsize::new(0),
+            batch_size: 2,
+            added_since_write: AtomicUsize::new(0),
+            batch_full: Notify::new(),
+            deliveries_waiting: Notify::new(),
+            stats: Arc::new(OutputStats::default()),
+        };
+        let metric = Metric::new("m", 1).with_field("f", 1i64);
+        shared.add(&[metric.clone(), metric.clone(), metric.clone()]);
+        assert!(batch_signalled(&shared).await);
+        // A write attempt failed (as in an outage) and left the three metrics buffered:
+        // one more metric is no new batch, a second one is.
+        shared.write_attempted();
+        shared.add(std::slice::from_ref(&metric));
+        assert!(!batch_signalled(&shared).await);
+        shared.add(std::slice::from_ref(&metric));
+        assert!(batch_signalled(&shared).await);
+        assert_eq!(lock(&shared.buffer).len(), 5);
+    }
+
+    #[test]
+    fn processors_without_order_run_before_those_with_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.lp");
+        std::fs::write(&input, "m a=1i\n").unwrap();
+        // Run in the order 3, 1, 2 (by `order`, unset first), the renames end at `d`; in
+        // any other order one of them finds no field to rename.
+        let text = format!(
+            r#"
+[[inputs.file]]
+  files = ["{}"]
+[[processors.rename]]
+  order = 2
+  [[processors.rename.replace]]
+    field = "c"
+    dest = "d"
+[[processors.rename]]
+  order = 1
+  [[processors.rename.replace]]
+    field = "b"
+    dest = "c"
+[[processors.rename]]
+  [[processors.rename.replace]]
+    field = "a"
+    dest = "b"
+[[outputs.file]]
+"#,
+            input.display()
+        );
+        let mut agent = Agent::new(config(&text), Arc::new(Stats::default())).unwrap();
+        let (metrics, failed) = agent.gather_once(Duration::ZERO);
+        assert!(!failed);
+        let fields: Vec<&str> = metrics[0].fields.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(fields, ["d"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn stopping_or_reloading_pushes_the_aggregators_unfinished_window() {
+        for control in [Control::Stop, Control::Reload] {
+            let dir = tempfile::tempdir().unwrap();
+            let input = dir.path().join("in.lp");
+            let output = dir.path().join("out.lp");
+            std::fs::write(&input, "ctr,k=a v=1i,g=2.5\n").unwrap();
+            let text = format!(
+                r#"
+[agent]
+  interval = "50ms"
+  round_interval = false
+  flush_interval = "1h"
+  omit_hostname = true
+[[inputs.file]]
+  files = ["{}"]
+[[aggregators.minmax]]
+  period = "1h"
+  drop_original = true
+[[outputs.file]]
+  files = ["{}"]
+"#,
+                input.display(),
+                output.display()
+            );
+            let stopped = run_until_gathered(&text, "file", control).await;
+            assert_eq!(stopped.reload, control == Control::Reload);
+            let written = std::fs::read_to_string(&output).unwrap_or_default();
+            assert!(
+                written.starts_with("ctr,k=a ") && written.contains("g_max=2.5"),
+                "{control:?} wrote {written:?}"
+            );
+        }
+    }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use sluice_agent::agent::{Agent, Control};
-use sluice_agent::config::Config;
+use sluice_agent::config::{Config, PluginKind};
 use sluice_agent::plugins::is_known;
 use sluice_agent::stats::Stats;
 use tokio::signal::unix::{SignalKind, signal};
@@ -78,11 +78,25 @@ fn load(args: &Args) -> anyhow::Result<Config> {
             "no configuration: pass --config FILE or --config-directory DIR (see `sluice-agent config`)"
         );
     }
-    Ok(Config::load(
-        &args.config,
-        &args.config_directory,
-        &is_known,
-    )?)
+    let config = Config::load(&args.config, &args.config_directory, &is_known)?;
+    // As Telegraf does, refuse to start with nothing to gather, or with nowhere to write
+    // unless the metrics are only printed (`--test`).
+    let sources = args
+        .config
+        .iter()
+        .chain(&args.config_directory)
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if config.plugins_of(PluginKind::Input).next().is_none() {
+        anyhow::bail!("{sources}: no inputs found: the configuration needs an [[inputs.NAME]]");
+    }
+    if !args.test && config.plugins_of(PluginKind::Output).next().is_none() {
+        anyhow::bail!(
+            "{sources}: no outputs found: the configuration needs an [[outputs.NAME]] (only --test runs without one)"
+        );
+    }
+    Ok(config)
 }
 
 fn init_logging(config: &Config, debug: bool) -> anyhow::Result<()> {
@@ -188,14 +202,8 @@ async fn run_forever(args: &Args, mut config: Config) -> anyhow::Result<ExitCode
         let agent = Agent::new(config.clone(), stats.clone())?;
         agent.restore(std::mem::take(&mut leftovers));
         tracing::info!(
-            inputs = agent
-                .config()
-                .plugins_of(sluice_agent::config::PluginKind::Input)
-                .count(),
-            outputs = agent
-                .config()
-                .plugins_of(sluice_agent::config::PluginKind::Output)
-                .count(),
+            inputs = agent.config().plugins_of(PluginKind::Input).count(),
+            outputs = agent.config().plugins_of(PluginKind::Output).count(),
             "sluice-agent started"
         );
         // The receiver is reused across reloads; the agent hands it back through a channel.

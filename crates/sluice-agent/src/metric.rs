@@ -72,18 +72,30 @@ impl Metric {
         Some(self.fields.remove(i).1)
     }
 
-    /// The metric as a line-protocol point.
+    /// The metric as a line-protocol point, written as Telegraf's influx serializer
+    /// writes it: tab, newline, form feed and carriage return in names become `\t`,
+    /// `\n`, `\f`, `\r`; trailing backslashes of tag keys and values are cut; a tag
+    /// whose key or value is then empty, and a field whose key is empty, are left out.
+    /// The rest of the metric is written, as Telegraf writes it.
     ///
     /// # Errors
-    /// When the metric cannot be written as line protocol (no fields, an empty tag
-    /// value, a non-finite float, ...).
+    /// When the metric still cannot be written as line protocol (no fields, another
+    /// control character in a name, a non-finite float, ...).
     pub fn to_point(&self) -> Result<Point, sluice_lp::EncodeError> {
-        let mut builder = Point::builder(self.name.as_str()).timestamp(self.time);
+        let mut builder =
+            Point::builder(escape_control_characters(&self.name)).timestamp(self.time);
         for (k, v) in &self.tags {
-            builder = builder.tag(k.as_str(), v.as_str());
+            let (key, value) = (tag_text(k), tag_text(v));
+            if key.is_empty() || value.is_empty() {
+                continue;
+            }
+            builder = builder.tag(key, value);
         }
         for (k, v) in &self.fields {
-            builder = builder.field(k.as_str(), v.clone());
+            if k.is_empty() {
+                continue;
+            }
+            builder = builder.field(escape_control_characters(k), v.clone());
         }
         builder.build()
     }
@@ -110,6 +122,31 @@ impl Metric {
                 .collect(),
         )
     }
+}
+
+/// `text` with the control characters Telegraf escapes in names (tab, newline, form
+/// feed, carriage return) written as a backslash and a letter, so that the line stays one
+/// line and the name reads back as Telegraf's output does.
+fn escape_control_characters(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\u{c}' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A tag key or value as written: escaped, without trailing backslashes (line protocol
+/// would read them as escaping the separator after them).
+fn tag_text(text: &str) -> String {
+    let mut out = escape_control_characters(text);
+    out.truncate(out.trim_end_matches('\\').len());
+    out
 }
 
 /// A series' identity: measurement name and sorted tags.
@@ -178,6 +215,41 @@ mod tests {
         assert_eq!(
             parse_line_protocol(text.as_bytes(), 0).unwrap(),
             vec![metric]
+        );
+    }
+
+    #[test]
+    fn tags_line_protocol_cannot_carry_are_escaped_or_left_out_as_telegraf_does() {
+        let cases = [
+            (Metric::new("m", 1).with_tag("env", ""), "m f=1i 1\n"),
+            (Metric::new("m", 1).with_tag("", "x"), "m f=1i 1\n"),
+            (
+                Metric::new("m", 1).with_tag("t", "a\tb\nc"),
+                "m,t=a\\tb\\nc f=1i 1\n",
+            ),
+            (Metric::new("m", 1).with_tag("t", "x\\\\"), "m,t=x f=1i 1\n"),
+            (Metric::new("m", 1).with_tag("t", "\\"), "m f=1i 1\n"),
+            (
+                Metric::new("m\r", 1).with_tag("t\u{c}", "v"),
+                "m\\r,t\\f=v f=1i 1\n",
+            ),
+        ];
+        for (metric, want) in cases {
+            let metric = metric.with_field("f", 1i64).with_field("", 2i64);
+            let mut line = String::new();
+            metric.write_line_protocol(&mut line).unwrap();
+            assert_eq!(line, want, "{metric:?}");
+        }
+    }
+
+    #[test]
+    fn a_metric_without_fields_or_with_other_control_characters_is_still_refused() {
+        assert!(Metric::new("m", 1).with_field("", 1i64).to_point().is_err());
+        assert!(
+            Metric::new("m\u{1}", 1)
+                .with_field("f", 1i64)
+                .to_point()
+                .is_err()
         );
     }
 

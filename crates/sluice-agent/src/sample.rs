@@ -32,7 +32,9 @@ const AGENT: &str = r#"# sluice-agent configuration (Telegraf-compatible).
   flush_interval = "10s"
   ## Jitter the flush interval by a random amount.
   flush_jitter = "0s"
-  ## Collected metrics are rounded to the precision specified as an interval.
+  ## Collected metrics are rounded to the precision specified as an interval;
+  ## "0s" rounds to the order of the interval (1s for intervals of a second or more).
+  ## Service inputs are rounded only to their own precision.
   precision = "0s"
   ## Override default hostname, if empty use os.Hostname()
   hostname = ""

@@ -211,6 +211,77 @@ fn config_errors_name_the_file_line_and_key() {
     );
 }
 
+#[test]
+fn an_output_data_format_other_than_influx_is_a_startup_error_naming_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for format in ["json", "csv"] {
+        let config = format!(
+            "[[inputs.mem]]\n[[outputs.file]]\n  files = [\"stdout\"]\n  data_format = \"{format}\"\n"
+        );
+        let out = run_agent(dir.path(), &config, &["--once"]);
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("agent.conf:4") && stderr.contains(format),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_configuration_without_inputs_or_outputs_does_not_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &[&str], &str); 4] = [
+        ("[[outputs.file]]\n", &["--once"], "no inputs found"),
+        ("[[outputs.file]]\n", &["--test"], "no inputs found"),
+        ("[[inputs.mem]]\n", &["--once"], "no outputs found"),
+        ("[[inputs.mem]]\n", &[], "no outputs found"),
+    ];
+    for (config, args, want) in cases {
+        let out = run_agent(dir.path(), config, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{config} {args:?}: {stderr}");
+        assert!(stderr.contains(want), "{stderr}");
+    }
+    // --test prints instead of writing, so it needs no output.
+    let out = run_agent(dir.path(), "[[inputs.mem]]\n", &["--test"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("> mem"));
+}
+
+#[test]
+fn metrics_with_empty_or_unusual_tag_values_are_written_with_those_tags_left_out_or_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.json");
+    let output = dir.path().join("out.lp");
+    std::fs::write(&input, r#"{"v": 1, "role": "", "path": "C:\\"}"#).unwrap();
+    let config = format!(
+        r#"
+[global_tags]
+  env = "${{SLUICE_TEST_UNSET_VARIABLE:-}}"
+[agent]
+  omit_hostname = true
+[[inputs.file]]
+  files = ["{input}"]
+  data_format = "json"
+  tag_keys = ["role", "path"]
+  name_override = "m"
+  [inputs.file.tags]
+    team = "a\tb"
+[[outputs.file]]
+  files = ["{output}"]
+"#,
+        input = input.display(),
+        output = output.display()
+    );
+    let out = run_agent(dir.path(), &config, &["--once"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("dropping"), "{stderr}");
+    let written = std::fs::read_to_string(&output).unwrap();
+    assert!(written.starts_with("m,path=C:,team=a\\tb v=1"), "{written}");
+}
+
 /// Runs `config` (with `{url}` and `{data}` filled in) once against a fresh server.
 async fn once_against_server(config: &str, data: &str) -> (Server, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();

@@ -246,8 +246,11 @@ fn a_tls_broker_is_read_with_the_test_ca_and_refused_without_it() {
   data_format = "value"
   data_type = "integer"
   {tls_keys}
+[[outputs.file]]
+  files = ["{out}"]
 "#,
-            port = broker.tls_port.unwrap()
+            port = broker.tls_port.unwrap(),
+            out = dir.path().join("out.lp").display()
         )
     };
     let with_ca = config(&format!("tls_ca = {:?}", certs.join("ca.pem")));

@@ -86,8 +86,8 @@ pub struct AgentConfig {
     pub interval: ConfigDuration,
     /// Gather on multiples of `interval` (`:00`, `:10`, ...). Default: true.
     pub round_interval: bool,
-    /// Metrics per write to an output; an output flushes early once a batch is full.
-    /// Default: 1000.
+    /// Metrics per write to an output; an output writes early once this many new metrics
+    /// arrived since its last write attempt. Default: 1000.
     pub metric_batch_size: usize,
     /// Metrics each output keeps while it cannot write; the oldest are dropped beyond
     /// it. Default: 10000.
@@ -98,8 +98,9 @@ pub struct AgentConfig {
     pub flush_interval: ConfigDuration,
     /// Each flush waits a random time up to this first. Default: `"0s"`.
     pub flush_jitter: ConfigDuration,
-    /// Gathered timestamps are rounded down to a multiple of this; `"0s"` keeps them
-    /// exact. Default: `"0s"`.
+    /// Gathered timestamps are rounded to the nearest multiple of this; `"0s"` rounds to
+    /// the order of the interval (1 s for a second or more, else 1 ms, 1 µs, 1 ns), as in
+    /// Telegraf. Default: `"0s"`.
     pub precision: ConfigDuration,
     /// The `host` tag's value; empty means the machine's hostname. Default: `""`.
     pub hostname: String,
@@ -172,7 +173,8 @@ pub struct CommonConfig {
     pub precision: Option<ConfigDuration>,
     /// Inputs: the agent's collection_jitter for this input.
     pub collection_jitter: Option<ConfigDuration>,
-    /// Processors: the order to run in (lower first; unset after set, then file order).
+    /// Processors: the order to run in, lowest first; unset counts as 0 (so runs before
+    /// positive orders), and equal orders keep configuration order, as in Telegraf.
     pub order: Option<i64>,
     /// Aggregators: the aggregation period. Default: `"30s"`.
     pub period: Option<ConfigDuration>,
@@ -288,14 +290,31 @@ impl PluginSpec {
     /// An error about this plugin, located at the key the message names in backticks
     /// (as serde's messages do), else at the plugin's header.
     pub fn error(&self, message: &str) -> Error {
-        let message = message.trim().replace('\n', " ");
+        let mut message = message.trim().replace('\n', " ");
         let key = message
             .split('`')
             .nth(1)
             .filter(|k| self.location.key_lines.contains_key(*k))
-            .unwrap_or("");
+            .unwrap_or("")
+            .to_owned();
+        // The plugin's own struct lists only its own keys; a misspelt `interval` or
+        // `namepass` should be recognisable from the message too.
+        if message.contains("unknown field") {
+            let common: Vec<String> = self
+                .kind
+                .common_keys()
+                .iter()
+                .chain(FILTER_KEYS)
+                .map(|k| format!("`{k}`"))
+                .collect();
+            message.push_str(&format!(
+                ", or one of the keys all {} take: {}",
+                self.kind.section(),
+                common.join(", ")
+            ));
+        }
         Error::Config {
-            location: self.location.of_key(key),
+            location: self.location.of_key(&key),
             message: format!("{}.{}: {message}", self.kind.section(), self.name),
         }
     }
@@ -334,8 +353,8 @@ pub type KnownPlugin = dyn Fn(PluginKind, &str) -> bool;
 
 impl Config {
     /// Loads `files`, then every `*.conf` / `*.toml` file of `directories` in name order,
-    /// merging them: later `[agent]`/`[global_tags]` sections replace earlier keys,
-    /// plugins accumulate.
+    /// merging them: the keys of later `[agent]`/`[global_tags]` sections replace the
+    /// same keys of earlier ones (the others are kept), plugins accumulate.
     ///
     /// # Errors
     /// [`Error::Config`] naming the file and line of the first problem.
@@ -360,23 +379,26 @@ impl Config {
             all.extend(found);
         }
         let mut config = Config::default();
-        let mut agent_set = false;
+        // Telegraf reads each file's `[agent]` into the settings so far: a later file
+        // changes only the keys it names.
+        let mut agent = toml::Table::new();
         for file in &all {
             let text = std::fs::read_to_string(file).map_err(|err| Error::Config {
                 location: file.display().to_string(),
                 message: format!("cannot read config file: {err}"),
             })?;
             let part = Config::parse(&text, file, known, &|name| std::env::var(name).ok())?;
-            if part.agent_present {
-                if agent_set {
-                    tracing::warn!(file = %file.display(), "a later [agent] section replaces the earlier one");
-                }
-                config.agent = part.config.agent;
-                agent_set = true;
-            }
+            agent.extend(part.agent_keys);
             config.global_tags.extend(part.config.global_tags);
             config.plugins.extend(part.config.plugins);
         }
+        // Every key was checked with its file, so the merged keys read as they did there.
+        config.agent = toml::Value::Table(agent)
+            .try_into()
+            .map_err(|err: toml::de::Error| Error::Config {
+                location: "[agent]".to_owned(),
+                message: err.message().trim().replace('\n', " "),
+            })?;
         Ok(config)
     }
 
@@ -440,8 +462,16 @@ impl Config {
         }
         // Keep plugins in the order they appear in the file.
         plugins.sort_by_key(|p| p.location.line);
+        // The keys this file's `[agent]` names, checked above with their lines.
+        let agent_keys = match toml::from_str::<toml::Table>(&text) {
+            Ok(mut table) => match table.remove("agent") {
+                Some(toml::Value::Table(agent)) => agent,
+                _ => toml::Table::new(),
+            },
+            Err(_) => toml::Table::new(),
+        };
         Ok(Parsed {
-            agent_present: raw.agent.is_some(),
+            agent_keys,
             config: Config {
                 global_tags: raw.global_tags.unwrap_or_default(),
                 agent: raw.agent.unwrap_or_default(),
@@ -457,7 +487,7 @@ impl Config {
 }
 
 struct Parsed {
-    agent_present: bool,
+    agent_keys: toml::Table,
     config: Config,
 }
 
@@ -614,6 +644,14 @@ mod tests {
             err.contains("agent.conf:4") && err.contains("bogus"),
             "{err}"
         );
+        assert!(
+            err.contains("`percpu`")
+                && err.contains("or one of the keys all inputs take: `interval`")
+                && err.contains("`name_override`")
+                && err.contains("`namepass`")
+                && err.contains("`tags`"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -627,6 +665,30 @@ mod tests {
             err.contains("agent.conf:2") && err.contains("set NOPE"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_later_agent_section_changes_only_the_keys_it_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("main.conf");
+        std::fs::write(
+            &main,
+            "[agent]\n  interval = \"5s\"\n  flush_interval = \"2s\"\n  omit_hostname = true\n",
+        )
+        .unwrap();
+        let drop_ins = dir.path().join("conf.d");
+        std::fs::create_dir(&drop_ins).unwrap();
+        std::fs::write(
+            drop_ins.join("debug.conf"),
+            "[agent]\n  debug = true\n  flush_interval = \"3s\"\n",
+        )
+        .unwrap();
+        let config = Config::load(&[main], &[drop_ins], &known).unwrap();
+        assert_eq!(config.agent.interval.0.as_secs(), 5);
+        assert_eq!(config.agent.flush_interval.0.as_secs(), 3);
+        assert!(config.agent.omit_hostname);
+        assert!(config.agent.debug);
+        assert_eq!(config.agent.metric_batch_size, 1000);
     }
 
     #[test]

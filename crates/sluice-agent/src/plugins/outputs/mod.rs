@@ -35,7 +35,7 @@ pub fn registry() -> Vec<Registered> {
 pub fn build(spec: &PluginSpec, ctx: &BuildContext) -> Result<Box<dyn Output>> {
     let name = spec.display_name();
     Ok(match spec.name.as_str() {
-        "file" => Box::new(file::File::new(spec.parse()?, name)),
+        "file" => Box::new(file::File::new(spec.parse()?, name).map_err(|m| spec.error(&m))?),
         "influxdb_v2" => Box::new(
             influxdb_v2::InfluxDbV2::new(spec.parse_with_tls()?, name, ctx)
                 .map_err(|m| spec.error(&m))?,

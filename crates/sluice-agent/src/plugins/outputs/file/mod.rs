@@ -36,23 +36,24 @@ pub struct File {
 
 impl File {
     /// A file output.
-    pub fn new(config: FileConfig, name: String) -> File {
-        File { config, name }
+    ///
+    /// # Errors
+    /// A `data_format` other than `influx`, the only one outputs write (refused here so
+    /// that it is a configuration error at startup, not a failure of every flush).
+    pub fn new(config: FileConfig, name: String) -> Result<File, String> {
+        if config.data_format != "influx" {
+            return Err(format!(
+                "`data_format` {:?} is not supported: outputs write only \"influx\"",
+                config.data_format
+            ));
+        }
+        Ok(File { config, name })
     }
 }
 
 impl Output for File {
     fn write<'a>(&'a mut self, metrics: &'a [Metric]) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            if self.config.data_format != "influx" {
-                return Err(Error::Write {
-                    plugin: self.name.clone(),
-                    message: format!(
-                        "unsupported data_format {:?} (only \"influx\")",
-                        self.config.data_format
-                    ),
-                });
-            }
             let text = super::encode(metrics, &self.name);
             for target in &self.config.files {
                 if target == "stdout" {
@@ -87,7 +88,7 @@ mod tests {
             files: vec![path.display().to_string()],
             ..FileConfig::default()
         };
-        let mut file = File::new(config, "file".into());
+        let mut file = File::new(config, "file".into()).unwrap();
         let m = Metric::new("m", 5).with_tag("t", "x").with_field("f", 1.5);
         file.write(std::slice::from_ref(&m)).await.unwrap();
         file.write(&[m]).await.unwrap();
@@ -95,5 +96,20 @@ mod tests {
             std::fs::read_to_string(path).unwrap(),
             "m,t=x f=1.5 5\nm,t=x f=1.5 5\n"
         );
+    }
+
+    #[test]
+    fn a_data_format_other_than_influx_is_refused_when_built() {
+        for format in ["json", "csv"] {
+            let config = FileConfig {
+                data_format: format.to_owned(),
+                ..FileConfig::default()
+            };
+            let err = File::new(config, "file".into()).unwrap_err();
+            assert!(
+                err.contains("`data_format`") && err.contains(format),
+                "{err}"
+            );
+        }
     }
 }
