@@ -210,15 +210,20 @@ fn tokens_are_created_listed_and_deleted_with_the_cli() {
     assert!(!ok && stderr.contains("404"), "{stderr}");
 }
 
+/// A server on `data` started without an admin token given (it makes one).
+fn without_admin_token(data: &std::path::Path) -> Options {
+    Options {
+        no_admin_token: true,
+        ..Options::default()
+    }
+    .data_dir(data)
+}
+
 #[test]
 fn first_start_prints_an_admin_token_once_and_stores_only_its_hash() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let options = Options {
-        no_admin_token: true,
-        ..Options::default()
-    }
-    .data_dir(&data);
+    let options = without_admin_token(&data);
     let mut first = TestServer::start(options.clone());
     let admin = first
         .printed_admin_token
@@ -238,11 +243,7 @@ fn first_start_prints_an_admin_token_once_and_stores_only_its_hash() {
 fn a_first_start_that_cannot_listen_keeps_the_admin_token_for_the_next() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let options = Options {
-        no_admin_token: true,
-        ..Options::default()
-    }
-    .data_dir(&data);
+    let options = without_admin_token(&data);
     // The port is taken (say, by an InfluxDB on 8086).
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = taken.local_addr().unwrap().to_string();

@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::RwLockReadGuard;
 
-use super::{Frozen, State, Storage, claims, node, now_ns};
+use super::{Frozen, Inner, State, Storage, claims, node, now_ns};
 use crate::batch::WriteBatch;
 use crate::cache::Caches;
-use crate::catalog::{Claims, NewColumn, Unclaimed, Validated, Validation, check_database_name};
+use crate::catalog::{
+    Catalog, Claims, NewColumn, Unclaimed, Validated, Validation, check_database_name,
+};
 use crate::config::WalSync;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
@@ -92,13 +94,7 @@ impl Storage {
             let mut validation = Validation::new(now);
             let columns = {
                 let mut catalog = inner.catalog.lock();
-                let stopped = catalog.validate_chunk(
-                    &mut validation,
-                    db,
-                    lines,
-                    &inner.config.limits,
-                    inner.config.auto_create_databases,
-                )?;
+                let stopped = validate(inner, &mut catalog, &mut validation, db, lines)?;
                 match stopped {
                     // New columns to claim first: undone before anyone sees them, and
                     // validated again from the start once claimed.
@@ -147,13 +143,7 @@ impl Storage {
         if !catalog.databases.contains_key(db) {
             check_database_name(db)?;
         }
-        let stopped = catalog.validate_chunk(
-            &mut validation,
-            db,
-            lines,
-            &inner.config.limits,
-            inner.config.auto_create_databases,
-        );
+        let stopped = validate(inner, &mut catalog, &mut validation, db, lines);
         catalog.rollback(db, std::mem::take(&mut validation.changes));
         stopped?;
         Ok(validation.rejected)
@@ -258,6 +248,19 @@ impl Storage {
     }
 }
 
+/// Validates `lines` of `db` into `validation` with the engine's limits and its
+/// auto-creation of databases, under the catalog lock the caller holds.
+fn validate(
+    inner: &Inner,
+    catalog: &mut Catalog,
+    validation: &mut Validation,
+    db: &str,
+    lines: &[sluice_lp::Line<'_>],
+) -> Result<Option<Unclaimed>> {
+    let (limits, auto_create) = (&inner.config.limits, inner.config.auto_create_databases);
+    catalog.validate_chunk(validation, db, lines, limits, auto_create)
+}
+
 /// A write being assembled chunk by chunk; see [`Storage::begin_write`].
 pub struct ChunkedWrite<'s> {
     storage: &'s Storage,
@@ -291,13 +294,7 @@ impl ChunkedWrite<'_> {
         loop {
             let stopped = {
                 let mut catalog = inner.catalog.lock();
-                let stopped = catalog.validate_chunk(
-                    &mut self.validation,
-                    &self.db,
-                    rest,
-                    &inner.config.limits,
-                    inner.config.auto_create_databases,
-                )?;
+                let stopped = validate(inner, &mut catalog, &mut self.validation, &self.db, rest)?;
                 let changes = std::mem::take(&mut self.validation.changes);
                 if !changes.is_empty()
                     && let Err(e) = inner.save_catalog(&catalog)
