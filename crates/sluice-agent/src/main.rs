@@ -198,8 +198,26 @@ async fn run_forever(args: &Args, mut config: Config) -> anyhow::Result<ExitCode
     });
     let mut control_rx = Some(control_rx);
     let mut leftovers = Default::default();
+    // The configuration that ran before a reload: a new one that loads but whose plugins
+    // cannot be built (a file output's data format, a TLS file) falls back to it.
+    let mut previous: Option<Config> = None;
     loop {
-        let agent = Agent::new(config.clone(), stats.clone())?;
+        let agent = match Agent::new(config.clone(), stats.clone()) {
+            Ok(agent) => {
+                if previous.take().is_some() {
+                    tracing::info!("configuration reloaded");
+                }
+                agent
+            }
+            Err(err) => match previous.take() {
+                Some(old) => {
+                    tracing::error!("reload failed, keeping the old configuration: {err:#}");
+                    config = old;
+                    Agent::new(config.clone(), stats.clone())?
+                }
+                None => return Err(err.into()),
+            },
+        };
         agent.restore(std::mem::take(&mut leftovers));
         tracing::info!(
             inputs = agent.config().plugins_of(PluginKind::Input).count(),
@@ -232,10 +250,7 @@ async fn run_forever(args: &Args, mut config: Config) -> anyhow::Result<ExitCode
         }
         leftovers = stopped.leftovers;
         match load(args) {
-            Ok(new) => {
-                tracing::info!("configuration reloaded");
-                config = new;
-            }
+            Ok(new) => previous = Some(std::mem::replace(&mut config, new)),
             Err(err) => tracing::error!("reload failed, keeping the old configuration: {err:#}"),
         }
     }

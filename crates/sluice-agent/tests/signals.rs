@@ -96,3 +96,47 @@ async fn usr1_flushes_hup_reloads_keeping_the_buffer_and_term_flushes_everything
     assert!(stored.iter().any(|r| r["phase"] == "two"));
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reloaded_configuration_whose_plugins_cannot_be_built_keeps_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), 0, true).await;
+    let path = dir.path().join("agent.conf");
+    std::fs::write(&path, config(dir.path(), &server.url, "one")).unwrap();
+    let agent = Command::new(env!("CARGO_BIN_EXE_sluice-agent"))
+        .arg("--config")
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while gathers(dir.path()) < 2 {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // It loads (every key is known), but a file output cannot write JSON.
+    let broken = format!(
+        "{}[[outputs.file]]\n  files = [\"stdout\"]\n  data_format = \"json\"\n",
+        config(dir.path(), &server.url, "two")
+    );
+    std::fs::write(&path, broken).unwrap();
+    signal(&agent, libc::SIGHUP);
+    let reload_start = gathers(dir.path());
+    while gathers(dir.path()) < reload_start + 3 {
+        assert!(Instant::now() < deadline, "the agent stopped gathering");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    signal(&agent, libc::SIGTERM);
+    let out = tokio::task::block_in_place(|| agent.wait_with_output()).unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    assert!(
+        log.contains("reload failed, keeping the old configuration"),
+        "{log}"
+    );
+    let stored = rows(&server).await;
+    assert_eq!(stored.len(), gathers(dir.path()), "{log}");
+    assert!(stored.iter().all(|r| r["phase"] == "one"), "{log}");
+    server.stop().await;
+}
