@@ -365,6 +365,8 @@ fn grafana_queries(g: &Grafana) -> Vec<String> {
             format!("SELECT derivative(mean(\"usage_user\")) FROM \"cpu\" WHERE {gap} GROUP BY time(5m) fill({fill})"),
             format!("SELECT non_negative_derivative(max(\"bytes_recv\"), 1s) FROM \"cpu\" WHERE {gap} GROUP BY time(5m) fill({fill})"),
             format!("SELECT difference(mean(\"usage_user\")), moving_average(mean(\"usage_user\"), 3) FROM \"cpu\" WHERE {gap} GROUP BY time(5m) fill({fill})"),
+            // A running sum starts at the range, though points come before it.
+            format!("SELECT cumulative_sum(count(\"usage_user\")), cumulative_sum(mean(\"usage_user\")) FROM \"cpu\" WHERE {gap} GROUP BY time(5m) fill({fill})"),
         ]);
     }
     q.extend([

@@ -46,6 +46,19 @@ enum Node {
     Literal(Value),
 }
 
+impl Node {
+    /// Whether a transformation under this node reads the point before each of its
+    /// own (all of them but `cumulative_sum`, which starts at the range).
+    fn reads_a_previous_point(&self) -> bool {
+        match self {
+            Node::Transform(t, _) => *t != Transform::CumulativeSum,
+            Node::Math(_, args) => args.iter().any(Node::reads_a_previous_point),
+            Node::Binary(_, l, r) => l.reads_a_previous_point() || r.reads_a_previous_point(),
+            Node::Column(_) | Node::Literal(_) => false,
+        }
+    }
+}
+
 /// A node's outcome: points in output order, or one constant for every time.
 enum Points {
     Many(Vec<(i64, Value)>),
@@ -194,7 +207,14 @@ pub(crate) async fn select(
         })
         .collect();
     (first.limit, first.offset, first.slimit, first.soffset) = (None, None, None, None);
-    let shift = group_time.map_or(0, |g| g.0);
+    // Over `GROUP BY time` buckets the input starts a bucket before the range, so that
+    // the first bucket's derivative or difference has a point before it, as InfluxDB
+    // 1.x reads it; a running sum alone reads only the range (its first bucket holds the
+    // points from the range's start on).
+    let shift = match group_time {
+        Some((interval, _)) if nodes.iter().any(Node::reads_a_previous_point) => interval,
+        _ => 0,
+    };
     let inner = super::select::run(storage, default_db, &first, now, budget, shift).await?;
 
     // The buckets of the statement as written: a plain aggregate column keeps only those.
@@ -311,7 +331,15 @@ impl SeriesColumns<'_> {
                         .map(|r| (Self::time(r), r[c + 1].clone()))
                         .collect()
                 });
-                Points::Many(apply(*t, points, self.desc)?)
+                // A running sum starts at the range: the bucket before it is there for
+                // the transformations that need a previous point, not to be summed.
+                if *t == Transform::CumulativeSum {
+                    let in_range: Vec<(i64, Value)> =
+                        points.iter().filter(|(t, _)| kept(*t)).cloned().collect();
+                    Points::Many(apply(*t, &in_range, self.desc)?)
+                } else {
+                    Points::Many(apply(*t, points, self.desc)?)
+                }
             }
             Node::Literal(v) => Points::Const(v.clone()),
             Node::Math(f, args) => {
