@@ -253,17 +253,20 @@ pub(crate) fn apply(func: &Func, points: &[Point<'_>]) -> Result<Output> {
             one(Value::Float(m))
         }
         Func::Mode => {
-            let mut vals: Vec<V<'_>> = points.iter().map(|p| p.value).collect();
-            vals.sort_by(|a, b| cmp_v(*a, *b));
-            let mut best = (vals[0], 0usize);
+            // The most frequent value; among equally frequent ones, the one seen first
+            // in time, as InfluxDB picks it.
+            let mut vals: Vec<(V<'_>, i64)> = points.iter().map(|p| (p.value, p.time)).collect();
+            vals.sort_by(|a, b| cmp_v(a.0, b.0).then(a.1.cmp(&b.1)));
+            let mut best = (vals[0].0, 0usize, i64::MAX);
             let mut i = 0;
             while i < vals.len() {
                 let mut j = i;
-                while j < vals.len() && cmp_v(vals[j], vals[i]) == Ordering::Equal {
+                while j < vals.len() && cmp_v(vals[j].0, vals[i].0) == Ordering::Equal {
                     j += 1;
                 }
-                if j - i > best.1 {
-                    best = (vals[i], j - i);
+                let (count, first) = (j - i, vals[i].1);
+                if count > best.1 || (count == best.1 && first < best.2) {
+                    best = (vals[i].0, count, first);
                 }
                 i = j;
             }
@@ -509,6 +512,21 @@ mod tests {
             panic!()
         };
         assert!((sd - 1.258_305_739).abs() < 1e-6);
+    }
+
+    #[test]
+    fn mode_breaks_a_tie_by_the_value_seen_first() {
+        // 5 and 3 twice each: 5 came first.
+        let p = pts(&[(1, 5.0), (2, 3.0), (3, 3.0), (4, 5.0), (5, 1.0)]);
+        assert_eq!(
+            apply(&Func::Mode, &p).unwrap(),
+            Output::One(Value::Float(5.0), None)
+        );
+        let p = pts(&[(1, 1.0), (2, 3.0), (3, 3.0), (4, 5.0), (5, 5.0)]);
+        assert_eq!(
+            apply(&Func::Mode, &p).unwrap(),
+            Output::One(Value::Float(3.0), None)
+        );
     }
 
     #[test]
