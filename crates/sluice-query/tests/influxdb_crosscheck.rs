@@ -45,6 +45,10 @@ fn queries() -> Vec<String> {
         "SELECT * FROM cpu WHERE n > 5".to_owned(),
         "SELECT usage, n FROM cpu WHERE n >= 2.5 AND usage <= 7".to_owned(),
         "SELECT * FROM cpu WHERE 15 > n".to_owned(),
+        // Casts of selected fields: numbers convert (a float to an integer drops its
+        // fraction), other types become null.
+        "SELECT usage::integer, n::float, usage::string, n::boolean FROM cpu".to_owned(),
+        "SELECT usage::integer * 2, n::unsigned FROM cpu WHERE host = 'a'".to_owned(),
         "SELECT first(usage), last(usage), spread(usage), median(usage), stddev(usage) FROM cpu"
             .to_owned(),
         "SELECT top(usage, 2) FROM cpu".to_owned(),

@@ -247,6 +247,8 @@ pub(crate) enum Compiled {
     Regex(Regex),
     Binary(BinaryOp, Box<Compiled>, Box<Compiled>),
     Math(MathFn, Vec<Compiled>),
+    /// `x::float`, `x::integer`, ...: the value in that type, or null (see [`cast`]).
+    Cast(DataType, Box<Compiled>),
 }
 
 /// An owned literal.
@@ -318,7 +320,16 @@ pub(crate) fn compile(
                 columns.push(v.name.clone());
                 columns.len() - 1
             });
-            Compiled::Column(i)
+            match v.data_type {
+                Some(
+                    t @ (DataType::Float
+                    | DataType::Integer
+                    | DataType::Unsigned
+                    | DataType::String
+                    | DataType::Boolean),
+                ) => Compiled::Cast(t, Box::new(Compiled::Column(i))),
+                _ => Compiled::Column(i),
+            }
         }
         Expr::Literal(l) => Compiled::Literal(match l {
             Literal::Integer(i) => LiteralValue::Integer(*i),
@@ -375,6 +386,7 @@ pub(crate) fn eval<'a>(c: &'a Compiled, view: &BatchView<'a>, i: usize) -> V<'a>
         Compiled::Time => V::Integer(view.time(i)),
         Compiled::Literal(l) => l.as_v(),
         Compiled::Regex(_) => V::Null,
+        Compiled::Cast(t, c) => cast(*t, eval(c, view, i)),
         Compiled::Math(f, args) => {
             let values: Vec<V<'a>> = args.iter().map(|a| eval(a, view, i)).collect();
             f.apply(&values)
@@ -395,6 +407,25 @@ pub(crate) fn eval<'a>(c: &'a Compiled, view: &BatchView<'a>, i: usize) -> V<'a>
             }
             op => binary(*op, eval(l, view, i), eval(r, view, i)),
         },
+    }
+}
+
+/// `v` as type `t`, as InfluxDB 1.x casts a field: numbers convert among themselves (a
+/// float to an integer drops its fraction), a string or boolean stays only as itself,
+/// anything else is null.
+pub(crate) fn cast(t: DataType, v: V<'_>) -> V<'_> {
+    match (t, v) {
+        (DataType::Float, V::Float(_)) => v,
+        (DataType::Float, V::Integer(n)) => V::Float(n as f64),
+        (DataType::Float, V::Unsigned(n)) => V::Float(n as f64),
+        (DataType::Integer, V::Integer(_)) => v,
+        (DataType::Integer, V::Float(x)) => V::Integer(x as i64),
+        (DataType::Integer, V::Unsigned(n)) => V::Integer(n as i64),
+        (DataType::Unsigned, V::Unsigned(_)) => v,
+        (DataType::Unsigned, V::Float(x)) => V::Unsigned(x as u64),
+        (DataType::Unsigned, V::Integer(n)) => V::Unsigned(n as u64),
+        (DataType::String, V::Str(_)) | (DataType::Boolean, V::Bool(_)) => v,
+        _ => V::Null,
     }
 }
 

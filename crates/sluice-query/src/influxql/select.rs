@@ -235,9 +235,11 @@ pub(crate) async fn run(
         let raw_fields = if aggregate {
             Vec::new()
         } else {
+            // A selected field keeps its cast (`usage::integer`); conditions compare
+            // values as they are.
             fields
                 .iter()
-                .map(|f| expr::compile(&strip_casts(&f.expr), &mut columns, &mut index))
+                .map(|f| expr::compile(&f.expr, &mut columns, &mut index))
                 .collect::<Result<Vec<_>>>()?
         };
         let call_columns: Vec<usize> = calls
@@ -1038,7 +1040,7 @@ fn column_index(
     })
 }
 
-/// Drops `::type` casts (sluice has one type per column, so they change nothing).
+/// Drops `::type` casts from a condition, which compares the values as stored.
 fn strip_casts(e: &Expr) -> Expr {
     match e {
         Expr::VarRef(v) => Expr::var(v.name.clone()),
