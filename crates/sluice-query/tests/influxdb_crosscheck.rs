@@ -49,6 +49,10 @@ fn queries() -> Vec<String> {
         // fraction), other types become null.
         "SELECT usage::integer, n::float, usage::string, n::boolean FROM cpu".to_owned(),
         "SELECT usage::integer * 2, n::unsigned FROM cpu WHERE host = 'a'".to_owned(),
+        // A count of a field the measurement does not have is null, of one without points
+        // in a bucket 0.
+        format!("SELECT count(usage), count(free) FROM cpu WHERE {RANGE} GROUP BY time(1m)"),
+        format!("SELECT count(usage), count(free) FROM cpu WHERE {RANGE} GROUP BY time(1m), host"),
         "SELECT first(usage), last(usage), spread(usage), median(usage), stddev(usage) FROM cpu"
             .to_owned(),
         "SELECT top(usage, 2) FROM cpu".to_owned(),

@@ -220,6 +220,20 @@ pub(crate) async fn run(
         let group_tags = group_tags(&stmt.group_by, table)?;
         let is_tag = |n: &str| tags_of(table).any(|t| t == n);
         let (tag_matches, residual) = expr::take_tag_matches(&conjuncts, is_tag);
+        // A count of a field the measurement does not have is null in every bucket, not
+        // the 0 of a bucket without points, as InfluxDB answers it (a line Grafana does
+        // not draw, not one at zero): it is computed as a sum, which sees no points
+        // either and whose empty value is null.
+        let calls: Vec<(Func, String)> = calls
+            .iter()
+            .map(|(func, field)| {
+                let absent = !is_tag(field) && !fields_of(table).any(|(name, _)| name == field);
+                match func {
+                    Func::Count | Func::CountDistinct if absent => (Func::Sum, field.clone()),
+                    _ => (func.clone(), field.clone()),
+                }
+            })
+            .collect();
 
         // Columns read: group tags first, then whatever fields and conditions name.
         let mut columns: Vec<String> = group_tags.clone();
