@@ -49,6 +49,12 @@ fn queries() -> Vec<String> {
         // fraction), other types become null.
         "SELECT usage::integer, n::float, usage::string, n::boolean FROM cpu".to_owned(),
         "SELECT usage::integer * 2, n::unsigned FROM cpu WHERE host = 'a'".to_owned(),
+        // Fields and tags beside a lone selector: their values at its point.
+        "SELECT max(usage), host, n FROM cpu".to_owned(),
+        "SELECT host, min(usage) FROM cpu GROUP BY region".to_owned(),
+        "SELECT first(n), usage, region FROM cpu GROUP BY host".to_owned(),
+        "SELECT percentile(usage, 50), host FROM cpu".to_owned(),
+        format!("SELECT last(usage), n, host FROM cpu WHERE {RANGE} GROUP BY time(2m)"),
         // A count of a field the measurement does not have is null, of one without points
         // in a bucket 0.
         format!("SELECT count(usage), count(free) FROM cpu WHERE {RANGE} GROUP BY time(1m)"),

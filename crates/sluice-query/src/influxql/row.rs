@@ -17,6 +17,9 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone)]
 pub(crate) enum AggExpr {
     Call(usize),
+    /// A field or tag beside a lone selector (`max(usage), host`): its value at the
+    /// selected point, by index into the statement's such names.
+    Aux(usize),
     Literal(Value),
     Binary(BinaryOp, Box<AggExpr>, Box<AggExpr>),
     Math(MathFn, Vec<AggExpr>),
@@ -34,7 +37,11 @@ pub(crate) fn has_aggregate(e: &Expr) -> bool {
     found
 }
 
-pub(crate) fn to_agg_expr(e: &Expr, calls: &mut Vec<(Func, String)>) -> Result<AggExpr> {
+pub(crate) fn to_agg_expr(
+    e: &Expr,
+    calls: &mut Vec<(Func, String)>,
+    aux: &mut Vec<String>,
+) -> Result<AggExpr> {
     Ok(match e {
         Expr::Call(c) if MathFn::from_name(&c.name).is_some() => {
             let f = MathFn::from_name(&c.name).expect("checked");
@@ -42,7 +49,7 @@ pub(crate) fn to_agg_expr(e: &Expr, calls: &mut Vec<(Func, String)>) -> Result<A
                 f,
                 c.args
                     .iter()
-                    .map(|a| to_agg_expr(a, calls))
+                    .map(|a| to_agg_expr(a, calls, aux))
                     .collect::<Result<_>>()?,
             )
         }
@@ -67,9 +74,20 @@ pub(crate) fn to_agg_expr(e: &Expr, calls: &mut Vec<(Func, String)>) -> Result<A
         }),
         Expr::Binary { op, lhs, rhs } => AggExpr::Binary(
             *op,
-            Box::new(to_agg_expr(lhs, calls)?),
-            Box::new(to_agg_expr(rhs, calls)?),
+            Box::new(to_agg_expr(lhs, calls, aux)?),
+            Box::new(to_agg_expr(rhs, calls, aux)?),
         ),
+        // Whether a lone selector stands beside it is checked once every field is read.
+        Expr::VarRef(v) if !e.is_time() => {
+            let i = match aux.iter().position(|a| *a == v.name) {
+                Some(i) => i,
+                None => {
+                    aux.push(v.name.clone());
+                    aux.len() - 1
+                }
+            };
+            AggExpr::Aux(i)
+        }
         Expr::VarRef(_) | Expr::Wildcard(_) | Expr::Regex(_) => {
             return Err(Error::Invalid(
                 "mixing aggregate and non-aggregate queries is not supported".to_owned(),
@@ -261,6 +279,11 @@ pub(crate) fn eval_agg(
             Some(Output::One(v, _)) => Some(v.clone()),
             Some(Output::Many(_)) => None,
             None => None,
+        },
+        // Values beside a selector follow the calls' outputs.
+        AggExpr::Aux(k) => match outputs.get(calls.len() + k) {
+            Some(Some(Output::One(v, _))) => Some(v.clone()),
+            _ => None,
         },
         AggExpr::Literal(v) => Some(v.clone()),
         AggExpr::Math(f, args) => {

@@ -191,9 +191,20 @@ pub(crate) async fn run(
     }
     let mut calls: Vec<(Func, String)> = Vec::new();
     let mut agg_exprs = Vec::new();
+    // Fields and tags beside a lone selector: read at the point it selects.
+    let mut aux: Vec<String> = Vec::new();
     if aggregate {
         for f in &fields {
-            agg_exprs.push(to_agg_expr(&f.expr, &mut calls)?);
+            agg_exprs.push(to_agg_expr(&f.expr, &mut calls, &mut aux)?);
+        }
+        let beside_a_selector = matches!(calls.as_slice(), [(f, _)] if f.is_selector() && !f.is_multi_row())
+            && agg_exprs
+                .iter()
+                .all(|e| matches!(e, AggExpr::Call(0) | AggExpr::Aux(_)));
+        if !aux.is_empty() && !beside_a_selector {
+            return Err(Error::Invalid(
+                "mixing aggregate and non-aggregate queries is not supported".to_owned(),
+            ));
         }
         if calls.iter().any(|(f, _)| f.is_multi_row()) && fields.len() > 1 {
             return Err(Error::Unsupported(
@@ -208,6 +219,7 @@ pub(crate) async fn run(
     // Only `last()` calls, one row per series: a last-value cache may hold every row
     // they need (storage says whether it does).
     let last_fields: Option<Vec<String>> = (aggregate
+        && aux.is_empty()
         && group_time.is_none()
         && !calls.is_empty()
         && calls.iter().all(|(f, _)| *f == Func::Last))
@@ -267,6 +279,10 @@ pub(crate) async fn run(
                 };
                 column_index(name, &mut columns, &mut index)
             })
+            .collect();
+        let aux_columns: Vec<usize> = aux
+            .iter()
+            .map(|name| column_index(name, &mut columns, &mut index))
             .collect();
         let top_tag_columns: Vec<Vec<usize>> = calls
             .iter()
@@ -343,6 +359,7 @@ pub(crate) async fn run(
                     calls: set.calls,
                     call_columns: set.columns,
                     top_tag_columns: set.top_tags,
+                    aux_columns: &aux_columns,
                     budget,
                 };
                 let groups = group_rows(&views, &condition, group_tags.len(), counted, budget)?;
@@ -1300,6 +1317,8 @@ struct SeriesContext<'s, 'v> {
     calls: &'s [(Func, String)],
     call_columns: &'s [usize],
     top_tag_columns: &'s [Vec<usize>],
+    /// The columns of the fields and tags beside a lone selector ([`AggExpr::Aux`]).
+    aux_columns: &'s [usize],
     budget: &'s Budget,
 }
 
@@ -1494,7 +1513,7 @@ impl SeriesContext<'_, '_> {
         };
         let lone_selector = self.calls.len() == 1
             && (self.calls[0].0.is_selector() || only_integrals)
-            && matches!(exprs, [AggExpr::Call(0)]);
+            && (matches!(exprs, [AggExpr::Call(0)]) || !self.aux_columns.is_empty());
         let default_time = if self.range.has_start {
             self.range.start
         } else {
@@ -1534,6 +1553,8 @@ impl SeriesContext<'_, '_> {
         let mut out_rows: Vec<(i64, Vec<Option<Value>>)> = Vec::with_capacity(starts.len());
         let mut next_run = 0;
         let mut points: Vec<Point<'_>> = Vec::new();
+        // Where each of `points` is: (view, row).
+        let mut point_rows: Vec<(u32, u32)> = Vec::new();
         let mut ticks = 0;
         for &start in &starts {
             self.budget.tick(&mut ticks)?;
@@ -1560,23 +1581,28 @@ impl SeriesContext<'_, '_> {
                     continue;
                 }
                 if tag_cols.is_empty()
+                    && self.aux_columns.is_empty()
                     && let Some(out) = numeric_aggregate(func, col, bucket_rows, views)
                 {
                     outputs.push(out);
                     continue;
                 }
                 points.clear();
+                point_rows.clear();
                 points.extend(bucket_rows.iter().filter_map(|&(b, r)| {
                     let view = &views[b as usize];
                     let i = r as usize;
                     let v = view.columns[col].get(i);
-                    (!v.is_null()).then(|| Point {
-                        time: view.time(i),
-                        value: v,
-                        tags: tag_cols
-                            .iter()
-                            .map(|&c| view.columns[c].tag_str(i))
-                            .collect(),
+                    (!v.is_null()).then(|| {
+                        point_rows.push((b, r));
+                        Point {
+                            time: view.time(i),
+                            value: v,
+                            tags: tag_cols
+                                .iter()
+                                .map(|&c| view.columns[c].tag_str(i))
+                                .collect(),
+                        }
                     })
                 }));
                 outputs.push(if points.is_empty() {
@@ -1584,6 +1610,23 @@ impl SeriesContext<'_, '_> {
                 } else {
                     Some(aggregate::apply(func, &points)?)
                 });
+            }
+            // The values beside a lone selector: those of the row it selected (the
+            // first point with its time and value), after the calls' outputs.
+            if !self.aux_columns.is_empty() {
+                let selected = match outputs.first() {
+                    Some(Some(Output::One(v, Some(t)))) => points
+                        .iter()
+                        .position(|p| p.time == *t && p.value.to_value() == *v)
+                        .map(|j| point_rows[j]),
+                    _ => None,
+                };
+                for &c in self.aux_columns {
+                    outputs.push(selected.map(|(b, r)| {
+                        let value = views[b as usize].columns[c].get(r as usize).to_value();
+                        Output::One(value, None)
+                    }));
+                }
             }
             if multi {
                 if let Some(Some(Output::Many(rows))) = outputs.first() {
@@ -1641,7 +1684,7 @@ mod tests {
         let exprs: Vec<AggExpr> = stmt
             .fields
             .iter()
-            .map(|f| to_agg_expr(&f.expr, &mut calls).unwrap())
+            .map(|f| to_agg_expr(&f.expr, &mut calls, &mut Vec::new()).unwrap())
             .collect();
         Combine::of(&stmt, &calls, &exprs, TimeRange::ALL)
     }
