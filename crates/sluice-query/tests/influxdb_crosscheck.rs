@@ -34,6 +34,8 @@ fn queries() -> Vec<String> {
         format!("SELECT mean(usage) FROM cpu WHERE {RANGE} GROUP BY time(1m)"),
         format!("SELECT count(usage) FROM cpu WHERE {RANGE} GROUP BY time(1m)"),
         format!("SELECT mean(usage) FROM cpu WHERE {RANGE} GROUP BY time(1m), host fill(previous)"),
+        // Under DESC, `previous` is the row answered before: the later bucket's.
+        format!("SELECT mean(usage) FROM cpu WHERE {RANGE} GROUP BY time(1m), host fill(previous) ORDER BY time DESC"),
         format!("SELECT mean(usage) FROM cpu WHERE {RANGE} GROUP BY time(1m) fill(linear)"),
         format!("SELECT mean(usage) FROM cpu WHERE {RANGE} GROUP BY time(1m) fill(none)"),
         format!("SELECT sum(usage) FROM cpu WHERE {RANGE} GROUP BY time(2m, 1m), host"),

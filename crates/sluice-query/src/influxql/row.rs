@@ -328,6 +328,7 @@ pub(crate) fn apply_fill(
     fill: Fill,
     exprs: &[AggExpr],
     calls: &[(Func, String)],
+    descending: bool,
 ) -> Vec<Vec<Value>> {
     let width = rows.first().map_or(0, |r| r.1.len());
     let mut cols: Vec<Vec<Option<Value>>> = vec![Vec::with_capacity(rows.len()); width];
@@ -360,12 +361,17 @@ pub(crate) fn apply_fill(
                 }
             }
             Fill::Previous => {
+                // The value of the row answered before, as InfluxDB fills: under `ORDER
+                // BY time DESC` that is the later bucket's.
                 let mut last: Option<Value> = None;
-                for v in col.iter_mut() {
-                    match v {
-                        Some(x) if !x.is_null() => last = Some(x.clone()),
-                        _ => *v = Some(last.clone().unwrap_or(Value::Null)),
-                    }
+                let fill_one = |v: &mut Option<Value>, last: &mut Option<Value>| match v {
+                    Some(x) if !x.is_null() => *last = Some(x.clone()),
+                    _ => *v = Some(last.clone().unwrap_or(Value::Null)),
+                };
+                if descending {
+                    col.iter_mut().rev().for_each(|v| fill_one(v, &mut last));
+                } else {
+                    col.iter_mut().for_each(|v| fill_one(v, &mut last));
                 }
             }
             Fill::Linear => {

@@ -713,6 +713,7 @@ impl Chunking {
                             self.fill,
                             exprs,
                             calls,
+                            false,
                         )),
                     }
                     start += interval;
@@ -1666,7 +1667,13 @@ impl SeriesContext<'_, '_> {
             }
             out_rows.push((time, row));
         }
-        Ok(apply_fill(out_rows, fill, exprs, self.calls))
+        Ok(apply_fill(
+            out_rows,
+            fill,
+            exprs,
+            self.calls,
+            self.stmt.is_descending(),
+        ))
     }
 }
 
