@@ -794,6 +794,13 @@ const POLICY_QUERIES: &[(&str, Option<&str>)] = &[
     ("SHOW FIELD KEYS FROM autogen.cpu", None),
     ("SHOW FIELD KEYS FROM nope.cpu", None),
     ("SHOW SERIES FROM autogen.cpu", None),
+    // The series of every policy, whatever the request's or the FROM names, as InfluxDB
+    // 1.x's per-database series index lists them.
+    ("SHOW SERIES", None),
+    ("SHOW SERIES", Some("r")),
+    ("SHOW SERIES FROM r.mem", None),
+    ("SHOW SERIES FROM r.cpu", None),
+    ("SHOW SERIES FROM mem WHERE host = 'a'", None),
     ("SELECT * INTO rp.forever.copy FROM autogen.cpu", None),
     ("SELECT * FROM forever.copy", None),
     ("SELECT * INTO rp.nope.copy FROM autogen.cpu", None),

@@ -450,7 +450,7 @@ pub(crate) async fn run(
         Statement::ShowSeries(s) => {
             let db = database(s.database.as_deref(), default_db)?;
             let mut keys = Vec::new();
-            for (storage_db, t) in from_tables(storage, db, default_rp, &s.from, Policies::Named)? {
+            for (storage_db, t) in from_tables(storage, db, default_rp, &s.from, Policies::Every)? {
                 let tags = tag_names(&t);
                 for set in tag_sets(storage, &storage_db, &t, s.condition.as_ref()).await? {
                     let mut key = String::new();
