@@ -51,6 +51,9 @@ fn queries() -> Vec<String> {
         // fraction), other types become null.
         "SELECT usage::integer, n::float, usage::string, n::boolean FROM cpu".to_owned(),
         "SELECT usage::integer * 2, n::unsigned FROM cpu WHERE host = 'a'".to_owned(),
+        // `GROUP BY *` over two measurements: every key of both, empty where missing.
+        "SELECT last(usage), last(free) FROM cpu, mem GROUP BY *".to_owned(),
+        format!("SELECT count(*) FROM cpu, mem WHERE {RANGE} GROUP BY time(2m), *"),
         // Fields and tags beside a lone selector: their values at its point.
         "SELECT max(usage), host, n FROM cpu".to_owned(),
         "SELECT host, min(usage) FROM cpu GROUP BY region".to_owned(),

@@ -5,7 +5,7 @@
 
 use std::cmp::Ordering;
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use arrow::array::RecordBatch;
 use sluice_influxql::{DataType, Dimension, Expr, Fill, MeasurementName, SelectStatement, Source};
@@ -569,6 +569,23 @@ pub(crate) async fn run(
                 columns: columns_out.clone(),
                 values,
             });
+        }
+    }
+    // `GROUP BY *` over several measurements groups by every tag key of all of them, as
+    // InfluxDB 1.x does: a series shows an empty value for a key its measurement lacks.
+    if inputs.len() > 1
+        && stmt
+            .group_by
+            .iter()
+            .any(|d| matches!(d, Dimension::Wildcard))
+    {
+        let every_key: BTreeSet<&str> = inputs.iter().flat_map(|i| tags_of(i.info())).collect();
+        for series in &mut all_series {
+            for key in &every_key {
+                if let Err(at) = series.tags.binary_search_by(|(k, _)| k.as_str().cmp(key)) {
+                    series.tags.insert(at, ((*key).to_owned(), String::new()));
+                }
+            }
         }
     }
     // The rows now belong to the caller: `held` gives them back to the budget.
