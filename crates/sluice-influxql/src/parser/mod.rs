@@ -99,6 +99,9 @@ pub(crate) struct Parser<'a> {
     params: Option<&'a HashMap<String, ParamValue>>,
     peeked: Option<Spanned>,
     nesting: usize,
+    /// Whether the token consumed last was a bare word, after which InfluxDB places the
+    /// end of the input one character further (see [`Parser::unexpected`]).
+    after_word: bool,
 }
 
 impl<'a> Parser<'a> {
@@ -109,6 +112,7 @@ impl<'a> Parser<'a> {
             params,
             peeked: None,
             nesting: 0,
+            after_word: false,
         }
     }
 
@@ -237,13 +241,26 @@ impl<'a> Parser<'a> {
     /// Consumes and returns the next token.
     fn bump(&mut self) -> Result<Spanned> {
         let spanned = self.peek()?;
-        self.pos = spanned.end;
+        // The end of the input moves nothing: an error at it is placed after the last
+        // token.
+        if spanned.token != Token::Eof {
+            self.pos = spanned.end;
+            self.after_word = matches!(spanned.token, Token::Ident(_));
+        }
         self.peeked = None;
         Ok(spanned)
     }
 
     fn unexpected(&self, spanned: &Spanned, expected: &str) -> Error {
-        let (line, column) = self.lexer.position(spanned.start);
+        // The end of the input is where InfluxDB 1.x's scanner stood after the last
+        // token, whitespace after it not counted: one character past a bare word (its
+        // scan reads the end and keeps it), at a number or symbol's end otherwise.
+        let (line, column) = if spanned.token == Token::Eof {
+            let (line, column) = self.lexer.position(self.pos);
+            (line, column + usize::from(self.after_word))
+        } else {
+            self.lexer.position(spanned.start)
+        };
         Error::Unexpected {
             found: spanned.token.describe(),
             expected: expected.to_owned(),

@@ -91,7 +91,7 @@ impl Parser<'_> {
                         offset,
                     }))
                 } else {
-                    Err(self.unexpected(&next, "KEYS, KEY, VALUES"))
+                    Err(self.unexpected(&next, "KEY, KEYS, VALUES"))
                 }
             }
             "FIELD" => {
@@ -277,7 +277,7 @@ impl Parser<'_> {
                 }
                 if settings == RetentionPolicySettings::default() {
                     let next = self.peek()?;
-                    return Err(self.unexpected(&next, "DURATION, REPLICATION, SHARD, NAME"));
+                    return Err(self.unexpected(&next, "DURATION, NAME, REPLICATION, SHARD"));
                 }
                 Some(settings)
             } else {
