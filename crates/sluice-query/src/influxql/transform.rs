@@ -448,9 +448,10 @@ fn join_by_time(outputs: Vec<Points>, desc: bool) -> Vec<Vec<Value>> {
 /// One transformation over a column's non-null points, in output order (newest first
 /// for `ORDER BY time DESC`, where elapsed times count backwards as in InfluxDB).
 fn apply(t: Transform, points: &[(i64, Value)], desc: bool) -> Result<Vec<(i64, Value)>> {
-    if let Some((_, v)) = points
-        .iter()
-        .find(|(_, v)| !matches!(v, Value::Float(_) | Value::Integer(_) | Value::Unsigned(_)))
+    // `elapsed` reads only the times, so it takes points of any type, as in InfluxDB.
+    let numeric = |v: &Value| matches!(v, Value::Float(_) | Value::Integer(_) | Value::Unsigned(_));
+    if !matches!(t, Transform::Elapsed(_))
+        && let Some((_, v)) = points.iter().find(|(_, v)| !numeric(v))
     {
         let kind = match v {
             Value::String(_) => "string",
@@ -636,6 +637,31 @@ mod tests {
         assert_eq!(
             apply(Transform::Elapsed(60), &p, true).unwrap(),
             vec![(120, Value::Integer(-3)), (0, Value::Integer(-2))]
+        );
+    }
+
+    #[test]
+    fn elapsed_takes_points_of_any_type_and_the_others_only_numbers() {
+        let p = vec![
+            (0, Value::String("ok".into())),
+            (60, Value::Boolean(true)),
+            (180, Value::String("warn".into())),
+        ];
+        assert_eq!(
+            apply(Transform::Elapsed(60), &p, false).unwrap(),
+            vec![(60, Value::Integer(1)), (180, Value::Integer(2))]
+        );
+        let err = apply(
+            Transform::Difference {
+                non_negative: false,
+            },
+            &p,
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("unsupported difference iterator type: string")
         );
     }
 
