@@ -51,6 +51,7 @@ fn queries() -> Vec<String> {
         // fraction), other types become null.
         "SELECT usage::integer, n::float, usage::string, n::boolean FROM cpu".to_owned(),
         "SELECT usage::integer * 2, n::unsigned FROM cpu WHERE host = 'a'".to_owned(),
+        format!("SELECT mean(usage) FROM cpu WHERE {RANGE} GROUP BY time(1m), time(2m)"),
         // `GROUP BY *` over two measurements: every key of both, empty where missing.
         "SELECT last(usage), last(free) FROM cpu, mem GROUP BY *".to_owned(),
         format!("SELECT count(*) FROM cpu, mem WHERE {RANGE} GROUP BY time(2m), *"),

@@ -129,6 +129,17 @@ pub(crate) async fn select(
     if stmt.timezone.is_some() {
         return Err(Error::Unsupported("tz()".to_owned()));
     }
+    let time_dimensions = stmt
+        .group_by
+        .iter()
+        .filter(|d| matches!(d, Dimension::Time { .. }))
+        .count();
+    if time_dimensions > 1 {
+        // In InfluxDB's words.
+        return Err(Error::Invalid(
+            "multiple time dimensions not allowed".to_owned(),
+        ));
+    }
     sluice_influxql::validate_select(stmt)?;
     if super::transform::has_transform(stmt) {
         return Box::pin(super::transform::select(
