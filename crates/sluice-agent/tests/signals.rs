@@ -47,12 +47,12 @@ fn config(dir: &Path, url: &str, phase: &str) -> String {
     )
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn usr1_flushes_hup_reloads_keeping_the_buffer_and_term_flushes_everything() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"), 0, true).await;
-    let path = dir.path().join("agent.conf");
-    std::fs::write(&path, config(dir.path(), &server.url, "one")).unwrap();
+/// A server, and the agent writing to it with the configuration of phase "one" (in
+/// `dir`, at the path returned).
+async fn start(dir: &Path) -> (Server, std::path::PathBuf, Child) {
+    let server = Server::start(&dir.join("data"), 0, true).await;
+    let path = dir.join("agent.conf");
+    std::fs::write(&path, config(dir, &server.url, "one")).unwrap();
     let agent = Command::new(env!("CARGO_BIN_EXE_sluice-agent"))
         .arg("--config")
         .arg(&path)
@@ -60,6 +60,13 @@ async fn usr1_flushes_hup_reloads_keeping_the_buffer_and_term_flushes_everything
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    (server, path, agent)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn usr1_flushes_hup_reloads_keeping_the_buffer_and_term_flushes_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, path, agent) = start(dir.path()).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     while gathers(dir.path()) < 3 {
         assert!(Instant::now() < deadline);
@@ -100,16 +107,7 @@ async fn usr1_flushes_hup_reloads_keeping_the_buffer_and_term_flushes_everything
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reloaded_configuration_whose_plugins_cannot_be_built_keeps_the_old_one() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"), 0, true).await;
-    let path = dir.path().join("agent.conf");
-    std::fs::write(&path, config(dir.path(), &server.url, "one")).unwrap();
-    let agent = Command::new(env!("CARGO_BIN_EXE_sluice-agent"))
-        .arg("--config")
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (server, path, agent) = start(dir.path()).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     while gathers(dir.path()) < 2 {
         assert!(Instant::now() < deadline);
