@@ -13,7 +13,8 @@ use tokio::sync::Notify;
 use super::compactor::{self, CompactorWatch};
 use super::shared_catalog::{self, SyncClock};
 use super::table_files::may_delete;
-use super::{Inner, PersistFault, compact, node, now_ns, persist_buffer};
+use super::{Inner, PersistFault, State, compact, node, now_ns, persist_buffer};
+use crate::config::StorageConfig;
 use crate::error::{Error, Result};
 
 /// How often a step that keeps failing (say, while the object store is away) is logged
@@ -110,12 +111,19 @@ impl Trim {
 fn persistence_due(inner: &Inner) -> bool {
     let state = inner.state.read();
     !state.frozen.is_empty()
-        || state.active.row_bytes() >= inner.config.persist_buffer_bytes
-        || state.active.bytes >= inner.config.max_buffer_bytes / 2
+        || active_buffer_full(&state, &inner.config)
         || state.buffer_bytes() > inner.config.max_buffer_bytes
         || state
             .active_since
             .is_some_and(|t| t.elapsed() >= inner.config.persist_interval)
+}
+
+/// Whether the active buffer is large enough to be persisted (see [`persistence_due`]):
+/// its rows reached `persist_buffer_bytes`, or the whole of it half of
+/// `max_buffer_bytes`.
+pub(super) fn active_buffer_full(state: &State, config: &StorageConfig) -> bool {
+    state.active.row_bytes() >= config.persist_buffer_bytes
+        || state.active.bytes >= config.max_buffer_bytes / 2
 }
 
 /// The background task: persistence triggers, retention, compaction, deferred deletes.

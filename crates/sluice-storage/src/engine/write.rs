@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::RwLockReadGuard;
 
-use super::{Frozen, Inner, State, Storage, claims, node, now_ns};
+use super::{Frozen, Inner, State, Storage, background, claims, node, now_ns};
 use crate::batch::WriteBatch;
 use crate::cache::Caches;
 use crate::catalog::{
@@ -235,8 +235,13 @@ impl Storage {
                 node::publish_catalog_for_wal(inner).await?;
             }
             Metrics::add(&inner.metrics.lines_written, accepted as u64);
+            // The background task is woken by the measure it persists by, not by the
+            // total: the series of a load of many count only toward half the ceiling,
+            // and a round (retention, compaction, publication) per write would be waste.
+            // The total is at least the rows, so below the size nothing is looked at.
             if inner.metrics.buffer_bytes.load(Ordering::Relaxed) as usize
                 >= inner.config.persist_buffer_bytes
+                && background::active_buffer_full(&inner.state.read(), &inner.config)
             {
                 inner.wakeup.notify_one();
             }
