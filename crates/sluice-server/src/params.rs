@@ -78,26 +78,15 @@ impl Params {
 /// a new database `x\u{FFFD}(` the client never wrote.
 fn decode(text: &[u8]) -> std::result::Result<Vec<(String, String)>, String> {
     fn unescape(part: &[u8]) -> Option<String> {
-        let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-        let mut bytes = Vec::with_capacity(part.len());
-        let mut i = 0;
-        while i < part.len() {
-            let escaped = match part.get(i..i + 3) {
-                Some([b'%', hi, lo]) => hex(*hi).zip(hex(*lo)).map(|(hi, lo)| hi << 4 | lo),
-                _ => None,
-            };
-            match (escaped, part[i]) {
-                (Some(b), _) => {
-                    bytes.push(b);
-                    i += 3;
-                    continue;
-                }
-                (None, b'+') => bytes.push(b' '),
-                (None, b) => bytes.push(b),
-            }
-            i += 1;
-        }
-        String::from_utf8(bytes).ok()
+        // `+` first: an escaped `%2B` is a plus, not a space.
+        let spaced: Vec<u8> = part
+            .iter()
+            .map(|&b| if b == b'+' { b' ' } else { b })
+            .collect();
+        let decoded = percent_encoding::percent_decode(&spaced)
+            .decode_utf8()
+            .ok()?;
+        Some(decoded.into_owned())
     }
     text.split(|&b| b == b'&')
         .filter(|pair| !pair.is_empty())

@@ -1644,10 +1644,13 @@ impl SeriesContext<'_, '_> {
             // first point with its time and value), after the calls' outputs.
             if !self.aux_columns.is_empty() {
                 let selected = match outputs.first() {
-                    Some(Some(Output::One(v, Some(t)))) => points
-                        .iter()
-                        .position(|p| p.time == *t && p.value.to_value() == *v)
-                        .map(|j| point_rows[j]),
+                    Some(Some(Output::One(v, Some(t)))) => {
+                        let v = V::from_value(v);
+                        points
+                            .iter()
+                            .position(|p| p.time == *t && p.value == v)
+                            .map(|j| point_rows[j])
+                    }
                     _ => None,
                 };
                 for &c in self.aux_columns {
