@@ -12,6 +12,7 @@ use crate::encoding;
 use crate::predicate::DeleteOp;
 
 mod column;
+mod index;
 mod read;
 mod tags;
 
@@ -20,6 +21,7 @@ pub(crate) use tags::TagSets;
 use tags::{SeriesTags, Strings, Tags, tag_value};
 
 use column::{FieldColumn, capacity_bytes, retain_by_mask};
+use index::{IdIndex, Short};
 
 /// How far from the end of a sorted series' row list a late row is still inserted in place
 /// (a memmove of at most this many entries); later than that, the series becomes unsorted.
@@ -55,7 +57,7 @@ pub(crate) struct PartitionBuffer {
     /// Series ids with 32 bits of the hash of their tags ([`tags_hash`], [`Short`]), found
     /// by those; the tags are compared in `series`. The bits are kept so that growing the
     /// table does not hash every series' tags again.
-    series_index: hashbrown::HashTable<(Short, u32)>,
+    series_index: IdIndex,
     /// Tags of each series, sorted by name, as ids of `strings`: a series takes 4 bytes a
     /// tag (its key list is shared), and every distinct key or value is kept once.
     series: SeriesTags,
@@ -63,7 +65,7 @@ pub(crate) struct PartitionBuffer {
     strings: Strings,
     /// The ids of `strings` with 32 bits of the hash of their text, found by those (kept,
     /// so that growing the table does not read and hash every string again).
-    string_ids: hashbrown::HashTable<(Short, u32)>,
+    string_ids: IdIndex,
     /// The ids of the tag keys of the partition's series, sorted by their text: its
     /// schema's tags without a walk over every series.
     tag_keys: Vec<u32>,
@@ -135,28 +137,8 @@ fn row_list_bytes(rows: &RowList) -> usize {
 /// flag and newest time.
 const SERIES_HEAP_BYTES: usize = INDEX_SLOT_BYTES + size_of::<RowList>() + 1 + size_of::<i64>();
 
-/// Bytes of an entry of the series or the string index, with its control byte.
-const INDEX_SLOT_BYTES: usize = size_of::<(Short, u32)>() + 1;
-
-/// 32 bits of a hash, what the series and string indexes keep of their entries' hashes:
-/// an entry of 8 bytes rather than 16 (a partition of a million series has two million
-/// entries), and twice as many to a cache line. Two keys sharing the 32 bits are told
-/// apart by comparing them, as keys sharing a full hash would be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Short(u32);
-
-impl Short {
-    fn of(hash: u64) -> Short {
-        Short(hash as u32)
-    }
-
-    /// The hash an index files the entry under: the 32 bits spread over 64 (by an odd
-    /// multiplier, so the low bits that pick a bucket stay the hash's own and the high
-    /// bits the index also reads depend on all of them).
-    fn spread(self) -> u64 {
-        u64::from(self.0).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-    }
-}
+/// Bytes of an entry of the series or the string index.
+const INDEX_SLOT_BYTES: usize = index::ENTRY_BYTES;
 
 /// The hash a series is found by: of its tags (sorted by name) as key ids and value
 /// texts, the same for a batch's tags and for stored ones.
@@ -201,20 +183,38 @@ fn same_tags(strings: &Strings, stored: Tags<'_>, tags: &[(u32, &str)]) -> bool 
 /// (its text is counted in [`Strings::heap_bytes`]).
 fn intern(
     strings: &mut Strings,
-    ids: &mut hashbrown::HashTable<(Short, u32)>,
+    ids: &mut IdIndex,
     hasher: &hashbrown::DefaultHashBuilder,
     s: &str,
 ) -> (u32, usize) {
     use std::hash::BuildHasher;
     let short = Short::of(hasher.hash_one(s));
-    if let Some(&(_, id)) = ids.find(short.spread(), |&(h, id)| {
-        h == short && &strings[id as usize] == s
-    }) {
+    if let Some(id) = ids.find(short, |id| &strings[id as usize] == s) {
         return (id, 0);
     }
     let id = strings.push(s);
-    ids.insert_unique(short.spread(), (short, id), |&(h, _)| h.spread());
+    ids.insert(short, id);
     (id, INDEX_SLOT_BYTES)
+}
+
+/// How many rows ahead of the one being placed applying a batch asks for the series
+/// index's cache line (a series not found yet): about as many look-ups as the processor
+/// keeps in flight.
+const LOOK_UP_AHEAD: usize = 16;
+
+/// The tags of series `series` of a logged table, read from the table or, when the
+/// decoder skipped them (the same as the table before's), decoded once into `skipped`.
+fn tags_of<'t, 'a>(
+    table: &'t TableRef<'a>,
+    skipped: &'t mut Option<TableRef<'a>>,
+    series: usize,
+) -> &'t [(u32, &'a str)] {
+    match table.skipped_series {
+        None => table.series_tags(series as u32),
+        Some(_) => skipped
+            .get_or_insert_with(|| encoding::read_skipped_series(table))
+            .series_tags(series as u32),
+    }
 }
 
 /// Slots of [`RecentValues`], a power of two.
@@ -371,15 +371,16 @@ impl PartitionBuffer {
         Some(i)
     }
 
-    /// The id of the series with `tags` (sorted by name, as (batch column, value)),
-    /// created if new; `columns` are the batch's, by which `run` keeps the strings of the
-    /// run's series.
-    fn series_id<'b>(
+    /// Leaves in `run.tags` the tags `tags` (sorted by name, as (batch column, value))
+    /// with their keys as ids of the partition's strings, for
+    /// [`PartitionBuffer::series_short`] and [`PartitionBuffer::series_id`]. `columns`
+    /// are the batch's, by which `run` keeps the strings of the run's series.
+    fn key_tags<'b>(
         &mut self,
         tags: &[(u32, &'b str)],
         columns: &[(&'b str, ColumnType)],
         run: &mut RunStrings<'b>,
-    ) -> u32 {
+    ) {
         // Keys by id: a run resolves each of its tag keys once.
         run.tags.clear();
         for &(column, value) in tags {
@@ -406,12 +407,29 @@ impl PartitionBuffer {
             };
             run.tags.push((id, value));
         }
+    }
+
+    /// The hash bits the series with the tags in `run.tags` is filed under in the series
+    /// index ([`PartitionBuffer::key_tags`] put them there).
+    fn series_short(&self, run: &RunStrings<'_>) -> Short {
         let keyed = &run.tags;
-        let short = Short::of(tags_hash(&self.hasher, keyed.len(), keyed.iter().copied()));
+        Short::of(tags_hash(&self.hasher, keyed.len(), keyed.iter().copied()))
+    }
+
+    /// The id of the series with `tags` and hash bits `short`, created if new: `run`
+    /// holds its tags keyed by id, as [`PartitionBuffer::key_tags`] left them.
+    fn series_id<'b>(
+        &mut self,
+        short: Short,
+        tags: &[(u32, &'b str)],
+        run: &mut RunStrings<'b>,
+    ) -> u32 {
+        let keyed = &run.tags;
         let (series, strings) = (&self.series, &self.strings);
-        if let Some(&(_, s)) = self.series_index.find(short.spread(), |&(h, s)| {
-            h == short && same_tags(strings, series.get(s as usize), keyed)
-        }) {
+        if let Some(s) = self
+            .series_index
+            .find(short, |s| same_tags(strings, series.get(s as usize), keyed))
+        {
             return s;
         }
         let s = self.series.len() as u32;
@@ -448,8 +466,7 @@ impl PartitionBuffer {
         }
         self.series.push(&run.key_ids, &run.value_ids);
         self.series_bytes += bytes;
-        self.series_index
-            .insert_unique(short.spread(), (short, s), |&(h, _)| h.spread());
+        self.series_index.insert(short, s);
         self.series_rows.push(RowList::new());
         self.series_sorted.push(true);
         self.series_newest.push(i64::MIN);
@@ -661,11 +678,10 @@ impl PartitionBuffer {
         }
         self.series = series;
         self.keep_used_strings();
-        self.series_index = hashbrown::HashTable::with_capacity(self.series.len());
+        self.series_index = IdIndex::with_capacity(self.series.len());
         for (s, tags) in self.series.iter().enumerate() {
             let short = Short::of(stored_tags_hash(&self.hasher, &self.strings, tags));
-            self.series_index
-                .insert_unique(short.spread(), (short, s as u32), |&(h, _)| h.spread());
+            self.series_index.insert(short, s as u32);
         }
         // Every series comes out sorted: the hash index is not needed any more.
         self.rows = hashbrown::HashTable::new();
@@ -722,11 +738,10 @@ impl PartitionBuffer {
         self.tag_keys = keys;
         use std::hash::BuildHasher;
         let hasher = &self.hasher;
-        self.string_ids = hashbrown::HashTable::with_capacity(strings.len());
+        self.string_ids = IdIndex::with_capacity(strings.len());
         for id in 0..strings.len() {
             let short = Short::of(hasher.hash_one(&strings[id]));
-            self.string_ids
-                .insert_unique(short.spread(), (short, id as u32), |&(h, _)| h.spread());
+            self.string_ids.insert(short, id as u32);
         }
     }
 
@@ -762,6 +777,8 @@ impl Buffer {
             // The tag sets the decoder skipped, read here if a run needs them.
             let mut skipped: Option<TableRef<'a>> = None;
             let mut strings = RunStrings::default();
+            // The hash bits of the batch series a run looks up.
+            let mut shorts: Vec<Option<Short>> = Vec::new();
             // The partition row of each batch row of the run, then of each value.
             let mut placed: Vec<u32> = Vec::new();
             let mut rows_of_values: Vec<u32> = Vec::new();
@@ -779,21 +796,38 @@ impl Buffer {
                 strings.reset(columns.len());
                 placed.clear();
                 part.cover(&table.times[start..end]);
-                for (&time, &series) in table.times[start..end]
-                    .iter()
-                    .zip(&table.row_series[start..end])
+                let run_series = &table.row_series[start..end];
+                // The hash bits of each series to look up, first, so that the look-up of
+                // a series can be asked of the memory some rows before it is made: the
+                // index of a partition of many series is far bigger than the caches.
+                shorts.clear();
+                shorts.resize(sids.len(), None);
+                for &series in run_series {
+                    let series = series as usize;
+                    if sids[series].is_none() && shorts[series].is_none() {
+                        let tags = tags_of(table, &mut skipped, series);
+                        part.key_tags(tags, columns, &mut strings);
+                        shorts[series] = Some(part.series_short(&strings));
+                    }
+                }
+                for (i, (&time, &series)) in
+                    table.times[start..end].iter().zip(run_series).enumerate()
                 {
-                    let sid = match sids[series as usize] {
-                        Some(sid) => sid,
-                        None => {
-                            let tags = match table.skipped_series {
-                                None => table.series_tags(series),
-                                Some(_) => skipped
-                                    .get_or_insert_with(|| encoding::read_skipped_series(table))
-                                    .series_tags(series),
-                            };
-                            let sid = part.series_id(tags, columns, &mut strings);
-                            sids[series as usize] = Some(sid);
+                    if let Some(&ahead) = run_series.get(i + LOOK_UP_AHEAD)
+                        && sids[ahead as usize].is_none()
+                        && let Some(short) = shorts[ahead as usize]
+                    {
+                        part.series_index.prefetch(short);
+                    }
+                    let series = series as usize;
+                    let sid = match (sids[series], shorts[series]) {
+                        (Some(sid), _) => sid,
+                        (None, short) => {
+                            let tags = tags_of(table, &mut skipped, series);
+                            part.key_tags(tags, columns, &mut strings);
+                            let short = short.unwrap_or_else(|| part.series_short(&strings));
+                            let sid = part.series_id(short, tags, &mut strings);
+                            sids[series] = Some(sid);
                             sid
                         }
                     };
