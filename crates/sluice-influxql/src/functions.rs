@@ -126,11 +126,9 @@ fn check_call(name: &str, args: &[Expr]) -> Result<()> {
         "percentile" => {
             arity(2, 2)?;
             match &args[1] {
-                Expr::Literal(Literal::Integer(n)) if (0..=100).contains(n) => Ok(()),
-                Expr::Literal(Literal::Float(x)) if (0.0..=100.0).contains(x) => Ok(()),
-                other => bad(format!(
-                    "percentile must be a number from 0 to 100, got {other}"
-                )),
+                // Any number: one that selects no point answers nothing, as in InfluxDB.
+                Expr::Literal(Literal::Integer(_) | Literal::Float(_)) => Ok(()),
+                other => bad(format!("percentile must be a number, got {other}")),
             }
         }
         "top" | "bottom" => {
@@ -228,8 +226,8 @@ mod tests {
                 "invalid arguments for percentile(): expected 2 arguments, got 1",
             ),
             (
-                "SELECT percentile(x, 101) FROM m",
-                "invalid arguments for percentile(): percentile must be a number from 0 to 100, got 101",
+                "SELECT percentile(x, 'p') FROM m",
+                "invalid arguments for percentile(): percentile must be a number, got 'p'",
             ),
             (
                 "SELECT top(x, 0) FROM m",

@@ -69,6 +69,15 @@ fn queries() -> Vec<String> {
             .to_owned(),
         "SELECT top(usage, 2) FROM cpu".to_owned(),
         "SELECT percentile(usage, 50) FROM cpu".to_owned(),
+        // A percentile that selects no point answers nothing; past 100 it may still
+        // select the last.
+        "SELECT percentile(usage, 0) FROM cpu".to_owned(),
+        "SELECT percentile(usage, -5) FROM cpu GROUP BY host".to_owned(),
+        "SELECT percentile(usage, 101) FROM cpu GROUP BY host".to_owned(),
+        "SELECT percentile(usage, 0), max(usage) FROM cpu".to_owned(),
+        format!("SELECT percentile(usage, 0), percentile(usage, 150) FROM cpu WHERE {RANGE} GROUP BY time(2m)"),
+        format!("SELECT percentile(usage, 0) FROM cpu WHERE {RANGE} GROUP BY time(2m), host"),
+        format!("SELECT count(free) FROM cpu WHERE {RANGE} GROUP BY time(2m)"),
         "SELECT distinct(region) FROM cpu".to_owned(),
         "SHOW MEASUREMENTS".to_owned(),
         "SHOW TAG KEYS FROM cpu".to_owned(),

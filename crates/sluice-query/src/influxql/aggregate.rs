@@ -93,9 +93,7 @@ impl Func {
                     Some(Expr::Literal(Literal::Integer(n))) => *n as f64,
                     Some(Expr::Literal(Literal::Float(x))) => *x,
                     _ => {
-                        return Err(Error::Invalid(
-                            "percentile() needs a number from 0 to 100".to_owned(),
-                        ));
+                        return Err(Error::Invalid("percentile() needs a number".to_owned()));
                     }
                 };
                 Func::Percentile(p)
@@ -205,6 +203,23 @@ fn cmp_v(a: V<'_>, b: V<'_>) -> Ordering {
 ///
 /// # Errors
 /// [`Error::Invalid`] when the function does not take the field's type.
+/// The position, among `n` points in order, of the one `percentile(_, pct)` selects:
+/// none for a percentile that rounds below the first or past the last (InfluxDB answers
+/// nothing then, as for no points: `percentile(x, 0)`, or `101` of fewer than 50 points).
+pub(crate) fn percentile_index(n: usize, pct: f64) -> Option<usize> {
+    let i = ((n as f64) * pct / 100.0 + 0.5).floor() - 1.0;
+    (i >= 0.0 && i < n as f64).then_some(i as usize)
+}
+
+/// Whether `func` over `n` points (at least one) has an answer: all do but a percentile
+/// that selects no point ([`percentile_index`]).
+pub(crate) fn answers(func: &Func, n: usize) -> bool {
+    match func {
+        Func::Percentile(pct) => percentile_index(n, *pct).is_some(),
+        _ => true,
+    }
+}
+
 pub(crate) fn apply(func: &Func, points: &[Point<'_>]) -> Result<Output> {
     let numeric = || -> Result<()> {
         match points.iter().find(|p| p.value.as_f64().is_none()) {
@@ -333,11 +348,10 @@ pub(crate) fn apply(func: &Func, points: &[Point<'_>]) -> Result<Output> {
             numeric()?;
             let mut sorted: Vec<&Point<'_>> = points.iter().collect();
             sorted.sort_by(|a, b| cmp_v(a.value, b.value).then(a.time.cmp(&b.time)));
-            let i = ((sorted.len() as f64) * pct / 100.0 + 0.5).floor() as i64 - 1;
-            if i < 0 || i as usize >= sorted.len() {
+            let Some(i) = percentile_index(sorted.len(), *pct) else {
                 return Ok(Output::One(Value::Null, None));
-            }
-            let p = sorted[i as usize];
+            };
+            let p = sorted[i];
             Ok(Output::One(p.value.to_value(), Some(p.time)))
         }
         Func::Integral(unit) => {

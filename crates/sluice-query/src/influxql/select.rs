@@ -1585,6 +1585,9 @@ impl SeriesContext<'_, '_> {
         // Where each of `points` is: (view, row).
         let mut point_rows: Vec<(u32, u32)> = Vec::new();
         let mut ticks = 0;
+        // Whether any call answered in any bucket: a group none answers (a percentile
+        // that selects no point in any bucket) has no rows, not a row of nulls per bucket.
+        let mut answered = false;
         for &start in &starts {
             self.budget.tick(&mut ticks)?;
             // Both lists ascend: advance to this bucket's run, if it has one.
@@ -1634,12 +1637,15 @@ impl SeriesContext<'_, '_> {
                         }
                     })
                 }));
-                outputs.push(if points.is_empty() {
-                    None
-                } else {
-                    Some(aggregate::apply(func, &points)?)
-                });
+                outputs.push(
+                    if points.is_empty() || !aggregate::answers(func, points.len()) {
+                        None
+                    } else {
+                        Some(aggregate::apply(func, &points)?)
+                    },
+                );
             }
+            answered |= outputs.iter().any(Option::is_some);
             // The values beside a lone selector: those of the row it selected (the
             // first point with its time and value), after the calls' outputs.
             if !self.aux_columns.is_empty() {
@@ -1697,6 +1703,9 @@ impl SeriesContext<'_, '_> {
                 continue;
             }
             out_rows.push((time, row));
+        }
+        if !answered {
+            out_rows.clear();
         }
         Ok(apply_fill(
             out_rows,
