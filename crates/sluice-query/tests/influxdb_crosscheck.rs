@@ -86,6 +86,11 @@ fn queries() -> Vec<String> {
         "SHOW SERIES".to_owned(),
         "SHOW SERIES CARDINALITY".to_owned(),
         "SHOW SERIES EXACT CARDINALITY".to_owned(),
+        // Tags compare by equality and patterns only.
+        "SHOW TAG VALUES WITH KEY = host WHERE region > 'a'".to_owned(),
+        "SHOW SERIES WHERE usage >= 0".to_owned(),
+        "SHOW MEASUREMENTS WHERE host = 'a' OR n < 3".to_owned(),
+        format!("SHOW TAG KEYS WHERE host = 'a' AND {RANGE}"),
         "SHOW SERIES EXACT CARDINALITY FROM cpu WHERE host = 'a'".to_owned(),
         "SHOW SERIES CARDINALITY FROM cpu".to_owned(),
         "SHOW SERIES CARDINALITY WHERE host = 'a'".to_owned(),

@@ -6,8 +6,9 @@ use std::ops::ControlFlow;
 use std::time::Duration;
 
 use sluice_influxql::{
-    CardinalityKind, CreateDatabase, Expr, MeasurementName, MeasurementRef, ShowCardinality,
-    ShowFieldKeys, ShowMeasurements, ShowTagKeys, ShowTagValues, Source, Statement, TagKeyFilter,
+    BinaryOp, CardinalityKind, CreateDatabase, Expr, MeasurementName, MeasurementRef,
+    ShowCardinality, ShowFieldKeys, ShowMeasurements, ShowTagKeys, ShowTagValues, Source,
+    Statement, TagKeyFilter,
 };
 use sluice_lp::escape;
 use sluice_storage::{
@@ -116,6 +117,7 @@ async fn visit_matching_rows(
     condition: Option<&Expr>,
     mut visit: impl FnMut(usize, &BatchView<'_>, usize) -> ControlFlow<()>,
 ) -> Result<()> {
+    check_tag_condition(condition)?;
     let (range, conjuncts) = expr::split_condition(condition, now_ns())?;
     let tags = tag_names(table);
     let (tag_matches, residual) =
@@ -156,6 +158,27 @@ async fn visit_matching_rows(
         }
     }
     Ok(())
+}
+
+/// Refuses what InfluxDB refuses in a `SHOW … WHERE`: an ordering comparison (`<`,
+/// `<=`, `>`, `>=`) of anything but `time`. Tags compare by equality and patterns only.
+fn check_tag_condition(condition: Option<&Expr>) -> Result<()> {
+    let Some(Expr::Binary { op, lhs, rhs }) = condition else {
+        return Ok(());
+    };
+    let is_time = |e: &Expr| matches!(e, Expr::VarRef(v) if v.name.eq_ignore_ascii_case("time"));
+    match op {
+        BinaryOp::And | BinaryOp::Or => {
+            check_tag_condition(Some(lhs))?;
+            check_tag_condition(Some(rhs))
+        }
+        BinaryOp::Lt | BinaryOp::LtEq | BinaryOp::Gt | BinaryOp::GtEq
+            if !is_time(lhs) && !is_time(rhs) =>
+        {
+            Err(Error::Invalid("invalid tag comparison operator".to_owned()))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Whether any row of a table matches `condition` (tag predicates only).
