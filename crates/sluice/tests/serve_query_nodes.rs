@@ -1007,17 +1007,9 @@ fn with_ingest_peers_a_query_node_returns_every_point_still_in_memory_once() {
             serde_json::json!(["host", "shared"])
         ]
     );
-    assert_eq!(
-        // `shared` is n2's 2000s after the merge, not n1's 1000s.
-        influxql(
-            &q,
-            "SHOW TAG VALUES FROM cpu WITH KEY = host WHERE v < 1500"
-        ),
-        [
-            serde_json::json!(["host", "a"]),
-            serde_json::json!(["host", "b"])
-        ]
-    );
+    // `shared` is n2's 2000s after the merge, not n1's 1000s.
+    let least = influxql(&q, "SELECT min(v) FROM cpu WHERE host = 'shared'");
+    assert!(least[0][1].as_f64().unwrap() >= 2000.0, "{least:?}");
     assert_eq!(
         influxql(&q, "SELECT last(v) FROM cpu WHERE host = 'a'")[0][1],
         99.0
