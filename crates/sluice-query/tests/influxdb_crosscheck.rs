@@ -72,6 +72,13 @@ fn queries() -> Vec<String> {
         // A percentile that selects no point answers nothing; past 100 it may still
         // select the last.
         "SELECT percentile(usage, 0) FROM cpu".to_owned(),
+        // Operators over types InfluxDB does not take are type errors.
+        "SELECT usage + 'x' FROM cpu".to_owned(),
+        "SELECT host + 'x' FROM cpu".to_owned(),
+        "SELECT usage & 1 FROM cpu".to_owned(),
+        "SELECT n & 1, n | 2 FROM cpu".to_owned(),
+        "SELECT max(usage) + true FROM cpu".to_owned(),
+        "SELECT nope + 'x' FROM cpu".to_owned(),
         "SELECT percentile(usage, -5) FROM cpu GROUP BY host".to_owned(),
         "SELECT percentile(usage, 101) FROM cpu GROUP BY host".to_owned(),
         "SELECT percentile(usage, 0), max(usage) FROM cpu".to_owned(),

@@ -13,6 +13,7 @@ mod select;
 mod show;
 mod subquery;
 mod transform;
+mod type_check;
 mod view;
 
 pub use result::{Series, StatementResult, Value};

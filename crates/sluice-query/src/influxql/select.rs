@@ -17,6 +17,7 @@ use super::policy::{Policies, storage_databases};
 use super::result::{Series, Value};
 use super::row::{AggExpr, apply_fill, eval_agg, has_aggregate, numeric_aggregate, to_agg_expr};
 use super::subquery::{self, Virtual};
+use super::type_check;
 use super::view::{BatchView, V};
 use crate::error::{Error, Result};
 use crate::limits::Budget;
@@ -1261,8 +1262,12 @@ fn expand_fields(stmt: &SelectStatement, tables: &[&TableInfo]) -> Result<Vec<Ou
             }),
         }
     }
-    if out.is_empty() {
-        return Ok(out);
+    let names = type_check::Names {
+        fields: &all_fields,
+        tags: &all_tags,
+    };
+    for f in &out {
+        type_check::check(&f.expr, &names)?;
     }
     Ok(out)
 }
