@@ -39,9 +39,9 @@ struct Args {
     /// failed. Default: off.
     #[arg(long)]
     once: bool,
-    /// With --test or --once: let service inputs (mqtt_consumer, http_listener_v2, tail)
-    /// collect for this many seconds before the metrics are printed or written.
-    /// Default: 0.
+    /// Let service inputs (mqtt_consumer, http_listener_v2, tail) collect for this many
+    /// seconds before the metrics are printed (as with --test, which a value above 0
+    /// implies, as in Telegraf) or, with --once, written. Default: 0.
     #[arg(
         long = "test-wait",
         env = "SLUICE_AGENT_TEST_WAIT",
@@ -53,6 +53,14 @@ struct Args {
     debug: bool,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+impl Args {
+    /// Whether metrics are printed, not written: `--test`, or `--test-wait` above 0
+    /// (Telegraf's test mode), unless `--once` writes them.
+    fn prints(&self) -> bool {
+        self.test || self.test_wait > 0
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -91,9 +99,9 @@ fn load(args: &Args) -> anyhow::Result<Config> {
     if config.plugins_of(PluginKind::Input).next().is_none() {
         anyhow::bail!("{sources}: no inputs found: the configuration needs an [[inputs.NAME]]");
     }
-    if !args.test && config.plugins_of(PluginKind::Output).next().is_none() {
+    if !args.prints() && config.plugins_of(PluginKind::Output).next().is_none() {
         anyhow::bail!(
-            "{sources}: no outputs found: the configuration needs an [[outputs.NAME]] (only --test runs without one)"
+            "{sources}: no outputs found: the configuration needs an [[outputs.NAME]] (only --test or --test-wait runs without one)"
         );
     }
     Ok(config)
@@ -144,7 +152,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     let test_wait = std::time::Duration::from_secs(args.test_wait);
     runtime.block_on(async move {
-        if args.test {
+        if args.prints() && !args.once {
             let mut agent = Agent::new(config, Arc::new(Stats::default()))?;
             let (metrics, failed) = tokio::task::block_in_place(|| agent.gather_once(test_wait));
             let mut out = std::io::stdout().lock();

@@ -243,10 +243,14 @@ fn a_configuration_without_inputs_or_outputs_does_not_start() {
         assert_eq!(out.status.code(), Some(2), "{config} {args:?}: {stderr}");
         assert!(stderr.contains(want), "{stderr}");
     }
-    // --test prints instead of writing, so it needs no output.
-    let out = run_agent(dir.path(), "[[inputs.mem]]\n", &["--test"]);
-    assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("> mem"));
+    // --test prints instead of writing, so it needs no output; so does --test-wait, which
+    // implies --test as in Telegraf.
+    for args in [&["--test"][..], &["--test-wait", "1"]] {
+        let out = run_agent(dir.path(), "[[inputs.mem]]\n", args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(String::from_utf8_lossy(&out.stdout).starts_with("> mem"));
+    }
 }
 
 #[test]
