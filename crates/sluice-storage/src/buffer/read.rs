@@ -13,7 +13,7 @@ use arrow::datatypes::Int32Type;
 use sluice_lp::FieldType;
 
 use super::PartitionBuffer;
-use super::tags::{Tags, tag_value};
+use super::tags::tag_value;
 use crate::error::Result;
 use crate::merge::{TableSchema, number_marked};
 use crate::text_order::sort_by_text;
@@ -36,15 +36,10 @@ impl TagPositions {
         TagPositions(positions)
     }
 
-    /// The value ids of a series' tags in the schema's order, `ABSENT` where it has no
-    /// such tag, written to `out` (as long as the schema's tags).
-    fn values(&self, tags: Tags<'_>, out: &mut [u32]) {
-        out.fill(ABSENT);
-        for (k, v) in tags.iter() {
-            if let Ok(i) = self.0.binary_search_by_key(&k, |&(key, _)| key) {
-                out[self.0[i].1] = v;
-            }
-        }
+    /// Where the value of tag key `key` goes among the schema's tags, if it is one of them.
+    fn slot(&self, key: u32) -> Option<usize> {
+        let i = self.0.binary_search_by_key(&key, |&(k, _)| k).ok()?;
+        Some(self.0[i].1)
     }
 }
 
@@ -233,8 +228,22 @@ impl PartitionBuffer {
         }
         let positions = TagPositions::new(self, names);
         let mut values = vec![ABSENT; series.len() * names.len()];
+        // Series share their key lists (a table's series usually all have one): where each
+        // key of the last list goes in `out` is worked out once per list, not per series.
+        let mut shape: (*const u32, usize) = (std::ptr::null(), 0);
+        let mut slots: Vec<Option<usize>> = Vec::new();
         for (s, out) in series.iter().zip(values.chunks_exact_mut(names.len())) {
-            positions.values(self.series.get(*s as usize), out);
+            let tags = self.series.get(*s as usize);
+            if (tags.keys.as_ptr(), tags.keys.len()) != shape {
+                shape = (tags.keys.as_ptr(), tags.keys.len());
+                slots.clear();
+                slots.extend(tags.keys.iter().map(|&k| positions.slot(k)));
+            }
+            for (slot, &v) in slots.iter().zip(tags.values) {
+                if let Some(at) = slot {
+                    out[*at] = v;
+                }
+            }
         }
         values
     }
