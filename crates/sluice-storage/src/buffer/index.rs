@@ -24,6 +24,23 @@ impl Short {
     }
 }
 
+/// Asks the processor to bring the cache line of `at` in, ahead of a read that would
+/// otherwise wait for memory; a hint, with no effect on what the program sees.
+#[inline]
+pub(super) fn prefetch<T>(at: &T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let at: *const T = at;
+        // SAFETY: `at` comes from a reference, so it points at live memory; a prefetch
+        // reads nothing the program sees and cannot fault.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at.cast::<i8>());
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = at;
+}
+
 /// An entry: the hash bits high, the id low. An id of `u32::MAX` marks a vacant slot.
 type Entry = u64;
 
@@ -69,19 +86,7 @@ impl IdIndex {
     /// hint, with no effect on what the index holds.
     #[inline]
     pub(super) fn prefetch(&self, short: Short) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let at: *const Entry = &self.slots[self.first_slot(short)];
-            // SAFETY: `at` points into `slots`; a prefetch reads nothing the program
-            // sees and cannot fault.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                    at.cast::<i8>(),
-                );
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = short;
+        prefetch(&self.slots[self.first_slot(short)]);
     }
 
     /// The id filed under `short` for which `same` holds, if any.

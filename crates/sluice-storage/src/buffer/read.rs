@@ -43,6 +43,10 @@ impl TagPositions {
     }
 }
 
+/// How many series ahead of the one whose tag value is read a batch's dictionaries ask
+/// for the text of the next values (and twice as far ahead, for where it is).
+const READ_AHEAD: usize = 8;
+
 /// A tag a series does not have, where string ids are expected.
 const ABSENT: u32 = u32::MAX;
 
@@ -323,6 +327,19 @@ impl PartitionBuffer {
             let mut previous: Option<(u32, i32)> = None;
             let mut absent = false;
             for slot in 0..used {
+                // Values of many series (a host name each) are read in the series order,
+                // not the order they were added in: their text is asked of the memory
+                // a few series ahead.
+                if let Some(&ahead) = values.get((slot + 2 * READ_AHEAD) * width + t)
+                    && ahead != ABSENT
+                {
+                    self.strings.prefetch_bounds(ahead);
+                }
+                if let Some(&ahead) = values.get((slot + READ_AHEAD) * width + t)
+                    && ahead != ABSENT
+                {
+                    self.strings.prefetch_text(ahead);
+                }
                 let id = values[slot * width + t];
                 let key = if id == ABSENT {
                     absent = true;

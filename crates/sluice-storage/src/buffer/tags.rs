@@ -28,6 +28,27 @@ impl Strings {
         (self.ends.len() - 1) as u32
     }
 
+    /// Asks for the cache line of where string `id` starts and ends, the first of the two
+    /// reads of its text (see [`Strings::prefetch_text`]).
+    pub(super) fn prefetch_bounds(&self, id: u32) {
+        if let Some(end) = self.ends.get(id as usize) {
+            super::index::prefetch(end);
+        }
+    }
+
+    /// Asks for the cache line of string `id`'s text (reading where it starts: call
+    /// [`Strings::prefetch_bounds`] some time before).
+    pub(super) fn prefetch_text(&self, id: u32) {
+        let id = id as usize;
+        let start = match id {
+            0 => 0,
+            _ => self.ends.get(id - 1).copied().unwrap_or(usize::MAX),
+        };
+        if let Some(byte) = self.text.as_bytes().get(start) {
+            super::index::prefetch(byte);
+        }
+    }
+
     /// Heap bytes of both vectors (their capacities).
     pub(super) fn heap_bytes(&self) -> usize {
         self.text.capacity() + capacity_bytes(&self.ends)
