@@ -20,6 +20,17 @@ fn gathers(dir: &Path) -> usize {
         .unwrap_or(0)
 }
 
+/// Waits until the agent in `dir` has gathered `n` times, failing past `deadline`.
+async fn gathered(dir: &Path, n: usize, deadline: Instant, why: Option<&str>) {
+    while gathers(dir) < n {
+        match why {
+            None => assert!(Instant::now() < deadline),
+            Some(why) => assert!(Instant::now() < deadline, "{why}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn rows(server: &Server) -> Vec<std::collections::BTreeMap<String, String>> {
     if !server.tables("s").contains(&"tick".to_owned()) {
         return Vec::new();
@@ -68,10 +79,7 @@ async fn usr1_flushes_hup_reloads_keeping_the_buffer_and_term_flushes_everything
     let dir = tempfile::tempdir().unwrap();
     let (server, path, agent) = start(dir.path()).await;
     let deadline = Instant::now() + Duration::from_secs(20);
-    while gathers(dir.path()) < 3 {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    gathered(dir.path(), 3, deadline, None).await;
     assert!(
         rows(&server).await.is_empty(),
         "nothing is written before a flush"
@@ -84,10 +92,7 @@ async fn usr1_flushes_hup_reloads_keeping_the_buffer_and_term_flushes_everything
     std::fs::write(&path, config(dir.path(), &server.url, "two")).unwrap();
     signal(&agent, libc::SIGHUP);
     let reload_start = gathers(dir.path());
-    while gathers(dir.path()) < reload_start + 3 {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    gathered(dir.path(), reload_start + 3, deadline, None).await;
     signal(&agent, libc::SIGTERM);
     let out = tokio::task::block_in_place(|| agent.wait_with_output()).unwrap();
     let log = String::from_utf8_lossy(&out.stderr);
@@ -109,10 +114,7 @@ async fn a_reloaded_configuration_whose_plugins_cannot_be_built_keeps_the_old_on
     let dir = tempfile::tempdir().unwrap();
     let (server, path, agent) = start(dir.path()).await;
     let deadline = Instant::now() + Duration::from_secs(20);
-    while gathers(dir.path()) < 2 {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    gathered(dir.path(), 2, deadline, None).await;
     // It loads (every key is known), but a file output cannot write JSON.
     let broken = format!(
         "{}[[outputs.file]]\n  files = [\"stdout\"]\n  data_format = \"json\"\n",
@@ -121,10 +123,13 @@ async fn a_reloaded_configuration_whose_plugins_cannot_be_built_keeps_the_old_on
     std::fs::write(&path, broken).unwrap();
     signal(&agent, libc::SIGHUP);
     let reload_start = gathers(dir.path());
-    while gathers(dir.path()) < reload_start + 3 {
-        assert!(Instant::now() < deadline, "the agent stopped gathering");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    gathered(
+        dir.path(),
+        reload_start + 3,
+        deadline,
+        Some("the agent stopped gathering"),
+    )
+    .await;
     signal(&agent, libc::SIGTERM);
     let out = tokio::task::block_in_place(|| agent.wait_with_output()).unwrap();
     let log = String::from_utf8_lossy(&out.stderr);
