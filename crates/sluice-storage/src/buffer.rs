@@ -135,10 +135,7 @@ fn row_list_bytes(rows: &RowList) -> usize {
 /// Heap bytes a series takes besides its rows, its tags (counted in
 /// [`SeriesTags::heap_bytes`]) and their strings: its index slot, its row list, order
 /// flag and newest time.
-const SERIES_HEAP_BYTES: usize = INDEX_SLOT_BYTES + size_of::<RowList>() + 1 + size_of::<i64>();
-
-/// Bytes of an entry of the series or the string index.
-const INDEX_SLOT_BYTES: usize = index::ENTRY_BYTES;
+const SERIES_HEAP_BYTES: usize = index::ENTRY_BYTES + size_of::<RowList>() + 1 + size_of::<i64>();
 
 /// The hash a series is found by: of its tags (sorted by name) as key ids and value
 /// texts, the same for a batch's tags and for stored ones.
@@ -194,7 +191,7 @@ fn intern(
     }
     let id = strings.push(s);
     ids.insert(short, id);
-    (id, INDEX_SLOT_BYTES)
+    (id, index::ENTRY_BYTES)
 }
 
 /// How many rows ahead of the one being placed applying a batch asks for the series
@@ -373,7 +370,8 @@ impl PartitionBuffer {
 
     /// Leaves in `run.tags` the tags `tags` (sorted by name, as (batch column, value))
     /// with their keys as ids of the partition's strings, for
-    /// [`PartitionBuffer::series_short`] and [`PartitionBuffer::series_id`]. `columns`
+    /// [`PartitionBuffer::series_short`] and (kept by the caller)
+    /// [`PartitionBuffer::series_id`]. `columns`
     /// are the batch's, by which `run` keeps the strings of the run's series.
     fn key_tags<'b>(
         &mut self,
@@ -416,15 +414,15 @@ impl PartitionBuffer {
         Short::of(tags_hash(&self.hasher, keyed.len(), keyed.iter().copied()))
     }
 
-    /// The id of the series with `tags` and hash bits `short`, created if new: `run`
-    /// holds its tags keyed by id, as [`PartitionBuffer::key_tags`] left them.
+    /// The id of the series with `tags` and hash bits `short`, created if new: `keyed` are
+    /// its tags keyed by id, as [`PartitionBuffer::key_tags`] made them.
     fn series_id<'b>(
         &mut self,
         short: Short,
         tags: &[(u32, &'b str)],
+        keyed: &[(u32, &'b str)],
         run: &mut RunStrings<'b>,
     ) -> u32 {
-        let keyed = &run.tags;
         let (series, strings) = (&self.series, &self.strings);
         if let Some(s) = self
             .series_index
@@ -706,7 +704,7 @@ impl PartitionBuffer {
             col.shrink_to_fit();
         }
         self.series_bytes =
-            self.series.len() * SERIES_HEAP_BYTES + self.strings.len() * INDEX_SLOT_BYTES;
+            self.series.len() * SERIES_HEAP_BYTES + self.strings.len() * index::ENTRY_BYTES;
         self.series_rows_bytes = self.series_rows.iter().map(row_list_bytes).sum();
         self.recount().saturating_sub(self.bytes)
     }
@@ -778,7 +776,10 @@ impl Buffer {
             let mut skipped: Option<TableRef<'a>> = None;
             let mut strings = RunStrings::default();
             // The hash bits of the batch series a run looks up.
-            let mut shorts: Vec<Option<Short>> = Vec::new();
+            let mut shorts: Vec<Option<(Short, usize)>> = Vec::new();
+            // Their tags keyed by id, one series after the other (where each starts is
+            // beside its hash bits in `shorts`).
+            let mut keyed: Vec<(u32, &'a str)> = Vec::new();
             // The partition row of each batch row of the run, then of each value.
             let mut placed: Vec<u32> = Vec::new();
             let mut rows_of_values: Vec<u32> = Vec::new();
@@ -802,12 +803,14 @@ impl Buffer {
                 // index of a partition of many series is far bigger than the caches.
                 shorts.clear();
                 shorts.resize(sids.len(), None);
+                keyed.clear();
                 for &series in run_series {
                     let series = series as usize;
                     if sids[series].is_none() && shorts[series].is_none() {
                         let tags = tags_of(table, &mut skipped, series);
                         part.key_tags(tags, columns, &mut strings);
-                        shorts[series] = Some(part.series_short(&strings));
+                        shorts[series] = Some((part.series_short(&strings), keyed.len()));
+                        keyed.extend_from_slice(&strings.tags);
                     }
                 }
                 for (i, (&time, &series)) in
@@ -815,21 +818,21 @@ impl Buffer {
                 {
                     if let Some(&ahead) = run_series.get(i + LOOK_UP_AHEAD)
                         && sids[ahead as usize].is_none()
-                        && let Some(short) = shorts[ahead as usize]
+                        && let Some((short, _)) = shorts[ahead as usize]
                     {
                         part.series_index.prefetch(short);
                     }
                     let series = series as usize;
                     let sid = match (sids[series], shorts[series]) {
                         (Some(sid), _) => sid,
-                        (None, short) => {
+                        (None, Some((short, from))) => {
                             let tags = tags_of(table, &mut skipped, series);
-                            part.key_tags(tags, columns, &mut strings);
-                            let short = short.unwrap_or_else(|| part.series_short(&strings));
-                            let sid = part.series_id(short, tags, &mut strings);
+                            let keyed = &keyed[from..from + tags.len()];
+                            let sid = part.series_id(short, tags, keyed, &mut strings);
                             sids[series] = Some(sid);
                             sid
                         }
+                        (None, None) => unreachable!("every series to look up was hashed"),
                     };
                     placed.push(part.place(sid, time));
                 }

@@ -234,12 +234,12 @@ impl PartitionBuffer {
         let mut values = vec![ABSENT; series.len() * names.len()];
         // Series share their key lists (a table's series usually all have one): where each
         // key of the last list goes in `out` is worked out once per list, not per series.
-        let mut shape: (*const u32, usize) = (std::ptr::null(), 0);
+        let mut shape = None;
         let mut slots: Vec<Option<usize>> = Vec::new();
         for (s, out) in series.iter().zip(values.chunks_exact_mut(names.len())) {
             let tags = self.series.get(*s as usize);
-            if (tags.keys.as_ptr(), tags.keys.len()) != shape {
-                shape = (tags.keys.as_ptr(), tags.keys.len());
+            if shape != Some(self.series.shape(*s as usize)) {
+                shape = Some(self.series.shape(*s as usize));
                 slots.clear();
                 slots.extend(tags.keys.iter().map(|&k| positions.slot(k)));
             }

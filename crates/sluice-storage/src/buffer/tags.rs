@@ -142,6 +142,11 @@ impl SeriesTags {
     }
 
     /// The tags of series `s`.
+    /// The id of series `s`'s key list, shared by every series with the same keys.
+    pub(super) fn shape(&self, s: usize) -> u32 {
+        self.shapes[s]
+    }
+
     pub(super) fn get(&self, s: usize) -> Tags<'_> {
         let start = if s == 0 { 0 } else { self.ends[s - 1] };
         Tags {
