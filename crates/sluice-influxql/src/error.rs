@@ -44,6 +44,12 @@ pub enum Error {
         /// 1-based character (not byte) within the line.
         column: usize,
     },
+    /// `tz('…')` naming a zone the IANA database does not have, in InfluxDB 1.x's words.
+    #[error("error parsing query: unable to find time zone {name}")]
+    UnknownTimeZone {
+        /// The name as written.
+        name: String,
+    },
     /// A function InfluxDB 1.x has that sluice does not run, such as `holt_winters` (see
     /// [`crate::validate_select`]).
     #[error("unsupported function \"{name}\"")]

@@ -41,8 +41,8 @@ pub use ast::*;
 pub use error::{Error, Result};
 pub use functions::{FunctionKind, function_kind, validate_select};
 pub use literal::{
-    format_duration, go_duration, is_keyword, parse_duration, parse_time, quote_ident, quote_regex,
-    quote_string,
+    format_duration, go_duration, is_keyword, parse_duration, parse_time, parse_time_zoned,
+    quote_ident, quote_regex, quote_string,
 };
 pub use params::ParamValue;
 pub use parser::{MAX_NESTING_DEPTH, parse, parse_expr, parse_statement, parse_with_params};

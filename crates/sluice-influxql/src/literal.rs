@@ -151,6 +151,17 @@ pub fn format_duration(nanos: i64) -> String {
 /// [`Error::InvalidTime`] when the text has another shape, a field is out of range, or the
 /// instant lies outside what an `i64` of nanoseconds holds (about 1677 to 2262).
 pub fn parse_time(text: &str) -> Result<i64> {
+    parse_time_zoned(text).map(|(nanos, _)| nanos)
+}
+
+/// [`parse_time`], and whether the text names its zone (`Z` or an offset). A statement
+/// with `tz()` reads a time without one as the zone's local time: the nanoseconds are
+/// then those of the wall-clock time read as UTC.
+///
+/// # Errors
+///
+/// As [`parse_time`].
+pub fn parse_time_zoned(text: &str) -> Result<(i64, bool)> {
     let fail = |reason: &str| Error::InvalidTime {
         text: text.to_owned(),
         reason: reason.to_owned(),
@@ -183,6 +194,7 @@ pub fn parse_time(text: &str) -> Result<i64> {
     let mut seconds_of_day = 0;
     let mut fraction_nanos = 0;
     let mut offset_seconds = 0;
+    let mut zoned = false;
     if !cursor.at_end() {
         match cursor.next() {
             Some(b'T' | b't' | b' ') => {}
@@ -224,8 +236,9 @@ pub fn parse_time(text: &str) -> Result<i64> {
         }
         match cursor.next() {
             None => {}
-            Some(b'Z' | b'z') => {}
+            Some(b'Z' | b'z') => zoned = true,
             Some(sign @ (b'+' | b'-')) => {
+                zoned = true;
                 let hours = cursor
                     .digits(2)
                     .ok_or_else(|| fail("expected offset hours"))?;
@@ -254,7 +267,8 @@ pub fn parse_time(text: &str) -> Result<i64> {
     // i128 because the earliest representable instants have a negative whole-second part
     // whose nanoseconds alone overflow i64 before the fraction is added back.
     let nanos = i128::from(seconds) * i128::from(NANOS_PER_SECOND) + i128::from(fraction_nanos);
-    i64::try_from(nanos).map_err(|_| fail("time out of range"))
+    let nanos = i64::try_from(nanos).map_err(|_| fail("time out of range"))?;
+    Ok((nanos, zoned))
 }
 
 /// A byte cursor for [`parse_time`].

@@ -211,7 +211,14 @@ fn select_with(source: BoxedStrategy<Source>) -> impl Strategy<Value = SelectSta
             SortOrder::Descending,
         ])),
         prop::array::uniform4(prop::option::of(any::<u64>())),
-        prop::option::of(".{0,6}"),
+        // Zones the IANA database has (the parser refuses others).
+        prop::option::of(prop::sample::select(vec![
+            String::new(),
+            "UTC".to_owned(),
+            "America/Chicago".to_owned(),
+            "Europe/Berlin".to_owned(),
+            "Asia/Kolkata".to_owned(),
+        ])),
     )
         .prop_map(
             |(fields, into, from, condition, group_by, fill, order_by, limits, timezone)| {

@@ -371,3 +371,15 @@ fn column_names_follow_influxdb() {
         ["mean", "x", "y", "top", "", "a_b", "mean_mean", "abs"]
     );
 }
+
+#[test]
+fn a_time_zone_the_database_does_not_have_is_refused_in_influxdbs_words() {
+    let err = parse_statement("SELECT v FROM m tz('Foo/Bar')").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "error parsing query: unable to find time zone Foo/Bar"
+    );
+    // Empty is UTC, as in InfluxDB; names are case-sensitive.
+    assert!(parse_statement("SELECT v FROM m tz('')").is_ok());
+    assert!(parse_statement("SELECT v FROM m tz('europe/berlin')").is_err());
+}

@@ -312,11 +312,13 @@ impl QueryEngine {
                             statement_id: id,
                             series,
                             error: None,
+                            time_zone: influxql::time_zone_of(statement),
                         },
                         Err(e) => StatementResult {
                             statement_id: id,
                             series: Vec::new(),
                             error: Some(e.to_string()),
+                            time_zone: None,
                         },
                     };
                     shared.lock().expect("not poisoned").push(result);
@@ -341,6 +343,7 @@ impl QueryEngine {
                         statement_id: results.len(),
                         series: Vec::new(),
                         error: Some(e.to_string()),
+                        time_zone: None,
                     });
                 }
             }

@@ -51,8 +51,10 @@
 //!   (`derivative`, `non_negative_derivative`, `difference`, `moving_average`,
 //!   `cumulative_sum`, `elapsed`) run over what the statement without them answers;
 //!   subqueries run first and are read like measurements; math functions apply per row.
-//!   What sluice does not run (`holt_winters`, `tz()`) is refused with an
-//!   error naming the feature, never answered approximately.
+//!   `tz('…')` cuts `GROUP BY time` buckets by the zone's clock, reads time strings
+//!   without an offset as its local time, and writes RFC 3339 times with its offset.
+//!   What sluice does not run (`holt_winters`) is refused with an error naming the
+//!   feature, never answered approximately.
 //! * `SELECT … INTO` runs the statement and writes its rows through `Storage::write`.
 //! * InfluxQL `DELETE`, `DROP SERIES` and `DROP MEASUREMENT` are storage deletes
 //!   (`Storage::delete`, `Storage::drop_table`): durable when they answer, conditions on

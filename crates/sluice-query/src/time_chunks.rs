@@ -3,6 +3,8 @@
 
 use sluice_storage::ScanExtent;
 
+use crate::influxql::zone::Buckets;
+
 /// The times between which chunks of a scan over `range` (`None`: all time) are cut:
 /// the table's stored times `extent`; `None` when chunks would miss a row, one at the
 /// last nanosecond, which chunks (their ends exclusive) leave out and only a scan
@@ -13,7 +15,7 @@ pub(crate) fn data_between(range: Option<(i64, i64)>, extent: &ScanExtent) -> Op
 
 /// `[start, end)` cut into up to `parts` consecutive ranges, the cuts placed inside
 /// `data` (the earliest and latest time rows may have, inclusive) and, with `buckets`
-/// (`GROUP BY time` interval and offset), at bucket starts. The first range keeps
+/// (`GROUP BY time`), at bucket starts. The first range keeps
 /// `start` and the last keeps `end`, so together the ranges are exactly `[start, end)`
 /// whatever rows `data` missed. One range when it cannot be cut.
 pub(crate) fn cut(
@@ -21,7 +23,7 @@ pub(crate) fn cut(
     end: i64,
     data: (i64, i64),
     parts: i64,
-    buckets: Option<(i64, i64)>,
+    buckets: Option<Buckets>,
 ) -> Vec<(i64, i64)> {
     let (from, to) = (start.max(data.0), end.min(data.1.saturating_add(1)));
     let mut cuts = vec![start];
@@ -29,8 +31,17 @@ pub(crate) fn cut(
         // In i128: a range of any two i64 times has a length.
         let (from, to, parts) = (i128::from(from), i128::from(to), i128::from(parts));
         let inner: Vec<i128> = match buckets {
-            Some((interval, offset)) => {
-                let (interval, offset) = (i128::from(interval), i128::from(offset));
+            // Buckets of uneven length (a zone's): even cuts moved back to their
+            // buckets' starts.
+            Some(buckets) if !buckets.even() => {
+                let step = (to - from) / parts;
+                (1..parts)
+                    .filter_map(|k| i64::try_from(from + k * step).ok())
+                    .map(|c| i128::from(buckets.start(c)))
+                    .collect()
+            }
+            Some(buckets) => {
+                let (interval, offset) = (i128::from(buckets.interval), i128::from(buckets.offset));
                 let window = |t: i128| t - (t - offset).rem_euclid(interval);
                 let first = window(from);
                 let buckets = (window(to - 1) - first) / interval + 1;
@@ -58,6 +69,16 @@ pub(crate) fn cut(
 #[cfg(test)]
 mod tests {
     use super::cut;
+    use crate::influxql::zone::Buckets;
+
+    /// Buckets of `interval` from `offset`, in UTC.
+    fn even(interval: i64, offset: i64) -> Option<Buckets> {
+        Some(Buckets {
+            interval,
+            offset,
+            zone: None,
+        })
+    }
 
     /// The ranges follow one another from `start` to `end`.
     fn assert_covers(ranges: &[(i64, i64)], start: i64, end: i64) {
@@ -93,7 +114,7 @@ mod tests {
     #[test]
     fn bucketed_cuts_fall_on_bucket_starts() {
         // Buckets of 10 starting at 5: 5, 15, 25, …
-        let ranges = cut(0, 200, (7, 96), 3, Some((10, 5)));
+        let ranges = cut(0, 200, (7, 96), 3, even(10, 5));
         assert_covers(&ranges, 0, 200);
         assert!(
             ranges[1..].iter().all(|(s, _)| (s - 5) % 10 == 0),
@@ -103,11 +124,31 @@ mod tests {
     }
 
     #[test]
+    fn in_a_zone_cuts_fall_at_the_starts_of_its_buckets() {
+        use crate::influxql::TimeZone;
+        const DAY: i64 = 86_400_000_000_000;
+        let at = |t: &str| sluice_influxql::parse_time(t).unwrap();
+        let berlin = Buckets {
+            interval: DAY,
+            offset: 0,
+            zone: Some(TimeZone::named("Europe/Berlin").unwrap()),
+        };
+        let (start, end) = (at("2019-03-25T00:00:00Z"), at("2019-04-05T00:00:00Z"));
+        let ranges = cut(start, end, (start, end - 1), 4, Some(berlin));
+        assert_covers(&ranges, start, end);
+        assert_eq!(ranges.len(), 4, "{ranges:?}");
+        // Local midnights: 23:00 UTC before the change of 31 March, 22:00 after.
+        for (s, _) in &ranges[1..] {
+            assert_eq!(berlin.start(*s), *s, "{ranges:?}");
+        }
+    }
+
+    #[test]
     fn a_range_that_cannot_be_cut_stays_whole() {
         assert_eq!(cut(0, 100, (200, 300), 4, None), [(0, 100)]);
         assert_eq!(cut(0, 100, (10, 10), 4, None), [(0, 100)]);
         assert_eq!(cut(0, 100, (0, 99), 1, None), [(0, 100)]);
         // One bucket holds all the data.
-        assert_eq!(cut(0, 100, (21, 29), 4, Some((10, 0))), [(0, 100)]);
+        assert_eq!(cut(0, 100, (21, 29), 4, even(10, 0)), [(0, 100)]);
     }
 }

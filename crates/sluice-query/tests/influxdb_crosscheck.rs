@@ -892,3 +892,77 @@ async fn retention_policies_match_influxdb_1x() {
         mismatches.join("\n")
     );
 }
+
+/// Points on both sides of the 2019 changes of the clocks in Europe (31 March and 27
+/// October, at 01:00 UTC).
+const ZONE_DATA: &str = "\
+m,h=a v=1 1553990400000000000
+m,h=a v=2 1554001200000000000
+m,h=b v=3 1554080400000000000
+m,h=a v=4 1554112800000000000
+m,h=a v=5 1572134400000000000
+m,h=b v=6 1572145200000000000
+m,h=a v=7 1572220800000000000
+";
+
+const ZONE_QUERIES: &[&str] = &[
+    // Raw times carry the offset in force at each point.
+    "SELECT v FROM m tz('Europe/Berlin')",
+    "SELECT v FROM m tz('America/Chicago')",
+    "SELECT v FROM m tz('UTC')",
+    // A time without an offset is local time; one with `Z` is not.
+    "SELECT v FROM m WHERE time >= '2019-03-31 00:30:00' tz('Europe/Berlin')",
+    "SELECT v FROM m WHERE time >= '2019-03-31T00:30:00Z' tz('Europe/Berlin')",
+    // Days from local midnight, 23 and 25 hours long across the changes.
+    "SELECT sum(v) FROM m WHERE time >= '2019-03-30T00:00:00Z' AND time < '2019-04-02T00:00:00Z' GROUP BY time(1d) tz('Europe/Berlin')",
+    "SELECT sum(v) FROM m WHERE time >= '2019-10-26T00:00:00Z' AND time < '2019-10-29T00:00:00Z' GROUP BY time(1d), h tz('Europe/Berlin')",
+    "SELECT count(v) FROM m WHERE time >= '2019-03-31T00:00:00Z' AND time < '2019-03-31T05:00:00Z' GROUP BY time(1h) tz('Europe/Berlin')",
+    "SELECT count(v) FROM m WHERE time >= '2019-10-26T23:00:00Z' AND time < '2019-10-27T04:00:00Z' GROUP BY time(1h) tz('Europe/Berlin')",
+    "SELECT count(v) FROM m WHERE time >= '2019-10-26T23:00:00Z' AND time < '2019-10-27T04:00:00Z' GROUP BY time(2h) tz('Europe/Berlin')",
+    "SELECT sum(v) FROM m WHERE time >= '2019-03-25T00:00:00Z' AND time < '2019-04-10T00:00:00Z' GROUP BY time(7d) tz('America/Chicago')",
+    "SELECT sum(v) FROM m WHERE time >= '2019-03-30T00:00:00Z' AND time < '2019-04-02T00:00:00Z' GROUP BY time(1d, 6h) tz('Asia/Kolkata')",
+    "SELECT max(v) FROM m WHERE time >= '2019-03-30T00:00:00Z' AND time < '2019-04-02T00:00:00Z' GROUP BY time(1d) fill(none) tz('Europe/Berlin')",
+    "SELECT mean(v) FROM m WHERE time >= '2019-10-26T00:00:00Z' AND time < '2019-10-29T00:00:00Z' GROUP BY time(1d) fill(previous) tz('Europe/Berlin')",
+    "SELECT last(v) FROM m WHERE time >= '2019-03-30T00:00:00Z' AND time < '2019-04-02T00:00:00Z' GROUP BY time(1d) tz('Europe/Berlin')",
+    "SELECT difference(sum(v)) FROM m WHERE time >= '2019-03-30T00:00:00Z' AND time < '2019-04-03T00:00:00Z' GROUP BY time(1d) tz('Europe/Berlin')",
+    "SELECT sum(v) FROM m WHERE time >= '2019-03-30T00:00:00Z' AND time < '2019-04-02T00:00:00Z' GROUP BY time(1d) ORDER BY time DESC tz('Europe/Berlin')",
+    "SELECT v FROM m tz('Foo/Bar')",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_zones_match_influxdb_1x() {
+    let Some((_guard, port)) = start_influxd("time_zones_match_influxdb_1x") else {
+        return;
+    };
+    http(port, "POST", "/query?q=CREATE%20DATABASE%20db", "").unwrap();
+    let (status, body) = http(port, "POST", "/write?db=db", ZONE_DATA).unwrap();
+    assert_eq!(status, 204, "{body}");
+    let sluice_dir = tempfile::tempdir().unwrap();
+    let storage = common::open(sluice_dir.path()).await;
+    common::write(&storage, ZONE_DATA).await;
+    let engine = QueryEngine::new(storage.clone());
+
+    let mut mismatches = Vec::new();
+    for q in ZONE_QUERIES {
+        let (_, theirs) = http(port, "GET", &format!("/query?db=db&q={}", encode(q)), "").unwrap();
+        let ours = match engine.influxql(Some("db"), q, None).await {
+            Ok(results) => v1_json(&results, Epoch::Rfc3339),
+            Err(e) => sluice_query::format::v1_error_json(&e.to_string()),
+        };
+        let a: serde_json::Value = serde_json::from_str(&ours).unwrap();
+        let b: serde_json::Value = serde_json::from_str(theirs.trim()).unwrap();
+        if a != b {
+            mismatches.push(format!(
+                "{q}\n  sluice:   {ours}\n  influxdb: {}",
+                theirs.trim()
+            ));
+        }
+    }
+    storage.shutdown().await.unwrap();
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+}

@@ -335,6 +335,7 @@ async fn run_in_order(
             statement_id: results.len(),
             series,
             error,
+            time_zone: None,
         });
     }
     run_in_engine(state, db, rp, &mut pending, &mut results).await?;

@@ -674,6 +674,42 @@ fn a_select_too_big_to_read_at_once_is_answered_in_time_chunks() {
         }
     }
 
+    // Buckets of a time zone's clock (Kolkata, 5:30 ahead of UTC): four-hour buckets of
+    // local time start at 22:30, 02:30, … UTC; the chunks are cut at their starts, and
+    // the times carry the offset.
+    let reply = influxql_ns(
+        &server,
+        &reader,
+        &format!(
+            "SELECT max(v) FROM m WHERE {range} AND host =~ /^h/ GROUP BY time(4h), host tz('Asia/Kolkata')"
+        ),
+    );
+    let results = &reply.json()["results"][0];
+    assert!(results["error"].is_null(), "{}", reply.body);
+    let starts: Vec<i64> = (0..9).map(|k| -5_400 + k * 14_400).collect();
+    assert_eq!(results["series"].as_array().unwrap().len(), 10);
+    for s in results["series"].as_array().unwrap() {
+        let h: i64 = s["tags"]["host"].as_str().unwrap()[1..].parse().unwrap();
+        let values = s["values"].as_array().unwrap();
+        assert_eq!(values.len(), starts.len(), "{s}");
+        for (row, start) in values.iter().zip(&starts) {
+            assert_eq!(row[0], start * 1_000_000_000, "{s}");
+            let end = (start + 14_400).min(120_000);
+            let last = (end - 10..end).find(|i| i % 10 == h).unwrap();
+            assert_eq!(row[1].as_f64().unwrap(), last as f64, "{s}");
+        }
+    }
+    let reply = influxql(
+        &server,
+        &reader,
+        &format!(
+            "SELECT max(v) FROM m WHERE {range} AND host = 'h1' GROUP BY time(4h) tz('Asia/Kolkata')"
+        ),
+    );
+    let values = &reply.json()["results"][0]["series"][0]["values"];
+    assert_eq!(values[0][0], "1970-01-01T04:00:00+05:30", "{}", reply.body);
+    assert_eq!(values[8][0], "1970-01-02T12:00:00+05:30", "{}", reply.body);
+
     // Aggregates without `GROUP BY time`: each chunk's row of a series folds into one.
     // Host hN holds the points N, N + 10, … of value = second; `gap` 1 at 10 s, 2 at
     // 119,990 s.

@@ -5,7 +5,7 @@ use crate::ast::{
     Dimension, Field, Fill, Literal, MeasurementName, MeasurementRef, SOURCE_MEASUREMENT,
     SelectStatement, SortOrder, Source,
 };
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::token::Token;
 
 impl Parser<'_> {
@@ -52,6 +52,10 @@ impl Parser<'_> {
                 return Err(self.unexpected(&next, "string"));
             };
             self.expect_symbol(")")?;
+            // Empty is UTC, as in InfluxDB.
+            if !zone.is_empty() && zone.parse::<chrono_tz::Tz>().is_err() {
+                return Err(Error::UnknownTimeZone { name: zone });
+            }
             statement.timezone = Some(zone);
         }
         Ok(statement)

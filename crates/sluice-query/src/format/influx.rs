@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
-use crate::influxql::{Series, StatementResult, Value};
+use crate::influxql::{Series, StatementResult, TimeZone, Value};
 use sluice_lp::time::push_rfc3339_nano;
 
 /// How times are written: RFC 3339 (the default) or an integer count of a unit since the
@@ -63,6 +63,23 @@ impl Epoch {
     }
 }
 
+/// How a result's times are written: as epoch numbers or RFC 3339, in its statement's
+/// zone.
+#[derive(Clone, Copy)]
+struct Times {
+    epoch: Epoch,
+    zone: Option<TimeZone>,
+}
+
+impl Times {
+    fn of(result: &StatementResult, epoch: Epoch) -> Times {
+        Times {
+            epoch,
+            zone: result.time_zone,
+        }
+    }
+}
+
 /// The whole v1 JSON response for `results`. Empty keys are left out (`series` when
 /// there are none, `tags` when not grouped by tags, `name` when empty).
 pub fn v1_json(results: &[StatementResult], epoch: Epoch) -> String {
@@ -77,7 +94,7 @@ pub fn v1_json(results: &[StatementResult], epoch: Epoch) -> String {
             &r.series,
             r.error.as_deref(),
             false,
-            epoch,
+            Times::of(r, epoch),
         );
     }
     out.push_str("]}");
@@ -110,7 +127,7 @@ pub fn v1_json_chunks(results: &[StatementResult], epoch: Epoch, chunk_size: usi
                 &r.series,
                 r.error.as_deref(),
                 false,
-                epoch,
+                Times::of(r, epoch),
             );
             out.push_str("]}");
             chunks.push(out);
@@ -141,7 +158,7 @@ pub fn v1_json_chunks(results: &[StatementResult], epoch: Epoch, chunk_size: usi
             let mut out = String::from("{\"results\":[{\"statement_id\":");
             let _ = write!(out, "{}", r.statement_id);
             out.push_str(",\"series\":[");
-            write_series(&mut out, &series, epoch);
+            write_series(&mut out, &series, Times::of(r, epoch));
             if partial_series {
                 out.pop();
                 out.push_str(",\"partial\":true}");
@@ -165,7 +182,7 @@ fn write_result(
     series: &[Series],
     error: Option<&str>,
     partial: bool,
-    epoch: Epoch,
+    times: Times,
 ) {
     let _ = write!(out, "{{\"statement_id\":{id}");
     if let Some(e) = error {
@@ -177,7 +194,7 @@ fn write_result(
             if i > 0 {
                 out.push(',');
             }
-            write_series(out, s, epoch);
+            write_series(out, s, times);
         }
         out.push(']');
     }
@@ -187,7 +204,7 @@ fn write_result(
     out.push('}');
 }
 
-fn write_series(out: &mut String, s: &Series, epoch: Epoch) {
+fn write_series(out: &mut String, s: &Series, times: Times) {
     out.push('{');
     let mut first = true;
     if !s.name.is_empty() {
@@ -233,7 +250,7 @@ fn write_series(out: &mut String, s: &Series, epoch: Epoch) {
                 if j > 0 {
                     out.push(',');
                 }
-                write_json_value(out, v, epoch);
+                write_json_value(out, v, times);
             }
             out.push(']');
         }
@@ -242,7 +259,7 @@ fn write_series(out: &mut String, s: &Series, epoch: Epoch) {
     out.push('}');
 }
 
-fn write_json_value(out: &mut String, v: &Value, epoch: Epoch) {
+fn write_json_value(out: &mut String, v: &Value, times: Times) {
     match v {
         Value::Null => out.push_str("null"),
         Value::Float(x) => write_float(out, *x),
@@ -250,11 +267,14 @@ fn write_json_value(out: &mut String, v: &Value, epoch: Epoch) {
         Value::Unsigned(u) => out.push_str(itoa::Buffer::new().format(*u)),
         Value::String(s) => write_json_string(out, s),
         Value::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Time(t) => match epoch {
+        Value::Time(t) => match times.epoch {
             // RFC 3339 text needs no JSON escape.
             Epoch::Rfc3339 => {
                 out.push('"');
-                push_rfc3339_nano(out, *t);
+                match times.zone {
+                    Some(zone) => out.push_str(&zone.format_rfc3339(*t)),
+                    None => push_rfc3339_nano(out, *t),
+                }
                 out.push('"');
             }
             e => out.push_str(itoa::Buffer::new().format(t / e.divisor())),
@@ -437,16 +457,19 @@ mod tests {
                     ],
                 }],
                 error: None,
+                time_zone: None,
             },
             StatementResult {
                 statement_id: 1,
                 series: vec![],
                 error: Some("database not found: x".into()),
+                time_zone: None,
             },
             StatementResult {
                 statement_id: 2,
                 series: vec![],
                 error: None,
+                time_zone: None,
             },
         ]
     }

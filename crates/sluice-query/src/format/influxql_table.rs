@@ -253,6 +253,7 @@ mod tests {
                 },
             ],
             error: None,
+            time_zone: None,
         }];
         let table = influxql_table(&results).unwrap();
         let names: Vec<_> = table.schema.fields().iter().map(|f| f.name()).collect();

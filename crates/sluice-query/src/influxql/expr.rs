@@ -9,6 +9,7 @@ use sluice_storage::{Comparison, FieldFilter, Number, TagMatch};
 
 use super::math::MathFn;
 use super::view::{BatchView, V};
+use super::zone::TimeZone;
 use crate::error::{Error, Result};
 
 /// `[start, end)` in nanoseconds, with whether each side was given.
@@ -39,6 +40,16 @@ pub(crate) fn split_condition(
     condition: Option<&Expr>,
     now: i64,
 ) -> Result<(TimeRange, Vec<Expr>)> {
+    split_condition_in(condition, now, None)
+}
+
+/// [`split_condition`] for a statement with `tz()`: a time string without an offset is
+/// the zone's local time.
+pub(crate) fn split_condition_in(
+    condition: Option<&Expr>,
+    now: i64,
+    zone: Option<TimeZone>,
+) -> Result<(TimeRange, Vec<Expr>)> {
     let mut range = TimeRange::ALL;
     let mut rest = Vec::new();
     let mut conjuncts = Vec::new();
@@ -55,7 +66,7 @@ pub(crate) fn split_condition(
             } else {
                 (flip(*op), lhs.as_ref())
             };
-            let t = time_value(other, now)?;
+            let t = time_value(other, now, zone)?;
             let (s, e) = match op {
                 BinaryOp::Gt => (t.saturating_add(1), i64::MAX),
                 BinaryOp::GtEq => (t, i64::MAX),
@@ -118,10 +129,13 @@ fn flip(op: BinaryOp) -> BinaryOp {
 
 /// The nanoseconds a time operand stands for: an RFC 3339 string, an integer (ns), a
 /// duration literal (ns since the epoch), `now()`, or sums and differences of those.
-fn time_value(e: &Expr, now: i64) -> Result<i64> {
+fn time_value(e: &Expr, now: i64, zone: Option<TimeZone>) -> Result<i64> {
     match e {
         Expr::Call(_) if e.is_now() => Ok(now),
-        Expr::Literal(Literal::String(s)) => Ok(sluice_influxql::parse_time(s)?),
+        Expr::Literal(Literal::String(s)) => match sluice_influxql::parse_time_zoned(s)? {
+            (local, false) if let Some(zone) = zone => Ok(zone.instant_of_local(local)),
+            (t, _) => Ok(t),
+        },
         Expr::Literal(Literal::Integer(i)) => Ok(*i),
         Expr::Literal(Literal::Duration(d)) => Ok(*d),
         Expr::Literal(Literal::Float(x)) => Ok(*x as i64),
@@ -129,12 +143,12 @@ fn time_value(e: &Expr, now: i64) -> Result<i64> {
             op: BinaryOp::Add,
             lhs,
             rhs,
-        } => Ok(time_value(lhs, now)?.saturating_add(time_value(rhs, now)?)),
+        } => Ok(time_value(lhs, now, zone)?.saturating_add(time_value(rhs, now, zone)?)),
         Expr::Binary {
             op: BinaryOp::Sub,
             lhs,
             rhs,
-        } => Ok(time_value(lhs, now)?.saturating_sub(time_value(rhs, now)?)),
+        } => Ok(time_value(lhs, now, zone)?.saturating_sub(time_value(rhs, now, zone)?)),
         other => Err(Error::Invalid(format!("invalid time value: {other}"))),
     }
 }

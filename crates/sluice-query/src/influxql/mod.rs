@@ -15,14 +15,24 @@ mod subquery;
 mod transform;
 mod type_check;
 mod view;
+pub(crate) mod zone;
 
 pub use result::{Series, StatementResult, Value};
+pub use zone::TimeZone;
 
 use sluice_influxql::Statement;
 use sluice_storage::Storage;
 
 use crate::error::Result;
 use crate::limits::Budget;
+
+/// The zone a statement's times are written in: its `tz()`, for a `SELECT` that has one.
+pub(crate) fn time_zone_of(statement: &Statement) -> Option<TimeZone> {
+    match statement {
+        Statement::Select(s) => TimeZone::of(s).ok().flatten(),
+        _ => None,
+    }
+}
 
 /// Runs one statement with `db` as the default database and `rp` as the default
 /// retention policy (`None`: each database's default); `now()` is the wall clock.

@@ -10,6 +10,8 @@ pub struct StatementResult {
     pub series: Vec<Series>,
     /// Why the statement failed, when it did.
     pub error: Option<String>,
+    /// The zone of the statement's `tz()`: times written as RFC 3339 carry its offset.
+    pub time_zone: Option<super::TimeZone>,
 }
 
 /// One series of a result: rows sharing a measurement and `GROUP BY` tag values.

@@ -19,6 +19,7 @@ use super::row::{AggExpr, apply_fill, eval_agg, has_aggregate, numeric_aggregate
 use super::subquery::{self, Virtual};
 use super::type_check;
 use super::view::{BatchView, V};
+use super::zone::{Buckets, TimeZone};
 use crate::error::{Error, Result};
 use crate::limits::Budget;
 use crate::time_chunks;
@@ -127,9 +128,6 @@ pub(crate) async fn select(
         ))
         .await;
     }
-    if stmt.timezone.is_some() {
-        return Err(Error::Unsupported("tz()".to_owned()));
-    }
     let time_dimensions = stmt
         .group_by
         .iter()
@@ -174,7 +172,8 @@ pub(crate) async fn run(
         }
     }
     inputs.sort_by(|a, b| a.info().name.cmp(&b.info().name));
-    let (mut range, conjuncts) = expr::split_condition(stmt.condition.as_ref(), now)?;
+    let zone = TimeZone::of(stmt)?;
+    let (mut range, conjuncts) = expr::split_condition_in(stmt.condition.as_ref(), now, zone)?;
     if shift > 0 && stmt.group_by_time().is_some() {
         if stmt.is_descending() {
             let end = if range.has_end { range.end } else { now };
@@ -365,6 +364,7 @@ pub(crate) async fn run(
                     .collect();
                 let ctx = SeriesContext {
                     stmt,
+                    buckets: Buckets::of(stmt, zone),
                     range,
                     now,
                     views: &views,
@@ -624,8 +624,8 @@ struct Chunking {
     /// The range read, `[lo, hi)`: the query's, open sides at the ends of time.
     lo: i64,
     hi: i64,
-    /// `GROUP BY time` interval and offset: chunks start at bucket starts.
-    buckets: Option<(i64, i64)>,
+    /// `GROUP BY time` buckets: chunks start at bucket starts.
+    buckets: Option<Buckets>,
     fill: Fill,
     /// How the chunks' rows of a series combine, for an aggregate without `GROUP BY
     /// time`.
@@ -648,7 +648,7 @@ impl Chunking {
         }
         let fill = stmt.fill.unwrap_or(Fill::Null);
         let buckets = if aggregate {
-            let Some(buckets) = stmt.group_by_time() else {
+            let Some(buckets) = Buckets::of(stmt, TimeZone::of(stmt).ok()?) else {
                 return Some(Chunking {
                     lo: range.start,
                     hi: range.end,
@@ -692,14 +692,6 @@ impl Chunking {
         ((bytes as f64 / (left.max(1) as f64 / 2.0)).ceil() as i64).max(1)
     }
 
-    /// The start of the bucket holding `t`.
-    fn window(&self, t: i64) -> i64 {
-        match self.buckets {
-            Some((interval, offset)) => t - (t - offset).rem_euclid(interval),
-            None => t,
-        }
-    }
-
     /// `[start, end)` cut into up to `parts` consecutive parts, at bucket starts
     /// inside `data` (see [`time_chunks::cut`]).
     fn split(&self, data: (i64, i64), start: i64, end: i64, parts: i64) -> Vec<(i64, i64)> {
@@ -723,17 +715,15 @@ impl Chunking {
                 })
                 .collect();
         }
-        let Some((interval, _)) = self.buckets.filter(|_| self.fill != Fill::None) else {
+        let Some(buckets) = self.buckets.filter(|_| self.fill != Fill::None) else {
             return merged.into_iter().collect();
         };
-        let (first, last) = (self.window(self.lo), self.window(self.hi - 1));
         merged
             .into_iter()
             .map(|(key, rows)| {
-                let mut filled = Vec::with_capacity(((last - first) / interval + 1) as usize);
+                let mut filled = Vec::new();
                 let mut rows = rows.into_iter().peekable();
-                let mut start = first;
-                while start <= last {
+                for start in buckets.starts(self.lo, self.hi - 1) {
                     match rows.next_if(|r| matches!(r.first(), Some(Value::Time(t)) if *t == start))
                     {
                         Some(row) => filled.push(row),
@@ -745,7 +735,6 @@ impl Chunking {
                             false,
                         )),
                     }
-                    start += interval;
                 }
                 (key, filled)
             })
@@ -1062,6 +1051,10 @@ fn limited_bucket_range(
     calls: &[(Func, String)],
 ) -> Option<(i64, i64)> {
     let (interval, offset) = stmt.group_by_time()?;
+    // Buckets of a zone are not all `interval` long: the whole range is read.
+    if stmt.timezone.is_some() {
+        return None;
+    }
     let limit = stmt.limit?;
     let fill = stmt.fill.unwrap_or(Fill::Null);
     if !range.has_start
@@ -1345,6 +1338,8 @@ impl Drop for Held<'_> {
 
 struct SeriesContext<'s, 'v> {
     stmt: &'s SelectStatement,
+    /// The statement's `GROUP BY time` buckets.
+    buckets: Option<Buckets>,
     range: TimeRange,
     now: i64,
     views: &'v [BatchView<'v>],
@@ -1473,21 +1468,18 @@ impl SeriesContext<'_, '_> {
         global_min: Option<i64>,
     ) -> Result<Vec<Vec<Value>>> {
         let views = self.views;
-        let group_time = self.stmt.group_by_time();
+        let group_time = self.buckets;
         // Rows by bucket start (a stable sort, so each bucket keeps the rows' order),
         // then the [start, end) run of each bucket.
-        let window = |t: i64| match group_time {
-            Some((interval, offset)) => t - (t - offset).rem_euclid(interval),
-            None => i64::MIN,
-        };
+        let window = |t: i64| group_time.map_or(i64::MIN, |b| b.start(t));
         // The bucket of the row before, reused while rows stay in it (a series' rows
         // ascend in time): one division per bucket rather than per row.
         let mut last: Option<(i64, i64)> = None;
         let mut bucket_of = |t: i64| match (last, group_time) {
             (Some((start, end)), _) if start <= t && t < end => start,
-            (_, Some((interval, _))) => {
-                let start = window(t);
-                last = Some((start, start.saturating_add(interval)));
+            (_, Some(buckets)) => {
+                let start = buckets.start(t);
+                last = Some((start, buckets.end(t)));
                 start
             }
             (_, None) => i64::MIN,
@@ -1520,7 +1512,8 @@ impl SeriesContext<'_, '_> {
         let starts: Vec<i64> = match group_time {
             None => vec![i64::MIN],
             Some(_) if fill == Fill::None => runs.iter().map(|r| r.0).collect(),
-            Some((interval, _)) => {
+            Some(buckets) => {
+                let interval = buckets.interval;
                 let lo = if self.range.has_start {
                     self.range.start
                 } else {
@@ -1533,7 +1526,8 @@ impl SeriesContext<'_, '_> {
                 };
                 let first = window(lo);
                 let last = window(hi - 1);
-                let n = (last - first) / interval + 1;
+                // In a zone, a day or two may be shorter than the interval.
+                let n = (last - first) / interval + if buckets.even() { 1 } else { 2 };
                 // Counted over all series before anything is allocated: `GROUP BY
                 // time(1ns)` over a day stops here.
                 self.budget.add_buckets(n as u64)?;
@@ -1542,7 +1536,11 @@ impl SeriesContext<'_, '_> {
                     .saturating_mul(std::mem::size_of::<(i64, Vec<Option<Value>>)>() + 8);
                 self.budget.grow(bytes)?;
                 self.budget.shrink(bytes);
-                (0..n).map(|k| first + k * interval).collect()
+                if buckets.even() {
+                    (0..n).map(|k| first + k * interval).collect()
+                } else {
+                    buckets.starts(lo, hi - 1).collect()
+                }
             }
         };
         let lone_selector = self.calls.len() == 1
@@ -1562,7 +1560,7 @@ impl SeriesContext<'_, '_> {
             .iter()
             .enumerate()
             .map(|(k, (f, _))| match (f, group_time) {
-                (Func::Integral(unit), Some((interval, _))) => {
+                (Func::Integral(unit), Some(buckets)) => {
                     let col = self.call_columns[k];
                     let mut points: Vec<(i64, f64)> = sorted_rows
                         .iter()
@@ -1573,7 +1571,7 @@ impl SeriesContext<'_, '_> {
                         })
                         .collect();
                     points.sort_by_key(|p| p.0);
-                    let of = |t: i64| (window(t), window(t) + interval);
+                    let of = |t: i64| (buckets.start(t), buckets.end(t));
                     Some(
                         aggregate::integral(&points, *unit, Some(&of))
                             .into_iter()

@@ -17,6 +17,7 @@ use super::expr;
 use super::math::MathFn;
 use super::result::{Series, Value};
 use super::view::V;
+use super::zone::{Buckets, TimeZone};
 use crate::error::{Error, Result};
 use crate::limits::Budget;
 
@@ -218,11 +219,10 @@ pub(crate) async fn select(
     let inner = super::select::run(storage, default_db, &first, now, budget, shift).await?;
 
     // The buckets of the statement as written: a plain aggregate column keeps only those.
-    let (range, _) = expr::split_condition(stmt.condition.as_ref(), now)?;
-    let window = |t: i64| match group_time {
-        Some((interval, offset)) => t - (t - offset).rem_euclid(interval),
-        None => t,
-    };
+    let zone = TimeZone::of(stmt)?;
+    let (range, _) = expr::split_condition_in(stmt.condition.as_ref(), now, zone)?;
+    let buckets = Buckets::of(stmt, zone);
+    let window = |t: i64| buckets.map_or(t, |b| b.start(t));
     let desc = stmt.is_descending();
     let kept = |t: i64| match (group_time, desc) {
         (None, _) => true,
