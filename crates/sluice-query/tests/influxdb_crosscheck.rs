@@ -20,6 +20,9 @@ cpu,host=b,region=eu usage=20,n=2i 1451606520000000000
 cpu,host=a,region=us usage=4 1451606460000000000
 cpu,host=a,region=us usage=7,n=30i 1451606640000000000
 mem,host=a free=5i 1451606400000000000
+frac,host=a x=1.5,n=3i,s=\"7\",b=true 1451606400000000000
+frac,host=a x=2.5,n=4i,s=\"8\",b=false 1451606460000000000
+frac,host=b x=3.7,n=5i,s=\"9\",b=true 1451606520000000000
 ";
 
 const RANGE: &str = "time >= '2016-01-01T00:00:00Z' AND time < '2016-01-01T00:06:00Z'";
@@ -86,6 +89,26 @@ fn queries() -> Vec<String> {
         format!("SELECT percentile(usage, 0) FROM cpu WHERE {RANGE} GROUP BY time(2m), host"),
         format!("SELECT count(free) FROM cpu WHERE {RANGE} GROUP BY time(2m)"),
         "SELECT distinct(region) FROM cpu".to_owned(),
+        // Casts inside functions: the function reads the values cast (a float as an
+        // integer drops its fraction; a string or boolean as a number is no value).
+        "SELECT mean(x::integer), sum(x::integer), max(x::integer), min(x::integer), count(x::integer) FROM frac".to_owned(),
+        "SELECT first(x::integer), last(n::float) FROM frac".to_owned(),
+        "SELECT median(x::integer), spread(x::integer), stddev(x::integer), mode(x::integer) FROM frac".to_owned(),
+        "SELECT mean(n::float), sum(n::float), sum(x::float), sum(x::field) FROM frac".to_owned(),
+        "SELECT distinct(x::integer) FROM frac".to_owned(),
+        "SELECT count(distinct(x::integer)) FROM frac".to_owned(),
+        "SELECT percentile(x::integer, 50) FROM frac".to_owned(),
+        "SELECT top(x::integer, 2) FROM frac".to_owned(),
+        "SELECT mean(s::float) FROM frac".to_owned(),
+        "SELECT count(s::integer) FROM frac".to_owned(),
+        "SELECT mean(b::integer) FROM frac".to_owned(),
+        "SELECT mean(x::string) FROM frac".to_owned(),
+        "SELECT integral(x::integer) FROM frac".to_owned(),
+        "SELECT last(n::unsigned) FROM frac".to_owned(),
+        "SELECT mean(x::integer) FROM frac GROUP BY host".to_owned(),
+        format!("SELECT sum(x::integer) FROM frac WHERE {RANGE} GROUP BY time(2m)"),
+        format!("SELECT mean(x::integer), mean(x) FROM frac WHERE {RANGE} GROUP BY time(2m)"),
+        "SELECT max(x::integer), host FROM frac".to_owned(),
         "SHOW MEASUREMENTS".to_owned(),
         "SHOW TAG KEYS FROM cpu".to_owned(),
         "SHOW TAG VALUES WITH KEY = host".to_owned(),

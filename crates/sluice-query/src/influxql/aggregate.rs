@@ -42,7 +42,8 @@ impl Func {
     /// functions; [`Error::Invalid`] for a non-field argument.
     pub(crate) fn from_call(call: &Call) -> Result<(Func, String)> {
         let field = |e: &Expr| match e {
-            Expr::VarRef(v) => Ok(v.name.clone()),
+            // The values are read cast, as InfluxDB 1.x reads `mean(usage::integer)`.
+            Expr::VarRef(v) => Ok(super::expr::cast_column(&v.name, v.data_type)),
             other => Err(Error::Invalid(format!(
                 "expected field argument in {}(), got {other}",
                 call.name

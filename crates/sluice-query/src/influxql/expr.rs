@@ -424,6 +424,38 @@ pub(crate) fn eval<'a>(c: &'a Compiled, view: &BatchView<'a>, i: usize) -> V<'a>
     }
 }
 
+/// The column a function reads for a field written with a cast (`mean(usage::integer)`):
+/// the field's name when there is none (or `::field`), else the name and the type apart
+/// (a name no stored column has; [`cast_of`] reads it back, and the scan's batches get
+/// the column, see [`super::view::with_casts`]).
+pub(crate) fn cast_column(field: &str, t: Option<DataType>) -> String {
+    let kind = match t {
+        None | Some(DataType::Field) => return field.to_owned(),
+        Some(DataType::Float) => "float",
+        Some(DataType::Integer) => "integer",
+        Some(DataType::Unsigned) => "unsigned",
+        Some(DataType::String) => "string",
+        Some(DataType::Boolean) => "boolean",
+        Some(DataType::Tag) => "tag",
+    };
+    format!("{field}\0{kind}")
+}
+
+/// The field and the type of a [`cast_column`] name with a cast.
+pub(crate) fn cast_of(column: &str) -> Option<(&str, DataType)> {
+    let (field, kind) = column.rsplit_once('\0')?;
+    let t = match kind {
+        "float" => DataType::Float,
+        "integer" => DataType::Integer,
+        "unsigned" => DataType::Unsigned,
+        "string" => DataType::String,
+        "boolean" => DataType::Boolean,
+        "tag" => DataType::Tag,
+        _ => return None,
+    };
+    (!field.is_empty()).then_some((field, t))
+}
+
 /// `v` as type `t`, as InfluxDB 1.x casts a field: numbers convert among themselves (a
 /// float to an integer drops its fraction), a string or boolean stays only as itself,
 /// anything else is null.

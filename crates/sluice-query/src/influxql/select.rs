@@ -233,7 +233,9 @@ pub(crate) async fn run(
         && aux.is_empty()
         && group_time.is_none()
         && !calls.is_empty()
-        && calls.iter().all(|(f, _)| *f == Func::Last))
+        && calls
+            .iter()
+            .all(|(f, column)| *f == Func::Last && expr::cast_of(column).is_none()))
     .then(|| calls.iter().map(|(_, field)| field.clone()).collect());
     let mut all_series = Vec::new();
     // Memory held by the rows of `all_series`, given back to the budget at the end.
@@ -249,11 +251,12 @@ pub(crate) async fn run(
         // either and whose empty value is null.
         let calls: Vec<(Func, String)> = calls
             .iter()
-            .map(|(func, field)| {
+            .map(|(func, column)| {
+                let field = expr::cast_of(column).map_or(column.as_str(), |(f, _)| f);
                 let absent = !is_tag(field) && !fields_of(table).any(|(name, _)| name == field);
                 match func {
-                    Func::Count | Func::CountDistinct if absent => (Func::Sum, field.clone()),
-                    _ => (func.clone(), field.clone()),
+                    Func::Count | Func::CountDistinct if absent => (Func::Sum, column.clone()),
+                    _ => (func.clone(), column.clone()),
                 }
             })
             .collect();
@@ -279,14 +282,27 @@ pub(crate) async fn run(
                 .map(|f| expr::compile(&f.expr, &mut columns, &mut index))
                 .collect::<Result<Vec<_>>>()?
         };
+        // Fields a function reads cast (`mean(usage::integer)`): (column, field, type),
+        // each added to the scanned batches.
+        let mut casts: Vec<(String, String, DataType)> = Vec::new();
         let call_columns: Vec<usize> = calls
             .iter()
-            .map(|(_, field)| {
+            .map(|(_, column)| {
+                let (field, cast) = match expr::cast_of(column) {
+                    Some((field, t)) => (field, Some(t)),
+                    None => (column.as_str(), None),
+                };
                 // Functions read fields only: on a tag they see no points, as in InfluxDB.
                 let name = if is_tag(field) {
                     "\0tag"
+                } else if let Some(t) = cast {
+                    column_index(field, &mut columns, &mut index);
+                    if !casts.iter().any(|c| c.0 == *column) {
+                        casts.push((column.clone(), field.to_owned(), t));
+                    }
+                    column.as_str()
                 } else {
-                    field.as_str()
+                    field
                 };
                 column_index(name, &mut columns, &mut index)
             })
@@ -344,12 +360,20 @@ pub(crate) async fn run(
         // groups are among them (a series an earlier chunk found).
         let build =
             |scanned: &ScanResult, range: TimeRange, counted: Counted<'_>, set: &CallSet<'_>| {
-                let rows: usize = scanned.batches.iter().map(RecordBatch::num_rows).sum();
-                let bytes: usize = scanned
-                    .batches
-                    .iter()
-                    .map(RecordBatch::get_array_memory_size)
-                    .sum();
+                let cast_batches: Vec<RecordBatch>;
+                let batches = if casts.is_empty() {
+                    &scanned.batches
+                } else {
+                    cast_batches = scanned
+                        .batches
+                        .iter()
+                        .map(|b| super::view::with_casts(b, &casts))
+                        .collect::<std::result::Result<_, _>>()
+                        .map_err(|e| Error::Invalid(format!("casting a field: {e}")))?;
+                    &cast_batches
+                };
+                let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+                let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
                 // The scan and the (batch, row) index of every row, held while this table's
                 // series are built.
                 let scan_bytes = bytes + rows * std::mem::size_of::<(u32, u32)>() * 2;
@@ -357,8 +381,7 @@ pub(crate) async fn run(
                 let _scan = Held(budget, scan_bytes);
                 // After the memory: rows read again in smaller chunks count once.
                 budget.add_points(rows as u64)?;
-                let views: Vec<BatchView<'_>> = scanned
-                    .batches
+                let views: Vec<BatchView<'_>> = batches
                     .iter()
                     .filter_map(|b: &RecordBatch| BatchView::new(b, &columns))
                     .collect();

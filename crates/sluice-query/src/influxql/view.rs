@@ -221,3 +221,74 @@ impl<'a> BatchView<'a> {
         self.time.value(i)
     }
 }
+
+/// `batch` with a column per cast a function reads (`mean(usage::integer)`): each
+/// `(name, field, type)` of `casts` adds column `name`, the values of `field` cast to
+/// `type` as [`super::expr::cast`] casts them (a value the type does not take is null).
+pub(crate) fn with_casts(
+    batch: &RecordBatch,
+    casts: &[(String, String, sluice_influxql::DataType)],
+) -> Result<RecordBatch, arrow::error::ArrowError> {
+    use arrow::array::{
+        BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, UInt64Builder,
+    };
+    use arrow::datatypes::{Field, Schema};
+    use sluice_influxql::DataType;
+    use std::sync::Arc;
+
+    let rows = batch.num_rows();
+    let mut fields: Vec<Arc<Field>> = batch.schema().fields().iter().cloned().collect();
+    let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+    for (name, field, t) in casts {
+        let source = ColumnView::new(batch.column_by_name(field));
+        let values = (0..rows).map(|i| super::expr::cast(*t, source.get(i)));
+        let array: ArrayRef = match t {
+            DataType::Float => {
+                let mut b = Float64Builder::with_capacity(rows);
+                values.for_each(|v| b.append_option(v.as_f64()));
+                Arc::new(b.finish())
+            }
+            DataType::Integer => {
+                let mut b = Int64Builder::with_capacity(rows);
+                values.for_each(|v| match v {
+                    V::Integer(n) => b.append_value(n),
+                    _ => b.append_null(),
+                });
+                Arc::new(b.finish())
+            }
+            DataType::Unsigned => {
+                let mut b = UInt64Builder::with_capacity(rows);
+                values.for_each(|v| match v {
+                    V::Unsigned(u) => b.append_value(u),
+                    _ => b.append_null(),
+                });
+                Arc::new(b.finish())
+            }
+            DataType::String => {
+                let mut b = StringBuilder::new();
+                values.for_each(|v| match v {
+                    V::Str(s) => b.append_value(s),
+                    _ => b.append_null(),
+                });
+                Arc::new(b.finish())
+            }
+            DataType::Boolean => {
+                let mut b = BooleanBuilder::with_capacity(rows);
+                values.for_each(|v| match v {
+                    V::Bool(x) => b.append_value(x),
+                    _ => b.append_null(),
+                });
+                Arc::new(b.finish())
+            }
+            // A function reads no points of a tag, nor of `::field` (not a cast).
+            DataType::Tag | DataType::Field => {
+                let mut b = Float64Builder::with_capacity(rows);
+                b.append_nulls(rows);
+                Arc::new(b.finish())
+            }
+        };
+        fields.push(Arc::new(Field::new(name, array.data_type().clone(), true)));
+        columns.push(array);
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+}
