@@ -677,6 +677,13 @@ async fn grafana_queries_match_influxdb_1x() {
             ),
             5,
         ),
+        // A `SHOW` answer is one chunk per series, uncut, but `SHOW SERIES` is cut as a
+        // `SELECT` is.
+        ("SHOW TAG VALUES WITH KEY = \"host\"".to_owned(), 1),
+        (
+            "SHOW SERIES; SHOW TAG KEYS; SHOW MEASUREMENTS".to_owned(),
+            2,
+        ),
     ] {
         let (_, theirs) = http(
             port,

@@ -111,10 +111,11 @@ pub fn v1_error_json(message: &str) -> String {
 }
 
 /// The chunked v1 JSON response (`chunked=true`): one complete JSON document per chunk,
-/// to be written one per line. Each series is cut into pieces of at most `chunk_size`
-/// rows (`0` means 10,000, InfluxDB's default); every piece but a series' last carries
-/// `"partial":true` on the series, and every chunk of a `SELECT` but a statement's last
-/// carries `"partial":true` on the result.
+/// to be written one per line. As InfluxDB 1.x streams them, the series of a `SELECT`
+/// (and of `SHOW SERIES`, a `SELECT` there) are cut into pieces of at most `chunk_size`
+/// rows (`0` means 10,000, InfluxDB's default), every piece but a series' last carrying
+/// `"partial":true` on the series and every chunk but the statement's last on the
+/// result; any other `SHOW` answer comes as one unmarked chunk per series, uncut.
 pub fn v1_json_chunks(results: &[StatementResult], epoch: Epoch, chunk_size: usize) -> Vec<String> {
     let size = if chunk_size == 0 { 10_000 } else { chunk_size };
     let mut chunks = Vec::new();
@@ -134,8 +135,9 @@ pub fn v1_json_chunks(results: &[StatementResult], epoch: Epoch, chunk_size: usi
             continue;
         }
         let mut pieces: Vec<(Series, bool)> = Vec::new();
+        let streamed = r.series.iter().any(is_streamed);
         for s in &r.series {
-            let parts: Vec<&[Vec<Value>]> = if s.values.is_empty() {
+            let parts: Vec<&[Vec<Value>]> = if s.values.is_empty() || !streamed {
                 vec![&s.values[..]]
             } else {
                 s.values.chunks(size).collect()
@@ -164,9 +166,7 @@ pub fn v1_json_chunks(results: &[StatementResult], epoch: Epoch, chunk_size: usi
                 out.push_str(",\"partial\":true}");
             }
             out.push(']');
-            // InfluxDB marks the result partial only for `SELECT` answers (their first
-            // column is `time`); a `SHOW` answer comes as one unmarked chunk per series.
-            if i + 1 < n && series.columns.first().is_some_and(|c| c == "time") {
+            if i + 1 < n && streamed {
                 out.push_str(",\"partial\":true");
             }
             out.push_str("}]}");
@@ -174,6 +174,16 @@ pub fn v1_json_chunks(results: &[StatementResult], epoch: Epoch, chunk_size: usi
         }
     }
     chunks
+}
+
+/// Whether InfluxDB 1.x streams `series` in chunks: a `SELECT` answer (its first
+/// column is `time`) or `SHOW SERIES` (its one column `key`).
+fn is_streamed(series: &Series) -> bool {
+    match series.columns.as_slice() {
+        [only] => only == "key" || only == "time",
+        [first, ..] => first == "time",
+        [] => false,
+    }
 }
 
 fn write_result(
@@ -500,6 +510,44 @@ mod tests {
         assert_eq!(
             chunks[1],
             r#"{"results":[{"statement_id":0,"series":[{"name":"cpu","tags":{"host":"a"},"columns":["time","mean"],"values":[[1451606460000,null]]}]}]}"#
+        );
+    }
+
+    #[test]
+    fn show_answers_are_cut_into_chunks_only_for_show_series() {
+        let show = |columns: &[&str], name: &str| StatementResult {
+            statement_id: 0,
+            series: vec![Series {
+                name: name.into(),
+                tags: vec![],
+                columns: columns.iter().map(|c| c.to_string()).collect(),
+                values: vec![
+                    vec![Value::String("a".into()), Value::String("1".into())],
+                    vec![Value::String("b".into()), Value::String("2".into())],
+                ],
+            }],
+            error: None,
+            time_zone: None,
+        };
+        let values = v1_json_chunks(&[show(&["key", "value"], "cpu")], Epoch::Rfc3339, 1);
+        assert_eq!(
+            values,
+            [
+                r#"{"results":[{"statement_id":0,"series":[{"name":"cpu","columns":["key","value"],"values":[["a","1"],["b","2"]]}]}]}"#
+            ]
+        );
+        let mut series = show(&["key"], "");
+        series.series[0]
+            .values
+            .iter_mut()
+            .for_each(|row| row.truncate(1));
+        let chunks = v1_json_chunks(&[series], Epoch::Rfc3339, 1);
+        assert_eq!(
+            chunks,
+            [
+                r#"{"results":[{"statement_id":0,"series":[{"columns":["key"],"values":[["a"]],"partial":true}],"partial":true}]}"#,
+                r#"{"results":[{"statement_id":0,"series":[{"columns":["key"],"values":[["b"]]}]}]}"#,
+            ]
         );
     }
 

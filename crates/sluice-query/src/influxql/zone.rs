@@ -126,7 +126,7 @@ impl Buckets {
         if let Some(z) = self.zone {
             let moved = zone - z.offset_at(start);
             if moved != 0 && moved.abs() < self.interval {
-                start += moved;
+                start = start.saturating_add(moved);
             }
         }
         start.saturating_add(self.offset)
@@ -145,9 +145,9 @@ impl Buckets {
             // the bucket ends early only if the change happened inside it.
             if moved != 0
                 && moved.abs() < self.interval
-                && (moved > 0 || z.offset_at(end + moved) == at_end)
+                && (moved > 0 || z.offset_at(end.saturating_add(moved)) == at_end)
             {
-                end += moved;
+                end = end.saturating_add(moved);
             }
         }
         end.saturating_add(self.offset)
@@ -262,6 +262,16 @@ mod tests {
             kolkata.start(at("2019-03-31T05:00:00Z")),
             at("2019-03-31T00:30:00Z")
         );
+    }
+
+    #[test]
+    fn buckets_at_the_ends_of_time_do_not_overflow() {
+        let berlin = buckets(HOUR, "Europe/Berlin");
+        for t in [i64::MIN, i64::MIN + 1, i64::MAX - 1, i64::MAX] {
+            let start = berlin.start(t);
+            assert!(start <= t && berlin.end(t) >= start, "{t}");
+        }
+        assert!(berlin.starts(i64::MAX - HOUR, i64::MAX).count() <= 2);
     }
 
     #[test]
