@@ -71,6 +71,15 @@ fn queries() -> Vec<String> {
         "SELECT first(usage), last(usage), spread(usage), median(usage), stddev(usage) FROM cpu"
             .to_owned(),
         "SELECT top(usage, 2) FROM cpu".to_owned(),
+        // Fields and tags beside `top()`/`bottom()`: their values at each selected point;
+        // arithmetic over the selected values; no row for a bucket without points.
+        "SELECT top(usage, 2), host, n FROM cpu".to_owned(),
+        "SELECT region, bottom(usage, host, 1) FROM cpu".to_owned(),
+        "SELECT top(usage, 3) * 2 FROM cpu GROUP BY host".to_owned(),
+        format!("SELECT top(usage, 1), host FROM cpu WHERE {RANGE} GROUP BY time(1m) fill(0)"),
+        format!("SELECT bottom(n, 1) FROM cpu WHERE {RANGE} GROUP BY time(1m), host"),
+        "SELECT top(usage, 2), mean(n) FROM cpu".to_owned(),
+        "SELECT distinct(region), host FROM cpu".to_owned(),
         "SELECT percentile(usage, 50) FROM cpu".to_owned(),
         // A percentile that selects no point answers nothing; past 100 it may still
         // select the last.

@@ -208,18 +208,33 @@ pub(crate) async fn run(
         for f in &fields {
             agg_exprs.push(to_agg_expr(&f.expr, &mut calls, &mut aux)?);
         }
-        let beside_a_selector = matches!(calls.as_slice(), [(f, _)] if f.is_selector() && !f.is_multi_row())
+        // In InfluxDB's words: `distinct()` stands alone; `top()` and `bottom()` may
+        // have fields and tags beside them, but no other function.
+        if let Some((f, _)) = calls.iter().find(|(f, _)| f.is_multi_row()) {
+            if *f == Func::Distinct && fields.len() > 1 {
+                return Err(Error::Invalid(
+                    "aggregate function distinct() cannot be combined with other functions or fields"
+                        .to_owned(),
+                ));
+            }
+            if calls.len() > 1 {
+                let name = if matches!(f, Func::Bottom(..)) {
+                    "bottom"
+                } else {
+                    "top"
+                };
+                return Err(Error::Invalid(format!(
+                    "selector function {name}() cannot be combined with other functions"
+                )));
+            }
+        }
+        let beside_a_selector = matches!(calls.as_slice(), [(f, _)] if f.is_selector())
             && agg_exprs
                 .iter()
                 .all(|e| matches!(e, AggExpr::Call(0) | AggExpr::Aux(_)));
         if !aux.is_empty() && !beside_a_selector {
             return Err(Error::Invalid(
                 "mixing aggregate and non-aggregate queries is not supported".to_owned(),
-            ));
-        }
-        if calls.iter().any(|(f, _)| f.is_multi_row()) && fields.len() > 1 {
-            return Err(Error::Unsupported(
-                "distinct(), top() or bottom() alongside other fields".to_owned(),
             ));
         }
     }
@@ -1140,17 +1155,24 @@ fn output_names(fields: &[OutField], calls: &[(Func, String)]) -> Vec<String> {
         });
         *n += 1;
     };
+    // The tags `top(usage, host, 2)` answers with come right after its column (none
+    // where it is inside an expression, as in InfluxDB).
+    let tags: &[String] = match calls {
+        [(Func::Top(tags, _) | Func::Bottom(tags, _), _)] => tags,
+        _ => &[],
+    };
     for f in fields {
         push(&f.name, &mut out);
-    }
-    for (f, _) in calls {
-        if let Func::Top(tags, _) | Func::Bottom(tags, _) = f {
-            for t in tags {
-                push(t, &mut out);
-            }
+        if is_top_or_bottom(&f.expr) {
+            tags.iter().for_each(|t| push(t, &mut out));
         }
     }
     out
+}
+
+/// Whether `e` is a call of `top()` or `bottom()` itself.
+fn is_top_or_bottom(e: &Expr) -> bool {
+    matches!(e, Expr::Call(c) if c.name == "top" || c.name == "bottom")
 }
 
 /// The `GROUP BY` tag keys for `table`, sorted (InfluxDB orders series tags by key).
@@ -1695,22 +1717,51 @@ impl SeriesContext<'_, '_> {
             if multi {
                 if let Some(Some(Output::Many(rows))) = outputs.first() {
                     let func = &self.calls[0].0;
+                    // Each selected point's row, for the values beside `top()` and
+                    // `bottom()`; a point is taken once (two may share time and value).
+                    let mut taken = vec![false; points.len()];
                     for (t, v, tags) in rows {
                         let time = if matches!(func, Func::Distinct) {
                             bucket_time
                         } else {
                             *t
                         };
-                        let mut row = vec![Some(v.clone())];
-                        row.extend(tags.iter().cloned().map(Some));
+                        // The row's outputs: the call's value alone, then the values
+                        // beside it at its point.
+                        let mut one: Vec<Option<Output>> =
+                            vec![Some(Output::One(v.clone(), Some(*t)))];
+                        if !self.aux_columns.is_empty() {
+                            let value = V::from_value(v);
+                            let at = (0..points.len()).find(|&j| {
+                                !taken[j] && points[j].time == *t && points[j].value == value
+                            });
+                            if let Some(j) = at {
+                                taken[j] = true;
+                            }
+                            for &c in self.aux_columns {
+                                one.push(at.map(|j| {
+                                    let (b, r) = point_rows[j];
+                                    let value = views[b as usize].columns[c].get(r as usize);
+                                    Output::One(value.to_value(), None)
+                                }));
+                            }
+                        }
+                        let mut row: Vec<Option<Value>> = Vec::with_capacity(exprs.len() + 1);
+                        for e in exprs {
+                            row.push(eval_agg(e, &one, self.calls));
+                            if matches!(e, AggExpr::Call(0)) {
+                                row.extend(tags.iter().cloned().map(Some));
+                            }
+                        }
                         out_rows.push((time, row));
                     }
-                } else if group_time.is_some() && fill != Fill::None {
-                    let width = 1 + match &self.calls[0].0 {
-                        Func::Top(t, _) | Func::Bottom(t, _) => t.len(),
-                        _ => 0,
-                    };
-                    out_rows.push((bucket_time, vec![None; width]));
+                } else if group_time.is_some()
+                    && fill != Fill::None
+                    && !matches!(self.calls[0].0, Func::Top(..) | Func::Bottom(..))
+                {
+                    // `top()` and `bottom()` answer nothing for a bucket without points,
+                    // whatever `fill()` says, as in InfluxDB.
+                    out_rows.push((bucket_time, vec![None; exprs.len()]));
                 }
                 continue;
             }
