@@ -98,6 +98,19 @@ fn queries() -> Vec<String> {
         format!("SELECT percentile(usage, 0) FROM cpu WHERE {RANGE} GROUP BY time(2m), host"),
         format!("SELECT count(free) FROM cpu WHERE {RANGE} GROUP BY time(2m)"),
         "SELECT distinct(region) FROM cpu".to_owned(),
+        // A zero limit is none.
+        "SELECT usage FROM cpu LIMIT 0".to_owned(),
+        "SELECT count(usage) FROM cpu GROUP BY host LIMIT 0 SLIMIT 0".to_owned(),
+        "SELECT max(u) FROM (SELECT usage AS u FROM cpu LIMIT 0)".to_owned(),
+        "SHOW TAG VALUES WITH KEY = host LIMIT 0".to_owned(),
+        "SHOW MEASUREMENTS LIMIT 0".to_owned(),
+        // A field typed `::tag` is no tag, a tag typed `::field` no field; tags alone are
+        // no answer.
+        "SELECT host::field, usage FROM cpu".to_owned(),
+        "SELECT usage::tag, host FROM cpu".to_owned(),
+        "SELECT host::tag, usage::field, n::integer FROM cpu".to_owned(),
+        "SELECT host, region FROM cpu".to_owned(),
+        "SELECT host FROM cpu WHERE usage > 5".to_owned(),
         // Casts inside functions: the function reads the values cast (a float as an
         // integer drops its fraction; a string or boolean as a number is no value).
         "SELECT mean(x::integer), sum(x::integer), max(x::integer), min(x::integer), count(x::integer) FROM frac".to_owned(),

@@ -52,6 +52,8 @@ pub(crate) async fn run_statement(
         }
         None => statement,
     };
+    let unlimited = without_zero_limits(statement.clone());
+    let statement = &unlimited;
     budget.check()?;
     budget.start_statement();
     let now = std::time::SystemTime::now()
@@ -75,4 +77,33 @@ pub(crate) async fn run_statement(
         }
         other => show::run(storage, db, rp, other).await,
     }
+}
+
+/// `statement` with every `LIMIT 0` and `SLIMIT 0` left out: InfluxDB 1.x reads a zero
+/// limit as none.
+fn without_zero_limits(mut statement: Statement) -> Statement {
+    fn select(s: &mut sluice_influxql::SelectStatement) {
+        s.limit = s.limit.filter(|&n| n > 0);
+        s.slimit = s.slimit.filter(|&n| n > 0);
+        for f in &mut s.from {
+            if let sluice_influxql::Source::Subquery(inner) = f {
+                select(inner);
+            }
+        }
+    }
+    let limit = match &mut statement {
+        Statement::Select(s) => {
+            select(s);
+            return statement;
+        }
+        Statement::ShowMeasurements(s) => &mut s.limit,
+        Statement::ShowTagKeys(s) => &mut s.limit,
+        Statement::ShowTagValues(s) => &mut s.limit,
+        Statement::ShowFieldKeys(s) => &mut s.limit,
+        Statement::ShowSeries(s) => &mut s.limit,
+        Statement::ShowCardinality(s) => &mut s.limit,
+        _ => return statement,
+    };
+    *limit = limit.filter(|&n| n > 0);
+    statement
 }

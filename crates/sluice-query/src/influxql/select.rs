@@ -290,11 +290,20 @@ pub(crate) async fn run(
         let raw_fields = if aggregate {
             Vec::new()
         } else {
+            let typed: Vec<Expr> = fields
+                .iter()
+                .map(|f| typed_refs(&f.expr, &is_tag))
+                .collect();
+            // Tags alone are no answer: InfluxDB needs a field selected to return rows.
+            let is_field = |n: &str| fields_of(table).any(|(f, _)| f == n);
+            if !typed.iter().any(|e| refers_to_a_field(e, &is_field)) {
+                continue;
+            }
             // A selected field keeps its cast (`usage::integer`); conditions compare
             // values as they are.
-            fields
+            typed
                 .iter()
-                .map(|f| expr::compile(&f.expr, &mut columns, &mut index))
+                .map(|e| expr::compile(e, &mut columns, &mut index))
                 .collect::<Result<Vec<_>>>()?
         };
         // Fields a function reads cast (`mean(usage::integer)`): (column, field, type),
@@ -1130,6 +1139,45 @@ fn column_index(
         columns.push(name.to_owned());
         columns.len() - 1
     })
+}
+
+/// `e` with every reference whose `::type` the name does not have made a reference to
+/// no column: `host::field` is a field named `host` (null where `host` is a tag), and
+/// `usage::tag` a tag, as InfluxDB 1.x reads them.
+fn typed_refs(e: &Expr, is_tag: &dyn Fn(&str) -> bool) -> Expr {
+    match e {
+        Expr::VarRef(v) => {
+            let mismatched = match v.data_type {
+                None => false,
+                Some(DataType::Tag) => !is_tag(&v.name),
+                Some(_) => is_tag(&v.name),
+            };
+            if mismatched {
+                Expr::var("\0none")
+            } else {
+                e.clone()
+            }
+        }
+        Expr::Binary { op, lhs, rhs } => {
+            Expr::binary(typed_refs(lhs, is_tag), *op, typed_refs(rhs, is_tag))
+        }
+        Expr::Call(c) => Expr::Call(sluice_influxql::Call {
+            name: c.name.clone(),
+            args: c.args.iter().map(|a| typed_refs(a, is_tag)).collect(),
+        }),
+        other => other.clone(),
+    }
+}
+
+/// Whether `e` reads a field (a name `is_field` holds, not typed `::tag`).
+fn refers_to_a_field(e: &Expr, is_field: &dyn Fn(&str) -> bool) -> bool {
+    let mut found = false;
+    e.walk(&mut |e| {
+        if let Expr::VarRef(v) = e {
+            found |= v.data_type != Some(DataType::Tag) && is_field(&v.name);
+        }
+    });
+    found
 }
 
 /// Drops `::type` casts from a condition, which compares the values as stored.
