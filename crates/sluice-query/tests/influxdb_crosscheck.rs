@@ -110,6 +110,16 @@ fn queries() -> Vec<String> {
         "SELECT usage::tag, host FROM cpu".to_owned(),
         "SELECT host::tag, usage::field, n::integer FROM cpu".to_owned(),
         "SELECT host, region FROM cpu".to_owned(),
+        // `time` in the field list is left out (`AS` renames the time column).
+        "SELECT usage, time FROM cpu".to_owned(),
+        "SELECT time AS t, usage FROM cpu WHERE host = 'a'".to_owned(),
+        "SELECT time FROM cpu".to_owned(),
+        "SELECT mean(usage), time FROM cpu".to_owned(),
+        // Without a start, a series' buckets start at its first point; `LIMIT` keeps
+        // the first ones (not every minute since 2016 made first).
+        "SELECT count(usage) FROM cpu WHERE time < '2016-01-01T00:06:00Z' GROUP BY time(1m), host".to_owned(),
+        "SELECT count(usage) FROM cpu GROUP BY time(1m), host LIMIT 2".to_owned(),
+        "SELECT mean(usage) FROM cpu GROUP BY time(1m) fill(0) LIMIT 3 OFFSET 1".to_owned(),
         "SELECT host FROM cpu WHERE usage > 5".to_owned(),
         // Casts inside functions: the function reads the values cast (a float as an
         // integer drops its fraction; a string or boolean as a number is no value).

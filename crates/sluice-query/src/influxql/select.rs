@@ -122,6 +122,50 @@ pub(crate) async fn select(
     now: i64,
     budget: &Budget,
 ) -> Result<Vec<Series>> {
+    let (stmt, time_name) = without_time_fields(stmt)?;
+    let mut series = select_fields(storage, default_db, &stmt, now, budget).await?;
+    if let Some(name) = time_name {
+        for s in &mut series {
+            if let Some(first) = s.columns.first_mut() {
+                *first = name.clone();
+            }
+        }
+    }
+    Ok(series)
+}
+
+/// `stmt` without the `time` fields of its field list, which InfluxDB 1.x leaves out (an
+/// answer's first column is always the time), and the name `time AS name` gives that
+/// column. A statement of `time` alone is refused in InfluxDB's words.
+fn without_time_fields(
+    stmt: &SelectStatement,
+) -> Result<(std::borrow::Cow<'_, SelectStatement>, Option<String>)> {
+    if !stmt.fields.iter().any(|f| f.expr.is_time()) {
+        return Ok((std::borrow::Cow::Borrowed(stmt), None));
+    }
+    let name = stmt
+        .fields
+        .iter()
+        .filter(|f| f.expr.is_time())
+        .find_map(|f| f.alias.clone());
+    let mut stripped = stmt.clone();
+    stripped.fields.retain(|f| !f.expr.is_time());
+    if stripped.fields.is_empty() {
+        return Err(Error::Invalid(
+            "at least 1 non-time field must be queried".to_owned(),
+        ));
+    }
+    Ok((std::borrow::Cow::Owned(stripped), name))
+}
+
+/// [`select`] of a statement whose field list has no `time`.
+async fn select_fields(
+    storage: &Storage,
+    default_db: Option<&str>,
+    stmt: &SelectStatement,
+    now: i64,
+    budget: &Budget,
+) -> Result<Vec<Series>> {
     if stmt.into.is_some() {
         return Box::pin(super::into::select_into(
             storage, default_db, stmt, now, budget,
@@ -1602,25 +1646,53 @@ impl SeriesContext<'_, '_> {
             fill = Fill::None;
         }
         // The buckets to report.
+        let mut capped_with_rows = false;
         let starts: Vec<i64> = match group_time {
             None => vec![i64::MIN],
             Some(_) if fill == Fill::None => runs.iter().map(|r| r.0).collect(),
             Some(buckets) => {
                 let interval = buckets.interval;
+                // Without a start, each series' buckets start at its first point's, as
+                // InfluxDB 1.x fills them.
                 let lo = if self.range.has_start {
                     self.range.start
                 } else {
-                    global_min.unwrap_or(self.now)
+                    runs.first()
+                        .map_or(global_min.unwrap_or(self.now), |run| run.0)
                 };
                 let hi = if self.range.has_end {
                     self.range.end
                 } else {
                     self.now.max(lo.saturating_add(1))
                 };
-                let first = window(lo);
+                let mut first = window(lo);
                 let last = window(hi - 1);
                 // In a zone, a day or two may be shorter than the interval.
-                let n = (last - first) / interval + if buckets.even() { 1 } else { 2 };
+                let mut n = (last - first) / interval + if buckets.even() { 1 } else { 2 };
+                // Only the buckets `LIMIT` keeps (the first, or the last under `DESC`)
+                // are made where the others would be dropped unseen: filled with nulls
+                // or a number. `GROUP BY time(1m) LIMIT 10` without a start then reads
+                // ten buckets, not every minute since the earliest point.
+                let kept = self
+                    .stmt
+                    .limit
+                    .filter(|_| {
+                        buckets.even()
+                            && matches!(fill, Fill::Null | Fill::Integer(_) | Fill::Float(_))
+                    })
+                    .filter(|_| !self.calls.iter().any(|(f, _)| f.is_multi_row()))
+                    .and_then(|l| {
+                        i64::try_from(l.saturating_add(self.stmt.offset.unwrap_or(0))).ok()
+                    })
+                    .filter(|&k| k < n);
+                if let Some(k) = kept {
+                    if self.stmt.is_descending() {
+                        first += (n - k) * interval;
+                    }
+                    n = k;
+                    // The series has rows in the range: it answers, in buckets left out too.
+                    capped_with_rows = !runs.is_empty();
+                }
                 // Counted over all series before anything is allocated: `GROUP BY
                 // time(1ns)` over a day stops here.
                 self.budget.add_buckets(n as u64)?;
@@ -1829,7 +1901,7 @@ impl SeriesContext<'_, '_> {
             }
             out_rows.push((time, row));
         }
-        if !answered {
+        if !answered && !capped_with_rows {
             out_rows.clear();
         }
         Ok(apply_fill(
