@@ -119,9 +119,7 @@ impl Buckets {
     /// clocks change inside a bucket, its start moves by the change when that is shorter
     /// than the interval (InfluxDB's rule, so that hourly buckets stay an hour long).
     pub(crate) fn start(&self, t: i64) -> i64 {
-        let shifted = t.saturating_sub(self.offset);
-        let zone = self.zone_offset(shifted);
-        let into = shifted.saturating_add(zone).rem_euclid(self.interval);
+        let (shifted, zone, into) = self.place(t);
         let mut start = shifted.saturating_sub(into);
         if let Some(z) = self.zone {
             let moved = zone - z.offset_at(start);
@@ -134,9 +132,7 @@ impl Buckets {
 
     /// Where the bucket holding `t` ends (the next one's start).
     pub(crate) fn end(&self, t: i64) -> i64 {
-        let shifted = t.saturating_sub(self.offset);
-        let zone = self.zone_offset(shifted);
-        let into = shifted.saturating_add(zone).rem_euclid(self.interval);
+        let (shifted, zone, into) = self.place(t);
         let mut end = shifted.saturating_add(self.interval - into);
         if let Some(z) = self.zone {
             let at_end = z.offset_at(end);
@@ -166,8 +162,13 @@ impl Buckets {
         })
     }
 
-    fn zone_offset(&self, t: i64) -> i64 {
-        self.zone.map_or(0, |z| z.offset_at(t))
+    /// Where `t` falls: `t` less the `GROUP BY` offset, the zone's offset there, and how
+    /// far into its bucket the local clock is.
+    fn place(&self, t: i64) -> (i64, i64, i64) {
+        let shifted = t.saturating_sub(self.offset);
+        let zone = self.zone.map_or(0, |z| z.offset_at(shifted));
+        let into = shifted.saturating_add(zone).rem_euclid(self.interval);
+        (shifted, zone, into)
     }
 }
 
@@ -180,6 +181,11 @@ mod tests {
 
     fn at(text: &str) -> i64 {
         sluice_influxql::parse_time(text).unwrap()
+    }
+
+    /// The starts of `b`'s buckets from the one holding `first` to the one holding `last`.
+    fn starts(b: &Buckets, first: &str, last: &str) -> Vec<i64> {
+        b.starts(at(first), at(last)).collect()
     }
 
     fn buckets(interval: i64, zone: &str) -> Buckets {
@@ -201,40 +207,32 @@ mod tests {
         let autumn = berlin.start(at("2019-10-27T12:00:00Z"));
         assert_eq!(autumn, at("2019-10-26T22:00:00Z"));
         assert_eq!(berlin.end(autumn), at("2019-10-27T23:00:00Z"));
-        let starts: Vec<i64> = berlin
-            .starts(at("2019-03-30T00:00:00Z"), at("2019-04-01T21:59:59Z"))
-            .collect();
         assert_eq!(
-            starts,
+            starts(&berlin, "2019-03-30T00:00:00Z", "2019-04-01T21:59:59Z"),
             [
-                at("2019-03-29T23:00:00Z"),
-                at("2019-03-30T23:00:00Z"),
-                at("2019-03-31T22:00:00Z"),
+                "2019-03-29T23:00:00Z",
+                "2019-03-30T23:00:00Z",
+                "2019-03-31T22:00:00Z"
             ]
+            .map(at)
         );
     }
 
     #[test]
     fn hours_stay_an_hour_long_and_a_two_hour_bucket_takes_the_repeated_hour() {
         let berlin = buckets(HOUR, "Europe/Berlin");
-        let starts: Vec<i64> = berlin
-            .starts(at("2019-10-26T23:00:00Z"), at("2019-10-27T03:59:59Z"))
-            .collect();
-        let hourly: Vec<i64> = (0..5)
-            .map(|h| at("2019-10-26T23:00:00Z") + h * HOUR)
-            .collect();
-        assert_eq!(starts, hourly);
+        let (first, last) = ("2019-10-26T23:00:00Z", "2019-10-27T03:59:59Z");
+        let hourly: Vec<i64> = (0..5).map(|h| at(first) + h * HOUR).collect();
+        assert_eq!(starts(&berlin, first, last), hourly);
         let two = buckets(2 * HOUR, "Europe/Berlin");
-        let starts: Vec<i64> = two
-            .starts(at("2019-10-26T23:00:00Z"), at("2019-10-27T03:59:59Z"))
-            .collect();
         assert_eq!(
-            starts,
+            starts(&two, first, last),
             [
-                at("2019-10-26T22:00:00Z"),
-                at("2019-10-27T00:00:00Z"),
-                at("2019-10-27T03:00:00Z"),
+                "2019-10-26T22:00:00Z",
+                "2019-10-27T00:00:00Z",
+                "2019-10-27T03:00:00Z"
             ]
+            .map(at)
         );
     }
 
