@@ -284,8 +284,12 @@ impl QueryEngine {
         &self,
         db: Option<&str>,
         rp: Option<&str>,
-        parsed: Query,
+        mut parsed: Query,
     ) -> Result<Vec<StatementResult>> {
+        parsed
+            .statements
+            .iter_mut()
+            .for_each(influxql::without_zero_limits);
         let storage = self.storage.clone();
         let db = db.map(str::to_owned);
         let rp = rp.filter(|rp| !rp.is_empty()).map(str::to_owned);

@@ -282,7 +282,7 @@ fn write_json_value(out: &mut String, v: &Value, times: Times) {
             Epoch::Rfc3339 => {
                 out.push('"');
                 match times.zone {
-                    Some(zone) => out.push_str(&zone.format_rfc3339(*t)),
+                    Some(zone) => zone.push_rfc3339(out, *t),
                     None => push_rfc3339_nano(out, *t),
                 }
                 out.push('"');

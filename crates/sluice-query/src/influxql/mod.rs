@@ -52,8 +52,6 @@ pub(crate) async fn run_statement(
         }
         None => statement,
     };
-    let unlimited = without_zero_limits(statement.clone());
-    let statement = &unlimited;
     budget.check()?;
     budget.start_statement();
     let now = std::time::SystemTime::now()
@@ -79,9 +77,9 @@ pub(crate) async fn run_statement(
     }
 }
 
-/// `statement` with every `LIMIT 0` and `SLIMIT 0` left out: InfluxDB 1.x reads a zero
-/// limit as none.
-fn without_zero_limits(mut statement: Statement) -> Statement {
+/// Leaves out every `LIMIT 0` and `SLIMIT 0` of `statement`: InfluxDB 1.x reads a zero
+/// limit as none. Done once on a parsed query, before its statements run.
+pub(crate) fn without_zero_limits(statement: &mut Statement) {
     fn select(s: &mut sluice_influxql::SelectStatement) {
         s.limit = s.limit.filter(|&n| n > 0);
         s.slimit = s.slimit.filter(|&n| n > 0);
@@ -91,10 +89,10 @@ fn without_zero_limits(mut statement: Statement) -> Statement {
             }
         }
     }
-    let limit = match &mut statement {
+    let limit = match statement {
         Statement::Select(s) => {
             select(s);
-            return statement;
+            return;
         }
         Statement::ShowMeasurements(s) => &mut s.limit,
         Statement::ShowTagKeys(s) => &mut s.limit,
@@ -102,8 +100,7 @@ fn without_zero_limits(mut statement: Statement) -> Statement {
         Statement::ShowFieldKeys(s) => &mut s.limit,
         Statement::ShowSeries(s) => &mut s.limit,
         Statement::ShowCardinality(s) => &mut s.limit,
-        _ => return statement,
+        _ => return,
     };
     *limit = limit.filter(|&n| n > 0);
-    statement
 }

@@ -217,6 +217,7 @@ pub(crate) async fn run(
     }
     inputs.sort_by(|a, b| a.info().name.cmp(&b.info().name));
     let zone = TimeZone::of(stmt)?;
+    let buckets = Buckets::of(stmt, zone);
     let (mut range, conjuncts) = expr::split_condition_in(stmt.condition.as_ref(), now, zone)?;
     if shift > 0 && stmt.group_by_time().is_some() {
         if stmt.is_descending() {
@@ -455,7 +456,7 @@ pub(crate) async fn run(
                     .collect();
                 let ctx = SeriesContext {
                     stmt,
-                    buckets: Buckets::of(stmt, zone),
+                    buckets,
                     range,
                     now,
                     views: &views,
@@ -468,7 +469,7 @@ pub(crate) async fn run(
                 let groups = group_rows(&views, &condition, group_tags.len(), counted, budget)?;
                 ctx.groups_values(groups, aggregate, set.exprs, &raw_fields)
             };
-        let chunking = Chunking::of(stmt, &calls, &agg_exprs, range, aggregate);
+        let chunking = Chunking::of(stmt, buckets, &calls, &agg_exprs, range, aggregate);
         let statement_calls = CallSet {
             calls: &calls,
             columns: &call_columns,
@@ -727,8 +728,10 @@ impl Chunking {
     /// Parts a range is split into when it does not fit.
     const PARTS: i64 = 4;
 
+    /// `buckets`: the statement's `GROUP BY time` buckets.
     fn of(
         stmt: &SelectStatement,
+        buckets: Option<Buckets>,
         calls: &[(Func, String)],
         exprs: &[AggExpr],
         range: TimeRange,
@@ -739,7 +742,7 @@ impl Chunking {
         }
         let fill = stmt.fill.unwrap_or(Fill::Null);
         let buckets = if aggregate {
-            let Some(buckets) = Buckets::of(stmt, TimeZone::of(stmt).ok()?) else {
+            let Some(buckets) = buckets else {
                 return Some(Chunking {
                     lo: range.start,
                     hi: range.end,
@@ -1839,7 +1842,11 @@ impl SeriesContext<'_, '_> {
                     let func = &self.calls[0].0;
                     // Each selected point's row, for the values beside `top()` and
                     // `bottom()`; a point is taken once (two may share time and value).
-                    let mut taken = vec![false; points.len()];
+                    let mut taken = if self.aux_columns.is_empty() {
+                        Vec::new()
+                    } else {
+                        vec![false; points.len()]
+                    };
                     for (t, v, tags) in rows {
                         let time = if matches!(func, Func::Distinct) {
                             bucket_time

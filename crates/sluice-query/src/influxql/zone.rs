@@ -5,6 +5,8 @@
 //! the clocks), reads time strings written without an offset as local time, and writes
 //! the times of the answer as RFC 3339 with the zone's offset.
 
+use std::fmt::Write as _;
+
 use chrono::{LocalResult, Offset, TimeZone as _};
 use chrono_tz::Tz;
 use sluice_influxql::ast::SelectStatement;
@@ -71,15 +73,22 @@ impl TimeZone {
     /// as are not trailing zeros, and the offset (`Z` where it is UTC's, as InfluxDB
     /// writes it).
     pub fn format_rfc3339(self, t: i64) -> String {
+        let mut out = String::new();
+        self.push_rfc3339(&mut out, t);
+        out
+    }
+
+    /// [`TimeZone::format_rfc3339`], appended to `out`.
+    pub(crate) fn push_rfc3339(self, out: &mut String, t: i64) {
         let offset = self.offset_at(t);
-        let local = sluice_lp::time::format_rfc3339_nano(t.saturating_add(offset));
-        let stamp = local.strip_suffix('Z').unwrap_or(&local);
+        sluice_lp::time::push_rfc3339_nano(out, t.saturating_add(offset));
         if offset == 0 {
-            return format!("{stamp}Z");
+            return;
         }
+        out.pop(); // the `Z` of UTC
         let minutes = offset.abs() / (60 * NANOS_PER_SECOND);
         let sign = if offset < 0 { '-' } else { '+' };
-        format!("{stamp}{sign}{:02}:{:02}", minutes / 60, minutes % 60)
+        let _ = write!(out, "{sign}{:02}:{:02}", minutes / 60, minutes % 60);
     }
 }
 
