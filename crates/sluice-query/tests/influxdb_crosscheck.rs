@@ -110,6 +110,14 @@ fn queries() -> Vec<String> {
         "SELECT usage::tag, host FROM cpu".to_owned(),
         "SELECT host::tag, usage::field, n::integer FROM cpu".to_owned(),
         "SELECT host, region FROM cpu".to_owned(),
+        // Column names: an alias is kept as written, even twice; a generated name that
+        // is taken gets the first free `_N`.
+        "SELECT mean(usage) AS a, max(n) AS a FROM cpu".to_owned(),
+        "SELECT mean(usage), mean(n), mean(n) AS mean_1 FROM cpu".to_owned(),
+        "SELECT mean(usage), mean(usage) AS mean FROM cpu".to_owned(),
+        "SELECT usage AS n, n FROM cpu WHERE host = 'b'".to_owned(),
+        "SELECT top(usage, host, 2), host FROM cpu".to_owned(),
+        format!("SELECT derivative(mean(usage)), derivative(mean(usage)) AS derivative FROM cpu WHERE {RANGE} GROUP BY time(1m)"),
         // `time` in the field list is left out (`AS` renames the time column).
         "SELECT usage, time FROM cpu".to_owned(),
         "SELECT time AS t, usage FROM cpu WHERE host = 'a'".to_owned(),

@@ -31,6 +31,9 @@ const ROW_OVERHEAD_BYTES: usize = std::mem::size_of::<Vec<Value>>();
 #[derive(Debug, Clone)]
 struct OutField {
     name: String,
+    /// Whether `name` is the statement's alias (`AS name`), kept even when another column
+    /// has it too; generated names give way (see [`column_names`]).
+    aliased: bool,
     expr: Expr,
 }
 
@@ -1239,30 +1242,53 @@ fn strip_casts(e: &Expr) -> Expr {
 /// The names of the output columns after `time`, made unique as InfluxDB does
 /// (`max`, `max_1`), with the tag columns of `top`/`bottom` appended.
 fn output_names(fields: &[OutField], calls: &[(Func, String)]) -> Vec<String> {
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    let mut out = Vec::new();
-    let mut push = |name: &str, out: &mut Vec<String>| {
-        let n = seen.entry(name.to_owned()).or_insert(0);
-        out.push(if *n == 0 {
-            name.to_owned()
-        } else {
-            format!("{name}_{n}")
-        });
-        *n += 1;
-    };
     // The tags `top(usage, host, 2)` answers with come right after its column (none
     // where it is inside an expression, as in InfluxDB).
     let tags: &[String] = match calls {
         [(Func::Top(tags, _) | Func::Bottom(tags, _), _)] => tags,
         _ => &[],
     };
-    for f in fields {
-        push(&f.name, &mut out);
-        if is_top_or_bottom(&f.expr) {
-            tags.iter().for_each(|t| push(t, &mut out));
-        }
-    }
-    out
+    column_names(fields.iter().flat_map(|f| {
+        let beside = if is_top_or_bottom(&f.expr) { tags } else { &[] };
+        std::iter::once((f.name.as_str(), f.aliased))
+            .chain(beside.iter().map(|t| (t.as_str(), false)))
+    }))
+}
+
+/// The names of a statement's columns from what each is called and whether that is its
+/// alias, as InfluxDB 1.x names them: an alias is kept as written, even when another
+/// column has it too; a generated name that is taken (by an alias, or by an earlier
+/// column) becomes `name_1`, `name_2`, … (the first of those not taken).
+pub(super) fn column_names<'a>(
+    columns: impl Iterator<Item = (&'a str, bool)> + Clone,
+) -> Vec<String> {
+    // How many columns took each name so far: the next suffix a generated name tries.
+    let mut taken: HashMap<String, usize> = columns
+        .clone()
+        .filter(|&(_, aliased)| aliased)
+        .map(|(name, _)| (name.to_owned(), 1))
+        .collect();
+    columns
+        .map(|(name, aliased)| {
+            if aliased {
+                return name.to_owned();
+            }
+            let mut resolved = name.to_owned();
+            if let Some(&count) = taken.get(name) {
+                let mut n = count;
+                resolved = loop {
+                    let candidate = format!("{name}_{n}");
+                    if !taken.contains_key(&candidate) {
+                        break candidate;
+                    }
+                    n += 1;
+                };
+                taken.insert(name.to_owned(), n + 1);
+            }
+            *taken.entry(resolved.clone()).or_insert(0) += 1;
+            resolved
+        })
+        .collect()
 }
 
 /// Whether `e` is a call of `top()` or `bottom()` itself.
@@ -1335,6 +1361,7 @@ fn expand_fields(stmt: &SelectStatement, tables: &[&TableInfo]) -> Result<Vec<Ou
                 out.extend(names.into_iter().map(|n| OutField {
                     expr: Expr::var(n.clone()),
                     name: n,
+                    aliased: false,
                 }));
             }
             Expr::Regex(re) => {
@@ -1346,6 +1373,7 @@ fn expand_fields(stmt: &SelectStatement, tables: &[&TableInfo]) -> Result<Vec<Ou
                         .map(|n| OutField {
                             expr: Expr::var(n.clone()),
                             name: n.clone(),
+                            aliased: false,
                         }),
                 );
             }
@@ -1385,12 +1413,14 @@ fn expand_fields(stmt: &SelectStatement, tables: &[&TableInfo]) -> Result<Vec<Ou
                     c.args[0] = Expr::var(name.clone());
                     out.push(OutField {
                         name: format!("{}_{name}", call.name),
+                        aliased: false,
                         expr: Expr::Call(c),
                     });
                 }
             }
             _ => out.push(OutField {
                 name: f.column_name(),
+                aliased: f.alias.is_some(),
                 expr: f.expr.clone(),
             }),
         }
@@ -1924,6 +1954,24 @@ impl SeriesContext<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aliases_are_kept_and_generated_names_take_the_first_free_suffix() {
+        let names = |cols: &[(&'static str, bool)]| column_names(cols.iter().copied());
+        assert_eq!(names(&[("a", true), ("a", true)]), ["a", "a"]);
+        assert_eq!(
+            names(&[("mean", false), ("mean", false), ("mean_1", true)]),
+            ["mean", "mean_2", "mean_1"]
+        );
+        assert_eq!(
+            names(&[("mean", false), ("mean", true)]),
+            ["mean_1", "mean"]
+        );
+        assert_eq!(
+            names(&[("x", false), ("x", false), ("x", false), ("x_1", false)]),
+            ["x", "x_1", "x_2", "x_1_1"]
+        );
+    }
 
     /// The `Combine` of `q` (fields and clauses after `SELECT`) over all time.
     fn combine(q: &str) -> Option<Combine> {

@@ -281,20 +281,13 @@ pub(crate) async fn select(
 
 /// Output column names, made unique as InfluxDB does (`derivative`, `derivative_1`).
 fn unique_names(fields: &[Field]) -> Vec<String> {
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    fields
-        .iter()
-        .map(|f| {
-            let name = f.column_name();
-            let n = seen.entry(name.clone()).or_insert(0);
-            *n += 1;
-            if *n == 1 {
-                name
-            } else {
-                format!("{name}_{}", *n - 1)
-            }
-        })
-        .collect()
+    let names: Vec<String> = fields.iter().map(Field::column_name).collect();
+    super::select::column_names(
+        names
+            .iter()
+            .zip(fields)
+            .map(|(name, f)| (name.as_str(), f.alias.is_some())),
+    )
 }
 
 /// The columns of one series of the first step's answer.
