@@ -117,6 +117,8 @@ fn queries() -> Vec<String> {
         "SELECT mean(usage), mean(usage) AS mean FROM cpu".to_owned(),
         "SELECT usage AS n, n FROM cpu WHERE host = 'b'".to_owned(),
         "SELECT top(usage, host, 2), host FROM cpu".to_owned(),
+        "SELECT max(a) FROM (SELECT mean(usage) AS a, max(n) AS a FROM cpu GROUP BY host)".to_owned(),
+        "SELECT a FROM (SELECT mean(usage) AS a, max(n) AS a FROM cpu GROUP BY host)".to_owned(),
         format!("SELECT derivative(mean(usage)), derivative(mean(usage)) AS derivative FROM cpu WHERE {RANGE} GROUP BY time(1m)"),
         // `time` in the field list is left out (`AS` renames the time column).
         "SELECT usage, time FROM cpu".to_owned(),

@@ -181,8 +181,12 @@ fn to_virtual(name: String, series: Vec<Series>) -> Result<Virtual> {
             kind: ColumnKind::Tag,
         })
         .collect();
-    for (c, ft) in columns.iter().zip(&types) {
-        if c != "time" && !tag_keys.contains(c) {
+    // An alias given twice names two inner columns alike: the outer statement reads the
+    // first, so that each column it reads has a name of its own.
+    let read =
+        |i: usize, c: &String| c != "time" && !tag_keys.contains(c) && !columns[..i].contains(c);
+    for (i, (c, ft)) in columns.iter().zip(&types).enumerate() {
+        if read(i, c) {
             info_columns.push(ColumnInfo {
                 name: c.clone(),
                 kind: ColumnKind::Field(*ft),
@@ -229,7 +233,7 @@ fn to_virtual(name: String, series: Vec<Series>) -> Result<Virtual> {
         arrays.push(Arc::new(dict));
     }
     for (i, (c, ft)) in columns.iter().zip(&types).enumerate() {
-        if c == "time" || tag_keys.contains(c) {
+        if !read(i, c) {
             continue;
         }
         let values = order.iter().map(|&(_, k, r)| &series[k].values[r][i + 1]);
