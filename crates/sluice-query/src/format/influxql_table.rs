@@ -12,7 +12,7 @@ use sluice_lp::time::format_rfc3339_nano;
 
 use crate::engine::QueryOutput;
 use crate::error::Result;
-use crate::influxql::{StatementResult, Value};
+use crate::influxql::{StatementResult, TimeZone, Value};
 
 /// The column InfluxDB 3 puts first in InfluxQL table results: the series' measurement.
 pub const MEASUREMENT_COLUMN: &str = "iox::measurement";
@@ -20,13 +20,21 @@ pub const MEASUREMENT_COLUMN: &str = "iox::measurement";
 /// All series of `results` as one table, as InfluxDB 3 answers InfluxQL: the
 /// `iox::measurement` column, then `time`, then the `GROUP BY` tags, then the other
 /// columns in order of first appearance. Each column takes the type of its values
-/// (`time` is a nanosecond timestamp); a column mixing numeric types becomes float, one
-/// mixing others becomes string.
+/// (`time` is a nanosecond timestamp, in the zone of the statements' `tz()` when they
+/// name one, so that the table formats write local times with their offset); a column
+/// mixing numeric types becomes float, one mixing others becomes string.
 ///
 /// # Errors
 /// [`Error::Arrow`] when Arrow refuses the columns (a bug).
 pub fn influxql_table(results: &[StatementResult]) -> Result<QueryOutput> {
     let series: Vec<_> = results.iter().flat_map(|r| &r.series).collect();
+    // The zone of every statement with rows, if they all name the same one.
+    let mut zones = results
+        .iter()
+        .filter(|r| !r.series.is_empty())
+        .map(|r| r.time_zone);
+    let first = zones.next().flatten();
+    let zone = first.filter(|z| zones.all(|other| other == Some(*z)));
     let mut names: Vec<String> = vec![MEASUREMENT_COLUMN.to_owned()];
     if series.iter().any(|s| s.columns.iter().any(|c| c == "time")) {
         names.push("time".to_owned());
@@ -103,7 +111,7 @@ pub fn influxql_table(results: &[StatementResult]) -> Result<QueryOutput> {
             }
             (DataType::Utf8, Arc::new(b.finish()) as ArrayRef)
         } else {
-            column(&values)
+            column(&values, zone)
         };
         fields.push(Field::new(name, data_type, true));
         columns.push(array);
@@ -120,8 +128,8 @@ pub fn influxql_table(results: &[StatementResult]) -> Result<QueryOutput> {
     })
 }
 
-/// One Arrow column from values that are all of one kind (or null).
-fn column(values: &[Option<&Value>]) -> (DataType, ArrayRef) {
+/// One Arrow column from values that are all of one kind (or null); times in `zone`.
+fn column(values: &[Option<&Value>], zone: Option<TimeZone>) -> (DataType, ArrayRef) {
     #[derive(PartialEq)]
     enum Kind {
         Time,
@@ -163,9 +171,11 @@ fn column(values: &[Option<&Value>]) -> (DataType, ArrayRef) {
                     _ => None,
                 });
             }
+            let zone: Option<Arc<str>> = zone.map(|z| z.name().into());
+            let array = b.finish().with_timezone_opt(zone.clone());
             (
-                DataType::Timestamp(TimeUnit::Nanosecond, None),
-                Arc::new(b.finish()),
+                DataType::Timestamp(TimeUnit::Nanosecond, zone),
+                Arc::new(array),
             )
         }
         Some(Kind::Float) => {
@@ -267,5 +277,48 @@ mod tests {
         let mean = batch.column(3).as_primitive::<Float64Type>();
         assert_eq!((mean.value(0), mean.value(1)), (2.0, 0.5));
         assert!(mean.is_null(2));
+    }
+
+    #[test]
+    fn times_of_a_statement_with_a_zone_are_written_in_it() {
+        let statement = |zone: &str| StatementResult {
+            statement_id: 0,
+            series: vec![Series {
+                name: "cpu".into(),
+                tags: Vec::new(),
+                columns: vec!["time".into(), "mean".into()],
+                // 2019-03-31T03:00:00Z, an hour after Europe/Berlin moved its clocks on.
+                values: vec![vec![
+                    Value::Time(1_554_001_200_000_000_000),
+                    Value::Float(1.0),
+                ]],
+            }],
+            error: None,
+            time_zone: Some(TimeZone::named(zone).unwrap()),
+        };
+        let table = influxql_table(&[statement("Europe/Berlin")]).unwrap();
+        let time = table.schema.field_with_name("time").unwrap();
+        assert_eq!(
+            time.data_type(),
+            &DataType::Timestamp(TimeUnit::Nanosecond, Some("Europe/Berlin".into()))
+        );
+        let mut json = arrow::json::ArrayWriter::new(Vec::new());
+        json.write_batches(&table.batches.iter().collect::<Vec<_>>())
+            .unwrap();
+        json.finish().unwrap();
+        let text = String::from_utf8(json.into_inner()).unwrap();
+        assert!(text.contains("2019-03-31T05:00:00+02:00"), "{text}");
+        // Statements in different zones: times stay UTC.
+        let table = influxql_table(&[statement("Europe/Berlin"), statement("Asia/Kolkata")]);
+        let time = table
+            .unwrap()
+            .schema
+            .field_with_name("time")
+            .unwrap()
+            .clone();
+        assert_eq!(
+            time.data_type(),
+            &DataType::Timestamp(TimeUnit::Nanosecond, None)
+        );
     }
 }

@@ -30,6 +30,11 @@ impl TimeZone {
             .map_err(|_| Error::Invalid(format!("unable to find time zone {name}")))
     }
 
+    /// The zone's IANA name (`UTC` for `tz('')`), as Arrow names a timestamp's zone.
+    pub fn name(self) -> &'static str {
+        self.0.name()
+    }
+
     /// The zone of `stmt`'s `tz()`, if it has one.
     pub(crate) fn of(stmt: &SelectStatement) -> Result<Option<TimeZone>> {
         stmt.timezone.as_deref().map(TimeZone::named).transpose()
