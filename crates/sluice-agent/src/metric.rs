@@ -75,8 +75,9 @@ impl Metric {
     /// The metric as a line-protocol point, written as Telegraf's influx serializer
     /// writes it: tab, newline, form feed and carriage return in names become `\t`,
     /// `\n`, `\f`, `\r`; trailing backslashes of tag keys and values are cut; a tag
-    /// whose key or value is then empty, and a field whose key is empty, are left out.
-    /// The rest of the metric is written, as Telegraf writes it.
+    /// whose key or value is then empty, and a field whose key is empty or ends with a
+    /// backslash (line protocol would read it as escaping the `=`), are left out. The rest
+    /// of the metric is written, as Telegraf's line-protocol encoder writes it.
     ///
     /// # Errors
     /// When the metric still cannot be written as line protocol (no fields, another
@@ -92,7 +93,7 @@ impl Metric {
             builder = builder.tag(key, value);
         }
         for (k, v) in &self.fields {
-            if k.is_empty() {
+            if k.is_empty() || k.ends_with('\\') {
                 continue;
             }
             builder = builder.field(escape_control_characters(k), v.clone());
@@ -240,6 +241,21 @@ mod tests {
             metric.write_line_protocol(&mut line).unwrap();
             assert_eq!(line, want, "{metric:?}");
         }
+    }
+
+    #[test]
+    fn a_field_whose_key_ends_with_a_backslash_is_left_out_and_the_rest_written() {
+        let metric = Metric::new("m", 1)
+            .with_field("a\\", 1i64)
+            .with_field("b", 2i64)
+            .with_field("c\\d", 3i64);
+        let mut line = String::new();
+        metric.write_line_protocol(&mut line).unwrap();
+        assert_eq!(line, "m b=2i,c\\d=3i 1\n");
+        let back = parse_line_protocol(line.as_bytes(), 0).unwrap();
+        assert_eq!(back[0].fields.len(), 2);
+        // With no other field, the metric has none to write.
+        assert!(Metric::new("m", 1).with_field("a\\", 1i64).to_point().is_err());
     }
 
     #[test]
