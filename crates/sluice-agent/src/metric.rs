@@ -255,7 +255,12 @@ mod tests {
         let back = parse_line_protocol(line.as_bytes(), 0).unwrap();
         assert_eq!(back[0].fields.len(), 2);
         // With no other field, the metric has none to write.
-        assert!(Metric::new("m", 1).with_field("a\\", 1i64).to_point().is_err());
+        assert!(
+            Metric::new("m", 1)
+                .with_field("a\\", 1i64)
+                .to_point()
+                .is_err()
+        );
     }
 
     #[test]

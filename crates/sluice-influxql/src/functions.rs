@@ -23,7 +23,7 @@ pub enum FunctionKind {
 ///
 /// Aggregates: `count`, `sum`, `mean`, `median`, `mode`, `spread`, `stddev`, `distinct`,
 /// `integral`.
-/// Selectors: `min`, `max`, `first`, `last`, `percentile`, `top`, `bottom`.
+/// Selectors: `min`, `max`, `first`, `last`, `percentile`, `top`, `bottom`, `sample`.
 /// Transformations: `derivative`, `non_negative_derivative`, `difference`,
 /// `non_negative_difference`, `moving_average`, `cumulative_sum`, `elapsed`.
 /// Math: `abs`, `ceil`, `floor`, `round`, `sqrt`, `pow`, `exp`, `ln`, `log`, `log2`,
@@ -32,7 +32,7 @@ pub fn function_kind(name: &str) -> Option<FunctionKind> {
     Some(match name {
         "count" | "sum" | "mean" | "median" | "mode" | "spread" | "stddev" | "distinct"
         | "integral" => FunctionKind::Aggregate,
-        "min" | "max" | "first" | "last" | "percentile" | "top" | "bottom" => {
+        "min" | "max" | "first" | "last" | "percentile" | "top" | "bottom" | "sample" => {
             FunctionKind::Selector
         }
         "derivative"
@@ -49,7 +49,7 @@ pub fn function_kind(name: &str) -> Option<FunctionKind> {
 }
 
 /// Functions of InfluxQL 1.x that sluice does not run.
-const NOT_RUN: &[&str] = &["holt_winters", "holt_winters_with_fit", "sample"];
+const NOT_RUN: &[&str] = &["holt_winters", "holt_winters_with_fit"];
 
 /// Checks every function call in a `SELECT` (fields, condition and subqueries): the name
 /// must be supported and the arguments must have the right count and shape. In a
@@ -140,6 +140,13 @@ fn check_call(name: &str, args: &[Expr]) -> Result<()> {
                 ));
             }
             match last {
+                Expr::Literal(Literal::Integer(n)) if *n > 0 => Ok(()),
+                other => bad(format!("count must be a positive integer, got {other}")),
+            }
+        }
+        "sample" => {
+            arity(2, 2)?;
+            match &args[1] {
                 Expr::Literal(Literal::Integer(n)) if *n > 0 => Ok(()),
                 other => bad(format!("count must be a positive integer, got {other}")),
             }

@@ -117,6 +117,10 @@ fn queries() -> Vec<String> {
         "SELECT mean(usage), mean(usage) AS mean FROM cpu".to_owned(),
         "SELECT usage AS n, n FROM cpu WHERE host = 'b'".to_owned(),
         "SELECT top(usage, host, 2), host FROM cpu".to_owned(),
+        // `sample()` asked for more points than a group has answers all of them.
+        "SELECT sample(usage, 10), n, host FROM cpu".to_owned(),
+        format!("SELECT sample(usage, 10) FROM cpu WHERE {RANGE} GROUP BY time(2m), host"),
+        "SELECT sample(usage, 10) * 2 FROM cpu GROUP BY host".to_owned(),
         "SELECT max(a) FROM (SELECT mean(usage) AS a, max(n) AS a FROM cpu GROUP BY host)".to_owned(),
         "SELECT a FROM (SELECT mean(usage) AS a, max(n) AS a FROM cpu GROUP BY host)".to_owned(),
         format!("SELECT derivative(mean(usage)), derivative(mean(usage)) AS derivative FROM cpu WHERE {RANGE} GROUP BY time(1m)"),

@@ -30,6 +30,8 @@ pub(crate) enum Func {
     Top(Vec<String>, usize),
     /// `bottom(field, [tags...,] n)`.
     Bottom(Vec<String>, usize),
+    /// `sample(field, n)`: n points picked at random, each as likely as any other.
+    Sample(usize),
     /// `integral(field[, unit])`: the area under the points, in value × unit (ns).
     Integral(i64),
 }
@@ -99,6 +101,14 @@ impl Func {
                 };
                 Func::Percentile(p)
             }
+            "sample" => match call.args.get(1) {
+                Some(Expr::Literal(Literal::Integer(n))) if *n > 0 => Func::Sample(*n as usize),
+                _ => {
+                    return Err(Error::Invalid(
+                        "sample() needs a positive count as its second argument".to_owned(),
+                    ));
+                }
+            },
             "top" | "bottom" => {
                 let n = match call.args.last() {
                     Some(Expr::Literal(Literal::Integer(n))) if *n > 0 && call.args.len() >= 2 => {
@@ -139,12 +149,16 @@ impl Func {
                 | Func::Percentile(_)
                 | Func::Top(..)
                 | Func::Bottom(..)
+                | Func::Sample(_)
         )
     }
 
     /// Whether the function yields several rows per bucket.
     pub(crate) fn is_multi_row(&self) -> bool {
-        matches!(self, Func::Distinct | Func::Top(..) | Func::Bottom(..))
+        matches!(
+            self,
+            Func::Distinct | Func::Top(..) | Func::Bottom(..) | Func::Sample(_)
+        )
     }
 
     /// The value for a bucket without points under `fill(null)`: 0 for counts, else null.
@@ -170,7 +184,7 @@ pub(crate) struct Point<'a> {
 pub(crate) enum Output {
     /// One value, with the selected point's time for selectors.
     One(Value, Option<i64>),
-    /// Several rows (`distinct`, `top`, `bottom`): time, value, and tag values.
+    /// Several rows (`distinct`, `top`, `bottom`, `sample`): time, value, and tag values.
     Many(Vec<(i64, Value, Vec<Value>)>),
 }
 
@@ -378,6 +392,23 @@ pub(crate) fn apply(func: &Func, points: &[Point<'_>]) -> Result<Output> {
                     .collect(),
             ))
         }
+        Func::Sample(n) => {
+            // The first n places of a random permutation of the points (Fisher-Yates,
+            // stopped after n steps), answered in time order.
+            let mut picked: Vec<&Point<'_>> = points.iter().collect();
+            let n = (*n).min(picked.len());
+            for i in 0..n {
+                picked.swap(i, fastrand::usize(i..points.len()));
+            }
+            picked.truncate(n);
+            picked.sort_by_key(|p| p.time);
+            Ok(Output::Many(
+                picked
+                    .into_iter()
+                    .map(|p| (p.time, p.value.to_value(), Vec::new()))
+                    .collect(),
+            ))
+        }
         Func::Top(tags, n) | Func::Bottom(tags, n) => {
             numeric()?;
             let top = matches!(func, Func::Top(..));
@@ -577,6 +608,38 @@ mod tests {
         assert_eq!(
             apply(&Func::Bottom(vec![], 1), &p).unwrap(),
             Output::Many(vec![(40, Value::Float(1.0), vec![])])
+        );
+    }
+
+    #[test]
+    fn sample_picks_distinct_points_in_time_order_and_any_point_may_be_picked() {
+        let p = pts(&(0..100).map(|t| (t, t as f64 * 2.0)).collect::<Vec<_>>());
+        let mut picked_ever = [false; 100];
+        for _ in 0..1000 {
+            let Output::Many(rows) = apply(&Func::Sample(10), &p).unwrap() else {
+                panic!("sample answers rows");
+            };
+            assert_eq!(rows.len(), 10);
+            // Strictly ascending times: distinct points, in time order, each with its value.
+            assert!(rows.windows(2).all(|w| w[0].0 < w[1].0), "{rows:?}");
+            for (t, v, tags) in &rows {
+                assert_eq!(v, &Value::Float(*t as f64 * 2.0));
+                assert!(tags.is_empty());
+                picked_ever[*t as usize] = true;
+            }
+        }
+        // Each point is picked with probability 1/10 per run: missing one in 1,000 runs
+        // happens about once in 10^44.
+        assert!(picked_ever.iter().all(|&p| p));
+        // Fewer points than asked for: all of them; strings too.
+        let s = [Point {
+            time: 5,
+            value: V::Str("x"),
+            tags: vec![],
+        }];
+        assert_eq!(
+            apply(&Func::Sample(3), &s).unwrap(),
+            Output::Many(vec![(5, Value::String("x".into()), vec![])])
         );
     }
 

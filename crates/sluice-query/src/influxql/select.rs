@@ -257,11 +257,19 @@ pub(crate) async fn run(
             agg_exprs.push(to_agg_expr(&f.expr, &mut calls, &mut aux)?);
         }
         // In InfluxDB's words: `distinct()` stands alone; `top()` and `bottom()` may
-        // have fields and tags beside them, but no other function.
+        // have fields and tags beside them, but no other function. `sample()` may have
+        // fields and tags beside it; InfluxDB also merges it with other functions by
+        // time, which sluice does not.
         if let Some((f, _)) = calls.iter().find(|(f, _)| f.is_multi_row()) {
             if *f == Func::Distinct && fields.len() > 1 {
                 return Err(Error::Invalid(
                     "aggregate function distinct() cannot be combined with other functions or fields"
+                        .to_owned(),
+                ));
+            }
+            if calls.len() > 1 && matches!(f, Func::Sample(_)) {
+                return Err(Error::Unsupported(
+                    "sample() beside other functions (it may stand with fields and tags)"
                         .to_owned(),
                 ));
             }
@@ -1914,10 +1922,13 @@ impl SeriesContext<'_, '_> {
                     }
                 } else if group_time.is_some()
                     && fill != Fill::None
-                    && !matches!(self.calls[0].0, Func::Top(..) | Func::Bottom(..))
+                    && !matches!(
+                        self.calls[0].0,
+                        Func::Top(..) | Func::Bottom(..) | Func::Sample(_)
+                    )
                 {
-                    // `top()` and `bottom()` answer nothing for a bucket without points,
-                    // whatever `fill()` says, as in InfluxDB.
+                    // `top()`, `bottom()` and `sample()` answer nothing for a bucket
+                    // without points, whatever `fill()` says, as in InfluxDB.
                     out_rows.push((bucket_time, vec![None; exprs.len()]));
                 }
                 continue;

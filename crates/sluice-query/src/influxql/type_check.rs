@@ -76,6 +76,7 @@ fn type_of(e: &Expr, names: &Names<'_>) -> Result<Option<DataType>> {
                 | "spread"
                 | "mode"
                 | "percentile"
+                | "sample"
                 | "difference"
                 | "non_negative_difference"
                 | "cumulative_sum" => arg,
