@@ -394,18 +394,19 @@ pub(crate) fn apply(func: &Func, points: &[Point<'_>]) -> Result<Output> {
         }
         Func::Sample(n) => {
             // The first n places of a random permutation of the points (Fisher-Yates,
-            // stopped after n steps), answered in time order.
-            let mut picked: Vec<&Point<'_>> = points.iter().collect();
+            // stopped after n steps), answered in time order; points of one time keep the
+            // order they came in (their series' order), whichever were picked.
+            let mut picked: Vec<usize> = (0..points.len()).collect();
             let n = (*n).min(picked.len());
             for i in 0..n {
                 picked.swap(i, fastrand::usize(i..points.len()));
             }
             picked.truncate(n);
-            picked.sort_by_key(|p| p.time);
+            picked.sort_unstable_by_key(|&i| (points[i].time, i));
             Ok(Output::Many(
                 picked
                     .into_iter()
-                    .map(|p| (p.time, p.value.to_value(), Vec::new()))
+                    .map(|i| (points[i].time, points[i].value.to_value(), Vec::new()))
                     .collect(),
             ))
         }
@@ -631,6 +632,16 @@ mod tests {
         // Each point is picked with probability 1/10 per run: missing one in 1,000 runs
         // happens about once in 10^44.
         assert!(picked_ever.iter().all(|&p| p));
+        // Points of one time keep their order, whichever are picked.
+        let tied = pts(&[(7, 1.0), (7, 2.0), (7, 3.0), (9, 4.0)]);
+        for _ in 0..100 {
+            let Output::Many(rows) = apply(&Func::Sample(4), &tied).unwrap() else {
+                panic!("sample answers rows");
+            };
+            let values: Vec<&Value> = rows.iter().map(|r| &r.1).collect();
+            let want = [1.0, 2.0, 3.0, 4.0].map(Value::Float);
+            assert_eq!(values, want.iter().collect::<Vec<_>>());
+        }
         // Fewer points than asked for: all of them; strings too.
         let s = [Point {
             time: 5,
