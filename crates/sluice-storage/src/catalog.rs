@@ -14,7 +14,7 @@ use crate::config::CatalogLimits;
 use crate::durable::write_atomic;
 use crate::error::{Error, Result};
 use crate::predicate::DeleteOp;
-use crate::rejection::Rejection;
+use crate::rejection::{MAX_TIME, MIN_TIME, Rejection};
 use crate::types::{ColumnInfo, ColumnKind, DatabaseInfo, RejectedLine, TableInfo};
 
 /// Nanoseconds in one UTC day, the width of a time partition.
@@ -497,6 +497,13 @@ impl Catalog {
         let claims = self.claims.as_ref();
         for (index, line) in lines.iter().enumerate() {
             let time = line.timestamp.unwrap_or(now_ns);
+            if !(MIN_TIME..=MAX_TIME).contains(&time) {
+                rejected.push(RejectedLine {
+                    line_number: line.line_number,
+                    reason: Rejection::TimeOutOfRange { time },
+                });
+                continue;
+            }
             if let Some(first) = first_kept_day
                 && day_of(time) < first
             {
@@ -921,6 +928,37 @@ mod tests {
             r#"field type conflict: field "f" on table "t" is float, got integer"#
         );
         assert_eq!(v.batch.rows(), 1);
+    }
+
+    #[test]
+    fn times_at_the_ends_of_the_64_bit_range_are_rejected_as_influxdb_rejects_them() {
+        let mut cat = Catalog::new();
+        let v = validate(
+            &mut cat,
+            "t f=1 9223372036854775807\nt f=2 9223372036854775806\n\
+             t f=3 -9223372036854775808\nt f=4 -9223372036854775807\n\
+             t f=5 -9223372036854775806\n",
+        );
+        assert_eq!(v.batch.rows(), 2);
+        let rejected: Vec<(usize, &Rejection)> = v
+            .rejected
+            .iter()
+            .map(|r| (r.line_number, &r.reason))
+            .collect();
+        assert_eq!(
+            rejected,
+            [
+                (1, &Rejection::TimeOutOfRange { time: i64::MAX }),
+                (3, &Rejection::TimeOutOfRange { time: i64::MIN }),
+                (4, &Rejection::TimeOutOfRange { time: i64::MIN + 1 }),
+            ]
+        );
+        assert_eq!(
+            rejected[0].1.to_string(),
+            "timestamp out of range: time 9223372036854775807 is outside \
+             -9223372036854775806..=9223372036854775806, the nanoseconds a point may have"
+        );
+        assert_eq!(rejected[0].1.kind(), "timestamp out of range");
     }
 
     #[test]

@@ -144,7 +144,7 @@ pub use error::{Error, Result};
 pub use merge::conform;
 pub use mode::{InvalidNodeModes, NodeModes};
 pub use predicate::TagPredicate;
-pub use rejection::Rejection;
+pub use rejection::{MAX_TIME, MIN_TIME, Rejection};
 pub use sluice_lp;
 pub use types::{
     Cardinality, CardinalityRequest, ColumnInfo, ColumnKind, Comparison, Created, DatabaseInfo,

@@ -3,6 +3,12 @@
 
 use crate::types::FieldType;
 
+/// The earliest time a point may have (ns since the epoch): 1677-09-21T00:12:43.145224194Z.
+pub const MIN_TIME: i64 = i64::MIN + 2;
+
+/// The latest time a point may have (ns since the epoch): 2262-04-11T23:47:16.854775806Z.
+pub const MAX_TIME: i64 = i64::MAX - 1;
+
 /// Why a write left out a line that parsed (see [`crate::RejectedLine`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
@@ -14,6 +20,13 @@ pub enum Rejection {
         policy: Option<String>,
         time: i64,
     },
+    /// A time at either end of the 64-bit nanosecond range, outside
+    /// [`MIN_TIME`]`..=`[`MAX_TIME`]: InfluxDB keeps those three values for itself and
+    /// stores no point there, and a query could not name a range that ends after them.
+    #[error(
+        "timestamp out of range: time {time} is outside {MIN_TIME}..={MAX_TIME}, the nanoseconds a point may have"
+    )]
+    TimeOutOfRange { time: i64 },
     /// The line would add a table to a database that has the most it may have.
     #[error("table limit reached: database {database:?} has {max} tables, the maximum")]
     TableLimit { database: String, max: usize },
@@ -72,6 +85,8 @@ impl Rejection {
     pub fn kind(&self) -> &'static str {
         match self {
             Rejection::OutsideRetention { .. } => "point is outside the retention period",
+            // The parser's word for a timestamp that does not fit 64 bits at all.
+            Rejection::TimeOutOfRange { .. } => "timestamp out of range",
             Rejection::TableLimit { .. } => "table limit reached",
             Rejection::ReservedKey { is_tag: true, .. } => "invalid tag key",
             Rejection::ReservedKey { is_tag: false, .. } => "invalid field key",
