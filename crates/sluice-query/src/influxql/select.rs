@@ -1247,8 +1247,8 @@ fn strip_casts(e: &Expr) -> Expr {
     }
 }
 
-/// The names of the output columns after `time`, made unique as InfluxDB does
-/// (`max`, `max_1`), with the tag columns of `top`/`bottom` appended.
+/// The names of the output columns after `time`, as InfluxDB names them (`max`, `max_1`;
+/// see [`column_names`]), with the tag columns of `top`/`bottom` after their column.
 fn output_names(fields: &[OutField], calls: &[(Func, String)]) -> Vec<String> {
     // The tags `top(usage, host, 2)` answers with come right after its column (none
     // where it is inside an expression, as in InfluxDB).

@@ -279,7 +279,8 @@ pub(crate) async fn select(
         .collect())
 }
 
-/// Output column names, made unique as InfluxDB does (`derivative`, `derivative_1`).
+/// Output column names, as InfluxDB names them (`derivative`, `derivative_1`; see
+/// [`super::select::column_names`]).
 fn unique_names(fields: &[Field]) -> Vec<String> {
     let names: Vec<String> = fields.iter().map(Field::column_name).collect();
     super::select::column_names(
