@@ -1281,18 +1281,16 @@ pub(super) fn column_names<'a>(
             if aliased {
                 return name.to_owned();
             }
-            let mut resolved = name.to_owned();
-            if let Some(&count) = taken.get(name) {
-                let mut n = count;
-                resolved = loop {
-                    let candidate = format!("{name}_{n}");
-                    if !taken.contains_key(&candidate) {
-                        break candidate;
-                    }
-                    n += 1;
-                };
-                taken.insert(name.to_owned(), n + 1);
-            }
+            let resolved = match taken.get(name) {
+                None => name.to_owned(),
+                Some(&count) => {
+                    let n = (count..)
+                        .find(|n| !taken.contains_key(&format!("{name}_{n}")))
+                        .expect("some suffix is free");
+                    taken.insert(name.to_owned(), n + 1);
+                    format!("{name}_{n}")
+                }
+            };
             *taken.entry(resolved.clone()).or_insert(0) += 1;
             resolved
         })
@@ -1922,13 +1920,11 @@ impl SeriesContext<'_, '_> {
                     }
                 } else if group_time.is_some()
                     && fill != Fill::None
-                    && !matches!(
-                        self.calls[0].0,
-                        Func::Top(..) | Func::Bottom(..) | Func::Sample(_)
-                    )
+                    && !(self.calls[0].0.is_selector() && self.calls[0].0.is_multi_row())
                 {
-                    // `top()`, `bottom()` and `sample()` answer nothing for a bucket
-                    // without points, whatever `fill()` says, as in InfluxDB.
+                    // A function that picks several points (`top()`, `bottom()`,
+                    // `sample()`) answers nothing for a bucket without points, whatever
+                    // `fill()` says, as in InfluxDB.
                     out_rows.push((bucket_time, vec![None; exprs.len()]));
                 }
                 continue;
