@@ -59,9 +59,11 @@ pub(crate) struct PartitionBuffer {
     /// table does not hash every series' tags again.
     series_index: IdIndex,
     /// Tags of each series, sorted by name, as ids of `strings`: a series takes 4 bytes a
-    /// tag (its key list is shared), and every distinct key or value is kept once.
+    /// tag (its key list is shared), and every distinct key or value is kept once (but
+    /// see [`KeyValues`]).
     series: SeriesTags,
-    /// Every tag key and value of the partition's series, once, by id.
+    /// Every tag key and value of the partition's series, once, by id (a value of a key
+    /// whose values skip `string_ids` may be there twice).
     strings: Strings,
     /// The ids of `strings` with 32 bits of the hash of their text, found by those (kept,
     /// so that growing the table does not read and hash every string again).
@@ -69,6 +71,12 @@ pub(crate) struct PartitionBuffer {
     /// The ids of the tag keys of the partition's series, sorted by their text: its
     /// schema's tags without a walk over every series.
     tag_keys: Vec<u32>,
+    /// How the values of each tag key (by its string id) fared when looked up in
+    /// `string_ids`, and whether new ones skip it (see [`KeyValues`]).
+    key_values: HashMap<u32, KeyValues>,
+    /// Whether some tag values were added without `string_ids`, so that two strings may
+    /// have the same text (ranks then give them one rank).
+    repeated_texts: bool,
     /// Row index by (series, time) of the unsorted series (see `series_sorted`), hashed
     /// with [`row_hash`]; the key is read from `series_of_row` and `time`. Rows of sorted
     /// series (the usual case) are found by binary search in `series_rows` instead, and
@@ -117,6 +125,34 @@ struct LoggedSeries {
     key: Vec<u8>,
     /// The partition's series id of each of the table's tag sets that had a row here.
     sids: Vec<Option<u32>>,
+}
+
+/// How the values of one tag key of a partition fared in its string index, which decides
+/// whether the index is worth asking: a tag that takes a new value with nearly every new
+/// series (a host name, a request id) finds nothing there, and the look-up is a cache
+/// miss per series once the partition holds many. After [`UNINDEXED_AFTER`] look-ups of
+/// which at most one in a hundred found the value, the key's new values are added
+/// without the index: a value seen again then takes its text again (ids are not unique
+/// per text from then on), which the rule makes rare. The series index, which compares
+/// texts, still finds every series once.
+#[derive(Debug, Default, Clone, Copy)]
+struct KeyValues {
+    looked_up: u32,
+    found: u32,
+    unindexed: bool,
+}
+
+/// Look-ups of a tag key's values before [`KeyValues`] may decide the index is not
+/// worth asking.
+const UNINDEXED_AFTER: u32 = 4096;
+
+impl KeyValues {
+    fn note(&mut self, looked_up: u32, found: u32) {
+        self.looked_up = self.looked_up.saturating_add(looked_up);
+        self.found = self.found.saturating_add(found);
+        self.unindexed |= self.looked_up >= UNINDEXED_AFTER
+            && u64::from(self.found) * 100 <= u64::from(self.looked_up);
+    }
 }
 
 /// The rows of one series. Up to four are held in place, so the series of a
@@ -284,6 +320,11 @@ struct RunStrings<'b> {
     key_ids: Vec<u32>,
     value_ids: Vec<u32>,
     recent: RecentValues<'b>,
+    /// By batch column: whether the tag's new values skip the string index
+    /// ([`KeyValues`]), and how many of its values were looked up there and found.
+    unindexed: Vec<bool>,
+    looked_up: Vec<u32>,
+    found: Vec<u32>,
 }
 
 impl RunStrings<'_> {
@@ -294,6 +335,12 @@ impl RunStrings<'_> {
         self.values.clear();
         self.values.resize(columns, None);
         self.recent.clear();
+        for counts in [&mut self.looked_up, &mut self.found] {
+            counts.clear();
+            counts.resize(columns, 0);
+        }
+        self.unindexed.clear();
+        self.unindexed.resize(columns, false);
     }
 }
 
@@ -400,6 +447,7 @@ impl PartitionBuffer {
                         self.tag_keys.insert(at, id);
                     }
                     run.keys[column] = Some(id);
+                    run.unindexed[column] = self.key_values.get(&id).is_some_and(|k| k.unindexed);
                     id
                 }
             };
@@ -441,6 +489,10 @@ impl PartitionBuffer {
                 _ => {
                     let id = match run.recent.get(value) {
                         Some(id) => id,
+                        None if run.unindexed[column] => {
+                            self.repeated_texts = true;
+                            self.strings.push(value)
+                        }
                         None => {
                             let (id, new) = intern(
                                 &mut self.strings,
@@ -448,7 +500,9 @@ impl PartitionBuffer {
                                 &self.hasher,
                                 value,
                             );
+                            run.looked_up[column] += 1;
                             if new == 0 {
+                                run.found[column] += 1;
                                 run.recent.put(value, id);
                             }
                             bytes += new;
@@ -500,6 +554,20 @@ impl PartitionBuffer {
         }
         kept.sids.clear();
         kept.sids.extend_from_slice(sids);
+    }
+
+    /// Counts the look-ups of a run's tag values in the string index into the keys'
+    /// [`KeyValues`].
+    fn note_key_values(&mut self, run: &RunStrings<'_>) {
+        for (column, &looked_up) in run.looked_up.iter().enumerate() {
+            if let (true, Some(key)) = (looked_up > 0, run.keys[column]) {
+                let found = run.found[column];
+                self.key_values
+                    .entry(key)
+                    .or_default()
+                    .note(looked_up, found);
+            }
+        }
     }
 
     /// Widens the partition's time range to `times`, a run of rows about to be placed.
@@ -728,6 +796,11 @@ impl PartitionBuffer {
         }
         self.strings = kept;
         self.series.renumber(&new_id);
+        self.key_values = std::mem::take(&mut self.key_values)
+            .into_iter()
+            .filter(|(key, _)| new_id[*key as usize] != u32::MAX)
+            .map(|(key, values)| (new_id[key as usize], values))
+            .collect();
         let mut keys = self.series.all_keys().to_vec();
         keys.sort_unstable();
         keys.dedup();
@@ -841,6 +914,7 @@ impl Buffer {
                 // them whole.
                 let all_new = part.len() - rows_before == placed.len();
                 part.remember_series(table.series_key, &sids, known);
+                part.note_key_values(&strings);
                 for field in &table.fields {
                     let at = field.values_of_rows(start..end);
                     let (name, ColumnType::Field(kind)) = columns[field.column as usize] else {

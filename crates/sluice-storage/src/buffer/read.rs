@@ -270,10 +270,19 @@ impl PartitionBuffer {
         let mut by_text: Vec<(u64, u32)> =
             (0..self.strings.len() as u32).map(|id| (0, id)).collect();
         sort_by_text(&mut by_text, &|id| self.text(id).as_bytes());
-        // 0 for an absent tag, which sorts first.
+        // 0 for an absent tag, which sorts first; strings of one text (values added
+        // without the string index) share a rank.
         let mut rank = vec![0u32; self.strings.len()];
-        for (r, (_, id)) in by_text.iter().enumerate() {
-            rank[*id as usize] = r as u32 + 1;
+        let mut r = 0;
+        let mut last: Option<u32> = None;
+        for &(_, id) in &by_text {
+            let repeated =
+                self.repeated_texts && last.is_some_and(|l| self.text(l) == self.text(id));
+            if !repeated {
+                r += 1;
+            }
+            rank[id as usize] = r;
+            last = Some(id);
         }
         drop(by_text);
         let ranks: Vec<u32> = values
@@ -525,6 +534,106 @@ mod tests {
             by_text.iter().map(|s| key(*s)).collect::<Vec<_>>(),
             expected.iter().map(|s| key(*s)).collect::<Vec<_>>()
         );
+    }
+
+    /// Applies rows `(dc, h, time)` of table `cpu` (tags `dc` and `h`) to `buffer`, a
+    /// tag set per row, in one batch.
+    fn apply_dc_h(buffer: &mut Buffer, rows: &[(&str, &str, i64)]) {
+        let mut table = table_with_tags(&["dc", "h"]);
+        for (i, &(dc, h, time)) in rows.iter().enumerate() {
+            table.push_series([(0, dc), (1, h)].into_iter());
+            table.push_row(time, i as u32);
+        }
+        table.fields = vec![FieldValues {
+            column: 2,
+            rows: None,
+            values: ColumnValues::Float(vec![1.0; rows.len()]),
+        }];
+        buffer.apply(&BatchRef {
+            db_id: 1,
+            tables: vec![table],
+        });
+    }
+
+    #[test]
+    fn a_tag_of_ever_new_values_skips_the_string_index_and_its_values_seen_again_keep_their_order()
+    {
+        // A new host name with every series: past the look-ups `KeyValues` waits for,
+        // the key's new values are added without the string index.
+        let hosts: Vec<String> = (0..5000).map(|i| format!("h{i:05}")).collect();
+        let mut buffer = Buffer::default();
+        let first: Vec<(&str, &str, i64)> = hosts.iter().map(|h| ("a", h.as_str(), 1)).collect();
+        apply_dc_h(&mut buffer, &first);
+        let part = &buffer.table(1, "cpu").unwrap().partitions[&0];
+        let h = part.tag_keys[1];
+        assert_eq!(part.text(h), "h");
+        assert!(part.key_values[&h].unindexed);
+        assert!(!part.key_values[&part.tag_keys[0]].unindexed);
+        assert!(!part.repeated_texts);
+
+        // A hundred series again (found by their texts: no new series) and a hundred new
+        // ones with those host names: each takes its host's text a second time.
+        let again: Vec<(&str, &str, i64)> = (0..100)
+            .flat_map(|i| [("a", hosts[i].as_str(), 2), ("b", hosts[i].as_str(), 2)])
+            .collect();
+        apply_dc_h(&mut buffer, &again);
+        let part = &buffer.table(1, "cpu").unwrap().partitions[&0];
+        assert_eq!(part.series.len(), 5100);
+        assert_eq!(part.len(), 5200);
+        // Two keys, two data centres, the hosts and the hundred taken again.
+        assert_eq!(part.strings.len(), 2 + 2 + 5000 + 100);
+        assert!(part.repeated_texts);
+
+        // Ranks still order the series as their texts do, and persistence writes them so.
+        let names: Vec<String> = ["dc", "h"].map(String::from).to_vec();
+        let all: Vec<u32> = (0..part.series.len() as u32).collect();
+        let values = part.series_values(&names, &all);
+        assert_eq!(
+            part.ordered_by_rank(names.len(), &values),
+            part.ordered_by_text(names.len(), &values)
+        );
+        let schema = part.schema();
+        let sorted = part.sorted_rows(&schema, None, &[], None);
+        let batch = part
+            .rows_to_batch(&schema, &sorted, 0..sorted.len())
+            .unwrap();
+        let text = |c: usize| -> Vec<String> {
+            let column =
+                arrow::compute::cast(batch.column(c), &arrow::datatypes::DataType::Utf8).unwrap();
+            let column = column
+                .as_any()
+                .downcast_ref::<arrow::array::StringArray>()
+                .unwrap();
+            column.iter().map(|v| v.unwrap().to_owned()).collect()
+        };
+        let written: Vec<(String, String)> = text(0).into_iter().zip(text(1)).collect();
+        let mut expected: Vec<(String, String)> = first
+            .iter()
+            .chain(&again)
+            .map(|&(dc, h, _)| (dc.to_owned(), h.to_owned()))
+            .collect();
+        expected.sort();
+        assert_eq!(written, expected);
+
+        // A delete renumbers the strings; the key's rule follows its new id.
+        let op = crate::predicate::DeleteOp {
+            db_id: 1,
+            drop_table: false,
+            request: crate::types::DeleteRequest {
+                table: Some("cpu".into()),
+                time_range: None,
+                tag_predicate: Some(crate::TagPredicate::eq("dc", "b")),
+                drop_emptied_tables: false,
+            },
+        };
+        buffer.delete(&op);
+        let strings = buffer.table(1, "cpu").unwrap().partitions[&0].strings.len();
+        assert_eq!(strings, 2 + 1 + 5000);
+        apply_dc_h(&mut buffer, &[("c", hosts[0].as_str(), 3)]);
+        let part = &buffer.table(1, "cpu").unwrap().partitions[&0];
+        // `c` through the index, the host's text again without it.
+        assert_eq!(part.strings.len(), strings + 2);
+        assert_eq!(part.series.len(), 5001);
     }
 
     #[test]

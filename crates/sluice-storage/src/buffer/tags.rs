@@ -1,4 +1,5 @@
-//! How a buffered partition keeps its series' tags: every distinct key and value once,
+//! How a buffered partition keeps its series' tags: every distinct key and value once
+//! (a tag of ever new values excepted, see `KeyValues`),
 //! as text one after the other, and each series as ids of those, its keys shared with
 //! every series that has the same keys.
 
