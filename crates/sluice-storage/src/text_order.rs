@@ -9,7 +9,8 @@ const MAX_TEXT_SORT_DEPTH: usize = 16;
 /// (big-endian, zero-padded), the entries are sorted by that integer, and each run of
 /// equal keys is sorted by the eight bytes after. Ordering a million host names (a
 /// partition's strings, a merge's dictionaries) so compares integers, not texts through
-/// a pointer each.
+/// a pointer each. Entries of equal texts are left with equal keys (they go through the
+/// same runs to the same depth), so only neighbours with equal keys can be equal texts.
 pub(crate) fn sort_by_text<'a>(ids: &mut [(u64, u32)], text: &impl Fn(u32) -> &'a [u8]) {
     sort_from(ids, 0, text);
 }
@@ -92,5 +93,16 @@ mod tests {
         super::sort_by_text(&mut ids, &|id| texts[id as usize].as_bytes());
         let order: Vec<u32> = ids.iter().map(|&(_, id)| id).collect();
         assert_eq!(order, (0..texts.len() as u32).collect::<Vec<_>>());
+
+        // Every text twice: the two copies come together with one key.
+        let twice: Vec<&str> = texts.iter().chain(&texts).map(String::as_str).collect();
+        let mut ids: Vec<(u64, u32)> = (0..twice.len() as u32).map(|id| (0, id)).collect();
+        super::sort_by_text(&mut ids, &|id| twice[id as usize].as_bytes());
+        for pair in ids.chunks_exact(2) {
+            let [(key, a), (other_key, b)] = pair else {
+                unreachable!()
+            };
+            assert_eq!((twice[*a as usize], key), (twice[*b as usize], other_key));
+        }
     }
 }

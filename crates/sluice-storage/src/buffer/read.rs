@@ -271,18 +271,19 @@ impl PartitionBuffer {
             (0..self.strings.len() as u32).map(|id| (0, id)).collect();
         sort_by_text(&mut by_text, &|id| self.text(id).as_bytes());
         // 0 for an absent tag, which sorts first; strings of one text (values added
-        // without the string index) share a rank.
+        // without the string index) share a rank. The sort leaves such strings the same
+        // key, so texts are compared only where the keys agree.
         let mut rank = vec![0u32; self.strings.len()];
         let mut r = 0;
-        let mut last: Option<u32> = None;
-        for &(_, id) in &by_text {
-            let repeated =
-                self.repeated_texts && last.is_some_and(|l| self.text(l) == self.text(id));
+        let mut last: Option<(u64, u32)> = None;
+        for &(key, id) in &by_text {
+            let repeated = self.repeated_texts
+                && last.is_some_and(|(k, l)| k == key && self.text(l) == self.text(id));
             if !repeated {
                 r += 1;
             }
             rank[id as usize] = r;
-            last = Some(id);
+            last = Some((key, id));
         }
         drop(by_text);
         let ranks: Vec<u32> = values
