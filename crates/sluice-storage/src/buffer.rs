@@ -130,11 +130,17 @@ struct LoggedSeries {
 /// How the values of one tag key of a partition fared in its string index, which decides
 /// whether the index is worth asking: a tag that takes a new value with nearly every new
 /// series (a host name, a request id) finds nothing there, and the look-up is a cache
-/// miss per series once the partition holds many. After [`UNINDEXED_AFTER`] look-ups of
+/// miss per series once the partition holds many. After [`INDEXED_WINDOW`] look-ups of
 /// which at most one in a hundred found the value, the key's new values are added
 /// without the index: a value seen again then takes its text again (ids are not unique
-/// per text from then on), which the rule makes rare. The series index, which compares
-/// texts, still finds every series once.
+/// per text from then on). The series index, which compares texts, still finds every
+/// series once.
+///
+/// While unindexed, the values [`PartitionBuffer::samples`] picks (one in 64, by hash,
+/// so the same values each time) are still looked up and added to the index. Once
+/// more than one in a hundred of [`UNINDEXED_WINDOW`] such look-ups find their value
+/// (the host names of a load sorted by another tag first, coming back), the key is
+/// indexed again: a value is then kept at most twice.
 #[derive(Debug, Default, Clone, Copy)]
 struct KeyValues {
     looked_up: u32,
@@ -142,16 +148,27 @@ struct KeyValues {
     unindexed: bool,
 }
 
-/// Look-ups of a tag key's values before [`KeyValues`] may decide the index is not
-/// worth asking.
-const UNINDEXED_AFTER: u32 = 4096;
+/// Look-ups of an indexed key's values that decide whether it stays indexed.
+const INDEXED_WINDOW: u32 = 4096;
+
+/// Look-ups of an unindexed key's sampled values that decide whether it stays
+/// unindexed.
+const UNINDEXED_WINDOW: u32 = 64;
 
 impl KeyValues {
+    /// Counts a run's look-ups of the key's values; a full window decides whether the
+    /// key's new values skip the index, and a new window starts.
     fn note(&mut self, looked_up: u32, found: u32) {
         self.looked_up = self.looked_up.saturating_add(looked_up);
         self.found = self.found.saturating_add(found);
-        self.unindexed |= self.looked_up >= UNINDEXED_AFTER
-            && u64::from(self.found) * 100 <= u64::from(self.looked_up);
+        let window = match self.unindexed {
+            false => INDEXED_WINDOW,
+            true => UNINDEXED_WINDOW,
+        };
+        if self.looked_up >= window {
+            self.unindexed = u64::from(self.found) * 100 <= u64::from(self.looked_up);
+            (self.looked_up, self.found) = (0, 0);
+        }
     }
 }
 
@@ -489,7 +506,7 @@ impl PartitionBuffer {
                 _ => {
                     let id = match run.recent.get(value) {
                         Some(id) => id,
-                        None if run.unindexed[column] => {
+                        None if run.unindexed[column] && !self.samples(value) => {
                             self.repeated_texts = true;
                             self.strings.push(value)
                         }
@@ -554,6 +571,13 @@ impl PartitionBuffer {
         }
         kept.sids.clear();
         kept.sids.extend_from_slice(sids);
+    }
+
+    /// Whether `value` of an unindexed key is still looked up in the string index (see
+    /// [`KeyValues`]): one value in 64, the same ones each time.
+    fn samples(&self, value: &str) -> bool {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one(value) >> 58 == 0
     }
 
     /// Counts the look-ups of a run's tag values in the string index into the keys'

@@ -581,9 +581,13 @@ mod tests {
         let part = &buffer.table(1, "cpu").unwrap().partitions[&0];
         assert_eq!(part.series.len(), 5100);
         assert_eq!(part.len(), 5200);
-        // Two keys, two data centres, the hosts and the hundred taken again.
-        assert_eq!(part.strings.len(), 2 + 2 + 5000 + 100);
+        // Two keys, two data centres, the hosts, and those of the hundred that are not
+        // sampled (the sampled ones are found in the index) a second time.
+        let unsampled = hosts[..100].iter().filter(|h| !part.samples(h)).count();
+        assert!(unsampled > 80, "{unsampled} of 100 not sampled");
+        assert_eq!(part.strings.len(), 2 + 2 + 5000 + unsampled);
         assert!(part.repeated_texts);
+        assert!(part.key_values[&h].unindexed);
 
         // Ranks still order the series as their texts do, and persistence writes them so.
         let names: Vec<String> = ["dc", "h"].map(String::from).to_vec();
@@ -628,13 +632,44 @@ mod tests {
             },
         };
         buffer.delete(&op);
-        let strings = buffer.table(1, "cpu").unwrap().partitions[&0].strings.len();
+        let part = &buffer.table(1, "cpu").unwrap().partitions[&0];
+        let strings = part.strings.len();
         assert_eq!(strings, 2 + 1 + 5000);
-        apply_dc_h(&mut buffer, &[("c", hosts[0].as_str(), 3)]);
+        let host = hosts.iter().find(|h| !part.samples(h)).unwrap();
+        apply_dc_h(&mut buffer, &[("c", host.as_str(), 3)]);
         let part = &buffer.table(1, "cpu").unwrap().partitions[&0];
         // `c` through the index, the host's text again without it.
         assert_eq!(part.strings.len(), strings + 2);
         assert_eq!(part.series.len(), 5001);
+    }
+
+    #[test]
+    fn an_unindexed_tag_whose_sampled_values_come_back_is_indexed_again() {
+        // Host names sorted by another tag first: all hosts with `dc` a, then again with
+        // b and with c. The first pass makes `h` unindexed.
+        let hosts: Vec<String> = (0..20_000).map(|i| format!("h{i:05}")).collect();
+        let mut buffer = Buffer::default();
+        let mut pass = |dc: &'static str| {
+            let rows: Vec<(&str, &str, i64)> = hosts.iter().map(|h| (dc, h.as_str(), 1)).collect();
+            apply_dc_h(&mut buffer, &rows);
+            let part = &buffer.table(1, "cpu").unwrap().partitions[&0];
+            (
+                part.key_values[&part.tag_keys[1]].unindexed,
+                part.strings.len(),
+            )
+        };
+        assert_eq!(pass("a"), (true, 2 + 1 + 20_000));
+        // The sampled hosts (about 300) are found again: indexed after this pass. The
+        // others take their text a second time.
+        let (unindexed, strings) = pass("b");
+        assert!(!unindexed);
+        assert!(
+            (2 + 2 + 20_000 + 19_000..2 + 2 + 20_000 + 20_000).contains(&strings),
+            "{strings} strings"
+        );
+        // Indexed again: every host is found (the first pass, indexed until its end, put
+        // them all in the index), so only `c` is new.
+        assert_eq!(pass("c"), (false, strings + 1));
     }
 
     #[test]
