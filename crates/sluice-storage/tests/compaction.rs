@@ -540,7 +540,9 @@ async fn while_compaction_waits<T>(
 #[tokio::test]
 async fn persistence_goes_on_while_a_compaction_merges() {
     let dir = tempfile::tempdir().unwrap();
-    let s = open_slow_compaction(dir.path(), Duration::from_secs(2)).await;
+    // The window only has to outlast one small persistence, but on a loaded machine
+    // (a test run beside a build) that took more than 2 s once: the test takes it whole.
+    let s = open_slow_compaction(dir.path(), Duration::from_secs(8)).await;
     two_overlapping_files(&s).await;
     let ((), compaction_ended) = while_compaction_waits(&s, dir.path(), async {
         // Newer than both files being merged: host h1 and h2 get new values.
@@ -580,7 +582,8 @@ async fn persistence_goes_on_while_a_compaction_merges() {
 #[tokio::test]
 async fn a_merge_whose_input_a_delete_rewrote_meanwhile_is_not_committed() {
     let dir = tempfile::tempdir().unwrap();
-    let s = open_slow_compaction(dir.path(), Duration::from_secs(1)).await;
+    // Long enough for the delete to rewrite a file while the merge waits, loaded or not.
+    let s = open_slow_compaction(dir.path(), Duration::from_secs(5)).await;
     two_overlapping_files(&s).await;
     let request = sluice_storage::DeleteRequest {
         table: Some("cpu".to_owned()),
