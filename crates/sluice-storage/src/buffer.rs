@@ -337,11 +337,10 @@ struct RunStrings<'b> {
     key_ids: Vec<u32>,
     value_ids: Vec<u32>,
     recent: RecentValues<'b>,
-    /// By batch column: whether the tag's new values skip the string index
-    /// ([`KeyValues`]), and how many of its values were looked up there and found.
-    unindexed: Vec<bool>,
-    looked_up: Vec<u32>,
-    found: Vec<u32>,
+    /// By batch column: whether the tag's new values skip the string index (as the
+    /// partition's [`KeyValues`] said when the run began), and how many of its values
+    /// the run looked up there and found.
+    lookups: Vec<KeyValues>,
 }
 
 impl RunStrings<'_> {
@@ -352,12 +351,8 @@ impl RunStrings<'_> {
         self.values.clear();
         self.values.resize(columns, None);
         self.recent.clear();
-        for counts in [&mut self.looked_up, &mut self.found] {
-            counts.clear();
-            counts.resize(columns, 0);
-        }
-        self.unindexed.clear();
-        self.unindexed.resize(columns, false);
+        self.lookups.clear();
+        self.lookups.resize(columns, KeyValues::default());
     }
 }
 
@@ -464,7 +459,8 @@ impl PartitionBuffer {
                         self.tag_keys.insert(at, id);
                     }
                     run.keys[column] = Some(id);
-                    run.unindexed[column] = self.key_values.get(&id).is_some_and(|k| k.unindexed);
+                    run.lookups[column].unindexed =
+                        self.key_values.get(&id).is_some_and(|k| k.unindexed);
                     id
                 }
             };
@@ -506,7 +502,7 @@ impl PartitionBuffer {
                 _ => {
                     let id = match run.recent.get(value) {
                         Some(id) => id,
-                        None if run.unindexed[column] && !self.samples(value) => {
+                        None if run.lookups[column].unindexed && !self.samples(value) => {
                             self.repeated_texts = true;
                             self.strings.push(value)
                         }
@@ -517,9 +513,9 @@ impl PartitionBuffer {
                                 &self.hasher,
                                 value,
                             );
-                            run.looked_up[column] += 1;
+                            run.lookups[column].looked_up += 1;
                             if new == 0 {
-                                run.found[column] += 1;
+                                run.lookups[column].found += 1;
                                 run.recent.put(value, id);
                             }
                             bytes += new;
@@ -583,13 +579,10 @@ impl PartitionBuffer {
     /// Counts the look-ups of a run's tag values in the string index into the keys'
     /// [`KeyValues`].
     fn note_key_values(&mut self, run: &RunStrings<'_>) {
-        for (column, &looked_up) in run.looked_up.iter().enumerate() {
-            if let (true, Some(key)) = (looked_up > 0, run.keys[column]) {
-                let found = run.found[column];
-                self.key_values
-                    .entry(key)
-                    .or_default()
-                    .note(looked_up, found);
+        for (counts, key) in run.lookups.iter().zip(&run.keys) {
+            if let (true, Some(key)) = (counts.looked_up > 0, key) {
+                let values = self.key_values.entry(*key).or_default();
+                values.note(counts.looked_up, counts.found);
             }
         }
     }
