@@ -81,10 +81,11 @@ pub struct StorageConfig {
     /// tests can fill the buffer faster than it drains. Default zero; do not set it in
     /// production.
     pub persist_delay: Duration,
-    /// Test knob: every compaction waits this long between merging a partition's files
-    /// and committing its outputs, so tests can persist, write and delete while it
-    /// merges. Default zero; do not set it in production.
-    pub compact_delay: Duration,
+    /// Test knob: every compaction waits, between merging a partition's files and
+    /// committing its outputs, until this hold is released ([`CompactHold::release`]),
+    /// so tests can persist, write and delete while it merges. Default none; do not set
+    /// it in production.
+    pub compact_hold: Option<CompactHold>,
     /// What the node does (`--mode`). A node without `ingest` takes no writes, runs no
     /// persistence, retention or compaction, and (with `query`) answers queries over
     /// every node's files in its cloud bucket. Default [`NodeModes::ALL`].
@@ -127,12 +128,41 @@ impl Default for StorageConfig {
             limits: CatalogLimits::default(),
             skip_corrupt_wal_records: false,
             persist_delay: Duration::ZERO,
-            compact_delay: Duration::ZERO,
+            compact_hold: None,
             modes: NodeModes::ALL,
             query_refresh_interval: Duration::from_secs(2),
             compaction_check_interval: Duration::from_secs(10),
             catalog_sync_interval: Duration::from_secs(2),
         }
+    }
+}
+
+/// Holds compactions between merging and committing until released: see
+/// [`StorageConfig::compact_hold`]. Clones share the hold.
+#[derive(Debug, Clone)]
+pub struct CompactHold(std::sync::Arc<tokio::sync::watch::Sender<bool>>);
+
+impl CompactHold {
+    /// A hold, not released.
+    pub fn new() -> CompactHold {
+        CompactHold(std::sync::Arc::new(tokio::sync::watch::Sender::new(false)))
+    }
+
+    /// Lets every compaction waiting on the hold, and every later one, go on.
+    pub fn release(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// Waits until the hold is released.
+    pub(crate) async fn wait(&self) {
+        // The sender is kept by `self`: the wait ends only with a release.
+        let _ = self.0.subscribe().wait_for(|released| *released).await;
+    }
+}
+
+impl Default for CompactHold {
+    fn default() -> CompactHold {
+        CompactHold::new()
     }
 }
 

@@ -132,8 +132,8 @@ mod types;
 mod wal;
 
 pub use config::{
-    CatalogLimits, CloudProvider, CloudStore, InvalidWalSync, ObjectStoreConfig, S3Options,
-    StorageConfig, WalSync,
+    CatalogLimits, CloudProvider, CloudStore, CompactHold, InvalidWalSync, ObjectStoreConfig,
+    S3Options, StorageConfig, WalSync,
 };
 pub use engine::{
     BufferedRows, ChunkedWrite, FilesPublisher, IngestNode, IngestPeers, LiveFile, LiveFiles,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use arrow::array::Array;
 use arrow::compute::concat_batches;
 use arrow::util::display::array_value_to_string;
-use sluice_storage::{ScanRequest, Storage, StorageConfig, WriteOptions};
+use sluice_storage::{CompactHold, ScanRequest, Storage, StorageConfig, WriteOptions};
 
 /// 2024-01-01T00:00:00Z: every point of these tests falls in this UTC day.
 const DAY_START: i64 = 1_704_067_200_000_000_000;
@@ -482,12 +482,12 @@ fn files_on_disk(dir: &Path) -> usize {
     n
 }
 
-/// A storage that merges any two files of a day when asked, and waits `delay` before
-/// committing a merge.
-async fn open_slow_compaction(dir: &Path, delay: Duration) -> Storage {
+/// A storage that merges any two files of a day when asked, and with `hold` waits
+/// between merging and committing until it is released.
+async fn open_held_compaction(dir: &Path, hold: Option<CompactHold>) -> Storage {
     Storage::open(StorageConfig {
         compact_max_files: 1,
-        compact_delay: delay,
+        compact_hold: hold,
         ..config(dir)
     })
     .await
@@ -513,38 +513,38 @@ async fn two_overlapping_files(s: &Storage) {
 }
 
 /// Runs `during` once the compaction `s.compact_now()` started has merged and waits
-/// to commit; returns what `during` returned and whether the compaction had ended by
-/// the time `during` did.
+/// on `hold` to commit, then releases the hold; returns what `during` returned once the
+/// compaction has ended. `during` must not wait for the compaction: a minute without
+/// its end fails the test.
 async fn while_compaction_waits<T>(
     s: &Storage,
     dir: &Path,
+    hold: &CompactHold,
     during: impl std::future::Future<Output = T>,
-) -> (T, bool) {
-    let done = std::sync::atomic::AtomicBool::new(false);
+) -> T {
     let manifest_files = parquet_files(dir).len();
-    let compaction = async {
-        s.compact_now().await.unwrap();
-        done.store(true, std::sync::atomic::Ordering::SeqCst);
-    };
     let then = async {
         while files_on_disk(dir) <= manifest_files {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        let out = during.await;
-        (out, done.load(std::sync::atomic::Ordering::SeqCst))
+        let out = tokio::time::timeout(Duration::from_secs(60), during)
+            .await
+            .expect("what ran beside the merge waited for it");
+        hold.release();
+        out
     };
-    let ((), out) = tokio::join!(compaction, then);
+    let (compacted, out) = tokio::join!(s.compact_now(), then);
+    compacted.unwrap();
     out
 }
 
 #[tokio::test]
 async fn persistence_goes_on_while_a_compaction_merges() {
     let dir = tempfile::tempdir().unwrap();
-    // The window only has to outlast one small persistence, but on a loaded machine
-    // (a test run beside a build) that took more than 2 s once: the test takes it whole.
-    let s = open_slow_compaction(dir.path(), Duration::from_secs(8)).await;
+    let hold = CompactHold::new();
+    let s = open_held_compaction(dir.path(), Some(hold.clone())).await;
     two_overlapping_files(&s).await;
-    let ((), compaction_ended) = while_compaction_waits(&s, dir.path(), async {
+    while_compaction_waits(&s, dir.path(), &hold, async {
         // Newer than both files being merged: host h1 and h2 get new values.
         write(
             &s,
@@ -559,7 +559,6 @@ async fn persistence_goes_on_while_a_compaction_merges() {
         );
     })
     .await;
-    assert!(!compaction_ended, "persistence did not wait for the merge");
     assert_eq!(
         parquet_files(dir.path()).len(),
         2,
@@ -574,7 +573,7 @@ async fn persistence_goes_on_while_a_compaction_merges() {
         assert!(rows.contains(&row), "{row} in {rows:?}");
     }
     s.shutdown().await.unwrap();
-    let s = open_slow_compaction(dir.path(), Duration::ZERO).await;
+    let s = open_held_compaction(dir.path(), None).await;
     assert_eq!(scan(&s).await, rows, "the same after a restart");
     s.shutdown().await.unwrap();
 }
@@ -582,15 +581,15 @@ async fn persistence_goes_on_while_a_compaction_merges() {
 #[tokio::test]
 async fn a_merge_whose_input_a_delete_rewrote_meanwhile_is_not_committed() {
     let dir = tempfile::tempdir().unwrap();
-    // Long enough for the delete to rewrite a file while the merge waits, loaded or not.
-    let s = open_slow_compaction(dir.path(), Duration::from_secs(5)).await;
+    let hold = CompactHold::new();
+    let s = open_held_compaction(dir.path(), Some(hold.clone())).await;
     two_overlapping_files(&s).await;
     let request = sluice_storage::DeleteRequest {
         table: Some("cpu".to_owned()),
         tag_predicate: Some(sluice_storage::TagPredicate::eq("host", "h3")),
         ..sluice_storage::DeleteRequest::default()
     };
-    let (rows, _) = while_compaction_waits(&s, dir.path(), async {
+    let rows = while_compaction_waits(&s, dir.path(), &hold, async {
         // h3 is only in the older file, which the delete rewrites.
         s.delete("db", &request).await.unwrap();
         scan(&s).await
@@ -607,7 +606,7 @@ async fn a_merge_whose_input_a_delete_rewrote_meanwhile_is_not_committed() {
     );
     assert_eq!(scan(&s).await, rows);
     s.shutdown().await.unwrap();
-    let s = open_slow_compaction(dir.path(), Duration::ZERO).await;
+    let s = open_held_compaction(dir.path(), None).await;
     assert_eq!(scan(&s).await, rows, "the same after a restart");
     s.shutdown().await.unwrap();
 }

@@ -208,8 +208,8 @@ pub(super) async fn compact(inner: &Arc<Inner>) -> Result<()> {
         files::note_peak(inner, peak, writer_peak);
         let new = written.files;
         let old: HashSet<u64> = inputs.iter().map(|f| f.id).collect();
-        if !inner.config.compact_delay.is_zero() {
-            tokio::time::sleep(inner.config.compact_delay).await;
+        if let Some(hold) = &inner.config.compact_hold {
+            hold.wait().await;
         }
         let _guard = inner.persist_lock.lock().await;
         inner.check_lease()?;
