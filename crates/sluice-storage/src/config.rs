@@ -139,13 +139,13 @@ impl Default for StorageConfig {
 
 /// Holds compactions between merging and committing until released: see
 /// [`StorageConfig::compact_hold`]. Clones share the hold.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct CompactHold(std::sync::Arc<tokio::sync::watch::Sender<bool>>);
 
 impl CompactHold {
     /// A hold, not released.
     pub fn new() -> CompactHold {
-        CompactHold(std::sync::Arc::new(tokio::sync::watch::Sender::new(false)))
+        CompactHold::default()
     }
 
     /// Lets every compaction waiting on the hold, and every later one, go on.
@@ -157,12 +157,6 @@ impl CompactHold {
     pub(crate) async fn wait(&self) {
         // The sender is kept by `self`: the wait ends only with a release.
         let _ = self.0.subscribe().wait_for(|released| *released).await;
-    }
-}
-
-impl Default for CompactHold {
-    fn default() -> CompactHold {
-        CompactHold::new()
     }
 }
 
