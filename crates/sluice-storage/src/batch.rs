@@ -131,6 +131,32 @@ impl WriteBatch {
     }
 }
 
+self_cell::self_cell!(
+    /// A validated batch with its view by column, made once: the WAL encodes the view on
+    /// the writing thread, and the thread applying logged batches hands the same view to
+    /// the buffer (and the batch to the caches) instead of gathering the columns again
+    /// while it holds the buffer's lock.
+    pub(crate) struct LoggedBatch {
+        owner: WriteBatch,
+        #[covariant]
+        dependent: BatchRef,
+    }
+);
+
+impl LoggedBatch {
+    pub(crate) fn of(batch: WriteBatch) -> LoggedBatch {
+        LoggedBatch::new(batch, WriteBatch::as_ref)
+    }
+
+    pub(crate) fn batch(&self) -> &WriteBatch {
+        self.borrow_owner()
+    }
+
+    pub(crate) fn view(&self) -> &BatchRef<'_> {
+        self.borrow_dependent()
+    }
+}
+
 /// The rows of one table in a batch; rows refer to columns by index into `columns` and
 /// to their tag set by index into `series`, so a tag set is stored once per batch.
 #[derive(Debug, Clone, PartialEq, Default)]

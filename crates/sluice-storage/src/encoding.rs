@@ -29,8 +29,10 @@ use std::collections::HashMap;
 
 use sluice_lp::FieldType;
 
+#[cfg(test)]
+use crate::batch::WriteBatch;
 use crate::batch::{
-    BatchRef, ColumnType, ColumnValues, FieldValues, FieldsBuilder, TableRef, ValueRef, WriteBatch,
+    BatchRef, ColumnType, ColumnValues, FieldValues, FieldsBuilder, TableRef, ValueRef,
 };
 
 /// Why a payload could not be decoded.
@@ -39,8 +41,14 @@ use crate::batch::{
 pub(crate) struct DecodeError(pub(crate) &'static str);
 
 /// Encodes `batch` in the current format ([`FORMAT`]).
+#[cfg(test)]
 pub(crate) fn encode(batch: &WriteBatch, out: &mut Vec<u8>) {
-    encode_tables(batch, out, |table, out| {
+    encode_view(&batch.as_ref(), out);
+}
+
+/// Encodes a batch's view ([`WriteBatch::as_ref`]) in the current format ([`FORMAT`]).
+pub(crate) fn encode_view(view: &BatchRef<'_>, out: &mut Vec<u8>) {
+    encode_tables(view, out, |table, out| {
         let mut prev = 0i64;
         for &time in &table.times {
             put_var(out, zigzag(time.wrapping_sub(prev)));
@@ -79,11 +87,10 @@ pub(crate) fn encode(batch: &WriteBatch, out: &mut Vec<u8>) {
 
 /// Encodes the batch's database and each table's header, then its rows with `rows`.
 fn encode_tables(
-    batch: &WriteBatch,
+    view: &BatchRef<'_>,
     out: &mut Vec<u8>,
     rows: impl Fn(&TableRef<'_>, &mut Vec<u8>),
 ) {
-    let view = batch.as_ref();
     put_var(out, u64::from(view.db_id));
     put_var(out, view.tables.len() as u64);
     for table in &view.tables {
@@ -115,7 +122,7 @@ fn put_header(out: &mut Vec<u8>, table: &TableRef<'_>) {
 /// Encodes `batch` in format 2, rows one after the other: what older segments hold.
 #[cfg(test)]
 pub(crate) fn encode_rows(batch: &WriteBatch, out: &mut Vec<u8>) {
-    encode_tables(batch, out, |table, out| {
+    encode_tables(&batch.as_ref(), out, |table, out| {
         let mut prev = 0i64;
         for (r, fields) in table.fields_by_row().iter().enumerate() {
             put_var(out, zigzag(table.times[r].wrapping_sub(prev)));

@@ -28,7 +28,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-use crate::batch::{BatchRef, WriteBatch};
+use crate::batch::{BatchRef, LoggedBatch, WriteBatch};
 use crate::durable::sync_dir;
 use crate::encoding;
 use crate::error::{Error, Result, is_disk_full};
@@ -125,7 +125,7 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
 /// Receives what the WAL thread logged, in log order.
 pub(crate) trait Applier: Send + 'static {
     /// A record is durable (or, for unsynced writes, written): apply it to the buffer.
-    fn apply(&mut self, seq: u64, batch: WriteBatch);
+    fn apply(&mut self, seq: u64, batch: LoggedBatch);
     /// A delete is durable: remove the rows it covers from the buffer.
     fn delete(&mut self, seq: u64, op: &DeleteOp);
     /// A snapshot point: every record up to `last_seq` has been applied.
@@ -264,7 +264,8 @@ impl Wal {
     pub(crate) fn submit(&self, batch: WriteBatch, bytes: usize, sync: bool) -> Result<Ticket> {
         let mut payload = Vec::with_capacity(bytes / 2 + 64);
         payload.push(KIND_WRITE);
-        encoding::encode(&batch, &mut payload);
+        let batch = LoggedBatch::of(batch);
+        encoding::encode_view(batch.view(), &mut payload);
         self.submit_entry(payload, Entry::Write(batch), sync)
     }
 
@@ -357,6 +358,6 @@ impl Ticket {
 
 /// What a logged record does to the buffer.
 enum Entry {
-    Write(WriteBatch),
+    Write(LoggedBatch),
     Delete(DeleteOp),
 }

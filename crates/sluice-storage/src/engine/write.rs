@@ -10,7 +10,7 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::RwLockReadGuard;
 
 use super::{Frozen, Inner, State, Storage, background, claims, node, now_ns};
-use crate::batch::WriteBatch;
+use crate::batch::LoggedBatch;
 use crate::cache::Caches;
 use crate::catalog::{
     Catalog, Claims, NewColumn, Unclaimed, Validated, Validation, check_database_name,
@@ -35,10 +35,10 @@ pub(super) struct BufferApplier {
 }
 
 impl Applier for BufferApplier {
-    fn apply(&mut self, _seq: u64, batch: WriteBatch) {
+    fn apply(&mut self, _seq: u64, batch: LoggedBatch) {
         let mut state = self.state.write();
-        self.caches.lock().apply(&batch);
-        state.active.apply(&batch.as_ref());
+        self.caches.lock().apply(batch.batch());
+        state.active.apply(batch.view());
         state.active_since.get_or_insert_with(Instant::now);
         state.publish_buffer_bytes(&self.metrics);
     }

@@ -624,7 +624,7 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::{ColumnType, TableBatch, Value, WriteBatch};
+    use crate::batch::{ColumnType, LoggedBatch, TableBatch, Value, WriteBatch};
     use crate::encoding;
     use crate::predicate::DeleteOp;
     use crate::wal::{KIND_WRITE, ObjectWal, Record, list_segments, replay};
@@ -648,7 +648,7 @@ mod tests {
     }
 
     impl Applier for Recorder {
-        fn apply(&mut self, seq: u64, _batch: WriteBatch) {
+        fn apply(&mut self, seq: u64, _batch: LoggedBatch) {
             self.0.lock().push(seq);
         }
         fn delete(&mut self, seq: u64, _op: &DeleteOp) {
@@ -741,7 +741,7 @@ mod tests {
             encoding::encode(&b, &mut payload);
             tx.send(Request::Write {
                 payload,
-                entry: Entry::Write(b),
+                entry: Entry::Write(LoggedBatch::of(b)),
                 sync: true,
                 ack,
             })
