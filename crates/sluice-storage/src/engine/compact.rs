@@ -81,7 +81,9 @@ pub(super) fn select_inputs<'a>(
 /// persistence gave it a file. A partition first seen is taken to have just had one.
 #[derive(Debug, Default)]
 pub(super) struct Activity {
-    newest: HashMap<PartitionKey, (u64, Instant)>,
+    /// Per partition: its newest write order, since when, and quiet time counted on top
+    /// of the clock's ([`Activity::age`]).
+    newest: HashMap<PartitionKey, (u64, Instant, Duration)>,
 }
 
 impl Activity {
@@ -96,10 +98,22 @@ impl Activity {
         }
         self.newest.retain(|key, _| seen.contains_key(key));
         for (key, order) in seen {
-            let (known, since) = self.newest.entry(key).or_insert((order, now));
+            let (known, since, aged) =
+                self.newest
+                    .entry(key)
+                    .or_insert((order, now, Duration::ZERO));
             if *known != order {
-                (*known, *since) = (order, now);
+                (*known, *since, *aged) = (order, now, Duration::ZERO);
             }
+        }
+    }
+
+    /// Counts `by` more quiet time for every partition known now, as if that much time
+    /// had passed ([`crate::Storage::age_partitions`]); a partition given a file later
+    /// starts again from none.
+    pub(super) fn age(&mut self, by: Duration) {
+        for (_, _, aged) in self.newest.values_mut() {
+            *aged = aged.saturating_add(by);
         }
     }
 
@@ -111,7 +125,7 @@ impl Activity {
                 && self
                     .newest
                     .get(key)
-                    .is_some_and(|(_, since)| since.elapsed() >= quiet)
+                    .is_some_and(|(_, since, aged)| since.elapsed().saturating_add(*aged) >= quiet)
         }
     }
 }
@@ -417,9 +431,7 @@ mod tests {
             !activity.quiet_for(hour)(&key(1)),
             "first seen: it may just have had a file"
         );
-        for (_, since) in activity.newest.values_mut() {
-            *since -= 2 * hour;
-        }
+        activity.age(2 * hour);
         // Day 1's two files merged into one of the newest order: nothing new.
         // Day 2 got a file (a higher order); day 3 is new.
         activity.observe(&on(&[(2, 1), (4, 2), (5, 3)]));
