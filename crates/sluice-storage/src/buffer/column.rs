@@ -397,39 +397,39 @@ impl FieldColumn {
         self.valid.retain(keep);
     }
 
-    pub(super) fn to_array(&self, rows: &[usize]) -> ArrayRef {
-        let valid = |i: usize| self.valid.get(i);
+    pub(super) fn to_array(&self, rows: &[u32]) -> ArrayRef {
+        let valid = |i: u32| self.valid.get(i as usize);
         match &self.values {
             Values::Float(v) => Arc::new(
                 rows.iter()
-                    .map(|&i| valid(i).then(|| v[i]))
+                    .map(|&i| valid(i).then(|| v[i as usize]))
                     .collect::<Float64Array>(),
             ),
             Values::Integer(v) => {
                 fn gather<T: Copy + Into<i64>>(
                     v: &[T],
-                    rows: &[usize],
-                    valid: impl Fn(usize) -> bool,
+                    rows: &[u32],
+                    valid: impl Fn(u32) -> bool,
                 ) -> Int64Array {
                     rows.iter()
-                        .map(|&i| valid(i).then(|| v[i].into()))
+                        .map(|&i| valid(i).then(|| v[i as usize].into()))
                         .collect()
                 }
                 Arc::new(with_ints!(v, v => gather(v, rows, valid)))
             }
             Values::UInteger(v) => Arc::new(
                 rows.iter()
-                    .map(|&i| valid(i).then(|| v[i]))
+                    .map(|&i| valid(i).then(|| v[i as usize]))
                     .collect::<UInt64Array>(),
             ),
             Values::String(v) => Arc::new(
                 rows.iter()
-                    .map(|&i| valid(i).then(|| v[i].as_str()))
+                    .map(|&i| valid(i).then(|| v[i as usize].as_str()))
                     .collect::<StringArray>(),
             ),
             Values::Boolean(v) => Arc::new(
                 rows.iter()
-                    .map(|&i| valid(i).then(|| v[i]))
+                    .map(|&i| valid(i).then(|| v[i as usize]))
                     .collect::<BooleanArray>(),
             ),
         }

@@ -50,21 +50,36 @@ const READ_AHEAD: usize = 8;
 /// A tag a series does not have, where string ids are expected.
 const ABSENT: u32 = u32::MAX;
 
-/// Each series' ranks (`width` a series, one series after the other, each below
-/// `rank_count`) packed into one integer that sorts as they do, with the series'
-/// position: each tag's ranks renumbered over the values that tag takes, in as few bits
-/// as those need, the first tag in the highest bits. `None` when the tags need more than
-/// 64 bits together. Ten TSBS tags of a million hosts need 51; sorting integers beats
-/// comparing ten ranks per pair of series.
-fn packed_keys(ranks: &[u32], width: usize, rank_count: usize) -> Option<Vec<(u64, u32)>> {
-    let mut keyed: Vec<(u64, u32)> = (0..(ranks.len() / width) as u32).map(|i| (0, i)).collect();
-    let mut dense = vec![0u32; rank_count];
+/// The rank of string `id` by `rank` (a rank per string id, from 1): 0 for an absent tag.
+fn rank_of(rank: &[u32], id: u32) -> u32 {
+    if id == ABSENT { 0 } else { rank[id as usize] }
+}
+
+/// Each series' ranks (its tags' string ids, `width` a series, one series after the
+/// other, ranked by `rank` with [`rank_of`]) packed into one integer that sorts as they
+/// do, with the series' position: each tag's ranks renumbered over the values that tag
+/// takes, in as few bits as those need, the first tag in the highest bits. `None` when
+/// the tags need more than 64 bits together. Ten TSBS tags of a million hosts need 51;
+/// sorting integers beats comparing ten ranks per pair of series. The ranks are taken a
+/// tag at a time, not all at once: a million series of ten tags would be 40 MB more.
+fn packed_keys(values: &[u32], width: usize, rank: &[u32]) -> Option<Vec<(u64, u32)>> {
+    let count = values.len() / width;
+    let mut keyed: Vec<(u64, u32)> = (0..count as u32).map(|i| (0, i)).collect();
+    // Ranks run from 0 (absent) to one per string.
+    let mut dense = vec![0u32; rank.len() + 1];
+    let mut column: Vec<u32> = Vec::with_capacity(count);
     let mut used_bits = 0;
     for t in 0..width {
-        let column = || ranks[t..].iter().step_by(width).map(|&r| r as usize);
+        column.clear();
+        column.extend(
+            values[t..]
+                .iter()
+                .step_by(width)
+                .map(|&id| rank_of(rank, id)),
+        );
         dense.fill(0);
-        for r in column() {
-            dense[r] = 1;
+        for &r in &column {
+            dense[r as usize] = 1;
         }
         let taken = number_marked(&mut dense);
         let bits = u32::BITS - taken.saturating_sub(1).leading_zeros();
@@ -72,8 +87,8 @@ fn packed_keys(ranks: &[u32], width: usize, rank_count: usize) -> Option<Vec<(u6
         if used_bits > u64::BITS {
             return None;
         }
-        for ((key, _), r) in keyed.iter_mut().zip(column()) {
-            *key = (*key << bits) | u64::from(dense[r]);
+        for ((key, _), &r) in keyed.iter_mut().zip(&column) {
+            *key = (*key << bits) | u64::from(dense[r as usize]);
         }
     }
     Some(keyed)
@@ -84,13 +99,16 @@ fn packed_keys(ranks: &[u32], width: usize, rank_count: usize) -> Option<Vec<(u6
 #[derive(Default)]
 pub(crate) struct SortedRows {
     /// Row indices, sorted by series then time.
-    rows: Vec<usize>,
-    /// Each series with rows here, in order: where its rows end in `rows`.
-    ends: Vec<usize>,
-    /// The values (string ids, [`ABSENT`] for none) of each series' tags in the schema's
-    /// order, one series after the other: looked up once, in the order the series were
-    /// added (each series' tags read in memory order), not once per batch in the series
-    /// order, a cache miss per series when there are many.
+    rows: Vec<u32>,
+    /// Each series with rows here, in order: where its rows end in `rows`, and where its
+    /// tag values are in `values` (in series, `width` values a series).
+    ends: Vec<(u32, u32)>,
+    /// The values (string ids, [`ABSENT`] for none) of the tags of each series asked for,
+    /// in the schema's order, one series after the other: looked up once, in the order
+    /// the series were added (each series' tags read in memory order), not once per batch
+    /// in the series order, a cache miss per series when there are many. Kept in that
+    /// order, not copied into the sorted one: a million series' copy is 40 MB of memory
+    /// more (see [`PartitionBuffer::rows_to_batch`]).
     values: Vec<u32>,
 }
 
@@ -154,9 +172,16 @@ impl PartitionBuffer {
             .collect();
         let width = schema.tags.len();
         let values = self.series_values(&schema.tags, &wanted);
-        let mut sorted = SortedRows::default();
+        let order = self.in_series_order(width, &values, wanted.len());
+        // Every row (what persistence asks for): as many as the partition has.
+        let all_rows = time_range.is_none() && tag_matches.is_empty() && keep_last.is_none();
+        let mut sorted = SortedRows {
+            rows: Vec::with_capacity(if all_rows { self.time.len() } else { 0 }),
+            ends: Vec::with_capacity(order.len()),
+            values: Vec::new(),
+        };
         let mut scratch: Vec<u32> = Vec::new();
-        for i in self.in_series_order(width, &values, wanted.len()) {
+        for i in order {
             let (i, s) = (i as usize, wanted[i as usize]);
             let time = |r: &u32| self.time[*r as usize];
             let series_rows: &[u32] = &self.series_rows[s as usize];
@@ -185,7 +210,7 @@ impl PartitionBuffer {
                 }
                 // A series holds one row per time: an unstable sort is exact.
                 scratch.sort_unstable_by_key(time);
-                sorted.rows.extend(scratch.iter().map(|&r| r as usize));
+                sorted.rows.extend_from_slice(&scratch);
             } else {
                 let (lo, hi) = match time_range {
                     Some((start, end)) => (
@@ -195,17 +220,13 @@ impl PartitionBuffer {
                     None => (0, series_rows.len()),
                 };
                 let lo = keep_last.map_or(lo, |k| lo.max(hi.saturating_sub(k)));
-                sorted
-                    .rows
-                    .extend(series_rows[lo..hi].iter().map(|&r| r as usize));
+                sorted.rows.extend_from_slice(&series_rows[lo..hi]);
             }
             if sorted.rows.len() > rows_before {
-                sorted.ends.push(sorted.rows.len());
-                sorted
-                    .values
-                    .extend_from_slice(&values[i * width..(i + 1) * width]);
+                sorted.ends.push((sorted.rows.len() as u32, i as u32));
             }
         }
+        sorted.values = values;
         sorted
     }
 
@@ -286,14 +307,11 @@ impl PartitionBuffer {
             last = Some((key, id));
         }
         drop(by_text);
-        let ranks: Vec<u32> = values
-            .iter()
-            .map(|&id| if id == ABSENT { 0 } else { rank[id as usize] })
-            .collect();
-        if let Some(mut keyed) = packed_keys(&ranks, width, self.strings.len() + 1) {
+        if let Some(mut keyed) = packed_keys(values, width, &rank) {
             keyed.sort_unstable();
             return keyed.into_iter().map(|(_, i)| i).collect();
         }
+        let ranks: Vec<u32> = values.iter().map(|&id| rank_of(&rank, id)).collect();
         let mut order: Vec<u32> = (0..(values.len() / width) as u32).collect();
         let key = |i: u32| &ranks[i as usize * width..(i as usize + 1) * width];
         order.sort_unstable_by(|a, b| key(*a).cmp(key(*b)));
@@ -313,18 +331,26 @@ impl PartitionBuffer {
         // dictionaries cover only those, so a batch of a few rows costs nothing for the
         // partition's other series (persistence cuts a partition of a million series
         // into many batches).
-        let first = sorted.ends.partition_point(|&end| end <= at.start);
+        let first = sorted
+            .ends
+            .partition_point(|&(end, _)| end as usize <= at.start);
         let mut row_slots: Vec<usize> = Vec::with_capacity(rows.len());
         let mut slot = 0;
         for r in at.clone() {
-            while sorted.ends[first + slot] <= r {
+            while sorted.ends[first + slot].0 as usize <= r {
                 slot += 1;
             }
             row_slots.push(slot);
         }
         let width = schema.tags.len();
         let used = row_slots.last().map_or(0, |last| last + 1);
-        let values = &sorted.values[first * width..(first + used) * width];
+        // The used series' values gathered in their order: a read of memory per series
+        // here, then each tag's pass below reads them in order.
+        let mut values: Vec<u32> = Vec::with_capacity(used * width);
+        for &(_, at) in &sorted.ends[first..first + used] {
+            let at = at as usize * width;
+            values.extend_from_slice(&sorted.values[at..at + width]);
+        }
         let mut dict_index: HashMap<u32, i32> = HashMap::with_capacity(used);
         let mut slot_keys: Vec<i32> = Vec::with_capacity(used);
         for t in 0..width {
@@ -390,7 +416,7 @@ impl PartitionBuffer {
             }
         }
         columns.push(Arc::new(TimestampNanosecondArray::from_iter_values(
-            rows.iter().map(|&i| self.time[i]),
+            rows.iter().map(|&i| self.time[i as usize]),
         )));
         Ok(RecordBatch::try_new(schema.arrow_schema(), columns)?)
     }
@@ -727,16 +753,29 @@ mod tests {
 
     #[test]
     fn packed_keys_sort_as_the_ranks_do_and_are_refused_past_64_bits() {
-        // A constant tag, one of three values with the absent rank 0 among them, one of
-        // a thousand values with gaps between their ranks.
-        let ranks: Vec<u32> = (0..3000u32)
-            .flat_map(|i| [7, (i * 7) % 3 * 5, (i * 7919) % 1000 * 3])
+        // A constant tag, one of three values or absent, one of a thousand values with
+        // gaps between their ranks; string ids ranked in the reverse of their order.
+        let values: Vec<u32> = (0..3000u32)
+            .flat_map(|i| {
+                let second = match (i * 7) % 4 {
+                    0 => ABSENT,
+                    k => k * 5,
+                };
+                [7, second, (i * 7919) % 1000 * 3]
+            })
             .collect();
-        let mut keyed = packed_keys(&ranks, 3, 3000).unwrap();
+        let rank: Vec<u32> = (0..3000).rev().map(|r| r + 1).collect();
+        let mut keyed = packed_keys(&values, 3, &rank).unwrap();
         keyed.sort_unstable();
         let mut expected: Vec<u32> = (0..3000).collect();
-        expected.sort_by_key(|&i| &ranks[i as usize * 3..i as usize * 3 + 3]);
+        expected.sort_by_key(|&i| {
+            let tags = &values[i as usize * 3..i as usize * 3 + 3];
+            tags.iter()
+                .map(|&id| rank_of(&rank, id))
+                .collect::<Vec<_>>()
+        });
         assert_eq!(keyed.iter().map(|k| k.1).collect::<Vec<_>>(), expected);
+        assert_eq!(expected[0] % 4, 0, "an absent tag sorts first");
 
         // Five tags of 8,193 values each need 70 bits: refused, and the partition's
         // order by rank is still its order by text.
