@@ -10,6 +10,7 @@ use crate::batch::{BatchRef, ColumnType, ColumnValues, TableRef};
 use crate::catalog::day_of;
 use crate::encoding;
 use crate::predicate::DeleteOp;
+use crate::recent::RecentValues;
 
 mod column;
 mod index;
@@ -267,62 +268,6 @@ fn tags_of<'t, 'a>(
     }
 }
 
-/// Slots of [`RecentValues`], a power of two.
-const RECENT_VALUES: usize = 256;
-
-/// Values a run found among a partition's strings, by a cheap hash of their text, each
-/// slot holding the last one that fell in it. The series a run adds share a few values of
-/// their low-cardinality tags (a region, a rack) in no order; found here, such a value
-/// costs a comparison of its text with the batch's, not a hash and a look-up in the
-/// index of every string of the partition (a cache miss once the partition has many).
-/// Only values the partition had before come here, not those a series adds, so the new
-/// host name each new series brings does not push them out.
-#[derive(Default)]
-struct RecentValues<'b> {
-    /// (text, string id); a vacant slot has the id `u32::MAX`.
-    slots: Vec<(&'b str, u32)>,
-}
-
-impl<'b> RecentValues<'b> {
-    /// Forgets every value (they are another partition's strings).
-    fn clear(&mut self) {
-        self.slots.clear();
-        self.slots.resize(RECENT_VALUES, ("", u32::MAX));
-    }
-
-    /// The slot of `s`: from its length and its first and last bytes, read as whole
-    /// words (a copy into a zeroed word stalls the load that follows it).
-    fn slot(s: &str) -> usize {
-        let b = s.as_bytes();
-        let n = b.len();
-        let ends = if n >= 8 {
-            let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"));
-            word(0) ^ word(n - 8).rotate_left(29)
-        } else if n >= 4 {
-            let word = |at: usize| u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"));
-            u64::from(word(0)) << 32 | u64::from(word(n - 4))
-        } else if n > 0 {
-            u64::from(b[0]) << 16 | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1])
-        } else {
-            0
-        };
-        let mixed = ends ^ n as u64;
-        (mixed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - RECENT_VALUES.trailing_zeros()))
-            as usize
-    }
-
-    fn get(&self, s: &str) -> Option<u32> {
-        let &(text, id) = self.slots.get(Self::slot(s))?;
-        (id != u32::MAX && text == s).then_some(id)
-    }
-
-    fn put(&mut self, s: &'b str, id: u32) {
-        if let Some(slot) = self.slots.get_mut(Self::slot(s)) {
-            *slot = (s, id);
-        }
-    }
-}
-
 /// A partition's shared tag strings for one run of a batch's rows, by batch column: each
 /// tag's key, and the value of the last new series that had the tag. The series a run
 /// adds mostly differ in a few tags (a host name, not its region or rack), so a new series
@@ -336,6 +281,13 @@ struct RunStrings<'b> {
     /// A new series' key and value ids.
     key_ids: Vec<u32>,
     value_ids: Vec<u32>,
+    /// Values the run found among the partition's strings, by id. The series a run adds
+    /// share a few values of their low-cardinality tags (a region, a rack) in no order;
+    /// found here, such a value costs a comparison of its text with the batch's, not a
+    /// hash and a look-up in the index of every string of the partition (a cache miss
+    /// once the partition has many). Only values the partition had before come here, not
+    /// those a series adds, so the new host name each new series brings does not push
+    /// them out.
     recent: RecentValues<'b>,
     /// By batch column: whether the tag's new values skip the string index (as the
     /// partition's [`KeyValues`] said when the run began), and how many of its values

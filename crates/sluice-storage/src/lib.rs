@@ -124,6 +124,7 @@ mod mode;
 mod persist;
 mod policy;
 mod predicate;
+mod recent;
 mod rejection;
 mod series_index;
 mod store;

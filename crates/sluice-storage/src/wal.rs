@@ -9,12 +9,13 @@
 //! header = "SLUICEWL" version:u32le segment_id:u64le                 (20 bytes)
 //! record = payload_len:u32le crc32c(payload):u32le payload
 //! payload = seq:u64le kind:u8 body
-//! kind    = 0: body is a write batch (format 3 of encoding.rs)
+//! kind    = 0: body is a write batch (format 4 of encoding.rs)
 //!         | 1: body is a delete (see `DeleteOp::encode` in predicate.rs)
 //! ```
 //!
-//! New segments are version 4. Older segments are still replayed: version 3 is laid out
-//! the same with batches in format 2 (rows one after the other); in version 2 (and 1)
+//! New segments are version 5. Older segments are still replayed: version 4 is laid out
+//! the same with batches in format 3 (every tag value written out), version 3 with
+//! batches in format 2 (rows one after the other); in version 2 (and 1)
 //! the payload is `seq batch` with no kind byte, every record a write, the batch in
 //! format 2 (format 1, tags in every row, for version 1).
 
@@ -43,8 +44,10 @@ pub(crate) use replay::{Replay, replay};
 
 const MAGIC: &[u8; 8] = b"SLUICEWL";
 /// The version written into new segments: records carry a kind byte, and write batches
-/// are in format 3 (by column).
-const VERSION: u32 = 4;
+/// are in format 4 (by column, tag values met before by their number).
+const VERSION: u32 = 5;
+/// The version whose write batches are in format 3 (by column, every tag value written).
+const VERSION_COLUMNS: u32 = 4;
 /// The first version whose records carry a kind byte.
 const VERSION_KINDS: u32 = 3;
 /// Record kind: a write batch.
@@ -73,10 +76,10 @@ fn decode_record<'a>(
     let (kind, rest) = body
         .split_first()
         .ok_or(encoding::DecodeError("record without a kind"))?;
-    let format = if version == VERSION_KINDS {
-        encoding::FORMAT_ROWS
-    } else {
-        encoding::FORMAT
+    let format = match version {
+        VERSION_KINDS => encoding::FORMAT_ROWS,
+        VERSION_COLUMNS => encoding::FORMAT_COLUMNS,
+        _ => encoding::FORMAT,
     };
     match *kind {
         KIND_WRITE => encoding::decode_logged(rest, format, seen).map(Record::Write),

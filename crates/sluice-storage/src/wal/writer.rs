@@ -627,7 +627,7 @@ mod tests {
     use crate::batch::{ColumnType, LoggedBatch, TableBatch, Value, WriteBatch};
     use crate::encoding;
     use crate::predicate::DeleteOp;
-    use crate::wal::{KIND_WRITE, ObjectWal, Record, list_segments, replay};
+    use crate::wal::{KIND_WRITE, ObjectWal, Record, VERSION_COLUMNS, list_segments, replay};
     use futures::TryStreamExt;
     use object_store::ObjectStore;
 
@@ -1010,6 +1010,39 @@ mod tests {
                 (3, Owned::Delete(op)),
                 (4, Owned::Write(batch(8)))
             ]
+        );
+    }
+
+    #[test]
+    fn version_4_segments_replay_with_their_tag_values_written_out() {
+        // A segment as the previous release wrote it: batches by column, every tag value
+        // written out (format 3), which format 4 would misread as value numbers.
+        let dir = tempfile::tempdir().unwrap();
+        let tagged = |i: i64| {
+            let mut b = batch(i);
+            let table = &mut b.tables[0];
+            table.columns.push(("host".into(), ColumnType::Tag));
+            let series = table.push_series([(1, "server-a")]);
+            table.values.push((0, Value::Integer(i + 1)));
+            table.push_row(i + 1, series, 1);
+            b
+        };
+        let payloads = (1..=2u64).map(|seq| {
+            let mut payload = seq.to_le_bytes().to_vec();
+            payload.push(KIND_WRITE);
+            encoding::encode_format3(&tagged(seq as i64), &mut payload);
+            payload
+        });
+        let (old, _) = framed(VERSION_COLUMNS, 1, payloads);
+        fs::write(segment_path(dir.path(), 1), old).unwrap();
+        let mut records = Vec::new();
+        replay(dir.path(), Vec::new(), false, |seq, record| {
+            records.push((seq, owned(record)))
+        })
+        .unwrap();
+        assert_eq!(
+            records,
+            [(1, Owned::Write(tagged(1))), (2, Owned::Write(tagged(2)))]
         );
     }
 

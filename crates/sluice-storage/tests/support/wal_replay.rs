@@ -9,8 +9,9 @@
 //!
 //! ```text
 //! input   = options:u8 chunk*
-//! options = bit 0: skip_corrupt_wal_records; bits 1-2: segment version (0: 3, 1: 1,
-//!           2: 2, 3: 4, whose batches are by column)
+//! options = bit 0: skip_corrupt_wal_records; bits 1-3: segment version (0: 3, 1: 1,
+//!           2: 2, 3: 4, whose batches are by column, 4: 5, which numbers the tag
+//!           values met before; 5-7: 3)
 //! chunk   = 0xff                  start a new segment (header, next id)
 //!         | 0xfe n:u8 byte{n}     n raw bytes, no frame (a torn or damaged tail)
 //!         | 0xfd n:u8             start a new segment whose header is cut to n % 21 bytes
@@ -41,10 +42,11 @@ pub(crate) fn segments(input: &[u8]) -> (Vec<(String, Vec<u8>)>, bool) {
         return (Vec::new(), false);
     };
     let skip_corrupt = options & 1 != 0;
-    let version: u32 = match (options >> 1) & 3 {
+    let version: u32 = match (options >> 1) & 7 {
         1 => 1,
         2 => 2,
         3 => 4,
+        4 => 5,
         _ => 3,
     };
     let header = |id: u64| {
