@@ -300,9 +300,9 @@ pub(crate) struct TableRef<'a> {
     /// for them then, or reads them from `series_key`
     /// ([`crate::encoding::read_skipped_series`]).
     pub(crate) skipped_series: Option<usize>,
-    /// Whether `series_key` numbers the tag values it met before (format 4, see
-    /// [`crate::encoding`]), for reading it again.
-    pub(crate) numbered_values: bool,
+    /// How `series_key` gives its tag values (see [`crate::encoding`]), for reading it
+    /// again.
+    pub(crate) tag_values: crate::encoding::TagValues,
     /// Each row's time.
     pub(crate) times: Vec<i64>,
     /// Each row's tag set, an index into `series`.

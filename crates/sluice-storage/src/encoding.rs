@@ -68,13 +68,24 @@ pub(crate) fn encode_format3(batch: &WriteBatch, out: &mut Vec<u8>) {
 }
 
 /// How a table's tag sets give their values.
-#[derive(Clone, Copy, PartialEq)]
-enum TagValues {
-    /// Each written out (formats up to 3; only tests write those now).
-    #[cfg_attr(not(test), allow(dead_code))]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub(crate) enum TagValues {
+    /// Each written out (formats up to 3).
+    #[default]
     Written,
     /// A value met before by its number (format 4).
     Numbered,
+}
+
+impl TagValues {
+    /// How tag sets give their values in payload format `format`.
+    fn of(format: u32) -> TagValues {
+        if format == FORMAT {
+            TagValues::Numbered
+        } else {
+            TagValues::Written
+        }
+    }
 }
 
 /// Encodes `view` by column (formats 3 and 4).
@@ -134,26 +145,34 @@ fn encode_tables(
 /// What a format-4 encoder remembers of a table's tag values: a few of each tag's recent
 /// values, with their numbers. Kept by tag, so that a tag with a new value in every
 /// series (a host name) does not push out those of the tags with a few.
-#[derive(Default)]
 struct ValueNumbers<'a> {
     /// By column index; a column's cache is made when it gets its first value.
     by_column: Vec<Option<RecentValues<'a>>>,
+    /// Slots of a column's cache: as many as the table has series, up to 256, so that a
+    /// record of many small tables does not make a big cache for each of their tags.
+    slots: usize,
     /// Values written out so far.
     written: u32,
 }
 
 impl<'a> ValueNumbers<'a> {
+    /// For a table of `series` tag sets.
+    fn new(series: usize) -> ValueNumbers<'a> {
+        ValueNumbers {
+            by_column: Vec::new(),
+            slots: series,
+            written: 0,
+        }
+    }
+
     /// Writes `value` of tag `column`: its number if it is remembered, else the value.
     fn put(&mut self, out: &mut Vec<u8>, column: u32, value: &'a str) {
         let column = column as usize;
         if self.by_column.len() <= column {
             self.by_column.resize_with(column + 1, || None);
         }
-        let recent = self.by_column[column].get_or_insert_with(|| {
-            let mut recent = RecentValues::default();
-            recent.clear();
-            recent
-        });
+        let slots = self.slots;
+        let recent = self.by_column[column].get_or_insert_with(|| RecentValues::with_slots(slots));
         if let Some(number) = recent.get(value) {
             put_var(out, u64::from(number) + 1);
             return;
@@ -174,7 +193,7 @@ fn put_header<'a>(out: &mut Vec<u8>, table: &TableRef<'a>, values: TagValues) {
         out.push(kind_to_u8(*kind));
     }
     put_var(out, table.series.len() as u64);
-    let mut numbers = ValueNumbers::default();
+    let mut numbers = ValueNumbers::new(table.series.len());
     for s in 0..table.series.len() as u32 {
         let tags = table.series_tags(s);
         put_var(out, tags.len() as u64);
@@ -303,9 +322,9 @@ fn decode_table<'a>(
                 *r = &header[bytes.len()..];
                 table.skipped_series = Some(*n);
             }
-            _ => get_series(r, &mut table, format == FORMAT)?,
+            _ => get_series(r, &mut table, TagValues::of(format))?,
         }
-        table.numbered_values = format == FORMAT;
+        table.tag_values = TagValues::of(format);
         table.series_key = &header[..header.len() - r.len()];
         if table.skipped_series.is_none() {
             seen.remember(name, table.series_key, table.series.len());
@@ -435,7 +454,7 @@ fn get_columns<'a>(r: &mut &'a [u8]) -> Result<Vec<(&'a str, ColumnType)>, Decod
 fn get_series<'a>(
     r: &mut &'a [u8],
     table: &mut TableRef<'a>,
-    numbered: bool,
+    values: TagValues,
 ) -> Result<(), DecodeError> {
     let n_series = get_len(r)?;
     table.series.reserve(n_series.min(1 << 16));
@@ -445,7 +464,7 @@ fn get_series<'a>(
         let n_tags = get_len(r)?;
         let start = table.tags.len() as u32;
         for _ in 0..n_tags {
-            let tag = if numbered {
+            let tag = if values == TagValues::Numbered {
                 let column = get_tag_column(r, &table.columns)?;
                 let value = match get_var(r)? {
                     0 => {
@@ -481,10 +500,10 @@ pub(crate) fn read_skipped_series<'a>(table: &TableRef<'a>) -> TableRef<'a> {
     let mut read = TableRef {
         name: table.name,
         columns: get_columns(&mut r).expect("skipped columns decoded before"),
-        numbered_values: table.numbered_values,
+        tag_values: table.tag_values,
         ..TableRef::default()
     };
-    get_series(&mut r, &mut read, table.numbered_values).expect("skipped tag sets decoded before");
+    get_series(&mut r, &mut read, table.tag_values).expect("skipped tag sets decoded before");
     read
 }
 

@@ -3,7 +3,8 @@
 //! of a batch): finding one costs a cheap hash of its text and one comparison, not a
 //! hash and a look-up in a table of every string.
 
-/// Slots of [`RecentValues`], a power of two.
+/// Slots of a [`RecentValues`] made by [`RecentValues::clear`], and the most
+/// [`RecentValues::with_slots`] makes; a power of two.
 const SLOTS: usize = 256;
 
 /// Strings by a cheap hash of their text, each slot holding the last one that fell in
@@ -16,15 +17,27 @@ pub(crate) struct RecentValues<'b> {
 }
 
 impl<'b> RecentValues<'b> {
-    /// Forgets every string (also makes the slots of a new cache).
+    /// A cache of about `n` slots (a power of two from 2 to 256): one for a few strings
+    /// costs little to make.
+    pub(crate) fn with_slots(n: usize) -> RecentValues<'b> {
+        RecentValues {
+            slots: vec![("", u32::MAX); n.clamp(2, SLOTS).next_power_of_two()],
+        }
+    }
+
+    /// Forgets every string; a cache made by `default` gets 256 slots here.
     pub(crate) fn clear(&mut self) {
+        let n = match self.slots.len() {
+            0 => SLOTS,
+            n => n,
+        };
         self.slots.clear();
-        self.slots.resize(SLOTS, ("", u32::MAX));
+        self.slots.resize(n, ("", u32::MAX));
     }
 
     /// The slot of `s`: from its length and its first and last bytes, read as whole
     /// words (a copy into a zeroed word stalls the load that follows it).
-    fn slot(s: &str) -> usize {
+    fn slot(&self, s: &str) -> usize {
         let b = s.as_bytes();
         let n = b.len();
         let ends = if n >= 8 {
@@ -39,19 +52,22 @@ impl<'b> RecentValues<'b> {
             0
         };
         let mixed = ends ^ n as u64;
-        (mixed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - SLOTS.trailing_zeros())) as usize
+        // At least 2 slots (a shift by 64 would overflow); none before `clear`.
+        let bits = self.slots.len().max(2).trailing_zeros();
+        (mixed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits)) as usize
     }
 
     /// The number `s` was put with, if it is still here.
     pub(crate) fn get(&self, s: &str) -> Option<u32> {
-        let &(text, id) = self.slots.get(Self::slot(s))?;
+        let &(text, id) = self.slots.get(self.slot(s))?;
         (id != u32::MAX && text == s).then_some(id)
     }
 
     /// Keeps `s` with number `id` (below `u32::MAX`), in place of the string in its slot.
     /// Does nothing before [`RecentValues::clear`] made the slots.
     pub(crate) fn put(&mut self, s: &'b str, id: u32) {
-        if let Some(slot) = self.slots.get_mut(Self::slot(s)) {
+        let at = self.slot(s);
+        if let Some(slot) = self.slots.get_mut(at) {
             *slot = (s, id);
         }
     }

@@ -178,7 +178,7 @@ impl PartitionBuffer {
         let mut sorted = SortedRows {
             rows: Vec::with_capacity(if all_rows { self.time.len() } else { 0 }),
             ends: Vec::with_capacity(order.len()),
-            values: Vec::new(),
+            values,
         };
         let mut scratch: Vec<u32> = Vec::new();
         for i in order {
@@ -226,7 +226,6 @@ impl PartitionBuffer {
                 sorted.ends.push((sorted.rows.len() as u32, i as u32));
             }
         }
-        sorted.values = values;
         sorted
     }
 
