@@ -247,6 +247,15 @@ async fn round(inner: &Arc<Inner>, compactor: &Compactor) -> Result<()> {
     nodes.retain(|id, _| ids.contains(id));
     compactor.activity.lock().retain(|id, _| ids.contains(id));
     for id in &ids {
+        // Requests before the manifest: a node publishes the manifest that adopts a
+        // request before deleting the request, so a manifest read after a listing that
+        // found none already holds every adoption. Read the other way round, a request
+        // adopted between the two reads would leave a manifest naming its inputs,
+        // which the node has replaced, and a merge of those would only be turned down.
+        if !requests(store, id).await?.is_empty() {
+            // The node has not adopted the last one yet.
+            continue;
+        }
         match read_node(store, id, nodes.get(id)).await {
             Ok(Read::Unchanged) => {}
             Ok(Read::Absent) => {
@@ -265,10 +274,6 @@ async fn round(inner: &Arc<Inner>, compactor: &Compactor) -> Result<()> {
         let Some(copies) = nodes.get(id) else {
             continue;
         };
-        if !requests(store, id).await?.is_empty() {
-            // The node has not adopted the last one yet.
-            continue;
-        }
         compact_node(inner, compactor, id, &copies.manifest).await?;
     }
     Ok(())
@@ -771,22 +776,43 @@ mod tests {
         manifest
     }
 
-    /// A bucket that stores the compaction requests put into it but answers each with
-    /// an error, as when the store fails right after writing or the reply is lost.
+    /// A bucket that misbehaves in one way ([`Fault`]) and is `inner` otherwise.
     #[derive(Debug)]
-    struct LostReplies {
+    struct Faulty {
         inner: Arc<InMemory>,
+        fault: Fault,
+        /// Compaction requests put (answered with an error under [`Fault::LostReplies`]).
         requests: AtomicU64,
     }
 
-    impl fmt::Display for LostReplies {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Fault {
+        /// The compaction requests put are stored, but each is answered with an error,
+        /// as when the store fails right after writing or the reply is lost.
+        LostReplies,
+        /// Node n1's requests are deleted whenever its manifest is read, as when n1
+        /// adopts them right after that read: the manifest read is the one before.
+        AdoptedRightAfterRead,
+    }
+
+    impl Faulty {
+        fn new(inner: Arc<InMemory>, fault: Fault) -> Arc<Faulty> {
+            Arc::new(Faulty {
+                inner,
+                fault,
+                requests: AtomicU64::new(0),
+            })
+        }
+    }
+
+    impl fmt::Display for Faulty {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            write!(f, "LostReplies({})", self.inner)
+            write!(f, "Faulty({:?}, {})", self.fault, self.inner)
         }
     }
 
     #[async_trait]
-    impl ObjectStore for LostReplies {
+    impl ObjectStore for Faulty {
         async fn put_opts(
             &self,
             location: &ObjectPath,
@@ -796,10 +822,12 @@ mod tests {
             let put = self.inner.put_opts(location, payload, opts).await?;
             if location.as_ref().starts_with(REQUESTS) {
                 self.requests.fetch_add(1, Ordering::Relaxed);
-                return Err(object_store::Error::Generic {
-                    store: "LostReplies",
-                    source: "connection reset by peer".into(),
-                });
+                if self.fault == Fault::LostReplies {
+                    return Err(object_store::Error::Generic {
+                        store: "Faulty",
+                        source: "connection reset by peer".into(),
+                    });
+                }
             }
             Ok(put)
         }
@@ -817,7 +845,16 @@ mod tests {
             location: &ObjectPath,
             options: GetOptions,
         ) -> object_store::Result<GetResult> {
-            self.inner.get_opts(location, options).await
+            let got = self.inner.get_opts(location, options).await;
+            if self.fault == Fault::AdoptedRightAfterRead && location.as_ref() == "n1/manifest.json"
+            {
+                let prefix = ObjectPath::from(format!("{REQUESTS}/n1"));
+                let waiting: Vec<ObjectMeta> = self.inner.list(Some(&prefix)).try_collect().await?;
+                for request in waiting {
+                    self.inner.delete(&request.location).await?;
+                }
+            }
+            got
         }
 
         fn delete_stream(
@@ -856,10 +893,7 @@ mod tests {
         let bucket = Arc::new(InMemory::new());
         let (n1_dir, c_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let n1 = n1_with_files(n1_dir.path(), bucket.clone(), 4).await;
-        let lossy = Arc::new(LostReplies {
-            inner: bucket.clone(),
-            requests: AtomicU64::new(0),
-        });
+        let lossy = Faulty::new(bucket.clone(), Fault::LostReplies);
         let c = Storage::open_with_bucket(config(c_dir.path(), "c", COMPACT), Some(lossy.clone()))
             .await
             .unwrap();
@@ -915,6 +949,46 @@ mod tests {
             "the output turned down is deleted"
         );
         n1.shutdown().await.unwrap();
+    }
+
+    /// A node adopts a request between the compactor's reading its manifest and looking
+    /// for its requests: the compactor, reading them the other way round, would merge
+    /// files the node has already replaced, for a request the node can only turn down.
+    #[tokio::test]
+    async fn a_compactor_reads_a_nodes_manifest_only_once_no_request_of_its_waits() {
+        let bucket = Arc::new(InMemory::new());
+        let (n1_dir, c_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let n1 = n1_with_files(n1_dir.path(), bucket.clone(), 3).await;
+        n1.shutdown().await.unwrap();
+        // A request of an earlier round, waiting.
+        let waiting = ObjectPath::from(format!("{REQUESTS}/n1/{:020}.json", 1));
+        let request = Request {
+            compactor: "c".into(),
+            groups: vec![group(&[(1, "n1/a")], &["c/compacted/n1/1/x"])],
+        };
+        let body = serde_json::to_vec(&request).unwrap();
+        bucket.put(&waiting, body.into()).await.unwrap();
+        let faulty = Faulty::new(bucket.clone(), Fault::AdoptedRightAfterRead);
+        let c_config = StorageConfig {
+            compaction_check_interval: Duration::from_secs(3600),
+            ..config(c_dir.path(), "c", COMPACT)
+        };
+        let c = Storage::open_with_bucket(c_config, Some(faulty.clone()))
+            .await
+            .unwrap();
+        // Rounds run one at a time: once this one is over, so is the one the compactor
+        // started with.
+        round(&c.inner, c.inner.compactor.as_ref().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(faulty.requests.load(Ordering::Relaxed), 0, "no new request");
+        let outputs: Vec<ObjectMeta> = bucket
+            .list(Some(&ObjectPath::from(format!("c/{OUTPUTS}"))))
+            .try_collect()
+            .await
+            .unwrap();
+        assert!(outputs.is_empty(), "nothing merged: {outputs:?}");
+        c.shutdown().await.unwrap();
     }
 
     #[tokio::test]

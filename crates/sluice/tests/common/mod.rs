@@ -79,7 +79,11 @@ impl Options {
             .arg(data_dir)
             .args(&self.args)
             .env_clear()
-            .env("SLUICE_LOG_LEVEL", "error");
+            // SLUICE_TEST_LOG_LEVEL=info shows the servers' logs when a test fails.
+            .env(
+                "SLUICE_LOG_LEVEL",
+                std::env::var("SLUICE_TEST_LOG_LEVEL").unwrap_or_else(|_| "error".to_owned()),
+            );
         if !self.no_admin_token && !self.args.iter().any(|a| a == "--without-auth") {
             command.env("SLUICE_ADMIN_TOKEN", ADMIN);
         }
