@@ -237,8 +237,8 @@ async fn beat(inner: &Inner, compactor: &Compactor) -> Result<()> {
     Ok(())
 }
 
-/// One round: every ingest node's manifest that changed is read, and each node without
-/// a request waiting gets one for the partitions it has too many files in.
+/// One round: each ingest node without a request waiting has its manifest read (when it
+/// changed) and gets a request for the partitions it has too many files in.
 async fn round(inner: &Arc<Inner>, compactor: &Compactor) -> Result<()> {
     inner.check_lease()?;
     let store = inner.store.as_ref();
