@@ -122,8 +122,10 @@ pub(crate) struct PartitionBuffer {
 /// The series ids of a logged table's tag sets in a partition.
 #[derive(Debug, Default, Clone)]
 struct LoggedSeries {
-    /// The table's [`TableRef::series_key`].
+    /// The table's [`TableRef::series_key`], and how those bytes give their tag values
+    /// ([`TableRef::tag_values`]: the same bytes in two formats are not the same tag sets).
     key: Vec<u8>,
+    tag_values: encoding::TagValues,
     /// The partition's series id of each of the table's tag sets that had a row here.
     sids: Vec<Option<u32>>,
 }
@@ -491,11 +493,15 @@ impl PartitionBuffer {
     }
 
     /// Sets `sids` to the series ids found for the tag sets of the last logged table
-    /// applied here if its key was `key` (see [`LoggedSeries`]), else to none; returns
-    /// whether it was.
-    fn known_series(&self, key: &[u8], sids: &mut [Option<u32>]) -> bool {
+    /// applied here if it had `table`'s tag sets (see [`LoggedSeries`]), else to none;
+    /// returns whether it had.
+    fn known_series(&self, table: &TableRef<'_>, sids: &mut [Option<u32>]) -> bool {
         match &self.logged_series {
-            Some(known) if !key.is_empty() && known.key == key => {
+            Some(known)
+                if !table.series_key.is_empty()
+                    && known.key == table.series_key
+                    && known.tag_values == table.tag_values =>
+            {
                 sids.copy_from_slice(&known.sids);
                 true
             }
@@ -506,16 +512,18 @@ impl PartitionBuffer {
         }
     }
 
-    /// Keeps the series ids `sids` found for the tag sets of a logged table with `key`
-    /// (nothing for a batch that was not logged); `known` when the key is the one kept.
-    fn remember_series(&mut self, key: &[u8], sids: &[Option<u32>], known: bool) {
-        if key.is_empty() {
+    /// Keeps the series ids `sids` found for the tag sets of logged table `table`
+    /// (nothing for a batch that was not logged); `known` when its tag sets are the ones
+    /// kept.
+    fn remember_series(&mut self, table: &TableRef<'_>, sids: &[Option<u32>], known: bool) {
+        if table.series_key.is_empty() {
             return;
         }
         let kept = self.logged_series.get_or_insert_default();
         if !known {
             kept.key.clear();
-            kept.key.extend_from_slice(key);
+            kept.key.extend_from_slice(table.series_key);
+            kept.tag_values = table.tag_values;
         }
         kept.sids.clear();
         kept.sids.extend_from_slice(sids);
@@ -835,7 +843,7 @@ impl Buffer {
                     .map_or(table.len(), |n| start + n);
                 let part = tb.partitions.entry(day).or_default();
                 let rows_before = part.len();
-                let known = part.known_series(table.series_key, &mut sids);
+                let known = part.known_series(table, &mut sids);
                 strings.reset(columns.len());
                 placed.clear();
                 part.cover(&table.times[start..end]);
@@ -882,7 +890,7 @@ impl Buffer {
                 // are the next ones, in order, and a column with a value in each takes
                 // them whole.
                 let all_new = part.len() - rows_before == placed.len();
-                part.remember_series(table.series_key, &sids, known);
+                part.remember_series(table, &sids, known);
                 part.note_key_values(&strings);
                 for field in &table.fields {
                     let at = field.values_of_rows(start..end);

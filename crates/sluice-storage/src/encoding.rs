@@ -68,7 +68,7 @@ pub(crate) fn encode_format3(batch: &WriteBatch, out: &mut Vec<u8>) {
 }
 
 /// How a table's tag sets give their values.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) enum TagValues {
     /// Each written out (formats up to 3).
     #[default]
@@ -254,18 +254,24 @@ pub(crate) fn decode(input: &[u8], format: u32) -> Result<BatchRef<'_>, DecodeEr
 /// again and again (a collector's every interval, a loader's every batch), so a record's
 /// tag sets are often the bytes of the one before: those are skipped, not decoded again
 /// (see [`TableRef::skipped_series`]).
+///
+/// The bytes are kept with how they give their tag values: the same bytes in formats 3
+/// and 4 (segments of versions 4 and 5, met in one replay after an upgrade) are not the
+/// same tag sets.
 #[derive(Debug, Default)]
 pub(crate) struct SeenSeries {
-    tables: HashMap<Vec<u8>, (Vec<u8>, usize)>,
+    tables: HashMap<Vec<u8>, (TagValues, Vec<u8>, usize)>,
 }
 
 /// Tables whose tag sets [`SeenSeries`] keeps; past this it starts over.
 const SEEN_TABLES: usize = 1024;
 
 impl SeenSeries {
-    /// Keeps `key` (a column list and series section of `n` tag sets) as table `name`'s.
-    fn remember(&mut self, name: &str, key: &[u8], n: usize) {
-        if let Some((kept, count)) = self.tables.get_mut(name.as_bytes()) {
+    /// Keeps `key` (a column list and series section of `n` tag sets, giving their
+    /// values as `values` says) as table `name`'s.
+    fn remember(&mut self, name: &str, values: TagValues, key: &[u8], n: usize) {
+        if let Some((kept_values, kept, count)) = self.tables.get_mut(name.as_bytes()) {
+            *kept_values = values;
             kept.clear();
             kept.extend_from_slice(key);
             *count = n;
@@ -275,7 +281,7 @@ impl SeenSeries {
             self.tables.clear();
         }
         self.tables
-            .insert(name.as_bytes().to_vec(), (key.to_vec(), n));
+            .insert(name.as_bytes().to_vec(), (values, key.to_vec(), n));
     }
 }
 
@@ -314,20 +320,23 @@ fn decode_table<'a>(
     // Format 1 has no series section: tag sets are interned as rows are read.
     let mut interned: HashMap<Vec<(u32, &str)>, u32> = HashMap::new();
     if format != FORMAT_ROW_TAGS {
-        // The encoding is prefix-free: bytes that begin with those of a column list and
-        // series section decoded before decode to the same tag sets and end where they
-        // ended.
+        // Each format is prefix-free: bytes that begin with those of a column list and
+        // series section decoded before in the same format decode to the same tag sets
+        // and end where they ended.
+        let values = TagValues::of(format);
+        table.tag_values = values;
         match seen.tables.get(name.as_bytes()) {
-            Some((bytes, n)) if header.starts_with(bytes) => {
+            Some((seen_values, bytes, n))
+                if *seen_values == values && header.starts_with(bytes) =>
+            {
                 *r = &header[bytes.len()..];
                 table.skipped_series = Some(*n);
             }
-            _ => get_series(r, &mut table, TagValues::of(format))?,
+            _ => get_series(r, &mut table, values)?,
         }
-        table.tag_values = TagValues::of(format);
         table.series_key = &header[..header.len() - r.len()];
         if table.skipped_series.is_none() {
-            seen.remember(name, table.series_key, table.series.len());
+            seen.remember(name, values, table.series_key, table.series.len());
         }
     }
     let n_rows = get_len(r)?;
@@ -797,6 +806,28 @@ mod tests {
             let first = decode_logged(&same, format, &mut seen).unwrap();
             assert_eq!(first.tables[0].skipped_series, None);
         }
+    }
+
+    #[test]
+    fn tag_sets_of_a_format_3_record_are_not_taken_for_a_format_4_ones_with_their_bytes() {
+        // An empty host is `0` in format 3 (its length) and `0 0` in format 4 (written
+        // out, length 0): the later record's tag sets begin with the earlier one's bytes
+        // but are not those, and are decoded (a replay meets both formats after an
+        // upgrade, version 4 segments first).
+        let batch = sample_tagged("");
+        let (mut format3, mut format4) = (Vec::new(), Vec::new());
+        encode_format3(&batch, &mut format3);
+        encode(&batch, &mut format4);
+        let mut seen = SeenSeries::default();
+        assert_eq!(
+            decode_logged(&format3, FORMAT_COLUMNS, &mut seen)
+                .unwrap()
+                .to_batch(),
+            batch
+        );
+        let read = decode_logged(&format4, FORMAT, &mut seen).unwrap();
+        assert_eq!(read.tables[0].skipped_series, None);
+        assert_eq!(read.to_batch(), batch);
     }
 
     /// `n` series tagged with a host each, one of three regions and one of seven racks,
