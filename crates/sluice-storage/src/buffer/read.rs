@@ -13,6 +13,7 @@ use arrow::datatypes::Int32Type;
 use sluice_lp::FieldType;
 
 use super::PartitionBuffer;
+use super::index::prefetch;
 use super::tags::tag_value;
 use crate::error::Result;
 use crate::merge::{TableSchema, number_marked};
@@ -181,7 +182,15 @@ impl PartitionBuffer {
             values,
         };
         let mut scratch: Vec<u32> = Vec::new();
-        for i in order {
+        for (n, &i) in order.iter().enumerate() {
+            // The series come in tag order, not in the order they were added: the row
+            // list and order flag of a series a few ahead are asked of the memory (a
+            // cache miss each when there are many series).
+            if let Some(&ahead) = order.get(n + READ_AHEAD) {
+                let ahead = wanted[ahead as usize] as usize;
+                prefetch(&self.series_rows[ahead]);
+                prefetch(&self.series_sorted[ahead]);
+            }
             let (i, s) = (i as usize, wanted[i as usize]);
             let time = |r: &u32| self.time[*r as usize];
             let series_rows: &[u32] = &self.series_rows[s as usize];
