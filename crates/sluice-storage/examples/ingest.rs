@@ -3,11 +3,13 @@
 //! once persisted to Parquet.
 //!
 //! ```sh
-//! cargo run --release -p sluice-storage --example ingest -- [LINES] [SIZE_LINES] [BATCH]
+//! cargo run --release -p sluice-storage --example ingest -- [LINES] [SIZE_LINES] [BATCH] [HOSTS]
 //! ```
 //!
 //! Defaults: 200,000 lines per throughput run, 1,000,000 lines for the size run, 5,000
-//! lines per write. Lines are parsed before the clock starts: this measures the engine
+//! lines per write, 100 hosts per writer (each writer's hosts are its own, so 4 writers
+//! write 4 × HOSTS series). `HOSTS` of 1,000,000 with 2,000,000 lines is #20's
+//! high-cardinality load without HTTP; compare it with 1,000 hosts in the same run. Lines are parsed before the clock starts: this measures the engine
 //! (validation, WAL, buffer), not the parser.
 
 use std::time::{Duration, Instant};
@@ -15,16 +17,15 @@ use std::time::{Duration, Instant};
 use sluice_bench::generate::{GenerateConfig, UseCase, generate};
 use sluice_storage::{Storage, StorageConfig, WalSync, WriteOptions};
 
-const HOSTS: u64 = 100;
 const FIELDS_PER_LINE: usize = 10;
 
-/// `lines` lines of `sluice-bench`'s TSBS `cpu-only` data for `HOSTS` hosts (10 tags,
+/// `lines` lines of `sluice-bench`'s TSBS `cpu-only` data for `hosts` hosts (10 tags,
 /// 10 integer fields), seeded, in writes of `batch` lines each.
-fn cpu_batches(seed: u64, lines: usize, batch: usize) -> Vec<String> {
+fn cpu_batches(seed: u64, hosts: u64, lines: usize, batch: usize) -> Vec<String> {
     let config = GenerateConfig {
         use_case: UseCase::CpuOnly,
-        scale: HOSTS,
-        steps: (lines as u64).div_ceil(HOSTS),
+        scale: hosts,
+        steps: (lines as u64).div_ceil(hosts),
         seed,
         ..GenerateConfig::default()
     };
@@ -42,7 +43,13 @@ fn cpu_batches(seed: u64, lines: usize, batch: usize) -> Vec<String> {
         .collect()
 }
 
-async fn throughput(sync: WalSync, writers: usize, lines: usize, batch: usize) -> (f64, u64) {
+async fn throughput(
+    sync: WalSync,
+    writers: usize,
+    hosts: u64,
+    lines: usize,
+    batch: usize,
+) -> (f64, u64) {
     let dir = tempfile::tempdir().unwrap();
     let s = Storage::open(StorageConfig {
         data_dir: dir.path().to_owned(),
@@ -56,7 +63,7 @@ async fn throughput(sync: WalSync, writers: usize, lines: usize, batch: usize) -
     let texts: Vec<Vec<String>> = (0..writers)
         .map(|w| {
             let prefix = format!("hostname=w{w}_host_");
-            cpu_batches(w as u64 + 1, per_writer, batch)
+            cpu_batches(w as u64 + 1, hosts, per_writer, batch)
                 .into_iter()
                 .map(|text| text.replace("hostname=host_", &prefix))
                 .collect()
@@ -105,7 +112,7 @@ async fn throughput(sync: WalSync, writers: usize, lines: usize, batch: usize) -
     (total as f64 / elapsed.as_secs_f64(), syncs)
 }
 
-async fn size(lines: usize, batch: usize) {
+async fn size(hosts: u64, lines: usize, batch: usize) {
     let dir = tempfile::tempdir().unwrap();
     let s = Storage::open(StorageConfig {
         data_dir: dir.path().to_owned(),
@@ -119,7 +126,7 @@ async fn size(lines: usize, batch: usize) {
     .unwrap();
     let mut lp_bytes = 0;
     let mut written = 0;
-    for text in cpu_batches(7, lines, batch) {
+    for text in cpu_batches(7, hosts, lines, batch) {
         lp_bytes += text.len();
         let parsed: Vec<_> = sluice_lp::parse_lines(text.as_bytes())
             .map(Result::unwrap)
@@ -156,12 +163,13 @@ async fn main() {
     let lines = args.first().copied().unwrap_or(200_000);
     let size_lines = args.get(1).copied().unwrap_or(1_000_000);
     let batch = args.get(2).copied().unwrap_or(5_000);
+    let hosts = args.get(3).copied().unwrap_or(100) as u64;
     println!(
-        "ingest: {lines} lines per run, {batch} lines per write, 10 tags + 10 fields per line"
+        "ingest: {lines} lines per run, {batch} lines per write, {hosts} hosts per writer, 10 tags + 10 fields per line"
     );
     for sync in [WalSync::Fsync, WalSync::None] {
         for writers in [1, 4] {
-            let (rate, syncs) = throughput(sync, writers, lines, batch).await;
+            let (rate, syncs) = throughput(sync, writers, hosts, lines, batch).await;
             println!(
                 "wal_sync={sync:<5} writers={writers}: {:>10.0} lines/s ({syncs} fdatasyncs)",
                 rate
@@ -169,6 +177,6 @@ async fn main() {
         }
     }
     if size_lines > 0 {
-        size(size_lines, batch).await;
+        size(hosts, size_lines, batch).await;
     }
 }
