@@ -9,8 +9,9 @@
 //! Defaults: 200,000 lines per throughput run, 1,000,000 lines for the size run, 5,000
 //! lines per write, 100 hosts per writer (each writer's hosts are its own, so 4 writers
 //! write 4 × HOSTS series). `HOSTS` of 1,000,000 with 2,000,000 lines is #20's
-//! high-cardinality load without HTTP; compare it with 1,000 hosts in the same run. Lines are parsed before the clock starts: this measures the engine
-//! (validation, WAL, buffer), not the parser.
+//! high-cardinality load without HTTP; compare it with 1,000 hosts in the same run.
+//! Lines are parsed before the clock starts: this measures the engine (validation, WAL,
+//! buffer), not the parser.
 
 use std::time::{Duration, Instant};
 
